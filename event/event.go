@@ -1,0 +1,220 @@
+// Package event holds the event value that flows through cep: the decoded
+// fields of one JSON line, the stream it came from, its event time and its id.
+//
+// Events are immutable once decoded, so every stage (detectors, windows,
+// alert evidence) may hold a pointer to the same event without copying it.
+package event
+
+import (
+	"strconv"
+	"time"
+)
+
+// Kind is the JSON type of a Value.
+type Kind uint8
+
+// The kinds of JSON values.
+const (
+	Null Kind = iota
+	Bool
+	Number
+	String
+	Object
+	Array
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Null:
+		return "null"
+	case Bool:
+		return "bool"
+	case Number:
+		return "number"
+	case String:
+		return "string"
+	case Object:
+		return "object"
+	case Array:
+		return "array"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Value is one decoded JSON value. Numbers are float64, as in CEL's and
+// protobuf's view of JSON, so a rule sees the same type whether the producer
+// wrote 500 or 500.0.
+type Value struct {
+	str  string
+	num  float64
+	sub  []Field // members of an object, elements of an array (with empty keys)
+	kind Kind
+}
+
+// Field is one member of a JSON object.
+type Field struct {
+	Key string
+	Value
+}
+
+// Kind reports the JSON type of v.
+func (v Value) Kind() Kind { return v.kind }
+
+// Str returns the string of a String value, and "" otherwise.
+func (v Value) Str() string { return v.str }
+
+// Num returns the number of a Number value, and 0 otherwise.
+func (v Value) Num() float64 { return v.num }
+
+// Bool returns the boolean of a Bool value, and false otherwise.
+func (v Value) Bool() bool { return v.kind == Bool && v.num != 0 }
+
+// Fields returns the members of an Object value in document order.
+func (v Value) Fields() []Field {
+	if v.kind != Object {
+		return nil
+	}
+	return v.sub
+}
+
+// Len returns the number of members of an object or elements of an array.
+func (v Value) Len() int { return len(v.sub) }
+
+// Index returns element i of an Array value.
+func (v Value) Index(i int) Value { return v.sub[i].Value }
+
+// Get returns the member key of an Object value. When a key repeats, the last
+// one wins, as with encoding/json.
+func (v Value) Get(key string) (Value, bool) {
+	if v.kind != Object {
+		return Value{}, false
+	}
+	return lookup(v.sub, key)
+}
+
+// Interface converts v to the types encoding/json produces: nil, bool,
+// float64, string, map[string]any and []any.
+func (v Value) Interface() any {
+	switch v.kind {
+	case Bool:
+		return v.num != 0
+	case Number:
+		return v.num
+	case String:
+		return v.str
+	case Object:
+		m := make(map[string]any, len(v.sub))
+		for _, f := range v.sub {
+			m[f.Key] = f.Value.Interface()
+		}
+		return m
+	case Array:
+		a := make([]any, len(v.sub))
+		for i, f := range v.sub {
+			a[i] = f.Value.Interface()
+		}
+		return a
+	}
+	return nil
+}
+
+// Text renders a scalar as text: strings as they are, numbers in their
+// shortest form, booleans as true/false, null as "". Composite values render
+// as "". It is how key values and ids are printed.
+func (v Value) Text() string {
+	switch v.kind {
+	case String:
+		return v.str
+	case Number:
+		return strconv.FormatFloat(v.num, 'f', -1, 64)
+	case Bool:
+		if v.num != 0 {
+			return "true"
+		}
+		return "false"
+	}
+	return ""
+}
+
+// StringValue returns a String value; it is how code outside this package
+// builds events (tests, generators).
+func StringValue(s string) Value { return Value{kind: String, str: s} }
+
+// NumberValue returns a Number value.
+func NumberValue(n float64) Value { return Value{kind: Number, num: n} }
+
+// BoolValue returns a Bool value.
+func BoolValue(b bool) Value {
+	if b {
+		return Value{kind: Bool, num: 1}
+	}
+	return Value{kind: Bool}
+}
+
+// ObjectValue returns an Object value with the given members.
+func ObjectValue(fields []Field) Value { return Value{kind: Object, sub: fields} }
+
+func lookup(fs []Field, key string) (Value, bool) {
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Key == key {
+			return fs[i].Value, true
+		}
+	}
+	return Value{}, false
+}
+
+// Event is one decoded event.
+type Event struct {
+	// Stream is the name of the input stream the event came from.
+	Stream string
+	// ID identifies the event: the id field when present, else a stable hash
+	// of the line.
+	ID string
+	// Time is the event time in Unix nanoseconds.
+	Time int64
+	// Seq is the arrival order of the event in its stream, from 1. It breaks
+	// ties between events with equal time so that replays are deterministic.
+	Seq uint64
+	// Line is the line number in the source the event was read from, or 0.
+	Line int
+	// Raw is the JSON text of the event as it was read. Alerts carry it
+	// verbatim as evidence.
+	Raw []byte
+	// Fields are the top-level members in document order.
+	Fields []Field
+}
+
+// Get returns the top-level field key.
+func (e *Event) Get(key string) (Value, bool) { return lookup(e.Fields, key) }
+
+// Path returns the value at a dotted path of object members, such as
+// "geo.lat".
+func (e *Event) Path(path ...string) (Value, bool) {
+	if len(path) == 0 {
+		return Value{}, false
+	}
+	v, ok := lookup(e.Fields, path[0])
+	for _, k := range path[1:] {
+		if !ok {
+			break
+		}
+		v, ok = v.Get(k)
+	}
+	return v, ok
+}
+
+// Timestamp returns the event time as a time.Time in UTC.
+func (e *Event) Timestamp() time.Time { return time.Unix(0, e.Time).UTC() }
+
+// Before reports whether e comes before o in event-time order: by time, then
+// stream name, then arrival order. Every merge of streams uses it, so that the
+// same inputs always produce the same order.
+func (e *Event) Before(o *Event) bool {
+	if e.Time != o.Time {
+		return e.Time < o.Time
+	}
+	if e.Stream != o.Stream {
+		return e.Stream < o.Stream
+	}
+	return e.Seq < o.Seq
+}
