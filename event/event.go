@@ -83,6 +83,10 @@ func (v Value) Len() int { return len(v.sub) }
 // Index returns element i of an Array value.
 func (v Value) Index(i int) Value { return v.sub[i].Value }
 
+// Elem returns a pointer to element i of an Array value, which shares the
+// event's memory.
+func (v *Value) Elem(i int) *Value { return &v.sub[i].Value }
+
 // Get returns the member key of an Object value. When a key repeats, the last
 // one wins, as with encoding/json.
 func (v Value) Get(key string) (Value, bool) {

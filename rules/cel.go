@@ -1,0 +1,407 @@
+package rules
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/cep-project/cep/event"
+)
+
+// DefaultCostLimit bounds the estimated cost of one expression. Typical
+// conditions estimate in the tens; a regular expression over a field
+// estimates in the thousands; nested comprehensions over step lists reach
+// the limit.
+const DefaultCostLimit = 1_000_000
+
+// DefaultMaxFieldSize is the size, in characters or elements, assumed for
+// strings and lists read from events when estimating cost. Decoded lines are
+// bounded, so the estimate is an upper bound.
+const DefaultMaxFieldSize = 64 * 1024
+
+// Options configure a Compiler.
+type Options struct {
+	// Lists are the reference lists in_list reads.
+	Lists *Lists
+	// CostLimit bounds the estimated cost of every expression at load and
+	// its actual cost at evaluation; 0 means DefaultCostLimit.
+	CostLimit uint64
+	// MaxFieldSize is the assumed size of event strings and lists for cost
+	// estimation; 0 means DefaultMaxFieldSize.
+	MaxFieldSize uint64
+	// Logger receives rate-limited evaluation errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Compiler turns rule files into rules. It holds one CEL environment that
+// every rule extends; environments and programs are safe to share.
+type Compiler struct {
+	opts  Options
+	base  *cel.Env
+	bare  *cel.Env // without event, for having
+	lists atomic.Pointer[Lists]
+}
+
+// eventType is the CEL type of an event: a map from field names to dynamic
+// values, the same view CEL takes of JSON.
+var eventType = cel.MapType(cel.StringType, cel.DynType)
+
+// NewCompiler builds the CEL environment.
+func NewCompiler(opts Options) (*Compiler, error) {
+	if opts.CostLimit == 0 {
+		opts.CostLimit = DefaultCostLimit
+	}
+	if opts.MaxFieldSize == 0 {
+		opts.MaxFieldSize = DefaultMaxFieldSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Compiler{opts: opts}
+	if opts.Lists == nil {
+		opts.Lists = &Lists{m: map[string]*List{}}
+	}
+	c.lists.Store(opts.Lists)
+	envOpts := []cel.EnvOption{
+		cel.CrossTypeNumericComparisons(true),
+		cel.DefaultUTCTimeZone(true),
+		cel.OptionalTypes(),
+		ext.Strings(),
+		ext.Regex(),
+		ext.Network(),
+		ext.Math(),
+		ext.Lists(),
+		ext.Sets(),
+		cel.ASTValidators(
+			cel.ValidateRegexLiterals(),
+			cel.ValidateDurationLiterals(),
+			cel.ValidateTimestampLiterals(),
+			cel.ValidateComprehensionNestingLimit(2),
+		),
+	}
+	envOpts = append(envOpts, c.functions()...)
+	bare, err := cel.NewEnv(envOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("building the CEL environment: %w", err)
+	}
+	env, err := bare.Extend(cel.Variable("event", eventType))
+	if err != nil {
+		return nil, fmt.Errorf("building the CEL environment: %w", err)
+	}
+	c.base, c.bare = env, bare
+	return c, nil
+}
+
+// SetLists replaces the reference lists; rules compiled earlier see the new
+// lists at their next evaluation.
+func (c *Compiler) SetLists(l *Lists) { c.lists.Store(l) }
+
+// Lists returns the current reference lists.
+func (c *Compiler) Lists() *Lists { return c.lists.Load() }
+
+// Program is a compiled CEL expression of a rule.
+type Program struct {
+	Expr Expr
+	// Cost is the estimated cost range of one evaluation.
+	Cost   checker.CostEstimate
+	prg    cel.Program
+	ast    *cel.Ast
+	health *Health
+}
+
+// Eval evaluates the expression. An error is counted against the rule and
+// logged at a rate limit before it is returned.
+func (p *Program) Eval(act interpreter.Activation) (ref.Val, error) {
+	v, _, err := p.prg.Eval(act)
+	if err != nil {
+		p.health.fail(p.Expr.Pos, err)
+		return nil, err
+	}
+	return v, nil
+}
+
+// Test evaluates a condition. An error makes the condition false; it is
+// counted against the rule and logged at a rate limit, never fatal.
+func (p *Program) Test(act interpreter.Activation) bool {
+	v, _, err := p.prg.Eval(act)
+	if err != nil {
+		p.health.fail(p.Expr.Pos, err)
+		return false
+	}
+	b, ok := v.(types.Bool)
+	return ok && bool(b)
+}
+
+// AST returns the checked expression, for analyses such as indexing.
+func (p *Program) AST() *ast.AST { return p.ast.NativeRep() }
+
+// Health records the evaluation errors of one rule.
+type Health struct {
+	Rule   string
+	errs   atomic.Uint64
+	last   atomic.Pointer[string]
+	logger *slog.Logger
+}
+
+// Errors returns the number of evaluation errors so far.
+func (h *Health) Errors() uint64 { return h.errs.Load() }
+
+// LastError returns the last evaluation error, or "".
+func (h *Health) LastError() string {
+	if s := h.last.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// fail counts an evaluation error and logs the 1st, 10th, 100th, … so that
+// a rule failing on every event cannot flood the log, and the log still
+// shows how often it fails.
+func (h *Health) fail(at Pos, err error) {
+	n := h.errs.Add(1)
+	msg := at.String() + ": " + err.Error()
+	h.last.Store(&msg)
+	for p := uint64(1); p <= n; p *= 10 {
+		if p == n {
+			h.logger.Warn("rule evaluation error (the condition counts as false)", "rule", h.Rule, "error", msg, "errors", n)
+			return
+		}
+		if p > n/10 {
+			break
+		}
+	}
+}
+
+// scope is the set of variables an expression may use, beyond event.
+type scope struct {
+	vars  []cel.EnvOption
+	names []string
+	// noEvent hides event, as in having, which sees only measures.
+	noEvent bool
+}
+
+func (c *Compiler) env(s scope) (*cel.Env, error) {
+	base := c.base
+	if s.noEvent {
+		base = c.bare
+	}
+	if len(s.vars) == 0 {
+		return base, nil
+	}
+	return base.Extend(s.vars...)
+}
+
+// compile type-checks, cost-checks and plans one expression. want is the
+// result type the expression must have (nil accepts any). Errors go to el
+// with positions inside the rule file.
+func (c *Compiler) compile(el *errorList, env *cel.Env, e Expr, want *cel.Type, what string, h *Health, s scope) *Program {
+	if strings.TrimSpace(e.Text) == "" {
+		return nil
+	}
+	a, iss := env.Compile(e.Text)
+	if iss != nil && iss.Err() != nil {
+		for _, ce := range iss.Errors() {
+			p := e.posAt(offsetOf(e.Text, ce.Location.Line(), ce.Location.Column()))
+			msg := ce.Message
+			if s.noEvent && strings.Contains(msg, "'event'") {
+				msg += " (" + what + " sees only: " + strings.Join(s.names, ", ") + ")"
+			}
+			el.errs = append(el.errs, &Error{Pos: p, Msg: msg, Snippet: snippet(el.src, p)})
+		}
+		return nil
+	}
+	if want != nil && !a.OutputType().IsAssignableType(want) && a.OutputType() != cel.DynType {
+		el.add(e.Pos.Line, e.Pos.Col, "%s must be %s, but this expression is %s", what, typeName(want), typeName(a.OutputType()))
+		return nil
+	}
+	c.checkLiterals(el, e, a)
+	est, err := env.EstimateCost(a, costEstimator{max: c.opts.MaxFieldSize})
+	if err != nil {
+		el.add(e.Pos.Line, e.Pos.Col, "estimating the cost of %s: %v", what, err)
+		return nil
+	}
+	if est.Max > c.opts.CostLimit {
+		el.add(e.Pos.Line, e.Pos.Col, "%s is too expensive: estimated cost up to %d exceeds the limit %d (simplify it, or raise cel.cost_limit)", what, est.Max, c.opts.CostLimit)
+		return nil
+	}
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	// The estimate is an upper bound under the assumed field size; a
+	// runtime limit is needed only when real data could break it.
+	if est.Max > c.opts.CostLimit/4 {
+		popts = append(popts, cel.CostLimit(c.opts.CostLimit))
+	}
+	prg, err := env.Program(a, popts...)
+	if err != nil {
+		el.add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
+		return nil
+	}
+	return &Program{Expr: e, Cost: est, prg: prg, ast: a, health: h}
+}
+
+// checkLiterals reports references to unknown reference lists and invalid
+// CIDR literals at load, where a typo is cheap to fix.
+func (c *Compiler) checkLiterals(el *errorList, e Expr, a *cel.Ast) {
+	na := a.NativeRep()
+	info := na.SourceInfo()
+	ast.PostOrderVisit(na.Expr(), ast.NewExprVisitor(func(x ast.Expr) {
+		if x.Kind() != ast.CallKind {
+			return
+		}
+		call := x.AsCall()
+		args := call.Args()
+		lit := func(i int) (string, ast.Expr, bool) {
+			if i >= len(args) || args[i].Kind() != ast.LiteralKind {
+				return "", nil, false
+			}
+			s, ok := args[i].AsLiteral().(types.String)
+			return string(s), args[i], ok
+		}
+		at := func(arg ast.Expr) Pos {
+			loc := info.GetStartLocation(arg.ID())
+			return e.posAt(offsetOf(e.Text, loc.Line(), loc.Column()))
+		}
+		switch call.FunctionName() {
+		case "in_list":
+			if name, arg, ok := lit(0); ok {
+				if _, found := c.lists.Load().Get(name); !found {
+					p := at(arg)
+					known := strings.Join(c.lists.Load().Names(), ", ")
+					if known == "" {
+						known = "none: put NAME.txt or NAME.csv in the lists directory"
+					}
+					el.errs = append(el.errs, &Error{Pos: p, Msg: fmt.Sprintf("no reference list named %q (known lists: %s)", name, known), Snippet: snippet(el.src, p)})
+				}
+			}
+		case "in_cidr":
+			if cidr, arg, ok := lit(1); ok {
+				if _, err := prefix(cidr); err != nil {
+					p := at(arg)
+					el.errs = append(el.errs, &Error{Pos: p, Msg: fmt.Sprintf("invalid CIDR %q", cidr), Snippet: snippet(el.src, p)})
+				}
+			}
+		}
+	}))
+}
+
+// offsetOf turns CEL's 1-based line and 0-based rune column into a byte
+// offset of the expression text.
+func offsetOf(text string, line, col int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(text[off:], '\n')
+		if i < 0 {
+			break
+		}
+		off += i + 1
+	}
+	for c := 0; c < col && off < len(text); c++ {
+		_, w := utf8.DecodeRuneInString(text[off:])
+		off += w
+	}
+	return off
+}
+
+func typeName(t *cel.Type) string {
+	switch t {
+	case cel.BoolType:
+		return "a bool"
+	case cel.DoubleType:
+		return "a double"
+	case cel.IntType:
+		return "an int"
+	case cel.StringType:
+		return "a string"
+	}
+	return "of type " + t.String()
+}
+
+// costEstimator bounds the size of anything read from events by the field
+// size limit, so that expressions over event data get finite estimates.
+type costEstimator struct{ max uint64 }
+
+func (c costEstimator) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+	return &checker.SizeEstimate{Min: 0, Max: c.max}
+}
+
+func (costEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// Activation binds the variables of one evaluation. Detectors reuse one per
+// goroutine, so evaluation allocates nothing for it.
+type Activation struct {
+	names [8]string
+	vals  [8]any
+	n     int
+	more  map[string]any
+}
+
+// Reset clears the bindings.
+func (a *Activation) Reset() {
+	for i := 0; i < a.n; i++ {
+		a.vals[i] = nil
+	}
+	a.n = 0
+	a.more = nil
+}
+
+// Bind sets a variable.
+func (a *Activation) Bind(name string, v any) {
+	for i := 0; i < a.n; i++ {
+		if a.names[i] == name {
+			a.vals[i] = v
+			return
+		}
+	}
+	if a.n < len(a.names) {
+		a.names[a.n], a.vals[a.n] = name, v
+		a.n++
+		return
+	}
+	if a.more == nil {
+		a.more = map[string]any{}
+	}
+	a.more[name] = v
+}
+
+// BindEvent sets event.
+func (a *Activation) BindEvent(ev *event.Event) { a.Bind("event", EventVal{ev}) }
+
+// ResolveName implements interpreter.Activation.
+func (a *Activation) ResolveName(name string) (any, bool) {
+	for i := 0; i < a.n; i++ {
+		if a.names[i] == name {
+			return a.vals[i], true
+		}
+	}
+	v, ok := a.more[name]
+	return v, ok
+}
+
+// Parent implements interpreter.Activation.
+func (a *Activation) Parent() interpreter.Activation { return nil }
+
+// EventActivation binds only event; it is one pointer, so passing it as an
+// interface does not allocate.
+type EventActivation struct{ Ev *event.Event }
+
+// ResolveName implements interpreter.Activation.
+func (a EventActivation) ResolveName(name string) (any, bool) {
+	if name == "event" {
+		return EventVal{a.Ev}, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (a EventActivation) Parent() interpreter.Activation { return nil }

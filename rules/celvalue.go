@@ -1,0 +1,327 @@
+package rules
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/cep-project/cep/event"
+)
+
+// The CEL views of events read the decoded fields in place: no map is built
+// per event, and an expression that reads two fields converts two values.
+// Both view types hold one pointer, so putting one in an interface does not
+// allocate.
+
+// EventVal is the CEL value of an event: a map from field name to value.
+type EventVal struct{ ev *event.Event }
+
+// objectVal is the CEL value of a nested object or an array.
+type objectVal struct{ v *event.Value }
+
+var (
+	_ traits.Mapper = EventVal{}
+	_ traits.Mapper = objectVal{}
+	_ traits.Lister = arrayVal{}
+)
+
+// EventValue returns the CEL value of ev.
+func EventValue(ev *event.Event) ref.Val { return EventVal{ev} }
+
+func fieldVal(fs []event.Field, i int) ref.Val { return valueOf(&fs[i].Value) }
+
+func valueOf(v *event.Value) ref.Val {
+	switch v.Kind() {
+	case event.String:
+		return types.String(v.Str())
+	case event.Number:
+		return types.Double(v.Num())
+	case event.Bool:
+		return types.Bool(v.Bool())
+	case event.Object:
+		return objectVal{v}
+	case event.Array:
+		return arrayVal{v}
+	}
+	return types.NullValue
+}
+
+func findField(fs []event.Field, key ref.Val) (ref.Val, bool) {
+	k, ok := key.(types.String)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(key), false
+	}
+	s := string(k)
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Key == s {
+			return fieldVal(fs, i), true
+		}
+	}
+	return nil, false
+}
+
+func getField(fs []event.Field, key ref.Val) ref.Val {
+	v, ok := findField(fs, key)
+	if !ok {
+		if v != nil {
+			return v
+		}
+		return types.NewErr("no such key: %v", key)
+	}
+	return v
+}
+
+func containsField(fs []event.Field, key ref.Val) ref.Val {
+	v, ok := findField(fs, key)
+	if !ok && v != nil {
+		return v
+	}
+	return types.Bool(ok)
+}
+
+func (e EventVal) Find(key ref.Val) (ref.Val, bool) { return findField(e.ev.Fields, key) }
+func (e EventVal) Get(key ref.Val) ref.Val          { return getField(e.ev.Fields, key) }
+func (e EventVal) Contains(key ref.Val) ref.Val     { return containsField(e.ev.Fields, key) }
+func (e EventVal) Size() ref.Val                    { return types.Int(len(e.ev.Fields)) }
+func (e EventVal) Iterator() traits.Iterator        { return &keyIter{fs: e.ev.Fields} }
+func (e EventVal) Type() ref.Type                   { return types.MapType }
+func (e EventVal) Value() any                       { return event.ObjectValue(e.ev.Fields).Interface() }
+func (e EventVal) ConvertToNative(t reflect.Type) (any, error) {
+	return convertObject(event.ObjectValue(e.ev.Fields), t)
+}
+func (e EventVal) ConvertToType(t ref.Type) ref.Val { return convertType(e, t) }
+func (e EventVal) Equal(o ref.Val) ref.Val {
+	if x, ok := o.(EventVal); ok {
+		return types.Bool(x.ev == e.ev || string(x.ev.Raw) == string(e.ev.Raw))
+	}
+	return types.False
+}
+
+// Event returns the event behind the value.
+func (e EventVal) Event() *event.Event { return e.ev }
+
+func (o objectVal) Find(key ref.Val) (ref.Val, bool) { return findField(o.v.Fields(), key) }
+func (o objectVal) Get(key ref.Val) ref.Val          { return getField(o.v.Fields(), key) }
+func (o objectVal) Contains(key ref.Val) ref.Val     { return containsField(o.v.Fields(), key) }
+func (o objectVal) Size() ref.Val                    { return types.Int(o.v.Len()) }
+func (o objectVal) Iterator() traits.Iterator        { return &keyIter{fs: o.v.Fields()} }
+func (o objectVal) Type() ref.Type                   { return types.MapType }
+func (o objectVal) Value() any                       { return o.v.Interface() }
+func (o objectVal) ConvertToNative(t reflect.Type) (any, error) {
+	return convertObject(*o.v, t)
+}
+func (o objectVal) ConvertToType(t ref.Type) ref.Val { return convertType(o, t) }
+func (o objectVal) Equal(other ref.Val) ref.Val {
+	return types.Bool(reflect.DeepEqual(o.Value(), nativeOf(other)))
+}
+
+type arrayVal struct{ v *event.Value }
+
+func (a arrayVal) Get(index ref.Val) ref.Val {
+	i, err := types.IndexOrError(index)
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	if i < 0 || i >= a.v.Len() {
+		return types.NewErr("index %d out of range [0, %d)", i, a.v.Len())
+	}
+	return valueOf(a.v.Elem(i))
+}
+func (a arrayVal) Contains(v ref.Val) ref.Val {
+	for i := 0; i < a.v.Len(); i++ {
+		if a.Get(types.Int(i)).Equal(v) == types.True {
+			return types.True
+		}
+	}
+	return types.False
+}
+func (a arrayVal) Size() ref.Val { return types.Int(a.v.Len()) }
+func (a arrayVal) Add(o ref.Val) ref.Val {
+	return types.NewDynamicList(types.DefaultTypeAdapter, a.Value()).(traits.Lister).Add(o)
+}
+func (a arrayVal) Iterator() traits.Iterator { return &indexIter{n: a.v.Len(), get: a.Get} }
+func (a arrayVal) Type() ref.Type            { return types.ListType }
+func (a arrayVal) Value() any                { return a.v.Interface() }
+func (a arrayVal) ConvertToNative(t reflect.Type) (any, error) {
+	return convertObject(*a.v, t)
+}
+func (a arrayVal) ConvertToType(t ref.Type) ref.Val { return convertType(a, t) }
+func (a arrayVal) Equal(other ref.Val) ref.Val {
+	return types.Bool(reflect.DeepEqual(a.Value(), nativeOf(other)))
+}
+
+// eventList is the CEL value of a looping step: the events it took.
+type eventList struct{ evs []*event.Event }
+
+func (l *eventList) Get(index ref.Val) ref.Val {
+	i, err := types.IndexOrError(index)
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	if i < 0 || i >= len(l.evs) {
+		return types.NewErr("index %d out of range [0, %d)", i, len(l.evs))
+	}
+	return EventVal{l.evs[i]}
+}
+func (l *eventList) Contains(v ref.Val) ref.Val {
+	for _, e := range l.evs {
+		if (EventVal{e}).Equal(v) == types.True {
+			return types.True
+		}
+	}
+	return types.False
+}
+func (l *eventList) Size() ref.Val { return types.Int(len(l.evs)) }
+func (l *eventList) Add(o ref.Val) ref.Val {
+	vals := make([]ref.Val, 0, len(l.evs))
+	for _, e := range l.evs {
+		vals = append(vals, EventVal{e})
+	}
+	return types.NewRefValList(types.DefaultTypeAdapter, vals).Add(o)
+}
+func (l *eventList) Iterator() traits.Iterator { return &indexIter{n: len(l.evs), get: l.Get} }
+func (l *eventList) Type() ref.Type            { return types.ListType }
+func (l *eventList) Value() any {
+	out := make([]any, len(l.evs))
+	for i, e := range l.evs {
+		out[i] = EventVal{e}.Value()
+	}
+	return out
+}
+func (l *eventList) ConvertToNative(t reflect.Type) (any, error) {
+	if t.Kind() == reflect.Interface {
+		return l.Value(), nil
+	}
+	return nil, fmt.Errorf("cannot convert a step's events to %v", t)
+}
+func (l *eventList) ConvertToType(t ref.Type) ref.Val { return convertType(l, t) }
+func (l *eventList) Equal(o ref.Val) ref.Val {
+	x, ok := o.(*eventList)
+	if !ok || len(x.evs) != len(l.evs) {
+		return types.False
+	}
+	for i := range l.evs {
+		if x.evs[i] != l.evs[i] {
+			return types.False
+		}
+	}
+	return types.True
+}
+
+type keyIter struct {
+	fs []event.Field
+	i  int
+}
+
+func (it *keyIter) HasNext() ref.Val { return types.Bool(it.i < len(it.fs)) }
+func (it *keyIter) Next() ref.Val {
+	if it.i >= len(it.fs) {
+		return nil
+	}
+	k := it.fs[it.i].Key
+	it.i++
+	return types.String(k)
+}
+func (it *keyIter) Type() ref.Type                            { return types.IteratorType }
+func (it *keyIter) Value() any                                { return nil }
+func (it *keyIter) ConvertToNative(reflect.Type) (any, error) { return nil, fmt.Errorf("iterator") }
+func (it *keyIter) ConvertToType(ref.Type) ref.Val            { return types.NewErr("iterator") }
+func (it *keyIter) Equal(ref.Val) ref.Val                     { return types.False }
+
+type indexIter struct {
+	n, i int
+	get  func(ref.Val) ref.Val
+}
+
+func (it *indexIter) HasNext() ref.Val { return types.Bool(it.i < it.n) }
+func (it *indexIter) Next() ref.Val {
+	if it.i >= it.n {
+		return nil
+	}
+	v := it.get(types.Int(it.i))
+	it.i++
+	return v
+}
+func (it *indexIter) Type() ref.Type                            { return types.IteratorType }
+func (it *indexIter) Value() any                                { return nil }
+func (it *indexIter) ConvertToNative(reflect.Type) (any, error) { return nil, fmt.Errorf("iterator") }
+func (it *indexIter) ConvertToType(ref.Type) ref.Val            { return types.NewErr("iterator") }
+func (it *indexIter) Equal(ref.Val) ref.Val                     { return types.False }
+
+func convertObject(v event.Value, t reflect.Type) (any, error) {
+	native := v.Interface()
+	if reflect.TypeOf(native).AssignableTo(t) {
+		return native, nil
+	}
+	return nil, fmt.Errorf("cannot convert %s to %v", v.Kind(), t)
+}
+
+func convertType(v ref.Val, t ref.Type) ref.Val {
+	switch t {
+	case v.Type():
+		return v
+	case types.TypeType:
+		return v.Type().(ref.Val)
+	}
+	return types.NewErr("type conversion error from %s to %s", v.Type().TypeName(), t.TypeName())
+}
+
+func nativeOf(v ref.Val) any {
+	if v == nil {
+		return nil
+	}
+	return Native(v)
+}
+
+// Native converts a CEL value into the Go values encoding/json writes:
+// nil, bool, int64, uint64, float64, string, []any and map[string]any.
+// Timestamps become RFC 3339 text and durations Go duration text, as
+// analysts read them in alerts.
+func Native(v ref.Val) any {
+	switch x := v.(type) {
+	case types.Null:
+		return nil
+	case types.Bool:
+		return bool(x)
+	case types.Int:
+		return int64(x)
+	case types.Uint:
+		return uint64(x)
+	case types.Double:
+		return float64(x)
+	case types.String:
+		return string(x)
+	case types.Bytes:
+		return []byte(x)
+	case types.Timestamp:
+		return x.Time.UTC().Format(time.RFC3339Nano)
+	case types.Duration:
+		return x.Duration.String()
+	case EventVal, objectVal, arrayVal, *eventList:
+		return x.Value()
+	case traits.Mapper:
+		out := map[string]any{}
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			out[fmt.Sprint(Native(k))] = Native(x.Get(k))
+		}
+		return out
+	case traits.Lister:
+		n := int(x.Size().(types.Int))
+		out := make([]any, n)
+		for i := 0; i < n; i++ {
+			out[i] = Native(x.Get(types.Int(i)))
+		}
+		return out
+	case *types.Optional:
+		if x.HasValue() {
+			return Native(x.GetValue())
+		}
+		return nil
+	}
+	return fmt.Sprint(v.Value())
+}

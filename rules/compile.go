@@ -1,0 +1,399 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Kind is the kind of detector a rule compiles into.
+type Kind int
+
+// The detector kinds.
+const (
+	KindMatch Kind = iota + 1
+	KindSequence
+	KindAggregate
+	KindJoin
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindMatch:
+		return "match"
+	case KindSequence:
+		return "sequence"
+	case KindAggregate:
+		return "aggregate"
+	case KindJoin:
+		return "join"
+	}
+	return "unknown"
+}
+
+// Rule is a compiled rule: its metadata and the CEL programs of its
+// detector, alert fields and key.
+type Rule struct {
+	ID          string
+	Title       string
+	Description string
+	Severity    string
+	Status      string
+	Owner       string
+	Tags        []string
+	// Streams the rule reads; empty means every stream.
+	Streams []string
+	File    string
+	// Version is a content hash of the rule file.
+	Version string
+	Kind    Kind
+	// Late overrides the engine's late-event policy, or is "".
+	Late string
+
+	// KeyNames are the key expressions as written, naming the key's parts.
+	KeyNames []string
+	keys     []*Program
+	byStream map[string][]*Program
+
+	Match     *Program
+	Sequence  *Sequence
+	Aggregate *Aggregate
+	Join      *Join
+
+	Fields   []Field
+	Dedup    time.Duration
+	Group    *Group
+	Throttle *ThrottleSpec
+
+	// Constraints are equality conditions every alerting event must meet,
+	// extracted from Match (or an aggregate's where) for routing.
+	Constraints []Constraint
+
+	Tests  []TestSpec
+	Spec   *Spec
+	Health *Health
+}
+
+// Field is a compiled alert field.
+type Field struct {
+	Name string
+	Prog *Program
+}
+
+// Group is a compiled alert.group.
+type Group struct {
+	By  []*Program
+	For time.Duration
+}
+
+// Sequence is a compiled sequence detector.
+type Sequence struct {
+	Spec  *SequenceSpec
+	Steps []Step
+	Until *Program
+}
+
+// Step is a compiled sequence step.
+type Step struct {
+	Spec  *StepSpec
+	Where *Program
+	Until *Program
+}
+
+// Aggregate is a compiled windowed aggregation.
+type Aggregate struct {
+	Spec     *AggregateSpec
+	Where    *Program
+	Measures []Measure
+	Having   *Program
+}
+
+// Measure is one compiled measure.
+type Measure struct {
+	Name   string
+	Func   string
+	Approx bool
+	Arg    *Program
+}
+
+// Join is a compiled join.
+type Join struct {
+	Spec  *JoinSpec
+	Sides []Side
+}
+
+// Side is one compiled join side.
+type Side struct {
+	Name   string
+	Stream string
+	Where  *Program
+	Keys   []*Program
+}
+
+// ReadsStream reports whether the rule reads events of stream s.
+func (r *Rule) ReadsStream(s string) bool {
+	return len(r.Streams) == 0 || slices.Contains(r.Streams, s)
+}
+
+// Shadow reports whether the rule's alerts are recorded but not forwarded.
+func (r *Rule) Shadow() bool { return r.Status == "experimental" }
+
+// KeyOf evaluates the rule's key for ev into vals (reusing its storage) and
+// returns the values and the partition key string. ok is false when a key
+// expression fails on this event; the error is counted against the rule.
+func (r *Rule) KeyOf(ev *event.Event, act *Activation, vals []any) ([]any, string, bool) {
+	progs := r.keys
+	if r.byStream != nil {
+		progs = r.byStream[ev.Stream]
+	}
+	return evalKey(progs, ev, act, vals)
+}
+
+// SideKeyOf evaluates the key of join side i for ev.
+func (r *Rule) SideKeyOf(i int, ev *event.Event, act *Activation, vals []any) ([]any, string, bool) {
+	return evalKey(r.Join.Sides[i].Keys, ev, act, vals)
+}
+
+func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]any, string, bool) {
+	vals = vals[:0]
+	if len(progs) == 0 {
+		return vals, "", true
+	}
+	act.Reset()
+	act.BindEvent(ev)
+	var b strings.Builder
+	for i, p := range progs {
+		v, err := p.Eval(act)
+		if err != nil {
+			return vals, "", false
+		}
+		n := Native(v)
+		vals = append(vals, n)
+		if i > 0 {
+			b.WriteByte(0x1f)
+		}
+		fmt.Fprint(&b, n)
+	}
+	return vals, b.String(), true
+}
+
+// compileRule compiles a parsed rule; errors go to el.
+func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
+	r := &Rule{
+		ID: s.ID, Title: s.Title, Description: s.Description, Severity: s.Severity,
+		Status: s.Status, Owner: s.Owner, Tags: s.Tags, Streams: s.Streams,
+		File: s.Pos.File, Version: version, Late: s.Late, Spec: s, Tests: s.Tests,
+		Dedup: s.Alert.Dedup, Throttle: s.Alert.Throttle,
+	}
+	r.Health = &Health{Rule: s.ID, logger: c.opts.Logger}
+	ev := scope{}
+	// Keys.
+	if len(s.ByStream) > 0 {
+		r.byStream = map[string][]*Program{}
+		for i, sk := range s.ByStream {
+			if len(s.Streams) > 0 && !slices.Contains(s.Streams, sk.Stream) {
+				el.add(sk.Exprs[0].Pos.Line, 0, "by names stream %q, which the rule does not read (streams: %s)", sk.Stream, strings.Join(s.Streams, ", "))
+			}
+			for _, e := range sk.Exprs {
+				r.byStream[sk.Stream] = append(r.byStream[sk.Stream], c.compile(el, c.base, e, nil, "a key expression", r.Health, ev))
+				if i == 0 {
+					r.KeyNames = append(r.KeyNames, e.Text)
+				}
+			}
+		}
+		if len(s.Streams) == 0 {
+			for _, sk := range s.ByStream {
+				r.Streams = append(r.Streams, sk.Stream)
+			}
+		} else {
+			for _, st := range s.Streams {
+				if _, ok := r.byStream[st]; !ok {
+					el.add(s.Pos.Line, s.Pos.Col, "by names key expressions per stream, but not for stream %q", st)
+				}
+			}
+		}
+	}
+	for _, e := range s.By {
+		r.keys = append(r.keys, c.compile(el, c.base, e, nil, "a key expression", r.Health, ev))
+		r.KeyNames = append(r.KeyNames, e.Text)
+	}
+	// The detector and the scope of alert fields.
+	var fields scope
+	switch {
+	case s.Match != nil:
+		r.Kind = KindMatch
+		r.Match = c.compile(el, c.base, *s.Match, cel.BoolType, "match", r.Health, ev)
+		if r.Match != nil {
+			r.Constraints = extractConstraints(r.Match.AST())
+		}
+		fields = ev
+	case s.Sequence != nil:
+		r.Kind = KindSequence
+		r.Sequence, fields = c.compileSequence(el, s, r.Health)
+	case s.Aggregate != nil:
+		r.Kind = KindAggregate
+		r.Aggregate, fields = c.compileAggregate(el, s, r.Health)
+		if r.Aggregate != nil && r.Aggregate.Where != nil {
+			r.Constraints = extractConstraints(r.Aggregate.Where.AST())
+		}
+	case s.Join != nil:
+		r.Kind = KindJoin
+		r.Join, fields = c.compileJoin(el, s, r.Health)
+	default:
+		return nil
+	}
+	fenv, err := c.env(fields)
+	if err != nil {
+		el.add(s.Pos.Line, s.Pos.Col, "building the scope of alert fields: %v", err)
+		return nil
+	}
+	for _, f := range s.Alert.Fields {
+		r.Fields = append(r.Fields, Field{Name: f.Name, Prog: c.compile(el, fenv, f.Expr, nil, "alert field "+f.Name, r.Health, fields)})
+	}
+	if g := s.Alert.Group; g != nil {
+		r.Group = &Group{For: g.For}
+		for _, e := range g.By {
+			r.Group.By = append(r.Group.By, c.compile(el, fenv, e, nil, "alert.group.by", r.Health, fields))
+		}
+	}
+	return r
+}
+
+func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health) (*Sequence, scope) {
+	q := &Sequence{Spec: s.Sequence}
+	var sc scope
+	if q.Spec.Until != nil {
+		q.Until = c.compile(el, c.base, *q.Spec.Until, cel.BoolType, "sequence until", h, sc)
+	}
+	for i := range q.Spec.Steps {
+		st := &q.Spec.Steps[i]
+		step := Step{Spec: st}
+		loops := st.Max != 1 || st.Min > 1
+		where := sc
+		if loops && !st.Not && st.Name != "" {
+			// A looping step's condition may look at the events it has
+			// already taken, as Flink's IterativeCondition can.
+			where = sc.with(st.Name, cel.ListType(eventType))
+		}
+		env, err := c.env(where)
+		if err != nil {
+			el.add(st.Pos.Line, st.Pos.Col, "step %s: %v", st.Name, err)
+			continue
+		}
+		if st.Where != nil {
+			step.Where = c.compile(el, env, *st.Where, cel.BoolType, "where of step "+st.Name, h, where)
+		}
+		if st.Until != nil {
+			step.Until = c.compile(el, env, *st.Until, cel.BoolType, "until of step "+st.Name, h, where)
+		}
+		if st.Stream != "" && len(s.Streams) > 0 && !slices.Contains(s.Streams, st.Stream) {
+			el.add(st.Pos.Line, st.Pos.Col, "step %s reads stream %q, which the rule does not read (streams: %s)", st.Name, st.Stream, strings.Join(s.Streams, ", "))
+		}
+		q.Steps = append(q.Steps, step)
+		if st.Not || st.Name == "" {
+			continue
+		}
+		switch {
+		case loops:
+			sc = sc.with(st.Name, cel.ListType(eventType))
+		case st.Min == 0:
+			// An optional step that did not happen is null.
+			sc = sc.with(st.Name, cel.DynType)
+		default:
+			sc = sc.with(st.Name, eventType)
+		}
+	}
+	return q, sc
+}
+
+func (sc scope) with(name string, t *cel.Type) scope {
+	return scope{
+		vars:    append(slices.Clone(sc.vars), cel.Variable(name, t)),
+		names:   append(slices.Clone(sc.names), name),
+		noEvent: sc.noEvent,
+	}
+}
+
+func (c *Compiler) compileAggregate(el *errorList, s *Spec, h *Health) (*Aggregate, scope) {
+	a := &Aggregate{Spec: s.Aggregate}
+	ev := scope{}
+	if a.Spec.Where != nil {
+		a.Where = c.compile(el, c.base, *a.Spec.Where, cel.BoolType, "aggregate where", h, ev)
+	}
+	measures := scope{noEvent: true}
+	fields := scope{}
+	names := map[string]bool{}
+	for _, m := range a.Spec.Measures {
+		cm := Measure{Name: m.Name, Func: m.Func, Approx: m.Approx}
+		if m.Arg != nil {
+			want := cel.DoubleType
+			if m.Func == "count_distinct" {
+				want = nil
+			}
+			cm.Arg = c.compile(el, c.base, *m.Arg, want, m.Func+" argument", h, ev)
+		}
+		t := cel.DoubleType
+		if m.Func == "count" || m.Func == "count_distinct" {
+			t = cel.IntType
+		}
+		measures = measures.with(m.Name, t)
+		fields = fields.with(m.Name, t)
+		names[m.Name] = true
+		a.Measures = append(a.Measures, cm)
+	}
+	if top := a.Spec.Top; top != nil && top.By != "" && !names[top.By] {
+		el.add(a.Spec.Pos.Line, a.Spec.Pos.Col, "top.by names %q, which is not a measure", top.By)
+	}
+	if a.Spec.Having != nil {
+		env, err := c.env(measures)
+		if err == nil {
+			a.Having = c.compile(el, env, *a.Spec.Having, cel.BoolType, "having", h, measures)
+		}
+	}
+	// Alert fields see the measures, the window and the window's latest
+	// event.
+	fields = fields.with("window", cel.MapType(cel.StringType, cel.TimestampType))
+	return a, fields
+}
+
+func (c *Compiler) compileJoin(el *errorList, s *Spec, h *Health) (*Join, scope) {
+	j := &Join{Spec: s.Join}
+	ev := scope{}
+	fields := scope{}
+	for _, sd := range j.Spec.Sides {
+		side := Side{Name: sd.Name, Stream: sd.Stream}
+		if sd.Where != nil {
+			side.Where = c.compile(el, c.base, *sd.Where, cel.BoolType, "where of side "+sd.Name, h, ev)
+		}
+		by := sd.By
+		if len(by) == 0 {
+			by = s.By
+		}
+		if len(by) == 0 {
+			el.add(sd.Pos.Line, sd.Pos.Col, "join side %s needs a key: give it by, or give the rule by", sd.Name)
+		}
+		for _, e := range by {
+			side.Keys = append(side.Keys, c.compile(el, c.base, e, nil, "key of side "+sd.Name, h, ev))
+		}
+		if sd.Stream != "" && len(s.Streams) > 0 && !slices.Contains(s.Streams, sd.Stream) {
+			el.add(sd.Pos.Line, sd.Pos.Col, "side %s reads stream %q, which the rule does not read", sd.Name, sd.Stream)
+		}
+		// An outer join's missing side is null.
+		fields = fields.with(sd.Name, cel.DynType)
+		j.Sides = append(j.Sides, side)
+	}
+	n := -1
+	for _, sd := range j.Sides {
+		if n >= 0 && len(sd.Keys) != n {
+			el.add(j.Spec.Pos.Line, j.Spec.Pos.Col, "every join side needs the same number of key expressions")
+			break
+		}
+		n = len(sd.Keys)
+	}
+	return j, fields
+}
