@@ -1,0 +1,301 @@
+package window
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// LateMode says what happens to an event whose window was already emitted.
+type LateMode uint8
+
+const (
+	// LateCount counts the event (Stats.Late), reports it as Late and leaves
+	// emitted results alone.
+	LateCount LateMode = iota
+	// LateCorrect keeps each emitted window's state until its end plus
+	// AllowedLateness; a late event in that time updates the window, and the
+	// next Advance emits a correction.
+	LateCorrect
+)
+
+// Top asks for a ranked report across keys per window.
+type Top struct {
+	N  int
+	By string // a measure name
+}
+
+// Config is an aggregator's rule-level configuration.
+type Config struct {
+	Window   Spec
+	Measures []Measure
+	Top      *Top
+	// Evidence is the number of events a result keeps: 0 means
+	// DefaultEvidence, negative means none.
+	Evidence int
+	Late     LateMode
+	// AllowedLateness is how long after its end an emitted window can still
+	// be corrected in LateCorrect mode.
+	AllowedLateness time.Duration
+	// Bounds; 0 means unbounded. Events beyond them are dropped and counted.
+	MaxKeys          int
+	MaxEventsPerKey  int // events in one key's sliding window
+	MaxWindowsPerKey int // panes or sessions of one key
+}
+
+// Aggregator holds one rule's windows for every key. It is not safe for
+// concurrent use: the engine runs one per rule and partition.
+type Aggregator struct {
+	cfg  Config
+	plan *plan
+	kind Kind
+	top  int // measure index of Top.By
+
+	size, slide, pane, gap, expire, length, lateness int64
+
+	wm    int64
+	keys  map[string]keyState
+	tq    timerQueue
+	stats Stats
+
+	cur  Current
+	out  []*Result
+	vals []float64
+}
+
+// keyState is one key's windows, for whichever kind the aggregator has.
+type keyState interface {
+	timer() *timing
+	// close emits (through a.collect) what is due at watermark wm, and
+	// returns the next time it needs to be called, or ok=false when the
+	// key holds nothing any more.
+	close(a *Aggregator, key string, wm int64) (next int64, ok bool)
+}
+
+// MinTime is the watermark before any Advance: nothing is late yet.
+const MinTime = int64(-1 << 63)
+
+// New validates cfg and returns an empty aggregator.
+func New(cfg Config) (*Aggregator, error) {
+	if err := cfg.Window.Validate(); err != nil {
+		return nil, err
+	}
+	ev := cfg.Evidence
+	if ev == 0 {
+		ev = DefaultEvidence
+	}
+	p, err := newPlan(cfg.Measures, ev, cfg.Window.Kind.closes())
+	if err != nil {
+		return nil, err
+	}
+	a := &Aggregator{
+		cfg: cfg, plan: p, kind: cfg.Window.Kind, top: -1,
+		size: int64(cfg.Window.Size), slide: int64(cfg.Window.Slide), gap: int64(cfg.Window.Gap),
+		expire: int64(cfg.Window.Expire), length: int64(cfg.Window.Length),
+		wm: MinTime, keys: map[string]keyState{},
+	}
+	switch a.kind {
+	case Tumbling:
+		a.slide, a.pane = a.size, a.size
+	case Hopping:
+		a.pane = int64(gcd(cfg.Window.Size, cfg.Window.Slide))
+	}
+	switch {
+	case cfg.Late > LateCorrect:
+		return nil, fmt.Errorf("aggregate: unknown late mode %d", cfg.Late)
+	case cfg.AllowedLateness < 0:
+		return nil, fmt.Errorf("aggregate: allowed lateness must not be negative, got %v", cfg.AllowedLateness)
+	case cfg.Late == LateCorrect && !a.kind.closes():
+		return nil, fmt.Errorf("aggregate: late: correct needs a window that closes (tumbling, hopping or session); %s windows are evaluated at each event", a.kind)
+	case cfg.MaxKeys < 0 || cfg.MaxEventsPerKey < 0 || cfg.MaxWindowsPerKey < 0:
+		return nil, fmt.Errorf("aggregate: limits must not be negative")
+	}
+	if cfg.Late == LateCorrect {
+		a.lateness = int64(cfg.AllowedLateness)
+	}
+	if t := cfg.Top; t != nil {
+		if a.kind != Tumbling && a.kind != Hopping {
+			return nil, fmt.Errorf("aggregate: top needs windows shared by all keys (tumbling or hopping), not %s", a.kind)
+		}
+		if t.N <= 0 {
+			return nil, fmt.Errorf("aggregate: top: n must be positive, got %d", t.N)
+		}
+		if a.top = p.index(t.By); a.top < 0 {
+			return nil, fmt.Errorf("aggregate: top: by %q is not a measure", t.By)
+		}
+	}
+	a.cur.a = a
+	return a, nil
+}
+
+// Measures returns the measures in the order of Result.Values, with
+// defaults filled in.
+func (a *Aggregator) Measures() []Measure { return slices.Clone(a.plan.measures) }
+
+// Stats returns the counters.
+func (a *Aggregator) Stats() Stats {
+	s := a.stats
+	s.Keys = len(a.keys)
+	return s
+}
+
+// Watermark is the latest watermark given to Advance, or MinTime.
+func (a *Aggregator) Watermark() int64 { return a.wm }
+
+// Add feeds one event of key at event time t with its measure arguments (one
+// per measure, in the order of Config.Measures; count's is ignored). ev is
+// kept as evidence and may be nil. A key's events must come in event-time
+// order, except late ones.
+//
+// For sliding and length windows, an applied event returns the key's window
+// at this event; the *Current is valid until the next call on a. Otherwise
+// the *Current is nil.
+func (a *Aggregator) Add(key string, t int64, args []Arg, ev *event.Event) (*Current, Status) {
+	if len(args) != len(a.plan.measures) {
+		panic(fmt.Sprintf("window: Add got %d arguments for %d measures", len(args), len(a.plan.measures)))
+	}
+	switch a.kind {
+	case Sliding, Length:
+		return a.addSliding(key, t, args, ev)
+	case Session:
+		return nil, a.addSession(key, t, args, ev)
+	}
+	return nil, a.addPanes(key, t, args, ev)
+}
+
+// newKey checks the key limit before a key's first state is created.
+func (a *Aggregator) newKey() bool {
+	if a.cfg.MaxKeys > 0 && len(a.keys) >= a.cfg.MaxKeys {
+		a.stats.DroppedKeys++
+		return false
+	}
+	return true
+}
+
+// Advance moves event time to watermark: windows ending at or before it
+// close, and their results go to emit in order of window end, window start
+// and key; after the results of each tumbling or hopping window comes its
+// top-N report, if the rule has one (report may be nil otherwise).
+// Corrections made by late events since the previous Advance come out too.
+// A watermark behind the previous one is taken as the previous one.
+func (a *Aggregator) Advance(watermark int64, emit func(*Result), report func(*Report)) {
+	if watermark > a.wm {
+		a.wm = watermark
+	}
+	wm := a.wm
+	a.out = a.out[:0]
+	for len(a.tq) > 0 && a.tq[0].at <= wm {
+		tm := a.tq.pop()
+		ks, ok := a.keys[tm.key]
+		if !ok {
+			continue
+		}
+		st := ks.timer()
+		if !st.set || st.at != tm.at {
+			continue // superseded by an earlier deadline
+		}
+		st.set = false
+		if next, ok := ks.close(a, tm.key, wm); ok {
+			a.schedule(tm.key, st, next)
+		} else {
+			delete(a.keys, tm.key)
+		}
+	}
+	slices.SortFunc(a.out, func(x, y *Result) int {
+		return cmp.Or(cmp.Compare(x.End, y.End), cmp.Compare(x.Start, y.Start),
+			cmp.Compare(x.Key, y.Key), cmp.Compare(x.Revision, y.Revision))
+	})
+	for i := 0; i < len(a.out); {
+		j := i + 1
+		for j < len(a.out) && a.out[j].End == a.out[i].End && a.out[j].Start == a.out[i].Start {
+			j++
+		}
+		for _, r := range a.out[i:j] {
+			emit(r)
+		}
+		if a.top >= 0 && report != nil {
+			if rep := a.rank(a.out[i:j]); rep != nil {
+				report(rep)
+			}
+		}
+		i = j
+	}
+	clear(a.out)
+}
+
+func (a *Aggregator) collect(r *Result) {
+	if r.Revision > 0 {
+		a.stats.Corrections++
+	}
+	a.out = append(a.out, r)
+}
+
+// timing is a key's place in the timer queue: the deadline of its live
+// queue entry. A key has at most one live entry; when its deadline moves
+// later the entry stays, and firing it early just reschedules.
+type timing struct {
+	at  int64
+	set bool
+}
+
+func (a *Aggregator) schedule(key string, st *timing, at int64) {
+	if st.set && st.at <= at {
+		return
+	}
+	st.at, st.set = at, true
+	a.tq.push(timer{at: at, key: key})
+}
+
+type timer struct {
+	at  int64
+	key string
+}
+
+// timerQueue is a binary min-heap by deadline, then key, so that keys due
+// at the same time are closed in a fixed order.
+type timerQueue []timer
+
+func (q timerQueue) less(i, j int) bool {
+	return q[i].at < q[j].at || q[i].at == q[j].at && q[i].key < q[j].key
+}
+
+func (q *timerQueue) push(t timer) {
+	*q = append(*q, t)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *timerQueue) pop() timer {
+	h := *q
+	t := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h[n] = timer{}
+	h = h[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && h.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
+	return t
+}

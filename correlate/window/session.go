@@ -1,0 +1,128 @@
+package window
+
+import (
+	"slices"
+
+	"github.com/cep-project/cep/event"
+)
+
+// sessKey is one key's sessions, by start. Sessions never overlap: an event
+// whose [t, t+gap) touches two of them joins them.
+type sessKey struct {
+	timing
+	sess []session
+}
+
+type session struct {
+	start, last int64
+	acc         acc
+	emitted     bool
+	// dirty: emitted, then changed by a late event (LateCorrect).
+	dirty bool
+	// prev holds what was emitted for the sessions merged into this one,
+	// while they can still be corrected.
+	prev []*Result
+}
+
+func (k *sessKey) timer() *timing { return &k.timing }
+
+func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event) Status {
+	var k *sessKey
+	if ks, ok := a.keys[key]; ok {
+		k = ks.(*sessKey)
+	}
+	// Sessions overlapping [t, t+gap) form the run [i, j).
+	i, j := 0, 0
+	if k != nil {
+		for i < len(k.sess) && k.sess[i].last+a.gap <= t {
+			i++
+		}
+		j = i
+		for j < len(k.sess) && k.sess[j].start < t+a.gap {
+			j++
+		}
+	}
+	st := Applied
+	if i == j && t+a.gap <= a.wm {
+		// On its own the event makes a session that has already closed.
+		if a.cfg.Late != LateCorrect || t+a.gap+a.lateness <= a.wm {
+			a.stats.Late++
+			return Late
+		}
+		st = Corrected
+	}
+	if k == nil {
+		if !a.newKey() {
+			return DroppedKey
+		}
+		k = &sessKey{}
+		a.keys[key] = k
+	}
+	if i == j {
+		if a.cfg.MaxWindowsPerKey > 0 && len(k.sess) >= a.cfg.MaxWindowsPerKey {
+			a.stats.DroppedWindows++
+			if len(k.sess) == 0 {
+				delete(a.keys, key)
+			}
+			return DroppedWindow
+		}
+		k.sess = slices.Insert(k.sess, i, session{start: t, last: t, acc: newAcc(a.plan)})
+		j = i + 1
+	} else {
+		s := &k.sess[i]
+		s.start, s.last = min(s.start, t), max(s.last, t)
+		for _, o := range k.sess[i+1 : j] {
+			s.last = max(s.last, o.last)
+			s.acc.merge(a.plan, &o.acc)
+			s.prev = append(s.prev, o.prev...)
+			s.emitted = s.emitted || o.emitted
+		}
+		k.sess = slices.Delete(k.sess, i+1, j)
+	}
+	s := &k.sess[i]
+	s.acc.add(a.plan, args, ev)
+	if s.emitted {
+		s.dirty = true
+		st = Corrected
+	}
+	if st == Corrected {
+		a.stats.LateCorrected++
+	}
+	a.schedule(key, &k.timing, s.last+a.gap)
+	return st
+}
+
+func (k *sessKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
+	next := int64(1<<63 - 1)
+	n := 0
+	for _, s := range k.sess {
+		end := s.last + a.gap
+		if end <= wm && (!s.emitted || s.dirty) {
+			r := &Result{Key: key, Start: s.start, End: end, Count: s.acc.n, Values: s.acc.values(a.plan, nil), Evidence: slices.Clone(s.acc.ev)}
+			if s.emitted {
+				r.Corrects = s.prev
+				for _, p := range s.prev {
+					r.Revision = max(r.Revision, p.Revision+1)
+				}
+			}
+			a.collect(r)
+			s.emitted, s.dirty, s.prev = true, false, nil
+			if a.lateness > 0 {
+				s.prev = []*Result{r.kept()}
+			}
+		}
+		if s.emitted && !s.dirty {
+			if end+a.lateness <= wm {
+				continue // past correction: forget it
+			}
+			next = min(next, end+a.lateness)
+		} else {
+			next = min(next, end)
+		}
+		k.sess[n] = s
+		n++
+	}
+	clear(k.sess[n:])
+	k.sess = k.sess[:n]
+	return next, n > 0
+}

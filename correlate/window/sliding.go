@@ -1,0 +1,354 @@
+package window
+
+import (
+	"math"
+
+	"github.com/cep-project/cep/event"
+)
+
+// slideKey is one key's sliding or length window: a FIFO of its events'
+// times and arguments, running sums that events leave as they entered, and
+// a monotonic deque per min or max measure.
+type slideKey struct {
+	timing
+	q      fifo
+	nums   []numAcc
+	sets   []distinct
+	dq     []deque
+	ev     evidence
+	newest int64
+	fired  bool
+}
+
+func (k *slideKey) timer() *timing { return &k.timing }
+
+// Current is a key's sliding or length window as it stands at the event
+// just added. It belongs to the aggregator and is valid until its next call.
+type Current struct {
+	Key string
+	// Start and End are as in Result: (Start, End] for sliding windows, the
+	// first and last event times for length windows.
+	Start, End int64
+	Count      int64
+	Values     []float64
+
+	a *Aggregator
+	k *slideKey
+}
+
+// Fire records the outcome of the rule's `having` on Values and answers
+// whether to alert: when having turns true, and again only after it has
+// been false. A key whose window empties starts over, armed.
+func (c *Current) Fire(having bool) bool {
+	if !having {
+		c.k.fired = false
+		return false
+	}
+	if c.k.fired {
+		return false
+	}
+	c.k.fired = true
+	return true
+}
+
+// Result returns the window as a Result to alert with, evidence included.
+func (c *Current) Result() *Result {
+	r := &Result{Key: c.Key, Start: c.Start, End: c.End, Count: c.Count, Values: append([]float64(nil), c.Values...)}
+	n := min(len(c.k.ev), c.k.q.n)
+	for _, ev := range c.k.ev[len(c.k.ev)-n:] {
+		if c.a.kind == Sliding && ev.Time <= c.Start {
+			continue
+		}
+		r.Evidence = append(r.Evidence, ev)
+	}
+	return r
+}
+
+func (a *Aggregator) addSliding(key string, t int64, args []Arg, ev *event.Event) (*Current, Status) {
+	var k *slideKey
+	if ks, ok := a.keys[key]; ok {
+		k = ks.(*slideKey)
+		if t < k.newest {
+			a.stats.Late++
+			return nil, Late
+		}
+	} else {
+		if t < a.wm {
+			// The key's window may have held events that were forgotten
+			// when the watermark passed; evaluating without them would be
+			// wrong.
+			a.stats.Late++
+			return nil, Late
+		}
+		if !a.newKey() {
+			return nil, DroppedKey
+		}
+		k = a.newSlideKey()
+		a.keys[key] = k
+	}
+	p := a.plan
+	if a.kind == Sliding {
+		for k.q.n > 0 && k.q.time(0) <= t-a.size {
+			k.evict(p)
+		}
+	} else if int64(k.q.n) >= a.length {
+		k.evict(p)
+	}
+	if k.q.n == 0 {
+		// Re-arm here rather than only when Advance drops the key, so that
+		// alerts do not depend on how often the engine advances.
+		k.fired = false
+	}
+	if a.cfg.MaxEventsPerKey > 0 && k.q.n >= a.cfg.MaxEventsPerKey {
+		a.stats.DroppedEvents++
+		return nil, DroppedEvent
+	}
+	k.push(p, t, args, ev)
+	switch {
+	case a.kind == Sliding:
+		a.schedule(key, &k.timing, t+a.size)
+	case a.expire > 0:
+		a.schedule(key, &k.timing, t+a.expire)
+	}
+
+	c := &a.cur
+	c.Key, c.End, c.Count, c.k = key, t, int64(k.q.n), k
+	if a.kind == Sliding {
+		c.Start = t - a.size
+	} else {
+		c.Start = k.q.time(0)
+	}
+	c.Values = k.values(p, c.Values[:0])
+	return c, Applied
+}
+
+func (a *Aggregator) newSlideKey() *slideKey {
+	p := a.plan
+	k := &slideKey{}
+	k.q.init(p.nNum, p.nSet)
+	if p.nNum > 0 {
+		k.nums = make([]numAcc, p.nNum)
+	}
+	if p.nSet > 0 {
+		k.sets = make([]distinct, p.nSet)
+	}
+	if len(p.minmax) > 0 {
+		k.dq = make([]deque, len(p.minmax))
+	}
+	return k
+}
+
+// close runs when the window of a key must have emptied: a sliding window
+// size after its newest event, a length window once it has expired.
+func (k *slideKey) close(a *Aggregator, _ string, wm int64) (int64, bool) {
+	var end int64
+	if a.kind == Sliding {
+		end = k.newest + a.size
+	} else {
+		end = k.newest + a.expire
+	}
+	if end <= wm {
+		return 0, false
+	}
+	return end, true
+}
+
+func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) {
+	i := k.q.push(t)
+	k.newest = t
+	dqi := 0
+	for mi := range p.measures {
+		m := &p.measures[mi]
+		s := p.slot[mi]
+		switch {
+		case s < 0:
+		case m.Func == CountDistinct:
+			a := args[mi]
+			k.q.strs[i*k.q.nSet+s] = optStr{s: a.Str, ok: !a.Missing}
+			if !a.Missing {
+				k.sets[s].add(m, a.Str)
+			}
+		default:
+			x, ok := args[mi].num()
+			if !ok {
+				x = math.NaN()
+			}
+			k.q.nums[i*k.q.nNum+s] = x
+			if m.Func == Min || m.Func == Max {
+				if ok {
+					k.dq[dqi].push(k.q.last(), x, m.Func == Min)
+				}
+				dqi++
+			} else if ok {
+				k.nums[s].add(m.Func, x)
+			}
+		}
+	}
+	k.ev.add(ev, p.evidence)
+}
+
+// evict removes the oldest event of the window.
+func (k *slideKey) evict(p *plan) {
+	i := k.q.head
+	for mi := range p.measures {
+		m := &p.measures[mi]
+		s := p.slot[mi]
+		switch {
+		case s < 0, m.Func == Min, m.Func == Max:
+		case m.Func == CountDistinct:
+			if o := k.q.strs[i*k.q.nSet+s]; o.ok {
+				k.sets[s].remove(o.s)
+			}
+		default:
+			if x := k.q.nums[i*k.q.nNum+s]; !math.IsNaN(x) {
+				k.nums[s].remove(m.Func, x)
+			}
+		}
+	}
+	k.q.pop()
+	for j := range k.dq {
+		k.dq[j].expire(k.q.first)
+	}
+}
+
+func (k *slideKey) values(p *plan, dst []float64) []float64 {
+	dqi := 0
+	for mi := range p.measures {
+		m := &p.measures[mi]
+		s := p.slot[mi]
+		switch {
+		case s < 0:
+			dst = append(dst, float64(k.q.n))
+		case m.Func == CountDistinct:
+			dst = append(dst, k.sets[s].value())
+		case m.Func == Min || m.Func == Max:
+			dst = append(dst, k.dq[dqi].front())
+			dqi++
+		default:
+			dst = append(dst, k.nums[s].value(m.Func))
+		}
+	}
+	return dst
+}
+
+type optStr struct {
+	s  string
+	ok bool
+}
+
+// fifo is a ring of the window's events: their times, numeric arguments and
+// count_distinct arguments, in parallel rings of one capacity. Positions
+// count events since the key's first, so deques can tell what has left.
+type fifo struct {
+	times      []int64
+	nums       []float64
+	strs       []optStr
+	nNum, nSet int
+	head, n    int
+	first      uint64 // position of the oldest event
+}
+
+func (q *fifo) init(nNum, nSet int) { q.nNum, q.nSet = nNum, nSet }
+
+func (q *fifo) time(i int) int64 { return q.times[(q.head+i)&(len(q.times)-1)] }
+
+// last is the position of the newest event.
+func (q *fifo) last() uint64 { return q.first + uint64(q.n) - 1 }
+
+// push appends an event with time t and returns its ring index.
+func (q *fifo) push(t int64) int {
+	if q.n == len(q.times) {
+		q.resize(max(2*len(q.times), 2))
+	}
+	i := (q.head + q.n) & (len(q.times) - 1)
+	q.times[i] = t
+	q.n++
+	return i
+}
+
+func (q *fifo) pop() {
+	i := q.head
+	if q.nSet > 0 {
+		clear(q.strs[i*q.nSet : (i+1)*q.nSet]) // let the strings go
+	}
+	q.head = (q.head + 1) & (len(q.times) - 1)
+	q.n--
+	q.first++
+	// Shrinking after a burst gives the memory back; the factor 4 keeps a
+	// key that hovers around a size from reallocating on every event.
+	if c := len(q.times); c > 8 && q.n < c/4 {
+		q.resize(c / 2)
+	}
+}
+
+func (q *fifo) resize(c int) {
+	times := make([]int64, c)
+	var nums []float64
+	var strs []optStr
+	if q.nNum > 0 {
+		nums = make([]float64, c*q.nNum)
+	}
+	if q.nSet > 0 {
+		strs = make([]optStr, c*q.nSet)
+	}
+	for j := 0; j < q.n; j++ {
+		i := (q.head + j) & (len(q.times) - 1)
+		times[j] = q.times[i]
+		copy(nums[j*q.nNum:(j+1)*q.nNum], q.nums[i*q.nNum:(i+1)*q.nNum])
+		copy(strs[j*q.nSet:(j+1)*q.nSet], q.strs[i*q.nSet:(i+1)*q.nSet])
+	}
+	q.times, q.nums, q.strs, q.head = times, nums, strs, 0
+}
+
+// deque is a monotonic deque of (position, value): values increase from
+// front to back for min and decrease for max, so the front is the extreme of
+// the window and each event enters and leaves once.
+type deque struct {
+	pos     []uint64
+	val     []float64
+	head, n int
+}
+
+func (d *deque) push(pos uint64, x float64, isMin bool) {
+	for d.n > 0 {
+		b := d.val[(d.head+d.n-1)&(len(d.val)-1)]
+		if isMin && b < x || !isMin && b > x {
+			break
+		}
+		d.n--
+	}
+	if d.n == len(d.val) {
+		d.resize(max(2*len(d.val), 2))
+	}
+	i := (d.head + d.n) & (len(d.val) - 1)
+	d.pos[i], d.val[i] = pos, x
+	d.n++
+}
+
+// expire drops entries older than position first.
+func (d *deque) expire(first uint64) {
+	for d.n > 0 && d.pos[d.head] < first {
+		d.head = (d.head + 1) & (len(d.val) - 1)
+		d.n--
+	}
+	if c := len(d.val); c > 8 && d.n < c/4 {
+		d.resize(c / 2)
+	}
+}
+
+func (d *deque) front() float64 {
+	if d.n == 0 {
+		return math.NaN()
+	}
+	return d.val[d.head]
+}
+
+func (d *deque) resize(c int) {
+	pos := make([]uint64, c)
+	val := make([]float64, c)
+	for j := 0; j < d.n; j++ {
+		i := (d.head + j) & (len(d.val) - 1)
+		pos[j], val[j] = d.pos[i], d.val[i]
+	}
+	d.pos, d.val, d.head = pos, val, 0
+}
