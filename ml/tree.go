@@ -1,0 +1,385 @@
+package ml
+
+import "strconv"
+
+type missingStrategy uint8
+
+const (
+	mvNone missingStrategy = iota
+	mvLastPrediction
+	mvNullPrediction
+	mvDefaultChild
+	mvWeightedConfidence
+	mvAggregateNodes
+)
+
+type treeNode struct {
+	id           string
+	pred         *predicate
+	children     []*treeNode
+	defaultChild *treeNode
+	hasScore     bool
+	cls          int
+	score        Value
+	num          float64
+	probs        []float64
+	conf         []float64
+	counts       []float64
+	records      float64
+}
+
+type treeModel struct {
+	m          *modelNode
+	root       *treeNode
+	strategy   missingStrategy
+	penalty    float64
+	noTrueLast bool
+}
+
+func (c *compiler) treeModel(m *modelNode, e *elem, sc *scope) modelEval {
+	c.checkModelChildren(e, "Node")
+	t := &treeModel{m: m}
+	switch c.errs.enum(e, "missingValueStrategy", "none", "lastPrediction", "nullPrediction", "defaultChild", "weightedConfidence", "aggregateNodes") {
+	case "lastPrediction":
+		t.strategy = mvLastPrediction
+	case "nullPrediction":
+		t.strategy = mvNullPrediction
+	case "defaultChild":
+		t.strategy = mvDefaultChild
+	case "weightedConfidence":
+		t.strategy = mvWeightedConfidence
+	case "aggregateNodes":
+		t.strategy = mvAggregateNodes
+	}
+	t.penalty = c.errs.float(e, "missingValuePenalty", 1)
+	t.noTrueLast = c.errs.enum(e, "noTrueChildStrategy", "returnNullPrediction", "returnLastPrediction") == "returnLastPrediction"
+	c.errs.enum(e, "splitCharacteristic", "multiSplit", "binarySplit")
+	root := e.child("Node")
+	if root == nil {
+		c.errs.add(e, "<TreeModel> has no <Node>")
+		return nil
+	}
+	if m.fn == classification {
+		// Classes met in the tree but not in the DataDictionary are added
+		// before any node sizes its probability vector.
+		c.treeClasses(m, root)
+	}
+	depth := 0
+	t.root = c.treeNode(t, root, sc, 0, &depth)
+	m.maxReasons = depth
+	if m.fn == classification {
+		m.scratch = len(m.cats)
+	} else {
+		m.scratch = 2
+	}
+	return t
+}
+
+func (c *compiler) treeClasses(m *modelNode, n *elem) {
+	if s, ok := n.attr("score"); ok {
+		c.cat(m, s, n)
+	}
+	for _, ch := range n.children {
+		switch ch.name {
+		case "ScoreDistribution":
+			if v, ok := ch.attr("value"); ok {
+				c.cat(m, v, ch)
+			}
+		case "Node":
+			c.treeClasses(m, ch)
+		}
+	}
+}
+
+func (c *compiler) treeNode(t *treeModel, e *elem, sc *scope, depth int, maxDepth *int) *treeNode {
+	if depth > *maxDepth {
+		*maxDepth = depth
+	}
+	n := &treeNode{id: e.attrOr("id", ""), pred: truePredicate}
+	n.records = c.errs.float(e, "recordCount", 0)
+	m := t.m
+	var sds []*elem
+	var kids []*elem
+	seenPred := false
+	for _, ch := range e.children {
+		switch {
+		case ignorable[ch.name]:
+		case predicateElems[ch.name]:
+			if seenPred {
+				c.errs.add(ch, "<Node> has more than one predicate")
+			}
+			seenPred = true
+			n.pred = c.predicate(ch, sc)
+		case ch.name == "ScoreDistribution":
+			sds = append(sds, ch)
+		case ch.name == "Node":
+			kids = append(kids, ch)
+		default:
+			c.errs.unsupported(ch)
+		}
+	}
+	if !seenPred {
+		c.errs.add(e, "<Node> has no predicate")
+	}
+	if s, ok := e.attr("score"); ok {
+		n.hasScore = true
+		if m.fn == classification {
+			if i := c.cat(m, s, e); i >= 0 {
+				n.score, n.cls = m.catVals[i], i
+			}
+		} else {
+			f, err := parseNumber(s)
+			if err != nil {
+				c.errs.add(e, "<Node> score %q is not a number", s)
+			}
+			n.num, n.score = f, Num(f)
+		}
+	}
+	if m.fn == classification {
+		c.scoreDistributions(m, n, sds)
+	} else if len(sds) > 0 {
+		// Regression trees may carry distributions for information only.
+		for _, sd := range sds {
+			c.errs.checkChildren(sd)
+		}
+	}
+	for _, k := range kids {
+		n.children = append(n.children, c.treeNode(t, k, sc, depth+1, maxDepth))
+	}
+	if dc, ok := e.attr("defaultChild"); ok {
+		for _, ch := range n.children {
+			if ch.id == dc {
+				n.defaultChild = ch
+			}
+		}
+		if n.defaultChild == nil {
+			c.errs.add(e, "<Node> defaultChild %q is not a child of node %q", dc, n.id)
+		}
+	} else if t.strategy == mvDefaultChild && len(n.children) > 0 {
+		c.errs.add(e, "<Node id=%q> has children but no defaultChild, which missingValueStrategy=\"defaultChild\" needs", n.id)
+	}
+	return n
+}
+
+func (c *compiler) scoreDistributions(m *modelNode, n *treeNode, sds []*elem) {
+	k := len(m.cats)
+	if len(sds) == 0 {
+		if n.hasScore {
+			n.probs = make([]float64, k)
+			n.probs[n.cls] = 1
+			n.counts = make([]float64, k)
+			n.counts[n.cls] = n.records
+		}
+		return
+	}
+	n.probs = make([]float64, k)
+	n.counts = make([]float64, k)
+	var conf []float64
+	hasProb := false
+	total := 0.0
+	for _, sd := range sds {
+		c.errs.checkChildren(sd)
+		i := c.cat(m, c.errs.reqAttr(sd, "value"), sd)
+		if i < 0 || i >= k {
+			continue
+		}
+		rc := c.errs.reqFloat(sd, "recordCount")
+		n.counts[i] = rc
+		total += rc
+		if _, ok := sd.attr("probability"); ok {
+			hasProb = true
+			n.probs[i] = c.errs.float(sd, "probability", 0)
+		}
+		if _, ok := sd.attr("confidence"); ok {
+			if conf == nil {
+				conf = make([]float64, k)
+			}
+			conf[i] = c.errs.float(sd, "confidence", 0)
+		}
+	}
+	if !hasProb {
+		if total == 0 {
+			total = n.records
+		}
+		for i := range n.probs {
+			if total > 0 {
+				n.probs[i] = n.counts[i] / total
+			}
+		}
+	}
+	n.conf = conf
+	if !n.hasScore {
+		best := 0
+		for i, p := range n.probs {
+			if p > n.probs[best] {
+				best = i
+			}
+		}
+		n.hasScore = true
+		n.score, n.cls = m.catVals[best], best
+	}
+}
+
+func (t *treeModel) eval(s *Scorer, p *prediction) {
+	if t.root.pred.eval(s) != triTrue {
+		return
+	}
+	node := t.root
+	hits := 0
+	for len(node.children) > 0 {
+		var next *treeNode
+		unknown := false
+		for _, ch := range node.children {
+			r := ch.pred.eval(s)
+			if r == triTrue {
+				next = ch
+				break
+			}
+			if r == triUnknown && t.strategy != mvNone {
+				unknown = true
+				break
+			}
+		}
+		if unknown {
+			switch t.strategy {
+			case mvLastPrediction:
+				t.finish(p, node, hits)
+				return
+			case mvNullPrediction:
+				return
+			case mvDefaultChild:
+				next = node.defaultChild
+				hits++
+			case mvWeightedConfidence, mvAggregateNodes:
+				t.aggregate(s, p, node)
+				return
+			}
+		}
+		if next == nil {
+			if t.noTrueLast {
+				t.finish(p, node, hits)
+			}
+			return
+		}
+		if next.pred.kind != predTrue {
+			p.reasons = append(p.reasons, next.pred.text)
+		}
+		node = next
+	}
+	t.finish(p, node, hits)
+}
+
+func (t *treeModel) finish(p *prediction, n *treeNode, hits int) {
+	if !n.hasScore {
+		return
+	}
+	p.ok = true
+	p.value = n.score
+	p.num = n.num
+	p.entity = n.id
+	if t.m.fn != classification {
+		return
+	}
+	copy(p.probs, n.probs)
+	p.hasProbs = true
+	i := n.cls
+	p.cls = i
+	p.conf = n.probs[i]
+	if n.conf != nil {
+		p.conf = n.conf[i]
+	}
+	for ; hits > 0; hits-- {
+		p.conf *= t.penalty
+	}
+	p.hasConf = true
+}
+
+// aggregate scores every child of node that is not FALSE and combines the
+// leaves reached: weighted by their share of the records
+// (weightedConfidence) or by adding their record counts (aggregateNodes).
+func (t *treeModel) aggregate(s *Scorer, p *prediction, node *treeNode) {
+	out := p.scratch
+	for i := range out {
+		out[i] = 0
+	}
+	t.collect(s, node, 1, out)
+	p.reasons = p.reasons[:0]
+	if t.m.fn != classification {
+		if out[1] > 0 {
+			t.m.setNumber(p, out[0]/out[1])
+		}
+		return
+	}
+	total := 0.0
+	for _, x := range out {
+		total += x
+	}
+	if total <= 0 {
+		return
+	}
+	for i := range out {
+		p.probs[i] = out[i] / total
+	}
+	t.m.setClass(p)
+	p.conf = p.probs[p.cls]
+	p.hasConf = true
+}
+
+func (t *treeModel) collect(s *Scorer, node *treeNode, w float64, out []float64) {
+	for len(node.children) > 0 {
+		var next *treeNode
+		unknown := false
+		for _, ch := range node.children {
+			r := ch.pred.eval(s)
+			if r == triTrue {
+				next = ch
+				break
+			}
+			if r == triUnknown {
+				unknown = true
+				break
+			}
+		}
+		if unknown {
+			for _, ch := range node.children {
+				if ch.pred.eval(s) == triFalse {
+					continue
+				}
+				share := 1.0
+				if node.records > 0 {
+					share = ch.records / node.records
+				}
+				t.collect(s, ch, w*share, out)
+			}
+			return
+		}
+		if next == nil {
+			if !t.noTrueLast {
+				return
+			}
+			break
+		}
+		node = next
+	}
+	if !node.hasScore {
+		return
+	}
+	if t.m.fn != classification {
+		weight := w
+		if t.strategy == mvAggregateNodes {
+			weight = node.records
+		}
+		out[0] += weight * node.num
+		out[1] += weight
+		return
+	}
+	for i := range out {
+		if t.strategy == mvAggregateNodes {
+			out[i] += node.counts[i]
+		} else {
+			out[i] += w * node.probs[i]
+		}
+	}
+}
+
+func (n *treeNode) String() string { return "node " + strconv.Quote(n.id) }
