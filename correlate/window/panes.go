@@ -28,8 +28,10 @@ func (k *paneKey) timer() *timing { return &k.timing }
 
 // firstEnd and lastEnd are the ends of the first and last window holding
 // the pane that starts at pt.
-func (a *Aggregator) firstEnd(pt int64) int64 { return alignDown(pt-a.size, a.slide) + a.slide + a.size }
-func (a *Aggregator) lastEnd(pt int64) int64  { return alignDown(pt, a.slide) + a.size }
+func (a *Aggregator) firstEnd(pt int64) int64 {
+	return alignDown(pt-a.size, a.slide) + a.slide + a.size
+}
+func (a *Aggregator) lastEnd(pt int64) int64 { return alignDown(pt, a.slide) + a.size }
 
 // endAfter is the end of the first window that ends after x.
 func (a *Aggregator) endAfter(x int64) int64 {
