@@ -1,0 +1,96 @@
+package siem
+
+import (
+	"sync"
+	"time"
+)
+
+// breakerState is the state of a circuit breaker.
+type breakerState int
+
+const (
+	breakerClosed breakerState = iota
+	breakerOpen
+	breakerHalfOpen
+)
+
+func (s breakerState) String() string {
+	switch s {
+	case breakerOpen:
+		return "open"
+	case breakerHalfOpen:
+		return "half_open"
+	}
+	return "closed"
+}
+
+// breaker stops calls to a destination after consecutive failures, so that
+// a dead SIEM costs one fast refusal per alert batch instead of a timeout,
+// and lets one trial call through after a cooldown. It counts calls, not
+// alerts: one failed batch is one failure.
+type breaker struct {
+	mu        sync.Mutex
+	clock     Clock
+	threshold int
+	cooldown  time.Duration
+	state     breakerState
+	failures  int
+	openedAt  time.Time
+	trial     bool // a half-open trial call is in flight
+}
+
+func newBreaker(c Clock, threshold int, cooldown time.Duration) *breaker {
+	return &breaker{clock: c, threshold: threshold, cooldown: cooldown}
+}
+
+// allow reports whether a call may go ahead; when it returns false it also
+// returns how long until the breaker would let a trial through.
+func (b *breaker) allow() (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case breakerOpen:
+		wait := b.openedAt.Add(b.cooldown).Sub(b.clock.Now())
+		if wait > 0 {
+			return false, wait
+		}
+		b.state = breakerHalfOpen
+		b.trial = true
+		return true, 0
+	case breakerHalfOpen:
+		if b.trial {
+			return false, b.cooldown
+		}
+		b.trial = true
+		return true, 0
+	}
+	return true, 0
+}
+
+// success records a call that worked and closes the breaker.
+func (b *breaker) success() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.state = breakerClosed
+	b.failures = 0
+	b.trial = false
+}
+
+// failure records a failed call; it opens the breaker at the threshold, and
+// at once when a half-open trial fails.
+func (b *breaker) failure() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failures++
+	b.trial = false
+	if b.state == breakerHalfOpen || b.threshold > 0 && b.failures >= b.threshold {
+		b.state = breakerOpen
+		b.openedAt = b.clock.Now()
+	}
+}
+
+func (b *breaker) current() breakerState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}

@@ -1,0 +1,94 @@
+package siem
+
+import (
+	"strconv"
+
+	"github.com/cep-project/cep/alert"
+)
+
+// jsonFormat writes the alert contract of DESIGN.md §4, identical to
+// json.Marshal of the alert.
+type jsonFormat struct{}
+
+func (jsonFormat) Name() string { return FormatJSON }
+func (jsonFormat) JSON() bool   { return true }
+
+func (jsonFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
+	return appendAlertJSON(dst, a)
+}
+
+// appendAlertJSON writes the fields of alert.Alert in declaration order,
+// with its omitempty rules.
+func appendAlertJSON(dst []byte, a *alert.Alert) ([]byte, error) {
+	var err error
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, a.ID)
+	dst = append(dst, `,"rule":`...)
+	dst = appendString(dst, a.Rule)
+	dst = append(dst, `,"rule_version":`...)
+	dst = appendString(dst, a.RuleVersion)
+	dst = append(dst, `,"title":`...)
+	dst = appendString(dst, a.Title)
+	dst = append(dst, `,"severity":`...)
+	dst = appendString(dst, string(a.Severity))
+	dst = append(dst, `,"tags":`...)
+	dst = appendStrings(dst, a.Tags)
+	dst = append(dst, `,"time":`...)
+	dst = appendTime(dst, a.Time)
+	dst = append(dst, `,"key":`...)
+	if dst, err = appendKey(dst, a.Key); err != nil {
+		return dst, err
+	}
+	dst = append(dst, `,"events":`...)
+	if dst, err = appendEvidenceList(dst, a.Events); err != nil {
+		return dst, err
+	}
+	dst = append(dst, `,"fields":`...)
+	if dst, err = appendMap(dst, a.Fields); err != nil {
+		return dst, err
+	}
+	if a.Score != nil {
+		dst = append(dst, `,"score":`...)
+		if dst, err = appendFloat(dst, *a.Score, 64); err != nil {
+			return dst, err
+		}
+	}
+	if len(a.Reasons) > 0 {
+		dst = append(dst, `,"reasons":`...)
+		dst = appendStrings(dst, a.Reasons)
+	}
+	if a.Model != nil {
+		dst = append(dst, `,"model":{"name":`...)
+		dst = appendString(dst, a.Model.Name)
+		if a.Model.Version != "" {
+			dst = append(dst, `,"version":`...)
+			dst = appendString(dst, a.Model.Version)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `,"priority":`...)
+	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
+	if a.Shadow {
+		dst = append(dst, `,"shadow":true`...)
+	}
+	if a.TimedOut {
+		dst = append(dst, `,"timed_out":true`...)
+	}
+	if a.Corrects != "" {
+		dst = append(dst, `,"corrects":`...)
+		dst = appendString(dst, a.Corrects)
+	}
+	if a.Count != 0 {
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(a.Count), 10)
+	}
+	if a.FirstSeen != nil {
+		dst = append(dst, `,"first_seen":`...)
+		dst = appendTime(dst, *a.FirstSeen)
+	}
+	if a.LastSeen != nil {
+		dst = append(dst, `,"last_seen":`...)
+		dst = appendTime(dst, *a.LastSeen)
+	}
+	return append(dst, '}'), nil
+}

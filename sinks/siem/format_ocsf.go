@@ -1,0 +1,196 @@
+package siem
+
+import (
+	"strconv"
+
+	"github.com/cep-project/cep/alert"
+)
+
+// OCSFVersion is the OCSF schema version the OCSF format declares.
+const OCSFVersion = "1.3.0"
+
+// The Detection Finding class is written as constants in Append: category
+// Findings (2), class 2004, activity Create (1), and type_uid
+// class_uid*100 + activity_id = 200401.
+
+// ocsfFormat writes an OCSF Detection Finding with every required
+// attribute, the ATT&CK tags as finding_info.attacks, the evidence events
+// as evidences[].data, and the alert's own values in unmapped.
+type ocsfFormat struct{ product Product }
+
+func (ocsfFormat) Name() string { return FormatOCSF }
+func (ocsfFormat) JSON() bool   { return true }
+
+// ocsfSeverity maps to severity_id: 1 Informational … 5 Critical.
+func ocsfSeverity(s alert.Severity) (int, string) {
+	switch s {
+	case alert.Info:
+		return 1, "Informational"
+	case alert.Low:
+		return 2, "Low"
+	case alert.Medium:
+		return 3, "Medium"
+	case alert.High:
+		return 4, "High"
+	case alert.Critical:
+		return 5, "Critical"
+	}
+	return 0, "Unknown"
+}
+
+func (f ocsfFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
+	var err error
+	sevID, sevName := ocsfSeverity(a.Severity)
+	dst = append(dst, `{"activity_id":1,"activity_name":"Create","category_uid":2,"category_name":"Findings","class_uid":2004,"class_name":"Detection Finding","type_uid":200401,"type_name":"Detection Finding: Create","severity_id":`...)
+	dst = strconv.AppendInt(dst, int64(sevID), 10)
+	dst = append(dst, `,"severity":"`...)
+	dst = append(dst, sevName...)
+	dst = append(dst, `","time":`...)
+	dst = appendMillis(dst, a)
+	dst = append(dst, `,"status_id":1,"status":"New","message":`...)
+	dst = appendString(dst, a.Title)
+	dst = append(dst, `,"risk_score":`...)
+	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
+	if a.Score != nil {
+		dst = append(dst, `,"confidence_score":`...)
+		dst = strconv.AppendInt(dst, int64(*a.Score*100+0.5), 10)
+	}
+	if a.Count > 0 {
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(a.Count), 10)
+	}
+	dst = append(dst, `,"metadata":{"version":"`+OCSFVersion+`","product":{"name":`...)
+	dst = appendString(dst, f.product.Name)
+	dst = append(dst, `,"vendor_name":`...)
+	dst = appendString(dst, f.product.Vendor)
+	dst = append(dst, `,"version":`...)
+	dst = appendString(dst, f.product.Version)
+	dst = append(dst, `},"uid":`...)
+	dst = appendString(dst, a.ID)
+	if len(a.Tags) > 0 {
+		dst = append(dst, `,"labels":`...)
+		dst = appendStrings(dst, a.Tags)
+	}
+	dst = append(dst, `},"finding_info":{"uid":`...)
+	dst = appendString(dst, a.ID)
+	dst = append(dst, `,"title":`...)
+	dst = appendString(dst, a.Title)
+	if len(a.Reasons) > 0 {
+		dst = append(dst, `,"desc":`...)
+		dst = appendString(dst, a.Reasons[0])
+	}
+	dst = append(dst, `,"analytic":{"uid":`...)
+	dst = appendString(dst, a.Rule)
+	dst = append(dst, `,"name":`...)
+	dst = appendString(dst, a.Rule)
+	dst = append(dst, `,"type_id":1,"type":"Rule","version":`...)
+	dst = appendString(dst, a.RuleVersion)
+	dst = append(dst, `},"created_time":`...)
+	dst = appendMillis(dst, a)
+	if a.FirstSeen != nil {
+		dst = append(dst, `,"first_seen_time":`...)
+		dst = strconv.AppendInt(dst, a.FirstSeen.UnixMilli(), 10)
+	}
+	if a.LastSeen != nil {
+		dst = append(dst, `,"last_seen_time":`...)
+		dst = strconv.AppendInt(dst, a.LastSeen.UnixMilli(), 10)
+	}
+	if a.Corrects != "" {
+		dst = append(dst, `,"related_events":[{"uid":`...)
+		dst = appendString(dst, a.Corrects)
+		dst = append(dst, `}]`...)
+	}
+	if at, ok := parseAttack(a.Tags); ok {
+		dst = appendOCSFAttacks(dst, at)
+	}
+	dst = append(dst, `},"evidences":[`...)
+	for i, e := range a.Events {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"data":`...)
+		if dst, err = appendEvidence(dst, e); err != nil {
+			return dst, err
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"unmapped":{"severity":`...)
+	dst = appendString(dst, string(a.Severity))
+	dst = append(dst, `,"priority":`...)
+	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
+	if a.Score != nil {
+		dst = append(dst, `,"score":`...)
+		if dst, err = appendFloat(dst, *a.Score, 64); err != nil {
+			return dst, err
+		}
+	}
+	if len(a.Reasons) > 0 {
+		dst = append(dst, `,"reasons":`...)
+		dst = appendStrings(dst, a.Reasons)
+	}
+	dst = append(dst, `,"key":`...)
+	if dst, err = appendKey(dst, a.Key); err != nil {
+		return dst, err
+	}
+	dst = append(dst, `,"fields":`...)
+	if dst, err = appendMap(dst, a.Fields); err != nil {
+		return dst, err
+	}
+	dst = appendSuppression(dst, a)
+	return append(dst, "}}"...), nil
+}
+
+// appendOCSFAttacks writes one MITRE ATT&CK object per technique (with its
+// sub-techniques), each carrying the first tactic, and one per tactic when
+// no technique is tagged.
+func appendOCSFAttacks(dst []byte, at attack) []byte {
+	dst = append(dst, `,"attacks":[`...)
+	writeTactic := func(dst []byte) []byte {
+		if len(at.tactics) == 0 {
+			return dst
+		}
+		t := at.tactics[0]
+		dst = append(dst, `,"tactic":{"uid":`...)
+		dst = appendString(dst, t.id)
+		if t.name != "" {
+			dst = append(dst, `,"name":`...)
+			dst = appendString(dst, t.name)
+		}
+		return append(dst, '}')
+	}
+	n := 0
+	for _, tech := range at.techniques {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = append(dst, `{"technique":{"uid":`...)
+		dst = appendString(dst, tech)
+		dst = append(dst, '}')
+		for _, sub := range at.subtechniques {
+			if sub[:5] == tech {
+				dst = append(dst, `,"sub_technique":{"uid":`...)
+				dst = appendString(dst, sub)
+				dst = append(dst, '}')
+				break
+			}
+		}
+		dst = writeTactic(dst)
+		dst = append(dst, '}')
+	}
+	if n == 0 {
+		for i, t := range at.tactics {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"tactic":{"uid":`...)
+			dst = appendString(dst, t.id)
+			if t.name != "" {
+				dst = append(dst, `,"name":`...)
+				dst = appendString(dst, t.name)
+			}
+			dst = append(dst, "}}"...)
+		}
+	}
+	return append(dst, ']')
+}

@@ -1,0 +1,229 @@
+package siem
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+)
+
+// SyslogConfig is the syslog block: RFC 5424 messages over UDP, TCP or TLS.
+// Over TCP and TLS each message is framed by octet counting (RFC 6587
+// §3.4.1: "<length> <message>"), so a message may contain newlines.
+type SyslogConfig struct {
+	// Network is udp, tcp or tls.
+	Network string `yaml:"network"`
+	// Address is host:port of the collector.
+	Address string `yaml:"address"`
+	// Facility is the syslog facility number (0–23); default 10 (authpriv),
+	// where security messages belong. 0 (kern) cannot be chosen.
+	Facility int `yaml:"facility"`
+	// AppName, Hostname and MsgID fill the RFC 5424 header; defaults cep,
+	// the machine's host name, and the format name in upper case.
+	AppName  string    `yaml:"app_name"`
+	Hostname string    `yaml:"hostname"`
+	MsgID    string    `yaml:"msg_id"`
+	TLS      TLSConfig `yaml:"tls"`
+}
+
+func (c *SyslogConfig) validate() []error {
+	var errs []error
+	switch c.Network {
+	case "udp", "tcp", "tls":
+	default:
+		errs = append(errs, fmt.Errorf("network: %q is not udp, tcp or tls", c.Network))
+	}
+	if _, _, err := net.SplitHostPort(c.Address); err != nil {
+		errs = append(errs, fmt.Errorf("address: %v", err))
+	}
+	if c.Facility < 0 || c.Facility > 23 {
+		errs = append(errs, fmt.Errorf("facility: %d is outside 0–23", c.Facility))
+	}
+	return append(errs, c.TLS.validate("tls")...)
+}
+
+// maxUDPMessage is the largest payload of one UDP datagram over IPv4.
+const maxUDPMessage = 65507
+
+type syslogTransport struct {
+	cfg     SyslogConfig
+	tls     *tls.Config
+	conn    net.Conn
+	header  []byte // " HOST APP - MSGID - " after the timestamp
+	scratch []byte
+}
+
+func newSyslog(cfg Config, f Formatter) (*syslogTransport, error) {
+	c := *cfg.Syslog
+	if c.Facility == 0 {
+		c.Facility = 10
+	}
+	if c.AppName == "" {
+		c.AppName = "cep"
+	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+	}
+	if c.MsgID == "" {
+		c.MsgID = upper(f.Name())
+	}
+	t := &syslogTransport{cfg: c}
+	if c.Network == "tls" {
+		tc, err := c.TLS.build()
+		if err != nil {
+			return nil, err
+		}
+		if tc == nil {
+			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(c.Address)
+		}
+		t.tls = tc
+	}
+	h := []byte{' '}
+	h = appendHeaderField(h, c.Hostname, 255)
+	h = append(h, ' ')
+	h = appendHeaderField(h, c.AppName, 48)
+	h = append(h, " - "...)
+	h = appendHeaderField(h, c.MsgID, 32)
+	h = append(h, " - "...)
+	t.header = h
+	return t, nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}
+
+// appendHeaderField writes an RFC 5424 header field: printable US-ASCII
+// without spaces, at most max characters, "-" when empty.
+func appendHeaderField(dst []byte, s string, max int) []byte {
+	n := 0
+	for i := 0; i < len(s) && n < max; i++ {
+		if c := s[i]; c > 32 && c < 127 {
+			dst = append(dst, c)
+			n++
+		}
+	}
+	if n == 0 {
+		dst = append(dst, '-')
+	}
+	return dst
+}
+
+// syslogSeverity maps an alert severity to the syslog severity.
+func syslogSeverity(s alert.Severity) int {
+	switch s {
+	case alert.Critical:
+		return 2
+	case alert.High:
+		return 3
+	case alert.Medium:
+		return 4
+	case alert.Low:
+		return 5
+	}
+	return 6
+}
+
+// appendMessage writes one RFC 5424 message: PRI, version 1, the alert's
+// event time in UTC with milliseconds, the header and the formatted alert
+// as MSG (no BOM: collectors treat it as text either way, and many show a
+// BOM as garbage).
+func (t *syslogTransport) appendMessage(dst []byte, r *record) []byte {
+	dst = append(dst, '<')
+	dst = strconv.AppendInt(dst, int64(t.cfg.Facility*8+syslogSeverity(r.Sev)), 10)
+	dst = append(dst, '>', '1', ' ')
+	dst = r.time().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+	dst = append(dst, t.header...)
+	return append(dst, r.Body...)
+}
+
+func (t *syslogTransport) dial(ctx context.Context) error {
+	if t.conn != nil {
+		return nil
+	}
+	d := &net.Dialer{}
+	var err error
+	switch t.cfg.Network {
+	case "tls":
+		td := &tls.Dialer{NetDialer: d, Config: t.tls}
+		t.conn, err = td.DialContext(ctx, "tcp", t.cfg.Address)
+	default:
+		t.conn, err = d.DialContext(ctx, t.cfg.Network, t.cfg.Address)
+	}
+	return err
+}
+
+func (t *syslogTransport) send(ctx context.Context, batch []record) error {
+	if err := t.dial(ctx); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = t.conn.SetWriteDeadline(dl)
+	} else {
+		_ = t.conn.SetWriteDeadline(time.Time{})
+	}
+	if t.cfg.Network == "udp" {
+		return t.sendUDP(batch)
+	}
+	b := t.scratch[:0]
+	var msg []byte
+	for i := range batch {
+		msg = t.appendMessage(msg[:0], &batch[i])
+		b = strconv.AppendInt(b, int64(len(msg)), 10)
+		b = append(b, ' ')
+		b = append(b, msg...)
+	}
+	t.scratch = b
+	if _, err := t.conn.Write(b); err != nil {
+		// The stream's state is unknown: reconnect, resend the batch.
+		t.conn.Close()
+		t.conn = nil
+		return err
+	}
+	return nil
+}
+
+func (t *syslogTransport) sendUDP(batch []record) error {
+	var fails []itemFailure
+	for i := range batch {
+		msg := t.appendMessage(t.scratch[:0], &batch[i])
+		t.scratch = msg
+		if len(msg) > maxUDPMessage {
+			fails = append(fails, itemFailure{index: i, reason: fmt.Sprintf("message of %d bytes exceeds a UDP datagram; use tcp", len(msg))})
+			continue
+		}
+		if _, err := t.conn.Write(msg); err != nil {
+			for j := i; j < len(batch); j++ {
+				fails = append(fails, itemFailure{index: j, retry: true, reason: err.Error()})
+			}
+			break
+		}
+	}
+	if len(fails) > 0 {
+		return &itemsError{items: fails}
+	}
+	return nil
+}
+
+func (t *syslogTransport) close() error {
+	if t.conn == nil {
+		return nil
+	}
+	err := t.conn.Close()
+	t.conn = nil
+	return err
+}
