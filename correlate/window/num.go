@@ -2,35 +2,37 @@ package window
 
 import "math"
 
-// numAcc summarises the values of one numeric measure. Sums are
-// Neumaier-compensated and the variance is Welford's, both with an exact
-// inverse for eviction, so a sliding window that has seen millions of events
-// come and go still agrees with a rescan to within a few ulps of its values'
-// magnitude. Only the fields of the measure's function are maintained.
+// numAcc summarises the values of one numeric measure as compensated sums:
+// Σx, and for stddev Σx² taken from exact squares (x*x plus its FMA
+// rounding error). Neumaier summation captures every addition's rounding
+// error, so removing a value subtracts exactly what adding it added, and a
+// sliding window that has seen millions of values of any magnitude come and
+// go agrees with a rescan. The variance is then evaluated in double-double
+// arithmetic, which removes the cancellation of the textbook Σx²/n - mean²
+// formula; Welford's update, by contrast, cannot undo an addition exactly.
 type numAcc struct {
-	n    int64
-	sum  float64 // sum and avg: running sum
-	c    float64 // its compensation
-	mean float64 // stddev: Welford mean; min and max: the extreme
-	m2   float64 // stddev: sum of squared deviations
+	n      int64
+	s1, c1 float64 // Σx and its compensation; the extreme for min and max
+	s2, c2 float64 // Σx² and its compensation (stddev only)
 }
 
 func (a *numAcc) add(f Func, x float64) {
 	a.n++
 	switch f {
 	case Sum, Avg:
-		a.sum, a.c = neumaier(a.sum, a.c, x)
+		a.s1, a.c1 = neumaier(a.s1, a.c1, x)
 	case Stddev:
-		d := x - a.mean
-		a.mean += d / float64(a.n)
-		a.m2 += d * (x - a.mean)
+		a.s1, a.c1 = neumaier(a.s1, a.c1, x)
+		hi := x * x
+		a.s2, a.c2 = neumaier(a.s2, a.c2, hi)
+		a.s2, a.c2 = neumaier(a.s2, a.c2, math.FMA(x, x, -hi))
 	case Min:
-		if a.n == 1 || x < a.mean {
-			a.mean = x
+		if a.n == 1 || x < a.s1 {
+			a.s1 = x
 		}
 	case Max:
-		if a.n == 1 || x > a.mean {
-			a.mean = x
+		if a.n == 1 || x > a.s1 {
+			a.s1 = x
 		}
 	}
 }
@@ -40,25 +42,21 @@ func (a *numAcc) add(f Func, x float64) {
 func (a *numAcc) remove(f Func, x float64) {
 	a.n--
 	if a.n == 0 {
-		// Starting again from exact zeros throws away whatever rounding the
-		// window had accumulated.
+		// Exact zeros drop whatever the compensation still carries.
 		*a = numAcc{}
 		return
 	}
 	switch f {
 	case Sum, Avg:
-		a.sum, a.c = neumaier(a.sum, a.c, -x)
+		a.s1, a.c1 = neumaier(a.s1, a.c1, -x)
 	case Stddev:
-		d := x - a.mean
-		a.mean -= d / float64(a.n)
-		a.m2 -= d * (x - a.mean)
-		if a.m2 < 0 {
-			a.m2 = 0
-		}
+		a.s1, a.c1 = neumaier(a.s1, a.c1, -x)
+		hi := x * x
+		a.s2, a.c2 = neumaier(a.s2, a.c2, -hi)
+		a.s2, a.c2 = neumaier(a.s2, a.c2, -math.FMA(x, x, -hi))
 	}
 }
 
-// merge folds b into a: Chan et al.'s pairwise update for the variance.
 func (a *numAcc) merge(f Func, b *numAcc) {
 	if b.n == 0 {
 		return
@@ -68,37 +66,43 @@ func (a *numAcc) merge(f Func, b *numAcc) {
 		return
 	}
 	switch f {
-	case Sum, Avg:
-		a.sum, a.c = neumaier(a.sum, a.c, b.sum)
-		a.sum, a.c = neumaier(a.sum, a.c, b.c)
-	case Stddev:
-		n := float64(a.n + b.n)
-		d := b.mean - a.mean
-		a.m2 += b.m2 + d*d*float64(a.n)*float64(b.n)/n
-		a.mean += d * float64(b.n) / n
+	case Sum, Avg, Stddev:
+		a.s1, a.c1 = neumaier(a.s1, a.c1, b.s1)
+		a.s1, a.c1 = neumaier(a.s1, a.c1, b.c1)
+		a.s2, a.c2 = neumaier(a.s2, a.c2, b.s2)
+		a.s2, a.c2 = neumaier(a.s2, a.c2, b.c2)
 	case Min:
-		a.mean = math.Min(a.mean, b.mean)
+		a.s1 = math.Min(a.s1, b.s1)
 	case Max:
-		a.mean = math.Max(a.mean, b.mean)
+		a.s1 = math.Max(a.s1, b.s1)
 	}
 	a.n += b.n
 }
 
 func (a *numAcc) value(f Func) float64 {
-	switch f {
-	case Sum:
-		return a.sum + a.c
+	if f == Sum {
+		return a.s1 + a.c1
 	}
 	if a.n == 0 {
 		return math.NaN()
 	}
+	n := float64(a.n)
 	switch f {
 	case Avg:
-		return (a.sum + a.c) / float64(a.n)
+		return (a.s1 + a.c1) / n
 	case Stddev:
-		return math.Sqrt(a.m2 / float64(a.n))
+		// n²·var = n·Σx² - (Σx)², each side as hi + lo.
+		hi2 := n * a.s2
+		lo2 := math.FMA(n, a.s2, -hi2) + n*a.c2
+		hi1 := a.s1 * a.s1
+		lo1 := math.FMA(a.s1, a.s1, -hi1) + 2*a.s1*a.c1 + a.c1*a.c1
+		d := (hi2 - hi1) + (lo2 - lo1)
+		if d <= 0 {
+			return 0
+		}
+		return math.Sqrt(d) / n
 	}
-	return a.mean
+	return a.s1
 }
 
 // neumaier adds x to the compensated sum (s, c).
