@@ -122,7 +122,7 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = append(dst, "tags="...)
 		for i, t := range a.Tags {
 			if i > 0 {
-				dst = append(dst, ',')
+				dst = f.value(dst, ",")
 			}
 			dst = f.value(dst, t)
 		}
@@ -150,7 +150,7 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = append(dst, "evidence="...)
 		for i, e := range a.Events {
 			if i > 0 {
-				dst = append(dst, ',')
+				dst = f.value(dst, ",")
 			}
 			if e.Event != nil {
 				dst = f.value(dst, e.Event.ID)
