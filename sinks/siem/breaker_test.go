@@ -1,0 +1,94 @@
+package siem
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a manual clock for unit tests of time-dependent code.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- c.Now().Add(d)
+	return ch
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestBreaker(t *testing.T) {
+	type step struct {
+		op      string // allow, ok, fail, wait
+		d       time.Duration
+		allowed bool
+		state   breakerState
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"opens at the threshold and refuses until the cooldown", []step{
+			{op: "fail", state: breakerClosed},
+			{op: "fail", state: breakerClosed},
+			{op: "allow", allowed: true, state: breakerClosed},
+			{op: "fail", state: breakerOpen},
+			{op: "allow", allowed: false, state: breakerOpen},
+			{op: "wait", d: 9 * time.Second},
+			{op: "allow", allowed: false, state: breakerOpen},
+			{op: "wait", d: time.Second},
+			{op: "allow", allowed: true, state: breakerHalfOpen},
+			{op: "allow", allowed: false, state: breakerHalfOpen},
+			{op: "ok", state: breakerClosed},
+			{op: "allow", allowed: true, state: breakerClosed},
+		}},
+		{"a failed trial reopens at once", []step{
+			{op: "fail"}, {op: "fail"}, {op: "fail", state: breakerOpen},
+			{op: "wait", d: 10 * time.Second},
+			{op: "allow", allowed: true, state: breakerHalfOpen},
+			{op: "fail", state: breakerOpen},
+			{op: "wait", d: 5 * time.Second},
+			{op: "allow", allowed: false, state: breakerOpen},
+		}},
+		{"a success resets the count", []step{
+			{op: "fail"}, {op: "fail"}, {op: "ok"}, {op: "fail"}, {op: "fail", state: breakerClosed},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &fakeClock{now: baseTime}
+			b := newBreaker(c, 3, 10*time.Second)
+			for i, s := range tc.steps {
+				switch s.op {
+				case "allow":
+					if ok, _ := b.allow(); ok != s.allowed {
+						t.Fatalf("step %d: allow %v", i, ok)
+					}
+				case "ok":
+					b.success()
+				case "fail":
+					b.failure()
+				case "wait":
+					c.advance(s.d)
+					continue
+				}
+				if got := b.current(); got != s.state {
+					t.Fatalf("step %d: state %v, want %v", i, got, s.state)
+				}
+			}
+		})
+	}
+}
