@@ -30,6 +30,10 @@ var combineNames = map[string]combine{
 }
 
 type segment struct {
+	// quick is set for a plain regression tree (no Targets, no Output,
+	// predicate True) whose score an ensemble can take without a full
+	// prediction.
+	quick  *treeModel
 	id     string
 	pred   *predicate
 	weight float64
@@ -48,6 +52,7 @@ const (
 
 type miningModel struct {
 	m         *modelNode
+	forest    *forest
 	segs      []segment
 	method    combine
 	missing   missingPrediction
@@ -130,6 +135,9 @@ func (c *compiler) miningModel(m *modelNode, e *elem, sc *scope) modelEval {
 		if sm.maxReasons > m.maxReasons {
 			m.maxReasons = sm.maxReasons
 		}
+		if t, ok := sm.eval.(*treeModel); ok && sm.fn == regression && sm.targets == nil && len(sm.outputs) == 0 && s.pred == truePredicate && t.root.pred.kind == predTrue {
+			s.quick = t
+		}
 		mm.segs = append(mm.segs, s)
 	}
 	if len(mm.segs) == 0 {
@@ -146,7 +154,23 @@ func (c *compiler) miningModel(m *modelNode, e *elem, sc *scope) modelEval {
 		}
 	}
 	m.scratch = len(mm.segs) * 2
+	if m.fn == regression {
+		switch method {
+		case cmSum, cmAverage, cmWeightedAverage, cmMedian, cmWeightedMedian, cmMax, cmWeightedSum:
+			if mm.forest = buildForest(mm.segs); mm.forest != nil {
+				m.scratch += len(mm.forest.slots)
+			}
+		}
+	}
 	return mm
+}
+
+func (mm *miningModel) weight(sg *segment) float64 {
+	switch mm.method {
+	case cmWeightedAverage, cmWeightedMedian, cmWeightedSum, cmWeightedMajorityVote:
+		return sg.weight
+	}
+	return 1
 }
 
 func fnName(f mfunc) string {
@@ -187,8 +211,28 @@ func (mm *miningModel) eval(s *Scorer, p *prediction) {
 	nums := p.scratch[:0]
 	weights := p.scratch[len(mm.segs):len(mm.segs)]
 	total, missing, used := 0.0, 0, 0
+	if f := mm.forest; f != nil {
+		n := len(mm.segs)
+		if f.scores(s, p.scratch[2*n:], p.scratch[:n]) {
+			nums = p.scratch[:n]
+			weights = p.scratch[n : 2*n]
+			for i := range mm.segs {
+				weights[i] = mm.weight(&mm.segs[i])
+			}
+			mm.combine(p, nums, weights)
+			return
+		}
+	}
 	for i := range mm.segs {
 		sg := &mm.segs[i]
+		if sg.quick != nil && m.fn == regression {
+			if x, ok := sg.quick.quick(s); ok {
+				used++
+				nums = append(nums, x)
+				weights = append(weights, mm.weight(sg))
+				continue
+			}
+		}
 		if sg.pred.eval(s) != triTrue {
 			continue
 		}
@@ -263,6 +307,11 @@ func (mm *miningModel) eval(s *Scorer, p *prediction) {
 		m.setClass(p)
 		return
 	}
+	mm.combine(p, nums, weights)
+}
+
+// combine finishes a regression ensemble from its segments' values.
+func (mm *miningModel) combine(p *prediction, nums, weights []float64) {
 	var y float64
 	switch mm.method {
 	case cmSum:
@@ -291,7 +340,7 @@ func (mm *miningModel) eval(s *Scorer, p *prediction) {
 	case cmWeightedMedian:
 		y = weightedMedian(nums, weights)
 	}
-	m.setNumber(p, y)
+	mm.m.setNumber(p, y)
 }
 
 // weightedMedian is the smallest value at which the cumulative weight
@@ -328,9 +377,9 @@ func (mm *miningModel) copyFrom(p *prediction, sg *segment, sp *prediction) {
 	if m.fn == classification && sg.classMap != nil {
 		p.cls = sg.classMap[sp.cls]
 	}
-	p.entity = sp.entity
+	p.entity = sp.entityID()
 	p.conf, p.hasConf = sp.conf, sp.hasConf
-	p.reasons = append(p.reasons[:0], sp.reasons...)
+	p.reasons = append(p.reasons[:0], sp.reasonList()...)
 	if m.fn == classification && sp.hasProbs && sg.classMap != nil {
 		for j, q := range sp.probs {
 			p.probs[sg.classMap[j]] = q

@@ -50,8 +50,36 @@ type prediction struct {
 	hasConf  bool
 	entity   string
 	reasons  []string
+	// A tree records the flat indexes of its path and leaf; reasons and
+	// the entity id are looked up only when asked for.
+	tree     *treeModel
+	path     []int32
+	leaf     int32
+	resolved bool
 	points   []float64 // scorecard: points per reason code
 	scratch  []float64
+}
+
+// reasonList returns the reasons, first turning a tree's path into its
+// predicates' texts.
+func (p *prediction) reasonList() []string {
+	if p.tree != nil && !p.resolved {
+		p.resolved = true
+		p.reasons = p.reasons[:0]
+		for _, fi := range p.path {
+			if n := p.tree.nodes[p.tree.flat[fi].node]; n.pred.kind != predTrue {
+				p.reasons = append(p.reasons, n.pred.text)
+			}
+		}
+	}
+	return p.reasons
+}
+
+func (p *prediction) entityID() string {
+	if p.tree != nil && p.leaf >= 0 {
+		return p.tree.nodes[p.tree.flat[p.leaf].node].id
+	}
+	return p.entity
 }
 
 func (p *prediction) reset() {
@@ -62,6 +90,10 @@ func (p *prediction) reset() {
 	p.hasConf = false
 	p.entity = ""
 	p.reasons = p.reasons[:0]
+	p.tree = nil
+	p.path = p.path[:0]
+	p.leaf = -1
+	p.resolved = false
 	for i := range p.probs {
 		p.probs[i] = 0
 	}

@@ -348,4 +348,6 @@ func denormalize(orig, norm []float64, y float64) float64 {
 	return x0 + (y-y0)/(y1-y0)*(x1-x0)
 }
 
-func (n *neuralNet) String() string { return "neural network with " + strconv.Itoa(len(n.layers)) + " layers" }
+func (n *neuralNet) String() string {
+	return "neural network with " + strconv.Itoa(len(n.layers)) + " layers"
+}

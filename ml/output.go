@@ -171,12 +171,12 @@ func (of *outputField) compute(s *Scorer, m *modelNode, p *prediction) Value {
 	case featTransformed:
 		v = of.x.eval(s)
 	case featReasonCode:
-		if p.ok && of.rank <= len(p.reasons) {
-			v = Str(p.reasons[of.rank-1])
+		if reasons := p.reasonList(); p.ok && of.rank <= len(reasons) {
+			v = Str(reasons[of.rank-1])
 		}
 	case featEntityID:
-		if p.ok && p.entity != "" {
-			v = Str(p.entity)
+		if id := p.entityID(); p.ok && id != "" {
+			v = Str(id)
 		}
 	}
 	if of.hasDT && v.kind != KindMissing {

@@ -79,8 +79,8 @@ type compiler struct {
 	// params maps parameter names while a DefineFunction body compiles.
 	params     map[string]int
 	paramTypes []DataType
-	inputs   []Field
-	inputIdx map[string]int
+	inputs     []Field
+	inputIdx   map[string]int
 	// inputSlots are the prepared slots of top-level inputs, evaluated
 	// eagerly so that an invalid input fails whatever path the model takes.
 	inputSlots []int

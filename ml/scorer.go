@@ -148,6 +148,7 @@ func (m *Model) NewScorer() *Scorer {
 		p := &s.preds[i]
 		p.probs = make([]float64, len(n.cats))
 		p.reasons = make([]string, 0, n.maxReasons)
+		p.path = make([]int32, 0, n.maxReasons)
 		p.scratch = make([]float64, n.scratch)
 	}
 	s.res.m = m
@@ -318,7 +319,7 @@ func (r *Result) Probability(class string) (float64, bool) {
 // such as `amount > 500`; for a MiningModel choosing one segment
 // (selectFirst, selectAll, modelChain), that segment's reasons. Ensembles
 // that combine many models give none. The slice is owned by the Scorer.
-func (r *Result) Reasons() []string { return r.p.reasons }
+func (r *Result) Reasons() []string { return r.p.reasonList() }
 
 // Output returns an OutputField's value by name.
 func (r *Result) Output(name string) (Value, bool) {

@@ -1,6 +1,9 @@
 package ml
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 type missingStrategy uint8
 
@@ -26,11 +29,106 @@ type treeNode struct {
 	conf         []float64
 	counts       []float64
 	records      float64
+	index, flat  int32
+	// split is set when the first two children test one number against one
+	// threshold from both sides (x < t, x >= t), as nearly every exported
+	// tree does: a present value then picks the child in one comparison.
+	split *numericSplit
+}
+
+// flatNode is a node in a compact array where siblings are contiguous, so
+// that walking a tree touches few cache lines; nodes is the full form.
+type flatNode struct {
+	threshold float64
+	score     float64
+	slot      int32
+	kids      int32 // index of the first child, -1 for a leaf
+	node      int32 // index into treeModel.nodes
+	split     bool
+	inclusive bool
+	reversed  bool
+	hasScore  bool
+	// low and high are the children a present number x goes to when
+	// x < cut and when not; cut folds <= into < so that the walk is one
+	// comparison.
+	low, high int32
+	cut       float64
+}
+
+func (t *treeModel) flatten() {
+	t.flat = make([]flatNode, 1, len(t.nodes))
+	queue := []*treeNode{t.root}
+	t.root.flat = 0
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		f := flatNode{kids: -1, node: n.index, score: n.num, hasScore: n.hasScore}
+		if len(n.children) > 0 {
+			f.kids = int32(len(t.flat))
+			if sp := n.split; sp != nil {
+				f.split, f.slot, f.threshold, f.inclusive, f.reversed = true, int32(sp.slot), sp.threshold, sp.inclusive, sp.reversed
+				f.cut = sp.threshold
+				if sp.inclusive {
+					f.cut = math.Nextafter(sp.threshold, math.Inf(1))
+				}
+				f.low, f.high = f.kids, f.kids+1
+				if sp.reversed {
+					f.low, f.high = f.high, f.low
+				}
+			}
+			for _, ch := range n.children {
+				ch.flat = int32(len(t.flat))
+				t.flat = append(t.flat, flatNode{})
+				queue = append(queue, ch)
+			}
+		}
+		t.flat[n.flat] = f
+	}
+}
+
+type numericSplit struct {
+	slot      int
+	threshold float64
+	inclusive bool // the first child takes x <= t rather than x < t
+	reversed  bool // the first child takes the high side
+}
+
+// findSplit recognises complementary numeric predicates in the first two
+// children. Any further children (an isMissing branch) only matter when the
+// value is missing, where the general path runs.
+func findSplit(n *treeNode) *numericSplit {
+	if len(n.children) < 2 {
+		return nil
+	}
+	a, b := n.children[0].pred, n.children[1].pred
+	if a.kind != predSimple || b.kind != predSimple || !a.numeric || !b.numeric || a.slot != b.slot || a.num != b.num {
+		return nil
+	}
+	for _, ch := range n.children[2:] {
+		if p := ch.pred; p.kind != predSimple || p.op != opIsMissing || p.slot != a.slot {
+			return nil
+		}
+	}
+	sp := &numericSplit{slot: a.slot, threshold: a.num}
+	switch {
+	case a.op == opLess && b.op == opGreaterEq:
+	case a.op == opLessEq && b.op == opGreater:
+		sp.inclusive = true
+	case a.op == opGreaterEq && b.op == opLess:
+		sp.reversed = true
+	case a.op == opGreater && b.op == opLessEq:
+		sp.reversed, sp.inclusive = true, true
+	default:
+		return nil
+	}
+	return sp
 }
 
 type treeModel struct {
 	m          *modelNode
 	root       *treeNode
+	nodes      []*treeNode
+	flat       []flatNode
 	strategy   missingStrategy
 	penalty    float64
 	noTrueLast bool
@@ -66,6 +164,7 @@ func (c *compiler) treeModel(m *modelNode, e *elem, sc *scope) modelEval {
 	}
 	depth := 0
 	t.root = c.treeNode(t, root, sc, 0, &depth)
+	t.flatten()
 	m.maxReasons = depth
 	if m.fn == classification {
 		m.scratch = len(m.cats)
@@ -95,7 +194,8 @@ func (c *compiler) treeNode(t *treeModel, e *elem, sc *scope, depth int, maxDept
 	if depth > *maxDepth {
 		*maxDepth = depth
 	}
-	n := &treeNode{id: e.attrOr("id", ""), pred: truePredicate}
+	n := &treeNode{id: e.attrOr("id", ""), pred: truePredicate, index: int32(len(t.nodes))}
+	t.nodes = append(t.nodes, n)
 	n.records = c.errs.float(e, "recordCount", 0)
 	m := t.m
 	var sds []*elem
@@ -146,6 +246,7 @@ func (c *compiler) treeNode(t *treeModel, e *elem, sc *scope, depth int, maxDept
 	for _, k := range kids {
 		n.children = append(n.children, c.treeNode(t, k, sc, depth+1, maxDepth))
 	}
+	n.split = findSplit(n)
 	if dc, ok := e.attr("defaultChild"); ok {
 		for _, ch := range n.children {
 			if ch.id == dc {
@@ -220,19 +321,62 @@ func (c *compiler) scoreDistributions(m *modelNode, n *treeNode, sds []*elem) {
 	}
 }
 
+// quick walks a regression tree through numeric splits only, for
+// ensembles that need nothing but the leaf's score. ok is false when the
+// walk meets a node that needs the general path (a missing value, another
+// kind of predicate, a leaf without a score).
+func (t *treeModel) quick(s *Scorer) (score float64, ok bool) {
+	fl := t.flat
+	f := &fl[0]
+	for f.kids >= 0 {
+		if !f.split {
+			return 0, false
+		}
+		sv := &s.slots[f.slot]
+		if sv.gen != s.gen || sv.v.kind != KindNumber {
+			return 0, false
+		}
+		next := f.low
+		if sv.v.num >= f.cut {
+			next = f.high
+		}
+		f = &fl[next]
+	}
+	return f.score, f.hasScore
+}
+
 func (t *treeModel) eval(s *Scorer, p *prediction) {
-	if t.root.pred.eval(s) != triTrue {
+	if r := t.root.pred; r.kind != predTrue && r.eval(s) != triTrue {
 		return
 	}
-	node := t.root
+	fl := t.flat
+	path := p.path[:0]
+	fi := int32(0)
 	hits := 0
-	for len(node.children) > 0 {
-		var next *treeNode
+	for fl[fi].kids >= 0 {
+		f := &fl[fi]
+		if f.split {
+			sv := &s.slots[f.slot]
+			v := sv.v
+			if sv.gen != s.gen {
+				v = s.get(int(f.slot))
+			}
+			if v.kind == KindNumber {
+				fi = f.low
+				if v.num >= f.cut {
+					fi = f.high
+				}
+				path = append(path, fi)
+				continue
+			}
+		}
+		node := t.nodes[f.node]
+		next := -1
 		unknown := false
-		for _, ch := range node.children {
+		for k, ch := range node.children {
 			r := ch.pred.eval(s)
 			if r == triTrue {
-				next = ch
+				next = k
 				break
 			}
 			if r == triUnknown && t.strategy != mvNone {
@@ -243,43 +387,49 @@ func (t *treeModel) eval(s *Scorer, p *prediction) {
 		if unknown {
 			switch t.strategy {
 			case mvLastPrediction:
-				t.finish(p, node, hits)
+				t.finish(p, fi, path, hits)
 				return
 			case mvNullPrediction:
 				return
 			case mvDefaultChild:
-				next = node.defaultChild
+				next = -1
+				for k, ch := range node.children {
+					if ch == node.defaultChild {
+						next = k
+					}
+				}
 				hits++
 			case mvWeightedConfidence, mvAggregateNodes:
 				t.aggregate(s, p, node)
 				return
 			}
 		}
-		if next == nil {
+		if next < 0 {
 			if t.noTrueLast {
-				t.finish(p, node, hits)
+				t.finish(p, fi, path, hits)
 			}
 			return
 		}
-		if next.pred.kind != predTrue {
-			p.reasons = append(p.reasons, next.pred.text)
-		}
-		node = next
+		fi = f.kids + int32(next)
+		path = append(path, fi)
 	}
-	t.finish(p, node, hits)
+	t.finish(p, fi, path, hits)
 }
 
-func (t *treeModel) finish(p *prediction, n *treeNode, hits int) {
-	if !n.hasScore {
+func (t *treeModel) finish(p *prediction, fi int32, path []int32, hits int) {
+	f := &t.flat[fi]
+	if !f.hasScore {
 		return
 	}
+	p.tree, p.path, p.leaf = t, path, fi
 	p.ok = true
-	p.value = n.score
-	p.num = n.num
-	p.entity = n.id
 	if t.m.fn != classification {
+		p.num = f.score
+		p.value = Value{kind: KindNumber, num: f.score}
 		return
 	}
+	n := t.nodes[f.node]
+	p.value = n.score
 	copy(p.probs, n.probs)
 	p.hasProbs = true
 	i := n.cls
@@ -303,7 +453,6 @@ func (t *treeModel) aggregate(s *Scorer, p *prediction, node *treeNode) {
 		out[i] = 0
 	}
 	t.collect(s, node, 1, out)
-	p.reasons = p.reasons[:0]
 	if t.m.fn != classification {
 		if out[1] > 0 {
 			t.m.setNumber(p, out[0]/out[1])
