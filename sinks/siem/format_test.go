@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func TestJSONFormatMatchesEncodingJSON(t *testing.T) {
 
 func TestAppendAnyMatchesEncodingJSON(t *testing.T) {
 	values := []any{
-		0.0, -0.0, 1e20, 1e21, 1e-6, 1e-7, 123456789.125, float32(1e21), float32(3.25), int64(-5), uint64(1 << 63),
+		0.0, math.Copysign(0, -1), 1e20, 1e21, 1e-6, 1e-7, 123456789.125, float32(1e21), float32(3.25), int64(-5), uint64(1 << 63),
 		"", "\u2028\u2029", "\x00\x1f", "<&>", "\xff", []any{}, []any(nil), map[string]any{}, map[string]any{"b": 1, "a": []string{"x"}},
 		json.Number("12.5"), true, nil,
 	}

@@ -40,9 +40,9 @@ func sampleAlerts(tb testing.TB) map[string]*alert.Alert {
 		"basic": {
 			ID: "4f6c2a9e0d1b3c5a7e9f1a2b3c4d5e6f", Rule: "fraud.card-testing", RuleVersion: "git:1a2b3c4",
 			Title: "Card testing then cash-out", Severity: alert.High,
-			Tags:  []string{"fraud", "attack.t1110.001", "attack.credential_access", "attack.t1078"},
-			Time:  baseTime,
-			Key:   alert.Key{{Expr: "event.card_id", Value: "c-123"}},
+			Tags: []string{"fraud", "attack.t1110.001", "attack.credential_access", "attack.t1078"},
+			Time: baseTime,
+			Key:  alert.Key{{Expr: "event.card_id", Value: "c-123"}},
 			Events: []alert.Evidence{
 				{Step: "probe", Event: mustEvent(tb, "payments", `{"id":"e1","ts":"2025-03-01T12:21:00Z","card_id":"c-123","amount":1.5,"result":"declined"}`)},
 				{Step: "cashout", Event: mustEvent(tb, "payments", `{"id":"e2","ts":"2025-03-01T12:30:45Z","card_id":"c-123","amount":900,"result":"approved"}`)},
@@ -141,7 +141,7 @@ func numbered(n int) []*alert.Alert {
 	out := make([]*alert.Alert, n)
 	for i := range out {
 		out[i] = &alert.Alert{
-			ID: "a" + string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)),
+			ID:   "a" + string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)),
 			Rule: "r", Title: "t", Severity: alert.Medium, Time: baseTime.Add(time.Duration(i) * time.Second),
 			Key: alert.Key{{Expr: "k", Value: int64(i % 3)}}, Fields: map[string]any{"i": int64(i)}, Priority: 50,
 		}

@@ -1,0 +1,110 @@
+package siem
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func decodeConfigs(tb testing.TB, text string) []Config {
+	tb.Helper()
+	var cfgs []Config
+	d := yaml.NewDecoder(strings.NewReader(text))
+	d.KnownFields(true)
+	if err := d.Decode(&cfgs); err != nil {
+		tb.Fatal(err)
+	}
+	return cfgs
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		errs []string // substrings, one per expected error
+	}{
+		{"a valid config of every type", `
+- {name: hec, type: splunk_hec, splunk_hec: {url: "https://splunk:8088", token: t, ack: true}}
+- {name: es, type: elastic, format: ecs, elastic: {url: "http://es:9200", data_stream: logs-cep-default, api_key: k}}
+- {name: sys, type: syslog, format: leef, leef_delimiter: x09, syslog: {network: tls, address: "siem:6514"}}
+- {name: hive, type: webhook, webhook: {url: "https://hive:9000", preset: thehive, bearer_token: k}}
+- {name: pd, type: webhook, webhook: {preset: pagerduty, routing_key: r}}
+- {name: k, type: kafka, kafka: {brokers: ["k:9092"], topic: alerts, compression: zstd}}
+- {name: f, type: file, include_shadow: true, file: {path: /tmp/a.jsonl}, spool: {dir: /tmp/s, on_full: drop_oldest}}
+- {name: out, type: stdout, min_priority: 50, severities: [high], tags: ["attack.*"], mask: [{field: card, keep: 4}, {field: email, action: hash}], hash_key: s3cret}
+`, nil},
+		{"every problem at once, with its path", `
+- {type: nope, format: xml, min_priority: 101, severities: [urgent], include_shadow: true}
+- {name: hec, type: splunk_hec, splunk_hec: {url: "ftp://x"}, elastic: {url: "http://x"}, retry: {multiplier: 0.5}, spool: {on_full: later, max_bytes: 10}}
+- {name: es, type: elastic, format: cef, elastic: {url: "http://es:9200", data_stream: d}}
+- {name: sys, type: syslog, leef_delimiter: "||", syslog: {network: sctp, address: nohost, facility: 30}}
+- {name: wh, type: webhook, mask: [{field: card, action: hash}, {action: smash}], webhook: {url: "https://x", secret: "nope", template: "{{.Alert"}}
+- {name: sys, type: kafka, kafka: {compression: brotli}, spool: {dir: /tmp/s}}
+- {name: f, type: file, spool: {dir: /tmp/s}}
+`, []string{
+			"sinks[0].name: required", `sinks[0].type: "nope"`, `sinks[0].format: "xml"`, "sinks[0].min_priority", "sinks[0].severities[0]", "sinks[0].include_shadow",
+			"sinks[1].splunk_hec.url", "sinks[1].splunk_hec.token: required", "sinks[1].elastic: set", "sinks[1].retry.multiplier", "sinks[1].spool.max_bytes", "sinks[1].spool.on_full",
+			"sinks[2].format: elastic indexes JSON", "sinks[2].elastic.data_stream",
+			"sinks[3].leef_delimiter", "sinks[3].syslog.network", "sinks[3].syslog.address", "sinks[3].syslog.facility",
+			"sinks[4].mask[0].action: hash needs hash_key", "sinks[4].mask[1].field: required", "sinks[4].mask[1].action", "sinks[4].webhook.template", "sinks[4].webhook.secret",
+			"sinks[5].kafka.brokers", "sinks[5].kafka.topic", "sinks[5].kafka.compression", `sinks[5].name: "sys" is also`,
+			"sinks[6].file: required", `sinks[6].spool.dir: "/tmp/s" is also`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := ValidateAll(decodeConfigs(t, tc.yaml))
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error())
+			}
+			all := strings.Join(got, "\n")
+			for _, want := range tc.errs {
+				if !strings.Contains(all, want) {
+					t.Errorf("missing error %q in:\n%s", want, all)
+				}
+			}
+			if len(errs) != len(tc.errs) {
+				t.Errorf("%d errors, want %d:\n%s", len(errs), len(tc.errs), all)
+			}
+		})
+	}
+}
+
+func TestUnknownKeysAreErrors(t *testing.T) {
+	var cfgs []Config
+	d := yaml.NewDecoder(strings.NewReader("- {name: a, type: stdout, min_prio: 3}"))
+	d.KnownFields(true)
+	if err := d.Decode(&cfgs); err == nil || !strings.Contains(err.Error(), "min_prio") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// Secrets never show: not in fmt, not in slog, not in a YAML dump.
+func TestSecretsAreRedacted(t *testing.T) {
+	cfgs := decodeConfigs(t, `
+- name: hec
+  type: splunk_hec
+  hash_key: hk-SECRET
+  splunk_hec: {url: "https://s:8088", token: tok-SECRET}
+`)
+	c := cfgs[0]
+	if c.SplunkHEC.Token.Reveal() != "tok-SECRET" {
+		t.Fatal("token not decoded")
+	}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", c, "token", c.SplunkHEC.Token)
+	dump, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(c.SplunkHEC), logs.String(), string(dump)} {
+		if strings.Contains(out, "SECRET") {
+			t.Errorf("secret leaked: %s", out)
+		}
+	}
+}
