@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/sinks/siem"
+)
+
+// config is cep.yaml: where rules, lists and models are, the sources, the
+// engine's event-time settings and the sinks. Relative paths are relative
+// to the config file. Unknown keys are errors.
+type config struct {
+	// Rules are directories or files of rules.
+	Rules []string `yaml:"rules"`
+	// Lists is the reference lists directory; default: lists beside rules.
+	Lists string `yaml:"lists"`
+	// Models is the PMML models directory; default: models beside rules.
+	Models string `yaml:"models"`
+	// Generate writes example data before starting when files are missing.
+	Generate *generateConfig `yaml:"generate"`
+	Engine   engineConfig    `yaml:"engine"`
+	CEL      celConfig       `yaml:"cel"`
+	Sources  []sourceConfig  `yaml:"sources"`
+	Sinks    []siem.Config   `yaml:"sinks"`
+	Metrics  metricsConfig   `yaml:"metrics"`
+	// Priority weighs severity, score and criticality into 0–100.
+	Priority *alert.Priority `yaml:"priority"`
+
+	path string
+	dir  string
+}
+
+type engineConfig struct {
+	// AllowedLateness: how far behind its stream's newest event an event
+	// may arrive and still be processed in order. Default 5s.
+	AllowedLateness duration `yaml:"allowed_lateness"`
+	// IdleTimeout: a source silent this long (processing time) stops
+	// holding back event time. Default 1m.
+	IdleTimeout duration `yaml:"idle_timeout"`
+	// Late: drop (default) or process events later than that.
+	Late string `yaml:"late"`
+	// MaxPartialsPerKey and MaxPartials bound live partial matches.
+	MaxPartialsPerKey int `yaml:"max_partials_per_key"`
+	MaxPartials       int `yaml:"max_partials"`
+}
+
+type celConfig struct {
+	// CostLimit bounds the estimated and actual cost of every expression.
+	CostLimit uint64 `yaml:"cost_limit"`
+}
+
+type metricsConfig struct {
+	// Listen is the address of the Prometheus /metrics and /healthz
+	// endpoint, such as 127.0.0.1:9464; empty disables it.
+	Listen string `yaml:"listen"`
+}
+
+type sourceConfig struct {
+	// Name identifies the source in logs; default its path or type.
+	Name string `yaml:"name"`
+	// Type is file or stdin.
+	Type string `yaml:"type"`
+	// Stream names the stream of its events; default the file's base name.
+	Stream string `yaml:"stream"`
+	// Path is the file of a file source.
+	Path string `yaml:"path"`
+	// TimeField and IDField override the event-time and id fields.
+	TimeField string `yaml:"time_field"`
+	IDField   string `yaml:"id_field"`
+	// Follow keeps reading a file as it grows, like tail -f.
+	Follow bool `yaml:"follow"`
+	// PollInterval is how often a followed file is checked; default 500ms.
+	PollInterval duration `yaml:"poll_interval"`
+}
+
+type generateConfig struct {
+	// Generator names the data generator; "fraud" is the one cep ships.
+	Generator string `yaml:"generator"`
+	// Dir receives the generated files.
+	Dir    string  `yaml:"dir"`
+	Seed   int64   `yaml:"seed"`
+	Events int     `yaml:"events"`
+	Rate   float64 `yaml:"rate"`
+}
+
+// duration reads 90s, 10m, 2d in YAML.
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := rules.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*d = duration(v)
+	return nil
+}
+
+var knownFieldErr = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// loadConfig reads and validates a config file, reporting every problem.
+func loadConfig(path string) (*config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &config{path: path, dir: filepath.Dir(path)}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.ReplaceAll(msg, "unmarshal errors:\n", "")
+		msg = knownFieldErr.ReplaceAllString(msg, "unknown key $1")
+		var lines []string
+		for _, l := range strings.Split(msg, "\n") {
+			lines = append(lines, path+": "+strings.TrimSpace(l))
+		}
+		return nil, errors.New(strings.Join(lines, "\n"))
+	}
+	if errs := cfg.validate(); len(errs) > 0 {
+		for i, e := range errs {
+			errs[i] = fmt.Errorf("%s: %w", path, e)
+		}
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func (c *config) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Rules) == 0 {
+		bad("rules: name at least one rules directory")
+	}
+	switch c.Engine.Late {
+	case "", "drop", "process":
+	default:
+		bad("engine.late must be drop or process, got %q", c.Engine.Late)
+	}
+	if c.Engine.AllowedLateness < 0 {
+		bad("engine.allowed_lateness must not be negative")
+	}
+	if len(c.Sources) == 0 {
+		bad("sources: name at least one source")
+	}
+	for i, s := range c.Sources {
+		switch s.Type {
+		case "file":
+			if s.Path == "" {
+				bad("sources[%d]: a file source needs path", i)
+			}
+		case "stdin":
+			if s.Stream == "" {
+				bad("sources[%d]: a stdin source needs stream", i)
+			}
+		case "":
+			bad("sources[%d]: type is required (file or stdin)", i)
+		default:
+			bad("sources[%d]: unknown type %q (file or stdin)", i, s.Type)
+		}
+	}
+	if g := c.Generate; g != nil {
+		if g.Generator != "fraud" {
+			bad("generate.generator must be fraud, got %q", g.Generator)
+		}
+		if g.Dir == "" {
+			bad("generate.dir is required")
+		}
+	}
+	if len(c.Sinks) == 0 {
+		c.Sinks = []siem.Config{{Name: "stdout", Type: siem.TypeStdout, Format: siem.FormatJSON}}
+	}
+	errs = append(errs, siem.ValidateAll(c.Sinks)...)
+	return errs
+}
+
+// resolve makes a config path relative to the config file.
+func (c *config) resolve(p string) string {
+	if p == "" || p == "-" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}

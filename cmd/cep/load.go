@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cep-project/cep/rules"
+)
+
+// ruleFlags are the flags of every command that loads rules.
+type ruleFlags struct {
+	lists     string
+	costLimit uint64
+}
+
+// listsDir finds the reference lists: the --lists flag, else a lists
+// directory inside or beside the first rules path.
+func (f ruleFlags) listsDir(paths []string) string {
+	if f.lists != "" || len(paths) == 0 {
+		return f.lists
+	}
+	dir := paths[0]
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	for _, cand := range []string{filepath.Join(dir, "lists"), filepath.Join(dir, "..", "lists")} {
+		if st, err := os.Stat(cand); err == nil && st.IsDir() {
+			return filepath.Clean(cand)
+		}
+	}
+	return ""
+}
+
+// loadRules compiles every rule under paths. Problems are printed with
+// their positions; rules that load are returned so the rest keeps working.
+// The error is for problems that stop everything (bad lists).
+func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compiler, error) {
+	lists, err := rules.LoadLists(f.listsDir(paths))
+	if err != nil {
+		return nil, nil, exitWith(exitUsage, "%v", err)
+	}
+	c, err := rules.NewCompiler(rules.Options{Lists: lists, CostLimit: f.costLimit, Logger: a.log})
+	if err != nil {
+		return nil, nil, exitWith(exitRuntime, "%v", err)
+	}
+	set := c.Load(paths...)
+	return set, c, nil
+}
+
+// printLoadErrors writes load problems to stderr; it returns how many were
+// errors (not warnings).
+func (a *app) printLoadErrors(set *rules.Set) int {
+	n := 0
+	for _, err := range set.Errors {
+		if rules.IsWarning(err) {
+			fmt.Fprintln(a.stderr, "warning:", err)
+			continue
+		}
+		n++
+		fmt.Fprintln(a.stderr, err)
+	}
+	return n
+}

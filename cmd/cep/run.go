@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/sinks/siem"
+	"github.com/cep-project/cep/source"
+)
+
+type runParams struct {
+	config     string
+	rules      []string
+	inputs     []string
+	output     string
+	format     string
+	timeFields []string
+	idFields   []string
+	progress   string
+	ruleFlags
+	engineParams
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var p runParams
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run rules over event streams",
+		Long: `Run rules over event streams.
+
+With --config, cep runs the sources and sinks of a config file until every
+source ends (files) or it is stopped (SIGINT/SIGTERM).
+
+With --rules and --input, cep replays files: it reads every input, merges
+them in event-time order, writes alerts as JSON lines, and at the end of
+input lets every pending window and timeout expire.
+
+Each input is [STREAM=]FILE; without STREAM the file's base name names the
+stream (payments.jsonl → payments). "-" is standard input (stream "events")
+for --input and standard output for --output.`,
+		Example: `  # The fraud example: generates its data on first use, prints alerts.
+  cep run --config examples/fraud/cep.yaml
+
+  # Replay three streams and write alerts to a file.
+  cep run --rules examples/fraud/rules \
+    --input payments=examples/fraud/data/payments.jsonl \
+    --input auth=examples/fraud/data/auth.jsonl \
+    --input account=examples/fraud/data/account.jsonl \
+    --output alerts.jsonl
+
+  # Read stdin, write CEF to stdout, explain one rule on stderr.
+  cat events.jsonl | cep run --rules rules/ --input auth=- --format cef --explain fraud.tor-login`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if p.config != "" {
+				if len(p.rules) > 0 || len(p.inputs) > 0 {
+					return exitWith(exitUsage, "--config and --rules/--input are alternatives: the config file names rules and sources")
+				}
+				return a.runConfig(cmd.Context(), p)
+			}
+			if len(p.rules) == 0 || len(p.inputs) == 0 {
+				return exitWith(exitUsage, "run needs --config FILE, or --rules DIR and --input [STREAM=]FILE (see cep run --help)")
+			}
+			return a.runReplay(p)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&p.config, "config", "", "config file (cep.yaml): rules, sources, sinks")
+	f.StringArrayVar(&p.rules, "rules", nil, "rules directory or file (repeatable)")
+	f.StringArrayVarP(&p.inputs, "input", "i", nil, "input [STREAM=]FILE of JSON lines (repeatable; - is stdin)")
+	f.StringVarP(&p.output, "output", "o", "-", "where alerts go (- is stdout)")
+	f.StringVar(&p.format, "format", "json", "alert format: json, ecs, ocsf, cef or leef")
+	f.StringArrayVar(&p.timeFields, "time-field", nil, "event-time field, [STREAM=]FIELD (default: @timestamp, timestamp, ts or time)")
+	f.StringArrayVar(&p.idFields, "id-field", nil, "event id field, [STREAM=]FIELD (default: id, else a hash of the line)")
+	f.StringVar(&p.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
+	a.addRuleFlags(cmd, &p.ruleFlags)
+	a.addEngineFlags(cmd, &p.engineParams)
+	f.StringVar(&p.explainRule, "explain", "", "explain on stderr, event by event, what this rule's detector did")
+	return cmd
+}
+
+func (a *app) addRuleFlags(cmd *cobra.Command, f *ruleFlags) {
+	cmd.Flags().StringVar(&f.lists, "lists", "", "reference lists directory (default: lists/ beside the rules)")
+	cmd.Flags().Uint64Var(&f.costLimit, "cost-limit", rules.DefaultCostLimit, "limit on the estimated and actual cost of each CEL expression")
+}
+
+func (a *app) addEngineFlags(cmd *cobra.Command, p *engineParams) {
+	cmd.Flags().DurationVar(&p.lateness, "allowed-lateness", correlate.DefaultAllowedLateness, "how far behind its stream's newest event an event may arrive")
+	cmd.Flags().StringVar(&p.late, "late", "drop", "events later than that: drop (counted and logged) or process")
+}
+
+func (a *app) runReplay(p runParams) error {
+	set, _, err := a.loadRules(p.rules, p.ruleFlags)
+	if err != nil {
+		return err
+	}
+	loadErrs := a.printLoadErrors(set)
+	if len(set.Rules) == 0 {
+		return exitWith(exitUsage, "no rule loaded from %v", p.rules)
+	}
+	if p.explainRule != "" {
+		if _, ok := set.Rule(p.explainRule); !ok {
+			return exitWith(exitUsage, "--explain: no rule %q is loaded", p.explainRule)
+		}
+	}
+	format, err := siem.NewFormatter(p.format, siem.Product{Version: version}, "")
+	if err != nil {
+		return exitWith(exitUsage, "--format: %v", err)
+	}
+	times, ids := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields)
+	var readers []*source.Reader
+	for _, in := range p.inputs {
+		stream, path := parseInput(in)
+		var r io.Reader
+		if path == "-" {
+			r = a.stdin
+		} else {
+			f, err := os.Open(path)
+			if err != nil {
+				return exitWith(exitUsage, "--input %s: %v", in, err)
+			}
+			defer f.Close()
+			r = f
+		}
+		readers = append(readers, source.NewReader(r, source.Spec{
+			Name: path, Stream: stream, TimeField: fieldFor(times, stream), IDField: fieldFor(ids, stream),
+		}, a.log))
+	}
+	var w io.Writer = a.stdout
+	if p.output != "-" {
+		f, err := os.Create(p.output)
+		if err != nil {
+			return exitWith(exitUsage, "--output: %v", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriterSize(w, 256*1024)
+	var buf []byte
+	var writeErr error
+	write := func(al *alert.Alert) {
+		var err error
+		buf, err = format.Append(buf[:0], al)
+		if err != nil {
+			a.log.Error("alert could not be formatted; it is written as JSON instead", "id", al.ID, "error", err)
+			j, _ := json.Marshal(al)
+			buf = append(buf[:0], j...)
+		}
+		buf = append(buf, '\n')
+		if _, err := bw.Write(buf); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
+	var explain io.Writer
+	if p.explainRule != "" {
+		explain = a.stderr
+	}
+	eng, err := correlate.New(set.Rules, p.engineParams.config(a.log, explain, streamNames(readers)), write)
+	if err != nil {
+		return exitWith(exitUsage, "%v", err)
+	}
+	prog := newProgress(a.stderr, p.progress, readers)
+	start := time.Now()
+	res := replay(eng, readers, prog.update)
+	prog.done()
+	if err := bw.Flush(); err != nil && writeErr == nil {
+		writeErr = err
+	}
+	a.summary(set, res, time.Since(start))
+	switch {
+	case writeErr != nil:
+		return exitWith(exitRuntime, "writing alerts: %v", writeErr)
+	case res.readErr != nil:
+		return exitWith(exitRuntime, "reading input: %v", res.readErr)
+	case loadErrs > 0:
+		return exitWith(exitUsage, "%d problem(s) in rule files: the rules that loaded ran; the others did not", loadErrs)
+	}
+	return nil
+}
+
+// summary logs what a run did, including everything it counted as dropped
+// or failed, so nothing is lost silently.
+func (a *app) summary(set *rules.Set, res replayResult, took time.Duration) {
+	s := res.stats
+	a.log.Info("run finished",
+		"events", s.Events, "malformed_lines", res.malformed, "late", s.Late, "late_dropped", s.LateDropped,
+		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors,
+		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))
+	for _, r := range set.Rules {
+		if n := r.Health.Errors(); n > 0 {
+			a.log.Warn("rule had evaluation errors (conditions counted as false)", "rule", r.ID, "errors", n, "last", r.Health.LastError())
+		}
+	}
+}

@@ -1,0 +1,353 @@
+// Package correlate is the engine: it orders events in event time, routes
+// them by stream and key to the detectors compiled from rules, keeps their
+// state, and turns what they find into alerts.
+//
+// The engine never reads the wall clock for detection. Event time comes
+// from the events; the processing time used to mark a source idle is passed
+// in by the caller (cmd/cep), so every test is deterministic.
+package correlate
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules"
+)
+
+// Late-event policies.
+const (
+	LateDrop    = "drop"
+	LateProcess = "process"
+	LateCorrect = "correct"
+)
+
+// Defaults for Config.
+const (
+	DefaultAllowedLateness = 5 * time.Second
+	DefaultIdleTimeout     = time.Minute
+)
+
+// Config configures an Engine.
+type Config struct {
+	// AllowedLateness is how far behind the newest event of its stream an
+	// event may arrive and still be processed in order.
+	AllowedLateness time.Duration
+	// IdleTimeout is the processing time after which a silent stream stops
+	// holding back the watermark; 0 disables idleness.
+	IdleTimeout time.Duration
+	// Late is the policy for events later than that: drop (count and log)
+	// or process (out of order). Windowed rules may also correct.
+	Late string
+	// Streams are declared up front: each holds the watermark back until
+	// its first event.
+	Streams []string
+	// Logger receives counted problems (late events, key errors).
+	Logger *slog.Logger
+	// Explain, when set, receives a line per step of every detector: why a
+	// rule did or did not fire.
+	Explain io.Writer
+	// ExplainRule limits Explain to one rule id; empty explains all.
+	ExplainRule string
+	// Limits bound detector state.
+	Limits Limits
+}
+
+// Limits bound the state the engine keeps; what they shed is counted.
+type Limits struct {
+	// MaxPartialsPerKey and MaxPartials bound live partial sequence
+	// matches per key and in total; the oldest is dropped on overflow.
+	MaxPartialsPerKey int
+	MaxPartials       int
+}
+
+// Stats are the engine's counters.
+type Stats struct {
+	Events      uint64 // events pushed
+	Processed   uint64 // events released to detectors
+	Late        uint64 // events behind the watermark
+	LateDropped uint64
+	Alerts      uint64
+	Deduped     uint64 // alerts suppressed by alert.dedup
+	KeyErrors   uint64 // events whose key could not be computed
+	Watermark   int64
+	Buffered    int
+}
+
+// detector is one compiled rule at run time.
+type detector interface {
+	rule() *rules.Rule
+	// constraints are the equality tests every event the detector can use
+	// meets; nil means it must see every event of its streams.
+	constraints() []rules.Constraint
+	process(ev *event.Event)
+	// advance tells the detector that every event with time < wm has been
+	// processed: windows close and timeouts fire.
+	advance(wm int64)
+}
+
+// Engine runs detectors over events in event-time order. It is not safe for
+// concurrent use: one goroutine pushes events and ticks.
+type Engine struct {
+	cfg     Config
+	out     func(*alert.Alert)
+	dets    []detector
+	router  *router
+	reorder *reorder
+	// detWM is the time every detector has been advanced to.
+	detWM   int64
+	stats   Stats
+	log     *slog.Logger
+	explain io.Writer
+	// header is the pending explain line of the current event, written
+	// before the first line a detector explains about it.
+	header  string
+	dedup   map[*rules.Rule]*alert.Dedup
+	act     rules.Activation
+	keyBuf  []any
+}
+
+// New builds an engine for the rules; alerts are passed to out in a
+// deterministic order.
+func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) {
+	if cfg.AllowedLateness < 0 {
+		return nil, fmt.Errorf("allowed lateness must not be negative")
+	}
+	switch cfg.Late {
+	case "":
+		cfg.Late = LateDrop
+	case LateDrop, LateProcess:
+	default:
+		return nil, fmt.Errorf("late must be drop or process, got %q", cfg.Late)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		cfg:     cfg,
+		out:     out,
+		reorder: newReorder(cfg.AllowedLateness, cfg.IdleTimeout),
+		detWM:   math.MinInt64,
+		log:     cfg.Logger,
+		explain: cfg.Explain,
+		dedup:   map[*rules.Rule]*alert.Dedup{},
+	}
+	for _, s := range cfg.Streams {
+		e.reorder.declare(s)
+	}
+	for _, r := range rs {
+		d, err := e.newDetector(r)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		e.dets = append(e.dets, d)
+		if r.Dedup > 0 {
+			e.dedup[r] = alert.NewDedup(r.Dedup)
+		}
+	}
+	e.router = newRouter(e.dets)
+	return e, nil
+}
+
+func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
+	switch r.Kind {
+	case rules.KindMatch:
+		return &filter{e: e, r: r}, nil
+	}
+	return nil, fmt.Errorf("%s rules are not supported by this engine", r.Kind)
+}
+
+// Push hands the engine one event; now is the processing time, used only
+// to tell idle sources.
+func (e *Engine) Push(ev *event.Event, now time.Time) {
+	e.stats.Events++
+	if !e.reorder.add(ev, now) {
+		e.stats.Late++
+		if e.cfg.Late == LateDrop {
+			e.stats.LateDropped++
+			e.logCounted(e.stats.LateDropped, "late event dropped (older than the watermark; raise allowed_lateness or set late: process)",
+				"stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "watermark", time.Unix(0, e.reorder.wm).UTC())
+			return
+		}
+		e.dispatch(ev)
+		return
+	}
+	e.release(e.reorder.advance())
+}
+
+// Tick lets the engine mark idle streams at processing time now.
+func (e *Engine) Tick(now time.Time) {
+	e.reorder.tick(now)
+	e.release(e.reorder.advance())
+}
+
+// EndStream says a stream will deliver no more events.
+func (e *Engine) EndStream(stream string) {
+	e.reorder.finish(stream)
+	e.release(e.reorder.advance())
+}
+
+// Close ends the input: every buffered event is processed and event time
+// runs to the end, so every pending window and timeout fires.
+func (e *Engine) Close() {
+	e.release(MaxTime)
+	e.reorder.wm = MaxTime
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.Watermark = e.reorder.wm
+	s.Buffered = e.reorder.buffered()
+	for _, d := range e.dedup {
+		s.Deduped += d.Suppressed
+	}
+	return s
+}
+
+// RuleStats are the counters of one rule.
+type RuleStats struct {
+	Rule       string
+	Alerts     uint64
+	EvalErrors uint64
+	LastError  string
+}
+
+func (e *Engine) release(wm int64) {
+	for {
+		ev := e.reorder.pop(wm)
+		if ev == nil {
+			break
+		}
+		if ev.Time > e.detWM {
+			e.advanceDetectors(ev.Time)
+		}
+		e.dispatch(ev)
+	}
+	if wm > e.detWM {
+		e.advanceDetectors(wm)
+	}
+}
+
+func (e *Engine) advanceDetectors(wm int64) {
+	e.detWM = wm
+	for _, d := range e.dets {
+		d.advance(wm)
+	}
+	for _, dd := range e.dedup {
+		dd.Expire(wm)
+	}
+}
+
+func (e *Engine) dispatch(ev *event.Event) {
+	e.stats.Processed++
+	if e.explain != nil {
+		e.header = fmt.Sprintf("event %s stream=%s time=%s line=%d", ev.ID, ev.Stream, ev.Timestamp().Format(time.RFC3339Nano), ev.Line)
+	}
+	for _, i := range e.router.route(ev) {
+		e.dets[i].process(ev)
+	}
+}
+
+// emit applies suppression and hands the alert on.
+func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
+	if dd := e.dedup[r]; dd != nil && !dd.Allow(dedupKey, a.Time.UnixNano()) {
+		e.explainf(r, "alert %s suppressed by dedup (%s)", a.ID, r.Dedup)
+		return
+	}
+	e.stats.Alerts++
+	e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
+	e.out(a)
+}
+
+// explaining reports whether lines about r are wanted.
+func (e *Engine) explaining(r *rules.Rule) bool {
+	return e.explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID)
+}
+
+func (e *Engine) explainf(r *rules.Rule, format string, args ...any) {
+	if !e.explaining(r) {
+		return
+	}
+	if e.header != "" {
+		fmt.Fprintln(e.explain, e.header)
+		e.header = ""
+	}
+	fmt.Fprintf(e.explain, "  %s: "+format+"\n", append([]any{r.ID}, args...)...)
+}
+
+// logCounted logs the 1st, 10th, 100th, … occurrence of a counted problem.
+func (e *Engine) logCounted(n uint64, msg string, args ...any) {
+	for p := uint64(1); p <= n; p *= 10 {
+		if p == n {
+			e.log.Warn(msg, append(args, "count", n)...)
+			return
+		}
+		if p > n/10 {
+			return
+		}
+	}
+}
+
+// keyOf computes a rule's key for ev; a failure is counted and the event
+// skipped for that rule.
+func (e *Engine) keyOf(r *rules.Rule, ev *event.Event) (alert.Key, string, bool) {
+	vals, k, ok := r.KeyOf(ev, &e.act, e.keyBuf)
+	e.keyBuf = vals
+	if !ok {
+		e.stats.KeyErrors++
+		e.logCounted(e.stats.KeyErrors, "event skipped by a rule: its key could not be computed", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "error", r.Health.LastError())
+		e.explainf(r, "key could not be computed: %s", r.Health.LastError())
+		return nil, "", false
+	}
+	return makeKey(r.KeyNames, vals), k, true
+}
+
+func makeKey(names []string, vals []any) alert.Key {
+	if len(names) == 0 {
+		return alert.Key{}
+	}
+	key := make(alert.Key, len(vals))
+	for i, v := range vals {
+		key[i] = alert.KeyPart{Expr: names[i], Value: v}
+	}
+	return key
+}
+
+// newAlert builds an alert of r; act must bind what the rule's alert
+// fields read.
+func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act *rules.Activation, idExtra ...string) *alert.Alert {
+	a := &alert.Alert{
+		ID:          alert.MakeID(r.ID, key, evidence, idExtra...),
+		Rule:        r.ID,
+		RuleVersion: r.Version,
+		Title:       r.Title,
+		Severity:    alert.Severity(r.Severity),
+		Tags:        r.Tags,
+		Time:        time.Unix(0, t).UTC(),
+		Key:         key,
+		Events:      evidence,
+		Fields:      map[string]any{},
+		Shadow:      r.Shadow(),
+	}
+	if a.Tags == nil {
+		a.Tags = []string{}
+	}
+	for _, f := range r.Fields {
+		if f.Prog == nil {
+			continue
+		}
+		v, err := f.Prog.Eval(act)
+		if err != nil {
+			a.Fields[f.Name] = nil
+			continue
+		}
+		a.Fields[f.Name] = rules.Native(v)
+	}
+	a.Priority = alert.DefaultPriority(a.Severity, a.Score)
+	return a
+}

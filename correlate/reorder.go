@@ -1,0 +1,147 @@
+package correlate
+
+import (
+	"container/heap"
+	"math"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// MaxTime is the watermark at the end of a bounded input: every pending
+// window and timeout fires.
+const MaxTime = math.MaxInt64
+
+// reorder buffers events until the watermark passes them, so detectors see
+// each stream in event-time order although sources deliver them a little
+// out of order.
+//
+// The watermark W means: every event with time < W has been released. Each
+// stream proposes max(time seen) - allowed lateness; W is the minimum over
+// the streams that are not idle. An event that arrives with time < W is
+// late.
+type reorder struct {
+	lateness int64
+	idle     time.Duration
+	streams  map[string]*streamClock
+	heap     evHeap
+	wm       int64
+}
+
+type streamClock struct {
+	max      int64
+	seen     bool
+	lastWall time.Time
+	idle     bool
+	done     bool
+}
+
+func newReorder(lateness, idle time.Duration) *reorder {
+	return &reorder{lateness: int64(lateness), idle: idle, streams: map[string]*streamClock{}, wm: math.MinInt64}
+}
+
+// declare registers a stream before its first event, so that it holds the
+// watermark back until it delivers: a slow source at start must not make a
+// fast one's events late.
+func (r *reorder) declare(stream string) {
+	if _, ok := r.streams[stream]; !ok {
+		r.streams[stream] = &streamClock{max: math.MinInt64}
+	}
+}
+
+// add buffers ev; it reports false when ev is late.
+func (r *reorder) add(ev *event.Event, now time.Time) bool {
+	sc, ok := r.streams[ev.Stream]
+	if !ok {
+		sc = &streamClock{max: math.MinInt64}
+		r.streams[ev.Stream] = sc
+	}
+	sc.lastWall, sc.idle = now, false
+	if !sc.seen || ev.Time > sc.max {
+		sc.max, sc.seen = ev.Time, true
+	}
+	if ev.Time < r.wm {
+		return false
+	}
+	heap.Push(&r.heap, ev)
+	return true
+}
+
+// finish marks a stream as ended: it no longer holds the watermark back.
+func (r *reorder) finish(stream string) {
+	if sc, ok := r.streams[stream]; ok {
+		sc.done = true
+	}
+}
+
+// tick marks streams idle that have delivered nothing for the idle timeout
+// of processing time.
+func (r *reorder) tick(now time.Time) {
+	if r.idle <= 0 {
+		return
+	}
+	for _, sc := range r.streams {
+		if sc.seen && !sc.done && now.Sub(sc.lastWall) >= r.idle {
+			sc.idle = true
+		}
+	}
+}
+
+// advance recomputes the watermark; it only moves forward.
+func (r *reorder) advance() int64 {
+	w := int64(math.MaxInt64)
+	active := false
+	for _, sc := range r.streams {
+		if sc.done || sc.idle {
+			continue
+		}
+		if !sc.seen {
+			// A declared stream that has said nothing yet holds the
+			// watermark where it is.
+			return r.wm
+		}
+		active = true
+		if p := sc.max - r.lateness; p < w {
+			w = p
+		}
+	}
+	if !active {
+		// Every stream is idle or done. Idle streams hold the watermark,
+		// as in Flink: event time advances only with events. When every
+		// stream is done, time runs to the end.
+		for _, sc := range r.streams {
+			if !sc.done {
+				return r.wm
+			}
+		}
+	}
+	if w > r.wm {
+		r.wm = w
+	}
+	return r.wm
+}
+
+// pop returns the next event with time < wm.
+func (r *reorder) pop(wm int64) *event.Event {
+	if len(r.heap) == 0 || r.heap[0].Time >= wm {
+		return nil
+	}
+	return heap.Pop(&r.heap).(*event.Event)
+}
+
+func (r *reorder) buffered() int { return len(r.heap) }
+
+type evHeap []*event.Event
+
+func (h evHeap) Len() int           { return len(h) }
+func (h evHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h evHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *evHeap) Push(x any)        { *h = append(*h, x.(*event.Event)) }
+func (h *evHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return x
+}

@@ -1,0 +1,168 @@
+// Package source reads events: JSON lines from files and standard input,
+// merged across inputs in event-time order for bounded replays.
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/cep-project/cep/event"
+)
+
+// MaxLineSize bounds one event line; a longer line is counted and skipped.
+const MaxLineSize = 1 << 20
+
+// Spec describes one input stream.
+type Spec struct {
+	// Name identifies the input in logs: a path, "-" or a source name.
+	Name string
+	// Stream is the stream its events belong to.
+	Stream string
+	// TimeField and IDField override the event defaults (see event.Decoder).
+	TimeField string
+	IDField   string
+}
+
+// Counters are what a reader has seen. They are updated atomically so a
+// progress line can read them while the reader runs.
+type Counters struct {
+	Lines     atomic.Uint64
+	Events    atomic.Uint64
+	Malformed atomic.Uint64
+	Bytes     atomic.Uint64
+}
+
+// Reader decodes JSON lines into events. A malformed line is counted,
+// logged with its stream and line number, and skipped; it never stops the
+// input.
+type Reader struct {
+	spec   Spec
+	br     *bufio.Reader
+	dec    event.Decoder
+	line   int
+	log    *slog.Logger
+	long   []byte
+	Counts Counters
+	// OnMalformed, when set, also receives every malformed line's error.
+	OnMalformed func(error)
+}
+
+// NewReader reads events of spec from r.
+func NewReader(r io.Reader, spec Spec, log *slog.Logger) *Reader {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Reader{
+		spec: spec,
+		br:   bufio.NewReaderSize(r, 256*1024),
+		dec:  event.Decoder{Stream: spec.Stream, TimeField: spec.TimeField, IDField: spec.IDField},
+		log:  log,
+	}
+}
+
+// Buffered reports whether input is waiting in the reader's buffer, so a
+// caller batching events knows whether the next one is at hand.
+func (r *Reader) Buffered() bool { return r.br.Buffered() > 0 }
+
+// Spec returns the reader's input spec.
+func (r *Reader) Spec() Spec { return r.spec }
+
+// LineError is a line that could not be decoded.
+type LineError struct {
+	Input  string
+	Stream string
+	Line   int
+	Err    error
+}
+
+func (e *LineError) Error() string {
+	return fmt.Sprintf("%s:%d: stream %s: %v", e.Input, e.Line, e.Stream, e.Err)
+}
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Next returns the next event, or io.EOF at the end of the input. Other
+// errors are read errors of the underlying reader.
+func (r *Reader) Next() (*event.Event, error) {
+	for {
+		b, err := r.readLine()
+		if len(b) == 0 && err != nil {
+			return nil, err
+		}
+		r.line++
+		r.Counts.Lines.Add(1)
+		r.Counts.Bytes.Add(uint64(len(b)))
+		if len(bytes.TrimSpace(b)) == 0 {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(b) > MaxLineSize {
+			r.malformed(fmt.Errorf("line longer than %d bytes", MaxLineSize))
+			continue
+		}
+		ev, derr := r.dec.Decode(b)
+		if derr != nil {
+			r.malformed(derr)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, err
+			}
+			continue
+		}
+		ev.Line = r.line
+		r.Counts.Events.Add(1)
+		return ev, nil
+	}
+}
+
+func (r *Reader) malformed(err error) {
+	n := r.Counts.Malformed.Add(1)
+	le := &LineError{Input: r.spec.Name, Stream: r.spec.Stream, Line: r.line, Err: err}
+	if r.OnMalformed != nil {
+		r.OnMalformed(le)
+	}
+	// The first hundred are logged one by one, then every hundredth, so a
+	// broken producer cannot flood the log; the count is always exact.
+	if n <= 100 || n%100 == 0 {
+		r.log.Warn("malformed event line skipped", "input", r.spec.Name, "stream", r.spec.Stream, "line", r.line, "error", err.Error(), "malformed_so_far", n)
+	}
+}
+
+// readLine returns one line without its newline. Lines longer than the
+// buffer are gathered (up to just past MaxLineSize, so an oversized line is
+// recognised and the rest of it discarded).
+func (r *Reader) readLine() ([]byte, error) {
+	b, err := r.br.ReadSlice('\n')
+	if err == nil {
+		return trimEOL(b), nil
+	}
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return trimEOL(b), err
+	}
+	r.long = append(r.long[:0], b...)
+	for {
+		b, err = r.br.ReadSlice('\n')
+		if len(r.long) <= MaxLineSize {
+			r.long = append(r.long, b...)
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return trimEOL(r.long), err
+		}
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
