@@ -105,10 +105,10 @@ type Engine struct {
 	explain io.Writer
 	// header is the pending explain line of the current event, written
 	// before the first line a detector explains about it.
-	header  string
-	dedup   map[*rules.Rule]*alert.Dedup
-	act     rules.Activation
-	keyBuf  []any
+	header string
+	dedup  map[*rules.Rule]*alert.Dedup
+	act    rules.Activation
+	keyBuf []any
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
