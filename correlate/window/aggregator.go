@@ -61,9 +61,9 @@ type Aggregator struct {
 	tq    timerQueue
 	stats Stats
 
-	cur  Current
-	out  []*Result
-	vals []float64
+	cur   Current
+	out   []*Result
+	later []string
 }
 
 // keyState is one key's windows, for whichever kind the aggregator has.
@@ -198,12 +198,21 @@ func (a *Aggregator) Advance(watermark int64, emit func(*Result), report func(*R
 			continue // superseded by an earlier deadline
 		}
 		st.set = false
-		if next, ok := ks.close(a, tm.key, wm); ok {
+		if next, ok := ks.close(a, tm.key, wm); !ok {
+			delete(a.keys, tm.key)
+		} else if next > wm {
 			a.schedule(tm.key, st, next)
 		} else {
-			delete(a.keys, tm.key)
+			// Only a watermark at the end of time leaves work due; it waits
+			// for the next Advance rather than looping here.
+			a.later = append(a.later, tm.key)
 		}
 	}
+	for _, key := range a.later {
+		a.schedule(key, a.keys[key].timer(), wm)
+	}
+	clear(a.later)
+	a.later = a.later[:0]
 	slices.SortFunc(a.out, func(x, y *Result) int {
 		return cmp.Or(cmp.Compare(x.End, y.End), cmp.Compare(x.Start, y.Start),
 			cmp.Compare(x.Key, y.Key), cmp.Compare(x.Revision, y.Revision))

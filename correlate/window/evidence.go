@@ -36,15 +36,3 @@ func (e *evidence) add(ev *event.Event, limit int) {
 	s[i] = ev
 	*e = s
 }
-
-// mergeEvidence returns the most recent limit events of the lists, oldest
-// first, in a new slice.
-func mergeEvidence(lists []evidence, limit int) []*event.Event {
-	var out evidence
-	for _, l := range lists {
-		for _, ev := range l {
-			out.add(ev, limit)
-		}
-	}
-	return out
-}

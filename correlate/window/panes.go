@@ -168,6 +168,15 @@ func (k *paneKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
 		return 0, false
 	}
 
+	return k.deadline(a, wm), true
+}
+
+// deadline is when the key next has something to do after watermark wm: a
+// window to close, state to forget, or corrections to emit.
+func (k *paneKey) deadline(a *Aggregator, wm int64) int64 {
+	if len(k.redo) > 0 {
+		return wm
+	}
 	next := int64(1<<63 - 1)
 	for _, p := range k.panes {
 		if le := a.lastEnd(p.start); le > wm {
@@ -181,7 +190,7 @@ func (k *paneKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
 	if len(k.prev) > 0 {
 		next = min(next, k.prev[0].End+a.lateness)
 	}
-	return next, true
+	return next
 }
 
 // paneResult merges the panes of the window ending at e, or returns nil

@@ -81,7 +81,7 @@ func naive(rs []rec) (int64, []float64) {
 	return int64(len(rs)), []float64{float64(len(rs)), sum, avg, mn, mx, sd, float64(len(set))}
 }
 
-func close(a, b float64) bool {
+func near(a, b float64) bool {
 	if math.IsNaN(a) || math.IsNaN(b) {
 		return math.IsNaN(a) && math.IsNaN(b)
 	}
@@ -91,7 +91,7 @@ func close(a, b float64) bool {
 func sameValues(tb testing.TB, what string, got, want []float64) {
 	tb.Helper()
 	for i := range want {
-		if !close(got[i], want[i]) {
+		if !near(got[i], want[i]) {
 			tb.Fatalf("%s: %s = %v, rescan says %v (all: %v vs %v)", what, allMeasures[i].Name, got[i], want[i], got, want)
 		}
 	}

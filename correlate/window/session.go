@@ -67,7 +67,6 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 			return DroppedWindow
 		}
 		k.sess = slices.Insert(k.sess, i, session{start: t, last: t, acc: newAcc(a.plan)})
-		j = i + 1
 	} else {
 		s := &k.sess[i]
 		s.start, s.last = min(s.start, t), max(s.last, t)
@@ -93,7 +92,6 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 }
 
 func (k *sessKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
-	next := int64(1<<63 - 1)
 	n := 0
 	for _, s := range k.sess {
 		end := s.last + a.gap
@@ -111,18 +109,27 @@ func (k *sessKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
 				s.prev = []*Result{r.kept()}
 			}
 		}
-		if s.emitted && !s.dirty {
-			if end+a.lateness <= wm {
-				continue // past correction: forget it
-			}
-			next = min(next, end+a.lateness)
-		} else {
-			next = min(next, end)
+		if s.emitted && !s.dirty && end+a.lateness <= wm {
+			continue // past correction: forget it
 		}
 		k.sess[n] = s
 		n++
 	}
 	clear(k.sess[n:])
 	k.sess = k.sess[:n]
-	return next, n > 0
+	return k.deadline(a), n > 0
+}
+
+// deadline is when the key next has something to do: a session to close,
+// or an emitted one to forget.
+func (k *sessKey) deadline(a *Aggregator) int64 {
+	next := int64(1<<63 - 1)
+	for _, s := range k.sess {
+		end := s.last + a.gap
+		if s.emitted && !s.dirty {
+			end += a.lateness
+		}
+		next = min(next, end)
+	}
+	return next
 }

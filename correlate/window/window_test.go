@@ -123,8 +123,8 @@ func TestWindows(t *testing.T) {
 			},
 		},
 		{
-			name: "evidence keeps the most recent events",
-			cfg:  Config{Window: Spec{Kind: Tumbling, Size: time.Minute}, Measures: countOnly(), Evidence: 2},
+			name:  "evidence keeps the most recent events",
+			cfg:   Config{Window: Spec{Kind: Tumbling, Size: time.Minute}, Measures: countOnly(), Evidence: 2},
 			steps: []step{ev("a", 1), ev("a", 2), ev("a", 3), wm(60)},
 			want:  []string{"emit a [0,60) n=3 [3] ev=e1,e2"},
 		},
@@ -150,10 +150,10 @@ func TestWindows(t *testing.T) {
 			want:  []string{"emit a [0,60) n=1 [1] ev=e0", "late a@59", "emit a [60,120) n=1 [1] ev=e3"},
 		},
 		{
-			name: "a late event in a hopping window still counts in the open ones",
-			cfg:  Config{Window: Spec{Kind: Hopping, Size: 10 * time.Second, Slide: 5 * time.Second}, Measures: countOnly()},
+			name:  "a late event in a hopping window still counts in the open ones",
+			cfg:   Config{Window: Spec{Kind: Hopping, Size: 10 * time.Second, Slide: 5 * time.Second}, Measures: countOnly()},
 			steps: []step{ev("a", 6), wm(10), ev("a", 7), wm(100)},
-			want: []string{"emit a [0,10) n=1 [1] ev=e0", "late a@7", "emit a [5,15) n=2 [2] ev=e0,e2"},
+			want:  []string{"emit a [0,10) n=1 [1] ev=e0", "late a@7", "emit a [5,15) n=2 [2] ev=e0,e2"},
 		},
 		{
 			name: "corrections replace emitted windows within the allowed lateness",

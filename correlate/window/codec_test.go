@@ -1,0 +1,184 @@
+package window
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+func codecConfigs() []Config {
+	withApprox := append(append([]Measure(nil), allMeasures...), Measure{Name: "hll", Func: CountDistinct, Approx: true, Precision: 10})
+	return []Config{
+		{Window: Spec{Kind: Tumbling, Size: 10 * time.Second}, Measures: withApprox, Late: LateCorrect, AllowedLateness: 20 * time.Second, Evidence: 3},
+		{Window: Spec{Kind: Hopping, Size: 20 * time.Second, Slide: 5 * time.Second}, Measures: withApprox, Top: &Top{N: 2, By: "sum"}},
+		{Window: Spec{Kind: Session, Gap: 5 * time.Second}, Measures: withApprox, Late: LateCorrect, AllowedLateness: 30 * time.Second},
+		{Window: Spec{Kind: Sliding, Size: 15 * time.Second}, Measures: allMeasures},
+		{Window: Spec{Kind: Length, Length: 4, Expire: time.Minute}, Measures: allMeasures},
+	}
+}
+
+// feed drives a with events (some late) and watermarks from r, logging
+// everything that comes out.
+func feed(tb testing.TB, a *Aggregator, r *rand.Rand, t0 int64, n int, log *[]string) int64 {
+	tb.Helper()
+	emit := func(x *Result) { *log = append(*log, "emit "+format(x)) }
+	rep := func(x *Report) { *log = append(*log, fmt.Sprintf("top %d %d", x.End, len(x.Results))) }
+	t := t0
+	for i := range n {
+		t += r.Int64N(3 * sec)
+		at := t
+		if r.IntN(8) == 0 {
+			at -= r.Int64N(30 * sec) // late, for some windows
+		}
+		key := fmt.Sprint("k", r.IntN(4))
+		x := float64(r.IntN(100))
+		args := make([]Arg, len(a.plan.measures))
+		for j, m := range a.plan.measures {
+			if m.Func == CountDistinct {
+				args[j] = S(fmt.Sprint(r.IntN(9)))
+			} else {
+				args[j] = N(x)
+			}
+		}
+		raw := fmt.Sprintf(`{"n":%d,"x":%v,"tags":["a",{"b":null}]}`, i, x)
+		e := &event.Event{Stream: "s", ID: fmt.Sprint(t0, "-", i), Time: at, Seq: uint64(t0/sec) + uint64(i), Raw: []byte(raw)}
+		e.Fields, _ = fieldsOf(e.Raw)
+		cur, st := a.Add(key, at, args, e)
+		line := fmt.Sprintf("add %s %d %v", key, at, st)
+		if cur != nil {
+			line += fmt.Sprintf(" %v %v", nums(cur.Values), cur.Fire(cur.Values[0] > 2))
+		}
+		*log = append(*log, line)
+		if r.IntN(6) == 0 {
+			a.Advance(t-r.Int64N(5*sec), emit, rep)
+		}
+	}
+	return t
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	for _, cfg := range codecConfigs() {
+		t.Run(cfg.Window.Kind.String(), func(t *testing.T) {
+			for seed := range uint64(10) {
+				a := mustNew(t, cfg)
+				r := rand.New(rand.NewPCG(seed, 3))
+				var la, lb []string
+				t1 := feed(t, a, r, 0, 200, &la)
+				snap, err := a.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := mustNew(t, cfg)
+				if err := b.UnmarshalBinary(snap); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+				again, err := b.MarshalBinary()
+				// A HyperLogLog sketch writes its sparse part in map order,
+				// so only exact measures give byte-identical snapshots.
+				if err != nil || !hasApprox(cfg) && !bytes.Equal(snap, again) {
+					t.Fatalf("seed %d: snapshot of the restored aggregator differs (%v)", seed, err)
+				}
+				if a.Stats() != b.Stats() {
+					t.Fatalf("seed %d: stats %+v, restored %+v", seed, a.Stats(), b.Stats())
+				}
+				// Both go on with the same input and must say the same.
+				ra, rb := rand.New(rand.NewPCG(seed, 4)), rand.New(rand.NewPCG(seed, 4))
+				la, lb = nil, nil
+				feed(t, a, ra, t1, 200, &la)
+				feed(t, b, rb, t1, 200, &lb)
+				a.Advance(1<<62, func(x *Result) { la = append(la, format(x)) }, nil)
+				b.Advance(1<<62, func(x *Result) { lb = append(lb, format(x)) }, nil)
+				if strings.Join(la, "\n") != strings.Join(lb, "\n") {
+					diffLines(t, lb, la)
+					t.Fatalf("seed %d: the restored aggregator behaves differently", seed)
+				}
+			}
+		})
+	}
+}
+
+func TestSnapshotRejects(t *testing.T) {
+	cfgs := codecConfigs()
+	a := mustNew(t, cfgs[0])
+	var log []string
+	feed(t, a, rand.New(rand.NewPCG(1, 1)), 0, 50, &log)
+	snap, _ := a.MarshalBinary()
+	other := mustNew(t, cfgs[1])
+	if err := other.UnmarshalBinary(snap); !errors.Is(err, ErrSnapshot) || !strings.Contains(err.Error(), "different window") {
+		t.Errorf("loading a tumbling snapshot into a hopping aggregator: %v", err)
+	}
+	for _, bad := range [][]byte{nil, []byte("CEPW\x02"), snap[:len(snap)-1], append(snap[:len(snap):len(snap)], 0)} {
+		if err := a.UnmarshalBinary(bad); !errors.Is(err, ErrSnapshot) {
+			t.Errorf("UnmarshalBinary(%q...) = %v, want ErrSnapshot", bad[:min(len(bad), 8)], err)
+		}
+	}
+}
+
+func FuzzUnmarshalBinary(f *testing.F) {
+	cfgs := codecConfigs()
+	for i, cfg := range cfgs {
+		a := mustNew(f, cfg)
+		var log []string
+		feed(f, a, rand.New(rand.NewPCG(uint64(i), 9)), 0, 40, &log)
+		snap, err := a.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(i), snap)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		a := mustNew(t, cfgs[int(which)%len(cfgs)])
+		if err := a.UnmarshalBinary(data); err != nil {
+			return
+		}
+		// Whatever loads must work: re-encode, take events, close windows.
+		if _, err := a.MarshalBinary(); err != nil {
+			t.Fatal(err)
+		}
+		var log []string
+		feed(t, a, rand.New(rand.NewPCG(1, 2)), a.Watermark()/2, 20, &log)
+		a.Advance(1<<62, func(*Result) {}, func(*Report) {})
+	})
+}
+
+func hasApprox(cfg Config) bool {
+	for _, m := range cfg.Measures {
+		if m.Approx {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSnapshotCorruption flips bytes of real snapshots: loading must fail
+// cleanly or give an aggregator that works, never panic or hang.
+func TestSnapshotCorruption(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for i, cfg := range codecConfigs() {
+		a := mustNew(t, cfg)
+		var log []string
+		feed(t, a, rand.New(rand.NewPCG(uint64(i), 9)), 0, 40, &log)
+		snap, _ := a.MarshalBinary()
+		for range 500 {
+			data := append([]byte(nil), snap...)
+			for range 1 + r.IntN(3) {
+				data[r.IntN(len(data))] = byte(r.IntN(256))
+			}
+			b := mustNew(t, cfg)
+			if err := b.UnmarshalBinary(data); err != nil {
+				continue
+			}
+			if _, err := b.MarshalBinary(); err != nil {
+				t.Fatal(err)
+			}
+			feed(t, b, rand.New(rand.NewPCG(1, 2)), b.Watermark()/2, 20, &log)
+			b.Advance(1<<62, func(*Result) {}, func(*Report) {})
+		}
+	}
+}
