@@ -1,9 +1,6 @@
 package ml
 
-import (
-	"math"
-	"strings"
-)
+import "math"
 
 type mfunc uint8
 
@@ -56,7 +53,6 @@ type prediction struct {
 	path     []int32
 	leaf     int32
 	resolved bool
-	points   []float64 // scorecard: points per reason code
 	scratch  []float64
 }
 
@@ -348,15 +344,3 @@ func (t *targetsSpec) apply(m *modelNode, p *prediction) {
 	}
 	m.setNumber(p, x)
 }
-
-func (c *compiler) functionMatches(m *modelNode, e *elem, fns ...mfunc) bool {
-	for _, f := range fns {
-		if m.fn == f {
-			return true
-		}
-	}
-	c.errs.add(e, "<%s> does not support this functionName", e.name)
-	return false
-}
-
-func lowerEq(a, b string) bool { return strings.EqualFold(a, b) }

@@ -54,14 +54,6 @@ func Parse(r io.Reader, name string) (*Model, error) {
 	return m, nil
 }
 
-var otherModels = map[string]bool{
-	"AnomalyDetectionModel": true, "AssociationModel": true, "BayesianNetworkModel": true,
-	"BaselineModel": true, "ClusteringModel": true, "GaussianProcessModel": true,
-	"GeneralRegressionModel": true, "NaiveBayesModel": true, "NearestNeighborModel": true,
-	"RuleSetModel": true, "SequenceModel": true, "SupportVectorMachineModel": true,
-	"TextModel": true, "TimeSeriesModel": true,
-}
-
 var supportedModels = map[string]bool{
 	"RegressionModel": true, "TreeModel": true, "MiningModel": true,
 	"Scorecard": true, "NeuralNetwork": true,
