@@ -1,0 +1,403 @@
+package nfa
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Default limits of a Matcher.
+const (
+	DefaultMaxPartialsPerKey = 1024
+	DefaultMaxPartials       = 10_000_000
+)
+
+// Overflow is what a matcher sheds when a limit is reached.
+type Overflow uint8
+
+// The overflow policies.
+const (
+	// DropOldest sheds the partial matches that started first.
+	DropOldest Overflow = iota
+	// DropNewest sheds the partial matches just created.
+	DropNewest
+)
+
+func (o Overflow) String() string {
+	if o == DropNewest {
+		return "drop_newest"
+	}
+	return "drop_oldest"
+}
+
+// Options configure a Matcher.
+type Options struct {
+	// Store keeps per-key state; nil means a new MemoryStore.
+	Store Store
+	// MaxPartialsPerKey bounds the partial matches of one key; 0 means
+	// DefaultMaxPartialsPerKey.
+	MaxPartialsPerKey int
+	// MaxPartials bounds the partial matches of all keys; 0 means
+	// DefaultMaxPartials. With DropOldest the matcher sheds from the key
+	// whose window closes first; when no key has a window it sheds from the
+	// key being processed.
+	MaxPartials int
+	// Overflow says what is shed at a limit. Every drop is counted in Stats.
+	Overflow Overflow
+	// Observer, when set, receives a Note for every change.
+	Observer Observer
+}
+
+// Matcher runs one NFA for many keys. It is not safe for concurrent use.
+type Matcher struct {
+	nfa      *NFA
+	store    Store
+	maxKey   int
+	maxTotal int
+	overflow Overflow
+	obs      Observer
+	fp       uint32
+
+	cur    *cursor
+	memo   []int8
+	umemo  []int8
+	ev     *event.Event
+	stack  []int32
+	stack2 []int32
+	edges  []edge
+	out    []partial
+	fins   []completed
+	late   []completed
+	tmp    KeyState
+	nextID uint32
+
+	stats Stats
+}
+
+type edge struct {
+	act      action
+	from, to int32
+}
+
+// Stats are a matcher's counters and memory in use.
+type Stats struct {
+	// Keys, Partials, Held and Nodes are live: keys with state, partial
+	// matches, completed matches held back by the after-match strategy, and
+	// shared-buffer nodes.
+	Keys, Partials, Held, Nodes int
+	// Bytes estimates the memory of the matcher's own structures (not the
+	// events, which their producer owns).
+	Bytes int64
+	// Matches and TimedOut count emitted matches; Expired counts partial
+	// matches dropped when their window closed.
+	Matches, TimedOut, Expired uint64
+	// Partial matches that ended without a match, by cause: a not step saw
+	// its event, no transition accepted an event (strict contiguity, a
+	// stopped loop), the after-match strategy pruned them, or the rule's
+	// until discarded them.
+	NotStep, NoTransition, Pruned, Until uint64
+	// DroppedPerKey and DroppedTotal count partial matches shed at the
+	// limits.
+	DroppedPerKey, DroppedTotal uint64
+}
+
+// NewMatcher returns a matcher of n.
+func NewMatcher(n *NFA, o Options) *Matcher {
+	m := &Matcher{
+		nfa:      n,
+		store:    o.Store,
+		maxKey:   o.MaxPartialsPerKey,
+		maxTotal: o.MaxPartials,
+		overflow: o.Overflow,
+		obs:      o.Observer,
+		fp:       uint32(n.fingerprint),
+		cur:      newCursor(n),
+		memo:     make([]int8, len(n.steps)),
+		umemo:    make([]int8, len(n.steps)),
+	}
+	if m.store == nil {
+		m.store = NewMemoryStore()
+	}
+	if m.maxKey <= 0 {
+		m.maxKey = DefaultMaxPartialsPerKey
+	}
+	if m.maxTotal <= 0 {
+		m.maxTotal = DefaultMaxPartials
+	}
+	return m
+}
+
+// NFA returns the automaton the matcher runs.
+func (m *Matcher) NFA() *NFA { return m.nfa }
+
+// Stats returns the counters and an estimate of the memory in use.
+func (m *Matcher) Stats() Stats {
+	s := m.stats
+	s.Bytes = int64(s.Keys)*int64(unsafe.Sizeof(KeyState{})+keyOverhead) +
+		int64(s.Partials)*int64(unsafe.Sizeof(partial{})) +
+		int64(s.Held)*int64(unsafe.Sizeof(completed{})) +
+		int64(s.Nodes)*int64(unsafe.Sizeof(node{}))
+	return s
+}
+
+// keyOverhead estimates what a MemoryStore spends per key beside the
+// KeyState: its map slot at typical load and its heap entry.
+const keyOverhead = 56
+
+// Process feeds one event of key. Events of a key must come in event-time
+// order. Matches completed by the event, and partial matches whose window
+// closed at or before its time, are passed to emit before Process returns;
+// emit must not call back into the matcher. To emit every key's expiries in
+// time order, call Advance with the event's time first.
+func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
+	ks, err := m.load(key)
+	if err != nil {
+		return err
+	}
+	had := ks != nil
+	if ks != nil && ks.deadline <= ev.Time {
+		m.expire(ks, ev.Time, ev, emit)
+	}
+	if m.nfa.until != nil && m.nfa.until(ev) {
+		if ks != nil {
+			m.untilDiscard(ks, ev, emit)
+		}
+		return m.save(key, ks, had)
+	}
+	ks = m.step(key, ks, ev, emit)
+	if err := m.save(key, ks, had); err != nil {
+		return err
+	}
+	if m.stats.Partials > m.maxTotal && m.overflow == DropOldest {
+		return m.shed(key, ev, emit)
+	}
+	return nil
+}
+
+// Advance moves event time to watermark: every timer due at or before it
+// fires, emitting absence matches, held matches that became free, and (with
+// EmitTimeouts) expired partial matches, key by key in deadline order.
+func (m *Matcher) Advance(watermark int64, emit func(Match)) error {
+	for {
+		key, ks, ok, err := m.store.Earliest()
+		if err != nil {
+			return fmt.Errorf("nfa: find due timers: %w", err)
+		}
+		if !ok || ks.deadline > watermark {
+			return nil
+		}
+		if ks.fp != m.fp {
+			if err := m.admit(key, ks); err != nil {
+				return err
+			}
+			if err := m.save(key, ks, true); err != nil {
+				return err
+			}
+			continue
+		}
+		m.expire(ks, watermark, nil, emit)
+		if err := m.save(key, ks, true); err != nil {
+			return err
+		}
+	}
+}
+
+func (m *Matcher) load(key string) (*KeyState, error) {
+	ks, err := m.store.Get(key)
+	if err != nil {
+		return nil, fmt.Errorf("nfa: load state of key %q: %w", key, err)
+	}
+	if ks != nil && ks.fp != m.fp {
+		if err := m.admit(key, ks); err != nil {
+			return nil, err
+		}
+	}
+	return ks, nil
+}
+
+// admit checks a state decoded by UnmarshalBinary against the NFA before
+// its first use, and counts it in Stats. Decoded states carry the
+// fingerprint with its low bit cleared; compiled ones have it set.
+func (m *Matcher) admit(key string, ks *KeyState) error {
+	if ks.fp != m.fp&^1 {
+		return fmt.Errorf("nfa: state of key %q was saved by a different pattern than %s", key, m.nfa)
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("nfa: state of key %q does not fit pattern %s: %s", key, m.nfa, what)
+	}
+	seen := map[*node]bool{}
+	check := func(p partial, done bool) error {
+		if int(p.state) >= len(m.nfa.states) {
+			return bad("unknown state")
+		}
+		k := m.nfa.states[p.state].kind
+		if !done && k != kindNormal && k != kindPending {
+			return bad("a partial match in a terminal state")
+		}
+		for x := p.node; x != nil && !seen[x]; x = x.prev {
+			if int(x.step) >= len(m.nfa.steps) {
+				return bad("an event of an unknown step")
+			}
+			seen[x] = true
+		}
+		return nil
+	}
+	for _, p := range ks.parts {
+		if err := check(p, false); err != nil {
+			return err
+		}
+	}
+	if ks.held != nil {
+		for _, c := range *ks.held {
+			if err := check(c.p, true); err != nil {
+				return err
+			}
+		}
+	}
+	ks.key = key
+	ks.fp = m.fp
+	m.setDeadline(ks)
+	m.stats.Keys++
+	m.stats.Partials += len(ks.parts)
+	m.stats.Held += ks.heldLen()
+	m.stats.Nodes += len(seen)
+	return nil
+}
+
+// Restore loads a key state saved with KeyState.MarshalBinary into the
+// matcher's store, replacing any state the key has.
+func (m *Matcher) Restore(data []byte) error {
+	ks := new(KeyState)
+	if err := ks.UnmarshalBinary(data); err != nil {
+		return err
+	}
+	key := ks.key
+	if old, err := m.load(key); err != nil {
+		return err
+	} else if old != nil {
+		m.forget(old)
+		if err := m.store.Delete(key); err != nil {
+			return fmt.Errorf("nfa: delete state of key %q: %w", key, err)
+		}
+	}
+	if err := m.admit(key, ks); err != nil {
+		return err
+	}
+	if ks.empty() {
+		m.stats.Keys--
+		return nil
+	}
+	if err := m.store.Put(key, ks); err != nil {
+		return fmt.Errorf("nfa: save state of key %q: %w", key, err)
+	}
+	return nil
+}
+
+// forget releases everything a key state holds.
+func (m *Matcher) forget(ks *KeyState) {
+	for _, p := range ks.parts {
+		m.release(p.node)
+	}
+	m.stats.Partials -= len(ks.parts)
+	if ks.held != nil {
+		for _, c := range *ks.held {
+			m.release(c.p.node)
+		}
+	}
+	m.stats.Held -= ks.heldLen()
+	m.stats.Keys--
+	ks.parts, ks.held = nil, nil
+}
+
+func (m *Matcher) save(key string, ks *KeyState, had bool) error {
+	if ks == nil {
+		return nil
+	}
+	if ks.empty() {
+		ks.parts, ks.held = nil, nil
+		if !had {
+			return nil
+		}
+		m.stats.Keys--
+		if err := m.store.Delete(key); err != nil {
+			return fmt.Errorf("nfa: delete state of key %q: %w", key, err)
+		}
+		return nil
+	}
+	m.setDeadline(ks)
+	if !had {
+		m.stats.Keys++
+	}
+	if err := m.store.Put(key, ks); err != nil {
+		return fmt.Errorf("nfa: save state of key %q: %w", key, err)
+	}
+	return nil
+}
+
+func (m *Matcher) setDeadline(ks *KeyState) {
+	d := int64(noDeadline)
+	for i := range ks.parts {
+		if x := m.deadlineOf(&ks.parts[i]); x < d {
+			d = x
+		}
+	}
+	ks.deadline = d
+}
+
+func (m *Matcher) deadlineOf(p *partial) int64 {
+	d := int64(noDeadline)
+	if w := m.nfa.within; w > 0 {
+		d = p.first.ev.Time + w
+	}
+	if w := m.nfa.states[p.state].window; w > 0 {
+		if x := p.node.ev.Time + w; x < d {
+			d = x
+		}
+	}
+	return d
+}
+
+func (m *Matcher) newID() uint32 {
+	m.nextID++
+	if m.nextID == 0 {
+		m.nextID = 1
+	}
+	return m.nextID
+}
+
+func (m *Matcher) newNode(ev *event.Event, step int16, prev *node) *node {
+	if prev != nil {
+		prev.refs++
+	}
+	m.stats.Nodes++
+	return &node{ev: ev, prev: prev, step: uint16(step)}
+}
+
+// release drops one reference to n and frees the nodes nobody needs.
+func (m *Matcher) release(n *node) {
+	for n != nil {
+		n.refs--
+		if n.refs > 0 {
+			return
+		}
+		m.stats.Nodes--
+		prev := n.prev
+		n.prev, n.ev = nil, nil
+		n = prev
+	}
+}
+
+func (m *Matcher) note(n Note) {
+	m.obs.Observe(n)
+}
+
+func (m *Matcher) eventID(ev *event.Event) string {
+	if ev == nil {
+		return "(none)"
+	}
+	if ev.ID != "" {
+		return ev.ID
+	}
+	return fmt.Sprintf("%s#%d", ev.Stream, ev.Seq)
+}

@@ -1,0 +1,21 @@
+package nfa
+
+import "github.com/cep-project/cep/event"
+
+// node is one taken event in the shared buffer. Partial matches that share a
+// prefix share its nodes: each node points back to the event taken before it,
+// and counts the partial matches and later nodes that point to it, so a
+// branch costs one node, never a copy of the evidence.
+type node struct {
+	ev   *event.Event
+	prev *node
+	refs int32
+	step uint16
+}
+
+// before orders events as the engine feeds them (event time, then stream,
+// then arrival), which is the order Flink's event ids follow.
+func before(a, b *event.Event) bool { return a != b && a.Before(b) }
+
+// atOrBefore reports a ≤ b in feed order.
+func atOrBefore(a, b *event.Event) bool { return a == b || a.Before(b) }

@@ -1,0 +1,147 @@
+package nfa
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Guard decides whether an event may be taken by a step. It sees the event
+// under test and the events the partial match has taken so far. Guards must be
+// pure: the matcher may call a guard several times, or not at all, for the
+// same event and partial match.
+type Guard func(ev *event.Event, m View) bool
+
+// Contiguity is how a step's first event relates to the event taken before it.
+type Contiguity uint8
+
+// The contiguities between neighbouring steps.
+const (
+	// Relaxed ignores events that do not match the step until one does
+	// (Flink followedBy). It is the default.
+	Relaxed Contiguity = iota
+	// Strict requires the step's event to be the very next event of the key
+	// (Flink next).
+	Strict
+	// Any tries every matching event, producing one match per choice
+	// (Flink followedByAny).
+	Any
+)
+
+func (c Contiguity) String() string {
+	switch c {
+	case Relaxed:
+		return "relaxed"
+	case Strict:
+		return "strict"
+	case Any:
+		return "any"
+	}
+	return "contiguity(" + strconv.Itoa(int(c)) + ")"
+}
+
+// LoopContiguity is how the events taken by one looping step relate to each
+// other.
+type LoopContiguity uint8
+
+// The contiguities inside a looping step.
+const (
+	// LoopRelaxed skips events that do not match between two taken events.
+	// It is the default.
+	LoopRelaxed LoopContiguity = iota
+	// Consecutive requires the taken events to follow each other directly
+	// (Flink consecutive()).
+	Consecutive
+	// Combinations takes every combination of matching events (Flink
+	// allowCombinations()).
+	Combinations
+)
+
+func (c LoopContiguity) String() string {
+	switch c {
+	case LoopRelaxed:
+		return "relaxed"
+	case Consecutive:
+		return "consecutive"
+	case Combinations:
+		return "combinations"
+	}
+	return "loop(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Step is one element of a pattern.
+type Step struct {
+	// Name identifies the step in matches and views; names are unique within
+	// a pattern.
+	Name string
+	// Where accepts events for the step; nil accepts every event.
+	Where Guard
+	// Stream, when set, restricts the step to events of that stream.
+	Stream string
+	// Times is how many events the step takes. The zero value is exactly one.
+	Times Quantifier
+	// Contiguity relates the step to the previous one. It is ignored on the
+	// first step.
+	Contiguity Contiguity
+	// Loop relates the events taken by a step that can take more than one.
+	Loop LoopContiguity
+	// Greedy makes a looping step take as many events as it can before the
+	// next step may start.
+	Greedy bool
+	// Until stops an unbounded looping step: the event that satisfies it is
+	// not taken and ends the loop.
+	Until Guard
+	// Not makes the step negative: with Strict contiguity no matching event
+	// may come right after the previous step (Flink notNext), with Relaxed
+	// none may come before the next step (Flink notFollowedBy). As the last
+	// step it detects absence: the match completes when the window closes
+	// without a matching event.
+	Not bool
+	// For is the absence window of a trailing Not step, counted from the
+	// event taken before it. Without it the pattern's Within applies.
+	For time.Duration
+}
+
+// WithinType is what the pattern's Within measures.
+type WithinType uint8
+
+// The kinds of window.
+const (
+	// FirstAndLast bounds the span from the first to the last event of a
+	// match. It is the default.
+	FirstAndLast WithinType = iota
+	// PreviousAndCurrent bounds the gap between each event and the event
+	// taken before it.
+	PreviousAndCurrent
+)
+
+func (w WithinType) String() string {
+	switch w {
+	case FirstAndLast:
+		return "first_and_last"
+	case PreviousAndCurrent:
+		return "previous_and_current"
+	}
+	return "within_type(" + strconv.Itoa(int(w)) + ")"
+}
+
+// Pattern is a sequence of steps with its window and match policy.
+type Pattern struct {
+	Steps []Step
+	// Within is the window; 0 means none. It is exclusive: a partial match
+	// whose span reaches Within is expired.
+	Within time.Duration
+	// WithinType says what Within measures.
+	WithinType WithinType
+	// AfterMatch says which partial matches are discarded after a match. The
+	// zero value is skip_past_last.
+	AfterMatch SkipStrategy
+	// Until, when set, discards every partial match of the key when an event
+	// satisfies it (Elastic EQL until). That event is not offered to the
+	// steps.
+	Until func(ev *event.Event) bool
+	// EmitTimeouts emits expired partial matches as matches marked TimedOut
+	// instead of dropping them.
+	EmitTimeouts bool
+}

@@ -1,0 +1,307 @@
+package nfa
+
+import (
+	"fmt"
+
+	"github.com/cep-project/cep/event"
+)
+
+// step feeds ev to every partial match of the key and to the start state,
+// as Flink's NFA.doProcess does, and returns the key's state (nil when the
+// key had none and the event started nothing that lasts).
+func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Match)) *KeyState {
+	m.ev = ev
+	m.out = m.out[:0]
+	m.fins = m.fins[:0]
+	if ks != nil {
+		for i := range ks.parts {
+			m.advancePartial(key, ks.parts[i], false)
+		}
+	}
+	m.advancePartial(key, partial{state: uint16(m.nfa.start)}, true)
+	m.ev = nil
+	if ks == nil {
+		if len(m.out) == 0 {
+			if len(m.fins) > 0 {
+				// A match that completes on the event that started it needs
+				// no lasting state.
+				m.tmp = KeyState{}
+				m.settle(key, &m.tmp, m.fins, ev, emit)
+			}
+			return nil
+		}
+		ks = newKeyState(key, m.fp)
+	}
+	before := len(ks.parts)
+	if cap(ks.parts) >= len(m.out) && (cap(ks.parts) <= 4 || len(m.out) > cap(ks.parts)/4) {
+		ks.parts = append(ks.parts[:0], m.out...)
+	} else {
+		ks.parts = append(make([]partial, 0, len(m.out)), m.out...)
+	}
+	clear(m.out)
+	m.stats.Partials += len(ks.parts) - before
+	m.limit(ks, ev)
+	m.settle(key, ks, m.fins, ev, emit)
+	return ks
+}
+
+// advancePartial computes the successors of one partial match (or of the
+// start state) for the current event, as Flink's NFA.computeNextStates does:
+// it collects the TAKE and IGNORE edges reachable through PROCEED moves whose
+// conditions hold, then follows each.
+func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
+	ev := m.ev
+	m.cur.reset(p.node)
+	clear(m.memo)
+	clear(m.umemo)
+	m.decide(int32(p.state))
+	states := m.nfa.states
+
+	if !isStart && len(m.edges) == 1 {
+		if e := m.edges[0]; e.act == actIgnore && e.to == int32(p.state) {
+			m.out = append(m.out, p)
+			return
+		}
+	}
+	for _, e := range m.edges {
+		if e.act == actTake && states[e.to].kind == kindStop {
+			// A negative step saw its event: the whole path dies, whatever
+			// else the event allowed.
+			if !isStart {
+				m.stats.NotStep++
+				if m.obs != nil {
+					m.note(Note{Kind: Discarded, Key: key, Event: ev, Time: ev.Time, Partial: p.id,
+						Reason: fmt.Sprintf("not step %q matched event %s", m.nfa.steps[states[e.to].step].name, m.eventID(ev))})
+				}
+				m.release(p.node)
+			}
+			return
+		}
+	}
+	outBase, finBase := len(m.out), len(m.fins)
+	for _, e := range m.edges {
+		switch e.act {
+		case actIgnore:
+			if isStart {
+				continue
+			}
+			child := partial{node: p.node, first: p.first, state: uint16(e.to), id: p.id}
+			p.node.refs++
+			if states[e.to].kind == kindFinal {
+				child.id = m.newID()
+				m.fins = append(m.fins, completed{p: child, time: ev.Time})
+				continue
+			}
+			if e.to != int32(p.state) {
+				child.id = m.newID()
+				if m.obs != nil {
+					m.note(Note{Kind: Forked, Key: key, Event: ev, Time: ev.Time, Partial: child.id, Parent: p.id})
+				}
+			}
+			m.out = append(m.out, child)
+		case actTake:
+			stepIdx := states[e.from].step
+			nn := m.newNode(ev, stepIdx, p.node)
+			first := p.first
+			if isStart {
+				first = nn
+			}
+			child := partial{node: nn, first: first, state: uint16(e.to), id: m.newID()}
+			nn.refs++
+			if m.obs != nil {
+				kind := Extended
+				if isStart {
+					kind = Created
+				}
+				m.note(Note{Kind: kind, Key: key, Event: ev, Time: ev.Time, Partial: child.id, Parent: p.id, Step: m.nfa.steps[stepIdx].name})
+			}
+			if states[e.to].kind == kindFinal {
+				m.fins = append(m.fins, completed{p: child, time: ev.Time})
+				continue
+			}
+			m.out = append(m.out, child)
+			if m.reachesFinal(e.to) {
+				nn.refs++
+				m.fins = append(m.fins, completed{p: partial{node: nn, first: first, state: uint16(m.nfa.final), id: m.newID()}, time: ev.Time})
+			}
+		}
+	}
+	if isStart {
+		return
+	}
+	if len(m.out) == outBase && len(m.fins) == finBase {
+		m.stats.NoTransition++
+		if m.obs != nil {
+			m.note(Note{Kind: Discarded, Key: key, Event: ev, Time: ev.Time, Partial: p.id, Reason: m.deadEndReason(p)})
+		}
+	}
+	m.release(p.node)
+}
+
+func (m *Matcher) deadEndReason(p partial) string {
+	st := m.nfa.states[p.state]
+	step := m.nfa.steps[st.step]
+	id := m.eventID(m.ev)
+	hasIgnore := false
+	for _, t := range st.trans {
+		if t.act == actIgnore {
+			hasIgnore = true
+		}
+	}
+	switch {
+	case m.umemo[st.step] == 1:
+		return fmt.Sprintf("until condition of step %q met by event %s", step.name, id)
+	case !hasIgnore:
+		return fmt.Sprintf("strict contiguity broken by event %s (step %q)", id, step.name)
+	}
+	return fmt.Sprintf("no transition of step %q accepts event %s", step.name, id)
+}
+
+// decide collects into m.edges the TAKE and IGNORE transitions open to the
+// current event from state s, following PROCEED moves depth first in the
+// order Flink's decision graph does.
+func (m *Matcher) decide(s int32) {
+	m.edges = m.edges[:0]
+	m.stack = append(m.stack[:0], s)
+	states := m.nfa.states
+	for len(m.stack) > 0 {
+		cur := m.stack[len(m.stack)-1]
+		m.stack = m.stack[:len(m.stack)-1]
+		for _, t := range states[cur].trans {
+			if !m.eval(t.cond) {
+				continue
+			}
+			if t.act == actProceed {
+				m.stack = append(m.stack, t.to)
+			} else {
+				m.edges = append(m.edges, edge{act: t.act, from: cur, to: t.to})
+			}
+		}
+	}
+}
+
+// reachesFinal reports whether a partial match that just moved to s may
+// complete at once through PROCEED moves, which happens when every step
+// after it is optional.
+func (m *Matcher) reachesFinal(s int32) bool {
+	states := m.nfa.states
+	m.stack2 = append(m.stack2[:0], s)
+	for len(m.stack2) > 0 {
+		cur := m.stack2[len(m.stack2)-1]
+		m.stack2 = m.stack2[:len(m.stack2)-1]
+		for _, t := range states[cur].trans {
+			if t.act != actProceed || !m.eval(t.cond) {
+				continue
+			}
+			if states[t.to].kind == kindFinal {
+				return true
+			}
+			m.stack2 = append(m.stack2, t.to)
+		}
+	}
+	return false
+}
+
+// eval tests a transition condition against the current event and partial
+// match. Each step's guards run at most once per partial match and event.
+func (m *Matcher) eval(c int32) bool {
+	if c == condTrue {
+		return true
+	}
+	cd := &m.nfa.conds[c]
+	switch cd.op {
+	case opStep:
+		if r := m.memo[cd.step]; r != 0 {
+			return r == 1
+		}
+		s := &m.nfa.steps[cd.step]
+		ok := (s.stream == "" || s.stream == m.ev.Stream) && (s.where == nil || s.where(m.ev, View{m.cur}))
+		m.memo[cd.step] = boolMemo(ok)
+		return ok
+	case opUntil:
+		if r := m.umemo[cd.step]; r != 0 {
+			return r == 1
+		}
+		ok := m.nfa.steps[cd.step].until(m.ev, View{m.cur})
+		m.umemo[cd.step] = boolMemo(ok)
+		return ok
+	case opNot:
+		return !m.eval(cd.a)
+	}
+	return m.eval(cd.a) && m.eval(cd.b)
+}
+
+func boolMemo(b bool) int8 {
+	if b {
+		return 1
+	}
+	return 2
+}
+
+// limit sheds partial matches beyond the per-key limit, and with DropNewest
+// beyond the total limit.
+func (m *Matcher) limit(ks *KeyState, ev *event.Event) {
+	if n := len(ks.parts) - m.maxKey; n > 0 {
+		m.stats.DroppedPerKey += uint64(n)
+		m.drop(ks, n, ev, fmt.Sprintf("per-key limit of %d partial matches", m.maxKey))
+	}
+	if m.overflow == DropNewest {
+		if n := min(m.stats.Partials-m.maxTotal, len(ks.parts)); n > 0 {
+			m.stats.DroppedTotal += uint64(n)
+			m.drop(ks, n, ev, fmt.Sprintf("total limit of %d partial matches", m.maxTotal))
+		}
+	}
+}
+
+func (m *Matcher) drop(ks *KeyState, n int, ev *event.Event, reason string) {
+	lo, hi := 0, n
+	if m.overflow == DropNewest {
+		lo, hi = len(ks.parts)-n, len(ks.parts)
+	}
+	t := ev.Time
+	for _, p := range ks.parts[lo:hi] {
+		if m.obs != nil {
+			m.note(Note{Kind: Dropped, Key: ks.key, Event: ev, Time: t, Partial: p.id, Reason: reason})
+		}
+		m.release(p.node)
+	}
+	ks.parts = append(ks.parts[:lo], ks.parts[hi:]...)
+	clear(ks.parts[len(ks.parts):cap(ks.parts)])
+	m.stats.Partials -= n
+}
+
+// shed enforces the total limit with DropOldest: it drops the oldest
+// partial match of the key whose window closes first, until the matcher is
+// within the limit.
+func (m *Matcher) shed(current string, ev *event.Event, emit func(Match)) error {
+	reason := fmt.Sprintf("total limit of %d partial matches", m.maxTotal)
+	for m.stats.Partials > m.maxTotal {
+		key, ks, ok, err := m.store.Earliest()
+		if err != nil {
+			return fmt.Errorf("nfa: find partial matches to shed: %w", err)
+		}
+		if !ok {
+			if ks, err = m.load(current); err != nil {
+				return err
+			}
+			key = current
+		}
+		if ks == nil || len(ks.parts) == 0 {
+			return nil
+		}
+		p := ks.parts[0]
+		if m.obs != nil {
+			m.note(Note{Kind: Dropped, Key: key, Event: ev, Time: ev.Time, Partial: p.id, Reason: reason})
+		}
+		m.release(p.node)
+		ks.parts[0] = partial{}
+		ks.parts = ks.parts[1:]
+		m.stats.Partials--
+		m.stats.DroppedTotal++
+		m.settle(key, ks, nil, ev, emit)
+		if err := m.save(key, ks, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
