@@ -70,7 +70,7 @@ func scoreCSV(m *Model, s *Scorer, in io.Reader, w *bufio.Writer) error {
 			if cell == "" || cell == "NA" {
 				continue
 			}
-			s.Set(cols[i], Str(strings.Clone(cell)))
+			s.Set(cols[i], Str(cell))
 		}
 		if err := writeResult(s, w); err != nil {
 			return fmt.Errorf("row %d: %w", row, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"strings"
+	"testing"
 
 	"github.com/cep-project/cep/ml"
 )
@@ -55,4 +56,35 @@ func Example() {
 	// Output:
 	// card-risk yes yes 0.9
 	// [declines >= 3 amount > 500]
+}
+
+// TestTrueSibling covers a split whose second child is <True/>, as XGBoost
+// and LightGBM exports write: the fast path must pick it when the first
+// predicate fails, and the general path when the value is missing.
+func TestTrueSibling(t *testing.T) {
+	m, err := ml.Parse(strings.NewReader(cardRisk), "card-risk.pmml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		amount ml.Value
+		score  float64
+	}{
+		{ml.Num(100), 0.3},
+		{ml.Num(500), 0.3},
+		{ml.Num(500.5), 0.9},
+		{ml.Missing(), 0.3},
+	}
+	s := m.NewScorer()
+	for _, tc := range tests {
+		s.SetByName("amount", tc.amount)
+		s.SetByName("declines", ml.Num(3))
+		r, err := s.Score()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Score() != tc.score {
+			t.Errorf("amount %v: score %v, want %v", tc.amount, r.Score(), tc.score)
+		}
+	}
 }

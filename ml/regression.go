@@ -160,10 +160,15 @@ func (t *regressionTable) value(s *Scorer) (float64, bool) {
 	y := t.intercept
 	for i := range t.nums {
 		n := &t.nums[i]
-		v := s.get(n.slot)
-		x, ok := v.Float()
-		if !ok {
-			return 0, false
+		var x float64
+		if sv := &s.slots[n.slot]; sv.gen == s.gen && sv.v.kind == KindNumber {
+			x = sv.v.num
+		} else {
+			f, ok := s.get(n.slot).Float()
+			if !ok {
+				return 0, false
+			}
+			x = f
 		}
 		if n.exponent != 1 {
 			x = math.Pow(x, n.exponent)

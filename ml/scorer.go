@@ -63,8 +63,9 @@ func positiveClass(cats []string) int {
 // Function is "classification" or "regression".
 func (m *Model) Function() string { return fnName(m.root.fn) }
 
-// Inputs lists the fields a caller sets, in MiningSchema order; Scorer
-// setters take an index into this slice.
+// Inputs lists the fields a caller sets: the active (and supplementary)
+// MiningFields of the model, in MiningSchema order, then any DataField only
+// a nested model uses. Scorer setters take an index into this slice.
 func (m *Model) Inputs() []Field { return m.inputs }
 
 // InputIndex returns the index of the named input.

@@ -94,14 +94,30 @@ type numericSplit struct {
 }
 
 // findSplit recognises complementary numeric predicates in the first two
-// children. Any further children (an isMissing branch) only matter when the
-// value is missing, where the general path runs.
+// children: x < t then x >= t (or <= and >, either way round), or a numeric
+// comparison then True, as XGBoost and LightGBM exports write. Any further
+// children (an isMissing branch) only matter when the value is missing,
+// where the general path runs.
 func findSplit(n *treeNode) *numericSplit {
 	if len(n.children) < 2 {
 		return nil
 	}
 	a, b := n.children[0].pred, n.children[1].pred
-	if a.kind != predSimple || b.kind != predSimple || !a.numeric || !b.numeric || a.slot != b.slot || a.num != b.num {
+	if a.kind != predSimple || !a.numeric {
+		return nil
+	}
+	if b.kind == predTrue {
+		if len(n.children) != 2 {
+			return nil
+		}
+		complement := map[simpleOp]simpleOp{opLess: opGreaterEq, opLessEq: opGreater, opGreater: opLessEq, opGreaterEq: opLess}
+		op, ok := complement[a.op]
+		if !ok {
+			return nil
+		}
+		b = &predicate{kind: predSimple, numeric: true, op: op, slot: a.slot, num: a.num}
+	}
+	if b.kind != predSimple || !b.numeric || a.slot != b.slot || a.num != b.num {
 		return nil
 	}
 	for _, ch := range n.children[2:] {
