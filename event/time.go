@@ -52,16 +52,20 @@ func epoch(f float64) (int64, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, errors.New("invalid epoch time")
 	}
+	// A float64 holds about 16 significant digits, so fractions are kept
+	// to the microsecond: beyond that the digits are noise.
 	a := math.Abs(f)
 	switch {
 	case a < maxSeconds:
-		return int64(math.Round(f * 1e9)), nil
+		sec := math.Floor(f)
+		return int64(sec)*1e9 + int64(math.Round((f-sec)*1e6))*1e3, nil
 	case a < maxMillis:
-		return int64(math.Round(f * 1e6)), nil
+		ms := math.Floor(f)
+		return int64(ms)*1e6 + int64(math.Round((f-ms)*1e3))*1e3, nil
 	case a < maxMicros:
-		return int64(math.Round(f * 1e3)), nil
+		return int64(math.Round(f)) * 1e3, nil
 	case a < math.MaxInt64:
-		return int64(f), nil
+		return int64(math.Round(f/1e3)) * 1e3, nil
 	}
 	return 0, fmt.Errorf("epoch time %g out of range", f)
 }

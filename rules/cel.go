@@ -212,7 +212,7 @@ func (c *Compiler) compile(el *errorList, env *cel.Env, e Expr, want *cel.Type, 
 	if iss != nil && iss.Err() != nil {
 		for _, ce := range iss.Errors() {
 			p := e.posAt(offsetOf(e.Text, ce.Location.Line(), ce.Location.Column()))
-			msg := ce.Message
+			msg := strings.TrimSuffix(ce.Message, " (in container '')")
 			if s.noEvent && strings.Contains(msg, "'event'") {
 				msg += " (" + what + " sees only: " + strings.Join(s.names, ", ") + ")"
 			}

@@ -1,0 +1,217 @@
+package rules
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/google/cel-go/cel"
+
+	"github.com/cep-project/cep/event"
+)
+
+func decode(tb testing.TB, line string) *event.Event {
+	tb.Helper()
+	d := event.Decoder{Stream: "s"}
+	ev, err := d.Decode([]byte(line))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ev
+}
+
+func compileOne(tb testing.TB, c *Compiler, text string, want *cel.Type) (*Program, []error) {
+	tb.Helper()
+	el := &errorList{file: "x.yaml"}
+	h := &Health{Rule: "t", logger: c.opts.Logger}
+	p := c.compile(el, c.base, Expr{Text: text, Pos: Pos{File: "x.yaml", Line: 1, Col: 1}, segs: []segment{{0, 1, 1}}}, want, "expr", h, scope{})
+	return p, el.errs
+}
+
+const celEvent = `{"ts":"2026-03-02T08:30:00Z","type":"auth","user":"Alice","ip":"10.1.2.3","ip6":"2001:db8::1",
+ "amount":12.5,"count":3,"ok":true,"url":"https://shop.example/cart?id=7","tags":["a","b"],
+ "geo":{"lat":48.8566,"lon":2.3522,"country":"FR"},"prev":{"lat":51.5072,"lon":-0.1276},
+ "later":"2026-03-02T10:00:00Z"}`
+
+func TestCELFunctions(t *testing.T) {
+	c := newTestCompiler(t)
+	ev := decode(t, strings.ReplaceAll(celEvent, "\n", ""))
+	tests := []struct {
+		expr string
+		want any
+	}{
+		// Fields, types and JSON numbers.
+		{`event.type == "auth"`, true},
+		{`event.count == 3`, true},
+		{`event.count > 2`, true},
+		{`event.amount * 2.0`, 25.0},
+		{`event.geo.country`, "FR"},
+		{`event["geo"]["lat"] > 48.0`, true},
+		{`has(event.geo.city)`, false},
+		{`has(event.geo.country)`, true},
+		{`"b" in event.tags`, true},
+		{`size(event.tags)`, int64(2)},
+		{`event.tags.exists(t, t == "a")`, true},
+		// Regular expressions (RE2) and strings.
+		{`event.url.matches("^https://[a-z.]+/cart")`, true},
+		{`regex.extract(event.url, "id=([0-9]+)").orValue("")`, "7"},
+		{`event.user.lowerAscii() == "alice"`, true},
+		{`equals_ignore_case(event.user, "ALICE")`, true},
+		{`contains_ignore_case(event.url, "SHOP.EXAMPLE")`, true},
+		{`contains_ignore_case(event.url, "nowhere")`, false},
+		// IP addresses and CIDR.
+		{`in_cidr(event.ip, "10.0.0.0/8")`, true},
+		{`in_cidr(event.ip, ["192.168.0.0/16", "172.16.0.0/12"])`, false},
+		{`in_cidr(event.ip6, "2001:db8::/32")`, true},
+		{`is_private_ip(event.ip)`, true},
+		{`is_private_ip("8.8.8.8")`, false},
+		{`cidr("10.0.0.0/8").containsIP(event.ip)`, true},
+		{`isIP("not an ip")`, false},
+		// Time.
+		{`ts(event).getHours()`, int64(8)},
+		{`ts(event).getHours("Europe/Paris")`, int64(9)},
+		{`ts(event).getDayOfWeek()`, int64(1)},
+		{`ts(event.later) - ts(event) == duration("90m")`, true},
+		{`hours_between(event, event.later)`, 1.5},
+		{`ts(1772440200)`, "2026-03-02T08:30:00Z"},
+		// Geo.
+		{`geo_distance_km(event.geo, event.prev) > 340.0 && geo_distance_km(event.geo, event.prev) < 345.0`, true},
+		{`geo_distance_km(48.8566, 2.3522, 48.8566, 2.3522)`, 0.0},
+		{`geo_distance_km(event, event.prev) > 340.0`, true},
+		// Lists.
+		{`in_list("tor_exit_nodes", "198.51.100.7")`, true},
+		{`in_list("tor_exit_nodes", "203.0.113.66")`, true},
+		{`in_list("tor_exit_nodes", event.ip)`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			p, errs := compileOne(t, c, tt.expr, nil)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			v, err := p.Eval(EventActivation{ev})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := Native(v); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("= %#v (%T), want %#v", got, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEvalErrors checks that a failing condition is false, counted, and
+// never a crash.
+func TestEvalErrors(t *testing.T) {
+	c := newTestCompiler(t)
+	ev := decode(t, `{"ts":1,"amount":"12"}`)
+	for _, expr := range []string{`event.missing == "x"`, `event.amount > 10.0`, `int(event.amount) / 0 == 1`} {
+		p, errs := compileOne(t, c, expr, cel.BoolType)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if p.Test(EventActivation{ev}) {
+			t.Errorf("%s is true", expr)
+		}
+		if p.health.Errors() != 1 || p.health.LastError() == "" {
+			t.Errorf("%s: errors %d, last %q", expr, p.health.Errors(), p.health.LastError())
+		}
+	}
+}
+
+func TestConstraints(t *testing.T) {
+	c := newTestCompiler(t)
+	tests := []struct {
+		expr string
+		want []Constraint
+	}{
+		{`event.type == "auth"`, []Constraint{{Path: []string{"type"}, Values: []string{"s:auth"}}}},
+		{`"auth" == event.type && event.amount > 5.0`, []Constraint{{Path: []string{"type"}, Values: []string{"s:auth"}}}},
+		{`event.type == "a" && event.geo.country in ["FR", "DE"] && event.n == 3`, []Constraint{
+			{Path: []string{"type"}, Values: []string{"s:a"}},
+			{Path: []string{"geo", "country"}, Values: []string{"s:FR", "s:DE"}},
+			{Path: []string{"n"}, Values: []string{"n:3"}},
+		}},
+		{`event.mcc == "6051" || event.mcc == "7995"`, []Constraint{{Path: []string{"mcc"}, Values: []string{"s:6051", "s:7995"}}}},
+		{`event["type"] == "x" && (event.a == 1.0 || event.b == 2.0)`, []Constraint{{Path: []string{"type"}, Values: []string{"s:x"}}}},
+		{`event.type != "auth"`, nil},
+		{`!(event.type == "auth")`, nil},
+		{`event.type == event.other`, nil},
+	}
+	for _, tt := range tests {
+		p, errs := compileOne(t, c, tt.expr, cel.BoolType)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if got := extractConstraints(p.AST()); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tt.expr, got, tt.want)
+		}
+	}
+}
+
+// TestConstraintsAreImplied checks the index's soundness: whenever a
+// condition is true, the event meets every constraint extracted from it.
+func TestConstraintsAreImplied(t *testing.T) {
+	c := newTestCompiler(t)
+	exprs := []string{
+		`event.type == "auth" && event.n > 1.0`,
+		`event.n == 3 && event.type in ["auth", "login"]`,
+		`event.ok == true && event.type == "x"`,
+	}
+	events := []string{
+		`{"ts":1,"type":"auth","n":3,"ok":true}`,
+		`{"ts":1,"type":"login","n":3.0,"ok":false}`,
+		`{"ts":1,"type":"x","n":"3","ok":true}`,
+		`{"ts":1,"type":"auth","n":0}`,
+	}
+	for _, expr := range exprs {
+		p, _ := compileOne(t, c, expr, cel.BoolType)
+		cons := extractConstraints(p.AST())
+		for _, line := range events {
+			ev := decode(t, line)
+			if !p.Test(EventActivation{ev}) {
+				continue
+			}
+			for _, con := range cons {
+				v, ok := ev.Path(con.Path...)
+				k, _ := ValueKey(v)
+				if !ok || !contains(con.Values, k) {
+					t.Errorf("%s is true for %s but constraint %v fails", expr, line, con)
+				}
+			}
+		}
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// BenchmarkEval measures one filter condition of the fraud example's shape
+// over a decoded event.
+func BenchmarkEval(b *testing.B) {
+	c := newTestCompiler(b)
+	ev := decode(b, `{"id":"p1","ts":"2026-03-02T08:00:00Z","type":"card_auth","card_id":"c-1","merchant":"m-0042","mcc":"5411","amount":38.5,"country":"DE","result":"approved"}`)
+	for _, bc := range []struct{ name, expr string }{
+		{"equality", `event.type == "card_auth"`},
+		{"conjunction", `event.type == "card_auth" && event.result == "approved" && event.amount > 30.0 && event.country == "DE"`},
+		{"regex", `event.merchant.matches("^m-00[0-9]+$")`},
+		{"in_list", `in_list("tor_exit_nodes", event.merchant)`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p, errs := compileOne(b, c, bc.expr, cel.BoolType)
+			if len(errs) > 0 {
+				b.Fatal(errs)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Test(EventActivation{ev})
+			}
+		})
+	}
+}
