@@ -57,9 +57,6 @@ func (q Quantifier) norm() Quantifier {
 	return q
 }
 
-// looping reports whether the step may take an unbounded number of events.
-func (q Quantifier) looping() bool { return q.norm().Max == Unbounded }
-
 // multi reports whether the step may take more than one event.
 func (q Quantifier) multi() bool {
 	n := q.norm()

@@ -56,7 +56,6 @@ func (p Pattern) untilEvent(name string) Pattern {
 }
 
 var (
-	noSkip       = SkipStrategy{Kind: NoSkip}
 	skipPastLast = SkipStrategy{Kind: SkipPastLast}
 	skipToNext   = SkipStrategy{Kind: SkipToNext}
 )

@@ -1,0 +1,251 @@
+package nfa
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// feed runs evs through m, key by key as given, advancing time before each
+// event, and returns the rendered matches.
+func feed(tb testing.TB, m *Matcher, keys []string, evs []*event.Event, end int64) []string {
+	tb.Helper()
+	var out []string
+	emit := func(x Match) { out = append(out, x.Key+": "+render(x, true, false)) }
+	for i, ev := range evs {
+		if err := m.Advance(ev.Time, emit); err != nil {
+			tb.Fatal(err)
+		}
+		if err := m.Process(keys[i%len(keys)], ev, emit); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := m.Advance(end, emit); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func TestKeysAreIndependent(t *testing.T) {
+	n := mustCompile(t, seq(st("a", is("a")), st("b", is("b"), nextC)))
+	m := NewMatcher(n, Options{})
+	got := feed(t, m, []string{"k1", "k2"}, events(t, "a1 a2 b1 x b2"), math.MaxInt64)
+	// k1 sees a1 b1 b2, k2 sees a2 x: only k1 matches.
+	want := []string{"k1: a1 b1 @3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestNoStateLeftBehind(t *testing.T) {
+	store := NewMemoryStore()
+	n := mustCompile(t, Pattern{Steps: []Step{st("a", is("a")), st("b", is("b")), st("c", is("c"))}, Within: 100})
+	m := NewMatcher(n, Options{Store: store})
+	var evs []*event.Event
+	var keys []string
+	for i := range 10000 {
+		evs = append(evs, &event.Event{ID: fmt.Sprint(i), Time: int64(i), Seq: uint64(i + 1),
+			Fields: []event.Field{{Key: "name", Value: event.StringValue(string(rune('a' + i%3)))}}})
+		keys = append(keys, fmt.Sprintf("key-%d", i/2))
+	}
+	var matches int
+	emit := func(Match) { matches++ }
+	for i, ev := range evs {
+		if err := m.Advance(ev.Time, emit); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Process(keys[i], ev, emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := m.Stats(); s.Keys == 0 || s.Partials == 0 {
+		t.Fatalf("expected live state before the end, got %+v", s)
+	}
+	if err := m.Advance(math.MaxInt64, emit); err != nil {
+		t.Fatal(err)
+	}
+	s := m.Stats()
+	if s.Keys != 0 || s.Partials != 0 || s.Nodes != 0 || s.Held != 0 || s.Bytes != 0 {
+		t.Errorf("state left after every window closed: %+v", s)
+	}
+	if store.Len() != 0 || len(store.heap) != 0 {
+		t.Errorf("store keeps %d keys and %d timers", store.Len(), len(store.heap))
+	}
+	if s.Expired == 0 {
+		t.Errorf("nothing expired: %+v", s)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	p := seq(st("a", is("a")), st("b", is("b"))).within(1000)
+	cases := []struct {
+		name     string
+		opts     Options
+		keys     []string
+		in       string
+		want     []string
+		perKey   uint64
+		total    uint64
+		partials int
+	}{
+		{name: "per key drop oldest", opts: Options{MaxPartialsPerKey: 2}, keys: []string{"k"}, in: "a1 a2 a3 b1",
+			want: []string{"k: a2 b1 @4", "k: a3 b1 @4"}, perKey: 1},
+		{name: "per key drop newest", opts: Options{MaxPartialsPerKey: 2, Overflow: DropNewest}, keys: []string{"k"}, in: "a1 a2 a3 b1",
+			want: []string{"k: a1 b1 @4", "k: a2 b1 @4"}, perKey: 1},
+		{name: "total drop oldest", opts: Options{MaxPartials: 2}, keys: []string{"k1", "k2", "k3", "k1", "k2", "k3"}, in: "a1 a2 a3 b1 b2 b3",
+			want: []string{"k2: a2 b2 @5", "k3: a3 b3 @6"}, total: 1},
+		{name: "total drop newest", opts: Options{MaxPartials: 2, Overflow: DropNewest}, keys: []string{"k1", "k2", "k3", "k1", "k2", "k3"}, in: "a1 a2 a3 b1 b2 b3",
+			want: []string{"k1: a1 b1 @4", "k2: a2 b2 @5"}, total: 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := mustCompile(t, p)
+			m := NewMatcher(n, c.opts)
+			got := feed(t, m, c.keys, events(t, c.in), math.MaxInt64)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+			s := m.Stats()
+			if s.DroppedPerKey != c.perKey || s.DroppedTotal != c.total {
+				t.Errorf("dropped per key %d total %d, want %d and %d", s.DroppedPerKey, s.DroppedTotal, c.perKey, c.total)
+			}
+			if s.Partials != 0 || s.Nodes != 0 || s.Keys != 0 {
+				t.Errorf("state left: %+v", s)
+			}
+		})
+	}
+}
+
+func TestObserverExplains(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Pattern
+		in   string
+		want []string
+	}{
+		{"created and completed", seq(st("a", is("a")), st("b", is("b"))), "a1 b1",
+			[]string{"created 1 step a", "extended 2<1 step b", "completed 2"}},
+		{"within", seq(st("a", is("a")), st("b", is("b"))).within(5), "a1@0 x@9",
+			[]string{"created 1 step a", "expired 1: within 5ns exceeded"}},
+		{"strict", seq(st("a", is("a")), st("b", is("b"), nextC)), "a1 x7",
+			[]string{"created 1 step a", `discarded 1: strict contiguity broken by event x7 (step "b")`}},
+		{"not step", seq(st("a", is("a")), st("x", is("x"), not), st("b", is("b"))), "a1 x1",
+			[]string{"created 1 step a", `discarded 1: not step "x" matched event x1`}},
+		{"skip", seq(st("a", is("a")), st("b", is("b"))).skip(skipPastLast), "a1 a2 b1",
+			[]string{"created 1 step a", "created 2 step a", "extended 3<1 step b", "extended 4<2 step b", "completed 3", "discarded 4: skip_past_last after match 3"}},
+		{"until", seq(st("a", is("a")), st("b", is("b"))).untilEvent("u"), "a1 u1",
+			[]string{"created 1 step a", "discarded 1: until condition met by event u1"}},
+		{"loop until", seq(st("a", is("a"), oneOrMore, until(is("u")))), "a1 u1",
+			[]string{"created 1 step a", "completed 2", `discarded 1: until condition of step "a" met by event u1`}},
+		{"held", seq(st("a", is("a")), st("c", is("c")), st("b", sameFirstPrice)).skip(skipPastLast), "a1$0 c1 a2$1 c2 b1$1",
+			[]string{"held 5: waits for partial match 2"}},
+		{"timed out", seq(st("a", is("a")), st("b", is("b"))).within(5).timeouts(), "a1@0 x@9",
+			[]string{"created 1 step a", "timed out 1: within 5ns exceeded"}},
+		{"forked", seq(st("a", is("a")), st("o", is("o"), optional), st("b", is("b"))), "a1 x1",
+			[]string{"created 1 step a", "forked 2<1"}},
+		{"per-key limit", seq(st("a", is("a")), st("b", is("b"))), "a1 a2",
+			[]string{"dropped 1: per-key limit of 1 partial matches"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var notes []string
+			obs := ObserverFunc(func(n Note) {
+				s := fmt.Sprintf("%s %d", n.Kind, n.Partial)
+				if n.Parent != 0 {
+					s += fmt.Sprintf("<%d", n.Parent)
+				}
+				if n.Step != "" {
+					s += " step " + n.Step
+				}
+				if n.Reason != "" {
+					s += ": " + n.Reason
+				}
+				if (n.Kind == Completed || n.Kind == TimedOut) && n.Match == nil {
+					s += " without match"
+				}
+				notes = append(notes, s)
+			})
+			m := NewMatcher(mustCompile(t, c.p), Options{Observer: obs, MaxPartialsPerKey: map[bool]int{true: 1}[c.name == "per-key limit"]})
+			feed(t, m, []string{"k"}, events(t, c.in), math.MaxInt64)
+			all := strings.Join(notes, "\n")
+			for _, w := range c.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("notes lack %q:\n%s", w, all)
+				}
+			}
+		})
+	}
+}
+
+func TestViewSeesEarlierSteps(t *testing.T) {
+	var seen []string
+	record := func(ev *event.Event, v View) bool {
+		if nameOf(ev) != "c" {
+			return false
+		}
+		var ids []string
+		for _, e := range v.Named("b") {
+			ids = append(ids, e.ID)
+		}
+		seen = append(seen, fmt.Sprintf("%d %s %s", v.Len(), v.Step(0)[0].ID, strings.Join(ids, ",")))
+		return len(v.Named("b")) == 2 && v.Named("nope") == nil && v.Step(9) == nil
+	}
+	p := seq(st("a", is("a")), st("b", is("b"), oneOrMore), st("c", record))
+	got := run(t, p, events(t, "a1 b1 b2 c1"))
+	if len(got) != 1 || render(got[0], false, true) != "a:a1 b:b1 b:b2 c:c1" {
+		t.Errorf("matches %v", got)
+	}
+	if !slices.Contains(seen, "3 a1 b1,b2") || !slices.Contains(seen, "2 a1 b1") {
+		t.Errorf("guard saw %q", seen)
+	}
+	var zero View
+	if zero.Len() != 0 || zero.Step(0) != nil || zero.Named("a") != nil {
+		t.Error("a zero View is not empty")
+	}
+}
+
+func TestGuardRunsOncePerPartialAndEvent(t *testing.T) {
+	calls := 0
+	counting := func(ev *event.Event, _ View) bool { calls++; return nameOf(ev) == "b" }
+	// The greedy loop tests b on its take, ignore and greedy-restricted
+	// proceed transitions; the guard must still run once.
+	p := seq(st("a", is("a")), st("b", counting, oneOrMore, greedy), st("c", is("c")))
+	run(t, p, events(t, "a1 b1 b2"))
+	if calls != 2 {
+		t.Errorf("guard ran %d times for one partial match and two b events, want 2", calls)
+	}
+}
+
+func TestMatchStep(t *testing.T) {
+	got := run(t, seq(st("a", is("a")), st("b", is("b"), times(Times(2)))), events(t, "a1 b1 b2"))
+	if len(got) != 1 {
+		t.Fatalf("matches %v", got)
+	}
+	if ids := got[0].Step("b"); len(ids) != 2 || ids[1].ID != "b2" {
+		t.Errorf("Step(b) = %v", ids)
+	}
+}
+
+func TestAdvanceOrdersKeysByDeadline(t *testing.T) {
+	p := seq(st("a", is("a")), st("x", is("x"), not, forD(10)))
+	m := NewMatcher(mustCompile(t, p), Options{})
+	got := feed(t, m, []string{"k3", "k1", "k2", "k0"}, events(t, "a1@5 a2@1 a3@3 a4@3"), math.MaxInt64)
+	want := []string{"k1: a2 @11", "k0: a4 @13", "k2: a3 @13", "k3: a1 @15"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestStatsBytesGrowWithState(t *testing.T) {
+	m := NewMatcher(mustCompile(t, seq(st("a", is("a")), st("b", is("b"))).within(time.Hour)), Options{})
+	feed(t, m, []string{"k1", "k2"}, events(t, "a1 a2 a3"), 0)
+	s := m.Stats()
+	if s.Keys != 2 || s.Partials != 3 || s.Nodes != 3 || s.Bytes <= 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
