@@ -101,6 +101,14 @@ func (b Baseline) ZScore(st *BaselineState, x float64) (z float64, ok bool) {
 	return (x - st.Mean) / sd, true
 }
 
+// Observe scores x against the history and then adds it: the z-score a
+// rule wants for the event at hand, which must not count itself.
+func (b Baseline) Observe(st *BaselineState, x float64, at time.Time) (z float64, ok bool) {
+	z, ok = b.ZScore(st, x)
+	b.Update(st, x, at)
+	return z, ok
+}
+
 const baselineVersion = 1
 
 // MarshalBinary encodes the state with a leading version byte.

@@ -34,7 +34,8 @@
 // Result.Reasons explains the prediction: a scorecard's reason codes ranked
 // by points (see below); a tree's predicates on the path to the deciding
 // node, root first, rendered like `amount > 500`, `country in {"FR", "DE"}`
-// or `device is missing`; for a MiningModel that picks one segment
+// or `device is missing` (a <True/> branch after a comparison reads as the
+// negated comparison, e.g. `amount <= 500`); for a MiningModel that picks one segment
 // (selectFirst, selectAll, modelChain), that segment's reasons. Ensembles
 // that combine many models give none.
 //

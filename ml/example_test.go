@@ -67,13 +67,14 @@ func TestTrueSibling(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		amount ml.Value
-		score  float64
+		amount  ml.Value
+		score   float64
+		reasons string
 	}{
-		{ml.Num(100), 0.3},
-		{ml.Num(500), 0.3},
-		{ml.Num(500.5), 0.9},
-		{ml.Missing(), 0.3},
+		{ml.Num(100), 0.3, "[declines >= 3 amount <= 500]"},
+		{ml.Num(500), 0.3, "[declines >= 3 amount <= 500]"},
+		{ml.Num(500.5), 0.9, "[declines >= 3 amount > 500]"},
+		{ml.Missing(), 0.3, "[declines >= 3 amount <= 500]"},
 	}
 	s := m.NewScorer()
 	for _, tc := range tests {
@@ -83,8 +84,8 @@ func TestTrueSibling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Score() != tc.score {
-			t.Errorf("amount %v: score %v, want %v", tc.amount, r.Score(), tc.score)
+		if r.Score() != tc.score || fmt.Sprint(r.Reasons()) != tc.reasons {
+			t.Errorf("amount %v: score %v reasons %v, want %v %v", tc.amount, r.Score(), r.Reasons(), tc.score, tc.reasons)
 		}
 	}
 }

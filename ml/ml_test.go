@@ -261,18 +261,24 @@ func TestScoreFixtures(t *testing.T) {
 
 func TestScoreErrors(t *testing.T) {
 	tests := []struct {
-		name string
-		file string
-		in   map[string]any
-		want any
+		name    string
+		file    string
+		replace []string
+		in      map[string]any
+		want    any
 	}{
-		{"interval violated", "transforms.pmml", map[string]any{"hour": 30}, &InvalidValueError{}},
-		{"integer field given a fraction", "transforms.pmml", map[string]any{"hour": 2.5}, &InvalidValueError{}},
-		{"scorecard without matching attribute", "scorecard.pmml", map[string]any{"amount": 5, "country": "FR"}, &NoAttributeError{}},
+		{"interval violated", "transforms.pmml", nil, map[string]any{"hour": 30}, &InvalidValueError{}},
+		{"integer field given a fraction", "transforms.pmml", nil, map[string]any{"hour": 2.5}, &InvalidValueError{}},
+		{"scorecard without matching attribute", "scorecard.pmml", nil, map[string]any{"amount": 5, "country": "FR"}, &NoAttributeError{}},
+		{
+			"nested model refuses a missing chained value", "chain.pmml",
+			[]string{`<MiningField name="riskValue"/>`, `<MiningField name="riskValue" missingValueTreatment="returnInvalid"/>`},
+			map[string]any{}, &MissingValueError{},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := loadFixture(t, tc.file)
+			m := loadFixture(t, tc.file, tc.replace...)
 			s := m.NewScorer()
 			for k, v := range tc.in {
 				s.SetByName(k, ValueOf(v))
@@ -286,6 +292,11 @@ func TestScoreErrors(t *testing.T) {
 				var e *InvalidValueError
 				if !errors.As(err, &e) {
 					t.Errorf("error %v is not an InvalidValueError", err)
+				}
+			case *MissingValueError:
+				var e *MissingValueError
+				if !errors.As(err, &e) || e.Field != "riskValue" {
+					t.Errorf("error %v is not a MissingValueError for riskValue", err)
 				}
 			case *NoAttributeError:
 				var e *NoAttributeError

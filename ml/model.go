@@ -63,8 +63,8 @@ func (p *prediction) reasonList() []string {
 		p.resolved = true
 		p.reasons = p.reasons[:0]
 		for _, fi := range p.path {
-			if n := p.tree.nodes[p.tree.flat[fi].node]; n.pred.kind != predTrue {
-				p.reasons = append(p.reasons, n.pred.text)
+			if n := p.tree.nodes[p.tree.flat[fi].node]; n.reason != "" {
+				p.reasons = append(p.reasons, n.reason)
 			}
 		}
 	}

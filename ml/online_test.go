@@ -32,9 +32,12 @@ func TestBaseline(t *testing.T) {
 			if !approx(st.Mean, mean) || !approx(st.Variance(), variance) {
 				t.Errorf("mean %v variance %v, want %v %v", st.Mean, st.Variance(), mean, variance)
 			}
-			z, ok := tc.cfg.ZScore(&st, 30)
+			z, ok := tc.cfg.Observe(&st, 30, tc.at[1])
 			if !ok || !approx(z, 40/math.Sqrt(200)) {
 				t.Errorf("z = %v %v, want %v", z, ok, 40/math.Sqrt(200))
+			}
+			if st.Count != 3 {
+				t.Errorf("Observe did not add the value: count %d", st.Count)
 			}
 		})
 	}

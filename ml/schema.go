@@ -37,6 +37,7 @@ type treatment struct {
 // prep prepares one MiningField: from a raw input (src < 0) or from the
 // enclosing model's value of the field.
 type prep struct {
+	name  string
 	def   *fieldDef
 	src   int
 	input int
@@ -78,7 +79,7 @@ func (p *prep) derive(s *Scorer) Value {
 	if st == invalidValue {
 		switch p.t.invalid {
 		case invalidReturn:
-			s.fail(&InvalidValueError{Field: p.def.name, Value: raw})
+			s.fail(&InvalidValueError{Field: p.name, Value: raw})
 			return Value{}
 		case invalidAsMissing:
 			v, st = Value{}, missingValue
@@ -93,7 +94,7 @@ func (p *prep) derive(s *Scorer) Value {
 			return p.t.missingRepl
 		}
 		if p.t.missingInvalid {
-			s.fail(&MissingValueError{Field: p.def.name})
+			s.fail(&MissingValueError{Field: p.name})
 		}
 		return Value{}
 	}
@@ -151,7 +152,7 @@ func (c *compiler) miningSchema(m *modelNode, ms *elem, into *scope, top bool) {
 				continue
 			}
 			idx := c.addInput(d)
-			slot := c.newSlot(&prep{def: d, src: -1, input: idx, t: t})
+			slot := c.newSlot(&prep{name: name, def: d, src: -1, input: idx, t: t})
 			c.inputSlots = append(c.inputSlots, slot)
 			into.fields[name] = &scopeField{slot: slot, def: d}
 			if into.prep == nil {
@@ -171,7 +172,7 @@ func (c *compiler) miningSchema(m *modelNode, ms *elem, into *scope, top bool) {
 		if parent.def != nil && parent.def.isData {
 			d = parent.def
 		}
-		into.fields[name] = &scopeField{slot: c.newSlot(&prep{def: d, src: parent.slot, t: t}), def: parent.def}
+		into.fields[name] = &scopeField{slot: c.newSlot(&prep{name: name, def: d, src: parent.slot, t: t}), def: parent.def}
 		if into.prep == nil {
 			into.prep = map[string]treatment{}
 		}

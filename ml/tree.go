@@ -3,6 +3,7 @@ package ml
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 type missingStrategy uint8
@@ -30,6 +31,10 @@ type treeNode struct {
 	counts       []float64
 	records      float64
 	index, flat  int32
+	// reason is the text Reasons shows for taking this node: its predicate,
+	// or for a <True/> that stands for "otherwise" after a comparison, the
+	// negated comparison.
+	reason string
 	// split is set when the first two children test one number against one
 	// threshold from both sides (x < t, x >= t), as nearly every exported
 	// tree does: a present value then picks the child in one comparison.
@@ -86,6 +91,8 @@ func (t *treeModel) flatten() {
 	}
 }
 
+var negated = map[simpleOp]simpleOp{opLess: opGreaterEq, opLessEq: opGreater, opGreater: opLessEq, opGreaterEq: opLess}
+
 type numericSplit struct {
 	slot      int
 	threshold float64
@@ -110,8 +117,7 @@ func findSplit(n *treeNode) *numericSplit {
 		if len(n.children) != 2 {
 			return nil
 		}
-		complement := map[simpleOp]simpleOp{opLess: opGreaterEq, opLessEq: opGreater, opGreater: opLessEq, opGreaterEq: opLess}
-		op, ok := complement[a.op]
+		op, ok := negated[a.op]
 		if !ok {
 			return nil
 		}
@@ -263,6 +269,15 @@ func (c *compiler) treeNode(t *treeModel, e *elem, sc *scope, depth int, maxDept
 		n.children = append(n.children, c.treeNode(t, k, sc, depth+1, maxDepth))
 	}
 	n.split = findSplit(n)
+	for _, ch := range n.children {
+		if ch.pred.kind != predTrue {
+			ch.reason = ch.pred.text
+		}
+	}
+	if n.split != nil && len(n.children) == 2 && n.children[1].pred.kind == predTrue {
+		a := n.children[0].pred
+		n.children[1].reason = strings.Replace(a.text, " "+opText[a.op]+" ", " "+opText[negated[a.op]]+" ", 1)
+	}
 	if dc, ok := e.attr("defaultChild"); ok {
 		for _, ch := range n.children {
 			if ch.id == dc {
