@@ -174,6 +174,31 @@ func TestScoreFixtures(t *testing.T) {
 			// n11 (a 4, b 0) + n2 (a 1, b 3).
 			in: map[string]any{"y": 1}, predicted: "a", score: 3.0 / 8, probs: map[string]float64{"a": 5.0 / 8},
 		},
+		// Votes at x = 1: b (weight 0.5), a (0.3), b (0.4); stumps give
+		// their class probability 1.
+		{name: "average of probabilities", file: "weighted-vote.pmml", replace: []string{"weightedMajorityVote", "average"}, in: map[string]any{"x": 1}, predicted: "b", score: 2.0 / 3},
+		{name: "weighted average of probabilities", file: "weighted-vote.pmml", replace: []string{"weightedMajorityVote", "weightedAverage"}, in: map[string]any{"x": 1}, predicted: "b", score: 0.9 / 1.2},
+		{name: "majority vote", file: "weighted-vote.pmml", replace: []string{"weightedMajorityVote", "majorityVote"}, in: map[string]any{"x": 1}, predicted: "b", score: 2.0 / 3},
+		{name: "select first", file: "weighted-vote.pmml", replace: []string{"weightedMajorityVote", "selectFirst"}, in: map[string]any{"x": -1}, predicted: "a", score: 0, reasons: []string{"x < 0"}},
+		{name: "max", file: "weighted-vote.pmml", replace: []string{"weightedMajorityVote", "max"}, in: map[string]any{"x": 1}, predicted: "b", score: 1},
+		// Segment values at x = 1: 2 (weight 1), 10 (weight 2), 3 (weight 3).
+		{name: "sum", file: "regression-ensemble.pmml", in: map[string]any{"x": 1}, predicted: 15.0, score: 15},
+		{name: "weightedSum", file: "regression-ensemble.pmml", replace: []string{`"sum"`, `"weightedSum"`}, in: map[string]any{"x": 1}, predicted: 31.0, score: 31},
+		{name: "average", file: "regression-ensemble.pmml", replace: []string{`"sum"`, `"average"`}, in: map[string]any{"x": 1}, predicted: 5.0, score: 5},
+		{name: "weightedAverage", file: "regression-ensemble.pmml", replace: []string{`"sum"`, `"weightedAverage"`}, in: map[string]any{"x": 1}, predicted: 31.0 / 6, score: 31.0 / 6},
+		{name: "median", file: "regression-ensemble.pmml", replace: []string{`"sum"`, `"median"`}, in: map[string]any{"x": 1}, predicted: 3.0, score: 3},
+		{name: "weightedMedian", file: "regression-ensemble.pmml", replace: []string{`"sum"`, `"weightedMedian"`}, in: map[string]any{"x": 7}, predicted: 4.0, score: 4},
+		{name: "max of values", file: "regression-ensemble.pmml", replace: []string{`"sum"`, `"max"`}, in: map[string]any{"x": -1}, predicted: 10.0, score: 10},
+		{name: "missing input with returnMissing", file: "regression-ensemble.pmml", in: map[string]any{}, predicted: nil, score: nan},
+		{
+			name: "skipSegment ignores segments without prediction", file: "regression-ensemble.pmml",
+			replace: []string{
+				`multipleModelMethod="sum"`, `multipleModelMethod="sum" missingPredictionTreatment="skipSegment"`,
+				`<Node score="4"><SimplePredicate field="x" operator="greaterOrEqual" value="5"/></Node>`,
+				`<Node score="4"><SimplePredicate field="x" operator="greaterOrEqual" value="5"/></Node><Node score="7"><SimplePredicate field="x" operator="isMissing"/></Node>`,
+			},
+			in: map[string]any{}, predicted: 7.0, score: 7,
+		},
 		// y = 2*clamp(x, 0, 10) + 1, clamped to [0, 100], *0.5 + 1, rounded.
 		{name: "outlier clamped and target rescaled", file: "targets.pmml", in: map[string]any{"x": 20}, predicted: 12.0, score: 12},
 		{name: "low outlier", file: "targets.pmml", in: map[string]any{"x": -4}, predicted: 2.0, score: 2},
