@@ -70,6 +70,45 @@ func gbmPMML(trees, depth, features int) string {
 	return b.String()
 }
 
+// compactPMML writes a regression forest in the compact form of
+// jpmml-lightgbm: each inner node keeps the score of its "else" side and a
+// single child, and noTrueChildStrategy returns the last prediction.
+func compactPMML(trees, depth, features int) string {
+	r := lcg(11)
+	var b strings.Builder
+	b.WriteString(`<PMML version="4.4" xmlns="http://www.dmg.org/PMML-4_4"><DataDictionary><DataField name="y" optype="continuous" dataType="double"/>`)
+	for f := 0; f < features; f++ {
+		fmt.Fprintf(&b, `<DataField name="f%d" optype="continuous" dataType="float"/>`, f)
+	}
+	b.WriteString(`</DataDictionary><MiningModel functionName="regression"><MiningSchema><MiningField name="y" usageType="target"/>`)
+	for f := 0; f < features; f++ {
+		fmt.Fprintf(&b, `<MiningField name="f%d"/>`, f)
+	}
+	b.WriteString(`</MiningSchema><Targets><Target field="y" rescaleConstant="0.5"/></Targets><Segmentation multipleModelMethod="sum">`)
+	ops := []string{"lessOrEqual", "lessThan", "greaterThan", "greaterOrEqual"}
+	var node func(d int)
+	node = func(d int) {
+		if d == depth {
+			return
+		}
+		fmt.Fprintf(&b, `<Node score="%.6f"><SimplePredicate field="f%d" operator="%s" value="%.6f"/>`,
+			r.next()-0.5, int(r.next()*float64(features)), ops[int(r.next()*4)], r.next()*2-1)
+		node(d + 1)
+		b.WriteString(`</Node>`)
+	}
+	for i := 0; i < trees; i++ {
+		fmt.Fprintf(&b, `<Segment id="%d"><True/><TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction"><MiningSchema>`, i+1)
+		for f := 0; f < features; f++ {
+			fmt.Fprintf(&b, `<MiningField name="f%d"/>`, f)
+		}
+		fmt.Fprintf(&b, `</MiningSchema><Node score="%.6f"><True/>`, r.next()-0.5)
+		node(0)
+		b.WriteString(`</Node></TreeModel></Segment>`)
+	}
+	b.WriteString(`</Segmentation></MiningModel></PMML>`)
+	return b.String()
+}
+
 func logisticPMML(features int) string {
 	r := lcg(7)
 	var b strings.Builder

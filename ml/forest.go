@@ -1,5 +1,7 @@
 package ml
 
+import "math"
+
 // forest is an ensemble of regression trees laid out for speed: every tree
 // in one array of small nodes over a dense feature vector, walked several
 // trees at a time so that the processor overlaps their memory loads. It
@@ -12,14 +14,13 @@ type forest struct {
 }
 
 // forestNode is a split (feat >= 0) or a leaf (feat < 0) whose score is
-// cut. A split's children are at kids and kids+1; x[feat] < cut goes to
-// kids+rev, otherwise to kids+1-rev, computed without a branch because the
-// direction is unpredictable.
+// cut. A split sends x[feat] < cut to next[0] and the rest to next[1],
+// chosen by index rather than by a branch because the direction is
+// unpredictable.
 type forestNode struct {
 	cut  float64
 	feat int32
-	kids int32
-	rev  int32
+	next [2]int32
 }
 
 // lanes is how many trees are walked together.
@@ -33,31 +34,89 @@ func buildForest(segs []segment) *forest {
 		if t == nil {
 			return nil
 		}
-		base := int32(len(f.nodes))
-		for _, n := range t.flat {
-			fn := forestNode{feat: -1, cut: n.score}
-			if n.kids >= 0 {
-				if !n.split {
-					return nil
-				}
-				k, ok := feat[int(n.slot)]
-				if !ok {
-					k = int32(len(f.slots))
-					feat[int(n.slot)] = k
-					f.slots = append(f.slots, int(n.slot))
-				}
-				fn = forestNode{feat: k, cut: n.cut, kids: base + n.kids}
-				if n.reversed {
-					fn.rev = 1
-				}
-			} else if !n.hasScore {
-				return nil
-			}
-			f.nodes = append(f.nodes, fn)
+		root, ok := f.add(t, t.root, feat)
+		if !ok {
+			return nil
 		}
-		f.roots = append(f.roots, base)
+		f.roots = append(f.roots, root)
 	}
 	return f
+}
+
+func (f *forest) feature(slot int, feat map[int]int32) int32 {
+	k, ok := feat[slot]
+	if !ok {
+		k = int32(len(f.slots))
+		feat[slot] = k
+		f.slots = append(f.slots, slot)
+	}
+	return k
+}
+
+// cutOf turns a comparison into the cut of "x < cut": x <= t is
+// x < nextafter(t).
+func cutOf(t float64, inclusive bool) float64 {
+	if inclusive {
+		return math.Nextafter(t, math.Inf(1))
+	}
+	return t
+}
+
+// add lays out the subtree at n and returns its index; ok is false when it
+// holds anything but numeric splits and scored leaves. A node with a single
+// comparison child under returnLastPrediction, as compact LightGBM and
+// XGBoost exports write, becomes a split whose other side is the node's own
+// score.
+func (f *forest) add(t *treeModel, n *treeNode, feat map[int]int32) (int32, bool) {
+	idx := int32(len(f.nodes))
+	f.nodes = append(f.nodes, forestNode{feat: -1, cut: n.num})
+	if len(n.children) == 0 {
+		return idx, n.hasScore
+	}
+	var fn forestNode
+	var low, high *treeNode
+	switch {
+	case n.split != nil:
+		sp := n.split
+		fn = forestNode{feat: f.feature(sp.slot, feat), cut: cutOf(sp.threshold, sp.inclusive)}
+		low, high = n.children[0], n.children[1]
+		if sp.reversed {
+			low, high = high, low
+		}
+	case len(n.children) == 1 && t.noTrueLast && n.hasScore:
+		p := n.children[0].pred
+		if p.kind != predSimple || !p.numeric {
+			return 0, false
+		}
+		fn = forestNode{feat: f.feature(p.slot, feat)}
+		switch p.op {
+		case opLess, opLessEq:
+			fn.cut = cutOf(p.num, p.op == opLessEq)
+			low = n.children[0]
+		case opGreaterEq, opGreater:
+			fn.cut = cutOf(p.num, p.op == opGreater)
+			high = n.children[0]
+		default:
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	for side, child := range []*treeNode{low, high} {
+		if child == nil {
+			// The side the predicate rejects ends at this node's score.
+			fn.next[side] = int32(len(f.nodes))
+			f.nodes = append(f.nodes, forestNode{feat: -1, cut: n.num})
+			continue
+		}
+		k, ok := f.add(t, child, feat)
+		if !ok {
+			return 0, false
+		}
+		fn.next[side] = k
+	}
+	f.nodes[idx] = fn
+	return idx, true
 }
 
 // scores writes each tree's score to out; ok is false when a feature is not
@@ -83,11 +142,11 @@ func (f *forest) scores(s *Scorer, x, out []float64) bool {
 					continue
 				}
 				active = true
-				var high int32
+				var side int
 				if x[nd.feat] >= nd.cut {
-					high = 1
+					side = 1
 				}
-				cur[j] = nd.kids + (high ^ nd.rev)
+				cur[j] = nd.next[side]
 			}
 			if !active {
 				break

@@ -469,51 +469,54 @@ func TestModelScoreConvenience(t *testing.T) {
 // TestForestMatchesGeneralPath checks the fast ensemble walk against the
 // general tree evaluation on the same inputs, missing values included.
 func TestForestMatchesGeneralPath(t *testing.T) {
-	doc := gbmPMML(20, 5, 6)
-	fast := mustParse(t, doc, "fast.pmml")
-	slow := mustParse(t, doc, "slow.pmml")
-	n := 0
-	for _, node := range slow.nodes {
-		if mm, ok := node.eval.(*miningModel); ok && mm.forest != nil {
-			mm.forest = nil
-			for i := range mm.segs {
-				mm.segs[i].quick = nil
+	for name, doc := range map[string]string{"gbm": gbmPMML(20, 5, 6), "compact": compactPMML(20, 5, 6)} {
+		t.Run(name, func(t *testing.T) {
+			fast := mustParse(t, doc, "fast.pmml")
+			slow := mustParse(t, doc, "slow.pmml")
+			n := 0
+			for _, node := range slow.nodes {
+				if mm, ok := node.eval.(*miningModel); ok && mm.forest != nil {
+					mm.forest = nil
+					for i := range mm.segs {
+						mm.segs[i].quick = nil
+					}
+					n++
+				}
 			}
-			n++
-		}
-	}
-	if n == 0 {
-		t.Fatal("generated model has no forest")
-	}
-	sf, ss := fast.NewScorer(), slow.NewScorer()
-	r := lcg(9)
-	scored := 0
-	for i := 0; i < 500; i++ {
-		for j := range fast.Inputs() {
-			v := Num(r.next()*2 - 1)
-			if r.next() < 0.1 {
-				v = Missing()
+			if n == 0 {
+				t.Fatal("generated model has no forest")
 			}
-			sf.Set(j, v)
-			ss.Set(j, v)
-		}
-		a, err := sf.Score()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := ss.Score()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if x, y := a.Score(), b.Score(); x != y && !(math.IsNaN(x) && math.IsNaN(y)) {
-			t.Fatalf("row %d: forest %v, general %v", i, a.Score(), b.Score())
-		}
-		if a.OK() {
-			scored++
-		}
-	}
-	if scored < 100 {
-		t.Errorf("only %d of 500 rows scored", scored)
+			sf, ss := fast.NewScorer(), slow.NewScorer()
+			r := lcg(9)
+			scored := 0
+			for i := 0; i < 500; i++ {
+				for j := range fast.Inputs() {
+					v := Num(r.next()*2 - 1)
+					if r.next() < 0.1 {
+						v = Missing()
+					}
+					sf.Set(j, v)
+					ss.Set(j, v)
+				}
+				a, err := sf.Score()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := ss.Score()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if x, y := a.Score(), b.Score(); x != y && !(math.IsNaN(x) && math.IsNaN(y)) {
+					t.Fatalf("row %d: forest %v, general %v", i, a.Score(), b.Score())
+				}
+				if a.OK() {
+					scored++
+				}
+			}
+			if scored < 100 {
+				t.Errorf("only %d of 500 rows scored", scored)
+			}
+		})
 	}
 }
 
