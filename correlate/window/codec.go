@@ -215,14 +215,15 @@ func (a *Aggregator) encSlide(e *enc, k *slideKey) {
 	e.uvarint(uint64(k.q.n))
 	q := &k.q
 	for j := 0; j < q.n; j++ {
-		i := (q.head + j) & (len(q.times) - 1)
-		e.varint(q.times[i])
-		for _, x := range q.nums[i*q.nNum : (i+1)*q.nNum] {
-			e.float(x)
+		i := q.slot(j)
+		e.varint(q.time(j))
+		for s := range int(q.nNum) {
+			e.float(q.num(i, s))
 		}
-		for _, s := range q.strs[i*q.nSet : (i+1)*q.nSet] {
-			e.bool(s.ok)
-			e.str(s.s)
+		for s := range int(q.nSet) {
+			o := q.str(i, s)
+			e.bool(o.ok)
+			e.str(o.s)
 		}
 	}
 	e.events(k.ev)

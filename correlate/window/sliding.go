@@ -18,6 +18,9 @@ type slideKey struct {
 	ev     evidence
 	newest int64
 	fired  bool
+	// inline holds nums for the common single numeric measure, sparing a
+	// key an allocation and the event a cache miss.
+	inline [1]numAcc
 }
 
 func (k *slideKey) timer() *timing { return &k.timing }
@@ -126,7 +129,10 @@ func (a *Aggregator) newSlideKey() *slideKey {
 	p := a.plan
 	k := &slideKey{}
 	k.q.init(p.nNum, p.nSet)
-	if p.nNum > 0 {
+	switch {
+	case p.nNum == 1:
+		k.nums = k.inline[:]
+	case p.nNum > 1:
 		k.nums = make([]numAcc, p.nNum)
 	}
 	if p.nSet > 0 {
@@ -164,7 +170,7 @@ func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) {
 		case s < 0:
 		case m.Func == CountDistinct:
 			a := args[mi]
-			k.q.strs[i*k.q.nSet+s] = optStr{s: a.Str, ok: !a.Missing}
+			*k.q.str(i, s) = optStr{s: a.Str, ok: !a.Missing}
 			if !a.Missing {
 				k.sets[s].add(m, a.Str)
 			}
@@ -173,7 +179,7 @@ func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) {
 			if !ok {
 				x = math.NaN()
 			}
-			k.q.nums[i*k.q.nNum+s] = x
+			k.q.setNum(i, s, x)
 			if m.Func == Min || m.Func == Max {
 				if ok {
 					k.dq[dqi].push(k.q.last(), x, m.Func == Min)
@@ -196,11 +202,11 @@ func (k *slideKey) evict(p *plan) {
 		switch {
 		case s < 0, m.Func == Min, m.Func == Max:
 		case m.Func == CountDistinct:
-			if o := k.q.strs[i*k.q.nSet+s]; o.ok {
+			if o := k.q.str(i, s); o.ok {
 				k.sets[s].remove(o.s)
 			}
 		default:
-			if x := k.q.nums[i*k.q.nNum+s]; !math.IsNaN(x) {
+			if x := k.q.num(i, s); !math.IsNaN(x) {
 				k.nums[s].remove(m.Func, x)
 			}
 		}
@@ -236,68 +242,81 @@ type optStr struct {
 	ok bool
 }
 
-// fifo is a ring of the window's events: their times, numeric arguments and
-// count_distinct arguments, in parallel rings of one capacity. Positions
-// count events since the key's first, so deques can tell what has left.
+// fifo is a ring of the window's events. Each slot holds the event time
+// and its numeric arguments side by side in buf, so that reading an
+// event's time and value touches one cache line; count_distinct arguments
+// are in a parallel ring. Positions count events since the key's first, so
+// deques can tell what has left.
 type fifo struct {
-	times      []int64
-	nums       []float64
+	buf        []uint64 // per slot: time, then nNum float64 bits
 	strs       []optStr
-	nNum, nSet int
+	nNum, nSet int32
+	cap        int32 // slots, a power of two
 	head, n    int
 	first      uint64 // position of the oldest event
 }
 
-func (q *fifo) init(nNum, nSet int) { q.nNum, q.nSet = nNum, nSet }
+func (q *fifo) init(nNum, nSet int) { q.nNum, q.nSet = int32(nNum), int32(nSet) }
 
-func (q *fifo) time(i int) int64 { return q.times[(q.head+i)&(len(q.times)-1)] }
+func (q *fifo) stride() int { return 1 + int(q.nNum) }
+
+// slot is the ring index of the i-th oldest event.
+func (q *fifo) slot(i int) int { return (q.head + i) & (int(q.cap) - 1) }
+
+func (q *fifo) time(i int) int64 { return int64(q.buf[q.slot(i)*q.stride()]) }
+
+func (q *fifo) num(slot, s int) float64 {
+	return math.Float64frombits(q.buf[slot*q.stride()+1+s])
+}
+
+func (q *fifo) setNum(slot, s int, x float64) {
+	q.buf[slot*q.stride()+1+s] = math.Float64bits(x)
+}
+
+func (q *fifo) str(slot, s int) *optStr { return &q.strs[slot*int(q.nSet)+s] }
 
 // last is the position of the newest event.
 func (q *fifo) last() uint64 { return q.first + uint64(q.n) - 1 }
 
 // push appends an event with time t and returns its ring index.
 func (q *fifo) push(t int64) int {
-	if q.n == len(q.times) {
-		q.resize(max(2*len(q.times), 2))
+	if q.n == int(q.cap) {
+		q.resize(max(2*int(q.cap), 2))
 	}
-	i := (q.head + q.n) & (len(q.times) - 1)
-	q.times[i] = t
+	i := q.slot(q.n)
+	q.buf[i*q.stride()] = uint64(t)
 	q.n++
 	return i
 }
 
 func (q *fifo) pop() {
-	i := q.head
 	if q.nSet > 0 {
-		clear(q.strs[i*q.nSet : (i+1)*q.nSet]) // let the strings go
+		i := q.head * int(q.nSet)
+		clear(q.strs[i : i+int(q.nSet)]) // let the strings go
 	}
-	q.head = (q.head + 1) & (len(q.times) - 1)
+	q.head = q.slot(1)
 	q.n--
 	q.first++
 	// Shrinking after a burst gives the memory back; the factor 4 keeps a
 	// key that hovers around a size from reallocating on every event.
-	if c := len(q.times); c > 8 && q.n < c/4 {
+	if c := int(q.cap); c > 8 && q.n < c/4 {
 		q.resize(c / 2)
 	}
 }
 
 func (q *fifo) resize(c int) {
-	times := make([]int64, c)
-	var nums []float64
+	w, ns := q.stride(), int(q.nSet)
+	buf := make([]uint64, c*w)
 	var strs []optStr
-	if q.nNum > 0 {
-		nums = make([]float64, c*q.nNum)
-	}
-	if q.nSet > 0 {
-		strs = make([]optStr, c*q.nSet)
+	if ns > 0 {
+		strs = make([]optStr, c*ns)
 	}
 	for j := 0; j < q.n; j++ {
-		i := (q.head + j) & (len(q.times) - 1)
-		times[j] = q.times[i]
-		copy(nums[j*q.nNum:(j+1)*q.nNum], q.nums[i*q.nNum:(i+1)*q.nNum])
-		copy(strs[j*q.nSet:(j+1)*q.nSet], q.strs[i*q.nSet:(i+1)*q.nSet])
+		i := q.slot(j)
+		copy(buf[j*w:(j+1)*w], q.buf[i*w:(i+1)*w])
+		copy(strs[j*ns:(j+1)*ns], q.strs[i*ns:(i+1)*ns])
 	}
-	q.times, q.nums, q.strs, q.head = times, nums, strs, 0
+	q.buf, q.strs, q.head, q.cap = buf, strs, 0, int32(c)
 }
 
 // deque is a monotonic deque of (position, value): values increase from
