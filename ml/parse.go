@@ -228,7 +228,7 @@ func (c *compiler) rootInput(d *fieldDef) *scopeField {
 	}
 	t := treatment{}
 	idx := c.addInput(d)
-	f := &scopeField{slot: c.newSlot(&prep{name: d.name, def: d, src: -1, input: idx, t: t}), def: d}
+	f := &scopeField{slot: c.newSlot(newPrep(d.name, d, -1, idx, t)), def: d}
 	c.inputSlots = append(c.inputSlots, f.slot)
 	c.root.fields[d.name] = f
 	if c.root.prep == nil {

@@ -42,6 +42,17 @@ type prep struct {
 	src   int
 	input int
 	t     treatment
+	// plain is set when a present number passes unchanged: a double field
+	// with no value lists, intervals or outlier treatment.
+	plain bool
+}
+
+func newPrep(name string, def *fieldDef, src, input int, t treatment) *prep {
+	p := &prep{name: name, def: def, src: src, input: input, t: t}
+	p.plain = def != nil && def.dataType == TypeDouble && def.opType == Continuous &&
+		len(def.intervals) == 0 && def.missing == nil && def.invalid == nil && def.validIdx == nil &&
+		t.outliers == outlierAsIs
+	return p
 }
 
 // InvalidValueError reports an input value outside the field's domain when
@@ -69,6 +80,9 @@ func (p *prep) derive(s *Scorer) Value {
 		raw = s.raw[p.input]
 	} else {
 		raw = s.get(p.src)
+	}
+	if p.plain && raw.kind == KindNumber {
+		return raw
 	}
 	v, st := raw, valid
 	if p.def != nil {
@@ -152,7 +166,7 @@ func (c *compiler) miningSchema(m *modelNode, ms *elem, into *scope, top bool) {
 				continue
 			}
 			idx := c.addInput(d)
-			slot := c.newSlot(&prep{name: name, def: d, src: -1, input: idx, t: t})
+			slot := c.newSlot(newPrep(name, d, -1, idx, t))
 			c.inputSlots = append(c.inputSlots, slot)
 			into.fields[name] = &scopeField{slot: slot, def: d}
 			if into.prep == nil {
@@ -172,7 +186,7 @@ func (c *compiler) miningSchema(m *modelNode, ms *elem, into *scope, top bool) {
 		if parent.def != nil && parent.def.isData {
 			d = parent.def
 		}
-		into.fields[name] = &scopeField{slot: c.newSlot(&prep{name: name, def: d, src: parent.slot, t: t}), def: parent.def}
+		into.fields[name] = &scopeField{slot: c.newSlot(newPrep(name, d, parent.slot, 0, t)), def: parent.def}
 		if into.prep == nil {
 			into.prep = map[string]treatment{}
 		}
