@@ -86,8 +86,10 @@ type detector interface {
 	constraints() []rules.Constraint
 	process(ev *event.Event)
 	// advance tells the detector that every event with time < wm has been
-	// processed: windows close and timeouts fire.
+	// processed: windows close and timeouts fire. Only detectors that
+	// report timed are advanced, so stateless filters cost nothing here.
 	advance(wm int64)
+	timed() bool
 }
 
 // Engine runs detectors over events in event-time order. It is not safe for
@@ -96,6 +98,7 @@ type Engine struct {
 	cfg     Config
 	out     func(*alert.Alert)
 	dets    []detector
+	timed   []detector
 	router  *router
 	reorder *reorder
 	// detWM is the time every detector has been advanced to.
@@ -107,8 +110,12 @@ type Engine struct {
 	// before the first line a detector explains about it.
 	header string
 	dedup  map[*rules.Rule]*alert.Dedup
-	act    rules.Activation
-	keyBuf []any
+	// dedupSweep is the event time of the next sweep of expired dedup
+	// spans; sweeping every map at every event would cost O(rules).
+	dedupSweep int64
+	dedupSpan  int64
+	act        rules.Activation
+	keyBuf     []any
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -145,8 +152,14 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 		e.dets = append(e.dets, d)
+		if d.timed() {
+			e.timed = append(e.timed, d)
+		}
 		if r.Dedup > 0 {
 			e.dedup[r] = alert.NewDedup(r.Dedup)
+			if e.dedupSpan == 0 || int64(r.Dedup) < e.dedupSpan {
+				e.dedupSpan = int64(r.Dedup)
+			}
 		}
 	}
 	e.router = newRouter(e.dets)
@@ -235,11 +248,17 @@ func (e *Engine) release(wm int64) {
 
 func (e *Engine) advanceDetectors(wm int64) {
 	e.detWM = wm
-	for _, d := range e.dets {
+	for _, d := range e.timed {
 		d.advance(wm)
 	}
-	for _, dd := range e.dedup {
-		dd.Expire(wm)
+	if len(e.dedup) > 0 && wm >= e.dedupSweep {
+		for _, dd := range e.dedup {
+			dd.Expire(wm)
+		}
+		e.dedupSweep = wm + e.dedupSpan
+		if wm == MaxTime || e.dedupSweep < wm {
+			e.dedupSweep = MaxTime
+		}
 	}
 }
 

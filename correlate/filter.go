@@ -15,6 +15,7 @@ type filter struct {
 func (f *filter) rule() *rules.Rule               { return f.r }
 func (f *filter) constraints() []rules.Constraint { return f.r.Constraints }
 func (f *filter) advance(int64)                   {}
+func (f *filter) timed() bool                     { return false }
 
 func (f *filter) process(ev *event.Event) {
 	if f.r.Match == nil || !f.r.Match.Test(rules.EventActivation{Ev: ev}) {
