@@ -1,0 +1,25 @@
+// Package join holds the state machine behind `join:` rules: events of two
+// or more sides (streams, each with its own `where` and key) that meet
+// within a span of event time.
+//
+// Semantics. A combination is one event per side, all with the same key.
+// It is complete when its events are all within `within` of each other:
+// max time - min time < within (exclusive, like a sequence's within). An
+// inner join emits every complete combination exactly once, when the last
+// of its events is added; so each new event joins with every combination
+// of buffered events of the other sides that completes with it, and with
+// k events buffered per side an event can emit up to k^(sides-1) matches.
+//
+// Outer joins add one rule. Left joins preserve the first side, full joins
+// every side. A preserved event that took part in no complete combination
+// is emitted once when its window closes (its time + within is at or
+// before the watermark): with each other side set to the latest buffered
+// event of that side that is within `within` of the events chosen so far
+// (sides taken in rule order), or nil. Events shown in such a partial match
+// are not shown again in another one, so a full join reports every event at
+// least once and an unmatched event exactly once.
+//
+// Events must come per key in event-time order; an event behind the
+// watermark is late, counted and not joined, because the partners it
+// should meet may already have been forgotten.
+package join

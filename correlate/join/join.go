@@ -1,0 +1,175 @@
+package join
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Type is the kind of join.
+type Type uint8
+
+// The join types of a `join:` rule.
+const (
+	Inner Type = iota + 1
+	Left       // the first side is preserved
+	Full       // every side is preserved
+)
+
+var typeNames = [...]string{Inner: "inner", Left: "left", Full: "full"}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) && typeNames[t] != "" {
+		return typeNames[t]
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// ParseType maps a rule's `type:` to a Type; "" is inner.
+func ParseType(s string) (Type, error) {
+	if s == "" {
+		return Inner, nil
+	}
+	for t, n := range typeNames {
+		if n != "" && n == s {
+			return Type(t), nil
+		}
+	}
+	return 0, fmt.Errorf("join: unknown type %q (want inner, left or full)", s)
+}
+
+// Config is a join rule's configuration.
+type Config struct {
+	Within time.Duration
+	Type   Type
+	// Sides are the side names in rule order; Add takes an index into it.
+	Sides []string
+	// Bounds; 0 means unbounded. MaxPerSide is the number of events buffered
+	// per key and side: an event beyond it still joins with what is
+	// buffered, but is not kept for later partners.
+	MaxPerSide int
+	MaxKeys    int
+}
+
+// Match is one emitted combination.
+type Match struct {
+	Key string
+	// Time is when the match completed: the time of its latest event for a
+	// complete match, the window's close (first event + within) for a
+	// partial one. It is the alert time.
+	Time int64
+	// Events has one entry per side, in rule order; nil where a side is
+	// missing (outer joins only).
+	Events []*event.Event
+}
+
+// Complete reports whether every side has an event.
+func (m *Match) Complete() bool { return !slices.Contains(m.Events, nil) }
+
+// Status tells what Add did with an event.
+type Status uint8
+
+// The outcomes of Add; all but Joined are counted in Stats.
+const (
+	// Joined: matched what it could and buffered for later partners.
+	Joined Status = iota
+	// Late: behind the watermark; not joined.
+	Late
+	// Unbuffered: joined with the buffered events, but the side's buffer for
+	// the key was full, so later events will not meet it.
+	Unbuffered
+	// DroppedKey: a new key beyond MaxKeys; nothing was buffered for it,
+	// so there was nothing to join with either.
+	DroppedKey
+)
+
+var statusNames = [...]string{"joined", "late", "unbuffered: side buffer full", "dropped: key limit"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "status(?)"
+}
+
+// Stats are the joiner's counters.
+type Stats struct {
+	Keys                          int // keys holding events now
+	Buffered                      int // events buffered now
+	Late, Unbuffered, DroppedKeys uint64
+}
+
+// Joiner holds one join rule's buffers for every key. It is not safe for
+// concurrent use.
+type Joiner struct {
+	cfg    Config
+	within int64
+	wm     int64
+	keys   map[string]*keyState
+	tq     timerQueue
+	stats  Stats
+
+	// scratch for the enumeration of combinations
+	pick []*entry
+	out  []*Match
+}
+
+type keyState struct {
+	at    int64 // the deadline of the key's live timer entry
+	timed bool
+	sides [][]*entry // per side, in event order
+}
+
+type entry struct {
+	ev *event.Event
+	// matched: part of a complete combination; covered: shown in a partial
+	// one. Either keeps an outer join from reporting it again at expiry.
+	matched, covered bool
+}
+
+// MinTime is the watermark before any Advance.
+const MinTime = int64(-1 << 63)
+
+// New validates cfg and returns an empty joiner.
+func New(cfg Config) (*Joiner, error) {
+	switch {
+	case cfg.Within <= 0:
+		return nil, fmt.Errorf("join: within must be positive, got %v", cfg.Within)
+	case cfg.Type < Inner || cfg.Type > Full:
+		return nil, fmt.Errorf("join: type must be inner, left or full")
+	case len(cfg.Sides) < 2:
+		return nil, fmt.Errorf("join: at least two sides are needed, got %d", len(cfg.Sides))
+	case cfg.MaxPerSide < 0 || cfg.MaxKeys < 0:
+		return nil, fmt.Errorf("join: limits must not be negative")
+	}
+	seen := map[string]bool{}
+	for i, s := range cfg.Sides {
+		if s == "" {
+			return nil, fmt.Errorf("join: side %d needs a name", i+1)
+		}
+		if seen[s] {
+			return nil, fmt.Errorf("join: side %q appears twice", s)
+		}
+		seen[s] = true
+	}
+	cfg.Sides = slices.Clone(cfg.Sides)
+	return &Joiner{cfg: cfg, within: int64(cfg.Within), wm: MinTime, keys: map[string]*keyState{}, pick: make([]*entry, len(cfg.Sides))}, nil
+}
+
+// Stats returns the counters.
+func (j *Joiner) Stats() Stats {
+	s := j.stats
+	s.Keys = len(j.keys)
+	for _, k := range j.keys {
+		for _, es := range k.sides {
+			s.Buffered += len(es)
+		}
+	}
+	return s
+}
+
+// Watermark is the latest watermark given to Advance, or MinTime.
+func (j *Joiner) Watermark() int64 { return j.wm }
+

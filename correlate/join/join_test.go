@@ -1,0 +1,216 @@
+package join
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+const sec = int64(time.Second)
+
+// in is one scripted input: an event of side (by name) and key at a time in
+// seconds, or a watermark when side is empty.
+type in struct {
+	side, key string
+	at        int64
+}
+
+func e(side, key string, at int64) in { return in{side: side, key: key, at: at} }
+func wm(at int64) in                  { return in{at: at} }
+
+func play(tb testing.TB, j *Joiner, steps []in) []string {
+	tb.Helper()
+	var out []string
+	emit := func(m *Match) { out = append(out, format(m)) }
+	for i, s := range steps {
+		if s.side == "" {
+			j.Advance(s.at*sec, emit)
+			continue
+		}
+		side := slices.Index(j.cfg.Sides, s.side)
+		ev := &event.Event{Stream: s.side, ID: fmt.Sprintf("%s%d", s.side, s.at), Time: s.at * sec, Seq: uint64(i + 1)}
+		if st := j.Add(side, s.key, ev, emit); st != Joined {
+			out = append(out, fmt.Sprintf("%v %s", st, ev.ID))
+		}
+	}
+	return out
+}
+
+func format(m *Match) string {
+	var ids []string
+	for _, ev := range m.Events {
+		if ev == nil {
+			ids = append(ids, "-")
+		} else {
+			ids = append(ids, ev.ID)
+		}
+	}
+	return fmt.Sprintf("%d %s %s", m.Time/sec, m.Key, strings.Join(ids, " "))
+}
+
+func TestJoin(t *testing.T) {
+	two := []string{"login", "transfer"}
+	three := []string{"a", "b", "c"}
+	tests := []struct {
+		name  string
+		cfg   Config
+		steps []in
+		want  []string
+	}{
+		{
+			name:  "inner: every pair within the window, once",
+			cfg:   Config{Within: 10 * time.Second, Type: Inner, Sides: two},
+			steps: []in{e("login", "u", 0), e("transfer", "u", 5), e("transfer", "u", 9), e("login", "u", 12), e("transfer", "x", 13), wm(100)},
+			want:  []string{"5 u login0 transfer5", "9 u login0 transfer9", "12 u login12 transfer5", "12 u login12 transfer9"},
+		},
+		{
+			name:  "inner: within is exclusive",
+			cfg:   Config{Within: 10 * time.Second, Type: Inner, Sides: two},
+			steps: []in{e("login", "u", 0), e("transfer", "u", 10), e("transfer", "u", 9)},
+			want:  []string{"9 u login0 transfer9"},
+		},
+		{
+			name:  "inner: the order of sides in time does not matter",
+			cfg:   Config{Within: 10 * time.Second, Type: Inner, Sides: two},
+			steps: []in{e("transfer", "u", 1), e("login", "u", 2)},
+			want:  []string{"2 u login2 transfer1"},
+		},
+		{
+			name: "inner, three sides: max time - min time < within",
+			cfg:  Config{Within: 10 * time.Second, Type: Inner, Sides: three},
+			steps: []in{
+				e("a", "k", 0), e("b", "k", 6), e("c", "k", 10), // a0..c10 spans 10: no
+				e("a", "k", 7), // a7 b6 c10: yes
+				e("c", "k", 12), // a7 b6 c12: span 6, yes; a0: no
+				wm(100),
+			},
+			want: []string{"10 k a7 b6 c10", "12 k a7 b6 c12"},
+		},
+		{
+			name:  "events expire with the window",
+			cfg:   Config{Within: 10 * time.Second, Type: Inner, Sides: two},
+			steps: []in{e("login", "u", 0), wm(10), e("transfer", "u", 10), e("login", "u", 3)},
+			want:  []string{"late login3"},
+		},
+		{
+			name:  "left: an unmatched first-side event is emitted when its window closes",
+			cfg:   Config{Within: 10 * time.Second, Type: Left, Sides: two},
+			steps: []in{e("login", "u", 0), e("transfer", "v", 1), e("login", "v", 2), e("login", "w", 3), wm(12), wm(13), wm(100)},
+			want:  []string{"2 v login2 transfer1", "10 u login0 -", "13 w login3 -"},
+		},
+		{
+			name:  "full: both sides are preserved",
+			cfg:   Config{Within: 10 * time.Second, Type: Full, Sides: two},
+			steps: []in{e("login", "u", 0), e("transfer", "u", 20), e("login", "v", 1), e("transfer", "v", 2), wm(100)},
+			want:  []string{"2 v login1 transfer2", "10 u login0 -", "30 u - transfer20"},
+		},
+		{
+			name: "left, three sides: the partial match shows the partners it had",
+			cfg:  Config{Within: 10 * time.Second, Type: Left, Sides: three},
+			steps: []in{
+				e("a", "k", 0), e("b", "k", 2), e("b", "k", 3), e("c", "k", 30),
+				e("b", "x", 0), wm(100),
+			},
+			want: []string{"10 k a0 b3 -"},
+		},
+		{
+			name: "full, three sides: every event is reported, unmatched ones once",
+			cfg:  Config{Within: 10 * time.Second, Type: Full, Sides: three},
+			steps: []in{
+				e("a", "k", 0), e("b", "k", 2), e("c", "k", 5), // complete
+				e("b", "k", 20), e("c", "k", 25), // partial together
+				wm(100),
+			},
+			want: []string{"5 k a0 b2 c5", "30 k - b20 c25"},
+		},
+		{
+			name:  "full buffers count what they cannot keep",
+			cfg:   Config{Within: 10 * time.Second, Type: Inner, Sides: two, MaxPerSide: 1, MaxKeys: 1},
+			steps: []in{e("login", "u", 0), e("login", "u", 1), e("transfer", "u", 2), e("login", "v", 3)},
+			want:  []string{"unbuffered: side buffer full login1", "2 u login0 transfer2", "dropped: key limit login3"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			j, err := New(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := play(t, j, tc.steps)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(tc.want, "\n\t"))
+			}
+			if s := j.Stats(); s.Keys != 0 && tc.steps[len(tc.steps)-1].side == "" {
+				t.Errorf("%d keys hold state after the last watermark", s.Keys)
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Type: Inner, Sides: []string{"a", "b"}}, "within must be positive"},
+		{Config{Within: time.Second, Sides: []string{"a", "b"}}, "type must be"},
+		{Config{Within: time.Second, Type: Left, Sides: []string{"a"}}, "at least two sides"},
+		{Config{Within: time.Second, Type: Left, Sides: []string{"a", "a"}}, `"a" appears twice`},
+	} {
+		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if typ, err := ParseType("full"); err != nil || typ != Full {
+		t.Errorf("ParseType(full) = %v, %v", typ, err)
+	}
+}
+
+// TestRandomInnerJoinAgreesWithEnumeration checks the inner join of three
+// sides against brute force over all events: the same set of combinations,
+// each exactly once.
+func TestRandomInnerJoinAgreesWithEnumeration(t *testing.T) {
+	for seed := range uint64(30) {
+		r := rand.New(rand.NewPCG(seed, 1))
+		j, _ := New(Config{Within: 10 * time.Second, Type: Inner, Sides: []string{"a", "b", "c"}})
+		var evs []*event.Event
+		var sides []int
+		var keys []string
+		tt := int64(0)
+		got := map[string]int{}
+		emit := func(m *Match) { got[format(m)]++ }
+		for i := range 150 {
+			tt += r.Int64N(3 * sec)
+			ev := &event.Event{Stream: "s", ID: fmt.Sprint(i), Time: tt, Seq: uint64(i)}
+			s, k := r.IntN(3), fmt.Sprint(r.IntN(2))
+			evs, sides, keys = append(evs, ev), append(sides, s), append(keys, k)
+			j.Add(s, k, ev, emit)
+			if r.IntN(10) == 0 {
+				j.Advance(tt, emit)
+			}
+		}
+		want := map[string]int{}
+		for x := range evs {
+			for y := range evs {
+				for z := range evs {
+					if sides[x] != 0 || sides[y] != 1 || sides[z] != 2 || keys[x] != keys[y] || keys[y] != keys[z] {
+						continue
+					}
+					lo := min(evs[x].Time, evs[y].Time, evs[z].Time)
+					hi := max(evs[x].Time, evs[y].Time, evs[z].Time)
+					if hi-lo < 10*sec {
+						want[format(&Match{Key: keys[x], Time: hi, Events: []*event.Event{evs[x], evs[y], evs[z]}})]++
+					}
+				}
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("seed %d:\ngot  %v\nwant %v", seed, got, want)
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package join
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Add feeds an event of side (an index into Config.Sides) with its key, and
+// emits, in a fixed order, every complete combination it completes.
+func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) Status {
+	if side < 0 || side >= len(j.cfg.Sides) {
+		panic(fmt.Sprintf("join: side %d of %d", side, len(j.cfg.Sides)))
+	}
+	if ev.Time < j.wm {
+		j.stats.Late++
+		return Late
+	}
+	k := j.keys[key]
+	if k == nil {
+		if j.cfg.MaxKeys > 0 && len(j.keys) >= j.cfg.MaxKeys {
+			j.stats.DroppedKeys++
+			return DroppedKey
+		}
+		k = &keyState{sides: make([][]*entry, len(j.cfg.Sides))}
+		j.keys[key] = k
+	}
+	e := &entry{ev: ev}
+	clear(j.pick)
+	j.pick[side] = e
+	j.combine(key, k, side, 0, ev.Time, ev.Time, emit)
+
+	st := Joined
+	es := k.sides[side]
+	if j.cfg.MaxPerSide > 0 && len(es) >= j.cfg.MaxPerSide {
+		j.stats.Unbuffered++
+		st = Unbuffered
+	} else {
+		// Almost always an append: a key's events come in order.
+		i := len(es)
+		for i > 0 && ev.Before(es[i-1].ev) {
+			i--
+		}
+		k.sides[side] = slices.Insert(es, i, e)
+	}
+	if st == Unbuffered && k.empty() {
+		delete(j.keys, key)
+		return st
+	}
+	j.schedule(key, k, k.deadline(j.within))
+	return st
+}
+
+// combine picks an event for each side from s on (skipping the new event's
+// side), keeping the span of the picks, lo..hi, under within, and emits
+// each complete combination.
+func (j *Joiner) combine(key string, k *keyState, fixed, s int, lo, hi int64, emit func(*Match)) {
+	if s == len(j.pick) {
+		m := &Match{Key: key, Time: hi, Events: make([]*event.Event, len(j.pick))}
+		for i, e := range j.pick {
+			e.matched = true
+			m.Events[i] = e.ev
+		}
+		emit(m)
+		return
+	}
+	if s == fixed {
+		j.combine(key, k, fixed, s+1, lo, hi, emit)
+		return
+	}
+	es := k.sides[s]
+	// Candidates are within `within` of the new event: (hi-within, lo+within).
+	i, _ := slices.BinarySearchFunc(es, hi-j.within+1, func(e *entry, t int64) int { return cmp.Compare(e.ev.Time, t) })
+	for ; i < len(es); i++ {
+		t := es[i].ev.Time
+		if t >= lo+j.within {
+			break
+		}
+		j.pick[s] = es[i]
+		j.combine(key, k, fixed, s+1, min(lo, t), max(hi, t), emit)
+	}
+	j.pick[s] = nil
+}
+
+func (k *keyState) empty() bool {
+	for _, es := range k.sides {
+		if len(es) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// deadline is when the key's oldest buffered event leaves.
+func (k *keyState) deadline(within int64) int64 {
+	at := int64(1<<63 - 1)
+	for _, es := range k.sides {
+		if len(es) > 0 {
+			at = min(at, es[0].ev.Time+within)
+		}
+	}
+	return at
+}
+
+// Advance moves event time to watermark: buffered events whose window has
+// closed (time + within at or before it) are forgotten, and for outer joins
+// the preserved ones that never matched are emitted as partial matches, in
+// order of time, key and event.
+func (j *Joiner) Advance(watermark int64, emit func(*Match)) {
+	j.wm = max(j.wm, watermark)
+	wm := j.wm
+	j.out = j.out[:0]
+	for len(j.tq) > 0 && j.tq[0].at <= wm {
+		tm := j.tq.pop()
+		k := j.keys[tm.key]
+		if k == nil || !k.timed || k.at != tm.at {
+			continue
+		}
+		k.timed = false
+		j.expire(tm.key, k, wm)
+		if k.empty() {
+			delete(j.keys, tm.key)
+		} else {
+			j.schedule(tm.key, k, k.deadline(j.within))
+		}
+	}
+	slices.SortStableFunc(j.out, func(x, y *Match) int {
+		return cmp.Or(cmp.Compare(x.Time, y.Time), cmp.Compare(x.Key, y.Key))
+	})
+	for _, m := range j.out {
+		emit(m)
+	}
+	clear(j.out)
+}
+
+// expire drops the key's events whose window closed by wm, emitting the
+// partial matches of outer joins into j.out.
+func (j *Joiner) expire(key string, k *keyState, wm int64) {
+	var gone []*entry
+	var sideOf []int
+	for s, es := range k.sides {
+		n := 0
+		for n < len(es) && es[n].ev.Time+j.within <= wm {
+			n++
+		}
+		for _, e := range es[:n] {
+			gone = append(gone, e)
+			sideOf = append(sideOf, s)
+		}
+	}
+	if j.cfg.Type != Inner && len(gone) > 0 {
+		idx := make([]int, len(gone))
+		for i := range idx {
+			idx[i] = i
+		}
+		// Oldest first, so the events a partial match shows are still
+		// buffered when it is built.
+		slices.SortStableFunc(idx, func(a, b int) int {
+			if gone[a].ev.Before(gone[b].ev) {
+				return -1
+			}
+			if gone[b].ev.Before(gone[a].ev) {
+				return 1
+			}
+			return cmp.Compare(sideOf[a], sideOf[b])
+		})
+		for _, i := range idx {
+			e, s := gone[i], sideOf[i]
+			if e.matched || e.covered || j.cfg.Type == Left && s != 0 {
+				continue
+			}
+			j.out = append(j.out, j.partial(key, k, s, e))
+		}
+	}
+	for s, es := range k.sides {
+		n := 0
+		for n < len(es) && es[n].ev.Time+j.within <= wm {
+			n++
+		}
+		clear(es[:n])
+		k.sides[s] = slices.Delete(es, 0, n)
+		if len(k.sides[s]) == 0 {
+			k.sides[s] = nil
+		}
+	}
+}
+
+func (j *Joiner) partial(key string, k *keyState, side int, e *entry) *Match {
+	m := &Match{Key: key, Time: e.ev.Time + j.within, Events: make([]*event.Event, len(k.sides))}
+	m.Events[side] = e.ev
+	e.covered = true
+	lo, hi := e.ev.Time, e.ev.Time
+	for s, es := range k.sides {
+		if s == side {
+			continue
+		}
+		for i := len(es) - 1; i >= 0; i-- {
+			t := es[i].ev.Time
+			if max(hi, t)-min(lo, t) < j.within {
+				m.Events[s] = es[i].ev
+				es[i].covered = true
+				lo, hi = min(lo, t), max(hi, t)
+				break
+			}
+		}
+	}
+	return m
+}
+
