@@ -163,6 +163,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		}
 	}
 	e.router = newRouter(e.dets)
+	e.router.all = cfg.Explain != nil
 	return e, nil
 }
 

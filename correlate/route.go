@@ -14,7 +14,10 @@ import (
 // rules it could match. Throughput then depends on how many rules share an
 // event's values, not on how many rules there are.
 type router struct {
-	dets    []detector
+	dets []detector
+	// all disables the index, so that --explain shows every rule of the
+	// stream deciding, not only those the index let through.
+	all     bool
 	streams map[string]*streamRoute
 	scratch []int
 }
@@ -83,7 +86,7 @@ func (r *router) build(stream string) *streamRoute {
 			continue
 		}
 		cons := d.constraints()
-		if len(cons) == 0 {
+		if len(cons) == 0 || r.all {
 			sr.always = append(sr.always, i)
 			continue
 		}
