@@ -172,4 +172,3 @@ func (j *Joiner) Stats() Stats {
 
 // Watermark is the latest watermark given to Advance, or MinTime.
 func (j *Joiner) Watermark() int64 { return j.wm }
-

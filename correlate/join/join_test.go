@@ -85,7 +85,7 @@ func TestJoin(t *testing.T) {
 			cfg:  Config{Within: 10 * time.Second, Type: Inner, Sides: three},
 			steps: []in{
 				e("a", "k", 0), e("b", "k", 6), e("c", "k", 10), // a0..c10 spans 10: no
-				e("a", "k", 7), // a7 b6 c10: yes
+				e("a", "k", 7),  // a7 b6 c10: yes
 				e("c", "k", 12), // a7 b6 c12: span 6, yes; a0: no
 				wm(100),
 			},

@@ -208,4 +208,3 @@ func (j *Joiner) partial(key string, k *keyState, side int, e *entry) *Match {
 	}
 	return m
 }
-
