@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 
@@ -124,7 +125,9 @@ func (f cefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 
 // appendCEFHeader escapes a header field.
 func appendCEFHeader(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
+	i := plainPrefix(s, '|', '\\')
+	dst = append(dst, s[:i]...)
+	for i < len(s) {
 		c := s[i]
 		switch c {
 		case '\\', '|':
@@ -148,7 +151,9 @@ func appendCEFHeader(dst []byte, s string) []byte {
 
 // appendCEFValue escapes an extension value.
 func appendCEFValue(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
+	i := plainPrefix(s, '=', '\\')
+	dst = append(dst, s[:i]...)
+	for i < len(s) {
 		c := s[i]
 		switch c {
 		case '\\', '=':
@@ -170,6 +175,20 @@ func appendCEFValue(dst []byte, s string) []byte {
 		i++
 	}
 	return dst
+}
+
+// plainPrefix returns the length of a prefix of s, in steps of eight
+// bytes, that holds only ASCII without control bytes, a and b: the part a
+// CEF or LEEF escaper can copy as it is.
+func plainPrefix(s string, a, b byte) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
+		if x&swarHi != 0 || (x-swarLo*0x20)&^x&swarHi != 0 || hasByte(x, a) || hasByte(x, b) {
+			break
+		}
+	}
+	return i
 }
 
 // escapeCEFTail escapes in place the extension value written at

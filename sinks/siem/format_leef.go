@@ -191,7 +191,9 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 }
 
 func (f leefFormat) value(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
+	i := plainPrefix(s, f.delim, '\\')
+	dst = append(dst, s[:i]...)
+	for i < len(s) {
 		c := s[i]
 		switch {
 		case c == '\\' || c == f.delim:

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cep-project/cep/alert"
 )
@@ -70,6 +71,8 @@ func TestAppendAnyMatchesEncodingJSON(t *testing.T) {
 		0.0, math.Copysign(0, -1), 1e20, 1e21, 1e-6, 1e-7, 123456789.125, float32(1e21), float32(3.25), int64(-5), uint64(1 << 63),
 		"", "\u2028\u2029", "\x00\x1f", "<&>", "\xff", []any{}, []any(nil), map[string]any{}, map[string]any{"b": 1, "a": []string{"x"}},
 		json.Number("12.5"), true, nil,
+		baseTime, baseTime.Truncate(time.Second), baseTime.Truncate(time.Millisecond), time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		baseTime.In(time.FixedZone("X", -3*3600)), time.Date(2024, 2, 29, 23, 59, 59, 100, time.UTC),
 	}
 	for _, v := range values {
 		want, err := json.Marshal(v)

@@ -2,11 +2,13 @@ package siem
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,7 +36,12 @@ var safeJSON = func() (t [utf8.RuneSelf]bool) {
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	i := 0
+	// Skip eight safe bytes at a time: most values need no escaping.
+	for i+8 <= len(s) && safe8(binary.LittleEndian.Uint64([]byte(s[i:i+8]))) {
+		i += 8
+	}
+	for i < len(s) {
 		if b := s[i]; b < utf8.RuneSelf {
 			if safeJSON[b] {
 				i++
@@ -84,11 +91,37 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// hasByte reports whether any byte of x equals c.
+func hasByte(x uint64, c byte) bool {
+	y := x ^ (swarLo * uint64(c))
+	return (y-swarLo)&^y&swarHi != 0
+}
+
+// safe8 reports whether eight bytes are all printable ASCII that a JSON
+// string carries unescaped: no control bytes, no '"', '\\', '<', '>', '&',
+// and nothing at or above 0x80 (which needs UTF-8 checks).
+func safe8(x uint64) bool {
+	if x&swarHi != 0 || (x-swarLo*0x20)&^x&swarHi != 0 {
+		return false
+	}
+	return !hasByte(x, '"') && !hasByte(x, '\\') && !hasByte(x, '<') && !hasByte(x, '>') && !hasByte(x, '&')
+}
+
 // appendFloat appends f as encoding/json does: shortest form, exponent only
 // outside [1e-6, 1e21).
 func appendFloat(dst []byte, f float64, bits int) ([]byte, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return dst, fmt.Errorf("unsupported float value %v", f)
+	}
+	// Integral values, common in alert fields, skip the shortest-digits
+	// search; below 2^53 the integer form is what 'f' would print.
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 && !(f == 0 && math.Signbit(f)) {
+		return strconv.AppendInt(dst, int64(f), 10), nil
 	}
 	abs := math.Abs(f)
 	format := byte('f')
@@ -109,11 +142,36 @@ func appendFloat(dst []byte, f float64, bits int) ([]byte, error) {
 	return dst, nil
 }
 
-// appendTime appends t in the form of time.Time.MarshalJSON.
+// appendTime appends t in the form of time.Time.MarshalJSON. UTC times,
+// which are what alerts carry, are written by hand; time.AppendFormat is a
+// tenth of the JSON format's budget.
 func appendTime(dst []byte, t time.Time) []byte {
-	dst = append(dst, '"')
-	dst = t.AppendFormat(dst, time.RFC3339Nano)
-	return append(dst, '"')
+	if t.Location() != time.UTC || t.Year() < 0 || t.Year() > 9999 {
+		dst = append(dst, '"')
+		dst = t.AppendFormat(dst, time.RFC3339Nano)
+		return append(dst, '"')
+	}
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	dst = append(dst, '"',
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z', '"')
 }
 
 // appendAny appends a value from an alert's fields or key. The types that
@@ -191,31 +249,51 @@ func appendStrings(dst []byte, ss []string) []byte {
 	return append(dst, ']')
 }
 
-// appendMap writes m with sorted keys, like encoding/json. Small maps sort
-// their keys in a stack array so that the common case does not allocate.
+// appendMap writes m with sorted keys, like encoding/json. Small maps
+// sort their members in a stack array so that the common case does not
+// allocate, and values are not looked up twice.
 func appendMap(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	var buf [16]string
-	keys := buf[:0]
-	for k := range m {
-		keys = append(keys, k)
+	var buf [16]member
+	ms := buf[:0]
+	for k, v := range m {
+		ms = append(ms, member{k, v})
 	}
-	slices.Sort(keys)
+	sortMembers(ms)
 	dst = append(dst, '{')
 	var err error
-	for i, k := range keys {
+	for i := range ms {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, k)
+		dst = appendString(dst, ms[i].key)
 		dst = append(dst, ':')
-		if dst, err = appendAny(dst, m[k]); err != nil {
-			return dst, fmt.Errorf("%s: %w", k, err)
+		if dst, err = appendAny(dst, ms[i].val); err != nil {
+			return dst, fmt.Errorf("%s: %w", ms[i].key, err)
 		}
 	}
 	return append(dst, '}'), nil
+}
+
+type member struct {
+	key string
+	val any
+}
+
+// sortMembers is an insertion sort: fields maps are small, and a generic
+// sort with a closure would make the stack array escape.
+func sortMembers(ms []member) {
+	if len(ms) > 12 {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].key < ms[j-1].key; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
 }
 
 // appendValue writes an event value, keeping object member order.
@@ -283,10 +361,17 @@ func appendRaw(dst []byte, raw []byte) ([]byte, error) {
 }
 
 // rawIsClean reports whether raw needs neither compaction nor escaping.
-// It is conservative: any space or tab, even inside a string, takes the slow
-// path, which is correct either way.
+// It is conservative: any space, even inside a string, takes the slow path,
+// which is correct either way. Eight bytes are checked at a time.
 func rawIsClean(raw []byte) bool {
-	for _, c := range raw {
+	i := 0
+	for ; i+8 <= len(raw); i += 8 {
+		x := binary.LittleEndian.Uint64(raw[i:])
+		if (x-swarLo*0x21)&^x&swarHi != 0 || hasByte(x, '<') || hasByte(x, '>') || hasByte(x, '&') || hasByte(x, 0xE2) {
+			return false
+		}
+	}
+	for _, c := range raw[i:] {
 		switch c {
 		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xE2:
 			return false
