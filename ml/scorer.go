@@ -22,12 +22,17 @@ type Model struct {
 	inputs     []Field
 	inputIdx   map[string]int
 	inputSlots []int
+	inputPreps []*prep
 	outputs    []OutputInfo
 	outputIdx  map[string]int
 	positive   int
 }
 
 func (m *Model) finish() {
+	for _, slot := range m.inputSlots {
+		p, _ := m.derivers[slot].(*prep)
+		m.inputPreps = append(m.inputPreps, p)
+	}
 	m.outputIdx = map[string]int{}
 	for i, o := range m.root.outputs {
 		m.outputs = append(m.outputs, OutputInfo{Name: o.name, Feature: o.featStr, DataType: o.def.dataType, HasType: o.hasDT})
@@ -238,7 +243,12 @@ func (s *Scorer) Score() (*Result, error) {
 	s.stack = s.stack[:0]
 	s.nums = s.nums[:0]
 	m := s.m
-	for _, slot := range m.inputSlots {
+	for i, slot := range m.inputSlots {
+		// Plain numeric inputs are copied without the general preparation.
+		if p := m.inputPreps[i]; p != nil && p.plain && p.src < 0 && s.raw[p.input].kind == KindNumber {
+			s.slots[slot] = slotVal{v: s.raw[p.input], gen: s.gen}
+			continue
+		}
 		s.get(slot)
 	}
 	if s.err != nil {
