@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -106,5 +108,37 @@ func TestSecretsAreRedacted(t *testing.T) {
 		if strings.Contains(out, "SECRET") {
 			t.Errorf("secret leaked: %s", out)
 		}
+	}
+}
+
+// Every example in CONFIG.md decodes strictly and validates.
+func TestConfigDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1)
+	if len(blocks) < 9 {
+		t.Fatalf("found %d yaml blocks", len(blocks))
+	}
+	var all []Config
+	for _, b := range blocks {
+		text := strings.TrimPrefix(string(b[1]), "sinks:\n")
+		cfgs := decodeConfigs(t, text)
+		all = append(all, cfgs...)
+	}
+	for _, err := range ValidateAll(all) {
+		t.Error(err)
+	}
+	types := map[string]bool{}
+	formats := map[string]bool{}
+	for _, c := range all {
+		types[c.Type] = true
+		if c.Format != "" {
+			formats[c.Format] = true
+		}
+	}
+	if len(types) != len(Types) || len(formats) != len(Formats) {
+		t.Errorf("examples cover types %v and formats %v", types, formats)
 	}
 }
