@@ -545,3 +545,46 @@ func TestScorerReuse(t *testing.T) {
 		t.Errorf("%v allocations per score", allocs)
 	}
 }
+
+// TestConcurrentScorers shares one Model between goroutines, each with its
+// own Scorer, as the engine does; run with -race.
+func TestConcurrentScorers(t *testing.T) {
+	m := mustParse(t, gbmPMML(10, 4, 5), "gbm.pmml")
+	want := make([]float64, 50)
+	s := m.NewScorer()
+	for i := range want {
+		for j := range m.Inputs() {
+			s.SetNum(j, float64(i*j%7)/7-0.5)
+		}
+		r, err := s.Score()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = r.Score()
+	}
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			s := m.NewScorer()
+			for i := range want {
+				for j := range m.Inputs() {
+					s.SetNum(j, float64(i*j%7)/7-0.5)
+				}
+				r, err := s.Score()
+				if err == nil && r.Score() != want[i] {
+					err = errors.New("different score from another goroutine")
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
