@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 )
 
@@ -33,6 +34,18 @@ func ScoreRows(m *Model, in io.Reader, format string, out io.Writer) error {
 		err = ferr
 	}
 	return err
+}
+
+// FormatOf names the ScoreRows format for an input file by its extension:
+// "csv" for .csv, "jsonl" for .jsonl, .ndjson and .json, "" otherwise.
+func FormatOf(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return "csv"
+	case ".jsonl", ".ndjson", ".json":
+		return "jsonl"
+	}
+	return ""
 }
 
 func scoreCSV(m *Model, s *Scorer, in io.Reader, w *bufio.Writer) error {

@@ -452,6 +452,14 @@ func TestScoreRows(t *testing.T) {
 	}
 }
 
+func TestFormatOf(t *testing.T) {
+	for path, want := range map[string]string{"rows.csv": "csv", "a/B.JSONL": "jsonl", "x.ndjson": "jsonl", "x.txt": "", "-": ""} {
+		if got := FormatOf(path); got != want {
+			t.Errorf("FormatOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
 func TestModelScoreConvenience(t *testing.T) {
 	m := loadFixture(t, "scorecard.pmml")
 	d, err := m.Score(map[string]any{"age": 22, "amount": 500.0, "country": "US"})
