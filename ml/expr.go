@@ -38,7 +38,8 @@ type paramRef struct{ idx int }
 
 func (e paramRef) eval(s *Scorer) Value { return s.stack[s.frame+e.idx] }
 
-// exprType is the data type an expression yields, when the document says.
+// literal reads an optional attribute as a constant of type dt; ok reports
+// whether the attribute is present.
 func (c *compiler) literal(e *elem, attr string, dt DataType) (Value, bool) {
 	s, ok := e.attr(attr)
 	if !ok {
@@ -436,7 +437,7 @@ func (m *mapValues) eval(s *Scorer) Value {
 		s.stack = append(s.stack, v)
 	}
 	vals := s.stack[base:]
-	defer func() { s.stack = s.stack[:base] }()
+	out := m.def
 rows:
 	for i, row := range m.rows {
 		for j, cell := range row {
@@ -444,7 +445,9 @@ rows:
 				continue rows
 			}
 		}
-		return m.outs[i]
+		out = m.outs[i]
+		break
 	}
-	return m.def
+	s.stack = s.stack[:base]
+	return out
 }

@@ -387,7 +387,6 @@ func (c *compiler) fieldHeader(e *elem, needName bool) *fieldDef {
 	return f
 }
 
-func (f *fieldDef) String() string { return f.name }
 
 // numText formats a number from the document for a reason string.
 func numText(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

@@ -2,7 +2,6 @@ package ml
 
 import (
 	"math"
-	"strconv"
 )
 
 type activation uint8
@@ -346,8 +345,4 @@ func denormalize(orig, norm []float64, y float64) float64 {
 	}
 	x0, x1, y0, y1 := orig[i], orig[i+1], norm[i], norm[i+1]
 	return x0 + (y-y0)/(y1-y0)*(x1-x0)
-}
-
-func (n *neuralNet) String() string {
-	return "neural network with " + strconv.Itoa(len(n.layers)) + " layers"
 }

@@ -2,7 +2,6 @@ package ml
 
 import (
 	"math"
-	"strconv"
 	"strings"
 )
 
@@ -561,5 +560,3 @@ func (t *treeModel) collect(s *Scorer, node *treeNode, w float64, out []float64)
 		}
 	}
 }
-
-func (n *treeNode) String() string { return "node " + strconv.Quote(n.id) }
