@@ -58,6 +58,11 @@ func (a *Aggregator) addPanes(key string, t int64, args []Arg, ev *event.Event) 
 		k = &paneKey{done: a.wm}
 		a.keys[key] = k
 	}
+	if a.cfg.Late == LateCount {
+		// Windows that closed while the key had no events in them stay
+		// closed: a late event does not bring them out after the fact.
+		k.done = max(k.done, a.wm)
+	}
 	i, found := slices.BinarySearchFunc(k.panes, pt, func(p pane, t int64) int {
 		switch {
 		case p.start < t:

@@ -10,17 +10,18 @@ import (
 // times and arguments, running sums that events leave as they entered, and
 // a monotonic deque per min or max measure.
 type slideKey struct {
-	timing
+	// Fields every event touches come first, to share cache lines.
 	q      fifo
-	nums   []numAcc
-	sets   []distinct
-	dq     []deque
-	ev     evidence
 	newest int64
-	fired  bool
+	timing
+	fired bool
 	// inline holds nums for the common single numeric measure, sparing a
 	// key an allocation and the event a cache miss.
 	inline [1]numAcc
+	nums   []numAcc
+	dq     []deque
+	sets   []distinct
+	ev     evidence
 }
 
 func (k *slideKey) timer() *timing { return &k.timing }
@@ -249,11 +250,11 @@ type optStr struct {
 // deques can tell what has left.
 type fifo struct {
 	buf        []uint64 // per slot: time, then nNum float64 bits
-	strs       []optStr
 	nNum, nSet int32
 	cap        int32 // slots, a power of two
 	head, n    int
 	first      uint64 // position of the oldest event
+	strs       []optStr
 }
 
 func (q *fifo) init(nNum, nSet int) { q.nNum, q.nSet = int32(nNum), int32(nSet) }
