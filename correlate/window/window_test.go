@@ -175,8 +175,8 @@ func TestWindows(t *testing.T) {
 			},
 		},
 		{
-			name: "a late event in a window that closed empty for its key is late, not a new result",
-			cfg:  Config{Window: Spec{Kind: Tumbling, Size: 10 * time.Second}, Measures: countOnly()},
+			name:  "a late event in a window that closed empty for its key is late, not a new result",
+			cfg:   Config{Window: Spec{Kind: Tumbling, Size: 10 * time.Second}, Measures: countOnly()},
 			steps: []step{ev("a", 1), wm(10), wm(35), ev("a", 25), ev("a", 36), wm(100)},
 			want:  []string{"emit a [0,10) n=1 [1] ev=e0", "late a@25", "emit a [30,40) n=1 [1] ev=e4"},
 		},
