@@ -289,3 +289,76 @@ func TestApproximateCountDistinct(t *testing.T) {
 		}
 	}
 }
+
+// TestRandomCorrectionsConverge sends events up to 30s late to windows in
+// LateCorrect mode with a lateness that loses nothing: the results not
+// superseded by a later correction must be exactly the windows of all the
+// events, computed from scratch.
+func TestRandomCorrectionsConverge(t *testing.T) {
+	specs := []Spec{
+		{Kind: Tumbling, Size: 10 * time.Second},
+		{Kind: Hopping, Size: 20 * time.Second, Slide: 5 * time.Second},
+		{Kind: Session, Gap: 5 * time.Second},
+	}
+	type id struct {
+		key        string
+		start, end int64
+		rev        int
+	}
+	for seed := range uint64(20) {
+		for _, spec := range specs {
+			r := rand.New(rand.NewPCG(seed, 5))
+			evs := randomEvents(r, 300)
+			a := mustNew(t, Config{Window: spec, Measures: allMeasures, Late: LateCorrect, AllowedLateness: time.Hour})
+			live := map[id]*Result{}
+			emit := func(x *Result) {
+				for _, p := range x.Corrects {
+					pid := id{p.Key, p.Start, p.End, p.Revision}
+					if live[pid] == nil {
+						t.Fatalf("seed %d %v: %s corrects a result that is not live", seed, spec, format(x))
+					}
+					delete(live, pid)
+				}
+				live[id{x.Key, x.Start, x.End, x.Revision}] = x
+			}
+			var sent []rec
+			maxT := int64(0)
+			for _, e := range evs {
+				e.t -= r.Int64N(30 * sec) * int64(r.IntN(4)/3) // a quarter are late
+				e.t = max(e.t, 0)
+				maxT = max(maxT, e.t)
+				if r.IntN(5) == 0 {
+					a.Advance(maxT-r.Int64N(3*sec), emit, nil)
+				}
+				if _, st := a.Add(e.key, e.t, e.args, nil); st != Applied && st != Corrected {
+					t.Fatalf("seed %d %v: %v", seed, spec, st)
+				}
+				sent = append(sent, e)
+			}
+			a.Advance(1<<62, emit, nil)
+			if s := a.Stats(); s.LateCorrected == 0 || s.Corrections == 0 || s.Late != 0 {
+				t.Fatalf("seed %d %v: stats %+v: the test should correct and lose nothing", seed, spec, s)
+			}
+			slices.SortStableFunc(sent, func(x, y rec) int { return cmp.Compare(x.t, y.t) })
+			want := naiveWindows(spec, sent)
+			var got []*Result
+			for _, x := range live {
+				got = append(got, x)
+			}
+			slices.SortFunc(got, func(x, y *Result) int {
+				return cmp.Or(cmp.Compare(x.End, y.End), cmp.Compare(x.Start, y.Start), cmp.Compare(x.Key, y.Key))
+			})
+			if len(got) != len(want) {
+				t.Fatalf("seed %d %v: %d live results, rescan has %d", seed, spec, len(got), len(want))
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				what := fmt.Sprintf("seed %d %v result %d", seed, spec, i)
+				if g.Key != w.Key || g.Start != w.Start || g.End != w.End || g.Count != w.Count {
+					t.Fatalf("%s: got %s, rescan %s", what, format(g), format(w))
+				}
+				sameValues(t, what, g.Values, w.Values)
+			}
+		}
+	}
+}
