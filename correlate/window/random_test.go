@@ -324,7 +324,7 @@ func TestRandomCorrectionsConverge(t *testing.T) {
 			var sent []rec
 			maxT := int64(0)
 			for _, e := range evs {
-				e.t -= r.Int64N(30 * sec) * int64(r.IntN(4)/3) // a quarter are late
+				e.t -= r.Int64N(30*sec) * int64(r.IntN(4)/3) // a quarter are late
 				e.t = max(e.t, 0)
 				maxT = max(maxT, e.t)
 				if r.IntN(5) == 0 {
