@@ -40,7 +40,7 @@ func (c *Compiler) Lint(set *Set) []error {
 	}
 	var out []error
 	for _, r := range set.Rules {
-		el := &errorList{file: r.File}
+		el := &errorList{file: r.File, src: r.Spec.src}
 		p := r.Spec.Pos
 		if len(r.Tests) == 0 && !tested[r.ID] && !allTested[dirOf(r.File)] {
 			el.warn(p.Line, p.Col, "rule %s has no tests: add tests: with events that must and must not fire", r.ID)
@@ -48,13 +48,17 @@ func (c *Compiler) Lint(set *Set) []error {
 		if r.Status == "deprecated" {
 			el.warn(p.Line, p.Col, "rule %s is deprecated: it still runs; remove it or set another status", r.ID)
 		}
-		for _, t := range r.Tags {
+		for i, t := range r.Tags {
+			tp := p
+			if i < len(r.Spec.tagPos) {
+				tp = r.Spec.tagPos[i]
+			}
 			if strings.HasPrefix(t, "attack.") && !attackID.MatchString(t) && !attackTactic[strings.TrimPrefix(t, "attack.")] {
-				el.warn(p.Line, p.Col, "tag %q is not an ATT&CK id (attack.t1110, attack.t1110.003, attack.ta0006) or tactic (attack.credential_access)", t)
+				el.warn(tp.Line, tp.Col, "tag %q is not an ATT&CK id (attack.t1110, attack.t1110.003, attack.ta0006) or tactic (attack.credential_access)", t)
 			}
 			switch strings.ToLower(t) {
 			case "info", "low", "medium", "high", "critical":
-				el.warn(p.Line, p.Col, "tag %q names a severity: set severity: %s instead", t, strings.ToLower(t))
+				el.warn(tp.Line, tp.Col, "tag %q names a severity: set severity: %s instead", t, strings.ToLower(t))
 			}
 		}
 		for _, prog := range r.conditions() {
@@ -105,7 +109,11 @@ func (r *Rule) conditions() []*Program {
 // constant folds an expression and reports its value when it no longer
 // depends on anything.
 func (c *Compiler) constant(p *Program) (bool, bool) {
-	opt, err := cel.NewStaticOptimizer(cel.NewConstantFoldingOptimizer())
+	folder, err := cel.NewConstantFoldingOptimizer()
+	if err != nil {
+		return false, false
+	}
+	opt, err := cel.NewStaticOptimizer(folder)
 	if err != nil {
 		return false, false
 	}

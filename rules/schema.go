@@ -39,6 +39,9 @@ type Spec struct {
 	Pos Pos // of the document
 	// kindPos is where the detector key (match, sequence, …) is.
 	kindPos Pos
+	// tagPos holds the position of each tag, for lint.
+	tagPos []Pos
+	src    []byte
 }
 
 // StreamKey is the key expressions of one stream.
@@ -177,7 +180,7 @@ var ruleKeys = []string{"id", "title", "description", "severity", "status", "tag
 
 // parseSpec decodes one rule document strictly.
 func parseSpec(d *decoder, doc *yaml.Node) *Spec {
-	s := &Spec{Pos: Pos{File: d.file, Line: doc.Line, Col: doc.Column}, Status: "stable", Severity: "medium"}
+	s := &Spec{Pos: Pos{File: d.file, Line: doc.Line, Col: doc.Column}, Status: "stable", Severity: "medium", src: d.src}
 	var haveID, haveTitle bool
 	kinds := 0
 	d.fields(doc, "rule", ruleKeys, func(key string, k, v *yaml.Node) bool {
@@ -197,6 +200,11 @@ func parseSpec(d *decoder, doc *yaml.Node) *Spec {
 			s.Status = d.oneOf(v, "status", Statuses...)
 		case "tags":
 			s.Tags = d.strList(v, "tags")
+			if v.Kind == yaml.SequenceNode {
+				for _, c := range v.Content {
+					s.tagPos = append(s.tagPos, Pos{File: d.file, Line: c.Line, Col: c.Column})
+				}
+			}
 		case "owner":
 			s.Owner = d.str(v, "owner")
 		case "streams":

@@ -1,0 +1,162 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+var _ = Describe("cep run", func() {
+	var dir string
+	BeforeEach(func() {
+		dir = GinkgoT().TempDir()
+		writeFile(dir, "auth.jsonl", strings.Join([]string{
+			`{"id":"a1","ts":"2026-01-01T00:00:01Z","user":"u1","outcome":"failure"}`,
+			`{"id":"a2","ts":"2026-01-01T00:00:03Z","user":"u2","outcome":"success"}`,
+			`{"id":"a3","ts":"2026-01-01T00:00:05Z","user":"u3","outcome":"failure"}`,
+		}, "\n")+"\n")
+		writeFile(dir, "payments.jsonl", strings.Join([]string{
+			`{"id":"p1","ts":"2026-01-01T00:00:02Z","card":"c1","amount":1200}`,
+			`{"id":"p2","ts":"2026-01-01T00:00:04Z","card":"c2","amount":12}`,
+		}, "\n")+"\n")
+	})
+
+	It("replays several inputs in event-time order and writes alerts as JSON lines", func() {
+		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--input", "payments=payments.jsonl", "--output", "alerts.jsonl")
+		Expect(r.code).To(Equal(0), r.stderr)
+		data, err := os.ReadFile(filepath.Join(dir, "alerts.jsonl"))
+		Expect(err).NotTo(HaveOccurred())
+		as := alertsOf(string(data))
+		Expect(as).To(HaveLen(3))
+		Expect([]string{evidenceIDs(as[0])[0], evidenceIDs(as[1])[0], evidenceIDs(as[2])[0]}).To(Equal([]string{"a1", "p1", "a3"}))
+		Expect(as[1]).To(HaveKeyWithValue("rule", "spec.big-payment"))
+		Expect(as[1]).To(HaveKeyWithValue("severity", "high"))
+		Expect(as[1]).To(HaveKeyWithValue("key", map[string]any{"event.card": "c1"}))
+		Expect(as[1]["fields"]).To(HaveKeyWithValue("amount", 1200.0))
+		Expect(as[1]).To(HaveKeyWithValue("time", "2026-01-01T00:00:02Z"))
+		for _, a := range as {
+			Expect(a).To(HaveKey("id"))
+			Expect(a).To(HaveKey("rule_version"))
+			Expect(a).To(HaveKey("priority"))
+		}
+		By("giving the same ids on a second run")
+		again := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--input", "payments=payments.jsonl")
+		Expect(again.code).To(Equal(0))
+		as2 := alertsOf(again.stdout)
+		for i := range as {
+			Expect(as2[i]["id"]).To(Equal(as[i]["id"]))
+		}
+	})
+
+	It("reads standard input and writes standard output", func() {
+		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
+		in, err := os.ReadFile(filepath.Join(dir, "auth.jsonl"))
+		Expect(err).NotTo(HaveOccurred())
+		r := cep(dir, in, "run", "--rules", rules, "--input", "auth=-", "--output", "-")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(rulesOf(alertsOf(r.stdout))).To(Equal(map[string]int{"spec.failed-login": 2}))
+	})
+
+	It("counts, logs and skips malformed lines and keeps everything else", func() {
+		writeFile(dir, "auth.jsonl", strings.Join([]string{
+			`{"id":"a1","ts":"2026-01-01T00:00:01Z","user":"u1","outcome":"failure"}`,
+			`{"id":"a2","ts":"2026-01-01T00:00:02Z","user":"u2","outcome":"fail`,
+			`this is not json`,
+			`{"id":"a4","user":"u4","outcome":"failure"}`,
+			`{"id":"a5","ts":"2026-01-01T00:00:05Z","user":"u5","outcome":"failure"}`,
+		}, "\n")+"\n")
+		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl")
+		Expect(r.code).To(Equal(0), r.stderr)
+		as := alertsOf(r.stdout)
+		Expect(as).To(HaveLen(2))
+		Expect(evidenceIDs(as[1])).To(Equal([]string{"a5"}))
+		Expect(r.stderr).To(ContainSubstring("line=2"))
+		Expect(r.stderr).To(ContainSubstring("line=3"))
+		Expect(r.stderr).To(ContainSubstring("line=4"))
+		Expect(r.stderr).To(ContainSubstring("no event time"))
+		Expect(r.stderr).To(ContainSubstring("malformed_lines=3"))
+	})
+
+	It("reports a broken rule with its position and still runs the others", func() {
+		rules := filepath.Join(repoRoot(), "spec/testdata/badrules")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--input", "payments.jsonl")
+		Expect(r.code).To(Equal(2))
+		Expect(r.stderr).To(ContainSubstring("broken.yaml:3:31: undeclared reference to 'evnt'"))
+		Expect(r.stderr).To(ContainSubstring("^"))
+		Expect(rulesOf(alertsOf(r.stdout))).To(Equal(map[string]int{"spec.failed-login": 2, "spec.big-payment": 1}))
+	})
+
+	It("drops events later than the allowed lateness, counting them, or processes them when asked", func() {
+		writeFile(dir, "auth.jsonl", strings.Join([]string{
+			`{"id":"a1","ts":"2026-01-01T00:00:10Z","user":"u1","outcome":"failure"}`,
+			`{"id":"a2","ts":"2026-01-01T00:00:08Z","user":"u2","outcome":"failure"}`,
+			`{"id":"a3","ts":"2026-01-01T00:00:30Z","user":"u3","outcome":"failure"}`,
+			`{"id":"a4","ts":"2026-01-01T00:00:01Z","user":"u4","outcome":"failure"}`,
+		}, "\n")+"\n")
+		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--allowed-lateness", "5s")
+		Expect(r.code).To(Equal(0), r.stderr)
+		var ids []string
+		for _, a := range alertsOf(r.stdout) {
+			ids = append(ids, evidenceIDs(a)...)
+		}
+		By("putting the slightly late a2 in order and dropping the very late a4")
+		Expect(ids).To(Equal([]string{"a2", "a1", "a3"}))
+		Expect(r.stderr).To(ContainSubstring("late event dropped"))
+		Expect(r.stderr).To(ContainSubstring("late_dropped=1"))
+
+		r = cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--allowed-lateness", "5s", "--late", "process")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(alertsOf(r.stdout)).To(HaveLen(4))
+	})
+
+	It("explains what a rule did, event by event", func() {
+		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--explain", "spec.failed-login")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stderr).To(ContainSubstring("event a2 stream=auth"))
+		Expect(r.stderr).To(ContainSubstring("spec.failed-login: match is false"))
+		Expect(r.stderr).To(ContainSubstring("spec.failed-login: ALERT"))
+	})
+
+	It("rejects bad usage with exit status 2", func() {
+		Expect(cep(dir, nil, "run").code).To(Equal(2))
+		Expect(cep(dir, nil, "run", "--rules", "nowhere", "--input", "auth.jsonl").code).To(Equal(2))
+		Expect(cep(dir, nil, "run", "--bogus").code).To(Equal(2))
+	})
+})
+
+var _ = Describe("the fraud example", func() {
+	It("runs from its config on the embedded default and prints alerts", func() {
+		dir := GinkgoT().TempDir()
+		root := repoRoot()
+		cfg := writeFile(dir, "cep.yaml", `
+rules: [`+filepath.Join(root, "examples/fraud/rules")+`]
+lists: `+filepath.Join(root, "examples/fraud/lists")+`
+generate: {generator: fraud, dir: data, seed: 7, events: 20000}
+sources:
+  - {type: file, path: data/payments.jsonl, stream: payments}
+  - {type: file, path: data/auth.jsonl, stream: auth}
+  - {type: file, path: data/account.jsonl, stream: account}
+sinks:
+  - {name: console, type: stdout, format: json}
+`)
+		r := cep(dir, nil, "run", "--config", cfg)
+		Expect(r.code).To(Equal(0), r.stderr)
+		as := alertsOf(r.stdout)
+		Expect(as).NotTo(BeEmpty())
+		Expect(rulesOf(as)).To(HaveKey("fraud.tor-login"))
+		Expect(filepath.Join(dir, "data", "payments.jsonl")).To(BeAnExistingFile())
+	})
+
+	It("passes its own rule tests", func() {
+		r := cep(repoRoot(), nil, "test", "examples/fraud/rules")
+		Expect(r.code).To(Equal(0), r.stdout+r.stderr)
+		Expect(r.stdout).To(MatchRegexp(`(?m)^\d+ passed, 0 failed$`))
+	})
+})

@@ -1,0 +1,81 @@
+// Package spec holds black-box specifications of cep: they build the cep
+// binary and drive it as a user does, with real files, processes and
+// servers.
+package spec
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+)
+
+func TestSpecs(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "cep end-to-end")
+}
+
+// cepBin is the binary under test, built once for all parallel processes.
+var cepBin string
+
+var _ = SynchronizedBeforeSuite(func() []byte {
+	bin, err := gexec.Build("github.com/cep-project/cep/cmd/cep")
+	Expect(err).NotTo(HaveOccurred())
+	return []byte(bin)
+}, func(bin []byte) {
+	cepBin = string(bin)
+	SetDefaultEventuallyTimeout(30 * time.Second)
+})
+
+var _ = SynchronizedAfterSuite(func() {}, func() {
+	gexec.CleanupBuildArtifacts()
+})
+
+// repoRoot is the module root, for the example's files.
+func repoRoot() string {
+	wd, err := os.Getwd()
+	Expect(err).NotTo(HaveOccurred())
+	return filepath.Dir(wd)
+}
+
+// result is a finished cep process.
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+// cep runs the binary to completion in dir with stdin.
+func cep(dir string, stdin []byte, args ...string) result {
+	GinkgoHelper()
+	cmd := exec.Command(cepBin, args...)
+	cmd.Dir = dir
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		Expect(err).NotTo(HaveOccurred())
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// writeFile writes content under dir, creating directories.
+func writeFile(dir, name, content string) string {
+	GinkgoHelper()
+	p := filepath.Join(dir, name)
+	Expect(os.MkdirAll(filepath.Dir(p), 0o755)).To(Succeed())
+	Expect(os.WriteFile(p, []byte(content), 0o644)).To(Succeed())
+	return p
+}
