@@ -1,0 +1,107 @@
+package join
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+func codecConfigs() []Config {
+	return []Config{
+		{Within: 10 * time.Second, Type: Full, Sides: []string{"a", "b", "c"}},
+		{Within: 15 * time.Second, Type: Left, Sides: []string{"login", "transfer"}, MaxPerSide: 5},
+	}
+}
+
+func drive(tb testing.TB, j *Joiner, r *rand.Rand, t0 int64, n int, log *[]string) int64 {
+	tb.Helper()
+	emit := func(m *Match) { *log = append(*log, format(m)) }
+	t := t0
+	for i := range n {
+		t += r.Int64N(3 * sec)
+		raw := fmt.Sprintf(`{"i":%d,"nested":{"x":[1,"two",null]}}`, i)
+		ev := &event.Event{Stream: "s", ID: fmt.Sprint(t0, "-", i), Time: t, Seq: uint64(i), Raw: []byte(raw)}
+		ev.Fields, _ = fieldsOf(ev.Raw)
+		st := j.Add(r.IntN(len(j.cfg.Sides)), fmt.Sprint("k", r.IntN(3)), ev, emit)
+		*log = append(*log, st.String())
+		if r.IntN(8) == 0 {
+			j.Advance(t-r.Int64N(5*sec), emit)
+		}
+	}
+	return t
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	for _, cfg := range codecConfigs() {
+		for seed := range uint64(10) {
+			a, _ := New(cfg)
+			var la, lb []string
+			t1 := drive(t, a, rand.New(rand.NewPCG(seed, 1)), 0, 100, &la)
+			snap, _ := a.MarshalBinary()
+			b, _ := New(cfg)
+			if err := b.UnmarshalBinary(snap); err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			if again, _ := b.MarshalBinary(); !bytes.Equal(snap, again) {
+				t.Fatalf("seed %d: the restored joiner encodes differently", seed)
+			}
+			if a.Stats() != b.Stats() {
+				t.Fatalf("seed %d: stats %+v, restored %+v", seed, a.Stats(), b.Stats())
+			}
+			la, lb = nil, nil
+			drive(t, a, rand.New(rand.NewPCG(seed, 2)), t1, 100, &la)
+			drive(t, b, rand.New(rand.NewPCG(seed, 2)), t1, 100, &lb)
+			a.Advance(1<<62, func(m *Match) { la = append(la, format(m)) })
+			b.Advance(1<<62, func(m *Match) { lb = append(lb, format(m)) })
+			if strings.Join(la, "\n") != strings.Join(lb, "\n") {
+				t.Fatalf("seed %d: the restored joiner behaves differently", seed)
+			}
+		}
+	}
+}
+
+func TestSnapshotRejects(t *testing.T) {
+	cfgs := codecConfigs()
+	a, _ := New(cfgs[0])
+	var log []string
+	drive(t, a, rand.New(rand.NewPCG(1, 1)), 0, 30, &log)
+	snap, _ := a.MarshalBinary()
+	b, _ := New(cfgs[1])
+	if err := b.UnmarshalBinary(snap); !errors.Is(err, ErrSnapshot) {
+		t.Errorf("loading into another join: %v", err)
+	}
+	for _, bad := range [][]byte{nil, []byte("CEPJ\x09"), snap[:len(snap)-1], append(snap[:len(snap):len(snap)], 0)} {
+		if err := a.UnmarshalBinary(bad); !errors.Is(err, ErrSnapshot) {
+			t.Errorf("UnmarshalBinary(%q) = %v, want ErrSnapshot", bad[:min(len(bad), 8)], err)
+		}
+	}
+}
+
+func FuzzUnmarshalBinary(f *testing.F) {
+	cfgs := codecConfigs()
+	for i, cfg := range cfgs {
+		j, _ := New(cfg)
+		var log []string
+		drive(f, j, rand.New(rand.NewPCG(uint64(i), 3)), 0, 30, &log)
+		snap, _ := j.MarshalBinary()
+		f.Add(uint8(i), snap)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		j, _ := New(cfgs[int(which)%len(cfgs)])
+		if err := j.UnmarshalBinary(data); err != nil {
+			return
+		}
+		if _, err := j.MarshalBinary(); err != nil {
+			t.Fatal(err)
+		}
+		var log []string
+		drive(t, j, rand.New(rand.NewPCG(1, 2)), j.Watermark()/2, 20, &log)
+		j.Advance(1<<62, func(*Match) {})
+	})
+}
