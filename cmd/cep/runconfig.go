@@ -21,6 +21,7 @@ import (
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/examples/fraud/fraudgen"
+	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/source"
 )
@@ -137,6 +138,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 
 	stats := newEngineMetrics(reg)
+	reg.MustRegister(ruleErrors{set.Rules})
 	if cfg.Metrics.Listen != "" {
 		srv, err := serveMetrics(cfg.Metrics.Listen, reg, router)
 		if err != nil {
@@ -401,4 +403,18 @@ func serveMetrics(addr string, reg *prometheus.Registry, router *siem.Router) (*
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return srv, nil
+}
+
+// ruleErrors exports each rule's evaluation errors; the counters are
+// atomic, so a scrape reads them directly.
+type ruleErrors struct{ rules []*rules.Rule }
+
+var ruleErrorsDesc = prometheus.NewDesc("cep_rule_eval_errors_total", "Evaluations of a rule's expressions that failed (the condition counted as false).", []string{"rule"}, nil)
+
+func (r ruleErrors) Describe(ch chan<- *prometheus.Desc) { ch <- ruleErrorsDesc }
+
+func (r ruleErrors) Collect(ch chan<- prometheus.Metric) {
+	for _, rule := range r.rules {
+		ch <- prometheus.MustNewConstMetric(ruleErrorsDesc, prometheus.CounterValue, float64(rule.Health.Errors()), rule.ID)
+	}
 }
