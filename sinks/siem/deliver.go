@@ -84,7 +84,7 @@ func (s *Sink) takeQueued(n int) []record {
 func (s *Sink) deliverFresh(batch []record) {
 	s.bo.Reset()
 	for attempt := 1; ; attempt++ {
-		retry, err := s.try(batch)
+		retry, err := s.try(batch, false)
 		if err == nil {
 			return
 		}
@@ -104,7 +104,7 @@ func (s *Sink) deliverFresh(batch []record) {
 // try makes one send of batch. It accounts for delivered and rejected
 // records and returns those to retry, in order, with the error that makes
 // them retryable; a nil error means nothing is left to retry.
-func (s *Sink) try(batch []record) ([]record, error) {
+func (s *Sink) try(batch []record, fromSpool bool) ([]record, error) {
 	if ok, _ := s.brk.allow(); !ok {
 		s.m.breakerOpen.Set(1)
 		return batch, errBreakerOpen
@@ -148,7 +148,9 @@ func (s *Sink) try(batch []record) ([]record, error) {
 		// Some records were throttled or hit a server error: treat the call
 		// as failed, so a persistently overloaded cluster opens the breaker.
 		s.failed(err)
-		s.markDelivered(batch, items)
+		if fromSpool {
+			s.markDelivered(batch, items)
+		}
 		return retry, err
 	default:
 		s.failed(err)
@@ -275,7 +277,7 @@ func (s *Sink) drainStep() bool {
 		s.flushPending()
 		return true
 	}
-	retry, err := s.try(batch)
+	retry, err := s.try(batch, true)
 	done := len(batch)
 	if err != nil && len(retry) > 0 {
 		done = indexOf(batch, retry[0].ID)
@@ -419,7 +421,7 @@ func (s *Sink) finish() {
 		if err != nil || len(batch) == 0 {
 			break
 		}
-		if _, err := s.try(batch); err != nil {
+		if _, err := s.try(batch, true); err != nil {
 			break
 		}
 		if err := s.sp.commit(len(batch)); err != nil {

@@ -283,7 +283,7 @@ func alertKey(a *alert.Alert) string {
 // an in-memory spool they are lost, counted and logged.
 func (s *Sink) Stop(ctx context.Context) error {
 	if !s.started {
-		return nil
+		return s.tr.close()
 	}
 	s.stopOnce.Do(func() {
 		close(s.stopping)
