@@ -202,7 +202,7 @@ func (s *KeyState) UnmarshalBinary(data []byte) error {
 	if r.pos != len(data) {
 		return fmt.Errorf("nfa: key state of %q: %d bytes after the end", key, len(data)-r.pos)
 	}
-	*s = KeyState{key: key, parts: parts, deadline: deadline, slot: slotAbsent, fp: fp &^ 1}
+	*s = KeyState{key: key, parts: parts, deadline: deadline, fp: fp &^ 1}
 	if len(held) > 0 {
 		s.held = &held
 	}

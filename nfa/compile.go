@@ -44,6 +44,10 @@ type NFA struct {
 	skipStep     int
 	until        func(*event.Event) bool
 	emitTimeouts bool
+	// stateWindows is set when some state has its own window (a
+	// previous_and_current window or an absence's For), so a partial
+	// match's deadline depends on its state and last event.
+	stateWindows bool
 	fingerprint  uint64
 	pattern      string
 }
@@ -84,6 +88,11 @@ func Compile(p Pattern) (*NFA, error) {
 		return nil, fmt.Errorf("pattern compiles to %d states, more than the %d supported; lower the counts in times", len(b.states), maxStates)
 	}
 	n.states, n.conds = b.states, b.conds
+	for _, s := range n.states {
+		if s.window > 0 {
+			n.stateWindows = true
+		}
+	}
 	n.pattern = describe(p)
 	n.fingerprint = n.hash() | 1
 	return n, nil

@@ -51,8 +51,11 @@ type Options struct {
 
 // Matcher runs one NFA for many keys. It is not safe for concurrent use.
 type Matcher struct {
-	nfa      *NFA
-	store    Store
+	nfa   *NFA
+	store Store
+	// mem is store when it is the in-process one, whose state the matcher
+	// changes in place: it only needs telling when a deadline moves.
+	mem      *MemoryStore
 	maxKey   int
 	maxTotal int
 	overflow Overflow
@@ -69,8 +72,16 @@ type Matcher struct {
 	out    []partial
 	fins   []completed
 	late   []completed
-	tmp    KeyState
-	nextID uint32
+	due    []string
+	// dueStates copies a MemoryStore's due batch, which the store reuses.
+	dueStates []*KeyState
+	tmp       KeyState
+	nextID    uint32
+
+	// Freed nodes and key states are reused, which spares the allocator
+	// and the collector most of the churn of short-lived partial matches.
+	spareNodes []*node
+	spareKeys  []*KeyState
 
 	stats Stats
 }
@@ -119,6 +130,7 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 	if m.store == nil {
 		m.store = NewMemoryStore()
 	}
+	m.mem, _ = m.store.(*MemoryStore)
 	if m.maxKey <= 0 {
 		m.maxKey = DefaultMaxPartialsPerKey
 	}
@@ -141,9 +153,12 @@ func (m *Matcher) Stats() Stats {
 	return s
 }
 
+// spares bounds each free list, so the memory kept for reuse stays small.
+const spares = 4096
+
 // keyOverhead estimates what a MemoryStore spends per key beside the
-// KeyState: its map slot at typical load and its heap entry.
-const keyOverhead = 56
+// KeyState: its map slot at typical load, its handle and its heap entry.
+const keyOverhead = 64
 
 // Process feeds one event of key. Events of a key must come in event-time
 // order. Matches completed by the event, and partial matches whose window
@@ -156,8 +171,12 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 		return err
 	}
 	had := ks != nil
-	if ks != nil && ks.deadline <= ev.Time {
-		m.expire(ks, ev.Time, ev, emit)
+	old := int64(noDeadline)
+	if ks != nil {
+		old = ks.deadline
+		if ks.deadline <= ev.Time {
+			m.expire(ks, ev.Time, ev, emit)
+		}
 	}
 	if m.nfa.until != nil && m.nfa.until(ev) {
 		if ks != nil {
@@ -166,9 +185,19 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 		return m.save(key, ks, had)
 	}
 	ks = m.step(key, ks, ev, emit)
+	if ks != nil && had && m.mem != nil && !ks.empty() {
+		if m.setDeadline(ks); ks.deadline == old {
+			// The state changed in place and its timer did not move.
+			return m.overLimit(key, ev, emit)
+		}
+	}
 	if err := m.save(key, ks, had); err != nil {
 		return err
 	}
+	return m.overLimit(key, ev, emit)
+}
+
+func (m *Matcher) overLimit(key string, ev *event.Event, emit func(Match)) error {
 	if m.stats.Partials > m.maxTotal && m.overflow == DropOldest {
 		return m.shed(key, ev, emit)
 	}
@@ -179,26 +208,58 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 // fires, emitting absence matches, held matches that became free, and (with
 // EmitTimeouts) expired partial matches, key by key in deadline order.
 func (m *Matcher) Advance(watermark int64, emit func(Match)) error {
+	if m.mem != nil {
+		return m.advanceMemory(watermark, emit)
+	}
 	for {
-		key, ks, ok, err := m.store.Earliest()
+		keys, err := m.store.Due(watermark, m.due[:0])
+		m.due = keys[:0]
 		if err != nil {
 			return fmt.Errorf("nfa: find due timers: %w", err)
 		}
-		if !ok || ks.deadline > watermark {
+		if len(keys) == 0 {
 			return nil
 		}
-		if ks.fp != m.fp {
-			if err := m.admit(key, ks); err != nil {
+		for _, key := range keys {
+			ks, err := m.load(key)
+			if err != nil {
 				return err
 			}
+			if ks == nil || ks.deadline > watermark {
+				continue
+			}
+			m.expire(ks, watermark, nil, emit)
 			if err := m.save(key, ks, true); err != nil {
 				return err
 			}
-			continue
 		}
-		m.expire(ks, watermark, nil, emit)
-		if err := m.save(key, ks, true); err != nil {
-			return err
+		clear(keys)
+	}
+}
+
+// advanceMemory is Advance over a MemoryStore, which hands out due states
+// directly instead of keys to look up again.
+func (m *Matcher) advanceMemory(watermark int64, emit func(Match)) error {
+	for {
+		due := m.mem.due(watermark)
+		if len(due) == 0 {
+			return nil
+		}
+		m.dueStates = append(m.dueStates[:0], due...)
+		for i, ks := range m.dueStates {
+			m.dueStates[i] = nil
+			if ks.fp != m.fp {
+				if err := m.admit(ks.key, ks); err != nil {
+					return err
+				}
+			}
+			if ks.deadline > watermark {
+				continue
+			}
+			m.expire(ks, watermark, nil, emit)
+			if err := m.save(ks.key, ks, true); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -243,10 +304,11 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 		}
 		return nil
 	}
-	for _, p := range ks.parts {
-		if err := check(p, false); err != nil {
+	for i := range ks.parts {
+		if err := check(ks.parts[i], false); err != nil {
 			return err
 		}
+		ks.parts[i].deadline = m.deadlineOf(&ks.parts[i])
 	}
 	if ks.held != nil {
 		for _, c := range *ks.held {
@@ -323,6 +385,11 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 		if err := m.store.Delete(key); err != nil {
 			return fmt.Errorf("nfa: delete state of key %q: %w", key, err)
 		}
+		if m.mem != nil && len(m.spareKeys) < spares {
+			// Only a MemoryStore is known to drop every reference.
+			*ks = KeyState{}
+			m.spareKeys = append(m.spareKeys, ks)
+		}
 		return nil
 	}
 	m.setDeadline(ks)
@@ -338,7 +405,7 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 func (m *Matcher) setDeadline(ks *KeyState) {
 	d := int64(noDeadline)
 	for i := range ks.parts {
-		if x := m.deadlineOf(&ks.parts[i]); x < d {
+		if x := ks.parts[i].deadline; x < d {
 			d = x
 		}
 	}
@@ -358,6 +425,17 @@ func (m *Matcher) deadlineOf(p *partial) int64 {
 	return d
 }
 
+func (m *Matcher) newKeyState(key string) *KeyState {
+	if k := len(m.spareKeys); k > 0 {
+		ks := m.spareKeys[k-1]
+		m.spareKeys = m.spareKeys[:k-1]
+		*ks = KeyState{key: key, deadline: noDeadline, fp: m.fp}
+		ks.parts = ks.one[:0]
+		return ks
+	}
+	return newKeyState(key, m.fp)
+}
+
 func (m *Matcher) newID() uint32 {
 	m.nextID++
 	if m.nextID == 0 {
@@ -371,6 +449,12 @@ func (m *Matcher) newNode(ev *event.Event, step int16, prev *node) *node {
 		prev.refs++
 	}
 	m.stats.Nodes++
+	if k := len(m.spareNodes); k > 0 {
+		n := m.spareNodes[k-1]
+		m.spareNodes = m.spareNodes[:k-1]
+		*n = node{ev: ev, prev: prev, step: uint16(step)}
+		return n
+	}
 	return &node{ev: ev, prev: prev, step: uint16(step)}
 }
 
@@ -384,6 +468,9 @@ func (m *Matcher) release(n *node) {
 		m.stats.Nodes--
 		prev := n.prev
 		n.prev, n.ev = nil, nil
+		if len(m.spareNodes) < spares {
+			m.spareNodes = append(m.spareNodes, n)
+		}
 		n = prev
 	}
 }

@@ -2,6 +2,7 @@ package nfa
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/cep-project/cep/event"
 )
@@ -18,7 +19,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 			m.advancePartial(key, ks.parts[i], false)
 		}
 	}
-	m.advancePartial(key, partial{state: uint16(m.nfa.start)}, true)
+	m.advancePartial(key, partial{state: uint16(m.nfa.start), deadline: noDeadline}, true)
 	m.ev = nil
 	if ks == nil {
 		if len(m.out) == 0 {
@@ -30,14 +31,10 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 			}
 			return nil
 		}
-		ks = newKeyState(key, m.fp)
+		ks = m.newKeyState(key)
 	}
 	before := len(ks.parts)
-	if cap(ks.parts) >= len(m.out) && (cap(ks.parts) <= 4 || len(m.out) > cap(ks.parts)/4) {
-		ks.parts = append(ks.parts[:0], m.out...)
-	} else {
-		ks.parts = append(make([]partial, 0, len(m.out)), m.out...)
-	}
+	ks.setParts(m.out)
 	clear(m.out)
 	m.stats.Partials += len(ks.parts) - before
 	m.limit(ks, ev)
@@ -85,7 +82,10 @@ func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
 			if isStart {
 				continue
 			}
-			child := partial{node: p.node, first: p.first, state: uint16(e.to), id: p.id}
+			child := partial{node: p.node, first: p.first, state: uint16(e.to), id: p.id, deadline: p.deadline}
+			if m.nfa.stateWindows && e.to != int32(p.state) {
+				child.deadline = m.deadlineOf(&child)
+			}
 			p.node.refs++
 			if states[e.to].kind == kindFinal {
 				child.id = m.newID()
@@ -106,7 +106,13 @@ func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
 			if isStart {
 				first = nn
 			}
-			child := partial{node: nn, first: first, state: uint16(e.to), id: m.newID()}
+			child := partial{node: nn, first: first, state: uint16(e.to), id: m.newID(), deadline: p.deadline}
+			switch {
+			case m.nfa.stateWindows:
+				child.deadline = m.deadlineOf(&child)
+			case isStart && m.nfa.within > 0:
+				child.deadline = ev.Time + m.nfa.within
+			}
 			nn.refs++
 			if m.obs != nil {
 				kind := Extended
@@ -271,20 +277,23 @@ func (m *Matcher) drop(ks *KeyState, n int, ev *event.Event, reason string) {
 }
 
 // shed enforces the total limit with DropOldest: it drops the oldest
-// partial match of the key whose window closes first, until the matcher is
-// within the limit.
+// partial match of the key whose window closes first (of the first such key
+// in key order), until the matcher is within the limit.
 func (m *Matcher) shed(current string, ev *event.Event, emit func(Match)) error {
 	reason := fmt.Sprintf("total limit of %d partial matches", m.maxTotal)
 	for m.stats.Partials > m.maxTotal {
-		key, ks, ok, err := m.store.Earliest()
+		keys, err := m.store.Due(math.MaxInt64, m.due[:0])
 		if err != nil {
 			return fmt.Errorf("nfa: find partial matches to shed: %w", err)
 		}
-		if !ok {
-			if ks, err = m.load(current); err != nil {
-				return err
-			}
-			key = current
+		key := current
+		if len(keys) > 0 {
+			key = keys[0]
+		}
+		clear(keys)
+		ks, err := m.load(key)
+		if err != nil {
+			return err
 		}
 		if ks == nil || len(ks.parts) == 0 {
 			return nil

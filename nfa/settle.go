@@ -174,13 +174,12 @@ func (m *Matcher) expire(ks *KeyState, t int64, ev *event.Event, emit func(Match
 	fins := m.fins[:0]
 	kept := ks.parts[:0]
 	for _, p := range ks.parts {
-		w := states[p.state].window
-		prevOut := w > 0 && t-p.node.ev.Time >= w
-		firstOut := within > 0 && t-p.first.ev.Time >= within
-		if !prevOut && !firstOut {
+		if p.deadline > t {
 			kept = append(kept, p)
 			continue
 		}
+		w := states[p.state].window
+		prevOut := w > 0 && t-p.node.ev.Time >= w
 		// Flink reports the gap to the previous event when both windows
 		// closed.
 		deadline := p.first.ev.Time + within

@@ -1,73 +1,9 @@
 package nfa
 
-import "math"
-
-// noDeadline marks a key without timers.
-const noDeadline = math.MaxInt64
-
-// Slots of a KeyState in a MemoryStore.
-const (
-	slotAbsent  = -2 // not in the store
-	slotNoTimer = -1 // in the store, without a deadline
+import (
+	"slices"
+	"strings"
 )
-
-// partial is one partial match: the state it waits in and its newest
-// evidence node. first is the node of its first event (an ancestor of node,
-// kept alive through the chain), which gives its start time and order.
-type partial struct {
-	node  *node
-	first *node
-	id    uint32
-	state uint16
-}
-
-// completed is a match that waits for earlier partial matches to finish, as
-// the skip strategies require, and the time it completed.
-type completed struct {
-	p    partial
-	time int64
-}
-
-// KeyState is the matcher state of one partition key: its partial matches
-// and the completed matches it still holds back. A key without either has no
-// KeyState at all. Its serialised form (MarshalBinary) lets a Store keep it
-// anywhere.
-type KeyState struct {
-	key string
-	// parts is ordered by start (first event), then creation.
-	parts []partial
-	held  *[]completed
-	// deadline is the earliest time at which a window of a partial match
-	// closes, or noDeadline.
-	deadline int64
-	slot     int32
-	// fp is the low half of the fingerprint of the NFA that built the
-	// state.
-	fp uint32
-}
-
-func newKeyState(key string, fp uint32) *KeyState {
-	return &KeyState{key: key, deadline: noDeadline, slot: slotAbsent, fp: fp}
-}
-
-// Key returns the partition key.
-func (s *KeyState) Key() string { return s.key }
-
-// Deadline returns the earliest event time at which a timer of the key fires,
-// and false when the key has none.
-func (s *KeyState) Deadline() (int64, bool) { return s.deadline, s.deadline != noDeadline }
-
-// Len returns the number of live partial matches.
-func (s *KeyState) Len() int { return len(s.parts) }
-
-func (s *KeyState) heldLen() int {
-	if s.held == nil {
-		return 0
-	}
-	return len(*s.held)
-}
-
-func (s *KeyState) empty() bool { return len(s.parts) == 0 && s.heldLen() == 0 }
 
 // Store keeps the KeyState of every key, indexed by deadline. The matcher
 // calls Get before it works on a key and Put or Delete after; between the two
@@ -76,24 +12,37 @@ func (s *KeyState) empty() bool { return len(s.parts) == 0 && s.heldLen() == 0 }
 type Store interface {
 	// Get returns the state of key, or nil when the key has none.
 	Get(key string) (*KeyState, error)
-	// Put records s as the state of key, with its current Deadline.
+	// Put records s as the state of key. The matcher calls it for a new
+	// key, when the key's Deadline moved, and after a change through any
+	// store other than MemoryStore.
 	Put(key string, s *KeyState) error
 	// Delete forgets key.
 	Delete(key string) error
-	// Earliest returns the key with the earliest deadline, ties broken by
-	// key; ok is false when no key has a deadline.
-	Earliest() (key string, s *KeyState, ok bool, err error)
+	// Due appends to keys, sorted, every key whose deadline is the earliest
+	// of all the store's deadlines, provided that is at or before t.
+	Due(t int64, keys []string) ([]string, error)
 }
 
-// MemoryStore is the in-process Store: a map and a 4-ary heap of deadlines.
+// MemoryStore is the in-process Store: a map of states and a 4-ary min-heap
+// of deadlines. Heap entries refer to states through a handle table, so
+// moving a deadline pushes a new entry and leaves the old one behind, to be
+// skipped when it surfaces; no state is written while the heap reorders, and
+// a deleted key leaves no reference to its state.
 type MemoryStore struct {
-	keys map[string]*KeyState
-	heap []heapItem
+	keys  map[string]*KeyState
+	heap  []timer
+	table []*KeyState
+	free  []uint32
+	batch []*KeyState
+	stack []int
+	// peak is the most keys the map held since it was made; Go maps do not
+	// shrink, so the store remakes it when far fewer keys remain.
+	peak int
 }
 
-type heapItem struct {
+type timer struct {
 	deadline int64
-	ks       *KeyState
+	h        uint32
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -102,11 +51,16 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{keys: map[string]*KeySt
 // Len returns the number of keys with state.
 func (s *MemoryStore) Len() int { return len(s.keys) }
 
-// Range calls f for every key until f returns false, in no particular order.
-// f must not change the store.
+// Range calls f for every key in key order until f returns false. f must not
+// change the store.
 func (s *MemoryStore) Range(f func(key string, ks *KeyState) bool) {
-	for k, v := range s.keys {
-		if !f(k, v) {
+	keys := make([]string, 0, len(s.keys))
+	for k := range s.keys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !f(k, s.keys[k]) {
 			return
 		}
 	}
@@ -117,33 +71,29 @@ func (s *MemoryStore) Get(key string) (*KeyState, error) { return s.keys[key], n
 
 // Put records the state of key and its deadline.
 func (s *MemoryStore) Put(key string, ks *KeyState) error {
-	if ks.slot == slotAbsent {
-		if old, ok := s.keys[key]; ok && old != ks && old.slot >= 0 {
-			s.remove(int(old.slot))
+	if ks.handle == 0 {
+		if old, ok := s.keys[key]; ok && old != ks {
+			s.release(old)
 		}
-		s.keys[key] = ks
+		var h uint32
+		if n := len(s.free); n > 0 {
+			h = s.free[n-1]
+			s.free = s.free[:n-1]
+			s.table[h] = ks
+		} else {
+			h = uint32(len(s.table))
+			s.table = append(s.table, ks)
+		}
+		ks.handle = h + 1
 		ks.key = key
-		ks.slot = slotNoTimer
+		s.keys[key] = ks
+		s.peak = max(s.peak, len(s.keys))
 	}
-	switch {
-	case ks.deadline == noDeadline:
-		if ks.slot >= 0 {
-			s.remove(int(ks.slot))
-			ks.slot = slotNoTimer
-		}
-	case ks.slot >= 0:
-		i := int(ks.slot)
-		if s.heap[i].deadline != ks.deadline {
-			s.heap[i].deadline = ks.deadline
-			if !s.up(i) {
-				s.down(i)
-			}
-		}
-	default:
-		s.heap = append(s.heap, heapItem{deadline: ks.deadline, ks: ks})
-		i := len(s.heap) - 1
-		ks.slot = int32(i)
-		s.up(i)
+	if ks.deadline != noDeadline {
+		s.push(timer{deadline: ks.deadline, h: ks.handle - 1})
+	}
+	if len(s.heap) > 2*len(s.keys)+1024 {
+		s.compact()
 	}
 	return nil
 }
@@ -154,91 +104,176 @@ func (s *MemoryStore) Delete(key string) error {
 	if !ok {
 		return nil
 	}
-	if ks.slot >= 0 {
-		s.remove(int(ks.slot))
-	}
-	ks.slot = slotAbsent
+	s.release(ks)
 	delete(s.keys, key)
-	if len(s.keys) == 0 {
-		// A map keeps its buckets after deletes; start afresh once idle so a
-		// burst of short-lived keys leaves nothing behind.
+	switch n := len(s.keys); {
+	case n == 0:
+		// Start afresh once idle, so a burst of short-lived keys leaves
+		// nothing behind.
 		s.keys = map[string]*KeyState{}
+		s.heap, s.table, s.free = nil, nil, nil
+		s.peak = 0
+	case s.peak > 4096 && n < s.peak/8:
+		keys := make(map[string]*KeyState, n)
+		for k, v := range s.keys {
+			keys[k] = v
+		}
+		s.keys = keys
+		s.peak = n
+		s.compact()
+		s.shrinkTable()
 	}
 	return nil
 }
 
-// Earliest returns the key whose deadline comes first.
-func (s *MemoryStore) Earliest() (string, *KeyState, bool, error) {
-	if len(s.heap) == 0 {
-		return "", nil, false, nil
+func (s *MemoryStore) release(ks *KeyState) {
+	if ks.handle == 0 {
+		return
 	}
-	ks := s.heap[0].ks
-	return ks.key, ks, true, nil
+	h := ks.handle - 1
+	s.table[h] = nil
+	s.free = append(s.free, h)
+	ks.handle = 0
 }
 
-func (s *MemoryStore) less(i, j int) bool {
-	a, b := &s.heap[i], &s.heap[j]
-	if a.deadline != b.deadline {
-		return a.deadline < b.deadline
+// valid reports whether a heap entry still stands for its state's deadline.
+func (s *MemoryStore) valid(t timer) bool {
+	ks := s.table[t.h]
+	return ks != nil && ks.deadline == t.deadline
+}
+
+// Due returns the keys whose deadline comes first, if it is at or before t.
+func (s *MemoryStore) Due(t int64, keys []string) ([]string, error) {
+	for _, ks := range s.due(t) {
+		keys = append(keys, ks.key)
 	}
-	return a.ks.key < b.ks.key
+	return keys, nil
 }
 
-func (s *MemoryStore) swap(i, j int) {
-	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.heap[i].ks.slot = int32(i)
-	s.heap[j].ks.slot = int32(j)
+// due returns the states whose deadline comes first, if it is at or before t,
+// in key order. The slice is reused by the next call.
+func (s *MemoryStore) due(t int64) []*KeyState {
+	s.batch = s.batch[:0]
+	for len(s.heap) > 0 && !s.valid(s.heap[0]) {
+		s.pop()
+	}
+	if len(s.heap) == 0 || s.heap[0].deadline > t {
+		return s.batch
+	}
+	// Every entry with the minimum deadline hangs from the root through
+	// entries with that same deadline.
+	d := s.heap[0].deadline
+	s.stack = append(s.stack[:0], 0)
+	for len(s.stack) > 0 {
+		i := s.stack[len(s.stack)-1]
+		s.stack = s.stack[:len(s.stack)-1]
+		if s.valid(s.heap[i]) {
+			s.batch = append(s.batch, s.table[s.heap[i].h])
+		}
+		for c := 4*i + 1; c < 4*i+5 && c < len(s.heap); c++ {
+			if s.heap[c].deadline == d {
+				s.stack = append(s.stack, c)
+			}
+		}
+	}
+	if len(s.batch) > 1 {
+		slices.SortFunc(s.batch, func(a, b *KeyState) int { return strings.Compare(a.key, b.key) })
+		s.batch = slices.Compact(s.batch)
+	}
+	return s.batch
 }
 
-// up restores the heap above i and reports whether i moved.
-func (s *MemoryStore) up(i int) bool {
-	moved := false
+func (s *MemoryStore) push(t timer) {
+	s.heap = append(s.heap, t)
+	i := len(s.heap) - 1
 	for i > 0 {
 		p := (i - 1) / 4
-		if !s.less(i, p) {
+		if s.heap[p].deadline <= t.deadline {
 			break
 		}
-		s.swap(i, p)
+		s.heap[i] = s.heap[p]
 		i = p
-		moved = true
 	}
-	return moved
+	s.heap[i] = t
 }
 
-func (s *MemoryStore) down(i int) {
+func (s *MemoryStore) pop() {
+	last := len(s.heap) - 1
+	t := s.heap[last]
+	s.heap = s.heap[:last]
+	if last > 0 {
+		s.down(0, t)
+	}
+	if cap(s.heap) > 4096 && len(s.heap) < cap(s.heap)/4 {
+		s.heap = slices.Clip(append(make([]timer, 0, cap(s.heap)/2), s.heap...))
+	}
+}
+
+// down places t at i or below, restoring the heap.
+func (s *MemoryStore) down(i int, t timer) {
 	n := len(s.heap)
 	for {
 		c := 4*i + 1
 		if c >= n {
-			return
+			break
 		}
 		m := c
 		for k := c + 1; k < c+4 && k < n; k++ {
-			if s.less(k, m) {
+			if s.heap[k].deadline < s.heap[m].deadline {
 				m = k
 			}
 		}
-		if !s.less(m, i) {
-			return
+		if s.heap[m].deadline >= t.deadline {
+			break
 		}
-		s.swap(i, m)
+		s.heap[i] = s.heap[m]
 		i = m
+	}
+	s.heap[i] = t
+}
+
+// compact drops stale entries and rebuilds the heap, so entries left behind
+// by moved deadlines never outnumber the keys.
+func (s *MemoryStore) compact() {
+	live := s.heap[:0]
+	for _, t := range s.heap {
+		if s.valid(t) {
+			live = append(live, t)
+		}
+	}
+	clear(s.heap[len(live):])
+	s.heap = live
+	for i := (len(s.heap) - 2) / 4; i >= 0; i-- {
+		s.down(i, s.heap[i])
+	}
+	if cap(s.heap) > 4096 && len(s.heap) < cap(s.heap)/4 {
+		s.heap = append(make([]timer, 0, 2*len(s.heap)), s.heap...)
+	}
+	if len(s.free) > 1024 && len(s.free) > len(s.table)/2 {
+		s.shrinkTable()
 	}
 }
 
-func (s *MemoryStore) remove(i int) {
-	last := len(s.heap) - 1
-	s.heap[i].ks.slot = slotNoTimer
-	if i != last {
-		s.heap[i] = s.heap[last]
-		s.heap[i].ks.slot = int32(i)
+// shrinkTable renumbers handles densely once most are free, so a burst of
+// keys does not leave a large table behind.
+func (s *MemoryStore) shrinkTable() {
+	table := make([]*KeyState, 0, len(s.keys))
+	remap := make(map[uint32]uint32, len(s.keys))
+	for h, ks := range s.table {
+		if ks != nil {
+			remap[uint32(h)] = uint32(len(table))
+			ks.handle = uint32(len(table)) + 1
+			table = append(table, ks)
+		}
 	}
-	s.heap[last] = heapItem{}
-	s.heap = s.heap[:last]
-	if i < len(s.heap) && !s.up(i) {
-		s.down(i)
+	live := s.heap[:0]
+	for _, t := range s.heap {
+		if nh, ok := remap[t.h]; ok {
+			t.h = nh
+			live = append(live, t)
+		}
 	}
-	if cap(s.heap) > 1024 && len(s.heap) < cap(s.heap)/4 {
-		s.heap = append(make([]heapItem, 0, cap(s.heap)/2), s.heap...)
-	}
+	s.heap = live
+	s.table = table
+	s.free = nil
 }

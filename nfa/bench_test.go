@@ -1,0 +1,143 @@
+package nfa
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// The sequence benchmark: a 3-step relaxed sequence with a window, events
+// one millisecond apart spread uniformly over the keys (half a, 3/10 b,
+// 2/10 c). With a million keys the window is 10 minutes: it holds 600,000
+// events and about 300,000 partial matches over 260,000 keys are live. The
+// 10,000-key run scales the window down to keep the same shape in a state
+// small enough for the CPU caches, which separates the matcher's own cost
+// from the memory latency of touching a random key. Run with:
+//
+//	go test -run XXX -bench Sequence -cpu 1 -benchtime 2000000x ./nfa
+const (
+	benchRing = 1 << 20 // events reused cyclically; more than a window holds
+	benchStep = int64(time.Millisecond)
+	benchWarm = 1_500_000 // events before measuring: a steady state
+)
+
+// benchFeed is the caller's side of the benchmark: the events and keys, which
+// the matcher references but does not own.
+type benchFeed struct {
+	evs []event.Event
+	// keys holds each slot's key as its own string, as the engine computes
+	// a key per event; the matcher keeps the first it sees for a key.
+	keys []string
+}
+
+func newBenchFeed(keys int) *benchFeed {
+	r := rand.New(rand.NewPCG(7, 11))
+	f := &benchFeed{evs: make([]event.Event, benchRing), keys: make([]string, benchRing)}
+	types := [3][]event.Field{
+		{{Key: "type", Value: event.StringValue("a")}},
+		{{Key: "type", Value: event.StringValue("b")}},
+		{{Key: "type", Value: event.StringValue("c")}},
+	}
+	for i := range f.evs {
+		t := 0
+		switch x := r.IntN(10); {
+		case x >= 8:
+			t = 2
+		case x >= 5:
+			t = 1
+		}
+		f.evs[i] = event.Event{Stream: "s", ID: "e", Seq: uint64(i + 1), Fields: types[t]}
+		f.keys[i] = fmt.Sprintf("card-%07d", r.IntN(keys))
+	}
+	return f
+}
+
+// next returns event i of the endless stream. A slot is reused only after
+// every partial match that could hold its previous use has expired.
+func (f *benchFeed) next(i int) (string, *event.Event) {
+	s := i % benchRing
+	ev := &f.evs[s]
+	ev.Time = int64(i) * benchStep
+	ev.Seq = uint64(i + 1)
+	return f.keys[s], ev
+}
+
+func typeIs(t string) Guard {
+	return func(ev *event.Event, _ View) bool { return ev.Fields[0].Value.Str() == t }
+}
+
+func benchPattern(within time.Duration) Pattern {
+	return Pattern{
+		Steps: []Step{
+			{Name: "a", Where: typeIs("a")},
+			{Name: "b", Where: typeIs("b")},
+			{Name: "c", Where: typeIs("c")},
+		},
+		Within: within,
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func BenchmarkSequence(b *testing.B) {
+	for _, keys := range []int{1_000_000, 10_000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			benchSequence(b, keys, time.Duration(keys)*600*time.Microsecond)
+		})
+	}
+}
+
+func benchSequence(b *testing.B, keys int, within time.Duration) {
+	f := newBenchFeed(keys)
+	n, err := Compile(benchPattern(within))
+	if err != nil {
+		b.Fatal(err)
+	}
+	matches := 0
+	emit := func(Match) { matches++ }
+	base := heapInUse()
+	m := NewMatcher(n, Options{})
+	i := 0
+	step := func() {
+		key, ev := f.next(i)
+		if i&1023 == 0 {
+			if err := m.Advance(ev.Time, emit); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := m.Process(key, ev, emit); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	for range benchWarm {
+		step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		step()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	s := m.Stats()
+	used := heapInUse()
+	b.ReportMetric(float64(s.Partials), "partials")
+	b.ReportMetric(float64(s.Keys), "keys")
+	if s.Partials > 0 && used > base {
+		b.ReportMetric(float64(used-base)/float64(s.Partials), "bytes/partial")
+		b.ReportMetric(float64(s.Bytes)/float64(s.Partials), "est-bytes/partial")
+	}
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(f)
+}
