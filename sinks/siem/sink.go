@@ -209,7 +209,7 @@ func (s *Sink) Start(ctx context.Context) error {
 			s.m.fail("spool_corrupt", 1)
 		}
 		if s.dead, err = openDeadLetter(s.cfg.Spool.Dir); err != nil {
-			sp.close()
+			_ = sp.close()
 			return fmt.Errorf("sink %q: dead-letter file: %w", s.cfg.Name, err)
 		}
 	} else {

@@ -190,7 +190,7 @@ func (t *syslogTransport) send(ctx context.Context, batch []record) error {
 	t.scratch = b
 	if _, err := t.conn.Write(b); err != nil {
 		// The stream's state is unknown: reconnect, resend the batch.
-		t.conn.Close()
+		_ = t.conn.Close()
 		t.conn = nil
 		return err
 	}
