@@ -22,7 +22,8 @@ const (
 	LateCorrect
 )
 
-// Top asks for a ranked report across keys per window.
+// Top asks for a ranked report across keys per window. The report ranks
+// the window as it closed; corrections do not re-rank it.
 type Top struct {
 	N  int
 	By string // a measure name

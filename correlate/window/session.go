@@ -43,6 +43,12 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 		}
 	}
 	st := Applied
+	if t < a.wm && a.cfg.Late == LateCount && i == j {
+		// Sessions that closed were forgotten, so whether this event would
+		// have extended one cannot be known: it starts its own session,
+		// and is reported late because that session may be a split one.
+		st = Late
+	}
 	if i == j && t+a.gap <= a.wm {
 		// On its own the event makes a session that has already closed.
 		if a.cfg.Late != LateCorrect || t+a.gap+a.lateness <= a.wm {
@@ -84,8 +90,11 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 		s.dirty = true
 		st = Corrected
 	}
-	if st == Corrected {
+	switch st {
+	case Corrected:
 		a.stats.LateCorrected++
+	case Late:
+		a.stats.Late++
 	}
 	a.schedule(key, &k.timing, s.last+a.gap)
 	return st
