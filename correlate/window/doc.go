@@ -9,17 +9,35 @@
 // back. Everything that depends on time takes the time as an argument, so
 // the same input always yields the same results in the same order.
 //
-// Per event the engine calls Add. For sliding and length windows Add returns
-// the key's window as it is at that event (a *Current); the engine evaluates
-// `having` on Current.Values and passes the outcome to Current.Fire, which
-// answers whether to alert: true when `having` turns true, and again only
-// after it has been false (or the key's window has emptied).
+// Per event the engine calls Add with one Arg per measure. For sliding and
+// length windows Add returns the key's window as it is at that event (a
+// *Current); the engine evaluates `having` on Current.Values and passes the
+// outcome to Current.Fire, which answers whether to alert: true when
+// `having` turns true, and again only after it has been false (or the key's
+// window has emptied). Current.Result gives the alert's window and evidence.
+// A Status other than Applied is an event to log; it is also counted in
+// Stats.
 //
 // Per watermark the engine calls Advance. Tumbling, hopping and session
 // windows whose end is at or before the watermark close and come out as
 // Results in a deterministic order (window end, window start, key), each
-// followed, once per window, by the top-N Report when the rule asks for one.
-// In LateCorrect mode a late event that lands in a window already emitted
-// makes the next Advance emit a correction: a Result whose Corrects names the
-// results it supersedes.
+// window's results followed by its top-N Report when the rule asks for one.
+// The engine evaluates `having` on each Result; the alert time is its End.
+// At the end of a bounded replay, Advance with the largest time closes
+// everything.
+//
+// Late events. In LateCount mode (the default) an event whose window was
+// already emitted is reported Late and counted, and emitted results stand.
+// In LateCorrect mode emitted windows stay correctable until their end plus
+// AllowedLateness: a late event updates them (Add reports Corrected) and the
+// next Advance emits a correction, a Result with Revision > 0 whose Corrects
+// are the results it supersedes, exactly as they were emitted. The engine
+// evaluates `having` on the corrected values and, for each superseded result
+// that had alerted (its `having` is a pure function of its Values), derives
+// that alert's id from it to fill the new alert's `corrects:`.
+//
+// State is per key and goes when the key's last window closes (or, for
+// LateCorrect, can no longer be corrected); Config bounds keys, events and
+// windows, counting what it sheds. MarshalBinary and UnmarshalBinary
+// snapshot an aggregator.
 package window
