@@ -13,14 +13,14 @@ import (
 // values and distinct-value strings, with event time advancing by step.
 type benchInput struct {
 	keys []string
-	key  []int32
+	key  []string // per event, as the engine computes a key per event
 	val  []float64
 	str  []string
 }
 
 func newBenchInput(nKeys, n, distinct int) *benchInput {
 	r := rand.New(rand.NewPCG(1, 1))
-	in := &benchInput{keys: make([]string, nKeys), key: make([]int32, n), val: make([]float64, n), str: make([]string, n)}
+	in := &benchInput{keys: make([]string, nKeys), key: make([]string, n), val: make([]float64, n), str: make([]string, n)}
 	for i := range in.keys {
 		in.keys[i] = fmt.Sprintf("user-%06d", i)
 	}
@@ -29,7 +29,7 @@ func newBenchInput(nKeys, n, distinct int) *benchInput {
 		pool[i] = fmt.Sprintf("card-%08d", i)
 	}
 	for i := range n {
-		in.key[i] = int32(r.IntN(nKeys))
+		in.key[i] = string([]byte(in.keys[r.IntN(nKeys)]))
 		in.val[i] = float64(r.IntN(100000)) / 100
 		in.str[i] = pool[r.IntN(distinct)]
 	}
@@ -50,7 +50,7 @@ func runBench(b *testing.B, cfg Config, in *benchInput, step time.Duration, arg 
 			j := i % len(in.key)
 			arg(j, args)
 			t += int64(step)
-			a.Add(in.keys[in.key[j]], t, args, nil)
+			a.Add(in.key[j], t, args, nil)
 			if i&1023 == 0 {
 				a.Advance(t, drop, nil)
 			}
