@@ -31,7 +31,6 @@ func (s *KeyState) MarshalBinary() ([]byte, error) {
 	b := append([]byte(codecMagic), codecVersion)
 	b = binary.AppendUvarint(b, uint64(s.fp))
 	b = appendString(b, s.key)
-	b = binary.AppendVarint(b, s.deadline)
 
 	var nodes []*node
 	nodeIdx := map[*node]int{}
@@ -94,7 +93,6 @@ func (s *KeyState) MarshalBinary() ([]byte, error) {
 	}
 	appendPartial := func(b []byte, p partial) []byte {
 		b = binary.AppendUvarint(b, uint64(nodeIdx[p.node]))
-		b = binary.AppendUvarint(b, uint64(nodeIdx[p.first]))
 		b = binary.AppendUvarint(b, uint64(p.state))
 		return binary.AppendUvarint(b, uint64(p.id))
 	}
@@ -125,7 +123,6 @@ func (s *KeyState) UnmarshalBinary(data []byte) error {
 	}
 	fp := uint32(r.uvarint())
 	key := r.string()
-	deadline := r.varint()
 
 	nev := r.count()
 	events := make([]*event.Event, 0, nev)
@@ -164,18 +161,13 @@ func (s *KeyState) UnmarshalBinary(data []byte) error {
 		nodes = append(nodes, n)
 	}
 	readPartial := func() (partial, bool) {
-		ni, fi, st, id := r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-		if r.err != nil || ni >= uint64(len(nodes)) || fi >= uint64(len(nodes)) || st > maxStates || id > 1<<32-1 {
+		ni, st, id := r.uvarint(), r.uvarint(), r.uvarint()
+		if r.err != nil || ni >= uint64(len(nodes)) || st > maxStates || id > 1<<32-1 {
 			return partial{}, false
 		}
-		n, first := nodes[ni], nodes[fi]
-		for x := n; x != first; x = x.prev {
-			if x == nil {
-				return partial{}, false
-			}
-		}
+		n := nodes[ni]
 		n.refs++
-		return partial{node: n, first: first, state: uint16(st), id: uint32(id)}, true
+		return partial{node: n, state: uint16(st), id: uint32(id), deadline: noDeadline}, true
 	}
 	np := r.count()
 	parts := make([]partial, 0, np)
@@ -202,7 +194,7 @@ func (s *KeyState) UnmarshalBinary(data []byte) error {
 	if r.pos != len(data) {
 		return fmt.Errorf("nfa: key state of %q: %d bytes after the end", key, len(data)-r.pos)
 	}
-	*s = KeyState{key: key, parts: parts, deadline: deadline, fp: fp &^ 1}
+	*s = KeyState{key: key, parts: parts, fp: fp &^ 1}
 	if len(held) > 0 {
 		s.held = &held
 	}

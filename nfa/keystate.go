@@ -6,11 +6,9 @@ import "math"
 const noDeadline = math.MaxInt64
 
 // partial is one partial match: the state it waits in and its newest
-// evidence node. first is the node of its first event (an ancestor of node,
-// kept alive through the chain), which gives its start time and order.
+// evidence node, whose chain leads back to its first event.
 type partial struct {
-	node  *node
-	first *node
+	node *node
 	// deadline is when the partial match's window closes (noDeadline if
 	// never), kept so timers need not reach into the evidence.
 	deadline int64
@@ -34,9 +32,6 @@ type KeyState struct {
 	// parts is ordered by start (first event), then creation.
 	parts []partial
 	held  *[]completed
-	// deadline is the earliest time at which a window of a partial match
-	// closes, or noDeadline.
-	deadline int64
 	// handle is the MemoryStore's index of the state plus one; 0 when the
 	// state is in no MemoryStore.
 	handle uint32
@@ -49,7 +44,7 @@ type KeyState struct {
 }
 
 func newKeyState(key string, fp uint32) *KeyState {
-	ks := &KeyState{key: key, deadline: noDeadline, fp: fp}
+	ks := &KeyState{key: key, fp: fp}
 	ks.parts = ks.one[:0]
 	return ks
 }
@@ -79,7 +74,32 @@ func (s *KeyState) Key() string { return s.key }
 
 // Deadline returns the earliest event time at which a timer of the key fires,
 // and false when the key has none.
-func (s *KeyState) Deadline() (int64, bool) { return s.deadline, s.deadline != noDeadline }
+func (s *KeyState) Deadline() (int64, bool) {
+	d := s.deadline()
+	return d, d != noDeadline
+}
+
+// deadline is the earliest time at which a window of a partial match
+// closes, or noDeadline. It is computed rather than stored: a key usually
+// has one partial match, and the field would cost every key.
+func (s *KeyState) deadline() int64 {
+	d := int64(noDeadline)
+	for i := range s.parts {
+		d = min(d, s.parts[i].deadline)
+	}
+	return d
+}
+
+// first returns the node of the partial match's first event. Partial
+// matches do not store it: it is the root of their evidence chain, and
+// only the after-match strategies and snapshots need it.
+func (p *partial) first() *node {
+	n := p.node
+	for n.prev != nil {
+		n = n.prev
+	}
+	return n
+}
 
 // Len returns the number of live partial matches.
 func (s *KeyState) Len() int { return len(s.parts) }

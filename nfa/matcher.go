@@ -173,8 +173,8 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 	had := ks != nil
 	old := int64(noDeadline)
 	if ks != nil {
-		old = ks.deadline
-		if ks.deadline <= ev.Time {
+		old = ks.deadline()
+		if old <= ev.Time {
 			m.expire(ks, ev.Time, ev, emit)
 		}
 	}
@@ -186,7 +186,7 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 	}
 	ks = m.step(key, ks, ev, emit)
 	if ks != nil && had && m.mem != nil && !ks.empty() {
-		if m.setDeadline(ks); ks.deadline == old {
+		if ks.deadline() == old {
 			// The state changed in place and its timer did not move.
 			return m.overLimit(key, ev, emit)
 		}
@@ -225,7 +225,7 @@ func (m *Matcher) Advance(watermark int64, emit func(Match)) error {
 			if err != nil {
 				return err
 			}
-			if ks == nil || ks.deadline > watermark {
+			if ks == nil || ks.deadline() > watermark {
 				continue
 			}
 			m.expire(ks, watermark, nil, emit)
@@ -253,7 +253,7 @@ func (m *Matcher) advanceMemory(watermark int64, emit func(Match)) error {
 					return err
 				}
 			}
-			if ks.deadline > watermark {
+			if ks.deadline() > watermark {
 				continue
 			}
 			m.expire(ks, watermark, nil, emit)
@@ -319,7 +319,6 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 	}
 	ks.key = key
 	ks.fp = m.fp
-	m.setDeadline(ks)
 	m.stats.Keys++
 	m.stats.Partials += len(ks.parts)
 	m.stats.Held += ks.heldLen()
@@ -382,19 +381,30 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 			return nil
 		}
 		m.stats.Keys--
+		if m.mem != nil {
+			m.mem.remove(ks)
+			// A MemoryStore drops every reference to the state.
+			if len(m.spareKeys) < spares {
+				*ks = KeyState{}
+				m.spareKeys = append(m.spareKeys, ks)
+			}
+			return nil
+		}
 		if err := m.store.Delete(key); err != nil {
 			return fmt.Errorf("nfa: delete state of key %q: %w", key, err)
 		}
-		if m.mem != nil && len(m.spareKeys) < spares {
-			// Only a MemoryStore is known to drop every reference.
-			*ks = KeyState{}
-			m.spareKeys = append(m.spareKeys, ks)
-		}
 		return nil
 	}
-	m.setDeadline(ks)
 	if !had {
 		m.stats.Keys++
+	}
+	if m.mem != nil {
+		if had {
+			m.mem.index(ks)
+		} else {
+			m.mem.insert(key, ks)
+		}
+		return nil
 	}
 	if err := m.store.Put(key, ks); err != nil {
 		return fmt.Errorf("nfa: save state of key %q: %w", key, err)
@@ -402,20 +412,10 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 	return nil
 }
 
-func (m *Matcher) setDeadline(ks *KeyState) {
-	d := int64(noDeadline)
-	for i := range ks.parts {
-		if x := ks.parts[i].deadline; x < d {
-			d = x
-		}
-	}
-	ks.deadline = d
-}
-
 func (m *Matcher) deadlineOf(p *partial) int64 {
 	d := int64(noDeadline)
 	if w := m.nfa.within; w > 0 {
-		d = p.first.ev.Time + w
+		d = p.first().ev.Time + w
 	}
 	if w := m.nfa.states[p.state].window; w > 0 {
 		if x := p.node.ev.Time + w; x < d {
@@ -429,7 +429,7 @@ func (m *Matcher) newKeyState(key string) *KeyState {
 	if k := len(m.spareKeys); k > 0 {
 		ks := m.spareKeys[k-1]
 		m.spareKeys = m.spareKeys[:k-1]
-		*ks = KeyState{key: key, deadline: noDeadline, fp: m.fp}
+		*ks = KeyState{key: key, fp: m.fp}
 		ks.parts = ks.one[:0]
 		return ks
 	}

@@ -82,7 +82,7 @@ func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
 			if isStart {
 				continue
 			}
-			child := partial{node: p.node, first: p.first, state: uint16(e.to), id: p.id, deadline: p.deadline}
+			child := partial{node: p.node, state: uint16(e.to), id: p.id, deadline: p.deadline}
 			if m.nfa.stateWindows && e.to != int32(p.state) {
 				child.deadline = m.deadlineOf(&child)
 			}
@@ -102,11 +102,7 @@ func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
 		case actTake:
 			stepIdx := states[e.from].step
 			nn := m.newNode(ev, stepIdx, p.node)
-			first := p.first
-			if isStart {
-				first = nn
-			}
-			child := partial{node: nn, first: first, state: uint16(e.to), id: m.newID(), deadline: p.deadline}
+			child := partial{node: nn, state: uint16(e.to), id: m.newID(), deadline: p.deadline}
 			switch {
 			case m.nfa.stateWindows:
 				child.deadline = m.deadlineOf(&child)
@@ -128,7 +124,7 @@ func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
 			m.out = append(m.out, child)
 			if m.reachesFinal(e.to) {
 				nn.refs++
-				m.fins = append(m.fins, completed{p: partial{node: nn, first: first, state: uint16(m.nfa.final), id: m.newID()}, time: ev.Time})
+				m.fins = append(m.fins, completed{p: partial{node: nn, state: uint16(m.nfa.final), id: m.newID()}, time: ev.Time})
 			}
 		}
 	}

@@ -22,7 +22,7 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 	for _, c := range fins {
 		// Keep held ordered by start; equal starts keep creation order.
 		i := len(held)
-		for i > 0 && before(c.p.first.ev, held[i-1].p.first.ev) {
+		for i > 0 && before(c.p.first().ev, held[i-1].p.first().ev) {
 			i--
 		}
 		held = append(held, completed{})
@@ -33,7 +33,7 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 	skip := m.nfa.skip.Kind != NoSkip
 	for len(held) > 0 {
 		c := held[0]
-		if skip && len(ks.parts) > 0 && before(ks.parts[0].first.ev, c.p.first.ev) {
+		if skip && len(ks.parts) > 0 && before(ks.parts[0].first().ev, c.p.first().ev) {
 			break
 		}
 		held[0] = completed{}
@@ -82,7 +82,7 @@ func (m *Matcher) prune(key string, ks *KeyState, held []completed, c completed,
 		reason = fmt.Sprintf("%s after match %d", m.nfa.skip, c.p.id)
 	}
 	n := 0
-	for n < len(ks.parts) && gone(ks.parts[n].first) {
+	for n < len(ks.parts) && gone(ks.parts[n].first()) {
 		p := ks.parts[n]
 		if m.obs != nil {
 			m.note(Note{Kind: Discarded, Key: key, Event: ev, Time: c.time, Partial: p.id, Reason: reason})
@@ -97,7 +97,7 @@ func (m *Matcher) prune(key string, ks *KeyState, held []completed, c completed,
 		m.stats.Pruned += uint64(n)
 	}
 	k := 0
-	for k < len(held) && gone(held[k].p.first) {
+	for k < len(held) && gone(held[k].p.first()) {
 		if m.obs != nil {
 			m.note(Note{Kind: Discarded, Key: key, Event: ev, Time: c.time, Partial: held[k].p.id, Reason: reason})
 		}
@@ -119,7 +119,7 @@ func (m *Matcher) pruningEvent(p partial) (*event.Event, bool) {
 	case SkipPastLast:
 		return p.node.ev, true
 	case SkipToNext:
-		return p.first.ev, true
+		return p.first().ev, true
 	case SkipToFirst, SkipToLast:
 		var found *event.Event
 		want := uint16(m.nfa.skipStep)
@@ -182,7 +182,7 @@ func (m *Matcher) expire(ks *KeyState, t int64, ev *event.Event, emit func(Match
 		prevOut := w > 0 && t-p.node.ev.Time >= w
 		// Flink reports the gap to the previous event when both windows
 		// closed.
-		deadline := p.first.ev.Time + within
+		deadline := p.first().ev.Time + within
 		if prevOut {
 			deadline = p.node.ev.Time + w
 		}
@@ -209,7 +209,6 @@ func (m *Matcher) expire(ks *KeyState, t int64, ev *event.Event, emit func(Match
 		m.release(c.p.node)
 		m.late[i] = completed{}
 	}
-	m.setDeadline(ks)
 }
 
 func (m *Matcher) expiryReason(p partial, deadline int64) string {
@@ -234,5 +233,4 @@ func (m *Matcher) untilDiscard(ks *KeyState, ev *event.Event, emit func(Match)) 
 	clear(ks.parts)
 	ks.parts = ks.parts[:0]
 	m.settle(ks.key, ks, nil, ev, emit)
-	m.setDeadline(ks)
 }

@@ -23,13 +23,17 @@ type Store interface {
 	Due(t int64, keys []string) ([]string, error)
 }
 
-// MemoryStore is the in-process Store: a map of states and a 4-ary min-heap
-// of deadlines. Heap entries refer to states through a handle table, so
-// moving a deadline pushes a new entry and leaves the old one behind, to be
-// skipped when it surfaces; no state is written while the heap reorders, and
-// a deleted key leaves no reference to its state.
+// MemoryStore is the in-process Store: a map of states and an index of
+// deadlines. Index entries refer to states through a handle table, so moving
+// a deadline adds an entry and leaves the old one behind, to be skipped when
+// it surfaces; nothing is written into states while the index reorders, and
+// a deleted key leaves no reference to its state. Deadlines that arrive in
+// increasing order, as new windows do when events come in time order, go to
+// a queue at no cost; the others go to a 4-ary heap.
 type MemoryStore struct {
 	keys  map[string]*KeyState
+	fifo  []timer
+	head  int
 	heap  []timer
 	table []*KeyState
 	free  []uint32
@@ -73,45 +77,73 @@ func (s *MemoryStore) Get(key string) (*KeyState, error) { return s.keys[key], n
 func (s *MemoryStore) Put(key string, ks *KeyState) error {
 	if ks.handle == 0 {
 		if old, ok := s.keys[key]; ok && old != ks {
-			s.release(old)
+			s.remove(old)
 		}
-		var h uint32
-		if n := len(s.free); n > 0 {
-			h = s.free[n-1]
-			s.free = s.free[:n-1]
-			s.table[h] = ks
-		} else {
-			h = uint32(len(s.table))
-			s.table = append(s.table, ks)
-		}
-		ks.handle = h + 1
-		ks.key = key
-		s.keys[key] = ks
-		s.peak = max(s.peak, len(s.keys))
+		s.insert(key, ks)
+		return nil
 	}
-	if ks.deadline != noDeadline {
-		s.push(timer{deadline: ks.deadline, h: ks.handle - 1})
+	s.index(ks)
+	return nil
+}
+
+// insert adds the state of a key the store does not hold.
+func (s *MemoryStore) insert(key string, ks *KeyState) {
+	var h uint32
+	if n := len(s.free); n > 0 {
+		h = s.free[n-1]
+		s.free = s.free[:n-1]
+		s.table[h] = ks
+	} else {
+		h = uint32(len(s.table))
+		s.table = append(s.table, ks)
 	}
-	if len(s.heap) > 2*len(s.keys)+1024 {
+	ks.handle = h + 1
+	ks.key = key
+	s.keys[key] = ks
+	s.peak = max(s.peak, len(s.keys))
+	s.index(ks)
+}
+
+// index records the state's current deadline.
+func (s *MemoryStore) index(ks *KeyState) {
+	d := ks.deadline()
+	if d == noDeadline {
+		return
+	}
+	t := timer{deadline: d, h: ks.handle - 1}
+	if n := len(s.fifo); n == s.head || s.fifo[n-1].deadline <= t.deadline {
+		s.fifo = append(s.fifo, t)
+	} else {
+		s.push(t)
+	}
+	if s.entries() > len(s.keys)+len(s.keys)/2+1024 {
 		s.compact()
+	}
+}
+
+func (s *MemoryStore) entries() int { return len(s.fifo) - s.head + len(s.heap) }
+
+// Delete forgets key.
+func (s *MemoryStore) Delete(key string) error {
+	if ks, ok := s.keys[key]; ok {
+		s.remove(ks)
 	}
 	return nil
 }
 
-// Delete forgets key.
-func (s *MemoryStore) Delete(key string) error {
-	ks, ok := s.keys[key]
-	if !ok {
-		return nil
-	}
-	s.release(ks)
-	delete(s.keys, key)
+// remove forgets a state the store holds.
+func (s *MemoryStore) remove(ks *KeyState) {
+	h := ks.handle - 1
+	s.table[h] = nil
+	s.free = append(s.free, h)
+	ks.handle = 0
+	delete(s.keys, ks.key)
 	switch n := len(s.keys); {
 	case n == 0:
 		// Start afresh once idle, so a burst of short-lived keys leaves
 		// nothing behind.
 		s.keys = map[string]*KeyState{}
-		s.heap, s.table, s.free = nil, nil, nil
+		s.fifo, s.head, s.heap, s.table, s.free = nil, 0, nil, nil, nil
 		s.peak = 0
 	case s.peak > 4096 && n < s.peak/8:
 		keys := make(map[string]*KeyState, n)
@@ -123,23 +155,13 @@ func (s *MemoryStore) Delete(key string) error {
 		s.compact()
 		s.shrinkTable()
 	}
-	return nil
 }
 
-func (s *MemoryStore) release(ks *KeyState) {
-	if ks.handle == 0 {
-		return
-	}
-	h := ks.handle - 1
-	s.table[h] = nil
-	s.free = append(s.free, h)
-	ks.handle = 0
-}
-
-// valid reports whether a heap entry still stands for its state's deadline.
+// valid reports whether an index entry still stands for its state's
+// deadline.
 func (s *MemoryStore) valid(t timer) bool {
 	ks := s.table[t.h]
-	return ks != nil && ks.deadline == t.deadline
+	return ks != nil && ks.deadline() == t.deadline
 }
 
 // Due returns the keys whose deadline comes first, if it is at or before t.
@@ -154,25 +176,41 @@ func (s *MemoryStore) Due(t int64, keys []string) ([]string, error) {
 // in key order. The slice is reused by the next call.
 func (s *MemoryStore) due(t int64) []*KeyState {
 	s.batch = s.batch[:0]
+	for s.head < len(s.fifo) && !s.valid(s.fifo[s.head]) {
+		s.dequeue()
+	}
 	for len(s.heap) > 0 && !s.valid(s.heap[0]) {
 		s.pop()
 	}
-	if len(s.heap) == 0 || s.heap[0].deadline > t {
+	d := int64(noDeadline)
+	if s.head < len(s.fifo) {
+		d = s.fifo[s.head].deadline
+	}
+	if len(s.heap) > 0 {
+		d = min(d, s.heap[0].deadline)
+	}
+	if d == noDeadline || d > t {
 		return s.batch
 	}
-	// Every entry with the minimum deadline hangs from the root through
-	// entries with that same deadline.
-	d := s.heap[0].deadline
-	s.stack = append(s.stack[:0], 0)
-	for len(s.stack) > 0 {
-		i := s.stack[len(s.stack)-1]
-		s.stack = s.stack[:len(s.stack)-1]
-		if s.valid(s.heap[i]) {
-			s.batch = append(s.batch, s.table[s.heap[i].h])
+	for i := s.head; i < len(s.fifo) && s.fifo[i].deadline == d; i++ {
+		if s.valid(s.fifo[i]) {
+			s.batch = append(s.batch, s.table[s.fifo[i].h])
 		}
-		for c := 4*i + 1; c < 4*i+5 && c < len(s.heap); c++ {
-			if s.heap[c].deadline == d {
-				s.stack = append(s.stack, c)
+	}
+	if len(s.heap) > 0 && s.heap[0].deadline == d {
+		// Every entry with the minimum deadline hangs from the root through
+		// entries with that same deadline.
+		s.stack = append(s.stack[:0], 0)
+		for len(s.stack) > 0 {
+			i := s.stack[len(s.stack)-1]
+			s.stack = s.stack[:len(s.stack)-1]
+			if s.valid(s.heap[i]) {
+				s.batch = append(s.batch, s.table[s.heap[i].h])
+			}
+			for c := 4*i + 1; c < 4*i+5 && c < len(s.heap); c++ {
+				if s.heap[c].deadline == d {
+					s.stack = append(s.stack, c)
+				}
 			}
 		}
 	}
@@ -181,6 +219,19 @@ func (s *MemoryStore) due(t int64) []*KeyState {
 		s.batch = slices.Compact(s.batch)
 	}
 	return s.batch
+}
+
+func (s *MemoryStore) dequeue() {
+	s.fifo[s.head] = timer{}
+	s.head++
+	if s.head >= 1024 && 2*s.head >= len(s.fifo) {
+		n := copy(s.fifo, s.fifo[s.head:])
+		s.fifo = s.fifo[:n]
+		s.head = 0
+		if cap(s.fifo) > 4096 && n < cap(s.fifo)/4 {
+			s.fifo = append(make([]timer, 0, 2*n), s.fifo...)
+		}
+	}
 }
 
 func (s *MemoryStore) push(t timer) {
@@ -232,22 +283,27 @@ func (s *MemoryStore) down(i int, t timer) {
 	s.heap[i] = t
 }
 
-// compact drops stale entries and rebuilds the heap, so entries left behind
-// by moved deadlines never outnumber the keys.
+// compact drops stale entries, so entries left behind by moved deadlines
+// never outnumber the keys.
 func (s *MemoryStore) compact() {
-	live := s.heap[:0]
-	for _, t := range s.heap {
+	fifo := s.fifo[:0]
+	for _, t := range s.fifo[s.head:] {
 		if s.valid(t) {
-			live = append(live, t)
+			fifo = append(fifo, t)
 		}
 	}
-	clear(s.heap[len(live):])
-	s.heap = live
+	clear(s.fifo[len(fifo):])
+	s.fifo, s.head = fifo, 0
+	heap := s.heap[:0]
+	for _, t := range s.heap {
+		if s.valid(t) {
+			heap = append(heap, t)
+		}
+	}
+	clear(s.heap[len(heap):])
+	s.heap = heap
 	for i := (len(s.heap) - 2) / 4; i >= 0; i-- {
 		s.down(i, s.heap[i])
-	}
-	if cap(s.heap) > 4096 && len(s.heap) < cap(s.heap)/4 {
-		s.heap = append(make([]timer, 0, 2*len(s.heap)), s.heap...)
 	}
 	if len(s.free) > 1024 && len(s.free) > len(s.table)/2 {
 		s.shrinkTable()
@@ -255,7 +311,7 @@ func (s *MemoryStore) compact() {
 }
 
 // shrinkTable renumbers handles densely once most are free, so a burst of
-// keys does not leave a large table behind.
+// keys does not leave a large table behind. The index must be compact.
 func (s *MemoryStore) shrinkTable() {
 	table := make([]*KeyState, 0, len(s.keys))
 	remap := make(map[uint32]uint32, len(s.keys))
@@ -266,14 +322,11 @@ func (s *MemoryStore) shrinkTable() {
 			table = append(table, ks)
 		}
 	}
-	live := s.heap[:0]
-	for _, t := range s.heap {
-		if nh, ok := remap[t.h]; ok {
-			t.h = nh
-			live = append(live, t)
+	for _, q := range [][]timer{s.fifo[s.head:], s.heap} {
+		for i := range q {
+			q[i].h = remap[q[i].h]
 		}
 	}
-	s.heap = live
 	s.table = table
 	s.free = nil
 }
