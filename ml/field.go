@@ -387,6 +387,5 @@ func (c *compiler) fieldHeader(e *elem, needName bool) *fieldDef {
 	return f
 }
 
-
 // numText formats a number from the document for a reason string.
 func numText(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
