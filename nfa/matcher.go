@@ -75,6 +75,7 @@ type Matcher struct {
 	due    []string
 	// dueStates copies a MemoryStore's due batch, which the store reuses.
 	dueStates []*KeyState
+	seen      map[*node]struct{}
 	tmp       KeyState
 	nextID    uint32
 
@@ -225,7 +226,11 @@ func (m *Matcher) Advance(watermark int64, emit func(Match)) error {
 			if err != nil {
 				return err
 			}
-			if ks == nil || ks.deadline() > watermark {
+			if ks == nil {
+				continue
+			}
+			if ks.deadline() > watermark {
+				m.untrack(ks)
 				continue
 			}
 			m.expire(ks, watermark, nil, emit)
@@ -352,6 +357,9 @@ func (m *Matcher) Restore(data []byte) error {
 	if err := m.store.Put(key, ks); err != nil {
 		return fmt.Errorf("nfa: save state of key %q: %w", key, err)
 	}
+	if m.mem == nil {
+		m.untrack(ks)
+	}
 	return nil
 }
 
@@ -409,7 +417,44 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 	if err := m.store.Put(key, ks); err != nil {
 		return fmt.Errorf("nfa: save state of key %q: %w", key, err)
 	}
+	m.untrack(ks)
 	return nil
+}
+
+// untrack takes a state handed to a store other than MemoryStore out of the
+// live counts. Such a store may return a fresh copy next time, so the state
+// is marked for checking again, and the matcher counts it again when it
+// loads it: Stats then describe what the matcher holds, not the store.
+func (m *Matcher) untrack(ks *KeyState) {
+	m.stats.Keys--
+	m.stats.Partials -= len(ks.parts)
+	m.stats.Held -= ks.heldLen()
+	m.stats.Nodes -= m.countNodes(ks)
+	ks.fp = m.fp &^ 1
+}
+
+func (m *Matcher) countNodes(ks *KeyState) int {
+	if m.seen == nil {
+		m.seen = map[*node]struct{}{}
+	}
+	defer clear(m.seen)
+	walk := func(n *node) {
+		for ; n != nil; n = n.prev {
+			if _, ok := m.seen[n]; ok {
+				return
+			}
+			m.seen[n] = struct{}{}
+		}
+	}
+	for i := range ks.parts {
+		walk(ks.parts[i].node)
+	}
+	if ks.held != nil {
+		for _, c := range *ks.held {
+			walk(c.p.node)
+		}
+	}
+	return len(m.seen)
 }
 
 func (m *Matcher) deadlineOf(p *partial) int64 {

@@ -302,8 +302,10 @@ func (s *MemoryStore) compact() {
 	}
 	clear(s.heap[len(heap):])
 	s.heap = heap
-	for i := (len(s.heap) - 2) / 4; i >= 0; i-- {
-		s.down(i, s.heap[i])
+	if len(s.heap) > 1 {
+		for i := (len(s.heap) - 2) / 4; i >= 0; i-- {
+			s.down(i, s.heap[i])
+		}
 	}
 	if len(s.free) > 1024 && len(s.free) > len(s.table)/2 {
 		s.shrinkTable()
