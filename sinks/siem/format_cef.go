@@ -181,12 +181,18 @@ func appendCEFValue(dst []byte, s string) []byte {
 // bytes, that holds only ASCII without control bytes, a and b: the part a
 // CEF or LEEF escaper can copy as it is.
 func plainPrefix(s string, a, b byte) int {
+	plain := func(x uint64) bool {
+		return x&swarHi == 0 && (x-swarLo*0x20)&^x&swarHi == 0 && !hasByte(x, a) && !hasByte(x, b)
+	}
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
-		if x&swarHi != 0 || (x-swarLo*0x20)&^x&swarHi != 0 || hasByte(x, a) || hasByte(x, b) {
-			break
+		if !plain(binary.LittleEndian.Uint64([]byte(s[i : i+8]))) {
+			return i
 		}
+	}
+	// The last partial word is checked as the overlapping final eight.
+	if i < len(s) && len(s) >= 8 && plain(binary.LittleEndian.Uint64([]byte(s[len(s)-8:]))) {
+		return len(s)
 	}
 	return i
 }

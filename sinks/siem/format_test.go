@@ -366,3 +366,42 @@ func TestFormatErrors(t *testing.T) {
 		t.Error("unknown format accepted")
 	}
 }
+
+// FuzzCEFValue checks the escapers against a byte-at-a-time reference.
+func FuzzCEFValue(f *testing.F) {
+	for _, s := range []string{"", "plain text here", "a=b\\c\nd\re|f", "ünï=cödé 12345678", "\xff\xfe"} {
+		f.Add(s)
+	}
+	l := newLEEF(DefaultProduct, '^')
+	f.Fuzz(func(t *testing.T, s string) {
+		var cef, leef strings.Builder
+		for _, r := range s { // one U+FFFD per invalid byte, as range yields
+			switch r {
+			case '\\', '=':
+				cef.WriteString("\\" + string(r))
+			case '\n':
+				cef.WriteString(`\n`)
+			case '\r':
+				cef.WriteString(`\r`)
+			default:
+				cef.WriteRune(r)
+			}
+			switch r {
+			case '\\', '^':
+				leef.WriteString("\\" + string(r))
+			case '\n':
+				leef.WriteString(`\n`)
+			case '\r':
+				leef.WriteString(`\r`)
+			default:
+				leef.WriteRune(r)
+			}
+		}
+		if got := string(appendCEFValue(nil, s)); got != cef.String() {
+			t.Fatalf("cef %q: got %q, want %q", s, got, cef.String())
+		}
+		if got := string(l.value(nil, s)); got != leef.String() {
+			t.Fatalf("leef %q: got %q, want %q", s, got, leef.String())
+		}
+	})
+}

@@ -41,6 +41,10 @@ func appendString(dst []byte, s string) []byte {
 	for i+8 <= len(s) && safe8(binary.LittleEndian.Uint64([]byte(s[i:i+8]))) {
 		i += 8
 	}
+	// The last partial word is checked as the overlapping final eight.
+	if i < len(s) && i+8 > len(s) && len(s) >= 8 && safe8(binary.LittleEndian.Uint64([]byte(s[len(s)-8:]))) {
+		i = len(s)
+	}
 	for i < len(s) {
 		if b := s[i]; b < utf8.RuneSelf {
 			if safeJSON[b] {
@@ -106,10 +110,12 @@ func hasByte(x uint64, c byte) bool {
 // string carries unescaped: no control bytes, no '"', '\\', '<', '>', '&',
 // and nothing at or above 0x80 (which needs UTF-8 checks).
 func safe8(x uint64) bool {
-	if x&swarHi != 0 || (x-swarLo*0x20)&^x&swarHi != 0 {
-		return false
+	bad := x | (x-swarLo*0x20)&^x
+	for _, c := range [...]byte{'"', '\\', '<', '>', '&'} {
+		y := x ^ (swarLo * uint64(c))
+		bad |= (y - swarLo) &^ y
 	}
-	return !hasByte(x, '"') && !hasByte(x, '\\') && !hasByte(x, '<') && !hasByte(x, '>') && !hasByte(x, '&')
+	return bad&swarHi == 0
 }
 
 // appendFloat appends f as encoding/json does: shortest form, exponent only
