@@ -139,3 +139,44 @@ func TestSpoolFullPolicies(t *testing.T) {
 		})
 	}
 }
+
+// A torn spool tail found at start is cut, reported in health and metrics,
+// and the intact alerts before it are still delivered.
+func TestStartReportsRepairedSpool(t *testing.T) {
+	f, srv := newFakeHEC(t, false)
+	dir := t.TempDir()
+	sp, _, err := openDiskSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads [][]byte
+	for _, a := range numbered(3) {
+		payloads = append(payloads, (&record{ID: a.ID, Time: a.Time.UnixNano(), Sev: a.Severity, Body: []byte(`{"id":"` + a.ID + `"}`)}).marshal(nil))
+	}
+	if err := sp.append(payloads); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.tail.Write([]byte{9, 0, 0, 0, 1}); err != nil { // a torn fourth record
+		t.Fatal(err)
+	}
+	sp.close()
+
+	m, _ := NewMetrics(nil)
+	opts := quietOptions()
+	opts.Metrics = m
+	c := hecConfig(srv.URL, false, false)
+	c.Spool.Dir = dir
+	s := startSink(t, c, opts)
+	eventually(t, 5*time.Second, "the three intact alerts", func() bool { return len(f.ids()) == 3 })
+	h := s.Health()
+	stopSink(t, s)
+	if h.Recovery == nil || h.Recovery.TruncatedBytes != 5 {
+		t.Fatalf("health %+v", h)
+	}
+	if testutil.ToFloat64(m.failed.WithLabelValues("hec", "spool_corrupt")) != 1 {
+		t.Fatal("corruption not counted")
+	}
+	if !equalStrings(f.ids(), wantIDs(3)) {
+		t.Fatalf("ids %v", f.ids())
+	}
+}

@@ -203,7 +203,9 @@ func (s *Sink) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sink %q: spool: %w", s.cfg.Name, err)
 		}
+		s.hmu.Lock()
 		s.sp, s.rec = sp, rec
+		s.hmu.Unlock()
 		if rec.TruncatedBytes > 0 || len(rec.Problems) > 0 {
 			s.log.Error("spool repaired on open; alerts in the cut bytes are lost", "truncated_bytes", rec.TruncatedBytes, "problems", rec.Problems)
 			s.m.fail("spool_corrupt", 1)
@@ -213,7 +215,9 @@ func (s *Sink) Start(ctx context.Context) error {
 			return fmt.Errorf("sink %q: dead-letter file: %w", s.cfg.Name, err)
 		}
 	} else {
+		s.hmu.Lock()
 		s.sp = newMemSpool(s.cfg.Spool.MaxBytes)
+		s.hmu.Unlock()
 	}
 	if n, b := s.sp.stats(); n > 0 {
 		s.log.Info("spool holds undelivered alerts; draining them first", "records", n, "bytes", b)
@@ -320,13 +324,14 @@ type Health struct {
 // Health reports the sink's current state.
 func (s *Sink) Health() Health {
 	h := Health{Name: s.cfg.Name, Breaker: s.brk.current().String(), State: "ok"}
-	if s.sp != nil {
-		h.SpoolRecords, h.SpoolBytes = s.sp.stats()
-	}
 	s.hmu.Lock()
+	sp, rec := s.sp, s.rec
 	h.LastError, h.LastErrorAt, h.Dropped = s.lastErr, s.lastAt, s.dropped
 	full := s.full
 	s.hmu.Unlock()
+	if sp != nil {
+		h.SpoolRecords, h.SpoolBytes = sp.stats()
+	}
 	switch {
 	case s.isStopping():
 		h.State = "stopped"
@@ -335,9 +340,8 @@ func (s *Sink) Health() Health {
 	case h.SpoolRecords > 0:
 		h.State = "spooling"
 	}
-	if s.rec.TruncatedBytes > 0 || len(s.rec.Problems) > 0 {
-		r := s.rec
-		h.Recovery = &r
+	if rec.TruncatedBytes > 0 || len(rec.Problems) > 0 {
+		h.Recovery = &rec
 	}
 	return h
 }
