@@ -324,6 +324,15 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 	}
 	ks.key = key
 	ks.fp = m.fp
+	// Keep explain ids unique after a restore.
+	for _, p := range ks.parts {
+		m.nextID = max(m.nextID, p.id)
+	}
+	if ks.held != nil {
+		for _, c := range *ks.held {
+			m.nextID = max(m.nextID, c.p.id)
+		}
+	}
 	m.stats.Keys++
 	m.stats.Partials += len(ks.parts)
 	m.stats.Held += ks.heldLen()
@@ -460,10 +469,10 @@ func (m *Matcher) countNodes(ks *KeyState) int {
 func (m *Matcher) deadlineOf(p *partial) int64 {
 	d := int64(noDeadline)
 	if w := m.nfa.within; w > 0 {
-		d = p.first().ev.Time + w
+		d = addTime(p.first().ev.Time, w)
 	}
 	if w := m.nfa.states[p.state].window; w > 0 {
-		if x := p.node.ev.Time + w; x < d {
+		if x := addTime(p.node.ev.Time, w); x < d {
 			d = x
 		}
 	}

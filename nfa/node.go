@@ -17,5 +17,14 @@ type node struct {
 // then arrival), which is the order Flink's event ids follow.
 func before(a, b *event.Event) bool { return a != b && a.Before(b) }
 
+// addTime adds a window to an event time, saturating below noDeadline so a
+// time near the end of int64 cannot wrap into an immediate expiry.
+func addTime(t, d int64) int64 {
+	if t > noDeadline-1-d {
+		return noDeadline - 1
+	}
+	return t + d
+}
+
 // atOrBefore reports a ≤ b in feed order.
 func atOrBefore(a, b *event.Event) bool { return a == b || a.Before(b) }

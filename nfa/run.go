@@ -107,7 +107,7 @@ func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
 			case m.nfa.stateWindows:
 				child.deadline = m.deadlineOf(&child)
 			case isStart && m.nfa.within > 0:
-				child.deadline = ev.Time + m.nfa.within
+				child.deadline = addTime(ev.Time, m.nfa.within)
 			}
 			nn.refs++
 			if m.obs != nil {

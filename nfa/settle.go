@@ -182,9 +182,9 @@ func (m *Matcher) expire(ks *KeyState, t int64, ev *event.Event, emit func(Match
 		prevOut := w > 0 && t-p.node.ev.Time >= w
 		// Flink reports the gap to the previous event when both windows
 		// closed.
-		deadline := p.first().ev.Time + within
+		deadline := addTime(p.first().ev.Time, within)
 		if prevOut {
-			deadline = p.node.ev.Time + w
+			deadline = addTime(p.node.ev.Time, w)
 		}
 		m.stats.Partials--
 		switch {
@@ -212,7 +212,7 @@ func (m *Matcher) expire(ks *KeyState, t int64, ev *event.Event, emit func(Match
 }
 
 func (m *Matcher) expiryReason(p partial, deadline int64) string {
-	if w := m.nfa.states[p.state].window; w > 0 && deadline == p.node.ev.Time+w {
+	if w := m.nfa.states[p.state].window; w > 0 && deadline == addTime(p.node.ev.Time, w) {
 		return fmt.Sprintf("no event within %s of the previous one (step %q)", durationText(w), m.nfa.steps[m.nfa.states[p.state].step].name)
 	}
 	return fmt.Sprintf("within %s exceeded", durationText(m.nfa.within))
