@@ -100,6 +100,32 @@ func TestSnapshotResumes(t *testing.T) {
 	}
 }
 
+func TestMatcherSnapshot(t *testing.T) {
+	n := mustCompile(t, seq(st("a", is("a")), st("b", is("b"), anyC)).within(50))
+	m := NewMatcher(n, Options{})
+	feed(t, m, []string{"k2", "k1"}, withRaw(events(t, "a1 a2 b1")), 0)
+	var keys []string
+	states := map[string][]byte{}
+	if err := m.Snapshot(func(k string, b []byte) error { keys = append(keys, k); states[k] = b; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"k1", "k2"}) {
+		t.Errorf("snapshot keys %q, want them in key order", keys)
+	}
+	back := NewMatcher(n, Options{})
+	for _, k := range keys {
+		if err := back.Restore(states[k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := m.Stats(), back.Stats(); a.Keys != b.Keys || a.Partials != b.Partials || a.Nodes != b.Nodes {
+		t.Errorf("restored %+v, saved %+v", b, a)
+	}
+	if err := NewMatcher(n, Options{Store: newBytesStore()}).Snapshot(nil); err == nil {
+		t.Error("snapshot of an external store succeeded")
+	}
+}
+
 func TestUnmarshalRestoresEvents(t *testing.T) {
 	store := NewMemoryStore()
 	n := mustCompile(t, seq(st("a", is("a")), st("b", is("b"))))

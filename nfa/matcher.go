@@ -372,6 +372,26 @@ func (m *Matcher) Restore(data []byte) error {
 	return nil
 }
 
+// Snapshot writes the serialised state of every key, in key order, for a
+// checkpoint that Restore reads back. It needs the matcher's store to be a
+// MemoryStore; an external store keeps its state itself.
+func (m *Matcher) Snapshot(write func(key string, state []byte) error) error {
+	if m.mem == nil {
+		return fmt.Errorf("nfa: snapshot: the matcher's store is not a MemoryStore; it keeps state itself")
+	}
+	var err error
+	m.mem.Range(func(key string, ks *KeyState) bool {
+		var b []byte
+		if b, err = ks.MarshalBinary(); err != nil {
+			err = fmt.Errorf("nfa: snapshot of key %q: %w", key, err)
+			return false
+		}
+		err = write(key, b)
+		return err == nil
+	})
+	return err
+}
+
 // forget releases everything a key state holds.
 func (m *Matcher) forget(ks *KeyState) {
 	for _, p := range ks.parts {
