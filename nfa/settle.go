@@ -178,25 +178,28 @@ func (m *Matcher) expire(ks *KeyState, t int64, ev *event.Event, emit func(Match
 			kept = append(kept, p)
 			continue
 		}
-		w := states[p.state].window
-		prevOut := w > 0 && t-p.node.ev.Time >= w
+		m.stats.Partials--
+		pending := states[p.state].kind == kindPending
+		if !pending && !m.nfa.emitTimeouts && m.obs == nil {
+			// Dropped silently: no need to reach into the evidence.
+			m.stats.Expired++
+			m.release(p.node)
+			continue
+		}
 		// Flink reports the gap to the previous event when both windows
 		// closed.
 		deadline := addTime(p.first().ev.Time, within)
-		if prevOut {
+		if w := states[p.state].window; w > 0 && t-p.node.ev.Time >= w {
 			deadline = addTime(p.node.ev.Time, w)
 		}
-		m.stats.Partials--
 		switch {
-		case states[p.state].kind == kindPending:
+		case pending:
 			fins = append(fins, completed{p: p, time: deadline})
 		case m.nfa.emitTimeouts:
 			m.late = append(m.late, completed{p: p, time: deadline})
 		default:
 			m.stats.Expired++
-			if m.obs != nil {
-				m.note(Note{Kind: Expired, Key: ks.key, Event: ev, Time: deadline, Partial: p.id, Reason: m.expiryReason(p, deadline)})
-			}
+			m.note(Note{Kind: Expired, Key: ks.key, Event: ev, Time: deadline, Partial: p.id, Reason: m.expiryReason(p, deadline)})
 			m.release(p.node)
 		}
 	}
