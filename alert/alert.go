@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/cep-project/cep/event"
@@ -55,7 +54,11 @@ func (k Key) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, p.Expr)
+		q, err := json.Marshal(p.Expr)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, q...)
 		b = append(b, ':')
 		v, err := json.Marshal(p.Value)
 		if err != nil {

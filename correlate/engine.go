@@ -16,6 +16,7 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/ml"
 	"github.com/cep-project/cep/rules"
 )
 
@@ -30,6 +31,7 @@ const (
 const (
 	DefaultAllowedLateness = 5 * time.Second
 	DefaultIdleTimeout     = time.Minute
+	DefaultCorrectWithin   = time.Hour
 )
 
 // Config configures an Engine.
@@ -55,6 +57,15 @@ type Config struct {
 	ExplainRule string
 	// Limits bound detector state.
 	Limits Limits
+	// CorrectWithin is how long after a window's end a rule with
+	// late: correct still corrects it; default DefaultCorrectWithin.
+	CorrectWithin time.Duration
+	// Priority weighs severity, score and criticality; the zero value
+	// means alert.DefaultPriorityWeights.
+	Priority alert.Priority
+	// Criticality, when set, gives the criticality (0–1) of the entity an
+	// alert's key names, from context data.
+	Criticality func(alert.Key) (float64, bool)
 }
 
 // Limits bound the state the engine keeps; what they shed is counted.
@@ -63,6 +74,10 @@ type Limits struct {
 	// matches per key and in total; the oldest is dropped on overflow.
 	MaxPartialsPerKey int
 	MaxPartials       int
+	// MaxKeys bounds the keys one windowed or joined rule keeps.
+	MaxKeys int
+	// MaxJoinBuffer bounds the events a join keeps per key and side.
+	MaxJoinBuffer int
 }
 
 // Stats are the engine's counters.
@@ -74,8 +89,12 @@ type Stats struct {
 	Alerts      uint64
 	Deduped     uint64 // alerts suppressed by alert.dedup
 	KeyErrors   uint64 // events whose key could not be computed
-	Watermark   int64
-	Buffered    int
+	// LateInWindow counts events that reached a window or join after it
+	// had closed; Shed counts events dropped by state limits.
+	LateInWindow uint64
+	Shed         uint64
+	Watermark    int64
+	Buffered     int
 }
 
 // detector is one compiled rule at run time.
@@ -116,6 +135,7 @@ type Engine struct {
 	dedupSpan  int64
 	act        rules.Activation
 	keyBuf     []any
+	scorers    map[*rules.Rule]*ml.Scorer
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -131,6 +151,9 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 	default:
 		return nil, fmt.Errorf("late must be drop or process, got %q", cfg.Late)
 	}
+	if cfg.CorrectWithin == 0 {
+		cfg.CorrectWithin = DefaultCorrectWithin
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,6 +165,10 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		log:     cfg.Logger,
 		explain: cfg.Explain,
 		dedup:   map[*rules.Rule]*alert.Dedup{},
+		scorers: map[*rules.Rule]*ml.Scorer{},
+	}
+	if e.cfg.Priority == (alert.Priority{}) {
+		e.cfg.Priority = alert.DefaultPriorityWeights
 	}
 	for _, s := range cfg.Streams {
 		e.reorder.declare(s)
@@ -171,6 +198,10 @@ func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 	switch r.Kind {
 	case rules.KindMatch:
 		return &filter{e: e, r: r}, nil
+	case rules.KindAggregate:
+		return e.newAggregate(r)
+	case rules.KindJoin:
+		return e.newJoin(r)
 	}
 	return nil, fmt.Errorf("%s rules are not supported by this engine", r.Kind)
 }
@@ -181,13 +212,11 @@ func (e *Engine) Push(ev *event.Event, now time.Time) {
 	e.stats.Events++
 	if !e.reorder.add(ev, now) {
 		e.stats.Late++
-		if e.cfg.Late == LateDrop {
+		if !e.dispatchLate(ev) {
 			e.stats.LateDropped++
 			e.logCounted(e.stats.LateDropped, "late event dropped (older than the watermark; raise allowed_lateness or set late: process)",
 				"stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "watermark", time.Unix(0, e.reorder.wm).UTC())
-			return
 		}
-		e.dispatch(ev)
 		return
 	}
 	e.release(e.reorder.advance())
@@ -273,6 +302,54 @@ func (e *Engine) dispatch(ev *event.Event) {
 	}
 }
 
+// lateFor is the late-event policy of a rule: its own, or the engine's.
+func (e *Engine) lateFor(r *rules.Rule) string {
+	if r.Late != "" {
+		return r.Late
+	}
+	return e.cfg.Late
+}
+
+// dispatchLate hands a late event to the detectors whose rules take late
+// events (late: process or correct); it reports whether any did.
+func (e *Engine) dispatchLate(ev *event.Event) bool {
+	taken := false
+	for _, i := range e.router.route(ev) {
+		if e.lateFor(e.dets[i].rule()) == LateDrop {
+			continue
+		}
+		if !taken {
+			e.stats.Processed++
+			taken = true
+		}
+		e.dets[i].process(ev)
+	}
+	return taken
+}
+
+// keyFailed counts an event a rule skipped because its key failed.
+func (e *Engine) keyFailed(r *rules.Rule, ev *event.Event) {
+	e.stats.KeyErrors++
+	e.logCounted(e.stats.KeyErrors, "event skipped by a rule: its key could not be computed", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "error", r.Health.LastError())
+	e.explainf(r, "key could not be computed: %s", r.Health.LastError())
+}
+
+// lateInWindow counts an event that reached a windowed detector after its
+// window had been emitted (and could not be corrected).
+func (e *Engine) lateInWindow(r *rules.Rule, ev *event.Event) {
+	e.stats.LateInWindow++
+	e.logCounted(e.stats.LateInWindow, "late event not counted in an already emitted window (set late: correct on the rule to emit corrections)",
+		"rule", r.ID, "stream", ev.Stream, "id", ev.ID, "time", ev.Timestamp())
+	e.explainf(r, "event %s is late for its window", ev.ID)
+}
+
+// shed counts an event a detector could not keep because of a limit.
+func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
+	e.stats.Shed++
+	e.logCounted(e.stats.Shed, "event shed by a state limit", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "why", why)
+	e.explainf(r, "event %s shed: %s", ev.ID, why)
+}
+
 // emit applies suppression and hands the alert on.
 func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
 	if dd := e.dedup[r]; dd != nil && !dd.Allow(dedupKey, a.Time.UnixNano()) {
@@ -319,9 +396,7 @@ func (e *Engine) keyOf(r *rules.Rule, ev *event.Event) (alert.Key, string, bool)
 	vals, k, ok := r.KeyOf(ev, &e.act, e.keyBuf)
 	e.keyBuf = vals
 	if !ok {
-		e.stats.KeyErrors++
-		e.logCounted(e.stats.KeyErrors, "event skipped by a rule: its key could not be computed", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "error", r.Health.LastError())
-		e.explainf(r, "key could not be computed: %s", r.Health.LastError())
+		e.keyFailed(r, ev)
 		return nil, "", false
 	}
 	return makeKey(r.KeyNames, vals), k, true
@@ -368,6 +443,36 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 		}
 		a.Fields[f.Name] = rules.Native(v)
 	}
-	a.Priority = alert.DefaultPriority(a.Severity, a.Score)
+	if r.Score != nil {
+		e.score(r, a, act)
+	}
+	var crit *float64
+	if e.cfg.Criticality != nil {
+		if c, ok := e.cfg.Criticality(key); ok {
+			crit = &c
+		}
+	}
+	a.Priority = e.cfg.Priority.Of(a.Severity, a.Score, crit)
 	return a
+}
+
+// score runs the rule's model; a failure leaves the alert unscored, never
+// lost, and is counted against the rule.
+func (e *Engine) score(r *rules.Rule, a *alert.Alert, act *rules.Activation) {
+	s := e.scorers[r]
+	if s == nil {
+		s = r.Score.Model.NewScorer()
+		e.scorers[r] = s
+	}
+	res, err := r.Score.Eval(s, act)
+	if err != nil {
+		r.Health.Fail(r.Spec.Pos, fmt.Errorf("scoring with model %s: %w", r.Score.Model.Name, err))
+		e.explainf(r, "scoring failed: %v", err)
+		return
+	}
+	sc := res.Score
+	a.Score = &sc
+	a.Reasons = res.Reasons
+	a.Model = &alert.Model{Name: r.Score.Model.Name, Version: r.Score.Model.Version}
+	e.explainf(r, "score %.4g by model %s", sc, r.Score.Model.Name)
 }

@@ -39,6 +39,8 @@ type Options struct {
 	// MaxFieldSize is the assumed size of event strings and lists for cost
 	// estimation; 0 means DefaultMaxFieldSize.
 	MaxFieldSize uint64
+	// Models are the PMML models score: blocks may name.
+	Models *Models
 	// Logger receives rate-limited evaluation errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -163,6 +165,10 @@ func (h *Health) LastError() string {
 	}
 	return ""
 }
+
+// Fail counts an error of the rule found outside its expressions, such as
+// a model that cannot score, the same way as evaluation errors.
+func (h *Health) Fail(at Pos, err error) { h.fail(at, err) }
 
 // fail counts an evaluation error and logs the 1st, 10th, 100th, … so that
 // a rule failing on every event cannot flood the log, and the log still

@@ -66,6 +66,7 @@ type Rule struct {
 	Join      *Join
 
 	Fields   []Field
+	Score    *Score
 	Dedup    time.Duration
 	Group    *Group
 	Throttle *ThrottleSpec
@@ -244,6 +245,29 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 	case s.Join != nil:
 		r.Kind = KindJoin
 		r.Join, fields = c.compileJoin(el, s, r.Health)
+		// The key's parts are named by the first side's expressions; a
+		// rule without streams reads those of its sides.
+		if len(r.KeyNames) == 0 && len(r.Join.Spec.Sides) > 0 {
+			sd := r.Join.Spec.Sides[0]
+			by := sd.By
+			if len(by) == 0 {
+				by = s.By
+			}
+			for _, e := range by {
+				r.KeyNames = append(r.KeyNames, e.Text)
+			}
+		}
+		if len(r.Streams) == 0 {
+			for _, sd := range r.Join.Spec.Sides {
+				if sd.Stream == "" {
+					r.Streams = nil
+					break
+				}
+				if !slices.Contains(r.Streams, sd.Stream) {
+					r.Streams = append(r.Streams, sd.Stream)
+				}
+			}
+		}
 	default:
 		return nil
 	}
@@ -254,6 +278,9 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 	}
 	for _, f := range s.Alert.Fields {
 		r.Fields = append(r.Fields, Field{Name: f.Name, Prog: c.compile(el, fenv, f.Expr, nil, "alert field "+f.Name, r.Health, fields)})
+	}
+	if s.Score != nil {
+		c.compileScore(el, s.Score, r, fields)
 	}
 	if g := s.Alert.Group; g != nil {
 		r.Group = &Group{For: g.For}

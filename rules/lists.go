@@ -23,6 +23,24 @@ type List struct {
 	File     string
 	exact    map[string]struct{}
 	prefixes []netip.Prefix
+	// columns and rows hold a CSV list's other columns, so a list can be
+	// context data (an asset's criticality, an owner) as well as a set.
+	columns []string
+	rows    map[string][]string
+}
+
+// Attr returns column of the CSV row whose value is v.
+func (l *List) Attr(v, column string) (string, bool) {
+	row, ok := l.rows[v]
+	if !ok {
+		return "", false
+	}
+	for i, c := range l.columns {
+		if c == column && i < len(row) {
+			return row[i], true
+		}
+	}
+	return "", false
 }
 
 // Len returns the number of entries.
@@ -172,10 +190,13 @@ func readCSV(l *List, data []byte) error {
 	}
 	col := 0
 	for i, h := range header {
-		if strings.EqualFold(strings.TrimSpace(h), "value") {
+		h = strings.TrimSpace(h)
+		l.columns = append(l.columns, h)
+		if strings.EqualFold(h, "value") {
 			col = i
 		}
 	}
+	l.rows = map[string][]string{}
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -187,6 +208,10 @@ func readCSV(l *List, data []byte) error {
 		if col < len(rec) {
 			if v := strings.TrimSpace(rec[col]); v != "" {
 				l.add(v)
+				for i := range rec {
+					rec[i] = strings.TrimSpace(rec[i])
+				}
+				l.rows[v] = rec
 			}
 		}
 	}

@@ -36,10 +36,22 @@ type config struct {
 	Sinks    []siem.Config   `yaml:"sinks"`
 	Metrics  metricsConfig   `yaml:"metrics"`
 	// Priority weighs severity, score and criticality into 0–100.
-	Priority *alert.Priority `yaml:"priority"`
+	Priority *priorityConfig `yaml:"priority"`
 
 	path string
 	dir  string
+}
+
+type priorityConfig struct {
+	alert.Priority `yaml:",inline"`
+	// Criticality names a CSV reference list of entities (its value
+	// column) with their criticality (0–1) in Column (default
+	// "criticality"); an alert whose key names a listed entity ranks
+	// higher.
+	Criticality *struct {
+		List   string `yaml:"list"`
+		Column string `yaml:"column"`
+	} `yaml:"criticality"`
 }
 
 type engineConfig struct {

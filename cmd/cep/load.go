@@ -11,20 +11,31 @@ import (
 // ruleFlags are the flags of every command that loads rules.
 type ruleFlags struct {
 	lists     string
+	models    string
 	costLimit uint64
 }
 
 // listsDir finds the reference lists: the --lists flag, else a lists
 // directory inside or beside the first rules path.
 func (f ruleFlags) listsDir(paths []string) string {
-	if f.lists != "" || len(paths) == 0 {
-		return f.lists
+	return besideRules(f.lists, "lists", paths)
+}
+
+// modelsDir finds the PMML models the same way: --models, else models/
+// inside or beside the first rules path.
+func (f ruleFlags) modelsDir(paths []string) string {
+	return besideRules(f.models, "models", paths)
+}
+
+func besideRules(flag, name string, paths []string) string {
+	if flag != "" || len(paths) == 0 {
+		return flag
 	}
 	dir := paths[0]
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		dir = filepath.Dir(dir)
 	}
-	for _, cand := range []string{filepath.Join(dir, "lists"), filepath.Join(dir, "..", "lists")} {
+	for _, cand := range []string{filepath.Join(dir, name), filepath.Join(dir, "..", name)} {
 		if st, err := os.Stat(cand); err == nil && st.IsDir() {
 			return filepath.Clean(cand)
 		}
@@ -40,7 +51,11 @@ func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compile
 	if err != nil {
 		return nil, nil, exitWith(exitUsage, "%v", err)
 	}
-	c, err := rules.NewCompiler(rules.Options{Lists: lists, CostLimit: f.costLimit, Logger: a.log})
+	models, err := rules.LoadModels(f.modelsDir(paths))
+	if err != nil {
+		return nil, nil, exitWith(exitUsage, "%v", err)
+	}
+	c, err := rules.NewCompiler(rules.Options{Lists: lists, Models: models, CostLimit: f.costLimit, Logger: a.log})
 	if err != nil {
 		return nil, nil, exitWith(exitRuntime, "%v", err)
 	}

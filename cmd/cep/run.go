@@ -90,6 +90,7 @@ for --input and standard output for --output.`,
 
 func (a *app) addRuleFlags(cmd *cobra.Command, f *ruleFlags) {
 	cmd.Flags().StringVar(&f.lists, "lists", "", "reference lists directory (default: lists/ beside the rules)")
+	cmd.Flags().StringVar(&f.models, "models", "", "PMML models directory (default: models/ beside the rules)")
 	cmd.Flags().Uint64Var(&f.costLimit, "cost-limit", rules.DefaultCostLimit, "limit on the estimated and actual cost of each CEL expression")
 }
 

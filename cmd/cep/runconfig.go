@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -54,10 +56,13 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if cfg.Lists != "" {
 		rf.lists = cfg.resolve(cfg.Lists)
 	}
+	if cfg.Models != "" {
+		rf.models = cfg.resolve(cfg.Models)
+	}
 	if cfg.CEL.CostLimit > 0 {
 		rf.costLimit = cfg.CEL.CostLimit
 	}
-	set, _, err := a.loadRules(rulePaths, rf)
+	set, comp, err := a.loadRules(rulePaths, rf)
 	if err != nil {
 		return err
 	}
@@ -106,10 +111,6 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if p.explainRule != "" {
 		explain = a.stderr
 	}
-	prio := alert.DefaultPriorityWeights
-	if cfg.Priority != nil {
-		prio = *cfg.Priority
-	}
 	ep := engineParams{
 		lateness:    time.Duration(cfg.Engine.AllowedLateness),
 		late:        cfg.Engine.Late,
@@ -124,8 +125,17 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if ecfg.IdleTimeout == 0 {
 		ecfg.IdleTimeout = correlate.DefaultIdleTimeout
 	}
+	if pc := cfg.Priority; pc != nil {
+		ecfg.Priority = pc.Priority
+		if c := pc.Criticality; c != nil {
+			crit, err := criticality(comp.Lists(), c.List, c.Column)
+			if err != nil {
+				return exitWith(exitUsage, "%s: priority.criticality: %v", p.config, err)
+			}
+			ecfg.Criticality = crit
+		}
+	}
 	eng, err := correlate.New(set.Rules, ecfg, func(al *alert.Alert) {
-		al.Priority = prio.Of(al.Severity, al.Score, nil)
 		// Send blocks while a sink's spool is full under the block
 		// policy: back-pressure reaches the sources, nothing is dropped.
 		if err := router.Send(ctx, al); err != nil {
@@ -417,4 +427,29 @@ func (r ruleErrors) Collect(ch chan<- prometheus.Metric) {
 	for _, rule := range r.rules {
 		ch <- prometheus.MustNewConstMetric(ruleErrorsDesc, prometheus.CounterValue, float64(rule.Health.Errors()), rule.ID)
 	}
+}
+
+// criticality reads entity criticality from a CSV reference list: the most
+// critical entity named by an alert's key counts.
+func criticality(lists *rules.Lists, name, column string) (func(alert.Key) (float64, bool), error) {
+	l, ok := lists.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("no reference list named %q", name)
+	}
+	if column == "" {
+		column = "criticality"
+	}
+	return func(k alert.Key) (float64, bool) {
+		best, found := 0.0, false
+		for _, p := range k {
+			s, ok := l.Attr(fmt.Sprint(p.Value), column)
+			if !ok {
+				continue
+			}
+			if f, err := strconv.ParseFloat(s, 64); err == nil && (!found || f > best) {
+				best, found = f, true
+			}
+		}
+		return best, found
+	}, nil
 }

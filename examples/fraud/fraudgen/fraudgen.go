@@ -223,6 +223,7 @@ func (g *gen) cardAuth(u *user, t time.Time, amount float64, result, country, mc
 func (g *gen) login(u *user, t time.Time, c city, ip, device string, outcome string) {
 	g.emit("auth", t, map[string]any{
 		"user": u.id, "ip": ip, "device_id": device, "outcome": outcome, "new_device": device != u.device,
+		"new_country": c.country != u.home.country,
 		"geo": map[string]any{"lat": c.lat, "lon": c.lon, "country": c.country, "city": c.name},
 	})
 }
@@ -303,14 +304,16 @@ func (g *gen) fraud(u *user) {
 	case 4: // high-risk merchant category, large amount
 		mcc := riskyMCCs[g.rnd.IntN(len(riskyMCCs))]
 		g.cardAuth(u, t, g.amount(2500)+1000, "approved", u.home.country, mcc, fmt.Sprintf("m-9%03d", g.rnd.IntN(100)))
-	default: // checkout never paid, and a card used from many devices
+	default: // checkout never paid, and one device trying many stolen cards
 		g.emit("payments", t, map[string]any{"type": "checkout", "order_id": fmt.Sprintf("o-%07d", g.seq), "account_user": u.id, "amount": g.amount(300)})
+		dev := fmt.Sprintf("d-y%05d", g.rnd.IntN(100000))
 		for i := 0; i < 3+g.rnd.IntN(3); i++ {
 			t = t.Add(time.Duration(60+g.rnd.IntN(600)) * time.Second)
 			m, mcc := g.merchant()
-			g.emit("payments", t, map[string]any{"type": "card_auth", "card_id": u.card, "account_user": u.id, "merchant": m, "mcc": mcc,
+			victim := &g.user[g.rnd.IntN(len(g.user))]
+			g.emit("payments", t, map[string]any{"type": "card_auth", "card_id": victim.card, "account_user": victim.id, "merchant": m, "mcc": mcc,
 				"amount": g.amount(80), "currency": "EUR", "country": u.home.country, "result": "approved",
-				"device_id": fmt.Sprintf("d-y%05d", g.rnd.IntN(100000))})
+				"device_id": dev})
 		}
 	}
 }

@@ -1,0 +1,304 @@
+package correlate
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/correlate/window"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules"
+)
+
+// aggregate is an `aggregate:` rule: CEL computes the where filter, the key
+// and the measure arguments; window.Aggregator keeps the windows.
+type aggregate struct {
+	e        *Engine
+	r        *rules.Rule
+	agg      *window.Aggregator
+	kind     window.Kind
+	args     []window.Arg
+	measures []rules.Measure
+	keyBuf   []byte
+}
+
+func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
+	spec := r.Aggregate.Spec
+	kind, err := window.ParseKind(spec.Window.Type)
+	if err != nil {
+		return nil, err
+	}
+	cfg := window.Config{
+		Window: window.Spec{
+			Kind: kind, Size: spec.Window.Size, Slide: spec.Window.Slide,
+			Gap: spec.Window.Gap, Length: spec.Window.Count,
+		},
+		Evidence: spec.Evidence,
+		MaxKeys:  e.cfg.Limits.MaxKeys,
+	}
+	if kind == window.Length && cfg.Window.Expire == 0 {
+		// A length window of a key that went quiet is forgotten after a
+		// day, so short-lived keys leave nothing behind.
+		cfg.Window.Expire = 24 * time.Hour
+	}
+	for _, m := range r.Aggregate.Measures {
+		f, err := window.ParseFunc(m.Func)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Measures = append(cfg.Measures, window.Measure{Name: m.Name, Func: f, Approx: m.Approx})
+	}
+	if t := spec.Top; t != nil {
+		cfg.Top = &window.Top{N: t.N, By: t.By}
+	}
+	if e.lateFor(r) == LateCorrect {
+		cfg.Late = window.LateCorrect
+		cfg.AllowedLateness = e.cfg.CorrectWithin
+	}
+	agg, err := window.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &aggregate{
+		e: e, r: r, agg: agg, kind: kind,
+		args:     make([]window.Arg, len(cfg.Measures)),
+		measures: r.Aggregate.Measures,
+	}, nil
+}
+
+func (d *aggregate) rule() *rules.Rule               { return d.r }
+func (d *aggregate) constraints() []rules.Constraint { return d.r.Constraints }
+func (d *aggregate) timed() bool                     { return true }
+
+func (d *aggregate) process(ev *event.Event) {
+	if w := d.r.Aggregate.Where; w != nil && !w.Test(rules.EventActivation{Ev: ev}) {
+		d.e.explainf(d.r, "where is false")
+		return
+	}
+	vals, _, ok := d.r.KeyOf(ev, &d.e.act, d.e.keyBuf)
+	d.e.keyBuf = vals
+	if !ok {
+		d.e.keyFailed(d.r, ev)
+		return
+	}
+	d.keyBuf = encodeKey(d.keyBuf[:0], vals)
+	key := string(d.keyBuf)
+	for i, m := range d.measures {
+		d.args[i] = window.Arg{}
+		if m.Arg == nil {
+			continue
+		}
+		v, err := m.Arg.Eval(rules.EventActivation{Ev: ev})
+		if err != nil {
+			d.args[i] = window.Arg{Missing: true}
+			continue
+		}
+		d.args[i] = windowArg(v)
+	}
+	cur, st := d.agg.Add(key, ev.Time, d.args, ev)
+	switch st {
+	case window.Applied, window.Corrected:
+	case window.Late:
+		d.e.lateInWindow(d.r, ev)
+		return
+	default:
+		d.e.shed(d.r, ev, st.String())
+		return
+	}
+	if cur == nil {
+		return
+	}
+	h := d.having(cur.Values, cur.Count)
+	d.e.explainf(d.r, "window (%s, %s] of key %s: %s, having %v", fmtTime(cur.Start), fmtTime(cur.End), key, d.describe(cur.Values), h)
+	if cur.Fire(h) {
+		d.alert(cur.Result())
+	}
+}
+
+func (d *aggregate) advance(wm int64) {
+	d.agg.Advance(wm, func(res *window.Result) {
+		h := d.having(res.Values, res.Count)
+		d.e.explainf(d.r, "window [%s, %s) of key %s closed: %s, having %v", fmtTime(res.Start), fmtTime(res.End), res.Key, d.describe(res.Values), h)
+		if h {
+			d.alert(res)
+		}
+	}, d.report)
+}
+
+// having evaluates the rule's having on measure values; without one every
+// window alerts, unless the rule only asks for a top-N report.
+func (d *aggregate) having(vals []float64, count int64) bool {
+	hp := d.r.Aggregate.Having
+	if hp == nil {
+		return d.r.Aggregate.Spec.Top == nil && count > 0
+	}
+	act := &d.e.act
+	act.Reset()
+	for i, m := range d.measures {
+		act.Bind(m.Name, measureVal(m.Func, vals[i]))
+	}
+	return hp.Test(act)
+}
+
+func measureVal(fn string, v float64) ref.Val {
+	if fn == "count" || fn == "count_distinct" {
+		return types.Int(int64(v))
+	}
+	return types.Double(v)
+}
+
+func (d *aggregate) describe(vals []float64) string {
+	b := make([]byte, 0, 64)
+	for i, m := range d.measures {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, m.Name...)
+		b = append(b, '=')
+		b = strconv.AppendFloat(b, vals[i], 'g', 6, 64)
+	}
+	return string(b)
+}
+
+// windowID tells apart alerts of one key whose evidence is the same.
+func windowID(res *window.Result) []string {
+	return []string{strconv.FormatInt(res.Start, 10), strconv.FormatInt(res.End, 10), strconv.Itoa(res.Revision)}
+}
+
+func (d *aggregate) alertID(res *window.Result, key alert.Key, evidence []alert.Evidence) string {
+	return alert.MakeID(d.r.ID, key, evidence, windowID(res)...)
+}
+
+func (d *aggregate) alert(res *window.Result) {
+	key := d.decodeKey(res.Key)
+	evidence := make([]alert.Evidence, 0, len(res.Evidence))
+	for _, ev := range res.Evidence {
+		evidence = append(evidence, alert.Evidence{Step: "window", Event: ev})
+	}
+	act := &d.e.act
+	act.Reset()
+	for i, m := range d.measures {
+		act.Bind(m.Name, measureVal(m.Func, res.Values[i]))
+	}
+	act.Bind("window", windowMap(res))
+	if len(res.Evidence) > 0 {
+		act.BindEvent(res.Evidence[len(res.Evidence)-1])
+	}
+	a := d.e.newAlert(d.r, key, res.End, evidence, act, windowID(res)...)
+	for i, m := range d.measures {
+		a.Fields[m.Name] = rules.Native(measureVal(m.Func, res.Values[i]))
+	}
+	a.Fields["window_start"] = fmtTime(res.Start)
+	a.Fields["window_end"] = fmtTime(res.End)
+	a.Fields["window_events"] = res.Count
+	for _, old := range res.Corrects {
+		// having depends only on the values: the superseded result alerted
+		// exactly when it holds for them.
+		if d.having(old.Values, old.Count) {
+			oldEv := make([]alert.Evidence, 0, len(old.Evidence))
+			for _, ev := range old.Evidence {
+				oldEv = append(oldEv, alert.Evidence{Step: "window", Event: ev})
+			}
+			a.Corrects = d.alertID(old, key, oldEv)
+		}
+	}
+	if res.Revision > 0 {
+		d.e.explainf(d.r, "correction %d of window [%s, %s) of key %s", res.Revision, fmtTime(res.Start), fmtTime(res.End), res.Key)
+	}
+	d.e.emit(d.r, a, res.Key)
+}
+
+// report turns a top-N report into one alert per window.
+func (d *aggregate) report(rep *window.Report) {
+	act := &d.e.act
+	act.Reset()
+	var top []any
+	var evidence []alert.Evidence
+	for rank, res := range rep.Results {
+		entry := map[string]any{"rank": rank + 1, "key": d.decodeKey(res.Key)}
+		for i, m := range d.measures {
+			entry[m.Name] = rules.Native(measureVal(m.Func, res.Values[i]))
+		}
+		top = append(top, entry)
+		if n := len(res.Evidence); n > 0 {
+			evidence = append(evidence, alert.Evidence{Step: "top" + strconv.Itoa(rank+1), Event: res.Evidence[n-1]})
+		}
+	}
+	win := &window.Result{Start: rep.Start, End: rep.End}
+	act.Bind("window", windowMap(win))
+	a := d.e.newAlert(d.r, alert.Key{}, rep.End, evidence, act, append(windowID(win), "top")...)
+	a.Fields["top"] = top
+	a.Fields["top_by"] = rep.By
+	a.Fields["window_start"] = fmtTime(rep.Start)
+	a.Fields["window_end"] = fmtTime(rep.End)
+	d.e.explainf(d.r, "top %d report for [%s, %s)", len(top), fmtTime(rep.Start), fmtTime(rep.End))
+	d.e.emit(d.r, a, "top\x1f"+strconv.FormatInt(rep.End, 10))
+}
+
+func windowMap(res *window.Result) ref.Val {
+	return types.NewStringInterfaceMap(types.DefaultTypeAdapter, map[string]any{
+		"start": time.Unix(0, res.Start).UTC(),
+		"end":   time.Unix(0, res.End).UTC(),
+	})
+}
+
+func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+func windowArg(v ref.Val) window.Arg {
+	switch x := v.(type) {
+	case types.Double:
+		return window.N(float64(x))
+	case types.Int:
+		return window.N(float64(x))
+	case types.Uint:
+		return window.N(float64(x))
+	case types.String:
+		return window.S(string(x))
+	case types.Bool:
+		return window.S(strconv.FormatBool(bool(x)))
+	case types.Null:
+		return window.Arg{Missing: true}
+	}
+	return window.S(fmt.Sprint(rules.Native(v)))
+}
+
+// encodeKey writes key values as a JSON array: a string that compares equal
+// exactly when the values do, and that decodes back into the alert's key.
+func encodeKey(b []byte, vals []any) []byte {
+	b = append(b, '[')
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch x := v.(type) {
+		case string:
+			b = strconv.AppendQuote(b, x)
+		case float64:
+			b = strconv.AppendFloat(b, x, 'g', -1, 64)
+		default:
+			j, err := json.Marshal(x)
+			if err != nil {
+				j = strconv.AppendQuote(nil, fmt.Sprint(x))
+			}
+			b = append(b, j...)
+		}
+	}
+	return append(b, ']')
+}
+
+func (d *aggregate) decodeKey(k string) alert.Key {
+	return decodeKey(d.r.KeyNames, k)
+}
+
+func decodeKey(names []string, k string) alert.Key {
+	var vals []any
+	if err := json.Unmarshal([]byte(k), &vals); err != nil || len(vals) != len(names) {
+		return alert.Key{}
+	}
+	return makeKey(names, vals)
+}

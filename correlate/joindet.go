@@ -1,0 +1,106 @@
+package correlate
+
+import (
+	"strconv"
+
+	"github.com/google/cel-go/common/types"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/correlate/join"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules"
+)
+
+// joinDet is a `join:` rule: CEL computes each side's where and key;
+// join.Joiner buffers the sides and finds the combinations.
+type joinDet struct {
+	e      *Engine
+	r      *rules.Rule
+	j      *join.Joiner
+	keyBuf []byte
+}
+
+func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
+	spec := r.Join.Spec
+	typ, err := join.ParseType(spec.Type)
+	if err != nil {
+		return nil, err
+	}
+	cfg := join.Config{Within: spec.Within, Type: typ, MaxPerSide: e.cfg.Limits.MaxJoinBuffer, MaxKeys: e.cfg.Limits.MaxKeys}
+	for _, s := range r.Join.Sides {
+		cfg.Sides = append(cfg.Sides, s.Name)
+	}
+	j, err := join.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &joinDet{e: e, r: r, j: j}, nil
+}
+
+func (d *joinDet) rule() *rules.Rule               { return d.r }
+func (d *joinDet) constraints() []rules.Constraint { return nil }
+func (d *joinDet) timed() bool                     { return true }
+
+func (d *joinDet) process(ev *event.Event) {
+	for i, side := range d.r.Join.Sides {
+		if side.Stream != "" && side.Stream != ev.Stream {
+			continue
+		}
+		if side.Where != nil && !side.Where.Test(rules.EventActivation{Ev: ev}) {
+			d.e.explainf(d.r, "side %s: where is false", side.Name)
+			continue
+		}
+		vals, _, ok := d.r.SideKeyOf(i, ev, &d.e.act, d.e.keyBuf)
+		d.e.keyBuf = vals
+		if !ok {
+			d.e.keyFailed(d.r, ev)
+			continue
+		}
+		d.keyBuf = encodeKey(d.keyBuf[:0], vals)
+		st := d.j.Add(i, string(d.keyBuf), ev, d.emit)
+		d.e.explainf(d.r, "side %s of key %s: %s", side.Name, d.keyBuf, st)
+		switch st {
+		case join.Late:
+			d.e.lateInWindow(d.r, ev)
+		case join.DroppedKey, join.Unbuffered:
+			d.e.shed(d.r, ev, st.String())
+		}
+	}
+}
+
+func (d *joinDet) advance(wm int64) { d.j.Advance(wm, d.emit) }
+
+func (d *joinDet) emit(m *join.Match) {
+	key := decodeKey(d.r.KeyNames, m.Key)
+	act := &d.e.act
+	act.Reset()
+	var evidence []alert.Evidence
+	var last *event.Event
+	for i, ev := range m.Events {
+		name := d.r.Join.Sides[i].Name
+		if ev == nil {
+			act.Bind(name, types.NullValue)
+			continue
+		}
+		act.Bind(name, rules.EventValue(ev))
+		evidence = append(evidence, alert.Evidence{Step: name, Event: ev})
+		if last == nil || last.Before(ev) {
+			last = ev
+		}
+	}
+	if last != nil {
+		act.BindEvent(last)
+	}
+	complete := m.Complete()
+	a := d.e.newAlert(d.r, key, m.Time, evidence, act, strconv.FormatBool(complete))
+	if !complete {
+		var missing []any
+		for i, ev := range m.Events {
+			if ev == nil {
+				missing = append(missing, d.r.Join.Sides[i].Name)
+			}
+		}
+		a.Fields["missing_sides"] = missing
+	}
+	d.e.emit(d.r, a, m.Key)
+}

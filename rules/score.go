@@ -1,0 +1,182 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cep-project/cep/ml"
+)
+
+// Models are the PMML models of a models directory, by name (the file name
+// without .pmml).
+type Models struct {
+	m map[string]*ml.Model
+}
+
+// Get returns the model name.
+func (ms *Models) Get(name string) (*ml.Model, bool) {
+	if ms == nil {
+		return nil, false
+	}
+	m, ok := ms.m[name]
+	return m, ok
+}
+
+// Names returns the model names, sorted.
+func (ms *Models) Names() []string {
+	if ms == nil {
+		return nil
+	}
+	out := make([]string, 0, len(ms.m))
+	for n := range ms.m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NewModels holds the given models, for tests and embedding.
+func NewModels(models ...*ml.Model) *Models {
+	ms := &Models{m: map[string]*ml.Model{}}
+	for _, m := range models {
+		ms.m[m.Name] = m
+	}
+	return ms
+}
+
+// LoadModels reads every *.pmml file of dir. A model that does not load is
+// reported with its element and line, and left out; a missing directory
+// holds no models.
+func LoadModels(dir string) (*Models, error) {
+	ms := &Models{m: map[string]*ml.Model{}}
+	if dir == "" {
+		return ms, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ms, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: %w", err)
+	}
+	var errs []error
+	for _, de := range entries {
+		if de.IsDir() || !strings.EqualFold(filepath.Ext(de.Name()), ".pmml") {
+			continue
+		}
+		m, err := ml.Load(filepath.Join(dir, de.Name()))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ms.m[m.Name] = m
+	}
+	return ms, errors.Join(errs...)
+}
+
+// Score is a compiled score: block: the model and the CEL expression of
+// each input feature.
+type Score struct {
+	Model    *ml.Model
+	Features []Feature
+}
+
+// Feature is one model input and the expression that computes it.
+type Feature struct {
+	Name  string
+	Input int
+	Prog  *Program
+}
+
+// Scored is the outcome of scoring one alert.
+type Scored struct {
+	Score   float64
+	Reasons []string
+}
+
+// Eval computes the features with act and scores them with s, a scorer of
+// the rule's model owned by the caller. A feature that fails is missing,
+// which PMML's missing-value treatment handles; its error is counted.
+func (sc *Score) Eval(s *ml.Scorer, act *Activation) (Scored, error) {
+	s.Reset()
+	for _, f := range sc.Features {
+		v, err := f.Prog.Eval(act)
+		if err != nil {
+			s.SetMissing(f.Input)
+			continue
+		}
+		s.Set(f.Input, mlValue(v))
+	}
+	res, err := s.Score()
+	if err != nil {
+		return Scored{}, err
+	}
+	score := res.Score()
+	if math.IsNaN(score) {
+		return Scored{}, fmt.Errorf("model %s made no prediction", sc.Model.Name)
+	}
+	return Scored{Score: score, Reasons: append([]string(nil), res.Reasons()...)}, nil
+}
+
+func mlValue(v ref.Val) ml.Value {
+	switch x := v.(type) {
+	case types.Double:
+		return ml.Num(float64(x))
+	case types.Int:
+		return ml.Num(float64(x))
+	case types.Uint:
+		return ml.Num(float64(x))
+	case types.Bool:
+		return ml.Bool(bool(x))
+	case types.String:
+		return ml.Str(string(x))
+	case types.Null:
+		return ml.Missing()
+	}
+	return ml.ValueOf(Native(v))
+}
+
+// compileScore resolves the model and compiles the features in the scope
+// of the rule's alert fields.
+func (c *Compiler) compileScore(el *errorList, s *ScoreSpec, r *Rule, fields scope) {
+	m, ok := c.opts.Models.Get(s.Model)
+	if !ok {
+		known := strings.Join(c.opts.Models.Names(), ", ")
+		if known == "" {
+			known = "none: put NAME.pmml in the models directory"
+		}
+		el.add(s.Pos.Line, s.Pos.Col, "no model named %q (known models: %s)", s.Model, known)
+		return
+	}
+	env, err := c.env(fields)
+	if err != nil {
+		el.add(s.Pos.Line, s.Pos.Col, "building the scope of score features: %v", err)
+		return
+	}
+	sc := &Score{Model: m}
+	for _, f := range s.Features {
+		idx, ok := m.InputIndex(f.Name)
+		if !ok {
+			var names []string
+			for _, in := range m.Inputs() {
+				names = append(names, in.Name)
+			}
+			el.add(f.Expr.Pos.Line, f.Expr.Pos.Col, "model %s has no input %q (inputs: %s)", m.Name, f.Name, strings.Join(names, ", "))
+			continue
+		}
+		p := c.compile(el, env, f.Expr, nil, "feature "+f.Name, r.Health, fields)
+		if p != nil {
+			sc.Features = append(sc.Features, Feature{Name: f.Name, Input: idx, Prog: p})
+		}
+	}
+	r.Score = sc
+}
