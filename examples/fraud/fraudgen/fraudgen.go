@@ -224,7 +224,7 @@ func (g *gen) login(u *user, t time.Time, c city, ip, device string, outcome str
 	g.emit("auth", t, map[string]any{
 		"user": u.id, "ip": ip, "device_id": device, "outcome": outcome, "new_device": device != u.device,
 		"new_country": c.country != u.home.country,
-		"geo": map[string]any{"lat": c.lat, "lon": c.lon, "country": c.country, "city": c.name},
+		"geo":         map[string]any{"lat": c.lat, "lon": c.lon, "country": c.country, "city": c.name},
 	})
 }
 
