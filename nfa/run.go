@@ -2,7 +2,6 @@ package nfa
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/cep-project/cep/event"
 )
@@ -238,75 +237,4 @@ func boolMemo(b bool) int8 {
 		return 1
 	}
 	return 2
-}
-
-// limit sheds partial matches beyond the per-key limit, and with DropNewest
-// beyond the total limit.
-func (m *Matcher) limit(ks *KeyState, ev *event.Event) {
-	if n := len(ks.parts) - m.maxKey; n > 0 {
-		m.stats.DroppedPerKey += uint64(n)
-		m.drop(ks, n, ev, fmt.Sprintf("per-key limit of %d partial matches", m.maxKey))
-	}
-	if m.overflow == DropNewest {
-		if n := min(m.stats.Partials-m.maxTotal, len(ks.parts)); n > 0 {
-			m.stats.DroppedTotal += uint64(n)
-			m.drop(ks, n, ev, fmt.Sprintf("total limit of %d partial matches", m.maxTotal))
-		}
-	}
-}
-
-func (m *Matcher) drop(ks *KeyState, n int, ev *event.Event, reason string) {
-	lo, hi := 0, n
-	if m.overflow == DropNewest {
-		lo, hi = len(ks.parts)-n, len(ks.parts)
-	}
-	t := ev.Time
-	for _, p := range ks.parts[lo:hi] {
-		if m.obs != nil {
-			m.note(Note{Kind: Dropped, Key: ks.key, Event: ev, Time: t, Partial: p.id, Reason: reason})
-		}
-		m.release(p.node)
-	}
-	ks.parts = append(ks.parts[:lo], ks.parts[hi:]...)
-	clear(ks.parts[len(ks.parts):cap(ks.parts)])
-	m.stats.Partials -= n
-}
-
-// shed enforces the total limit with DropOldest: it drops the oldest
-// partial match of the key whose window closes first (of the first such key
-// in key order), until the matcher is within the limit.
-func (m *Matcher) shed(current string, ev *event.Event, emit func(Match)) error {
-	reason := fmt.Sprintf("total limit of %d partial matches", m.maxTotal)
-	for m.stats.Partials > m.maxTotal {
-		keys, err := m.store.Due(math.MaxInt64, m.due[:0])
-		if err != nil {
-			return fmt.Errorf("nfa: find partial matches to shed: %w", err)
-		}
-		key := current
-		if len(keys) > 0 {
-			key = keys[0]
-		}
-		clear(keys)
-		ks, err := m.load(key)
-		if err != nil {
-			return err
-		}
-		if ks == nil || len(ks.parts) == 0 {
-			return nil
-		}
-		p := ks.parts[0]
-		if m.obs != nil {
-			m.note(Note{Kind: Dropped, Key: key, Event: ev, Time: ev.Time, Partial: p.id, Reason: reason})
-		}
-		m.release(p.node)
-		ks.parts[0] = partial{}
-		ks.parts = ks.parts[1:]
-		m.stats.Partials--
-		m.stats.DroppedTotal++
-		m.settle(key, ks, nil, ev, emit)
-		if err := m.save(key, ks, true); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,0 +1,93 @@
+package nfa
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/cep-project/cep/event"
+)
+
+// overLimit enforces the total limit after a key was saved, when shedding
+// may reach into other keys.
+func (m *Matcher) overLimit(key string, ev *event.Event, emit func(Match)) error {
+	if m.stats.Partials > m.maxTotal && m.overflow == DropOldest {
+		return m.shed(key, ev, emit)
+	}
+	return nil
+}
+
+// limit sheds partial matches beyond the per-key limit, and with DropNewest
+// beyond the total limit.
+func (m *Matcher) limit(ks *KeyState, ev *event.Event) {
+	if n := len(ks.parts) - m.maxKey; n > 0 {
+		m.stats.DroppedPerKey += uint64(n)
+		m.drop(ks, n, ev, true)
+	}
+	if m.overflow == DropNewest {
+		if n := min(m.stats.Partials-m.maxTotal, len(ks.parts)); n > 0 {
+			m.stats.DroppedTotal += uint64(n)
+			m.drop(ks, n, ev, false)
+		}
+	}
+}
+
+func (m *Matcher) drop(ks *KeyState, n int, ev *event.Event, perKey bool) {
+	lo, hi := 0, n
+	if m.overflow == DropNewest {
+		lo, hi = len(ks.parts)-n, len(ks.parts)
+	}
+	for _, p := range ks.parts[lo:hi] {
+		if m.obs != nil {
+			m.note(Note{Kind: Dropped, Key: ks.key, Event: ev, Time: ev.Time, Partial: p.id, Reason: m.limitReason(perKey)})
+		}
+		m.release(p.node)
+	}
+	ks.parts = append(ks.parts[:lo], ks.parts[hi:]...)
+	clear(ks.parts[len(ks.parts):cap(ks.parts)])
+	m.stats.Partials -= n
+}
+
+// shed enforces the total limit with DropOldest: it drops the oldest
+// partial match of the key whose window closes first (of the first such key
+// in key order), until the matcher is within the limit.
+func (m *Matcher) shed(current string, ev *event.Event, emit func(Match)) error {
+	for m.stats.Partials > m.maxTotal {
+		keys, err := m.store.Due(math.MaxInt64, m.due[:0])
+		if err != nil {
+			return fmt.Errorf("nfa: find partial matches to shed: %w", err)
+		}
+		key := current
+		if len(keys) > 0 {
+			key = keys[0]
+		}
+		clear(keys)
+		ks, err := m.load(key)
+		if err != nil {
+			return err
+		}
+		if ks == nil || len(ks.parts) == 0 {
+			return nil
+		}
+		p := ks.parts[0]
+		if m.obs != nil {
+			m.note(Note{Kind: Dropped, Key: key, Event: ev, Time: ev.Time, Partial: p.id, Reason: m.limitReason(false)})
+		}
+		m.release(p.node)
+		ks.parts[0] = partial{}
+		ks.parts = ks.parts[1:]
+		m.stats.Partials--
+		m.stats.DroppedTotal++
+		m.settle(key, ks, nil, ev, emit)
+		if err := m.save(key, ks, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Matcher) limitReason(perKey bool) string {
+	if perKey {
+		return fmt.Sprintf("per-key limit of %d partial matches", m.maxKey)
+	}
+	return fmt.Sprintf("total limit of %d partial matches", m.maxTotal)
+}
