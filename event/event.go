@@ -109,13 +109,13 @@ func (v Value) Interface() any {
 	case Object:
 		m := make(map[string]any, len(v.sub))
 		for _, f := range v.sub {
-			m[f.Key] = f.Value.Interface()
+			m[f.Key] = f.Interface()
 		}
 		return m
 	case Array:
 		a := make([]any, len(v.sub))
 		for i, f := range v.sub {
-			a[i] = f.Value.Interface()
+			a[i] = f.Interface()
 		}
 		return a
 	}

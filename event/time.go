@@ -86,7 +86,7 @@ func parseRFC3339(s string) (int64, bool) {
 	hour, ok4 := digits(s[11:13])
 	minute, ok5 := digits(s[14:16])
 	sec, ok6 := digits(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
 		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour > 23 || minute > 59 || sec > 59 {
 		return 0, false

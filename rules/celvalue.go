@@ -141,7 +141,7 @@ func (a arrayVal) Contains(v ref.Val) ref.Val {
 }
 func (a arrayVal) Size() ref.Val { return types.Int(a.v.Len()) }
 func (a arrayVal) Add(o ref.Val) ref.Val {
-	return types.NewDynamicList(types.DefaultTypeAdapter, a.Value()).(traits.Lister).Add(o)
+	return types.NewDynamicList(types.DefaultTypeAdapter, a.Value()).Add(o)
 }
 func (a arrayVal) Iterator() traits.Iterator { return &indexIter{n: a.v.Len(), get: a.Get} }
 func (a arrayVal) Type() ref.Type            { return types.ListType }
@@ -300,7 +300,7 @@ func Native(v ref.Val) any {
 	case types.Timestamp:
 		return x.Time.UTC().Format(time.RFC3339Nano)
 	case types.Duration:
-		return x.Duration.String()
+		return x.String()
 	case EventVal, objectVal, arrayVal, *eventList:
 		return x.Value()
 	case traits.Mapper:

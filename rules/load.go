@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -184,7 +185,9 @@ func yamlError(file string, src []byte, err error) error {
 	if strings.HasPrefix(msg, "line ") {
 		rest := msg[len("line "):]
 		if i := strings.Index(rest, ":"); i > 0 {
-			fmt.Sscanf(rest[:i], "%d", &line)
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				line = n
+			}
 			msg = strings.TrimSpace(rest[i+1:])
 		}
 	}

@@ -193,7 +193,7 @@ func defaultStream(rs []*Rule) (string, error) {
 		names = append(names, s)
 	}
 	sort.Strings(names)
-	return "", fmt.Errorf("the rules under test read several streams (%s): say which with stream:, or use inputs:", strings.Join(names, ", "))
+	return "", fmt.Errorf("the rules under test read several streams (%s): name the stream with the key stream, or use inputs", strings.Join(names, ", "))
 }
 
 func readLines(path string) ([]Line, error) {

@@ -136,7 +136,7 @@ func (a *app) runReplay(p runParams) error {
 			Name: path, Stream: stream, TimeField: fieldFor(times, stream), IDField: fieldFor(ids, stream),
 		}, a.log))
 	}
-	var w io.Writer = a.stdout
+	w := a.stdout
 	if p.output != "-" {
 		f, err := os.Create(p.output)
 		if err != nil {

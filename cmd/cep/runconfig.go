@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cep-project/cep/alert"
@@ -72,7 +73,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sinkMetrics, err := siem.NewMetrics(reg)
 	if err != nil {
 		return exitWith(exitRuntime, "metrics: %v", err)
@@ -154,7 +155,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		if err != nil {
 			return exitWith(exitRuntime, "metrics.listen: %v", err)
 		}
-		defer srv.Close()
+		defer func() { _ = srv.Close() }()
 		a.log.Info("serving metrics", "address", srv.Addr)
 	}
 

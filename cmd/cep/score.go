@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -37,7 +36,7 @@ in JSON lines, null is.`,
 			if format == "" {
 				return exitWith(exitUsage, "--input %s: cannot tell the format from the name; give --format csv or jsonl", input)
 			}
-			var in io.Reader = a.stdin
+			in := a.stdin
 			if input != "-" {
 				f, err := os.Open(input)
 				if err != nil {
@@ -46,7 +45,7 @@ in JSON lines, null is.`,
 				defer f.Close()
 				in = f
 			}
-			var out io.Writer = a.stdout
+			out := a.stdout
 			if output != "-" {
 				f, err := os.Create(output)
 				if err != nil {
