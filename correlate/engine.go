@@ -136,6 +136,11 @@ type Engine struct {
 	act        rules.Activation
 	keyBuf     []any
 	scorers    map[*rules.Rule]*ml.Scorer
+	groupers   map[*rules.Rule]*alert.Grouper
+	throttlers map[*rules.Rule]*alert.Throttler
+	// folding lists the rules with a grouper or throttler, in load order,
+	// so flushes come out deterministically.
+	folding []*rules.Rule
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -158,14 +163,16 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		cfg:     cfg,
-		out:     out,
-		reorder: newReorder(cfg.AllowedLateness, cfg.IdleTimeout),
-		detWM:   math.MinInt64,
-		log:     cfg.Logger,
-		explain: cfg.Explain,
-		dedup:   map[*rules.Rule]*alert.Dedup{},
-		scorers: map[*rules.Rule]*ml.Scorer{},
+		cfg:        cfg,
+		out:        out,
+		reorder:    newReorder(cfg.AllowedLateness, cfg.IdleTimeout),
+		detWM:      math.MinInt64,
+		log:        cfg.Logger,
+		explain:    cfg.Explain,
+		dedup:      map[*rules.Rule]*alert.Dedup{},
+		scorers:    map[*rules.Rule]*ml.Scorer{},
+		groupers:   map[*rules.Rule]*alert.Grouper{},
+		throttlers: map[*rules.Rule]*alert.Throttler{},
 	}
 	if e.cfg.Priority == (alert.Priority{}) {
 		e.cfg.Priority = alert.DefaultPriorityWeights
@@ -181,6 +188,15 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		e.dets = append(e.dets, d)
 		if d.timed() {
 			e.timed = append(e.timed, d)
+		}
+		if g := r.Group; g != nil {
+			e.groupers[r] = alert.NewGrouper(alert.Group{By: g.By, For: g.For})
+		}
+		if t := r.Throttle; t != nil {
+			e.throttlers[r] = alert.NewThrottler(alert.Throttle{Max: t.Max, Per: t.Per})
+		}
+		if r.Group != nil || r.Throttle != nil {
+			e.folding = append(e.folding, r)
 		}
 		if r.Dedup > 0 {
 			e.dedup[r] = alert.NewDedup(r.Dedup)
@@ -281,6 +297,9 @@ func (e *Engine) advanceDetectors(wm int64) {
 	for _, d := range e.timed {
 		d.advance(wm)
 	}
+	if len(e.folding) > 0 {
+		e.flushFolds(wm)
+	}
 	if len(e.dedup) > 0 && wm >= e.dedupSweep {
 		for _, dd := range e.dedup {
 			dd.Expire(wm)
@@ -356,9 +375,57 @@ func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
 		e.explainf(r, "alert %s suppressed by dedup (%s)", a.ID, r.Dedup)
 		return
 	}
+	if g := e.groupers[r]; g != nil {
+		out := g.Offer(*a)
+		if len(out) == 0 {
+			e.explainf(r, "alert %s folded into its group (alert.group)", a.ID)
+		}
+		for i := range out {
+			e.throttle(r, &out[i])
+		}
+		return
+	}
+	e.throttle(r, a)
+}
+
+// throttle applies alert.throttle and hands alerts on.
+func (e *Engine) throttle(r *rules.Rule, a *alert.Alert) {
+	if t := e.throttlers[r]; t != nil {
+		out := t.Offer(*a)
+		if len(out) == 0 {
+			e.explainf(r, "alert %s held back by alert.throttle", a.ID)
+		}
+		for i := range out {
+			e.deliver(r, &out[i])
+		}
+		return
+	}
+	e.deliver(r, a)
+}
+
+func (e *Engine) deliver(r *rules.Rule, a *alert.Alert) {
 	e.stats.Alerts++
 	e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
 	e.out(a)
+}
+
+// flushFolds closes groups and throttle periods that ended before wm.
+func (e *Engine) flushFolds(wm int64) {
+	now := time.Unix(0, wm).UTC()
+	for _, r := range e.folding {
+		if g := e.groupers[r]; g != nil {
+			out := g.Flush(now)
+			for i := range out {
+				e.throttle(r, &out[i])
+			}
+		}
+		if t := e.throttlers[r]; t != nil {
+			out := t.Flush(now)
+			for i := range out {
+				e.deliver(r, &out[i])
+			}
+		}
+	}
 }
 
 // explaining reports whether lines about r are wanted.

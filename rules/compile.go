@@ -68,7 +68,7 @@ type Rule struct {
 	Fields   []Field
 	Score    *Score
 	Dedup    time.Duration
-	Group    *Group
+	Group    *GroupSpec
 	Throttle *ThrottleSpec
 
 	// Constraints are equality conditions every alerting event must meet,
@@ -84,12 +84,6 @@ type Rule struct {
 type Field struct {
 	Name string
 	Prog *Program
-}
-
-// Group is a compiled alert.group.
-type Group struct {
-	By  []*Program
-	For time.Duration
 }
 
 // Sequence is a compiled sequence detector.
@@ -283,10 +277,8 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 		c.compileScore(el, s.Score, r, fields)
 	}
 	if g := s.Alert.Group; g != nil {
-		r.Group = &Group{For: g.For}
-		for _, e := range g.By {
-			r.Group.By = append(r.Group.By, c.compile(el, fenv, e, nil, "alert.group.by", r.Health, fields))
-		}
+		checkGroupBy(el, g, s)
+		r.Group = g
 	}
 	return r
 }
@@ -423,4 +415,29 @@ func (c *Compiler) compileJoin(el *errorList, s *Spec, h *Health) (*Join, scope)
 		n = len(sd.Keys)
 	}
 	return j, fields
+}
+
+// checkGroupBy validates what alert.group folds by, naming the place of a
+// wrong entry.
+func checkGroupBy(el *errorList, g *GroupSpec, s *Spec) {
+	names := map[string]bool{}
+	for _, f := range s.Alert.Fields {
+		names[f.Name] = true
+	}
+	for i, b := range g.By {
+		p := g.Pos
+		if i < len(g.byPos) {
+			p = g.byPos[i]
+		}
+		switch {
+		case b == "key", b == "severity", b == "title":
+		case strings.HasPrefix(b, "key.") && len(b) > 4:
+		case strings.HasPrefix(b, "fields.") && len(b) > 7:
+			if f := strings.TrimPrefix(b, "fields."); !names[f] {
+				el.add(p.Line, p.Col, "alert.group.by names fields.%s, but alert.fields has no %q", f, f)
+			}
+		default:
+			el.add(p.Line, p.Col, "alert.group.by: %q is not key, key.<expr>, fields.<name>, severity or title", b)
+		}
+	}
 }

@@ -137,10 +137,13 @@ type AlertSpec struct {
 	Throttle *ThrottleSpec
 }
 
-// GroupSpec folds repeats into one alert.
+// GroupSpec folds repeats into one alert. By names what makes alerts
+// repeats: key, key.<expr>, fields.<name>, severity or title.
 type GroupSpec struct {
-	By  []Expr
-	For time.Duration
+	By    []string
+	For   time.Duration
+	Pos   Pos
+	byPos []Pos
 }
 
 // ThrottleSpec caps the alerts of a rule per span of event time.
@@ -625,11 +628,16 @@ func parseAlert(d *decoder, n *yaml.Node, a *AlertSpec) {
 		case "dedup":
 			a.Dedup = d.duration(v, "dedup")
 		case "group":
-			a.Group = &GroupSpec{}
+			a.Group = &GroupSpec{Pos: Pos{File: d.file, Line: v.Line, Col: v.Column}}
 			d.fields(v, "alert.group", []string{"by", "for"}, func(key string, k, v *yaml.Node) bool {
 				switch key {
 				case "by":
-					a.Group.By = d.exprList(v, "group.by")
+					a.Group.By = d.strList(v, "group.by")
+					for _, c := range append([]*yaml.Node{v}, v.Content...) {
+						if c.Kind == yaml.ScalarNode {
+							a.Group.byPos = append(a.Group.byPos, Pos{File: d.file, Line: c.Line, Col: c.Column})
+						}
+					}
 				case "for":
 					a.Group.For = d.duration(v, "group.for")
 				default:

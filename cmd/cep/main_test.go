@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func runApp(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+	code := a.main(args)
+	return code, out.String(), errb.String()
+}
+
+// TestScenarios runs the detector scenarios of testdata/scenarios — every
+// window type, measure, join type, corrections, grouping and throttling,
+// with exact emission times and values — through `cep test`, the
+// production path.
+func TestScenarios(t *testing.T) {
+	code, out, errs := runApp(t, "test", "-v", "testdata/scenarios")
+	if code != 0 {
+		t.Fatalf("cep test exited %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, " passed, 0 failed") {
+		t.Errorf("no summary line:\n%s", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		t.Log(line)
+	}
+}
+
+func TestParseInput(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"payments=data/p.jsonl":   {"payments", "data/p.jsonl"},
+		"data/auth.jsonl":         {"auth", "data/auth.jsonl"},
+		"-":                       {"events", "-"},
+		"/x/y/login.events.jsonl": {"login", "/x/y/login.events.jsonl"},
+	} {
+		s, p := parseInput(in)
+		if s != want[0] || p != want[1] {
+			t.Errorf("parseInput(%q) = %q, %q", in, s, p)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"run"}, {"bogus"}, {"test", "--run", "("}, {"lint", "--format", "xml"}, {"bench", "--scenario", "nope"}} {
+		if code, _, _ := runApp(t, args...); code != exitUsage {
+			t.Errorf("cep %v exited %d, want %d", args, code, exitUsage)
+		}
+	}
+}
