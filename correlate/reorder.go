@@ -106,13 +106,24 @@ func (r *reorder) advance() int64 {
 		}
 	}
 	if !active {
-		// Every stream is idle or done. Idle streams hold the watermark,
-		// as in Flink: event time advances only with events. When every
-		// stream is done, time runs to the end.
+		// Every stream is idle or done. When every stream is done, time
+		// runs to the end. When some are merely idle, nothing more is
+		// coming for now: release what is buffered, up to just past the
+		// newest event seen, so the last events of a quiet source are not
+		// held back until the next one arrives. Timers further ahead wait
+		// for events, as event time only moves with events.
+		all := true
+		newest := int64(math.MinInt64)
 		for _, sc := range r.streams {
 			if !sc.done {
-				return r.wm
+				all = false
 			}
+			if sc.seen && sc.max+1 > newest {
+				newest = sc.max + 1
+			}
+		}
+		if !all {
+			w = newest
 		}
 	}
 	if w > r.wm {

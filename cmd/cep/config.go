@@ -57,7 +57,7 @@ type priorityConfig struct {
 type engineConfig struct {
 	// AllowedLateness: how far behind its stream's newest event an event
 	// may arrive and still be processed in order. Default 5s.
-	AllowedLateness duration `yaml:"allowed_lateness"`
+	AllowedLateness *duration `yaml:"allowed_lateness"`
 	// IdleTimeout: a source silent this long (processing time) stops
 	// holding back event time. Default 1m.
 	IdleTimeout duration `yaml:"idle_timeout"`
@@ -160,7 +160,7 @@ func (c *config) validate() []error {
 	default:
 		bad("engine.late must be drop or process, got %q", c.Engine.Late)
 	}
-	if c.Engine.AllowedLateness < 0 {
+	if c.Engine.AllowedLateness != nil && *c.Engine.AllowedLateness < 0 {
 		bad("engine.allowed_lateness must not be negative")
 	}
 	if len(c.Sources) == 0 {

@@ -113,13 +113,13 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		explain = a.stderr
 	}
 	ep := engineParams{
-		lateness:    time.Duration(cfg.Engine.AllowedLateness),
+		lateness:    correlate.DefaultAllowedLateness,
 		late:        cfg.Engine.Late,
 		explainRule: p.explainRule,
 		limits:      correlate.Limits{MaxPartialsPerKey: cfg.Engine.MaxPartialsPerKey, MaxPartials: cfg.Engine.MaxPartials},
 	}
-	if cfg.Engine.AllowedLateness == 0 {
-		ep.lateness = correlate.DefaultAllowedLateness
+	if l := cfg.Engine.AllowedLateness; l != nil {
+		ep.lateness = time.Duration(*l)
 	}
 	ecfg := ep.config(a.log, explain, streamNames(readers))
 	ecfg.IdleTimeout = time.Duration(cfg.Engine.IdleTimeout)
