@@ -80,10 +80,8 @@ func (d *aggregate) process(ev *event.Event) {
 		d.e.explainf(d.r, "where is false")
 		return
 	}
-	vals, _, ok := d.r.KeyOf(ev, &d.e.act, d.e.keyBuf)
-	d.e.keyBuf = vals
+	vals, ok := d.e.partitionKey(d.r, ev, d.r.KeyOf)
 	if !ok {
-		d.e.keyFailed(d.r, ev)
 		return
 	}
 	d.keyBuf = encodeKey(d.keyBuf[:0], vals)

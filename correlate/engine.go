@@ -14,6 +14,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/google/cel-go/interpreter"
+
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/ml"
@@ -89,12 +91,20 @@ type Stats struct {
 	Alerts      uint64
 	Deduped     uint64 // alerts suppressed by alert.dedup
 	KeyErrors   uint64 // events whose key could not be computed
+	KeyMissing  uint64 // events without a stateful rule's key field
 	// LateInWindow counts events that reached a window or join after it
 	// had closed; Shed counts events dropped by state limits.
 	LateInWindow uint64
 	Shed         uint64
-	Watermark    int64
-	Buffered     int
+	StateErrors  uint64
+	// Partials, PartialBytes, PartialsDropped and PartialsExpired describe
+	// the sequence detectors' live partial matches.
+	Partials        int
+	PartialBytes    int64
+	PartialsDropped uint64
+	PartialsExpired uint64
+	Watermark       int64
+	Buffered        int
 }
 
 // detector is one compiled rule at run time.
@@ -135,6 +145,7 @@ type Engine struct {
 	dedupSpan  int64
 	act        rules.Activation
 	keyBuf     []any
+	dedupBuf   []byte
 	scorers    map[*rules.Rule]*ml.Scorer
 	groupers   map[*rules.Rule]*alert.Grouper
 	throttlers map[*rules.Rule]*alert.Throttler
@@ -218,6 +229,8 @@ func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 		return e.newAggregate(r)
 	case rules.KindJoin:
 		return e.newJoin(r)
+	case rules.KindSequence:
+		return e.newSequence(r)
 	}
 	return nil, fmt.Errorf("%s rules are not supported by this engine", r.Kind)
 }
@@ -265,6 +278,9 @@ func (e *Engine) Stats() Stats {
 	for _, d := range e.dedup {
 		s.Deduped += d.Suppressed
 	}
+	q := e.sequenceStats()
+	s.Partials, s.PartialBytes = q.Partials, q.Bytes
+	s.PartialsDropped, s.PartialsExpired = q.DroppedPerKey+q.DroppedTotal, q.Expired
 	return s
 }
 
@@ -362,6 +378,13 @@ func (e *Engine) lateInWindow(r *rules.Rule, ev *event.Event) {
 	e.explainf(r, "event %s is late for its window", ev.ID)
 }
 
+// stateError counts a failure of the state store; the event's effect on
+// that rule is lost, and said so.
+func (e *Engine) stateError(r *rules.Rule, err error) {
+	e.stats.StateErrors++
+	e.logCounted(e.stats.StateErrors, "state store error: the rule's state for this event is lost", "rule", r.ID, "error", err.Error())
+}
+
 // shed counts an event a detector could not keep because of a limit.
 func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
 	e.stats.Shed++
@@ -457,16 +480,38 @@ func (e *Engine) logCounted(n uint64, msg string, args ...any) {
 	}
 }
 
-// keyOf computes a rule's key for ev; a failure is counted and the event
-// skipped for that rule.
+// keyOf computes a filter rule's key for ev and the string its dedup is
+// keyed by. A missing key field gives a null part: the condition matched,
+// so the alert stands. A failing key expression is counted and skips the
+// event for the rule.
 func (e *Engine) keyOf(r *rules.Rule, ev *event.Event) (alert.Key, string, bool) {
-	vals, k, ok := r.KeyOf(ev, &e.act, e.keyBuf)
+	vals, st := r.KeyOf(ev, &e.act, e.keyBuf)
 	e.keyBuf = vals
-	if !ok {
+	if st == rules.KeyError {
 		e.keyFailed(r, ev)
 		return nil, "", false
 	}
-	return makeKey(r.KeyNames, vals), k, true
+	e.dedupBuf = encodeKey(e.dedupBuf[:0], vals)
+	return makeKey(r.KeyNames, vals), string(e.dedupBuf), true
+}
+
+// partitionKey computes the key a stateful detector partitions by. An
+// event without the key's field concerns no entity of the rule: it is
+// counted (KeyMissing) and skipped, without a warning, as events of other
+// kinds share streams. A failing key expression is an error.
+func (e *Engine) partitionKey(r *rules.Rule, ev *event.Event, keyOf func(*event.Event, *rules.Activation, []any) ([]any, rules.KeyStatus)) ([]any, bool) {
+	vals, st := keyOf(ev, &e.act, e.keyBuf)
+	e.keyBuf = vals
+	switch st {
+	case rules.KeyMissing:
+		e.stats.KeyMissing++
+		e.explainf(r, "event %s has no key field: not for this rule", ev.ID)
+		return nil, false
+	case rules.KeyError:
+		e.keyFailed(r, ev)
+		return nil, false
+	}
+	return vals, true
 }
 
 func makeKey(names []string, vals []any) alert.Key {
@@ -482,7 +527,7 @@ func makeKey(names []string, vals []any) alert.Key {
 
 // newAlert builds an alert of r; act must bind what the rule's alert
 // fields read.
-func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act *rules.Activation, idExtra ...string) *alert.Alert {
+func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act interpreter.Activation, idExtra ...string) *alert.Alert {
 	a := &alert.Alert{
 		ID:          alert.MakeID(r.ID, key, evidence, idExtra...),
 		Rule:        r.ID,
@@ -525,7 +570,7 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 
 // score runs the rule's model; a failure leaves the alert unscored, never
 // lost, and is counted against the rule.
-func (e *Engine) score(r *rules.Rule, a *alert.Alert, act *rules.Activation) {
+func (e *Engine) score(r *rules.Rule, a *alert.Alert, act interpreter.Activation) {
 	s := e.scorers[r]
 	if s == nil {
 		s = r.Score.Model.NewScorer()

@@ -193,15 +193,28 @@ func TestDedup(t *testing.T) {
 	}
 }
 
-func TestKeyErrorsAreCounted(t *testing.T) {
-	rs := compileRules(t, "id: k\ntitle: k\nby: [event.user]\nmatch: \"true\"\n")
+func TestKeys(t *testing.T) {
+	rs := compileRules(t, "id: k\ntitle: k\nby: [event.user, event.n * 2.0]\nmatch: \"true\"\n",
+		"id: w\ntitle: w\nby: [event.user]\naggregate:\n  window: {type: tumbling, size: 1m}\n  measures: {n: count()}\n")
 	var c collector
 	e, _ := New(rs, Config{}, c.add)
-	e.Push(ev(t, "s", "e1", 1, `"user":"u1"`), time.Time{})
-	e.Push(ev(t, "s", "e2", 2, `"name":"no user"`), time.Time{})
+	e.Push(ev(t, "s", "e1", 1, `"user":"u1","n":1`), time.Time{})
+	e.Push(ev(t, "s", "e2", 2, `"n":2`), time.Time{})
+	e.Push(ev(t, "s", "e3", 3, `"user":"u3","n":"x"`), time.Time{})
 	e.Close()
-	if len(c.alerts) != 1 || e.Stats().KeyErrors != 1 || rs[0].Health.Errors() != 1 {
-		t.Errorf("alerts %d, key errors %d, rule errors %d", len(c.alerts), e.Stats().KeyErrors, rs[0].Health.Errors())
+	// e2 has no user: the filter still alerts with a null part, the window
+	// skips it. e3's second key part fails for k: an error, no alert.
+	// Windows are aligned to the epoch (1_700_000_000 is 20s past a
+	// minute).
+	if got, want := c.ids(), "k@1[e1] k@2[e2] w@40[e1] w@40[e3]"; got != want {
+		t.Errorf("alerts %s, want %s", got, want)
+	}
+	if k := c.alerts[1].Key; len(k) != 2 || k[0].Value != nil || k[1].Value != 4.0 {
+		t.Errorf("key of e2: %v", k)
+	}
+	s := e.Stats()
+	if s.KeyErrors != 1 || s.KeyMissing != 1 || rs[0].Health.Errors() != 1 {
+		t.Errorf("key errors %d, missing %d, rule errors %d", s.KeyErrors, s.KeyMissing, rs[0].Health.Errors())
 	}
 }
 

@@ -50,10 +50,10 @@ func (d *joinDet) process(ev *event.Event) {
 			d.e.explainf(d.r, "side %s: where is false", side.Name)
 			continue
 		}
-		vals, _, ok := d.r.SideKeyOf(i, ev, &d.e.act, d.e.keyBuf)
-		d.e.keyBuf = vals
+		vals, ok := d.e.partitionKey(d.r, ev, func(ev *event.Event, act *rules.Activation, buf []any) ([]any, rules.KeyStatus) {
+			return d.r.SideKeyOf(i, ev, act, buf)
+		})
 		if !ok {
-			d.e.keyFailed(d.r, ev)
 			continue
 		}
 		d.keyBuf = encodeKey(d.keyBuf[:0], vals)

@@ -119,6 +119,8 @@ type Program struct {
 	prg    cel.Program
 	ast    *cel.Ast
 	health *Health
+	// path is set for a key that is a plain event field (event.a.b).
+	path []string
 }
 
 // Eval evaluates the expression. An error is counted against the rule and

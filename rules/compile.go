@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/google/cel-go/cel"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/nfa"
 )
 
 // Kind is the kind of detector a rule compiles into.
@@ -138,10 +138,24 @@ func (r *Rule) ReadsStream(s string) bool {
 // Shadow reports whether the rule's alerts are recorded but not forwarded.
 func (r *Rule) Shadow() bool { return r.Status == "experimental" }
 
-// KeyOf evaluates the rule's key for ev into vals (reusing its storage) and
-// returns the values and the partition key string. ok is false when a key
-// expression fails on this event; the error is counted against the rule.
-func (r *Rule) KeyOf(ev *event.Event, act *Activation, vals []any) ([]any, string, bool) {
+// KeyStatus tells how computing a key went.
+type KeyStatus uint8
+
+// The outcomes of KeyOf.
+const (
+	// KeyOK: every part was computed.
+	KeyOK KeyStatus = iota
+	// KeyMissing: a key that is a field of the event (event.card_id) is
+	// absent, so the event is not about any entity of the rule. Its part
+	// is nil.
+	KeyMissing
+	// KeyError: a key expression failed; the error is counted against the
+	// rule.
+	KeyError
+)
+
+// KeyOf evaluates the rule's key for ev into vals (reusing its storage).
+func (r *Rule) KeyOf(ev *event.Event, act *Activation, vals []any) ([]any, KeyStatus) {
 	progs := r.keys
 	if r.byStream != nil {
 		progs = r.byStream[ev.Stream]
@@ -150,31 +164,33 @@ func (r *Rule) KeyOf(ev *event.Event, act *Activation, vals []any) ([]any, strin
 }
 
 // SideKeyOf evaluates the key of join side i for ev.
-func (r *Rule) SideKeyOf(i int, ev *event.Event, act *Activation, vals []any) ([]any, string, bool) {
+func (r *Rule) SideKeyOf(i int, ev *event.Event, act *Activation, vals []any) ([]any, KeyStatus) {
 	return evalKey(r.Join.Sides[i].Keys, ev, act, vals)
 }
 
-func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]any, string, bool) {
+func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]any, KeyStatus) {
 	vals = vals[:0]
+	status := KeyOK
 	if len(progs) == 0 {
-		return vals, "", true
+		return vals, status
 	}
 	act.Reset()
 	act.BindEvent(ev)
-	var b strings.Builder
-	for i, p := range progs {
+	for _, p := range progs {
+		if p.path != nil {
+			if _, ok := ev.Path(p.path...); !ok {
+				vals = append(vals, nil)
+				status = KeyMissing
+				continue
+			}
+		}
 		v, err := p.Eval(act)
 		if err != nil {
-			return vals, "", false
+			return vals, KeyError
 		}
-		n := Native(v)
-		vals = append(vals, n)
-		if i > 0 {
-			b.WriteByte(0x1f)
-		}
-		fmt.Fprint(&b, n)
+		vals = append(vals, Native(v))
 	}
-	return vals, b.String(), true
+	return vals, status
 }
 
 // compileRule compiles a parsed rule; errors go to el.
@@ -195,7 +211,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 				el.add(sk.Exprs[0].Pos.Line, 0, "by names stream %q, which the rule does not read (streams: %s)", sk.Stream, strings.Join(s.Streams, ", "))
 			}
 			for _, e := range sk.Exprs {
-				r.byStream[sk.Stream] = append(r.byStream[sk.Stream], c.compile(el, c.base, e, nil, "a key expression", r.Health, ev))
+				r.byStream[sk.Stream] = append(r.byStream[sk.Stream], c.compileKey(el, e, r.Health))
 				if i == 0 {
 					r.KeyNames = append(r.KeyNames, e.Text)
 				}
@@ -214,7 +230,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 		}
 	}
 	for _, e := range s.By {
-		r.keys = append(r.keys, c.compile(el, c.base, e, nil, "a key expression", r.Health, ev))
+		r.keys = append(r.keys, c.compileKey(el, e, r.Health))
 		r.KeyNames = append(r.KeyNames, e.Text)
 	}
 	// The detector and the scope of alert fields.
@@ -327,6 +343,21 @@ func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health) (*Sequence
 			sc = sc.with(st.Name, eventType)
 		}
 	}
+	if len(el.errs) == 0 {
+		// The NFA has its own rules (a pattern cannot start with a not
+		// step, a trailing not step needs a window, …): check them now,
+		// so a rule that cannot run does not load.
+		p, err := q.Pattern(q.NewSeqActivation())
+		if err == nil {
+			_, err = nfa.Compile(p)
+		}
+		if err != nil {
+			pos := q.Spec.Pos
+			for _, line := range strings.Split(err.Error(), "\n") {
+				el.add(pos.Line, pos.Col, "sequence: %s", strings.TrimPrefix(line, "nfa: "))
+			}
+		}
+	}
 	return q, sc
 }
 
@@ -397,7 +428,7 @@ func (c *Compiler) compileJoin(el *errorList, s *Spec, h *Health) (*Join, scope)
 			el.add(sd.Pos.Line, sd.Pos.Col, "join side %s needs a key: give it by, or give the rule by", sd.Name)
 		}
 		for _, e := range by {
-			side.Keys = append(side.Keys, c.compile(el, c.base, e, nil, "key of side "+sd.Name, h, ev))
+			side.Keys = append(side.Keys, c.compileKey(el, e, h))
 		}
 		if sd.Stream != "" && len(s.Streams) > 0 && !slices.Contains(s.Streams, sd.Stream) {
 			el.add(sd.Pos.Line, sd.Pos.Col, "side %s reads stream %q, which the rule does not read", sd.Name, sd.Stream)
@@ -440,4 +471,17 @@ func checkGroupBy(el *errorList, g *GroupSpec, s *Spec) {
 			el.add(p.Line, p.Col, "alert.group.by: %q is not key, key.<expr>, fields.<name>, severity or title", b)
 		}
 	}
+}
+
+// compileKey compiles a key expression and notes when it is a plain field
+// of the event, so that an event without that field is recognised as not
+// concerning the rule, rather than as an error.
+func (c *Compiler) compileKey(el *errorList, e Expr, h *Health) *Program {
+	p := c.compile(el, c.base, e, nil, "a key expression", h, scope{})
+	if p != nil {
+		if path, ok := eventPath(p.AST().Expr()); ok {
+			p.path = path
+		}
+	}
+	return p
 }

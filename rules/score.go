@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/cep-project/cep/ml"
 )
@@ -106,7 +107,7 @@ type Scored struct {
 // Eval computes the features with act and scores them with s, a scorer of
 // the rule's model owned by the caller. A feature that fails is missing,
 // which PMML's missing-value treatment handles; its error is counted.
-func (sc *Score) Eval(s *ml.Scorer, act *Activation) (Scored, error) {
+func (sc *Score) Eval(s *ml.Scorer, act interpreter.Activation) (Scored, error) {
 	s.Reset()
 	for _, f := range sc.Features {
 		v, err := f.Prog.Eval(act)

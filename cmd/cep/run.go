@@ -194,7 +194,8 @@ func (a *app) summary(set *rules.Set, res replayResult, took time.Duration) {
 	s := res.stats
 	a.log.Info("run finished",
 		"events", s.Events, "malformed_lines", res.malformed, "late", s.Late, "late_dropped", s.LateDropped,
-		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors,
+		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors, "without_key", s.KeyMissing,
+		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped,
 		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))
 	for _, r := range set.Rules {
 		if n := r.Health.Errors(); n > 0 {

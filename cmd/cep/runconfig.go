@@ -372,6 +372,13 @@ func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
 	counter("cep_alerts_total", "Alerts produced.")
 	counter("cep_alerts_deduplicated_total", "Alerts suppressed by alert.dedup.")
 	counter("cep_key_errors_total", "Events a rule skipped because its key could not be computed.")
+	counter("cep_events_without_key_total", "Events a stateful rule skipped because they lack its key field.")
+	counter("cep_events_late_for_window_total", "Events that reached a window or join after it had closed.")
+	counter("cep_events_shed_total", "Events dropped by state limits (keys, buffers).")
+	counter("cep_partials_dropped_total", "Partial sequence matches dropped by the per-key or total limit.")
+	counter("cep_partials_expired_total", "Partial sequence matches that expired.")
+	gauge("cep_partials", "Live partial sequence matches.")
+	gauge("cep_partials_bytes", "Estimated memory of live partial sequence matches.")
 	gauge("cep_watermark_seconds", "Event time up to which every event has been processed.")
 	gauge("cep_reorder_buffered_events", "Events waiting in the reorder buffer.")
 	return m
@@ -391,6 +398,13 @@ func (m *engineMetrics) publish(s correlate.Stats, readers []*source.Reader) {
 	m.vals["cep_alerts_total"] = float64(s.Alerts)
 	m.vals["cep_alerts_deduplicated_total"] = float64(s.Deduped)
 	m.vals["cep_key_errors_total"] = float64(s.KeyErrors)
+	m.vals["cep_events_without_key_total"] = float64(s.KeyMissing)
+	m.vals["cep_events_late_for_window_total"] = float64(s.LateInWindow)
+	m.vals["cep_events_shed_total"] = float64(s.Shed)
+	m.vals["cep_partials_dropped_total"] = float64(s.PartialsDropped)
+	m.vals["cep_partials_expired_total"] = float64(s.PartialsExpired)
+	m.vals["cep_partials"] = float64(s.Partials)
+	m.vals["cep_partials_bytes"] = float64(s.PartialBytes)
 	if s.Watermark > 0 && s.Watermark < correlate.MaxTime {
 		m.vals["cep_watermark_seconds"] = float64(s.Watermark) / 1e9
 	}

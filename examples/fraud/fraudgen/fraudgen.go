@@ -18,7 +18,7 @@ import (
 )
 
 // Streams are the files a generation writes, by stream name.
-var Streams = []string{"payments", "auth", "account"}
+var Streams = []string{"payments", "auth", "account", "orders"}
 
 // Config controls a generation.
 type Config struct {
@@ -104,7 +104,8 @@ type record struct {
 	data map[string]any
 }
 
-// Generate writes payments.jsonl, auth.jsonl and account.jsonl into dir.
+// Generate writes payments.jsonl, auth.jsonl, account.jsonl and
+// orders.jsonl into dir.
 func Generate(dir string, cfg Config) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -247,11 +248,11 @@ func (g *gen) normal(u *user) {
 	case p < 0.90:
 		// A checkout usually completes with a payment within minutes.
 		order := fmt.Sprintf("o-%07d", g.seq)
-		g.emit("payments", t, map[string]any{"type": "checkout", "order_id": order, "account_user": u.id, "amount": g.amount(60)})
+		g.emit("orders", t, map[string]any{"type": "checkout", "order_id": order, "account_user": u.id, "amount": g.amount(60)})
 		if g.rnd.Float64() < 0.97 {
 			m, mcc := g.merchant()
 			pt := t.Add(time.Duration(30+g.rnd.IntN(600)) * time.Second)
-			g.emit("payments", pt, map[string]any{"type": "payment", "order_id": order, "account_user": u.id, "card_id": u.card,
+			g.emit("orders", pt, map[string]any{"type": "payment", "order_id": order, "account_user": u.id, "card_id": u.card,
 				"merchant": m, "mcc": mcc, "amount": g.amount(60), "currency": "EUR", "country": u.home.country, "result": "approved"})
 		}
 	case p < 0.97:
@@ -305,7 +306,7 @@ func (g *gen) fraud(u *user) {
 		mcc := riskyMCCs[g.rnd.IntN(len(riskyMCCs))]
 		g.cardAuth(u, t, g.amount(2500)+1000, "approved", u.home.country, mcc, fmt.Sprintf("m-9%03d", g.rnd.IntN(100)))
 	default: // checkout never paid, and one device trying many stolen cards
-		g.emit("payments", t, map[string]any{"type": "checkout", "order_id": fmt.Sprintf("o-%07d", g.seq), "account_user": u.id, "amount": g.amount(300)})
+		g.emit("orders", t, map[string]any{"type": "checkout", "order_id": fmt.Sprintf("o-%07d", g.seq), "account_user": u.id, "amount": g.amount(300)})
 		dev := fmt.Sprintf("d-y%05d", g.rnd.IntN(100000))
 		for i := 0; i < 3+g.rnd.IntN(3); i++ {
 			t = t.Add(time.Duration(60+g.rnd.IntN(600)) * time.Second)

@@ -1,0 +1,132 @@
+package correlate
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/nfa"
+	"github.com/cep-project/cep/rules"
+)
+
+// sequence is a `sequence:` rule: CEL guards on an NFA matcher, one state
+// per partition key.
+type sequence struct {
+	e      *Engine
+	r      *rules.Rule
+	m      *nfa.Matcher
+	act    *rules.SeqActivation
+	keyBuf []byte
+	emitFn func(nfa.Match)
+}
+
+func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
+	act := r.Sequence.NewSeqActivation()
+	p, err := r.Sequence.Pattern(act)
+	if err != nil {
+		return nil, err
+	}
+	n, err := nfa.Compile(p)
+	if err != nil {
+		return nil, err
+	}
+	d := &sequence{e: e, r: r, act: act}
+	opts := nfa.Options{
+		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
+		MaxPartials:       e.cfg.Limits.MaxPartials,
+	}
+	if e.cfg.Explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID) {
+		opts.Observer = nfa.ObserverFunc(d.observe)
+	}
+	d.m = nfa.NewMatcher(n, opts)
+	d.emitFn = d.emit
+	return d, nil
+}
+
+func (d *sequence) rule() *rules.Rule { return d.r }
+
+// constraints: none. Every event of the rule's streams must reach the
+// matcher, because an event that matches no step still breaks strict
+// contiguity and is evidence that a `not` step did not happen.
+func (d *sequence) constraints() []rules.Constraint { return nil }
+func (d *sequence) timed() bool                     { return true }
+
+func (d *sequence) process(ev *event.Event) {
+	vals, ok := d.e.partitionKey(d.r, ev, d.r.KeyOf)
+	if !ok {
+		return
+	}
+	d.keyBuf = encodeKey(d.keyBuf[:0], vals)
+	if err := d.m.Process(string(d.keyBuf), ev, d.emitFn); err != nil {
+		d.e.stateError(d.r, err)
+	}
+}
+
+func (d *sequence) advance(wm int64) {
+	if err := d.m.Advance(wm, d.emitFn); err != nil {
+		d.e.stateError(d.r, err)
+	}
+}
+
+func (d *sequence) emit(m nfa.Match) {
+	key := decodeKey(d.r.KeyNames, m.Key)
+	evidence := make([]alert.Evidence, len(m.Events))
+	for i, e := range m.Events {
+		evidence[i] = alert.Evidence{Step: e.Name, Event: e.Event}
+	}
+	d.act.BindMatch(m.Events)
+	var extra []string
+	if m.TimedOut {
+		extra = []string{"timed_out", strconv.FormatInt(m.Time, 10)}
+	}
+	a := d.e.newAlert(d.r, key, m.Time, evidence, d.act, extra...)
+	a.TimedOut = m.TimedOut
+	d.e.emit(d.r, a, m.Key)
+}
+
+// observe renders the matcher's notes for --explain.
+func (d *sequence) observe(n nfa.Note) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "key %s: partial %d %s", n.Key, n.Partial, n.Kind)
+	if n.Parent != 0 {
+		fmt.Fprintf(&b, " (from %d)", n.Parent)
+	}
+	if n.Step != "" {
+		fmt.Fprintf(&b, " at step %s", n.Step)
+	}
+	if n.Event != nil {
+		fmt.Fprintf(&b, " with event %s", n.Event.ID)
+	} else if n.Time != 0 {
+		fmt.Fprintf(&b, " at %s", time.Unix(0, n.Time).UTC().Format(time.RFC3339Nano))
+	}
+	if n.Reason != "" {
+		fmt.Fprintf(&b, ": %s", n.Reason)
+	}
+	d.e.explainf(d.r, "%s", b.String())
+}
+
+// sequenceStats sums the matchers' state, for metrics.
+func (e *Engine) sequenceStats() nfa.Stats {
+	var s nfa.Stats
+	for _, d := range e.dets {
+		q, ok := d.(*sequence)
+		if !ok {
+			continue
+		}
+		x := q.m.Stats()
+		s.Keys += x.Keys
+		s.Partials += x.Partials
+		s.Held += x.Held
+		s.Nodes += x.Nodes
+		s.Bytes += x.Bytes
+		s.Matches += x.Matches
+		s.TimedOut += x.TimedOut
+		s.Expired += x.Expired
+		s.DroppedPerKey += x.DroppedPerKey
+		s.DroppedTotal += x.DroppedTotal
+	}
+	return s
+}

@@ -1,0 +1,174 @@
+package rules
+
+import (
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/nfa"
+)
+
+// Pattern builds the NFA pattern of a sequence rule. Its guards evaluate
+// the rule's CEL programs with act, which the caller owns: one pattern per
+// goroutine, since programs are shared but activations are not.
+func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
+	p := nfa.Pattern{
+		Within:       q.Spec.Within,
+		EmitTimeouts: q.Spec.EmitTimeouts,
+	}
+	if q.Spec.WithinType == "previous_and_current" {
+		p.WithinType = nfa.PreviousAndCurrent
+	}
+	skip, err := nfa.ParseSkipStrategy(q.Spec.AfterMatch)
+	if err != nil {
+		return p, err
+	}
+	p.AfterMatch = skip
+	if q.Until != nil {
+		until := q.Until
+		p.Until = func(ev *event.Event) bool { return until.Test(EventActivation{Ev: ev}) }
+	}
+	for _, st := range q.Steps {
+		s := st.Spec
+		times, err := nfa.ParseQuantifier(s.Times)
+		if err != nil {
+			return p, err
+		}
+		step := nfa.Step{
+			Name:   s.Name,
+			Stream: s.Stream,
+			Times:  times,
+			Greedy: s.Greedy,
+			Not:    s.Not,
+			For:    s.For,
+		}
+		switch s.Contiguity {
+		case "strict":
+			step.Contiguity = nfa.Strict
+		case "any":
+			step.Contiguity = nfa.Any
+		}
+		switch s.Loop {
+		case "consecutive":
+			step.Loop = nfa.Consecutive
+		case "combinations":
+			step.Loop = nfa.Combinations
+		}
+		if st.Where != nil {
+			step.Where = act.guard(st.Where)
+		}
+		if st.Until != nil {
+			step.Until = act.guard(st.Until)
+		}
+		p.Steps = append(p.Steps, step)
+	}
+	return p, nil
+}
+
+// SeqActivation binds the variables of a sequence's expressions: event, and
+// each earlier step by name, read lazily from the partial match, so an
+// expression that looks only at event pays nothing for the steps.
+type SeqActivation struct {
+	ev    *event.Event
+	view  nfa.View
+	match []nfa.Evidence
+	steps []seqStep
+	lists []eventList
+}
+
+type seqStep struct {
+	name  string
+	index int
+	loops bool
+}
+
+// NewSeqActivation returns an activation for the steps of q.
+func (q *Sequence) NewSeqActivation() *SeqActivation {
+	a := &SeqActivation{}
+	idx := 0
+	for _, st := range q.Steps {
+		s := st.Spec
+		if !s.Not {
+			a.steps = append(a.steps, seqStep{name: s.Name, index: idx, loops: s.Max != 1 || s.Min > 1})
+		}
+		idx++
+	}
+	a.lists = make([]eventList, len(a.steps))
+	return a
+}
+
+// guard turns a condition into an NFA guard that evaluates it with a.
+func (a *SeqActivation) guard(p *Program) nfa.Guard {
+	usesSteps := referencesOtherThanEvent(p.AST())
+	return func(ev *event.Event, v nfa.View) bool {
+		if !usesSteps {
+			return p.Test(EventActivation{Ev: ev})
+		}
+		a.ev, a.view, a.match = ev, v, nil
+		return p.Test(a)
+	}
+}
+
+// BindMatch prepares the activation for the alert fields of a completed
+// match; event is its last event.
+func (a *SeqActivation) BindMatch(evs []nfa.Evidence) {
+	a.view, a.match = nfa.View{}, evs
+	a.ev = nil
+	if len(evs) > 0 {
+		a.ev = evs[len(evs)-1].Event
+	}
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *SeqActivation) ResolveName(name string) (any, bool) {
+	if name == "event" {
+		if a.ev == nil {
+			return types.NullValue, true
+		}
+		return EventVal{a.ev}, true
+	}
+	for i := range a.steps {
+		s := &a.steps[i]
+		if s.name != name {
+			continue
+		}
+		var evs []*event.Event
+		if a.match != nil {
+			l := &a.lists[i]
+			l.evs = l.evs[:0]
+			for _, e := range a.match {
+				if e.Name == name {
+					l.evs = append(l.evs, e.Event)
+				}
+			}
+			evs = l.evs
+		} else {
+			evs = a.view.Step(s.index)
+		}
+		if s.loops {
+			a.lists[i].evs = evs
+			return &a.lists[i], true
+		}
+		if len(evs) == 0 {
+			return types.NullValue, true
+		}
+		return EventVal{evs[0]}, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (a *SeqActivation) Parent() interpreter.Activation { return nil }
+
+// referencesOtherThanEvent reports whether an expression names a variable
+// other than event.
+func referencesOtherThanEvent(a *ast.AST) bool {
+	found := false
+	ast.PostOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() == ast.IdentKind && e.AsIdent() != "event" {
+			found = true
+		}
+	}))
+	return found
+}
