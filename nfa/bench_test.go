@@ -68,7 +68,7 @@ func (f *benchFeed) next(i int) (string, *event.Event) {
 }
 
 func typeIs(t string) Guard {
-	return func(ev *event.Event, _ View) bool { return ev.Fields[0].Value.Str() == t }
+	return func(ev *event.Event, _ View) bool { return ev.Fields[0].Str() == t }
 }
 
 func benchPattern(within time.Duration) Pattern {

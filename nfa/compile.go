@@ -221,7 +221,7 @@ func validateNot(p Pattern, i int, q Quantifier, bad func(int, string, ...any)) 
 	if s.Contiguity == Any {
 		bad(i, "a not step takes strict (not next) or relaxed (not followed by) contiguity, not any")
 	}
-	if s.For != 0 && !(last && s.Contiguity == Relaxed) {
+	if s.For != 0 && (!last || s.Contiguity != Relaxed) {
 		bad(i, "for applies only to a trailing not step with relaxed contiguity (absence)")
 	}
 	if i > 0 && p.Steps[i-1].Times.norm().Optional {
