@@ -51,7 +51,7 @@ type Decoder struct {
 	IDField string
 
 	seq     uint64
-	stack   []Field
+	hint    int
 	esc     []byte
 	timeKey []string
 	idKey   []string
@@ -95,7 +95,7 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	if p.pos != len(p.buf) {
 		return nil, p.errorf("unexpected %s after the object", quoteByte(p.buf[p.pos]))
 	}
-	ev := &Event{Stream: d.Stream, Raw: owned, Fields: v.sub}
+	ev := &Event{Stream: d.Stream, Raw: owned, Fields: v.sub()}
 	if err := d.stamp(ev); err != nil {
 		return nil, err
 	}
@@ -224,18 +224,22 @@ func (p *parser) literal(word string) error {
 	return nil
 }
 
-// object parses members onto the decoder's stack and copies them out into
-// one exactly sized slice when the object closes, so an object costs one
-// allocation however many members it has.
+// object parses members straight into the object's own slice. The
+// decoder remembers how many members the last top-level object had: events
+// of a stream share a shape, so that slice is allocated once at the right
+// size and never copied.
 func (p *parser) object(depth int) (Value, error) {
 	p.pos++ // {
-	base := len(p.d.stack)
-	defer func() { p.d.stack = p.d.stack[:base] }()
 	p.skipSpace()
 	if p.pos < len(p.buf) && p.buf[p.pos] == '}' {
 		p.pos++
-		return Value{kind: Object, sub: []Field{}}, nil
+		return composite(Object, nil), nil
 	}
+	hint := 4
+	if depth == 0 && p.d.hint > 0 {
+		hint = p.d.hint
+	}
+	fs := make([]Field, 0, hint)
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.buf) {
@@ -257,7 +261,7 @@ func (p *parser) object(depth int) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		p.d.stack = append(p.d.stack, Field{Key: key, Value: v})
+		fs = append(fs, Field{Key: key, Value: v})
 		p.skipSpace()
 		if p.pos >= len(p.buf) {
 			return Value{}, p.errorf("unexpected end of line inside an object")
@@ -267,9 +271,10 @@ func (p *parser) object(depth int) (Value, error) {
 			p.pos++
 		case '}':
 			p.pos++
-			fs := make([]Field, len(p.d.stack)-base)
-			copy(fs, p.d.stack[base:])
-			return Value{kind: Object, sub: fs}, nil
+			if depth == 0 {
+				p.d.hint = len(fs)
+			}
+			return composite(Object, fs), nil
 		default:
 			return Value{}, p.errorf("expected ',' or '}' after a member, found %s", quoteByte(p.buf[p.pos]))
 		}
@@ -278,19 +283,18 @@ func (p *parser) object(depth int) (Value, error) {
 
 func (p *parser) array(depth int) (Value, error) {
 	p.pos++ // [
-	base := len(p.d.stack)
-	defer func() { p.d.stack = p.d.stack[:base] }()
 	p.skipSpace()
 	if p.pos < len(p.buf) && p.buf[p.pos] == ']' {
 		p.pos++
-		return Value{kind: Array, sub: []Field{}}, nil
+		return composite(Array, nil), nil
 	}
+	fs := make([]Field, 0, 4)
 	for {
 		v, err := p.value(depth + 1)
 		if err != nil {
 			return Value{}, err
 		}
-		p.d.stack = append(p.d.stack, Field{Value: v})
+		fs = append(fs, Field{Value: v})
 		p.skipSpace()
 		if p.pos >= len(p.buf) {
 			return Value{}, p.errorf("unexpected end of line inside an array")
@@ -300,9 +304,7 @@ func (p *parser) array(depth int) (Value, error) {
 			p.pos++
 		case ']':
 			p.pos++
-			fs := make([]Field, len(p.d.stack)-base)
-			copy(fs, p.d.stack[base:])
-			return Value{kind: Array, sub: fs}, nil
+			return composite(Array, fs), nil
 		default:
 			return Value{}, p.errorf("expected ',' or ']' after an element, found %s", quoteByte(p.buf[p.pos]))
 		}

@@ -8,6 +8,7 @@ package event
 import (
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // Kind is the JSON type of a Value.
@@ -45,10 +46,25 @@ func (k Kind) String() string {
 // protobuf's view of JSON, so a rule sees the same type whether the producer
 // wrote 500 or 500.0.
 type Value struct {
-	str  string
-	num  float64
-	sub  []Field // members of an object, elements of an array (with empty keys)
+	str string
+	num float64
+	// p and n are the members of an object or the elements of an array
+	// (with empty keys). A pointer and a count instead of a slice keep a
+	// Value at 40 bytes: decoding copies many of them.
+	p    *Field
+	n    uint32
 	kind Kind
+}
+
+func (v Value) sub() []Field {
+	if v.p == nil {
+		return nil
+	}
+	return unsafe.Slice(v.p, v.n)
+}
+
+func composite(k Kind, fs []Field) Value {
+	return Value{kind: k, p: unsafe.SliceData(fs), n: uint32(len(fs))}
 }
 
 // Field is one member of a JSON object.
@@ -74,18 +90,18 @@ func (v Value) Fields() []Field {
 	if v.kind != Object {
 		return nil
 	}
-	return v.sub
+	return v.sub()
 }
 
 // Len returns the number of members of an object or elements of an array.
-func (v Value) Len() int { return len(v.sub) }
+func (v Value) Len() int { return len(v.sub()) }
 
 // Index returns element i of an Array value.
-func (v Value) Index(i int) Value { return v.sub[i].Value }
+func (v Value) Index(i int) Value { return v.sub()[i].Value }
 
 // Elem returns a pointer to element i of an Array value, which shares the
 // event's memory.
-func (v *Value) Elem(i int) *Value { return &v.sub[i].Value }
+func (v *Value) Elem(i int) *Value { return &v.sub()[i].Value }
 
 // Get returns the member key of an Object value. When a key repeats, the last
 // one wins, as with encoding/json.
@@ -93,7 +109,7 @@ func (v Value) Get(key string) (Value, bool) {
 	if v.kind != Object {
 		return Value{}, false
 	}
-	return lookup(v.sub, key)
+	return lookup(v.sub(), key)
 }
 
 // Interface converts v to the types encoding/json produces: nil, bool,
@@ -107,14 +123,14 @@ func (v Value) Interface() any {
 	case String:
 		return v.str
 	case Object:
-		m := make(map[string]any, len(v.sub))
-		for _, f := range v.sub {
+		m := make(map[string]any, len(v.sub()))
+		for _, f := range v.sub() {
 			m[f.Key] = f.Interface()
 		}
 		return m
 	case Array:
-		a := make([]any, len(v.sub))
-		for i, f := range v.sub {
+		a := make([]any, len(v.sub()))
+		for i, f := range v.sub() {
 			a[i] = f.Interface()
 		}
 		return a
@@ -156,7 +172,16 @@ func BoolValue(b bool) Value {
 }
 
 // ObjectValue returns an Object value with the given members.
-func ObjectValue(fields []Field) Value { return Value{kind: Object, sub: fields} }
+func ObjectValue(fields []Field) Value { return composite(Object, fields) }
+
+// ArrayValue returns an Array value with the given elements.
+func ArrayValue(elems []Value) Value {
+	fs := make([]Field, len(elems))
+	for i, e := range elems {
+		fs[i].Value = e
+	}
+	return composite(Array, fs)
+}
 
 func lookup(fs []Field, key string) (Value, bool) {
 	for i := len(fs) - 1; i >= 0; i-- {

@@ -119,8 +119,10 @@ type Program struct {
 	prg    cel.Program
 	ast    *cel.Ast
 	health *Health
-	// path is set for a key that is a plain event field (event.a.b).
+	// path is set when the expression is a plain event field (event.a.b).
 	path []string
+	// fast is the native form of a condition in the subset fast.go covers.
+	fast pred
 }
 
 // Eval evaluates the expression. An error is counted against the rule and
@@ -137,6 +139,17 @@ func (p *Program) Eval(act interpreter.Activation) (ref.Val, error) {
 // Test evaluates a condition. An error makes the condition false; it is
 // counted against the rule and logged at a rate limit, never fatal.
 func (p *Program) Test(act interpreter.Activation) bool {
+	if p.fast != nil {
+		if ea, ok := act.(EventActivation); ok {
+			switch p.fast(ea.Ev) {
+			case tTrue:
+				return true
+			case tFalse:
+				return false
+			}
+			// An error: let CEL evaluate it, to report it in its words.
+		}
+	}
 	v, _, err := p.prg.Eval(act)
 	if err != nil {
 		p.health.fail(p.Expr.Pos, err)
@@ -253,8 +266,19 @@ func (c *Compiler) compile(el *errorList, env *cel.Env, e Expr, want *cel.Type, 
 		el.add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
 		return nil
 	}
-	return &Program{Expr: e, Cost: est, prg: prg, ast: a, health: h}
+	out := &Program{Expr: e, Cost: est, prg: prg, ast: a, health: h}
+	if path, ok := eventPath(a.NativeRep().Expr()); ok {
+		out.path = path
+	}
+	if a.OutputType() == cel.BoolType && !s.noEvent {
+		out.fast = fastPredicate(a.NativeRep().Expr())
+	}
+	return out
 }
+
+// Path returns the event field the expression reads, when it is nothing
+// but a field (event.a.b); callers may then read the field directly.
+func (p *Program) Path() []string { return p.path }
 
 // checkLiterals reports references to unknown reference lists and invalid
 // CIDR literals at load, where a typo is cheap to fix.

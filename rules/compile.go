@@ -178,11 +178,14 @@ func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]
 	act.BindEvent(ev)
 	for _, p := range progs {
 		if p.path != nil {
-			if _, ok := ev.Path(p.path...); !ok {
+			v, ok := ev.Path(p.path...)
+			if !ok {
 				vals = append(vals, nil)
 				status = KeyMissing
 				continue
 			}
+			vals = append(vals, nativeValue(v))
+			continue
 		}
 		v, err := p.Eval(act)
 		if err != nil {
@@ -477,11 +480,5 @@ func checkGroupBy(el *errorList, g *GroupSpec, s *Spec) {
 // of the event, so that an event without that field is recognised as not
 // concerning the rule, rather than as an error.
 func (c *Compiler) compileKey(el *errorList, e Expr, h *Health) *Program {
-	p := c.compile(el, c.base, e, nil, "a key expression", h, scope{})
-	if p != nil {
-		if path, ok := eventPath(p.AST().Expr()); ok {
-			p.path = path
-		}
-	}
-	return p
+	return c.compile(el, c.base, e, nil, "a key expression", h, scope{})
 }

@@ -1,0 +1,349 @@
+package rules
+
+import (
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Most rule conditions are comparisons of event fields with constants,
+// joined by && and ||. For those the compiler also builds a native
+// predicate that reads the decoded event directly, several times faster
+// than the interpreter and without allocating. It follows CEL's semantics
+// exactly, including its errors: a missing field or a comparison of
+// mismatched types is an error, && and || absorb errors the way CEL does,
+// and a condition that ends in an error is evaluated again by CEL so the
+// error is reported in CEL's words. Anything outside the subset is left to
+// CEL alone; TestFastMatchesCEL holds the two to the same answers.
+
+// tri is a three-valued outcome: CEL's true, false and error.
+type tri uint8
+
+const (
+	tFalse tri = iota
+	tTrue
+	tErr
+)
+
+func triOf(b bool) tri {
+	if b {
+		return tTrue
+	}
+	return tFalse
+}
+
+type pred func(ev *event.Event) tri
+
+// fastPredicate builds the native predicate of a checked expression, or nil
+// when the expression is outside the subset.
+func fastPredicate(e ast.Expr) pred {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		if b, ok := e.AsLiteral().(types.Bool); ok {
+			r := triOf(bool(b))
+			return func(*event.Event) tri { return r }
+		}
+		return nil
+	case ast.SelectKind:
+		s := e.AsSelect()
+		if s.IsTestOnly() {
+			path, ok := eventPath(s.Operand())
+			if !ok && !isEventIdent(s.Operand()) {
+				return nil
+			}
+			path = append(path, s.FieldName())
+			return func(ev *event.Event) tri {
+				return has(ev, path)
+			}
+		}
+		path, ok := eventPath(e)
+		if !ok {
+			return nil
+		}
+		return func(ev *event.Event) tri {
+			v, ok := ev.Path(path...)
+			if !ok || v.Kind() != event.Bool {
+				return tErr
+			}
+			return triOf(v.Bool())
+		}
+	case ast.CallKind:
+	default:
+		return nil
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch call.FunctionName() {
+	case "_&&_", "_||_":
+		l, r := fastPredicate(args[0]), fastPredicate(args[1])
+		if l == nil || r == nil {
+			return nil
+		}
+		if call.FunctionName() == "_&&_" {
+			return func(ev *event.Event) tri {
+				a := l(ev)
+				if a == tFalse {
+					return tFalse
+				}
+				b := r(ev)
+				if b == tFalse {
+					return tFalse
+				}
+				if a == tErr || b == tErr {
+					return tErr
+				}
+				return tTrue
+			}
+		}
+		return func(ev *event.Event) tri {
+			a := l(ev)
+			if a == tTrue {
+				return tTrue
+			}
+			b := r(ev)
+			if b == tTrue {
+				return tTrue
+			}
+			if a == tErr || b == tErr {
+				return tErr
+			}
+			return tFalse
+		}
+	case "!_":
+		x := fastPredicate(args[0])
+		if x == nil {
+			return nil
+		}
+		return func(ev *event.Event) tri {
+			switch x(ev) {
+			case tTrue:
+				return tFalse
+			case tFalse:
+				return tTrue
+			}
+			return tErr
+		}
+	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
+		op := call.FunctionName()
+		if path, ok := eventPath(args[0]); ok && args[1].Kind() == ast.LiteralKind {
+			if c, ok := constOf(args[1].AsLiteral()); ok {
+				return compare(path, op, c, false)
+			}
+		}
+		if path, ok := eventPath(args[1]); ok && args[0].Kind() == ast.LiteralKind {
+			if c, ok := constOf(args[0].AsLiteral()); ok {
+				return compare(path, op, c, true)
+			}
+		}
+	case "@in":
+		path, ok := eventPath(args[0])
+		if !ok || args[1].Kind() != ast.ListKind {
+			return nil
+		}
+		var cs []constant
+		for _, el := range args[1].AsList().Elements() {
+			if el.Kind() != ast.LiteralKind {
+				return nil
+			}
+			c, ok := constOf(el.AsLiteral())
+			if !ok {
+				return nil
+			}
+			cs = append(cs, c)
+		}
+		return func(ev *event.Event) tri {
+			v, ok := ev.Path(path...)
+			if !ok {
+				return tErr
+			}
+			for _, c := range cs {
+				if equal(v, c) {
+					return tTrue
+				}
+			}
+			return tFalse
+		}
+	}
+	return nil
+}
+
+func isEventIdent(e ast.Expr) bool { return e.Kind() == ast.IdentKind && e.AsIdent() == "event" }
+
+// has is CEL's has(event.a.b): an error when an intermediate is missing or
+// a list, false when it is a scalar, else whether the last member is
+// present.
+func has(ev *event.Event, path []string) tri {
+	fs := ev.Fields
+	for i, k := range path {
+		v, ok := lookupField(fs, k)
+		if i == len(path)-1 {
+			return triOf(ok)
+		}
+		if !ok {
+			return tErr
+		}
+		switch v.Kind() {
+		case event.Object:
+		case event.Array:
+			return tErr // a list has no fields to test
+		default:
+			return tFalse
+		}
+		fs = v.Fields()
+	}
+	return tErr
+}
+
+func lookupField(fs []event.Field, k string) (event.Value, bool) {
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Key == k {
+			return fs[i].Value, true
+		}
+	}
+	return event.Value{}, false
+}
+
+// constant is a literal of the subset: a number (any CEL numeric type), a
+// string, a bool or null.
+type constant struct {
+	kind event.Kind
+	s    string
+	n    float64
+	b    bool
+}
+
+func constOf(v ref.Val) (constant, bool) {
+	switch x := v.(type) {
+	case types.String:
+		return constant{kind: event.String, s: string(x)}, true
+	case types.Double:
+		return constant{kind: event.Number, n: float64(x)}, true
+	case types.Int:
+		return constant{kind: event.Number, n: float64(x)}, true
+	case types.Uint:
+		return constant{kind: event.Number, n: float64(x)}, true
+	case types.Bool:
+		return constant{kind: event.Bool, b: bool(x)}, true
+	case types.Null:
+		return constant{kind: event.Null}, true
+	}
+	return constant{}, false
+}
+
+// equal is CEL's heterogeneous equality of an event value and a constant:
+// values of different kinds are unequal, numbers compare by value.
+func equal(v event.Value, c constant) bool {
+	if v.Kind() != c.kind {
+		return false
+	}
+	switch c.kind {
+	case event.String:
+		return v.Str() == c.s
+	case event.Number:
+		return v.Num() == c.n
+	case event.Bool:
+		return v.Bool() == c.b
+	case event.Null:
+		return true
+	}
+	return false
+}
+
+// compare builds path op c (or c op path when flipped).
+func compare(path []string, op string, c constant, flipped bool) pred {
+	if flipped {
+		switch op {
+		case "_<_":
+			op = "_>_"
+		case "_<=_":
+			op = "_>=_"
+		case "_>_":
+			op = "_<_"
+		case "_>=_":
+			op = "_<=_"
+		}
+	}
+	switch op {
+	case "_==_":
+		return func(ev *event.Event) tri {
+			v, ok := ev.Path(path...)
+			if !ok {
+				return tErr
+			}
+			return triOf(equal(v, c))
+		}
+	case "_!=_":
+		return func(ev *event.Event) tri {
+			v, ok := ev.Path(path...)
+			if !ok {
+				return tErr
+			}
+			return triOf(!equal(v, c))
+		}
+	}
+	// Ordering is defined between numbers, between strings and between
+	// booleans; anything else has no overload: an error.
+	if c.kind == event.Null {
+		return nil
+	}
+	return func(ev *event.Event) tri {
+		v, ok := ev.Path(path...)
+		if !ok || v.Kind() != c.kind {
+			return tErr
+		}
+		var cmp int
+		switch c.kind {
+		case event.Number:
+			switch x := v.Num(); {
+			case x < c.n:
+				cmp = -1
+			case x > c.n:
+				cmp = 1
+			case x != c.n:
+				return tFalse // NaN
+			}
+		case event.String:
+			switch s := v.Str(); {
+			case s < c.s:
+				cmp = -1
+			case s > c.s:
+				cmp = 1
+			}
+		case event.Bool:
+			a, b := v.Bool(), c.b
+			switch {
+			case !a && b:
+				cmp = -1
+			case a && !b:
+				cmp = 1
+			}
+		}
+		switch op {
+		case "_<_":
+			return triOf(cmp < 0)
+		case "_<=_":
+			return triOf(cmp <= 0)
+		case "_>_":
+			return triOf(cmp > 0)
+		}
+		return triOf(cmp >= 0)
+	}
+}
+
+// nativeValue converts an event value to what Native returns for its CEL
+// value, for keys and measure arguments read straight from the event.
+func nativeValue(v event.Value) any {
+	switch v.Kind() {
+	case event.String:
+		return v.Str()
+	case event.Number:
+		return v.Num()
+	case event.Bool:
+		return v.Bool()
+	case event.Null:
+		return nil
+	}
+	return v.Interface()
+}
