@@ -146,7 +146,15 @@ type Engine struct {
 	act        rules.Activation
 	keyBuf     []any
 	dedupBuf   []byte
-	scorers    map[*rules.Rule]*ml.Scorer
+	scorers    map[*ml.Model]*ml.Scorer
+	fvals      []rules.FeatureValue
+	feats      []ml.Feature
+	baselines  map[*rules.Rule]*baselines
+	online     map[string]*online
+	feedback   map[string][]*online
+	// anomaly is the z-scores of the event at hand for the rule at hand,
+	// when it has baselines.
+	anomaly    *rules.Scores
 	groupers   map[*rules.Rule]*alert.Grouper
 	throttlers map[*rules.Rule]*alert.Throttler
 	// folding lists the rules with a grouper or throttler, in load order,
@@ -181,8 +189,11 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		log:        cfg.Logger,
 		explain:    cfg.Explain,
 		dedup:      map[*rules.Rule]*alert.Dedup{},
-		scorers:    map[*rules.Rule]*ml.Scorer{},
+		scorers:    map[*ml.Model]*ml.Scorer{},
 		groupers:   map[*rules.Rule]*alert.Grouper{},
+		baselines:  map[*rules.Rule]*baselines{},
+		online:     map[string]*online{},
+		feedback:   map[string][]*online{},
 		throttlers: map[*rules.Rule]*alert.Throttler{},
 	}
 	if e.cfg.Priority == (alert.Priority{}) {
@@ -200,6 +211,9 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		if d.timed() {
 			e.timed = append(e.timed, d)
 		}
+		if len(r.Baselines) > 0 {
+			e.baselines[r] = newBaselines(r)
+		}
 		if g := r.Group; g != nil {
 			e.groupers[r] = alert.NewGrouper(alert.Group{By: g.By, For: g.For})
 		}
@@ -215,6 +229,9 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 				e.dedupSpan = int64(r.Dedup)
 			}
 		}
+	}
+	if err := e.prepareOnline(); err != nil {
+		return nil, err
 	}
 	e.router = newRouter(e.dets)
 	e.router.all = cfg.Explain != nil
@@ -316,6 +333,9 @@ func (e *Engine) advanceDetectors(wm int64) {
 	if len(e.folding) > 0 {
 		e.flushFolds(wm)
 	}
+	for _, bl := range e.baselines {
+		bl.expire(wm)
+	}
 	if len(e.dedup) > 0 && wm >= e.dedupSweep {
 		for _, dd := range e.dedup {
 			dd.Expire(wm)
@@ -332,9 +352,28 @@ func (e *Engine) dispatch(ev *event.Event) {
 	if e.explain != nil {
 		e.header = fmt.Sprintf("event %s stream=%s time=%s line=%d", ev.ID, ev.Stream, ev.Timestamp().Format(time.RFC3339Nano), ev.Line)
 	}
-	for _, i := range e.router.route(ev) {
-		e.dets[i].process(ev)
+	for _, o := range e.feedback[ev.Stream] {
+		e.learn(o, ev)
 	}
+	for _, i := range e.router.route(ev) {
+		e.processIn(e.dets[i], ev)
+	}
+}
+
+// processIn hands ev to one detector, with the rule's anomaly z-scores when
+// it has baselines; the baselines learn the event after the detector has
+// seen it, so an event is never compared with itself.
+func (e *Engine) processIn(d detector, ev *event.Event) {
+	bl := e.baselines[d.rule()]
+	if bl == nil {
+		d.process(ev)
+		return
+	}
+	e.anomaly = bl.score(e, ev)
+	e.explainf(d.rule(), "anomaly %s", e.anomaly)
+	d.process(ev)
+	e.anomaly = nil
+	bl.update(ev)
 }
 
 // lateFor is the late-event policy of a rule: its own, or the engine's.
@@ -357,7 +396,7 @@ func (e *Engine) dispatchLate(ev *event.Event) bool {
 			e.stats.Processed++
 			taken = true
 		}
-		e.dets[i].process(ev)
+		e.processIn(e.dets[i], ev)
 	}
 	return taken
 }
@@ -571,20 +610,29 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 // score runs the rule's model; a failure leaves the alert unscored, never
 // lost, and is counted against the rule.
 func (e *Engine) score(r *rules.Rule, a *alert.Alert, act interpreter.Activation) {
-	s := e.scorers[r]
-	if s == nil {
-		s = r.Score.Model.NewScorer()
-		e.scorers[r] = s
+	e.fvals = r.Score.FeatureValues(act, e.fvals)
+	if r.Score.Online != nil {
+		e.scoreOnline(r, a, e.fvals)
+		return
 	}
-	res, err := r.Score.Eval(s, act)
+	e.scorePMML(r, a, r.Score.Model, e.fvals)
+}
+
+func (e *Engine) scorePMML(r *rules.Rule, a *alert.Alert, m *ml.Model, vals []rules.FeatureValue) {
+	s := e.scorers[m]
+	if s == nil {
+		s = m.NewScorer()
+		e.scorers[m] = s
+	}
+	res, err := rules.ScorePMML(m, s, vals)
 	if err != nil {
-		r.Health.Fail(r.Spec.Pos, fmt.Errorf("scoring with model %s: %w", r.Score.Model.Name, err))
+		r.Health.Fail(r.Spec.Pos, fmt.Errorf("scoring with model %s: %w", m.Name, err))
 		e.explainf(r, "scoring failed: %v", err)
 		return
 	}
 	sc := res.Score
 	a.Score = &sc
 	a.Reasons = res.Reasons
-	a.Model = &alert.Model{Name: r.Score.Model.Name, Version: r.Score.Model.Version}
-	e.explainf(r, "score %.4g by model %s", sc, r.Score.Model.Name)
+	a.Model = &alert.Model{Name: m.Name, Version: m.Version}
+	e.explainf(r, "score %.4g by model %s", sc, m.Name)
 }

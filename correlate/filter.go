@@ -12,13 +12,39 @@ type filter struct {
 	r *rules.Rule
 }
 
-func (f *filter) rule() *rules.Rule               { return f.r }
-func (f *filter) constraints() []rules.Constraint { return f.r.Constraints }
-func (f *filter) advance(int64)                   {}
-func (f *filter) timed() bool                     { return false }
+func (f *filter) rule() *rules.Rule { return f.r }
+
+// constraints route the rule by its condition's equality tests, except when
+// it keeps baselines: those learn from every event of its streams.
+func (f *filter) constraints() []rules.Constraint {
+	if len(f.r.Baselines) > 0 {
+		return nil
+	}
+	return f.r.Constraints
+}
+
+func (f *filter) advance(int64) {}
+func (f *filter) timed() bool   { return false }
 
 func (f *filter) process(ev *event.Event) {
-	if f.r.Match == nil || !f.r.Match.Test(rules.EventActivation{Ev: ev}) {
+	act := &f.e.act
+	bind := func() {
+		act.Reset()
+		act.BindEvent(ev)
+		if f.e.anomaly != nil {
+			act.Bind("anomaly", f.e.anomaly)
+		}
+	}
+	var ok bool
+	if f.r.Match != nil {
+		if f.e.anomaly == nil {
+			ok = f.r.Match.Test(rules.EventActivation{Ev: ev})
+		} else {
+			bind()
+			ok = f.r.Match.Test(act)
+		}
+	}
+	if !ok {
 		f.e.explainf(f.r, "match is false")
 		return
 	}
@@ -26,9 +52,7 @@ func (f *filter) process(ev *event.Event) {
 	if !ok {
 		return
 	}
-	act := &f.e.act
-	act.Reset()
-	act.BindEvent(ev)
+	bind()
 	a := f.e.newAlert(f.r, key, ev.Time, []alert.Evidence{{Step: "match", Event: ev}}, act)
 	f.e.emit(f.r, a, k)
 }

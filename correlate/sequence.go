@@ -60,6 +60,7 @@ func (d *sequence) process(ev *event.Event) {
 		return
 	}
 	d.keyBuf = encodeKey(d.keyBuf[:0], vals)
+	d.act.Anomaly = d.e.anomaly
 	if err := d.m.Process(string(d.keyBuf), ev, d.emitFn); err != nil {
 		d.e.stateError(d.r, err)
 	}

@@ -48,10 +48,12 @@ type Options struct {
 // Compiler turns rule files into rules. It holds one CEL environment that
 // every rule extends; environments and programs are safe to share.
 type Compiler struct {
-	opts  Options
-	base  *cel.Env
-	bare  *cel.Env // without event, for having
-	lists atomic.Pointer[Lists]
+	opts Options
+	base *cel.Env
+	bare *cel.Env // without event, for having
+	// online are the online models LoadOnlineModels registered.
+	online map[string]*OnlineModel
+	lists  atomic.Pointer[Lists]
 }
 
 // eventType is the CEL type of an event: a map from field names to dynamic

@@ -65,11 +65,12 @@ type Rule struct {
 	Aggregate *Aggregate
 	Join      *Join
 
-	Fields   []Field
-	Score    *Score
-	Dedup    time.Duration
-	Group    *GroupSpec
-	Throttle *ThrottleSpec
+	Fields    []Field
+	Score     *Score
+	Baselines []Baseline
+	Dedup     time.Duration
+	Group     *GroupSpec
+	Throttle  *ThrottleSpec
 
 	// Constraints are equality conditions every alerting event must meet,
 	// extracted from Match (or an aggregate's where) for routing.
@@ -163,6 +164,12 @@ func (r *Rule) KeyOf(ev *event.Event, act *Activation, vals []any) ([]any, KeySt
 	return evalKey(progs, ev, act, vals)
 }
 
+// EvalKeyOf evaluates key expressions compiled like a rule's by, such as a
+// baseline's entity.
+func EvalKeyOf(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]any, KeyStatus) {
+	return evalKey(progs, ev, act, vals)
+}
+
 // SideKeyOf evaluates the key of join side i for ev.
 func (r *Rule) SideKeyOf(i int, ev *event.Event, act *Activation, vals []any) ([]any, KeyStatus) {
 	return evalKey(r.Join.Sides[i].Keys, ev, act, vals)
@@ -205,7 +212,16 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 		Dedup: s.Alert.Dedup, Throttle: s.Alert.Throttle,
 	}
 	r.Health = &Health{Rule: s.ID, logger: c.opts.Logger}
-	ev := scope{}
+	// A rule with baselines sees their z-scores as anomaly.NAME.
+	var base scope
+	if len(s.Baselines) > 0 {
+		if s.Aggregate != nil || s.Join != nil {
+			p := s.Baselines[0].Pos
+			el.add(p.Line, p.Col, "baselines work with match and sequence rules")
+		}
+		c.compileBaselines(el, s, r)
+		base = base.with("anomaly", cel.MapType(cel.StringType, cel.DoubleType))
+	}
 	// Keys.
 	if len(s.ByStream) > 0 {
 		r.byStream = map[string][]*Program{}
@@ -241,14 +257,19 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 	switch {
 	case s.Match != nil:
 		r.Kind = KindMatch
-		r.Match = c.compile(el, c.base, *s.Match, cel.BoolType, "match", r.Health, ev)
+		menv, err := c.env(base)
+		if err != nil {
+			el.add(s.kindPos.Line, s.kindPos.Col, "%v", err)
+			return nil
+		}
+		r.Match = c.compile(el, menv, *s.Match, cel.BoolType, "match", r.Health, base)
 		if r.Match != nil {
 			r.Constraints = extractConstraints(r.Match.AST())
 		}
-		fields = ev
+		fields = base
 	case s.Sequence != nil:
 		r.Kind = KindSequence
-		r.Sequence, fields = c.compileSequence(el, s, r.Health)
+		r.Sequence, fields = c.compileSequence(el, s, r.Health, base)
 	case s.Aggregate != nil:
 		r.Kind = KindAggregate
 		r.Aggregate, fields = c.compileAggregate(el, s, r.Health)
@@ -302,9 +323,9 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 	return r
 }
 
-func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health) (*Sequence, scope) {
+func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health, base scope) (*Sequence, scope) {
 	q := &Sequence{Spec: s.Sequence}
-	var sc scope
+	sc := base
 	if q.Spec.Until != nil {
 		q.Until = c.compile(el, c.base, *q.Spec.Until, cel.BoolType, "sequence until", h, sc)
 	}

@@ -32,9 +32,10 @@ type Spec struct {
 	Aggregate *AggregateSpec
 	Join      *JoinSpec
 
-	Alert AlertSpec
-	Score *ScoreSpec
-	Tests []TestSpec
+	Alert     AlertSpec
+	Score     *ScoreSpec
+	Baselines []BaselineSpec
+	Tests     []TestSpec
 
 	Pos Pos // of the document
 	// kindPos is where the detector key (match, sequence, …) is.
@@ -179,7 +180,7 @@ var celReserved = map[string]bool{
 	"var": true, "void": true, "while": true, "key": true, "window": true,
 }
 
-var ruleKeys = []string{"id", "title", "description", "severity", "status", "tags", "owner", "streams", "by", "late", "match", "sequence", "aggregate", "join", "alert", "score", "tests"}
+var ruleKeys = []string{"id", "title", "description", "severity", "status", "tags", "owner", "streams", "by", "late", "match", "sequence", "aggregate", "join", "alert", "score", "baselines", "tests"}
 
 // parseSpec decodes one rule document strictly.
 func parseSpec(d *decoder, doc *yaml.Node) *Spec {
@@ -237,6 +238,8 @@ func parseSpec(d *decoder, doc *yaml.Node) *Spec {
 			parseAlert(d, v, &s.Alert)
 		case "score":
 			s.Score = parseScore(d, v)
+		case "baselines":
+			s.Baselines = parseBaselines(d, v)
 		case "tests":
 			s.Tests = parseTests(d, v)
 		default:

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/interpreter"
 
 	"github.com/cep-project/cep/ml"
 )
@@ -85,16 +83,18 @@ func LoadModels(dir string) (*Models, error) {
 }
 
 // Score is a compiled score: block: the model and the CEL expression of
-// each input feature.
+// each input feature. Exactly one of Model (PMML) and Online is set; an
+// online model may have a PMML fallback.
 type Score struct {
 	Model    *ml.Model
+	Online   *OnlineModel
 	Features []Feature
 }
 
 // Feature is one model input and the expression that computes it.
 type Feature struct {
 	Name  string
-	Input int
+	Input int // index of the PMML model's input, or -1
 	Prog  *Program
 }
 
@@ -102,30 +102,6 @@ type Feature struct {
 type Scored struct {
 	Score   float64
 	Reasons []string
-}
-
-// Eval computes the features with act and scores them with s, a scorer of
-// the rule's model owned by the caller. A feature that fails is missing,
-// which PMML's missing-value treatment handles; its error is counted.
-func (sc *Score) Eval(s *ml.Scorer, act interpreter.Activation) (Scored, error) {
-	s.Reset()
-	for _, f := range sc.Features {
-		v, err := f.Prog.Eval(act)
-		if err != nil {
-			s.SetMissing(f.Input)
-			continue
-		}
-		s.Set(f.Input, mlValue(v))
-	}
-	res, err := s.Score()
-	if err != nil {
-		return Scored{}, err
-	}
-	score := res.Score()
-	if math.IsNaN(score) {
-		return Scored{}, fmt.Errorf("model %s made no prediction", sc.Model.Name)
-	}
-	return Scored{Score: score, Reasons: append([]string(nil), res.Reasons()...)}, nil
 }
 
 func mlValue(v ref.Val) ml.Value {
@@ -149,9 +125,17 @@ func mlValue(v ref.Val) ml.Value {
 // compileScore resolves the model and compiles the features in the scope
 // of the rule's alert fields.
 func (c *Compiler) compileScore(el *errorList, s *ScoreSpec, r *Rule, fields scope) {
+	if om, ok := c.online[s.Model]; ok {
+		c.compileOnlineScore(el, s, r, fields, om)
+		return
+	}
 	m, ok := c.opts.Models.Get(s.Model)
 	if !ok {
-		known := strings.Join(c.opts.Models.Names(), ", ")
+		names := c.opts.Models.Names()
+		for n := range c.online {
+			names = append(names, n+" (online)")
+		}
+		known := strings.Join(names, ", ")
 		if known == "" {
 			known = "none: put NAME.pmml in the models directory"
 		}
@@ -178,6 +162,31 @@ func (c *Compiler) compileScore(el *errorList, s *ScoreSpec, r *Rule, fields sco
 		if p != nil {
 			sc.Features = append(sc.Features, Feature{Name: f.Name, Input: idx, Prog: p})
 		}
+	}
+	r.Score = sc
+}
+
+// compileOnlineScore compiles the features of an online model, which takes
+// any names; those that are inputs of its fallback feed the fallback too.
+func (c *Compiler) compileOnlineScore(el *errorList, s *ScoreSpec, r *Rule, fields scope, om *OnlineModel) {
+	env, err := c.env(fields)
+	if err != nil {
+		el.add(s.Pos.Line, s.Pos.Col, "building the scope of score features: %v", err)
+		return
+	}
+	sc := &Score{Online: om, Model: om.Fallback}
+	for _, f := range s.Features {
+		p := c.compile(el, env, f.Expr, nil, "feature "+f.Name, r.Health, fields)
+		if p == nil {
+			continue
+		}
+		idx := -1
+		if om.Fallback != nil {
+			if i, ok := om.Fallback.InputIndex(f.Name); ok {
+				idx = i
+			}
+		}
+		sc.Features = append(sc.Features, Feature{Name: f.Name, Input: idx, Prog: p})
 	}
 	r.Score = sc
 }

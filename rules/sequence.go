@@ -70,11 +70,13 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 // each earlier step by name, read lazily from the partial match, so an
 // expression that looks only at event pays nothing for the steps.
 type SeqActivation struct {
-	ev    *event.Event
-	view  nfa.View
-	match []nfa.Evidence
-	steps []seqStep
-	lists []eventList
+	// Anomaly, when set, is the event's baseline z-scores (anomaly).
+	Anomaly *Scores
+	ev      *event.Event
+	view    nfa.View
+	match   []nfa.Evidence
+	steps   []seqStep
+	lists   []eventList
 }
 
 type seqStep struct {
@@ -100,6 +102,7 @@ func (q *Sequence) NewSeqActivation() *SeqActivation {
 
 // guard turns a condition into an NFA guard that evaluates it with a.
 func (a *SeqActivation) guard(p *Program) nfa.Guard {
+	// An expression that names nothing but event can take the fast path.
 	usesSteps := referencesOtherThanEvent(p.AST())
 	return func(ev *event.Event, v nfa.View) bool {
 		if !usesSteps {
@@ -127,6 +130,9 @@ func (a *SeqActivation) ResolveName(name string) (any, bool) {
 			return types.NullValue, true
 		}
 		return EventVal{a.ev}, true
+	}
+	if name == "anomaly" && a.Anomaly != nil {
+		return a.Anomaly, true
 	}
 	for i := range a.steps {
 		s := &a.steps[i]

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -194,6 +195,17 @@ func (d *decoder) integer(n *yaml.Node, what string, min int) int {
 		d.add(n.Line, n.Column, "%s must be an integer of at least %d, got %q", what, min, n.Value)
 	}
 	return i
+}
+
+func (d *decoder) number(n *yaml.Node, what string) float64 {
+	if !d.scalar(n, what) {
+		return 0
+	}
+	f, err := strconv.ParseFloat(n.Value, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.add(n.Line, n.Column, "%s must be a number, got %q", what, n.Value)
+	}
+	return f
 }
 
 // duration reads Go durations plus d (days) and w (weeks), which rules use

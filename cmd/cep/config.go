@@ -35,6 +35,7 @@ type config struct {
 	Sources  []sourceConfig  `yaml:"sources"`
 	Sinks    []siem.Config   `yaml:"sinks"`
 	Metrics  metricsConfig   `yaml:"metrics"`
+	State    stateConfig     `yaml:"state"`
 	// Priority weighs severity, score and criticality into 0–100.
 	Priority *priorityConfig `yaml:"priority"`
 
@@ -71,6 +72,15 @@ type engineConfig struct {
 type celConfig struct {
 	// CostLimit bounds the estimated and actual cost of every expression.
 	CostLimit uint64 `yaml:"cost_limit"`
+}
+
+type stateConfig struct {
+	// Dir keeps online models and baselines across restarts; empty keeps
+	// them in memory only.
+	Dir string `yaml:"dir"`
+	// Interval is how often the state is saved while running; default 1m.
+	// It is always saved at shutdown.
+	Interval duration `yaml:"interval"`
 }
 
 type metricsConfig struct {

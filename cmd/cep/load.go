@@ -59,7 +59,10 @@ func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compile
 	if err != nil {
 		return nil, nil, exitWith(exitRuntime, "%v", err)
 	}
+	// Online models come first: rules may score with them.
+	_, onlineErrs := c.LoadOnlineModels(f.modelsDir(paths))
 	set := c.Load(paths...)
+	set.Errors = append(onlineErrs, set.Errors...)
 	return set, c, nil
 }
 

@@ -26,6 +26,7 @@ type runParams struct {
 	timeFields []string
 	idFields   []string
 	progress   string
+	stateDir   string
 	ruleFlags
 	engineParams
 }
@@ -81,6 +82,7 @@ for --input and standard output for --output.`,
 	f.StringVar(&p.format, "format", "json", "alert format: json, ecs, ocsf, cef or leef")
 	f.StringArrayVar(&p.timeFields, "time-field", nil, "event-time field, [STREAM=]FIELD (default: @timestamp, timestamp, ts or time)")
 	f.StringArrayVar(&p.idFields, "id-field", nil, "event id field, [STREAM=]FIELD (default: id, else a hash of the line)")
+	f.StringVar(&p.stateDir, "state", "", "directory to restore online models and baselines from, and save them to at the end")
 	f.StringVar(&p.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
 	a.addRuleFlags(cmd, &p.ruleFlags)
 	a.addEngineFlags(cmd, &p.engineParams)
@@ -169,10 +171,21 @@ func (a *app) runReplay(p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
+	if p.stateDir != "" {
+		if err := eng.LoadState(correlate.DirStore{Dir: p.stateDir}); err != nil {
+			return exitWith(exitUsage, "--state: %v", err)
+		}
+	}
 	prog := newProgress(a.stderr, p.progress, readers)
 	start := time.Now()
 	res := replay(eng, readers, prog.update)
 	prog.done()
+	if p.stateDir != "" {
+		if err := eng.SaveState(correlate.DirStore{Dir: p.stateDir}); err != nil {
+			return exitWith(exitRuntime, "--state: saving: %v", err)
+		}
+	}
+	a.onlineSummary(eng)
 	if err := bw.Flush(); err != nil && writeErr == nil {
 		writeErr = err
 	}
@@ -186,6 +199,15 @@ func (a *app) runReplay(p runParams) error {
 		return exitWith(exitUsage, "%d problem(s) in rule files: the rules that loaded ran; the others did not", loadErrs)
 	}
 	return nil
+}
+
+// onlineSummary logs what each online model learnt and scored.
+func (a *app) onlineSummary(eng *correlate.Engine) {
+	for name, s := range eng.OnlineStats() {
+		a.log.Info("online model", "model", name, "labels", s.Labels, "unmatched_feedback", s.Unmatched,
+			"scored_online", s.ScoredOnline, "scored_fallback", s.ScoredFallback, "unscored", s.Unscored,
+			"feedback_errors", s.FeedbackErrors, "forgotten_alerts", s.ForgottenAlerts)
+	}
 }
 
 // summary logs what a run did, including everything it counted as dropped

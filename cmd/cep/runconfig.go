@@ -148,6 +148,27 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		return exitWith(exitUsage, "%v", err)
 	}
 
+	var store correlate.Store
+	if cfg.State.Dir != "" {
+		store = correlate.DirStore{Dir: cfg.resolve(cfg.State.Dir)}
+		if err := eng.LoadState(store); err != nil {
+			return exitWith(exitUsage, "%s: state: %v", p.config, err)
+		}
+	}
+	saveEvery := time.Duration(cfg.State.Interval)
+	if saveEvery <= 0 {
+		saveEvery = time.Minute
+	}
+	lastSave := time.Now()
+	save := func() {
+		if store == nil {
+			return
+		}
+		if err := eng.SaveState(store); err != nil {
+			a.log.Error("saving state", "error", err)
+		}
+		lastSave = time.Now()
+	}
 	stats := newEngineMetrics(reg)
 	reg.MustRegister(ruleErrors{set.Rules})
 	if cfg.Metrics.Listen != "" {
@@ -190,6 +211,9 @@ loop:
 		case now := <-ticker.C:
 			eng.Tick(now)
 			stats.publish(eng.Stats(), readers)
+			if now.Sub(lastSave) >= saveEvery {
+				save()
+			}
 		case <-ctx.Done():
 			interrupted = true
 			break loop
@@ -200,6 +224,8 @@ loop:
 		eng.Close()
 	}
 	stats.publish(eng.Stats(), readers)
+	save()
+	a.onlineSummary(eng)
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := router.Stop(stopCtx); err != nil {
