@@ -64,6 +64,9 @@ type engineConfig struct {
 	IdleTimeout duration `yaml:"idle_timeout"`
 	// Late: drop (default) or process events later than that.
 	Late string `yaml:"late"`
+	// CorrectWithin is how long after its end a window of a rule with
+	// late: correct can still be corrected; default 1h.
+	CorrectWithin duration `yaml:"correct_within"`
 	// MaxPartialsPerKey and MaxPartials bound live partial matches.
 	MaxPartialsPerKey int `yaml:"max_partials_per_key"`
 	MaxPartials       int `yaml:"max_partials"`

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,4 +53,48 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("cep %v exited %d, want %d", args, code, exitUsage)
 		}
 	}
+}
+
+// TestReadmeConfig checks that the configuration shown in README.md
+// loads: every YAML block that starts a config, and every sink example.
+func TestReadmeConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := yamlBlocks(string(readme))
+	checked := 0
+	for _, b := range blocks {
+		var cfgText string
+		switch {
+		case strings.HasPrefix(b, "rules:"):
+			cfgText = b
+		case strings.HasPrefix(b, "sinks:"):
+			cfgText = "rules: [rules]\nsources: [{type: stdin, stream: s}]\n" + b
+		default:
+			continue
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "cep.yaml")
+		if err := os.WriteFile(path, []byte(cfgText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadConfig(path); err != nil {
+			t.Errorf("README config does not load: %v\n%s", err, b)
+		}
+		checked++
+	}
+	if checked < 2 {
+		t.Errorf("found %d config blocks in README.md", checked)
+	}
+}
+
+func yamlBlocks(md string) []string {
+	var out []string
+	for _, part := range strings.Split(md, "```yaml\n")[1:] {
+		if i := strings.Index(part, "```"); i >= 0 {
+			out = append(out, part[:i])
+		}
+	}
+	return out
 }

@@ -123,6 +123,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 	ecfg := ep.config(a.log, explain, streamNames(readers))
 	ecfg.IdleTimeout = time.Duration(cfg.Engine.IdleTimeout)
+	ecfg.CorrectWithin = time.Duration(cfg.Engine.CorrectWithin)
 	if ecfg.IdleTimeout == 0 {
 		ecfg.IdleTimeout = correlate.DefaultIdleTimeout
 	}
