@@ -91,6 +91,15 @@ func (d *aggregate) process(ev *event.Event) {
 		if m.Arg == nil {
 			continue
 		}
+		if path := m.Arg.Path(); path != nil {
+			// A plain field is read straight from the event.
+			if fv, ok := ev.Path(path...); ok {
+				d.args[i] = fieldArg(fv)
+			} else {
+				d.args[i] = window.Arg{Missing: true}
+			}
+			continue
+		}
 		v, err := m.Arg.Eval(rules.EventActivation{Ev: ev})
 		if err != nil {
 			d.args[i] = window.Arg{Missing: true}
@@ -112,7 +121,11 @@ func (d *aggregate) process(ev *event.Event) {
 		return
 	}
 	h := d.having(cur.Values, cur.Count)
-	d.e.explainf(d.r, "window (%s, %s] of key %s: %s, having %v", fmtTime(cur.Start), fmtTime(cur.End), key, d.describe(cur.Values), h)
+	if d.e.explaining(d.r) {
+		if d.e.explaining(d.r) {
+			d.e.explainf(d.r, "window (%s, %s] of key %s: %s, having %v", fmtTime(cur.Start), fmtTime(cur.End), key, d.describe(cur.Values), h)
+		}
+	}
 	if cur.Fire(h) {
 		d.alert(cur.Result())
 	}
@@ -121,7 +134,11 @@ func (d *aggregate) process(ev *event.Event) {
 func (d *aggregate) advance(wm int64) {
 	d.agg.Advance(wm, func(res *window.Result) {
 		h := d.having(res.Values, res.Count)
-		d.e.explainf(d.r, "window [%s, %s) of key %s closed: %s, having %v", fmtTime(res.Start), fmtTime(res.End), res.Key, d.describe(res.Values), h)
+		if d.e.explaining(d.r) {
+			if d.e.explaining(d.r) {
+				d.e.explainf(d.r, "window [%s, %s) of key %s closed: %s, having %v", fmtTime(res.Start), fmtTime(res.End), res.Key, d.describe(res.Values), h)
+			}
+		}
 		if h {
 			d.alert(res)
 		}
@@ -134,6 +151,9 @@ func (d *aggregate) having(vals []float64, count int64) bool {
 	hp := d.r.Aggregate.Having
 	if hp == nil {
 		return d.r.Aggregate.Spec.Top == nil && count > 0
+	}
+	if f := d.r.Aggregate.HavingFast; f != nil {
+		return f(vals)
 	}
 	act := &d.e.act
 	act.Reset()
@@ -206,7 +226,9 @@ func (d *aggregate) alert(res *window.Result) {
 		}
 	}
 	if res.Revision > 0 {
-		d.e.explainf(d.r, "correction %d of window [%s, %s) of key %s", res.Revision, fmtTime(res.Start), fmtTime(res.End), res.Key)
+		if d.e.explaining(d.r) {
+			d.e.explainf(d.r, "correction %d of window [%s, %s) of key %s", res.Revision, fmtTime(res.Start), fmtTime(res.End), res.Key)
+		}
 	}
 	d.e.emit(d.r, a, res.Key)
 }
@@ -234,7 +256,9 @@ func (d *aggregate) report(rep *window.Report) {
 	a.Fields["top_by"] = rep.By
 	a.Fields["window_start"] = fmtTime(rep.Start)
 	a.Fields["window_end"] = fmtTime(rep.End)
-	d.e.explainf(d.r, "top %d report for [%s, %s)", len(top), fmtTime(rep.Start), fmtTime(rep.End))
+	if d.e.explaining(d.r) {
+		d.e.explainf(d.r, "top %d report for [%s, %s)", len(top), fmtTime(rep.Start), fmtTime(rep.End))
+	}
 	d.e.emit(d.r, a, "top\x1f"+strconv.FormatInt(rep.End, 10))
 }
 
@@ -299,4 +323,19 @@ func decodeKey(names []string, k string) alert.Key {
 		return alert.Key{}
 	}
 	return makeKey(names, vals)
+}
+
+// fieldArg is windowArg for a value read from the event.
+func fieldArg(v event.Value) window.Arg {
+	switch v.Kind() {
+	case event.Number:
+		return window.N(v.Num())
+	case event.String:
+		return window.S(v.Str())
+	case event.Bool:
+		return window.S(strconv.FormatBool(v.Bool()))
+	case event.Null:
+		return window.Arg{Missing: true}
+	}
+	return window.S(fmt.Sprint(v.Interface()))
 }

@@ -370,7 +370,9 @@ func (e *Engine) processIn(d detector, ev *event.Event) {
 		return
 	}
 	e.anomaly = bl.score(e, ev)
-	e.explainf(d.rule(), "anomaly %s", e.anomaly)
+	if e.explaining(d.rule()) {
+		e.explainf(d.rule(), "anomaly %s", e.anomaly)
+	}
 	d.process(ev)
 	e.anomaly = nil
 	bl.update(ev)
@@ -405,7 +407,9 @@ func (e *Engine) dispatchLate(ev *event.Event) bool {
 func (e *Engine) keyFailed(r *rules.Rule, ev *event.Event) {
 	e.stats.KeyErrors++
 	e.logCounted(e.stats.KeyErrors, "event skipped by a rule: its key could not be computed", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "error", r.Health.LastError())
-	e.explainf(r, "key could not be computed: %s", r.Health.LastError())
+	if e.explaining(r) {
+		e.explainf(r, "key could not be computed: %s", r.Health.LastError())
+	}
 }
 
 // lateInWindow counts an event that reached a windowed detector after its
@@ -414,7 +418,9 @@ func (e *Engine) lateInWindow(r *rules.Rule, ev *event.Event) {
 	e.stats.LateInWindow++
 	e.logCounted(e.stats.LateInWindow, "late event not counted in an already emitted window (set late: correct on the rule to emit corrections)",
 		"rule", r.ID, "stream", ev.Stream, "id", ev.ID, "time", ev.Timestamp())
-	e.explainf(r, "event %s is late for its window", ev.ID)
+	if e.explaining(r) {
+		e.explainf(r, "event %s is late for its window", ev.ID)
+	}
 }
 
 // stateError counts a failure of the state store; the event's effect on
@@ -428,19 +434,25 @@ func (e *Engine) stateError(r *rules.Rule, err error) {
 func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
 	e.stats.Shed++
 	e.logCounted(e.stats.Shed, "event shed by a state limit", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "why", why)
-	e.explainf(r, "event %s shed: %s", ev.ID, why)
+	if e.explaining(r) {
+		e.explainf(r, "event %s shed: %s", ev.ID, why)
+	}
 }
 
 // emit applies suppression and hands the alert on.
 func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
 	if dd := e.dedup[r]; dd != nil && !dd.Allow(dedupKey, a.Time.UnixNano()) {
-		e.explainf(r, "alert %s suppressed by dedup (%s)", a.ID, r.Dedup)
+		if e.explaining(r) {
+			e.explainf(r, "alert %s suppressed by dedup (%s)", a.ID, r.Dedup)
+		}
 		return
 	}
 	if g := e.groupers[r]; g != nil {
 		out := g.Offer(*a)
 		if len(out) == 0 {
-			e.explainf(r, "alert %s folded into its group (alert.group)", a.ID)
+			if e.explaining(r) {
+				e.explainf(r, "alert %s folded into its group (alert.group)", a.ID)
+			}
 		}
 		for i := range out {
 			e.throttle(r, &out[i])
@@ -455,7 +467,9 @@ func (e *Engine) throttle(r *rules.Rule, a *alert.Alert) {
 	if t := e.throttlers[r]; t != nil {
 		out := t.Offer(*a)
 		if len(out) == 0 {
-			e.explainf(r, "alert %s held back by alert.throttle", a.ID)
+			if e.explaining(r) {
+				e.explainf(r, "alert %s held back by alert.throttle", a.ID)
+			}
 		}
 		for i := range out {
 			e.deliver(r, &out[i])
@@ -467,7 +481,9 @@ func (e *Engine) throttle(r *rules.Rule, a *alert.Alert) {
 
 func (e *Engine) deliver(r *rules.Rule, a *alert.Alert) {
 	e.stats.Alerts++
-	e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
+	if e.explaining(r) {
+		e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
+	}
 	e.out(a)
 }
 
@@ -544,7 +560,9 @@ func (e *Engine) partitionKey(r *rules.Rule, ev *event.Event, keyOf func(*event.
 	switch st {
 	case rules.KeyMissing:
 		e.stats.KeyMissing++
-		e.explainf(r, "event %s has no key field: not for this rule", ev.ID)
+		if e.explaining(r) {
+			e.explainf(r, "event %s has no key field: not for this rule", ev.ID)
+		}
 		return nil, false
 	case rules.KeyError:
 		e.keyFailed(r, ev)
@@ -627,12 +645,16 @@ func (e *Engine) scorePMML(r *rules.Rule, a *alert.Alert, m *ml.Model, vals []ru
 	res, err := rules.ScorePMML(m, s, vals)
 	if err != nil {
 		r.Health.Fail(r.Spec.Pos, fmt.Errorf("scoring with model %s: %w", m.Name, err))
-		e.explainf(r, "scoring failed: %v", err)
+		if e.explaining(r) {
+			e.explainf(r, "scoring failed: %v", err)
+		}
 		return
 	}
 	sc := res.Score
 	a.Score = &sc
 	a.Reasons = res.Reasons
 	a.Model = &alert.Model{Name: m.Name, Version: m.Version}
-	e.explainf(r, "score %.4g by model %s", sc, m.Name)
+	if e.explaining(r) {
+		e.explainf(r, "score %.4g by model %s", sc, m.Name)
+	}
 }

@@ -47,7 +47,9 @@ func (d *joinDet) process(ev *event.Event) {
 			continue
 		}
 		if side.Where != nil && !side.Where.Test(rules.EventActivation{Ev: ev}) {
-			d.e.explainf(d.r, "side %s: where is false", side.Name)
+			if d.e.explaining(d.r) {
+				d.e.explainf(d.r, "side %s: where is false", side.Name)
+			}
 			continue
 		}
 		vals, ok := d.e.partitionKey(d.r, ev, func(ev *event.Event, act *rules.Activation, buf []any) ([]any, rules.KeyStatus) {
@@ -58,7 +60,9 @@ func (d *joinDet) process(ev *event.Event) {
 		}
 		d.keyBuf = encodeKey(d.keyBuf[:0], vals)
 		st := d.j.Add(i, string(d.keyBuf), ev, d.emit)
-		d.e.explainf(d.r, "side %s of key %s: %s", side.Name, d.keyBuf, st)
+		if d.e.explaining(d.r) {
+			d.e.explainf(d.r, "side %s of key %s: %s", side.Name, d.keyBuf, st)
+		}
 		switch st {
 		case join.Late:
 			d.e.lateInWindow(d.r, ev)

@@ -223,13 +223,17 @@ func (e *Engine) scoreOnline(r *rules.Rule, a *alert.Alert, vals []rules.Feature
 		a.Score = &p
 		a.Model = &alert.Model{Name: o.spec.Name, Version: "online:" + strconv.FormatUint(o.model.Labels(), 10) + "-labels"}
 		o.stats.ScoredOnline++
-		e.explainf(r, "score %.4g by online model %s (%d labels)", p, o.spec.Name, o.model.Labels())
+		if e.explaining(r) {
+			e.explainf(r, "score %.4g by online model %s (%d labels)", p, o.spec.Name, o.model.Labels())
+		}
 		return
 	}
 	fb := r.Score.Online.Fallback
 	if fb == nil {
 		o.stats.Unscored++
-		e.explainf(r, "online model %s is not ready (%d of %d labels) and has no fallback", o.spec.Name, o.model.Labels(), o.spec.Config.MinLabels)
+		if e.explaining(r) {
+			e.explainf(r, "online model %s is not ready (%d of %d labels) and has no fallback", o.spec.Name, o.model.Labels(), o.spec.Config.MinLabels)
+		}
 		return
 	}
 	e.scorePMML(r, a, fb, vals)

@@ -107,6 +107,9 @@ type Aggregate struct {
 	Where    *Program
 	Measures []Measure
 	Having   *Program
+	// HavingFast is the native form of Having when it only compares
+	// measures with numbers; it takes the measures in order.
+	HavingFast func(vals []float64) bool
 }
 
 // Measure is one compiled measure.
@@ -427,6 +430,9 @@ func (c *Compiler) compileAggregate(el *errorList, s *Spec, h *Health) (*Aggrega
 		env, err := c.env(measures)
 		if err == nil {
 			a.Having = c.compile(el, env, *a.Spec.Having, cel.BoolType, "having", h, measures)
+			if a.Having != nil {
+				a.HavingFast = fastHaving(a.Having.AST().Expr(), measures.names)
+			}
 		}
 	}
 	// Alert fields see the measures, the window and the window's latest

@@ -347,3 +347,101 @@ func nativeValue(v event.Value) any {
 	}
 	return v.Interface()
 }
+
+// fastHaving builds a native form of a having condition over measures:
+// comparisons of a measure with a number, joined by &&, || and !. Measures
+// are numbers, so no comparison fails; vals holds them in measure order.
+func fastHaving(e ast.Expr, names []string) func(vals []float64) bool {
+	f := havingPred(e, names)
+	if f == nil {
+		return nil
+	}
+	return func(vals []float64) bool { return f(vals) }
+}
+
+func havingPred(e ast.Expr, names []string) func([]float64) bool {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		if b, ok := e.AsLiteral().(types.Bool); ok {
+			return func([]float64) bool { return bool(b) }
+		}
+		return nil
+	case ast.CallKind:
+	default:
+		return nil
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch fn := call.FunctionName(); fn {
+	case "_&&_", "_||_":
+		l, r := havingPred(args[0], names), havingPred(args[1], names)
+		if l == nil || r == nil {
+			return nil
+		}
+		if fn == "_&&_" {
+			return func(v []float64) bool { return l(v) && r(v) }
+		}
+		return func(v []float64) bool { return l(v) || r(v) }
+	case "!_":
+		x := havingPred(args[0], names)
+		if x == nil {
+			return nil
+		}
+		return func(v []float64) bool { return !x(v) }
+	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
+		i, c, flipped, ok := measureVsNumber(args, names)
+		if !ok {
+			return nil
+		}
+		op := fn
+		if flipped {
+			op = map[string]string{"_<_": "_>_", "_<=_": "_>=_", "_>_": "_<_", "_>=_": "_<=_", "_==_": "_==_", "_!=_": "_!=_"}[fn]
+		}
+		switch op {
+		case "_==_":
+			return func(v []float64) bool { return v[i] == c }
+		case "_!=_":
+			return func(v []float64) bool { return v[i] != c }
+		case "_<_":
+			return func(v []float64) bool { return v[i] < c }
+		case "_<=_":
+			return func(v []float64) bool { return v[i] <= c }
+		case "_>_":
+			return func(v []float64) bool { return v[i] > c }
+		}
+		return func(v []float64) bool { return v[i] >= c }
+	}
+	return nil
+}
+
+func measureVsNumber(args []ast.Expr, names []string) (int, float64, bool, bool) {
+	idx := func(e ast.Expr) int {
+		if e.Kind() != ast.IdentKind {
+			return -1
+		}
+		for i, n := range names {
+			if n == e.AsIdent() {
+				return i
+			}
+		}
+		return -1
+	}
+	num := func(e ast.Expr) (float64, bool) {
+		if e.Kind() != ast.LiteralKind {
+			return 0, false
+		}
+		c, ok := constOf(e.AsLiteral())
+		return c.n, ok && c.kind == event.Number
+	}
+	if i := idx(args[0]); i >= 0 {
+		if c, ok := num(args[1]); ok {
+			return i, c, false, true
+		}
+	}
+	if i := idx(args[1]); i >= 0 {
+		if c, ok := num(args[0]); ok {
+			return i, c, true, true
+		}
+	}
+	return 0, 0, false, false
+}

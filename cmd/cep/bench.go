@@ -140,7 +140,9 @@ func (a *app) runBench(p benchParams) error {
 	var lat []time.Duration
 	eng, err := correlate.New(rs, correlate.Config{AllowedLateness: p.lateness, Streams: sc.streams, Logger: a.log}, func(al *alert.Alert) {
 		alerts++
-		if n := len(al.Events); n > 0 && al.Events[n-1].Event != nil {
+		// Only alerts the last event completed count: a closing window's
+		// alert is due to the watermark, not to its events.
+		if n := len(al.Events); n > 0 && al.Events[n-1].Event != nil && al.Time.UnixNano() == al.Events[n-1].Event.Time {
 			if seq := al.Events[n-1].Event.Seq; seq < uint64(len(pushed)) && pushed[seq] != 0 {
 				lat = append(lat, time.Duration(time.Now().UnixNano()-pushed[seq]))
 			}
