@@ -301,14 +301,6 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// RuleStats are the counters of one rule.
-type RuleStats struct {
-	Rule       string
-	Alerts     uint64
-	EvalErrors uint64
-	LastError  string
-}
-
 func (e *Engine) release(wm int64) {
 	for {
 		ev := e.reorder.pop(wm)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,7 +16,6 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
-	"github.com/google/cel-go/interpreter"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cep-project/cep/ml"
@@ -167,47 +165,6 @@ func (c *Compiler) compileOnline(path, name string, src []byte) (*OnlineModel, [
 		return nil, d.errs
 	}
 	return m, d.errs
-}
-
-// FeatureValue is one computed feature of an alert.
-type FeatureValue struct {
-	Name  string
-	Input int // index of the PMML model's input, or -1
-	Val   ref.Val
-}
-
-// Features computes a score's features with act. A feature that fails is
-// left out, which both kinds of model treat as missing; the failure is
-// counted.
-func (sc *Score) FeatureValues(act interpreter.Activation, buf []FeatureValue) []FeatureValue {
-	buf = buf[:0]
-	for _, f := range sc.Features {
-		v, err := f.Prog.Eval(act)
-		if err != nil {
-			continue
-		}
-		buf = append(buf, FeatureValue{Name: f.Name, Input: f.Input, Val: v})
-	}
-	return buf
-}
-
-// ScorePMML scores feature values with a PMML scorer.
-func ScorePMML(m *ml.Model, s *ml.Scorer, vals []FeatureValue) (Scored, error) {
-	s.Reset()
-	for _, f := range vals {
-		if f.Input >= 0 {
-			s.Set(f.Input, mlValue(f.Val))
-		}
-	}
-	res, err := s.Score()
-	if err != nil {
-		return Scored{}, err
-	}
-	score := res.Score()
-	if math.IsNaN(score) {
-		return Scored{}, fmt.Errorf("model %s made no prediction", m.Name)
-	}
-	return Scored{Score: score, Reasons: append([]string(nil), res.Reasons()...)}, nil
 }
 
 // OnlineFeatures turns feature values into an online model's input:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/cep-project/cep/ml"
 )
@@ -189,4 +191,45 @@ func (c *Compiler) compileOnlineScore(el *errorList, s *ScoreSpec, r *Rule, fiel
 		sc.Features = append(sc.Features, Feature{Name: f.Name, Input: idx, Prog: p})
 	}
 	r.Score = sc
+}
+
+// FeatureValue is one computed feature of an alert.
+type FeatureValue struct {
+	Name  string
+	Input int // index of the PMML model's input, or -1
+	Val   ref.Val
+}
+
+// Features computes a score's features with act. A feature that fails is
+// left out, which both kinds of model treat as missing; the failure is
+// counted.
+func (sc *Score) FeatureValues(act interpreter.Activation, buf []FeatureValue) []FeatureValue {
+	buf = buf[:0]
+	for _, f := range sc.Features {
+		v, err := f.Prog.Eval(act)
+		if err != nil {
+			continue
+		}
+		buf = append(buf, FeatureValue{Name: f.Name, Input: f.Input, Val: v})
+	}
+	return buf
+}
+
+// ScorePMML scores feature values with a PMML scorer.
+func ScorePMML(m *ml.Model, s *ml.Scorer, vals []FeatureValue) (Scored, error) {
+	s.Reset()
+	for _, f := range vals {
+		if f.Input >= 0 {
+			s.Set(f.Input, mlValue(f.Val))
+		}
+	}
+	res, err := s.Score()
+	if err != nil {
+		return Scored{}, err
+	}
+	score := res.Score()
+	if math.IsNaN(score) {
+		return Scored{}, fmt.Errorf("model %s made no prediction", m.Name)
+	}
+	return Scored{Score: score, Reasons: append([]string(nil), res.Reasons()...)}, nil
 }
