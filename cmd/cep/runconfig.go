@@ -182,6 +182,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 
 	a.log.Info("running", "rules", len(set.Rules), "sources", len(readers), "sinks", len(cfg.Sinks))
+	started := time.Now()
 	feed := startSources(ctx, readers)
 	ticker := time.NewTicker(tickEvery)
 	defer ticker.Stop()
@@ -236,7 +237,7 @@ loop:
 	for _, r := range readers {
 		malformed += r.Counts.Malformed.Load()
 	}
-	a.summary(set, replayResult{stats: eng.Stats(), malformed: malformed}, 0)
+	a.summary(set, replayResult{stats: eng.Stats(), malformed: malformed}, time.Since(started))
 	if interrupted {
 		s := eng.Stats()
 		a.log.Warn("stopped before the end of input: buffered events and open windows were not completed", "buffered_events", s.Buffered)
