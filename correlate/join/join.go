@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cep-project/cep/correlate/internal/timerq"
 	"github.com/cep-project/cep/event"
 )
 
@@ -108,7 +109,7 @@ type Joiner struct {
 	within int64
 	wm     int64
 	keys   map[string]*keyState
-	tq     timerQueue
+	tq     timerq.Queue
 	stats  Stats
 
 	// scratch for the enumeration of combinations

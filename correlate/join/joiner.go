@@ -112,18 +112,18 @@ func (j *Joiner) Advance(watermark int64, emit func(*Match)) {
 	j.wm = max(j.wm, watermark)
 	wm := j.wm
 	j.out = j.out[:0]
-	for len(j.tq) > 0 && j.tq[0].at <= wm {
-		tm := j.tq.pop()
-		k := j.keys[tm.key]
-		if k == nil || !k.timed || k.at != tm.at {
+	for j.tq.Due(wm) {
+		tm := j.tq.Pop()
+		k := j.keys[tm.Key]
+		if k == nil || !k.timed || k.at != tm.At {
 			continue
 		}
 		k.timed = false
-		j.expire(tm.key, k, wm)
+		j.expire(tm.Key, k, wm)
 		if k.empty() {
-			delete(j.keys, tm.key)
+			delete(j.keys, tm.Key)
 		} else {
-			j.schedule(tm.key, k, k.deadline(j.within))
+			j.schedule(tm.Key, k, k.deadline(j.within))
 		}
 	}
 	slices.SortStableFunc(j.out, func(x, y *Match) int {

@@ -1,59 +1,11 @@
 package join
 
+import "github.com/cep-project/cep/correlate/internal/timerq"
+
 func (j *Joiner) schedule(key string, k *keyState, at int64) {
 	if k.timed && k.at <= at {
 		return
 	}
 	k.at, k.timed = at, true
-	j.tq.push(timer{at: at, key: key})
-}
-
-type timer struct {
-	at  int64
-	key string
-}
-
-// timerQueue is a binary min-heap by deadline, then key.
-type timerQueue []timer
-
-func (q timerQueue) less(i, j int) bool {
-	return q[i].at < q[j].at || q[i].at == q[j].at && q[i].key < q[j].key
-}
-
-func (q *timerQueue) push(t timer) {
-	*q = append(*q, t)
-	h := *q
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (q *timerQueue) pop() timer {
-	h := *q
-	t := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h[n] = timer{}
-	h = h[:n]
-	for i := 0; ; {
-		l, m := 2*i+1, i
-		if l < n && h.less(l, m) {
-			m = l
-		}
-		if r := l + 1; r < n && h.less(r, m) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-	*q = h
-	return t
+	j.tq.Push(timerq.Timer{At: at, Key: key})
 }

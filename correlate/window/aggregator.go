@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cep-project/cep/correlate/internal/timerq"
 	"github.com/cep-project/cep/event"
 )
 
@@ -59,7 +60,7 @@ type Aggregator struct {
 
 	wm    int64
 	keys  map[string]keyState
-	tq    timerQueue
+	tq    timerq.Queue
 	stats Stats
 
 	cur   Current
@@ -188,25 +189,25 @@ func (a *Aggregator) Advance(watermark int64, emit func(*Result), report func(*R
 	}
 	wm := a.wm
 	a.out = a.out[:0]
-	for len(a.tq) > 0 && a.tq[0].at <= wm {
-		tm := a.tq.pop()
-		ks, ok := a.keys[tm.key]
+	for a.tq.Due(wm) {
+		tm := a.tq.Pop()
+		ks, ok := a.keys[tm.Key]
 		if !ok {
 			continue
 		}
 		st := ks.timer()
-		if !st.set || st.at != tm.at {
+		if !st.set || st.at != tm.At {
 			continue // superseded by an earlier deadline
 		}
 		st.set = false
-		if next, ok := ks.close(a, tm.key, wm); !ok {
-			delete(a.keys, tm.key)
+		if next, ok := ks.close(a, tm.Key, wm); !ok {
+			delete(a.keys, tm.Key)
 		} else if next > wm {
-			a.schedule(tm.key, st, next)
+			a.schedule(tm.Key, st, next)
 		} else {
 			// Only a watermark at the end of time leaves work due; it waits
 			// for the next Advance rather than looping here.
-			a.later = append(a.later, tm.key)
+			a.later = append(a.later, tm.Key)
 		}
 	}
 	for _, key := range a.later {

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/axiomhq/hyperloglog"
+
+	"github.com/cep-project/cep/correlate/internal/wire"
 )
 
 // The snapshot format: "CEPW", a version byte, the fingerprint of the
@@ -27,44 +29,44 @@ var ErrSnapshot = errors.New("window: bad snapshot")
 // MarshalBinary encodes the aggregator's state: every key's windows, the
 // watermark and the counters.
 func (a *Aggregator) MarshalBinary() ([]byte, error) {
-	e := &enc{b: append([]byte(nil), codecMagic...)}
-	e.b = append(e.b, codecVersion)
+	e := &enc{Enc: wire.Enc{B: append([]byte(nil), codecMagic...)}}
+	e.B = append(e.B, codecVersion)
 	a.fingerprint(e)
-	e.varint(a.wm)
+	e.Varint(a.wm)
 	for _, c := range a.counters() {
-		e.uvarint(*c)
+		e.Uvarint(*c)
 	}
 	keys := make([]string, 0, len(a.keys))
 	for k := range a.keys {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	e.uvarint(uint64(len(keys)))
+	e.Uvarint(uint64(len(keys)))
 	for _, key := range keys {
-		e.str(key)
+		e.Str(key)
 		switch k := a.keys[key].(type) {
 		case *slideKey:
 			a.encSlide(e, k)
 		case *paneKey:
-			e.varint(k.done)
-			e.uvarint(uint64(len(k.panes)))
+			e.Varint(k.done)
+			e.Uvarint(uint64(len(k.panes)))
 			for i := range k.panes {
-				e.varint(k.panes[i].start)
+				e.Varint(k.panes[i].start)
 				a.encAcc(e, &k.panes[i].acc)
 			}
 			e.results(k.prev)
-			e.uvarint(uint64(len(k.redo)))
+			e.Uvarint(uint64(len(k.redo)))
 			for _, x := range k.redo {
-				e.varint(x)
+				e.Varint(x)
 			}
 		case *sessKey:
-			e.uvarint(uint64(len(k.sess)))
+			e.Uvarint(uint64(len(k.sess)))
 			for i := range k.sess {
 				s := &k.sess[i]
-				e.varint(s.start)
-				e.varint(s.last)
-				e.bool(s.emitted)
-				e.bool(s.dirty)
+				e.Varint(s.start)
+				e.Varint(s.last)
+				e.Bool(s.emitted)
+				e.Bool(s.dirty)
 				a.encAcc(e, &s.acc)
 				e.results(s.prev)
 			}
@@ -73,36 +75,36 @@ func (a *Aggregator) MarshalBinary() ([]byte, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
 // UnmarshalBinary replaces the aggregator's state with a snapshot taken by
 // MarshalBinary from an aggregator with the same window and measures.
 func (a *Aggregator) UnmarshalBinary(data []byte) error {
-	d := &dec{b: data}
-	if string(d.bytes(len(codecMagic))) != codecMagic {
+	d := &dec{Dec: wire.Dec{B: data}}
+	if string(d.Next(len(codecMagic))) != codecMagic {
 		return fmt.Errorf("%w: not a window snapshot", ErrSnapshot)
 	}
-	if v := d.byte(); v != codecVersion {
+	if v := d.Byte(); v != codecVersion {
 		return fmt.Errorf("%w: version %d, want %d", ErrSnapshot, v, codecVersion)
 	}
 	want := &enc{}
 	a.fingerprint(want)
-	if got := d.bytes(len(want.b)); d.err == nil && string(got) != string(want.b) {
+	if got := d.Next(len(want.B)); d.Err == nil && string(got) != string(want.B) {
 		return fmt.Errorf("%w: taken with a different window or measures", ErrSnapshot)
 	}
 	b := &Aggregator{cfg: a.cfg, plan: a.plan, kind: a.kind, top: a.top, size: a.size, slide: a.slide, pane: a.pane,
 		gap: a.gap, expire: a.expire, length: a.length, lateness: a.lateness, keys: map[string]keyState{}}
-	b.wm = d.varint()
+	b.wm = d.Varint()
 	for _, c := range b.counters() {
-		*c = d.uvarint()
+		*c = d.Uvarint()
 	}
-	n := d.count(1)
+	n := d.Count(1)
 	prev := ""
-	for i := 0; i < n && d.err == nil; i++ {
-		key := d.str()
+	for i := 0; i < n && d.Err == nil; i++ {
+		key := d.Str()
 		if i > 0 && key <= prev {
-			d.fail("keys out of order")
+			d.Fail("keys out of order")
 		}
 		prev = key
 		var ks keyState
@@ -111,55 +113,55 @@ func (a *Aggregator) UnmarshalBinary(data []byte) error {
 			ks = b.decSlide(d)
 		case Session:
 			k := &sessKey{}
-			m := d.count(3)
-			for j := 0; j < m && d.err == nil; j++ {
-				s := session{start: d.time(), last: d.time(), emitted: d.bool(), dirty: d.bool()}
+			m := d.Count(3)
+			for j := 0; j < m && d.Err == nil; j++ {
+				s := session{start: d.Time(), last: d.Time(), emitted: d.Bool(), dirty: d.Bool()}
 				s.acc = b.decAcc(d)
 				s.prev = d.results(1)
 				if s.last < s.start || j > 0 && s.start < k.sess[j-1].last+a.gap {
-					d.fail("sessions overlap")
+					d.Fail("sessions overlap")
 				}
 				k.sess = append(k.sess, s)
 			}
 			if m == 0 {
-				d.fail("empty key")
+				d.Fail("empty key")
 			}
 			ks = k
 		default:
-			k := &paneKey{done: d.varint()}
+			k := &paneKey{done: d.Varint()}
 			if k.done > b.wm {
-				d.fail("key ahead of the watermark")
+				d.Fail("key ahead of the watermark")
 			}
-			m := d.count(2)
-			for j := 0; j < m && d.err == nil; j++ {
-				p := pane{start: d.time()}
+			m := d.Count(2)
+			for j := 0; j < m && d.Err == nil; j++ {
+				p := pane{start: d.Time()}
 				p.acc = b.decAcc(d)
 				if p.start != alignDown(p.start, a.pane) || j > 0 && p.start <= k.panes[j-1].start {
-					d.fail("panes out of order")
+					d.Fail("panes out of order")
 				}
 				k.panes = append(k.panes, p)
 			}
 			k.prev = d.results(1)
-			for j, m := 0, d.count(1); j < m && d.err == nil; j++ {
-				k.redo = append(k.redo, d.time())
+			for j, m := 0, d.Count(1); j < m && d.Err == nil; j++ {
+				k.redo = append(k.redo, d.Time())
 			}
 			if !slices.IsSortedFunc(k.prev, func(x, y *Result) int { return cmpInt(x.End, y.End) }) || !slices.IsSorted(k.redo) {
-				d.fail("results out of order")
+				d.Fail("results out of order")
 			}
 			if len(k.panes) == 0 && len(k.prev) == 0 {
-				d.fail("empty key")
+				d.Fail("empty key")
 			}
 			ks = k
 		}
-		if d.err == nil {
+		if d.Err == nil {
 			b.keys[key] = ks
 		}
 	}
-	if d.err == nil && len(d.b) > 0 {
-		d.fail("trailing bytes")
+	if d.Err == nil && len(d.B) > 0 {
+		d.Fail("trailing bytes")
 	}
-	if d.err != nil {
-		return fmt.Errorf("%w: %v", ErrSnapshot, d.err)
+	if d.Err != nil {
+		return fmt.Errorf("%w: %v", ErrSnapshot, d.Err)
 	}
 	keys := make([]string, 0, len(b.keys))
 	for k := range b.keys {
@@ -195,33 +197,33 @@ func (a *Aggregator) counters() []*uint64 {
 }
 
 func (a *Aggregator) fingerprint(e *enc) {
-	e.uvarint(uint64(a.kind))
+	e.Uvarint(uint64(a.kind))
 	for _, x := range []int64{a.size, a.slide, a.gap, a.length, a.expire, a.lateness, int64(a.plan.evidence)} {
-		e.varint(x)
+		e.Varint(x)
 	}
-	e.uvarint(uint64(len(a.plan.measures)))
+	e.Uvarint(uint64(len(a.plan.measures)))
 	for _, m := range a.plan.measures {
-		e.b = append(e.b, byte(m.Func), m.Precision)
-		e.bool(m.Approx)
+		e.B = append(e.B, byte(m.Func), m.Precision)
+		e.Bool(m.Approx)
 	}
 }
 
 func (a *Aggregator) encSlide(e *enc, k *slideKey) {
-	e.varint(k.newest)
-	e.bool(k.fired)
-	e.uvarint(k.q.first)
-	e.uvarint(uint64(k.q.n))
+	e.Varint(k.newest)
+	e.Bool(k.fired)
+	e.Uvarint(k.q.first)
+	e.Uvarint(uint64(k.q.n))
 	q := &k.q
 	for j := 0; j < q.n; j++ {
 		i := q.slot(j)
-		e.varint(q.time(j))
+		e.Varint(q.time(j))
 		for s := range int(q.nNum) {
-			e.float(q.num(i, s))
+			e.Float(q.num(i, s))
 		}
 		for s := range int(q.nSet) {
 			o := q.str(i, s)
-			e.bool(o.ok)
-			e.str(o.s)
+			e.Bool(o.ok)
+			e.Str(o.s)
 		}
 	}
 	e.events(k.ev)
@@ -229,30 +231,30 @@ func (a *Aggregator) encSlide(e *enc, k *slideKey) {
 
 func (a *Aggregator) decSlide(d *dec) *slideKey {
 	k := a.newSlideKey()
-	newest, fired := d.time(), d.bool()
-	k.q.first = d.uvarint()
-	n := d.count(1 + a.plan.nNum*8 + a.plan.nSet*2)
+	newest, fired := d.Time(), d.Bool()
+	k.q.first = d.Uvarint()
+	n := d.Count(1 + a.plan.nNum*8 + a.plan.nSet*2)
 	if a.kind == Length && int64(n) > a.length {
-		d.fail("length window over its size")
+		d.Fail("length window over its size")
 	}
 	if n == 0 {
-		d.fail("empty key")
+		d.Fail("empty key")
 	}
 	args := make([]Arg, len(a.plan.measures))
 	last := int64(math.MinInt64)
-	for j := 0; j < n && d.err == nil; j++ {
-		t := d.time()
+	for j := 0; j < n && d.Err == nil; j++ {
+		t := d.Time()
 		if t < last {
-			d.fail("events out of order")
+			d.Fail("events out of order")
 		}
 		last = t
 		nums := make([]float64, a.plan.nNum)
 		for s := range nums {
-			nums[s] = d.float()
+			nums[s] = d.Float()
 		}
 		strs := make([]optStr, a.plan.nSet)
 		for s := range strs {
-			strs[s] = optStr{ok: d.bool(), s: d.str()}
+			strs[s] = optStr{ok: d.Bool(), s: d.Str()}
 		}
 		for mi, s := range a.plan.slot {
 			switch {
@@ -265,8 +267,8 @@ func (a *Aggregator) decSlide(d *dec) *slideKey {
 		}
 		k.push(a.plan, t, args, nil)
 	}
-	if d.err == nil && newest != last {
-		d.fail("newest time disagrees with the events")
+	if d.Err == nil && newest != last {
+		d.Fail("newest time disagrees with the events")
 	}
 	k.newest, k.fired = newest, fired
 	k.ev = d.events()
@@ -274,13 +276,13 @@ func (a *Aggregator) decSlide(d *dec) *slideKey {
 }
 
 func (a *Aggregator) encAcc(e *enc, c *acc) {
-	e.uvarint(uint64(c.n))
+	e.Uvarint(uint64(c.n))
 	for _, x := range c.nums {
-		e.uvarint(uint64(x.n))
-		e.float(x.s1)
-		e.float(x.c1)
-		e.float(x.s2)
-		e.float(x.c2)
+		e.Uvarint(uint64(x.n))
+		e.Float(x.s1)
+		e.Float(x.c1)
+		e.Float(x.s2)
+		e.Float(x.c2)
 	}
 	for i := range c.sets {
 		s := &c.sets[i]
@@ -289,7 +291,7 @@ func (a *Aggregator) encAcc(e *enc, c *acc) {
 			if err != nil && e.err == nil {
 				e.err = err
 			}
-			e.bytes(b)
+			e.Bytes(b)
 			continue
 		}
 		keys := make([]string, 0, len(s.exact))
@@ -297,10 +299,10 @@ func (a *Aggregator) encAcc(e *enc, c *acc) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		e.uvarint(uint64(len(keys)))
+		e.Uvarint(uint64(len(keys)))
 		for _, k := range keys {
-			e.str(k)
-			e.uvarint(uint64(s.exact[k]))
+			e.Str(k)
+			e.Uvarint(uint64(s.exact[k]))
 		}
 	}
 	e.events(c.ev)
@@ -308,11 +310,11 @@ func (a *Aggregator) encAcc(e *enc, c *acc) {
 
 func (a *Aggregator) decAcc(d *dec) acc {
 	c := newAcc(a.plan)
-	c.n = int64(d.uvarint())
+	c.n = int64(d.Uvarint())
 	for i := range c.nums {
-		c.nums[i] = numAcc{n: int64(d.uvarint()), s1: d.float(), c1: d.float(), s2: d.float(), c2: d.float()}
+		c.nums[i] = numAcc{n: int64(d.Uvarint()), s1: d.Float(), c1: d.Float(), s2: d.Float(), c2: d.Float()}
 		if c.nums[i].n < 0 || c.nums[i].n > c.n {
-			d.fail("measure counts more values than events")
+			d.Fail("measure counts more values than events")
 		}
 	}
 	for mi, slot := range a.plan.slot {
@@ -322,42 +324,42 @@ func (a *Aggregator) decAcc(d *dec) acc {
 		}
 		s := &c.sets[slot]
 		if m.Approx {
-			b := d.bytes(int(d.count(1)))
-			if d.err != nil {
+			b := d.Bytes()
+			if d.Err != nil {
 				break
 			}
 			sk := &hyperloglog.Sketch{}
 			if err := sk.UnmarshalBinary(b); err != nil {
-				d.fail("count_distinct sketch: " + err.Error())
+				d.Fail("count_distinct sketch: " + err.Error())
 				break
 			}
 			// Merging into a sketch of the measure's precision is how a
 			// sketch of another precision shows itself.
 			if err := newSketch(m.Precision).Merge(sk); err != nil {
-				d.fail("count_distinct sketch: " + err.Error())
+				d.Fail("count_distinct sketch: " + err.Error())
 				break
 			}
 			s.hll = sk
 			continue
 		}
-		n := d.count(2)
+		n := d.Count(2)
 		if n > 0 {
 			s.exact = make(map[string]int32, n)
 		}
-		for j := 0; j < n && d.err == nil; j++ {
-			k, v := d.str(), d.uvarint()
+		for j := 0; j < n && d.Err == nil; j++ {
+			k, v := d.Str(), d.Uvarint()
 			if v == 0 || v > math.MaxInt32 {
-				d.fail("bad distinct count")
+				d.Fail("bad distinct count")
 			}
 			s.exact[k] = int32(v)
 		}
-		if len(s.exact) != n && d.err == nil {
-			d.fail("repeated distinct value")
+		if len(s.exact) != n && d.Err == nil {
+			d.Fail("repeated distinct value")
 		}
 	}
 	c.ev = d.events()
 	if len(c.ev) > a.plan.evidence {
-		d.fail("more evidence than configured")
+		d.Fail("more evidence than configured")
 	}
 	return c
 }

@@ -7,10 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cep-project/cep/correlate/internal/wire"
 	"github.com/cep-project/cep/event"
 )
 
 const sec = int64(time.Second)
+
+// fieldsOf gives a test event the fields that restoring it from a snapshot
+// gives it.
+func fieldsOf(raw []byte) ([]event.Field, error) { return wire.Fields(raw) }
 
 // step is one input of a scripted run: an event (key, at, args), or an
 // Advance when key is empty.

@@ -1,0 +1,189 @@
+// Package wire is the binary encoding that window and join snapshots are
+// written in: varints, fixed-width floats, length-prefixed strings and
+// bytes, and buffered events.
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Enc appends values to B.
+type Enc struct {
+	B []byte
+}
+
+func (e *Enc) Uvarint(x uint64) { e.B = binary.AppendUvarint(e.B, x) }
+func (e *Enc) Varint(x int64)   { e.B = binary.AppendVarint(e.B, x) }
+func (e *Enc) Float(x float64)  { e.B = binary.LittleEndian.AppendUint64(e.B, math.Float64bits(x)) }
+func (e *Enc) Str(s string)     { e.Uvarint(uint64(len(s))); e.B = append(e.B, s...) }
+func (e *Enc) Bytes(b []byte)   { e.Uvarint(uint64(len(b))); e.B = append(e.B, b...) }
+
+func (e *Enc) Bool(x bool) {
+	if x {
+		e.B = append(e.B, 1)
+	} else {
+		e.B = append(e.B, 0)
+	}
+}
+
+// Event writes an event's stream, id, time, sequence number, line number
+// and raw JSON; its fields are decoded again from the raw JSON (Raw).
+// Reading the rest is left to the caller, which knows what it must check.
+func (e *Enc) Event(ev *event.Event) {
+	e.Str(ev.Stream)
+	e.Str(ev.ID)
+	e.Varint(ev.Time)
+	e.Uvarint(ev.Seq)
+	e.Varint(int64(ev.Line))
+	e.Bytes(ev.Raw)
+}
+
+// Dec reads values from B. It records the first error in Err and returns
+// zero values after it, so decoders read straight through and check Err
+// once. It never reads past the end of B nor panics, whatever B holds.
+type Dec struct {
+	B   []byte // what is left to read
+	Err error
+}
+
+// Fail records msg as the error, unless there is one already.
+func (d *Dec) Fail(msg string) {
+	if d.Err == nil {
+		d.Err = errors.New(msg)
+	}
+}
+
+// Next reads n bytes. The slice returned shares B's array, capped at n.
+func (d *Dec) Next(n int) []byte {
+	if d.Err != nil || n < 0 || n > len(d.B) {
+		d.Fail("truncated")
+		return nil
+	}
+	b := d.B[:n:n]
+	d.B = d.B[n:]
+	return b
+}
+
+func (d *Dec) Byte() byte {
+	if b := d.Next(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (d *Dec) Uvarint() uint64 {
+	if d.Err != nil {
+		return 0
+	}
+	x, n := binary.Uvarint(d.B)
+	if n <= 0 {
+		d.Fail("bad varint")
+		return 0
+	}
+	d.B = d.B[n:]
+	return x
+}
+
+func (d *Dec) Varint() int64 {
+	if d.Err != nil {
+		return 0
+	}
+	x, n := binary.Varint(d.B)
+	if n <= 0 {
+		d.Fail("bad varint")
+		return 0
+	}
+	d.B = d.B[n:]
+	return x
+}
+
+// Count reads a length and checks it against the bytes left, each element
+// taking at least least bytes, so a corrupt length cannot make the caller
+// allocate.
+func (d *Dec) Count(least int) int {
+	n := d.Uvarint()
+	if d.Err == nil && n > uint64(len(d.B)/max(least, 1)) {
+		d.Fail("length past the end")
+		return 0
+	}
+	return int(n)
+}
+
+// Str reads what Enc.Str wrote.
+func (d *Dec) Str() string { return string(d.Bytes()) }
+
+// Bytes reads what Enc.Bytes wrote. The slice returned shares B's array.
+func (d *Dec) Bytes() []byte { return d.Next(d.Count(1)) }
+
+func (d *Dec) Float() float64 {
+	b := d.Next(8)
+	if b == nil {
+		return 0
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(b))
+}
+
+func (d *Dec) Bool() bool {
+	switch d.Byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.Fail("bad bool")
+	return false
+}
+
+// Raw reads the raw JSON that Enc.Event wrote, copied out of B, and the
+// fields decoded from it. JSON that is not an object fails d with what,
+// a colon and the reason.
+func (d *Dec) Raw(what string) ([]byte, []event.Field) {
+	b := d.Bytes()
+	if len(b) == 0 {
+		return nil, nil
+	}
+	raw := append([]byte(nil), b...)
+	fs, err := Fields(raw)
+	if err != nil {
+		d.Fail(what + ": " + err.Error())
+	}
+	return raw, fs
+}
+
+// MaxTime bounds the times a snapshot may hold (±146 years around 1970),
+// so that adding a window size or a join's within to one cannot overflow.
+const MaxTime = int64(1) << 62
+
+// Time reads an event or window time, failing past MaxTime.
+func (d *Dec) Time() int64 {
+	t := d.Varint()
+	if t < -MaxTime || t > MaxTime {
+		d.Fail("time out of range")
+		return 0
+	}
+	return t
+}
+
+// Fields decodes a stored event's fields from its raw JSON. The event time
+// and id were stored beside it, so the line is wrapped in an object that
+// only supplies a time for the decoder to find.
+func Fields(raw []byte) ([]event.Field, error) {
+	line := make([]byte, 0, len(raw)+16)
+	line = append(line, `{"t":0,"v":`...)
+	line = append(line, raw...)
+	line = append(line, '}')
+	dec := event.Decoder{TimeField: "t"}
+	ev, err := dec.Decode(line)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := ev.Get("v")
+	if v.Kind() != event.Object {
+		return nil, errors.New("not a JSON object")
+	}
+	return v.Fields(), nil
+}

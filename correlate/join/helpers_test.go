@@ -1,0 +1,10 @@
+package join
+
+import (
+	"github.com/cep-project/cep/correlate/internal/wire"
+	"github.com/cep-project/cep/event"
+)
+
+// fieldsOf gives a test event the fields that restoring it from a snapshot
+// gives it.
+func fieldsOf(raw []byte) ([]event.Field, error) { return wire.Fields(raw) }
