@@ -14,7 +14,8 @@ import (
 // rules it could match. Throughput then depends on how many rules share an
 // event's values, not on how many rules there are.
 type router struct {
-	dets []detector
+	dets   []detector
+	keyBuf []byte
 	// all disables the index, so that --explain shows every rule of the
 	// stream deciding, not only those the index let through.
 	all     bool
@@ -56,11 +57,11 @@ func (r *router) route(ev *event.Event) []int {
 		if !ok {
 			continue
 		}
-		k, ok := rules.ValueKey(v)
+		r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v)
 		if !ok {
 			continue
 		}
-		out = append(out, p.buckets[k]...)
+		out = append(out, p.buckets[string(r.keyBuf)]...)
 	}
 	if len(out) > len(sr.always) {
 		slices.Sort(out)

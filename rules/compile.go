@@ -184,8 +184,7 @@ func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]
 	if len(progs) == 0 {
 		return vals, status
 	}
-	act.Reset()
-	act.BindEvent(ev)
+	bound := false
 	for _, p := range progs {
 		if p.path != nil {
 			v, ok := ev.Path(p.path...)
@@ -196,6 +195,11 @@ func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]
 			}
 			vals = append(vals, nativeValue(v))
 			continue
+		}
+		if !bound {
+			act.Reset()
+			act.BindEvent(ev)
+			bound = true
 		}
 		v, err := p.Eval(act)
 		if err != nil {

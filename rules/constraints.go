@@ -24,15 +24,22 @@ type Constraint struct {
 // tagged so that "1" and 1 differ. ok is false for values an index cannot
 // hold (null, objects, arrays).
 func ValueKey(v event.Value) (string, bool) {
+	b, ok := AppendValueKey(nil, v)
+	return string(b), ok
+}
+
+// AppendValueKey appends the ValueKey of v to b, so that a caller looking
+// keys up in a map (m[string(b)]) allocates nothing per event.
+func AppendValueKey(b []byte, v event.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case event.String:
-		return "s:" + v.Str(), true
+		return append(append(b, "s:"...), v.Str()...), true
 	case event.Number:
-		return "n:" + strconv.FormatFloat(v.Num(), 'g', -1, 64), true
+		return strconv.AppendFloat(append(b, "n:"...), v.Num(), 'g', -1, 64), true
 	case event.Bool:
-		return "b:" + strconv.FormatBool(v.Bool()), true
+		return strconv.AppendBool(append(b, "b:"...), v.Bool()), true
 	}
-	return "", false
+	return b, false
 }
 
 func literalKey(v ref.Val) (string, bool) {

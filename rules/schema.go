@@ -549,13 +549,12 @@ func parseMeasure(d *decoder, ne NamedExpr) MeasureSpec {
 // sub returns the part of e that starts at byte offset off.
 func (e Expr) sub(off int, text string) Expr {
 	s := Expr{Text: text, Pos: e.posAt(off)}
+	s.segs = []segment{{off: 0, line: s.Pos.Line, col: s.Pos.Col}}
 	for _, g := range e.segs {
-		if g.off+0 <= off {
-			continue
+		if g.off > off {
+			s.segs = append(s.segs, segment{off: g.off - off, line: g.line, col: g.col})
 		}
-		s.segs = append(s.segs, segment{off: g.off - off, line: g.line, col: g.col})
 	}
-	s.segs = append([]segment{{off: 0, line: s.Pos.Line, col: s.Pos.Col}}, s.segs...)
 	return s
 }
 
