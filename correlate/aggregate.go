@@ -10,7 +10,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cep-project/cep/alert"
-	"github.com/cep-project/cep/correlate/window"
+	"github.com/cep-project/cep/window"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
 )

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cep-project/cep/correlate/window"
+	"github.com/cep-project/cep/window"
 )
 
 // A velocity rule: more than 1000.0 transferred by one user within 10

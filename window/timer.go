@@ -1,6 +1,6 @@
 package window
 
-import "github.com/cep-project/cep/correlate/internal/timerq"
+import "github.com/cep-project/cep/internal/timerq"
 
 // timing is a key's place in the timer queue: the deadline of its live
 // queue entry. A key has at most one live entry; when its deadline moves

@@ -1,6 +1,6 @@
 package join
 
-import "github.com/cep-project/cep/correlate/internal/timerq"
+import "github.com/cep-project/cep/internal/timerq"
 
 func (j *Joiner) schedule(key string, k *keyState, at int64) {
 	if k.timed && k.at <= at {

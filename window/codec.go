@@ -8,7 +8,7 @@ import (
 
 	"github.com/axiomhq/hyperloglog"
 
-	"github.com/cep-project/cep/correlate/internal/wire"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 // The snapshot format: "CEPW", a version byte, the fingerprint of the

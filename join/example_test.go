@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cep-project/cep/correlate/join"
+	"github.com/cep-project/cep/join"
 	"github.com/cep-project/cep/event"
 )
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cep-project/cep/correlate/internal/timerq"
+	"github.com/cep-project/cep/internal/timerq"
 	"github.com/cep-project/cep/event"
 )
 

@@ -1,7 +1,7 @@
 package join
 
 import (
-	"github.com/cep-project/cep/correlate/internal/wire"
+	"github.com/cep-project/cep/internal/wire"
 	"github.com/cep-project/cep/event"
 )
 

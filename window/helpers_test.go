@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cep-project/cep/correlate/internal/wire"
+	"github.com/cep-project/cep/internal/wire"
 	"github.com/cep-project/cep/event"
 )
 

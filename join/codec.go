@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/cep-project/cep/correlate/internal/wire"
+	"github.com/cep-project/cep/internal/wire"
 	"github.com/cep-project/cep/event"
 )
 
