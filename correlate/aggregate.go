@@ -10,9 +10,10 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cep-project/cep/alert"
-	"github.com/cep-project/cep/window"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/jsonx"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/window"
 )
 
 // aggregate is an `aggregate:` rule: CEL computes the where filter, the key
@@ -291,23 +292,18 @@ func windowArg(v ref.Val) window.Arg {
 
 // encodeKey writes key values as a JSON array: a string that compares equal
 // exactly when the values do, and that decodes back into the alert's key.
+// A value JSON cannot hold (NaN) is written as its text, so the key stays
+// valid JSON and distinct.
 func encodeKey(b []byte, vals []any) []byte {
 	b = append(b, '[')
 	for i, v := range vals {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		switch x := v.(type) {
-		case string:
-			b = strconv.AppendQuote(b, x)
-		case float64:
-			b = strconv.AppendFloat(b, x, 'g', -1, 64)
-		default:
-			j, err := json.Marshal(x)
-			if err != nil {
-				j = strconv.AppendQuote(nil, fmt.Sprint(x))
-			}
-			b = append(b, j...)
+		n := len(b)
+		var err error
+		if b, err = jsonx.AppendAny(b, v); err != nil {
+			b = jsonx.AppendString(b[:n], fmt.Sprint(v))
 		}
 	}
 	return append(b, ']')

@@ -6,8 +6,8 @@ import (
 	"github.com/google/cel-go/common/types"
 
 	"github.com/cep-project/cep/alert"
-	"github.com/cep-project/cep/join"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/join"
 	"github.com/cep-project/cep/rules"
 )
 

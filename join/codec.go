@@ -6,8 +6,8 @@ import (
 	"math"
 	"slices"
 
-	"github.com/cep-project/cep/internal/wire"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 // The snapshot format: "CEPJ", a version byte, the join's fingerprint

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cep-project/cep/join"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/join"
 )
 
 // A login joined with a large transfer of the same user within 15 minutes.

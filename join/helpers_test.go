@@ -1,8 +1,8 @@
 package join
 
 import (
-	"github.com/cep-project/cep/internal/wire"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 // fieldsOf gives a test event the fields that restoring it from a snapshot

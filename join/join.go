@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cep-project/cep/internal/timerq"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/timerq"
 )
 
 // Type is the kind of join.

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cep-project/cep/internal/timerq"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/timerq"
 )
 
 // LateMode says what happens to an event whose window was already emitted.

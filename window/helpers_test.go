@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cep-project/cep/internal/wire"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 const sec = int64(time.Second)

@@ -1,8 +1,8 @@
 package window
 
 import (
-	"github.com/cep-project/cep/internal/wire"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 // enc and dec add the window's evidence and results to the snapshot

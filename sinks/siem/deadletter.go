@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // DeadLetterFile is the name, inside a sink's spool dir, of the JSON-lines
@@ -31,15 +33,15 @@ func (d *deadLetter) write(now time.Time, sink string, batch []record, reason st
 	var b []byte
 	for _, r := range batch {
 		b = append(b, `{"time":`...)
-		b = appendTime(b, now.UTC())
+		b = jsonx.AppendTime(b, now.UTC())
 		b = append(b, `,"sink":`...)
-		b = appendString(b, sink)
+		b = jsonx.AppendString(b, sink)
 		b = append(b, `,"id":`...)
-		b = appendString(b, r.ID)
+		b = jsonx.AppendString(b, r.ID)
 		b = append(b, `,"reason":`...)
-		b = appendString(b, reason)
+		b = jsonx.AppendString(b, reason)
 		b = append(b, `,"record":`...)
-		b = appendString(b, string(r.Body))
+		b = jsonx.AppendString(b, string(r.Body))
 		b = append(b, "}\n"...)
 	}
 	d.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // ElasticConfig is the elastic block: Elasticsearch's _bulk API.
@@ -70,7 +72,7 @@ func newElastic(cfg Config) (*elasticTransport, error) {
 	if c.DataStream != "" {
 		target = c.DataStream
 	}
-	action := appendString([]byte(`{"create":{"_index":`), target)
+	action := jsonx.AppendString([]byte(`{"create":{"_index":`), target)
 	action = append(action, `,"_id":`...)
 	return &elasticTransport{cfg: c, client: client, bulkURL: u.String(), action: action}, nil
 }
@@ -92,7 +94,7 @@ func (e *elasticTransport) send(ctx context.Context, batch []record) error {
 	b := e.scratch[:0]
 	for i := range batch {
 		b = append(b, e.action...)
-		b = appendString(b, batch[i].ID)
+		b = jsonx.AppendString(b, batch[i].ID)
 		b = append(b, "}}\n"...)
 		b = append(b, batch[i].Body...)
 		b = append(b, '\n')

@@ -1,11 +1,12 @@
 package siem
 
 import (
-	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/ascii"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // cefFormat writes ArcSight Common Event Format version 0:
@@ -70,7 +71,7 @@ func (f cefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = append(dst, " cs4Label=fields cs4="...)
 		start := len(dst)
 		var err error
-		if dst, err = appendMap(dst, a.Fields); err != nil {
+		if dst, err = jsonx.AppendMap(dst, a.Fields); err != nil {
 			return dst, err
 		}
 		dst = escapeCEFTail(dst, start)
@@ -95,7 +96,7 @@ func (f cefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	if a.Score != nil {
 		dst = append(dst, " cfp1Label=score cfp1="...)
 		var err error
-		if dst, err = appendFloat(dst, *a.Score, 64); err != nil {
+		if dst, err = jsonx.AppendFloat(dst, *a.Score, 64); err != nil {
 			return dst, err
 		}
 	}
@@ -125,7 +126,7 @@ func (f cefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 
 // appendCEFHeader escapes a header field.
 func appendCEFHeader(dst []byte, s string) []byte {
-	i := plainPrefix(s, '|', '\\')
+	i := ascii.PlainPrefix(s, '|', '\\')
 	dst = append(dst, s[:i]...)
 	for i < len(s) {
 		c := s[i]
@@ -151,7 +152,7 @@ func appendCEFHeader(dst []byte, s string) []byte {
 
 // appendCEFValue escapes an extension value.
 func appendCEFValue(dst []byte, s string) []byte {
-	i := plainPrefix(s, '=', '\\')
+	i := ascii.PlainPrefix(s, '=', '\\')
 	dst = append(dst, s[:i]...)
 	for i < len(s) {
 		c := s[i]
@@ -175,26 +176,6 @@ func appendCEFValue(dst []byte, s string) []byte {
 		i++
 	}
 	return dst
-}
-
-// plainPrefix returns the length of a prefix of s, in steps of eight
-// bytes, that holds only ASCII without control bytes, a and b: the part a
-// CEF or LEEF escaper can copy as it is.
-func plainPrefix(s string, a, b byte) int {
-	plain := func(x uint64) bool {
-		return x&swarHi == 0 && (x-swarLo*0x20)&^x&swarHi == 0 && !hasByte(x, a) && !hasByte(x, b)
-	}
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		if !plain(binary.LittleEndian.Uint64([]byte(s[i : i+8]))) {
-			return i
-		}
-	}
-	// The last partial word is checked as the overlapping final eight.
-	if i < len(s) && len(s) >= 8 && plain(binary.LittleEndian.Uint64([]byte(s[len(s)-8:]))) {
-		return len(s)
-	}
-	return i
 }
 
 // escapeCEFTail escapes in place the extension value written at

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // ECSVersion is the Elastic Common Schema version the ECS format declares.
@@ -39,12 +40,12 @@ func ecsSeverity(s alert.Severity) int {
 func (f ecsFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"@timestamp":`...)
-	dst = appendTime(dst, a.Time.UTC())
+	dst = jsonx.AppendTime(dst, a.Time.UTC())
 	dst = append(dst, `,"ecs":{"version":"`+ECSVersion+`"}`...)
 	dst = append(dst, `,"message":`...)
-	dst = appendString(dst, a.Title)
+	dst = jsonx.AppendString(dst, a.Title)
 	dst = append(dst, `,"event":{"kind":"alert","category":["intrusion_detection"],"type":["info"],"id":`...)
-	dst = appendString(dst, a.ID)
+	dst = jsonx.AppendString(dst, a.ID)
 	dst = append(dst, `,"severity":`...)
 	dst = strconv.AppendInt(dst, int64(ecsSeverity(a.Severity)), 10)
 	dst = append(dst, `,"risk_score":`...)
@@ -53,57 +54,57 @@ func (f ecsFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
 	if a.FirstSeen != nil {
 		dst = append(dst, `,"start":`...)
-		dst = appendTime(dst, a.FirstSeen.UTC())
+		dst = jsonx.AppendTime(dst, a.FirstSeen.UTC())
 	}
 	if a.LastSeen != nil {
 		dst = append(dst, `,"end":`...)
-		dst = appendTime(dst, a.LastSeen.UTC())
+		dst = jsonx.AppendTime(dst, a.LastSeen.UTC())
 	}
 	if len(a.Reasons) > 0 {
 		dst = append(dst, `,"reason":`...)
-		dst = appendString(dst, a.Reasons[0])
+		dst = jsonx.AppendString(dst, a.Reasons[0])
 	}
 	dst = append(dst, `,"module":"cep","dataset":"cep.alerts"}`...)
 	dst = append(dst, `,"rule":{"id":`...)
-	dst = appendString(dst, a.Rule)
+	dst = jsonx.AppendString(dst, a.Rule)
 	dst = append(dst, `,"name":`...)
-	dst = appendString(dst, a.Title)
+	dst = jsonx.AppendString(dst, a.Title)
 	dst = append(dst, `,"version":`...)
-	dst = appendString(dst, a.RuleVersion)
+	dst = jsonx.AppendString(dst, a.RuleVersion)
 	dst = append(dst, `,"ruleset":"cep"}`...)
 	dst = append(dst, `,"observer":{"vendor":`...)
-	dst = appendString(dst, f.product.Vendor)
+	dst = jsonx.AppendString(dst, f.product.Vendor)
 	dst = append(dst, `,"product":`...)
-	dst = appendString(dst, f.product.Name)
+	dst = jsonx.AppendString(dst, f.product.Name)
 	dst = append(dst, `,"version":`...)
-	dst = appendString(dst, f.product.Version)
+	dst = jsonx.AppendString(dst, f.product.Version)
 	dst = append(dst, '}')
 	if len(a.Tags) > 0 {
 		dst = append(dst, `,"tags":`...)
-		dst = appendStrings(dst, a.Tags)
+		dst = jsonx.AppendStrings(dst, a.Tags)
 	}
 	if at, ok := parseAttack(a.Tags); ok {
 		dst = appendECSThreat(dst, at)
 	}
 	dst = append(dst, `,"cep":{"alert":{"severity":`...)
-	dst = appendString(dst, string(a.Severity))
+	dst = jsonx.AppendString(dst, string(a.Severity))
 	dst = append(dst, `,"priority":`...)
 	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
 	if a.Score != nil {
 		dst = append(dst, `,"score":`...)
-		if dst, err = appendFloat(dst, *a.Score, 64); err != nil {
+		if dst, err = jsonx.AppendFloat(dst, *a.Score, 64); err != nil {
 			return dst, err
 		}
 	}
 	if len(a.Reasons) > 0 {
 		dst = append(dst, `,"reasons":`...)
-		dst = appendStrings(dst, a.Reasons)
+		dst = jsonx.AppendStrings(dst, a.Reasons)
 	}
 	if a.Model != nil {
 		dst = append(dst, `,"model":{"name":`...)
-		dst = appendString(dst, a.Model.Name)
+		dst = jsonx.AppendString(dst, a.Model.Name)
 		dst = append(dst, `,"version":`...)
-		dst = appendString(dst, a.Model.Version)
+		dst = jsonx.AppendString(dst, a.Model.Version)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `,"key":`...)
@@ -111,7 +112,7 @@ func (f ecsFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		return dst, err
 	}
 	dst = append(dst, `,"fields":`...)
-	if dst, err = appendMap(dst, a.Fields); err != nil {
+	if dst, err = jsonx.AppendMap(dst, a.Fields); err != nil {
 		return dst, err
 	}
 	dst = append(dst, `,"evidence":`...)
@@ -131,7 +132,7 @@ func appendSuppression(dst []byte, a *alert.Alert) []byte {
 	}
 	if a.Corrects != "" {
 		dst = append(dst, `,"corrects":`...)
-		dst = appendString(dst, a.Corrects)
+		dst = jsonx.AppendString(dst, a.Corrects)
 	}
 	if a.Shadow {
 		dst = append(dst, `,"shadow":true`...)
@@ -152,44 +153,44 @@ func appendECSThreat(dst []byte, at attack) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, t.id)
+			dst = jsonx.AppendString(dst, t.id)
 		}
 		dst = append(dst, `],"name":[`...)
 		for i, t := range at.tactics {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, t.name)
+			dst = jsonx.AppendString(dst, t.name)
 		}
 		dst = append(dst, `],"reference":[`...)
 		for i, t := range at.tactics {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, tacticURL(t.id))
+			dst = jsonx.AppendString(dst, tacticURL(t.id))
 		}
 		dst = append(dst, "]}"...)
 	}
 	if len(at.techniques) > 0 {
 		dst = append(dst, `,"technique":{"id":`...)
-		dst = appendStrings(dst, at.techniques)
+		dst = jsonx.AppendStrings(dst, at.techniques)
 		dst = append(dst, `,"reference":[`...)
 		for i, t := range at.techniques {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, techniqueURL(t))
+			dst = jsonx.AppendString(dst, techniqueURL(t))
 		}
 		dst = append(dst, ']')
 		if len(at.subtechniques) > 0 {
 			dst = append(dst, `,"subtechnique":{"id":`...)
-			dst = appendStrings(dst, at.subtechniques)
+			dst = jsonx.AppendStrings(dst, at.subtechniques)
 			dst = append(dst, `,"reference":[`...)
 			for i, t := range at.subtechniques {
 				if i > 0 {
 					dst = append(dst, ',')
 				}
-				dst = appendString(dst, techniqueURL(t))
+				dst = jsonx.AppendString(dst, techniqueURL(t))
 			}
 			dst = append(dst, "]}"...)
 		}

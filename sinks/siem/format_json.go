@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // jsonFormat writes the alert contract of DESIGN.md §4, identical to
@@ -22,19 +23,19 @@ func (jsonFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 func appendAlertJSON(dst []byte, a *alert.Alert) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, a.ID)
+	dst = jsonx.AppendString(dst, a.ID)
 	dst = append(dst, `,"rule":`...)
-	dst = appendString(dst, a.Rule)
+	dst = jsonx.AppendString(dst, a.Rule)
 	dst = append(dst, `,"rule_version":`...)
-	dst = appendString(dst, a.RuleVersion)
+	dst = jsonx.AppendString(dst, a.RuleVersion)
 	dst = append(dst, `,"title":`...)
-	dst = appendString(dst, a.Title)
+	dst = jsonx.AppendString(dst, a.Title)
 	dst = append(dst, `,"severity":`...)
-	dst = appendString(dst, string(a.Severity))
+	dst = jsonx.AppendString(dst, string(a.Severity))
 	dst = append(dst, `,"tags":`...)
-	dst = appendStrings(dst, a.Tags)
+	dst = jsonx.AppendStrings(dst, a.Tags)
 	dst = append(dst, `,"time":`...)
-	dst = appendTime(dst, a.Time)
+	dst = jsonx.AppendTime(dst, a.Time)
 	dst = append(dst, `,"key":`...)
 	if dst, err = appendKey(dst, a.Key); err != nil {
 		return dst, err
@@ -44,25 +45,25 @@ func appendAlertJSON(dst []byte, a *alert.Alert) ([]byte, error) {
 		return dst, err
 	}
 	dst = append(dst, `,"fields":`...)
-	if dst, err = appendMap(dst, a.Fields); err != nil {
+	if dst, err = jsonx.AppendMap(dst, a.Fields); err != nil {
 		return dst, err
 	}
 	if a.Score != nil {
 		dst = append(dst, `,"score":`...)
-		if dst, err = appendFloat(dst, *a.Score, 64); err != nil {
+		if dst, err = jsonx.AppendFloat(dst, *a.Score, 64); err != nil {
 			return dst, err
 		}
 	}
 	if len(a.Reasons) > 0 {
 		dst = append(dst, `,"reasons":`...)
-		dst = appendStrings(dst, a.Reasons)
+		dst = jsonx.AppendStrings(dst, a.Reasons)
 	}
 	if a.Model != nil {
 		dst = append(dst, `,"model":{"name":`...)
-		dst = appendString(dst, a.Model.Name)
+		dst = jsonx.AppendString(dst, a.Model.Name)
 		if a.Model.Version != "" {
 			dst = append(dst, `,"version":`...)
-			dst = appendString(dst, a.Model.Version)
+			dst = jsonx.AppendString(dst, a.Model.Version)
 		}
 		dst = append(dst, '}')
 	}
@@ -76,7 +77,7 @@ func appendAlertJSON(dst []byte, a *alert.Alert) ([]byte, error) {
 	}
 	if a.Corrects != "" {
 		dst = append(dst, `,"corrects":`...)
-		dst = appendString(dst, a.Corrects)
+		dst = jsonx.AppendString(dst, a.Corrects)
 	}
 	if a.Count != 0 {
 		dst = append(dst, `,"count":`...)
@@ -84,11 +85,11 @@ func appendAlertJSON(dst []byte, a *alert.Alert) ([]byte, error) {
 	}
 	if a.FirstSeen != nil {
 		dst = append(dst, `,"first_seen":`...)
-		dst = appendTime(dst, *a.FirstSeen)
+		dst = jsonx.AppendTime(dst, *a.FirstSeen)
 	}
 	if a.LastSeen != nil {
 		dst = append(dst, `,"last_seen":`...)
-		dst = appendTime(dst, *a.LastSeen)
+		dst = jsonx.AppendTime(dst, *a.LastSeen)
 	}
 	return append(dst, '}'), nil
 }

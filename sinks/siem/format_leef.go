@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/ascii"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // leefFormat writes IBM QRadar Log Event Extended Format 2.0:
@@ -84,7 +86,7 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	if d >= 0x21 && d < 0x7f {
 		dst = append(dst, d)
 	} else {
-		dst = append(dst, 'x', hexDigits[d>>4], hexDigits[d&0xF])
+		dst = append(dst, 'x', ascii.HexDigits[d>>4], ascii.HexDigits[d&0xF])
 	}
 	dst = append(dst, '|')
 	dst = append(dst, "devTimeFormat="+leefTimeJava...)
@@ -113,7 +115,7 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	if a.Score != nil {
 		dst = append(dst, d)
 		dst = append(dst, "score="...)
-		if dst, err = appendFloat(dst, *a.Score, 64); err != nil {
+		if dst, err = jsonx.AppendFloat(dst, *a.Score, 64); err != nil {
 			return dst, err
 		}
 	}
@@ -140,7 +142,7 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = append(dst, d)
 		dst = append(dst, "fields="...)
 		start := len(dst)
-		if dst, err = appendMap(dst, a.Fields); err != nil {
+		if dst, err = jsonx.AppendMap(dst, a.Fields); err != nil {
 			return dst, err
 		}
 		dst = f.escapeTail(dst, start)
@@ -191,7 +193,7 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 }
 
 func (f leefFormat) value(dst []byte, s string) []byte {
-	i := plainPrefix(s, f.delim, '\\')
+	i := ascii.PlainPrefix(s, f.delim, '\\')
 	dst = append(dst, s[:i]...)
 	for i < len(s) {
 		c := s[i]

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // OCSFVersion is the OCSF schema version the OCSF format declares.
@@ -48,7 +49,7 @@ func (f ocsfFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	dst = append(dst, `","time":`...)
 	dst = appendMillis(dst, a)
 	dst = append(dst, `,"status_id":1,"status":"New","message":`...)
-	dst = appendString(dst, a.Title)
+	dst = jsonx.AppendString(dst, a.Title)
 	dst = append(dst, `,"risk_score":`...)
 	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
 	if a.Score != nil {
@@ -60,31 +61,31 @@ func (f ocsfFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = strconv.AppendInt(dst, int64(a.Count), 10)
 	}
 	dst = append(dst, `,"metadata":{"version":"`+OCSFVersion+`","product":{"name":`...)
-	dst = appendString(dst, f.product.Name)
+	dst = jsonx.AppendString(dst, f.product.Name)
 	dst = append(dst, `,"vendor_name":`...)
-	dst = appendString(dst, f.product.Vendor)
+	dst = jsonx.AppendString(dst, f.product.Vendor)
 	dst = append(dst, `,"version":`...)
-	dst = appendString(dst, f.product.Version)
+	dst = jsonx.AppendString(dst, f.product.Version)
 	dst = append(dst, `},"uid":`...)
-	dst = appendString(dst, a.ID)
+	dst = jsonx.AppendString(dst, a.ID)
 	if len(a.Tags) > 0 {
 		dst = append(dst, `,"labels":`...)
-		dst = appendStrings(dst, a.Tags)
+		dst = jsonx.AppendStrings(dst, a.Tags)
 	}
 	dst = append(dst, `},"finding_info":{"uid":`...)
-	dst = appendString(dst, a.ID)
+	dst = jsonx.AppendString(dst, a.ID)
 	dst = append(dst, `,"title":`...)
-	dst = appendString(dst, a.Title)
+	dst = jsonx.AppendString(dst, a.Title)
 	if len(a.Reasons) > 0 {
 		dst = append(dst, `,"desc":`...)
-		dst = appendString(dst, a.Reasons[0])
+		dst = jsonx.AppendString(dst, a.Reasons[0])
 	}
 	dst = append(dst, `,"analytic":{"uid":`...)
-	dst = appendString(dst, a.Rule)
+	dst = jsonx.AppendString(dst, a.Rule)
 	dst = append(dst, `,"name":`...)
-	dst = appendString(dst, a.Rule)
+	dst = jsonx.AppendString(dst, a.Rule)
 	dst = append(dst, `,"type_id":1,"type":"Rule","version":`...)
-	dst = appendString(dst, a.RuleVersion)
+	dst = jsonx.AppendString(dst, a.RuleVersion)
 	dst = append(dst, `},"created_time":`...)
 	dst = appendMillis(dst, a)
 	if a.FirstSeen != nil {
@@ -97,7 +98,7 @@ func (f ocsfFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	}
 	if a.Corrects != "" {
 		dst = append(dst, `,"related_events":[{"uid":`...)
-		dst = appendString(dst, a.Corrects)
+		dst = jsonx.AppendString(dst, a.Corrects)
 		dst = append(dst, `}]`...)
 	}
 	if at, ok := parseAttack(a.Tags); ok {
@@ -115,25 +116,25 @@ func (f ocsfFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"unmapped":{"severity":`...)
-	dst = appendString(dst, string(a.Severity))
+	dst = jsonx.AppendString(dst, string(a.Severity))
 	dst = append(dst, `,"priority":`...)
 	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
 	if a.Score != nil {
 		dst = append(dst, `,"score":`...)
-		if dst, err = appendFloat(dst, *a.Score, 64); err != nil {
+		if dst, err = jsonx.AppendFloat(dst, *a.Score, 64); err != nil {
 			return dst, err
 		}
 	}
 	if len(a.Reasons) > 0 {
 		dst = append(dst, `,"reasons":`...)
-		dst = appendStrings(dst, a.Reasons)
+		dst = jsonx.AppendStrings(dst, a.Reasons)
 	}
 	dst = append(dst, `,"key":`...)
 	if dst, err = appendKey(dst, a.Key); err != nil {
 		return dst, err
 	}
 	dst = append(dst, `,"fields":`...)
-	if dst, err = appendMap(dst, a.Fields); err != nil {
+	if dst, err = jsonx.AppendMap(dst, a.Fields); err != nil {
 		return dst, err
 	}
 	dst = appendSuppression(dst, a)
@@ -151,10 +152,10 @@ func appendOCSFAttacks(dst []byte, at attack) []byte {
 		}
 		t := at.tactics[0]
 		dst = append(dst, `,"tactic":{"uid":`...)
-		dst = appendString(dst, t.id)
+		dst = jsonx.AppendString(dst, t.id)
 		if t.name != "" {
 			dst = append(dst, `,"name":`...)
-			dst = appendString(dst, t.name)
+			dst = jsonx.AppendString(dst, t.name)
 		}
 		return append(dst, '}')
 	}
@@ -165,12 +166,12 @@ func appendOCSFAttacks(dst []byte, at attack) []byte {
 		}
 		n++
 		dst = append(dst, `{"technique":{"uid":`...)
-		dst = appendString(dst, tech)
+		dst = jsonx.AppendString(dst, tech)
 		dst = append(dst, '}')
 		for _, sub := range at.subtechniques {
 			if sub[:5] == tech {
 				dst = append(dst, `,"sub_technique":{"uid":`...)
-				dst = appendString(dst, sub)
+				dst = jsonx.AppendString(dst, sub)
 				dst = append(dst, '}')
 				break
 			}
@@ -184,10 +185,10 @@ func appendOCSFAttacks(dst []byte, at attack) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"tactic":{"uid":`...)
-			dst = appendString(dst, t.id)
+			dst = jsonx.AppendString(dst, t.id)
 			if t.name != "" {
 				dst = append(dst, `,"name":`...)
-				dst = appendString(dst, t.name)
+				dst = jsonx.AppendString(dst, t.name)
 			}
 			dst = append(dst, "}}"...)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 func TestFormatsGolden(t *testing.T) {
@@ -79,7 +80,7 @@ func TestAppendAnyMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendAny(nil, v)
+		got, err := jsonx.AppendAny(nil, v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ func FuzzAppendString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); !bytes.Equal(got, want) {
+		if got := jsonx.AppendString(nil, s); !bytes.Equal(got, want) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
 		}
 	})

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // HECConfig is the splunk_hec block: Splunk's HTTP Event Collector.
@@ -93,7 +95,7 @@ func newHEC(cfg Config, f Formatter, clock Clock) (*hecTransport, error) {
 			head = append(head, ',', '"')
 			head = append(head, kv[0]...)
 			head = append(head, '"', ':')
-			head = appendString(head, kv[1])
+			head = jsonx.AppendString(head, kv[1])
 		}
 	}
 	head = append(head, `,"event":`...)
@@ -130,7 +132,7 @@ func (h *hecTransport) body(batch []record) []byte {
 		if h.json {
 			b = append(b, r.Body...)
 		} else {
-			b = appendString(b, string(r.Body))
+			b = jsonx.AppendString(b, string(r.Body))
 		}
 		b = append(b, '}', '\n')
 	}

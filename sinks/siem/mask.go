@@ -11,6 +11,7 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // The mask actions.
@@ -158,7 +159,7 @@ func (m *masker) maskEvent(ev *event.Event) (*event.Event, error) {
 	}
 	c := *ev
 	c.Fields = fields
-	raw, err := appendFields(nil, fields)
+	raw, err := jsonx.AppendFields(nil, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +193,7 @@ func (m *masker) maskValue(name string, v event.Value) (event.Value, bool) {
 	if r, ok := m.rules[name]; ok && v.Kind() != event.Null {
 		text := v.Text()
 		if v.Kind() == event.Object || v.Kind() == event.Array {
-			b, _ := appendValue(nil, v)
+			b, _ := jsonx.AppendValue(nil, v)
 			text = string(b)
 		}
 		return event.StringValue(m.maskText(r, text)), true
@@ -228,7 +229,7 @@ func arrayValue(elems []event.Value) event.Value {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b, _ = appendValue(b, e)
+		b, _ = jsonx.AppendValue(b, e)
 	}
 	b = append(b, ']')
 	d := event.Decoder{}

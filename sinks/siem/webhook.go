@@ -16,6 +16,7 @@ import (
 	"text/template"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // The webhook presets.
@@ -120,7 +121,7 @@ var templateFuncs = template.FuncMap{
 			b, err := appendAlertJSON(nil, a)
 			return string(b), err
 		}
-		b, err := appendAny(nil, v)
+		b, err := jsonx.AppendAny(nil, v)
 		return string(b), err
 	},
 	"millis": func(a *alert.Alert) int64 { return a.Time.UnixMilli() },
