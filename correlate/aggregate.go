@@ -132,6 +132,21 @@ func (d *aggregate) process(ev *event.Event) {
 	}
 }
 
+func (d *aggregate) snapshot(put func(string, []byte) error) error {
+	b, err := d.agg.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return put("window", b)
+}
+
+func (d *aggregate) restore(key string, val []byte) error {
+	if key != "window" {
+		return fmt.Errorf("an aggregate rule has no state %q", key)
+	}
+	return d.agg.UnmarshalBinary(val)
+}
+
 func (d *aggregate) advance(wm int64) {
 	d.agg.Advance(wm, func(res *window.Result) {
 		h := d.having(res.Values, res.Count)

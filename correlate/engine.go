@@ -119,6 +119,10 @@ type detector interface {
 	// report timed are advanced, so stateless filters cost nothing here.
 	advance(wm int64)
 	timed() bool
+	// snapshot writes the detector's state for a checkpoint as keyed
+	// entries; restore reads one back into a new detector of the same rule.
+	snapshot(put func(key string, val []byte) error) error
+	restore(key string, val []byte) error
 }
 
 // Engine runs detectors over events in event-time order. It is not safe for

@@ -1,6 +1,8 @@
 package correlate
 
 import (
+	"fmt"
+
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
@@ -24,7 +26,13 @@ func (f *filter) constraints() []rules.Constraint {
 }
 
 func (f *filter) advance(int64) {}
-func (f *filter) timed() bool   { return false }
+
+// A filter keeps no state of its own.
+func (f *filter) snapshot(func(string, []byte) error) error { return nil }
+func (f *filter) restore(key string, _ []byte) error {
+	return fmt.Errorf("a match rule has no state %q", key)
+}
+func (f *filter) timed() bool { return false }
 
 func (f *filter) process(ev *event.Event) {
 	act := &f.e.act

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/google/cel-go/common/types"
@@ -73,6 +74,21 @@ func (d *joinDet) process(ev *event.Event) {
 }
 
 func (d *joinDet) advance(wm int64) { d.j.Advance(wm, d.emit) }
+
+func (d *joinDet) snapshot(put func(string, []byte) error) error {
+	b, err := d.j.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return put("join", b)
+}
+
+func (d *joinDet) restore(key string, val []byte) error {
+	if key != "join" {
+		return fmt.Errorf("a join rule has no state %q", key)
+	}
+	return d.j.UnmarshalBinary(val)
+}
 
 func (d *joinDet) emit(m *join.Match) {
 	key := decodeKey(d.r.KeyNames, m.Key)

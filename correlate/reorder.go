@@ -3,6 +3,7 @@ package correlate
 import (
 	"container/heap"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cep-project/cep/event"
@@ -141,6 +142,18 @@ func (r *reorder) pop(wm int64) *event.Event {
 }
 
 func (r *reorder) buffered() int { return len(r.heap) }
+
+// heapify restores the heap order after the buffer was filled directly.
+func (r *reorder) heapify() { heap.Init(&r.heap) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
 
 type evHeap []*event.Event
 

@@ -72,6 +72,18 @@ func (d *sequence) advance(wm int64) {
 	}
 }
 
+// A sequence's state is one entry per key, as the matcher serialises it.
+func (d *sequence) snapshot(put func(string, []byte) error) error {
+	return d.m.Snapshot(func(key string, state []byte) error { return put("k/"+key, state) })
+}
+
+func (d *sequence) restore(key string, val []byte) error {
+	if !strings.HasPrefix(key, "k/") {
+		return fmt.Errorf("a sequence rule has no state %q", key)
+	}
+	return d.m.Restore(val)
+}
+
 func (d *sequence) emit(m nfa.Match) {
 	key := decodeKey(d.r.KeyNames, m.Key)
 	evidence := make([]alert.Evidence, len(m.Events))

@@ -1,5 +1,7 @@
-// Package source reads events: JSON lines from files and standard input,
-// merged across inputs in event-time order for bounded replays.
+// Package source reads events: JSON lines from files (followed like
+// tail -F, resumable from a checkpointed position) and standard input.
+// Sources hand the runtime batches of events with the position after
+// them; see docs/ARCHITECTURE.md for how positions enter checkpoints.
 package source
 
 import (
@@ -41,15 +43,27 @@ type Counters struct {
 // logged with its stream and line number, and skipped; it never stops the
 // input.
 type Reader struct {
-	spec   Spec
-	br     *bufio.Reader
-	dec    event.Decoder
-	line   int
-	log    *slog.Logger
-	long   []byte
-	Counts Counters
+	spec Spec
+	br   *bufio.Reader
+	dec  event.Decoder
+	line int
+	// off is the byte offset just past the last line consumed; seq numbers
+	// events in arrival order, carried across restarts by positions.
+	off  int64
+	seq  uint64
+	log  *slog.Logger
+	long []byte
+	// partial holds the start of a line that has no newline yet, when
+	// HoldPartial is set, and partialN how many bytes it took.
+	partial  []byte
+	partialN int
+	Counts   *Counters
 	// OnMalformed, when set, also receives every malformed line's error.
 	OnMalformed func(error)
+	// HoldPartial keeps a last line without a newline until its newline
+	// arrives, as a followed file needs: a writer may be half-way through
+	// it. Without it, such a line is the input's last.
+	HoldPartial bool
 }
 
 // NewReader reads events of spec from r.
@@ -58,11 +72,25 @@ func NewReader(r io.Reader, spec Spec, log *slog.Logger) *Reader {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Reader{
-		spec: spec,
-		br:   bufio.NewReaderSize(r, 256*1024),
-		dec:  event.Decoder{Stream: spec.Stream, TimeField: spec.TimeField, IDField: spec.IDField},
-		log:  log,
+		spec:   spec,
+		br:     bufio.NewReaderSize(r, 256*1024),
+		dec:    event.Decoder{Stream: spec.Stream, TimeField: spec.TimeField, IDField: spec.IDField},
+		log:    log,
+		Counts: new(Counters),
 	}
+}
+
+// resume makes the reader continue numbering from a position: its input
+// starts at byte offset off, after line line, and seq events.
+func (r *Reader) resume(off int64, line int, seq uint64) {
+	r.off, r.line, r.seq = off, line, seq
+}
+
+// reset points the reader at a new input from its start (a rotated or
+// truncated file), keeping its counters and event numbering.
+func (r *Reader) reset(in io.Reader) {
+	r.br.Reset(in)
+	r.off, r.line, r.partial, r.partialN = 0, 0, r.partial[:0], 0
 }
 
 // Buffered reports whether input is waiting in the reader's buffer, so a
@@ -71,6 +99,9 @@ func (r *Reader) Buffered() bool { return r.br.Buffered() > 0 }
 
 // Spec returns the reader's input spec.
 func (r *Reader) Spec() Spec { return r.spec }
+
+// Offset returns the byte offset just past the last line consumed.
+func (r *Reader) Offset() int64 { return r.off }
 
 // LineError is a line that could not be decoded.
 type LineError struct {
@@ -90,13 +121,14 @@ func (e *LineError) Unwrap() error { return e.Err }
 // errors are read errors of the underlying reader.
 func (r *Reader) Next() (*event.Event, error) {
 	for {
-		b, err := r.readLine()
-		if len(b) == 0 && err != nil {
+		b, n, err := r.readLine()
+		if n == 0 && err != nil {
 			return nil, err
 		}
+		r.off += int64(n)
 		r.line++
 		r.Counts.Lines.Add(1)
-		r.Counts.Bytes.Add(uint64(len(b)))
+		r.Counts.Bytes.Add(uint64(n))
 		if len(bytes.TrimSpace(b)) == 0 {
 			if err != nil {
 				return nil, err
@@ -116,6 +148,8 @@ func (r *Reader) Next() (*event.Event, error) {
 			continue
 		}
 		ev.Line = r.line
+		r.seq++
+		ev.Seq = r.seq
 		r.Counts.Events.Add(1)
 		return ev, nil
 	}
@@ -134,27 +168,46 @@ func (r *Reader) malformed(err error) {
 	}
 }
 
-// readLine returns one line without its newline. Lines longer than the
-// buffer are gathered (up to just past MaxLineSize, so an oversized line is
-// recognised and the rest of it discarded).
-func (r *Reader) readLine() ([]byte, error) {
+// readLine returns one line without its newline, and how many bytes of
+// input it took. Lines longer than the buffer are gathered (up to just
+// past MaxLineSize, so an oversized line is recognised and the rest of it
+// discarded, though its length is still counted).
+func (r *Reader) readLine() ([]byte, int, error) {
 	b, err := r.br.ReadSlice('\n')
-	if err == nil {
-		return trimEOL(b), nil
+	if err == nil && r.partialN == 0 {
+		return trimEOL(b), len(b), nil
 	}
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		return trimEOL(b), err
-	}
-	r.long = append(r.long[:0], b...)
+	r.long = append(r.long[:0], r.partial...)
+	n := r.partialN
+	r.partial, r.partialN = r.partial[:0], 0
 	for {
-		b, err = r.br.ReadSlice('\n')
+		n += len(b)
 		if len(r.long) <= MaxLineSize {
 			r.long = append(r.long, b...)
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			return trimEOL(r.long), err
+			break
 		}
+		b, err = r.br.ReadSlice('\n')
 	}
+	if r.HoldPartial && n > 0 && errors.Is(err, io.EOF) {
+		// No newline yet: keep what there is for the next call.
+		r.partial = append(r.partial, r.long...)
+		r.partialN = n
+		return nil, 0, err
+	}
+	return trimEOL(r.long), n, err
+}
+
+// lastPartial hands out a held partial line as the input's last event: its
+// file was rotated away and will not grow.
+func (r *Reader) lastPartial() (*event.Event, error) {
+	if r.partialN == 0 {
+		return nil, io.EOF
+	}
+	r.HoldPartial = false
+	defer func() { r.HoldPartial = true }()
+	return r.Next()
 }
 
 func trimEOL(b []byte) []byte {

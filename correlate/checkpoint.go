@@ -1,0 +1,262 @@
+package correlate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
+	"github.com/cep-project/cep/rules"
+)
+
+// An engine's state goes into a checkpoint as entries grouped by scope:
+//
+//	engine          clock: watermarks, stream clocks and the events waiting
+//	                in the reorder buffer
+//	rule/<id>       #version first, then the rule's detector state (k/<key>
+//	                per sequence key, window, join), dedup, group, throttle
+//	                and baseline/<name>
+//	online          one entry per online model
+//
+// A rule's state is restored only into the same rule: the same id and the
+// same content hash. A rule that changed since the checkpoint starts
+// empty, and the log says so; state of a rule that is gone is dropped.
+const (
+	scopeEngine  = "engine"
+	scopeOnline  = "online"
+	rulePrefix   = "rule/"
+	keyVersion   = "#version"
+	keyClock     = "clock"
+	clockVersion = 1
+)
+
+// Snapshot writes the engine's whole state through put. It must be called
+// between Pushes, from the goroutine that pushes; the entries then form a
+// consistent cut together with the sources' positions at that moment.
+func (e *Engine) Snapshot(put func(scope, key string, val []byte) error) error {
+	if err := put(scopeEngine, keyClock, e.encodeClock()); err != nil {
+		return err
+	}
+	for _, d := range e.dets {
+		r := d.rule()
+		scope := rulePrefix + r.ID
+		p := func(key string, val []byte) error { return put(scope, key, val) }
+		if err := p(keyVersion, []byte(r.Version)); err != nil {
+			return err
+		}
+		if err := d.snapshot(p); err != nil {
+			return fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		if err := e.snapshotAlerts(r, p); err != nil {
+			return fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+	}
+	return e.SaveState(putStore(func(key string, val []byte) error {
+		if name, ok := strings.CutPrefix(key, "online/"); ok {
+			return put(scopeOnline, name, val)
+		}
+		// baseline/<rule>/<name> belongs to the rule's scope.
+		rest, _ := strings.CutPrefix(key, "baseline/")
+		i := strings.LastIndexByte(rest, '/')
+		if i < 0 {
+			return fmt.Errorf("unexpected state key %q", key)
+		}
+		return put(rulePrefix+rest[:i], "baseline/"+rest[i+1:], val)
+	}))
+}
+
+// putStore adapts a put function to Store for SaveState.
+type putStore func(key string, val []byte) error
+
+func (p putStore) Put(key string, val []byte) error { return p(key, val) }
+func (putStore) Get(string) ([]byte, error)         { return nil, errors.New("write-only store") }
+
+// mapStore serves LoadState from the entries of a checkpoint.
+type mapStore map[string][]byte
+
+func (m mapStore) Get(key string) ([]byte, error) { return m[key], nil }
+func (m mapStore) Put(key string, val []byte) error {
+	m[key] = val
+	return nil
+}
+
+func (e *Engine) snapshotAlerts(r *rules.Rule, put func(string, []byte) error) error {
+	type marshaler interface{ MarshalBinary() ([]byte, error) }
+	for _, x := range []struct {
+		key string
+		m   marshaler
+		ok  bool
+	}{
+		{"dedup", e.dedup[r], e.dedup[r] != nil},
+		{"group", e.groupers[r], e.groupers[r] != nil},
+		{"throttle", e.throttlers[r], e.throttlers[r] != nil},
+	} {
+		if !x.ok {
+			continue
+		}
+		b, err := x.m.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("%s: %w", x.key, err)
+		}
+		if err := put(x.key, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Restorer reads a checkpoint back into a new engine, entry by entry, in
+// the order Snapshot wrote them.
+type Restorer struct {
+	e       *Engine
+	rules   map[string]*rules.Rule
+	dets    map[string]detector
+	current *rules.Rule // the rule whose scope is being read, if it matches
+	skip    string      // a rule scope being skipped
+	legacy  mapStore
+	// Changed and Dropped name the rules whose state was not restored:
+	// changed since the checkpoint, or no longer loaded.
+	Changed, Dropped []string
+}
+
+// Restore starts restoring a checkpoint; call it before the first Push.
+func (e *Engine) Restore() *Restorer {
+	rs := &Restorer{e: e, rules: map[string]*rules.Rule{}, dets: map[string]detector{}, legacy: mapStore{}}
+	for _, d := range e.dets {
+		rs.rules[d.rule().ID] = d.rule()
+		rs.dets[d.rule().ID] = d
+	}
+	return rs
+}
+
+// Entry restores one entry.
+func (rs *Restorer) Entry(scope, key string, val []byte) error {
+	e := rs.e
+	switch {
+	case scope == scopeEngine:
+		if key == keyClock {
+			return e.decodeClock(val)
+		}
+		return fmt.Errorf("unknown engine state %q", key)
+	case scope == scopeOnline:
+		rs.legacy["online/"+key] = val
+		return nil
+	}
+	id, ok := strings.CutPrefix(scope, rulePrefix)
+	if !ok {
+		return fmt.Errorf("unknown state scope %q", scope)
+	}
+	if key == keyVersion {
+		rs.current, rs.skip = nil, ""
+		r, ok := rs.rules[id]
+		switch {
+		case !ok:
+			rs.Dropped = append(rs.Dropped, id)
+			rs.skip = id
+		case r.Version != string(val):
+			rs.Changed = append(rs.Changed, id)
+			rs.skip = id
+		default:
+			rs.current = r
+		}
+		return nil
+	}
+	if rs.skip == id {
+		return nil
+	}
+	r := rs.current
+	if r == nil || r.ID != id {
+		return fmt.Errorf("state of rule %s without its version", id)
+	}
+	if name, ok := strings.CutPrefix(key, "baseline/"); ok {
+		rs.legacy["baseline/"+id+"/"+name] = val
+		return nil
+	}
+	var err error
+	switch key {
+	case "dedup":
+		if d := e.dedup[r]; d != nil {
+			err = d.UnmarshalBinary(val)
+		}
+	case "group":
+		if g := e.groupers[r]; g != nil {
+			err = g.UnmarshalBinary(val)
+		}
+	case "throttle":
+		if t := e.throttlers[r]; t != nil {
+			err = t.UnmarshalBinary(val)
+		}
+	default:
+		err = rs.dets[id].restore(key, val)
+	}
+	if err != nil {
+		return fmt.Errorf("state of rule %s (%s): %w", id, key, err)
+	}
+	return nil
+}
+
+// Finish completes the restore.
+func (rs *Restorer) Finish() error {
+	return rs.e.LoadState(rs.legacy)
+}
+
+// encodeClock writes the engine's event time: how far detectors have been
+// advanced, the reorder buffer's watermark, each stream's clock and the
+// events waiting to be released.
+func (e *Engine) encodeClock() []byte {
+	enc := &wire.Enc{B: []byte{clockVersion}}
+	enc.Varint(e.detWM)
+	r := e.reorder
+	enc.Varint(r.wm)
+	enc.Uvarint(uint64(len(r.streams)))
+	for _, name := range sortedKeys(r.streams) {
+		sc := r.streams[name]
+		enc.Str(name)
+		enc.Varint(sc.max)
+		enc.Bool(sc.seen)
+	}
+	enc.Uvarint(uint64(len(r.heap)))
+	for _, ev := range r.heap {
+		enc.Event(ev)
+	}
+	return enc.B
+}
+
+func (e *Engine) decodeClock(b []byte) error {
+	d := &wire.Dec{B: b}
+	if v := d.Byte(); v != clockVersion {
+		return fmt.Errorf("engine clock state version %d; this cep reads version %d", v, clockVersion)
+	}
+	e.detWM = d.Varint()
+	r := e.reorder
+	r.wm = d.Varint()
+	n := d.Count(1)
+	for range n {
+		name := d.Str()
+		sc := r.streams[name]
+		if sc == nil {
+			sc = &streamClock{}
+			r.streams[name] = sc
+		}
+		sc.max = d.Varint()
+		sc.seen = d.Bool()
+	}
+	n = d.Count(1)
+	r.heap = r.heap[:0]
+	for range n {
+		ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Time(), Seq: d.Uvarint(), Line: int(d.Varint())}
+		ev.Raw, ev.Fields = d.Raw("buffered event")
+		r.heap = append(r.heap, ev)
+	}
+	if d.Err != nil {
+		return fmt.Errorf("engine clock state: %w", d.Err)
+	}
+	if len(d.B) != 0 {
+		return fmt.Errorf("engine clock state: %d bytes left over", len(d.B))
+	}
+	r.heapify()
+	e.dedupSweep = math.MinInt64
+	return nil
+}

@@ -1,0 +1,361 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
+)
+
+// Batches are cut at this many events or bytes, whichever comes first, so
+// that read-ahead is bounded in bytes as well as in count.
+const (
+	batchEvents = 256
+	batchBytes  = 1 << 20
+)
+
+// DefaultPoll is how often a followed file at its end is checked for new
+// lines, rotation and truncation.
+const DefaultPoll = 500 * time.Millisecond
+
+// File reads JSON lines from a file. With Follow it keeps reading as the
+// file grows, like tail -F: it notices when the file is renamed away and a
+// new one takes its path (reading the old one to its end first) and when
+// it is truncated in place (copytruncate), and starts the new content
+// from its beginning. Its position is the file's identity, byte offset,
+// line number and event count, so a restart resumes exactly after the
+// last line the engine saw.
+type File struct {
+	Spec   Spec
+	Path   string
+	Follow bool
+	// Poll is how often a followed file is checked at its end; 0 means
+	// DefaultPoll.
+	Poll time.Duration
+	Log  *slog.Logger
+	// OnMalformed, when set, also receives every malformed line's error.
+	OnMalformed func(error)
+
+	counts Counters
+}
+
+// Name implements Source.
+func (f *File) Name() string { return f.Spec.Name }
+
+// Streams implements Source.
+func (f *File) Streams() []string { return []string{f.Spec.Stream} }
+
+// Counts implements Source.
+func (f *File) Counts() *Counters { return &f.counts }
+
+func (f *File) log() *slog.Logger {
+	if f.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return f.Log
+}
+
+// filePos is a file source's position.
+type filePos struct {
+	path     string
+	dev, ino uint64
+	off      int64
+	line     int
+	seq      uint64
+}
+
+const filePosVersion = 1
+
+func (p filePos) encode() []byte {
+	e := &wire.Enc{B: []byte{filePosVersion}}
+	e.Str(p.path)
+	e.Uvarint(p.dev)
+	e.Uvarint(p.ino)
+	e.Varint(p.off)
+	e.Varint(int64(p.line))
+	e.Uvarint(p.seq)
+	return e.B
+}
+
+func decodeFilePos(b []byte) (filePos, error) {
+	d := &wire.Dec{B: b}
+	if v := d.Byte(); v != filePosVersion {
+		return filePos{}, fmt.Errorf("file position version %d; this cep reads version %d", v, filePosVersion)
+	}
+	p := filePos{path: d.Str(), dev: d.Uvarint(), ino: d.Uvarint(), off: d.Varint(), line: int(d.Varint()), seq: d.Uvarint()}
+	if d.Err != nil {
+		return p, fmt.Errorf("file position: %w", d.Err)
+	}
+	if p.off < 0 || p.line < 0 {
+		return p, errors.New("file position: negative offset")
+	}
+	return p, nil
+}
+
+// identity returns a file's device and inode numbers.
+func identity(fi os.FileInfo) (dev, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), st.Ino
+	}
+	return 0, 0
+}
+
+// Run implements Source.
+func (f *File) Run(ctx context.Context, from Positions, out chan<- Batch) error {
+	r := NewReader(nil, f.Spec, f.Log)
+	r.Counts = &f.counts
+	r.OnMalformed = f.OnMalformed
+	r.HoldPartial = f.Follow
+	fr := &fileRun{f: f, r: r, out: out, poll: f.Poll}
+	if fr.poll <= 0 {
+		fr.poll = DefaultPoll
+	}
+	err := fr.run(ctx, from[""])
+	if fr.file != nil {
+		fr.file.Close()
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w", f.Path, err)
+		fr.send(ctx, true, err)
+	}
+	return err
+}
+
+type fileRun struct {
+	f     *File
+	r     *Reader
+	out   chan<- Batch
+	poll  time.Duration
+	file  *os.File
+	dev   uint64
+	ino   uint64
+	batch []*event.Event
+	bytes int
+}
+
+func (fr *fileRun) pos() filePos {
+	return filePos{path: fr.f.Path, dev: fr.dev, ino: fr.ino, off: fr.r.off, line: fr.r.line, seq: fr.r.seq}
+}
+
+// send hands the batch over with the position after it; false when ctx
+// ended first.
+func (fr *fileRun) send(ctx context.Context, end bool, err error) bool {
+	b := Batch{Source: fr.f.Name(), Events: fr.batch, Pos: fr.pos().encode(), End: end, Err: err}
+	select {
+	case fr.out <- b:
+		fr.batch, fr.bytes = make([]*event.Event, 0, batchEvents), 0
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// use makes file the one being read, from byte offset off.
+func (fr *fileRun) use(file *os.File, off int64, line int) error {
+	fi, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := file.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	if fr.file != nil && fr.file != file {
+		fr.file.Close()
+	}
+	fr.file = file
+	fr.dev, fr.ino = identity(fi)
+	fr.r.reset(file)
+	fr.r.off, fr.r.line = off, line
+	return nil
+}
+
+func (fr *fileRun) run(ctx context.Context, from []byte) error {
+	f := fr.f
+	var p *filePos
+	if from != nil {
+		pos, err := decodeFilePos(from)
+		if err != nil {
+			return err
+		}
+		if pos.path != f.Path {
+			f.log().Warn("the source's path changed since the checkpoint: reading it from the start", "source", f.Name(), "was", pos.path, "path", f.Path)
+		} else {
+			p = &pos
+		}
+	}
+	file, err := os.Open(f.Path)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		if err := fr.use(file, 0, 0); err != nil {
+			file.Close()
+			return err
+		}
+		return fr.loop(ctx)
+	}
+	fr.r.seq = p.seq
+	fi, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return err
+	}
+	dev, ino := identity(fi)
+	switch {
+	case dev == p.dev && ino == p.ino && fi.Size() >= p.off:
+		if err := fr.use(file, p.off, p.line); err != nil {
+			file.Close()
+			return err
+		}
+		return fr.loop(ctx)
+	case dev == p.dev && ino == p.ino:
+		f.log().Warn("the file was truncated since the checkpoint: reading it from the start; lines written before the truncation and after the checkpoint are lost",
+			"source", f.Name(), "path", f.Path, "checkpoint_offset", p.off, "size", fi.Size())
+	default:
+		// Rotated while cep was down: finish the old file, if it is still
+		// beside the new one, then read the new one from its start.
+		if old := findFile(filepath.Dir(f.Path), p.dev, p.ino); old != "" {
+			f.log().Info("the file was rotated since the checkpoint: reading the rest of the old one first", "source", f.Name(), "old", old, "path", f.Path)
+			if err := fr.finish(ctx, old, p); err != nil {
+				file.Close()
+				return err
+			}
+		} else {
+			f.log().Warn("the file was rotated since the checkpoint and the old one is gone: lines written to it after the checkpoint are lost; reading the new file from its start",
+				"source", f.Name(), "path", f.Path, "checkpoint_offset", p.off)
+		}
+	}
+	if err := fr.use(file, 0, 0); err != nil {
+		file.Close()
+		return err
+	}
+	return fr.loop(ctx)
+}
+
+// finish reads a rotated file from the checkpointed offset to its end.
+func (fr *fileRun) finish(ctx context.Context, path string, p *filePos) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := fr.use(file, p.off, p.line); err != nil {
+		file.Close()
+		return err
+	}
+	return fr.drain(ctx, true)
+}
+
+// findFile looks in dir for the file with the given identity.
+func findFile(dir string, dev, ino uint64) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if d, i := identity(fi); d == dev && i == ino {
+			return filepath.Join(dir, e.Name())
+		}
+	}
+	return ""
+}
+
+// drain reads what the current file holds up to its end, sending full
+// batches. With last, a held partial line is taken as the file's last.
+func (fr *fileRun) drain(ctx context.Context, last bool) error {
+	for {
+		ev, err := fr.r.Next()
+		if errors.Is(err, io.EOF) && last {
+			ev, err = fr.r.lastPartial()
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		fr.batch = append(fr.batch, ev)
+		fr.bytes += len(ev.Raw)
+		if len(fr.batch) >= batchEvents || fr.bytes >= batchBytes || !fr.r.Buffered() {
+			if !fr.send(ctx, false, nil) {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+func (fr *fileRun) loop(ctx context.Context) error {
+	f := fr.f
+	for {
+		if err := fr.drain(ctx, false); err != nil {
+			return err
+		}
+		if !f.Follow {
+			if !fr.send(ctx, true, nil) {
+				return ctx.Err()
+			}
+			return nil
+		}
+		if len(fr.batch) > 0 && !fr.send(ctx, false, nil) {
+			return ctx.Err()
+		}
+		switched, err := fr.rotate(ctx)
+		if err != nil {
+			return err
+		}
+		if switched {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(fr.poll):
+		}
+	}
+}
+
+// rotate notices a truncated file or a new file at the path; it reports
+// whether reading moved to new content.
+func (fr *fileRun) rotate(ctx context.Context) (bool, error) {
+	f := fr.f
+	cur, err := fr.file.Stat()
+	if err != nil {
+		return false, err
+	}
+	if cur.Size() < fr.r.off {
+		f.log().Warn("followed file truncated: reading it from the start", "source", f.Name(), "path", f.Path, "offset", fr.r.off, "size", cur.Size())
+		return true, fr.use(fr.file, 0, 0)
+	}
+	fi, err := os.Stat(f.Path)
+	if err != nil || os.SameFile(fi, cur) {
+		// Gone for now (between a rename and the new file's creation), or
+		// unchanged.
+		return false, nil
+	}
+	next, err := os.Open(f.Path)
+	if err != nil {
+		return false, nil
+	}
+	// The writer may have added lines to the old file between the last
+	// read and the rename: read it to its end once more.
+	if err := fr.drain(ctx, true); err != nil {
+		next.Close()
+		return false, err
+	}
+	f.log().Info("followed file rotated: reading the new file from its start", "source", f.Name(), "path", f.Path)
+	return true, fr.use(next, 0, 0)
+}
