@@ -1,0 +1,141 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cep-project/cep/source"
+	"github.com/cep-project/cep/state"
+)
+
+type commitResult struct {
+	id    uint64
+	err   error
+	took  time.Duration
+	taken time.Duration
+	bytes int64
+}
+
+// restore loads the newest checkpoint into the engine and remembers the
+// sources' positions; without one, it reads the state of an older cep
+// (online models and baselines) when there is some.
+func (rt *Runtime) restore(ctx context.Context) error {
+	if rt.cfg.Store == nil || rt.cfg.Mode != Service {
+		if rt.cfg.Legacy != nil {
+			return rt.eng.LoadState(rt.cfg.Legacy)
+		}
+		return nil
+	}
+	snap, err := rt.cfg.Store.Latest(ctx)
+	if err != nil {
+		return err
+	}
+	if snap == nil {
+		if rt.cfg.Legacy != nil {
+			return rt.eng.LoadState(rt.cfg.Legacy)
+		}
+		return nil
+	}
+	defer snap.Close()
+	start := time.Now()
+	meta := snap.Meta()
+	rs := rt.eng.Restore()
+	n := 0
+	err = snap.Entries(func(e state.Entry) error {
+		n++
+		return rs.Entry(e.Scope, e.Key, e.Value)
+	})
+	if err == nil {
+		err = rs.Finish()
+	}
+	if err != nil {
+		return fmt.Errorf("restoring checkpoint %d: %w", meta.ID, err)
+	}
+	for _, p := range meta.Positions {
+		pos, err := source.DecodePositions(p.Data)
+		if err != nil {
+			return fmt.Errorf("checkpoint %d: source %s: %w", meta.ID, p.Source, err)
+		}
+		rt.from[p.Source] = pos
+		rt.positions[p.Source] = pos
+	}
+	known := map[string]bool{}
+	for _, s := range rt.cfg.Sources {
+		known[s.Name()] = true
+		if _, ok := rt.from[s.Name()]; !ok {
+			rt.log.Info("source not in the checkpoint: reading it from the start", "source", s.Name())
+		}
+	}
+	for name := range rt.from {
+		if !known[name] {
+			rt.log.Warn("the checkpoint has a position for a source that is no longer configured: it is dropped", "source", name)
+			delete(rt.positions, name)
+		}
+	}
+	for _, id := range rs.Changed {
+		rt.log.Warn("rule changed since the checkpoint: its state starts empty", "rule", id)
+	}
+	for _, id := range rs.Dropped {
+		rt.log.Info("rule in the checkpoint is no longer loaded: its state is dropped", "rule", id)
+	}
+	rt.nextID = meta.ID + 1
+	rt.res.Restored = &meta
+	rt.log.Info("restored checkpoint", "id", meta.ID, "written", meta.Created.Format(time.RFC3339), "by", meta.Writer,
+		"entries", n, "seconds", fmt.Sprintf("%.3f", time.Since(start).Seconds()))
+	return nil
+}
+
+// checkpoint writes the engine's state and the sources' positions, and
+// commits it in the background once the sink has delivered or spooled
+// every alert sent so far.
+func (rt *Runtime) checkpoint(ctx context.Context) error {
+	start := time.Now()
+	id := rt.nextID
+	rt.nextID++
+	meta := state.Meta{ID: id, Created: start.UTC(), Writer: rt.cfg.Writer}
+	for _, s := range rt.cfg.Sources {
+		if p, ok := rt.positions[s.Name()]; ok {
+			meta.Positions = append(meta.Positions, state.Position{Source: s.Name(), Data: source.EncodePositions(p)})
+		}
+	}
+	tx, err := rt.cfg.Store.Begin(ctx, meta)
+	if err != nil {
+		return err
+	}
+	var size int64
+	err = rt.eng.Snapshot(func(scope, key string, val []byte) error {
+		size += int64(len(scope) + len(key) + len(val))
+		return tx.Put(state.Entry{Scope: scope, Key: key, Value: val})
+	})
+	if err != nil {
+		tx.Abort()
+		return fmt.Errorf("checkpoint %d: %w", id, err)
+	}
+	taken := time.Since(start)
+	mark := rt.cfg.Sink.Mark()
+	rt.inflight = true
+	go func() {
+		err := rt.cfg.Sink.Wait(ctx, mark)
+		if err == nil {
+			err = tx.Commit(ctx)
+		} else {
+			tx.Abort()
+			err = fmt.Errorf("waiting for the sinks: %w", err)
+		}
+		rt.committed <- commitResult{id: id, err: err, took: time.Since(start), taken: taken, bytes: size}
+	}()
+	return nil
+}
+
+func (rt *Runtime) committedOne(r commitResult) {
+	rt.inflight = false
+	if r.err != nil {
+		rt.res.CheckpointErrors++
+		rt.log.Error("checkpoint not committed", "id", r.id, "error", r.err)
+		return
+	}
+	rt.res.Checkpoints++
+	rt.log.Debug("checkpoint committed", "id", r.id, "bytes", r.bytes,
+		"snapshot_seconds", fmt.Sprintf("%.3f", r.taken.Seconds()), "seconds", fmt.Sprintf("%.3f", r.took.Seconds()))
+}

@@ -1,0 +1,99 @@
+package runtime
+
+import (
+	"container/heap"
+	"context"
+	"time"
+
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/source"
+)
+
+// replay is the Replay loop: every source reads on its own goroutine, and
+// a k-way merge on the head event of each pushes events in event-time
+// order (each source's own order is kept; disorder inside one source is
+// the engine's reorder buffer's to fix, within the allowed lateness).
+func (rt *Runtime) replay(ctx, srcCtx context.Context) (bool, error) {
+	open, bySource := rt.streams()
+	var h mergeHeap
+	for _, s := range rt.cfg.Sources {
+		in := &mergeInput{name: s.Name(), ch: make(chan source.Batch, 4)}
+		go func() { _ = s.Run(srcCtx, rt.from[s.Name()], in.ch) }()
+		h = append(h, in)
+	}
+	live := h[:0]
+	for _, in := range h {
+		if rt.fill(in, open, bySource) {
+			live = append(live, in)
+		}
+	}
+	h = live
+	heap.Init(&h)
+	var zero time.Time
+	n := 0
+	done := ctx.Done()
+	for len(h) > 0 {
+		in := h[0]
+		ev := in.batch.Events[in.pos]
+		in.batch.Events[in.pos] = nil
+		in.pos++
+		rt.eng.Push(ev, zero)
+		n++
+		if rt.cfg.OnEvents != nil && n%8192 == 0 {
+			rt.cfg.OnEvents(rt.eng)
+		}
+		if n%1024 == 0 {
+			select {
+			case <-done:
+				return true, nil
+			default:
+			}
+		}
+		if in.pos < len(in.batch.Events) {
+			heap.Fix(&h, 0)
+			continue
+		}
+		if rt.fill(in, open, bySource) {
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+	}
+	return false, nil
+}
+
+type mergeInput struct {
+	name  string
+	ch    chan source.Batch
+	batch source.Batch
+	pos   int
+}
+
+// fill makes sure in has a head event; false when its source has ended,
+// which the engine then learns, after the source's last event. Replay
+// takes no checkpoints, so positions are not recorded.
+func (rt *Runtime) fill(in *mergeInput, open map[string]int, bySource map[string][]string) bool {
+	for in.pos >= len(in.batch.Events) {
+		if in.batch.End {
+			rt.endOfSource(in.batch, open, bySource)
+			return false
+		}
+		in.batch, in.pos = <-in.ch, 0
+	}
+	return true
+}
+
+func (in *mergeInput) head() *event.Event { return in.batch.Events[in.pos] }
+
+type mergeHeap []*mergeInput
+
+func (h mergeHeap) Len() int           { return len(h) }
+func (h mergeHeap) Less(i, j int) bool { return h[i].head().Before(h[j].head()) }
+func (h mergeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)        { *h = append(*h, x.(*mergeInput)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

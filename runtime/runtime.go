@@ -1,0 +1,345 @@
+// Package runtime owns the one loop every way of running cep shares —
+// bounded replay (`cep run --input`, `cep test`, backtests), the service
+// (`cep run --config`) and benchmarks: sources feed the engine, the engine
+// hands alerts to a sink, and checkpoints tie the engine's state to the
+// sources' positions (see docs/ARCHITECTURE.md, "The runtime").
+//
+// The loop is the only goroutine that touches the engine. Sources read and
+// decode on their own goroutines and hand over batches; a checkpoint is
+// taken between two batches, so it is a consistent cut, and it commits only
+// once the sink has delivered or spooled every alert produced before it.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/source"
+	"github.com/cep-project/cep/state"
+)
+
+// Mode is how sources are read.
+type Mode int
+
+const (
+	// Replay reads bounded inputs merged in event-time order; when they
+	// end, event time runs to the end so every window and timeout fires.
+	Replay Mode = iota
+	// Service reads sources as their events arrive, takes checkpoints
+	// and runs until every source ends or it is stopped.
+	Service
+)
+
+// Sink receives the engine's alerts.
+type Sink interface {
+	// Send hands an alert over; it may block for back-pressure.
+	Send(ctx context.Context, a *alert.Alert) error
+	// Mark returns a mark covering every alert sent so far, and Wait
+	// returns once each of them has been delivered or spooled.
+	Mark() uint64
+	Wait(ctx context.Context, mark uint64) error
+	// Close delivers or spools what is in flight, within ctx. It reports
+	// alerts that were neither.
+	Close(ctx context.Context) error
+}
+
+// Defaults for Config.
+const (
+	DefaultInterval    = 10 * time.Second
+	DefaultStopTimeout = 30 * time.Second
+	tickEvery          = time.Second
+)
+
+// Config says what to run.
+type Config struct {
+	Mode    Mode
+	Rules   []*rules.Rule
+	Engine  correlate.Config
+	Sources []source.Source
+	Sink    Sink
+	// Store keeps checkpoints (Service mode); nil takes none.
+	Store state.Store
+	// Legacy, when there is no checkpoint, restores online models and
+	// baselines from a state directory of cep before checkpoints, and in
+	// Replay mode is where they are saved at the end.
+	Legacy correlate.Store
+	// Interval is the time between checkpoints; 0 means DefaultInterval.
+	Interval time.Duration
+	// Checkpoints, when set, asks for a checkpoint now (a reload, an
+	// operator's request, a test).
+	Checkpoints <-chan struct{}
+	// StopTimeout bounds a graceful stop: the last checkpoint and the
+	// sink's flush; 0 means DefaultStopTimeout.
+	StopTimeout time.Duration
+	// Writer names the program in checkpoints.
+	Writer string
+	Log    *slog.Logger
+	// OnTick, when set, is called about once a second (and at the end)
+	// from the loop, with the engine's counters.
+	OnTick func(correlate.Stats)
+	// OnEvents, when set, is called from the loop every few thousand
+	// events in Replay mode, for progress.
+	OnEvents func(*correlate.Engine)
+}
+
+// Result is what a run did.
+type Result struct {
+	Stats correlate.Stats
+	// Interrupted: stopped before the end of input.
+	Interrupted bool
+	// Restored is the checkpoint the run started from, if any.
+	Restored *state.Meta
+	// Checkpoints counts committed checkpoints; CheckpointErrors failed
+	// ones.
+	Checkpoints, CheckpointErrors int
+	// SendErrors counts alerts the sink refused.
+	SendErrors uint64
+	// SourceErrors are sources that ended with an error.
+	SourceErrors []error
+	// Left says what a stop could not finish in time; empty when all was
+	// done.
+	Left []string
+}
+
+// Runtime runs one configuration; Run may be called once.
+type Runtime struct {
+	cfg       Config
+	eng       *correlate.Engine
+	log       *slog.Logger
+	sendCtx   context.Context
+	positions map[string]source.Positions
+	from      map[string]source.Positions
+	nextID    uint64
+	res       Result
+	committed chan commitResult
+	inflight  bool
+}
+
+// New builds the engine for cfg.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Sink == nil {
+		return nil, errors.New("runtime: no sink")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = DefaultStopTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Log
+	}
+	rt := &Runtime{
+		cfg:       cfg,
+		log:       cfg.Log,
+		positions: map[string]source.Positions{},
+		from:      map[string]source.Positions{},
+		nextID:    1,
+		committed: make(chan commitResult, 1),
+		sendCtx:   context.Background(),
+	}
+	seen := map[string]bool{}
+	for _, s := range cfg.Sources {
+		if seen[s.Name()] {
+			return nil, fmt.Errorf("two sources are named %q: names identify their positions in checkpoints", s.Name())
+		}
+		seen[s.Name()] = true
+		for _, st := range s.Streams() {
+			if !slices.Contains(cfg.Engine.Streams, st) {
+				cfg.Engine.Streams = append(cfg.Engine.Streams, st)
+			}
+		}
+	}
+	eng, err := correlate.New(cfg.Rules, cfg.Engine, rt.emit)
+	if err != nil {
+		return nil, err
+	}
+	rt.cfg, rt.eng = cfg, eng
+	return rt, nil
+}
+
+// Engine returns the runtime's engine, for callers that report on it.
+func (rt *Runtime) Engine() *correlate.Engine { return rt.eng }
+
+func (rt *Runtime) emit(a *alert.Alert) {
+	if err := rt.cfg.Sink.Send(rt.sendCtx, a); err != nil {
+		rt.res.SendErrors++
+		rt.log.Error("alert not handed to its sink", "id", a.ID, "rule", a.Rule, "error", err)
+	}
+}
+
+// Run runs until the input ends or ctx is done, then stops gracefully:
+// the last checkpoint is taken and the sink flushed within the stop
+// timeout.
+func (rt *Runtime) Run(ctx context.Context) (*Result, error) {
+	if err := rt.restore(ctx); err != nil {
+		return nil, err
+	}
+	srcCtx, stopSources := context.WithCancel(context.Background())
+	defer stopSources()
+	var interrupted bool
+	var err error
+	if rt.cfg.Mode == Replay {
+		interrupted, err = rt.replay(ctx, srcCtx)
+	} else {
+		interrupted, err = rt.serve(ctx, srcCtx)
+	}
+	stopSources()
+	if err != nil {
+		return nil, err
+	}
+	rt.res.Interrupted = interrupted
+	if !interrupted {
+		// Every source ended: event time runs to the end.
+		rt.eng.Close()
+	}
+	rt.stop()
+	return &rt.res, nil
+}
+
+// stop finishes a run within the stop timeout: a last checkpoint, then the
+// sink's flush; what could not be done is listed in Left.
+func (rt *Runtime) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), rt.cfg.StopTimeout)
+	defer cancel()
+	if rt.inflight {
+		rt.collect(ctx)
+	}
+	if rt.cfg.Store != nil && rt.cfg.Mode == Service {
+		if err := rt.checkpoint(ctx); err == nil {
+			rt.collect(ctx)
+		} else {
+			rt.res.CheckpointErrors++
+			rt.res.Left = append(rt.res.Left, fmt.Sprintf("last checkpoint: %v", err))
+		}
+	}
+	if rt.cfg.Mode == Replay && rt.cfg.Legacy != nil {
+		if err := rt.eng.SaveState(rt.cfg.Legacy); err != nil {
+			rt.res.Left = append(rt.res.Left, fmt.Sprintf("saving models and baselines: %v", err))
+		}
+	}
+	if err := rt.cfg.Sink.Close(ctx); err != nil {
+		rt.res.Left = append(rt.res.Left, fmt.Sprintf("sinks: %v", err))
+	}
+	rt.res.Stats = rt.eng.Stats()
+	if rt.cfg.OnTick != nil {
+		rt.cfg.OnTick(rt.res.Stats)
+	}
+}
+
+// collect waits for the checkpoint in flight to commit.
+func (rt *Runtime) collect(ctx context.Context) {
+	select {
+	case r := <-rt.committed:
+		rt.committedOne(r)
+	case <-ctx.Done():
+		rt.res.CheckpointErrors++
+		rt.res.Left = append(rt.res.Left, "a checkpoint was still waiting for the sinks to deliver its alerts")
+	}
+}
+
+// endOfSource handles a source's last batch.
+func (rt *Runtime) endOfSource(b source.Batch, open map[string]int, streams map[string][]string) {
+	if b.Err != nil {
+		rt.res.SourceErrors = append(rt.res.SourceErrors, b.Err)
+		rt.log.Error("source failed", "source", b.Source, "error", b.Err)
+	}
+	for _, st := range streams[b.Source] {
+		open[st]--
+		if open[st] == 0 {
+			rt.eng.EndStream(st)
+		}
+	}
+}
+
+func (rt *Runtime) streams() (map[string]int, map[string][]string) {
+	open := map[string]int{}
+	bySource := map[string][]string{}
+	for _, s := range rt.cfg.Sources {
+		for _, st := range s.Streams() {
+			open[st]++
+			bySource[s.Name()] = append(bySource[s.Name()], st)
+		}
+	}
+	return open, bySource
+}
+
+// serve is the Service loop: batches are pushed as they arrive, the
+// engine learns the processing time once a second (to tell idle sources),
+// and checkpoints are taken every interval.
+func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
+	feed := make(chan source.Batch, 2*len(rt.cfg.Sources))
+	for _, s := range rt.cfg.Sources {
+		go func() { _ = s.Run(srcCtx, rt.from[s.Name()], feed) }()
+	}
+	open, bySource := rt.streams()
+	remaining := len(rt.cfg.Sources)
+	ticker := time.NewTicker(tickEvery)
+	defer ticker.Stop()
+	lastCheckpoint := time.Now()
+	for remaining > 0 {
+		select {
+		case b := <-feed:
+			now := time.Now()
+			for _, ev := range b.Events {
+				rt.eng.Push(ev, now)
+			}
+			rt.advance(b)
+			if b.End {
+				remaining--
+				rt.endOfSource(b, open, bySource)
+			}
+		case now := <-ticker.C:
+			rt.eng.Tick(now)
+			if rt.cfg.OnTick != nil {
+				rt.cfg.OnTick(rt.eng.Stats())
+			}
+			if rt.cfg.Store != nil && !rt.inflight && now.Sub(lastCheckpoint) >= rt.cfg.Interval {
+				lastCheckpoint = now
+				if err := rt.checkpoint(ctx); err != nil {
+					rt.res.CheckpointErrors++
+					rt.log.Error("checkpoint failed", "error", err)
+				}
+			}
+		case <-rt.cfg.Checkpoints:
+			if rt.cfg.Store != nil {
+				if rt.inflight {
+					rt.collect(ctx)
+				}
+				lastCheckpoint = time.Now()
+				if err := rt.checkpoint(ctx); err != nil {
+					rt.res.CheckpointErrors++
+					rt.log.Error("checkpoint failed", "error", err)
+				}
+			}
+		case r := <-rt.committed:
+			rt.committedOne(r)
+		case <-ctx.Done():
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// advance records a batch's position: from now on a checkpoint covers it.
+func (rt *Runtime) advance(b source.Batch) {
+	if b.Pos == nil {
+		return
+	}
+	p := rt.positions[b.Source]
+	if p == nil {
+		p = source.Positions{}
+		rt.positions[b.Source] = p
+	}
+	p[b.Lane] = b.Pos
+}
