@@ -10,17 +10,33 @@ import (
 )
 
 type commitResult struct {
-	id    uint64
-	err   error
-	took  time.Duration
-	taken time.Duration
-	bytes int64
+	id  uint64
+	err error
+	CheckpointStats
 }
+
+// CheckpointStats describe one checkpoint.
+type CheckpointStats struct {
+	ID uint64
+	// Bytes is the size of its entries.
+	Bytes int64
+	// Snapshot is how long the engine was paused to write it; Took is
+	// the time until it was committed, waiting for the sinks included.
+	Snapshot, Took time.Duration
+}
+
+// Restore loads the newest checkpoint now; Run does it when it has not
+// been done.
+func (rt *Runtime) Restore(ctx context.Context) error { return rt.restore(ctx) }
 
 // restore loads the newest checkpoint into the engine and remembers the
 // sources' positions; without one, it reads the state of an older cep
 // (online models and baselines) when there is some.
 func (rt *Runtime) restore(ctx context.Context) error {
+	if rt.restored {
+		return nil
+	}
+	rt.restored = true
 	if rt.cfg.Store == nil || rt.cfg.Mode != Service {
 		if rt.cfg.Legacy != nil {
 			return rt.eng.LoadState(rt.cfg.Legacy)
@@ -123,7 +139,7 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 			tx.Abort()
 			err = fmt.Errorf("waiting for the sinks: %w", err)
 		}
-		rt.committed <- commitResult{id: id, err: err, took: time.Since(start), taken: taken, bytes: size}
+		rt.committed <- commitResult{id: id, err: err, CheckpointStats: CheckpointStats{ID: id, Bytes: size, Snapshot: taken, Took: time.Since(start)}}
 	}()
 	return nil
 }
@@ -136,6 +152,8 @@ func (rt *Runtime) committedOne(r commitResult) {
 		return
 	}
 	rt.res.Checkpoints++
-	rt.log.Debug("checkpoint committed", "id", r.id, "bytes", r.bytes,
-		"snapshot_seconds", fmt.Sprintf("%.3f", r.taken.Seconds()), "seconds", fmt.Sprintf("%.3f", r.took.Seconds()))
+	st := r.CheckpointStats
+	rt.res.LastCheckpoint = &st
+	rt.log.Debug("checkpoint committed", "id", r.id, "bytes", st.Bytes,
+		"snapshot_seconds", fmt.Sprintf("%.3f", st.Snapshot.Seconds()), "seconds", fmt.Sprintf("%.3f", st.Took.Seconds()))
 }

@@ -87,6 +87,9 @@ type Config struct {
 	// OnEvents, when set, is called from the loop every few thousand
 	// events in Replay mode, for progress.
 	OnEvents func(*correlate.Engine)
+	// AtEndOfInput, when set, sees the engine when every source has ended,
+	// before event time runs to the end.
+	AtEndOfInput func(*correlate.Engine)
 }
 
 // Result is what a run did.
@@ -99,6 +102,8 @@ type Result struct {
 	// Checkpoints counts committed checkpoints; CheckpointErrors failed
 	// ones.
 	Checkpoints, CheckpointErrors int
+	// LastCheckpoint describes the newest committed checkpoint.
+	LastCheckpoint *CheckpointStats
 	// SendErrors counts alerts the sink refused.
 	SendErrors uint64
 	// SourceErrors are sources that ended with an error.
@@ -120,6 +125,8 @@ type Runtime struct {
 	res       Result
 	committed chan commitResult
 	inflight  bool
+	restored  bool
+	ended     int
 }
 
 // New builds the engine for cfg.
@@ -250,6 +257,10 @@ func (rt *Runtime) collect(ctx context.Context) {
 
 // endOfSource handles a source's last batch.
 func (rt *Runtime) endOfSource(b source.Batch, open map[string]int, streams map[string][]string) {
+	rt.ended++
+	if rt.ended == len(rt.cfg.Sources) && rt.cfg.AtEndOfInput != nil {
+		rt.cfg.AtEndOfInput(rt.eng)
+	}
 	if b.Err != nil {
 		rt.res.SourceErrors = append(rt.res.SourceErrors, b.Err)
 		rt.log.Error("source failed", "source", b.Source, "error", b.Err)

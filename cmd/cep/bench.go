@@ -1,15 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"runtime"
+	goruntime "runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +21,9 @@ import (
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/runtime"
+	"github.com/cep-project/cep/source"
+	"github.com/cep-project/cep/state"
 )
 
 type benchParams struct {
@@ -32,6 +37,10 @@ type benchParams struct {
 	profile  string
 	lateness time.Duration
 	latency  bool
+	// checkpoint, when set, runs as a service taking checkpoints at this
+	// interval into stateDir (a temporary directory when empty).
+	checkpoint time.Duration
+	stateDir   string
 }
 
 // benchResult is printed as JSON with --json; its field names are stable.
@@ -98,6 +107,8 @@ Scenarios:
 	f.StringVar(&p.profile, "cpuprofile", "", "write a CPU profile of the timed run to this file")
 	f.DurationVar(&p.lateness, "allowed-lateness", 0, "the engine's allowed lateness; 0 releases each event at once, so latency is processing time")
 	f.BoolVar(&p.latency, "latency", true, "measure the latency from event to alert (p50, p99)")
+	f.DurationVar(&p.checkpoint, "checkpoint-interval", 0, "run as a service taking checkpoints this often; reports checkpoint size and time, and times a restore of the last one")
+	f.StringVar(&p.stateDir, "state", "", "directory for --checkpoint-interval's checkpoints (default: a temporary one)")
 	return cmd
 }
 
@@ -134,39 +145,99 @@ func (a *app) runBench(p benchParams) error {
 		}
 		rs = append(rs, r)
 	}
+	n := len(sc.lines)
 	var alerts uint64
-	// Latency is measured from the push of the event that completed a
-	// detection to the alert, in processing time: pushed[seq] holds when
-	// each event went in.
-	pushed := make([]int64, len(sc.lines)+1)
+	// Latency is measured from the hand-over of the batch holding the
+	// event that completed a detection to the alert, in processing time:
+	// pushed[seq] holds when each event went in.
+	pushed := make([]int64, n+1)
 	var lat []time.Duration
-	eng, err := correlate.New(rs, correlate.Config{AllowedLateness: p.lateness, Streams: sc.streams, Logger: a.log}, func(al *alert.Alert) {
+	sink := &benchSink{onAlert: func(al *alert.Alert) {
 		alerts++
 		// Only alerts the last event completed count: a closing window's
 		// alert is due to the watermark, not to its events.
-		if n := len(al.Events); n > 0 && al.Events[n-1].Event != nil && al.Time.UnixNano() == al.Events[n-1].Event.Time {
-			if seq := al.Events[n-1].Event.Seq; seq < uint64(len(pushed)) && pushed[seq] != 0 {
-				lat = append(lat, time.Duration(time.Now().UnixNano()-pushed[seq]))
+		if k := len(al.Events); k > 0 && al.Events[k-1].Event != nil && al.Time.UnixNano() == al.Events[k-1].Event.Time {
+			if seq := al.Events[k-1].Event.Seq; seq < uint64(len(pushed)) {
+				if t := atomic.LoadInt64(&pushed[seq]); t != 0 {
+					lat = append(lat, time.Duration(time.Now().UnixNano()-t))
+				}
 			}
 		}
-	})
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &linesSource{name: "bench", stream: sc.streams[0], lines: sc.lines, hold: p.checkpoint > 0}
+	if p.latency {
+		src.pushed = pushed
+	}
+	prev := goruntime.GOMAXPROCS(p.cpu)
+	defer goruntime.GOMAXPROCS(prev)
+	goruntime.GC()
+	debug.FreeOSMemory()
+	var before, held, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	peak := before.HeapInuse
+	samplePeak := func() {
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+	}
+	// The state held when the last event is in, before the end of input
+	// fires every timer, is what the detectors keep for live keys; it is
+	// measured off the clock.
+	var live correlate.Stats
+	var untimed time.Duration
+	atEnd := func(eng *correlate.Engine) {
+		t := time.Now()
+		live = eng.Stats()
+		samplePeak()
+		goruntime.GC()
+		goruntime.ReadMemStats(&held)
+		untimed += time.Since(t)
+	}
+	cfg := runtime.Config{
+		Mode:         runtime.Replay,
+		Rules:        rs,
+		Engine:       correlate.Config{AllowedLateness: p.lateness, Logger: a.log},
+		Sources:      []source.Source{src},
+		Sink:         sink,
+		Log:          a.log,
+		AtEndOfInput: atEnd,
+		OnEvents: func(eng *correlate.Engine) {
+			if eng.Stats().Events%65536 < 8192 {
+				samplePeak()
+			}
+		},
+	}
+	var store *state.Dir
+	if p.checkpoint > 0 {
+		dir := p.stateDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "cep-bench-state-")
+			if err != nil {
+				return exitWith(exitRuntime, "%v", err)
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		store = &state.Dir{Path: dir}
+		cfg.Mode = runtime.Service
+		cfg.Store = store
+		cfg.Interval = p.checkpoint
+		cfg.StopTimeout = time.Hour
+		// The source holds on after its last event, so the run is stopped
+		// once every event is in: the last checkpoint then holds the live
+		// state, and a restore of it is timed.
+		cfg.OnTick = func(s correlate.Stats) {
+			if s.Events >= uint64(n) {
+				cancel()
+			}
+		}
+	}
+	rt, err := runtime.New(cfg)
 	if err != nil {
 		return exitWith(exitRuntime, "%v", err)
 	}
-	decoders := map[string]*event.Decoder{}
-	for _, s := range sc.streams {
-		decoders[s] = &event.Decoder{Stream: s}
-	}
-	dec := decoders[sc.streams[0]]
-
-	prev := runtime.GOMAXPROCS(p.cpu)
-	defer runtime.GOMAXPROCS(prev)
-	runtime.GC()
-	debug.FreeOSMemory()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	peak := before.HeapInuse
-	var zero time.Time
 	if p.profile != "" {
 		f, err := os.Create(p.profile)
 		if err != nil {
@@ -180,44 +251,28 @@ func (a *app) runBench(p benchParams) error {
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
-	for i, line := range sc.lines {
-		ev, err := dec.Decode(line)
-		if err != nil {
-			return exitWith(exitRuntime, "generated event does not decode: %v", err)
-		}
-		if p.latency && ev.Seq < uint64(len(pushed)) {
-			pushed[ev.Seq] = time.Now().UnixNano()
-		}
-		eng.Push(ev, zero)
-		if i&0xffff == 0 {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-		}
+	run, err := rt.Run(ctx)
+	if err != nil {
+		return exitWith(exitRuntime, "%v", err)
 	}
-	took := time.Since(start)
-	// State still held before the end of input fires every timer: what
-	// the detectors keep for live keys and partial matches.
-	live := eng.Stats()
-	runtime.GC()
-	var held runtime.MemStats
-	runtime.ReadMemStats(&held)
-	cpu1 := cpuTime()
-	closeStart := time.Now()
-	eng.Close()
-	took += time.Since(closeStart)
-	cpuTook := cpu1 - cpu0 + (cpuTime() - cpu1)
-	runtime.ReadMemStats(&after)
+	took := time.Since(start) - untimed
+	cpuTook := cpuTime() - cpu0
+	goruntime.ReadMemStats(&after)
 	peak = max(peak, after.HeapInuse)
-	n := float64(len(sc.lines))
+	if store != nil {
+		live = run.Stats
+		goruntime.GC()
+		goruntime.ReadMemStats(&held)
+	}
+	nf := float64(n)
 	res := benchResult{
 		Scenario: p.scenario, Rules: len(rs), Events: len(sc.lines), Keys: p.keys, CPU: p.cpu,
 		Seconds:        took.Seconds(),
-		EventsPerSec:   n / took.Seconds(),
-		NsPerEvent:     float64(took.Nanoseconds()) / n,
-		CPUNsPerEvent:  float64(cpuTook.Nanoseconds()) / n,
-		AllocsPerEvent: float64(after.Mallocs-before.Mallocs) / n,
-		BytesPerEvent:  float64(after.TotalAlloc-before.TotalAlloc) / n,
+		EventsPerSec:   nf / took.Seconds(),
+		NsPerEvent:     float64(took.Nanoseconds()) / nf,
+		CPUNsPerEvent:  float64(cpuTook.Nanoseconds()) / nf,
+		AllocsPerEvent: float64(after.Mallocs-before.Mallocs) / nf,
+		BytesPerEvent:  float64(after.TotalAlloc-before.TotalAlloc) / nf,
 		PeakHeapMiB:    float64(peak) / (1 << 20),
 		Alerts:         alerts,
 	}
@@ -234,6 +289,20 @@ func (a *app) runBench(p benchParams) error {
 	}
 	if p.scenario == "aggregate" {
 		extra["state_bytes_per_key"] = float64(stateBytes) / float64(p.keys)
+	}
+	if store != nil {
+		extra["checkpoints"] = run.Checkpoints
+		extra["checkpoint_interval"] = p.checkpoint.String()
+		if c := run.LastCheckpoint; c != nil {
+			extra["checkpoint_bytes"] = c.Bytes
+			extra["checkpoint_snapshot_seconds"] = c.Snapshot.Seconds()
+			extra["checkpoint_seconds"] = c.Took.Seconds()
+		}
+		restore, err := timeRestore(rs, p, store, a)
+		if err != nil {
+			return exitWith(exitRuntime, "restore: %v", err)
+		}
+		extra["restore_seconds"] = restore.Seconds()
 	}
 	res.Extra = extra
 	if p.json {
@@ -382,4 +451,88 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// linesSource decodes generated lines on its own goroutine, as a file
+// source would, and notes when each batch is handed over (for latency).
+// With hold it stays open after its last line until stopped, as a
+// service's source does.
+type linesSource struct {
+	name, stream string
+	lines        [][]byte
+	pushed       []int64
+	hold         bool
+	counts       source.Counters
+}
+
+func (s *linesSource) Name() string             { return s.name }
+func (s *linesSource) Streams() []string        { return []string{s.stream} }
+func (s *linesSource) Counts() *source.Counters { return &s.counts }
+func (s *linesSource) Run(ctx context.Context, _ source.Positions, out chan<- source.Batch) error {
+	dec := event.Decoder{Stream: s.stream}
+	batch := make([]*event.Event, 0, 256)
+	send := func(end bool) bool {
+		if s.pushed != nil {
+			now := time.Now().UnixNano()
+			for _, ev := range batch {
+				if ev.Seq < uint64(len(s.pushed)) {
+					atomic.StoreInt64(&s.pushed[ev.Seq], now)
+				}
+			}
+		}
+		select {
+		case out <- source.Batch{Source: s.name, Events: batch, End: end}:
+			batch = make([]*event.Event, 0, 256)
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for _, line := range s.lines {
+		ev, err := dec.Decode(line)
+		if err != nil {
+			return fmt.Errorf("generated event does not decode: %w", err)
+		}
+		s.counts.Events.Add(1)
+		batch = append(batch, ev)
+		if len(batch) == cap(batch) && !send(false) {
+			return nil
+		}
+	}
+	if s.hold {
+		if len(batch) > 0 && !send(false) {
+			return nil
+		}
+		<-ctx.Done()
+		return nil
+	}
+	send(true)
+	return nil
+}
+
+// benchSink counts alerts as they come; they are done at once.
+type benchSink struct {
+	onAlert func(*alert.Alert)
+}
+
+func (s *benchSink) Send(_ context.Context, a *alert.Alert) error { s.onAlert(a); return nil }
+func (s *benchSink) Mark() uint64                                 { return 0 }
+func (s *benchSink) Wait(context.Context, uint64) error           { return nil }
+func (s *benchSink) Close(context.Context) error                  { return nil }
+
+// timeRestore times restoring the newest checkpoint into a new engine.
+func timeRestore(rs []*rules.Rule, p benchParams, store *state.Dir, a *app) (time.Duration, error) {
+	rt, err := runtime.New(runtime.Config{
+		Mode: runtime.Service, Rules: rs, Store: store, Sink: &benchSink{onAlert: func(*alert.Alert) {}},
+		Engine: correlate.Config{AllowedLateness: p.lateness, Logger: a.log}, Log: a.log,
+	})
+	if err != nil {
+		return 0, err
+	}
+	goruntime.GC()
+	start := time.Now()
+	if err := rt.Restore(context.Background()); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }

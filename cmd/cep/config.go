@@ -67,6 +67,9 @@ type engineConfig struct {
 	// CorrectWithin is how long after its end a window of a rule with
 	// late: correct can still be corrected; default 1h.
 	CorrectWithin duration `yaml:"correct_within"`
+	// StopTimeout bounds a graceful stop (SIGTERM, SIGINT, end of input):
+	// the last checkpoint and the sinks' flush. Default 30s.
+	StopTimeout duration `yaml:"stop_timeout"`
 	// MaxPartialsPerKey and MaxPartials bound live partial matches.
 	MaxPartialsPerKey int `yaml:"max_partials_per_key"`
 	MaxPartials       int `yaml:"max_partials"`
@@ -78,12 +81,15 @@ type celConfig struct {
 }
 
 type stateConfig struct {
-	// Dir keeps online models and baselines across restarts; empty keeps
-	// them in memory only.
+	// Dir keeps checkpoints: all detector state and every source's
+	// position, so a restart resumes where the last checkpoint left off.
+	// Empty keeps state in memory only.
 	Dir string `yaml:"dir"`
-	// Interval is how often the state is saved while running; default 1m.
-	// It is always saved at shutdown.
+	// Interval is the time between checkpoints; default 10s. One is
+	// always taken at a graceful stop.
 	Interval duration `yaml:"interval"`
+	// Keep is how many checkpoints are kept on disk; default 2.
+	Keep int `yaml:"keep"`
 }
 
 type metricsConfig struct {

@@ -16,15 +16,15 @@ import (
 // read, events per second and alerts. It draws nothing when stderr is not a
 // terminal (CI logs, pipes) unless asked to.
 type progress struct {
-	w       io.Writer
-	on      bool
-	readers []*source.Reader
-	start   time.Time
-	last    time.Time
-	drawn   bool
+	w     io.Writer
+	on    bool
+	srcs  []source.Source
+	start time.Time
+	last  time.Time
+	drawn bool
 }
 
-func newProgress(w io.Writer, mode string, readers []*source.Reader) *progress {
+func newProgress(w io.Writer, mode string, srcs []source.Source) *progress {
 	on := mode == "always"
 	if mode == "auto" {
 		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -32,7 +32,7 @@ func newProgress(w io.Writer, mode string, readers []*source.Reader) *progress {
 		}
 	}
 	now := time.Now()
-	return &progress{w: w, on: on, readers: readers, start: now, last: now}
+	return &progress{w: w, on: on, srcs: srcs, start: now, last: now}
 }
 
 func (p *progress) update(eng *correlate.Engine) {
@@ -49,9 +49,9 @@ func (p *progress) update(eng *correlate.Engine) {
 
 func (p *progress) draw(s correlate.Stats, now time.Time) {
 	var read, bad uint64
-	for _, r := range p.readers {
-		read += r.Counts.Events.Load()
-		bad += r.Counts.Malformed.Load()
+	for _, src := range p.srcs {
+		read += src.Counts().Events.Load()
+		bad += src.Counts().Malformed.Load()
 	}
 	secs := now.Sub(p.start).Seconds()
 	rate := 0.0

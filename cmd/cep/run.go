@@ -1,18 +1,19 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/source"
 )
@@ -71,7 +72,7 @@ for --input and standard output for --output.`,
 			if len(p.rules) == 0 || len(p.inputs) == 0 {
 				return exitWith(exitUsage, "run needs --config FILE, or --rules DIR and --input [STREAM=]FILE (see cep run --help)")
 			}
-			return a.runReplay(p)
+			return a.runReplay(cmd.Context(), p)
 		},
 	}
 	f := cmd.Flags()
@@ -101,7 +102,7 @@ func (a *app) addEngineFlags(cmd *cobra.Command, p *engineParams) {
 	cmd.Flags().StringVar(&p.late, "late", "drop", "events later than that: drop (counted and logged) or process")
 }
 
-func (a *app) runReplay(p runParams) error {
+func (a *app) runReplay(ctx context.Context, p runParams) error {
 	set, _, err := a.loadRules(p.rules, p.ruleFlags)
 	if err != nil {
 		return err
@@ -120,23 +121,24 @@ func (a *app) runReplay(p runParams) error {
 		return exitWith(exitUsage, "--format: %v", err)
 	}
 	times, ids := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields)
-	var readers []*source.Reader
+	var srcs []source.Source
+	names := map[string]int{}
 	for _, in := range p.inputs {
 		stream, path := parseInput(in)
-		var r io.Reader
-		if path == "-" {
-			r = a.stdin
-		} else {
-			f, err := os.Open(path)
-			if err != nil {
-				return exitWith(exitUsage, "--input %s: %v", in, err)
-			}
-			defer f.Close()
-			r = f
+		spec := source.Spec{Name: path, Stream: stream, TimeField: fieldFor(times, stream), IDField: fieldFor(ids, stream)}
+		// The same file may be given twice (as two streams): names
+		// identify sources, so the second gets a suffix.
+		if names[spec.Name]++; names[spec.Name] > 1 {
+			spec.Name = fmt.Sprintf("%s#%d", spec.Name, names[spec.Name])
 		}
-		readers = append(readers, source.NewReader(r, source.Spec{
-			Name: path, Stream: stream, TimeField: fieldFor(times, stream), IDField: fieldFor(ids, stream),
-		}, a.log))
+		if path == "-" {
+			srcs = append(srcs, &source.Reading{Spec: spec, R: a.stdin, Log: a.log})
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			return exitWith(exitUsage, "--input %s: %v", in, err)
+		}
+		srcs = append(srcs, &source.File{Spec: spec, Path: path, Log: a.log})
 	}
 	w := a.stdout
 	if p.output != "-" {
@@ -147,54 +149,45 @@ func (a *app) runReplay(p runParams) error {
 		defer f.Close()
 		w = f
 	}
-	bw := bufio.NewWriterSize(w, 256*1024)
-	var buf []byte
-	var writeErr error
-	write := func(al *alert.Alert) {
-		var err error
-		buf, err = format.Append(buf[:0], al)
-		if err != nil {
-			a.log.Error("alert could not be formatted; it is written as JSON instead", "id", al.ID, "error", err)
-			j, _ := json.Marshal(al)
-			buf = append(buf[:0], j...)
-		}
-		buf = append(buf, '\n')
-		if _, err := bw.Write(buf); err != nil && writeErr == nil {
-			writeErr = err
-		}
-	}
+	sink := newWriterSink(w, format, a.log)
 	var explain io.Writer
 	if p.explainRule != "" {
 		explain = a.stderr
 	}
-	eng, err := correlate.New(set.Rules, p.engineParams.config(a.log, explain, streamNames(readers)), write)
+	cfg := runtime.Config{
+		Mode:    runtime.Replay,
+		Rules:   set.Rules,
+		Engine:  p.engineParams.config(a.log, explain, nil),
+		Sources: srcs,
+		Sink:    sink,
+		Log:     a.log,
+	}
+	if p.stateDir != "" {
+		cfg.Legacy = correlate.DirStore{Dir: p.stateDir}
+	}
+	prog := newProgress(a.stderr, p.progress, srcs)
+	cfg.OnEvents = prog.update
+	rt, err := runtime.New(cfg)
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
-	if p.stateDir != "" {
-		if err := eng.LoadState(correlate.DirStore{Dir: p.stateDir}); err != nil {
-			return exitWith(exitUsage, "--state: %v", err)
-		}
-	}
-	prog := newProgress(a.stderr, p.progress, readers)
 	start := time.Now()
-	res := replay(eng, readers, prog.update)
+	res, err := rt.Run(orBackground(ctx))
 	prog.done()
-	if p.stateDir != "" {
-		if err := eng.SaveState(correlate.DirStore{Dir: p.stateDir}); err != nil {
-			return exitWith(exitRuntime, "--state: saving: %v", err)
-		}
+	if err != nil {
+		return exitWith(exitUsage, "--state: %v", err)
 	}
-	a.onlineSummary(eng)
-	if err := bw.Flush(); err != nil && writeErr == nil {
-		writeErr = err
-	}
-	a.summary(set, res, time.Since(start))
+	a.onlineSummary(rt.Engine())
+	a.summary(set, res, srcs, time.Since(start))
 	switch {
-	case writeErr != nil:
-		return exitWith(exitRuntime, "writing alerts: %v", writeErr)
-	case res.readErr != nil:
-		return exitWith(exitRuntime, "reading input: %v", res.readErr)
+	case sink.err != nil:
+		return exitWith(exitRuntime, "writing alerts: %v", sink.err)
+	case len(res.Left) > 0:
+		return exitWith(exitRuntime, "%s", strings.Join(res.Left, "; "))
+	case len(res.SourceErrors) > 0:
+		return exitWith(exitRuntime, "reading input: %v", errors.Join(res.SourceErrors...))
+	case res.Interrupted:
+		return exitWith(exitRuntime, "interrupted before the end of input")
 	case loadErrs > 0:
 		return exitWith(exitUsage, "%d problem(s) in rule files: the rules that loaded ran; the others did not", loadErrs)
 	}
@@ -212,10 +205,14 @@ func (a *app) onlineSummary(eng *correlate.Engine) {
 
 // summary logs what a run did, including everything it counted as dropped
 // or failed, so nothing is lost silently.
-func (a *app) summary(set *rules.Set, res replayResult, took time.Duration) {
-	s := res.stats
+func (a *app) summary(set *rules.Set, res *runtime.Result, srcs []source.Source, took time.Duration) {
+	s := res.Stats
+	var malformed uint64
+	for _, src := range srcs {
+		malformed += src.Counts().Malformed.Load()
+	}
 	a.log.Info("run finished",
-		"events", s.Events, "malformed_lines", res.malformed, "late", s.Late, "late_dropped", s.LateDropped,
+		"events", s.Events, "malformed_lines", malformed, "late", s.Late, "late_dropped", s.LateDropped,
 		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors, "without_key", s.KeyMissing,
 		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped,
 		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))

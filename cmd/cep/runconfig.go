@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,19 +23,18 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
-	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/examples/fraud/fraudgen"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/source"
+	"github.com/cep-project/cep/state"
 )
 
-// tickEvery is how often the engine learns the processing time, to mark
-// silent sources idle, and publishes its counters.
-const tickEvery = time.Second
-
 // runConfig runs the sources and sinks of a config file until every source
-// has ended or the process is told to stop.
+// has ended or the process is told to stop. With state.dir it checkpoints
+// the engine and the sources' positions, and resumes from the newest
+// checkpoint on start.
 func (a *app) runConfig(ctx context.Context, p runParams) error {
 	cfg, err := loadConfig(p.config)
 	if err != nil {
@@ -71,6 +71,11 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if len(set.Rules) == 0 {
 		return exitWith(exitUsage, "no rule loaded from %v", rulePaths)
 	}
+	if p.explainRule != "" {
+		if _, ok := set.Rule(p.explainRule); !ok {
+			return exitWith(exitUsage, "--explain: no rule %q is loaded", p.explainRule)
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -89,25 +94,11 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "%s: sinks: %v", p.config, err)
 	}
-
-	ctx, stop := signal.NotifyContext(orBackground(ctx), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := router.Start(ctx); err != nil {
-		return exitWith(exitRuntime, "starting sinks: %v", err)
-	}
-
-	readers, closers, err := a.openSources(cfg)
+	srcs, err := a.configSources(cfg)
 	if err != nil {
-		_ = router.Stop(context.Background())
 		return err
 	}
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
 
-	var sendErrs uint64
 	var explain io.Writer
 	if p.explainRule != "" {
 		explain = a.stderr
@@ -121,7 +112,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if l := cfg.Engine.AllowedLateness; l != nil {
 		ep.lateness = time.Duration(*l)
 	}
-	ecfg := ep.config(a.log, explain, streamNames(readers))
+	ecfg := ep.config(a.log, explain, nil)
 	ecfg.IdleTimeout = time.Duration(cfg.Engine.IdleTimeout)
 	ecfg.CorrectWithin = time.Duration(cfg.Engine.CorrectWithin)
 	if ecfg.IdleTimeout == 0 {
@@ -137,116 +128,74 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 			ecfg.Criticality = crit
 		}
 	}
-	eng, err := correlate.New(set.Rules, ecfg, func(al *alert.Alert) {
-		// Send blocks while a sink's spool is full under the block
-		// policy: back-pressure reaches the sources, nothing is dropped.
-		if err := router.Send(ctx, al); err != nil {
-			sendErrs++
-			a.log.Error("alert not handed to every sink", "id", al.ID, "rule", al.Rule, "error", err)
-		}
-	})
+	stats := newEngineMetrics(reg, srcs)
+	reg.MustRegister(ruleErrors{set.Rules})
+	rcfg := runtime.Config{
+		Mode:        runtime.Service,
+		Rules:       set.Rules,
+		Engine:      ecfg,
+		Sources:     srcs,
+		Sink:        routerSink{router},
+		Interval:    time.Duration(cfg.State.Interval),
+		StopTimeout: time.Duration(cfg.Engine.StopTimeout),
+		Writer:      "cep " + version,
+		Log:         a.log,
+		OnTick:      stats.publish,
+	}
+	if cfg.State.Dir != "" {
+		dir := cfg.resolve(cfg.State.Dir)
+		rcfg.Store = &state.Dir{Path: dir, Keep: cfg.State.Keep, Log: a.log}
+		rcfg.Legacy = correlate.DirStore{Dir: dir}
+	}
+	rt, err := runtime.New(rcfg)
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
 
-	var store correlate.Store
-	if cfg.State.Dir != "" {
-		store = correlate.DirStore{Dir: cfg.resolve(cfg.State.Dir)}
-		if err := eng.LoadState(store); err != nil {
-			return exitWith(exitUsage, "%s: state: %v", p.config, err)
+	ctx, stop := signal.NotifyContext(orBackground(ctx), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			a.log.Warn("SIGHUP received: reloading rules is not supported by this version; the signal is ignored")
 		}
+	}()
+	if err := router.Start(ctx); err != nil {
+		return exitWith(exitRuntime, "starting sinks: %v", err)
 	}
-	saveEvery := time.Duration(cfg.State.Interval)
-	if saveEvery <= 0 {
-		saveEvery = time.Minute
-	}
-	lastSave := time.Now()
-	save := func() {
-		if store == nil {
-			return
-		}
-		if err := eng.SaveState(store); err != nil {
-			a.log.Error("saving state", "error", err)
-		}
-		lastSave = time.Now()
-	}
-	stats := newEngineMetrics(reg)
-	reg.MustRegister(ruleErrors{set.Rules})
 	if cfg.Metrics.Listen != "" {
 		srv, err := serveMetrics(cfg.Metrics.Listen, reg, router)
 		if err != nil {
+			_ = router.Stop(context.Background())
 			return exitWith(exitRuntime, "metrics.listen: %v", err)
 		}
 		defer func() { _ = srv.Close() }()
 		a.log.Info("serving metrics", "address", srv.Addr)
 	}
 
-	a.log.Info("running", "rules", len(set.Rules), "sources", len(readers), "sinks", len(cfg.Sinks))
+	a.log.Info("running", "rules", len(set.Rules), "sources", len(srcs), "sinks", len(cfg.Sinks))
 	started := time.Now()
-	feed := startSources(ctx, readers)
-	ticker := time.NewTicker(tickEvery)
-	defer ticker.Stop()
-	open := map[string]int{}
-	for _, r := range readers {
-		open[r.Spec().Stream]++
+	res, err := rt.Run(ctx)
+	if err != nil {
+		_ = router.Stop(context.Background())
+		return exitWith(exitUsage, "%s: state: %v", p.config, err)
 	}
-	remaining := len(readers)
-	interrupted := false
-loop:
-	for remaining > 0 {
-		select {
-		case m := <-feed:
-			now := time.Now()
-			for _, ev := range m.events {
-				eng.Push(ev, now)
-			}
-			if m.end {
-				remaining--
-				if m.err != nil {
-					a.log.Error("source failed", "source", m.source, "error", m.err)
-				}
-				open[m.stream]--
-				if open[m.stream] == 0 {
-					eng.EndStream(m.stream)
-				}
-			}
-		case now := <-ticker.C:
-			eng.Tick(now)
-			stats.publish(eng.Stats(), readers)
-			if now.Sub(lastSave) >= saveEvery {
-				save()
-			}
-		case <-ctx.Done():
-			interrupted = true
-			break loop
-		}
+	a.onlineSummary(rt.Engine())
+	a.summary(set, res, srcs, time.Since(started))
+	if res.Interrupted {
+		a.log.Info("stopped", "checkpoints", res.Checkpoints, "buffered_events", res.Stats.Buffered)
 	}
-	if !interrupted {
-		// Every source ended: event time runs to the end.
-		eng.Close()
-	}
-	stats.publish(eng.Stats(), readers)
-	save()
-	a.onlineSummary(eng)
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := router.Stop(stopCtx); err != nil {
-		a.log.Error("stopping sinks", "error", err)
-	}
-	var malformed uint64
-	for _, r := range readers {
-		malformed += r.Counts.Malformed.Load()
-	}
-	a.summary(set, replayResult{stats: eng.Stats(), malformed: malformed}, time.Since(started))
-	if interrupted {
-		s := eng.Stats()
-		a.log.Warn("stopped before the end of input: buffered events and open windows were not completed", "buffered_events", s.Buffered)
-	}
-	if loadErrs > 0 {
+	switch {
+	case len(res.Left) > 0:
+		return exitWith(exitRuntime, "stopping: %s", strings.Join(res.Left, "; "))
+	case res.SendErrors > 0:
+		return exitWith(exitRuntime, "%d alert(s) could not be handed to a sink", res.SendErrors)
+	case len(res.SourceErrors) > 0:
+		return exitWith(exitRuntime, "%d source(s) failed: %v", len(res.SourceErrors), errors.Join(res.SourceErrors...))
+	case loadErrs > 0:
 		return exitWith(exitUsage, "%d problem(s) in rule files: the rules that loaded ran; the others did not", loadErrs)
-	}
-	if sendErrs > 0 {
-		return exitWith(exitRuntime, "%d alert(s) could not be handed to a sink", sendErrs)
 	}
 	return nil
 }
@@ -258,31 +207,18 @@ func orBackground(ctx context.Context) context.Context {
 	return ctx
 }
 
-func (a *app) openSources(cfg *config) ([]*source.Reader, []io.Closer, error) {
-	var readers []*source.Reader
-	var closers []io.Closer
+// configSources builds the sources of a config file.
+func (a *app) configSources(cfg *config) ([]source.Source, error) {
+	var srcs []source.Source
 	for i, s := range cfg.Sources {
-		var r io.Reader
 		name := s.Name
 		stream := s.Stream
+		spec := source.Spec{TimeField: s.TimeField, IDField: s.IDField}
 		switch s.Type {
 		case "file":
 			path := cfg.resolve(s.Path)
-			f, err := os.Open(path)
-			if err != nil {
-				for _, c := range closers {
-					c.Close()
-				}
-				return nil, nil, exitWith(exitUsage, "%s: sources[%d]: %v", cfg.path, i, err)
-			}
-			closers = append(closers, f)
-			r = f
-			if s.Follow {
-				poll := time.Duration(s.PollInterval)
-				if poll == 0 {
-					poll = 500 * time.Millisecond
-				}
-				r = &followReader{f: f, poll: poll}
+			if _, err := os.Stat(path); err != nil {
+				return nil, exitWith(exitUsage, "%s: sources[%d]: %v", cfg.path, i, err)
 			}
 			if name == "" {
 				name = path
@@ -290,84 +226,20 @@ func (a *app) openSources(cfg *config) ([]*source.Reader, []io.Closer, error) {
 			if stream == "" {
 				stream, _ = parseInput(filepath.Base(path))
 			}
+			spec.Name, spec.Stream = name, stream
+			srcs = append(srcs, &source.File{Spec: spec, Path: path, Follow: s.Follow, Poll: time.Duration(s.PollInterval), Log: a.log})
 		case "stdin":
-			r = a.stdin
 			if name == "" {
 				name = "stdin"
 			}
-		}
-		readers = append(readers, source.NewReader(r, source.Spec{Name: name, Stream: stream, TimeField: s.TimeField, IDField: s.IDField}, a.log))
-	}
-	return readers, closers, nil
-}
-
-// followReader reads a file as it grows: at its end it waits and tries
-// again instead of reporting io.EOF, as tail -f does.
-type followReader struct {
-	f    *os.File
-	poll time.Duration
-}
-
-func (r *followReader) Read(p []byte) (int, error) {
-	for {
-		n, err := r.f.Read(p)
-		if n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
-			return n, err
-		}
-		time.Sleep(r.poll)
-	}
-}
-
-// batch is a hand-off from a source goroutine to the engine goroutine.
-type batch struct {
-	source string
-	stream string
-	events []*event.Event
-	end    bool
-	err    error
-}
-
-// startSources reads every source in its own goroutine; the engine takes
-// batches from one channel, so decoding runs beside detection.
-func startSources(ctx context.Context, readers []*source.Reader) <-chan batch {
-	out := make(chan batch, 2*len(readers))
-	var wg sync.WaitGroup
-	for _, r := range readers {
-		wg.Add(1)
-		go func(r *source.Reader) {
-			defer wg.Done()
-			spec := r.Spec()
-			buf := make([]*event.Event, 0, 256)
-			flush := func(end bool, err error) bool {
-				select {
-				case out <- batch{source: spec.Name, stream: spec.Stream, events: buf, end: end, err: err}:
-					buf = make([]*event.Event, 0, 256)
-					return true
-				case <-ctx.Done():
-					return false
-				}
+			spec.Name, spec.Stream = name, stream
+			if cfg.State.Dir != "" {
+				a.log.Warn("standard input cannot resume after a restart: what it delivered before a crash is not read again", "source", name)
 			}
-			for {
-				ev, err := r.Next()
-				if err != nil {
-					if errors.Is(err, io.EOF) {
-						err = nil
-					}
-					flush(true, err)
-					return
-				}
-				buf = append(buf, ev)
-				// A source that pauses (stdin, a followed file) must not
-				// sit on a partial batch.
-				if len(buf) == cap(buf) || !r.Buffered() {
-					if !flush(false, nil) {
-						return
-					}
-				}
-			}
-		}(r)
+			srcs = append(srcs, &source.Reading{Spec: spec, R: a.stdin, Log: a.log})
+		}
 	}
-	return out
+	return srcs, nil
 }
 
 // engineMetrics exports the engine's counters; the engine goroutine
@@ -375,10 +247,11 @@ func startSources(ctx context.Context, readers []*source.Reader) <-chan batch {
 type engineMetrics struct {
 	mu   sync.Mutex
 	vals map[string]float64
+	srcs []source.Source
 }
 
-func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
-	m := &engineMetrics{vals: map[string]float64{}}
+func newEngineMetrics(reg prometheus.Registerer, srcs []source.Source) *engineMetrics {
+	m := &engineMetrics{vals: map[string]float64{}, srcs: srcs}
 	counter := func(name, help string) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
 			m.mu.Lock()
@@ -412,10 +285,10 @@ func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
 	return m
 }
 
-func (m *engineMetrics) publish(s correlate.Stats, readers []*source.Reader) {
+func (m *engineMetrics) publish(s correlate.Stats) {
 	var bad uint64
-	for _, r := range readers {
-		bad += r.Counts.Malformed.Load()
+	for _, src := range m.srcs {
+		bad += src.Counts().Malformed.Load()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

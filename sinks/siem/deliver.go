@@ -82,6 +82,7 @@ func (s *Sink) takeQueued(n int) []record {
 // backoff up to MaxAttempts; what is still undelivered then goes to the
 // spool.
 func (s *Sink) deliverFresh(batch []record) {
+	defer s.handedOver(len(batch))
 	s.bo.Reset()
 	for attempt := 1; ; attempt++ {
 		retry, err := s.try(batch, false)
@@ -275,6 +276,7 @@ func (s *Sink) drainStep() bool {
 		// Everything spooled is delivered; pending alerts, if any, go in
 		// now that there is room.
 		s.flushPending()
+		s.publishHeld()
 		return true
 	}
 	retry, err := s.try(batch, true)
@@ -293,6 +295,7 @@ func (s *Sink) drainStep() bool {
 		}
 		s.updateSpoolGauges()
 		s.flushPending()
+		s.publishHeld()
 	}
 	if err == nil {
 		s.bo.Reset()
@@ -382,6 +385,7 @@ func (s *Sink) spoolQueued() {
 			return
 		}
 		s.toSpool(batch)
+		s.handedOver(len(batch))
 	}
 }
 
@@ -400,7 +404,9 @@ func (s *Sink) wait(d time.Duration) bool {
 		case <-s.stopping:
 			return false
 		case r := <-queue:
-			s.toSpool(append([]record{r}, s.takeQueued(s.cfg.Batch.MaxAlerts-1)...))
+			batch := append([]record{r}, s.takeQueued(s.cfg.Batch.MaxAlerts-1)...)
+			s.toSpool(batch)
+			s.handedOver(len(batch))
 		}
 	}
 }

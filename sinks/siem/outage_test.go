@@ -180,3 +180,54 @@ func TestStartReportsRepairedSpool(t *testing.T) {
 		t.Fatalf("ids %v", f.ids())
 	}
 }
+
+// The barrier a checkpoint waits on: alerts count as safe once delivered
+// or written to a disk spool, not while a sink without a spool directory
+// holds them in memory during an outage.
+func TestRouterWaitCoversOnlySafeAlerts(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk=%v", disk), func(t *testing.T) {
+			f, srv := newFakeHEC(t, false)
+			c := hecConfig(srv.URL, false, false)
+			if disk {
+				c.Spool.Dir = filepath.Join(t.TempDir(), "spool")
+			}
+			s := startSink(t, c, quietOptions())
+			router := NewRouter(s)
+			defer stopSink(t, s)
+			all := numbered(30)
+			ctx := context.Background()
+			f.down.Store(true)
+			for _, a := range all[:10] {
+				if err := router.Send(ctx, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mark := router.Mark()
+			short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			err := router.Wait(short, mark)
+			cancel()
+			if disk && err != nil {
+				t.Fatalf("spooled to disk, yet Wait failed: %v", err)
+			}
+			if !disk && err == nil {
+				t.Fatal("Wait returned while the alerts were only in memory")
+			}
+			f.down.Store(false)
+			for _, a := range all[10:] {
+				if err := router.Send(ctx, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mark = router.Mark()
+			long, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := router.Wait(long, mark); err != nil {
+				t.Fatalf("Wait after recovery: %v", err)
+			}
+			if !disk && len(f.ids()) < 30 {
+				t.Errorf("Wait returned with %d of 30 delivered and no disk spool", len(f.ids()))
+			}
+		})
+	}
+}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cep-project/cep/alert"
 )
 
 // Router hands each alert to every sink whose routing accepts it.
 type Router struct {
+	mmu      sync.Mutex
+	marks    map[uint64][]uint64
+	nextMark uint64
+
 	sinks []*Sink
 }
 

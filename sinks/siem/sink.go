@@ -54,6 +54,7 @@ type Sink struct {
 	rec    Recovery
 	bufs   sync.Pool
 
+	bar      barrier
 	queue    chan record
 	pending  []record // taken from the queue, waiting for spool room
 	skip     map[string]bool
@@ -246,6 +247,7 @@ func (s *Sink) Send(ctx context.Context, a *alert.Alert) error {
 	}
 	select {
 	case s.queue <- r:
+		s.bar.accepted.Add(1)
 		return nil
 	case <-s.stopping:
 		return ErrStopped
