@@ -130,6 +130,7 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 	}
 	taken := time.Since(start)
 	mark := rt.cfg.Sink.Mark()
+	rt.log.Debug("checkpoint taken; waiting for the sinks", "id", id, "bytes", size, "snapshot_seconds", fmt.Sprintf("%.3f", taken.Seconds()))
 	rt.inflight = true
 	go func() {
 		err := rt.cfg.Sink.Wait(ctx, mark)

@@ -295,7 +295,8 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	}
 	open, bySource := rt.streams()
 	remaining := len(rt.cfg.Sources)
-	ticker := time.NewTicker(tickEvery)
+	// Ticks come at least as often as checkpoints are due.
+	ticker := time.NewTicker(min(tickEvery, rt.cfg.Interval))
 	defer ticker.Stop()
 	lastCheckpoint := time.Now()
 	for remaining > 0 {

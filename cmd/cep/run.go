@@ -67,6 +67,17 @@ for --input and standard output for --output.`,
 				if len(p.rules) > 0 || len(p.inputs) > 0 {
 					return exitWith(exitUsage, "--config and --rules/--input are alternatives: the config file names rules and sources")
 				}
+				// Everything a replay takes from flags, a service takes from
+				// its config file: a flag that would be ignored is an error.
+				var ignored []string
+				for _, name := range []string{"output", "format", "allowed-lateness", "late", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
+					if cmd.Flags().Changed(name) {
+						ignored = append(ignored, "--"+name)
+					}
+				}
+				if len(ignored) > 0 {
+					return exitWith(exitUsage, "%s do(es) not apply with --config: set sinks, engine, state, sources, lists, models and cel in the config file", strings.Join(ignored, ", "))
+				}
 				return a.runConfig(cmd.Context(), p)
 			}
 			if len(p.rules) == 0 || len(p.inputs) == 0 {
