@@ -56,7 +56,7 @@ func Parse(r io.Reader, name string) (*Model, error) {
 
 var supportedModels = map[string]bool{
 	"RegressionModel": true, "TreeModel": true, "MiningModel": true,
-	"Scorecard": true, "NeuralNetwork": true,
+	"Scorecard": true, "NeuralNetwork": true, "GeneralRegressionModel": true,
 }
 
 // compiler turns the element tree into an evaluation plan: every field gets
@@ -114,7 +114,7 @@ func (c *compiler) document(root *elem) *Model {
 	c.dataDictionary(dd)
 	if modelElem == nil {
 		if len(c.errs.errs) == 0 {
-			c.errs.add(root, "no supported model element (supported: RegressionModel, TreeModel, MiningModel, Scorecard, NeuralNetwork)")
+			c.errs.add(root, "no supported model element (supported: RegressionModel, GeneralRegressionModel, TreeModel, RuleSetModel, MiningModel, Scorecard, NeuralNetwork, SupportVectorMachineModel, NaiveBayesModel, NearestNeighborModel, ClusteringModel)")
 		}
 		return m
 	}
