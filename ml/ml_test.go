@@ -335,7 +335,7 @@ func TestScoreErrors(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	tests := map[string]string{
-		"svm-bad.pmml":                "svm-bad.pmml:4: unsupported element <SupportVectorMachineModel>",
+		"svm-bad.pmml":                `svm-bad.pmml:7: <SupportVectorMachine targetCategory="a"> needs alternateTargetCategory`,
 		"function-bad.pmml":           `function-bad.pmml:5: unsupported function "x-unknown"`,
 		"cycle-bad.pmml":              "defined in terms of itself",
 		"field-bad.pmml":              `field-bad.pmml:7: <SimplePredicate> refers to undefined field "nope"`,
@@ -343,7 +343,7 @@ func TestLoadErrors(t *testing.T) {
 		"feature-bad.pmml":            `feature "residual" is not supported`,
 		"multinomial-probit-bad.pmml": "needs an ordinal target",
 		"malformed-bad.pmml":          "malformed XML",
-		"segment-bad.pmml":            "segment-bad.pmml:8: unsupported element <NaiveBayesModel>",
+		"segment-bad.pmml":            "segment-bad.pmml:8: unsupported element <AssociationModel>",
 	}
 	bad, _ := filepath.Glob("testdata/*-bad.pmml")
 	if len(bad) != len(tests) {
