@@ -242,6 +242,8 @@ func (c *compiler) model(e *elem, parent *scope, top bool) *modelNode {
 		m.eval = c.generalRegression(m, e, sc)
 	case "SupportVectorMachineModel":
 		m.eval = c.svmModel(m, e, sc)
+	case "NaiveBayesModel":
+		m.eval = c.naiveBayes(m, e, sc)
 	}
 	if m.fn == classification && len(m.cats) == 0 && m.eval != nil {
 		c.errs.add(e, "classification <%s> has no classes: list the target's values in the DataDictionary", e.name)

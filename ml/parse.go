@@ -57,7 +57,7 @@ func Parse(r io.Reader, name string) (*Model, error) {
 var supportedModels = map[string]bool{
 	"RegressionModel": true, "TreeModel": true, "MiningModel": true,
 	"Scorecard": true, "NeuralNetwork": true, "GeneralRegressionModel": true,
-	"SupportVectorMachineModel": true,
+	"SupportVectorMachineModel": true, "NaiveBayesModel": true,
 }
 
 // compiler turns the element tree into an evaluation plan: every field gets
