@@ -51,6 +51,7 @@ type prediction struct {
 	conf     float64
 	hasConf  bool
 	entity   string
+	display  string // predictedDisplayValue when the model names it (a cluster's name)
 	reasons  []string
 	// A tree records the flat indexes of its path and leaf; reasons and
 	// the entity id are looked up only when asked for.
@@ -97,6 +98,7 @@ func (p *prediction) reset() {
 	p.hasProbs = false
 	p.hasConf = false
 	p.entity = ""
+	p.display = ""
 	p.reasons = p.reasons[:0]
 	p.tree = nil
 	p.path = p.path[:0]
@@ -244,6 +246,8 @@ func (c *compiler) model(e *elem, parent *scope, top bool) *modelNode {
 		m.eval = c.svmModel(m, e, sc)
 	case "NaiveBayesModel":
 		m.eval = c.naiveBayes(m, e, sc)
+	case "ClusteringModel":
+		m.eval = c.clusteringModel(m, e, sc)
 	}
 	if m.fn == classification && len(m.cats) == 0 && m.eval != nil {
 		c.errs.add(e, "classification <%s> has no classes: list the target's values in the DataDictionary", e.name)

@@ -176,7 +176,9 @@ func (of *outputField) compute(s *Scorer, m *modelNode, p *prediction) Value {
 	case featDisplay:
 		if p.ok {
 			v = p.value
-			if m.targets != nil && m.targets.display != nil {
+			if p.display != "" {
+				v = Str(p.display)
+			} else if m.targets != nil && m.targets.display != nil {
 				if d, ok := m.targets.display[key(p.value)]; ok {
 					v = Str(d)
 				}

@@ -58,6 +58,7 @@ var supportedModels = map[string]bool{
 	"RegressionModel": true, "TreeModel": true, "MiningModel": true,
 	"Scorecard": true, "NeuralNetwork": true, "GeneralRegressionModel": true,
 	"SupportVectorMachineModel": true, "NaiveBayesModel": true,
+	"ClusteringModel": true,
 }
 
 // compiler turns the element tree into an evaluation plan: every field gets
