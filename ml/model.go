@@ -248,6 +248,10 @@ func (c *compiler) model(e *elem, parent *scope, top bool) *modelNode {
 		m.eval = c.naiveBayes(m, e, sc)
 	case "ClusteringModel":
 		m.eval = c.clusteringModel(m, e, sc)
+	case "NearestNeighborModel":
+		m.eval = c.nearestNeighbor(m, e, sc)
+	case "RuleSetModel":
+		m.eval = c.ruleSet(m, e, sc)
 	}
 	if m.fn == classification && len(m.cats) == 0 && m.eval != nil {
 		c.errs.add(e, "classification <%s> has no classes: list the target's values in the DataDictionary", e.name)

@@ -58,7 +58,7 @@ var supportedModels = map[string]bool{
 	"RegressionModel": true, "TreeModel": true, "MiningModel": true,
 	"Scorecard": true, "NeuralNetwork": true, "GeneralRegressionModel": true,
 	"SupportVectorMachineModel": true, "NaiveBayesModel": true,
-	"ClusteringModel": true,
+	"ClusteringModel": true, "NearestNeighborModel": true, "RuleSetModel": true,
 }
 
 // compiler turns the element tree into an evaluation plan: every field gets
@@ -79,6 +79,8 @@ type compiler struct {
 	// eagerly so that an invalid input fails whatever path the model takes.
 	inputSlots []int
 	root       *scope
+	// application is the Header's Application name: the exporter.
+	application string
 }
 
 func (c *compiler) document(root *elem) *Model {
@@ -94,7 +96,11 @@ func (c *compiler) document(root *elem) *Model {
 	var modelElem, dd, td *elem
 	for _, e := range root.children {
 		switch {
-		case e.name == "Header" || ignorable[e.name]:
+		case e.name == "Header":
+			if app := e.child("Application"); app != nil {
+				c.application = app.attrOr("name", "")
+			}
+		case ignorable[e.name]:
 		case e.name == "DataDictionary":
 			dd = e
 		case e.name == "TransformationDictionary":
