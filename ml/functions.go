@@ -263,6 +263,7 @@ func init() {
 			return Str(out)
 		}},
 	}
+	registerDateFunctions()
 }
 
 func normal3(f func(x, mu, sigma float64) float64) func(*Scorer, []Value) Value {

@@ -385,6 +385,16 @@ func TestScoreFixtures(t *testing.T) {
 		// The same network from R's nnet saturates beyond ±15 as nnet does.
 		{name: "neural nnet saturation", file: "neural-tiny.pmml", replace: []string{`name="KNIME"`, `name="Rattle/PMML"`}, in: map[string]any{"x": 0}, predicted: "legit", score: 0, probs: map[string]float64{"legit": 1}},
 		{
+			// The spec's examples: 2003-04-01 is day 15796 since 1960, 1960-01-03T03:30:03 is
+			// second 185403, 19:30:00 is second 70200; 2024-02-29 is day 19782 since 1970
+			// (Python: (date(2024,2,29) - date(1970,1,1)).days).
+			name: "date functions", file: "dates.pmml",
+			in:        map[string]any{"opened": "2003-04-01", "seen": "1960-01-03T03:30:03", "at": "19:30:00", "day": "2024-02-29"},
+			predicted: 0.0, score: 0,
+			outputs: map[string]any{"days": 15796.0, "secs": 185403.0, "midnight": 70200.0, "dayNumber": 19782.0, "recent": true},
+		},
+		{name: "date before the epoch year", file: "dates.pmml", in: map[string]any{"opened": "1959-12-31", "day": 3}, predicted: 0.0, score: 0, outputs: map[string]any{"days": -1.0, "dayNumber": 3.0, "recent": false}},
+		{
 			// XQuery substring: positions round(start) <= p < round(start)+round(length), clamped.
 			name: "string functions at their edges", file: "string-functions.pmml", in: map[string]any{"code": "ABCDE", "amount": 1234.5678},
 			predicted: 0.0, score: 0,
@@ -440,6 +450,7 @@ func TestScoreErrors(t *testing.T) {
 	}{
 		{"interval violated", "transforms.pmml", nil, map[string]any{"hour": 30}, &InvalidValueError{}},
 		{"integer field given a fraction", "transforms.pmml", nil, map[string]any{"hour": 2.5}, &InvalidValueError{}},
+		{"date that is not a date", "dates.pmml", nil, map[string]any{"opened": "2024-02-30"}, &InvalidValueError{}},
 		{"scorecard without matching attribute", "scorecard.pmml", nil, map[string]any{"amount": 5, "country": "FR"}, &NoAttributeError{}},
 		{
 			"nested model refuses a missing chained value", "chain.pmml",
@@ -485,7 +496,7 @@ func TestLoadErrors(t *testing.T) {
 		"function-bad.pmml":           `function-bad.pmml:5: unsupported function "x-unknown"`,
 		"cycle-bad.pmml":              "defined in terms of itself",
 		"field-bad.pmml":              `field-bad.pmml:7: <SimplePredicate> refers to undefined field "nope"`,
-		"datatype-bad.pmml":           `dataType "date" is not supported`,
+		"datatype-bad.pmml":           `dataType "dateDaysSince[2000]" is not supported`,
 		"feature-bad.pmml":            `feature "residual" is not supported`,
 		"multinomial-probit-bad.pmml": "needs an ordinal target",
 		"malformed-bad.pmml":          "malformed XML",

@@ -40,7 +40,11 @@ type svmModel struct {
 	coef0    float64
 	degree   float64
 	fields   []svmField
-	vectors  []float64 // numberOfVectors × len(fields), row-major
+	// Support vectors are sparse (indicator columns are mostly 0): vector
+	// i holds the entries at nzIdx[nzStart[i]:nzStart[i+1]].
+	nzStart  []int32
+	nzIdx    []int32
+	nzVal    []float64
 	machines []svmMachine
 	coefRep  bool
 	vote     bool // one-against-one or binary: each machine votes
@@ -128,7 +132,13 @@ func (c *compiler) svmModel(m *modelNode, e *elem, sc *scope) modelEval {
 			continue
 		}
 		ids[id] = int32(len(ids))
-		v.vectors = append(v.vectors, row...)
+		v.nzStart = append(v.nzStart, int32(len(v.nzIdx)))
+		for j, x := range row {
+			if x != 0 {
+				v.nzIdx = append(v.nzIdx, int32(j))
+				v.nzVal = append(v.nzVal, x)
+			}
+		}
 	}
 
 	for _, me := range e.all("SupportVectorMachine") {
@@ -185,6 +195,7 @@ func (c *compiler) svmModel(m *modelNode, e *elem, sc *scope) modelEval {
 		}
 		v.machines = append(v.machines, mc)
 	}
+	v.nzStart = append(v.nzStart, int32(len(v.nzIdx)))
 	if len(v.machines) == 0 {
 		c.errs.add(e, "<SupportVectorMachineModel> has no usable <SupportVectorMachine>")
 		return nil
@@ -268,18 +279,22 @@ func (c *compiler) realVector(ve *elem, row []float64) bool {
 	return true
 }
 
-func (v *svmModel) kernelOf(x, y []float64) float64 {
+// kernelOf is K(x, v_i) for support vector i; xx is x·x. The squared
+// distance of the RBF kernel is x·x + Σ v_j (v_j - 2 x_j) over the
+// vector's non-zero entries, exact where x and v_i share their zeros.
+func (v *svmModel) kernelOf(x []float64, xx float64, i int32) float64 {
+	lo, hi := v.nzStart[i], v.nzStart[i+1]
+	idx, val := v.nzIdx[lo:hi], v.nzVal[lo:hi]
 	if v.kernel == kernelRBF {
-		d := 0.0
-		for i := range x {
-			t := x[i] - y[i]
-			d += t * t
+		d := xx
+		for k, j := range idx {
+			d += val[k] * (val[k] - 2*x[j])
 		}
-		return math.Exp(-v.gamma * d)
+		return math.Exp(-v.gamma * math.Max(d, 0))
 	}
 	dot := 0.0
-	for i := range x {
-		dot += x[i] * y[i]
+	for k, j := range idx {
+		dot += val[k] * x[j]
 	}
 	switch v.kernel {
 	case kernelPolynomial:
@@ -312,6 +327,10 @@ func (v *svmModel) eval(s *Scorer, p *prediction) {
 		}
 		x[i] = n
 	}
+	xx := 0.0
+	for _, xi := range x {
+		xx += xi * xi
+	}
 	// Kernel values are computed once per vector: one-against-one machines
 	// share their support vectors.
 	k := p.scratch[dim:]
@@ -333,7 +352,7 @@ func (v *svmModel) eval(s *Scorer, p *prediction) {
 			for j, vi := range mc.vecs {
 				kv := k[vi]
 				if kv != kv {
-					kv = v.kernelOf(x, v.vectors[int(vi)*dim:int(vi+1)*dim])
+					kv = v.kernelOf(x, xx, vi)
 					k[vi] = kv
 				}
 				y += mc.alphas[j] * kv
