@@ -34,12 +34,12 @@ type svmMachine struct {
 }
 
 type svmModel struct {
-	m        *modelNode
-	kernel   svmKernel
-	gamma    float64
-	coef0    float64
-	degree   float64
-	fields   []svmField
+	m      *modelNode
+	kernel svmKernel
+	gamma  float64
+	coef0  float64
+	degree float64
+	fields []svmField
 	// Support vectors are sparse (indicator columns are mostly 0): vector
 	// i holds the entries at nzIdx[nzStart[i]:nzStart[i+1]].
 	nzStart  []int32
