@@ -501,6 +501,9 @@ func TestLoadErrors(t *testing.T) {
 		"multinomial-probit-bad.pmml": "needs an ordinal target",
 		"malformed-bad.pmml":          "malformed XML",
 		"segment-bad.pmml":            "segment-bad.pmml:8: unsupported element <AssociationModel>",
+		"cluster-bad.pmml":            `cluster-bad.pmml:4: <ClusteringModel modelClass="distributionBased"> is not supported`,
+		"glm-bad.pmml":                "glm-bad.pmml:11: <Predictor> with a contrast matrix (<Categories>, <Matrix>) is not supported; export the factor with indicator coding",
+		"knn-bad.pmml":                `knn-bad.pmml:9: <KNNInput field="z"> is a derived field but the training instances are not transformed`,
 	}
 	bad, _ := filepath.Glob("testdata/*-bad.pmml")
 	if len(bad) != len(tests) {
