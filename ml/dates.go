@@ -91,7 +91,7 @@ func parseDateAs(v Value, dt DataType) (Value, bool) {
 func sinceYear(t time.Time, year int) float64 {
 	epoch := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
 	// Durations overflow beyond 292 years: count days, then seconds.
-	days := math.Floor(float64(civilDays(t) - civilDays(epoch)))
+	days := float64(civilDays(t) - civilDays(epoch))
 	secs := float64(t.Hour()*3600+t.Minute()*60+t.Second()) + float64(t.Nanosecond())/1e9
 	return days*86400 + secs
 }
