@@ -33,7 +33,14 @@ func loadFixture(tb testing.TB, file string, replace ...string) *Model {
 	return m
 }
 
-func approx(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
+// approx compares relatively, so that a probability of 1e-18 is told from
+// 0 or from 1e-17; an expected 0 allows 1e-12.
+func approx(a, b float64) bool {
+	if b == 0 {
+		return math.Abs(a) <= 1e-12
+	}
+	return math.Abs(a-b) <= 1e-12*math.Abs(b)
+}
 
 // checkValue compares a result value with a number, a string, a bool or nil
 // (missing).
@@ -106,6 +113,8 @@ func TestScoreFixtures(t *testing.T) {
 		{name: "loglog", file: "binary-loglog.pmml", in: map[string]any{"x": 0.5}, predicted: "yes", score: math.Exp(-math.Exp(-1))},
 		{name: "cauchit", file: "binary-cauchit.pmml", in: map[string]any{"x": 0.5}, predicted: "yes", score: 0.75},
 		{name: "logit", file: "binary-logit.pmml", in: map[string]any{"x": -1.5}, predicted: "no", score: 1 / (1 + math.E), probs: map[string]float64{"no": 1 - 1/(1+math.E)}},
+		// y = 40: P(no) = 1/(1+exp(40)) = 4.248354255291589e-18 (Python), which 1 - P(yes) would flush to 0.
+		{name: "logit tiny complement", file: "binary-logit.pmml", in: map[string]any{"x": 39.5}, predicted: "yes", score: 1, probs: map[string]float64{"no": 4.248354255291589e-18}},
 		{name: "logit missing numeric input gives no prediction", file: "binary-logit.pmml", in: map[string]any{}, predicted: nil, score: nan},
 		{
 			name: "model chain feeds the first segment's output to the second",

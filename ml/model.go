@@ -106,6 +106,7 @@ func (p *prediction) reset() {
 	p.resolved = false
 	p.ranked = p.ranked[:0]
 	p.rankAff = p.rankAff[:0]
+	p.names = nil
 	for i := range p.probs {
 		p.probs[i] = 0
 	}
