@@ -375,6 +375,25 @@ func TestScoreFixtures(t *testing.T) {
 		// velocity is an integer field; r4 compares it with 4.5.
 		{name: "ruleset integer field against a fraction", file: "ruleset.pmml", in: map[string]any{"amount": 100, "country": "US", "velocity": 5}, predicted: "block", score: 0.75, outputs: map[string]any{"rule": "r4"}},
 		{name: "ruleset missing value does not fire", file: "ruleset.pmml", in: map[string]any{"country": "US", "velocity": 5}, predicted: "block", score: 0.75},
+		// NaiveBayesModel: P(class) ∝ count * P(channel|class) * Poisson(attempts) * Gauss(amount);
+		// P(pos|fraud) has count 0 and takes the threshold 0.001. Expected values from
+		// Python: L = 30*(10/30)*pois(3,1)*gau(120,50,400), F = 10*0.001*pois(3,4)*gau(120,300,1e4).
+		{name: "naive bayes threshold for a zero count", file: "bayes.pmml", in: map[string]any{"channel": "pos", "attempts": 3, "amount": 120}, predicted: "legit", score: 0.054510465524572956, probs: map[string]float64{"legit": 0.945489534475427}},
+		// 4.3e-23 for legit keeps its digits (log space).
+		{name: "naive bayes tiny probability", file: "bayes.pmml", in: map[string]any{"channel": "web", "attempts": 5, "amount": 250}, predicted: "fraud", score: 1, probs: map[string]float64{"legit": 4.28692814465961e-23}},
+		{name: "naive bayes priors alone", file: "bayes.pmml", in: map[string]any{}, predicted: "legit", score: 0.25},
+		// A channel the training never saw is skipped: 30*pois(2,1) against 10*pois(2,4).
+		{name: "naive bayes unseen value", file: "bayes.pmml", in: map[string]any{"channel": "atm", "attempts": 2}, predicted: "legit", score: 0.20981787465416998, probs: map[string]float64{"legit": 0.79018212534583}},
+		// One machine with alternateBinaryTargetCategory: f_a = x; below 0 votes a, else b.
+		{
+			name: "svm alternateBinaryTargetCategory", file: "svm-ova.pmml",
+			replace: []string{
+				`maxWins="false"`, `alternateBinaryTargetCategory="b"`,
+				`<SupportVectorMachine targetCategory="b"><Coefficients absoluteValue="1"><Coefficient value="-1"/></Coefficients></SupportVectorMachine>`, ``,
+				`<SupportVectorMachine targetCategory="c"><Coefficients absoluteValue="0.5"><Coefficient value="0"/></Coefficients></SupportVectorMachine>`, ``,
+			},
+			in: map[string]any{"x": 0.2}, predicted: "b", score: 1,
+		},
 		// ClusteringModel, cityBlock over 0.5*|amount-a| + gaussSim(hour) + delta(channel),
 		// scaled by 4 / (missing-value weights of the present fields).
 		{
