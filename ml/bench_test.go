@@ -2,6 +2,8 @@ package ml
 
 import (
 	"fmt"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -191,5 +193,196 @@ func TestGeneratedModelsAllocateNothing(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per score, want 0", m.Name, allocs)
 		}
+	}
+}
+
+// knnPMML writes a nearest-neighbour classifier over n training instances
+// with the given number of numeric features.
+func knnPMML(n, features, k int) string {
+	r := lcg(5)
+	var b strings.Builder
+	b.WriteString(`<PMML version="4.4" xmlns="http://www.dmg.org/PMML-4_4"><DataDictionary>`)
+	b.WriteString(`<DataField name="label" optype="categorical" dataType="string"><Value value="legit"/><Value value="fraud"/></DataField>`)
+	for f := 0; f < features; f++ {
+		fmt.Fprintf(&b, `<DataField name="f%d" optype="continuous" dataType="double"/>`, f)
+	}
+	fmt.Fprintf(&b, `</DataDictionary><NearestNeighborModel functionName="classification" numberOfNeighbors="%d"><MiningSchema><MiningField name="label" usageType="target"/>`, k)
+	for f := 0; f < features; f++ {
+		fmt.Fprintf(&b, `<MiningField name="f%d"/>`, f)
+	}
+	b.WriteString(`</MiningSchema><TrainingInstances isTransformed="true"><InstanceFields><InstanceField field="label"/>`)
+	for f := 0; f < features; f++ {
+		fmt.Fprintf(&b, `<InstanceField field="f%d"/>`, f)
+	}
+	b.WriteString(`</InstanceFields><InlineTable>`)
+	for i := 0; i < n; i++ {
+		label := "legit"
+		if r.next() < 0.2 {
+			label = "fraud"
+		}
+		fmt.Fprintf(&b, `<row><label>%s</label>`, label)
+		for f := 0; f < features; f++ {
+			fmt.Fprintf(&b, `<f%d>%.4f</f%d>`, f, r.next()*2-1, f)
+		}
+		b.WriteString(`</row>`)
+	}
+	b.WriteString(`</InlineTable></TrainingInstances><ComparisonMeasure kind="distance"><euclidean/></ComparisonMeasure><KNNInputs>`)
+	for f := 0; f < features; f++ {
+		fmt.Fprintf(&b, `<KNNInput field="f%d"/>`, f)
+	}
+	b.WriteString(`</KNNInputs></NearestNeighborModel></PMML>`)
+	return b.String()
+}
+
+// modelCase is a model of one type with rows to score.
+type modelCase struct {
+	name string
+	load func(tb testing.TB) *Model
+	rows func(tb testing.TB, m *Model) [][]Value
+}
+
+// sharedCase loads a reference model and the first rows of its input,
+// numbers parsed once so that the loop measures scoring alone.
+func sharedCase(name string) modelCase {
+	return modelCase{
+		name: name,
+		load: func(tb testing.TB) *Model {
+			dir := requireShared(tb)
+			m, err := Load(filepath.Join(dir, name+".pmml"))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return m
+		},
+		rows: func(tb testing.TB, m *Model) [][]Value {
+			in := readCSV(tb, filepath.Join(sharedPMML, inputFileFor(name)))
+			var rows [][]Value
+			for _, rec := range in[1:min(len(in), 65)] {
+				row := make([]Value, len(m.Inputs()))
+				for i, h := range in[0] {
+					if j, ok := m.InputIndex(h); ok {
+						if f, err := strconv.ParseFloat(rec[i], 64); err == nil && m.Inputs()[j].DataType != TypeString {
+							row[j] = Num(f)
+						} else {
+							row[j] = Str(rec[i])
+						}
+					}
+				}
+				rows = append(rows, row)
+			}
+			return rows
+		},
+	}
+}
+
+func fixtureCase(name, file string, in ...map[string]any) modelCase {
+	return modelCase{
+		name: name,
+		load: func(tb testing.TB) *Model { return loadFixture(tb, file) },
+		rows: func(tb testing.TB, m *Model) [][]Value {
+			var rows [][]Value
+			for _, r := range in {
+				row := make([]Value, len(m.Inputs()))
+				for k, v := range r {
+					j, ok := m.InputIndex(k)
+					if !ok {
+						tb.Fatalf("%s: no input %q", file, k)
+					}
+					row[j] = ValueOf(v)
+				}
+				rows = append(rows, row)
+			}
+			return rows
+		},
+	}
+}
+
+func generatedCase(name, doc string) modelCase {
+	return modelCase{
+		name: name,
+		load: func(tb testing.TB) *Model { return mustParse(tb, doc, name+".pmml") },
+		rows: func(tb testing.TB, m *Model) [][]Value {
+			r := lcg(3)
+			rows := make([][]Value, 64)
+			for i := range rows {
+				rows[i] = make([]Value, len(m.Inputs()))
+				for j := range rows[i] {
+					rows[i][j] = Num(r.next()*2 - 1)
+				}
+			}
+			return rows
+		},
+	}
+}
+
+// modelCases has one model of every supported type (two for ensembles and
+// SVMs), as README's benchmark table lists them.
+func modelCases() []modelCase {
+	return []modelCase{
+		sharedCase("LogisticRegressionAudit"),
+		sharedCase("GeneralRegressionAudit"),
+		sharedCase("DecisionTreeAudit"),
+		sharedCase("RandomForestAudit"),
+		generatedCase("GBM100x6", gbmPMML(100, 6, 20)),
+		sharedCase("NeuralNetworkAudit"),
+		sharedCase("KernlabSVMAudit"),
+		sharedCase("LibSVMIris"),
+		sharedCase("NaiveBayesAudit"),
+		sharedCase("KMeansIris"),
+		generatedCase("NearestNeighbor1000x8", knnPMML(1000, 8, 5)),
+		fixtureCase("RuleSet", "ruleset.pmml",
+			map[string]any{"amount": 1500.0, "country": "NG", "velocity": 6.0},
+			map[string]any{"amount": 100.0, "country": "FR", "velocity": 2.0}),
+		fixtureCase("Scorecard", "scorecard.pmml",
+			map[string]any{"age": 22.0, "amount": 500.0, "country": "US"},
+			map[string]any{"age": 30.0, "amount": 50.0, "country": "FR"}),
+	}
+}
+
+// BenchmarkModelTypes scores one model of each type:
+// go test ./ml -bench ModelTypes -benchmem -cpu 1
+func BenchmarkModelTypes(b *testing.B) {
+	for _, mc := range modelCases() {
+		b.Run(mc.name, func(b *testing.B) {
+			m := mc.load(b)
+			rows := mc.rows(b, m)
+			s := m.NewScorer()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j, v := range rows[i%len(rows)] {
+					s.Set(j, v)
+				}
+				if _, err := s.Score(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestModelTypesAllocateNothing(t *testing.T) {
+	for _, mc := range modelCases() {
+		t.Run(mc.name, func(t *testing.T) {
+			m := mc.load(t)
+			rows := mc.rows(t, m)
+			s := m.NewScorer()
+			i := 0
+			allocs := testing.AllocsPerRun(50, func() {
+				for j, v := range rows[i%len(rows)] {
+					s.Set(j, v)
+				}
+				i++
+				r, err := s.Score()
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = r.Score()
+				_ = r.Outputs()
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per score, want 0", allocs)
+			}
+		})
 	}
 }

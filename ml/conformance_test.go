@@ -45,6 +45,8 @@ func inputFileFor(model string) string {
 		return "Audit.csv"
 	case strings.Contains(model, "Auto"):
 		return "Auto.csv"
+	case strings.Contains(model, "Versicolor"):
+		return "Versicolor.csv"
 	}
 	return "Iris.csv"
 }

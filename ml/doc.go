@@ -17,7 +17,7 @@
 // Anything the evaluator does not implement is rejected at load with the
 // file, line and element, e.g.
 //
-//	model.pmml:42: unsupported element <SupportVectorMachineModel>
+//	model.pmml:42: unsupported element <AssociationModel>
 //
 // so a model is never silently mis-scored. One load reports up to 20 errors.
 //
@@ -28,8 +28,9 @@
 // yes, y or positive (any case) when exactly one of the two is, otherwise
 // the second class in the target's DataDictionary order; for a
 // classification with more classes, the probability of the predicted class;
-// for a regression (and a scorecard), the predicted value. It is NaN when
-// the model makes no prediction (Result.OK is false).
+// for a regression (and a scorecard), the predicted value; for a clustering
+// model, the affinity (distance or similarity) to the chosen cluster. It is
+// NaN when the model makes no prediction (Result.OK is false).
 //
 // Result.Reasons explains the prediction: a scorecard's reason codes ranked
 // by points (see below); a tree's predicates on the path to the deciding
@@ -43,10 +44,15 @@
 //
 // Documents: PMML 3.x and 4.x with one model; Header, MiningBuildTask,
 // Extension, ModelStats, ModelExplanation and ModelVerification are read
-// past. DataDictionary DataFields of dataType string, integer, float, double
-// or boolean (date and time types are rejected) and optype continuous,
-// categorical or ordinal, with Value lists (property valid, invalid,
-// missing) and Intervals. Values outside a field's domain are invalid.
+// past. DataDictionary DataFields of dataType string, integer, float, double,
+// boolean, date, time, dateTime (ISO 8601 text, validated), and the counts
+// dateDaysSince[0|1960|1970|1980], timeSeconds and
+// dateTimeSecondsSince[0|1960|1970|1980] (numbers; a date text is
+// converted), optype continuous, categorical or ordinal, with Value lists
+// (property valid, invalid, missing) and Intervals. Values outside a
+// field's domain are invalid. Predicates and comparisons on numeric fields
+// compare numbers whatever the declared types: an integer field against
+// value="70.5" is a comparison.
 //
 // MiningSchema: usageType active, predicted/target, supplementary (group,
 // order and weights are ignored); invalidValueTreatment returnInvalid (an
@@ -61,11 +67,15 @@
 // defaultValue and priorProbability when a model has no prediction, and
 // displayValue.
 //
-// Output: OutputField features predictedValue, predictedDisplayValue,
-// probability (of a value, or of the predicted class), confidence,
-// transformedValue and decision (an expression over model fields and
-// earlier outputs), reasonCode with rank, entityId (the tree node's id),
-// with segmentId to read a segment's result and dataType casts.
+// Output: OutputField features predictedValue, predictedDisplayValue (a
+// cluster's name), probability (of a value, or of the predicted class),
+// confidence, transformedValue and decision (an expression over model
+// fields and earlier outputs), reasonCode with rank, entityId (the tree
+// node's id, the rule's id, the cluster's id, the rank-th neighbour's id),
+// affinity and entityAffinity with rank (distance to a neighbour or the
+// chosen cluster), clusterAffinity (to the cluster named by value, or the
+// chosen one), clusterId (1-based index), with segmentId to read a
+// segment's result and dataType casts.
 //
 // Transformations: TransformationDictionary (DerivedField, DefineFunction
 // with ParameterFields) and LocalTransformations, in any order, with cycles
@@ -80,8 +90,14 @@
 // isMissing isNotMissing isValid isNotValid equal notEqual lessThan
 // lessOrEqual greaterThan greaterOrEqual and or not isIn isNotIn if
 // uppercase lowercase substring trimBlanks stringLength concat replace
-// matches formatNumber. and/or use three-valued logic; other functions
-// return missing on a missing argument. An invalid numeric result (a
+// matches formatNumber dateDaysSinceYear dateSecondsSinceYear
+// dateSecondsSinceMidnight. and/or use three-valued logic; other functions
+// return missing on a missing argument. substring follows XQuery, whose
+// design PMML's functions take: the characters at positions p with
+// round(start) <= p < round(start)+round(length), so positions before or
+// past the string clamp instead of failing. formatNumber takes a C printf
+// pattern with one conversion (d i u o x X e E f F g G; %g without a
+// precision prints 6 significant digits as C does). An invalid numeric result (a
 // division by zero, ln of a negative) is an ApplyError unless the Apply
 // says asMissing or asIs.
 //
@@ -131,8 +147,75 @@
 // per network, layer or neuron; normalizationMethod none, softmax and
 // simplemax; NeuralInputs with any DerivedField expression; NeuralOutputs
 // with NormDiscrete (class probabilities), FieldRef or NormContinuous
-// (inverted) for regressions. The logistic activation saturates to 0 or 1
-// beyond ±15, as R's nnet and the JPMML reference evaluator do.
+// (inverted) for regressions. The logistic activation is exact, so a class
+// probability of 1.35e-7 stays 1.35e-7; only networks exported by R's pmml
+// package (Header Application Rattle/PMML, R-PMML or SoftwareAG PMML
+// Generator), which nnet trained with a logistic that saturates to 0 and 1
+// beyond ±15, are scored with that saturation.
+//
+// GeneralRegressionModel: modelType regression, generalLinear,
+// generalizedLinear (linkFunction identity, logit, probit, cloglog,
+// loglog, cauchit, log, logc, negbin, oddspower and power with
+// linkParameter; offsetVariable or offsetValue; trialsVariable or
+// trialsValue multiply the mean), multinomialLogistic (softmax against the
+// reference category, targetReferenceCategory or the class without
+// PCells), ordinalMultinomial (cumulativeLink logit, probit, cloglog,
+// loglog, cauchit; per-class intercepts, shared slopes) and CoxRegression
+// (survival exp(-H0(t) exp(r - r0)) with Parameter referencePoints,
+// BaseCumHazardTables and baselineStrataVariable); FactorList and
+// CovariateList predictors, PPMatrix cells (factor levels, covariate
+// exponents, products for interactions, per targetCategory) and
+// ParamMatrix. A binary generalizedLinear classification gives the other
+// class 1 - F(eta) computed without cancellation. Factor contrast
+// matrices are rejected. A missing predictor leaves no prediction.
+//
+// SupportVectorMachineModel: LinearKernelType, PolynomialKernelType,
+// RadialBasisKernelType, SigmoidKernelType; a VectorDictionary of
+// FieldRef and CategoricalPredictor vector fields with REAL-SparseArray or
+// Array instances; svmRepresentation SupportVectors or Coefficients;
+// classification one-against-one (each machine votes for targetCategory
+// when f(x) < threshold, or > with maxWins, else for
+// alternateTargetCategory; the most votes win, ties to the first class in
+// target order; probabilities are vote shares), binary (one machine, or
+// alternateBinaryTargetCategory) and one-against-all (the smallest f(x)
+// wins, the largest with maxWins); regression f(x).
+//
+// NaiveBayesModel: BayesInputs with PairCounts (P(value|class) as the
+// count over the input's total for the class), TargetValueStats with
+// GaussianDistribution, PoissonDistribution or UniformDistribution, or a
+// DerivedField (Discretize, MapValues, ...) before its PairCounts;
+// BayesOutput priors; threshold in place of zero probabilities. Missing
+// inputs and values the training never saw are skipped. It is computed in
+// log space, so tiny probabilities keep their digits.
+//
+// ClusteringModel (functionName clustering, modelClass centerBased):
+// ComparisonMeasure kind distance with euclidean, squaredEuclidean,
+// cityBlock, chebychev, minkowski (p-parameter), or kind similarity with
+// simpleMatching, jaccard, tanimoto, binarySimilarity; compareFunction
+// absDiff, gaussSim (similarityScale), delta, equal per ClusteringField
+// with fieldWeight and isCenterField; MissingValueWeights (a distance over
+// the present fields is scaled by the share of the weights they cover).
+// The predicted value is the cluster's id (or 1-based index). Distribution
+// based models and compareFunction table are rejected.
+//
+// NearestNeighborModel: TrainingInstances in an InlineTable (isTransformed
+// false only when every KNNInput is a DataField), InstanceFields,
+// KNNInputs with fieldWeight and compareFunction, the measures above;
+// numberOfNeighbors; categoricalScoringMethod majorityVote and
+// weightedMajorityVote, continuousScoringMethod average, median and
+// weightedAverage (weights 1/(distance + threshold)); ties in distance keep
+// table order, ties in votes go to the first class in target order;
+// instanceIdVariable names entityId.
+//
+// RuleSetModel: a RuleSet of SimpleRules and CompoundRules (a compound's
+// rules are tried only when its predicate holds; UNKNOWN does not fire)
+// scored with the first RuleSelectionMethod: firstHit (the first firing
+// rule, its confidence), weightedSum (the class whose firing rules weigh
+// most; confidence = that weight over the number of firing rules),
+// weightedMax (the heaviest firing rule, its confidence); defaultScore and
+// defaultConfidence when none fires. A class's probability is the
+// confidence the method gives it; Reasons and entityId name the deciding
+// rule.
 //
 // # Online models
 //

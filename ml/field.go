@@ -16,6 +16,18 @@ const (
 	TypeFloat
 	TypeDouble
 	TypeBoolean
+	TypeDate
+	TypeTime
+	TypeDateTime
+	TypeDateDaysSince0
+	TypeDateDaysSince1960
+	TypeDateDaysSince1970
+	TypeDateDaysSince1980
+	TypeTimeSeconds
+	TypeDateTimeSecondsSince0
+	TypeDateTimeSecondsSince1960
+	TypeDateTimeSecondsSince1970
+	TypeDateTimeSecondsSince1980
 )
 
 func (d DataType) String() string {
@@ -28,11 +40,17 @@ func (d DataType) String() string {
 		return "double"
 	case TypeBoolean:
 		return "boolean"
+	case TypeString:
+		return "string"
 	}
-	return "string"
+	return d.dateName()
 }
 
-func (d DataType) numeric() bool { return d == TypeInteger || d == TypeFloat || d == TypeDouble }
+// numeric reports whether values of the type are numbers, counts of days
+// and seconds included.
+func (d DataType) numeric() bool {
+	return d == TypeInteger || d == TypeFloat || d == TypeDouble || d >= TypeDateDaysSince0
+}
 
 func parseDataType(s string) (DataType, bool) {
 	switch s {
@@ -46,6 +64,9 @@ func parseDataType(s string) (DataType, bool) {
 		return TypeDouble, true
 	case "boolean":
 		return TypeBoolean, true
+	}
+	if dt, ok := dateTypeNames[s]; ok {
+		return dt, true
 	}
 	return 0, false
 }
@@ -164,6 +185,9 @@ func parseAs(v Value, dt DataType) (Value, bool) {
 	switch v.kind {
 	case KindMissing:
 		return v, true
+	}
+	if dt >= TypeDate {
+		return parseDateAs(v, dt)
 	}
 	switch dt {
 	case TypeString:
@@ -367,7 +391,7 @@ func (c *compiler) fieldHeader(e *elem, needName bool) *fieldDef {
 	if hasDT {
 		dt, ok := parseDataType(dts)
 		if !ok {
-			c.errs.add(e, "<%s name=%q> dataType %q is not supported (supported: string, integer, float, double, boolean)", e.name, f.name, dts)
+			c.errs.add(e, "<%s name=%q> dataType %q is not supported (supported: string, integer, float, double, boolean, date, time, dateTime, dateDaysSince[0|1960|1970|1980], timeSeconds, dateTimeSecondsSince[0|1960|1970|1980])", e.name, f.name, dts)
 			return nil
 		}
 		f.dataType = dt
@@ -383,6 +407,8 @@ func (c *compiler) fieldHeader(e *elem, needName bool) *fieldDef {
 		f.opType = ot
 	} else if f.dataType == TypeString || f.dataType == TypeBoolean {
 		f.opType = Categorical
+	} else if f.dataType.isDateText() {
+		f.opType = Ordinal
 	}
 	return f
 }

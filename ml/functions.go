@@ -237,19 +237,10 @@ func init() {
 			t, _ := a[0].Text()
 			start, ok1 := a[1].Float()
 			n, ok2 := a[2].Float()
-			if !ok1 || !ok2 || start < 1 || n < 0 {
+			if !ok1 || !ok2 {
 				return nanValue
 			}
-			r := []rune(t)
-			i := int(start) - 1
-			if i > len(r) {
-				i = len(r)
-			}
-			j := i + int(n)
-			if j > len(r) {
-				j = len(r)
-			}
-			return Str(string(r[i:j]))
+			return Str(substring(t, start, n))
 		}},
 		"concat": {1, -1, func(_ *Scorer, a []Value) Value {
 			var b strings.Builder
@@ -265,12 +256,14 @@ func init() {
 			if !ok {
 				return nanValue
 			}
-			if strings.ContainsAny(pat, "dioxX") {
-				return Str(fmt.Sprintf(pat, int64(x)))
+			out, ok := formatNumber(pat, x)
+			if !ok {
+				return nanValue
 			}
-			return Str(fmt.Sprintf(pat, x))
+			return Str(out)
 		}},
 	}
+	registerDateFunctions()
 }
 
 func normal3(f func(x, mu, sigma float64) float64) func(*Scorer, []Value) Value {

@@ -174,8 +174,11 @@ func (mm *miningModel) weight(sg *segment) float64 {
 }
 
 func fnName(f mfunc) string {
-	if f == classification {
+	switch f {
+	case classification:
 		return "classification"
+	case clustering:
+		return "clustering"
 	}
 	return "regression"
 }

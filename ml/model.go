@@ -7,6 +7,7 @@ type mfunc uint8
 const (
 	regression mfunc = iota
 	classification
+	clustering
 )
 
 // modelEval is the model-specific part of a compiled model.
@@ -30,6 +31,10 @@ type modelNode struct {
 	outputs    []*outputField
 	maxReasons int
 	scratch    int // float64 scratch the model needs per score
+	// ranks is how many ranked entities (neighbours) a prediction holds;
+	// affinities how many per-entity affinities (clusters).
+	ranks      int
+	affinities int
 	sc         *scope
 }
 
@@ -46,6 +51,7 @@ type prediction struct {
 	conf     float64
 	hasConf  bool
 	entity   string
+	display  string // predictedDisplayValue when the model names it (a cluster's name)
 	reasons  []string
 	// A tree records the flat indexes of its path and leaf; reasons and
 	// the entity id are looked up only when asked for.
@@ -54,6 +60,13 @@ type prediction struct {
 	leaf     int32
 	resolved bool
 	scratch  []float64
+	// Clustering and nearest-neighbour models rank entities: ranked holds
+	// entity indexes best first with their affinity in rankAff, names the
+	// entity ids by index; affs holds the affinity to every cluster.
+	ranked  []int32
+	rankAff []float64
+	names   []string
+	affs    []float64
 }
 
 // reasonList returns the reasons, first turning a tree's path into its
@@ -85,11 +98,15 @@ func (p *prediction) reset() {
 	p.hasProbs = false
 	p.hasConf = false
 	p.entity = ""
+	p.display = ""
 	p.reasons = p.reasons[:0]
 	p.tree = nil
 	p.path = p.path[:0]
 	p.leaf = -1
 	p.resolved = false
+	p.ranked = p.ranked[:0]
+	p.rankAff = p.rankAff[:0]
+	p.names = nil
 	for i := range p.probs {
 		p.probs[i] = 0
 	}
@@ -162,9 +179,19 @@ func (c *compiler) model(e *elem, parent *scope, top bool) *modelNode {
 		m.fn = regression
 	case "classification":
 		m.fn = classification
+	case "clustering":
+		m.fn = clustering
+		if e.name != "ClusteringModel" {
+			c.errs.add(e, "<%s> functionName=\"clustering\" is not supported: only a <ClusteringModel> clusters", e.name)
+			return nil
+		}
 	case "":
 	default:
-		c.errs.add(e, "<%s> functionName=%q is not supported (supported: regression, classification)", e.name, fn)
+		c.errs.add(e, "<%s> functionName=%q is not supported (supported: regression, classification, clustering)", e.name, fn)
+		return nil
+	}
+	if e.name == "ClusteringModel" && m.fn != clustering {
+		c.errs.add(e, "<ClusteringModel> needs functionName=\"clustering\"")
 		return nil
 	}
 	if e.attrOr("isScorable", "true") == "false" {
@@ -214,6 +241,18 @@ func (c *compiler) model(e *elem, parent *scope, top bool) *modelNode {
 		m.eval = c.scorecard(m, e, sc)
 	case "NeuralNetwork":
 		m.eval = c.neuralNetwork(m, e, sc)
+	case "GeneralRegressionModel":
+		m.eval = c.generalRegression(m, e, sc)
+	case "SupportVectorMachineModel":
+		m.eval = c.svmModel(m, e, sc)
+	case "NaiveBayesModel":
+		m.eval = c.naiveBayes(m, e, sc)
+	case "ClusteringModel":
+		m.eval = c.clusteringModel(m, e, sc)
+	case "NearestNeighborModel":
+		m.eval = c.nearestNeighbor(m, e, sc)
+	case "RuleSetModel":
+		m.eval = c.ruleSet(m, e, sc)
 	}
 	if m.fn == classification && len(m.cats) == 0 && m.eval != nil {
 		c.errs.add(e, "classification <%s> has no classes: list the target's values in the DataDictionary", e.name)

@@ -44,6 +44,7 @@ type neuralLayer struct {
 	threshold float64
 	norm      normMethod
 	start     int
+	saturate  bool
 }
 
 type outKind uint8
@@ -106,7 +107,7 @@ func (c *compiler) neuralNetwork(m *modelNode, e *elem, sc *scope) modelEval {
 	count := len(n.inputs)
 	for _, le := range e.all("NeuralLayer") {
 		c.errs.checkChildren(le, "Neuron")
-		l := neuralLayer{act: act, threshold: threshold, start: count}
+		l := neuralLayer{act: act, threshold: threshold, start: count, saturate: rNnet[c.application]}
 		if s, ok := le.attr("activationFunction"); ok {
 			a, ok := activations[s]
 			if !ok {
@@ -222,7 +223,14 @@ func (c *compiler) neuralNetwork(m *modelNode, e *elem, sc *scope) modelEval {
 
 const logisticLimit = 15
 
-func activate(a activation, z, threshold float64) float64 {
+// rNnet names the exporters of R's pmml package, whose networks come from
+// nnet: nnet's logistic saturates to exactly 0 and 1 beyond ±15, and the
+// network was trained and checked that way, so it is scored that way.
+// Every other network gets the exact logistic, which keeps a probability
+// such as 1.35e-7 (KNIME, scikit-learn) instead of flushing it to 0.
+var rNnet = map[string]bool{"Rattle/PMML": true, "R-PMML": true, "SoftwareAG PMML Generator": true}
+
+func activate(a activation, z, threshold float64, saturate bool) float64 {
 	switch a {
 	case actThreshold:
 		if z > threshold {
@@ -230,14 +238,13 @@ func activate(a activation, z, threshold float64) float64 {
 		}
 		return 0
 	case actLogistic:
-		// Saturate as R's nnet (which trained most PMML networks) and the
-		// JPMML reference evaluator do; the difference from the plain
-		// logistic is below 3.1e-7, but it moves scores by more than 1e-9.
-		if z > logisticLimit {
-			return 1
-		}
-		if z < -logisticLimit {
-			return 0
+		if saturate {
+			if z > logisticLimit {
+				return 1
+			}
+			if z < -logisticLimit {
+				return 0
+			}
 		}
 		return 1 / (1 + math.Exp(-z))
 	case actTanh:
@@ -291,7 +298,7 @@ func (n *neuralNet) eval(s *Scorer, p *prediction) {
 				for k, from := range nr.from {
 					z += nr.w[k] * a[from]
 				}
-				out = activate(l.act, z, l.threshold)
+				out = activate(l.act, z, l.threshold, l.saturate)
 			}
 			a[l.start+j] = out
 		}

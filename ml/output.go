@@ -10,6 +10,9 @@ const (
 	featTransformed
 	featReasonCode
 	featEntityID
+	featAffinity
+	featClusterAffinity
+	featClusterID
 )
 
 var features = map[string]feature{
@@ -17,6 +20,14 @@ var features = map[string]feature{
 	"probability": featProbability, "confidence": featConfidence,
 	"transformedValue": featTransformed, "decision": featTransformed,
 	"reasonCode": featReasonCode, "entityId": featEntityID,
+	"affinity": featAffinity, "entityAffinity": featAffinity,
+	"clusterAffinity": featClusterAffinity, "clusterId": featClusterID,
+}
+
+// clusterIndexer is a model whose entities (clusters) an OutputField can
+// name by id, as clusterAffinity value="..." does.
+type clusterIndexer interface {
+	clusterIndex(id string) int
 }
 
 // OutputInfo describes one OutputField of the model.
@@ -35,7 +46,7 @@ type outputField struct {
 	featStr string
 	def     *fieldDef
 	hasDT   bool
-	cat     int // probability of this class; -1 means the predicted class
+	cat     int // probability of this class (or affinity of this cluster); -1 means the predicted one
 	rank    int
 	x       expr
 	slot    int
@@ -92,10 +103,29 @@ func (c *compiler) output(m *modelNode, o *elem, sc *scope) {
 				c.errs.add(e, "<OutputField name=%q> confidence needs a classification model", def.name)
 				continue
 			}
-		case featReasonCode:
+		case featReasonCode, featEntityID, featAffinity:
 			of.rank = int(c.errs.float(e, "rank", 1))
 			if of.rank < 1 {
 				c.errs.add(e, "<OutputField name=%q> rank must be at least 1", def.name)
+			}
+			if of.rank > 1 && feat != featReasonCode && src.ranks < of.rank {
+				c.errs.add(e, "<OutputField name=%q> rank %d: the model ranks only %d entities", def.name, of.rank, src.ranks)
+			}
+			if feat == featAffinity && src.kind != "NearestNeighborModel" && src.kind != "ClusteringModel" {
+				c.errs.add(e, "<OutputField name=%q> feature %q needs a ClusteringModel or NearestNeighborModel", def.name, fs)
+				continue
+			}
+		case featClusterAffinity, featClusterID:
+			ci, ok := src.eval.(clusterIndexer)
+			if !ok {
+				c.errs.add(e, "<OutputField name=%q> feature %q needs a ClusteringModel", def.name, fs)
+				continue
+			}
+			if v, ok := e.attr("value"); ok && feat == featClusterAffinity {
+				if of.cat = ci.clusterIndex(v); of.cat < 0 {
+					c.errs.add(e, "<OutputField name=%q> value %q names no cluster", def.name, v)
+					continue
+				}
 			}
 		case featTransformed:
 			var body *elem
@@ -146,7 +176,9 @@ func (of *outputField) compute(s *Scorer, m *modelNode, p *prediction) Value {
 	case featDisplay:
 		if p.ok {
 			v = p.value
-			if m.targets != nil && m.targets.display != nil {
+			if p.display != "" {
+				v = Str(p.display)
+			} else if m.targets != nil && m.targets.display != nil {
 				if d, ok := m.targets.display[key(p.value)]; ok {
 					v = Str(d)
 				}
@@ -175,8 +207,31 @@ func (of *outputField) compute(s *Scorer, m *modelNode, p *prediction) Value {
 			v = Str(reasons[of.rank-1])
 		}
 	case featEntityID:
-		if id := p.entityID(); p.ok && id != "" {
+		if !p.ok {
+			break
+		}
+		if len(p.names) > 0 || of.rank > 1 {
+			if of.rank <= len(p.ranked) {
+				v = Str(p.names[p.ranked[of.rank-1]])
+			}
+		} else if id := p.entityID(); id != "" {
 			v = Str(id)
+		}
+	case featAffinity:
+		if p.ok && of.rank <= len(p.rankAff) {
+			v = Num(p.rankAff[of.rank-1])
+		}
+	case featClusterAffinity:
+		if p.ok {
+			if of.cat >= 0 {
+				v = Num(p.affs[of.cat])
+			} else if len(p.rankAff) > 0 {
+				v = Num(p.rankAff[0])
+			}
+		}
+	case featClusterID:
+		if p.ok && len(p.ranked) > 0 {
+			v = Num(float64(p.ranked[0] + 1))
 		}
 	}
 	if of.hasDT && v.kind != KindMissing {

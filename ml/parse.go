@@ -56,7 +56,9 @@ func Parse(r io.Reader, name string) (*Model, error) {
 
 var supportedModels = map[string]bool{
 	"RegressionModel": true, "TreeModel": true, "MiningModel": true,
-	"Scorecard": true, "NeuralNetwork": true,
+	"Scorecard": true, "NeuralNetwork": true, "GeneralRegressionModel": true,
+	"SupportVectorMachineModel": true, "NaiveBayesModel": true,
+	"ClusteringModel": true, "NearestNeighborModel": true, "RuleSetModel": true,
 }
 
 // compiler turns the element tree into an evaluation plan: every field gets
@@ -77,6 +79,8 @@ type compiler struct {
 	// eagerly so that an invalid input fails whatever path the model takes.
 	inputSlots []int
 	root       *scope
+	// application is the Header's Application name: the exporter.
+	application string
 }
 
 func (c *compiler) document(root *elem) *Model {
@@ -92,7 +96,11 @@ func (c *compiler) document(root *elem) *Model {
 	var modelElem, dd, td *elem
 	for _, e := range root.children {
 		switch {
-		case e.name == "Header" || ignorable[e.name]:
+		case e.name == "Header":
+			if app := e.child("Application"); app != nil {
+				c.application = app.attrOr("name", "")
+			}
+		case ignorable[e.name]:
 		case e.name == "DataDictionary":
 			dd = e
 		case e.name == "TransformationDictionary":
@@ -114,7 +122,7 @@ func (c *compiler) document(root *elem) *Model {
 	c.dataDictionary(dd)
 	if modelElem == nil {
 		if len(c.errs.errs) == 0 {
-			c.errs.add(root, "no supported model element (supported: RegressionModel, TreeModel, MiningModel, Scorecard, NeuralNetwork)")
+			c.errs.add(root, "no supported model element (supported: RegressionModel, GeneralRegressionModel, TreeModel, RuleSetModel, MiningModel, Scorecard, NeuralNetwork, SupportVectorMachineModel, NaiveBayesModel, NearestNeighborModel, ClusteringModel)")
 		}
 		return m
 	}

@@ -110,7 +110,7 @@ func (c *compiler) predicate(e *elem, sc *scope) *predicate {
 			c.errs.add(e, "<SimplePredicate> operator %q needs a value", opName)
 			return p
 		}
-		v, ok := parseLiteral(raw, dt)
+		v, ok := parseLiteral(raw, literalType(dt))
 		if !ok {
 			c.errs.add(e, "<SimplePredicate> value %q is not a %s like field %q", raw, dt, name)
 			return p
@@ -156,7 +156,7 @@ func (c *compiler) predicate(e *elem, sc *scope) *predicate {
 		p.numeric = dt.numeric()
 		quoted := make([]string, 0, len(items))
 		for _, it := range items {
-			v, ok := parseLiteral(it, dt)
+			v, ok := parseLiteral(it, literalType(dt))
 			if !ok {
 				c.errs.add(arr, "<Array> item %q is not a %s like field %q", it, dt, name)
 				continue
@@ -218,6 +218,17 @@ func (c *compiler) predicate(e *elem, sc *scope) *predicate {
 	}
 	c.errs.unsupported(e)
 	return &predicate{kind: predFalse, text: "false"}
+}
+
+// literalType is the type a predicate's constant is read in: any number
+// for a numeric field, since PMML compares numbers by value whatever their
+// declared types (an integer field against 70.5 is a comparison, not an
+// error).
+func literalType(dt DataType) DataType {
+	if dt.numeric() {
+		return TypeDouble
+	}
+	return dt
 }
 
 // splitArray splits the content of an <Array>: whitespace-separated items,

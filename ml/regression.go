@@ -56,7 +56,7 @@ func link(n normMethod, y float64) float64 {
 	case normProbit:
 		return normCDF(y)
 	case normCloglog:
-		return 1 - math.Exp(-math.Exp(y))
+		return -math.Expm1(-math.Exp(y))
 	case normLoglog:
 		return math.Exp(-math.Exp(-y))
 	case normCauchit:
@@ -65,6 +65,24 @@ func link(n normMethod, y float64) float64 {
 		return math.Exp(y)
 	}
 	return y
+}
+
+// linkRest is 1 - link(n, y) for the links that give probabilities,
+// computed so that a rest near 0 keeps its digits.
+func linkRest(n normMethod, y float64) float64 {
+	switch n {
+	case normLogit:
+		return complementLink(linkLogit, y, 0)
+	case normProbit:
+		return complementLink(linkProbit, y, 0)
+	case normCloglog:
+		return complementLink(linkCloglog, y, 0)
+	case normLoglog:
+		return complementLink(linkLoglog, y, 0)
+	case normCauchit:
+		return complementLink(linkCauchit, y, 0)
+	}
+	return 1 - link(n, y)
 }
 
 type regressionModel struct {
@@ -221,9 +239,10 @@ func (r *regressionModel) eval(s *Scorer, p *prediction) {
 		if len(r.tables) == 2 && len(m.cats) == 2 {
 			// Binary softmax equals the logistic of the difference, which
 			// stays accurate when one linear predictor is large.
-			q := 1 / (1 + math.Exp(ys[1]-ys[0]))
-			probs[r.tables[0].cat] = q
-			probs[r.tables[1].cat] = 1 - q
+			// Each side is computed on its own so that the smaller keeps
+			// its digits (1 - q would flush 1e-17 to 0).
+			probs[r.tables[0].cat] = 1 / (1 + math.Exp(ys[1]-ys[0]))
+			probs[r.tables[1].cat] = 1 / (1 + math.Exp(ys[0]-ys[1]))
 			break
 		}
 		maxY := math.Inf(-1)
@@ -259,7 +278,13 @@ func (r *regressionModel) eval(s *Scorer, p *prediction) {
 			break
 		}
 		// The last table's class takes what the others leave, as PMML
-		// specifies for none and for binary link functions.
+		// specifies for none and for binary link functions; with one other
+		// table the rest is computed without cancellation.
+		if len(r.tables) == 2 {
+			probs[r.tables[0].cat] = link(r.norm, ys[0])
+			probs[r.tables[1].cat] = linkRest(r.norm, ys[0])
+			break
+		}
 		sum := 0.0
 		for i := 0; i < len(r.tables)-1; i++ {
 			q := link(r.norm, ys[i])

@@ -156,6 +156,9 @@ func (m *Model) NewScorer() *Scorer {
 		p.reasons = make([]string, 0, n.maxReasons)
 		p.path = make([]int32, 0, n.maxReasons)
 		p.scratch = make([]float64, n.scratch)
+		p.ranked = make([]int32, 0, n.ranks)
+		p.rankAff = make([]float64, 0, n.ranks)
+		p.affs = make([]float64, n.affinities)
 	}
 	s.res.m = m
 	return s
@@ -295,7 +298,7 @@ func (r *Result) Score() float64 {
 	if !p.ok {
 		return math.NaN()
 	}
-	if r.m.root.fn == regression {
+	if r.m.root.fn != classification {
 		return p.num
 	}
 	if !p.hasProbs {
