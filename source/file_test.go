@@ -10,7 +10,9 @@ import (
 	"time"
 )
 
-func line(id string, sec int) string { return fmt.Sprintf(`{"id":%q,"ts":%d}`+"\n", id, 1_700_000_000+sec) }
+func line(id string, sec int) string {
+	return fmt.Sprintf(`{"id":%q,"ts":%d}`+"\n", id, 1_700_000_000+sec)
+}
 
 func appendFile(t *testing.T, path, s string) {
 	t.Helper()
