@@ -134,13 +134,13 @@ func (e *Engine) Restore() *Restorer {
 // Entry restores one entry.
 func (rs *Restorer) Entry(scope, key string, val []byte) error {
 	e := rs.e
-	switch {
-	case scope == scopeEngine:
+	switch scope {
+	case scopeEngine:
 		if key == keyClock {
 			return e.decodeClock(val)
 		}
 		return fmt.Errorf("unknown engine state %q", key)
-	case scope == scopeOnline:
+	case scopeOnline:
 		rs.legacy["online/"+key] = val
 		return nil
 	}

@@ -53,7 +53,7 @@ func (rt *Runtime) restore(ctx context.Context) error {
 		}
 		return nil
 	}
-	defer snap.Close()
+	defer func() { _ = snap.Close() }()
 	start := time.Now()
 	meta := snap.Meta()
 	rs := rt.eng.Restore()

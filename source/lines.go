@@ -80,12 +80,6 @@ func NewReader(r io.Reader, spec Spec, log *slog.Logger) *Reader {
 	}
 }
 
-// resume makes the reader continue numbering from a position: its input
-// starts at byte offset off, after line line, and seq events.
-func (r *Reader) resume(off int64, line int, seq uint64) {
-	r.off, r.line, r.seq = off, line, seq
-}
-
 // reset points the reader at a new input from its start (a rotated or
 // truncated file), keeping its counters and event numbering.
 func (r *Reader) reset(in io.Reader) {

@@ -217,7 +217,7 @@ func (a *app) runBench(p benchParams) error {
 			if err != nil {
 				return exitWith(exitRuntime, "%v", err)
 			}
-			defer os.RemoveAll(tmp)
+			defer func() { _ = os.RemoveAll(tmp) }()
 			dir = tmp
 		}
 		store = &state.Dir{Path: dir}
