@@ -202,6 +202,12 @@ func (rs *Restorer) Finish() error {
 	return rs.e.LoadState(rs.legacy)
 }
 
+func decodeEvent(d *wire.Dec) *event.Event {
+	ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Time(), Seq: d.Uvarint(), Line: int(d.Varint())}
+	ev.Raw, ev.Fields = d.Raw("buffered event")
+	return ev
+}
+
 // encodeClock writes the engine's event time: how far detectors have been
 // advanced, the reorder buffer's watermark, each stream's clock and the
 // events waiting to be released.
@@ -220,6 +226,19 @@ func (e *Engine) encodeClock() []byte {
 	enc.Uvarint(uint64(len(r.heap)))
 	for _, ev := range r.heap {
 		enc.Event(ev)
+	}
+	// Suspects held back for their future time wait on.
+	var pending map[string]*suspects
+	if e.future != nil {
+		pending = e.future.pending
+	}
+	enc.Uvarint(uint64(len(pending)))
+	for _, s := range sortedKeys(pending) {
+		enc.Str(s)
+		enc.Uvarint(uint64(len(pending[s].evs)))
+		for _, ev := range pending[s].evs {
+			enc.Event(ev)
+		}
 	}
 	return enc.B
 }
@@ -246,9 +265,20 @@ func (e *Engine) decodeClock(b []byte) error {
 	n = d.Count(1)
 	r.heap = r.heap[:0]
 	for range n {
-		ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Time(), Seq: d.Uvarint(), Line: int(d.Varint())}
-		ev.Raw, ev.Fields = d.Raw("buffered event")
-		r.heap = append(r.heap, ev)
+		r.heap = append(r.heap, decodeEvent(d))
+	}
+	n = d.Count(1)
+	for range n {
+		stream := d.Str()
+		p := &suspects{}
+		for range d.Count(1) {
+			p.evs = append(p.evs, decodeEvent(d))
+		}
+		if e.future != nil && len(p.evs) > 0 {
+			e.future.pending[stream] = p
+		} else {
+			r.heap = append(r.heap, p.evs...)
+		}
 	}
 	if d.Err != nil {
 		return fmt.Errorf("engine clock state: %w", d.Err)

@@ -68,6 +68,14 @@ type Config struct {
 	// Criticality, when set, gives the criticality (0–1) of the entity an
 	// alert's key names, from context data.
 	Criticality func(alert.Key) (float64, bool)
+	// MaxFuture is how far ahead of its stream's newest event (and, when
+	// Push is given the processing time, of the wall clock) an event may
+	// be stamped and be believed at once; 0 means DefaultMaxFuture, and
+	// a negative value trusts every time. See futureGuard.
+	MaxFuture time.Duration
+	// Quarantine, when set, receives every event set aside because its
+	// time cannot be believed, with the reason.
+	Quarantine func(ev *event.Event, why string)
 }
 
 // Limits bound the state the engine keeps; what they shed is counted.
@@ -96,6 +104,8 @@ type Stats struct {
 	// had closed; Shed counts events dropped by state limits.
 	LateInWindow uint64
 	Shed         uint64
+	// Quarantined counts events set aside for a time far in the future.
+	Quarantined uint64
 	StateErrors  uint64
 	// Partials, PartialBytes, PartialsDropped and PartialsExpired describe
 	// the sequence detectors' live partial matches.
@@ -164,6 +174,7 @@ type Engine struct {
 	// folding lists the rules with a grouper or throttler, in load order,
 	// so flushes come out deterministically.
 	folding []*rules.Rule
+	future  *futureGuard
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -199,6 +210,12 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		online:     map[string]*online{},
 		feedback:   map[string][]*online{},
 		throttlers: map[*rules.Rule]*alert.Throttler{},
+	}
+	switch {
+	case cfg.MaxFuture == 0:
+		e.future = &futureGuard{max: int64(DefaultMaxFuture), pending: map[string]*suspects{}}
+	case cfg.MaxFuture > 0:
+		e.future = &futureGuard{max: int64(cfg.MaxFuture), pending: map[string]*suspects{}}
 	}
 	if e.cfg.Priority == (alert.Priority{}) {
 		e.cfg.Priority = alert.DefaultPriorityWeights
@@ -257,9 +274,32 @@ func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 }
 
 // Push hands the engine one event; now is the processing time, used only
-// to tell idle sources.
+// to tell idle sources and events stamped in the future (zero in a replay).
 func (e *Engine) Push(ev *event.Event, now time.Time) {
 	e.stats.Events++
+	if e.future == nil {
+		e.push(ev, now)
+		return
+	}
+	admit, bad, why := e.future.offer(ev, e.reorder, now)
+	for _, q := range bad {
+		e.quarantine(q, why)
+	}
+	for _, a := range admit {
+		e.push(a, now)
+	}
+}
+
+// quarantine sets aside an event whose time cannot be trusted.
+func (e *Engine) quarantine(ev *event.Event, why string) {
+	e.stats.Quarantined++
+	e.logCounted(e.stats.Quarantined, "event quarantined: its time is not believable", "stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "why", why)
+	if e.cfg.Quarantine != nil {
+		e.cfg.Quarantine(ev, why)
+	}
+}
+
+func (e *Engine) push(ev *event.Event, now time.Time) {
 	if !e.reorder.add(ev, now) {
 		e.stats.Late++
 		if !e.dispatchLate(ev) {
@@ -274,12 +314,24 @@ func (e *Engine) Push(ev *event.Event, now time.Time) {
 
 // Tick lets the engine mark idle streams at processing time now.
 func (e *Engine) Tick(now time.Time) {
+	if e.future != nil {
+		for _, s := range e.future.stale(now, e.cfg.IdleTimeout) {
+			for _, ev := range e.future.release(s) {
+				e.push(ev, now)
+			}
+		}
+	}
 	e.reorder.tick(now)
 	e.release(e.reorder.advance())
 }
 
 // EndStream says a stream will deliver no more events.
 func (e *Engine) EndStream(stream string) {
+	if e.future != nil {
+		for _, ev := range e.future.release(stream) {
+			e.push(ev, time.Time{})
+		}
+	}
 	e.reorder.finish(stream)
 	e.release(e.reorder.advance())
 }
@@ -287,6 +339,13 @@ func (e *Engine) EndStream(stream string) {
 // Close ends the input: every buffered event is processed and event time
 // runs to the end, so every pending window and timeout fires.
 func (e *Engine) Close() {
+	if e.future != nil {
+		for _, s := range sortedKeys(e.future.pending) {
+			for _, ev := range e.future.release(s) {
+				e.push(ev, time.Time{})
+			}
+		}
+	}
 	e.release(MaxTime)
 	e.reorder.wm = MaxTime
 }

@@ -68,6 +68,22 @@ func (r *reorder) add(ev *event.Event, now time.Time) bool {
 	return true
 }
 
+// reference is the time a new event of stream is judged against: the
+// stream's newest event, or for a stream's first event the newest of any
+// stream. It reports false when nothing has been seen yet.
+func (r *reorder) reference(stream string) (int64, bool) {
+	if sc, ok := r.streams[stream]; ok && sc.seen {
+		return sc.max, true
+	}
+	best, ok := int64(math.MinInt64), false
+	for _, sc := range r.streams {
+		if sc.seen && sc.max > best {
+			best, ok = sc.max, true
+		}
+	}
+	return best, ok
+}
+
 // finish marks a stream as ended: it no longer holds the watermark back.
 func (r *reorder) finish(stream string) {
 	if sc, ok := r.streams[stream]; ok {

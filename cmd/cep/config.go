@@ -67,6 +67,12 @@ type engineConfig struct {
 	// CorrectWithin is how long after its end a window of a rule with
 	// late: correct can still be corrected; default 1h.
 	CorrectWithin duration `yaml:"correct_within"`
+	// MaxFuture: an event this far ahead of its stream's newest event, or
+	// of the wall clock, is held back until a few more of its stream agree
+	// on the jump, else quarantined. Default 1h; 0s trusts every time.
+	MaxFuture *duration `yaml:"max_future"`
+	// QuarantineFile receives quarantined events as JSON lines.
+	QuarantineFile string `yaml:"quarantine_file"`
 	// StopTimeout bounds a graceful stop (SIGTERM, SIGINT, end of input):
 	// the last checkpoint and the sinks' flush. Default 30s.
 	StopTimeout duration `yaml:"stop_timeout"`

@@ -23,6 +23,8 @@ type engineParams struct {
 	late        string
 	explainRule string
 	limits      correlate.Limits
+	maxFuture   time.Duration
+	quarantine  string
 }
 
 func (p engineParams) config(log *slog.Logger, explain io.Writer, streams []string) correlate.Config {
@@ -34,6 +36,7 @@ func (p engineParams) config(log *slog.Logger, explain io.Writer, streams []stri
 		Explain:         explain,
 		ExplainRule:     p.explainRule,
 		Limits:          p.limits,
+		MaxFuture:       p.maxFuture,
 	}
 }
 

@@ -70,7 +70,7 @@ for --input and standard output for --output.`,
 				// Everything a replay takes from flags, a service takes from
 				// its config file: a flag that would be ignored is an error.
 				var ignored []string
-				for _, name := range []string{"output", "format", "allowed-lateness", "late", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
+				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
 					if cmd.Flags().Changed(name) {
 						ignored = append(ignored, "--"+name)
 					}
@@ -99,6 +99,7 @@ for --input and standard output for --output.`,
 	a.addRuleFlags(cmd, &p.ruleFlags)
 	a.addEngineFlags(cmd, &p.engineParams)
 	f.StringVar(&p.explainRule, "explain", "", "explain on stderr, event by event, what this rule's detector did")
+	f.StringVar(&p.quarantine, "quarantine", "", "append events quarantined for an unbelievable time to this file (JSON lines)")
 	return cmd
 }
 
@@ -111,7 +112,41 @@ func (a *app) addRuleFlags(cmd *cobra.Command, f *ruleFlags) {
 func (a *app) addEngineFlags(cmd *cobra.Command, p *engineParams) {
 	cmd.Flags().DurationVar(&p.lateness, "allowed-lateness", correlate.DefaultAllowedLateness, "how far behind its stream's newest event an event may arrive")
 	cmd.Flags().StringVar(&p.late, "late", "drop", "events later than that: drop (counted and logged) or process")
+	cmd.Flags().Var(newFutureFlag(&p.maxFuture), "max-future", "an event this far ahead of its stream's newest is held back until a few more agree, else quarantined (0: trust every time)")
 }
+
+// futureFlag reads --max-future: a duration, with 0 turning the check
+// off (the engine's own 0 means its default).
+type futureFlag struct{ d *time.Duration }
+
+func newFutureFlag(d *time.Duration) futureFlag {
+	*d = correlate.DefaultMaxFuture
+	return futureFlag{d}
+}
+
+func (f futureFlag) String() string {
+	if f.d == nil {
+		return correlate.DefaultMaxFuture.String()
+	}
+	if *f.d < 0 {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f futureFlag) Set(s string) error {
+	d, err := rules.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		d = -1
+	}
+	*f.d = d
+	return nil
+}
+
+func (futureFlag) Type() string { return "duration" }
 
 func (a *app) runReplay(ctx context.Context, p runParams) error {
 	set, _, err := a.loadRules(p.rules, p.ruleFlags)
@@ -165,10 +200,19 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	if p.explainRule != "" {
 		explain = a.stderr
 	}
+	ecfg := p.engineParams.config(a.log, explain, nil)
+	if p.quarantine != "" {
+		q, err := openQuarantine(p.quarantine)
+		if err != nil {
+			return exitWith(exitUsage, "--quarantine: %v", err)
+		}
+		defer func() { _ = q.close() }()
+		ecfg.Quarantine = q.write
+	}
 	cfg := runtime.Config{
 		Mode:    runtime.Replay,
 		Rules:   set.Rules,
-		Engine:  p.engineParams.config(a.log, explain, nil),
+		Engine:  ecfg,
 		Sources: srcs,
 		Sink:    sink,
 		Log:     a.log,
@@ -225,7 +269,7 @@ func (a *app) summary(set *rules.Set, res *runtime.Result, srcs []source.Source,
 	a.log.Info("run finished",
 		"events", s.Events, "malformed_lines", malformed, "late", s.Late, "late_dropped", s.LateDropped,
 		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors, "without_key", s.KeyMissing,
-		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped,
+		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped, "quarantined", s.Quarantined,
 		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))
 	for _, r := range set.Rules {
 		if n := r.Health.Errors(); n > 0 {

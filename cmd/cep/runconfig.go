@@ -112,7 +112,21 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if l := cfg.Engine.AllowedLateness; l != nil {
 		ep.lateness = time.Duration(*l)
 	}
+	if mf := cfg.Engine.MaxFuture; mf != nil {
+		ep.maxFuture = time.Duration(*mf)
+		if ep.maxFuture <= 0 {
+			ep.maxFuture = -1
+		}
+	}
 	ecfg := ep.config(a.log, explain, nil)
+	if path := cfg.Engine.QuarantineFile; path != "" {
+		q, err := openQuarantine(cfg.resolve(path))
+		if err != nil {
+			return exitWith(exitUsage, "%s: engine.quarantine_file: %v", p.config, err)
+		}
+		defer func() { _ = q.close() }()
+		ecfg.Quarantine = q.write
+	}
 	ecfg.IdleTimeout = time.Duration(cfg.Engine.IdleTimeout)
 	ecfg.CorrectWithin = time.Duration(cfg.Engine.CorrectWithin)
 	if ecfg.IdleTimeout == 0 {
@@ -276,6 +290,7 @@ func newEngineMetrics(reg prometheus.Registerer, srcs []source.Source) *engineMe
 	counter("cep_events_without_key_total", "Events a stateful rule skipped because they lack its key field.")
 	counter("cep_events_late_for_window_total", "Events that reached a window or join after it had closed.")
 	counter("cep_events_shed_total", "Events dropped by state limits (keys, buffers).")
+	counter("cep_events_quarantined_total", "Events set aside because their time is far ahead of their stream or the wall clock.")
 	counter("cep_partials_dropped_total", "Partial sequence matches dropped by the per-key or total limit.")
 	counter("cep_partials_expired_total", "Partial sequence matches that expired.")
 	gauge("cep_partials", "Live partial sequence matches.")
@@ -302,6 +317,7 @@ func (m *engineMetrics) publish(s correlate.Stats) {
 	m.vals["cep_events_without_key_total"] = float64(s.KeyMissing)
 	m.vals["cep_events_late_for_window_total"] = float64(s.LateInWindow)
 	m.vals["cep_events_shed_total"] = float64(s.Shed)
+	m.vals["cep_events_quarantined_total"] = float64(s.Quarantined)
 	m.vals["cep_partials_dropped_total"] = float64(s.PartialsDropped)
 	m.vals["cep_partials_expired_total"] = float64(s.PartialsExpired)
 	m.vals["cep_partials"] = float64(s.Partials)
