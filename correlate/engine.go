@@ -106,7 +106,7 @@ type Stats struct {
 	Shed         uint64
 	// Quarantined counts events set aside for a time far in the future.
 	Quarantined uint64
-	StateErrors  uint64
+	StateErrors uint64
 	// Partials, PartialBytes, PartialsDropped and PartialsExpired describe
 	// the sequence detectors' live partial matches.
 	Partials        int
