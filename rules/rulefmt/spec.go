@@ -1,4 +1,4 @@
-package rules
+package rulefmt
 
 import (
 	"regexp"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cep-project/cep/internal/yamlx"
 )
 
 // Spec is a rule file as written, before its expressions are compiled.
@@ -37,12 +39,13 @@ type Spec struct {
 	Baselines []BaselineSpec
 	Tests     []TestSpec
 
-	Pos Pos // of the document
-	// kindPos is where the detector key (match, sequence, …) is.
-	kindPos Pos
-	// tagPos holds the position of each tag, for lint.
-	tagPos []Pos
-	src    []byte
+	Pos yamlx.Pos // of the document
+	// KindPos is where the detector key (match, sequence, …) is.
+	KindPos yamlx.Pos
+	// TagPos holds the position of each tag, for lint.
+	TagPos []yamlx.Pos
+	// Source is the text of the file, for error snippets.
+	Source []byte
 }
 
 // StreamKey is the key expressions of one stream.
@@ -59,7 +62,7 @@ type SequenceSpec struct {
 	AfterMatch   string
 	EmitTimeouts bool
 	Steps        []StepSpec
-	Pos          Pos
+	Pos          yamlx.Pos
 }
 
 // StepSpec is one step of a sequence.
@@ -75,7 +78,7 @@ type StepSpec struct {
 	Not        bool
 	For        time.Duration
 	Stream     string
-	Pos        Pos
+	Pos        yamlx.Pos
 }
 
 // AggregateSpec is a windowed aggregation as written.
@@ -86,7 +89,7 @@ type AggregateSpec struct {
 	Having   *Expr
 	Top      *TopSpec
 	Evidence int
-	Pos      Pos
+	Pos      yamlx.Pos
 }
 
 // WindowSpec is an aggregation window.
@@ -104,7 +107,7 @@ type MeasureSpec struct {
 	Func   string
 	Arg    *Expr
 	Approx bool
-	Pos    Pos
+	Pos    yamlx.Pos
 }
 
 // TopSpec asks for a ranked report across keys per window.
@@ -118,7 +121,7 @@ type JoinSpec struct {
 	Within time.Duration
 	Type   string
 	Sides  []SideSpec
-	Pos    Pos
+	Pos    yamlx.Pos
 }
 
 // SideSpec is one side of a join.
@@ -127,7 +130,7 @@ type SideSpec struct {
 	Stream string
 	Where  *Expr
 	By     []Expr
-	Pos    Pos
+	Pos    yamlx.Pos
 }
 
 // AlertSpec shapes the alerts of a rule.
@@ -141,10 +144,11 @@ type AlertSpec struct {
 // GroupSpec folds repeats into one alert. By names what makes alerts
 // repeats: key, key.<expr>, fields.<name>, severity or title.
 type GroupSpec struct {
-	By    []string
-	For   time.Duration
-	Pos   Pos
-	byPos []Pos
+	By  []string
+	For time.Duration
+	Pos yamlx.Pos
+	// ByPos holds the position of each By entry.
+	ByPos []yamlx.Pos
 }
 
 // ThrottleSpec caps the alerts of a rule per span of event time.
@@ -157,11 +161,11 @@ type ThrottleSpec struct {
 type ScoreSpec struct {
 	Model    string
 	Features []NamedExpr
-	Pos      Pos
+	Pos      yamlx.Pos
 }
 
-// Statuses a rule may have.
-var Statuses = []string{"experimental", "test", "stable", "deprecated"}
+// statuses are the statuses a rule may have.
+var statuses = []string{"experimental", "test", "stable", "deprecated"}
 
 var (
 	idPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]*$`)
@@ -184,7 +188,7 @@ var ruleKeys = []string{"id", "title", "description", "severity", "status", "tag
 
 // parseSpec decodes one rule document strictly.
 func parseSpec(d *decoder, doc *yaml.Node) *Spec {
-	s := &Spec{Pos: Pos{File: d.file, Line: doc.Line, Col: doc.Column}, Status: "stable", Severity: "medium", src: d.src}
+	s := &Spec{Pos: yamlx.Pos{File: d.File, Line: doc.Line, Col: doc.Column}, Status: "stable", Severity: "medium", Source: d.Src}
 	var haveID, haveTitle bool
 	kinds := 0
 	d.fields(doc, "rule", ruleKeys, func(key string, k, v *yaml.Node) bool {
@@ -192,7 +196,7 @@ func parseSpec(d *decoder, doc *yaml.Node) *Spec {
 		case "id":
 			s.ID, haveID = d.str(v, "id"), true
 			if s.ID != "" && !idPattern.MatchString(s.ID) {
-				d.add(v.Line, v.Column, "id %q may hold only letters, digits and _ . : / - (and start with a letter or digit)", s.ID)
+				d.Add(v.Line, v.Column, "id %q may hold only letters, digits and _ . : / - (and start with a letter or digit)", s.ID)
 			}
 		case "title":
 			s.Title, haveTitle = d.str(v, "title"), true
@@ -201,12 +205,12 @@ func parseSpec(d *decoder, doc *yaml.Node) *Spec {
 		case "severity":
 			s.Severity = d.oneOf(v, "severity", "info", "low", "medium", "high", "critical")
 		case "status":
-			s.Status = d.oneOf(v, "status", Statuses...)
+			s.Status = d.oneOf(v, "status", statuses...)
 		case "tags":
 			s.Tags = d.strList(v, "tags")
 			if v.Kind == yaml.SequenceNode {
 				for _, c := range v.Content {
-					s.tagPos = append(s.tagPos, Pos{File: d.file, Line: c.Line, Col: c.Column})
+					s.TagPos = append(s.TagPos, yamlx.Pos{File: d.File, Line: c.Line, Col: c.Column})
 				}
 			}
 		case "owner":
@@ -221,19 +225,19 @@ func parseSpec(d *decoder, doc *yaml.Node) *Spec {
 			kinds++
 			e := d.expr(v, "match")
 			s.Match = &e
-			s.kindPos = Pos{File: d.file, Line: k.Line, Col: k.Column}
+			s.KindPos = yamlx.Pos{File: d.File, Line: k.Line, Col: k.Column}
 		case "sequence":
 			kinds++
 			s.Sequence = parseSequence(d, v)
-			s.kindPos = Pos{File: d.file, Line: k.Line, Col: k.Column}
+			s.KindPos = yamlx.Pos{File: d.File, Line: k.Line, Col: k.Column}
 		case "aggregate":
 			kinds++
 			s.Aggregate = parseAggregate(d, v)
-			s.kindPos = Pos{File: d.file, Line: k.Line, Col: k.Column}
+			s.KindPos = yamlx.Pos{File: d.File, Line: k.Line, Col: k.Column}
 		case "join":
 			kinds++
 			s.Join = parseJoin(d, v)
-			s.kindPos = Pos{File: d.file, Line: k.Line, Col: k.Column}
+			s.KindPos = yamlx.Pos{File: d.File, Line: k.Line, Col: k.Column}
 		case "alert":
 			parseAlert(d, v, &s.Alert)
 		case "score":
@@ -251,16 +255,16 @@ func parseSpec(d *decoder, doc *yaml.Node) *Spec {
 		return s
 	}
 	if !haveID {
-		d.add(doc.Line, doc.Column, "missing required key \"id\"")
+		d.Add(doc.Line, doc.Column, "missing required key \"id\"")
 	}
 	if !haveTitle {
-		d.add(doc.Line, doc.Column, "missing required key \"title\"")
+		d.Add(doc.Line, doc.Column, "missing required key \"title\"")
 	}
 	switch {
 	case kinds == 0:
-		d.add(doc.Line, doc.Column, "a rule needs exactly one of match, sequence, aggregate or join")
+		d.Add(doc.Line, doc.Column, "a rule needs exactly one of match, sequence, aggregate or join")
 	case kinds > 1:
-		d.add(s.kindPos.Line, s.kindPos.Col, "a rule takes only one of match, sequence, aggregate or join")
+		d.Add(s.KindPos.Line, s.KindPos.Col, "a rule takes only one of match, sequence, aggregate or join")
 	}
 	return s
 }
@@ -278,7 +282,7 @@ func parseBy(d *decoder, v *yaml.Node, s *Spec) {
 		n := len(s.ByStream[0].Exprs)
 		for _, sk := range s.ByStream[1:] {
 			if len(sk.Exprs) != n {
-				d.add(v.Line, v.Column, "by: every stream needs the same number of key expressions (%s has %d, %s has %d)", s.ByStream[0].Stream, n, sk.Stream, len(sk.Exprs))
+				d.Add(v.Line, v.Column, "by: every stream needs the same number of key expressions (%s has %d, %s has %d)", s.ByStream[0].Stream, n, sk.Stream, len(sk.Exprs))
 				break
 			}
 		}
@@ -288,7 +292,7 @@ func parseBy(d *decoder, v *yaml.Node, s *Spec) {
 var sequenceKeys = []string{"within", "within_type", "until", "after_match", "emit_timeouts", "steps"}
 
 func parseSequence(d *decoder, n *yaml.Node) *SequenceSpec {
-	q := &SequenceSpec{Pos: Pos{File: d.file, Line: n.Line, Col: n.Column}, WithinType: "first_and_last", AfterMatch: "skip_past_last"}
+	q := &SequenceSpec{Pos: yamlx.Pos{File: d.File, Line: n.Line, Col: n.Column}, WithinType: "first_and_last", AfterMatch: "skip_past_last"}
 	haveSteps := false
 	d.fields(n, "sequence", sequenceKeys, func(key string, k, v *yaml.Node) bool {
 		switch key {
@@ -305,14 +309,14 @@ func parseSequence(d *decoder, n *yaml.Node) *SequenceSpec {
 			case a == "skip_past_last", a == "no_skip", a == "skip_to_next":
 			case strings.HasPrefix(a, "skip_to_first:"), strings.HasPrefix(a, "skip_to_last:"):
 			default:
-				d.add(v.Line, v.Column, "after_match must be skip_past_last, no_skip, skip_to_next, skip_to_first:<step> or skip_to_last:<step>, got %q", a)
+				d.Add(v.Line, v.Column, "after_match must be skip_past_last, no_skip, skip_to_next, skip_to_first:<step> or skip_to_last:<step>, got %q", a)
 			}
 		case "emit_timeouts":
 			q.EmitTimeouts = d.boolean(v, "emit_timeouts")
 		case "steps":
 			haveSteps = true
 			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-				d.add(v.Line, v.Column, "steps must be a non-empty list")
+				d.Add(v.Line, v.Column, "steps must be a non-empty list")
 				return true
 			}
 			names := map[string]bool{}
@@ -320,7 +324,7 @@ func parseSequence(d *decoder, n *yaml.Node) *SequenceSpec {
 				st := parseStep(d, sn)
 				if st.Name != "" {
 					if names[st.Name] {
-						d.add(sn.Line, sn.Column, "step name %q repeats", st.Name)
+						d.Add(sn.Line, sn.Column, "step name %q repeats", st.Name)
 					}
 					names[st.Name] = true
 				}
@@ -332,7 +336,7 @@ func parseSequence(d *decoder, n *yaml.Node) *SequenceSpec {
 		return true
 	})
 	if !haveSteps && n.Kind == yaml.MappingNode {
-		d.add(n.Line, n.Column, "sequence needs steps")
+		d.Add(n.Line, n.Column, "sequence needs steps")
 	}
 	return q
 }
@@ -340,13 +344,13 @@ func parseSequence(d *decoder, n *yaml.Node) *SequenceSpec {
 var stepKeys = []string{"name", "where", "times", "contiguity", "loop", "greedy", "until", "not", "for", "stream"}
 
 func parseStep(d *decoder, n *yaml.Node) StepSpec {
-	st := StepSpec{Pos: Pos{File: d.file, Line: n.Line, Col: n.Column}, Times: "1", Min: 1, Max: 1, Contiguity: "relaxed", Loop: "relaxed"}
+	st := StepSpec{Pos: yamlx.Pos{File: d.File, Line: n.Line, Col: n.Column}, Times: "1", Min: 1, Max: 1, Contiguity: "relaxed", Loop: "relaxed"}
 	d.fields(n, "step", stepKeys, func(key string, k, v *yaml.Node) bool {
 		switch key {
 		case "name":
 			st.Name = d.str(v, "step name")
 			if st.Name != "" && (!namePattern.MatchString(st.Name) || celReserved[st.Name]) {
-				d.add(v.Line, v.Column, "step name %q must be an identifier (letters, digits, _) and not a reserved word, so that later steps can refer to it", st.Name)
+				d.Add(v.Line, v.Column, "step name %q must be an identifier (letters, digits, _) and not a reserved word, so that later steps can refer to it", st.Name)
 			}
 		case "where":
 			e := d.expr(v, "where")
@@ -355,7 +359,7 @@ func parseStep(d *decoder, n *yaml.Node) StepSpec {
 			st.Times = d.str(v, "times")
 			var ok bool
 			if st.Min, st.Max, ok = parseTimes(st.Times); !ok && st.Times != "" {
-				d.add(v.Line, v.Column, "times must be \"1\", \"3\", \"2..4\", \"3+\", \"0+\" or \"?\", got %q", st.Times)
+				d.Add(v.Line, v.Column, "times must be \"1\", \"3\", \"2..4\", \"3+\", \"0+\" or \"?\", got %q", st.Times)
 			}
 		case "contiguity":
 			st.Contiguity = d.oneOf(v, "contiguity", "relaxed", "strict", "any")
@@ -378,7 +382,7 @@ func parseStep(d *decoder, n *yaml.Node) StepSpec {
 		return true
 	})
 	if n.Kind == yaml.MappingNode && st.Name == "" {
-		d.add(n.Line, n.Column, "a step needs a name")
+		d.Add(n.Line, n.Column, "a step needs a name")
 	}
 	return st
 }
@@ -407,7 +411,7 @@ func parseTimes(s string) (min, max int, ok bool) {
 var aggregateKeys = []string{"window", "where", "measures", "having", "top", "evidence"}
 
 func parseAggregate(d *decoder, n *yaml.Node) *AggregateSpec {
-	a := &AggregateSpec{Pos: Pos{File: d.file, Line: n.Line, Col: n.Column}}
+	a := &AggregateSpec{Pos: yamlx.Pos{File: d.File, Line: n.Line, Col: n.Column}}
 	haveWindow, haveMeasures := false, false
 	d.fields(n, "aggregate", aggregateKeys, func(key string, k, v *yaml.Node) bool {
 		switch key {
@@ -439,7 +443,7 @@ func parseAggregate(d *decoder, n *yaml.Node) *AggregateSpec {
 				return true
 			})
 			if a.Top.N == 0 || a.Top.By == "" {
-				d.add(v.Line, v.Column, "top needs n and by")
+				d.Add(v.Line, v.Column, "top needs n and by")
 			}
 		case "evidence":
 			a.Evidence = d.integer(v, "evidence", 0)
@@ -450,10 +454,10 @@ func parseAggregate(d *decoder, n *yaml.Node) *AggregateSpec {
 	})
 	if n.Kind == yaml.MappingNode {
 		if !haveWindow {
-			d.add(n.Line, n.Column, "aggregate needs a window")
+			d.Add(n.Line, n.Column, "aggregate needs a window")
 		}
 		if !haveMeasures {
-			d.add(n.Line, n.Column, "aggregate needs measures")
+			d.Add(n.Line, n.Column, "aggregate needs measures")
 		}
 	}
 	return a
@@ -483,7 +487,7 @@ func parseWindow(d *decoder, n *yaml.Node, w *WindowSpec) {
 	if n.Kind != yaml.MappingNode {
 		return
 	}
-	bad := func(format string, args ...any) { d.add(n.Line, n.Column, format, args...) }
+	bad := func(format string, args ...any) { d.Add(n.Line, n.Column, format, args...) }
 	switch w.Type {
 	case "":
 		bad("window needs a type: tumbling, hopping, sliding, length or session")
@@ -518,16 +522,16 @@ var measureFuncs = map[string]bool{
 func parseMeasure(d *decoder, ne NamedExpr) MeasureSpec {
 	m := MeasureSpec{Name: ne.Name, Pos: ne.Expr.Pos}
 	if !namePattern.MatchString(ne.Name) || celReserved[ne.Name] {
-		d.add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "measure name %q must be an identifier and not a reserved word", ne.Name)
+		d.Add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "measure name %q must be an identifier and not a reserved word", ne.Name)
 	}
 	sm := measureForm.FindStringSubmatchIndex(ne.Expr.Text)
 	if sm == nil {
-		d.add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "measure %q must be a call such as count(), sum(event.amount) or count_distinct(event.card)", ne.Name)
+		d.Add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "measure %q must be a call such as count(), sum(event.amount) or count_distinct(event.card)", ne.Name)
 		return m
 	}
 	m.Func = ne.Expr.Text[sm[2]:sm[3]]
 	if !measureFuncs[m.Func] {
-		d.add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "unknown measure function %q (count, sum, avg, min, max, stddev, count_distinct, approx_count_distinct)", m.Func)
+		d.Add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "unknown measure function %q (count, sum, avg, min, max, stddev, count_distinct, approx_count_distinct)", m.Func)
 		return m
 	}
 	if m.Func == "approx_count_distinct" {
@@ -536,9 +540,9 @@ func parseMeasure(d *decoder, ne NamedExpr) MeasureSpec {
 	arg := ne.Expr.Text[sm[4]:sm[5]]
 	switch {
 	case m.Func == "count" && strings.TrimSpace(arg) != "":
-		d.add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "count() takes no argument; filter with where")
+		d.Add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "count() takes no argument; filter with where")
 	case m.Func != "count" && strings.TrimSpace(arg) == "":
-		d.add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "%s needs an argument, such as %s(event.amount)", m.Func, m.Func)
+		d.Add(ne.Expr.Pos.Line, ne.Expr.Pos.Col, "%s needs an argument, such as %s(event.amount)", m.Func, m.Func)
 	case m.Func != "count":
 		e := ne.Expr.sub(sm[4], arg)
 		m.Arg = &e
@@ -548,7 +552,7 @@ func parseMeasure(d *decoder, ne NamedExpr) MeasureSpec {
 
 // sub returns the part of e that starts at byte offset off.
 func (e Expr) sub(off int, text string) Expr {
-	s := Expr{Text: text, Pos: e.posAt(off)}
+	s := Expr{Text: text, Pos: e.PosAt(off)}
 	s.segs = []segment{{off: 0, line: s.Pos.Line, col: s.Pos.Col}}
 	for _, g := range e.segs {
 		if g.off > off {
@@ -561,7 +565,7 @@ func (e Expr) sub(off int, text string) Expr {
 var joinKeys = []string{"within", "type", "sides"}
 
 func parseJoin(d *decoder, n *yaml.Node) *JoinSpec {
-	j := &JoinSpec{Pos: Pos{File: d.file, Line: n.Line, Col: n.Column}, Type: "inner"}
+	j := &JoinSpec{Pos: yamlx.Pos{File: d.File, Line: n.Line, Col: n.Column}, Type: "inner"}
 	d.fields(n, "join", joinKeys, func(key string, k, v *yaml.Node) bool {
 		switch key {
 		case "within":
@@ -570,18 +574,18 @@ func parseJoin(d *decoder, n *yaml.Node) *JoinSpec {
 			j.Type = d.oneOf(v, "join type", "inner", "left", "full")
 		case "sides":
 			if v.Kind != yaml.SequenceNode {
-				d.add(v.Line, v.Column, "sides must be a list")
+				d.Add(v.Line, v.Column, "sides must be a list")
 				return true
 			}
 			names := map[string]bool{}
 			for _, sn := range v.Content {
-				sd := SideSpec{Pos: Pos{File: d.file, Line: sn.Line, Col: sn.Column}}
+				sd := SideSpec{Pos: yamlx.Pos{File: d.File, Line: sn.Line, Col: sn.Column}}
 				d.fields(sn, "join side", []string{"name", "stream", "where", "by"}, func(key string, k, v *yaml.Node) bool {
 					switch key {
 					case "name":
 						sd.Name = d.str(v, "side name")
 						if sd.Name != "" && (!namePattern.MatchString(sd.Name) || celReserved[sd.Name]) {
-							d.add(v.Line, v.Column, "side name %q must be an identifier and not a reserved word", sd.Name)
+							d.Add(v.Line, v.Column, "side name %q must be an identifier and not a reserved word", sd.Name)
 						}
 					case "stream":
 						sd.Stream = d.str(v, "side stream")
@@ -596,10 +600,10 @@ func parseJoin(d *decoder, n *yaml.Node) *JoinSpec {
 					return true
 				})
 				if sn.Kind == yaml.MappingNode && sd.Name == "" {
-					d.add(sn.Line, sn.Column, "a join side needs a name")
+					d.Add(sn.Line, sn.Column, "a join side needs a name")
 				}
 				if names[sd.Name] && sd.Name != "" {
-					d.add(sn.Line, sn.Column, "side name %q repeats", sd.Name)
+					d.Add(sn.Line, sn.Column, "side name %q repeats", sd.Name)
 				}
 				names[sd.Name] = true
 				j.Sides = append(j.Sides, sd)
@@ -611,10 +615,10 @@ func parseJoin(d *decoder, n *yaml.Node) *JoinSpec {
 	})
 	if n.Kind == yaml.MappingNode {
 		if j.Within == 0 {
-			d.add(n.Line, n.Column, "join needs within")
+			d.Add(n.Line, n.Column, "join needs within")
 		}
 		if len(j.Sides) < 2 {
-			d.add(n.Line, n.Column, "join needs at least two sides")
+			d.Add(n.Line, n.Column, "join needs at least two sides")
 		}
 	}
 	return j
@@ -630,14 +634,14 @@ func parseAlert(d *decoder, n *yaml.Node, a *AlertSpec) {
 		case "dedup":
 			a.Dedup = d.duration(v, "dedup")
 		case "group":
-			a.Group = &GroupSpec{Pos: Pos{File: d.file, Line: v.Line, Col: v.Column}}
+			a.Group = &GroupSpec{Pos: yamlx.Pos{File: d.File, Line: v.Line, Col: v.Column}}
 			d.fields(v, "alert.group", []string{"by", "for"}, func(key string, k, v *yaml.Node) bool {
 				switch key {
 				case "by":
 					a.Group.By = d.strList(v, "group.by")
 					for _, c := range append([]*yaml.Node{v}, v.Content...) {
 						if c.Kind == yaml.ScalarNode {
-							a.Group.byPos = append(a.Group.byPos, Pos{File: d.file, Line: c.Line, Col: c.Column})
+							a.Group.ByPos = append(a.Group.ByPos, yamlx.Pos{File: d.File, Line: c.Line, Col: c.Column})
 						}
 					}
 				case "for":
@@ -648,7 +652,7 @@ func parseAlert(d *decoder, n *yaml.Node, a *AlertSpec) {
 				return true
 			})
 			if a.Group.For == 0 {
-				d.add(v.Line, v.Column, "alert.group needs for")
+				d.Add(v.Line, v.Column, "alert.group needs for")
 			}
 		case "throttle":
 			a.Throttle = &ThrottleSpec{}
@@ -664,7 +668,7 @@ func parseAlert(d *decoder, n *yaml.Node, a *AlertSpec) {
 				return true
 			})
 			if a.Throttle.Max == 0 || a.Throttle.Per == 0 {
-				d.add(v.Line, v.Column, "alert.throttle needs max and per")
+				d.Add(v.Line, v.Column, "alert.throttle needs max and per")
 			}
 		default:
 			return false
@@ -674,7 +678,7 @@ func parseAlert(d *decoder, n *yaml.Node, a *AlertSpec) {
 }
 
 func parseScore(d *decoder, n *yaml.Node) *ScoreSpec {
-	s := &ScoreSpec{Pos: Pos{File: d.file, Line: n.Line, Col: n.Column}}
+	s := &ScoreSpec{Pos: yamlx.Pos{File: d.File, Line: n.Line, Col: n.Column}}
 	d.fields(n, "score", []string{"model", "features"}, func(key string, k, v *yaml.Node) bool {
 		switch key {
 		case "model":
@@ -687,7 +691,7 @@ func parseScore(d *decoder, n *yaml.Node) *ScoreSpec {
 		return true
 	})
 	if n.Kind == yaml.MappingNode && s.Model == "" {
-		d.add(n.Line, n.Column, "score needs a model")
+		d.Add(n.Line, n.Column, "score needs a model")
 	}
 	return s
 }

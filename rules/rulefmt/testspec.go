@@ -1,4 +1,4 @@
-package rules
+package rulefmt
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cep-project/cep/internal/yamlx"
 )
 
 // TestFile is a *.test.yaml file: tests of the rules named in it, or of
@@ -20,7 +22,7 @@ type TestFile struct {
 // TestSpec is one analyst test: events in, alerts expected.
 type TestSpec struct {
 	Name string
-	Pos  Pos
+	Pos  yamlx.Pos
 	// Stream is the stream of Events and File; empty means the rule's only
 	// stream.
 	Stream string
@@ -33,7 +35,7 @@ type TestSpec struct {
 // TestEvent is one inline event as JSON, with where it was written.
 type TestEvent struct {
 	JSON []byte
-	Pos  Pos
+	Pos  yamlx.Pos
 }
 
 // TestInput is the events of one stream: a JSONL file or inline events.
@@ -41,7 +43,7 @@ type TestInput struct {
 	Stream string
 	File   string
 	Events []TestEvent
-	Pos    Pos
+	Pos    yamlx.Pos
 }
 
 // Expect is what a test expects: a number of alerts, or a list of partial
@@ -51,7 +53,7 @@ type Expect struct {
 	Alerts []map[string]any
 	// Listed is true when Alerts was given as a list.
 	Listed bool
-	Pos    Pos
+	Pos    yamlx.Pos
 }
 
 var testKeys = []string{"name", "stream", "events", "file", "inputs", "expect"}
@@ -78,20 +80,20 @@ func ParseTestFile(file string, src []byte) (*TestFile, []error) {
 		}
 		return true
 	})
-	if hasErrors(d.errs) {
-		return nil, d.errs
+	if d.HasErrors() {
+		return nil, d.List
 	}
-	return tf, d.errs
+	return tf, d.List
 }
 
 func parseTests(d *decoder, n *yaml.Node) []TestSpec {
 	if n.Kind != yaml.SequenceNode {
-		d.add(n.Line, n.Column, "tests must be a list, got %s", kindName(n))
+		d.Add(n.Line, n.Column, "tests must be a list, got %s", kindName(n))
 		return nil
 	}
 	var out []TestSpec
 	for i, tn := range n.Content {
-		t := TestSpec{Pos: Pos{File: d.file, Line: tn.Line, Col: tn.Column}, Name: "test " + strconv.Itoa(i+1)}
+		t := TestSpec{Pos: yamlx.Pos{File: d.File, Line: tn.Line, Col: tn.Column}, Name: "test " + strconv.Itoa(i+1)}
 		haveExpect := false
 		d.fields(tn, "test", testKeys, func(key string, k, v *yaml.Node) bool {
 			switch key {
@@ -105,12 +107,12 @@ func parseTests(d *decoder, n *yaml.Node) []TestSpec {
 				t.File = d.str(v, "file")
 			case "inputs":
 				if v.Kind != yaml.MappingNode {
-					d.add(v.Line, v.Column, "inputs must map stream names to a file or a list of events")
+					d.Add(v.Line, v.Column, "inputs must map stream names to a file or a list of events")
 					return true
 				}
 				for j := 0; j+1 < len(v.Content); j += 2 {
 					sk, sv := v.Content[j], v.Content[j+1]
-					in := TestInput{Stream: sk.Value, Pos: Pos{File: d.file, Line: sk.Line, Col: sk.Column}}
+					in := TestInput{Stream: sk.Value, Pos: yamlx.Pos{File: d.File, Line: sk.Line, Col: sk.Column}}
 					if sv.Kind == yaml.ScalarNode {
 						in.File = sv.Value
 					} else {
@@ -128,10 +130,10 @@ func parseTests(d *decoder, n *yaml.Node) []TestSpec {
 		})
 		if tn.Kind == yaml.MappingNode {
 			if !haveExpect {
-				d.add(tn.Line, tn.Column, "test %q needs expect", t.Name)
+				d.Add(tn.Line, tn.Column, "test %q needs expect", t.Name)
 			}
 			if len(t.Events) == 0 && t.File == "" && len(t.Inputs) == 0 {
-				d.add(tn.Line, tn.Column, "test %q needs events, file or inputs", t.Name)
+				d.Add(tn.Line, tn.Column, "test %q needs events, file or inputs", t.Name)
 			}
 		}
 		out = append(out, t)
@@ -141,27 +143,27 @@ func parseTests(d *decoder, n *yaml.Node) []TestSpec {
 
 func (d *decoder) testEvents(n *yaml.Node) []TestEvent {
 	if n.Kind != yaml.SequenceNode {
-		d.add(n.Line, n.Column, "events must be a list of events, got %s", kindName(n))
+		d.Add(n.Line, n.Column, "events must be a list of events, got %s", kindName(n))
 		return nil
 	}
 	var out []TestEvent
 	for _, en := range n.Content {
 		if en.Kind != yaml.MappingNode {
-			d.add(en.Line, en.Column, "an event must be a mapping of fields, got %s", kindName(en))
+			d.Add(en.Line, en.Column, "an event must be a mapping of fields, got %s", kindName(en))
 			continue
 		}
 		b, err := nodeJSON(nil, en)
 		if err != nil {
-			d.add(en.Line, en.Column, "event: %v", err)
+			d.Add(en.Line, en.Column, "event: %v", err)
 			continue
 		}
-		out = append(out, TestEvent{JSON: b, Pos: Pos{File: d.file, Line: en.Line, Col: en.Column}})
+		out = append(out, TestEvent{JSON: b, Pos: yamlx.Pos{File: d.File, Line: en.Line, Col: en.Column}})
 	}
 	return out
 }
 
 func (d *decoder) expect(n *yaml.Node) Expect {
-	e := Expect{Pos: Pos{File: d.file, Line: n.Line, Col: n.Column}}
+	e := Expect{Pos: yamlx.Pos{File: d.File, Line: n.Line, Col: n.Column}}
 	have := false
 	d.fields(n, "expect", []string{"alerts"}, func(key string, k, v *yaml.Node) bool {
 		if key != "alerts" {
@@ -175,34 +177,34 @@ func (d *decoder) expect(n *yaml.Node) Expect {
 			e.Listed = true
 			for _, an := range v.Content {
 				if an.Kind != yaml.MappingNode {
-					d.add(an.Line, an.Column, "an expected alert must be a mapping (of key, fields, events, time, …), got %s", kindName(an))
+					d.Add(an.Line, an.Column, "an expected alert must be a mapping (of key, fields, events, time, …), got %s", kindName(an))
 					continue
 				}
 				b, err := nodeJSON(nil, an)
 				if err != nil {
-					d.add(an.Line, an.Column, "expected alert: %v", err)
+					d.Add(an.Line, an.Column, "expected alert: %v", err)
 					continue
 				}
 				var m map[string]any
 				if err := json.Unmarshal(b, &m); err != nil {
-					d.add(an.Line, an.Column, "expected alert: %v", err)
+					d.Add(an.Line, an.Column, "expected alert: %v", err)
 					continue
 				}
 				for k := range m {
 					if !expectKeys[k] {
-						d.add(an.Line, an.Column, "expected alert has unknown key %q (use id, rule, severity, time, key, fields, events, score, priority, timed_out, corrects, count)", k)
+						d.Add(an.Line, an.Column, "expected alert has unknown key %q (use id, rule, severity, time, key, fields, events, score, priority, timed_out, corrects, count)", k)
 					}
 				}
 				e.Alerts = append(e.Alerts, m)
 			}
 			e.Count = len(e.Alerts)
 		default:
-			d.add(v.Line, v.Column, "expect.alerts must be a count or a list of alerts")
+			d.Add(v.Line, v.Column, "expect.alerts must be a count or a list of alerts")
 		}
 		return true
 	})
 	if !have && n.Kind == yaml.MappingNode {
-		d.add(n.Line, n.Column, "expect needs alerts: a count, or a list of partial alerts")
+		d.Add(n.Line, n.Column, "expect needs alerts: a count, or a list of partial alerts")
 	}
 	return e
 }

@@ -1,4 +1,4 @@
-package rules
+package rulefmt
 
 import (
 	"fmt"
@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cep-project/cep/internal/yamlx"
 )
 
 // Expr is a CEL expression as written in a rule file, with what it takes to
 // point an error at the right character of the file.
 type Expr struct {
 	Text string
-	Pos  Pos
+	Pos  yamlx.Pos
 	segs []segment
 }
 
@@ -23,8 +25,8 @@ type segment struct {
 	off, line, col int
 }
 
-// posAt maps an offset into the expression's text to a file position.
-func (e *Expr) posAt(off int) Pos {
+// PosAt maps an offset into the expression's text to a file position.
+func (e *Expr) PosAt(off int) yamlx.Pos {
 	p := e.Pos
 	for _, s := range e.segs {
 		if s.off > off {
@@ -39,7 +41,7 @@ func (e *Expr) posAt(off int) Pos {
 // scalars are mapped line by line from the source, so a CEL error inside a
 // `|` block points at its real line and column.
 func exprFrom(n *yaml.Node, file string, lines []string) Expr {
-	e := Expr{Text: n.Value, Pos: Pos{File: file, Line: n.Line, Col: n.Column}}
+	e := Expr{Text: n.Value, Pos: yamlx.Pos{File: file, Line: n.Line, Col: n.Column}}
 	switch n.Style {
 	case yaml.LiteralStyle, yaml.FoldedStyle:
 		// Content starts on the line after the indicator; its indentation
@@ -101,14 +103,14 @@ func exprFrom(n *yaml.Node, file string, lines []string) Expr {
 // missing keys are errors with positions, and decoding goes on after an
 // error so that every problem of a file is reported at once.
 type decoder struct {
-	*errorList
+	*yamlx.Errors
 	lines []string
 }
 
 func newDecoder(file string, src []byte) *decoder {
 	return &decoder{
-		errorList: &errorList{file: file, src: src},
-		lines:     strings.Split(string(src), "\n"),
+		Errors: &yamlx.Errors{File: file, Src: src},
+		lines:  strings.Split(string(src), "\n"),
 	}
 }
 
@@ -116,19 +118,19 @@ func newDecoder(file string, src []byte) *decoder {
 // for an unknown key, which is reported with the keys that are allowed.
 func (d *decoder) fields(n *yaml.Node, what string, allowed []string, f func(key string, k, v *yaml.Node) bool) {
 	if n.Kind != yaml.MappingNode {
-		d.add(n.Line, n.Column, "%s must be a mapping, got %s", what, kindName(n))
+		d.Add(n.Line, n.Column, "%s must be a mapping, got %s", what, kindName(n))
 		return
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if line, dup := seen[k.Value]; dup {
-			d.add(k.Line, k.Column, "key %q repeats (first at line %d)", k.Value, line)
+			d.Add(k.Line, k.Column, "key %q repeats (first at line %d)", k.Value, line)
 			continue
 		}
 		seen[k.Value] = k.Line
 		if !f(k.Value, k, v) {
-			d.add(k.Line, k.Column, "unknown key %q in %s (allowed: %s)", k.Value, what, strings.Join(allowed, ", "))
+			d.Add(k.Line, k.Column, "unknown key %q in %s (allowed: %s)", k.Value, what, strings.Join(allowed, ", "))
 		}
 	}
 }
@@ -152,7 +154,7 @@ func kindName(n *yaml.Node) string {
 
 func (d *decoder) scalar(n *yaml.Node, what string) bool {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.add(n.Line, n.Column, "%s must be a scalar, got %s", what, kindName(n))
+		d.Add(n.Line, n.Column, "%s must be a scalar, got %s", what, kindName(n))
 		return false
 	}
 	return true
@@ -170,9 +172,9 @@ func (d *decoder) expr(n *yaml.Node, what string) Expr {
 		return Expr{}
 	}
 	if strings.TrimSpace(n.Value) == "" {
-		d.add(n.Line, n.Column, "%s is empty", what)
+		d.Add(n.Line, n.Column, "%s is empty", what)
 	}
-	return exprFrom(n, d.file, d.lines)
+	return exprFrom(n, d.File, d.lines)
 }
 
 func (d *decoder) boolean(n *yaml.Node, what string) bool {
@@ -181,7 +183,7 @@ func (d *decoder) boolean(n *yaml.Node, what string) bool {
 	}
 	b, err := strconv.ParseBool(n.Value)
 	if err != nil || n.Tag != "!!bool" {
-		d.add(n.Line, n.Column, "%s must be true or false, got %q", what, n.Value)
+		d.Add(n.Line, n.Column, "%s must be true or false, got %q", what, n.Value)
 	}
 	return b
 }
@@ -192,7 +194,7 @@ func (d *decoder) integer(n *yaml.Node, what string, min int) int {
 	}
 	i, err := strconv.Atoi(n.Value)
 	if err != nil || i < min {
-		d.add(n.Line, n.Column, "%s must be an integer of at least %d, got %q", what, min, n.Value)
+		d.Add(n.Line, n.Column, "%s must be an integer of at least %d, got %q", what, min, n.Value)
 	}
 	return i
 }
@@ -203,7 +205,7 @@ func (d *decoder) number(n *yaml.Node, what string) float64 {
 	}
 	f, err := strconv.ParseFloat(n.Value, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		d.add(n.Line, n.Column, "%s must be a number, got %q", what, n.Value)
+		d.Add(n.Line, n.Column, "%s must be a number, got %q", what, n.Value)
 	}
 	return f
 }
@@ -216,11 +218,11 @@ func (d *decoder) duration(n *yaml.Node, what string) time.Duration {
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		d.add(n.Line, n.Column, "%s: %v", what, err)
+		d.Add(n.Line, n.Column, "%s: %v", what, err)
 		return 0
 	}
 	if v <= 0 {
-		d.add(n.Line, n.Column, "%s must be positive, got %q", what, n.Value)
+		d.Add(n.Line, n.Column, "%s must be positive, got %q", what, n.Value)
 	}
 	return v
 }
@@ -260,7 +262,7 @@ func (d *decoder) strList(n *yaml.Node, what string) []string {
 		return []string{n.Value}
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.add(n.Line, n.Column, "%s must be a list, got %s", what, kindName(n))
+		d.Add(n.Line, n.Column, "%s must be a list, got %s", what, kindName(n))
 		return nil
 	}
 	out := make([]string, 0, len(n.Content))
@@ -277,7 +279,7 @@ func (d *decoder) exprList(n *yaml.Node, what string) []Expr {
 		return []Expr{d.expr(n, what)}
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.add(n.Line, n.Column, "%s must be a list of CEL expressions, got %s", what, kindName(n))
+		d.Add(n.Line, n.Column, "%s must be a list of CEL expressions, got %s", what, kindName(n))
 		return nil
 	}
 	out := make([]Expr, 0, len(n.Content))
@@ -290,7 +292,7 @@ func (d *decoder) exprList(n *yaml.Node, what string) []Expr {
 // namedExprs reads a mapping of names to expressions, keeping its order.
 func (d *decoder) namedExprs(n *yaml.Node, what string) []NamedExpr {
 	if n.Kind != yaml.MappingNode {
-		d.add(n.Line, n.Column, "%s must be a mapping of names to CEL expressions, got %s", what, kindName(n))
+		d.Add(n.Line, n.Column, "%s must be a mapping of names to CEL expressions, got %s", what, kindName(n))
 		return nil
 	}
 	var out []NamedExpr
@@ -298,7 +300,7 @@ func (d *decoder) namedExprs(n *yaml.Node, what string) []NamedExpr {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if seen[k.Value] {
-			d.add(k.Line, k.Column, "%s: %q repeats", what, k.Value)
+			d.Add(k.Line, k.Column, "%s: %q repeats", what, k.Value)
 			continue
 		}
 		seen[k.Value] = true
@@ -321,7 +323,13 @@ func (d *decoder) oneOf(n *yaml.Node, what string, allowed ...string) string {
 		}
 	}
 	if s != "" {
-		d.add(n.Line, n.Column, "%s must be one of %s, got %q", what, strings.Join(allowed, ", "), s)
+		d.Add(n.Line, n.Column, "%s must be one of %s, got %q", what, strings.Join(allowed, ", "), s)
 	}
 	return ""
+}
+
+// InlineExpr is an expression written on one line at pos, such as one
+// given on a command line or built by a test.
+func InlineExpr(text string, pos yamlx.Pos) Expr {
+	return Expr{Text: text, Pos: pos, segs: []segment{{off: 0, line: pos.Line, col: pos.Col}}}
 }
