@@ -128,12 +128,15 @@ func unwrapPathError(err error) error {
 // when it has errors, and every error found (warnings do not stop a rule).
 func (c *Compiler) CompileFile(file string, src []byte) (*Rule, []error) {
 	spec, errs := rulefmt.Parse(file, src)
-	if spec == nil || yamlx.HasErrors(errs) {
+	if spec == nil {
 		return nil, errs
 	}
+	// A rule with format errors is still compiled, so that a missing
+	// title does not hide a type error in the same file.
 	el := &yamlx.Errors{File: file, Src: src, List: errs}
 	sum := sha256.Sum256(src)
 	r := c.compileRule(el, spec, hex.EncodeToString(sum[:])[:12])
+	yamlx.SortErrors(el.List)
 	if el.HasErrors() || r == nil {
 		return nil, el.List
 	}

@@ -88,7 +88,7 @@ func (c *Compiler) compileOnline(path, name string, src []byte) (*OnlineModel, [
 		return nil, errs
 	}
 	el := &yamlx.Errors{File: path, Src: src, List: errs}
-	m := &OnlineModel{Name: name, File: path, Remember: DefaultRemember, FeedbackStream: spec.FeedbackStream}
+	m := &OnlineModel{Name: name, File: path, Remember: DefaultRemember, FeedbackStream: spec.Feedback.Stream}
 	m.Health = &Health{Rule: "model " + name, logger: c.opts.Logger}
 	m.Config = ml.OnlineLogisticConfig{
 		MinLabels: uint64(spec.MinLabels), HashBits: uint(spec.HashBits),
@@ -104,11 +104,10 @@ func (c *Compiler) compileOnline(path, name string, src []byte) (*OnlineModel, [
 		}
 		m.Fallback = fm
 	}
-	if el.HasErrors() {
-		return nil, el.List
-	}
-	m.AlertID = c.compile(el, c.base, spec.AlertID, cel.StringType, "feedback.alert_id", m.Health, scope{})
-	m.Label = c.compile(el, c.base, spec.Label, cel.BoolType, "feedback.label", m.Health, scope{})
+	// The expressions are compiled even when the file has other errors,
+	// so that every problem is reported at once.
+	m.AlertID = c.compile(el, c.base, spec.Feedback.AlertID, cel.StringType, "feedback.alert_id", m.Health, scope{})
+	m.Label = c.compile(el, c.base, spec.Feedback.Label, cel.BoolType, "feedback.label", m.Health, scope{})
 	if _, err := ml.NewOnlineLogistic(m.Config); err != nil {
 		el.Add(spec.Pos.Line, spec.Pos.Col, "%v", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cep-project/cep/alert"
-	"github.com/cep-project/cep/rules/rulefmt"
+	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/sinks/siem"
 )
 
@@ -130,7 +130,7 @@ type generateConfig struct {
 type duration time.Duration
 
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := rulefmt.ParseDuration(n.Value)
+	v, err := yamlx.ParseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %v", n.Line, err)
 	}

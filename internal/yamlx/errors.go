@@ -3,6 +3,7 @@ package yamlx
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -92,6 +93,26 @@ func HasErrors(errs []error) bool {
 		}
 	}
 	return false
+}
+
+// SortErrors orders errors by position, keeping the order of errors at the
+// same place and putting errors without a position first.
+func SortErrors(errs []error) {
+	pos := func(err error) (int, int) {
+		var e *Error
+		if errors.As(err, &e) {
+			return e.Pos.Line, e.Pos.Col
+		}
+		return 0, 0
+	}
+	slices.SortStableFunc(errs, func(a, b error) int {
+		la, ca := pos(a)
+		lb, cb := pos(b)
+		if la != lb {
+			return la - lb
+		}
+		return ca - cb
+	})
 }
 
 // Errors collects the problems of one file so that all are reported at

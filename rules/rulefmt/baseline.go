@@ -10,57 +10,42 @@ import (
 
 // BaselineSpec is a per-entity baseline as written in a rule.
 type BaselineSpec struct {
-	Name     string
-	Value    Expr
-	By       []Expr
-	Where    *Expr
-	HalfLife time.Duration
-	Alpha    float64
-	MinCount int
-	Pos      yamlx.Pos
+	// Name is the baseline's key under baselines; Pos is the key's
+	// position.
+	Name     string        `yaml:"-"`
+	Value    Expr          `yaml:"value"`
+	By       []Expr        `yaml:"by"`
+	Where    *Expr         `yaml:"where"`
+	HalfLife time.Duration `yaml:"half_life" yamlx:"positive"`
+	Alpha    float64       `yaml:"alpha"`
+	MinCount int           `yaml:"min_count" yamlx:"min=1"`
+	Pos      yamlx.Pos     `yaml:"-"`
 }
 
-var baselineKeys = []string{"value", "by", "where", "half_life", "alpha", "min_count"}
+// SetDefaults implements yamlx.Defaulter.
+func (b *BaselineSpec) SetDefaults() { b.MinCount = 5 }
 
-func parseBaselines(d *decoder, n *yaml.Node) []BaselineSpec {
-	if n.Kind != yaml.MappingNode {
-		d.Add(n.Line, n.Column, "baselines must map names to baselines, got %s", kindName(n))
-		return nil
+// ValidateYAMLX implements yamlx.Validator.
+func (b *BaselineSpec) ValidateYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	if b.Value.Text == "" {
+		d.Errorf(n, "baseline %s needs value", b.Name)
 	}
-	var out []BaselineSpec
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		b := BaselineSpec{Name: k.Value, Pos: yamlx.Pos{File: d.File, Line: k.Line, Col: k.Column}, MinCount: 5}
-		if !namePattern.MatchString(b.Name) {
-			d.Add(k.Line, k.Column, "baseline name %q must be an identifier", b.Name)
-		}
-		d.fields(v, "baseline", baselineKeys, func(key string, k, v *yaml.Node) bool {
-			switch key {
-			case "value":
-				b.Value = d.expr(v, "baseline value")
-			case "by":
-				b.By = d.exprList(v, "baseline by")
-			case "where":
-				e := d.expr(v, "baseline where")
-				b.Where = &e
-			case "half_life":
-				b.HalfLife = d.duration(v, "half_life")
-			case "alpha":
-				b.Alpha = d.number(v, "alpha")
-			case "min_count":
-				b.MinCount = d.integer(v, "min_count", 1)
-			default:
-				return false
-			}
-			return true
-		})
-		if b.Value.Text == "" && v.Kind == yaml.MappingNode {
-			d.Add(v.Line, v.Column, "baseline %s needs value", b.Name)
-		}
-		if b.HalfLife == 0 && b.Alpha == 0 {
-			b.HalfLife = 7 * 24 * time.Hour
-		}
-		out = append(out, b)
+	if b.HalfLife == 0 && b.Alpha == 0 {
+		b.HalfLife = 7 * 24 * time.Hour
 	}
-	return out
+}
+
+// Baselines are the baselines of a rule, in the order written.
+type Baselines []BaselineSpec
+
+// UnmarshalYAMLX reads the mapping of names to baselines.
+func (bs *Baselines) UnmarshalYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	d.Mapping(n, "a mapping of names to baselines", func(name string, k, v *yaml.Node) {
+		b := BaselineSpec{Name: name, Pos: d.Pos(k)}
+		if !namePattern.MatchString(name) {
+			d.Errorf(k, "baseline name %q must be an identifier", name)
+		}
+		d.Decode(v, &b)
+		*bs = append(*bs, b)
+	})
 }

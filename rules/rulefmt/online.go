@@ -9,85 +9,52 @@ import (
 // OnlineModelSpec is a models/NAME.online.yaml file as written: an online
 // logistic regression that learns from labelled feedback.
 type OnlineModelSpec struct {
-	// FeedbackStream carries the labels; AlertID and Label read, from a
-	// feedback event, which alert it is about and the label itself.
-	FeedbackStream string
-	AlertID        Expr
-	Label          Expr
-	MinLabels      int
+	Kind     string   `yaml:"kind" yamlx:"oneof=logistic"`
+	Feedback Feedback `yaml:"feedback" yamlx:"required"`
+	// MinLabels is how many labels the model learns from before it scores.
+	MinLabels int `yaml:"min_labels" yamlx:"min=0"`
 	// Fallback names the PMML model that scores until the model is ready;
 	// FallbackPos is where it is named.
-	Fallback    string
-	FallbackPos yamlx.Pos
+	Fallback    string    `yaml:"fallback"`
+	FallbackPos yamlx.Pos `yaml:"-"`
 	// Remember is how many scored alerts' features are kept to learn from
 	// when their label arrives; 0 means the default.
-	Remember int
-	HashBits int
-	Alpha    float64
-	Beta     float64
-	L1       float64
-	L2       float64
-	// HasFeedback tells whether the feedback key was given.
-	HasFeedback bool
-	Pos         yamlx.Pos
+	Remember int       `yaml:"remember" yamlx:"min=1"`
+	HashBits int       `yaml:"hash_bits" yamlx:"min=1"`
+	Alpha    float64   `yaml:"alpha"`
+	Beta     float64   `yaml:"beta"`
+	L1       float64   `yaml:"l1"`
+	L2       float64   `yaml:"l2"`
+	Pos      yamlx.Pos `yaml:"-" yamlx:"pos"`
 }
 
-var onlineKeys = []string{"kind", "feedback", "min_labels", "fallback", "remember", "hash_bits", "alpha", "beta", "l1", "l2"}
+// Feedback says which stream carries labels, which alert each label is
+// for, and the label itself.
+type Feedback struct {
+	Stream  string `yaml:"stream" yamlx:"required"`
+	AlertID Expr   `yaml:"alert_id" yamlx:"required"`
+	Label   Expr   `yaml:"label" yamlx:"required"`
+}
+
+// ValidateYAMLX implements yamlx.Validator.
+func (m *OnlineModelSpec) ValidateYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	if _, v := yamlx.Lookup(n, "fallback"); v != nil {
+		m.FallbackPos = d.Pos(v)
+	}
+}
 
 // ParseOnlineModel decodes an online model file.
 func ParseOnlineModel(path string, src []byte) (*OnlineModelSpec, []error) {
-	doc, err := parseDocument(path, src)
+	doc, err := yamlx.Parse(path, src, "an online model file holds one model")
 	if err != nil {
 		return nil, []error{err}
 	}
 	if doc == nil {
 		return nil, []error{&yamlx.Error{Pos: yamlx.Pos{File: path}, Msg: "the file is empty"}}
 	}
-	d := newDecoder(path, src)
-	m := &OnlineModelSpec{Pos: yamlx.Pos{File: path, Line: doc.Line, Col: doc.Column}}
-	d.fields(doc, "online model", onlineKeys, func(key string, k, v *yaml.Node) bool {
-		switch key {
-		case "kind":
-			d.oneOf(v, "kind", "logistic")
-		case "feedback":
-			m.HasFeedback = true
-			d.fields(v, "feedback", []string{"stream", "alert_id", "label"}, func(key string, k, v *yaml.Node) bool {
-				switch key {
-				case "stream":
-					m.FeedbackStream = d.str(v, "feedback.stream")
-				case "alert_id":
-					m.AlertID = d.expr(v, "feedback.alert_id")
-				case "label":
-					m.Label = d.expr(v, "feedback.label")
-				default:
-					return false
-				}
-				return true
-			})
-		case "min_labels":
-			m.MinLabels = d.integer(v, "min_labels", 0)
-		case "fallback":
-			m.Fallback = d.str(v, "fallback")
-			m.FallbackPos = yamlx.Pos{File: path, Line: v.Line, Col: v.Column}
-		case "remember":
-			m.Remember = d.integer(v, "remember", 1)
-		case "hash_bits":
-			m.HashBits = d.integer(v, "hash_bits", 1)
-		case "alpha":
-			m.Alpha = d.number(v, "alpha")
-		case "beta":
-			m.Beta = d.number(v, "beta")
-		case "l1":
-			m.L1 = d.number(v, "l1")
-		case "l2":
-			m.L2 = d.number(v, "l2")
-		default:
-			return false
-		}
-		return true
-	})
-	if !m.HasFeedback || m.FeedbackStream == "" || m.AlertID.Text == "" || m.Label.Text == "" {
-		d.Add(doc.Line, doc.Column, "an online model needs feedback: {stream, alert_id, label}")
-	}
+	d := yamlx.NewDecoder(path, src)
+	d.Root = "online model"
+	m := &OnlineModelSpec{}
+	d.Decode(doc, m)
 	return m, d.List
 }

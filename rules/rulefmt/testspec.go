@@ -2,9 +2,7 @@ package rulefmt
 
 import (
 	"encoding/json"
-	"math"
 	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -14,28 +12,79 @@ import (
 // TestFile is a *.test.yaml file: tests of the rules named in it, or of
 // every rule loaded with it.
 type TestFile struct {
-	Path  string
-	Rules []string
-	Tests []TestSpec
+	Path  string   `yaml:"-"`
+	Rules []string `yaml:"rules"`
+	Tests Tests    `yaml:"tests"`
 }
 
 // TestSpec is one analyst test: events in, alerts expected.
 type TestSpec struct {
-	Name string
-	Pos  yamlx.Pos
+	// Name defaults to "test N", N counting from 1 in its list.
+	Name string    `yaml:"name"`
+	Pos  yamlx.Pos `yaml:"-" yamlx:"pos"`
 	// Stream is the stream of Events and File; empty means the rule's only
 	// stream.
-	Stream string
-	Events []TestEvent
-	File   string
-	Inputs []TestInput
-	Expect Expect
+	Stream string      `yaml:"stream"`
+	Events []TestEvent `yaml:"events"`
+	// File is a JSON-lines file of events, relative to the test's file.
+	File   string      `yaml:"file"`
+	Inputs []TestInput `yaml:"inputs" yamlx:"custom"`
+	Expect Expect      `yaml:"expect"`
+}
+
+// DecodeKeyYAMLX decodes inputs: a mapping of stream names to a file or a
+// list of events.
+func (t *TestSpec) DecodeKeyYAMLX(d *yamlx.Decoder, key string, v *yaml.Node) {
+	d.Mapping(v, "a mapping of stream names to a file or a list of events", func(stream string, k, sv *yaml.Node) {
+		in := TestInput{Stream: stream, Pos: d.Pos(k)}
+		if r := d.Resolve(sv); r != nil && r.Kind == yaml.ScalarNode {
+			d.Decode(r, &in.File)
+		} else {
+			d.Decode(sv, &in.Events)
+		}
+		t.Inputs = append(t.Inputs, in)
+	})
+}
+
+// ValidateYAMLX implements yamlx.Validator.
+func (t *TestSpec) ValidateYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	if k, _ := yamlx.Lookup(n, "expect"); k == nil {
+		d.Errorf(n, "test %q needs expect", t.Name)
+	}
+	if len(t.Events) == 0 && t.File == "" && len(t.Inputs) == 0 {
+		d.Errorf(n, "test %q needs events, file or inputs", t.Name)
+	}
+}
+
+// Tests are the tests of a rule or test file, in the order written.
+type Tests []TestSpec
+
+// UnmarshalYAMLX names unnamed tests by their place in the list.
+func (ts *Tests) UnmarshalYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	d.Sequence(n, func(i int, item *yaml.Node) {
+		t := TestSpec{Name: "test " + strconv.Itoa(i+1)}
+		d.Decode(item, &t)
+		*ts = append(*ts, t)
+	})
 }
 
 // TestEvent is one inline event as JSON, with where it was written.
 type TestEvent struct {
 	JSON []byte
 	Pos  yamlx.Pos
+}
+
+// UnmarshalYAMLX writes the event's mapping as JSON, in the order written.
+func (e *TestEvent) UnmarshalYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		d.Errorf(n, "an event must be a mapping of fields, got %s", yamlx.KindName(n))
+		return
+	}
+	b, err := d.JSON(nil, n)
+	if err != nil {
+		return // the limits stopped decoding, and said so
+	}
+	*e = TestEvent{JSON: b, Pos: d.Pos(n)}
 }
 
 // TestInput is the events of one stream: a JSONL file or inline events.
@@ -49,164 +98,54 @@ type TestInput struct {
 // Expect is what a test expects: a number of alerts, or a list of partial
 // alerts that must each match one alert.
 type Expect struct {
-	Count  int
-	Alerts []map[string]any
+	Count  int              `yaml:"-"`
+	Alerts []map[string]any `yaml:"alerts" yamlx:"custom,required"`
 	// Listed is true when Alerts was given as a list.
-	Listed bool
-	Pos    yamlx.Pos
+	Listed bool      `yaml:"-"`
+	Pos    yamlx.Pos `yaml:"-" yamlx:"pos"`
 }
 
-var testKeys = []string{"name", "stream", "events", "file", "inputs", "expect"}
-
-// ParseTestFile reads a *.test.yaml file.
-func ParseTestFile(file string, src []byte) (*TestFile, []error) {
-	d := newDecoder(file, src)
-	doc, err := parseDocument(file, src)
-	if err != nil {
-		return nil, []error{err}
-	}
-	tf := &TestFile{Path: file}
-	if doc == nil {
-		return tf, nil
-	}
-	d.fields(doc, "test file", []string{"rules", "tests"}, func(key string, k, v *yaml.Node) bool {
-		switch key {
-		case "rules":
-			tf.Rules = d.strList(v, "rules")
-		case "tests":
-			tf.Tests = parseTests(d, v)
-		default:
-			return false
+// DecodeKeyYAMLX decodes alerts: a count or a list of partial alerts.
+func (e *Expect) DecodeKeyYAMLX(d *yamlx.Decoder, key string, v *yaml.Node) {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		n, err := strconv.Atoi(v.Value)
+		if err != nil || n < 0 || v.Tag == "!!null" {
+			d.Errorf(v, "%s must be an integer of at least 0, got %q", d.Path(), v.Value)
+			return
 		}
-		return true
-	})
-	if d.HasErrors() {
-		return nil, d.List
-	}
-	return tf, d.List
-}
-
-func parseTests(d *decoder, n *yaml.Node) []TestSpec {
-	if n.Kind != yaml.SequenceNode {
-		d.Add(n.Line, n.Column, "tests must be a list, got %s", kindName(n))
-		return nil
-	}
-	var out []TestSpec
-	for i, tn := range n.Content {
-		t := TestSpec{Pos: yamlx.Pos{File: d.File, Line: tn.Line, Col: tn.Column}, Name: "test " + strconv.Itoa(i+1)}
-		haveExpect := false
-		d.fields(tn, "test", testKeys, func(key string, k, v *yaml.Node) bool {
-			switch key {
-			case "name":
-				t.Name = d.str(v, "test name")
-			case "stream":
-				t.Stream = d.str(v, "stream")
-			case "events":
-				t.Events = d.testEvents(v)
-			case "file":
-				t.File = d.str(v, "file")
-			case "inputs":
-				if v.Kind != yaml.MappingNode {
-					d.Add(v.Line, v.Column, "inputs must map stream names to a file or a list of events")
-					return true
-				}
-				for j := 0; j+1 < len(v.Content); j += 2 {
-					sk, sv := v.Content[j], v.Content[j+1]
-					in := TestInput{Stream: sk.Value, Pos: yamlx.Pos{File: d.File, Line: sk.Line, Col: sk.Column}}
-					if sv.Kind == yaml.ScalarNode {
-						in.File = sv.Value
-					} else {
-						in.Events = d.testEvents(sv)
-					}
-					t.Inputs = append(t.Inputs, in)
-				}
-			case "expect":
-				haveExpect = true
-				t.Expect = d.expect(v)
-			default:
-				return false
+		e.Count = n
+	case yaml.SequenceNode:
+		e.Listed = true
+		d.Sequence(v, func(i int, item *yaml.Node) {
+			an := d.Resolve(item)
+			if an == nil {
+				return
 			}
-			return true
+			if an.Kind != yaml.MappingNode {
+				d.Errorf(an, "an expected alert must be a mapping (of key, fields, events, time, …), got %s", yamlx.KindName(an))
+				return
+			}
+			b, err := d.JSON(nil, an)
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				d.Errorf(an, "expected alert: %v", err)
+				return
+			}
+			for i := 0; i+1 < len(an.Content); i += 2 {
+				if k := an.Content[i]; !expectKeys[k.Value] {
+					d.Errorf(k, "unknown key %q in an expected alert (allowed: id, rule, rule_version, title, severity, tags, time, key, events, fields, score, reasons, priority, shadow, timed_out, corrects, count, first_seen, last_seen, model)", k.Value)
+				}
+			}
+			e.Alerts = append(e.Alerts, m)
 		})
-		if tn.Kind == yaml.MappingNode {
-			if !haveExpect {
-				d.Add(tn.Line, tn.Column, "test %q needs expect", t.Name)
-			}
-			if len(t.Events) == 0 && t.File == "" && len(t.Inputs) == 0 {
-				d.Add(tn.Line, tn.Column, "test %q needs events, file or inputs", t.Name)
-			}
-		}
-		out = append(out, t)
+		e.Count = len(e.Alerts)
+	default:
+		d.Errorf(v, "expect.alerts must be a count or a list of alerts")
 	}
-	return out
-}
-
-func (d *decoder) testEvents(n *yaml.Node) []TestEvent {
-	if n.Kind != yaml.SequenceNode {
-		d.Add(n.Line, n.Column, "events must be a list of events, got %s", kindName(n))
-		return nil
-	}
-	var out []TestEvent
-	for _, en := range n.Content {
-		if en.Kind != yaml.MappingNode {
-			d.Add(en.Line, en.Column, "an event must be a mapping of fields, got %s", kindName(en))
-			continue
-		}
-		b, err := nodeJSON(nil, en)
-		if err != nil {
-			d.Add(en.Line, en.Column, "event: %v", err)
-			continue
-		}
-		out = append(out, TestEvent{JSON: b, Pos: yamlx.Pos{File: d.File, Line: en.Line, Col: en.Column}})
-	}
-	return out
-}
-
-func (d *decoder) expect(n *yaml.Node) Expect {
-	e := Expect{Pos: yamlx.Pos{File: d.File, Line: n.Line, Col: n.Column}}
-	have := false
-	d.fields(n, "expect", []string{"alerts"}, func(key string, k, v *yaml.Node) bool {
-		if key != "alerts" {
-			return false
-		}
-		have = true
-		switch v.Kind {
-		case yaml.ScalarNode:
-			e.Count = d.integer(v, "expect.alerts", 0)
-		case yaml.SequenceNode:
-			e.Listed = true
-			for _, an := range v.Content {
-				if an.Kind != yaml.MappingNode {
-					d.Add(an.Line, an.Column, "an expected alert must be a mapping (of key, fields, events, time, …), got %s", kindName(an))
-					continue
-				}
-				b, err := nodeJSON(nil, an)
-				if err != nil {
-					d.Add(an.Line, an.Column, "expected alert: %v", err)
-					continue
-				}
-				var m map[string]any
-				if err := json.Unmarshal(b, &m); err != nil {
-					d.Add(an.Line, an.Column, "expected alert: %v", err)
-					continue
-				}
-				for k := range m {
-					if !expectKeys[k] {
-						d.Add(an.Line, an.Column, "expected alert has unknown key %q (use id, rule, severity, time, key, fields, events, score, priority, timed_out, corrects, count)", k)
-					}
-				}
-				e.Alerts = append(e.Alerts, m)
-			}
-			e.Count = len(e.Alerts)
-		default:
-			d.Add(v.Line, v.Column, "expect.alerts must be a count or a list of alerts")
-		}
-		return true
-	})
-	if !have && n.Kind == yaml.MappingNode {
-		d.Add(n.Line, n.Column, "expect needs alerts: a count, or a list of partial alerts")
-	}
-	return e
 }
 
 var expectKeys = map[string]bool{
@@ -216,56 +155,22 @@ var expectKeys = map[string]bool{
 	"first_seen": true, "last_seen": true, "model": true,
 }
 
-// nodeJSON writes a YAML node as JSON, keeping the order of mappings so an
-// inline test event reads back as written.
-func nodeJSON(b []byte, n *yaml.Node) ([]byte, error) {
-	switch n.Kind {
-	case yaml.AliasNode:
-		return nodeJSON(b, n.Alias)
-	case yaml.MappingNode:
-		b = append(b, '{')
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendQuote(b, n.Content[i].Value)
-			b = append(b, ':')
-			var err error
-			if b, err = nodeJSON(b, n.Content[i+1]); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, '}'), nil
-	case yaml.SequenceNode:
-		b = append(b, '[')
-		for i, c := range n.Content {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = nodeJSON(b, c); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
-	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return append(b, "null"...), nil
-		case "!!bool":
-			v, _ := strconv.ParseBool(n.Value)
-			return strconv.AppendBool(b, v), nil
-		case "!!int", "!!float":
-			v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-			if err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
-				return strconv.AppendFloat(b, v, 'f', -1, 64), nil
-			}
-			if i, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
-				return strconv.AppendInt(b, i, 10), nil
-			}
-		}
-		q, _ := json.Marshal(n.Value)
-		return append(b, q...), nil
+// ParseTestFile decodes a *.test.yaml file. It returns nil when the file
+// has errors, and every problem found.
+func ParseTestFile(file string, src []byte) (*TestFile, []error) {
+	d := yamlx.NewDecoder(file, src)
+	d.Root = "test file"
+	doc, err := yamlx.Parse(file, src, "a test file holds one document; put more tests in its tests list")
+	if err != nil {
+		return nil, []error{err}
 	}
-	return b, nil
+	tf := &TestFile{Path: file}
+	if doc == nil {
+		return tf, nil
+	}
+	d.Decode(doc, tf)
+	if d.HasErrors() {
+		return nil, d.List
+	}
+	return tf, d.List
 }
