@@ -13,6 +13,7 @@ import (
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/jsonx"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 	"github.com/cep-project/cep/window"
 )
 
@@ -225,7 +226,7 @@ func (d *aggregate) alert(res *window.Result) {
 	}
 	a := d.e.newAlert(d.r, key, res.End, evidence, act, windowID(res)...)
 	for i, m := range d.measures {
-		a.Fields[m.Name] = rules.Native(measureVal(m.Func, res.Values[i]))
+		a.Fields[m.Name] = celenv.Native(measureVal(m.Func, res.Values[i]))
 	}
 	a.Fields["window_start"] = fmtTime(res.Start)
 	a.Fields["window_end"] = fmtTime(res.End)
@@ -258,7 +259,7 @@ func (d *aggregate) report(rep *window.Report) {
 	for rank, res := range rep.Results {
 		entry := map[string]any{"rank": rank + 1, "key": d.decodeKey(res.Key)}
 		for i, m := range d.measures {
-			entry[m.Name] = rules.Native(measureVal(m.Func, res.Values[i]))
+			entry[m.Name] = celenv.Native(measureVal(m.Func, res.Values[i]))
 		}
 		top = append(top, entry)
 		if n := len(res.Evidence); n > 0 {
@@ -302,7 +303,7 @@ func windowArg(v ref.Val) window.Arg {
 	case types.Null:
 		return window.Arg{Missing: true}
 	}
-	return window.S(fmt.Sprint(rules.Native(v)))
+	return window.S(fmt.Sprint(celenv.Native(v)))
 }
 
 // encodeKey writes key values as a JSON array: a string that compares equal

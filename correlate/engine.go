@@ -20,6 +20,7 @@ import (
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/ml"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // Late-event policies.
@@ -168,7 +169,7 @@ type Engine struct {
 	feedback   map[string][]*online
 	// anomaly is the z-scores of the event at hand for the rule at hand,
 	// when it has baselines.
-	anomaly    *rules.Scores
+	anomaly    *celenv.Scores
 	groupers   map[*rules.Rule]*alert.Grouper
 	throttlers map[*rules.Rule]*alert.Throttler
 	// folding lists the rules with a grouper or throttler, in load order,
@@ -665,7 +666,7 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 			a.Fields[f.Name] = nil
 			continue
 		}
-		a.Fields[f.Name] = rules.Native(v)
+		a.Fields[f.Name] = celenv.Native(v)
 	}
 	if r.Score != nil {
 		e.score(r, a, act)

@@ -10,6 +10,7 @@ import (
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/join"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // joinDet is a `join:` rule: CEL computes each side's where and key;
@@ -102,7 +103,7 @@ func (d *joinDet) emit(m *join.Match) {
 			act.Bind(name, types.NullValue)
 			continue
 		}
-		act.Bind(name, rules.EventValue(ev))
+		act.Bind(name, celenv.EventValue(ev))
 		evidence = append(evidence, alert.Evidence{Step: name, Event: ev})
 		if last == nil || last.Before(ev) {
 			last = ev

@@ -12,13 +12,14 @@ import (
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/ml"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // baselines keeps one rule's per-entity baselines.
 type baselines struct {
 	r      *rules.Rule
 	states []map[string]*ml.BaselineState // per baseline, by entity
-	scores rules.Scores
+	scores celenv.Scores
 	// pending are the updates of the event at hand, applied after the
 	// rule's detector has seen it, so its z-scores exclude the event.
 	pending []pendingUpdate
@@ -46,7 +47,7 @@ func newBaselines(r *rules.Rule) *baselines {
 // remembers the updates to apply after the detector has run. A baseline
 // whose where is false, whose value or entity cannot be computed, or that
 // has too little history scores 0.
-func (bl *baselines) score(e *Engine, ev *event.Event) *rules.Scores {
+func (bl *baselines) score(e *Engine, ev *event.Event) *celenv.Scores {
 	bl.pending = bl.pending[:0]
 	act := rules.EventActivation{Ev: ev}
 	for i := range bl.r.Baselines {

@@ -5,17 +5,19 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/rules/celenv"
+	"github.com/cep-project/cep/rules/reflist"
+	"github.com/cep-project/cep/rules/rulefmt"
 )
 
 // DefaultCostLimit bounds the estimated cost of one expression. Typical
@@ -32,7 +34,7 @@ const DefaultMaxFieldSize = 64 * 1024
 // Options configure a Compiler.
 type Options struct {
 	// Lists are the reference lists in_list reads.
-	Lists *Lists
+	Lists *reflist.Set
 	// CostLimit bounds the estimated cost of every expression at load and
 	// its actual cost at evaluation; 0 means DefaultCostLimit.
 	CostLimit uint64
@@ -49,16 +51,12 @@ type Options struct {
 // every rule extends; environments and programs are safe to share.
 type Compiler struct {
 	opts Options
+	cel  *celenv.Env
 	base *cel.Env
 	bare *cel.Env // without event, for having
 	// online are the online models LoadOnlineModels registered.
 	online map[string]*OnlineModel
-	lists  atomic.Pointer[Lists]
 }
-
-// eventType is the CEL type of an event: a map from field names to dynamic
-// values, the same view CEL takes of JSON.
-var eventType = cel.MapType(cel.StringType, cel.DynType)
 
 // NewCompiler builds the CEL environment.
 func NewCompiler(opts Options) (*Compiler, error) {
@@ -71,51 +69,23 @@ func NewCompiler(opts Options) (*Compiler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Compiler{opts: opts}
-	if opts.Lists == nil {
-		opts.Lists = &Lists{m: map[string]*List{}}
-	}
-	c.lists.Store(opts.Lists)
-	envOpts := []cel.EnvOption{
-		cel.CrossTypeNumericComparisons(true),
-		cel.DefaultUTCTimeZone(true),
-		cel.OptionalTypes(),
-		ext.Strings(),
-		ext.Regex(),
-		ext.Network(),
-		ext.Math(),
-		ext.Lists(),
-		ext.Sets(),
-		cel.ASTValidators(
-			cel.ValidateRegexLiterals(),
-			cel.ValidateDurationLiterals(),
-			cel.ValidateTimestampLiterals(),
-			cel.ValidateComprehensionNestingLimit(2),
-		),
-	}
-	envOpts = append(envOpts, c.functions()...)
-	bare, err := cel.NewEnv(envOpts...)
+	env, err := celenv.New(opts.Lists)
 	if err != nil {
-		return nil, fmt.Errorf("building the CEL environment: %w", err)
+		return nil, err
 	}
-	env, err := bare.Extend(cel.Variable("event", eventType))
-	if err != nil {
-		return nil, fmt.Errorf("building the CEL environment: %w", err)
-	}
-	c.base, c.bare = env, bare
-	return c, nil
+	return &Compiler{opts: opts, cel: env, base: env.Event, bare: env.Bare}, nil
 }
 
 // SetLists replaces the reference lists; rules compiled earlier see the new
 // lists at their next evaluation.
-func (c *Compiler) SetLists(l *Lists) { c.lists.Store(l) }
+func (c *Compiler) SetLists(l *reflist.Set) { c.cel.SetLists(l) }
 
 // Lists returns the current reference lists.
-func (c *Compiler) Lists() *Lists { return c.lists.Load() }
+func (c *Compiler) Lists() *reflist.Set { return c.cel.Lists() }
 
 // Program is a compiled CEL expression of a rule.
 type Program struct {
-	Expr Expr
+	Expr rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
 	Cost   checker.CostEstimate
 	prg    cel.Program
@@ -123,8 +93,8 @@ type Program struct {
 	health *Health
 	// path is set when the expression is a plain event field (event.a.b).
 	path []string
-	// fast is the native form of a condition in the subset fast.go covers.
-	fast pred
+	// fast is the native form of a condition in the subset celenv covers.
+	fast celenv.Pred
 }
 
 // Eval evaluates the expression. An error is counted against the rule and
@@ -144,9 +114,9 @@ func (p *Program) Test(act interpreter.Activation) bool {
 	if p.fast != nil {
 		if ea, ok := act.(EventActivation); ok {
 			switch p.fast(ea.Ev) {
-			case tTrue:
+			case celenv.True:
 				return true
-			case tFalse:
+			case celenv.False:
 				return false
 			}
 			// An error: let CEL evaluate it, to report it in its words.
@@ -185,12 +155,12 @@ func (h *Health) LastError() string {
 
 // Fail counts an error of the rule found outside its expressions, such as
 // a model that cannot score, the same way as evaluation errors.
-func (h *Health) Fail(at Pos, err error) { h.fail(at, err) }
+func (h *Health) Fail(at yamlx.Pos, err error) { h.fail(at, err) }
 
 // fail counts an evaluation error and logs the 1st, 10th, 100th, … so that
 // a rule failing on every event cannot flood the log, and the log still
 // shows how often it fails.
-func (h *Health) fail(at Pos, err error) {
+func (h *Health) fail(at yamlx.Pos, err error) {
 	n := h.errs.Add(1)
 	msg := at.String() + ": " + err.Error()
 	h.last.Store(&msg)
@@ -227,34 +197,34 @@ func (c *Compiler) env(s scope) (*cel.Env, error) {
 // compile type-checks, cost-checks and plans one expression. want is the
 // result type the expression must have (nil accepts any). Errors go to el
 // with positions inside the rule file.
-func (c *Compiler) compile(el *errorList, env *cel.Env, e Expr, want *cel.Type, what string, h *Health, s scope) *Program {
+func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want *cel.Type, what string, h *Health, s scope) *Program {
 	if strings.TrimSpace(e.Text) == "" {
 		return nil
 	}
 	a, iss := env.Compile(e.Text)
 	if iss != nil && iss.Err() != nil {
 		for _, ce := range iss.Errors() {
-			p := e.posAt(offsetOf(e.Text, ce.Location.Line(), ce.Location.Column()))
+			p := e.PosAt(celenv.ByteOffset(e.Text, ce.Location.Line(), ce.Location.Column()))
 			msg := strings.TrimSuffix(ce.Message, " (in container '')")
 			if s.noEvent && strings.Contains(msg, "'event'") {
 				msg += " (" + what + " sees only: " + strings.Join(s.names, ", ") + ")"
 			}
-			el.errs = append(el.errs, &Error{Pos: p, Msg: msg, Snippet: snippet(el.src, p)})
+			el.List = append(el.List, &yamlx.Error{Pos: p, Msg: msg, Snippet: yamlx.Snippet(el.Src, p)})
 		}
 		return nil
 	}
 	if want != nil && !a.OutputType().IsAssignableType(want) && a.OutputType() != cel.DynType {
-		el.add(e.Pos.Line, e.Pos.Col, "%s must be %s, but this expression is %s", what, typeName(want), typeName(a.OutputType()))
+		el.Add(e.Pos.Line, e.Pos.Col, "%s must be %s, but this expression is %s", what, typeName(want), typeName(a.OutputType()))
 		return nil
 	}
 	c.checkLiterals(el, e, a)
-	est, err := env.EstimateCost(a, costEstimator{max: c.opts.MaxFieldSize})
+	est, err := env.EstimateCost(a, celenv.CostEstimator(c.opts.MaxFieldSize))
 	if err != nil {
-		el.add(e.Pos.Line, e.Pos.Col, "estimating the cost of %s: %v", what, err)
+		el.Add(e.Pos.Line, e.Pos.Col, "estimating the cost of %s: %v", what, err)
 		return nil
 	}
 	if est.Max > c.opts.CostLimit {
-		el.add(e.Pos.Line, e.Pos.Col, "%s is too expensive: estimated cost up to %d exceeds the limit %d (simplify it, or raise cel.cost_limit)", what, est.Max, c.opts.CostLimit)
+		el.Add(e.Pos.Line, e.Pos.Col, "%s is too expensive: estimated cost up to %d exceeds the limit %d (simplify it, or raise cel.cost_limit)", what, est.Max, c.opts.CostLimit)
 		return nil
 	}
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
@@ -265,15 +235,15 @@ func (c *Compiler) compile(el *errorList, env *cel.Env, e Expr, want *cel.Type, 
 	}
 	prg, err := env.Program(a, popts...)
 	if err != nil {
-		el.add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
+		el.Add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
 		return nil
 	}
 	out := &Program{Expr: e, Cost: est, prg: prg, ast: a, health: h}
-	if path, ok := eventPath(a.NativeRep().Expr()); ok {
+	if path, ok := celenv.EventPath(a.NativeRep().Expr()); ok {
 		out.path = path
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
-		out.fast = fastPredicate(a.NativeRep().Expr())
+		out.fast = celenv.FastPredicate(a.NativeRep().Expr())
 	}
 	return out
 }
@@ -284,7 +254,7 @@ func (p *Program) Path() []string { return p.path }
 
 // checkLiterals reports references to unknown reference lists and invalid
 // CIDR literals at load, where a typo is cheap to fix.
-func (c *Compiler) checkLiterals(el *errorList, e Expr, a *cel.Ast) {
+func (c *Compiler) checkLiterals(el *yamlx.Errors, e rulefmt.Expr, a *cel.Ast) {
 	na := a.NativeRep()
 	info := na.SourceInfo()
 	ast.PostOrderVisit(na.Expr(), ast.NewExprVisitor(func(x ast.Expr) {
@@ -300,49 +270,31 @@ func (c *Compiler) checkLiterals(el *errorList, e Expr, a *cel.Ast) {
 			s, ok := args[i].AsLiteral().(types.String)
 			return string(s), args[i], ok
 		}
-		at := func(arg ast.Expr) Pos {
+		at := func(arg ast.Expr) yamlx.Pos {
 			loc := info.GetStartLocation(arg.ID())
-			return e.posAt(offsetOf(e.Text, loc.Line(), loc.Column()))
+			return e.PosAt(celenv.ByteOffset(e.Text, loc.Line(), loc.Column()))
 		}
 		switch call.FunctionName() {
 		case "in_list":
 			if name, arg, ok := lit(0); ok {
-				if _, found := c.lists.Load().Get(name); !found {
+				if _, found := c.cel.Lists().Get(name); !found {
 					p := at(arg)
-					known := strings.Join(c.lists.Load().Names(), ", ")
+					known := strings.Join(c.cel.Lists().Names(), ", ")
 					if known == "" {
 						known = "none: put NAME.txt or NAME.csv in the lists directory"
 					}
-					el.errs = append(el.errs, &Error{Pos: p, Msg: fmt.Sprintf("no reference list named %q (known lists: %s)", name, known), Snippet: snippet(el.src, p)})
+					el.List = append(el.List, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("no reference list named %q (known lists: %s)", name, known), Snippet: yamlx.Snippet(el.Src, p)})
 				}
 			}
 		case "in_cidr":
 			if cidr, arg, ok := lit(1); ok {
-				if _, err := prefix(cidr); err != nil {
+				if !celenv.ValidCIDR(cidr) {
 					p := at(arg)
-					el.errs = append(el.errs, &Error{Pos: p, Msg: fmt.Sprintf("invalid CIDR %q", cidr), Snippet: snippet(el.src, p)})
+					el.List = append(el.List, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("invalid CIDR %q", cidr), Snippet: yamlx.Snippet(el.Src, p)})
 				}
 			}
 		}
 	}))
-}
-
-// offsetOf turns CEL's 1-based line and 0-based rune column into a byte
-// offset of the expression text.
-func offsetOf(text string, line, col int) int {
-	off := 0
-	for l := 1; l < line; l++ {
-		i := strings.IndexByte(text[off:], '\n')
-		if i < 0 {
-			break
-		}
-		off += i + 1
-	}
-	for c := 0; c < col && off < len(text); c++ {
-		_, w := utf8.DecodeRuneInString(text[off:])
-		off += w
-	}
-	return off
 }
 
 func typeName(t *cel.Type) string {
@@ -357,18 +309,6 @@ func typeName(t *cel.Type) string {
 		return "a string"
 	}
 	return "of type " + t.String()
-}
-
-// costEstimator bounds the size of anything read from events by the field
-// size limit, so that expressions over event data get finite estimates.
-type costEstimator struct{ max uint64 }
-
-func (c costEstimator) EstimateSize(checker.AstNode) *checker.SizeEstimate {
-	return &checker.SizeEstimate{Min: 0, Max: c.max}
-}
-
-func (costEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
-	return nil
 }
 
 // Activation binds the variables of one evaluation. Detectors reuse one per
@@ -409,7 +349,7 @@ func (a *Activation) Bind(name string, v any) {
 }
 
 // BindEvent sets event.
-func (a *Activation) BindEvent(ev *event.Event) { a.Bind("event", EventVal{ev}) }
+func (a *Activation) BindEvent(ev *event.Event) { a.Bind("event", celenv.EventValue(ev)) }
 
 // ResolveName implements interpreter.Activation.
 func (a *Activation) ResolveName(name string) (any, bool) {
@@ -432,7 +372,7 @@ type EventActivation struct{ Ev *event.Event }
 // ResolveName implements interpreter.Activation.
 func (a EventActivation) ResolveName(name string) (any, bool) {
 	if name == "event" {
-		return EventVal{a.Ev}, true
+		return celenv.EventValue(a.Ev), true
 	}
 	return nil, false
 }

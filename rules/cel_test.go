@@ -8,6 +8,9 @@ import (
 	"github.com/google/cel-go/cel"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/rules/celenv"
+	"github.com/cep-project/cep/rules/rulefmt"
 )
 
 func decode(tb testing.TB, line string) *event.Event {
@@ -22,10 +25,10 @@ func decode(tb testing.TB, line string) *event.Event {
 
 func compileOne(tb testing.TB, c *Compiler, text string, want *cel.Type) (*Program, []error) {
 	tb.Helper()
-	el := &errorList{file: "x.yaml"}
+	el := &yamlx.Errors{File: "x.yaml"}
 	h := &Health{Rule: "t", logger: c.opts.Logger}
-	p := c.compile(el, c.base, Expr{Text: text, Pos: Pos{File: "x.yaml", Line: 1, Col: 1}, segs: []segment{{0, 1, 1}}}, want, "expr", h, scope{})
-	return p, el.errs
+	p := c.compile(el, c.base, rulefmt.InlineExpr(text, yamlx.Pos{File: "x.yaml", Line: 1, Col: 1}), want, "expr", h, scope{})
+	return p, el.List
 }
 
 const celEvent = `{"ts":"2026-03-02T08:30:00Z","type":"auth","user":"Alice","ip":"10.1.2.3","ip6":"2001:db8::1",
@@ -89,11 +92,11 @@ func TestCELFunctions(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
-			v, err := p.Eval(EventActivation{ev})
+			v, err := p.Eval(EventActivation{Ev: ev})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := Native(v); !reflect.DeepEqual(got, tt.want) {
+			if got := celenv.Native(v); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("= %#v (%T), want %#v", got, got, tt.want)
 			}
 		})
@@ -110,7 +113,7 @@ func TestEvalErrors(t *testing.T) {
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
-		if p.Test(EventActivation{ev}) {
+		if p.Test(EventActivation{Ev: ev}) {
 			t.Errorf("%s is true", expr)
 		}
 		if p.health.Errors() != 1 || p.health.LastError() == "" {
@@ -169,12 +172,12 @@ func TestConstraintsAreImplied(t *testing.T) {
 		cons := extractConstraints(p.AST())
 		for _, line := range events {
 			ev := decode(t, line)
-			if !p.Test(EventActivation{ev}) {
+			if !p.Test(EventActivation{Ev: ev}) {
 				continue
 			}
 			for _, con := range cons {
 				v, ok := ev.Path(con.Path...)
-				k, _ := ValueKey(v)
+				k, _ := valueKey(v)
 				if !ok || !contains(con.Values, k) {
 					t.Errorf("%s is true for %s but constraint %v fails", expr, line, con)
 				}
@@ -210,7 +213,7 @@ func BenchmarkEval(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				p.Test(EventActivation{ev})
+				p.Test(EventActivation{Ev: ev})
 			}
 		})
 	}

@@ -8,7 +8,10 @@ import (
 	"github.com/google/cel-go/cel"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/nfa"
+	"github.com/cep-project/cep/rules/celenv"
+	"github.com/cep-project/cep/rules/rulefmt"
 )
 
 // Kind is the kind of detector a rule compiles into.
@@ -22,6 +25,7 @@ const (
 	KindJoin
 )
 
+// String names the kind as rule files do.
 func (k Kind) String() string {
 	switch k {
 	case KindMatch:
@@ -69,15 +73,15 @@ type Rule struct {
 	Score     *Score
 	Baselines []Baseline
 	Dedup     time.Duration
-	Group     *GroupSpec
-	Throttle  *ThrottleSpec
+	Group     *rulefmt.GroupSpec
+	Throttle  *rulefmt.ThrottleSpec
 
 	// Constraints are equality conditions every alerting event must meet,
 	// extracted from Match (or an aggregate's where) for routing.
 	Constraints []Constraint
 
-	Tests  []TestSpec
-	Spec   *Spec
+	Tests  []rulefmt.TestSpec
+	Spec   *rulefmt.Spec
 	Health *Health
 }
 
@@ -89,21 +93,21 @@ type Field struct {
 
 // Sequence is a compiled sequence detector.
 type Sequence struct {
-	Spec  *SequenceSpec
+	Spec  *rulefmt.SequenceSpec
 	Steps []Step
 	Until *Program
 }
 
 // Step is a compiled sequence step.
 type Step struct {
-	Spec  *StepSpec
+	Spec  *rulefmt.StepSpec
 	Where *Program
 	Until *Program
 }
 
 // Aggregate is a compiled windowed aggregation.
 type Aggregate struct {
-	Spec     *AggregateSpec
+	Spec     *rulefmt.AggregateSpec
 	Where    *Program
 	Measures []Measure
 	Having   *Program
@@ -122,7 +126,7 @@ type Measure struct {
 
 // Join is a compiled join.
 type Join struct {
-	Spec  *JoinSpec
+	Spec  *rulefmt.JoinSpec
 	Sides []Side
 }
 
@@ -193,7 +197,7 @@ func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]
 				status = KeyMissing
 				continue
 			}
-			vals = append(vals, nativeValue(v))
+			vals = append(vals, celenv.NativeValue(v))
 			continue
 		}
 		if !bound {
@@ -205,13 +209,13 @@ func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]
 		if err != nil {
 			return vals, KeyError
 		}
-		vals = append(vals, Native(v))
+		vals = append(vals, celenv.Native(v))
 	}
 	return vals, status
 }
 
 // compileRule compiles a parsed rule; errors go to el.
-func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
+func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string) *Rule {
 	r := &Rule{
 		ID: s.ID, Title: s.Title, Description: s.Description, Severity: s.Severity,
 		Status: s.Status, Owner: s.Owner, Tags: s.Tags, Streams: s.Streams,
@@ -224,7 +228,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 	if len(s.Baselines) > 0 {
 		if s.Aggregate != nil || s.Join != nil {
 			p := s.Baselines[0].Pos
-			el.add(p.Line, p.Col, "baselines work with match and sequence rules")
+			el.Add(p.Line, p.Col, "baselines work with match and sequence rules")
 		}
 		c.compileBaselines(el, s, r)
 		base = base.with("anomaly", cel.MapType(cel.StringType, cel.DoubleType))
@@ -234,7 +238,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 		r.byStream = map[string][]*Program{}
 		for i, sk := range s.ByStream {
 			if len(s.Streams) > 0 && !slices.Contains(s.Streams, sk.Stream) {
-				el.add(sk.Exprs[0].Pos.Line, 0, "by names stream %q, which the rule does not read (streams: %s)", sk.Stream, strings.Join(s.Streams, ", "))
+				el.Add(sk.Exprs[0].Pos.Line, 0, "by names stream %q, which the rule does not read (streams: %s)", sk.Stream, strings.Join(s.Streams, ", "))
 			}
 			for _, e := range sk.Exprs {
 				r.byStream[sk.Stream] = append(r.byStream[sk.Stream], c.compileKey(el, e, r.Health))
@@ -250,7 +254,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 		} else {
 			for _, st := range s.Streams {
 				if _, ok := r.byStream[st]; !ok {
-					el.add(s.Pos.Line, s.Pos.Col, "by names key expressions per stream, but not for stream %q", st)
+					el.Add(s.Pos.Line, s.Pos.Col, "by names key expressions per stream, but not for stream %q", st)
 				}
 			}
 		}
@@ -266,7 +270,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 		r.Kind = KindMatch
 		menv, err := c.env(base)
 		if err != nil {
-			el.add(s.kindPos.Line, s.kindPos.Col, "%v", err)
+			el.Add(s.KindPos.Line, s.KindPos.Col, "%v", err)
 			return nil
 		}
 		r.Match = c.compile(el, menv, *s.Match, cel.BoolType, "match", r.Health, base)
@@ -314,7 +318,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 	}
 	fenv, err := c.env(fields)
 	if err != nil {
-		el.add(s.Pos.Line, s.Pos.Col, "building the scope of alert fields: %v", err)
+		el.Add(s.Pos.Line, s.Pos.Col, "building the scope of alert fields: %v", err)
 		return nil
 	}
 	for _, f := range s.Alert.Fields {
@@ -330,7 +334,7 @@ func (c *Compiler) compileRule(el *errorList, s *Spec, version string) *Rule {
 	return r
 }
 
-func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health, base scope) (*Sequence, scope) {
+func (c *Compiler) compileSequence(el *yamlx.Errors, s *rulefmt.Spec, h *Health, base scope) (*Sequence, scope) {
 	q := &Sequence{Spec: s.Sequence}
 	sc := base
 	if q.Spec.Until != nil {
@@ -344,11 +348,11 @@ func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health, base scope
 		if loops && !st.Not && st.Name != "" {
 			// A looping step's condition may look at the events it has
 			// already taken, as Flink's IterativeCondition can.
-			where = sc.with(st.Name, cel.ListType(eventType))
+			where = sc.with(st.Name, cel.ListType(celenv.EventType))
 		}
 		env, err := c.env(where)
 		if err != nil {
-			el.add(st.Pos.Line, st.Pos.Col, "step %s: %v", st.Name, err)
+			el.Add(st.Pos.Line, st.Pos.Col, "step %s: %v", st.Name, err)
 			continue
 		}
 		if st.Where != nil {
@@ -358,7 +362,7 @@ func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health, base scope
 			step.Until = c.compile(el, env, *st.Until, cel.BoolType, "until of step "+st.Name, h, where)
 		}
 		if st.Stream != "" && len(s.Streams) > 0 && !slices.Contains(s.Streams, st.Stream) {
-			el.add(st.Pos.Line, st.Pos.Col, "step %s reads stream %q, which the rule does not read (streams: %s)", st.Name, st.Stream, strings.Join(s.Streams, ", "))
+			el.Add(st.Pos.Line, st.Pos.Col, "step %s reads stream %q, which the rule does not read (streams: %s)", st.Name, st.Stream, strings.Join(s.Streams, ", "))
 		}
 		q.Steps = append(q.Steps, step)
 		if st.Not || st.Name == "" {
@@ -366,15 +370,15 @@ func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health, base scope
 		}
 		switch {
 		case loops:
-			sc = sc.with(st.Name, cel.ListType(eventType))
+			sc = sc.with(st.Name, cel.ListType(celenv.EventType))
 		case st.Min == 0:
 			// An optional step that did not happen is null.
 			sc = sc.with(st.Name, cel.DynType)
 		default:
-			sc = sc.with(st.Name, eventType)
+			sc = sc.with(st.Name, celenv.EventType)
 		}
 	}
-	if len(el.errs) == 0 {
+	if len(el.List) == 0 {
 		// The NFA has its own rules (a pattern cannot start with a not
 		// step, a trailing not step needs a window, …): check them now,
 		// so a rule that cannot run does not load.
@@ -385,7 +389,7 @@ func (c *Compiler) compileSequence(el *errorList, s *Spec, h *Health, base scope
 		if err != nil {
 			pos := q.Spec.Pos
 			for _, line := range strings.Split(err.Error(), "\n") {
-				el.add(pos.Line, pos.Col, "sequence: %s", strings.TrimPrefix(line, "nfa: "))
+				el.Add(pos.Line, pos.Col, "sequence: %s", strings.TrimPrefix(line, "nfa: "))
 			}
 		}
 	}
@@ -400,7 +404,7 @@ func (sc scope) with(name string, t *cel.Type) scope {
 	}
 }
 
-func (c *Compiler) compileAggregate(el *errorList, s *Spec, h *Health) (*Aggregate, scope) {
+func (c *Compiler) compileAggregate(el *yamlx.Errors, s *rulefmt.Spec, h *Health) (*Aggregate, scope) {
 	a := &Aggregate{Spec: s.Aggregate}
 	ev := scope{}
 	if a.Spec.Where != nil {
@@ -428,14 +432,14 @@ func (c *Compiler) compileAggregate(el *errorList, s *Spec, h *Health) (*Aggrega
 		a.Measures = append(a.Measures, cm)
 	}
 	if top := a.Spec.Top; top != nil && top.By != "" && !names[top.By] {
-		el.add(a.Spec.Pos.Line, a.Spec.Pos.Col, "top.by names %q, which is not a measure", top.By)
+		el.Add(a.Spec.Pos.Line, a.Spec.Pos.Col, "top.by names %q, which is not a measure", top.By)
 	}
 	if a.Spec.Having != nil {
 		env, err := c.env(measures)
 		if err == nil {
 			a.Having = c.compile(el, env, *a.Spec.Having, cel.BoolType, "having", h, measures)
 			if a.Having != nil {
-				a.HavingFast = fastHaving(a.Having.AST().Expr(), measures.names)
+				a.HavingFast = celenv.FastHaving(a.Having.AST().Expr(), measures.names)
 			}
 		}
 	}
@@ -445,7 +449,7 @@ func (c *Compiler) compileAggregate(el *errorList, s *Spec, h *Health) (*Aggrega
 	return a, fields
 }
 
-func (c *Compiler) compileJoin(el *errorList, s *Spec, h *Health) (*Join, scope) {
+func (c *Compiler) compileJoin(el *yamlx.Errors, s *rulefmt.Spec, h *Health) (*Join, scope) {
 	j := &Join{Spec: s.Join}
 	ev := scope{}
 	fields := scope{}
@@ -459,13 +463,13 @@ func (c *Compiler) compileJoin(el *errorList, s *Spec, h *Health) (*Join, scope)
 			by = s.By
 		}
 		if len(by) == 0 {
-			el.add(sd.Pos.Line, sd.Pos.Col, "join side %s needs a key: give it by, or give the rule by", sd.Name)
+			el.Add(sd.Pos.Line, sd.Pos.Col, "join side %s needs a key: give it by, or give the rule by", sd.Name)
 		}
 		for _, e := range by {
 			side.Keys = append(side.Keys, c.compileKey(el, e, h))
 		}
 		if sd.Stream != "" && len(s.Streams) > 0 && !slices.Contains(s.Streams, sd.Stream) {
-			el.add(sd.Pos.Line, sd.Pos.Col, "side %s reads stream %q, which the rule does not read", sd.Name, sd.Stream)
+			el.Add(sd.Pos.Line, sd.Pos.Col, "side %s reads stream %q, which the rule does not read", sd.Name, sd.Stream)
 		}
 		// An outer join's missing side is null.
 		fields = fields.with(sd.Name, cel.DynType)
@@ -474,7 +478,7 @@ func (c *Compiler) compileJoin(el *errorList, s *Spec, h *Health) (*Join, scope)
 	n := -1
 	for _, sd := range j.Sides {
 		if n >= 0 && len(sd.Keys) != n {
-			el.add(j.Spec.Pos.Line, j.Spec.Pos.Col, "every join side needs the same number of key expressions")
+			el.Add(j.Spec.Pos.Line, j.Spec.Pos.Col, "every join side needs the same number of key expressions")
 			break
 		}
 		n = len(sd.Keys)
@@ -484,25 +488,25 @@ func (c *Compiler) compileJoin(el *errorList, s *Spec, h *Health) (*Join, scope)
 
 // checkGroupBy validates what alert.group folds by, naming the place of a
 // wrong entry.
-func checkGroupBy(el *errorList, g *GroupSpec, s *Spec) {
+func checkGroupBy(el *yamlx.Errors, g *rulefmt.GroupSpec, s *rulefmt.Spec) {
 	names := map[string]bool{}
 	for _, f := range s.Alert.Fields {
 		names[f.Name] = true
 	}
 	for i, b := range g.By {
 		p := g.Pos
-		if i < len(g.byPos) {
-			p = g.byPos[i]
+		if i < len(g.ByPos) {
+			p = g.ByPos[i]
 		}
 		switch {
 		case b == "key", b == "severity", b == "title":
 		case strings.HasPrefix(b, "key.") && len(b) > 4:
 		case strings.HasPrefix(b, "fields.") && len(b) > 7:
 			if f := strings.TrimPrefix(b, "fields."); !names[f] {
-				el.add(p.Line, p.Col, "alert.group.by names fields.%s, but alert.fields has no %q", f, f)
+				el.Add(p.Line, p.Col, "alert.group.by names fields.%s, but alert.fields has no %q", f, f)
 			}
 		default:
-			el.add(p.Line, p.Col, "alert.group.by: %q is not key, key.<expr>, fields.<name>, severity or title", b)
+			el.Add(p.Line, p.Col, "alert.group.by: %q is not key, key.<expr>, fields.<name>, severity or title", b)
 		}
 	}
 }
@@ -510,6 +514,6 @@ func checkGroupBy(el *errorList, g *GroupSpec, s *Spec) {
 // compileKey compiles a key expression and notes when it is a plain field
 // of the event, so that an event without that field is recognised as not
 // concerning the rule, rather than as an error.
-func (c *Compiler) compileKey(el *errorList, e Expr, h *Health) *Program {
+func (c *Compiler) compileKey(el *yamlx.Errors, e rulefmt.Expr, h *Health) *Program {
 	return c.compile(el, c.base, e, nil, "a key expression", h, scope{})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // Constraint is a condition a rule's expression implies: the event field at
@@ -19,16 +20,16 @@ type Constraint struct {
 	Values []string // in the form of ValueKey
 }
 
-// ValueKey renders a scalar so that values CEL considers equal render the
+// valueKey renders a scalar so that values CEL considers equal render the
 // same: numbers as numbers whatever their CEL type, strings and booleans
 // tagged so that "1" and 1 differ. ok is false for values an index cannot
 // hold (null, objects, arrays).
-func ValueKey(v event.Value) (string, bool) {
+func valueKey(v event.Value) (string, bool) {
 	b, ok := AppendValueKey(nil, v)
 	return string(b), ok
 }
 
-// AppendValueKey appends the ValueKey of v to b, so that a caller looking
+// AppendValueKey appends the valueKey of v to b, so that a caller looking
 // keys up in a map (m[string(b)]) allocates nothing per event.
 func AppendValueKey(b []byte, v event.Value) ([]byte, bool) {
 	switch v.Kind() {
@@ -45,15 +46,15 @@ func AppendValueKey(b []byte, v event.Value) ([]byte, bool) {
 func literalKey(v ref.Val) (string, bool) {
 	switch x := v.(type) {
 	case types.String:
-		return ValueKey(event.StringValue(string(x)))
+		return valueKey(event.StringValue(string(x)))
 	case types.Double:
-		return ValueKey(event.NumberValue(float64(x)))
+		return valueKey(event.NumberValue(float64(x)))
 	case types.Int:
-		return ValueKey(event.NumberValue(float64(x)))
+		return valueKey(event.NumberValue(float64(x)))
 	case types.Uint:
-		return ValueKey(event.NumberValue(float64(x)))
+		return valueKey(event.NumberValue(float64(x)))
 	case types.Bool:
-		return ValueKey(event.BoolValue(bool(x)))
+		return valueKey(event.BoolValue(bool(x)))
 	}
 	return "", false
 }
@@ -88,7 +89,7 @@ func constraintOf(e ast.Expr) (Constraint, bool) {
 	switch call.FunctionName() {
 	case "_==_":
 		for _, p := range [][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
-			path, ok := eventPath(p[0])
+			path, ok := celenv.EventPath(p[0])
 			if !ok || p[1].Kind() != ast.LiteralKind {
 				continue
 			}
@@ -97,7 +98,7 @@ func constraintOf(e ast.Expr) (Constraint, bool) {
 			}
 		}
 	case "@in":
-		path, ok := eventPath(args[0])
+		path, ok := celenv.EventPath(args[0])
 		if !ok || args[1].Kind() != ast.ListKind {
 			return Constraint{}, false
 		}
@@ -123,43 +124,4 @@ func constraintOf(e ast.Expr) (Constraint, bool) {
 		}
 	}
 	return Constraint{}, false
-}
-
-// eventPath reads event.a.b or event["a"]["b"] as the path [a b].
-func eventPath(e ast.Expr) ([]string, bool) {
-	var rev []string
-	for {
-		switch e.Kind() {
-		case ast.SelectKind:
-			s := e.AsSelect()
-			if s.IsTestOnly() {
-				return nil, false
-			}
-			rev = append(rev, s.FieldName())
-			e = s.Operand()
-		case ast.CallKind:
-			call := e.AsCall()
-			if call.FunctionName() != "_[_]" {
-				return nil, false
-			}
-			idx := call.Args()[1]
-			if idx.Kind() != ast.LiteralKind {
-				return nil, false
-			}
-			s, ok := idx.AsLiteral().(types.String)
-			if !ok {
-				return nil, false
-			}
-			rev = append(rev, string(s))
-			e = call.Args()[0]
-		case ast.IdentKind:
-			if e.AsIdent() != "event" || len(rev) == 0 {
-				return nil, false
-			}
-			slices.Reverse(rev)
-			return rev, true
-		default:
-			return nil, false
-		}
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+
+	"github.com/cep-project/cep/internal/yamlx"
 )
 
 // ATT&CK tags: attack.t1110, attack.t1110.003 (techniques), attack.ta0006
@@ -40,33 +42,33 @@ func (c *Compiler) Lint(set *Set) []error {
 	}
 	var out []error
 	for _, r := range set.Rules {
-		el := &errorList{file: r.File, src: r.Spec.src}
+		el := &yamlx.Errors{File: r.File, Src: r.Spec.Source}
 		p := r.Spec.Pos
 		if len(r.Tests) == 0 && !tested[r.ID] && !allTested[dirOf(r.File)] {
-			el.warn(p.Line, p.Col, "rule %s has no tests: add tests: with events that must and must not fire", r.ID)
+			el.Warn(p.Line, p.Col, "rule %s has no tests: add tests: with events that must and must not fire", r.ID)
 		}
 		if r.Status == "deprecated" {
-			el.warn(p.Line, p.Col, "rule %s is deprecated: it still runs; remove it or set another status", r.ID)
+			el.Warn(p.Line, p.Col, "rule %s is deprecated: it still runs; remove it or set another status", r.ID)
 		}
 		for i, t := range r.Tags {
 			tp := p
-			if i < len(r.Spec.tagPos) {
-				tp = r.Spec.tagPos[i]
+			if i < len(r.Spec.TagPos) {
+				tp = r.Spec.TagPos[i]
 			}
 			if strings.HasPrefix(t, "attack.") && !attackID.MatchString(t) && !attackTactic[strings.TrimPrefix(t, "attack.")] {
-				el.warn(tp.Line, tp.Col, "tag %q is not an ATT&CK id (attack.t1110, attack.t1110.003, attack.ta0006) or tactic (attack.credential_access)", t)
+				el.Warn(tp.Line, tp.Col, "tag %q is not an ATT&CK id (attack.t1110, attack.t1110.003, attack.ta0006) or tactic (attack.credential_access)", t)
 			}
 			switch strings.ToLower(t) {
 			case "info", "low", "medium", "high", "critical":
-				el.warn(tp.Line, tp.Col, "tag %q names a severity: set severity: %s instead", t, strings.ToLower(t))
+				el.Warn(tp.Line, tp.Col, "tag %q names a severity: set severity: %s instead", t, strings.ToLower(t))
 			}
 		}
 		for _, prog := range r.conditions() {
 			if v, ok := c.constant(prog); ok {
-				el.warn(prog.Expr.Pos.Line, prog.Expr.Pos.Col, "this condition is always %v: %s", v, prog.Expr.Text)
+				el.Warn(prog.Expr.Pos.Line, prog.Expr.Pos.Col, "this condition is always %v: %s", v, prog.Expr.Text)
 			}
 		}
-		out = append(out, el.errs...)
+		out = append(out, el.List...)
 	}
 	return out
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
+	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/ml"
+	"github.com/cep-project/cep/rules/celenv"
+	"github.com/cep-project/cep/rules/rulefmt"
 )
 
 // Models are the PMML models of a models directory, by name (the file name
@@ -43,15 +46,6 @@ func (ms *Models) Names() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// NewModels holds the given models, for tests and embedding.
-func NewModels(models ...*ml.Model) *Models {
-	ms := &Models{m: map[string]*ml.Model{}}
-	for _, m := range models {
-		ms.m[m.Name] = m
-	}
-	return ms
 }
 
 // LoadModels reads every *.pmml file of dir. A model that does not load is
@@ -121,12 +115,12 @@ func mlValue(v ref.Val) ml.Value {
 	case types.Null:
 		return ml.Missing()
 	}
-	return ml.ValueOf(Native(v))
+	return ml.ValueOf(celenv.Native(v))
 }
 
 // compileScore resolves the model and compiles the features in the scope
 // of the rule's alert fields.
-func (c *Compiler) compileScore(el *errorList, s *ScoreSpec, r *Rule, fields scope) {
+func (c *Compiler) compileScore(el *yamlx.Errors, s *rulefmt.ScoreSpec, r *Rule, fields scope) {
 	if om, ok := c.online[s.Model]; ok {
 		c.compileOnlineScore(el, s, r, fields, om)
 		return
@@ -141,12 +135,12 @@ func (c *Compiler) compileScore(el *errorList, s *ScoreSpec, r *Rule, fields sco
 		if known == "" {
 			known = "none: put NAME.pmml in the models directory"
 		}
-		el.add(s.Pos.Line, s.Pos.Col, "no model named %q (known models: %s)", s.Model, known)
+		el.Add(s.Pos.Line, s.Pos.Col, "no model named %q (known models: %s)", s.Model, known)
 		return
 	}
 	env, err := c.env(fields)
 	if err != nil {
-		el.add(s.Pos.Line, s.Pos.Col, "building the scope of score features: %v", err)
+		el.Add(s.Pos.Line, s.Pos.Col, "building the scope of score features: %v", err)
 		return
 	}
 	sc := &Score{Model: m}
@@ -157,7 +151,7 @@ func (c *Compiler) compileScore(el *errorList, s *ScoreSpec, r *Rule, fields sco
 			for _, in := range m.Inputs() {
 				names = append(names, in.Name)
 			}
-			el.add(f.Expr.Pos.Line, f.Expr.Pos.Col, "model %s has no input %q (inputs: %s)", m.Name, f.Name, strings.Join(names, ", "))
+			el.Add(f.Expr.Pos.Line, f.Expr.Pos.Col, "model %s has no input %q (inputs: %s)", m.Name, f.Name, strings.Join(names, ", "))
 			continue
 		}
 		p := c.compile(el, env, f.Expr, nil, "feature "+f.Name, r.Health, fields)
@@ -170,10 +164,10 @@ func (c *Compiler) compileScore(el *errorList, s *ScoreSpec, r *Rule, fields sco
 
 // compileOnlineScore compiles the features of an online model, which takes
 // any names; those that are inputs of its fallback feed the fallback too.
-func (c *Compiler) compileOnlineScore(el *errorList, s *ScoreSpec, r *Rule, fields scope, om *OnlineModel) {
+func (c *Compiler) compileOnlineScore(el *yamlx.Errors, s *rulefmt.ScoreSpec, r *Rule, fields scope, om *OnlineModel) {
 	env, err := c.env(fields)
 	if err != nil {
-		el.add(s.Pos.Line, s.Pos.Col, "building the scope of score features: %v", err)
+		el.Add(s.Pos.Line, s.Pos.Col, "building the scope of score features: %v", err)
 		return
 	}
 	sc := &Score{Online: om, Model: om.Fallback}
@@ -200,7 +194,7 @@ type FeatureValue struct {
 	Val   ref.Val
 }
 
-// Features computes a score's features with act. A feature that fails is
+// FeatureValues computes a score's features with act. A feature that fails is
 // left out, which both kinds of model treat as missing; the failure is
 // counted.
 func (sc *Score) FeatureValues(act interpreter.Activation, buf []FeatureValue) []FeatureValue {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/nfa"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // Pattern builds the NFA pattern of a sequence rule. Its guards evaluate
@@ -71,12 +72,12 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 // expression that looks only at event pays nothing for the steps.
 type SeqActivation struct {
 	// Anomaly, when set, is the event's baseline z-scores (anomaly).
-	Anomaly *Scores
+	Anomaly *celenv.Scores
 	ev      *event.Event
 	view    nfa.View
 	match   []nfa.Evidence
 	steps   []seqStep
-	lists   []eventList
+	lists   []celenv.EventList
 }
 
 type seqStep struct {
@@ -96,7 +97,7 @@ func (q *Sequence) NewSeqActivation() *SeqActivation {
 		}
 		idx++
 	}
-	a.lists = make([]eventList, len(a.steps))
+	a.lists = make([]celenv.EventList, len(a.steps))
 	return a
 }
 
@@ -129,7 +130,7 @@ func (a *SeqActivation) ResolveName(name string) (any, bool) {
 		if a.ev == nil {
 			return types.NullValue, true
 		}
-		return EventVal{a.ev}, true
+		return celenv.EventValue(a.ev), true
 	}
 	if name == "anomaly" && a.Anomaly != nil {
 		return a.Anomaly, true
@@ -142,24 +143,24 @@ func (a *SeqActivation) ResolveName(name string) (any, bool) {
 		var evs []*event.Event
 		if a.match != nil {
 			l := &a.lists[i]
-			l.evs = l.evs[:0]
+			l.Events = l.Events[:0]
 			for _, e := range a.match {
 				if e.Name == name {
-					l.evs = append(l.evs, e.Event)
+					l.Events = append(l.Events, e.Event)
 				}
 			}
-			evs = l.evs
+			evs = l.Events
 		} else {
 			evs = a.view.Step(s.index)
 		}
 		if s.loops {
-			a.lists[i].evs = evs
+			a.lists[i].Events = evs
 			return &a.lists[i], true
 		}
 		if len(evs) == 0 {
 			return types.NullValue, true
 		}
-		return EventVal{evs[0]}, true
+		return celenv.EventValue(evs[0]), true
 	}
 	return nil, false
 }

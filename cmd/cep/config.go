@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cep-project/cep/alert"
-	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/sinks/siem"
 )
 
@@ -136,7 +136,7 @@ type generateConfig struct {
 type duration time.Duration
 
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := rules.ParseDuration(n.Value)
+	v, err := yamlx.ParseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %v", n.Line, err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/internal/yamlx"
 )
 
 type lintParams struct {
@@ -65,7 +65,7 @@ func (a *app) runLint(paths []string, p lintParams) error {
 	nerr, nwarn := 0, 0
 	for _, e := range all {
 		f := lintFinding{Severity: "error", Message: e.Error()}
-		var re *rules.Error
+		var re *yamlx.Error
 		if errors.As(e, &re) {
 			f.File, f.Line, f.Col, f.Message = re.Pos.File, re.Pos.Line, re.Pos.Col, re.Msg
 			if re.Warning {

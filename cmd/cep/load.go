@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/reflist"
 )
 
 // ruleFlags are the flags of every command that loads rules.
@@ -47,7 +49,7 @@ func besideRules(flag, name string, paths []string) string {
 // their positions; rules that load are returned so the rest keeps working.
 // The error is for problems that stop everything (bad lists).
 func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compiler, error) {
-	lists, err := rules.LoadLists(f.listsDir(paths))
+	lists, err := reflist.Load(f.listsDir(paths))
 	if err != nil {
 		return nil, nil, exitWith(exitUsage, "%v", err)
 	}
@@ -71,7 +73,7 @@ func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compile
 func (a *app) printLoadErrors(set *rules.Set) int {
 	n := 0
 	for _, err := range set.Errors {
-		if rules.IsWarning(err) {
+		if yamlx.IsWarning(err) {
 			fmt.Fprintln(a.stderr, "warning:", err)
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/ruletest"
 	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/source"
 )
@@ -43,8 +44,8 @@ func (p engineParams) config(log *slog.Logger, explain io.Writer, streams []stri
 // testEngine runs rule tests through the same runtime as `cep run`. Test
 // events are fed through the same decoder and merge as files; a line that
 // does not decode fails the test with its position.
-func (a *app) testEngine(p engineParams) rules.Engine {
-	return func(rs []*rules.Rule, inputs []rules.Input, explain io.Writer) ([]map[string]any, error) {
+func (a *app) testEngine(p engineParams) ruletest.Engine {
+	return func(rs []*rules.Rule, inputs []ruletest.Input, explain io.Writer) ([]map[string]any, error) {
 		var srcs []source.Source
 		var bad []error
 		for i, in := range inputs {

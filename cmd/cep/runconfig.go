@@ -25,6 +25,7 @@ import (
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/examples/fraud/fraudgen"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/reflist"
 	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/source"
@@ -363,7 +364,7 @@ func (r ruleErrors) Collect(ch chan<- prometheus.Metric) {
 
 // criticality reads entity criticality from a CSV reference list: the most
 // critical entity named by an alert's key counts.
-func criticality(lists *rules.Lists, name, column string) (func(alert.Key) (float64, bool), error) {
+func criticality(lists *reflist.Set, name, column string) (func(alert.Key) (float64, bool), error) {
 	l, ok := lists.Get(name)
 	if !ok {
 		return nil, fmt.Errorf("no reference list named %q", name)

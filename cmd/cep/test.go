@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/ruletest"
 )
 
 type testParams struct {
@@ -58,7 +58,7 @@ tests do not load.`,
 }
 
 func (a *app) runTests(paths []string, p testParams) error {
-	var opts rules.TestOptions
+	var opts ruletest.Options
 	if p.run != "" {
 		re, err := regexp.Compile(p.run)
 		if err != nil {
@@ -74,7 +74,7 @@ func (a *app) runTests(paths []string, p testParams) error {
 		return err
 	}
 	loadErrs := a.printLoadErrors(set)
-	results := rules.RunTests(set, a.testEngine(p.engineParams), opts)
+	results := ruletest.Run(set, a.testEngine(p.engineParams), opts)
 	passed, failed := 0, 0
 	for _, r := range results {
 		if r.Passed() {
@@ -141,7 +141,7 @@ type junitFailure struct {
 }
 
 // writeJUnit writes one testsuite per rule, the shape CI systems render.
-func writeJUnit(path string, results []rules.TestResult) error {
+func writeJUnit(path string, results []ruletest.Result) error {
 	var doc junitSuites
 	index := map[string]int{}
 	for _, r := range results {

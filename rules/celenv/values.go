@@ -1,4 +1,4 @@
-package rules
+package celenv
 
 import (
 	"fmt"
@@ -17,20 +17,20 @@ import (
 // Both view types hold one pointer, so putting one in an interface does not
 // allocate.
 
-// EventVal is the CEL value of an event: a map from field name to value.
-type EventVal struct{ ev *event.Event }
+// eventVal is the CEL value of an event: a map from field name to value.
+type eventVal struct{ ev *event.Event }
 
 // objectVal is the CEL value of a nested object or an array.
 type objectVal struct{ v *event.Value }
 
 var (
-	_ traits.Mapper = EventVal{}
+	_ traits.Mapper = eventVal{}
 	_ traits.Mapper = objectVal{}
 	_ traits.Lister = arrayVal{}
 )
 
 // EventValue returns the CEL value of ev.
-func EventValue(ev *event.Event) ref.Val { return EventVal{ev} }
+func EventValue(ev *event.Event) ref.Val { return eventVal{ev} }
 
 func fieldVal(fs []event.Field, i int) ref.Val { return valueOf(&fs[i].Value) }
 
@@ -83,26 +83,42 @@ func containsField(fs []event.Field, key ref.Val) ref.Val {
 	return types.Bool(ok)
 }
 
-func (e EventVal) Find(key ref.Val) (ref.Val, bool) { return findField(e.ev.Fields, key) }
-func (e EventVal) Get(key ref.Val) ref.Val          { return getField(e.ev.Fields, key) }
-func (e EventVal) Contains(key ref.Val) ref.Val     { return containsField(e.ev.Fields, key) }
-func (e EventVal) Size() ref.Val                    { return types.Int(len(e.ev.Fields)) }
-func (e EventVal) Iterator() traits.Iterator        { return &keyIter{fs: e.ev.Fields} }
-func (e EventVal) Type() ref.Type                   { return types.MapType }
-func (e EventVal) Value() any                       { return event.ObjectValue(e.ev.Fields).Interface() }
-func (e EventVal) ConvertToNative(t reflect.Type) (any, error) {
+// Find implements traits.Mapper.
+func (e eventVal) Find(key ref.Val) (ref.Val, bool) { return findField(e.ev.Fields, key) }
+
+// Get implements traits.Indexer.
+func (e eventVal) Get(key ref.Val) ref.Val { return getField(e.ev.Fields, key) }
+
+// Contains implements traits.Container.
+func (e eventVal) Contains(key ref.Val) ref.Val { return containsField(e.ev.Fields, key) }
+
+// Size implements traits.Sizer.
+func (e eventVal) Size() ref.Val { return types.Int(len(e.ev.Fields)) }
+
+// Iterator implements traits.Iterable.
+func (e eventVal) Iterator() traits.Iterator { return &keyIter{fs: e.ev.Fields} }
+
+// Type implements ref.Val.
+func (e eventVal) Type() ref.Type { return types.MapType }
+
+// Value implements ref.Val.
+func (e eventVal) Value() any { return event.ObjectValue(e.ev.Fields).Interface() }
+
+// ConvertToNative implements ref.Val.
+func (e eventVal) ConvertToNative(t reflect.Type) (any, error) {
 	return convertObject(event.ObjectValue(e.ev.Fields), t)
 }
-func (e EventVal) ConvertToType(t ref.Type) ref.Val { return convertType(e, t) }
-func (e EventVal) Equal(o ref.Val) ref.Val {
-	if x, ok := o.(EventVal); ok {
+
+// ConvertToType implements ref.Val.
+func (e eventVal) ConvertToType(t ref.Type) ref.Val { return convertType(e, t) }
+
+// Equal implements ref.Val.
+func (e eventVal) Equal(o ref.Val) ref.Val {
+	if x, ok := o.(eventVal); ok {
 		return types.Bool(x.ev == e.ev || string(x.ev.Raw) == string(e.ev.Raw))
 	}
 	return types.False
 }
-
-// Event returns the event behind the value.
-func (e EventVal) Event() *event.Event { return e.ev }
 
 func (o objectVal) Find(key ref.Val) (ref.Val, bool) { return findField(o.v.Fields(), key) }
 func (o objectVal) Get(key ref.Val) ref.Val          { return getField(o.v.Fields(), key) }
@@ -154,58 +170,77 @@ func (a arrayVal) Equal(other ref.Val) ref.Val {
 	return types.Bool(reflect.DeepEqual(a.Value(), nativeOf(other)))
 }
 
-// eventList is the CEL value of a looping step: the events it took.
-type eventList struct{ evs []*event.Event }
+// EventList is the CEL value of a looping step: the events it took.
+type EventList struct{ Events []*event.Event }
 
-func (l *eventList) Get(index ref.Val) ref.Val {
+// Get implements traits.Indexer.
+func (l *EventList) Get(index ref.Val) ref.Val {
 	i, err := types.IndexOrError(index)
 	if err != nil {
 		return types.WrapErr(err)
 	}
-	if i < 0 || i >= len(l.evs) {
-		return types.NewErr("index %d out of range [0, %d)", i, len(l.evs))
+	if i < 0 || i >= len(l.Events) {
+		return types.NewErr("index %d out of range [0, %d)", i, len(l.Events))
 	}
-	return EventVal{l.evs[i]}
+	return eventVal{l.Events[i]}
 }
-func (l *eventList) Contains(v ref.Val) ref.Val {
-	for _, e := range l.evs {
-		if (EventVal{e}).Equal(v) == types.True {
+
+// Contains implements traits.Container.
+func (l *EventList) Contains(v ref.Val) ref.Val {
+	for _, e := range l.Events {
+		if (eventVal{e}).Equal(v) == types.True {
 			return types.True
 		}
 	}
 	return types.False
 }
-func (l *eventList) Size() ref.Val { return types.Int(len(l.evs)) }
-func (l *eventList) Add(o ref.Val) ref.Val {
-	vals := make([]ref.Val, 0, len(l.evs))
-	for _, e := range l.evs {
-		vals = append(vals, EventVal{e})
+
+// Size implements traits.Sizer.
+func (l *EventList) Size() ref.Val { return types.Int(len(l.Events)) }
+
+// Add implements traits.Adder.
+func (l *EventList) Add(o ref.Val) ref.Val {
+	vals := make([]ref.Val, 0, len(l.Events))
+	for _, e := range l.Events {
+		vals = append(vals, eventVal{e})
 	}
 	return types.NewRefValList(types.DefaultTypeAdapter, vals).Add(o)
 }
-func (l *eventList) Iterator() traits.Iterator { return &indexIter{n: len(l.evs), get: l.Get} }
-func (l *eventList) Type() ref.Type            { return types.ListType }
-func (l *eventList) Value() any {
-	out := make([]any, len(l.evs))
-	for i, e := range l.evs {
-		out[i] = EventVal{e}.Value()
+
+// Iterator implements traits.Iterable.
+func (l *EventList) Iterator() traits.Iterator { return &indexIter{n: len(l.Events), get: l.Get} }
+
+// Type implements ref.Val.
+func (l *EventList) Type() ref.Type { return types.ListType }
+
+// Value implements ref.Val.
+func (l *EventList) Value() any {
+	out := make([]any, len(l.Events))
+	for i, e := range l.Events {
+		out[i] = eventVal{e}.Value()
 	}
 	return out
 }
-func (l *eventList) ConvertToNative(t reflect.Type) (any, error) {
+
+// ConvertToNative implements ref.Val.
+func (l *EventList) ConvertToNative(t reflect.Type) (any, error) {
 	if t.Kind() == reflect.Interface {
 		return l.Value(), nil
 	}
 	return nil, fmt.Errorf("cannot convert a step's events to %v", t)
 }
-func (l *eventList) ConvertToType(t ref.Type) ref.Val { return convertType(l, t) }
-func (l *eventList) Equal(o ref.Val) ref.Val {
-	x, ok := o.(*eventList)
-	if !ok || len(x.evs) != len(l.evs) {
+
+// ConvertToType implements ref.Val.
+func (l *EventList) ConvertToType(t ref.Type) ref.Val { return convertType(l, t) }
+
+// Equal implements ref.Val.
+func (l *EventList) Equal(o ref.Val) ref.Val {
+	x, ok := o.(*EventList)
+	if !ok || len(x.Events) != len(l.Events) {
 		return types.False
 	}
-	for i := range l.evs {
-		if x.evs[i] != l.evs[i] {
+	for i := range l.Events {
+		if x.Events[i] != l.Events[i] {
 			return types.False
 		}
 	}
@@ -270,6 +305,22 @@ func convertType(v ref.Val, t ref.Type) ref.Val {
 	return types.NewErr("type conversion error from %s to %s", v.Type().TypeName(), t.TypeName())
 }
 
+// NativeValue converts an event value to what Native returns for its CEL
+// value, for keys and measure arguments read straight from the event.
+func NativeValue(v event.Value) any {
+	switch v.Kind() {
+	case event.String:
+		return v.Str()
+	case event.Number:
+		return v.Num()
+	case event.Bool:
+		return v.Bool()
+	case event.Null:
+		return nil
+	}
+	return v.Interface()
+}
+
 func nativeOf(v ref.Val) any {
 	if v == nil {
 		return nil
@@ -301,7 +352,7 @@ func Native(v ref.Val) any {
 		return x.Time.UTC().Format(time.RFC3339Nano)
 	case types.Duration:
 		return x.String()
-	case EventVal, objectVal, arrayVal, *eventList:
+	case eventVal, objectVal, arrayVal, *EventList:
 		return x.Value()
 	case traits.Mapper:
 		out := map[string]any{}

@@ -1,17 +1,27 @@
-package rules
+// Package ruletest runs analysts' rule tests: the tests: of rule files and
+// *.test.yaml files. Each test feeds its events through the engine the
+// caller supplies — the production engine, as promtool's unit tests drive
+// the real rule manager — and compares the alerts with what it expects.
+package ruletest
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/rulefmt"
 )
 
 // Input is the events of one stream for a test run, as JSON lines with the
@@ -24,28 +34,28 @@ type Input struct {
 // Line is one JSON event and where it was written.
 type Line struct {
 	Data []byte
-	Pos  Pos
+	Pos  yamlx.Pos
 }
 
 // Engine runs rules over inputs exactly as `cep run` does and returns the
 // alerts in their JSON form. The CLI supplies it, so rule tests exercise
 // the production engine, never a second evaluator (as promtool's unit tests
 // drive the real rule manager).
-type Engine func(rules []*Rule, inputs []Input, explain io.Writer) ([]map[string]any, error)
+type Engine func(rs []*rules.Rule, inputs []Input, explain io.Writer) ([]map[string]any, error)
 
-// TestOptions select and instrument a test run.
-type TestOptions struct {
+// Options select and instrument a test run.
+type Options struct {
 	// Run selects tests whose "rule-id/test name" matches.
 	Run *regexp.Regexp
 	// Explain, when set, receives the engine's step-by-step trace.
 	Explain io.Writer
 }
 
-// TestResult is the outcome of one test.
-type TestResult struct {
+// Result is the outcome of one test.
+type Result struct {
 	Rule     string
 	Name     string
-	Pos      Pos
+	Pos      yamlx.Pos
 	Err      error  // the test could not run
 	Diff     string // the alerts differ from the expectation
 	Alerts   int
@@ -53,17 +63,17 @@ type TestResult struct {
 }
 
 // Passed reports whether the test passed.
-func (r TestResult) Passed() bool { return r.Err == nil && r.Diff == "" }
+func (r Result) Passed() bool { return r.Err == nil && r.Diff == "" }
 
 // FullName is rule/test, the name --run matches.
-func (r TestResult) FullName() string { return r.Rule + "/" + r.Name }
+func (r Result) FullName() string { return r.Rule + "/" + r.Name }
 
-// RunTests runs the inline tests of every rule in set and every test file.
-func RunTests(set *Set, run Engine, opts TestOptions) []TestResult {
-	var out []TestResult
+// Run runs the inline tests of every rule in set and every test file.
+func Run(set *rules.Set, run Engine, opts Options) []Result {
+	var out []Result
 	for _, r := range set.Rules {
 		for _, t := range r.Tests {
-			if res, ok := runOne(r.ID, []*Rule{r}, t, run, opts); ok {
+			if res, ok := runOne(r.ID, []*rules.Rule{r}, t, run, opts); ok {
 				out = append(out, res)
 			}
 		}
@@ -72,7 +82,7 @@ func RunTests(set *Set, run Engine, opts TestOptions) []TestResult {
 		rs, label, err := rulesFor(set, tf)
 		for _, t := range tf.Tests {
 			if err != nil {
-				res := TestResult{Rule: label, Name: t.Name, Pos: t.Pos, Err: err}
+				res := Result{Rule: label, Name: t.Name, Pos: t.Pos, Err: err}
 				if opts.Run == nil || opts.Run.MatchString(res.FullName()) {
 					out = append(out, res)
 				}
@@ -86,11 +96,11 @@ func RunTests(set *Set, run Engine, opts TestOptions) []TestResult {
 	return out
 }
 
-func rulesFor(set *Set, tf *TestFile) ([]*Rule, string, error) {
+func rulesFor(set *rules.Set, tf *rulefmt.TestFile) ([]*rules.Rule, string, error) {
 	if len(tf.Rules) == 0 {
 		return set.Rules, filepath.Base(tf.Path), nil
 	}
-	var rs []*Rule
+	var rs []*rules.Rule
 	for _, id := range tf.Rules {
 		r, ok := set.Rule(id)
 		if !ok {
@@ -101,8 +111,8 @@ func rulesFor(set *Set, tf *TestFile) ([]*Rule, string, error) {
 	return rs, strings.Join(tf.Rules, ","), nil
 }
 
-func runOne(label string, rs []*Rule, t TestSpec, run Engine, opts TestOptions) (TestResult, bool) {
-	res := TestResult{Rule: label, Name: t.Name, Pos: t.Pos}
+func runOne(label string, rs []*rules.Rule, t rulefmt.TestSpec, run Engine, opts Options) (Result, bool) {
+	res := Result{Rule: label, Name: t.Name, Pos: t.Pos}
 	if opts.Run != nil && !opts.Run.MatchString(res.FullName()) {
 		return res, false
 	}
@@ -131,7 +141,7 @@ func runOne(label string, rs []*Rule, t TestSpec, run Engine, opts TestOptions) 
 
 // testInputs gathers a test's events by stream. Files are relative to the
 // file that holds the test.
-func testInputs(rs []*Rule, t TestSpec) ([]Input, error) {
+func testInputs(rs []*rules.Rule, t rulefmt.TestSpec) ([]Input, error) {
 	dir := filepath.Dir(t.Pos.File)
 	var inputs []Input
 	if len(t.Events) > 0 || t.File != "" {
@@ -173,7 +183,7 @@ func testInputs(rs []*Rule, t TestSpec) ([]Input, error) {
 	return inputs, nil
 }
 
-func defaultStream(rs []*Rule) (string, error) {
+func defaultStream(rs []*rules.Rule) (string, error) {
 	streams := map[string]bool{}
 	for _, r := range rs {
 		for _, s := range r.Streams {
@@ -199,7 +209,7 @@ func defaultStream(rs []*Rule) (string, error) {
 func readLines(path string) ([]Line, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, unwrapPathError(err)
+		return nil, pathErr(err)
 	}
 	defer f.Close()
 	var out []Line
@@ -212,7 +222,7 @@ func readLines(path string) ([]Line, error) {
 		if len(b) == 0 {
 			continue
 		}
-		out = append(out, Line{Data: append([]byte(nil), b...), Pos: Pos{File: path, Line: n}})
+		out = append(out, Line{Data: append([]byte(nil), b...), Pos: yamlx.Pos{File: path, Line: n}})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", path, n+1, err)
@@ -222,7 +232,7 @@ func readLines(path string) ([]Line, error) {
 
 // compareAlerts returns "" when the alerts meet the expectation, else a
 // readable diff.
-func compareAlerts(exp Expect, got []map[string]any) string {
+func compareAlerts(exp rulefmt.Expect, got []map[string]any) string {
 	if !exp.Listed {
 		if len(got) == exp.Count {
 			return ""
@@ -396,4 +406,13 @@ func abs(f float64) float64 {
 		return -f
 	}
 	return f
+}
+
+// pathErr drops the path os.Open repeats, since messages name it already.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -1,4 +1,4 @@
-package rules
+package celenv
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
+
+	"github.com/cep-project/cep/event"
 )
 
 var fastEvents = []string{
@@ -30,7 +32,10 @@ var fastAtoms = []string{
 // atom and on random combinations with &&, || and !: the same true, false
 // or error for every event.
 func TestFastMatchesCEL(t *testing.T) {
-	c := newTestCompiler(t)
+	env, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var exprs []string
 	exprs = append(exprs, fastAtoms...)
@@ -39,23 +44,32 @@ func TestFastMatchesCEL(t *testing.T) {
 	}
 	covered := 0
 	for _, expr := range exprs {
-		p, errs := compileOne(t, c, expr, cel.BoolType)
-		if len(errs) > 0 {
-			t.Fatalf("%s: %v", expr, errs)
+		a, iss := env.Event.Compile(expr)
+		if iss.Err() != nil {
+			t.Fatalf("%s: %v", expr, iss.Err())
 		}
-		if p.fast == nil {
+		prg, err := env.Event.Program(a, cel.EvalOptions(cel.OptOptimize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The compiler builds a fast form only for expressions typed bool.
+		var fast Pred
+		if a.OutputType() == cel.BoolType {
+			fast = FastPredicate(a.NativeRep().Expr())
+		}
+		if fast == nil {
 			continue
 		}
 		covered++
 		for _, line := range fastEvents {
 			ev := decode(t, line)
-			want := tErr
-			if v, _, err := p.prg.Eval(EventActivation{ev}); err == nil {
+			want := Failed
+			if v, _, err := prg.Eval(map[string]any{"event": EventValue(ev)}); err == nil {
 				if b, ok := v.(types.Bool); ok {
 					want = triOf(bool(b))
 				}
 			}
-			if got := p.fast(ev); got != want {
+			if got := fast(ev); got != want {
 				t.Errorf("%s on %s: fast %d, CEL %d", expr, line, got, want)
 			}
 		}
@@ -63,6 +77,16 @@ func TestFastMatchesCEL(t *testing.T) {
 	if covered < len(exprs)*9/10 {
 		t.Errorf("only %d of %d expressions have a fast form", covered, len(exprs))
 	}
+}
+
+func decode(tb testing.TB, line string) *event.Event {
+	tb.Helper()
+	d := event.Decoder{Stream: "s"}
+	ev, err := d.Decode([]byte(line))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ev
 }
 
 func randomExpr(rnd *rand.Rand, depth int) string {
@@ -76,35 +100,4 @@ func randomExpr(rnd *rand.Rand, depth int) string {
 		return fmt.Sprintf("(%s || %s)", randomExpr(rnd, depth-1), randomExpr(rnd, depth-1))
 	}
 	return fmt.Sprintf("!(%s)", randomExpr(rnd, depth-1))
-}
-
-// TestFastHavingMatchesCEL holds the native having to CEL's answers.
-func TestFastHavingMatchesCEL(t *testing.T) {
-	c := newTestCompiler(t)
-	havings := []string{
-		"n > 3", "3 < n", "total >= 100.0 || n == 2", "!(total < 5.5) && n != 0", "n <= 2 && total > -1.0",
-		"total == 10.0", "true", "n > 2.5",
-	}
-	rnd := rand.New(rand.NewPCG(3, 4))
-	for _, h := range havings {
-		src := "id: h\ntitle: h\nby: [event.u]\naggregate:\n  window: {type: tumbling, size: 1m}\n  measures: {n: count(), total: sum(event.x)}\n  having: '" + h + "'\n"
-		r, errs := c.CompileFile("h.yaml", []byte(src))
-		if r == nil {
-			t.Fatal(errs)
-		}
-		a := r.Aggregate
-		if a.HavingFast == nil {
-			t.Errorf("%s has no fast form", h)
-			continue
-		}
-		for i := 0; i < 200; i++ {
-			vals := []float64{float64(rnd.IntN(6)), float64(rnd.IntN(30)) - 5 + []float64{0, 0.5}[rnd.IntN(2)]}
-			var act Activation
-			act.Bind("n", types.Int(int64(vals[0])))
-			act.Bind("total", types.Double(vals[1]))
-			if got, want := a.HavingFast(vals), a.Having.Test(&act); got != want {
-				t.Errorf("%s on %v: fast %v, CEL %v", h, vals, got, want)
-			}
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package rules
+package celenv
 
 import (
 	"math"
@@ -26,11 +26,11 @@ import (
 //	geo_distance_km(a, b)                haversine distance of two {lat, lon} objects
 //	equals_ignore_case(a, b), contains_ignore_case(s, sub)
 //	in_cidr(ip, cidr), in_cidr(ip, [cidr, ...]), is_private_ip(ip)
-func (c *Compiler) functions() []cel.EnvOption {
+func (env *Env) functions() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.Function("in_list",
 			cel.Overload("in_list_string_dyn", []*cel.Type{cel.StringType, cel.DynType}, cel.BoolType,
-				cel.BinaryBinding(c.inList))),
+				cel.BinaryBinding(env.inList))),
 		cel.Function("ts",
 			cel.Overload("ts_dyn", []*cel.Type{cel.DynType}, cel.TimestampType,
 				cel.UnaryBinding(toTimestamp))),
@@ -120,12 +120,12 @@ func (c *Compiler) functions() []cel.EnvOption {
 	}
 }
 
-func (c *Compiler) inList(name, v ref.Val) ref.Val {
+func (env *Env) inList(name, v ref.Val) ref.Val {
 	n, ok := name.(types.String)
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(name)
 	}
-	l, ok := c.lists.Load().Get(string(n))
+	l, ok := env.lists.Load().Get(string(n))
 	if !ok {
 		return types.NewErr("in_list: no list named %q", string(n))
 	}
@@ -146,6 +146,12 @@ func (c *Compiler) inList(name, v ref.Val) ref.Val {
 // evaluate them millions of times.
 var prefixes sync.Map
 
+// ValidCIDR reports whether s is a CIDR prefix in_cidr accepts.
+func ValidCIDR(s string) bool {
+	_, err := prefix(s)
+	return err == nil
+}
+
 func prefix(s string) (netip.Prefix, ref.Val) {
 	if p, ok := prefixes.Load(s); ok {
 		return p.(netip.Prefix), nil
@@ -161,7 +167,7 @@ func prefix(s string) (netip.Prefix, ref.Val) {
 
 func toTimestamp(v ref.Val) ref.Val {
 	switch x := v.(type) {
-	case EventVal:
+	case eventVal:
 		return types.Timestamp{Time: x.ev.Timestamp()}
 	case types.Timestamp:
 		return x
@@ -216,7 +222,7 @@ func latLon(v ref.Val) (float64, float64, ref.Val) {
 	if !ok {
 		return 0, 0, types.NewErr("geo_distance_km: want an object with lat and lon, got %s", v.Type().TypeName())
 	}
-	if _, isEvent := v.(EventVal); isEvent {
+	if _, isEvent := v.(eventVal); isEvent {
 		if g, ok := m.Find(types.String("geo")); ok {
 			if gm, ok := g.(traits.Mapper); ok {
 				m = gm

@@ -1,6 +1,8 @@
-package rules
+package celenv
 
 import (
+	"slices"
+
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -18,54 +20,56 @@ import (
 // error is reported in CEL's words. Anything outside the subset is left to
 // CEL alone; TestFastMatchesCEL holds the two to the same answers.
 
-// tri is a three-valued outcome: CEL's true, false and error.
-type tri uint8
+// Tri is a three-valued outcome: CEL's true, false and error.
+type Tri uint8
 
+// The outcomes of a Pred.
 const (
-	tFalse tri = iota
-	tTrue
-	tErr
+	False Tri = iota
+	True
+	Failed
 )
 
-func triOf(b bool) tri {
+func triOf(b bool) Tri {
 	if b {
-		return tTrue
+		return True
 	}
-	return tFalse
+	return False
 }
 
-type pred func(ev *event.Event) tri
+// Pred is the native form of a condition over one event.
+type Pred func(ev *event.Event) Tri
 
-// fastPredicate builds the native predicate of a checked expression, or nil
+// FastPredicate builds the native predicate of a checked expression, or nil
 // when the expression is outside the subset.
-func fastPredicate(e ast.Expr) pred {
+func FastPredicate(e ast.Expr) Pred {
 	switch e.Kind() {
 	case ast.LiteralKind:
 		if b, ok := e.AsLiteral().(types.Bool); ok {
 			r := triOf(bool(b))
-			return func(*event.Event) tri { return r }
+			return func(*event.Event) Tri { return r }
 		}
 		return nil
 	case ast.SelectKind:
 		s := e.AsSelect()
 		if s.IsTestOnly() {
-			path, ok := eventPath(s.Operand())
+			path, ok := EventPath(s.Operand())
 			if !ok && !isEventIdent(s.Operand()) {
 				return nil
 			}
 			path = append(path, s.FieldName())
-			return func(ev *event.Event) tri {
+			return func(ev *event.Event) Tri {
 				return has(ev, path)
 			}
 		}
-		path, ok := eventPath(e)
+		path, ok := EventPath(e)
 		if !ok {
 			return nil
 		}
-		return func(ev *event.Event) tri {
+		return func(ev *event.Event) Tri {
 			v, ok := ev.Path(path...)
 			if !ok || v.Kind() != event.Bool {
-				return tErr
+				return Failed
 			}
 			return triOf(v.Bool())
 		}
@@ -77,68 +81,68 @@ func fastPredicate(e ast.Expr) pred {
 	args := call.Args()
 	switch call.FunctionName() {
 	case "_&&_", "_||_":
-		l, r := fastPredicate(args[0]), fastPredicate(args[1])
+		l, r := FastPredicate(args[0]), FastPredicate(args[1])
 		if l == nil || r == nil {
 			return nil
 		}
 		if call.FunctionName() == "_&&_" {
-			return func(ev *event.Event) tri {
+			return func(ev *event.Event) Tri {
 				a := l(ev)
-				if a == tFalse {
-					return tFalse
+				if a == False {
+					return False
 				}
 				b := r(ev)
-				if b == tFalse {
-					return tFalse
+				if b == False {
+					return False
 				}
-				if a == tErr || b == tErr {
-					return tErr
+				if a == Failed || b == Failed {
+					return Failed
 				}
-				return tTrue
+				return True
 			}
 		}
-		return func(ev *event.Event) tri {
+		return func(ev *event.Event) Tri {
 			a := l(ev)
-			if a == tTrue {
-				return tTrue
+			if a == True {
+				return True
 			}
 			b := r(ev)
-			if b == tTrue {
-				return tTrue
+			if b == True {
+				return True
 			}
-			if a == tErr || b == tErr {
-				return tErr
+			if a == Failed || b == Failed {
+				return Failed
 			}
-			return tFalse
+			return False
 		}
 	case "!_":
-		x := fastPredicate(args[0])
+		x := FastPredicate(args[0])
 		if x == nil {
 			return nil
 		}
-		return func(ev *event.Event) tri {
+		return func(ev *event.Event) Tri {
 			switch x(ev) {
-			case tTrue:
-				return tFalse
-			case tFalse:
-				return tTrue
+			case True:
+				return False
+			case False:
+				return True
 			}
-			return tErr
+			return Failed
 		}
 	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
 		op := call.FunctionName()
-		if path, ok := eventPath(args[0]); ok && args[1].Kind() == ast.LiteralKind {
+		if path, ok := EventPath(args[0]); ok && args[1].Kind() == ast.LiteralKind {
 			if c, ok := constOf(args[1].AsLiteral()); ok {
 				return compare(path, op, c, false)
 			}
 		}
-		if path, ok := eventPath(args[1]); ok && args[0].Kind() == ast.LiteralKind {
+		if path, ok := EventPath(args[1]); ok && args[0].Kind() == ast.LiteralKind {
 			if c, ok := constOf(args[0].AsLiteral()); ok {
 				return compare(path, op, c, true)
 			}
 		}
 	case "@in":
-		path, ok := eventPath(args[0])
+		path, ok := EventPath(args[0])
 		if !ok || args[1].Kind() != ast.ListKind {
 			return nil
 		}
@@ -153,17 +157,17 @@ func fastPredicate(e ast.Expr) pred {
 			}
 			cs = append(cs, c)
 		}
-		return func(ev *event.Event) tri {
+		return func(ev *event.Event) Tri {
 			v, ok := ev.Path(path...)
 			if !ok {
-				return tErr
+				return Failed
 			}
 			for _, c := range cs {
 				if equal(v, c) {
-					return tTrue
+					return True
 				}
 			}
-			return tFalse
+			return False
 		}
 	}
 	return nil
@@ -174,7 +178,7 @@ func isEventIdent(e ast.Expr) bool { return e.Kind() == ast.IdentKind && e.AsIde
 // has is CEL's has(event.a.b): an error when an intermediate is missing or
 // a list, false when it is a scalar, else whether the last member is
 // present.
-func has(ev *event.Event, path []string) tri {
+func has(ev *event.Event, path []string) Tri {
 	fs := ev.Fields
 	for i, k := range path {
 		v, ok := lookupField(fs, k)
@@ -182,18 +186,18 @@ func has(ev *event.Event, path []string) tri {
 			return triOf(ok)
 		}
 		if !ok {
-			return tErr
+			return Failed
 		}
 		switch v.Kind() {
 		case event.Object:
 		case event.Array:
-			return tErr // a list has no fields to test
+			return Failed // a list has no fields to test
 		default:
-			return tFalse
+			return False
 		}
 		fs = v.Fields()
 	}
-	return tErr
+	return Failed
 }
 
 func lookupField(fs []event.Field, k string) (event.Value, bool) {
@@ -252,7 +256,7 @@ func equal(v event.Value, c constant) bool {
 }
 
 // compare builds path op c (or c op path when flipped).
-func compare(path []string, op string, c constant, flipped bool) pred {
+func compare(path []string, op string, c constant, flipped bool) Pred {
 	if flipped {
 		switch op {
 		case "_<_":
@@ -267,18 +271,18 @@ func compare(path []string, op string, c constant, flipped bool) pred {
 	}
 	switch op {
 	case "_==_":
-		return func(ev *event.Event) tri {
+		return func(ev *event.Event) Tri {
 			v, ok := ev.Path(path...)
 			if !ok {
-				return tErr
+				return Failed
 			}
 			return triOf(equal(v, c))
 		}
 	case "_!=_":
-		return func(ev *event.Event) tri {
+		return func(ev *event.Event) Tri {
 			v, ok := ev.Path(path...)
 			if !ok {
-				return tErr
+				return Failed
 			}
 			return triOf(!equal(v, c))
 		}
@@ -288,10 +292,10 @@ func compare(path []string, op string, c constant, flipped bool) pred {
 	if c.kind == event.Null {
 		return nil
 	}
-	return func(ev *event.Event) tri {
+	return func(ev *event.Event) Tri {
 		v, ok := ev.Path(path...)
 		if !ok || v.Kind() != c.kind {
-			return tErr
+			return Failed
 		}
 		var cmp int
 		switch c.kind {
@@ -302,7 +306,7 @@ func compare(path []string, op string, c constant, flipped bool) pred {
 			case x > c.n:
 				cmp = 1
 			case x != c.n:
-				return tFalse // NaN
+				return False // NaN
 			}
 		case event.String:
 			switch s := v.Str(); {
@@ -332,26 +336,10 @@ func compare(path []string, op string, c constant, flipped bool) pred {
 	}
 }
 
-// nativeValue converts an event value to what Native returns for its CEL
-// value, for keys and measure arguments read straight from the event.
-func nativeValue(v event.Value) any {
-	switch v.Kind() {
-	case event.String:
-		return v.Str()
-	case event.Number:
-		return v.Num()
-	case event.Bool:
-		return v.Bool()
-	case event.Null:
-		return nil
-	}
-	return v.Interface()
-}
-
-// fastHaving builds a native form of a having condition over measures:
+// FastHaving builds a native form of a having condition over measures:
 // comparisons of a measure with a number, joined by &&, || and !. Measures
 // are numbers, so no comparison fails; vals holds them in measure order.
-func fastHaving(e ast.Expr, names []string) func(vals []float64) bool {
+func FastHaving(e ast.Expr, names []string) func(vals []float64) bool {
 	f := havingPred(e, names)
 	if f == nil {
 		return nil
@@ -444,4 +432,43 @@ func measureVsNumber(args []ast.Expr, names []string) (int, float64, bool, bool)
 		}
 	}
 	return 0, 0, false, false
+}
+
+// EventPath reads event.a.b or event["a"]["b"] as the path [a b].
+func EventPath(e ast.Expr) ([]string, bool) {
+	var rev []string
+	for {
+		switch e.Kind() {
+		case ast.SelectKind:
+			s := e.AsSelect()
+			if s.IsTestOnly() {
+				return nil, false
+			}
+			rev = append(rev, s.FieldName())
+			e = s.Operand()
+		case ast.CallKind:
+			call := e.AsCall()
+			if call.FunctionName() != "_[_]" {
+				return nil, false
+			}
+			idx := call.Args()[1]
+			if idx.Kind() != ast.LiteralKind {
+				return nil, false
+			}
+			s, ok := idx.AsLiteral().(types.String)
+			if !ok {
+				return nil, false
+			}
+			rev = append(rev, string(s))
+			e = call.Args()[0]
+		case ast.IdentKind:
+			if e.AsIdent() != "event" || len(rev) == 0 {
+				return nil, false
+			}
+			slices.Reverse(rev)
+			return rev, true
+		default:
+			return nil, false
+		}
+	}
 }

@@ -1,4 +1,8 @@
-package rules
+// Package reflist holds reference lists: sets of values such as Tor exit
+// nodes or high-risk merchant categories, read from a lists directory.
+// Rules test membership with in_list; a CSV list also carries context
+// columns (an asset's criticality) that the alert pipeline reads.
+package reflist
 
 import (
 	"bufio"
@@ -67,13 +71,13 @@ func (l *List) Contains(s string) bool {
 	return false
 }
 
-// Lists holds the reference lists of a lists directory, by name.
-type Lists struct {
+// Set holds the reference lists of a lists directory, by name.
+type Set struct {
 	m map[string]*List
 }
 
 // Get returns the list name.
-func (ls *Lists) Get(name string) (*List, bool) {
+func (ls *Set) Get(name string) (*List, bool) {
 	if ls == nil {
 		return nil, false
 	}
@@ -82,7 +86,7 @@ func (ls *Lists) Get(name string) (*List, bool) {
 }
 
 // Names returns the names of the lists, sorted.
-func (ls *Lists) Names() []string {
+func (ls *Set) Names() []string {
 	if ls == nil {
 		return nil
 	}
@@ -94,9 +98,9 @@ func (ls *Lists) Names() []string {
 	return out
 }
 
-// NewLists builds lists from entries, for tests and embedding.
-func NewLists(entries map[string][]string) *Lists {
-	ls := &Lists{m: map[string]*List{}}
+// New builds lists from entries, for tests and embedding.
+func New(entries map[string][]string) *Set {
+	ls := &Set{m: map[string]*List{}}
 	for name, es := range entries {
 		l := &List{Name: name, exact: map[string]struct{}{}}
 		for _, e := range es {
@@ -117,12 +121,12 @@ func (l *List) add(e string) {
 	l.exact[e] = struct{}{}
 }
 
-// LoadLists reads every list in dir: NAME.txt holds one entry per line
+// Load reads every list in dir: NAME.txt holds one entry per line
 // (blank lines and lines starting with # are skipped); NAME.csv has a header
 // row and takes its entries from the column named "value", or the first
 // column. A missing directory holds no lists.
-func LoadLists(dir string) (*Lists, error) {
-	ls := &Lists{m: map[string]*List{}}
+func Load(dir string) (*Set, error) {
+	ls := &Set{m: map[string]*List{}}
 	if dir == "" {
 		return ls, nil
 	}

@@ -1,0 +1,46 @@
+package rules
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cep-project/cep/internal/yamlx"
+)
+
+// FuzzCompileFile holds the whole load of a rule file — YAML, the format,
+// CEL parsing, checking and cost estimation — to never panic, never hang
+// and to place every error in the file. Seeds: every rule of testdata and
+// of the example, the alias bomb, and deeply nested CEL.
+func FuzzCompileFile(f *testing.F) {
+	for _, dir := range []string{"testdata/bad", "testdata/good", "../examples/fraud/rules"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		for _, p := range files {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	head := "id: t.nest\ntitle: nested\nmatch: "
+	f.Add([]byte(head + strings.Repeat("(", 300) + "true" + strings.Repeat(")", 300) + "\n"))
+	f.Add([]byte(head + strings.Repeat("!", 1000) + "true\n"))
+	f.Add([]byte(head + "[" + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "] == []\n"))
+	f.Add([]byte(head + strings.Repeat("event.a.", 500) + "b == 1\n"))
+	f.Add([]byte("id: t\ntitle: t\nmatch: |\n  event.x == 1 &&\n  event.y.exists(a, event.z.all(b, a == b))\n"))
+	c := newTestCompiler(f)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		r, errs := c.CompileFile("f.yaml", src)
+		if r == nil && len(errs) == 0 {
+			t.Fatal("no rule and no error")
+		}
+		for _, e := range errs {
+			if !strings.HasPrefix(e.Error(), "f.yaml") {
+				t.Fatalf("error without its file: %v", e)
+			}
+			if r != nil && !yamlx.IsWarning(e) {
+				t.Fatalf("a rule loaded with an error: %v", e)
+			}
+		}
+	})
+}

@@ -1,0 +1,8 @@
+// Package rulefmt is the rule file format of DESIGN.md §2: it decodes
+// rule files, rule test files (*.test.yaml) and online model files
+// (*.online.yaml) strictly, and reports every problem of a file at once,
+// each as file:line:col with a caret under the offending character. CEL
+// expressions are kept as written, with what it takes to map a position
+// inside an expression back to the file (Expr), so the compiler's type
+// errors point into the file too.
+package rulefmt
