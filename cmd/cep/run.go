@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/sinks/siem"
@@ -135,7 +136,7 @@ func (f futureFlag) String() string {
 }
 
 func (f futureFlag) Set(s string) error {
-	d, err := rules.ParseDuration(s)
+	d, err := yamlx.ParseDuration(s)
 	if err != nil {
 		return err
 	}
