@@ -77,7 +77,13 @@ type Config struct {
 	// Quarantine, when set, receives every event set aside because its
 	// time cannot be believed, with the reason.
 	Quarantine func(ev *event.Event, why string)
+	// MaxBufferBytes bounds the reorder buffer's memory (an estimate);
+	// 0 means DefaultMaxBufferBytes.
+	MaxBufferBytes int64
 }
+
+// DefaultMaxBufferBytes bounds the reorder buffer unless configured.
+const DefaultMaxBufferBytes = 256 << 20
 
 // Limits bound the state the engine keeps; what they shed is counted.
 type Limits struct {
@@ -107,6 +113,11 @@ type Stats struct {
 	Shed         uint64
 	// Quarantined counts events set aside for a time far in the future.
 	Quarantined uint64
+	// ReleasedEarly counts events the reorder buffer let go before the
+	// watermark passed them, to stay within its byte budget.
+	ReleasedEarly uint64
+	// BufferedBytes estimates the reorder buffer's memory.
+	BufferedBytes int64
 	StateErrors uint64
 	// Partials, PartialBytes, PartialsDropped and PartialsExpired describe
 	// the sequence detectors' live partial matches.
@@ -200,7 +211,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 	e := &Engine{
 		cfg:        cfg,
 		out:        out,
-		reorder:    newReorder(cfg.AllowedLateness, cfg.IdleTimeout),
+		reorder:    newReorder(cfg.AllowedLateness, cfg.IdleTimeout, cfg.MaxBufferBytes),
 		detWM:      math.MinInt64,
 		log:        cfg.Logger,
 		explain:    cfg.Explain,
@@ -311,6 +322,12 @@ func (e *Engine) push(ev *event.Event, now time.Time) {
 		return
 	}
 	e.release(e.reorder.advance())
+	for e.reorder.overBudget() {
+		e.stats.ReleasedEarly++
+		e.logCounted(e.stats.ReleasedEarly, "reorder buffer over its byte budget: its oldest events are released before every stream has passed them; events of the stream holding event time back may now arrive late",
+			"slowest_stream", e.reorder.laggard(), "buffered_bytes", e.reorder.bytes, "max_buffer_bytes", e.reorder.maxBytes)
+		e.release(e.reorder.forceOldest())
+	}
 }
 
 // Tick lets the engine mark idle streams at processing time now.
@@ -356,6 +373,7 @@ func (e *Engine) Stats() Stats {
 	s := e.stats
 	s.Watermark = e.reorder.wm
 	s.Buffered = e.reorder.buffered()
+	s.BufferedBytes = e.reorder.bytes
 	for _, d := range e.dedup {
 		s.Deduped += d.Suppressed
 	}

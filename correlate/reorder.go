@@ -27,7 +27,19 @@ type reorder struct {
 	streams  map[string]*streamClock
 	heap     evHeap
 	wm       int64
+	// bytes estimates the memory of the buffered events; above maxBytes
+	// the oldest are released before the watermark reaches them.
+	bytes, maxBytes int64
 }
+
+// eventCost estimates what a buffered event holds in memory: its line,
+// its decoded values (about as large again) and its bookkeeping.
+func eventCost(ev *event.Event) int64 {
+	return int64(2*len(ev.Raw) + 48*len(ev.Fields) + 160)
+}
+
+// overBudget reports whether the buffer holds more than its byte budget.
+func (r *reorder) overBudget() bool { return r.maxBytes > 0 && r.bytes > r.maxBytes }
 
 type streamClock struct {
 	max      int64
@@ -37,8 +49,11 @@ type streamClock struct {
 	done     bool
 }
 
-func newReorder(lateness, idle time.Duration) *reorder {
-	return &reorder{lateness: int64(lateness), idle: idle, streams: map[string]*streamClock{}, wm: math.MinInt64}
+func newReorder(lateness, idle time.Duration, maxBytes int64) *reorder {
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxBufferBytes
+	}
+	return &reorder{lateness: int64(lateness), idle: idle, streams: map[string]*streamClock{}, wm: math.MinInt64, maxBytes: maxBytes}
 }
 
 // declare registers a stream before its first event, so that it holds the
@@ -65,6 +80,7 @@ func (r *reorder) add(ev *event.Event, now time.Time) bool {
 		return false
 	}
 	heap.Push(&r.heap, ev)
+	r.bytes += eventCost(ev)
 	return true
 }
 
@@ -154,13 +170,52 @@ func (r *reorder) pop(wm int64) *event.Event {
 	if len(r.heap) == 0 || r.heap[0].Time >= wm {
 		return nil
 	}
-	return heap.Pop(&r.heap).(*event.Event)
+	ev := heap.Pop(&r.heap).(*event.Event)
+	r.bytes -= eventCost(ev)
+	return ev
 }
 
 func (r *reorder) buffered() int { return len(r.heap) }
 
 // heapify restores the heap order after the buffer was filled directly.
-func (r *reorder) heapify() { heap.Init(&r.heap) }
+func (r *reorder) heapify() {
+	heap.Init(&r.heap)
+	r.bytes = 0
+	for _, ev := range r.heap {
+		r.bytes += eventCost(ev)
+	}
+}
+
+// forceOldest moves the watermark just past the oldest buffered event, as
+// if every stream had passed it: the buffer is over its byte budget, and
+// a stream that holds event time back must not hold memory without bound.
+// It returns the new watermark.
+func (r *reorder) forceOldest() int64 {
+	if len(r.heap) == 0 {
+		return r.wm
+	}
+	if t := r.heap[0].Time + 1; t > r.wm {
+		r.wm = t
+	}
+	return r.wm
+}
+
+// laggard names the stream holding the watermark back, for the log.
+func (r *reorder) laggard() string {
+	name, low := "", int64(math.MaxInt64)
+	for s, sc := range r.streams {
+		if sc.done || sc.idle {
+			continue
+		}
+		if !sc.seen {
+			return s
+		}
+		if sc.max < low {
+			name, low = s, sc.max
+		}
+	}
+	return name
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

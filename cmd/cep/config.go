@@ -73,6 +73,9 @@ type engineConfig struct {
 	MaxFuture *duration `yaml:"max_future"`
 	// QuarantineFile receives quarantined events as JSON lines.
 	QuarantineFile string `yaml:"quarantine_file"`
+	// MaxBufferBytes bounds the reorder buffer (an estimate of the events
+	// waiting for event time to pass them); default 256MiB.
+	MaxBufferBytes byteSize `yaml:"max_buffer_bytes"`
 	// StopTimeout bounds a graceful stop (SIGTERM, SIGINT, end of input):
 	// the last checkpoint and the sinks' flush. Default 30s.
 	StopTimeout duration `yaml:"stop_timeout"`
@@ -130,6 +133,18 @@ type generateConfig struct {
 	Seed   int64   `yaml:"seed"`
 	Events int     `yaml:"events"`
 	Rate   float64 `yaml:"rate"`
+}
+
+// byteSize reads 512MiB, 2GB or a number of bytes in YAML.
+type byteSize int64
+
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := yamlx.ParseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*b = byteSize(v)
+	return nil
 }
 
 // duration reads 90s, 10m, 2d in YAML.

@@ -120,6 +120,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		}
 	}
 	ecfg := ep.config(a.log, explain, nil)
+	ecfg.MaxBufferBytes = int64(cfg.Engine.MaxBufferBytes)
 	if path := cfg.Engine.QuarantineFile; path != "" {
 		q, err := openQuarantine(cfg.resolve(path))
 		if err != nil {
