@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/wire"
@@ -289,4 +290,54 @@ func (e *Engine) decodeClock(b []byte) error {
 	r.heapify()
 	e.dedupSweep = math.MinInt64
 	return nil
+}
+
+// ScopeTTL is how long a scope's state may go unchanged before it can only
+// be abandoned: twice the longest span of event time its rule keeps state
+// for (within, window, gap, dedup, group, throttle), plus an hour for a
+// stalled source. A store that can expire state (Redis) uses it so that
+// state of a rule that is gone, or of keys never seen again, does not stay
+// forever. 0 means no expiry: the engine's own state and online models.
+func (e *Engine) ScopeTTL(scope string) time.Duration {
+	id, ok := strings.CutPrefix(scope, rulePrefix)
+	if !ok {
+		return 0
+	}
+	for _, d := range e.dets {
+		if r := d.rule(); r.ID == id {
+			return 2*ruleSpan(r) + time.Hour
+		}
+	}
+	return 0
+}
+
+// ruleSpan is the longest span of event time a rule holds state for.
+func ruleSpan(r *rules.Rule) time.Duration {
+	span := r.Dedup
+	if g := r.Group; g != nil {
+		span = max(span, g.For)
+	}
+	if t := r.Throttle; t != nil {
+		span = max(span, t.Per)
+	}
+	switch {
+	case r.Sequence != nil:
+		span = max(span, r.Sequence.Spec.Within)
+		for _, st := range r.Sequence.Spec.Steps {
+			span = max(span, st.For)
+		}
+	case r.Aggregate != nil:
+		w := r.Aggregate.Spec.Window
+		span = max(span, w.Size, w.Gap)
+		if w.Type == "length" {
+			// A length window of a quiet key is forgotten after a day.
+			span = max(span, 24*time.Hour)
+		}
+	case r.Join != nil:
+		span = max(span, r.Join.Spec.Within)
+	}
+	for _, b := range r.Baselines {
+		span = max(span, 10*b.Params.HalfLife)
+	}
+	return span
 }

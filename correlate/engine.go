@@ -118,7 +118,7 @@ type Stats struct {
 	ReleasedEarly uint64
 	// BufferedBytes estimates the reorder buffer's memory.
 	BufferedBytes int64
-	StateErrors uint64
+	StateErrors   uint64
 	// Partials, PartialBytes, PartialsDropped and PartialsExpired describe
 	// the sequence detectors' live partial matches.
 	Partials        int

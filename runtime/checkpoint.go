@@ -120,9 +120,15 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 		return err
 	}
 	var size int64
+	ttls := map[string]time.Duration{}
 	err = rt.eng.Snapshot(func(scope, key string, val []byte) error {
 		size += int64(len(scope) + len(key) + len(val))
-		return tx.Put(state.Entry{Scope: scope, Key: key, Value: val})
+		ttl, ok := ttls[scope]
+		if !ok {
+			ttl = rt.eng.ScopeTTL(scope)
+			ttls[scope] = ttl
+		}
+		return tx.Put(state.Entry{Scope: scope, Key: key, Value: val, TTL: ttl})
 	})
 	if err != nil {
 		tx.Abort()

@@ -47,6 +47,9 @@ type Entry struct {
 	// Key tells entries of one scope apart (an entity key, or a part name).
 	Key   string
 	Value []byte
+	// TTL, when positive, is how long the entry may go unchanged before a
+	// store may expire it: its owner would have dropped it by then.
+	TTL time.Duration
 }
 
 // Store keeps checkpoints.
