@@ -238,7 +238,7 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		r.byStream = map[string][]*Program{}
 		for i, sk := range s.ByStream {
 			if len(s.Streams) > 0 && !slices.Contains(s.Streams, sk.Stream) {
-				el.Add(sk.Exprs[0].Pos.Line, 0, "by names stream %q, which the rule does not read (streams: %s)", sk.Stream, strings.Join(s.Streams, ", "))
+				el.Add(sk.Exprs[0].Pos.Line, sk.Exprs[0].Pos.Col, "by names stream %q, which the rule does not read (streams: %s)", sk.Stream, strings.Join(s.Streams, ", "))
 			}
 			for _, e := range sk.Exprs {
 				r.byStream[sk.Stream] = append(r.byStream[sk.Stream], c.compileKey(el, e, r.Health))

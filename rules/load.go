@@ -107,7 +107,7 @@ func (c *Compiler) Load(paths ...string) *Set {
 		}
 		if prev, dup := seen[r.ID]; dup {
 			p := r.Spec.Pos
-			set.Errors = append(set.Errors, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("rule id %q is already used by %s; this file is skipped", r.ID, prev)})
+			set.Errors = append(set.Errors, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("rule id %q is already used by %s; this file is skipped", r.ID, prev), Snippet: yamlx.Snippet(r.Spec.Source, p)})
 			continue
 		}
 		seen[r.ID] = f

@@ -215,7 +215,7 @@ func TestSyntaxErrorPositions(t *testing.T) {
 			t.Errorf("%s: %v\nwant prefix %s", tt.name, err, tt.want)
 			continue
 		}
-		if tt.name != "second document" && !strings.Contains(err.Error(), "^") {
+		if !strings.Contains(err.Error(), "^") {
 			t.Errorf("%s: no caret: %v", tt.name, err)
 		}
 	}

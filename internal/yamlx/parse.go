@@ -28,7 +28,8 @@ func Parse(file string, src []byte, second string) (*yaml.Node, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, &Error{Pos: Pos{File: file, Line: extra.Line, Col: extra.Column}, Msg: second}
+		p := Pos{File: file, Line: extra.Line, Col: extra.Column}
+		return nil, &Error{Pos: p, Msg: second, Snippet: Snippet(src, p)}
 	} else if !errors.Is(err, io.EOF) {
 		return nil, syntaxError(file, src, err)
 	}
