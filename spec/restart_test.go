@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -130,8 +131,10 @@ var _ = Describe("restarts", Ordered, func() {
 	var want map[string]int
 	BeforeAll(func() {
 		data = GinkgoT().TempDir()
-		r := cep(data, nil, "generate", "--out", data, "--events", "20000", "--seed", "7")
-		Expect(r.code).To(Equal(0), r.stderr)
+		gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
+		gen.Dir = repoRoot()
+		out, err := gen.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
 		By("running the fraud example once, uninterrupted")
 		dir := GinkgoT().TempDir()
 		rcv := newSlowReceiver(0)

@@ -138,7 +138,7 @@ var _ = Describe("the fraud example", func() {
 		cfg := writeFile(dir, "cep.yaml", `
 rules: [`+filepath.Join(root, "examples/fraud/rules")+`]
 lists: `+filepath.Join(root, "examples/fraud/lists")+`
-generate: {generator: fraud, dir: data, seed: 7, events: 20000}
+prepare: {creates: data, command: [go, -C, `+root+`, run, ./examples/fraud/gen, -out, `+filepath.Join(dir, "data")+`, -seed, "7", -events, "20000"]}
 sources:
   - {type: file, path: data/payments.jsonl, stream: payments}
   - {type: file, path: data/auth.jsonl, stream: auth}

@@ -28,14 +28,15 @@ type config struct {
 	Lists string `yaml:"lists"`
 	// Models is the PMML models directory; default: models beside rules.
 	Models string `yaml:"models"`
-	// Generate writes example data before starting when files are missing.
-	Generate *generateConfig `yaml:"generate"`
-	Engine   engineConfig    `yaml:"engine"`
-	CEL      celConfig       `yaml:"cel"`
-	Sources  []sourceConfig  `yaml:"sources"`
-	Sinks    []siem.Config   `yaml:"sinks"`
-	Metrics  metricsConfig   `yaml:"metrics"`
-	State    stateConfig     `yaml:"state"`
+	// Prepare runs a command before the first start, when what it creates
+	// is missing: how the fraud example writes its synthetic data.
+	Prepare *prepareConfig `yaml:"prepare"`
+	Engine  engineConfig   `yaml:"engine"`
+	CEL     celConfig      `yaml:"cel"`
+	Sources []sourceConfig `yaml:"sources"`
+	Sinks   []siem.Config  `yaml:"sinks"`
+	Metrics metricsConfig  `yaml:"metrics"`
+	State   stateConfig    `yaml:"state"`
 	// Priority weighs severity, score and criticality into 0–100.
 	Priority *priorityConfig `yaml:"priority"`
 
@@ -125,14 +126,13 @@ type sourceConfig struct {
 	PollInterval duration `yaml:"poll_interval"`
 }
 
-type generateConfig struct {
-	// Generator names the data generator; "fraud" is the one cep ships.
-	Generator string `yaml:"generator"`
-	// Dir receives the generated files.
-	Dir    string  `yaml:"dir"`
-	Seed   int64   `yaml:"seed"`
-	Events int     `yaml:"events"`
-	Rate   float64 `yaml:"rate"`
+type prepareConfig struct {
+	// Creates is the file or directory the command makes; the command runs
+	// only while it does not exist.
+	Creates string `yaml:"creates"`
+	// Command is the program and its arguments, run in the config file's
+	// directory.
+	Command []string `yaml:"command"`
 }
 
 // byteSize reads 512MiB, 2GB or a number of bytes in YAML.
@@ -222,12 +222,12 @@ func (c *config) validate() []error {
 			bad("sources[%d]: unknown type %q (file or stdin)", i, s.Type)
 		}
 	}
-	if g := c.Generate; g != nil {
-		if g.Generator != "fraud" {
-			bad("generate.generator must be fraud, got %q", g.Generator)
+	if p := c.Prepare; p != nil {
+		if p.Creates == "" {
+			bad("prepare.creates is required: the command runs only while it is missing")
 		}
-		if g.Dir == "" {
-			bad("generate.dir is required")
+		if len(p.Command) == 0 {
+			bad("prepare.command is required")
 		}
 	}
 	if len(c.Sinks) == 0 {

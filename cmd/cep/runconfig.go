@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -23,7 +24,6 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
-	"github.com/cep-project/cep/examples/fraud/fraudgen"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/reflist"
 	"github.com/cep-project/cep/runtime"
@@ -41,14 +41,8 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
-	if g := cfg.Generate; g != nil {
-		dir := cfg.resolve(g.Dir)
-		if fraudgen.Missing(dir) {
-			a.log.Info("generating example data", "dir", dir, "events", g.Events, "seed", g.Seed)
-			if err := fraudgen.Generate(dir, fraudgen.Config{Seed: g.Seed, Events: g.Events, Rate: g.Rate}); err != nil {
-				return exitWith(exitRuntime, "generate: %v", err)
-			}
-		}
+	if err := a.prepare(ctx, cfg); err != nil {
+		return err
 	}
 	var rulePaths []string
 	for _, r := range cfg.Rules {
@@ -212,6 +206,30 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		return exitWith(exitRuntime, "%d source(s) failed: %v", len(res.SourceErrors), errors.Join(res.SourceErrors...))
 	case loadErrs > 0:
 		return exitWith(exitUsage, "%d problem(s) in rule files: the rules that loaded ran; the others did not", loadErrs)
+	}
+	return nil
+}
+
+// prepare runs the config's prepare command while what it creates is
+// missing. A config file is trusted as a script is: it may name a command.
+func (a *app) prepare(ctx context.Context, cfg *config) error {
+	p := cfg.Prepare
+	if p == nil {
+		return nil
+	}
+	creates := cfg.resolve(p.Creates)
+	if _, err := os.Stat(creates); err == nil {
+		return nil
+	}
+	a.log.Info("preparing: running the config's prepare command", "creates", creates, "command", strings.Join(p.Command, " "))
+	cmd := exec.CommandContext(orBackground(ctx), p.Command[0], p.Command[1:]...)
+	cmd.Dir = cfg.dir
+	cmd.Stdout, cmd.Stderr = a.stderr, a.stderr
+	if err := cmd.Run(); err != nil {
+		return exitWith(exitRuntime, "%s: prepare: %s: %v", cfg.path, strings.Join(p.Command, " "), err)
+	}
+	if _, err := os.Stat(creates); err != nil {
+		return exitWith(exitRuntime, "%s: prepare: the command ran but %s is still missing", cfg.path, creates)
 	}
 	return nil
 }
