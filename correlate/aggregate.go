@@ -77,7 +77,7 @@ func (d *aggregate) rule() *rules.Rule               { return d.r }
 func (d *aggregate) constraints() []rules.Constraint { return d.r.Constraints }
 func (d *aggregate) timed() bool                     { return true }
 
-func (d *aggregate) process(ev *event.Event) {
+func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 	if w := d.r.Aggregate.Where; w != nil && !w.Test(rules.EventActivation{Ev: ev}) {
 		d.e.explainf(d.r, "where is false")
 		return

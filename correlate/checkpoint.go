@@ -3,7 +3,6 @@ package correlate
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -50,7 +49,7 @@ func (e *Engine) Snapshot(put func(scope, key string, val []byte) error) error {
 		if err := d.snapshot(p); err != nil {
 			return fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		if err := e.snapshotAlerts(r, p); err != nil {
+		if err := e.alerts.Snapshot(r.ID, p); err != nil {
 			return fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 	}
@@ -80,31 +79,6 @@ type mapStore map[string][]byte
 func (m mapStore) Get(key string) ([]byte, error) { return m[key], nil }
 func (m mapStore) Put(key string, val []byte) error {
 	m[key] = val
-	return nil
-}
-
-func (e *Engine) snapshotAlerts(r *rules.Rule, put func(string, []byte) error) error {
-	type marshaler interface{ MarshalBinary() ([]byte, error) }
-	for _, x := range []struct {
-		key string
-		m   marshaler
-		ok  bool
-	}{
-		{"dedup", e.dedup[r], e.dedup[r] != nil},
-		{"group", e.groupers[r], e.groupers[r] != nil},
-		{"throttle", e.throttlers[r], e.throttlers[r] != nil},
-	} {
-		if !x.ok {
-			continue
-		}
-		b, err := x.m.MarshalBinary()
-		if err != nil {
-			return fmt.Errorf("%s: %w", x.key, err)
-		}
-		if err := put(x.key, b); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -175,21 +149,8 @@ func (rs *Restorer) Entry(scope, key string, val []byte) error {
 		rs.legacy["baseline/"+id+"/"+name] = val
 		return nil
 	}
-	var err error
-	switch key {
-	case "dedup":
-		if d := e.dedup[r]; d != nil {
-			err = d.UnmarshalBinary(val)
-		}
-	case "group":
-		if g := e.groupers[r]; g != nil {
-			err = g.UnmarshalBinary(val)
-		}
-	case "throttle":
-		if t := e.throttlers[r]; t != nil {
-			err = t.UnmarshalBinary(val)
-		}
-	default:
+	ok, err := e.alerts.Restore(id, key, val)
+	if !ok {
 		err = rs.dets[id].restore(key, val)
 	}
 	if err != nil {
@@ -288,7 +249,6 @@ func (e *Engine) decodeClock(b []byte) error {
 		return fmt.Errorf("engine clock state: %d bytes left over", len(d.B))
 	}
 	r.heapify()
-	e.dedupSweep = math.MinInt64
 	return nil
 }
 

@@ -135,7 +135,9 @@ type detector interface {
 	// constraints are the equality tests every event the detector can use
 	// meets; nil means it must see every event of its streams.
 	constraints() []rules.Constraint
-	process(ev *event.Event)
+	// process takes an event of the detector's streams, with the rule's
+	// anomaly z-scores for it when the rule keeps baselines (else nil).
+	process(ev *event.Event, anomaly *celenv.Scores)
 	// advance tells the detector that every event with time < wm has been
 	// processed: windows close and timeouts fire. Only detectors that
 	// report timed are advanced, so stateless filters cost nothing here.
@@ -164,29 +166,19 @@ type Engine struct {
 	// header is the pending explain line of the current event, written
 	// before the first line a detector explains about it.
 	header string
-	dedup  map[*rules.Rule]*alert.Dedup
-	// dedupSweep is the event time of the next sweep of expired dedup
-	// spans; sweeping every map at every event would cost O(rules).
-	dedupSweep int64
-	dedupSpan  int64
-	act        rules.Activation
-	keyBuf     []any
-	dedupBuf   []byte
-	scorers    map[*ml.Model]*ml.Scorer
-	fvals      []rules.FeatureValue
-	feats      []ml.Feature
-	baselines  map[*rules.Rule]*baselines
-	online     map[string]*online
-	feedback   map[string][]*online
-	// anomaly is the z-scores of the event at hand for the rule at hand,
-	// when it has baselines.
-	anomaly    *celenv.Scores
-	groupers   map[*rules.Rule]*alert.Grouper
-	throttlers map[*rules.Rule]*alert.Throttler
-	// folding lists the rules with a grouper or throttler, in load order,
-	// so flushes come out deterministically.
-	folding []*rules.Rule
-	future  *futureGuard
+	// alerts ranks candidate alerts and applies dedup, group and throttle.
+	alerts    *alert.Pipeline
+	act       rules.Activation
+	keyBuf    []any
+	dedupBuf  []byte
+	scorers   map[*ml.Model]*ml.Scorer
+	fvals     []rules.FeatureValue
+	feats     []ml.Feature
+	baselines map[*rules.Rule]*baselines
+	online    map[string]*online
+	feedback  map[string][]*online
+	future    *futureGuard
+	byID      map[string]*rules.Rule
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -209,28 +201,24 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		cfg:        cfg,
-		out:        out,
-		reorder:    newReorder(cfg.AllowedLateness, cfg.IdleTimeout, cfg.MaxBufferBytes),
-		detWM:      math.MinInt64,
-		log:        cfg.Logger,
-		explain:    cfg.Explain,
-		dedup:      map[*rules.Rule]*alert.Dedup{},
-		scorers:    map[*ml.Model]*ml.Scorer{},
-		groupers:   map[*rules.Rule]*alert.Grouper{},
-		baselines:  map[*rules.Rule]*baselines{},
-		online:     map[string]*online{},
-		feedback:   map[string][]*online{},
-		throttlers: map[*rules.Rule]*alert.Throttler{},
+		cfg:       cfg,
+		out:       out,
+		reorder:   newReorder(cfg.AllowedLateness, cfg.IdleTimeout, cfg.MaxBufferBytes),
+		detWM:     math.MinInt64,
+		log:       cfg.Logger,
+		explain:   cfg.Explain,
+		scorers:   map[*ml.Model]*ml.Scorer{},
+		baselines: map[*rules.Rule]*baselines{},
+		online:    map[string]*online{},
+		feedback:  map[string][]*online{},
+		byID:      map[string]*rules.Rule{},
 	}
+	e.alerts = alert.NewPipeline(cfg.Priority, cfg.Criticality, e.deliver)
 	switch {
 	case cfg.MaxFuture == 0:
 		e.future = &futureGuard{max: int64(DefaultMaxFuture), pending: map[string]*suspects{}}
 	case cfg.MaxFuture > 0:
 		e.future = &futureGuard{max: int64(cfg.MaxFuture), pending: map[string]*suspects{}}
-	}
-	if e.cfg.Priority == (alert.Priority{}) {
-		e.cfg.Priority = alert.DefaultPriorityWeights
 	}
 	for _, s := range cfg.Streams {
 		e.reorder.declare(s)
@@ -247,21 +235,15 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		if len(r.Baselines) > 0 {
 			e.baselines[r] = newBaselines(r)
 		}
+		e.byID[r.ID] = r
+		h := alert.Handling{Dedup: r.Dedup}
 		if g := r.Group; g != nil {
-			e.groupers[r] = alert.NewGrouper(alert.Group{By: g.By, For: g.For})
+			h.Group = &alert.Group{By: g.By, For: g.For}
 		}
 		if t := r.Throttle; t != nil {
-			e.throttlers[r] = alert.NewThrottler(alert.Throttle{Max: t.Max, Per: t.Per})
+			h.Throttle = &alert.Throttle{Max: t.Max, Per: t.Per}
 		}
-		if r.Group != nil || r.Throttle != nil {
-			e.folding = append(e.folding, r)
-		}
-		if r.Dedup > 0 {
-			e.dedup[r] = alert.NewDedup(r.Dedup)
-			if e.dedupSpan == 0 || int64(r.Dedup) < e.dedupSpan {
-				e.dedupSpan = int64(r.Dedup)
-			}
-		}
+		e.alerts.Add(r.ID, h)
 	}
 	if err := e.prepareOnline(); err != nil {
 		return nil, err
@@ -374,9 +356,7 @@ func (e *Engine) Stats() Stats {
 	s.Watermark = e.reorder.wm
 	s.Buffered = e.reorder.buffered()
 	s.BufferedBytes = e.reorder.bytes
-	for _, d := range e.dedup {
-		s.Deduped += d.Suppressed
-	}
+	s.Deduped = e.alerts.Deduplicated()
 	q := e.sequenceStats()
 	s.Partials, s.PartialBytes = q.Partials, q.Bytes
 	s.PartialsDropped, s.PartialsExpired = q.DroppedPerKey+q.DroppedTotal, q.Expired
@@ -404,20 +384,9 @@ func (e *Engine) advanceDetectors(wm int64) {
 	for _, d := range e.timed {
 		d.advance(wm)
 	}
-	if len(e.folding) > 0 {
-		e.flushFolds(wm)
-	}
+	e.alerts.Advance(wm)
 	for _, bl := range e.baselines {
 		bl.expire(wm)
-	}
-	if len(e.dedup) > 0 && wm >= e.dedupSweep {
-		for _, dd := range e.dedup {
-			dd.Expire(wm)
-		}
-		e.dedupSweep = wm + e.dedupSpan
-		if wm == MaxTime || e.dedupSweep < wm {
-			e.dedupSweep = MaxTime
-		}
 	}
 }
 
@@ -440,15 +409,14 @@ func (e *Engine) dispatch(ev *event.Event) {
 func (e *Engine) processIn(d detector, ev *event.Event) {
 	bl := e.baselines[d.rule()]
 	if bl == nil {
-		d.process(ev)
+		d.process(ev, nil)
 		return
 	}
-	e.anomaly = bl.score(e, ev)
+	anomaly := bl.score(e, ev)
 	if e.explaining(d.rule()) {
-		e.explainf(d.rule(), "anomaly %s", e.anomaly)
+		e.explainf(d.rule(), "anomaly %s", anomaly)
 	}
-	d.process(ev)
-	e.anomaly = nil
+	d.process(ev, anomaly)
 	bl.update(ev)
 }
 
@@ -513,71 +481,20 @@ func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
 	}
 }
 
-// emit applies suppression and hands the alert on.
+// emit hands a candidate alert to the alert pipeline.
 func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
-	if dd := e.dedup[r]; dd != nil && !dd.Allow(dedupKey, a.Time.UnixNano()) {
-		if e.explaining(r) {
-			e.explainf(r, "alert %s suppressed by dedup (%s)", a.ID, r.Dedup)
-		}
-		return
+	if o := e.alerts.Offer(a, dedupKey); o != alert.Delivered && e.explaining(r) {
+		e.explainf(r, "alert %s %s", a.ID, o)
 	}
-	if g := e.groupers[r]; g != nil {
-		out := g.Offer(*a)
-		if len(out) == 0 {
-			if e.explaining(r) {
-				e.explainf(r, "alert %s folded into its group (alert.group)", a.ID)
-			}
-		}
-		for i := range out {
-			e.throttle(r, &out[i])
-		}
-		return
-	}
-	e.throttle(r, a)
 }
 
-// throttle applies alert.throttle and hands alerts on.
-func (e *Engine) throttle(r *rules.Rule, a *alert.Alert) {
-	if t := e.throttlers[r]; t != nil {
-		out := t.Offer(*a)
-		if len(out) == 0 {
-			if e.explaining(r) {
-				e.explainf(r, "alert %s held back by alert.throttle", a.ID)
-			}
-		}
-		for i := range out {
-			e.deliver(r, &out[i])
-		}
-		return
-	}
-	e.deliver(r, a)
-}
-
-func (e *Engine) deliver(r *rules.Rule, a *alert.Alert) {
+// deliver receives what the alert pipeline lets through.
+func (e *Engine) deliver(a *alert.Alert) {
 	e.stats.Alerts++
-	if e.explaining(r) {
+	if r := e.byID[a.Rule]; r != nil && e.explaining(r) {
 		e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
 	}
 	e.out(a)
-}
-
-// flushFolds closes groups and throttle periods that ended before wm.
-func (e *Engine) flushFolds(wm int64) {
-	now := time.Unix(0, wm).UTC()
-	for _, r := range e.folding {
-		if g := e.groupers[r]; g != nil {
-			out := g.Flush(now)
-			for i := range out {
-				e.throttle(r, &out[i])
-			}
-		}
-		if t := e.throttlers[r]; t != nil {
-			out := t.Flush(now)
-			for i := range out {
-				e.deliver(r, &out[i])
-			}
-		}
-	}
 }
 
 // explaining reports whether lines about r are wanted.
@@ -689,13 +606,6 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 	if r.Score != nil {
 		e.score(r, a, act)
 	}
-	var crit *float64
-	if e.cfg.Criticality != nil {
-		if c, ok := e.cfg.Criticality(key); ok {
-			crit = &c
-		}
-	}
-	a.Priority = e.cfg.Priority.Of(a.Severity, a.Score, crit)
 	return a
 }
 

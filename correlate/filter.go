@@ -6,6 +6,7 @@ import (
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // filter is a match rule: one event, one condition, one alert.
@@ -34,18 +35,18 @@ func (f *filter) restore(key string, _ []byte) error {
 }
 func (f *filter) timed() bool { return false }
 
-func (f *filter) process(ev *event.Event) {
+func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 	act := &f.e.act
 	bind := func() {
 		act.Reset()
 		act.BindEvent(ev)
-		if f.e.anomaly != nil {
-			act.Bind("anomaly", f.e.anomaly)
+		if anomaly != nil {
+			act.Bind("anomaly", anomaly)
 		}
 	}
 	var ok bool
 	if f.r.Match != nil {
-		if f.e.anomaly == nil {
+		if anomaly == nil {
 			ok = f.r.Match.Test(rules.EventActivation{Ev: ev})
 		} else {
 			bind()

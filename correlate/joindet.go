@@ -43,7 +43,7 @@ func (d *joinDet) rule() *rules.Rule               { return d.r }
 func (d *joinDet) constraints() []rules.Constraint { return nil }
 func (d *joinDet) timed() bool                     { return true }
 
-func (d *joinDet) process(ev *event.Event) {
+func (d *joinDet) process(ev *event.Event, _ *celenv.Scores) {
 	for i, side := range d.r.Join.Sides {
 		if side.Stream != "" && side.Stream != ev.Stream {
 			continue

@@ -10,6 +10,7 @@ import (
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/nfa"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // sequence is a `sequence:` rule: CEL guards on an NFA matcher, one state
@@ -54,13 +55,13 @@ func (d *sequence) rule() *rules.Rule { return d.r }
 func (d *sequence) constraints() []rules.Constraint { return nil }
 func (d *sequence) timed() bool                     { return true }
 
-func (d *sequence) process(ev *event.Event) {
+func (d *sequence) process(ev *event.Event, anomaly *celenv.Scores) {
 	vals, ok := d.e.partitionKey(d.r, ev, d.r.KeyOf)
 	if !ok {
 		return
 	}
 	d.keyBuf = encodeKey(d.keyBuf[:0], vals)
-	d.act.Anomaly = d.e.anomaly
+	d.act.Anomaly = anomaly
 	if err := d.m.Process(string(d.keyBuf), ev, d.emitFn); err != nil {
 		d.e.stateError(d.r, err)
 	}
