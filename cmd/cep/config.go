@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -64,7 +60,7 @@ type engineConfig struct {
 	// holding back event time. Default 1m.
 	IdleTimeout duration `yaml:"idle_timeout"`
 	// Late: drop (default) or process events later than that.
-	Late string `yaml:"late"`
+	Late string `yaml:"late" yamlx:"oneof=drop|process"`
 	// CorrectWithin is how long after its end a window of a rule with
 	// late: correct can still be corrected; default 1h.
 	CorrectWithin duration `yaml:"correct_within"`
@@ -112,7 +108,7 @@ type sourceConfig struct {
 	// Name identifies the source in logs; default its path or type.
 	Name string `yaml:"name"`
 	// Type is file or stdin.
-	Type string `yaml:"type"`
+	Type string `yaml:"type" yamlx:"required,oneof=file|stdin"`
 	// Stream names the stream of its events; default the file's base name.
 	Stream string `yaml:"stream"`
 	// Path is the file of a file source.
@@ -141,7 +137,7 @@ type byteSize int64
 func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := yamlx.ParseSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return err
 	}
 	*b = byteSize(v)
 	return nil
@@ -153,32 +149,29 @@ type duration time.Duration
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := yamlx.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return err
 	}
 	*d = duration(v)
 	return nil
 }
 
-var knownFieldErr = regexp.MustCompile(`field (\S+) not found in type \S+`)
-
-// loadConfig reads and validates a config file, reporting every problem.
+// loadConfig reads and validates a config file, reporting every problem
+// with its line and column (and, for an unknown key, the keys allowed).
 func loadConfig(path string) (*config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	cfg := &config{path: path, dir: filepath.Dir(path)}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.ReplaceAll(msg, "unmarshal errors:\n", "")
-		msg = knownFieldErr.ReplaceAllString(msg, "unknown key $1")
-		var lines []string
-		for _, l := range strings.Split(msg, "\n") {
-			lines = append(lines, path+": "+strings.TrimSpace(l))
-		}
-		return nil, errors.New(strings.Join(lines, "\n"))
+	doc, err := yamlx.Parse(path, src, "a config file holds one YAML document")
+	if err != nil {
+		return nil, err
+	}
+	d := yamlx.NewDecoder(path, src)
+	d.Root = "config"
+	d.Decode(doc, cfg)
+	if len(d.List) > 0 {
+		return nil, errors.Join(d.List...)
 	}
 	if errs := cfg.validate(); len(errs) > 0 {
 		for i, e := range errs {
@@ -194,11 +187,6 @@ func (c *config) validate() []error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.Rules) == 0 {
 		bad("rules: name at least one rules directory")
-	}
-	switch c.Engine.Late {
-	case "", "drop", "process":
-	default:
-		bad("engine.late must be drop or process, got %q", c.Engine.Late)
 	}
 	if c.Engine.AllowedLateness != nil && *c.Engine.AllowedLateness < 0 {
 		bad("engine.allowed_lateness must not be negative")
@@ -216,10 +204,6 @@ func (c *config) validate() []error {
 			if s.Stream == "" {
 				bad("sources[%d]: a stdin source needs stream", i)
 			}
-		case "":
-			bad("sources[%d]: type is required (file or stdin)", i)
-		default:
-			bad("sources[%d]: unknown type %q (file or stdin)", i, s.Type)
 		}
 	}
 	if p := c.Prepare; p != nil {
