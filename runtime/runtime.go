@@ -90,6 +90,14 @@ type Config struct {
 	// AtEndOfInput, when set, sees the engine when every source has ended,
 	// before event time runs to the end.
 	AtEndOfInput func(*correlate.Engine)
+	// Sort makes a replay read every source to its end and process the
+	// events in event-time order whatever the files' order; events beyond
+	// SortBytes (default DefaultSortBytes) are sorted on disk, in SpillDir
+	// (default the system's temporary directory). Without it, each
+	// source's own order is kept and the sources are merged.
+	Sort      bool
+	SortBytes int64
+	SpillDir  string
 }
 
 // Result is what a run did.
@@ -111,6 +119,8 @@ type Result struct {
 	// Left says what a stop could not finish in time; empty when all was
 	// done.
 	Left []string
+	// SortRuns counts the sorted runs a sorted replay spilled to disk.
+	SortRuns int
 }
 
 // Runtime runs one configuration; Run may be called once.
@@ -196,9 +206,12 @@ func (rt *Runtime) Run(ctx context.Context) (*Result, error) {
 	defer stopSources()
 	var interrupted bool
 	var err error
-	if rt.cfg.Mode == Replay {
+	switch {
+	case rt.cfg.Mode == Replay && rt.cfg.Sort:
+		interrupted, err = rt.sortedReplay(ctx, srcCtx)
+	case rt.cfg.Mode == Replay:
 		interrupted, err = rt.replay(ctx, srcCtx)
-	} else {
+	default:
 		interrupted, err = rt.serve(ctx, srcCtx)
 	}
 	stopSources()

@@ -23,7 +23,7 @@ var _ = Describe("event time", func() {
 			fmt.Fprintf(&b, `{"id":"e%d","ts":%s}`+"\n", i, ts)
 		}
 		writeFile(dir, "auth.jsonl", b.String())
-		r := cep(dir, nil, "run", "--rules", "rules", "--input", "auth.jsonl", "--quarantine", "quarantined.jsonl")
+		r := cep(dir, nil, "run", "--rules", "rules", "--input", "auth.jsonl", "--quarantine", "quarantined.jsonl", "--sort=false")
 		Expect(r.code).To(Equal(0), r.stderr)
 		Expect(alertsOf(r.stdout)).To(HaveLen(999))
 		Expect(r.stderr).To(ContainSubstring("quarantined=1"))

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,8 +100,10 @@ var _ = Describe("cep run", func() {
 			`{"id":"a4","ts":"2026-01-01T00:00:01Z","user":"u4","outcome":"failure"}`,
 		}, "\n")+"\n")
 		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
-		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--allowed-lateness", "5s")
-		Expect(r.code).To(Equal(0), r.stderr)
+		By("with --sort=false, the file's own order: a late event fails the run loudly")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--allowed-lateness", "5s", "--sort=false")
+		Expect(r.code).To(Equal(3), r.stderr)
+		Expect(r.stderr).To(ContainSubstring("not in event-time order"))
 		var ids []string
 		for _, a := range alertsOf(r.stdout) {
 			ids = append(ids, evidenceIDs(a)...)
@@ -110,9 +113,35 @@ var _ = Describe("cep run", func() {
 		Expect(r.stderr).To(ContainSubstring("late event dropped"))
 		Expect(r.stderr).To(ContainSubstring("late_dropped=1"))
 
-		r = cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--allowed-lateness", "5s", "--late", "process")
+		r = cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--allowed-lateness", "5s", "--late", "process", "--sort=false")
 		Expect(r.code).To(Equal(0), r.stderr)
 		Expect(alertsOf(r.stdout)).To(HaveLen(4))
+
+		By("sorted, as a replay is by default, nothing is late")
+		r = cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--allowed-lateness", "5s")
+		Expect(r.code).To(Equal(0), r.stderr)
+		ids = nil
+		for _, a := range alertsOf(r.stdout) {
+			ids = append(ids, evidenceIDs(a)...)
+		}
+		Expect(ids).To(Equal([]string{"a4", "a2", "a1", "a3"}))
+		Expect(r.stderr).To(ContainSubstring("late=0 late_dropped=0"))
+	})
+
+	It("replays a file written newest first in event-time order", func() {
+		var lines []string
+		for i := 200; i > 0; i-- {
+			lines = append(lines, fmt.Sprintf(`{"id":"a%d","ts":%d,"user":"u%d","outcome":"failure"}`, i, 1_767_225_600+i, i))
+		}
+		writeFile(dir, "auth.jsonl", strings.Join(lines, "\n")+"\n")
+		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--sort-buffer", "16KiB")
+		Expect(r.code).To(Equal(0), r.stderr)
+		as := alertsOf(r.stdout)
+		Expect(as).To(HaveLen(200))
+		Expect(evidenceIDs(as[0])).To(Equal([]string{"a1"}))
+		Expect(r.stderr).To(ContainSubstring("replay sorted on disk"))
+		Expect(r.stderr).To(ContainSubstring("late_dropped=0"))
 	})
 
 	It("explains what a rule did, event by event", func() {

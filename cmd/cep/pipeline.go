@@ -26,6 +26,10 @@ type engineParams struct {
 	limits      correlate.Limits
 	maxFuture   time.Duration
 	quarantine  string
+	// sort processes a replay in event-time order whatever the files'
+	// order, in sortBytes of memory and then on disk.
+	sort      bool
+	sortBytes sizeFlag
 }
 
 func (p engineParams) config(log *slog.Logger, explain io.Writer, streams []string) correlate.Config {
@@ -48,7 +52,11 @@ func (a *app) testEngine(p engineParams) ruletest.Engine {
 	return func(rs []*rules.Rule, inputs []ruletest.Input, explain io.Writer) ([]map[string]any, error) {
 		var srcs []source.Source
 		var bad []error
+		sorted := p.sort
 		for i, in := range inputs {
+			if in.Listed {
+				sorted = false
+			}
 			var buf bytes.Buffer
 			for _, l := range in.Lines {
 				buf.Write(l.Data)
@@ -70,7 +78,8 @@ func (a *app) testEngine(p engineParams) ruletest.Engine {
 			})
 		}
 		sink := &collectSink{}
-		rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: rs, Engine: p.config(a.log, explain, nil), Sources: srcs, Sink: sink, Log: a.log})
+		rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: rs, Engine: p.config(a.log, explain, nil), Sources: srcs, Sink: sink, Log: a.log,
+			Sort: sorted, SortBytes: int64(p.sortBytes)})
 		if err != nil {
 			return nil, err
 		}

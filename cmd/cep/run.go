@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ for --input and standard output for --output.`,
 				// Everything a replay takes from flags, a service takes from
 				// its config file: a flag that would be ignored is an error.
 				var ignored []string
-				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
+				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
 					if cmd.Flags().Changed(name) {
 						ignored = append(ignored, "--"+name)
 					}
@@ -114,6 +115,23 @@ func (a *app) addEngineFlags(cmd *cobra.Command, p *engineParams) {
 	cmd.Flags().DurationVar(&p.lateness, "allowed-lateness", correlate.DefaultAllowedLateness, "how far behind its stream's newest event an event may arrive")
 	cmd.Flags().StringVar(&p.late, "late", "drop", "events later than that: drop (counted and logged) or process")
 	cmd.Flags().Var(newFutureFlag(&p.maxFuture), "max-future", "an event this far ahead of its stream's newest is held back until a few more agree, else quarantined (0: trust every time)")
+	cmd.Flags().BoolVar(&p.sort, "sort", true, "process the input in event-time order whatever the files' order (false: keep each file's order, and fail if events come late)")
+	p.sortBytes = runtime.DefaultSortBytes
+	cmd.Flags().Var(&p.sortBytes, "sort-buffer", "memory for sorting the input; beyond it sorted runs spill to the temporary directory")
+}
+
+// sizeFlag reads a byte size such as 512MiB.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+func (s *sizeFlag) Type() string   { return "size" }
+func (s *sizeFlag) Set(v string) error {
+	n, err := yamlx.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(n)
+	return nil
 }
 
 // futureFlag reads --max-future: a duration, with 0 turning the check
@@ -211,12 +229,14 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		ecfg.Quarantine = q.write
 	}
 	cfg := runtime.Config{
-		Mode:    runtime.Replay,
-		Rules:   set.Rules,
-		Engine:  ecfg,
-		Sources: srcs,
-		Sink:    sink,
-		Log:     a.log,
+		Mode:      runtime.Replay,
+		Sort:      p.sort,
+		SortBytes: int64(p.sortBytes),
+		Rules:     set.Rules,
+		Engine:    ecfg,
+		Sources:   srcs,
+		Sink:      sink,
+		Log:       a.log,
 	}
 	if p.stateDir != "" {
 		cfg.Legacy = correlate.DirStore{Dir: p.stateDir}
@@ -244,6 +264,8 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		return exitWith(exitRuntime, "reading input: %v", errors.Join(res.SourceErrors...))
 	case res.Interrupted:
 		return exitWith(exitRuntime, "interrupted before the end of input")
+	case !p.sort && res.Stats.LateDropped > 0:
+		return exitWith(exitRuntime, "%d event(s) came later than the allowed lateness and were dropped: the input is not in event-time order; leave out --sort=false to have cep sort it", res.Stats.LateDropped)
 	case loadErrs > 0:
 		return exitWith(exitUsage, "%d problem(s) in rule files: the rules that loaded ran; the others did not", loadErrs)
 	}

@@ -41,7 +41,7 @@ func TestParseTestFileErrors(t *testing.T) {
 		{"tests:\n  - events: [{x: 1}]\n    expect: {alerts: [{nope: 1}]}\n", `t.test.yaml:3:24: unknown key "nope" in an expected alert`},
 		{"tests:\n  - events: [{x: 1}]\n    expect: {alerts: -1}\n", `tests[0].expect.alerts must be an integer of at least 0, got "-1"`},
 		{"tests:\n  - events: [{x: 1}]\n    expect: {}\n", `missing required key "alerts"`},
-		{"tests:\n  - events: [{x: 1}]\n    expct: {alerts: 1}\n", `unknown key "expct" in tests[0] (allowed: name, stream, events, file, inputs, expect)`},
+		{"tests:\n  - events: [{x: 1}]\n    expct: {alerts: 1}\n", `unknown key "expct" in tests[0] (allowed: name, stream, events, file, inputs, order, expect)`},
 		{"rule: [x]\n", `unknown key "rule" in test file (allowed: rules, tests)`},
 	}
 	for _, tt := range tests {

@@ -29,7 +29,11 @@ type TestSpec struct {
 	// File is a JSON-lines file of events, relative to the test's file.
 	File   string      `yaml:"file"`
 	Inputs []TestInput `yaml:"inputs" yamlx:"custom"`
-	Expect Expect      `yaml:"expect"`
+	// Order is how the events reach the engine: "time" (the default)
+	// sorts them by event time, as a replay does; "listed" keeps the
+	// order they are written in, to test late events.
+	Order  string `yaml:"order" yamlx:"oneof=time|listed"`
+	Expect Expect `yaml:"expect"`
 }
 
 // DecodeKeyYAMLX decodes inputs: a mapping of stream names to a file or a

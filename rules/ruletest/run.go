@@ -29,6 +29,9 @@ import (
 type Input struct {
 	Stream string
 	Lines  []Line
+	// Listed asks for the lines in the order written, not sorted by
+	// event time (a test's order: listed).
+	Listed bool
 }
 
 // Line is one JSON event and where it was written.
@@ -153,7 +156,7 @@ func testInputs(rs []*rules.Rule, t rulefmt.TestSpec) ([]Input, error) {
 			}
 			stream = s
 		}
-		in := Input{Stream: stream}
+		in := Input{Stream: stream, Listed: t.Order == "listed"}
 		for _, e := range t.Events {
 			in.Lines = append(in.Lines, Line{Data: e.JSON, Pos: e.Pos})
 		}
@@ -167,7 +170,7 @@ func testInputs(rs []*rules.Rule, t rulefmt.TestSpec) ([]Input, error) {
 		inputs = append(inputs, in)
 	}
 	for _, ti := range t.Inputs {
-		in := Input{Stream: ti.Stream}
+		in := Input{Stream: ti.Stream, Listed: t.Order == "listed"}
 		for _, e := range ti.Events {
 			in.Lines = append(in.Lines, Line{Data: e.JSON, Pos: e.Pos})
 		}
