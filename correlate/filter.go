@@ -45,6 +45,7 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 		}
 	}
 	var ok bool
+	errsBefore := f.r.Health.Errors()
 	if f.r.Match != nil {
 		if anomaly == nil {
 			ok = f.r.Match.Test(rules.EventActivation{Ev: ev})
@@ -54,7 +55,13 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 		}
 	}
 	if !ok {
-		f.e.explainf(f.r, "match is false")
+		if f.e.explaining(f.r) {
+			if f.r.Health.Errors() > errsBefore {
+				f.e.explainf(f.r, "match could not be evaluated (counted as false): %v", f.r.Health.LastError())
+			} else {
+				f.e.explainf(f.r, "match is false")
+			}
+		}
 		return
 	}
 	key, k, ok := f.e.keyOf(f.r, ev)

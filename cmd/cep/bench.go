@@ -97,7 +97,7 @@ Scenarios:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&p.scenario, "scenario", "filter", "scenario: filter")
+	f.StringVar(&p.scenario, "scenario", "filter", "scenario: filter, sequence or aggregate (see above)")
 	f.IntVar(&p.rules, "rules", 1000, "number of rules (default 1000 for filter, 1 for the others)")
 	f.IntVar(&p.events, "events", 1000000, "number of events")
 	f.IntVar(&p.keys, "keys", 100000, "number of distinct keys (cards, users)")

@@ -49,6 +49,13 @@ func besideRules(flag, name string, paths []string) string {
 // their positions; rules that load are returned so the rest keeps working.
 // The error is for problems that stop everything (bad lists).
 func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compiler, error) {
+	// A path that is not there is a usage error for every command, not a
+	// problem in a rule file.
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, nil, exitWith(exitUsage, "%v", err)
+		}
+	}
 	lists, err := reflist.Load(f.listsDir(paths))
 	if err != nil {
 		return nil, nil, exitWith(exitUsage, "%v", err)

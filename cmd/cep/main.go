@@ -131,15 +131,45 @@ func (a *app) setupLog() error {
 	return nil
 }
 
+// buildDetails describes the binary from its build info: the module
+// version, the VCS revision and whether the tree was modified, and Go's
+// version.
+func buildDetails() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	parts := []string{"module " + bi.Main.Path + " " + bi.Main.Version}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" {
+		parts = append(parts, "revision "+rev)
+		if modified == "true" {
+			parts = append(parts, "modified")
+		}
+	} else {
+		parts = append(parts, "no VCS revision recorded")
+	}
+	parts = append(parts, bi.GoVersion)
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version of cep",
+		Short: "Print the version of cep, its VCS revision and Go version",
 		Example: `  cep version
-  cep version 0.1.0`,
+  cep dev (module github.com/cep-project/cep (devel), revision 1279c57…, modified, go1.26.8)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(a.stdout, "cep %s\n", version)
+			fmt.Fprintf(a.stdout, "cep %s%s\n", version, buildDetails())
 			return nil
 		},
 	}

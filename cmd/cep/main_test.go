@@ -98,3 +98,14 @@ func yamlBlocks(md string) []string {
 	}
 	return out
 }
+
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:9464": true, "localhost:9464": true, "[::1]:9464": true, "127.1.2.3:1": true,
+		":19465": false, "0.0.0.0:9464": false, "[::]:9464": false, "10.0.0.5:9464": false, "bogus": false,
+	} {
+		if got := loopback(addr); got != want {
+			t.Errorf("loopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

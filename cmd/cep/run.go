@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -205,6 +206,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		}
 		srcs = append(srcs, &source.File{Spec: spec, Path: path, Log: a.log})
 	}
+	a.warnUnreadStreams(set.Rules, srcs)
 	w := a.stdout
 	if p.output != "-" {
 		f, err := os.Create(p.output)
@@ -264,6 +266,8 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		return exitWith(exitRuntime, "reading input: %v", errors.Join(res.SourceErrors...))
 	case res.Interrupted:
 		return exitWith(exitRuntime, "interrupted before the end of input")
+	case res.Stats.Events == 0 && malformed(srcs) > 0:
+		return exitWith(exitRuntime, "every input line (%d) was malformed: no event was read", malformed(srcs))
 	case !p.sort && res.Stats.LateDropped > 0:
 		return exitWith(exitRuntime, "%d event(s) came later than the allowed lateness and were dropped: the input is not in event-time order; leave out --sort=false to have cep sort it", res.Stats.LateDropped)
 	case loadErrs > 0:
@@ -279,6 +283,48 @@ func (a *app) onlineSummary(eng *correlate.Engine) {
 			"scored_online", s.ScoredOnline, "scored_fallback", s.ScoredFallback, "unscored", s.Unscored,
 			"feedback_errors", s.FeedbackErrors, "forgotten_alerts", s.ForgottenAlerts)
 	}
+}
+
+func malformed(srcs []source.Source) uint64 {
+	var n uint64
+	for _, s := range srcs {
+		n += s.Counts().Malformed.Load()
+	}
+	return n
+}
+
+// warnUnreadStreams warns about a source whose stream no rule reads: most
+// often a misspelt STREAM= name, whose events would pass unseen.
+func (a *app) warnUnreadStreams(rs []*rules.Rule, srcs []source.Source) {
+	read := map[string]bool{}
+	for _, r := range rs {
+		for _, s := range r.Streams {
+			read[s] = true
+		}
+	}
+	for _, src := range srcs {
+		for _, st := range src.Streams() {
+			used := false
+			for _, r := range rs {
+				if r.ReadsStream(st) {
+					used = true
+					break
+				}
+			}
+			if !used {
+				a.log.Warn("no rule reads this stream: its events will pass unseen (is the stream name misspelt?)", "source", src.Name(), "stream", st, "streams_rules_read", strings.Join(sortedKeys(read), ","))
+			}
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // summary logs what a run did, including everything it counted as dropped

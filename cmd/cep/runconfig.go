@@ -157,6 +157,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		rcfg.Store = &state.Dir{Path: dir, Keep: cfg.State.Keep, Log: a.log}
 		rcfg.Legacy = correlate.DirStore{Dir: dir}
 	}
+	a.warnUnreadStreams(set.Rules, srcs)
 	rt, err := runtime.New(rcfg)
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
@@ -183,6 +184,9 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		}
 		defer func() { _ = srv.Close() }()
 		a.log.Info("serving metrics", "address", srv.Addr)
+		if !loopback(cfg.Metrics.Listen) {
+			a.log.Warn("metrics.listen is not a loopback address: /metrics and /healthz, which name every rule and sink with their counts and errors, are open to the network", "listen", cfg.Metrics.Listen)
+		}
 	}
 
 	a.log.Info("running", "rules", len(set.Rules), "sources", len(srcs), "sinks", len(cfg.Sinks))
@@ -232,6 +236,21 @@ func (a *app) prepare(ctx context.Context, cfg *config) error {
 		return exitWith(exitRuntime, "%s: prepare: the command ran but %s is still missing", cfg.path, creates)
 	}
 	return nil
+}
+
+// loopback reports whether a listen address binds only the loopback
+// interface: "localhost", 127.0.0.0/8 or ::1. An empty host binds every
+// interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func orBackground(ctx context.Context) context.Context {

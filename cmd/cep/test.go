@@ -93,6 +93,9 @@ func (a *app) runTests(paths []string, p testParams) error {
 			fmt.Fprintf(a.stdout, "      %s\n", indent(r.Diff, "      "))
 		}
 	}
+	if len(results) == 0 && opts.Run != nil {
+		return exitWith(exitUsage, "--run %q matches no test", p.run)
+	}
 	if len(results) == 0 {
 		fmt.Fprintln(a.stderr, "cep test: no tests found (add tests: to a rule, or a *.test.yaml file)")
 	}

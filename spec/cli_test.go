@@ -1,0 +1,85 @@
+package spec
+
+import (
+	"path/filepath"
+	"syscall"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+)
+
+// Silent misconfiguration must not pass quietly (issue 14 item 15).
+var _ = Describe("misconfiguration is said out loud", func() {
+	var dir, rules string
+	BeforeEach(func() {
+		dir = GinkgoT().TempDir()
+		rules = filepath.Join(repoRoot(), "spec/testdata/rules")
+		writeFile(dir, "auth.jsonl", `{"id":"a1","ts":"2026-01-01T00:00:00Z","user":"u1","outcome":"failure"}`+"\n")
+	})
+
+	It("warns about an input stream no rule reads", func() {
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "autth=auth.jsonl")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stderr).To(ContainSubstring("no rule reads this stream"))
+		Expect(r.stderr).To(ContainSubstring("stream=autth"))
+	})
+
+	It("refuses to explain a rule that is not loaded", func() {
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth=auth.jsonl", "--explain", "fraud.nope")
+		Expect(r.code).To(Equal(2))
+		Expect(r.stderr).To(ContainSubstring(`no rule "fraud.nope"`))
+	})
+
+	It("fails a test run whose --run selects nothing", func() {
+		r := cep(dir, nil, "test", "--run", "nomatch", rules)
+		Expect(r.code).To(Equal(2))
+		Expect(r.stderr).To(ContainSubstring(`--run "nomatch" matches no test`))
+	})
+
+	It("fails a replay where every line is malformed", func() {
+		writeFile(dir, "bad.jsonl", "not json\n{\"no\": \"time\"}\n")
+		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth=bad.jsonl")
+		Expect(r.code).To(Equal(3))
+		Expect(r.stderr).To(ContainSubstring("every input line (2) was malformed"))
+	})
+
+	It("gives a path that is not there the same exit status in lint, test and run", func() {
+		for _, args := range [][]string{
+			{"lint", "/nonexistent"},
+			{"test", "/nonexistent"},
+			{"run", "--rules", "/nonexistent", "--input", "auth.jsonl"},
+		} {
+			r := cep(dir, nil, args...)
+			Expect(r.code).To(Equal(2), "cep %v: %s", args, r.stderr)
+			Expect(r.stderr).To(ContainSubstring("/nonexistent"))
+		}
+	})
+
+	It("explains an evaluation error as an error, not as a false condition", func() {
+		writeFile(dir, "rules/amount.yaml", "id: t.amount\ntitle: Big\nstreams: [auth]\nmatch: event.amount > 10.0\n")
+		r := cep(dir, nil, "run", "--rules", "rules", "--input", "auth=auth.jsonl", "--explain", "t.amount")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stderr).To(ContainSubstring("match could not be evaluated"))
+		Expect(r.stderr).NotTo(ContainSubstring("match is false"))
+	})
+
+	It("says which build it is", func() {
+		r := cep(dir, nil, "version")
+		Expect(r.code).To(Equal(0))
+		Expect(r.stdout).To(MatchRegexp(`^cep \S+ \(module github.com/cep-project/cep .*go1\.\d+`))
+	})
+
+	It("warns when metrics listen beyond loopback", func() {
+		cfg := writeFile(dir, "cep.yaml", `
+rules: [`+rules+`]
+sources: [{type: file, path: auth.jsonl, stream: auth, follow: true}]
+metrics: {listen: ":0"}
+`)
+		s := startCep(dir, "run", "--config", cfg)
+		Eventually(s.Err).Should(gbytes.Say("not a loopback address"))
+		s.Signal(syscall.SIGTERM)
+		Eventually(s).Should(gexec.Exit(0))
+	})
+})
