@@ -179,6 +179,7 @@ type Engine struct {
 	feedback  map[string][]*online
 	future    *futureGuard
 	byID      map[string]*rules.Rule
+	ruleStats map[string]*RuleStats
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -212,6 +213,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		online:    map[string]*online{},
 		feedback:  map[string][]*online{},
 		byID:      map[string]*rules.Rule{},
+		ruleStats: map[string]*RuleStats{},
 	}
 	e.alerts = alert.NewPipeline(cfg.Priority, cfg.Criticality, e.deliver)
 	switch {
@@ -236,6 +238,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 			e.baselines[r] = newBaselines(r)
 		}
 		e.byID[r.ID] = r
+		e.ruleStats[r.ID] = &RuleStats{}
 		h := alert.Handling{Dedup: r.Dedup}
 		if g := r.Group; g != nil {
 			h.Group = &alert.Group{By: g.By, For: g.For}
@@ -350,6 +353,26 @@ func (e *Engine) Close() {
 	e.reorder.wm = MaxTime
 }
 
+// RuleStats are one rule's counters.
+type RuleStats struct {
+	// Evaluated counts events handed to the rule's detector.
+	Evaluated uint64
+	// Alerts counts alerts delivered (after dedup, group and throttle);
+	// Shadow those of them marked shadow (status: experimental).
+	Alerts, Shadow uint64
+	// Shed counts events its state limits dropped.
+	Shed uint64
+}
+
+// RuleStats returns every rule's counters by rule id.
+func (e *Engine) RuleStats() map[string]RuleStats {
+	out := make(map[string]RuleStats, len(e.ruleStats))
+	for id, s := range e.ruleStats {
+		out[id] = *s
+	}
+	return out
+}
+
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	s := e.stats
@@ -407,6 +430,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 // it has baselines; the baselines learn the event after the detector has
 // seen it, so an event is never compared with itself.
 func (e *Engine) processIn(d detector, ev *event.Event) {
+	e.ruleStats[d.rule().ID].Evaluated++
 	bl := e.baselines[d.rule()]
 	if bl == nil {
 		d.process(ev, nil)
@@ -474,6 +498,7 @@ func (e *Engine) stateError(r *rules.Rule, err error) {
 
 // shed counts an event a detector could not keep because of a limit.
 func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
+	e.ruleStats[r.ID].Shed++
 	e.stats.Shed++
 	e.logCounted(e.stats.Shed, "event shed by a state limit", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "why", why)
 	if e.explaining(r) {
@@ -491,6 +516,12 @@ func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
 // deliver receives what the alert pipeline lets through.
 func (e *Engine) deliver(a *alert.Alert) {
 	e.stats.Alerts++
+	if rs := e.ruleStats[a.Rule]; rs != nil {
+		rs.Alerts++
+		if a.Shadow {
+			rs.Shadow++
+		}
+	}
 	if r := e.byID[a.Rule]; r != nil && e.explaining(r) {
 		e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
 	}

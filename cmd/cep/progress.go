@@ -6,9 +6,12 @@ import (
 	"os"
 	"time"
 
+	"text/tabwriter"
+
 	"golang.org/x/term"
 
 	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/source"
 )
 
@@ -66,4 +69,17 @@ func (p *progress) done() {
 	if p.drawn {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// ruleTable prints a table of what each rule did: events evaluated,
+// alerts (shadow ones of experimental rules apart), events shed by state
+// limits, and evaluation errors. Rules are in load order.
+func ruleTable(w io.Writer, rs []*rules.Rule, stats map[string]correlate.RuleStats) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "rule\tevaluated\talerts\tshadow\tshed\teval errors\t")
+	for _, r := range rs {
+		s := stats[r.ID]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t\n", r.ID, s.Evaluated, s.Alerts, s.Shadow, s.Shed, r.Health.Errors())
+	}
+	_ = tw.Flush()
 }

@@ -252,6 +252,9 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	start := time.Now()
 	res, err := rt.Run(orBackground(ctx))
 	prog.done()
+	if prog.on && err == nil {
+		ruleTable(a.stderr, set.Rules, rt.Engine().RuleStats())
+	}
 	if err != nil {
 		return exitWith(exitUsage, "--state: %v", err)
 	}
