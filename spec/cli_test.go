@@ -83,3 +83,27 @@ metrics: {listen: ":0"}
 		Eventually(s).Should(gexec.Exit(0))
 	})
 })
+
+var _ = Describe("rule tests", func() {
+	It("cannot read files outside the rules directories", func() {
+		dir := GinkgoT().TempDir()
+		secret := writeFile(dir, "secret/creds.jsonl", `{"ts":"2026-01-01T00:00:00Z","password":"hunter2"}`+"\n")
+		writeFile(dir, "rules/leak.yaml", `id: t.leak
+title: Reads a file it should not
+match: "true"
+tests:
+  - name: leaks
+    file: ../secret/creds.jsonl
+    expect: {alerts: 0}
+`)
+		r := cep(dir, nil, "test", "rules")
+		Expect(r.code).To(Equal(1))
+		Expect(r.stdout).To(ContainSubstring("is outside the rules directories"))
+		Expect(r.stdout + r.stderr).NotTo(ContainSubstring("hunter2"))
+
+		By("allowing the directory explicitly")
+		r = cep(dir, nil, "test", "rules", "--test-data", filepath.Dir(secret))
+		Expect(r.stdout).To(ContainSubstring("1 passed, 0 failed").Or(ContainSubstring("0 passed, 1 failed")))
+		Expect(r.stdout).NotTo(ContainSubstring("outside the rules directories"))
+	})
+})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -14,10 +15,11 @@ import (
 )
 
 type testParams struct {
-	run     string
-	junit   string
-	explain bool
-	verbose bool
+	run      string
+	junit    string
+	explain  bool
+	verbose  bool
+	testData []string
 	ruleFlags
 	engineParams
 }
@@ -52,6 +54,7 @@ tests do not load.`,
 	f.StringVar(&p.junit, "junit", "", "also write a JUnit XML report to this file")
 	f.BoolVar(&p.explain, "explain", false, "print, event by event, what each detector did")
 	f.BoolVarP(&p.verbose, "verbose", "v", false, "print passing tests too")
+	f.StringArrayVar(&p.testData, "test-data", nil, "a directory tests may read events from besides the rules paths (repeatable)")
 	a.addRuleFlags(cmd, &p.ruleFlags)
 	a.addEngineFlags(cmd, &p.engineParams)
 	return cmd
@@ -69,6 +72,15 @@ func (a *app) runTests(paths []string, p testParams) error {
 	if p.explain {
 		opts.Explain = a.stdout
 	}
+	// A test reads its events from under the rules paths (a file's
+	// directory for a file) or what --test-data adds, never elsewhere.
+	for _, path := range paths {
+		if st, err := os.Stat(path); err == nil && !st.IsDir() {
+			path = filepath.Dir(path)
+		}
+		opts.Roots = append(opts.Roots, path)
+	}
+	opts.Roots = append(opts.Roots, p.testData...)
 	set, _, err := a.loadRules(paths, p.ruleFlags)
 	if err != nil {
 		return err

@@ -52,6 +52,11 @@ type Options struct {
 	Run *regexp.Regexp
 	// Explain, when set, receives the engine's step-by-step trace.
 	Explain io.Writer
+	// Roots are the directories a test's file: and inputs: may read from:
+	// the rules paths given to cep test, and any the user adds. A test
+	// file is code from a repository; it must not read the machine.
+	// Empty allows any path.
+	Roots []string
 }
 
 // Result is the outcome of one test.
@@ -121,7 +126,7 @@ func runOne(label string, rs []*rules.Rule, t rulefmt.TestSpec, run Engine, opts
 	}
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start) }()
-	inputs, err := testInputs(rs, t)
+	inputs, err := testInputs(rs, t, opts.Roots)
 	if err != nil {
 		res.Err = err
 		return res, true
@@ -144,8 +149,8 @@ func runOne(label string, rs []*rules.Rule, t rulefmt.TestSpec, run Engine, opts
 
 // testInputs gathers a test's events by stream. Files are relative to the
 // file that holds the test.
-func testInputs(rs []*rules.Rule, t rulefmt.TestSpec) ([]Input, error) {
-	dir := filepath.Dir(t.Pos.File)
+func testInputs(rs []*rules.Rule, t rulefmt.TestSpec, roots []string) ([]Input, error) {
+	resolve := func(name string) (string, error) { return resolveData(filepath.Dir(t.Pos.File), name, roots) }
 	var inputs []Input
 	if len(t.Events) > 0 || t.File != "" {
 		stream := t.Stream
@@ -161,7 +166,11 @@ func testInputs(rs []*rules.Rule, t rulefmt.TestSpec) ([]Input, error) {
 			in.Lines = append(in.Lines, Line{Data: e.JSON, Pos: e.Pos})
 		}
 		if t.File != "" {
-			lines, err := readLines(filepath.Join(dir, t.File))
+			path, err := resolve(t.File)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.Pos, err)
+			}
+			lines, err := readLines(path)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", t.Pos, err)
 			}
@@ -175,7 +184,11 @@ func testInputs(rs []*rules.Rule, t rulefmt.TestSpec) ([]Input, error) {
 			in.Lines = append(in.Lines, Line{Data: e.JSON, Pos: e.Pos})
 		}
 		if ti.File != "" {
-			lines, err := readLines(filepath.Join(dir, ti.File))
+			path, err := resolve(ti.File)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ti.Pos, err)
+			}
+			lines, err := readLines(path)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ti.Pos, err)
 			}
@@ -209,10 +222,45 @@ func defaultStream(rs []*rules.Rule) (string, error) {
 	return "", fmt.Errorf("the rules under test read several streams (%s): name the stream with the key stream, or use inputs", strings.Join(names, ", "))
 }
 
+// resolveData finds a test's data file: an absolute path as given, a
+// relative one beside the test's file; either must lie inside one of the
+// roots (symbolic links followed), when roots are given.
+func resolveData(dir, name string, roots []string) (string, error) {
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, name)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if len(roots) == 0 {
+		return abs, nil
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		// Missing: readLines reports it with the full path.
+		real = abs
+	}
+	for _, root := range roots {
+		r, err := filepath.Abs(root)
+		if err != nil {
+			continue
+		}
+		if rr, err := filepath.EvalSymlinks(r); err == nil {
+			r = rr
+		}
+		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return abs, nil
+		}
+	}
+	return "", fmt.Errorf("test data %s is outside the rules directories (%s): a test may read only files under them; cep test --test-data DIR allows another directory", abs, strings.Join(roots, ", "))
+}
+
 func readLines(path string) ([]Line, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, pathErr(err)
+		return nil, fmt.Errorf("%s: %w", path, pathErr(err))
 	}
 	defer f.Close()
 	var out []Line

@@ -111,3 +111,52 @@ func expectFrom(tb testing.TB, raw json.RawMessage) rulefmt.Expect {
 	}
 	return rulefmt.Expect{Alerts: list, Listed: true, Count: len(list)}
 }
+
+// A test file is code from a repository: its data paths may not reach
+// outside the rules directories (issue 13 item 9).
+func TestTestDataConfinedToRoots(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "creds.jsonl")
+	if err := os.WriteFile(secret, []byte(`{"ts":1,"password":"hunter2"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inside := filepath.Join(root, "testdata", "ok.jsonl")
+	if err := os.MkdirAll(filepath.Dir(inside), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inside, []byte(`{"ts":1}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "testdata", "link.jsonl")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(root, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, path string
+		ok         bool
+	}{
+		{"relative inside", "testdata/ok.jsonl", true},
+		{"absolute inside", inside, true},
+		{"relative escaping", rel, false},
+		{"absolute outside", secret, false},
+		{"symbolic link out", "testdata/link.jsonl", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := resolveData(root, tt.path, []string{root})
+			if (err == nil) != tt.ok {
+				t.Errorf("resolveData(%q) error %v, want ok=%v", tt.path, err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "--test-data") {
+				t.Errorf("the error does not say how to allow it: %v", err)
+			}
+		})
+	}
+	if _, err := resolveData(root, secret, []string{root, outside}); err != nil {
+		t.Errorf("a directory added with --test-data is refused: %v", err)
+	}
+}
