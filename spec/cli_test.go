@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -105,5 +106,29 @@ tests:
 		r = cep(dir, nil, "test", "rules", "--test-data", filepath.Dir(secret))
 		Expect(r.stdout).To(Or(ContainSubstring("1 passed, 0 failed"), ContainSubstring("0 passed, 1 failed")))
 		Expect(r.stdout).NotTo(ContainSubstring("outside the rules directories"))
+	})
+})
+
+var _ = Describe("a JUnit report", func() {
+	It("shows files that do not load as errors, with plain paths and decimal times", func() {
+		dir := GinkgoT().TempDir()
+		writeFile(dir, "rules/good.yaml", `id: t.good
+title: Good
+match: event.x == 1.0
+tests:
+  - name: fires
+    events: [{id: e1, ts: "2026-01-01T00:00:00Z", x: 1}]
+    expect: {alerts: 1}
+`)
+		writeFile(dir, "rules/broken.yaml", "id: t.broken\ntitle: Broken\nmatch: event.x ==\n")
+		r := cep(dir, nil, "test", "rules", "--junit", "report.xml")
+		Expect(r.code).To(Equal(2), r.stdout+r.stderr)
+		report, err := os.ReadFile(filepath.Join(dir, "report.xml"))
+		Expect(err).NotTo(HaveOccurred())
+		xml := string(report)
+		Expect(xml).To(ContainSubstring(`<testsuite name="files that do not load" tests="1" failures="0" errors="1"`))
+		Expect(xml).To(MatchRegexp(`file="rules/broken.yaml" line="3"`))
+		Expect(xml).To(MatchRegexp(`file="rules/good.yaml" line="\d+" time="\d+\.\d{6}"`))
+		Expect(xml).NotTo(MatchRegexp(`time="[^"]*e-`))
 	})
 })

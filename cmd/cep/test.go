@@ -2,15 +2,19 @@ package main
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/ruletest"
 )
 
@@ -113,7 +117,7 @@ func (a *app) runTests(paths []string, p testParams) error {
 	}
 	fmt.Fprintf(a.stdout, "%d passed, %d failed\n", passed, failed)
 	if p.junit != "" {
-		if err := writeJUnit(p.junit, results); err != nil {
+		if err := writeJUnit(p.junit, results, loadErrors(set)); err != nil {
 			return exitWith(exitRuntime, "--junit: %v", err)
 		}
 	}
@@ -142,12 +146,14 @@ type junitSuite struct {
 }
 
 type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	File      string        `xml:"file,attr,omitempty"`
-	Time      float64       `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Error     *junitFailure `xml:"error,omitempty"`
+	Name      string `xml:"name,attr"`
+	Classname string `xml:"classname,attr"`
+	File      string `xml:"file,attr,omitempty"`
+	Line      int    `xml:"line,attr,omitempty"`
+	// Time is decimal seconds: JUnit readers do not all take exponents.
+	Time    string        `xml:"time,attr"`
+	Failure *junitFailure `xml:"failure,omitempty"`
+	Error   *junitFailure `xml:"error,omitempty"`
 }
 
 type junitFailure struct {
@@ -156,8 +162,24 @@ type junitFailure struct {
 }
 
 // writeJUnit writes one testsuite per rule, the shape CI systems render.
-func writeJUnit(path string, results []ruletest.Result) error {
+// writeJUnit writes the results, and each file that did not load as a
+// test case in error, so a CI report is never green while cep test fails.
+func writeJUnit(path string, results []ruletest.Result, loadErrs []error) error {
 	var doc junitSuites
+	if len(loadErrs) > 0 {
+		s := junitSuite{Name: "files that do not load"}
+		for _, err := range loadErrs {
+			c := junitCase{Name: "load", Classname: "load", Time: "0.000", Error: &junitFailure{Message: firstLine(err.Error()), Body: err.Error()}}
+			var ye *yamlx.Error
+			if errors.As(err, &ye) {
+				c.Name, c.File, c.Line = ye.Pos.File, ye.Pos.File, ye.Pos.Line
+			}
+			s.Cases = append(s.Cases, c)
+			s.Tests++
+			s.Errors++
+		}
+		doc.Suites = append(doc.Suites, s)
+	}
 	index := map[string]int{}
 	for _, r := range results {
 		i, ok := index[r.Rule]
@@ -167,7 +189,7 @@ func writeJUnit(path string, results []ruletest.Result) error {
 			doc.Suites = append(doc.Suites, junitSuite{Name: r.Rule})
 		}
 		s := &doc.Suites[i]
-		c := junitCase{Name: r.Name, Classname: r.Rule, File: r.Pos.String(), Time: r.Duration.Seconds()}
+		c := junitCase{Name: r.Name, Classname: r.Rule, File: r.Pos.File, Line: r.Pos.Line, Time: strconv.FormatFloat(r.Duration.Seconds(), 'f', 6, 64)}
 		switch {
 		case r.Err != nil:
 			c.Error = &junitFailure{Message: firstLine(r.Err.Error()), Body: r.Err.Error()}
@@ -201,6 +223,17 @@ func writeXML(w io.Writer, v any) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// loadErrors are the errors (not warnings) of loading the rules.
+func loadErrors(set *rules.Set) []error {
+	var out []error
+	for _, err := range set.Errors {
+		if !yamlx.IsWarning(err) {
+			out = append(out, err)
+		}
+	}
+	return out
 }
 
 func firstLine(s string) string {
