@@ -25,6 +25,23 @@ type Set struct {
 	Errors []error
 	// Files is the number of rule files read.
 	Files int
+	// Skipped are YAML files under the paths that are not rules (a
+	// config file, an online model), each with why.
+	Skipped []string
+}
+
+// notRule tells why a YAML file found under a rules directory is not a
+// rule file, or "" when it is one: configs and online models often sit
+// beside rules in one repository.
+func notRule(path string) string {
+	base := filepath.Base(path)
+	switch {
+	case base == "cep.yaml" || base == "cep.yml":
+		return "a cep config file"
+	case strings.HasSuffix(base, ".online.yaml") || strings.HasSuffix(base, ".online.yml"):
+		return "an online model"
+	}
+	return ""
 }
 
 // Rule returns the rule with the given id.
@@ -72,6 +89,10 @@ func (c *Compiler) Load(paths ...string) *Set {
 				if path != p && strings.HasPrefix(d.Name(), ".") {
 					return filepath.SkipDir
 				}
+				return nil
+			}
+			if why := notRule(path); why != "" && (isRuleFile(path) || isTestFile(path)) {
+				set.Skipped = append(set.Skipped, path+": "+why)
 				return nil
 			}
 			if isRuleFile(path) || isTestFile(path) {

@@ -132,3 +132,16 @@ tests:
 		Expect(xml).NotTo(MatchRegexp(`time="[^"]*e-`))
 	})
 })
+
+var _ = Describe("a directory with a cep config", func() {
+	It("is tested and linted by the rules its config names, and other YAML is skipped with a note", func() {
+		for _, cmd := range []string{"test", "lint"} {
+			r := cep(repoRoot(), nil, cmd, "examples/fraud")
+			Expect(r.code).To(Equal(0), "cep %s: %s%s", cmd, r.stdout, r.stderr)
+			Expect(r.stderr).To(ContainSubstring("is a cep config: using its rules"))
+		}
+		r := cep(repoRoot(), nil, "lint", "examples/fraud/models")
+		Expect(r.code).To(Equal(0), r.stdout+r.stderr)
+		Expect(r.stderr).To(ContainSubstring("an online model, not a rule file"))
+	})
+})

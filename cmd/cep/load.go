@@ -56,6 +56,10 @@ func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compile
 			return nil, nil, exitWith(exitUsage, "%v", err)
 		}
 	}
+	paths, f, err := a.configPaths(paths, f)
+	if err != nil {
+		return nil, nil, err
+	}
 	lists, err := reflist.Load(f.listsDir(paths))
 	if err != nil {
 		return nil, nil, exitWith(exitUsage, "%v", err)
@@ -72,7 +76,52 @@ func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compile
 	_, onlineErrs := c.LoadOnlineModels(f.modelsDir(paths))
 	set := c.Load(paths...)
 	set.Errors = append(onlineErrs, set.Errors...)
+	for _, s := range set.Skipped {
+		fmt.Fprintf(a.stderr, "note: skipped %s, not a rule file\n", s)
+	}
 	return set, c, nil
+}
+
+// configPaths replaces a cep config file given as a rules path (or a
+// directory holding cep.yaml) by the rule directories it names, with its
+// lists and models unless flags say otherwise: `cep test examples/fraud`
+// tests the example's rules.
+func (a *app) configPaths(paths []string, f ruleFlags) ([]string, ruleFlags, error) {
+	var out []string
+	for _, p := range paths {
+		cfgPath := ""
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			for _, name := range []string{"cep.yaml", "cep.yml"} {
+				if _, err := os.Stat(filepath.Join(p, name)); err == nil {
+					cfgPath = filepath.Join(p, name)
+					break
+				}
+			}
+		} else if b := filepath.Base(p); b == "cep.yaml" || b == "cep.yml" {
+			cfgPath = p
+		}
+		if cfgPath == "" {
+			out = append(out, p)
+			continue
+		}
+		cfg, err := loadConfig(cfgPath)
+		if err != nil {
+			return nil, f, exitWith(exitUsage, "%v", err)
+		}
+		var dirs []string
+		for _, r := range cfg.Rules {
+			dirs = append(dirs, cfg.resolve(r))
+		}
+		fmt.Fprintf(a.stderr, "note: %s is a cep config: using its rules %v\n", cfgPath, dirs)
+		out = append(out, dirs...)
+		if f.lists == "" && cfg.Lists != "" {
+			f.lists = cfg.resolve(cfg.Lists)
+		}
+		if f.models == "" && cfg.Models != "" {
+			f.models = cfg.resolve(cfg.Models)
+		}
+	}
+	return out, f, nil
 }
 
 // printLoadErrors writes load problems to stderr; it returns how many were
