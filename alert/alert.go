@@ -1,6 +1,6 @@
 // Package alert holds the alert value that detectors produce and sinks
 // consume, its deterministic id, and its JSON form, which is a contract
-// (DESIGN.md §4): fields are added, never changed in meaning.
+// (docs/ARCHITECTURE.md, "Contracts"): fields are added, never changed in meaning.
 package alert
 
 import (
@@ -160,7 +160,7 @@ func (e *Evidence) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Alert is one detection. Its JSON form is the contract of DESIGN.md §4.
+// Alert is one detection. Its JSON form is a contract (docs/ARCHITECTURE.md, "Contracts").
 type Alert struct {
 	ID          string         `json:"id"`
 	Rule        string         `json:"rule"`

@@ -24,7 +24,7 @@ import (
 
 // The appenders write JSON exactly as encoding/json does
 // (HTML-safe escaping, the same float and time forms, sorted map keys), so
-// that the JSON format is byte-for-byte the alert contract of DESIGN.md §4,
+// that the JSON format is byte-for-byte the alert contract (docs/ARCHITECTURE.md, "Contracts"),
 // but without reflection: formatting is the hot path of every sink.
 
 // safeJSON marks the ASCII bytes that need no escaping in a JSON string

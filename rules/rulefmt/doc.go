@@ -1,4 +1,4 @@
-// Package rulefmt is the rule file format of DESIGN.md §2: it decodes
+// Package rulefmt is the rule file format (docs/ARCHITECTURE.md, "Contracts"): it decodes
 // rule files, rule test files (*.test.yaml) and online model files
 // (*.online.yaml) strictly, and reports every problem of a file at once,
 // each as file:line:col with a caret under the offending character. CEL

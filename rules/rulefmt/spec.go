@@ -12,7 +12,7 @@ import (
 )
 
 // Spec is a rule file as written, before its expressions are compiled.
-// Its shape is the contract of DESIGN.md §2.
+// Its shape is a contract (docs/ARCHITECTURE.md, "Contracts").
 type Spec struct {
 	ID          string   `yaml:"id" yamlx:"required"`
 	Title       string   `yaml:"title" yamlx:"required"`
