@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -18,6 +19,27 @@ var DefaultTimeFields = []string{"@timestamp", "timestamp", "ts", "time"}
 
 // DefaultIDField is the id field used when a stream names none.
 const DefaultIDField = "id"
+
+// DefaultEarliestTime is the earliest event time a Decoder accepts unless
+// told otherwise. Telemetry from before 1970 is a broken clock or a field
+// that is not a time, and one such event would hold a stream's event time
+// back for nothing.
+var DefaultEarliestTime = time.Unix(0, 0).UTC()
+
+// clampNS is t in Unix nanoseconds, def for the zero time, and never
+// beyond what an event time can hold.
+func clampNS(t, def time.Time) int64 {
+	if t.IsZero() {
+		t = def
+	}
+	switch {
+	case t.Before(MinTime):
+		t = MinTime
+	case t.After(MaxTime):
+		t = MaxTime
+	}
+	return t.UnixNano()
+}
 
 // maxDepth bounds the nesting of objects and arrays, so a hostile line cannot
 // exhaust the stack.
@@ -49,7 +71,14 @@ type Decoder struct {
 	// IDField is the dotted path of the id field; empty means DefaultIDField.
 	// Events without it get a stable hash of their line.
 	IDField string
+	// EarliestTime and LatestTime bound the event times accepted; an event
+	// outside them is malformed. The zero value means DefaultEarliestTime
+	// and MaxTime. A time int64 nanoseconds cannot hold is malformed
+	// whatever the bounds.
+	EarliestTime, LatestTime time.Time
 
+	minNS   int64
+	maxNS   int64
 	seq     uint64
 	hint    int
 	esc     []byte
@@ -67,6 +96,7 @@ func (d *Decoder) init() {
 		id = DefaultIDField
 	}
 	d.idKey = strings.Split(id, ".")
+	d.minNS, d.maxNS = clampNS(d.EarliestTime, DefaultEarliestTime), clampNS(d.LatestTime, MaxTime)
 	d.ready = true
 }
 
@@ -105,32 +135,36 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 }
 
 func (d *Decoder) stamp(ev *Event) error {
+	var (
+		name string
+		v    Value
+		ok   bool
+	)
 	if d.timeKey != nil {
-		v, ok := ev.Path(d.timeKey...)
-		if !ok {
+		name = d.TimeField
+		if v, ok = ev.Path(d.timeKey...); !ok {
 			return &Error{Msg: fmt.Sprintf("no event time: field %q is missing", d.TimeField)}
 		}
-		t, err := ParseTime(v)
-		if err != nil {
-			return &Error{Msg: fmt.Sprintf("field %q: %v", d.TimeField, err)}
-		}
-		ev.Time = t
 	} else {
-		found := false
 		for _, k := range DefaultTimeFields {
-			if v, ok := ev.Get(k); ok {
-				t, err := ParseTime(v)
-				if err != nil {
-					return &Error{Msg: fmt.Sprintf("field %q: %v", k, err)}
-				}
-				ev.Time, found = t, true
+			if v, ok = ev.Get(k); ok {
+				name = k
 				break
 			}
 		}
-		if !found {
+		if !ok {
 			return &Error{Msg: "no event time: none of the fields @timestamp, timestamp, ts, time is present (set time_field for this stream)"}
 		}
 	}
+	t, err := ParseTime(v)
+	if err != nil {
+		return &Error{Msg: fmt.Sprintf("field %q: %v", name, err)}
+	}
+	if t < d.minNS || t > d.maxNS {
+		return &Error{Msg: fmt.Sprintf("field %q: event time %s is outside the accepted range %s to %s", name,
+			formatNS(t), formatNS(d.minNS), formatNS(d.maxNS))}
+	}
+	ev.Time = t
 	if v, ok := ev.Path(d.idKey...); ok && (v.kind == String || v.kind == Number) && v.Text() != "" {
 		ev.ID = v.Text()
 	} else {
@@ -138,6 +172,8 @@ func (d *Decoder) stamp(ev *Event) error {
 	}
 	return nil
 }
+
+func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // hashID is the id of an event without an id field: 16 hex digits of the
 // xxhash of its line, stable across runs and machines.

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +115,12 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"ts":1,"a":"` + "\x01" + `"}`, "control character"},
 		{strings.Repeat("[", 10), "an event must be a JSON object"},
 		{`{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `,"ts":1}`, "nesting deeper than 64"},
+		{`{"ts":"9999-12-31T23:59:59Z"}`, `field "ts": event time "9999-12-31T23:59:59Z" is out of range`},
+		{`{"ts":-50000000000}`, `field "ts": epoch seconds -50000000000 is out of range`},
+		{`{"ts":"-50000000000"}`, `field "ts": epoch seconds -50000000000 is out of range`},
+		{`{"ts":1e19}`, `epoch nanoseconds 10000000000000000000 is out of range`},
+		{`{"ts":"1969-12-31T23:59:59Z"}`, `field "ts": event time 1969-12-31T23:59:59Z is outside the accepted range 1970-01-01T00:00:00Z to 2262-04-11T23:47:15.999999999Z`},
+		{`{"ts":-1}`, `field "ts": event time 1969-12-31T23:59:59Z is outside the accepted range`},
 	}
 	for _, tt := range tests {
 		d := Decoder{Stream: "s"}
@@ -124,6 +132,45 @@ func TestDecodeErrors(t *testing.T) {
 		if err != nil && !errors.As(err, &de) {
 			t.Errorf("Decode(%q) error is %T, want *Error", tt.line, err)
 		}
+	}
+}
+
+func TestDecodeTimeBounds(t *testing.T) {
+	tests := []struct {
+		name               string
+		earliest, latest   time.Time
+		line, time, errMsg string
+	}{
+		{name: "default bounds take 1970", line: `{"ts":0}`, time: "1970-01-01T00:00:00Z"},
+		{name: "default bounds take the last instant", line: `{"ts":"2262-04-11T23:47:15.999999999Z"}`, time: "2262-04-11T23:47:15.999999999Z"},
+		{name: "earlier bound configured", earliest: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC),
+			line: `{"ts":"1969-07-20T20:17:40Z"}`, time: "1969-07-20T20:17:40Z"},
+		{name: "earlier bound below what int64 holds is clamped", earliest: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+			line: `{"ts":"1600-01-01T00:00:00Z"}`, errMsg: `event time "1600-01-01T00:00:00Z" is out of range`},
+		{name: "later bound configured", latest: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+			line: `{"ts":"2200-01-01T00:00:00Z"}`, errMsg: `field "ts": event time 2200-01-01T00:00:00Z is outside the accepted range 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z`},
+		{name: "later bound is inclusive", latest: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+			line: `{"ts":"2100-01-01T00:00:00Z"}`, time: "2100-01-01T00:00:00Z"},
+		{name: "epoch milliseconds beyond the later bound", latest: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+			line: `{"ts":7258118400001}`, errMsg: "event time 2200-01-01T00:00:00.001Z is outside the accepted range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decoder{EarliestTime: tt.earliest, LatestTime: tt.latest}
+			ev, err := d.Decode([]byte(tt.line))
+			switch {
+			case tt.errMsg != "":
+				if err == nil || !strings.Contains(err.Error(), tt.errMsg) {
+					t.Fatalf("error = %v, want %q", err, tt.errMsg)
+				}
+			case err != nil:
+				t.Fatal(err)
+			default:
+				if got := ev.Timestamp().Format(time.RFC3339Nano); got != tt.time {
+					t.Errorf("time = %s, want %s", got, tt.time)
+				}
+			}
+		})
 	}
 }
 
@@ -203,6 +250,52 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
+// TestParseTimeRange checks that times int64 nanoseconds cannot hold are
+// errors in every form, never wrapped-around values, and that the edges
+// themselves are accepted.
+func TestParseTimeRange(t *testing.T) {
+	tests := []struct {
+		in   Value
+		want string // RFC 3339 of the result, or the error's text
+	}{
+		{StringValue("9999-12-31T23:59:59Z"), `event time "9999-12-31T23:59:59Z" is out of range`},
+		{StringValue("0001-01-01T00:00:00Z"), "is out of range"},
+		{StringValue("2262-04-11T23:47:15.999999999Z"), "2262-04-11T23:47:15.999999999Z"},
+		{StringValue("2262-04-11T23:47:16Z"), "is out of range"},
+		{StringValue("2262-04-12T01:47:15+02:00"), "2262-04-11T23:47:15Z"},
+		{StringValue("2262-04-11T23:47:16-02:00"), "is out of range"},
+		{StringValue("1677-09-21T00:12:44Z"), "1677-09-21T00:12:44Z"},
+		{StringValue("1677-09-21T00:12:43.999Z"), "is out of range"},
+		{NumberValue(-50000000000), "epoch seconds -50000000000 is out of range"},
+		{StringValue("-50000000000"), "epoch seconds -50000000000 is out of range"},
+		{NumberValue(99999999999), "epoch seconds 99999999999 is out of range"},
+		{NumberValue(100000000000), "1973-03-03T09:46:40Z"},
+		{NumberValue(99999999999999), "epoch milliseconds 99999999999999 is out of range"},
+		{NumberValue(99e15), "epoch microseconds 99000000000000000 is out of range"},
+		{NumberValue(9.3e18), "epoch nanoseconds 9300000000000000000 is out of range"},
+		{NumberValue(-9.3e18), "epoch nanoseconds -9300000000000000000 is out of range"},
+		{NumberValue(1e300), "is out of range"},
+		{StringValue("9223372035999999999"), "2262-04-11T23:47:15.999999999Z"},
+		{StringValue("9223372036854775807"), "epoch nanoseconds 9223372036854775807 is out of range"},
+		{StringValue("-9223372036000000000"), "1677-09-21T00:12:44Z"},
+		{StringValue("-9223372036000000001"), "is out of range"},
+		{StringValue("1e400"), "epoch 1e400 is out of range"},
+		{StringValue("1714564800.5"), "2024-05-01T12:00:00.5Z"},
+	}
+	for _, tt := range tests {
+		ns, err := ParseTime(tt.in)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			got = time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+		}
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("ParseTime(%v) = %s, want %s", tt.in.Interface(), got, tt.want)
+		}
+	}
+}
+
 // TestFastTimeMatchesStdlib checks the fast RFC 3339 path against
 // time.Parse over a sweep of dates.
 func TestFastTimeMatchesStdlib(t *testing.T) {
@@ -212,9 +305,9 @@ func TestFastTimeMatchesStdlib(t *testing.T) {
 		for _, layout := range []string{"2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05.000Z07:00"} {
 			for _, loc := range []*time.Location{time.UTC, time.FixedZone("x", -(3*3600 + 1800))} {
 				s := tm.In(loc).Format(layout)
-				got, ok := parseRFC3339(s)
-				if !ok || got != tm.Truncate(time.Millisecond).UnixNano() && layout != "2006-01-02T15:04:05Z07:00" {
-					t.Fatalf("parseRFC3339(%q) = %d %v, want %d", s, got, ok, tm.UnixNano())
+				got, st := parseRFC3339(s)
+				if st != parsed || got != tm.Truncate(time.Millisecond).UnixNano() && layout != "2006-01-02T15:04:05Z07:00" {
+					t.Fatalf("parseRFC3339(%q) = %d %v, want %d", s, got, st, tm.UnixNano())
 				}
 			}
 		}
@@ -255,4 +348,89 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded %#v\nencoding/json %#v\nline %q", got, std, line)
 		}
 	})
+}
+
+// FuzzParseTime checks the time parsers against the standard library and
+// exact integer arithmetic: a time is either right or an error, never a
+// value that wrapped around int64.
+func FuzzParseTime(f *testing.F) {
+	data, _ := os.ReadFile("testdata/times.jsonl")
+	for _, l := range strings.Split(string(data), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil {
+			continue
+		}
+		switch ts := m["ts"].(type) {
+		case string:
+			f.Add(ts, 0.0)
+		case float64:
+			f.Add("", ts)
+		}
+	}
+	f.Add("2024-02-29T23:59:59.999999999Z", 1714564800.25)
+	f.Fuzz(func(t *testing.T, s string, num float64) {
+		ns, err := ParseTimeString(s)
+		if std, serr := time.Parse(time.RFC3339Nano, s); serr == nil {
+			inRange := !std.Before(MinTime) && !std.After(MaxTime)
+			switch {
+			case inRange && err != nil:
+				t.Fatalf("ParseTimeString(%q): %v; time.Parse gives %v", s, err, std)
+			case inRange && ns != std.UnixNano():
+				t.Fatalf("ParseTimeString(%q) = %d, time.Parse gives %d", s, ns, std.UnixNano())
+			case !inRange && err == nil:
+				t.Fatalf("ParseTimeString(%q) = %d for a time out of range", s, ns)
+			}
+		}
+		// A leading "+" is not a number ParseTime reads.
+		if n, perr := strconv.ParseInt(s, 10, 64); perr == nil && s[0] != '+' {
+			want, ok := exactEpoch(n)
+			switch {
+			case ok && (err != nil || ns != want):
+				t.Fatalf("ParseTimeString(%q) = %d, %v; want %d", s, ns, err, want)
+			case !ok && err == nil:
+				t.Fatalf("ParseTimeString(%q) = %d for a time out of range", s, ns)
+			}
+		}
+		got, err := ParseTime(NumberValue(num))
+		if err != nil {
+			return
+		}
+		// The float is converted with microsecond rounding; the result
+		// must be near the exact product and inside the range.
+		exact := new(big.Float).SetFloat64(num)
+		switch a := math.Abs(num); {
+		case a < maxSeconds:
+			exact.Mul(exact, big.NewFloat(1e9))
+		case a < maxMillis:
+			exact.Mul(exact, big.NewFloat(1e6))
+		case a < maxMicros:
+			exact.Mul(exact, big.NewFloat(1e3))
+		}
+		diff := new(big.Float).Sub(exact, new(big.Float).SetInt64(got))
+		if d, _ := diff.Float64(); math.Abs(d) > 1000+math.Abs(num)*1e-6 {
+			t.Fatalf("ParseTime(%v) = %d, exact %s", num, got, exact.Text('f', 0))
+		}
+		if got < MinTime.UnixNano() || got > MaxTime.UnixNano() {
+			t.Fatalf("ParseTime(%v) = %d outside the range", num, got)
+		}
+	})
+}
+
+// exactEpoch is an integer epoch in nanoseconds by big-integer arithmetic,
+// with the magnitude rule of ParseTime, and whether it is in range.
+func exactEpoch(n int64) (int64, bool) {
+	per := int64(1e9)
+	switch a := math.Abs(float64(n)); {
+	case a < maxSeconds:
+		per = 1
+	case a < maxMillis:
+		per = 1e3
+	case a < maxMicros:
+		per = 1e6
+	}
+	v := new(big.Int).Mul(big.NewInt(n), big.NewInt(1e9/per))
+	if v.Cmp(big.NewInt(MinTime.UnixNano())) < 0 || v.Cmp(big.NewInt(MaxTime.UnixNano())) > 0 {
+		return 0, false
+	}
+	return v.Int64(), true
 }

@@ -17,14 +17,36 @@ const (
 	maxMicros  = 1e17
 )
 
+// Event time is held as int64 nanoseconds since 1970. Whole seconds from
+// minUnix to maxUnix, with any fraction, always fit, so the conversions
+// below never overflow; the second or so lost at each end of int64's reach
+// does not matter to anyone.
+const (
+	minUnix = -9223372036 // 1677-09-21T00:12:44Z
+	maxUnix = 9223372035  // 2262-04-11T23:47:15.999999999Z is the last instant
+)
+
+// MinTime and MaxTime are the first and last instants an event time can
+// hold. A time outside them is an error, never a wrapped-around value.
+var (
+	MinTime = time.Unix(minUnix, 0).UTC()
+	MaxTime = time.Unix(maxUnix, 999999999).UTC()
+)
+
+// errRange explains why a time does not fit, naming the value as given.
+func errRange(what string) error {
+	return fmt.Errorf("%s is out of range: event time is held as nanoseconds since 1970 and must lie between %s and %s",
+		what, MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339Nano))
+}
+
 // ParseTime reads an event time: RFC 3339 text (with 'T', 't' or a space
 // between date and time), or epoch seconds, milliseconds, microseconds or
 // nanoseconds as a number or as a string of digits. It returns Unix
-// nanoseconds.
+// nanoseconds, or an error for a time int64 nanoseconds cannot hold.
 func ParseTime(v Value) (int64, error) {
 	switch v.kind {
 	case Number:
-		return epoch(v.num)
+		return epoch(v.num, unitAuto)
 	case String:
 		return ParseTimeString(v.str)
 	}
@@ -33,52 +55,147 @@ func ParseTime(v Value) (int64, error) {
 
 // ParseTimeString parses RFC 3339 text or digits of an epoch number.
 func ParseTimeString(s string) (int64, error) {
-	if t, ok := parseRFC3339(s); ok {
+	t, st := parseRFC3339(s)
+	switch st {
+	case parsed:
 		return t, nil
+	case outOfRange:
+		return 0, errRange(fmt.Sprintf("event time %q", s))
 	}
-	if len(s) > 0 && (s[0] >= '0' && s[0] <= '9' || s[0] == '-') {
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return epoch(f)
+	if looksNumeric(s) {
+		if ns, ok, err := epochString(s, unitAuto); ok {
+			return ns, err
 		}
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	tt, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return 0, fmt.Errorf("invalid event time %q: want RFC 3339 such as 2024-05-01T12:00:00Z, or epoch seconds/milliseconds", s)
+	}
+	return unixNano(tt, s)
+}
+
+// unixNano converts a parsed time, refusing one int64 nanoseconds cannot
+// hold (time.Time.UnixNano wraps around silently).
+func unixNano(t time.Time, text string) (int64, error) {
+	if sec := t.Unix(); sec < minUnix || sec > maxUnix {
+		return 0, errRange(fmt.Sprintf("event time %q", text))
 	}
 	return t.UnixNano(), nil
 }
 
-func epoch(f float64) (int64, error) {
+func looksNumeric(s string) bool {
+	return len(s) > 0 && (s[0] >= '0' && s[0] <= '9' || s[0] == '-')
+}
+
+// unit is the unit of an epoch number; unitAuto tells it by magnitude.
+type unit uint8
+
+const (
+	unitAuto unit = iota
+	unitS
+	unitMS
+	unitUS
+	unitNS
+)
+
+var unitNames = [...]string{unitAuto: "epoch", unitS: "epoch seconds", unitMS: "epoch milliseconds", unitUS: "epoch microseconds", unitNS: "epoch nanoseconds"}
+
+// epochString parses a string of digits as an epoch number of unit u.
+// Integers are read exactly, so nanoseconds keep every digit; ok is false
+// when s is not a number at all.
+func epochString(s string, u unit) (ns int64, ok bool, err error) {
+	if n, perr := strconv.ParseInt(s, 10, 64); perr == nil {
+		if u == unitAuto {
+			u = unitOf(float64(n))
+		}
+		ns, err = epochInt(n, u)
+		return ns, true, err
+	}
+	f, perr := strconv.ParseFloat(s, 64)
+	if perr != nil {
+		var ne *strconv.NumError
+		if errors.As(perr, &ne) && ne.Err == strconv.ErrRange {
+			return 0, true, errRange(unitNames[u] + " " + s)
+		}
+		return 0, false, nil
+	}
+	ns, err = epoch(f, u)
+	return ns, true, err
+}
+
+func unitOf(f float64) unit {
+	switch a := math.Abs(f); {
+	case a < maxSeconds:
+		return unitS
+	case a < maxMillis:
+		return unitMS
+	case a < maxMicros:
+		return unitUS
+	}
+	return unitNS
+}
+
+var perSecond = [...]int64{unitS: 1, unitMS: 1e3, unitUS: 1e6, unitNS: 1e9}
+
+// epochInt converts an integer epoch exactly.
+func epochInt(n int64, u unit) (int64, error) {
+	per := perSecond[u]
+	sec, frac := n/per, n%per
+	if frac < 0 {
+		sec, frac = sec-1, frac+per
+	}
+	if sec < minUnix || sec > maxUnix {
+		return 0, errRange(unitNames[u] + " " + strconv.FormatInt(n, 10))
+	}
+	return sec*1e9 + frac*(1e9/per), nil
+}
+
+func epoch(f float64, u unit) (int64, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, errors.New("invalid epoch time")
 	}
+	if u == unitAuto {
+		u = unitOf(f)
+	}
+	// Checked in seconds first, so that the integer arithmetic below
+	// cannot overflow.
+	if s := math.Floor(f / float64(perSecond[u])); s < minUnix || s > maxUnix {
+		return 0, errRange(unitNames[u] + " " + strconv.FormatFloat(f, 'f', -1, 64))
+	}
 	// A float64 holds about 16 significant digits, so fractions are kept
 	// to the microsecond: beyond that the digits are noise.
-	a := math.Abs(f)
-	switch {
-	case a < maxSeconds:
+	switch u {
+	case unitS:
 		sec := math.Floor(f)
 		return int64(sec)*1e9 + int64(math.Round((f-sec)*1e6))*1e3, nil
-	case a < maxMillis:
+	case unitMS:
 		ms := math.Floor(f)
 		return int64(ms)*1e6 + int64(math.Round((f-ms)*1e3))*1e3, nil
-	case a < maxMicros:
+	case unitUS:
 		return int64(math.Round(f)) * 1e3, nil
-	case a < math.MaxInt64:
-		return int64(math.Round(f/1e3)) * 1e3, nil
 	}
-	return 0, fmt.Errorf("epoch time %g out of range", f)
+	return int64(math.Round(f/1e3)) * 1e3, nil
 }
+
+// parseStatus tells a time that does not fit from text that is not in the
+// form at all, so that the caller can say which.
+type parseStatus uint8
+
+const (
+	notMatched parseStatus = iota
+	parsed
+	outOfRange
+)
 
 // parseRFC3339 is the fast path for the common form
 // 2006-01-02T15:04:05[.frac](Z|±hh:mm); anything else falls back to
 // time.Parse, which is ten times slower.
-func parseRFC3339(s string) (int64, bool) {
+func parseRFC3339(s string) (int64, parseStatus) {
 	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
-		return 0, false
+		return 0, notMatched
 	}
 	if c := s[10]; c != 'T' && c != 't' && c != ' ' {
-		return 0, false
+		return 0, notMatched
 	}
 	year, ok1 := digits(s[0:4])
 	month, ok2 := digits(s[5:7])
@@ -89,7 +206,7 @@ func parseRFC3339(s string) (int64, bool) {
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
 		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour > 23 || minute > 59 || sec > 59 {
-		return 0, false
+		return 0, notMatched
 	}
 	i := 19
 	var nanos int64
@@ -103,11 +220,11 @@ func parseRFC3339(s string) (int64, bool) {
 			i++
 		}
 		if i == start {
-			return 0, false
+			return 0, notMatched
 		}
 	}
 	if i >= len(s) {
-		return 0, false
+		return 0, notMatched
 	}
 	var offset int64
 	switch s[i] {
@@ -115,12 +232,12 @@ func parseRFC3339(s string) (int64, bool) {
 		i++
 	case '+', '-':
 		if len(s)-i != 6 || s[i+3] != ':' {
-			return 0, false
+			return 0, notMatched
 		}
 		oh, ok1 := digits(s[i+1 : i+3])
 		om, ok2 := digits(s[i+4 : i+6])
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
-			return 0, false
+			return 0, notMatched
 		}
 		offset = int64(oh*3600 + om*60)
 		if s[i] == '-' {
@@ -128,14 +245,17 @@ func parseRFC3339(s string) (int64, bool) {
 		}
 		i += 6
 	default:
-		return 0, false
+		return 0, notMatched
 	}
 	if i != len(s) {
-		return 0, false
+		return 0, notMatched
 	}
 	days := daysFromCivil(year, month, day)
 	secs := days*86400 + int64(hour*3600+minute*60+sec) - offset
-	return secs*1e9 + nanos, true
+	if secs < minUnix || secs > maxUnix {
+		return 0, outOfRange
+	}
+	return secs*1e9 + nanos, parsed
 }
 
 func digits(s string) (int, bool) {
