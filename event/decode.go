@@ -1,14 +1,10 @@
 package event
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
@@ -41,10 +37,6 @@ func clampNS(t, def time.Time) int64 {
 	return t.UnixNano()
 }
 
-// maxDepth bounds the nesting of objects and arrays, so a hostile line cannot
-// exhaust the stack.
-const maxDepth = 64
-
 // Error is a line that could not be decoded into an event. Column is 1-based
 // and 0 when the problem is not at one place (a missing time field).
 type Error struct {
@@ -76,12 +68,15 @@ type Decoder struct {
 	// and MaxTime. A time int64 nanoseconds cannot hold is malformed
 	// whatever the bounds.
 	EarliestTime, LatestTime time.Time
+	// Limits bound what one line may cost; the zero value means the
+	// defaults (see Limits).
+	Limits Limits
 
+	lim     Limits
 	minNS   int64
 	maxNS   int64
 	seq     uint64
-	hint    int
-	esc     []byte
+	s       scratch
 	timeKey []string
 	idKey   []string
 	ready   bool
@@ -97,11 +92,22 @@ func (d *Decoder) init() {
 	}
 	d.idKey = strings.Split(id, ".")
 	d.minNS, d.maxNS = clampNS(d.EarliestTime, DefaultEarliestTime), clampNS(d.LatestTime, MaxTime)
+	d.lim = d.Limits.WithDefaults()
 	d.ready = true
 }
 
+// MaxLineSize is the longest line d decodes: readers of lines stop
+// buffering a longer one and count it as malformed.
+func (d *Decoder) MaxLineSize() int { return d.Limits.WithDefaults().MaxLineSize }
+
+// idSpare is room left after an event's bytes for its id when the id is
+// made (a hash, or a number printed): 16 hex digits, or a number in up to
+// 24 characters, share the event's allocation.
+const idSpare = 24
+
 // Decode decodes one JSON line into an event. The line is copied; the caller
-// may reuse it. Line numbers are the caller's to set.
+// may reuse it. Line numbers are the caller's to set. Decoder fields must
+// not change after the first call.
 func (d *Decoder) Decode(line []byte) (*Event, error) {
 	if !d.ready {
 		d.init()
@@ -110,23 +116,19 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	if len(raw) == 0 {
 		return nil, &Error{Column: 1, Msg: "empty line"}
 	}
-	owned := make([]byte, len(raw))
-	copy(owned, raw)
-	p := parser{buf: owned, d: d}
-	p.skipSpace()
-	if p.pos >= len(p.buf) || p.buf[p.pos] != '{' {
-		return nil, p.errorf("an event must be a JSON object")
+	if len(raw) > d.lim.MaxLineSize {
+		return nil, &Error{Msg: fmt.Sprintf("line of %d bytes is longer than the limit of %d", len(raw), d.lim.MaxLineSize)}
 	}
-	v, err := p.value(0)
+	d.s.reset()
+	defer d.s.trim()
+	p := parser{line: raw, s: &d.s, lim: &d.lim, bytes: len(raw)}
+	root, err := p.root()
 	if err != nil {
 		return nil, err
 	}
-	p.skipSpace()
-	if p.pos != len(p.buf) {
-		return nil, p.errorf("unexpected %s after the object", quoteByte(p.buf[p.pos]))
-	}
-	ev := &Event{Stream: d.Stream, Raw: owned, Fields: v.sub()}
-	if err := d.stamp(ev); err != nil {
+	fields, buf := p.build(root, true, idSpare)
+	ev := &Event{Stream: d.Stream, Raw: buf[:len(raw):len(raw)], Fields: fields}
+	if err := d.stamp(ev, buf[len(buf):]); err != nil {
 		return nil, err
 	}
 	d.seq++
@@ -134,7 +136,8 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	return ev, nil
 }
 
-func (d *Decoder) stamp(ev *Event) error {
+// stamp sets the event's time and id. spare is room for the id's text.
+func (d *Decoder) stamp(ev *Event, spare []byte) error {
 	var (
 		name string
 		v    Value
@@ -165,19 +168,28 @@ func (d *Decoder) stamp(ev *Event) error {
 			formatNS(t), formatNS(d.minNS), formatNS(d.maxNS))}
 	}
 	ev.Time = t
-	if v, ok := ev.Path(d.idKey...); ok && (v.kind == String || v.kind == Number) && v.Text() != "" {
-		ev.ID = v.Text()
-	} else {
-		ev.ID = hashID(ev.Raw)
+	ev.ID = ""
+	if v, ok := ev.Path(d.idKey...); ok {
+		switch v.kind {
+		case String:
+			ev.ID = v.str
+		case Number:
+			b := strconv.AppendFloat(spare, v.num, 'f', -1, 64)
+			ev.ID = unsafe.String(unsafe.SliceData(b), len(b))
+		}
+	}
+	if ev.ID == "" {
+		b := appendHashID(spare, ev.Raw)
+		ev.ID = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	return nil
 }
 
 func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
-// hashID is the id of an event without an id field: 16 hex digits of the
-// xxhash of its line, stable across runs and machines.
-func hashID(raw []byte) string {
+// appendHashID appends the id of an event without an id field: 16 hex
+// digits of the xxhash of its line, stable across runs and machines.
+func appendHashID(dst, raw []byte) []byte {
 	const hexdigits = "0123456789abcdef"
 	h := xxhash.Sum64(raw)
 	var b [16]byte
@@ -185,7 +197,7 @@ func hashID(raw []byte) string {
 		b[i] = hexdigits[h&0xf]
 		h >>= 4
 	}
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 func trimSpace(b []byte) []byte {
@@ -205,355 +217,4 @@ func quoteByte(c byte) string {
 		return strconv.QuoteRune(rune(c))
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
-}
-
-type parser struct {
-	buf []byte // owned by the event; strings without escapes point into it
-	pos int
-	d   *Decoder
-}
-
-func (p *parser) errorf(format string, args ...any) error {
-	return &Error{Column: p.pos + 1, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (p *parser) skipSpace() {
-	for p.pos < len(p.buf) && isSpace(p.buf[p.pos]) {
-		p.pos++
-	}
-}
-
-func (p *parser) value(depth int) (Value, error) {
-	if depth > maxDepth {
-		return Value{}, p.errorf("nesting deeper than %d", maxDepth)
-	}
-	p.skipSpace()
-	if p.pos >= len(p.buf) {
-		return Value{}, p.errorf("unexpected end of line")
-	}
-	switch c := p.buf[p.pos]; {
-	case c == '{':
-		return p.object(depth)
-	case c == '[':
-		return p.array(depth)
-	case c == '"':
-		s, err := p.str()
-		return Value{kind: String, str: s}, err
-	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number()
-	case c == 't':
-		return Value{kind: Bool, num: 1}, p.literal("true")
-	case c == 'f':
-		return Value{kind: Bool}, p.literal("false")
-	case c == 'n':
-		return Value{}, p.literal("null")
-	default:
-		return Value{}, p.errorf("unexpected %s", quoteByte(c))
-	}
-}
-
-func (p *parser) literal(word string) error {
-	if len(p.buf)-p.pos < len(word) || string(p.buf[p.pos:p.pos+len(word)]) != word {
-		return p.errorf("invalid literal, expected %s", word)
-	}
-	p.pos += len(word)
-	return nil
-}
-
-// object parses members straight into the object's own slice. The
-// decoder remembers how many members the last top-level object had: events
-// of a stream share a shape, so that slice is allocated once at the right
-// size and never copied.
-func (p *parser) object(depth int) (Value, error) {
-	p.pos++ // {
-	p.skipSpace()
-	if p.pos < len(p.buf) && p.buf[p.pos] == '}' {
-		p.pos++
-		return composite(Object, nil), nil
-	}
-	hint := 4
-	if depth == 0 && p.d.hint > 0 {
-		hint = p.d.hint
-	}
-	fs := make([]Field, 0, hint)
-	for {
-		p.skipSpace()
-		if p.pos >= len(p.buf) {
-			return Value{}, p.errorf("unexpected end of line inside an object")
-		}
-		if p.buf[p.pos] != '"' {
-			return Value{}, p.errorf("expected a member name in quotes, found %s", quoteByte(p.buf[p.pos]))
-		}
-		key, err := p.str()
-		if err != nil {
-			return Value{}, err
-		}
-		p.skipSpace()
-		if p.pos >= len(p.buf) || p.buf[p.pos] != ':' {
-			return Value{}, p.errorf("expected ':' after member name %q", key)
-		}
-		p.pos++
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return Value{}, err
-		}
-		fs = append(fs, Field{Key: key, Value: v})
-		p.skipSpace()
-		if p.pos >= len(p.buf) {
-			return Value{}, p.errorf("unexpected end of line inside an object")
-		}
-		switch p.buf[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			if depth == 0 {
-				p.d.hint = len(fs)
-			}
-			return composite(Object, fs), nil
-		default:
-			return Value{}, p.errorf("expected ',' or '}' after a member, found %s", quoteByte(p.buf[p.pos]))
-		}
-	}
-}
-
-func (p *parser) array(depth int) (Value, error) {
-	p.pos++ // [
-	p.skipSpace()
-	if p.pos < len(p.buf) && p.buf[p.pos] == ']' {
-		p.pos++
-		return composite(Array, nil), nil
-	}
-	fs := make([]Field, 0, 4)
-	for {
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return Value{}, err
-		}
-		fs = append(fs, Field{Value: v})
-		p.skipSpace()
-		if p.pos >= len(p.buf) {
-			return Value{}, p.errorf("unexpected end of line inside an array")
-		}
-		switch p.buf[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			return composite(Array, fs), nil
-		default:
-			return Value{}, p.errorf("expected ',' or ']' after an element, found %s", quoteByte(p.buf[p.pos]))
-		}
-	}
-}
-
-// str parses a string. Without escapes the result shares the event's owned
-// line (no allocation); the line is never written after decoding.
-func (p *parser) str() (string, error) {
-	p.pos++ // opening quote
-	start := p.pos
-	ascii := true
-	for p.pos < len(p.buf) {
-		c := p.buf[p.pos]
-		switch {
-		case c == '"':
-			s := p.buf[start:p.pos]
-			p.pos++
-			if !ascii && !utf8.Valid(s) {
-				return string(validUTF8(nil, s)), nil
-			}
-			return unsafe.String(unsafe.SliceData(s), len(s)), nil
-		case c == '\\':
-			return p.escaped(start)
-		case c < 0x20:
-			return "", p.errorf("control character %s in a string", quoteByte(c))
-		case c >= 0x80:
-			ascii = false
-		}
-		p.pos++
-	}
-	return "", &Error{Column: start, Msg: "unterminated string"}
-}
-
-// escaped finishes a string that has escapes, decoding it into a new buffer.
-func (p *parser) escaped(start int) (string, error) {
-	out := validUTF8(p.d.esc[:0], p.buf[start:p.pos])
-	for p.pos < len(p.buf) {
-		c := p.buf[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			p.d.esc = out
-			return string(out), nil
-		case c < 0x20:
-			return "", p.errorf("control character %s in a string", quoteByte(c))
-		case c == '\\':
-			if p.pos+1 >= len(p.buf) {
-				return "", p.errorf("unterminated escape")
-			}
-			e := p.buf[p.pos+1]
-			p.pos += 2
-			switch e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, err := p.hex4()
-				if err != nil {
-					return "", err
-				}
-				if utf16.IsSurrogate(r) {
-					r2 := utf8.RuneError
-					if p.pos+1 < len(p.buf) && p.buf[p.pos] == '\\' && p.buf[p.pos+1] == 'u' {
-						save := p.pos
-						p.pos += 2
-						lo, err := p.hex4()
-						if err != nil {
-							return "", err
-						}
-						if d := utf16.DecodeRune(r, lo); d != utf8.RuneError {
-							r2 = d
-						} else {
-							p.pos = save
-						}
-					}
-					r = r2
-				}
-				out = utf8.AppendRune(out, r)
-			default:
-				p.pos--
-				return "", p.errorf("invalid escape %s", quoteByte(e))
-			}
-		default:
-			// Copy a run of ordinary bytes, replacing invalid UTF-8 as
-			// encoding/json does.
-			j := p.pos
-			for j < len(p.buf) && p.buf[j] != '"' && p.buf[j] != '\\' && p.buf[j] >= 0x20 {
-				j++
-			}
-			out = validUTF8(out, p.buf[p.pos:j])
-			p.pos = j
-		}
-	}
-	return "", &Error{Column: start, Msg: "unterminated string"}
-}
-
-func (p *parser) hex4() (rune, error) {
-	if len(p.buf)-p.pos < 4 {
-		return 0, p.errorf("invalid \\u escape")
-	}
-	var r rune
-	for _, c := range p.buf[p.pos : p.pos+4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, p.errorf("invalid \\u escape")
-		}
-	}
-	p.pos += 4
-	return r, nil
-}
-
-// validUTF8 appends s to dst with every invalid byte replaced by U+FFFD.
-func validUTF8(dst, s []byte) []byte {
-	for len(s) > 0 {
-		if s[0] < utf8.RuneSelf {
-			dst = append(dst, s[0])
-			s = s[1:]
-			continue
-		}
-		r, n := utf8.DecodeRune(s)
-		dst = utf8.AppendRune(dst, r)
-		s = s[n:]
-	}
-	return dst
-}
-
-// number parses a JSON number. Integers of up to 15 digits, the common case
-// of ids, counts and amounts in cents, skip strconv.
-func (p *parser) number() (Value, error) {
-	start := p.pos
-	if p.buf[p.pos] == '-' {
-		p.pos++
-	}
-	if p.pos >= len(p.buf) || p.buf[p.pos] < '0' || p.buf[p.pos] > '9' {
-		return Value{}, p.errorf("invalid number")
-	}
-	simple := true
-	if p.buf[p.pos] == '0' {
-		p.pos++
-	} else {
-		for p.pos < len(p.buf) && p.buf[p.pos] >= '0' && p.buf[p.pos] <= '9' {
-			p.pos++
-		}
-	}
-	if p.pos < len(p.buf) && p.buf[p.pos] == '.' {
-		simple = false
-		p.pos++
-		d := p.pos
-		for p.pos < len(p.buf) && p.buf[p.pos] >= '0' && p.buf[p.pos] <= '9' {
-			p.pos++
-		}
-		if p.pos == d {
-			return Value{}, p.errorf("invalid number: digits expected after '.'")
-		}
-	}
-	if p.pos < len(p.buf) && (p.buf[p.pos] == 'e' || p.buf[p.pos] == 'E') {
-		simple = false
-		p.pos++
-		if p.pos < len(p.buf) && (p.buf[p.pos] == '+' || p.buf[p.pos] == '-') {
-			p.pos++
-		}
-		d := p.pos
-		for p.pos < len(p.buf) && p.buf[p.pos] >= '0' && p.buf[p.pos] <= '9' {
-			p.pos++
-		}
-		if p.pos == d {
-			return Value{}, p.errorf("invalid number: digits expected in exponent")
-		}
-	}
-	text := p.buf[start:p.pos]
-	if simple && len(text) <= 16 {
-		neg := text[0] == '-'
-		if neg {
-			text = text[1:]
-		}
-		if len(text) <= 15 {
-			var n int64
-			for _, c := range text {
-				n = n*10 + int64(c-'0')
-			}
-			f := float64(n)
-			if neg {
-				f = -f
-			}
-			return Value{kind: Number, num: f}, nil
-		}
-		text = p.buf[start:p.pos]
-	}
-	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(text), len(text)), 64)
-	if err != nil {
-		var ne *strconv.NumError
-		if errors.As(err, &ne) && ne.Err == strconv.ErrRange && !math.IsInf(f, 0) {
-			// Underflow to zero is not an error for JSON.
-			return Value{kind: Number, num: f}, nil
-		}
-		return Value{}, &Error{Column: start + 1, Msg: "number out of range"}
-	}
-	return Value{kind: Number, num: f}, nil
 }

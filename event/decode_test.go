@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -132,6 +133,115 @@ func TestDecodeErrors(t *testing.T) {
 		if err != nil && !errors.As(err, &de) {
 			t.Errorf("Decode(%q) error is %T, want *Error", tt.line, err)
 		}
+	}
+}
+
+func TestDecodeLimits(t *testing.T) {
+	// A line's account: its bytes, ValueSize per value, copied strings.
+	small := `{"ts":1,"a":"x","b":[1,2]}` // 5 values
+	tests := []struct {
+		name   string
+		lim    Limits
+		line   string
+		errMsg string // empty: the line decodes
+		// tight: the limits are too tight for even {"ts":2}
+		tight bool
+	}{
+		{name: "defaults take an ordinary line", line: small},
+		{name: "values at the limit", lim: Limits{MaxValues: 5}, line: small},
+		{name: "values over the limit", lim: Limits{MaxValues: 4}, line: small,
+			errMsg: "column 24: event has more than 4 values (object members and array elements at every level)"},
+		{name: "values count members and elements at every level", lim: Limits{MaxValues: 5},
+			line: `{"ts":1,"o":{"p":[{"q":1}],"r":2}}`, errMsg: "column 28: event has more than 5 values"},
+		{name: "bytes at the limit", lim: Limits{MaxBytes: len(small) + 5*ValueSize}, line: small},
+		{name: "bytes over the limit", lim: Limits{MaxBytes: len(small) + 5*ValueSize - 1}, line: small,
+			errMsg: "column 24: event takes more than 305 bytes decoded (its line, 56 bytes per value and copied strings)"},
+		{name: "escaped strings count their decoded text", lim: Limits{MaxBytes: 20 + 2*ValueSize + 3},
+			line: `{"ts":1,"a":"\u00e9\n"}`, errMsg: "event takes more than 135 bytes decoded"},
+		{name: "escaped strings within the limit", lim: Limits{MaxBytes: 24 + 2*ValueSize + 3},
+			line: `{"ts":1,"a":"\u00e9\n"}`},
+		{name: "invalid UTF-8 counts its replacement", lim: Limits{MaxBytes: 15 + 2*ValueSize + 5},
+			line: "{\"ts\":1,\"a\":\"\xff\xfe\"}", errMsg: "event takes more than 132 bytes decoded"},
+		{name: "a line larger than the byte budget", lim: Limits{MaxBytes: 10}, line: small,
+			errMsg: "event takes more than 10 bytes decoded: its line alone has 26", tight: true},
+		{name: "depth configured", lim: Limits{MaxDepth: 3}, line: `{"ts":1,"a":[[[1]]]}`,
+			errMsg: "column 16: nesting deeper than 3"},
+		{name: "depth at the configured limit", lim: Limits{MaxDepth: 3}, line: `{"ts":1,"a":[[1]]}`},
+		{name: "depth capped at MaxDepthLimit", lim: Limits{MaxDepth: 1 << 30},
+			line:   `{"ts":1,"a":` + strings.Repeat("[", MaxDepthLimit+1) + strings.Repeat("]", MaxDepthLimit+1) + `}`,
+			errMsg: "nesting deeper than 10000"},
+		{name: "line size", lim: Limits{MaxLineSize: 25}, line: small,
+			errMsg: "line of 26 bytes is longer than the limit of 25"},
+		{name: "one-byte values of a 1 MB line", line: `{"ts":1,"a":[` + strings.Repeat("0,", 500_000) + `0]}`,
+			errMsg: "column 114090: event takes more than 4194304 bytes decoded"},
+		{name: "one-byte values of a 1 MB line under a raised byte limit", lim: Limits{MaxBytes: 1 << 30},
+			line: `{"ts":1,"a":[` + strings.Repeat("0,", 500_000) + `0]}`, errMsg: "column 200010: event has more than 100000 values"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decoder{Limits: tt.lim}
+			_, err := d.Decode([]byte(tt.line))
+			switch {
+			case tt.errMsg == "" && err != nil:
+				t.Fatal(err)
+			case tt.errMsg != "" && (err == nil || !strings.Contains(err.Error(), tt.errMsg)):
+				t.Fatalf("error = %v, want %q", err, tt.errMsg)
+			}
+			// The decoder recovers: an ordinary line decodes after it.
+			if _, err := d.Decode([]byte(`{"ts":2}`)); err != nil && !tt.tight {
+				t.Fatalf("after the limit: %v", err)
+			}
+		})
+	}
+}
+
+// TestDecodeMemoryBounded checks the byte account against the heap: an
+// event accepted under the default limits holds no more than MaxBytes,
+// and the decoder keeps no large scratch after a large line.
+func TestDecodeMemoryBounded(t *testing.T) {
+	line := []byte(`{"ts":1,"a":[` + strings.Repeat("0,", 60_000) + `0]}`)
+	d := Decoder{}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ev, err := d.Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	account := len(ev.Raw) + 60_003*ValueSize
+	if held > int64(DefaultMaxBytes) || held > int64(account)*11/10+64<<10 {
+		t.Errorf("a decoded event of %d values holds %d bytes of heap; its account is %d, the limit %d", 60_003, held, account, DefaultMaxBytes)
+	}
+	t.Logf("%d values: %d bytes held, account %d", 60_003, held, account)
+	runtime.KeepAlive(ev)
+}
+
+func TestLimitsValidate(t *testing.T) {
+	tests := []struct {
+		lim  Limits
+		want string // empty: valid
+	}{
+		{Limits{}, ""},
+		{Limits{MaxLineSize: 8 << 20, MaxBytes: 32 << 20, MaxValues: 1e6, MaxDepth: 200}, ""},
+		{Limits{MaxValues: -1}, "max_values must not be negative, got -1"},
+		{Limits{MaxDepth: MaxDepthLimit + 1}, "max_depth 10001 is above the most allowed, 10000"},
+		{Limits{MaxLineSize: 8 << 20}, "max_bytes 4194304 is smaller than max_line_size 8388608"},
+		{Limits{MaxBytes: 1 << 10}, "max_bytes 1024 is smaller than max_line_size 1048576"},
+	}
+	for _, tt := range tests {
+		err := tt.lim.Validate()
+		if (err == nil) != (tt.want == "") || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v.Validate() = %v, want %q", tt.lim, err, tt.want)
+		}
+	}
+	if got := (&Decoder{Limits: Limits{MaxLineSize: 100}}).MaxLineSize(); got != 100 {
+		t.Errorf("MaxLineSize = %d", got)
+	}
+	if got := (&Decoder{}).MaxLineSize(); got != DefaultMaxLineSize {
+		t.Errorf("default MaxLineSize = %d", got)
 	}
 }
 
@@ -335,7 +445,7 @@ func FuzzDecode(f *testing.F) {
 			if !errors.As(err, &de) {
 				t.Fatalf("error of type %T", err)
 			}
-			if stdErr == nil && !strings.Contains(err.Error(), "time") && !strings.Contains(err.Error(), "nesting") && !strings.Contains(err.Error(), "out of range") {
+			if stdErr == nil && !limitError(err) {
 				t.Fatalf("decoder rejects what encoding/json accepts: %v\n%q", err, line)
 			}
 			return
@@ -348,6 +458,17 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded %#v\nencoding/json %#v\nline %q", got, std, line)
 		}
 	})
+}
+
+// limitError reports the errors of lines that are valid JSON but not an
+// event cep takes: no usable time, or beyond a limit.
+func limitError(err error) bool {
+	for _, s := range []string{"time", "nesting", "out of range", "values", "bytes"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // FuzzParseTime checks the time parsers against the standard library and
