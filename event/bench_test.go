@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 var benchLine = []byte(`{"id":"pay-0000001","ts":"2026-03-02T08:00:00.000Z","account_user":"u-00020","amount":38.89,"card_id":"c-100140","country":"DE","currency":"EUR","device_id":"d-00020","mcc":"4511","merchant":"m-0239","result":"approved","type":"card_auth"}`)
@@ -43,11 +44,33 @@ func BenchmarkDecodeStdlib(b *testing.B) {
 }
 
 func BenchmarkParseTime(b *testing.B) {
-	v := StringValue("2026-03-02T08:00:00.123Z")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseTime(v); err != nil {
-			b.Fatal(err)
-		}
+	sysmon, err := ParseTimeFormat("2006-01-02 15:04:05.000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		f    TimeFormat
+		zone *time.Location
+		v    Value
+	}{
+		{"rfc3339", AutoTime, nil, StringValue("2026-03-02T08:00:00.123Z")},
+		{"epoch-ms", AutoTime, nil, NumberValue(1772438400123)},
+		{"zoneless-utc", AutoTime, time.UTC, StringValue("2020-10-18 07:50:06.220")},
+		{"zoneless-berlin", AutoTime, berlin, StringValue("2020-10-18 07:50:06.220")},
+		{"layout-sysmon", sysmon, nil, StringValue("2020-10-18 07:50:06.220")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.f.Parse(bc.v, bc.zone); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,9 +58,21 @@ func (e *Error) Error() string {
 type Decoder struct {
 	// Stream names the stream of every event decoded.
 	Stream string
-	// TimeField is the dotted path of the event-time field; empty means the
-	// first present of DefaultTimeFields.
+	// TimeField is the dotted path of the event-time field. It is the
+	// one-field form of TimeFields, tried before them.
 	TimeField string
+	// TimeFields are dotted paths of event-time fields: the first present
+	// and not null is the event's time (a present field that does not
+	// parse makes the line malformed; the next is not tried). With neither
+	// TimeField nor TimeFields, DefaultTimeFields.
+	TimeFields []string
+	// TimeFormats are tried in order on the time field's value; the first
+	// that reads it wins. Empty means AutoTime.
+	TimeFormats []TimeFormat
+	// TimeZone is the zone of times written without one: for a layout
+	// without a zone, nil means UTC; for AutoTime, nil means such a time
+	// is malformed.
+	TimeZone *time.Location
 	// IDField is the dotted path of the id field; empty means DefaultIDField.
 	// Events without it get a stable hash of their line.
 	IDField string
@@ -72,19 +85,34 @@ type Decoder struct {
 	// defaults (see Limits).
 	Limits Limits
 
-	lim     Limits
-	minNS   int64
-	maxNS   int64
-	seq     uint64
-	s       scratch
-	timeKey []string
-	idKey   []string
-	ready   bool
+	lim       Limits
+	minNS     int64
+	maxNS     int64
+	seq       uint64
+	s         scratch
+	timeKeys  [][]string
+	timeNames []string
+	formats   []TimeFormat
+	idKey     []string
+	ready     bool
 }
 
 func (d *Decoder) init() {
+	names := d.TimeFields
 	if d.TimeField != "" {
-		d.timeKey = strings.Split(d.TimeField, ".")
+		names = append([]string{d.TimeField}, names...)
+	}
+	if len(names) == 0 {
+		names = DefaultTimeFields
+	}
+	d.timeNames = names
+	d.timeKeys = make([][]string, len(names))
+	for i, n := range names {
+		d.timeKeys[i] = strings.Split(n, ".")
+	}
+	d.formats = d.TimeFormats
+	if len(d.formats) == 0 {
+		d.formats = []TimeFormat{AutoTime}
 	}
 	id := d.IDField
 	if id == "" {
@@ -143,23 +171,16 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 		v    Value
 		ok   bool
 	)
-	if d.timeKey != nil {
-		name = d.TimeField
-		if v, ok = ev.Path(d.timeKey...); !ok {
-			return &Error{Msg: fmt.Sprintf("no event time: field %q is missing", d.TimeField)}
-		}
-	} else {
-		for _, k := range DefaultTimeFields {
-			if v, ok = ev.Get(k); ok {
-				name = k
-				break
-			}
-		}
-		if !ok {
-			return &Error{Msg: "no event time: none of the fields @timestamp, timestamp, ts, time is present (set time_field for this stream)"}
+	for i, k := range d.timeKeys {
+		if v, ok = ev.Path(k...); ok && v.kind != Null {
+			name = d.timeNames[i]
+			break
 		}
 	}
-	t, err := ParseTime(v)
+	if !ok || v.kind == Null {
+		return d.noTime()
+	}
+	t, err := d.parseTime(v)
 	if err != nil {
 		return &Error{Msg: fmt.Sprintf("field %q: %v", name, err)}
 	}
@@ -183,6 +204,52 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 		ev.ID = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	return nil
+}
+
+func (d *Decoder) noTime() error {
+	switch {
+	case len(d.TimeFields) == 0 && d.TimeField == "":
+		return &Error{Msg: "no event time: none of the fields @timestamp, timestamp, ts, time is present (set time_field for this stream)"}
+	case len(d.timeNames) == 1:
+		return &Error{Msg: fmt.Sprintf("no event time: field %q is missing", d.timeNames[0])}
+	}
+	return &Error{Msg: fmt.Sprintf("no event time: none of the fields %s is present", quoteList(d.timeNames))}
+}
+
+// parseTime reads v in the first of the decoder's formats that takes it.
+// When none does, the error of a format that read the value but found it
+// out of range is the most useful; otherwise every format's complaint.
+func (d *Decoder) parseTime(v Value) (int64, error) {
+	if len(d.formats) == 1 {
+		return d.formats[0].Parse(v, d.TimeZone)
+	}
+	var (
+		msgs     []string
+		rangeErr error
+	)
+	for _, f := range d.formats {
+		t, err := f.Parse(v, d.TimeZone)
+		if err == nil {
+			return t, nil
+		}
+		var re *rangeError
+		if rangeErr == nil && errors.As(err, &re) {
+			rangeErr = err
+		}
+		msgs = append(msgs, f.String()+": "+err.Error())
+	}
+	if rangeErr != nil {
+		return 0, rangeErr
+	}
+	return 0, fmt.Errorf("matches none of the time formats (%s)", strings.Join(msgs, "; "))
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }
 
 func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }

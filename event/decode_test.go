@@ -415,7 +415,7 @@ func TestFastTimeMatchesStdlib(t *testing.T) {
 		for _, layout := range []string{"2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05.000Z07:00"} {
 			for _, loc := range []*time.Location{time.UTC, time.FixedZone("x", -(3*3600 + 1800))} {
 				s := tm.In(loc).Format(layout)
-				got, st := parseRFC3339(s)
+				got, st := parseRFC3339(s, nil)
 				if st != parsed || got != tm.Truncate(time.Millisecond).UnixNano() && layout != "2006-01-02T15:04:05Z07:00" {
 					t.Fatalf("parseRFC3339(%q) = %d %v, want %d", s, got, st, tm.UnixNano())
 				}
@@ -489,7 +489,44 @@ func FuzzParseTime(f *testing.F) {
 		}
 	}
 	f.Add("2024-02-29T23:59:59.999999999Z", 1714564800.25)
+	f.Add("2020-10-18 07:50:06.220", 0.0)
+	f.Add("2020-10-18 07:50:06,220", 0.0)
+	f.Add("2020-03-29 02:30:00", 0.0) // a time that does not exist in Berlin
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var layouts []TimeFormat
+	for _, l := range []string{"2006-01-02 15:04:05.000", "2006-01-02T15:04:05", "2006-01-02 15:04:05.000000"} {
+		lf, err := ParseTimeFormat(l)
+		if err != nil || !lf.civil {
+			f.Fatalf("%s: %v, civil %v", l, err, lf.civil)
+		}
+		layouts = append(layouts, lf)
+	}
 	f.Fuzz(func(t *testing.T, s string, num float64) {
+		// Layouts on the fast path agree with time.ParseInLocation.
+		for _, lf := range layouts {
+			ns, err := lf.Parse(StringValue(s), berlin)
+			std, serr := time.ParseInLocation(lf.layout, s, berlin)
+			inRange := serr == nil && !std.Before(MinTime) && !std.After(MaxTime)
+			if inRange && (err != nil || ns != std.UnixNano()) || !inRange && err == nil {
+				t.Fatalf("layout %q on %q = %d, %v; time.ParseInLocation gives %v, %v", lf.layout, s, ns, err, std, serr)
+			}
+		}
+		// Zone-less text read in a zone agrees with time.ParseInLocation
+		// (which also takes one-digit hours; cep wants two).
+		canonical := len(s) >= 19 && s[10] == ' ' && s[13] == ':' && s[16] == ':'
+		for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+			canonical = canonical && s[i] >= '0' && s[i] <= '9'
+		}
+		if std, serr := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, berlin); serr == nil && canonical {
+			ns, err := parseAuto(s, berlin)
+			inRange := !std.Before(MinTime) && !std.After(MaxTime)
+			if inRange && (err != nil || ns != std.UnixNano()) || !inRange && err == nil {
+				t.Fatalf("parseAuto(%q, Berlin) = %d, %v; time.ParseInLocation gives %v", s, ns, err, std)
+			}
+		}
 		ns, err := ParseTimeString(s)
 		if std, serr := time.Parse(time.RFC3339Nano, s); serr == nil {
 			inRange := !std.Before(MinTime) && !std.After(MaxTime)

@@ -33,11 +33,16 @@ var (
 	MaxTime = time.Unix(maxUnix, 999999999).UTC()
 )
 
-// errRange explains why a time does not fit, naming the value as given.
-func errRange(what string) error {
-	return fmt.Errorf("%s is out of range: event time is held as nanoseconds since 1970 and must lie between %s and %s",
-		what, MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339Nano))
+// rangeError is a time that int64 nanoseconds cannot hold.
+type rangeError struct{ what string }
+
+func (e *rangeError) Error() string {
+	return fmt.Sprintf("%s is out of range: event time is held as nanoseconds since 1970 and must lie between %s and %s",
+		e.what, MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339Nano))
 }
+
+// errRange explains why a time does not fit, naming the value as given.
+func errRange(what string) error { return &rangeError{what} }
 
 // ParseTime reads an event time: RFC 3339 text (with 'T', 't' or a space
 // between date and time), or epoch seconds, milliseconds, microseconds or
@@ -54,13 +59,19 @@ func ParseTime(v Value) (int64, error) {
 }
 
 // ParseTimeString parses RFC 3339 text or digits of an epoch number.
-func ParseTimeString(s string) (int64, error) {
-	t, st := parseRFC3339(s)
+func ParseTimeString(s string) (int64, error) { return parseAuto(s, nil) }
+
+// parseAuto is ParseTimeString that also reads text without a zone
+// (2020-10-18 07:50:06.220) as a time in zone, when zone is not nil.
+func parseAuto(s string, zone *time.Location) (int64, error) {
+	t, st := parseRFC3339(s, zone)
 	switch st {
 	case parsed:
 		return t, nil
 	case outOfRange:
 		return 0, errRange(fmt.Sprintf("event time %q", s))
+	case noZone:
+		return 0, fmt.Errorf("event time %q has no zone: configure the stream's time zone to read it", s)
 	}
 	if looksNumeric(s) {
 		if ns, ok, err := epochString(s, unitAuto); ok {
@@ -185,13 +196,32 @@ const (
 	notMatched parseStatus = iota
 	parsed
 	outOfRange
+	noZone // the form, but without a zone, and none configured
 )
+
+// inZone is a civil time read in zone.
+func inZone(year, month, day, hour, minute, sec int, nanos int64, zone *time.Location) (int64, parseStatus) {
+	if zone == nil {
+		return 0, noZone
+	}
+	var secs int64
+	if zone == time.UTC {
+		secs = daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	} else {
+		secs = time.Date(year, time.Month(month), day, hour, minute, sec, 0, zone).Unix()
+	}
+	if secs < minUnix || secs > maxUnix {
+		return 0, outOfRange
+	}
+	return secs*1e9 + nanos, parsed
+}
 
 // parseRFC3339 is the fast path for the common form
 // 2006-01-02T15:04:05[.frac](Z|±hh:mm); anything else falls back to
-// time.Parse, which is ten times slower.
-func parseRFC3339(s string) (int64, parseStatus) {
-	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
+// time.Parse, which is ten times slower. Without a zone designator the
+// text is read in zone, or is noZone when zone is nil.
+func parseRFC3339(s string, zone *time.Location) (int64, parseStatus) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
 		return 0, notMatched
 	}
 	if c := s[10]; c != 'T' && c != 't' && c != ' ' {
@@ -210,7 +240,7 @@ func parseRFC3339(s string) (int64, parseStatus) {
 	}
 	i := 19
 	var nanos int64
-	if s[i] == '.' || s[i] == ',' {
+	if i < len(s) && (s[i] == '.' || s[i] == ',') {
 		i++
 		start := i
 		scale := int64(1e8)
@@ -223,8 +253,8 @@ func parseRFC3339(s string) (int64, parseStatus) {
 			return 0, notMatched
 		}
 	}
-	if i >= len(s) {
-		return 0, notMatched
+	if i == len(s) {
+		return inZone(year, month, day, hour, minute, sec, nanos, zone)
 	}
 	var offset int64
 	switch s[i] {
