@@ -1,7 +1,9 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 )
@@ -10,13 +12,25 @@ var benchLine = []byte(`{"id":"pay-0000001","ts":"2026-03-02T08:00:00.000Z","acc
 
 var benchNested = []byte(`{"id":"aut-0000016","ts":"2026-03-02T08:00:00.573Z","device_id":"d-00026","geo":{"city":"Manchester","country":"GB","lat":53.4808,"lon":-2.2426},"ip":"10.0.0.27","new_device":false,"outcome":"success","user":"u-00026"}`)
 
+// wideLine is a 1.9 KB Sysmon event (registry value set) of real Windows
+// telemetry: the shape of security data, 46 members, many escapes.
+func wideLine(b *testing.B) []byte {
+	b.Helper()
+	data, err := os.ReadFile("testdata/otrf-sysmon.jsonl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	return line
+}
+
 // BenchmarkDecode measures the hottest path of the product: one JSON line
-// of the fraud example into an event.
+// into an event, every field decoded.
 func BenchmarkDecode(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		line []byte
-	}{{"payment", benchLine}, {"login-nested", benchNested}} {
+	}{{"payment", benchLine}, {"login-nested", benchNested}, {"sysmon-wide", wideLine(b)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			d := Decoder{Stream: "payments"}
 			b.SetBytes(int64(len(bc.line)))
@@ -69,6 +83,40 @@ func BenchmarkParseTime(b *testing.B) {
 			for b.Loop() {
 				if _, err := bc.f.Parse(bc.v, bc.zone); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeProjected decodes with a projection of the fields a few
+// rules read, as the engine does when no rule reads the whole event; the
+// -full cases then ask for the whole event too, as an alert does.
+func BenchmarkDecodeProjected(b *testing.B) {
+	wide := wideLine(b)
+	sysmon := [][]string{{"EventID"}, {"Channel"}, {"Image"}, {"TargetObject"}, {"Details"}}
+	for _, bc := range []struct {
+		name  string
+		line  []byte
+		paths [][]string
+		full  bool
+	}{
+		{"payment-3", benchLine, [][]string{{"card_id"}, {"amount"}, {"result"}}, false},
+		{"login-nested-3", benchNested, [][]string{{"user"}, {"outcome"}, {"geo", "country"}}, false},
+		{"sysmon-wide-5", wide, sysmon, false},
+		{"sysmon-wide-5-full", wide, sysmon, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := Decoder{Stream: "s", Project: NewProjection(bc.paths)}
+			b.SetBytes(int64(len(bc.line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				ev, err := d.Decode(bc.line)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if bc.full && len(ev.Full()) == 0 {
+					b.Fatal("no fields")
 				}
 			}
 		})

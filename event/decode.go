@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,8 +85,17 @@ type Decoder struct {
 	// Limits bound what one line may cost; the zero value means the
 	// defaults (see Limits).
 	Limits Limits
+	// Project, when not nil, is what the readers of the events can read:
+	// Fields then holds only its paths and the time and id fields, the
+	// rest of every line is validated and stepped over without building
+	// values (a line is malformed exactly when it would be without a
+	// projection), Raw keeps the whole line, and Full decodes the whole
+	// event when something needs it. nil, or a projection of the whole
+	// event, decodes every field.
+	Project *Projection
 
-	lim       Limits
+	lim       *Limits // shared with projected events, never changed
+	proj      *projNode
 	minNS     int64
 	maxNS     int64
 	seq       uint64
@@ -120,7 +130,12 @@ func (d *Decoder) init() {
 	}
 	d.idKey = strings.Split(id, ".")
 	d.minNS, d.maxNS = clampNS(d.EarliestTime, DefaultEarliestTime), clampNS(d.LatestTime, MaxTime)
-	d.lim = d.Limits.WithDefaults()
+	lim := d.Limits.WithDefaults()
+	d.lim = &lim
+	d.proj = nil
+	if d.Project != nil && !d.Project.All() {
+		d.proj = &d.Project.with(slices.Concat(d.timeKeys, [][]string{d.idKey})...).root
+	}
 	d.ready = true
 }
 
@@ -149,13 +164,22 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	}
 	d.s.reset()
 	defer d.s.trim()
-	p := parser{line: raw, s: &d.s, lim: &d.lim, bytes: len(raw)}
-	root, err := p.root()
+	p := parser{line: raw, s: &d.s, lim: d.lim, bytes: len(raw)}
+	root, err := p.rootIn(d.proj)
 	if err != nil {
 		return nil, err
 	}
-	fields, buf := p.build(root, true, idSpare)
-	ev := &Event{Stream: d.Stream, Raw: buf[:len(raw):len(raw)], Fields: fields}
+	spare := idSpare
+	if v, ok := p.tapePath(root, d.idKey); ok && v.kind == String && v.ref.n&^textBit != 0 {
+		spare = 0 // the id will point into the line
+	}
+	ev, lz, fs := newEvent(len(d.s.tape), d.proj != nil)
+	fields, buf := p.build(root, true, spare, fs)
+	ev.Stream, ev.Raw, ev.Fields = d.Stream, buf[:len(raw):len(raw)], fields
+	if lz != nil {
+		lz.lim, lz.raw, lz.proj, lz.n = d.lim, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), len(fields)
+		ev.lazy = lz
+	}
 	if err := d.stamp(ev, buf[len(buf):]); err != nil {
 		return nil, err
 	}

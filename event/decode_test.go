@@ -230,6 +230,7 @@ func TestLimitsValidate(t *testing.T) {
 		{Limits{MaxDepth: MaxDepthLimit + 1}, "max_depth 10001 is above the most allowed, 10000"},
 		{Limits{MaxLineSize: 8 << 20}, "max_bytes 4194304 is smaller than max_line_size 8388608"},
 		{Limits{MaxBytes: 1 << 10}, "max_bytes 1024 is smaller than max_line_size 1048576"},
+		{Limits{MaxLineSize: 1 << 31, MaxBytes: 1 << 31}, "max_line_size 2147483648 is above the most allowed, 1073741824"},
 	}
 	for _, tt := range tests {
 		err := tt.lim.Validate()
@@ -425,17 +426,23 @@ func TestFastTimeMatchesStdlib(t *testing.T) {
 }
 
 // FuzzDecode checks that the decoder never panics and agrees with
-// encoding/json on every line both accept.
+// encoding/json on every line both accept; and that a projected decode
+// agrees with the full one: the same error or none, under the default
+// limits and under tight ones, the same values at every projected path,
+// and Full equal to the full decode.
 func FuzzDecode(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.jsonl")
-	for _, s := range seeds {
+	projections := []string{"", "id,type", "geo.country,user", "nested.a.b,n,msg", "EventID,Channel,Image,TargetObject,Details"}
+	for i, s := range seeds {
 		data, _ := os.ReadFile(s)
-		for _, l := range strings.Split(string(data), "\n") {
-			f.Add([]byte(l))
+		for j, l := range strings.Split(string(data), "\n") {
+			f.Add([]byte(l), projections[(i+j)%len(projections)])
 		}
 	}
-	f.Add([]byte(`{"ts":1,"a":"\ud800","b":[{}],"c":"\xff"}`))
-	f.Fuzz(func(t *testing.T, line []byte) {
+	f.Add([]byte(`{"ts":1,"a":"\ud800","b":[{}],"c":"\xff"}`), "a,b.c")
+	f.Add([]byte(`{"ts":1,"b":{"c":1},"b":{"d":"\u00e9"},"\u0062":5}`), "b.c,b.d")
+	f.Add([]byte(`{"ts":1,"a":[{"b":1}],"x":{"y":[1,{"z":"\n"}]}}`), "a.b,x.y.z")
+	f.Fuzz(func(t *testing.T, line []byte, paths string) {
 		d := Decoder{Stream: "f"}
 		ev, err := d.Decode(line)
 		var std map[string]any
@@ -448,16 +455,97 @@ func FuzzDecode(f *testing.F) {
 			if stdErr == nil && !limitError(err) {
 				t.Fatalf("decoder rejects what encoding/json accepts: %v\n%q", err, line)
 			}
-			return
+		} else {
+			if stdErr != nil {
+				t.Fatalf("decoder accepts what encoding/json rejects (%v): %q", stdErr, line)
+			}
+			got := ObjectValue(ev.Fields).Interface()
+			if !reflect.DeepEqual(got, any(std)) {
+				t.Fatalf("decoded %#v\nencoding/json %#v\nline %q", got, std, line)
+			}
 		}
-		if stdErr != nil {
-			t.Fatalf("decoder accepts what encoding/json rejects (%v): %q", stdErr, line)
-		}
-		got := ObjectValue(ev.Fields).Interface()
-		if !reflect.DeepEqual(got, any(std)) {
-			t.Fatalf("decoded %#v\nencoding/json %#v\nline %q", got, std, line)
-		}
+		proj := fuzzProjection(paths)
+		checkAccount(t, line, proj)
+		checkProjected(t, line, proj, Limits{})
+		checkProjected(t, line, proj, Limits{MaxValues: 8, MaxBytes: 200 + len(line), MaxDepth: 4})
 	})
+}
+
+// checkAccount checks that a projected decode counts the values and bytes
+// a full decode builds, whatever it skips.
+func checkAccount(t *testing.T, line []byte, paths [][]string) {
+	t.Helper()
+	raw := trimSpace(line)
+	lim := Limits{}.WithDefaults()
+	full := parser{line: raw, s: new(scratch), lim: &lim, bytes: len(raw)}
+	_, ferr := full.root()
+	if ferr != nil {
+		return
+	}
+	if want := len(raw) + full.values*ValueSize + len(full.s.text); full.bytes != want {
+		t.Fatalf("full decode accounts %d bytes, builds %d\nline %q", full.bytes, want, line)
+	}
+	proj := parser{line: raw, s: new(scratch), lim: &lim, bytes: len(raw)}
+	if _, err := proj.rootIn(&NewProjection(paths).root); err != nil {
+		t.Fatalf("projected decode: %v where the full one succeeds\nline %q", err, line)
+	}
+	if proj.values != full.values || proj.bytes != full.bytes {
+		t.Fatalf("projected decode counts %d values, %d bytes; full %d, %d\nline %q", proj.values, proj.bytes, full.values, full.bytes, line)
+	}
+}
+
+// fuzzProjection reads comma-separated dotted paths; "" is a fixed pair.
+func fuzzProjection(paths string) [][]string {
+	if paths == "" {
+		return [][]string{{"a"}, {"b", "c"}}
+	}
+	var out [][]string
+	for _, p := range strings.Split(paths, ",") {
+		out = append(out, strings.Split(p, "."))
+	}
+	return out
+}
+
+func checkProjected(t *testing.T, line []byte, paths [][]string, lim Limits) {
+	t.Helper()
+	full := Decoder{Stream: "f", Limits: lim}
+	projected := Decoder{Stream: "f", Limits: lim, Project: NewProjection(paths)}
+	fe, ferr := full.Decode(line)
+	pe, perr := projected.Decode(line)
+	if (ferr == nil) != (perr == nil) || ferr != nil && ferr.Error() != perr.Error() {
+		t.Fatalf("limits %+v, projection %q: full decode: %v; projected: %v\nline %q", lim, paths, ferr, perr, line)
+	}
+	if ferr != nil {
+		return
+	}
+	if fe.ID != pe.ID || fe.Time != pe.Time || string(fe.Raw) != string(pe.Raw) {
+		t.Fatalf("projected id, time, raw %q %d %q; full %q %d %q", pe.ID, pe.Time, pe.Raw, fe.ID, fe.Time, fe.Raw)
+	}
+	for _, path := range paths {
+		for n := 1; n <= len(path); n++ {
+			fv, fok := fe.Path(path[:n]...)
+			pv, pok := pe.Path(path[:n]...)
+			if fok != pok {
+				t.Fatalf("path %q: projected present %v, full %v\nline %q", path[:n], pok, fok, line)
+			}
+			// Objects on the way to a path hold only the projected members.
+			if fok && (n == len(path) || fv.Kind() != Object) && !reflect.DeepEqual(fv.Interface(), pv.Interface()) {
+				t.Fatalf("path %q: projected %#v, full %#v\nline %q", path[:n], pv.Interface(), fv.Interface(), line)
+			}
+		}
+	}
+	projectedNames := map[string]bool{"ts": true, "time": true, "timestamp": true, "@timestamp": true, "id": true}
+	for _, path := range paths {
+		projectedNames[path[0]] = true
+	}
+	for _, f := range pe.Fields {
+		if !projectedNames[f.Key] && !NewProjection(paths).All() {
+			t.Fatalf("member %q is not projected (%q)", f.Key, paths)
+		}
+	}
+	if got, want := ObjectValue(pe.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Full of the projected event %#v\nfull decode %#v", got, want)
+	}
 }
 
 // limitError reports the errors of lines that are valid JSON but not an

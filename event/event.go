@@ -209,11 +209,16 @@ type Event struct {
 	// Raw is the JSON text of the event as it was read. Alerts carry it
 	// verbatim as evidence.
 	Raw []byte
-	// Fields are the top-level members in document order.
+	// Fields are the top-level members in document order. For an event
+	// decoded with a projection, only the projected ones, each object
+	// holding only its projected members; Full has them all.
 	Fields []Field
+
+	lazy *lazyFields // for a projected event
 }
 
-// Get returns the top-level field key.
+// Get returns the top-level field key (of Fields: for a projected event, a
+// projected one).
 func (e *Event) Get(key string) (Value, bool) { return lookup(e.Fields, key) }
 
 // Path returns the value at a dotted path of object members, such as

@@ -47,6 +47,10 @@ const (
 	// MaxDepthLimit is the deepest nesting any configuration may allow,
 	// far below what would exhaust a goroutine's stack.
 	MaxDepthLimit = 10_000
+	// MaxSizeLimit is the largest line, value count and byte budget any
+	// configuration may allow: the decoder's scratch holds offsets in 31
+	// bits.
+	MaxSizeLimit = 1 << 30
 )
 
 // ValueSize is what one decoded value costs in memory: a Field, its member
@@ -69,6 +73,14 @@ func (l Limits) Validate() error {
 	if l.MaxDepth > MaxDepthLimit {
 		errs = append(errs, fmt.Errorf("max_depth %d is above the most allowed, %d", l.MaxDepth, MaxDepthLimit))
 	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max_line_size", l.MaxLineSize}, {"max_values", l.MaxValues}, {"max_bytes", l.MaxBytes}} {
+		if f.v > MaxSizeLimit {
+			errs = append(errs, fmt.Errorf("%s %d is above the most allowed, %d", f.name, f.v, MaxSizeLimit))
+		}
+	}
 	if d := l.WithDefaults(); d.MaxBytes < d.MaxLineSize {
 		errs = append(errs, fmt.Errorf("max_bytes %d is smaller than max_line_size %d: a decoded event holds its line", d.MaxBytes, d.MaxLineSize))
 	}
@@ -76,7 +88,8 @@ func (l Limits) Validate() error {
 }
 
 // WithDefaults returns l with every zero or negative field set to its
-// default and MaxDepth capped at MaxDepthLimit.
+// default, MaxDepth capped at MaxDepthLimit and the others at
+// MaxSizeLimit.
 func (l Limits) WithDefaults() Limits {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -88,5 +101,8 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.MaxValues, DefaultMaxValues)
 	def(&l.MaxBytes, DefaultMaxBytes)
 	l.MaxDepth = min(l.MaxDepth, MaxDepthLimit)
+	l.MaxLineSize = min(l.MaxLineSize, MaxSizeLimit)
+	l.MaxValues = min(l.MaxValues, MaxSizeLimit)
+	l.MaxBytes = min(l.MaxBytes, MaxSizeLimit)
 	return l
 }

@@ -1,9 +1,11 @@
 package event
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -11,39 +13,50 @@ import (
 )
 
 // Decoding a line takes two steps. The parser first builds every value in
-// scratch memory: the members of an open object or array on a stack, and
-// those of a closed one, contiguous, on a tape, with the composite's value
-// holding its offset on the tape in num. Strings point into the caller's
-// line, or, when escapes or invalid UTF-8 force a copy, into text chunks.
-// Then build allocates the event's memory once at its exact size (one
-// slice of Field for every value at every level, one byte slice for the
-// line and the copied strings), copies the scratch into it and points
-// every value there. A decoded event thus costs the same few allocations
-// however wide or deep it is, and its size is known before it is built.
+// scratch memory that holds no pointers (so the garbage collector neither
+// scans it nor makes writes to it pay a barrier): the members of an open
+// object or array on a stack, and those of a closed one, contiguous, on a
+// tape; strings as offsets into the line, or, when escapes or invalid
+// UTF-8 force a decoded copy, into a text buffer; composites as an offset
+// on the tape and a count. Then build allocates the event's memory once at
+// its exact size (one slice of Field for every value at every level, one
+// byte slice for the line, the decoded strings and the id), and turns the
+// scratch into Fields there. A decoded event thus costs the same few
+// allocations however wide or deep it is, and its size is known before it
+// is built.
+
+// sref is a string in scratch: n bytes at off in the line, or in the text
+// when n has textBit.
+type sref struct{ off, n uint32 }
+
+const textBit = 1 << 31
+
+// sval is a value in scratch. For a String ref is the string; for an
+// Object or Array, ref.off is the offset of its members on the tape and
+// ref.n their count.
+type sval struct {
+	num  float64
+	ref  sref
+	kind Kind
+}
+
+type sfield struct {
+	key sref
+	val sval
+}
 
 // scratch is what decoding one line needs until its event is built. A
 // Decoder keeps one; Full takes one from a pool.
 type scratch struct {
-	stack  []Field  // members of the composites being parsed
-	tape   []Field  // members of closed composites, each contiguous
-	tmp    []byte   // the string being unescaped
-	chunks [][]byte // copied strings; a chunk never grows, so strings into it stay valid
-	used   int      // chunks in use
-	text   int      // bytes in use over all chunks
+	stack []sfield // members of the composites being parsed
+	tape  []sfield // members of closed composites, each contiguous
+	text  []byte   // decoded strings
 }
 
-func (s *scratch) reset() {
-	s.stack, s.tape = s.stack[:0], s.tape[:0]
-	for i := range s.used {
-		s.chunks[i] = s.chunks[i][:0]
-	}
-	s.used, s.text = 0, 0
-}
+func (s *scratch) reset() { s.stack, s.tape, s.text = s.stack[:0], s.tape[:0], s.text[:0] }
 
 // Scratch beyond these sizes is dropped after a line, so that one large
-// line does not pin its buffers in every decoder for good. Stale entries
-// in the scratch point only into lines and chunks, never into an event, so
-// they pin nothing else.
+// line does not pin its buffers in every decoder for good.
 const (
 	keepFields = 1 << 12
 	keepBytes  = 1 << 16
@@ -56,45 +69,9 @@ func (s *scratch) trim() {
 	if cap(s.tape) > keepFields {
 		s.tape = nil
 	}
-	if cap(s.tmp) > keepBytes {
-		s.tmp = nil
+	if cap(s.text) > keepBytes {
+		s.text = nil
 	}
-	total := 0
-	for i, c := range s.chunks {
-		total += cap(c)
-		if total > keepBytes {
-			s.chunks = s.chunks[:i]
-			break
-		}
-	}
-}
-
-// store copies b into the chunks and returns a string over the copy.
-// Chunks are filled in order; used counts those touched since reset.
-func (s *scratch) store(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	i := max(s.used-1, 0)
-	for ; i < len(s.chunks); i++ {
-		if c := s.chunks[i]; cap(c)-len(c) >= len(b) {
-			break
-		}
-	}
-	if i == len(s.chunks) {
-		size := 4096
-		if n := len(s.chunks); n > 0 {
-			size = 2 * cap(s.chunks[n-1])
-		}
-		s.chunks = append(s.chunks, make([]byte, 0, max(size, len(b))))
-	}
-	s.used = i + 1
-	c := s.chunks[i]
-	start := len(c)
-	c = append(c, b...)
-	s.chunks[i] = c
-	s.text += len(b)
-	return unsafe.String(&c[start], len(b))
 }
 
 type parser struct {
@@ -138,33 +115,45 @@ func (p *parser) copied(n int) error {
 	return nil
 }
 
-// root parses the line as one JSON object.
-func (p *parser) root() (Value, error) {
+// root parses the line as one JSON object, every value of it.
+func (p *parser) root() (sval, error) { return p.rootIn(nil) }
+
+// rootIn parses the line as one JSON object, building only the values of
+// node's paths when node is not nil.
+func (p *parser) rootIn(node *projNode) (sval, error) {
 	if p.bytes > p.lim.MaxBytes {
-		return Value{}, &Error{Msg: fmt.Sprintf("event takes more than %d bytes decoded: its line alone has %d", p.lim.MaxBytes, p.bytes)}
+		return sval{}, &Error{Msg: fmt.Sprintf("event takes more than %d bytes decoded: its line alone has %d", p.lim.MaxBytes, p.bytes)}
 	}
 	p.skipSpace()
 	if p.pos >= len(p.line) || p.line[p.pos] != '{' {
-		return Value{}, p.errorf("an event must be a JSON object")
+		return sval{}, p.errorf("an event must be a JSON object")
 	}
-	v, err := p.value(0)
+	var (
+		v   sval
+		err error
+	)
+	if node != nil {
+		v, err = p.projObject(node, 0)
+	} else {
+		v, err = p.value(0)
+	}
 	if err != nil {
-		return Value{}, err
+		return sval{}, err
 	}
 	p.skipSpace()
 	if p.pos != len(p.line) {
-		return Value{}, p.errorf("unexpected %s after the object", quoteByte(p.line[p.pos]))
+		return sval{}, p.errorf("unexpected %s after the object", quoteByte(p.line[p.pos]))
 	}
 	return v, nil
 }
 
-func (p *parser) value(depth int) (Value, error) {
+func (p *parser) value(depth int) (sval, error) {
 	if depth > p.lim.MaxDepth {
-		return Value{}, p.errorf("nesting deeper than %d", p.lim.MaxDepth)
+		return sval{}, p.errorf("nesting deeper than %d", p.lim.MaxDepth)
 	}
 	p.skipSpace()
 	if p.pos >= len(p.line) {
-		return Value{}, p.errorf("unexpected end of line")
+		return sval{}, p.errorf("unexpected end of line")
 	}
 	switch c := p.line[p.pos]; {
 	case c == '{':
@@ -172,18 +161,18 @@ func (p *parser) value(depth int) (Value, error) {
 	case c == '[':
 		return p.array(depth)
 	case c == '"':
-		s, err := p.str()
-		return Value{kind: String, str: s}, err
+		r, err := p.str()
+		return sval{kind: String, ref: r}, err
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't':
-		return Value{kind: Bool, num: 1}, p.literal("true")
+		return sval{kind: Bool, num: 1}, p.literal("true")
 	case c == 'f':
-		return Value{kind: Bool}, p.literal("false")
+		return sval{kind: Bool}, p.literal("false")
 	case c == 'n':
-		return Value{}, p.literal("null")
+		return sval{}, p.literal("null")
 	default:
-		return Value{}, p.errorf("unexpected %s", quoteByte(c))
+		return sval{}, p.errorf("unexpected %s", quoteByte(c))
 	}
 }
 
@@ -196,64 +185,66 @@ func (p *parser) literal(word string) error {
 }
 
 // closeComposite moves the members above mark from the stack to the tape.
-func (p *parser) closeComposite(k Kind, mark int) Value {
+func (p *parser) closeComposite(k Kind, mark int) sval {
 	s := p.s
 	n := len(s.stack) - mark
 	if n == 0 {
-		return Value{kind: k}
+		return sval{kind: k}
 	}
 	off := len(s.tape)
 	s.tape = append(s.tape, s.stack[mark:]...)
 	s.stack = s.stack[:mark]
-	return Value{kind: k, num: float64(off), n: uint32(n)}
+	return sval{kind: k, ref: sref{off: uint32(off), n: uint32(n)}}
 }
 
-func (p *parser) object(depth int) (Value, error) {
+func (p *parser) object(depth int) (sval, error) {
 	p.pos++ // {
 	p.skipSpace()
 	if p.pos < len(p.line) && p.line[p.pos] == '}' {
 		p.pos++
-		return Value{kind: Object}, nil
+		return sval{kind: Object}, nil
 	}
 	mark := len(p.s.stack)
 	for {
-		p.skipSpace()
-		if p.pos >= len(p.line) {
-			return Value{}, p.errorf("unexpected end of line inside an object")
-		}
-		if p.line[p.pos] != '"' {
-			return Value{}, p.errorf("expected a member name in quotes, found %s", quoteByte(p.line[p.pos]))
-		}
-		if err := p.count(); err != nil {
-			return Value{}, err
-		}
-		key, err := p.str()
+		key, err := p.member()
 		if err != nil {
-			return Value{}, err
-		}
-		if err := p.colon(key); err != nil {
-			return Value{}, err
+			return sval{}, err
 		}
 		v, err := p.value(depth + 1)
 		if err != nil {
-			return Value{}, err
+			return sval{}, err
 		}
-		p.s.stack = append(p.s.stack, Field{Key: key, Value: v})
+		p.s.stack = append(p.s.stack, sfield{key: key, val: v})
 		if done, err := p.next('}', "a member", "object"); err != nil {
-			return Value{}, err
+			return sval{}, err
 		} else if done {
 			return p.closeComposite(Object, mark), nil
 		}
 	}
 }
 
-func (p *parser) colon(key string) error {
+// member parses a member name and its colon, and counts the member.
+func (p *parser) member() (sref, error) {
+	p.skipSpace()
+	if p.pos >= len(p.line) {
+		return sref{}, p.errorf("unexpected end of line inside an object")
+	}
+	if p.line[p.pos] != '"' {
+		return sref{}, p.errorf("expected a member name in quotes, found %s", quoteByte(p.line[p.pos]))
+	}
+	if err := p.count(); err != nil {
+		return sref{}, err
+	}
+	key, err := p.str()
+	if err != nil {
+		return sref{}, err
+	}
 	p.skipSpace()
 	if p.pos >= len(p.line) || p.line[p.pos] != ':' {
-		return p.errorf("expected ':' after member name %q", key)
+		return sref{}, p.errorf("expected ':' after member name %q", p.view(key))
 	}
 	p.pos++
-	return nil
+	return key, nil
 }
 
 // next consumes the ',' or closing bracket after a member or element and
@@ -274,76 +265,125 @@ func (p *parser) next(end byte, what, inside string) (bool, error) {
 	return false, p.errorf("expected ',' or '%c' after %s, found %s", end, what, quoteByte(p.line[p.pos]))
 }
 
-func (p *parser) array(depth int) (Value, error) {
+func (p *parser) array(depth int) (sval, error) {
 	p.pos++ // [
 	p.skipSpace()
 	if p.pos < len(p.line) && p.line[p.pos] == ']' {
 		p.pos++
-		return Value{kind: Array}, nil
+		return sval{kind: Array}, nil
 	}
 	mark := len(p.s.stack)
 	for {
 		p.skipSpace()
 		if err := p.count(); err != nil {
-			return Value{}, err
+			return sval{}, err
 		}
 		v, err := p.value(depth + 1)
 		if err != nil {
-			return Value{}, err
+			return sval{}, err
 		}
-		p.s.stack = append(p.s.stack, Field{Value: v})
+		p.s.stack = append(p.s.stack, sfield{val: v})
 		if done, err := p.next(']', "an element", "array"); err != nil {
-			return Value{}, err
+			return sval{}, err
 		} else if done {
 			return p.closeComposite(Array, mark), nil
 		}
 	}
 }
 
-// str parses a string. Without escapes and with valid UTF-8 the result
-// points into the line; otherwise it is decoded into the text chunks.
-func (p *parser) str() (string, error) {
+// str parses a string: a reference into the line or, when escapes or
+// invalid UTF-8 force a decoded copy, into the text, where the copy is
+// appended and accounted.
+func (p *parser) str() (sref, error) {
 	p.pos++ // opening quote
 	start := p.pos
-	ascii := true
-	for p.pos < len(p.line) {
-		c := p.line[p.pos]
-		switch {
-		case c == '"':
-			s := p.line[start:p.pos]
-			p.pos++
-			if !ascii && !utf8.Valid(s) {
-				p.s.tmp = validUTF8(p.s.tmp[:0], s)
-				if err := p.copied(len(p.s.tmp)); err != nil {
-					return "", err
-				}
-				return p.s.store(p.s.tmp), nil
-			}
-			return unsafe.String(unsafe.SliceData(s), len(s)), nil
-		case c == '\\':
-			return p.escaped(start)
-		case c < 0x20:
-			return "", p.errorf("control character %s in a string", quoteByte(c))
-		case c >= 0x80:
-			ascii = false
-		}
-		p.pos++
+	i, high := scanString(p.line, start)
+	p.pos = i
+	if i == len(p.line) {
+		return sref{}, &Error{Column: start, Msg: "unterminated string"}
 	}
-	return "", &Error{Column: start, Msg: "unterminated string"}
+	mark := len(p.s.text)
+	switch c := p.line[i]; c {
+	case '"':
+		b := p.line[start:i]
+		p.pos++
+		if !high || utf8.Valid(b) {
+			return sref{off: uint32(start), n: uint32(len(b))}, nil
+		}
+		p.s.text = validUTF8(p.s.text, b)
+	case '\\':
+		out, err := p.unescape(p.s.text, start)
+		p.s.text = out
+		if err != nil {
+			return sref{}, err
+		}
+	default:
+		return sref{}, p.errorf("control character %s in a string", quoteByte(c))
+	}
+	n := len(p.s.text) - mark
+	if err := p.copied(n); err != nil {
+		return sref{}, err
+	}
+	return sref{off: uint32(mark), n: uint32(n) | textBit}, nil
 }
 
-// escaped finishes a string that has escapes.
-func (p *parser) escaped(start int) (string, error) {
-	out, err := p.unescape(p.s.tmp[:0], start)
-	p.s.tmp = out
-	if err != nil {
-		return "", err
+// view is a scratch string, valid until the text grows.
+func (p *parser) view(r sref) string {
+	n := int(r.n &^ textBit)
+	switch {
+	case n == 0:
+		return ""
+	case r.n&textBit != 0:
+		return unsafe.String(&p.s.text[r.off], n)
 	}
-	if err := p.copied(len(out)); err != nil {
-		return "", err
-	}
-	return p.s.store(out), nil
+	return unsafe.String(&p.line[r.off], n)
 }
+
+// drop forgets the text of a string that is not kept (its account stays:
+// a full decode keeps it).
+func (p *parser) drop(r sref) {
+	if r.n&textBit != 0 {
+		p.s.text = p.s.text[:r.off]
+	}
+}
+
+// Bytes of a word, for scanString.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// scanString returns the index of the first '"', '\\' or control
+// character at or after i, or len(b), and whether a byte of 0x80 or more
+// comes before it. It reads eight bytes at a time: strings are most of a
+// line, and most of what a projected decode does is step over them.
+func scanString(b []byte, i int) (int, bool) {
+	var high uint64
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// A flag in the high bit of every byte that is a quote, a
+		// backslash or below 0x20. Borrows only run upwards from a true
+		// match, so the lowest flag is exact.
+		m := zeroBytes(w^(ones*'"')) | zeroBytes(w^(ones*'\\')) | (w-ones*0x20)&^w&highs
+		if m != 0 {
+			high |= w & highs & (m&-m - 1)
+			return i + bits.TrailingZeros64(m)>>3, high != 0
+		}
+		high |= w & highs
+	}
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '"' || c == '\\' || c < 0x20 {
+			break
+		}
+		high |= uint64(c) & 0x80
+	}
+	return i, high != 0
+}
+
+// zeroBytes flags the zero bytes of x in their high bits (and, above a
+// zero byte, maybe others).
+func zeroBytes(x uint64) uint64 { return (x - ones) &^ x & highs }
 
 // unescape appends the decoded string that starts at start (after its
 // opening quote) to out, from the first escape at p.pos on, and leaves
@@ -390,11 +430,12 @@ func (p *parser) unescape(out []byte, start int) ([]byte, error) {
 		default:
 			// Copy a run of ordinary bytes, replacing invalid UTF-8 as
 			// encoding/json does.
-			j := p.pos
-			for j < len(p.line) && p.line[j] != '"' && p.line[j] != '\\' && p.line[j] >= 0x20 {
-				j++
+			j, high := scanString(p.line, p.pos)
+			if high {
+				out = validUTF8(out, p.line[p.pos:j])
+			} else {
+				out = append(out, p.line[p.pos:j]...)
 			}
-			out = validUTF8(out, p.line[p.pos:j])
 			p.pos = j
 		}
 	}
@@ -462,13 +503,13 @@ func validUTF8(dst, s []byte) []byte {
 }
 
 // numberEnd scans a JSON number from p.pos and reports whether it is a
-// plain integer (no fraction, no exponent).
-func (p *parser) numberEnd() (simple bool, err error) {
+// plain integer (no fraction, no exponent) and whether it has an exponent.
+func (p *parser) numberEnd() (simple, exp bool, err error) {
 	if p.line[p.pos] == '-' {
 		p.pos++
 	}
 	if p.pos >= len(p.line) || p.line[p.pos] < '0' || p.line[p.pos] > '9' {
-		return false, p.errorf("invalid number")
+		return false, false, p.errorf("invalid number")
 	}
 	simple = true
 	if p.line[p.pos] == '0' {
@@ -486,11 +527,11 @@ func (p *parser) numberEnd() (simple bool, err error) {
 			p.pos++
 		}
 		if p.pos == d {
-			return false, p.errorf("invalid number: digits expected after '.'")
+			return false, false, p.errorf("invalid number: digits expected after '.'")
 		}
 	}
 	if p.pos < len(p.line) && (p.line[p.pos] == 'e' || p.line[p.pos] == 'E') {
-		simple = false
+		simple, exp = false, true
 		p.pos++
 		if p.pos < len(p.line) && (p.line[p.pos] == '+' || p.line[p.pos] == '-') {
 			p.pos++
@@ -500,19 +541,19 @@ func (p *parser) numberEnd() (simple bool, err error) {
 			p.pos++
 		}
 		if p.pos == d {
-			return false, p.errorf("invalid number: digits expected in exponent")
+			return false, false, p.errorf("invalid number: digits expected in exponent")
 		}
 	}
-	return simple, nil
+	return simple, exp, nil
 }
 
 // number parses a JSON number. Integers of up to 15 digits, the common case
 // of ids, counts and amounts in cents, skip strconv.
-func (p *parser) number() (Value, error) {
+func (p *parser) number() (sval, error) {
 	start := p.pos
-	simple, err := p.numberEnd()
+	simple, _, err := p.numberEnd()
 	if err != nil {
-		return Value{}, err
+		return sval{}, err
 	}
 	text := p.line[start:p.pos]
 	if simple && len(text) <= 16 {
@@ -529,15 +570,15 @@ func (p *parser) number() (Value, error) {
 			if neg {
 				f = -f
 			}
-			return Value{kind: Number, num: f}, nil
+			return sval{kind: Number, num: f}, nil
 		}
 		text = p.line[start:p.pos]
 	}
 	f, err := parseFloat(text)
 	if err != nil {
-		return Value{}, &Error{Column: start + 1, Msg: "number out of range"}
+		return sval{}, &Error{Column: start + 1, Msg: "number out of range"}
 	}
-	return Value{kind: Number, num: f}, nil
+	return sval{kind: Number, num: f}, nil
 }
 
 func parseFloat(text []byte) (float64, error) {
@@ -553,67 +594,79 @@ func parseFloat(text []byte) (float64, error) {
 	return f, nil
 }
 
-// build allocates the event's memory and moves the scratch into it: one
-// slice for every Field of the event, and, when copyLine, one byte slice
-// holding the line, then the copied strings, then spare bytes for the id.
-// Without copyLine the line is already the event's own (Full decodes an
-// event's Raw) and only copied strings need new bytes. It returns the
-// top-level members and the bytes.
-func (p *parser) build(root Value, copyLine bool, spare int) ([]Field, []byte) {
+// build allocates the event's bytes and turns the scratch into Fields in
+// fs, which has the tape's length. With copyLine the bytes hold the line,
+// then the decoded strings, then spare bytes for the id; without it the
+// line is already the event's own (Full decodes an event's Raw), strings
+// without escapes point into it, and only decoded strings need new bytes.
+// It returns the top-level members and the bytes.
+func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field, []byte) {
 	s := p.s
 	var buf []byte
-	base := 0
+	lines := p.line // where the strings of the line end up
+	textAt := 0     // where the text starts in buf
 	if copyLine {
-		buf = make([]byte, len(p.line)+s.text, len(p.line)+s.text+spare)
+		buf = make([]byte, len(p.line)+len(s.text), len(p.line)+len(s.text)+spare)
 		copy(buf, p.line)
-		base = len(p.line)
-	} else if s.text > 0 {
-		buf = make([]byte, s.text)
+		copy(buf[len(p.line):], s.text)
+		lines, textAt = buf, len(p.line)
+	} else if len(s.text) > 0 {
+		buf = make([]byte, len(s.text))
+		copy(buf, s.text)
 	}
-	// Where each chunk's strings land in buf.
-	var starts [8]int
-	offs := starts[:0]
-	for _, c := range s.chunks[:s.used] {
-		offs = append(offs, base)
-		base += copy(buf[base:], c)
-	}
-	fs := make([]Field, len(s.tape))
-	copy(fs, s.tape)
-	lineStart := uintptr(unsafe.Pointer(unsafe.SliceData(p.line)))
-	rebase := func(str string) string {
-		if len(str) == 0 {
+	str := func(r sref) string {
+		n := int(r.n &^ textBit)
+		switch {
+		case n == 0:
 			return ""
+		case r.n&textBit != 0:
+			return unsafe.String(&buf[textAt+int(r.off)], n)
 		}
-		at := uintptr(unsafe.Pointer(unsafe.StringData(str)))
-		if off := at - lineStart; off < uintptr(len(p.line)) {
-			if !copyLine {
-				return str
-			}
-			return unsafe.String(&buf[off], len(str))
-		}
-		for i, c := range s.chunks[:len(offs)] {
-			if off := at - uintptr(unsafe.Pointer(unsafe.SliceData(c))); off < uintptr(cap(c)) {
-				return unsafe.String(&buf[offs[i]+int(off)], len(str))
-			}
-		}
-		panic("event: a decoded string points neither into its line nor into the decoder's text")
+		return unsafe.String(&lines[r.off], n)
 	}
-	for i := range fs {
+	for i := range s.tape {
+		sf := &s.tape[i]
 		f := &fs[i]
-		f.Key = rebase(f.Key)
-		switch f.kind {
+		if sf.key.n != 0 {
+			f.Key = str(sf.key)
+		}
+		f.kind = sf.val.kind
+		switch sf.val.kind {
 		case String:
-			f.str = rebase(f.str)
+			f.str = str(sf.val.ref)
+		case Number, Bool:
+			f.num = sf.val.num
 		case Object, Array:
-			if f.n > 0 {
-				f.p = &fs[int(f.num)]
+			if n := sf.val.ref.n; n > 0 {
+				f.p, f.n = &fs[sf.val.ref.off], n
 			}
-			f.num = 0
 		}
 	}
-	if root.n == 0 {
+	if root.ref.n == 0 {
 		return nil, buf
 	}
-	off := int(root.num)
-	return fs[off : off+int(root.n) : off+int(root.n)], buf
+	off, n := int(root.ref.off), int(root.ref.n)
+	return fs[off : off+n : off+n], buf
+}
+
+// tapePath looks up a path of member names before build.
+func (p *parser) tapePath(v sval, path []string) (sval, bool) {
+	for _, name := range path {
+		if v.kind != Object || v.ref.n == 0 {
+			return sval{}, false
+		}
+		members := p.s.tape[v.ref.off : v.ref.off+v.ref.n]
+		found := false
+		// The last of repeated members wins, as in lookup.
+		for i := len(members) - 1; i >= 0; i-- {
+			if p.view(members[i].key) == name {
+				v, found = members[i].val, true
+				break
+			}
+		}
+		if !found {
+			return sval{}, false
+		}
+	}
+	return v, true
 }

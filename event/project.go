@@ -1,0 +1,185 @@
+package event
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Projection is the set of field paths that the readers of a stream's
+// events can read: every path any loaded rule's conditions, keys, alert
+// fields or scores name, such as ["user"] and ["geo", "country"]. A
+// Decoder given one builds only those values and skips the rest of each
+// line without building anything (see Decoder.Project). A Projection is
+// immutable once built and may be shared by decoders.
+type Projection struct {
+	root  projNode
+	paths [][]string
+}
+
+// projNode is one level of a projection: either the whole value is read
+// (all), or the named members are, each with its own node.
+type projNode struct {
+	all   bool
+	names []string
+	kids  []*projNode
+	index map[string]*projNode // when there are many names
+	// filter has bit sig(name) set for every name: most members of a
+	// wide event are not projected, and most are turned away by one
+	// test, without comparing or hashing their names.
+	filter [4]uint64
+}
+
+// sig is a name's bit in a filter: its length and its last byte.
+func sig(name string) uint8 {
+	if name == "" {
+		return 0
+	}
+	return uint8(len(name)*31) ^ name[len(name)-1]
+}
+
+// indexAbove is the number of names at one level beyond which a map
+// beats comparing names one by one.
+const indexAbove = 8
+
+// NewProjection returns the projection of paths. An empty path means the
+// whole event: the projection then decodes every field, as no projection
+// does.
+func NewProjection(paths [][]string) *Projection {
+	p := &Projection{}
+	for _, path := range paths {
+		p.add(path)
+	}
+	return p
+}
+
+// ProjectAll is the projection of the whole event.
+var ProjectAll = NewProjection([][]string{{}})
+
+func (p *Projection) add(path []string) {
+	p.paths = append(p.paths, slices.Clone(path))
+	n := &p.root
+	for _, name := range path {
+		if n.all {
+			return
+		}
+		kid := n.child(name)
+		if kid == nil {
+			kid = &projNode{}
+			b := sig(name)
+			n.filter[b>>6] |= 1 << (b & 63)
+			n.names = append(n.names, name)
+			n.kids = append(n.kids, kid)
+			if len(n.names) > indexAbove {
+				if n.index == nil {
+					n.index = make(map[string]*projNode, len(n.names))
+					for i, k := range n.names {
+						n.index[k] = n.kids[i]
+					}
+				}
+				n.index[name] = kid
+			}
+		}
+		n = kid
+	}
+	n.all, n.names, n.kids, n.index, n.filter = true, nil, nil, nil, [4]uint64{}
+}
+
+func (n *projNode) child(name string) *projNode {
+	if b := sig(name); n.filter[b>>6]&(1<<(b&63)) == 0 {
+		return nil
+	}
+	if n.index != nil {
+		return n.index[name]
+	}
+	for i, k := range n.names {
+		if k == name {
+			return n.kids[i]
+		}
+	}
+	return nil
+}
+
+// with returns a copy of p that also holds paths.
+func (p *Projection) with(paths ...[]string) *Projection {
+	q := &Projection{}
+	for _, path := range p.paths {
+		q.add(path)
+	}
+	for _, path := range paths {
+		q.add(path)
+	}
+	return q
+}
+
+// All reports whether p reads the whole event.
+func (p *Projection) All() bool { return p.root.all }
+
+// Paths returns the dotted paths of p, sorted, for logs and diagnostics.
+func (p *Projection) Paths() []string {
+	out := make([]string, 0, len(p.paths))
+	for _, path := range p.paths {
+		out = append(out, strings.Join(path, "."))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// lazyFields is how a projected event finds its whole self: the line is
+// decoded again, once, on the first call to Full.
+type lazyFields struct {
+	once   sync.Once
+	fields []Field
+	lim    *Limits
+	// What the decoder made: a copy of the event whose Raw or Fields was
+	// replaced is no longer that projection, and Full returns its Fields.
+	raw  *byte
+	proj *Field
+	n    int
+}
+
+// Full returns every top-level member of the event in document order. For
+// an event decoded with a projection, Fields holds only the projected
+// paths and Full decodes the whole line on its first call; later calls,
+// from any goroutine, return the same slice. The line was validated in full
+// under the same limits when the event was decoded, so this decode cannot
+// fail. For every other event (decoded in full, built by hand, or a copy
+// whose Raw or Fields was replaced) Full returns Fields.
+func (e *Event) Full() []Field {
+	lz := e.lazy
+	if lz == nil || !lz.owns(e) {
+		return e.Fields
+	}
+	lz.once.Do(func() { lz.fields = decodeFull(e.Raw, lz.lim) })
+	return lz.fields
+}
+
+// Projected reports whether Fields holds only a projection of the event,
+// so that Full is not Fields.
+func (e *Event) Projected() bool { return e.lazy != nil && e.lazy.owns(e) }
+
+func (lz *lazyFields) owns(e *Event) bool {
+	return unsafe.SliceData(e.Raw) == lz.raw && unsafe.SliceData(e.Fields) == lz.proj && len(e.Fields) == lz.n
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// decodeFull decodes an event's own line in full; strings without escapes
+// point into it.
+func decodeFull(raw []byte, lim *Limits) []Field {
+	s := scratchPool.Get().(*scratch)
+	s.reset()
+	defer func() {
+		s.trim()
+		scratchPool.Put(s)
+	}()
+	p := parser{line: raw, s: s, lim: lim, bytes: len(raw)}
+	root, err := p.root()
+	if err != nil {
+		// The same parser accepted this line under the same limits.
+		panic("event: a line accepted by the decoder fails to decode in full: " + err.Error())
+	}
+	top, _ := p.build(root, false, 0, make([]Field, len(s.tape)))
+	return top
+}

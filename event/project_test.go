@@ -1,0 +1,207 @@
+package event
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+)
+
+func keys(fs []Field) string {
+	var ks []string
+	for _, f := range fs {
+		if f.Kind() == Object {
+			ks = append(ks, f.Key+"{"+keys(f.Fields())+"}")
+			continue
+		}
+		ks = append(ks, f.Key)
+	}
+	return strings.Join(ks, ",")
+}
+
+func TestDecodeProjected(t *testing.T) {
+	tests := []struct {
+		name       string
+		paths      [][]string
+		timeFields []string
+		line       string
+		keys       string // of Fields, nested objects in braces
+		errMsg     string
+	}{
+		{name: "top-level fields, with the id and time fields, in document order", paths: [][]string{{"card_id"}, {"amount"}},
+			line: `{"id":"p1","ts":"2026-03-02T08:00:00Z","user":"u","amount":38.89,"card_id":"c-1","geo":{"country":"DE"}}`,
+			keys: "id,ts,amount,card_id"},
+		{name: "a nested path keeps only its members", paths: [][]string{{"geo", "country"}},
+			line: `{"ts":1,"geo":{"city":"Manchester","country":"GB","lat":53.48},"ip":"10.0.0.27"}`,
+			keys: "ts,geo{country}"},
+		{name: "a path and a longer one under it: the whole value", paths: [][]string{{"geo", "country"}, {"geo"}},
+			line: `{"ts":1,"geo":{"city":"Manchester","country":"GB"}}`,
+			keys: "ts,geo{city,country}"},
+		{name: "a path through an array keeps the array whole", paths: [][]string{{"a", "b"}},
+			line: `{"ts":1,"a":[{"b":1,"c":2}],"z":0}`, keys: "ts,a"},
+		{name: "a path through a scalar keeps the scalar", paths: [][]string{{"a", "b"}},
+			line: `{"ts":1,"a":"x"}`, keys: "ts,a"},
+		{name: "a configured time field is projected", paths: [][]string{{"user"}}, timeFields: []string{"meta.when"},
+			line: `{"meta":{"when":5,"other":1},"user":"u","x":[1]}`, keys: "meta{when},user"},
+		{name: "no projected field present", paths: [][]string{{"nope"}}, line: `{"ts":1,"a":1}`, keys: "ts"},
+		{name: "escaped member names match decoded", paths: [][]string{{"é"}},
+			line: `{"ts":1,"\u00e9":"yes","\u00e8":"no"}`, keys: "ts,é"},
+		{name: "duplicate members are all kept; the last wins", paths: [][]string{{"a"}},
+			line: `{"ts":1,"a":1,"b":2,"a":3}`, keys: "ts,a,a"},
+		{name: "a malformed value outside the projection", paths: [][]string{{"user"}},
+			line: `{"ts":1,"user":"u","skip":[1,2,}`, errMsg: "column 32: unexpected '}'"},
+		{name: "a bad escape outside the projection", paths: [][]string{{"user"}},
+			line: `{"ts":1,"skip":"a\qb","user":"u"}`, errMsg: "column 19: invalid escape 'q'"},
+		{name: "a number beyond float64 outside the projection", paths: [][]string{{"user"}},
+			line: `{"ts":1,"skip":[1e400],"user":"u"}`, errMsg: "column 17: number out of range"},
+		{name: "nesting outside the projection", paths: [][]string{{"user"}},
+			line: `{"ts":1,"skip":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, errMsg: "nesting deeper than 64"},
+		{name: "values outside the projection count", paths: [][]string{{"user"}},
+			line: `{"ts":1,"skip":[` + strings.Repeat("0,", 100_000) + `0]}`, errMsg: "event takes more than 4194304 bytes decoded"},
+		{name: "a control character outside the projection", paths: [][]string{{"user"}},
+			line: "{\"ts\":1,\"skip\":\"a\x01\"}", errMsg: "column 18: control character byte 0x01 in a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decoder{Stream: "s", Project: NewProjection(tt.paths), TimeFields: tt.timeFields}
+			ev, err := d.Decode([]byte(tt.line))
+			// The full decode must agree on the outcome.
+			full := Decoder{Stream: "s", TimeFields: tt.timeFields}
+			fe, ferr := full.Decode([]byte(tt.line))
+			if tt.errMsg != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errMsg) {
+					t.Fatalf("error = %v, want %q", err, tt.errMsg)
+				}
+				if ferr == nil || ferr.Error() != err.Error() {
+					t.Fatalf("full decode: %v; projected: %v", ferr, err)
+				}
+				return
+			}
+			if err != nil || ferr != nil {
+				t.Fatal(err, ferr)
+			}
+			if got := keys(ev.Fields); got != tt.keys {
+				t.Errorf("projected fields %s, want %s", got, tt.keys)
+			}
+			if !ev.Projected() {
+				t.Error("not Projected")
+			}
+			if got, want := ObjectValue(ev.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
+				t.Errorf("Full = %#v, want %#v", got, want)
+			}
+			if string(ev.Raw) != tt.line {
+				t.Errorf("Raw = %q", ev.Raw)
+			}
+		})
+	}
+}
+
+func TestFullIsDecodedOnce(t *testing.T) {
+	d := Decoder{Project: NewProjection([][]string{{"user"}})}
+	ev, err := d.Decode([]byte(`{"ts":1,"user":"u","path":"C:\\Windows","n":[1,2]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent readers get one and the same decode.
+	var wg sync.WaitGroup
+	got := make([]*Field, 8)
+	for i := range got {
+		wg.Go(func() { got[i] = unsafe.SliceData(ev.Full()) })
+	}
+	wg.Wait()
+	for _, p := range got {
+		if p != got[0] || p == nil {
+			t.Fatalf("Full gave different slices: %v", got)
+		}
+	}
+	if v, _ := ObjectValue(ev.Full()).Get("path"); v.Str() != `C:\Windows` {
+		t.Errorf("path = %q", v.Str())
+	}
+	if n := testing.AllocsPerRun(10, func() { ev.Full() }); n != 0 {
+		t.Errorf("a second Full allocates %v times", n)
+	}
+}
+
+func TestFullOfOtherEvents(t *testing.T) {
+	d := Decoder{Project: NewProjection([][]string{{"user"}})}
+	ev, err := d.Decode([]byte(`{"ts":1,"user":"u","card":"4111"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy whose Fields are replaced (as masking does) is its own
+	// event: Full gives its Fields, never the original line's.
+	masked := *ev
+	masked.Fields = []Field{{Key: "card", Value: StringValue("****")}}
+	if got := keys(masked.Full()); got != "card" || masked.Projected() {
+		t.Errorf("Full of a masked copy = %s, projected %v", got, masked.Projected())
+	}
+	raw := *ev
+	raw.Raw = []byte(`{"ts":1}`)
+	if raw.Projected() {
+		t.Error("a copy with another Raw is still projected")
+	}
+	// A copy that changes neither is the same projected event.
+	same := *ev
+	if !same.Projected() || keys(same.Full()) != "ts,user,card" {
+		t.Errorf("a plain copy: projected %v, Full %s", same.Projected(), keys(same.Full()))
+	}
+	// Events decoded in full, by hand, or with a projection of everything.
+	for _, d := range []Decoder{{}, {Project: ProjectAll}, {Project: NewProjection([][]string{{"user"}, {}})}} {
+		ev, err := d.Decode([]byte(`{"ts":1,"user":"u","card":"4111"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Projected() || unsafe.SliceData(ev.Full()) != unsafe.SliceData(ev.Fields) {
+			t.Errorf("%v: Full is not Fields", d.Project.Paths())
+		}
+	}
+	hand := &Event{Fields: []Field{{Key: "a", Value: NumberValue(1)}}}
+	if keys(hand.Full()) != "a" {
+		t.Error("Full of an event built by hand")
+	}
+}
+
+func TestProjectionPaths(t *testing.T) {
+	p := NewProjection([][]string{{"user"}, {"geo", "country"}, {"user"}, {"a", "b", "c"}, {"a", "b"}})
+	if got := strings.Join(p.Paths(), " "); got != "a.b a.b.c geo.country user" {
+		t.Errorf("Paths = %s", got)
+	}
+	if p.All() || !ProjectAll.All() {
+		t.Error("All")
+	}
+	// Many names at one level are looked up through an index.
+	var many [][]string
+	for i := range 20 {
+		many = append(many, []string{fmt.Sprintf("f%02d", i)})
+	}
+	d := Decoder{Project: NewProjection(many)}
+	ev, err := d.Decode([]byte(`{"ts":1,"f03":1,"g":2,"f19":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(ev.Fields); got != "ts,f03,f19" {
+		t.Errorf("fields %s", got)
+	}
+}
+
+// ExampleDecoder_projection decodes only what rules read; the whole event
+// is there when an alert needs it.
+func ExampleDecoder_projection() {
+	d := Decoder{Stream: "auth", Project: NewProjection([][]string{{"user"}, {"geo", "country"}})}
+	ev, err := d.Decode([]byte(`{"id":"a1","ts":"2026-03-02T08:00:00Z","user":"u-1","ip":"198.51.100.7","geo":{"city":"Lagos","country":"NG"}}`))
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range ev.Fields {
+		fmt.Println(f.Key, f.Interface())
+	}
+	fmt.Println(len(ev.Full()), "members in full")
+	// Output:
+	// id a1
+	// ts 2026-03-02T08:00:00Z
+	// user u-1
+	// geo map[country:NG]
+	// 5 members in full
+}

@@ -1,0 +1,253 @@
+package event
+
+import "unicode/utf8"
+
+// A projected decode builds the values of the projection's paths and steps
+// over the rest. Stepping over is still a full validation, so that a line
+// is malformed with or without a projection, with the same error: the
+// grammar of JSON (structure, literals, numbers, strings with their escapes
+// and \u digits, no control characters), numbers beyond float64, nesting
+// depth, and the value and byte accounts, which count what a full decode
+// would build (decoding escaped strings into scratch to learn their
+// length). What it saves is building: no Field, no copied string, no
+// number conversion outside the projection.
+
+// projValue parses a value at a projection node that is not read whole:
+// an object is projected further; anything else is built whole, since
+// the node's paths go through it.
+func (p *parser) projValue(node *projNode, depth int) (sval, error) {
+	if depth > p.lim.MaxDepth {
+		return sval{}, p.errorf("nesting deeper than %d", p.lim.MaxDepth)
+	}
+	p.skipSpace()
+	if p.pos < len(p.line) && p.line[p.pos] == '{' {
+		return p.projObject(node, depth)
+	}
+	return p.value(depth)
+}
+
+// projObject parses an object keeping the members that node names.
+func (p *parser) projObject(node *projNode, depth int) (sval, error) {
+	p.pos++ // {
+	p.skipSpace()
+	if p.pos < len(p.line) && p.line[p.pos] == '}' {
+		p.pos++
+		return sval{kind: Object}, nil
+	}
+	mark := len(p.s.stack)
+	for {
+		key, err := p.member()
+		if err != nil {
+			return sval{}, err
+		}
+		var v sval
+		kid := node.child(p.view(key))
+		switch {
+		case kid == nil:
+			p.drop(key)
+			err = p.skip(depth + 1)
+		case kid.all:
+			v, err = p.value(depth + 1)
+		default:
+			v, err = p.projValue(kid, depth+1)
+		}
+		if err != nil {
+			return sval{}, err
+		}
+		if kid != nil {
+			p.s.stack = append(p.s.stack, sfield{key: key, val: v})
+		}
+		if done, err := p.next('}', "a member", "object"); err != nil {
+			return sval{}, err
+		} else if done {
+			return p.closeComposite(Object, mark), nil
+		}
+	}
+}
+
+// skip validates and accounts a value without building it. It mirrors
+// value, error for error.
+func (p *parser) skip(depth int) error {
+	if depth > p.lim.MaxDepth {
+		return p.errorf("nesting deeper than %d", p.lim.MaxDepth)
+	}
+	p.skipSpace()
+	if p.pos >= len(p.line) {
+		return p.errorf("unexpected end of line")
+	}
+	switch c := p.line[p.pos]; {
+	case c == '{':
+		return p.skipObject(depth)
+	case c == '[':
+		return p.skipArray(depth)
+	case c == '"':
+		return p.skipStr()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.skipNumber()
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'n':
+		return p.literal("null")
+	default:
+		return p.errorf("unexpected %s", quoteByte(c))
+	}
+}
+
+func (p *parser) skipObject(depth int) error {
+	p.pos++ // {
+	p.skipSpace()
+	if p.pos < len(p.line) && p.line[p.pos] == '}' {
+		p.pos++
+		return nil
+	}
+	for {
+		key, err := p.member()
+		if err != nil {
+			return err
+		}
+		p.drop(key)
+		if err := p.skip(depth + 1); err != nil {
+			return err
+		}
+		if done, err := p.next('}', "a member", "object"); err != nil || done {
+			return err
+		}
+	}
+}
+
+func (p *parser) skipArray(depth int) error {
+	p.pos++ // [
+	p.skipSpace()
+	if p.pos < len(p.line) && p.line[p.pos] == ']' {
+		p.pos++
+		return nil
+	}
+	for {
+		p.skipSpace()
+		if err := p.count(); err != nil {
+			return err
+		}
+		if err := p.skip(depth + 1); err != nil {
+			return err
+		}
+		if done, err := p.next(']', "an element", "array"); err != nil || done {
+			return err
+		}
+	}
+}
+
+// skipNumber validates a number. Only an exponent, or more digits than
+// any float64 needs, can take a number beyond float64, so only those are
+// converted.
+func (p *parser) skipNumber() error {
+	start := p.pos
+	_, exp, err := p.numberEnd()
+	if err != nil {
+		return err
+	}
+	if text := p.line[start:p.pos]; exp || len(text) > 300 {
+		if _, err := parseFloat(text); err != nil {
+			return &Error{Column: start + 1, Msg: "number out of range"}
+		}
+	}
+	return nil
+}
+
+// skipStr validates a string and accounts the copy a full decode would
+// make of it, counting its decoded length without writing it. It mirrors
+// strTmp, error for error.
+func (p *parser) skipStr() error {
+	p.pos++ // opening quote
+	start := p.pos
+	i, high := scanString(p.line, start)
+	p.pos = i
+	if i == len(p.line) {
+		return &Error{Column: start, Msg: "unterminated string"}
+	}
+	switch c := p.line[i]; c {
+	case '"':
+		p.pos++
+		if b := p.line[start:i]; high && !utf8.Valid(b) {
+			return p.copied(validLen(b))
+		}
+		return nil
+	case '\\':
+		n, err := p.escapedLen(start)
+		if err != nil {
+			return err
+		}
+		return p.copied(n)
+	}
+	return p.errorf("control character %s in a string", quoteByte(p.line[i]))
+}
+
+// escapedLen is the length unescape would produce, from the first escape
+// at p.pos on. It mirrors unescape, error for error.
+func (p *parser) escapedLen(start int) (int, error) {
+	n := validLen(p.line[start:p.pos])
+	for p.pos < len(p.line) {
+		c := p.line[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return n, nil
+		case c < 0x20:
+			return n, p.errorf("control character %s in a string", quoteByte(c))
+		case c == '\\':
+			if p.pos+1 >= len(p.line) {
+				return n, p.errorf("unterminated escape")
+			}
+			e := p.line[p.pos+1]
+			p.pos += 2
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				n++
+			case 'u':
+				r, err := p.escapedRune()
+				if err != nil {
+					return n, err
+				}
+				n += runeLen(r)
+			default:
+				p.pos--
+				return n, p.errorf("invalid escape %s", quoteByte(e))
+			}
+		default:
+			j, high := scanString(p.line, p.pos)
+			if high {
+				n += validLen(p.line[p.pos:j])
+			} else {
+				n += j - p.pos
+			}
+			p.pos = j
+		}
+	}
+	return n, &Error{Column: start, Msg: "unterminated string"}
+}
+
+// validLen is len(validUTF8(nil, s)).
+func validLen(s []byte) int {
+	n := 0
+	for len(s) > 0 {
+		if s[0] < utf8.RuneSelf {
+			n++
+			s = s[1:]
+			continue
+		}
+		r, size := utf8.DecodeRune(s)
+		n += runeLen(r)
+		s = s[size:]
+	}
+	return n
+}
+
+// runeLen is the length utf8.AppendRune gives r: invalid runes become
+// U+FFFD.
+func runeLen(r rune) int {
+	if n := utf8.RuneLen(r); n > 0 {
+		return n
+	}
+	return 3
+}
