@@ -233,7 +233,7 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 func (d *Decoder) noTime() error {
 	switch {
 	case len(d.TimeFields) == 0 && d.TimeField == "":
-		return &Error{Msg: "no event time: none of the fields @timestamp, timestamp, ts, time is present (set time_field for this stream)"}
+		return &Error{Msg: "no event time: none of the fields @timestamp, timestamp, ts, time is present (set time_field or time_fields for this stream)"}
 	case len(d.timeNames) == 1:
 		return &Error{Msg: fmt.Sprintf("no event time: field %q is missing", d.timeNames[0])}
 	}
