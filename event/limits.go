@@ -31,8 +31,8 @@ type Limits struct {
 }
 
 // The default limits. A line of real telemetry decodes to two to four
-// times its length (a 2.2 KB Windows event with 60 values holds about
-// 5.6 KB; a 226-byte payment with 12 values, 0.9 KB), so DefaultMaxBytes,
+// times its length (a 1.9 KB Sysmon event of 40 values accounts for
+// 5.0 KB; a 239-byte payment of 12 values, 0.9 KB), so DefaultMaxBytes,
 // four times DefaultMaxLineSize, lets every such line through up to the
 // line limit while a line of one-byte values ("[0,0,0,…]", 57 times its
 // length before these limits) is refused at four. DefaultMaxValues is far
