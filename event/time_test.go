@@ -1,6 +1,7 @@
 package event
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +148,36 @@ func TestDecodeTimeFormats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ExampleParseTimeFormat reads Sysmon's zone-less UtcTime, falling back to
+// the collector's @timestamp.
+func ExampleParseTimeFormat() {
+	sysmon, err := ParseTimeFormat("2006-01-02 15:04:05.000")
+	if err != nil {
+		panic(err)
+	}
+	rfc, _ := ParseTimeFormat("rfc3339")
+	d := Decoder{
+		Stream:      "sysmon",
+		TimeFields:  []string{"UtcTime", "@timestamp"},
+		TimeFormats: []TimeFormat{sysmon, rfc},
+		TimeZone:    time.UTC,
+	}
+	for _, line := range []string{
+		`{"UtcTime":"2020-09-04 07:30:13.151","@timestamp":"2020-09-04T07:30:13.833Z"}`,
+		`{"@timestamp":"2020-09-04T07:30:13.833Z"}`,
+		`{"UtcTime":"04/09/2020 07:30"}`,
+	} {
+		ev, err := d.Decode([]byte(line))
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(ev.Timestamp().Format(time.RFC3339Nano))
+	}
+	// Output:
+	// 2020-09-04T07:30:13.151Z
+	// 2020-09-04T07:30:13.833Z
+	// field "UtcTime": matches none of the time formats (2006-01-02 15:04:05.000: "04/09/2020 07:30" does not match the layout "2006-01-02 15:04:05.000"; rfc3339: "04/09/2020 07:30" is not RFC 3339 text such as 2024-05-01T12:00:00Z)
 }
