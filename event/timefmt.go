@@ -158,8 +158,15 @@ func (f TimeFormat) civilShape(s string) bool {
 	if len(s) != want || s[10] != f.sep {
 		return false
 	}
-	if f.fracDigs > 0 && s[19] != '.' && s[19] != ',' {
-		return false
+	if f.fracDigs > 0 {
+		if s[19] != '.' && s[19] != ',' {
+			return false
+		}
+		for i := 20; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
 	}
 	return true
 }
