@@ -16,9 +16,6 @@ import (
 	"github.com/cep-project/cep/event"
 )
 
-// MaxLineSize bounds one event line; a longer line is counted and skipped.
-const MaxLineSize = 1 << 20
-
 // Spec describes one input stream.
 type Spec struct {
 	// Name identifies the input in logs: a path, "-" or a source name.
@@ -28,6 +25,10 @@ type Spec struct {
 	// TimeField and IDField override the event defaults (see event.Decoder).
 	TimeField string
 	IDField   string
+	// Decoder holds the rest of the stream's decoding options (time
+	// fields, formats and zone, accepted time range, limits, projection);
+	// each reader decodes with a copy of it.
+	Decoder event.Decoder
 }
 
 // Counters are what a reader has seen. They are updated atomically so a
@@ -53,6 +54,9 @@ type Reader struct {
 	seq  uint64
 	log  *slog.Logger
 	long []byte
+	// maxLine is the longest line decoded; a longer one is counted,
+	// skipped, and not buffered past this.
+	maxLine int
 	// partial holds the start of a line that has no newline yet, when
 	// HoldPartial is set, and partialN how many bytes it took.
 	partial  []byte
@@ -71,12 +75,21 @@ func NewReader(r io.Reader, spec Spec, log *slog.Logger) *Reader {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	dec := spec.Decoder
+	dec.Stream = spec.Stream
+	if spec.TimeField != "" {
+		dec.TimeField = spec.TimeField
+	}
+	if spec.IDField != "" {
+		dec.IDField = spec.IDField
+	}
 	return &Reader{
-		spec:   spec,
-		br:     bufio.NewReaderSize(r, 256*1024),
-		dec:    event.Decoder{Stream: spec.Stream, TimeField: spec.TimeField, IDField: spec.IDField},
-		log:    log,
-		Counts: new(Counters),
+		spec:    spec,
+		br:      bufio.NewReaderSize(r, 256*1024),
+		dec:     dec,
+		log:     log,
+		Counts:  new(Counters),
+		maxLine: dec.MaxLineSize(),
 	}
 }
 
@@ -129,8 +142,8 @@ func (r *Reader) Next() (*event.Event, error) {
 			}
 			continue
 		}
-		if len(b) > MaxLineSize {
-			r.malformed(fmt.Errorf("line longer than %d bytes", MaxLineSize))
+		if len(b) > r.maxLine {
+			r.malformed(fmt.Errorf("line longer than %d bytes (max_line_size)", r.maxLine))
 			continue
 		}
 		ev, derr := r.dec.Decode(b)
@@ -164,7 +177,7 @@ func (r *Reader) malformed(err error) {
 
 // readLine returns one line without its newline, and how many bytes of
 // input it took. Lines longer than the buffer are gathered (up to just
-// past MaxLineSize, so an oversized line is recognised and the rest of it
+// past the line limit, so an oversized line is recognised and the rest of it
 // discarded, though its length is still counted).
 func (r *Reader) readLine() ([]byte, int, error) {
 	b, err := r.br.ReadSlice('\n')
@@ -176,7 +189,7 @@ func (r *Reader) readLine() ([]byte, int, error) {
 	r.partial, r.partialN = r.partial[:0], 0
 	for {
 		n += len(b)
-		if len(r.long) <= MaxLineSize {
+		if len(r.long) <= r.maxLine {
 			r.long = append(r.long, b...)
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {

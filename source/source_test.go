@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/cep-project/cep/event"
 )
 
 func TestReaderSkipsMalformed(t *testing.T) {
@@ -45,7 +47,7 @@ func TestReaderSkipsMalformed(t *testing.T) {
 
 func TestReaderLongLines(t *testing.T) {
 	long := `{"ts":1,"x":"` + strings.Repeat("a", 300_000) + `"}`
-	huge := `{"ts":2,"x":"` + strings.Repeat("b", MaxLineSize) + `"}`
+	huge := `{"ts":2,"x":"` + strings.Repeat("b", event.DefaultMaxLineSize) + `"}`
 	r := NewReader(strings.NewReader(long+"\n"+huge+"\n"+`{"id":"after","ts":3}`+"\n"), Spec{Name: "f", Stream: "s"}, nil)
 	ev, err := r.Next()
 	if err != nil || len(ev.Raw) != len(long) {

@@ -35,3 +35,37 @@ var _ = Describe("event time", func() {
 		Expect(string(q)).To(ContainSubstring(`2200-01-01`))
 	})
 })
+
+var _ = Describe("time of real logs", func() {
+	It("reads zone-less times from a list of fields with a format and a zone, in a replay and in a config", func() {
+		dir := GinkgoT().TempDir()
+		writeFile(dir, "rules/all.yaml", "id: every\ntitle: Every event\nmatch: \"true\"\n")
+		writeFile(dir, "sysmon.jsonl", `{"id":"s1","UtcTime":"2020-10-18 07:50:06.220"}
+{"id":"s2","@timestamp":"2020-10-18T07:50:07Z"}
+{"id":"s3","UtcTime":"2020-10-18 07:50:08.000"}
+`)
+		r := cep(dir, nil, "run", "--rules", "rules", "--input", "sysmon=sysmon.jsonl",
+			"--time-field", "UtcTime,@timestamp", "--time-format", "2006-01-02 15:04:05.000", "--time-format", "rfc3339", "--time-zone", "Europe/Berlin")
+		Expect(r.code).To(Equal(0), r.stderr)
+		as := alertsOf(r.stdout)
+		Expect(as).To(HaveLen(3))
+		Expect(as[0]["time"]).To(Equal("2020-10-18T05:50:06.22Z"), "Berlin is two hours ahead in October")
+		Expect(as[1]["time"]).To(Equal("2020-10-18T05:50:08Z"))
+		Expect(as[2]["time"]).To(Equal("2020-10-18T07:50:07Z"), "the fallback field, with its zone")
+
+		By("the same from a config, with a bad zone reported at its position")
+		cfg := writeFile(dir, "cep.yaml", `rules: [rules]
+sources:
+  - type: file
+    path: sysmon.jsonl
+    stream: sysmon
+    time_fields: [UtcTime, "@timestamp"]
+    time_formats: ["2006-01-02 15:04:05.000", rfc3339]
+    time_zone: Mars/Olympus
+`)
+		r = cep(dir, nil, "run", "--config", cfg)
+		Expect(r.code).To(Equal(2))
+		Expect(r.stderr).To(ContainSubstring("cep.yaml:8:16"))
+		Expect(r.stderr).To(ContainSubstring(`unknown time zone "Mars/Olympus"`))
+	})
+})

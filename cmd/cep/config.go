@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/sinks/siem"
 )
@@ -116,6 +117,20 @@ type sourceConfig struct {
 	// TimeField and IDField override the event-time and id fields.
 	TimeField string `yaml:"time_field"`
 	IDField   string `yaml:"id_field"`
+	// TimeFields are tried after TimeField, the first present wins.
+	TimeFields []string `yaml:"time_fields"`
+	// TimeFormats are tried in order on the time field's value.
+	TimeFormats []timeFormat `yaml:"time_formats"`
+	// TimeZone reads times written without a zone.
+	TimeZone *zone `yaml:"time_zone"`
+	// EarliestTime and LatestTime bound the event times accepted.
+	EarliestTime *rfc3339 `yaml:"earliest_time"`
+	LatestTime   *rfc3339 `yaml:"latest_time"`
+	// The input limits of one line (see the README's Events section).
+	MaxLineSize byteSize `yaml:"max_line_size"`
+	MaxDepth    int      `yaml:"max_depth" yamlx:"min=0"`
+	MaxValues   int      `yaml:"max_values" yamlx:"min=0"`
+	MaxBytes    byteSize `yaml:"max_bytes"`
 	// Follow keeps reading a file as it grows, like tail -f.
 	Follow bool `yaml:"follow"`
 	// PollInterval is how often a followed file is checked; default 500ms.
@@ -141,6 +156,61 @@ func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*b = byteSize(v)
 	return nil
+}
+
+// timeFormat reads a named time format or a Go layout.
+type timeFormat struct{ event.TimeFormat }
+
+func (f *timeFormat) UnmarshalYAML(n *yaml.Node) error {
+	tf, err := event.ParseTimeFormat(n.Value)
+	if err != nil {
+		return err
+	}
+	f.TimeFormat = tf
+	return nil
+}
+
+// zone reads an IANA time zone name.
+type zone struct{ *time.Location }
+
+func (z *zone) UnmarshalYAML(n *yaml.Node) error {
+	loc, err := time.LoadLocation(n.Value)
+	if err != nil {
+		return fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin, or UTC)", n.Value)
+	}
+	z.Location = loc
+	return nil
+}
+
+// rfc3339 reads an RFC 3339 time.
+type rfc3339 struct{ time.Time }
+
+func (t *rfc3339) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.Parse(time.RFC3339Nano, n.Value)
+	if err != nil {
+		return fmt.Errorf("%q is not an RFC 3339 time such as 2020-01-01T00:00:00Z", n.Value)
+	}
+	t.Time = v
+	return nil
+}
+
+// decoder is the event decoder a source's options describe.
+func (s *sourceConfig) decoder() (event.Decoder, error) {
+	d := event.Decoder{TimeFields: s.TimeFields}
+	for _, f := range s.TimeFormats {
+		d.TimeFormats = append(d.TimeFormats, f.TimeFormat)
+	}
+	if s.TimeZone != nil {
+		d.TimeZone = s.TimeZone.Location
+	}
+	if s.EarliestTime != nil {
+		d.EarliestTime = s.EarliestTime.Time
+	}
+	if s.LatestTime != nil {
+		d.LatestTime = s.LatestTime.Time
+	}
+	d.Limits = event.Limits{MaxLineSize: int(s.MaxLineSize), MaxDepth: s.MaxDepth, MaxValues: s.MaxValues, MaxBytes: int(s.MaxBytes)}
+	return d, d.Limits.Validate()
 }
 
 // duration reads 90s, 10m, 2d in YAML.
@@ -194,7 +264,8 @@ func (c *config) validate() []error {
 	if len(c.Sources) == 0 {
 		bad("sources: name at least one source")
 	}
-	for i, s := range c.Sources {
+	for i := range c.Sources {
+		s := &c.Sources[i]
 		switch s.Type {
 		case "file":
 			if s.Path == "" {
@@ -204,6 +275,9 @@ func (c *config) validate() []error {
 			if s.Stream == "" {
 				bad("sources[%d]: a stdin source needs stream", i)
 			}
+		}
+		if _, err := s.decoder(); err != nil {
+			bad("sources[%d]: %v", i, err)
 		}
 	}
 	if p := c.Prepare; p != nil {

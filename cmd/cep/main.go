@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	_ "time/tzdata" // zone names work where the system has no zone database
 
 	"github.com/spf13/cobra"
 )

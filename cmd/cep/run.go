@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/runtime"
@@ -27,8 +28,10 @@ type runParams struct {
 	inputs     []string
 	output     string
 	format     string
-	timeFields []string
-	idFields   []string
+	timeFields  []string
+	idFields    []string
+	timeFormats []string
+	timeZones   []string
 	progress   string
 	stateDir   string
 	ruleFlags
@@ -73,7 +76,7 @@ for --input and standard output for --output.`,
 				// Everything a replay takes from flags, a service takes from
 				// its config file: a flag that would be ignored is an error.
 				var ignored []string
-				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
+				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "time-format", "time-zone", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
 					if cmd.Flags().Changed(name) {
 						ignored = append(ignored, "--"+name)
 					}
@@ -95,7 +98,9 @@ for --input and standard output for --output.`,
 	f.StringArrayVarP(&p.inputs, "input", "i", nil, "input [STREAM=]FILE of JSON lines (repeatable; - is stdin)")
 	f.StringVarP(&p.output, "output", "o", "-", "where alerts go (- is stdout)")
 	f.StringVar(&p.format, "format", "json", "alert format: json, ecs, ocsf, cef or leef")
-	f.StringArrayVar(&p.timeFields, "time-field", nil, "event-time field, [STREAM=]FIELD (default: @timestamp, timestamp, ts or time)")
+	f.StringArrayVar(&p.timeFields, "time-field", nil, "event-time fields, [STREAM=]FIELD[,FIELD…]: the first present wins (default: @timestamp, timestamp, ts or time)")
+	f.StringArrayVar(&p.timeFormats, "time-format", nil, "event-time format, [STREAM=]FORMAT, repeatable, tried in order: auto, rfc3339, epoch_s, epoch_ms, epoch_us, epoch_ns or a Go layout")
+	f.StringArrayVar(&p.timeZones, "time-zone", nil, "zone of times written without one, [STREAM=]ZONE (an IANA name)")
 	f.StringArrayVar(&p.idFields, "id-field", nil, "event id field, [STREAM=]FIELD (default: id, else a hash of the line)")
 	f.StringVar(&p.stateDir, "state", "", "directory to restore online models and baselines from, and save them to at the end")
 	f.StringVar(&p.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
@@ -133,6 +138,40 @@ func (s *sizeFlag) Set(v string) error {
 	}
 	*s = sizeFlag(n)
 	return nil
+}
+
+// replayDecoder builds a stream's decoder from the replay's flags: a
+// comma-separated list of time fields, the formats given for the stream
+// (or for every stream), and a zone.
+func replayDecoder(stream, fields string, formats []string, zone string) (event.Decoder, error) {
+	var d event.Decoder
+	for _, f := range strings.Split(fields, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			d.TimeFields = append(d.TimeFields, f)
+		}
+	}
+	for _, v := range formats {
+		st, f := "", v
+		if i := strings.IndexByte(v, '='); i > 0 && !strings.ContainsAny(v[:i], " :/") {
+			st, f = v[:i], v[i+1:]
+		}
+		if st != "" && st != stream {
+			continue
+		}
+		tf, err := event.ParseTimeFormat(f)
+		if err != nil {
+			return d, fmt.Errorf("--time-format %s: %v", v, err)
+		}
+		d.TimeFormats = append(d.TimeFormats, tf)
+	}
+	if zone != "" {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			return d, fmt.Errorf("--time-zone %s: unknown time zone (an IANA name such as Europe/Berlin, or UTC)", zone)
+		}
+		d.TimeZone = loc
+	}
+	return d, nil
 }
 
 // futureFlag reads --max-future: a duration, with 0 turning the check
@@ -186,12 +225,16 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "--format: %v", err)
 	}
-	times, ids := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields)
+	times, ids, zones := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields), parseFieldFlags(p.timeZones)
 	var srcs []source.Source
 	names := map[string]int{}
 	for _, in := range p.inputs {
 		stream, path := parseInput(in)
-		spec := source.Spec{Name: path, Stream: stream, TimeField: fieldFor(times, stream), IDField: fieldFor(ids, stream)}
+		dec, err := replayDecoder(stream, fieldFor(times, stream), p.timeFormats, fieldFor(zones, stream))
+		if err != nil {
+			return exitWith(exitUsage, "%v", err)
+		}
+		spec := source.Spec{Name: path, Stream: stream, IDField: fieldFor(ids, stream), Decoder: dec}
 		// The same file may be given twice (as two streams): names
 		// identify sources, so the second gets a suffix.
 		if names[spec.Name]++; names[spec.Name] > 1 {

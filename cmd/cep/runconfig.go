@@ -266,7 +266,11 @@ func (a *app) configSources(cfg *config) ([]source.Source, error) {
 	for i, s := range cfg.Sources {
 		name := s.Name
 		stream := s.Stream
-		spec := source.Spec{TimeField: s.TimeField, IDField: s.IDField}
+		dec, err := s.decoder()
+		if err != nil {
+			return nil, exitWith(exitUsage, "%s: sources[%d]: %v", cfg.path, i, err)
+		}
+		spec := source.Spec{TimeField: s.TimeField, IDField: s.IDField, Decoder: dec}
 		switch s.Type {
 		case "file":
 			path := cfg.resolve(s.Path)
