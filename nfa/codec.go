@@ -55,13 +55,11 @@ func (s *KeyState) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
-	for _, p := range s.parts {
+	parts := s.ordered()
+	for _, p := range parts {
 		visit(p.node)
 	}
-	var held []completed
-	if s.held != nil {
-		held = *s.held
-	}
+	held := s.heldMatches()
 	for _, c := range held {
 		visit(c.p.node)
 	}
@@ -96,8 +94,8 @@ func (s *KeyState) MarshalBinary() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(p.state))
 		return binary.AppendUvarint(b, uint64(p.id))
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.parts)))
-	for _, p := range s.parts {
+	b = binary.AppendUvarint(b, uint64(len(parts)))
+	for _, p := range parts {
 		b = appendPartial(b, p)
 	}
 	b = binary.AppendUvarint(b, uint64(len(held)))
@@ -195,9 +193,7 @@ func (s *KeyState) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("nfa: key state of %q: %d bytes after the end", key, len(data)-r.pos)
 	}
 	*s = KeyState{key: key, parts: parts, fp: fp &^ 1}
-	if len(held) > 0 {
-		s.held = &held
-	}
+	s.setHeld(held)
 	return nil
 }
 

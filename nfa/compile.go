@@ -26,6 +26,7 @@ type stepInfo struct {
 	loop       LoopContiguity
 	greedy     bool
 	not        bool
+	viewFree   bool
 	forWindow  int64
 }
 
@@ -48,8 +49,12 @@ type NFA struct {
 	// previous_and_current window or an absence's For), so a partial
 	// match's deadline depends on its state and last event.
 	stateWindows bool
-	fingerprint  uint64
-	pattern      string
+	// parkable marks the states whose partial matches can be parked (see
+	// park.go); canPark is set when any is.
+	parkable    []bool
+	canPark     bool
+	fingerprint uint64
+	pattern     string
 }
 
 // Compile validates p and compiles it. The error lists every problem found,
@@ -69,7 +74,7 @@ func Compile(p Pattern) (*NFA, error) {
 		n.steps = append(n.steps, stepInfo{
 			name: s.Name, where: s.Where, stream: s.Stream, until: s.Until,
 			q: s.Times.norm(), contiguity: s.Contiguity, loop: s.Loop,
-			greedy: s.Greedy, not: s.Not, forWindow: int64(s.For),
+			greedy: s.Greedy, not: s.Not, viewFree: s.ViewFree, forWindow: int64(s.For),
 		})
 		n.byName[s.Name] = i
 	}
@@ -93,6 +98,7 @@ func Compile(p Pattern) (*NFA, error) {
 			n.stateWindows = true
 		}
 	}
+	n.computeParkable()
 	n.pattern = describe(p)
 	n.fingerprint = n.hash() | 1
 	return n, nil

@@ -1,6 +1,10 @@
 package nfa
 
-import "math"
+import (
+	"math"
+
+	"github.com/cep-project/cep/event"
+)
 
 // noDeadline marks a key without timers.
 const noDeadline = math.MaxInt64
@@ -27,11 +31,17 @@ type completed struct {
 // and the completed matches it still holds back. A key without either has no
 // KeyState at all. Its serialised form (MarshalBinary) lets a Store keep it
 // anywhere.
+//
+// The partial matches are in one order, by start (first event), then
+// creation: parts holds those the matcher works on, and ext.park those
+// parked in a state where the event cannot tell them apart (see park.go).
 type KeyState struct {
 	key string
 	// parts is ordered by start (first event), then creation.
 	parts []partial
-	held  *[]completed
+	// ext holds what few keys have: held matches and parked partial
+	// matches; nil when there are none.
+	ext *keyExt
 	// handle is the MemoryStore's index of the state plus one; 0 when the
 	// state is in no MemoryStore.
 	handle uint32
@@ -43,13 +53,25 @@ type KeyState struct {
 	one [1]partial
 }
 
+// keyExt is the part of a key's state that most keys do not have.
+type keyExt struct {
+	// held are completed matches waiting for earlier partial matches, by
+	// start, then creation.
+	held []completed
+	// park has one group per state with parked partial matches.
+	park []parkGroup
+	// parked counts the partial matches in park.
+	parked int
+}
+
 func newKeyState(key string, fp uint32) *KeyState {
 	ks := &KeyState{key: key, fp: fp}
 	ks.parts = ks.one[:0]
 	return ks
 }
 
-// setParts replaces the key's partial matches with ps, reusing storage.
+// setParts replaces the key's working partial matches with ps, reusing
+// storage.
 func (s *KeyState) setParts(ps []partial) {
 	switch {
 	case len(ps) <= 1:
@@ -81,18 +103,27 @@ func (s *KeyState) Deadline() (int64, bool) {
 
 // deadline is the earliest time at which a window of a partial match
 // closes, or noDeadline. It is computed rather than stored: a key usually
-// has one partial match, and the field would cost every key.
+// has one partial match, and the field would cost every key. A parked
+// group's first member closes first (parked states have no window of their
+// own, so deadlines follow starts).
 func (s *KeyState) deadline() int64 {
 	d := int64(noDeadline)
 	for i := range s.parts {
 		d = min(d, s.parts[i].deadline)
+	}
+	if s.ext != nil {
+		for i := range s.ext.park {
+			if g := &s.ext.park[i]; g.size() > 0 {
+				d = min(d, g.front().p.deadline)
+			}
+		}
 	}
 	return d
 }
 
 // first returns the node of the partial match's first event. Partial
 // matches do not store it: it is the root of their evidence chain, and
-// only the after-match strategies and snapshots need it.
+// only the after-match strategies, parking and snapshots need it.
 func (p *partial) first() *node {
 	n := p.node
 	for n.prev != nil {
@@ -102,13 +133,104 @@ func (p *partial) first() *node {
 }
 
 // Len returns the number of live partial matches.
-func (s *KeyState) Len() int { return len(s.parts) }
-
-func (s *KeyState) heldLen() int {
-	if s.held == nil {
-		return 0
+func (s *KeyState) Len() int {
+	if s.ext == nil {
+		return len(s.parts)
 	}
-	return len(*s.held)
+	return len(s.parts) + s.ext.parked
 }
 
-func (s *KeyState) empty() bool { return len(s.parts) == 0 && s.heldLen() == 0 }
+func (s *KeyState) heldLen() int {
+	if s.ext == nil {
+		return 0
+	}
+	return len(s.ext.held)
+}
+
+func (s *KeyState) parkedLen() int {
+	if s.ext == nil {
+		return 0
+	}
+	return s.ext.parked
+}
+
+func (s *KeyState) empty() bool { return s.Len() == 0 && s.heldLen() == 0 }
+
+// held returns the held matches, for reading.
+func (s *KeyState) heldMatches() []completed {
+	if s.ext == nil {
+		return nil
+	}
+	return s.ext.held
+}
+
+// setHeld replaces the held matches.
+func (s *KeyState) setHeld(h []completed) {
+	if len(h) == 0 {
+		if s.ext != nil {
+			s.ext.held = nil
+			s.tidy()
+		}
+		return
+	}
+	if s.ext == nil {
+		s.ext = &keyExt{}
+	}
+	s.ext.held = h
+}
+
+// tidy drops an extension that holds nothing.
+func (s *KeyState) tidy() {
+	if s.ext != nil && len(s.ext.held) == 0 && s.ext.parked == 0 {
+		s.ext = nil
+	}
+}
+
+// earliest returns the partial match that started first, or nil.
+func (s *KeyState) earliest() *partial {
+	var best *partial
+	var bestEv *event.Event
+	if len(s.parts) > 0 {
+		best = &s.parts[0]
+		bestEv = best.first().ev
+	}
+	if s.ext != nil {
+		for i := range s.ext.park {
+			g := &s.ext.park[i]
+			if g.size() == 0 {
+				continue
+			}
+			f := g.front()
+			if best == nil || before(f.first, bestEv) {
+				best, bestEv = &f.p, f.first
+			}
+		}
+	}
+	return best
+}
+
+// each calls f for every partial match of the key, in start order.
+func (s *KeyState) each(f func(p *partial)) {
+	if s.parkedLen() == 0 {
+		for i := range s.parts {
+			f(&s.parts[i])
+		}
+		return
+	}
+	for _, p := range s.ordered() {
+		f(&p)
+	}
+}
+
+// ordered returns every partial match of the key in start order, in a new
+// slice: the working ones merged with the parked ones. Off the hot path.
+func (s *KeyState) ordered() []partial {
+	out := append([]partial(nil), s.parts...)
+	if s.ext == nil {
+		return out
+	}
+	for i := range s.ext.park {
+		out = mergeParked(nil, out, s.ext.park[i].live())
+	}
+	return out
+}

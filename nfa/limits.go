@@ -19,12 +19,12 @@ func (m *Matcher) overLimit(key string, ev *event.Event, emit func(Match)) error
 // limit sheds partial matches beyond the per-key limit, and with DropNewest
 // beyond the total limit.
 func (m *Matcher) limit(ks *KeyState, ev *event.Event) {
-	if n := len(ks.parts) - m.maxKey; n > 0 {
+	if n := ks.Len() - m.maxKey; n > 0 {
 		m.stats.DroppedPerKey += uint64(n)
 		m.drop(ks, n, ev, true)
 	}
 	if m.overflow == DropNewest {
-		if n := min(m.stats.Partials-m.maxTotal, len(ks.parts)); n > 0 {
+		if n := min(m.stats.Partials-m.maxTotal, ks.Len()); n > 0 {
 			m.stats.DroppedTotal += uint64(n)
 			m.drop(ks, n, ev, false)
 		}
@@ -32,6 +32,7 @@ func (m *Matcher) limit(ks *KeyState, ev *event.Event) {
 }
 
 func (m *Matcher) drop(ks *KeyState, n int, ev *event.Event, perKey bool) {
+	m.unparkEnds(ks, n, m.overflow == DropNewest)
 	lo, hi := 0, n
 	if m.overflow == DropNewest {
 		lo, hi = len(ks.parts)-n, len(ks.parts)
@@ -65,9 +66,10 @@ func (m *Matcher) shed(current string, ev *event.Event, emit func(Match)) error 
 		if err != nil {
 			return err
 		}
-		if ks == nil || len(ks.parts) == 0 {
+		if ks == nil || ks.Len() == 0 {
 			return nil
 		}
+		m.unparkEnds(ks, 1, false)
 		p := ks.parts[0]
 		if m.obs != nil {
 			m.note(Note{Kind: Dropped, Key: key, Event: ev, Time: ev.Time, Partial: p.id, Reason: m.limitReason(false)})

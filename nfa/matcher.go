@@ -79,6 +79,15 @@ type Matcher struct {
 	tmp       KeyState
 	nextID    uint32
 
+	// parking is set when the NFA has parkable states (see park.go), and
+	// keys park from parkAt partial matches on; moving, merged and firsts
+	// are its scratch.
+	parking bool
+	parkAt  int
+	moving  []parked
+	merged  []partial
+	firsts  []*event.Event
+
 	// Freed nodes and key states are reused, which spares the allocator
 	// and the collector most of the churn of short-lived partial matches.
 	spareNodes []*node
@@ -98,6 +107,9 @@ type Stats struct {
 	// matches, completed matches held back by the after-match strategy, and
 	// shared-buffer nodes.
 	Keys, Partials, Held, Nodes int
+	// Parked counts the partial matches among Partials that are parked:
+	// waiting where the events do not tell them apart (see Step.ViewFree).
+	Parked int
 	// Bytes estimates the memory of the matcher's own structures (not the
 	// events, which their producer owns).
 	Bytes int64
@@ -127,6 +139,8 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 		cur:      newCursor(n),
 		memo:     make([]int8, len(n.steps)),
 		umemo:    make([]int8, len(n.steps)),
+		parking:  n.canPark,
+		parkAt:   parkMin,
 	}
 	if m.store == nil {
 		m.store = NewMemoryStore()
@@ -149,6 +163,7 @@ func (m *Matcher) Stats() Stats {
 	s := m.stats
 	s.Bytes = int64(s.Keys)*int64(unsafe.Sizeof(KeyState{})+keyOverhead) +
 		int64(s.Partials)*int64(unsafe.Sizeof(partial{})) +
+		int64(s.Parked)*int64(unsafe.Sizeof(parked{})-unsafe.Sizeof(partial{})) +
 		int64(s.Held)*int64(unsafe.Sizeof(completed{})) +
 		int64(s.Nodes)*int64(unsafe.Sizeof(node{}))
 	return s
@@ -280,7 +295,7 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 		return nil
 	}
 	if ks.empty() {
-		ks.parts, ks.held = nil, nil
+		ks.parts, ks.ext = nil, nil
 		if !had {
 			return nil
 		}
@@ -310,6 +325,9 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 		}
 		return nil
 	}
+	// A store other than MemoryStore may hand back a copy, so the state
+	// it gets holds every partial match in its working list.
+	m.unparkAll(ks)
 	if err := m.store.Put(key, ks); err != nil {
 		return fmt.Errorf("nfa: save state of key %q: %w", key, err)
 	}
@@ -323,7 +341,8 @@ func (m *Matcher) save(key string, ks *KeyState, had bool) error {
 // loads it: Stats then describe what the matcher holds, not the store.
 func (m *Matcher) untrack(ks *KeyState) {
 	m.stats.Keys--
-	m.stats.Partials -= len(ks.parts)
+	m.stats.Partials -= ks.Len()
+	m.stats.Parked -= ks.parkedLen()
 	m.stats.Held -= ks.heldLen()
 	m.stats.Nodes -= m.countNodes(ks)
 	ks.fp = m.fp &^ 1
@@ -342,13 +361,9 @@ func (m *Matcher) countNodes(ks *KeyState) int {
 			m.seen[n] = struct{}{}
 		}
 	}
-	for i := range ks.parts {
-		walk(ks.parts[i].node)
-	}
-	if ks.held != nil {
-		for _, c := range *ks.held {
-			walk(c.p.node)
-		}
+	ks.each(func(p *partial) { walk(p.node) })
+	for _, c := range ks.heldMatches() {
+		walk(c.p.node)
 	}
 	return len(m.seen)
 }

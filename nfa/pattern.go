@@ -101,6 +101,13 @@ type Step struct {
 	// For is the absence window of a trailing Not step, counted from the
 	// event taken before it. Without it the pattern's Within applies.
 	For time.Duration
+	// ViewFree declares that Where and Until read only the event under
+	// test and never their View: no earlier step, and not the events this
+	// step took before. The matcher may then decide for all partial matches
+	// waiting in one state at once, which keeps a burst of events on one
+	// key linear (see Matcher). Results are the same either way; a guard
+	// declared ViewFree that reads its View sees an empty one.
+	ViewFree bool
 }
 
 // WithinType is what the pattern's Within measures.

@@ -35,11 +35,9 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 		}
 		ks.parts[i].deadline = m.deadlineOf(&ks.parts[i])
 	}
-	if ks.held != nil {
-		for _, c := range *ks.held {
-			if err := check(c.p, true); err != nil {
-				return err
-			}
+	for _, c := range ks.heldMatches() {
+		if err := check(c.p, true); err != nil {
+			return err
 		}
 	}
 	ks.key = key
@@ -48,10 +46,8 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 	for _, p := range ks.parts {
 		m.nextID = max(m.nextID, p.id)
 	}
-	if ks.held != nil {
-		for _, c := range *ks.held {
-			m.nextID = max(m.nextID, c.p.id)
-		}
+	for _, c := range ks.heldMatches() {
+		m.nextID = max(m.nextID, c.p.id)
 	}
 	m.stats.Keys++
 	m.stats.Partials += len(ks.parts)
@@ -114,16 +110,13 @@ func (m *Matcher) Snapshot(write func(key string, state []byte) error) error {
 
 // forget releases everything a key state holds.
 func (m *Matcher) forget(ks *KeyState) {
-	for _, p := range ks.parts {
-		m.release(p.node)
-	}
-	m.stats.Partials -= len(ks.parts)
-	if ks.held != nil {
-		for _, c := range *ks.held {
-			m.release(c.p.node)
-		}
+	ks.each(func(p *partial) { m.release(p.node) })
+	m.stats.Partials -= ks.Len()
+	m.stats.Parked -= ks.parkedLen()
+	for _, c := range ks.heldMatches() {
+		m.release(c.p.node)
 	}
 	m.stats.Held -= ks.heldLen()
 	m.stats.Keys--
-	ks.parts, ks.held = nil, nil
+	ks.parts, ks.ext = nil, nil
 }

@@ -14,6 +14,9 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 	m.out = m.out[:0]
 	m.fins = m.fins[:0]
 	if ks != nil {
+		if ks.parkedLen() > 0 {
+			m.unparkMoving(ks)
+		}
 		for i := range ks.parts {
 			m.advancePartial(key, ks.parts[i], false)
 		}
@@ -36,6 +39,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 	ks.setParts(m.out)
 	clear(m.out)
 	m.stats.Partials += len(ks.parts) - before
+	m.park(ks)
 	m.limit(ks, ev)
 	m.settle(key, ks, m.fins, ev, emit)
 	return ks

@@ -15,10 +15,7 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 	if len(fins) == 0 && ks.heldLen() == 0 {
 		return
 	}
-	var held []completed
-	if ks.held != nil {
-		held = *ks.held
-	}
+	held := ks.heldMatches()
 	for _, c := range fins {
 		// Keep held ordered by start; equal starts keep creation order.
 		i := len(held)
@@ -33,7 +30,7 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 	skip := m.nfa.skip.Kind != NoSkip
 	for len(held) > 0 {
 		c := held[0]
-		if skip && len(ks.parts) > 0 && before(ks.parts[0].first().ev, c.p.first().ev) {
+		if e := ks.earliest(); skip && e != nil && before(e.first().ev, c.p.first().ev) {
 			break
 		}
 		held[0] = completed{}
@@ -44,7 +41,7 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 		m.release(c.p.node)
 	}
 	if len(held) == 0 {
-		ks.held = nil
+		ks.setHeld(nil)
 		return
 	}
 	if m.obs != nil {
@@ -52,15 +49,12 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 			for _, h := range held {
 				if h.p.id == c.p.id {
 					m.note(Note{Kind: Held, Key: key, Event: ev, Time: c.time, Partial: c.p.id,
-						Reason: fmt.Sprintf("waits for partial match %d, which started earlier (%s)", ks.parts[0].id, m.nfa.skip)})
+						Reason: fmt.Sprintf("waits for partial match %d, which started earlier (%s)", ks.earliest().id, m.nfa.skip)})
 				}
 			}
 		}
 	}
-	if ks.held == nil {
-		ks.held = new([]completed)
-	}
-	*ks.held = held
+	ks.setHeld(held)
 }
 
 // prune discards, from the key's partial matches and from the held matches,
@@ -81,6 +75,12 @@ func (m *Matcher) prune(key string, ks *KeyState, held []completed, c completed,
 	if m.obs != nil {
 		reason = fmt.Sprintf("%s after match %d", m.nfa.skip, c.p.id)
 	}
+	m.unparkPrefix(ks, func(x *parked) bool {
+		if inclusive {
+			return atOrBefore(x.first, at)
+		}
+		return before(x.first, at)
+	})
 	n := 0
 	for n < len(ks.parts) && gone(ks.parts[n].first()) {
 		p := ks.parts[n]
@@ -170,6 +170,7 @@ func (m *Matcher) emitMatch(key string, c completed, timedOut bool, ev *event.Ev
 func (m *Matcher) expire(ks *KeyState, t int64, ev *event.Event, emit func(Match)) {
 	within := m.nfa.within
 	states := m.nfa.states
+	m.unparkPrefix(ks, func(x *parked) bool { return x.p.deadline <= t })
 	m.late = m.late[:0]
 	fins := m.fins[:0]
 	kept := ks.parts[:0]
@@ -224,6 +225,7 @@ func (m *Matcher) expiryReason(p partial, deadline int64) string {
 // untilDiscard applies the rule-level until: every partial match of the key
 // ends; held matches no longer wait for anything and are emitted.
 func (m *Matcher) untilDiscard(ks *KeyState, ev *event.Event, emit func(Match)) {
+	m.unparkAll(ks)
 	for _, p := range ks.parts {
 		if m.obs != nil {
 			m.note(Note{Kind: Discarded, Key: ks.key, Event: ev, Time: ev.Time, Partial: p.id,
