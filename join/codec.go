@@ -3,10 +3,10 @@ package join
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/timerq"
 	"github.com/cep-project/cep/internal/wire"
 )
 
@@ -44,6 +44,9 @@ func (j *Joiner) MarshalBinary() ([]byte, error) {
 				e.Event(x.ev)
 			}
 		}
+	}
+	if e.Err != nil {
+		return nil, fmt.Errorf("join: snapshot: %w", e.Err)
 	}
 	return e.B, nil
 }
@@ -87,7 +90,7 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 		order = append(order, key)
 		k := &keyState{sides: make([][]*entry, len(j.cfg.Sides))}
 		for s := range k.sides {
-			m := d.Count(7)
+			m := d.Count(1 + wire.EventBytes)
 			for x := 0; x < m && d.Err == nil; x++ {
 				f := d.Byte()
 				if f > 3 {
@@ -114,7 +117,7 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 	if d.Err != nil {
 		return fmt.Errorf("%w: %v", ErrSnapshot, d.Err)
 	}
-	j.wm, j.stats, j.keys, j.tq = wm, stats, keys, nil
+	j.wm, j.stats, j.keys, j.tq = wm, stats, keys, timerq.Queue[string]{}
 	for _, key := range order {
 		k := keys[key]
 		j.schedule(key, k, k.deadline(j.within))
@@ -132,13 +135,7 @@ func (j *Joiner) fingerprint(e *wire.Enc) {
 type dec struct{ wire.Dec }
 
 func (d *dec) event() *event.Event {
-	ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Varint(), Seq: d.Uvarint()}
-	line := d.Varint()
-	if line < 0 || line > math.MaxInt32 {
-		d.Fail("bad line number")
-	}
-	ev.Line = int(line)
-	ev.Raw, ev.Fields = d.Raw("event")
+	ev := d.Event("event")
 	if d.Err != nil {
 		return nil
 	}

@@ -109,7 +109,7 @@ type Joiner struct {
 	within int64
 	wm     int64
 	keys   map[string]*keyState
-	tq     timerq.Queue
+	tq     timerq.Queue[string]
 	stats  Stats
 
 	// scratch for the enumeration of combinations

@@ -7,5 +7,5 @@ func (j *Joiner) schedule(key string, k *keyState, at int64) {
 		return
 	}
 	k.at, k.timed = at, true
-	j.tq.Push(timerq.Timer{At: at, Key: key})
+	j.tq.Push(timerq.Timer[string]{At: at, Key: key})
 }

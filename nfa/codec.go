@@ -1,36 +1,41 @@
 package nfa
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 // The serialised KeyState starts with this magic and a version byte, so a
-// store can tell a state it cannot read from a corrupt one.
+// store can tell a state it cannot read from a corrupt one. The rest is in
+// internal/wire's encoding.
+//
+// Versions:
+//
+//  1. Each event carried a flags byte before its JSON: 1 when the JSON was
+//     the event's raw line, 0 when it was a rendering of the event's fields
+//     made for the snapshot (the event came back without a raw line).
+//  2. Events are written as internal/wire writes them for every detector:
+//     the raw line, or for an event without one a rendering of its fields
+//     by internal/jsonx, which the event comes back with as its raw line.
+//
+// This build writes version 2 and reads both.
 const (
 	codecMagic   = "cepK"
-	codecVersion = 1
-)
-
-// Event flags in the serialised form.
-const (
-	// evRawJSON: the bytes are the event's original Raw line. Otherwise they
-	// are a JSON rendering of Fields made for the snapshot.
-	evRawJSON = 1
+	codecVersion = 2
 )
 
 // MarshalBinary encodes the key's state: the key, the events its partial
 // matches hold (stream, id, time, arrival, line and raw JSON), the shared
 // evidence nodes and the partial and held matches. Events and nodes shared
-// by several partial matches are written once.
+// by several partial matches are written once. Partial matches are written
+// in the matcher's order, parked ones included.
 func (s *KeyState) MarshalBinary() ([]byte, error) {
-	b := append([]byte(codecMagic), codecVersion)
-	b = binary.AppendUvarint(b, uint64(s.fp))
-	b = appendString(b, s.key)
+	e := &wire.Enc{B: append([]byte(codecMagic), codecVersion)}
+	e.Uvarint(uint64(s.fp))
+	e.Str(s.key)
 
 	var nodes []*node
 	nodeIdx := map[*node]int{}
@@ -64,88 +69,79 @@ func (s *KeyState) MarshalBinary() ([]byte, error) {
 		visit(c.p.node)
 	}
 
-	b = binary.AppendUvarint(b, uint64(len(events)))
+	e.Uvarint(uint64(len(events)))
 	for _, ev := range events {
-		b = appendString(b, ev.Stream)
-		b = appendString(b, ev.ID)
-		b = binary.AppendVarint(b, ev.Time)
-		b = binary.AppendUvarint(b, ev.Seq)
-		b = binary.AppendVarint(b, int64(ev.Line))
-		if len(ev.Raw) > 0 {
-			b = append(b, evRawJSON)
-			b = appendBytes(b, ev.Raw)
-		} else {
-			b = append(b, 0)
-			b = appendBytes(b, appendObject(nil, ev.Fields))
-		}
+		e.Event(ev)
 	}
-	b = binary.AppendUvarint(b, uint64(len(nodes)))
+	e.Uvarint(uint64(len(nodes)))
 	for _, n := range nodes {
-		b = binary.AppendUvarint(b, uint64(evIdx[n.ev]))
+		e.Uvarint(uint64(evIdx[n.ev]))
 		prev := 0
 		if n.prev != nil {
 			prev = nodeIdx[n.prev] + 1
 		}
-		b = binary.AppendUvarint(b, uint64(prev))
-		b = binary.AppendUvarint(b, uint64(n.step))
+		e.Uvarint(uint64(prev))
+		e.Uvarint(uint64(n.step))
 	}
-	appendPartial := func(b []byte, p partial) []byte {
-		b = binary.AppendUvarint(b, uint64(nodeIdx[p.node]))
-		b = binary.AppendUvarint(b, uint64(p.state))
-		return binary.AppendUvarint(b, uint64(p.id))
+	writePartial := func(p partial) {
+		e.Uvarint(uint64(nodeIdx[p.node]))
+		e.Uvarint(uint64(p.state))
+		e.Uvarint(uint64(p.id))
 	}
-	b = binary.AppendUvarint(b, uint64(len(parts)))
+	e.Uvarint(uint64(len(parts)))
 	for _, p := range parts {
-		b = appendPartial(b, p)
+		writePartial(p)
 	}
-	b = binary.AppendUvarint(b, uint64(len(held)))
+	e.Uvarint(uint64(len(held)))
 	for _, c := range held {
-		b = appendPartial(b, c.p)
-		b = binary.AppendVarint(b, c.time)
+		writePartial(c.p)
+		e.Varint(c.time)
 	}
-	return b, nil
+	if e.Err != nil {
+		return nil, fmt.Errorf("nfa: key state of %q: %w", s.key, e.Err)
+	}
+	return e.B, nil
 }
 
-// UnmarshalBinary decodes a state written by MarshalBinary. Events are
-// rebuilt from their raw JSON with the stream, id, time and arrival order
-// they had. The matcher checks, when it first loads the state, that it was
-// written for the same pattern.
+// UnmarshalBinary decodes a state written by MarshalBinary, of this build
+// or an earlier one. Events are rebuilt from their raw JSON with the
+// stream, id, time and arrival order they had. The matcher checks, when it
+// first loads the state, that it was written for the same pattern.
 func (s *KeyState) UnmarshalBinary(data []byte) error {
-	r := reader{buf: data}
 	if len(data) < len(codecMagic)+1 || string(data[:len(codecMagic)]) != codecMagic {
 		return errors.New("nfa: key state: not a serialised key state")
 	}
-	r.pos = len(codecMagic)
-	if v := r.byte(); v != codecVersion {
-		return fmt.Errorf("nfa: key state: version %d, this build reads version %d", v, codecVersion)
+	version := data[len(codecMagic)]
+	if version < 1 || version > codecVersion {
+		return fmt.Errorf("nfa: key state: version %d, this build reads versions 1 to %d", version, codecVersion)
 	}
-	fp := uint32(r.uvarint())
-	key := r.string()
+	d := &wire.Dec{B: data[len(codecMagic)+1:]}
+	fp := uint32(d.Uvarint())
+	key := d.Str()
+	corrupt := func() error {
+		return fmt.Errorf("nfa: key state of %q: truncated or corrupt at byte %d: %v", key, len(data)-len(d.B), d.Err)
+	}
 
-	nev := r.count()
+	evBytes := wire.EventBytes
+	if version == 1 {
+		evBytes++
+	}
+	nev := d.Count(evBytes)
 	events := make([]*event.Event, 0, nev)
-	for i := 0; i < nev && r.err == nil; i++ {
-		ev := &event.Event{Stream: r.string(), ID: r.string(), Time: r.varint(), Seq: r.uvarint(), Line: int(r.varint())}
-		flags := r.byte()
-		js := r.bytes()
-		if r.err != nil {
-			break
-		}
-		fields, err := decodeFields(js)
-		if err != nil {
-			return fmt.Errorf("nfa: key state of %q: event %s: %w", key, ev.ID, err)
-		}
-		ev.Fields = fields
-		if flags&evRawJSON != 0 {
-			ev.Raw = append([]byte(nil), js...)
+	for i := 0; i < nev && d.Err == nil; i++ {
+		var ev *event.Event
+		if version == 1 {
+			ev = readEventV1(d)
+		} else {
+			ev = d.Event(fmt.Sprintf("event %d", i))
 		}
 		events = append(events, ev)
 	}
-	nn := r.count()
+	nn := d.Count(3)
 	nodes := make([]*node, 0, nn)
-	for i := 0; i < nn && r.err == nil; i++ {
-		e, prev, step := r.uvarint(), r.uvarint(), r.uvarint()
-		if r.err != nil {
+	for i := 0; i < nn && d.Err == nil; i++ {
+		e, prev, step := d.Uvarint(), d.Uvarint(), d.Uvarint()
+		if d.Err != nil {
 			break
 		}
 		if e >= uint64(len(events)) || prev > uint64(i) || step > maxStates {
@@ -159,180 +155,69 @@ func (s *KeyState) UnmarshalBinary(data []byte) error {
 		nodes = append(nodes, n)
 	}
 	readPartial := func() (partial, bool) {
-		ni, st, id := r.uvarint(), r.uvarint(), r.uvarint()
-		if r.err != nil || ni >= uint64(len(nodes)) || st > maxStates || id > 1<<32-1 {
+		ni, st, id := d.Uvarint(), d.Uvarint(), d.Uvarint()
+		if d.Err != nil || ni >= uint64(len(nodes)) || st > maxStates || id > 1<<32-1 {
 			return partial{}, false
 		}
 		n := nodes[ni]
 		n.refs++
 		return partial{node: n, state: uint16(st), id: uint32(id), deadline: noDeadline}, true
 	}
-	np := r.count()
+	np := d.Count(3)
 	parts := make([]partial, 0, np)
-	for i := 0; i < np && r.err == nil; i++ {
+	for i := 0; i < np && d.Err == nil; i++ {
 		p, ok := readPartial()
 		if !ok {
+			if d.Err != nil {
+				return corrupt()
+			}
 			return fmt.Errorf("nfa: key state of %q: partial match %d is malformed", key, i)
 		}
 		parts = append(parts, p)
 	}
-	nh := r.count()
+	nh := d.Count(4)
 	var held []completed
-	for i := 0; i < nh && r.err == nil; i++ {
+	for i := 0; i < nh && d.Err == nil; i++ {
 		p, ok := readPartial()
-		t := r.varint()
+		t := d.Varint()
 		if !ok {
+			if d.Err != nil {
+				return corrupt()
+			}
 			return fmt.Errorf("nfa: key state of %q: held match %d is malformed", key, i)
 		}
 		held = append(held, completed{p: p, time: t})
 	}
-	if r.err != nil {
-		return fmt.Errorf("nfa: key state of %q: %w", key, r.err)
+	if d.Err != nil {
+		return corrupt()
 	}
-	if r.pos != len(data) {
-		return fmt.Errorf("nfa: key state of %q: %d bytes after the end", key, len(data)-r.pos)
+	if len(d.B) != 0 {
+		return fmt.Errorf("nfa: key state of %q: %d bytes after the end", key, len(d.B))
 	}
 	*s = KeyState{key: key, parts: parts, fp: fp &^ 1}
 	s.setHeld(held)
 	return nil
 }
 
-// decodeFields parses an event's JSON object. The event decoder needs an
-// event time, so the object is wrapped beside one; the time and id it finds
-// are discarded, since the serialised event carries its own.
-func decodeFields(js []byte) ([]event.Field, error) {
-	line := make([]byte, 0, len(js)+16)
-	line = append(line, `{"ts":0,"e":`...)
-	line = append(line, js...)
-	line = append(line, '}')
-	d := event.Decoder{TimeField: "ts"}
-	ev, err := d.Decode(line)
+// readEventV1 reads an event of version 1, whose JSON follows a flags
+// byte: evRawJSONV1 when it is the event's raw line, otherwise a rendering
+// of its fields, which gives the event no raw line.
+func readEventV1(d *wire.Dec) *event.Event {
+	const evRawJSONV1 = 1
+	ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Varint(), Seq: d.Uvarint(), Line: int(d.Varint())}
+	flags := d.Byte()
+	js := d.Bytes()
+	if d.Err != nil {
+		return ev
+	}
+	fields, err := wire.Fields(js)
 	if err != nil {
-		return nil, err
+		d.Fail(fmt.Sprintf("event %s: %v", ev.ID, err))
+		return ev
 	}
-	v, _ := ev.Get("e")
-	if v.Kind() != event.Object {
-		return nil, errors.New("event is not a JSON object")
+	ev.Fields = fields
+	if flags&evRawJSONV1 != 0 {
+		ev.Raw = append([]byte(nil), js...)
 	}
-	return v.Fields(), nil
+	return ev
 }
-
-// appendObject renders fields as a JSON object in document order.
-func appendObject(b []byte, fs []event.Field) []byte {
-	b = append(b, '{')
-	for i, f := range fs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, f.Key)
-		b = append(b, ':')
-		b = appendValue(b, f.Value)
-	}
-	return append(b, '}')
-}
-
-func appendValue(b []byte, v event.Value) []byte {
-	switch v.Kind() {
-	case event.Bool:
-		return strconv.AppendBool(b, v.Bool())
-	case event.Number:
-		return strconv.AppendFloat(b, v.Num(), 'g', -1, 64)
-	case event.String:
-		return strconv.AppendQuote(b, v.Str())
-	case event.Object:
-		return appendObject(b, v.Fields())
-	case event.Array:
-		b = append(b, '[')
-		for i := 0; i < v.Len(); i++ {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendValue(b, v.Index(i))
-		}
-		return append(b, ']')
-	}
-	return append(b, "null"...)
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBytes(b []byte, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
-// reader decodes the serialised form, remembering the first error so the
-// decoding code reads straight through.
-type reader struct {
-	buf []byte
-	pos int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("truncated or corrupt %s at byte %d", what, r.pos)
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil || r.pos >= len(r.buf) {
-		r.fail("byte")
-		return 0
-	}
-	c := r.buf[r.pos]
-	r.pos++
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf[r.pos:])
-	if n <= 0 {
-		r.fail("number")
-		return 0
-	}
-	r.pos += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.buf[r.pos:])
-	if n <= 0 {
-		r.fail("number")
-		return 0
-	}
-	r.pos += n
-	return v
-}
-
-// count reads a length and bounds it by the bytes left, so a corrupt count
-// cannot make the decoder allocate without limit.
-func (r *reader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.buf)-r.pos) {
-		r.fail("count")
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) bytes() []byte {
-	n := r.count()
-	if r.err != nil {
-		return nil
-	}
-	p := r.buf[r.pos : r.pos+n]
-	r.pos += n
-	return p
-}
-
-func (r *reader) string() string { return string(r.bytes()) }

@@ -2,11 +2,15 @@ package nfa
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/jsonx"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 // snapshot serialises every key of a matcher's MemoryStore.
@@ -28,7 +32,11 @@ func snapshot(tb testing.TB, s *MemoryStore) [][]byte {
 func withRaw(evs []*event.Event) []*event.Event {
 	for i, ev := range evs {
 		if i%2 == 0 {
-			ev.Raw = appendObject(nil, ev.Fields)
+			raw, err := jsonx.AppendFields(nil, ev.Fields)
+			if err != nil {
+				panic(err)
+			}
+			ev.Raw = raw
 		}
 	}
 	return evs
@@ -132,7 +140,7 @@ func TestUnmarshalRestoresEvents(t *testing.T) {
 	m := NewMatcher(n, Options{Store: store})
 	ev := &event.Event{Stream: "auth", ID: "e-1", Time: 42, Seq: 7, Line: 3,
 		Raw: []byte(`{"name":"a","geo":{"lat":1.5,"tags":["x",true,null]}}`)}
-	fields, err := decodeFields(ev.Raw)
+	fields, err := wire.Fields(ev.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +205,18 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("cepK\x01"))
+	f.Add([]byte("cepK\x02"))
+	fixtures, err := filepath.Glob("testdata/keystate-*.bin")
+	if err != nil || len(fixtures) == 0 {
+		f.Fatalf("no fixtures: %v", err)
+	}
+	for _, name := range fixtures {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	probe := events(f, "b9 c9 a9 x9")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var ks KeyState

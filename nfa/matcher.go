@@ -267,6 +267,8 @@ func (m *Matcher) advanceMemory(watermark int64, emit func(Match)) error {
 				}
 			}
 			if ks.deadline() > watermark {
+				// due took the state's entry out of the queue.
+				m.mem.index(ks)
 				continue
 			}
 			m.expire(ks, watermark, nil, emit)

@@ -73,8 +73,8 @@ func TestNoStateLeftBehind(t *testing.T) {
 	if s.Keys != 0 || s.Partials != 0 || s.Nodes != 0 || s.Held != 0 || s.Bytes != 0 {
 		t.Errorf("state left after every window closed: %+v", s)
 	}
-	if store.Len() != 0 || len(store.heap) != 0 {
-		t.Errorf("store keeps %d keys and %d timers", store.Len(), len(store.heap))
+	if store.Len() != 0 || store.q.Len() != 0 {
+		t.Errorf("store keeps %d keys and %d timers", store.Len(), store.q.Len())
 	}
 	if s.Expired == 0 {
 		t.Errorf("nothing expired: %+v", s)

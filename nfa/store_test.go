@@ -156,8 +156,8 @@ func TestMemoryStoreShrinks(t *testing.T) {
 			s.Put(ks.key, ks)
 		}
 	}
-	if s.Len() != 200 || len(s.table) > 1024 || s.entries() > 2*200+1024 {
-		t.Errorf("after a burst: %d keys, table %d, %d timers", s.Len(), len(s.table), s.entries())
+	if s.Len() != 200 || len(s.table) > 1024 || s.q.Len() > 2*200+1024 {
+		t.Errorf("after a burst: %d keys, table %d, %d timers", s.Len(), len(s.table), s.q.Len())
 	}
 	keys, _ := s.Due(math.MaxInt64, nil)
 	if len(keys) != 1 || keys[0] != all[0].key {

@@ -60,7 +60,7 @@ type Aggregator struct {
 
 	wm    int64
 	keys  map[string]keyState
-	tq    timerq.Queue
+	tq    timerq.Queue[string]
 	stats Stats
 
 	cur   Current

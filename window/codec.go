@@ -72,8 +72,8 @@ func (a *Aggregator) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
-	if e.err != nil {
-		return nil, e.err
+	if e.Err != nil {
+		return nil, fmt.Errorf("window: snapshot: %w", e.Err)
 	}
 	return e.B, nil
 }
@@ -288,8 +288,8 @@ func (a *Aggregator) encAcc(e *enc, c *acc) {
 		s := &c.sets[i]
 		if s.hll != nil {
 			b, err := s.hll.MarshalBinary()
-			if err != nil && e.err == nil {
-				e.err = err
+			if err != nil && e.Err == nil {
+				e.Err = err
 			}
 			e.Bytes(b)
 			continue

@@ -15,5 +15,5 @@ func (a *Aggregator) schedule(key string, st *timing, at int64) {
 		return
 	}
 	st.at, st.set = at, true
-	a.tq.Push(timerq.Timer{At: at, Key: key})
+	a.tq.Push(timerq.Timer[string]{At: at, Key: key})
 }

@@ -6,12 +6,8 @@ import (
 )
 
 // enc and dec add the window's evidence and results to the snapshot
-// encoding; enc also keeps the first error of a sketch that would not
-// encode.
-type enc struct {
-	wire.Enc
-	err error
-}
+// encoding.
+type enc struct{ wire.Enc }
 
 type dec struct{ wire.Dec }
 
@@ -40,11 +36,10 @@ func (e *enc) results(rs []*Result) {
 }
 
 func (d *dec) events() []*event.Event {
-	n := d.Count(6)
+	n := d.Count(wire.EventBytes)
 	var out []*event.Event
 	for i := 0; i < n && d.Err == nil; i++ {
-		ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Varint(), Seq: d.Uvarint(), Line: int(d.Varint())}
-		ev.Raw, ev.Fields = d.Raw("evidence event")
+		ev := d.Event("evidence event")
 		if i > 0 && !out[i-1].Before(ev) {
 			d.Fail("evidence out of order")
 		}

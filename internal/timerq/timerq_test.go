@@ -2,6 +2,7 @@ package timerq
 
 import (
 	"cmp"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
@@ -11,10 +12,10 @@ func TestQueue(t *testing.T) {
 	// An op pushes its timer, or, with pop set, pops and expects it.
 	type op struct {
 		pop bool
-		t   Timer
+		t   Timer[string]
 	}
-	push := func(at int64, key string) op { return op{t: Timer{at, key}} }
-	pop := func(at int64, key string) op { return op{pop: true, t: Timer{at, key}} }
+	push := func(at int64, key string) op { return op{t: Timer[string]{at, key}} }
+	pop := func(at int64, key string) op { return op{pop: true, t: Timer[string]{at, key}} }
 	for _, tc := range []struct {
 		name string
 		ops  []op
@@ -45,23 +46,26 @@ func TestQueue(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var q Queue
+			var q Queue[string]
 			for i, o := range tc.ops {
 				if !o.pop {
 					q.Push(o.t)
 					continue
 				}
 				if !q.Due(o.t.At) {
-					t.Fatalf("op %d: not due at %d with %v", i, o.t.At, q)
+					t.Fatalf("op %d: not due at %d with %+v", i, o.t.At, q)
 				}
 				if q.Due(o.t.At - 1) {
-					t.Fatalf("op %d: due before %d with %v", i, o.t.At, q)
+					t.Fatalf("op %d: due before %d with %+v", i, o.t.At, q)
+				}
+				if p, ok := q.Peek(); !ok || p != o.t {
+					t.Fatalf("op %d: peeked %v, want %v", i, p, o.t)
 				}
 				if got := q.Pop(); got != o.t {
 					t.Fatalf("op %d: popped %v, want %v", i, got, o.t)
 				}
 			}
-			if len(q) != 0 {
+			if q.Len() != 0 {
 				t.Errorf("left %v", q)
 			}
 			if q.Due(1 << 62) {
@@ -74,19 +78,77 @@ func TestQueue(t *testing.T) {
 // TestQueueSorts pushes many timers in a scrambled order and checks that
 // they come out sorted by deadline, then key.
 func TestQueueSorts(t *testing.T) {
-	var q Queue
-	var want []Timer
+	var q Queue[string]
+	var want []Timer[string]
 	for i := range 1000 {
-		tm := Timer{At: int64(i * 7919 % 101), Key: strconv.Itoa(i * 104729 % 997)}
+		tm := Timer[string]{At: int64(i * 7919 % 101), Key: strconv.Itoa(i * 104729 % 997)}
 		q.Push(tm)
 		want = append(want, tm)
 	}
-	slices.SortFunc(want, func(x, y Timer) int {
+	slices.SortFunc(want, func(x, y Timer[string]) int {
 		return cmp.Or(cmp.Compare(x.At, y.At), cmp.Compare(x.Key, y.Key))
 	})
 	for i, w := range want {
 		if got := q.Pop(); got != w {
 			t.Fatalf("pop %d: got %v, want %v", i, got, w)
+		}
+	}
+}
+
+// TestQueueAgainstSort drives a queue with random pushes, pops and
+// retains, mostly in increasing order as deadlines come, and checks every
+// pop against a sorted list.
+func TestQueueAgainstSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for round := range 50 {
+		var q Queue[uint32]
+		var ref []Timer[uint32]
+		less := func(x, y Timer[uint32]) int { return cmp.Or(cmp.Compare(x.At, y.At), cmp.Compare(x.Key, y.Key)) }
+		at := int64(0)
+		for step := range 3000 {
+			switch x := r.IntN(100); {
+			case x < 55:
+				at += int64(r.IntN(3))
+				tm := Timer[uint32]{At: at, Key: uint32(r.IntN(50))}
+				if r.IntN(5) == 0 {
+					tm.At -= int64(r.IntN(20)) // out of order: to the heap
+				}
+				q.Push(tm)
+				ref = append(ref, tm)
+			case x < 98:
+				if len(ref) == 0 {
+					if _, ok := q.Peek(); ok || q.Len() != 0 {
+						t.Fatalf("round %d step %d: empty queue peeks", round, step)
+					}
+					continue
+				}
+				slices.SortFunc(ref, less)
+				if got := q.Pop(); got != ref[0] {
+					t.Fatalf("round %d step %d: popped %v, want %v", round, step, got, ref[0])
+				}
+				ref = ref[1:]
+			default:
+				// Drop odd keys and renumber the rest, as a store that
+				// compacts its handles does.
+				q.Retain(func(tm *Timer[uint32]) bool {
+					if tm.Key%2 == 1 {
+						return false
+					}
+					tm.Key = 100 - tm.Key
+					return true
+				})
+				kept := ref[:0]
+				for _, tm := range ref {
+					if tm.Key%2 == 0 {
+						tm.Key = 100 - tm.Key
+						kept = append(kept, tm)
+					}
+				}
+				ref = kept
+			}
+			if q.Len() != len(ref) {
+				t.Fatalf("round %d step %d: %d queued, want %d", round, step, q.Len(), len(ref))
+			}
 		}
 	}
 }

@@ -1,19 +1,23 @@
-// Package wire is the binary encoding that window and join snapshots are
-// written in: varints, fixed-width floats, length-prefixed strings and
-// bytes, and buffered events.
+// Package wire is the binary encoding that detector snapshots (sequences,
+// windows, joins) are written in: varints, fixed-width floats,
+// length-prefixed strings and bytes, and buffered events.
 package wire
 
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
-// Enc appends values to B.
+// Enc appends values to B. Err is the first value that could not be
+// written; the encoder writes on after it, and the caller checks Err once.
 type Enc struct {
-	B []byte
+	B   []byte
+	Err error
 }
 
 func (e *Enc) Uvarint(x uint64) { e.B = binary.AppendUvarint(e.B, x) }
@@ -31,15 +35,25 @@ func (e *Enc) Bool(x bool) {
 }
 
 // Event writes an event's stream, id, time, sequence number, line number
-// and raw JSON; its fields are decoded again from the raw JSON (Raw).
-// Reading the rest is left to the caller, which knows what it must check.
+// and raw JSON; its fields are decoded again from the raw JSON (Dec.Event).
+// An event without a raw line (one built in code rather than decoded) is
+// written with a JSON rendering of its fields in its place, so its fields
+// survive: the event comes back with that rendering as its raw line.
 func (e *Enc) Event(ev *event.Event) {
 	e.Str(ev.Stream)
 	e.Str(ev.ID)
 	e.Varint(ev.Time)
 	e.Uvarint(ev.Seq)
 	e.Varint(int64(ev.Line))
-	e.Bytes(ev.Raw)
+	if len(ev.Raw) > 0 || len(ev.Fields) == 0 {
+		e.Bytes(ev.Raw)
+		return
+	}
+	js, err := jsonx.AppendFields(nil, ev.Fields)
+	if err != nil && e.Err == nil {
+		e.Err = fmt.Errorf("event %s: %w", ev.ID, err)
+	}
+	e.Bytes(js)
 }
 
 // Dec reads values from B. It records the first error in Err and returns
@@ -153,6 +167,25 @@ func (d *Dec) Raw(what string) ([]byte, []event.Field) {
 	}
 	return raw, fs
 }
+
+// Event reads what Enc.Event wrote. JSON that is not an object, or a
+// negative line number, fails d with what, a colon and the reason; the
+// event time is not range-checked, which is the caller's to do if it adds
+// to it.
+func (d *Dec) Event(what string) *event.Event {
+	ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Varint(), Seq: d.Uvarint()}
+	line := d.Varint()
+	if line < 0 || line > math.MaxInt32 {
+		d.Fail(what + ": bad line number")
+	}
+	ev.Line = int(line)
+	ev.Raw, ev.Fields = d.Raw(what)
+	return ev
+}
+
+// EventBytes is the least an event takes in the encoding: five varints and
+// a length.
+const EventBytes = 6
 
 // MaxTime bounds the times a snapshot may hold (±146 years around 1970),
 // so that adding a window size or a join's within to one cannot overflow.

@@ -194,7 +194,7 @@ func FuzzDec(f *testing.F) {
 		var first error
 		for _, op := range script {
 			left := len(d.B)
-			switch op % 13 {
+			switch op % 14 {
 			case 0:
 				d.Byte()
 			case 1:
@@ -216,13 +216,13 @@ func FuzzDec(f *testing.F) {
 					t.Fatalf("Fields(%q) took what is not an object", d.B)
 				}
 			case 9:
-				least := int(op/13) - 4 // from -4 to 15, so zero and negatives too
+				least := int(op/14) - 4 // from -4 to 14, so zero and negatives too
 				n := d.Count(least)
 				if n < 0 || n > left || n > 0 && n > len(d.B)/max(least, 1) {
 					t.Fatalf("Count(%d) = %d with %d bytes left", least, n, len(d.B))
 				}
 			case 10:
-				n := int(op/13) - 2
+				n := int(op/14) - 2
 				if b := d.Next(n); d.Err == nil && len(b) != n {
 					t.Fatalf("Next(%d) gave %d bytes", n, len(b))
 				}
@@ -234,6 +234,10 @@ func FuzzDec(f *testing.F) {
 				raw, _ := d.Raw("event")
 				for i := range raw {
 					raw[i] ^= 0xff // a copy: data must not change
+				}
+			case 13:
+				if ev := d.Event("event"); d.Err == nil && ev.Line < 0 {
+					t.Fatalf("Event() read line %d", ev.Line)
 				}
 			}
 			if len(d.B) > left {
@@ -248,4 +252,62 @@ func FuzzDec(f *testing.F) {
 			t.Fatal("reading changed the bytes read")
 		}
 	})
+}
+
+func TestEventRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ev      *event.Event
+		wantRaw string
+		wantErr string
+	}{
+		{"raw line", &event.Event{Stream: "auth", ID: "e1", Time: -5, Seq: 9, Line: 12, Raw: []byte(`{"user":"u1"}`)}, `{"user":"u1"}`, ""},
+		{"fields only", &event.Event{Stream: "s", ID: "e2", Time: 7, Fields: []event.Field{
+			{Key: "user", Value: event.StringValue("u\"1\x00")},
+			{Key: "n", Value: event.NumberValue(2.5)},
+		}}, `{"user":"u\"1\u0000","n":2.5}`, ""},
+		{"nothing", &event.Event{Stream: "s", ID: "e3"}, ``, ""},
+		{"fields that are no JSON", &event.Event{ID: "e4", Fields: []event.Field{{Key: "x", Value: event.NumberValue(math.NaN())}}}, ``, "event e4: unsupported float value NaN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var e Enc
+			e.Event(tc.ev)
+			if tc.wantErr != "" {
+				if e.Err == nil || e.Err.Error() != tc.wantErr {
+					t.Errorf("error %v, want %q", e.Err, tc.wantErr)
+				}
+				return
+			}
+			if e.Err != nil {
+				t.Fatal(e.Err)
+			}
+			d := Dec{B: e.B}
+			got := d.Event("event")
+			if d.Err != nil || len(d.B) != 0 {
+				t.Fatalf("read error %v, %d bytes left", d.Err, len(d.B))
+			}
+			if got.Stream != tc.ev.Stream || got.ID != tc.ev.ID || got.Time != tc.ev.Time || got.Seq != tc.ev.Seq || got.Line != tc.ev.Line {
+				t.Errorf("event came back as %+v", got)
+			}
+			if string(got.Raw) != tc.wantRaw {
+				t.Errorf("raw %s, want %s", got.Raw, tc.wantRaw)
+			}
+			for _, f := range tc.ev.Fields {
+				if v, ok := got.Get(f.Key); !ok || v.Kind() != f.Kind() {
+					t.Errorf("field %q came back as %v", f.Key, v)
+				}
+			}
+		})
+	}
+	var e Enc
+	e.Str("s")
+	e.Str("i")
+	e.Varint(0)
+	e.Uvarint(0)
+	e.Varint(-1)
+	e.Bytes(nil)
+	d := Dec{B: e.B}
+	if d.Event("evidence event"); d.Err == nil || d.Err.Error() != "evidence event: bad line number" {
+		t.Errorf("negative line: %v", d.Err)
+	}
 }
