@@ -4,7 +4,9 @@
 //
 // Semantics. A combination is one event per side, all with the same key.
 // It is complete when its events are all within `within` of each other:
-// max time - min time < within (exclusive, like a sequence's within). An
+// max time - min time ≤ within. The bound is inclusive, as in Kafka Streams
+// (JoinWindows of 100 ms joins events exactly 100 ms apart) and Flink's
+// interval joins; a sequence's within stays exclusive, as in Flink CEP. An
 // inner join emits every complete combination exactly once, when the last
 // of its events is added; so each new event joins with every combination
 // of buffered events of the other sides that completes with it, and with
@@ -12,8 +14,8 @@
 //
 // Outer joins add one rule. Left joins preserve the first side, full joins
 // every side. A preserved event that took part in no complete combination
-// is emitted once when its window closes (its time + within is at or
-// before the watermark): with each other side set to the latest buffered
+// is emitted once when its window closes (the watermark has passed its time
+// + within): with each other side set to the latest buffered
 // event of that side that is within `within` of the events chosen so far
 // (sides taken in rule order), or nil. Events shown in such a partial match
 // are not shown again in another one, so a full join reports every event at

@@ -69,10 +69,10 @@ func TestJoin(t *testing.T) {
 			want:  []string{"5 u login0 transfer5", "9 u login0 transfer9", "12 u login12 transfer5", "12 u login12 transfer9"},
 		},
 		{
-			name:  "inner: within is exclusive",
+			name:  "inner: within is inclusive",
 			cfg:   Config{Within: 10 * time.Second, Type: Inner, Sides: two},
-			steps: []in{e("login", "u", 0), e("transfer", "u", 10), e("transfer", "u", 9)},
-			want:  []string{"9 u login0 transfer9"},
+			steps: []in{e("login", "u", 0), e("transfer", "u", 10), e("transfer", "u", 11), e("transfer", "u", 9)},
+			want:  []string{"10 u login0 transfer10", "9 u login0 transfer9"},
 		},
 		{
 			name:  "inner: the order of sides in time does not matter",
@@ -81,21 +81,23 @@ func TestJoin(t *testing.T) {
 			want:  []string{"2 u login2 transfer1"},
 		},
 		{
-			name: "inner, three sides: max time - min time < within",
+			name: "inner, three sides: max time - min time ≤ within",
 			cfg:  Config{Within: 10 * time.Second, Type: Inner, Sides: three},
 			steps: []in{
-				e("a", "k", 0), e("b", "k", 6), e("c", "k", 10), // a0..c10 spans 10: no
+				e("a", "k", 0), e("b", "k", 6), e("c", "k", 10), // a0..c10 spans 10: yes
 				e("a", "k", 7),  // a7 b6 c10: yes
-				e("c", "k", 12), // a7 b6 c12: span 6, yes; a0: no
+				e("c", "k", 12), // a7 b6 c12: span 6, yes; a0: span 12, no
 				wm(100),
 			},
-			want: []string{"10 k a7 b6 c10", "12 k a7 b6 c12"},
+			want: []string{"10 k a0 b6 c10", "10 k a7 b6 c10", "12 k a7 b6 c12"},
 		},
 		{
-			name:  "events expire with the window",
+			// At a watermark of 10 an event at 10 may still come, and
+			// joins login0; past it, login0 is gone.
+			name:  "events expire once the watermark passes their window",
 			cfg:   Config{Within: 10 * time.Second, Type: Inner, Sides: two},
-			steps: []in{e("login", "u", 0), wm(10), e("transfer", "u", 10), e("login", "u", 3)},
-			want:  []string{"late login3"},
+			steps: []in{e("login", "u", 0), wm(10), e("transfer", "u", 10), wm(11), e("transfer", "u", 11), e("login", "u", 3)},
+			want:  []string{"10 u login0 transfer10", "late login3"},
 		},
 		{
 			name:  "left: an unmatched first-side event is emitted when its window closes",
@@ -185,7 +187,13 @@ func TestRandomInnerJoinAgreesWithEnumeration(t *testing.T) {
 		got := map[string]int{}
 		emit := func(m *Match) { got[format(m)]++ }
 		for i := range 150 {
-			tt += r.Int64N(3 * sec)
+			// Whole seconds half the time, so pairs fall exactly within
+			// apart.
+			if r.IntN(2) == 0 {
+				tt += r.Int64N(4) * sec
+			} else {
+				tt += r.Int64N(3 * sec)
+			}
 			ev := &event.Event{Stream: "s", ID: fmt.Sprint(i), Time: tt, Seq: uint64(i)}
 			s, k := r.IntN(3), fmt.Sprint(r.IntN(2))
 			evs, sides, keys = append(evs, ev), append(sides, s), append(keys, k)
@@ -203,7 +211,7 @@ func TestRandomInnerJoinAgreesWithEnumeration(t *testing.T) {
 					}
 					lo := min(evs[x].Time, evs[y].Time, evs[z].Time)
 					hi := max(evs[x].Time, evs[y].Time, evs[z].Time)
-					if hi-lo < 10*sec {
+					if hi-lo <= 10*sec {
 						want[format(&Match{Key: keys[x], Time: hi, Events: []*event.Event{evs[x], evs[y], evs[z]}})]++
 					}
 				}

@@ -54,7 +54,7 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 }
 
 // combine picks an event for each side from s on (skipping the new event's
-// side), keeping the span of the picks, lo..hi, under within, and emits
+// side), keeping the span of the picks, lo..hi, at most within, and emits
 // each complete combination.
 func (j *Joiner) combine(key string, k *keyState, fixed, s int, lo, hi int64, emit func(*Match)) {
 	if s == len(j.pick) {
@@ -71,11 +71,12 @@ func (j *Joiner) combine(key string, k *keyState, fixed, s int, lo, hi int64, em
 		return
 	}
 	es := k.sides[s]
-	// Candidates are within `within` of the new event: (hi-within, lo+within).
-	i, _ := slices.BinarySearchFunc(es, hi-j.within+1, func(e *entry, t int64) int { return cmp.Compare(e.ev.Time, t) })
+	// Candidates keep the span within `within`, both ends included:
+	// [hi-within, lo+within].
+	i, _ := slices.BinarySearchFunc(es, hi-j.within, func(e *entry, t int64) int { return cmp.Compare(e.ev.Time, t) })
 	for ; i < len(es); i++ {
 		t := es[i].ev.Time
-		if t >= lo+j.within {
+		if t > lo+j.within {
 			break
 		}
 		j.pick[s] = es[i]
@@ -93,19 +94,21 @@ func (k *keyState) empty() bool {
 	return true
 }
 
-// deadline is when the key's oldest buffered event leaves.
+// deadline is the watermark at which the key's oldest buffered event
+// leaves: once the watermark has passed its time + within, as an event at
+// exactly that time would still join with it.
 func (k *keyState) deadline(within int64) int64 {
 	at := int64(1<<63 - 1)
 	for _, es := range k.sides {
 		if len(es) > 0 {
-			at = min(at, es[0].ev.Time+within)
+			at = min(at, es[0].ev.Time+within+1)
 		}
 	}
 	return at
 }
 
 // Advance moves event time to watermark: buffered events whose window has
-// closed (time + within at or before it) are forgotten, and for outer joins
+// closed (time + within before it) are forgotten, and for outer joins
 // the preserved ones that never matched are emitted as partial matches, in
 // order of time, key and event.
 func (j *Joiner) Advance(watermark int64, emit func(*Match)) {
@@ -142,7 +145,7 @@ func (j *Joiner) expire(key string, k *keyState, wm int64) {
 	var sideOf []int
 	for s, es := range k.sides {
 		n := 0
-		for n < len(es) && es[n].ev.Time+j.within <= wm {
+		for n < len(es) && es[n].ev.Time+j.within < wm {
 			n++
 		}
 		for _, e := range es[:n] {
@@ -176,7 +179,7 @@ func (j *Joiner) expire(key string, k *keyState, wm int64) {
 	}
 	for s, es := range k.sides {
 		n := 0
-		for n < len(es) && es[n].ev.Time+j.within <= wm {
+		for n < len(es) && es[n].ev.Time+j.within < wm {
 			n++
 		}
 		clear(es[:n])
@@ -198,7 +201,7 @@ func (j *Joiner) partial(key string, k *keyState, side int, e *entry) *Match {
 		}
 		for i := len(es) - 1; i >= 0; i-- {
 			t := es[i].ev.Time
-			if max(hi, t)-min(lo, t) < j.within {
+			if max(hi, t)-min(lo, t) <= j.within {
 				m.Events[s] = es[i].ev
 				es[i].covered = true
 				lo, hi = min(lo, t), max(hi, t)

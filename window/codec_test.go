@@ -20,6 +20,8 @@ func codecConfigs() []Config {
 		{Window: Spec{Kind: Session, Gap: 5 * time.Second}, Measures: withApprox, Late: LateCorrect, AllowedLateness: 30 * time.Second},
 		{Window: Spec{Kind: Sliding, Size: 15 * time.Second}, Measures: allMeasures},
 		{Window: Spec{Kind: Length, Length: 4, Expire: time.Minute}, Measures: allMeasures},
+		// No evidence kept (evidence: -1).
+		{Window: Spec{Kind: Session, Gap: 5 * time.Second}, Measures: allMeasures, Evidence: -1},
 	}
 }
 

@@ -13,14 +13,17 @@
 // length windows Add returns the key's window as it is at that event (a
 // *Current); the engine evaluates `having` on Current.Values and passes the
 // outcome to Current.Fire, which answers whether to alert: true when
-// `having` turns true, and again only after it has been false (or the key's
-// window has emptied). Current.Result gives the alert's window and evidence.
+// `having` turns true, and again only after it has been false, or after the
+// key's window has emptied: a key that starts over is armed again, so that
+// alerts do not depend on how often the engine calls Advance. Current.Result gives the alert's window and evidence.
 // A Status other than Applied is an event to log; it is also counted in
 // Stats.
 //
-// Per watermark the engine calls Advance. Tumbling, hopping and session
-// windows whose end is at or before the watermark close and come out as
-// Results in a deterministic order (window end, window start, key), each
+// Per watermark the engine calls Advance. Tumbling and hopping windows whose
+// end is at or before the watermark close, and sessions whose end is before
+// it (an event at a session's end would still extend it, and the watermark
+// lets events at its own time through); they come out as Results in a
+// deterministic order (window end, window start, key), each
 // window's results followed by its top-N Report when the rule asks for one.
 // The engine evaluates `having` on each Result; the alert time is its End.
 // At the end of a bounded replay, Advance with the largest time closes

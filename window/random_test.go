@@ -27,7 +27,13 @@ func randomEvents(r *rand.Rand, n int) []rec {
 	var out []rec
 	t := int64(0)
 	for range n {
-		t += r.Int64N(4 * sec)
+		// Whole seconds half the time, so events fall exactly on window
+		// boundaries and exactly a session gap apart.
+		if r.IntN(2) == 0 {
+			t += r.Int64N(6) * sec
+		} else {
+			t += r.Int64N(4 * sec)
+		}
 		args := make([]Arg, len(allMeasures))
 		x := 1e6 + r.NormFloat64()*100
 		if r.IntN(3) == 0 {
@@ -157,7 +163,7 @@ func naiveWindows(spec Spec, evs []rec) []*Result {
 			gap := int64(spec.Gap)
 			i := 0
 			for j := 1; j <= len(rs); j++ {
-				if j == len(rs) || rs[j].t-rs[j-1].t >= gap {
+				if j == len(rs) || rs[j].t-rs[j-1].t > gap {
 					add(key, rs[i].t, rs[j-1].t+gap, rs[i:j])
 					i = j
 				}

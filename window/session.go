@@ -6,8 +6,10 @@ import (
 	"github.com/cep-project/cep/event"
 )
 
-// sessKey is one key's sessions, by start. Sessions never overlap: an event
-// whose [t, t+gap) touches two of them joins them.
+// sessKey is one key's sessions, by start. A session continues while the
+// gap between consecutive events is at most the gap (events exactly gap
+// apart are one session, as in Kafka Streams and Flink), so sessions are
+// more than a gap apart: an event within gap of two of them joins them.
 type sessKey struct {
 	timing
 	sess []session
@@ -31,14 +33,14 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 	if ks, ok := a.keys[key]; ok {
 		k = ks.(*sessKey)
 	}
-	// Sessions overlapping [t, t+gap) form the run [i, j).
+	// Sessions within gap of t, both sides included, form the run [i, j).
 	i, j := 0, 0
 	if k != nil {
-		for i < len(k.sess) && k.sess[i].last+a.gap <= t {
+		for i < len(k.sess) && k.sess[i].last+a.gap < t {
 			i++
 		}
 		j = i
-		for j < len(k.sess) && k.sess[j].start < t+a.gap {
+		for j < len(k.sess) && k.sess[j].start <= t+a.gap {
 			j++
 		}
 	}
@@ -49,9 +51,9 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 		// and is reported late because that session may be a split one.
 		st = Late
 	}
-	if i == j && t+a.gap <= a.wm {
+	if i == j && t+a.gap < a.wm {
 		// On its own the event makes a session that has already closed.
-		if a.cfg.Late != LateCorrect || t+a.gap+a.lateness <= a.wm {
+		if a.cfg.Late != LateCorrect || t+a.gap+a.lateness < a.wm {
 			a.stats.Late++
 			return Late
 		}
@@ -96,15 +98,18 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 	case Late:
 		a.stats.Late++
 	}
-	a.schedule(key, &k.timing, s.last+a.gap)
+	a.schedule(key, &k.timing, s.last+a.gap+1)
 	return st
 }
 
 func (k *sessKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
 	n := 0
 	for _, s := range k.sess {
+		// An event at the session's end would still extend it, and the
+		// watermark lets through events at its own time: the session
+		// closes once the watermark has passed its end.
 		end := s.last + a.gap
-		if end <= wm && (!s.emitted || s.dirty) {
+		if end < wm && (!s.emitted || s.dirty) {
 			r := &Result{Key: key, Start: s.start, End: end, Count: s.acc.n, Values: s.acc.values(a.plan, nil), Evidence: slices.Clone(s.acc.ev)}
 			if s.emitted {
 				r.Corrects = s.prev
@@ -118,7 +123,7 @@ func (k *sessKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
 				s.prev = []*Result{r.kept()}
 			}
 		}
-		if s.emitted && !s.dirty && end+a.lateness <= wm {
+		if s.emitted && !s.dirty && end+a.lateness < wm {
 			continue // past correction: forget it
 		}
 		k.sess[n] = s
@@ -129,8 +134,9 @@ func (k *sessKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
 	return k.deadline(a), n > 0
 }
 
-// deadline is when the key next has something to do: a session to close,
-// or an emitted one to forget.
+// deadline is the watermark at which the key next has something to do: a
+// session to close, or an emitted one to forget, once the watermark has
+// passed its end.
 func (k *sessKey) deadline(a *Aggregator) int64 {
 	next := int64(1<<63 - 1)
 	for _, s := range k.sess {
@@ -138,7 +144,7 @@ func (k *sessKey) deadline(a *Aggregator) int64 {
 		if s.emitted && !s.dirty {
 			end += a.lateness
 		}
-		next = min(next, end)
+		next = min(next, end+1)
 	}
 	return next
 }

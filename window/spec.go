@@ -22,8 +22,10 @@ const (
 	Sliding
 	// Length windows are the key's last N events, evaluated at every event.
 	Length
-	// Session windows group a key's events separated by less than the gap;
-	// a session [first, last+gap) closes when no event came for a gap.
+	// Session windows group a key's events separated by at most the gap
+	// (events exactly gap apart are one session, as in Kafka Streams and
+	// Flink); a session [first, last+gap) closes once the watermark has
+	// passed last+gap.
 	Session
 )
 

@@ -55,14 +55,22 @@ func TestWindows(t *testing.T) {
 			want:  []string{"emit a [-1,1) n=1 [1] ev=e0", "emit a [0,2) n=1 [1] ev=e0", "emit a [9,11) n=1 [1] ev=e1", "emit a [10,12) n=1 [1] ev=e1"},
 		},
 		{
-			name:  "sessions close a gap after their last event",
+			name:  "sessions close once the watermark passes a gap after their last event",
 			cfg:   Config{Window: Spec{Kind: Session, Gap: 5 * time.Second}, Measures: sumMeasures},
-			steps: []step{ev("a", 0, x(1)), ev("a", 4, x(2)), ev("b", 5, x(7)), ev("a", 8, x(3)), wm(12), wm(13), ev("a", 14, x(5)), wm(18), wm(19)},
+			steps: []step{ev("a", 0, x(1)), ev("a", 4, x(2)), ev("b", 5, x(7)), ev("a", 8, x(3)), wm(11), wm(13), ev("a", 14, x(5)), wm(14), wm(19), wm(20)},
 			want: []string{
 				"emit b [5,10) n=1 [1 7] ev=e2",
 				"emit a [0,13) n=3 [3 6] ev=e0,e1,e3",
 				"emit a [14,19) n=1 [1 5] ev=e6",
 			},
+		},
+		{
+			// An event at a session's end is not late at a watermark of
+			// that time, and extends the session.
+			name:  "a session still open at a watermark of its end",
+			cfg:   Config{Window: Spec{Kind: Session, Gap: 5 * time.Second}, Measures: countOnly()},
+			steps: []step{ev("a", 0), ev("a", 4), ev("a", 8), wm(13), ev("a", 13), wm(100)},
+			want:  []string{"emit a [0,18) n=4 [4] ev=e0,e1,e2,e4"},
 		},
 		{
 			name:  "sliding windows are (t-size, t] at each event",
@@ -88,6 +96,20 @@ func TestWindows(t *testing.T) {
 				"add a (2,12] n=1 [1]",
 				"add a (3,13] n=2 [2] FIRE ev=e3,e4",
 				"add a (4,14] n=3 [3]",
+			},
+		},
+		{
+			// having never turns false, but the key's window empties
+			// between 5 and 20: the key starts over, armed.
+			name:   "sliding windows re-arm when the key's window empties",
+			cfg:    Config{Window: Spec{Kind: Sliding, Size: 10 * time.Second}, Measures: countOnly()},
+			having: func(v []float64) bool { return v[0] >= 1 },
+			steps:  []step{ev("a", 0), ev("a", 5), ev("a", 20), ev("a", 21)},
+			want: []string{
+				"add a (-10,0] n=1 [1] FIRE ev=e0",
+				"add a (-5,5] n=2 [2]",
+				"add a (10,20] n=1 [1] FIRE ev=e2",
+				"add a (11,21] n=2 [2]",
 			},
 		},
 		{
@@ -201,10 +223,18 @@ func TestWindows(t *testing.T) {
 			want:  []string{"emit a [0,10) n=1 [1] ev=e0", "corrected a@25", "emit a [20,30) n=1 [1] ev=e3"},
 		},
 		{
-			name:  "events exactly a gap apart are separate sessions",
-			cfg:   Config{Window: Spec{Kind: Session, Gap: 5 * time.Second}, Measures: countOnly()},
-			steps: []step{ev("a", 0), ev("a", 5), ev("a", 9), wm(100)},
-			want:  []string{"emit a [0,5) n=1 [1] ev=e0", "emit a [5,14) n=2 [2] ev=e1,e2"},
+			// As in Kafka Streams and Flink: issue 14 item 7a, events at 0,
+			// 3 and 6 s with a gap of 3 s.
+			name:  "events exactly a gap apart are one session",
+			cfg:   Config{Window: Spec{Kind: Session, Gap: 3 * time.Second}, Measures: countOnly()},
+			steps: []step{ev("a", 0), ev("a", 3), ev("a", 6), ev("b", 0), ev("b", 4), wm(100)},
+			want:  []string{"emit b [0,3) n=1 [1] ev=e3", "emit b [4,7) n=1 [1] ev=e4", "emit a [0,9) n=3 [3] ev=e0,e1,e2"},
+		},
+		{
+			name:  "an event exactly a gap from two sessions joins them",
+			cfg:   Config{Window: Spec{Kind: Session, Gap: 3 * time.Second}, Measures: countOnly()},
+			steps: []step{ev("a", 0), ev("a", 6), ev("a", 3), wm(100)},
+			want:  []string{"emit a [0,9) n=3 [3] ev=e0,e2,e1"},
 		},
 		{
 			name: "top-n over hopping windows",
