@@ -120,7 +120,7 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 	j.wm, j.stats, j.keys, j.tq = wm, stats, keys, timerq.Queue[string]{}
 	for _, key := range order {
 		k := keys[key]
-		j.schedule(key, k, k.deadline(j.within))
+		j.schedule(key, k, k.deadline(j.keep))
 	}
 	return nil
 }

@@ -21,7 +21,12 @@
 // are not shown again in another one, so a full join reports every event at
 // least once and an unmatched event exactly once.
 //
-// Events must come per key in event-time order; an event behind the
-// watermark is late, counted and not joined, because the partners it
-// should meet may already have been forgotten.
+// Lateness is judged per buffer. Events of a key may come out of order by
+// up to Config.AllowedLateness behind the watermark: buffers keep every
+// event until the watermark has passed its time + within + that lateness,
+// so such an event still meets every partner it would have met in order.
+// An event further behind is late, counted and not joined, because
+// partners it should meet may already be forgotten. With no allowed
+// lateness, every event behind the watermark is late, as in Flink's
+// interval join.
 package join

@@ -47,6 +47,15 @@ type Config struct {
 	Type   Type
 	// Sides are the side names in rule order; Add takes an index into it.
 	Sides []string
+	// AllowedLateness is how far behind the watermark an event may be and
+	// still join (Kafka Streams' grace): buffered events are kept that much
+	// longer, until the watermark has passed their time + Within +
+	// AllowedLateness, so an event up to AllowedLateness behind the
+	// watermark meets every partner it would have met in order. An outer
+	// join's unmatched event is emitted when it is forgotten. 0 (the
+	// default) makes every event behind the watermark late, as in Flink's
+	// interval join.
+	AllowedLateness time.Duration
 	// Bounds; 0 means unbounded. MaxPerSide is the number of events buffered
 	// per key and side: an event beyond it still joins with what is
 	// buffered, but is not kept for later partners.
@@ -76,7 +85,8 @@ type Status uint8
 const (
 	// Joined: matched what it could and buffered for later partners.
 	Joined Status = iota
-	// Late: behind the watermark; not joined.
+	// Late: behind the watermark by more than AllowedLateness; not joined,
+	// as partners it should meet may already be forgotten.
 	Late
 	// Unbuffered: joined with the buffered events, but the side's buffer for
 	// the key was full, so later events will not meet it.
@@ -107,7 +117,10 @@ type Stats struct {
 type Joiner struct {
 	cfg    Config
 	within int64
-	wm     int64
+	// lateness is Config.AllowedLateness; keep, within + lateness, is how
+	// long after its time an event stays buffered.
+	lateness, keep int64
+	wm             int64
 	keys   map[string]*keyState
 	tq     timerq.Queue[string]
 	stats  Stats
@@ -144,6 +157,10 @@ func New(cfg Config) (*Joiner, error) {
 		return nil, fmt.Errorf("join: at least two sides are needed, got %d", len(cfg.Sides))
 	case cfg.MaxPerSide < 0 || cfg.MaxKeys < 0:
 		return nil, fmt.Errorf("join: limits must not be negative")
+	case cfg.AllowedLateness < 0:
+		return nil, fmt.Errorf("join: allowed lateness must not be negative, got %v", cfg.AllowedLateness)
+	case cfg.Within+cfg.AllowedLateness < cfg.Within:
+		return nil, fmt.Errorf("join: within %v plus allowed lateness %v is too long", cfg.Within, cfg.AllowedLateness)
 	}
 	seen := map[string]bool{}
 	for i, s := range cfg.Sides {
@@ -156,7 +173,8 @@ func New(cfg Config) (*Joiner, error) {
 		seen[s] = true
 	}
 	cfg.Sides = slices.Clone(cfg.Sides)
-	return &Joiner{cfg: cfg, within: int64(cfg.Within), wm: MinTime, keys: map[string]*keyState{}, pick: make([]*entry, len(cfg.Sides))}, nil
+	return &Joiner{cfg: cfg, within: int64(cfg.Within), lateness: int64(cfg.AllowedLateness), keep: int64(cfg.Within + cfg.AllowedLateness),
+		wm: MinTime, keys: map[string]*keyState{}, pick: make([]*entry, len(cfg.Sides))}, nil
 }
 
 // Stats returns the counters.

@@ -1,6 +1,7 @@
 package join
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -100,6 +101,28 @@ func TestJoin(t *testing.T) {
 			want:  []string{"10 u login0 transfer10", "late login3"},
 		},
 		{
+			// Lateness is judged per buffer: an event up to the allowed
+			// lateness behind the watermark meets every partner it would
+			// have met in order, as buffers are kept that much longer.
+			name: "allowed lateness: a late event joins what it would have joined in order",
+			cfg:  Config{Within: 10 * time.Second, Type: Inner, Sides: two, AllowedLateness: 5 * time.Second},
+			steps: []in{
+				e("login", "u", 0), wm(15),
+				e("transfer", "u", 10), // 5 s behind: joins login0, kept until past 15
+				e("transfer", "u", 9),  // 6 s behind: late
+				wm(16),
+				e("login", "u", 11), // joins transfer10: |Δt| = 1
+				wm(100),
+			},
+			want: []string{"10 u login0 transfer10", "late transfer9", "11 u login11 transfer10"},
+		},
+		{
+			name:  "allowed lateness: an outer join's unmatched event waits for late partners",
+			cfg:   Config{Within: 10 * time.Second, Type: Left, Sides: two, AllowedLateness: 5 * time.Second},
+			steps: []in{e("login", "u", 0), e("login", "v", 0), wm(15), e("transfer", "v", 10), wm(16), wm(100)},
+			want:  []string{"10 v login0 transfer10", "10 u login0 -"},
+		},
+		{
 			name:  "left: an unmatched first-side event is emitted when its window closes",
 			cfg:   Config{Within: 10 * time.Second, Type: Left, Sides: two},
 			steps: []in{e("login", "u", 0), e("transfer", "v", 1), e("login", "v", 2), e("login", "w", 3), wm(12), wm(13), wm(100)},
@@ -163,6 +186,7 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Within: time.Second, Sides: []string{"a", "b"}}, "type must be"},
 		{Config{Within: time.Second, Type: Left, Sides: []string{"a"}}, "at least two sides"},
 		{Config{Within: time.Second, Type: Left, Sides: []string{"a", "a"}}, `"a" appears twice`},
+		{Config{Within: time.Second, Type: Left, Sides: []string{"a", "b"}, AllowedLateness: -time.Second}, "allowed lateness must not be negative"},
 	} {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
@@ -175,17 +199,22 @@ func TestConfigErrors(t *testing.T) {
 
 // TestRandomInnerJoinAgreesWithEnumeration checks the inner join of three
 // sides against brute force over all events: the same set of combinations,
-// each exactly once.
+// each exactly once. Half the seeds allow 5 s of lateness and feed events
+// up to that much out of order, with the watermark as far ahead as that
+// allows.
 func TestRandomInnerJoinAgreesWithEnumeration(t *testing.T) {
-	for seed := range uint64(30) {
+	for seed := range uint64(40) {
 		r := rand.New(rand.NewPCG(seed, 1))
-		j, _ := New(Config{Within: 10 * time.Second, Type: Inner, Sides: []string{"a", "b", "c"}})
+		lateness := time.Duration(0)
+		if seed%2 == 1 {
+			lateness = 5 * time.Second
+		}
+		j, _ := New(Config{Within: 10 * time.Second, Type: Inner, Sides: []string{"a", "b", "c"}, AllowedLateness: lateness})
 		var evs []*event.Event
 		var sides []int
 		var keys []string
+		var arrive []int64
 		tt := int64(0)
-		got := map[string]int{}
-		emit := func(m *Match) { got[format(m)]++ }
 		for i := range 150 {
 			// Whole seconds half the time, so pairs fall exactly within
 			// apart.
@@ -197,9 +226,23 @@ func TestRandomInnerJoinAgreesWithEnumeration(t *testing.T) {
 			ev := &event.Event{Stream: "s", ID: fmt.Sprint(i), Time: tt, Seq: uint64(i)}
 			s, k := r.IntN(3), fmt.Sprint(r.IntN(2))
 			evs, sides, keys = append(evs, ev), append(sides, s), append(keys, k)
-			j.Add(s, k, ev, emit)
+			arrive = append(arrive, tt+r.Int64N(int64(lateness)+1))
+		}
+		order := make([]int, len(evs))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(arrive[a], arrive[b]) })
+		got := map[string]int{}
+		emit := func(m *Match) { got[format(m)]++ }
+		for _, i := range order {
+			if st := j.Add(sides[i], keys[i], evs[i], emit); st != Joined {
+				t.Fatalf("seed %d: event %d at %d arriving at %d: %v", seed, i, evs[i].Time, arrive[i], st)
+			}
 			if r.IntN(10) == 0 {
-				j.Advance(tt, emit)
+				// Every event still to come arrives later, so it is at
+				// most lateness behind this.
+				j.Advance(arrive[i], emit)
 			}
 		}
 		want := map[string]int{}

@@ -14,7 +14,7 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 	if side < 0 || side >= len(j.cfg.Sides) {
 		panic(fmt.Sprintf("join: side %d of %d", side, len(j.cfg.Sides)))
 	}
-	if ev.Time < j.wm {
+	if j.late(ev.Time) {
 		j.stats.Late++
 		return Late
 	}
@@ -49,7 +49,7 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 		delete(j.keys, key)
 		return st
 	}
-	j.schedule(key, k, k.deadline(j.within))
+	j.schedule(key, k, k.deadline(j.keep))
 	return st
 }
 
@@ -94,21 +94,39 @@ func (k *keyState) empty() bool {
 	return true
 }
 
+// late reports whether an event at t is behind the watermark by more than
+// the allowed lateness.
+func (j *Joiner) late(t int64) bool {
+	return j.wm > MinTime+j.lateness && t < j.wm-j.lateness
+}
+
 // deadline is the watermark at which the key's oldest buffered event
-// leaves: once the watermark has passed its time + within, as an event at
-// exactly that time would still join with it.
-func (k *keyState) deadline(within int64) int64 {
+// leaves: once the watermark has passed its time + keep (within plus the
+// allowed lateness), as an event at exactly that time would still join
+// with it. A key's events are in time order per side, so the oldest is a
+// side's first.
+func (k *keyState) deadline(keep int64) int64 {
 	at := int64(1<<63 - 1)
 	for _, es := range k.sides {
 		if len(es) > 0 {
-			at = min(at, es[0].ev.Time+within+1)
+			at = min(at, satAdd(es[0].ev.Time, keep+1))
 		}
 	}
 	return at
 }
 
-// Advance moves event time to watermark: buffered events whose window has
-// closed (time + within before it) are forgotten, and for outer joins
+// satAdd adds a non-negative d to t, stopping at the largest time rather
+// than wrapping.
+func satAdd(t, d int64) int64 {
+	if t > 1<<63-1-d {
+		return 1<<63 - 1
+	}
+	return t + d
+}
+
+// Advance moves event time to watermark: buffered events that no event to
+// come can join (time + within + allowed lateness before it) are
+// forgotten, and for outer joins
 // the preserved ones that never matched are emitted as partial matches, in
 // order of time, key and event.
 func (j *Joiner) Advance(watermark int64, emit func(*Match)) {
@@ -126,7 +144,7 @@ func (j *Joiner) Advance(watermark int64, emit func(*Match)) {
 		if k.empty() {
 			delete(j.keys, tm.Key)
 		} else {
-			j.schedule(tm.Key, k, k.deadline(j.within))
+			j.schedule(tm.Key, k, k.deadline(j.keep))
 		}
 	}
 	slices.SortStableFunc(j.out, func(x, y *Match) int {
@@ -145,7 +163,7 @@ func (j *Joiner) expire(key string, k *keyState, wm int64) {
 	var sideOf []int
 	for s, es := range k.sides {
 		n := 0
-		for n < len(es) && es[n].ev.Time+j.within < wm {
+		for n < len(es) && satAdd(es[n].ev.Time, j.keep) < wm {
 			n++
 		}
 		for _, e := range es[:n] {
@@ -179,7 +197,7 @@ func (j *Joiner) expire(key string, k *keyState, wm int64) {
 	}
 	for s, es := range k.sides {
 		n := 0
-		for n < len(es) && es[n].ev.Time+j.within < wm {
+		for n < len(es) && satAdd(es[n].ev.Time, j.keep) < wm {
 			n++
 		}
 		clear(es[:n])

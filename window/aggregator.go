@@ -149,8 +149,11 @@ func (a *Aggregator) Watermark() int64 { return a.wm }
 
 // Add feeds one event of key at event time t with its measure arguments (one
 // per measure, in the order of Config.Measures; count's is ignored). ev is
-// kept as evidence and may be nil. A key's events must come in event-time
-// order, except late ones.
+// kept as evidence and may be nil. The engine passes every event, those
+// behind the watermark included: Add judges lateness per window (see the
+// package doc), counts what it cannot take in Stats.Late and reports it
+// Late. Tumbling, hopping and session windows take a key's events in any
+// order; sliding and length windows need them in event-time order.
 //
 // For sliding and length windows, an applied event returns the key's window
 // at this event; the *Current is valid until the next call on a. Otherwise

@@ -29,8 +29,17 @@
 // At the end of a bounded replay, Advance with the largest time closes
 // everything.
 //
-// Late events. In LateCount mode (the default) an event whose window was
-// already emitted is reported Late and counted, and emitted results stand.
+// Late events. Lateness is judged per window, as in Flink: the engine hands
+// Add every event, those behind the watermark included, and an event counts
+// in each of its windows that has not closed (window end, plus
+// AllowedLateness in LateCorrect mode, not yet passed by the watermark), in
+// any order within a key. A session takes a late event while the session it
+// lands in is open; one that starts a session of its own is applied but
+// reported Late, since a session that closed before it may have been its
+// own. Sliding and length windows are evaluated at each event in the key's
+// order, so for them an event older than the key's newest is late. In
+// LateCount mode (the default) an event whose window was already emitted is
+// reported Late and counted, and emitted results stand.
 // In LateCorrect mode emitted windows stay correctable until their end plus
 // AllowedLateness: a late event updates them (Add reports Corrected) and the
 // next Advance emits a correction, a Result with Revision > 0 whose Corrects

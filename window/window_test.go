@@ -85,6 +85,28 @@ func TestWindows(t *testing.T) {
 			},
 		},
 		{
+			// Issue 14 item 1: u1@20 is behind the watermark, but its
+			// window [0,60) has not closed, so it counts, as in Flink.
+			name:  "lateness is judged per window: an event behind the watermark counts while its window is open",
+			cfg:   Config{Window: Spec{Kind: Tumbling, Size: time.Minute}, Measures: countOnly()},
+			steps: []step{ev("u1", 0), ev("u1", 10), ev("u2", 30), wm(25), ev("u1", 20), wm(60), ev("u1", 59), wm(120)},
+			want:  []string{"emit u1 [0,60) n=3 [3] ev=e0,e1,e4", "emit u2 [0,60) n=1 [1] ev=e2", "late u1@59"},
+		},
+		{
+			// In hopping windows, the event counts in the windows still
+			// open and is reported late for the one already emitted.
+			name:  "lateness is judged per window: hopping windows take a late event where they can",
+			cfg:   Config{Window: Spec{Kind: Hopping, Size: 10 * time.Second, Slide: 5 * time.Second}, Measures: countOnly()},
+			steps: []step{ev("a", 6), wm(10), ev("a", 7), wm(100)},
+			want:  []string{"emit a [0,10) n=1 [1] ev=e0", "late a@7", "emit a [5,15) n=2 [2] ev=e0,e2"},
+		},
+		{
+			name:  "lateness is judged per window: a late event extends a session still open",
+			cfg:   Config{Window: Spec{Kind: Session, Gap: 5 * time.Second}, Measures: countOnly()},
+			steps: []step{ev("a", 10), ev("a", 14), wm(18), ev("a", 12), wm(100)},
+			want:  []string{"emit a [10,19) n=3 [3] ev=e0,e3,e1"},
+		},
+		{
 			name:   "sliding windows fire when having turns true and re-arm when it turns false",
 			cfg:    Config{Window: Spec{Kind: Sliding, Size: 10 * time.Second}, Measures: countOnly()},
 			having: func(v []float64) bool { return v[0] >= 2 },
