@@ -12,10 +12,12 @@ import (
 
 // The snapshot format: "CEPJ", a version byte, the join's fingerprint
 // (within, type, number of sides), the watermark, the counters, then every
-// key in key order with its buffered events per side.
+// key in key order with its buffered events per side. Version 2 added the
+// counters of the memory limits (FanoutDropped, ShedEvents, ShedBytes);
+// this build reads versions 1 and 2.
 const (
 	codecMagic   = "CEPJ"
-	codecVersion = 1
+	codecVersion = 2
 )
 
 // ErrSnapshot is wrapped by every UnmarshalBinary error.
@@ -26,9 +28,9 @@ func (j *Joiner) MarshalBinary() ([]byte, error) {
 	e := &wire.Enc{B: append([]byte(codecMagic), codecVersion)}
 	j.fingerprint(e)
 	e.Varint(j.wm)
-	e.Uvarint(j.stats.Late)
-	e.Uvarint(j.stats.Unbuffered)
-	e.Uvarint(j.stats.DroppedKeys)
+	for _, c := range j.counters(codecVersion) {
+		e.Uvarint(*c)
+	}
 	keys := make([]string, 0, len(j.keys))
 	for k := range j.keys {
 		keys = append(keys, k)
@@ -69,8 +71,9 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 	if string(d.Next(len(codecMagic))) != codecMagic {
 		return fmt.Errorf("%w: not a join snapshot", ErrSnapshot)
 	}
-	if v := d.Byte(); v != codecVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrSnapshot, v, codecVersion)
+	version := d.Byte()
+	if version < 1 || version > codecVersion {
+		return fmt.Errorf("%w: version %d, this build reads versions 1 to %d", ErrSnapshot, version, codecVersion)
 	}
 	want := &wire.Enc{}
 	j.fingerprint(want)
@@ -78,7 +81,10 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("%w: taken with a different within, type or sides", ErrSnapshot)
 	}
 	wm := d.Varint()
-	stats := Stats{Late: d.Uvarint(), Unbuffered: d.Uvarint(), DroppedKeys: d.Uvarint()}
+	var stats Stats
+	for _, c := range stats.counters(version) {
+		*c = d.Uvarint()
+	}
 	keys := map[string]*keyState{}
 	var order []string
 	n := d.Count(1 + len(j.cfg.Sides))
@@ -90,7 +96,7 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 		order = append(order, key)
 		k := &keyState{sides: make([][]*entry, len(j.cfg.Sides))}
 		for s := range k.sides {
-			m := d.Count(1 + wire.EventBytes)
+			m := d.Count(1 + wire.EventMinBytes)
 			for x := 0; x < m && d.Err == nil; x++ {
 				f := d.Byte()
 				if f > 3 {
@@ -117,12 +123,29 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 	if d.Err != nil {
 		return fmt.Errorf("%w: %v", ErrSnapshot, d.Err)
 	}
-	j.wm, j.stats, j.keys, j.tq = wm, stats, keys, timerq.Queue[string]{}
+	j.wm, j.stats, j.keys, j.tq, j.bytes = wm, stats, keys, timerq.Queue[string]{}, 0
 	for _, key := range order {
 		k := keys[key]
+		j.charge(k, j.keyBytes(key))
+		for _, es := range k.sides {
+			for _, e := range es {
+				j.charge(k, entryBytes(e.ev))
+			}
+		}
 		j.schedule(key, k, k.deadline(j.keep))
 	}
 	return nil
+}
+
+// counters are the counters a snapshot of version v holds, in order.
+func (j *Joiner) counters(v byte) []*uint64 { return j.stats.counters(v) }
+
+func (s *Stats) counters(v byte) []*uint64 {
+	cs := []*uint64{&s.Late, &s.Unbuffered, &s.DroppedKeys}
+	if v >= 2 {
+		cs = append(cs, &s.FanoutDropped, &s.ShedEvents, &s.ShedBytes)
+	}
+	return cs
 }
 
 func (j *Joiner) fingerprint(e *wire.Enc) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func drive(tb testing.TB, j *Joiner, r *rand.Rand, t0 int64, n int, log *[]strin
 		if r.IntN(8) == 0 {
 			j.Advance(t-r.Int64N(5*sec), emit)
 		}
+		checkBytes(tb, j)
 	}
 	return t
 }
@@ -91,6 +93,12 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		drive(f, j, rand.New(rand.NewPCG(uint64(i), 3)), 0, 30, &log)
 		snap, _ := j.MarshalBinary()
 		f.Add(uint8(i), snap)
+		// The version 1 fixture of the same configuration.
+		old, err := os.ReadFile(fixtureName(i))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(i), old)
 	}
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		j, _ := New(cfgs[int(which)%len(cfgs)])

@@ -29,4 +29,13 @@
 // partners it should meet may already be forgotten. With no allowed
 // lateness, every event behind the watermark is late, as in Flink's
 // interval join.
+//
+// Memory is bounded. Config.MaxKeys bounds keys (an event of a new key
+// beyond it is dropped); Config.MaxPerSide bounds the events buffered per
+// key and side (an event beyond it still joins, but is not kept for later
+// partners); Config.MaxMatchesPerEvent bounds the combinations one event
+// emits (the rest are counted, not emitted). Bytes estimates the memory of
+// the buffers (per key with KeyBytes), kept up to date as events come and
+// go; Shed drops the oldest buffered events until it is under a target.
+// Everything dropped is counted in Stats.
 package join

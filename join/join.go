@@ -61,6 +61,14 @@ type Config struct {
 	// buffered, but is not kept for later partners.
 	MaxPerSide int
 	MaxKeys    int
+	// MaxMatchesPerEvent bounds the complete combinations one event can
+	// emit: one payment meeting a million buffered logins must not become
+	// a million alerts. Beyond it, combinations are counted in
+	// Stats.FanoutDropped, not emitted (an outer join still counts their
+	// events as matched). The ones emitted come first in the join's fixed
+	// order: sides in rule order, each side's events oldest first. 0 means
+	// unbounded.
+	MaxMatchesPerEvent int
 }
 
 // Match is one emitted combination.
@@ -107,9 +115,18 @@ func (s Status) String() string {
 
 // Stats are the joiner's counters.
 type Stats struct {
-	Keys                          int // keys holding events now
-	Buffered                      int // events buffered now
+	Keys     int // keys holding events now
+	Buffered int // events buffered now
+	// Bytes is the estimated memory of the buffers (Joiner.Bytes).
+	Bytes int64
+	// Events not joined or not buffered, by cause (see Status).
 	Late, Unbuffered, DroppedKeys uint64
+	// FanoutDropped counts complete combinations not emitted at
+	// MaxMatchesPerEvent.
+	FanoutDropped uint64
+	// ShedEvents counts buffered events dropped by Shed for the memory
+	// budget, and ShedBytes the memory that freed.
+	ShedEvents, ShedBytes uint64
 }
 
 // Joiner holds one join rule's buffers for every key. It is not safe for
@@ -121,9 +138,14 @@ type Joiner struct {
 	// long after its time an event stays buffered.
 	lateness, keep int64
 	wm             int64
-	keys   map[string]*keyState
-	tq     timerq.Queue[string]
-	stats  Stats
+	keys           map[string]*keyState
+	tq             timerq.Queue[string]
+	stats          Stats
+	// bytes is the estimated memory of every key's buffers (memory.go).
+	bytes int64
+	// emitted and excess count the combinations of the event being added,
+	// for MaxMatchesPerEvent.
+	emitted, excess uint64
 
 	// scratch for the enumeration of combinations
 	pick []*entry
@@ -134,6 +156,8 @@ type keyState struct {
 	at    int64 // the deadline of the key's live timer entry
 	timed bool
 	sides [][]*entry // per side, in event order
+	// bytes is the estimated memory of the key's buffers.
+	bytes int64
 }
 
 type entry struct {
@@ -155,7 +179,7 @@ func New(cfg Config) (*Joiner, error) {
 		return nil, fmt.Errorf("join: type must be inner, left or full")
 	case len(cfg.Sides) < 2:
 		return nil, fmt.Errorf("join: at least two sides are needed, got %d", len(cfg.Sides))
-	case cfg.MaxPerSide < 0 || cfg.MaxKeys < 0:
+	case cfg.MaxPerSide < 0 || cfg.MaxKeys < 0 || cfg.MaxMatchesPerEvent < 0:
 		return nil, fmt.Errorf("join: limits must not be negative")
 	case cfg.AllowedLateness < 0:
 		return nil, fmt.Errorf("join: allowed lateness must not be negative, got %v", cfg.AllowedLateness)
@@ -181,6 +205,7 @@ func New(cfg Config) (*Joiner, error) {
 func (j *Joiner) Stats() Stats {
 	s := j.stats
 	s.Keys = len(j.keys)
+	s.Bytes = j.bytes
 	for _, k := range j.keys {
 		for _, es := range k.sides {
 			s.Buffered += len(es)

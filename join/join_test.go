@@ -263,5 +263,10 @@ func TestRandomInnerJoinAgreesWithEnumeration(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("seed %d:\ngot  %v\nwant %v", seed, got, want)
 		}
+		checkBytes(t, j)
+		j.Advance(1<<62, emit)
+		if j.Bytes() != 0 {
+			t.Fatalf("seed %d: %d bytes left after the end", seed, j.Bytes())
+		}
 	}
 }

@@ -26,11 +26,14 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 		}
 		k = &keyState{sides: make([][]*entry, len(j.cfg.Sides))}
 		j.keys[key] = k
+		j.charge(k, j.keyBytes(key))
 	}
 	e := &entry{ev: ev}
 	clear(j.pick)
 	j.pick[side] = e
+	j.emitted, j.excess = 0, 0
 	j.combine(key, k, side, 0, ev.Time, ev.Time, emit)
+	j.stats.FanoutDropped += j.excess
 
 	st := Joined
 	es := k.sides[side]
@@ -44,9 +47,10 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 			i--
 		}
 		k.sides[side] = slices.Insert(es, i, e)
+		j.charge(k, entryBytes(ev))
 	}
 	if st == Unbuffered && k.empty() {
-		delete(j.keys, key)
+		j.forget(key, k)
 		return st
 	}
 	j.schedule(key, k, k.deadline(j.keep))
@@ -58,6 +62,14 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 // each complete combination.
 func (j *Joiner) combine(key string, k *keyState, fixed, s int, lo, hi int64, emit func(*Match)) {
 	if s == len(j.pick) {
+		if j.full() {
+			j.excess++
+			for _, e := range j.pick {
+				e.matched = true
+			}
+			return
+		}
+		j.emitted++
 		m := &Match{Key: key, Time: hi, Events: make([]*event.Event, len(j.pick))}
 		for i, e := range j.pick {
 			e.matched = true
@@ -74,15 +86,34 @@ func (j *Joiner) combine(key string, k *keyState, fixed, s int, lo, hi int64, em
 	// Candidates keep the span within `within`, both ends included:
 	// [hi-within, lo+within].
 	i, _ := slices.BinarySearchFunc(es, hi-j.within, func(e *entry, t int64) int { return cmp.Compare(e.ev.Time, t) })
+	last := j.lastPick(fixed, s)
 	for ; i < len(es); i++ {
 		t := es[i].ev.Time
 		if t > lo+j.within {
+			break
+		}
+		if last && j.full() && j.cfg.Type == Inner {
+			// Past the fan-out limit, an inner join only counts what is
+			// left of the last side's candidates: no need to walk them.
+			n, _ := slices.BinarySearchFunc(es[i:], lo+j.within+1, func(e *entry, t int64) int { return cmp.Compare(e.ev.Time, t) })
+			j.excess += uint64(n)
 			break
 		}
 		j.pick[s] = es[i]
 		j.combine(key, k, fixed, s+1, min(lo, t), max(hi, t), emit)
 	}
 	j.pick[s] = nil
+}
+
+// full reports whether the event being added has emitted as many
+// combinations as MaxMatchesPerEvent allows.
+func (j *Joiner) full() bool {
+	return j.cfg.MaxMatchesPerEvent > 0 && j.emitted >= uint64(j.cfg.MaxMatchesPerEvent)
+}
+
+// lastPick reports whether s is the last side combine picks an event for.
+func (j *Joiner) lastPick(fixed, s int) bool {
+	return s == len(j.pick)-1 || s == len(j.pick)-2 && fixed == len(j.pick)-1
 }
 
 func (k *keyState) empty() bool {
@@ -142,7 +173,7 @@ func (j *Joiner) Advance(watermark int64, emit func(*Match)) {
 		k.timed = false
 		j.expire(tm.Key, k, wm)
 		if k.empty() {
-			delete(j.keys, tm.Key)
+			j.forget(tm.Key, k)
 		} else {
 			j.schedule(tm.Key, k, k.deadline(j.keep))
 		}
@@ -199,6 +230,9 @@ func (j *Joiner) expire(key string, k *keyState, wm int64) {
 		n := 0
 		for n < len(es) && satAdd(es[n].ev.Time, j.keep) < wm {
 			n++
+		}
+		for _, e := range es[:n] {
+			j.charge(k, -entryBytes(e.ev))
 		}
 		clear(es[:n])
 		k.sides[s] = slices.Delete(es, 0, n)

@@ -159,6 +159,7 @@ func benchSequence(b *testing.B, keys int, within time.Duration) {
 	if s.Partials > 0 && used > base {
 		b.ReportMetric(float64(used-base)/float64(s.Partials), "bytes/partial")
 		b.ReportMetric(float64(s.Bytes)/float64(s.Partials), "est-bytes/partial")
+		b.ReportMetric(float64(s.Bytes)/float64(s.Keys), "est-bytes/key")
 	}
 	runtime.KeepAlive(m)
 	runtime.KeepAlive(f)

@@ -122,7 +122,7 @@ func (s *KeyState) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("nfa: key state of %q: truncated or corrupt at byte %d: %v", key, len(data)-len(d.B), d.Err)
 	}
 
-	evBytes := wire.EventBytes
+	evBytes := wire.EventMinBytes
 	if version == 1 {
 		evBytes++
 	}

@@ -95,7 +95,10 @@
 //     (throwExceptionOnMiss is not offered).
 //   - Flink has no limits. cep bounds partial matches per key and in total
 //     (Options), sheds the oldest (or the newest) at the limit and counts
-//     every drop in Stats. What a key at its limit reports follows from
+//     every drop in Stats. Stats.Bytes estimates the memory of the state,
+//     the events it keeps included, and Matcher.Shed drops partial matches,
+//     those whose window closes first, until it is under a memory target
+//     (Stats.Shed, Stats.ShedBytes). What a key at its limit reports follows from
 //     that: with DropOldest (the default) it keeps its newest partial
 //     matches, so a burst of N failures against "five failures, then a
 //     success" under a limit of L reports failures N−L+1 to N−L+5 (the

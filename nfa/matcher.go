@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
 )
 
 // Default limits of a Matcher.
@@ -94,6 +95,16 @@ type Matcher struct {
 	spareKeys  []*KeyState
 
 	stats Stats
+	// evBytes is the memory of the events the state keeps. Each event
+	// taken in a step is charged once, to the newest node that took it
+	// (charged, evTaken): partial matches are processed oldest first, and
+	// the newest usually lives longest. When that node goes the event stops
+	// counting, even if older nodes still hold it: an estimate.
+	evBytes int64
+	evTaken bool
+	charged *node
+	// now is the latest event time seen, for notes made outside Process.
+	now int64
 }
 
 type edge struct {
@@ -110,8 +121,10 @@ type Stats struct {
 	// Parked counts the partial matches among Partials that are parked:
 	// waiting where the events do not tell them apart (see Step.ViewFree).
 	Parked int
-	// Bytes estimates the memory of the matcher's own structures (not the
-	// events, which their producer owns).
+	// Bytes estimates the memory the matcher's state holds: its structures
+	// and the events its partial and held matches keep (each event once per
+	// key and step that took it; see wire.MemSize). It is kept up to date
+	// as the state changes, and is what Shed compares with its target.
 	Bytes int64
 	// Matches and TimedOut count emitted matches; Expired counts partial
 	// matches dropped when their window closed.
@@ -122,8 +135,9 @@ type Stats struct {
 	// until discarded them.
 	NotStep, NoTransition, Pruned, Until uint64
 	// DroppedPerKey and DroppedTotal count partial matches shed at the
-	// limits.
-	DroppedPerKey, DroppedTotal uint64
+	// limits of Options; Shed counts those dropped by Shed for the memory
+	// budget, and ShedBytes the bytes that freed.
+	DroppedPerKey, DroppedTotal, Shed, ShedBytes uint64
 }
 
 // NewMatcher returns a matcher of n.
@@ -161,7 +175,7 @@ func (m *Matcher) NFA() *NFA { return m.nfa }
 // Stats returns the counters and an estimate of the memory in use.
 func (m *Matcher) Stats() Stats {
 	s := m.stats
-	s.Bytes = int64(s.Keys)*int64(unsafe.Sizeof(KeyState{})+keyOverhead) +
+	s.Bytes = m.evBytes + int64(s.Keys)*int64(unsafe.Sizeof(KeyState{})+keyOverhead) +
 		int64(s.Partials)*int64(unsafe.Sizeof(partial{})) +
 		int64(s.Parked)*int64(unsafe.Sizeof(parked{})-unsafe.Sizeof(partial{})) +
 		int64(s.Held)*int64(unsafe.Sizeof(completed{})) +
@@ -182,6 +196,7 @@ const keyOverhead = 64
 // emit must not call back into the matcher. To emit every key's expiries in
 // time order, call Advance with the event's time first.
 func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
+	m.now = max(m.now, ev.Time)
 	ks, err := m.load(key)
 	if err != nil {
 		return err
@@ -217,6 +232,7 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 // fires, emitting absence matches, held matches that became free, and (with
 // EmitTimeouts) expired partial matches, key by key in deadline order.
 func (m *Matcher) Advance(watermark int64, emit func(Match)) error {
+	m.now = max(m.now, watermark)
 	if m.mem != nil {
 		return m.advanceMemory(watermark, emit)
 	}
@@ -346,28 +362,35 @@ func (m *Matcher) untrack(ks *KeyState) {
 	m.stats.Partials -= ks.Len()
 	m.stats.Parked -= ks.parkedLen()
 	m.stats.Held -= ks.heldLen()
-	m.stats.Nodes -= m.countNodes(ks)
+	nodes, bytes := m.countNodes(ks)
+	m.stats.Nodes -= nodes
+	m.evBytes -= bytes
 	ks.fp = m.fp &^ 1
 }
 
-func (m *Matcher) countNodes(ks *KeyState) int {
+// countNodes counts a key state's nodes and the event memory they carry.
+func (m *Matcher) countNodes(ks *KeyState) (int, int64) {
 	if m.seen == nil {
 		m.seen = map[*node]struct{}{}
 	}
 	defer clear(m.seen)
+	var bytes int64
 	walk := func(n *node) {
 		for ; n != nil; n = n.prev {
 			if _, ok := m.seen[n]; ok {
 				return
 			}
 			m.seen[n] = struct{}{}
+			if n.charged {
+				bytes += wire.MemSize(n.ev)
+			}
 		}
 	}
 	ks.each(func(p *partial) { walk(p.node) })
 	for _, c := range ks.heldMatches() {
 		walk(c.p.node)
 	}
-	return len(m.seen)
+	return len(m.seen), bytes
 }
 
 func (m *Matcher) deadlineOf(p *partial) int64 {
@@ -407,13 +430,22 @@ func (m *Matcher) newNode(ev *event.Event, step int16, prev *node) *node {
 		prev.refs++
 	}
 	m.stats.Nodes++
-	if k := len(m.spareNodes); k > 0 {
-		n := m.spareNodes[k-1]
-		m.spareNodes = m.spareNodes[:k-1]
-		*n = node{ev: ev, prev: prev, step: uint16(step)}
-		return n
+	if m.evTaken {
+		m.charged.charged = false
+	} else {
+		m.evTaken = true
+		m.evBytes += wire.MemSize(ev)
 	}
-	return &node{ev: ev, prev: prev, step: uint16(step)}
+	var n *node
+	if k := len(m.spareNodes); k > 0 {
+		n = m.spareNodes[k-1]
+		m.spareNodes = m.spareNodes[:k-1]
+		*n = node{ev: ev, prev: prev, step: uint16(step), charged: true}
+	} else {
+		n = &node{ev: ev, prev: prev, step: uint16(step), charged: true}
+	}
+	m.charged = n
+	return n
 }
 
 // release drops one reference to n and frees the nodes nobody needs.
@@ -424,6 +456,9 @@ func (m *Matcher) release(n *node) {
 			return
 		}
 		m.stats.Nodes--
+		if n.charged {
+			m.evBytes -= wire.MemSize(n.ev)
+		}
 		prev := n.prev
 		n.prev, n.ev = nil, nil
 		if len(m.spareNodes) < spares {

@@ -11,6 +11,9 @@ type node struct {
 	prev *node
 	refs int32
 	step uint16
+	// charged: this node carries the memory of its event in the matcher's
+	// byte count (the newest node to take the event in a step does).
+	charged bool
 }
 
 // before orders events as the engine feeds them (event time, then stream,

@@ -1,6 +1,11 @@
 package nfa
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
+)
 
 // admit checks a state decoded by UnmarshalBinary against the NFA before
 // its first use, and counts it in Stats. Decoded states carry the
@@ -13,6 +18,10 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 		return fmt.Errorf("nfa: state of key %q does not fit pattern %s: %s", key, m.nfa, what)
 	}
 	seen := map[*node]bool{}
+	// The first node of each event carries its memory, as if the events
+	// had been taken in one step each.
+	charged := map[*event.Event]bool{}
+	var bytes int64
 	check := func(p partial, done bool) error {
 		if int(p.state) >= len(m.nfa.states) {
 			return bad("unknown state")
@@ -26,6 +35,11 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 				return bad("an event of an unknown step")
 			}
 			seen[x] = true
+			x.charged = !charged[x.ev]
+			if x.charged {
+				charged[x.ev] = true
+				bytes += wire.MemSize(x.ev)
+			}
 		}
 		return nil
 	}
@@ -53,6 +67,7 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 	m.stats.Partials += len(ks.parts)
 	m.stats.Held += ks.heldLen()
 	m.stats.Nodes += len(seen)
+	m.evBytes += bytes
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 // key had none and the event started nothing that lasts).
 func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Match)) *KeyState {
 	m.ev = ev
+	m.evTaken = false
 	m.out = m.out[:0]
 	m.fins = m.fins[:0]
 	if ks != nil {
@@ -22,7 +23,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 		}
 	}
 	m.advancePartial(key, partial{state: uint16(m.nfa.start), deadline: noDeadline}, true)
-	m.ev = nil
+	m.ev, m.charged = nil, nil
 	if ks == nil {
 		if len(m.out) == 0 {
 			if len(m.fins) > 0 {

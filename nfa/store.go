@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/timerq"
 )
 
@@ -141,6 +142,27 @@ func (s *MemoryStore) remove(ks *KeyState) {
 		s.compact()
 		s.shrinkTable()
 	}
+}
+
+// oldestStart returns the key whose oldest partial match started first, by
+// a scan: for shedding state that no window bounds, which is rare.
+func (s *MemoryStore) oldestStart() (string, bool) {
+	var best *KeyState
+	var bestEv *event.Event
+	for _, ks := range s.keys {
+		p := ks.earliest()
+		if p == nil {
+			continue
+		}
+		f := p.first().ev
+		if best == nil || before(f, bestEv) || f == bestEv && ks.key < best.key {
+			best, bestEv = ks, f
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	return best.key, true
 }
 
 // valid reports whether a queue entry still stands for its state's

@@ -46,6 +46,13 @@ type Config struct {
 	MaxKeys          int
 	MaxEventsPerKey  int // events in one key's sliding window
 	MaxWindowsPerKey int // panes or sessions of one key
+	// MaxDistinct bounds the values an exact count_distinct keeps per key
+	// and pane (a tumbling window, a slide of a hopping window), session,
+	// or sliding or length window. A new value beyond it is not counted
+	// (the event still is, in its other measures) and is counted in
+	// Stats.DroppedDistinct; the measure then reads MaxDistinct, a lower
+	// bound. 0 means unbounded.
+	MaxDistinct int
 }
 
 // Aggregator holds one rule's windows for every key. It is not safe for
@@ -62,6 +69,8 @@ type Aggregator struct {
 	keys  map[string]keyState
 	tq    timerq.Queue[string]
 	stats Stats
+	// bytes is the estimated memory of every key's state (memory.go).
+	bytes int64
 
 	cur   Current
 	out   []*Result
@@ -71,6 +80,10 @@ type Aggregator struct {
 // keyState is one key's windows, for whichever kind the aggregator has.
 type keyState interface {
 	timer() *timing
+	// held is the memory the key was last accounted at; mem is its memory
+	// now, beside its share of the map.
+	held() *int64
+	mem(a *Aggregator) int64
 	// close emits (through a.collect) what is due at watermark wm, and
 	// returns the next time it needs to be called, or ok=false when the
 	// key holds nothing any more.
@@ -112,9 +125,10 @@ func New(cfg Config) (*Aggregator, error) {
 		return nil, fmt.Errorf("aggregate: allowed lateness must not be negative, got %v", cfg.AllowedLateness)
 	case cfg.Late == LateCorrect && !a.kind.closes():
 		return nil, fmt.Errorf("aggregate: late: correct needs a window that closes (tumbling, hopping or session); %s windows are evaluated at each event", a.kind)
-	case cfg.MaxKeys < 0 || cfg.MaxEventsPerKey < 0 || cfg.MaxWindowsPerKey < 0:
+	case cfg.MaxKeys < 0 || cfg.MaxEventsPerKey < 0 || cfg.MaxWindowsPerKey < 0 || cfg.MaxDistinct < 0:
 		return nil, fmt.Errorf("aggregate: limits must not be negative")
 	}
+	p.maxDistinct = cfg.MaxDistinct
 	if cfg.Late == LateCorrect {
 		a.lateness = int64(cfg.AllowedLateness)
 	}
@@ -141,6 +155,7 @@ func (a *Aggregator) Measures() []Measure { return slices.Clone(a.plan.measures)
 func (a *Aggregator) Stats() Stats {
 	s := a.stats
 	s.Keys = len(a.keys)
+	s.Bytes = a.bytes
 	return s
 }
 
@@ -203,9 +218,13 @@ func (a *Aggregator) Advance(watermark int64, emit func(*Result), report func(*R
 			continue // superseded by an earlier deadline
 		}
 		st.set = false
-		if next, ok := ks.close(a, tm.Key, wm); !ok {
-			delete(a.keys, tm.Key)
-		} else if next > wm {
+		next, ok := ks.close(a, tm.Key, wm)
+		if !ok {
+			a.forget(tm.Key, ks)
+			continue
+		}
+		a.account(tm.Key, ks)
+		if next > wm {
 			a.schedule(tm.Key, st, next)
 		} else {
 			// Only a watermark at the end of time leaves work due; it waits

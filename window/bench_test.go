@@ -63,6 +63,7 @@ func runBench(b *testing.B, cfg Config, in *benchInput, step time.Duration, arg 
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	keys := a.Stats().Keys
+	estimate := a.Bytes()
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
@@ -74,6 +75,8 @@ func runBench(b *testing.B, cfg Config, in *benchInput, step time.Duration, arg 
 	b.ReportMetric(cpu, "cpu-ns/event")
 	b.ReportMetric(1e9/cpu, "events/cpu-s")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "bytes/key")
+	// The aggregator's own estimate (Bytes), at the same point.
+	b.ReportMetric(float64(estimate)/float64(keys), "est-bytes/key")
 	b.ReportMetric(float64(keys), "keys")
 	runtime.KeepAlive(a)
 }

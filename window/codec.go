@@ -18,9 +18,12 @@ import (
 // are rebuilt by replaying them, which gives back bit-identical sums. The
 // same state always encodes to the same bytes, except that HyperLogLog
 // sketches write their sparse part in map order.
+//
+// Version 2 added the counters of the memory limits (DroppedDistinct,
+// ShedKeys, ShedBytes); this build reads versions 1 and 2.
 const (
 	codecMagic   = "CEPW"
-	codecVersion = 1
+	codecVersion = 2
 )
 
 // ErrSnapshot is wrapped by every UnmarshalBinary error.
@@ -33,7 +36,7 @@ func (a *Aggregator) MarshalBinary() ([]byte, error) {
 	e.B = append(e.B, codecVersion)
 	a.fingerprint(e)
 	e.Varint(a.wm)
-	for _, c := range a.counters() {
+	for _, c := range a.counters(codecVersion) {
 		e.Uvarint(*c)
 	}
 	keys := make([]string, 0, len(a.keys))
@@ -85,8 +88,9 @@ func (a *Aggregator) UnmarshalBinary(data []byte) error {
 	if string(d.Next(len(codecMagic))) != codecMagic {
 		return fmt.Errorf("%w: not a window snapshot", ErrSnapshot)
 	}
-	if v := d.Byte(); v != codecVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrSnapshot, v, codecVersion)
+	version := d.Byte()
+	if version < 1 || version > codecVersion {
+		return fmt.Errorf("%w: version %d, this build reads versions 1 to %d", ErrSnapshot, version, codecVersion)
 	}
 	want := &enc{}
 	a.fingerprint(want)
@@ -96,7 +100,7 @@ func (a *Aggregator) UnmarshalBinary(data []byte) error {
 	b := &Aggregator{cfg: a.cfg, plan: a.plan, kind: a.kind, top: a.top, size: a.size, slide: a.slide, pane: a.pane,
 		gap: a.gap, expire: a.expire, length: a.length, lateness: a.lateness, keys: map[string]keyState{}}
 	b.wm = d.Varint()
-	for _, c := range b.counters() {
+	for _, c := range b.counters(version) {
 		*c = d.Uvarint()
 	}
 	n := d.Count(1)
@@ -187,13 +191,21 @@ func (a *Aggregator) UnmarshalBinary(data []byte) error {
 		}
 		b.schedule(key, ks.timer(), at)
 	}
-	a.wm, a.keys, a.tq, a.stats = b.wm, b.keys, b.tq, b.stats
+	for _, key := range keys {
+		b.account(key, b.keys[key])
+	}
+	a.wm, a.keys, a.tq, a.stats, a.bytes = b.wm, b.keys, b.tq, b.stats, b.bytes
 	return nil
 }
 
-func (a *Aggregator) counters() []*uint64 {
+// counters are the counters a snapshot of version v holds, in order.
+func (a *Aggregator) counters(v byte) []*uint64 {
 	s := &a.stats
-	return []*uint64{&s.Late, &s.LateCorrected, &s.Corrections, &s.DroppedKeys, &s.DroppedEvents, &s.DroppedWindows}
+	cs := []*uint64{&s.Late, &s.LateCorrected, &s.Corrections, &s.DroppedKeys, &s.DroppedEvents, &s.DroppedWindows}
+	if v >= 2 {
+		cs = append(cs, &s.DroppedDistinct, &s.ShedKeys, &s.ShedBytes)
+	}
+	return cs
 }
 
 func (a *Aggregator) fingerprint(e *enc) {
@@ -272,6 +284,7 @@ func (a *Aggregator) decSlide(d *dec) *slideKey {
 	}
 	k.newest, k.fired = newest, fired
 	k.ev = d.events()
+	k.evBytes = eventsMem(k.ev)
 	return k
 }
 
@@ -340,6 +353,8 @@ func (a *Aggregator) decAcc(d *dec) acc {
 				break
 			}
 			s.hll = sk
+			// The encoding is about the size of the sketch in memory.
+			s.bytes = min(int64(len(b))*2, sketchBytes(m.Precision))
 			continue
 		}
 		n := d.Count(2)
@@ -352,12 +367,14 @@ func (a *Aggregator) decAcc(d *dec) acc {
 				d.Fail("bad distinct count")
 			}
 			s.exact[k] = int32(v)
+			s.bytes += distinctEntryBytes + int64(len(k))
 		}
 		if len(s.exact) != n && d.Err == nil {
 			d.Fail("repeated distinct value")
 		}
 	}
 	c.ev = d.events()
+	c.evBytes = eventsMem(c.ev)
 	if len(c.ev) > max(a.plan.evidence, 0) {
 		d.Fail("more evidence than configured")
 	}

@@ -49,7 +49,25 @@
 // that alert's id from it to fill the new alert's `corrects:`.
 //
 // State is per key and goes when the key's last window closes (or, for
-// LateCorrect, can no longer be corrected); Config bounds keys, events and
-// windows, counting what it sheds. MarshalBinary and UnmarshalBinary
-// snapshot an aggregator.
+// LateCorrect, can no longer be corrected). Its memory is bounded:
+//
+//   - Config.MaxKeys: an event of a new key beyond it is dropped
+//     (DroppedKey, Stats.DroppedKeys).
+//   - Config.MaxWindowsPerKey: an event that would open a pane or session
+//     beyond it is dropped (DroppedWindow, Stats.DroppedWindows).
+//   - Config.MaxEventsPerKey: an event beyond it in a key's sliding or
+//     length window is dropped (DroppedEvent, Stats.DroppedEvents).
+//   - Config.MaxDistinct: a count_distinct keeps at most that many values
+//     per key and pane, session or sliding window; a new value beyond it
+//     is not counted (the event is, in its other measures), so the measure
+//     reads a lower bound (Stats.DroppedDistinct).
+//   - Config.Evidence: the events a window keeps as evidence.
+//   - Bytes estimates the memory of all state (windows, measures, kept
+//     results and evidence events; per key with KeyBytes), kept up to date
+//     as keys change; Shed drops whole keys, oldest first, until it is
+//     under a target, losing their open windows (Stats.ShedKeys,
+//     Stats.ShedBytes). The engine holds detectors to its memory budget
+//     with them.
+//
+// MarshalBinary and UnmarshalBinary snapshot an aggregator.
 package window

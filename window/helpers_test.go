@@ -132,3 +132,20 @@ func fill(a *Aggregator, args []Arg) []Arg {
 	}
 	return full
 }
+
+// checkBytes holds the aggregator's memory estimate, kept up to date as
+// keys change, to a count from scratch.
+func checkBytes(tb testing.TB, a *Aggregator) {
+	tb.Helper()
+	var sum int64
+	for key, ks := range a.keys {
+		want := ks.mem(a) + keyMapBytes + int64(len(key))
+		if got := *ks.held(); got != want {
+			tb.Fatalf("key %q accounted at %d bytes, holds %d", key, got, want)
+		}
+		sum += want
+	}
+	if a.bytes != sum {
+		tb.Fatalf("aggregator accounts %d bytes, its keys %d", a.bytes, sum)
+	}
+}

@@ -89,6 +89,8 @@ type plan struct {
 	nSet     int
 	minmax   []int // numeric slots that are min or max, for the sliding deques
 	evidence int
+	// maxDistinct is Config.MaxDistinct.
+	maxDistinct int
 }
 
 func newPlan(ms []Measure, evidence int, growOnly bool) (*plan, error) {

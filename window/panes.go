@@ -11,6 +11,7 @@ import (
 // when it closes. A tumbling window is a single pane.
 type paneKey struct {
 	timing
+	memo
 	panes []pane // by start
 	done  int64  // windows ending at or before done have been emitted
 	// LateCorrect only: results still correctable, by End, and the ends of
@@ -82,7 +83,7 @@ func (a *Aggregator) addPanes(key string, t int64, args []Arg, ev *event.Event) 
 		}
 		k.panes = slices.Insert(k.panes, i, pane{start: pt, acc: newAcc(a.plan)})
 	}
-	k.panes[i].acc.add(a.plan, args, ev)
+	a.stats.DroppedDistinct += k.panes[i].acc.add(a.plan, args, ev)
 
 	st := Applied
 	if fe <= a.wm {
@@ -116,6 +117,7 @@ func (a *Aggregator) addPanes(key string, t int64, args []Arg, ev *event.Event) 
 		}
 	}
 	a.schedule(key, &k.timing, max(fe, a.endAfter(a.wm)))
+	a.account(key, k)
 	return st
 }
 
@@ -217,7 +219,7 @@ func (a *Aggregator) paneResult(k *paneKey, key string, e int64) *Result {
 	}
 	w := newAcc(a.plan)
 	for _, p := range k.panes[i:j] {
-		w.merge(a.plan, &p.acc)
+		w.merge(a.plan, &p.acc, false)
 	}
 	r.Count, r.Values, r.Evidence = w.n, w.values(a.plan, nil), w.ev
 	return r
@@ -243,5 +245,6 @@ func cmpInt(a, b int64) int {
 func (r *Result) kept() *Result {
 	c := *r
 	c.Corrects = nil
+	c.keepEvidence()
 	return &c
 }

@@ -125,7 +125,11 @@ func TestRandomClosingWindowsAgreeWithRescan(t *testing.T) {
 					t.Fatalf("%v: event at %d: %v", spec, e.t, st)
 				}
 			}
+			checkBytes(t, a)
 			a.Advance(1<<63-1, emit, nil)
+			if a.Bytes() != 0 {
+				t.Fatalf("%v: %d bytes left with no key", spec, a.Bytes())
+			}
 			want := naiveWindows(spec, evs)
 			if len(got) != len(want) {
 				t.Fatalf("seed %d %v: %d results, rescan has %d", seed, spec, len(got), len(want))

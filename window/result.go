@@ -24,6 +24,10 @@ type Result struct {
 	// session that a late event extended or joined to another. The engine
 	// derives the `corrects:` alert id from them. Empty on a first result.
 	Corrects []*Result
+
+	// evBytes is the memory of Evidence's events, for a result kept for
+	// correction.
+	evBytes int64
 }
 
 // Report is the top-N ranking of one tumbling or hopping window across
@@ -75,6 +79,12 @@ type Stats struct {
 	// correct; LateCorrected counts late events absorbed into corrections,
 	// and Corrections the correction results emitted.
 	Late, LateCorrected, Corrections uint64
-	// Events dropped by each bound.
-	DroppedKeys, DroppedEvents, DroppedWindows uint64
+	// Events dropped by each bound; DroppedDistinct counts count_distinct
+	// values left out at MaxDistinct.
+	DroppedKeys, DroppedEvents, DroppedWindows, DroppedDistinct uint64
+	// Bytes is the estimated memory of the state now (Aggregator.Bytes).
+	Bytes int64
+	// ShedKeys counts keys dropped by Shed for the memory budget, and
+	// ShedBytes the memory that freed.
+	ShedKeys, ShedBytes uint64
 }

@@ -12,6 +12,7 @@ import (
 // more than a gap apart: an event within gap of two of them joins them.
 type sessKey struct {
 	timing
+	memo
 	sess []session
 }
 
@@ -80,14 +81,14 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 		s.start, s.last = min(s.start, t), max(s.last, t)
 		for _, o := range k.sess[i+1 : j] {
 			s.last = max(s.last, o.last)
-			s.acc.merge(a.plan, &o.acc)
+			a.stats.DroppedDistinct += s.acc.merge(a.plan, &o.acc, true)
 			s.prev = append(s.prev, o.prev...)
 			s.emitted = s.emitted || o.emitted
 		}
 		k.sess = slices.Delete(k.sess, i+1, j)
 	}
 	s := &k.sess[i]
-	s.acc.add(a.plan, args, ev)
+	a.stats.DroppedDistinct += s.acc.add(a.plan, args, ev)
 	if s.emitted {
 		s.dirty = true
 		st = Corrected
@@ -99,6 +100,7 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 		a.stats.Late++
 	}
 	a.schedule(key, &k.timing, s.last+a.gap+1)
+	a.account(key, k)
 	return st
 }
 

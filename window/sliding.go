@@ -14,6 +14,7 @@ type slideKey struct {
 	q      fifo
 	newest int64
 	timing
+	memo
 	fired bool
 	// inline holds nums for the common single numeric measure, sparing a
 	// key an allocation and the event a cache miss.
@@ -22,6 +23,8 @@ type slideKey struct {
 	dq     []deque
 	sets   []distinct
 	ev     evidence
+	// evBytes is the memory of the events in ev.
+	evBytes int64
 }
 
 func (k *slideKey) timer() *timing { return &k.timing }
@@ -105,15 +108,17 @@ func (a *Aggregator) addSliding(key string, t int64, args []Arg, ev *event.Event
 	}
 	if a.cfg.MaxEventsPerKey > 0 && k.q.n >= a.cfg.MaxEventsPerKey {
 		a.stats.DroppedEvents++
+		a.account(key, k)
 		return nil, DroppedEvent
 	}
-	k.push(p, t, args, ev)
+	a.stats.DroppedDistinct += k.push(p, t, args, ev)
 	switch {
 	case a.kind == Sliding:
 		a.schedule(key, &k.timing, t+a.size)
 	case a.expire > 0:
 		a.schedule(key, &k.timing, t+a.expire)
 	}
+	a.account(key, k)
 
 	c := &a.cur
 	c.Key, c.End, c.Count, c.k = key, t, int64(k.q.n), k
@@ -160,7 +165,9 @@ func (k *slideKey) close(a *Aggregator, _ string, wm int64) (int64, bool) {
 	return end, true
 }
 
-func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) {
+// push adds an event; it returns how many count_distinct values it could
+// not keep (MaxDistinct).
+func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) (dropped uint64) {
 	i := k.q.push(t)
 	k.newest = t
 	dqi := 0
@@ -171,10 +178,13 @@ func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) {
 		case s < 0:
 		case m.Func == CountDistinct:
 			a := args[mi]
-			*k.q.str(i, s) = optStr{s: a.Str, ok: !a.Missing}
-			if !a.Missing {
-				k.sets[s].add(m, a.Str)
+			// A value left out at the limit is stored as missing, so
+			// that its eviction takes nothing from the set.
+			kept := !a.Missing && k.sets[s].add(m, a.Str, p.maxDistinct)
+			if !a.Missing && !kept {
+				dropped++
 			}
+			*k.q.str(i, s) = optStr{s: a.Str, ok: kept}
 		default:
 			x, ok := args[mi].num()
 			if !ok {
@@ -191,7 +201,8 @@ func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) {
 			}
 		}
 	}
-	k.ev.add(ev, p.evidence)
+	k.evBytes += k.ev.add(ev, p.evidence)
+	return dropped
 }
 
 // evict removes the oldest event of the window.

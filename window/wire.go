@@ -36,7 +36,7 @@ func (e *enc) results(rs []*Result) {
 }
 
 func (d *dec) events() []*event.Event {
-	n := d.Count(wire.EventBytes)
+	n := d.Count(wire.EventMinBytes)
 	var out []*event.Event
 	for i := 0; i < n && d.Err == nil; i++ {
 		ev := d.Event("evidence event")
@@ -65,6 +65,7 @@ func (d *dec) results(depth int) []*Result {
 		} else if d.Count(8) != 0 {
 			d.Fail("corrections nested too deep")
 		}
+		r.keepEvidence()
 		out = append(out, r)
 	}
 	return out

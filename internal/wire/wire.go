@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/jsonx"
@@ -183,9 +184,33 @@ func (d *Dec) Event(what string) *event.Event {
 	return ev
 }
 
-// EventBytes is the least an event takes in the encoding: five varints and
-// a length.
-const EventBytes = 6
+// EventMinBytes is the least an event takes in the encoding: five varints
+// and a length.
+const EventMinBytes = 6
+
+// Memory estimates, in bytes, of what an event holds: the Event struct,
+// and each decoded Field (a key and a 40-byte Value).
+const (
+	eventStructBytes = int64(unsafe.Sizeof(event.Event{}))
+	fieldBytes       = int64(unsafe.Sizeof(event.Field{}))
+)
+
+// MemSize estimates the memory an event holds: its struct, its raw line
+// and its decoded fields, the top level and the members of top-level
+// objects and arrays (deeper members are left out: the estimate stays a
+// short loop, as detectors charge it on their hot paths). Decoded strings
+// share the raw line, so they are not counted again. Detector state
+// libraries charge it to their state for each event they keep, so that
+// state is bounded in bytes.
+func MemSize(ev *event.Event) int64 {
+	n := int64(len(ev.Fields))
+	for i := range ev.Fields {
+		if k := ev.Fields[i].Kind(); k == event.Object || k == event.Array {
+			n += int64(ev.Fields[i].Len())
+		}
+	}
+	return eventStructBytes + int64(cap(ev.Raw)) + n*fieldBytes
+}
 
 // MaxTime bounds the times a snapshot may hold (±146 years around 1970),
 // so that adding a window size or a join's within to one cannot overflow.

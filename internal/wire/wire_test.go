@@ -311,3 +311,20 @@ func TestEventRoundTrip(t *testing.T) {
 		t.Errorf("negative line: %v", d.Err)
 	}
 }
+
+func TestMemSize(t *testing.T) {
+	raw := []byte(`{"a":"x","b":{"c":[1,{"d":2}]}}`)
+	fs, err := Fields(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &event.Event{Raw: raw, Fields: fs}
+	// Fields: a, b; b's c (c's elements and deeper are left out): three.
+	want := eventStructBytes + int64(cap(raw)) + 3*fieldBytes
+	if got := MemSize(ev); got != want {
+		t.Errorf("MemSize = %d, want %d", got, want)
+	}
+	if got := MemSize(&event.Event{}); got != eventStructBytes {
+		t.Errorf("MemSize of an empty event = %d, want %d", got, eventStructBytes)
+	}
+}
