@@ -29,9 +29,7 @@ func chargedBytes(s *MemoryStore) int64 {
 	walk := func(x *node) {
 		for ; x != nil && !seen[x]; x = x.prev {
 			seen[x] = true
-			if x.charged {
-				n += wire.MemSize(x.ev)
-			}
+			n += classBytes(x.charge)
 		}
 	}
 	s.Range(func(_ string, ks *KeyState) bool {
@@ -54,7 +52,7 @@ func TestBytesCountTheEventsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := m.Stats()
-	if want := structBytes(s) + wire.MemSize(evs[0]); s.Bytes != want {
+	if want := structBytes(s) + classBytes(sizeClass(wire.MemSize(evs[0]))); s.Bytes != want {
 		t.Errorf("after a1: %d bytes, want %d (structures %d, event %d)", s.Bytes, want, structBytes(s), wire.MemSize(evs[0]))
 	}
 	// a2 starts a second partial match; b1 completes both, which keep
@@ -66,7 +64,7 @@ func TestBytesCountTheEventsKept(t *testing.T) {
 		}
 	}
 	s = m.Stats()
-	want := structBytes(s) + wire.MemSize(evs[0]) + wire.MemSize(evs[1])
+	want := structBytes(s) + classBytes(sizeClass(wire.MemSize(evs[0]))) + classBytes(sizeClass(wire.MemSize(evs[1])))
 	if s.Bytes != want || chargedBytes(store) != want-structBytes(s) {
 		t.Errorf("after b1: %d bytes (events %d), want %d", s.Bytes, chargedBytes(store), want)
 	}
@@ -197,5 +195,21 @@ func TestShedReleasesHeldMatches(t *testing.T) {
 	}
 	if s := m.Stats(); s.Bytes != 0 || s.Partials != 0 || s.Held != 0 {
 		t.Errorf("state left: %+v", s)
+	}
+}
+
+func TestSizeClass(t *testing.T) {
+	if sizeClass(0) == 0 || classBytes(0) != 0 {
+		t.Fatal("class 0 must mean no charge")
+	}
+	for _, n := range []int64{1, 7, 8, 9, 15, 16, 17, 104, 1000, 1023, 1024, 1025, 123456, 1 << 30, 15 << 31} {
+		c := sizeClass(n)
+		b := classBytes(c)
+		if b < n || b > n+n/8+1 && n > 8 {
+			t.Errorf("size %d: class %d stands for %d", n, c, b)
+		}
+	}
+	if sizeClass(1<<40) != math.MaxUint8 {
+		t.Error("a huge size must saturate at the largest class")
 	}
 }

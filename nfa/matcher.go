@@ -97,11 +97,13 @@ type Matcher struct {
 	stats Stats
 	// evBytes is the memory of the events the state keeps. Each event
 	// taken in a step is charged once, to the newest node that took it
-	// (charged, evTaken): partial matches are processed oldest first, and
-	// the newest usually lives longest. When that node goes the event stops
-	// counting, even if older nodes still hold it: an estimate.
+	// (charged, evTaken, evClass): partial matches are processed oldest
+	// first, and the newest usually lives longest. When that node goes the
+	// event stops counting, even if older nodes still hold it: an
+	// estimate.
 	evBytes int64
 	evTaken bool
+	evClass uint8
 	charged *node
 	// now is the latest event time seen, for notes made outside Process.
 	now int64
@@ -381,9 +383,7 @@ func (m *Matcher) countNodes(ks *KeyState) (int, int64) {
 				return
 			}
 			m.seen[n] = struct{}{}
-			if n.charged {
-				bytes += wire.MemSize(n.ev)
-			}
+			bytes += classBytes(n.charge)
 		}
 	}
 	ks.each(func(p *partial) { walk(p.node) })
@@ -431,18 +431,19 @@ func (m *Matcher) newNode(ev *event.Event, step int16, prev *node) *node {
 	}
 	m.stats.Nodes++
 	if m.evTaken {
-		m.charged.charged = false
+		m.charged.charge = 0
 	} else {
 		m.evTaken = true
-		m.evBytes += wire.MemSize(ev)
+		m.evClass = sizeClass(wire.MemSize(ev))
+		m.evBytes += classBytes(m.evClass)
 	}
 	var n *node
 	if k := len(m.spareNodes); k > 0 {
 		n = m.spareNodes[k-1]
 		m.spareNodes = m.spareNodes[:k-1]
-		*n = node{ev: ev, prev: prev, step: uint16(step), charged: true}
+		*n = node{ev: ev, prev: prev, step: uint16(step), charge: m.evClass}
 	} else {
-		n = &node{ev: ev, prev: prev, step: uint16(step), charged: true}
+		n = &node{ev: ev, prev: prev, step: uint16(step), charge: m.evClass}
 	}
 	m.charged = n
 	return n
@@ -456,9 +457,7 @@ func (m *Matcher) release(n *node) {
 			return
 		}
 		m.stats.Nodes--
-		if n.charged {
-			m.evBytes -= wire.MemSize(n.ev)
-		}
+		m.evBytes -= classBytes(n.charge)
 		prev := n.prev
 		n.prev, n.ev = nil, nil
 		if len(m.spareNodes) < spares {

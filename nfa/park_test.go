@@ -329,3 +329,29 @@ func TestCappedBurstEvidence(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParking runs the differential check of TestParkingChangesNothing on
+// fuzzed seeds.
+func FuzzParking(f *testing.F) {
+	f.Add(uint64(3), uint64(4))
+	f.Add(uint64(11), uint64(0))
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		r := rand.New(rand.NewPCG(a, b))
+		p := randomPattern(r)
+		for i := range p.Steps {
+			p.Steps[i].ViewFree = true
+		}
+		n, err := Compile(p)
+		if err != nil || !n.canPark {
+			return
+		}
+		evs, keys := burstyEvents(r)
+		opts := Options{MaxPartialsPerKey: 1 + r.IntN(40), MaxPartials: r.IntN(60), Overflow: Overflow(r.IntN(2))}
+		cut := r.IntN(len(evs) + 1)
+		plain := runParking(t, n, opts, evs, keys, cut, false)
+		parked := runParking(t, n, opts, evs, keys, cut, true)
+		if !slices.Equal(plain.out, parked.out) || firstDiff(plain.notes, parked.notes) >= 0 || plain.stats != parked.stats {
+			t.Fatalf("%s %+v: parking changed the results", n, opts)
+		}
+	})
+}

@@ -35,10 +35,11 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 				return bad("an event of an unknown step")
 			}
 			seen[x] = true
-			x.charged = !charged[x.ev]
-			if x.charged {
+			x.charge = 0
+			if !charged[x.ev] {
 				charged[x.ev] = true
-				bytes += wire.MemSize(x.ev)
+				x.charge = sizeClass(wire.MemSize(x.ev))
+				bytes += classBytes(x.charge)
 			}
 		}
 		return nil
