@@ -34,9 +34,9 @@
 // in each of its windows that has not closed (window end, plus
 // AllowedLateness in LateCorrect mode, not yet passed by the watermark), in
 // any order within a key. A session takes a late event while the session it
-// lands in is open; one that starts a session of its own is applied but
-// reported Late, since a session that closed before it may have been its
-// own. Sliding and length windows are evaluated at each event in the key's
+// lands in is open, its own included, as in Flink (a session of the key that
+// closed before may have been the one it belonged to; it was forgotten, so
+// nobody can tell). Sliding and length windows are evaluated at each event in the key's
 // order, so for them an event older than the key's newest is late. In
 // LateCount mode (the default) an event whose window was already emitted is
 // reported Late and counted, and emitted results stand.

@@ -45,13 +45,11 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 			j++
 		}
 	}
+	// An event behind the watermark that joins no open session starts its
+	// own, as in Flink, while that session is open: lateness is judged per
+	// window. (A session of the key that closed before may have been its
+	// own; it was forgotten, so nobody can tell.)
 	st := Applied
-	if t < a.wm && a.cfg.Late == LateCount && i == j {
-		// Sessions that closed were forgotten, so whether this event would
-		// have extended one cannot be known: it starts its own session,
-		// and is reported late because that session may be a split one.
-		st = Late
-	}
 	if i == j && t+a.gap < a.wm {
 		// On its own the event makes a session that has already closed.
 		if a.cfg.Late != LateCorrect || t+a.gap+a.lateness < a.wm {
