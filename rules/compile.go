@@ -62,7 +62,7 @@ type Rule struct {
 	// Revision names where the file came from beside its content, such as
 	// the Git commit it was read at; "" for a plain directory.
 	Revision string
-	Kind    Kind
+	Kind     Kind
 	// Late overrides the engine's late-event policy, or is "".
 	Late string
 
