@@ -326,6 +326,9 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 				rt.eng.Push(ev, now)
 			}
 			rt.advance(b)
+			if b.Pushed != nil {
+				b.Pushed()
+			}
 			if b.End {
 				remaining--
 				rt.endOfSource(b, open, bySource)
