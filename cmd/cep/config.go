@@ -267,8 +267,8 @@ func (c *config) validate() []error {
 	if c.Engine.AllowedLateness != nil && *c.Engine.AllowedLateness < 0 {
 		bad("engine.allowed_lateness must not be negative")
 	}
-	if len(c.Sources) == 0 {
-		bad("sources: name at least one source")
+	if len(c.Sources) == 0 && c.Ingest == nil {
+		bad("sources: name at least one source (or configure ingest)")
 	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
