@@ -153,7 +153,10 @@ state: {dir: state, interval: 1h}
 
 		By("starting a sequence before the reload")
 		appendLines(filepath.Join(dir, "auth.jsonl"), auth("f1", 1, "u", "failure"), auth("f2", 2, "u", "failure"), auth("t1", 3, "z", "tick"))
-		Eventually(func() string { _, b := httpGet("http://"+admin+"/v1/rules/auth.fail-fail-ok/explain?key=u", ""); return b }).Should(ContainSubstring(`"event": "f2"`))
+		Eventually(func() string {
+			_, b := httpGet("http://"+admin+"/v1/rules/auth.fail-fail-ok/explain?key=u", "")
+			return b
+		}).Should(ContainSubstring(`"event": "f2"`))
 
 		By("committing a new threshold and a new rule")
 		repo.commit("lower the threshold, add locked", map[string]string{
