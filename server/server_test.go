@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -321,5 +323,34 @@ sequence:
 	n, err := testutil.GatherAndCount(reg, "cep_rule_events_evaluated_total", "cep_reloads_total", "cep_ingest_requests_total")
 	if err != nil || n < 5 {
 		t.Errorf("gathered %d series: %v", n, err)
+	}
+}
+
+// TestMetricsInREADME checks that the README's metrics list names every
+// metric the collector exports, and nothing else of cep_ but sinks'.
+func TestMetricsInREADME(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "<!-- metrics -->")
+	if i < 0 {
+		t.Fatal("README has no <!-- metrics --> list")
+	}
+	j := strings.Index(s[i:], "<!-- end -->")
+	list := s[i : i+j]
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(cep_[a-z_]+)`").FindAllStringSubmatch(list, -1) {
+		listed[m[1]] = true
+	}
+	for _, n := range Names() {
+		if !listed[n] {
+			t.Errorf("metric %s is not in the README's list", n)
+		}
+		delete(listed, n)
+	}
+	for n := range listed {
+		t.Errorf("the README lists %s, which the collector does not export", n)
 	}
 }
