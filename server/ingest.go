@@ -229,7 +229,7 @@ func (in *Ingest) decode(w http.ResponseWriter, r *http.Request, sd *streamDecod
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }()
 		body = &limitReader{r: zr, n: in.MaxDecoded}
 	}
 	data, err := io.ReadAll(body)

@@ -279,7 +279,7 @@ func (a *app) backtest(ctx context.Context, p backtestParams) error {
 	if err != nil {
 		return exitWith(exitRuntime, "%v", err)
 	}
-	defer os.RemoveAll(scratch)
+	defer func() { _ = os.RemoveAll(scratch) }()
 	cur, err := a.resolveBacktestRules(p.rules, scratch)
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
