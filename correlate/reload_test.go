@@ -1,10 +1,13 @@
 package correlate
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cep-project/cep/event"
 )
 
 const reloadSeq = `id: seq
@@ -178,4 +181,32 @@ func reportString(r *ReloadReport) string {
 		out[i] = strings.Join(p, ",")
 	}
 	return strings.Join(out, "|")
+}
+
+// BenchmarkReload measures a reload of a sequence rule holding 100,000
+// keys with one partial match each: the pause of the loop.
+func BenchmarkReload(b *testing.B) {
+	rs := compileRules(b, reloadSeq)
+	var c collector
+	e, err := New(rs, Config{MaxFuture: -1}, c.add)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := event.Decoder{Stream: "auth"}
+	for i := range 100_000 {
+		ev, err := d.Decode(fmt.Appendf(nil, `{"id":"f%d","ts":%d,"user":"u%d","outcome":"failure"}`, i, 1_700_000_000+i/100, i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.Push(ev, time.Time{})
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		ne, _, err := e.Reload(compileRules(b, reloadSeq))
+		if err != nil {
+			b.Fatal(err)
+		}
+		e = ne
+	}
+	b.ReportMetric(float64(e.Stats().Partials), "partials")
 }
