@@ -20,9 +20,14 @@ import (
 //	                and baseline/<name>
 //	online          one entry per online model
 //
-// A rule's state is restored only into the same rule: the same id and the
-// same content hash. A rule that changed since the checkpoint starts
-// empty, and the log says so; state of a rule that is gone is dropped.
+// A rule's state is restored only into the same rule: the same id, and
+// the same content hash or — when only keys that cannot alter what its
+// state means changed (rules.StateKeepingKeys) — the same state version.
+// #version holds "<content hash> <state version>"; a checkpoint of an
+// older cep holds the content hash alone, and then only an unchanged rule
+// keeps its state. A rule that changed otherwise starts empty, and the log
+// says so; state of a rule that is gone is dropped. Reload moves state
+// between engines through the same path.
 const (
 	scopeEngine  = "engine"
 	scopeOnline  = "online"
@@ -43,7 +48,7 @@ func (e *Engine) Snapshot(put func(scope, key string, val []byte) error) error {
 		r := d.rule()
 		scope := rulePrefix + r.ID
 		p := func(key string, val []byte) error { return put(scope, key, val) }
-		if err := p(keyVersion, []byte(r.Version)); err != nil {
+		if err := p(keyVersion, []byte(versionEntry(r))); err != nil {
 			return err
 		}
 		if err := d.snapshot(p); err != nil {
@@ -94,6 +99,12 @@ type Restorer struct {
 	// Changed and Dropped name the rules whose state was not restored:
 	// changed since the checkpoint, or no longer loaded.
 	Changed, Dropped []string
+	// Kept names the rules whose state was restored although their file
+	// changed, only under keys that keep state.
+	Kept []string
+	// skipClock leaves the engine's clock entry alone (a reload moves
+	// the clock itself).
+	skipClock bool
 }
 
 // Restore starts restoring a checkpoint; call it before the first Push.
@@ -112,6 +123,9 @@ func (rs *Restorer) Entry(scope, key string, val []byte) error {
 	switch scope {
 	case scopeEngine:
 		if key == keyClock {
+			if rs.skipClock {
+				return nil
+			}
 			return e.decodeClock(val)
 		}
 		return fmt.Errorf("unknown engine state %q", key)
@@ -130,11 +144,17 @@ func (rs *Restorer) Entry(scope, key string, val []byte) error {
 		case !ok:
 			rs.Dropped = append(rs.Dropped, id)
 			rs.skip = id
-		case r.Version != string(val):
-			rs.Changed = append(rs.Changed, id)
-			rs.skip = id
 		default:
-			rs.current = r
+			switch sameState(r, string(val)) {
+			case stateSame:
+				rs.current = r
+			case stateKept:
+				rs.current = r
+				rs.Kept = append(rs.Kept, id)
+			default:
+				rs.Changed = append(rs.Changed, id)
+				rs.skip = id
+			}
 		}
 		return nil
 	}
@@ -157,6 +177,34 @@ func (rs *Restorer) Entry(scope, key string, val []byte) error {
 		return fmt.Errorf("state of rule %s (%s): %w", id, key, err)
 	}
 	return nil
+}
+
+// versionEntry is a rule's #version entry.
+func versionEntry(r *rules.Rule) string {
+	if r.StateVersion == "" {
+		return r.Version
+	}
+	return r.Version + " " + r.StateVersion
+}
+
+type stateMatch int
+
+const (
+	stateFresh stateMatch = iota
+	stateSame
+	stateKept
+)
+
+// sameState judges a rule against the #version entry of its state.
+func sameState(r *rules.Rule, entry string) stateMatch {
+	version, sv, _ := strings.Cut(entry, " ")
+	switch {
+	case version == r.Version:
+		return stateSame
+	case sv != "" && sv == r.StateVersion:
+		return stateKept
+	}
+	return stateFresh
 }
 
 // Finish completes the restore.

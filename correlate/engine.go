@@ -180,6 +180,8 @@ type Engine struct {
 	future    *futureGuard
 	byID      map[string]*rules.Rule
 	ruleStats map[string]*RuleStats
+	// carried holds counters of the engines a reload replaced.
+	carried carried
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -379,10 +381,10 @@ func (e *Engine) Stats() Stats {
 	s.Watermark = e.reorder.wm
 	s.Buffered = e.reorder.buffered()
 	s.BufferedBytes = e.reorder.bytes
-	s.Deduped = e.alerts.Deduplicated()
+	s.Deduped = e.alerts.Deduplicated() + e.carried.deduped
 	q := e.sequenceStats()
 	s.Partials, s.PartialBytes = q.Partials, q.Bytes
-	s.PartialsDropped, s.PartialsExpired = q.DroppedPerKey+q.DroppedTotal, q.Expired
+	s.PartialsDropped, s.PartialsExpired = q.DroppedPerKey+q.DroppedTotal+e.carried.partialsDropped, q.Expired+e.carried.partialsExpired
 	return s
 }
 
@@ -610,7 +612,7 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 	a := &alert.Alert{
 		ID:          alert.MakeID(r.ID, key, evidence, idExtra...),
 		Rule:        r.ID,
-		RuleVersion: r.Version,
+		RuleVersion: r.VersionLabel(),
 		Title:       r.Title,
 		Severity:    alert.Severity(r.Severity),
 		Tags:        r.Tags,

@@ -22,6 +22,10 @@ type sequence struct {
 	act    *rules.SeqActivation
 	keyBuf []byte
 	emitFn func(nfa.Match)
+	// store holds the matcher's keys, so a key's partial matches can be
+	// described (TraceKey); traces are the keys being traced.
+	store  *nfa.MemoryStore
+	traces *traces
 }
 
 func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
@@ -34,10 +38,11 @@ func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &sequence{e: e, r: r, act: act}
+	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore()}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
 		MaxPartials:       e.cfg.Limits.MaxPartials,
+		Store:             d.store,
 	}
 	if e.cfg.Explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID) {
 		opts.Observer = nfa.ObserverFunc(d.observe)
@@ -103,6 +108,11 @@ func (d *sequence) emit(m nfa.Match) {
 
 // observe renders the matcher's notes for --explain.
 func (d *sequence) observe(n nfa.Note) {
+	d.e.explainf(d.r, "%s", noteText(n))
+}
+
+// noteText renders a matcher's note as a line of explanation.
+func noteText(n nfa.Note) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "key %s: partial %d %s", n.Key, n.Partial, n.Kind)
 	if n.Parent != 0 {
@@ -119,7 +129,7 @@ func (d *sequence) observe(n nfa.Note) {
 	if n.Reason != "" {
 		fmt.Fprintf(&b, ": %s", n.Reason)
 	}
-	d.e.explainf(d.r, "%s", b.String())
+	return b.String()
 }
 
 // sequenceStats sums the matchers' state, for metrics.

@@ -145,6 +145,18 @@ type Health struct {
 // Errors returns the number of evaluation errors so far.
 func (h *Health) Errors() uint64 { return h.errs.Load() }
 
+// Carry adds the errors counted by an earlier version of the rule, so
+// that its count goes on across a reload.
+func (h *Health) Carry(from *Health) {
+	if from == nil || from == h {
+		return
+	}
+	h.errs.Add(from.errs.Load())
+	if s := from.last.Load(); s != nil && h.last.Load() == nil {
+		h.last.Store(s)
+	}
+}
+
 // LastError returns the last evaluation error, or "".
 func (h *Health) LastError() string {
 	if s := h.last.Load(); s != nil {

@@ -55,7 +55,14 @@ type Rule struct {
 	File    string
 	// Version is a content hash of the rule file.
 	Version string
-	Kind    Kind
+	// StateVersion is a hash of the parts of the rule file that give its
+	// state its meaning (see StateKeepingKeys): two versions of a rule
+	// with the same StateVersion can share state.
+	StateVersion string
+	// Revision names where the file came from beside its content, such as
+	// the Git commit it was read at; "" for a plain directory.
+	Revision string
+	Kind     Kind
 	// Late overrides the engine's late-event policy, or is "".
 	Late string
 

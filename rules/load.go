@@ -161,5 +161,6 @@ func (c *Compiler) CompileFile(file string, src []byte) (*Rule, []error) {
 	if el.HasErrors() || r == nil {
 		return nil, el.List
 	}
+	r.StateVersion = stateVersion(src)
 	return r, el.List
 }

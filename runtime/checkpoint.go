@@ -92,6 +92,9 @@ func (rt *Runtime) restore(ctx context.Context) error {
 	for _, id := range rs.Changed {
 		rt.log.Warn("rule changed since the checkpoint: its state starts empty", "rule", id)
 	}
+	for _, id := range rs.Kept {
+		rt.log.Info("rule changed since the checkpoint only in keys that keep state: its state is restored", "rule", id)
+	}
 	for _, id := range rs.Dropped {
 		rt.log.Info("rule in the checkpoint is no longer loaded: its state is dropped", "rule", id)
 	}

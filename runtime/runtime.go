@@ -75,6 +75,9 @@ type Config struct {
 	// Checkpoints, when set, asks for a checkpoint now (a reload, an
 	// operator's request, a test).
 	Checkpoints <-chan struct{}
+	// Control, when set, lets other goroutines swap the rules or look at
+	// the engine while a service runs (see control.go).
+	Control *Control
 	// StopTimeout bounds a graceful stop: the last checkpoint and the
 	// sink's flush; 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
@@ -137,6 +140,7 @@ type Runtime struct {
 	inflight  bool
 	restored  bool
 	ended     int
+	pub       published
 }
 
 // New builds the engine for cfg.
@@ -202,6 +206,7 @@ func (rt *Runtime) Run(ctx context.Context) (*Result, error) {
 	if err := rt.restore(ctx); err != nil {
 		return nil, err
 	}
+	rt.publish(time.Now())
 	srcCtx, stopSources := context.WithCancel(context.Background())
 	defer stopSources()
 	var interrupted bool
@@ -252,6 +257,7 @@ func (rt *Runtime) stop() {
 		rt.res.Left = append(rt.res.Left, fmt.Sprintf("sinks: %v", err))
 	}
 	rt.res.Stats = rt.eng.Stats()
+	rt.publish(time.Now())
 	if rt.cfg.OnTick != nil {
 		rt.cfg.OnTick(rt.res.Stats)
 	}
@@ -320,12 +326,16 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 				rt.eng.Push(ev, now)
 			}
 			rt.advance(b)
+			if b.Pushed != nil {
+				b.Pushed()
+			}
 			if b.End {
 				remaining--
 				rt.endOfSource(b, open, bySource)
 			}
 		case now := <-ticker.C:
 			rt.eng.Tick(now)
+			rt.publish(now)
 			if rt.cfg.OnTick != nil {
 				rt.cfg.OnTick(rt.eng.Stats())
 			}
@@ -349,6 +359,8 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 			}
 		case r := <-rt.committed:
 			rt.committedOne(r)
+		case req := <-rt.cfg.Control.requests():
+			req.serve(ctx, rt)
 		case <-ctx.Done():
 			return true, nil
 		}

@@ -27,6 +27,10 @@ type Batch struct {
 	End bool
 	// Err is why the source ended early, with End.
 	Err error
+	// Pushed, when set, is called by the runtime once every event of the
+	// batch has been pushed to the engine: a source that cannot resume
+	// (HTTP ingest) acknowledges its sender only then.
+	Pushed func()
 }
 
 // Source produces events in batches.

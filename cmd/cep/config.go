@@ -19,8 +19,9 @@ import (
 // engine's event-time settings and the sinks. Relative paths are relative
 // to the config file. Unknown keys are errors.
 type config struct {
-	// Rules are directories or files of rules.
-	Rules []string `yaml:"rules"`
+	// Rules are directories or files of rules, or Git repositories
+	// ({git: {url, ref, path, interval, auth}}).
+	Rules []ruleSource `yaml:"rules"`
 	// Lists is the reference lists directory; default: lists beside rules.
 	Lists string `yaml:"lists"`
 	// Models is the PMML models directory; default: models beside rules.
@@ -33,6 +34,8 @@ type config struct {
 	Sources []sourceConfig `yaml:"sources"`
 	Sinks   []siem.Config  `yaml:"sinks"`
 	Metrics metricsConfig  `yaml:"metrics"`
+	Admin   *adminConfig   `yaml:"admin"`
+	Ingest  *ingestConfig  `yaml:"ingest"`
 	State   stateConfig    `yaml:"state"`
 	// Priority weighs severity, score and criticality into 0–100.
 	Priority *priorityConfig `yaml:"priority"`
@@ -258,11 +261,14 @@ func (c *config) validate() []error {
 	if len(c.Rules) == 0 {
 		bad("rules: name at least one rules directory")
 	}
+	if c.Ingest != nil && c.Admin == nil {
+		bad("ingest: HTTP ingest is served on the admin listener: configure admin too")
+	}
 	if c.Engine.AllowedLateness != nil && *c.Engine.AllowedLateness < 0 {
 		bad("engine.allowed_lateness must not be negative")
 	}
-	if len(c.Sources) == 0 {
-		bad("sources: name at least one source")
+	if len(c.Sources) == 0 && c.Ingest == nil {
+		bad("sources: name at least one source (or configure ingest)")
 	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
@@ -301,4 +307,98 @@ func (c *config) resolve(p string) string {
 		return p
 	}
 	return filepath.Join(c.dir, p)
+}
+
+// ruleSource is one entry of rules: a directory or file, or a Git
+// repository.
+type ruleSource struct {
+	Dir string
+	Git *gitConfig
+}
+
+type gitConfig struct {
+	// URL is a local path, a file:// URL, or an https or ssh URL.
+	URL string `yaml:"url" yamlx:"required"`
+	// Ref is a branch, tag or revision; default HEAD.
+	Ref string `yaml:"ref"`
+	// Path is the rules directory inside the repository; default its root.
+	Path string `yaml:"path"`
+	// Interval is how often the repository is polled; default 1m, 0s
+	// polls never (reload on SIGHUP or the admin API only).
+	Interval *duration `yaml:"interval"`
+	// Dir keeps the checked-out commits; default state.dir/git, else a
+	// temporary directory.
+	Dir  string     `yaml:"dir"`
+	Auth gitAuthCfg `yaml:"auth"`
+}
+
+type gitAuthCfg struct {
+	TokenEnv   string `yaml:"token_env"`
+	TokenFile  string `yaml:"token_file"`
+	SSHKeyFile string `yaml:"ssh_key_file"`
+	Username   string `yaml:"username"`
+}
+
+// UnmarshalYAMLX decodes a rules entry: a path, or {git: {...}}.
+func (r *ruleSource) UnmarshalYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode {
+		d.Decode(n, &r.Dir)
+		return
+	}
+	var w struct {
+		Git *gitConfig `yaml:"git" yamlx:"required"`
+	}
+	d.Decode(n, &w)
+	r.Git = w.Git
+}
+
+type adminConfig struct {
+	// Listen is the admin API's address; default 127.0.0.1:9465. Beyond
+	// loopback it needs a token.
+	Listen string `yaml:"listen"`
+	// TokenEnv or TokenFile hold the bearer token.
+	TokenEnv  string `yaml:"token_env"`
+	TokenFile string `yaml:"token_file"`
+	// Rate bounds requests per second (all clients together); default 50.
+	Rate float64 `yaml:"rate"`
+	// MaxBody bounds a request body; default 1MiB (ingest has its own).
+	MaxBody byteSize `yaml:"max_body"`
+}
+
+type ingestConfig struct {
+	// Streams are the streams ingest takes, each with optional time and id
+	// fields.
+	Streams []ingestStream `yaml:"streams" yamlx:"required"`
+	// MaxBody bounds a request body; default 8MiB.
+	MaxBody byteSize `yaml:"max_body"`
+	// MaxPendingEvents bounds the events taken and not yet pushed to the
+	// engine; past it requests get 429. Default 100000.
+	MaxPendingEvents int64 `yaml:"max_pending_events" yamlx:"min=1"`
+}
+
+type ingestStream struct {
+	Stream    string `yaml:"stream" yamlx:"required"`
+	TimeField string `yaml:"time_field"`
+	IDField   string `yaml:"id_field"`
+}
+
+// UnmarshalYAMLX takes a stream name alone, or {stream, time_field, id_field}.
+func (s *ingestStream) UnmarshalYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode {
+		d.Decode(n, &s.Stream)
+		return
+	}
+	type plain ingestStream
+	d.Decode(n, (*plain)(s))
+}
+
+// dirs lists the plain directories among the rules entries.
+func (c *config) ruleDirs() []string {
+	var out []string
+	for _, r := range c.Rules {
+		if r.Git == nil {
+			out = append(out, c.resolve(r.Dir))
+		}
+	}
+	return out
 }

@@ -108,9 +108,9 @@ func (a *app) configPaths(paths []string, f ruleFlags) ([]string, ruleFlags, err
 		if err != nil {
 			return nil, f, exitWith(exitUsage, "%v", err)
 		}
-		var dirs []string
-		for _, r := range cfg.Rules {
-			dirs = append(dirs, cfg.resolve(r))
+		dirs := cfg.ruleDirs()
+		if len(dirs) < len(cfg.Rules) {
+			fmt.Fprintf(a.stderr, "note: %s also names Git rule sources: only its directories are used here\n", cfgPath)
 		}
 		fmt.Fprintf(a.stderr, "note: %s is a cep config: using its rules %v\n", cfgPath, dirs)
 		out = append(out, dirs...)

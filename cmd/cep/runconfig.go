@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,9 +21,9 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
-	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/reflist"
 	"github.com/cep-project/cep/runtime"
+	"github.com/cep-project/cep/server"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/source"
 	"github.com/cep-project/cep/state"
@@ -44,10 +41,6 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if err := a.prepare(ctx, cfg); err != nil {
 		return err
 	}
-	var rulePaths []string
-	for _, r := range cfg.Rules {
-		rulePaths = append(rulePaths, cfg.resolve(r))
-	}
 	rf := p.ruleFlags
 	if cfg.Lists != "" {
 		rf.lists = cfg.resolve(cfg.Lists)
@@ -58,13 +51,18 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if cfg.CEL.CostLimit > 0 {
 		rf.costLimit = cfg.CEL.CostLimit
 	}
-	set, comp, err := a.loadRules(rulePaths, rf)
+	ruleSrcs, err := a.openRuleSources(ctx, cfg, rf)
+	if err != nil {
+		return err
+	}
+	defer ruleSrcs.close()
+	set, comp, revision, err := ruleSrcs.initial(ctx)
 	if err != nil {
 		return err
 	}
 	loadErrs := a.printLoadErrors(set)
 	if len(set.Rules) == 0 {
-		return exitWith(exitUsage, "no rule loaded from %v", rulePaths)
+		return exitWith(exitUsage, "no rule loaded from the rules of %s", p.config)
 	}
 	if p.explainRule != "" {
 		if _, ok := set.Rule(p.explainRule); !ok {
@@ -92,6 +90,10 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	srcs, err := a.configSources(cfg)
 	if err != nil {
 		return err
+	}
+	ingest := cfg.ingestSource()
+	if ingest != nil {
+		srcs = append(srcs, ingest)
 	}
 
 	var explain io.Writer
@@ -138,19 +140,19 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 			ecfg.Criticality = crit
 		}
 	}
-	stats := newEngineMetrics(reg, srcs)
-	reg.MustRegister(ruleErrors{set.Rules})
+	recorder := server.NewRecorder(routerSink{router})
+	control := runtime.NewControl()
 	rcfg := runtime.Config{
 		Mode:        runtime.Service,
 		Rules:       set.Rules,
 		Engine:      ecfg,
 		Sources:     srcs,
-		Sink:        routerSink{router},
+		Sink:        recorder,
+		Control:     control,
 		Interval:    time.Duration(cfg.State.Interval),
 		StopTimeout: time.Duration(cfg.Engine.StopTimeout),
 		Writer:      "cep " + version,
 		Log:         a.log,
-		OnTick:      stats.publish,
 	}
 	if cfg.State.Dir != "" {
 		dir := cfg.resolve(cfg.State.Dir)
@@ -162,6 +164,10 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
+	reloader := &runtime.Reloader{Load: ruleSrcs.load, Control: control, Log: a.log}
+	reloader.Started(&runtime.RuleSet{Rules: set.Rules, Revision: revision})
+	reg.MustRegister(&server.Metrics{Runtime: rt, Reloader: reloader, Ingest: ingest})
+	ready := &server.Readiness{Runtime: rt, Reloader: reloader, Sinks: func() any { return router.Health() }}
 
 	ctx, stop := signal.NotifyContext(orBackground(ctx), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -170,14 +176,18 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			a.log.Warn("SIGHUP received: reloading rules is not supported by this version; the signal is ignored")
+			a.log.Info("SIGHUP received: reloading the rules")
+			_, _ = reloader.Reload(ctx, "SIGHUP")
 		}
 	}()
+	if every := ruleSrcs.pollInterval(); every > 0 {
+		go reloader.Poll(ctx, every)
+	}
 	if err := router.Start(ctx); err != nil {
 		return exitWith(exitRuntime, "starting sinks: %v", err)
 	}
 	if cfg.Metrics.Listen != "" {
-		srv, err := serveMetrics(cfg.Metrics.Listen, reg, router)
+		srv, err := server.Serve(cfg.Metrics.Listen, server.HealthHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ready))
 		if err != nil {
 			_ = router.Stop(context.Background())
 			return exitWith(exitRuntime, "metrics.listen: %v", err)
@@ -185,8 +195,16 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		defer func() { _ = srv.Close() }()
 		a.log.Info("serving metrics", "address", srv.Addr)
 		if !loopback(cfg.Metrics.Listen) {
-			a.log.Warn("metrics.listen is not a loopback address: /metrics and /healthz, which name every rule and sink with their counts and errors, are open to the network", "listen", cfg.Metrics.Listen)
+			a.log.Warn("metrics.listen is not a loopback address: /metrics, /healthz and /readyz, which name every rule and sink with their counts and errors, are open to the network", "listen", cfg.Metrics.Listen)
 		}
+	}
+	if cfg.Admin != nil {
+		srv, err := a.serveAdmin(cfg, &server.Admin{Runtime: rt, Control: control, Reloader: reloader, Recorder: recorder, Ready: ready}, ingest)
+		if err != nil {
+			_ = router.Stop(context.Background())
+			return err
+		}
+		defer func() { _ = srv.Close() }()
 	}
 
 	a.log.Info("running", "rules", len(set.Rules), "sources", len(srcs), "sinks", len(cfg.Sinks))
@@ -297,111 +315,6 @@ func (a *app) configSources(cfg *config) ([]source.Source, error) {
 		}
 	}
 	return srcs, nil
-}
-
-// engineMetrics exports the engine's counters; the engine goroutine
-// publishes them once a tick, so scrapes never race with detection.
-type engineMetrics struct {
-	mu   sync.Mutex
-	vals map[string]float64
-	srcs []source.Source
-}
-
-func newEngineMetrics(reg prometheus.Registerer, srcs []source.Source) *engineMetrics {
-	m := &engineMetrics{vals: map[string]float64{}, srcs: srcs}
-	counter := func(name, help string) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return m.vals[name]
-		}))
-	}
-	gauge := func(name, help string) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return m.vals[name]
-		}))
-	}
-	counter("cep_events_total", "Events received from sources.")
-	counter("cep_events_malformed_total", "Input lines skipped because they are not valid events.")
-	counter("cep_events_late_total", "Events behind the watermark.")
-	counter("cep_events_late_dropped_total", "Late events dropped under late: drop.")
-	counter("cep_alerts_total", "Alerts produced.")
-	counter("cep_alerts_deduplicated_total", "Alerts suppressed by alert.dedup.")
-	counter("cep_key_errors_total", "Events a rule skipped because its key could not be computed.")
-	counter("cep_events_without_key_total", "Events a stateful rule skipped because they lack its key field.")
-	counter("cep_events_late_for_window_total", "Events that reached a window or join after it had closed.")
-	counter("cep_events_shed_total", "Events dropped by state limits (keys, buffers).")
-	counter("cep_events_quarantined_total", "Events set aside because their time is far ahead of their stream or the wall clock.")
-	counter("cep_partials_dropped_total", "Partial sequence matches dropped by the per-key or total limit.")
-	counter("cep_partials_expired_total", "Partial sequence matches that expired.")
-	gauge("cep_partials", "Live partial sequence matches.")
-	gauge("cep_partials_bytes", "Estimated memory of live partial sequence matches.")
-	gauge("cep_watermark_seconds", "Event time up to which every event has been processed.")
-	gauge("cep_reorder_buffered_events", "Events waiting in the reorder buffer.")
-	return m
-}
-
-func (m *engineMetrics) publish(s correlate.Stats) {
-	var bad uint64
-	for _, src := range m.srcs {
-		bad += src.Counts().Malformed.Load()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.vals["cep_events_total"] = float64(s.Events)
-	m.vals["cep_events_malformed_total"] = float64(bad)
-	m.vals["cep_events_late_total"] = float64(s.Late)
-	m.vals["cep_events_late_dropped_total"] = float64(s.LateDropped)
-	m.vals["cep_alerts_total"] = float64(s.Alerts)
-	m.vals["cep_alerts_deduplicated_total"] = float64(s.Deduped)
-	m.vals["cep_key_errors_total"] = float64(s.KeyErrors)
-	m.vals["cep_events_without_key_total"] = float64(s.KeyMissing)
-	m.vals["cep_events_late_for_window_total"] = float64(s.LateInWindow)
-	m.vals["cep_events_shed_total"] = float64(s.Shed)
-	m.vals["cep_events_quarantined_total"] = float64(s.Quarantined)
-	m.vals["cep_partials_dropped_total"] = float64(s.PartialsDropped)
-	m.vals["cep_partials_expired_total"] = float64(s.PartialsExpired)
-	m.vals["cep_partials"] = float64(s.Partials)
-	m.vals["cep_partials_bytes"] = float64(s.PartialBytes)
-	if s.Watermark > 0 && s.Watermark < correlate.MaxTime {
-		m.vals["cep_watermark_seconds"] = float64(s.Watermark) / 1e9
-	}
-	m.vals["cep_reorder_buffered_events"] = float64(s.Buffered)
-}
-
-// serveMetrics serves /metrics and /healthz (sink health as JSON).
-func serveMetrics(addr string, reg *prometheus.Registry, router *siem.Router) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(router.Health()); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
-	})
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return srv, nil
-}
-
-// ruleErrors exports each rule's evaluation errors; the counters are
-// atomic, so a scrape reads them directly.
-type ruleErrors struct{ rules []*rules.Rule }
-
-var ruleErrorsDesc = prometheus.NewDesc("cep_rule_eval_errors_total", "Evaluations of a rule's expressions that failed (the condition counted as false).", []string{"rule"}, nil)
-
-func (r ruleErrors) Describe(ch chan<- *prometheus.Desc) { ch <- ruleErrorsDesc }
-
-func (r ruleErrors) Collect(ch chan<- prometheus.Metric) {
-	for _, rule := range r.rules {
-		ch <- prometheus.MustNewConstMetric(ruleErrorsDesc, prometheus.CounterValue, float64(rule.Health.Errors()), rule.ID)
-	}
 }
 
 // criticality reads entity criticality from a CSV reference list: the most
