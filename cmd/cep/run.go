@@ -23,17 +23,17 @@ import (
 )
 
 type runParams struct {
-	config     string
-	rules      []string
-	inputs     []string
-	output     string
-	format     string
+	config      string
+	rules       []string
+	inputs      []string
+	output      string
+	format      string
 	timeFields  []string
 	idFields    []string
 	timeFormats []string
 	timeZones   []string
-	progress   string
-	stateDir   string
+	progress    string
+	stateDir    string
 	ruleFlags
 	engineParams
 }
