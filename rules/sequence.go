@@ -62,6 +62,11 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 		if st.Until != nil {
 			step.Until = act.guard(st.Until)
 		}
+		// Guards that read only the event let the matcher decide once for
+		// every partial match waiting at the step: a burst on one key then
+		// costs one guard call per event, not one per partial match.
+		step.ViewFree = (st.Where == nil || !referencesOtherThanEvent(st.Where.AST())) &&
+			(st.Until == nil || !referencesOtherThanEvent(st.Until.AST()))
 		p.Steps = append(p.Steps, step)
 	}
 	return p, nil
