@@ -456,17 +456,34 @@ func (e *Engine) lateFor(r *rules.Rule) string {
 
 // dispatchLate hands a late event to the detectors whose rules take late
 // events (late: process or correct); it reports whether any did.
+//
+// Windows and joins judge lateness themselves, per window and per buffer
+// as Flink does: an event behind the watermark still counts while its
+// window is open (or its join buffer can still meet it), whatever the
+// rule's late policy. Sequences and filters take late events only under
+// late: process or correct, since their order matters.
 func (e *Engine) dispatchLate(ev *event.Event) bool {
 	taken := false
 	for _, i := range e.router.route(ev) {
-		if e.lateFor(e.dets[i].rule()) == LateDrop {
+		d := e.dets[i]
+		judges := false
+		switch d.(type) {
+		case *aggregate, *joinDet:
+			judges = true
+		}
+		if !judges && e.lateFor(d.rule()) == LateDrop {
+			continue
+		}
+		before := e.stats.LateInWindow
+		e.processIn(d, ev)
+		if judges && e.lateFor(d.rule()) == LateDrop && e.stats.LateInWindow > before {
+			// Its window had closed: the detector did not use it.
 			continue
 		}
 		if !taken {
 			e.stats.Processed++
 			taken = true
 		}
-		e.processIn(e.dets[i], ev)
 	}
 	return taken
 }

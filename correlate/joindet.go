@@ -28,7 +28,10 @@ func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := join.Config{Within: spec.Within, Type: typ, MaxPerSide: e.cfg.Limits.MaxJoinBuffer, MaxKeys: e.cfg.Limits.MaxKeys}
+	// Buffers wait the allowed lateness longer, so an event that late
+	// still meets every partner it would have met in order.
+	cfg := join.Config{Within: spec.Within, Type: typ, MaxPerSide: e.cfg.Limits.MaxJoinBuffer, MaxKeys: e.cfg.Limits.MaxKeys,
+		AllowedLateness: e.cfg.AllowedLateness}
 	for _, s := range r.Join.Sides {
 		cfg.Sides = append(cfg.Sides, s.Name)
 	}
