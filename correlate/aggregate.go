@@ -40,8 +40,9 @@ func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
 			Kind: kind, Size: spec.Window.Size, Slide: spec.Window.Slide,
 			Gap: spec.Window.Gap, Length: spec.Window.Count,
 		},
-		Evidence: spec.Evidence,
-		MaxKeys:  e.cfg.Limits.MaxKeys,
+		Evidence:    spec.Evidence,
+		MaxKeys:     e.cfg.Limits.MaxKeys,
+		MaxDistinct: e.cfg.Limits.MaxDistinct,
 	}
 	if kind == window.Length && cfg.Window.Expire == 0 {
 		// A length window of a key that went quiet is forgotten after a
@@ -351,3 +352,6 @@ func fieldArg(v event.Value) window.Arg {
 	}
 	return window.S(fmt.Sprint(v.Interface()))
 }
+
+func (d *aggregate) stateBytes() int64     { return d.agg.Bytes() }
+func (d *aggregate) shed(target int64) int { return d.agg.Shed(target) }

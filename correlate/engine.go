@@ -95,6 +95,15 @@ type Limits struct {
 	MaxKeys int
 	// MaxJoinBuffer bounds the events a join keeps per key and side.
 	MaxJoinBuffer int
+	// MaxDistinct bounds the values an exact count_distinct keeps per key
+	// and window.
+	MaxDistinct int
+	// MaxJoinMatches bounds the combinations one event can complete in a
+	// join; the rest are counted, not emitted.
+	MaxJoinMatches int
+	// MaxStateBytes bounds the estimated memory of all detector state;
+	// past it the largest rules shed their oldest state. 0 is unbounded.
+	MaxStateBytes int64
 }
 
 // Stats are the engine's counters.
@@ -113,6 +122,11 @@ type Stats struct {
 	Shed         uint64
 	// Quarantined counts events set aside for a time far in the future.
 	Quarantined uint64
+	// StateShed counts partial matches, window keys and buffered events
+	// dropped to keep detector state within its budget; StateBytes is
+	// the state's estimated memory at the last look.
+	StateShed  uint64
+	StateBytes int64
 	// ReleasedEarly counts events the reorder buffer let go before the
 	// watermark passed them, to stay within its byte budget.
 	ReleasedEarly uint64
@@ -147,6 +161,10 @@ type detector interface {
 	// entries; restore reads one back into a new detector of the same rule.
 	snapshot(put func(key string, val []byte) error) error
 	restore(key string, val []byte) error
+	// stateBytes estimates the memory of the detector's state; shed drops
+	// its oldest state until it is at most target, and says how much.
+	stateBytes() int64
+	shed(target int64) int
 }
 
 // Engine runs detectors over events in event-time order. It is not safe for
@@ -178,8 +196,13 @@ type Engine struct {
 	online    map[string]*online
 	feedback  map[string][]*online
 	future    *futureGuard
-	byID      map[string]*rules.Rule
-	ruleStats map[string]*RuleStats
+	// stateBytes is the detectors' estimated memory at the last budget
+	// check; sinceCheck counts events released since.
+	stateBytes int64
+	sinceCheck int
+	shedRounds uint64
+	byID       map[string]*rules.Rule
+	ruleStats  map[string]*RuleStats
 	// carried holds counters of the engines a reload replaced.
 	carried carried
 }
@@ -364,6 +387,11 @@ type RuleStats struct {
 	Alerts, Shadow uint64
 	// Shed counts events its state limits dropped.
 	Shed uint64
+	// Bytes estimates the memory of its detector's state; ShedBytes is
+	// what the state budget made it drop, in ShedItems partial matches,
+	// window keys or buffered events.
+	Bytes                int64
+	ShedBytes, ShedItems uint64
 }
 
 // RuleStats returns every rule's counters by rule id.
@@ -371,6 +399,11 @@ func (e *Engine) RuleStats() map[string]RuleStats {
 	out := make(map[string]RuleStats, len(e.ruleStats))
 	for id, s := range e.ruleStats {
 		out[id] = *s
+	}
+	for _, d := range e.dets {
+		s := out[d.rule().ID]
+		s.Bytes = d.stateBytes()
+		out[d.rule().ID] = s
 	}
 	return out
 }
@@ -381,6 +414,7 @@ func (e *Engine) Stats() Stats {
 	s.Watermark = e.reorder.wm
 	s.Buffered = e.reorder.buffered()
 	s.BufferedBytes = e.reorder.bytes
+	s.StateBytes = e.stateBytes
 	s.Deduped = e.alerts.Deduplicated() + e.carried.deduped
 	q := e.sequenceStats()
 	s.Partials, s.PartialBytes = q.Partials, q.Bytes
@@ -417,6 +451,10 @@ func (e *Engine) advanceDetectors(wm int64) {
 
 func (e *Engine) dispatch(ev *event.Event) {
 	e.stats.Processed++
+	if e.sinceCheck++; e.sinceCheck >= checkBudgetEvery {
+		e.sinceCheck = 0
+		e.enforceBudget()
+	}
 	if e.explain != nil {
 		e.header = fmt.Sprintf("event %s stream=%s time=%s line=%d", ev.ID, ev.Stream, ev.Timestamp().Format(time.RFC3339Nano), ev.Line)
 	}

@@ -72,3 +72,6 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 	a := f.e.newAlert(f.r, key, ev.Time, []alert.Evidence{{Step: "match", Event: ev}}, act)
 	f.e.emit(f.r, a, k)
 }
+
+func (f *filter) stateBytes() int64 { return 0 }
+func (f *filter) shed(int64) int    { return 0 }

@@ -31,7 +31,7 @@ func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
 	// Buffers wait the allowed lateness longer, so an event that late
 	// still meets every partner it would have met in order.
 	cfg := join.Config{Within: spec.Within, Type: typ, MaxPerSide: e.cfg.Limits.MaxJoinBuffer, MaxKeys: e.cfg.Limits.MaxKeys,
-		AllowedLateness: e.cfg.AllowedLateness}
+		AllowedLateness: e.cfg.AllowedLateness, MaxMatchesPerEvent: e.cfg.Limits.MaxJoinMatches}
 	for _, s := range r.Join.Sides {
 		cfg.Sides = append(cfg.Sides, s.Name)
 	}
@@ -128,3 +128,6 @@ func (d *joinDet) emit(m *join.Match) {
 	}
 	d.e.emit(d.r, a, m.Key)
 }
+
+func (d *joinDet) stateBytes() int64     { return d.j.Bytes() }
+func (d *joinDet) shed(target int64) int { return d.j.Shed(target) }

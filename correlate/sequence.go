@@ -154,3 +154,15 @@ func (e *Engine) sequenceStats() nfa.Stats {
 	}
 	return s
 }
+
+func (d *sequence) stateBytes() int64 { return d.m.Stats().Bytes }
+
+// shed drops the oldest partial matches down to target; a partial match
+// that was to be emitted when it timed out (emit_timeouts) is emitted.
+func (d *sequence) shed(target int64) int {
+	n, err := d.m.Shed(target, d.emitFn)
+	if err != nil {
+		d.e.stateError(d.r, err)
+	}
+	return n
+}

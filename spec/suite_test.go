@@ -25,7 +25,10 @@ func TestSpecs(t *testing.T) {
 var cepBin string
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	bin, err := gexec.Build("github.com/cep-project/cep/cmd/cep")
+	// The binary under test is built as users build it: without the race
+	// detector even when the suite runs with it (CI's GOFLAGS), whose cost
+	// would make the load specs crawl; unit tests cover races.
+	bin, err := gexec.BuildWithEnvironment("github.com/cep-project/cep/cmd/cep", []string{"GOFLAGS=-buildvcs=false"})
 	Expect(err).NotTo(HaveOccurred())
 	return []byte(bin)
 }, func(bin []byte) {

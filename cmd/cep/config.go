@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/sinks/siem"
@@ -81,8 +82,22 @@ type engineConfig struct {
 	// the last checkpoint and the sinks' flush. Default 30s.
 	StopTimeout duration `yaml:"stop_timeout"`
 	// MaxPartialsPerKey and MaxPartials bound live partial matches.
-	MaxPartialsPerKey int `yaml:"max_partials_per_key"`
-	MaxPartials       int `yaml:"max_partials"`
+	MaxPartialsPerKey int `yaml:"max_partials_per_key" yamlx:"min=0"`
+	MaxPartials       int `yaml:"max_partials" yamlx:"min=0"`
+	// MemoryLimit is what cep may use; default half the machine's (or
+	// the cgroup's) memory. It shares out the defaults below and is the
+	// Go runtime's soft memory limit.
+	MemoryLimit byteSize `yaml:"memory_limit"`
+	// MaxStateBytes bounds all detector state; default half of
+	// MemoryLimit.
+	MaxStateBytes byteSize `yaml:"max_state_bytes"`
+	// Per-rule caps: keys of a window or join rule, events per key and
+	// side of a join, values of an exact count_distinct per key and
+	// window, combinations one event completes in a join.
+	MaxKeys        int `yaml:"max_keys" yamlx:"min=0"`
+	MaxJoinBuffer  int `yaml:"max_join_buffer" yamlx:"min=0"`
+	MaxDistinct    int `yaml:"max_distinct" yamlx:"min=0"`
+	MaxJoinMatches int `yaml:"max_join_matches" yamlx:"min=0"`
 }
 
 type celConfig struct {
@@ -147,6 +162,31 @@ type prepareConfig struct {
 	// Command is the program and its arguments, run in the config file's
 	// directory.
 	Command []string `yaml:"command"`
+}
+
+// Defaults of the per-rule caps: one event completing a thousand join
+// combinations is already an alert storm, and a hundred thousand distinct
+// values per key and window is far past any threshold a rule compares.
+const (
+	defaultMaxJoinMatches = 1000
+	defaultMaxDistinct    = 100000
+)
+
+// limits are the engine's state limits from the config, with defaults.
+func (e *engineConfig) limits() correlate.Limits {
+	l := correlate.Limits{
+		MaxPartialsPerKey: e.MaxPartialsPerKey, MaxPartials: e.MaxPartials,
+		MaxKeys: e.MaxKeys, MaxJoinBuffer: e.MaxJoinBuffer,
+		MaxDistinct: e.MaxDistinct, MaxJoinMatches: e.MaxJoinMatches,
+		MaxStateBytes: int64(e.MaxStateBytes),
+	}
+	if l.MaxDistinct == 0 {
+		l.MaxDistinct = defaultMaxDistinct
+	}
+	if l.MaxJoinMatches == 0 {
+		l.MaxJoinMatches = defaultMaxJoinMatches
+	}
+	return l
 }
 
 // byteSize reads 512MiB, 2GB or a number of bytes in YAML.

@@ -28,11 +28,16 @@ type engineParams struct {
 	quarantine  string
 	// sort processes a replay in event-time order whatever the files'
 	// order, in sortBytes of memory and then on disk.
-	sort      bool
-	sortBytes sizeFlag
+	sort        bool
+	sortBytes   sizeFlag
+	memoryLimit sizeFlag
 }
 
 func (p engineParams) config(log *slog.Logger, explain io.Writer, streams []string) correlate.Config {
+	if p.limits == (correlate.Limits{}) {
+		// Flags set no limits: the config file's defaults.
+		p.limits = (&engineConfig{}).limits()
+	}
 	return correlate.Config{
 		AllowedLateness: p.lateness,
 		Late:            p.late,

@@ -76,7 +76,7 @@ for --input and standard output for --output.`,
 				// Everything a replay takes from flags, a service takes from
 				// its config file: a flag that would be ignored is an error.
 				var ignored []string
-				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "time-format", "time-zone", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
+				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "memory-limit", "time-format", "time-zone", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
 					if cmd.Flags().Changed(name) {
 						ignored = append(ignored, "--"+name)
 					}
@@ -122,15 +122,20 @@ func (a *app) addEngineFlags(cmd *cobra.Command, p *engineParams) {
 	cmd.Flags().StringVar(&p.late, "late", "drop", "events later than that: drop (counted and logged) or process")
 	cmd.Flags().Var(newFutureFlag(&p.maxFuture), "max-future", "an event this far ahead of its stream's newest is held back until a few more agree, else quarantined (0: trust every time)")
 	cmd.Flags().BoolVar(&p.sort, "sort", true, "process the input in event-time order whatever the files' order (false: keep each file's order, and fail if events come late)")
-	p.sortBytes = runtime.DefaultSortBytes
-	cmd.Flags().Var(&p.sortBytes, "sort-buffer", "memory for sorting the input; beyond it sorted runs spill to the temporary directory")
+	cmd.Flags().Var(&p.sortBytes, "sort-buffer", "memory for sorting the input, beyond which sorted runs spill to the temporary directory (default an eighth of --memory-limit)")
+	cmd.Flags().Var(&p.memoryLimit, "memory-limit", "memory cep may use (default half the machine's): half bounds detector state, an eighth the reorder buffer, an eighth sorting")
 }
 
 // sizeFlag reads a byte size such as 512MiB.
 type sizeFlag int64
 
-func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
-func (s *sizeFlag) Type() string   { return "size" }
+func (s *sizeFlag) String() string {
+	if *s == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*s), 10)
+}
+func (s *sizeFlag) Type() string { return "size" }
 func (s *sizeFlag) Set(v string) error {
 	n, err := yamlx.ParseSize(v)
 	if err != nil {
@@ -265,6 +270,13 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		explain = a.stderr
 	}
 	ecfg := p.engineParams.config(a.log, explain, nil)
+	plan := planMemory(int64(p.memoryLimit))
+	plan.apply()
+	ecfg.Limits.MaxStateBytes = plan.state
+	ecfg.MaxBufferBytes = plan.buffer
+	if p.sortBytes == 0 {
+		p.sortBytes = sizeFlag(plan.sort)
+	}
 	if p.quarantine != "" {
 		q, err := openQuarantine(p.quarantine)
 		if err != nil {
@@ -385,6 +397,7 @@ func (a *app) summary(set *rules.Set, res *runtime.Result, srcs []source.Source,
 		"events", s.Events, "malformed_lines", malformed, "late", s.Late, "late_dropped", s.LateDropped,
 		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors, "without_key", s.KeyMissing,
 		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped, "quarantined", s.Quarantined,
+		"state_shed", s.StateShed, "released_early", s.ReleasedEarly, "peak_rss_bytes", peakRSS(),
 		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))
 	for _, r := range set.Rules {
 		if n := r.Health.Errors(); n > 0 {

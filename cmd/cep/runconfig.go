@@ -104,7 +104,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		lateness:    correlate.DefaultAllowedLateness,
 		late:        cfg.Engine.Late,
 		explainRule: p.explainRule,
-		limits:      correlate.Limits{MaxPartialsPerKey: cfg.Engine.MaxPartialsPerKey, MaxPartials: cfg.Engine.MaxPartials},
+		limits:      cfg.Engine.limits(),
 	}
 	if l := cfg.Engine.AllowedLateness; l != nil {
 		ep.lateness = time.Duration(*l)
@@ -116,7 +116,15 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		}
 	}
 	ecfg := ep.config(a.log, explain, nil)
+	plan := planMemory(int64(cfg.Engine.MemoryLimit))
+	plan.apply()
+	if ecfg.Limits.MaxStateBytes == 0 {
+		ecfg.Limits.MaxStateBytes = plan.state
+	}
 	ecfg.MaxBufferBytes = int64(cfg.Engine.MaxBufferBytes)
+	if ecfg.MaxBufferBytes == 0 {
+		ecfg.MaxBufferBytes = plan.buffer
+	}
 	if path := cfg.Engine.QuarantineFile; path != "" {
 		q, err := openQuarantine(cfg.resolve(path))
 		if err != nil {
