@@ -52,6 +52,10 @@ var engineMetrics = []engineMetric{
 	{"cep_events_without_key_total", "Events a stateful rule skipped because they lack its key field.", counter, stat(func(s correlate.Stats) uint64 { return s.KeyMissing })},
 	{"cep_events_late_for_window_total", "Events that reached a window or join after it had closed.", counter, stat(func(s correlate.Stats) uint64 { return s.LateInWindow })},
 	{"cep_events_shed_total", "Events dropped by state limits (keys, buffers).", counter, stat(func(s correlate.Stats) uint64 { return s.Shed })},
+	{"cep_state_shed_total", "Partial matches, window keys and buffered join events dropped to keep detector state within max_state_bytes.", counter, stat(func(s correlate.Stats) uint64 { return s.StateShed })},
+	{"cep_state_bytes", "Estimated memory of all detector state at the last budget check.", gauge, func(s *runtime.Statistics) (float64, bool) { return float64(s.Engine.StateBytes), true }},
+	{"cep_reorder_buffered_bytes", "Estimated memory of the events waiting in the reorder buffer.", gauge, func(s *runtime.Statistics) (float64, bool) { return float64(s.Engine.BufferedBytes), true }},
+	{"cep_events_released_early_total", "Events the reorder buffer let go before the watermark passed them, to stay within max_buffer_bytes.", counter, stat(func(s correlate.Stats) uint64 { return s.ReleasedEarly })},
 	{"cep_events_quarantined_total", "Events set aside because their time is far ahead of their stream or the wall clock.", counter, stat(func(s correlate.Stats) uint64 { return s.Quarantined })},
 	{"cep_partials_dropped_total", "Partial sequence matches dropped by the per-key or total limit.", counter, stat(func(s correlate.Stats) uint64 { return s.PartialsDropped })},
 	{"cep_partials_expired_total", "Partial sequence matches that expired.", counter, stat(func(s correlate.Stats) uint64 { return s.PartialsExpired })},
@@ -107,13 +111,19 @@ var ruleMetrics = []ruleMetric{
 	{"cep_rule_events_shed_total", "Events the rule's state limits dropped.", counter, func(s *runtime.Statistics, id string, _ uint64) (float64, bool) {
 		return float64(s.RuleStats[id].Shed), true
 	}},
+	{"cep_rule_state_shed_total", "Partial matches, window keys or join events of the rule dropped by the state budget.", counter, func(s *runtime.Statistics, id string, _ uint64) (float64, bool) {
+		return float64(s.RuleStats[id].ShedItems), true
+	}},
+	{"cep_rule_state_shed_bytes_total", "Estimated bytes of the rule's state the budget dropped.", counter, func(s *runtime.Statistics, id string, _ uint64) (float64, bool) {
+		return float64(s.RuleStats[id].ShedBytes), true
+	}},
 	{"cep_rule_state_keys", "Keys with state in the rule's detector.", gauge, func(s *runtime.Statistics, id string, _ uint64) (float64, bool) {
 		st, ok := s.RuleStates[id]
 		return float64(st.Keys), ok
 	}},
-	{"cep_rule_state_bytes", "Estimated memory of the rule's detector state (sequence rules).", gauge, func(s *runtime.Statistics, id string, _ uint64) (float64, bool) {
-		st, ok := s.RuleStates[id]
-		return float64(st.Bytes), ok && st.Bytes >= 0
+	{"cep_rule_state_bytes", "Estimated memory of the rule's detector state.", gauge, func(s *runtime.Statistics, id string, _ uint64) (float64, bool) {
+		rs, ok := s.RuleStats[id]
+		return float64(rs.Bytes), ok
 	}},
 }
 
