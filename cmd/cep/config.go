@@ -14,6 +14,9 @@ import (
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/sinks/siem"
+	"github.com/cep-project/cep/sinks/siem/format"
+	_ "github.com/cep-project/cep/sinks/siem/transport/all" // the sink types of the config
+	"github.com/cep-project/cep/sinks/siem/transport/file"
 )
 
 // config is cep.yaml: where rules, lists and models are, the sources, the
@@ -335,7 +338,7 @@ func (c *config) validate() []error {
 		}
 	}
 	if len(c.Sinks) == 0 {
-		c.Sinks = []siem.Config{{Name: "stdout", Type: siem.TypeStdout, Format: siem.FormatJSON}}
+		c.Sinks = []siem.Config{{Name: "stdout", Type: file.Stdout, Format: format.JSON}}
 	}
 	errs = append(errs, siem.ValidateAll(c.Sinks)...)
 	return errs

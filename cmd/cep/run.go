@@ -18,7 +18,7 @@ import (
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/runtime"
-	"github.com/cep-project/cep/sinks/siem"
+	"github.com/cep-project/cep/sinks/siem/format"
 	"github.com/cep-project/cep/source"
 )
 
@@ -226,7 +226,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 			return exitWith(exitUsage, "--explain: no rule %q is loaded", p.explainRule)
 		}
 	}
-	format, err := siem.NewFormatter(p.format, siem.Product{Version: version}, "")
+	format, err := format.New(p.format, format.Options{Product: format.Product{Version: version}})
 	if err != nil {
 		return exitWith(exitUsage, "--format: %v", err)
 	}

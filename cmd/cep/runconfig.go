@@ -77,11 +77,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		return exitWith(exitRuntime, "metrics: %v", err)
 	}
 	for i := range cfg.Sinks {
-		s := &cfg.Sinks[i]
-		s.Spool.Dir = cfg.resolve(s.Spool.Dir)
-		if s.File != nil {
-			s.File.Path = cfg.resolve(s.File.Path)
-		}
+		cfg.Sinks[i].ResolvePaths(cfg.resolve)
 	}
 	router, err := siem.Build(cfg.Sinks, siem.Options{Logger: a.log, Metrics: sinkMetrics, Stdout: a.stdout, Version: version})
 	if err != nil {

@@ -10,20 +10,21 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/sinks/siem"
+	"github.com/cep-project/cep/sinks/siem/format"
 )
 
 // writerSink writes formatted alerts to a file or standard output, for
 // replays: an alert is done once it is written.
 type writerSink struct {
 	w      *bufio.Writer
-	format siem.Formatter
+	format format.Formatter
 	log    *slog.Logger
 	buf    []byte
 	err    error
 	n      uint64
 }
 
-func newWriterSink(w io.Writer, format siem.Formatter, log *slog.Logger) *writerSink {
+func newWriterSink(w io.Writer, format format.Formatter, log *slog.Logger) *writerSink {
 	return &writerSink{w: bufio.NewWriterSize(w, 256*1024), format: format, log: log}
 }
 

@@ -57,12 +57,12 @@ func (b *barrier) wait(ctx context.Context, mark uint64) error {
 
 // handedOver counts records the sender is done with, and republishes what
 // it holds in memory.
-func (s *Sink) handedOver(n int) {
+func (s *sender) handedOver(n int) {
 	s.bar.handled.Add(uint64(n))
 	s.publishHeld()
 }
 
-func (s *Sink) publishHeld() {
+func (s *sender) publishHeld() {
 	held := int64(len(s.pending))
 	if _, mem := s.sp.(*memSpool); mem {
 		n, _ := s.sp.stats()
@@ -78,7 +78,7 @@ func (r *Router) Mark() uint64 {
 	defer r.mmu.Unlock()
 	counts := make([]uint64, len(r.sinks))
 	for i, s := range r.sinks {
-		counts[i] = s.bar.accepted.Load()
+		counts[i] = s.snd.bar.accepted.Load()
 	}
 	r.nextMark++
 	if r.marks == nil {
@@ -99,7 +99,7 @@ func (r *Router) Wait(ctx context.Context, mark uint64) error {
 		return nil
 	}
 	for i, s := range r.sinks {
-		if err := s.bar.wait(ctx, counts[i]); err != nil {
+		if err := s.snd.bar.wait(ctx, counts[i]); err != nil {
 			return err
 		}
 	}

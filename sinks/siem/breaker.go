@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"errors"
 	"sync"
 	"time"
 )
@@ -94,3 +95,5 @@ func (b *breaker) current() breakerState {
 	defer b.mu.Unlock()
 	return b.state
 }
+
+var errBreakerOpen = errors.New("circuit breaker open")

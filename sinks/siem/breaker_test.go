@@ -1,34 +1,11 @@
 package siem
 
 import (
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cep-project/cep/sinks/siem/sinktest"
 )
-
-// fakeClock is a manual clock for unit tests of time-dependent code.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	ch <- c.Now().Add(d)
-	return ch
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func TestBreaker(t *testing.T) {
 	type step struct {
@@ -69,7 +46,7 @@ func TestBreaker(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &fakeClock{now: baseTime}
+			c := sinktest.NewClock(baseTime)
 			b := newBreaker(c, 3, 10*time.Second)
 			for i, s := range tc.steps {
 				switch s.op {
@@ -82,7 +59,7 @@ func TestBreaker(t *testing.T) {
 				case "fail":
 					b.failure()
 				case "wait":
-					c.advance(s.d)
+					c.Advance(s.d)
 					continue
 				}
 				if got := b.current(); got != s.state {

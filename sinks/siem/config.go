@@ -3,27 +3,19 @@ package siem
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"slices"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/internal/secret"
+	"github.com/cep-project/cep/sinks/siem/format"
+	"github.com/cep-project/cep/sinks/siem/transport"
 )
-
-// The sink types, as named in Config.Type.
-const (
-	TypeSplunkHEC = "splunk_hec"
-	TypeElastic   = "elastic"
-	TypeSyslog    = "syslog"
-	TypeWebhook   = "webhook"
-	TypeKafka     = "kafka"
-	TypeFile      = "file"
-	TypeStdout    = "stdout"
-)
-
-// Types lists the sink types.
-var Types = []string{TypeSplunkHEC, TypeElastic, TypeSyslog, TypeWebhook, TypeKafka, TypeFile, TypeStdout}
 
 // The spool's policies when it is full.
 const (
@@ -33,13 +25,15 @@ const (
 
 // Config configures one sink. It is decoded from YAML (the `sinks:` list of
 // the cep config file) with unknown keys rejected; Validate reports every
-// problem at once with its key path. Exactly the block named by Type is
-// read among the type-specific blocks.
+// problem at once with its key path. Beside the keys below, a sink has one
+// block named like its type (`splunk_hec: {...}`), decoded by the
+// registered transport into Transport.
 type Config struct {
 	// Name identifies the sink in logs, metrics (label sink) and health; it
 	// must be unique.
 	Name string `yaml:"name"`
-	// Type is splunk_hec, elastic, syslog, webhook, kafka, file or stdout.
+	// Type is a registered transport kind: splunk_hec, elastic, syslog,
+	// webhook, kafka, file or stdout with transport/all.
 	Type string `yaml:"type"`
 	// Format is json (default; the alert contract), ecs, ocsf, cef or leef.
 	// Elasticsearch takes JSON formats only; a webhook renders its own body.
@@ -52,14 +46,14 @@ type Config struct {
 	Tags []string `yaml:"tags"`
 	// Severities, when set, pass only alerts of these severities.
 	Severities []alert.Severity `yaml:"severities"`
-	// IncludeShadow lets alerts of experimental rules through. Only file
-	// and stdout sinks may set it: shadow alerts never reach a SIEM.
+	// IncludeShadow lets alerts of experimental rules through. Only local
+	// sinks (file and stdout) may set it: shadow alerts never reach a SIEM.
 	IncludeShadow bool `yaml:"include_shadow"`
 
 	// Mask lists fields to mask, hash or redact before formatting.
 	Mask []MaskRule `yaml:"mask"`
 	// HashKey is the HMAC key of the hash mask action.
-	HashKey Secret `yaml:"hash_key"`
+	HashKey secret.Secret `yaml:"hash_key"`
 
 	// Vendor, Product and ProductVersion name the sender in CEF and LEEF
 	// headers and OCSF metadata; defaults cep-project, cep, the build's
@@ -87,13 +81,13 @@ type Config struct {
 	// Spool keeps alerts that could not be delivered, on disk.
 	Spool SpoolConfig `yaml:"spool"`
 
-	// The type-specific blocks.
-	SplunkHEC *HECConfig     `yaml:"splunk_hec"`
-	Elastic   *ElasticConfig `yaml:"elastic"`
-	Syslog    *SyslogConfig  `yaml:"syslog"`
-	Webhook   *WebhookConfig `yaml:"webhook"`
-	Kafka     *KafkaConfig   `yaml:"kafka"`
-	File      *FileConfig    `yaml:"file"`
+	// Transport is the block of the sink's type, such as a *hec.Config for
+	// type splunk_hec. Decoding YAML fills it; a program may set it.
+	Transport transport.Config `yaml:"-"`
+
+	// others are blocks of other types found in the YAML, which Validate
+	// reports.
+	others []string
 }
 
 // BatchConfig groups alerts into one request.
@@ -147,22 +141,143 @@ type SpoolConfig struct {
 	OnFull string `yaml:"on_full"`
 }
 
-// TLSConfig is client TLS for a transport.
-type TLSConfig struct {
-	// CAFile is a PEM bundle of CAs to trust instead of the system's.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are a client certificate, for mutual TLS.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName overrides the name checked in the server's certificate.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify disables certificate checks; for tests only.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+// plainConfig is Config without its YAML methods, for decoding the keys
+// common to every sink.
+type plainConfig Config
+
+// blockStruct is a struct type made at run time: the common keys inline,
+// then one field per registered kind that has a block, named by the kind.
+// Decoding into it with the caller's decoder keeps its settings (unknown
+// keys are errors, with their line) for the blocks too, which decoding a
+// yaml.Node separately would lose.
+var blockStruct struct {
+	sync.Mutex
+	gen   int
+	typ   reflect.Type
+	kinds []transport.Kind
+}
+
+func configStruct() (reflect.Type, []transport.Kind) {
+	blockStruct.Lock()
+	defer blockStruct.Unlock()
+	gen := transport.Generation()
+	if blockStruct.typ != nil && blockStruct.gen == gen {
+		return blockStruct.typ, blockStruct.kinds
+	}
+	fields := []reflect.StructField{{Name: "Common", Type: reflect.TypeFor[plainConfig](), Tag: `yaml:",inline"`}}
+	var kinds []transport.Kind
+	for _, k := range transport.Kinds() {
+		if k.NewConfig == nil {
+			continue
+		}
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("Block%d", len(kinds)),
+			Type: reflect.TypeOf(k.NewConfig()),
+			Tag:  reflect.StructTag(`yaml:"` + k.Name + `"`),
+		})
+		kinds = append(kinds, k)
+	}
+	blockStruct.typ, blockStruct.kinds, blockStruct.gen = reflect.StructOf(fields), kinds, gen
+	return blockStruct.typ, kinds
+}
+
+// UnmarshalYAMLX decodes the common keys and the block of every
+// registered kind with cep's config decoder: unknown keys are errors with
+// their position and the keys allowed, the kinds' block names among them.
+func (c *Config) UnmarshalYAMLX(d *yamlx.Decoder, n *yaml.Node) {
+	t, kinds := configStruct()
+	v := reflect.New(t)
+	d.Decode(n, v.Interface())
+	c.fromBlocks(v.Elem(), kinds)
+}
+
+// UnmarshalYAML does the same for yaml.v3's decoder. It takes the
+// decoder's unmarshal function (yaml.v3's older interface) because that
+// one carries the decoder's KnownFields setting.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	t, kinds := configStruct()
+	v := reflect.New(t)
+	if err := unmarshal(v.Interface()); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
+			for i, e := range te.Errors {
+				out.Errors[i] = strings.ReplaceAll(e, t.String(), "siem.Config")
+			}
+			return out
+		}
+		return err
+	}
+	c.fromBlocks(v.Elem(), kinds)
+	return nil
+}
+
+// fromBlocks sets c from a value of the type configStruct made: the common
+// keys, the block of the sink's type, and which other blocks were set.
+func (c *Config) fromBlocks(e reflect.Value, kinds []transport.Kind) {
+	*c = Config(e.Field(0).Interface().(plainConfig))
+	for i, k := range kinds {
+		f := e.Field(i + 1)
+		if f.IsNil() {
+			continue
+		}
+		if k.Name == c.Type {
+			c.Transport = f.Interface().(transport.Config)
+		} else {
+			c.others = append(c.others, k.Name)
+		}
+	}
+}
+
+// MarshalYAML writes the config as it is read, the block under its kind's
+// key; secrets show as [redacted].
+func (c Config) MarshalYAML() (any, error) {
+	t, kinds := configStruct()
+	v := reflect.New(t).Elem()
+	v.Field(0).Set(reflect.ValueOf(plainConfig(c)))
+	for i, k := range kinds {
+		f := v.Field(i + 1)
+		if k.Name == c.Type && c.Transport != nil && reflect.TypeOf(c.Transport) == f.Type() {
+			f.Set(reflect.ValueOf(c.Transport))
+		}
+	}
+	return v.Interface(), nil
+}
+
+// ResolvePaths rewrites the paths of the config (the spool directory, and
+// those of its block) with resolve, which a program uses to make them
+// relative to its config file. Empty paths stay empty.
+func (c *Config) ResolvePaths(resolve func(path string) string) {
+	r := func(p string) string {
+		if p == "" {
+			return p
+		}
+		return resolve(p)
+	}
+	c.Spool.Dir = r(c.Spool.Dir)
+	if pr, ok := c.Transport.(transport.PathResolver); ok {
+		pr.ResolvePaths(r)
+	}
+}
+
+// kind returns the sink's registered transport kind.
+func (c *Config) kind() (transport.Kind, bool) { return transport.Lookup(c.Type) }
+
+// settings are the sink-level values its transport sees.
+func (c *Config) settings() transport.Settings {
+	s := transport.Settings{Name: c.Name, Format: c.Format, Timeout: c.Timeout, BatchMaxAlerts: c.Batch.MaxAlerts}
+	if s.Format == "" {
+		s.Format = format.JSON
+	}
+	if f, ok := format.Lookup(s.Format); ok {
+		s.JSON = f.JSON
+	}
+	return s
 }
 
 func (c *Config) applyDefaults() {
 	if c.Format == "" {
-		c.Format = FormatJSON
+		c.Format = format.JSON
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
@@ -172,8 +287,8 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Batch.MaxAlerts == 0 {
 		c.Batch.MaxAlerts = 500
-		if c.Type == TypeWebhook {
-			c.Batch.MaxAlerts = 1
+		if k, ok := c.kind(); ok && k.DefaultBatch > 0 {
+			c.Batch.MaxAlerts = k.DefaultBatch
 		}
 	}
 	if c.Batch.MaxWait == 0 {
@@ -219,14 +334,17 @@ func (c Config) Validate() []error {
 	if c.Name == "" {
 		add("name: required")
 	}
-	if !slices.Contains(Types, c.Type) {
-		add("type: %q is not one of %s", c.Type, strings.Join(Types, ", "))
+	kind, known := c.kind()
+	if !known {
+		add("type: %q is not one of %s", c.Type, strings.Join(transport.Names(), ", "))
 	}
-	if c.Format != "" && !slices.Contains(Formats, c.Format) {
-		add("format: %q is not one of %s", c.Format, strings.Join(Formats, ", "))
+	if c.Format != "" {
+		if _, ok := format.Lookup(c.Format); !ok {
+			add("format: %q is not one of %s", c.Format, strings.Join(format.Names(), ", "))
+		}
 	}
-	if c.Format == FormatLEEF || c.LEEFDelimiter != "" {
-		if _, err := parseLEEFDelimiter(c.LEEFDelimiter); err != nil {
+	if c.Format == format.LEEF || c.LEEFDelimiter != "" {
+		if _, err := format.ParseLEEFDelimiter(c.LEEFDelimiter); err != nil {
 			add("leef_delimiter: %v", err)
 		}
 	}
@@ -243,8 +361,14 @@ func (c Config) Validate() []error {
 			add("tags[%d]: empty tag", i)
 		}
 	}
-	if c.IncludeShadow && c.Type != TypeFile && c.Type != TypeStdout {
-		add("include_shadow: only file and stdout sinks may take alerts of experimental rules")
+	if c.IncludeShadow && !kind.Shadow {
+		var local []string
+		for _, k := range transport.Kinds() {
+			if k.Shadow {
+				local = append(local, k.Name)
+			}
+		}
+		add("include_shadow: only %s sinks may take alerts of experimental rules", strings.Join(local, " and "))
 	}
 	seen := map[string]bool{}
 	for i, m := range c.Mask {
@@ -254,6 +378,20 @@ func (c Config) Validate() []error {
 		}
 		seen[m.Field] = true
 	}
+	errs = append(errs, c.validateDelivery()...)
+	for _, o := range c.others {
+		add("%s: set, but the sink's type is %q", o, c.Type)
+	}
+	if known {
+		errs = append(errs, c.validateBlock(kind)...)
+	}
+	return errs
+}
+
+// validateDelivery checks the queue, batch, retry, breaker and spool keys.
+func (c *Config) validateDelivery() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	nonNeg := func(key string, d time.Duration) {
 		if d < 0 {
 			add("%s: must not be negative", key)
@@ -290,55 +428,23 @@ func (c Config) Validate() []error {
 	if c.Spool.OnFull != "" && c.Spool.OnFull != OnFullBlock && c.Spool.OnFull != OnFullDropOldest {
 		add("spool.on_full: %q is not block or drop_oldest", c.Spool.OnFull)
 	}
-
-	blocks := map[string]bool{
-		TypeSplunkHEC: c.SplunkHEC != nil, TypeElastic: c.Elastic != nil, TypeSyslog: c.Syslog != nil,
-		TypeWebhook: c.Webhook != nil, TypeKafka: c.Kafka != nil, TypeFile: c.File != nil,
-	}
-	for _, t := range Types {
-		if blocks[t] && t != c.Type {
-			add("%s: set, but the sink's type is %q", t, c.Type)
-		}
-	}
-	needs := func(present bool) bool {
-		if !present {
-			add("%s: required for type %s", c.Type, c.Type)
-		}
-		return present
-	}
-	switch c.Type {
-	case TypeSplunkHEC:
-		if needs(c.SplunkHEC != nil) {
-			errs = append(errs, prefix(TypeSplunkHEC, c.SplunkHEC.validate())...)
-		}
-	case TypeElastic:
-		if needs(c.Elastic != nil) {
-			errs = append(errs, prefix(TypeElastic, c.Elastic.validate())...)
-		}
-		if c.Format == FormatCEF || c.Format == FormatLEEF {
-			add("format: elastic indexes JSON documents; use json, ecs or ocsf")
-		}
-		if c.Elastic != nil && c.Elastic.DataStream != "" && c.Format != FormatECS && c.Elastic.Pipeline == "" {
-			add("elastic.data_stream: a data stream needs @timestamp; use format ecs or a pipeline that sets it")
-		}
-	case TypeSyslog:
-		if needs(c.Syslog != nil) {
-			errs = append(errs, prefix(TypeSyslog, c.Syslog.validate())...)
-		}
-	case TypeWebhook:
-		if needs(c.Webhook != nil) {
-			errs = append(errs, prefix(TypeWebhook, c.Webhook.validate())...)
-		}
-	case TypeKafka:
-		if needs(c.Kafka != nil) {
-			errs = append(errs, prefix(TypeKafka, c.Kafka.validate())...)
-		}
-	case TypeFile:
-		if needs(c.File != nil) {
-			errs = append(errs, prefix(TypeFile, c.File.validate())...)
-		}
-	}
 	return errs
+}
+
+// validateBlock checks that the sink has the block its kind needs, of the
+// kind's type, and lets the kind validate it.
+func (c *Config) validateBlock(kind transport.Kind) []error {
+	switch {
+	case kind.NewConfig == nil && c.Transport != nil:
+		return []error{fmt.Errorf("%s: type %s takes no block", c.Type, c.Type)}
+	case kind.NewConfig == nil:
+		return nil
+	case c.Transport == nil || reflect.ValueOf(c.Transport).IsNil():
+		return []error{fmt.Errorf("%s: required for type %s", c.Type, c.Type)}
+	case reflect.TypeOf(c.Transport) != reflect.TypeOf(kind.NewConfig()):
+		return []error{fmt.Errorf("%s: a %T is not the configuration of type %s", c.Type, c.Transport, c.Type)}
+	}
+	return transport.Prefix(c.Type, c.Transport.Validate(c.settings()))
 }
 
 // ValidateAll validates a list of sinks, as in the `sinks:` key of the cep
@@ -369,27 +475,8 @@ func prefix(p string, errs []error) []error {
 	return errs
 }
 
-func validateURL(key, raw string, required bool) []error {
-	if raw == "" {
-		if required {
-			return []error{fmt.Errorf("%s: required", key)}
-		}
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return []error{fmt.Errorf("%s: %v", key, err)}
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return []error{fmt.Errorf("%s: %q is not an http or https URL", key, raw)}
-	}
-	return nil
-}
+// Types lists the registered sink types.
+func Types() []string { return transport.Names() }
 
-func (t TLSConfig) validate(key string) []error {
-	var errs []error
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		errs = append(errs, errors.New(key+".cert_file: cert_file and key_file go together"))
-	}
-	return errs
-}
+// Formats lists the registered formats.
+func Formats() []string { return format.Names() }

@@ -2,6 +2,7 @@ package siem
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,10 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/sinks/siem/format"
+	"github.com/cep-project/cep/sinks/siem/transport/hec"
 )
 
 func decodeConfigs(tb testing.TB, text string) []Config {
@@ -95,16 +100,17 @@ func TestSecretsAreRedacted(t *testing.T) {
   splunk_hec: {url: "https://s:8088", token: tok-SECRET}
 `)
 	c := cfgs[0]
-	if c.SplunkHEC.Token.Reveal() != "tok-SECRET" {
+	block := c.Transport.(*hec.Config)
+	if block.Token.Reveal() != "tok-SECRET" {
 		t.Fatal("token not decoded")
 	}
 	var logs bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", c, "token", c.SplunkHEC.Token)
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", c, "token", block.Token)
 	dump, err := yaml.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(c.SplunkHEC), logs.String(), string(dump)} {
+	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(c.Transport), logs.String(), string(dump)} {
 		if strings.Contains(out, "SECRET") {
 			t.Errorf("secret leaked: %s", out)
 		}
@@ -138,7 +144,37 @@ func TestConfigDocExamples(t *testing.T) {
 			formats[c.Format] = true
 		}
 	}
-	if len(types) != len(Types) || len(formats) != len(Formats) {
+	// Every kind that transport/all registers, every built-in format.
+	if len(types) != 7 || len(formats) != len(format.Names()) {
 		t.Errorf("examples cover types %v and formats %v", types, formats)
+	}
+}
+
+// cep's config decoder (internal/yamlx) decodes sinks too: unknown keys,
+// in a sink or in its block, are errors with their position and the keys
+// allowed, the registered kinds' blocks among them.
+func TestYAMLXDecoding(t *testing.T) {
+	src := []byte(`
+- name: hec
+  type: splunk_hec
+  min_prio: 3
+  splunk_hec: {url: "https://s:8088", token: t, tokn: x}
+`)
+	doc, err := yamlx.Parse("cep.yaml", src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := yamlx.NewDecoder("cep.yaml", src)
+	d.Root = "sinks"
+	var cfgs []Config
+	d.Decode(doc, &cfgs)
+	all := errors.Join(d.List...).Error()
+	for _, want := range []string{`cep.yaml:4:3: unknown key "min_prio"`, "retry, breaker, spool, ", ", splunk_hec, ", `cep.yaml:5:49: unknown key "tokn"`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in\n%s", want, all)
+		}
+	}
+	if len(cfgs) != 1 || cfgs[0].Transport.(*hec.Config).URL != "https://s:8088" {
+		t.Fatalf("decoded %+v", cfgs)
 	}
 }

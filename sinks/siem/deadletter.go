@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cep-project/cep/internal/jsonx"
+	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
 // DeadLetterFile is the name, inside a sink's spool dir, of the JSON-lines
@@ -29,7 +30,7 @@ func openDeadLetter(dir string) (*deadLetter, error) {
 	return &deadLetter{f: f}, nil
 }
 
-func (d *deadLetter) write(now time.Time, sink string, batch []record, reason string) error {
+func (d *deadLetter) write(now time.Time, sink string, batch []transport.Record, reason string) error {
 	var b []byte
 	for _, r := range batch {
 		b = append(b, `{"time":`...)

@@ -3,14 +3,166 @@ package siem
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/cep-project/cep/sinks/siem/transport"
 )
+
+// sender is a sink's delivery: one goroutine takes records from the queue,
+// batches them, sends with retries, and spools what the destination does
+// not take, draining the spool in order when it recovers.
+type sender struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *sinkMetrics
+	clock Clock
+	tr    transport.Transport
+	brk   *breaker
+	bo    *backoff.ExponentialBackOff
+	sp    spool
+	dead  *deadLetter
+	st    status
+	bar   barrier
+
+	queue    chan transport.Record
+	pending  []transport.Record // taken from the queue, waiting for spool room
+	skip     map[string]bool
+	mu       sync.RWMutex
+	stopped  bool
+	stopOnce sync.Once
+	stopping chan struct{}
+	sealed   chan struct{}
+	done     chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	started  bool
+}
+
+func newSender(cfg Config, log *slog.Logger, m *sinkMetrics, clock Clock, tr transport.Transport) *sender {
+	s := &sender{
+		cfg:      cfg,
+		log:      log,
+		m:        m,
+		clock:    clock,
+		tr:       tr,
+		brk:      newBreaker(clock, cfg.Breaker.Failures, cfg.Breaker.Cooldown),
+		queue:    make(chan transport.Record, cfg.Queue),
+		skip:     map[string]bool{},
+		stopping: make(chan struct{}),
+		sealed:   make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	s.st.clock = clock
+	s.bo = &backoff.ExponentialBackOff{
+		InitialInterval:     cfg.Retry.InitialInterval,
+		RandomizationFactor: cfg.Retry.Jitter,
+		Multiplier:          cfg.Retry.Multiplier,
+		MaxInterval:         cfg.Retry.MaxInterval,
+	}
+	s.bo.Reset()
+	return s
+}
+
+// start opens the spool (reporting anything it had to repair) and starts
+// the sender, which drains the spool before it takes new alerts.
+func (s *sender) start(ctx context.Context) error {
+	if s.started {
+		return fmt.Errorf("sink %q: already started", s.cfg.Name)
+	}
+	if err := s.tr.Start(ctx); err != nil {
+		return fmt.Errorf("sink %q: %s: %w", s.cfg.Name, s.cfg.Type, err)
+	}
+	if s.cfg.Spool.Dir != "" {
+		sp, rec, err := openDiskSpool(s.cfg.Spool.Dir, s.cfg.Spool.MaxBytes)
+		if err != nil {
+			return fmt.Errorf("sink %q: spool: %w", s.cfg.Name, err)
+		}
+		s.st.setSpool(sp, rec)
+		if rec.TruncatedBytes > 0 || len(rec.Problems) > 0 {
+			s.log.Error("spool repaired on open; alerts in the cut bytes are lost", "truncated_bytes", rec.TruncatedBytes, "problems", rec.Problems)
+			s.m.fail("spool_corrupt", 1)
+		}
+		if s.dead, err = openDeadLetter(s.cfg.Spool.Dir); err != nil {
+			_ = sp.close()
+			return fmt.Errorf("sink %q: dead-letter file: %w", s.cfg.Name, err)
+		}
+		s.sp = sp
+	} else {
+		s.sp = newMemSpool(s.cfg.Spool.MaxBytes)
+		s.st.setSpool(s.sp, Recovery{})
+	}
+	if n, b := s.sp.stats(); n > 0 {
+		s.log.Info("spool holds undelivered alerts; draining them first", "records", n, "bytes", b)
+	}
+	s.updateSpoolGauges()
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.started = true
+	go s.run()
+	return nil
+}
+
+// enqueue hands a record to the sender goroutine; it blocks while the
+// queue is full.
+func (s *sender) enqueue(ctx context.Context, r transport.Record) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	select {
+	case s.queue <- r:
+		s.bar.accepted.Add(1)
+		return nil
+	case <-s.stopping:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop stops taking alerts, sends or spools what is in flight, and closes
+// the destination. Alerts still undelivered when ctx ends are spooled; with
+// an in-memory spool they are lost, counted and logged.
+func (s *sender) stop(ctx context.Context) error {
+	if !s.started {
+		return s.tr.Close()
+	}
+	s.stopOnce.Do(func() {
+		close(s.stopping)
+		s.mu.Lock()
+		s.stopped = true
+		s.mu.Unlock()
+		close(s.sealed)
+	})
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.cancel()
+		<-s.done
+	}
+	s.cancel()
+	return nil
+}
+
+func (s *sender) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}
 
 // run is the sender goroutine. Ordering rule: while the spool holds
 // anything, every new alert goes behind it in the spool, and only the
 // spool's head is sent; so alerts reach the destination in the order they
 // were accepted, across outages and restarts.
-func (s *Sink) run() {
+func (s *sender) run() {
 	defer close(s.done)
 	defer s.finish()
 	for {
@@ -31,12 +183,12 @@ func (s *Sink) run() {
 // collect waits for the first alert, then gathers more until the batch is
 // full or MaxWait has passed. It returns an empty batch only when stopping
 // with an empty queue.
-func (s *Sink) collect() []record {
+func (s *sender) collect() []transport.Record {
 	max := s.cfg.Batch.MaxAlerts
-	var batch []record
+	var batch []transport.Record
 	select {
 	case r := <-s.queue:
-		batch = append(make([]record, 0, min(max, 64)), r)
+		batch = append(make([]transport.Record, 0, min(max, 64)), r)
 	case <-s.stopping:
 		<-s.sealed
 		return s.takeQueued(max)
@@ -65,8 +217,8 @@ func (s *Sink) collect() []record {
 }
 
 // takeQueued takes up to n records without waiting.
-func (s *Sink) takeQueued(n int) []record {
-	var out []record
+func (s *sender) takeQueued(n int) []transport.Record {
+	var out []transport.Record
 	for len(out) < n {
 		select {
 		case r := <-s.queue:
@@ -81,7 +233,7 @@ func (s *Sink) takeQueued(n int) []record {
 // deliverFresh sends a batch that has not been spooled, retrying with
 // backoff up to MaxAttempts; what is still undelivered then goes to the
 // spool.
-func (s *Sink) deliverFresh(batch []record) {
+func (s *sender) deliverFresh(batch []transport.Record) {
 	defer s.handedOver(len(batch))
 	s.bo.Reset()
 	for attempt := 1; ; attempt++ {
@@ -105,42 +257,41 @@ func (s *Sink) deliverFresh(batch []record) {
 // try makes one send of batch. It accounts for delivered and rejected
 // records and returns those to retry, in order, with the error that makes
 // them retryable; a nil error means nothing is left to retry.
-func (s *Sink) try(batch []record, fromSpool bool) ([]record, error) {
+func (s *sender) try(batch []transport.Record, fromSpool bool) ([]transport.Record, error) {
 	if ok, _ := s.brk.allow(); !ok {
 		s.m.breakerOpen.Set(1)
 		return batch, errBreakerOpen
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	start := s.clock.Now()
-	err := s.tr.send(ctx, batch)
+	err := s.tr.Send(ctx, batch)
 	cancel()
 	s.m.latency.Observe(s.clock.Now().Sub(start).Seconds())
-	var perm *permanentError
-	var items *itemsError
+	var items *transport.ItemsError
 	switch {
 	case err == nil:
 		s.succeeded(len(batch))
 		return nil, nil
-	case errors.As(err, &perm):
+	case transport.IsPermanent(err):
 		// The destination answered: it is up, the batch is bad.
 		s.succeeded(0)
-		s.reject(batch, perm.Error())
+		s.reject(batch, err.Error())
 		return nil, nil
 	case errors.As(err, &items):
-		var retry, rejected []record
+		var retry, rejected []transport.Record
 		var reasons []string
-		for _, it := range items.items {
-			if it.retry {
-				retry = append(retry, batch[it.index])
+		for _, it := range items.Items {
+			if it.Retry {
+				retry = append(retry, batch[it.Index])
 			} else {
-				rejected = append(rejected, batch[it.index])
-				reasons = append(reasons, it.reason)
+				rejected = append(rejected, batch[it.Index])
+				reasons = append(reasons, it.Reason)
 			}
 		}
 		delivered := len(batch) - len(retry) - len(rejected)
 		s.m.sent.Add(float64(delivered))
 		for i, r := range rejected {
-			s.reject([]record{r}, reasons[i])
+			s.reject([]transport.Record{r}, reasons[i])
 		}
 		if len(retry) == 0 {
 			s.succeeded(0)
@@ -161,10 +312,10 @@ func (s *Sink) try(batch []record, fromSpool bool) ([]record, error) {
 
 // markDelivered remembers which records of a spooled batch were delivered
 // although others were not, so the drain does not send them twice.
-func (s *Sink) markDelivered(batch []record, items *itemsError) {
-	failed := make(map[int]bool, len(items.items))
-	for _, it := range items.items {
-		failed[it.index] = true
+func (s *sender) markDelivered(batch []transport.Record, items *transport.ItemsError) {
+	failed := make(map[int]bool, len(items.Items))
+	for _, it := range items.Items {
+		failed[it.Index] = true
 	}
 	for i, r := range batch {
 		if !failed[i] {
@@ -173,24 +324,24 @@ func (s *Sink) markDelivered(batch []record, items *itemsError) {
 	}
 }
 
-func (s *Sink) succeeded(n int) {
+func (s *sender) succeeded(n int) {
 	s.brk.success()
 	s.m.breakerOpen.Set(0)
 	s.m.sent.Add(float64(n))
 }
 
-func (s *Sink) failed(err error) {
+func (s *sender) failed(err error) {
 	s.brk.failure()
 	if s.brk.current() == breakerOpen {
 		s.m.breakerOpen.Set(1)
 	}
-	s.noteError(err)
+	s.st.noteError(err)
 	s.log.Warn("send failed", "err", err)
 }
 
-func (s *Sink) reject(batch []record, reason string) {
+func (s *sender) reject(batch []transport.Record, reason string) {
 	s.m.fail("rejected", len(batch))
-	s.noteError(errors.New(reason))
+	s.st.noteError(errors.New(reason))
 	if s.dead == nil {
 		for _, r := range batch {
 			s.log.Error("destination rejected alert; no spool dir, so no dead-letter file", "id", r.ID, "reason", reason)
@@ -209,7 +360,7 @@ func (s *Sink) reject(batch []record, reason string) {
 // full, drop_oldest makes room and counts what it dropped; block keeps the
 // records pending, and the sender stops taking new alerts until the drain
 // makes room.
-func (s *Sink) toSpool(batch []record) {
+func (s *sender) toSpool(batch []transport.Record) {
 	if len(batch) == 0 {
 		return
 	}
@@ -219,14 +370,14 @@ func (s *Sink) toSpool(batch []record) {
 
 // flushPending moves pending records into the spool; it reports whether
 // all of them fit.
-func (s *Sink) flushPending() bool {
+func (s *sender) flushPending() bool {
 	if len(s.pending) == 0 {
 		return true
 	}
 	payloads := make([][]byte, len(s.pending))
 	need := int64(0)
 	for i := range s.pending {
-		payloads[i] = s.pending[i].marshal(nil)
+		payloads[i] = marshalRecord(nil, &s.pending[i])
 		need += int64(len(payloads[i]) + frameHeader)
 	}
 	err := s.sp.append(payloads)
@@ -234,9 +385,7 @@ func (s *Sink) flushPending() bool {
 		n, derr := s.sp.dropOldest(need)
 		if n > 0 {
 			s.m.drop("spool_full", n)
-			s.hmu.Lock()
-			s.dropped += int64(n)
-			s.hmu.Unlock()
+			s.st.addDropped(n)
 			s.log.Error("spool full: dropped the oldest alerts (on_full: drop_oldest)", "dropped", n)
 		}
 		if derr != nil {
@@ -249,13 +398,13 @@ func (s *Sink) flushPending() bool {
 	case err == nil:
 		s.m.spooled.Add(float64(len(s.pending)))
 		s.pending = s.pending[:0]
-		s.setFull(false)
+		s.noteFull(false)
 		s.updateSpoolGauges()
 		return true
 	case errors.Is(err, errSpoolFull):
-		s.setFull(true)
+		s.noteFull(true)
 	default:
-		s.noteError(err)
+		s.st.noteError(err)
 		s.log.Error("spool write failed; alerts held in memory", "err", err, "records", len(s.pending))
 	}
 	return false
@@ -264,11 +413,11 @@ func (s *Sink) flushPending() bool {
 // drainStep makes one attempt on the spool's head, after moving waiting
 // alerts into the spool, and waits out the backoff when it fails. It
 // returns false when the sink is stopping and should stop draining.
-func (s *Sink) drainStep() bool {
+func (s *sender) drainStep() bool {
 	s.spoolQueued()
 	batch, err := s.peekSpool()
 	if err != nil {
-		s.noteError(err)
+		s.st.noteError(err)
 		s.log.Error("spool read failed", "err", err)
 		return s.wait(s.cfg.Retry.MaxInterval)
 	}
@@ -286,7 +435,7 @@ func (s *Sink) drainStep() bool {
 	}
 	if done > 0 {
 		if cerr := s.sp.commit(done); cerr != nil {
-			s.noteError(cerr)
+			s.st.noteError(cerr)
 			s.log.Error("spool commit failed", "err", cerr)
 			return s.wait(s.cfg.Retry.MaxInterval)
 		}
@@ -316,7 +465,7 @@ func (s *Sink) drainStep() bool {
 
 // peekSpool returns the spool's head batch, committing at once any records
 // already delivered out of a partially failed batch.
-func (s *Sink) peekSpool() ([]record, error) {
+func (s *sender) peekSpool() ([]transport.Record, error) {
 	for {
 		payloads, err := s.sp.peek(s.cfg.Batch.MaxAlerts)
 		if err != nil {
@@ -337,7 +486,7 @@ func (s *Sink) peekSpool() ([]record, error) {
 			}
 			continue
 		}
-		batch := make([]record, 0, len(payloads))
+		batch := make([]transport.Record, 0, len(payloads))
 		for i, p := range payloads {
 			r, err := unmarshalRecord(p)
 			if err != nil {
@@ -345,7 +494,7 @@ func (s *Sink) peekSpool() ([]record, error) {
 				// written by a different cep; it cannot be sent, so it is
 				// dead-lettered rather than blocking the spool forever.
 				if i == 0 {
-					s.reject([]record{{ID: "unknown", Body: p}}, "spool record: "+err.Error())
+					s.reject([]transport.Record{{ID: "unknown", Body: p}}, "spool record: "+err.Error())
 					if err := s.sp.commit(1); err != nil {
 						return nil, err
 					}
@@ -366,7 +515,7 @@ func (s *Sink) peekSpool() ([]record, error) {
 	}
 }
 
-func indexOf(batch []record, id string) int {
+func indexOf(batch []transport.Record, id string) int {
 	for i, r := range batch {
 		if r.ID == id {
 			return i
@@ -378,7 +527,7 @@ func indexOf(batch []record, id string) int {
 // spoolQueued moves alerts waiting in the queue into the spool, keeping
 // producers unblocked while the destination is down, unless the spool is
 // full under on_full: block.
-func (s *Sink) spoolQueued() {
+func (s *sender) spoolQueued() {
 	for len(s.pending) == 0 {
 		batch := s.takeQueued(s.cfg.Batch.MaxAlerts)
 		if len(batch) == 0 {
@@ -391,10 +540,10 @@ func (s *Sink) spoolQueued() {
 
 // wait sleeps d while still moving new alerts into the spool. It returns
 // false if the sink began stopping.
-func (s *Sink) wait(d time.Duration) bool {
+func (s *sender) wait(d time.Duration) bool {
 	timer := s.clock.After(d)
 	for {
-		var queue <-chan record
+		var queue <-chan transport.Record
 		if len(s.pending) == 0 {
 			queue = s.queue
 		}
@@ -404,7 +553,7 @@ func (s *Sink) wait(d time.Duration) bool {
 		case <-s.stopping:
 			return false
 		case r := <-queue:
-			batch := append([]record{r}, s.takeQueued(s.cfg.Batch.MaxAlerts-1)...)
+			batch := append([]transport.Record{r}, s.takeQueued(s.cfg.Batch.MaxAlerts-1)...)
 			s.toSpool(batch)
 			s.handedOver(len(batch))
 		}
@@ -415,7 +564,7 @@ func (s *Sink) wait(d time.Duration) bool {
 // are spooled, even beyond max_bytes, because losing them at shutdown would
 // be worse than a spool briefly over its bound. A memory spool can only
 // report what it loses.
-func (s *Sink) finish() {
+func (s *sender) finish() {
 	<-s.sealed
 	// A healthy destination gets the spool drained while Stop's context
 	// allows; a failing one leaves it for the next start.
@@ -438,7 +587,7 @@ func (s *Sink) finish() {
 	if len(rest) > 0 {
 		payloads := make([][]byte, len(rest))
 		for i := range rest {
-			payloads[i] = rest[i].marshal(nil)
+			payloads[i] = marshalRecord(nil, &rest[i])
 		}
 		if ms, ok := s.sp.(*memSpool); ok {
 			ms.max = 1<<63 - 1
@@ -468,7 +617,42 @@ func (s *Sink) finish() {
 	if s.dead != nil {
 		s.dead.close()
 	}
-	if err := s.tr.close(); err != nil {
+	if err := s.tr.Close(); err != nil {
 		s.log.Warn("transport close", "err", err)
 	}
+}
+
+// noteFull records whether the spool is full, logging and setting the
+// gauge on each change.
+func (s *sender) noteFull(full bool) {
+	was := s.st.setFull(full)
+	if full && !was {
+		n, b := s.sp.stats()
+		s.log.Error("spool full: alerts are held back and the pipeline blocks until the destination recovers", "records", n, "bytes", b, "max_bytes", s.cfg.Spool.MaxBytes, "on_full", s.cfg.Spool.OnFull)
+	}
+	if !full && was {
+		s.log.Warn("spool has room again")
+	}
+	if full {
+		s.m.spoolFull.Set(1)
+	} else {
+		s.m.spoolFull.Set(0)
+	}
+}
+
+func (s *sender) updateSpoolGauges() {
+	n, b := s.sp.stats()
+	s.m.spoolCount.Set(float64(n))
+	s.m.spoolBytes.Set(float64(b))
+}
+
+// health reports the sink's current state.
+func (s *sender) health() Health {
+	h := s.st.snapshot()
+	h.Name = s.cfg.Name
+	h.Breaker = s.brk.current().String()
+	if s.isStopping() {
+		h.State = "stopped"
+	}
+	return h
 }

@@ -1,10 +1,14 @@
-// Package siem forwards alerts to SIEM and SOAR systems: it formats them
-// (JSON, ECS, OCSF, CEF, LEEF), masks configured fields, routes each alert
-// to the sinks whose filters take it, and delivers with batching, retries
-// with backoff and jitter, a circuit breaker, and an on-disk spool that
-// survives outages and restarts, so that no alert is dropped silently.
+// Package siem forwards alerts to SIEM and SOAR systems. It is the sink
+// core: it routes each alert to the sinks whose filters take it, masks
+// configured fields, formats the alert (package format), and delivers it
+// through a transport (package transport and its kinds under transport/)
+// with batching, retries with backoff and jitter, a circuit breaker, and a
+// spool, on disk or in memory, that survives outages and restarts, so
+// that no alert is dropped silently.
 //
 // A process wires it in three steps (STYLE.md §10):
+//
+//	import _ "github.com/cep-project/cep/sinks/siem/transport/all"
 //
 //	var cfgs []siem.Config                  // the `sinks:` list, decoded with KnownFields
 //	if errs := siem.ValidateAll(cfgs); len(errs) > 0 { ... }   // every error, with its key path
@@ -13,6 +17,10 @@
 //	router.Start(ctx)                       // opens spools; undelivered alerts go first
 //	router.Send(ctx, &a)                    // for each alert; blocks under back-pressure
 //	router.Stop(shutdownCtx)                // sends or spools what is in flight
+//
+// A sink's `type:` names a registered transport kind, and its block of
+// type-specific keys is decoded into that kind's configuration; a new
+// transport is one package that calls transport.Register at init.
 //
 // Delivery is at least once: alert ids are deterministic, and the
 // Elasticsearch sink, webhook signatures (webhook-id), TheHive (sourceRef)

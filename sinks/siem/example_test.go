@@ -8,11 +8,14 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/sinks/siem"
+	"github.com/cep-project/cep/sinks/siem/format"
+	"github.com/cep-project/cep/sinks/siem/transport/file"
+	"github.com/cep-project/cep/sinks/siem/transport/hec"
 )
 
 func ExampleBuild() {
 	cfgs := []siem.Config{{
-		Name: "console", Type: siem.TypeStdout, Format: siem.FormatCEF,
+		Name: "console", Type: file.Stdout, Format: format.CEF,
 		MinPriority: 50,
 		Mask:        []siem.MaskRule{{Field: "card"}},
 	}}
@@ -45,7 +48,7 @@ func ExampleBuild() {
 
 func ExampleValidateAll() {
 	errs := siem.ValidateAll([]siem.Config{
-		{Name: "hec", Type: siem.TypeSplunkHEC, SplunkHEC: &siem.HECConfig{URL: "splunk:8088"}},
+		{Name: "hec", Type: hec.Kind, Transport: &hec.Config{URL: "splunk:8088"}},
 	})
 	for _, err := range errs {
 		fmt.Println(err)

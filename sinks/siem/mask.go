@@ -12,6 +12,7 @@ import (
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/jsonx"
+	"github.com/cep-project/cep/internal/secret"
 )
 
 // The mask actions.
@@ -34,7 +35,7 @@ type MaskRule struct {
 	Keep *int `yaml:"keep"`
 }
 
-func (r MaskRule) validate(path string, hashKey Secret) []error {
+func (r MaskRule) validate(path string, hashKey secret.Secret) []error {
 	var errs []error
 	if r.Field == "" {
 		errs = append(errs, fmt.Errorf("%s.field: required", path))
@@ -61,7 +62,7 @@ type masker struct {
 	key   []byte
 }
 
-func newMasker(rules []MaskRule, hashKey Secret) *masker {
+func newMasker(rules []MaskRule, hashKey secret.Secret) *masker {
 	if len(rules) == 0 {
 		return nil
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/sinks/siem/format"
+	"github.com/cep-project/cep/sinks/siem/sinktest"
 )
 
 func TestMasking(t *testing.T) {
@@ -19,7 +21,7 @@ func TestMasking(t *testing.T) {
 	a := &alert.Alert{
 		ID: "x", Key: alert.Key{{Expr: "event.card", Value: "4111111111111111"}},
 		Fields: map[string]any{"card": "4111111111111111", "nested": map[string]any{"email": "a@b.c", "list": []any{map[string]any{"token": "t"}}}, "pin": 1234.0, "keep": "v"},
-		Events: []alert.Evidence{{Step: "s", Event: mustEvent(t, "p", `{"ts":1,"card":"5500000000000004","user":{"email":"a@b.c","tags":[{"token":"abc"}]},"n":1}`)}},
+		Events: []alert.Evidence{{Step: "s", Event: sinktest.MustEvent(t, "p", `{"ts":1,"card":"5500000000000004","user":{"email":"a@b.c","tags":[{"token":"abc"}]},"n":1}`)}},
 	}
 	orig, _ := json.Marshal(a)
 	got, err := m.apply(a)
@@ -30,7 +32,7 @@ func TestMasking(t *testing.T) {
 	if string(orig) != string(after) {
 		t.Fatal("masking changed the shared alert")
 	}
-	out, err := appendAlertJSON(nil, got)
+	out, err := format.AppendJSON(nil, got)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cep-project/cep/sinks/siem/sinktest"
+	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
 // The destination fails for a while mid-stream, then recovers: every alert
@@ -17,8 +21,8 @@ import (
 func TestOutageDeliversEveryAlertOnceInOrder(t *testing.T) {
 	for _, disk := range []bool{true, false} {
 		t.Run(fmt.Sprintf("disk=%v", disk), func(t *testing.T) {
-			f, srv := newFakeHEC(t, false)
-			c := hecConfig(srv.URL, false, false)
+			dest := &sinktest.Memory{}
+			c := memConfig("mem", dest)
 			if disk {
 				c.Spool.Dir = filepath.Join(t.TempDir(), "spool")
 			}
@@ -30,31 +34,31 @@ func TestOutageDeliversEveryAlertOnceInOrder(t *testing.T) {
 			opts := quietOptions()
 			opts.Metrics = m
 			s := startSink(t, c, opts)
-			all := numbered(300)
+			all := sinktest.Numbered(300)
 			sendAll(t, s, all[:100])
-			eventually(t, 5*time.Second, "first 100", func() bool { return len(f.ids()) == 100 })
+			sinktest.Eventually(t, 5*time.Second, "first 100", func() bool { return len(dest.IDs()) == 100 })
 
-			f.down.Store(true)
+			dest.Down.Store(true)
 			sendAll(t, s, all[100:200])
-			eventually(t, 5*time.Second, "spooling during the outage", func() bool { return s.Health().SpoolRecords > 0 })
-			if s.Health().State != "spooling" {
-				t.Fatalf("health %+v", s.Health())
+			sinktest.Eventually(t, 5*time.Second, "spooling during the outage", func() bool { return s.snd.health().SpoolRecords > 0 })
+			if h := s.snd.health(); h.State != "spooling" {
+				t.Fatalf("health %+v", h)
 			}
-			f.down.Store(false)
+			dest.Down.Store(false)
 			sendAll(t, s, all[200:])
-			eventually(t, 10*time.Second, "all 300 after recovery", func() bool { return len(f.ids()) >= 300 })
+			sinktest.Eventually(t, 10*time.Second, "all 300 after recovery", func() bool { return len(dest.IDs()) >= 300 })
 			stopSink(t, s)
 
-			if got := f.ids(); !equalStrings(got, wantIDs(300)) {
+			if got := dest.IDs(); !slices.Equal(got, sinktest.WantIDs(300)) {
 				t.Fatalf("got %d ids, not the 300 in order: %v", len(got), got)
 			}
-			if got := testutil.ToFloat64(m.sent.WithLabelValues("hec")); got != 300 {
+			if got := testutil.ToFloat64(m.sent.WithLabelValues("mem")); got != 300 {
 				t.Fatalf("sent metric %v", got)
 			}
-			if testutil.ToFloat64(m.spooled.WithLabelValues("hec")) == 0 || testutil.ToFloat64(m.retried.WithLabelValues("hec")) == 0 {
+			if testutil.ToFloat64(m.spooled.WithLabelValues("mem")) == 0 || testutil.ToFloat64(m.retried.WithLabelValues("mem")) == 0 {
 				t.Fatal("spooled or retried not counted")
 			}
-			if got := testutil.ToFloat64(m.spoolCount.WithLabelValues("hec")); got != 0 {
+			if got := testutil.ToFloat64(m.spoolCount.WithLabelValues("mem")); got != 0 {
 				t.Fatalf("spool gauge %v after drain", got)
 			}
 		})
@@ -64,26 +68,26 @@ func TestOutageDeliversEveryAlertOnceInOrder(t *testing.T) {
 // Alerts spooled when the sink stopped are delivered by the next sink
 // built on the same spool, before any new alert.
 func TestRestartDrainsSpoolFirst(t *testing.T) {
-	f, srv := newFakeHEC(t, false)
+	dest := &sinktest.Memory{}
 	dir := filepath.Join(t.TempDir(), "spool")
-	c := hecConfig(srv.URL, false, false)
+	c := memConfig("mem", dest)
 	c.Spool.Dir = dir
-	all := numbered(60)
+	all := sinktest.Numbered(60)
 
-	f.down.Store(true)
+	dest.Down.Store(true)
 	s := startSink(t, c, quietOptions())
 	sendAll(t, s, all[:40])
 	stopSink(t, s)
-	if len(f.ids()) != 0 {
+	if len(dest.IDs()) != 0 {
 		t.Fatal("delivered while down")
 	}
 
-	f.down.Store(false)
+	dest.Down.Store(false)
 	s2 := startSink(t, c, quietOptions())
 	sendAll(t, s2, all[40:])
-	eventually(t, 10*time.Second, "all 60", func() bool { return len(f.ids()) >= 60 })
+	sinktest.Eventually(t, 10*time.Second, "all 60", func() bool { return len(dest.IDs()) >= 60 })
 	stopSink(t, s2)
-	if got := f.ids(); !equalStrings(got, wantIDs(60)) {
+	if got := dest.IDs(); !slices.Equal(got, sinktest.WantIDs(60)) {
 		t.Fatalf("got %v", got)
 	}
 }
@@ -94,16 +98,16 @@ func TestRestartDrainsSpoolFirst(t *testing.T) {
 func TestSpoolFullPolicies(t *testing.T) {
 	for _, policy := range []string{OnFullBlock, OnFullDropOldest} {
 		t.Run(policy, func(t *testing.T) {
-			f, srv := newFakeHEC(t, false)
-			f.down.Store(true)
-			c := hecConfig(srv.URL, false, false)
+			dest := &sinktest.Memory{}
+			dest.Down.Store(true)
+			c := memConfig("mem", dest)
 			c.Spool = SpoolConfig{Dir: t.TempDir(), MaxBytes: minSpoolBytes, OnFull: policy}
 			c.Queue = 4
 			m, _ := NewMetrics(nil)
 			opts := quietOptions()
 			opts.Metrics = m
 			s := startSink(t, c, opts)
-			big := numbered(400)
+			big := sinktest.Numbered(400)
 			for _, a := range big {
 				a.Fields["pad"] = fmt.Sprintf("%0900d", 0)
 			}
@@ -111,7 +115,7 @@ func TestSpoolFullPolicies(t *testing.T) {
 			defer cancel()
 			var sendErr error
 			for _, a := range big {
-				if sendErr = s.Send(ctx, a); sendErr != nil {
+				if sendErr = s.send(ctx, a); sendErr != nil {
 					break
 				}
 			}
@@ -120,21 +124,21 @@ func TestSpoolFullPolicies(t *testing.T) {
 				if sendErr == nil {
 					t.Fatal("Send never blocked on a full spool")
 				}
-				if h := s.Health(); h.State != "spool_full" {
+				if h := s.snd.health(); h.State != "spool_full" {
 					t.Fatalf("health %+v", h)
 				}
-				if testutil.ToFloat64(m.spoolFull.WithLabelValues("hec")) != 1 {
+				if testutil.ToFloat64(m.spoolFull.WithLabelValues("mem")) != 1 {
 					t.Fatal("spool_full gauge not set")
 				}
 			case OnFullDropOldest:
 				if sendErr != nil {
 					t.Fatal(sendErr)
 				}
-				eventually(t, 5*time.Second, "drops counted", func() bool {
-					return testutil.ToFloat64(m.dropped.WithLabelValues("hec", "spool_full")) > 0
+				sinktest.Eventually(t, 5*time.Second, "drops counted", func() bool {
+					return testutil.ToFloat64(m.dropped.WithLabelValues("mem", "spool_full")) > 0
 				})
 			}
-			f.down.Store(false)
+			dest.Down.Store(false)
 			stopSink(t, s)
 		})
 	}
@@ -143,15 +147,15 @@ func TestSpoolFullPolicies(t *testing.T) {
 // A torn spool tail found at start is cut, reported in health and metrics,
 // and the intact alerts before it are still delivered.
 func TestStartReportsRepairedSpool(t *testing.T) {
-	f, srv := newFakeHEC(t, false)
+	dest := &sinktest.Memory{}
 	dir := t.TempDir()
 	sp, _, err := openDiskSpool(dir, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var payloads [][]byte
-	for _, a := range numbered(3) {
-		payloads = append(payloads, (&record{ID: a.ID, Time: a.Time.UnixNano(), Sev: a.Severity, Body: []byte(`{"id":"` + a.ID + `"}`)}).marshal(nil))
+	for _, a := range sinktest.Numbered(3) {
+		payloads = append(payloads, marshalRecord(nil, &transport.Record{ID: a.ID, Time: a.Time.UnixNano(), Sev: a.Severity, Body: []byte(`{"id":"` + a.ID + `"}`)}))
 	}
 	if err := sp.append(payloads); err != nil {
 		t.Fatal(err)
@@ -164,20 +168,20 @@ func TestStartReportsRepairedSpool(t *testing.T) {
 	m, _ := NewMetrics(nil)
 	opts := quietOptions()
 	opts.Metrics = m
-	c := hecConfig(srv.URL, false, false)
+	c := memConfig("mem", dest)
 	c.Spool.Dir = dir
 	s := startSink(t, c, opts)
-	eventually(t, 5*time.Second, "the three intact alerts", func() bool { return len(f.ids()) == 3 })
-	h := s.Health()
+	sinktest.Eventually(t, 5*time.Second, "the three intact alerts", func() bool { return len(dest.IDs()) == 3 })
+	h := s.snd.health()
 	stopSink(t, s)
 	if h.Recovery == nil || h.Recovery.TruncatedBytes != 5 {
 		t.Fatalf("health %+v", h)
 	}
-	if testutil.ToFloat64(m.failed.WithLabelValues("hec", "spool_corrupt")) != 1 {
+	if testutil.ToFloat64(m.failed.WithLabelValues("mem", "spool_corrupt")) != 1 {
 		t.Fatal("corruption not counted")
 	}
-	if !equalStrings(f.ids(), wantIDs(3)) {
-		t.Fatalf("ids %v", f.ids())
+	if !slices.Equal(dest.IDs(), sinktest.WantIDs(3)) {
+		t.Fatalf("ids %v", dest.IDs())
 	}
 }
 
@@ -187,17 +191,17 @@ func TestStartReportsRepairedSpool(t *testing.T) {
 func TestRouterWaitCoversOnlySafeAlerts(t *testing.T) {
 	for _, disk := range []bool{false, true} {
 		t.Run(fmt.Sprintf("disk=%v", disk), func(t *testing.T) {
-			f, srv := newFakeHEC(t, false)
-			c := hecConfig(srv.URL, false, false)
+			f := &sinktest.Memory{}
+			c := memConfig("mem", f)
 			if disk {
 				c.Spool.Dir = filepath.Join(t.TempDir(), "spool")
 			}
 			s := startSink(t, c, quietOptions())
-			router := NewRouter(s)
+			router := &Router{sinks: []*sink{s}}
 			defer stopSink(t, s)
-			all := numbered(30)
+			all := sinktest.Numbered(30)
 			ctx := context.Background()
-			f.down.Store(true)
+			f.Down.Store(true)
 			for _, a := range all[:10] {
 				if err := router.Send(ctx, a); err != nil {
 					t.Fatal(err)
@@ -213,7 +217,7 @@ func TestRouterWaitCoversOnlySafeAlerts(t *testing.T) {
 			if !disk && err == nil {
 				t.Fatal("Wait returned while the alerts were only in memory")
 			}
-			f.down.Store(false)
+			f.Down.Store(false)
 			for _, a := range all[10:] {
 				if err := router.Send(ctx, a); err != nil {
 					t.Fatal(err)
@@ -225,8 +229,8 @@ func TestRouterWaitCoversOnlySafeAlerts(t *testing.T) {
 			if err := router.Wait(long, mark); err != nil {
 				t.Fatalf("Wait after recovery: %v", err)
 			}
-			if !disk && len(f.ids()) < 30 {
-				t.Errorf("Wait returned with %d of 30 delivered and no disk spool", len(f.ids()))
+			if !disk && len(f.IDs()) < 30 {
+				t.Errorf("Wait returned with %d of 30 delivered and no disk spool", len(f.IDs()))
 			}
 		})
 	}

@@ -4,35 +4,19 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
-// record is one alert ready for a transport: formatted, with the few values
-// transports need beside the body (the id for idempotent writes and
-// signatures, the key for Kafka partitioning, the time and severity for
-// envelopes and syslog headers). Records, not alerts, go to the spool, so
-// that a restart delivers exactly the bytes that were formatted, masked
-// once, under the configuration in force when the alert was accepted.
-type record struct {
-	ID   string
-	Key  string
-	Time int64 // Unix nanoseconds
-	Sev  alert.Severity
-	Body []byte
-}
-
-func (r *record) time() time.Time { return time.Unix(0, r.Time).UTC() }
-
-// recordVersion tags the encoding, so a spool written by an older cep can
-// be told apart if the encoding ever grows.
+// recordVersion tags the spool encoding of a record, so a spool written by
+// an older cep can be told apart if the encoding ever grows.
 const recordVersion = 1
 
-// marshal appends the record's spool encoding: a version byte, then id, key
+// marshalRecord appends r's spool encoding: a version byte, then id, key
 // and severity as length-prefixed strings, the time as a varint, and the
 // body to the end.
-func (r *record) marshal(dst []byte) []byte {
+func marshalRecord(dst []byte, r *transport.Record) []byte {
 	dst = append(dst, recordVersion)
 	dst = appendLenString(dst, r.ID)
 	dst = appendLenString(dst, r.Key)
@@ -49,8 +33,8 @@ func appendLenString(dst []byte, s string) []byte {
 var errBadRecord = errors.New("malformed spool record")
 
 // unmarshalRecord decodes a record; the body aliases b.
-func unmarshalRecord(b []byte) (record, error) {
-	var r record
+func unmarshalRecord(b []byte) (transport.Record, error) {
+	var r transport.Record
 	if len(b) == 0 || b[0] != recordVersion {
 		return r, fmt.Errorf("%w: unknown version", errBadRecord)
 	}

@@ -9,48 +9,49 @@ import (
 	"github.com/cep-project/cep/alert"
 )
 
-// Router hands each alert to every sink whose routing accepts it.
+// Router hands each alert to every sink whose routing accepts it. It is the
+// sinks' one public handle: Build it from the configuration, Start it, Send
+// each alert, Stop it at the end, and read Health for the health endpoint.
 type Router struct {
 	mmu      sync.Mutex
 	marks    map[uint64][]uint64
 	nextMark uint64
 
-	sinks []*Sink
+	sinks []*sink
 }
 
-// NewRouter routes to sinks, which it starts and stops with itself.
-func NewRouter(sinks ...*Sink) *Router { return &Router{sinks: sinks} }
-
 // Build validates every config (all errors at once, with sinks[i] paths)
-// and constructs a Router over the sinks they describe.
+// and constructs a Router over the sinks they describe. The transports of
+// the configured types must be registered: a program imports
+// sinks/siem/transport/all, or the transport packages it wants.
 func Build(cfgs []Config, opts Options) (*Router, error) {
 	if errs := ValidateAll(cfgs); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	sinks := make([]*Sink, 0, len(cfgs))
+	sinks := make([]*sink, 0, len(cfgs))
 	for _, c := range cfgs {
-		s, err := New(c, opts)
+		s, err := newSink(c, opts)
 		if err != nil {
 			for _, built := range sinks {
-				_ = built.tr.close()
+				_ = built.snd.tr.Close()
 			}
 			return nil, err
 		}
 		sinks = append(sinks, s)
 	}
-	return NewRouter(sinks...), nil
+	return &Router{sinks: sinks}, nil
 }
-
-// Sinks returns the routed sinks.
-func (r *Router) Sinks() []*Sink { return r.sinks }
 
 // Start starts every sink; on an error the ones already started are
 // stopped again.
 func (r *Router) Start(ctx context.Context) error {
 	for i, s := range r.sinks {
-		if err := s.Start(ctx); err != nil {
+		if err := s.snd.start(ctx); err != nil {
 			for _, started := range r.sinks[:i] {
-				_ = started.Stop(ctx)
+				_ = started.snd.stop(ctx)
+			}
+			for _, later := range r.sinks[i+1:] {
+				_ = later.snd.tr.Close()
 			}
 			return err
 		}
@@ -63,11 +64,11 @@ func (r *Router) Start(ctx context.Context) error {
 func (r *Router) Send(ctx context.Context, a *alert.Alert) error {
 	var errs []error
 	for _, s := range r.sinks {
-		if !s.Accepts(a) {
+		if !s.filter.accepts(a) {
 			continue
 		}
-		if err := s.Send(ctx, a); err != nil {
-			errs = append(errs, fmt.Errorf("sink %s: %w", s.Name(), err))
+		if err := s.send(ctx, a); err != nil {
+			errs = append(errs, fmt.Errorf("sink %s: %w", s.name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -77,7 +78,7 @@ func (r *Router) Send(ctx context.Context, a *alert.Alert) error {
 func (r *Router) Stop(ctx context.Context) error {
 	errs := make(chan error, len(r.sinks))
 	for _, s := range r.sinks {
-		go func() { errs <- s.Stop(ctx) }()
+		go func() { errs <- s.snd.stop(ctx) }()
 	}
 	var all []error
 	for range r.sinks {
@@ -92,7 +93,7 @@ func (r *Router) Stop(ctx context.Context) error {
 func (r *Router) Health() []Health {
 	out := make([]Health, len(r.sinks))
 	for i, s := range r.sinks {
-		out[i] = s.Health()
+		out[i] = s.snd.health()
 	}
 	return out
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
 func payloads(from, n int) [][]byte {
@@ -188,8 +190,8 @@ func TestSpoolFullAndDropOldest(t *testing.T) {
 }
 
 func TestRecordRoundTrip(t *testing.T) {
-	r := record{ID: "id-1", Key: "r|k=1", Time: -12345, Sev: "high", Body: []byte("CEF:0|x")}
-	got, err := unmarshalRecord(r.marshal(nil))
+	r := transport.Record{ID: "id-1", Key: "r|k=1", Time: -12345, Sev: "high", Body: []byte("CEF:0|x")}
+	got, err := unmarshalRecord(marshalRecord(nil, &r))
 	if err != nil || got.ID != r.ID || got.Key != r.Key || got.Time != r.Time || got.Sev != r.Sev || !bytes.Equal(got.Body, r.Body) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
@@ -201,8 +203,8 @@ func TestRecordRoundTrip(t *testing.T) {
 func FuzzSpoolFrames(f *testing.F) {
 	var seed []byte
 	for _, p := range payloads(0, 3) {
-		r := record{ID: string(p[:6]), Body: p}
-		seed = appendFrame(seed, r.marshal(nil))
+		r := transport.Record{ID: string(p[:6]), Body: p}
+		seed = appendFrame(seed, marshalRecord(nil, &r))
 	}
 	f.Add(seed)
 	f.Add(seed[:len(seed)-1])
@@ -222,7 +224,7 @@ func FuzzSpoolFrames(f *testing.F) {
 }
 
 func FuzzRecord(f *testing.F) {
-	f.Add((&record{ID: "a", Key: "k", Time: 5, Sev: "low", Body: []byte("{}")}).marshal(nil))
+	f.Add(marshalRecord(nil, &transport.Record{ID: "a", Key: "k", Time: 5, Sev: "low", Body: []byte("{}")}))
 	f.Add([]byte{1, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := unmarshalRecord(b)
@@ -235,9 +237,9 @@ func FuzzRecord(f *testing.F) {
 
 // sameRecord checks that a decoded record survives a round trip. Bytes may
 // differ (a varint can be written longer than needed), values may not.
-func sameRecord(t *testing.T, r record) {
+func sameRecord(t *testing.T, r transport.Record) {
 	t.Helper()
-	again, err := unmarshalRecord(r.marshal(nil))
+	again, err := unmarshalRecord(marshalRecord(nil, &r))
 	if err != nil || again.ID != r.ID || again.Key != r.Key || again.Sev != r.Sev || again.Time != r.Time || !bytes.Equal(again.Body, r.Body) {
 		t.Fatalf("round trip of %+v gave %+v, %v", r, again, err)
 	}

@@ -3,10 +3,15 @@ package siem
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/cep-project/cep/sinks/siem/sinktest"
+	"github.com/cep-project/cep/sinks/siem/transport"
+	"github.com/cep-project/cep/sinks/siem/transport/file"
 )
 
 // scriptedTransport records each send with its (bubble) time and fails
@@ -24,7 +29,9 @@ type sendCall struct {
 	ok  bool
 }
 
-func (t *scriptedTransport) send(_ context.Context, batch []record) error {
+func (t *scriptedTransport) Start(context.Context) error { return nil }
+
+func (t *scriptedTransport) Send(_ context.Context, batch []transport.Record) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := sendCall{at: time.Since(t.start)}
@@ -39,16 +46,13 @@ func (t *scriptedTransport) send(_ context.Context, batch []record) error {
 	return nil
 }
 
-func (t *scriptedTransport) close() error { return nil }
+func (t *scriptedTransport) Close() error { return nil }
 
-func scripted(t *testing.T, cfg Config, tr *scriptedTransport) *Sink {
+func scripted(t *testing.T, cfg Config, tr *scriptedTransport) *sink {
 	t.Helper()
-	s, err := New(cfg, quietOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.tr = tr
-	if err := s.Start(context.Background()); err != nil {
+	s := newTestSink(t, cfg, quietOptions())
+	s.snd.tr = tr
+	if err := s.snd.start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -111,14 +115,14 @@ func TestBatchingAndBackoffTiming(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := fastConfig("timed", TypeStdout)
+				cfg := fastConfig("timed", file.Stdout)
 				tc.cfg(&cfg)
 				tr := &scriptedTransport{start: time.Now(), fail: tc.fail}
 				s := scripted(t, cfg, tr)
-				sendAll(t, s, numbered(tc.send))
+				sendAll(t, s, sinktest.Numbered(tc.send))
 				time.Sleep(10 * time.Second)
 				synctest.Wait()
-				if err := s.Stop(context.Background()); err != nil {
+				if err := s.snd.stop(context.Background()); err != nil {
 					t.Fatal(err)
 				}
 				tr.mu.Lock()
@@ -128,7 +132,7 @@ func TestBatchingAndBackoffTiming(t *testing.T) {
 				}
 				for i := range tc.calls {
 					g, w := tr.calls[i], tc.calls[i]
-					if g.at != w.at || g.ok != w.ok || !equalStrings(g.ids, w.ids) {
+					if g.at != w.at || g.ok != w.ok || !slices.Equal(g.ids, w.ids) {
 						t.Fatalf("call %d: %+v, want %+v", i, g, w)
 					}
 				}
@@ -142,16 +146,16 @@ func TestBatchingAndBackoffTiming(t *testing.T) {
 func TestStopDrainsOrSpools(t *testing.T) {
 	for _, failing := range []bool{false, true} {
 		synctest.Test(t, func(t *testing.T) {
-			cfg := fastConfig("stop", TypeStdout)
+			cfg := fastConfig("stop", file.Stdout)
 			cfg.Batch = BatchConfig{MaxAlerts: 100, MaxWait: time.Hour}
 			cfg.Spool.Dir = t.TempDir()
 			tr := &scriptedTransport{start: time.Now(), fail: func(int) bool { return failing }}
 			s := scripted(t, cfg, tr)
-			sendAll(t, s, numbered(7))
-			if err := s.Stop(context.Background()); err != nil {
+			sendAll(t, s, sinktest.Numbered(7))
+			if err := s.snd.stop(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if n, _ := s.sp.stats(); failing && n != 7 || !failing && n != 0 {
+			if n, _ := s.snd.sp.stats(); failing && n != 7 || !failing && n != 0 {
 				t.Fatalf("failing=%v: %d spooled", failing, n)
 			}
 		})

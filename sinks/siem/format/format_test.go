@@ -1,0 +1,371 @@
+package format
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/sinks/siem/sinktest"
+)
+
+func TestFormatsGolden(t *testing.T) {
+	alerts := sinktest.SampleAlerts(t)
+	p := Product{Version: "1.0.0"}
+	for _, format := range Names() {
+		for _, delim := range []string{"", "x09"} {
+			if delim != "" && format != LEEF {
+				continue
+			}
+			f, err := New(format, Options{Product: p, LEEFDelimiter: delim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range slices.Sorted(maps.Keys(alerts)) {
+				suffix := format
+				if delim != "" {
+					suffix += "-tab"
+				}
+				t.Run(name+"."+suffix, func(t *testing.T) {
+					out, err := f.Append(nil, alerts[name])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if f.JSON() && !json.Valid(out) {
+						t.Fatalf("invalid JSON: %s", out)
+					}
+					if !f.JSON() && bytes.ContainsAny(out, "\r\n") {
+						t.Fatalf("line break in a one-line format: %q", out)
+					}
+					sinktest.Golden(t, name+"."+suffix+".golden", append(out, '\n'))
+				})
+			}
+		}
+	}
+}
+
+// The JSON format is the DESIGN.md §4 contract: byte for byte what
+// encoding/json makes of the alert.
+func TestJSONFormatMatchesEncodingJSON(t *testing.T) {
+	for name, a := range sinktest.SampleAlerts(t) {
+		want, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := jsonFormat{}.Append(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
+}
+
+// parseCEF splits a CEF line as a consumer would: seven header fields with
+// \| and \\ escapes, then key=value pairs where a key is the word before an
+// unescaped '='.
+func parseCEF(tb testing.TB, line string) (header []string, ext map[string]string) {
+	tb.Helper()
+	header, rest := splitHeader(line, 7)
+	return header, parseExtension(tb, rest, ' ')
+}
+
+// splitHeader reads n pipe-separated header fields with \| and \\
+// escapes and returns them and the rest of the line.
+func splitHeader(line string, n int) ([]string, string) {
+	var header []string
+	var cur strings.Builder
+	i := 0
+	for ; i < len(line) && len(header) < n; i++ {
+		switch c := line[i]; {
+		case c == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '|':
+			header = append(header, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	return header, line[i:]
+}
+
+func parseExtension(tb testing.TB, s string, delim byte) map[string]string {
+	tb.Helper()
+	ext := map[string]string{}
+	// Find each unescaped '='; the key is the token before it.
+	type kv struct{ key, val string }
+	var pairs []kv
+	var val strings.Builder
+	key := ""
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s):
+			i++
+			switch s[i] {
+			case 'n':
+				val.WriteByte('\n')
+			case 'r':
+				val.WriteByte('\r')
+			default:
+				val.WriteByte(s[i])
+			}
+		case c == '=':
+			// The key is the text since the last delimiter.
+			v := val.String()
+			k := v
+			if j := strings.LastIndexByte(v, delim); j >= 0 {
+				k = v[j+1:]
+				if key != "" {
+					pairs = append(pairs, kv{key, v[:j]})
+				}
+			} else if key != "" {
+				tb.Fatalf("no delimiter before key in %q", s)
+			}
+			key = k
+			val.Reset()
+		default:
+			val.WriteByte(c)
+		}
+	}
+	if key != "" {
+		pairs = append(pairs, kv{key, val.String()})
+	}
+	for _, p := range pairs {
+		ext[p.key] = p.val
+	}
+	return ext
+}
+
+func TestCEFRoundTripsHostileValues(t *testing.T) {
+	a := sinktest.SampleAlerts(t)["hostile"]
+	out, err := newCEF(DefaultProduct).Append(nil, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, ext := parseCEF(t, string(out))
+	if len(header) != 7 {
+		t.Fatalf("header %q", header)
+	}
+	if header[4] != a.Rule || header[5] != strings.NewReplacer("\n", " ", "\r", " ").Replace(a.Title) || header[6] != "10" {
+		t.Fatalf("header %q", header)
+	}
+	if ext["externalId"] != a.ID || ext["cs1"] != a.RuleVersion || ext["reason"] != a.Reasons[0] {
+		t.Fatalf("extension %q", ext)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(ext["cs4"]), &fields); err != nil || fields["msg"] != a.Fields["msg"] {
+		t.Fatalf("cs4 %q: %v", ext["cs4"], err)
+	}
+}
+
+// LEEF values are split on the delimiter; a value must never add an
+// attribute.
+func TestLEEFRoundTripsHostileValues(t *testing.T) {
+	a := sinktest.SampleAlerts(t)["hostile"]
+	for _, d := range []string{"^", "x09", "|", ","} {
+		delim, err := ParseLEEFDelimiter(d)
+		if d == "|" {
+			if err == nil {
+				t.Fatal("pipe accepted as a delimiter")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := newLEEF(DefaultProduct, delim).Append(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, rest := splitHeader(string(out), 6)
+		if len(parts) != 6 || parts[0] != "LEEF:2.0" || parts[4] != a.Rule {
+			t.Fatalf("header %q", parts)
+		}
+		attrs := parseLEEFAttrs(t, rest, delim)
+		if attrs["title"] != a.Title || attrs["alertId"] != a.ID || attrs["reason"] != a.Reasons[0] {
+			t.Fatalf("delimiter %q: attrs %q", d, attrs)
+		}
+		if len(attrs) != 13 {
+			t.Fatalf("delimiter %q: %d attributes: %q", d, len(attrs), attrs)
+		}
+	}
+}
+
+// parseLEEFAttrs splits on unescaped delimiters and each pair at its first
+// '='.
+func parseLEEFAttrs(tb testing.TB, s string, delim byte) map[string]string {
+	tb.Helper()
+	out := map[string]string{}
+	var cur strings.Builder
+	flush := func() {
+		k, v, ok := strings.Cut(cur.String(), "=")
+		if !ok {
+			tb.Fatalf("attribute without '=': %q", cur.String())
+		}
+		out[k] = v
+		cur.Reset()
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			switch s[i] {
+			case 'n':
+				cur.WriteByte('\n')
+			case 'r':
+				cur.WriteByte('\r')
+			default:
+				cur.WriteByte(s[i])
+			}
+		case c == delim:
+			flush()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return out
+}
+
+func TestOCSFRequiredAttributes(t *testing.T) {
+	f := ocsfFormat{product: DefaultProduct}
+	for name, a := range sinktest.SampleAlerts(t) {
+		out, err := f.Append(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(out, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"activity_id", "category_uid", "class_uid", "metadata.product", "metadata.version", "severity_id", "time", "type_uid", "finding_info.uid", "finding_info.title", "evidences"} {
+			if _, ok := lookupPath(doc, path); !ok {
+				t.Errorf("%s: %s missing", name, path)
+			}
+		}
+		if doc["class_uid"] != 2004.0 || doc["type_uid"] != 200401.0 || doc["category_uid"] != 2.0 {
+			t.Errorf("%s: class %v type %v", name, doc["class_uid"], doc["type_uid"])
+		}
+	}
+}
+
+func TestECSThreatFromAttackTags(t *testing.T) {
+	out, err := ecsFormat{product: DefaultProduct}.Append(nil, sinktest.SampleAlerts(t)["basic"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := lookupPath(doc, "threat.technique.id")
+	sub, _ := lookupPath(doc, "threat.technique.subtechnique.id")
+	tac, _ := lookupPath(doc, "threat.tactic.id")
+	kind, _ := lookupPath(doc, "event.kind")
+	if !slices.Equal(toStrings(ids), []string{"T1110", "T1078"}) || !slices.Equal(toStrings(sub), []string{"T1110.001"}) ||
+		!slices.Equal(toStrings(tac), []string{"TA0006"}) || kind != "alert" {
+		t.Fatalf("threat %v %v %v kind %v", ids, sub, tac, kind)
+	}
+}
+
+func TestParseAttack(t *testing.T) {
+	tests := []struct {
+		tags              []string
+		tactics, tech, st []string
+	}{
+		{[]string{"fraud"}, nil, nil, nil},
+		{[]string{"attack.T1110", "ATTACK.t1110.003", "attack.ta0001", "attack.lateral-movement", "attack.t11", "attack.ta9999"},
+			[]string{"TA0001", "TA0008", "TA9999"}, []string{"T1110"}, []string{"T1110.003"}},
+	}
+	for _, tc := range tests {
+		at, _ := parseAttack(tc.tags)
+		var tactics []string
+		for _, x := range at.tactics {
+			tactics = append(tactics, x.id)
+		}
+		if !slices.Equal(tactics, tc.tactics) || !slices.Equal(at.techniques, tc.tech) || !slices.Equal(at.subtechniques, tc.st) {
+			t.Errorf("%v: got %v %v %v", tc.tags, tactics, at.techniques, at.subtechniques)
+		}
+	}
+}
+
+func lookupPath(doc map[string]any, path string) (any, bool) {
+	var cur any = doc
+	for _, k := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+func TestFormatErrors(t *testing.T) {
+	a := &alert.Alert{ID: "x", Fields: map[string]any{"nan": func() float64 { z := 0.0; return z / z }()}}
+	for _, name := range Names() {
+		f, _ := New(name, Options{})
+		if _, err := f.Append(nil, a); err == nil {
+			t.Errorf("%s: NaN accepted", name)
+		}
+	}
+	if _, err := New("xml", Options{}); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+// FuzzCEFValue checks the escapers against a byte-at-a-time reference.
+func FuzzCEFValue(f *testing.F) {
+	for _, s := range []string{"", "plain text here", "a=b\\c\nd\re|f", "ünï=cödé 12345678", "\xff\xfe"} {
+		f.Add(s)
+	}
+	l := newLEEF(DefaultProduct, '^')
+	f.Fuzz(func(t *testing.T, s string) {
+		var cef, leef strings.Builder
+		for _, r := range s { // one U+FFFD per invalid byte, as range yields
+			switch r {
+			case '\\', '=':
+				cef.WriteString("\\" + string(r))
+			case '\n':
+				cef.WriteString(`\n`)
+			case '\r':
+				cef.WriteString(`\r`)
+			default:
+				cef.WriteRune(r)
+			}
+			switch r {
+			case '\\', '^':
+				leef.WriteString("\\" + string(r))
+			case '\n':
+				leef.WriteString(`\n`)
+			case '\r':
+				leef.WriteString(`\r`)
+			default:
+				leef.WriteRune(r)
+			}
+		}
+		if got := string(cefValue.append(nil, s)); got != cef.String() {
+			t.Fatalf("cef %q: got %q, want %q", s, got, cef.String())
+		}
+		if got := string(l.val.append(nil, s)); got != leef.String() {
+			t.Fatalf("leef %q: got %q, want %q", s, got, leef.String())
+		}
+	})
+}

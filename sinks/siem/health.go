@@ -1,0 +1,83 @@
+package siem
+
+import (
+	"sync"
+	"time"
+)
+
+// Health is a sink's state for the health endpoint and logs.
+type Health struct {
+	Name string `json:"name"`
+	// State is ok, spooling (the destination is failing; alerts wait in the
+	// spool), spool_full, or stopped.
+	State        string    `json:"state"`
+	Breaker      string    `json:"breaker"`
+	SpoolRecords int       `json:"spool_records"`
+	SpoolBytes   int64     `json:"spool_bytes"`
+	Dropped      int64     `json:"dropped"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	Recovery     *Recovery `json:"spool_recovery,omitempty"`
+}
+
+// status is what a sender records for Health, read by other goroutines.
+type status struct {
+	mu      sync.Mutex
+	clock   Clock
+	sp      spool
+	rec     Recovery
+	lastErr string
+	lastAt  time.Time
+	full    bool
+	dropped int64
+}
+
+func (s *status) setSpool(sp spool, rec Recovery) {
+	s.mu.Lock()
+	s.sp, s.rec = sp, rec
+	s.mu.Unlock()
+}
+
+func (s *status) noteError(err error) {
+	s.mu.Lock()
+	s.lastErr, s.lastAt = err.Error(), s.clock.Now()
+	s.mu.Unlock()
+}
+
+// setFull records whether the spool is full and returns what it was.
+func (s *status) setFull(full bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.full
+	s.full = full
+	return was
+}
+
+func (s *status) addDropped(n int) {
+	s.mu.Lock()
+	s.dropped += int64(n)
+	s.mu.Unlock()
+}
+
+// snapshot returns the health as far as the status knows it: everything
+// but the name, the breaker and whether the sink is stopping.
+func (s *status) snapshot() Health {
+	s.mu.Lock()
+	sp, rec := s.sp, s.rec
+	h := Health{State: "ok", LastError: s.lastErr, LastErrorAt: s.lastAt, Dropped: s.dropped}
+	full := s.full
+	s.mu.Unlock()
+	if sp != nil {
+		h.SpoolRecords, h.SpoolBytes = sp.stats()
+	}
+	switch {
+	case full:
+		h.State = "spool_full"
+	case h.SpoolRecords > 0:
+		h.State = "spooling"
+	}
+	if rec.TruncatedBytes > 0 || len(rec.Problems) > 0 {
+		h.Recovery = &rec
+	}
+	return h
+}

@@ -1,0 +1,98 @@
+package sinktest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cep-project/cep/sinks/siem/transport"
+)
+
+// MemoryKind is the sink type of Memory, registered for tests.
+const MemoryKind = "memory"
+
+func init() {
+	transport.Register(transport.Typed(MemoryKind, func(c MemoryConfig, _ transport.Env) (*Memory, error) {
+		if c.Dest == nil {
+			return nil, errors.New("memory: no destination")
+		}
+		return c.Dest, nil
+	}))
+}
+
+// MemoryConfig is the memory block; programs set Dest.
+type MemoryConfig struct {
+	Dest *Memory `yaml:"-"`
+}
+
+// Validate implements transport.Config.
+func (c *MemoryConfig) Validate(transport.Settings) []error { return nil }
+
+// Memory is a destination in memory for tests of the sink core: it keeps
+// what it was sent and fails while Down is set, or when Fail says so for a
+// call (counted from 0).
+type Memory struct {
+	Down atomic.Bool
+	Fail func(call int) bool
+	// StartErr, when set, is what Start returns.
+	StartErr error
+
+	mu     sync.Mutex
+	calls  int
+	got    []transport.Record
+	closed bool
+}
+
+// Start implements transport.Transport.
+func (m *Memory) Start(context.Context) error { return m.StartErr }
+
+// Send implements transport.Transport.
+func (m *Memory) Send(_ context.Context, batch []transport.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	call := m.calls
+	m.calls++
+	if m.Down.Load() || m.Fail != nil && m.Fail(call) {
+		return errors.New("destination down")
+	}
+	for _, r := range batch {
+		r.Body = slices.Clone(r.Body)
+		m.got = append(m.got, r)
+	}
+	return nil
+}
+
+// Close implements transport.Transport.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	return nil
+}
+
+// IDs returns the ids delivered, in order.
+func (m *Memory) IDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, len(m.got))
+	for i, r := range m.got {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// Records returns the records delivered, in order.
+func (m *Memory) Records() []transport.Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.got)
+}
+
+// Calls returns the number of Send calls.
+func (m *Memory) Calls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls
+}

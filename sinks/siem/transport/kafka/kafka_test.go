@@ -1,0 +1,78 @@
+package kafka
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/sinks/siem/siemtest"
+	"github.com/cep-project/cep/sinks/siem/sinktest"
+)
+
+// TestKafka produces through kafka-go to kfake, an in-process broker
+// speaking the Kafka protocol on loopback, and reads the topic back with
+// franz-go: every alert once, keyed by rule and key, one key's alerts in
+// order in one partition.
+func TestKafka(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	c := siemtest.FastConfig("kafka", Kind, &Config{Brokers: cluster.ListenAddrs(), Topic: "alerts"})
+	c.Timeout = 10 * time.Second
+	s := siemtest.Start(t, siemtest.QuietOptions(), c)
+	as := sinktest.Numbered(30)
+	siemtest.SendAll(t, s, as)
+	siemtest.Stop(t, s)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	byKey := map[string][]string{}
+	partitionOf := map[string]int32{}
+	n := 0
+	for n < len(as) {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("got %d of %d records: %v", n, len(as), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			k := string(r.Key)
+			if p, seen := partitionOf[k]; seen && p != r.Partition {
+				t.Errorf("key %s in partitions %d and %d", k, p, r.Partition)
+			}
+			partitionOf[k] = r.Partition
+			var id string
+			for _, h := range r.Headers {
+				if h.Key == "alert_id" {
+					id = string(h.Value)
+				}
+			}
+			byKey[k] = append(byKey[k], id)
+		})
+	}
+	for i := range 3 {
+		k := messageKey(as[i])
+		var want []string
+		for j := i; j < len(as); j += 3 {
+			want = append(want, as[j].ID)
+		}
+		if !slices.Equal(byKey[k], want) {
+			t.Errorf("key %s: got %v, want %v", k, byKey[k], want)
+		}
+	}
+}
+
+// messageKey is the key the sink gives an alert's messages: rule and key.
+func messageKey(a *alert.Alert) string { return a.Rule + "|" + a.Key.String() }

@@ -1,0 +1,176 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/secret"
+	"github.com/cep-project/cep/sinks/siem/siemtest"
+	"github.com/cep-project/cep/sinks/siem/sinktest"
+)
+
+// webhookReceiver verifies Standard Webhooks signatures the way a receiver
+// must: recompute the HMAC over id.timestamp.body with the decoded key,
+// compare in constant time, and reject stale timestamps.
+type webhookReceiver struct {
+	mu     sync.Mutex
+	key    []byte
+	now    func() time.Time
+	bodies []map[string]any
+	ids    []string
+	fail   int // requests to answer 500 before accepting
+	auth   string
+}
+
+func (rc *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.auth != "" && r.Header.Get("Authorization") != rc.auth {
+		http.Error(w, "unauthorised", http.StatusUnauthorized)
+		return
+	}
+	if rc.key != nil {
+		id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil || rc.now().Sub(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+			http.Error(w, "bad timestamp", http.StatusBadRequest)
+			return
+		}
+		want := signWebhook(rc.key, id, sec, body)
+		ok := false
+		for _, sig := range strings.Fields(r.Header.Get("webhook-signature")) {
+			if hmac.Equal([]byte(sig), []byte(want)) {
+				ok = true
+			}
+		}
+		if !ok {
+			http.Error(w, "bad signature", http.StatusBadRequest)
+			return
+		}
+		rc.ids = append(rc.ids, id)
+	}
+	if rc.fail > 0 {
+		rc.fail--
+		http.Error(w, "try later", http.StatusBadGateway)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		http.Error(w, "not JSON", http.StatusBadRequest)
+		return
+	}
+	rc.bodies = append(rc.bodies, m)
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (rc *webhookReceiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.bodies)
+}
+
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func TestWebhookSignedWithRetries(t *testing.T) {
+	key, err := webhookKey(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := sinktest.NewClock(time.Now())
+	rc := &webhookReceiver{key: key, now: clock.Now, fail: 2}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	c := siemtest.FastConfig("soar", Kind, &Config{URL: srv.URL, Secret: testSecret, Headers: map[string]string{"X-Team": "fraud"},
+		Template: `{"id":{{json .Alert.ID}},"title":{{json .Alert.Title}},"tags":{{json .Alert.Tags}},"ms":{{millis .Alert}}}`})
+	c.Retry.MaxAttempts = 5
+	opts := siemtest.QuietOptions()
+	opts.Clock = clock
+	s := siemtest.Start(t, opts, c)
+	as := sinktest.Numbered(4)
+	as[1].Tags = []string{"x\"y"}
+	siemtest.SendAll(t, s, as)
+	sinktest.Eventually(t, 5*time.Second, "4 webhooks", func() bool { return rc.count() == 4 })
+	siemtest.Stop(t, s)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, b := range rc.bodies {
+		if b["id"] != as[i].ID || b["ms"] != float64(as[i].Time.UnixMilli()) {
+			t.Fatalf("body %d: %v", i, b)
+		}
+	}
+	// Retries carry the same webhook-id, so a receiver can deduplicate.
+	if rc.ids[0] != as[0].ID || rc.ids[1] != as[0].ID || rc.ids[2] != as[0].ID {
+		t.Fatalf("ids %v", rc.ids)
+	}
+}
+
+func TestWebhookWrongSecretIsRejected(t *testing.T) {
+	key, _ := webhookKey(testSecret)
+	rc := &webhookReceiver{key: key, now: time.Now}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	c := siemtest.FastConfig("soar", Kind, &Config{URL: srv.URL, Secret: secret.Secret("whsec_" + base64.StdEncoding.EncodeToString([]byte("another key of 32 bytes.........")))})
+	c.Spool.Dir = t.TempDir()
+	s := siemtest.Start(t, siemtest.QuietOptions(), c)
+	siemtest.SendAll(t, s, sinktest.Numbered(1))
+	sinktest.Eventually(t, 5*time.Second, "dead-lettered", func() bool { return strings.Contains(siemtest.Health(s).LastError, "bad signature") })
+	siemtest.Stop(t, s)
+	if rc.count() != 0 {
+		t.Fatal("accepted with a wrong key")
+	}
+}
+
+func TestTheHivePreset(t *testing.T) {
+	rc := &webhookReceiver{auth: "Bearer hive-key"}
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/v1/alert", rc)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := siemtest.FastConfig("hive", Kind, &Config{URL: srv.URL, Preset: PresetTheHive, BearerToken: "hive-key"})
+	s := siemtest.Start(t, siemtest.QuietOptions(), c)
+	a := sinktest.SampleAlerts(t)["basic"]
+	siemtest.SendAll(t, s, []*alert.Alert{a})
+	sinktest.Eventually(t, 5*time.Second, "TheHive alert", func() bool { return rc.count() == 1 })
+	siemtest.Stop(t, s)
+	b := rc.bodies[0]
+	for k, want := range map[string]any{"sourceRef": a.ID, "type": "cep", "source": "cep", "title": a.Title, "severity": 3.0, "date": float64(a.Time.UnixMilli()), "tlp": 2.0} {
+		if b[k] != want {
+			t.Errorf("%s = %v, want %v", k, b[k], want)
+		}
+	}
+	if !strings.Contains(b["description"].(string), a.Rule) {
+		t.Errorf("description %q", b["description"])
+	}
+}
+
+func TestPagerDutyPreset(t *testing.T) {
+	rc := &webhookReceiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	c := siemtest.FastConfig("pd", Kind, &Config{URL: srv.URL, Preset: PresetPagerDuty, RoutingKey: "R0UTING"})
+	s := siemtest.Start(t, siemtest.QuietOptions(), c)
+	a := sinktest.SampleAlerts(t)["hostile"]
+	siemtest.SendAll(t, s, []*alert.Alert{a})
+	sinktest.Eventually(t, 5*time.Second, "PagerDuty event", func() bool { return rc.count() == 1 })
+	siemtest.Stop(t, s)
+	b := rc.bodies[0]
+	p := b["payload"].(map[string]any)
+	if b["dedup_key"] != a.ID || b["routing_key"] != "R0UTING" || b["event_action"] != "trigger" ||
+		p["severity"] != "critical" || p["summary"] != a.Title || p["source"] != "cep" {
+		t.Fatalf("event %v", b)
+	}
+	if p["custom_details"].(map[string]any)["alert"].(map[string]any)["id"] != a.ID {
+		t.Fatalf("custom_details %v", p["custom_details"])
+	}
+}
