@@ -21,11 +21,12 @@ func HasByte(x uint64, c byte) bool {
 }
 
 // PlainPrefix returns the length of a prefix of s, in steps of eight
-// bytes, that holds only ASCII without control bytes, a and b: the part a
-// CEF or LEEF escaper can copy as it is.
-func PlainPrefix(s string, a, b byte) int {
+// bytes, that holds only ASCII without control bytes, a, b and c: the part
+// a CEF or LEEF escaper can copy as it is. Pass a byte twice to stop at
+// fewer.
+func PlainPrefix(s string, a, b, c byte) int {
 	plain := func(x uint64) bool {
-		return x&Hi == 0 && (x-Lo*0x20)&^x&Hi == 0 && !HasByte(x, a) && !HasByte(x, b)
+		return x&Hi == 0 && (x-Lo*0x20)&^x&Hi == 0 && !HasByte(x, a) && !HasByte(x, b) && !HasByte(x, c)
 	}
 	i := 0
 	for ; i+8 <= len(s); i += 8 {

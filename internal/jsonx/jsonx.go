@@ -7,9 +7,9 @@
 package jsonx
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -173,10 +173,29 @@ func AppendTime(dst []byte, t time.Time) []byte {
 	return append(dst, 'Z', '"')
 }
 
+// Names rewrites the object member names a destination would reject (see
+// AppendAnyNames); nil keeps every name as it is.
+type Names func(name string) string
+
+func (n Names) apply(dst []byte, name string) []byte {
+	if n != nil {
+		name = n(name)
+	}
+	return AppendString(dst, name)
+}
+
 // AppendAny appends a value from an alert's fields or key. The types that
 // CEL results and decoded JSON produce are written directly; anything else
 // goes through encoding/json, off the hot path.
-func AppendAny(dst []byte, v any) ([]byte, error) {
+func AppendAny(dst []byte, v any) ([]byte, error) { return appendAny(dst, v, nil) }
+
+// AppendAnyNames is AppendAny with the member name of every object inside v
+// passed through names.
+func AppendAnyNames(dst []byte, v any, names Names) ([]byte, error) {
+	return appendAny(dst, v, names)
+}
+
+func appendAny(dst []byte, v any, names Names) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
@@ -202,6 +221,11 @@ func AppendAny(dst []byte, v any) ([]byte, error) {
 		if x == "" {
 			return append(dst, '0'), nil
 		}
+		// encoding/json refuses a Number that is not a JSON number rather
+		// than copying its text, and so must we: it could be anything.
+		if !isNumber(string(x)) {
+			return dst, fmt.Errorf("invalid number literal %q", string(x))
+		}
 		return append(dst, x...), nil
 	case time.Time:
 		return AppendTime(dst, x), nil
@@ -215,7 +239,7 @@ func AppendAny(dst []byte, v any) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, err = AppendAny(dst, e); err != nil {
+			if dst, err = appendAny(dst, e, names); err != nil {
 				return dst, err
 			}
 		}
@@ -223,9 +247,18 @@ func AppendAny(dst []byte, v any) ([]byte, error) {
 	case []string:
 		return AppendStrings(dst, x), nil
 	case map[string]any:
-		return AppendMap(dst, x)
+		return appendMap(dst, x, names)
 	case event.Value:
-		return AppendValue(dst, x)
+		return appendValue(dst, x, names)
+	}
+	if names != nil {
+		// Off the hot path: re-read what encoding/json wrote, so that the
+		// names inside structs and other maps are rewritten too.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return dst, err
+		}
+		return AppendRawNames(dst, b, names)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -234,6 +267,7 @@ func AppendAny(dst []byte, v any) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
+// AppendStrings writes a string array; nil is null.
 func AppendStrings(dst []byte, ss []string) []byte {
 	if ss == nil {
 		return append(dst, "null"...)
@@ -251,7 +285,15 @@ func AppendStrings(dst []byte, ss []string) []byte {
 // AppendMap writes m with sorted keys, like encoding/json. Small maps
 // sort their members in a stack array so that the common case does not
 // allocate, and values are not looked up twice.
-func AppendMap(dst []byte, m map[string]any) ([]byte, error) {
+func AppendMap(dst []byte, m map[string]any) ([]byte, error) { return appendMap(dst, m, nil) }
+
+// AppendMapNames is AppendMap with every member name, at any depth, passed
+// through names.
+func AppendMapNames(dst []byte, m map[string]any, names Names) ([]byte, error) {
+	return appendMap(dst, m, names)
+}
+
+func appendMap(dst []byte, m map[string]any, names Names) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
@@ -267,9 +309,9 @@ func AppendMap(dst []byte, m map[string]any) ([]byte, error) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendString(dst, ms[i].key)
+		dst = names.apply(dst, ms[i].key)
 		dst = append(dst, ':')
-		if dst, err = AppendAny(dst, ms[i].val); err != nil {
+		if dst, err = appendAny(dst, ms[i].val, names); err != nil {
 			return dst, fmt.Errorf("%s: %w", ms[i].key, err)
 		}
 	}
@@ -296,7 +338,9 @@ func sortMembers(ms []member) {
 }
 
 // AppendValue writes an event value, keeping object member order.
-func AppendValue(dst []byte, v event.Value) ([]byte, error) {
+func AppendValue(dst []byte, v event.Value) ([]byte, error) { return appendValue(dst, v, nil) }
+
+func appendValue(dst []byte, v event.Value, names Names) ([]byte, error) {
 	switch v.Kind() {
 	case event.Null:
 		return append(dst, "null"...), nil
@@ -307,7 +351,7 @@ func AppendValue(dst []byte, v event.Value) ([]byte, error) {
 	case event.String:
 		return AppendString(dst, v.Str()), nil
 	case event.Object:
-		return AppendFields(dst, v.Fields())
+		return appendFields(dst, v.Fields(), names)
 	case event.Array:
 		dst = append(dst, '[')
 		var err error
@@ -315,7 +359,7 @@ func AppendValue(dst []byte, v event.Value) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, err = AppendValue(dst, v.Index(i)); err != nil {
+			if dst, err = appendValue(dst, v.Index(i), names); err != nil {
 				return dst, err
 			}
 		}
@@ -324,16 +368,19 @@ func AppendValue(dst []byte, v event.Value) ([]byte, error) {
 	return dst, fmt.Errorf("unknown value kind %v", v.Kind())
 }
 
-func AppendFields(dst []byte, fs []event.Field) ([]byte, error) {
+// AppendFields writes an event object's members in their order.
+func AppendFields(dst []byte, fs []event.Field) ([]byte, error) { return appendFields(dst, fs, nil) }
+
+func appendFields(dst []byte, fs []event.Field, names Names) ([]byte, error) {
 	dst = append(dst, '{')
 	var err error
 	for i, f := range fs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendString(dst, f.Key)
+		dst = names.apply(dst, f.Key)
 		dst = append(dst, ':')
-		if dst, err = AppendValue(dst, f.Value); err != nil {
+		if dst, err = appendValue(dst, f.Value, names); err != nil {
 			return dst, err
 		}
 	}
@@ -341,31 +388,159 @@ func AppendFields(dst []byte, fs []event.Field) ([]byte, error) {
 }
 
 // AppendRaw appends JSON text as encoding/json writes a json.RawMessage:
-// compacted and HTML-escaped. Event lines are usually compact already, so a
-// scan decides whether the slow path is needed.
-func AppendRaw(dst []byte, raw []byte) ([]byte, error) {
+// compacted and HTML-escaped, escapes inside strings kept as written. It
+// also makes the text valid UTF-8, which encoding/json does not: a byte
+// that is not UTF-8 becomes \ufffd, so an event line carrying one does not
+// make the document around it invalid (RFC 8259 §8.1). Event lines are
+// usually compact already, so a scan decides whether the slow path is
+// needed.
+func AppendRaw(dst []byte, raw []byte) ([]byte, error) { return AppendRawNames(dst, raw, nil) }
+
+// AppendRawNames is AppendRaw with every object member name passed through
+// names; a name it changes is written afresh, the others as they were.
+func AppendRawNames(dst []byte, raw []byte, names Names) ([]byte, error) {
 	if len(raw) == 0 {
 		return append(dst, "null"...), nil
 	}
-	if rawIsClean(raw) {
+	if names == nil && rawIsClean(raw) {
 		return append(dst, raw...), nil
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return dst, fmt.Errorf("evidence event: %w", err)
 	}
-	var escaped bytes.Buffer
-	json.HTMLEscape(&escaped, compact.Bytes())
-	return append(dst, escaped.Bytes()...), nil
+	return rewriteRaw(dst, raw, names), nil
 }
 
-// rawIsClean reports whether raw needs neither compaction nor escaping.
-// It is conservative: any space, even inside a string, takes the slow path,
-// which is correct either way. Eight bytes are checked at a time.
+// rewriteRaw copies valid JSON text without white space between tokens,
+// escaping in strings what HTML-safe JSON escapes and replacing bytes that
+// are not UTF-8, and passes member names through names.
+func rewriteRaw(dst, raw []byte, names Names) []byte {
+	var stack []byte // the open containers, '{' or '['
+	expectName := false
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			i++
+			continue
+		case '{', '[':
+			stack = append(stack, c)
+			expectName = c == '{'
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectName = false
+		case ',':
+			expectName = stack[len(stack)-1] == '{'
+		case ':':
+			expectName = false
+		case '"':
+			end := stringEnd(raw, i)
+			body := raw[i+1 : end]
+			if expectName && names != nil {
+				var name string
+				_ = json.Unmarshal(raw[i:end+1], &name) // valid: checked by the caller
+				if renamed := names(name); renamed != name {
+					dst = AppendString(dst, renamed)
+					i = end + 1
+					continue
+				}
+			}
+			dst = appendStringBody(dst, body)
+			i = end + 1
+			continue
+		default:
+			// A number or a literal: copy up to the next delimiter.
+			j := i
+			for j < len(raw) && !isDelimiter(raw[j]) {
+				j++
+			}
+			dst = append(dst, raw[i:j]...)
+			i = j
+			continue
+		}
+		dst = append(dst, c)
+		i++
+	}
+	return dst
+}
+
+func isDelimiter(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', ',', ':', '{', '}', '[', ']', '"':
+		return true
+	}
+	return false
+}
+
+// stringEnd returns the index of the quote that closes the string opening
+// at raw[i].
+func stringEnd(raw []byte, i int) int {
+	for j := i + 1; j < len(raw); j++ {
+		switch raw[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return len(raw) - 1
+}
+
+// appendStringBody writes a string's text quoted, keeping its escapes, as
+// json.HTMLEscape would, and writing \ufffd for bytes that are not UTF-8.
+func appendStringBody(dst, body []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(body); {
+		c := body[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '<', '>', '&':
+				dst = append(dst, body[start:i]...)
+				dst = append(dst, '\\', 'u', '0', '0', ascii.HexDigits[c>>4], ascii.HexDigits[c&0xF])
+				i++
+				start = i
+			case '\\':
+				i += 2 // an escape is copied as written
+			default:
+				i++
+			}
+			continue
+		}
+		r, size := utf8.DecodeRune(body[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, body[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, body[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', ascii.HexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, body[start:]...)
+	return append(dst, '"')
+}
+
+// rawIsClean reports whether raw needs neither compaction nor escaping and
+// is valid UTF-8. It is conservative: any space, even inside a string,
+// takes the slow path, which is correct either way. Eight bytes are
+// checked at a time; UTF-8 is validated only when a byte is not ASCII.
 func rawIsClean(raw []byte) bool {
 	i := 0
+	high := uint64(0)
 	for ; i+8 <= len(raw); i += 8 {
 		x := binary.LittleEndian.Uint64(raw[i:])
+		high |= x
 		if (x-ascii.Lo*0x21)&^x&ascii.Hi != 0 || ascii.HasByte(x, '<') || ascii.HasByte(x, '>') || ascii.HasByte(x, '&') || ascii.HasByte(x, 0xE2) {
 			return false
 		}
@@ -375,6 +550,45 @@ func rawIsClean(raw []byte) bool {
 		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xE2:
 			return false
 		}
+		high |= uint64(c)
 	}
-	return true
+	return high&ascii.Hi == 0 || utf8.Valid(raw)
+}
+
+// isNumber reports whether s is a JSON number.
+func isNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }

@@ -14,6 +14,7 @@ type Metrics struct {
 	spooled     *prometheus.CounterVec
 	dropped     *prometheus.CounterVec
 	deadLetter  *prometheus.CounterVec
+	truncated   *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	spoolBytes  *prometheus.GaugeVec
 	spoolCount  *prometheus.GaugeVec
@@ -37,6 +38,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		spooled:     counter("spooled_total", "Alerts written to the spool because the destination was failing."),
 		dropped:     counter("dropped_total", "Alerts dropped, by reason (spool_full under on_full: drop_oldest).", "reason"),
 		deadLetter:  counter("dead_letter_total", "Alerts written to the dead-letter file."),
+		truncated:   counter("truncated_total", "Alerts cut to fit the destination (syslog over UDP)."),
 		latency:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "cep", Subsystem: "sink", Name: "send_duration_seconds", Help: "Duration of one batch send.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}, []string{"sink"}),
 		spoolBytes:  gauge("spool_bytes", "Bytes waiting in the spool."),
 		spoolCount:  gauge("spool_records", "Alerts waiting in the spool."),
@@ -46,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.failed, m.retried, m.spooled, m.dropped, m.deadLetter, m.latency, m.spoolBytes, m.spoolCount, m.spoolFull, m.breakerOpen} {
+	for _, c := range []prometheus.Collector{m.sent, m.failed, m.retried, m.spooled, m.dropped, m.deadLetter, m.truncated, m.latency, m.spoolBytes, m.spoolCount, m.spoolFull, m.breakerOpen} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -57,6 +59,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 // sinkMetrics are one sink's children of Metrics, resolved once.
 type sinkMetrics struct {
 	sent, retried, spooled, deadLetter prometheus.Counter
+	truncated                          prometheus.Counter
 	latency                            prometheus.Observer
 	spoolBytes, spoolCount, spoolFull  prometheus.Gauge
 	breakerOpen                        prometheus.Gauge
@@ -71,6 +74,7 @@ func (m *Metrics) forSink(name string) *sinkMetrics {
 		retried:     m.retried.WithLabelValues(name),
 		spooled:     m.spooled.WithLabelValues(name),
 		deadLetter:  m.deadLetter.WithLabelValues(name),
+		truncated:   m.truncated.WithLabelValues(name),
 		latency:     m.latency.WithLabelValues(name),
 		spoolBytes:  m.spoolBytes.WithLabelValues(name),
 		spoolCount:  m.spoolCount.WithLabelValues(name),

@@ -86,12 +86,15 @@ func newSink(cfg Config, opts Options) (*sink, error) {
 	f, err := format.New(fname, format.Options{
 		Product:       format.Product{Vendor: cfg.Vendor, Name: cfg.Product, Version: version},
 		LEEFDelimiter: cfg.LEEFDelimiter,
+		FieldNames:    kind.FieldNames,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", cfg.Name, err)
 	}
 	log := opts.Logger.With("sink", cfg.Name, "type", cfg.Type)
-	env := transport.Env{Settings: cfg.settings(), Logger: log, Clock: opts.Clock, Stdout: opts.Stdout}
+	m := opts.Metrics.forSink(cfg.Name)
+	env := transport.Env{Settings: cfg.settings(), Logger: log, Clock: opts.Clock, Stdout: opts.Stdout,
+		Truncated: func(n int) { m.truncated.Add(float64(n)) }}
 	tr, err := kind.New(cfg.Transport, env)
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", cfg.Name, err)
@@ -100,7 +103,7 @@ func newSink(cfg Config, opts Options) (*sink, error) {
 		name:   cfg.Name,
 		filter: route{cfg: &cfg},
 		enc:    &encoder{mask: newMasker(cfg.Mask, cfg.HashKey), format: f},
-		snd:    newSender(cfg, log, opts.Metrics.forSink(cfg.Name), opts.Clock, tr),
+		snd:    newSender(cfg, log, m, opts.Clock, tr),
 	}, nil
 }
 

@@ -11,7 +11,7 @@ import (
 const ECSVersion = "8.17.0"
 
 func init() {
-	Register(Kind{Name: ECS, JSON: true, New: func(o Options) (Formatter, error) { return ecsFormat{product: o.Product}, nil }})
+	Register(Kind{Name: ECS, JSON: true, New: func(o Options) (Formatter, error) { return ecsFormat{newDocument(o)}, nil }})
 }
 
 // ecsFormat writes an Elastic Common Schema 8.x alert document:
@@ -19,10 +19,9 @@ func init() {
 // engine), ECS rule.* and threat.* (from ATT&CK tags), event.risk_score from
 // the priority, and everything ECS has no field for under the custom cep.*
 // namespace, as ECS recommends for custom fields.
-type ecsFormat struct{ product Product }
+type ecsFormat struct{ document }
 
 func (ecsFormat) Name() string { return ECS }
-func (ecsFormat) JSON() bool   { return true }
 
 // ecsSeverity follows Elastic's detection rules, whose severities map to
 // these numbers, so dashboards built for Elastic alerts sort cep alerts
@@ -78,7 +77,7 @@ func (f ecsFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = appendECSThreat(dst, at)
 	}
 	dst = append(dst, `,"cep":{"alert":{`...)
-	dst, err := cepBlock{model: true, evidence: true}.append(dst, a)
+	dst, err := cepBlock{model: true, evidence: true, names: f.names}.append(dst, a)
 	if err != nil {
 		return dst, err
 	}

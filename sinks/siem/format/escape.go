@@ -14,13 +14,13 @@ import (
 type escaper struct {
 	// repl[c], when not empty, replaces the byte c.
 	repl [utf8.RuneSelf]string
-	// a and b are the two printable bytes that need rewriting; control
-	// bytes are always checked. Together they let ascii.PlainPrefix skip
-	// the plain start of a value eight bytes at a time.
-	a, b byte
+	// stop are the printable bytes that need rewriting; control bytes are
+	// always checked. They let ascii.PlainPrefix skip the plain start of a
+	// value eight bytes at a time.
+	stop [3]byte
 }
 
-// newEscaper builds an escaper from a replacement per byte. At most two
+// newEscaper builds an escaper from a replacement per byte. At most three
 // printable bytes may be replaced.
 func newEscaper(repl map[byte]string) *escaper {
 	e := &escaper{}
@@ -31,22 +31,21 @@ func newEscaper(repl map[byte]string) *escaper {
 			printable = append(printable, c)
 		}
 	}
-	switch len(printable) {
-	case 0:
-		e.a, e.b = 0, 0
-	case 1:
-		e.a, e.b = printable[0], printable[0]
-	case 2:
-		e.a, e.b = printable[0], printable[1]
-	default:
-		panic("format: an escaper rewrites at most two printable bytes")
+	if len(printable) > len(e.stop) {
+		panic("format: an escaper rewrites at most three printable bytes")
+	}
+	for i := range e.stop {
+		// Unused stops repeat a used one (or NUL, a control byte).
+		if len(printable) > 0 {
+			e.stop[i] = printable[min(i, len(printable)-1)]
+		}
 	}
 	return e
 }
 
 // append writes s escaped.
 func (e *escaper) append(dst []byte, s string) []byte {
-	i := ascii.PlainPrefix(s, e.a, e.b)
+	i := ascii.PlainPrefix(s, e.stop[0], e.stop[1], e.stop[2])
 	dst = append(dst, s[:i]...)
 	for i < len(s) {
 		c := s[i]

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/jsonx"
 )
 
 // The built-in format names, as in a sink's `format:` key.
@@ -68,6 +69,10 @@ type Options struct {
 	// LEEFDelimiter is LEEF 2.0's attribute delimiter: one character or
 	// xHH; empty means DefaultLEEFDelimiter.
 	LEEFDelimiter string
+	// FieldNames, when set, rewrites the member names a JSON format takes
+	// from the alert (its fields, key expressions and evidence events)
+	// into names the destination accepts.
+	FieldNames jsonx.Names
 }
 
 // Kind is a registered format.

@@ -3,10 +3,13 @@ package format
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
@@ -34,6 +37,9 @@ func TestFormatsGolden(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					if !utf8.Valid(out) {
+						t.Fatalf("not UTF-8: %q", out)
+					}
 					if f.JSON() && !json.Valid(out) {
 						t.Fatalf("invalid JSON: %s", out)
 					}
@@ -48,7 +54,10 @@ func TestFormatsGolden(t *testing.T) {
 }
 
 // The JSON format is the DESIGN.md §4 contract: byte for byte what
-// encoding/json makes of the alert.
+// encoding/json makes of the alert — except that bytes of an evidence line
+// that are not UTF-8, which encoding/json copies into its output, are
+// written as U+FFFD, so the document is valid UTF-8 and reads back the
+// same.
 func TestJSONFormatMatchesEncodingJSON(t *testing.T) {
 	for name, a := range sinktest.SampleAlerts(t) {
 		want, err := json.Marshal(a)
@@ -59,8 +68,34 @@ func TestJSONFormatMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !utf8.Valid(want) {
+			var w, g any
+			if json.Unmarshal(want, &w) != nil || json.Unmarshal(got, &g) != nil || !reflect.DeepEqual(w, g) || !utf8.Valid(got) {
+				t.Errorf("%s: does not read back as encoding/json's:\n got %s\nwant %q", name, got, want)
+			}
+			continue
+		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
+}
+
+// Evidence lines with bytes that are not UTF-8 make every JSON format
+// valid UTF-8 JSON all the same (RFC 8259 §8.1).
+func TestJSONFormatsWriteValidUTF8(t *testing.T) {
+	a := sinktest.SampleAlerts(t)["hostile"]
+	for _, name := range Names() {
+		f, _ := New(name, Options{})
+		out, err := f.Append(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !utf8.Valid(out) {
+			t.Errorf("%s: not UTF-8: %q", name, out)
+		}
+		if f.JSON() && !json.Valid(out) {
+			t.Errorf("%s: not JSON: %s", name, out)
 		}
 	}
 }
@@ -153,27 +188,52 @@ func TestCEFRoundTripsHostileValues(t *testing.T) {
 	if len(header) != 7 {
 		t.Fatalf("header %q", header)
 	}
+	// A header cannot span lines: the title's line breaks are spaces
+	// there, and msg carries the title whole.
 	if header[4] != a.Rule || header[5] != strings.NewReplacer("\n", " ", "\r", " ").Replace(a.Title) || header[6] != "10" {
 		t.Fatalf("header %q", header)
 	}
-	if ext["externalId"] != a.ID || ext["cs1"] != a.RuleVersion || ext["reason"] != a.Reasons[0] {
+	if ext["msg"] != a.Title {
+		t.Fatalf("msg %q, want the title %q", ext["msg"], a.Title)
+	}
+	if ext["externalId"] != a.ID || ext["cs1"] != a.RuleVersion {
 		t.Fatalf("extension %q", ext)
 	}
 	var fields map[string]any
 	if err := json.Unmarshal([]byte(ext["cs4"]), &fields); err != nil || fields["msg"] != a.Fields["msg"] {
 		t.Fatalf("cs4 %q: %v", ext["cs4"], err)
 	}
+	// Lists are JSON arrays: an item holding a comma stays one item.
+	var tags, reasons []string
+	var evidence []*string
+	if err := json.Unmarshal([]byte(ext["cs3"]), &tags); err != nil || !slices.Equal(tags, a.Tags) {
+		t.Fatalf("cs3 %q: %v", ext["cs3"], err)
+	}
+	if err := json.Unmarshal([]byte(ext["reason"]), &reasons); err != nil || !slices.Equal(reasons, a.Reasons) {
+		t.Fatalf("reason %q: %v", ext["reason"], err)
+	}
+	if err := json.Unmarshal([]byte(ext["cs5"]), &evidence); err != nil || len(evidence) != 3 || *evidence[0] != "e|1" || evidence[1] != nil || *evidence[2] != "e,3" {
+		t.Fatalf("cs5 %q: %v", ext["cs5"], err)
+	}
 }
 
-// LEEF values are split on the delimiter; a value must never add an
-// attribute.
+// leefReplacements undo what the LEEF writer does so that a value never
+// holds a separator: IBM's guide asks to keep tab, '|' and '^' out of
+// values, LEEF defines no escaping, and a LEEF line holds no line break.
+// A printable separator becomes its fullwidth form, a control one its
+// Control Pictures symbol.
+var leefReplacements = strings.NewReplacer("｜", "|", "＾", "^", "␉", "\t", "␊", "\n", "␍", "\r", "～", "~", "␠", " ")
+
+// LEEF values are split on the delimiter with no escapes, as a LEEF reader
+// does: no value may add an attribute, whatever the delimiter.
 func TestLEEFRoundTripsHostileValues(t *testing.T) {
 	a := sinktest.SampleAlerts(t)["hostile"]
-	for _, d := range []string{"^", "x09", "|", ","} {
+	for _, d := range []string{"^", "x09", "~", "x20", "|", ",", "a", ":", "=", "x0A"} {
 		delim, err := ParseLEEFDelimiter(d)
-		if d == "|" {
+		switch d {
+		case "|", ",", "a", ":", "=", "x0A":
 			if err == nil {
-				t.Fatal("pipe accepted as a delimiter")
+				t.Errorf("%q accepted as a delimiter", d)
 			}
 			continue
 		}
@@ -184,58 +244,73 @@ func TestLEEFRoundTripsHostileValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		parts, rest := splitHeader(string(out), 6)
-		if len(parts) != 6 || parts[0] != "LEEF:2.0" || parts[4] != a.Rule {
-			t.Fatalf("header %q", parts)
+		header, attrs := parseLEEF(t, string(out))
+		if len(header) != 6 || header[0] != "LEEF:2.0" || leefReplacements.Replace(header[4]) != a.Rule || header[5] != leefDelimiterField(delim) {
+			t.Fatalf("delimiter %q: header %q", d, header)
 		}
-		attrs := parseLEEFAttrs(t, rest, delim)
-		if attrs["title"] != a.Title || attrs["alertId"] != a.ID || attrs["reason"] != a.Reasons[0] {
-			t.Fatalf("delimiter %q: attrs %q", d, attrs)
+		for k, v := range attrs {
+			if strings.ContainsAny(v, "|^\t\r\n"+string(delim)) {
+				t.Errorf("delimiter %q: %s=%q holds a separator", d, k, v)
+			}
 		}
-		if len(attrs) != 13 {
-			t.Fatalf("delimiter %q: %d attributes: %q", d, len(attrs), attrs)
+		if leefReplacements.Replace(attrs["title"]) != a.Title || leefReplacements.Replace(attrs["alertId"]) != a.ID {
+			t.Errorf("delimiter %q: title %q, id %q", d, attrs["title"], attrs["alertId"])
+		}
+		var tags []string
+		if err := json.Unmarshal([]byte(leefReplacements.Replace(attrs["tags"])), &tags); err != nil || !slices.Equal(tags, a.Tags) {
+			t.Errorf("delimiter %q: tags %q: %v", d, attrs["tags"], err)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(leefReplacements.Replace(attrs["fields"])), &fields); err != nil || fields["msg"] != a.Fields["msg"] {
+			t.Errorf("delimiter %q: fields %q: %v", d, attrs["fields"], err)
+		}
+		want := []string{"alertId", "cat", "devTime", "devTimeFormat", "evidence", "fields", "key", "priority", "reason", "ruleVersion", "sev", "tags", "title"}
+		if got := slices.Sorted(maps.Keys(attrs)); !slices.Equal(got, want) {
+			t.Errorf("delimiter %q: attributes %q, want %q", d, got, want)
 		}
 	}
 }
 
-// parseLEEFAttrs splits on unescaped delimiters and each pair at its first
-// '='.
-func parseLEEFAttrs(tb testing.TB, s string, delim byte) map[string]string {
+func leefDelimiterField(d byte) string {
+	if d > ' ' && d < 0x7f {
+		return string(d)
+	}
+	return fmt.Sprintf("x%02X", d)
+}
+
+// parseLEEF reads a LEEF 2.0 line as QRadar does: six pipe-separated
+// header fields, the delimiter taken from the sixth, then attributes split
+// at every delimiter and each at its first '='. There are no escapes.
+func parseLEEF(tb testing.TB, line string) (header []string, attrs map[string]string) {
 	tb.Helper()
-	out := map[string]string{}
-	var cur strings.Builder
-	flush := func() {
-		k, v, ok := strings.Cut(cur.String(), "=")
+	header = strings.SplitN(line, "|", 7)
+	if len(header) != 7 {
+		tb.Fatalf("LEEF header %q", line)
+	}
+	rest := header[6]
+	header = header[:6]
+	d := header[5]
+	if len(d) == 3 && d[0] == 'x' {
+		var b byte
+		fmt.Sscanf(d[1:], "%02X", &b)
+		d = string(b)
+	}
+	attrs = map[string]string{}
+	for _, kv := range strings.Split(rest, d) {
+		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			tb.Fatalf("attribute without '=': %q", cur.String())
+			tb.Fatalf("attribute without '=': %q in %q", kv, line)
 		}
-		out[k] = v
-		cur.Reset()
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' && i+1 < len(s):
-			i++
-			switch s[i] {
-			case 'n':
-				cur.WriteByte('\n')
-			case 'r':
-				cur.WriteByte('\r')
-			default:
-				cur.WriteByte(s[i])
-			}
-		case c == delim:
-			flush()
-		default:
-			cur.WriteByte(c)
+		if _, dup := attrs[k]; dup {
+			tb.Fatalf("attribute %s twice in %q", k, line)
 		}
+		attrs[k] = v
 	}
-	flush()
-	return out
+	return header, attrs
 }
 
 func TestOCSFRequiredAttributes(t *testing.T) {
-	f := ocsfFormat{product: DefaultProduct}
+	f := ocsfFormat{document{product: DefaultProduct}}
 	for name, a := range sinktest.SampleAlerts(t) {
 		out, err := f.Append(nil, a)
 		if err != nil {
@@ -257,7 +332,7 @@ func TestOCSFRequiredAttributes(t *testing.T) {
 }
 
 func TestECSThreatFromAttackTags(t *testing.T) {
-	out, err := ecsFormat{product: DefaultProduct}.Append(nil, sinktest.SampleAlerts(t)["basic"])
+	out, err := ecsFormat{document{product: DefaultProduct}}.Append(nil, sinktest.SampleAlerts(t)["basic"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,12 +426,10 @@ func FuzzCEFValue(f *testing.F) {
 				cef.WriteRune(r)
 			}
 			switch r {
-			case '\\', '^':
-				leef.WriteString("\\" + string(r))
-			case '\n':
-				leef.WriteString(`\n`)
-			case '\r':
-				leef.WriteString(`\r`)
+			case '|', '^':
+				leef.WriteRune(r - 0x21 + 0xFF01)
+			case '\t', '\n', '\r':
+				leef.WriteRune(r + 0x2400)
 			default:
 				leef.WriteRune(r)
 			}

@@ -8,24 +8,26 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: JSON, JSON: true, New: func(Options) (Formatter, error) { return jsonFormat{}, nil }})
+	Register(Kind{Name: JSON, JSON: true, New: func(o Options) (Formatter, error) { return jsonFormat{names: o.FieldNames}, nil }})
 }
 
 // jsonFormat writes the alert contract of DESIGN.md §4, identical to
 // json.Marshal of the alert.
-type jsonFormat struct{}
+type jsonFormat struct{ names jsonx.Names }
 
 func (jsonFormat) Name() string { return JSON }
 func (jsonFormat) JSON() bool   { return true }
 
-func (jsonFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
-	return AppendJSON(dst, a)
+func (f jsonFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
+	return appendJSON(dst, a, f.names)
 }
 
 // AppendJSON writes a in the JSON contract: the fields of alert.Alert in
 // declaration order, with its omitempty rules. Webhook templates use it for
 // {{json .Alert}}.
-func AppendJSON(dst []byte, a *alert.Alert) ([]byte, error) {
+func AppendJSON(dst []byte, a *alert.Alert) ([]byte, error) { return appendJSON(dst, a, nil) }
+
+func appendJSON(dst []byte, a *alert.Alert, names jsonx.Names) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
 	dst = jsonx.AppendString(dst, a.ID)
@@ -42,15 +44,15 @@ func AppendJSON(dst []byte, a *alert.Alert) ([]byte, error) {
 	dst = append(dst, `,"time":`...)
 	dst = jsonx.AppendTime(dst, a.Time)
 	dst = append(dst, `,"key":`...)
-	if dst, err = appendKey(dst, a.Key); err != nil {
+	if dst, err = appendKey(dst, a.Key, names); err != nil {
 		return dst, err
 	}
 	dst = append(dst, `,"events":`...)
-	if dst, err = appendEvidenceList(dst, a.Events, "", ""); err != nil {
+	if dst, err = appendEvidenceList(dst, a.Events, "", "", names); err != nil {
 		return dst, err
 	}
 	dst = append(dst, `,"fields":`...)
-	if dst, err = jsonx.AppendMap(dst, a.Fields); err != nil {
+	if dst, err = jsonx.AppendMapNames(dst, a.Fields, names); err != nil {
 		return dst, err
 	}
 	if dst, err = appendScoreReasons(dst, a); err != nil {

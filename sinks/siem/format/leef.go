@@ -15,11 +15,15 @@ import (
 //
 //	LEEF:2.0|Vendor|Product|Version|rule|delimiter|key=value<delim>key=value
 //
-// LEEF defines no escaping; QRadar's guidance is to keep delimiters out of
-// values. So that no value can forge an attribute, a value escapes '\', the
-// delimiter and, as in CEF, writes CR and LF as \r and \n; a key splits from
-// its value at the first '=', so '=' in values is left alone. Header fields
-// escape '\' and '|' as in CEF.
+// LEEF defines no escaping, and IBM's guide asks to keep tab, '|' and '^'
+// out of keys and values. So cep writes no backslash escapes; instead a
+// value never holds the delimiter, a tab, '|', '^' or a line break: a
+// printable one is written as its fullwidth form (U+FF01–U+FF5E: '^' →
+// '＾', '|' → '｜'), a control one (tab, CR, LF, or a control delimiter) as
+// its Control Pictures symbol (U+2400–U+2421: tab → '␉', LF → '␊'). Header
+// fields do the same for '|', CR and LF. A key splits from its value at
+// the first '=', so '=' in values is left alone. Lists and objects are
+// JSON, whose strings are rewritten the same way and stay valid JSON.
 type leefFormat struct {
 	prefix []byte
 	delim  byte
@@ -40,53 +44,83 @@ func init() {
 // the caret, as in IBM's own LEEF 2.0 examples.
 const DefaultLEEFDelimiter = "^"
 
+// leefForbidden are the characters a delimiter cannot be: what keys,
+// numbers, times and JSON values are made of, and '=', '\' and '|'.
+const leefForbidden = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=\\|\"',:{}[].+-_'"
+
 // ParseLEEFDelimiter reads a LEEF 2.0 delimiter: one character, or its
-// code as xHH or 0xHH.
+// code as xHH or 0xHH. Letters, digits and the characters of keys, numbers,
+// times and JSON cannot be delimiters, so that no attribute or JSON value
+// is ever rewritten around one.
 func ParseLEEFDelimiter(s string) (byte, error) {
 	if s == "" {
 		s = DefaultLEEFDelimiter
 	}
-	h := strings.TrimPrefix(strings.TrimPrefix(s, "0"), "x")
 	if len(s) > 1 && (strings.HasPrefix(s, "x") || strings.HasPrefix(s, "0x")) {
-		v, err := strconv.ParseUint(h, 16, 8)
+		v, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0"), "x"), 16, 8)
 		if err != nil {
 			return 0, fmt.Errorf("leef delimiter %q: not a hex byte", s)
 		}
-		s = string(rune(v))
+		s = string([]byte{byte(v)})
 	}
 	if len(s) != 1 {
 		return 0, fmt.Errorf("leef delimiter %q: must be one ASCII character or xHH", s)
 	}
-	switch c := s[0]; c {
-	case '=', '\\', '|', '\r', '\n':
-		return 0, fmt.Errorf("leef delimiter %q: cannot be '=', '\\', '|' or a line break", s)
+	switch c := s[0]; {
+	case c >= utf8.RuneSelf:
+		return 0, fmt.Errorf("leef delimiter %q: must be ASCII", s)
+	case c == 0 || c == '\r' || c == '\n' || c == 0x7f:
+		return 0, fmt.Errorf("leef delimiter %q: cannot be NUL, DEL or a line break", s)
+	case strings.IndexByte(leefForbidden, c) >= 0:
+		return 0, fmt.Errorf("leef delimiter %q: cannot be a letter, a digit or one of %s, which keys, numbers and JSON values hold", s, leefForbidden[62:])
 	default:
-		if c >= utf8.RuneSelf {
-			return 0, fmt.Errorf("leef delimiter %q: must be ASCII", s)
-		}
 		return c, nil
 	}
 }
 
+// leefReplacement is what stands for c inside a LEEF value.
+func leefReplacement(c byte) string {
+	switch {
+	case c <= ' ':
+		return string(rune(0x2400 + int(c)))
+	case c == 0x7f:
+		return "\u2421"
+	default:
+		return string(rune(0xFF01 + int(c) - 0x21))
+	}
+}
+
+// leefHeader escapes header fields; leefValue builds a delimiter's value
+// escaper.
+var leefHeader = newEscaper(map[byte]string{'|': leefReplacement('|'), '\r': leefReplacement('\r'), '\n': leefReplacement('\n')})
+
+func leefValue(delim byte) *escaper {
+	repl := map[byte]string{}
+	for _, c := range []byte{'|', '^', '\t', '\r', '\n', delim} {
+		repl[c] = leefReplacement(c)
+	}
+	return newEscaper(repl)
+}
+
 func newLEEF(p Product, delim byte) leefFormat {
-	val := newEscaper(map[byte]string{'\\': `\\`, delim: `\` + string(delim), '\n': `\n`, '\r': `\r`})
-	return leefFormat{prefix: productHeader("LEEF:2.0|", p), delim: delim, val: val}
+	return leefFormat{prefix: productHeader("LEEF:2.0|", p, leefHeader), delim: delim, val: leefValue(delim)}
 }
 
 func (leefFormat) Name() string { return LEEF }
 func (leefFormat) JSON() bool   { return false }
 
-// leefTimeFormat is the devTime layout, declared in devTimeFormat with
-// Java's pattern letters so that QRadar parses it.
+// leefTimeLayout is the devTime layout, declared in devTimeFormat with the
+// pattern letters of Java's SimpleDateFormat, which QRadar parses it with:
+// there Z is an RFC 822 zone, "+0000", never the letter Z.
 const (
-	leefTimeLayout = "2006-01-02T15:04:05.000Z0700"
+	leefTimeLayout = "2006-01-02T15:04:05.000-0700"
 	leefTimeJava   = "yyyy-MM-dd'T'HH:mm:ss.SSSZ"
 )
 
 func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	d := f.delim
 	dst = append(dst, f.prefix...)
-	dst = cefHeader.append(dst, a.Rule)
+	dst = leefHeader.append(dst, a.Rule)
 	dst = append(dst, '|')
 	if d >= 0x21 && d < 0x7f {
 		dst = append(dst, d)
@@ -127,18 +161,15 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	if len(a.Tags) > 0 {
 		dst = append(dst, d)
 		dst = append(dst, "tags="...)
-		for i, t := range a.Tags {
-			if i > 0 {
-				dst = f.val.append(dst, ",")
-			}
-			dst = f.val.append(dst, t)
-		}
+		start := len(dst)
+		dst = jsonx.AppendStrings(dst, a.Tags)
+		dst = f.val.escapeTail(dst, start)
 	}
 	if len(a.Key) > 0 {
 		dst = append(dst, d)
 		dst = append(dst, "key="...)
 		start := len(dst)
-		if dst, err = appendKey(dst, a.Key); err != nil {
+		if dst, err = appendKey(dst, a.Key, nil); err != nil {
 			return dst, err
 		}
 		dst = f.val.escapeTail(dst, start)
@@ -155,14 +186,9 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	if len(a.Events) > 0 {
 		dst = append(dst, d)
 		dst = append(dst, "evidence="...)
-		for i, e := range a.Events {
-			if i > 0 {
-				dst = f.val.append(dst, ",")
-			}
-			if e.Event != nil {
-				dst = f.val.append(dst, e.Event.ID)
-			}
-		}
+		start := len(dst)
+		dst = appendEvidenceIDs(dst, a.Events)
+		dst = f.val.escapeTail(dst, start)
 	}
 	if a.Count > 0 {
 		dst = append(dst, d)
@@ -187,12 +213,9 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	if len(a.Reasons) > 0 {
 		dst = append(dst, d)
 		dst = append(dst, "reason="...)
-		for i, r := range a.Reasons {
-			if i > 0 {
-				dst = append(dst, "; "...)
-			}
-			dst = f.val.append(dst, r)
-		}
+		start := len(dst)
+		dst = jsonx.AppendStrings(dst, a.Reasons)
+		dst = f.val.escapeTail(dst, start)
 	}
 	return dst, nil
 }

@@ -13,18 +13,35 @@ import (
 // the top level, ECS under cep.alert and OCSF under unmapped. Each is
 // written here once.
 
+// document is what the schema formats (ECS, OCSF) hold: the sender they
+// name and the rewriting of member names for the destination.
+type document struct {
+	product Product
+	names   jsonx.Names
+}
+
+func newDocument(o Options) document { return document{product: o.Product, names: o.FieldNames} }
+
+// JSON implements Formatter: schema documents are JSON objects.
+func (document) JSON() bool { return true }
+
 // appendKey writes an alert key as an object from expression to value, in
-// the rule's order.
-func appendKey(dst []byte, k alert.Key) ([]byte, error) {
+// the rule's order; names, when set, rewrites member names (the
+// expressions and any inside the values).
+func appendKey(dst []byte, k alert.Key, names jsonx.Names) ([]byte, error) {
 	dst = append(dst, '{')
 	var err error
 	for i, p := range k {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = jsonx.AppendString(dst, p.Expr)
+		expr := p.Expr
+		if names != nil {
+			expr = names(expr)
+		}
+		dst = jsonx.AppendString(dst, expr)
 		dst = append(dst, ':')
-		if dst, err = jsonx.AppendAny(dst, p.Value); err != nil {
+		if dst, err = jsonx.AppendAnyNames(dst, p.Value, names); err != nil {
 			return dst, fmt.Errorf("key %s: %w", p.Expr, err)
 		}
 	}
@@ -32,8 +49,8 @@ func appendKey(dst []byte, k alert.Key) ([]byte, error) {
 }
 
 // appendEvidence writes one evidence entry in the form of
-// alert.Evidence.MarshalJSON.
-func appendEvidence(dst []byte, e alert.Evidence) ([]byte, error) {
+// alert.Evidence.MarshalJSON, the event as valid UTF-8 JSON.
+func appendEvidence(dst []byte, e alert.Evidence, names jsonx.Names) ([]byte, error) {
 	dst = append(dst, `{"step":`...)
 	dst = jsonx.AppendString(dst, e.Step)
 	if e.Event == nil {
@@ -48,7 +65,7 @@ func appendEvidence(dst []byte, e alert.Evidence) ([]byte, error) {
 		dst = jsonx.AppendString(dst, e.Event.ID)
 	}
 	dst = append(dst, `,"event":`...)
-	dst, err := jsonx.AppendRaw(dst, e.Event.Raw)
+	dst, err := jsonx.AppendRawNames(dst, e.Event.Raw, names)
 	if err != nil {
 		return dst, err
 	}
@@ -58,7 +75,7 @@ func appendEvidence(dst []byte, e alert.Evidence) ([]byte, error) {
 // appendEvidenceList writes the evidence array, each entry between open
 // and close (OCSF wraps entries in {"data": …}). A nil list is null, as in
 // the JSON contract, unless entries are wrapped: OCSF wants an array.
-func appendEvidenceList(dst []byte, es []alert.Evidence, open, close string) ([]byte, error) {
+func appendEvidenceList(dst []byte, es []alert.Evidence, open, close string, names jsonx.Names) ([]byte, error) {
 	if es == nil && open == "" {
 		return append(dst, "null"...), nil
 	}
@@ -69,7 +86,7 @@ func appendEvidenceList(dst []byte, es []alert.Evidence, open, close string) ([]
 			dst = append(dst, ',')
 		}
 		dst = append(dst, open...)
-		if dst, err = appendEvidence(dst, e); err != nil {
+		if dst, err = appendEvidence(dst, e, names); err != nil {
 			return dst, err
 		}
 		dst = append(dst, close...)
@@ -109,14 +126,14 @@ func appendModel(dst []byte, m *alert.Model, omitEmptyVersion bool) []byte {
 }
 
 // appendKeyFields writes ,"key":{…},"fields":{…}.
-func appendKeyFields(dst []byte, a *alert.Alert) ([]byte, error) {
+func appendKeyFields(dst []byte, a *alert.Alert, names jsonx.Names) ([]byte, error) {
 	dst = append(dst, `,"key":`...)
 	var err error
-	if dst, err = appendKey(dst, a.Key); err != nil {
+	if dst, err = appendKey(dst, a.Key, names); err != nil {
 		return dst, err
 	}
 	dst = append(dst, `,"fields":`...)
-	return jsonx.AppendMap(dst, a.Fields)
+	return jsonx.AppendMapNames(dst, a.Fields, names)
 }
 
 // cepBlock is the alert's own values in a format whose schema has no place
@@ -124,6 +141,7 @@ func appendKeyFields(dst []byte, a *alert.Alert) ([]byte, error) {
 // unmapped (which has evidences and no model field of its own).
 type cepBlock struct {
 	model, evidence bool
+	names           jsonx.Names
 }
 
 // append writes the block's members, starting inside an open object.
@@ -139,12 +157,12 @@ func (b cepBlock) append(dst []byte, a *alert.Alert) ([]byte, error) {
 	if b.model {
 		dst = appendModel(dst, a.Model, false)
 	}
-	if dst, err = appendKeyFields(dst, a); err != nil {
+	if dst, err = appendKeyFields(dst, a, b.names); err != nil {
 		return dst, err
 	}
 	if b.evidence {
 		dst = append(dst, `,"evidence":`...)
-		if dst, err = appendEvidenceList(dst, a.Events, "", ""); err != nil {
+		if dst, err = appendEvidenceList(dst, a.Events, "", "", b.names); err != nil {
 			return dst, err
 		}
 	}

@@ -15,16 +15,15 @@ const OCSFVersion = "1.3.0"
 // class_uid*100 + activity_id = 200401.
 
 func init() {
-	Register(Kind{Name: OCSF, JSON: true, New: func(o Options) (Formatter, error) { return ocsfFormat{product: o.Product}, nil }})
+	Register(Kind{Name: OCSF, JSON: true, New: func(o Options) (Formatter, error) { return ocsfFormat{newDocument(o)}, nil }})
 }
 
 // ocsfFormat writes an OCSF Detection Finding with every required
 // attribute, the ATT&CK tags as finding_info.attacks, the evidence events
 // as evidences[].data, and the alert's own values in unmapped.
-type ocsfFormat struct{ product Product }
+type ocsfFormat struct{ document }
 
 func (ocsfFormat) Name() string { return OCSF }
-func (ocsfFormat) JSON() bool   { return true }
 
 // ocsfSeverity maps to severity_id: 1 Informational … 5 Critical, and 0
 // Unknown.
@@ -103,11 +102,11 @@ func (f ocsfFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 		dst = appendOCSFAttacks(dst, at)
 	}
 	dst = append(dst, `},"evidences":`...)
-	if dst, err = appendEvidenceList(dst, a.Events, `{"data":`, "}"); err != nil {
+	if dst, err = appendEvidenceList(dst, a.Events, `{"data":`, "}", f.names); err != nil {
 		return dst, err
 	}
 	dst = append(dst, `,"unmapped":{`...)
-	if dst, err = (cepBlock{}).append(dst, a); err != nil {
+	if dst, err = (cepBlock{names: f.names}).append(dst, a); err != nil {
 		return dst, err
 	}
 	return append(dst, "}}"...), nil

@@ -59,18 +59,24 @@ func SampleAlerts(tb testing.TB) map[string]*alert.Alert {
 			Model:    &alert.Model{Name: "card-risk", Version: "3"},
 			Priority: 87,
 		},
+		// hostile carries what breaks naive writers: CEF and LEEF
+		// separators and escapes, line breaks, a LEEF attribute forged in
+		// the title, list items holding the list separator, bytes that are
+		// not UTF-8 in fields and in a raw evidence line, and member names
+		// Elasticsearch rejects.
 		"hostile": {
 			ID: "id|with=odd\\chars", Rule: "sec.pipe|rule", RuleVersion: "v=1\\2",
-			Title:    "Login from Zürich ☃ | admin=root \\ path\nsecond line\r<script>&",
+			Title:    "Login from Zürich ☃ | admin=root \\ path\nsecond line\r<script>&^cat=forged\tsev=1",
 			Severity: alert.Critical,
-			Tags:     []string{"a|b", "c=d", "e\\f", "ü"},
+			Tags:     []string{"a|b", "c=d", "e\\f", "ü", "x,y", "g^h"},
 			Time:     BaseTime,
-			Key:      alert.Key{{Expr: "event.user", Value: "bob|eve=x\\y\nz"}, {Expr: "event.n", Value: 7.25}},
+			Key:      alert.Key{{Expr: "event.user", Value: "bob|eve=x\\y\nz^w"}, {Expr: "event.n", Value: 7.25}},
 			Events: []alert.Evidence{
 				{Step: "login", Event: MustEvent(tb, "auth", `{ "id": "e|1", "ts": 1740832245, "user": "bob|eve=x\\y\nz", "note": "<b>&amp;</b> \u2028 ☃" }`)},
 				{Step: "missing", Event: nil},
+				{Step: "bytes", Event: MustEvent(tb, "auth", "{\"id\":\"e,3\",\"ts\":1740832245,\"user\":\"\xff\xfe\",\"\":\"no name\",\"x.\":{\".y\":1}}")},
 			},
-			Fields:   map[string]any{"msg": "a=b|c\\d\ne\tf", "ünï": "çödé", "ctl": "\x01\x7f", "bad": "\xff\xfe"},
+			Fields:   map[string]any{"msg": "a=b|c\\d\ne\tf", "ünï": "çödé", "ctl": "\x01\x7f", "bad": "\xff\xfe", "": "no name", "a..b": map[string]any{"c.": true}},
 			Reasons:  []string{"pipe | and equals = and backslash \\ and\nnewline"},
 			Priority: 100,
 		},

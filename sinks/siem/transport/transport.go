@@ -98,6 +98,9 @@ type Env struct {
 	Clock  Clock
 	// Stdout is where a stdout sink writes.
 	Stdout io.Writer
+	// Truncated counts alerts a transport had to cut to fit the
+	// destination (cep_sink_truncated_total).
+	Truncated func(n int)
 }
 
 // Body says what a transport wants as a record's body.
@@ -130,6 +133,10 @@ type Kind struct {
 	Shadow bool
 	// DefaultBatch is the batch.max_alerts default; 0 means the core's.
 	DefaultBatch int
+	// FieldNames, when set, rewrites the member names that JSON formats
+	// take from alerts (fields, key expressions, evidence events) into
+	// names the destination accepts.
+	FieldNames func(name string) string
 }
 
 // Typed makes the Kind of a transport whose block decodes into a C (its

@@ -23,7 +23,42 @@ import (
 const Kind = "elastic"
 
 func init() {
-	transport.Register(transport.Typed(Kind, newElastic))
+	k := transport.Typed(Kind, newElastic)
+	k.FieldNames = FieldName
+	transport.Register(k)
+}
+
+// FieldName makes a member name one that Elasticsearch maps: it rejects a
+// document whose field names are empty or blank, or whose dotted path has
+// an empty or blank part ("x.", ".x", "a..b"), with a
+// mapper_parsing_exception that would send the whole alert to the
+// dead-letter file. Each such part becomes "_": "" → "_", "x." → "x._",
+// "a..b" → "a._.b". Other names are kept, dots included (Elasticsearch
+// reads them as object paths).
+func FieldName(name string) string {
+	if !badName(name) {
+		return name
+	}
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		if strings.TrimSpace(p) == "" {
+			parts[i] = "_"
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+func badName(name string) bool {
+	for {
+		part, rest, more := strings.Cut(name, ".")
+		if strings.TrimSpace(part) == "" {
+			return true
+		}
+		if !more {
+			return false
+		}
+		name = rest
+	}
 }
 
 // Config is the elastic block.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/sinks/siem/format"
 	"github.com/cep-project/cep/sinks/siem/siemtest"
@@ -79,6 +80,8 @@ func (f *fakeES) bulk(w http.ResponseWriter, r *http.Request) {
 			res = map[string]any{"status": 429, "error": map[string]any{"type": "es_rejected_execution_exception", "reason": "queue full"}}
 		case f.reject[id]:
 			res = map[string]any{"status": 400, "error": map[string]any{"type": "mapper_parsing_exception", "reason": "failed to parse field [fields.x]"}}
+		case badNames(doc) != "":
+			res = map[string]any{"status": 400, "error": map[string]any{"type": "mapper_parsing_exception", "reason": badNames(doc)}}
 		case f.docs[id] != nil:
 			res = map[string]any{"status": 409, "error": map[string]any{"type": "version_conflict_engine_exception", "reason": "document already exists"}}
 		default:
@@ -186,5 +189,83 @@ func TestElasticWholeRequestErrors(t *testing.T) {
 			}
 			siemtest.Stop(t, s)
 		})
+	}
+}
+
+// badNames applies Elasticsearch's checks of field names to a document, as
+// its document parser does: a name must not be empty or blank, and no part
+// of a dotted name may be ("x.", ".x", "a..b" make object resolution
+// ambiguous). It returns the first complaint.
+func badNames(doc []byte) string {
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return "failed to parse: " + err.Error()
+	}
+	var walk func(v any) string
+	walk = func(v any) string {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if strings.TrimSpace(k) == "" {
+					return "field name cannot be an empty string or whitespace: [" + k + "]"
+				}
+				for _, part := range strings.Split(k, ".") {
+					if strings.TrimSpace(part) == "" {
+						return "object field starting or ending with a [.] makes object resolution ambiguous: [" + k + "]"
+					}
+				}
+				if m := walk(e); m != "" {
+					return m
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if m := walk(e); m != "" {
+					return m
+				}
+			}
+		}
+		return ""
+	}
+	return walk(v)
+}
+
+// Alerts carry member names Elasticsearch rejects (in fields, keys and
+// evidence events): the sink renames them, and every document is indexed
+// instead of dead-lettered, in each JSON format.
+func TestElasticAcceptsEveryFieldName(t *testing.T) {
+	for _, f := range []string{format.ECS, format.JSON, format.OCSF} {
+		t.Run(f, func(t *testing.T) {
+			es, srv := newFakeES(t)
+			c := siemtest.FastConfig("es", Kind, &Config{URL: srv.URL, Index: "alerts", APIKey: "k3y"})
+			c.Format = f
+			c.Spool.Dir = t.TempDir()
+			s := siemtest.Start(t, siemtest.QuietOptions(), c)
+			a := sinktest.SampleAlerts(t)["hostile"]
+			a.Key = append(a.Key, alert.KeyPart{Expr: "", Value: map[string]any{"y..": 1}})
+			siemtest.SendAll(t, s, []*alert.Alert{a})
+			siemtest.Stop(t, s)
+			es.mu.Lock()
+			defer es.mu.Unlock()
+			if es.docs[a.ID] == nil {
+				dead, _ := os.ReadFile(filepath.Join(c.Spool.Dir, siem.DeadLetterFile))
+				t.Fatalf("not indexed; dead letters: %s", dead)
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(es.docs[a.ID], &doc); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestFieldName(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "_", " ": "_", "x.": "x._", ".x": "_.x", "a..b": "a._.b", "a. .b": "a._.b", ".": "_._",
+		"ok": "ok", "event.card_id": "event.card_id", "ünï": "ünï", "a b": "a b",
+	} {
+		if got := FieldName(in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/sinks/siem/transport"
@@ -39,7 +40,28 @@ type Config struct {
 	Hostname string              `yaml:"hostname"`
 	MsgID    string              `yaml:"msg_id"`
 	TLS      transport.TLSConfig `yaml:"tls"`
+	// BOM starts MSG with the UTF-8 byte order mark that RFC 5424 §6.4
+	// asks of a UTF-8 MSG. Default false: CEF and LEEF parsers look for
+	// "CEF:" or "LEEF:" at the very start of MSG, and many collectors
+	// show a BOM as garbage; without it MSG is RFC 5424's MSG-ANY.
+	BOM bool `yaml:"bom"`
+	// UDPMaxBytes bounds one message over UDP; default 2048, which RFC
+	// 5426 §3.2 says every receiver should take (at most 65507, a UDP
+	// datagram over IPv4). Longer messages are cut or rejected, as
+	// UDPOversize says.
+	UDPMaxBytes int `yaml:"udp_max_bytes"`
+	// UDPOversize is truncate (default: cut at a character boundary and
+	// end with "…", counted in cep_sink_truncated_total) or reject (the
+	// alert goes to the dead-letter file, counted in
+	// cep_sink_failed_total{reason="rejected"}).
+	UDPOversize string `yaml:"udp_oversize"`
 }
+
+// The udp_oversize policies.
+const (
+	OversizeTruncate = "truncate"
+	OversizeReject   = "reject"
+)
 
 // Validate implements transport.Config.
 func (c *Config) Validate(transport.Settings) []error {
@@ -55,21 +77,46 @@ func (c *Config) Validate(transport.Settings) []error {
 	if c.Facility < 0 || c.Facility > 23 {
 		errs = append(errs, fmt.Errorf("facility: %d is outside 0–23", c.Facility))
 	}
+	if c.UDPMaxBytes != 0 && (c.UDPMaxBytes < 480 || c.UDPMaxBytes > maxUDPMessage) {
+		errs = append(errs, fmt.Errorf("udp_max_bytes: %d is outside 480–%d", c.UDPMaxBytes, maxUDPMessage))
+	}
+	switch c.UDPOversize {
+	case "", OversizeTruncate, OversizeReject:
+	default:
+		errs = append(errs, fmt.Errorf("udp_oversize: %q is not truncate or reject", c.UDPOversize))
+	}
 	return append(errs, c.TLS.Validate("tls")...)
 }
 
-// maxUDPMessage is the largest payload of one UDP datagram over IPv4.
-const maxUDPMessage = 65507
+// maxUDPMessage is the largest payload of one UDP datagram over IPv4;
+// defaultUDPMessage is what RFC 5426 §3.2 says every receiver should take.
+const (
+	maxUDPMessage     = 65507
+	defaultUDPMessage = 2048
+)
+
+// bom is the UTF-8 byte order mark of RFC 5424 §6.4.
+const bom = "\ufeff"
+
+// truncatedMark ends a message cut to fit a datagram.
+const truncatedMark = "…"
 
 type syslogTransport struct {
-	cfg     Config
-	tls     *tls.Config
-	conn    net.Conn
-	header  []byte // " HOST APP - MSGID - " after the timestamp
-	scratch []byte
+	cfg       Config
+	truncated func(n int)
+	tls       *tls.Config
+	conn      net.Conn
+	header    []byte // " HOST APP - MSGID - " after the timestamp
+	scratch   []byte
 }
 
 func newSyslog(c Config, env transport.Env) (*syslogTransport, error) {
+	if c.UDPMaxBytes == 0 {
+		c.UDPMaxBytes = defaultUDPMessage
+	}
+	if c.UDPOversize == "" {
+		c.UDPOversize = OversizeTruncate
+	}
 	if c.Facility == 0 {
 		c.Facility = 10
 	}
@@ -82,7 +129,7 @@ func newSyslog(c Config, env transport.Env) (*syslogTransport, error) {
 	if c.MsgID == "" {
 		c.MsgID = upper(env.Format)
 	}
-	t := &syslogTransport{cfg: c}
+	t := &syslogTransport{cfg: c, truncated: env.Truncated}
 	if c.Network == "tls" {
 		tc, err := c.TLS.Build()
 		if err != nil {
@@ -144,14 +191,16 @@ func syslogSeverity(s alert.Severity) int {
 
 // appendMessage writes one RFC 5424 message: PRI, version 1, the alert's
 // event time in UTC with milliseconds, the header and the formatted alert
-// as MSG (no BOM: collectors treat it as text either way, and many show a
-// BOM as garbage).
+// as MSG, after a BOM when configured.
 func (t *syslogTransport) appendMessage(dst []byte, r *transport.Record) []byte {
 	dst = append(dst, '<')
 	dst = strconv.AppendInt(dst, int64(t.cfg.Facility*8+syslogSeverity(r.Sev)), 10)
 	dst = append(dst, '>', '1', ' ')
 	dst = r.EventTime().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
 	dst = append(dst, t.header...)
+	if t.cfg.BOM {
+		dst = append(dst, bom...)
+	}
 	return append(dst, r.Body...)
 }
 
@@ -210,9 +259,16 @@ func (t *syslogTransport) sendUDP(batch []transport.Record) error {
 	for i := range batch {
 		msg := t.appendMessage(t.scratch[:0], &batch[i])
 		t.scratch = msg
-		if len(msg) > maxUDPMessage {
-			fails = append(fails, transport.ItemFailure{Index: i, Reason: fmt.Sprintf("message of %d bytes exceeds a UDP datagram; use tcp", len(msg))})
-			continue
+		if len(msg) > t.cfg.UDPMaxBytes {
+			if t.cfg.UDPOversize == OversizeReject {
+				fails = append(fails, transport.ItemFailure{Index: i, Reason: fmt.Sprintf("message of %d bytes exceeds udp_max_bytes %d; use tcp or udp_oversize: truncate", len(msg), t.cfg.UDPMaxBytes)})
+				continue
+			}
+			msg = truncateUTF8(msg, t.cfg.UDPMaxBytes-len(truncatedMark))
+			msg = append(msg, truncatedMark...)
+			if t.truncated != nil {
+				t.truncated(1)
+			}
 		}
 		if _, err := t.conn.Write(msg); err != nil {
 			for j := i; j < len(batch); j++ {
@@ -235,4 +291,15 @@ func (t *syslogTransport) Close() error {
 	err := t.conn.Close()
 	t.conn = nil
 	return err
+}
+
+// truncateUTF8 cuts b to at most n bytes, at the start of a character.
+func truncateUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return b[:n]
 }

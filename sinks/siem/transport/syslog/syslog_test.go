@@ -23,7 +23,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/sinks/siem/format"
 	"github.com/cep-project/cep/sinks/siem/siemtest"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
@@ -306,4 +311,75 @@ func BenchmarkSyslogTCP(b *testing.B) {
 	c := siemtest.FastConfig("syslog", Kind, &Config{Network: "tcp", Address: ln.Addr().String()})
 	c.Format = format.CEF
 	siemtest.BenchSink(b, c)
+}
+
+// RFC 5424 §6.4: a UTF-8 MSG starts with the BOM when asked (bom: true),
+// and by default is MSG-ANY, starting with the format's own prefix.
+func TestSyslogBOM(t *testing.T) {
+	for _, withBOM := range []bool{false, true} {
+		l, addr := startSyslog(t, "tcp", nil)
+		c := siemtest.FastConfig("syslog", Kind, &Config{Network: "tcp", Address: addr, BOM: withBOM})
+		c.Format = format.CEF
+		s := siemtest.Start(t, siemtest.QuietOptions(), c)
+		a := sinktest.Numbered(1)[0]
+		a.Title = "Zürich"
+		siemtest.SendAll(t, s, []*alert.Alert{a})
+		sinktest.Eventually(t, 5*time.Second, "the message", func() bool { return l.count() == 1 })
+		siemtest.Stop(t, s)
+		g := rfc5424.FindSubmatch(l.msgs[0])
+		if g == nil {
+			t.Fatalf("not RFC 5424: %q", l.msgs[0])
+		}
+		msg := g[6]
+		if got := bytes.HasPrefix(msg, []byte("\xef\xbb\xbfCEF:0|")); got != withBOM {
+			t.Fatalf("bom %v: MSG %q", withBOM, msg)
+		}
+		if !withBOM && !bytes.HasPrefix(msg, []byte("CEF:0|")) {
+			t.Fatalf("MSG %q", msg)
+		}
+	}
+}
+
+// A message longer than udp_max_bytes is cut at a character boundary with
+// a marker and counted, or, under udp_oversize: reject, dead-lettered and
+// counted; it never leaves as a datagram larger than the bound.
+func TestSyslogUDPSize(t *testing.T) {
+	for _, policy := range []string{OversizeTruncate, OversizeReject} {
+		t.Run(policy, func(t *testing.T) {
+			l, addr := startSyslog(t, "udp", nil)
+			c := siemtest.FastConfig("syslog", Kind, &Config{Network: "udp", Address: addr, UDPMaxBytes: 600, UDPOversize: policy})
+			c.Format = format.JSON
+			c.Spool.Dir = t.TempDir()
+			reg := prometheus.NewRegistry()
+			opts := siemtest.QuietOptions()
+			opts.Metrics, _ = siem.NewMetrics(reg)
+			s := siemtest.Start(t, opts, c)
+			as := sinktest.Numbered(3)
+			as[1].Fields["note"] = strings.Repeat("ü", 2000) // 4,000 bytes
+			siemtest.SendAll(t, s, as)
+			want := 3
+			if policy == OversizeReject {
+				want = 2
+			}
+			sinktest.Eventually(t, 5*time.Second, "the datagrams", func() bool { return l.count() == want })
+			siemtest.Stop(t, s)
+			for _, m := range l.msgs {
+				if len(m) > 600 || !utf8.Valid(m) {
+					t.Fatalf("datagram of %d bytes (valid UTF-8: %v)", len(m), utf8.Valid(m))
+				}
+			}
+			labels := map[string]string{"sink": "syslog"}
+			switch policy {
+			case OversizeTruncate:
+				if !bytes.HasSuffix(l.msgs[1], []byte("…")) || siemtest.Metric(t, reg, "cep_sink_truncated_total", labels) != 1 {
+					t.Fatalf("cut message %q, counted %v", l.msgs[1], siemtest.Metric(t, reg, "cep_sink_truncated_total", labels))
+				}
+			case OversizeReject:
+				dead, _ := os.ReadFile(filepath.Join(c.Spool.Dir, siem.DeadLetterFile))
+				if !bytes.Contains(dead, []byte("exceeds udp_max_bytes 600")) || siemtest.Metric(t, reg, "cep_sink_failed_total", map[string]string{"sink": "syslog", "reason": "rejected"}) != 1 {
+					t.Fatalf("dead letters %s", dead)
+				}
+			}
+		})
+	}
 }

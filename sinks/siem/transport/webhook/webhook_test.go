@@ -7,11 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/internal/secret"
@@ -172,5 +176,72 @@ func TestPagerDutyPreset(t *testing.T) {
 	}
 	if p["custom_details"].(map[string]any)["alert"].(map[string]any)["id"] != a.ID {
 		t.Fatalf("custom_details %v", p["custom_details"])
+	}
+}
+
+// rawBody is a receiver that keeps each request's body and signature
+// headers as they arrived.
+type rawBody struct {
+	mu   sync.Mutex
+	reqs []signedRequest
+}
+
+type signedRequest struct {
+	id, ts, sig string
+	body        []byte
+}
+
+func (rb *rawBody) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rb.mu.Lock()
+	rb.reqs = append(rb.reqs, signedRequest{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body})
+	rb.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// verifyJS is how the Standard Webhooks reference library verifies in
+// JavaScript: the payload is a string, so the body is read as UTF-8 before
+// the HMAC over "id.timestamp.payload" is computed.
+const verifyJS = `
+const crypto = require("crypto");
+const [secret, id, ts, sig, file] = process.argv.slice(2);
+const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+const payload = require("fs").readFileSync(file).toString("utf8");
+const want = "v1," + crypto.createHmac("sha256", key).update(id + "." + ts + "." + payload).digest("base64");
+process.exit(sig.split(" ").includes(want) ? 0 : 1);
+`
+
+// An evidence line with a byte that is not UTF-8 gives a webhook body of
+// valid UTF-8 JSON, whose signature a JavaScript receiver accepts.
+func TestWebhookBodyIsValidUTF8(t *testing.T) {
+	rb := &rawBody{}
+	srv := httptest.NewServer(rb)
+	defer srv.Close()
+	s := siemtest.Start(t, siemtest.QuietOptions(), siemtest.FastConfig("soar", Kind, &Config{URL: srv.URL, Secret: testSecret}))
+	a := sinktest.SampleAlerts(t)["hostile"]
+	siemtest.SendAll(t, s, []*alert.Alert{a})
+	siemtest.Stop(t, s)
+	if len(rb.reqs) != 1 {
+		t.Fatalf("%d requests", len(rb.reqs))
+	}
+	req := rb.reqs[0]
+	if !utf8.Valid(req.body) || !json.Valid(req.body) {
+		t.Fatalf("body is not UTF-8 JSON: %q", req.body)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Log("no node on PATH: the JavaScript verifier not run")
+		return
+	}
+	dir := t.TempDir()
+	script, body := filepath.Join(dir, "verify.js"), filepath.Join(dir, "body")
+	if err := os.WriteFile(script, []byte(verifyJS), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(body, req.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(node, script, testSecret, req.id, req.ts, req.sig, body).CombinedOutput(); err != nil {
+		t.Fatalf("the JavaScript verifier rejects the signature: %v %s", err, out)
 	}
 }
