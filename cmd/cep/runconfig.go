@@ -79,6 +79,9 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	for i := range cfg.Sinks {
 		cfg.Sinks[i].ResolvePaths(cfg.resolve)
 	}
+	for _, w := range siem.Warnings(cfg.Sinks) {
+		a.log.Warn(p.config + ": " + w)
+	}
 	router, err := siem.Build(cfg.Sinks, siem.Options{Logger: a.log, Metrics: sinkMetrics, Stdout: a.stdout, Version: version})
 	if err != nil {
 		return exitWith(exitUsage, "%s: sinks: %v", p.config, err)

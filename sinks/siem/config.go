@@ -3,6 +3,7 @@ package siem
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -11,8 +12,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cep-project/cep/alert"
-	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/internal/seal"
 	"github.com/cep-project/cep/internal/secret"
+	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/sinks/siem/format"
 	"github.com/cep-project/cep/sinks/siem/transport"
 )
@@ -52,8 +54,10 @@ type Config struct {
 
 	// Mask lists fields to mask, hash or redact before formatting.
 	Mask []MaskRule `yaml:"mask"`
-	// HashKey is the HMAC key of the hash mask action.
-	HashKey secret.Secret `yaml:"hash_key"`
+	// HashKey is the HMAC key of the hash mask action; "${env:NAME}", or
+	// HashKeyFile names a file that holds it.
+	HashKey     secret.Secret `yaml:"hash_key"`
+	HashKeyFile string        `yaml:"hash_key_file"`
 
 	// Vendor, Product and ProductVersion name the sender in CEF and LEEF
 	// headers and OCSF metadata; defaults cep-project, cep, the build's
@@ -139,6 +143,9 @@ type SpoolConfig struct {
 	// OnFull is block (default: back-pressure to the engine) or
 	// drop_oldest (counted in cep_sink_dropped_total).
 	OnFull string `yaml:"on_full"`
+	// Encryption seals the spool's segments with AES-256-GCM; it needs
+	// Dir. Segments written before it was turned on stay readable.
+	Encryption *seal.Config `yaml:"encryption"`
 }
 
 // plainConfig is Config without its YAML methods, for decoding the keys
@@ -255,9 +262,89 @@ func (c *Config) ResolvePaths(resolve func(path string) string) {
 		return resolve(p)
 	}
 	c.Spool.Dir = r(c.Spool.Dir)
+	secret.ResolveFiles(c, r)
+	if c.Transport != nil {
+		secret.ResolveFiles(c.Transport, r)
+	}
 	if pr, ok := c.Transport.(transport.PathResolver); ok {
 		pr.ResolvePaths(r)
 	}
+}
+
+// secrets lists every secret of the sink, the common ones and those of its
+// block, with their key paths under prefix.
+func (c *Config) secrets(prefix string) []secret.Field {
+	fs := secret.Fields(c, prefix)
+	if c.Transport != nil {
+		p := c.Type
+		if prefix != "" {
+			p = prefix + "." + c.Type
+		}
+		fs = append(fs, secret.Fields(c.Transport, p)...)
+	}
+	return fs
+}
+
+// resolved returns a copy of c with every secret read (from the
+// environment or a file), so that nothing after it sees the config's
+// references.
+func (c Config) resolved(r secret.Resolver) (Config, error) {
+	out := *secret.Copy(&c)
+	var errs []error
+	if err := r.Resolve(&out, ""); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Transport != nil {
+		out.Transport = secret.CopyAny(c.Transport).(transport.Config)
+		if err := r.Resolve(out.Transport, c.Type); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Warnings reports what is allowed but unsafe in a list of sinks: secrets
+// written in plaintext in the config file (use "${env:NAME}" or the
+// secret's _file key), and URLs that carry credentials (user:password@ or
+// a query string), which logs and health show redacted but the config
+// file keeps. Validation passes with them; a program prints them.
+func Warnings(cfgs []Config) []string {
+	var out []string
+	for i := range cfgs {
+		c := &cfgs[i]
+		p := fmt.Sprintf("sinks[%d]", i)
+		for _, f := range c.secrets(p) {
+			if f.Plaintext() {
+				out = append(out, fmt.Sprintf("%s: a plaintext secret in the config file; write \"${env:NAME}\" or use %s", f.Path, f.FileKey()[strings.LastIndexByte(f.FileKey(), '.')+1:]))
+			}
+		}
+		for _, u := range urlFields(c.Transport, p+"."+c.Type) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// urlFields warns about URL keys of a block that carry credentials.
+func urlFields(block transport.Config, prefix string) []string {
+	v := reflect.ValueOf(block)
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	v = v.Elem()
+	var out []string
+	for i := range v.NumField() {
+		sf := v.Type().Field(i)
+		key, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if sf.Type.Kind() != reflect.String || key != "url" {
+			continue
+		}
+		u, err := url.Parse(v.Field(i).String())
+		if err == nil && (u.User != nil || u.RawQuery != "") {
+			out = append(out, fmt.Sprintf("%s.%s: holds credentials or a query string; logs and health show it redacted, but the config file keeps it in plaintext", prefix, key))
+		}
+	}
+	return out
 }
 
 // kind returns the sink's registered transport kind.
@@ -372,13 +459,18 @@ func (c Config) Validate() []error {
 	}
 	seen := map[string]bool{}
 	for i, m := range c.Mask {
-		errs = append(errs, m.validate(fmt.Sprintf("mask[%d]", i), c.HashKey)...)
+		errs = append(errs, m.validate(fmt.Sprintf("mask[%d]", i), c.HashKey != "" || c.HashKeyFile != "")...)
 		if seen[m.Field] && m.Field != "" {
 			add("mask[%d].field: %q is masked twice", i, m.Field)
 		}
 		seen[m.Field] = true
 	}
 	errs = append(errs, c.validateDelivery()...)
+	for _, f := range c.secrets("") {
+		if err := f.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, o := range c.others {
 		add("%s: set, but the sink's type is %q", o, c.Type)
 	}
@@ -427,6 +519,12 @@ func (c *Config) validateDelivery() []error {
 	}
 	if c.Spool.OnFull != "" && c.Spool.OnFull != OnFullBlock && c.Spool.OnFull != OnFullDropOldest {
 		add("spool.on_full: %q is not block or drop_oldest", c.Spool.OnFull)
+	}
+	if e := c.Spool.Encryption; e != nil {
+		if c.Spool.Dir == "" {
+			add("spool.encryption: needs spool.dir (an in-memory spool is not written anywhere)")
+		}
+		errs = append(errs, prefix("spool.encryption", e.Validate())...)
 	}
 	return errs
 }

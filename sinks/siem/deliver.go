@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
@@ -41,6 +42,11 @@ type sender struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	started  bool
+
+	// stopFails counts failed drain attempts since stopping began.
+	stopFails int
+	// report is what finish found undelivered.
+	report StopReport
 }
 
 func newSender(cfg Config, log *slog.Logger, m *sinkMetrics, clock Clock, tr transport.Transport) *sender {
@@ -125,12 +131,17 @@ func (s *sender) enqueue(ctx context.Context, r transport.Record) error {
 	}
 }
 
-// stop stops taking alerts, sends or spools what is in flight, and closes
-// the destination. Alerts still undelivered when ctx ends are spooled; with
-// an in-memory spool they are lost, counted and logged.
-func (s *sender) stop(ctx context.Context) error {
+// stop stops taking alerts, delivers what is in flight — retrying on the
+// configured schedule, draining the spool — and closes the destination.
+// What is still undelivered when ctx ends, or when a failing destination
+// has had its attempts, is spooled; with an in-memory spool it is lost.
+// The report says what was left.
+func (s *sender) stop(ctx context.Context) StopReport {
 	if !s.started {
-		return s.tr.Close()
+		if err := s.tr.Close(); err != nil {
+			s.log.Warn("transport close", "err", errText(err))
+		}
+		return StopReport{Sink: s.cfg.Name}
 	}
 	s.stopOnce.Do(func() {
 		close(s.stopping)
@@ -146,7 +157,7 @@ func (s *sender) stop(ctx context.Context) error {
 		<-s.done
 	}
 	s.cancel()
-	return nil
+	return s.report
 }
 
 func (s *sender) isStopping() bool {
@@ -165,7 +176,7 @@ func (s *sender) isStopping() bool {
 func (s *sender) run() {
 	defer close(s.done)
 	defer s.finish()
-	for {
+	for s.ctx.Err() == nil {
 		if n, _ := s.sp.stats(); n > 0 || len(s.pending) > 0 {
 			if !s.drainStep() {
 				return
@@ -242,14 +253,16 @@ func (s *sender) deliverFresh(batch []transport.Record) {
 			return
 		}
 		batch = retry
-		if attempt >= s.cfg.Retry.MaxAttempts || errors.Is(err, errBreakerOpen) || s.isStopping() {
+		if attempt >= s.cfg.Retry.MaxAttempts || errors.Is(err, errBreakerOpen) || s.ctx.Err() != nil {
 			s.toSpool(batch)
 			return
 		}
 		s.m.retried.Inc()
+		// The schedule holds while stopping too: only the end of Stop's
+		// time cuts a wait short.
 		select {
 		case <-s.clock.After(s.bo.NextBackOff()):
-		case <-s.stopping:
+		case <-s.ctx.Done():
 		}
 	}
 }
@@ -336,10 +349,11 @@ func (s *sender) failed(err error) {
 		s.m.breakerOpen.Set(1)
 	}
 	s.st.noteError(err)
-	s.log.Warn("send failed", "err", err)
+	s.log.Warn("send failed", "err", errText(err))
 }
 
 func (s *sender) reject(batch []transport.Record, reason string) {
+	reason = secret.Redact(reason)
 	s.m.fail("rejected", len(batch))
 	s.st.noteError(errors.New(reason))
 	if s.dead == nil {
@@ -349,7 +363,7 @@ func (s *sender) reject(batch []transport.Record, reason string) {
 		return
 	}
 	if err := s.dead.write(s.clock.Now(), s.cfg.Name, batch, reason); err != nil {
-		s.log.Error("dead-letter write failed", "err", err, "records", len(batch))
+		s.log.Error("dead-letter write failed", "err", errText(err), "records", len(batch))
 		return
 	}
 	s.m.deadLetter.Add(float64(len(batch)))
@@ -405,7 +419,7 @@ func (s *sender) flushPending() bool {
 		s.noteFull(true)
 	default:
 		s.st.noteError(err)
-		s.log.Error("spool write failed; alerts held in memory", "err", err, "records", len(s.pending))
+		s.log.Error("spool write failed; alerts held in memory", "err", errText(err), "records", len(s.pending))
 	}
 	return false
 }
@@ -418,7 +432,7 @@ func (s *sender) drainStep() bool {
 	batch, err := s.peekSpool()
 	if err != nil {
 		s.st.noteError(err)
-		s.log.Error("spool read failed", "err", err)
+		s.log.Error("spool read failed", "err", errText(err))
 		return s.wait(s.cfg.Retry.MaxInterval)
 	}
 	if len(batch) == 0 {
@@ -436,7 +450,7 @@ func (s *sender) drainStep() bool {
 	if done > 0 {
 		if cerr := s.sp.commit(done); cerr != nil {
 			s.st.noteError(cerr)
-			s.log.Error("spool commit failed", "err", cerr)
+			s.log.Error("spool commit failed", "err", errText(cerr))
 			return s.wait(s.cfg.Retry.MaxInterval)
 		}
 		for _, r := range batch[:done] {
@@ -448,10 +462,19 @@ func (s *sender) drainStep() bool {
 	}
 	if err == nil {
 		s.bo.Reset()
+		s.stopFails = 0
 		return true
 	}
 	if s.isStopping() {
-		return false
+		// While stopping, the spool's head gets max_attempts tries on the
+		// usual schedule (a success starts the count again). Then a disk
+		// spool keeps the rest for the next start, and a memory spool
+		// reports it lost. A disk spool does not wait for an open breaker.
+		s.stopFails++
+		_, disk := s.sp.(*diskSpool)
+		if s.stopFails >= s.cfg.Retry.MaxAttempts || disk && errors.Is(err, errBreakerOpen) {
+			return false
+		}
 	}
 	d := s.bo.NextBackOff()
 	if errors.Is(err, errBreakerOpen) {
@@ -538,8 +561,9 @@ func (s *sender) spoolQueued() {
 	}
 }
 
-// wait sleeps d while still moving new alerts into the spool. It returns
-// false if the sink began stopping.
+// wait sleeps d while still moving new alerts into the spool. It keeps
+// to d when the sink begins stopping, and returns false only when Stop's
+// time has run out.
 func (s *sender) wait(d time.Duration) bool {
 	timer := s.clock.After(d)
 	for {
@@ -550,7 +574,7 @@ func (s *sender) wait(d time.Duration) bool {
 		select {
 		case <-timer:
 			return true
-		case <-s.stopping:
+		case <-s.ctx.Done():
 			return false
 		case r := <-queue:
 			batch := append([]transport.Record{r}, s.takeQueued(s.cfg.Batch.MaxAlerts-1)...)
@@ -566,37 +590,18 @@ func (s *sender) wait(d time.Duration) bool {
 // report what it loses.
 func (s *sender) finish() {
 	<-s.sealed
-	// A healthy destination gets the spool drained while Stop's context
-	// allows; a failing one leaves it for the next start.
-	for {
-		if n, _ := s.sp.stats(); n == 0 || s.ctx.Err() != nil {
-			break
-		}
-		batch, err := s.peekSpool()
-		if err != nil || len(batch) == 0 {
-			break
-		}
-		if _, err := s.try(batch, true); err != nil {
-			break
-		}
-		if err := s.sp.commit(len(batch)); err != nil {
-			break
-		}
-	}
+	rep := StopReport{Sink: s.cfg.Name, TimedOut: s.ctx.Err() != nil}
 	rest := append(s.pending, s.takeQueued(cap(s.queue))...)
 	if len(rest) > 0 {
 		payloads := make([][]byte, len(rest))
 		for i := range rest {
 			payloads[i] = marshalRecord(nil, &rest[i])
 		}
-		if ms, ok := s.sp.(*memSpool); ok {
-			ms.max = 1<<63 - 1
-		} else if ds, ok := s.sp.(*diskSpool); ok {
-			ds.max = 1<<63 - 1
-		}
+		s.sp.unbound()
 		if err := s.sp.append(payloads); err != nil {
-			s.log.Error("could not spool alerts at shutdown; they are lost", "err", err, "records", len(rest))
+			s.log.Error("could not spool alerts at shutdown; they are lost", "err", errText(err), "records", len(rest))
 			s.m.drop("shutdown", len(rest))
+			rep.Lost += len(rest)
 		} else {
 			s.m.spooled.Add(float64(len(rest)))
 		}
@@ -604,23 +609,30 @@ func (s *sender) finish() {
 	}
 	if n, _ := s.sp.stats(); n > 0 {
 		if _, mem := s.sp.(*memSpool); mem {
-			s.log.Error("stopping with undelivered alerts and no spool dir: they are lost", "records", n)
+			s.log.Error("stopping with undelivered alerts and no spool dir: they are lost", "records", n, "stop_timeout_reached", rep.TimedOut)
 			s.m.drop("shutdown", n)
+			rep.Lost += n
 		} else {
-			s.log.Warn("stopping with undelivered alerts in the spool; they are sent on the next start", "records", n)
+			rep.Spooled = n
+			s.log.Warn("stopping with undelivered alerts in the spool; they are sent on the next start", "records", n, "stop_timeout_reached", rep.TimedOut)
 		}
 	}
+	s.report = rep
 	s.updateSpoolGauges()
 	if err := s.sp.close(); err != nil {
-		s.log.Error("spool close", "err", err)
+		s.log.Error("spool close", "err", errText(err))
 	}
 	if s.dead != nil {
 		s.dead.close()
 	}
 	if err := s.tr.Close(); err != nil {
-		s.log.Warn("transport close", "err", err)
+		s.log.Warn("transport close", "err", errText(err))
 	}
 }
+
+// errText is an error as logs and health show it: with the credentials
+// of any URL in it redacted.
+func errText(err error) string { return secret.RedactError(err) }
 
 // noteFull records whether the spool is full, logging and setting the
 // gauge on each change.

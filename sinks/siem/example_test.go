@@ -55,5 +55,5 @@ func ExampleValidateAll() {
 	}
 	// Output:
 	// sinks[0].splunk_hec.url: "splunk:8088" is not an http or https URL
-	// sinks[0].splunk_hec.token: required
+	// sinks[0].splunk_hec.token: required (or token_file)
 }

@@ -38,9 +38,12 @@ func (s *status) setSpool(sp spool, rec Recovery) {
 	s.mu.Unlock()
 }
 
+// noteError records the last error, its URLs redacted: health is served
+// without authentication.
 func (s *status) noteError(err error) {
+	text := errText(err)
 	s.mu.Lock()
-	s.lastErr, s.lastAt = err.Error(), s.clock.Now()
+	s.lastErr, s.lastAt = text, s.clock.Now()
 	s.mu.Unlock()
 }
 

@@ -58,8 +58,8 @@ func stopSink(tb testing.TB, s *sink) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.snd.stop(ctx); err != nil {
-		tb.Fatal(err)
+	if rep := s.snd.stop(ctx); rep.failed() {
+		tb.Fatalf("stop: %+v", rep)
 	}
 }
 

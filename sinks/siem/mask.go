@@ -35,7 +35,7 @@ type MaskRule struct {
 	Keep *int `yaml:"keep"`
 }
 
-func (r MaskRule) validate(path string, hashKey secret.Secret) []error {
+func (r MaskRule) validate(path string, hasHashKey bool) []error {
 	var errs []error
 	if r.Field == "" {
 		errs = append(errs, fmt.Errorf("%s.field: required", path))
@@ -43,7 +43,7 @@ func (r MaskRule) validate(path string, hashKey secret.Secret) []error {
 	switch r.Action {
 	case "", MaskPartial, MaskRedact:
 	case MaskHash:
-		if hashKey == "" {
+		if !hasHashKey {
 			errs = append(errs, fmt.Errorf("%s.action: hash needs hash_key, so that short values such as card numbers cannot be found by hashing every candidate", path))
 		}
 	default:

@@ -111,7 +111,14 @@ func TestSpoolFullPolicies(t *testing.T) {
 			for _, a := range big {
 				a.Fields["pad"] = fmt.Sprintf("%0900d", 0)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			// Under block, Send must give up at its context's end; under
+			// drop_oldest it never waits on the spool, however slow the
+			// disk (each append is fsync'd).
+			timeout := time.Second
+			if policy == OnFullDropOldest {
+				timeout = time.Minute
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			var sendErr error
 			for _, a := range big {

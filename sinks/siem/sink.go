@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/sinks/siem/format"
 	"github.com/cep-project/cep/sinks/siem/transport"
 )
@@ -36,6 +37,9 @@ type Options struct {
 	Stdout io.Writer
 	// Version is cep's version, the default product_version.
 	Version string
+	// Secrets reads the secrets written as "${env:NAME}" or in files;
+	// default the process environment and the file system.
+	Secrets secret.Resolver
 }
 
 func (o *Options) defaults() {
@@ -50,6 +54,9 @@ func (o *Options) defaults() {
 	}
 	if o.Metrics == nil {
 		o.Metrics, _ = NewMetrics(nil)
+	}
+	if o.Secrets.LookupEnv == nil || o.Secrets.ReadFile == nil {
+		o.Secrets = secret.Default
 	}
 }
 
@@ -72,8 +79,12 @@ func newSink(cfg Config, opts Options) (*sink, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("sink %q: %w", cfg.Name, errors.Join(errs...))
 	}
-	cfg.applyDefaults()
 	opts.defaults()
+	cfg, err := cfg.resolved(opts.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("sink %q: %w", cfg.Name, err)
+	}
+	cfg.applyDefaults()
 	kind, _ := cfg.kind()
 	version := cfg.ProductVersion
 	if version == "" {

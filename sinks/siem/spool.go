@@ -29,6 +29,8 @@ type spool interface {
 	// and returns how many it removed.
 	dropOldest(need int64) (int, error)
 	stats() (records int, bytes int64)
+	// unbound lifts max_bytes, for what must be spooled at shutdown.
+	unbound()
 	close() error
 }
 
@@ -468,6 +470,8 @@ func (s *diskSpool) dropOldest(need int64) (int, error) {
 	return dropped, nil
 }
 
+func (s *diskSpool) unbound() { s.max = 1<<63 - 1 }
+
 func (s *diskSpool) close() error { return s.tail.Close() }
 
 // memSpool is the spool of a sink without a spool directory: the same
@@ -531,5 +535,7 @@ func (m *memSpool) dropOldest(need int64) (int, error) {
 	m.peeked = k
 	return k, m.commit(k)
 }
+
+func (m *memSpool) unbound() { m.max = 1<<63 - 1 }
 
 func (m *memSpool) close() error { return nil }

@@ -122,8 +122,8 @@ func TestBatchingAndBackoffTiming(t *testing.T) {
 				sendAll(t, s, sinktest.Numbered(tc.send))
 				time.Sleep(10 * time.Second)
 				synctest.Wait()
-				if err := s.snd.stop(context.Background()); err != nil {
-					t.Fatal(err)
+				if rep := s.snd.stop(context.Background()); rep.failed() {
+					t.Fatalf("stop: %+v", rep)
 				}
 				tr.mu.Lock()
 				defer tr.mu.Unlock()
@@ -152,8 +152,8 @@ func TestStopDrainsOrSpools(t *testing.T) {
 			tr := &scriptedTransport{start: time.Now(), fail: func(int) bool { return failing }}
 			s := scripted(t, cfg, tr)
 			sendAll(t, s, sinktest.Numbered(7))
-			if err := s.snd.stop(context.Background()); err != nil {
-				t.Fatal(err)
+			if rep := s.snd.stop(context.Background()); rep.failed() {
+				t.Fatalf("stop: %+v", rep)
 			}
 			if n, _ := s.snd.sp.stats(); failing && n != 7 || !failing && n != 0 {
 				t.Fatalf("failing=%v: %d spooled", failing, n)

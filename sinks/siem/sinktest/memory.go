@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
@@ -18,13 +19,19 @@ func init() {
 		if c.Dest == nil {
 			return nil, errors.New("memory: no destination")
 		}
+		c.Dest.mu.Lock()
+		c.Dest.token = c.Token.Reveal()
+		c.Dest.mu.Unlock()
 		return c.Dest, nil
 	}))
 }
 
-// MemoryConfig is the memory block; programs set Dest.
+// MemoryConfig is the memory block; programs set Dest. Token is a secret
+// the destination records as it was resolved, for tests of secrets.
 type MemoryConfig struct {
-	Dest *Memory `yaml:"-"`
+	Dest      *Memory       `yaml:"-"`
+	Token     secret.Secret `yaml:"token"`
+	TokenFile string        `yaml:"token_file"`
 }
 
 // Validate implements transport.Config.
@@ -40,6 +47,7 @@ type Memory struct {
 	StartErr error
 
 	mu     sync.Mutex
+	token  string
 	calls  int
 	got    []transport.Record
 	closed bool
@@ -88,6 +96,13 @@ func (m *Memory) Records() []transport.Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.got)
+}
+
+// Token returns the token the sink resolved for this destination.
+func (m *Memory) Token() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.token
 }
 
 // Calls returns the number of Send calls.

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/cep-project/cep/internal/secret"
 )
 
 // TLSConfig is client TLS for a transport.
@@ -94,10 +96,10 @@ func ValidateURL(key, raw string, required bool) []error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return []error{fmt.Errorf("%s: %v", key, err)}
+		return []error{fmt.Errorf("%s: %s", key, secret.RedactError(err))}
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return []error{fmt.Errorf("%s: %q is not an http or https URL", key, raw)}
+		return []error{fmt.Errorf("%s: %q is not an http or https URL", key, secret.RedactURL(raw))}
 	}
 	return nil
 }

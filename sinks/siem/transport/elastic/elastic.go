@@ -72,11 +72,14 @@ type Config struct {
 	// Pipeline is an ingest pipeline to run on each document.
 	Pipeline string `yaml:"pipeline"`
 	// APIKey (the base64 "id:key" form) or Username and Password
-	// authenticate.
-	APIKey   secret.Secret       `yaml:"api_key"`
-	Username string              `yaml:"username"`
-	Password secret.Secret       `yaml:"password"`
-	TLS      transport.TLSConfig `yaml:"tls"`
+	// authenticate; each secret may be "${env:NAME}" or read from the
+	// file its _file key names.
+	APIKey       secret.Secret       `yaml:"api_key"`
+	APIKeyFile   string              `yaml:"api_key_file"`
+	Username     string              `yaml:"username"`
+	Password     secret.Secret       `yaml:"password"`
+	PasswordFile string              `yaml:"password_file"`
+	TLS          transport.TLSConfig `yaml:"tls"`
 }
 
 // Validate implements transport.Config. Elasticsearch indexes JSON
@@ -86,10 +89,12 @@ func (c *Config) Validate(s transport.Settings) []error {
 	if (c.Index == "") == (c.DataStream == "") {
 		errs = append(errs, fmt.Errorf("index: exactly one of index and data_stream is required"))
 	}
-	if c.APIKey != "" && c.Username != "" {
+	apiKey := c.APIKey != "" || c.APIKeyFile != ""
+	password := c.Password != "" || c.PasswordFile != ""
+	if apiKey && c.Username != "" {
 		errs = append(errs, fmt.Errorf("api_key: set either api_key or username, not both"))
 	}
-	if (c.Username == "") != (c.Password == "") {
+	if (c.Username == "") != !password {
 		errs = append(errs, fmt.Errorf("password: username and password go together"))
 	}
 	errs = append(errs, c.TLS.Validate("tls")...)

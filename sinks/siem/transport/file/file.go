@@ -122,8 +122,15 @@ func (t *fileTransport) rotate() error {
 	return t.open()
 }
 
-// Start implements transport.Transport.
-func (t *fileTransport) Start(context.Context) error { return nil }
+// Start implements transport.Transport: it creates the directory and opens
+// the file, so that a path that cannot be written fails the start, with
+// the path, instead of every alert later.
+func (t *fileTransport) Start(context.Context) error {
+	if err := t.open(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", t.cfg.Path, err)
+	}
+	return nil
+}
 
 // Send implements transport.Transport.
 func (t *fileTransport) Send(_ context.Context, batch []transport.Record) error {

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/sinks/siem/siemtest"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
 )
@@ -44,5 +46,23 @@ func TestFileRotation(t *testing.T) {
 	want := sinktest.WantIDs(40)
 	if !slices.Equal(ids, want[len(want)-len(ids):]) {
 		t.Fatalf("ids %v", ids)
+	}
+}
+
+// A file sink whose path cannot be created fails the start, naming the
+// path, instead of spooling every alert for ever.
+func TestFileSinkChecksItsPathAtStart(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(blocker, "alerts.jsonl")
+	r, err := siem.Build([]siem.Config{siemtest.FastConfig("archive", File, &Config{Path: path})}, siemtest.QuietOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `sink "archive": file: cannot write `+path) {
+		t.Fatalf("start: %v", err)
 	}
 }

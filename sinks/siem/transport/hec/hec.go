@@ -33,8 +33,10 @@ type Config struct {
 	// URL is the collector, e.g. https://splunk:8088. With no path,
 	// /services/collector/event is used.
 	URL string `yaml:"url"`
-	// Token is the HEC token, sent as "Authorization: Splunk <token>".
-	Token secret.Secret `yaml:"token"`
+	// Token is the HEC token, sent as "Authorization: Splunk <token>";
+	// "${env:NAME}", or TokenFile names a file that holds it.
+	Token     secret.Secret `yaml:"token"`
+	TokenFile string        `yaml:"token_file"`
 	// Index, Source, Sourcetype and Host are set on every event when not
 	// empty; Sourcetype defaults to cep:alert:<format>.
 	Index      string `yaml:"index"`
@@ -60,8 +62,8 @@ type Config struct {
 // Validate implements transport.Config.
 func (c *Config) Validate(transport.Settings) []error {
 	errs := transport.ValidateURL("url", c.URL, true)
-	if c.Token == "" {
-		errs = append(errs, fmt.Errorf("token: required"))
+	if c.Token == "" && c.TokenFile == "" {
+		errs = append(errs, fmt.Errorf("token: required (or token_file)"))
 	}
 	if c.AckPollInterval < 0 {
 		errs = append(errs, fmt.Errorf("ack_poll_interval: must not be negative"))

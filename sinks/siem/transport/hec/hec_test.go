@@ -199,6 +199,7 @@ func TestHECBadTokenIsSpooledNotLost(t *testing.T) {
 	f, srv := newFakeHEC(t, false)
 	c := hecConfig(srv.URL, false, false)
 	c.Transport.(*Config).Token = "wrong"
+	c.Spool.Dir = t.TempDir()
 	s := siemtest.Start(t, siemtest.QuietOptions(), c)
 	siemtest.SendAll(t, s, sinktest.Numbered(3))
 	sinktest.Eventually(t, 5*time.Second, "alerts spooled", func() bool { return siemtest.Health(s).SpoolRecords == 3 })

@@ -10,7 +10,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
@@ -37,6 +41,45 @@ type Config struct {
 	// AllowAutoTopicCreation lets the first produce create the topic.
 	AllowAutoTopicCreation bool                 `yaml:"allow_auto_topic_creation"`
 	TLS                    *transport.TLSConfig `yaml:"tls"`
+	// SASL authenticates to the brokers.
+	SASL *SASLConfig `yaml:"sasl"`
+}
+
+// SASLConfig is SASL authentication: PLAIN (use it over TLS) or SCRAM.
+type SASLConfig struct {
+	// Mechanism is plain, scram-sha-256 or scram-sha-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password may be "${env:NAME}", or PasswordFile names a file that
+	// holds it.
+	Password     secret.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+}
+
+func (c *SASLConfig) validate() []error {
+	var errs []error
+	switch c.Mechanism {
+	case "plain", "scram-sha-256", "scram-sha-512":
+	default:
+		errs = append(errs, fmt.Errorf("sasl.mechanism: %q is not plain, scram-sha-256 or scram-sha-512", c.Mechanism))
+	}
+	if c.Username == "" {
+		errs = append(errs, fmt.Errorf("sasl.username: required"))
+	}
+	if c.Password == "" && c.PasswordFile == "" {
+		errs = append(errs, fmt.Errorf("sasl.password: required (or password_file)"))
+	}
+	return errs
+}
+
+func (c *SASLConfig) mechanism() (sasl.Mechanism, error) {
+	switch c.Mechanism {
+	case "scram-sha-256":
+		return scram.Mechanism(scram.SHA256, c.Username, c.Password.Reveal())
+	case "scram-sha-512":
+		return scram.Mechanism(scram.SHA512, c.Username, c.Password.Reveal())
+	}
+	return plain.Mechanism{Username: c.Username, Password: c.Password.Reveal()}, nil
 }
 
 var kafkaCodecs = map[string]compress.Compression{
@@ -61,6 +104,9 @@ func (c *Config) Validate(transport.Settings) []error {
 	if c.TLS != nil {
 		errs = append(errs, c.TLS.Validate("tls")...)
 	}
+	if c.SASL != nil {
+		errs = append(errs, c.SASL.validate()...)
+	}
 	return errs
 }
 
@@ -83,6 +129,13 @@ func newKafka(c Config, env transport.Env) (*kafkaTransport, error) {
 			return nil, err
 		}
 		tr.TLS = tc
+	}
+	if c.SASL != nil {
+		m, err := c.SASL.mechanism()
+		if err != nil {
+			return nil, fmt.Errorf("sasl: %w", err)
+		}
+		tr.SASL = m
 	}
 	w := &kafka.Writer{
 		Addr:                   kafka.TCP(c.Brokers...),

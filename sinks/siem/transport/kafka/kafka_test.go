@@ -2,14 +2,17 @@ package kafka
 
 import (
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/sinks/siem/siemtest"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
 )
@@ -76,3 +79,60 @@ func TestKafka(t *testing.T) {
 
 // messageKey is the key the sink gives an alert's messages: rule and key.
 func messageKey(a *alert.Alert) string { return a.Rule + "|" + a.Key.String() }
+
+// consume reads n records of topic from the cluster, with the client
+// options given (SASL).
+func consume(t *testing.T, addrs []string, n int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("got %d of %d records: %v", len(out), n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
+
+// SASL/SCRAM with the password from the environment: the broker takes the
+// alerts; with a wrong password it takes none and they are spooled.
+func TestKafkaSASL(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "alerts"), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "cep", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	opts := siemtest.QuietOptions()
+	opts.Secrets = secret.Resolver{
+		LookupEnv: func(n string) (string, bool) {
+			v, ok := map[string]string{"KAFKA_PASSWORD": "s3cret", "WRONG": "guess"}[n]
+			return v, ok
+		},
+		ReadFile: os.ReadFile,
+	}
+	for _, pw := range []secret.Secret{"${env:WRONG}", "${env:KAFKA_PASSWORD}"} {
+		c := siemtest.FastConfig("kafka", Kind, &Config{Brokers: cluster.ListenAddrs(), Topic: "alerts",
+			SASL: &SASLConfig{Mechanism: "scram-sha-256", Username: "cep", Password: pw}})
+		c.Timeout = 5 * time.Second
+		s := siemtest.Start(t, opts, c)
+		siemtest.SendAll(t, s, sinktest.Numbered(5))
+		if pw == "${env:WRONG}" {
+			sinktest.Eventually(t, 10*time.Second, "spooled: authentication fails", func() bool { return siemtest.Health(s).SpoolRecords == 5 })
+			_ = s.Stop(context.Background())
+			continue
+		}
+		siemtest.Stop(t, s)
+	}
+	got := consume(t, cluster.ListenAddrs(), 5, kgo.SASL(scram.Auth{User: "cep", Pass: "s3cret"}.AsSha256Mechanism()))
+	if len(got) != 5 {
+		t.Fatalf("%d records", len(got))
+	}
+}

@@ -63,13 +63,17 @@ type Config struct {
 	// Secret signs each request per Standard Webhooks: headers webhook-id
 	// (the alert id, the same on every retry), webhook-timestamp and
 	// webhook-signature ("v1,<base64 HMAC-SHA256>"). It is "whsec_"
-	// followed by the base64 key.
-	Secret secret.Secret `yaml:"secret"`
+	// followed by the base64 key. Every secret may be "${env:NAME}" or
+	// read from the file its _file key names.
+	Secret     secret.Secret `yaml:"secret"`
+	SecretFile string        `yaml:"secret_file"`
 	// BearerToken is sent as "Authorization: Bearer <token>" (TheHive's
 	// API key).
-	BearerToken secret.Secret `yaml:"bearer_token"`
+	BearerToken     secret.Secret `yaml:"bearer_token"`
+	BearerTokenFile string        `yaml:"bearer_token_file"`
 	// RoutingKey is PagerDuty's integration key, given to the template.
-	RoutingKey secret.Secret `yaml:"routing_key"`
+	RoutingKey     secret.Secret `yaml:"routing_key"`
+	RoutingKeyFile string        `yaml:"routing_key_file"`
 	// Headers are added to every request.
 	Headers map[string]string   `yaml:"headers"`
 	TLS     transport.TLSConfig `yaml:"tls"`
@@ -86,8 +90,8 @@ func (c *Config) Validate(transport.Settings) []error {
 		errs = append(errs, transport.ValidateURL("url", c.URL, true)...)
 	case PresetPagerDuty:
 		errs = append(errs, transport.ValidateURL("url", c.URL, false)...)
-		if c.RoutingKey == "" {
-			errs = append(errs, fmt.Errorf("routing_key: required for preset pagerduty"))
+		if c.RoutingKey == "" && c.RoutingKeyFile == "" {
+			errs = append(errs, fmt.Errorf("routing_key: required for preset pagerduty (or routing_key_file)"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("preset: %q is not thehive or pagerduty", c.Preset))
@@ -100,7 +104,7 @@ func (c *Config) Validate(transport.Settings) []error {
 			errs = append(errs, fmt.Errorf("template: %v", err))
 		}
 	}
-	if c.Secret != "" {
+	if c.Secret != "" && !strings.HasPrefix(string(c.Secret), "${") {
 		if _, err := webhookKey(c.Secret); err != nil {
 			errs = append(errs, fmt.Errorf("secret: %v", err))
 		}

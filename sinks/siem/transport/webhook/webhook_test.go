@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/internal/secret"
+	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/sinks/siem/siemtest"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
 )
@@ -243,5 +247,73 @@ func TestWebhookBodyIsValidUTF8(t *testing.T) {
 	}
 	if out, err := exec.Command(node, script, testSecret, req.id, req.ts, req.sig, body).CombinedOutput(); err != nil {
 		t.Fatalf("the JavaScript verifier rejects the signature: %v %s", err, out)
+	}
+}
+
+// The replay: a receiver answering 503 to the first try of every
+// 7th alert, no spool dir, max_attempts 5, and the sink stopped right after
+// the alerts were handed over. Every alert arrives exactly once.
+func TestWebhookStopRetriesEveryAlert(t *testing.T) {
+	var mu sync.Mutex
+	tried := map[string]bool{}
+	got := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a struct{ ID string }
+		_ = json.NewDecoder(r.Body).Decode(&a)
+		n, _ := strconv.Atoi(a.ID[1:])
+		mu.Lock()
+		defer mu.Unlock()
+		if n%7 == 0 && !tried[a.ID] {
+			tried[a.ID] = true
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		got[a.ID]++
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	c := siemtest.FastConfig("soar", Kind, &Config{URL: srv.URL})
+	c.Retry = siem.RetryConfig{MaxAttempts: 5, InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond}
+	s := siemtest.Start(t, siemtest.QuietOptions(), c)
+	siemtest.SendAll(t, s, sinktest.Numbered(102))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range sinktest.WantIDs(102) {
+		if got[id] != 1 {
+			t.Errorf("%s delivered %d times", id, got[id])
+		}
+	}
+}
+
+// Credentials in a webhook URL (userinfo, query values) never show: not in
+// logs, not in health's last_error, not in the errors Build returns.
+func TestWebhookURLCredentialsAreRedacted(t *testing.T) {
+	var logs bytes.Buffer
+	opts := siemtest.QuietOptions()
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	c := siemtest.FastConfig("soar", Kind, &Config{URL: "http://user:SECRET@127.0.0.1:1/hook?api_key=SECRET"})
+	c.Spool.Dir = t.TempDir()
+	s := siemtest.Start(t, opts, c)
+	siemtest.SendAll(t, s, sinktest.Numbered(1))
+	sinktest.Eventually(t, 5*time.Second, "a failed send", func() bool { return siemtest.Health(s).LastError != "" })
+	h := siemtest.Health(s)
+	siemtest.Stop(t, s)
+	health, _ := json.Marshal(h)
+	if !strings.Contains(h.LastError, "http://redacted@127.0.0.1:1/hook?api_key=redacted") {
+		t.Errorf("last_error does not show where the call went: %s", h.LastError)
+	}
+	_, err := siem.Build([]siem.Config{siemtest.FastConfig("bad", Kind, &Config{URL: "http://user:SECRET@h/%zz?api_key=SECRET"})}, opts)
+	if err == nil {
+		t.Fatal("a bad URL was accepted")
+	}
+	for what, text := range map[string]string{"logs": logs.String(), "health": string(health), "build error": err.Error()} {
+		if strings.Contains(text, "SECRET") {
+			t.Errorf("%s show a credential: %s", what, text)
+		}
 	}
 }
