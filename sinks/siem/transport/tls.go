@@ -68,10 +68,39 @@ func (t TLSConfig) Build() (*tls.Config, error) {
 	return c, nil
 }
 
+// The follow_redirects policies.
+const (
+	RedirectsNone     = "none"
+	RedirectsSameHost = "same_host"
+)
+
+// HTTPConfig is what every HTTP transport block has, inline: client TLS
+// and the redirect policy.
+type HTTPConfig struct {
+	TLS TLSConfig `yaml:"tls"`
+	// FollowRedirects is same_host (default: a redirect to the same host
+	// and port is followed, never from https to http) or none. A redirect
+	// elsewhere is refused, so that the alert body, the credentials and
+	// the signature headers never go to a host the config does not name;
+	// the batch is retried, then spooled, like any failed send.
+	FollowRedirects string `yaml:"follow_redirects"`
+}
+
+// Validate reports a bad TLS pair or redirect policy.
+func (h HTTPConfig) Validate() []error {
+	errs := h.TLS.Validate("tls")
+	switch h.FollowRedirects {
+	case "", RedirectsNone, RedirectsSameHost:
+	default:
+		errs = append(errs, fmt.Errorf("follow_redirects: %q is not none or same_host", h.FollowRedirects))
+	}
+	return errs
+}
+
 // HTTPClient is a client for one destination. It has no overall timeout:
 // each request carries the sink's timeout in its context.
-func HTTPClient(t TLSConfig) (*http.Client, error) {
-	tc, err := t.Build()
+func HTTPClient(h HTTPConfig) (*http.Client, error) {
+	tc, err := h.TLS.Build()
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +112,25 @@ func HTTPClient(t TLSConfig) (*http.Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr, CheckRedirect: checkRedirect(h.FollowRedirects)}, nil
+}
+
+// checkRedirect enforces a follow_redirects policy.
+func checkRedirect(policy string) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		to := secret.RedactURL(req.URL.String())
+		if policy == RedirectsNone {
+			return fmt.Errorf("redirect to %s refused (follow_redirects: none)", to)
+		}
+		first := via[0].URL
+		if req.URL.Host != first.Host || first.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("redirect to %s refused: another host or a downgrade to http (follow_redirects: same_host)", to)
+		}
+		if len(via) >= 10 {
+			return fmt.Errorf("stopped after %d redirects", len(via))
+		}
+		return nil
+	}
 }
 
 // ValidateURL checks that raw, under key, is an http or https URL.

@@ -74,12 +74,13 @@ type Config struct {
 	// APIKey (the base64 "id:key" form) or Username and Password
 	// authenticate; each secret may be "${env:NAME}" or read from the
 	// file its _file key names.
-	APIKey       secret.Secret       `yaml:"api_key"`
-	APIKeyFile   string              `yaml:"api_key_file"`
-	Username     string              `yaml:"username"`
-	Password     secret.Secret       `yaml:"password"`
-	PasswordFile string              `yaml:"password_file"`
-	TLS          transport.TLSConfig `yaml:"tls"`
+	APIKey       secret.Secret `yaml:"api_key"`
+	APIKeyFile   string        `yaml:"api_key_file"`
+	Username     string        `yaml:"username"`
+	Password     secret.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	// HTTPConfig holds tls and follow_redirects.
+	transport.HTTPConfig `yaml:",inline"`
 }
 
 // Validate implements transport.Config. Elasticsearch indexes JSON
@@ -97,7 +98,7 @@ func (c *Config) Validate(s transport.Settings) []error {
 	if (c.Username == "") != !password {
 		errs = append(errs, fmt.Errorf("password: username and password go together"))
 	}
-	errs = append(errs, c.TLS.Validate("tls")...)
+	errs = append(errs, c.HTTPConfig.Validate()...)
 	if !s.JSON {
 		errs = append(errs, transport.AtSink(fmt.Errorf("format: elastic indexes JSON documents; use json, ecs or ocsf")))
 	}
@@ -120,7 +121,7 @@ type elasticTransport struct {
 }
 
 func newElastic(c Config, _ transport.Env) (*elasticTransport, error) {
-	client, err := transport.HTTPClient(c.TLS)
+	client, err := transport.HTTPClient(c.HTTPConfig)
 	if err != nil {
 		return nil, err
 	}

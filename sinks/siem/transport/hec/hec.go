@@ -55,8 +55,9 @@ type Config struct {
 	Channel string `yaml:"channel"`
 	// AckPollInterval is the pause between acknowledgement polls; default
 	// 500ms.
-	AckPollInterval time.Duration       `yaml:"ack_poll_interval"`
-	TLS             transport.TLSConfig `yaml:"tls"`
+	AckPollInterval time.Duration `yaml:"ack_poll_interval"`
+	// HTTPConfig holds tls and follow_redirects.
+	transport.HTTPConfig `yaml:",inline"`
 }
 
 // Validate implements transport.Config.
@@ -68,7 +69,7 @@ func (c *Config) Validate(transport.Settings) []error {
 	if c.AckPollInterval < 0 {
 		errs = append(errs, fmt.Errorf("ack_poll_interval: must not be negative"))
 	}
-	return append(errs, c.TLS.Validate("tls")...)
+	return append(errs, c.HTTPConfig.Validate()...)
 }
 
 type hecTransport struct {
@@ -84,7 +85,7 @@ type hecTransport struct {
 }
 
 func newHEC(c Config, env transport.Env) (*hecTransport, error) {
-	client, err := transport.HTTPClient(c.TLS)
+	client, err := transport.HTTPClient(c.HTTPConfig)
 	if err != nil {
 		return nil, err
 	}

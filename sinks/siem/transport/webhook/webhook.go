@@ -75,8 +75,9 @@ type Config struct {
 	RoutingKey     secret.Secret `yaml:"routing_key"`
 	RoutingKeyFile string        `yaml:"routing_key_file"`
 	// Headers are added to every request.
-	Headers map[string]string   `yaml:"headers"`
-	TLS     transport.TLSConfig `yaml:"tls"`
+	Headers map[string]string `yaml:"headers"`
+	// HTTPConfig holds tls and follow_redirects.
+	transport.HTTPConfig `yaml:",inline"`
 }
 
 // pagerDutyURL is the Events API v2 endpoint.
@@ -109,7 +110,7 @@ func (c *Config) Validate(transport.Settings) []error {
 			errs = append(errs, fmt.Errorf("secret: %v", err))
 		}
 	}
-	return append(errs, c.TLS.Validate("tls")...)
+	return append(errs, c.HTTPConfig.Validate()...)
 }
 
 // webhookKey decodes a Standard Webhooks secret.
@@ -198,7 +199,7 @@ type webhookData struct {
 }
 
 func newWebhook(c Config, env transport.Env) (*webhookTransport, error) {
-	client, err := transport.HTTPClient(c.TLS)
+	client, err := transport.HTTPClient(c.HTTPConfig)
 	if err != nil {
 		return nil, err
 	}
