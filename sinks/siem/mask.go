@@ -24,9 +24,13 @@ const (
 
 // MaskRule masks one field before a sink sees the alert.
 type MaskRule struct {
-	// Field is a member name, matched at any depth in the alert's fields,
-	// in its key (the last segment of the key expression, so "card" matches
-	// "event.card") and in every evidence event.
+	// Field is a member name, or a dotted path of names ("user.email"),
+	// matched case-insensitively against the end of every member's path:
+	// in the alert's fields, in every evidence event, and in the key — a
+	// key whose expression reads a matching field ("event.card",
+	// "string(event.Card)", `event["card"]`) is masked whole. So "card"
+	// matches a card member at any depth, and "user.email" an email member
+	// of a user object.
 	Field string `yaml:"field"`
 	// Action is mask (default), hash or redact.
 	Action string `yaml:"action"`
@@ -58,19 +62,47 @@ func (r MaskRule) validate(path string, hasHashKey bool) []error {
 // masker applies a sink's mask rules. The alert is shared with other sinks,
 // so masking copies what it changes and never writes through.
 type masker struct {
-	rules map[string]MaskRule
+	rules []maskRule
 	key   []byte
+}
+
+// maskRule is a rule with its path split into names.
+type maskRule struct {
+	MaskRule
+	path []string
 }
 
 func newMasker(rules []MaskRule, hashKey secret.Secret) *masker {
 	if len(rules) == 0 {
 		return nil
 	}
-	m := &masker{rules: make(map[string]MaskRule, len(rules)), key: []byte(hashKey)}
+	m := &masker{key: []byte(hashKey)}
 	for _, r := range rules {
-		m.rules[r.Field] = r
+		m.rules = append(m.rules, maskRule{MaskRule: r, path: strings.Split(r.Field, ".")})
 	}
 	return m
+}
+
+// match returns the rule whose path ends path, the member's path from the
+// root of the fields, the event or the key, innermost name last.
+func (m *masker) match(path []string) (MaskRule, bool) {
+	for _, r := range m.rules {
+		if len(r.path) > len(path) {
+			continue
+		}
+		tail := path[len(path)-len(r.path):]
+		ok := true
+		for i, name := range r.path {
+			if !strings.EqualFold(name, tail[i]) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return r.MaskRule, true
+		}
+	}
+	return MaskRule{}, false
 }
 
 // apply returns a with every configured field masked, or a itself when the
@@ -83,15 +115,12 @@ func (m *masker) apply(a *alert.Alert) (*alert.Alert, error) {
 	if len(a.Key) > 0 {
 		c.Key = make(alert.Key, len(a.Key))
 		for i, p := range a.Key {
-			name := p.Expr[strings.LastIndexByte(p.Expr, '.')+1:]
-			if r, ok := m.rules[name]; ok {
-				p.Value = m.maskText(r, fmt.Sprint(p.Value))
-			}
+			p.Value = m.maskKey(p)
 			c.Key[i] = p
 		}
 	}
 	if a.Fields != nil {
-		c.Fields = m.maskMap(a.Fields)
+		c.Fields = m.maskMap(a.Fields, nil)
 	}
 	if len(a.Events) > 0 {
 		c.Events = make([]alert.Evidence, len(a.Events))
@@ -109,26 +138,95 @@ func (m *masker) apply(a *alert.Alert) (*alert.Alert, error) {
 	return &c, nil
 }
 
-func (m *masker) maskMap(in map[string]any) map[string]any {
+// maskKey masks a key part whose expression reads a masked field, and the
+// masked members of a composite value otherwise.
+func (m *masker) maskKey(p alert.KeyPart) any {
+	for _, path := range exprPaths(p.Expr) {
+		if r, ok := m.match(path); ok {
+			return m.maskAny(r, p.Value)
+		}
+	}
+	return m.walk(p.Value, nil)
+}
+
+// exprPaths returns the member paths an expression reads: runs of names
+// joined by '.' or indexed with a quoted string, as in event.user.card,
+// event["card"] or string(event.card). It reads more than CEL would
+// (function names are paths too), which can only mask more.
+func exprPaths(expr string) [][]string {
+	var paths [][]string
+	var cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			paths = append(paths, cur)
+			cur = nil
+		}
+	}
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(expr) && (expr[j] == '_' || expr[j] >= 'a' && expr[j] <= 'z' || expr[j] >= 'A' && expr[j] <= 'Z' || expr[j] >= '0' && expr[j] <= '9') {
+				j++
+			}
+			if len(cur) > 0 && i > 0 && expr[i-1] != '.' {
+				flush()
+			}
+			cur = append(cur, expr[i:j])
+			i = j
+		case c == '.':
+			i++
+		case c == '[' && i+1 < len(expr) && (expr[i+1] == '"' || expr[i+1] == '\''):
+			q := expr[i+1]
+			end := strings.IndexByte(expr[i+2:], q)
+			if end < 0 {
+				flush()
+				return paths
+			}
+			cur = append(cur, expr[i+2:i+2+end])
+			i += 2 + end + 1
+			if i < len(expr) && expr[i] == ']' {
+				i++
+			}
+		case c == '"' || c == '\'':
+			// A string literal reads nothing.
+			flush()
+			end := strings.IndexByte(expr[i+1:], c)
+			if end < 0 {
+				return paths
+			}
+			i += end + 2
+		default:
+			flush()
+			i++
+		}
+	}
+	flush()
+	return paths
+}
+
+func (m *masker) maskMap(in map[string]any, path []string) map[string]any {
 	out := make(map[string]any, len(in))
 	for k, v := range in {
-		if r, ok := m.rules[k]; ok {
+		p := append(path[:len(path):len(path)], k)
+		if r, ok := m.match(p); ok {
 			out[k] = m.maskAny(r, v)
 			continue
 		}
-		out[k] = m.walk(v)
+		out[k] = m.walk(v, p)
 	}
 	return out
 }
 
-func (m *masker) walk(v any) any {
+func (m *masker) walk(v any, path []string) any {
 	switch x := v.(type) {
 	case map[string]any:
-		return m.maskMap(x)
+		return m.maskMap(x, path)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = m.walk(e)
+			out[i] = m.walk(e, path)
 		}
 		return out
 	}
@@ -154,7 +252,7 @@ func (m *masker) maskAny(r MaskRule, v any) any {
 // maskEvent returns a copy of ev with masked fields and a Raw re-encoded
 // from them, so that formats that copy the original line carry the mask.
 func (m *masker) maskEvent(ev *event.Event) (*event.Event, error) {
-	fields, changed := m.maskFields(ev.Fields)
+	fields, changed := m.maskFields(ev.Fields, nil)
 	if !changed {
 		return ev, nil
 	}
@@ -168,10 +266,10 @@ func (m *masker) maskEvent(ev *event.Event) (*event.Event, error) {
 	return &c, nil
 }
 
-func (m *masker) maskFields(fs []event.Field) ([]event.Field, bool) {
+func (m *masker) maskFields(fs []event.Field, path []string) ([]event.Field, bool) {
 	var out []event.Field
 	for i, f := range fs {
-		nv, changed := m.maskValue(f.Key, f.Value)
+		nv, changed := m.maskValue(append(path[:len(path):len(path)], f.Key), f.Value)
 		if !changed {
 			if out != nil {
 				out[i] = f
@@ -190,8 +288,8 @@ func (m *masker) maskFields(fs []event.Field) ([]event.Field, bool) {
 	return out, true
 }
 
-func (m *masker) maskValue(name string, v event.Value) (event.Value, bool) {
-	if r, ok := m.rules[name]; ok && v.Kind() != event.Null {
+func (m *masker) maskValue(path []string, v event.Value) (event.Value, bool) {
+	if r, ok := m.match(path); ok && v.Kind() != event.Null {
 		text := v.Text()
 		if v.Kind() == event.Object || v.Kind() == event.Array {
 			b, _ := jsonx.AppendValue(nil, v)
@@ -199,9 +297,15 @@ func (m *masker) maskValue(name string, v event.Value) (event.Value, bool) {
 		}
 		return event.StringValue(m.maskText(r, text)), true
 	}
+	return m.maskInside(path, v)
+}
+
+// maskInside masks the members of an object, and of the objects in an
+// array, at path; the elements of an array share its path.
+func (m *masker) maskInside(path []string, v event.Value) (event.Value, bool) {
 	switch v.Kind() {
 	case event.Object:
-		fs, changed := m.maskFields(v.Fields())
+		fs, changed := m.maskFields(v.Fields(), path)
 		if changed {
 			return event.ObjectValue(fs), true
 		}
@@ -210,7 +314,7 @@ func (m *masker) maskValue(name string, v event.Value) (event.Value, bool) {
 		changed := false
 		elems := make([]event.Value, v.Len())
 		for i := range v.Len() {
-			e, c := m.maskValue("", v.Index(i))
+			e, c := m.maskInside(path, v.Index(i))
 			elems[i] = e
 			changed = changed || c
 		}

@@ -190,7 +190,9 @@ func (e *encoder) record(a *alert.Alert) (transport.Record, error) {
 	if err != nil {
 		return transport.Record{}, err
 	}
-	return transport.Record{ID: a.ID, Key: alertKey(a), Time: a.Time.UnixNano(), Sev: a.Severity, Body: body}, nil
+	// The key comes from the masked alert: it is written to the spool and
+	// is the Kafka message key.
+	return transport.Record{ID: a.ID, Key: alertKey(m), Time: a.Time.UnixNano(), Sev: a.Severity, Body: body}, nil
 }
 
 // alertKey partitions alerts in Kafka: all alerts of a rule and key go to

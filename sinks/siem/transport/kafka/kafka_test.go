@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/internal/secret"
+	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/sinks/siem/siemtest"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
 )
@@ -134,5 +136,30 @@ func TestKafkaSASL(t *testing.T) {
 	got := consume(t, cluster.ListenAddrs(), 5, kgo.SASL(scram.Auth{User: "cep", Pass: "s3cret"}.AsSha256Mechanism()))
 	if len(got) != 5 {
 		t.Fatalf("%d records", len(got))
+	}
+}
+
+// The message key is built from the masked alert: a masked card number
+// appears nowhere in what the topic holds.
+func TestKafkaMessageKeyIsMasked(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	c := siemtest.FastConfig("kafka", Kind, &Config{Brokers: cluster.ListenAddrs(), Topic: "alerts"})
+	c.Timeout = 10 * time.Second
+	c.Mask = []siem.MaskRule{{Field: "card"}}
+	s := siemtest.Start(t, siemtest.QuietOptions(), c)
+	a := sinktest.Numbered(1)[0]
+	a.Key = alert.Key{{Expr: "event.card", Value: "4111111111111111"}}
+	siemtest.SendAll(t, s, []*alert.Alert{a})
+	siemtest.Stop(t, s)
+	r := consume(t, cluster.ListenAddrs(), 1)[0]
+	if strings.Contains(string(r.Key), "4111111111111111") || strings.Contains(string(r.Value), "4111111111111111") {
+		t.Fatalf("key %q value %q", r.Key, r.Value)
+	}
+	if string(r.Key) != "r|event.card=************1111" {
+		t.Fatalf("key %q", r.Key)
 	}
 }
