@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/cep-project/cep/internal/seal"
 	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/sinks/siem/transport"
 )
@@ -26,9 +27,12 @@ type sender struct {
 	brk   *breaker
 	bo    *backoff.ExponentialBackOff
 	sp    spool
+	keys  *seal.Keyring // seals the spool's segments; nil for plaintext
 	dead  *deadLetter
 	st    status
 	bar   barrier
+	// problems is how many repairs of the spool were reported.
+	problems int
 
 	queue    chan transport.Record
 	pending  []transport.Record // taken from the queue, waiting for spool room
@@ -49,9 +53,10 @@ type sender struct {
 	report StopReport
 }
 
-func newSender(cfg Config, log *slog.Logger, m *sinkMetrics, clock Clock, tr transport.Transport) *sender {
+func newSender(cfg Config, log *slog.Logger, m *sinkMetrics, clock Clock, tr transport.Transport, keys *seal.Keyring) *sender {
 	s := &sender{
 		cfg:      cfg,
+		keys:     keys,
 		log:      log,
 		m:        m,
 		clock:    clock,
@@ -84,23 +89,22 @@ func (s *sender) start(ctx context.Context) error {
 		return fmt.Errorf("sink %q: %s: %w", s.cfg.Name, s.cfg.Type, err)
 	}
 	if s.cfg.Spool.Dir != "" {
-		sp, rec, err := openDiskSpool(s.cfg.Spool.Dir, s.cfg.Spool.MaxBytes)
+		sp, _, err := openDiskSpool(s.cfg.Spool.Dir, s.cfg.Spool.MaxBytes, s.keys)
 		if err != nil {
+			_ = s.tr.Close()
 			return fmt.Errorf("sink %q: spool: %w", s.cfg.Name, err)
 		}
-		s.st.setSpool(sp, rec)
-		if rec.TruncatedBytes > 0 || len(rec.Problems) > 0 {
-			s.log.Error("spool repaired on open; alerts in the cut bytes are lost", "truncated_bytes", rec.TruncatedBytes, "problems", rec.Problems)
-			s.m.fail("spool_corrupt", 1)
-		}
+		s.st.setSpool(sp)
+		s.sp = sp
+		s.noteRepairs()
 		if s.dead, err = openDeadLetter(s.cfg.Spool.Dir); err != nil {
 			_ = sp.close()
+			_ = s.tr.Close()
 			return fmt.Errorf("sink %q: dead-letter file: %w", s.cfg.Name, err)
 		}
-		s.sp = sp
 	} else {
 		s.sp = newMemSpool(s.cfg.Spool.MaxBytes)
-		s.st.setSpool(s.sp, Recovery{})
+		s.st.setSpool(s.sp)
 	}
 	if n, b := s.sp.stats(); n > 0 {
 		s.log.Info("spool holds undelivered alerts; draining them first", "records", n, "bytes", b)
@@ -430,6 +434,7 @@ func (s *sender) flushPending() bool {
 func (s *sender) drainStep() bool {
 	s.spoolQueued()
 	batch, err := s.peekSpool()
+	s.noteRepairs()
 	if err != nil {
 		s.st.noteError(err)
 		s.log.Error("spool read failed", "err", errText(err))
@@ -628,6 +633,17 @@ func (s *sender) finish() {
 	if err := s.tr.Close(); err != nil {
 		s.log.Warn("transport close", "err", errText(err))
 	}
+}
+
+// noteRepairs logs and counts the spool repairs not reported yet.
+func (s *sender) noteRepairs() {
+	rec := s.sp.recovery()
+	if len(rec.Problems) <= s.problems {
+		return
+	}
+	s.log.Error("spool repaired: unreadable bytes moved to quarantine; the alerts in them are not delivered", "quarantined_bytes", rec.QuarantinedBytes, "files", rec.Quarantined, "problems", rec.Problems[s.problems:])
+	s.m.fail("spool_corrupt", len(rec.Problems)-s.problems)
+	s.problems = len(rec.Problems)
 }
 
 // errText is an error as logs and health show it: with the credentials

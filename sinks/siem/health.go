@@ -25,16 +25,15 @@ type status struct {
 	mu      sync.Mutex
 	clock   Clock
 	sp      spool
-	rec     Recovery
 	lastErr string
 	lastAt  time.Time
 	full    bool
 	dropped int64
 }
 
-func (s *status) setSpool(sp spool, rec Recovery) {
+func (s *status) setSpool(sp spool) {
 	s.mu.Lock()
-	s.sp, s.rec = sp, rec
+	s.sp = sp
 	s.mu.Unlock()
 }
 
@@ -66,12 +65,14 @@ func (s *status) addDropped(n int) {
 // but the name, the breaker and whether the sink is stopping.
 func (s *status) snapshot() Health {
 	s.mu.Lock()
-	sp, rec := s.sp, s.rec
+	sp := s.sp
 	h := Health{State: "ok", LastError: s.lastErr, LastErrorAt: s.lastAt, Dropped: s.dropped}
 	full := s.full
 	s.mu.Unlock()
+	var rec Recovery
 	if sp != nil {
 		h.SpoolRecords, h.SpoolBytes = sp.stats()
+		rec = sp.recovery()
 	}
 	switch {
 	case full:
@@ -79,7 +80,7 @@ func (s *status) snapshot() Health {
 	case h.SpoolRecords > 0:
 		h.State = "spooling"
 	}
-	if rec.TruncatedBytes > 0 || len(rec.Problems) > 0 {
+	if !rec.empty() {
 		h.Recovery = &rec
 	}
 	return h

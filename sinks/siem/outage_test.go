@@ -156,7 +156,7 @@ func TestSpoolFullPolicies(t *testing.T) {
 func TestStartReportsRepairedSpool(t *testing.T) {
 	dest := &sinktest.Memory{}
 	dir := t.TempDir()
-	sp, _, err := openDiskSpool(dir, 1<<20)
+	sp, _, err := openDiskSpool(dir, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestStartReportsRepairedSpool(t *testing.T) {
 	sinktest.Eventually(t, 5*time.Second, "the three intact alerts", func() bool { return len(dest.IDs()) == 3 })
 	h := s.snd.health()
 	stopSink(t, s)
-	if h.Recovery == nil || h.Recovery.TruncatedBytes != 5 {
+	if h.Recovery == nil || h.Recovery.QuarantinedBytes != 5 {
 		t.Fatalf("health %+v", h)
 	}
 	if testutil.ToFloat64(m.failed.WithLabelValues("mem", "spool_corrupt")) != 1 {

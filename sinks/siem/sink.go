@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/internal/seal"
 	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/sinks/siem/format"
 	"github.com/cep-project/cep/sinks/siem/transport"
@@ -102,6 +103,12 @@ func newSink(cfg Config, opts Options) (*sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", cfg.Name, err)
 	}
+	var keys *seal.Keyring
+	if e := cfg.Spool.Encryption; e != nil {
+		if keys, err = e.Keyring(opts.Secrets, "spool.encryption."); err != nil {
+			return nil, fmt.Errorf("sink %q: %w", cfg.Name, err)
+		}
+	}
 	log := opts.Logger.With("sink", cfg.Name, "type", cfg.Type)
 	m := opts.Metrics.forSink(cfg.Name)
 	env := transport.Env{Settings: cfg.settings(), Logger: log, Clock: opts.Clock, Stdout: opts.Stdout,
@@ -114,7 +121,7 @@ func newSink(cfg Config, opts Options) (*sink, error) {
 		name:   cfg.Name,
 		filter: route{cfg: &cfg},
 		enc:    &encoder{mask: newMasker(cfg.Mask, cfg.HashKey), format: f},
-		snd:    newSender(cfg, log, m, opts.Clock, tr),
+		snd:    newSender(cfg, log, m, opts.Clock, tr, keys),
 	}, nil
 }
 

@@ -45,8 +45,8 @@ func equalPayloads(a, b [][]byte) bool {
 
 func TestSpoolOrderAcrossSegmentsAndReopen(t *testing.T) {
 	dir := t.TempDir()
-	s, rec, err := openDiskSpool(dir, minSpoolBytes*4)
-	if err != nil || rec.TruncatedBytes != 0 {
+	s, rec, err := openDiskSpool(dir, minSpoolBytes*4, nil)
+	if err != nil || rec.QuarantinedBytes != 0 {
 		t.Fatal(err, rec)
 	}
 	var want [][]byte
@@ -70,8 +70,8 @@ func TestSpoolOrderAcrossSegmentsAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.close()
-	s2, rec, err := openDiskSpool(dir, minSpoolBytes*4)
-	if err != nil || rec.TruncatedBytes != 0 || len(rec.Problems) != 0 {
+	s2, rec, err := openDiskSpool(dir, minSpoolBytes*4, nil)
+	if err != nil || rec.QuarantinedBytes != 0 || len(rec.Problems) != 0 {
 		t.Fatal(err, rec)
 	}
 	if n, _ := s2.stats(); n != len(want)-137 {
@@ -106,7 +106,7 @@ func TestSpoolDetectsCorruptTail(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, _, err := openDiskSpool(dir, 1<<20)
+			s, _, err := openDiskSpool(dir, 1<<20, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,12 +120,12 @@ func TestSpoolDetectsCorruptTail(t *testing.T) {
 			if err := os.WriteFile(seg, tc.damage(b), 0o640); err != nil {
 				t.Fatal(err)
 			}
-			s2, rec, err := openDiskSpool(dir, 1<<20)
+			s2, rec, err := openDiskSpool(dir, 1<<20, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s2.close()
-			if (len(rec.Problems) > 0) != tc.problem || tc.problem && rec.TruncatedBytes == 0 {
+			if (len(rec.Problems) > 0) != tc.problem || tc.problem && rec.QuarantinedBytes == 0 {
 				t.Fatalf("recovery %+v", rec)
 			}
 			if got := drainAll(t, s2, 4); !equalPayloads(got, want[:tc.keep]) {
@@ -148,7 +148,7 @@ func TestSpoolFullAndDropOldest(t *testing.T) {
 		open func(tb testing.TB) spool
 	}{
 		{"disk", func(tb testing.TB) spool {
-			s, _, err := openDiskSpool(tb.TempDir(), minSpoolBytes)
+			s, _, err := openDiskSpool(tb.TempDir(), minSpoolBytes, nil)
 			if err != nil {
 				tb.Fatal(err)
 			}
