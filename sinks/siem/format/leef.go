@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/cep-project/cep/alert"
@@ -127,95 +128,80 @@ func (f leefFormat) Append(dst []byte, a *alert.Alert) ([]byte, error) {
 	} else {
 		dst = append(dst, 'x', ascii.HexDigits[d>>4], ascii.HexDigits[d&0xF])
 	}
-	dst = append(dst, '|')
-	dst = append(dst, "devTimeFormat="+leefTimeJava...)
-	dst = append(dst, d)
-	dst = append(dst, "devTime="...)
-	dst = a.Time.UTC().AppendFormat(dst, leefTimeLayout)
-	dst = append(dst, d)
-	dst = append(dst, "sev="...)
+	dst = append(dst, "|devTimeFormat="+leefTimeJava...)
+	dst = f.time(dst, "devTime=", a.Time)
+	dst = f.key(dst, "sev=")
 	dst = strconv.AppendInt(dst, int64(severityNumber(a.Severity)), 10)
-	dst = append(dst, d)
-	dst = append(dst, "cat="...)
-	dst = f.val.append(dst, a.Rule)
-	dst = append(dst, d)
-	dst = append(dst, "alertId="...)
-	dst = f.val.append(dst, a.ID)
-	dst = append(dst, d)
-	dst = append(dst, "title="...)
-	dst = f.val.append(dst, a.Title)
-	dst = append(dst, d)
-	dst = append(dst, "ruleVersion="...)
-	dst = f.val.append(dst, a.RuleVersion)
-	dst = append(dst, d)
-	dst = append(dst, "priority="...)
+	dst = f.text(dst, "cat=", a.Rule)
+	dst = f.text(dst, "alertId=", a.ID)
+	dst = f.text(dst, "title=", a.Title)
+	dst = f.text(dst, "ruleVersion=", a.RuleVersion)
+	dst = f.key(dst, "priority=")
 	dst = strconv.AppendInt(dst, int64(a.Priority), 10)
 	var err error
 	if a.Score != nil {
-		dst = append(dst, d)
-		dst = append(dst, "score="...)
-		if dst, err = jsonx.AppendFloat(dst, *a.Score, 64); err != nil {
+		if dst, err = jsonx.AppendFloat(f.key(dst, "score="), *a.Score, 64); err != nil {
 			return dst, err
 		}
 	}
 	if len(a.Tags) > 0 {
-		dst = append(dst, d)
-		dst = append(dst, "tags="...)
-		start := len(dst)
-		dst = jsonx.AppendStrings(dst, a.Tags)
-		dst = f.val.escapeTail(dst, start)
+		dst, _ = f.json(dst, "tags=", func(b []byte) ([]byte, error) { return jsonx.AppendStrings(b, a.Tags), nil })
 	}
 	if len(a.Key) > 0 {
-		dst = append(dst, d)
-		dst = append(dst, "key="...)
-		start := len(dst)
-		if dst, err = appendKey(dst, a.Key, nil); err != nil {
+		if dst, err = f.json(dst, "key=", func(b []byte) ([]byte, error) { return appendKey(b, a.Key, nil) }); err != nil {
 			return dst, err
 		}
-		dst = f.val.escapeTail(dst, start)
 	}
 	if len(a.Fields) > 0 {
-		dst = append(dst, d)
-		dst = append(dst, "fields="...)
-		start := len(dst)
-		if dst, err = jsonx.AppendMap(dst, a.Fields); err != nil {
+		if dst, err = f.json(dst, "fields=", func(b []byte) ([]byte, error) { return jsonx.AppendMap(b, a.Fields) }); err != nil {
 			return dst, err
 		}
-		dst = f.val.escapeTail(dst, start)
 	}
 	if len(a.Events) > 0 {
-		dst = append(dst, d)
-		dst = append(dst, "evidence="...)
-		start := len(dst)
-		dst = appendEvidenceIDs(dst, a.Events)
-		dst = f.val.escapeTail(dst, start)
+		dst, _ = f.json(dst, "evidence=", func(b []byte) ([]byte, error) { return appendEvidenceIDs(b, a.Events), nil })
 	}
 	if a.Count > 0 {
-		dst = append(dst, d)
-		dst = append(dst, "count="...)
-		dst = strconv.AppendInt(dst, int64(a.Count), 10)
+		dst = strconv.AppendInt(f.key(dst, "count="), int64(a.Count), 10)
 	}
 	if a.FirstSeen != nil {
-		dst = append(dst, d)
-		dst = append(dst, "firstSeen="...)
-		dst = a.FirstSeen.UTC().AppendFormat(dst, leefTimeLayout)
+		dst = f.time(dst, "firstSeen=", *a.FirstSeen)
 	}
 	if a.LastSeen != nil {
-		dst = append(dst, d)
-		dst = append(dst, "lastSeen="...)
-		dst = a.LastSeen.UTC().AppendFormat(dst, leefTimeLayout)
+		dst = f.time(dst, "lastSeen=", *a.LastSeen)
 	}
 	if a.Corrects != "" {
-		dst = append(dst, d)
-		dst = append(dst, "corrects="...)
-		dst = f.val.append(dst, a.Corrects)
+		dst = f.text(dst, "corrects=", a.Corrects)
 	}
 	if len(a.Reasons) > 0 {
-		dst = append(dst, d)
-		dst = append(dst, "reason="...)
-		start := len(dst)
-		dst = jsonx.AppendStrings(dst, a.Reasons)
-		dst = f.val.escapeTail(dst, start)
+		dst, _ = f.json(dst, "reason=", func(b []byte) ([]byte, error) { return jsonx.AppendStrings(b, a.Reasons), nil })
 	}
 	return dst, nil
+}
+
+// key starts an attribute: the delimiter and "name=".
+func (f leefFormat) key(dst []byte, key string) []byte {
+	dst = append(dst, f.delim)
+	return append(dst, key...)
+}
+
+// text writes a text attribute.
+func (f leefFormat) text(dst []byte, key, s string) []byte {
+	return f.val.append(f.key(dst, key), s)
+}
+
+// time writes a time attribute in the devTimeFormat layout.
+func (f leefFormat) time(dst []byte, key string, t time.Time) []byte {
+	return t.UTC().AppendFormat(f.key(dst, key), leefTimeLayout)
+}
+
+// json writes an attribute whose value is JSON, rewritten so that it holds
+// no separator.
+func (f leefFormat) json(dst []byte, key string, write func([]byte) ([]byte, error)) ([]byte, error) {
+	dst = f.key(dst, key)
+	start := len(dst)
+	dst, err := write(dst)
+	if err != nil {
+		return dst, err
+	}
+	return f.val.escapeTail(dst, start), nil
 }
