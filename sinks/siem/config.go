@@ -318,9 +318,7 @@ func Warnings(cfgs []Config) []string {
 				out = append(out, fmt.Sprintf("%s: a plaintext secret in the config file; write \"${env:NAME}\" or use %s", f.Path, f.FileKey()[strings.LastIndexByte(f.FileKey(), '.')+1:]))
 			}
 		}
-		for _, u := range urlFields(c.Transport, p+"."+c.Type) {
-			out = append(out, u)
-		}
+		out = append(out, urlFields(c.Transport, p+"."+c.Type)...)
 	}
 	return out
 }
