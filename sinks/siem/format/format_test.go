@@ -53,7 +53,7 @@ func TestFormatsGolden(t *testing.T) {
 	}
 }
 
-// The JSON format is the DESIGN.md §4 contract: byte for byte what
+// The JSON format is the alert contract (docs/ARCHITECTURE.md, "Contracts"): byte for byte what
 // encoding/json makes of the alert — except that bytes of an evidence line
 // that are not UTF-8, which encoding/json copies into its output, are
 // written as U+FFFD, so the document is valid UTF-8 and reads back the

@@ -11,7 +11,7 @@ func init() {
 	Register(Kind{Name: JSON, JSON: true, New: func(o Options) (Formatter, error) { return jsonFormat{names: o.FieldNames}, nil }})
 }
 
-// jsonFormat writes the alert contract of DESIGN.md §4, identical to
+// jsonFormat writes the alert contract (docs/ARCHITECTURE.md, "Contracts"), identical to
 // json.Marshal of the alert.
 type jsonFormat struct{ names jsonx.Names }
 
