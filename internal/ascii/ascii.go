@@ -40,3 +40,19 @@ func PlainPrefix(s string, a, b, c byte) int {
 	}
 	return i
 }
+
+// UnescapedPrefix returns the length of a prefix of b, in steps of eight
+// bytes, that holds no control byte and none of a, b and c; bytes at and
+// above 0x80 may be there. It finds where text written by another
+// appender (JSON, already valid UTF-8) first needs a CEF or LEEF escape.
+func UnescapedPrefix(s []byte, a, b, c byte) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		// A control byte is below 0x20 with its high bit clear.
+		if (x-Lo*0x20)&^x&Hi != 0 || HasByte(x, a) || HasByte(x, b) || HasByte(x, c) {
+			return i
+		}
+	}
+	return i
+}

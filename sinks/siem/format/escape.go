@@ -68,6 +68,8 @@ func (e *escaper) append(dst []byte, s string) []byte {
 // escapeTail escapes in place the text written at dst[start:] by another
 // appender (the JSON of a key or fields), which is valid UTF-8.
 func (e *escaper) escapeTail(dst []byte, start int) []byte {
+	// Most tails need nothing: skip their plain start a word at a time.
+	start += ascii.UnescapedPrefix(dst[start:], e.stop[0], e.stop[1], e.stop[2])
 	grow := 0
 	for _, c := range dst[start:] {
 		if c < utf8.RuneSelf && e.repl[c] != "" {

@@ -408,7 +408,7 @@ func TestFormatErrors(t *testing.T) {
 
 // FuzzCEFValue checks the escapers against a byte-at-a-time reference.
 func FuzzCEFValue(f *testing.F) {
-	for _, s := range []string{"", "plain text here", "a=b\\c\nd\re|f", "ünï=cödé 12345678", "\xff\xfe"} {
+	for _, s := range []string{"", "plain text here", "a=b\\c\nd\re|f", "ünï=cödé 12345678", "\xff\xfe", "a long plain prefix of JSON text then = and ^ and | and \\"} {
 		f.Add(s)
 	}
 	l := newLEEF(DefaultProduct, '^')
@@ -439,6 +439,16 @@ func FuzzCEFValue(f *testing.F) {
 		}
 		if got := string(l.val.append(nil, s)); got != leef.String() {
 			t.Fatalf("leef %q: got %q, want %q", s, got, leef.String())
+		}
+		// Text written by another appender (valid UTF-8, no control
+		// bytes) is escaped in place to the same result.
+		if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 }) {
+			for _, e := range []*escaper{cefValue, l.val, cefHeader} {
+				in := append([]byte("prefix="), s...)
+				if got, want := string(e.escapeTail(in, 7)), "prefix="+string(e.append(nil, s)); got != want {
+					t.Fatalf("escapeTail %q: got %q, want %q", s, got, want)
+				}
+			}
 		}
 	})
 }
