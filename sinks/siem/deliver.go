@@ -438,7 +438,7 @@ func (s *sender) drainStep() bool {
 	if err != nil {
 		s.st.noteError(err)
 		s.log.Error("spool read failed", "err", errText(err))
-		return s.wait(s.cfg.Retry.MaxInterval)
+		return s.retryLater()
 	}
 	if len(batch) == 0 {
 		// Everything spooled is delivered; pending alerts, if any, go in
@@ -456,7 +456,7 @@ func (s *sender) drainStep() bool {
 		if cerr := s.sp.commit(done); cerr != nil {
 			s.st.noteError(cerr)
 			s.log.Error("spool commit failed", "err", errText(cerr))
-			return s.wait(s.cfg.Retry.MaxInterval)
+			return s.retryLater()
 		}
 		for _, r := range batch[:done] {
 			delete(s.skip, r.ID)
@@ -633,6 +633,19 @@ func (s *sender) finish() {
 	if err := s.tr.Close(); err != nil {
 		s.log.Warn("transport close", "err", errText(err))
 	}
+}
+
+// retryLater waits max_interval after a spool that could not be read or
+// written. While stopping it gives up after max_attempts such waits: the
+// spool keeps what it holds.
+func (s *sender) retryLater() bool {
+	if s.isStopping() {
+		s.stopFails++
+		if s.stopFails >= s.cfg.Retry.MaxAttempts {
+			return false
+		}
+	}
+	return s.wait(s.cfg.Retry.MaxInterval)
 }
 
 // noteRepairs logs and counts the spool repairs not reported yet.
