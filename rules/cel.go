@@ -45,7 +45,18 @@ type Options struct {
 	Models *Models
 	// Logger receives rate-limited evaluation errors; nil discards them.
 	Logger *slog.Logger
+	// MissingFields is the default of rules that do not set
+	// missing_fields: "error" (also when empty) or "false_if_missing".
+	MissingFields string
 }
+
+// Missing-field semantics (the rule key missing_fields).
+const (
+	MissingError = "error"
+	// MissingFalse makes a test of a missing field false and its negation
+	// true, as in Sigma and EQL.
+	MissingFalse = "false_if_missing"
+)
 
 // Compiler turns rule files into rules. It holds one CEL environment that
 // every rule extends; environments and programs are safe to share.
@@ -68,6 +79,11 @@ func NewCompiler(opts Options) (*Compiler, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch opts.MissingFields {
+	case "", MissingError, MissingFalse:
+	default:
+		return nil, fmt.Errorf("missing fields: want %s or %s, got %q", MissingError, MissingFalse, opts.MissingFields)
 	}
 	env, err := celenv.New(opts.Lists)
 	if err != nil {
@@ -193,6 +209,8 @@ type scope struct {
 	names []string
 	// noEvent hides event, as in having, which sees only measures.
 	noEvent bool
+	// sem are the rule's semantics for conditions over events.
+	sem celenv.Semantics
 }
 
 func (c *Compiler) env(s scope) (*cel.Env, error) {
@@ -230,6 +248,14 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		return nil
 	}
 	c.checkLiterals(el, e, a)
+	if want == cel.BoolType && !s.noEvent {
+		ra, err := s.sem.Apply(env, a)
+		if err != nil {
+			el.Add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
+			return nil
+		}
+		a = ra
+	}
 	est, err := env.EstimateCost(a, celenv.CostEstimator(c.opts.MaxFieldSize))
 	if err != nil {
 		el.Add(e.Pos.Line, e.Pos.Col, "estimating the cost of %s: %v", what, err)
@@ -239,11 +265,11 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		el.Add(e.Pos.Line, e.Pos.Col, "%s is too expensive: estimated cost up to %d exceeds the limit %d (simplify it, or raise cel.cost_limit)", what, est.Max, c.opts.CostLimit)
 		return nil
 	}
-	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), celenv.Precompiled()}
 	// The estimate is an upper bound under the assumed field size; a
 	// runtime limit is needed only when real data could break it.
 	if est.Max > c.opts.CostLimit/4 {
-		popts = append(popts, cel.CostLimit(c.opts.CostLimit))
+		popts = append(popts, cel.CostLimit(c.opts.CostLimit), cel.CostTracking(celenv.ActualCost{}))
 	}
 	prg, err := env.Program(a, popts...)
 	if err != nil {

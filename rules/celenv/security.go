@@ -1,0 +1,224 @@
+package celenv
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/interpreter"
+)
+
+// Case-insensitive matching and wildcards, as member functions of the
+// value under test (README "CEL functions"):
+//
+//	s.iequals(t)  s.istartsWith(t)  s.iendsWith(t)  s.icontains(t)
+//	s.iin([t, ...])  s.icontainsAny([t, ...])  s.istartsWithAny([...])  s.iendsWithAny([...])
+//	s.wildcard(p)  s.wildcardCased(p)
+//
+// The receiver is usually an event field, so it is dynamic: a string is
+// compared as it is, a number or bool as the text cep renders for it
+// (EventID 4624 iequals "4624"), null matches nothing, and an object or
+// array is an error, as it is for CEL's own string functions.
+
+// matchFuncs names the functions whose string argument is folded (or
+// compiled) once when the argument is a literal.
+var matchFuncs = []struct {
+	name  string
+	id    string
+	match func(n *foldNeedle, s string) bool
+}{
+	{"iequals", "dyn_iequals_string", (*foldNeedle).equal},
+	{"istartsWith", "dyn_istartswith_string", (*foldNeedle).prefixOf},
+	{"iendsWith", "dyn_iendswith_string", (*foldNeedle).suffixOf},
+	{"icontains", "dyn_icontains_string", (*foldNeedle).in},
+}
+
+var listFuncs = []struct {
+	name  string
+	id    string
+	match func(n *foldNeedle, s string) bool
+}{
+	{"iin", "dyn_iin_list", (*foldNeedle).equal},
+	{"istartsWithAny", "dyn_istartswithany_list", (*foldNeedle).prefixOf},
+	{"iendsWithAny", "dyn_iendswithany_list", (*foldNeedle).suffixOf},
+	{"icontainsAny", "dyn_icontainsany_list", (*foldNeedle).in},
+}
+
+// Internal functions the rewrites of missing_fields and lenient_numbers
+// insert; their names cannot be written in rule text.
+const (
+	// FnFalseIfMissing turns an error caused by a missing field into false.
+	FnFalseIfMissing = "@false_if_missing"
+	// FnNum reads a string holding a number's canonical text as that
+	// number, for comparisons with number literals.
+	FnNum = "@num"
+)
+
+func securityFunctions() []cel.EnvOption {
+	var out []cel.EnvOption
+	for _, f := range matchFuncs {
+		match := f.match
+		out = append(out, cel.Function(f.name,
+			cel.MemberOverload(f.id, []*cel.Type{cel.DynType, cel.StringType}, cel.BoolType,
+				cel.BinaryBinding(func(v, arg ref.Val) ref.Val {
+					n := newFoldNeedle(string(arg.(types.String)))
+					return matchText(v, func(s string) bool { return match(&n, s) })
+				}))))
+	}
+	for _, f := range listFuncs {
+		match := f.match
+		out = append(out, cel.Function(f.name,
+			cel.MemberOverload(f.id, []*cel.Type{cel.DynType, cel.ListType(cel.StringType)}, cel.BoolType,
+				cel.BinaryBinding(func(v, list ref.Val) ref.Val {
+					needles, err := needlesOf(list)
+					if err != nil {
+						return err
+					}
+					return matchText(v, func(s string) bool { return anyNeedle(needles, match, s) })
+				}))))
+	}
+	for _, f := range []struct {
+		name, id string
+		cased    bool
+	}{{"wildcard", "dyn_wildcard_string", false}, {"wildcardCased", "dyn_wildcardcased_string", true}} {
+		cased := f.cased
+		out = append(out, cel.Function(f.name,
+			cel.MemberOverload(f.id, []*cel.Type{cel.DynType, cel.StringType}, cel.BoolType,
+				cel.BinaryBinding(func(v, p ref.Val) ref.Val {
+					w := CompileWildcard(string(p.(types.String)), cased)
+					return matchText(v, w.Match)
+				}))))
+	}
+	out = append(out,
+		cel.Function(FnFalseIfMissing,
+			cel.Overload("false_if_missing_bool", []*cel.Type{cel.BoolType}, cel.BoolType,
+				cel.OverloadIsNonStrict(),
+				cel.UnaryBinding(falseIfMissing))),
+		cel.Function(FnNum,
+			cel.Overload("num_dyn", []*cel.Type{cel.DynType}, cel.DynType,
+				cel.UnaryBinding(func(v ref.Val) ref.Val {
+					if s, ok := v.(types.String); ok {
+						if f, ok := canonicalNumber(string(s)); ok {
+							return types.Double(f)
+						}
+					}
+					return v
+				}))),
+	)
+	return out
+}
+
+func falseIfMissing(v ref.Val) ref.Val {
+	if e, ok := v.(*types.Err); ok && IsMissingField(e) {
+		return types.False
+	}
+	return v
+}
+
+// MissingFieldError is the error of reading a field an event (or an
+// object in it) does not have.
+type MissingFieldError struct{ Key string }
+
+func (e *MissingFieldError) Error() string { return "no such key: " + e.Key }
+
+// IsMissingField reports whether err comes from reading a missing field:
+// the event views' own error, or cel-go's for a map (its attribute
+// resolution reports an absent key as "no such key: K").
+func IsMissingField(err error) bool {
+	var m *MissingFieldError
+	if errors.As(err, &m) {
+		return true
+	}
+	return err != nil && strings.HasPrefix(err.Error(), "no such key: ")
+}
+
+// textOf renders a scalar as the text matching compares.
+func textOf(v ref.Val) (string, ref.Val) {
+	switch x := v.(type) {
+	case types.String:
+		return string(x), nil
+	case types.Double:
+		return strconv.FormatFloat(float64(x), 'f', -1, 64), nil
+	case types.Int:
+		return strconv.FormatInt(int64(x), 10), nil
+	case types.Uint:
+		return strconv.FormatUint(uint64(x), 10), nil
+	case types.Bool:
+		return strconv.FormatBool(bool(x)), nil
+	case types.Null:
+		return "", types.False
+	}
+	return "", types.MaybeNoSuchOverloadErr(v)
+}
+
+func matchText(v ref.Val, match func(string) bool) ref.Val {
+	s, r := textOf(v)
+	if r != nil {
+		return r
+	}
+	return types.Bool(match(s))
+}
+
+func needlesOf(list ref.Val) ([]foldNeedle, ref.Val) {
+	l, ok := list.(traits.Lister)
+	if !ok {
+		return nil, types.MaybeNoSuchOverloadErr(list)
+	}
+	var out []foldNeedle
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		s, ok := it.Next().(types.String)
+		if !ok {
+			return nil, types.NewErr("the list must hold strings")
+		}
+		out = append(out, newFoldNeedle(string(s)))
+	}
+	return out, nil
+}
+
+func anyNeedle(ns []foldNeedle, match func(*foldNeedle, string) bool, s string) bool {
+	for i := range ns {
+		if match(&ns[i], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Precompiled returns the program options that fold the literal needles of
+// the matching functions and compile literal wildcard patterns once, when
+// a program is planned, in the way cel.OptimizeRegex precompiles matches.
+func Precompiled() cel.ProgramOption {
+	var opts []*interpreter.RegexOptimization
+	for _, f := range matchFuncs {
+		match := f.match
+		opts = append(opts, &interpreter.RegexOptimization{
+			Function: f.name, OverloadID: f.id, RegexIndex: 1,
+			Factory: func(call interpreter.InterpretableCall, lit string) (interpreter.InterpretableCall, error) {
+				n := newFoldNeedle(lit)
+				return interpreter.NewCall(call.ID(), call.Function(), call.OverloadID(), call.Args(), func(vals ...ref.Val) ref.Val {
+					return matchText(vals[0], func(s string) bool { return match(&n, s) })
+				}), nil
+			},
+		})
+	}
+	for _, f := range []struct {
+		name, id string
+		cased    bool
+	}{{"wildcard", "dyn_wildcard_string", false}, {"wildcardCased", "dyn_wildcardcased_string", true}} {
+		cased := f.cased
+		opts = append(opts, &interpreter.RegexOptimization{
+			Function: f.name, OverloadID: f.id, RegexIndex: 1,
+			Factory: func(call interpreter.InterpretableCall, lit string) (interpreter.InterpretableCall, error) {
+				w := CompileWildcard(lit, cased)
+				return interpreter.NewCall(call.ID(), call.Function(), call.OverloadID(), call.Args(), func(vals ...ref.Val) ref.Val {
+					return matchText(vals[0], w.Match)
+				}), nil
+			},
+		})
+	}
+	return cel.OptimizeRegex(opts...)
+}
