@@ -409,7 +409,7 @@ func canonicalNumber(s string) (float64, bool) {
 		return 0, false
 	}
 	c := s[0]
-	if !(c >= '0' && c <= '9' || c == '-') {
+	if (c < '0' || c > '9') && c != '-' {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
