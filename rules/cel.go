@@ -265,7 +265,7 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		el.Add(e.Pos.Line, e.Pos.Col, "%s is too expensive: estimated cost up to %d exceeds the limit %d (simplify it, or raise cel.cost_limit)", what, est.Max, c.opts.CostLimit)
 		return nil
 	}
-	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), celenv.Precompiled()}
+	popts := append([]cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}, celenv.Precompiled()...)
 	// The estimate is an upper bound under the assumed field size; a
 	// runtime limit is needed only when real data could break it.
 	if est.Max > c.opts.CostLimit/4 {

@@ -87,6 +87,27 @@ func (c costEstimator) listNeedles(n checker.AstNode) (count, total checker.Size
 	return cnt, checker.SizeEstimate{Min: 0, Max: satMul(cnt.Max, c.max)}
 }
 
+// literalNeedles sums the lengths of a literal list's ASCII and other
+// strings.
+func literalNeedles(n checker.AstNode) (ascii, other uint64, ok bool) {
+	e := n.Expr()
+	if e.Kind() != ast.ListKind {
+		return 0, 0, false
+	}
+	for _, el := range e.AsList().Elements() {
+		s, ok := literalString(el)
+		if !ok {
+			return 0, 0, false
+		}
+		if isASCII(s) {
+			ascii += uint64(len(s))
+		} else {
+			other += uint64(len([]rune(s)))
+		}
+	}
+	return ascii, other, true
+}
+
 func literalString(e ast.Expr) (string, bool) {
 	if e.Kind() != ast.LiteralKind {
 		return "", false
@@ -132,8 +153,18 @@ func (c costEstimator) EstimateCallCost(function, overloadID string, target *che
 		per := traverse(checker.SizeEstimate{Min: 0, Max: min(a.Max, total.Max)})
 		return &checker.CallEstimate{CostEstimate: per.Add(checker.CostEstimate{Min: 1, Max: max(1, cnt.Max)})}
 	case "icontainsAny":
-		_, total := c.listNeedles(arg(0))
 		a := recv()
+		if ascii, other, ok := literalNeedles(arg(0)); ok {
+			// One pass of the automaton over the field for the ASCII
+			// needles (built once, at load), and a search per needle
+			// for the others.
+			est := traverse(a).Add(traverse(checker.SizeEstimate{Min: ascii, Max: ascii}))
+			if other > 0 {
+				est = est.Add(traverse(a).Multiply(traverse(checker.SizeEstimate{Min: other, Max: other})))
+			}
+			return &checker.CallEstimate{CostEstimate: est.Add(checker.CostEstimate{Min: 1, Max: 1})}
+		}
+		_, total := c.listNeedles(arg(0))
 		return &checker.CallEstimate{CostEstimate: traverse(a).Multiply(traverse(total)).Add(checker.CostEstimate{Min: 1, Max: 1})}
 	case "wildcard", "wildcardCased":
 		// The matcher is linear for the common shapes and O(n·m) at worst.

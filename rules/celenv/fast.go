@@ -275,12 +275,7 @@ func matchPredicate(call ast.CallExpr) Pred {
 			}
 			needles = append(needles, newFoldNeedle(lit))
 		}
-		for _, f := range listFuncs {
-			if f.name == call.FunctionName() {
-				match := f.match
-				test = func(s string) bool { return anyNeedle(needles, match, s) }
-			}
-		}
+		test = listTester(call.FunctionName(), needles)
 	}
 	if test == nil {
 		return nil

@@ -67,7 +67,7 @@ func compileMode(tb testing.TB, env *Env, expr string, m Semantics) (*cel.Ast, c
 			tb.Fatalf("%s: %v", expr, err)
 		}
 	}
-	prg, err := env.Event.Program(a, cel.EvalOptions(cel.OptOptimize), Precompiled())
+	prg, err := env.Event.Program(a, append(Precompiled(), cel.EvalOptions(cel.OptOptimize))...)
 	if err != nil {
 		tb.Fatal(err)
 	}

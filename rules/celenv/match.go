@@ -421,3 +421,146 @@ func canonicalNumber(s string) (float64, bool) {
 	}
 	return f, true
 }
+
+// multiNeedle finds any of many needles in one pass: an Aho-Corasick
+// automaton over ASCII-folded bytes, so that icontainsAny over a Sigma list
+// of a hundred values reads the field once instead of a hundred times.
+// Needles outside ASCII are searched one by one.
+type multiNeedle struct {
+	root  [256]int32 // transitions of the root, dense: every scan starts there
+	edges [][]acEdge // transitions of the other states, sorted by byte
+	fail  []int32
+	out   []bool
+	empty bool // an empty needle matches everything
+	other []foldNeedle
+}
+
+type acEdge struct {
+	b  byte
+	to int32
+}
+
+func newMultiNeedle(needles []foldNeedle) *multiNeedle {
+	m := &multiNeedle{edges: [][]acEdge{nil}, fail: []int32{0}, out: []bool{false}}
+	for i := range m.root {
+		m.root[i] = -1
+	}
+	next := func(s int32, c byte) int32 {
+		if s == 0 {
+			return m.root[c]
+		}
+		for _, e := range m.edges[s] {
+			if e.b == c {
+				return e.to
+			}
+		}
+		return -1
+	}
+	for _, n := range needles {
+		switch {
+		case n.s == "":
+			m.empty = true
+			continue
+		case !n.ascii:
+			m.other = append(m.other, n)
+			continue
+		}
+		s := int32(0)
+		for i := 0; i < len(n.lower); i++ {
+			c := n.lower[i]
+			t := next(s, c)
+			if t < 0 {
+				t = int32(len(m.edges))
+				m.edges = append(m.edges, nil)
+				m.fail = append(m.fail, 0)
+				m.out = append(m.out, false)
+				if s == 0 {
+					m.root[c] = t
+				} else {
+					m.edges[s] = append(m.edges[s], acEdge{c, t})
+				}
+			}
+			s = t
+		}
+		m.out[s] = true
+	}
+	// Failure links, breadth first: a state's failure is the longest
+	// proper suffix of its text that is also a prefix of a needle.
+	var queue []int32
+	for c := 0; c < 256; c++ {
+		if t := m.root[c]; t > 0 {
+			queue = append(queue, t)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, e := range m.edges[s] {
+			f := m.fail[s]
+			for f != 0 && next(f, e.b) < 0 {
+				f = m.fail[f]
+			}
+			if t := next(f, e.b); t >= 0 && t != e.to {
+				m.fail[e.to] = t
+			}
+			m.out[e.to] = m.out[e.to] || m.out[m.fail[e.to]]
+			queue = append(queue, e.to)
+		}
+	}
+	return m
+}
+
+func (m *multiNeedle) in(s string) bool {
+	if m.empty {
+		return true
+	}
+	if len(m.edges) > 1 {
+		st := int32(0)
+		for i := 0; i < len(s); i++ {
+			c := lowerByte(s[i])
+			if c >= utf8.RuneSelf {
+				// Unicode folding maps two runes onto ASCII letters:
+				// the Kelvin sign is k and the long s is s. Any other
+				// byte outside ASCII is in no needle.
+				r, w := utf8.DecodeRuneInString(s[i:])
+				switch r {
+				case '\u212A':
+					c = 'k'
+				case '\u017F':
+					c = 's'
+				}
+				i += w - 1
+			}
+			for {
+				var t int32 = -1
+				if st == 0 {
+					t = m.root[c]
+				} else {
+					for _, e := range m.edges[st] {
+						if e.b == c {
+							t = e.to
+							break
+						}
+					}
+				}
+				if t >= 0 {
+					st = t
+					break
+				}
+				if st == 0 {
+					break
+				}
+				st = m.fail[st]
+			}
+			if m.out[st] {
+				return true
+			}
+		}
+	}
+	for i := range m.other {
+		if m.other[i].in(s) {
+			return true
+		}
+	}
+	return false
+}

@@ -65,7 +65,11 @@ func securityFunctions() []cel.EnvOption {
 		out = append(out, cel.Function(f.name,
 			cel.MemberOverload(f.id, []*cel.Type{cel.DynType, cel.StringType}, cel.BoolType,
 				cel.BinaryBinding(func(v, arg ref.Val) ref.Val {
-					n := newFoldNeedle(string(arg.(types.String)))
+					t, r := textOf(arg)
+					if r != nil {
+						return types.False
+					}
+					n := newFoldNeedle(t)
 					return matchText(v, func(s string) bool { return match(&n, s) })
 				}))))
 	}
@@ -80,6 +84,7 @@ func securityFunctions() []cel.EnvOption {
 					}
 					return matchText(v, func(s string) bool { return anyNeedle(needles, match, s) })
 				}))))
+
 	}
 	for _, f := range []struct {
 		name, id string
@@ -89,7 +94,11 @@ func securityFunctions() []cel.EnvOption {
 		out = append(out, cel.Function(f.name,
 			cel.MemberOverload(f.id, []*cel.Type{cel.DynType, cel.StringType}, cel.BoolType,
 				cel.BinaryBinding(func(v, p ref.Val) ref.Val {
-					w := CompileWildcard(string(p.(types.String)), cased)
+					t, r := textOf(p)
+					if r != nil {
+						return types.False
+					}
+					w := CompileWildcard(t, cased)
 					return matchText(v, w.Match)
 				}))))
 	}
@@ -188,10 +197,59 @@ func anyNeedle(ns []foldNeedle, match func(*foldNeedle, string) bool, s string) 
 	return false
 }
 
+// listTester builds the test of a list function over folded needles.
+func listTester(name string, needles []foldNeedle) func(string) bool {
+	if name == "icontainsAny" {
+		m := newMultiNeedle(needles)
+		return m.in
+	}
+	for _, f := range listFuncs {
+		if f.name == name {
+			match := f.match
+			return func(s string) bool { return anyNeedle(needles, match, s) }
+		}
+	}
+	return nil
+}
+
 // Precompiled returns the program options that fold the literal needles of
 // the matching functions and compile literal wildcard patterns once, when
-// a program is planned, in the way cel.OptimizeRegex precompiles matches.
-func Precompiled() cel.ProgramOption {
+// a program is planned, in the way cel.OptimizeRegex precompiles matches;
+// a literal list of needles (a constant once cel.OptOptimize has folded
+// it) is prepared the same way.
+func Precompiled() []cel.ProgramOption {
+	return []cel.ProgramOption{precompiledStrings(), cel.CustomDecoratorV2(precompileLists)}
+}
+
+func precompileLists(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+	call, ok := i.(interpreter.InterpretableCall)
+	if !ok || len(call.Args()) != 2 {
+		return i, nil
+	}
+	isList := false
+	for _, f := range listFuncs {
+		if f.id == call.OverloadID() {
+			isList = true
+		}
+	}
+	if !isList {
+		return i, nil
+	}
+	c, ok := call.Args()[1].(interpreter.InterpretableConst)
+	if !ok {
+		return i, nil
+	}
+	needles, errv := needlesOf(c.Value())
+	if errv != nil {
+		return i, nil
+	}
+	test := listTester(call.Function(), needles)
+	return interpreter.NewCall(call.ID(), call.Function(), call.OverloadID(), call.Args(), func(vals ...ref.Val) ref.Val {
+		return matchText(vals[0], test)
+	}), nil
+}
+
+func precompiledStrings() cel.ProgramOption {
 	var opts []*interpreter.RegexOptimization
 	for _, f := range matchFuncs {
 		match := f.match
