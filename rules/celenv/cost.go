@@ -87,8 +87,8 @@ func (c costEstimator) listNeedles(n checker.AstNode) (count, total checker.Size
 	return cnt, checker.SizeEstimate{Min: 0, Max: satMul(cnt.Max, c.max)}
 }
 
-// literalNeedles sums the lengths of a literal list's ASCII and other
-// strings.
+// literalNeedles sums the lengths of a literal list's strings the
+// automaton holds (ASCII and caseless runes) and of the others.
 func literalNeedles(n checker.AstNode) (ascii, other uint64, ok bool) {
 	e := n.Expr()
 	if e.Kind() != ast.ListKind {
@@ -99,7 +99,7 @@ func literalNeedles(n checker.AstNode) (ascii, other uint64, ok bool) {
 		if !ok {
 			return 0, 0, false
 		}
-		if isASCII(s) {
+		if automatable(s) {
 			ascii += uint64(len(s))
 		} else {
 			other += uint64(len([]rune(s)))
@@ -166,6 +166,22 @@ func (c costEstimator) EstimateCallCost(function, overloadID string, target *che
 		}
 		_, total := c.listNeedles(arg(0))
 		return &checker.CallEstimate{CostEstimate: traverse(a).Multiply(traverse(total)).Add(checker.CostEstimate{Min: 1, Max: 1})}
+	case "keywords":
+		// Every value of the event, at most the line, read once.
+		line := checker.SizeEstimate{Min: 0, Max: c.max}
+		if ascii, other, ok := literalNeedles(args[1]); ok {
+			est := traverse(line).Add(traverse(checker.SizeEstimate{Min: ascii, Max: ascii}))
+			if other > 0 {
+				est = est.Add(traverse(line).Multiply(traverse(checker.SizeEstimate{Min: other, Max: other})))
+			}
+			return &checker.CallEstimate{CostEstimate: est.Add(checker.CostEstimate{Min: 1, Max: 1})}
+		}
+		_, total := c.listNeedles(args[1])
+		return &checker.CallEstimate{CostEstimate: traverse(line).Multiply(traverse(total)).Add(checker.CostEstimate{Min: 1, Max: 1})}
+	case "keywordsLike":
+		line := checker.SizeEstimate{Min: 0, Max: c.max}
+		_, total := c.listNeedles(args[1])
+		return &checker.CallEstimate{CostEstimate: traverse(line).Multiply(traverse(total)).Add(checker.CostEstimate{Min: 1, Max: 1})}
 	case "wildcard", "wildcardCased":
 		// The matcher is linear for the common shapes and O(n·m) at worst.
 		a := recv()
@@ -275,6 +291,14 @@ func (ActualCost) CallCost(function, overloadID string, args []ref.Val, result r
 	case FnFalseIfMissing, FnNum, "is_private_ip", "ts", "geo_distance_km", "hours_between", "in_cidr":
 		c := uint64(1)
 		return &c
+	case "keywords", "keywordsLike":
+		if len(args) == 2 {
+			var n uint64
+			if e, ok := args[0].(eventVal); ok {
+				n = uint64(len(e.ev.Raw))
+			}
+			return tenth(n)
+		}
 	case "in_list":
 		if len(args) == 2 {
 			return tenth(strLen(args[1]))

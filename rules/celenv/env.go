@@ -17,6 +17,9 @@ import (
 	"github.com/cep-project/cep/rules/reflist"
 )
 
+// MaxExpressionSize is the longest expression text, in code points.
+const MaxExpressionSize = 1 << 20
+
 // EventType is the CEL type of an event: a map from field names to
 // dynamic values, the same view CEL takes of JSON.
 var EventType = cel.MapType(cel.StringType, cel.DynType)
@@ -40,6 +43,9 @@ func New(lists *reflist.Set) (*Env, error) {
 	}
 	env.lists.Store(lists)
 	opts := []cel.EnvOption{
+		// Detection rules carry long lists of indicators (hashes,
+		// driver names): allow expressions of a MiB, not 100 KB.
+		cel.ParserExpressionSizeLimit(MaxExpressionSize),
 		cel.CrossTypeNumericComparisons(true),
 		cel.DefaultUTCTimeZone(true),
 		cel.OptionalTypes(),

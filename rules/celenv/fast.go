@@ -197,6 +197,20 @@ func FastPredicate(e ast.Expr) Pred {
 	if call.IsMemberFunction() {
 		return matchPredicate(call)
 	}
+	if call.FunctionName() == "keywords" && len(args) == 2 && isEventIdent(args[0]) && args[1].Kind() == ast.ListKind {
+		var needles []foldNeedle
+		for _, el := range args[1].AsList().Elements() {
+			lit, ok := literalString(el)
+			if !ok {
+				return nil
+			}
+			needles = append(needles, newFoldNeedle(lit))
+		}
+		m := newMultiNeedle(needles)
+		return func(ev *event.Event) Tri {
+			return triOf(keywordsIn(EventValue(ev), m.in) == types.True)
+		}
+	}
 	return nil
 }
 

@@ -33,7 +33,7 @@ var fastAtoms = []string{
 	`event.n.iequals("3")`, `event.b.iequals("TRUE")`, `event.z.icontains("x")`, `event.o.iequals("x")`, `event.o.s.iin(["X", "y"])`,
 	`event.s.icontainsAny(["q", "C"])`, `event.s.istartsWithAny(["x", "AB"])`, `event.s.iendsWithAny(["c"])`, `event.missing.iin(["a"])`,
 	`event.s.wildcard("a*")`, `event.s.wildcard("?b?")`, `event.s.wildcardCased("A*")`, `event.s.wildcard("*")`, `event.missing.wildcard("*")`,
-	`event.a.x == 1`, `event.o.s.wildcard("*X")`,
+	`event.a.x == 1`, `event.o.s.wildcard("*X")`, `keywords(event, ["X", "flat"])`, `keywords(event, ["2.5"])`, `keywords(event.o, ["x"])`, `keywordsLike(event, ["a*c", "*L?t"])`,
 }
 
 // modes are the rule semantics the randomized tests cover.

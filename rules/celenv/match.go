@@ -422,6 +422,18 @@ func canonicalNumber(s string) (float64, bool) {
 	return f, true
 }
 
+// automatable reports whether a needle can go into the automaton, which
+// folds ASCII letters only: every rune is ASCII or has no other case
+// (punctuation, dashes, emoji, CJK).
+func automatable(s string) bool {
+	for _, r := range s {
+		if r >= utf8.RuneSelf && unicode.SimpleFold(r) != r {
+			return false
+		}
+	}
+	return true
+}
+
 // multiNeedle finds any of many needles in one pass: an Aho-Corasick
 // automaton over ASCII-folded bytes, so that icontainsAny over a Sigma list
 // of a hundred values reads the field once instead of a hundred times.
@@ -461,7 +473,7 @@ func newMultiNeedle(needles []foldNeedle) *multiNeedle {
 		case n.s == "":
 			m.empty = true
 			continue
-		case !n.ascii:
+		case !automatable(n.s):
 			m.other = append(m.other, n)
 			continue
 		}
@@ -520,16 +532,17 @@ func (m *multiNeedle) in(s string) bool {
 			c := lowerByte(s[i])
 			if c >= utf8.RuneSelf {
 				// Unicode folding maps two runes onto ASCII letters:
-				// the Kelvin sign is k and the long s is s. Any other
-				// byte outside ASCII is in no needle.
-				r, w := utf8.DecodeRuneInString(s[i:])
-				switch r {
+				// the Kelvin sign is k and the long s is s. Other
+				// runes go in as their bytes: the automaton holds only
+				// runes that fold to nothing else.
+				switch r, w := utf8.DecodeRuneInString(s[i:]); r {
 				case '\u212A':
 					c = 'k'
+					i += w - 1
 				case '\u017F':
 					c = 's'
+					i += w - 1
 				}
-				i += w - 1
 			}
 			for {
 				var t int32 = -1

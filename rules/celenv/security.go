@@ -10,6 +10,8 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/interpreter"
+
+	"github.com/cep-project/cep/event"
 )
 
 // Case-insensitive matching and wildcards, as member functions of the
@@ -103,6 +105,24 @@ func securityFunctions() []cel.EnvOption {
 				}))))
 	}
 	out = append(out,
+		cel.Function("keywords",
+			cel.Overload("keywords_dyn_list", []*cel.Type{cel.DynType, cel.ListType(cel.StringType)}, cel.BoolType,
+				cel.BinaryBinding(func(v, list ref.Val) ref.Val {
+					needles, err := needlesOf(list)
+					if err != nil {
+						return err
+					}
+					return keywordsIn(v, newMultiNeedle(needles).in)
+				}))),
+		cel.Function("keywordsLike",
+			cel.Overload("keywordslike_dyn_list", []*cel.Type{cel.DynType, cel.ListType(cel.StringType)}, cel.BoolType,
+				cel.BinaryBinding(func(v, list ref.Val) ref.Val {
+					ws, err := wildcardsOf(list)
+					if err != nil {
+						return err
+					}
+					return keywordsIn(v, anyWildcard(ws))
+				}))),
 		cel.Function(FnFalseIfMissing,
 			cel.Overload("false_if_missing_bool", []*cel.Type{cel.BoolType}, cel.BoolType,
 				cel.OverloadIsNonStrict(),
@@ -119,6 +139,64 @@ func securityFunctions() []cel.EnvOption {
 				}))),
 	)
 	return out
+}
+
+// keywordsIn is Sigma's keyword search: any string (or number) anywhere in
+// an event or object passes test.
+func keywordsIn(v ref.Val, test func(string) bool) ref.Val {
+	var walk func(x *event.Value) bool
+	walk = func(x *event.Value) bool {
+		switch x.Kind() {
+		case event.String:
+			return test(x.Str())
+		case event.Number:
+			return test(x.Text())
+		case event.Object, event.Array:
+			for i := 0; i < x.Len(); i++ {
+				if walk(x.Elem(i)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	switch x := v.(type) {
+	case eventVal:
+		for i := range x.ev.Fields {
+			if walk(&x.ev.Fields[i].Value) {
+				return types.True
+			}
+		}
+		return types.False
+	case objectVal:
+		return types.Bool(walk(x.v))
+	case arrayVal:
+		return types.Bool(walk(x.v))
+	}
+	return matchText(v, test)
+}
+
+func wildcardsOf(list ref.Val) ([]*Wildcard, ref.Val) {
+	needles, err := needlesOf(list)
+	if err != nil {
+		return nil, err
+	}
+	ws := make([]*Wildcard, len(needles))
+	for i, n := range needles {
+		ws[i] = CompileWildcard(n.s, false)
+	}
+	return ws, nil
+}
+
+func anyWildcard(ws []*Wildcard) func(string) bool {
+	return func(s string) bool {
+		for _, w := range ws {
+			if w.Match(s) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 func falseIfMissing(v ref.Val) ref.Val {
@@ -226,7 +304,7 @@ func precompileLists(i interpreter.InterpretableV2) (interpreter.InterpretableV2
 	if !ok || len(call.Args()) != 2 {
 		return i, nil
 	}
-	isList := false
+	isList := call.OverloadID() == "keywords_dyn_list" || call.OverloadID() == "keywordslike_dyn_list"
 	for _, f := range listFuncs {
 		if f.id == call.OverloadID() {
 			isList = true
@@ -242,6 +320,19 @@ func precompileLists(i interpreter.InterpretableV2) (interpreter.InterpretableV2
 	needles, errv := needlesOf(c.Value())
 	if errv != nil {
 		return i, nil
+	}
+	if call.Function() == "keywordsLike" {
+		ws, _ := wildcardsOf(c.Value())
+		test := anyWildcard(ws)
+		return interpreter.NewCall(call.ID(), call.Function(), call.OverloadID(), call.Args(), func(vals ...ref.Val) ref.Val {
+			return keywordsIn(vals[0], test)
+		}), nil
+	}
+	if call.Function() == "keywords" {
+		m := newMultiNeedle(needles)
+		return interpreter.NewCall(call.ID(), call.Function(), call.OverloadID(), call.Args(), func(vals ...ref.Val) ref.Val {
+			return keywordsIn(vals[0], m.in)
+		}), nil
 	}
 	test := listTester(call.Function(), needles)
 	return interpreter.NewCall(call.ID(), call.Function(), call.OverloadID(), call.Args(), func(vals ...ref.Val) ref.Val {

@@ -82,13 +82,13 @@ func TestFoldSearch(t *testing.T) {
 }
 
 func TestMultiNeedle(t *testing.T) {
-	needles := []string{"he", "she", "his", "hers", "cmd.exe", "ÄBC", "Kelvin"}
+	needles := []string{"he", "she", "his", "hers", "cmd.exe", "ÄBC", "Kelvin", " –s cmd", "😀x"}
 	var fs []foldNeedle
 	for _, n := range needles {
 		fs = append(fs, newFoldNeedle(n))
 	}
 	m := newMultiNeedle(fs)
-	for _, s := range []string{"", "ushers", "xx", "C:\\Windows\\CMD.EXE", "ahishers", "h", "sh", "xäbcx", "\u212Aelvin", "ſhe", "\u212A", "c:\\cmd.ex", "Hi"} {
+	for _, s := range []string{"", "ushers", "xx", "C:\\Windows\\CMD.EXE", "ahishers", "h", "sh", "xäbcx", "\u212Aelvin", "ſhe", "\u212A", "c:\\cmd.ex", "Hi", "a –S CMD", "a —s cmd", "😀X", "😀", "x😁x"} {
 		want := false
 		for i := range fs {
 			if fs[i].in(s) {
@@ -143,6 +143,7 @@ func TestCostEstimates(t *testing.T) {
 		{`in_list("l", event.a)`, 1, 7_000},
 		{`in_cidr(event.ip, ["10.0.0.0/8", "192.168.0.0/16"])`, 1, 20},
 		{`is_private_ip(event.ip)`, 1, 10},
+		{`keywords(event, ["mimikatz", "sekurlsa"])`, 1, 7_000},
 		{`ts(event) < ts(event)`, 1, 20},
 		// A literal regex is costed by its compiled program: [a-z]+ is
 		// one instruction, not six characters: one pass over the field.
@@ -195,7 +196,7 @@ func TestEveryFunctionHasAnEstimate(t *testing.T) {
 
 func isOurs(name string) bool {
 	switch name {
-	case "in_list", "ts", "hours_between", "geo_distance_km", "equals_ignore_case", "contains_ignore_case", "in_cidr", "is_private_ip", "wildcard", "wildcardCased":
+	case "keywords", "keywordsLike", "in_list", "ts", "hours_between", "geo_distance_km", "equals_ignore_case", "contains_ignore_case", "in_cidr", "is_private_ip", "wildcard", "wildcardCased":
 		return true
 	}
 	for _, f := range matchFuncs {
