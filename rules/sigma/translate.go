@@ -103,10 +103,11 @@ func paren(s string) string {
 func isAtom(s string) bool {
 	depth := 0
 	inStr := byte(0)
+	raw := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if inStr != 0 {
-			if c == '\\' && i+1 < len(s) {
+			if c == '\\' && !raw && i+1 < len(s) {
 				i++
 			} else if c == inStr {
 				inStr = 0
@@ -116,6 +117,8 @@ func isAtom(s string) bool {
 		switch c {
 		case '"', '\'':
 			inStr = c
+			// r"..." is raw: a backslash escapes nothing.
+			raw = i > 0 && (s[i-1] == 'r' || s[i-1] == 'R') && (i == 1 || !isWordByte(s[i-2]))
 		case '(', '[':
 			depth++
 		case ')', ']':
@@ -385,7 +388,8 @@ func (t *translator) fieldAt(f string, ft FieldTest, mods map[string]bool) (stri
 			if _, err := regexp.Compile(pat); err != nil {
 				return "", refuse("regex RE2 cannot run", "%s|re: %v", ft.Field, err)
 			}
-			terms = append(terms, f+".matches("+celString(pat)+")")
+			// A number is matched as its text, as Sigma matches values.
+			terms = append(terms, "string("+f+").matches("+celString(pat)+")")
 		}
 		return combine(terms), nil
 	}
@@ -448,14 +452,7 @@ func (t *translator) fieldAt(f string, ft FieldTest, mods map[string]bool) (stri
 		terms = append(terms, stringTest(f, o, plain, cased))
 	}
 	for _, p := range patterns {
-		switch o {
-		case opContains:
-			p = "*" + p + "*"
-		case opPrefix:
-			p += "*"
-		case opSuffix:
-			p = "*" + p
-		}
+		p = wildcardPattern(p, o == opContains || o == opSuffix, o == opContains || o == opPrefix)
 		fn := "wildcard"
 		if cased {
 			fn = "wildcardCased"
@@ -467,6 +464,41 @@ func (t *translator) fieldAt(f string, ft FieldTest, mods map[string]bool) (stri
 		return "", refuse("malformed detection", "%s has no values", ft.Field)
 	}
 	return combine(terms), nil
+}
+
+// wildcardPattern adds the * of contains, startswith and endswith to a
+// Sigma pattern. A literal backslash that would then stand before a * (or
+// a backslash) is written \\, so that it stays a backslash: the value
+// C:\Temp\ with contains is *C:\Temp\\*, not *C:\Temp\* (a literal star).
+func wildcardPattern(v string, head, tail bool) string {
+	var b strings.Builder
+	if head {
+		b.WriteByte('*')
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+1 < len(v) && (v[i+1] == '*' || v[i+1] == '?' || v[i+1] == '\\') {
+			b.WriteByte(c)
+			b.WriteByte(v[i+1])
+			i++
+			continue
+		}
+		// A lone backslash is literal; double it where it now precedes
+		// a wildcard.
+		if i+1 == len(v) && tail {
+			b.WriteString(`\\`)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	if tail {
+		b.WriteByte('*')
+	}
+	return b.String()
 }
 
 // stringTest is one test of plain (unescaped) values.
