@@ -372,3 +372,17 @@ func (m *Mapping) IsCaseInsensitive(path string) bool {
 }
 
 func mappingsFS(name string) ([]byte, error) { return fs.ReadFile(mappings.FS, name+".yaml") }
+
+// Streams lists the streams the mapping's log sources are read from.
+func (m *Mapping) Streams() []string {
+	out := []string{m.Stream}
+	for _, ls := range m.LogSources {
+		if ls.Stream != "" && !slices.Contains(out, ls.Stream) {
+			out = append(out, ls.Stream)
+		}
+	}
+	return out
+}
+
+// MappingName returns the mapping's name.
+func (m *Mapping) MappingName() string { return m.Name }
