@@ -7,8 +7,8 @@ import (
 
 type fakeCase struct{ fields map[string]bool }
 
-func (fakeCase) MappingName() string                 { return "fake" }
-func (fakeCase) Streams() []string                   { return []string{"windows"} }
+func (fakeCase) MappingName() string               { return "fake" }
+func (fakeCase) Streams() []string                 { return []string{"windows"} }
 func (f fakeCase) IsCaseInsensitive(p string) bool { return f.fields[strings.ToLower(p)] }
 
 func TestLintCase(t *testing.T) {
