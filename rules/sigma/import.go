@@ -277,9 +277,9 @@ func matchCEL(r *Rule, m *mapping.Mapping) (string, []string, *Refusal) {
 		case where == "":
 			x = det
 		case len(tg.Variants) == 1:
-			x = where + " &&\n(" + det + ")"
+			x = where + " &&\n" + paren(det)
 		default:
-			x = "// " + v.Name + "\n" + where + " &&\n(" + indent(det) + ")"
+			x = "// " + v.Name + "\n" + where + " &&\n" + indent(paren(det))
 		}
 		parts = append(parts, x)
 	}
