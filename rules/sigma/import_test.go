@@ -115,7 +115,7 @@ func TestRefusals(t *testing.T) {
 			case c.reason != "" && (len(rep.Refused) != 1 || rep.Refused[0].Reason != c.reason):
 				var got []string
 				for _, r := range rep.Refused {
-					got = append(got, r.Refusal.Error())
+					got = append(got, r.Error())
 				}
 				t.Errorf("refused %v, want reason %q", got, c.reason)
 			}
