@@ -72,7 +72,10 @@ func (t *translator) cond(c *cond, depth int) (string, *Refusal) {
 		if ref != nil {
 			return "", ref
 		}
-		return "!" + paren(x), nil
+		if !isOperand(x) {
+			x = "(" + x + ")"
+		}
+		return "!" + x, nil
 	}
 	var parts []string
 	for _, a := range c.args {
@@ -100,7 +103,17 @@ func paren(s string) string {
 	return "(" + s + ")"
 }
 
-func isAtom(s string) bool {
+// isAtom reports whether s can be an operand of && and || as it is: it has
+// no && or || (or ?:) outside brackets and string literals.
+func isAtom(s string) bool { return !topLevel(s, "&|?/") }
+
+// isOperand reports whether s can follow ! as it is: a selection or call,
+// with no operator outside brackets and string literals.
+func isOperand(s string) bool { return !topLevel(s, "&|?/ \n=<>!+-*%") }
+
+// topLevel reports whether s has one of chars outside brackets and string
+// literals.
+func topLevel(s, chars string) bool {
 	depth := 0
 	inStr := byte(0)
 	raw := false
@@ -123,17 +136,13 @@ func isAtom(s string) bool {
 			depth++
 		case ')', ']':
 			depth--
-		case ' ', '\n':
-			if depth == 0 {
-				return false
-			}
-		case '?':
-			if depth == 0 {
-				return false
+		default:
+			if depth == 0 && strings.IndexByte(chars, c) >= 0 {
+				return true
 			}
 		}
 	}
-	return true
+	return false
 }
 
 func (t *translator) search(s *Search) (string, *Refusal) {
