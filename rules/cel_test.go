@@ -145,6 +145,8 @@ func TestSemanticsConstraints(t *testing.T) {
 		{`event.EventID == 4688 && event.Channel.iequals("security")`, []Constraint{{Path: []string{"EventID"}, Values: []string{"n:4688", "s:4688"}}}},
 		{`(event.EventID == 1 && event.Image.iendsWith("x")) || (event.EventID == 4688 && event.NewProcessName.iendsWith("x"))`,
 			[]Constraint{{Path: []string{"EventID"}, Values: []string{"n:1", "n:4688", "s:1", "s:4688"}}}},
+		{"event.Channel.iequals(\"x\") && event.EventID == 1 ? event.Image.iendsWith(\"a\") :\nevent.EventID == 4688 ? event.NewProcessName.iendsWith(\"a\") : false",
+			[]Constraint{{Path: []string{"EventID"}, Values: []string{"n:1", "n:4688", "s:1", "s:4688"}}}},
 		{`event.EventID in [4624, 4625] && !(event.LogonType == 3)`, []Constraint{{Path: []string{"EventID"}, Values: []string{"n:4624", "s:4624", "n:4625", "s:4625"}}}},
 	} {
 		el := &yamlx.Errors{File: "x.yaml"}

@@ -80,30 +80,43 @@ func constraintsOf(e ast.Expr) []Constraint {
 	case "_&&_":
 		return append(constraintsOf(args[0]), constraintsOf(args[1])...)
 	case "_||_":
-		l, r := constraintsOf(args[0]), constraintsOf(args[1])
-		var out []Constraint
-		for _, lc := range l {
-			for _, rc := range r {
-				if slices.Equal(lc.Path, rc.Path) {
-					vals := append(slices.Clone(lc.Values), rc.Values...)
-					slices.Sort(vals)
-					out = append(out, Constraint{Path: lc.Path, Values: slices.Compact(vals)})
-					break
-				}
-			}
-			if len(out) > 0 {
-				// One field is enough to route by; the first common one.
-				break
-			}
-		}
-		return out
+		return mergeOr(constraintsOf(args[0]), constraintsOf(args[1]))
 	case celenv.FnFalseIfMissing:
 		return constraintsOf(args[0])
+	case "_?_:_":
+		// c ? a : b is (c && a) || (!c && b); a literal false else
+		// branch leaves the first alone.
+		l := append(constraintsOf(args[0]), constraintsOf(args[1])...)
+		if lit, ok := literalBool(args[2]); ok && !lit {
+			return l
+		}
+		return mergeOr(l, constraintsOf(args[2]))
 	}
 	if c, ok := constraintOf(e); ok {
 		return []Constraint{c}
 	}
 	return nil
+}
+
+// mergeOr is what a disjunction implies: a field both sides constrain is
+// one of either side's values.
+func mergeOr(l, r []Constraint) []Constraint {
+	var out []Constraint
+	for _, lc := range l {
+		for _, rc := range r {
+			if slices.Equal(lc.Path, rc.Path) {
+				vals := append(slices.Clone(lc.Values), rc.Values...)
+				slices.Sort(vals)
+				out = append(out, Constraint{Path: lc.Path, Values: slices.Compact(vals)})
+				break
+			}
+		}
+		if len(out) > 0 {
+			// One field is enough to route by; the first common one.
+			break
+		}
+	}
+	return out
 }
 
 // constraintPath reads the field of a test: event.a.b, or @num(event.a.b)

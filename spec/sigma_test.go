@@ -109,10 +109,11 @@ var _ = Describe("cep import sigma", func() {
 		Expect(got).To(Equal(map[string][]string{
 			// e1: endswith on WINWORD.EXE and POWERSHELL.EXE ignores case,
 			// windash matches /enc, and the filter's fields are missing,
-			// so "not filter" holds. e2 is Security 4688, which has no
-			// OriginalFileName or Hashes: that variant is left out. e3 is
-			// filtered.
-			"Suspicious encoded PowerShell from Office": {"e1"},
+			// so "not filter" holds. e2 is Security 4688 (channel
+			// "security"), read through NewProcessName and
+			// ParentProcessName; it has no OriginalFileName or Hashes, so
+			// the filter cannot hold there. e3 is filtered.
+			"Suspicious encoded PowerShell from Office": {"e1", "e2"},
 			// e4: ?:\Windows\System32\rundll32.exe against
 			// D:\WINDOWS\system32\RUNDLL32.EXE, EventID "1"; e5: base64
 			// of http:// at an offset.

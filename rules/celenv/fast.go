@@ -151,6 +151,21 @@ func FastPredicate(e ast.Expr) Pred {
 				return compare(path, op, c, true, lenient)
 			}
 		}
+	case "_?_:_":
+		c, a, b := FastPredicate(args[0]), FastPredicate(args[1]), FastPredicate(args[2])
+		if c == nil || a == nil || b == nil {
+			return nil
+		}
+		return func(ev *event.Event) Tri {
+			switch t := c(ev); t {
+			case True:
+				return a(ev)
+			case False:
+				return b(ev)
+			default:
+				return t
+			}
+		}
 	case FnFalseIfMissing:
 		x := FastPredicate(args[0])
 		if x == nil {

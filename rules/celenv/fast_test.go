@@ -34,6 +34,7 @@ var fastAtoms = []string{
 	`event.s.icontainsAny(["q", "C"])`, `event.s.istartsWithAny(["x", "AB"])`, `event.s.iendsWithAny(["c"])`, `event.missing.iin(["a"])`,
 	`event.s.wildcard("a*")`, `event.s.wildcard("?b?")`, `event.s.wildcardCased("A*")`, `event.s.wildcard("*")`, `event.missing.wildcard("*")`,
 	`event.a.x == 1`, `event.o.s.wildcard("*X")`, `keywords(event, ["X", "flat"])`, `keywords(event, ["2.5"])`, `keywords(event.o, ["x"])`, `keywordsLike(event, ["a*c", "*L?t"])`,
+	`event.n == 3 ? event.s.iequals("abc") : event.missing == 1`, `has(event.o) ? !(event.o.s == "x") : false`,
 }
 
 // modes are the rule semantics the randomized tests cover.
@@ -171,6 +172,8 @@ func TestMissingTruthTable(t *testing.T) {
 		{`has(event.user)`, True, False},
 		{`event.user == "admin" && !(event.n == 7)`, True, False},
 		{`event.user == "admin" || !(event.n == 7)`, True, True},
+		{`event.user == "admin" ? !(event.n == 7) : false`, True, False},
+		{`event.n == 5 ? true : !(event.user == "x")`, True, True},
 	} {
 		_, prg := compileMode(t, env, c.expr, Semantics{FalseIfMissing: true})
 		if got := celTri(prg, present); got != c.present {

@@ -19,11 +19,17 @@ type foldNeedle struct {
 	s     string // as written
 	lower string // folded: ASCII lower case, or unicode.ToLower per rune
 	ascii bool
+	// anyHay: the needle is ASCII without k or s, the only letters a rune
+	// outside ASCII folds to (the Kelvin sign, the long s), so comparing
+	// ASCII-folded bytes is exact on any haystack, which then need not be
+	// scanned for non-ASCII bytes first.
+	anyHay bool
 }
 
 func newFoldNeedle(s string) foldNeedle {
 	if isASCII(s) {
-		return foldNeedle{s: s, lower: asciiLower(s), ascii: true}
+		l := asciiLower(s)
+		return foldNeedle{s: s, lower: l, ascii: true, anyHay: !strings.ContainsAny(l, "ks")}
 	}
 	return foldNeedle{s: s, lower: strings.ToLower(s)}
 }
@@ -65,6 +71,9 @@ func asciiEqualLower(s, lower string) bool {
 }
 
 func (n *foldNeedle) equal(s string) bool {
+	if n.anyHay {
+		return asciiEqualLower(s, n.lower)
+	}
 	if n.ascii && isASCII(s) {
 		return asciiEqualLower(s, n.lower)
 	}
@@ -79,7 +88,7 @@ func (n *foldNeedle) prefixOf(s string) bool {
 		if asciiEqualLower(s[:len(n.lower)], n.lower) {
 			return true
 		}
-		if isASCII(s[:len(n.lower)]) {
+		if n.anyHay || isASCII(s[:len(n.lower)]) {
 			return false
 		}
 	}
@@ -94,18 +103,61 @@ func (n *foldNeedle) suffixOf(s string) bool {
 		if asciiEqualLower(s[len(s)-len(n.lower):], n.lower) {
 			return true
 		}
-		if isASCII(s[len(s)-len(n.lower):]) {
+		if n.anyHay || isASCII(s[len(s)-len(n.lower):]) {
 			return false
 		}
 	}
 	return hasSuffixFold(s, n.s)
 }
 
-func (n *foldNeedle) in(s string) bool {
-	if n.ascii && isASCII(s) {
-		return indexASCIIFold(s, n.lower) >= 0
+func (n *foldNeedle) in(s string) bool { return n.index(s) >= 0 }
+
+// index is the byte offset of the first match in s, or -1.
+func (n *foldNeedle) index(s string) int {
+	if n.anyHay || n.ascii && isASCII(s) {
+		return indexASCIIFold(s, n.lower)
 	}
-	return containsFold(s, n.s)
+	for i := 0; i < len(s); {
+		if _, ok := n.at(s[i:]); ok {
+			return i
+		}
+		_, w := utf8.DecodeRuneInString(s[i:])
+		i += w
+	}
+	if n.s == "" {
+		return 0
+	}
+	return -1
+}
+
+// at reports whether s starts with the needle, and how many bytes of s
+// it took.
+func (n *foldNeedle) at(s string) (int, bool) {
+	if n.ascii {
+		if len(s) < len(n.lower) {
+			return 0, false
+		}
+		if asciiEqualLower(s[:len(n.lower)], n.lower) {
+			return len(n.lower), true
+		}
+		if n.anyHay || isASCII(s[:len(n.lower)]) {
+			return 0, false
+		}
+	}
+	i, rest := 0, n.s
+	for rest != "" {
+		if i >= len(s) {
+			return 0, false
+		}
+		r1, w1 := utf8.DecodeRuneInString(s[i:])
+		r2, w2 := utf8.DecodeRuneInString(rest)
+		if !equalFoldRune(r1, r2) {
+			return 0, false
+		}
+		i += w1
+		rest = rest[w2:]
+	}
+	return i, true
 }
 
 // indexASCIIFold finds lower (ASCII, lower case) in s (ASCII) ignoring case.
@@ -346,11 +398,27 @@ func matchToks(toks []wtok, s string, cased bool) bool {
 		if starTi < 0 || starSi >= len(s) {
 			return false
 		}
-		// Let the last star take one more character and retry after it.
+		// Let the last star take one more character and retry after it;
+		// when a literal follows the star, skip straight to its next
+		// occurrence.
 		_, w := utf8.DecodeRuneInString(s[starSi:])
 		starSi += w
+		if next := starTi + 1; next < len(toks) && toks[next].kind == 'l' {
+			j := indexTok(&toks[next], s[starSi:], cased)
+			if j < 0 {
+				return false
+			}
+			starSi += j
+		}
 		ti, si = starTi+1, starSi
 	}
+}
+
+func indexTok(t *wtok, s string, cased bool) int {
+	if cased {
+		return strings.Index(s, t.lit)
+	}
+	return t.low.index(s)
 }
 
 // litAt reports whether s starts with the token's literal and how many
@@ -359,31 +427,7 @@ func litAt(t *wtok, s string, cased bool) (int, bool) {
 	if cased {
 		return len(t.lit), strings.HasPrefix(s, t.lit)
 	}
-	if t.low.ascii {
-		if len(s) < len(t.low.lower) {
-			return 0, false
-		}
-		if asciiEqualLower(s[:len(t.low.lower)], t.low.lower) {
-			return len(t.low.lower), true
-		}
-		if isASCII(s[:len(t.low.lower)]) {
-			return 0, false
-		}
-	}
-	n, rest := 0, t.lit
-	for rest != "" {
-		if n >= len(s) {
-			return 0, false
-		}
-		r1, w1 := utf8.DecodeRuneInString(s[n:])
-		r2, w2 := utf8.DecodeRuneInString(rest)
-		if !equalFoldRune(r1, r2) {
-			return 0, false
-		}
-		n += w1
-		rest = rest[w2:]
-	}
-	return n, true
+	return t.low.at(s)
 }
 
 // HasWildcards reports whether a Sigma value holds an unescaped * or ?.

@@ -12,8 +12,9 @@ import (
 type Semantics struct {
 	// FalseIfMissing makes a test of a missing field false, and so its
 	// negation true, as in Sigma and EQL: a condition's atoms (anything
-	// but &&, || and !) whose evaluation fails because a field is missing
-	// count as false. x != y on a missing field is true: it is !(x == y).
+	// but &&, ||, ! and the test and branches of ?:) whose evaluation
+	// fails because a field is missing count as false. x != y on a
+	// missing field is true: it is !(x == y).
 	FalseIfMissing bool
 	// LenientNumbers lets a string field holding a number's canonical text
 	// compare with number literals as that number ("4624" == 4624).
@@ -55,7 +56,10 @@ func (r rewriter) atoms(ctx *cel.OptimizerContext, e ast.Expr) {
 	if e.Kind() == ast.CallKind {
 		call := e.AsCall()
 		switch call.FunctionName() {
-		case "_&&_", "_||_", "!_":
+		case "_&&_", "_||_", "!_", "_?_:_":
+			// A condition chosen by ?: is a condition too: its test
+			// and both branches are rewritten, so a missing field in
+			// the test picks the else branch.
 			for _, arg := range call.Args() {
 				r.atoms(ctx, arg)
 			}

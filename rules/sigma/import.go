@@ -259,7 +259,8 @@ func matchCEL(r *Rule, m *mapping.Mapping) (string, []string, *Refusal) {
 	if err != nil {
 		return "", nil, refuse("log source not in mapping", "%v", err)
 	}
-	var parts []string
+	type branch struct{ name, where, det string }
+	var branches []branch
 	var missing []string
 	for i := range tg.Variants {
 		v := &tg.Variants[i]
@@ -267,33 +268,34 @@ func matchCEL(r *Rule, m *mapping.Mapping) (string, []string, *Refusal) {
 		if ref != nil {
 			return "", nil, ref
 		}
-		if len(miss) > 0 {
-			missing = append(missing, miss...)
-			continue
+		missing = append(missing, miss...)
+		if det == "false" {
+			continue // the variant's events lack what the rule needs
 		}
-		where := whereCEL(v)
-		var x string
-		switch {
-		case where == "":
-			x = det
-		case len(tg.Variants) == 1:
-			x = where + " &&\n" + paren(det)
-		default:
-			x = "// " + v.Name + "\n" + where + " &&\n" + indent(paren(det))
-		}
-		parts = append(parts, x)
+		branches = append(branches, branch{v.Name, whereCEL(v), det})
 	}
-	if len(parts) == 0 {
+	switch {
+	case len(branches) == 0:
 		slices.Sort(missing)
 		return "", nil, refuse("fields not in mapping", "no variant of log source %s in mapping %s has %s", r.LogSource, m.Name, strings.Join(slices.Compact(missing), ", "))
+	case len(branches) == 1 && branches[0].where == "":
+		return branches[0].det, []string{tg.Stream}, nil
+	case len(branches) == 1:
+		return branches[0].where + " &&\n" + paren(branches[0].det), []string{tg.Stream}, nil
 	}
-	if len(parts) == 1 {
-		return parts[0], []string{tg.Stream}, nil
+	// Variants are told apart by their conditions, so at most one holds:
+	// a chain of ?: evaluates one detection, and its cost is estimated as
+	// the dearest variant's rather than the sum of all.
+	var b strings.Builder
+	for _, br := range branches {
+		where := br.where
+		if where == "" {
+			where = "true"
+		}
+		fmt.Fprintf(&b, "// %s\n%s ? (\n  %s\n) :\n", br.name, where, indent(br.det))
 	}
-	for i := range parts {
-		parts[i] = "(" + parts[i] + ")"
-	}
-	return strings.Join(parts, "\n|| "), []string{tg.Stream}, nil
+	b.WriteString("false")
+	return b.String(), []string{tg.Stream}, nil
 }
 
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }

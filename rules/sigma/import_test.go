@@ -123,8 +123,9 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestVariantsLeftOut: a rule testing a field Security 4688 lacks reads
-// Sysmon only; one testing only shared fields reads both.
+// TestVariantsLeftOut: a rule that needs a field Security 4688 lacks
+// reads Sysmon only; one testing shared fields reads both, and a filter on
+// a field 4688 lacks is false there, as for any missing field.
 func TestVariantsLeftOut(t *testing.T) {
 	m, _ := mapping.Load("windows-raw")
 	for _, c := range []struct {
@@ -133,6 +134,7 @@ func TestVariantsLeftOut(t *testing.T) {
 	}{
 		{"title: t\nlogsource: {product: windows, category: process_creation}\ndetection:\n  s:\n    OriginalFileName: x.exe\n  condition: s\n", []string{"Sysmon"}},
 		{"title: t\nlogsource: {product: windows, category: process_creation}\ndetection:\n  s:\n    Image|endswith: x.exe\n  condition: s\n", []string{"Sysmon", "Security"}},
+		{"title: t\nlogsource: {product: windows, category: process_creation}\ndetection:\n  s:\n    Image|endswith: x.exe\n  f:\n    OriginalFileName: y\n  condition: s and not f\n", []string{"Sysmon", "Security"}},
 	} {
 		rs, err := Parse("r.yml", []byte(c.src))
 		if err != nil {

@@ -55,6 +55,9 @@ type translator struct {
 	missing []string
 }
 
+// cond translates a condition. A test of a field the variant's events do
+// not have is false there (as for any missing field), and the constants
+// that leaves are folded away, so a variant that cannot match reads false.
 func (t *translator) cond(c *cond, depth int) (string, *Refusal) {
 	switch c.op {
 	case "id":
@@ -72,6 +75,12 @@ func (t *translator) cond(c *cond, depth int) (string, *Refusal) {
 		if ref != nil {
 			return "", ref
 		}
+		switch x {
+		case "false":
+			return "true", nil
+		case "true":
+			return "false", nil
+		}
 		if !isOperand(x) {
 			x = "(" + x + ")"
 		}
@@ -83,7 +92,25 @@ func (t *translator) cond(c *cond, depth int) (string, *Refusal) {
 		if ref != nil {
 			return "", ref
 		}
-		parts = append(parts, paren(x))
+		switch {
+		case c.op == "and" && x == "false", c.op == "or" && x == "true":
+			return x, nil
+		case c.op == "and" && x == "true", c.op == "or" && x == "false":
+			continue
+		}
+		parts = append(parts, x)
+	}
+	if len(parts) == 0 {
+		if c.op == "and" {
+			return "true", nil
+		}
+		return "false", nil
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	for i := range parts {
+		parts[i] = paren(parts[i])
 	}
 	sep := " && "
 	if c.op == "or" {
@@ -155,23 +182,33 @@ func (t *translator) search(s *Search) (string, *Refusal) {
 	var alts []string
 	for _, sel := range s.Any {
 		var terms []string
+		never := false
 		for _, ft := range sel {
 			x, ref := t.fieldTest(ft)
 			if ref != nil {
 				return "", ref
 			}
+			if x == "false" {
+				never = true
+				break
+			}
 			terms = append(terms, paren(x))
 		}
-		switch len(terms) {
-		case 0:
+		switch {
+		case never:
+			continue
+		case len(terms) == 0:
 			return "", refuse("malformed detection", "%s has an empty selection", s.Name)
-		case 1:
+		case len(terms) == 1:
 			alts = append(alts, terms[0])
 		default:
 			alts = append(alts, strings.Join(terms, " && "))
 		}
 	}
-	if len(alts) == 1 {
+	switch len(alts) {
+	case 0:
+		return "false", nil
+	case 1:
 		return alts[0], nil
 	}
 	for i := range alts {
