@@ -104,7 +104,11 @@ func lintCaseProgram(el *yamlx.Errors, p *Program, maps []CaseFields) {
 			if !call.IsMemberFunction() || len(args) != 1 {
 				return
 			}
-			path, ok := celenv.EventPath(call.Target())
+			target := call.Target()
+			if target.Kind() == ast.CallKind && target.AsCall().FunctionName() == "string" && len(target.AsCall().Args()) == 1 {
+				target = target.AsCall().Args()[0] // string(event.x).matches(...)
+			}
+			path, ok := celenv.EventPath(target)
 			if !ok || !isString(args[0]) {
 				return
 			}

@@ -18,7 +18,8 @@ title: t
 streams: [windows]
 match: |
   event.Channel == "Security" && event.Image.endsWith("x") && event.Image.iendsWith("x") &&
-  event.Key.matches("(?i)run") && event.Key.matches("Run") && event.Other == "x" && event.Image in ["a"]
+  event.Key.matches("(?i)run") && event.Key.matches("Run") && event.Other == "x" && event.Image in ["a"] &&
+  string(event.Key).matches("x")
 `
 	r, errs := c.CompileFile("r.yaml", []byte(src))
 	if r == nil {
@@ -35,6 +36,7 @@ match: |
 		"r.yaml:5:54: endsWith compares event.Image",
 		"r.yaml:6:52: matches compares event.Key",
 		"r.yaml:6:97: in compares event.Image",
+		"r.yaml:7:28: matches compares event.Key",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d warnings:\n%s", len(got), strings.Join(got, "\n"))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -42,12 +43,14 @@ Sigma's semantics: values compare without case, a test of a missing field
 is false (missing_fields: false_if_missing), and numbers match strings that
 hold them (lenient_numbers).
 
-A rule that cannot be translated faithfully is refused with a reason. The
-summary counts the rules imported, the rules refused by reason, and the
-errors and warnings of loading the imported rules (as cep lint does).
+A rule that cannot be translated faithfully is refused with a reason, and
+so is one whose translation does not load (an expression over the cost
+limit): its file is removed. The summary counts the rules imported, the
+rules refused by reason, and the errors and warnings of loading the
+imported rules (as cep lint does).
 
-Exit status: 0 when every imported rule loads, 1 when one does not, 2 on
-bad usage.`,
+Exit status: 0 when every imported rule loads, 1 when something else under
+--output does not, 2 on bad usage.`,
 		Example: `  cep import sigma sigma/rules/windows --mapping windows-raw --output rules/sigma
   cep import sigma rule.yml --mapping mappings/my-siem.yaml --output out --format json`,
 		Args: cobra.MinimumNArgs(1),
@@ -130,6 +133,14 @@ func (a *app) runImportSigma(paths []string, p importParams) error {
 		if err != nil {
 			return err
 		}
+		// An imported rule that does not load (an expression over the
+		// cost limit, such as .{1000,} over a command line) is refused
+		// like any other: its file is removed and the reason counted.
+		byOut := map[string]int{}
+		for i, im := range rep.Imported {
+			byOut[filepath.Clean(filepath.Join(p.output, im.Out))] = i
+		}
+		dropped := map[int]bool{}
 		lc := &importLintCount{Loaded: len(set.Rules)}
 		for _, e := range append(append([]error(nil), set.Errors...), c.Lint(set)...) {
 			var ye *yamlx.Error
@@ -140,11 +151,32 @@ func (a *app) runImportSigma(paths []string, p importParams) error {
 				}
 				continue
 			}
+			if ye != nil {
+				if i, ok := byOut[filepath.Clean(ye.Pos.File)]; ok {
+					if !dropped[i] {
+						dropped[i] = true
+						im := rep.Imported[i]
+						reason := "does not load"
+						if strings.Contains(ye.Msg, "too expensive") {
+							reason = "exceeds the cost limit"
+						}
+						rep.Refused = append(rep.Refused, sigma.Refused{Source: im.Source, ID: im.ID, Refusal: &sigma.Refusal{Reason: reason, Detail: ye.Msg}})
+						sum.ByReason[reason]++
+						sum.Details = append(sum.Details, importRefusal{File: im.Source, ID: im.ID, Reason: reason, Detail: ye.Msg})
+						if err := os.Remove(ye.Pos.File); err != nil {
+							sum.Errors = append(sum.Errors, err.Error())
+						}
+					}
+					continue
+				}
+			}
 			lc.Errors++
 			if p.format == "text" {
 				fmt.Fprintln(a.stderr, e)
 			}
 		}
+		sum.Imported -= len(dropped)
+		sum.Refused += len(dropped)
 		sum.Lint = lc
 		failed = lc.Errors > 0
 	}

@@ -148,6 +148,7 @@ func Import(paths []string, opts Options) *Report {
 		}
 	}
 	seen := map[string]string{}
+	outs := map[string]bool{}
 	for _, d := range docs {
 		r := d.rule
 		if used[r] {
@@ -170,6 +171,11 @@ func Import(paths []string, opts Options) *Report {
 		}
 		seen[r.ID] = r.File
 		out := outName(d.rel, r)
+		if outs[out] {
+			// Two inputs with the same layout: keep both.
+			out = strings.TrimSuffix(out, ".yaml") + "." + idSafe.ReplaceAllString(r.ID+strconv.Itoa(r.Line), "_") + ".yaml"
+		}
+		outs[out] = true
 		rep.Imported = append(rep.Imported, Imported{Source: r.File, ID: r.ID, Out: out, Text: text, Tests: tests})
 	}
 	if opts.Output != "" {
