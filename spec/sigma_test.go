@@ -150,6 +150,21 @@ detection:
 		Expect(alertsByTitle(dir, "out", "events.jsonl")).To(Equal(map[string][]string{"Whoami from 4688": {"x1", "x2"}}))
 	})
 
+	It("writes a test from example events beside the rule, which cep test runs", func() {
+		src, err := os.ReadFile(filepath.Join(repoRoot(), "spec/testdata/sigma/failed_logon.yml"))
+		Expect(err).NotTo(HaveOccurred())
+		writeFile(dir, "sigma/failed_logon.yml", string(src))
+		writeFile(dir, "sigma/failed_logon.events.jsonl", `{"ts":"2026-03-02T08:01:00Z","Channel":"Security","EventID":4625,"TargetUserName":"alice"}
+{"ts":"2026-03-02T08:01:01Z","Channel":"security","EventID":"4625","TargetUserName":"bob"}
+`)
+		r := cep(dir, nil, "import", "sigma", "sigma", "--output", "out")
+		Expect(r.code).To(Equal(0), r.stdout+r.stderr)
+		Expect(r.stdout).To(ContainSubstring("loaded 1 rule(s): 0 error(s), 0 warning(s)"))
+		r = cep(dir, nil, "test", "out")
+		Expect(r.code).To(Equal(0), r.stdout+r.stderr)
+		Expect(r.stdout).To(ContainSubstring("1 passed, 0 failed"))
+	})
+
 	It("refuses bad usage with exit status 2", func() {
 		r := cep(repoRoot(), nil, "import", "sigma", "spec/testdata/sigma")
 		Expect(r.code).To(Equal(2))
