@@ -37,6 +37,18 @@ func TestCorpus(t *testing.T) {
 	}
 	out := t.TempDir()
 	rep := Import([]string{filepath.Join(root, "rules")}, Options{Mapping: m, Output: out})
+	total := len(rep.Imported) + len(rep.Refused)
+	if total < 3000 || len(rep.Errors) > 0 {
+		t.Fatalf("%d rules, errors %v", total, rep.Errors)
+	}
+	if len(rep.Imported)*100 < total*97 {
+		t.Errorf("imported %d of %d (want at least 97%%): %v", len(rep.Imported), total, rep.ByReason())
+	}
+	for _, r := range rep.Refused {
+		if r.Reason == "" {
+			t.Errorf("%s refused without a reason", r.Source)
+		}
+	}
 	if raceSample > 1 {
 		// Under the race detector, load a sample of the output.
 		sampled := t.TempDir()
@@ -53,18 +65,6 @@ func TestCorpus(t *testing.T) {
 		}
 		out = sampled
 		rep.Imported = rep.Imported[:(len(rep.Imported)+raceSample-1)/raceSample]
-	}
-	total := len(rep.Imported) + len(rep.Refused)
-	if total < 3000 || len(rep.Errors) > 0 {
-		t.Fatalf("%d rules, errors %v", total, rep.Errors)
-	}
-	if len(rep.Imported)*100 < total*97 {
-		t.Errorf("imported %d of %d (want at least 97%%): %v", len(rep.Imported), total, rep.ByReason())
-	}
-	for _, r := range rep.Refused {
-		if r.Reason == "" {
-			t.Errorf("%s refused without a reason", r.Source)
-		}
 	}
 	c, err := rules.NewCompiler(rules.Options{})
 	if err != nil {
