@@ -231,6 +231,17 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 	if strings.TrimSpace(e.Text) == "" {
 		return nil
 	}
+	rewrite := want == cel.BoolType && !s.noEvent && (s.sem.FalseIfMissing || s.sem.LenientNumbers)
+	if rewrite {
+		// The rewrites need no types: apply them to the parsed
+		// expression, so it is checked once. Anything wrong is
+		// reported from the expression as written, below.
+		if pa, iss := env.Parse(e.Text); iss == nil || iss.Err() == nil {
+			if ra, err := s.sem.Apply(env, pa); err == nil && ra.OutputType() == cel.BoolType {
+				return c.plan(el, env, e, ra, what, h, s)
+			}
+		}
+	}
 	a, iss := env.Compile(e.Text)
 	if iss != nil && iss.Err() != nil {
 		for _, ce := range iss.Errors() {
@@ -247,8 +258,7 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		el.Add(e.Pos.Line, e.Pos.Col, "%s must be %s, but this expression is %s", what, typeName(want), typeName(a.OutputType()))
 		return nil
 	}
-	c.checkLiterals(el, e, a)
-	if want == cel.BoolType && !s.noEvent {
+	if rewrite {
 		ra, err := s.sem.Apply(env, a)
 		if err != nil {
 			el.Add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
@@ -256,6 +266,12 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		}
 		a = ra
 	}
+	return c.plan(el, env, e, a, what, h, s)
+}
+
+// plan cost-checks a checked expression and makes its program.
+func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.Ast, what string, h *Health, s scope) *Program {
+	c.checkLiterals(el, e, a)
 	est, err := env.EstimateCost(a, celenv.CostEstimator(c.opts.MaxFieldSize))
 	if err != nil {
 		el.Add(e.Pos.Line, e.Pos.Col, "estimating the cost of %s: %v", what, err)

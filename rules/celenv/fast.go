@@ -221,7 +221,7 @@ func FastPredicate(e ast.Expr) Pred {
 			}
 			needles = append(needles, newFoldNeedle(lit))
 		}
-		m := newMultiNeedle(needles)
+		m := sharedMultiNeedle(needles)
 		return func(ev *event.Event) Tri {
 			return triOf(keywordsIn(EventValue(ev), m.in) == types.True)
 		}

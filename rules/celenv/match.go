@@ -3,6 +3,8 @@ package celenv
 import (
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -494,6 +496,39 @@ type multiNeedle struct {
 type acEdge struct {
 	b  byte
 	to int32
+}
+
+// automata shares the automata of literal lists between the programs of a
+// rule set: the fast path and CEL's plan of one expression, and the
+// variants of an imported Sigma rule, hold the same lists. Automata are
+// read-only once built. The cache stops growing at maxAutomata lists, so
+// reloads of ever-new lists cannot grow it without bound.
+var (
+	automata     sync.Map // joined needles → *multiNeedle
+	automataSize atomic.Int64
+)
+
+const maxAutomata = 1 << 16
+
+// sharedMultiNeedle returns the automaton of a literal list, built once.
+func sharedMultiNeedle(needles []foldNeedle) *multiNeedle {
+	var b strings.Builder
+	for _, n := range needles {
+		b.WriteString(n.s)
+		b.WriteByte(0)
+	}
+	key := b.String()
+	if m, ok := automata.Load(key); ok {
+		return m.(*multiNeedle)
+	}
+	m := newMultiNeedle(needles)
+	if automataSize.Load() < maxAutomata {
+		if prev, loaded := automata.LoadOrStore(key, m); loaded {
+			return prev.(*multiNeedle)
+		}
+		automataSize.Add(1)
+	}
+	return m
 }
 
 func newMultiNeedle(needles []foldNeedle) *multiNeedle {

@@ -278,8 +278,7 @@ func anyNeedle(ns []foldNeedle, match func(*foldNeedle, string) bool, s string) 
 // listTester builds the test of a list function over folded needles.
 func listTester(name string, needles []foldNeedle) func(string) bool {
 	if name == "icontainsAny" {
-		m := newMultiNeedle(needles)
-		return m.in
+		return sharedMultiNeedle(needles).in
 	}
 	for _, f := range listFuncs {
 		if f.name == name {
@@ -329,7 +328,7 @@ func precompileLists(i interpreter.InterpretableV2) (interpreter.InterpretableV2
 		}), nil
 	}
 	if call.Function() == "keywords" {
-		m := newMultiNeedle(needles)
+		m := sharedMultiNeedle(needles)
 		return interpreter.NewCall(call.ID(), call.Function(), call.OverloadID(), call.Args(), func(vals ...ref.Val) ref.Val {
 			return keywordsIn(vals[0], m.in)
 		}), nil
