@@ -45,7 +45,18 @@ type Options struct {
 	Models *Models
 	// Logger receives rate-limited evaluation errors; nil discards them.
 	Logger *slog.Logger
+	// MissingFields is the default of rules that do not set
+	// missing_fields: "error" (also when empty) or "false_if_missing".
+	MissingFields string
 }
+
+// Missing-field semantics (the rule key missing_fields).
+const (
+	MissingError = "error"
+	// MissingFalse makes a test of a missing field false and its negation
+	// true, as in Sigma and EQL.
+	MissingFalse = "false_if_missing"
+)
 
 // Compiler turns rule files into rules. It holds one CEL environment that
 // every rule extends; environments and programs are safe to share.
@@ -68,6 +79,11 @@ func NewCompiler(opts Options) (*Compiler, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch opts.MissingFields {
+	case "", MissingError, MissingFalse:
+	default:
+		return nil, fmt.Errorf("missing fields: want %s or %s, got %q", MissingError, MissingFalse, opts.MissingFields)
 	}
 	env, err := celenv.New(opts.Lists)
 	if err != nil {
@@ -193,6 +209,8 @@ type scope struct {
 	names []string
 	// noEvent hides event, as in having, which sees only measures.
 	noEvent bool
+	// sem are the rule's semantics for conditions over events.
+	sem celenv.Semantics
 }
 
 func (c *Compiler) env(s scope) (*cel.Env, error) {
@@ -213,6 +231,17 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 	if strings.TrimSpace(e.Text) == "" {
 		return nil
 	}
+	rewrite := want == cel.BoolType && !s.noEvent && (s.sem.FalseIfMissing || s.sem.LenientNumbers)
+	if rewrite {
+		// The rewrites need no types: apply them to the parsed
+		// expression, so it is checked once. Anything wrong is
+		// reported from the expression as written, below.
+		if pa, iss := env.Parse(e.Text); iss == nil || iss.Err() == nil {
+			if ra, err := s.sem.Apply(env, pa); err == nil && ra.OutputType() == cel.BoolType {
+				return c.plan(el, env, e, ra, what, h, s)
+			}
+		}
+	}
 	a, iss := env.Compile(e.Text)
 	if iss != nil && iss.Err() != nil {
 		for _, ce := range iss.Errors() {
@@ -229,6 +258,19 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		el.Add(e.Pos.Line, e.Pos.Col, "%s must be %s, but this expression is %s", what, typeName(want), typeName(a.OutputType()))
 		return nil
 	}
+	if rewrite {
+		ra, err := s.sem.Apply(env, a)
+		if err != nil {
+			el.Add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
+			return nil
+		}
+		a = ra
+	}
+	return c.plan(el, env, e, a, what, h, s)
+}
+
+// plan cost-checks a checked expression and makes its program.
+func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.Ast, what string, h *Health, s scope) *Program {
 	c.checkLiterals(el, e, a)
 	est, err := env.EstimateCost(a, celenv.CostEstimator(c.opts.MaxFieldSize))
 	if err != nil {
@@ -239,11 +281,11 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		el.Add(e.Pos.Line, e.Pos.Col, "%s is too expensive: estimated cost up to %d exceeds the limit %d (simplify it, or raise cel.cost_limit)", what, est.Max, c.opts.CostLimit)
 		return nil
 	}
-	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	popts := append([]cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}, celenv.Precompiled()...)
 	// The estimate is an upper bound under the assumed field size; a
 	// runtime limit is needed only when real data could break it.
 	if est.Max > c.opts.CostLimit/4 {
-		popts = append(popts, cel.CostLimit(c.opts.CostLimit))
+		popts = append(popts, cel.CostLimit(c.opts.CostLimit), cel.CostTracking(celenv.ActualCost{}))
 	}
 	prg, err := env.Program(a, popts...)
 	if err != nil {

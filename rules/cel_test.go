@@ -85,6 +85,17 @@ func TestCELFunctions(t *testing.T) {
 		{`in_list("tor_exit_nodes", "198.51.100.7")`, true},
 		{`in_list("tor_exit_nodes", "203.0.113.66")`, true},
 		{`in_list("tor_exit_nodes", event.ip)`, false},
+		// Case-insensitive matching and wildcards.
+		{`event.user.iequals("ALICE")`, true},
+		{`event.url.istartsWith("HTTPS://")`, true},
+		{`event.url.iendsWith("ID=7")`, true},
+		{`event.url.icontains("/CART")`, true},
+		{`event.user.iin(["bob", "alice"])`, true},
+		{`event.url.icontainsAny(["/checkout", "?ID="])`, true},
+		{`event.url.wildcard("https://*.example/cart?id=?")`, true},
+		{`event.url.wildcardCased("HTTPS://*")`, false},
+		{`event.count.iequals("3")`, true},
+		{`["x", "cart"].exists(s, event.url.icontains(s))`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -119,6 +130,81 @@ func TestEvalErrors(t *testing.T) {
 		if p.health.Errors() != 1 || p.health.LastError() == "" {
 			t.Errorf("%s: errors %d, last %q", expr, p.health.Errors(), p.health.LastError())
 		}
+	}
+}
+
+// TestSemanticsConstraints checks that routing sees through the rewrites
+// of missing_fields and lenient_numbers, and stays sound under them.
+func TestSemanticsConstraints(t *testing.T) {
+	c := newTestCompiler(t)
+	sem := scope{sem: celenv.Semantics{FalseIfMissing: true, LenientNumbers: true}}
+	for _, tt := range []struct {
+		expr string
+		want []Constraint
+	}{
+		{`event.EventID == 4688 && event.Channel.iequals("security")`, []Constraint{{Path: []string{"EventID"}, Values: []string{"n:4688", "s:4688"}}}},
+		{`(event.EventID == 1 && event.Image.iendsWith("x")) || (event.EventID == 4688 && event.NewProcessName.iendsWith("x"))`,
+			[]Constraint{{Path: []string{"EventID"}, Values: []string{"n:1", "n:4688", "s:1", "s:4688"}}}},
+		{"event.Channel.iequals(\"x\") && event.EventID == 1 ? event.Image.iendsWith(\"a\") :\nevent.EventID == 4688 ? event.NewProcessName.iendsWith(\"a\") : false",
+			[]Constraint{{Path: []string{"EventID"}, Values: []string{"n:1", "n:4688", "s:1", "s:4688"}}}},
+		{`event.EventID in [4624, 4625] && !(event.LogonType == 3)`, []Constraint{{Path: []string{"EventID"}, Values: []string{"n:4624", "s:4624", "n:4625", "s:4625"}}}},
+	} {
+		el := &yamlx.Errors{File: "x.yaml"}
+		h := &Health{Rule: "t", logger: c.opts.Logger}
+		p := c.compile(el, c.base, rulefmt.InlineExpr(tt.expr, yamlx.Pos{File: "x.yaml", Line: 1, Col: 1}), cel.BoolType, "expr", h, sem)
+		if len(el.List) > 0 {
+			t.Fatal(el.List)
+		}
+		if p.fast == nil {
+			t.Errorf("%s: no fast form", tt.expr)
+		}
+		got := extractConstraints(p.AST())
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tt.expr, got, tt.want)
+		}
+		for _, line := range []string{`{"ts":1,"EventID":"4688","Channel":"Security","NewProcessName":"x"}`, `{"ts":1,"EventID":4625,"LogonType":"2"}`, `{"ts":1,"EventID":1,"Image":"X"}`} {
+			ev := decode(t, line)
+			if !p.Test(EventActivation{Ev: ev}) {
+				continue
+			}
+			for _, con := range got {
+				v, _ := ev.Path(con.Path...)
+				if k, _ := valueKey(v); !contains(con.Values, k) {
+					t.Errorf("%s is true for %s but constraint %v fails", tt.expr, line, con)
+				}
+			}
+		}
+	}
+}
+
+// TestComputedKeyMissing: a computed key that reads a missing field leaves
+// the event without a key, as a plain field key does, instead of counting
+// an error against the rule.
+func TestComputedKeyMissing(t *testing.T) {
+	c := newTestCompiler(t)
+	p, errs := compileOne(t, c, `event.EventID == 4624 ? event.TargetLogonId : event.SubjectLogonId`, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var act Activation
+	vals, st := evalKey([]*Program{p}, decode(t, `{"ts":1,"EventID":4624}`), &act, nil)
+	if st != KeyMissing || len(vals) != 1 || vals[0] != nil {
+		t.Errorf("missing: %v %v", vals, st)
+	}
+	if p.health.Errors() != 0 {
+		t.Errorf("a missing key counted as an error")
+	}
+	vals, st = evalKey([]*Program{p}, decode(t, `{"ts":1,"EventID":4624,"TargetLogonId":"0x1"}`), &act, nil)
+	if st != KeyOK || vals[0] != "0x1" {
+		t.Errorf("present: %v %v", vals, st)
+	}
+	if _, st = evalKey([]*Program{p}, decode(t, `{"ts":1,"EventID":{"x":1}}`), &act, nil); st != KeyMissing {
+		// EventID == 4624 on an object is false, so SubjectLogonId is read.
+		t.Errorf("object: %v", st)
+	}
+	p2, _ := compileOne(t, c, `int(event.a) / 0`, nil)
+	if _, st = evalKey([]*Program{p2}, decode(t, `{"ts":1,"a":1}`), &act, nil); st != KeyError || p2.health.Errors() != 1 {
+		t.Errorf("a real error: %v, %d errors", st, p2.health.Errors())
 	}
 }
 

@@ -161,8 +161,8 @@ const (
 	// KeyOK: every part was computed.
 	KeyOK KeyStatus = iota
 	// KeyMissing: a key that is a field of the event (event.card_id) is
-	// absent, so the event is not about any entity of the rule. Its part
-	// is nil.
+	// absent, or a computed key reads a field the event lacks, so the
+	// event is not about any entity of the rule. Its part is nil.
 	KeyMissing
 	// KeyError: a key expression failed; the error is counted against the
 	// rule.
@@ -212,8 +212,14 @@ func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]
 			act.BindEvent(ev)
 			bound = true
 		}
-		v, err := p.Eval(act)
+		v, _, err := p.prg.Eval(act)
 		if err != nil {
+			if celenv.IsMissingField(err) {
+				vals = append(vals, nil)
+				status = KeyMissing
+				continue
+			}
+			p.health.fail(p.Expr.Pos, err)
 			return vals, KeyError
 		}
 		vals = append(vals, celenv.Native(v))
@@ -230,8 +236,9 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		Dedup: s.Alert.Dedup, Throttle: s.Alert.Throttle,
 	}
 	r.Health = &Health{Rule: s.ID, logger: c.opts.Logger}
+	sem := c.semantics(s)
 	// A rule with baselines sees their z-scores as anomaly.NAME.
-	var base scope
+	base := scope{sem: sem}
 	if len(s.Baselines) > 0 {
 		if s.Aggregate != nil || s.Join != nil {
 			p := s.Baselines[0].Pos
@@ -290,13 +297,13 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		r.Sequence, fields = c.compileSequence(el, s, r.Health, base)
 	case s.Aggregate != nil:
 		r.Kind = KindAggregate
-		r.Aggregate, fields = c.compileAggregate(el, s, r.Health)
+		r.Aggregate, fields = c.compileAggregate(el, s, r.Health, sem)
 		if r.Aggregate != nil && r.Aggregate.Where != nil {
 			r.Constraints = extractConstraints(r.Aggregate.Where.AST())
 		}
 	case s.Join != nil:
 		r.Kind = KindJoin
-		r.Join, fields = c.compileJoin(el, s, r.Health)
+		r.Join, fields = c.compileJoin(el, s, r.Health, sem)
 		// The key's parts are named by the first side's expressions; a
 		// rule without streams reads those of its sides.
 		if len(r.KeyNames) == 0 && len(r.Join.Spec.Sides) > 0 {
@@ -408,12 +415,23 @@ func (sc scope) with(name string, t *cel.Type) scope {
 		vars:    append(slices.Clone(sc.vars), cel.Variable(name, t)),
 		names:   append(slices.Clone(sc.names), name),
 		noEvent: sc.noEvent,
+		sem:     sc.sem,
 	}
 }
 
-func (c *Compiler) compileAggregate(el *yamlx.Errors, s *rulefmt.Spec, h *Health) (*Aggregate, scope) {
+// semantics are the rule's choices for conditions over events, with the
+// compiler's default for missing fields.
+func (c *Compiler) semantics(s *rulefmt.Spec) celenv.Semantics {
+	mode := s.MissingFields
+	if mode == "" {
+		mode = c.opts.MissingFields
+	}
+	return celenv.Semantics{FalseIfMissing: mode == MissingFalse, LenientNumbers: s.LenientNumbers}
+}
+
+func (c *Compiler) compileAggregate(el *yamlx.Errors, s *rulefmt.Spec, h *Health, sem celenv.Semantics) (*Aggregate, scope) {
 	a := &Aggregate{Spec: s.Aggregate}
-	ev := scope{}
+	ev := scope{sem: sem}
 	if a.Spec.Where != nil {
 		a.Where = c.compile(el, c.base, *a.Spec.Where, cel.BoolType, "aggregate where", h, ev)
 	}
@@ -456,9 +474,9 @@ func (c *Compiler) compileAggregate(el *yamlx.Errors, s *rulefmt.Spec, h *Health
 	return a, fields
 }
 
-func (c *Compiler) compileJoin(el *yamlx.Errors, s *rulefmt.Spec, h *Health) (*Join, scope) {
+func (c *Compiler) compileJoin(el *yamlx.Errors, s *rulefmt.Spec, h *Health, sem celenv.Semantics) (*Join, scope) {
 	j := &Join{Spec: s.Join}
-	ev := scope{}
+	ev := scope{sem: sem}
 	fields := scope{}
 	for _, sd := range j.Spec.Sides {
 		side := Side{Name: sd.Name, Stream: sd.Stream}

@@ -61,23 +61,92 @@ func literalKey(v ref.Val) (string, bool) {
 
 // extractConstraints finds the equality and membership tests at the top of
 // a conjunction: event.type == "auth" && event.mcc in ["6051", "7995"] && …
-// A disjunction of tests on one field (a == "x" || a == "y") counts too.
+// A disjunction counts when every branch tests one field (a == "x" ||
+// (a == "y" && b == 1)): the field is then one of the branches' values.
+// The rewrites of missing_fields and lenient_numbers are seen through:
+// false_if_missing(x) is true only when x is, and @num(a) == 4624 holds
+// for the number and for its text.
 func extractConstraints(a *ast.AST) []Constraint {
-	var out []Constraint
-	var walk func(e ast.Expr)
-	walk = func(e ast.Expr) {
-		if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == "_&&_" {
-			for _, arg := range e.AsCall().Args() {
-				walk(arg)
-			}
-			return
+	return constraintsOf(a.Expr())
+}
+
+func constraintsOf(e ast.Expr) []Constraint {
+	if e.Kind() != ast.CallKind {
+		return nil
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch call.FunctionName() {
+	case "_&&_":
+		return append(constraintsOf(args[0]), constraintsOf(args[1])...)
+	case "_||_":
+		return mergeOr(constraintsOf(args[0]), constraintsOf(args[1]))
+	case celenv.FnFalseIfMissing:
+		return constraintsOf(args[0])
+	case "_?_:_":
+		// c ? a : b is (c && a) || (!c && b); a literal false else
+		// branch leaves the first alone.
+		l := append(constraintsOf(args[0]), constraintsOf(args[1])...)
+		if lit, ok := literalBool(args[2]); ok && !lit {
+			return l
 		}
-		if c, ok := constraintOf(e); ok {
-			out = append(out, c)
+		return mergeOr(l, constraintsOf(args[2]))
+	}
+	if c, ok := constraintOf(e); ok {
+		return []Constraint{c}
+	}
+	return nil
+}
+
+// mergeOr is what a disjunction implies: a field both sides constrain is
+// one of either side's values.
+func mergeOr(l, r []Constraint) []Constraint {
+	var out []Constraint
+	for _, lc := range l {
+		for _, rc := range r {
+			if slices.Equal(lc.Path, rc.Path) {
+				vals := append(slices.Clone(lc.Values), rc.Values...)
+				slices.Sort(vals)
+				out = append(out, Constraint{Path: lc.Path, Values: slices.Compact(vals)})
+				break
+			}
+		}
+		if len(out) > 0 {
+			// One field is enough to route by; the first common one.
+			break
 		}
 	}
-	walk(a.Expr())
 	return out
+}
+
+// constraintPath reads the field of a test: event.a.b, or @num(event.a.b)
+// when lenient numbers apply.
+func constraintPath(e ast.Expr) ([]string, bool, bool) {
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == celenv.FnNum {
+		p, ok := celenv.EventPath(e.AsCall().Args()[0])
+		return p, true, ok
+	}
+	p, ok := celenv.EventPath(e)
+	return p, false, ok
+}
+
+// literalKeys are the keys a literal matches: a number also as its text
+// when the field is read leniently.
+func literalKeys(v ref.Val, lenient bool) ([]string, bool) {
+	k, ok := literalKey(v)
+	if !ok {
+		return nil, false
+	}
+	keys := []string{k}
+	if lenient {
+		switch x := v.(type) {
+		case types.Double, types.Int, types.Uint:
+			f, _ := x.ConvertToType(types.DoubleType).(types.Double)
+			sk, _ := valueKey(event.StringValue(event.NumberValue(float64(f)).Text()))
+			keys = append(keys, sk)
+		}
+	}
+	return keys, true
 }
 
 func constraintOf(e ast.Expr) (Constraint, bool) {
@@ -89,16 +158,16 @@ func constraintOf(e ast.Expr) (Constraint, bool) {
 	switch call.FunctionName() {
 	case "_==_":
 		for _, p := range [][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
-			path, ok := celenv.EventPath(p[0])
+			path, lenient, ok := constraintPath(p[0])
 			if !ok || p[1].Kind() != ast.LiteralKind {
 				continue
 			}
-			if k, ok := literalKey(p[1].AsLiteral()); ok {
-				return Constraint{Path: path, Values: []string{k}}, true
+			if ks, ok := literalKeys(p[1].AsLiteral(), lenient); ok {
+				return Constraint{Path: path, Values: ks}, true
 			}
 		}
 	case "@in":
-		path, ok := celenv.EventPath(args[0])
+		path, lenient, ok := constraintPath(args[0])
 		if !ok || args[1].Kind() != ast.ListKind {
 			return Constraint{}, false
 		}
@@ -107,20 +176,14 @@ func constraintOf(e ast.Expr) (Constraint, bool) {
 			if el.Kind() != ast.LiteralKind {
 				return Constraint{}, false
 			}
-			k, ok := literalKey(el.AsLiteral())
+			ks, ok := literalKeys(el.AsLiteral(), lenient)
 			if !ok {
 				return Constraint{}, false
 			}
-			vals = append(vals, k)
+			vals = append(vals, ks...)
 		}
 		if len(vals) > 0 {
 			return Constraint{Path: path, Values: vals}, true
-		}
-	case "_||_":
-		l, ok1 := constraintOf(args[0])
-		r, ok2 := constraintOf(args[1])
-		if ok1 && ok2 && slices.Equal(l.Path, r.Path) {
-			return Constraint{Path: l.Path, Values: append(l.Values, r.Values...)}, true
 		}
 	}
 	return Constraint{}, false

@@ -15,12 +15,15 @@ import (
 // (tactics), attack.s0154 / attack.g0016 (software, groups) or a tactic
 // name such as attack.credential_access.
 var (
-	attackID     = regexp.MustCompile(`^attack\.(t\d{4}(\.\d{3})?|ta\d{4}|s\d{4}|g\d{4}|m\d{4})$`)
+	attackID     = regexp.MustCompile(`^attack\.(t\d{4}(\.\d{3})?|ta\d{4}|s\d{4}|g\d{4}|m\d{4}|ds\d{4}|c\d{4})$`)
 	attackTactic = map[string]bool{
 		"reconnaissance": true, "resource_development": true, "initial_access": true, "execution": true,
 		"persistence": true, "privilege_escalation": true, "defense_evasion": true, "credential_access": true,
 		"discovery": true, "lateral_movement": true, "collection": true, "command_and_control": true,
 		"exfiltration": true, "impact": true,
+		// ATT&CK v18 split defense evasion into stealth and defense
+		// impairment; Sigma tags rules with both.
+		"stealth": true, "defense_impairment": true,
 	}
 )
 

@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules/rulefmt"
@@ -105,24 +108,55 @@ func (c *Compiler) Load(paths ...string) *Set {
 		}
 	}
 	sort.Strings(files)
+	// Files compile in parallel (a Compiler and its CEL environments are
+	// safe to share); results are taken in file order, so errors and the
+	// first of two rules with one id do not depend on scheduling.
+	type result struct {
+		rule *Rule
+		tf   *rulefmt.TestFile
+		errs []error
+		test bool
+	}
+	results := make([]result, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(files)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(files) {
+					return
+				}
+				f := files[i]
+				src, err := os.ReadFile(f)
+				if err != nil {
+					results[i].errs = []error{fmt.Errorf("%s: %w", f, unwrapPathError(err))}
+					continue
+				}
+				if isTestFile(f) {
+					results[i].test = true
+					results[i].tf, results[i].errs = rulefmt.ParseTestFile(f, src)
+					continue
+				}
+				results[i].rule, results[i].errs = c.CompileFile(f, src)
+			}
+		}()
+	}
+	wg.Wait()
 	seen := map[string]string{}
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			set.Errors = append(set.Errors, fmt.Errorf("%s: %w", f, unwrapPathError(err)))
-			continue
-		}
-		if isTestFile(f) {
-			tf, errs := rulefmt.ParseTestFile(f, src)
-			set.Errors = append(set.Errors, errs...)
-			if tf != nil {
-				set.TestFiles = append(set.TestFiles, tf)
+	for i, f := range files {
+		res := results[i]
+		set.Errors = append(set.Errors, res.errs...)
+		if res.test {
+			if res.tf != nil {
+				set.TestFiles = append(set.TestFiles, res.tf)
 			}
 			continue
 		}
 		set.Files++
-		r, errs := c.CompileFile(f, src)
-		set.Errors = append(set.Errors, errs...)
+		r := res.rule
 		if r == nil {
 			continue
 		}

@@ -8,11 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/mapping"
 )
 
 type lintParams struct {
 	format       string
 	failWarnings bool
+	mappings     []string
 	ruleFlags
 }
 
@@ -24,12 +27,16 @@ func (a *app) lintCmd() *cobra.Command {
 		Long: `Check rule files: the strict schema, CEL type checks and cost estimates,
 duplicate ids (everything loading checks), and warnings about rules that load
 but are likely wrong: no tests, conditions that are always true or false,
-malformed ATT&CK tags, deprecated rules.
+malformed ATT&CK tags, deprecated rules. With --mapping, also case-sensitive
+comparisons (==, in, startsWith, endsWith, contains, matches without (?i))
+of fields the mapping marks case-insensitive (Windows paths, registry keys,
+channels), in rules that read the mapping's streams.
 
 Problems are printed as file:line:col: message. --format json prints one
 JSON array for tools. Exit status: 0 without errors, 1 with errors (or with
 warnings under --fail-on-warnings).`,
 		Example: `  cep lint examples/fraud/rules
+  cep lint --mapping windows-raw rules/windows
   cep lint --format json rules/ | jq '.[] | select(.severity == "error")'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -40,6 +47,7 @@ warnings under --fail-on-warnings).`,
 	}
 	cmd.Flags().StringVar(&p.format, "format", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&p.failWarnings, "fail-on-warnings", false, "exit 1 on warnings too")
+	cmd.Flags().StringArrayVar(&p.mappings, "mapping", nil, "field mapping (a shipped name or a file) whose case-insensitive fields case-sensitive comparisons are warned about (repeatable)")
 	a.addRuleFlags(cmd, &p.ruleFlags)
 	return cmd
 }
@@ -56,11 +64,22 @@ func (a *app) runLint(paths []string, p lintParams) error {
 	if p.format != "text" && p.format != "json" {
 		return exitWith(exitUsage, "--format must be text or json")
 	}
+	var maps []rules.CaseFields
+	for _, name := range p.mappings {
+		m, err := mapping.Load(name)
+		if err != nil {
+			return exitWith(exitUsage, "--mapping: %v", err)
+		}
+		maps = append(maps, m)
+	}
 	set, c, err := a.loadRules(paths, p.ruleFlags)
 	if err != nil {
 		return err
 	}
 	all := append(append([]error(nil), set.Errors...), c.Lint(set)...)
+	if len(maps) > 0 {
+		all = append(all, rules.LintCase(set, maps...)...)
+	}
 	var findings []lintFinding
 	nerr, nwarn := 0, 0
 	for _, e := range all {

@@ -12,11 +12,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/ext"
 
 	"github.com/cep-project/cep/rules/reflist"
 )
+
+// MaxExpressionSize is the longest expression text, in code points.
+const MaxExpressionSize = 1 << 20
 
 // EventType is the CEL type of an event: a map from field names to
 // dynamic values, the same view CEL takes of JSON.
@@ -41,6 +43,9 @@ func New(lists *reflist.Set) (*Env, error) {
 	}
 	env.lists.Store(lists)
 	opts := []cel.EnvOption{
+		// Detection rules carry long lists of indicators (hashes,
+		// driver names): allow expressions of a MiB, not 100 KB.
+		cel.ParserExpressionSizeLimit(MaxExpressionSize),
 		cel.CrossTypeNumericComparisons(true),
 		cel.DefaultUTCTimeZone(true),
 		cel.OptionalTypes(),
@@ -58,6 +63,7 @@ func New(lists *reflist.Set) (*Env, error) {
 		),
 	}
 	opts = append(opts, env.functions()...)
+	opts = append(opts, securityFunctions()...)
 	bare, err := cel.NewEnv(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("building the CEL environment: %w", err)
@@ -76,20 +82,6 @@ func (env *Env) SetLists(l *reflist.Set) { env.lists.Store(l) }
 
 // Lists returns the current reference lists.
 func (env *Env) Lists() *reflist.Set { return env.lists.Load() }
-
-// CostEstimator bounds the size of anything read from events by maxSize,
-// so that expressions over event data get finite cost estimates.
-func CostEstimator(maxSize uint64) checker.CostEstimator { return costEstimator{max: maxSize} }
-
-type costEstimator struct{ max uint64 }
-
-func (c costEstimator) EstimateSize(checker.AstNode) *checker.SizeEstimate {
-	return &checker.SizeEstimate{Min: 0, Max: c.max}
-}
-
-func (costEstimator) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
-	return nil
-}
 
 // ByteOffset turns CEL's 1-based line and 0-based rune column into a byte
 // offset of the expression text.

@@ -20,7 +20,9 @@ import (
 // error is reported in CEL's words. Anything outside the subset is left to
 // CEL alone; TestFastMatchesCEL holds the two to the same answers.
 
-// Tri is a three-valued outcome: CEL's true, false and error.
+// Tri is a three-valued outcome: CEL's true, false and error. An error
+// caused by reading a missing field is told apart (Missing), since
+// missing_fields: false_if_missing turns exactly those into false.
 type Tri uint8
 
 // The outcomes of a Pred.
@@ -28,7 +30,11 @@ const (
 	False Tri = iota
 	True
 	Failed
+	Missing
 )
+
+// isErr reports whether t is an error of any kind.
+func isErr(t Tri) bool { return t >= Failed }
 
 func triOf(b bool) Tri {
 	if b {
@@ -67,8 +73,11 @@ func FastPredicate(e ast.Expr) Pred {
 			return nil
 		}
 		return func(ev *event.Event) Tri {
-			v, ok := ev.Path(path...)
-			if !ok || v.Kind() != event.Bool {
+			v, t := lookupPath(ev, path)
+			if t != True {
+				return t
+			}
+			if v.Kind() != event.Bool {
 				return Failed
 			}
 			return triOf(v.Bool())
@@ -95,7 +104,7 @@ func FastPredicate(e ast.Expr) Pred {
 				if b == False {
 					return False
 				}
-				if a == Failed || b == Failed {
+				if isErr(a) || isErr(b) {
 					return Failed
 				}
 				return True
@@ -110,7 +119,7 @@ func FastPredicate(e ast.Expr) Pred {
 			if b == True {
 				return True
 			}
-			if a == Failed || b == Failed {
+			if isErr(a) || isErr(b) {
 				return Failed
 			}
 			return False
@@ -121,28 +130,55 @@ func FastPredicate(e ast.Expr) Pred {
 			return nil
 		}
 		return func(ev *event.Event) Tri {
-			switch x(ev) {
+			switch t := x(ev); t {
 			case True:
 				return False
 			case False:
 				return True
+			default:
+				return t
 			}
-			return Failed
 		}
 	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
 		op := call.FunctionName()
-		if path, ok := EventPath(args[0]); ok && args[1].Kind() == ast.LiteralKind {
+		if path, lenient, ok := operandPath(args[0]); ok && args[1].Kind() == ast.LiteralKind {
 			if c, ok := constOf(args[1].AsLiteral()); ok {
-				return compare(path, op, c, false)
+				return compare(path, op, c, false, lenient)
 			}
 		}
-		if path, ok := EventPath(args[1]); ok && args[0].Kind() == ast.LiteralKind {
+		if path, lenient, ok := operandPath(args[1]); ok && args[0].Kind() == ast.LiteralKind {
 			if c, ok := constOf(args[0].AsLiteral()); ok {
-				return compare(path, op, c, true)
+				return compare(path, op, c, true, lenient)
 			}
+		}
+	case "_?_:_":
+		c, a, b := FastPredicate(args[0]), FastPredicate(args[1]), FastPredicate(args[2])
+		if c == nil || a == nil || b == nil {
+			return nil
+		}
+		return func(ev *event.Event) Tri {
+			switch t := c(ev); t {
+			case True:
+				return a(ev)
+			case False:
+				return b(ev)
+			default:
+				return t
+			}
+		}
+	case FnFalseIfMissing:
+		x := FastPredicate(args[0])
+		if x == nil {
+			return nil
+		}
+		return func(ev *event.Event) Tri {
+			if t := x(ev); t != Missing {
+				return t
+			}
+			return False
 		}
 	case "@in":
-		path, ok := EventPath(args[0])
+		path, lenient, ok := operandPath(args[0])
 		if !ok || args[1].Kind() != ast.ListKind {
 			return nil
 		}
@@ -158,9 +194,12 @@ func FastPredicate(e ast.Expr) Pred {
 			cs = append(cs, c)
 		}
 		return func(ev *event.Event) Tri {
-			v, ok := ev.Path(path...)
-			if !ok {
-				return Failed
+			v, t := lookupPath(ev, path)
+			if t != True {
+				return t
+			}
+			if lenient {
+				v = numOf(v)
 			}
 			for _, c := range cs {
 				if equal(v, c) {
@@ -170,7 +209,121 @@ func FastPredicate(e ast.Expr) Pred {
 			return False
 		}
 	}
+	if call.IsMemberFunction() {
+		return matchPredicate(call)
+	}
+	if call.FunctionName() == "keywords" && len(args) == 2 && isEventIdent(args[0]) && args[1].Kind() == ast.ListKind {
+		var needles []foldNeedle
+		for _, el := range args[1].AsList().Elements() {
+			lit, ok := literalString(el)
+			if !ok {
+				return nil
+			}
+			needles = append(needles, newFoldNeedle(lit))
+		}
+		m := sharedMultiNeedle(needles)
+		return func(ev *event.Event) Tri {
+			return triOf(keywordsIn(EventValue(ev), m.in) == types.True)
+		}
+	}
 	return nil
+}
+
+// operandPath reads an event path, or @num of one (lenient_numbers).
+func operandPath(e ast.Expr) ([]string, bool, bool) {
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == FnNum && len(e.AsCall().Args()) == 1 {
+		p, ok := EventPath(e.AsCall().Args()[0])
+		return p, true, ok
+	}
+	p, ok := EventPath(e)
+	return p, false, ok
+}
+
+// numOf is @num: a string holding a number's canonical text is that
+// number.
+func numOf(v event.Value) event.Value {
+	if v.Kind() == event.String {
+		if f, ok := canonicalNumber(v.Str()); ok {
+			return event.NumberValue(f)
+		}
+	}
+	return v
+}
+
+// lookupPath is CEL's reading of event.a.b: the value, Missing when a
+// member is absent (CEL's "no such key", also for a member of a scalar),
+// Failed when a step is a list.
+func lookupPath(ev *event.Event, path []string) (event.Value, Tri) {
+	v, ok := lookupField(ev.Fields, path[0])
+	if !ok {
+		return v, Missing
+	}
+	for _, k := range path[1:] {
+		switch v.Kind() {
+		case event.Object:
+		case event.Array:
+			return event.Value{}, Failed // a list has no members to select
+		default:
+			// CEL reports a member of a scalar as a missing key.
+			return event.Value{}, Missing
+		}
+		if v, ok = lookupField(v.Fields(), k); !ok {
+			return v, Missing
+		}
+	}
+	return v, True
+}
+
+// matchPredicate builds the native form of path.iequals("x") and the other
+// matching functions with a literal argument.
+func matchPredicate(call ast.CallExpr) Pred {
+	path, ok := EventPath(call.Target())
+	if !ok || len(call.Args()) != 1 {
+		return nil
+	}
+	arg := call.Args()[0]
+	var test func(string) bool
+	if lit, ok := literalString(arg); ok {
+		switch fn := call.FunctionName(); fn {
+		case "wildcard", "wildcardCased":
+			test = CompileWildcard(lit, fn == "wildcardCased").Match
+		default:
+			for _, f := range matchFuncs {
+				if f.name == fn {
+					n, match := newFoldNeedle(lit), f.match
+					test = func(s string) bool { return match(&n, s) }
+				}
+			}
+		}
+	} else if arg.Kind() == ast.ListKind {
+		var needles []foldNeedle
+		for _, el := range arg.AsList().Elements() {
+			lit, ok := literalString(el)
+			if !ok {
+				return nil
+			}
+			needles = append(needles, newFoldNeedle(lit))
+		}
+		test = listTester(call.FunctionName(), needles)
+	}
+	if test == nil {
+		return nil
+	}
+	return func(ev *event.Event) Tri {
+		v, t := lookupPath(ev, path)
+		if t != True {
+			return t
+		}
+		switch v.Kind() {
+		case event.String:
+			return triOf(test(v.Str()))
+		case event.Number, event.Bool:
+			return triOf(test(v.Text()))
+		case event.Null:
+			return False
+		}
+		return Failed
+	}
 }
 
 func isEventIdent(e ast.Expr) bool { return e.Kind() == ast.IdentKind && e.AsIdent() == "event" }
@@ -186,7 +339,7 @@ func has(ev *event.Event, path []string) Tri {
 			return triOf(ok)
 		}
 		if !ok {
-			return Failed
+			return Missing
 		}
 		switch v.Kind() {
 		case event.Object:
@@ -255,8 +408,16 @@ func equal(v event.Value, c constant) bool {
 	return false
 }
 
-// compare builds path op c (or c op path when flipped).
-func compare(path []string, op string, c constant, flipped bool) Pred {
+// compare builds path op c (or c op path when flipped); lenient reads the
+// field through @num.
+func compare(path []string, op string, c constant, flipped bool, lenient bool) Pred {
+	read := func(ev *event.Event) (event.Value, Tri) {
+		v, t := lookupPath(ev, path)
+		if lenient && t == True {
+			v = numOf(v)
+		}
+		return v, t
+	}
 	if flipped {
 		switch op {
 		case "_<_":
@@ -272,17 +433,17 @@ func compare(path []string, op string, c constant, flipped bool) Pred {
 	switch op {
 	case "_==_":
 		return func(ev *event.Event) Tri {
-			v, ok := ev.Path(path...)
-			if !ok {
-				return Failed
+			v, t := read(ev)
+			if t != True {
+				return t
 			}
 			return triOf(equal(v, c))
 		}
 	case "_!=_":
 		return func(ev *event.Event) Tri {
-			v, ok := ev.Path(path...)
-			if !ok {
-				return Failed
+			v, t := read(ev)
+			if t != True {
+				return t
 			}
 			return triOf(!equal(v, c))
 		}
@@ -293,8 +454,11 @@ func compare(path []string, op string, c constant, flipped bool) Pred {
 		return nil
 	}
 	return func(ev *event.Event) Tri {
-		v, ok := ev.Path(path...)
-		if !ok || v.Kind() != c.kind {
+		v, t := read(ev)
+		if t != True {
+			return t
+		}
+		if v.Kind() != c.kind {
 			return Failed
 		}
 		var cmp int

@@ -73,9 +73,16 @@ func (env *Env) functions() []cel.EnvOption {
 					return types.Bool(containsFold(string(a.(types.String)), string(b.(types.String))))
 				}))),
 		cel.Function("in_cidr",
-			cel.Overload("in_cidr_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
+			// The address is dynamic: an event field that is not text
+			// (a number, null) is no address in any range, as text that
+			// does not parse is not.
+			cel.Overload("in_cidr_string_string", []*cel.Type{cel.DynType, cel.StringType}, cel.BoolType,
 				cel.BinaryBinding(func(ip, cidr ref.Val) ref.Val {
-					a, err := netip.ParseAddr(string(ip.(types.String)))
+					s, ok := ip.(types.String)
+					if !ok {
+						return types.False
+					}
+					a, err := netip.ParseAddr(string(s))
 					if err != nil {
 						return types.False
 					}
@@ -85,9 +92,13 @@ func (env *Env) functions() []cel.EnvOption {
 					}
 					return types.Bool(p.Contains(a.Unmap()))
 				})),
-			cel.Overload("in_cidr_string_list", []*cel.Type{cel.StringType, cel.ListType(cel.StringType)}, cel.BoolType,
+			cel.Overload("in_cidr_string_list", []*cel.Type{cel.DynType, cel.ListType(cel.StringType)}, cel.BoolType,
 				cel.BinaryBinding(func(ip, cidrs ref.Val) ref.Val {
-					a, err := netip.ParseAddr(string(ip.(types.String)))
+					s, ok := ip.(types.String)
+					if !ok {
+						return types.False
+					}
+					a, err := netip.ParseAddr(string(s))
 					if err != nil {
 						return types.False
 					}

@@ -70,7 +70,7 @@ func getField(fs []event.Field, key ref.Val) ref.Val {
 		if v != nil {
 			return v
 		}
-		return types.NewErr("no such key: %v", key)
+		return types.WrapErr(&MissingFieldError{Key: string(key.(types.String))})
 	}
 	return v
 }

@@ -29,6 +29,14 @@ type Spec struct {
 	ByStream []StreamKey `yaml:"-"`
 	// Late overrides the engine's late-event policy for this rule.
 	Late string `yaml:"late" yamlx:"oneof=drop|process|correct"`
+	// MissingFields says what a test of a field the event lacks is:
+	// "error" (CEL's answer: the condition fails and the error is
+	// counted) or "false_if_missing" (false, and its negation true, as in
+	// Sigma and EQL). Empty means the compiler's default.
+	MissingFields string `yaml:"missing_fields" yamlx:"oneof=error|false_if_missing"`
+	// LenientNumbers lets a string field holding a number compare with
+	// number literals as that number ("4624" == 4624).
+	LenientNumbers bool `yaml:"lenient_numbers"`
 
 	// Exactly one detector: Match, Sequence, Aggregate or Join.
 	Match     *Expr          `yaml:"match"`

@@ -1,0 +1,658 @@
+package celenv
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Matching that fits security data: Windows paths, registry keys, command
+// lines and channel names are case-insensitive, and detection languages
+// (Sigma, EQL) compare values without regard to case and with * and ?
+// wildcards. The helpers here do that without allocating per event: needles
+// are folded once, when a rule loads, and haystacks are folded on the fly.
+
+// foldNeedle is a needle prepared for case-insensitive search: its lower
+// case form, and whether it is ASCII (then byte-wise comparison is exact).
+type foldNeedle struct {
+	s     string // as written
+	lower string // folded: ASCII lower case, or unicode.ToLower per rune
+	ascii bool
+	// anyHay: the needle is ASCII without k or s, the only letters a rune
+	// outside ASCII folds to (the Kelvin sign, the long s), so comparing
+	// ASCII-folded bytes is exact on any haystack, which then need not be
+	// scanned for non-ASCII bytes first.
+	anyHay bool
+}
+
+func newFoldNeedle(s string) foldNeedle {
+	if isASCII(s) {
+		l := asciiLower(s)
+		return foldNeedle{s: s, lower: l, ascii: true, anyHay: !strings.ContainsAny(l, "ks")}
+	}
+	return foldNeedle{s: s, lower: strings.ToLower(s)}
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// asciiEqualLower reports whether s equals the lower-case ASCII text lower,
+// ignoring the case of s.
+func asciiEqualLower(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if lowerByte(s[i]) != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *foldNeedle) equal(s string) bool {
+	if n.anyHay {
+		return asciiEqualLower(s, n.lower)
+	}
+	if n.ascii && isASCII(s) {
+		return asciiEqualLower(s, n.lower)
+	}
+	return strings.EqualFold(s, n.s)
+}
+
+func (n *foldNeedle) prefixOf(s string) bool {
+	if n.ascii {
+		if len(s) < len(n.lower) {
+			return false
+		}
+		if asciiEqualLower(s[:len(n.lower)], n.lower) {
+			return true
+		}
+		if n.anyHay || isASCII(s[:len(n.lower)]) {
+			return false
+		}
+	}
+	return hasPrefixFold(s, n.s)
+}
+
+func (n *foldNeedle) suffixOf(s string) bool {
+	if n.ascii {
+		if len(s) < len(n.lower) {
+			return false
+		}
+		if asciiEqualLower(s[len(s)-len(n.lower):], n.lower) {
+			return true
+		}
+		if n.anyHay || isASCII(s[len(s)-len(n.lower):]) {
+			return false
+		}
+	}
+	return hasSuffixFold(s, n.s)
+}
+
+func (n *foldNeedle) in(s string) bool { return n.index(s) >= 0 }
+
+// index is the byte offset of the first match in s, or -1.
+func (n *foldNeedle) index(s string) int {
+	if n.anyHay || n.ascii && isASCII(s) {
+		return indexASCIIFold(s, n.lower)
+	}
+	for i := 0; i < len(s); {
+		if _, ok := n.at(s[i:]); ok {
+			return i
+		}
+		_, w := utf8.DecodeRuneInString(s[i:])
+		i += w
+	}
+	if n.s == "" {
+		return 0
+	}
+	return -1
+}
+
+// at reports whether s starts with the needle, and how many bytes of s
+// it took.
+func (n *foldNeedle) at(s string) (int, bool) {
+	if n.ascii {
+		if len(s) < len(n.lower) {
+			return 0, false
+		}
+		if asciiEqualLower(s[:len(n.lower)], n.lower) {
+			return len(n.lower), true
+		}
+		if n.anyHay || isASCII(s[:len(n.lower)]) {
+			return 0, false
+		}
+	}
+	i, rest := 0, n.s
+	for rest != "" {
+		if i >= len(s) {
+			return 0, false
+		}
+		r1, w1 := utf8.DecodeRuneInString(s[i:])
+		r2, w2 := utf8.DecodeRuneInString(rest)
+		if !equalFoldRune(r1, r2) {
+			return 0, false
+		}
+		i += w1
+		rest = rest[w2:]
+	}
+	return i, true
+}
+
+// indexASCIIFold finds lower (ASCII, lower case) in s (ASCII) ignoring case.
+func indexASCIIFold(s, lower string) int {
+	n := len(lower)
+	if n == 0 {
+		return 0
+	}
+	first := lower[0]
+	upper := first
+	if 'a' <= first && first <= 'z' {
+		upper = first - 'a' + 'A'
+	}
+	for i := 0; i+n <= len(s); i++ {
+		c := s[i]
+		if c != first && c != upper {
+			// Skip ahead to the next candidate for the first byte.
+			j := strings.IndexByte(s[i+1:len(s)-n+1], first)
+			if upper != first {
+				if k := strings.IndexByte(s[i+1:len(s)-n+1], upper); k >= 0 && (j < 0 || k < j) {
+					j = k
+				}
+			}
+			if j < 0 {
+				return -1
+			}
+			i += j // the loop adds the 1
+			continue
+		}
+		if asciiEqualLower(s[i:i+n], lower) {
+			return i
+		}
+	}
+	return -1
+}
+
+// hasPrefixFold reports whether s starts with prefix under Unicode simple
+// case folding, comparing rune by rune.
+func hasPrefixFold(s, prefix string) bool {
+	for prefix != "" {
+		if s == "" {
+			return false
+		}
+		r1, w1 := utf8.DecodeRuneInString(s)
+		r2, w2 := utf8.DecodeRuneInString(prefix)
+		if !equalFoldRune(r1, r2) {
+			return false
+		}
+		s, prefix = s[w1:], prefix[w2:]
+	}
+	return true
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	for suffix != "" {
+		if s == "" {
+			return false
+		}
+		r1, w1 := utf8.DecodeLastRuneInString(s)
+		r2, w2 := utf8.DecodeLastRuneInString(suffix)
+		if !equalFoldRune(r1, r2) {
+			return false
+		}
+		s, suffix = s[:len(s)-w1], suffix[:len(suffix)-w2]
+	}
+	return true
+}
+
+func equalFoldRune(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	if a < utf8.RuneSelf && b < utf8.RuneSelf {
+		return lowerByte(byte(a)) == lowerByte(byte(b))
+	}
+	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
+		if r == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Wildcard is a compiled Sigma/EQL wildcard pattern: * matches any run of
+// characters (also none), ? exactly one character, and a backslash escapes
+// *, ? and itself; a backslash before anything else is a plain backslash,
+// so Windows paths need no doubling (C:\Windows\*.exe). Matching ignores
+// case unless the pattern was compiled cased.
+type Wildcard struct {
+	pattern string
+	cased   bool
+	// The common shapes are answered without the general matcher.
+	shape shape
+	lit   foldNeedle // the literal of equal/prefix/suffix/contains shapes
+	// toks is the pattern for the general matcher.
+	toks []wtok
+}
+
+type shape uint8
+
+const (
+	shapeGeneral  shape = iota
+	shapeEqual          // lit
+	shapePrefix         // lit*
+	shapeSuffix         // *lit
+	shapeContains       // *lit*
+	shapeAny            // * (also **)
+)
+
+type wtok struct {
+	kind byte // 'l' literal, '?' one rune, '*' any run
+	lit  string
+	low  foldNeedle
+}
+
+// CompileWildcard compiles a wildcard pattern; cased makes it
+// case-sensitive.
+func CompileWildcard(pattern string, cased bool) *Wildcard {
+	w := &Wildcard{pattern: pattern, cased: cased}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			s := lit.String()
+			w.toks = append(w.toks, wtok{kind: 'l', lit: s, low: newFoldNeedle(s)})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '\\':
+			if i+1 < len(pattern) && (pattern[i+1] == '*' || pattern[i+1] == '?' || pattern[i+1] == '\\') {
+				lit.WriteByte(pattern[i+1])
+				i++
+				continue
+			}
+			lit.WriteByte(c)
+		case '*':
+			flush()
+			if n := len(w.toks); n == 0 || w.toks[n-1].kind != '*' {
+				w.toks = append(w.toks, wtok{kind: '*'})
+			}
+		case '?':
+			flush()
+			w.toks = append(w.toks, wtok{kind: '?'})
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	flush()
+	t := w.toks
+	switch {
+	case len(t) == 0:
+		w.shape, w.lit = shapeEqual, newFoldNeedle("")
+	case len(t) == 1 && t[0].kind == 'l':
+		w.shape, w.lit = shapeEqual, t[0].low
+	case len(t) == 1 && t[0].kind == '*':
+		w.shape = shapeAny
+	case len(t) == 2 && t[0].kind == 'l' && t[1].kind == '*':
+		w.shape, w.lit = shapePrefix, t[0].low
+	case len(t) == 2 && t[0].kind == '*' && t[1].kind == 'l':
+		w.shape, w.lit = shapeSuffix, t[1].low
+	case len(t) == 3 && t[0].kind == '*' && t[1].kind == 'l' && t[2].kind == '*':
+		w.shape, w.lit = shapeContains, t[1].low
+	}
+	return w
+}
+
+// String returns the pattern as written.
+func (w *Wildcard) String() string { return w.pattern }
+
+// Match reports whether s matches the whole pattern.
+func (w *Wildcard) Match(s string) bool {
+	if w.cased {
+		switch w.shape {
+		case shapeEqual:
+			return s == w.lit.s
+		case shapePrefix:
+			return strings.HasPrefix(s, w.lit.s)
+		case shapeSuffix:
+			return strings.HasSuffix(s, w.lit.s)
+		case shapeContains:
+			return strings.Contains(s, w.lit.s)
+		case shapeAny:
+			return true
+		}
+		return matchToks(w.toks, s, true)
+	}
+	switch w.shape {
+	case shapeEqual:
+		return w.lit.equal(s)
+	case shapePrefix:
+		return w.lit.prefixOf(s)
+	case shapeSuffix:
+		return w.lit.suffixOf(s)
+	case shapeContains:
+		return w.lit.in(s)
+	case shapeAny:
+		return true
+	}
+	return matchToks(w.toks, s, false)
+}
+
+// matchToks is the general matcher: literals and ? advance, and a * tries
+// the shortest run first, returning to the last * on a mismatch. Only the
+// last * is ever resumed, since any later literal found further right can
+// be found by that star as well; the work is O(len(s) × len(toks)) at
+// worst and linear for patterns whose literals do not repeat.
+func matchToks(toks []wtok, s string, cased bool) bool {
+	ti, si := 0, 0
+	starTi, starSi := -1, 0
+	for {
+		if ti == len(toks) {
+			if si == len(s) {
+				return true
+			}
+		} else {
+			t := &toks[ti]
+			switch t.kind {
+			case '*':
+				starTi, starSi = ti, si
+				ti++
+				continue
+			case '?':
+				if si < len(s) {
+					_, w := utf8.DecodeRuneInString(s[si:])
+					si += w
+					ti++
+					continue
+				}
+			case 'l':
+				if n, ok := litAt(t, s[si:], cased); ok {
+					si += n
+					ti++
+					continue
+				}
+			}
+		}
+		if starTi < 0 || starSi >= len(s) {
+			return false
+		}
+		// Let the last star take one more character and retry after it;
+		// when a literal follows the star, skip straight to its next
+		// occurrence.
+		_, w := utf8.DecodeRuneInString(s[starSi:])
+		starSi += w
+		if next := starTi + 1; next < len(toks) && toks[next].kind == 'l' {
+			j := indexTok(&toks[next], s[starSi:], cased)
+			if j < 0 {
+				return false
+			}
+			starSi += j
+		}
+		ti, si = starTi+1, starSi
+	}
+}
+
+func indexTok(t *wtok, s string, cased bool) int {
+	if cased {
+		return strings.Index(s, t.lit)
+	}
+	return t.low.index(s)
+}
+
+// litAt reports whether s starts with the token's literal and how many
+// bytes of s it took (folding can change byte lengths outside ASCII).
+func litAt(t *wtok, s string, cased bool) (int, bool) {
+	if cased {
+		return len(t.lit), strings.HasPrefix(s, t.lit)
+	}
+	return t.low.at(s)
+}
+
+// HasWildcards reports whether a Sigma value holds an unescaped * or ?.
+func HasWildcards(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) && (s[i+1] == '*' || s[i+1] == '?' || s[i+1] == '\\') {
+				i++
+			}
+		case '*', '?':
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalNumber reports whether s is the text cep renders for a number
+// (4624, -1, 2.5), and that number: under lenient_numbers such a string
+// field compares with number literals as the number.
+func canonicalNumber(s string) (float64, bool) {
+	if s == "" || len(s) > 32 {
+		return 0, false
+	}
+	c := s[0]
+	if (c < '0' || c > '9') && c != '-' {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, false
+	}
+	if strconv.FormatFloat(f, 'f', -1, 64) != s {
+		return 0, false
+	}
+	return f, true
+}
+
+// automatable reports whether a needle can go into the automaton, which
+// folds ASCII letters only: every rune is ASCII or has no other case
+// (punctuation, dashes, emoji, CJK).
+func automatable(s string) bool {
+	for _, r := range s {
+		if r >= utf8.RuneSelf && unicode.SimpleFold(r) != r {
+			return false
+		}
+	}
+	return true
+}
+
+// multiNeedle finds any of many needles in one pass: an Aho-Corasick
+// automaton over ASCII-folded bytes, so that icontainsAny over a Sigma list
+// of a hundred values reads the field once instead of a hundred times.
+// Needles outside ASCII are searched one by one.
+type multiNeedle struct {
+	root  [256]int32 // transitions of the root, dense: every scan starts there
+	edges [][]acEdge // transitions of the other states, sorted by byte
+	fail  []int32
+	out   []bool
+	empty bool // an empty needle matches everything
+	other []foldNeedle
+}
+
+type acEdge struct {
+	b  byte
+	to int32
+}
+
+// automata shares the automata of literal lists between the programs of a
+// rule set: the fast path and CEL's plan of one expression, and the
+// variants of an imported Sigma rule, hold the same lists. Automata are
+// read-only once built. The cache stops growing at maxAutomata lists, so
+// reloads of ever-new lists cannot grow it without bound.
+var (
+	automata     sync.Map // joined needles → *multiNeedle
+	automataSize atomic.Int64
+)
+
+const maxAutomata = 1 << 16
+
+// sharedMultiNeedle returns the automaton of a literal list, built once.
+func sharedMultiNeedle(needles []foldNeedle) *multiNeedle {
+	var b strings.Builder
+	for _, n := range needles {
+		b.WriteString(n.s)
+		b.WriteByte(0)
+	}
+	key := b.String()
+	if m, ok := automata.Load(key); ok {
+		return m.(*multiNeedle)
+	}
+	m := newMultiNeedle(needles)
+	if automataSize.Load() < maxAutomata {
+		if prev, loaded := automata.LoadOrStore(key, m); loaded {
+			return prev.(*multiNeedle)
+		}
+		automataSize.Add(1)
+	}
+	return m
+}
+
+func newMultiNeedle(needles []foldNeedle) *multiNeedle {
+	m := &multiNeedle{edges: [][]acEdge{nil}, fail: []int32{0}, out: []bool{false}}
+	for i := range m.root {
+		m.root[i] = -1
+	}
+	next := func(s int32, c byte) int32 {
+		if s == 0 {
+			return m.root[c]
+		}
+		for _, e := range m.edges[s] {
+			if e.b == c {
+				return e.to
+			}
+		}
+		return -1
+	}
+	for _, n := range needles {
+		switch {
+		case n.s == "":
+			m.empty = true
+			continue
+		case !automatable(n.s):
+			m.other = append(m.other, n)
+			continue
+		}
+		s := int32(0)
+		for i := 0; i < len(n.lower); i++ {
+			c := n.lower[i]
+			t := next(s, c)
+			if t < 0 {
+				t = int32(len(m.edges))
+				m.edges = append(m.edges, nil)
+				m.fail = append(m.fail, 0)
+				m.out = append(m.out, false)
+				if s == 0 {
+					m.root[c] = t
+				} else {
+					m.edges[s] = append(m.edges[s], acEdge{c, t})
+				}
+			}
+			s = t
+		}
+		m.out[s] = true
+	}
+	// Failure links, breadth first: a state's failure is the longest
+	// proper suffix of its text that is also a prefix of a needle.
+	var queue []int32
+	for c := 0; c < 256; c++ {
+		if t := m.root[c]; t > 0 {
+			queue = append(queue, t)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, e := range m.edges[s] {
+			f := m.fail[s]
+			for f != 0 && next(f, e.b) < 0 {
+				f = m.fail[f]
+			}
+			if t := next(f, e.b); t >= 0 && t != e.to {
+				m.fail[e.to] = t
+			}
+			m.out[e.to] = m.out[e.to] || m.out[m.fail[e.to]]
+			queue = append(queue, e.to)
+		}
+	}
+	return m
+}
+
+func (m *multiNeedle) in(s string) bool {
+	if m.empty {
+		return true
+	}
+	if len(m.edges) > 1 {
+		st := int32(0)
+		for i := 0; i < len(s); i++ {
+			c := lowerByte(s[i])
+			if c >= utf8.RuneSelf {
+				// Unicode folding maps two runes onto ASCII letters:
+				// the Kelvin sign is k and the long s is s. Other
+				// runes go in as their bytes: the automaton holds only
+				// runes that fold to nothing else.
+				switch r, w := utf8.DecodeRuneInString(s[i:]); r {
+				case '\u212A':
+					c = 'k'
+					i += w - 1
+				case '\u017F':
+					c = 's'
+					i += w - 1
+				}
+			}
+			for {
+				var t int32 = -1
+				if st == 0 {
+					t = m.root[c]
+				} else {
+					for _, e := range m.edges[st] {
+						if e.b == c {
+							t = e.to
+							break
+						}
+					}
+				}
+				if t >= 0 {
+					st = t
+					break
+				}
+				if st == 0 {
+					break
+				}
+				st = m.fail[st]
+			}
+			if m.out[st] {
+				return true
+			}
+		}
+	}
+	for i := range m.other {
+		if m.other[i].in(s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,265 @@
+package celenv
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types"
+)
+
+func TestWildcard(t *testing.T) {
+	for _, c := range []struct {
+		pattern, s string
+		want       bool
+		cased      bool
+	}{
+		// A backslash escapes * as in Sigma: a path before a wildcard
+		// doubles it.
+		{`?:\Windows\\*.exe`, `C:\windows\System32\cmd.EXE`, true, false},
+		{`?:\Windows\\*.exe`, `C:\windows\System32\cmd.EXE`, false, true},
+		{`?:\Windows\\*.exe`, `\\?\C:\Windows\cmd.exe`, false, false},
+		{`?:\Windows\*.exe`, `C:\Windows*.exe`, true, false},
+		{`*\cmd.exe`, `C:\Windows\CMD.exe`, true, false},
+		{`c:\\*`, `C:\x`, true, false},
+		{`*powershell*`, `xPowerShell -enc`, true, false},
+		{`*`, ``, true, false},
+		{``, ``, true, false},
+		{``, `a`, false, false},
+		{`a?c`, `abc`, true, false},
+		{`a?c`, `ac`, false, false},
+		{`a?c`, `aÄc`, true, false},
+		{`a\*c`, `a*c`, true, false},
+		{`a\*c`, `abc`, false, false},
+		{`a\?c`, `abc`, false, false},
+		{`a\\*`, `a\xyz`, true, false},
+		{`a\b`, `a\b`, true, false},
+		{`*a*b*a*`, `xxAyyBzzA`, true, false},
+		{`*a*b*a*`, `xxAyyBzz`, false, false},
+		{`*.exe*.exe`, `a.exe.exe`, true, false},
+		{`*ÄB?`, `xäbc`, true, false},
+		{`*ÄB?`, `xäbc`, false, true},
+		{`ab*`, `ABC`, true, false},
+		{`ab*`, `ÄBC`, false, false},
+		{`*ss`, `xSS`, true, false},
+		{`**x**`, `aXb`, true, false},
+		{`*x?`, `x`, false, false},
+	} {
+		w := CompileWildcard(c.pattern, c.cased)
+		if got := w.Match(c.s); got != c.want {
+			t.Errorf("%q (cased %v) on %q: %v, want %v", c.pattern, c.cased, c.s, got, c.want)
+		}
+	}
+}
+
+func TestHasWildcards(t *testing.T) {
+	for s, want := range map[string]bool{`a*`: true, `a\*`: false, `a\\*`: true, `?`: true, `C:\Windows`: false, `a\?b`: false} {
+		if HasWildcards(s) != want {
+			t.Errorf("HasWildcards(%q) = %v", s, !want)
+		}
+	}
+}
+
+func TestFoldSearch(t *testing.T) {
+	for _, c := range []struct {
+		s, sub string
+		want   bool
+	}{
+		{"C:\\Windows\\System32", "system32", true},
+		{"abc", "", true},
+		{"", "a", false},
+		{"xxAbAbC", "abc", true},
+		{"ǅx", "ǆ", true},
+		{"straße", "STRASSE", false},
+	} {
+		n := newFoldNeedle(c.sub)
+		if got := n.in(c.s); got != c.want {
+			t.Errorf("%q in %q: %v", c.sub, c.s, got)
+		}
+	}
+}
+
+func TestMultiNeedle(t *testing.T) {
+	needles := []string{"he", "she", "his", "hers", "cmd.exe", "ÄBC", "Kelvin", " –s cmd", "😀x"}
+	var fs []foldNeedle
+	for _, n := range needles {
+		fs = append(fs, newFoldNeedle(n))
+	}
+	m := newMultiNeedle(fs)
+	for _, s := range []string{"", "ushers", "xx", "C:\\Windows\\CMD.EXE", "ahishers", "h", "sh", "xäbcx", "\u212Aelvin", "ſhe", "\u212A", "c:\\cmd.ex", "Hi", "a –S CMD", "a —s cmd", "😀X", "😀", "x😁x"} {
+		want := false
+		for i := range fs {
+			if fs[i].in(s) {
+				want = true
+			}
+		}
+		if got := m.in(s); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+	if !newMultiNeedle([]foldNeedle{newFoldNeedle("")}).in("x") {
+		t.Error("an empty needle is in every string")
+	}
+}
+
+func estimate(tb testing.TB, env *Env, expr string) checker.CostEstimate {
+	tb.Helper()
+	a, iss := env.Event.Compile(expr)
+	if iss.Err() != nil {
+		tb.Fatalf("%s: %v", expr, iss.Err())
+	}
+	est, err := env.Event.EstimateCost(a, CostEstimator(64*1024))
+	if err != nil {
+		tb.Fatalf("%s: %v", expr, err)
+	}
+	return est
+}
+
+// TestCostEstimates pins the estimates of the expressions the issue named
+// and of every function of the package.
+func TestCostEstimates(t *testing.T) {
+	env, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		expr     string
+		min, max uint64
+	}{
+		// Six short literals, each searched for in a 64 Ki field: about
+		// 6 × 6,554 × 0.2, not 257,729,549.
+		{`["a","b","c","d","e","f"].exists(s, event.CommandLine.contains(s))`, 1, 50_000},
+		{`["whoami","net1"].exists(s, event.CommandLine.icontains(s))`, 1, 30_000},
+		// One pass of the automaton, however many needles.
+		{`event.CommandLine.icontainsAny(["whoami", "net1", "nltest"])`, 1, 7_000},
+		{`event.Image.iendsWith("\\cmd.exe")`, 1, 10},
+		{`event.Image.iequals("x")`, 1, 10},
+		{`event.Image.iin(["a.exe", "b.exe"])`, 1, 20},
+		{`event.Image.wildcard("?:\\Windows\\*.exe")`, 1, 200_000},
+		{`contains_ignore_case(event.a, "xy")`, 1, 7_000},
+		{`equals_ignore_case(event.a, "xy")`, 1, 10},
+		{`in_list("l", event.a)`, 1, 7_000},
+		{`in_cidr(event.ip, ["10.0.0.0/8", "192.168.0.0/16"])`, 1, 20},
+		{`is_private_ip(event.ip)`, 1, 10},
+		{`keywords(event, ["mimikatz", "sekurlsa"])`, 1, 7_000},
+		{`ts(event) < ts(event)`, 1, 20},
+		// A literal regex is costed by its compiled program: [a-z]+ is
+		// one instruction, not six characters: one pass over the field.
+		{`event.a.matches("^[a-z]+$")`, 1, 7_000},
+	} {
+		est := estimate(t, env, c.expr)
+		if est.Min < c.min || est.Max > c.max {
+			t.Errorf("%s: estimated [%d, %d], want within [%d, %d]", c.expr, est.Min, est.Max, c.min, c.max)
+		}
+	}
+	// A regex's estimate follows its program, so a case-insensitive
+	// alternation costs what its instructions cost.
+	alt := estimate(t, env, `event.a.matches("(?i)(mimikatz|procdump|rubeus|sharphound)")`)
+	long := estimate(t, env, `event.a.matches("(?i)(mimikatz|procdump|rubeus|sharphound|lazagne|psexec|wmiexec|certutil)")`)
+	if alt.Max >= long.Max || long.Max >= 1_000_000 {
+		t.Errorf("alternations: %d then %d", alt.Max, long.Max)
+	}
+}
+
+// Every custom function needs an estimate of its own, or the checker falls
+// back to a constant that ignores its arguments.
+func TestEveryFunctionHasAnEstimate(t *testing.T) {
+	est := costEstimator{max: 100}
+	env, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range env.Event.Functions() {
+		name := fn.Name()
+		if name != FnFalseIfMissing && name != FnNum && !isOurs(name) {
+			continue
+		}
+		for _, o := range fn.OverloadDecls() {
+			var target *checker.AstNode
+			args := make([]checker.AstNode, len(o.ArgTypes()))
+			for i := range args {
+				args[i] = fakeNode{}
+			}
+			if o.IsMemberFunction() {
+				var tn checker.AstNode = fakeNode{}
+				target = &tn
+				args = args[1:]
+			}
+			if est.EstimateCallCost(name, o.ID(), target, args) == nil {
+				t.Errorf("%s (%s) has no cost estimate", name, o.ID())
+			}
+		}
+	}
+}
+
+func isOurs(name string) bool {
+	switch name {
+	case "keywords", "keywordsLike", "in_list", "ts", "hours_between", "geo_distance_km", "equals_ignore_case", "contains_ignore_case", "in_cidr", "is_private_ip", "wildcard", "wildcardCased":
+		return true
+	}
+	for _, f := range matchFuncs {
+		if f.name == name {
+			return true
+		}
+	}
+	for _, f := range listFuncs {
+		if f.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+type fakeNode struct{}
+
+func (fakeNode) Path() []string                      { return []string{"event", "x"} }
+func (fakeNode) Type() *types.Type                   { return types.DynType }
+func (fakeNode) Expr() ast.Expr                      { return ast.NewExprFactory().NewIdent(1, "x") }
+func (fakeNode) ComputedSize() *checker.SizeEstimate { return nil }
+
+func TestActualCost(t *testing.T) {
+	env, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, iss := env.Event.Compile(`event.a.icontains("needle") || event.a.wildcard("*x*y")`)
+	if iss.Err() != nil {
+		t.Fatal(iss.Err())
+	}
+	prg, err := env.Event.Program(a, append(Precompiled(), cel.CostTracking(ActualCost{}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, det, err := prg.Eval(map[string]any{"event": EventValue(decode(t, `{"ts":1,"a":"`+strings.Repeat("z", 1000)+`"}`))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := *det.ActualCost(); c < 100 {
+		t.Errorf("actual cost %d: the functions' costs are not counted", c)
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	s := `C:\Program Files\Common Files\microsoft shared\ClickToRun\OfficeC2RClient.exe`
+	suffix, sub := newFoldNeedle(`\officec2rclient.EXE`), newFoldNeedle(`clicktorun`)
+	w := CompileWildcard(`?:\program files\*\*.exe`, false)
+	for _, c := range []struct {
+		name string
+		f    func() bool
+	}{
+		{"iendsWith", func() bool { return suffix.suffixOf(s) }},
+		{"icontains", func() bool { return sub.in(s) }},
+		{"wildcard", func() bool { return w.Match(s) }},
+	} {
+		want := c.f()
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if c.f() != want {
+					b.Fatal("changed")
+				}
+			}
+		})
+	}
+}
