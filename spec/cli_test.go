@@ -145,3 +145,24 @@ var _ = Describe("a directory with a cep config", func() {
 		Expect(r.stderr).To(ContainSubstring("an online model, not a rule file"))
 	})
 })
+
+var _ = Describe("missing-field semantics", func() {
+	It("are set for every rule by --missing-fields and cel.missing_fields", func() {
+		dir := GinkgoT().TempDir()
+		writeFile(dir, "rules/sel.yaml", `id: t.sel
+title: selection and not filter
+match: event.Image.iendsWith("\\cmd.exe") && !(event.ParentImage.iendsWith("\\explorer.exe"))
+`)
+		writeFile(dir, "win.jsonl", `{"id":"e1","ts":"2026-01-01T00:00:00Z","Image":"C:\\Windows\\System32\\CMD.EXE"}`+"\n")
+		r := cep(dir, nil, "run", "--rules", "rules", "--input", "win=win.jsonl")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(alertsOf(r.stdout)).To(BeEmpty(), "by default a missing field fails the condition")
+		r = cep(dir, nil, "run", "--rules", "rules", "--input", "win=win.jsonl", "--missing-fields", "false_if_missing")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(alertsOf(r.stdout)).To(HaveLen(1))
+		cfg := writeFile(dir, "cep.yaml", "rules: [rules]\ncel: {missing_fields: false_if_missing}\nsources: [{type: file, path: win.jsonl, stream: win}]\n")
+		r = cep(dir, nil, "run", "--config", cfg)
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(alertsOf(r.stdout)).To(HaveLen(1))
+	})
+})

@@ -106,6 +106,9 @@ type engineConfig struct {
 type celConfig struct {
 	// CostLimit bounds the estimated and actual cost of every expression.
 	CostLimit uint64 `yaml:"cost_limit"`
+	// MissingFields is the default missing_fields of rules that do not set
+	// it.
+	MissingFields string `yaml:"missing_fields" yamlx:"oneof=error|false_if_missing"`
 }
 
 type stateConfig struct {

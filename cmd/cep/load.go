@@ -15,6 +15,9 @@ type ruleFlags struct {
 	lists     string
 	models    string
 	costLimit uint64
+	// missingFields is the default missing_fields of rules that do not
+	// set it: error or false_if_missing.
+	missingFields string
 }
 
 // listsDir finds the reference lists: the --lists flag, else a lists
@@ -68,7 +71,7 @@ func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compile
 	if err != nil {
 		return nil, nil, exitWith(exitUsage, "%v", err)
 	}
-	c, err := rules.NewCompiler(rules.Options{Lists: lists, Models: models, CostLimit: f.costLimit, Logger: a.log})
+	c, err := rules.NewCompiler(rules.Options{Lists: lists, Models: models, CostLimit: f.costLimit, MissingFields: f.missingFields, Logger: a.log})
 	if err != nil {
 		return nil, nil, exitWith(exitRuntime, "%v", err)
 	}

@@ -76,7 +76,7 @@ for --input and standard output for --output.`,
 				// Everything a replay takes from flags, a service takes from
 				// its config file: a flag that would be ignored is an error.
 				var ignored []string
-				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "memory-limit", "time-format", "time-zone", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit"} {
+				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "memory-limit", "time-format", "time-zone", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit", "missing-fields"} {
 					if cmd.Flags().Changed(name) {
 						ignored = append(ignored, "--"+name)
 					}
@@ -115,6 +115,7 @@ func (a *app) addRuleFlags(cmd *cobra.Command, f *ruleFlags) {
 	cmd.Flags().StringVar(&f.lists, "lists", "", "reference lists directory (default: lists/ beside the rules)")
 	cmd.Flags().StringVar(&f.models, "models", "", "PMML models directory (default: models/ beside the rules)")
 	cmd.Flags().Uint64Var(&f.costLimit, "cost-limit", rules.DefaultCostLimit, "limit on the estimated and actual cost of each CEL expression")
+	cmd.Flags().StringVar(&f.missingFields, "missing-fields", "", "default missing_fields of rules that do not set it: error (a comparison on a missing field fails the condition) or false_if_missing (as Sigma and EQL)")
 }
 
 func (a *app) addEngineFlags(cmd *cobra.Command, p *engineParams) {

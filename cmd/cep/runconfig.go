@@ -51,6 +51,9 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if cfg.CEL.CostLimit > 0 {
 		rf.costLimit = cfg.CEL.CostLimit
 	}
+	if cfg.CEL.MissingFields != "" {
+		rf.missingFields = cfg.CEL.MissingFields
+	}
 	ruleSrcs, err := a.openRuleSources(ctx, cfg, rf)
 	if err != nil {
 		return err
