@@ -8,6 +8,7 @@ import (
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/reflist"
+	"github.com/cep-project/cep/sinks/siem"
 )
 
 // ruleFlags are the flags of every command that loads rules.
@@ -116,6 +117,9 @@ func (a *app) configPaths(paths []string, f ruleFlags) ([]string, ruleFlags, err
 			fmt.Fprintf(a.stderr, "note: %s also names Git rule sources: only its directories are used here\n", cfgPath)
 		}
 		fmt.Fprintf(a.stderr, "note: %s is a cep config: using its rules %v\n", cfgPath, dirs)
+		for _, w := range siem.Warnings(cfg.Sinks) {
+			fmt.Fprintf(a.stderr, "warning: %s: %s\n", cfgPath, w)
+		}
 		out = append(out, dirs...)
 		if f.lists == "" && cfg.Lists != "" {
 			f.lists = cfg.resolve(cfg.Lists)
