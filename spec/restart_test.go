@@ -335,3 +335,53 @@ sinks:
 		Eventually(s).Should(gexec.Exit(0))
 	})
 })
+
+var _ = Describe("checkpoints at rest", func() {
+	It("are encrypted when a key is configured, and a missing key is refused by name", func() {
+		dir := GinkgoT().TempDir()
+		writeFile(dir, "rules/seq.yaml", `id: enc.seq
+title: Two declines on a card
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: d, where: event.result == "declined", times: "2"}
+`)
+		writeFile(dir, "payments.jsonl", `{"id":"p1","ts":"2026-01-01T00:00:00Z","card":"4111111111111111","result":"declined"}`+"\n")
+		cfg := writeFile(dir, "cep.yaml", `
+rules: [rules]
+state:
+  dir: state
+  encryption: {key: "${env:CEP_STATE_KEY}"}
+sources: [{type: file, path: payments.jsonl, stream: payments, follow: true, poll_interval: 20ms}]
+sinks: [{name: archive, type: file, file: {path: alerts.jsonl}}]
+`)
+		key := strings.Repeat("ab", 32)
+		cmd := exec.Command(cepBin, "run", "--config", cfg)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CEP_STATE_KEY="+key)
+		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() bool { return hasCheckpoint(filepath.Join(dir, "state")) }).Should(BeTrue())
+		s.Signal(syscall.SIGTERM)
+		Eventually(s).Should(gexec.Exit(0))
+		ents, err := os.ReadDir(filepath.Join(dir, "state"))
+		Expect(err).NotTo(HaveOccurred())
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(dir, "state", e.Name()))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(b)).NotTo(ContainSubstring("4111111111111111"), e.Name())
+		}
+
+		By("restarting without the key")
+		noKey := writeFile(dir, "nokey.yaml", `
+rules: [rules]
+state: {dir: state}
+sources: [{type: file, path: payments.jsonl, stream: payments}]
+`)
+		r := cep(dir, nil, "run", "--config", noKey)
+		Expect(r.code).To(Equal(2))
+		Expect(r.stderr).To(ContainSubstring("is encrypted with key"))
+	})
+})

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cep-project/cep/internal/seal"
 )
 
 // DefaultKeep is how many committed checkpoints a Dir keeps: the newest,
@@ -26,6 +28,10 @@ type Dir struct {
 	// Keep is the number of checkpoints kept; 0 means DefaultKeep.
 	Keep int
 	Log  *slog.Logger
+	// Keys, when set, encrypt the entries of new checkpoints with their
+	// primary key and open those written with any of them; a checkpoint
+	// sealed with a key it lacks is refused by the key's id.
+	Keys *seal.Keyring
 }
 
 const (
@@ -80,6 +86,9 @@ func (d *Dir) Begin(_ context.Context, m Meta) (Tx, error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	tx := &dirTx{d: d, f: f, id: m.ID, enc: newEncoder(f)}
+	if d.Keys != nil {
+		tx.enc.key = d.Keys.Primary()
+	}
 	tx.enc.header(m)
 	return tx, nil
 }
@@ -169,14 +178,14 @@ func (d *Dir) Latest(context.Context) (Snapshot, error) {
 		name := d.name(id)
 		m, err := d.check(name)
 		var ve *VersionError
-		if errors.As(err, &ve) {
+		if errors.As(err, &ve) || errors.Is(err, ErrKey) {
 			return nil, err
 		}
 		if err != nil {
 			d.logger().Error("checkpoint unreadable: trying an older one", "file", name, "error", err)
 			continue
 		}
-		return &dirSnapshot{name: name, meta: m}, nil
+		return &dirSnapshot{name: name, meta: m, keys: d.Keys}, nil
 	}
 	if len(ids) > 0 {
 		return nil, fmt.Errorf("%w: no checkpoint in %s checks out (%d tried); move them away to start with an empty state", ErrCorrupt, d.Path, len(ids))
@@ -194,12 +203,13 @@ func (d *Dir) check(name string) (Meta, error) {
 	if err != nil {
 		return Meta{}, err
 	}
-	return verify(f, st.Size(), name)
+	return verify(f, st.Size(), name, d.Keys)
 }
 
 type dirSnapshot struct {
 	name string
 	meta Meta
+	keys *seal.Keyring
 }
 
 func (s *dirSnapshot) Meta() Meta { return s.meta }
@@ -217,11 +227,11 @@ func (s *dirSnapshot) Entries(f func(Entry) error) error {
 	// Latest verified the file; the sum is checked again at the end of
 	// this read, which catches a file changed in between (too late to undo
 	// what f did, but never silently).
-	return readEntries(file, st.Size(), s.name, f)
+	return readEntries(file, st.Size(), s.name, s.keys, f)
 }
 
-func readEntries(r io.Reader, size int64, name string, f func(Entry) error) error {
-	d := newDecoder(r, size, name)
+func readEntries(r io.Reader, size int64, name string, keys *seal.Keyring, f func(Entry) error) error {
+	d := newDecoder(r, size, name, keys)
 	if _, err := d.header(); err != nil {
 		return err
 	}

@@ -193,13 +193,13 @@ func FuzzReadCheckpoint(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The structure alone, past the checksum, must fail cleanly too.
-		_ = readEntries(bytes.NewReader(b), int64(len(b)), "fuzz", func(Entry) error { return nil })
-		m, err := verify(bytes.NewReader(b), int64(len(b)), "fuzz")
+		_ = readEntries(bytes.NewReader(b), int64(len(b)), "fuzz", nil, func(Entry) error { return nil })
+		m, err := verify(bytes.NewReader(b), int64(len(b)), "fuzz", nil)
 		if err != nil {
 			return
 		}
 		n := 0
-		err = readEntries(bytes.NewReader(b), int64(len(b)), "fuzz", func(Entry) error { n++; return nil })
+		err = readEntries(bytes.NewReader(b), int64(len(b)), "fuzz", nil, func(Entry) error { n++; return nil })
 		if err != nil {
 			t.Fatalf("verified checkpoint %d does not read back: %v", m.ID, err)
 		}

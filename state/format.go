@@ -9,22 +9,33 @@ import (
 	"hash/crc32"
 	"io"
 	"time"
+
+	"github.com/cep-project/cep/internal/seal"
 )
 
 // The file format of a checkpoint:
 //
 //	magic    "CEPCKPT\n"
 //	version  uint16, little endian
-//	flags    byte (0; reserved for sealed files)
+//	flags    byte: 0, or flagSealed
+//	key id   string, when sealed: the key the entries are sealed with
 //	meta     uvarint id, varint created (Unix ns), string writer,
 //	         uvarint n, n × (string source, bytes data)
-//	entries  n × (byte 1, string scope, string key, bytes value), byte 0
+//	entries  n × (byte 1, string scope, string key, bytes value), byte 0;
+//	         sealed: n × (byte 2, bytes frame), byte 0, where a frame is
+//	         AES-256-GCM over the entry's scope, key and value, bound to
+//	         the checkpoint id and the entry's place
 //	trailer  uint32 CRC-32C of everything before it, little endian
 //
 // Strings and bytes are a uvarint length and the bytes. The checksum is
 // verified before any entry is handed out, so a torn or flipped file is
 // refused as a whole, never half applied.
 const magic = "CEPCKPT\n"
+
+// flagSealed marks a file whose entries are encrypted (internal/seal).
+// Entities' keys and events are in the entries, so both are sealed; the
+// meta (ids, positions in files) is not.
+const flagSealed = 1
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -37,6 +48,13 @@ type encoder struct {
 	crc hash.Hash32
 	buf [binary.MaxVarintLen64]byte
 	err error
+	// key seals entries when set; id and n bind each frame to its
+	// checkpoint and place, so frames cannot be moved or replayed.
+	key   *seal.Key
+	id    uint64
+	n     uint64
+	plain []byte
+	frame []byte
 }
 
 func newEncoder(w io.Writer) *encoder {
@@ -65,7 +83,14 @@ func (e *encoder) header(m Meta) {
 	e.write([]byte(magic))
 	var v [3]byte
 	binary.LittleEndian.PutUint16(v[:], FormatVersion)
+	if e.key != nil {
+		v[2] = flagSealed
+	}
 	e.write(v[:])
+	if e.key != nil {
+		e.str(e.key.ID())
+		e.id = m.ID
+	}
 	e.uvarint(m.ID)
 	e.varint(m.Created.UnixNano())
 	e.str(m.Writer)
@@ -77,10 +102,28 @@ func (e *encoder) header(m Meta) {
 }
 
 func (e *encoder) entry(en Entry) {
-	e.write([]byte{1})
-	e.str(en.Scope)
-	e.str(en.Key)
-	e.bytes(en.Value)
+	if e.key == nil {
+		e.write([]byte{1})
+		e.str(en.Scope)
+		e.str(en.Key)
+		e.bytes(en.Value)
+		return
+	}
+	e.plain = binary.AppendUvarint(e.plain[:0], uint64(len(en.Scope)))
+	e.plain = append(e.plain, en.Scope...)
+	e.plain = binary.AppendUvarint(e.plain, uint64(len(en.Key)))
+	e.plain = append(e.plain, en.Key...)
+	e.plain = append(e.plain, en.Value...)
+	e.frame = e.key.SealFrame(e.frame[:0], e.plain, frameAAD(e.id, e.n))
+	e.n++
+	e.write([]byte{2})
+	e.bytes(e.frame)
+}
+
+// frameAAD binds a sealed entry to its checkpoint and place.
+func frameAAD(id, n uint64) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, id)
+	return binary.LittleEndian.AppendUint64(b, n)
 }
 
 // finish writes the end mark and the checksum, and flushes.
@@ -111,6 +154,11 @@ type decoder struct {
 	crc  hash.Hash32
 	name string
 	err  error
+	// keys open sealed entries; key is the one the file names.
+	keys  *seal.Keyring
+	key   *seal.Key
+	id, n uint64
+	plain []byte
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -186,7 +234,7 @@ func (d *decoder) str() string { return string(d.bytes()) }
 // verify checks a file: first its checksum, which every format version
 // ends with, so a damaged file is told from a newer format; then its
 // magic, version and structure. It returns the file's meta.
-func verify(r io.ReadSeeker, size int64, name string) (Meta, error) {
+func verify(r io.ReadSeeker, size int64, name string, keys *seal.Keyring) (Meta, error) {
 	if size < int64(len(magic))+3+4 {
 		return Meta{}, fmt.Errorf("%w: %s: too short to be a checkpoint", ErrCorrupt, name)
 	}
@@ -204,7 +252,7 @@ func verify(r io.ReadSeeker, size int64, name string) (Meta, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return Meta{}, err
 	}
-	d := newDecoder(r, size, name)
+	d := newDecoder(r, size, name, keys)
 	m, err := d.header()
 	if err != nil {
 		return m, err
@@ -217,8 +265,8 @@ func verify(r io.ReadSeeker, size int64, name string) (Meta, error) {
 	return m, d.trailer()
 }
 
-func newDecoder(r io.Reader, size int64, name string) *decoder {
-	return &decoder{r: bufio.NewReaderSize(r, 256*1024), left: size - 4, crc: crc32.New(castagnoli), name: name}
+func newDecoder(r io.Reader, size int64, name string, keys *seal.Keyring) *decoder {
+	return &decoder{r: bufio.NewReaderSize(r, 256*1024), left: size - 4, crc: crc32.New(castagnoli), name: name, keys: keys}
 }
 
 func (d *decoder) header() (Meta, error) {
@@ -238,11 +286,27 @@ func (d *decoder) header() (Meta, error) {
 	if ver := int(binary.LittleEndian.Uint16(v)); ver < MinFormatVersion || ver > FormatVersion {
 		return m, &VersionError{Name: d.name, Version: ver}
 	}
-	if v[2] != 0 {
+	switch v[2] {
+	case 0:
+	case flagSealed:
+		id := d.str()
+		if d.err != nil {
+			return m, d.err
+		}
+		if d.keys == nil {
+			return m, fmt.Errorf("%w: checkpoint %s is encrypted with key %s and no key is configured (state.encryption)", ErrKey, d.name, id)
+		}
+		k, err := d.keys.Key(id)
+		if err != nil {
+			return m, fmt.Errorf("%w: checkpoint %s: %v", ErrKey, d.name, err)
+		}
+		d.key = k
+	default:
 		d.fail("unknown flags %#x", v[2])
 		return m, d.err
 	}
 	m.ID = d.uvarint()
+	d.id = m.ID
 	m.Created = time.Unix(0, d.varint()).UTC()
 	m.Writer = d.str()
 	n := d.uvarint()
@@ -260,16 +324,34 @@ func (d *decoder) header() (Meta, error) {
 // entry reads one entry into f; it reports false at the end mark or on an
 // error (in d.err).
 func (d *decoder) entry(f func(Entry) error) bool {
-	switch d.byte() {
-	case 0:
+	var e Entry
+	switch tag := d.byte(); {
+	case tag == 0:
 		return false
-	case 1:
+	case tag == 1 && d.key == nil:
+		e = Entry{Scope: d.str(), Key: d.str()}
+		e.Value = d.bytes()
+	case tag == 2 && d.key != nil:
+		frame := d.bytes()
+		if d.err != nil {
+			return false
+		}
+		plain, err := d.key.OpenFrame(d.plain[:0], frame, frameAAD(d.id, d.n))
+		d.n++
+		if err != nil {
+			d.err = fmt.Errorf("%w: checkpoint %s: entry %d does not open with key %s: %v", ErrKey, d.name, d.n-1, d.key.ID(), err)
+			return false
+		}
+		d.plain = plain
+		var ok bool
+		if e, ok = splitEntry(plain); !ok {
+			d.fail("a sealed entry is malformed")
+			return false
+		}
 	default:
 		d.fail("bad entry tag")
 		return false
 	}
-	e := Entry{Scope: d.str(), Key: d.str()}
-	e.Value = d.bytes()
 	if d.err != nil {
 		return false
 	}
@@ -278,6 +360,22 @@ func (d *decoder) entry(f func(Entry) error) bool {
 		return false
 	}
 	return true
+}
+
+// splitEntry reads a sealed entry's plaintext; the value is copied, since
+// the plaintext buffer is reused.
+func splitEntry(b []byte) (Entry, bool) {
+	var e Entry
+	for _, s := range []*string{&e.Scope, &e.Key} {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > uint64(len(b)-w) {
+			return e, false
+		}
+		*s = string(b[w : w+int(n)])
+		b = b[w+int(n):]
+	}
+	e.Value = append([]byte(nil), b...)
+	return e, true
 }
 
 func (d *decoder) trailer() error {

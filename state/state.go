@@ -101,3 +101,8 @@ func (e *VersionError) Error() string {
 
 // ErrCorrupt marks a checkpoint whose bytes do not check out.
 var ErrCorrupt = errors.New("checkpoint is corrupt")
+
+// ErrKey marks an encrypted checkpoint the configured keys cannot open: a
+// missing or wrong key is said, never taken for damage, and an older
+// checkpoint is not restored in its place.
+var ErrKey = errors.New("checkpoint key")

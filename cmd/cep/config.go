@@ -12,6 +12,7 @@ import (
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/seal"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/sinks/siem/format"
@@ -120,7 +121,11 @@ type stateConfig struct {
 	// always taken at a graceful stop.
 	Interval duration `yaml:"interval"`
 	// Keep is how many checkpoints are kept on disk; default 2.
-	Keep int `yaml:"keep"`
+	Keep int `yaml:"keep" yamlx:"min=0"`
+	// Encryption seals checkpoint entries (entity keys, events) at rest:
+	// AES-256-GCM, the key as "${env:NAME}" or key_file, older keys under
+	// previous for rotation.
+	Encryption *seal.Config `yaml:"encryption"`
 }
 
 type metricsConfig struct {
@@ -330,6 +335,11 @@ func (c *config) validate() []error {
 		}
 		if _, err := s.decoder(); err != nil {
 			bad("sources[%d]: %v", i, err)
+		}
+	}
+	if e := c.State.Encryption; e != nil {
+		for _, err := range e.Validate() {
+			bad("state.encryption.%v", err)
 		}
 	}
 	if p := c.Prepare; p != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/internal/secret"
 	"github.com/cep-project/cep/rules/reflist"
 	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/server"
@@ -166,7 +167,15 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 	if cfg.State.Dir != "" {
 		dir := cfg.resolve(cfg.State.Dir)
-		rcfg.Store = &state.Dir{Path: dir, Keep: cfg.State.Keep, Log: a.log}
+		ds := &state.Dir{Path: dir, Keep: cfg.State.Keep, Log: a.log}
+		if e := cfg.State.Encryption; e != nil {
+			keys, err := e.Keyring(secret.Default, "state.encryption.")
+			if err != nil {
+				return exitWith(exitUsage, "%s: %v", p.config, err)
+			}
+			ds.Keys = keys
+		}
+		rcfg.Store = ds
 		rcfg.Legacy = correlate.DirStore{Dir: dir}
 	}
 	a.warnUnreadStreams(set.Rules, srcs)
