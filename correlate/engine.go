@@ -203,6 +203,8 @@ type Engine struct {
 	shedRounds uint64
 	byID       map[string]*rules.Rule
 	ruleStats  map[string]*RuleStats
+	// detStats are the same counters by detector index, for the hot path.
+	detStats []*RuleStats
 	// carried holds counters of the engines a reload replaced.
 	carried carried
 }
@@ -263,7 +265,9 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 			e.baselines[r] = newBaselines(r)
 		}
 		e.byID[r.ID] = r
-		e.ruleStats[r.ID] = &RuleStats{}
+		rs := &RuleStats{}
+		e.ruleStats[r.ID] = rs
+		e.detStats = append(e.detStats, rs)
 		h := alert.Handling{Dedup: r.Dedup}
 		if g := r.Group; g != nil {
 			h.Group = &alert.Group{By: g.By, For: g.For}
@@ -300,6 +304,10 @@ func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 func (e *Engine) Push(ev *event.Event, now time.Time) {
 	e.stats.Events++
 	if e.future == nil {
+		e.push(ev, now)
+		return
+	}
+	if e.future.plain(ev, e.reorder, now) {
 		e.push(ev, now)
 		return
 	}
@@ -462,15 +470,16 @@ func (e *Engine) dispatch(ev *event.Event) {
 		e.learn(o, ev)
 	}
 	for _, i := range e.router.route(ev) {
-		e.processIn(e.dets[i], ev)
+		e.processIn(i, ev)
 	}
 }
 
 // processIn hands ev to one detector, with the rule's anomaly z-scores when
 // it has baselines; the baselines learn the event after the detector has
 // seen it, so an event is never compared with itself.
-func (e *Engine) processIn(d detector, ev *event.Event) {
-	e.ruleStats[d.rule().ID].Evaluated++
+func (e *Engine) processIn(i int, ev *event.Event) {
+	d := e.dets[i]
+	e.detStats[i].Evaluated++
 	bl := e.baselines[d.rule()]
 	if bl == nil {
 		d.process(ev, nil)
@@ -513,7 +522,7 @@ func (e *Engine) dispatchLate(ev *event.Event) bool {
 			continue
 		}
 		before := e.stats.LateInWindow
-		e.processIn(d, ev)
+		e.processIn(i, ev)
 		if judges && e.lateFor(d.rule()) == LateDrop && e.stats.LateInWindow > before {
 			// Its window had closed: the detector did not use it.
 			continue

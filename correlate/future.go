@@ -32,6 +32,22 @@ type suspects struct {
 	arrived time.Time // wall clock of the first, in service mode
 }
 
+// plain reports, cheaply, whether ev goes in as it is: no suspects wait
+// for its stream and its time is within bounds. Almost every event is
+// plain, and this path must not allocate.
+func (g *futureGuard) plain(ev *event.Event, r *reorder, now time.Time) bool {
+	if len(g.pending) > 0 {
+		if _, ok := g.pending[ev.Stream]; ok {
+			return false
+		}
+	}
+	if !now.IsZero() && ev.Time > now.UnixNano()+g.max {
+		return false
+	}
+	sc := r.clock(ev.Stream)
+	return sc != nil && sc.seen && ev.Time <= sc.max+g.max
+}
+
 // offer decides about ev: what to let in now, in order, and what to
 // quarantine, with why.
 func (g *futureGuard) offer(ev *event.Event, r *reorder, now time.Time) (admit, bad []*event.Event, why string) {

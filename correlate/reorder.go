@@ -27,6 +27,9 @@ type reorder struct {
 	streams  map[string]*streamClock
 	heap     evHeap
 	wm       int64
+	// lastName and lastClock cache the clock of the last stream looked up.
+	lastName  string
+	lastClock *streamClock
 	// bytes estimates the memory of the buffered events; above maxBytes
 	// the oldest are released before the watermark reaches them.
 	bytes, maxBytes int64
@@ -67,8 +70,8 @@ func (r *reorder) declare(stream string) {
 
 // add buffers ev; it reports false when ev is late.
 func (r *reorder) add(ev *event.Event, now time.Time) bool {
-	sc, ok := r.streams[ev.Stream]
-	if !ok {
+	sc := r.clock(ev.Stream)
+	if sc == nil {
 		sc = &streamClock{max: math.MinInt64}
 		r.streams[ev.Stream] = sc
 	}
@@ -82,6 +85,19 @@ func (r *reorder) add(ev *event.Event, now time.Time) bool {
 	heap.Push(&r.heap, ev)
 	r.bytes += eventCost(ev)
 	return true
+}
+
+// clock returns a stream's clock, remembering the last one asked for:
+// events come in runs of one stream.
+func (r *reorder) clock(stream string) *streamClock {
+	if r.lastClock != nil && r.lastName == stream {
+		return r.lastClock
+	}
+	sc := r.streams[stream]
+	if sc != nil {
+		r.lastName, r.lastClock = stream, sc
+	}
+	return sc
 }
 
 // reference is the time a new event of stream is judged against: the
