@@ -1,0 +1,540 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cep-project/cep/state/redistest"
+)
+
+func openRedis(t testing.TB, addrs []string, mod ...func(*RedisOptions)) *Redis {
+	t.Helper()
+	o := RedisOptions{Addrs: addrs, Prefix: "t", Group: "g"}
+	for _, m := range mod {
+		m(&o)
+	}
+	r, err := NewRedis(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+func commit(t testing.TB, s Store, id uint64, entries ...Entry) error {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Begin(ctx, Meta{ID: id, Created: time.Unix(1700000000, int64(id)), Writer: "test",
+		Positions: []Position{{Source: "payments", Data: []byte(fmt.Sprintf("offset=%d", id))}}})
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := tx.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+func mustCommit(t testing.TB, s Store, id uint64, entries ...Entry) {
+	t.Helper()
+	if err := commit(t, s, id, entries...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func latest(t testing.TB, s Store) (Meta, []Entry) {
+	t.Helper()
+	snap, err := s.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap == nil {
+		t.Fatal("no checkpoint")
+	}
+	defer snap.Close()
+	var out []Entry
+	if err := snap.Entries(func(e Entry) error { out = append(out, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return snap.Meta(), out
+}
+
+// keysOf lists the keys under the store's prefix with their TTLs.
+func keysOf(t testing.TB, r *Redis) map[string]time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]time.Duration{}
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, "t:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			ttl, err := c.PTTL(ctx, iter.Val()).Result()
+			if err != nil {
+				return err
+			}
+			out[iter.Val()] = ttl
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := r.client.(type) {
+	case *redis.Client:
+		err = scan(ctx, c)
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func valueKeys(keys map[string]time.Duration) []string {
+	var out []string
+	for k := range keys {
+		if v, ok := strings.CutPrefix(k, "t:{g}:v:"); ok {
+			// "12-3f9a0c1d:s|k" → "12:s|k": the writer's token varies.
+			id, rest, _ := strings.Cut(v, "-")
+			_, name, _ := strings.Cut(rest, ":")
+			out = append(out, id+":"+name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func stripTTL(es []Entry) []Entry {
+	out := make([]Entry, len(es))
+	for i, e := range es {
+		out[i] = Entry{Scope: e.Scope, Key: e.Key, Value: e.Value}
+	}
+	return out
+}
+
+func equalEntries(t testing.TB, got, want []Entry) {
+	t.Helper()
+	got, want = stripTTL(got), stripTTL(want)
+	if len(got) != len(want) {
+		t.Fatalf("got %d entries, want %d:\n got %q\nwant %q", len(got), len(want), got, want)
+	}
+	for i := range got {
+		if got[i].Scope != want[i].Scope || got[i].Key != want[i].Key || string(got[i].Value) != string(want[i].Value) {
+			t.Fatalf("entry %d: got %s|%s=%q, want %s|%s=%q", i, got[i].Scope, got[i].Key, got[i].Value, want[i].Scope, want[i].Key, want[i].Value)
+		}
+	}
+}
+
+// The store on one server and on a three-node cluster: every key of a
+// checkpoint shares the group's slot, so the commit script runs on either.
+// The cluster takes seconds to form, so its scenarios share one.
+func TestRedisScenarios(t *testing.T) {
+	scenarios := []struct {
+		name string
+		f    func(t *testing.T, addrs []string)
+	}{
+		{"round trip and increments", roundTripAndIncrements},
+		{"commit refusals", commitRefusals},
+	}
+	for _, sc := range scenarios {
+		t.Run("server/"+sc.name, func(t *testing.T) { sc.f(t, []string{redistest.Start(t).Addr()}) })
+	}
+	cluster := redistest.StartCluster(t, 3)
+	for _, sc := range scenarios {
+		t.Run("cluster/"+sc.name, func(t *testing.T) {
+			for _, n := range cluster.Nodes {
+				if _, err := n.Do("FLUSHALL"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sc.f(t, cluster.Addrs())
+		})
+	}
+}
+
+func roundTripAndIncrements(t *testing.T, addrs []string) {
+	r := openRedis(t, addrs)
+	if snap, err := r.Latest(context.Background()); err != nil || snap != nil {
+		t.Fatalf("empty Redis: %v, %v", snap, err)
+	}
+	hour := time.Hour
+	v1 := []Entry{
+		{Scope: "engine", Key: "clock", Value: []byte{1, 2, 3}},
+		{Scope: "rule/fraud.x", Key: "#version", Value: []byte("abc"), TTL: hour},
+		{Scope: "rule/fraud.x", Key: "k/c-2", Value: []byte("two"), TTL: hour},
+		{Scope: "rule/fraud.x", Key: "k/c-1", Value: []byte(strings.Repeat("x", 300000)), TTL: hour},
+		{Scope: "rule/a:b", Key: "#version", Value: nil, TTL: 48 * hour},
+		{Scope: "online", Key: "m", Value: []byte("model")},
+	}
+	mustCommit(t, r, 1, v1...)
+	meta, got := latest(t, openRedis(t, addrs))
+	if meta.ID != 1 || meta.Writer != "test" || !meta.Created.Equal(time.Unix(1700000000, 1)) ||
+		len(meta.Positions) != 1 || string(meta.Positions[0].Data) != "offset=1" {
+		t.Fatalf("meta %+v", meta)
+	}
+	// Scopes in the order written, each one's first key first, the
+	// rest by key.
+	equalEntries(t, got, []Entry{v1[0], v1[1], v1[3], v1[2], v1[4], v1[5]})
+	keys := keysOf(t, r)
+	if want := []string{"1:engine|clock", "1:online|m", "1:rule/a:b|#version", "1:rule/fraud.x|#version", "1:rule/fraud.x|k/c-1", "1:rule/fraud.x|k/c-2"}; !slices.Equal(valueKeys(keys), want) {
+		t.Fatalf("value keys %q, want %q", valueKeys(keys), want)
+	}
+	for k, ttl := range keys {
+		switch {
+		case strings.Contains(k, "engine|") || strings.Contains(k, "online|") || !strings.Contains(k, ":v:"):
+			if ttl != -1 {
+				t.Errorf("%s has TTL %v, want none", k, ttl)
+			}
+		case strings.Contains(k, "rule/a:b"):
+			if ttl < 47*hour || ttl > 48*hour {
+				t.Errorf("%s has TTL %v, want its own 48h", k, ttl)
+			}
+		default:
+			// An hour is raised to the 24h floor.
+			if ttl < 23*hour || ttl > 24*hour {
+				t.Errorf("%s has TTL %v, want 24h", k, ttl)
+			}
+		}
+	}
+
+	// The second checkpoint changes one entry, drops one, adds one:
+	// only those are written; the replaced and dropped versions go.
+	v2 := []Entry{v1[0], v1[1],
+		{Scope: "rule/fraud.x", Key: "k/c-2", Value: []byte("TWO"), TTL: hour},
+		{Scope: "rule/fraud.x", Key: "k/c-3", Value: []byte("three"), TTL: hour},
+		v1[4], v1[5]}
+	tx, err := r.Begin(context.Background(), Meta{ID: 2, Created: time.Unix(1700000001, 0), Writer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range v2 {
+		if err := tx.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(tx.(*redisTx).changes); n != 2 {
+		t.Fatalf("checkpoint 2 writes %d values, want 2", n)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1:engine|clock", "1:online|m", "1:rule/a:b|#version", "1:rule/fraud.x|#version", "2:rule/fraud.x|k/c-2", "2:rule/fraud.x|k/c-3"}; !slices.Equal(valueKeys(keysOf(t, r)), want) {
+		t.Fatalf("value keys %q, want %q", valueKeys(keysOf(t, r)), want)
+	}
+	r2 := openRedis(t, addrs)
+	meta, got = latest(t, r2)
+	if meta.ID != 2 || len(meta.Positions) != 0 {
+		t.Fatalf("meta %+v", meta)
+	}
+	equalEntries(t, got, []Entry{v2[0], v2[1], v2[2], v2[3], v2[4], v2[5]})
+
+	// A store that restored the checkpoint knows what Redis holds:
+	// the same state again writes nothing but the head.
+	tx, err = r2.Begin(context.Background(), Meta{ID: 3, Writer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range v2 {
+		if err := tx.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(tx.(*redisTx).changes); n != 0 {
+		t.Fatalf("an unchanged checkpoint after a restore writes %d values", n)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, got = latest(t, openRedis(t, addrs))
+	equalEntries(t, got, []Entry{v2[0], v2[1], v2[2], v2[3], v2[4], v2[5]})
+}
+
+func TestRedisReaderSeesWholeCheckpoints(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()})
+	mustCommit(t, r, 1, Entry{Scope: "s", Key: "a", Value: []byte("a1")}, Entry{Scope: "s", Key: "b", Value: []byte("b1")})
+
+	// Checkpoint 2's values are in Redis, not yet committed: a reader
+	// sees checkpoint 1 whole.
+	tx, err := r.Begin(context.Background(), Meta{ID: 2, Writer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Put(Entry{Scope: "s", Key: "a", Value: []byte("a2")})
+	var persist []string
+	if err := tx.(*redisTx).writeValues(context.Background(), &persist); err != nil {
+		t.Fatal(err)
+	}
+	meta, got := latest(t, openRedis(t, []string{srv.Addr()}))
+	if meta.ID != 1 {
+		t.Fatalf("reader sees checkpoint %d", meta.ID)
+	}
+	equalEntries(t, got, []Entry{{Scope: "s", Key: "a", Value: []byte("a1")}, {Scope: "s", Key: "b", Value: []byte("b1")}})
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	meta, got = latest(t, openRedis(t, []string{srv.Addr()}))
+	if meta.ID != 2 {
+		t.Fatalf("reader sees checkpoint %d", meta.ID)
+	}
+	equalEntries(t, got, []Entry{{Scope: "s", Key: "a", Value: []byte("a2")}})
+}
+
+func commitRefusals(t *testing.T, addrs []string) {
+	ctx := context.Background()
+	a := openRedis(t, addrs)
+	e := func(k, v string) Entry { return Entry{Scope: "s", Key: k, Value: []byte(v)} }
+	mustCommit(t, a, 1, e("x", "1"), e("y", "1"))
+
+	// Another store restores and writes checkpoint 2; a's checkpoint
+	// 2 is refused as older than what Redis holds.
+	b := openRedis(t, addrs)
+	latest(t, b)
+	mustCommit(t, b, 2, e("x", "2"), e("z", "2"))
+	err := commit(t, a, 2, e("x", "a"))
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("a stale writer's commit: %v, want ErrFenced", err)
+	}
+
+	// A writer whose base is gone (the Redis state went back to an
+	// older one) rewrites everything, and nothing stale stays.
+	c := openRedis(t, addrs)
+	latest(t, c)
+	mustCommit(t, c, 3, e("x", "3"), e("z", "2"))
+	if _, err := a.client.HSet(ctx, a.keys.head(), "id", "1").Result(); err != nil {
+		t.Fatal(err)
+	}
+	err = commit(t, c, 4, e("x", "4"), e("w", "4"))
+	if err == nil || !strings.Contains(err.Error(), "builds on checkpoint 3, Redis holds 1") {
+		t.Fatalf("commit on a moved base: %v", err)
+	}
+	mustCommit(t, c, 5, e("x", "5"), e("w", "5"))
+	meta, got := latest(t, openRedis(t, addrs))
+	if meta.ID != 5 {
+		t.Fatalf("id %d", meta.ID)
+	}
+	equalEntries(t, got, []Entry{e("x", "5"), e("w", "5")})
+	if want := []string{"5:s|w", "5:s|x"}; !slices.Equal(valueKeys(keysOf(t, a)), want) {
+		t.Fatalf("value keys %q, want %q", valueKeys(keysOf(t, a)), want)
+	}
+}
+
+func TestRedisLayoutVersion(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()})
+	mustCommit(t, r, 1, Entry{Scope: "s", Key: "a", Value: []byte("a")})
+	ctx := context.Background()
+	for _, layout := range []string{"0", "2", "99"} {
+		if err := r.client.HSet(ctx, r.keys.head(), "layout", layout).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := openRedis(t, []string{srv.Addr()}).Latest(ctx)
+		var le *LayoutError
+		if !errors.As(err, &le) || le.Version != atoi(layout) {
+			t.Fatalf("layout %s: %v, want a LayoutError", layout, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "layout version "+layout+"; this cep reads layouts 1 to 1") || !strings.Contains(msg, "t:{g}:*") {
+			t.Fatalf("message %q", msg)
+		}
+	}
+	// A newer layout is never overwritten by this version.
+	err := commit(t, r, 2, Entry{Scope: "s", Key: "a", Value: []byte("b")})
+	var le *LayoutError
+	if !errors.As(err, &le) || le.Version != 99 {
+		t.Fatalf("commit over layout 99: %v", err)
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func TestRedisExpiredEntries(t *testing.T) {
+	srv := redistest.Start(t)
+	addrs := []string{srv.Addr()}
+	r := openRedis(t, addrs, func(o *RedisOptions) { o.MinTTL = time.Millisecond })
+	short, long := 300*time.Millisecond, time.Hour
+	mustCommit(t, r, 1,
+		Entry{Scope: "engine", Key: "clock", Value: []byte("c")},
+		Entry{Scope: "rule/a", Key: "#version", Value: []byte("v"), TTL: long},
+		Entry{Scope: "rule/a", Key: "k/1", Value: []byte("gone"), TTL: short},
+		Entry{Scope: "rule/a", Key: "k/2", Value: []byte("kept"), TTL: long},
+		Entry{Scope: "rule/b", Key: "#version", Value: []byte("v"), TTL: short},
+		Entry{Scope: "rule/b", Key: "k/1", Value: []byte("orphan"), TTL: long},
+	)
+	time.Sleep(2 * short)
+	// An expired entry is left out; a scope whose first entry expired is
+	// left out whole.
+	r2 := openRedis(t, addrs, func(o *RedisOptions) { o.MinTTL = time.Millisecond })
+	_, got := latest(t, r2)
+	equalEntries(t, got, []Entry{
+		{Scope: "engine", Key: "clock", Value: []byte("c")},
+		{Scope: "rule/a", Key: "#version", Value: []byte("v")},
+		{Scope: "rule/a", Key: "k/2", Value: []byte("kept")},
+	})
+	// The next checkpoint drops what expired from the index.
+	mustCommit(t, r2, 2, got...)
+	_, again := latest(t, openRedis(t, addrs))
+	equalEntries(t, again, got)
+	if n, err := r2.client.HLen(context.Background(), r2.keys.index()).Result(); err != nil || n != 3 {
+		t.Fatalf("index holds %d fields (%v), want 3", n, err)
+	}
+}
+
+func TestRedisRefreshesTTLBeforeExpiry(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()}, func(o *RedisOptions) { o.MinTTL = time.Millisecond })
+	e := Entry{Scope: "rule/a", Key: "#version", Value: []byte("v"), TTL: 400 * time.Millisecond}
+	mustCommit(t, r, 1, e)
+	tx, _ := r.Begin(context.Background(), Meta{ID: 2})
+	_ = tx.Put(e)
+	if n := len(tx.(*redisTx).changes); n != 0 {
+		t.Fatalf("a fresh unchanged entry is rewritten")
+	}
+	tx.Abort()
+	time.Sleep(250 * time.Millisecond)
+	tx, _ = r.Begin(context.Background(), Meta{ID: 2})
+	_ = tx.Put(e)
+	if n := len(tx.(*redisTx).changes); n != 1 {
+		t.Fatalf("an unchanged entry past half its TTL is not rewritten")
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(250 * time.Millisecond)
+	_, got := latest(t, r)
+	equalEntries(t, got, []Entry{e})
+}
+
+func TestRedisSurvivesServerRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()})
+	e := func(k, v string) Entry { return Entry{Scope: "s", Key: k, Value: []byte(v)} }
+	mustCommit(t, r, 1, e("a", "1"), e("b", "1"))
+	srv.Stop()
+	if err := commit(t, r, 2, e("a", "2"), e("b", "1")); err == nil {
+		t.Fatal("a commit with Redis down succeeded")
+	}
+	if h := r.Health(); h.Up || h.Error == "" {
+		t.Fatalf("health with Redis down: %+v", h)
+	}
+	srv.StartAgain()
+	mustCommit(t, r, 3, e("a", "3"), e("b", "1"))
+	if h := r.Health(); !h.Up {
+		t.Fatalf("health with Redis back: %+v", h)
+	}
+	meta, got := latest(t, openRedis(t, []string{srv.Addr()}))
+	if meta.ID != 3 {
+		t.Fatalf("id %d", meta.ID)
+	}
+	equalEntries(t, got, []Entry{e("a", "3"), e("b", "1")})
+}
+
+// A commit whose reply was lost is settled by the next Begin.
+func TestRedisSettlesUncertainCommit(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()})
+	e := func(k, v string) Entry { return Entry{Scope: "s", Key: k, Value: []byte(v)} }
+	mustCommit(t, r, 1, e("a", "1"), e("b", "1"))
+	for _, happened := range []bool{true, false} {
+		id := r.base + 1
+		before := r.written["s|a"]
+		tx, _ := r.Begin(context.Background(), Meta{ID: id})
+		_ = tx.Put(e("a", fmt.Sprint(id)))
+		_ = tx.Put(e("b", "1"))
+		if happened {
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			// As if the reply had not come back.
+			r.mu.Lock()
+			r.written["s|a"] = before
+			r.base, r.pending = id-1, tx.(*redisTx)
+			r.mu.Unlock()
+		} else {
+			r.mu.Lock()
+			r.pending = tx.(*redisTx)
+			r.mu.Unlock()
+		}
+		mustCommit(t, r, id+1, e("a", fmt.Sprint(id+1)), e("b", "1"))
+		_, got := latest(t, openRedis(t, []string{srv.Addr()}))
+		equalEntries(t, got, []Entry{e("a", fmt.Sprint(id+1)), e("b", "1")})
+		if want := []string{"1:s|b", fmt.Sprintf("%d:s|a", id+1)}; !slices.Equal(valueKeys(keysOf(t, r)), want) {
+			t.Fatalf("happened=%v: value keys %q, want %q", happened, valueKeys(keysOf(t, r)), want)
+		}
+	}
+}
+
+func TestRedisNames(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, o := range []RedisOptions{{Prefix: "a{b"}, {Group: "x}"}} {
+		o.Addrs = []string{srv.Addr()}
+		if _, err := NewRedis(context.Background(), o); err == nil || !strings.Contains(err.Error(), "must not contain { or }") {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	r := openRedis(t, []string{srv.Addr()})
+	tx, _ := r.Begin(context.Background(), Meta{ID: 1})
+	if err := tx.Put(Entry{Scope: "a|b", Key: "k"}); err == nil {
+		t.Error("a scope with | was accepted")
+	}
+	if _, err := NewRedis(context.Background(), RedisOptions{Addrs: []string{"127.0.0.1:1"}, Timeout: 200 * time.Millisecond}); err == nil {
+		t.Error("no error for a server that is not there")
+	}
+}
+
+func TestDecodeHead(t *testing.T) {
+	good := map[string]string{"layout": "1", "id": "7", "created": "5", "writer": "w", "entries": "0",
+		"positions": encodePositions([]Position{{Source: "s", Data: []byte{1}}}), "scopes": encodeScopes([]scopeHead{{"a", "b"}})}
+	if hd, err := decodeHead(good, "x"); err != nil || hd.meta.ID != 7 || len(hd.scopes) != 1 || hd.meta.Positions[0].Source != "s" {
+		t.Fatalf("%+v %v", hd, err)
+	}
+	for _, tc := range []struct {
+		field, value, want string
+	}{
+		{"layout", "", "layout \"\" is not a number"},
+		{"id", "0", "id \"0\" is not a checkpoint id"},
+		{"created", "x", "created \"x\" is not a time"},
+		{"entries", "-1", "entries \"-1\" is not a count"},
+		{"positions", "\x02", "positions in encoding 2"},
+		{"positions", "\x01\x05", "positions:"},
+		{"scopes", "\x01\x01\x01a", "scopes:"},
+	} {
+		h := map[string]string{}
+		for k, v := range good {
+			h[k] = v
+		}
+		h[tc.field] = tc.value
+		_, err := decodeHead(h, "x")
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%q: %v, want %q", tc.field, tc.value, err, tc.want)
+		}
+	}
+}
+
+func FuzzDecodeHead(f *testing.F) {
+	f.Add("1", "7", "5", "0", encodePositions([]Position{{Source: "s", Data: []byte{1}}}), encodeScopes([]scopeHead{{"a", "b"}}))
+	f.Add("1", "1", "0", "3", "\x01\x00", "\x01\x00")
+	f.Fuzz(func(t *testing.T, layout, id, created, entries, positions, scopes string) {
+		h := map[string]string{"layout": layout, "id": id, "created": created, "entries": entries, "positions": positions, "scopes": scopes}
+		hd, err := decodeHead(h, "fuzz")
+		if err != nil {
+			return
+		}
+		// What decodes encodes back to the same bytes.
+		if encodePositions(hd.meta.Positions) != positions || encodeScopes(hd.scopes) != scopes {
+			t.Fatalf("round trip of %q %q", positions, scopes)
+		}
+	})
+}
