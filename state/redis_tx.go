@@ -364,11 +364,12 @@ func (t *redisTx) Commit(ctx context.Context) error {
 	t.discard(ctx)
 	switch code {
 	case "CEPLEASE":
-		holder := "nobody (it lapsed)"
-		if detail != "" {
-			holder = holderOf(detail)
+		if detail == "" {
+			// Lapsed, not taken: the lease's renewal takes it back if
+			// nobody wrote in between, and the checkpoint is retried.
+			return fmt.Errorf("redis %s: checkpoint %d refused: the lease lapsed", r.desc, id)
 		}
-		return fmt.Errorf("redis %s: checkpoint %d refused: the lease is held by %s: %w", r.desc, id, holder, ErrFenced)
+		return fmt.Errorf("redis %s: checkpoint %d refused: the lease is held by %s: %w", r.desc, id, holderOf(detail), ErrFenced)
 	case "CEPNEWER":
 		newer, _, _ := strings.Cut(detail, " ")
 		return fmt.Errorf("redis %s: checkpoint %d refused: Redis holds checkpoint %s, written by another process: %w", r.desc, id, newer, ErrFenced)
