@@ -120,7 +120,10 @@ type RedisOptions struct {
 	// Timeout bounds every call that is not a checkpoint's bulk work
 	// (connecting, reading the head, lease calls); default 5s.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// Wait, when set, opens the store even when Redis does not answer
+	// yet: a service waits for it (the lease retries) rather than fail.
+	Wait bool
+	Log  *slog.Logger
 }
 
 // LayoutError is Redis state in a layout this build cannot read.
@@ -221,11 +224,16 @@ func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 	clientLog.set(r.log)
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if err := r.client.Ping(pctx).Err(); err != nil {
+	err := r.client.Ping(pctx).Err()
+	switch {
+	case err == nil:
+		r.up()
+	case o.Wait:
+		r.observe(err)
+	default:
 		_ = r.client.Close()
 		return nil, fmt.Errorf("redis %s: %w", r.desc, err)
 	}
-	r.up()
 	return r, nil
 }
 
