@@ -15,29 +15,37 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis keeps checkpoints in Redis, written incrementally: a checkpoint
-// writes only the entries whose value changed since the last one, and
-// deletes those that are gone. Hot state stays in the engine's memory;
-// Redis is its durable copy, written once a checkpoint, never per event.
+// Redis keeps checkpoints in Redis, written incrementally. Hot state
+// stays in the engine's memory; Redis is its durable copy, written once a
+// checkpoint, never per event.
+//
+// Entries are kept in pages: the entries of a scope are spread over a
+// power-of-two number of buckets by a hash of their key (about 64 entries
+// a bucket), and a bucket is one Redis value. A checkpoint compares every
+// entry's value with what Redis holds (by hash) and rewrites only the
+// pages of buckets in which an entry changed, appeared or went, so that
+// its cost follows the change, in a few Redis calls per 64 entries rather
+// than several per entry.
 //
 // Key layout (version RedisLayout), all under one hash tag so that a
 // checkpoint's keys share a Redis Cluster slot and one script can make it
 // visible atomically:
 //
-//	<prefix>:{<group>}:lease               the active process's lease (see Lease)
-//	<prefix>:{<group>}:head                hash: layout, id, created, writer, owner,
-//	                                       positions, scopes, entries
-//	<prefix>:{<group>}:index               hash: "<scope>|<key>" → version
-//	<prefix>:{<group>}:v:<version>:<scope>|<key>   the value, with the entry's TTL
+//	<prefix>:{<group>}:lease     the active process's lease (see Lease)
+//	<prefix>:{<group>}:head      hash: layout, id, created, writer, owner,
+//	                             store, positions, scopes, entries, pages
+//	<prefix>:{<group>}:buckets   hash: "<scope>|<buckets>.<bucket>" → version
+//	<prefix>:{<group>}:p:<version>:<scope>|<buckets>.<bucket>
+//	                             a page: the bucket's entries, with their TTL
 //
-// A version is the id of the checkpoint that wrote the value and a token
-// of the writing process ("12-3f9a0c1d"), so that no two writers ever
-// share a value key. A checkpoint first writes the new values under its
-// own version, which no reader looks at yet; then one script checks the lease token and the
-// checkpoint it builds on, points the index at the new versions, deletes
-// the versions they replace and the entries that are gone, and writes the
-// head. A reader therefore sees the previous checkpoint or the new one,
-// never a mix, and a process that lost its lease cannot commit.
+// A version is the id of the checkpoint that wrote the page and a token of
+// the writing process ("12-3f9a0c1d"), so that no two writers ever share a
+// page key. A checkpoint first writes its pages under its own version,
+// which no reader looks at yet; then one script checks the lease token,
+// the checkpoint it builds on and the layout, points the buckets at the
+// new pages, deletes the pages they replace, and writes the head. A reader
+// therefore sees the previous checkpoint or the new one, never a mix, and
+// a process that lost its lease cannot commit.
 type Redis struct {
 	client redis.UniversalClient
 	keys   keyspace
@@ -50,31 +58,50 @@ type Redis struct {
 	token string
 
 	mu sync.Mutex
-	// written mirrors the index as of checkpoint base: what each entry's
-	// value hashed to, its version, and when it expires. mirror is false
-	// when it does not (nothing read yet, or a commit went astray): the
-	// next commit then replaces the whole index.
-	written map[string]rec
+	// The mirror: what Redis holds as of checkpoint base — each entry's
+	// hash, and each scope's buckets. mirror is false when it does not
+	// know (nothing read yet, or a commit went astray): the next commit
+	// then rewrites everything.
+	written map[string]*rec
+	scopes  map[string]*scopeState
 	base    uint64
 	mirror  bool
 	epoch   uint32
 	// pending is a commit whose outcome is unknown (the connection broke
 	// while the script ran); the next Begin asks Redis which it was.
 	pending *redisTx
+	last    CommitStats
+	// lastChanged sizes the next checkpoint's list of changes.
+	lastChanged int
 
 	hmu    sync.Mutex
 	health RedisHealth
+	// loaded is health.Since when the scripts were last loaded: a server
+	// seen down since may have restarted without them.
+	loaded time.Time
 }
 
-// rec is what the store knows of one entry in Redis.
+// rec is what the store knows of one entry in Redis: the hash of its
+// value, and the checkpoint that last saw it.
 type rec struct {
-	hash    uint64
-	ver     string
-	expires int64 // Unix ms; 0 never; expiredMark: gone from Redis
-	seen    uint32
+	hash uint64
+	seen uint32
 }
 
-const expiredMark = 1
+// scopeState is what the store knows of a scope's pages in Redis.
+type scopeState struct {
+	nb      uint32 // buckets, a power of two
+	buckets map[uint32]*bucketState
+}
+
+// bucketState is one page in Redis.
+type bucketState struct {
+	ver     string
+	count   int
+	size    int           // bytes of its entries, to size the next one's buffer
+	ttl     time.Duration // the TTL it was written with
+	expires int64         // Unix ms; 0: none
+}
 
 // RedisLayout is the version of the key layout this build writes; it
 // reads layouts MinRedisLayout to RedisLayout.
@@ -142,11 +169,11 @@ type keyspace struct {
 	base string // "<prefix>:{<group>}:"
 }
 
-func (k keyspace) lease() string { return k.base + "lease" }
-func (k keyspace) head() string  { return k.base + "head" }
-func (k keyspace) index() string { return k.base + "index" }
-func (k keyspace) value(ver, name string) string {
-	return k.base + "v:" + ver + ":" + name
+func (k keyspace) lease() string   { return k.base + "lease" }
+func (k keyspace) head() string    { return k.base + "head" }
+func (k keyspace) buckets() string { return k.base + "buckets" }
+func (k keyspace) page(ver, field string) string {
+	return k.base + "p:" + ver + ":" + field
 }
 
 // checkName refuses names that would move keys out of the group's hash
@@ -214,7 +241,8 @@ func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		minTTL:  o.MinTTL,
 		opTTL:   o.Timeout,
 		log:     o.Log,
-		written: map[string]rec{},
+		written: map[string]*rec{},
+		scopes:  map[string]*scopeState{},
 		desc:    strings.Join(o.Addrs, ","),
 		token:   randomToken(),
 	}

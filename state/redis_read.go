@@ -27,8 +27,8 @@ return out
 `)
 
 const (
-	readChunk    = 1000
-	readPipeline = 4
+	readChunk    = 100
+	readPipeline = 8
 	scanCount    = 5000
 )
 
@@ -39,6 +39,7 @@ type redisHead struct {
 	owner   string
 	scopes  []scopeHead
 	entries int
+	pages   int
 }
 
 // decodeHead reads a head hash; where names it in errors.
@@ -69,6 +70,9 @@ func decodeHead(h map[string]string, where string) (*redisHead, error) {
 	hd.meta.Writer = h["writer"]
 	if hd.entries, err = strconv.Atoi(h["entries"]); err != nil || hd.entries < 0 {
 		return nil, bad("entries %q is not a count", h["entries"])
+	}
+	if hd.pages, err = strconv.Atoi(h["pages"]); err != nil || hd.pages < 0 {
+		return nil, bad("pages %q is not a count", h["pages"])
 	}
 	d := &wire.Dec{B: []byte(h["positions"])}
 	if v := d.Byte(); d.Err == nil && v != 1 {
@@ -127,17 +131,17 @@ func (r *Redis) Latest(ctx context.Context) (Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pending = nil
-	r.written = map[string]rec{}
+	r.written, r.scopes = map[string]*rec{}, map[string]*scopeState{}
 	if hd == nil {
 		octx, cancel := r.op(ctx)
 		defer cancel()
-		n, err := r.client.Exists(octx, r.keys.index()).Result()
+		n, err := r.client.Exists(octx, r.keys.buckets()).Result()
 		r.observe(err)
 		if err != nil {
 			return nil, fmt.Errorf("redis %s: %w", r.desc, err)
 		}
-		// An index without a head is left from something else: the first
-		// checkpoint replaces it.
+		// Buckets without a head are left from something else: the first
+		// checkpoint replaces them.
 		r.base, r.mirror = 0, n == 0
 		return nil, nil
 	}
@@ -154,67 +158,97 @@ type redisSnapshot struct {
 func (s *redisSnapshot) Meta() Meta   { return s.head.meta }
 func (s *redisSnapshot) Close() error { return nil }
 
-// indexed is one entry of the index.
-type indexed struct {
-	scope, key string
-	ver        string
+// bucketRef is one field of the buckets hash.
+type bucketRef struct {
+	field, scope string
+	nb, b        uint32
+	ver          string
 }
 
-func (ix indexed) name() string { return ix.scope + "|" + ix.key }
-
 // Entries implements Snapshot. Entries come grouped by scope, in the order
-// the checkpoint wrote the scopes, each scope's first entry first. An
-// entry whose value expired is left out; when the first entry of a scope
-// expired, the whole scope is, since its owner reads that one first.
+// the checkpoint wrote the scopes, each scope's first entry first and the
+// rest by key. A scope of which a page expired is left out whole: what is
+// left of it is not a state its owner ever had.
 func (s *redisSnapshot) Entries(f func(Entry) error) error {
 	r, ctx, hd := s.r, s.ctx, s.head
-	items, err := s.scanIndex()
+	refs, err := s.scanBuckets()
 	if err != nil {
 		return err
 	}
-	if len(items) != hd.entries {
-		return fmt.Errorf("%w: the Redis index at %s holds %d entries; checkpoint %d has %d", ErrCorrupt, r.keys.base, len(items), hd.meta.ID, hd.entries)
+	if len(refs) != hd.pages {
+		return fmt.Errorf("%w: the Redis buckets at %s name %d pages; checkpoint %d has %d", ErrCorrupt, r.keys.base, len(refs), hd.meta.ID, hd.pages)
 	}
-	items = order(items, hd.scopes)
-
 	now := time.Now().UnixMilli()
-	seed := make(map[string]rec, len(items))
-	skip := ""
-	var expired, dropped int
-	for start := 0; start < len(items); start += readChunk * readPipeline {
-		end := min(start+readChunk*readPipeline, len(items))
-		vals, ttls, err := s.readValues(ctx, items[start:end], true)
+	scopes := map[string]*scopeState{}
+	entries := map[string][]pageEntry{}
+	gone := map[string]bool{}
+	for start := 0; start < len(refs); start += readChunk * readPipeline {
+		chunk := refs[start:min(start+readChunk*readPipeline, len(refs))]
+		vals, ttls, err := s.readPages(ctx, chunk, true)
 		if err != nil {
 			return err
 		}
-		for i, it := range items[start:end] {
-			name := it.name()
-			val := vals[i]
+		for i, ref := range chunk {
+			st := scopes[ref.scope]
+			if st == nil {
+				st = &scopeState{nb: ref.nb, buckets: map[uint32]*bucketState{}}
+				scopes[ref.scope] = st
+			}
+			if st.nb != ref.nb {
+				return fmt.Errorf("%w: scope %s at %s has pages of %d and of %d buckets", ErrCorrupt, ref.scope, r.keys.base, st.nb, ref.nb)
+			}
 			if ttls[i] == -2 {
-				seed[name] = rec{ver: it.ver, expires: expiredMark}
-				expired++
-				if i+start == 0 || items[start+i-1].scope != it.scope {
-					skip = it.scope
-					r.log.Warn("the first entry of a state scope expired in Redis: the scope's state is dropped", "scope", it.scope, "key", it.key)
-				}
+				// Known, so that the next checkpoint replaces it.
+				st.buckets[ref.b] = &bucketState{ver: ref.ver, count: -1}
+				gone[ref.scope] = true
 				continue
 			}
-			rc := rec{hash: xxhash.Sum64(val), ver: it.ver}
+			pg, err := decodePage(vals[i])
+			if err == nil && (pg.scope != ref.scope || pg.nb != ref.nb || pg.b != ref.b) {
+				err = fmt.Errorf("it holds bucket %d of %d of scope %q", pg.b, pg.nb, pg.scope)
+			}
+			if err != nil {
+				return fmt.Errorf("%w: page %s: %v", ErrCorrupt, r.keys.page(ref.ver, ref.field), err)
+			}
+			bs := &bucketState{ver: ref.ver, count: len(pg.entries), size: len(vals[i]), ttl: pg.ttl}
 			if ttls[i] > 0 {
-				rc.expires = now + ttls[i]
+				bs.expires = now + ttls[i]
 			}
-			seed[name] = rc
-			if skip == it.scope {
-				dropped++
-				continue
+			st.buckets[ref.b] = bs
+			entries[ref.scope] = append(entries[ref.scope], pg.entries...)
+		}
+	}
+	n := 0
+	for _, es := range entries {
+		n += len(es)
+	}
+	if len(gone) == 0 && n != hd.entries {
+		return fmt.Errorf("%w: the Redis pages at %s hold %d entries; checkpoint %d has %d", ErrCorrupt, r.keys.base, n, hd.meta.ID, hd.entries)
+	}
+	written := make(map[string]*rec, n)
+	for _, scope := range scopeOrder(hd.scopes, entries) {
+		es := entries[scope]
+		if gone[scope] {
+			// Its pages count as changed, so that the next checkpoint
+			// writes the scope anew or deletes it.
+			for _, bs := range scopes[scope].buckets {
+				bs.count = -1
 			}
-			if err := f(Entry{Scope: it.scope, Key: it.key, Value: val}); err != nil {
+			r.log.Warn("a page of a state scope expired in Redis: the scope's state is dropped", "scope", scope, "entries_left", len(es))
+			continue
+		}
+		orderScope(es, firstKey(hd.scopes, scope))
+		for _, e := range es {
+			written[scope+"|"+e.key] = &rec{hash: xxhash.Sum64(e.val)}
+			if err := f(Entry{Scope: scope, Key: e.key, Value: e.val}); err != nil {
 				return err
 			}
 		}
 	}
-	if expired > 0 {
-		r.log.Warn("entries of the checkpoint expired in Redis before they were read", "id", hd.meta.ID, "expired", expired, "dropped_with_their_scope", dropped)
+	for scope := range gone {
+		if entries[scope] == nil {
+			r.log.Warn("a page of a state scope expired in Redis: the scope's state is dropped", "scope", scope, "entries_left", 0)
+		}
 	}
 	// The head must still name the checkpoint read: only a process that
 	// holds the lease writes, so a change means this one does not.
@@ -226,90 +260,102 @@ func (s *redisSnapshot) Entries(f func(Entry) error) error {
 		return fmt.Errorf("redis %s: checkpoint %d was replaced while it was being read: %w", r.desc, hd.meta.ID, ErrFenced)
 	}
 	r.mu.Lock()
-	r.written, r.base, r.mirror = seed, hd.meta.ID, true
+	r.written, r.scopes, r.base, r.mirror = written, scopes, hd.meta.ID, true
 	r.mu.Unlock()
 	return nil
 }
 
-// scanIndex reads the whole index; HSCAN may return a field twice, so
+// scanBuckets reads the buckets hash; HSCAN may return a field twice, so
 // fields are deduplicated.
-func (s *redisSnapshot) scanIndex() ([]indexed, error) {
+func (s *redisSnapshot) scanBuckets() ([]bucketRef, error) {
 	r := s.r
-	seen := make(map[string]struct{}, s.head.entries)
-	items := make([]indexed, 0, s.head.entries)
+	seen := map[string]bool{}
+	var refs []bucketRef
 	var cursor uint64
 	for {
 		octx, cancel := r.op(s.ctx)
-		kv, next, err := r.client.HScan(octx, r.keys.index(), cursor, "", scanCount).Result()
+		kv, next, err := r.client.HScan(octx, r.keys.buckets(), cursor, "", scanCount).Result()
 		cancel()
 		r.observe(err)
 		if err != nil {
-			return nil, fmt.Errorf("redis %s: reading the checkpoint index: %w", r.desc, err)
+			return nil, fmt.Errorf("redis %s: reading the checkpoint's buckets: %w", r.desc, err)
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
-			if _, dup := seen[kv[i]]; dup {
+			if seen[kv[i]] {
 				continue
 			}
-			seen[kv[i]] = struct{}{}
-			scope, key, ok := strings.Cut(kv[i], "|")
+			seen[kv[i]] = true
+			scope, nb, b, err := parseBucketField(kv[i])
 			ver := kv[i+1]
-			if !ok || ver == "" || strings.IndexByte(ver, ':') >= 0 {
-				return nil, fmt.Errorf("%w: the Redis index at %s has a bad entry %q → %q", ErrCorrupt, r.keys.base, kv[i], kv[i+1])
+			if err == nil && (ver == "" || strings.IndexByte(ver, ':') >= 0) {
+				err = fmt.Errorf("version %q", ver)
 			}
-			items = append(items, indexed{scope: scope, key: key, ver: ver})
+			if err != nil {
+				return nil, fmt.Errorf("%w: the Redis buckets at %s: %v", ErrCorrupt, r.keys.base, err)
+			}
+			refs = append(refs, bucketRef{field: kv[i], scope: scope, nb: nb, b: b, ver: ver})
 		}
-		cursor = next
-		if cursor == 0 {
-			return items, nil
+		if cursor = next; cursor == 0 {
+			return refs, nil
 		}
 	}
 }
 
-// order groups entries by scope in the order of scopes, each scope's
-// first key first and the rest by key; scopes the head does not name come
-// last, by name.
-func order(items []indexed, scopes []scopeHead) []indexed {
-	rank := make(map[string]int, len(scopes))
-	first := make(map[string]string, len(scopes))
-	for i, s := range scopes {
-		rank[s.scope] = i
-		first[s.scope] = s.key
+// scopeOrder lists the scopes in the order the checkpoint wrote them;
+// scopes it does not name come last, by name.
+func scopeOrder(heads []scopeHead, entries map[string][]pageEntry) []string {
+	out := make([]string, 0, len(entries))
+	named := map[string]bool{}
+	for _, h := range heads {
+		named[h.scope] = true
+		if _, ok := entries[h.scope]; ok {
+			out = append(out, h.scope)
+		}
 	}
-	pos := func(it indexed) int {
-		if r, ok := rank[it.scope]; ok {
-			return r
+	var rest []string
+	for scope := range entries {
+		if !named[scope] {
+			rest = append(rest, scope)
 		}
-		return len(scopes)
 	}
-	slices.SortFunc(items, func(a, b indexed) int {
-		if pa, pb := pos(a), pos(b); pa != pb {
-			return pa - pb
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+func firstKey(heads []scopeHead, scope string) string {
+	for _, h := range heads {
+		if h.scope == scope {
+			return h.key
 		}
-		if c := strings.Compare(a.scope, b.scope); c != 0 {
-			return c
-		}
-		fa, fb := a.key == first[a.scope], b.key == first[b.scope]
+	}
+	return ""
+}
+
+// orderScope puts a scope's first key first and the rest by key.
+func orderScope(es []pageEntry, first string) {
+	slices.SortFunc(es, func(a, b pageEntry) int {
 		switch {
-		case fa && !fb:
+		case a.key == b.key:
+			return 0
+		case a.key == first:
 			return -1
-		case fb && !fa:
+		case b.key == first:
 			return 1
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	return items
 }
 
-// readValues reads the values and TTLs of items, in pipelined chunks.
-func (s *redisSnapshot) readValues(ctx context.Context, items []indexed, retry bool) ([][]byte, []int64, error) {
+// readPages reads pages and their TTLs, in pipelined chunks.
+func (s *redisSnapshot) readPages(ctx context.Context, refs []bucketRef, retry bool) ([][]byte, []int64, error) {
 	r := s.r
 	pipe := r.client.Pipeline()
 	var cmds []*redis.Cmd
-	for start := 0; start < len(items); start += readChunk {
-		end := min(start+readChunk, len(items))
+	for start := 0; start < len(refs); start += readChunk {
+		end := min(start+readChunk, len(refs))
 		keys := make([]string, 0, end-start)
-		for _, it := range items[start:end] {
-			keys = append(keys, r.keys.value(it.ver, it.name()))
+		for _, ref := range refs[start:end] {
+			keys = append(keys, r.keys.page(ref.ver, ref.field))
 		}
 		cmds = append(cmds, readScript.EvalSha(ctx, pipe, keys))
 	}
@@ -320,19 +366,19 @@ func (s *redisSnapshot) readValues(ctx context.Context, items []indexed, retry b
 		// A pipeline cannot fall back from EVALSHA to EVAL: load the
 		// script (Redis restarted, or never saw it) and read again.
 		if err = readScript.Load(octx, r.client).Err(); err == nil {
-			return s.readValues(ctx, items, false)
+			return s.readPages(ctx, refs, false)
 		}
 	}
 	r.observe(err)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redis %s: reading checkpoint values: %w", r.desc, err)
+		return nil, nil, fmt.Errorf("redis %s: reading checkpoint pages: %w", r.desc, err)
 	}
-	vals := make([][]byte, 0, len(items))
-	ttls := make([]int64, 0, len(items))
+	vals := make([][]byte, 0, len(refs))
+	ttls := make([]int64, 0, len(refs))
 	for _, c := range cmds {
 		reply, err := c.Slice()
 		if err != nil {
-			return nil, nil, fmt.Errorf("redis %s: reading checkpoint values: %w", r.desc, err)
+			return nil, nil, fmt.Errorf("redis %s: reading checkpoint pages: %w", r.desc, err)
 		}
 		for i := 0; i+1 < len(reply); i += 2 {
 			switch v := reply[i].(type) {
@@ -340,10 +386,8 @@ func (s *redisSnapshot) readValues(ctx context.Context, items []indexed, retry b
 				vals = append(vals, []byte(v))
 			case nil:
 				vals = append(vals, nil)
-			case []byte:
-				vals = append(vals, v)
 			default:
-				return nil, nil, fmt.Errorf("%w: unexpected value type %T", ErrCorrupt, v)
+				return nil, nil, fmt.Errorf("%w: unexpected page type %T", ErrCorrupt, v)
 			}
 			ttl, _ := reply[i+1].(int64)
 			ttls = append(ttls, ttl)

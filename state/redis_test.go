@@ -97,14 +97,15 @@ func keysOf(t testing.TB, r *Redis) map[string]time.Duration {
 	return out
 }
 
-func valueKeys(keys map[string]time.Duration) []string {
+// pageKeys lists the pages in Redis as "<checkpoint>:<bucket field>".
+func pageKeys(keys map[string]time.Duration) []string {
 	var out []string
 	for k := range keys {
-		if v, ok := strings.CutPrefix(k, "t:{g}:v:"); ok {
-			// "12-3f9a0c1d:s|k" → "12:s|k": the writer's token varies.
+		if v, ok := strings.CutPrefix(k, "t:{g}:p:"); ok {
+			// "12-3f9a0c1d:s|1.0" → "12:s|1.0": the writer's token varies.
 			id, rest, _ := strings.Cut(v, "-")
-			_, name, _ := strings.Cut(rest, ":")
-			out = append(out, id+":"+name)
+			_, field, _ := strings.Cut(rest, ":")
+			out = append(out, id+":"+field)
 		}
 	}
 	slices.Sort(out)
@@ -123,11 +124,11 @@ func equalEntries(t testing.TB, got, want []Entry) {
 	t.Helper()
 	got, want = stripTTL(got), stripTTL(want)
 	if len(got) != len(want) {
-		t.Fatalf("got %d entries, want %d:\n got %q\nwant %q", len(got), len(want), got, want)
+		t.Fatalf("got %d entries, want %d", len(got), len(want))
 	}
 	for i := range got {
 		if got[i].Scope != want[i].Scope || got[i].Key != want[i].Key || string(got[i].Value) != string(want[i].Value) {
-			t.Fatalf("entry %d: got %s|%s=%q, want %s|%s=%q", i, got[i].Scope, got[i].Key, got[i].Value, want[i].Scope, want[i].Key, want[i].Value)
+			t.Fatalf("entry %d: got %s|%s=%.40q (%d bytes), want %s|%s=%.40q (%d bytes)", i, got[i].Scope, got[i].Key, got[i].Value, len(got[i].Value), want[i].Scope, want[i].Key, want[i].Value, len(want[i].Value))
 		}
 	}
 }
@@ -183,12 +184,12 @@ func roundTripAndIncrements(t *testing.T, addrs []string) {
 	// rest by key.
 	equalEntries(t, got, []Entry{v1[0], v1[1], v1[3], v1[2], v1[4], v1[5]})
 	keys := keysOf(t, r)
-	if want := []string{"1:engine|clock", "1:online|m", "1:rule/a:b|#version", "1:rule/fraud.x|#version", "1:rule/fraud.x|k/c-1", "1:rule/fraud.x|k/c-2"}; !slices.Equal(valueKeys(keys), want) {
-		t.Fatalf("value keys %q, want %q", valueKeys(keys), want)
+	if want := []string{"1:engine|1.0", "1:online|1.0", "1:rule/a:b|1.0", "1:rule/fraud.x|1.0"}; !slices.Equal(pageKeys(keys), want) {
+		t.Fatalf("pages %q, want %q", pageKeys(keys), want)
 	}
 	for k, ttl := range keys {
 		switch {
-		case strings.Contains(k, "engine|") || strings.Contains(k, "online|") || !strings.Contains(k, ":v:"):
+		case strings.Contains(k, "engine|") || strings.Contains(k, "online|") || !strings.Contains(k, ":p:"):
 			if ttl != -1 {
 				t.Errorf("%s has TTL %v, want none", k, ttl)
 			}
@@ -204,8 +205,8 @@ func roundTripAndIncrements(t *testing.T, addrs []string) {
 		}
 	}
 
-	// The second checkpoint changes one entry, drops one, adds one:
-	// only those are written; the replaced and dropped versions go.
+	// The second checkpoint changes one entry, drops one, adds one: only
+	// their page is written, and the page it replaces goes.
 	v2 := []Entry{v1[0], v1[1],
 		{Scope: "rule/fraud.x", Key: "k/c-2", Value: []byte("TWO"), TTL: hour},
 		{Scope: "rule/fraud.x", Key: "k/c-3", Value: []byte("three"), TTL: hour},
@@ -219,14 +220,14 @@ func roundTripAndIncrements(t *testing.T, addrs []string) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(tx.(*redisTx).changes); n != 2 {
-		t.Fatalf("checkpoint 2 writes %d values, want 2", n)
-	}
 	if err := tx.Commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"1:engine|clock", "1:online|m", "1:rule/a:b|#version", "1:rule/fraud.x|#version", "2:rule/fraud.x|k/c-2", "2:rule/fraud.x|k/c-3"}; !slices.Equal(valueKeys(keysOf(t, r)), want) {
-		t.Fatalf("value keys %q, want %q", valueKeys(keysOf(t, r)), want)
+	if c := r.LastCommit(); c.Changed != 2 || c.Deleted != 1 || c.PagesWritten != 1 || c.Pages != 4 || c.Entries != 6 {
+		t.Fatalf("checkpoint 2: %+v", c)
+	}
+	if want := []string{"1:engine|1.0", "1:online|1.0", "1:rule/a:b|1.0", "2:rule/fraud.x|1.0"}; !slices.Equal(pageKeys(keysOf(t, r)), want) {
+		t.Fatalf("pages %q, want %q", pageKeys(keysOf(t, r)), want)
 	}
 	r2 := openRedis(t, addrs)
 	meta, got = latest(t, r2)
@@ -246,14 +247,21 @@ func roundTripAndIncrements(t *testing.T, addrs []string) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(tx.(*redisTx).changes); n != 0 {
-		t.Fatalf("an unchanged checkpoint after a restore writes %d values", n)
-	}
 	if err := tx.Commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if c := r2.LastCommit(); c.Changed != 0 || c.PagesWritten != 0 || c.PagesDeleted != 0 {
+		t.Fatalf("an unchanged checkpoint after a restore: %+v", c)
+	}
 	_, got = latest(t, openRedis(t, addrs))
 	equalEntries(t, got, []Entry{v2[0], v2[1], v2[2], v2[3], v2[4], v2[5]})
+
+	if err := r2.Drop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := keysOf(t, r); len(keys) != 0 {
+		t.Fatalf("keys left after Drop: %v", keys)
+	}
 }
 
 func TestRedisReaderSeesWholeCheckpoints(t *testing.T) {
@@ -268,8 +276,9 @@ func TestRedisReaderSeesWholeCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = tx.Put(Entry{Scope: "s", Key: "a", Value: []byte("a2")})
-	var persist []string
-	if err := tx.(*redisTx).writeValues(context.Background(), &persist); err != nil {
+	tx.(*redisTx).build()
+	tx.(*redisTx).makePlan()
+	if err := tx.(*redisTx).writePages(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	meta, got := latest(t, openRedis(t, []string{srv.Addr()}))
@@ -321,8 +330,8 @@ func commitRefusals(t *testing.T, addrs []string) {
 		t.Fatalf("id %d", meta.ID)
 	}
 	equalEntries(t, got, []Entry{e("x", "5"), e("w", "5")})
-	if want := []string{"5:s|w", "5:s|x"}; !slices.Equal(valueKeys(keysOf(t, a)), want) {
-		t.Fatalf("value keys %q, want %q", valueKeys(keysOf(t, a)), want)
+	if want := []string{"5:s|1.0"}; !slices.Equal(pageKeys(keysOf(t, a)), want) {
+		t.Fatalf("pages %q, want %q", pageKeys(keysOf(t, a)), want)
 	}
 }
 
@@ -360,35 +369,34 @@ func atoi(s string) int {
 	return n
 }
 
-func TestRedisExpiredEntries(t *testing.T) {
+func TestRedisExpiredPages(t *testing.T) {
 	srv := redistest.Start(t)
 	addrs := []string{srv.Addr()}
-	r := openRedis(t, addrs, func(o *RedisOptions) { o.MinTTL = time.Millisecond })
 	short, long := 300*time.Millisecond, time.Hour
+	opts := func(o *RedisOptions) { o.MinTTL = time.Millisecond }
+	r := openRedis(t, addrs, opts)
 	mustCommit(t, r, 1,
 		Entry{Scope: "engine", Key: "clock", Value: []byte("c")},
 		Entry{Scope: "rule/a", Key: "#version", Value: []byte("v"), TTL: long},
-		Entry{Scope: "rule/a", Key: "k/1", Value: []byte("gone"), TTL: short},
-		Entry{Scope: "rule/a", Key: "k/2", Value: []byte("kept"), TTL: long},
+		Entry{Scope: "rule/a", Key: "k/1", Value: []byte("kept"), TTL: long},
 		Entry{Scope: "rule/b", Key: "#version", Value: []byte("v"), TTL: short},
-		Entry{Scope: "rule/b", Key: "k/1", Value: []byte("orphan"), TTL: long},
+		Entry{Scope: "rule/b", Key: "k/1", Value: []byte("gone"), TTL: short},
 	)
 	time.Sleep(2 * short)
-	// An expired entry is left out; a scope whose first entry expired is
-	// left out whole.
-	r2 := openRedis(t, addrs, func(o *RedisOptions) { o.MinTTL = time.Millisecond })
+	// A scope whose page expired is left out whole.
+	r2 := openRedis(t, addrs, opts)
 	_, got := latest(t, r2)
 	equalEntries(t, got, []Entry{
 		{Scope: "engine", Key: "clock", Value: []byte("c")},
 		{Scope: "rule/a", Key: "#version", Value: []byte("v")},
-		{Scope: "rule/a", Key: "k/2", Value: []byte("kept")},
+		{Scope: "rule/a", Key: "k/1", Value: []byte("kept")},
 	})
-	// The next checkpoint drops what expired from the index.
+	// The next checkpoint drops what expired from the buckets.
 	mustCommit(t, r2, 2, got...)
 	_, again := latest(t, openRedis(t, addrs))
 	equalEntries(t, again, got)
-	if n, err := r2.client.HLen(context.Background(), r2.keys.index()).Result(); err != nil || n != 3 {
-		t.Fatalf("index holds %d fields (%v), want 3", n, err)
+	if n, err := r2.client.HLen(context.Background(), r2.keys.buckets()).Result(); err != nil || n != 2 {
+		t.Fatalf("buckets holds %d fields (%v), want 2", n, err)
 	}
 }
 
@@ -397,24 +405,67 @@ func TestRedisRefreshesTTLBeforeExpiry(t *testing.T) {
 	r := openRedis(t, []string{srv.Addr()}, func(o *RedisOptions) { o.MinTTL = time.Millisecond })
 	e := Entry{Scope: "rule/a", Key: "#version", Value: []byte("v"), TTL: 400 * time.Millisecond}
 	mustCommit(t, r, 1, e)
-	tx, _ := r.Begin(context.Background(), Meta{ID: 2})
-	_ = tx.Put(e)
-	if n := len(tx.(*redisTx).changes); n != 0 {
-		t.Fatalf("a fresh unchanged entry is rewritten")
+	mustCommit(t, r, 2, e)
+	if c := r.LastCommit(); c.PagesWritten != 0 {
+		t.Fatalf("a fresh unchanged page is rewritten: %+v", c)
 	}
-	tx.Abort()
 	time.Sleep(250 * time.Millisecond)
-	tx, _ = r.Begin(context.Background(), Meta{ID: 2})
-	_ = tx.Put(e)
-	if n := len(tx.(*redisTx).changes); n != 1 {
-		t.Fatalf("an unchanged entry past half its TTL is not rewritten")
-	}
-	if err := tx.Commit(context.Background()); err != nil {
-		t.Fatal(err)
+	mustCommit(t, r, 3, e)
+	if c := r.LastCommit(); c.PagesWritten != 1 {
+		t.Fatalf("an unchanged page past half its TTL is not rewritten: %+v", c)
 	}
 	time.Sleep(250 * time.Millisecond)
 	_, got := latest(t, r)
 	equalEntries(t, got, []Entry{e})
+}
+
+// Many entries spread over buckets: a change rewrites its page only, and
+// the bucket count follows the scope's size.
+func TestRedisBuckets(t *testing.T) {
+	srv := redistest.Start(t)
+	addrs := []string{srv.Addr()}
+	r := openRedis(t, addrs)
+	entries := func(n int, changed map[int]string) []Entry {
+		out := []Entry{{Scope: "rule/x", Key: "#version", Value: []byte("v"), TTL: time.Hour}}
+		for i := range n {
+			v := fmt.Sprintf("value %d", i)
+			if c, ok := changed[i]; ok {
+				v = c
+			}
+			out = append(out, Entry{Scope: "rule/x", Key: fmt.Sprintf("k/%05d", i), Value: []byte(v), TTL: time.Hour})
+		}
+		return out
+	}
+	check := func(id uint64, want []Entry, pages, written int) {
+		t.Helper()
+		c := r.LastCommit()
+		if c.ID != id || c.Pages != pages || c.PagesWritten != written || c.Entries != len(want) {
+			t.Fatalf("checkpoint %d: %+v; want %d pages, %d written, %d entries", id, c, pages, written, len(want))
+		}
+		_, got := latest(t, openRedis(t, addrs))
+		equalEntries(t, got, want)
+		if n := len(pageKeys(keysOf(t, r))); n != pages {
+			t.Fatalf("checkpoint %d: %d pages in Redis, want %d", id, n, pages)
+		}
+	}
+	// A new scope's buckets double as it fills: 1000 entries end in 8.
+	e := entries(1000, nil)
+	mustCommit(t, r, 1, e...)
+	check(1, e, 8, 8)
+	mustCommit(t, r, 2, e...)
+	check(2, e, 8, 0)
+	// One entry changes: one page is rewritten.
+	e = entries(1000, map[int]string{500: "changed"})
+	mustCommit(t, r, 3, e...)
+	check(3, e, 8, 1)
+	// The scope grows past twice its buckets' aim: about 64 a bucket again.
+	e = entries(3000, nil)
+	mustCommit(t, r, 4, e...)
+	check(4, e, 64, 64)
+	// The scope shrinks to 20 entries: one bucket again.
+	e = entries(19, nil)
+	mustCommit(t, r, 5, e...)
+	check(5, e, 1, 1)
 }
 
 func TestRedisSurvivesServerRestart(t *testing.T) {
@@ -449,20 +500,22 @@ func TestRedisSettlesUncertainCommit(t *testing.T) {
 	mustCommit(t, r, 1, e("a", "1"), e("b", "1"))
 	for _, happened := range []bool{true, false} {
 		id := r.base + 1
-		before := r.written["s|a"]
+		hash, scopes := r.written["s|a"].hash, r.scopes
 		tx, _ := r.Begin(context.Background(), Meta{ID: id})
 		_ = tx.Put(e("a", fmt.Sprint(id)))
 		_ = tx.Put(e("b", "1"))
+		tx.(*redisTx).build()
 		if happened {
 			if err := tx.Commit(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			// As if the reply had not come back.
 			r.mu.Lock()
-			r.written["s|a"] = before
+			r.written["s|a"].hash, r.scopes = hash, scopes
 			r.base, r.pending = id-1, tx.(*redisTx)
 			r.mu.Unlock()
 		} else {
+			tx.(*redisTx).makePlan()
 			r.mu.Lock()
 			r.pending = tx.(*redisTx)
 			r.mu.Unlock()
@@ -470,8 +523,8 @@ func TestRedisSettlesUncertainCommit(t *testing.T) {
 		mustCommit(t, r, id+1, e("a", fmt.Sprint(id+1)), e("b", "1"))
 		_, got := latest(t, openRedis(t, []string{srv.Addr()}))
 		equalEntries(t, got, []Entry{e("a", fmt.Sprint(id+1)), e("b", "1")})
-		if want := []string{"1:s|b", fmt.Sprintf("%d:s|a", id+1)}; !slices.Equal(valueKeys(keysOf(t, r)), want) {
-			t.Fatalf("happened=%v: value keys %q, want %q", happened, valueKeys(keysOf(t, r)), want)
+		if want := []string{fmt.Sprintf("%d:s|1.0", id+1)}; !slices.Equal(pageKeys(keysOf(t, r)), want) {
+			t.Fatalf("happened=%v: pages %q, want %q", happened, pageKeys(keysOf(t, r)), want)
 		}
 	}
 }
@@ -495,7 +548,7 @@ func TestRedisNames(t *testing.T) {
 }
 
 func TestDecodeHead(t *testing.T) {
-	good := map[string]string{"layout": "1", "id": "7", "created": "5", "writer": "w", "entries": "0",
+	good := map[string]string{"layout": "1", "id": "7", "created": "5", "writer": "w", "entries": "0", "pages": "0",
 		"positions": encodePositions([]Position{{Source: "s", Data: []byte{1}}}), "scopes": encodeScopes([]scopeHead{{"a", "b"}})}
 	if hd, err := decodeHead(good, "x"); err != nil || hd.meta.ID != 7 || len(hd.scopes) != 1 || hd.meta.Positions[0].Source != "s" {
 		t.Fatalf("%+v %v", hd, err)
@@ -507,6 +560,7 @@ func TestDecodeHead(t *testing.T) {
 		{"id", "0", "id \"0\" is not a checkpoint id"},
 		{"created", "x", "created \"x\" is not a time"},
 		{"entries", "-1", "entries \"-1\" is not a count"},
+		{"pages", "x", "pages \"x\" is not a count"},
 		{"positions", "\x02", "positions in encoding 2"},
 		{"positions", "\x01\x05", "positions:"},
 		{"scopes", "\x01\x01\x01a", "scopes:"},
@@ -527,7 +581,7 @@ func FuzzDecodeHead(f *testing.F) {
 	f.Add("1", "7", "5", "0", encodePositions([]Position{{Source: "s", Data: []byte{1}}}), encodeScopes([]scopeHead{{"a", "b"}}))
 	f.Add("1", "1", "0", "3", "\x01\x00", "\x01\x00")
 	f.Fuzz(func(t *testing.T, layout, id, created, entries, positions, scopes string) {
-		h := map[string]string{"layout": layout, "id": id, "created": created, "entries": entries, "positions": positions, "scopes": scopes}
+		h := map[string]string{"layout": layout, "id": id, "created": created, "entries": entries, "pages": entries, "positions": positions, "scopes": scopes}
 		hd, err := decodeHead(h, "fuzz")
 		if err != nil {
 			return

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,23 +16,23 @@ import (
 )
 
 // ErrFenced is a checkpoint refused because this process no longer owns
-// the state: its lease is held by another process, or lapsed, or another
-// process has written a newer checkpoint. A fenced process must not emit.
+// the state: its lease is held by another process, or another process has
+// written a newer checkpoint. A fenced process must not emit.
 var ErrFenced = errors.New("this process does not hold the state's lease")
 
 // commitScript makes a checkpoint visible in one step, or refuses it. It
 // checks everything before it writes anything, so a refusal leaves Redis
-// as it was.
+// as it was. Its work is in pages, not entries.
 //
-//	KEYS  lease, head, index, then nOld value keys to delete, then
-//	      nPersist value keys whose staging expiry goes
+//	KEYS  lease, head, buckets, then nOld page keys to delete, then
+//	      nPersist page keys whose staging expiry goes
 //	ARGV  1 owner (the lease value; "" checks none), 2 base (the id the
 //	      checkpoint builds on; "*": any), 3 layout, 4 id, 5 version,
 //	      6 created, 7 writer, 8 positions, 9 scopes, 10 entries,
-//	      11 nOld, 12 nPersist, 13 nChanged, 14 full ("1": replace the
-//	      index), 15 the value keys' prefix ("<base>v:"), 16 the writing
-//	      store's token, then nChanged index fields that now point at
-//	      the version, then fields to delete
+//	      11 pages, 12 nOld, 13 nPersist, 14 nNew, 15 full ("1": replace
+//	      every bucket), 16 the page keys' prefix ("<base>p:"), 17 the
+//	      writing store's token, then nNew bucket fields now at the
+//	      version, then bucket fields to delete
 var commitScript = redis.NewScript(`#!lua
 local owner = ARGV[1]
 if owner ~= '' then
@@ -58,36 +59,40 @@ if ARGV[2] ~= '*' and cur ~= ARGV[2] then
   return redis.error_reply('CEPBASE ' .. cur)
 end
 local step = 3000
-if ARGV[14] == '1' then
+if ARGV[15] == '1' then
   local cursor = '0'
   repeat
     local r = redis.call('HSCAN', KEYS[3], cursor, 'COUNT', 1000)
     cursor = r[1]
-    local ks = {}
-    for i = 1, #r[2], 2 do ks[#ks + 1] = ARGV[15] .. r[2][i + 1] .. ':' .. r[2][i] end
-    if #ks > 0 then redis.call('UNLINK', unpack(ks)) end
+    local ks, n = {}, 0
+    for i = 1, #r[2], 2 do
+      n = n + 1
+      ks[n] = ARGV[16] .. r[2][i + 1] .. ':' .. r[2][i]
+    end
+    if n > 0 then redis.call('UNLINK', unpack(ks)) end
   until cursor == '0'
   redis.call('DEL', KEYS[3])
 end
-local i, last = 4, 3 + tonumber(ARGV[11])
+local i, last = 4, 3 + tonumber(ARGV[12])
 while i <= last do
   local j = math.min(i + step - 1, last)
   redis.call('UNLINK', unpack(KEYS, i, j))
   i = j + 1
 end
-last = last + tonumber(ARGV[12])
+last = last + tonumber(ARGV[13])
 while i <= last do
   redis.call('PERSIST', KEYS[i])
   i = i + 1
 end
-local a = 17
-last = 16 + tonumber(ARGV[13])
+local a = 18
+last = 17 + tonumber(ARGV[14])
 while a <= last do
   local j = math.min(a + step - 1, last)
-  local fv = {}
+  local fv, n = {}, 0
   for k = a, j do
-    fv[#fv + 1] = ARGV[k]
-    fv[#fv + 1] = ARGV[5]
+    fv[n + 1] = ARGV[k]
+    fv[n + 2] = ARGV[5]
+    n = n + 2
   end
   redis.call('HSET', KEYS[3], unpack(fv))
   a = j + 1
@@ -99,15 +104,15 @@ while a <= last do
   a = j + 1
 end
 redis.call('HSET', KEYS[2], 'layout', ARGV[3], 'id', ARGV[4], 'created', ARGV[6], 'writer', ARGV[7],
-  'owner', owner, 'store', ARGV[16], 'positions', ARGV[8], 'scopes', ARGV[9], 'entries', ARGV[10])
+  'owner', owner, 'store', ARGV[17], 'positions', ARGV[8], 'scopes', ARGV[9], 'entries', ARGV[10],
+  'pages', ARGV[11])
 return 'OK'
 `)
 
 // pipeChunk bounds one pipelined round trip of a checkpoint's writes.
 const (
-	pipeChunkCmds  = 2000
-	pipeChunkBytes = 4 << 20
-	arenaChunk     = 1 << 20
+	pipeChunkCmds  = 500
+	pipeChunkBytes = 8 << 20
 )
 
 type redisTx struct {
@@ -115,29 +120,68 @@ type redisTx struct {
 	meta  Meta
 	epoch uint32
 	now   int64 // Unix ms at Begin
-	// full: the index is replaced rather than updated.
+	// full: every bucket is rewritten and the rest deleted.
 	full bool
 	base string
-	// ver names this checkpoint's values.
+	// ver names this checkpoint's pages.
 	ver string
 
-	changes []change
-	arena   []byte
 	scopes  []scopeHead
-	inScope map[string]bool
+	inScope map[string]*txScope
+	byIdx   []*txScope
+	cur     *txScope
+	log     entryLog
+	built   bool
+	name    []byte
+	// written and mirror are the store's: the loop owns them between
+	// Begin and Commit, while no other checkpoint is in flight.
+	written map[string]*rec
+	mirror  map[string]*scopeState
+	updates []hashUpdate
 	done    bool
 
-	// Outcome, applied to the store's mirror once the commit is known.
-	deleted []string
+	// The plan, made by Commit and applied to the mirror once the commit
+	// is known to have happened.
+	plan plan
 }
 
-type change struct {
-	name    string
-	val     []byte
-	hash    uint64
-	ttl     time.Duration
-	old     string
-	expires int64
+// txScope is a scope's entries in this checkpoint, by bucket.
+type txScope struct {
+	name  string
+	idx   int
+	st    *scopeState // nil: new
+	nb    uint32
+	pages []pageBuilder
+	count int
+}
+
+// hashUpdate is an entry whose value changed (rec set) or that is new.
+type hashUpdate struct {
+	rec  *rec
+	name string
+	hash uint64
+}
+
+// plan is what a commit changes in Redis.
+type plan struct {
+	pages      []newPage
+	oldKeys    []string
+	persist    []string
+	delFields  []string
+	deleted    []string
+	entries    int
+	totalPages int
+	scopes     map[string]*scopeState
+}
+
+type newPage struct {
+	field string
+	key   string
+	data  []byte
+	ttl   time.Duration
+	scope string
+	b     uint32
+	count int
 }
 
 // scopeHead is a scope and the key written first in it: a reader hands
@@ -156,8 +200,8 @@ func (r *Redis) Begin(ctx context.Context, m Meta) (Tx, error) {
 		}
 	}
 	r.epoch++
-	tx := &redisTx{r: r, meta: m, epoch: r.epoch, now: time.Now().UnixMilli(), inScope: map[string]bool{},
-		ver: strconv.FormatUint(m.ID, 10) + "-" + r.token[:8]}
+	tx := &redisTx{r: r, meta: m, epoch: r.epoch, now: time.Now().UnixMilli(), inScope: map[string]*txScope{},
+		ver: strconv.FormatUint(m.ID, 10) + "-" + r.token[:8], written: r.written, mirror: r.scopes}
 	if r.mirror {
 		tx.base = strconv.FormatUint(r.base, 10)
 	} else {
@@ -192,6 +236,27 @@ func (r *Redis) settle(ctx context.Context) error {
 	return nil
 }
 
+// loadScripts loads the commit script after the store (re)connects, so
+// that a large commit is not sent twice; it reports whether it loaded it.
+func (r *Redis) loadScripts(ctx context.Context) bool {
+	r.hmu.Lock()
+	need := r.loaded != r.health.Since || !r.health.Up
+	since := r.health.Since
+	r.hmu.Unlock()
+	if !need {
+		return false
+	}
+	octx, cancel := r.op(ctx)
+	defer cancel()
+	if err := commitScript.Load(octx, r.client).Err(); err != nil {
+		return false
+	}
+	r.hmu.Lock()
+	r.loaded = since
+	r.hmu.Unlock()
+	return true
+}
+
 // ttlOf is how long an entry lives in Redis after it is written.
 func (r *Redis) ttlOf(ttl time.Duration) time.Duration {
 	if ttl <= 0 {
@@ -200,76 +265,262 @@ func (r *Redis) ttlOf(ttl time.Duration) time.Duration {
 	return max(ttl, r.minTTL)
 }
 
+// Put implements Tx. It only copies the entry into the checkpoint's
+// log: the engine is paused while a checkpoint is taken, so comparing
+// with what Redis holds and building pages wait for Commit, which runs
+// beside the engine.
 func (t *redisTx) Put(e Entry) error {
 	if t.done {
 		return errors.New("checkpoint already committed or aborted")
 	}
-	if strings.IndexByte(e.Scope, '|') >= 0 {
-		return fmt.Errorf("state scope %q contains |, which the Redis layout uses to end a scope", e.Scope)
+	ts := t.cur
+	if ts == nil || ts.name != e.Scope {
+		var err error
+		if ts, err = t.scope(e); err != nil {
+			return err
+		}
 	}
-	if !t.inScope[e.Scope] {
-		t.inScope[e.Scope] = true
-		t.scopes = append(t.scopes, scopeHead{e.Scope, e.Key})
-	}
-	name := e.Scope + "|" + e.Key
-	h := xxhash.Sum64(e.Value)
-	ttl := t.r.ttlOf(e.TTL)
-	r := t.r
-	r.mu.Lock()
-	old, ok := r.written[name]
-	if ok {
-		old.seen = t.epoch
-		r.written[name] = old
-	}
-	r.mu.Unlock()
-	if ok && !t.full && old.hash == h && fresh(old.expires, ttl, t.now) {
-		return nil
-	}
-	c := change{name: name, hash: h, ttl: ttl}
-	if ok {
-		c.old = old.ver
-	}
-	if ttl > 0 {
-		c.expires = t.now + ttl.Milliseconds()
-	}
-	c.val = t.keep(e.Value)
-	t.changes = append(t.changes, c)
+	t.log.add(ts.idx, e.Key, e.Value, t.r.ttlOf(e.TTL))
 	return nil
 }
 
-// fresh tells whether an unchanged entry may stay as it is in Redis: its
-// expiry is what its TTL asks, and at least half its TTL is left.
-func fresh(expires int64, ttl time.Duration, now int64) bool {
-	switch {
-	case expires == expiredMark:
-		return false
-	case ttl == 0:
-		return expires == 0
-	case expires == 0:
-		return false
+// build compares the logged entries with the mirror and spreads them over
+// their scopes' buckets.
+func (t *redisTx) build() {
+	if t.built {
+		return
 	}
-	return expires-now >= ttl.Milliseconds()/2
+	t.built = true
+	upd := make([]hashUpdate, 0, t.r.lastChanged+t.r.lastChanged/8+16)
+	t.log.each(func(scope int, key, val []byte, ttl time.Duration) {
+		ts := t.byIdx[scope]
+		// The name is built in a reused buffer: a lookup with
+		// string(buf) does not allocate, and most entries of a checkpoint
+		// are looked up only.
+		t.name = append(append(append(t.name[:0], ts.name...), '|'), key...)
+		h := xxhash.Sum64(val)
+		pb := &ts.pages[bucketOfBytes(key, ts.nb)]
+		pb.addBytes(key, val)
+		pb.mergeTTL(ttl)
+		ts.count++
+		switch old := t.written[string(t.name)]; {
+		case old == nil:
+			upd = append(upd, hashUpdate{name: string(t.name), hash: h})
+			pb.dirty = true
+		case old.hash != h:
+			old.seen = t.epoch
+			upd = append(upd, hashUpdate{rec: old, hash: h})
+			pb.dirty = true
+		default:
+			old.seen = t.epoch
+		}
+		// A new scope learns its size as it goes: its buckets double
+		// before they grow large.
+		if ts.st == nil && ts.count > int(ts.nb)*2*perBucket {
+			ts.rebucket(ts.nb * 2)
+		}
+	})
+	t.updates = upd
+	t.log = entryLog{}
 }
 
-// keep copies a value into the checkpoint's arena: the engine may reuse
-// its buffers once Put returns, and one arena costs fewer allocations
-// than a copy per entry.
-func (t *redisTx) keep(v []byte) []byte {
-	if len(v) > arenaChunk/4 {
-		return append([]byte(nil), v...)
+// scope starts or resumes a scope of this checkpoint.
+func (t *redisTx) scope(e Entry) (*txScope, error) {
+	ts := t.inScope[e.Scope]
+	if ts == nil {
+		if strings.IndexByte(e.Scope, '|') >= 0 {
+			return nil, fmt.Errorf("state scope %q contains |, which the Redis layout uses to end a scope", e.Scope)
+		}
+		ts = &txScope{name: e.Scope, idx: len(t.byIdx), st: t.mirror[e.Scope], nb: 1}
+		if ts.st != nil {
+			ts.nb = ts.st.nb
+		}
+		ts.pages = make([]pageBuilder, ts.nb)
+		for i := range ts.pages {
+			ts.pages[i].ttl = -1
+			if ts.st != nil {
+				if bs := ts.st.buckets[uint32(i)]; bs != nil {
+					ts.pages[i].body = make([]byte, 0, bs.size+bs.size/8)
+				}
+			}
+		}
+		t.inScope[e.Scope] = ts
+		t.byIdx = append(t.byIdx, ts)
+		t.scopes = append(t.scopes, scopeHead{e.Scope, e.Key})
 	}
-	if cap(t.arena)-len(t.arena) < len(v) {
-		t.arena = make([]byte, 0, arenaChunk)
+	t.cur = ts
+	return ts, nil
+}
+
+// entryLog holds a checkpoint's entries as Put gave them, in chunks, so
+// that a large checkpoint is never copied to grow.
+type entryLog struct {
+	chunks [][]byte
+}
+
+const logChunk = 1 << 20
+
+func (l *entryLog) add(scope int, key string, val []byte, ttl time.Duration) {
+	need := 3*binary.MaxVarintLen64 + len(key) + len(val)
+	if len(l.chunks) == 0 || cap(l.chunks[len(l.chunks)-1])-len(l.chunks[len(l.chunks)-1]) < need {
+		l.chunks = append(l.chunks, make([]byte, 0, max(logChunk, need)))
 	}
-	n := len(t.arena)
-	t.arena = append(t.arena, v...)
-	return t.arena[n:len(t.arena):len(t.arena)]
+	c := l.chunks[len(l.chunks)-1]
+	c = binary.AppendUvarint(c, uint64(scope))
+	c = binary.AppendUvarint(c, uint64(len(key)))
+	c = append(c, key...)
+	c = binary.AppendUvarint(c, uint64(len(val)))
+	c = append(c, val...)
+	c = binary.AppendVarint(c, int64(ttl))
+	l.chunks[len(l.chunks)-1] = c
+}
+
+// each calls f with every entry in the order they were added; key and
+// val share the log's memory.
+func (l *entryLog) each(f func(scope int, key, val []byte, ttl time.Duration)) {
+	for _, c := range l.chunks {
+		for len(c) > 0 {
+			scope, n := binary.Uvarint(c)
+			c = c[n:]
+			kl, n := binary.Uvarint(c)
+			c = c[n:]
+			key := c[:kl:kl]
+			c = c[kl:]
+			vl, n := binary.Uvarint(c)
+			c = c[n:]
+			val := c[:vl:vl]
+			c = c[vl:]
+			ttl, n := binary.Varint(c)
+			c = c[n:]
+			f(int(scope), key, val, time.Duration(ttl))
+		}
+	}
+}
+
+// mergeTTL makes a page live as long as its longest-lived entry: no
+// expiry when one has none.
+func (p *pageBuilder) mergeTTL(ttl time.Duration) {
+	if p.ttl < 0 || ttl == 0 || p.ttl > 0 && ttl > p.ttl {
+		p.ttl = ttl
+	}
+}
+
+// rebucket spreads a scope's entries over nb buckets; every page changes.
+func (ts *txScope) rebucket(nb uint32) {
+	pages := make([]pageBuilder, nb)
+	for i := range pages {
+		pages[i].ttl, pages[i].dirty = -1, true
+	}
+	for _, p := range ts.pages {
+		d := &wire.Dec{B: p.body}
+		for range p.count {
+			k := d.Str()
+			v := d.Bytes()
+			q := &pages[bucketOf(k, nb)]
+			q.add(k, v)
+			q.mergeTTL(p.ttl)
+		}
+	}
+	ts.nb, ts.pages = nb, pages
 }
 
 func (t *redisTx) Abort() { t.done = true }
 
-// Commit writes the changed values under the checkpoint's version, then
-// runs the commit script.
+// makePlan decides which pages this checkpoint writes and which it
+// deletes: a bucket is rewritten when an entry of it changed, appeared or
+// went, when its TTL changed, or when less than half of its TTL is left;
+// buckets left empty and scopes gone are deleted.
+func (t *redisTx) makePlan() {
+	r := t.r
+	p := &t.plan
+	if p.scopes != nil {
+		return
+	}
+	p.scopes = make(map[string]*scopeState, len(t.inScope))
+	r.mu.Lock()
+	for name, rc := range t.written {
+		if rc.seen == t.epoch {
+			continue
+		}
+		p.deleted = append(p.deleted, name)
+		scope, key, _ := strings.Cut(name, "|")
+		if ts := t.inScope[scope]; ts != nil {
+			ts.pages[bucketOf(key, ts.nb)].dirty = true
+		}
+	}
+	r.mu.Unlock()
+	remove := func(st *scopeState, scope string) {
+		for b, bs := range st.buckets {
+			f := bucketField(scope, st.nb, b)
+			p.oldKeys = append(p.oldKeys, r.keys.page(bs.ver, f))
+			p.delFields = append(p.delFields, f)
+		}
+	}
+	for scope, st := range t.mirror {
+		if t.inScope[scope] == nil {
+			remove(st, scope)
+		}
+	}
+	for _, sh := range t.scopes {
+		ts := t.inScope[sh.scope]
+		if nb := bucketsFor(ts.count, ts.nb); nb != ts.nb {
+			ts.rebucket(nb)
+		}
+		var mb map[uint32]*bucketState
+		if ts.st != nil {
+			if ts.st.nb == ts.nb {
+				mb = ts.st.buckets
+			} else {
+				remove(ts.st, ts.name)
+			}
+		}
+		st := &scopeState{nb: ts.nb, buckets: map[uint32]*bucketState{}}
+		p.scopes[ts.name] = st
+		p.entries += ts.count
+		for b := range ts.pages {
+			pb := &ts.pages[b]
+			f := bucketField(ts.name, ts.nb, uint32(b))
+			old := mb[uint32(b)]
+			if pb.count == 0 {
+				if old != nil {
+					p.oldKeys = append(p.oldKeys, r.keys.page(old.ver, f))
+					p.delFields = append(p.delFields, f)
+				}
+				continue
+			}
+			p.totalPages++
+			if old != nil && !t.full && !pb.dirty && old.count == pb.count && old.ttl == pb.ttl &&
+				(old.expires == 0 || old.expires-t.now >= old.ttl.Milliseconds()/2) {
+				old.size = len(pb.body)
+				st.buckets[uint32(b)] = old
+				pb.body = nil
+				continue
+			}
+			if old != nil && !t.full {
+				p.oldKeys = append(p.oldKeys, r.keys.page(old.ver, f))
+			}
+			np := newPage{field: f, key: r.keys.page(t.ver, f), data: pb.encode(ts.name, ts.nb, uint32(b)),
+				ttl: pb.ttl, scope: ts.name, b: uint32(b), count: pb.count}
+			size := len(pb.body)
+			pb.body = nil
+			if np.ttl == 0 {
+				p.persist = append(p.persist, np.key)
+			}
+			p.pages = append(p.pages, np)
+			bs := &bucketState{ver: t.ver, count: np.count, size: size, ttl: np.ttl}
+			if np.ttl > 0 {
+				bs.expires = t.now + np.ttl.Milliseconds()
+			}
+			st.buckets[uint32(b)] = bs
+		}
+	}
+	if t.full {
+		p.oldKeys, p.delFields = nil, nil
+	}
+}
+
+// Commit writes the pages that changed under the checkpoint's version,
+// then runs the commit script.
 func (t *redisTx) Commit(ctx context.Context) error {
 	if t.done {
 		return errors.New("checkpoint already committed or aborted")
@@ -277,61 +528,44 @@ func (t *redisTx) Commit(ctx context.Context) error {
 	t.done = true
 	r := t.r
 	id := t.meta.ID
+	t.build()
+	t.makePlan()
+	p := &t.plan
 
-	// What is gone since the last checkpoint, and the versions to delete.
-	var oldKeys, persist []string
-	r.mu.Lock()
-	entries := len(t.changes)
-	for name, rec := range r.written {
-		if rec.seen != t.epoch {
-			t.deleted = append(t.deleted, name)
-			oldKeys = append(oldKeys, r.keys.value(rec.ver, name))
-		} else if !t.full {
-			entries++
-		}
-	}
-	r.mu.Unlock()
-	if !t.full {
-		// changes holds new and changed entries; those changed were
-		// counted above already.
-		for _, c := range t.changes {
-			if c.old != "" {
-				entries--
-				oldKeys = append(oldKeys, r.keys.value(c.old, c.name))
-			}
-		}
-	} else {
-		oldKeys, t.deleted = nil, nil
-	}
-
-	if err := t.writeValues(ctx, &persist); err != nil {
+	start := time.Now()
+	if err := t.writePages(ctx); err != nil {
 		r.observe(err)
 		return fmt.Errorf("redis %s: writing checkpoint %d: %w", r.desc, id, err)
 	}
-
 	owner := ""
 	r.mu.Lock()
 	if r.lease != nil {
 		owner = r.lease.value
 	}
 	r.mu.Unlock()
-	keys := make([]string, 0, 3+len(oldKeys)+len(persist))
-	keys = append(keys, r.keys.lease(), r.keys.head(), r.keys.index())
-	keys = append(keys, oldKeys...)
-	keys = append(keys, persist...)
-	args := make([]any, 0, 16+len(t.changes)+len(t.deleted))
+	keys := make([]string, 0, 3+len(p.oldKeys)+len(p.persist))
+	keys = append(keys, r.keys.lease(), r.keys.head(), r.keys.buckets())
+	keys = append(keys, p.oldKeys...)
+	keys = append(keys, p.persist...)
 	full := "0"
 	if t.full {
 		full = "1"
 	}
-	args = append(args, owner, t.base, RedisLayout, id, t.version(), t.meta.Created.UnixNano(), t.meta.Writer,
-		encodePositions(t.meta.Positions), encodeScopes(t.scopes), entries,
-		len(oldKeys), len(persist), len(t.changes), full, r.keys.base+"v:", r.token)
-	for _, c := range t.changes {
-		args = append(args, c.name)
+	args := make([]any, 0, 17+len(p.pages)+len(p.delFields))
+	args = append(args, owner, t.base, RedisLayout, id, t.ver, t.meta.Created.UnixNano(), t.meta.Writer,
+		encodePositions(t.meta.Positions), encodeScopes(t.scopes), p.entries, p.totalPages,
+		len(p.oldKeys), len(p.persist), len(p.pages), full, r.keys.base+"p:", r.token)
+	for _, np := range p.pages {
+		args = append(args, np.field)
 	}
-	for _, d := range t.deleted {
-		args = append(args, d)
+	for _, f := range p.delFields {
+		args = append(args, f)
+	}
+	wrote := time.Now()
+	if r.loadScripts(ctx) {
+		// A script Redis does not know would be sent twice: EVALSHA
+		// fails, then EVAL with every argument again.
+		r.log.Debug("commit script loaded into Redis")
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*r.opTTL+time.Duration(len(keys)+len(args))*10*time.Microsecond)
 	defer cancel()
@@ -342,6 +576,10 @@ func (t *redisTx) Commit(ctx context.Context) error {
 	case err == nil:
 		r.mu.Lock()
 		r.apply(t)
+		r.lastChanged = len(t.updates)
+		r.last = CommitStats{ID: id, Entries: p.entries, Changed: len(t.updates), Deleted: len(p.deleted),
+			Pages: p.totalPages, PagesWritten: len(p.pages), PagesDeleted: len(p.delFields), Full: t.full,
+			Bytes: t.bytes(), Write: wrote.Sub(start), Commit: time.Since(wrote)}
 		r.mu.Unlock()
 		return nil
 	case !errors.As(err, &rerr):
@@ -359,8 +597,8 @@ func (t *redisTx) Commit(ctx context.Context) error {
 		r.mu.Unlock()
 		return nil
 	}
-	// Refused: nothing of it is visible, and its values can go now
-	// rather than when they expire.
+	// Refused: nothing of it is visible, and its pages can go now rather
+	// than when they expire.
 	t.discard(ctx)
 	switch code {
 	case "CEPLEASE":
@@ -387,11 +625,19 @@ func (t *redisTx) Commit(ctx context.Context) error {
 	return fmt.Errorf("redis %s: committing checkpoint %d: %w", r.desc, id, err)
 }
 
-// writeValues writes the new values, pipelined, under the checkpoint's
-// version; nothing reads them until the commit points the index at them.
-// Entries without a TTL are written with a staging expiry that the commit
-// removes (their keys go to persist).
-func (t *redisTx) writeValues(ctx context.Context, persist *[]string) error {
+func (t *redisTx) bytes() int64 {
+	var n int64
+	for _, p := range t.plan.pages {
+		n += int64(len(p.data))
+	}
+	return n
+}
+
+// writePages writes the new pages, pipelined, under the checkpoint's
+// version; nothing reads them until the commit points the buckets at
+// them. Pages without a TTL are written with a staging expiry that the
+// commit removes.
+func (t *redisTx) writePages(ctx context.Context) error {
 	r := t.r
 	pipe := r.client.Pipeline()
 	n, size := 0, 0
@@ -405,16 +651,14 @@ func (t *redisTx) writeValues(ctx context.Context, persist *[]string) error {
 		n, size = 0, 0
 		return err
 	}
-	for _, c := range t.changes {
-		key := r.keys.value(t.version(), c.name)
-		ttl := c.ttl
+	for _, np := range t.plan.pages {
+		ttl := np.ttl
 		if ttl == 0 {
 			ttl = stagingTTL
-			*persist = append(*persist, key)
 		}
-		pipe.Set(ctx, key, c.val, ttl)
+		pipe.Set(ctx, np.key, np.data, ttl)
 		n++
-		size += len(key) + len(c.val)
+		size += len(np.key) + len(np.data)
 		if n >= pipeChunkCmds || size >= pipeChunkBytes {
 			if err := flush(); err != nil {
 				return err
@@ -424,41 +668,109 @@ func (t *redisTx) writeValues(ctx context.Context, persist *[]string) error {
 	return flush()
 }
 
-func (t *redisTx) version() string { return t.ver }
-
-// discard deletes the values a refused checkpoint wrote, as well as it
+// discard deletes the pages a refused checkpoint wrote, as well as it
 // can: what stays expires.
 func (t *redisTx) discard(ctx context.Context) {
-	r := t.r
-	pipe := r.client.Pipeline()
-	for i, c := range t.changes {
-		pipe.Unlink(ctx, r.keys.value(t.version(), c.name))
-		if (i+1)%pipeChunkCmds == 0 || i == len(t.changes)-1 {
-			cctx, cancel := r.op(ctx)
-			_, err := pipe.Exec(cctx)
-			cancel()
-			if err != nil {
-				r.log.Debug("deleting the values of a refused checkpoint", "id", t.meta.ID, "error", err)
-				return
-			}
-		}
+	keys := make([]string, 0, len(t.plan.pages))
+	for _, np := range t.plan.pages {
+		keys = append(keys, np.key)
 	}
+	t.r.unlink(ctx, keys)
 }
 
 // apply records a committed checkpoint in the mirror.
 func (r *Redis) apply(t *redisTx) {
-	if t.full {
-		// A full checkpoint rewrote every entry it has; Redis holds
-		// nothing else now.
-		r.written = make(map[string]rec, len(t.changes))
-	}
-	for _, d := range t.deleted {
+	for _, d := range t.plan.deleted {
 		delete(r.written, d)
 	}
-	for _, c := range t.changes {
-		r.written[c.name] = rec{hash: c.hash, ver: t.ver, expires: c.expires, seen: t.epoch}
+	for _, u := range t.updates {
+		if u.rec != nil {
+			u.rec.hash = u.hash
+		} else {
+			r.written[u.name] = &rec{hash: u.hash, seen: t.epoch}
+		}
 	}
+	r.scopes = t.plan.scopes
 	r.base, r.mirror = t.meta.ID, true
+}
+
+// CommitStats describe the last checkpoint committed to Redis.
+type CommitStats struct {
+	ID uint64
+	// Entries is the checkpoint's size; Changed and Deleted are the
+	// entries that changed or appeared, and went.
+	Entries, Changed, Deleted int
+	// Pages holds the entries; PagesWritten and PagesDeleted are what the
+	// checkpoint wrote and deleted of them, Bytes the bytes written.
+	Pages, PagesWritten, PagesDeleted int
+	Bytes                             int64
+	// Full is set when the checkpoint rewrote everything.
+	Full bool
+	// Write is the time the pages took, pipelined; Commit the script's.
+	Write, Commit time.Duration
+}
+
+// Drop deletes the group's state from Redis: every page the buckets name,
+// the buckets, the head and the lease. Pages of checkpoints that never
+// committed expire.
+func (r *Redis) Drop(ctx context.Context) error {
+	var cursor uint64
+	for {
+		octx, cancel := r.op(ctx)
+		kv, next, err := r.client.HScan(octx, r.keys.buckets(), cursor, "", scanCount).Result()
+		cancel()
+		if err != nil {
+			return err
+		}
+		keys := make([]string, 0, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			keys = append(keys, r.keys.page(kv[i+1], kv[i]))
+		}
+		if len(keys) > 0 {
+			octx, cancel := r.op(ctx)
+			err := r.client.Unlink(octx, keys...).Err()
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	octx, cancel := r.op(ctx)
+	defer cancel()
+	err := r.client.Unlink(octx, r.keys.buckets(), r.keys.head(), r.keys.lease()).Err()
+	r.mu.Lock()
+	r.written, r.scopes, r.base, r.mirror, r.pending = map[string]*rec{}, map[string]*scopeState{}, 0, true, nil
+	r.mu.Unlock()
+	return err
+}
+
+// LastCommit describes the last checkpoint this store committed.
+func (r *Redis) LastCommit() CommitStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// unlink deletes keys nothing refers to any more, pipelined, as well as it
+// can: what stays expires.
+func (r *Redis) unlink(ctx context.Context, keys []string) {
+	const perCmd = 500
+	pipe := r.client.Pipeline()
+	for i := 0; i < len(keys); i += perCmd {
+		pipe.Unlink(ctx, keys[i:min(i+perCmd, len(keys))]...)
+		if pipe.Len() == 20 || i+perCmd >= len(keys) {
+			octx, cancel := context.WithTimeout(ctx, 2*r.opTTL)
+			_, err := pipe.Exec(octx)
+			cancel()
+			if err != nil {
+				r.log.Debug("deleting replaced values; they expire instead", "error", err)
+				return
+			}
+		}
+	}
 }
 
 // holderOf renders a lease value for messages: its holder, not its token.

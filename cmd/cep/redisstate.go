@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cep-project/cep/internal/secret"
@@ -193,4 +194,32 @@ func (a *app) openRedisState(ctx context.Context, cfg *config) (*state.Redis, *s
 // fencedError is the exit of a process that lost its lease.
 func fencedError(err error) error {
 	return exitWith(exitRuntime, "this process lost the state's lease (%v): another process is active on this state now; run this one again to make it a standby", err)
+}
+
+// benchRedis opens a Redis store for cep bench from a redis:// URL, under
+// a key prefix of its own.
+func benchRedis(url string, a *app) (*state.Redis, error) {
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	return state.NewRedis(context.Background(), state.RedisOptions{
+		Addrs: []string{ro.Addr}, Username: ro.Username, Password: ro.Password, DB: ro.DB, TLS: ro.TLSConfig,
+		Prefix: "cep-bench", Group: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()), Log: a.log,
+		// A checkpoint of a million entries takes longer than a lease call.
+		Timeout: 30 * time.Second,
+	})
+}
+
+// benchRedisStats adds what the last checkpoint wrote to Redis.
+func benchRedisStats(r *state.Redis, extra map[string]any) {
+	c := r.LastCommit()
+	extra["redis_entries"] = c.Entries
+	extra["redis_entries_changed"] = c.Changed
+	extra["redis_entries_deleted"] = c.Deleted
+	extra["redis_pages"] = c.Pages
+	extra["redis_pages_written"] = c.PagesWritten
+	extra["redis_bytes_written"] = c.Bytes
+	extra["redis_write_seconds"] = c.Write.Seconds()
+	extra["redis_commit_seconds"] = c.Commit.Seconds()
 }

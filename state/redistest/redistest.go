@@ -41,7 +41,7 @@ type T interface {
 const SkipVariable = "CEP_SKIP_REDIS"
 
 // Server is one redis-server process. Its data persists in its directory
-// across Restart (an append-only file, fsynced on every write), as a
+// across Restart (an append-only file, fsynced every second), as a
 // production server's would.
 type Server struct {
 	t    T
@@ -101,7 +101,7 @@ func (s *Server) start() {
 		"dir " + s.dir,
 		"save \"\"",
 		"appendonly yes",
-		"appendfsync always",
+		"appendfsync everysec",
 		"protected-mode yes",
 		"daemonize no",
 		"logfile \"\"",
