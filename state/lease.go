@@ -138,7 +138,7 @@ func (r *Redis) NewLease(o LeaseOptions) *Lease {
 		value:   randomToken() + " " + o.Holder,
 		ttl:     o.TTL,
 		every:   o.TTL / 3,
-		poll:    min(max(o.TTL/10, 20*time.Millisecond), time.Second),
+		poll:    min(max(o.TTL/20, 20*time.Millisecond), 500*time.Millisecond),
 		margin:  max(o.TTL/10, 10*time.Millisecond),
 		changed: make(chan struct{}, 1),
 	}
