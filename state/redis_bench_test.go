@@ -84,7 +84,7 @@ func BenchmarkRedisPut(b *testing.B) {
 			for _, name := range names {
 				r.written["rule/bench.seq-0|"+name] = &rec{hash: hashOf(val)}
 			}
-			r.scopes["rule/bench.seq-0"] = &scopeState{nb: 2048, buckets: map[uint32]*bucketState{}}
+			r.scopes["rule/bench.seq-0"] = benchScope(n, len(val))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; {
@@ -108,7 +108,7 @@ func BenchmarkRedisBuild(b *testing.B) {
 	const n = 100000
 	val := make([]byte, 170)
 	r := &Redis{written: map[string]*rec{}, scopes: map[string]*scopeState{}, mirror: true, token: randomToken(), minTTL: time.Hour}
-	r.scopes["rule/bench.seq-0"] = &scopeState{nb: 2048, buckets: map[uint32]*bucketState{}}
+	r.scopes["rule/bench.seq-0"] = benchScope(n, len(val))
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k/[\"k%d\"]", i)
@@ -123,4 +123,15 @@ func BenchmarkRedisBuild(b *testing.B) {
 		}
 		tx.(*redisTx).build()
 	}
+}
+
+// benchScope is the mirror of a scope of n entries of size bytes, as a
+// checkpoint before left it.
+func benchScope(n, size int) *scopeState {
+	st := &scopeState{nb: bucketsFor(n, 0), buckets: map[uint32]*bucketState{}}
+	per := n / int(st.nb)
+	for b := range st.nb {
+		st.buckets[b] = &bucketState{ver: "1-x", count: per, size: per * (size + 16), ttl: time.Hour}
+	}
+	return st
 }

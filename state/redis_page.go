@@ -20,14 +20,18 @@ import (
 //	version  byte (1)
 //	scope    string
 //	buckets  uvarint, bucket uvarint
-//	ttl      uvarint milliseconds (0: none)
-//	count    uvarint
-//	entries  count × (string key, bytes value)
-//	trailer  uint32 CRC-32C of everything before it, little endian
+//	entries  (string key, bytes value) until the trailer
+//	trailer  uint32 count, uint64 TTL in milliseconds (0: none), and a
+//	         uint32 CRC-32C of everything before it, little endian
 //
 // Strings and bytes are a uvarint length and the bytes. A page names its
-// own scope and bucket, so that one put under the wrong key is refused.
-const pageVersion = 1
+// own scope and bucket, so that one put under the wrong key is refused;
+// its trailer has a fixed size so that a page is written in one buffer as
+// its entries come.
+const (
+	pageVersion = 1
+	pageTrailer = 4 + 8 + 4
+)
 
 // perBucket is the number of entries a bucket aims at; a scope's bucket
 // count changes (and its pages are rewritten) only when its entries are
@@ -79,15 +83,28 @@ func parseBucketField(f string) (scope string, nb, b uint32, err error) {
 	return f[:i], uint32(nv), uint32(kv), nil
 }
 
-// pageBuilder collects a bucket's entries during a checkpoint.
+// pageBuilder collects a bucket's entries during a checkpoint, as the
+// page they will be written as.
 type pageBuilder struct {
-	body  []byte // the entries, encoded
+	body  []byte // the page so far: header and entries
 	count int
 	ttl   time.Duration
 	dirty bool
 }
 
-func (p *pageBuilder) addBytes(key, val []byte) {
+func (p *pageBuilder) header(scope string, nb, b uint32) {
+	p.body = append(p.body, pageVersion)
+	p.body = binary.AppendUvarint(p.body, uint64(len(scope)))
+	p.body = append(p.body, scope...)
+	p.body = binary.AppendUvarint(p.body, uint64(nb))
+	p.body = binary.AppendUvarint(p.body, uint64(b))
+}
+
+// add appends an entry; the first one writes the page's header.
+func (p *pageBuilder) add(scope string, nb, b uint32, key string, val []byte) {
+	if len(p.body) == 0 {
+		p.header(scope, nb, b)
+	}
 	p.body = binary.AppendUvarint(p.body, uint64(len(key)))
 	p.body = append(p.body, key...)
 	p.body = binary.AppendUvarint(p.body, uint64(len(val)))
@@ -95,25 +112,30 @@ func (p *pageBuilder) addBytes(key, val []byte) {
 	p.count++
 }
 
-func (p *pageBuilder) add(key string, val []byte) {
-	p.body = binary.AppendUvarint(p.body, uint64(len(key)))
-	p.body = append(p.body, key...)
-	p.body = binary.AppendUvarint(p.body, uint64(len(val)))
-	p.body = append(p.body, val...)
-	p.count++
+// finish appends the trailer and returns the page.
+func (p *pageBuilder) finish() []byte {
+	b := binary.LittleEndian.AppendUint32(p.body, uint32(p.count))
+	b = binary.LittleEndian.AppendUint64(b, uint64(p.ttl.Milliseconds()))
+	p.body = nil
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// encode makes the page.
-func (p *pageBuilder) encode(scope string, nb, b uint32) []byte {
-	e := &wire.Enc{B: make([]byte, 0, len(p.body)+len(scope)+32)}
-	e.B = append(e.B, pageVersion)
-	e.Str(scope)
-	e.Uvarint(uint64(nb))
-	e.Uvarint(uint64(b))
-	e.Uvarint(uint64(p.ttl.Milliseconds()))
-	e.Uvarint(uint64(p.count))
-	e.B = append(e.B, p.body...)
-	return binary.LittleEndian.AppendUint32(e.B, crc32.Checksum(e.B, castagnoli))
+// each calls f with the entries added so far, which share the builder's
+// buffer.
+func (p *pageBuilder) each(f func(key, val []byte)) {
+	if len(p.body) == 0 {
+		return
+	}
+	d := &wire.Dec{B: p.body}
+	d.Byte()
+	d.Next(d.Count(1))
+	d.Uvarint()
+	d.Uvarint()
+	for range p.count {
+		k := d.Next(d.Count(1))
+		v := d.Next(d.Count(1))
+		f(k, v)
+	}
 }
 
 // page is a decoded page.
@@ -131,26 +153,30 @@ type pageEntry struct {
 
 // decodePage reads a page; its values share buf.
 func decodePage(buf []byte) (*page, error) {
-	if len(buf) < 5 {
+	if len(buf) < 1+pageTrailer {
 		return nil, errors.New("too short to be a page")
 	}
 	body, sum := buf[:len(buf)-4], binary.LittleEndian.Uint32(buf[len(buf)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, errors.New("checksum mismatch")
 	}
-	d := &wire.Dec{B: body}
+	tr := buf[len(buf)-pageTrailer:]
+	count, ttl := binary.LittleEndian.Uint32(tr), binary.LittleEndian.Uint64(tr[4:])
+	d := &wire.Dec{B: buf[:len(buf)-pageTrailer]}
 	if v := d.Byte(); d.Err == nil && v != pageVersion {
 		return nil, fmt.Errorf("page format %d; this cep reads format %d", v, pageVersion)
 	}
 	p := &page{scope: d.Str()}
-	nb, b, ttl := d.Uvarint(), d.Uvarint(), d.Uvarint()
+	nb, b := d.Uvarint(), d.Uvarint()
 	if d.Err == nil && (nb == 0 || nb > 1<<31 || nb&(nb-1) != 0 || b >= nb || ttl > uint64(1<<62)/uint64(time.Millisecond)) {
 		return nil, fmt.Errorf("bucket %d of %d, TTL %dms", b, nb, ttl)
 	}
 	p.nb, p.b, p.ttl = uint32(nb), uint32(b), time.Duration(ttl)*time.Millisecond
-	n := d.Count(2)
-	p.entries = make([]pageEntry, 0, n)
-	for range n {
+	if uint64(count) > uint64(len(d.B)) {
+		return nil, fmt.Errorf("%d entries in %d bytes", count, len(d.B))
+	}
+	p.entries = make([]pageEntry, 0, count)
+	for range count {
 		k := d.Str()
 		v := d.Bytes()
 		if d.Err != nil {

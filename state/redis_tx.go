@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -130,8 +129,8 @@ type redisTx struct {
 	inScope map[string]*txScope
 	byIdx   []*txScope
 	cur     *txScope
-	log     entryLog
 	built   bool
+	wrote   bool
 	name    []byte
 	// written and mirror are the store's: the loop owns them between
 	// Begin and Commit, while no other checkpoint is in flight.
@@ -148,7 +147,6 @@ type redisTx struct {
 // txScope is a scope's entries in this checkpoint, by bucket.
 type txScope struct {
 	name  string
-	idx   int
 	st    *scopeState // nil: new
 	nb    uint32
 	pages []pageBuilder
@@ -171,6 +169,7 @@ type plan struct {
 	deleted    []string
 	entries    int
 	totalPages int
+	bytes      int64
 	scopes     map[string]*scopeState
 }
 
@@ -265,10 +264,9 @@ func (r *Redis) ttlOf(ttl time.Duration) time.Duration {
 	return max(ttl, r.minTTL)
 }
 
-// Put implements Tx. It only copies the entry into the checkpoint's
-// log: the engine is paused while a checkpoint is taken, so comparing
-// with what Redis holds and building pages wait for Commit, which runs
-// beside the engine.
+// Put implements Tx. It only adds the entry to its bucket's page: the
+// engine is paused while a checkpoint is taken, so comparing with what
+// Redis holds waits for Commit, which runs beside the engine.
 func (t *redisTx) Put(e Entry) error {
 	if t.done {
 		return errors.New("checkpoint already committed or aborted")
@@ -280,48 +278,51 @@ func (t *redisTx) Put(e Entry) error {
 			return err
 		}
 	}
-	t.log.add(ts.idx, e.Key, e.Value, t.r.ttlOf(e.TTL))
+	b := bucketOf(e.Key, ts.nb)
+	pb := &ts.pages[b]
+	pb.add(ts.name, ts.nb, b, e.Key, e.Value)
+	pb.mergeTTL(t.r.ttlOf(e.TTL))
+	ts.count++
+	// A new scope learns its size as it goes: its buckets double before
+	// they grow large.
+	if ts.st == nil && ts.count > int(ts.nb)*2*perBucket {
+		ts.rebucket(ts.nb * 2)
+	}
 	return nil
 }
 
-// build compares the logged entries with the mirror and spreads them over
-// their scopes' buckets.
+// build compares every entry with the mirror: a page in which an entry
+// changed or appeared is dirty.
 func (t *redisTx) build() {
 	if t.built {
 		return
 	}
 	t.built = true
 	upd := make([]hashUpdate, 0, t.r.lastChanged+t.r.lastChanged/8+16)
-	t.log.each(func(scope int, key, val []byte, ttl time.Duration) {
-		ts := t.byIdx[scope]
-		// The name is built in a reused buffer: a lookup with
-		// string(buf) does not allocate, and most entries of a checkpoint
-		// are looked up only.
-		t.name = append(append(append(t.name[:0], ts.name...), '|'), key...)
-		h := xxhash.Sum64(val)
-		pb := &ts.pages[bucketOfBytes(key, ts.nb)]
-		pb.addBytes(key, val)
-		pb.mergeTTL(ttl)
-		ts.count++
-		switch old := t.written[string(t.name)]; {
-		case old == nil:
-			upd = append(upd, hashUpdate{name: string(t.name), hash: h})
-			pb.dirty = true
-		case old.hash != h:
-			old.seen = t.epoch
-			upd = append(upd, hashUpdate{rec: old, hash: h})
-			pb.dirty = true
-		default:
-			old.seen = t.epoch
+	for _, ts := range t.byIdx {
+		for i := range ts.pages {
+			pb := &ts.pages[i]
+			pb.each(func(key, val []byte) {
+				// The name is built in a reused buffer: a lookup with
+				// string(buf) does not allocate, and most entries of a
+				// checkpoint are looked up only.
+				t.name = append(append(append(t.name[:0], ts.name...), '|'), key...)
+				h := xxhash.Sum64(val)
+				switch old := t.written[string(t.name)]; {
+				case old == nil:
+					upd = append(upd, hashUpdate{name: string(t.name), hash: h})
+					pb.dirty = true
+				case old.hash != h:
+					old.seen = t.epoch
+					upd = append(upd, hashUpdate{rec: old, hash: h})
+					pb.dirty = true
+				default:
+					old.seen = t.epoch
+				}
+			})
 		}
-		// A new scope learns its size as it goes: its buckets double
-		// before they grow large.
-		if ts.st == nil && ts.count > int(ts.nb)*2*perBucket {
-			ts.rebucket(ts.nb * 2)
-		}
-	})
+	}
 	t.updates = upd
-	t.log = entryLog{}
 }
 
 // scope starts or resumes a scope of this checkpoint.
@@ -331,7 +332,7 @@ func (t *redisTx) scope(e Entry) (*txScope, error) {
 		if strings.IndexByte(e.Scope, '|') >= 0 {
 			return nil, fmt.Errorf("state scope %q contains |, which the Redis layout uses to end a scope", e.Scope)
 		}
-		ts = &txScope{name: e.Scope, idx: len(t.byIdx), st: t.mirror[e.Scope], nb: 1}
+		ts = &txScope{name: e.Scope, st: t.mirror[e.Scope], nb: 1}
 		if ts.st != nil {
 			ts.nb = ts.st.nb
 		}
@@ -340,7 +341,7 @@ func (t *redisTx) scope(e Entry) (*txScope, error) {
 			ts.pages[i].ttl = -1
 			if ts.st != nil {
 				if bs := ts.st.buckets[uint32(i)]; bs != nil {
-					ts.pages[i].body = make([]byte, 0, bs.size+bs.size/8)
+					ts.pages[i].body = make([]byte, 0, bs.size+bs.size/4+64)
 				}
 			}
 		}
@@ -350,51 +351,6 @@ func (t *redisTx) scope(e Entry) (*txScope, error) {
 	}
 	t.cur = ts
 	return ts, nil
-}
-
-// entryLog holds a checkpoint's entries as Put gave them, in chunks, so
-// that a large checkpoint is never copied to grow.
-type entryLog struct {
-	chunks [][]byte
-}
-
-const logChunk = 1 << 20
-
-func (l *entryLog) add(scope int, key string, val []byte, ttl time.Duration) {
-	need := 3*binary.MaxVarintLen64 + len(key) + len(val)
-	if len(l.chunks) == 0 || cap(l.chunks[len(l.chunks)-1])-len(l.chunks[len(l.chunks)-1]) < need {
-		l.chunks = append(l.chunks, make([]byte, 0, max(logChunk, need)))
-	}
-	c := l.chunks[len(l.chunks)-1]
-	c = binary.AppendUvarint(c, uint64(scope))
-	c = binary.AppendUvarint(c, uint64(len(key)))
-	c = append(c, key...)
-	c = binary.AppendUvarint(c, uint64(len(val)))
-	c = append(c, val...)
-	c = binary.AppendVarint(c, int64(ttl))
-	l.chunks[len(l.chunks)-1] = c
-}
-
-// each calls f with every entry in the order they were added; key and
-// val share the log's memory.
-func (l *entryLog) each(f func(scope int, key, val []byte, ttl time.Duration)) {
-	for _, c := range l.chunks {
-		for len(c) > 0 {
-			scope, n := binary.Uvarint(c)
-			c = c[n:]
-			kl, n := binary.Uvarint(c)
-			c = c[n:]
-			key := c[:kl:kl]
-			c = c[kl:]
-			vl, n := binary.Uvarint(c)
-			c = c[n:]
-			val := c[:vl:vl]
-			c = c[vl:]
-			ttl, n := binary.Varint(c)
-			c = c[n:]
-			f(int(scope), key, val, time.Duration(ttl))
-		}
-	}
 }
 
 // mergeTTL makes a page live as long as its longest-lived entry: no
@@ -411,15 +367,14 @@ func (ts *txScope) rebucket(nb uint32) {
 	for i := range pages {
 		pages[i].ttl, pages[i].dirty = -1, true
 	}
-	for _, p := range ts.pages {
-		d := &wire.Dec{B: p.body}
-		for range p.count {
-			k := d.Str()
-			v := d.Bytes()
-			q := &pages[bucketOf(k, nb)]
-			q.add(k, v)
-			q.mergeTTL(p.ttl)
-		}
+	for i := range ts.pages {
+		p := &ts.pages[i]
+		p.each(func(k, v []byte) {
+			key := string(k)
+			b := bucketOf(key, nb)
+			pages[b].add(ts.name, nb, b, key, v)
+			pages[b].mergeTTL(p.ttl)
+		})
 	}
 	ts.nb, ts.pages = nb, pages
 }
@@ -499,10 +454,9 @@ func (t *redisTx) makePlan() {
 			if old != nil && !t.full {
 				p.oldKeys = append(p.oldKeys, r.keys.page(old.ver, f))
 			}
-			np := newPage{field: f, key: r.keys.page(t.ver, f), data: pb.encode(ts.name, ts.nb, uint32(b)),
-				ttl: pb.ttl, scope: ts.name, b: uint32(b), count: pb.count}
 			size := len(pb.body)
-			pb.body = nil
+			np := newPage{field: f, key: r.keys.page(t.ver, f), ttl: pb.ttl, scope: ts.name, b: uint32(b), count: pb.count}
+			np.data = pb.finish()
 			if np.ttl == 0 {
 				p.persist = append(p.persist, np.key)
 			}
@@ -579,7 +533,7 @@ func (t *redisTx) Commit(ctx context.Context) error {
 		r.lastChanged = len(t.updates)
 		r.last = CommitStats{ID: id, Entries: p.entries, Changed: len(t.updates), Deleted: len(p.deleted),
 			Pages: p.totalPages, PagesWritten: len(p.pages), PagesDeleted: len(p.delFields), Full: t.full,
-			Bytes: t.bytes(), Write: wrote.Sub(start), Commit: time.Since(wrote)}
+			Bytes: p.bytes, Write: wrote.Sub(start), Commit: time.Since(wrote)}
 		r.mu.Unlock()
 		return nil
 	case !errors.As(err, &rerr):
@@ -625,47 +579,52 @@ func (t *redisTx) Commit(ctx context.Context) error {
 	return fmt.Errorf("redis %s: committing checkpoint %d: %w", r.desc, id, err)
 }
 
-func (t *redisTx) bytes() int64 {
-	var n int64
-	for _, p := range t.plan.pages {
-		n += int64(len(p.data))
-	}
-	return n
-}
-
 // writePages writes the new pages, pipelined, under the checkpoint's
 // version; nothing reads them until the commit points the buckets at
 // them. Pages without a TTL are written with a staging expiry that the
 // commit removes.
 func (t *redisTx) writePages(ctx context.Context) error {
+	if t.wrote {
+		return nil
+	}
 	r := t.r
+	pages := t.plan.pages
 	pipe := r.client.Pipeline()
-	n, size := 0, 0
-	flush := func() error {
-		if n == 0 {
+	from, size := 0, 0
+	flush := func(to int) error {
+		if to == from {
 			return nil
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*r.opTTL+time.Duration(size/(1<<20))*time.Second)
 		defer cancel()
 		_, err := pipe.Exec(cctx)
-		n, size = 0, 0
+		// Written pages are not needed any more.
+		for i := from; i < to; i++ {
+			pages[i].data = nil
+		}
+		from, size = to, 0
 		return err
 	}
-	for _, np := range t.plan.pages {
+	for i := range pages {
+		np := &pages[i]
 		ttl := np.ttl
 		if ttl == 0 {
 			ttl = stagingTTL
 		}
 		pipe.Set(ctx, np.key, np.data, ttl)
-		n++
 		size += len(np.key) + len(np.data)
-		if n >= pipeChunkCmds || size >= pipeChunkBytes {
-			if err := flush(); err != nil {
+		t.plan.bytes += int64(len(np.data))
+		if i+1-from >= pipeChunkCmds || size >= pipeChunkBytes {
+			if err := flush(i + 1); err != nil {
 				return err
 			}
 		}
 	}
-	return flush()
+	if err := flush(len(pages)); err != nil {
+		return err
+	}
+	t.wrote = true
+	return nil
 }
 
 // discard deletes the pages a refused checkpoint wrote, as well as it
