@@ -567,7 +567,7 @@ func (t *redisTx) Commit(ctx context.Context) error {
 		return fmt.Errorf("redis %s: checkpoint %d refused: Redis holds checkpoint %s, written by another process: %w", r.desc, id, newer, ErrFenced)
 	case "CEPLAYOUT":
 		v, _ := strconv.Atoi(detail)
-		return &LayoutError{Where: r.Where(), Version: v}
+		return &LayoutError{Where: r.keys.base, Version: v}
 	case "CEPBASE":
 		r.log.Warn("the Redis state is not the checkpoint this process last wrote: the next checkpoint writes every entry",
 			"expected", t.base, "found", detail)
