@@ -346,3 +346,83 @@ func TestRedisLostLeaseFences(t *testing.T) {
 		t.Fatalf("the fenced process touched the lease: %q", n)
 	}
 }
+
+// failingStore fails every commit while failing is set.
+type failingStore struct {
+	state.Store
+	failing *atomic.Bool
+}
+
+func (s failingStore) Begin(ctx context.Context, m state.Meta) (state.Tx, error) {
+	tx, err := s.Store.Begin(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return failingTx{tx, s.failing}, nil
+}
+
+type failingTx struct {
+	state.Tx
+	failing *atomic.Bool
+}
+
+func (t failingTx) Commit(ctx context.Context) error {
+	if t.failing.Load() {
+		t.Abort()
+		return errors.New("the store is unavailable")
+	}
+	return t.Tx.Commit(ctx)
+}
+
+// Checkpoints that keep failing stop the reading of sources until one
+// succeeds; nothing is lost or repeated.
+func TestFailingCheckpointsPauseReading(t *testing.T) {
+	dir := t.TempDir()
+	writeStreams(t, dir, 6000)
+	whole, _ := runOnce(t, dir, runOpts{})
+	want := whole.ids()
+
+	var failing atomic.Bool
+	store := failingStore{&state.Dir{Path: t.TempDir()}, &failing}
+	trigger := make(chan struct{}, 1)
+	var batches atomic.Int64
+	reached, open := make(chan struct{}, 1), make(chan struct{})
+	srcs := sources(dir)
+	for i, s := range srcs {
+		srcs[i] = counted{gated{checkpointing{s, trigger}, &batches, 4, reached, open}, &batches}
+	}
+	sink := &memSink{}
+	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: srcs, Sink: sink, Store: store,
+		Checkpoints: trigger, Interval: 20 * time.Millisecond, MaxFailedCheckpoints: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *Result, 1)
+	go func() {
+		res, err := rt.Run(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	<-reached
+	failing.Store(true)
+	close(open)
+	waitUntil(t, "reading to pause", func() bool { return rt.Status().Role == RolePaused })
+	if st := rt.Status(); st.Reading || st.FailedCheckpoints < 2 || st.LastError == "" {
+		t.Fatalf("status while paused: %+v", st)
+	}
+	n := batches.Load()
+	time.Sleep(300 * time.Millisecond)
+	if got := batches.Load(); got > n+1 {
+		t.Fatalf("%d batches read while paused", got-n)
+	}
+	failing.Store(false)
+	res := <-done
+	if got := sink.ids(); !slices.Equal(got, want) {
+		t.Fatalf("%d alerts, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
+	}
+	if res.CheckpointErrors < 2 || rt.Status().FailedCheckpoints != 0 {
+		t.Fatalf("%d checkpoint errors; status %+v", res.CheckpointErrors, rt.Status())
+	}
+}
