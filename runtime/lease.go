@@ -76,7 +76,13 @@ type Status struct {
 	// Withheld counts alerts not handed to the sinks because the lease
 	// was not confirmed when they were made.
 	Withheld int `json:"withheld_alerts"`
+	// Store is whether the state store's backend answers, for a store
+	// that can tell (Redis).
+	Store *state.Health `json:"store,omitempty"`
 }
+
+// healthReporter is a store that can tell whether its backend answers.
+type healthReporter interface{ Health() state.Health }
 
 // guard is the runtime's state about ownership and pauses.
 type guard struct {
@@ -104,11 +110,15 @@ type guard struct {
 // Status reports what the runtime is doing.
 func (rt *Runtime) Status() Status {
 	rt.g.mu.Lock()
-	defer rt.g.mu.Unlock()
 	s := rt.g.status
+	rt.g.mu.Unlock()
 	if s.LastCheckpoint != nil {
 		c := *s.LastCheckpoint
 		s.LastCheckpoint = &c
+	}
+	if hr, ok := rt.cfg.Store.(healthReporter); ok {
+		h := hr.Health()
+		s.Store = &h
 	}
 	return s
 }

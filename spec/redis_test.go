@@ -88,14 +88,14 @@ func healthOf(s *gexec.Session) func() string {
 		}
 		var h struct {
 			Role  string `json:"role"`
-			Redis struct {
+			Store struct {
 				Up bool `json:"up"`
-			} `json:"redis"`
+			} `json:"store"`
 		}
 		if err := getJSON("http://"+m[1]+"/healthz", &h); err != nil {
 			return ""
 		}
-		if !h.Redis.Up {
+		if !h.Store.Up {
 			return h.Role + ", redis down"
 		}
 		return h.Role

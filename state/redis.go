@@ -75,7 +75,7 @@ type Redis struct {
 	lastChanged int
 
 	hmu    sync.Mutex
-	health RedisHealth
+	health Health
 	// loaded is health.Since when the scripts were last loaded: a server
 	// seen down since may have restarted without them.
 	loaded time.Time
@@ -280,8 +280,8 @@ func (r *Redis) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, r.opTTL)
 }
 
-// RedisHealth is whether Redis answered the store's last call.
-type RedisHealth struct {
+// Health is whether a store's backend answered its last call.
+type Health struct {
 	Up bool `json:"up"`
 	// Since is when Up last changed.
 	Since time.Time `json:"since"`
@@ -292,7 +292,7 @@ type RedisHealth struct {
 }
 
 // Health reports whether Redis answered the last call.
-func (r *Redis) Health() RedisHealth {
+func (r *Redis) Health() Health {
 	r.hmu.Lock()
 	defer r.hmu.Unlock()
 	return r.health

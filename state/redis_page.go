@@ -43,10 +43,6 @@ func bucketOf(key string, nb uint32) uint32 {
 	return uint32(xxhash.Sum64String(key)) & (nb - 1)
 }
 
-func bucketOfBytes(key []byte, nb uint32) uint32 {
-	return uint32(xxhash.Sum64(key)) & (nb - 1)
-}
-
 // bucketsFor is the bucket count for n entries, keeping cur while it
 // fits.
 func bucketsFor(n int, cur uint32) uint32 {
