@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -130,8 +131,10 @@ var _ = Describe("state in Redis", Ordered, func() {
 	var want map[string]int
 	BeforeAll(func() {
 		data = GinkgoT().TempDir()
-		r := cep(data, nil, "generate", "--out", data, "--events", "20000", "--seed", "7")
-		Expect(r.code).To(Equal(0), r.stderr)
+		gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
+		gen.Dir = repoRoot()
+		out, err := gen.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
 		By("running the fraud example once, uninterrupted, with its state in Redis")
 		srv := redistest.Start(GinkgoT())
 		dir := GinkgoT().TempDir()
