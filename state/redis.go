@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cep-project/cep/internal/seal"
 )
 
 // Redis keeps checkpoints in Redis, written incrementally. Hot state
@@ -53,6 +55,7 @@ type Redis struct {
 	opTTL  time.Duration
 	log    *slog.Logger
 	lease  *Lease
+	seal   *seal.Keyring
 	desc   string
 	// token tells this store's commits from others' in the head.
 	token string
@@ -150,6 +153,11 @@ type RedisOptions struct {
 	// Wait, when set, opens the store even when Redis does not answer
 	// yet: a service waits for it (the lease retries) rather than fail.
 	Wait bool
+	// Keys, when set, encrypt every page written with their primary key
+	// (bound to the page's key name) and open pages sealed with any of
+	// them; pages written before encryption was turned on are read as
+	// they are.
+	Keys *seal.Keyring
 	Log  *slog.Logger
 }
 
@@ -244,6 +252,7 @@ func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		written: map[string]*rec{},
 		scopes:  map[string]*scopeState{},
 		desc:    strings.Join(o.Addrs, ","),
+		seal:    o.Keys,
 		token:   randomToken(),
 	}
 	if r.log == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cep-project/cep/internal/seal"
 	"github.com/cep-project/cep/internal/wire"
 )
 
@@ -203,7 +204,10 @@ func (s *redisSnapshot) Entries(f func(Entry) error) error {
 				gone[ref.scope] = true
 				continue
 			}
-			pg, err := decodePage(vals[i])
+			pg, err := r.openPage(vals[i], r.keys.page(ref.ver, ref.field))
+			if errors.Is(err, ErrKey) {
+				return err
+			}
 			if err == nil && (pg.scope != ref.scope || pg.nb != ref.nb || pg.b != ref.b) {
 				err = fmt.Errorf("it holds bucket %d of %d of scope %q", pg.b, pg.nb, pg.scope)
 			}
@@ -394,4 +398,20 @@ func (s *redisSnapshot) readPages(ctx context.Context, refs []bucketRef, retry b
 		}
 	}
 	return vals, ttls, nil
+}
+
+// openPage decodes a page, opening it first when it is sealed.
+func (r *Redis) openPage(b []byte, key string) (*page, error) {
+	if seal.IsSealed(b) {
+		id, _ := seal.EnvelopeKeyID(b)
+		if r.seal == nil {
+			return nil, fmt.Errorf("%w: page %s is encrypted with key %s and no key is configured (state.encryption)", ErrKey, key, id)
+		}
+		plain, err := r.seal.Open(nil, b, []byte(key))
+		if err != nil {
+			return nil, fmt.Errorf("%w: page %s: %v", ErrKey, key, err)
+		}
+		b = plain
+	}
+	return decodePage(b)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cep-project/cep/internal/seal"
 	"github.com/cep-project/cep/state/redistest"
 )
 
@@ -591,4 +592,57 @@ func FuzzDecodeHead(f *testing.F) {
 			t.Fatalf("round trip of %q %q", positions, scopes)
 		}
 	})
+}
+
+// With keys configured, no entity key or event is in Redis in the clear,
+// and a missing or wrong key is refused by its id.
+func TestRedisEncryptedAtRest(t *testing.T) {
+	srv := redistest.Start(t)
+	addrs := []string{srv.Addr()}
+	k1, k2 := testKey(t, 1), testKey(t, 2)
+	withKeys := func(k *seal.Keyring) func(*RedisOptions) { return func(o *RedisOptions) { o.Keys = k } }
+	plain := Entry{Scope: "rule/fraud.x", Key: "#version", Value: []byte("v1")}
+	card := Entry{Scope: "rule/fraud.x", Key: `k/["4111111111111111"]`, Value: []byte(`{"card":"4111111111111111"}`)}
+
+	// Written before encryption was turned on: read as it is.
+	mustCommit(t, openRedis(t, addrs), 1, plain)
+	r := openRedis(t, addrs, withKeys(seal.NewKeyring(k1)))
+	_, got := latest(t, r)
+	equalEntries(t, got, []Entry{plain})
+	mustCommit(t, r, 2, plain, card)
+
+	ctx := context.Background()
+	for k := range keysOf(t, r) {
+		var v string
+		switch typ := r.client.Type(ctx, k).Val(); typ {
+		case "string":
+			v = r.client.Get(ctx, k).Val()
+		case "hash":
+			v = fmt.Sprint(r.client.HGetAll(ctx, k).Val())
+		default:
+			t.Fatalf("%s is a %s", k, typ)
+		}
+		if strings.Contains(v, "4111111111111111") || strings.Contains(k, "4111111111111111") {
+			t.Fatalf("the card number is in Redis in the clear, at %s", k)
+		}
+	}
+	_, got = latest(t, openRedis(t, addrs, withKeys(seal.NewKeyring(k2, k1))))
+	equalEntries(t, got, []Entry{plain, card})
+	for _, tt := range []struct {
+		name string
+		keys *seal.Keyring
+	}{
+		{"no key", nil},
+		{"another key", seal.NewKeyring(k2)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			snap, err := openRedis(t, addrs, withKeys(tt.keys)).Latest(ctx)
+			if err == nil {
+				err = snap.Entries(func(Entry) error { return nil })
+			}
+			if !errors.Is(err, ErrKey) || !strings.Contains(err.Error(), k1.ID()) {
+				t.Errorf("err = %v, want a key error naming %s", err, k1.ID())
+			}
+		})
+	}
 }

@@ -457,6 +457,11 @@ func (t *redisTx) makePlan() {
 			size := len(pb.body)
 			np := newPage{field: f, key: r.keys.page(t.ver, f), ttl: pb.ttl, scope: ts.name, b: uint32(b), count: pb.count}
 			np.data = pb.finish()
+			if r.seal != nil {
+				// Bound to its key name, a sealed page cannot be passed
+				// off as another.
+				np.data = r.seal.Seal(nil, np.data, []byte(np.key))
+			}
 			if np.ttl == 0 {
 				p.persist = append(p.persist, np.key)
 			}

@@ -182,6 +182,11 @@ func (a *app) openRedisState(ctx context.Context, cfg *config) (*state.Redis, *s
 		return nil, nil, err
 	}
 	o.Wait, o.Log = true, a.log
+	if e := cfg.State.Encryption; e != nil {
+		if o.Keys, err = e.Keyring(secret.Default, "state.encryption."); err != nil {
+			return nil, nil, err
+		}
+	}
 	store, err := state.NewRedis(ctx, o)
 	if err != nil {
 		return nil, nil, err
