@@ -2,10 +2,10 @@ package state
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"strings"
 	"testing"
