@@ -228,3 +228,18 @@ func benchRedisStats(r *state.Redis, extra map[string]any) {
 	extra["redis_write_seconds"] = c.Write.Seconds()
 	extra["redis_commit_seconds"] = c.Commit.Seconds()
 }
+
+// stateWarnings warns about a plaintext Redis password in the config
+// file, as siem.Warnings does for sinks' secrets.
+func stateWarnings(cfg *config) []string {
+	if cfg.State.Redis == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range secret.Fields(cfg.State.Redis, "state.redis") {
+		if f.Plaintext() {
+			out = append(out, fmt.Sprintf("%s: a plaintext secret in the config file; write \"${env:NAME}\" or use %s_file", f.Path, f.Path[strings.LastIndexByte(f.Path, '.')+1:]))
+		}
+	}
+	return out
+}

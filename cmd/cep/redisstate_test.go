@@ -100,4 +100,14 @@ func TestRedisStateOptions(t *testing.T) {
 	if cfg.State.Redis.TLS.Enabled {
 		t.Fatal("tls: false enabled TLS")
 	}
+	if w := stateWarnings(cfg); len(w) != 0 {
+		t.Fatalf("warnings for a password in a file: %q", w)
+	}
+	cfg, err = loadTestConfig(t, "  redis: {addr: a:1, password: hunter2}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := stateWarnings(cfg); len(w) != 1 || !strings.Contains(w[0], "state.redis.password: a plaintext secret in the config file") || !strings.Contains(w[0], "password_file") {
+		t.Fatalf("warnings for a plaintext password: %q", w)
+	}
 }

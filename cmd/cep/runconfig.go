@@ -83,7 +83,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	for i := range cfg.Sinks {
 		cfg.Sinks[i].ResolvePaths(cfg.resolve)
 	}
-	for _, w := range siem.Warnings(cfg.Sinks) {
+	for _, w := range append(siem.Warnings(cfg.Sinks), stateWarnings(cfg)...) {
 		a.log.Warn(p.config + ": " + w)
 	}
 	router, err := siem.Build(cfg.Sinks, siem.Options{Logger: a.log, Metrics: sinkMetrics, Stdout: a.stdout, Version: version})
