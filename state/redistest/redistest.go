@@ -118,6 +118,7 @@ func (s *Server) start() {
 	cmd := exec.Command(s.bin, path)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = log, log
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		s.t.Fatalf("redistest: starting redis-server: %v", err)
