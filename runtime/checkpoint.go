@@ -157,13 +157,13 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 func (rt *Runtime) committedOne(r commitResult) {
 	rt.inflight = false
 	if r.err != nil {
-		rt.res.CheckpointErrors++
-		rt.log.Error("checkpoint not committed", "id", r.id, "error", r.err)
+		rt.checkpointFailed(r.id, r.err)
 		return
 	}
 	rt.res.Checkpoints++
 	st := r.CheckpointStats
 	rt.res.LastCheckpoint = &st
+	rt.checkpointOK(st)
 	rt.log.Debug("checkpoint committed", "id", r.id, "bytes", st.Bytes,
 		"snapshot_seconds", fmt.Sprintf("%.3f", st.Snapshot.Seconds()), "seconds", fmt.Sprintf("%.3f", st.Took.Seconds()))
 }

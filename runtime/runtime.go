@@ -101,6 +101,13 @@ type Config struct {
 	Sort      bool
 	SortBytes int64
 	SpillDir  string
+	// Lease, when set, makes the runtime one of several processes sharing
+	// Store, active only while it holds the lease (see lease.go).
+	Lease Lease
+	// MaxFailedCheckpoints is how many checkpoints may fail in a row
+	// before reading stops until one succeeds; 0 means
+	// DefaultMaxFailedCheckpoints.
+	MaxFailedCheckpoints int
 }
 
 // Result is what a run did.
@@ -124,6 +131,9 @@ type Result struct {
 	Left []string
 	// SortRuns counts the sorted runs a sorted replay spilled to disk.
 	SortRuns int
+	// Fenced is why the run stopped when another process took the
+	// state's lease.
+	Fenced error
 }
 
 // Runtime runs one configuration; Run may be called once.
@@ -141,6 +151,7 @@ type Runtime struct {
 	restored  bool
 	ended     int
 	pub       published
+	g         guard
 }
 
 // New builds the engine for cfg.
@@ -186,6 +197,7 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, err
 	}
 	rt.cfg, rt.eng = cfg, eng
+	rt.g.status.Role = RoleStarting
 	return rt, nil
 }
 
@@ -193,6 +205,9 @@ func New(cfg Config) (*Runtime, error) {
 func (rt *Runtime) Engine() *correlate.Engine { return rt.eng }
 
 func (rt *Runtime) emit(a *alert.Alert) {
+	if rt.withhold(a) {
+		return
+	}
 	if err := rt.cfg.Sink.Send(rt.sendCtx, a); err != nil {
 		rt.res.SendErrors++
 		rt.log.Error("alert not handed to its sink", "id", a.ID, "rule", a.Rule, "error", err)
@@ -203,6 +218,14 @@ func (rt *Runtime) emit(a *alert.Alert) {
 // the last checkpoint is taken and the sink flushed within the stop
 // timeout.
 func (rt *Runtime) Run(ctx context.Context) (*Result, error) {
+	if active, err := rt.standby(ctx); !active {
+		if err != nil {
+			return nil, err
+		}
+		rt.res.Interrupted = true
+		rt.stop()
+		return &rt.res, nil
+	}
 	if err := rt.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -237,10 +260,17 @@ func (rt *Runtime) Run(ctx context.Context) (*Result, error) {
 func (rt *Runtime) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), rt.cfg.StopTimeout)
 	defer cancel()
+	rt.setRole(RoleStopping)
 	if rt.inflight {
 		rt.collect(ctx)
 	}
-	if rt.cfg.Store != nil && rt.cfg.Mode == Service {
+	switch {
+	case rt.cfg.Store == nil || rt.cfg.Mode != Service || rt.g.lost != nil || !rt.restored:
+		// Nothing to save, or not this process's to save.
+	case !rt.owns():
+		rt.res.CheckpointErrors++
+		rt.res.Left = append(rt.res.Left, "last checkpoint: not taken, the state's lease is not confirmed")
+	default:
 		if err := rt.checkpoint(ctx); err == nil {
 			rt.collect(ctx)
 		} else {
@@ -256,6 +286,8 @@ func (rt *Runtime) stop() {
 	if err := rt.cfg.Sink.Close(ctx); err != nil {
 		rt.res.Left = append(rt.res.Left, fmt.Sprintf("sinks: %v", err))
 	}
+	rt.release(ctx)
+	rt.setRole(RoleStopped)
 	rt.res.Stats = rt.eng.Stats()
 	rt.publish(time.Now())
 	if rt.cfg.OnTick != nil {
@@ -318,47 +350,73 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	ticker := time.NewTicker(min(tickEvery, rt.cfg.Interval))
 	defer ticker.Stop()
 	lastCheckpoint := time.Now()
+	push := func(b source.Batch) {
+		now := time.Now()
+		for _, ev := range b.Events {
+			rt.eng.Push(ev, now)
+		}
+		rt.advance(b)
+		if b.Pushed != nil {
+			b.Pushed()
+		}
+		if b.End {
+			remaining--
+			rt.endOfSource(b, open, bySource)
+		}
+	}
+	rt.updateReading(time.Now())
 	for remaining > 0 {
+		// Sources are read only while this process owns the state and its
+		// checkpoints succeed; otherwise they wait, unread (lease.go).
+		in := feed
+		if !rt.updateReading(time.Now()) {
+			in = nil
+		} else if rt.g.stash != nil {
+			b := *rt.g.stash
+			rt.g.stash = nil
+			push(b)
+			continue
+		}
 		select {
-		case b := <-feed:
-			now := time.Now()
-			for _, ev := range b.Events {
-				rt.eng.Push(ev, now)
+		case b := <-in:
+			if !rt.owns() {
+				rt.g.stash = &b
+				continue
 			}
-			rt.advance(b)
-			if b.Pushed != nil {
-				b.Pushed()
-			}
-			if b.End {
-				remaining--
-				rt.endOfSource(b, open, bySource)
-			}
+			push(b)
 		case now := <-ticker.C:
-			rt.eng.Tick(now)
+			if rt.mayTick(now) {
+				rt.eng.Tick(now)
+			}
 			rt.publish(now)
 			if rt.cfg.OnTick != nil {
 				rt.cfg.OnTick(rt.eng.Stats())
 			}
-			if rt.cfg.Store != nil && !rt.inflight && now.Sub(lastCheckpoint) >= rt.cfg.Interval {
+			if rt.checkpointDue(now, lastCheckpoint) {
 				lastCheckpoint = now
 				if err := rt.checkpoint(ctx); err != nil {
-					rt.res.CheckpointErrors++
-					rt.log.Error("checkpoint failed", "error", err)
+					rt.checkpointFailed(rt.nextID-1, err)
 				}
 			}
 		case <-rt.cfg.Checkpoints:
-			if rt.cfg.Store != nil {
+			if rt.cfg.Store != nil && rt.owns() {
 				if rt.inflight {
 					rt.collect(ctx)
 				}
 				lastCheckpoint = time.Now()
 				if err := rt.checkpoint(ctx); err != nil {
-					rt.res.CheckpointErrors++
-					rt.log.Error("checkpoint failed", "error", err)
+					rt.checkpointFailed(rt.nextID-1, err)
 				}
+			}
+		case <-rt.leaseSignal():
+			if rt.leaseChanged() {
+				return true, nil
 			}
 		case r := <-rt.committed:
 			rt.committedOne(r)
+			if rt.g.lost != nil {
+				return true, nil
+			}
 		case req := <-rt.cfg.Control.requests():
 			req.serve(ctx, rt)
 		case <-ctx.Done():

@@ -9,10 +9,12 @@ import (
 
 // Readiness answers /readyz and the admin API's /v1/status.
 //
-// cep is ready once its loop runs. A failed reload does not make it
-// unready — the rules loaded before keep running, and taking the process
-// out of service would stop all detection — but it makes the status
-// "degraded", with the errors (file:line:col) in the detail.
+// cep is ready while its loop runs and reads its sources: not while it is
+// a standby waiting for the state's lease, nor while reading is paused
+// (checkpoints failing, the lease unconfirmed). A failed reload does not
+// make it unready — the rules loaded before keep running, and taking the
+// process out of service would stop all detection — but it makes the
+// status "degraded", with the errors (file:line:col) in the detail.
 type Readiness struct {
 	Runtime  *runtime.Runtime
 	Reloader *runtime.Reloader
@@ -22,8 +24,13 @@ type Readiness struct {
 
 // ReadyDetail is the body of /readyz.
 type ReadyDetail struct {
-	// Status is ready, degraded (a reload failed) or starting.
+	// Status is ready, degraded (a reload failed), starting, or not
+	// reading (see Role and Why).
 	Status string `json:"status"`
+	// Role is the runtime's (runtime.Status): standby, active, paused,
+	// suspended, fenced, …; Why says why it does not read its sources.
+	Role string `json:"role"`
+	Why  string `json:"why,omitempty"`
 	// Rules counts the rules running; Revision is what they were read
 	// from.
 	Rules  int                   `json:"rules"`
@@ -37,7 +44,8 @@ type ReadyDetail struct {
 // Detail computes the readiness detail.
 func (rd *Readiness) Detail() (ReadyDetail, bool) {
 	st := rd.Runtime.Stats()
-	d := ReadyDetail{Status: "starting"}
+	rs := rd.Runtime.Status()
+	d := ReadyDetail{Status: "starting", Role: rs.Role, Why: rs.Why}
 	if rd.Reloader != nil {
 		s := rd.Reloader.Status()
 		d.Reload = &s
@@ -46,6 +54,10 @@ func (rd *Readiness) Detail() (ReadyDetail, bool) {
 		d.Sinks = rd.Sinks()
 	}
 	if st == nil {
+		return d, false
+	}
+	if !rs.Reading {
+		d.Status = "not reading"
 		return d, false
 	}
 	d.Status, d.Rules = "ready", len(st.Rules)
@@ -68,17 +80,26 @@ func (rd *Readiness) detail(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, d)
 }
 
-// HealthHandler serves /metrics, /healthz (the sinks' health) and
-// /readyz on the metrics listener.
+// HealthDetail is the body of /healthz: the process lives; its role and
+// state store (runtime.Status) and its sinks' health say how it fares.
+type HealthDetail struct {
+	// Live is "ok".
+	Live string `json:"status"`
+	runtime.Status
+	Sinks any `json:"sinks,omitempty"`
+}
+
+// HealthHandler serves /metrics, /healthz (HealthDetail, always 200 while
+// the process serves) and /readyz on the metrics listener.
 func HealthHandler(metrics http.Handler, rd *Readiness) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		var v any = map[string]string{"status": "ok"}
+		d := HealthDetail{Live: "ok", Status: rd.Runtime.Status()}
 		if rd.Sinks != nil {
-			v = rd.Sinks()
+			d.Sinks = rd.Sinks()
 		}
-		writeJSON(w, http.StatusOK, v)
+		writeJSON(w, http.StatusOK, d)
 	})
 	mux.HandleFunc("/readyz", rd.detail)
 	return mux

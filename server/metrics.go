@@ -143,9 +143,20 @@ var (
 	reloadTime  = prometheus.NewDesc("cep_rules_last_reload_success_timestamp_seconds", "Wall time of the last successful load of the rules.", nil, nil)
 	ingestReqs  = prometheus.NewDesc("cep_ingest_requests_total", "HTTP ingest requests by stream and status code.", []string{"stream", "code"}, nil)
 	ingestPend  = prometheus.NewDesc("cep_ingest_pending_events", "Events taken by HTTP ingest and not yet pushed to the engine.", nil, nil)
+	stateRole   = prometheus.NewDesc("cep_state_role", "1 for the role the process has now: starting, standby (waiting for the state's lease), active, paused (checkpoints failing), suspended (lease unconfirmed), fenced (lease lost), stopping, stopped.", []string{"role"}, nil)
+	reading     = prometheus.NewDesc("cep_state_reading", "1 while the sources are read.", nil, nil)
+	failsInRow  = prometheus.NewDesc("cep_checkpoint_failures_in_a_row", "Checkpoints that failed since the last one that succeeded.", nil, nil)
+	withheld    = prometheus.NewDesc("cep_alerts_withheld_total", "Alerts not handed to a sink because the state's lease was not confirmed when they were made.", nil, nil)
+	storeUp     = prometheus.NewDesc("cep_state_store_up", "1 while the state store's backend (Redis) answers.", nil, nil)
+	storeErrs   = prometheus.NewDesc("cep_state_store_errors_total", "Calls to the state store's backend (Redis) that failed.", nil, nil)
 )
 
-var otherDescs = []*prometheus.Desc{ruleInfo, stateKind, streamTime, streamLag, streamIdle, srcEvents, srcBad, srcBytes, reloads, reloadOK, reloadTime, ingestReqs, ingestPend}
+var otherDescs = []*prometheus.Desc{ruleInfo, stateKind, streamTime, streamLag, streamIdle, srcEvents, srcBad, srcBytes, reloads, reloadOK, reloadTime, ingestReqs, ingestPend,
+	stateRole, reading, failsInRow, withheld, storeUp, storeErrs}
+
+// roles are the values of cep_state_role's label.
+var roles = []string{runtime.RoleStarting, runtime.RoleStandby, runtime.RoleActive, runtime.RolePaused,
+	runtime.RoleSuspended, runtime.RoleFenced, runtime.RoleStopping, runtime.RoleStopped}
 
 func init() {
 	for _, m := range engineMetrics {
@@ -190,6 +201,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if st := m.Runtime.Stats(); st != nil {
 		m.collectRuntime(ch, st)
 	}
+	m.collectStatus(ch, m.Runtime.Status())
 	if m.Reloader != nil {
 		s := m.Reloader.Status()
 		for _, o := range []string{runtime.ReloadOK, runtime.ReloadFailed, runtime.ReloadUnchanged} {
@@ -268,4 +280,25 @@ func descName(d *prometheus.Desc) string {
 		}
 	}
 	return s
+}
+
+// collectStatus exports the runtime's role and its state store's health,
+// which a standby has before it publishes any statistics.
+func (m *Metrics) collectStatus(ch chan<- prometheus.Metric, st runtime.Status) {
+	one := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	for _, r := range roles {
+		ch <- prometheus.MustNewConstMetric(stateRole, gauge, one(st.Role == r), r)
+	}
+	ch <- prometheus.MustNewConstMetric(reading, gauge, one(st.Reading))
+	ch <- prometheus.MustNewConstMetric(failsInRow, gauge, float64(st.FailedCheckpoints))
+	ch <- prometheus.MustNewConstMetric(withheld, counter, float64(st.Withheld))
+	if h := st.Store; h != nil {
+		ch <- prometheus.MustNewConstMetric(storeUp, gauge, one(h.Up))
+		ch <- prometheus.MustNewConstMetric(storeErrs, counter, float64(h.Failures))
+	}
 }

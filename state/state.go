@@ -76,7 +76,11 @@ type Tx interface {
 // Snapshot is a checkpoint being read.
 type Snapshot interface {
 	Meta() Meta
-	// Entries calls f with every entry in the order they were written.
+	// Entries calls f with every entry; a scope's first-written entry
+	// comes before its others. A Dir hands them out in the order they were
+	// written; Redis groups each scope's entries, scopes in the order they
+	// were first written, the first-written entry first and the rest by
+	// key.
 	Entries(f func(Entry) error) error
 	Close() error
 }

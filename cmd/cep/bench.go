@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -87,7 +88,8 @@ Scenarios:
 		Example: `  cep bench --scenario filter --rules 1000 --events 1000000
   cep bench --scenario filter --rules 10000 --events 1000000 --json
   cep bench --scenario sequence --rules 1 --keys 1000000 --events 3000000
-  cep bench --scenario aggregate --rules 1 --keys 100000 --events 2000000`,
+  cep bench --scenario aggregate --rules 1 --keys 100000 --events 2000000
+  cep bench --scenario sequence --keys 1000000 --events 3000000 --checkpoint-interval 10s --state redis://127.0.0.1:6379/0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("rules") && p.scenario != "filter" {
@@ -108,7 +110,7 @@ Scenarios:
 	f.DurationVar(&p.lateness, "allowed-lateness", 0, "the engine's allowed lateness; 0 releases each event at once, so latency is processing time")
 	f.BoolVar(&p.latency, "latency", true, "measure the latency from event to alert (p50, p99)")
 	f.DurationVar(&p.checkpoint, "checkpoint-interval", 0, "run as a service taking checkpoints this often; reports checkpoint size and time, and times a restore of the last one")
-	f.StringVar(&p.stateDir, "state", "", "directory for --checkpoint-interval's checkpoints (default: a temporary one)")
+	f.StringVar(&p.stateDir, "state", "", "where --checkpoint-interval's checkpoints go: a directory (default: a temporary one), or redis://host:port/db for Redis (under a key prefix of its own, deleted afterwards)")
 	return cmd
 }
 
@@ -209,18 +211,32 @@ func (a *app) runBench(p benchParams) error {
 			}
 		},
 	}
-	var store *state.Dir
+	var store state.Store
+	var redisStore *state.Redis
 	if p.checkpoint > 0 {
-		dir := p.stateDir
-		if dir == "" {
+		switch dir := p.stateDir; {
+		case strings.HasPrefix(dir, "redis://") || strings.HasPrefix(dir, "rediss://"):
+			rs, err := benchRedis(dir, a)
+			if err != nil {
+				return exitWith(exitUsage, "--state: %v", err)
+			}
+			defer func() {
+				if err := rs.Drop(context.Background()); err != nil {
+					a.log.Warn("deleting the bench's keys from Redis", "error", err)
+				}
+				_ = rs.Close()
+			}()
+			store, redisStore = rs, rs
+		case dir == "":
 			tmp, err := os.MkdirTemp("", "cep-bench-state-")
 			if err != nil {
 				return exitWith(exitRuntime, "%v", err)
 			}
 			defer func() { _ = os.RemoveAll(tmp) }()
-			dir = tmp
+			store = &state.Dir{Path: tmp}
+		default:
+			store = &state.Dir{Path: dir}
 		}
-		store = &state.Dir{Path: dir}
 		cfg.Mode = runtime.Service
 		cfg.Store = store
 		cfg.Interval = p.checkpoint
@@ -297,6 +313,9 @@ func (a *app) runBench(p benchParams) error {
 			extra["checkpoint_bytes"] = c.Bytes
 			extra["checkpoint_snapshot_seconds"] = c.Snapshot.Seconds()
 			extra["checkpoint_seconds"] = c.Took.Seconds()
+		}
+		if redisStore != nil {
+			benchRedisStats(redisStore, extra)
 		}
 		restore, err := timeRestore(rs, p, store, a)
 		if err != nil {
@@ -521,7 +540,7 @@ func (s *benchSink) Wait(context.Context, uint64) error           { return nil }
 func (s *benchSink) Close(context.Context) error                  { return nil }
 
 // timeRestore times restoring the newest checkpoint into a new engine.
-func timeRestore(rs []*rules.Rule, p benchParams, store *state.Dir, a *app) (time.Duration, error) {
+func timeRestore(rs []*rules.Rule, p benchParams, store state.Store, a *app) (time.Duration, error) {
 	rt, err := runtime.New(runtime.Config{
 		Mode: runtime.Service, Rules: rs, Store: store, Sink: &benchSink{onAlert: func(*alert.Alert) {}},
 		Engine: correlate.Config{AllowedLateness: p.lateness, Logger: a.log}, Log: a.log,

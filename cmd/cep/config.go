@@ -126,6 +126,12 @@ type stateConfig struct {
 	// AES-256-GCM, the key as "${env:NAME}" or key_file, older keys under
 	// previous for rotation.
 	Encryption *seal.Config `yaml:"encryption"`
+	// Redis keeps checkpoints in Redis instead, shared by an active
+	// process and its standbys (redisstate.go).
+	Redis *redisStateConfig `yaml:"redis"`
+	// MaxFailedCheckpoints: after this many checkpoints fail in a row,
+	// sources are not read until one succeeds; default 3.
+	MaxFailedCheckpoints int `yaml:"max_failed_checkpoints" yamlx:"min=0"`
 }
 
 type metricsConfig struct {
@@ -354,6 +360,7 @@ func (c *config) validate() []error {
 		c.Sinks = []siem.Config{{Name: "stdout", Type: file.Stdout, Format: format.JSON}}
 	}
 	errs = append(errs, siem.ValidateAll(c.Sinks)...)
+	errs = append(errs, c.State.validate()...)
 	return errs
 }
 

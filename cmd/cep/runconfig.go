@@ -83,7 +83,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	for i := range cfg.Sinks {
 		cfg.Sinks[i].ResolvePaths(cfg.resolve)
 	}
-	for _, w := range siem.Warnings(cfg.Sinks) {
+	for _, w := range append(siem.Warnings(cfg.Sinks), stateWarnings(cfg)...) {
 		a.log.Warn(p.config + ": " + w)
 	}
 	router, err := siem.Build(cfg.Sinks, siem.Options{Logger: a.log, Metrics: sinkMetrics, Stdout: a.stdout, Version: version})
@@ -178,6 +178,15 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		rcfg.Store = ds
 		rcfg.Legacy = correlate.DirStore{Dir: dir}
 	}
+	if cfg.State.Redis != nil {
+		store, lease, err := a.openRedisState(orBackground(ctx), cfg)
+		if err != nil {
+			return exitWith(exitUsage, "%s: %v", p.config, err)
+		}
+		defer func() { _ = store.Close() }()
+		rcfg.Store, rcfg.Lease = store, lease
+	}
+	rcfg.MaxFailedCheckpoints = cfg.State.MaxFailedCheckpoints
 	a.warnUnreadStreams(set.Rules, srcs)
 	rt, err := runtime.New(rcfg)
 	if err != nil {
@@ -239,6 +248,8 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		a.log.Info("stopped", "checkpoints", res.Checkpoints, "buffered_events", res.Stats.Buffered)
 	}
 	switch {
+	case res.Fenced != nil:
+		return fencedError(res.Fenced)
 	case len(res.Left) > 0:
 		return exitWith(exitRuntime, "stopping: %s", strings.Join(res.Left, "; "))
 	case res.SendErrors > 0:
@@ -327,7 +338,7 @@ func (a *app) configSources(cfg *config) ([]source.Source, error) {
 				name = "stdin"
 			}
 			spec.Name, spec.Stream = name, stream
-			if cfg.State.Dir != "" {
+			if cfg.State.Dir != "" || cfg.State.Redis != nil {
 				a.log.Warn("standard input cannot resume after a restart: what it delivered before a crash is not read again", "source", name)
 			}
 			srcs = append(srcs, &source.Reading{Spec: spec, R: a.stdin, Log: a.log})
