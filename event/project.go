@@ -86,6 +86,10 @@ func (p *Projection) add(path []string) {
 	n.all, n.names, n.kids, n.index, n.filter = true, nil, nil, nil, [4]uint64{}
 }
 
+// keeps reports whether an object at n keeps its member name when it has
+// one.
+func (n *projNode) keeps(name string) bool { return n != nil && (n.all || n.child(name) != nil) }
+
 func (n *projNode) child(name string) *projNode {
 	if b := sig(name); n.filter[b>>6]&(1<<(b&63)) == 0 {
 		return nil
@@ -132,6 +136,9 @@ type lazyFields struct {
 	once   sync.Once
 	fields []Field
 	lim    *Limits
+	// node is the projection the event was decoded with, with its time
+	// and id fields.
+	node *projNode
 	// What the decoder made: a copy of the event whose Raw or Fields was
 	// replaced is no longer that projection, and Full returns its Fields.
 	raw  *byte
