@@ -139,6 +139,15 @@ func (d *Decoder) init() {
 	d.ready = true
 }
 
+// SetProject changes the projection of the lines decoded from now on, as
+// when a stream's rules are reloaded; events decoded before keep theirs.
+func (d *Decoder) SetProject(p *Projection) {
+	d.Project = p
+	if d.ready {
+		d.init()
+	}
+}
+
 // MaxLineSize is the longest line d decodes: readers of lines stop
 // buffering a longer one and count it as malformed.
 func (d *Decoder) MaxLineSize() int { return d.Limits.WithDefaults().MaxLineSize }
