@@ -25,7 +25,9 @@ import (
 // shared by the sources of the stream. It may change while they run, as
 // when the rules are reloaded: each decoder takes the new one at its next
 // chunk. A nil projection decodes every field.
-type Projection struct{ p atomic.Pointer[event.Projection] }
+type Projection struct {
+	p atomic.Pointer[event.Projection]
+}
 
 // NewProjection returns a Projection holding p.
 func NewProjection(p *event.Projection) *Projection {
@@ -52,9 +54,9 @@ type chunk struct {
 	errs  []error
 	// What the batch carries: the position after the chunk (pos fills in
 	// the event count), and whether the input ended there.
-	pos  func(seq uint64) []byte
-	end  bool
-	err  error
+	pos func(seq uint64) []byte
+	end bool
+	err error
 	// dropped: the source stopped before the chunk reached a decoder.
 	dropped bool
 	done    chan struct{}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-
 )
 
 // Reading is a source over any reader, such as standard input or the

@@ -42,7 +42,9 @@ const (
 	decodeStale
 )
 
-func (m projMode) String() string { return [...]string{"every field", "what rules read", "a stale projection"}[m] }
+func (m projMode) String() string {
+	return [...]string{"every field", "what rules read", "a stale projection"}[m]
+}
 
 // replayAlerts replays inputs (stream → JSON lines) through rs and
 // returns the alerts as JSON lines and each rule's error count.
