@@ -204,8 +204,10 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 		v    Value
 		ok   bool
 	)
+	// The time and id fields are projected: Fields has them if the line
+	// does.
 	for i, k := range d.timeKeys {
-		if v, ok = ev.Path(k...); ok && v.kind != Null {
+		if v, ok = walk(ev.Fields, k); ok && v.kind != Null {
 			name = d.timeNames[i]
 			break
 		}
@@ -223,7 +225,7 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 	}
 	ev.Time = t
 	ev.ID = ""
-	if v, ok := ev.Path(d.idKey...); ok {
+	if v, ok := walk(ev.Fields, d.idKey); ok {
 		switch v.kind {
 		case String:
 			ev.ID = v.str
