@@ -292,7 +292,7 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		}
 		r.Match = c.compile(el, menv, *s.Match, cel.BoolType, "match", r.Health, base)
 		if r.Match != nil {
-			r.Constraints = extractConstraints(r.Match.AST())
+			r.Constraints = indexConstraints(r.Match.AST())
 		}
 		fields = base
 	case s.Sequence != nil:
@@ -302,7 +302,7 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		r.Kind = KindAggregate
 		r.Aggregate, fields = c.compileAggregate(el, s, r.Health, sem)
 		if r.Aggregate != nil && r.Aggregate.Where != nil {
-			r.Constraints = extractConstraints(r.Aggregate.Where.AST())
+			r.Constraints = indexConstraints(r.Aggregate.Where.AST())
 		}
 	case s.Join != nil:
 		r.Kind = KindJoin

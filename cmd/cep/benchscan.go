@@ -320,7 +320,7 @@ var sigmaShapes = []string{
 	`event.Channel.iequals("Microsoft-Windows-Sysmon/Operational") && event.EventID == 1 &&
   event.ParentImage.iendsWith(r"\fodhelper.exe") && !event.Image.iendsWith(r"\conhost%d.exe")`,
 	`event.Channel.iequals("Microsoft-Windows-Sysmon/Operational") && event.EventID == 13 &&
-  event.TargetObject.wildcard(r"HKU\*\Software\Classes\*\shell\open\command%d*") && event.Details.iequals("(Empty)")`,
+  event.TargetObject.wildcard(r"HKU\\*\Software\Classes\\*\shell\open\command%d*") && event.Details.iequals("(Empty)")`,
 	`event.Channel.iequals("Security") && event.EventID == 4688 &&
   event.NewProcessName.iendsWithAny([r"\psexesvc.exe", r"\paexec%d.exe"])`,
 	`event.Channel.iequals("System") && event.EventID == 7045 &&
