@@ -70,26 +70,34 @@ type lineRef struct {
 	tooLong    bool
 }
 
-var chunkPool = sync.Pool{New: func() any { return &chunk{done: make(chan struct{}, 1)} }}
-
-// keepChunkBytes bounds the buffer a pooled chunk keeps: a chunk holds at
+// keepChunkBytes bounds the buffer a free chunk keeps: a chunk holds at
 // most batchBytes of lines, plus one line of up to the line limit.
 const keepChunkBytes = 2 * batchBytes
 
-func newChunk() *chunk {
-	c := chunkPool.Get().(*chunk)
+// newChunk takes a free chunk of the pipeline, or makes one: a pipeline
+// has at most its queues' worth of chunks, each keeping its buffers.
+func (p *pipeline) newChunk() *chunk {
+	var c *chunk
+	select {
+	case c = <-p.free:
+	default:
+		c = &chunk{done: make(chan struct{}, 1), buf: make([]byte, 0, 64<<10)}
+	}
 	c.buf, c.lines, c.evs, c.errs = c.buf[:0], c.lines[:0], c.evs[:0], c.errs[:0]
 	c.pos, c.end, c.err, c.dropped = nil, false, nil, false
 	return c
 }
 
-func (c *chunk) free() {
+func (p *pipeline) freeChunk(c *chunk) {
 	if cap(c.buf) > keepChunkBytes {
 		c.buf = nil
 	}
 	clear(c.evs[:cap(c.evs)])
 	clear(c.errs[:cap(c.errs)])
-	chunkPool.Put(c)
+	select {
+	case p.free <- c:
+	default:
+	}
 }
 
 // pipeline decodes one input's lines on several goroutines and sends their
@@ -101,6 +109,7 @@ type pipeline struct {
 	jobs   chan *chunk
 	order  chan *chunk
 	cur    *chunk
+	free   chan *chunk
 	done   chan struct{}
 	closed bool
 }
@@ -119,9 +128,10 @@ func startPipeline(ctx context.Context, r *Reader, name string, n int, out chan<
 		// Chunks wait here in order to be emitted; the bound keeps the
 		// decoders at most a few chunks ahead of the engine.
 		order: make(chan *chunk, 2*n),
+		free:  make(chan *chunk, 3*n+2),
 		done:  make(chan struct{}),
-		cur:   newChunk(),
 	}
+	p.cur = p.newChunk()
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() { p.decode(r.dec) })
@@ -164,7 +174,7 @@ func (p *pipeline) flush(ctx context.Context, pos func(seq uint64) []byte, end b
 		return false
 	}
 	// The emitter owns the chunk now, and frees it.
-	p.cur = newChunk()
+	p.cur = p.newChunk()
 	select {
 	case p.jobs <- c:
 	case <-ctx.Done():
@@ -186,7 +196,7 @@ func (p *pipeline) close() {
 	close(p.jobs)
 	close(p.order)
 	<-p.done
-	p.cur.free()
+	p.freeChunk(p.cur)
 }
 
 // decode is one decoder: its own copy of the stream's decoder, which
@@ -226,7 +236,7 @@ func (p *pipeline) emit(ctx context.Context) {
 		<-c.done
 		if stopped || c.dropped {
 			stopped = true
-			c.free()
+			p.freeChunk(c)
 			continue
 		}
 		evs := make([]*event.Event, 0, len(c.lines))
@@ -246,7 +256,7 @@ func (p *pipeline) emit(ctx context.Context) {
 		if c.pos != nil {
 			b.Pos = c.pos(r.seq)
 		}
-		c.free()
+		p.freeChunk(c)
 		// A chunk of malformed lines only still moves the position on.
 		if len(evs) == 0 && !b.End && b.Pos == nil {
 			continue

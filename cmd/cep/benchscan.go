@@ -342,15 +342,21 @@ var sigmaShapes = []string{
 func windowsScenario(p benchParams) (benchScenario, error) {
 	sc := benchScenario{streams: []string{"windows"}, late: true}
 	for _, in := range p.inputs {
-		b, err := os.ReadFile(in)
+		f, err := os.Open(in)
 		if err != nil {
 			return sc, fmt.Errorf("--input: %w", err)
 		}
-		for _, line := range bytes.Split(b, []byte("\n")) {
-			if len(bytes.TrimSpace(line)) > 0 {
-				sc.add(string(line))
+		br := bufio.NewReaderSize(f, 1<<20)
+		for {
+			line, err := br.ReadBytes('\n')
+			if t := bytes.TrimSpace(line); len(t) > 0 {
+				sc.add(string(t))
+			}
+			if err != nil {
+				break
 			}
 		}
+		f.Close()
 	}
 	if sc.lines == nil {
 		return sc, fmt.Errorf("--input: no lines")
