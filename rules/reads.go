@@ -46,7 +46,8 @@ func (rs *readSet) merge(o readSet) {
 type absKind uint8
 
 const (
-	absOther absKind = iota
+	// absOther: anything else (the zero value).
+	_ absKind = iota
 	// absEvent: the value at path inside an event (the event itself when
 	// path is empty).
 	absEvent

@@ -39,7 +39,6 @@ func randomLines(seed uint64, n int) string {
 
 type collected struct {
 	events    []string
-	malformed []string
 	positions [][]byte
 	batches   int
 }
