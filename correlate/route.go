@@ -6,21 +6,28 @@ import (
 
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // router finds the detectors an event must reach. Detectors are chosen by
-// stream; rules whose condition implies equality constraints (event.type ==
-// "auth") are indexed by one of them, so an event is tested only against
-// rules it could match. Throughput then depends on how many rules share an
-// event's values, not on how many rules there are.
+// stream; rules whose condition implies constraints on a field (event.type
+// == "auth", event.Image.iendsWith("\\reg.exe"), EventID in [1, 4688]) are
+// indexed by one of them, so an event is tested only against rules it
+// could match. A field's value is looked up once per kind of test: its
+// exact value, its text, its fold key (without case), and the prefixes
+// and suffixes of those of every length some rule's literal has.
+// Throughput then depends on how many rules share an event's values, not
+// on how many rules there are.
 type router struct {
-	dets   []detector
-	keyBuf []byte
+	dets []detector
 	// all disables the index, so that --explain shows every rule of the
 	// stream deciding, not only those the index let through.
 	all     bool
 	streams map[string]*streamRoute
 	scratch []int
+	keyBuf  []byte
+	textBuf []byte
+	foldBuf []byte
 }
 
 // streamRoute is the routing of one stream, built on its first event.
@@ -29,9 +36,79 @@ type streamRoute struct {
 	paths  []indexPath
 }
 
+// indexPath holds the rules indexed by one field.
 type indexPath struct {
 	path    []string
-	buckets map[string][]int
+	buckets map[string][]int // by exact value (rules.AppendValueKey)
+	// By text, with case (cased) and by fold key (folded).
+	cased, folded textIndex
+}
+
+// textIndex finds rules by the text of a field: equal to, starting with
+// or ending with a literal.
+type textIndex struct {
+	equal    map[string][]int
+	prefixes affixes
+	suffixes affixes
+}
+
+// affixes holds literals by length: a text is looked up once per length.
+type affixes struct {
+	lens []int
+	by   map[string][]int
+}
+
+func (a *affixes) add(lit string, det int) {
+	if a.by == nil {
+		a.by = map[string][]int{}
+	}
+	if !slices.Contains(a.lens, len(lit)) {
+		a.lens = append(a.lens, len(lit))
+		slices.Sort(a.lens)
+	}
+	if l := a.by[lit]; len(l) == 0 || l[len(l)-1] != det {
+		a.by[lit] = append(l, det)
+	}
+}
+
+func (ti *textIndex) empty() bool {
+	return ti.equal == nil && ti.prefixes.by == nil && ti.suffixes.by == nil
+}
+
+func (ti *textIndex) add(m rules.TextMatch, det int) {
+	switch m.Kind {
+	case rules.TextEqual:
+		if ti.equal == nil {
+			ti.equal = map[string][]int{}
+		}
+		if l := ti.equal[m.Text]; len(l) == 0 || l[len(l)-1] != det {
+			ti.equal[m.Text] = append(l, det)
+		}
+	case rules.TextPrefix:
+		ti.prefixes.add(m.Text, det)
+	case rules.TextSuffix:
+		ti.suffixes.add(m.Text, det)
+	}
+}
+
+// lookup appends the rules the text t meets.
+func (ti *textIndex) lookup(out []int, t []byte) []int {
+	if ti.equal != nil {
+		out = append(out, ti.equal[string(t)]...)
+	}
+	for _, n := range ti.prefixes.lens {
+		if n > len(t) {
+			break
+		}
+		out = append(out, ti.prefixes.by[string(t[:n])]...)
+	}
+	for _, n := range ti.suffixes.lens {
+		if n > len(t) {
+			break
+		}
+		out = append(out, ti.suffixes.by[string(t[len(t)-n:])]...)
+	}
+	return out
 }
 
 func newRouter(dets []detector) *router {
@@ -57,23 +134,62 @@ func (r *router) route(ev *event.Event) []int {
 		if !ok {
 			continue
 		}
-		r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v)
-		if !ok {
+		if p.buckets != nil {
+			if r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v); ok {
+				out = append(out, p.buckets[string(r.keyBuf)]...)
+			}
+		}
+		if p.cased.empty() && p.folded.empty() {
 			continue
 		}
-		out = append(out, p.buckets[string(r.keyBuf)]...)
+		if r.textBuf, ok = rules.AppendText(r.textBuf[:0], v); !ok {
+			continue
+		}
+		out = p.cased.lookup(out, r.textBuf)
+		if !p.folded.empty() {
+			r.foldBuf = celenv.AppendFoldBytes(r.foldBuf[:0], r.textBuf)
+			out = p.folded.lookup(out, r.foldBuf)
+		}
 	}
 	if len(out) > len(sr.always) {
+		// A rule indexed by several tests of one field may be found by
+		// more than one.
 		slices.Sort(out)
+		out = slices.Compact(out)
 	}
 	r.scratch = out
 	return out
 }
 
+// keyOf names a test of a field for counting how many rules share it.
+func keyOf(path []string, kind byte, key string) string {
+	return strings.Join(path, "\x00") + "\x00" + string(kind) + key
+}
+
+func (c *indexed) keys() []string {
+	var ks []string
+	for _, v := range c.con.Values {
+		ks = append(ks, keyOf(c.con.Path, 'v', v))
+	}
+	for _, m := range c.con.Text {
+		kind := "=<>"[m.Kind]
+		if m.Fold {
+			kind = "~[]"[m.Kind]
+		}
+		ks = append(ks, keyOf(c.con.Path, kind, m.Text))
+	}
+	return ks
+}
+
+type indexed struct {
+	det int
+	con rules.Constraint
+}
+
 // build indexes the detectors of one stream. Each indexed rule goes under
-// the constraint whose values are shared by the fewest other rules, so a
-// field every rule tests (event.type) loses to one that tells rules apart
-// (event.merchant).
+// the constraint whose tests are shared by the fewest other rules, so a
+// field every rule tests (event.type, Channel) loses to one that tells
+// rules apart (event.merchant, Image).
 func (r *router) build(stream string) *streamRoute {
 	sr := &streamRoute{}
 	type cand struct {
@@ -93,8 +209,8 @@ func (r *router) build(stream string) *streamRoute {
 		}
 		cands = append(cands, cand{i, cons})
 		for _, c := range cons {
-			for _, v := range c.Values {
-				count[pathKey(c.Path)+"\x00"+v]++
+			for _, k := range (&indexed{i, c}).keys() {
+				count[k]++
 			}
 		}
 	}
@@ -103,29 +219,38 @@ func (r *router) build(stream string) *streamRoute {
 		best, bestCost := 0, -1
 		for j, con := range c.cons {
 			cost := 0
-			for _, v := range con.Values {
-				cost += count[pathKey(con.Path)+"\x00"+v]
+			for _, k := range (&indexed{c.det, con}).keys() {
+				cost += count[k]
 			}
 			if bestCost < 0 || cost < bestCost {
 				best, bestCost = j, cost
 			}
 		}
 		con := c.cons[best]
-		pk := pathKey(con.Path)
+		pk := strings.Join(con.Path, "\x00")
 		pi, ok := byPath[pk]
 		if !ok {
 			pi = len(sr.paths)
 			byPath[pk] = pi
-			sr.paths = append(sr.paths, indexPath{path: con.Path, buckets: map[string][]int{}})
+			sr.paths = append(sr.paths, indexPath{path: con.Path})
 		}
+		p := &sr.paths[pi]
 		for _, v := range dedupStrings(con.Values) {
-			sr.paths[pi].buckets[v] = append(sr.paths[pi].buckets[v], c.det)
+			if p.buckets == nil {
+				p.buckets = map[string][]int{}
+			}
+			p.buckets[v] = append(p.buckets[v], c.det)
+		}
+		for _, m := range con.Text {
+			if m.Fold {
+				p.folded.add(m, c.det)
+			} else {
+				p.cased.add(m, c.det)
+			}
 		}
 	}
 	return sr
 }
-
-func pathKey(p []string) string { return strings.Join(p, "\x00") }
 
 func dedupStrings(s []string) []string {
 	s = slices.Clone(s)

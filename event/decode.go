@@ -139,6 +139,15 @@ func (d *Decoder) init() {
 	d.ready = true
 }
 
+// SetProject changes the projection of the lines decoded from now on, as
+// when a stream's rules are reloaded; events decoded before keep theirs.
+func (d *Decoder) SetProject(p *Projection) {
+	d.Project = p
+	if d.ready {
+		d.init()
+	}
+}
+
 // MaxLineSize is the longest line d decodes: readers of lines stop
 // buffering a longer one and count it as malformed.
 func (d *Decoder) MaxLineSize() int { return d.Limits.WithDefaults().MaxLineSize }
@@ -177,7 +186,7 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	fields, buf := p.build(root, true, spare, fs)
 	ev.Stream, ev.Raw, ev.Fields = d.Stream, buf[:len(raw):len(raw)], fields
 	if lz != nil {
-		lz.lim, lz.raw, lz.proj, lz.n = d.lim, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), len(fields)
+		lz.lim, lz.node, lz.raw, lz.proj, lz.n = d.lim, d.proj, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), len(fields)
 		ev.lazy = lz
 	}
 	if err := d.stamp(ev, buf[len(buf):]); err != nil {
@@ -195,8 +204,10 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 		v    Value
 		ok   bool
 	)
+	// The time and id fields are projected: Fields has them if the line
+	// does.
 	for i, k := range d.timeKeys {
-		if v, ok = ev.Path(k...); ok && v.kind != Null {
+		if v, ok = walk(ev.Fields, k); ok && v.kind != Null {
 			name = d.timeNames[i]
 			break
 		}
@@ -214,7 +225,7 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 	}
 	ev.Time = t
 	ev.ID = ""
-	if v, ok := ev.Path(d.idKey...); ok {
+	if v, ok := walk(ev.Fields, d.idKey); ok {
 		switch v.kind {
 		case String:
 			ev.ID = v.str

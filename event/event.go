@@ -54,6 +54,9 @@ type Value struct {
 	p    *Field
 	n    uint32
 	kind Kind
+	// part marks an object of a projected event that holds only its
+	// projected members: the line's object has more.
+	part bool
 }
 
 func (v Value) sub() []Field {
@@ -75,6 +78,12 @@ type Field struct {
 
 // Kind reports the JSON type of v.
 func (v Value) Kind() Kind { return v.kind }
+
+// Partial reports whether v is an object of a projected event that holds
+// only the members its projection names: the event's line has more. Its
+// size, its members' names and its rendering are then not the line's;
+// Event.Path returns the whole value.
+func (v Value) Partial() bool { return v.part }
 
 // Str returns the string of a String value, and "" otherwise.
 func (v Value) Str() string { return v.str }
@@ -217,17 +226,81 @@ type Event struct {
 	lazy *lazyFields // for a projected event
 }
 
-// Get returns the top-level field key (of Fields: for a projected event, a
-// projected one).
-func (e *Event) Get(key string) (Value, bool) { return lookup(e.Fields, key) }
+// Get returns the top-level field key, as a decode of the whole line
+// would: for a projected event, a field the projection left out (or an
+// object it kept only in part) is read from Full.
+func (e *Event) Get(key string) (Value, bool) {
+	v, ok := lookup(e.Fields, key)
+	if !e.Projected() || (ok && !v.part) || (!ok && e.lazy.node.keeps(key)) {
+		return v, ok
+	}
+	return lookup(e.Full(), key)
+}
 
 // Path returns the value at a dotted path of object members, such as
-// "geo.lat".
+// "geo.lat", as a decode of the whole line would (see Get).
 func (e *Event) Path(path ...string) (Value, bool) {
 	if len(path) == 0 {
 		return Value{}, false
 	}
-	v, ok := lookup(e.Fields, path[0])
+	if !e.Projected() {
+		return walk(e.Fields, path)
+	}
+	n := e.lazy.node
+	fs := e.Fields
+	for i, k := range path {
+		v, ok := lookup(fs, k)
+		if !ok {
+			if n.keeps(k) {
+				return Value{}, false
+			}
+			break
+		}
+		if n != nil && !n.all {
+			n = n.child(k)
+		}
+		if i == len(path)-1 {
+			if !v.part {
+				return v, true
+			}
+			break
+		}
+		if v.kind != Object {
+			// A projection keeps a scalar or an array on its paths
+			// whole.
+			return Value{}, false
+		}
+		if !v.part {
+			return walk(v.sub(), path[i+1:])
+		}
+		fs = v.sub()
+	}
+	return walk(e.Full(), path)
+}
+
+// Keeps reports whether Fields holds the member at path whenever the
+// event's line has it (whole or in part): always for an event that is not
+// projected; for a projected one, when its projection names path or a
+// path above it. A member missing from Fields that the event keeps is
+// missing from the line.
+func (e *Event) Keeps(path ...string) bool {
+	if !e.Projected() {
+		return true
+	}
+	n := e.lazy.node
+	for _, k := range path[:max(len(path)-1, 0)] {
+		if n.all {
+			return true
+		}
+		if n = n.child(k); n == nil {
+			return false
+		}
+	}
+	return len(path) == 0 || n.keeps(path[len(path)-1])
+}
+
+func walk(fs []Field, path []string) (Value, bool) {
+	v, ok := lookup(fs, path[0])
 	for _, k := range path[1:] {
 		if !ok {
 			break

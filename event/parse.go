@@ -38,6 +38,7 @@ type sval struct {
 	num  float64
 	ref  sref
 	kind Kind
+	part bool // an object that left out members (Value.part)
 }
 
 type sfield struct {
@@ -630,7 +631,7 @@ func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field
 		if sf.key.n != 0 {
 			f.Key = str(sf.key)
 		}
-		f.kind = sf.val.kind
+		f.kind, f.part = sf.val.kind, sf.val.part
 		switch sf.val.kind {
 		case String:
 			f.str = str(sf.val.ref)

@@ -24,24 +24,22 @@ type projNode struct {
 	all   bool
 	names []string
 	kids  []*projNode
-	index map[string]*projNode // when there are many names
-	// filter has bit sig(name) set for every name: most members of a
-	// wide event are not projected, and most are turned away by one
-	// test, without comparing or hashing their names.
-	filter [4]uint64
+	// head[sig(name)] is 1 + the index of the first name with that
+	// signature, next[i] that of the name after name i with the same
+	// one; 0 ends a chain. Most members of a wide event are not
+	// projected, and most are turned away by one load, without comparing
+	// or hashing their names; a projected one costs one comparison.
+	head [256]uint16
+	next []uint16
 }
 
-// sig is a name's bit in a filter: its length and its last byte.
+// sig is a name's signature: its length, its first and its last byte.
 func sig(name string) uint8 {
 	if name == "" {
 		return 0
 	}
-	return uint8(len(name)*31) ^ name[len(name)-1]
+	return uint8(len(name)*31) ^ name[len(name)-1] ^ name[0]<<3
 }
-
-// indexAbove is the number of names at one level beyond which a map
-// beats comparing names one by one.
-const indexAbove = 8
 
 // NewProjection returns the projection of paths. An empty path means the
 // whole event: the projection then decodes every field, as no projection
@@ -57,6 +55,10 @@ func NewProjection(paths [][]string) *Projection {
 // ProjectAll is the projection of the whole event.
 var ProjectAll = NewProjection([][]string{{}})
 
+// maxNames bounds the members one level of a projection names, so that
+// chains fit their indexes.
+const maxNames = 1<<16 - 1
+
 func (p *Projection) add(path []string) {
 	p.paths = append(p.paths, slices.Clone(path))
 	n := &p.root
@@ -66,36 +68,30 @@ func (p *Projection) add(path []string) {
 		}
 		kid := n.child(name)
 		if kid == nil {
+			if len(n.names) == maxNames {
+				// Beyond any real event: read this level whole.
+				break
+			}
 			kid = &projNode{}
 			b := sig(name)
-			n.filter[b>>6] |= 1 << (b & 63)
 			n.names = append(n.names, name)
 			n.kids = append(n.kids, kid)
-			if len(n.names) > indexAbove {
-				if n.index == nil {
-					n.index = make(map[string]*projNode, len(n.names))
-					for i, k := range n.names {
-						n.index[k] = n.kids[i]
-					}
-				}
-				n.index[name] = kid
-			}
+			n.next = append(n.next, n.head[b])
+			n.head[b] = uint16(len(n.names))
 		}
 		n = kid
 	}
-	n.all, n.names, n.kids, n.index, n.filter = true, nil, nil, nil, [4]uint64{}
+	n.all, n.names, n.kids, n.next, n.head = true, nil, nil, nil, [256]uint16{}
 }
 
+// keeps reports whether an object at n keeps its member name when it has
+// one.
+func (n *projNode) keeps(name string) bool { return n != nil && (n.all || n.child(name) != nil) }
+
 func (n *projNode) child(name string) *projNode {
-	if b := sig(name); n.filter[b>>6]&(1<<(b&63)) == 0 {
-		return nil
-	}
-	if n.index != nil {
-		return n.index[name]
-	}
-	for i, k := range n.names {
-		if k == name {
-			return n.kids[i]
+	for i := n.head[sig(name)]; i != 0; i = n.next[i-1] {
+		if n.names[i-1] == name {
+			return n.kids[i-1]
 		}
 	}
 	return nil
@@ -132,6 +128,9 @@ type lazyFields struct {
 	once   sync.Once
 	fields []Field
 	lim    *Limits
+	// node is the projection the event was decoded with, with its time
+	// and id fields.
+	node *projNode
 	// What the decoder made: a copy of the event whose Raw or Fields was
 	// replaced is no longer that projection, and Full returns its Fields.
 	raw  *byte

@@ -205,3 +205,77 @@ func ExampleDecoder_projection() {
 	// geo map[country:NG]
 	// 5 members in full
 }
+
+// TestProjectedLookups holds Get, Path and Keeps of a projected event to
+// what a full decode gives, whatever path is asked: projected, partly
+// projected or not projected at all.
+func TestProjectedLookups(t *testing.T) {
+	line := []byte(`{"ts":1,"user":"u","geo":{"city":"Lyon","country":"FR","pos":{"lat":45.7,"lon":4.8}},"tags":[{"a":1}],"n":null,"s":"x","e":{}}`)
+	paths := [][]string{
+		{"user"}, {"geo"}, {"geo", "city"}, {"geo", "country"}, {"geo", "pos"}, {"geo", "pos", "lat"}, {"geo", "nope"},
+		{"tags"}, {"tags", "a"}, {"n"}, {"s"}, {"s", "x"}, {"e"}, {"e", "x"}, {"nope"}, {"nope", "x"},
+	}
+	full := Decoder{}
+	fe, err := full.Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, proj := range [][][]string{
+		{{"user"}},
+		{{"geo", "country"}},
+		{{"geo", "pos", "lat"}, {"s"}},
+		{{"geo"}, {"tags", "a"}},
+		{{"e", "x"}, {"nope"}},
+		{},
+	} {
+		d := Decoder{Project: NewProjection(proj)}
+		ev, err := d.Decode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range paths {
+			got, gok := ev.Path(path...)
+			want, wok := fe.Path(path...)
+			if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) || got.Partial() {
+				t.Errorf("projection %v: Path(%v) = %v %v (partial %v), want %v %v", proj, path, got.Interface(), gok, got.Partial(), want.Interface(), wok)
+			}
+			if len(path) == 1 {
+				got, gok = ev.Get(path[0])
+				if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) {
+					t.Errorf("projection %v: Get(%v) = %v %v", proj, path, got.Interface(), gok)
+				}
+			}
+			// Keeps promises that a member missing from Fields is missing
+			// from the line.
+			if ev.Keeps(path...) {
+				if _, ok := walk(ev.Fields, path); !ok && wok {
+					t.Errorf("projection %v: Keeps(%v) but Fields lacks what the line has", proj, path)
+				}
+			}
+		}
+	}
+	// Objects that left members out say so; those that did not, do not.
+	d := Decoder{Project: NewProjection([][]string{{"geo", "city"}, {"geo", "pos", "lat"}, {"geo", "pos", "lon"}})}
+	ev, err := d.Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	geo, _ := lookup(ev.Fields, "geo")
+	pos, _ := geo.Get("pos")
+	if !geo.Partial() || pos.Partial() {
+		t.Errorf("geo partial %v, pos partial %v", geo.Partial(), pos.Partial())
+	}
+	// An object is partial when an object inside it is.
+	d = Decoder{Project: NewProjection([][]string{{"geo", "pos", "lat"}})}
+	ev, err = d.Decode([]byte(`{"ts":1,"geo":{"pos":{"lat":1,"lon":2}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	geo, _ = lookup(ev.Fields, "geo")
+	if !geo.Partial() {
+		t.Error("geo holds a partial pos but is not partial")
+	}
+	if !ev.Keeps("geo", "pos", "lat") || ev.Keeps("geo", "pos", "x") || ev.Keeps("geo", "x") || !ev.Keeps() {
+		t.Error("Keeps")
+	}
+}

@@ -35,6 +35,7 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 		return sval{kind: Object}, nil
 	}
 	mark := len(p.s.stack)
+	part := false
 	for {
 		key, err := p.member()
 		if err != nil {
@@ -54,13 +55,18 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 		if err != nil {
 			return sval{}, err
 		}
+		// An object is partial when it, or an object inside it, left
+		// out a member.
+		part = part || kid == nil || v.part
 		if kid != nil {
 			p.s.stack = append(p.s.stack, sfield{key: key, val: v})
 		}
 		if done, err := p.next('}', "a member", "object"); err != nil {
 			return sval{}, err
 		} else if done {
-			return p.closeComposite(Object, mark), nil
+			v := p.closeComposite(Object, mark)
+			v.part = part
+			return v, nil
 		}
 	}
 }

@@ -111,6 +111,8 @@ type Program struct {
 	path []string
 	// fast is the native form of a condition in the subset celenv covers.
 	fast celenv.Pred
+	// reads are the event paths the expression can read.
+	reads readSet
 }
 
 // Eval evaluates the expression. An error is counted against the rule and
@@ -211,6 +213,9 @@ type scope struct {
 	noEvent bool
 	// sem are the rule's semantics for conditions over events.
 	sem celenv.Semantics
+	// events and lists name the variables beside event that hold an
+	// event (a step, a join side) or a list of events (a looping step).
+	events, lists []string
 }
 
 func (c *Compiler) env(s scope) (*cel.Env, error) {
@@ -292,7 +297,7 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		el.Add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
 		return nil
 	}
-	out := &Program{Expr: e, Cost: est, prg: prg, ast: a, health: h}
+	out := &Program{Expr: e, Cost: est, prg: prg, ast: a, health: h, reads: readsOf(a.NativeRep().Expr(), s)}
 	if path, ok := celenv.EventPath(a.NativeRep().Expr()); ok {
 		out.path = path
 	}

@@ -87,6 +87,9 @@ type Rule struct {
 	// extracted from Match (or an aggregate's where) for routing.
 	Constraints []Constraint
 
+	// reads is what the rule's expressions can read of its events.
+	reads Reads
+
 	Tests  []rulefmt.TestSpec
 	Spec   *rulefmt.Spec
 	Health *Health
@@ -289,7 +292,7 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		}
 		r.Match = c.compile(el, menv, *s.Match, cel.BoolType, "match", r.Health, base)
 		if r.Match != nil {
-			r.Constraints = extractConstraints(r.Match.AST())
+			r.Constraints = indexConstraints(r.Match.AST())
 		}
 		fields = base
 	case s.Sequence != nil:
@@ -299,7 +302,7 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		r.Kind = KindAggregate
 		r.Aggregate, fields = c.compileAggregate(el, s, r.Health, sem)
 		if r.Aggregate != nil && r.Aggregate.Where != nil {
-			r.Constraints = extractConstraints(r.Aggregate.Where.AST())
+			r.Constraints = indexConstraints(r.Aggregate.Where.AST())
 		}
 	case s.Join != nil:
 		r.Kind = KindJoin
@@ -345,6 +348,7 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 		checkGroupBy(el, g, s)
 		r.Group = g
 	}
+	r.computeReads()
 	return r
 }
 
@@ -362,7 +366,7 @@ func (c *Compiler) compileSequence(el *yamlx.Errors, s *rulefmt.Spec, h *Health,
 		if loops && !st.Not && st.Name != "" {
 			// A looping step's condition may look at the events it has
 			// already taken, as Flink's IterativeCondition can.
-			where = sc.with(st.Name, cel.ListType(celenv.EventType))
+			where = sc.withEvents(st.Name)
 		}
 		env, err := c.env(where)
 		if err != nil {
@@ -384,12 +388,12 @@ func (c *Compiler) compileSequence(el *yamlx.Errors, s *rulefmt.Spec, h *Health,
 		}
 		switch {
 		case loops:
-			sc = sc.with(st.Name, cel.ListType(celenv.EventType))
+			sc = sc.withEvents(st.Name)
 		case st.Min == 0:
 			// An optional step that did not happen is null.
-			sc = sc.with(st.Name, cel.DynType)
+			sc = sc.withEvent(st.Name, cel.DynType)
 		default:
-			sc = sc.with(st.Name, celenv.EventType)
+			sc = sc.withEvent(st.Name, celenv.EventType)
 		}
 	}
 	if len(el.List) == 0 {
@@ -416,7 +420,24 @@ func (sc scope) with(name string, t *cel.Type) scope {
 		names:   append(slices.Clone(sc.names), name),
 		noEvent: sc.noEvent,
 		sem:     sc.sem,
+		events:  sc.events,
+		lists:   sc.lists,
 	}
+}
+
+// withEvent adds a variable that holds an event (or null): a step or a
+// join side. What expressions read of it is what they read of events.
+func (sc scope) withEvent(name string, t *cel.Type) scope {
+	out := sc.with(name, t)
+	out.events = append(slices.Clone(sc.events), name)
+	return out
+}
+
+// withEvents adds a variable that holds a list of events: a looping step.
+func (sc scope) withEvents(name string) scope {
+	out := sc.with(name, cel.ListType(celenv.EventType))
+	out.lists = append(slices.Clone(sc.lists), name)
+	return out
 }
 
 // semantics are the rule's choices for conditions over events, with the
@@ -497,7 +518,7 @@ func (c *Compiler) compileJoin(el *yamlx.Errors, s *rulefmt.Spec, h *Health, sem
 			el.Add(sd.Pos.Line, sd.Pos.Col, "side %s reads stream %q, which the rule does not read", sd.Name, sd.Stream)
 		}
 		// An outer join's missing side is null.
-		fields = fields.with(sd.Name, cel.DynType)
+		fields = fields.withEvent(sd.Name, cel.DynType)
 		j.Sides = append(j.Sides, side)
 	}
 	n := -1

@@ -3,6 +3,7 @@ package rules
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
@@ -13,11 +14,51 @@ import (
 )
 
 // Constraint is a condition a rule's expression implies: the event field at
-// Path must equal one of Values. The engine indexes rules by it, so an event
-// is evaluated only against rules it could match.
+// Path must equal one of Values, or its text must meet one of Text. The
+// engine indexes rules by it, so an event is evaluated only against rules
+// it could match.
 type Constraint struct {
 	Path   []string
 	Values []string // in the form of ValueKey
+	// Text are tests of the field's text (a string as it is, a number or
+	// a boolean as the text matching functions compare): equal to, starts
+	// with or ends with a literal, with or without case.
+	Text []TextMatch
+}
+
+// TextKind is how a TextMatch compares.
+type TextKind uint8
+
+// The kinds of TextMatch.
+const (
+	TextEqual TextKind = iota
+	TextPrefix
+	TextSuffix
+)
+
+// TextMatch is one test of a field's text. With Fold the test ignores case
+// and Text is the literal's fold key (celenv.AppendFold), to be compared
+// with the field's fold key.
+type TextMatch struct {
+	Kind TextKind
+	Fold bool
+	Text string
+}
+
+// AppendText appends the text the matching functions compare for v: a
+// string as it is, a number in its shortest form, a boolean as true or
+// false; ok is false for null, objects and arrays, whose tests are never
+// true.
+func AppendText(b []byte, v event.Value) ([]byte, bool) {
+	switch v.Kind() {
+	case event.String:
+		return append(b, v.Str()...), true
+	case event.Number:
+		return strconv.AppendFloat(b, v.Num(), 'f', -1, 64), true
+	case event.Bool:
+		return strconv.AppendBool(b, v.Bool()), true
+	}
+	return b, false
 }
 
 // valueKey renders a scalar so that values CEL considers equal render the
@@ -57,6 +98,162 @@ func literalKey(v ref.Val) (string, bool) {
 		return valueKey(event.BoolValue(bool(x)))
 	}
 	return "", false
+}
+
+// indexConstraints is what routing indexes a rule by: the equality and
+// membership tests of extractConstraints, and the tests of text the
+// matching functions make (iequals, iin, istartsWith, iendsWith and their
+// list forms, startsWith, endsWith, and wildcards with a literal start or
+// end), at the top of a conjunction or common to every branch of a
+// disjunction. Each constraint holds whenever the expression is true.
+func indexConstraints(a *ast.AST) []Constraint {
+	return indexOf(a.Expr())
+}
+
+func indexOf(e ast.Expr) []Constraint {
+	if e.Kind() != ast.CallKind {
+		return nil
+	}
+	call := e.AsCall()
+	args := call.Args()
+	switch call.FunctionName() {
+	case "_&&_":
+		return append(indexOf(args[0]), indexOf(args[1])...)
+	case "_||_":
+		return mergeAll(indexOf(args[0]), indexOf(args[1]))
+	case celenv.FnFalseIfMissing:
+		return indexOf(args[0])
+	case "_?_:_":
+		l := append(indexOf(args[0]), indexOf(args[1])...)
+		if lit, ok := literalBool(args[2]); ok && !lit {
+			return l
+		}
+		return mergeAll(l, indexOf(args[2]))
+	}
+	if c, ok := constraintOf(e); ok {
+		return []Constraint{c}
+	}
+	if c, ok := textConstraintOf(call); ok {
+		return []Constraint{c}
+	}
+	return nil
+}
+
+// mergeAll is what a disjunction implies: for every field both sides
+// constrain, the field meets one of either side's tests.
+func mergeAll(l, r []Constraint) []Constraint {
+	var out []Constraint
+	seen := map[string]bool{}
+	for _, lc := range l {
+		pk := strings.Join(lc.Path, "\x00")
+		if seen[pk] {
+			continue
+		}
+		var m *Constraint
+		for _, c := range l {
+			if slices.Equal(c.Path, lc.Path) {
+				m = widen(m, c)
+			}
+		}
+		var rm *Constraint
+		for _, c := range r {
+			if slices.Equal(c.Path, lc.Path) {
+				rm = widen(rm, c)
+			}
+		}
+		if rm == nil {
+			continue
+		}
+		seen[pk] = true
+		m.Values = append(m.Values, rm.Values...)
+		slices.Sort(m.Values)
+		m.Values = slices.Compact(m.Values)
+		m.Text = append(m.Text, rm.Text...)
+		out = append(out, *m)
+	}
+	return out
+}
+
+// widen picks one of a branch's constraints of a field: a conjunction
+// implies each of them, so any is sound; the one with fewer tests tells
+// more.
+func widen(m *Constraint, c Constraint) *Constraint {
+	if m == nil || len(c.Values)+len(c.Text) < len(m.Values)+len(m.Text) {
+		return &Constraint{Path: c.Path, Values: slices.Clone(c.Values), Text: slices.Clone(c.Text)}
+	}
+	return m
+}
+
+// textConstraintOf reads a matching function with literal arguments
+// called on an event field.
+func textConstraintOf(call ast.CallExpr) (Constraint, bool) {
+	if !call.IsMemberFunction() || len(call.Args()) != 1 {
+		return Constraint{}, false
+	}
+	path, ok := celenv.EventPath(call.Target())
+	if !ok {
+		return Constraint{}, false
+	}
+	var lits []string
+	arg := call.Args()[0]
+	if l, ok := literalString(arg); ok {
+		lits = []string{l}
+	} else if arg.Kind() == ast.ListKind {
+		for _, el := range arg.AsList().Elements() {
+			l, ok := literalString(el)
+			if !ok {
+				return Constraint{}, false
+			}
+			lits = append(lits, l)
+		}
+	} else {
+		return Constraint{}, false
+	}
+	var kind TextKind
+	fold := true
+	switch fn := call.FunctionName(); fn {
+	case "iequals", "iin":
+		kind = TextEqual
+	case "istartsWith", "istartsWithAny":
+		kind = TextPrefix
+	case "iendsWith", "iendsWithAny":
+		kind = TextSuffix
+	case "startsWith":
+		kind, fold = TextPrefix, false
+	case "endsWith":
+		kind, fold = TextSuffix, false
+	case "wildcard", "wildcardCased":
+		if len(lits) != 1 || arg.Kind() != ast.LiteralKind {
+			return Constraint{}, false
+		}
+		w := celenv.CompileWildcard(lits[0], fn == "wildcardCased")
+		lit, exact, prefix, suffix := w.Affixes()
+		fold = !w.Cased()
+		switch {
+		case exact:
+			kind, lits[0] = TextEqual, lit
+		case len(prefix) >= len(suffix) && prefix != "":
+			kind, lits[0] = TextPrefix, prefix
+		case suffix != "":
+			kind, lits[0] = TextSuffix, suffix
+		default:
+			return Constraint{}, false
+		}
+	default:
+		return Constraint{}, false
+	}
+	c := Constraint{Path: path}
+	for _, l := range lits {
+		if l == "" && kind != TextEqual {
+			// Every text starts and ends with nothing: no constraint.
+			return Constraint{}, false
+		}
+		if fold {
+			l = celenv.FoldKey(l)
+		}
+		c.Text = append(c.Text, TextMatch{Kind: kind, Fold: fold, Text: l})
+	}
+	return c, len(c.Text) > 0
 }
 
 // extractConstraints finds the equality and membership tests at the top of

@@ -140,6 +140,8 @@ func TestReloadWhileRunning(t *testing.T) {
 		}
 		return &RuleSet{Rules: next, Revision: "r2"}, nil
 	}}
+	var swapped []string
+	rl.Swapped = func(s *RuleSet) { swapped = append(swapped, s.Revision) }
 	rl.Started(&RuleSet{Revision: "r1"})
 
 	failWith = errors.Join(errors.New("rules/x.yaml:3:7: undeclared reference to 'evnt'"), errors.New("rules/y.yaml:1:1: a rule needs exactly one of match, sequence, aggregate or join"))
@@ -159,6 +161,10 @@ func TestReloadWhileRunning(t *testing.T) {
 	}
 	if got := reportText(st.Report); got != "same=[seq] added=[locked]" {
 		t.Errorf("report %s", got)
+	}
+	// Only the set the loop runs is reported swapped in.
+	if strings.Join(swapped, ",") != "r2" {
+		t.Errorf("swapped %v, want the good reload's set only", swapped)
 	}
 	src.in <- events(t, "auth", `{"id":"s1","ts":3,"user":"u","outcome":"success"}`, `{"id":"l1","ts":4,"user":"v","outcome":"locked"}`)
 	close(src.in)

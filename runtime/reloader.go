@@ -64,6 +64,9 @@ type Reloader struct {
 	Load    Loader
 	Control *Control
 	Log     *slog.Logger
+	// Swapped, when set, is called with each set once the loop runs it,
+	// as the sources' projections follow the rules.
+	Swapped func(*RuleSet)
 
 	mu     sync.Mutex // serialises reloads
 	statMu sync.Mutex
@@ -124,6 +127,9 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) (*ReloadStatus, e
 		return &st, err
 	}
 	r.record(attempt, trigger, ReloadOK, nil, res.Report, set.Revision)
+	if r.Swapped != nil {
+		r.Swapped(set)
+	}
 	log.Info("rules reload done", "trigger", trigger, "revision", set.Revision, "checkpoint", res.Checkpoint)
 	st := r.Status()
 	return &st, nil

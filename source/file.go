@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/wire"
 )
 
@@ -114,51 +113,48 @@ func (f *File) Run(ctx context.Context, from Positions, out chan<- Batch) error 
 	r.Counts = &f.counts
 	r.OnMalformed = f.OnMalformed
 	r.HoldPartial = f.Follow
-	fr := &fileRun{f: f, r: r, out: out, poll: f.Poll}
+	fr := &fileRun{f: f, r: r, poll: f.Poll}
 	if fr.poll <= 0 {
 		fr.poll = DefaultPoll
 	}
+	fr.p = startPipeline(ctx, r, f.Name(), f.Spec.Decoders, out)
 	err := fr.run(ctx, from[""])
 	if fr.file != nil {
 		fr.file.Close()
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	if err != nil {
+	if ctx.Err() == nil && err != nil {
 		err = fmt.Errorf("%s: %w", f.Path, err)
 		fr.send(ctx, true, err)
+	}
+	fr.p.close()
+	if ctx.Err() != nil {
+		return nil
 	}
 	return err
 }
 
 type fileRun struct {
-	f     *File
-	r     *Reader
-	out   chan<- Batch
-	poll  time.Duration
-	file  *os.File
-	dev   uint64
-	ino   uint64
-	batch []*event.Event
-	bytes int
+	f    *File
+	r    *Reader
+	p    *pipeline
+	poll time.Duration
+	file *os.File
+	dev  uint64
+	ino  uint64
 }
 
 func (fr *fileRun) pos() filePos {
-	return filePos{path: fr.f.Path, dev: fr.dev, ino: fr.ino, off: fr.r.off, line: fr.r.line, seq: fr.r.seq}
+	return filePos{path: fr.f.Path, dev: fr.dev, ino: fr.ino, off: fr.r.off, line: fr.r.line}
 }
 
-// send hands the batch over with the position after it; false when ctx
-// ended first.
+// send cuts a batch with the position after it; false when ctx ended
+// first.
 func (fr *fileRun) send(ctx context.Context, end bool, err error) bool {
-	b := Batch{Source: fr.f.Name(), Events: fr.batch, Pos: fr.pos().encode(), End: end, Err: err}
-	select {
-	case fr.out <- b:
-		fr.batch, fr.bytes = make([]*event.Event, 0, batchEvents), 0
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	p := fr.pos()
+	return fr.p.flush(ctx, func(seq uint64) []byte {
+		p.seq = seq
+		return p.encode()
+	}, end, err)
 }
 
 // use makes file the one being read, from byte offset off.
@@ -274,13 +270,16 @@ func findFile(dir string, dev, ino uint64) string {
 	return ""
 }
 
-// drain reads what the current file holds up to its end, sending full
+// drain reads what the current file holds up to its end, cutting full
 // batches. With last, a held partial line is taken as the file's last.
 func (fr *fileRun) drain(ctx context.Context, last bool) error {
+	r := fr.r
 	for {
-		ev, err := fr.r.Next()
-		if errors.Is(err, io.EOF) && last {
-			ev, err = fr.r.lastPartial()
+		b, tooLong, err := r.nextLine()
+		if errors.Is(err, io.EOF) && last && r.partialN > 0 {
+			r.HoldPartial = false
+			b, tooLong, err = r.nextLine()
+			r.HoldPartial = true
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -288,9 +287,8 @@ func (fr *fileRun) drain(ctx context.Context, last bool) error {
 			}
 			return err
 		}
-		fr.batch = append(fr.batch, ev)
-		fr.bytes += len(ev.Raw)
-		if len(fr.batch) >= batchEvents || fr.bytes >= batchBytes || !fr.r.Buffered() {
+		fr.p.add(b, r.line, tooLong)
+		if fr.p.full() || !r.Buffered() {
 			if !fr.send(ctx, false, nil) {
 				return ctx.Err()
 			}
@@ -310,7 +308,7 @@ func (fr *fileRun) loop(ctx context.Context) error {
 			}
 			return nil
 		}
-		if len(fr.batch) > 0 && !fr.send(ctx, false, nil) {
+		if fr.p.pending() && !fr.send(ctx, false, nil) {
 			return ctx.Err()
 		}
 		switched, err := fr.rotate(ctx)

@@ -29,6 +29,12 @@ type Spec struct {
 	// fields, formats and zone, accepted time range, limits, projection);
 	// each reader decodes with a copy of it.
 	Decoder event.Decoder
+	// Projection, when set, overrides Decoder.Project with the stream's
+	// current projection, which may change while the source runs.
+	Projection *Projection
+	// Decoders is how many goroutines decode the lines of a file or a
+	// reader (0: DefaultDecoders).
+	Decoders int
 }
 
 // Counters are what a reader has seen. They are updated atomically so a
@@ -128,30 +134,17 @@ func (e *LineError) Unwrap() error { return e.Err }
 // errors are read errors of the underlying reader.
 func (r *Reader) Next() (*event.Event, error) {
 	for {
-		b, n, err := r.readLine()
-		if n == 0 && err != nil {
+		b, tooLong, err := r.nextLine()
+		if err != nil {
 			return nil, err
 		}
-		r.off += int64(n)
-		r.line++
-		r.Counts.Lines.Add(1)
-		r.Counts.Bytes.Add(uint64(n))
-		if len(bytes.TrimSpace(b)) == 0 {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if len(b) > r.maxLine {
-			r.malformed(fmt.Errorf("line longer than %d bytes (max_line_size)", r.maxLine))
+		if tooLong {
+			r.malformed(errTooLong(r.maxLine), r.line)
 			continue
 		}
 		ev, derr := r.dec.Decode(b)
 		if derr != nil {
-			r.malformed(derr)
-			if err != nil && !errors.Is(err, io.EOF) {
-				return nil, err
-			}
+			r.malformed(derr, r.line)
 			continue
 		}
 		ev.Line = r.line
@@ -162,16 +155,45 @@ func (r *Reader) Next() (*event.Event, error) {
 	}
 }
 
-func (r *Reader) malformed(err error) {
+func errTooLong(max int) error { return fmt.Errorf("line longer than %d bytes (max_line_size)", max) }
+
+// nextLine returns the next line that is not blank, without its newline
+// and valid until the next call, r.line being its number; tooLong, and no
+// bytes, when it is longer than the line limit. At the end of the input,
+// or on a read error, it returns the error and no line.
+func (r *Reader) nextLine() (b []byte, tooLong bool, err error) {
+	for {
+		b, n, err := r.readLine()
+		if n == 0 && err != nil {
+			return nil, false, err
+		}
+		r.off += int64(n)
+		r.line++
+		r.Counts.Lines.Add(1)
+		r.Counts.Bytes.Add(uint64(n))
+		if len(bytes.TrimSpace(b)) == 0 {
+			if err != nil {
+				return nil, false, err
+			}
+			continue
+		}
+		if len(b) > r.maxLine {
+			return nil, true, nil
+		}
+		return b, false, nil
+	}
+}
+
+func (r *Reader) malformed(err error, line int) {
 	n := r.Counts.Malformed.Add(1)
-	le := &LineError{Input: r.spec.Name, Stream: r.spec.Stream, Line: r.line, Err: err}
+	le := &LineError{Input: r.spec.Name, Stream: r.spec.Stream, Line: line, Err: err}
 	if r.OnMalformed != nil {
 		r.OnMalformed(le)
 	}
 	// The first hundred are logged one by one, then every hundredth, so a
 	// broken producer cannot flood the log; the count is always exact.
 	if n <= 100 || n%100 == 0 {
-		r.log.Warn("malformed event line skipped", "input", r.spec.Name, "stream", r.spec.Stream, "line", r.line, "error", err.Error(), "malformed_so_far", n)
+		r.log.Warn("malformed event line skipped", "input", r.spec.Name, "stream", r.spec.Stream, "line", line, "error", err.Error(), "malformed_so_far", n)
 	}
 }
 
@@ -204,17 +226,6 @@ func (r *Reader) readLine() ([]byte, int, error) {
 		return nil, 0, err
 	}
 	return trimEOL(r.long), n, err
-}
-
-// lastPartial hands out a held partial line as the input's last event: its
-// file was rotated away and will not grow.
-func (r *Reader) lastPartial() (*event.Event, error) {
-	if r.partialN == 0 {
-		return nil, io.EOF
-	}
-	r.HoldPartial = false
-	defer func() { r.HoldPartial = true }()
-	return r.Next()
 }
 
 func trimEOL(b []byte) []byte {

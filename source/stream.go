@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-
-	"github.com/cep-project/cep/event"
 )
 
 // Reading is a source over any reader, such as standard input or the
@@ -36,32 +34,22 @@ func (s *Reading) Run(ctx context.Context, _ Positions, out chan<- Batch) error 
 	r := NewReader(s.R, s.Spec, s.Log)
 	r.Counts = &s.counts
 	r.OnMalformed = s.OnMalformed
-	batch := make([]*event.Event, 0, batchEvents)
-	bytes := 0
-	send := func(end bool, err error) bool {
-		select {
-		case out <- Batch{Source: s.Spec.Name, Events: batch, End: end, Err: err}:
-			batch, bytes = make([]*event.Event, 0, batchEvents), 0
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	p := startPipeline(ctx, r, s.Spec.Name, s.Spec.Decoders, out)
+	defer p.close()
 	for {
-		ev, err := r.Next()
+		b, tooLong, err := r.nextLine()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
-			send(true, err)
+			p.flush(ctx, nil, true, err)
 			return err
 		}
-		batch = append(batch, ev)
-		bytes += len(ev.Raw)
+		p.add(b, r.line, tooLong)
 		// A reader that pauses (a terminal, a pipe) must not sit on a
 		// partial batch.
-		if len(batch) >= batchEvents || bytes >= batchBytes || !r.Buffered() {
-			if !send(false, nil) {
+		if p.full() || !r.Buffered() {
+			if !p.flush(ctx, nil, false, nil) {
 				return nil
 			}
 		}

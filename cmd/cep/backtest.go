@@ -19,6 +19,7 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/gitsrc"
 	"github.com/cep-project/cep/runtime"
@@ -341,7 +342,8 @@ func (a *app) backtestOnce(ctx context.Context, rs []*rules.Rule, p backtestPara
 		if _, err := os.Stat(path); err != nil {
 			return nil, exitWith(exitUsage, "--input %s: %v", in, err)
 		}
-		spec := source.Spec{Name: path, Stream: stream, TimeField: fieldFor(times, stream), IDField: fieldFor(ids, stream)}
+		spec := source.Spec{Name: path, Stream: stream, TimeField: fieldFor(times, stream), IDField: fieldFor(ids, stream),
+			Decoder: event.Decoder{Project: rules.Projection(rs, stream)}}
 		if names[spec.Name]++; names[spec.Name] > 1 {
 			spec.Name = fmt.Sprintf("%s#%d", spec.Name, names[spec.Name])
 		}

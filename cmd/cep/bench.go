@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -20,7 +22,6 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
-	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/source"
@@ -42,6 +43,20 @@ type benchParams struct {
 	// interval into stateDir (a temporary directory when empty).
 	checkpoint time.Duration
 	stateDir   string
+	// decoders decode the generated lines (0: --cpu of them); project
+	// decodes only what the rules read, as cep run does.
+	decoders int
+	project  bool
+	// rate, when positive, paces the source at this many events per
+	// second of wall time, for latency below peak load.
+	rate float64
+	// compare times a hand-written single-threaded scanner of the same
+	// logic over the same lines (filter and sequence).
+	compare bool
+	// inputs are files of JSON lines for the windows scenario, and
+	// rulesFrom a rules directory to run instead of generated rules.
+	inputs    []string
+	rulesFrom string
 }
 
 // benchResult is printed as JSON with --json; its field names are stable.
@@ -59,9 +74,14 @@ type benchResult struct {
 	BytesPerEvent  float64 `json:"bytes_per_event"`
 	PeakHeapMiB    float64 `json:"peak_heap_mib"`
 	Alerts         uint64  `json:"alerts"`
+	Bytes          int64   `json:"bytes"`
+	MBPerSec       float64 `json:"mb_per_sec"`
 	LatencyP50Us   float64 `json:"latency_p50_us,omitempty"`
 	LatencyP99Us   float64 `json:"latency_p99_us,omitempty"`
 	Extra          any     `json:"extra,omitempty"`
+	// Handwritten is the hand-written scanner's run, with
+	// --compare-handwritten.
+	Handwritten *handwrittenResult `json:"handwritten,omitempty"`
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -84,16 +104,41 @@ Scenarios:
              memory, and the latency from the completing event to the alert.
   aggregate  N copies of a sliding 10-minute sum with having, and of a
              1-hour count_distinct, over --keys keys: reports state bytes
-             per key.`,
-		Example: `  cep bench --scenario filter --rules 1000 --events 1000000
+             per key.
+  windows    N rules of Sigma's shape (channel, event id, then case-
+             insensitive tests of image, command line, registry paths)
+             over the JSON lines of --input (Windows telemetry such as the
+             OTRF recordings); --rules-from runs a rules directory instead
+             (an import of SigmaHQ). Events are processed in file order,
+             late ones too.
+
+Lines are generated (or read) into memory first; the timed run decodes
+them on --decoders goroutines, as a file source does, keeping only the
+fields the rules read (--project=false decodes every field).
+
+--compare-handwritten times, on the same lines, a hand-written
+single-threaded Go program of the same logic (filter and sequence): it
+finds the few fields it needs with byte searches and keeps per-key
+state in a map. The matches of both must be identical; cep's wall time
+is reported as a ratio of the scanner's.`,
+		Example: `  cep bench --scenario filter --rules 1000 --events 1000000 --cpu 2 --compare-handwritten
+  cep bench --scenario sequence --rules 1 --cpu 2 --checkpoint-interval 1s --rate 300000
+  cep bench --scenario windows --rules 20 --cpu 2 --input otrf/a.json --input otrf/b.json
+  cep bench --scenario filter --rules 1000 --events 1000000
   cep bench --scenario filter --rules 10000 --events 1000000 --json
   cep bench --scenario sequence --rules 1 --keys 1000000 --events 3000000
   cep bench --scenario aggregate --rules 1 --keys 100000 --events 2000000
   cep bench --scenario sequence --keys 1000000 --events 3000000 --checkpoint-interval 10s --state redis://127.0.0.1:6379/0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("rules") && p.scenario != "filter" {
-				p.rules = 1
+			if !cmd.Flags().Changed("rules") {
+				switch p.scenario {
+				case "filter":
+				case "windows":
+					p.rules = 20
+				default:
+					p.rules = 1
+				}
 			}
 			return a.runBench(p)
 		},
@@ -111,18 +156,85 @@ Scenarios:
 	f.BoolVar(&p.latency, "latency", true, "measure the latency from event to alert (p50, p99)")
 	f.DurationVar(&p.checkpoint, "checkpoint-interval", 0, "run as a service taking checkpoints this often; reports checkpoint size and time, and times a restore of the last one")
 	f.StringVar(&p.stateDir, "state", "", "where --checkpoint-interval's checkpoints go: a directory (default: a temporary one), or redis://host:port/db for Redis (under a key prefix of its own, deleted afterwards)")
+	f.IntVar(&p.decoders, "decoders", 0, "goroutines decoding the lines (0: --cpu)")
+	f.BoolVar(&p.project, "project", true, "decode only the fields the rules read (false: every field)")
+	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second (0: as fast as it goes)")
+	f.BoolVar(&p.compare, "compare-handwritten", false, "also time a hand-written single-threaded scanner of the same logic (filter, sequence) and check the matches are identical")
+	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")
+	f.StringVar(&p.rulesFrom, "rules-from", "", "run the rules of this directory instead of generated ones (windows scenario)")
 	return cmd
 }
 
 type benchScenario struct {
 	rules   []string // rule files
-	lines   [][]byte
+	lines   *lineFile
 	streams []string
+	// late processes late events (input not in time order).
+	late bool
+}
+
+// lineFile is a temporary file of the scenario's lines. The timed run
+// reads it as cep run reads its input, through a file source: lines held
+// in memory instead would make the garbage collector's heap, and so its
+// work, many times what a run's is.
+type lineFile struct {
+	f     *os.File
+	w     *bufio.Writer
+	err   error
+	n     int
+	bytes int64
+}
+
+// add appends one line.
+func (sc *benchScenario) add(line string) {
+	if sc.lines == nil {
+		sc.lines = &lineFile{}
+		sc.lines.f, sc.lines.err = os.CreateTemp("", "cep-bench-*.jsonl")
+		if sc.lines.err != nil {
+			return
+		}
+		sc.lines.w = bufio.NewWriterSize(sc.lines.f, 1<<20)
+	}
+	l := sc.lines
+	if l.err != nil {
+		return
+	}
+	l.w.WriteString(line)
+	l.err = l.w.WriteByte('\n')
+	l.n++
+	l.bytes += int64(len(line)) + 1
+}
+
+// finish flushes the file and reports a failure to write it.
+func (l *lineFile) finish() error {
+	if l == nil {
+		return errors.New("the scenario has no lines")
+	}
+	if l.err == nil {
+		l.err = l.w.Flush()
+	}
+	return l.err
+}
+
+func (l *lineFile) remove() {
+	if l != nil && l.f != nil {
+		l.f.Close()
+		_ = os.Remove(l.f.Name())
+	}
 }
 
 func (a *app) runBench(p benchParams) error {
-	if p.rules < 1 || p.events < 1 || p.keys < 1 || p.cpu < 1 {
-		return exitWith(exitUsage, "--rules, --events, --keys and --cpu must be positive")
+	if p.rules < 1 || p.events < 1 || p.keys < 1 || p.cpu < 1 || p.decoders < 0 || p.rate < 0 {
+		return exitWith(exitUsage, "--rules, --events, --keys and --cpu must be positive, --decoders and --rate not negative")
+	}
+	if p.compare && p.scenario != "filter" && p.scenario != "sequence" {
+		return exitWith(exitUsage, "--compare-handwritten has a hand-written scanner for the filter and sequence scenarios")
+	}
+	if p.compare && p.scenario == "sequence" && p.rules != 1 {
+		return exitWith(exitUsage, "--compare-handwritten: the sequence scanner runs one rule (--rules 1)")
+	}
+	if (len(p.inputs) > 0 || p.rulesFrom != "") != (p.scenario == "windows") {
+		return exitWith(exitUsage, "--input and --rules-from go with --scenario windows, which needs --input")
 	}
 	var sc benchScenario
 	switch p.scenario {
@@ -132,8 +244,17 @@ func (a *app) runBench(p benchParams) error {
 		sc = sequenceScenario(p)
 	case "aggregate":
 		sc = aggregateScenario(p)
+	case "windows":
+		var err error
+		if sc, err = windowsScenario(p); err != nil {
+			return exitWith(exitUsage, "%v", err)
+		}
 	default:
-		return exitWith(exitUsage, "unknown scenario %q (filter, sequence or aggregate)", p.scenario)
+		return exitWith(exitUsage, "unknown scenario %q (filter, sequence, aggregate or windows)", p.scenario)
+	}
+	defer sc.lines.remove()
+	if err := sc.lines.finish(); err != nil {
+		return exitWith(exitRuntime, "writing the scenario's lines: %v", err)
 	}
 	c, err := rules.NewCompiler(rules.Options{Logger: a.log})
 	if err != nil {
@@ -147,7 +268,15 @@ func (a *app) runBench(p benchParams) error {
 		}
 		rs = append(rs, r)
 	}
-	n := len(sc.lines)
+	if p.rulesFrom != "" {
+		set := c.Load(p.rulesFrom)
+		if len(set.Errors) > 0 || len(set.Rules) == 0 {
+			return exitWith(exitUsage, "--rules-from %s: %d rules, errors: %v", p.rulesFrom, len(set.Rules), errors.Join(set.Errors...))
+		}
+		rs = set.Rules
+	}
+	n := sc.lines.n
+	var matches []string
 	var alerts uint64
 	// Latency is measured from the hand-over of the batch holding the
 	// event that completed a detection to the alert, in processing time:
@@ -156,6 +285,9 @@ func (a *app) runBench(p benchParams) error {
 	var lat []time.Duration
 	sink := &benchSink{onAlert: func(al *alert.Alert) {
 		alerts++
+		if p.compare {
+			matches = append(matches, matchOf(al))
+		}
 		// Only alerts the last event completed count: a closing window's
 		// alert is due to the watermark, not to its events.
 		if k := len(al.Events); k > 0 && al.Events[k-1].Event != nil && al.Time.UnixNano() == al.Events[k-1].Event.Time {
@@ -168,7 +300,15 @@ func (a *app) runBench(p benchParams) error {
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	src := &linesSource{name: "bench", stream: sc.streams[0], lines: sc.lines, hold: p.checkpoint > 0}
+	decoders := p.decoders
+	if decoders == 0 {
+		decoders = p.cpu
+	}
+	spec := source.Spec{Name: "bench", Stream: sc.streams[0], Decoders: decoders}
+	if p.project {
+		spec.Decoder.Project = rules.Projection(rs, sc.streams[0])
+	}
+	src := &benchSource{spec: spec, path: sc.lines.f.Name(), hold: p.checkpoint > 0, rate: p.rate}
 	if p.latency {
 		src.pushed = pushed
 	}
@@ -200,7 +340,7 @@ func (a *app) runBench(p benchParams) error {
 	cfg := runtime.Config{
 		Mode:         runtime.Replay,
 		Rules:        rs,
-		Engine:       correlate.Config{AllowedLateness: p.lateness, Logger: a.log},
+		Engine:       correlate.Config{AllowedLateness: p.lateness, Logger: a.log, Late: lateFor(sc)},
 		Sources:      []source.Source{src},
 		Sink:         sink,
 		Log:          a.log,
@@ -282,7 +422,8 @@ func (a *app) runBench(p benchParams) error {
 	}
 	nf := float64(n)
 	res := benchResult{
-		Scenario: p.scenario, Rules: len(rs), Events: len(sc.lines), Keys: p.keys, CPU: p.cpu,
+		Scenario: p.scenario, Rules: len(rs), Events: n, Keys: p.keys, CPU: p.cpu,
+		Bytes: sc.lines.bytes, MBPerSec: float64(sc.lines.bytes) / took.Seconds() / 1e6,
 		Seconds:        took.Seconds(),
 		EventsPerSec:   nf / took.Seconds(),
 		NsPerEvent:     float64(took.Nanoseconds()) / nf,
@@ -323,15 +464,34 @@ func (a *app) runBench(p benchParams) error {
 		}
 		extra["restore_seconds"] = restore.Seconds()
 	}
+	if m := src.counts.Malformed.Load(); m > 0 {
+		extra["malformed_lines"] = m
+	}
+	extra["decoders"] = decoders
+	extra["projected"] = spec.Decoder.Project != nil
 	res.Extra = extra
+	if p.compare {
+		goruntime.GC()
+		hw, err := runHandwritten(p, sc, matches)
+		if err != nil {
+			return exitWith(exitRuntime, "%v", err)
+		}
+		hw.WallRatio = res.Seconds / hw.Seconds
+		hw.CPURatio = float64(cpuTook.Nanoseconds()) / float64(hw.CPUSeconds*1e9)
+		res.Handwritten = hw
+	}
 	if p.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
 	fmt.Fprintf(a.stdout, "scenario %s: %d rules, %d events, GOMAXPROCS=%d\n", res.Scenario, res.Rules, res.Events, res.CPU)
-	fmt.Fprintf(a.stdout, "  %.0f events/s, %.0f ns/event (%.0f CPU ns/event), %.1f allocs/event, %.0f B/event, peak heap %.1f MiB, %d alerts\n",
-		res.EventsPerSec, res.NsPerEvent, res.CPUNsPerEvent, res.AllocsPerEvent, res.BytesPerEvent, res.PeakHeapMiB, res.Alerts)
+	fmt.Fprintf(a.stdout, "  %.0f events/s (%.1f MB/s), %.0f ns/event (%.0f CPU ns/event), %.1f allocs/event, %.0f B/event, peak heap %.1f MiB, %d alerts\n",
+		res.EventsPerSec, res.MBPerSec, res.NsPerEvent, res.CPUNsPerEvent, res.AllocsPerEvent, res.BytesPerEvent, res.PeakHeapMiB, res.Alerts)
+	if hw := res.Handwritten; hw != nil {
+		fmt.Fprintf(a.stdout, "  hand-written scanner: %.3f s (%.3f CPU s), %.0f events/s, %d matches, identical: %v\n", hw.Seconds, hw.CPUSeconds, hw.EventsPerSec, hw.Matches, hw.Identical)
+		fmt.Fprintf(a.stdout, "  cep / scanner: %.2f× wall time, %.2f× CPU time\n", hw.WallRatio, hw.CPURatio)
+	}
 	if res.LatencyP50Us > 0 {
 		fmt.Fprintf(a.stdout, "  latency from event to alert: p50 %.1f µs, p99 %.1f µs\n", res.LatencyP50Us, res.LatencyP99Us)
 	}
@@ -381,7 +541,7 @@ alert:
 			`","mcc":"5411","amount":` + strconv.FormatFloat(amount, 'f', 2, 64) +
 			`,"currency":"EUR","country":"` + countries[rnd.IntN(len(countries))] +
 			`","result":"` + results[rnd.IntN(len(results))] + `"}`
-		sc.lines = append(sc.lines, []byte(line))
+		sc.add(line)
 	}
 	return sc
 }
@@ -414,7 +574,7 @@ alert:
 		t++
 		line := `{"id":"e` + strconv.Itoa(i) + `","ts":` + strconv.FormatInt(t, 10) +
 			`,"k":"k` + strconv.Itoa(rnd.IntN(p.keys)) + `","t":"` + types[rnd.IntN(3)] + `"}`
-		sc.lines = append(sc.lines, []byte(line))
+		sc.add(line)
 	}
 	return sc
 }
@@ -450,7 +610,7 @@ aggregate:
 		line := `{"id":"t` + strconv.Itoa(i) + `","ts":` + strconv.FormatInt(t, 10) +
 			`,"user":"u` + strconv.Itoa(rnd.IntN(p.keys)) + `","device":"d` + strconv.Itoa(rnd.IntN(50)) +
 			`","amount":` + strconv.Itoa(rnd.IntN(5000)) + `}`
-		sc.lines = append(sc.lines, []byte(line))
+		sc.add(line)
 	}
 	return sc
 }
@@ -472,61 +632,100 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// linesSource decodes generated lines on its own goroutine, as a file
-// source would, and notes when each batch is handed over (for latency).
-// With hold it stays open after its last line until stopped, as a
-// service's source does.
-type linesSource struct {
-	name, stream string
-	lines        [][]byte
-	pushed       []int64
-	hold         bool
-	counts       source.Counters
+// benchSource reads the scenario's lines as cep run reads a file: a
+// file source decoding on several goroutines, whose batches
+// it passes on, noting when each is handed over (for latency) and, with
+// rate, holding each back until its time. With hold it stays open after
+// its last line until stopped, as a service's source does.
+type benchSource struct {
+	spec   source.Spec
+	path   string
+	pushed []int64
+	hold   bool
+	rate   float64
+	counts source.Counters
 }
 
-func (s *linesSource) Name() string             { return s.name }
-func (s *linesSource) Streams() []string        { return []string{s.stream} }
-func (s *linesSource) Counts() *source.Counters { return &s.counts }
-func (s *linesSource) Run(ctx context.Context, _ source.Positions, out chan<- source.Batch) error {
-	dec := event.Decoder{Stream: s.stream}
-	batch := make([]*event.Event, 0, 256)
-	send := func(end bool) bool {
-		if s.pushed != nil {
-			now := time.Now().UnixNano()
-			for _, ev := range batch {
-				if ev.Seq < uint64(len(s.pushed)) {
-					atomic.StoreInt64(&s.pushed[ev.Seq], now)
+func (s *benchSource) Name() string             { return s.spec.Name }
+func (s *benchSource) Streams() []string        { return []string{s.spec.Stream} }
+func (s *benchSource) Counts() *source.Counters { return &s.counts }
+func (s *benchSource) Run(ctx context.Context, _ source.Positions, out chan<- source.Batch) error {
+	in := &source.File{Spec: s.spec, Path: s.path}
+	ch := make(chan source.Batch, 2)
+	errc := make(chan error, 1)
+	go func() { errc <- in.Run(ctx, nil, ch) }()
+	start := time.Now()
+	sent := 0
+	for {
+		var b source.Batch
+		select {
+		case b = <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+		// The restore that is timed after a service run reads the
+		// checkpoints without this source: keep positions out of them.
+		b.Pos = nil
+		end := b.End
+		if end && s.hold {
+			b.End = false
+		}
+		// Paced, events go in small batches at their due times, as they
+		// would arrive from a network source at that rate.
+		step := max(1, len(b.Events))
+		if s.rate > 0 {
+			step = max(1, int(s.rate/20000))
+		}
+		for i := 0; i == 0 || i < len(b.Events); i += step {
+			part := b
+			if i+step < len(b.Events) {
+				part.Events, part.End = b.Events[i:i+step], false
+			} else {
+				part.Events = b.Events[i:]
+			}
+			if s.rate > 0 && len(part.Events) > 0 {
+				due := start.Add(time.Duration(float64(sent+len(part.Events)) / s.rate * float64(time.Second)))
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
 				}
 			}
+			sent += len(part.Events)
+			if s.pushed != nil {
+				now := time.Now().UnixNano()
+				for _, ev := range part.Events {
+					if ev.Seq < uint64(len(s.pushed)) {
+						atomic.StoreInt64(&s.pushed[ev.Seq], now)
+					}
+				}
+			}
+			select {
+			case out <- part:
+			case <-ctx.Done():
+				return nil
+			}
 		}
-		select {
-		case out <- source.Batch{Source: s.name, Events: batch, End: end}:
-			batch = make([]*event.Event, 0, 256)
-			return true
-		case <-ctx.Done():
-			return false
+		if end {
+			c := in.Counts()
+			s.counts.Events.Store(c.Events.Load())
+			s.counts.Malformed.Store(c.Malformed.Load())
+			s.counts.Lines.Store(c.Lines.Load())
+			s.counts.Bytes.Store(c.Bytes.Load())
+			err := <-errc
+			if s.hold {
+				<-ctx.Done()
+			}
+			return err
 		}
 	}
-	for _, line := range s.lines {
-		ev, err := dec.Decode(line)
-		if err != nil {
-			return fmt.Errorf("generated event does not decode: %w", err)
-		}
-		s.counts.Events.Add(1)
-		batch = append(batch, ev)
-		if len(batch) == cap(batch) && !send(false) {
-			return nil
-		}
+}
+
+// lateFor is the scenario's late-event policy: input out of time order
+// (recorded telemetry) is processed, not dropped.
+func lateFor(sc benchScenario) string {
+	if sc.late {
+		return correlate.LateProcess
 	}
-	if s.hold {
-		if len(batch) > 0 && !send(false) {
-			return nil
-		}
-		<-ctx.Done()
-		return nil
-	}
-	send(true)
-	return nil
+	return ""
 }
 
 // benchSink counts alerts as they come; they are done at once.

@@ -170,6 +170,9 @@ type sourceConfig struct {
 	Follow bool `yaml:"follow"`
 	// PollInterval is how often a followed file is checked; default 500ms.
 	PollInterval duration `yaml:"poll_interval"`
+	// Decoders is how many goroutines decode the source's lines; 0 (the
+	// default) is one per core.
+	Decoders int `yaml:"decoders" yamlx:"min=0"`
 }
 
 type prepareConfig struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/ruletest"
 	"github.com/cep-project/cep/runtime"
@@ -70,7 +71,9 @@ func (a *app) testEngine(p engineParams) ruletest.Engine {
 			lines := in.Lines
 			stream := in.Stream
 			srcs = append(srcs, &source.Reading{
-				Spec: source.Spec{Name: fmt.Sprintf("test#%d", i), Stream: stream},
+				// Rule tests decode as cep run does: only what the rules
+				// read.
+				Spec: source.Spec{Name: fmt.Sprintf("test#%d", i), Stream: stream, Decoder: event.Decoder{Project: rules.Projection(rs, stream)}},
 				R:    &buf,
 				OnMalformed: func(err error) {
 					var le *source.LineError

@@ -34,6 +34,7 @@ type runParams struct {
 	timeZones   []string
 	progress    string
 	stateDir    string
+	decoders    int
 	ruleFlags
 	engineParams
 }
@@ -76,7 +77,7 @@ for --input and standard output for --output.`,
 				// Everything a replay takes from flags, a service takes from
 				// its config file: a flag that would be ignored is an error.
 				var ignored []string
-				for _, name := range []string{"output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "memory-limit", "time-format", "time-zone", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit", "missing-fields"} {
+				for _, name := range []string{"decoders", "output", "format", "allowed-lateness", "late", "max-future", "quarantine", "sort", "sort-buffer", "memory-limit", "time-format", "time-zone", "state", "time-field", "id-field", "progress", "lists", "models", "cost-limit", "missing-fields"} {
 					if cmd.Flags().Changed(name) {
 						ignored = append(ignored, "--"+name)
 					}
@@ -104,6 +105,7 @@ for --input and standard output for --output.`,
 	f.StringArrayVar(&p.idFields, "id-field", nil, "event id field, [STREAM=]FIELD (default: id, else a hash of the line)")
 	f.StringVar(&p.stateDir, "state", "", "directory to restore online models and baselines from, and save them to at the end")
 	f.StringVar(&p.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
+	f.IntVar(&p.decoders, "decoders", 0, "goroutines decoding each input's lines (0: one per core, GOMAXPROCS)")
 	a.addRuleFlags(cmd, &p.ruleFlags)
 	a.addEngineFlags(cmd, &p.engineParams)
 	f.StringVar(&p.explainRule, "explain", "", "explain on stderr, event by event, what this rule's detector did")
@@ -231,7 +233,11 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "--format: %v", err)
 	}
+	if p.decoders < 0 {
+		return exitWith(exitUsage, "--decoders must be 0 (one per core) or more")
+	}
 	times, ids, zones := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields), parseFieldFlags(p.timeZones)
+	projs := newProjections(a.log)
 	var srcs []source.Source
 	names := map[string]int{}
 	for _, in := range p.inputs {
@@ -240,7 +246,8 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		if err != nil {
 			return exitWith(exitUsage, "%v", err)
 		}
-		spec := source.Spec{Name: path, Stream: stream, IDField: fieldFor(ids, stream), Decoder: dec}
+		spec := source.Spec{Name: path, Stream: stream, IDField: fieldFor(ids, stream), Decoder: dec,
+			Projection: projs.of(stream, set.Rules), Decoders: p.decoders}
 		// The same file may be given twice (as two streams): names
 		// identify sources, so the second gets a suffix.
 		if names[spec.Name]++; names[spec.Name] > 1 {

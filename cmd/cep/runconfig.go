@@ -22,6 +22,7 @@ import (
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/internal/secret"
+	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/reflist"
 	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/server"
@@ -90,7 +91,8 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "%s: sinks: %v", p.config, err)
 	}
-	srcs, err := a.configSources(cfg)
+	projs := newProjections(a.log)
+	srcs, err := a.configSources(cfg, projs, set.Rules)
 	if err != nil {
 		return err
 	}
@@ -192,7 +194,8 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
-	reloader := &runtime.Reloader{Load: ruleSrcs.load, Control: control, Log: a.log}
+	reloader := &runtime.Reloader{Load: ruleSrcs.load, Control: control, Log: a.log,
+		Swapped: func(s *runtime.RuleSet) { projs.update(s.Rules) }}
 	reloader.Started(&runtime.RuleSet{Rules: set.Rules, Revision: revision})
 	reg.MustRegister(&server.Metrics{Runtime: rt, Reloader: reloader, Ingest: ingest})
 	ready := &server.Readiness{Runtime: rt, Reloader: reloader, Sinks: func() any { return router.Health() }}
@@ -308,8 +311,9 @@ func orBackground(ctx context.Context) context.Context {
 	return ctx
 }
 
-// configSources builds the sources of a config file.
-func (a *app) configSources(cfg *config) ([]source.Source, error) {
+// configSources builds the sources of a config file; each stream decodes
+// what rs read of it (projs).
+func (a *app) configSources(cfg *config, projs *projections, rs []*rules.Rule) ([]source.Source, error) {
 	var srcs []source.Source
 	for i, s := range cfg.Sources {
 		name := s.Name
@@ -318,7 +322,7 @@ func (a *app) configSources(cfg *config) ([]source.Source, error) {
 		if err != nil {
 			return nil, exitWith(exitUsage, "%s: sources[%d]: %v", cfg.path, i, err)
 		}
-		spec := source.Spec{TimeField: s.TimeField, IDField: s.IDField, Decoder: dec}
+		spec := source.Spec{TimeField: s.TimeField, IDField: s.IDField, Decoder: dec, Decoders: s.Decoders}
 		switch s.Type {
 		case "file":
 			path := cfg.resolve(s.Path)
@@ -332,12 +336,14 @@ func (a *app) configSources(cfg *config) ([]source.Source, error) {
 				stream, _ = parseInput(filepath.Base(path))
 			}
 			spec.Name, spec.Stream = name, stream
+			spec.Projection = projs.of(stream, rs)
 			srcs = append(srcs, &source.File{Spec: spec, Path: path, Follow: s.Follow, Poll: time.Duration(s.PollInterval), Log: a.log})
 		case "stdin":
 			if name == "" {
 				name = "stdin"
 			}
 			spec.Name, spec.Stream = name, stream
+			spec.Projection = projs.of(stream, rs)
 			if cfg.State.Dir != "" || cfg.State.Redis != nil {
 				a.log.Warn("standard input cannot resume after a restart: what it delivered before a crash is not read again", "source", name)
 			}

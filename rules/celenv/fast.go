@@ -252,26 +252,37 @@ func numOf(v event.Value) event.Value {
 
 // lookupPath is CEL's reading of event.a.b: the value, Missing when a
 // member is absent (CEL's "no such key", also for a member of a scalar),
-// Failed when a step is a list.
+// Failed when a step is a list. A member a projected event left out is
+// read from the whole event (see findIn).
 func lookupPath(ev *event.Event, path []string) (event.Value, Tri) {
-	v, ok := lookupField(ev.Fields, path[0])
-	if !ok {
-		return v, Missing
+	v, t, miss := lookupIn(ev.Fields, path)
+	if miss > 0 && !ev.Keeps(path[:miss]...) {
+		v, t, _ = lookupIn(ev.Full(), path)
 	}
-	for _, k := range path[1:] {
+	return v, t
+}
+
+// lookupIn reads path in fs; miss is the length of the path to the
+// member found missing, or 0.
+func lookupIn(fs []event.Field, path []string) (event.Value, Tri, int) {
+	v, ok := lookupField(fs, path[0])
+	if !ok {
+		return v, Missing, 1
+	}
+	for i, k := range path[1:] {
 		switch v.Kind() {
 		case event.Object:
 		case event.Array:
-			return event.Value{}, Failed // a list has no members to select
+			return event.Value{}, Failed, 0 // a list has no members to select
 		default:
 			// CEL reports a member of a scalar as a missing key.
-			return event.Value{}, Missing
+			return event.Value{}, Missing, 0
 		}
 		if v, ok = lookupField(v.Fields(), k); !ok {
-			return v, Missing
+			return v, Missing, i + 2
 		}
 	}
-	return v, True
+	return v, True, 0
 }
 
 // matchPredicate builds the native form of path.iequals("x") and the other
@@ -332,25 +343,37 @@ func isEventIdent(e ast.Expr) bool { return e.Kind() == ast.IdentKind && e.AsIde
 // a list, false when it is a scalar, else whether the last member is
 // present.
 func has(ev *event.Event, path []string) Tri {
-	fs := ev.Fields
+	t, miss := hasIn(ev.Fields, path)
+	if miss > 0 && !ev.Keeps(path[:miss]...) {
+		t, _ = hasIn(ev.Full(), path)
+	}
+	return t
+}
+
+// hasIn is has over fs; miss is the length of the path to the member
+// found missing, or 0.
+func hasIn(fs []event.Field, path []string) (Tri, int) {
 	for i, k := range path {
 		v, ok := lookupField(fs, k)
 		if i == len(path)-1 {
-			return triOf(ok)
+			if !ok {
+				return False, i + 1
+			}
+			return True, 0
 		}
 		if !ok {
-			return Missing
+			return Missing, i + 1
 		}
 		switch v.Kind() {
 		case event.Object:
 		case event.Array:
-			return Failed // a list has no fields to test
+			return Failed, 0 // a list has no fields to test
 		default:
-			return False
+			return False, 0
 		}
 		fs = v.Fields()
 	}
-	return Failed
+	return Failed, 0
 }
 
 func lookupField(fs []event.Field, k string) (event.Value, bool) {

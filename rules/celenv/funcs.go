@@ -131,6 +131,27 @@ func (env *Env) functions() []cel.EnvOption {
 	}
 }
 
+// EventArgReads tells what a function that takes events reads of an
+// argument that is an event (root) or an object in one: ts and
+// hours_between read only an event's time (no field), geo_distance_km an
+// event's geo object or its lat and lon members (latLon). ok is false for
+// every other function: an event passed to it may be read whole.
+func EventArgReads(fn string, root bool) (paths [][]string, ok bool) {
+	switch fn {
+	case "ts", "hours_between":
+		if root {
+			return nil, true
+		}
+	case "geo_distance_km":
+		paths = [][]string{{"lat"}, {"latitude"}, {"lon"}, {"lng"}, {"longitude"}}
+		if root {
+			paths = append(paths, []string{"geo"})
+		}
+		return paths, true
+	}
+	return nil, false
+}
+
 func (env *Env) inList(name, v ref.Val) ref.Val {
 	n, ok := name.(types.String)
 	if !ok {

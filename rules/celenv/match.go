@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Matching that fits security data: Windows paths, registry keys, command
@@ -655,4 +656,71 @@ func (m *multiNeedle) in(s string) bool {
 		}
 	}
 	return false
+}
+
+// Affixes tells what every string w matches starts and ends with: exact
+// is set when w holds no wildcard and matches only lit; otherwise prefix
+// and suffix are its leading and trailing literals ("" when it begins or
+// ends with a wildcard). Whether they compare with case is w's.
+func (w *Wildcard) Affixes() (lit string, exact bool, prefix, suffix string) {
+	t := w.toks
+	if len(t) == 0 {
+		return "", true, "", ""
+	}
+	if len(t) == 1 && t[0].kind == 'l' {
+		return t[0].lit, true, "", ""
+	}
+	if t[0].kind == 'l' {
+		prefix = t[0].lit
+	}
+	if t[len(t)-1].kind == 'l' {
+		suffix = t[len(t)-1].lit
+	}
+	return "", false, prefix, suffix
+}
+
+// Cased reports whether w compares with case.
+func (w *Wildcard) Cased() bool { return w.cased }
+
+// AppendFold appends the fold key of s to dst: two strings are equal
+// ignoring case, as iequals compares them (Unicode simple case folding,
+// strings.EqualFold), exactly when their fold keys are equal, and one
+// starts (ends) with the other ignoring case exactly when its fold key
+// starts (ends) with the other's. Each rune becomes one representative
+// of its case orbit: the ASCII lower-case letter when the orbit holds
+// one (the Kelvin sign is k), else the orbit's smallest rune.
+func AppendFold(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			dst = append(dst, lowerByte(c))
+			i++
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(s[i:])
+		dst = utf8.AppendRune(dst, foldRune(r))
+		i += w
+	}
+	return dst
+}
+
+// AppendFoldBytes is AppendFold of the text in b.
+func AppendFoldBytes(dst, b []byte) []byte {
+	return AppendFold(dst, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+// FoldKey is AppendFold as a string.
+func FoldKey(s string) string { return string(AppendFold(nil, s)) }
+
+func foldRune(r rune) rune {
+	best := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f < utf8.RuneSelf {
+			return rune(lowerByte(byte(f)))
+		}
+		if f < best {
+			best = f
+		}
+	}
+	return best
 }

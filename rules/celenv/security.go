@@ -162,14 +162,18 @@ func keywordsIn(v ref.Val, test func(string) bool) ref.Val {
 	}
 	switch x := v.(type) {
 	case eventVal:
-		for i := range x.ev.Fields {
-			if walk(&x.ev.Fields[i].Value) {
+		fs := x.ev.Full()
+		for i := range fs {
+			if walk(&fs[i].Value) {
 				return types.True
 			}
 		}
 		return types.False
 	case objectVal:
 		return types.Bool(walk(x.v))
+	case partVal:
+		v := x.whole()
+		return types.Bool(walk(&v))
 	case arrayVal:
 		return types.Bool(walk(x.v))
 	}

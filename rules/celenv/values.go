@@ -64,8 +64,8 @@ func findField(fs []event.Field, key ref.Val) (ref.Val, bool) {
 	return nil, false
 }
 
-func getField(fs []event.Field, key ref.Val) ref.Val {
-	v, ok := findField(fs, key)
+func getField(find func(ref.Val) (ref.Val, bool), key ref.Val) ref.Val {
+	v, ok := find(key)
 	if !ok {
 		if v != nil {
 			return v
@@ -75,38 +75,77 @@ func getField(fs []event.Field, key ref.Val) ref.Val {
 	return v
 }
 
-func containsField(fs []event.Field, key ref.Val) ref.Val {
-	v, ok := findField(fs, key)
+func containsField(find func(ref.Val) (ref.Val, bool), key ref.Val) ref.Val {
+	v, ok := find(key)
 	if !ok && v != nil {
 		return v
 	}
 	return types.Bool(ok)
 }
 
+// An event decoded with a projection holds only the members its rules
+// read (event.Event.Projected). The view reads it in place as long as
+// that gives the answer a whole decode would, and the whole event
+// (Event.Full) otherwise: a member the projection left out is looked up
+// in full, an object it kept in part (geo holding only country) is a
+// partVal, and the size, the keys and the rendering of the event are
+// always the whole line's. Reading only projected paths, as the rules the
+// projection was made for do, never decodes the whole line.
+
+// findIn looks key up in the members fs of the object at path (nil: the
+// event itself) of ev.
+func findIn(ev *event.Event, path []string, fs []event.Field, key ref.Val) (ref.Val, bool) {
+	k, ok := key.(types.String)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(key), false
+	}
+	s := string(k)
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Key == s {
+			if fs[i].Partial() {
+				return partVal{ev: ev, path: append(path[:len(path):len(path)], s), v: &fs[i].Value}, true
+			}
+			return fieldVal(fs, i), true
+		}
+	}
+	if !ev.Projected() {
+		return nil, false
+	}
+	at := append(path[:len(path):len(path)], s)
+	if ev.Keeps(at...) {
+		return nil, false
+	}
+	v, ok := ev.Path(at...)
+	if !ok {
+		return nil, false
+	}
+	return valueOf(&v), true
+}
+
 // Find implements traits.Mapper.
-func (e eventVal) Find(key ref.Val) (ref.Val, bool) { return findField(e.ev.Fields, key) }
+func (e eventVal) Find(key ref.Val) (ref.Val, bool) { return findIn(e.ev, nil, e.ev.Fields, key) }
 
 // Get implements traits.Indexer.
-func (e eventVal) Get(key ref.Val) ref.Val { return getField(e.ev.Fields, key) }
+func (e eventVal) Get(key ref.Val) ref.Val { return getField(e.Find, key) }
 
 // Contains implements traits.Container.
-func (e eventVal) Contains(key ref.Val) ref.Val { return containsField(e.ev.Fields, key) }
+func (e eventVal) Contains(key ref.Val) ref.Val { return containsField(e.Find, key) }
 
 // Size implements traits.Sizer.
-func (e eventVal) Size() ref.Val { return types.Int(len(e.ev.Fields)) }
+func (e eventVal) Size() ref.Val { return types.Int(len(e.ev.Full())) }
 
 // Iterator implements traits.Iterable.
-func (e eventVal) Iterator() traits.Iterator { return &keyIter{fs: e.ev.Fields} }
+func (e eventVal) Iterator() traits.Iterator { return &keyIter{fs: e.ev.Full()} }
 
 // Type implements ref.Val.
 func (e eventVal) Type() ref.Type { return types.MapType }
 
 // Value implements ref.Val.
-func (e eventVal) Value() any { return event.ObjectValue(e.ev.Fields).Interface() }
+func (e eventVal) Value() any { return event.ObjectValue(e.ev.Full()).Interface() }
 
 // ConvertToNative implements ref.Val.
 func (e eventVal) ConvertToNative(t reflect.Type) (any, error) {
-	return convertObject(event.ObjectValue(e.ev.Fields), t)
+	return convertObject(event.ObjectValue(e.ev.Full()), t)
 }
 
 // ConvertToType implements ref.Val.
@@ -120,9 +159,41 @@ func (e eventVal) Equal(o ref.Val) ref.Val {
 	return types.False
 }
 
+// partVal is an object of a projected event that holds only its
+// projected members (event.Value.Partial): its members are read in place
+// where the projection kept them, and its size, keys and rendering come
+// from the whole value.
+type partVal struct {
+	ev   *event.Event
+	path []string
+	v    *event.Value
+}
+
+var _ traits.Mapper = partVal{}
+
+func (o partVal) whole() event.Value {
+	v, _ := o.ev.Path(o.path...)
+	return v
+}
+
+func (o partVal) Find(key ref.Val) (ref.Val, bool) { return findIn(o.ev, o.path, o.v.Fields(), key) }
+func (o partVal) Get(key ref.Val) ref.Val          { return getField(o.Find, key) }
+func (o partVal) Contains(key ref.Val) ref.Val     { return containsField(o.Find, key) }
+func (o partVal) Size() ref.Val                    { return types.Int(o.whole().Len()) }
+func (o partVal) Iterator() traits.Iterator        { return &keyIter{fs: o.whole().Fields()} }
+func (o partVal) Type() ref.Type                   { return types.MapType }
+func (o partVal) Value() any                       { return o.whole().Interface() }
+func (o partVal) ConvertToNative(t reflect.Type) (any, error) {
+	return convertObject(o.whole(), t)
+}
+func (o partVal) ConvertToType(t ref.Type) ref.Val { return convertType(o, t) }
+func (o partVal) Equal(other ref.Val) ref.Val {
+	return types.Bool(reflect.DeepEqual(o.Value(), nativeOf(other)))
+}
+
 func (o objectVal) Find(key ref.Val) (ref.Val, bool) { return findField(o.v.Fields(), key) }
-func (o objectVal) Get(key ref.Val) ref.Val          { return getField(o.v.Fields(), key) }
-func (o objectVal) Contains(key ref.Val) ref.Val     { return containsField(o.v.Fields(), key) }
+func (o objectVal) Get(key ref.Val) ref.Val          { return getField(o.Find, key) }
+func (o objectVal) Contains(key ref.Val) ref.Val     { return containsField(o.Find, key) }
 func (o objectVal) Size() ref.Val                    { return types.Int(o.v.Len()) }
 func (o objectVal) Iterator() traits.Iterator        { return &keyIter{fs: o.v.Fields()} }
 func (o objectVal) Type() ref.Type                   { return types.MapType }
@@ -352,7 +423,7 @@ func Native(v ref.Val) any {
 		return x.Time.UTC().Format(time.RFC3339Nano)
 	case types.Duration:
 		return x.String()
-	case eventVal, objectVal, arrayVal, *EventList:
+	case eventVal, objectVal, partVal, arrayVal, *EventList:
 		return x.Value()
 	case traits.Mapper:
 		out := map[string]any{}

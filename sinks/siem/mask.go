@@ -251,8 +251,11 @@ func (m *masker) maskAny(r MaskRule, v any) any {
 
 // maskEvent returns a copy of ev with masked fields and a Raw re-encoded
 // from them, so that formats that copy the original line carry the mask.
+// It reads the whole event (Full): an event decoded with a projection
+// holds in Fields only what rules read, while its Raw, which formats
+// copy, holds every field, also one no rule reads.
 func (m *masker) maskEvent(ev *event.Event) (*event.Event, error) {
-	fields, changed := m.maskFields(ev.Fields, nil)
+	fields, changed := m.maskFields(ev.Full(), nil)
 	if !changed {
 		return ev, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/sinks/siem/format"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
 )
@@ -81,6 +82,39 @@ func TestMaskText(t *testing.T) {
 	h1, h2 := m.maskText(MaskRule{Action: MaskHash}, "a"), (&masker{key: []byte("other")}).maskText(MaskRule{Action: MaskHash}, "a")
 	if h1 == h2 || !strings.HasPrefix(h1, "hmac-sha256:") {
 		t.Errorf("hashes %q %q", h1, h2)
+	}
+}
+
+// An event decoded with a projection holds in Fields only what rules
+// read; its Raw, which formats copy, holds everything, and everything in
+// it is masked: a card number no rule reads must not leak.
+func TestMaskingProjectedEvidence(t *testing.T) {
+	m := newMasker([]MaskRule{{Field: "card"}, {Field: "user.email", Action: MaskRedact}}, "")
+	line := `{"ts":1,"id":"e1","card":"4111111111111111","user":{"email":"a@b.c","name":"n"},"amount":5}`
+	for _, proj := range [][][]string{{{"amount"}}, {{"user", "name"}}, {{"card"}}, {}} {
+		d := event.Decoder{Stream: "p", Project: event.NewProjection(proj)}
+		ev, err := d.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.apply(&alert.Alert{ID: "x", Events: []alert.Evidence{{Step: "s", Event: ev}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := format.AppendJSON(nil, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, leak := range []string{"41111111", "a@b.c"} {
+			if strings.Contains(string(out), leak) {
+				t.Errorf("projection %v: %s not masked in %s", proj, leak, out)
+			}
+		}
+		for _, want := range []string{`"amount":5`, `"name":"n"`, `"************1111"`} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("projection %v: %s missing in %s", proj, want, out)
+			}
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ package fraudgen
 
 import (
 	"bufio"
+	"container/heap"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -93,15 +94,60 @@ type gen struct {
 	cfg  Config
 	rnd  *rand.Rand
 	t    time.Time
-	out  map[string][]record
+	out  map[string]*pending
 	seq  int
+	n    int // events emitted
 	user []user
+	err  error
 }
 
+// Events are generated in time order of their scenario's start, but a
+// scenario may stamp its later events minutes ahead: each stream's events
+// wait in a heap until generation has moved past their time, then are
+// written in (time, emission) order. Only those events are held, so a
+// generation of any size streams.
 type record struct {
-	t    time.Time
+	t    int64 // Unix nanoseconds
 	seq  int
-	data map[string]any
+	line []byte
+}
+
+type pending struct {
+	w    *bufio.Writer
+	heap recordHeap
+}
+
+type recordHeap []record
+
+func (h recordHeap) Len() int { return len(h) }
+func (h recordHeap) Less(i, j int) bool {
+	if h[i].t != h[j].t {
+		return h[i].t < h[j].t
+	}
+	return h[i].seq < h[j].seq
+}
+func (h recordHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *recordHeap) Push(x any)   { *h = append(*h, x.(record)) }
+func (h *recordHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// flush writes every event stamped at or before until: events generated
+// later are stamped at or after it, and after these when stamped at it.
+func (g *gen) flush(until int64) {
+	for _, s := range Streams {
+		p := g.out[s]
+		for len(p.heap) > 0 && p.heap[0].t <= until {
+			r := heap.Pop(&p.heap).(record)
+			p.w.Write(r.line)
+			if err := p.w.WriteByte('\n'); err != nil && g.err == nil {
+				g.err = err
+			}
+		}
+	}
 }
 
 // Generate writes payments.jsonl, auth.jsonl, account.jsonl and
@@ -142,7 +188,10 @@ func Missing(dir string) bool {
 // Write generates the streams into the writers, by stream name.
 func Write(w map[string]io.Writer, cfg Config) error {
 	cfg = cfg.Defaults()
-	g := &gen{cfg: cfg, rnd: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)), t: cfg.Start, out: map[string][]record{}}
+	g := &gen{cfg: cfg, rnd: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)), t: cfg.Start, out: map[string]*pending{}}
+	for _, s := range Streams {
+		g.out[s] = &pending{w: bufio.NewWriter(w[s])}
+	}
 	for i := 0; i < cfg.Users; i++ {
 		g.user = append(g.user, user{
 			id:     fmt.Sprintf("u-%05d", i),
@@ -154,55 +203,35 @@ func Write(w map[string]io.Writer, cfg Config) error {
 		})
 	}
 	step := time.Duration(float64(time.Second) / cfg.Rate)
-	total := 0
-	for total < cfg.Events {
+	for g.n < cfg.Events && g.err == nil {
 		g.t = g.t.Add(time.Duration(g.rnd.ExpFloat64() * float64(step)))
+		g.flush(g.t.UnixNano())
 		u := &g.user[g.rnd.IntN(len(g.user))]
-		before := g.count()
 		if u.fraud && g.rnd.Float64() < cfg.FraudRate*10 {
 			g.fraud(u)
 		} else {
 			g.normal(u)
 		}
-		total += g.count() - before
 	}
+	g.flush(math.MaxInt64)
 	for _, s := range Streams {
-		recs := g.out[s]
-		sort.SliceStable(recs, func(i, j int) bool {
-			if !recs[i].t.Equal(recs[j].t) {
-				return recs[i].t.Before(recs[j].t)
-			}
-			return recs[i].seq < recs[j].seq
-		})
-		bw := bufio.NewWriter(w[s])
-		for _, r := range recs {
-			b, err := marshalOrdered(r)
-			if err != nil {
-				return err
-			}
-			bw.Write(b)
-			bw.WriteByte('\n')
-		}
-		if err := bw.Flush(); err != nil {
-			return err
+		if err := g.out[s].w.Flush(); err != nil && g.err == nil {
+			g.err = err
 		}
 	}
-	return nil
-}
-
-func (g *gen) count() int {
-	n := 0
-	for _, r := range g.out {
-		n += len(r)
-	}
-	return n
+	return g.err
 }
 
 func (g *gen) emit(stream string, t time.Time, fields map[string]any) {
 	g.seq++
+	g.n++
 	fields["id"] = fmt.Sprintf("%s-%07d", stream[:3], g.seq)
 	fields["ts"] = t.UTC().Format("2006-01-02T15:04:05.000Z")
-	g.out[stream] = append(g.out[stream], record{t: t, seq: g.seq, data: fields})
+	line, err := marshalOrdered(fields)
+	if err != nil && g.err == nil {
+		g.err = err
+	}
+	heap.Push(&g.out[stream].heap, record{t: t.UnixNano(), seq: g.seq, line: line})
 }
 
 func (g *gen) amount(mean float64) float64 {
@@ -321,26 +350,26 @@ func (g *gen) fraud(u *user) {
 
 // marshalOrdered writes id and ts first, then the other fields sorted, so
 // files diff cleanly between runs.
-func marshalOrdered(r record) ([]byte, error) {
-	keys := make([]string, 0, len(r.data))
-	for k := range r.data {
+func marshalOrdered(data map[string]any) ([]byte, error) {
+	keys := make([]string, 0, len(data))
+	for k := range data {
 		if k != "id" && k != "ts" {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
 	b := []byte(`{"id":`)
-	v, _ := json.Marshal(r.data["id"])
+	v, _ := json.Marshal(data["id"])
 	b = append(b, v...)
 	b = append(b, `,"ts":`...)
-	v, _ = json.Marshal(r.data["ts"])
+	v, _ = json.Marshal(data["ts"])
 	b = append(b, v...)
 	for _, k := range keys {
 		b = append(b, ',')
 		kb, _ := json.Marshal(k)
 		b = append(b, kb...)
 		b = append(b, ':')
-		vb, err := json.Marshal(r.data[k])
+		vb, err := json.Marshal(data[k])
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,130 @@
+package correlate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules"
+)
+
+var routeTests = []string{
+	`event.s == "%s"`, `event.s.iequals("%s")`, `event.s.istartsWith("%s")`, `event.s.iendsWith("%s")`,
+	`event.s.iin(["%s", "zz"])`, `event.s.startsWith("%s")`, `event.s.endsWith("%s")`, `event.s.wildcard("%s*")`,
+	`event.s.wildcard("*%s")`, `event.s.wildcardCased("%s")`, `event.n == %d`, `event.o.p.iequals("%s")`,
+}
+
+var routeWords = []string{"a", "A", "ab", "Ab", "aB", "abc", "ABC", "b", "bc", "BC", "c", "k", "\u212A", "Σ", "σ", "ς", "é", "É", "ab\u212A", "Σa"}
+
+// TestRouteIsSound: the index hands an event to every rule whose condition
+// is true for it, whatever the mix of exact, case-insensitive, prefix and
+// suffix tests rules are indexed by.
+func TestRouteIsSound(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(2, 3))
+	for round := range 20 {
+		var srcs []string
+		for i := range 60 {
+			var conds []string
+			for range 1 + rnd.IntN(2) {
+				f := routeTests[rnd.IntN(len(routeTests))]
+				if f == `event.n == %d` {
+					conds = append(conds, fmt.Sprintf(f, rnd.IntN(3)))
+				} else {
+					conds = append(conds, fmt.Sprintf(f, routeWords[rnd.IntN(len(routeWords))]))
+				}
+			}
+			cond := conds[0]
+			if len(conds) == 2 {
+				cond = fmt.Sprintf("(%s) %s (%s)", conds[0], []string{"&&", "||"}[rnd.IntN(2)], conds[1])
+			}
+			srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nmissing_fields: false_if_missing\nlenient_numbers: true\nmatch: %q\n", i, cond))
+		}
+		rs := compileRules(t, srcs...)
+		e, err := New(rs, Config{}, func(*alert.Alert) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := event.Decoder{Stream: "s"}
+		indexed := 0
+		for _, r := range rs {
+			if len(r.Constraints) > 0 {
+				indexed++
+			}
+		}
+		if indexed < 40 {
+			t.Fatalf("round %d: only %d of 60 rules indexed", round, indexed)
+		}
+		for i := range 300 {
+			w := routeWords[rnd.IntN(len(routeWords))] + routeWords[rnd.IntN(len(routeWords))]
+			line := fmt.Sprintf(`{"id":"e%d","ts":1,"s":%q,"n":%d,"o":{"p":%q}}`, i, w, rnd.IntN(3), routeWords[rnd.IntN(len(routeWords))])
+			if rnd.IntN(5) == 0 {
+				line = fmt.Sprintf(`{"id":"e%d","ts":1,"s":%d,"n":"%d"}`, i, rnd.IntN(3), rnd.IntN(3))
+			}
+			x, err := d.Decode([]byte(line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			routed := e.router.route(x)
+			for j, r := range rs {
+				if r.Match.Test(rules.EventActivation{Ev: x}) && !slices.Contains(routed, j) {
+					t.Fatalf("round %d: %s is true for %s, but the index does not route it there (constraints %+v)", round, r.Match.Expr.Text, line, r.Constraints)
+				}
+			}
+			if !slices.IsSorted(routed) || len(slices.Compact(slices.Clone(routed))) != len(routed) {
+				t.Fatalf("routed %v: not in rule order, or twice", routed)
+			}
+		}
+	}
+}
+
+// BenchmarkSigmaShapeRules measures decode + route + evaluate per event
+// for rules of Sigma's shape (case-insensitive paths tested by prefix and
+// suffix) as their number grows.
+func BenchmarkSigmaShapeRules(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var srcs []string
+			for i := 0; i < n; i++ {
+				var cond string
+				switch i % 3 {
+				case 0:
+					cond = fmt.Sprintf(`event.EventID == 1 && event.Image.iendsWith("\\tool%d.exe")`, i)
+				case 1:
+					cond = fmt.Sprintf(`event.EventID == 13 && event.TargetObject.istartsWith("HKLM\\Software\\Vendor%d\\")`, i)
+				default:
+					cond = fmt.Sprintf(`event.Channel.iequals("Security") && event.ServiceName.iequals("svc%d")`, i)
+				}
+				srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nmissing_fields: false_if_missing\nlenient_numbers: true\nmatch: %q\n", i, cond))
+			}
+			rs := compileRules(b, srcs...)
+			e, _ := New(rs, Config{}, func(*alert.Alert) {})
+			d := event.Decoder{Stream: "windows"}
+			lines := make([][]byte, 1024)
+			for i := range lines {
+				switch i % 3 {
+				case 0:
+					lines[i] = []byte(fmt.Sprintf(`{"id":"e%d","ts":%d,"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Image":"C:\\Windows\\TOOL%d.exe","CommandLine":"x"}`, i, 1_700_000_000_000+i, i*7))
+				case 1:
+					lines[i] = []byte(fmt.Sprintf(`{"id":"e%d","ts":%d,"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":13,"TargetObject":"HKLM\\SOFTWARE\\Vendor%d\\Run","Details":"x"}`, i, 1_700_000_000_000+i, i*5))
+				default:
+					lines[i] = []byte(fmt.Sprintf(`{"id":"e%d","ts":%d,"Channel":"Security","EventID":7045,"ServiceName":"SVC%d"}`, i, 1_700_000_000_000+i, i))
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				x, err := d.Decode(lines[i%len(lines)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				x.Time += int64(i) * 1e6
+				e.Push(x, time.Time{})
+				i++
+			}
+		})
+	}
+}

@@ -1,0 +1,270 @@
+package source
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cep-project/cep/event"
+)
+
+// Decoding is most of what reading costs, and lines decode independently,
+// so a source decodes on several goroutines: its reader cuts the input
+// into chunks of whole lines (at most batchEvents lines or batchBytes
+// bytes, or fewer when no more input is at hand), decoders take chunks as
+// they come, and an emitter hands each chunk's events on as one batch, in
+// the order the chunks were cut. Event numbers, line numbers, malformed
+// lines (counted and logged) and positions come out exactly as one
+// goroutine would have made them. Lines are copied into pooled buffers,
+// which are reused once decoded (an event owns a copy of its line), so
+// the memory in flight is bounded by the chunks queued: a few per
+// decoder.
+
+// Projection is a stream's current projection (event.Decoder.Project),
+// shared by the sources of the stream. It may change while they run, as
+// when the rules are reloaded: each decoder takes the new one at its next
+// chunk. A nil projection decodes every field.
+type Projection struct {
+	p atomic.Pointer[event.Projection]
+}
+
+// NewProjection returns a Projection holding p.
+func NewProjection(p *event.Projection) *Projection {
+	sp := &Projection{}
+	sp.p.Store(p)
+	return sp
+}
+
+// Store sets the projection of the lines decoded from now on.
+func (sp *Projection) Store(p *event.Projection) { sp.p.Store(p) }
+
+// Load returns the current projection.
+func (sp *Projection) Load() *event.Projection { return sp.p.Load() }
+
+// DefaultDecoders is how many goroutines decode one source's lines when
+// its spec does not say: one per processor the Go runtime may use.
+func DefaultDecoders() int { return runtime.GOMAXPROCS(0) }
+
+// chunk is a run of lines from one input and, once decoded, their events.
+type chunk struct {
+	buf   []byte
+	lines []lineRef
+	evs   []*event.Event
+	errs  []error
+	// What the batch carries: the position after the chunk (pos fills in
+	// the event count), and whether the input ended there.
+	pos func(seq uint64) []byte
+	end bool
+	err error
+	// dropped: the source stopped before the chunk reached a decoder.
+	dropped bool
+	done    chan struct{}
+}
+
+// lineRef is one line of a chunk: its bytes in buf, and its number; a
+// line too long to decode has no bytes.
+type lineRef struct {
+	start, end int
+	line       int
+	tooLong    bool
+}
+
+// keepChunkBytes bounds the buffer a free chunk keeps: a chunk holds at
+// most batchBytes of lines, plus one line of up to the line limit.
+const keepChunkBytes = 2 * batchBytes
+
+// newChunk takes a free chunk of the pipeline, or makes one: a pipeline
+// has at most its queues' worth of chunks, each keeping its buffers.
+func (p *pipeline) newChunk() *chunk {
+	var c *chunk
+	select {
+	case c = <-p.free:
+	default:
+		c = &chunk{done: make(chan struct{}, 1), buf: make([]byte, 0, 64<<10)}
+	}
+	c.buf, c.lines, c.evs, c.errs = c.buf[:0], c.lines[:0], c.evs[:0], c.errs[:0]
+	c.pos, c.end, c.err, c.dropped = nil, false, nil, false
+	return c
+}
+
+func (p *pipeline) freeChunk(c *chunk) {
+	if cap(c.buf) > keepChunkBytes {
+		c.buf = nil
+	}
+	clear(c.evs[:cap(c.evs)])
+	clear(c.errs[:cap(c.errs)])
+	select {
+	case p.free <- c:
+	default:
+	}
+}
+
+// pipeline decodes one input's lines on several goroutines and sends their
+// batches, in order, to out.
+type pipeline struct {
+	r      *Reader
+	name   string
+	out    chan<- Batch
+	jobs   chan *chunk
+	order  chan *chunk
+	cur    *chunk
+	free   chan *chunk
+	done   chan struct{}
+	closed bool
+}
+
+// startPipeline starts n decoders (n < 1: DefaultDecoders) and the
+// emitter. The reader r supplies the decoder, the counters, the log and
+// the event numbering; the caller feeds lines with add and cuts batches
+// with flush, then calls close.
+func startPipeline(ctx context.Context, r *Reader, name string, n int, out chan<- Batch) *pipeline {
+	if n < 1 {
+		n = DefaultDecoders()
+	}
+	p := &pipeline{
+		r: r, name: name, out: out,
+		jobs: make(chan *chunk, n),
+		// Chunks wait here in order to be emitted; the bound keeps the
+		// decoders at most a few chunks ahead of the engine.
+		order: make(chan *chunk, 2*n),
+		free:  make(chan *chunk, 3*n+2),
+		done:  make(chan struct{}),
+	}
+	p.cur = p.newChunk()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { p.decode(r.dec) })
+	}
+	go func() {
+		p.emit(ctx)
+		wg.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// add copies a line into the current chunk; tooLong marks a line beyond
+// the line limit, which is counted as malformed in its turn.
+func (p *pipeline) add(b []byte, line int, tooLong bool) {
+	c := p.cur
+	start := len(c.buf)
+	c.buf = append(c.buf, b...)
+	c.lines = append(c.lines, lineRef{start: start, end: len(c.buf), line: line, tooLong: tooLong})
+}
+
+// full reports whether the current chunk should be cut.
+func (p *pipeline) full() bool {
+	return len(p.cur.lines) >= batchEvents || len(p.cur.buf) >= batchBytes
+}
+
+// pending reports whether the current chunk holds lines.
+func (p *pipeline) pending() bool { return len(p.cur.lines) > 0 }
+
+// flush hands the current chunk to the decoders as one batch, with the
+// position after it (pos: nil for a source that cannot resume), and
+// whether the input ends there (with err: why it ended early). It
+// reports false when ctx ended first.
+func (p *pipeline) flush(ctx context.Context, pos func(seq uint64) []byte, end bool, err error) bool {
+	c := p.cur
+	c.pos, c.end, c.err = pos, end, err
+	select {
+	case p.order <- c:
+	case <-ctx.Done():
+		return false
+	}
+	// The emitter owns the chunk now, and frees it.
+	p.cur = p.newChunk()
+	select {
+	case p.jobs <- c:
+	case <-ctx.Done():
+		// The emitter waits for every chunk it was given.
+		c.dropped = true
+		c.done <- struct{}{}
+		return false
+	}
+	return true
+}
+
+// close ends the pipeline once every chunk flushed has been emitted (or
+// ctx has ended).
+func (p *pipeline) close() {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	close(p.jobs)
+	close(p.order)
+	<-p.done
+	p.freeChunk(p.cur)
+}
+
+// decode is one decoder: its own copy of the stream's decoder, which
+// follows the stream's projection as it changes.
+func (p *pipeline) decode(dec event.Decoder) {
+	live := p.r.spec.Projection
+	var last *event.Projection
+	if live != nil {
+		last = live.Load()
+		dec.SetProject(last)
+	}
+	for c := range p.jobs {
+		if live != nil {
+			if cur := live.Load(); cur != last {
+				dec.SetProject(cur)
+				last = cur
+			}
+		}
+		for _, l := range c.lines {
+			if l.tooLong {
+				c.evs, c.errs = append(c.evs, nil), append(c.errs, errTooLong(p.r.maxLine))
+				continue
+			}
+			ev, err := dec.Decode(c.buf[l.start:l.end])
+			c.evs, c.errs = append(c.evs, ev), append(c.errs, err)
+		}
+		c.done <- struct{}{}
+	}
+}
+
+// emit hands each chunk's events on, in the order the chunks were cut,
+// numbering events and reporting malformed lines as they come.
+func (p *pipeline) emit(ctx context.Context) {
+	r := p.r
+	stopped := false
+	for c := range p.order {
+		<-c.done
+		if stopped || c.dropped {
+			stopped = true
+			p.freeChunk(c)
+			continue
+		}
+		evs := make([]*event.Event, 0, len(c.lines))
+		for i, l := range c.lines {
+			if err := c.errs[i]; err != nil {
+				r.malformed(err, l.line)
+				continue
+			}
+			ev := c.evs[i]
+			ev.Line = l.line
+			r.seq++
+			ev.Seq = r.seq
+			evs = append(evs, ev)
+		}
+		r.Counts.Events.Add(uint64(len(evs)))
+		b := Batch{Source: p.name, Events: evs, End: c.end, Err: c.err}
+		if c.pos != nil {
+			b.Pos = c.pos(r.seq)
+		}
+		p.freeChunk(c)
+		// A chunk of malformed lines only still moves the position on.
+		if len(evs) == 0 && !b.End && b.Pos == nil {
+			continue
+		}
+		select {
+		case p.out <- b:
+		case <-ctx.Done():
+			stopped = true
+		}
+	}
+}

@@ -1,0 +1,272 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// randomLines writes n lines of events among blank, malformed, untimed and
+// oversized lines.
+func randomLines(seed uint64, n int) string {
+	rnd := rand.New(rand.NewPCG(seed, 3))
+	var b strings.Builder
+	for i := range n {
+		switch rnd.IntN(40) {
+		case 0:
+			b.WriteString("\n")
+		case 1:
+			b.WriteString("not json\n")
+		case 2:
+			fmt.Fprintf(&b, `{"id":"u%d"}`+"\n", i)
+		case 3:
+			fmt.Fprintf(&b, `{"ts":1,"x":"%s"}`+"\n", strings.Repeat("y", 2000))
+		default:
+			fmt.Fprintf(&b, `{"id":"e%d","ts":%d,"pad":"%s"}`+"\n", i, 1_700_000_000+i, strings.Repeat("p", rnd.IntN(300)))
+		}
+	}
+	return b.String()
+}
+
+type collected struct {
+	events    []string
+	positions [][]byte
+	batches   int
+}
+
+func collect(t *testing.T, src Source, out chan Batch) collected {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, nil, out) }()
+	var c collected
+	for {
+		b := <-out
+		c.batches++
+		for _, ev := range b.Events {
+			c.events = append(c.events, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
+		}
+		if b.Pos != nil {
+			c.positions = append(c.positions, b.Pos)
+		}
+		if b.End {
+			if b.Err != nil {
+				t.Fatal(b.Err)
+			}
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestParallelDecodeKeepsOrder holds a source decoding on several
+// goroutines to what one reader decoding line by line gives: the same
+// events with the same line and event numbers, the same malformed lines
+// in the same order, and the same final position.
+func TestParallelDecodeKeepsOrder(t *testing.T) {
+	text := randomLines(1, 5000)
+	path := filepath.Join(t.TempDir(), "s.jsonl")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dec := event.Decoder{Limits: event.Limits{MaxLineSize: 1500}}
+	spec := Spec{Name: "f", Stream: "s", Decoder: dec}
+	// The reference: one reader, one event at a time.
+	r := NewReader(strings.NewReader(text), spec, nil)
+	var wantMalformed []string
+	r.OnMalformed = func(err error) { wantMalformed = append(wantMalformed, err.Error()) }
+	var want []string
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
+	}
+	if len(wantMalformed) < 100 || len(want) < 4000 {
+		t.Fatalf("%d events, %d malformed: the input is not mixed enough", len(want), len(wantMalformed))
+	}
+	var lastPos []byte
+	for _, n := range []int{1, 2, 7} {
+		for _, kind := range []string{"file", "reader"} {
+			spec := spec
+			spec.Decoders = n
+			var src Source
+			var malformed []string
+			onBad := func(err error) { malformed = append(malformed, err.Error()) }
+			switch kind {
+			case "file":
+				src = &File{Spec: spec, Path: path, OnMalformed: onBad}
+			default:
+				src = &Reading{Spec: spec, R: strings.NewReader(text), OnMalformed: onBad}
+			}
+			got := collect(t, src, make(chan Batch, 3))
+			if strings.Join(got.events, " ") != strings.Join(want, " ") {
+				t.Errorf("%s, %d decoders: events differ from a sequential read", kind, n)
+			}
+			if strings.Join(malformed, "\n") != strings.Join(wantMalformed, "\n") {
+				t.Errorf("%s, %d decoders: malformed lines differ:\n%s", kind, n, strings.Join(malformed, "\n"))
+			}
+			c := src.Counts()
+			if c.Events.Load() != uint64(len(want)) || c.Malformed.Load() != uint64(len(wantMalformed)) || c.Lines.Load() != 5000 {
+				t.Errorf("%s, %d decoders: counts %d events, %d malformed, %d lines", kind, n, c.Events.Load(), c.Malformed.Load(), c.Lines.Load())
+			}
+			if kind == "file" {
+				p := got.positions[len(got.positions)-1]
+				if lastPos != nil && string(p) != string(lastPos) {
+					t.Errorf("%d decoders: final position differs", n)
+				}
+				lastPos = p
+				fp, err := decodeFilePos(p)
+				if err != nil || fp.off != int64(len(text)) || fp.line != 5000 || fp.seq != uint64(len(want)) {
+					t.Errorf("%d decoders: final position %+v (%v)", n, fp, err)
+				}
+			}
+		}
+	}
+}
+
+// TestPositionsFollowBatches checks that each batch's position is just
+// after its last line: resuming from any of them reads the rest exactly.
+func TestPositionsFollowBatches(t *testing.T) {
+	text := randomLines(2, 3000)
+	path := filepath.Join(t.TempDir(), "s.jsonl")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "f", Stream: "s", Decoders: 3}
+	all := collect(t, &File{Spec: spec, Path: path}, make(chan Batch, 1))
+	if all.batches < 5 {
+		t.Fatalf("%d batches", all.batches)
+	}
+	for _, i := range []int{0, len(all.positions) / 2, len(all.positions) - 2} {
+		fp, err := decodeFilePos(all.positions[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		out := make(chan Batch, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- (&File{Spec: spec, Path: path}).Run(ctx, Positions{"": all.positions[i]}, out)
+		}()
+		var rest []string
+		for b := range out {
+			for _, ev := range b.Events {
+				rest = append(rest, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
+			}
+			if b.End {
+				break
+			}
+		}
+		cancel()
+		<-done
+		if strings.Join(rest, " ") != strings.Join(all.events[fp.seq:], " ") {
+			t.Errorf("resumed at batch %d (%+v): not the rest of the input", i, fp)
+		}
+	}
+}
+
+// TestProjectionChangesWhileRunning: a reload's new projection applies to
+// the lines decoded after it.
+func TestProjectionChangesWhileRunning(t *testing.T) {
+	pr, pw := io.Pipe()
+	proj := NewProjection(event.NewProjection([][]string{{"a"}}))
+	src := &Reading{Spec: Spec{Name: "in", Stream: "s", Projection: proj, Decoders: 2}, R: pr}
+	out := make(chan Batch, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = src.Run(ctx, nil, out) }()
+	next := func(line string) *event.Event {
+		t.Helper()
+		if _, err := io.WriteString(pw, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case b := <-out:
+			return b.Events[0]
+		case <-time.After(5 * time.Second):
+			t.Fatal("no batch")
+		}
+		return nil
+	}
+	ev := next(`{"ts":1,"a":1,"b":2}`)
+	if got := keys(ev.Fields); got != "ts,a" {
+		t.Errorf("first projection: %s", got)
+	}
+	proj.Store(event.NewProjection([][]string{{"b"}}))
+	// Each decoder takes the change at its next chunk.
+	for range 4 {
+		ev = next(`{"ts":2,"a":1,"b":2}`)
+	}
+	if got := keys(ev.Fields); got != "ts,b" {
+		t.Errorf("after the change: %s", got)
+	}
+	proj.Store(nil)
+	for range 4 {
+		ev = next(`{"ts":3,"a":1,"b":2}`)
+	}
+	if got := keys(ev.Fields); got != "ts,a,b" || ev.Projected() {
+		t.Errorf("decoding in full: %s", got)
+	}
+	pw.Close()
+}
+
+func keys(fs []event.Field) string {
+	var ks []string
+	for _, f := range fs {
+		ks = append(ks, f.Key)
+	}
+	return strings.Join(ks, ",")
+}
+
+// BenchmarkFileSource reads a file of payment events through a file
+// source, as cep run does, with one decoder and with GOMAXPROCS.
+func BenchmarkFileSource(b *testing.B) {
+	var sb strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&sb, `{"id":"pay-%07d","ts":"2026-03-02T08:00:00.000Z","account_user":"u-00020","amount":38.89,"card_id":"c-100140","country":"DE","currency":"EUR","device_id":"d-00020","mcc":"4511","merchant":"m-0239","result":"approved","type":"card_auth"}`+"\n", i)
+	}
+	path := filepath.Join(b.TempDir(), "p.jsonl")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 0} {
+		for _, proj := range []*event.Projection{nil, event.NewProjection([][]string{{"card_id"}, {"amount"}, {"result"}})} {
+			name := fmt.Sprintf("decoders=%d/projected=%v", n, proj != nil)
+			if n == 0 {
+				name = fmt.Sprintf("decoders=gomaxprocs/projected=%v", proj != nil)
+			}
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(sb.Len()))
+				b.ReportAllocs()
+				for b.Loop() {
+					src := &File{Spec: Spec{Name: "p", Stream: "payments", Decoders: n, Decoder: event.Decoder{Project: proj}}, Path: path}
+					out := make(chan Batch, 4)
+					go func() { _ = src.Run(context.Background(), nil, out) }()
+					for bt := range out {
+						if bt.End {
+							break
+						}
+					}
+				}
+			})
+		}
+	}
+}
