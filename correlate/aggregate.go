@@ -59,7 +59,12 @@ func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
 	if t := spec.Top; t != nil {
 		cfg.Top = &window.Top{N: t.N, By: t.By}
 	}
-	if e.lateFor(r) == LateCorrect {
+	// An engine-wide late: correct applies to windows that close; a
+	// sliding or length window is evaluated at each event, so there it
+	// means taking the late event as it comes. A rule's own late:
+	// correct on such a window is refused when the rule loads.
+	closes := cfg.Window.Kind == window.Tumbling || cfg.Window.Kind == window.Hopping || cfg.Window.Kind == window.Session
+	if e.lateFor(r) == LateCorrect && closes {
 		cfg.Late = window.LateCorrect
 		cfg.AllowedLateness = e.cfg.CorrectWithin
 	}

@@ -216,6 +216,9 @@ type scope struct {
 	// events and lists name the variables beside event that hold an
 	// event (a step, a join side) or a list of events (a looping step).
 	events, lists []string
+	// doubles name the double-typed variables (measures) beside which
+	// an int literal means the equal double: see celenv.DoubleLiterals.
+	doubles []string
 }
 
 func (c *Compiler) env(s scope) (*cel.Env, error) {
@@ -247,7 +250,7 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 			}
 		}
 	}
-	a, iss := env.Compile(e.Text)
+	a, iss := c.check(env, e.Text, s)
 	if iss != nil && iss.Err() != nil {
 		for _, ce := range iss.Errors() {
 			p := e.PosAt(celenv.ByteOffset(e.Text, ce.Location.Line(), ce.Location.Column()))
@@ -259,7 +262,7 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		}
 		return nil
 	}
-	if want != nil && !a.OutputType().IsAssignableType(want) && a.OutputType() != cel.DynType {
+	if want != nil && !assignable(a.OutputType(), want) {
 		el.Add(e.Pos.Line, e.Pos.Col, "%s must be %s, but this expression is %s", what, typeName(want), typeName(a.OutputType()))
 		return nil
 	}
@@ -272,6 +275,22 @@ func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want 
 		a = ra
 	}
 	return c.plan(el, env, e, a, what, h, s)
+}
+
+// check parses and type-checks text, first making int literals beside
+// double measures doubles.
+func (c *Compiler) check(env *cel.Env, text string, s scope) (*cel.Ast, *cel.Issues) {
+	if len(s.doubles) == 0 {
+		return env.Compile(text)
+	}
+	pa, iss := env.Parse(text)
+	if iss != nil && iss.Err() != nil {
+		return nil, iss
+	}
+	if ra, err := celenv.DoubleLiterals(env, pa, s.doubles); err == nil {
+		pa = ra
+	}
+	return env.Check(pa)
 }
 
 // plan cost-checks a checked expression and makes its program.
@@ -356,8 +375,24 @@ func (c *Compiler) checkLiterals(el *yamlx.Errors, e rulefmt.Expr, a *cel.Ast) {
 	}))
 }
 
+// numberType stands for int, uint or double where an expression may be
+// any number: the argument of sum, avg, min, max and stddev.
+var numberType = types.NewOpaqueType("number")
+
+func assignable(got, want *cel.Type) bool {
+	if got == cel.DynType {
+		return true
+	}
+	if want == numberType {
+		return got.IsAssignableType(cel.DoubleType) || got.IsAssignableType(cel.IntType) || got.IsAssignableType(cel.UintType)
+	}
+	return got.IsAssignableType(want)
+}
+
 func typeName(t *cel.Type) string {
 	switch t {
+	case numberType:
+		return "a number (int, uint or double)"
 	case cel.BoolType:
 		return "a bool"
 	case cel.DoubleType:

@@ -422,6 +422,7 @@ func (sc scope) with(name string, t *cel.Type) scope {
 		sem:     sc.sem,
 		events:  sc.events,
 		lists:   sc.lists,
+		doubles: sc.doubles,
 	}
 }
 
@@ -462,7 +463,7 @@ func (c *Compiler) compileAggregate(el *yamlx.Errors, s *rulefmt.Spec, h *Health
 	for _, m := range a.Spec.Measures {
 		cm := Measure{Name: m.Name, Func: m.Func, Approx: m.Approx}
 		if m.Arg != nil {
-			want := cel.DoubleType
+			want := numberType
 			if m.Func == "count_distinct" {
 				want = nil
 			}
@@ -471,6 +472,8 @@ func (c *Compiler) compileAggregate(el *yamlx.Errors, s *rulefmt.Spec, h *Health
 		t := cel.DoubleType
 		if m.Func == "count" || m.Func == "count_distinct" {
 			t = cel.IntType
+		} else {
+			measures.doubles = append(measures.doubles, m.Name)
 		}
 		measures = measures.with(m.Name, t)
 		fields = fields.with(m.Name, t)

@@ -70,6 +70,7 @@ func (c *Compiler) Lint(set *Set) []error {
 			if v, ok := c.constant(prog); ok {
 				el.Warn(prog.Expr.Pos.Line, prog.Expr.Pos.Col, "this condition is always %v: %s", v, prog.Expr.Text)
 			}
+			lintNumericStrings(el, prog)
 		}
 		out = append(out, el.List...)
 	}

@@ -98,7 +98,7 @@ for --input and standard output for --output.`,
 	f.StringArrayVar(&p.rules, "rules", nil, "rules directory or file (repeatable)")
 	f.StringArrayVarP(&p.inputs, "input", "i", nil, "input [STREAM=]FILE of JSON lines (repeatable; - is stdin)")
 	f.StringVarP(&p.output, "output", "o", "-", "where alerts go (- is stdout)")
-	f.StringVar(&p.format, "format", "json", "alert format: json, ecs, ocsf, cef or leef")
+	f.StringVar(&p.format, "format", "json", "alert format: json, ecs, ocsf, cef, leef, or text (one line per alert, for a terminal)")
 	f.StringArrayVar(&p.timeFields, "time-field", nil, "event-time fields, [STREAM=]FIELD[,FIELD…]: the first present wins (default: @timestamp, timestamp, ts or time)")
 	f.StringArrayVar(&p.timeFormats, "time-format", nil, "event-time format, [STREAM=]FORMAT, repeatable, tried in order: auto, rfc3339, epoch_s, epoch_ms, epoch_us, epoch_ns or a Go layout")
 	f.StringArrayVar(&p.timeZones, "time-zone", nil, "zone of times written without one, [STREAM=]ZONE (an IANA name)")

@@ -56,7 +56,7 @@ func New(lists *reflist.Set) (*Env, error) {
 		ext.Lists(),
 		ext.Sets(),
 		cel.ASTValidators(
-			cel.ValidateRegexLiterals(),
+			regexLiterals{},
 			cel.ValidateDurationLiterals(),
 			cel.ValidateTimestampLiterals(),
 			cel.ValidateComprehensionNestingLimit(2),

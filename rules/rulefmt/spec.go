@@ -136,6 +136,28 @@ func (s *Spec) ValidateYAMLX(d *yamlx.Decoder, n *yaml.Node) {
 	case kinds > 1:
 		d.Add(s.KindPos.Line, s.KindPos.Col, "a rule takes only one of match, sequence, aggregate or join")
 	}
+	// Checked here, not when the detector is built, so that lint, test
+	// and run refuse the same rule at the same place.
+	if _, v := yamlx.Lookup(n, "late"); v != nil && s.Late == "correct" && s.Aggregate != nil {
+		switch t := s.Aggregate.Window.Type; t {
+		case "sliding", "length":
+			d.Errorf(v, "late: correct needs a window that closes (tumbling, hopping or session); %s windows are evaluated at each event, so use late: process (a late event counts when it arrives) or drop", t)
+		}
+	}
+	if _, agg := yamlx.Lookup(n, "aggregate"); agg != nil && s.Aggregate != nil && s.Aggregate.Top != nil {
+		if _, top := yamlx.Lookup(agg, "top"); top != nil {
+			switch t := s.Aggregate.Window.Type; t {
+			case "tumbling", "hopping":
+			default:
+				d.Errorf(top, "top needs windows shared by all keys (tumbling or hopping), not %s", t)
+			}
+		}
+	}
+	if _, seq := yamlx.Lookup(n, "sequence"); seq != nil && s.Sequence != nil && s.Sequence.WithinType == "previous_and_current" && s.Sequence.Within == 0 {
+		if _, v := yamlx.Lookup(seq, "within_type"); v != nil {
+			d.Errorf(v, "within_type previous_and_current needs a within")
+		}
+	}
 }
 
 // SequenceSpec is a sequence detector as written.

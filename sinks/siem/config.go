@@ -37,7 +37,7 @@ type Config struct {
 	// Type is a registered transport kind: splunk_hec, elastic, syslog,
 	// webhook, kafka, file or stdout with transport/all.
 	Type string `yaml:"type"`
-	// Format is json (default; the alert contract), ecs, ocsf, cef or leef.
+	// Format is json (default; the alert contract), ecs, ocsf, cef, leef or text (one line per alert).
 	// Elasticsearch takes JSON formats only; a webhook renders its own body.
 	Format string `yaml:"format"`
 
@@ -427,6 +427,10 @@ func (c Config) Validate() []error {
 		if _, ok := format.Lookup(c.Format); !ok {
 			add("format: %q is not one of %s", c.Format, strings.Join(format.Names(), ", "))
 		}
+	}
+	if c.Format == format.Text && c.Type != "file" && c.Type != "stdout" {
+		// A SIEM parses what it receives; text is for people.
+		add("format: text is for people reading a terminal or a file: use it with type file or stdout, not %s", c.Type)
 	}
 	if c.Format == format.LEEF || c.LEEFDelimiter != "" {
 		if _, err := format.ParseLEEFDelimiter(c.LEEFDelimiter); err != nil {

@@ -114,7 +114,7 @@ func Names() []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
 	out := []string{}
-	for _, n := range []string{JSON, ECS, OCSF, CEF, LEEF} {
+	for _, n := range []string{JSON, ECS, OCSF, CEF, LEEF, Text} {
 		if _, ok := reg[n]; ok {
 			out = append(out, n)
 		}
