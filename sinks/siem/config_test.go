@@ -52,7 +52,7 @@ func TestValidate(t *testing.T) {
 - {name: wh, type: webhook, mask: [{field: card, action: hash}, {action: smash}], webhook: {url: "https://x", secret: "nope", template: "{{.Alert"}}
 - {name: sys, type: kafka, kafka: {compression: brotli}, spool: {dir: /tmp/s}}
 - {name: f, type: file, spool: {dir: /tmp/s}}
-- {name: t, type: syslog, format: text, syslog: {address: "siem:514"}}
+- {name: t, type: syslog, format: text, syslog: {network: tcp, address: "siem:514"}}
 `, []string{
 			"sinks[0].name: required", `sinks[0].type: "nope"`, `sinks[0].format: "xml"`, "sinks[0].min_priority", "sinks[0].severities[0]", "sinks[0].include_shadow",
 			"sinks[1].splunk_hec.url", "sinks[1].splunk_hec.token: required", "sinks[1].elastic: set", "sinks[1].retry.multiplier", "sinks[1].spool.max_bytes", "sinks[1].spool.on_full",
