@@ -29,7 +29,8 @@ import (
 //     is in event-time processing, and the next checkpoint covers it).
 //   - 429 with Retry-After: the pipeline is full (MaxPending events are
 //     queued or being pushed); nothing of the request was taken.
-//   - 400 or 413: the body is malformed or too large; nothing was taken.
+//   - 400 or 413: the body is malformed or too large (or holds more events
+//     than MaxPending); nothing was taken.
 //   - 503: cep is stopping, or the events were not pushed within Wait;
 //     with "taken": false nothing was taken; with "taken": true the
 //     events are queued and will be processed unless cep stops first —
@@ -180,6 +181,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := int64(len(evs))
+	if n > in.MaxPending {
+		// Retrying could never succeed: say so instead of 429.
+		in.answer(w, stream, http.StatusRequestEntityTooLarge, map[string]any{"error": fmt.Sprintf("%d events in one request exceed max_pending_events (%d): send smaller batches", n, in.MaxPending), "taken": false})
+		return
+	}
 	if in.pending.Add(n) > in.MaxPending {
 		in.pending.Add(-n)
 		w.Header().Set("Retry-After", "1")

@@ -215,6 +215,20 @@ func TestIngestBackPressure(t *testing.T) {
 	}
 }
 
+// TestIngestRequestOverBound: a request holding more events than the
+// whole bound could never be taken, so it is refused as too large rather
+// than told to retry.
+func TestIngestRequestOverBound(t *testing.T) {
+	in := &Ingest{SourceName: "http", Specs: []source.Spec{{Stream: "s"}}, MaxPending: 2}
+	r := post(in, "s", `{"id":"a","ts":1}`+"\n"+`{"id":"b","ts":2}`+"\n"+`{"id":"c","ts":3}`, false)
+	if r.Code != http.StatusRequestEntityTooLarge || !strings.Contains(r.Body.String(), "max_pending_events") {
+		t.Errorf("got %d %s, want 413 naming max_pending_events", r.Code, r.Body.String())
+	}
+	if in.Pending() != 0 {
+		t.Errorf("%d events pending after a refused request", in.Pending())
+	}
+}
+
 func TestRecorder(t *testing.T) {
 	r := NewRecorder(nopSink{})
 	for i := range RecentAlerts + 5 {

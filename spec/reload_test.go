@@ -254,7 +254,9 @@ admin: {listen: `+admin+`, rate: 100000}
 		var mu sync.Mutex
 		accepted, limited := map[string]bool{}, 0
 		var wg sync.WaitGroup
-		for w := range 16 {
+		// Requests of 5 events under a bound of 8: any two in flight at
+		// once meet back-pressure.
+		for w := range 32 {
 			wg.Add(1)
 			go func() {
 				defer GinkgoRecover()
@@ -262,7 +264,7 @@ admin: {listen: `+admin+`, rate: 100000}
 				for i := range 20 {
 					var body bytes.Buffer
 					var ids []string
-					for k := range 4 {
+					for k := range 5 {
 						id := fmt.Sprintf("w%d-%d-%d", w, i, k)
 						ids = append(ids, id)
 						fmt.Fprintf(&body, `{"id":%q,"ts":%d}`+"\n", id, 1_767_225_600)
