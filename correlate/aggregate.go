@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/common/types/ref"
-
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/internal/jsonx"
@@ -108,7 +105,7 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 			}
 			continue
 		}
-		v, err := m.Arg.Eval(rules.EventActivation{Ev: ev})
+		v, err := m.Arg.Value(rules.EventActivation{Ev: ev})
 		if err != nil {
 			d.args[i] = window.Arg{Missing: true}
 			continue
@@ -181,16 +178,9 @@ func (d *aggregate) having(vals []float64, count int64) bool {
 	act := &d.e.act
 	act.Reset()
 	for i, m := range d.measures {
-		act.Bind(m.Name, measureVal(m.Func, vals[i]))
+		act.BindMeasure(m.Name, m.Func, vals[i])
 	}
 	return hp.Test(act)
-}
-
-func measureVal(fn string, v float64) ref.Val {
-	if fn == "count" || fn == "count_distinct" {
-		return types.Int(int64(v))
-	}
-	return types.Double(v)
 }
 
 func (d *aggregate) describe(vals []float64) string {
@@ -224,15 +214,15 @@ func (d *aggregate) alert(res *window.Result) {
 	act := &d.e.act
 	act.Reset()
 	for i, m := range d.measures {
-		act.Bind(m.Name, measureVal(m.Func, res.Values[i]))
+		act.BindMeasure(m.Name, m.Func, res.Values[i])
 	}
-	act.Bind("window", windowMap(res))
+	act.BindWindow(res.Start, res.End)
 	if len(res.Evidence) > 0 {
 		act.BindEvent(res.Evidence[len(res.Evidence)-1])
 	}
 	a := d.e.newAlert(d.r, key, res.End, evidence, act, windowID(res)...)
 	for i, m := range d.measures {
-		a.Fields[m.Name] = celenv.Native(measureVal(m.Func, res.Values[i]))
+		a.Fields[m.Name] = rules.MeasureValue(m.Func, res.Values[i])
 	}
 	a.Fields["window_start"] = fmtTime(res.Start)
 	a.Fields["window_end"] = fmtTime(res.End)
@@ -265,7 +255,7 @@ func (d *aggregate) report(rep *window.Report) {
 	for rank, res := range rep.Results {
 		entry := map[string]any{"rank": rank + 1, "key": d.decodeKey(res.Key)}
 		for i, m := range d.measures {
-			entry[m.Name] = celenv.Native(measureVal(m.Func, res.Values[i]))
+			entry[m.Name] = rules.MeasureValue(m.Func, res.Values[i])
 		}
 		top = append(top, entry)
 		if n := len(res.Evidence); n > 0 {
@@ -273,7 +263,7 @@ func (d *aggregate) report(rep *window.Report) {
 		}
 	}
 	win := &window.Result{Start: rep.Start, End: rep.End}
-	act.Bind("window", windowMap(win))
+	act.BindWindow(rep.Start, rep.End)
 	a := d.e.newAlert(d.r, alert.Key{}, rep.End, evidence, act, append(windowID(win), "top")...)
 	a.Fields["top"] = top
 	a.Fields["top_by"] = rep.By
@@ -285,31 +275,25 @@ func (d *aggregate) report(rep *window.Report) {
 	d.e.emit(d.r, a, "top\x1f"+strconv.FormatInt(rep.End, 10))
 }
 
-func windowMap(res *window.Result) ref.Val {
-	return types.NewStringInterfaceMap(types.DefaultTypeAdapter, map[string]any{
-		"start": time.Unix(0, res.Start).UTC(),
-		"end":   time.Unix(0, res.End).UTC(),
-	})
-}
-
 func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
-func windowArg(v ref.Val) window.Arg {
+// windowArg turns a measure argument's value into what windows add up.
+func windowArg(v any) window.Arg {
 	switch x := v.(type) {
-	case types.Double:
+	case float64:
+		return window.N(x)
+	case int64:
 		return window.N(float64(x))
-	case types.Int:
+	case uint64:
 		return window.N(float64(x))
-	case types.Uint:
-		return window.N(float64(x))
-	case types.String:
-		return window.S(string(x))
-	case types.Bool:
-		return window.S(strconv.FormatBool(bool(x)))
-	case types.Null:
+	case string:
+		return window.S(x)
+	case bool:
+		return window.S(strconv.FormatBool(x))
+	case nil:
 		return window.Arg{Missing: true}
 	}
-	return window.S(fmt.Sprint(celenv.Native(v)))
+	return window.S(fmt.Sprint(v))
 }
 
 // encodeKey writes key values as a JSON array: a string that compares equal

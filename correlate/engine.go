@@ -14,8 +14,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/google/cel-go/interpreter"
-
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/ml"
@@ -672,7 +670,7 @@ func makeKey(names []string, vals []any) alert.Key {
 
 // newAlert builds an alert of r; act must bind what the rule's alert
 // fields read.
-func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act interpreter.Activation, idExtra ...string) *alert.Alert {
+func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act rules.Vars, idExtra ...string) *alert.Alert {
 	a := &alert.Alert{
 		ID:          alert.MakeID(r.ID, key, evidence, idExtra...),
 		Rule:        r.ID,
@@ -693,12 +691,12 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 		if f.Prog == nil {
 			continue
 		}
-		v, err := f.Prog.Eval(act)
+		v, err := f.Prog.Value(act)
 		if err != nil {
 			a.Fields[f.Name] = nil
 			continue
 		}
-		a.Fields[f.Name] = celenv.Native(v)
+		a.Fields[f.Name] = v
 	}
 	if r.Score != nil {
 		e.score(r, a, act)
@@ -708,7 +706,7 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 
 // score runs the rule's model; a failure leaves the alert unscored, never
 // lost, and is counted against the rule.
-func (e *Engine) score(r *rules.Rule, a *alert.Alert, act interpreter.Activation) {
+func (e *Engine) score(r *rules.Rule, a *alert.Alert, act rules.Vars) {
 	e.fvals = r.Score.FeatureValues(act, e.fvals)
 	if r.Score.Online != nil {
 		e.scoreOnline(r, a, e.fvals)

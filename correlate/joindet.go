@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/google/cel-go/common/types"
-
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/join"
@@ -102,11 +100,10 @@ func (d *joinDet) emit(m *join.Match) {
 	var last *event.Event
 	for i, ev := range m.Events {
 		name := d.r.Join.Sides[i].Name
+		act.BindEventOrNull(name, ev)
 		if ev == nil {
-			act.Bind(name, types.NullValue)
 			continue
 		}
-		act.Bind(name, celenv.EventValue(ev))
 		evidence = append(evidence, alert.Evidence{Step: name, Event: ev})
 		if last == nil || last.Before(ev) {
 			last = ev

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/cel-go/common/types"
-
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/ml"
@@ -56,11 +54,11 @@ func (bl *baselines) score(e *Engine, ev *event.Event) *celenv.Scores {
 		if b.Where != nil && !b.Where.Test(act) {
 			continue
 		}
-		v, err := b.Value.Eval(act)
+		v, err := b.Value.Value(act)
 		if err != nil {
 			continue
 		}
-		x, ok := v.(types.Double)
+		x, ok := v.(float64)
 		if !ok {
 			continue
 		}
@@ -75,10 +73,10 @@ func (bl *baselines) score(e *Engine, ev *event.Event) *celenv.Scores {
 			state = &ml.BaselineState{}
 			bl.states[i][string(bl.keyBuf)] = state
 		}
-		if z, ok := b.Params.ZScore(state, float64(x)); ok {
+		if z, ok := b.Params.ZScore(state, x); ok {
 			bl.scores.Z[i] = z
 		}
-		bl.pending = append(bl.pending, pendingUpdate{st: state, b: i, x: float64(x)})
+		bl.pending = append(bl.pending, pendingUpdate{st: state, b: i, x: x})
 	}
 	return &bl.scores
 }
@@ -183,29 +181,29 @@ func (o *online) remember(id string, fs []ml.Feature) {
 // learn takes one feedback event.
 func (e *Engine) learn(o *online, ev *event.Event) {
 	act := rules.EventActivation{Ev: ev}
-	idv, err := o.spec.AlertID.Eval(act)
+	idv, err := o.spec.AlertID.Value(act)
 	if err != nil {
 		o.stats.FeedbackErrors++
 		return
 	}
-	id, _ := idv.(types.String)
-	labelv, err := o.spec.Label.Eval(act)
+	id, _ := idv.(string)
+	labelv, err := o.spec.Label.Value(act)
 	if err != nil {
 		o.stats.FeedbackErrors++
 		return
 	}
-	label, _ := labelv.(types.Bool)
-	fs, ok := o.features[string(id)]
+	label, _ := labelv.(bool)
+	fs, ok := o.features[id]
 	if !ok {
 		o.stats.Unmatched++
-		e.logCounted(o.stats.Unmatched, "feedback for an alert this model did not score (or no longer remembers)", "model", o.spec.Name, "alert", string(id))
+		e.logCounted(o.stats.Unmatched, "feedback for an alert this model did not score (or no longer remembers)", "model", o.spec.Name, "alert", id)
 		return
 	}
-	o.model.Update(fs, bool(label))
-	delete(o.features, string(id))
+	o.model.Update(fs, label)
+	delete(o.features, id)
 	o.stats.Labels++
 	if e.explain != nil && e.cfg.ExplainRule == "" {
-		fmt.Fprintf(e.explain, "  model %s: learnt label %v for alert %s (%d labels)\n", o.spec.Name, bool(label), string(id), o.model.Labels())
+		fmt.Fprintf(e.explain, "  model %s: learnt label %v for alert %s (%d labels)\n", o.spec.Name, label, id, o.model.Labels())
 	}
 }
 

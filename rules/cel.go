@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
@@ -113,6 +114,24 @@ type Program struct {
 	fast celenv.Pred
 	// reads are the event paths the expression can read.
 	reads readSet
+}
+
+// Vars are the variables one evaluation reads: *Activation, or
+// EventActivation for an event alone. Detectors name this type, not
+// cel-go's, so that the engine stays free of CEL's value types: what it
+// gets back from a program is a Go value (Value, Test).
+type Vars = interpreter.Activation
+
+// Value evaluates the expression into a Go value: nil, bool, int64,
+// uint64, float64, string, time.Time, time.Duration, []any or
+// map[string]any. An error is counted against the rule and logged at a
+// rate limit before it is returned.
+func (p *Program) Value(act Vars) (any, error) {
+	v, err := p.Eval(act)
+	if err != nil {
+		return nil, err
+	}
+	return celenv.Native(v), nil
 }
 
 // Eval evaluates the expression. An error is counted against the rule and
@@ -444,6 +463,45 @@ func (a *Activation) Bind(name string, v any) {
 
 // BindEvent sets event.
 func (a *Activation) BindEvent(ev *event.Event) { a.Bind("event", celenv.EventValue(ev)) }
+
+// BindEventOrNull sets name to an event, or to null for nil (a join's
+// missing side).
+func (a *Activation) BindEventOrNull(name string, ev *event.Event) {
+	if ev == nil {
+		a.Bind(name, types.NullValue)
+		return
+	}
+	a.Bind(name, celenv.EventValue(ev))
+}
+
+// BindMeasure sets a window measure as its rules see it: count and
+// count_distinct are ints, the other functions doubles.
+func (a *Activation) BindMeasure(name, fn string, v float64) {
+	if countsInts(fn) {
+		a.Bind(name, types.Int(int64(v)))
+		return
+	}
+	a.Bind(name, types.Double(v))
+}
+
+// BindWindow sets window to {start, end}, timestamps in CEL.
+func (a *Activation) BindWindow(start, end int64) {
+	a.Bind("window", types.NewStringInterfaceMap(types.DefaultTypeAdapter, map[string]any{
+		"start": time.Unix(0, start).UTC(),
+		"end":   time.Unix(0, end).UTC(),
+	}))
+}
+
+// MeasureValue is a measure as alert fields hold it: int64 for count and
+// count_distinct, float64 otherwise.
+func MeasureValue(fn string, v float64) any {
+	if countsInts(fn) {
+		return int64(v)
+	}
+	return v
+}
+
+func countsInts(fn string) bool { return fn == "count" || fn == "count_distinct" }
 
 // ResolveName implements interpreter.Activation.
 func (a *Activation) ResolveName(name string) (any, bool) {
