@@ -111,6 +111,21 @@ func indexConstraints(a *ast.AST) []Constraint {
 }
 
 func indexOf(e ast.Expr) []Constraint {
+	return implied(e, mergeAll, func(e ast.Expr) []Constraint {
+		if c, ok := constraintOf(e); ok {
+			return []Constraint{c}
+		}
+		if c, ok := textConstraintOf(e.AsCall()); ok {
+			return []Constraint{c}
+		}
+		return nil
+	})
+}
+
+// implied collects the constraints an expression implies: those of both
+// sides of a conjunction, what or makes of a disjunction's, and leaf's of
+// any other call. The rewrites of missing_fields are seen through.
+func implied(e ast.Expr, or func(l, r []Constraint) []Constraint, leaf func(call ast.Expr) []Constraint) []Constraint {
 	if e.Kind() != ast.CallKind {
 		return nil
 	}
@@ -118,25 +133,21 @@ func indexOf(e ast.Expr) []Constraint {
 	args := call.Args()
 	switch call.FunctionName() {
 	case "_&&_":
-		return append(indexOf(args[0]), indexOf(args[1])...)
+		return append(implied(args[0], or, leaf), implied(args[1], or, leaf)...)
 	case "_||_":
-		return mergeAll(indexOf(args[0]), indexOf(args[1]))
+		return or(implied(args[0], or, leaf), implied(args[1], or, leaf))
 	case celenv.FnFalseIfMissing:
-		return indexOf(args[0])
+		return implied(args[0], or, leaf)
 	case "_?_:_":
-		l := append(indexOf(args[0]), indexOf(args[1])...)
+		// c ? a : b is (c && a) || (!c && b); a literal false else
+		// branch leaves the first alone.
+		l := append(implied(args[0], or, leaf), implied(args[1], or, leaf)...)
 		if lit, ok := literalBool(args[2]); ok && !lit {
 			return l
 		}
-		return mergeAll(l, indexOf(args[2]))
+		return or(l, implied(args[2], or, leaf))
 	}
-	if c, ok := constraintOf(e); ok {
-		return []Constraint{c}
-	}
-	if c, ok := textConstraintOf(call); ok {
-		return []Constraint{c}
-	}
-	return nil
+	return leaf(e)
 }
 
 // mergeAll is what a disjunction implies: for every field both sides
@@ -268,31 +279,12 @@ func extractConstraints(a *ast.AST) []Constraint {
 }
 
 func constraintsOf(e ast.Expr) []Constraint {
-	if e.Kind() != ast.CallKind {
-		return nil
-	}
-	call := e.AsCall()
-	args := call.Args()
-	switch call.FunctionName() {
-	case "_&&_":
-		return append(constraintsOf(args[0]), constraintsOf(args[1])...)
-	case "_||_":
-		return mergeOr(constraintsOf(args[0]), constraintsOf(args[1]))
-	case celenv.FnFalseIfMissing:
-		return constraintsOf(args[0])
-	case "_?_:_":
-		// c ? a : b is (c && a) || (!c && b); a literal false else
-		// branch leaves the first alone.
-		l := append(constraintsOf(args[0]), constraintsOf(args[1])...)
-		if lit, ok := literalBool(args[2]); ok && !lit {
-			return l
+	return implied(e, mergeOr, func(e ast.Expr) []Constraint {
+		if c, ok := constraintOf(e); ok {
+			return []Constraint{c}
 		}
-		return mergeOr(l, constraintsOf(args[2]))
-	}
-	if c, ok := constraintOf(e); ok {
-		return []Constraint{c}
-	}
-	return nil
+		return nil
+	})
 }
 
 // mergeOr is what a disjunction implies: a field both sides constrain is

@@ -17,15 +17,7 @@ func DoubleLiterals(env *cel.Env, a *cel.Ast, doubles []string) (*cel.Ast, error
 	if len(doubles) == 0 {
 		return a, nil
 	}
-	opt, err := cel.NewStaticOptimizer(doubleLiterals(doubles))
-	if err != nil {
-		return nil, err
-	}
-	out, iss := opt.Optimize(env, a)
-	if iss != nil && iss.Err() != nil {
-		return nil, iss.Err()
-	}
-	return out, nil
+	return optimize(env, a, doubleLiterals(doubles))
 }
 
 type doubleLiterals []string

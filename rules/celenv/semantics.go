@@ -27,7 +27,12 @@ func (s Semantics) Apply(env *cel.Env, a *cel.Ast) (*cel.Ast, error) {
 	if !s.FalseIfMissing && !s.LenientNumbers {
 		return a, nil
 	}
-	opt, err := cel.NewStaticOptimizer(rewriter{s})
+	return optimize(env, a, rewriter{s})
+}
+
+// optimize applies one AST rewrite and type-checks the result.
+func optimize(env *cel.Env, a *cel.Ast, o cel.ASTOptimizer) (*cel.Ast, error) {
+	opt, err := cel.NewStaticOptimizer(o)
 	if err != nil {
 		return nil, err
 	}
