@@ -341,8 +341,11 @@ func (rt *Runtime) streams() (map[string]int, map[string][]string) {
 // and checkpoints are taken every interval.
 func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	feed := make(chan source.Batch, 2*len(rt.cfg.Sources))
+	al := rt.newAligner()
 	for _, s := range rt.cfg.Sources {
-		go func() { _ = s.Run(srcCtx, rt.from[s.Name()], feed) }()
+		own := make(chan source.Batch, 2)
+		go func() { _ = s.Run(srcCtx, rt.from[s.Name()], own) }()
+		go al.forward(srcCtx, s.Name(), own, feed)
 	}
 	open, bySource := rt.streams()
 	remaining := len(rt.cfg.Sources)
