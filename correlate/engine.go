@@ -16,6 +16,7 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/ml"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/celenv"
@@ -205,6 +206,10 @@ type Engine struct {
 	detStats []*RuleStats
 	// carried holds counters of the engines a reload replaced.
 	carried carried
+	// factQ are the facts remembered while the current event is
+	// processed, factOf the rule of each (applyFacts).
+	factQ  []facts.Write
+	factOf []*rules.Rule
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -453,6 +458,7 @@ func (e *Engine) advanceDetectors(wm int64) {
 	for _, bl := range e.baselines {
 		bl.expire(wm)
 	}
+	e.applyFacts()
 }
 
 func (e *Engine) dispatch(ev *event.Event) {
@@ -470,6 +476,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 	for _, i := range e.router.route(ev) {
 		e.processIn(i, ev)
 	}
+	e.applyFacts()
 }
 
 // processIn hands ev to one detector, with the rule's anomaly z-scores when
@@ -530,6 +537,7 @@ func (e *Engine) dispatchLate(ev *event.Event) bool {
 			taken = true
 		}
 	}
+	e.applyFacts()
 	return taken
 }
 
@@ -572,6 +580,9 @@ func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
 
 // emit hands a candidate alert to the alert pipeline.
 func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
+	if !r.Emits() {
+		return
+	}
 	if o := e.alerts.Offer(a, dedupKey); o != alert.Delivered && e.explaining(r) {
 		e.explainf(r, "alert %s %s", a.ID, o)
 	}
@@ -701,7 +712,32 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 	if r.Score != nil {
 		e.score(r, a, act)
 	}
+	// A rule remembers when it produces an alert, before dedup and
+	// throttling, which shape what is forwarded, not what happened. A
+	// shadow rule's facts would change what stable rules see, so it
+	// remembers nothing.
+	if len(r.Remember) > 0 && !a.Shadow {
+		n := len(e.factQ)
+		e.factQ = r.FactWrites(act, t, e.factQ)
+		for range len(e.factQ) - n {
+			e.factOf = append(e.factOf, r)
+		}
+	}
 	return a
+}
+
+// applyFacts hands the facts remembered while an event was processed to
+// their stores, once every rule has judged the event: a rule never sees
+// a fact learnt from the event it judges, whatever the rules' order.
+func (e *Engine) applyFacts() {
+	if len(e.factQ) == 0 {
+		return
+	}
+	for i, w := range e.factQ {
+		e.factOf[i].Facts().Remember(w)
+		e.factOf[i] = nil
+	}
+	e.factQ, e.factOf = e.factQ[:0], e.factOf[:0]
 }
 
 // score runs the rule's model; a failure leaves the alert unscored, never

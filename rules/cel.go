@@ -15,6 +15,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules/celenv"
 	"github.com/cep-project/cep/rules/reflist"
@@ -46,6 +47,9 @@ type Options struct {
 	Models *Models
 	// Logger receives rate-limited evaluation errors; nil discards them.
 	Logger *slog.Logger
+	// Facts is the store seen, fact and context read and remember writes
+	// to; nil gives the compiler a memory store of its own.
+	Facts facts.Store
 	// MissingFields is the default of rules that do not set
 	// missing_fields: "error" (also when empty) or "false_if_missing".
 	MissingFields string
@@ -89,6 +93,9 @@ func NewCompiler(opts Options) (*Compiler, error) {
 	env, err := celenv.New(opts.Lists)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Facts != nil {
+		env.SetFacts(opts.Facts)
 	}
 	return &Compiler{opts: opts, cel: env, base: env.Event, bare: env.Bare}, nil
 }

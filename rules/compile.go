@@ -76,8 +76,13 @@ type Rule struct {
 	Aggregate *Aggregate
 	Join      *Join
 
-	Fields    []Field
-	Score     *Score
+	Fields []Field
+	Score  *Score
+	// Remember are the facts the rule records when it produces an alert.
+	Remember []Remember
+	// env is the CEL environment the rule was compiled in, whose facts
+	// store remember writes to.
+	env       *celenv.Env
 	Baselines []Baseline
 	Dedup     time.Duration
 	Group     *rulefmt.GroupSpec
@@ -344,6 +349,8 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 	if s.Score != nil {
 		c.compileScore(el, s.Score, r, fields)
 	}
+	r.env = c.cel
+	c.compileRemember(el, s, r, fields)
 	if g := s.Alert.Group; g != nil {
 		checkGroupBy(el, g, s)
 		r.Group = g
