@@ -390,6 +390,11 @@ func (c *Compiler) checkLiterals(el *yamlx.Errors, e rulefmt.Expr, a *cel.Ast) {
 					el.List = append(el.List, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("no reference list named %q (known lists: %s)", name, known), Snippet: yamlx.Snippet(el.Src, p)})
 				}
 			}
+		case "seen", "fact", "context":
+			if _, _, ok := lit(0); !ok && len(args) > 0 {
+				p := at(args[0])
+				el.List = append(el.List, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("%s: the name must be a string literal, so that it can be checked when rules load", call.FunctionName()), Snippet: yamlx.Snippet(el.Src, p)})
+			}
 		case "in_cidr":
 			if cidr, arg, ok := lit(1); ok {
 				if !celenv.ValidCIDR(cidr) {
