@@ -33,6 +33,19 @@ type backend struct {
 	open func(t *testing.T) (facts.Store, func(name, id string, f map[string]string))
 }
 
+func newRedisStoreTB(tb testing.TB, addrs []string) *facts.Redis {
+	tb.Helper()
+	c := newClock()
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
+	tb.Cleanup(func() { _ = client.Close() })
+	s, err := facts.NewRedis(facts.RedisOptions{Client: client, Now: c.now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 func newRedisStore(t *testing.T, addrs []string, c *clock, o facts.RedisOptions) *facts.Redis {
 	t.Helper()
 	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs, IsClusterMode: len(addrs) > 1})
