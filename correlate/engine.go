@@ -210,6 +210,10 @@ type Engine struct {
 	// processed, factOf the rule of each (applyFacts).
 	factQ  []facts.Write
 	factOf []*rules.Rule
+	// prefetch reads ahead the facts a batch of events will look up
+	// (rules.FactPrefetch); nil when no rule reads facts from Redis.
+	prefetch func([]*event.Event)
+	batch    []*event.Event
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -246,6 +250,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		ruleStats: map[string]*RuleStats{},
 	}
 	e.alerts = alert.NewPipeline(cfg.Priority, cfg.Criticality, e.deliver)
+	e.prefetch = rules.FactPrefetch(rs)
 	switch {
 	case cfg.MaxFuture == 0:
 		e.future = &futureGuard{max: int64(DefaultMaxFuture), pending: map[string]*suspects{}}
@@ -434,6 +439,10 @@ func (e *Engine) Stats() Stats {
 }
 
 func (e *Engine) release(wm int64) {
+	if e.prefetch != nil {
+		e.releaseBatches(wm)
+		return
+	}
 	for {
 		ev := e.reorder.pop(wm)
 		if ev == nil {
@@ -443,6 +452,39 @@ func (e *Engine) release(wm int64) {
 			e.advanceDetectors(ev.Time)
 		}
 		e.dispatch(ev)
+	}
+	if wm > e.detWM {
+		e.advanceDetectors(wm)
+	}
+}
+
+// prefetchBatch is how many released events share one prefetch of facts.
+const prefetchBatch = 512
+
+// releaseBatches releases as release does, in batches whose facts are
+// read ahead in one round trip per batch: rules that read facts from
+// Redis then find them in the cache.
+func (e *Engine) releaseBatches(wm int64) {
+	for {
+		e.batch = e.batch[:0]
+		for len(e.batch) < prefetchBatch {
+			ev := e.reorder.pop(wm)
+			if ev == nil {
+				break
+			}
+			e.batch = append(e.batch, ev)
+		}
+		if len(e.batch) == 0 {
+			break
+		}
+		e.prefetch(e.batch)
+		for i, ev := range e.batch {
+			if ev.Time > e.detWM {
+				e.advanceDetectors(ev.Time)
+			}
+			e.dispatch(ev)
+			e.batch[i] = nil
+		}
 	}
 	if wm > e.detWM {
 		e.advanceDetectors(wm)

@@ -82,7 +82,10 @@ type Rule struct {
 	Remember []Remember
 	// env is the CEL environment the rule was compiled in, whose facts
 	// store remember writes to.
-	env       *celenv.Env
+	env *celenv.Env
+	// prefetch are the fact lookups of its conditions that depend on the
+	// event alone (FactPrefetch).
+	prefetch  []prefetchCall
 	Baselines []Baseline
 	Dedup     time.Duration
 	Group     *rulefmt.GroupSpec
@@ -351,6 +354,7 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 	}
 	r.env = c.cel
 	c.compileRemember(el, s, r, fields)
+	r.prefetch = c.prefetchCalls(r)
 	if g := s.Alert.Group; g != nil {
 		checkGroupBy(el, g, s)
 		r.Group = g
