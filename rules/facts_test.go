@@ -2,6 +2,7 @@ package rules
 
 import (
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,32 @@ func BenchmarkSeenCEL(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+}
+
+// TestFactReads: seen and fact take the event only for its time, so a
+// rule calling them still decodes only the fields it reads.
+func TestFactReads(t *testing.T) {
+	c, err := NewCompiler(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, errs := c.CompileFile("r.yaml", []byte(`id: t.reads
+title: reads
+match: '!seen("known_devices", event.user, event.device) && fact("last", event.card).hasValue()'
+`))
+	if r == nil {
+		t.Fatal(errs)
+	}
+	rd := r.Reads()
+	if rd.Whole {
+		t.Fatal("a rule calling seen reads events whole")
+	}
+	var got []string
+	for _, p := range rd.Paths {
+		got = append(got, strings.Join(p, "."))
+	}
+	sort.Strings(got)
+	if want := []string{"card", "device", "user"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("reads %v, want %v", got, want)
+	}
 }
