@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"github.com/google/cel-go/interpreter"
-
 	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules/celenv"
@@ -69,7 +67,7 @@ func (r *Rule) Facts() facts.Store { return r.env.Facts() }
 // that fails is counted against the rule. The caller hands the writes to
 // Facts once the event is done with, so that no rule sees a fact learnt
 // from the very event it judges.
-func (r *Rule) FactWrites(act interpreter.Activation, t int64, buf []facts.Write) []facts.Write {
+func (r *Rule) FactWrites(act Vars, t int64, buf []facts.Write) []facts.Write {
 	for i := range r.Remember {
 		m := &r.Remember[i]
 		key, ok := m.text(m.Key, act)
@@ -85,7 +83,7 @@ func (r *Rule) FactWrites(act interpreter.Activation, t int64, buf []facts.Write
 	return buf
 }
 
-func (m *Remember) text(p *Program, act interpreter.Activation) (string, bool) {
+func (m *Remember) text(p *Program, act Vars) (string, bool) {
 	if p == nil {
 		return "", false
 	}
