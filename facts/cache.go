@@ -22,8 +22,9 @@ const (
 // answer is what the remote store said, or what this process wrote.
 type answer struct {
 	present bool
-	// expiry is the fact's expiry in event time (Unix ns).
-	expiry int64
+	// expiry is the fact's expiry in event time (Unix ns); at, of a
+	// hash fact, when it was written.
+	expiry, at int64
 	value  string
 	fields map[string]string
 }

@@ -284,3 +284,48 @@ func TestMemorySweep(t *testing.T) {
 		t.Error("the newest fact was swept")
 	}
 }
+
+// TestNewestHashWins: a hash fact written at an earlier event time does
+// not replace a later one, whatever order the writes come in (two
+// processes, a backfill beside live traffic).
+func TestNewestHashWins(t *testing.T) {
+	srv := redistest.Start(t)
+	stores := map[string]func() facts.Store{
+		"memory": func() facts.Store { return facts.NewMemory() },
+		"redis":  func() facts.Store { return newRedisStore(t, []string{srv.Addr()}, newClock(), facts.RedisOptions{}) },
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			s := open()
+			s.Remember(facts.Write{Kind: facts.Hash, Name: "last", Key: "c1", Value: "BR", At: at(time.Hour), TTL: 24 * time.Hour})
+			s.Remember(facts.Write{Kind: facts.Hash, Name: "last", Key: "c1", Value: "FR", At: at(0), TTL: 24 * time.Hour})
+			if v, _, _ := s.Fact("last", "c1", at(2*time.Hour)); v != "BR" {
+				t.Errorf("before the flush: %q, want BR", v)
+			}
+			if err := s.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if v, _, _ := s.Fact("last", "c1", at(2*time.Hour)); v != "BR" {
+				t.Errorf("after the flush: %q, want BR", v)
+			}
+			if name == "redis" {
+				// Another process writes an older fact, then a newer.
+				other := open()
+				other.Remember(facts.Write{Kind: facts.Hash, Name: "last", Key: "c1", Value: "DE", At: at(30 * time.Minute), TTL: 24 * time.Hour})
+				if err := other.Flush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if v, _, _ := open().Fact("last", "c1", at(2*time.Hour)); v != "BR" {
+					t.Errorf("an older write from another process replaced the fact: %q", v)
+				}
+				other.Remember(facts.Write{Kind: facts.Hash, Name: "last", Key: "c1", Value: "IT", At: at(90 * time.Minute), TTL: 24 * time.Hour})
+				if err := other.Flush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if v, _, _ := open().Fact("last", "c1", at(2*time.Hour)); v != "IT" {
+					t.Errorf("a newer write from another process was refused: %q", v)
+				}
+			}
+		})
+	}
+}

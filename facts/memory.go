@@ -26,8 +26,8 @@ type Memory struct {
 type entry struct{ name, key, member string }
 
 type value struct {
-	v      string
-	expiry int64
+	v          string
+	at, expiry int64
 }
 
 // NewMemory returns an empty store.
@@ -81,7 +81,8 @@ func (m *Memory) Context(name, id string) (map[string]string, bool, error) {
 }
 
 // Remember implements Store. A set member keeps the later of its
-// expiries; a hash value is replaced by the newest write.
+// expiries; a hash value is replaced by a write of a later (or the same)
+// event time, so the newest fact wins whatever order writes come in.
 func (m *Memory) Remember(w Write) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -95,7 +96,10 @@ func (m *Memory) Remember(w Write) {
 			m.sets[e] = exp
 		}
 	case Hash:
-		m.hashes[entry{name: w.Name, key: w.Key}] = value{w.Value, exp}
+		e := entry{name: w.Name, key: w.Key}
+		if old, ok := m.hashes[e]; !ok || old.at <= w.At {
+			m.hashes[e] = value{w.Value, w.At, exp}
+		}
 	}
 	m.latest = max(m.latest, w.At)
 	if n := len(m.sets) + len(m.hashes); n >= m.sweepAt {

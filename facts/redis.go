@@ -65,7 +65,7 @@ type RedisOptions struct {
 // Cluster slot):
 //
 //	<prefix>:facts:set:<name>:{<key>}   sorted set: member → expiry (Unix ms, event time)
-//	<prefix>:facts:hash:<name>:{<key>}  hash: v → value, x → expiry (Unix ms, event time)
+//	<prefix>:facts:hash:<name>:{<key>}  hash: v → value, x → expiry, t → write time (Unix ms, event time)
 //
 // Each key also carries a Redis TTL of the fact's ttl from its last write,
 // so abandoned facts leave Redis in wall time too.
@@ -257,7 +257,7 @@ func (r *Redis) fetchOnce(ctx context.Context, ks []cacheKey) ([]answer, error) 
 		case kSet:
 			cmds[i] = pipe.ZScore(ctx, r.SetKey(k.name, k.key), k.m)
 		case kHash:
-			cmds[i] = pipe.HMGet(ctx, r.HashKey(k.name, k.key), "v", "x")
+			cmds[i] = pipe.HMGet(ctx, r.HashKey(k.name, k.key), "v", "x", "t")
 		case kContext:
 			cmds[i] = pipe.HGetAll(ctx, r.ContextKey(k.name, k.key))
 		}
@@ -293,7 +293,13 @@ func (r *Redis) fetchOnce(ctx context.Context, ks []cacheKey) ([]answer, error) 
 			if err != nil {
 				return nil, fmt.Errorf("facts: %s holds expiry %q, not Unix milliseconds", r.HashKey(ks[i].name, ks[i].key), x)
 			}
-			out[i] = answer{present: true, value: v, expiry: ms * int64(time.Millisecond)}
+			a := answer{present: true, value: v, expiry: ms * int64(time.Millisecond)}
+			if ts, ok := vals[2].(string); ok {
+				if at, err := strconv.ParseInt(ts, 10, 64); err == nil {
+					a.at = at * int64(time.Millisecond)
+				}
+			}
+			out[i] = a
 		case *redis.MapStringStringCmd:
 			m, err := c.Result()
 			if err != nil {
@@ -397,7 +403,10 @@ func (r *Redis) Remember(w Write) {
 			}
 			return a
 		}
-		return answer{present: true, value: w.Value, expiry: exp}
+		if a.present && a.at > w.At {
+			return a
+		}
+		return answer{present: true, value: w.Value, expiry: exp, at: w.At}
 	}
 	switch w.Kind {
 	case Set:
@@ -506,9 +515,21 @@ func (r *Redis) flush() error {
 	}
 }
 
+// hashWrite replaces a hash fact unless Redis holds one written at a later
+// event time (t), so that the newest fact wins whatever order processes
+// write in. It is sent whole (EVAL, which Redis caches by its digest): on
+// a Redis Cluster no node needs it loaded first.
+const hashWrite = `
+local t = redis.call('HGET', KEYS[1], 't')
+if t and tonumber(t) > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2], 't', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`
+
 // write sends one batch. A set member keeps the later of its expiries
 // (ZADD GT), and members that lapsed before the write's event time are
-// trimmed; a hash fact is replaced.
+// trimmed; a hash fact is replaced by a write of a later (or the same)
+// event time.
 func (r *Redis) write(ctx context.Context, batch []Write) error {
 	pipe := r.o.Client.Pipeline()
 	for _, w := range batch {
@@ -520,9 +541,8 @@ func (r *Redis) write(ctx context.Context, batch []Write) error {
 			pipe.ZRemRangeByScore(ctx, k, "-inf", "("+strconv.FormatInt(w.At/int64(time.Millisecond), 10))
 			pipe.PExpire(ctx, k, w.TTL)
 		case Hash:
-			k := r.HashKey(w.Name, w.Key)
-			pipe.HSet(ctx, k, "v", w.Value, "x", strconv.FormatInt(exp, 10))
-			pipe.PExpire(ctx, k, w.TTL)
+			pipe.Eval(ctx, hashWrite, []string{r.HashKey(w.Name, w.Key)},
+				w.Value, exp, w.At/int64(time.Millisecond), w.TTL.Milliseconds())
 		}
 	}
 	r.trips.Add(1)
