@@ -25,8 +25,8 @@ type answer struct {
 	// expiry is the fact's expiry in event time (Unix ns); at, of a
 	// hash fact, when it was written.
 	expiry, at int64
-	value  string
-	fields map[string]string
+	value      string
+	fields     map[string]string
 }
 
 type cacheEntry struct {
