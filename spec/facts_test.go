@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -21,7 +22,7 @@ import (
 // factsRun is a config in dir that runs the facts example's rules ruleFile
 // (or all of them) over the given stream files, with facts and state in
 // the Redis at addr under the lease name lease.
-func factsRun(dir, addr, lease string, inputs map[string]string, rulesPath string, follow bool) string {
+func factsRun(dir, addr, lease string, inputs map[string]string, rulesPath string, follow bool, extra ...string) string {
 	var srcs string
 	streams := make([]string, 0, len(inputs))
 	for s := range inputs {
@@ -42,10 +43,10 @@ state:
 facts:
   on_error: wait
   shared: {known_devices: set}
-sources:
+%ssources:
 %ssinks:
   - {name: archive, type: file, file: {path: alerts.jsonl}}
-`, rulesPath, addr, lease, srcs))
+`, rulesPath, addr, lease, strings.Join(extra, ""), srcs))
 }
 
 // flagged are the devices of the payments that alerted, as user/device.
@@ -139,5 +140,34 @@ var _ = Describe("facts in Redis", func() {
 		s.Terminate()
 		Eventually(s).Should(gexec.Exit())
 		Expect(string(s.Err.Contents())).To(ContainSubstring("restored checkpoint"))
+	})
+
+	It("reads context another system keeps in Redis, through the key the config gives", func() {
+		srv := redistest.Start(GinkgoT())
+		rdb := redisClient(srv.Addr())
+		Expect(rdb.HSet(context.Background(), "risk:u2", "tier", "high", "score", "0.93").Err()).To(Succeed())
+		Expect(rdb.HSet(context.Background(), "risk:u3", "tier", "low").Err()).To(Succeed())
+		data := GinkgoT().TempDir()
+		pay := writeFile(data, "payments.jsonl", factsPayments)
+		rules := writeFile(data, "rules/high-risk.yaml", `id: ctx.high-risk
+title: Payment by a high-risk customer
+streams: [payments]
+by: [event.account_user]
+match: context("customer_risk", event.account_user).?tier.orValue("") == "high"
+alert:
+  fields:
+    user: event.account_user
+    device: event.device_id
+    score: double(context("customer_risk", event.account_user).?score.orValue("0"))
+`)
+		dir := GinkgoT().TempDir()
+		cfg := factsRun(dir, srv.Addr(), "ctx", map[string]string{"payments": pay}, rules, false,
+			"  contexts: {customer_risk: {key: \"risk:{id}\"}}\n")
+		r := cep(dir, nil, "lint", "--config", cfg, rules)
+		Expect(r.code).To(Equal(0), r.stdout+r.stderr)
+		s := startCep(dir, "run", "--config", cfg)
+		Eventually(s).Should(gexec.Exit(0))
+		Expect(flagged(dir)).To(Equal([]string{"u2/d9"}))
+		Expect(readFile(filepath.Join(dir, "alerts.jsonl"))).To(ContainSubstring(`"score":0.93`))
 	})
 })
