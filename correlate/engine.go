@@ -8,10 +8,12 @@
 package correlate
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cep-project/cep/alert"
@@ -766,6 +768,28 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 		}
 	}
 	return a
+}
+
+// flushFacts writes the facts remembered so far to their stores, so that
+// a checkpoint covers no event whose facts a crash could lose: the events
+// after it are processed again after a restore, and remember again.
+func (e *Engine) flushFacts() error {
+	var done []facts.Store
+	for _, d := range e.dets {
+		r := d.rule()
+		if len(r.Remember) == 0 {
+			continue
+		}
+		s := r.Facts()
+		if slices.Contains(done, s) {
+			continue
+		}
+		done = append(done, s)
+		if err := s.Flush(context.Background()); err != nil {
+			return fmt.Errorf("writing the facts rules remembered: %w", err)
+		}
+	}
+	return nil
 }
 
 // applyFacts hands the facts remembered while an event was processed to

@@ -68,7 +68,8 @@ type Store interface {
 	// write is visible to this store's reads at once and reaches the
 	// remote store with the next batch.
 	Remember(w Write)
-	// Flush writes every remembered fact to the remote store.
+	// Flush writes every remembered fact to the remote store (or, with
+	// OnError Unknown, gives up those it cannot write, counted).
 	Flush(ctx context.Context) error
 	// Stats returns the store's counters.
 	Stats() Stats
