@@ -41,6 +41,9 @@ const (
 // between Pushes, from the goroutine that pushes; the entries then form a
 // consistent cut together with the sources' positions at that moment.
 func (e *Engine) Snapshot(put func(scope, key string, val []byte) error) error {
+	if err := e.flushFacts(); err != nil {
+		return err
+	}
 	if err := put(scopeEngine, keyClock, e.encodeClock()); err != nil {
 		return err
 	}

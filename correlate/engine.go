@@ -8,14 +8,17 @@
 package correlate
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/ml"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/celenv"
@@ -205,6 +208,14 @@ type Engine struct {
 	detStats []*RuleStats
 	// carried holds counters of the engines a reload replaced.
 	carried carried
+	// factQ are the facts remembered while the current event is
+	// processed, factOf the rule of each (applyFacts).
+	factQ  []facts.Write
+	factOf []*rules.Rule
+	// prefetch reads ahead the facts a batch of events will look up
+	// (rules.FactPrefetch); nil when no rule reads facts from Redis.
+	prefetch func([]*event.Event)
+	batch    []*event.Event
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -241,6 +252,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		ruleStats: map[string]*RuleStats{},
 	}
 	e.alerts = alert.NewPipeline(cfg.Priority, cfg.Criticality, e.deliver)
+	e.prefetch = rules.FactPrefetch(rs)
 	switch {
 	case cfg.MaxFuture == 0:
 		e.future = &futureGuard{max: int64(DefaultMaxFuture), pending: map[string]*suspects{}}
@@ -429,6 +441,10 @@ func (e *Engine) Stats() Stats {
 }
 
 func (e *Engine) release(wm int64) {
+	if e.prefetch != nil {
+		e.releaseBatches(wm)
+		return
+	}
 	for {
 		ev := e.reorder.pop(wm)
 		if ev == nil {
@@ -444,6 +460,39 @@ func (e *Engine) release(wm int64) {
 	}
 }
 
+// prefetchBatch is how many released events share one prefetch of facts.
+const prefetchBatch = 512
+
+// releaseBatches releases as release does, in batches whose facts are
+// read ahead in one round trip per batch: rules that read facts from
+// Redis then find them in the cache.
+func (e *Engine) releaseBatches(wm int64) {
+	for {
+		e.batch = e.batch[:0]
+		for len(e.batch) < prefetchBatch {
+			ev := e.reorder.pop(wm)
+			if ev == nil {
+				break
+			}
+			e.batch = append(e.batch, ev)
+		}
+		if len(e.batch) == 0 {
+			break
+		}
+		e.prefetch(e.batch)
+		for i, ev := range e.batch {
+			if ev.Time > e.detWM {
+				e.advanceDetectors(ev.Time)
+			}
+			e.dispatch(ev)
+			e.batch[i] = nil
+		}
+	}
+	if wm > e.detWM {
+		e.advanceDetectors(wm)
+	}
+}
+
 func (e *Engine) advanceDetectors(wm int64) {
 	e.detWM = wm
 	for _, d := range e.timed {
@@ -453,6 +502,7 @@ func (e *Engine) advanceDetectors(wm int64) {
 	for _, bl := range e.baselines {
 		bl.expire(wm)
 	}
+	e.applyFacts()
 }
 
 func (e *Engine) dispatch(ev *event.Event) {
@@ -470,6 +520,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 	for _, i := range e.router.route(ev) {
 		e.processIn(i, ev)
 	}
+	e.applyFacts()
 }
 
 // processIn hands ev to one detector, with the rule's anomaly z-scores when
@@ -530,6 +581,7 @@ func (e *Engine) dispatchLate(ev *event.Event) bool {
 			taken = true
 		}
 	}
+	e.applyFacts()
 	return taken
 }
 
@@ -572,6 +624,9 @@ func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
 
 // emit hands a candidate alert to the alert pipeline.
 func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
+	if !r.Emits() {
+		return
+	}
 	if o := e.alerts.Offer(a, dedupKey); o != alert.Delivered && e.explaining(r) {
 		e.explainf(r, "alert %s %s", a.ID, o)
 	}
@@ -701,7 +756,54 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 	if r.Score != nil {
 		e.score(r, a, act)
 	}
+	// A rule remembers when it produces an alert, before dedup and
+	// throttling, which shape what is forwarded, not what happened. A
+	// shadow rule's facts would change what stable rules see, so it
+	// remembers nothing.
+	if len(r.Remember) > 0 && !a.Shadow {
+		n := len(e.factQ)
+		e.factQ = r.FactWrites(act, t, e.factQ)
+		for range len(e.factQ) - n {
+			e.factOf = append(e.factOf, r)
+		}
+	}
 	return a
+}
+
+// flushFacts writes the facts remembered so far to their stores, so that
+// a checkpoint covers no event whose facts a crash could lose: the events
+// after it are processed again after a restore, and remember again.
+func (e *Engine) flushFacts() error {
+	var done []facts.Store
+	for _, d := range e.dets {
+		r := d.rule()
+		if len(r.Remember) == 0 {
+			continue
+		}
+		s := r.Facts()
+		if slices.Contains(done, s) {
+			continue
+		}
+		done = append(done, s)
+		if err := s.Flush(context.Background()); err != nil {
+			return fmt.Errorf("writing the facts rules remembered: %w", err)
+		}
+	}
+	return nil
+}
+
+// applyFacts hands the facts remembered while an event was processed to
+// their stores, once every rule has judged the event: a rule never sees
+// a fact learnt from the event it judges, whatever the rules' order.
+func (e *Engine) applyFacts() {
+	if len(e.factQ) == 0 {
+		return
+	}
+	for i, w := range e.factQ {
+		e.factOf[i].Facts().Remember(w)
+		e.factOf[i] = nil
+	}
+	e.factQ, e.factOf = e.factQ[:0], e.factOf[:0]
 }
 
 // score runs the rule's model; a failure leaves the alert unscored, never

@@ -15,6 +15,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules/celenv"
 	"github.com/cep-project/cep/rules/reflist"
@@ -46,6 +47,9 @@ type Options struct {
 	Models *Models
 	// Logger receives rate-limited evaluation errors; nil discards them.
 	Logger *slog.Logger
+	// Facts is the store seen, fact and context read and remember writes
+	// to; nil gives the compiler a memory store of its own.
+	Facts facts.Store
 	// MissingFields is the default of rules that do not set
 	// missing_fields: "error" (also when empty) or "false_if_missing".
 	MissingFields string
@@ -89,6 +93,9 @@ func NewCompiler(opts Options) (*Compiler, error) {
 	env, err := celenv.New(opts.Lists)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Facts != nil {
+		env.SetFacts(opts.Facts)
 	}
 	return &Compiler{opts: opts, cel: env, base: env.Event, bare: env.Bare}, nil
 }
@@ -382,6 +389,11 @@ func (c *Compiler) checkLiterals(el *yamlx.Errors, e rulefmt.Expr, a *cel.Ast) {
 					}
 					el.List = append(el.List, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("no reference list named %q (known lists: %s)", name, known), Snippet: yamlx.Snippet(el.Src, p)})
 				}
+			}
+		case "seen", "fact", "context":
+			if _, _, ok := lit(0); !ok && len(args) > 0 {
+				p := at(args[0])
+				el.List = append(el.List, &yamlx.Error{Pos: p, Msg: fmt.Sprintf("%s: the name must be a string literal, so that it can be checked when rules load", call.FunctionName()), Snippet: yamlx.Snippet(el.Src, p)})
 			}
 		case "in_cidr":
 			if cidr, arg, ok := lit(1); ok {

@@ -76,8 +76,16 @@ type Rule struct {
 	Aggregate *Aggregate
 	Join      *Join
 
-	Fields    []Field
-	Score     *Score
+	Fields []Field
+	Score  *Score
+	// Remember are the facts the rule records when it produces an alert.
+	Remember []Remember
+	// env is the CEL environment the rule was compiled in, whose facts
+	// store remember writes to.
+	env *celenv.Env
+	// prefetch are the fact lookups of its conditions that depend on the
+	// event alone (FactPrefetch).
+	prefetch  []prefetchCall
 	Baselines []Baseline
 	Dedup     time.Duration
 	Group     *rulefmt.GroupSpec
@@ -344,6 +352,9 @@ func (c *Compiler) compileRule(el *yamlx.Errors, s *rulefmt.Spec, version string
 	if s.Score != nil {
 		c.compileScore(el, s.Score, r, fields)
 	}
+	r.env = c.cel
+	c.compileRemember(el, s, r, fields)
+	r.prefetch = c.prefetchCalls(r)
 	if g := s.Alert.Group; g != nil {
 		checkGroupBy(el, g, s)
 		r.Group = g

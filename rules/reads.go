@@ -317,6 +317,9 @@ func (r *Rule) programs() []*Program {
 	for _, f := range r.Fields {
 		add(f.Prog)
 	}
+	for _, m := range r.Remember {
+		add(m.Key, m.Value)
+	}
 	if r.Score != nil {
 		for _, f := range r.Score.Features {
 			add(f.Prog)

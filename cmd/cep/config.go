@@ -42,6 +42,7 @@ type config struct {
 	Admin   *adminConfig   `yaml:"admin"`
 	Ingest  *ingestConfig  `yaml:"ingest"`
 	State   stateConfig    `yaml:"state"`
+	Facts   *factsConfig   `yaml:"facts"`
 	// Priority weighs severity, score and criticality into 0–100.
 	Priority *priorityConfig `yaml:"priority"`
 
@@ -364,6 +365,7 @@ func (c *config) validate() []error {
 	}
 	errs = append(errs, siem.ValidateAll(c.Sinks)...)
 	errs = append(errs, c.State.validate()...)
+	errs = append(errs, c.Facts.validate(&c.State)...)
 	return errs
 }
 

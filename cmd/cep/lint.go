@@ -16,6 +16,7 @@ type lintParams struct {
 	format       string
 	failWarnings bool
 	mappings     []string
+	config       string
 	ruleFlags
 }
 
@@ -30,7 +31,9 @@ but are likely wrong: no tests, conditions that are always true or false,
 malformed ATT&CK tags, deprecated rules. With --mapping, also case-sensitive
 comparisons (==, in, startsWith, endsWith, contains, matches without (?i))
 of fields the mapping marks case-insensitive (Windows paths, registry keys,
-channels), in rules that read the mapping's streams.
+channels), in rules that read the mapping's streams. Every seen and fact
+must name a fact some rule remembers (or one the config's facts.shared
+declares), and with --config every context a context the config names.
 
 Problems are printed as file:line:col: message. --format json prints one
 JSON array for tools. Exit status: 0 without errors, 1 with errors (or with
@@ -48,6 +51,7 @@ warnings under --fail-on-warnings).`,
 	cmd.Flags().StringVar(&p.format, "format", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&p.failWarnings, "fail-on-warnings", false, "exit 1 on warnings too")
 	cmd.Flags().StringArrayVar(&p.mappings, "mapping", nil, "field mapping (a shipped name or a file) whose case-insensitive fields case-sensitive comparisons are warned about (repeatable)")
+	cmd.Flags().StringVar(&p.config, "config", "", "cep config whose facts.contexts and facts.shared name the contexts and the facts of other processes that rules may read")
 	a.addRuleFlags(cmd, &p.ruleFlags)
 	return cmd
 }
@@ -72,11 +76,20 @@ func (a *app) runLint(paths []string, p lintParams) error {
 		}
 		maps = append(maps, m)
 	}
+	known := rules.KnownFacts{}
+	if p.config != "" {
+		cfg, err := loadConfig(p.config)
+		if err != nil {
+			return exitWith(exitUsage, "%v", err)
+		}
+		known = cfg.Facts.known()
+	}
 	set, c, err := a.loadRules(paths, p.ruleFlags)
 	if err != nil {
 		return err
 	}
 	all := append(append([]error(nil), set.Errors...), c.Lint(set)...)
+	all = append(all, rules.LintFacts(set, known)...)
 	if len(maps) > 0 {
 		all = append(all, rules.LintCase(set, maps...)...)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/internal/yamlx"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/reflist"
@@ -19,6 +20,8 @@ type ruleFlags struct {
 	// missingFields is the default missing_fields of rules that do not
 	// set it: error or false_if_missing.
 	missingFields string
+	// facts is where rules remember and read facts; nil: in memory.
+	facts facts.Store
 }
 
 // listsDir finds the reference lists: the --lists flag, else a lists
@@ -72,7 +75,7 @@ func (a *app) loadRules(paths []string, f ruleFlags) (*rules.Set, *rules.Compile
 	if err != nil {
 		return nil, nil, exitWith(exitUsage, "%v", err)
 	}
-	c, err := rules.NewCompiler(rules.Options{Lists: lists, Models: models, CostLimit: f.costLimit, MissingFields: f.missingFields, Logger: a.log})
+	c, err := rules.NewCompiler(rules.Options{Lists: lists, Models: models, CostLimit: f.costLimit, MissingFields: f.missingFields, Logger: a.log, Facts: f.facts})
 	if err != nil {
 		return nil, nil, exitWith(exitRuntime, "%v", err)
 	}

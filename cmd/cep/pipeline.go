@@ -13,6 +13,7 @@ import (
 
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/ruletest"
 	"github.com/cep-project/cep/runtime"
@@ -85,6 +86,9 @@ func (a *app) testEngine(p engineParams) ruletest.Engine {
 				},
 			})
 		}
+		// Every test starts with no facts: tests do not depend on
+		// each other's order.
+		rules.UseFacts(rs, facts.NewMemory())
 		sink := &collectSink{}
 		rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: rs, Engine: p.config(a.log, explain, nil), Sources: srcs, Sink: sink, Log: a.log,
 			Sort: sorted, SortBytes: int64(p.sortBytes)})

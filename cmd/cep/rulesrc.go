@@ -217,7 +217,7 @@ func compileStrict(paths []string, f ruleFlags, a *app) (*rules.Set, []error, er
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := rules.NewCompiler(rules.Options{Lists: lists, Models: models, CostLimit: f.costLimit, MissingFields: f.missingFields, Logger: a.log})
+	c, err := rules.NewCompiler(rules.Options{Lists: lists, Models: models, CostLimit: f.costLimit, MissingFields: f.missingFields, Logger: a.log, Facts: f.facts})
 	if err != nil {
 		return nil, nil, err
 	}

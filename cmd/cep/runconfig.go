@@ -56,6 +56,10 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	if cfg.CEL.MissingFields != "" {
 		rf.missingFields = cfg.CEL.MissingFields
 	}
+	if rf.facts, err = a.openFacts(cfg); err != nil {
+		return exitWith(exitUsage, "%s: facts: %v", p.config, err)
+	}
+	defer a.closeFacts(rf.facts)
 	ruleSrcs, err := a.openRuleSources(ctx, cfg, rf)
 	if err != nil {
 		return err
@@ -76,7 +80,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), factsMetrics{rf.facts})
 	sinkMetrics, err := siem.NewMetrics(reg)
 	if err != nil {
 		return exitWith(exitRuntime, "metrics: %v", err)

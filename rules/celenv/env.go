@@ -14,6 +14,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
 
+	"github.com/cep-project/cep/facts"
 	"github.com/cep-project/cep/rules/reflist"
 )
 
@@ -33,6 +34,7 @@ type Env struct {
 	// variables, such as having, which sees the measures.
 	Bare  *cel.Env
 	lists atomic.Pointer[reflist.Set]
+	facts atomic.Pointer[factsBox]
 }
 
 // New builds the environment; in_list reads lists (nil: no lists).
@@ -42,6 +44,9 @@ func New(lists *reflist.Set) (*Env, error) {
 		lists = reflist.New(nil)
 	}
 	env.lists.Store(lists)
+	// Without a store of their own, rules remember in memory, as in a
+	// run without Redis.
+	env.SetFacts(facts.NewMemory())
 	opts := []cel.EnvOption{
 		// Detection rules carry long lists of indicators (hashes,
 		// driver names): allow expressions of a MiB, not 100 KB.
@@ -63,6 +68,7 @@ func New(lists *reflist.Set) (*Env, error) {
 		),
 	}
 	opts = append(opts, env.functions()...)
+	opts = append(opts, env.factFunctions()...)
 	opts = append(opts, securityFunctions()...)
 	bare, err := cel.NewEnv(opts...)
 	if err != nil {

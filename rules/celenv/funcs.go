@@ -138,7 +138,9 @@ func (env *Env) functions() []cel.EnvOption {
 // every other function: an event passed to it may be read whole.
 func EventArgReads(fn string, root bool) (paths [][]string, ok bool) {
 	switch fn {
-	case "ts", "hours_between":
+	case "ts", "hours_between", "seen", "fact":
+		// seen and fact take the event only for its time (a macro
+		// passes it).
 		if root {
 			return nil, true
 		}

@@ -44,10 +44,12 @@ type Spec struct {
 	Aggregate *AggregateSpec `yaml:"aggregate"`
 	Join      *JoinSpec      `yaml:"join"`
 
-	Alert     AlertSpec  `yaml:"alert"`
-	Score     *ScoreSpec `yaml:"score"`
-	Baselines Baselines  `yaml:"baselines"`
-	Tests     Tests      `yaml:"tests"`
+	Alert AlertSpec  `yaml:"alert"`
+	Score *ScoreSpec `yaml:"score"`
+	// Remember are the facts the rule records when it produces an alert.
+	Remember  []RememberSpec `yaml:"remember"`
+	Baselines Baselines      `yaml:"baselines"`
+	Tests     Tests          `yaml:"tests"`
 
 	// Pos is the position of the document.
 	Pos yamlx.Pos `yaml:"-" yamlx:"pos"`
@@ -479,6 +481,9 @@ type AlertSpec struct {
 	Dedup    time.Duration `yaml:"dedup" yamlx:"positive"`
 	Group    *GroupSpec    `yaml:"group"`
 	Throttle *ThrottleSpec `yaml:"throttle"`
+	// Emit false makes a rule that only remembers: its matches record
+	// their facts and produce no alert. Default true.
+	Emit *bool `yaml:"emit"`
 }
 
 // GroupSpec folds repeats into one alert. By names what makes alerts
