@@ -176,6 +176,30 @@ func TestWatermarkAcrossStreams(t *testing.T) {
 	}
 }
 
+// TestSilentDeclaredStreamGoesIdle: a declared stream that never delivers
+// stops holding the watermark back once it has been silent for the idle
+// timeout, timed from the first tick.
+func TestSilentDeclaredStreamGoesIdle(t *testing.T) {
+	rs := compileRules(t, "id: all\ntitle: all\nmatch: \"true\"\n")
+	var got []string
+	e, _ := New(rs, Config{Streams: []string{"a", "b"}, IdleTimeout: time.Minute}, func(a *alert.Alert) {
+		got = append(got, a.Events[0].Event.ID)
+	})
+	t0 := time.Unix(1_700_000_000, 0)
+	e.Tick(t0)
+	e.Push(ev(t, "a", "a1", 1, ""), t0)
+	e.Tick(t0.Add(30 * time.Second))
+	if len(got) != 0 {
+		t.Fatalf("released %v before b was silent for the idle timeout", got)
+	}
+	e.Push(ev(t, "a", "a2", 20, ""), t0.Add(61*time.Second))
+	e.Tick(t0.Add(61 * time.Second))
+	e.Push(ev(t, "a", "a3", 40, ""), t0.Add(61*time.Second))
+	if strings.Join(got, " ") != "a1 a2" {
+		t.Fatalf("with b silent past the idle timeout: %v, want a1 a2", got)
+	}
+}
+
 func TestDedup(t *testing.T) {
 	rs := compileRules(t, "id: d\ntitle: d\nby: [event.user]\nmatch: \"true\"\nalert:\n  dedup: 10s\n")
 	var c collector

@@ -130,7 +130,13 @@ func (r *reorder) tick(now time.Time) {
 		return
 	}
 	for _, sc := range r.streams {
-		if sc.seen && !sc.done && now.Sub(sc.lastWall) >= r.idle {
+		if !sc.seen && sc.lastWall.IsZero() {
+			// A declared stream's silence is timed from the first tick:
+			// one that never delivers must not hold event time back for
+			// ever (a followed file that stays empty).
+			sc.lastWall = now
+		}
+		if !sc.done && now.Sub(sc.lastWall) >= r.idle {
 			sc.idle = true
 		}
 	}
