@@ -45,7 +45,13 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 		}
 	}
 	var ok bool
-	errsBefore := f.r.Health.Errors()
+	var errsBefore uint64
+	explaining := f.e.explaining(f.r)
+	if explaining {
+		// Read only when explaining: at 10,000 rules, touching every
+		// candidate rule's health costs a cache miss per rule and event.
+		errsBefore = f.r.Health.Errors()
+	}
 	if f.r.Match != nil {
 		if anomaly == nil {
 			ok = f.r.Match.Test(rules.EventActivation{Ev: ev})
@@ -55,7 +61,7 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 		}
 	}
 	if !ok {
-		if f.e.explaining(f.r) {
+		if explaining {
 			if f.r.Health.Errors() > errsBefore {
 				f.e.explainf(f.r, "match could not be evaluated (counted as false): %v", f.r.Health.LastError())
 			} else {
