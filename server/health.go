@@ -20,6 +20,11 @@ type Readiness struct {
 	Reloader *runtime.Reloader
 	// Sinks, when set, describes the sinks' health.
 	Sinks func() any
+	// FactsDown, when set, tells whether the facts store (Redis) failed
+	// its last call. Lookups then wait or answer "absent" (facts.on_error):
+	// detection is degraded, yet taking the process out of service would
+	// not help, so readiness stays and the status says "degraded".
+	FactsDown func() bool
 }
 
 // ReadyDetail is the body of /readyz.
@@ -39,6 +44,8 @@ type ReadyDetail struct {
 	// processed.
 	Watermark *time.Time `json:"watermark,omitempty"`
 	Sinks     any        `json:"sinks,omitempty"`
+	// Facts is "down" while the facts store fails.
+	Facts string `json:"facts,omitempty"`
 }
 
 // Detail computes the readiness detail.
@@ -53,6 +60,7 @@ func (rd *Readiness) Detail() (ReadyDetail, bool) {
 	if rd.Sinks != nil {
 		d.Sinks = rd.Sinks()
 	}
+	d.Facts = rd.facts()
 	if st == nil {
 		return d, false
 	}
@@ -61,7 +69,7 @@ func (rd *Readiness) Detail() (ReadyDetail, bool) {
 		return d, false
 	}
 	d.Status, d.Rules = "ready", len(st.Rules)
-	if d.Reload != nil && !d.Reload.OK {
+	if d.Reload != nil && !d.Reload.OK || d.Facts == "down" {
 		d.Status = "degraded"
 	}
 	if wm := st.Engine.Watermark; wm > 0 && wm < 1<<62 {
@@ -69,6 +77,16 @@ func (rd *Readiness) Detail() (ReadyDetail, bool) {
 		d.Watermark = &t
 	}
 	return d, true
+}
+
+func (rd *Readiness) facts() string {
+	switch {
+	case rd.FactsDown == nil:
+		return ""
+	case rd.FactsDown():
+		return "down"
+	}
+	return "up"
 }
 
 func (rd *Readiness) detail(w http.ResponseWriter, _ *http.Request) {
@@ -87,6 +105,8 @@ type HealthDetail struct {
 	Live string `json:"status"`
 	runtime.Status
 	Sinks any `json:"sinks,omitempty"`
+	// Facts is "up" or "down" with a Redis facts store.
+	Facts string `json:"facts,omitempty"`
 }
 
 // HealthHandler serves /metrics, /healthz (HealthDetail, always 200 while
@@ -95,7 +115,7 @@ func HealthHandler(metrics http.Handler, rd *Readiness) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		d := HealthDetail{Live: "ok", Status: rd.Runtime.Status()}
+		d := HealthDetail{Live: "ok", Status: rd.Runtime.Status(), Facts: rd.facts()}
 		if rd.Sinks != nil {
 			d.Sinks = rd.Sinks()
 		}

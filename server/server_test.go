@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,5 +367,49 @@ func TestMetricsInREADME(t *testing.T) {
 	}
 	for n := range listed {
 		t.Errorf("the README lists %s, which the collector does not export", n)
+	}
+}
+
+// TestFactsHealth: a failing facts store shows in /healthz and makes
+// /readyz "degraded", not unready: taking the process out of service
+// would stop all detection.
+func TestFactsHealth(t *testing.T) {
+	in := &Ingest{SourceName: "http", Specs: []source.Spec{{Stream: "s"}}}
+	rt, err := runtime.New(runtime.Config{Mode: runtime.Service, Sources: []source.Source{in}, Sink: nopSink{}, Control: runtime.NewControl()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _, _ = rt.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	var down atomic.Bool
+	rd := &Readiness{Runtime: rt, FactsDown: down.Load}
+	h := HealthHandler(http.NotFoundHandler(), rd)
+	get := func(path string) (int, map[string]any) {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("GET", path, nil))
+		var m map[string]any
+		if err := json.Unmarshal(rr.Body.Bytes(), &m); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, rr.Body)
+		}
+		return rr.Code, m
+	}
+	var code int
+	var ready map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for code != 200 && time.Now().Before(deadline) {
+		code, ready = get("/readyz")
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code != 200 || ready["status"] != "ready" || ready["facts"] != "up" {
+		t.Fatalf("readyz with facts up: %d %v", code, ready)
+	}
+	down.Store(true)
+	if code, ready = get("/readyz"); code != 200 || ready["status"] != "degraded" || ready["facts"] != "down" {
+		t.Errorf("readyz with facts down: %d %v", code, ready)
+	}
+	if _, health := get("/healthz"); health["facts"] != "down" {
+		t.Errorf("healthz with facts down: %v", health)
 	}
 }

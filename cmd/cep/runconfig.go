@@ -203,6 +203,9 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	reloader.Started(&runtime.RuleSet{Rules: set.Rules, Revision: revision})
 	reg.MustRegister(&server.Metrics{Runtime: rt, Reloader: reloader, Ingest: ingest})
 	ready := &server.Readiness{Runtime: rt, Reloader: reloader, Sinks: func() any { return router.Health() }}
+	if d, ok := rf.facts.(interface{ Down() bool }); ok {
+		ready.FactsDown = d.Down
+	}
 
 	ctx, stop := signal.NotifyContext(orBackground(ctx), os.Interrupt, syscall.SIGTERM)
 	defer stop()
