@@ -97,7 +97,7 @@ func (s *sender) start(ctx context.Context) error {
 		s.st.setSpool(sp)
 		s.sp = sp
 		s.noteRepairs()
-		if s.dead, err = openDeadLetter(s.cfg.Spool.Dir); err != nil {
+		if s.dead, err = openDeadLetter(s.cfg.Spool.Dir, s.keys); err != nil {
 			_ = sp.close()
 			_ = s.tr.Close()
 			return fmt.Errorf("sink %q: dead-letter file: %w", s.cfg.Name, err)
