@@ -86,23 +86,33 @@ func dirOf(p string) string {
 
 // conditions lists the boolean expressions of a rule.
 func (r *Rule) conditions() []*Program {
+	out := r.eventConditions()
+	if a := r.Aggregate; a != nil && a.Having != nil {
+		out = append(out, a.Having)
+	}
+	return out
+}
+
+// eventConditions lists the boolean expressions a rule evaluates over
+// events: all but having, which sees only measures.
+func (r *Rule) eventConditions() []*Program {
 	var out []*Program
-	add := func(p *Program) {
-		if p != nil {
-			out = append(out, p)
+	add := func(ps ...*Program) {
+		for _, p := range ps {
+			if p != nil {
+				out = append(out, p)
+			}
 		}
 	}
 	add(r.Match)
 	if q := r.Sequence; q != nil {
 		add(q.Until)
 		for _, s := range q.Steps {
-			add(s.Where)
-			add(s.Until)
+			add(s.Where, s.Until)
 		}
 	}
 	if a := r.Aggregate; a != nil {
 		add(a.Where)
-		add(a.Having)
 	}
 	if j := r.Join; j != nil {
 		for _, s := range j.Sides {

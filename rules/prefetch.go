@@ -27,26 +27,9 @@ type prefetchCall struct {
 // alert, and prefetching them would cost a lookup for every event.
 func (c *Compiler) prefetchCalls(r *Rule) []prefetchCall {
 	var conds []*Program
-	add := func(ps ...*Program) {
-		for _, p := range ps {
-			if p != nil && p.ast != nil {
-				conds = append(conds, p)
-			}
-		}
-	}
-	add(r.Match)
-	if q := r.Sequence; q != nil {
-		add(q.Until)
-		for _, st := range q.Steps {
-			add(st.Where, st.Until)
-		}
-	}
-	if a := r.Aggregate; a != nil {
-		add(a.Where)
-	}
-	if j := r.Join; j != nil {
-		for _, sd := range j.Sides {
-			add(sd.Where)
+	for _, p := range r.eventConditions() {
+		if p.ast != nil {
+			conds = append(conds, p)
 		}
 	}
 	var out []prefetchCall
