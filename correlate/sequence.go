@@ -67,7 +67,7 @@ func (d *sequence) process(ev *event.Event, anomaly *celenv.Scores) {
 	}
 	d.keyBuf = encodeKey(d.keyBuf[:0], vals)
 	d.act.Anomaly = anomaly
-	if err := d.m.Process(string(d.keyBuf), ev, d.emitFn); err != nil {
+	if err := d.m.ProcessBytes(d.keyBuf, ev, d.emitFn); err != nil {
 		d.e.stateError(d.r, err)
 	}
 }

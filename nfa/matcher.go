@@ -230,6 +230,18 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 	return m.overLimit(key, ev, emit)
 }
 
+// ProcessBytes is Process for a key held in a reused buffer: a key the
+// memory store already holds is passed as the state's own string, so only
+// a new key costs an allocation for its name.
+func (m *Matcher) ProcessBytes(key []byte, ev *event.Event, emit func(Match)) error {
+	if m.mem != nil {
+		if ks := m.mem.keys[string(key)]; ks != nil {
+			return m.Process(ks.key, ev, emit)
+		}
+	}
+	return m.Process(string(key), ev, emit)
+}
+
 // Advance moves event time to watermark: every timer due at or before it
 // fires, emitting absence matches, held matches that became free, and (with
 // EmitTimeouts) expired partial matches, key by key in deadline order.

@@ -37,8 +37,10 @@ type benchParams struct {
 	seed     uint64
 	json     bool
 	profile  string
-	lateness time.Duration
-	latency  bool
+	// memProfile receives an allocation profile of the run.
+	memProfile string
+	lateness   time.Duration
+	latency    bool
 	// checkpoint, when set, runs as a service taking checkpoints at this
 	// interval into stateDir (a temporary directory when empty).
 	checkpoint time.Duration
@@ -152,6 +154,7 @@ is reported as a ratio of the scanner's.`,
 	f.Uint64Var(&p.seed, "seed", 1, "random seed")
 	f.BoolVar(&p.json, "json", false, "print the result as JSON")
 	f.StringVar(&p.profile, "cpuprofile", "", "write a CPU profile of the timed run to this file")
+	f.StringVar(&p.memProfile, "memprofile", "", "write an allocation profile of the timed run to this file (go tool pprof -sample_index=alloc_space)")
 	f.DurationVar(&p.lateness, "allowed-lateness", 0, "the engine's allowed lateness; 0 releases each event at once, so latency is processing time")
 	f.BoolVar(&p.latency, "latency", true, "measure the latency from event to alert (p50, p99)")
 	f.DurationVar(&p.checkpoint, "checkpoint-interval", 0, "run as a service taking checkpoints this often; reports checkpoint size and time, and times a restore of the last one")
@@ -413,6 +416,11 @@ func (a *app) runBench(p benchParams) error {
 	}
 	took := time.Since(start) - untimed
 	cpuTook := cpuTime() - cpu0
+	if p.memProfile != "" {
+		if err := writeHeapProfile(p.memProfile); err != nil {
+			return exitWith(exitRuntime, "--memprofile: %v", err)
+		}
+	}
 	goruntime.ReadMemStats(&after)
 	peak = max(peak, after.HeapInuse)
 	if store != nil {
@@ -753,4 +761,18 @@ func timeRestore(rs []*rules.Rule, p benchParams, store state.Store, a *app) (ti
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// writeHeapProfile writes the allocations since the start of the process;
+// the untimed generation of lines shows under its own functions.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
