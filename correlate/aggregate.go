@@ -85,11 +85,10 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 		d.e.explainf(d.r, "where is false")
 		return
 	}
-	vals, ok := d.e.partitionKey(d.r, ev, d.r.KeyOf)
-	if !ok {
+	var ok bool
+	if d.keyBuf, ok = d.e.encodedKey(d.r, ev, d.keyBuf); !ok {
 		return
 	}
-	d.keyBuf = encodeKey(d.keyBuf[:0], vals)
 	key := string(d.keyBuf)
 	for i, m := range d.measures {
 		d.args[i] = window.Arg{}

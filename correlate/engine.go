@@ -14,11 +14,13 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/facts"
+	"github.com/cep-project/cep/internal/jsonx"
 	"github.com/cep-project/cep/ml"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/celenv"
@@ -689,6 +691,52 @@ func (e *Engine) keyOf(r *rules.Rule, ev *event.Event) (alert.Key, string, bool)
 	}
 	e.dedupBuf = encodeKey(e.dedupBuf[:0], vals)
 	return makeKey(r.KeyNames, vals), string(e.dedupBuf), true
+}
+
+// encodedKey appends to buf the encoded key (encodeKey's bytes) a stateful
+// detector partitions ev by; false when the event has none (see
+// partitionKey). A key of plain fields holding strings, numbers or
+// booleans is written straight from the event, which saves boxing each
+// value on the hot path of sequences and windows.
+func (e *Engine) encodedKey(r *rules.Rule, ev *event.Event, buf []byte) ([]byte, bool) {
+	progs := r.KeyPrograms(ev.Stream)
+	b := append(buf[:0], '[')
+	for i, p := range progs {
+		path := p.Path()
+		if path == nil {
+			return e.slowKey(r, ev, buf)
+		}
+		v, ok := ev.Path(path...)
+		if !ok {
+			// The slow path counts and explains it.
+			return e.slowKey(r, ev, buf)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch v.Kind() {
+		case event.String:
+			b = jsonx.AppendString(b, v.Str())
+		case event.Number:
+			var err error
+			if b, err = jsonx.AppendFloat(b, v.Num(), 64); err != nil {
+				return e.slowKey(r, ev, buf)
+			}
+		case event.Bool:
+			b = strconv.AppendBool(b, v.Bool())
+		default:
+			return e.slowKey(r, ev, buf)
+		}
+	}
+	return append(b, ']'), true
+}
+
+func (e *Engine) slowKey(r *rules.Rule, ev *event.Event, buf []byte) ([]byte, bool) {
+	vals, ok := e.partitionKey(r, ev, r.KeyOf)
+	if !ok {
+		return buf[:0], false
+	}
+	return encodeKey(buf[:0], vals), true
 }
 
 // partitionKey computes the key a stateful detector partitions by. An

@@ -61,11 +61,10 @@ func (d *sequence) constraints() []rules.Constraint { return nil }
 func (d *sequence) timed() bool                     { return true }
 
 func (d *sequence) process(ev *event.Event, anomaly *celenv.Scores) {
-	vals, ok := d.e.partitionKey(d.r, ev, d.r.KeyOf)
-	if !ok {
+	var ok bool
+	if d.keyBuf, ok = d.e.encodedKey(d.r, ev, d.keyBuf); !ok {
 		return
 	}
-	d.keyBuf = encodeKey(d.keyBuf[:0], vals)
 	d.act.Anomaly = anomaly
 	if err := d.m.ProcessBytes(d.keyBuf, ev, d.emitFn); err != nil {
 		d.e.stateError(d.r, err)

@@ -189,6 +189,16 @@ func (r *Rule) KeyOf(ev *event.Event, act *Activation, vals []any) ([]any, KeySt
 	return evalKey(progs, ev, act, vals)
 }
 
+// KeyPrograms returns the rule's key expressions for an event of stream.
+// Detectors encode a key whose expressions are all plain fields (Path)
+// straight from the event's values, without evaluating or boxing them.
+func (r *Rule) KeyPrograms(stream string) []*Program {
+	if r.byStream != nil {
+		return r.byStream[stream]
+	}
+	return r.keys
+}
+
 // EvalKeyOf evaluates key expressions compiled like a rule's by, such as a
 // baseline's entity.
 func EvalKeyOf(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]any, KeyStatus) {
