@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/cep-project/cep/source"
@@ -13,6 +14,9 @@ type commitResult struct {
 	id  uint64
 	err error
 	CheckpointStats
+	// positions are those of the sources that want to hear when a
+	// checkpoint covering them is durable (source.Committer).
+	positions map[string]source.Positions
 }
 
 // CheckpointStats describe one checkpoint.
@@ -113,9 +117,16 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 	id := rt.nextID
 	rt.nextID++
 	meta := state.Meta{ID: id, Created: start.UTC(), Writer: rt.cfg.Writer}
+	var durable map[string]source.Positions
 	for _, s := range rt.cfg.Sources {
 		if p, ok := rt.positions[s.Name()]; ok {
 			meta.Positions = append(meta.Positions, state.Position{Source: s.Name(), Data: source.EncodePositions(p)})
+			if _, ok := s.(source.Committer); ok {
+				if durable == nil {
+					durable = map[string]source.Positions{}
+				}
+				durable[s.Name()] = maps.Clone(p)
+			}
 		}
 	}
 	tx, err := rt.cfg.Store.Begin(ctx, meta)
@@ -149,7 +160,7 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 			tx.Abort()
 			err = fmt.Errorf("waiting for the sinks: %w", err)
 		}
-		rt.committed <- commitResult{id: id, err: err, CheckpointStats: CheckpointStats{ID: id, Bytes: size, Snapshot: taken, Took: time.Since(start)}}
+		rt.committed <- commitResult{id: id, err: err, CheckpointStats: CheckpointStats{ID: id, Bytes: size, Snapshot: taken, Took: time.Since(start)}, positions: durable}
 	}()
 	return nil
 }
@@ -164,6 +175,15 @@ func (rt *Runtime) committedOne(r commitResult) {
 	st := r.CheckpointStats
 	rt.res.LastCheckpoint = &st
 	rt.checkpointOK(st)
+	// Only now may a source tell its upstream that what the checkpoint
+	// covers is consumed (a Kafka group's offsets).
+	for _, s := range rt.cfg.Sources {
+		if c, ok := s.(source.Committer); ok {
+			if p, ok := r.positions[s.Name()]; ok {
+				c.Committed(p)
+			}
+		}
+	}
 	rt.log.Debug("checkpoint committed", "id", r.id, "bytes", st.Bytes,
 		"snapshot_seconds", fmt.Sprintf("%.3f", st.Snapshot.Seconds()), "seconds", fmt.Sprintf("%.3f", st.Took.Seconds()))
 }

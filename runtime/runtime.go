@@ -431,7 +431,7 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 
 // advance records a batch's position: from now on a checkpoint covers it.
 func (rt *Runtime) advance(b source.Batch) {
-	if b.Pos == nil {
+	if b.Pos == nil && len(b.Lanes) == 0 {
 		return
 	}
 	p := rt.positions[b.Source]
@@ -439,5 +439,10 @@ func (rt *Runtime) advance(b source.Batch) {
 		p = source.Positions{}
 		rt.positions[b.Source] = p
 	}
-	p[b.Lane] = b.Pos
+	if b.Pos != nil {
+		p[b.Lane] = b.Pos
+	}
+	for lane, pos := range b.Lanes {
+		p[lane] = pos
+	}
 }

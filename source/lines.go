@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cep-project/cep/event"
@@ -44,6 +46,32 @@ type Counters struct {
 	Events    atomic.Uint64
 	Malformed atomic.Uint64
 	Bytes     atomic.Uint64
+	// Lag is, for a source of several lanes that knows how far behind it
+	// reads (Kafka's partitions), each lane's lag in messages.
+	Lag LagTable
+}
+
+// LagTable holds a source's lag by lane; the zero value is empty.
+type LagTable struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+// Set records a lane's lag.
+func (t *LagTable) Set(lane string, n int64) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = map[string]int64{}
+	}
+	t.m[lane] = n
+	t.mu.Unlock()
+}
+
+// Snapshot returns the lag of every lane reported so far.
+func (t *LagTable) Snapshot() map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.m)
 }
 
 // Reader decodes JSON lines into events. A malformed line is counted,

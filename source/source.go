@@ -23,6 +23,10 @@ type Batch struct {
 	// Pos is where the source resumes after this batch; nil when the
 	// source cannot resume (standard input).
 	Pos []byte
+	// Lanes are the positions of several lanes the batch moves on, for a
+	// source that merges its lanes in event-time order (Kafka's
+	// partitions): one batch holds events of many of them.
+	Lanes Positions
 	// End is set on the last batch of a source that has ended.
 	End bool
 	// Err is why the source ended early, with End.
@@ -46,6 +50,15 @@ type Source interface {
 	Run(ctx context.Context, from Positions, out chan<- Batch) error
 	// Counts returns the source's counters, safe to read while it runs.
 	Counts() *Counters
+}
+
+// Committer is a source that learns when a checkpoint covering its
+// positions is durable, so that it can tell its upstream what is
+// consumed (a Kafka group's offsets) no sooner: what a crash can make cep
+// read again is then never what the upstream already let go of.
+// Committed is called from the runtime's loop and must not block.
+type Committer interface {
+	Committed(Positions)
 }
 
 // Positions are a source's resume points by lane.

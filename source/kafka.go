@@ -1,0 +1,724 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/sasl"
+
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/wire"
+)
+
+// Kafka reads events from Kafka topics, one JSON event per message value.
+// Messages are fetched, never auto-committed: the source's position is
+// the next offset of every partition (a lane "topic/partition"), recorded
+// in the runtime's checkpoints, and handed to the consumer group only once
+// a checkpoint covering it is durable (Committed). A restart resumes from
+// the checkpoint's offsets; a partition the checkpoint does not know
+// starts at the group's committed offset, else where Start says.
+// Partitions are merged in event-time order (see kafkamerge.go).
+//
+// Every process reads every partition of its topics: the group keeps
+// offsets, it does not share partitions between processes.
+type Kafka struct {
+	Spec    Spec
+	Brokers []string
+	Topics  []string
+	// Group is the consumer group offsets are committed to; empty commits
+	// none.
+	Group string
+	Start KafkaStart
+	// Bounded ends the source at the end each partition had when it
+	// started: a replay of what a topic holds.
+	Bounded bool
+	// IdleTimeout is how long a partition with no new messages holds
+	// event time back; 0 means DefaultKafkaIdle, negative waits for ever.
+	IdleTimeout time.Duration
+	TLS         *tls.Config
+	SASL        sasl.Mechanism
+	// MaxWait bounds how long a fetch waits for messages; 0 means 500ms.
+	MaxWait time.Duration
+	Log     *slog.Logger
+	// OnMalformed, when set, also receives every malformed message's
+	// error.
+	OnMalformed func(error)
+	// Now is the wall clock that decides idle partitions; nil is
+	// time.Now.
+	Now func() time.Time
+
+	counts Counters
+
+	mu      sync.Mutex
+	client  *kafka.Client
+	running bool
+	commits chan Positions
+}
+
+// DefaultKafkaIdle is how long a silent partition holds event time back
+// unless the configuration says otherwise.
+const DefaultKafkaIdle = 10 * time.Second
+
+// KafkaStartMode is where a partition without a checkpointed or committed
+// offset starts.
+type KafkaStartMode int
+
+// The start modes.
+const (
+	StartEarliest KafkaStartMode = iota
+	StartLatest
+	StartAt
+)
+
+// KafkaStart is a start mode, with the time for StartAt.
+type KafkaStart struct {
+	Mode KafkaStartMode
+	At   time.Time
+}
+
+// ParseKafkaStart reads earliest, latest or an RFC 3339 time; "" is
+// earliest.
+func ParseKafkaStart(s string) (KafkaStart, error) {
+	switch s {
+	case "", "earliest":
+		return KafkaStart{Mode: StartEarliest}, nil
+	case "latest":
+		return KafkaStart{Mode: StartLatest}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return KafkaStart{}, fmt.Errorf("start %q is not earliest, latest or an RFC 3339 time such as 2026-11-01T00:00:00Z", s)
+	}
+	return KafkaStart{Mode: StartAt, At: t}, nil
+}
+
+func (s KafkaStart) String() string {
+	switch s.Mode {
+	case StartLatest:
+		return "latest"
+	case StartAt:
+		return s.At.Format(time.RFC3339Nano)
+	}
+	return "earliest"
+}
+
+// Name implements Source.
+func (k *Kafka) Name() string { return k.Spec.Name }
+
+// Streams implements Source.
+func (k *Kafka) Streams() []string { return []string{k.Spec.Stream} }
+
+// Counts implements Source.
+func (k *Kafka) Counts() *Counters { return &k.counts }
+
+func (k *Kafka) log() *slog.Logger {
+	if k.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return k.Log
+}
+
+func (k *Kafka) now() time.Time {
+	if k.Now == nil {
+		return time.Now()
+	}
+	return k.Now()
+}
+
+// kafkaPos is a partition's position: the next offset to read, and the
+// source's event count when it was recorded.
+type kafkaPos struct {
+	off int64
+	seq uint64
+}
+
+const kafkaPosVersion = 1
+
+func (p kafkaPos) encode() []byte {
+	e := &wire.Enc{B: []byte{kafkaPosVersion}}
+	e.Varint(p.off)
+	e.Uvarint(p.seq)
+	return e.B
+}
+
+func decodeKafkaPos(b []byte) (kafkaPos, error) {
+	d := &wire.Dec{B: b}
+	if v := d.Byte(); v != kafkaPosVersion {
+		return kafkaPos{}, fmt.Errorf("kafka position version %d; this cep reads version %d", v, kafkaPosVersion)
+	}
+	p := kafkaPos{off: d.Varint(), seq: d.Uvarint()}
+	if d.Err == nil && len(d.B) != 0 {
+		d.Err = errors.New("bytes left over")
+	}
+	if d.Err != nil {
+		return p, fmt.Errorf("kafka position: %w", d.Err)
+	}
+	if p.off < 0 {
+		return p, errors.New("kafka position: negative offset")
+	}
+	return p, nil
+}
+
+// laneName names a partition's lane; topic names cannot hold a slash.
+func laneName(topic string, partition int) string {
+	return topic + "/" + strconv.Itoa(partition)
+}
+
+func parseLane(lane string) (string, int, error) {
+	i := strings.LastIndexByte(lane, '/')
+	if i < 0 {
+		return "", 0, fmt.Errorf("lane %q is not topic/partition", lane)
+	}
+	p, err := strconv.Atoi(lane[i+1:])
+	if err != nil {
+		return "", 0, fmt.Errorf("lane %q is not topic/partition", lane)
+	}
+	return lane[:i], p, nil
+}
+
+// partition is one partition to read.
+type partition struct {
+	topic string
+	id    int
+	lane  string
+	start int64
+	// end is where a bounded read stops; -1 reads on.
+	end int64
+}
+
+func (k *Kafka) newClient() *kafka.Client {
+	return &kafka.Client{
+		Addr:      kafka.TCP(k.Brokers...),
+		Timeout:   30 * time.Second,
+		Transport: &kafka.Transport{TLS: k.TLS, SASL: k.SASL, ClientID: "cep"},
+	}
+}
+
+// Run implements Source.
+func (k *Kafka) Run(ctx context.Context, from Positions, out chan<- Batch) error {
+	client := k.newClient()
+	k.mu.Lock()
+	k.client, k.running = client, true
+	if k.commits == nil {
+		k.commits = make(chan Positions, 1)
+	}
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.running = false
+		k.mu.Unlock()
+	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if k.Group != "" {
+		wg.Go(func() { k.commitLoop(runCtx, client) })
+	}
+	parts, seq, err := k.plan(runCtx, client, from)
+	if err == nil {
+		err = k.read(runCtx, client, parts, seq, out)
+	}
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("kafka source %s: %w", k.Name(), err)
+		select {
+		case out <- Batch{Source: k.Name(), End: true, Err: err}:
+		case <-ctx.Done():
+		}
+		return err
+	}
+	return nil
+}
+
+// plan finds the partitions of the topics and where each starts: at the
+// checkpoint's offset, else the group's committed one, else Start.
+func (k *Kafka) plan(ctx context.Context, client *kafka.Client, from Positions) ([]*partition, uint64, error) {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: k.Topics})
+	if err != nil {
+		return nil, 0, fmt.Errorf("metadata of %s: %w", strings.Join(k.Topics, ", "), err)
+	}
+	var parts []*partition
+	byTopic := map[string][]int{}
+	for _, t := range md.Topics {
+		if !slices.Contains(k.Topics, t.Name) {
+			continue
+		}
+		if t.Error != nil {
+			return nil, 0, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			byTopic[t.Name] = append(byTopic[t.Name], p.ID)
+		}
+	}
+	for _, t := range k.Topics {
+		ids := byTopic[t]
+		if len(ids) == 0 {
+			return nil, 0, fmt.Errorf("topic %s: no such topic, or it has no partitions", t)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			parts = append(parts, &partition{topic: t, id: id, lane: laneName(t, id), start: -1, end: -1})
+		}
+	}
+	var seq uint64
+	for lane, b := range from {
+		p, err := decodeKafkaPos(b)
+		if err != nil {
+			return nil, 0, fmt.Errorf("checkpoint of %s: %w", lane, err)
+		}
+		seq = max(seq, p.seq)
+		i := slices.IndexFunc(parts, func(pt *partition) bool { return pt.lane == lane })
+		if i < 0 {
+			k.log().Warn("the checkpoint has a partition the topics no longer have: it is dropped", "source", k.Name(), "partition", lane)
+			continue
+		}
+		parts[i].start = p.off
+	}
+	var committed map[string]int64
+	if k.Group != "" {
+		if committed, err = k.committed(ctx, client, byTopic); err != nil {
+			return nil, 0, err
+		}
+	}
+	first, err := k.listOffsets(ctx, client, parts, kafka.FirstOffset)
+	if err != nil {
+		return nil, 0, err
+	}
+	last, err := k.listOffsets(ctx, client, parts, kafka.LastOffset)
+	if err != nil {
+		return nil, 0, err
+	}
+	var at map[string]int64
+	for _, p := range parts {
+		how := "checkpoint"
+		switch {
+		case p.start >= 0:
+		case hasKey(committed, p.lane):
+			p.start, how = committed[p.lane], "group"
+		case k.Start.Mode == StartLatest:
+			p.start, how = last[p.lane], "latest"
+		case k.Start.Mode == StartAt:
+			if at == nil {
+				if at, err = k.listOffsets(ctx, client, parts, k.Start.At.UnixMilli()); err != nil {
+					return nil, 0, err
+				}
+			}
+			p.start, how = at[p.lane], "time"
+			if p.start < 0 {
+				// No message at or after the time yet.
+				p.start = last[p.lane]
+			}
+		default:
+			p.start, how = first[p.lane], "earliest"
+		}
+		if p.start < first[p.lane] {
+			k.log().Warn("messages between the position and the partition's first offset were deleted before cep read them: they are lost",
+				"source", k.Name(), "partition", p.lane, "position", p.start, "first_offset", first[p.lane], "lost", first[p.lane]-p.start)
+			p.start = first[p.lane]
+		}
+		if p.start > last[p.lane] {
+			k.log().Warn("the position is past the partition's end (was the topic recreated?): reading from its end",
+				"source", k.Name(), "partition", p.lane, "position", p.start, "end", last[p.lane])
+			p.start = last[p.lane]
+		}
+		if k.Bounded {
+			p.end = last[p.lane]
+		}
+		k.counts.Lag.Set(p.lane, last[p.lane]-p.start)
+		k.log().Info("kafka partition", "source", k.Name(), "partition", p.lane, "offset", p.start, "from", how, "end", p.end)
+	}
+	return parts, seq, nil
+}
+
+func hasKey(m map[string]int64, k string) bool { _, ok := m[k]; return ok }
+
+// committed returns the group's committed offsets; partitions without one
+// are absent.
+func (k *Kafka) committed(ctx context.Context, client *kafka.Client, byTopic map[string][]int) (map[string]int64, error) {
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: k.Group, Topics: byTopic})
+	if err == nil {
+		err = res.Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of group %s: %w", k.Group, err)
+	}
+	out := map[string]int64{}
+	for t, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("committed offset of group %s, %s: %w", k.Group, laneName(t, p.Partition), p.Error)
+			}
+			if p.CommittedOffset >= 0 {
+				out[laneName(t, p.Partition)] = p.CommittedOffset
+			}
+		}
+	}
+	return out, nil
+}
+
+// listOffsets asks for every partition's offset at ts (a time in
+// milliseconds, or kafka.FirstOffset or kafka.LastOffset); -1 when no
+// message is at or after the time.
+func (k *Kafka) listOffsets(ctx context.Context, client *kafka.Client, parts []*partition, ts int64) (map[string]int64, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range parts {
+		req.Topics[p.topic] = append(req.Topics[p.topic], kafka.OffsetRequest{Partition: p.id, Timestamp: ts})
+	}
+	res, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("listing offsets: %w", err)
+	}
+	out := map[string]int64{}
+	for t, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("listing offsets of %s: %w", laneName(t, p.Partition), p.Error)
+			}
+			var off int64 = -1
+			switch ts {
+			case kafka.FirstOffset:
+				off = p.FirstOffset
+			case kafka.LastOffset:
+				off = p.LastOffset
+			default:
+				for o := range p.Offsets {
+					off = o
+				}
+			}
+			out[laneName(t, p.Partition)] = off
+		}
+	}
+	for _, p := range parts {
+		if _, ok := out[p.lane]; !ok {
+			return nil, fmt.Errorf("listing offsets: no answer for %s", p.lane)
+		}
+	}
+	return out, nil
+}
+
+// readAhead is how many fetched batches one partition may hold waiting
+// for the merge: what bounds memory when partitions are far apart in
+// event time.
+const readAhead = 4
+
+// read fetches every partition on its own goroutine and merges them.
+func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partition, seq uint64, out chan<- Batch) error {
+	idle := k.IdleTimeout
+	switch {
+	case idle == 0:
+		idle = DefaultKafkaIdle
+	case idle < 0:
+		idle = 0
+	}
+	now := k.now()
+	m := newLaneMerge(idle)
+	in := make(chan *partBatch, len(parts))
+	errs := make(chan error, len(parts))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	fetchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, p := range parts {
+		room := make(chan struct{}, readAhead)
+		for range readAhead {
+			room <- struct{}{}
+		}
+		m.addLane(p.lane, now, func() { room <- struct{}{} })
+		if p.end >= 0 && p.start >= p.end {
+			<-room
+			m.add(&partBatch{lane: p.lane, next: p.start, done: true}, now)
+			continue
+		}
+		wg.Go(func() {
+			if err := k.fetch(fetchCtx, client, p, room, in); err != nil && fetchCtx.Err() == nil {
+				errs <- err
+			}
+		})
+	}
+	cur := Batch{Source: k.Name()}
+	send := func(end bool) bool {
+		if pos := m.take(); pos != nil {
+			cur.Lanes = make(Positions, len(pos))
+			for lane, off := range pos {
+				cur.Lanes[lane] = kafkaPos{off: off, seq: seq}.encode()
+			}
+		}
+		if len(cur.Events) == 0 && cur.Lanes == nil && !end {
+			return true
+		}
+		cur.End = end
+		k.counts.Events.Add(uint64(len(cur.Events)))
+		select {
+		case out <- cur:
+		case <-ctx.Done():
+			return false
+		}
+		cur = Batch{Source: k.Name()}
+		return true
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		ev, ok, wait := m.next(k.now())
+		if ok {
+			seq++
+			ev.Seq = seq
+			cur.Events = append(cur.Events, ev)
+			if len(cur.Events) >= batchEvents {
+				if !send(false) {
+					return nil
+				}
+			}
+			continue
+		}
+		if m.allDone() {
+			send(true)
+			return nil
+		}
+		if !send(false) {
+			return nil
+		}
+		var tick <-chan time.Time
+		if !wait.IsZero() {
+			timer.Reset(max(wait.Sub(k.now()), time.Millisecond))
+			tick = timer.C
+		}
+		select {
+		case b := <-in:
+			m.add(b, k.now())
+		case <-tick:
+		case err := <-errs:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// fetch reads one partition from p.start and hands its batches to the
+// merge, each once a slot in room is free.
+func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, room chan struct{}, out chan<- *partBatch) error {
+	r := NewReader(nil, k.Spec, k.Log)
+	r.Counts = &k.counts
+	dec := r.dec
+	live := k.Spec.Projection
+	var proj *event.Projection
+	if live != nil {
+		proj = live.Load()
+		dec.SetProject(proj)
+	}
+	maxWait := k.MaxWait
+	if maxWait <= 0 {
+		maxWait = 500 * time.Millisecond
+	}
+	off := p.start
+	backoff := 100 * time.Millisecond
+	for {
+		if p.end >= 0 && off >= p.end {
+			return k.handOver(ctx, room, out, &partBatch{lane: p.lane, next: off, done: true})
+		}
+		res, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: p.topic, Partition: p.id, Offset: off, MinBytes: 1, MaxBytes: batchBytes, MaxWait: maxWait})
+		if err == nil && res.Error != nil {
+			err = res.Error
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, kafka.OffsetOutOfRange) {
+				return fmt.Errorf("partition %s: offset %d is out of range (the messages were deleted, or the topic was recreated): %w", p.lane, off, err)
+			}
+			k.log().Warn("kafka fetch failed: retrying", "source", k.Name(), "partition", p.lane, "offset", off, "error", err, "retry_in", backoff.String())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if live != nil {
+			if cur := live.Load(); cur != proj {
+				dec.SetProject(cur)
+				proj = cur
+			}
+		}
+		from := off
+		b := &partBatch{lane: p.lane, next: off}
+		for {
+			rec, err := res.Records.ReadRecord()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					k.log().Warn("kafka fetch: reading records failed: fetching again", "source", k.Name(), "partition", p.lane, "offset", b.next, "error", err)
+				}
+				break
+			}
+			if rec.Offset < off {
+				// A compressed batch may start before the offset asked for.
+				continue
+			}
+			if p.end >= 0 && rec.Offset >= p.end {
+				break
+			}
+			b.next = rec.Offset + 1
+			k.decode(&dec, r, p, rec, b)
+		}
+		off = b.next
+		k.counts.Lag.Set(p.lane, max(res.HighWatermark-off, 0))
+		b.done = p.end >= 0 && off >= p.end
+		if off == from && !b.done {
+			// Nothing new within the fetch's wait.
+			continue
+		}
+		if err := k.handOver(ctx, room, out, b); err != nil || b.done {
+			return err
+		}
+	}
+}
+
+// handOver waits for a free slot, then gives the merge a batch.
+func (k *Kafka) handOver(ctx context.Context, room chan struct{}, out chan<- *partBatch, b *partBatch) error {
+	select {
+	case <-room:
+	case <-ctx.Done():
+		return nil
+	}
+	select {
+	case out <- b:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// decode decodes one message into b; a malformed one is counted, logged
+// with its partition and offset, and skipped.
+func (k *Kafka) decode(dec *event.Decoder, r *Reader, p *partition, rec *kafka.Record, b *partBatch) {
+	k.counts.Lines.Add(1)
+	var val []byte
+	var err error
+	if rec.Value != nil {
+		n := rec.Value.Len()
+		k.counts.Bytes.Add(uint64(n))
+		if n > r.maxLine {
+			k.malformed(r, p, rec.Offset, errTooLong(r.maxLine))
+			return
+		}
+		val, err = protocol.ReadAll(rec.Value)
+	}
+	if err == nil && len(bytes.TrimSpace(val)) == 0 {
+		err = errors.New("the message has no value")
+	}
+	var ev *event.Event
+	if err == nil {
+		ev, err = dec.Decode(bytes.TrimSpace(val))
+	}
+	if err != nil {
+		k.malformed(r, p, rec.Offset, err)
+		return
+	}
+	b.evs = append(b.evs, ev)
+	b.offs = append(b.offs, rec.Offset)
+}
+
+func (k *Kafka) malformed(r *Reader, p *partition, off int64, err error) {
+	n := k.counts.Malformed.Add(1)
+	le := &LineError{Input: p.lane, Stream: k.Spec.Stream, Line: int(off), Err: err}
+	if k.OnMalformed != nil {
+		k.OnMalformed(le)
+	}
+	if n <= 100 || n%100 == 0 {
+		r.log.Warn("malformed kafka message skipped", "source", k.Name(), "stream", k.Spec.Stream, "topic", p.topic, "partition", p.id, "offset", off, "error", err.Error(), "malformed_so_far", n)
+	}
+}
+
+// Committed implements Committer: the offsets of a durable checkpoint go
+// to the group. The newest wins over one not yet sent; after the source
+// has stopped (the last checkpoint of a graceful stop) they are committed
+// at once.
+func (k *Kafka) Committed(p Positions) {
+	if k.Group == "" {
+		return
+	}
+	k.mu.Lock()
+	client, running := k.client, k.running
+	if k.commits == nil {
+		k.commits = make(chan Positions, 1)
+	}
+	k.mu.Unlock()
+	if client == nil {
+		return
+	}
+	if !running {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		k.commit(ctx, client, p)
+		return
+	}
+	for {
+		select {
+		case k.commits <- p:
+			return
+		default:
+		}
+		select {
+		case <-k.commits:
+		default:
+		}
+	}
+}
+
+func (k *Kafka) commitLoop(ctx context.Context, client *kafka.Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-k.commits:
+			k.commit(ctx, client, p)
+		}
+	}
+}
+
+// commit hands offsets to the group as a simple (memberless) commit.
+func (k *Kafka) commit(ctx context.Context, client *kafka.Client, p Positions) {
+	req := &kafka.OffsetCommitRequest{GroupID: k.Group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{}}
+	for lane, b := range p {
+		pos, err := decodeKafkaPos(b)
+		if err != nil {
+			continue
+		}
+		t, id, err := parseLane(lane)
+		if err != nil {
+			continue
+		}
+		req.Topics[t] = append(req.Topics[t], kafka.OffsetCommit{Partition: id, Offset: pos.off})
+	}
+	if len(req.Topics) == 0 {
+		return
+	}
+	res, err := client.OffsetCommit(ctx, req)
+	if err == nil {
+		for t, ps := range res.Topics {
+			for _, pr := range ps {
+				if pr.Error != nil {
+					err = errors.Join(err, fmt.Errorf("%s: %w", laneName(t, pr.Partition), pr.Error))
+				}
+			}
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		k.log().Warn("committing offsets to the consumer group failed; the checkpoint keeps them, the next commit retries", "source", k.Name(), "group", k.Group, "error", err)
+	}
+}
