@@ -209,6 +209,7 @@ func (k *Kafka) newClient() *kafka.Client {
 // Run implements Source.
 func (k *Kafka) Run(ctx context.Context, from Positions, out chan<- Batch) error {
 	client := k.newClient()
+	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	k.mu.Lock()
 	k.client, k.running = client, true
 	if k.commits == nil {
@@ -350,6 +351,11 @@ func (k *Kafka) committed(ctx context.Context, client *kafka.Client, byTopic map
 	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: k.Group, Topics: byTopic})
 	if err == nil {
 		err = res.Error
+	}
+	if errors.Is(err, kafka.GroupIdNotFound) {
+		// A group that never committed: some brokers say so instead of
+		// answering with no offsets.
+		return map[string]int64{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets of group %s: %w", k.Group, err)

@@ -1,0 +1,390 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The Kafka source is tested against kfake, an in-process broker speaking
+// the Kafka protocol on a loopback port, which kafka-go reaches over TCP
+// as it would a real cluster.
+
+const t0 = 1_800_000_000 // event times of the tests, in seconds
+
+// broker starts a cluster with the topics (name -> partitions).
+func broker(t testing.TB, topics map[string]int) *kfake.Cluster {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	for name, n := range topics {
+		opts = append(opts, kfake.SeedTopics(int32(n), name))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// msg is a message to produce: a value to a partition, with a broker
+// timestamp.
+type msg struct {
+	topic string
+	part  int32
+	value string
+	at    time.Time
+}
+
+// ev is an event message of id at second sec (after t0).
+func ev(topic string, part int32, id string, sec int) msg {
+	return msg{topic: topic, part: part, value: fmt.Sprintf(`{"id":%q,"ts":%d}`, id, t0+sec), at: time.Unix(t0+int64(sec), 0)}
+}
+
+func produce(t testing.TB, c *kfake.Cluster, msgs ...msg) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, m := range msgs {
+		recs = append(recs, &kgo.Record{Topic: m.topic, Partition: m.part, Value: []byte(m.value), Timestamp: m.at})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func kafkaSource(c *kfake.Cluster, topics ...string) *Kafka {
+	return &Kafka{
+		Spec:    Spec{Name: "k", Stream: "s", Decoders: 1},
+		Brokers: c.ListenAddrs(), Topics: topics, Bounded: true,
+		MaxWait: 50 * time.Millisecond,
+	}
+}
+
+// readAll runs a bounded source to its end: the ids in the order
+// delivered, the positions of the last batches by lane, and the end
+// batch's error.
+func readAll(t *testing.T, k *Kafka, from Positions) ([]string, Positions, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out := make(chan Batch, 4)
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx, from, out) }()
+	var ids []string
+	pos := Positions{}
+	for {
+		select {
+		case b := <-out:
+			for _, e := range b.Events {
+				ids = append(ids, e.ID)
+			}
+			for l, p := range b.Lanes {
+				pos[l] = p
+			}
+			if b.End {
+				<-done
+				return ids, pos, b.Err
+			}
+		case <-ctx.Done():
+			t.Fatalf("the source did not end; read %v", ids)
+		}
+	}
+}
+
+func offsets(t *testing.T, p Positions) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for l, b := range p {
+		kp, err := decodeKafkaPos(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[l] = kp.off
+	}
+	return out
+}
+
+// TestKafkaMergesPartitionsInEventTime: partitions far apart in event
+// time come out merged by time; a malformed message is counted with its
+// partition and offset and skipped, and the positions end past every
+// message.
+func TestKafkaMergesPartitionsInEventTime(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 3})
+	produce(t, c,
+		ev("pay", 0, "a1", 600), ev("pay", 0, "a2", 601),
+		ev("pay", 1, "b1", 1), msg{topic: "pay", part: 1, value: `{"id":"bad"`}, ev("pay", 1, "b2", 700),
+		ev("pay", 2, "c1", 2), ev("pay", 2, "c2", 650),
+	)
+	k := kafkaSource(c, "pay")
+	var bad []error
+	k.OnMalformed = func(err error) { bad = append(bad, err) }
+	ids, pos, err := readAll(t, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(ids, " "), "b1 c1 a1 a2 c2 b2"; got != want {
+		t.Errorf("order %q, want %q", got, want)
+	}
+	if got := offsets(t, pos); got["pay/0"] != 2 || got["pay/1"] != 3 || got["pay/2"] != 2 {
+		t.Errorf("positions %v", got)
+	}
+	if len(bad) != 1 || !strings.HasPrefix(bad[0].Error(), "pay/1:1: stream s:") || k.Counts().Malformed.Load() != 1 {
+		t.Errorf("malformed %v (count %d), want one at pay/1 offset 1", bad, k.Counts().Malformed.Load())
+	}
+	if n := k.Counts().Events.Load(); n != 6 {
+		t.Errorf("events counted %d", n)
+	}
+	if lag := k.Counts().Lag.Snapshot(); lag["pay/0"] != 0 || len(lag) != 3 {
+		t.Errorf("lag at the end %v", lag)
+	}
+}
+
+// TestKafkaStart: where partitions start — a checkpoint's position wins
+// over the group's committed offset, which wins over start; start is
+// earliest, latest or the offset of a time.
+func TestKafkaStart(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 2})
+	produce(t, c,
+		ev("pay", 0, "a1", 10), ev("pay", 0, "a2", 20), ev("pay", 0, "a3", 30),
+		ev("pay", 1, "b1", 15), ev("pay", 1, "b2", 25),
+	)
+	commit := func(group string, offs map[int]int64) {
+		t.Helper()
+		k := kafkaSource(c, "pay")
+		k.Group = group
+		req := &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{}}
+		for p, o := range offs {
+			req.Topics["pay"] = append(req.Topics["pay"], kafka.OffsetCommit{Partition: p, Offset: o})
+		}
+		cl := k.newClient()
+		defer cl.Transport.(*kafka.Transport).CloseIdleConnections()
+		if _, err := cl.OffsetCommit(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("g1", map[int]int64{0: 2, 1: 1})
+	at := func(lane string, off int64) Positions {
+		return Positions{lane: kafkaPos{off: off, seq: 9}.encode()}
+	}
+	for _, tc := range []struct {
+		name  string
+		start string
+		group string
+		from  Positions
+		want  string
+	}{
+		{name: "earliest", start: "earliest", want: "a1 b1 a2 b2 a3"},
+		{name: "latest", start: "latest", want: ""},
+		{name: "time", start: time.Unix(t0+18, 0).UTC().Format(time.RFC3339), want: "a2 b2 a3"},
+		{name: "time past the end", start: time.Unix(t0+99, 0).UTC().Format(time.RFC3339), want: ""},
+		{name: "group offsets", start: "latest", group: "g1", want: "b2 a3"},
+		{name: "group without offsets", start: "earliest", group: "g-new", want: "a1 b1 a2 b2 a3"},
+		{name: "checkpoint wins over the group", group: "g1", from: at("pay/0", 1), want: "a2 b2 a3"},
+		{name: "checkpoint beside start", start: "latest", from: at("pay/1", 0), want: "b1 b2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := kafkaSource(c, "pay")
+			k.Group = tc.group
+			var err error
+			if k.Start, err = ParseKafkaStart(tc.start); err != nil {
+				t.Fatal(err)
+			}
+			ids, _, err := readAll(t, k, tc.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(ids, " "); got != tc.want {
+				t.Errorf("read %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestKafkaSeqResumes: event numbers carry on from a checkpoint's.
+func TestKafkaSeqResumes(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 1})
+	produce(t, c, ev("pay", 0, "a1", 1), ev("pay", 0, "a2", 2))
+	k := kafkaSource(c, "pay")
+	out := make(chan Batch, 4)
+	go func() { _ = k.Run(context.Background(), Positions{"pay/0": kafkaPos{off: 1, seq: 41}.encode()}, out) }()
+	for b := range out {
+		if len(b.Events) > 0 {
+			if b.Events[0].ID != "a2" || b.Events[0].Seq != 42 {
+				t.Fatalf("event %s seq %d, want a2 seq 42", b.Events[0].ID, b.Events[0].Seq)
+			}
+		}
+		if b.End {
+			break
+		}
+	}
+}
+
+// TestKafkaCommitsOnlyDurableOffsets: reading moves no offset of the
+// group; Committed (a durable checkpoint) does, while the source runs
+// and after it stopped.
+func TestKafkaCommitsOnlyDurableOffsets(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 2})
+	produce(t, c, ev("pay", 0, "a1", 1), ev("pay", 0, "a2", 2), ev("pay", 1, "b1", 3))
+	k := kafkaSource(c, "pay")
+	k.Group, k.Bounded, k.IdleTimeout = "g", false, 50*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Batch, 16)
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx, nil, out) }()
+	var ids []string
+	var last Positions
+	for len(ids) < 3 {
+		b := <-out
+		for _, e := range b.Events {
+			ids = append(ids, e.ID)
+		}
+		last = b.Lanes
+	}
+	committed := func() map[string]int64 {
+		t.Helper()
+		cl := k.newClient()
+		defer cl.Transport.(*kafka.Transport).CloseIdleConnections()
+		m, err := k.committed(context.Background(), cl, map[string][]int{"pay": {0, 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if got := committed(); len(got) != 0 {
+		t.Fatalf("offsets committed before any checkpoint: %v", got)
+	}
+	k.Committed(Positions{"pay/0": kafkaPos{off: 1}.encode()})
+	waitFor(t, func() bool { return committed()["pay/0"] == 1 }, "the first durable offset to be committed")
+	cancel()
+	<-done
+	if last == nil {
+		t.Fatal("no positions delivered")
+	}
+	// The last checkpoint of a graceful stop commits after the source
+	// stopped.
+	k.Committed(Positions{"pay/0": kafkaPos{off: 2}.encode(), "pay/1": kafkaPos{off: 1}.encode()})
+	if got := committed(); got["pay/0"] != 2 || got["pay/1"] != 1 {
+		t.Fatalf("offsets after the stop %v", got)
+	}
+	// A new run of the group without a checkpoint starts at them.
+	produce(t, c, ev("pay", 1, "b2", 4))
+	k2 := kafkaSource(c, "pay")
+	k2.Group = "g"
+	if ids, _, err := readAll(t, k2, nil); err != nil || strings.Join(ids, " ") != "b2" {
+		t.Fatalf("after the group's offsets read %v, %v", ids, err)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool, what string) {
+	t.Helper()
+	for range 200 {
+		if ok() {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("gave up waiting for %s", what)
+}
+
+// TestKafkaIdlePartition: a live source over a partition that never
+// delivers releases the other's events once the idle timeout has passed.
+func TestKafkaIdlePartition(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 2})
+	produce(t, c, ev("pay", 0, "a1", 1), ev("pay", 0, "a2", 2))
+	k := kafkaSource(c, "pay")
+	k.Bounded, k.IdleTimeout = false, 200*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan Batch, 4)
+	go func() { _ = k.Run(ctx, nil, out) }()
+	var ids []string
+	for len(ids) < 2 {
+		select {
+		case b := <-out:
+			for _, e := range b.Events {
+				ids = append(ids, e.ID)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the idle partition held the other back: %v", ids)
+		}
+	}
+	if !slices.Equal(ids, []string{"a1", "a2"}) {
+		t.Fatalf("read %v", ids)
+	}
+}
+
+// TestKafkaMissingTopic: a topic that does not exist ends the source with
+// an error naming it.
+func TestKafkaMissingTopic(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 1})
+	k := kafkaSource(c, "nope")
+	_, _, err := readAll(t, k, nil)
+	if err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("error %v, want one naming the topic", err)
+	}
+}
+
+func TestParseKafkaStart(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{in: "", want: "earliest"},
+		{in: "latest", want: "latest"},
+		{in: "2026-11-01T00:00:00Z", want: "2026-11-01T00:00:00Z"},
+		{in: "yesterday", err: "not earliest, latest or an RFC 3339 time"},
+	} {
+		s, err := ParseKafkaStart(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || s.String() != tc.want {
+			t.Errorf("%q: %v %v, want %s", tc.in, s, err, tc.want)
+		}
+	}
+}
+
+func TestKafkaPosRoundTrip(t *testing.T) {
+	p := kafkaPos{off: 123456789, seq: 42}
+	got, err := decodeKafkaPos(p.encode())
+	if err != nil || got != p {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, b := range [][]byte{nil, {9}, append(p.encode(), 0)} {
+		if _, err := decodeKafkaPos(b); err == nil {
+			t.Errorf("%v decoded", b)
+		}
+	}
+	if _, err := decodeKafkaPos([]byte{1, 1, 0}); err == nil {
+		t.Errorf("negative offset accepted")
+	}
+}
+
+func FuzzDecodeKafkaPos(f *testing.F) {
+	f.Add(kafkaPos{off: 7, seq: 3}.encode())
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := decodeKafkaPos(b)
+		if err != nil {
+			return
+		}
+		q, err := decodeKafkaPos(p.encode())
+		if err != nil || q != p {
+			t.Fatalf("%v does not round-trip: %v %v", p, q, err)
+		}
+	})
+}
