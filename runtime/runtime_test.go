@@ -406,3 +406,81 @@ func firstDiff(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
+// laneSource hands over batches that move two lanes on, asking for a
+// checkpoint after each, and records what the runtime says is durable.
+type laneSource struct {
+	trigger chan struct{}
+	mu      sync.Mutex
+	durable []source.Positions
+}
+
+func (s *laneSource) Name() string             { return "lanes" }
+func (s *laneSource) Streams() []string        { return []string{"auth"} }
+func (s *laneSource) Counts() *source.Counters { return &source.Counters{} }
+func (s *laneSource) Committed(p source.Positions) {
+	s.mu.Lock()
+	s.durable = append(s.durable, p)
+	s.mu.Unlock()
+}
+
+func (s *laneSource) Run(ctx context.Context, _ source.Positions, out chan<- source.Batch) error {
+	for i := range 10 {
+		b := source.Batch{Source: s.Name(), Lanes: source.Positions{fmt.Sprintf("t/%d", i%2): {byte(i)}}}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return nil
+		}
+		select {
+		case s.trigger <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// TestCommittedOnlyDurable: a source hears of exactly the positions of
+// the checkpoints that were committed, and of none that failed.
+func TestCommittedOnlyDurable(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var left atomic.Int64
+	left.Store(3)
+	dirStore := &state.Dir{Path: t.TempDir()}
+	trigger := make(chan struct{})
+	src := &laneSource{trigger: trigger}
+	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: []source.Source{src}, Sink: &memSink{}, Store: crashingStore{dirStore, &left, cancel}, Checkpoints: trigger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rt.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checkpoints != 3 || len(src.durable) != 3 {
+		t.Fatalf("%d checkpoints committed, the source heard of %d", res.Checkpoints, len(src.durable))
+	}
+	snap, err := dirStore.Latest(context.Background())
+	if err != nil || snap == nil {
+		t.Fatalf("latest checkpoint: %v", err)
+	}
+	defer func() { _ = snap.Close() }()
+	var inStore source.Positions
+	for _, p := range snap.Meta().Positions {
+		if inStore, err = source.DecodePositions(p.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := src.durable[len(src.durable)-1]
+	if len(last) != len(inStore) || len(last) == 0 {
+		t.Fatalf("the last durable positions %v differ from the newest checkpoint's %v", last, inStore)
+	}
+	for lane, p := range inStore {
+		if string(last[lane]) != string(p) {
+			t.Fatalf("lane %s: told %v, checkpoint holds %v", lane, last[lane], p)
+		}
+	}
+}
