@@ -144,8 +144,8 @@ type metricsConfig struct {
 type sourceConfig struct {
 	// Name identifies the source in logs; default its path or type.
 	Name string `yaml:"name"`
-	// Type is file or stdin.
-	Type string `yaml:"type" yamlx:"required,oneof=file|stdin"`
+	// Type is file, stdin or kafka.
+	Type string `yaml:"type" yamlx:"required,oneof=file|stdin|kafka"`
 	// Stream names the stream of its events; default the file's base name.
 	Stream string `yaml:"stream"`
 	// Path is the file of a file source.
@@ -174,6 +174,8 @@ type sourceConfig struct {
 	// Decoders is how many goroutines decode the source's lines; 0 (the
 	// default) is one per core.
 	Decoders int `yaml:"decoders" yamlx:"min=0"`
+	// The keys of a kafka source (kafkasource.go).
+	kafkaSourceConfig `yaml:",inline"`
 }
 
 type prepareConfig struct {
@@ -346,6 +348,7 @@ func (c *config) validate() []error {
 		if _, err := s.decoder(); err != nil {
 			bad("sources[%d]: %v", i, err)
 		}
+		errs = append(errs, s.validateKafka(i)...)
 	}
 	if e := c.State.Encryption; e != nil {
 		for _, err := range e.Validate() {

@@ -120,7 +120,7 @@ func (a *app) configPaths(paths []string, f ruleFlags) ([]string, ruleFlags, err
 			fmt.Fprintf(a.stderr, "note: %s also names Git rule sources: only its directories are used here\n", cfgPath)
 		}
 		fmt.Fprintf(a.stderr, "note: %s is a cep config: using its rules %v\n", cfgPath, dirs)
-		for _, w := range append(siem.Warnings(cfg.Sinks), stateWarnings(cfg)...) {
+		for _, w := range append(append(siem.Warnings(cfg.Sinks), stateWarnings(cfg)...), sourceWarnings(cfg)...) {
 			fmt.Fprintf(a.stderr, "warning: %s: %s\n", cfgPath, w)
 		}
 		out = append(out, dirs...)

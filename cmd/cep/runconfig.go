@@ -88,7 +88,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	for i := range cfg.Sinks {
 		cfg.Sinks[i].ResolvePaths(cfg.resolve)
 	}
-	for _, w := range append(siem.Warnings(cfg.Sinks), stateWarnings(cfg)...) {
+	for _, w := range append(append(siem.Warnings(cfg.Sinks), stateWarnings(cfg)...), sourceWarnings(cfg)...) {
 		a.log.Warn(p.config + ": " + w)
 	}
 	router, err := siem.Build(cfg.Sinks, siem.Options{Logger: a.log, Metrics: sinkMetrics, Stdout: a.stdout, Version: version})
@@ -355,6 +355,21 @@ func (a *app) configSources(cfg *config, projs *projections, rs []*rules.Rule) (
 				a.log.Warn("standard input cannot resume after a restart: what it delivered before a crash is not read again", "source", name)
 			}
 			srcs = append(srcs, &source.Reading{Spec: spec, R: a.stdin, Log: a.log})
+		case "kafka":
+			topics := s.topics()
+			if name == "" {
+				name = "kafka:" + strings.Join(topics, ",")
+			}
+			if stream == "" {
+				stream = topics[0]
+			}
+			spec.Name, spec.Stream = name, stream
+			spec.Projection = projs.of(stream, rs)
+			k, err := s.kafkaSource(cfg, i, spec, secret.Default, a.log)
+			if err != nil {
+				return nil, exitWith(exitUsage, "%s: sources[%d]: %v", cfg.path, i, err)
+			}
+			srcs = append(srcs, k)
 		}
 	}
 	return srcs, nil
