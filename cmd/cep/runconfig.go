@@ -369,6 +369,9 @@ func (a *app) configSources(cfg *config, projs *projections, rs []*rules.Rule) (
 			if err != nil {
 				return nil, exitWith(exitUsage, "%s: sources[%d]: %v", cfg.path, i, err)
 			}
+			if k.Group != "" && cfg.State.Dir == "" && cfg.State.Redis == nil {
+				a.log.Warn("a kafka source's offsets are committed to its group only after a durable checkpoint, and without state.dir or state.redis there is none: the group's offsets stay where they are", "source", name, "group", k.Group)
+			}
 			srcs = append(srcs, k)
 		}
 	}

@@ -1,0 +1,235 @@
+package spec
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The Kafka specs host a Kafka-protocol broker (kfake) in this process on
+// a loopback port; cep reaches it over TCP with its own client, as it
+// would a real cluster.
+
+// kafkaStreams are the fraud example's streams the specs produce, each
+// into a topic of its name.
+var kafkaStreams = []string{"payments", "auth", "account"}
+
+// startKafka starts a broker with a three-partition topic per stream and
+// produces each stream's file into its topic, keyed by user (payments by
+// card) so that one entity's events keep their order in one partition.
+func startKafka(data string) *kfake.Cluster {
+	GinkgoHelper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, append([]string{"alerts"}, kafkaStreams...)...))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(cluster.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond))
+	Expect(err).NotTo(HaveOccurred())
+	defer cl.Close()
+	for _, st := range kafkaStreams {
+		f, err := os.Open(filepath.Join(data, st+".jsonl"))
+		Expect(err).NotTo(HaveOccurred())
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var recs []*kgo.Record
+		for sc.Scan() {
+			var ev struct {
+				User string `json:"user"`
+				Card string `json:"card_id"`
+				ID   string `json:"id"`
+			}
+			Expect(json.Unmarshal(sc.Bytes(), &ev)).To(Succeed())
+			key := ev.User + ev.Card
+			if key == "" {
+				key = ev.ID
+			}
+			recs = append(recs, &kgo.Record{Topic: st, Key: []byte(key), Value: append([]byte(nil), sc.Bytes()...)})
+		}
+		f.Close()
+		Expect(sc.Err()).NotTo(HaveOccurred())
+		Expect(cl.ProduceSync(context.Background(), recs...).FirstErr()).To(Succeed())
+	}
+	return cluster
+}
+
+// kafkaRun is a config reading the streams from the broker to the end
+// the topics have at start, alerts to a file and to the alerts topic;
+// extra is appended (state, a webhook).
+func kafkaRun(dir, broker, extra string) string {
+	root := repoRoot()
+	sources := ""
+	for _, st := range kafkaStreams {
+		sources += fmt.Sprintf("  - {type: kafka, brokers: [%q], topic: %s, group: cep, stop_at_end: true, idle_timeout: 2s}\n", broker, st)
+	}
+	return writeFile(dir, "cep.yaml", fmt.Sprintf(`
+rules: [%[1]s/examples/fraud/rules]
+lists: %[1]s/examples/fraud/lists
+models: %[1]s/examples/fraud/models
+engine: {allowed_lateness: 5s}
+sources:
+%[2]s
+sinks:
+  - name: archive
+    type: file
+    file: {path: alerts.jsonl}
+  - name: bus
+    type: kafka
+    kafka: {brokers: [%[3]q], topic: alerts}
+%[4]s`, root, sources, broker, extra))
+}
+
+// fileRun is the same streams read from the files.
+func fileRun(dir, data string) string {
+	root := repoRoot()
+	sources := ""
+	for _, st := range kafkaStreams {
+		sources += fmt.Sprintf("  - {type: file, path: %s/%s.jsonl, stream: %s}\n", data, st, st)
+	}
+	return writeFile(dir, "cep.yaml", fmt.Sprintf(`
+rules: [%[1]s/examples/fraud/rules]
+lists: %[1]s/examples/fraud/lists
+models: %[1]s/examples/fraud/models
+engine: {allowed_lateness: 5s}
+sources:
+%[2]s
+sinks:
+  - name: archive
+    type: file
+    file: {path: alerts.jsonl}
+`, root, sources))
+}
+
+// topicCounts reads the alerts topic from its start: alert ids and how
+// often each came.
+func topicCounts(cluster *kfake.Cluster, want int) map[string]int {
+	GinkgoHelper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	Expect(err).NotTo(HaveOccurred())
+	defer cl.Close()
+	got := map[string]int{}
+	deadline := time.Now().Add(20 * time.Second)
+	for total(got) < want && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+			var a struct {
+				ID string `json:"id"`
+			}
+			Expect(json.Unmarshal(rec.Value, &a)).To(Succeed())
+			got[a.ID]++
+		})
+		cancel()
+	}
+	return got
+}
+
+// groupOffsets returns the consumer group's committed offsets and the
+// topics' end offsets, summed over partitions.
+func groupOffsets(cluster *kfake.Cluster, group string) (committed, end int64) {
+	GinkgoHelper()
+	cl := &kafka.Client{Addr: kafka.TCP(cluster.ListenAddrs()...), Transport: &kafka.Transport{}}
+	defer cl.Transport.(*kafka.Transport).CloseIdleConnections()
+	ctx := context.Background()
+	parts := map[string][]int{}
+	lists := map[string][]kafka.OffsetRequest{}
+	for _, st := range kafkaStreams {
+		parts[st] = []int{0, 1, 2}
+		for p := range 3 {
+			lists[st] = append(lists[st], kafka.LastOffsetOf(p))
+		}
+	}
+	offs, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(offs.Error).NotTo(HaveOccurred())
+	for _, ps := range offs.Topics {
+		for _, p := range ps {
+			Expect(p.Error).NotTo(HaveOccurred())
+			committed += max(p.CommittedOffset, 0)
+		}
+	}
+	ends, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: lists})
+	Expect(err).NotTo(HaveOccurred())
+	for _, ps := range ends.Topics {
+		for _, p := range ps {
+			end += p.LastOffset
+		}
+	}
+	return committed, end
+}
+
+var _ = Describe("Kafka sources", Ordered, func() {
+	var data string
+	var want map[string]int
+	BeforeAll(func() {
+		data = GinkgoT().TempDir()
+		gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
+		gen.Dir = repoRoot()
+		out, err := gen.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		By("reading the streams from their files")
+		dir := GinkgoT().TempDir()
+		s := startCep(dir, "run", "--config", fileRun(dir, data))
+		Eventually(s, "2m").Should(gexec.Exit(0))
+		want = archiveCounts(dir)
+		Expect(len(want)).To(BeNumerically(">", 100))
+		Expect(total(want)).To(Equal(len(want)))
+	})
+
+	It("reads three topics of the fraud example into the alerts of a file replay, to a file and a topic", func() {
+		cluster := startKafka(data)
+		broker := cluster.ListenAddrs()[0]
+		dir := GinkgoT().TempDir()
+		s := startCep(dir, "run", "--config", kafkaRun(dir, broker, "state: {dir: state}\n"))
+		Eventually(s, "2m").Should(gexec.Exit(0))
+		Expect(archiveCounts(dir)).To(Equal(want), "the alert ids of a file replay, each once")
+		Expect(topicCounts(cluster, len(want))).To(Equal(want), "the alerts topic holds the same alerts")
+		committed, end := groupOffsets(cluster, "cep")
+		Expect(committed).To(Equal(end), "the last checkpoint's offsets are committed to the group")
+		Expect(string(s.Err.Contents())).To(ContainSubstring("from=earliest"))
+	})
+
+	It("loses no alert when killed -9 mid-stream and restarted from its checkpoint", func() {
+		cluster := startKafka(data)
+		broker := cluster.ListenAddrs()[0]
+		dir := GinkgoT().TempDir()
+		rcv := newSlowReceiver(10 * time.Millisecond)
+		cfg := kafkaRun(dir, broker, fmt.Sprintf(`  - name: soar
+    type: webhook
+    batch: {max_alerts: 1}
+    queue: 16
+    spool: {dir: spool}
+    webhook: {url: %q}
+state: {dir: state, interval: 200ms}
+`, rcv.srv.URL))
+		s := startCep(dir, "run", "--config", cfg)
+		Eventually(func() bool { return hasCheckpoint(filepath.Join(dir, "state")) }).Should(BeTrue())
+		Eventually(func() int { return total(archiveCounts(dir)) }).Should(BeNumerically(">=", len(want)/3))
+		s.Kill()
+		Eventually(s).Should(gexec.Exit())
+		first := archiveCounts(dir)
+		Expect(len(rcv.ids())).To(BeNumerically("<", len(want)), "the kill came after the end: the spec proves nothing")
+		committed, end := groupOffsets(cluster, "cep")
+		Expect(committed).To(BeNumerically("<", end), "offsets past the last durable checkpoint are not committed")
+
+		s2 := startCep(dir, "run", "--config", cfg)
+		Eventually(s2, "2m").Should(gexec.Exit(0))
+		Expect(string(s2.Err.Contents())).To(ContainSubstring("restored checkpoint"))
+		Expect(string(s2.Err.Contents())).To(ContainSubstring("from=checkpoint"))
+		got := archiveCounts(dir)
+		Expect(keys(got)).To(ConsistOf(keys(want)), "the set of alert ids equals one run's")
+		Expect(total(got)-len(got)).To(BeNumerically("<=", total(first)), "only alerts of the first run after its last checkpoint come again")
+		Expect(keys(rcv.ids())).To(ConsistOf(keys(want)), "the webhook got every alert")
+		committed, end = groupOffsets(cluster, "cep")
+		Expect(committed).To(Equal(end))
+	})
+})
