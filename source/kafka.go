@@ -325,7 +325,8 @@ func (k *Kafka) plan(ctx context.Context, client *kafka.Client, from Positions) 
 			p.start, how = first[p.lane], "earliest"
 		}
 		if p.start < first[p.lane] {
-			k.log().Warn("messages between the position and the partition's first offset were deleted before cep read them: they are lost",
+			k.counts.Lost.Add(uint64(first[p.lane] - p.start))
+			k.log().Error("messages between the position and the partition's first offset were deleted before cep read them: they are lost",
 				"source", k.Name(), "partition", p.lane, "position", p.start, "first_offset", first[p.lane], "lost", first[p.lane]-p.start)
 			p.start = first[p.lane]
 		}
@@ -544,7 +545,12 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 				return nil
 			}
 			if errors.Is(err, kafka.OffsetOutOfRange) {
-				return fmt.Errorf("partition %s: offset %d is out of range (the messages were deleted, or the topic was recreated): %w", p.lane, off, err)
+				next, rerr := k.outOfRange(ctx, client, p, off)
+				if rerr == nil {
+					off = next
+					continue
+				}
+				err = rerr
 			}
 			k.log().Warn("kafka fetch failed: retrying", "source", k.Name(), "partition", p.lane, "offset", off, "error", err, "retry_in", backoff.String())
 			select {
@@ -593,6 +599,31 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			return err
 		}
 	}
+}
+
+// outOfRange finds where to go on when the broker no longer has offset
+// off: messages deleted by retention before cep read them (counted as
+// lost and logged), or a topic recreated with fewer messages (read from
+// its end).
+func (k *Kafka) outOfRange(ctx context.Context, client *kafka.Client, p *partition, off int64) (int64, error) {
+	first, err := k.listOffsets(ctx, client, []*partition{p}, kafka.FirstOffset)
+	if err != nil {
+		return 0, err
+	}
+	last, err := k.listOffsets(ctx, client, []*partition{p}, kafka.LastOffset)
+	if err != nil {
+		return 0, err
+	}
+	switch f, l := first[p.lane], last[p.lane]; {
+	case off < f:
+		k.counts.Lost.Add(uint64(f - off))
+		k.log().Error("messages were deleted by the broker before cep read them: they are lost", "source", k.Name(), "partition", p.lane, "offset", off, "first_offset", f, "lost", f-off)
+		return f, nil
+	case off > l:
+		k.log().Warn("the offset is past the partition's end (was the topic recreated?): reading from its end", "source", k.Name(), "partition", p.lane, "offset", off, "end", l)
+		return l, nil
+	}
+	return 0, fmt.Errorf("partition %s: offset %d is out of range, though the partition holds %d to %d", p.lane, off, first[p.lane], last[p.lane])
 }
 
 // handOver waits for a free slot, then gives the merge a batch.

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The Kafka source is tested against kfake, an in-process broker speaking
@@ -387,4 +388,38 @@ func FuzzDecodeKafkaPos(f *testing.F) {
 			t.Fatalf("%v does not round-trip: %v %v", p, q, err)
 		}
 	})
+}
+
+// TestKafkaLostToRetention: messages the broker deleted before cep read
+// them are counted as lost, and reading goes on at the first one left.
+func TestKafkaLostToRetention(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 1})
+	produce(t, c, ev("pay", 0, "a0", 0), ev("pay", 0, "a1", 1), ev("pay", 0, "a2", 2), ev("pay", 0, "a3", 3), ev("pay", 0, "a4", 4))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = "pay"
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 3
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	res, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := res.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("delete records: error code %d", code)
+	}
+	k := kafkaSource(c, "pay")
+	ids, _, err := readAll(t, k, Positions{"pay/0": kafkaPos{off: 1, seq: 1}.encode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, " ") != "a3 a4" || k.Counts().Lost.Load() != 2 {
+		t.Fatalf("read %v, lost %d; want a3 a4 and 2 lost", ids, k.Counts().Lost.Load())
+	}
 }

@@ -46,6 +46,9 @@ type Counters struct {
 	Events    atomic.Uint64
 	Malformed atomic.Uint64
 	Bytes     atomic.Uint64
+	// Lost counts input deleted upstream before it was read (a Kafka
+	// partition's messages removed by retention while cep lagged).
+	Lost atomic.Uint64
 	// Lag is, for a source of several lanes that knows how far behind it
 	// reads (Kafka's partitions), each lane's lag in messages.
 	Lag LagTable
