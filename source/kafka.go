@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/cep-project/cep/event"
@@ -448,11 +447,14 @@ func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partiti
 			m.add(&partBatch{lane: p.lane, next: p.start, done: true}, now)
 			continue
 		}
+		raws := make(chan *rawBatch, 2)
+		free := make(chan []byte, 3)
 		wg.Go(func() {
-			if err := k.fetch(fetchCtx, client, p, room, in); err != nil && fetchCtx.Err() == nil {
+			if err := k.fetch(fetchCtx, client, p, raws, free); err != nil && fetchCtx.Err() == nil {
 				errs <- err
 			}
 		})
+		wg.Go(func() { k.decodeLoop(fetchCtx, p, raws, free, room, in) })
 	}
 	cur := Batch{Source: k.Name()}
 	send := func(end bool) bool {
@@ -514,27 +516,49 @@ func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partiti
 	}
 }
 
-// fetch reads one partition from p.start and hands its batches to the
-// merge, each once a slot in room is free.
-func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, room chan struct{}, out chan<- *partBatch) error {
-	r := NewReader(nil, k.Spec, k.Log)
-	r.Counts = &k.counts
-	dec := r.dec
-	live := k.Spec.Projection
-	var proj *event.Projection
-	if live != nil {
-		proj = live.Load()
-		dec.SetProject(proj)
-	}
+// rawBatch is one fetch's messages, not yet decoded: their values in
+// buf, and the offset after the last message it covered.
+type rawBatch struct {
+	buf  []byte
+	msgs []rawMsg
+	next int64
+	done bool
+}
+
+// rawMsg is one message of a rawBatch; a value too long to decode (or
+// none) has no bytes.
+type rawMsg struct {
+	start, end int
+	off        int64
+	tooLong    bool
+	empty      bool
+}
+
+// fetch reads one partition from p.start and hands what each fetch
+// returned to the partition's decoder, so that the next fetch overlaps
+// the decoding of the last. It closes raws when it returns.
+func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, raws chan<- *rawBatch, free chan []byte) error {
+	defer close(raws)
+	limits := k.Spec.Decoder
+	maxLine := limits.MaxLineSize()
 	maxWait := k.MaxWait
 	if maxWait <= 0 {
 		maxWait = 500 * time.Millisecond
+	}
+	send := func(b *rawBatch) bool {
+		select {
+		case raws <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 	off := p.start
 	backoff := 100 * time.Millisecond
 	for {
 		if p.end >= 0 && off >= p.end {
-			return k.handOver(ctx, room, out, &partBatch{lane: p.lane, next: off, done: true})
+			send(&rawBatch{next: off, done: true})
+			return nil
 		}
 		res, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: p.topic, Partition: p.id, Offset: off, MinBytes: 1, MaxBytes: batchBytes, MaxWait: maxWait})
 		if err == nil && res.Error != nil {
@@ -562,14 +586,12 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if live != nil {
-			if cur := live.Load(); cur != proj {
-				dec.SetProject(cur)
-				proj = cur
-			}
-		}
 		from := off
-		b := &partBatch{lane: p.lane, next: off}
+		b := &rawBatch{next: off}
+		select {
+		case b.buf = <-free:
+		default:
+		}
 		for {
 			rec, err := res.Records.ReadRecord()
 			if err != nil {
@@ -586,7 +608,23 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 				break
 			}
 			b.next = rec.Offset + 1
-			k.decode(&dec, r, p, rec, b)
+			m := rawMsg{start: len(b.buf), end: len(b.buf), off: rec.Offset}
+			switch {
+			case rec.Value == nil:
+				m.empty = true
+			case rec.Value.Len() > maxLine:
+				m.tooLong = true
+				k.counts.Bytes.Add(uint64(rec.Value.Len()))
+			default:
+				n := rec.Value.Len()
+				b.buf = slices.Grow(b.buf, n)[:len(b.buf)+n]
+				if _, err := io.ReadFull(rec.Value, b.buf[m.start:]); err != nil {
+					b.buf = b.buf[:m.start]
+					m.empty = true
+				}
+				m.end = len(b.buf)
+			}
+			b.msgs = append(b.msgs, m)
 		}
 		off = b.next
 		k.counts.Lag.Set(p.lane, max(res.HighWatermark-off, 0))
@@ -595,8 +633,64 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			// Nothing new within the fetch's wait.
 			continue
 		}
-		if err := k.handOver(ctx, room, out, b); err != nil || b.done {
-			return err
+		if !send(b) || b.done {
+			return nil
+		}
+	}
+}
+
+// decodeLoop decodes a partition's fetched messages and hands them to the
+// merge, each batch once a slot in room is free.
+func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBatch, free chan []byte, room chan struct{}, out chan<- *partBatch) {
+	r := NewReader(nil, k.Spec, k.Log)
+	r.Counts = &k.counts
+	dec := r.dec
+	live := k.Spec.Projection
+	var proj *event.Projection
+	if live != nil {
+		proj = live.Load()
+		dec.SetProject(proj)
+	}
+	for raw := range raws {
+		if live != nil {
+			if cur := live.Load(); cur != proj {
+				dec.SetProject(cur)
+				proj = cur
+			}
+		}
+		b := &partBatch{lane: p.lane, next: raw.next, done: raw.done}
+		if n := len(raw.msgs); n > 0 {
+			b.evs, b.offs = make([]*event.Event, 0, n), make([]int64, 0, n)
+		}
+		for _, m := range raw.msgs {
+			k.counts.Lines.Add(1)
+			k.counts.Bytes.Add(uint64(m.end - m.start))
+			val := bytes.TrimSpace(raw.buf[m.start:m.end])
+			var ev *event.Event
+			var err error
+			switch {
+			case m.tooLong:
+				err = errTooLong(r.maxLine)
+			case m.empty || len(val) == 0:
+				err = errors.New("the message has no value")
+			default:
+				ev, err = dec.Decode(val)
+			}
+			if err != nil {
+				k.malformed(r, p, m.off, err)
+				continue
+			}
+			b.evs = append(b.evs, ev)
+			b.offs = append(b.offs, m.off)
+		}
+		if cap(raw.buf) <= 2*batchBytes {
+			select {
+			case free <- raw.buf[:0]:
+			default:
+			}
+		}
+		if k.handOver(ctx, room, out, b) != nil || b.done {
+			return
 		}
 	}
 }
@@ -638,36 +732,6 @@ func (k *Kafka) handOver(ctx context.Context, room chan struct{}, out chan<- *pa
 	case <-ctx.Done():
 	}
 	return nil
-}
-
-// decode decodes one message into b; a malformed one is counted, logged
-// with its partition and offset, and skipped.
-func (k *Kafka) decode(dec *event.Decoder, r *Reader, p *partition, rec *kafka.Record, b *partBatch) {
-	k.counts.Lines.Add(1)
-	var val []byte
-	var err error
-	if rec.Value != nil {
-		n := rec.Value.Len()
-		k.counts.Bytes.Add(uint64(n))
-		if n > r.maxLine {
-			k.malformed(r, p, rec.Offset, errTooLong(r.maxLine))
-			return
-		}
-		val, err = protocol.ReadAll(rec.Value)
-	}
-	if err == nil && len(bytes.TrimSpace(val)) == 0 {
-		err = errors.New("the message has no value")
-	}
-	var ev *event.Event
-	if err == nil {
-		ev, err = dec.Decode(bytes.TrimSpace(val))
-	}
-	if err != nil {
-		k.malformed(r, p, rec.Offset, err)
-		return
-	}
-	b.evs = append(b.evs, ev)
-	b.offs = append(b.offs, rec.Offset)
 }
 
 func (k *Kafka) malformed(r *Reader, p *partition, off int64, err error) {

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/runtime"
+	"github.com/cep-project/cep/source"
+)
+
+// BenchmarkKafkaFilter times the filter scenario of cep bench (1000
+// merchant-watch rules over card authorisations) read from a topic of an
+// in-process broker (kfake, reached over loopback TCP) through the Kafka
+// source, against the same lines read from a file. Producing the topic
+// is not timed; the broker serves fetches in the same process, so its
+// work is in the figures.
+//
+//	go test -run '^$' -bench KafkaFilter -benchtime 3x ./cmd/cep/
+func BenchmarkKafkaFilter(b *testing.B) {
+	p := benchParams{scenario: "filter", rules: 1000, events: 200000, keys: 100000, seed: 1, cpu: 1}
+	sc := filterScenario(p)
+	defer sc.lines.remove()
+	if err := sc.lines.finish(); err != nil {
+		b.Fatal(err)
+	}
+	c, err := rules.NewCompiler(rules.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rs []*rules.Rule
+	for i, src := range sc.rules {
+		r, errs := c.CompileFile(fmt.Sprintf("bench-%d.yaml", i), []byte(src))
+		if r == nil {
+			b.Fatal(errs)
+		}
+		rs = append(rs, r)
+	}
+	spec := source.Spec{Name: "bench", Stream: "payments"}
+	spec.Decoder.Project = rules.Projection(rs, "payments")
+	run := func(b *testing.B, src source.Source) {
+		b.Helper()
+		var alerts uint64
+		rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: rs, Engine: correlate.Config{},
+			Sources: []source.Source{src}, Sink: &benchSink{onAlert: func(*alert.Alert) { alerts++ }}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := rt.Run(context.Background())
+		if err != nil || len(res.SourceErrors) > 0 {
+			b.Fatal(err, res.SourceErrors)
+		}
+		if res.Stats.Events != uint64(p.events) || alerts == 0 {
+			b.Fatalf("%d events, %d alerts", res.Stats.Events, alerts)
+		}
+	}
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(p.events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(0, "ns/op")
+	}
+	b.Run("source=file", func(b *testing.B) {
+		for range b.N {
+			s := spec
+			s.Decoders = 1
+			run(b, &source.File{Spec: s, Path: sc.lines.f.Name()})
+		}
+		report(b)
+	})
+	for _, parts := range []int{1, 4} {
+		b.Run(fmt.Sprintf("source=kafka/partitions=%d", parts), func(b *testing.B) {
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(parts), "payments"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cluster.Close()
+			produceLines(b, cluster, sc.lines.f.Name(), parts)
+			b.ResetTimer()
+			for range b.N {
+				run(b, &source.Kafka{Spec: spec, Brokers: cluster.ListenAddrs(), Topics: []string{"payments"}, Bounded: true})
+			}
+			report(b)
+		})
+	}
+}
+
+// produceLines writes a file's lines to the payments topic, spread over
+// its partitions in runs, each partition in the file's order.
+func produceLines(b *testing.B, cluster *kfake.Cluster, path string, parts int) {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var recs []*kgo.Record
+	for i := 0; sc.Scan(); i++ {
+		recs = append(recs, &kgo.Record{Topic: "payments", Partition: int32(i / 64 % parts), Value: append([]byte(nil), sc.Bytes()...)})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+}
