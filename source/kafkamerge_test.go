@@ -1,6 +1,8 @@
 package source
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +169,39 @@ func TestLaneMergePositions(t *testing.T) {
 	m.add(&partBatch{lane: "t/1", next: 1, done: true}, t0)
 	if !m.allDone() {
 		t.Fatal("both partitions are done")
+	}
+}
+
+// BenchmarkLaneMerge is the cost per event of merging partitions in
+// event time (batches of 512 events a partition, interleaved times).
+//
+//	go test -run '^$' -bench LaneMerge -benchmem ./source/
+func BenchmarkLaneMerge(b *testing.B) {
+	for _, lanes := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("partitions=%d", lanes), func(b *testing.B) {
+			const per = 512
+			t0 := time.Unix(1_800_000_000, 0)
+			evs := make([][]*event.Event, lanes)
+			for l := range lanes {
+				for i := range per {
+					evs[l] = append(evs[l], &event.Event{Stream: "s", Time: int64(i*lanes+l) * 1e6})
+				}
+			}
+			offs := make([]int64, per)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for n := 0; n < b.N; n += per * lanes {
+				m := newLaneMerge(time.Second)
+				for l := range lanes {
+					m.addLane(fmt.Sprintf("t/%d", l), t0, nil)
+					m.add(&partBatch{lane: fmt.Sprintf("t/%d", l), evs: slices.Clone(evs[l]), offs: offs, next: per, done: true}, t0)
+				}
+				for {
+					if _, ok, _ := m.next(t0); !ok {
+						break
+					}
+				}
+			}
+		})
 	}
 }
