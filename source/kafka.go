@@ -66,6 +66,8 @@ type Kafka struct {
 	commits chan Positions
 }
 
+var errNoTopic = errors.New("no such topic, or it has no partitions")
+
 // DefaultKafkaIdle is how long a silent partition holds event time back
 // unless the configuration says otherwise.
 const DefaultKafkaIdle = 10 * time.Second
@@ -228,6 +230,16 @@ func (k *Kafka) Run(ctx context.Context, from Positions, out chan<- Batch) error
 		wg.Go(func() { k.commitLoop(runCtx, client) })
 	}
 	parts, seq, err := k.plan(runCtx, client, from)
+	for backoff := 500 * time.Millisecond; err != nil && !errors.Is(err, errNoTopic) && runCtx.Err() == nil; backoff = min(2*backoff, 10*time.Second) {
+		// A broker that does not answer yet is waited for, as a fetch
+		// that fails is retried; a topic that does not exist is an error.
+		k.log().Warn("kafka: cannot start reading: retrying", "source", k.Name(), "error", err, "retry_in", backoff.String())
+		select {
+		case <-runCtx.Done():
+		case <-time.After(backoff):
+			parts, seq, err = k.plan(runCtx, client, from)
+		}
+	}
 	if err == nil {
 		err = k.read(runCtx, client, parts, seq, out)
 	}
@@ -255,6 +267,9 @@ func (k *Kafka) plan(ctx context.Context, client *kafka.Client, from Positions) 
 		if !slices.Contains(k.Topics, t.Name) {
 			continue
 		}
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			return nil, 0, fmt.Errorf("topic %s: %w", t.Name, errNoTopic)
+		}
 		if t.Error != nil {
 			return nil, 0, fmt.Errorf("topic %s: %w", t.Name, t.Error)
 		}
@@ -265,7 +280,7 @@ func (k *Kafka) plan(ctx context.Context, client *kafka.Client, from Positions) 
 	for _, t := range k.Topics {
 		ids := byTopic[t]
 		if len(ids) == 0 {
-			return nil, 0, fmt.Errorf("topic %s: no such topic, or it has no partitions", t)
+			return nil, 0, fmt.Errorf("topic %s: %w", t, errNoTopic)
 		}
 		slices.Sort(ids)
 		for _, id := range ids {

@@ -3,7 +3,9 @@ package source
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -422,4 +424,62 @@ func TestKafkaLostToRetention(t *testing.T) {
 	if strings.Join(ids, " ") != "a3 a4" || k.Counts().Lost.Load() != 2 {
 		t.Fatalf("read %v, lost %d; want a3 a4 and 2 lost", ids, k.Counts().Lost.Load())
 	}
+}
+
+// TestKafkaWaitsForBroker: a broker that does not answer at start is
+// waited for; reading begins once it does.
+func TestKafkaWaitsForBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	k := &Kafka{Spec: Spec{Name: "k", Stream: "s"}, Brokers: []string{addr}, Topics: []string{"pay"}, Bounded: true, MaxWait: 50 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out := make(chan Batch, 4)
+	go func() { _ = k.Run(ctx, nil, out) }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case b := <-out:
+		t.Fatalf("the source ended while the broker was down: %v", b.Err)
+	default:
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "pay"), kfake.Ports(portOf(t, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	produce(t, c, ev("pay", 0, "a1", 1))
+	var ids []string
+	for {
+		select {
+		case b := <-out:
+			for _, e := range b.Events {
+				ids = append(ids, e.ID)
+			}
+			if b.End {
+				if b.Err != nil || strings.Join(ids, " ") != "a1" {
+					t.Fatalf("read %v, %v", ids, b.Err)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the source did not start once the broker answered")
+		}
+	}
+}
+
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
