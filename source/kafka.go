@@ -457,6 +457,11 @@ func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partiti
 			room <- struct{}{}
 		}
 		m.addLane(p.lane, now, func() { room <- struct{}{} })
+		// Every partition's start goes into the first batch's positions,
+		// so that a checkpoint holds where each partition was read from
+		// even before it delivers: a restart must not start a quiet
+		// partition anew at start: latest and skip what came meanwhile.
+		m.pos[p.lane] = p.start
 		if p.end >= 0 && p.start >= p.end {
 			<-room
 			m.add(&partBatch{lane: p.lane, next: p.start, done: true}, now)

@@ -483,3 +483,27 @@ func portOf(t *testing.T, addr string) int {
 	}
 	return n
 }
+
+// TestKafkaPositionsOfQuietPartitions: the first batch holds every
+// partition's start, so a partition that delivered nothing before a
+// restart resumes where it was, not at start: latest.
+func TestKafkaPositionsOfQuietPartitions(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 2})
+	produce(t, c, ev("pay", 0, "a1", 1))
+	k := kafkaSource(c, "pay")
+	k.Start, _ = ParseKafkaStart("latest")
+	_, pos, err := readAll(t, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := offsets(t, pos); len(got) != 2 || got["pay/0"] != 1 || got["pay/1"] != 0 {
+		t.Fatalf("positions %v, want both partitions", got)
+	}
+	produce(t, c, ev("pay", 1, "b1", 2))
+	k2 := kafkaSource(c, "pay")
+	k2.Start = k.Start
+	ids, _, err := readAll(t, k2, pos)
+	if err != nil || strings.Join(ids, " ") != "b1" {
+		t.Fatalf("after a restart read %v, %v; want b1", ids, err)
+	}
+}
