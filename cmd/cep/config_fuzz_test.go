@@ -17,6 +17,7 @@ func FuzzLoadConfig(f *testing.F) {
 		"a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: [*c, *c]\n",
 		"rules: [r]\nsinks:\n  - {name: s, type: webhook, webhook: {url: \"http://x\"}}\n",
 		"prepare: {creates: d, command: [true]}\n",
+		"rules: [r]\nsources:\n  - {type: kafka, brokers: [a:1], topics: [t, u], stream: s, group: g, start: 2026-11-01T00:00:00Z, idle_timeout: 2s, tls: {}, sasl: {mechanism: plain, username: u, password: \"${env:P}\"}}\n",
 	} {
 		f.Add(seed)
 	}
