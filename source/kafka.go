@@ -210,22 +210,32 @@ func (k *Kafka) newClient() *kafka.Client {
 // Run implements Source.
 func (k *Kafka) Run(ctx context.Context, from Positions, out chan<- Batch) error {
 	client := k.newClient()
-	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	k.mu.Lock()
 	k.client, k.running = client, true
 	if k.commits == nil {
 		k.commits = make(chan Positions, 1)
 	}
 	k.mu.Unlock()
+	var wg sync.WaitGroup
+	runCtx, cancel := context.WithCancel(ctx)
 	defer func() {
+		// From here on Committed commits at once; what it queued before is
+		// committed now, so that the offsets of a checkpoint taken while
+		// the source was stopping are not dropped.
 		k.mu.Lock()
 		k.running = false
 		k.mu.Unlock()
+		cancel()
+		wg.Wait()
+		select {
+		case p := <-k.commits:
+			cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+			k.commit(cctx, client, p)
+			ccancel()
+		default:
+		}
+		client.Transport.(*kafka.Transport).CloseIdleConnections()
 	}()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if k.Group != "" {
 		wg.Go(func() { k.commitLoop(runCtx, client) })
 	}
@@ -778,27 +788,25 @@ func (k *Kafka) Committed(p Positions) {
 	if k.commits == nil {
 		k.commits = make(chan Positions, 1)
 	}
-	k.mu.Unlock()
-	if client == nil {
-		return
-	}
-	if !running {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		k.commit(ctx, client, p)
-		return
-	}
-	for {
-		select {
-		case k.commits <- p:
-			return
-		default:
-		}
+	if running {
+		// The newest replaces one not yet sent. Queued under the lock, so
+		// that Run, stopping, either sees it or makes this call commit at
+		// once.
 		select {
 		case <-k.commits:
 		default:
 		}
+		k.commits <- p
+		k.mu.Unlock()
+		return
 	}
+	k.mu.Unlock()
+	if client == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	k.commit(ctx, client, p)
 }
 
 func (k *Kafka) commitLoop(ctx context.Context, client *kafka.Client) {
