@@ -3,17 +3,21 @@ package source
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl/scram"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	kscram "github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // The Kafka source is tested against kfake, an in-process broker speaking
@@ -506,4 +510,65 @@ func TestKafkaPositionsOfQuietPartitions(t *testing.T) {
 	if err != nil || strings.Join(ids, " ") != "b1" {
 		t.Fatalf("after a restart read %v, %v; want b1", ids, err)
 	}
+}
+
+// TestKafkaSASL: a broker that requires SCRAM is read with the source's
+// mechanism; with a wrong password the source does not read, and says
+// why.
+func TestKafkaSASL(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "pay"), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "cep", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.SASL(kscram.Auth{User: "cep", Pass: "s3cret"}.AsSha256Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "pay", Value: []byte(fmt.Sprintf(`{"id":"a1","ts":%d}`, t0))}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	mech, err := scram.Mechanism(scram.SHA256, "cep", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kafkaSource(c, "pay")
+	k.SASL = mech
+	if ids, _, err := readAll(t, k, nil); err != nil || strings.Join(ids, " ") != "a1" {
+		t.Fatalf("read %v, %v", ids, err)
+	}
+
+	wrong, _ := scram.Mechanism(scram.SHA256, "cep", "guess")
+	logged := &syncWriter{w: &strings.Builder{}}
+	k = kafkaSource(c, "pay")
+	k.SASL, k.Log = wrong, slog.New(slog.NewTextHandler(logged, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Batch, 1)
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx, nil, out) }()
+	waitFor(t, func() bool { return strings.Contains(logged.String(), "cannot start reading") }, "the authentication failure to be logged")
+	cancel()
+	<-done
+	if len(out) != 0 {
+		t.Fatal("read with a wrong password")
+	}
+}
+
+// syncWriter lets a test read a log that goroutines write.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
