@@ -1,7 +1,9 @@
 package server
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cep-project/cep/runtime"
@@ -11,8 +13,9 @@ import (
 //
 // cep is ready while its loop runs and reads its sources: not while it is
 // a standby waiting for the state's lease, nor while reading is paused
-// (checkpoints failing, the lease unconfirmed). A failed reload does not
-// make it unready — the rules loaded before keep running, and taking the
+// (checkpoints failing, the lease unconfirmed), nor while a source has
+// not begun to read (a Kafka source whose brokers do not answer). A
+// failed reload does not make it unready — the rules loaded before keep running, and taking the
 // process out of service would stop all detection — but it makes the
 // status "degraded", with the errors (file:line:col) in the detail.
 type Readiness struct {
@@ -67,6 +70,12 @@ func (rd *Readiness) Detail() (ReadyDetail, bool) {
 	if !rs.Reading {
 		d.Status = "not reading"
 		return d, false
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Sources)) {
+		if st.Sources[name].Starting.Load() {
+			d.Why = "source " + name + " has not begun to read (its brokers do not answer yet, or it is finding its partitions)"
+			return d, false
+		}
 	}
 	d.Status, d.Rules = "ready", len(st.Rules)
 	if d.Reload != nil && !d.Reload.OK || d.Facts == "down" {

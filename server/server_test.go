@@ -413,3 +413,46 @@ func TestFactsHealth(t *testing.T) {
 		t.Errorf("healthz with facts down: %v", health)
 	}
 }
+
+// startingSource has not begun to read until told.
+type startingSource struct{ counts source.Counters }
+
+func (s *startingSource) Name() string             { return "kafka:auth" }
+func (s *startingSource) Streams() []string        { return []string{"auth"} }
+func (s *startingSource) Counts() *source.Counters { return &s.counts }
+func (s *startingSource) Run(ctx context.Context, _ source.Positions, _ chan<- source.Batch) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestReadinessWaitsForSources: a source that has not begun to read (a
+// Kafka source whose brokers do not answer) keeps cep unready, and says
+// so.
+func TestReadinessWaitsForSources(t *testing.T) {
+	src := &startingSource{}
+	src.counts.Starting.Store(true)
+	rt, err := runtime.New(runtime.Config{Mode: runtime.Service, Sources: []source.Source{src}, Sink: nopSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _, _ = rt.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	ready := &Readiness{Runtime: rt}
+	var d ReadyDetail
+	var ok bool
+	for range 200 {
+		if d, ok = ready.Detail(); d.Why != "" || ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ok || !strings.Contains(d.Why, "source kafka:auth has not begun to read") {
+		t.Fatalf("ready %v while a source has not begun: %+v", ok, d)
+	}
+	src.counts.Starting.Store(false)
+	if d, ok = ready.Detail(); !ok || d.Status != "ready" {
+		t.Fatalf("not ready once the source reads: %+v", d)
+	}
+}

@@ -239,6 +239,7 @@ func (k *Kafka) Run(ctx context.Context, from Positions, out chan<- Batch) error
 	if k.Group != "" {
 		wg.Go(func() { k.commitLoop(runCtx, client) })
 	}
+	k.counts.Starting.Store(true)
 	parts, seq, err := k.plan(runCtx, client, from)
 	for backoff := 500 * time.Millisecond; err != nil && !errors.Is(err, errNoTopic) && runCtx.Err() == nil; backoff = min(2*backoff, 10*time.Second) {
 		// A broker that does not answer yet is waited for, as a fetch
@@ -250,6 +251,7 @@ func (k *Kafka) Run(ctx context.Context, from Positions, out chan<- Batch) error
 			parts, seq, err = k.plan(runCtx, client, from)
 		}
 	}
+	k.counts.Starting.Store(false)
 	if err == nil {
 		err = k.read(runCtx, client, parts, seq, out)
 	}

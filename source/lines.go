@@ -49,6 +49,10 @@ type Counters struct {
 	// Lost counts input deleted upstream before it was read (a Kafka
 	// partition's messages removed by retention while cep lagged).
 	Lost atomic.Uint64
+	// Starting is set while the source has not begun to read: a Kafka
+	// source finding its partitions and offsets, or waiting for brokers
+	// that do not answer. Readiness is false meanwhile.
+	Starting atomic.Bool
 	// Lag is, for a source of several lanes that knows how far behind it
 	// reads (Kafka's partitions), each lane's lag in messages.
 	Lag LagTable
