@@ -1,5 +1,7 @@
 // Package source reads events: JSON lines from files (followed like
-// tail -F, resumable from a checkpointed position) and standard input.
+// tail -F, resumable from a checkpointed position), standard input, and
+// Kafka topics (an offset per partition in checkpoints, committed to the
+// consumer group once durable, partitions merged in event time).
 // Sources hand the runtime batches of events with the position after
 // them; see docs/ARCHITECTURE.md for how positions enter checkpoints.
 package source
