@@ -183,6 +183,22 @@ var _ = Describe("Kafka sources", Ordered, func() {
 		want = archiveCounts(dir)
 		Expect(len(want)).To(BeNumerically(">", 100))
 		Expect(total(want)).To(Equal(len(want)))
+		By("replaying the files with --input: the same alerts")
+		root := repoRoot()
+		args := []string{"run", "--rules", root + "/examples/fraud/rules", "--lists", root + "/examples/fraud/lists",
+			"--models", root + "/examples/fraud/models", "--output", "replay.jsonl"}
+		for _, st := range kafkaStreams {
+			args = append(args, "--input", filepath.Join(data, st+".jsonl"))
+		}
+		r := cep(dir, nil, args...)
+		Expect(r.code).To(Equal(0), r.stderr)
+		replayed, err := os.ReadFile(filepath.Join(dir, "replay.jsonl"))
+		Expect(err).NotTo(HaveOccurred())
+		ids := map[string]int{}
+		for _, a := range alertsOf(string(replayed)) {
+			ids[a["id"].(string)]++
+		}
+		Expect(ids).To(Equal(want))
 	})
 
 	It("reads three topics of the fraud example into the alerts of a file replay, to a file and a topic", func() {
