@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/cep-project/cep/event"
@@ -658,6 +659,7 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			}
 			b.msgs = append(b.msgs, m)
 		}
+		b.next = max(b.next, controlEnd(res.Records, from, p.end))
 		off = b.next
 		k.counts.Lag.Set(p.lane, max(res.HighWatermark-off, 0))
 		b.done = p.end >= 0 && off >= p.end
@@ -669,6 +671,36 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			return nil
 		}
 	}
+}
+
+// controlEnd is the offset after the last control record (a transaction's
+// commit or abort marker) of a fetch at or after from (and before end,
+// when end >= 0), or from when there is none. The records a fetch yields
+// skip control batches, yet their offsets must be passed: a partition
+// whose next offset is a marker would otherwise be fetched at it for
+// ever.
+func controlEnd(r kafka.RecordReader, from, end int64) int64 {
+	next := from
+	rs, ok := r.(*protocol.RecordStream)
+	if !ok {
+		return next
+	}
+	for _, sub := range rs.Records {
+		cb, ok := sub.(*protocol.ControlBatch)
+		if !ok {
+			continue
+		}
+		for {
+			rec, err := cb.ReadRecord()
+			if err != nil {
+				break
+			}
+			if rec.Offset >= from && (end < 0 || rec.Offset < end) {
+				next = max(next, rec.Offset+1)
+			}
+		}
+	}
+	return next
 }
 
 // decodeLoop decodes a partition's fetched messages and hands them to the

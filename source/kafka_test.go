@@ -572,3 +572,39 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.w.String()
 }
+
+// TestKafkaTransactionMarkers: a transactional producer's commit markers
+// take offsets that are not messages; the source passes them, so a
+// bounded read ends and a partition ending in a marker is not fetched at
+// it for ever.
+func TestKafkaTransactionMarkers(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 1})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.TransactionalID("cep-test"), kgo.DefaultProduceTopic("pay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	for i := range 2 {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprintf(`{"id":"a%d","ts":%d}`, i, t0+i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := kafkaSource(c, "pay")
+	ids, pos, err := readAll(t, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, " ") != "a0 a1" || k.Counts().Malformed.Load() != 0 {
+		t.Fatalf("read %v, %d malformed", ids, k.Counts().Malformed.Load())
+	}
+	if got := offsets(t, pos); got["pay/0"] != 4 {
+		t.Fatalf("position %v, want 4: past both markers", got)
+	}
+}
