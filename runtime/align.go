@@ -71,7 +71,7 @@ func (al *aligner) forward(ctx context.Context, name string, in <-chan source.Ba
 		case <-ctx.Done():
 			return
 		}
-		if b.Pos != nil && len(b.Events) > 0 && !al.wait(ctx, name, b.Events[0].Time) {
+		if resumable(b) && len(b.Events) > 0 && !al.wait(ctx, name, b.Events[0].Time) {
 			return
 		}
 		select {
@@ -79,7 +79,7 @@ func (al *aligner) forward(ctx context.Context, name string, in <-chan source.Ba
 		case <-ctx.Done():
 			return
 		}
-		if b.Pos != nil || b.End {
+		if resumable(b) || b.End {
 			al.handed(name, b)
 		}
 		if b.End {
@@ -87,6 +87,10 @@ func (al *aligner) forward(ctx context.Context, name string, in <-chan source.Ba
 		}
 	}
 }
+
+// resumable tells a batch of a source that can resume: a position, or
+// the positions of the lanes it moves on (Kafka's partitions).
+func resumable(b source.Batch) bool { return b.Pos != nil || len(b.Lanes) > 0 }
 
 // wait blocks until a batch of source name starting at t may go on; false
 // when ctx ended first.

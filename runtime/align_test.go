@@ -168,3 +168,20 @@ func TestAlignerIdleSourceReleases(t *testing.T) {
 		t.Fatalf("the idle source still holds the fast one back: %+v", b)
 	}
 }
+
+// TestAlignerHoldsBackALaneSource: a source whose batches move lanes on
+// (Kafka's partitions) can resume, and is aligned like a file.
+func TestAlignerHoldsBackALaneSource(t *testing.T) {
+	al := newAligner(5*time.Second, time.Hour, time.Now)
+	lanes := batches("k", 0, 10, 20, 30, 40, 50)
+	for i := range lanes {
+		if !lanes[i].End {
+			lanes[i].Pos, lanes[i].Lanes = nil, source.Positions{"t/0": {1}}
+		}
+	}
+	got := runAligned(t, al, map[string][]source.Batch{"k": lanes, "b": batches("b", 1, 11, 21, 31, 41, 51)})
+	checkAligned(t, got, 5)
+	if len(got) != 12 {
+		t.Fatalf("got %d events, want 12: %v", len(got), got)
+	}
+}
