@@ -79,7 +79,10 @@ func (al *aligner) forward(ctx context.Context, name string, in <-chan source.Ba
 		case <-ctx.Done():
 			return
 		}
-		if resumable(b) || b.End {
+		// A batch that only moves positions on (malformed lines, a Kafka
+		// source's partitions at start) says nothing of event time: it
+		// must not make the source count, at no time, for the others.
+		if resumable(b) && len(b.Events) > 0 || b.End {
 			al.handed(name, b)
 		}
 		if b.End {

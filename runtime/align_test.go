@@ -185,3 +185,22 @@ func TestAlignerHoldsBackALaneSource(t *testing.T) {
 		t.Fatalf("got %d events, want 12: %v", len(got), got)
 	}
 }
+
+// TestAlignerPositionsOnlyBatch: a batch that only moves positions on
+// (a Kafka source's partitions at start) does not hold the others back.
+func TestAlignerPositionsOnlyBatch(t *testing.T) {
+	al := newAligner(time.Second, time.Hour, time.Now)
+	k := []source.Batch{{Source: "k", Lanes: source.Positions{"t/0": {1}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kin, out := make(chan source.Batch, 1), make(chan source.Batch, 16)
+	kin <- k[0]
+	go al.forward(ctx, "k", kin, out)
+	if b := <-out; len(b.Lanes) != 1 {
+		t.Fatalf("first batch %+v", b)
+	}
+	got := runAligned(t, al, map[string][]source.Batch{"b": batches("b", 1, 100, 200)})
+	if len(got) != 3 {
+		t.Fatalf("a positions-only batch held the other source back: %v", got)
+	}
+}
