@@ -425,10 +425,19 @@ func (s *laneSource) Committed(p source.Positions) {
 }
 
 func (s *laneSource) Run(ctx context.Context, _ source.Positions, out chan<- source.Batch) error {
+	pushed := make(chan struct{}, 1)
 	for i := range 10 {
-		b := source.Batch{Source: s.Name(), Lanes: source.Positions{fmt.Sprintf("t/%d", i%2): {byte(i)}}}
+		b := source.Batch{Source: s.Name(), Lanes: source.Positions{fmt.Sprintf("t/%d", i%2): {byte(i)}},
+			Pushed: func() { pushed <- struct{}{} }}
 		select {
 		case out <- b:
+		case <-ctx.Done():
+			return nil
+		}
+		// The checkpoint is asked for once the batch is in, so that it
+		// covers the batch's positions.
+		select {
+		case <-pushed:
 		case <-ctx.Done():
 			return nil
 		}
