@@ -200,6 +200,49 @@ func TestSilentDeclaredStreamGoesIdle(t *testing.T) {
 	}
 }
 
+// TestRestoredStreamIsNotIdleAtOnce: a stream restored from a checkpoint
+// has delivered nothing in this process yet; its silence is timed from
+// the first tick, so a stream slow to resume is not idle at once (which
+// let the others' events run its own late).
+func TestRestoredStreamIsNotIdleAtOnce(t *testing.T) {
+	rs := compileRules(t, "id: all\ntitle: all\nmatch: \"true\"\n")
+	cfg := Config{Streams: []string{"a", "b"}, IdleTimeout: time.Minute}
+	e, _ := New(rs, cfg, func(*alert.Alert) {})
+	t0 := time.Unix(1_700_000_000, 0)
+	e.Push(ev(t, "a", "a1", 100, ""), t0)
+	e.Push(ev(t, "b", "b1", 100, ""), t0)
+	type entry struct {
+		scope, key string
+		val        []byte
+	}
+	var saved []entry
+	if err := e.Snapshot(func(scope, key string, val []byte) error {
+		saved = append(saved, entry{scope, key, val})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	e2, _ := New(rs, cfg, func(a *alert.Alert) { got = append(got, a.Events[0].Event.ID) })
+	r := e2.Restore()
+	for _, x := range saved {
+		if err := r.Entry(x.scope, x.key, x.val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	t1 := t0.Add(time.Hour) // the restart, long after the checkpoint
+	e2.Tick(t1)
+	e2.Push(ev(t, "a", "a2", 200, ""), t1)
+	e2.Push(ev(t, "b", "b2", 102, ""), t1.Add(time.Second))
+	e2.Close()
+	if strings.Join(got, " ") != "a1 b1 b2 a2" {
+		t.Errorf("after a restore: %v, want a1 b1 b2 a2 (b not late)", got)
+	}
+}
+
 func TestDedup(t *testing.T) {
 	rs := compileRules(t, "id: d\ntitle: d\nby: [event.user]\nmatch: \"true\"\nalert:\n  dedup: 10s\n")
 	var c collector

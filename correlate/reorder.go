@@ -130,10 +130,13 @@ func (r *reorder) tick(now time.Time) {
 		return
 	}
 	for _, sc := range r.streams {
-		if !sc.seen && sc.lastWall.IsZero() {
-			// A declared stream's silence is timed from the first tick:
-			// one that never delivers must not hold event time back for
-			// ever (a followed file that stays empty).
+		if sc.lastWall.IsZero() {
+			// Silence is timed from the first tick for a stream that has
+			// delivered nothing in this process: a declared one that never
+			// delivers must not hold event time back for ever (a followed
+			// file that stays empty), and one restored from a checkpoint
+			// must not count as idle since the epoch, which let the other
+			// streams run its events late when it was slow to resume.
 			sc.lastWall = now
 		}
 		if !sc.done && now.Sub(sc.lastWall) >= r.idle {

@@ -343,7 +343,9 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	feed := make(chan source.Batch, 2*len(rt.cfg.Sources))
 	al := rt.newAligner()
 	for _, s := range rt.cfg.Sources {
-		own := make(chan source.Batch, 2)
+		// Unbuffered: the forwarder is a hand-over, not a read-ahead; a
+		// paused loop stops the source one batch later, as before.
+		own := make(chan source.Batch)
 		go func() { _ = s.Run(srcCtx, rt.from[s.Name()], own) }()
 		go al.forward(srcCtx, s.Name(), own, feed)
 	}
