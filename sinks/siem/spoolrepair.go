@@ -68,21 +68,32 @@ func scanSegment(b []byte, start int, valid func(payload []byte) bool) (good, ba
 	return good, bad
 }
 
-// quarantine moves the damaged spans of segment n (read as b) to files of
-// their own under quarantine/, fsync'd, and only then rewrites the segment
+// quarantine moves the damaged spans of segment n (read as b), one after
+// the other, to a file of their own under quarantine/, fsync'd, and only then rewrites the segment
 // with what precedes start and the good frames. It returns the segment's
 // new content. Nothing is deleted: every byte is in the segment or in
 // quarantine.
 func (s *diskSpool) quarantine(n uint64, b []byte, start int, good, bad []span) ([]byte, error) {
-	for _, d := range bad {
-		name, err := s.quarantineBytes(fmt.Sprintf("%s.%d.bad", segName(n), d.off), b[d.off:d.end])
+	if len(bad) > 0 {
+		// One file (and one fsync) per repair, not per span: a damaged
+		// segment can hold hundreds of small bad spans between good
+		// records.
+		var all []byte
+		for _, d := range bad {
+			all = append(all, b[d.off:d.end]...)
+		}
+		name, err := s.quarantineBytes(fmt.Sprintf("%s.%d.bad", segName(n), bad[0].off), all)
 		if err != nil {
 			return nil, fmt.Errorf("spool quarantine: %w", err)
 		}
 		s.recMu.Lock()
-		s.rec.QuarantinedBytes += int64(d.end - d.off)
+		s.rec.QuarantinedBytes += int64(len(all))
 		s.rec.Quarantined = append(s.rec.Quarantined, name)
-		s.rec.Problems = append(s.rec.Problems, fmt.Sprintf("%s: %d bytes at offset %d unreadable (%s); moved to %s, reading resumed at the next valid record", segName(n), d.end-d.off, d.off, d.why, name))
+		at := 0
+		for _, d := range bad {
+			s.rec.Problems = append(s.rec.Problems, fmt.Sprintf("%s: %d bytes at offset %d unreadable (%s); moved to %s (from its byte %d), reading resumed at the next valid record", segName(n), d.end-d.off, d.off, d.why, name, at))
+			at += d.end - d.off
+		}
 		s.recMu.Unlock()
 	}
 	out := slices.Clone(b[:start])
