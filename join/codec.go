@@ -3,6 +3,7 @@ package join
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/cep-project/cep/event"
@@ -31,11 +32,7 @@ func (j *Joiner) MarshalBinary() ([]byte, error) {
 	for _, c := range j.counters(codecVersion) {
 		e.Uvarint(*c)
 	}
-	keys := make([]string, 0, len(j.keys))
-	for k := range j.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(j.keys))
 	e.Uvarint(uint64(len(keys)))
 	for _, key := range keys {
 		e.Str(key)

@@ -3,6 +3,7 @@ package window
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -39,11 +40,7 @@ func (a *Aggregator) MarshalBinary() ([]byte, error) {
 	for _, c := range a.counters(codecVersion) {
 		e.Uvarint(*c)
 	}
-	keys := make([]string, 0, len(a.keys))
-	for k := range a.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(a.keys))
 	e.Uvarint(uint64(len(keys)))
 	for _, key := range keys {
 		e.Str(key)
