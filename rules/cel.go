@@ -314,8 +314,9 @@ func (c *Compiler) check(env *cel.Env, text string, s scope) (*cel.Ast, *cel.Iss
 		return nil, iss
 	}
 	if ra, err := celenv.DoubleLiterals(env, pa, s.doubles); err == nil {
-		pa = ra
+		return ra, nil // the rewrite is type-checked as it is made
 	}
+	// Errors are reported from the expression as written.
 	return env.Check(pa)
 }
 

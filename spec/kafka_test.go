@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -182,11 +181,7 @@ var _ = Describe("Kafka sources", Ordered, func() {
 	var data string
 	var want map[string]int
 	BeforeAll(func() {
-		data = GinkgoT().TempDir()
-		gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
-		gen.Dir = repoRoot()
-		out, err := gen.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
+		data = fraudData
 		By("reading the streams from their files")
 		dir := GinkgoT().TempDir()
 		s := startCep(dir, "run", "--config", fileRun(dir, data))

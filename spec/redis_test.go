@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -130,11 +129,7 @@ var _ = Describe("state in Redis", Ordered, func() {
 	var data string
 	var want map[string]int
 	BeforeAll(func() {
-		data = GinkgoT().TempDir()
-		gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
-		gen.Dir = repoRoot()
-		out, err := gen.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
+		data = fraudData
 		By("running the fraud example once, uninterrupted, with its state in Redis")
 		srv := redistest.Start(GinkgoT())
 		dir := GinkgoT().TempDir()

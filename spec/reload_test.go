@@ -343,11 +343,7 @@ var _ = Describe("cep backtest", Ordered, func() {
 	var repo *gitRepo
 	var data string
 	BeforeAll(func() {
-		data = GinkgoT().TempDir()
-		gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
-		gen.Dir = repoRoot()
-		out, err := gen.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
+		data = fraudData
 		repo = newGitRepo()
 		files := map[string]string{}
 		for _, sub := range []string{"rules", "lists", "models"} {

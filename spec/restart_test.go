@@ -138,11 +138,7 @@ var _ = Describe("restarts", Ordered, func() {
 	var data string
 	var want map[string]int
 	BeforeAll(func() {
-		data = GinkgoT().TempDir()
-		gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
-		gen.Dir = repoRoot()
-		out, err := gen.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
+		data = fraudData
 		By("running the fraud example once, uninterrupted")
 		dir := GinkgoT().TempDir()
 		rcv := newSlowReceiver(0)

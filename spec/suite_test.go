@@ -24,20 +24,33 @@ func TestSpecs(t *testing.T) {
 // cepBin is the binary under test, built once for all parallel processes.
 var cepBin string
 
+// fraudData is a directory of the fraud example's streams (20,000 events,
+// seed 7), written once by the example's generator for every spec that
+// replays them; specs only read it.
+var fraudData string
+
 var _ = SynchronizedBeforeSuite(func() []byte {
 	// The binary under test is built as users build it: without the race
 	// detector even when the suite runs with it (CI's GOFLAGS), whose cost
 	// would make the load specs crawl; unit tests cover races.
 	bin, err := gexec.BuildWithEnvironment("github.com/cep-project/cep/cmd/cep", []string{"GOFLAGS=-buildvcs=false"})
 	Expect(err).NotTo(HaveOccurred())
-	return []byte(bin)
-}, func(bin []byte) {
-	cepBin = string(bin)
+	data, err := os.MkdirTemp("", "cep-spec-fraud-")
+	Expect(err).NotTo(HaveOccurred())
+	gen := exec.Command("go", "run", "./examples/fraud/gen", "-out", data, "-events", "20000", "-seed", "7")
+	gen.Dir = repoRoot()
+	out, err := gen.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), string(out))
+	return []byte(bin + "\x00" + data)
+}, func(shared []byte) {
+	bin, data, _ := bytes.Cut(shared, []byte{0})
+	cepBin, fraudData = string(bin), string(data)
 	SetDefaultEventuallyTimeout(30 * time.Second)
 })
 
 var _ = SynchronizedAfterSuite(func() {}, func() {
 	gexec.CleanupBuildArtifacts()
+	_ = os.RemoveAll(fraudData)
 })
 
 // repoRoot is the module root, for the example's files.
