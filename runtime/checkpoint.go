@@ -13,6 +13,8 @@ import (
 type commitResult struct {
 	id  uint64
 	err error
+	// abandoned: the run was stopping and cut the wait short.
+	abandoned bool
 	CheckpointStats
 	// positions are those of the sources that want to hear when a
 	// checkpoint covering them is durable (source.Committer).
@@ -160,13 +162,19 @@ func (rt *Runtime) checkpoint(ctx context.Context) error {
 			tx.Abort()
 			err = fmt.Errorf("waiting for the sinks: %w", err)
 		}
-		rt.committed <- commitResult{id: id, err: err, CheckpointStats: CheckpointStats{ID: id, Bytes: size, Snapshot: taken, Took: time.Since(start)}, positions: durable}
+		rt.committed <- commitResult{id: id, err: err, abandoned: err != nil && ctx.Err() != nil, CheckpointStats: CheckpointStats{ID: id, Bytes: size, Snapshot: taken, Took: time.Since(start)}, positions: durable}
 	}()
 	return nil
 }
 
 func (rt *Runtime) committedOne(r commitResult) {
 	rt.inflight = false
+	if r.abandoned {
+		// The stop cut short the wait for the sinks; the last checkpoint,
+		// which waits for them too, covers what this one would have.
+		rt.log.Debug("checkpoint abandoned at the stop; the last checkpoint replaces it", "id", r.id)
+		return
+	}
 	if r.err != nil {
 		rt.checkpointFailed(r.id, r.err)
 		return

@@ -56,13 +56,19 @@ type ReloadStatus struct {
 	Outcomes map[string]uint64 `json:"outcomes"`
 }
 
+// Swapper replaces the rules that run: a Control, or a scaled-out
+// group's tasks.
+type Swapper interface {
+	Swap(ctx context.Context, rs []*rules.Rule) (SwapResult, error)
+}
+
 // Reloader reloads the rules of a running service: it loads a complete
 // new set (Loader), and only when all of it loads hands it to the loop
 // (Control.Swap). Reloads are serialised; polls, signals and API calls
 // may ask at any time.
 type Reloader struct {
 	Load    Loader
-	Control *Control
+	Control Swapper
 	Log     *slog.Logger
 	// Swapped, when set, is called with each set once the loop runs it,
 	// as the sources' projections follow the rules.

@@ -19,7 +19,7 @@ import (
 // process out of service would stop all detection — but it makes the
 // status "degraded", with the errors (file:line:col) in the detail.
 type Readiness struct {
-	Runtime  *runtime.Runtime
+	Runtime  Runner
 	Reloader *runtime.Reloader
 	// Sinks, when set, describes the sinks' health.
 	Sinks func() any

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cep-project/cep/correlate"
 	"github.com/cep-project/cep/runtime"
+	"github.com/cep-project/cep/runtime/scaleout"
 )
 
 // Metrics is the one Prometheus collector over the runtime's statistics,
@@ -12,9 +13,18 @@ import (
 // written once, in the tables below; the README's metrics list is checked
 // against them.
 type Metrics struct {
-	Runtime  *runtime.Runtime
+	Runtime  Runner
 	Reloader *runtime.Reloader
 	Ingest   *Ingest
+	// ScaleOut, when set, is the process's share of a scaled-out group.
+	ScaleOut *scaleout.Group
+}
+
+// Runner is what the health and metrics endpoints read: a runtime, or a
+// scaled-out process's tasks merged.
+type Runner interface {
+	Stats() *runtime.Statistics
+	Status() runtime.Status
 }
 
 type valueKind = prometheus.ValueType
@@ -145,6 +155,10 @@ var (
 	ingestPend  = prometheus.NewDesc("cep_ingest_pending_events", "Events taken by HTTP ingest and not yet pushed to the engine.", nil, nil)
 	stateRole   = prometheus.NewDesc("cep_state_role", "1 for the role the process has now: starting, standby (waiting for the state's lease), active, paused (checkpoints failing), suspended (lease unconfirmed), fenced (lease lost), stopping, stopped.", []string{"role"}, nil)
 	reading     = prometheus.NewDesc("cep_state_reading", "1 while the sources are read.", nil, nil)
+	rebalances  = prometheus.NewDesc("cep_scaleout_rebalances_total", "Task assignments this process received from its consumer group.", nil, nil)
+	joinErrors  = prometheus.NewDesc("cep_scaleout_join_errors_total", "Failed attempts to join the consumer group.", nil, nil)
+	taskRuns    = prometheus.NewDesc("cep_scaleout_task_starts_total", "Tasks (partition numbers) this process started, each restored from its newest checkpoint.", nil, nil)
+	tasksNow    = prometheus.NewDesc("cep_scaleout_tasks", "Tasks (partition numbers) this process runs now.", nil, nil)
 	failsInRow  = prometheus.NewDesc("cep_checkpoint_failures_in_a_row", "Checkpoints that failed since the last one that succeeded.", nil, nil)
 	withheld    = prometheus.NewDesc("cep_alerts_withheld_total", "Alerts not handed to a sink because the state's lease was not confirmed when they were made.", nil, nil)
 	storeUp     = prometheus.NewDesc("cep_state_store_up", "1 while the state store's backend (Redis) answers.", nil, nil)
@@ -154,7 +168,7 @@ var (
 )
 
 var otherDescs = []*prometheus.Desc{ruleInfo, stateKind, streamTime, streamLag, streamIdle, srcEvents, srcBad, srcBytes, srcLost, srcLag, reloads, reloadOK, reloadTime, ingestReqs, ingestPend,
-	stateRole, reading, failsInRow, withheld, storeUp, storeErrs}
+	stateRole, reading, failsInRow, withheld, storeUp, storeErrs, rebalances, joinErrors, taskRuns, tasksNow}
 
 // roles are the values of cep_state_role's label.
 var roles = []string{runtime.RoleStarting, runtime.RoleStandby, runtime.RoleActive, runtime.RolePaused,
@@ -217,6 +231,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		if !s.LastSuccess.IsZero() {
 			ch <- prometheus.MustNewConstMetric(reloadTime, gauge, float64(s.LastSuccess.UnixNano())/1e9)
 		}
+	}
+	if g := m.ScaleOut; g != nil {
+		c := g.Counts()
+		ch <- prometheus.MustNewConstMetric(rebalances, counter, float64(c.Rebalances.Load()))
+		ch <- prometheus.MustNewConstMetric(joinErrors, counter, float64(c.JoinErrors.Load()))
+		ch <- prometheus.MustNewConstMetric(taskRuns, counter, float64(c.TasksStarted.Load()))
+		ch <- prometheus.MustNewConstMetric(tasksNow, gauge, float64(len(g.Tasks())))
 	}
 	if in := m.Ingest; in != nil {
 		for k, v := range in.Requests() {

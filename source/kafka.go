@@ -31,8 +31,10 @@ import (
 // starts at the group's committed offset, else where Start says.
 // Partitions are merged in event-time order (see kafkamerge.go).
 //
-// Every process reads every partition of its topics: the group keeps
-// offsets, it does not share partitions between processes.
+// Without Partitions, the process reads every partition of its topics:
+// the group keeps offsets, it does not share partitions. With them (scale
+// out, see package scaleout) it reads those partitions only, as the
+// group's member Member says.
 type Kafka struct {
 	Spec    Spec
 	Brokers []string
@@ -58,6 +60,14 @@ type Kafka struct {
 	// Now is the wall clock that decides idle partitions; nil is
 	// time.Now.
 	Now func() time.Time
+	// Partitions, when set, are the only partitions read, of every topic:
+	// one task's share of co-partitioned topics. A topic without one of
+	// them is an error.
+	Partitions []int
+	// Member, when set, commits offsets as this member of the group in
+	// its generation, as a group with live members requires; otherwise a
+	// commit is a simple (memberless) one.
+	Member *GroupMember
 
 	counts Counters
 
@@ -68,6 +78,23 @@ type Kafka struct {
 }
 
 var errNoTopic = errors.New("no such topic, or it has no partitions")
+
+// ForTask returns a source like k that reads only the given partitions of
+// its topics and commits offsets as member m: one task's share.
+func (k *Kafka) ForTask(partitions []int, m *GroupMember) *Kafka {
+	return &Kafka{
+		Spec: k.Spec, Brokers: k.Brokers, Topics: k.Topics, Group: k.Group, Start: k.Start,
+		Bounded: k.Bounded, IdleTimeout: k.IdleTimeout, TLS: k.TLS, SASL: k.SASL, MaxWait: k.MaxWait,
+		Log: k.Log, OnMalformed: k.OnMalformed, Now: k.Now,
+		Partitions: slices.Clone(partitions), Member: m,
+	}
+}
+
+// GroupMember is a consumer group member in one generation.
+type GroupMember struct {
+	Generation int32
+	ID         string
+}
 
 // DefaultKafkaIdle is how long a silent partition holds event time back
 // unless the configuration says otherwise.
@@ -287,13 +314,18 @@ func (k *Kafka) plan(ctx context.Context, client *kafka.Client, from Positions) 
 			return nil, 0, fmt.Errorf("topic %s: %w", t.Name, t.Error)
 		}
 		for _, p := range t.Partitions {
-			byTopic[t.Name] = append(byTopic[t.Name], p.ID)
+			if k.Partitions == nil || slices.Contains(k.Partitions, p.ID) {
+				byTopic[t.Name] = append(byTopic[t.Name], p.ID)
+			}
 		}
 	}
 	for _, t := range k.Topics {
 		ids := byTopic[t]
 		if len(ids) == 0 {
 			return nil, 0, fmt.Errorf("topic %s: %w", t, errNoTopic)
+		}
+		if len(k.Partitions) > 0 && len(ids) != len(k.Partitions) {
+			return nil, 0, fmt.Errorf("topic %s has partitions %v of the %v this task reads: topics read together must have the same partitions", t, ids, k.Partitions)
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
@@ -854,9 +886,12 @@ func (k *Kafka) commitLoop(ctx context.Context, client *kafka.Client) {
 	}
 }
 
-// commit hands offsets to the group as a simple (memberless) commit.
+// commit hands offsets to the group, as its member when there is one.
 func (k *Kafka) commit(ctx context.Context, client *kafka.Client, p Positions) {
 	req := &kafka.OffsetCommitRequest{GroupID: k.Group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{}}
+	if m := k.Member; m != nil {
+		req.GenerationID, req.MemberID = int(m.Generation), m.ID
+	}
 	for lane, b := range p {
 		pos, err := decodeKafkaPos(b)
 		if err != nil {

@@ -32,7 +32,13 @@ var kafkaStreams = []string{"payments", "auth", "account"}
 // card) so that one entity's events keep their order in one partition.
 func startKafka(data string) *kfake.Cluster {
 	GinkgoHelper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, append([]string{"alerts"}, kafkaStreams...)...))
+	return startKafkaPartitions(data, 3)
+}
+
+// startKafkaPartitions is startKafka with n partitions a topic.
+func startKafkaPartitions(data string, n int32) *kfake.Cluster {
+	GinkgoHelper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(n, append([]string{"alerts"}, kafkaStreams...)...))
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cluster.Close)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond))
@@ -144,14 +150,20 @@ func must[T any](v T, err error) T {
 // topics' end offsets, summed over partitions.
 func groupOffsets(cluster *kfake.Cluster, group string) (committed, end int64) {
 	GinkgoHelper()
+	return groupOffsetsOf(cluster, group, 3)
+}
+
+// groupOffsetsOf is groupOffsets over n partitions a topic.
+func groupOffsetsOf(cluster *kfake.Cluster, group string, n int) (committed, end int64) {
+	GinkgoHelper()
 	cl := &kafka.Client{Addr: kafka.TCP(cluster.ListenAddrs()...), Transport: &kafka.Transport{}}
 	defer cl.Transport.(*kafka.Transport).CloseIdleConnections()
 	ctx := context.Background()
 	parts := map[string][]int{}
 	lists := map[string][]kafka.OffsetRequest{}
 	for _, st := range kafkaStreams {
-		parts[st] = []int{0, 1, 2}
-		for p := range 3 {
+		for p := range n {
+			parts[st] = append(parts[st], p)
 			lists[st] = append(lists[st], kafka.LastOffsetOf(p))
 		}
 	}

@@ -58,7 +58,10 @@ type Redis struct {
 	seal   *seal.Keyring
 	desc   string
 	// token tells this store's commits from others' in the head.
-	token string
+	token  string
+	prefix string
+	// borrowed: the client belongs to the store this one is a Scope of.
+	borrowed bool
 
 	mu sync.Mutex
 	// The mirror: what Redis holds as of checkpoint base — each entry's
@@ -254,6 +257,7 @@ func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		desc:    strings.Join(o.Addrs, ","),
 		seal:    o.Keys,
 		token:   randomToken(),
+		prefix:  o.Prefix,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -281,8 +285,39 @@ func (r *Redis) Where() string { return r.desc + " " + r.keys.base }
 // (facts, context lookups) that share its pool.
 func (r *Redis) Client() redis.UniversalClient { return r.client }
 
-// Close closes the connection.
-func (r *Redis) Close() error { return r.client.Close() }
+// Close closes the connection; a Scope's leaves it to its parent.
+func (r *Redis) Close() error {
+	if r.borrowed {
+		return nil
+	}
+	return r.client.Close()
+}
+
+// Scope returns a store of its own checkpoints and lease, named group, on
+// the same connection: the state of one task of a scaled-out group (see
+// package scaleout), under its own hash tag, so that tasks spread over a
+// Redis Cluster's slots.
+func (r *Redis) Scope(group string) (*Redis, error) {
+	if err := checkName("lease name", group); err != nil {
+		return nil, err
+	}
+	s := &Redis{
+		client:   r.client,
+		keys:     keyspace{base: r.prefix + ":{" + group + "}:"},
+		minTTL:   r.minTTL,
+		opTTL:    r.opTTL,
+		log:      r.log,
+		written:  map[string]*rec{},
+		scopes:   map[string]*scopeState{},
+		desc:     r.desc,
+		seal:     r.seal,
+		token:    randomToken(),
+		prefix:   r.prefix,
+		borrowed: true,
+	}
+	s.health = r.Health()
+	return s, nil
+}
 
 // op is a context for one short call.
 func (r *Redis) op(ctx context.Context) (context.Context, context.CancelFunc) {

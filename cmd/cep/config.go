@@ -43,6 +43,8 @@ type config struct {
 	Ingest  *ingestConfig  `yaml:"ingest"`
 	State   stateConfig    `yaml:"state"`
 	Facts   *factsConfig   `yaml:"facts"`
+	// ScaleOut makes this process one of a Kafka consumer group's.
+	ScaleOut *scaleOutConfig `yaml:"scale_out"`
 	// Priority weighs severity, score and criticality into 0–100.
 	Priority *priorityConfig `yaml:"priority"`
 
@@ -350,6 +352,7 @@ func (c *config) validate() []error {
 		}
 		errs = append(errs, s.validateKafka(i)...)
 	}
+	errs = append(errs, c.validateScaleOut()...)
 	if e := c.State.Encryption; e != nil {
 		for _, err := range e.Validate() {
 			bad("state.encryption.%v", err)

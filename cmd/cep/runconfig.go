@@ -25,6 +25,7 @@ import (
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/reflist"
 	"github.com/cep-project/cep/runtime"
+	"github.com/cep-project/cep/runtime/scaleout"
 	"github.com/cep-project/cep/server"
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/source"
@@ -194,15 +195,27 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 	rcfg.MaxFailedCheckpoints = cfg.State.MaxFailedCheckpoints
 	a.warnUnreadStreams(set.Rules, srcs)
-	rt, err := runtime.New(rcfg)
+	var (
+		rt      *runtime.Runtime
+		group   *scaleout.Group
+		runner  service
+		swapper runtime.Swapper = control
+	)
+	if cfg.ScaleOut != nil {
+		group, err = a.scaleOutGroup(cfg, rcfg, srcs, rcfg.Store.(*state.Redis))
+		runner, swapper = group, group
+	} else {
+		rt, err = runtime.New(rcfg)
+		runner = rt
+	}
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
-	reloader := &runtime.Reloader{Load: ruleSrcs.load, Control: control, Log: a.log,
+	reloader := &runtime.Reloader{Load: ruleSrcs.load, Control: swapper, Log: a.log,
 		Swapped: func(s *runtime.RuleSet) { projs.update(s.Rules) }}
 	reloader.Started(&runtime.RuleSet{Rules: set.Rules, Revision: revision})
-	reg.MustRegister(&server.Metrics{Runtime: rt, Reloader: reloader, Ingest: ingest})
-	ready := &server.Readiness{Runtime: rt, Reloader: reloader, Sinks: func() any { return router.Health() }}
+	reg.MustRegister(&server.Metrics{Runtime: runner, Reloader: reloader, Ingest: ingest, ScaleOut: group})
+	ready := &server.Readiness{Runtime: runner, Reloader: reloader, Sinks: func() any { return router.Health() }}
 	if d, ok := rf.facts.(interface{ Down() bool }); ok {
 		ready.FactsDown = d.Down
 	}
@@ -247,12 +260,28 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 
 	a.log.Info("running", "rules", len(set.Rules), "sources", len(srcs), "sinks", len(cfg.Sinks))
 	started := time.Now()
-	res, err := rt.Run(ctx)
+	res, err := runner.Run(ctx)
+	if group != nil {
+		// The tasks only waited for their alerts; the sinks close here.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Engine.StopTimeout)+runtime.DefaultStopTimeout)
+		if cerr := recorder.Close(sctx); cerr != nil && res != nil {
+			res.Left = append(res.Left, fmt.Sprintf("sinks: %v", cerr))
+		}
+		cancel()
+		if res != nil && res.Fenced != nil {
+			return fencedError(res.Fenced)
+		}
+		if err != nil {
+			return exitWith(exitRuntime, "%s: scale-out: %v", p.config, err)
+		}
+	}
 	if err != nil {
 		_ = router.Stop(context.Background())
 		return exitWith(exitUsage, "%s: state: %v", p.config, err)
 	}
-	a.onlineSummary(rt.Engine())
+	if rt != nil {
+		a.onlineSummary(rt.Engine())
+	}
 	a.summary(set, res, srcs, time.Since(started))
 	if res.Interrupted {
 		a.log.Info("stopped", "checkpoints", res.Checkpoints, "buffered_events", res.Stats.Buffered)
@@ -270,6 +299,13 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		return exitWith(exitUsage, "%d problem(s) in rule files: the rules that loaded ran; the others did not", loadErrs)
 	}
 	return nil
+}
+
+// service is a running service: one runtime, or a scaled-out process's
+// tasks.
+type service interface {
+	server.Runner
+	Run(ctx context.Context) (*runtime.Result, error)
 }
 
 // prepare runs the config's prepare command while what it creates is
