@@ -103,8 +103,8 @@ type Group struct {
 	runs    int
 	// ended holds the counters of the task runs that have ended, so that
 	// the process's counters do not fall back when tasks restart.
-	ended *runtime.Statistics
-	failed  error
+	ended  *runtime.Statistics
+	failed error
 }
 
 type task struct {
