@@ -103,8 +103,7 @@ type Group struct {
 	runs    int
 	// ended holds the counters of the task runs that have ended, so that
 	// the process's counters do not fall back when tasks restart.
-	ended  *runtime.Statistics
-	failed error
+	ended *runtime.Statistics
 }
 
 type task struct {
@@ -427,10 +426,10 @@ func (g *Group) Status() runtime.Status {
 	g.mu.Unlock()
 	if role != runtime.RoleActive || len(ts) == 0 {
 		why := "the consumer group is assigning partitions"
-		switch {
-		case role == runtime.RoleActive:
+		switch role {
+		case runtime.RoleActive:
 			role, why = "idle", "the consumer group gave this process no partition"
-		case role == runtime.RoleStopped:
+		case runtime.RoleStopped:
 			why = ""
 		}
 		return runtime.Status{Role: role, Why: why}
