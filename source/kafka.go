@@ -68,6 +68,15 @@ type Kafka struct {
 	// its generation, as a group with live members requires; otherwise a
 	// commit is a simple (memberless) one.
 	Member *GroupMember
+	// NoCommit reads the group's offsets but commits none: a second
+	// reader of partitions whose offsets another source commits.
+	NoCommit bool
+	// Rekey, when set, writes a copy of every decoded message to each
+	// Rekey's topic, keyed as it says, through Writer, before the events
+	// go on: the repartitioning of scale-out. A checkpoint covers only
+	// events whose copies Kafka has acknowledged.
+	Rekey  []Rekey
+	Writer *kafka.Writer
 
 	counts Counters
 
@@ -86,8 +95,16 @@ func (k *Kafka) ForTask(partitions []int, m *GroupMember) *Kafka {
 		Spec: k.Spec, Brokers: k.Brokers, Topics: k.Topics, Group: k.Group, Start: k.Start,
 		Bounded: k.Bounded, IdleTimeout: k.IdleTimeout, TLS: k.TLS, SASL: k.SASL, MaxWait: k.MaxWait,
 		Log: k.Log, OnMalformed: k.OnMalformed, Now: k.Now,
-		Partitions: slices.Clone(partitions), Member: m,
+		Partitions: slices.Clone(partitions), Member: m, NoCommit: k.NoCommit,
 	}
+}
+
+// Rekey is a topic to write messages to under a new key.
+type Rekey struct {
+	Topic string
+	// Key computes an event's new key; false leaves the event out (it
+	// lacks the key's fields).
+	Key func(*event.Event) ([]byte, bool)
 }
 
 // GroupMember is a consumer group member in one generation.
@@ -264,7 +281,7 @@ func (k *Kafka) Run(ctx context.Context, from Positions, out chan<- Batch) error
 		}
 		client.Transport.(*kafka.Transport).CloseIdleConnections()
 	}()
-	if k.Group != "" {
+	if k.Group != "" && !k.NoCommit {
 		wg.Go(func() { k.commitLoop(runCtx, client) })
 	}
 	k.counts.Starting.Store(true)
@@ -747,6 +764,7 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 		proj = live.Load()
 		dec.SetProject(proj)
 	}
+	var copies []kafka.Message
 	for raw := range raws {
 		if live != nil {
 			if cur := live.Load(); cur != proj {
@@ -754,6 +772,7 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 				proj = cur
 			}
 		}
+		copies = copies[:0]
 		b := &partBatch{lane: p.lane, next: raw.next, done: raw.done}
 		if n := len(raw.msgs); n > 0 {
 			b.evs, b.offs = make([]*event.Event, 0, n), make([]int64, 0, n)
@@ -778,6 +797,14 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 			}
 			b.evs = append(b.evs, ev)
 			b.offs = append(b.offs, m.off)
+			for _, rk := range k.Rekey {
+				if key, ok := rk.Key(ev); ok {
+					copies = append(copies, kafka.Message{Topic: rk.Topic, Key: key, Value: val})
+				}
+			}
+		}
+		if len(copies) > 0 && k.rekey(ctx, p, copies) != nil {
+			return
 		}
 		if cap(raw.buf) <= 2*batchBytes {
 			select {
@@ -787,6 +814,28 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 		}
 		if k.handOver(ctx, room, out, b) != nil || b.done {
 			return
+		}
+	}
+}
+
+// rekey writes the copies of one fetched batch, retrying until Kafka
+// takes them or the source stops: the batch goes on only once they are
+// written, so that no checkpoint covers an event whose copy is missing.
+func (k *Kafka) rekey(ctx context.Context, p *partition, msgs []kafka.Message) error {
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
+		err := k.Writer.WriteMessages(ctx, msgs...)
+		if err == nil {
+			k.counts.Rekeyed.Add(uint64(len(msgs)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		k.log().Warn("kafka: writing re-keyed copies failed; retrying", "source", k.Name(), "partition", p.lane, "messages", len(msgs), "error", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
 		}
 	}
 }
@@ -846,7 +895,7 @@ func (k *Kafka) malformed(r *Reader, p *partition, off int64, err error) {
 // has stopped (the last checkpoint of a graceful stop) they are committed
 // at once.
 func (k *Kafka) Committed(p Positions) {
-	if k.Group == "" {
+	if k.Group == "" || k.NoCommit {
 		return
 	}
 	k.mu.Lock()

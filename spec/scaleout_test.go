@@ -34,7 +34,7 @@ rules: [%[1]s/examples/fraud/rules]
 lists: %[1]s/examples/fraud/lists
 models: %[1]s/examples/fraud/models
 engine: {allowed_lateness: 5s, idle_timeout: 2s}
-scale_out: {group: fraud, session_timeout: 6s}
+scale_out: {group: fraud, session_timeout: 6s, repartition: false}
 state:
   interval: %[5]s
   redis:

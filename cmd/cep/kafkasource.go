@@ -36,9 +36,14 @@ type kafkaSourceConfig struct {
 	StopAtEnd bool `yaml:"stop_at_end"`
 	// IdleTimeout: a partition with no new messages this long stops
 	// holding event time back; default 10s, 0s waits for ever.
-	IdleTimeout *duration            `yaml:"idle_timeout"`
-	TLS         *transport.TLSConfig `yaml:"tls"`
-	SASL        *kafkaSASLConfig     `yaml:"sasl"`
+	IdleTimeout *duration `yaml:"idle_timeout"`
+	// KeyedBy says how the producers keyed the topics' messages, as a
+	// rule's by: [event.user] when the message key is the user field.
+	// With scale_out, a stateful rule keyed otherwise reads the topics'
+	// events through a repartition topic.
+	KeyedBy []string             `yaml:"keyed_by"`
+	TLS     *transport.TLSConfig `yaml:"tls"`
+	SASL    *kafkaSASLConfig     `yaml:"sasl"`
 }
 
 // kafkaSASLConfig is SASL authentication: PLAIN (over TLS) or SCRAM.
@@ -53,7 +58,7 @@ type kafkaSASLConfig struct {
 // kafkaKeys are the keys only a kafka source may set.
 func (k *kafkaSourceConfig) set() bool {
 	return len(k.Brokers) > 0 || k.Topic != "" || len(k.Topics) > 0 || k.Group != "" || k.Start != "" ||
-		k.StopAtEnd || k.IdleTimeout != nil || k.TLS != nil || k.SASL != nil
+		k.StopAtEnd || k.IdleTimeout != nil || k.TLS != nil || k.SASL != nil || len(k.KeyedBy) > 0
 }
 
 func (k *kafkaSourceConfig) topics() []string {
@@ -72,7 +77,7 @@ func (s *sourceConfig) validateKafka(i int) []error {
 	k := &s.kafkaSourceConfig
 	if s.Type != "kafka" {
 		if k.set() {
-			bad("brokers, topic, topics, group, start, stop_at_end, idle_timeout, tls and sasl are keys of a kafka source")
+			bad("brokers, topic, topics, group, start, stop_at_end, idle_timeout, keyed_by, tls and sasl are keys of a kafka source")
 		}
 		return errs
 	}

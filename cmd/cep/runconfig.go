@@ -202,7 +202,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		swapper runtime.Swapper = control
 	)
 	if cfg.ScaleOut != nil {
-		group, err = a.scaleOutGroup(cfg, rcfg, srcs, rcfg.Store.(*state.Redis))
+		group, err = a.scaleOutGroup(orBackground(ctx), cfg, rcfg, srcs, rcfg.Store.(*state.Redis))
 		runner, swapper = group, group
 	} else {
 		rt, err = runtime.New(rcfg)

@@ -62,10 +62,11 @@ type Config struct {
 	// plus 10 s, so that a last checkpoint fits.
 	RebalanceTimeout time.Duration
 	// Base is the runtime configuration every task starts from (Service
-	// mode, the rules, the engine and the sink); Task fills in what is
-	// the task's own: its sources, state store and lease.
-	Base runtime.Config
-	Task func(t Task, cfg *runtime.Config) error
+	// mode, the engine and the sink); Units makes a task's runtimes from
+	// it and the rules that run, filling in what is the task's own: its
+	// sources, state stores and leases.
+	Base  runtime.Config
+	Units func(t Task, rs []*rules.Rule, base runtime.Config) ([]Unit, error)
 	Log  *slog.Logger
 }
 
@@ -96,7 +97,9 @@ type Group struct {
 
 	mu      sync.Mutex
 	rules   []*rules.Rule
-	running map[int]*task
+	running map[string]*task
+	// reload is closed by Swap to restart the tasks on new rules.
+	reload chan struct{}
 	owned   []int
 	role    string
 	res     runtime.Result
@@ -106,10 +109,21 @@ type Group struct {
 	ended *runtime.Statistics
 }
 
+// task is one runtime of a task (a Unit).
 type task struct {
-	id  int
-	rt  *runtime.Runtime
-	ctl *runtime.Control
+	id   int
+	name string
+	rt   *runtime.Runtime
+	ctl  *runtime.Control
+}
+
+// Unit is one runtime of a task: its rules, sources and state scope. A
+// task has one, or more when some rules read events re-keyed through
+// repartition topics (see the README's "Kafka and scale-out").
+type Unit struct {
+	// Name tells a task's units apart in logs; "" for the only one.
+	Name   string
+	Config runtime.Config
 }
 
 // New checks cfg.
@@ -121,7 +135,7 @@ func New(cfg Config) (*Group, error) {
 		return nil, errors.New("scale-out: no brokers")
 	case len(cfg.Topics) == 0:
 		return nil, errors.New("scale-out: no topics")
-	case cfg.Task == nil:
+	case cfg.Units == nil:
 		return nil, errors.New("scale-out: no task builder")
 	case cfg.Base.Sink == nil:
 		return nil, errors.New("scale-out: no sink")
@@ -142,7 +156,7 @@ func New(cfg Config) (*Group, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Group{cfg: cfg, log: cfg.Log, rules: cfg.Base.Rules, running: map[int]*task{}, role: runtime.RoleStarting}, nil
+	return &Group{cfg: cfg, log: cfg.Log, rules: cfg.Base.Rules, running: map[string]*task{}, reload: make(chan struct{}), role: runtime.RoleStarting}, nil
 }
 
 // Counts returns the group's counters.
@@ -152,7 +166,14 @@ func (g *Group) Counts() *Counters { return &g.counts }
 func (g *Group) Tasks() []int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return slices.Sorted(maps.Keys(g.running))
+	var ids []int
+	for _, t := range g.running {
+		if !slices.Contains(ids, t.id) {
+			ids = append(ids, t.id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Run joins the group and runs the tasks it is given until ctx is done or
@@ -247,77 +268,129 @@ func tasksOf(as map[string][]kafka.PartitionAssignment, topics []string) ([]int,
 }
 
 // runGeneration runs the tasks of one assignment until the generation
-// ends, then stops them; it returns the first task's failure.
+// ends, then stops them; it returns the first task's failure. A reload
+// (Swap) stops the tasks and starts them again on the new rules, from the
+// checkpoints their stop wrote: the rules decide which runtimes a task
+// has (see Unit).
 func (g *Group) runGeneration(ctx context.Context, m source.GroupMember, ids []int) error {
 	g.mu.Lock()
 	g.owned = slices.Clone(ids)
 	g.role = runtime.RoleActive
 	g.mu.Unlock()
 	defer g.setRole(RoleRebalancing)
+	for {
+		restart, err := g.runTasks(ctx, m, ids)
+		if err != nil || !restart {
+			return err
+		}
+		g.log.Info("restarting the tasks on the reloaded rules", "tasks", ids)
+	}
+}
+
+// runTasks runs every unit of the tasks until the generation ends, one
+// fails, or a reload asks for a restart.
+func (g *Group) runTasks(ctx context.Context, m source.GroupMember, ids []int) (bool, error) {
 	// The generation's context says ErrGenerationEnded when it ends; the
 	// tasks see a plain cancellation, which is how a runtime is told to
 	// stop gracefully.
 	tctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	defer context.AfterFunc(ctx, stop)()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(ids)+1)
-	for _, id := range ids {
-		t, err := g.start(Task{ID: id, Member: m, Of: len(ids)})
-		if err != nil {
-			errs <- err
+	g.mu.Lock()
+	reload := g.reload
+	g.mu.Unlock()
+	var restart atomic.Bool
+	go func() {
+		select {
+		case <-reload:
+			restart.Store(true)
 			stop()
+		case <-tctx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+		stop()
+	}
+	for _, id := range ids {
+		units, err := g.units(Task{ID: id, Member: m, Of: len(ids)})
+		if err != nil {
+			fail(err)
 			break
 		}
-		wg.Go(func() {
-			res, err := t.rt.Run(tctx)
-			g.finish(t, res)
-			if err == nil && res.Fenced != nil {
-				err = res.Fenced
-			}
-			if err != nil {
-				errs <- fmt.Errorf("task %d: %w", id, err)
-				stop()
-			}
-		})
+		for _, u := range units {
+			wg.Go(func() {
+				res, err := u.rt.Run(tctx)
+				g.finish(u, res)
+				if err == nil && res.Fenced != nil {
+					err = res.Fenced
+				}
+				if err != nil {
+					fail(fmt.Errorf("%s: %w", u.name, err))
+				}
+			})
+		}
 	}
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return err
+		return false, err
 	default:
+	}
+	if restart.Load() || ctx.Err() != nil {
+		return restart.Load(), nil
 	}
 	// Every task ended before the generation did (bounded sources): hold
 	// on to the assignment, so that the group does not move the
 	// partitions while they are done.
-	<-ctx.Done()
-	return nil
+	select {
+	case <-ctx.Done():
+		return false, nil
+	case <-reload:
+		return true, nil
+	}
 }
 
-// start builds and registers a task's runtime.
-func (g *Group) start(t Task) (*task, error) {
+// units builds and registers the runtimes of a task.
+func (g *Group) units(t Task) ([]*task, error) {
 	g.mu.Lock()
 	rs := g.rules
 	g.mu.Unlock()
-	cfg := g.cfg.Base
-	cfg.Rules = rs
-	cfg.Engine.Streams = slices.Clone(cfg.Engine.Streams)
-	cfg.Control = runtime.NewControl()
-	cfg.Sink = taskSink{g.cfg.Base.Sink}
-	cfg.Log = g.log.With("task", t.ID)
-	if err := g.cfg.Task(t, &cfg); err != nil {
-		return nil, fmt.Errorf("task %d: %w", t.ID, err)
-	}
-	rt, err := runtime.New(cfg)
+	base := g.cfg.Base
+	base.Rules = rs
+	base.Sink = taskSink{g.cfg.Base.Sink}
+	us, err := g.cfg.Units(t, rs, base)
 	if err != nil {
 		return nil, fmt.Errorf("task %d: %w", t.ID, err)
 	}
-	tk := &task{id: t.ID, rt: rt, ctl: cfg.Control}
+	var out []*task
+	for _, u := range us {
+		name := fmt.Sprintf("task %d", t.ID)
+		if u.Name != "" {
+			name += " " + u.Name
+		}
+		cfg := u.Config
+		cfg.Engine.Streams = slices.Clone(cfg.Engine.Streams)
+		cfg.Control = runtime.NewControl()
+		cfg.Log = g.log.With("task", t.ID, "unit", u.Name)
+		rt, err := runtime.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, &task{id: t.ID, name: name, rt: rt, ctl: cfg.Control})
+	}
 	g.mu.Lock()
-	g.running[t.ID] = tk
+	for _, u := range out {
+		g.running[u.name] = u
+	}
 	g.mu.Unlock()
 	g.counts.TasksStarted.Add(1)
-	return tk, nil
+	return out, nil
 }
 
 // finish adds a task run's result to the group's.
@@ -326,7 +399,7 @@ func (g *Group) finish(t *task, res *runtime.Result) {
 	last := countersOf(t.rt.Stats())
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.running, t.id)
+	delete(g.running, t.name)
 	if last != nil {
 		g.ended = runtime.MergeStatistics([]*runtime.Statistics{g.ended, last})
 	}
@@ -441,29 +514,18 @@ func (g *Group) Status() runtime.Status {
 	return runtime.MergeStatus(all)
 }
 
-// Swap has every running task replace its rules, and the tasks started
-// later run the new ones.
+// Swap runs rs from now on: the tasks stop, each with a last checkpoint,
+// and start again on rs, restoring the state of every rule whose state
+// keeps its meaning (correlate.Engine.Reload's rules). Restarting rather
+// than swapping in place lets the rules change which runtimes a task has.
 func (g *Group) Swap(ctx context.Context, rs []*rules.Rule) (runtime.SwapResult, error) {
+	start := time.Now()
 	g.mu.Lock()
 	g.rules = rs
+	close(g.reload)
+	g.reload = make(chan struct{})
 	g.mu.Unlock()
-	var out runtime.SwapResult
-	var errs []error
-	for i, t := range g.tasks() {
-		res, err := t.ctl.Swap(ctx, rs)
-		if errors.Is(err, runtime.ErrNotRunning) {
-			// Stopping: the next assignment starts with rs.
-			continue
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("task %d: %w", t.id, err))
-			continue
-		}
-		if i == 0 || out.Took < res.Took {
-			out = res
-		}
-	}
-	return out, errors.Join(errs...)
+	return runtime.SwapResult{Took: time.Since(start)}, nil
 }
 
 // taskSink is the process's sink as one task sees it: closing it when the

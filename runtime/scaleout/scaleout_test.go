@@ -148,17 +148,17 @@ func startProcess(t *testing.T, c *kfake.Cluster, rdb *state.Redis, rs []*rules.
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second,
 		Base: runtime.Config{Mode: runtime.Service, Rules: rs, Sink: p.sink, Interval: 200 * time.Millisecond,
 			StopTimeout: 5 * time.Second, Log: slog.New(slog.DiscardHandler)},
-		Task: func(tk Task, cfg *runtime.Config) error {
+		Units: func(tk Task, rs []*rules.Rule, cfg runtime.Config) ([]Unit, error) {
 			m := tk.Member
 			for _, k := range tmpl {
 				cfg.Sources = append(cfg.Sources, k.ForTask([]int{tk.ID}, &m))
 			}
 			st, err := rdb.Scope("t." + strconv.Itoa(tk.ID))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			cfg.Store, cfg.Lease = st, st.NewLease(state.LeaseOptions{TTL: time.Second})
-			return nil
+			return []Unit{{Config: cfg}}, nil
 		},
 	})
 	if err != nil {
