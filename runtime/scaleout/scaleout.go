@@ -67,7 +67,7 @@ type Config struct {
 	// sources, state stores and leases.
 	Base  runtime.Config
 	Units func(t Task, rs []*rules.Rule, base runtime.Config) ([]Unit, error)
-	Log  *slog.Logger
+	Log   *slog.Logger
 }
 
 // Task is one partition number of the topics, run by one member of the
@@ -100,10 +100,10 @@ type Group struct {
 	running map[string]*task
 	// reload is closed by Swap to restart the tasks on new rules.
 	reload chan struct{}
-	owned   []int
-	role    string
-	res     runtime.Result
-	runs    int
+	owned  []int
+	role   string
+	res    runtime.Result
+	runs   int
 	// ended holds the counters of the task runs that have ended, so that
 	// the process's counters do not fall back when tasks restart.
 	ended *runtime.Statistics
