@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -9,6 +11,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cep-project/cep/state/redistest"
 )
@@ -72,8 +76,14 @@ func tasksOf(s *gexec.Session) string {
 // would fire (windows still open) is not due in a live run.
 func settled(dirs ...string) {
 	GinkgoHelper()
+	settledFor(6*time.Second, dirs...)
+}
+
+// settledFor is settled with quiet for how long no alert must come.
+func settledFor(quiet time.Duration, dirs ...string) {
+	GinkgoHelper()
 	count := func() int { return total(union(dirs...)) }
-	Eventually(func() bool { n := count(); time.Sleep(6 * time.Second); return n > 0 && count() == n }, "3m").Should(BeTrue())
+	Eventually(func() bool { n := count(); time.Sleep(quiet); return n > 0 && count() == n }, "3m").Should(BeTrue())
 }
 
 // stopAll stops the processes gracefully.
@@ -160,5 +170,165 @@ var _ = Describe("Kafka scale-out", Ordered, func() {
 		Expect(total(got)).To(Equal(len(got)), "a graceful rebalance hands a task over at a checkpoint: no alert comes twice")
 		committed, end := groupOffsetsOf(cluster, "fraud", scaleOutPartitions)
 		Expect(committed).To(Equal(end))
+	})
+})
+
+// The repartitioning spec's events: logins keyed by user, payments keyed
+// by card (each card is one user's), a sequence keyed by user over both.
+const repartitionRules = `id: fail-then-pay
+title: Failed login, then a large payment
+by: [event.user]
+sequence:
+  within: 10m
+  steps:
+    - {name: fail, stream: auth, where: event.outcome == "failure"}
+    - {name: pay, stream: payments, where: event.amount > 300.0}
+`
+
+const cardRule = `id: card-burst
+title: Four payments on a card in ten minutes
+streams: [payments]
+by: [event.card]
+aggregate:
+  window: {type: tumbling, size: 10m}
+  measures: {n: count()}
+  having: n >= 4
+`
+
+// repartitionData writes the events to dir/auth.jsonl and
+// dir/payments.jsonl and produces them into the topics of the same names,
+// each keyed as its producers would key it, as live traffic comes: in
+// waves of about seven minutes of event time, half a second apart, so
+// that the processes keep up.
+func repartitionData(dir string, cluster *kfake.Cluster) {
+	GinkgoHelper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	Expect(err).NotTo(HaveOccurred())
+	defer cl.Close()
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	files := map[string]*strings.Builder{"auth": {}, "payments": {}}
+	var recs []*kgo.Record
+	flush := func() {
+		Expect(cl.ProduceSync(context.Background(), recs...).FirstErr()).To(Succeed())
+		recs = recs[:0]
+		time.Sleep(500 * time.Millisecond)
+	}
+	for i := range 4000 {
+		if i > 0 && i%400 == 0 {
+			flush()
+		}
+		user := fmt.Sprintf("u%d", i%61)
+		ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+		var topic, key, line string
+		if i%4 == 0 {
+			outcome := "success"
+			if i%3 == 0 {
+				outcome = "failure"
+			}
+			topic, key = "auth", user
+			line = fmt.Sprintf(`{"id":"a%d","ts":%q,"user":%q,"outcome":%q}`, i, ts, user, outcome)
+		} else {
+			card := fmt.Sprintf("c%d-%d", i%61, i%2)
+			topic, key = "payments", card
+			line = fmt.Sprintf(`{"id":"p%d","ts":%q,"user":%q,"card":%q,"amount":%d}`, i, ts, user, card, (i*7919)%500)
+		}
+		files[topic].WriteString(line + "\n")
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(line)})
+	}
+	flush()
+	for name, b := range files {
+		writeFile(dir, name+".jsonl", b.String())
+	}
+}
+
+// repartitionRun is a scale-out config over auth and payments, declaring
+// how the topics are keyed.
+func repartitionRun(dir, broker, addr, paymentsKey string) string {
+	writeFile(dir, "rules/seq.yaml", repartitionRules)
+	writeFile(dir, "rules/card.yaml", cardRule)
+	return writeFile(dir, "cep.yaml", fmt.Sprintf(`
+rules: [rules]
+engine: {allowed_lateness: 1h, idle_timeout: 15s}
+scale_out: {group: pay, session_timeout: 6s}
+state:
+  interval: 300ms
+  redis: {addr: %[2]s, lease: {ttl: 2s}}
+sources:
+  - {type: kafka, brokers: [%[1]q], topic: auth, keyed_by: [event.user], idle_timeout: 15s}
+  - {type: kafka, brokers: [%[1]q], topic: payments, keyed_by: [%[3]s], idle_timeout: 15s}
+metrics: {listen: "127.0.0.1:0"}
+sinks:
+  - {name: archive, type: file, file: {path: alerts.jsonl}}
+`, broker, addr, paymentsKey))
+}
+
+// idsOf counts alert ids of one rule in the file sinks of dirs.
+func idsOf(rule string, dirs ...string) map[string]int {
+	out := map[string]int{}
+	for _, d := range dirs {
+		for _, a := range alertsOf(readFile(filepath.Join(d, "alerts.jsonl"))) {
+			if a["rule"] == rule {
+				out[a["id"].(string)]++
+			}
+		}
+	}
+	return out
+}
+
+var _ = Describe("Kafka scale-out with repartitioning", func() {
+	// run starts two processes over fresh topics, the payments topic
+	// declared keyed by paymentsKey, and returns the directories of
+	// their alerts and of a replay of the same events.
+	run := func(paymentsKey string) (procs []string, replay, logs string) {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(scaleOutPartitions, "auth", "payments"))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(cluster.Close)
+		srv := redistest.Start(GinkgoT())
+		dirA, dirB := GinkgoT().TempDir(), GinkgoT().TempDir()
+		broker := cluster.ListenAddrs()[0]
+		a := startCep(dirA, "run", "--config", repartitionRun(dirA, broker, srv.Addr(), paymentsKey))
+		b := startCep(dirB, "run", "--config", repartitionRun(dirB, broker, srv.Addr(), paymentsKey))
+		Eventually(func() []string { return []string{tasksOf(a), tasksOf(b)} }).Should(ConsistOf("[0 1 2]", "[3 4 5]"))
+		data := GinkgoT().TempDir()
+		repartitionData(data, cluster)
+
+		replay = GinkgoT().TempDir()
+		writeFile(replay, "rules/seq.yaml", repartitionRules)
+		writeFile(replay, "rules/card.yaml", cardRule)
+		r := cep(replay, nil, "run", "--rules", "rules", "--input", "auth="+data+"/auth.jsonl", "--input", "payments="+data+"/payments.jsonl", "--output", "alerts.jsonl")
+		Expect(r.code).To(Equal(0), r.stderr)
+
+		// Re-keyed copies come a little after the events of their
+		// topics, and more so while the processes start: the idle
+		// timeouts, which release a stream that delivers nothing, are
+		// long enough to wait for them (see the README).
+		settledFor(20*time.Second, dirA, dirB)
+		stopAll(a, b)
+		return []string{dirA, dirB}, replay, string(a.Err.Contents()) + string(b.Err.Contents())
+	}
+
+	It("re-keys payments by user so that a sequence over logins and payments fires as in one process", func() {
+		procs, replay, logs := run("event.card")
+		want := idsOf("fail-then-pay", replay)
+		Expect(len(want)).To(BeNumerically(">", 100))
+		got := idsOf("fail-then-pay", procs...)
+		Expect(keys(got)).To(ConsistOf(keys(want)), "the sequence's alerts of a replay of the same events")
+		Expect(total(got)).To(Equal(len(got)), "each once")
+		Expect(logs).To(ContainSubstring("pay.repartition.user.payments"))
+		By("the rule keyed as its topic runs on the topic's partitions")
+		cards, wantCards := idsOf("card-burst", procs...), idsOf("card-burst", replay)
+		Expect(len(cards)).To(BeNumerically(">", len(wantCards)*3/4))
+		for id, n := range cards {
+			// Windows still open when a live run stops are not due: the
+			// replay's end closes them.
+			Expect(wantCards).To(HaveKey(id))
+			Expect(n).To(Equal(1))
+		}
+	})
+
+	It("misses sequence matches when the topics are declared keyed by user but are not (the control)", func() {
+		procs, replay, _ := run("event.user")
+		Expect(len(idsOf("fail-then-pay", procs...))).To(BeNumerically("<", len(idsOf("fail-then-pay", replay))),
+			"without re-keying, a user's logins and payments meet in one task only by chance")
 	})
 })
