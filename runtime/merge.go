@@ -121,6 +121,7 @@ func addCounters(o, c *source.Counters) {
 	o.Malformed.Add(c.Malformed.Load())
 	o.Bytes.Add(c.Bytes.Load())
 	o.Lost.Add(c.Lost.Load())
+	o.Rekeyed.Add(c.Rekeyed.Load())
 	if c.Starting.Load() {
 		o.Starting.Store(true)
 	}

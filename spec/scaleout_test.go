@@ -2,8 +2,10 @@ package spec
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"regexp"
 	"strings"
 	"time"
@@ -28,6 +30,7 @@ const scaleOutPartitions = 6
 // a file and to a webhook at hook (whose slowness keeps a run going long
 // enough to interrupt).
 func scaleOutRun(dir, broker, addr, hook string) string {
+	GinkgoHelper()
 	root := repoRoot()
 	sources := ""
 	for _, st := range kafkaStreams {
@@ -57,7 +60,39 @@ sinks:
     queue: 16
     spool: {dir: spool}
     webhook: {url: %[4]q}
-`, root, sources, addr, hook, stateInterval, leaseTTL))
+  - name: bus
+    type: kafka
+    kafka: {brokers: [%[7]q], topic: alerts}
+`, root, sources, addr, hook, stateInterval, leaseTTL, broker))
+}
+
+// topicOrder reads n alerts from the alerts topic: for each rule and key,
+// the alerts' times in the order the topic holds them.
+func topicOrder(cluster *kfake.Cluster, n int) map[string][]string {
+	GinkgoHelper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	Expect(err).NotTo(HaveOccurred())
+	defer cl.Close()
+	out := map[string][]string{}
+	got := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for got < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+			var a struct {
+				Rule string         `json:"rule"`
+				Time string         `json:"time"`
+				Key  map[string]any `json:"key"`
+			}
+			Expect(json.Unmarshal(rec.Value, &a)).To(Succeed())
+			k := a.Rule + fmt.Sprint(a.Key)
+			out[k] = append(out[k], a.Time)
+			got++
+		})
+		cancel()
+	}
+	Expect(got).To(Equal(n))
+	return out
 }
 
 var assigned = regexp.MustCompile(`msg="tasks assigned".* tasks="?\[([0-9 ]*)\]`)
@@ -99,6 +134,7 @@ func stopAll(ss ...*gexec.Session) {
 
 var _ = Describe("Kafka scale-out", Ordered, func() {
 	var want map[string]int
+	var order map[string][]string
 	BeforeAll(func() {
 		By("running one process over 6-partition topics: the alerts to compare with")
 		cluster := startKafkaPartitions(fraudData, scaleOutPartitions)
@@ -114,6 +150,7 @@ var _ = Describe("Kafka scale-out", Ordered, func() {
 		want = archiveCounts(dir)
 		Expect(len(want)).To(BeNumerically(">", 100))
 		Expect(total(want)).To(Equal(len(want)), "one run has no duplicates")
+		order = topicOrder(cluster, len(want))
 	})
 
 	It("gives a killed process's partitions to the other, which restores their state from Redis", func() {
@@ -168,6 +205,19 @@ var _ = Describe("Kafka scale-out", Ordered, func() {
 		got := union(dirs...)
 		Expect(keys(got)).To(ConsistOf(keys(want)), "the union of alert ids equals one process's")
 		Expect(total(got)).To(Equal(len(got)), "a graceful rebalance hands a task over at a checkpoint: no alert comes twice")
+		By("one key's alerts keep their order in the Kafka sink across the rebalances")
+		scaled := topicOrder(cluster, len(got))
+		checked := 0
+		for k, times := range order {
+			if len(times) < 2 || !slices.IsSorted(times) {
+				// One process's alerts of this rule and key came from
+				// several tasks: their order is not defined.
+				continue
+			}
+			Expect(scaled[k]).To(Equal(times), "the alerts of %s", k)
+			checked++
+		}
+		Expect(checked).To(BeNumerically(">", 10))
 		committed, end := groupOffsetsOf(cluster, "fraud", scaleOutPartitions)
 		Expect(committed).To(Equal(end))
 	})

@@ -485,6 +485,7 @@ func countersOf(s *runtime.Statistics) *runtime.Statistics {
 		n.Malformed.Store(sc.Malformed.Load())
 		n.Bytes.Store(sc.Bytes.Load())
 		n.Lost.Store(sc.Lost.Load())
+		n.Rekeyed.Store(sc.Rekeyed.Load())
 		c.Sources[name] = n
 	}
 	return &c
