@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cep-project/cep/event"
@@ -152,5 +155,43 @@ func TestKeyFunc(t *testing.T) {
 	}
 	if _, ok := one(ev2); ok {
 		t.Error("an event without the key's field has no key")
+	}
+}
+
+// TestScaleOutConfigErrors: what scale_out needs is checked when the file
+// loads, each error saying what and where.
+func TestScaleOutConfigErrors(t *testing.T) {
+	const good = `rules: [rules]
+scale_out: {group: g}
+state: {redis: {addr: "127.0.0.1:6379"}}
+sources:
+  - {type: kafka, brokers: ["127.0.0.1:9092"], topic: auth, keyed_by: [event.user]}
+`
+	for _, tt := range []struct {
+		name, cfg, want string
+	}{
+		{"good", good, ""},
+		{"no group", strings.Replace(good, "{group: g}", "{session_timeout: 10s}", 1), "group"},
+		{"no redis", strings.Replace(good, `state: {redis: {addr: "127.0.0.1:6379"}}`, "state: {dir: state}", 1), "needs state.redis"},
+		{"a file source", good + "  - {type: file, path: x.jsonl}\n", "sources[1] is of type file"},
+		{"another group", strings.Replace(good, "topic: auth,", "topic: auth, group: other,", 1), `sources[0].group is "other"`},
+		{"stop_at_end", strings.Replace(good, "topic: auth,", "topic: auth, stop_at_end: true,", 1), "sources[0].stop_at_end"},
+		{"other brokers", good + `  - {type: kafka, brokers: ["10.0.0.1:9092"], topic: pay}` + "\n", "sources[1].brokers differ"},
+		{"admin", good + "admin: {listen: 127.0.0.1:0}\n", "ingest and admin are not available"},
+		{"keyed_by on a file", "rules: [rules]\nsources: [{type: file, path: x.jsonl, keyed_by: [event.user]}]\n", "keyed_by"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cep.yaml")
+			if err := os.WriteFile(path, []byte(tt.cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(path)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("loadConfig: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("loadConfig = %v, want an error with %q", err, tt.want)
+			}
+		})
 	}
 }
