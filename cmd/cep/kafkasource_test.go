@@ -37,7 +37,7 @@ func TestKafkaSourceConfigErrors(t *testing.T) {
 		{"  - {type: kafka, brokers: [a:1], topic: t, sasl: {mechanism: plain, username: u}}", "sasl.password: required (or password_file)"},
 		{"  - {type: kafka, brokers: [a:1], topic: t, sasl: {mechanism: plain, username: u, password: x, password_file: f}}", "set either password or password_file, not both"},
 		{"  - {type: kafka, brokers: [a:1], topic: t, tls: {cert_file: c}}", "cert_file and key_file go together"},
-		{"  - {type: file, path: x, group: g}", "sources[0]: brokers, topic, topics, group, start, stop_at_end, idle_timeout, tls and sasl are keys of a kafka source"},
+		{"  - {type: file, path: x, group: g}", "sources[0]: brokers, topic, topics, group, start, stop_at_end, idle_timeout, keyed_by, tls and sasl are keys of a kafka source"},
 		{"  - {type: kafka, brokers: [a:1], topic: t, bogus: 1}", "bogus"},
 	} {
 		_, err := loadSourcesConfig(t, tc.sources)
