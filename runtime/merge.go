@@ -122,6 +122,7 @@ func addCounters(o, c *source.Counters) {
 	o.Bytes.Add(c.Bytes.Load())
 	o.Lost.Add(c.Lost.Load())
 	o.Rekeyed.Add(c.Rekeyed.Load())
+	o.Duplicates.Add(c.Duplicates.Load())
 	if c.Starting.Load() {
 		o.Starting.Store(true)
 	}

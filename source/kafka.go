@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,12 @@ type Kafka struct {
 	// events whose copies Kafka has acknowledged.
 	Rekey  []Rekey
 	Writer *kafka.Writer
+	// Dedup reads a repartition topic: every copy names the partition and
+	// offset it was copied from, and a copy of an offset already read
+	// (written again by a copier that restarted from its checkpoint) is
+	// skipped and counted. The last offset read from each partition is
+	// part of the position, so that this holds across restarts too.
+	Dedup bool
 
 	counts Counters
 
@@ -95,7 +102,7 @@ func (k *Kafka) ForTask(partitions []int, m *GroupMember) *Kafka {
 		Spec: k.Spec, Brokers: k.Brokers, Topics: k.Topics, Group: k.Group, Start: k.Start,
 		Bounded: k.Bounded, IdleTimeout: k.IdleTimeout, TLS: k.TLS, SASL: k.SASL, MaxWait: k.MaxWait,
 		Log: k.Log, OnMalformed: k.OnMalformed, Now: k.Now,
-		Partitions: slices.Clone(partitions), Member: m, NoCommit: k.NoCommit,
+		Partitions: slices.Clone(partitions), Member: m, NoCommit: k.NoCommit, Dedup: k.Dedup,
 	}
 }
 
@@ -184,27 +191,56 @@ func (k *Kafka) now() time.Time {
 }
 
 // kafkaPos is a partition's position: the next offset to read, and the
-// source's event count when it was recorded.
+// source's event count when it was recorded. A repartition topic's
+// partition adds, for every partition its copies come from, the offset of
+// the last copy released (see Dedup).
 type kafkaPos struct {
-	off int64
-	seq uint64
+	off   int64
+	seq   uint64
+	marks map[string]int64
 }
 
-const kafkaPosVersion = 1
+// Version 1 has no marks; version 2 has them.
+const (
+	kafkaPosVersion      = 1
+	kafkaPosMarksVersion = 2
+)
 
 func (p kafkaPos) encode() []byte {
-	e := &wire.Enc{B: []byte{kafkaPosVersion}}
+	v := byte(kafkaPosVersion)
+	if len(p.marks) > 0 {
+		v = kafkaPosMarksVersion
+	}
+	e := &wire.Enc{B: []byte{v}}
 	e.Varint(p.off)
 	e.Uvarint(p.seq)
+	if v == kafkaPosMarksVersion {
+		e.Uvarint(uint64(len(p.marks)))
+		for _, origin := range slices.Sorted(maps.Keys(p.marks)) {
+			e.Bytes([]byte(origin))
+			e.Varint(p.marks[origin])
+		}
+	}
 	return e.B
 }
 
 func decodeKafkaPos(b []byte) (kafkaPos, error) {
 	d := &wire.Dec{B: b}
-	if v := d.Byte(); v != kafkaPosVersion {
-		return kafkaPos{}, fmt.Errorf("kafka position version %d; this cep reads version %d", v, kafkaPosVersion)
+	v := d.Byte()
+	if v != kafkaPosVersion && v != kafkaPosMarksVersion {
+		return kafkaPos{}, fmt.Errorf("kafka position version %d; this cep reads versions %d and %d", v, kafkaPosVersion, kafkaPosMarksVersion)
 	}
 	p := kafkaPos{off: d.Varint(), seq: d.Uvarint()}
+	if v == kafkaPosMarksVersion {
+		n := d.Count(2)
+		if n > 0 {
+			p.marks = make(map[string]int64, n)
+		}
+		for range n {
+			origin := string(d.Bytes())
+			p.marks[origin] = d.Varint()
+		}
+	}
 	if d.Err == nil && len(d.B) != 0 {
 		d.Err = errors.New("bytes left over")
 	}
@@ -240,6 +276,8 @@ type partition struct {
 	id    int
 	lane  string
 	start int64
+	// marks are the copies already read, by origin (Dedup).
+	marks map[string]int64
 	// end is where a bounded read stops; -1 reads on.
 	end int64
 }
@@ -361,7 +399,7 @@ func (k *Kafka) plan(ctx context.Context, client *kafka.Client, from Positions) 
 			k.log().Warn("the checkpoint has a partition the topics no longer have: it is dropped", "source", k.Name(), "partition", lane)
 			continue
 		}
-		parts[i].start = p.off
+		parts[i].start, parts[i].marks = p.off, p.marks
 	}
 	var committed map[string]int64
 	if k.Group != "" {
@@ -519,6 +557,9 @@ func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partiti
 			room <- struct{}{}
 		}
 		m.addLane(p.lane, now, func() { room <- struct{}{} })
+		if len(p.marks) > 0 {
+			m.marks[p.lane] = maps.Clone(p.marks)
+		}
 		// Every partition's start goes into the first batch's positions,
 		// so that a checkpoint holds where each partition was read from
 		// even before it delivers: a restart must not start a quiet
@@ -543,7 +584,7 @@ func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partiti
 		if pos := m.take(); pos != nil {
 			cur.Lanes = make(Positions, len(pos))
 			for lane, off := range pos {
-				cur.Lanes[lane] = kafkaPos{off: off, seq: seq}.encode()
+				cur.Lanes[lane] = kafkaPos{off: off, seq: seq, marks: m.marks[lane]}.encode()
 			}
 		}
 		if len(cur.Events) == 0 && cur.Lanes == nil && !end {
@@ -614,6 +655,9 @@ type rawMsg struct {
 	off        int64
 	tooLong    bool
 	empty      bool
+	// origin and from are where a copy (Dedup) was copied from.
+	origin string
+	from   int64
 }
 
 // fetch reads one partition from p.start and hands what each fetch
@@ -691,6 +735,9 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			}
 			b.next = rec.Offset + 1
 			m := rawMsg{start: len(b.buf), end: len(b.buf), off: rec.Offset}
+			if k.Dedup {
+				m.origin, m.from = copyOrigin(rec.Headers)
+			}
 			switch {
 			case rec.Value == nil:
 				m.empty = true
@@ -720,6 +767,33 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			return nil
 		}
 	}
+}
+
+// The headers of a copy written to a repartition topic: the partition
+// ("topic/N") and offset of the message it copies.
+const (
+	headerOrigin = "cep-origin"
+	headerFrom   = "cep-offset"
+)
+
+// copyOrigin reads a copy's headers; "" when the message is not a copy.
+func copyOrigin(hs []kafka.Header) (string, int64) {
+	var origin string
+	from := int64(-1)
+	for _, h := range hs {
+		switch h.Key {
+		case headerOrigin:
+			origin = string(h.Value)
+		case headerFrom:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				from = n
+			}
+		}
+	}
+	if origin == "" || from < 0 {
+		return "", 0
+	}
+	return origin, from
 }
 
 // controlEnd is the offset after the last control record (a transaction's
@@ -765,6 +839,12 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 		dec.SetProject(proj)
 	}
 	var copies []kafka.Message
+	// read is, by origin, the last copy decoded (Dedup): what the
+	// checkpoint says was released, then what this run has seen.
+	read := maps.Clone(p.marks)
+	if read == nil {
+		read = map[string]int64{}
+	}
 	for raw := range raws {
 		if live != nil {
 			if cur := live.Load(); cur != proj {
@@ -778,6 +858,16 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 			b.evs, b.offs = make([]*event.Event, 0, n), make([]int64, 0, n)
 		}
 		for _, m := range raw.msgs {
+			if m.origin != "" {
+				if last, ok := read[m.origin]; ok && m.from <= last {
+					n := k.counts.Duplicates.Add(1)
+					if n == 1 || n%1000 == 0 {
+						k.log().Info("kafka: copies written twice skipped", "source", k.Name(), "partition", p.lane, "origin", m.origin, "offset", m.from, "skipped_so_far", n)
+					}
+					continue
+				}
+				read[m.origin] = m.from
+			}
 			k.counts.Lines.Add(1)
 			k.counts.Bytes.Add(uint64(m.end - m.start))
 			val := bytes.TrimSpace(raw.buf[m.start:m.end])
@@ -797,9 +887,17 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 			}
 			b.evs = append(b.evs, ev)
 			b.offs = append(b.offs, m.off)
-			for _, rk := range k.Rekey {
-				if key, ok := rk.Key(ev); ok {
-					copies = append(copies, kafka.Message{Topic: rk.Topic, Key: key, Value: val})
+			if k.Dedup {
+				// One for every event, so that the merge finds an event's
+				// by its index; a message that is not a copy has none.
+				b.origins = append(b.origins, copyRef{origin: m.origin, from: m.from})
+			}
+			if len(k.Rekey) > 0 {
+				from := []kafka.Header{{Key: headerOrigin, Value: []byte(p.lane)}, {Key: headerFrom, Value: strconv.AppendInt(nil, m.off, 10)}}
+				for _, rk := range k.Rekey {
+					if key, ok := rk.Key(ev); ok {
+						copies = append(copies, kafka.Message{Topic: rk.Topic, Key: key, Value: val, Headers: from})
+					}
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -368,8 +369,15 @@ func TestParseKafkaStart(t *testing.T) {
 func TestKafkaPosRoundTrip(t *testing.T) {
 	p := kafkaPos{off: 123456789, seq: 42}
 	got, err := decodeKafkaPos(p.encode())
-	if err != nil || got != p {
+	if err != nil || !reflect.DeepEqual(got, p) {
 		t.Fatalf("%v %v", got, err)
+	}
+	if v := p.encode()[0]; v != kafkaPosVersion {
+		t.Errorf("a position without marks is written in version %d, want %d (what older cep reads)", v, kafkaPosVersion)
+	}
+	marked := kafkaPos{off: 7, seq: 3, marks: map[string]int64{"pay/0": 12, "pay/3": 0}}
+	if got, err := decodeKafkaPos(marked.encode()); err != nil || !reflect.DeepEqual(got, marked) {
+		t.Fatalf("%v %v, want %v", got, err, marked)
 	}
 	for _, b := range [][]byte{nil, {9}, append(p.encode(), 0)} {
 		if _, err := decodeKafkaPos(b); err == nil {
@@ -383,6 +391,7 @@ func TestKafkaPosRoundTrip(t *testing.T) {
 
 func FuzzDecodeKafkaPos(f *testing.F) {
 	f.Add(kafkaPos{off: 7, seq: 3}.encode())
+	f.Add(kafkaPos{off: 7, seq: 3, marks: map[string]int64{"a/1": 4}}.encode())
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := decodeKafkaPos(b)
@@ -390,7 +399,7 @@ func FuzzDecodeKafkaPos(f *testing.F) {
 			return
 		}
 		q, err := decodeKafkaPos(p.encode())
-		if err != nil || q != p {
+		if err != nil || !reflect.DeepEqual(q, p) {
 			t.Fatalf("%v does not round-trip: %v %v", p, q, err)
 		}
 	})
@@ -606,5 +615,63 @@ func TestKafkaTransactionMarkers(t *testing.T) {
 	}
 	if got := offsets(t, pos); got["pay/0"] != 4 {
 		t.Fatalf("position %v, want 4: past both markers", got)
+	}
+}
+
+// produceCopies writes copies of origin's offsets into topic rep, as a
+// re-keying source does: each names the partition and offset it copies.
+func produceCopies(t *testing.T, c *kfake.Cluster, origin string, offs ...int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, off := range offs {
+		recs = append(recs, &kgo.Record{Topic: "rep", Value: fmt.Appendf(nil, `{"id":"%s@%d","ts":%d}`, origin, off, t0+off),
+			Headers: []kgo.RecordHeader{{Key: headerOrigin, Value: []byte(origin)}, {Key: headerFrom, Value: fmt.Append(nil, off)}}})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKafkaDedupSkipsCopiesWrittenTwice: a copier that restarts from its
+// checkpoint writes some copies again; the reader skips each copy of an
+// offset it has read, also after a restart from its own positions.
+func TestKafkaDedupSkipsCopiesWrittenTwice(t *testing.T) {
+	c := broker(t, map[string]int{"rep": 1})
+	produceCopies(t, c, "pay/0", 0, 1, 2, 3, 4)
+	produceCopies(t, c, "pay/1", 0, 1)
+	produceCopies(t, c, "pay/0", 2, 3, 4, 5) // pay/0 restarted at 2
+	k := kafkaSource(c, "rep")
+	k.Dedup = true
+	ids, pos, err := readAll(t, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pay/0@0", "pay/0@1", "pay/0@2", "pay/0@3", "pay/0@4", "pay/1@0", "pay/1@1", "pay/0@5"}
+	if !slices.Equal(ids, want) {
+		t.Errorf("read %v, want %v", ids, want)
+	}
+	if n := k.Counts().Duplicates.Load(); n != 3 {
+		t.Errorf("%d copies skipped, want 3", n)
+	}
+	p, err := decodeKafkaPos(pos["rep/0"])
+	if err != nil || !reflect.DeepEqual(p.marks, map[string]int64{"pay/0": 5, "pay/1": 1}) {
+		t.Fatalf("position %+v %v: want the last copy of each origin", p, err)
+	}
+
+	// A restart from the positions skips what the copier writes again.
+	produceCopies(t, c, "pay/1", 1, 2)
+	k2 := kafkaSource(c, "rep")
+	k2.Dedup = true
+	ids, _, err = readAll(t, k2, pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []string{"pay/1@2"}) {
+		t.Errorf("after the restart read %v, want only pay/1@2", ids)
 	}
 }

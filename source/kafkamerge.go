@@ -28,9 +28,18 @@ type partBatch struct {
 	lane string
 	evs  []*event.Event
 	offs []int64
-	next int64
+	// origins, for a repartition topic read with Dedup, are where each
+	// event's copy came from.
+	origins []copyRef
+	next    int64
 	// done: the partition has reached its end (a bounded read).
 	done bool
+}
+
+// copyRef is the partition and offset a copy was copied from.
+type copyRef struct {
+	origin string
+	from   int64
 }
 
 // mergeLane is one partition's queue of fetched batches.
@@ -56,10 +65,13 @@ type laneMerge struct {
 	// pos is the resume offset of every partition moved on since the last
 	// take.
 	pos map[string]int64
+	// marks are, by partition, the last copy released from each origin
+	// (Dedup): positions carry them.
+	marks map[string]map[string]int64
 }
 
 func newLaneMerge(idle time.Duration) *laneMerge {
-	return &laneMerge{idle: idle, by: map[string]*mergeLane{}, pos: map[string]int64{}}
+	return &laneMerge{idle: idle, by: map[string]*mergeLane{}, pos: map[string]int64{}, marks: map[string]map[string]int64{}}
 }
 
 // addLane registers a partition; it holds time back from now on until it
@@ -143,6 +155,15 @@ func (m *laneMerge) next(now time.Time) (ev *event.Event, ok bool, wait time.Tim
 		return nil, false, wait
 	}
 	off := best.q[0].offs[best.pos]
+	if os := best.q[0].origins; os != nil && os[best.pos].origin != "" {
+		r := os[best.pos]
+		mk := m.marks[best.name]
+		if mk == nil {
+			mk = map[string]int64{}
+			m.marks[best.name] = mk
+		}
+		mk[r.origin] = r.from
+	}
 	best.q[0].evs[best.pos] = nil
 	best.pos++
 	m.pos[best.name] = off + 1

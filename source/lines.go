@@ -51,8 +51,9 @@ type Counters struct {
 	// Lost counts input deleted upstream before it was read (a Kafka
 	// partition's messages removed by retention while cep lagged).
 	Lost atomic.Uint64
-	// Rekeyed counts copies written to repartition topics (scale-out).
-	Rekeyed atomic.Uint64
+	// Rekeyed counts copies written to repartition topics (scale-out);
+	// Duplicates copies read from one and skipped, written twice.
+	Rekeyed, Duplicates atomic.Uint64
 	// Starting is set while the source has not begun to read: a Kafka
 	// source finding its partitions and offsets, or waiting for brokers
 	// that do not answer. Readiness is false meanwhile.

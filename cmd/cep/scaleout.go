@@ -208,7 +208,7 @@ func (a *app) scaleOutGroup(ctx context.Context, cfg *config, base runtime.Confi
 					k := ks[slices.IndexFunc(ks, func(k *source.Kafka) bool { return k.Spec.Stream == st })]
 					if rp := p.findFor(kg, st); rp != nil {
 						rk := k.ForTask([]int{t.ID}, &m)
-						rk.Spec.Name, rk.Topics = k.Spec.Name+" via "+rp.topic, []string{rp.topic}
+						rk.Spec.Name, rk.Topics, rk.Dedup = k.Spec.Name+" via "+rp.topic, []string{rp.topic}, true
 						srcs = append(srcs, rk)
 						continue
 					}

@@ -486,6 +486,7 @@ func countersOf(s *runtime.Statistics) *runtime.Statistics {
 		n.Bytes.Store(sc.Bytes.Load())
 		n.Lost.Store(sc.Lost.Load())
 		n.Rekeyed.Store(sc.Rekeyed.Load())
+		n.Duplicates.Store(sc.Duplicates.Load())
 		c.Sources[name] = n
 	}
 	return &c
