@@ -218,6 +218,12 @@ type Engine struct {
 	// (rules.FactPrefetch); nil when no rule reads facts from Redis.
 	prefetch func([]*event.Event)
 	batch    []*event.Event
+	// prepBy names the engine's preparation of events (prepare.go), 0
+	// when it prepares none; prepMask marks the filters it evaluates, and
+	// rest routes to the other detectors.
+	prepBy   uint64
+	prepMask []bool
+	rest     *router
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -294,6 +300,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 	}
 	e.router = newRouter(e.dets)
 	e.router.all = cfg.Explain != nil
+	e.preparePlan()
 	return e, nil
 }
 
@@ -519,8 +526,12 @@ func (e *Engine) dispatch(ev *event.Event) {
 	for _, o := range e.feedback[ev.Stream] {
 		e.learn(o, ev)
 	}
-	for _, i := range e.router.route(ev) {
-		e.processIn(i, ev)
+	if e.prepBy != 0 && ev.Prepared.By == e.prepBy {
+		e.dispatchPrepared(ev)
+	} else {
+		for _, i := range e.router.route(ev) {
+			e.processIn(i, ev)
+		}
 	}
 	e.applyFacts()
 }

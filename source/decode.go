@@ -42,6 +42,33 @@ func (sp *Projection) Store(p *event.Projection) { sp.p.Store(p) }
 // Load returns the current projection.
 func (sp *Projection) Load() *event.Projection { return sp.p.Load() }
 
+// Preparation holds the work a stream's consumer wants done on every
+// event on the decoding goroutines, off its own, such as the engine's
+// stateless rule conditions (correlate.Engine.Preparer): a maker of one
+// function per goroutine, so that each may keep scratch space of its own.
+// It may change while the sources run, as when the rules are reloaded;
+// each decoder takes the new one at its next chunk. Nil prepares nothing.
+type Preparation struct {
+	p atomic.Pointer[func() func(*event.Event)]
+}
+
+// Store sets what prepares the events decoded from now on; nil stops.
+func (sp *Preparation) Store(mk func() func(*event.Event)) {
+	if mk == nil {
+		sp.p.Store(nil)
+		return
+	}
+	sp.p.Store(&mk)
+}
+
+// load returns the current maker, or nil.
+func (sp *Preparation) load() *func() func(*event.Event) {
+	if sp == nil {
+		return nil
+	}
+	return sp.p.Load()
+}
+
 // DefaultDecoders is how many goroutines decode one source's lines when
 // its spec does not say: one per processor the Go runtime may use.
 func DefaultDecoders() int { return runtime.GOMAXPROCS(0) }
@@ -208,11 +235,21 @@ func (p *pipeline) decode(dec event.Decoder) {
 		last = live.Load()
 		dec.SetProject(last)
 	}
+	var (
+		made    *func() func(*event.Event)
+		prepare func(*event.Event)
+	)
 	for c := range p.jobs {
 		if live != nil {
 			if cur := live.Load(); cur != last {
 				dec.SetProject(cur)
 				last = cur
+			}
+		}
+		if cur := p.r.spec.Prepare.load(); cur != made {
+			made, prepare = cur, nil
+			if cur != nil {
+				prepare = (*cur)()
 			}
 		}
 		for _, l := range c.lines {
@@ -221,6 +258,9 @@ func (p *pipeline) decode(dec event.Decoder) {
 				continue
 			}
 			ev, err := dec.Decode(c.buf[l.start:l.end])
+			if err == nil && prepare != nil {
+				prepare(ev)
+			}
 			c.evs, c.errs = append(c.evs, ev), append(c.errs, err)
 		}
 		c.done <- struct{}{}

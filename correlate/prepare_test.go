@@ -1,0 +1,182 @@
+package correlate
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
+	"github.com/cep-project/cep/rules"
+)
+
+// prepareRules mix preparable filters (indexed by merchant, unindexed,
+// deduplicated, one that can fail) with rules that must stay on the
+// engine: a sequence, a filter reading facts, a filter with baselines.
+var prepareRules = []string{`id: watch-a
+title: watched merchant a
+streams: [payments]
+by: [event.card]
+match: event.merchant == "m-a" && event.amount > 50.0
+`, `id: seq
+title: small then large
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: small, where: event.amount < 10.0}
+    - {name: large, where: event.amount > 90.0}
+`, `id: large
+title: large anywhere
+streams: [payments]
+match: event.amount > 95.0
+alert: {dedup: 30s}
+`, `id: learn
+title: learn cards
+streams: [payments]
+match: event.amount > 80.0
+remember: [{set: known, key: event.card, value: event.merchant, ttl: 1h}]
+alert: {emit: false}
+`, `id: new-pair
+title: card at a merchant not seen with a large amount
+streams: [payments]
+match: event.merchant == "m-b" && !seen("known", event.card, event.merchant)
+`, `id: watch-b
+title: watched merchant b
+streams: [payments]
+by: [event.card]
+match: event.merchant == "m-b" && event.amount > 20.0
+`, `id: fails
+title: a condition that cannot be evaluated on some events
+streams: [payments]
+match: event.merchant == "m-c" && event.amount / event.fee > 2.0
+`, `id: spiky
+title: amount far above the card's usual
+streams: [payments]
+by: [event.card]
+baselines:
+  amt: {value: event.amount, half_life: 1h, min_count: 3}
+match: anomaly.amt > 1.5
+`}
+
+func prepareEvents(tb testing.TB) []*event.Event {
+	merchants := []string{"m-a", "m-b", "m-c", "m-d"}
+	var evs []*event.Event
+	for i := range 600 {
+		amount := float64((i*37)%100) + 0.5
+		fee := ""
+		if i%3 == 0 {
+			fee = `,"fee":2.0`
+		}
+		evs = append(evs, ev(tb, "payments", fmt.Sprintf("e%d", i), i, fmt.Sprintf(`"card":"c%d","merchant":%q,"amount":%g%s`, i%7, merchants[(i*5)%len(merchants)], amount, fee)))
+	}
+	return evs
+}
+
+// runPrepared runs the rules over the events, prepared (when prepare) on
+// two goroutines ahead of the engine as decoders do, and returns the
+// alerts and the rules' counters.
+func runPrepared(t *testing.T, prepare bool, by func(*Engine) func() func(*event.Event)) (string, map[string]RuleStats) {
+	t.Helper()
+	rs := compileRules(t, prepareRules...)
+	rules.UseFacts(rs, facts.NewMemory())
+	c := &collector{}
+	e, err := New(rs, Config{}, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := prepareEvents(t)
+	if prepare {
+		mk := by(e)
+		if mk == nil {
+			t.Fatal("nothing to prepare")
+		}
+		var wg sync.WaitGroup
+		for g := range 2 {
+			wg.Go(func() {
+				p := mk()
+				for i := g; i < len(evs); i += 2 {
+					p(evs[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, x := range evs {
+		e.Push(x, time.Time{})
+	}
+	e.Close()
+	return c.ids(), e.RuleStats()
+}
+
+// TestPreparedSameAlerts: evaluating filters on other goroutines changes
+// neither the alerts, nor their order, nor any rule's counters; events
+// prepared for another engine are evaluated anew.
+func TestPreparedSameAlerts(t *testing.T) {
+	want, wantStats := runPrepared(t, false, nil)
+	if want == "" {
+		t.Fatal("the rules raised no alert: the test would prove nothing")
+	}
+	for _, tc := range []struct {
+		name string
+		by   func(*Engine) func() func(*event.Event)
+	}{
+		{"own", (*Engine).Preparer},
+		{"another engine's", func(*Engine) func() func(*event.Event) {
+			rs := compileRules(t, prepareRules...)
+			rules.UseFacts(rs, facts.NewMemory())
+			other, err := New(rs, Config{}, func(*alert.Alert) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return other.Preparer()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotStats := runPrepared(t, true, tc.by)
+			if got != want {
+				t.Errorf("alerts\n%s\nwant\n%s", got, want)
+			}
+			for _, id := range slices.Sorted(maps.Keys(wantStats)) {
+				if gotStats[id] != wantStats[id] {
+					t.Errorf("rule %s: counters %+v, want %+v", id, gotStats[id], wantStats[id])
+				}
+			}
+		})
+	}
+}
+
+// TestPreparable: only filters whose verdict depends on the event alone
+// are prepared; explaining prepares nothing.
+func TestPreparable(t *testing.T) {
+	rs := compileRules(t, prepareRules...)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, d := range e.dets {
+		if e.prepMask[i] {
+			got = append(got, d.rule().ID)
+		}
+	}
+	if want := []string{"watch-a", "large", "learn", "watch-b", "fails"}; !slices.Equal(got, want) {
+		t.Errorf("prepared %v, want %v", got, want)
+	}
+	ex, err := New(rs, Config{Explain: &nopWriter{}}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Preparer() != nil {
+		t.Error("an explaining engine prepares events")
+	}
+}
+
+type nopWriter struct{}
+
+func (*nopWriter) Write(b []byte) (int, error) { return len(b), nil }
