@@ -572,30 +572,36 @@ func (e *Engine) lateFor(r *rules.Rule) string {
 // rule's late policy. Sequences and filters take late events only under
 // late: process or correct, since their order matters.
 func (e *Engine) dispatchLate(ev *event.Event) bool {
+	if e.prepBy != 0 && ev.Prepared.By == e.prepBy {
+		return e.dispatchLatePrepared(ev)
+	}
 	taken := false
 	for _, i := range e.router.route(ev) {
-		d := e.dets[i]
-		judges := false
-		switch d.(type) {
-		case *aggregate, *joinDet:
-			judges = true
-		}
-		if !judges && e.lateFor(d.rule()) == LateDrop {
-			continue
-		}
-		before := e.stats.LateInWindow
-		e.processIn(i, ev)
-		if judges && e.lateFor(d.rule()) == LateDrop && e.stats.LateInWindow > before {
-			// Its window had closed: the detector did not use it.
-			continue
-		}
-		if !taken {
-			e.stats.Processed++
-			taken = true
-		}
+		taken = e.processLate(i, ev) || taken
+	}
+	if taken {
+		e.stats.Processed++
 	}
 	e.applyFacts()
 	return taken
+}
+
+// processLate hands a late event to detector i when its rule takes it,
+// and reports whether it did.
+func (e *Engine) processLate(i int, ev *event.Event) bool {
+	d := e.dets[i]
+	judges := false
+	switch d.(type) {
+	case *aggregate, *joinDet:
+		judges = true
+	}
+	if !judges && e.lateFor(d.rule()) == LateDrop {
+		return false
+	}
+	before := e.stats.LateInWindow
+	e.processIn(i, ev)
+	// When its window had closed, the detector did not use it.
+	return !judges || e.lateFor(d.rule()) != LateDrop || e.stats.LateInWindow == before
 }
 
 // keyFailed counts an event a rule skipped because its key failed.

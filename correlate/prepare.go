@@ -128,6 +128,37 @@ func (e *Engine) dispatchPrepared(ev *event.Event) {
 	}
 }
 
+// dispatchLatePrepared is dispatchLate for a prepared event: a filter
+// takes a late event only under late: process, as there.
+func (e *Engine) dispatchLatePrepared(ev *event.Event) bool {
+	taken := false
+	rest := e.rest.route(ev)
+	hits := ev.Prepared.Hits
+	for len(rest) > 0 || len(hits) > 0 {
+		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
+			taken = e.processLate(rest[0], ev) || taken
+			rest = rest[1:]
+			continue
+		}
+		h := hits[0]
+		hits = hits[1:]
+		i := detIndex(h)
+		if e.lateFor(e.dets[i].rule()) == LateDrop {
+			continue
+		}
+		taken = true
+		e.detStats[i].Evaluated++
+		if h >= 0 {
+			e.dets[i].(*filter).fire(ev, nil)
+		}
+	}
+	if taken {
+		e.stats.Processed++
+	}
+	e.applyFacts()
+	return taken
+}
+
 // detIndex is the detector of a prepared verdict: its index when it
 // matched, the index's complement when it did not.
 func detIndex(h int32) int {

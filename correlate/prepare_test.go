@@ -34,6 +34,7 @@ sequence:
 `, `id: large
 title: large anywhere
 streams: [payments]
+late: process
 match: event.amount > 95.0
 alert: {dedup: 30s}
 `, `id: learn
@@ -55,6 +56,14 @@ match: event.merchant == "m-b" && event.amount > 20.0
 title: a condition that cannot be evaluated on some events
 streams: [payments]
 match: event.merchant == "m-c" && event.amount / event.fee > 2.0
+`, `id: hourly
+title: many payments of a card in an hour
+streams: [payments]
+by: [event.card]
+aggregate:
+  window: {type: tumbling, size: 1h}
+  measures: {n: count()}
+  having: n > 70
 `, `id: spiky
 title: amount far above the card's usual
 streams: [payments]
@@ -64,10 +73,16 @@ baselines:
 match: anomaly.amt > 1.5
 `}
 
-func prepareEvents(tb testing.TB) []*event.Event {
+// prepareEvents are 600 events a second apart; shuffled, every fifth
+// comes up to a minute late.
+func prepareEvents(tb testing.TB, shuffled bool) []*event.Event {
 	merchants := []string{"m-a", "m-b", "m-c", "m-d"}
 	var evs []*event.Event
-	for i := range 600 {
+	for j := range 600 {
+		i := j
+		if shuffled && j%5 == 4 && j >= 60 {
+			i = j - (j*13)%60
+		}
 		amount := float64((i*37)%100) + 0.5
 		fee := ""
 		if i%3 == 0 {
@@ -81,7 +96,7 @@ func prepareEvents(tb testing.TB) []*event.Event {
 // runPrepared runs the rules over the events, prepared (when prepare) on
 // two goroutines ahead of the engine as decoders do, and returns the
 // alerts and the rules' counters.
-func runPrepared(t *testing.T, prepare bool, by func(*Engine) func() func(*event.Event)) (string, map[string]RuleStats) {
+func runPrepared(t *testing.T, shuffled bool, by func(*Engine) func() func(*event.Event)) (string, map[string]RuleStats, Stats) {
 	t.Helper()
 	rs := compileRules(t, prepareRules...)
 	rules.UseFacts(rs, facts.NewMemory())
@@ -90,8 +105,8 @@ func runPrepared(t *testing.T, prepare bool, by func(*Engine) func() func(*event
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := prepareEvents(t)
-	if prepare {
+	evs := prepareEvents(t, shuffled)
+	if by != nil {
 		mk := by(e)
 		if mk == nil {
 			t.Fatal("nothing to prepare")
@@ -111,16 +126,26 @@ func runPrepared(t *testing.T, prepare bool, by func(*Engine) func() func(*event
 		e.Push(x, time.Time{})
 	}
 	e.Close()
-	return c.ids(), e.RuleStats()
+	return c.ids(), e.RuleStats(), e.Stats()
 }
 
 // TestPreparedSameAlerts: evaluating filters on other goroutines changes
-// neither the alerts, nor their order, nor any rule's counters; events
-// prepared for another engine are evaluated anew.
+// neither the alerts, nor their order, nor any counter, for events in
+// order and late ones; events prepared for another engine are evaluated
+// anew.
 func TestPreparedSameAlerts(t *testing.T) {
-	want, wantStats := runPrepared(t, false, nil)
+	for _, shuffled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shuffled=%v", shuffled), func(t *testing.T) { testPreparedSameAlerts(t, shuffled) })
+	}
+}
+
+func testPreparedSameAlerts(t *testing.T, shuffled bool) {
+	want, wantStats, wantTotals := runPrepared(t, shuffled, nil)
 	if want == "" {
 		t.Fatal("the rules raised no alert: the test would prove nothing")
+	}
+	if shuffled && (wantTotals.Late == 0 || wantTotals.LateDropped == wantTotals.Late) {
+		t.Fatalf("late %d, dropped %d: the late path is not tested", wantTotals.Late, wantTotals.LateDropped)
 	}
 	for _, tc := range []struct {
 		name string
@@ -138,9 +163,12 @@ func TestPreparedSameAlerts(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, gotStats := runPrepared(t, true, tc.by)
+			got, gotStats, gotTotals := runPrepared(t, shuffled, tc.by)
 			if got != want {
 				t.Errorf("alerts\n%s\nwant\n%s", got, want)
+			}
+			if gotTotals != wantTotals {
+				t.Errorf("counters %+v, want %+v", gotTotals, wantTotals)
 			}
 			for _, id := range slices.Sorted(maps.Keys(wantStats)) {
 				if gotStats[id] != wantStats[id] {
