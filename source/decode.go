@@ -48,6 +48,8 @@ func (sp *Projection) Load() *event.Projection { return sp.p.Load() }
 // function per goroutine, so that each may keep scratch space of its own.
 // It may change while the sources run, as when the rules are reloaded;
 // each decoder takes the new one at its next chunk. Nil prepares nothing.
+// A decoder prepares a chunk only while batches wait for the consumer:
+// when the decoders are the slower side, preparing would only slow them.
 type Preparation struct {
 	p atomic.Pointer[func() func(*event.Event)]
 }
@@ -252,14 +254,22 @@ func (p *pipeline) decode(dec event.Decoder) {
 				prepare = (*cur)()
 			}
 		}
+		// Preparing pays only while the consumer is the slower side: then
+		// batches wait for it in out, and its work moves here. While out
+		// is empty the decoders are the slower side, and the consumer does
+		// the work itself. Either way its results are the same.
+		prep := prepare
+		if len(p.out) == 0 {
+			prep = nil
+		}
 		for _, l := range c.lines {
 			if l.tooLong {
 				c.evs, c.errs = append(c.evs, nil), append(c.errs, errTooLong(p.r.maxLine))
 				continue
 			}
 			ev, err := dec.Decode(c.buf[l.start:l.end])
-			if err == nil && prepare != nil {
-				prepare(ev)
+			if err == nil && prep != nil {
+				prep(ev)
 			}
 			c.evs, c.errs = append(c.evs, ev), append(c.errs, err)
 		}
