@@ -526,7 +526,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 	for _, o := range e.feedback[ev.Stream] {
 		e.learn(o, ev)
 	}
-	if e.prepBy != 0 && ev.Prepared.By == e.prepBy {
+	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
 		e.dispatchPrepared(ev)
 	} else {
 		for _, i := range e.router.route(ev) {
@@ -572,7 +572,7 @@ func (e *Engine) lateFor(r *rules.Rule) string {
 // rule's late policy. Sequences and filters take late events only under
 // late: process or correct, since their order matters.
 func (e *Engine) dispatchLate(ev *event.Event) bool {
-	if e.prepBy != 0 && ev.Prepared.By == e.prepBy {
+	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
 		return e.dispatchLatePrepared(ev)
 	}
 	taken := false

@@ -56,16 +56,27 @@ func (e *Engine) Preparer() func() func(*event.Event) {
 		return nil
 	}
 	by, dets, mask := e.prepBy, e.dets, e.prepMask
+	// Most events reach no filter at all: they share one verdict.
+	none := &event.Prepared{By: by}
 	return func() func(*event.Event) {
 		rt := newRouter(dets)
 		rt.only = mask
 		return func(ev *event.Event) {
 			idx := rt.route(ev)
-			ev.Prepared = event.Prepared{By: by}
 			if len(idx) == 0 {
+				ev.Prepared = none
 				return
 			}
-			hits := make([]int32, len(idx))
+			var p *event.Prepared
+			if len(idx) == 1 {
+				// The common case of an indexed rule set, in one allocation.
+				b := new(preparedOne)
+				b.p.Hits, p = b.hits[:], &b.p
+			} else {
+				p = &event.Prepared{Hits: make([]int32, len(idx))}
+			}
+			p.By = by
+			hits := p.Hits
 			for j, i := range idx {
 				f := dets[i].(*filter)
 				if f.r.Match != nil && f.r.Match.Test(rules.EventActivation{Ev: ev}) {
@@ -74,9 +85,15 @@ func (e *Engine) Preparer() func() func(*event.Event) {
 					hits[j] = ^int32(i)
 				}
 			}
-			ev.Prepared.Hits = hits
+			ev.Prepared = p
 		}
 	}
+}
+
+// preparedOne is a verdict on one filter with its room.
+type preparedOne struct {
+	p    event.Prepared
+	hits [1]int32
 }
 
 // preparePlan finds the preparable detectors and, when there are any,

@@ -225,8 +225,9 @@ type Event struct {
 	Fields []Field
 	// Prepared is what a consumer had worked out about the event before
 	// it reached that consumer, on the goroutine that decoded it (see
-	// Prepared); the zero value is nothing.
-	Prepared Prepared
+	// Prepared); nil is nothing. A pointer, not a Prepared, keeps the
+	// event's allocation in its size class.
+	Prepared *Prepared
 
 	lazy *lazyFields // for a projected event
 }
@@ -236,7 +237,8 @@ type Event struct {
 // (correlate.Engine.Preparer). By names who did it, from NewPreparedBy, so
 // that a consumer uses only its own results and falls back to working
 // them out itself for any other event; Hits are the results, in a form
-// only that consumer reads.
+// only that consumer reads. It is not changed once set, so events may
+// share one.
 type Prepared struct {
 	By   uint64
 	Hits []int32

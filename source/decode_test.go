@@ -291,7 +291,7 @@ func TestPreparationRunsOnDecoders(t *testing.T) {
 	prep.Store(func() func(*event.Event) {
 		makers.Add(1)
 		return func(ev *event.Event) {
-			ev.Prepared = event.Prepared{By: 7, Hits: []int32{int32(len(ev.Raw))}}
+			ev.Prepared = &event.Prepared{By: 7, Hits: []int32{int32(len(ev.Raw))}}
 		}
 	})
 	src := &File{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep}, Path: path}
@@ -312,7 +312,7 @@ func TestPreparationRunsOnDecoders(t *testing.T) {
 			}
 			seen++
 			switch p := ev.Prepared; {
-			case p.By == 0 && p.Hits == nil:
+			case p == nil:
 			case p.By == 7 && len(p.Hits) == 1 && p.Hits[0] == int32(len(ev.Raw)):
 				prepared++
 			default:
