@@ -83,6 +83,10 @@ type Config struct {
 	// MaxBufferBytes bounds the reorder buffer's memory (an estimate);
 	// 0 means DefaultMaxBufferBytes.
 	MaxBufferBytes int64
+	// Prepare, when set, is given the Preparer of every engine made from
+	// this configuration: by New, and by Reload once the new engine
+	// replaces the old (source.Preparation.Store fits).
+	Prepare func(func() func(*event.Event))
 }
 
 // DefaultMaxBufferBytes bounds the reorder buffer unless configured.
@@ -229,6 +233,22 @@ type Engine struct {
 // New builds an engine for the rules; alerts are passed to out in a
 // deterministic order.
 func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) {
+	e, err := newEngine(rs, cfg, out)
+	if err != nil {
+		return nil, err
+	}
+	e.announce()
+	return e, nil
+}
+
+// announce hands the engine's Preparer to Config.Prepare.
+func (e *Engine) announce() {
+	if e.cfg.Prepare != nil {
+		e.cfg.Prepare(e.Preparer())
+	}
+}
+
+func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) {
 	if cfg.AllowedLateness < 0 {
 		return nil, fmt.Errorf("allowed lateness must not be negative")
 	}

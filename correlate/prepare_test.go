@@ -215,3 +215,42 @@ func TestPreparable(t *testing.T) {
 type nopWriter struct{}
 
 func (*nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestPrepareAnnounced: Config.Prepare receives the preparer of the engine
+// New makes and of the one a Reload makes, and events prepared for the
+// engine Reload replaced are still judged right by the new one.
+func TestPrepareAnnounced(t *testing.T) {
+	var got []func() func(*event.Event)
+	cfg := Config{Prepare: func(p func() func(*event.Event)) { got = append(got, p) }}
+	rs := compileRules(t, prepareRules[0], prepareRules[5])
+	c := &collector{}
+	e, err := New(rs, cfg, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] == nil {
+		t.Fatalf("New announced %d preparers", len(got))
+	}
+	old := got[0]()
+	evs := prepareEvents(t, false)
+	for _, x := range evs[:300] {
+		old(x)
+		e.Push(x, time.Time{})
+	}
+	ne, _, err := e.Reload(compileRules(t, prepareRules[0], prepareRules[5]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1] == nil {
+		t.Fatalf("New and Reload announced %d preparers", len(got))
+	}
+	for _, x := range evs[300:] {
+		old(x)
+		ne.Push(x, time.Time{})
+	}
+	ne.Close()
+	want, _, _ := runPrepared(t, []string{prepareRules[0], prepareRules[5]}, false, nil)
+	if c.ids() != want {
+		t.Errorf("alerts across a reload\n%s\nwant\n%s", c.ids(), want)
+	}
+}

@@ -255,11 +255,12 @@ func (p *pipeline) decode(dec event.Decoder) {
 			}
 		}
 		// Preparing pays only while the consumer is the slower side: then
-		// batches wait for it in out, and its work moves here. While out
-		// is empty the decoders are the slower side, and the consumer does
-		// the work itself. Either way its results are the same.
+		// batches wait for it, filling out, and its work moves here.
+		// Otherwise the decoders are the slower side (or as slow), and
+		// the consumer does the work itself. Either way its results are
+		// the same.
 		prep := prepare
-		if len(p.out) == 0 {
+		if len(p.out) < cap(p.out) || cap(p.out) == 0 {
 			prep = nil
 		}
 		for _, l := range c.lines {

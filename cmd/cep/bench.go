@@ -360,6 +360,9 @@ func (a *app) runBench(p benchParams) error {
 			}
 		},
 	}
+	if spec.Prepare != nil {
+		cfg.Engine.Prepare = spec.Prepare.Store
+	}
 	var store state.Store
 	var redisStore *state.Redis
 	if p.checkpoint > 0 {
@@ -402,9 +405,6 @@ func (a *app) runBench(p benchParams) error {
 	rt, err := runtime.New(cfg)
 	if err != nil {
 		return exitWith(exitRuntime, "%v", err)
-	}
-	if spec.Prepare != nil {
-		spec.Prepare.Store(rt.Engine().Preparer())
 	}
 	if p.profile != "" {
 		f, err := os.Create(p.profile)

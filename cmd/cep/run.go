@@ -281,6 +281,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		explain = a.stderr
 	}
 	ecfg := p.engineParams.config(a.log, explain, nil)
+	ecfg.Prepare = prep.Store
 	plan := planMemory(int64(p.memoryLimit))
 	plan.apply()
 	ecfg.Limits.MaxStateBytes = plan.state
@@ -315,7 +316,6 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	if err != nil {
 		return exitWith(exitUsage, "%v", err)
 	}
-	prep.Store(rt.Engine().Preparer())
 	start := time.Now()
 	res, err := rt.Run(orBackground(ctx))
 	prog.done()
