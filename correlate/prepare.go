@@ -1,11 +1,8 @@
 package correlate
 
 import (
-	"github.com/google/cel-go/common/ast"
-
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
-	"github.com/cep-project/cep/rules/celenv"
 )
 
 // The engine is one goroutine, and with many filter rules evaluating their
@@ -34,16 +31,7 @@ func preparable(d detector) bool {
 	if !ok || len(f.r.Baselines) > 0 {
 		return false
 	}
-	if f.r.Match == nil {
-		return true
-	}
-	pure := true
-	ast.PostOrderVisit(f.r.Match.AST().Expr(), ast.NewExprVisitor(func(x ast.Expr) {
-		if x.Kind() == ast.CallKind && celenv.FactFunctions[x.AsCall().FunctionName()] {
-			pure = false
-		}
-	}))
-	return pure
+	return !f.r.Match.CallsFacts()
 }
 
 // Preparer returns what makes, for each decoding goroutine, the function
