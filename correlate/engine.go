@@ -83,6 +83,10 @@ type Config struct {
 	// MaxBufferBytes bounds the reorder buffer's memory (an estimate);
 	// 0 means DefaultMaxBufferBytes.
 	MaxBufferBytes int64
+	// Prepare, when set, is given the Preparer of every engine made from
+	// this configuration: by New, and by Reload once the new engine
+	// replaces the old (source.Preparation.Store fits).
+	Prepare func(func() func(*event.Event))
 }
 
 // DefaultMaxBufferBytes bounds the reorder buffer unless configured.
@@ -218,11 +222,33 @@ type Engine struct {
 	// (rules.FactPrefetch); nil when no rule reads facts from Redis.
 	prefetch func([]*event.Event)
 	batch    []*event.Event
+	// prepBy names the engine's preparation of events (prepare.go), 0
+	// when it prepares none; prepMask marks the filters it evaluates, and
+	// rest routes to the other detectors.
+	prepBy   uint64
+	prepMask []bool
+	rest     *router
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
 // deterministic order.
 func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) {
+	e, err := newEngine(rs, cfg, out)
+	if err != nil {
+		return nil, err
+	}
+	e.announce()
+	return e, nil
+}
+
+// announce hands the engine's Preparer to Config.Prepare.
+func (e *Engine) announce() {
+	if e.cfg.Prepare != nil {
+		e.cfg.Prepare(e.Preparer())
+	}
+}
+
+func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) {
 	if cfg.AllowedLateness < 0 {
 		return nil, fmt.Errorf("allowed lateness must not be negative")
 	}
@@ -294,6 +320,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 	}
 	e.router = newRouter(e.dets)
 	e.router.all = cfg.Explain != nil
+	e.preparePlan()
 	return e, nil
 }
 
@@ -519,8 +546,12 @@ func (e *Engine) dispatch(ev *event.Event) {
 	for _, o := range e.feedback[ev.Stream] {
 		e.learn(o, ev)
 	}
-	for _, i := range e.router.route(ev) {
-		e.processIn(i, ev)
+	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
+		e.dispatchPrepared(ev)
+	} else {
+		for _, i := range e.router.route(ev) {
+			e.processIn(i, ev)
+		}
 	}
 	e.applyFacts()
 }
@@ -561,30 +592,36 @@ func (e *Engine) lateFor(r *rules.Rule) string {
 // rule's late policy. Sequences and filters take late events only under
 // late: process or correct, since their order matters.
 func (e *Engine) dispatchLate(ev *event.Event) bool {
+	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
+		return e.dispatchLatePrepared(ev)
+	}
 	taken := false
 	for _, i := range e.router.route(ev) {
-		d := e.dets[i]
-		judges := false
-		switch d.(type) {
-		case *aggregate, *joinDet:
-			judges = true
-		}
-		if !judges && e.lateFor(d.rule()) == LateDrop {
-			continue
-		}
-		before := e.stats.LateInWindow
-		e.processIn(i, ev)
-		if judges && e.lateFor(d.rule()) == LateDrop && e.stats.LateInWindow > before {
-			// Its window had closed: the detector did not use it.
-			continue
-		}
-		if !taken {
-			e.stats.Processed++
-			taken = true
-		}
+		taken = e.processLate(i, ev) || taken
+	}
+	if taken {
+		e.stats.Processed++
 	}
 	e.applyFacts()
 	return taken
+}
+
+// processLate hands a late event to detector i when its rule takes it,
+// and reports whether it did.
+func (e *Engine) processLate(i int, ev *event.Event) bool {
+	d := e.dets[i]
+	judges := false
+	switch d.(type) {
+	case *aggregate, *joinDet:
+		judges = true
+	}
+	if !judges && e.lateFor(d.rule()) == LateDrop {
+		return false
+	}
+	before := e.stats.LateInWindow
+	e.processIn(i, ev)
+	// When its window had closed, the detector did not use it.
+	return !judges || e.lateFor(d.rule()) != LateDrop || e.stats.LateInWindow == before
 }
 
 // keyFailed counts an event a rule skipped because its key failed.

@@ -70,11 +70,21 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 		}
 		return
 	}
+	f.fire(ev, anomaly)
+}
+
+// fire raises the rule's alert for an event its condition matched.
+func (f *filter) fire(ev *event.Event, anomaly *celenv.Scores) {
 	key, k, ok := f.e.keyOf(f.r, ev)
 	if !ok {
 		return
 	}
-	bind()
+	act := &f.e.act
+	act.Reset()
+	act.BindEvent(ev)
+	if anomaly != nil {
+		act.Bind("anomaly", anomaly)
+	}
 	a := f.e.newAlert(f.r, key, ev.Time, []alert.Evidence{{Step: "match", Event: ev}}, act)
 	f.e.emit(f.r, a, k)
 }

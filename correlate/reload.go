@@ -40,7 +40,7 @@ type carried struct {
 // that pushes; e must not be used afterwards. On error e is untouched and
 // keeps running.
 func (e *Engine) Reload(rs []*rules.Rule) (*Engine, *ReloadReport, error) {
-	ne, err := New(rs, e.cfg, e.out)
+	ne, err := newEngine(rs, e.cfg, e.out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,6 +81,7 @@ func (e *Engine) Reload(rs []*rules.Rule) (*Engine, *ReloadReport, error) {
 		partialsExpired: before.PartialsExpired - min(before.PartialsExpired, after.PartialsExpired),
 		deduped:         before.Deduped - min(before.Deduped, after.Deduped),
 	}
+	ne.announce()
 	return ne, reportOf(e, ne, r), nil
 }
 

@@ -22,7 +22,9 @@ type router struct {
 	dets []detector
 	// all disables the index, so that --explain shows every rule of the
 	// stream deciding, not only those the index let through.
-	all     bool
+	all bool
+	// only, when set, limits the router to the detectors it marks.
+	only    []bool
 	streams map[string]*streamRoute
 	scratch []int
 	keyBuf  []byte
@@ -199,6 +201,9 @@ func (r *router) build(stream string) *streamRoute {
 	var cands []cand
 	count := map[string]int{}
 	for i, d := range r.dets {
+		if r.only != nil && !r.only[i] {
+			continue
+		}
 		if !d.rule().ReadsStream(stream) {
 			continue
 		}

@@ -186,7 +186,7 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	fields, buf := p.build(root, true, spare, fs)
 	ev.Stream, ev.Raw, ev.Fields = d.Stream, buf[:len(raw):len(raw)], fields
 	if lz != nil {
-		lz.lim, lz.node, lz.raw, lz.proj, lz.n = d.lim, d.proj, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), len(fields)
+		lz.lim, lz.node, lz.raw, lz.proj, lz.n = d.lim, d.proj, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), int32(len(fields))
 		ev.lazy = lz
 	}
 	if err := d.stamp(ev, buf[len(buf):]); err != nil {

@@ -7,6 +7,7 @@ package event
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -222,9 +223,32 @@ type Event struct {
 	// decoded with a projection, only the projected ones, each object
 	// holding only its projected members; Full has them all.
 	Fields []Field
+	// Prepared is what a consumer had worked out about the event before
+	// it reached that consumer, on the goroutine that decoded it (see
+	// Prepared); nil is nothing. A pointer, not a Prepared, keeps the
+	// event's allocation in its size class.
+	Prepared *Prepared
 
 	lazy *lazyFields // for a projected event
 }
+
+// Prepared is work done on an event ahead of its consumer, such as the
+// engine's stateless rule conditions evaluated on the decoding goroutines
+// (correlate.Engine.Preparer). By names who did it, from NewPreparedBy, so
+// that a consumer uses only its own results and falls back to working
+// them out itself for any other event; Hits are the results, in a form
+// only that consumer reads. It is not changed once set, so events may
+// share one.
+type Prepared struct {
+	By   uint64
+	Hits []int32
+}
+
+var preparers atomic.Uint64
+
+// NewPreparedBy returns a Prepared.By no other caller in the process has
+// had, never 0.
+func NewPreparedBy() uint64 { return preparers.Add(1) }
 
 // Get returns the top-level field key, as a decode of the whole line
 // would: for a projected event, a field the projection left out (or an

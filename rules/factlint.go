@@ -49,6 +49,22 @@ func (r *Rule) FactRefs() []FactRef {
 	return out
 }
 
+// CallsFacts reports whether the expression calls seen, fact or context:
+// its answer may change as rules remember facts, so it depends on more
+// than the event.
+func (p *Program) CallsFacts() bool {
+	if p == nil || p.ast == nil {
+		return false
+	}
+	calls := false
+	ast.PostOrderVisit(p.ast.NativeRep().Expr(), ast.NewExprVisitor(func(x ast.Expr) {
+		if x.Kind() == ast.CallKind && celenv.FactFunctions[x.AsCall().FunctionName()] {
+			calls = true
+		}
+	}))
+	return calls
+}
+
 // KnownFacts are the names seen, fact and context may read.
 type KnownFacts struct {
 	// Sets and Hashes are facts remembered elsewhere (by the rules of

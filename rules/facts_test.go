@@ -184,3 +184,34 @@ match: '!seen("known_devices", event.user, event.device) && fact("last", event.c
 		t.Errorf("reads %v, want %v", got, want)
 	}
 }
+
+// TestCallsFacts: a condition calling seen, fact or context depends on
+// more than the event.
+func TestCallsFacts(t *testing.T) {
+	c, err := NewCompiler(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetFacts(facts.NewMemory())
+	for _, tt := range []struct {
+		expr string
+		want bool
+	}{
+		{`event.user == "alice" && event.n > 3.0`, false},
+		{`seen("known_devices", event.user, event.device)`, true},
+		{`event.n > 3.0 && !seen("known_devices", event.user, event.device)`, true},
+		{`fact("card_last_country", event.card).orValue("") != event.country`, true},
+		{`context("customer_risk", event.user).hasValue()`, true},
+	} {
+		p, errs := compileOne(t, c, tt.expr, nil)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if got := p.CallsFacts(); got != tt.want {
+			t.Errorf("%s: CallsFacts %v, want %v", tt.expr, got, tt.want)
+		}
+	}
+	if (*Program)(nil).CallsFacts() {
+		t.Error("no condition calls facts")
+	}
+}

@@ -42,6 +42,35 @@ func (sp *Projection) Store(p *event.Projection) { sp.p.Store(p) }
 // Load returns the current projection.
 func (sp *Projection) Load() *event.Projection { return sp.p.Load() }
 
+// Preparation holds the work a stream's consumer wants done on every
+// event on the decoding goroutines, off its own, such as the engine's
+// stateless rule conditions (correlate.Engine.Preparer): a maker of one
+// function per goroutine, so that each may keep scratch space of its own.
+// It may change while the sources run, as when the rules are reloaded;
+// each decoder takes the new one at its next chunk. Nil prepares nothing.
+// A decoder prepares a chunk only while batches wait for the consumer:
+// when the decoders are the slower side, preparing would only slow them.
+type Preparation struct {
+	p atomic.Pointer[func() func(*event.Event)]
+}
+
+// Store sets what prepares the events decoded from now on; nil stops.
+func (sp *Preparation) Store(mk func() func(*event.Event)) {
+	if mk == nil {
+		sp.p.Store(nil)
+		return
+	}
+	sp.p.Store(&mk)
+}
+
+// load returns the current maker, or nil.
+func (sp *Preparation) load() *func() func(*event.Event) {
+	if sp == nil {
+		return nil
+	}
+	return sp.p.Load()
+}
+
 // DefaultDecoders is how many goroutines decode one source's lines when
 // its spec does not say: one per processor the Go runtime may use.
 func DefaultDecoders() int { return runtime.GOMAXPROCS(0) }
@@ -208,6 +237,10 @@ func (p *pipeline) decode(dec event.Decoder) {
 		last = live.Load()
 		dec.SetProject(last)
 	}
+	var (
+		made    *func() func(*event.Event)
+		prepare func(*event.Event)
+	)
 	for c := range p.jobs {
 		if live != nil {
 			if cur := live.Load(); cur != last {
@@ -215,12 +248,30 @@ func (p *pipeline) decode(dec event.Decoder) {
 				last = cur
 			}
 		}
+		if cur := p.r.spec.Prepare.load(); cur != made {
+			made, prepare = cur, nil
+			if cur != nil {
+				prepare = (*cur)()
+			}
+		}
+		// Preparing pays only while the consumer is the slower side: then
+		// batches wait for it, filling out, and its work moves here.
+		// Otherwise the decoders are the slower side (or as slow), and
+		// the consumer does the work itself. Either way its results are
+		// the same.
+		prep := prepare
+		if len(p.out) < cap(p.out) || cap(p.out) == 0 {
+			prep = nil
+		}
 		for _, l := range c.lines {
 			if l.tooLong {
 				c.evs, c.errs = append(c.evs, nil), append(c.errs, errTooLong(p.r.maxLine))
 				continue
 			}
 			ev, err := dec.Decode(c.buf[l.start:l.end])
+			if err == nil && prep != nil {
+				prep(ev)
+			}
 			c.evs, c.errs = append(c.evs, ev), append(c.errs, err)
 		}
 		c.done <- struct{}{}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,5 +269,68 @@ func BenchmarkFileSource(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestPreparationRunsOnDecoders: while batches wait for the consumer, the
+// decoders run the preparation on the events they decode, each with a
+// function of its own; Store(nil) stops it; the events and their order
+// are those of a run without it.
+func TestPreparationRunsOnDecoders(t *testing.T) {
+	var b strings.Builder
+	const n = 5000
+	for i := range n {
+		fmt.Fprintf(&b, `{"id":"e%d","ts":%d}`+"\n", i, 1_700_000_000+i)
+	}
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prep := &Preparation{}
+	var makers atomic.Int32
+	prep.Store(func() func(*event.Event) {
+		makers.Add(1)
+		return func(ev *event.Event) {
+			ev.Prepared = &event.Prepared{By: 7, Hits: []int32{int32(len(ev.Raw))}}
+		}
+	})
+	src := &File{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep}, Path: path}
+	out := make(chan Batch, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() { _ = src.Run(ctx, nil, out) }()
+	prepared, seen := 0, 0
+	for done := false; !done; {
+		// Let a batch wait in out, as it does for a slow consumer.
+		for len(out) < cap(out) && ctx.Err() == nil {
+			time.Sleep(100 * time.Microsecond)
+		}
+		bt := <-out
+		for _, ev := range bt.Events {
+			if want := fmt.Sprintf("e%d", seen); ev.ID != want {
+				t.Fatalf("event %s, want %s", ev.ID, want)
+			}
+			seen++
+			switch p := ev.Prepared; {
+			case p == nil:
+			case p.By == 7 && len(p.Hits) == 1 && p.Hits[0] == int32(len(ev.Raw)):
+				prepared++
+			default:
+				t.Fatalf("event %s prepared as %+v", ev.ID, p)
+			}
+		}
+		done = bt.End
+		if seen >= n/2 {
+			prep.Store(nil)
+		}
+	}
+	if seen != n {
+		t.Fatalf("%d events, want %d", seen, n)
+	}
+	if prepared == 0 || prepared > n/2+2*batchEvents*2 {
+		t.Errorf("%d of %d events prepared: want some, and none a few chunks after Store(nil)", prepared, n)
+	}
+	if m := makers.Load(); m < 1 || m > 2 {
+		t.Errorf("%d preparation functions made for 2 decoders", m)
 	}
 }

@@ -36,6 +36,9 @@ type Spec struct {
 	// Projection, when set, overrides Decoder.Project with the stream's
 	// current projection, which may change while the source runs.
 	Projection *Projection
+	// Prepare, when set, holds what each decoding goroutine runs on the
+	// events it has decoded (see Preparation).
+	Prepare *Preparation
 	// Decoders is how many goroutines decode the lines of a file or a
 	// reader (0: DefaultDecoders).
 	Decoders int

@@ -49,6 +49,8 @@ type benchParams struct {
 	// decodes only what the rules read, as cep run does.
 	decoders int
 	project  bool
+	// prepare evaluates the filters' conditions on the decoders.
+	prepare bool
 	// rate, when positive, paces the source at this many events per
 	// second of wall time, for latency below peak load.
 	rate float64
@@ -161,6 +163,7 @@ is reported as a ratio of the scanner's.`,
 	f.StringVar(&p.stateDir, "state", "", "where --checkpoint-interval's checkpoints go: a directory (default: a temporary one), or redis://host:port/db for Redis (under a key prefix of its own, deleted afterwards)")
 	f.IntVar(&p.decoders, "decoders", 0, "goroutines decoding the lines (0: --cpu)")
 	f.BoolVar(&p.project, "project", true, "decode only the fields the rules read (false: every field)")
+	f.BoolVar(&p.prepare, "prepare", true, "evaluate filter rules' conditions on the decoding goroutines (false: on the engine's)")
 	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second (0: as fast as it goes)")
 	f.BoolVar(&p.compare, "compare-handwritten", false, "also time a hand-written single-threaded scanner of the same logic (filter, sequence) and check the matches are identical")
 	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")
@@ -308,6 +311,9 @@ func (a *app) runBench(p benchParams) error {
 		decoders = p.cpu
 	}
 	spec := source.Spec{Name: "bench", Stream: sc.streams[0], Decoders: decoders}
+	if p.prepare {
+		spec.Prepare = &source.Preparation{}
+	}
 	if p.project {
 		spec.Decoder.Project = rules.Projection(rs, sc.streams[0])
 	}
@@ -353,6 +359,9 @@ func (a *app) runBench(p benchParams) error {
 				samplePeak()
 			}
 		},
+	}
+	if spec.Prepare != nil {
+		cfg.Engine.Prepare = spec.Prepare.Store
 	}
 	var store state.Store
 	var redisStore *state.Redis
@@ -477,6 +486,7 @@ func (a *app) runBench(p benchParams) error {
 	}
 	extra["decoders"] = decoders
 	extra["projected"] = spec.Decoder.Project != nil
+	extra["prepared"] = spec.Prepare != nil
 	res.Extra = extra
 	if p.compare {
 		goruntime.GC()

@@ -238,6 +238,9 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	}
 	times, ids, zones := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields), parseFieldFlags(p.timeZones)
 	projs := newProjections(a.log)
+	// The engine's stateless filters are evaluated on the decoders once
+	// the engine exists (correlate.Engine.Preparer).
+	prep := &source.Preparation{}
 	var srcs []source.Source
 	names := map[string]int{}
 	for _, in := range p.inputs {
@@ -247,7 +250,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 			return exitWith(exitUsage, "%v", err)
 		}
 		spec := source.Spec{Name: path, Stream: stream, IDField: fieldFor(ids, stream), Decoder: dec,
-			Projection: projs.of(stream, set.Rules), Decoders: p.decoders}
+			Projection: projs.of(stream, set.Rules), Prepare: prep, Decoders: p.decoders}
 		// The same file may be given twice (as two streams): names
 		// identify sources, so the second gets a suffix.
 		if names[spec.Name]++; names[spec.Name] > 1 {
@@ -278,6 +281,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		explain = a.stderr
 	}
 	ecfg := p.engineParams.config(a.log, explain, nil)
+	ecfg.Prepare = prep.Store
 	plan := planMemory(int64(p.memoryLimit))
 	plan.apply()
 	ecfg.Limits.MaxStateBytes = plan.state

@@ -1,0 +1,174 @@
+package correlate
+
+import (
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules"
+)
+
+// The engine is one goroutine, and with many filter rules evaluating their
+// conditions is most of its work. A filter's condition reads the event
+// alone, so it may be evaluated anywhere, before the engine sees the
+// event: Preparer makes functions that the decoding goroutines run on each
+// event they decode (source.Preparation). Each routes the event through
+// its own router over the preparable filters only, tests their conditions
+// and writes into event.Prepared which filters the event reached and which
+// matched. The engine then routes the event only to its other detectors,
+// merges the two lists by detector index and, for a filter that matched,
+// computes the key and builds the alert as before. Nothing that depends
+// on the order of events moves off the engine's goroutine: keys, alerts,
+// dedup, facts and every stateful detector stay on it, in event-time
+// order, so the alerts and their order are those of a run without
+// preparation. An event nobody prepared, or prepared for another engine
+// (one a reload replaced), is routed and evaluated on the engine as
+// before.
+
+// preparable reports whether a detector's whole verdict on an event
+// depends on the event alone: a filter without baselines (which learn
+// from the events before it), whose condition calls no function reading
+// facts or context data (which other events' alerts change).
+func preparable(d detector) bool {
+	f, ok := d.(*filter)
+	if !ok || len(f.r.Baselines) > 0 {
+		return false
+	}
+	return !f.r.Match.CallsFacts()
+}
+
+// Preparer returns what makes, for each decoding goroutine, the function
+// that evaluates the engine's preparable filters on an event (see above);
+// nil when there is nothing to prepare or when explaining, which wants
+// every rule's reasons written in event order. The functions may run
+// concurrently with the engine and with each other.
+func (e *Engine) Preparer() func() func(*event.Event) {
+	if e.prepBy == 0 {
+		return nil
+	}
+	by, dets, mask := e.prepBy, e.dets, e.prepMask
+	// Most events reach no filter at all: they share one verdict.
+	none := &event.Prepared{By: by}
+	return func() func(*event.Event) {
+		rt := newRouter(dets)
+		rt.only = mask
+		return func(ev *event.Event) {
+			idx := rt.route(ev)
+			if len(idx) == 0 {
+				ev.Prepared = none
+				return
+			}
+			var p *event.Prepared
+			if len(idx) == 1 {
+				// The common case of an indexed rule set, in one allocation.
+				b := new(preparedOne)
+				b.p.Hits, p = b.hits[:], &b.p
+			} else {
+				p = &event.Prepared{Hits: make([]int32, len(idx))}
+			}
+			p.By = by
+			hits := p.Hits
+			for j, i := range idx {
+				f := dets[i].(*filter)
+				if f.r.Match != nil && f.r.Match.Test(rules.EventActivation{Ev: ev}) {
+					hits[j] = int32(i)
+				} else {
+					hits[j] = ^int32(i)
+				}
+			}
+			ev.Prepared = p
+		}
+	}
+}
+
+// preparedOne is a verdict on one filter with its room.
+type preparedOne struct {
+	p    event.Prepared
+	hits [1]int32
+}
+
+// preparePlan finds the preparable detectors and, when there are any,
+// builds the router of the others; called once by New.
+func (e *Engine) preparePlan() {
+	if e.cfg.Explain != nil {
+		return
+	}
+	mask := make([]bool, len(e.dets))
+	n := 0
+	for i, d := range e.dets {
+		if preparable(d) {
+			mask[i] = true
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	rest := make([]bool, len(e.dets))
+	for i := range rest {
+		rest[i] = !mask[i]
+	}
+	e.prepMask = mask
+	e.rest = newRouter(e.dets)
+	e.rest.only = rest
+	e.prepBy = event.NewPreparedBy()
+}
+
+// dispatchPrepared hands a prepared event to the detectors it concerns in
+// detector order, as dispatch does: the others through the engine's
+// router, the prepared filters from their verdicts.
+func (e *Engine) dispatchPrepared(ev *event.Event) {
+	rest := e.rest.route(ev)
+	hits := ev.Prepared.Hits
+	for len(rest) > 0 || len(hits) > 0 {
+		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
+			e.processIn(rest[0], ev)
+			rest = rest[1:]
+			continue
+		}
+		h := hits[0]
+		hits = hits[1:]
+		i := detIndex(h)
+		e.detStats[i].Evaluated++
+		if h >= 0 {
+			e.dets[i].(*filter).fire(ev, nil)
+		}
+	}
+}
+
+// dispatchLatePrepared is dispatchLate for a prepared event: a filter
+// takes a late event only under late: process, as there.
+func (e *Engine) dispatchLatePrepared(ev *event.Event) bool {
+	taken := false
+	rest := e.rest.route(ev)
+	hits := ev.Prepared.Hits
+	for len(rest) > 0 || len(hits) > 0 {
+		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
+			taken = e.processLate(rest[0], ev) || taken
+			rest = rest[1:]
+			continue
+		}
+		h := hits[0]
+		hits = hits[1:]
+		i := detIndex(h)
+		if e.lateFor(e.dets[i].rule()) == LateDrop {
+			continue
+		}
+		taken = true
+		e.detStats[i].Evaluated++
+		if h >= 0 {
+			e.dets[i].(*filter).fire(ev, nil)
+		}
+	}
+	if taken {
+		e.stats.Processed++
+	}
+	e.applyFacts()
+	return taken
+}
+
+// detIndex is the detector of a prepared verdict: its index when it
+// matched, the index's complement when it did not.
+func detIndex(h int32) int {
+	if h < 0 {
+		return int(^h)
+	}
+	return int(h)
+}

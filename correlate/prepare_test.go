@@ -1,0 +1,318 @@
+package correlate
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
+	"github.com/cep-project/cep/rules"
+)
+
+// prepareRules mix preparable filters (indexed by merchant, unindexed,
+// deduplicated, one that can fail) with rules that must stay on the
+// engine: a sequence, a filter reading facts, a filter with baselines.
+var prepareRules = []string{`id: watch-a
+title: watched merchant a
+streams: [payments]
+by: [event.card]
+match: event.merchant == "m-a" && event.amount > 50.0
+`, `id: seq
+title: small then large
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: small, where: event.amount < 10.0}
+    - {name: large, where: event.amount > 90.0}
+`, `id: large
+title: large anywhere
+streams: [payments]
+late: process
+match: event.amount > 95.0
+alert: {dedup: 30s}
+`, `id: learn
+title: learn cards
+streams: [payments]
+match: event.amount > 80.0
+remember: [{set: known, key: event.card, value: event.merchant, ttl: 1h}]
+alert: {emit: false}
+`, `id: new-pair
+title: card at a merchant not seen with a large amount
+streams: [payments]
+match: event.merchant == "m-b" && !seen("known", event.card, event.merchant)
+`, `id: watch-b
+title: watched merchant b
+streams: [payments]
+by: [event.card]
+match: event.merchant == "m-b" && event.amount > 20.0
+`, `id: fails
+title: a condition that cannot be evaluated on some events
+streams: [payments]
+match: event.merchant == "m-c" && event.amount / event.fee > 2.0
+`, `id: hourly
+title: many payments of a card in an hour
+streams: [payments]
+by: [event.card]
+aggregate:
+  window: {type: tumbling, size: 1h}
+  measures: {n: count()}
+  having: n > 70
+`, `id: spiky
+title: amount far above the card's usual
+streams: [payments]
+by: [event.card]
+baselines:
+  amt: {value: event.amount, half_life: 1h, min_count: 3}
+match: anomaly.amt > 1.5
+`}
+
+// prepareEvents are 600 events a second apart; shuffled, every fifth
+// comes up to a minute late.
+func prepareEvents(tb testing.TB, shuffled bool) []*event.Event {
+	merchants := []string{"m-a", "m-b", "m-c", "m-d"}
+	var evs []*event.Event
+	for j := range 600 {
+		i := j
+		if shuffled && j%5 == 4 && j >= 60 {
+			i = j - (j*13)%60
+		}
+		amount := float64((i*37)%100) + 0.5
+		fee := ""
+		if i%3 == 0 {
+			fee = `,"fee":2.0`
+		}
+		evs = append(evs, ev(tb, "payments", fmt.Sprintf("e%d", i), i, fmt.Sprintf(`"card":"c%d","merchant":%q,"amount":%g%s`, i%7, merchants[(i*5)%len(merchants)], amount, fee)))
+	}
+	return evs
+}
+
+// runPrepared runs the rules over the events, prepared (when prepare) on
+// two goroutines ahead of the engine as decoders do, and returns the
+// alerts and the rules' counters.
+func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) func() func(*event.Event)) (string, map[string]RuleStats, Stats) {
+	t.Helper()
+	rs := compileRules(t, srcs...)
+	rules.UseFacts(rs, facts.NewMemory())
+	c := &collector{}
+	e, err := New(rs, Config{}, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := prepareEvents(t, shuffled)
+	if by != nil {
+		mk := by(e)
+		if mk == nil {
+			t.Fatal("nothing to prepare")
+		}
+		var wg sync.WaitGroup
+		for g := range 2 {
+			wg.Go(func() {
+				p := mk()
+				for i := g; i < len(evs); i += 2 {
+					p(evs[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, x := range evs {
+		e.Push(x, time.Time{})
+	}
+	e.Close()
+	return c.ids(), e.RuleStats(), e.Stats()
+}
+
+// TestPreparedSameAlerts: evaluating filters on other goroutines changes
+// neither the alerts, nor their order, nor any counter, for events in
+// order and late ones; events prepared for another engine are evaluated
+// anew.
+func TestPreparedSameAlerts(t *testing.T) {
+	// Indexed filters only: an event reaches one filter or none.
+	indexed := []string{prepareRules[0], prepareRules[1], prepareRules[5]}
+	for _, rs := range []struct {
+		name string
+		srcs []string
+	}{{"mixed", prepareRules}, {"indexed", indexed}} {
+		for _, shuffled := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/shuffled=%v", rs.name, shuffled), func(t *testing.T) { testPreparedSameAlerts(t, rs.srcs, shuffled) })
+		}
+	}
+}
+
+func testPreparedSameAlerts(t *testing.T, srcs []string, shuffled bool) {
+	want, wantStats, wantTotals := runPrepared(t, srcs, shuffled, nil)
+	if want == "" {
+		t.Fatal("the rules raised no alert: the test would prove nothing")
+	}
+	if shuffled && wantTotals.Late == 0 {
+		t.Fatalf("late %d, dropped %d: the late path is not tested", wantTotals.Late, wantTotals.LateDropped)
+	}
+	for _, tc := range []struct {
+		name string
+		by   func(*Engine) func() func(*event.Event)
+	}{
+		{"own", (*Engine).Preparer},
+		{"another engine's", func(*Engine) func() func(*event.Event) {
+			rs := compileRules(t, srcs...)
+			rules.UseFacts(rs, facts.NewMemory())
+			other, err := New(rs, Config{}, func(*alert.Alert) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return other.Preparer()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotStats, gotTotals := runPrepared(t, srcs, shuffled, tc.by)
+			if got != want {
+				t.Errorf("alerts\n%s\nwant\n%s", got, want)
+			}
+			if gotTotals != wantTotals {
+				t.Errorf("counters %+v, want %+v", gotTotals, wantTotals)
+			}
+			for _, id := range slices.Sorted(maps.Keys(wantStats)) {
+				if gotStats[id] != wantStats[id] {
+					t.Errorf("rule %s: counters %+v, want %+v", id, gotStats[id], wantStats[id])
+				}
+			}
+		})
+	}
+}
+
+// TestPreparable: only filters whose verdict depends on the event alone
+// are prepared; explaining prepares nothing.
+func TestPreparable(t *testing.T) {
+	rs := compileRules(t, prepareRules...)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, d := range e.dets {
+		if e.prepMask[i] {
+			got = append(got, d.rule().ID)
+		}
+	}
+	if want := []string{"watch-a", "large", "learn", "watch-b", "fails"}; !slices.Equal(got, want) {
+		t.Errorf("prepared %v, want %v", got, want)
+	}
+	ex, err := New(rs, Config{Explain: &nopWriter{}}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Preparer() != nil {
+		t.Error("an explaining engine prepares events")
+	}
+}
+
+type nopWriter struct{}
+
+func (*nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestPrepareAnnounced: Config.Prepare receives the preparer of the engine
+// New makes and of the one a Reload makes, and events prepared for the
+// engine Reload replaced are still judged right by the new one.
+func TestPrepareAnnounced(t *testing.T) {
+	var got []func() func(*event.Event)
+	cfg := Config{Prepare: func(p func() func(*event.Event)) { got = append(got, p) }}
+	rs := compileRules(t, prepareRules[0], prepareRules[5])
+	c := &collector{}
+	e, err := New(rs, cfg, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] == nil {
+		t.Fatalf("New announced %d preparers", len(got))
+	}
+	old := got[0]()
+	evs := prepareEvents(t, false)
+	for _, x := range evs[:300] {
+		old(x)
+		e.Push(x, time.Time{})
+	}
+	ne, _, err := e.Reload(compileRules(t, prepareRules[0], prepareRules[5]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1] == nil {
+		t.Fatalf("New and Reload announced %d preparers", len(got))
+	}
+	for _, x := range evs[300:] {
+		old(x)
+		ne.Push(x, time.Time{})
+	}
+	ne.Close()
+	want, _, _ := runPrepared(t, []string{prepareRules[0], prepareRules[5]}, false, nil)
+	if c.ids() != want {
+		t.Errorf("alerts across a reload\n%s\nwant\n%s", c.ids(), want)
+	}
+}
+
+// BenchmarkPreparedEngine times the engine's own goroutine per event with
+// many filter rules, evaluating every condition itself or taking the
+// verdicts prepared ahead (off the timer, as decoders do): the serial
+// work that bounds a run whose engine is the slower side.
+func BenchmarkPreparedEngine(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, prepared := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%d/prepared=%v", n, prepared), func(b *testing.B) {
+				var srcs []string
+				for i := range n {
+					srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nstreams: [payments]\nby: [event.card_id]\nmatch: event.type == \"card_auth\" && event.merchant == \"m-%05d\" && event.result == \"approved\" && event.amount > 900.0\n", i, i*10000/n))
+				}
+				e, err := New(compileRules(b, srcs...), Config{}, func(*alert.Alert) {})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var prep func(*event.Event)
+				if prepared {
+					prep = e.Preparer()()
+				}
+				d := event.Decoder{Stream: "payments", Project: rules.Projection(e.loadedRules(), "payments")}
+				lines := make([][]byte, 16384)
+				for i := range lines {
+					lines[i] = fmt.Appendf(nil, `{"id":"p%d","ts":%d,"type":"card_auth","card_id":"c-%d","merchant":"m-%05d","mcc":"5411","amount":%d.5,"currency":"EUR","result":"approved"}`, i, 1_700_000_000_000+i, i%97, (i*7919)%10000, i%1000)
+				}
+				batch := make([]*event.Event, 1024)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for done := 0; done < b.N; {
+					b.StopTimer()
+					k := min(len(batch), b.N-done)
+					for j := range k {
+						x, err := d.Decode(lines[(done+j)%len(lines)])
+						if err != nil {
+							b.Fatal(err)
+						}
+						x.Time += int64(done+j) * 1e6
+						if prep != nil {
+							prep(x)
+						}
+						batch[j] = x
+					}
+					b.StartTimer()
+					for _, x := range batch[:k] {
+						e.Push(x, time.Time{})
+					}
+					done += k
+				}
+			})
+		}
+	}
+}
+
+// loadedRules are the engine's rules in load order.
+func (e *Engine) loadedRules() []*rules.Rule {
+	rs := make([]*rules.Rule, len(e.dets))
+	for i, d := range e.dets {
+		rs[i] = d.rule()
+	}
+	return rs
+}
