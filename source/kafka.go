@@ -577,7 +577,10 @@ func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partiti
 				errs <- err
 			}
 		})
-		wg.Go(func() { k.decodeLoop(fetchCtx, p, raws, free, room, in) })
+		// Preparing pays only while the consumer is the slower side (see
+		// Preparation): while batches wait for it.
+		busy := func() bool { return cap(out) > 0 && len(out) == cap(out) }
+		wg.Go(func() { k.decodeLoop(fetchCtx, p, raws, free, room, in, busy) })
 	}
 	cur := Batch{Source: k.Name()}
 	send := func(end bool) bool {
@@ -828,7 +831,7 @@ func controlEnd(r kafka.RecordReader, from, end int64) int64 {
 
 // decodeLoop decodes a partition's fetched messages and hands them to the
 // merge, each batch once a slot in room is free.
-func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBatch, free chan []byte, room chan struct{}, out chan<- *partBatch) {
+func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBatch, free chan []byte, room chan struct{}, out chan<- *partBatch, busy func() bool) {
 	r := NewReader(nil, k.Spec, k.Log)
 	r.Counts = &k.counts
 	dec := r.dec
@@ -845,12 +848,26 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 	if read == nil {
 		read = map[string]int64{}
 	}
+	var (
+		made    *func() func(*event.Event)
+		prepare func(*event.Event)
+	)
 	for raw := range raws {
 		if live != nil {
 			if cur := live.Load(); cur != proj {
 				dec.SetProject(cur)
 				proj = cur
 			}
+		}
+		if cur := k.Spec.Prepare.load(); cur != made {
+			made, prepare = cur, nil
+			if cur != nil {
+				prepare = (*cur)()
+			}
+		}
+		prep := prepare
+		if prep != nil && !busy() {
+			prep = nil
 		}
 		copies = copies[:0]
 		b := &partBatch{lane: p.lane, next: raw.next, done: raw.done}
@@ -884,6 +901,9 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 			if err != nil {
 				k.malformed(r, p, m.off, err)
 				continue
+			}
+			if prep != nil {
+				prep(ev)
 			}
 			b.evs = append(b.evs, ev)
 			b.offs = append(b.offs, m.off)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	kscram "github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/cep-project/cep/event"
 )
 
 // The Kafka source is tested against kfake, an in-process broker speaking
@@ -673,5 +676,60 @@ func TestKafkaDedupSkipsCopiesWrittenTwice(t *testing.T) {
 	}
 	if !slices.Equal(ids, []string{"pay/1@2"}) {
 		t.Errorf("after the restart read %v, want only pay/1@2", ids)
+	}
+}
+
+// TestKafkaPreparesWhileTheConsumerWaits: a Kafka source's decoders run
+// the spec's preparation, one function per partition's decoder, while
+// batches wait for the consumer.
+func TestKafkaPreparesWhileTheConsumerWaits(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 2})
+	wave := func(from int) {
+		var msgs []msg
+		for i := from; i < from+2000; i++ {
+			msgs = append(msgs, ev("pay", int32(i%2), fmt.Sprintf("e%d", i), i))
+		}
+		produce(t, c, msgs...)
+	}
+	wave(0)
+	prep := &Preparation{}
+	var makers atomic.Int32
+	prep.Store(func() func(*event.Event) {
+		makers.Add(1)
+		return func(ev *event.Event) { ev.Prepared = &event.Prepared{By: 7} }
+	})
+	k := kafkaSource(c, "pay")
+	k.Bounded, k.IdleTimeout = false, 100*time.Millisecond
+	k.Spec.Prepare = prep
+	out := make(chan Batch, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() { _ = k.Run(ctx, nil, out) }()
+	// The first wave fills out and waits there, as batches do for a slow
+	// consumer; the second is decoded meanwhile.
+	for len(out) < cap(out) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	wave(2000)
+	time.Sleep(300 * time.Millisecond)
+	prepared, seen := 0, 0
+	for done := false; !done; {
+		b := <-out
+		for _, e := range b.Events {
+			seen++
+			if p := e.Prepared; p != nil {
+				if p.By != 7 {
+					t.Fatalf("event %s prepared as %+v", e.ID, p)
+				}
+				prepared++
+			}
+		}
+		done = seen >= 4000
+	}
+	if seen != 4000 || prepared == 0 {
+		t.Errorf("%d events, %d prepared: want 4000, some prepared", seen, prepared)
+	}
+	if m := makers.Load(); m != 2 {
+		t.Errorf("%d preparation functions made, want one per partition", m)
 	}
 }

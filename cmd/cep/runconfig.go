@@ -127,15 +127,17 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 	}
 	ecfg := ep.config(a.log, explain, nil)
 	if cfg.ScaleOut == nil {
-		// The engine's stateless filters are evaluated on the decoders of
-		// files and standard input (correlate.Engine.Preparer). A
-		// scaled-out process has an engine per task, each its own.
+		// The engine's stateless filters are evaluated on the sources'
+		// decoders (correlate.Engine.Preparer). A scaled-out process has
+		// an engine per task and unit, each with its own (scaleout.go).
 		prep := &source.Preparation{}
 		for _, s := range srcs {
 			switch s := s.(type) {
 			case *source.File:
 				s.Spec.Prepare = prep
 			case *source.Reading:
+				s.Spec.Prepare = prep
+			case *source.Kafka:
 				s.Spec.Prepare = prep
 			}
 		}

@@ -168,9 +168,17 @@ func (a *app) scaleOutGroup(ctx context.Context, cfg *config, base runtime.Confi
 			scope := func(name string) (*state.Redis, error) {
 				return store.Scope(prefix + ".task-" + strconv.Itoa(t.ID) + name)
 			}
-			unit := func(name string, rs []*rules.Rule, srcs []source.Source) (scaleout.Unit, error) {
+			unit := func(name string, rs []*rules.Rule, srcs []*source.Kafka) (scaleout.Unit, error) {
 				rc := base
-				rc.Rules, rc.Sources = rs, srcs
+				rc.Rules = rs
+				// The unit's stateless filters are evaluated on its
+				// sources' decoders (correlate.Engine.Preparer).
+				prep := &source.Preparation{}
+				for _, s := range srcs {
+					s.Spec.Prepare = prep
+					rc.Sources = append(rc.Sources, s)
+				}
+				rc.Engine.Prepare = prep.Store
 				ts, err := scope(name)
 				if err != nil {
 					return scaleout.Unit{}, err
@@ -186,7 +194,7 @@ func (a *app) scaleOutGroup(ctx context.Context, cfg *config, base runtime.Confi
 			}
 			// The direct unit reads every topic, commits its offsets and
 			// writes the re-keyed copies.
-			var direct []source.Source
+			var direct []*source.Kafka
 			for _, k := range ks {
 				src := k.ForTask([]int{t.ID}, &m)
 				for _, rp := range p.repartitions {
@@ -203,7 +211,7 @@ func (a *app) scaleOutGroup(ctx context.Context, cfg *config, base runtime.Confi
 			}
 			units := []scaleout.Unit{u}
 			for _, kg := range p.keyed {
-				var srcs []source.Source
+				var srcs []*source.Kafka
 				for _, st := range kg.streams {
 					k := ks[slices.IndexFunc(ks, func(k *source.Kafka) bool { return k.Spec.Stream == st })]
 					if rp := p.findFor(kg, st); rp != nil {
