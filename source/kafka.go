@@ -936,20 +936,71 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 	}
 }
 
+// Copies are written in chunks small enough that the messages one chunk
+// sends to one partition are one produce batch (RekeyBatchBytes and
+// RekeyBatchCount are the writer's limits, which must be at least these):
+// a batch is written whole or not at all, so retrying the messages that
+// failed keeps each partition's copies in the order of their origin
+// offsets, which the reader's Dedup relies on.
+const (
+	rekeyChunkBytes = 900 << 10
+	rekeyChunkCount = 10000
+	// The writer's batch limits: the brokers' default largest message
+	// (message.max.bytes) is 1 MiB.
+	RekeyBatchBytes = 1 << 20
+	RekeyBatchCount = 1 << 20
+)
+
 // rekey writes the copies of one fetched batch, retrying until Kafka
 // takes them or the source stops: the batch goes on only once they are
 // written, so that no checkpoint covers an event whose copy is missing.
 func (k *Kafka) rekey(ctx context.Context, p *partition, msgs []kafka.Message) error {
+	for len(msgs) > 0 {
+		n, size := 0, 0
+		for n < len(msgs) && n < rekeyChunkCount {
+			m := &msgs[n]
+			sz := len(m.Key) + len(m.Value) + 96
+			for _, h := range m.Headers {
+				sz += len(h.Key) + len(h.Value)
+			}
+			if n > 0 && size+sz > rekeyChunkBytes {
+				break
+			}
+			size += sz
+			n++
+		}
+		if err := k.rekeyChunk(ctx, p, msgs[:n]); err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+func (k *Kafka) rekeyChunk(ctx context.Context, p *partition, pending []kafka.Message) error {
+	total := len(pending)
 	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
-		err := k.Writer.WriteMessages(ctx, msgs...)
+		err := k.Writer.WriteMessages(ctx, pending...)
 		if err == nil {
-			k.counts.Rekeyed.Add(uint64(len(msgs)))
+			k.counts.Rekeyed.Add(uint64(total))
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		k.log().Warn("kafka: writing re-keyed copies failed; retrying", "source", k.Name(), "partition", p.lane, "messages", len(msgs), "error", err, "retry_in", backoff.String())
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(pending) {
+			// Only what failed goes again: the partitions whose batch
+			// Kafka refused.
+			var failed []kafka.Message
+			for i, e := range werrs {
+				if e != nil {
+					failed = append(failed, pending[i])
+				}
+			}
+			pending = failed
+		}
+		k.log().Warn("kafka: writing re-keyed copies failed; retrying", "source", k.Name(), "partition", p.lane, "messages", len(pending), "error", err, "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

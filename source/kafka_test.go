@@ -733,3 +733,68 @@ func TestKafkaPreparesWhileTheConsumerWaits(t *testing.T) {
 		t.Errorf("%d preparation functions made, want one per partition", m)
 	}
 }
+
+// TestKafkaRekeyWritesEveryCopyInOrder: a source with Rekey writes one
+// copy of every event, keyed as asked, each partition's copies in the
+// order of their origin offsets (what Dedup relies on), also when a
+// fetched batch is larger than a broker takes in one message batch.
+func TestKafkaRekeyWritesEveryCopyInOrder(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 1, "rep": 3})
+	const n = 30000
+	var msgs []msg
+	pad := strings.Repeat("x", 60)
+	for i := range n {
+		msgs = append(msgs, msg{topic: "pay", value: fmt.Sprintf(`{"id":"e%d","ts":%d,"user":"u%d","pad":%q}`, i, t0+i, i%97, pad)})
+	}
+	produce(t, c, msgs...)
+	k := kafkaSource(c, "pay")
+	// A writer that would send a fetched batch's copies as one produce
+	// batch, larger than the broker takes: the source's chunks keep each
+	// under it.
+	k.Writer = &kafka.Writer{Addr: kafka.TCP(c.ListenAddrs()...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+		BatchSize: RekeyBatchCount, BatchBytes: 64 << 20, BatchTimeout: time.Millisecond}
+	defer k.Writer.Close()
+	k.Rekey = []Rekey{{Topic: "rep", Key: func(ev *event.Event) ([]byte, bool) {
+		v, ok := ev.Get("user")
+		return []byte(v.Str()), ok
+	}}}
+	if _, _, err := readAll(t, k, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Counts().Rekeyed.Load(); got != n {
+		t.Fatalf("%d copies written, want %d", got, n)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("rep"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	last := map[int32]int64{}
+	seen := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for seen < n && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			origin, from := copyOrigin(toHeaders(r.Headers))
+			if origin != "pay/0" {
+				t.Fatalf("copy with origin %q", origin)
+			}
+			if prev, ok := last[r.Partition]; ok && from <= prev {
+				t.Fatalf("partition %d: copy of offset %d after %d", r.Partition, from, prev)
+			}
+			last[r.Partition] = from
+			seen++
+		})
+	}
+	if seen != n {
+		t.Fatalf("read %d copies, want %d", seen, n)
+	}
+}
+
+func toHeaders(hs []kgo.RecordHeader) []kafka.Header {
+	out := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		out[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
+}

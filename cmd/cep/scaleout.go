@@ -127,10 +127,11 @@ func (a *app) scaleOutGroup(ctx context.Context, cfg *config, base runtime.Confi
 		// use: a key lands where the producers of keyed topics put it.
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
-		// Copies are written a fetched batch at a time, synchronously:
-		// a batch is sent when it is complete, not after a linger.
-		BatchSize:    10000,
-		BatchBytes:   64 << 20,
+		// Copies are written a chunk of a fetched batch at a time,
+		// synchronously, one produce batch a partition (see
+		// source.RekeyBatchBytes), sent when complete, not after a linger.
+		BatchSize:    source.RekeyBatchCount,
+		BatchBytes:   source.RekeyBatchBytes,
 		BatchTimeout: time.Millisecond,
 	}
 	lease := cfg.State.Redis.Lease
