@@ -739,7 +739,7 @@ func TestKafkaPreparesWhileTheConsumerWaits(t *testing.T) {
 // order of their origin offsets (what Dedup relies on), also when a
 // fetched batch is larger than a broker takes in one message batch.
 func TestKafkaRekeyWritesEveryCopyInOrder(t *testing.T) {
-	c := broker(t, map[string]int{"pay": 1, "rep": 3})
+	c := broker(t, map[string]int{"pay": 1, "rep": 1})
 	const n = 30000
 	var msgs []msg
 	pad := strings.Repeat("x", 60)
