@@ -46,18 +46,7 @@ func benchKafka(b *testing.B, p benchParams, sc benchScenario) {
 	if err := sc.lines.finish(); err != nil {
 		b.Fatal(err)
 	}
-	c, err := rules.NewCompiler(rules.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var rs []*rules.Rule
-	for i, src := range sc.rules {
-		r, errs := c.CompileFile(fmt.Sprintf("bench-%d.yaml", i), []byte(src))
-		if r == nil {
-			b.Fatal(errs)
-		}
-		rs = append(rs, r)
-	}
+	rs := compileScenario(b, sc)
 	stream := sc.streams[0]
 	spec := source.Spec{Name: "bench", Stream: stream}
 	spec.Decoder.Project = rules.Projection(rs, stream)
@@ -106,6 +95,24 @@ func benchKafka(b *testing.B, p benchParams, sc benchScenario) {
 			report(b)
 		})
 	}
+}
+
+// compileScenario compiles the scenario's rule files.
+func compileScenario(b *testing.B, sc benchScenario) []*rules.Rule {
+	b.Helper()
+	c, err := rules.NewCompiler(rules.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rs []*rules.Rule
+	for i, src := range sc.rules {
+		r, errs := c.CompileFile(fmt.Sprintf("bench-%d.yaml", i), []byte(src))
+		if r == nil {
+			b.Fatal(errs)
+		}
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 // produceLines writes a file's lines to a topic, spread over its

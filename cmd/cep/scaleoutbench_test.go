@@ -20,7 +20,6 @@ import (
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/correlate"
-	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/runtime"
 	"github.com/cep-project/cep/source"
 	"github.com/cep-project/cep/state/redistest"
@@ -79,20 +78,8 @@ func BenchmarkScaleOut(b *testing.B) {
 // file.
 func replayAlertCount(b *testing.B, sc benchScenario) int {
 	b.Helper()
-	c, err := rules.NewCompiler(rules.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var rs []*rules.Rule
-	for i, src := range sc.rules {
-		r, errs := c.CompileFile(fmt.Sprintf("bench-%d.yaml", i), []byte(src))
-		if r == nil {
-			b.Fatal(errs)
-		}
-		rs = append(rs, r)
-	}
 	var n int
-	rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: rs, Engine: correlate.Config{},
+	rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: compileScenario(b, sc), Engine: correlate.Config{},
 		Sources: []source.Source{&source.File{Spec: source.Spec{Name: "f", Stream: sc.streams[0]}, Path: sc.lines.f.Name()}},
 		Sink:    &benchSink{onAlert: func(*alert.Alert) { n++ }}})
 	if err != nil {

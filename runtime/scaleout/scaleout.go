@@ -217,7 +217,13 @@ func (g *Group) Run(ctx context.Context) (*runtime.Result, error) {
 				break
 			}
 			g.counts.JoinErrors.Add(1)
-			g.log.Warn("joining the consumer group failed; retrying", "group", g.cfg.Group, "error", err)
+			lvl := slog.LevelWarn
+			if errors.Is(err, kafka.RebalanceInProgress) {
+				// Another member joined or left meanwhile: the next join
+				// is the usual way on.
+				lvl = slog.LevelInfo
+			}
+			g.log.Log(context.Background(), lvl, "joining the consumer group failed; retrying", "group", g.cfg.Group, "error", err)
 			continue
 		}
 		g.counts.Rebalances.Add(1)
