@@ -94,6 +94,9 @@ type Group struct {
 	cfg    Config
 	log    *slog.Logger
 	counts Counters
+	// stopping is set once the process stops: what its tasks leave
+	// undone from then on makes the process's result.
+	stopping atomic.Bool
 
 	mu      sync.Mutex
 	rules   []*rules.Rule
@@ -205,6 +208,7 @@ func (g *Group) Run(ctx context.Context) (*runtime.Result, error) {
 	closed := make(chan struct{})
 	go func() {
 		<-ctx.Done()
+		g.stopping.Store(true)
 		// Closing ends the generation: every task stops gracefully and
 		// commits before the process leaves the group.
 		_ = cg.Close()
@@ -430,7 +434,13 @@ func (g *Group) finish(t *task, res *runtime.Result) {
 	r.SendErrors += res.SendErrors
 	r.SourceErrors = append(r.SourceErrors, res.SourceErrors...)
 	for _, l := range res.Left {
-		r.Left = append(r.Left, fmt.Sprintf("task %d: %s", t.id, l))
+		if !g.stopping.Load() {
+			// A hand-over, not the process's stop: the next owner
+			// restores the checkpoint before, and the process goes on.
+			g.log.Warn("stopping a task for a rebalance left work undone", "task", t.name, "left", l)
+			continue
+		}
+		r.Left = append(r.Left, fmt.Sprintf("%s: %s", t.name, l))
 	}
 	if res.Fenced != nil {
 		r.Fenced = res.Fenced
