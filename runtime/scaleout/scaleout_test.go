@@ -254,6 +254,23 @@ func TestTwoProcessesEqualOne(t *testing.T) {
 		if st := a.g.Stats(); st == nil || st.Checkpoints == 0 || st.Engine.Events == 0 {
 			t.Errorf("merged statistics: %+v", st)
 		}
+		if two {
+			// A reload restarts the tasks on the new rules from the
+			// checkpoints their stop writes: none of them makes an alert
+			// again (checked below: every id once).
+			started := a.g.Counts().TasksStarted.Load()
+			if _, err := a.g.Swap(context.Background(), rs); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for a.g.Counts().TasksStarted.Load() < started+2 || len(a.g.Tasks()) != 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the reload did not restart the tasks: %d started, running %v", a.g.Counts().TasksStarted.Load()-started, a.g.Tasks())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			time.Sleep(time.Second)
+		}
 		a.stop(t)
 		if b != nil {
 			b.stop(t)
@@ -296,5 +313,26 @@ func TestTwoProcessesEqualOne(t *testing.T) {
 	}
 	if !slices.Equal(slices.Sorted(maps.Keys(two)), slices.Sorted(maps.Keys(one))) {
 		t.Errorf("two processes made %d alerts, one made %d", len(two), len(one))
+	}
+}
+
+// TestStatusWithoutTasks: a member the group gives no partition is idle
+// and does not read, so readiness is false.
+func TestStatusWithoutTasks(t *testing.T) {
+	g, err := New(Config{Group: "g", Brokers: []string{"127.0.0.1:1"}, Topics: []string{"t"}, Base: runtime.Config{Sink: &sink{}},
+		Units: func(Task, []*rules.Rule, runtime.Config) ([]Unit, error) { return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := g.Status(); st.Role != runtime.RoleStarting || st.Reading {
+		t.Errorf("before an assignment: %+v", st)
+	}
+	g.setRole(runtime.RoleActive)
+	if st := g.Status(); st.Role != "idle" || st.Reading || st.Why == "" {
+		t.Errorf("with no task: %+v", st)
+	}
+	g.setRole(RoleRebalancing)
+	if st := g.Status(); st.Role != RoleRebalancing || st.Reading {
+		t.Errorf("rebalancing: %+v", st)
 	}
 }
