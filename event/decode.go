@@ -228,9 +228,9 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 	if v, ok := walk(ev.Fields, d.idKey); ok {
 		switch v.kind {
 		case String:
-			ev.ID = v.str
+			ev.ID = v.Str()
 		case Number:
-			b := strconv.AppendFloat(spare, v.num, 'f', -1, 64)
+			b := strconv.AppendFloat(spare, v.num(), 'f', -1, 64)
 			ev.ID = unsafe.String(unsafe.SliceData(b), len(b))
 		}
 	}

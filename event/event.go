@@ -6,6 +6,7 @@
 package event
 
 import (
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -47,12 +48,13 @@ func (k Kind) String() string {
 // protobuf's view of JSON, so a rule sees the same type whether the producer
 // wrote 500 or 500.0.
 type Value struct {
-	str string
-	num float64
-	// p and n are the members of an object or the elements of an array
-	// (with empty keys). A pointer and a count instead of a slice keep a
-	// Value at 40 bytes: decoding copies many of them.
-	p    *Field
+	// ptr is a string's bytes or the first of an object's members or an
+	// array's elements; word is a string's length or a number's (or a
+	// boolean's) bits. One pointer and one word for what used to be a
+	// string, a float64 and a pointer keep a Value at 24 bytes and a Field
+	// at 40: decoding writes many of them, and detectors hold the events.
+	ptr  unsafe.Pointer
+	word uint64
 	n    uint32
 	kind Kind
 	// part marks an object of a projected event that holds only its
@@ -61,14 +63,22 @@ type Value struct {
 }
 
 func (v Value) sub() []Field {
-	if v.p == nil {
+	if v.kind < Object || v.ptr == nil {
 		return nil
 	}
-	return unsafe.Slice(v.p, v.n)
+	return unsafe.Slice((*Field)(v.ptr), v.n)
 }
 
 func composite(k Kind, fs []Field) Value {
-	return Value{kind: k, p: unsafe.SliceData(fs), n: uint32(len(fs))}
+	return Value{kind: k, ptr: unsafe.Pointer(unsafe.SliceData(fs)), n: uint32(len(fs))}
+}
+
+func stringValue(s string) Value {
+	return Value{kind: String, ptr: unsafe.Pointer(unsafe.StringData(s)), word: uint64(len(s))}
+}
+
+func numberValue(k Kind, f float64) Value {
+	return Value{kind: k, word: math.Float64bits(f)}
 }
 
 // Field is one member of a JSON object.
@@ -87,13 +97,26 @@ func (v Value) Kind() Kind { return v.kind }
 func (v Value) Partial() bool { return v.part }
 
 // Str returns the string of a String value, and "" otherwise.
-func (v Value) Str() string { return v.str }
+func (v Value) Str() string {
+	if v.kind != String {
+		return ""
+	}
+	return unsafe.String((*byte)(v.ptr), int(v.word))
+}
 
 // Num returns the number of a Number value, and 0 otherwise.
-func (v Value) Num() float64 { return v.num }
+func (v Value) Num() float64 { return v.num() }
+
+// num is the number of a Number or Bool value (1 for true).
+func (v Value) num() float64 {
+	if v.kind != Number && v.kind != Bool {
+		return 0
+	}
+	return math.Float64frombits(v.word)
+}
 
 // Bool returns the boolean of a Bool value, and false otherwise.
-func (v Value) Bool() bool { return v.kind == Bool && v.num != 0 }
+func (v Value) Bool() bool { return v.kind == Bool && v.word != 0 }
 
 // Fields returns the members of an Object value in document order.
 func (v Value) Fields() []Field {
@@ -127,11 +150,11 @@ func (v Value) Get(key string) (Value, bool) {
 func (v Value) Interface() any {
 	switch v.kind {
 	case Bool:
-		return v.num != 0
+		return v.word != 0
 	case Number:
-		return v.num
+		return v.num()
 	case String:
-		return v.str
+		return v.Str()
 	case Object:
 		m := make(map[string]any, len(v.sub()))
 		for _, f := range v.sub() {
@@ -154,11 +177,11 @@ func (v Value) Interface() any {
 func (v Value) Text() string {
 	switch v.kind {
 	case String:
-		return v.str
+		return v.Str()
 	case Number:
-		return strconv.FormatFloat(v.num, 'f', -1, 64)
+		return strconv.FormatFloat(v.num(), 'f', -1, 64)
 	case Bool:
-		if v.num != 0 {
+		if v.word != 0 {
 			return "true"
 		}
 		return "false"
@@ -168,15 +191,15 @@ func (v Value) Text() string {
 
 // StringValue returns a String value; it is how code outside this package
 // builds events (tests, generators).
-func StringValue(s string) Value { return Value{kind: String, str: s} }
+func StringValue(s string) Value { return stringValue(s) }
 
 // NumberValue returns a Number value.
-func NumberValue(n float64) Value { return Value{kind: Number, num: n} }
+func NumberValue(n float64) Value { return numberValue(Number, n) }
 
 // BoolValue returns a Bool value.
 func BoolValue(b bool) Value {
 	if b {
-		return Value{kind: Bool, num: 1}
+		return numberValue(Bool, 1)
 	}
 	return Value{kind: Bool}
 }

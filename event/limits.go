@@ -32,9 +32,9 @@ type Limits struct {
 
 // The default limits. A line of real telemetry decodes to two to four
 // times its length (a 1.9 KB Sysmon event of 40 values accounts for
-// 5.0 KB; a 239-byte payment of 12 values, 0.9 KB), so DefaultMaxBytes,
+// 3.5 KB; a 239-byte payment of 12 values, 0.7 KB), so DefaultMaxBytes,
 // four times DefaultMaxLineSize, lets every such line through up to the
-// line limit while a line of one-byte values ("[0,0,0,…]", 57 times its
+// line limit while a line of one-byte values ("[0,0,0,…]", 41 times its
 // length before these limits) is refused at four. DefaultMaxValues is far
 // above what an event of real telemetry holds (hundreds; an osquery
 // snapshot of a few thousand rows), and bounds the work of one line

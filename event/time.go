@@ -51,9 +51,9 @@ func errRange(what string) error { return &rangeError{what} }
 func ParseTime(v Value) (int64, error) {
 	switch v.kind {
 	case Number:
-		return epoch(v.num, unitAuto)
+		return epoch(v.num(), unitAuto)
 	case String:
-		return ParseTimeString(v.str)
+		return ParseTimeString(v.Str())
 	}
 	return 0, fmt.Errorf("event time must be RFC 3339 text or epoch seconds/milliseconds, got %s", v.kind)
 }

@@ -95,20 +95,20 @@ func (f TimeFormat) Parse(v Value, zone *time.Location) (int64, error) {
 	switch f.kind {
 	case formatAuto:
 		if v.kind == String {
-			return parseAuto(v.str, zone)
+			return parseAuto(v.Str(), zone)
 		}
 		return ParseTime(v)
 	case formatEpoch:
 		switch v.kind {
 		case Number:
-			return epoch(v.num, f.unit)
+			return epoch(v.num(), f.unit)
 		case String:
-			if looksNumeric(v.str) {
-				if ns, ok, err := epochString(v.str, f.unit); ok {
+			if looksNumeric(v.Str()) {
+				if ns, ok, err := epochString(v.Str(), f.unit); ok {
 					return ns, err
 				}
 			}
-			return 0, fmt.Errorf("%q is not %s", v.str, unitNames[f.unit])
+			return 0, fmt.Errorf("%q is not %s", v.Str(), unitNames[f.unit])
 		}
 		return 0, fmt.Errorf("%s must be a number or digits, got %s", unitNames[f.unit], v.kind)
 	}
@@ -116,35 +116,35 @@ func (f TimeFormat) Parse(v Value, zone *time.Location) (int64, error) {
 		return 0, fmt.Errorf("a time in format %s must be a string, got %s", f, v.kind)
 	}
 	if f.kind == formatRFC3339 {
-		t, st := parseRFC3339(v.str, nil)
+		t, st := parseRFC3339(v.Str(), nil)
 		switch st {
 		case parsed:
 			return t, nil
 		case outOfRange:
-			return 0, errRange(fmt.Sprintf("event time %q", v.str))
+			return 0, errRange(fmt.Sprintf("event time %q", v.Str()))
 		}
-		tt, err := time.Parse(time.RFC3339Nano, v.str)
+		tt, err := time.Parse(time.RFC3339Nano, v.Str())
 		if err != nil {
-			return 0, fmt.Errorf("%q is not RFC 3339 text such as 2024-05-01T12:00:00Z", v.str)
+			return 0, fmt.Errorf("%q is not RFC 3339 text such as 2024-05-01T12:00:00Z", v.Str())
 		}
-		return unixNano(tt, v.str)
+		return unixNano(tt, v.Str())
 	}
 	if zone == nil {
 		zone = time.UTC
 	}
-	if f.civil && f.civilShape(v.str) {
-		switch t, st := parseRFC3339(v.str, zone); st {
+	if f.civil && f.civilShape(v.Str()) {
+		switch t, st := parseRFC3339(v.Str(), zone); st {
 		case parsed:
 			return t, nil
 		case outOfRange:
-			return 0, errRange(fmt.Sprintf("event time %q", v.str))
+			return 0, errRange(fmt.Sprintf("event time %q", v.Str()))
 		}
 	}
-	tt, err := time.ParseInLocation(f.layout, v.str, zone)
+	tt, err := time.ParseInLocation(f.layout, v.Str(), zone)
 	if err != nil {
-		return 0, fmt.Errorf("%q does not match the layout %q", v.str, f.layout)
+		return 0, fmt.Errorf("%q does not match the layout %q", v.Str(), f.layout)
 	}
-	return unixNano(tt, v.str)
+	return unixNano(tt, v.Str())
 }
 
 // civilShape reports whether s has exactly the shape of a civil layout,

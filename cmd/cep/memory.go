@@ -28,11 +28,8 @@ func machineMemory() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
+		if kb, ok := statusKB(sc.Text(), "MemTotal:"); ok {
+			return kb << 10
 		}
 	}
 	return 0
@@ -75,11 +72,31 @@ func (m memoryPlan) apply() {
 }
 
 // peakRSS is the most resident memory the process has held, in bytes.
+// It reads VmHWM, the high-water mark of this process's own memory:
+// getrusage's maxrss also keeps what the parent held when it forked us
+// (Linux carries it across exec), so a cep started by a large test or
+// supervisor process would report that process's size.
 func peakRSS() int64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		if kb, ok := statusKB(string(b), "VmHWM:"); ok {
+			return kb << 10
+		}
+	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
 	// Linux reports kilobytes.
 	return ru.Maxrss << 10
+}
+
+// statusKB reads a "Name:   123 kB" line of a /proc status file.
+func statusKB(status, name string) (int64, bool) {
+	for line := range strings.Lines(status) {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			v, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
