@@ -279,3 +279,97 @@ func TestProjectedLookups(t *testing.T) {
 		t.Error("Keeps")
 	}
 }
+
+func TestNarrow(t *testing.T) {
+	line := []byte(`{"id":"e1","ts":1,"user":"u","geo":{"city":"Lyon","country":"FR","pos":{"lat":45.7,"lon":4.8}},"tags":[{"a":1}],"n":null,"s":"x\n","e":{},"d":1,"d":2}`)
+	paths := [][]string{
+		{"id"}, {"ts"}, {"user"}, {"geo"}, {"geo", "city"}, {"geo", "country"}, {"geo", "pos"}, {"geo", "pos", "lat"}, {"geo", "nope"},
+		{"tags"}, {"tags", "a"}, {"n"}, {"s"}, {"s", "x"}, {"e"}, {"e", "x"}, {"d"}, {"nope"}, {"nope", "x"},
+	}
+	fe, err := (&Decoder{}).Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The decoder's projection: what every rule of the stream reads.
+	wide := NewProjection([][]string{{"user"}, {"geo"}, {"tags"}, {"n"}, {"s"}, {"e"}, {"d"}})
+	tests := []struct {
+		name   string
+		narrow [][]string
+		keys   string // of the copy's Fields; "" when Narrow returns the event itself
+	}{
+		{name: "top-level fields", narrow: [][]string{{"user"}, {"d"}}, keys: "user,d,d"},
+		{name: "a member of an object", narrow: [][]string{{"geo", "city"}}, keys: "geo{city}"},
+		{name: "an object inside an object", narrow: [][]string{{"geo", "pos", "lat"}, {"s"}}, keys: "geo{pos{lat}},s"},
+		{name: "an array whole", narrow: [][]string{{"tags", "a"}}, keys: "tags"},
+		{name: "nothing the line has", narrow: [][]string{{"e", "x"}}, keys: "e{}"},
+		{name: "no path", narrow: [][]string{}, keys: ""},
+		{name: "most of the event: not worth a copy", narrow: [][]string{{"user"}, {"geo"}, {"tags"}, {"n"}, {"s"}, {"e"}}},
+		{name: "a small saving: not worth a copy", narrow: [][]string{{"user"}, {"geo"}, {"tags"}, {"d"}}},
+		{name: "a path the decoder left out", narrow: [][]string{{"user"}, {"nope"}}},
+		{name: "everything", narrow: [][]string{{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decoder{Project: wide}
+			ev, err := d.Decode(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nv := ev.Narrow(NewProjection(tt.narrow))
+			if tt.keys == "" && len(tt.narrow) != 0 {
+				if nv != ev {
+					t.Fatalf("Narrow made a copy with %s, want the event itself", keys(nv.Fields))
+				}
+				return
+			}
+			if nv == ev {
+				t.Fatal("Narrow returned the event itself")
+			}
+			if got := keys(nv.Fields); got != tt.keys {
+				t.Errorf("Fields %s, want %s", got, tt.keys)
+			}
+			if nv.ID != ev.ID || nv.Time != ev.Time || nv.Seq != ev.Seq || nv.Stream != ev.Stream || unsafe.SliceData(nv.Raw) != unsafe.SliceData(ev.Raw) {
+				t.Errorf("copy %+v, event %+v", nv, ev)
+			}
+			for _, path := range paths {
+				got, gok := nv.Path(path...)
+				want, wok := fe.Path(path...)
+				if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) || got.Partial() {
+					t.Errorf("Path(%v) = %v %v (partial %v), want %v %v", path, got.Interface(), gok, got.Partial(), want.Interface(), wok)
+				}
+				if nv.Keeps(path...) {
+					if _, ok := walk(nv.Fields, path); !ok && wok {
+						t.Errorf("Keeps(%v) but Fields lacks what the line has", path)
+					}
+				}
+			}
+			if got, want := ObjectValue(nv.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
+				t.Errorf("Full = %#v, want %#v", got, want)
+			}
+		})
+	}
+	// An event decoded in full has no limits to decode it again with.
+	if nv := fe.Narrow(NewProjection([][]string{{"user"}})); nv != fe {
+		t.Error("Narrow copied an event decoded in full")
+	}
+}
+
+// A decoder's projection that kept only part of an object the consumer
+// reads whole leaves nothing to narrow to.
+func TestNarrowNeedsWholeValues(t *testing.T) {
+	line := []byte(`{"ts":1,"o":{"p":1,"x":2},"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}`)
+	ev, err := (&Decoder{Project: NewProjection([][]string{{"o", "p"}, {"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}, {"g"}, {"h"}})}).Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nv := ev.Narrow(NewProjection([][]string{{"o"}})); nv != ev {
+		t.Fatalf("narrowed to %s", keys(nv.Fields))
+	}
+	nv := ev.Narrow(NewProjection([][]string{{"o", "p"}}))
+	if nv == ev {
+		t.Fatal("not narrowed to o.p, which the decoder kept")
+	}
+	if v, ok := nv.Path("o", "x"); !ok || v.Num() != 2 {
+		t.Errorf("o.x of the copy = %v %v, want 2 from the line", v.Interface(), ok)
+	}
+}

@@ -48,6 +48,12 @@ type Options struct {
 	Overflow Overflow
 	// Observer, when set, receives a Note for every change.
 	Observer Observer
+	// Hold, when set, is what a partial match keeps of an event a step
+	// takes: the event, or a smaller copy that reads the same to the
+	// pattern's conditions and to whoever reads the matches (see
+	// event.Event.Narrow). It is called once per event that some step
+	// takes, so every partial match holds the same copy.
+	Hold func(*event.Event) *event.Event
 }
 
 // Matcher runs one NFA for many keys. It is not safe for concurrent use.
@@ -105,6 +111,10 @@ type Matcher struct {
 	evTaken bool
 	evClass uint8
 	charged *node
+	// hold is Options.Hold; held is what the nodes keep of the current
+	// event once a step took it.
+	hold func(*event.Event) *event.Event
+	held *event.Event
 	// now is the latest event time seen, for notes made outside Process.
 	now int64
 }
@@ -151,6 +161,7 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 		maxTotal: o.MaxPartials,
 		overflow: o.Overflow,
 		obs:      o.Observer,
+		hold:     o.Hold,
 		fp:       uint32(n.fingerprint),
 		cur:      newCursor(n),
 		memo:     make([]int8, len(n.steps)),
@@ -444,8 +455,13 @@ func (m *Matcher) newNode(ev *event.Event, step int16, prev *node) *node {
 	m.stats.Nodes++
 	if m.evTaken {
 		m.charged.charge = 0
+		ev = m.held
 	} else {
 		m.evTaken = true
+		if m.hold != nil {
+			ev = m.hold(ev)
+		}
+		m.held = ev
 		m.evClass = sizeClass(wire.MemSize(ev))
 		m.evBytes += classBytes(m.evClass)
 	}

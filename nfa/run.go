@@ -23,7 +23,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 		}
 	}
 	m.advancePartial(key, partial{state: uint16(m.nfa.start), deadline: noDeadline}, true)
-	m.ev, m.charged = nil, nil
+	m.ev, m.charged, m.held = nil, nil, nil
 	if ks == nil {
 		if len(m.out) == 0 {
 			if len(m.fins) > 0 {

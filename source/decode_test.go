@@ -278,7 +278,10 @@ func BenchmarkFileSource(b *testing.B) {
 // are those of a run without it.
 func TestPreparationRunsOnDecoders(t *testing.T) {
 	var b strings.Builder
-	const n = 5000
+	// Enough chunks that some start while a batch waits, however the
+	// goroutines are scheduled (CI: with 20 chunks on a loaded machine,
+	// none did).
+	const n = 100 * batchEvents
 	for i := range n {
 		fmt.Fprintf(&b, `{"id":"e%d","ts":%d}`+"\n", i, 1_700_000_000+i)
 	}

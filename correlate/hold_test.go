@@ -1,0 +1,60 @@
+package correlate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/event"
+)
+
+// A sequence's partial matches keep only what the rule reads of an
+// event: its state is a fraction of the decoded events', and its alerts
+// are those of events decoded in full.
+func TestSequenceHoldsNarrowedEvents(t *testing.T) {
+	rs := compileRules(t, `id: r
+title: a login, then one from elsewhere
+by: [event.user]
+sequence:
+  within: 1h
+  steps:
+    - {name: a, where: event.ok}
+    - {name: b, where: event.ok && event.geo.city != a.geo.city}
+alert:
+  fields: {from: a.geo.city}
+`)
+	wide := `"user":"u%d","ok":true,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","new_device":false,"channel":"web","session":"s%d"`
+	run := func(proj *event.Projection) (ids []string, bytes int64) {
+		col := &collector{}
+		e, err := New(rs, Config{}, col.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := event.Decoder{Stream: "auth", Project: proj}
+		for i := range 2000 {
+			line := fmt.Sprintf(`{"id":"e%d","ts":%d,`+wide+`}`, i, 1_700_000_000+i, i%500, i%7, i)
+			ev, err := d.Decode([]byte(line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Push(ev, time.Time{})
+			bytes = max(bytes, e.RuleStats()["r"].Bytes)
+		}
+		e.Close()
+		for _, a := range col.alerts {
+			ids = append(ids, a.ID+" "+fmt.Sprint(a.Fields["from"]))
+		}
+		return ids, bytes
+	}
+	full, fullBytes := run(nil)
+	// Other rules read the rest of the event, so the stream's decoders
+	// keep it all.
+	all := event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}, {"ip"}, {"device"}, {"agent"}, {"new_device"}, {"channel"}, {"session"}})
+	narrow, narrowBytes := run(all)
+	if len(full) < 100 || fmt.Sprint(full) != fmt.Sprint(narrow) {
+		t.Fatalf("alerts of projected events (%d) differ from those decoded in full (%d)", len(narrow), len(full))
+	}
+	if narrowBytes*3 > fullBytes*2 {
+		t.Errorf("state of %d bytes, %d decoding in full: the partial matches keep whole events", narrowBytes, fullBytes)
+	}
+}
