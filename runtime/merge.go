@@ -116,13 +116,7 @@ func addStats(o *correlate.Stats, s correlate.Stats) {
 }
 
 func addCounters(o, c *source.Counters) {
-	o.Lines.Add(c.Lines.Load())
-	o.Events.Add(c.Events.Load())
-	o.Malformed.Add(c.Malformed.Load())
-	o.Bytes.Add(c.Bytes.Load())
-	o.Lost.Add(c.Lost.Load())
-	o.Rekeyed.Add(c.Rekeyed.Load())
-	o.Duplicates.Add(c.Duplicates.Load())
+	o.AddCounts(c)
 	if c.Starting.Load() {
 		o.Starting.Store(true)
 	}

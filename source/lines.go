@@ -66,6 +66,18 @@ type Counters struct {
 	Lag LagTable
 }
 
+// AddCounts adds c's counts (not its Starting and Lag, which say how a
+// source is now, not what it did) to o's.
+func (o *Counters) AddCounts(c *Counters) {
+	o.Lines.Add(c.Lines.Load())
+	o.Events.Add(c.Events.Load())
+	o.Malformed.Add(c.Malformed.Load())
+	o.Bytes.Add(c.Bytes.Load())
+	o.Lost.Add(c.Lost.Load())
+	o.Rekeyed.Add(c.Rekeyed.Load())
+	o.Duplicates.Add(c.Duplicates.Load())
+}
+
 // LagTable holds a source's lag by lane; the zero value is empty.
 type LagTable struct {
 	mu sync.Mutex

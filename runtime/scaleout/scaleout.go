@@ -496,13 +496,7 @@ func countersOf(s *runtime.Statistics) *runtime.Statistics {
 	c.Sources = map[string]*source.Counters{}
 	for name, sc := range s.Sources {
 		n := &source.Counters{}
-		n.Lines.Store(sc.Lines.Load())
-		n.Events.Store(sc.Events.Load())
-		n.Malformed.Store(sc.Malformed.Load())
-		n.Bytes.Store(sc.Bytes.Load())
-		n.Lost.Store(sc.Lost.Load())
-		n.Rekeyed.Store(sc.Rekeyed.Load())
-		n.Duplicates.Store(sc.Duplicates.Load())
+		n.AddCounts(sc)
 		c.Sources[name] = n
 	}
 	return &c
