@@ -191,7 +191,7 @@ func decodeFull(raw []byte, lim *Limits) []Field {
 // line, with Full, Get and Path answering as e's do (what the copy left
 // out is decoded again from the line, as for any projected event). A
 // detector that keeps a login for twelve hours to compare its place with
-// the next login's holds 7 of its 14 values this way.
+// the next login's holds 6 of its 14 values this way.
 //
 // It returns e itself when narrowing saves little or cannot be done: e
 // was decoded in full (so no limits are known to decode it again with),
@@ -215,12 +215,7 @@ func (e *Event) Narrow(p *Projection) *Event {
 	}
 	ev, lz, fs := newEvent(kept, true)
 	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line, ev.Raw = e.Stream, e.ID, e.Time, e.Seq, e.Line, e.Raw
-	top := 0
-	for _, f := range e.Fields {
-		if p.root.keeps(f.Key) {
-			top++
-		}
-	}
+	top := countKeptTop(e.Fields, &p.root)
 	rest := fs[top:]
 	ev.Fields = fs[:top:top]
 	copyKept(ev.Fields, e.Fields, &p.root, &rest)
