@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules"
 )
 
-// A sequence's partial matches keep only what the rule reads of an
-// event: its state is a fraction of the decoded events', and its alerts
-// are those of events decoded in full.
-func TestSequenceHoldsNarrowedEvents(t *testing.T) {
-	rs := compileRules(t, `id: r
+// Sequences and joins keep only what the rule reads of the events they
+// hold: their state is a fraction of the decoded events', and their
+// alerts are those of events decoded in full.
+func TestDetectorsHoldNarrowedEvents(t *testing.T) {
+	for _, rule := range []string{`id: r
 title: a login, then one from elsewhere
 by: [event.user]
 sequence:
@@ -22,8 +23,23 @@ sequence:
     - {name: b, where: event.ok && event.geo.city != a.geo.city}
 alert:
   fields: {from: a.geo.city}
-`)
-	wide := `"user":"u%d","ok":true,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","new_device":false,"channel":"web","session":"s%d"`
+`, `id: r
+title: a login and a failed one
+join:
+  within: 1h
+  sides:
+    - {name: a, where: event.ok, by: [event.user]}
+    - {name: b, where: "!event.ok", by: [event.user]}
+alert:
+  fields: {from: a.geo.city}
+`} {
+		holdsNarrowed(t, compileRules(t, rule))
+	}
+}
+
+func holdsNarrowed(t *testing.T, rs []*rules.Rule) {
+	t.Helper()
+	wide := `"user":"u%d","ok":%v,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","new_device":false,"channel":"web","session":"s%d"`
 	run := func(proj *event.Projection) (ids []string, bytes int64) {
 		col := &collector{}
 		e, err := New(rs, Config{}, col.add)
@@ -32,7 +48,7 @@ alert:
 		}
 		d := event.Decoder{Stream: "auth", Project: proj}
 		for i := range 2000 {
-			line := fmt.Sprintf(`{"id":"e%d","ts":%d,`+wide+`}`, i, 1_700_000_000+i, i%500, i%7, i)
+			line := fmt.Sprintf(`{"id":"e%d","ts":%d,`+wide+`}`, i, 1_700_000_000+i, i%500, i%3 != 0, i%7, i)
 			ev, err := d.Decode([]byte(line))
 			if err != nil {
 				t.Fatal(err)
@@ -52,9 +68,9 @@ alert:
 	all := event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}, {"ip"}, {"device"}, {"agent"}, {"new_device"}, {"channel"}, {"session"}})
 	narrow, narrowBytes := run(all)
 	if len(full) < 100 || fmt.Sprint(full) != fmt.Sprint(narrow) {
-		t.Fatalf("alerts of projected events (%d) differ from those decoded in full (%d)", len(narrow), len(full))
+		t.Fatalf("rule %s: alerts of projected events (%d) differ from those decoded in full (%d)", rs[0].ID, len(narrow), len(full))
 	}
 	if narrowBytes*3 > fullBytes*2 {
-		t.Errorf("state of %d bytes, %d decoding in full: the partial matches keep whole events", narrowBytes, fullBytes)
+		t.Errorf("state of %d bytes, %d decoding in full: the detector keeps whole events", narrowBytes, fullBytes)
 	}
 }

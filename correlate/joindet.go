@@ -18,6 +18,7 @@ type joinDet struct {
 	r      *rules.Rule
 	j      *join.Joiner
 	keyBuf []byte
+	hold   narrower
 }
 
 func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
@@ -33,11 +34,12 @@ func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
 	for _, s := range r.Join.Sides {
 		cfg.Sides = append(cfg.Sides, s.Name)
 	}
-	j, err := join.New(cfg)
-	if err != nil {
+	d := &joinDet{e: e, r: r, hold: narrower{r: r}}
+	cfg.Hold = d.hold.narrow
+	if d.j, err = join.New(cfg); err != nil {
 		return nil, err
 	}
-	return &joinDet{e: e, r: r, j: j}, nil
+	return d, nil
 }
 
 func (d *joinDet) rule() *rules.Rule               { return d.r }

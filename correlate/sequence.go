@@ -26,29 +26,7 @@ type sequence struct {
 	// described (TraceKey); traces are the keys being traced.
 	store  *nfa.MemoryStore
 	traces *traces
-	// holds are what the rule reads of each stream's events: a partial
-	// match keeps only that of an event (event.Event.Narrow).
-	holds []streamProjection
-}
-
-type streamProjection struct {
-	stream string
-	proj   *event.Projection
-}
-
-// hold is what the rule's partial matches keep of ev: a copy with only the
-// fields the rule reads. A twelve-hour sequence keyed by user keeps every
-// login of the last twelve hours; most of each login is what other rules
-// read.
-func (d *sequence) hold(ev *event.Event) *event.Event {
-	for _, h := range d.holds {
-		if h.stream == ev.Stream {
-			return ev.Narrow(h.proj)
-		}
-	}
-	p := rules.Projection([]*rules.Rule{d.r}, ev.Stream)
-	d.holds = append(d.holds, streamProjection{ev.Stream, p})
-	return ev.Narrow(p)
+	hold   narrower
 }
 
 func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
@@ -61,12 +39,12 @@ func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore()}
+	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore(), hold: narrower{r: r}}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
 		MaxPartials:       e.cfg.Limits.MaxPartials,
 		Store:             d.store,
-		Hold:              d.hold,
+		Hold:              d.hold.narrow,
 	}
 	if e.cfg.Explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID) {
 		opts.Observer = nfa.ObserverFunc(d.observe)

@@ -69,6 +69,11 @@ type Config struct {
 	// order: sides in rule order, each side's events oldest first. 0 means
 	// unbounded.
 	MaxMatchesPerEvent int
+	// Hold, when set, is what the buffer keeps of an event: the event, or
+	// a smaller copy that reads the same to whoever reads the matches
+	// (see event.Event.Narrow). The event's own combinations, made as it
+	// arrives, hold the event itself.
+	Hold func(*event.Event) *event.Event
 }
 
 // Match is one emitted combination.

@@ -46,8 +46,11 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 		for i > 0 && ev.Before(es[i-1].ev) {
 			i--
 		}
+		if j.cfg.Hold != nil {
+			e.ev = j.cfg.Hold(ev)
+		}
 		k.sides[side] = slices.Insert(es, i, e)
-		j.charge(k, entryBytes(ev))
+		j.charge(k, entryBytes(e.ev))
 	}
 	if st == Unbuffered && k.empty() {
 		j.forget(key, k)
