@@ -36,14 +36,6 @@ func (f *filter) restore(key string, _ []byte) error {
 func (f *filter) timed() bool { return false }
 
 func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
-	act := &f.e.act
-	bind := func() {
-		act.Reset()
-		act.BindEvent(ev)
-		if anomaly != nil {
-			act.Bind("anomaly", anomaly)
-		}
-	}
 	var ok bool
 	var errsBefore uint64
 	explaining := f.e.explaining(f.r)
@@ -56,8 +48,7 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 		if anomaly == nil {
 			ok = f.r.Match.Test(rules.EventActivation{Ev: ev})
 		} else {
-			bind()
-			ok = f.r.Match.Test(act)
+			ok = f.r.Match.Test(f.bind(ev, anomaly))
 		}
 	}
 	if !ok {
@@ -79,14 +70,19 @@ func (f *filter) fire(ev *event.Event, anomaly *celenv.Scores) {
 	if !ok {
 		return
 	}
+	a := f.e.newAlert(f.r, key, ev.Time, []alert.Evidence{{Step: "match", Event: ev}}, f.bind(ev, anomaly))
+	f.e.emit(f.r, a, k)
+}
+
+// bind sets the engine's activation to ev (and its anomaly scores).
+func (f *filter) bind(ev *event.Event, anomaly *celenv.Scores) *rules.Activation {
 	act := &f.e.act
 	act.Reset()
 	act.BindEvent(ev)
 	if anomaly != nil {
 		act.Bind("anomaly", anomaly)
 	}
-	a := f.e.newAlert(f.r, key, ev.Time, []alert.Evidence{{Step: "match", Event: ev}}, act)
-	f.e.emit(f.r, a, k)
+	return act
 }
 
 func (f *filter) stateBytes() int64 { return 0 }

@@ -48,10 +48,11 @@ func broker(t testing.TB, topics map[string]int) *kfake.Cluster {
 // msg is a message to produce: a value to a partition, with a broker
 // timestamp.
 type msg struct {
-	topic string
-	part  int32
-	value string
-	at    time.Time
+	topic   string
+	part    int32
+	value   string
+	at      time.Time
+	headers []kgo.RecordHeader
 }
 
 // ev is an event message of id at second sec (after t0).
@@ -68,7 +69,7 @@ func produce(t testing.TB, c *kfake.Cluster, msgs ...msg) {
 	defer cl.Close()
 	var recs []*kgo.Record
 	for _, m := range msgs {
-		recs = append(recs, &kgo.Record{Topic: m.topic, Partition: m.part, Value: []byte(m.value), Timestamp: m.at})
+		recs = append(recs, &kgo.Record{Topic: m.topic, Partition: m.part, Value: []byte(m.value), Timestamp: m.at, Headers: m.headers})
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -625,19 +626,12 @@ func TestKafkaTransactionMarkers(t *testing.T) {
 // re-keying source does: each names the partition and offset it copies.
 func produceCopies(t *testing.T, c *kfake.Cluster, origin string, offs ...int) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var recs []*kgo.Record
+	var msgs []msg
 	for _, off := range offs {
-		recs = append(recs, &kgo.Record{Topic: "rep", Value: fmt.Appendf(nil, `{"id":"%s@%d","ts":%d}`, origin, off, t0+off),
-			Headers: []kgo.RecordHeader{{Key: headerOrigin, Value: []byte(origin)}, {Key: headerFrom, Value: fmt.Append(nil, off)}}})
+		msgs = append(msgs, msg{topic: "rep", value: fmt.Sprintf(`{"id":"%s@%d","ts":%d}`, origin, off, t0+off),
+			headers: []kgo.RecordHeader{{Key: headerOrigin, Value: []byte(origin)}, {Key: headerFrom, Value: fmt.Append(nil, off)}}})
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, c, msgs...)
 }
 
 // TestKafkaDedupSkipsCopiesWrittenTwice: a copier that restarts from its

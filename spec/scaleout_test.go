@@ -260,27 +260,23 @@ sequence:
     - {name: pay, stream: payments, where: event.amount > 300.0}
 `
 
-const cardRule = `id: card-burst
-title: Four payments on a card in ten minutes
+// burstRule fires when one key makes n payments in a tumbling ten minutes.
+func burstRule(id, key string, n int) string {
+	return fmt.Sprintf(`id: %s
+title: %d payments of one %s in ten minutes
 streams: [payments]
-by: [event.card]
+by: [%s]
 aggregate:
   window: {type: tumbling, size: 10m}
   measures: {n: count()}
-  having: n >= 4
-`
+  having: n >= %d
+`, id, n, key, key, n)
+}
 
-// userRule counts a user's payments, re-keyed from the card-keyed topic:
-// a copy read twice would count twice.
-const userRule = `id: user-burst
-title: Eight payments of a user in ten minutes
-streams: [payments]
-by: [event.user]
-aggregate:
-  window: {type: tumbling, size: 10m}
-  measures: {n: count()}
-  having: n >= 8
-`
+// cardRule counts a card's payments on the card-keyed topic directly;
+// userRule counts a user's, re-keyed from it: a copy read twice would
+// count twice.
+var cardRule, userRule = burstRule("card-burst", "event.card", 4), burstRule("user-burst", "event.user", 8)
 
 // repartitionData writes the events to dir/auth.jsonl and
 // dir/payments.jsonl and produces them into the topics of the same names,
