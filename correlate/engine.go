@@ -327,7 +327,7 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 	switch r.Kind {
 	case rules.KindMatch:
-		return &filter{e: e, r: r}, nil
+		return &filter{e: e, r: r, match: r.Match}, nil
 	case rules.KindAggregate:
 		return e.newAggregate(r)
 	case rules.KindJoin:

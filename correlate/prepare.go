@@ -67,7 +67,7 @@ func (e *Engine) Preparer() func() func(*event.Event) {
 			hits := p.Hits
 			for j, i := range idx {
 				f := dets[i].(*filter)
-				if f.r.Match != nil && f.r.Match.Test(rules.EventActivation{Ev: ev}) {
+				if f.match != nil && f.match.Test(rules.EventActivation{Ev: ev}) {
 					hits[j] = int32(i)
 				} else {
 					hits[j] = ^int32(i)

@@ -219,6 +219,15 @@ func (r *router) build(stream string) *streamRoute {
 			}
 		}
 	}
+	// Choose first, then fill the index in one pass, so that what a
+	// lookup touches (buckets, their keys and rule lists) is allocated
+	// together rather than among the choosing's garbage: with 10,000
+	// rules, every event looks up a random one of them.
+	type placed struct {
+		det, path int
+		con       rules.Constraint
+	}
+	var places []placed
 	byPath := map[string]int{}
 	for _, c := range cands {
 		best, bestCost := 0, -1
@@ -237,28 +246,28 @@ func (r *router) build(stream string) *streamRoute {
 		if !ok {
 			pi = len(sr.paths)
 			byPath[pk] = pi
-			sr.paths = append(sr.paths, indexPath{path: con.Path})
+			sr.paths = append(sr.paths, indexPath{path: slices.Clone(con.Path)})
 		}
-		p := &sr.paths[pi]
-		for _, v := range dedupStrings(con.Values) {
+		places = append(places, placed{c.det, pi, con})
+	}
+	for _, pl := range places {
+		p := &sr.paths[pl.path]
+		for _, v := range pl.con.Values {
 			if p.buckets == nil {
 				p.buckets = map[string][]int{}
 			}
-			p.buckets[v] = append(p.buckets[v], c.det)
+			if l := p.buckets[v]; len(l) == 0 || l[len(l)-1] != pl.det {
+				p.buckets[strings.Clone(v)] = append(l, pl.det)
+			}
 		}
-		for _, m := range con.Text {
+		for _, m := range pl.con.Text {
+			m.Text = strings.Clone(m.Text)
 			if m.Fold {
-				p.folded.add(m, c.det)
+				p.folded.add(m, pl.det)
 			} else {
-				p.cased.add(m, c.det)
+				p.cased.add(m, pl.det)
 			}
 		}
 	}
 	return sr
-}
-
-func dedupStrings(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return slices.Compact(s)
 }

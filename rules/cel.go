@@ -121,6 +121,10 @@ type Program struct {
 	fast celenv.Pred
 	// reads are the event paths the expression can read.
 	reads readSet
+	// callsFacts is set when the expression calls seen, fact or context.
+	callsFacts bool
+	// eventOnly is set when it names no variable but event.
+	eventOnly bool
 }
 
 // Vars are the variables one evaluation reads: *Activation, or
@@ -175,8 +179,14 @@ func (p *Program) Test(act interpreter.Activation) bool {
 	return ok && bool(b)
 }
 
-// AST returns the checked expression, for analyses such as indexing.
-func (p *Program) AST() *ast.AST { return p.ast.NativeRep() }
+// AST returns the checked expression, for analyses such as indexing and
+// linting; nil once Compact has released it.
+func (p *Program) AST() *ast.AST {
+	if p.ast == nil {
+		return nil
+	}
+	return p.ast.NativeRep()
+}
 
 // Health records the evaluation errors of one rule.
 type Health struct {
@@ -343,7 +353,13 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		el.Add(e.Pos.Line, e.Pos.Col, "%s: %v", what, err)
 		return nil
 	}
-	out := &Program{Expr: e, Cost: est, prg: prg, ast: a, health: h, reads: readsOf(a.NativeRep().Expr(), s)}
+	na := a.NativeRep()
+	out := &Program{
+		Expr: e, Cost: est, prg: prg, ast: a, health: h,
+		reads:      readsOf(na.Expr(), s),
+		callsFacts: callsFacts(na.Expr()),
+		eventOnly:  !referencesOtherThanEvent(na),
+	}
 	if path, ok := celenv.EventPath(a.NativeRep().Expr()); ok {
 		out.path = path
 	}

@@ -52,12 +52,11 @@ func (r *Rule) FactRefs() []FactRef {
 // CallsFacts reports whether the expression calls seen, fact or context:
 // its answer may change as rules remember facts, so it depends on more
 // than the event.
-func (p *Program) CallsFacts() bool {
-	if p == nil || p.ast == nil {
-		return false
-	}
+func (p *Program) CallsFacts() bool { return p != nil && p.callsFacts }
+
+func callsFacts(e ast.Expr) bool {
 	calls := false
-	ast.PostOrderVisit(p.ast.NativeRep().Expr(), ast.NewExprVisitor(func(x ast.Expr) {
+	ast.PostOrderVisit(e, ast.NewExprVisitor(func(x ast.Expr) {
 		if x.Kind() == ast.CallKind && celenv.FactFunctions[x.AsCall().FunctionName()] {
 			calls = true
 		}

@@ -97,26 +97,30 @@ func (r *Rule) conditions() []*Program {
 // events: all but having, which sees only measures.
 func (r *Rule) eventConditions() []*Program {
 	var out []*Program
-	add := func(ps ...*Program) {
-		for _, p := range ps {
-			if p != nil {
-				out = append(out, p)
-			}
+	for _, ref := range r.eventConditionRefs() {
+		if *ref != nil {
+			out = append(out, *ref)
 		}
 	}
-	add(r.Match)
+	return out
+}
+
+// eventConditionRefs points at the rule's fields holding its event
+// conditions, set or not, so that Compact can replace them.
+func (r *Rule) eventConditionRefs() []**Program {
+	out := []**Program{&r.Match}
 	if q := r.Sequence; q != nil {
-		add(q.Until)
-		for _, s := range q.Steps {
-			add(s.Where, s.Until)
+		out = append(out, &q.Until)
+		for i := range q.Steps {
+			out = append(out, &q.Steps[i].Where, &q.Steps[i].Until)
 		}
 	}
 	if a := r.Aggregate; a != nil {
-		add(a.Where)
+		out = append(out, &a.Where)
 	}
 	if j := r.Join; j != nil {
-		for _, s := range j.Sides {
-			add(s.Where)
+		for i := range j.Sides {
+			out = append(out, &j.Sides[i].Where)
 		}
 	}
 	return out
@@ -125,6 +129,9 @@ func (r *Rule) eventConditions() []*Program {
 // constant folds an expression and reports its value when it no longer
 // depends on anything.
 func (c *Compiler) constant(p *Program) (bool, bool) {
+	if p.ast == nil {
+		return false, false
+	}
 	folder, err := cel.NewConstantFoldingOptimizer()
 	if err != nil {
 		return false, false

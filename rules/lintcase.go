@@ -49,6 +49,9 @@ func LintCase(set *Set, maps ...CaseFields) []error {
 
 func lintCaseProgram(el *yamlx.Errors, p *Program, maps []CaseFields) {
 	a := p.AST()
+	if a == nil {
+		return
+	}
 	info := a.SourceInfo()
 	warn := func(e ast.Expr, path []string, how string) {
 		dotted := strings.Join(path, ".")

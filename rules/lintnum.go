@@ -19,6 +19,9 @@ import (
 // string field orders by text ("10" < "9").
 func lintNumericStrings(el *yamlx.Errors, p *Program) {
 	a := p.AST()
+	if a == nil {
+		return
+	}
 	info := a.SourceInfo()
 	ast.PostOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		if e.Kind() != ast.CallKind {

@@ -65,8 +65,7 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 		// Guards that read only the event let the matcher decide once for
 		// every partial match waiting at the step: a burst on one key then
 		// costs one guard call per event, not one per partial match.
-		step.ViewFree = (st.Where == nil || !referencesOtherThanEvent(st.Where.AST())) &&
-			(st.Until == nil || !referencesOtherThanEvent(st.Until.AST()))
+		step.ViewFree = (st.Where == nil || st.Where.eventOnly) && (st.Until == nil || st.Until.eventOnly)
 		p.Steps = append(p.Steps, step)
 	}
 	return p, nil
@@ -109,7 +108,7 @@ func (q *Sequence) NewSeqActivation() *SeqActivation {
 // guard turns a condition into an NFA guard that evaluates it with a.
 func (a *SeqActivation) guard(p *Program) nfa.Guard {
 	// An expression that names nothing but event can take the fast path.
-	usesSteps := referencesOtherThanEvent(p.AST())
+	usesSteps := !p.eventOnly
 	return func(ev *event.Event, v nfa.View) bool {
 		if !usesSteps {
 			return p.Test(EventActivation{Ev: ev})

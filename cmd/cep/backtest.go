@@ -307,6 +307,7 @@ func (a *app) backtest(ctx context.Context, p backtestParams) error {
 		if n := a.printLoadErrors(set); n > 0 || len(set.Rules) == 0 {
 			return nil, exitWith(exitUsage, "the rules at %s do not load (%d problem(s))", at.label, n)
 		}
+		rules.Compact(set.Rules)
 		return a.backtestOnce(ctx, set.Rules, p, since, until, at.label)
 	}
 	run, err := runOne(cur)

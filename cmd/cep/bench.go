@@ -281,6 +281,7 @@ func (a *app) runBench(p benchParams) error {
 		}
 		rs = set.Rules
 	}
+	rules.Compact(rs)
 	n := sc.lines.n
 	var matches []string
 	var alerts uint64

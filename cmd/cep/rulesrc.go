@@ -238,6 +238,7 @@ func compileStrict(paths []string, f ruleFlags, a *app) (*rules.Set, []error, er
 		return nil, nil, fmt.Errorf("no rule loaded from %v", paths)
 	}
 	warnings = append(warnings, c.Lint(set)...)
+	rules.Compact(set.Rules)
 	return set, warnings, nil
 }
 

@@ -229,6 +229,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 			return exitWith(exitUsage, "--explain: no rule %q is loaded", p.explainRule)
 		}
 	}
+	rules.Compact(set.Rules)
 	format, err := format.New(p.format, format.Options{Product: format.Product{Version: version}})
 	if err != nil {
 		return exitWith(exitUsage, "--format: %v", err)

@@ -79,6 +79,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 			return exitWith(exitUsage, "--explain: no rule %q is loaded", p.explainRule)
 		}
 	}
+	rules.Compact(set.Rules)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), factsMetrics{rf.facts})

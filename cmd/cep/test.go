@@ -90,6 +90,8 @@ func (a *app) runTests(paths []string, p testParams) error {
 		return err
 	}
 	loadErrs := a.printLoadErrors(set)
+	// Rule tests run the rules as a run would.
+	rules.Compact(set.Rules)
 	results := ruletest.Run(set, a.testEngine(p.engineParams), opts)
 	passed, failed := 0, 0
 	for _, r := range results {

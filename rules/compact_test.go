@@ -1,0 +1,183 @@
+package rules
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"testing"
+
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules/reflist"
+)
+
+// loadExample compiles the fraud example's rules, which have every kind of
+// rule and condition, with a compiler of their own.
+func loadExample(t *testing.T) *Set {
+	t.Helper()
+	lists, err := reflist.Load("../examples/fraud/lists")
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, err := LoadModels("../examples/fraud/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCompiler(Options{Lists: lists, Models: models})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errs := c.LoadOnlineModels("../examples/fraud/models"); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	set := c.Load("../examples/fraud/rules")
+	if len(set.Errors) > 0 || len(set.Rules) == 0 {
+		t.Fatalf("%d rules, errors: %v", len(set.Rules), set.Errors)
+	}
+	return set
+}
+
+// TestCompactKeepsAnswers holds compacted rules to the answers of the same
+// rules as compiled, condition by condition, on the example's events.
+func TestCompactKeepsAnswers(t *testing.T) {
+	plain, compacted := loadExample(t), loadExample(t)
+	Compact(compacted.Rules)
+	var evs []*event.Event
+	files, _ := filepath.Glob("../examples/fraud/data/*.jsonl")
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		dec := &event.Decoder{TimeField: "ts"}
+		for n := 0; n < 500 && sc.Scan(); n++ {
+			ev, err := dec.Decode(sc.Bytes())
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			evs = append(evs, ev)
+		}
+		fh.Close()
+	}
+	tested := 0
+	for i, r := range plain.Rules {
+		rc := compacted.Rules[i]
+		want, got := r.eventConditions(), rc.eventConditions()
+		if len(want) != len(got) {
+			t.Fatalf("%s: %d conditions compacted, %d before", r.ID, len(got), len(want))
+		}
+		if !reflect.DeepEqual(r.Constraints, rc.Constraints) {
+			t.Errorf("%s: constraints changed: %v, want %v", r.ID, rc.Constraints, r.Constraints)
+		}
+		for j := range want {
+			if got[j].CallsFacts() != want[j].CallsFacts() {
+				t.Errorf("%s: %s: CallsFacts %v, want %v", r.ID, want[j].Expr.Text, got[j].CallsFacts(), want[j].CallsFacts())
+			}
+			for _, ev := range evs {
+				if g, w := got[j].Test(EventActivation{Ev: ev}), want[j].Test(EventActivation{Ev: ev}); g != w {
+					t.Errorf("%s: %s on %s: %v compacted, %v before", r.ID, want[j].Expr.Text, ev.Raw, g, w)
+				}
+				tested++
+			}
+		}
+		for _, p := range append(rc.programs(), rc.conditions()...) {
+			if p.AST() != nil {
+				t.Errorf("%s: %s keeps its syntax tree", r.ID, p.Expr.Text)
+			}
+		}
+	}
+	if tested == 0 {
+		t.Fatal("no condition tested")
+	}
+}
+
+// watchRule is a rule of the many-rule benchmarks' shape (cep bench
+// --scenario filter).
+func watchRule(i int) []byte {
+	return fmt.Appendf(nil, `id: bench.watch-%d
+title: Watched merchant %d, large approval
+severity: medium
+streams: [payments]
+by: [event.card_id]
+match: event.type == "card_auth" && event.merchant == "m-%05d" && event.result == "approved" && event.amount > %d.0
+alert:
+  fields:
+    card: event.card_id
+    amount: event.amount
+`, i, i, i, 900+i%50)
+}
+
+func compileWatchRules(tb testing.TB, n int) []*Rule {
+	tb.Helper()
+	c, err := NewCompiler(Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rs := make([]*Rule, n)
+	for i := range rs {
+		r, errs := c.CompileFile(fmt.Sprintf("watch-%d.yaml", i), watchRule(i))
+		if r == nil {
+			tb.Fatal(errs)
+		}
+		rs[i] = r
+	}
+	return rs
+}
+
+// BenchmarkCandidateTest times the test of an event's one candidate rule,
+// as the index hands it out: a random rule of n. Its cost is the memory
+// the test reaches, hence Compact.
+func BenchmarkCandidateTest(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		for _, compact := range []bool{false, true} {
+			b.Run(fmt.Sprintf("rules=%d/compact=%v", n, compact), func(b *testing.B) {
+				rs := compileWatchRules(b, n)
+				if compact {
+					Compact(rs)
+				}
+				const m = 4096
+				evs := make([]*event.Event, m)
+				order := make([]*Program, m)
+				dec := &event.Decoder{TimeField: "ts"}
+				for i := range evs {
+					k := (i * 7919) % n
+					ev, err := dec.Decode(fmt.Appendf(nil, `{"id":"p%d","ts":1,"type":"card_auth","card_id":"c-1","merchant":"m-%05d","amount":950.5,"result":"approved"}`, i, k))
+					if err != nil {
+						b.Fatal(err)
+					}
+					evs[i], order[i] = ev, rs[k].Match
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					order[i%m].Test(EventActivation{Ev: evs[i%m]})
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCompiledRuleBytes reports the heap a compiled rule of the
+// many-rule shape holds, as compiled and once compacted.
+func BenchmarkCompiledRuleBytes(b *testing.B) {
+	const n = 2000
+	var compiled, compacted uint64
+	for i := 0; i < b.N; i++ {
+		var m0, m1, m2 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		rs := compileWatchRules(b, n)
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		Compact(rs)
+		runtime.GC()
+		runtime.ReadMemStats(&m2)
+		runtime.KeepAlive(rs)
+		compiled += (m1.HeapAlloc - m0.HeapAlloc) / n
+		compacted += (m2.HeapAlloc - m0.HeapAlloc) / n
+	}
+	b.ReportMetric(float64(compiled)/float64(b.N), "B/rule")
+	b.ReportMetric(float64(compacted)/float64(b.N), "B/rule-compacted")
+}
