@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -111,10 +112,12 @@ func (c *Compiler) Lists() *reflist.Set { return c.cel.Lists() }
 type Program struct {
 	Expr rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
-	Cost   checker.CostEstimate
-	prg    cel.Program
-	ast    *cel.Ast
-	health *Health
+	Cost checker.CostEstimate
+	cel  *celProgram
+	// rebuild compiles the expression again, for Compact's lazy form.
+	rebuild func() (cel.Program, error)
+	ast     *cel.Ast
+	health  *Health
 	// path is set when the expression is a plain event field (event.a.b).
 	path []string
 	// fast is the native form of a condition in the subset celenv covers.
@@ -138,6 +141,11 @@ type Vars = interpreter.Activation
 // map[string]any. An error is counted against the rule and logged at a
 // rate limit before it is returned.
 func (p *Program) Value(act Vars) (any, error) {
+	if ev, ok := p.plainEvent(act); ok {
+		if v, ok := celenv.NativeScalarAt(ev, p.path); ok {
+			return v, nil
+		}
+	}
 	v, err := p.Eval(act)
 	if err != nil {
 		return nil, err
@@ -148,7 +156,12 @@ func (p *Program) Value(act Vars) (any, error) {
 // Eval evaluates the expression. An error is counted against the rule and
 // logged at a rate limit before it is returned.
 func (p *Program) Eval(act interpreter.Activation) (ref.Val, error) {
-	v, _, err := p.prg.Eval(act)
+	if ev, ok := p.plainEvent(act); ok {
+		if v, ok := celenv.ScalarAt(ev, p.path); ok {
+			return v, nil
+		}
+	}
+	v, _, err := p.celEval(act)
 	if err != nil {
 		p.health.fail(p.Expr.Pos, err)
 		return nil, err
@@ -170,13 +183,61 @@ func (p *Program) Test(act interpreter.Activation) bool {
 			// An error: let CEL evaluate it, to report it in its words.
 		}
 	}
-	v, _, err := p.prg.Eval(act)
+	v, _, err := p.celEval(act)
 	if err != nil {
 		p.health.fail(p.Expr.Pos, err)
 		return false
 	}
 	b, ok := v.(types.Bool)
 	return ok && bool(b)
+}
+
+// plainEvent returns the event act binds when the expression is a plain
+// field of it: a field that is there and holds a scalar needs no
+// interpreter, and CEL still words what is not there.
+func (p *Program) plainEvent(act interpreter.Activation) (*event.Event, bool) {
+	if p.path == nil {
+		return nil, false
+	}
+	if ea, ok := act.(EventActivation); ok {
+		return ea.Ev, true
+	}
+	x, ok := act.ResolveName("event")
+	if !ok {
+		return nil, false
+	}
+	return celenv.EventOf(x)
+}
+
+// celEval evaluates the expression with cel-go.
+func (p *Program) celEval(act interpreter.Activation) (ref.Val, *cel.EvalDetails, error) {
+	prg, err := p.cel.get()
+	if err != nil {
+		return nil, nil, err
+	}
+	return prg.Eval(act)
+}
+
+// celProgram is an expression's cel-go program, or how to build it when it
+// is first needed: Compact leaves that in place of the programs of
+// expressions a native predicate or a plain field read answers, which
+// need the interpreter only to word an error. A program is several
+// kilobytes; with 10,000 rules, most of a compiled rule.
+type celProgram struct {
+	once  sync.Once
+	prg   cel.Program
+	build func() (cel.Program, error)
+	err   error
+}
+
+func (c *celProgram) get() (cel.Program, error) {
+	c.once.Do(func() {
+		if c.prg == nil {
+			c.prg, c.err = c.build()
+			c.build = nil
+		}
+	})
+	return c.prg, c.err
 }
 
 // AST returns the checked expression, for analyses such as indexing and
@@ -272,6 +333,20 @@ func (c *Compiler) env(s scope) (*cel.Env, error) {
 // result type the expression must have (nil accepts any). Errors go to el
 // with positions inside the rule file.
 func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want *cel.Type, what string, h *Health, s scope) *Program {
+	p := c.compileOnce(el, env, e, want, what, h, s)
+	if p != nil {
+		p.rebuild = func() (cel.Program, error) {
+			again := c.compileOnce(&yamlx.Errors{}, env, e, want, what, h, s)
+			if again == nil {
+				return nil, fmt.Errorf("%s: %s no longer compiles", e.Pos, what)
+			}
+			return again.cel.prg, nil
+		}
+	}
+	return p
+}
+
+func (c *Compiler) compileOnce(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want *cel.Type, what string, h *Health, s scope) *Program {
 	if strings.TrimSpace(e.Text) == "" {
 		return nil
 	}
@@ -355,7 +430,7 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 	}
 	na := a.NativeRep()
 	out := &Program{
-		Expr: e, Cost: est, prg: prg, ast: a, health: h,
+		Expr: e, Cost: est, cel: &celProgram{prg: prg}, ast: a, health: h,
 		reads:      readsOf(na.Expr(), s),
 		callsFacts: callsFacts(na.Expr()),
 		eventOnly:  !referencesOtherThanEvent(na),

@@ -5,14 +5,18 @@ import "github.com/cep-project/cep/rules/celenv"
 // Compact readies loaded rules for a long run; call it once, after Lint
 // and before the rules are shared with the engine.
 //
-// It releases the checked syntax trees, which only loading and linting
-// read: about 40% of a compiled rule. And it builds the native predicates
-// of the conditions tested on every event once more, rule after rule, so
-// that each rule's lie together in memory, not among the compiler's
-// garbage. With 10,000 rules an event's candidate rule is a
-// random one, and a test that reaches into a dozen scattered pages waits
-// on a cache and TLB miss at each: 1.1–1.7 µs against 0.45–0.5 µs
-// compacted (BenchmarkCandidateTest).
+// It releases what only loading and linting read, the checked syntax
+// trees. It leaves the cel-go program of an expression that a native
+// predicate or a plain field read answers to be built again when first
+// needed (to word an error, or under an activation the native form does
+// not take). Together that is three fifths of a compiled rule.
+//
+// And it builds the native predicates of the conditions tested on every
+// event once more, rule after rule, so that each rule's lie together in
+// memory, not among the compiler's garbage. With 10,000 rules an
+// event's candidate rule is a random one, and a test that reaches into a
+// dozen scattered pages waits on a cache and TLB miss at each: 1.1–1.7 µs
+// against 0.45–0.5 µs compacted (BenchmarkCandidateTest).
 //
 // After Compact, Lint and LintCase find nothing more to say about the
 // rules' expressions, and AST returns nil.
@@ -32,6 +36,9 @@ func Compact(rs []*Rule) {
 		}
 		for _, p := range append(r.programs(), r.conditions()...) {
 			p.ast = nil
+			if (p.fast != nil || p.path != nil) && p.rebuild != nil {
+				p.cel = &celProgram{build: p.rebuild}
+			}
 		}
 	}
 }

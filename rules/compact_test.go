@@ -8,8 +8,11 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/google/cel-go/common/types"
+
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/examples/fraud/fraudgen"
+	"github.com/cep-project/cep/rules/celenv"
 	"github.com/cep-project/cep/rules/reflist"
 )
 
@@ -66,7 +69,7 @@ func TestCompactKeepsAnswers(t *testing.T) {
 			evs = append(evs, ev)
 		}
 	}
-	tested, trues := 0, 0
+	tested, trues, values := 0, 0, 0
 	for i, r := range plain.Rules {
 		rc := compacted.Rules[i]
 		want, got := r.eventConditions(), rc.eventConditions()
@@ -91,14 +94,40 @@ func TestCompactKeepsAnswers(t *testing.T) {
 				}
 			}
 		}
+		// Every expression's value, under an activation that binds only
+		// the event: plain fields read directly, the rest by programs
+		// built again on first use; what needs more fails in both.
+		// (programs lists keys by stream in map order: pair them by
+		// position.)
+		wantAt := map[string]*Program{}
+		for _, p := range r.programs() {
+			wantAt[p.Expr.Pos.String()] = p
+		}
+		for _, gp := range rc.programs() {
+			wp := wantAt[gp.Expr.Pos.String()]
+			if wp == nil || wp.Expr.Text != gp.Expr.Text {
+				t.Fatalf("%s: %s at %s has no counterpart", r.ID, gp.Expr.Text, gp.Expr.Pos)
+			}
+			for _, ev := range evs[:200] {
+				var a, b Activation
+				a.BindEvent(ev)
+				b.BindEvent(ev)
+				w, werr := wp.Value(&a)
+				g, gerr := gp.Value(&b)
+				if !reflect.DeepEqual(g, w) || (gerr == nil) != (werr == nil) {
+					t.Errorf("%s: %s on %s: %v, %v compacted; %v, %v before", r.ID, wp.Expr.Text, ev.Raw, g, gerr, w, werr)
+				}
+				values++
+			}
+		}
 		for _, p := range append(rc.programs(), rc.conditions()...) {
 			if p.AST() != nil {
 				t.Errorf("%s: %s keeps its syntax tree", r.ID, p.Expr.Text)
 			}
 		}
 	}
-	if tested == 0 || trues == 0 {
-		t.Fatalf("%d tests of a condition, %d true", tested, trues)
+	if tested == 0 || trues == 0 || values == 0 {
+		t.Fatalf("%d tests of a condition, %d true; %d values", tested, trues, values)
 	}
 }
 
@@ -188,4 +217,57 @@ func BenchmarkCompiledRuleBytes(b *testing.B) {
 	}
 	b.ReportMetric(float64(compiled)/float64(b.N), "B/rule")
 	b.ReportMetric(float64(compacted)/float64(b.N), "B/rule-compacted")
+}
+
+// TestPlainFieldsReadAsCEL holds the direct read of a plain field
+// (event.a.b) to cel-go's answer for every kind of member, present or
+// not, on events decoded whole and projected to part of them.
+func TestPlainFieldsReadAsCEL(t *testing.T) {
+	c := newTestCompiler(t)
+	exprs := []string{`event.s`, `event.n`, `event.f`, `event.b`, `event.z`, `event.o`, `event.o.s`, `event.o.n`,
+		`event["o"]["n"]`, `event.a`, `event.a.x`, `event.missing`, `event.o.missing`, `event.s.x`, `event.u`}
+	lines := []string{
+		`{"ts":1,"s":"abc","n":3,"f":2.5,"b":true,"z":null,"o":{"s":"x","n":1},"a":[1,2],"u":"\u00e9\n"}`,
+		`{"ts":1,"s":"","n":-0.0,"f":1e300,"b":false,"o":"flat","a":{"x":1}}`,
+		`{"ts":1,"o":{},"z":0}`,
+	}
+	projections := []*event.Projection{nil, event.NewProjection([][]string{{"s"}, {"o", "s"}}), event.NewProjection([][]string{{"o", "n"}, {"a"}})}
+	checked := 0
+	for _, text := range exprs {
+		p, errs := compileOne(t, c, text, nil)
+		if p == nil {
+			t.Fatalf("%s: %v", text, errs)
+		}
+		if p.path == nil {
+			t.Fatalf("%s: not read as a plain field", text)
+		}
+		for _, proj := range projections {
+			for _, line := range lines {
+				ev, err := (&event.Decoder{TimeField: "ts", Project: proj}).Decode([]byte(line))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var a Activation
+				a.BindEvent(ev)
+				for _, act := range []Vars{EventActivation{Ev: ev}, &a} {
+					got, gerr := p.Value(act)
+					cv, _, werr := p.celEval(act)
+					var want any
+					if werr == nil {
+						want = celenv.Native(cv)
+					}
+					if !reflect.DeepEqual(got, want) || (gerr == nil) != (werr == nil) {
+						t.Errorf("%s on %s (%T): %#v, %v; cel-go %#v, %v", text, line, act, got, gerr, want, werr)
+					}
+					if g, gerr := p.Eval(act); (gerr == nil) != (werr == nil) || (gerr == nil && g.Equal(cv) != types.True) {
+						t.Errorf("Eval of %s on %s (%T): %v, %v; cel-go %v, %v", text, line, act, g, gerr, cv, werr)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("nothing checked")
+	}
 }

@@ -233,7 +233,7 @@ func evalKey(progs []*Program, ev *event.Event, act *Activation, vals []any) ([]
 			act.BindEvent(ev)
 			bound = true
 		}
-		v, _, err := p.prg.Eval(act)
+		v, _, err := p.celEval(act)
 		if err != nil {
 			if celenv.IsMissingField(err) {
 				vals = append(vals, nil)

@@ -148,7 +148,7 @@ func FactPrefetch(rs []*Rule) func(evs []*event.Event) {
 									act.BindEvent(ev)
 									bound = true
 								}
-								rv, _, err := a.prg.Eval(&act)
+								rv, _, err := a.celEval(&act)
 								if err != nil {
 									continue calls
 								}

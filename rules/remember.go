@@ -87,7 +87,7 @@ func (m *Remember) text(p *Program, act Vars) (string, bool) {
 	if p == nil {
 		return "", false
 	}
-	v, _, err := p.prg.Eval(act)
+	v, _, err := p.celEval(act)
 	if err != nil {
 		if !celenv.IsMissingField(err) {
 			p.health.fail(p.Expr.Pos, err)

@@ -447,3 +447,42 @@ func Native(v ref.Val) any {
 	}
 	return fmt.Sprint(v.Value())
 }
+
+// EventOf returns the event of a value EventValue made.
+func EventOf(v any) (*event.Event, bool) {
+	e, ok := v.(eventVal)
+	return e.ev, ok
+}
+
+// ScalarAt is a CEL select of event.a.b (path [a b]) when it ends in a
+// string, number, bool or null: the value CEL's select gives. Anything
+// else — a missing member, a list on the way, an object, which a projected
+// event may hold in part — is left to CEL (ok false).
+func ScalarAt(ev *event.Event, path []string) (ref.Val, bool) {
+	v, ok := scalarAt(ev, path)
+	if !ok {
+		return nil, false
+	}
+	return valueOf(&v), true
+}
+
+// NativeScalarAt is ScalarAt as Native would give it.
+func NativeScalarAt(ev *event.Event, path []string) (any, bool) {
+	v, ok := scalarAt(ev, path)
+	if !ok {
+		return nil, false
+	}
+	return NativeValue(v), true
+}
+
+func scalarAt(ev *event.Event, path []string) (event.Value, bool) {
+	v, t := lookupPath(ev, path)
+	if t != True {
+		return event.Value{}, false
+	}
+	switch v.Kind() {
+	case event.String, event.Number, event.Bool, event.Null:
+		return v, true
+	}
+	return event.Value{}, false
+}
