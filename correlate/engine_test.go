@@ -25,6 +25,8 @@ func compileRules(tb testing.TB, srcs ...string) []*rules.Rule {
 		}
 		out = append(out, r)
 	}
+	// As every command that runs rules does.
+	rules.Compact(out)
 	return out
 }
 
