@@ -486,12 +486,18 @@ func automatable(s string) bool {
 // of a hundred values reads the field once instead of a hundred times.
 // Needles outside ASCII are searched one by one.
 type multiNeedle struct {
-	root  [256]int32 // transitions of the root, dense: every scan starts there
-	edges [][]acEdge // transitions of the other states, sorted by byte
-	fail  []int32
-	out   []bool
-	empty bool // an empty needle matches everything
-	other []foldNeedle
+	root [256]int32 // transitions of the root, dense: every scan starts there
+	// starts marks the bytes that can leave the root: those with a
+	// transition in either case, and every byte of a multi-byte rune
+	// (folding may map one onto a letter). At the root, a scan skips the
+	// others in a tight loop: in long command lines and messages most
+	// bytes start no needle.
+	starts [256]bool
+	edges  [][]acEdge // transitions of the other states, sorted by byte
+	fail   []int32
+	out    []bool
+	empty  bool // an empty needle matches everything
+	other  []foldNeedle
 }
 
 type acEdge struct {
@@ -584,6 +590,9 @@ func newMultiNeedle(needles []foldNeedle) *multiNeedle {
 			queue = append(queue, t)
 		}
 	}
+	for b := range m.starts {
+		m.starts[b] = b >= utf8.RuneSelf || m.root[lowerByte(byte(b))] >= 0
+	}
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
@@ -609,6 +618,14 @@ func (m *multiNeedle) in(s string) bool {
 	if len(m.edges) > 1 {
 		st := int32(0)
 		for i := 0; i < len(s); i++ {
+			if st == 0 {
+				for i < len(s) && !m.starts[s[i]] {
+					i++
+				}
+				if i == len(s) {
+					break
+				}
+			}
 			c := lowerByte(s[i])
 			if c >= utf8.RuneSelf {
 				// Unicode folding maps two runes onto ASCII letters:

@@ -1,6 +1,7 @@
 package celenv
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -101,6 +102,40 @@ func TestMultiNeedle(t *testing.T) {
 	}
 	if !newMultiNeedle([]foldNeedle{newFoldNeedle("")}).in("x") {
 		t.Error("an empty needle is in every string")
+	}
+}
+
+// TestMultiNeedleRandom holds the automaton (and its skipping of bytes
+// that start no needle) to the needles searched one by one, on random
+// needles and texts over an alphabet of cases and runes that fold.
+func TestMultiNeedleRandom(t *testing.T) {
+	alphabet := []string{"a", "B", "c", "k", "K", "s", "S", "\u212A", "\u017F", "ä", "Ä", " ", "\\", "x", "😀"}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	word := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	for range 300 {
+		var fs []foldNeedle
+		var texts []string
+		for range 1 + rnd.IntN(4) {
+			texts = append(texts, word(1+rnd.IntN(3)))
+			fs = append(fs, newFoldNeedle(texts[len(texts)-1]))
+		}
+		m := newMultiNeedle(fs)
+		for range 20 {
+			s := word(rnd.IntN(12))
+			want := false
+			for i := range fs {
+				want = want || fs[i].in(s)
+			}
+			if got := m.in(s); got != want {
+				t.Fatalf("needles %q in %q: %v, want %v", texts, s, got, want)
+			}
+		}
 	}
 }
 
