@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/google/cel-go/common/types"
@@ -269,5 +270,39 @@ func TestPlainFieldsReadAsCEL(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("nothing checked")
+	}
+}
+
+// TestCompactedProgramsBuildOnce has many goroutines need a compacted
+// program's cel-go form at once, as the decoders preparing filters do:
+// a comparison of mismatched types fails on the native path, so every
+// test asks cel-go to word the error. Run with -race.
+func TestCompactedProgramsBuildOnce(t *testing.T) {
+	rs := compileWatchRules(t, 1)
+	Compact(rs)
+	p := rs[0].Match
+	if p.cel.prg != nil {
+		t.Fatal("Compact kept the cel-go program of a condition with a native form")
+	}
+	ev, err := (&event.Decoder{TimeField: "ts"}).Decode([]byte(`{"ts":1,"type":"card_auth","merchant":"m-00000","result":"approved","amount":"high"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				if p.Test(EventActivation{Ev: ev}) {
+					t.Error("a string amount compared with a number passed")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := rs[0].Health.Errors(); got != 8*50 {
+		t.Errorf("%d evaluation errors counted, want %d", got, 8*50)
+	}
+	if p.cel.prg == nil {
+		t.Error("the cel-go program was not built")
 	}
 }
