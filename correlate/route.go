@@ -171,6 +171,14 @@ func keyOf(path []string, kind byte, key string) string {
 func (c *indexed) keys() []string {
 	var ks []string
 	for _, v := range c.con.Values {
+		// A lenient rule's number is indexed as the number and as its
+		// text (n:4688, s:4688): one value, counted once. Counted twice,
+		// EventID in [1, 4688] looked twice as common as it is, and a
+		// thousand process-creation rules went under their channel,
+		// which nearly every event has.
+		if text, ok := strings.CutPrefix(v, "s:"); ok && slices.Contains(c.con.Values, "n:"+text) {
+			continue
+		}
 		ks = append(ks, keyOf(c.con.Path, 'v', v))
 	}
 	for _, m := range c.con.Text {

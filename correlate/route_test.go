@@ -81,6 +81,36 @@ func TestRouteIsSound(t *testing.T) {
 	}
 }
 
+// TestRouteByTheRarerField: rules imported from Sigma test the channel
+// and the event id of their log source, both under lenient_numbers, which
+// indexes a number as itself and as its text. A thousand process-creation
+// rules share one channel with a few process-access rules, and must go
+// under their event id, not their channel: an event of another id is then
+// tested against none of them.
+func TestRouteByTheRarerField(t *testing.T) {
+	var srcs []string
+	for i := range 40 {
+		cond := fmt.Sprintf(`event.Channel.iequals("Microsoft-Windows-Sysmon/Operational") && event.EventID == 1 ? event.CommandLine.icontains("x%d") : event.Channel.iequals("Security") && event.EventID == 4688 ? event.CommandLine.icontains("x%d") : false`, i, i)
+		if i%10 == 0 {
+			cond = fmt.Sprintf(`event.Channel.iequals("Microsoft-Windows-Sysmon/Operational") && event.EventID == 10 && event.GrantedAccess.icontains("y%d")`, i)
+		}
+		srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nmissing_fields: false_if_missing\nlenient_numbers: true\nmatch: %q\n", i, cond))
+	}
+	rs := compileRules(t, srcs...)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := event.Decoder{Stream: "windows"}
+	x, err := d.Decode([]byte(`{"ts":1,"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":10,"GrantedAccess":"0x1410"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.router.route(x); !slices.Equal(got, []int{0, 10, 20, 30}) {
+		t.Errorf("a process-access event goes to rules %v, want the four process-access rules [0 10 20 30]", got)
+	}
+}
+
 // BenchmarkSigmaShapeRules measures decode + route + evaluate per event
 // for rules of Sigma's shape (case-insensitive paths tested by prefix and
 // suffix) as their number grows.
