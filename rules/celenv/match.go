@@ -164,37 +164,55 @@ func (n *foldNeedle) at(s string) (int, bool) {
 }
 
 // indexASCIIFold finds lower (ASCII, lower case) in s (ASCII) ignoring case.
+// Candidates are the positions of lower's first byte in either case; the
+// next of each is found with IndexByte and kept until passed, so that s is
+// scanned once per case, not once per candidate: a command line of 2 KB
+// holds hundreds of one and none of the other.
 func indexASCIIFold(s, lower string) int {
 	n := len(lower)
 	if n == 0 {
 		return 0
+	}
+	if n > len(s) {
+		return -1
 	}
 	first := lower[0]
 	upper := first
 	if 'a' <= first && first <= 'z' {
 		upper = first - 'a' + 'A'
 	}
-	for i := 0; i+n <= len(s); i++ {
-		c := s[i]
-		if c != first && c != upper {
-			// Skip ahead to the next candidate for the first byte.
-			j := strings.IndexByte(s[i+1:len(s)-n+1], first)
-			if upper != first {
-				if k := strings.IndexByte(s[i+1:len(s)-n+1], upper); k >= 0 && (j < 0 || k < j) {
-					j = k
-				}
-			}
-			if j < 0 {
-				return -1
-			}
-			i += j // the loop adds the 1
-			continue
+	starts := s[:len(s)-n+1] // where a match can start
+	next := func(c byte, from int) int {
+		if from >= len(starts) {
+			return -1
+		}
+		if k := strings.IndexByte(starts[from:], c); k >= 0 {
+			return from + k
+		}
+		return -1
+	}
+	nl, nu := next(first, 0), -1
+	if upper != first {
+		nu = next(upper, 0)
+	}
+	for {
+		i := nl
+		if i < 0 || (nu >= 0 && nu < i) {
+			i = nu
+		}
+		if i < 0 {
+			return -1
 		}
 		if asciiEqualLower(s[i:i+n], lower) {
 			return i
 		}
+		if i == nl {
+			nl = next(first, i+1)
+		}
+		if i == nu {
+			nu = next(upper, i+1)
+		}
 	}
-	return -1
 }
 
 // hasPrefixFold reports whether s starts with prefix under Unicode simple

@@ -298,3 +298,24 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+// TestIndexASCIIFold holds the case-insensitive search to a search of the
+// lower-cased text, on random texts where the needle's first byte is
+// common in one case and rare in the other.
+func TestIndexASCIIFold(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	alphabet := "rRrrregEG x\\"
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 5000 {
+		s, sub := word(rnd.IntN(40)), strings.ToLower(word(rnd.IntN(4)))
+		if got, want := indexASCIIFold(s, sub), strings.Index(strings.ToLower(s), sub); got != want {
+			t.Fatalf("indexASCIIFold(%q, %q) = %d, want %d", s, sub, got, want)
+		}
+	}
+}
