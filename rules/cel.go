@@ -146,7 +146,7 @@ func (p *Program) Value(act Vars) (any, error) {
 			return v, nil
 		}
 	}
-	v, err := p.Eval(act)
+	v, err := p.evalCEL(act)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +161,11 @@ func (p *Program) Eval(act interpreter.Activation) (ref.Val, error) {
 			return v, nil
 		}
 	}
+	return p.evalCEL(act)
+}
+
+// evalCEL is Eval by cel-go alone.
+func (p *Program) evalCEL(act interpreter.Activation) (ref.Val, error) {
 	v, _, err := p.celEval(act)
 	if err != nil {
 		p.health.fail(p.Expr.Pos, err)
@@ -435,11 +440,11 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		callsFacts: callsFacts(na.Expr()),
 		eventOnly:  !referencesOtherThanEvent(na),
 	}
-	if path, ok := celenv.EventPath(a.NativeRep().Expr()); ok {
+	if path, ok := celenv.EventPath(na.Expr()); ok {
 		out.path = path
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
-		out.fast = celenv.FastPredicate(a.NativeRep().Expr())
+		out.fast = celenv.FastPredicate(na.Expr())
 	}
 	return out
 }

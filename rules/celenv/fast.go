@@ -1,6 +1,7 @@
 package celenv
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -396,74 +397,77 @@ func equal(v event.Value, c constant) bool {
 type comparison struct {
 	path []string
 	c    constant
-	op   string
+	op   cmpOp
 	// lenient reads the field through @num.
 	lenient bool
+}
+
+// cmpOp is a comparison's operator: path op c.
+type cmpOp uint8
+
+const (
+	opEq cmpOp = iota
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+)
+
+var cmpOps = map[string]cmpOp{"_==_": opEq, "_!=_": opNe, "_<_": opLt, "_<=_": opLe, "_>_": opGt, "_>=_": opGe}
+
+// flipped turns c op x into x op' c.
+func (op cmpOp) flipped() cmpOp {
+	switch op {
+	case opLt:
+		return opGt
+	case opLe:
+		return opGe
+	case opGt:
+		return opLt
+	case opGe:
+		return opLe
+	}
+	return op
 }
 
 // comparisonOf reads a comparison of an event path with a literal.
 func comparisonOf(call ast.CallExpr) (comparison, bool) {
 	args := call.Args()
-	op := call.FunctionName()
-	if len(args) != 2 {
+	op, ok := cmpOps[call.FunctionName()]
+	if !ok || len(args) != 2 {
 		return comparison{}, false
 	}
-	flipped := false
 	path, lenient, ok := operandPath(args[0])
 	lit := args[1]
 	if !ok || lit.Kind() != ast.LiteralKind {
 		if path, lenient, ok = operandPath(args[1]); !ok || args[0].Kind() != ast.LiteralKind {
 			return comparison{}, false
 		}
-		lit, flipped = args[0], true
+		lit, op = args[0], op.flipped()
 	}
 	c, ok := constOf(lit.AsLiteral())
-	if !ok {
-		return comparison{}, false
-	}
-	switch op {
-	case "_==_", "_!=_":
-	case "_<_", "_<=_", "_>_", "_>=_":
-		// Ordering is defined between numbers, between strings and
-		// between booleans; null has no overload: an error, left to CEL.
-		if c.kind == event.Null {
-			return comparison{}, false
-		}
-		if flipped {
-			op = flip(op)
-		}
-	default:
+	// Ordering is defined between numbers, between strings and between
+	// booleans; null has no overload: an error, left to CEL.
+	if !ok || (op >= opLt && c.kind == event.Null) {
 		return comparison{}, false
 	}
 	return comparison{path: path, c: c, op: op, lenient: lenient}, true
 }
 
-// flip turns c op x into x op' c.
-func flip(op string) string {
-	switch op {
-	case "_<_":
-		return "_>_"
-	case "_<=_":
-		return "_>=_"
-	case "_>_":
-		return "_<_"
-	}
-	return "_<=_"
-}
-
-func (cmp *comparison) test(ev *event.Event) Tri {
-	v, t := lookupPath(ev, cmp.path)
+func (x *comparison) test(ev *event.Event) Tri {
+	v, t := lookupPath(ev, x.path)
 	if t != True {
 		return t
 	}
-	if cmp.lenient {
+	if x.lenient {
 		v = numOf(v)
 	}
-	c := &cmp.c
-	switch cmp.op {
-	case "_==_":
+	c := &x.c
+	switch x.op {
+	case opEq:
 		return triOf(equal(v, *c))
-	case "_!=_":
+	case opNe:
 		return triOf(!equal(v, *c))
 	}
 	if v.Kind() != c.kind {
@@ -472,39 +476,32 @@ func (cmp *comparison) test(ev *event.Event) Tri {
 	var order int
 	switch c.kind {
 	case event.Number:
-		switch x := v.Num(); {
-		case x < c.n:
-			order = -1
-		case x > c.n:
-			order = 1
-		case x != c.n:
-			return False // NaN
+		n := v.Num()
+		if n != n || c.n != c.n {
+			return False // NaN orders with nothing
 		}
+		order = cmp.Compare(n, c.n)
 	case event.String:
-		switch s := v.Str(); {
-		case s < c.s:
-			order = -1
-		case s > c.s:
-			order = 1
-		}
+		order = cmp.Compare(v.Str(), c.s)
 	case event.Bool:
-		a, b := v.Bool(), c.b
-		switch {
-		case !a && b:
-			order = -1
-		case a && !b:
-			order = 1
-		}
+		order = cmp.Compare(b2i(v.Bool()), b2i(c.b))
 	}
-	switch cmp.op {
-	case "_<_":
+	switch x.op {
+	case opLt:
 		return triOf(order < 0)
-	case "_<=_":
+	case opLe:
 		return triOf(order <= 0)
-	case "_>_":
+	case opGt:
 		return triOf(order > 0)
 	}
 	return triOf(order >= 0)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // term is one operand of a chain of && or ||: a comparison, held inline
