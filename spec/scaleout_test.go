@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -94,6 +93,22 @@ func topicOrder(cluster *kfake.Cluster, n int) map[string][]string {
 	}
 	Expect(got).To(Equal(n))
 	return out
+}
+
+// oneTask reports whether one task raises every alert of a rule and key
+// (as topicOrder names them), so that their order is defined: the rule's
+// key is what the records of the events it reads are keyed by (see
+// startKafkaPartitions: auth and account by user, card payments by card).
+// Transfers and orders are keyed by their id, so the alerts of one
+// account_user can come from any task; that their times happened to be in
+// order in one run says nothing.
+func oneTask(k string) bool {
+	for _, rule := range []string{"fraud.impossible-travel", "fraud.tor-login", "fraud.high-risk-mcc", "fraud.unusual-amount", "fraud.card-testing"} {
+		if strings.HasPrefix(k, rule+"map[") {
+			return true
+		}
+	}
+	return false
 }
 
 var assigned = regexp.MustCompile(`msg="tasks assigned".* tasks="?\[([0-9 ]*)\]`)
@@ -234,15 +249,13 @@ var _ = Describe("Kafka scale-out", Ordered, func() {
 		scaled := topicOrder(cluster, len(got))
 		checked := 0
 		for k, times := range order {
-			if len(times) < 2 || !slices.IsSorted(times) {
-				// One process's alerts of this rule and key came from
-				// several tasks: their order is not defined.
+			if len(times) < 2 || !oneTask(k) {
 				continue
 			}
 			Expect(scaled[k]).To(Equal(times), "the alerts of %s", k)
 			checked++
 		}
-		Expect(checked).To(BeNumerically(">", 10))
+		Expect(checked).To(BeNumerically(">=", 10))
 		committed, end := groupOffsetsOf(cluster, "fraud", scaleOutPartitions)
 		Expect(committed).To(Equal(end))
 	})
