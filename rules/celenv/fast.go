@@ -2,7 +2,10 @@ package celenv
 
 import (
 	"cmp"
+	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/cel-go/common/ast"
@@ -171,6 +174,9 @@ func FastPredicate(e ast.Expr) Pred {
 		}
 	}
 	if call.IsMemberFunction() {
+		if call.FunctionName() == "matches" {
+			return regexPredicate(call)
+		}
 		return matchPredicate(call)
 	}
 	if call.FunctionName() == "keywords" && len(args) == 2 && isEventIdent(args[0]) && args[1].Kind() == ast.ListKind {
@@ -295,6 +301,50 @@ func matchPredicate(call ast.CallExpr) Pred {
 			return False
 		}
 		return Failed
+	}
+}
+
+// regexPredicate builds the native form of path.matches("re") and of
+// string(path).matches("re") (as Sigma's |re imports), a literal pattern:
+// Go's regexp, which is what cel-go's matches runs (RE2 syntax). Without
+// string(), only a string field has the overload; with it, a number reads
+// as cel-go prints a double (%g) and a bool as true or false.
+func regexPredicate(call ast.CallExpr) Pred {
+	target, conv := call.Target(), false
+	if target.Kind() == ast.CallKind {
+		if c := target.AsCall(); c.FunctionName() == "string" && !c.IsMemberFunction() && len(c.Args()) == 1 {
+			target, conv = c.Args()[0], true
+		}
+	}
+	path, ok := EventPath(target)
+	if !ok || len(call.Args()) != 1 {
+		return nil
+	}
+	lit, ok := literalString(call.Args()[0])
+	if !ok {
+		return nil
+	}
+	re, err := regexp.Compile(lit)
+	if err != nil {
+		return nil // cel-go words the error
+	}
+	return func(ev *event.Event) Tri {
+		v, t := lookupPath(ev, path)
+		if t != True {
+			return t
+		}
+		var s string
+		switch k := v.Kind(); {
+		case k == event.String:
+			s = v.Str()
+		case k == event.Number && conv:
+			s = fmt.Sprintf("%g", v.Num())
+		case k == event.Bool && conv:
+			s = strconv.FormatBool(v.Bool())
+		default:
+			return Failed
+		}
+		return triOf(re.MatchString(s))
 	}
 }
 

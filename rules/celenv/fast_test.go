@@ -35,6 +35,10 @@ var fastAtoms = []string{
 	`event.s.wildcard("a*")`, `event.s.wildcard("?b?")`, `event.s.wildcardCased("A*")`, `event.s.wildcard("*")`, `event.missing.wildcard("*")`,
 	`event.a.x == 1`, `event.o.s.wildcard("*X")`, `keywords(event, ["X", "flat"])`, `keywords(event, ["2.5"])`, `keywords(event.o, ["x"])`, `keywordsLike(event, ["a*c", "*L?t"])`,
 	`event.n == 3 ? event.s.iequals("abc") : event.missing == 1`, `has(event.o) ? !(event.o.s == "x") : false`,
+	`event.s.matches("^a.c$")`, `event.s.matches("B")`, `event.s.matches("(?i)b")`, `event.n.matches("3")`, `event.z.matches("x")`,
+	`event.missing.matches("x")`, `event.o.s.matches("x|y")`, `event.a.matches("1")`, `event.o.matches("x")`, `event.s.matches("")`,
+	`string(event.s).matches("b")`, `string(event.n).matches("^3$")`, `string(event.f).matches("^-?[12]")`, `string(event.b).matches("^t")`,
+	`string(event.z).matches("x")`, `string(event.o).matches("x")`, `string(event.missing).matches("x")`, `string(event.o.n).matches("1")`,
 }
 
 // modes are the rule semantics the randomized tests cover.
