@@ -118,11 +118,13 @@ func TestMultiNeedleRandom(t *testing.T) {
 		}
 		return b.String()
 	}
-	for range 300 {
+	for round := range 600 {
 		var fs []foldNeedle
 		var texts []string
-		for range 1 + rnd.IntN(4) {
-			texts = append(texts, word(1+rnd.IntN(3)))
+		for range 1 + rnd.IntN(12) {
+			// Half the rounds start every needle alike, as a list of
+			// Windows paths does, so that states fan out (dense).
+			texts = append(texts, strings.Repeat("\\", round%2)+word(1+rnd.IntN(3)))
 			fs = append(fs, newFoldNeedle(texts[len(texts)-1]))
 		}
 		m := newMultiNeedle(fs)
