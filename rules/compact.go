@@ -15,8 +15,8 @@ import "github.com/cep-project/cep/rules/celenv"
 // event once more, rule after rule, so that each rule's lie together in
 // memory, not among the compiler's garbage. With 10,000 rules an
 // event's candidate rule is a random one, and a test that reaches into a
-// dozen scattered pages waits on a cache and TLB miss at each: 1.1–1.7 µs
-// against 0.45–0.5 µs compacted (BenchmarkCandidateTest).
+// dozen scattered pages waits on a cache and TLB miss at each: 1.0–1.5 µs
+// against 0.33–0.66 µs compacted (BenchmarkCandidateTest).
 //
 // After Compact, Lint and LintCase find nothing more to say about the
 // rules' expressions, and AST returns nil.
