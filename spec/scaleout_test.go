@@ -25,6 +25,14 @@ import (
 
 const scaleOutPartitions = 6
 
+// scaleOutIdle is the idle timeout of the scale-out runs' partitions and
+// streams. A partition or stream that stops counting lets event time run
+// on without it, and its next events come late and change windows' alerts:
+// so it must be longer than a fetch can stall on a loaded, race-instrumented
+// machine (2s was not). Alerts that only the end of input makes due come
+// after both have passed: see settled.
+const scaleOutIdle = 5 * time.Second
+
 // scaleOutRun is a config in dir reading the fraud example's three topics
 // live as a member of group "fraud", with its state in Redis at addr, to
 // a file and to a webhook at hook (whose slowness keeps a run going long
@@ -34,13 +42,13 @@ func scaleOutRun(dir, broker, addr, hook string) string {
 	root := repoRoot()
 	sources := ""
 	for _, st := range kafkaStreams {
-		sources += fmt.Sprintf("  - {type: kafka, brokers: [%q], topic: %s, idle_timeout: 2s}\n", broker, st)
+		sources += fmt.Sprintf("  - {type: kafka, brokers: [%q], topic: %s, idle_timeout: %s}\n", broker, st, scaleOutIdle)
 	}
 	return writeFile(dir, "cep.yaml", fmt.Sprintf(`
 rules: [%[1]s/examples/fraud/rules]
 lists: %[1]s/examples/fraud/lists
 models: %[1]s/examples/fraud/models
-engine: {allowed_lateness: 5s, idle_timeout: 2s}
+engine: {allowed_lateness: 5s, idle_timeout: %[8]s}
 scale_out: {group: fraud, session_timeout: 6s, repartition: false}
 state:
   interval: %[5]s
@@ -63,7 +71,7 @@ sinks:
   - name: bus
     type: kafka
     kafka: {brokers: [%[7]q], topic: alerts}
-`, root, sources, addr, hook, stateInterval, leaseTTL, broker))
+`, root, sources, addr, hook, stateInterval, leaseTTL, broker, scaleOutIdle))
 }
 
 // topicOrder reads n alerts from the alerts topic: for each rule and key,
@@ -123,11 +131,12 @@ func tasksOf(s *gexec.Session) string {
 }
 
 // settled waits until the processes' alerts have stopped coming for
-// several idle timeouts: every event read, and what the end of input
-// would fire (windows still open) is not due in a live run.
+// longer than a partition's and then its stream's idle timeout: every
+// event read and released, and what the end of input would fire (windows
+// still open) is not due in a live run.
 func settled(dirs ...string) {
 	GinkgoHelper()
-	settledFor(6*time.Second, dirs...)
+	settledFor(2*scaleOutIdle+2*time.Second, dirs...)
 }
 
 // settledFor is settled with quiet for how long no alert must come.
