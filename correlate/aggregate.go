@@ -24,6 +24,11 @@ type aggregate struct {
 	args     []window.Arg
 	measures []rules.Measure
 	keyBuf   []byte
+	// keepsEvidence is whether windows keep events as evidence, which
+	// then keep held copies (see holder): an hour's window of a busy key
+	// keeps its last events until it closes.
+	keepsEvidence bool
+	hold          holder
 }
 
 func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
@@ -71,8 +76,10 @@ func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
 	}
 	return &aggregate{
 		e: e, r: r, agg: agg, kind: kind,
-		args:     make([]window.Arg, len(cfg.Measures)),
-		measures: r.Aggregate.Measures,
+		args:          make([]window.Arg, len(cfg.Measures)),
+		measures:      r.Aggregate.Measures,
+		keepsEvidence: cfg.Evidence >= 0,
+		hold:          holder{r: r},
 	}, nil
 }
 
@@ -111,7 +118,11 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 		}
 		d.args[i] = windowArg(v)
 	}
-	cur, st := d.agg.Add(key, ev.Time, d.args, ev)
+	held := ev
+	if d.keepsEvidence {
+		held = d.hold.hold(ev)
+	}
+	cur, st := d.agg.Add(key, ev.Time, d.args, held)
 	switch st {
 	case window.Applied, window.Corrected:
 	case window.Late:
@@ -208,7 +219,7 @@ func (d *aggregate) alert(res *window.Result) {
 	key := d.decodeKey(res.Key)
 	evidence := make([]alert.Evidence, 0, len(res.Evidence))
 	for _, ev := range res.Evidence {
-		evidence = append(evidence, alert.Evidence{Step: "window", Event: ev})
+		evidence = append(evidence, alert.Evidence{Step: "window", Event: ev.Thaw()})
 	}
 	act := &d.e.act
 	act.Reset()
@@ -216,8 +227,8 @@ func (d *aggregate) alert(res *window.Result) {
 		act.BindMeasure(m.Name, m.Func, res.Values[i])
 	}
 	act.BindWindow(res.Start, res.End)
-	if len(res.Evidence) > 0 {
-		act.BindEvent(res.Evidence[len(res.Evidence)-1])
+	if len(evidence) > 0 {
+		act.BindEvent(evidence[len(evidence)-1].Event)
 	}
 	a := d.e.newAlert(d.r, key, res.End, evidence, act, windowID(res)...)
 	for i, m := range d.measures {
@@ -258,7 +269,7 @@ func (d *aggregate) report(rep *window.Report) {
 		}
 		top = append(top, entry)
 		if n := len(res.Evidence); n > 0 {
-			evidence = append(evidence, alert.Evidence{Step: "top" + strconv.Itoa(rank+1), Event: res.Evidence[n-1]})
+			evidence = append(evidence, alert.Evidence{Step: "top" + strconv.Itoa(rank+1), Event: res.Evidence[n-1].Thaw()})
 		}
 	}
 	win := &window.Result{Start: rep.Start, End: rep.End}

@@ -18,7 +18,7 @@ type joinDet struct {
 	r      *rules.Rule
 	j      *join.Joiner
 	keyBuf []byte
-	hold   narrower
+	hold   holder
 }
 
 func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
@@ -34,8 +34,8 @@ func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
 	for _, s := range r.Join.Sides {
 		cfg.Sides = append(cfg.Sides, s.Name)
 	}
-	d := &joinDet{e: e, r: r, hold: narrower{r: r}}
-	cfg.Hold = d.hold.narrow
+	d := &joinDet{e: e, r: r, hold: holder{r: r}}
+	cfg.Hold = d.hold.hold
 	if d.j, err = join.New(cfg); err != nil {
 		return nil, err
 	}
@@ -102,6 +102,9 @@ func (d *joinDet) emit(m *join.Match) {
 	var last *event.Event
 	for i, ev := range m.Events {
 		name := d.r.Join.Sides[i].Name
+		if ev != nil {
+			ev = ev.Thaw()
+		}
 		act.BindEventOrNull(name, ev)
 		if ev == nil {
 			continue

@@ -26,7 +26,7 @@ type sequence struct {
 	// described (TraceKey); traces are the keys being traced.
 	store  *nfa.MemoryStore
 	traces *traces
-	hold   narrower
+	hold   holder
 }
 
 func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
@@ -39,12 +39,12 @@ func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore(), hold: narrower{r: r}}
+	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore(), hold: holder{r: r}}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
 		MaxPartials:       e.cfg.Limits.MaxPartials,
 		Store:             d.store,
-		Hold:              d.hold.narrow,
+		Hold:              d.hold.hold,
 	}
 	if e.cfg.Explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID) {
 		opts.Observer = nfa.ObserverFunc(d.observe)

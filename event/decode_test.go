@@ -546,26 +546,29 @@ func checkProjected(t *testing.T, line []byte, paths [][]string, lim Limits) {
 	if got, want := ObjectValue(pe.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Full of the projected event %#v\nfull decode %#v", got, want)
 	}
-	// A copy narrowed to some of the paths answers as the event does.
-	var narrow [][][]string
+	// A held copy, and its thaw, for some of the paths answer as the event
+	// does.
+	var hold [][][]string
 	for k := range paths {
 		// One of the decoder's paths, and the value above it, which the
 		// decoder may have kept only in part.
-		narrow = append(narrow, paths[k:k+1], [][]string{paths[k][:1]})
+		hold = append(hold, paths[k:k+1], [][]string{paths[k][:1]})
 	}
-	for _, np := range narrow {
-		ne := pe.Narrow(NewProjection(np))
-		for _, path := range paths {
-			for n := 1; n <= len(path); n++ {
-				fv, fok := fe.Path(path[:n]...)
-				nv, nok := ne.Path(path[:n]...)
-				if fok != nok || fok && (n == len(path) || fv.Kind() != Object) && !reflect.DeepEqual(fv.Interface(), nv.Interface()) {
-					t.Fatalf("narrowed to %q, path %q: %#v %v; full %#v %v\nline %q", np, path[:n], nv.Interface(), nok, fv.Interface(), fok, line)
+	for _, hp := range hold {
+		he := pe.hold(NewProjection(hp), 0)
+		for _, ne := range []*Event{he, he.Thaw()} {
+			for _, path := range paths {
+				for n := 1; n <= len(path); n++ {
+					fv, fok := fe.Path(path[:n]...)
+					nv, nok := ne.Path(path[:n]...)
+					if fok != nok || fok && (n == len(path) || fv.Kind() != Object) && !reflect.DeepEqual(fv.Interface(), nv.Interface()) {
+						t.Fatalf("held for %q (thawed %v), path %q: %#v %v; full %#v %v\nline %q", hp, ne != he, path[:n], nv.Interface(), nok, fv.Interface(), fok, line)
+					}
 				}
 			}
-		}
-		if got, want := ObjectValue(ne.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
-			t.Fatalf("Full of the event narrowed to %q %#v\nfull decode %#v", np, got, want)
+			if got, want := ObjectValue(ne.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("Full of the event held for %q %#v\nfull decode %#v", hp, got, want)
+			}
 		}
 	}
 }

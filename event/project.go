@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -16,6 +17,14 @@ import (
 type Projection struct {
 	root  projNode
 	paths [][]string
+	// held is the node of events Hold made with this projection: it keeps
+	// nothing, and its thaw is root.
+	held projNode
+	// heldLazy is what the events held with this projection share in
+	// place of their own lazyFields, for the limits they were decoded
+	// with (one decoder's, as a rule: a detector holds one stream's
+	// events with one projection).
+	heldLazy atomic.Pointer[lazyFields]
 }
 
 // projNode is one level of a projection: either the whole value is read
@@ -31,6 +40,9 @@ type projNode struct {
 	// or hashing their names; a projected one costs one comparison.
 	head [256]uint16
 	next []uint16
+	// thaw, on the node of a held event only, is the projection Thaw
+	// decodes (see Event.Hold).
+	thaw *projNode
 }
 
 // sig is a name's signature: its length, its first and its last byte.
@@ -45,10 +57,16 @@ func sig(name string) uint8 {
 // whole event: the projection then decodes every field, as no projection
 // does.
 func NewProjection(paths [][]string) *Projection {
-	p := &Projection{}
+	p := newProjection()
 	for _, path := range paths {
 		p.add(path)
 	}
+	return p
+}
+
+func newProjection() *Projection {
+	p := &Projection{}
+	p.held.thaw = &p.root
 	return p
 }
 
@@ -99,7 +117,7 @@ func (n *projNode) child(name string) *projNode {
 
 // with returns a copy of p that also holds paths.
 func (p *Projection) with(paths ...[]string) *Projection {
-	q := &Projection{}
+	q := newProjection()
 	for _, path := range p.paths {
 		q.add(path)
 	}
@@ -147,11 +165,16 @@ type lazyFields struct {
 // from any goroutine, return the same slice. The line was validated in full
 // under the same limits when the event was decoded, so this decode cannot
 // fail. For every other event (decoded in full, built by hand, or a copy
-// whose Raw or Fields was replaced) Full returns Fields.
+// whose Raw or Fields was replaced) Full returns Fields. A held event (see
+// Hold) decodes its line on every call, so as not to keep what it was held
+// without.
 func (e *Event) Full() []Field {
 	lz := e.lazy
 	if lz == nil || !lz.owns(e) {
 		return e.Fields
+	}
+	if lz.node.thaw != nil {
+		return decodeFull(e.Raw, lz.lim)
 	}
 	lz.once.Do(func() { lz.fields = decodeFull(e.Raw, lz.lim) })
 	return lz.fields
@@ -162,6 +185,10 @@ func (e *Event) Full() []Field {
 func (e *Event) Projected() bool { return e.lazy != nil && e.lazy.owns(e) }
 
 func (lz *lazyFields) owns(e *Event) bool {
+	if lz.raw == nil {
+		// Held events share their lazyFields (see Projection.heldFor).
+		return lz.node.thaw != nil && len(e.Fields) == 0
+	}
 	return unsafe.SliceData(e.Raw) == lz.raw && unsafe.SliceData(e.Fields) == lz.proj && len(e.Fields) == int(lz.n)
 }
 
@@ -186,83 +213,80 @@ func decodeFull(raw []byte, lim *Limits) []Field {
 	return top
 }
 
-// Narrow returns e for a consumer that holds it long and reads no more of
-// it than p: a copy whose Fields keep only the paths of p, sharing e's
-// line, with Full, Get and Path answering as e's do (what the copy left
-// out is decoded again from the line, as for any projected event). A
-// detector that keeps a login for twelve hours to compare its place with
-// the next login's holds 6 of its 14 values this way.
+// Hold returns e for a consumer that keeps it long and seldom reads it,
+// reading no more of it than p: a copy that keeps e's line and header
+// (stream, id, time, sequence, line number) but none of its values. Thaw
+// decodes p's paths from the line again when the consumer reads them, and
+// Full, Get and Path answer as e's do. A twelve-hour sequence keyed by
+// user keeps every login of the last twelve hours to compare its place
+// with the next login's once or twice: a held login takes 128 bytes beside
+// its line, where a copy of the six values it reads took 448.
 //
-// It returns e itself when narrowing saves little or cannot be done: e
-// was decoded in full (so no limits are known to decode it again with),
-// p is nil or reads everything, or e's projection did not keep a path of
-// p whole (e's Fields would not tell all the line has there).
-func (e *Event) Narrow(p *Projection) *Event {
-	if p == nil || p.root.all || !e.Projected() {
+// It returns e itself when holding saves little or cannot be done: e was
+// decoded in full (so no limits are known to decode it again with), p is
+// nil or reads everything, or e has few values.
+func (e *Event) Hold(p *Projection) *Event { return e.hold(p, minHoldSaving) }
+
+// hold is Hold with the least saving, in bytes, worth a copy.
+func (e *Event) hold(p *Projection, minSaving int) *Event {
+	if p == nil || p.root.all || !e.Projected() || countAll(e.Fields)*int(unsafe.Sizeof(Field{})) < minSaving {
 		return e
 	}
-	for _, path := range p.paths {
-		if !e.lazy.node.keepsWhole(path) {
-			return e
-		}
-	}
-	kept, all := countKept(e.Fields, &p.root), countAll(e.Fields)
-	// The copy costs an allocation for every event a detector takes,
-	// most of which it drops again soon: it pays when it leaves out a
-	// quarter of the values and more than a small event's worth.
-	if kept*4 >= all*3 || (all-kept)*ValueSize < minNarrowSaving {
-		return e
-	}
-	ev, lz, fs := newEvent(kept, true)
-	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line, ev.Raw = e.Stream, e.ID, e.Time, e.Seq, e.Line, e.Raw
-	top := countKeptTop(e.Fields, &p.root)
-	rest := fs[top:]
-	ev.Fields = fs[:top:top]
-	copyKept(ev.Fields, e.Fields, &p.root, &rest)
-	*lz = lazyFields{lim: e.lazy.lim, node: &p.root, raw: unsafe.SliceData(ev.Raw), proj: unsafe.SliceData(ev.Fields), n: int32(top)}
-	ev.lazy = lz
-	return ev
+	return &Event{Stream: e.Stream, ID: e.ID, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: e.Raw, lazy: p.heldFor(e.lazy.lim)}
 }
 
-// minNarrowSaving is the least memory, in bytes, that Narrow's copy must
-// save: a 4-field event narrowed to 2 saves 80, and copying every event a
-// 3-step sequence takes cost 7% of its CPU for that (cep bench --scenario
+// heldFor returns the lazyFields of events held with p that were decoded
+// under lim. Its node keeps nothing, so that Get and Path look past a held
+// event's empty Fields into the line; its thaw is what Thaw decodes. It
+// has no line of its own (see lazyFields.owns), and a held event's Full
+// does not keep what it decodes, so events can share it.
+func (p *Projection) heldFor(lim *Limits) *lazyFields {
+	if lz := p.heldLazy.Load(); lz != nil && lz.lim == lim {
+		return lz
+	}
+	lz := &lazyFields{lim: lim, node: &p.held}
+	p.heldLazy.Store(lz)
+	return lz
+}
+
+// minHoldSaving is the least memory, in bytes, that Hold's copy must save:
+// copying every event a 3-step sequence takes cost 7% of its CPU for the
+// 80 bytes a 4-field event narrowed to 2 saved (cep bench --scenario
 // sequence).
-const minNarrowSaving = 256
+const minHoldSaving = 256
 
-// keepsWhole reports whether a projection from n keeps the value at path
-// whole: path or a path above it is one of its paths.
-func (n *projNode) keepsWhole(path []string) bool {
-	for _, name := range path {
-		if n.all {
-			return true
-		}
-		if n = n.child(name); n == nil {
-			return false
-		}
-	}
-	return n.all
+// Held reports whether e is a copy made by Hold, whose Fields are empty
+// until thawed.
+func (e *Event) Held() bool {
+	return e.lazy != nil && e.lazy.node.thaw != nil && e.lazy.owns(e)
 }
 
-// countKept counts the values of fs, at every level, that n keeps.
-func countKept(fs []Field, n *projNode) int {
-	if n.all {
-		return countAll(fs)
+// Thaw returns a held event (see Hold) with the values its holder reads
+// decoded again from its line: a new event, to read and drop, sharing the
+// line. Any other event is returned as it is.
+func (e *Event) Thaw() *Event {
+	if !e.Held() {
+		return e
 	}
-	c := 0
-	for i := range fs {
-		kid := n.child(fs[i].Key)
-		if kid == nil {
-			continue
-		}
-		c++
-		if fs[i].kind == Object && !kid.all {
-			c += countKept(fs[i].sub(), kid)
-		} else {
-			c += countAll(fs[i].sub())
-		}
+	lz := e.lazy
+	s := scratchPool.Get().(*scratch)
+	s.reset()
+	defer func() {
+		s.trim()
+		scratchPool.Put(s)
+	}()
+	p := parser{line: e.Raw, s: s, lim: lz.lim, bytes: len(e.Raw)}
+	root, err := p.rootIn(lz.node.thaw)
+	if err != nil {
+		// The decoder accepted this line under the same limits.
+		panic("event: a held event's line fails to decode: " + err.Error())
 	}
-	return c
+	ev, tlz, fs := newEvent(len(s.tape), true)
+	top, _ := p.build(root, false, 0, fs)
+	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line, ev.Raw, ev.Fields = e.Stream, e.ID, e.Time, e.Seq, e.Line, e.Raw, top
+	*tlz = lazyFields{lim: lz.lim, node: lz.node.thaw, raw: unsafe.SliceData(ev.Raw), proj: unsafe.SliceData(top), n: int32(len(top))}
+	ev.lazy = tlz
+	return ev
 }
 
 // countAll counts the values of fs at every level.
@@ -273,58 +297,3 @@ func countAll(fs []Field) int {
 	}
 	return c
 }
-
-// copyKept copies into dst the members of src that n keeps (dst has room
-// for exactly those), taking the room their members need from rest. It
-// reports whether it left out any member, at any level.
-func copyKept(dst, src []Field, n *projNode, rest *[]Field) bool {
-	j, out := 0, false
-	for i := range src {
-		kid := n
-		if !n.all {
-			if kid = n.child(src[i].Key); kid == nil {
-				out = true
-				continue
-			}
-		}
-		d := &dst[j]
-		j++
-		*d = src[i]
-		sub := src[i].sub()
-		if len(sub) == 0 {
-			continue
-		}
-		k := len(sub)
-		if src[i].kind == Object && !kid.all {
-			k = countKeptTop(sub, kid)
-		} else {
-			kid = &projAll
-		}
-		room := (*rest)[:k:k]
-		*rest = (*rest)[k:]
-		d.ptr, d.n = nil, uint32(k)
-		if k > 0 {
-			d.ptr = unsafe.Pointer(unsafe.SliceData(room))
-		}
-		// An object that lost members, or holds one that did, is
-		// partial, as a projected decode's is.
-		if copyKept(room, sub, kid, rest) {
-			d.part, out = true, true
-		}
-	}
-	return out
-}
-
-// countKeptTop counts the members of fs that n keeps, at their level only.
-func countKeptTop(fs []Field, n *projNode) int {
-	c := 0
-	for i := range fs {
-		if n.keeps(fs[i].Key) {
-			c++
-		}
-	}
-	return c
-}
-
-// projAll is the node of a value read whole.
-var projAll = projNode{all: true}

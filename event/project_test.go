@@ -280,7 +280,7 @@ func TestProjectedLookups(t *testing.T) {
 	}
 }
 
-func TestNarrow(t *testing.T) {
+func TestHold(t *testing.T) {
 	line := []byte(`{"id":"e1","ts":1,"user":"u","geo":{"city":"Lyon","country":"FR","pos":{"lat":45.7,"lon":4.8}},"tags":[{"a":1}],"n":null,"s":"x\n","e":{},"d":1,"d":2}`)
 	paths := [][]string{
 		{"id"}, {"ts"}, {"user"}, {"geo"}, {"geo", "city"}, {"geo", "country"}, {"geo", "pos"}, {"geo", "pos", "lat"}, {"geo", "nope"},
@@ -293,20 +293,19 @@ func TestNarrow(t *testing.T) {
 	// The decoder's projection: what every rule of the stream reads.
 	wide := NewProjection([][]string{{"user"}, {"geo"}, {"tags"}, {"n"}, {"s"}, {"e"}, {"d"}})
 	tests := []struct {
-		name   string
-		narrow [][]string
-		keys   string // of the copy's Fields; "" when Narrow returns the event itself
+		name string
+		hold [][]string
+		keys string // of the thawed copy's Fields; "-" when Hold returns the event itself
 	}{
-		{name: "top-level fields", narrow: [][]string{{"user"}, {"d"}}, keys: "user,d,d"},
-		{name: "a member of an object", narrow: [][]string{{"geo", "city"}}, keys: "geo{city}"},
-		{name: "an object inside an object", narrow: [][]string{{"geo", "pos", "lat"}, {"s"}}, keys: "geo{pos{lat}},s"},
-		{name: "an array whole", narrow: [][]string{{"tags", "a"}}, keys: "tags"},
-		{name: "nothing the line has", narrow: [][]string{{"e", "x"}}, keys: "e{}"},
-		{name: "no path", narrow: [][]string{}, keys: ""},
-		{name: "most of the event: not worth a copy", narrow: [][]string{{"user"}, {"geo"}, {"tags"}, {"n"}, {"s"}, {"e"}}},
-		{name: "a small saving: not worth a copy", narrow: [][]string{{"user"}, {"geo"}, {"tags"}, {"d"}}},
-		{name: "a path the decoder left out", narrow: [][]string{{"user"}, {"nope"}}},
-		{name: "everything", narrow: [][]string{{}}},
+		{name: "top-level fields", hold: [][]string{{"user"}, {"d"}}, keys: "user,d,d"},
+		{name: "a member of an object", hold: [][]string{{"geo", "city"}}, keys: "geo{city}"},
+		{name: "an object inside an object", hold: [][]string{{"geo", "pos", "lat"}, {"s"}}, keys: "geo{pos{lat}},s"},
+		{name: "an array whole", hold: [][]string{{"tags", "a"}}, keys: "tags"},
+		{name: "nothing the line has", hold: [][]string{{"e", "x"}}, keys: "e{}"},
+		{name: "a path the decoder left out", hold: [][]string{{"user"}, {"nope"}}, keys: "user"},
+		{name: "an object whole", hold: [][]string{{"geo"}}, keys: "geo{city,country,pos{lat,lon}}"},
+		{name: "no path", hold: [][]string{}, keys: ""},
+		{name: "everything", hold: [][]string{{}}, keys: "-"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,61 +314,71 @@ func TestNarrow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nv := ev.Narrow(NewProjection(tt.narrow))
-			if tt.keys == "" && len(tt.narrow) != 0 {
-				if nv != ev {
-					t.Fatalf("Narrow made a copy with %s, want the event itself", keys(nv.Fields))
+			hv := ev.Hold(NewProjection(tt.hold))
+			if tt.keys == "-" {
+				if hv != ev {
+					t.Fatal("Hold made a copy, want the event itself")
 				}
 				return
 			}
-			if nv == ev {
-				t.Fatal("Narrow returned the event itself")
+			if hv == ev || !hv.Held() || len(hv.Fields) != 0 {
+				t.Fatalf("Hold returned %+v, want a copy without values", hv)
 			}
-			if got := keys(nv.Fields); got != tt.keys {
-				t.Errorf("Fields %s, want %s", got, tt.keys)
+			tv := hv.Thaw()
+			if tv.Held() || hv.Thaw() == tv {
+				t.Error("a thawed event is held, or Thaw returned a copy it keeps")
 			}
-			if nv.ID != ev.ID || nv.Time != ev.Time || nv.Seq != ev.Seq || nv.Stream != ev.Stream || unsafe.SliceData(nv.Raw) != unsafe.SliceData(ev.Raw) {
-				t.Errorf("copy %+v, event %+v", nv, ev)
+			if got := keys(tv.Fields); got != tt.keys {
+				t.Errorf("thawed Fields %s, want %s", got, tt.keys)
 			}
-			for _, path := range paths {
-				got, gok := nv.Path(path...)
-				want, wok := fe.Path(path...)
-				if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) || got.Partial() {
-					t.Errorf("Path(%v) = %v %v (partial %v), want %v %v", path, got.Interface(), gok, got.Partial(), want.Interface(), wok)
+			for _, cp := range []*Event{hv, tv} {
+				if cp.ID != ev.ID || cp.Time != ev.Time || cp.Seq != ev.Seq || cp.Stream != ev.Stream || unsafe.SliceData(cp.Raw) != unsafe.SliceData(ev.Raw) {
+					t.Errorf("copy %+v, event %+v", cp, ev)
 				}
-				if nv.Keeps(path...) {
-					if _, ok := walk(nv.Fields, path); !ok && wok {
-						t.Errorf("Keeps(%v) but Fields lacks what the line has", path)
+				for _, path := range paths {
+					got, gok := cp.Path(path...)
+					want, wok := fe.Path(path...)
+					if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) || got.Partial() {
+						t.Errorf("Path(%v) = %v %v (partial %v), want %v %v", path, got.Interface(), gok, got.Partial(), want.Interface(), wok)
+					}
+					if cp.Keeps(path...) {
+						if _, ok := walk(cp.Fields, path); !ok && wok {
+							t.Errorf("Keeps(%v) but Fields lacks what the line has", path)
+						}
 					}
 				}
-			}
-			if got, want := ObjectValue(nv.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
-				t.Errorf("Full = %#v, want %#v", got, want)
+				if got, want := ObjectValue(cp.Full()).Interface(), ObjectValue(fe.Fields).Interface(); !reflect.DeepEqual(got, want) {
+					t.Errorf("Full = %#v, want %#v", got, want)
+				}
 			}
 		})
 	}
-	// An event decoded in full has no limits to decode it again with.
-	if nv := fe.Narrow(NewProjection([][]string{{"user"}})); nv != fe {
-		t.Error("Narrow copied an event decoded in full")
+	// An event decoded in full has no limits to decode it again with, and
+	// a small one saves too little.
+	if hv := fe.Hold(NewProjection([][]string{{"user"}})); hv != fe {
+		t.Error("Hold copied an event decoded in full")
 	}
-}
-
-// A decoder's projection that kept only part of an object the consumer
-// reads whole leaves nothing to narrow to.
-func TestNarrowNeedsWholeValues(t *testing.T) {
-	line := []byte(`{"ts":1,"o":{"p":1,"x":2},"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}`)
-	ev, err := (&Decoder{Project: NewProjection([][]string{{"o", "p"}, {"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}, {"g"}, {"h"}})}).Decode(line)
+	small, err := (&Decoder{Project: NewProjection([][]string{{"a"}, {"b"}})}).Decode([]byte(`{"ts":1,"a":1,"b":2,"c":3}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nv := ev.Narrow(NewProjection([][]string{{"o"}})); nv != ev {
-		t.Fatalf("narrowed to %s", keys(nv.Fields))
+	if hv := small.Hold(NewProjection([][]string{{"a"}})); hv != small {
+		t.Error("Hold copied an event of four values")
 	}
-	nv := ev.Narrow(NewProjection([][]string{{"o", "p"}}))
-	if nv == ev {
-		t.Fatal("not narrowed to o.p, which the decoder kept")
+}
+
+// A held event does not keep what Full decodes: that would give it back
+// the memory holding saved.
+func TestHeldFullIsNotKept(t *testing.T) {
+	ev, err := (&Decoder{Project: NewProjection([][]string{{"a"}})}).Decode([]byte(`{"ts":1,"a":1,"b":2}`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if v, ok := nv.Path("o", "x"); !ok || v.Num() != 2 {
-		t.Errorf("o.x of the copy = %v %v, want 2 from the line", v.Interface(), ok)
+	hv := ev.hold(NewProjection([][]string{{"a"}}), 0)
+	if !hv.Held() {
+		t.Fatal("not held")
+	}
+	if a, b := hv.Full(), hv.Full(); unsafe.SliceData(a) == unsafe.SliceData(b) || hv.lazy.fields != nil {
+		t.Error("Full of a held event was kept")
 	}
 }

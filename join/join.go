@@ -70,9 +70,9 @@ type Config struct {
 	// unbounded.
 	MaxMatchesPerEvent int
 	// Hold, when set, is what the buffer keeps of an event: the event, or
-	// a smaller copy that reads the same to whoever reads the matches
-	// (see event.Event.Narrow). The event's own combinations, made as it
-	// arrives, hold the event itself.
+	// a smaller copy (see event.Event.Hold) that whoever reads the matches
+	// thaws. The event's own combinations, made as it arrives, hold the
+	// event itself.
 	Hold func(*event.Event) *event.Event
 }
 

@@ -34,7 +34,7 @@ func (s *KeyState) Describe(n *NFA) (parts []PartialView, held int) {
 			if int(x.step) < len(n.steps) {
 				name = n.steps[x.step].name
 			}
-			v.Taken = append(v.Taken, Taken{Step: name, Event: x.ev})
+			v.Taken = append(v.Taken, Taken{Step: name, Event: x.ev.Thaw()})
 		}
 		for l, r := 0, len(v.Taken)-1; l < r; l, r = l+1, r-1 {
 			v.Taken[l], v.Taken[r] = v.Taken[r], v.Taken[l]

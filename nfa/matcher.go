@@ -49,9 +49,9 @@ type Options struct {
 	// Observer, when set, receives a Note for every change.
 	Observer Observer
 	// Hold, when set, is what a partial match keeps of an event a step
-	// takes: the event, or a smaller copy that reads the same to the
-	// pattern's conditions and to whoever reads the matches (see
-	// event.Event.Narrow). It is called once per event that some step
+	// takes: the event, or a smaller copy (see event.Event.Hold), which
+	// the matcher thaws for the pattern's conditions, in the matches it
+	// emits and in Describe. It is called once per event that some step
 	// takes, so every partial match holds the same copy.
 	Hold func(*event.Event) *event.Event
 }

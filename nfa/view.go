@@ -8,7 +8,8 @@ import "github.com/cep-project/cep/event"
 // them. A guard that does not look at its View costs nothing.
 type View struct{ c *cursor }
 
-// cursor materialises a partial match's evidence on first use. The matcher
+// cursor materialises a partial match's evidence on first use, thawing
+// the events the matcher holds (see Options.Hold). The matcher
 // keeps one and points it at each partial match before testing guards.
 type cursor struct {
 	nfa   *NFA
@@ -46,7 +47,7 @@ func (c *cursor) build() {
 	i := k
 	for x := c.node; x != nil; x = x.prev {
 		i--
-		c.evs[i] = x.ev
+		c.evs[i] = x.ev.Thaw()
 		s := x.step
 		if c.hi[s] == 0 {
 			c.hi[s] = int32(i + 1)
