@@ -50,7 +50,9 @@ alert:
 func holds(t *testing.T, rs []*rules.Rule) {
 	t.Helper()
 	wide := `"user":"u%d","ok":%v,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","new_device":false,"channel":"web","session":"s%d"`
-	run := func(proj *event.Projection) (ids []string, bytes int64) {
+	// run pushes the events through an engine; with restart it takes a
+	// checkpoint halfway, and a new engine restores it and goes on.
+	run := func(proj *event.Projection, restart bool) (ids []string, bytes int64) {
 		col := &collector{}
 		e, err := New(rs, Config{}, col.add)
 		if err != nil {
@@ -58,6 +60,13 @@ func holds(t *testing.T, rs []*rules.Rule) {
 		}
 		d := event.Decoder{Stream: "auth", Project: proj}
 		for i := range 2000 {
+			if restart && i == 1000 {
+				before := e.RuleStats()["r"].Bytes
+				e = restored(t, e, rs, col)
+				if after := e.RuleStats()["r"].Bytes; after > before*11/10 || after < before*9/10 {
+					t.Errorf("state of %d bytes after a restore, %d before", after, before)
+				}
+			}
 			line := fmt.Sprintf(`{"id":"e%d","ts":%d,`+wide+`}`, i, 1_700_000_000+i, i%500, i%3 != 0, i%7, i)
 			ev, err := d.Decode([]byte(line))
 			if err != nil {
@@ -72,16 +81,56 @@ func holds(t *testing.T, rs []*rules.Rule) {
 		}
 		return ids, bytes
 	}
-	full, fullBytes := run(nil)
+	full, fullBytes := run(nil, false)
 	// Other rules read the rest of the event, so the stream's decoders
 	// keep it all.
 	all := event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}, {"ip"}, {"device"}, {"agent"}, {"new_device"}, {"channel"}, {"session"}})
-	held, heldBytes := run(all)
+	held, heldBytes := run(all, false)
 	if len(full) < 100 || fmt.Sprint(full) != fmt.Sprint(held) {
 		t.Fatalf("rule %s: alerts of projected events (%d) differ from those decoded in full (%d)", rs[0].ID, len(held), len(full))
+	}
+	// Restored events are held too: the state does not grow back to
+	// decoded events' at a restart.
+	again, againBytes := run(all, true)
+	if fmt.Sprint(again) != fmt.Sprint(held) {
+		t.Fatalf("rule %s: alerts with a restart (%d) differ from those of one run (%d)", rs[0].ID, len(again), len(held))
+	}
+	if againBytes > heldBytes*11/10 {
+		t.Errorf("state of up to %d bytes with a restart, %d in one run", againBytes, heldBytes)
 	}
 	t.Logf("%s: state of %d bytes, %d decoding in full", rs[0].Title, heldBytes, fullBytes)
 	if heldBytes*2 > fullBytes {
 		t.Errorf("state of %d bytes, %d decoding in full: the detector keeps decoded events", heldBytes, fullBytes)
 	}
+}
+
+// restored takes a checkpoint of e, closes nothing, and returns a new
+// engine of rs restored from it, whose alerts go to col.
+func restored(t *testing.T, e *Engine, rs []*rules.Rule, col *collector) *Engine {
+	t.Helper()
+	type entry struct {
+		scope, key string
+		val        []byte
+	}
+	var saved []entry
+	if err := e.Snapshot(func(scope, key string, val []byte) error {
+		saved = append(saved, entry{scope, key, val})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := New(rs, Config{}, col.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e2.Restore()
+	for _, x := range saved {
+		if err := r.Entry(x.scope, x.key, x.val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return e2
 }

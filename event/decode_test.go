@@ -465,6 +465,7 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		proj := fuzzProjection(paths)
+		checkStored(t, line, err == nil, std, NewProjection(proj))
 		checkAccount(t, line, proj)
 		checkProjected(t, line, proj, Limits{})
 		checkProjected(t, line, proj, Limits{MaxValues: 8, MaxBytes: 200 + len(line), MaxDepth: 4})
@@ -704,4 +705,34 @@ func exactEpoch(n int64) (int64, bool) {
 		return 0, false
 	}
 	return v.Int64(), true
+}
+
+// checkStored holds Stored to the decoder and to encoding/json: it takes
+// every line the decoder does (decoded is whether it did; a line without a
+// time it may take), the values Full decodes are encoding/json's (std),
+// and a copy held with proj thaws to the same values.
+func checkStored(t *testing.T, line []byte, decoded bool, std map[string]any, proj *Projection) {
+	t.Helper()
+	raw := trimSpace(line)
+	se, err := Stored(raw)
+	if err != nil {
+		if decoded {
+			t.Fatalf("Stored rejects a line the decoder takes: %v\n%q", err, line)
+		}
+		return
+	}
+	if std == nil {
+		t.Fatalf("Stored takes what encoding/json rejects: %q", line)
+	}
+	if got := ObjectValue(se.Full()).Interface(); !reflect.DeepEqual(got, any(std)) {
+		t.Fatalf("Full of the stored event %#v\nencoding/json %#v\nline %q", got, std, line)
+	}
+	tv := se.hold(proj, 0).Thaw()
+	for _, path := range proj.paths {
+		want, wok := se.Path(path...)
+		got, gok := tv.Path(path...)
+		if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) {
+			t.Fatalf("path %q of the thawed event %#v %v, stored %#v %v\nline %q", path, got.Interface(), gok, want.Interface(), wok, line)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -229,7 +230,12 @@ func (e *Event) Hold(p *Projection) *Event { return e.hold(p, minHoldSaving) }
 
 // hold is Hold with the least saving, in bytes, worth a copy.
 func (e *Event) hold(p *Projection, minSaving int) *Event {
-	if p == nil || p.root.all || !e.Projected() || countAll(e.Fields)*int(unsafe.Sizeof(Field{})) < minSaving {
+	if p == nil || p.root.all || !e.Projected() {
+		return e
+	}
+	// An event with no values decoded yet (Stored) is held whatever it
+	// saves: held, it is thawed to be read instead of keeping its Full.
+	if n := countAll(e.Fields); n > 0 && n*int(unsafe.Sizeof(Field{})) < minSaving {
 		return e
 	}
 	return &Event{Stream: e.Stream, ID: e.ID, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: e.Raw, lazy: p.heldFor(e.lazy.lim)}
@@ -288,6 +294,40 @@ func (e *Event) Thaw() *Event {
 	ev.lazy = tlz
 	return ev
 }
+
+// Stored returns the event of a line that was decoded before and kept, as
+// a checkpoint keeps the events that detectors hold: an event with Raw set
+// to line and none of its values decoded. Full decodes them on first use,
+// as for a projected event, and Hold takes it. Its limits are the
+// defaults; the caller sets the rest of the header. It fails when line is
+// not a JSON object within those limits.
+func Stored(line []byte) (*Event, error) {
+	lim := &storedLimits
+	if len(line) > lim.MaxLineSize {
+		return nil, &Error{Msg: fmt.Sprintf("line of %d bytes is longer than the limit of %d", len(line), lim.MaxLineSize)}
+	}
+	s := scratchPool.Get().(*scratch)
+	s.reset()
+	defer func() {
+		s.trim()
+		scratchPool.Put(s)
+	}()
+	p := parser{line: line, s: s, lim: lim, bytes: len(line)}
+	if _, err := p.rootIn(&keepNothing); err != nil {
+		return nil, err
+	}
+	ev, lz, _ := newEvent(0, true)
+	ev.Raw = line
+	*lz = lazyFields{lim: lim, node: &keepNothing, raw: unsafe.SliceData(line)}
+	ev.lazy = lz
+	return ev, nil
+}
+
+// storedLimits are the limits of Stored events.
+var storedLimits = Limits{}.WithDefaults()
+
+// keepNothing is the projection node of Stored events.
+var keepNothing projNode
 
 // countAll counts the values of fs at every level.
 func countAll(fs []Field) int {

@@ -106,6 +106,10 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 				if x > 0 && ev != nil && ev.Before(k.sides[s][x-1].ev) {
 					d.Fail("events out of order")
 				}
+				if ev != nil && j.cfg.Hold != nil {
+					// Held as a buffered event is when it arrives.
+					ev = j.cfg.Hold(ev)
+				}
 				k.sides[s] = append(k.sides[s], &entry{ev: ev, matched: f&1 != 0, covered: f&2 != 0})
 			}
 		}

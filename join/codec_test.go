@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cep-project/cep/event"
 )
 
 func codecConfigs() []Config {
@@ -27,8 +26,8 @@ func drive(tb testing.TB, j *Joiner, r *rand.Rand, t0 int64, n int, log *[]strin
 	for i := range n {
 		t += r.Int64N(3 * sec)
 		raw := fmt.Sprintf(`{"i":%d,"nested":{"x":[1,"two",null]}}`, i)
-		ev := &event.Event{Stream: "s", ID: fmt.Sprint(t0, "-", i), Time: t, Seq: uint64(i), Raw: []byte(raw)}
-		ev.Fields, _ = fieldsOf(ev.Raw)
+		ev := stored(tb, raw)
+		ev.Stream, ev.ID, ev.Time, ev.Seq = "s", fmt.Sprint(t0, "-", i), t, uint64(i)
 		st := j.Add(r.IntN(len(j.cfg.Sides)), fmt.Sprint("k", r.IntN(3)), ev, emit)
 		*log = append(*log, st.String())
 		if r.IntN(8) == 0 {

@@ -1,10 +1,14 @@
 package join
 
-import (
-	"github.com/cep-project/cep/event"
-	"github.com/cep-project/cep/internal/wire"
-)
+import "github.com/cep-project/cep/event"
 
-// fieldsOf gives a test event the fields that restoring it from a snapshot
-// gives it.
-func fieldsOf(raw []byte) ([]event.Field, error) { return wire.Fields(raw) }
+// stored is a test event as restoring it from a snapshot gives it (see
+// wire.Dec.Event), so that a joiner restored from a snapshot holds the
+// same events, of the same estimated memory, as the one that took it.
+func stored(tb interface{ Fatal(...any) }, raw string) *event.Event {
+	ev, err := event.Stored([]byte(raw))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ev
+}

@@ -42,3 +42,41 @@ func TestHoldKeepsTheCopyInTheBuffer(t *testing.T) {
 		t.Errorf("%d events held, want 3", len(copies))
 	}
 }
+
+// Restored buffers keep what Hold returns too, so that a restart does not
+// bring back the memory holding saved.
+func TestRestoreHoldsBufferedEvents(t *testing.T) {
+	cfg := Config{Within: time.Hour, Type: Inner, Sides: []string{"a", "b"}}
+	first, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1 := stored(t, `{"k":1}`)
+	a1.ID, a1.Time = "a1", 1
+	first.Add(0, "k", a1, func(*Match) {})
+	snap, err := first.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := map[string]*event.Event{}
+	cfg.Hold = func(ev *event.Event) *event.Event {
+		c := *ev
+		copies[ev.ID] = &c
+		return &c
+	}
+	second, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.UnmarshalBinary(snap); err != nil {
+		t.Fatal(err)
+	}
+	if len(copies) != 1 || copies["a1"] == nil {
+		t.Fatalf("Hold asked for %v after the restore, want a1", copies)
+	}
+	var got []*Match
+	second.Add(1, "k", &event.Event{ID: "b1", Time: 2}, func(m *Match) { got = append(got, m) })
+	if len(got) != 1 || got[0].Events[0] != copies["a1"] {
+		t.Errorf("matches %v: a1 is not the copy Hold returned", got)
+	}
+}

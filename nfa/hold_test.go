@@ -2,6 +2,7 @@ package nfa
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -71,5 +72,71 @@ func TestHoldKeepsOneCopyPerEvent(t *testing.T) {
 	}
 	if calls != 5 {
 		t.Errorf("Hold called %d times, want 5 (e0 e2 e3 e4 e5)", calls)
+	}
+}
+
+// A restored key state's events go through Hold too, once each however
+// many partial matches share one, so that a restart does not bring back
+// the memory holding saved; the matches then hold what it returned.
+func TestRestoreHoldsEvents(t *testing.T) {
+	kind := func(k string) Guard {
+		return func(ev *event.Event, _ View) bool { v, _ := ev.Get("k"); return v.Str() == k }
+	}
+	n, err := Compile(Pattern{
+		Steps:  []Step{{Name: "a", Where: kind("a"), Times: AtLeast(1)}, {Name: "b", Where: kind("b")}},
+		Within: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := event.Decoder{Stream: "s"}
+	decode := func(i int, k string) *event.Event {
+		ev, err := dec.Decode(fmt.Appendf(nil, `{"id":"e%d","ts":%d,"k":%q}`, i, i+1, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	first := NewMatcher(n, Options{})
+	for i, k := range []string{"a", "x", "a", "a"} {
+		if err := first.Process("key", decode(i, k), func(Match) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var states [][]byte
+	if err := first.Snapshot(func(_ string, b []byte) error { states = append(states, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	copies := map[string]*event.Event{}
+	second := NewMatcher(n, Options{Hold: func(ev *event.Event) *event.Event {
+		if copies[ev.ID] != nil {
+			t.Errorf("Hold asked twice for %s", ev.ID)
+		}
+		c := *ev
+		copies[ev.ID] = &c
+		return &c
+	}})
+	for _, b := range states {
+		if err := second.Restore(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := slices.Sorted(maps.Keys(copies)); !slices.Equal(got, []string{"e0", "e2", "e3"}) {
+		t.Fatalf("Hold asked for %v after the restore, want e0 e2 e3", got)
+	}
+	var matches int
+	err = second.Process("key", decode(4, "b"), func(mt Match) {
+		matches++
+		for _, e := range mt.Events {
+			if e.Event.ID != "e4" && copies[e.Event.ID] != e.Event {
+				t.Errorf("a restored match holds %s itself, not what Hold returned", e.Event.ID)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if matches == 0 {
+		t.Error("no match after the restore")
 	}
 }

@@ -21,6 +21,9 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 	// The first node of each event carries its memory, as if the events
 	// had been taken in one step each.
 	charged := map[*event.Event]bool{}
+	// Restored events are held as taken ones are (Options.Hold), one copy
+	// for every node that shares an event.
+	held := map[*event.Event]*event.Event{}
 	var bytes int64
 	check := func(p partial, done bool) error {
 		if int(p.state) >= len(m.nfa.states) {
@@ -35,6 +38,14 @@ func (m *Matcher) admit(key string, ks *KeyState) error {
 				return bad("an event of an unknown step")
 			}
 			seen[x] = true
+			if m.hold != nil {
+				h, ok := held[x.ev]
+				if !ok {
+					h = m.hold(x.ev)
+					held[x.ev] = h
+				}
+				x.ev = h
+			}
 			x.charge = 0
 			if !charged[x.ev] {
 				charged[x.ev] = true

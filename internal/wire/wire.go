@@ -169,18 +169,28 @@ func (d *Dec) Raw(what string) ([]byte, []event.Field) {
 	return raw, fs
 }
 
-// Event reads what Enc.Event wrote. JSON that is not an object, or a
-// negative line number, fails d with what, a colon and the reason; the
-// event time is not range-checked, which is the caller's to do if it adds
-// to it.
+// Event reads what Enc.Event wrote: an event whose values are decoded
+// from its line when first read (event.Stored), so that a detector that
+// holds it can hold it without them (event.Event.Hold). JSON that is not
+// an object, or a negative line number, fails d with what, a colon and the
+// reason; the event time is not range-checked, which is the caller's to do
+// if it adds to it.
 func (d *Dec) Event(what string) *event.Event {
-	ev := &event.Event{Stream: d.Str(), ID: d.Str(), Time: d.Varint(), Seq: d.Uvarint()}
+	stream, id, t, seq := d.Str(), d.Str(), d.Varint(), d.Uvarint()
 	line := d.Varint()
 	if line < 0 || line > math.MaxInt32 {
 		d.Fail(what + ": bad line number")
 	}
-	ev.Line = int(line)
-	ev.Raw, ev.Fields = d.Raw(what)
+	ev := &event.Event{}
+	if b := d.Bytes(); len(b) > 0 && d.Err == nil {
+		stored, err := event.Stored(append([]byte(nil), b...))
+		if err != nil {
+			d.Fail(what + ": " + err.Error())
+		} else {
+			ev = stored
+		}
+	}
+	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line = stream, id, t, seq, int(line)
 	return ev
 }
 
