@@ -24,11 +24,7 @@ type aggregate struct {
 	args     []window.Arg
 	measures []rules.Measure
 	keyBuf   []byte
-	// keepsEvidence is whether windows keep events as evidence, which
-	// then keep held copies (see holder): an hour's window of a busy key
-	// keeps its last events until it closes.
-	keepsEvidence bool
-	hold          holder
+	hold     holder
 }
 
 func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
@@ -70,17 +66,21 @@ func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
 		cfg.Late = window.LateCorrect
 		cfg.AllowedLateness = e.cfg.CorrectWithin
 	}
+	d := &aggregate{
+		e: e, r: r, kind: kind,
+		args:     make([]window.Arg, len(cfg.Measures)),
+		measures: r.Aggregate.Measures,
+		hold:     holder{e: e, r: r},
+	}
+	// An hour's window of a busy key keeps its last events as evidence
+	// until it closes: held copies (see holder).
+	cfg.Hold = d.hold.hold
 	agg, err := window.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &aggregate{
-		e: e, r: r, agg: agg, kind: kind,
-		args:          make([]window.Arg, len(cfg.Measures)),
-		measures:      r.Aggregate.Measures,
-		keepsEvidence: cfg.Evidence >= 0,
-		hold:          holder{r: r},
-	}, nil
+	d.agg = agg
+	return d, nil
 }
 
 func (d *aggregate) rule() *rules.Rule               { return d.r }
@@ -118,11 +118,7 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 		}
 		d.args[i] = windowArg(v)
 	}
-	held := ev
-	if d.keepsEvidence {
-		held = d.hold.hold(ev)
-	}
-	cur, st := d.agg.Add(key, ev.Time, d.args, held)
+	cur, st := d.agg.Add(key, ev.Time, d.args, ev)
 	switch st {
 	case window.Applied, window.Corrected:
 	case window.Late:

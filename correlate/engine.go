@@ -228,6 +228,9 @@ type Engine struct {
 	prepBy   uint64
 	prepMask []bool
 	rest     *router
+	// packers pack the lines of the events detectors hold, one per
+	// stream, shared by the rules (see holder).
+	packers map[string]*event.Packer
 }
 
 // New builds an engine for the rules; alerts are passed to out in a

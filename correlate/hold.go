@@ -7,13 +7,14 @@ import (
 
 // holder makes what a detector keeps of the events it holds for long (a
 // sequence's partial matches, a join's buffers, a window's evidence): a
-// copy with the event's line but none of its values, which are decoded
-// again, as far as the rule reads them, only when read (event.Event.Hold).
-// A twelve-hour sequence keyed by user keeps every login of the last
-// twelve hours and reads each once or twice; most of a decoded login is
-// what other rules read. Whoever reads a held event thaws it first
-// (event.Event.Thaw).
+// copy with the event's line, packed against its stream's earlier lines,
+// but none of its values, which are decoded again, as far as the rule
+// reads them, only when read (event.Event.Hold). A twelve-hour sequence
+// keyed by user keeps every login of the last twelve hours and reads each
+// once or twice; most of a decoded login is what other rules read. Whoever
+// reads a held event thaws it first (event.Event.Thaw).
 type holder struct {
+	e     *Engine
 	r     *rules.Rule
 	projs []streamProjection
 }
@@ -21,15 +22,30 @@ type holder struct {
 type streamProjection struct {
 	stream string
 	proj   *event.Projection
+	pk     *event.Packer
 }
 
 func (h *holder) hold(ev *event.Event) *event.Event {
 	for _, p := range h.projs {
 		if p.stream == ev.Stream {
-			return ev.Hold(p.proj)
+			return ev.Hold(p.proj, p.pk)
 		}
 	}
-	p := rules.Projection([]*rules.Rule{h.r}, ev.Stream)
-	h.projs = append(h.projs, streamProjection{ev.Stream, p})
-	return ev.Hold(p)
+	p := streamProjection{ev.Stream, rules.Projection([]*rules.Rule{h.r}, ev.Stream), h.e.packer(ev.Stream)}
+	h.projs = append(h.projs, p)
+	return ev.Hold(p.proj, p.pk)
+}
+
+// packer returns the Packer of a stream's held lines, which every rule
+// shares: the lines are the same whoever holds them.
+func (e *Engine) packer(stream string) *event.Packer {
+	pk := e.packers[stream]
+	if pk == nil {
+		if e.packers == nil {
+			e.packers = map[string]*event.Packer{}
+		}
+		pk = &event.Packer{}
+		e.packers[stream] = pk
+	}
+	return pk
 }

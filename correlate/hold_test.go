@@ -47,6 +47,11 @@ alert:
 	}
 }
 
+// sampleBytes is how much more a restored state may take: the lines a
+// stream's new Packer samples, which it keeps as they are (see
+// event.Packer).
+const sampleBytes = 64 << 10
+
 func holds(t *testing.T, rs []*rules.Rule) {
 	t.Helper()
 	wide := `"user":"u%d","ok":%v,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","new_device":false,"channel":"web","session":"s%d"`
@@ -63,7 +68,7 @@ func holds(t *testing.T, rs []*rules.Rule) {
 			if restart && i == 1000 {
 				before := e.RuleStats()["r"].Bytes
 				e = restored(t, e, rs, col)
-				if after := e.RuleStats()["r"].Bytes; after > before*11/10 || after < before*9/10 {
+				if after := e.RuleStats()["r"].Bytes; after > before*11/10+sampleBytes || after < before*9/10 {
 					t.Errorf("state of %d bytes after a restore, %d before", after, before)
 				}
 			}
@@ -95,7 +100,7 @@ func holds(t *testing.T, rs []*rules.Rule) {
 	if fmt.Sprint(again) != fmt.Sprint(held) {
 		t.Fatalf("rule %s: alerts with a restart (%d) differ from those of one run (%d)", rs[0].ID, len(again), len(held))
 	}
-	if againBytes > heldBytes*11/10 {
+	if againBytes > heldBytes*11/10+sampleBytes {
 		t.Errorf("state of up to %d bytes with a restart, %d in one run", againBytes, heldBytes)
 	}
 	t.Logf("%s: state of %d bytes, %d decoding in full", rs[0].Title, heldBytes, fullBytes)

@@ -34,7 +34,7 @@ func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
 	for _, s := range r.Join.Sides {
 		cfg.Sides = append(cfg.Sides, s.Name)
 	}
-	d := &joinDet{e: e, r: r, hold: holder{r: r}}
+	d := &joinDet{e: e, r: r, hold: holder{e: e, r: r}}
 	cfg.Hold = d.hold.hold
 	if d.j, err = join.New(cfg); err != nil {
 		return nil, err

@@ -39,7 +39,7 @@ func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore(), hold: holder{r: r}}
+	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore(), hold: holder{e: e, r: r}}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
 		MaxPartials:       e.cfg.Limits.MaxPartials,

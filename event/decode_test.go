@@ -442,6 +442,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"ts":1,"a":"\ud800","b":[{}],"c":"\xff"}`), "a,b.c")
 	f.Add([]byte(`{"ts":1,"b":{"c":1},"b":{"d":"\u00e9"},"\u0062":5}`), "b.c,b.d")
 	f.Add([]byte(`{"ts":1,"a":[{"b":1}],"x":{"y":[1,{"z":"\n"}]}}`), "a.b,x.y.z")
+	pk := testPacker(f)
 	f.Fuzz(func(t *testing.T, line []byte, paths string) {
 		d := Decoder{Stream: "f"}
 		ev, err := d.Decode(line)
@@ -465,7 +466,7 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		proj := fuzzProjection(paths)
-		checkStored(t, line, err == nil, std, NewProjection(proj))
+		checkStored(t, line, err == nil, std, NewProjection(proj), pk)
 		checkAccount(t, line, proj)
 		checkProjected(t, line, proj, Limits{})
 		checkProjected(t, line, proj, Limits{MaxValues: 8, MaxBytes: 200 + len(line), MaxDepth: 4})
@@ -556,7 +557,7 @@ func checkProjected(t *testing.T, line []byte, paths [][]string, lim Limits) {
 		hold = append(hold, paths[k:k+1], [][]string{paths[k][:1]})
 	}
 	for _, hp := range hold {
-		he := pe.hold(NewProjection(hp), 0)
+		he := pe.hold(NewProjection(hp), nil, 0)
 		for _, ne := range []*Event{he, he.Thaw()} {
 			for _, path := range paths {
 				for n := 1; n <= len(path); n++ {
@@ -710,8 +711,9 @@ func exactEpoch(n int64) (int64, bool) {
 // checkStored holds Stored to the decoder and to encoding/json: it takes
 // every line the decoder does (decoded is whether it did; a line without a
 // time it may take), the values Full decodes are encoding/json's (std),
-// and a copy held with proj thaws to the same values.
-func checkStored(t *testing.T, line []byte, decoded bool, std map[string]any, proj *Projection) {
+// and a copy held with proj, its line packed with pk or not, thaws to the
+// same values and reads back the line.
+func checkStored(t *testing.T, line []byte, decoded bool, std map[string]any, proj *Projection, pk *Packer) {
 	t.Helper()
 	raw := trimSpace(line)
 	se, err := Stored(raw)
@@ -727,12 +729,18 @@ func checkStored(t *testing.T, line []byte, decoded bool, std map[string]any, pr
 	if got := ObjectValue(se.Full()).Interface(); !reflect.DeepEqual(got, any(std)) {
 		t.Fatalf("Full of the stored event %#v\nencoding/json %#v\nline %q", got, std, line)
 	}
-	tv := se.hold(proj, 0).Thaw()
-	for _, path := range proj.paths {
-		want, wok := se.Path(path...)
-		got, gok := tv.Path(path...)
-		if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) {
-			t.Fatalf("path %q of the thawed event %#v %v, stored %#v %v\nline %q", path, got.Interface(), gok, want.Interface(), wok, line)
+	for _, k := range []*Packer{nil, pk} {
+		he := se.hold(proj, k, 0)
+		if string(he.RawLine()) != string(raw) {
+			t.Fatalf("held line %q, want %q", he.RawLine(), raw)
+		}
+		tv := he.Thaw()
+		for _, path := range proj.paths {
+			want, wok := se.Path(path...)
+			got, gok := tv.Path(path...)
+			if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) {
+				t.Fatalf("path %q of the thawed event %#v %v, stored %#v %v\nline %q", path, got.Interface(), gok, want.Interface(), wok, line)
+			}
 		}
 	}
 }

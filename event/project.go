@@ -23,9 +23,10 @@ type Projection struct {
 	held projNode
 	// heldLazy is what the events held with this projection share in
 	// place of their own lazyFields, for the limits they were decoded
-	// with (one decoder's, as a rule: a detector holds one stream's
-	// events with one projection).
-	heldLazy atomic.Pointer[lazyFields]
+	// with (one stream's, as a rule: a detector holds one stream's
+	// events with one projection); packedLazy the same for those whose
+	// lines a Packer packed.
+	heldLazy, packedLazy atomic.Pointer[lazyFields]
 }
 
 // projNode is one level of a projection: either the whole value is read
@@ -42,8 +43,10 @@ type projNode struct {
 	head [256]uint16
 	next []uint16
 	// thaw, on the node of a held event only, is the projection Thaw
-	// decodes (see Event.Hold).
+	// decodes (see Event.Hold); pack is the Packer that packed its line,
+	// if one did.
 	thaw *projNode
+	pack *Packer
 }
 
 // sig is a name's signature: its length, its first and its last byte.
@@ -175,7 +178,7 @@ func (e *Event) Full() []Field {
 		return e.Fields
 	}
 	if lz.node.thaw != nil {
-		return decodeFull(e.Raw, lz.lim)
+		return decodeFull(e.RawLine(), lz.lim)
 	}
 	lz.once.Do(func() { lz.fields = decodeFull(e.Raw, lz.lim) })
 	return lz.fields
@@ -223,13 +226,17 @@ func decodeFull(raw []byte, lim *Limits) []Field {
 // with the next login's once or twice: a held login takes 128 bytes beside
 // its line, where a copy of the six values it reads took 448.
 //
+// With a Packer, the copy's line is packed too (see Packer), once the
+// Packer has its dictionary: its Raw is then not the line, which RawLine
+// and Thaw unpack.
+//
 // It returns e itself when holding saves little or cannot be done: e was
 // decoded in full (so no limits are known to decode it again with), p is
 // nil or reads everything, or e has few values.
-func (e *Event) Hold(p *Projection) *Event { return e.hold(p, minHoldSaving) }
+func (e *Event) Hold(p *Projection, pk *Packer) *Event { return e.hold(p, pk, minHoldSaving) }
 
 // hold is Hold with the least saving, in bytes, worth a copy.
-func (e *Event) hold(p *Projection, minSaving int) *Event {
+func (e *Event) hold(p *Projection, pk *Packer, minSaving int) *Event {
 	if p == nil || p.root.all || !e.Projected() {
 		return e
 	}
@@ -238,7 +245,15 @@ func (e *Event) hold(p *Projection, minSaving int) *Event {
 	if n := countAll(e.Fields); n > 0 && n*int(unsafe.Sizeof(Field{})) < minSaving {
 		return e
 	}
-	return &Event{Stream: e.Stream, ID: e.ID, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: e.Raw, lazy: p.heldFor(e.lazy.lim)}
+	h := &Event{Stream: e.Stream, ID: e.ID, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: e.Raw}
+	if pk != nil {
+		if raw, id, ok := pk.pack(e.Raw, e.ID); ok {
+			h.Raw, h.ID, h.lazy = raw, id, p.packedFor(e.lazy.lim, pk)
+			return h
+		}
+	}
+	h.lazy = p.heldFor(e.lazy.lim)
+	return h
 }
 
 // heldFor returns the lazyFields of events held with p that were decoded
@@ -247,12 +262,34 @@ func (e *Event) hold(p *Projection, minSaving int) *Event {
 // has no line of its own (see lazyFields.owns), and a held event's Full
 // does not keep what it decodes, so events can share it.
 func (p *Projection) heldFor(lim *Limits) *lazyFields {
-	if lz := p.heldLazy.Load(); lz != nil && lz.lim == lim {
+	// Each decoding goroutine has its limits, alike: compared by value,
+	// one lazyFields serves them all.
+	if lz := p.heldLazy.Load(); lz != nil && *lz.lim == *lim {
 		return lz
 	}
 	lz := &lazyFields{lim: lim, node: &p.held}
 	p.heldLazy.Store(lz)
 	return lz
+}
+
+// packedFor is heldFor for the events whose lines pk packed: their node's
+// pack is pk.
+func (p *Projection) packedFor(lim *Limits, pk *Packer) *lazyFields {
+	if lz := p.packedLazy.Load(); lz != nil && *lz.lim == *lim && lz.node.pack == pk {
+		return lz
+	}
+	lz := &lazyFields{lim: lim, node: &projNode{thaw: &p.root, pack: pk}}
+	p.packedLazy.Store(lz)
+	return lz
+}
+
+// RawLine returns the event's line: Raw, unpacked when it was packed (see
+// Hold), into a new slice.
+func (e *Event) RawLine() []byte {
+	if lz := e.lazy; lz != nil && lz.node != nil && lz.node.pack != nil && lz.owns(e) {
+		return lz.node.pack.unpack(e.Raw)
+	}
+	return e.Raw
 }
 
 // minHoldSaving is the least memory, in bytes, that Hold's copy must save:
@@ -275,13 +312,14 @@ func (e *Event) Thaw() *Event {
 		return e
 	}
 	lz := e.lazy
+	raw := e.RawLine()
 	s := scratchPool.Get().(*scratch)
 	s.reset()
 	defer func() {
 		s.trim()
 		scratchPool.Put(s)
 	}()
-	p := parser{line: e.Raw, s: s, lim: lz.lim, bytes: len(e.Raw)}
+	p := parser{line: raw, s: s, lim: lz.lim, bytes: len(raw)}
 	root, err := p.rootIn(lz.node.thaw)
 	if err != nil {
 		// The decoder accepted this line under the same limits.
@@ -289,7 +327,7 @@ func (e *Event) Thaw() *Event {
 	}
 	ev, tlz, fs := newEvent(len(s.tape), true)
 	top, _ := p.build(root, false, 0, fs)
-	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line, ev.Raw, ev.Fields = e.Stream, e.ID, e.Time, e.Seq, e.Line, e.Raw, top
+	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line, ev.Raw, ev.Fields = e.Stream, e.ID, e.Time, e.Seq, e.Line, raw, top
 	*tlz = lazyFields{lim: lz.lim, node: lz.node.thaw, raw: unsafe.SliceData(ev.Raw), proj: unsafe.SliceData(top), n: int32(len(top))}
 	ev.lazy = tlz
 	return ev

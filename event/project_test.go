@@ -314,7 +314,7 @@ func TestHold(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hv := ev.Hold(NewProjection(tt.hold))
+			hv := ev.Hold(NewProjection(tt.hold), nil)
 			if tt.keys == "-" {
 				if hv != ev {
 					t.Fatal("Hold made a copy, want the event itself")
@@ -355,14 +355,14 @@ func TestHold(t *testing.T) {
 	}
 	// An event decoded in full has no limits to decode it again with, and
 	// a small one saves too little.
-	if hv := fe.Hold(NewProjection([][]string{{"user"}})); hv != fe {
+	if hv := fe.Hold(NewProjection([][]string{{"user"}}), nil); hv != fe {
 		t.Error("Hold copied an event decoded in full")
 	}
 	small, err := (&Decoder{Project: NewProjection([][]string{{"a"}, {"b"}})}).Decode([]byte(`{"ts":1,"a":1,"b":2,"c":3}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hv := small.Hold(NewProjection([][]string{{"a"}})); hv != small {
+	if hv := small.Hold(NewProjection([][]string{{"a"}}), nil); hv != small {
 		t.Error("Hold copied an event of four values")
 	}
 }
@@ -374,7 +374,7 @@ func TestHeldFullIsNotKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hv := ev.hold(NewProjection([][]string{{"a"}}), 0)
+	hv := ev.hold(NewProjection([][]string{{"a"}}), nil, 0)
 	if !hv.Held() {
 		t.Fatal("not held")
 	}

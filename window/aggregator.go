@@ -38,7 +38,12 @@ type Config struct {
 	// Evidence is the number of events a result keeps: 0 means
 	// DefaultEvidence, negative means none.
 	Evidence int
-	Late     LateMode
+	// Hold, when set, is what the windows keep of an event as evidence:
+	// the event, or a smaller copy (see event.Event.Hold) that whoever
+	// reads a Result's Evidence thaws. It is called once per event Add
+	// takes, and for every evidence event a snapshot restores.
+	Hold func(*event.Event) *event.Event
+	Late LateMode
 	// AllowedLateness is how long after its end an emitted window can still
 	// be corrected in LateCorrect mode.
 	AllowedLateness time.Duration
@@ -176,6 +181,9 @@ func (a *Aggregator) Watermark() int64 { return a.wm }
 func (a *Aggregator) Add(key string, t int64, args []Arg, ev *event.Event) (*Current, Status) {
 	if len(args) != len(a.plan.measures) {
 		panic(fmt.Sprintf("window: Add got %d arguments for %d measures", len(args), len(a.plan.measures)))
+	}
+	if ev != nil && a.cfg.Hold != nil && a.plan.evidence > 0 {
+		ev = a.cfg.Hold(ev)
 	}
 	switch a.kind {
 	case Sliding, Length:

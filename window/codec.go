@@ -81,7 +81,7 @@ func (a *Aggregator) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary replaces the aggregator's state with a snapshot taken by
 // MarshalBinary from an aggregator with the same window and measures.
 func (a *Aggregator) UnmarshalBinary(data []byte) error {
-	d := &dec{Dec: wire.Dec{B: data}}
+	d := &dec{Dec: wire.Dec{B: data}, hold: a.cfg.Hold}
 	if string(d.Next(len(codecMagic))) != codecMagic {
 		return fmt.Errorf("%w: not a window snapshot", ErrSnapshot)
 	}

@@ -9,7 +9,10 @@ import (
 // encoding.
 type enc struct{ wire.Enc }
 
-type dec struct{ wire.Dec }
+type dec struct {
+	wire.Dec
+	hold func(*event.Event) *event.Event // Config.Hold
+}
 
 func (e *enc) events(evs []*event.Event) {
 	e.Uvarint(uint64(len(evs)))
@@ -42,6 +45,9 @@ func (d *dec) events() []*event.Event {
 		ev := d.Event("evidence event")
 		if i > 0 && !out[i-1].Before(ev) {
 			d.Fail("evidence out of order")
+		}
+		if d.hold != nil {
+			ev = d.hold(ev)
 		}
 		out = append(out, ev)
 	}

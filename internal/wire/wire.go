@@ -36,10 +36,12 @@ func (e *Enc) Bool(x bool) {
 }
 
 // Event writes an event's stream, id, time, sequence number, line number
-// and raw JSON; its fields are decoded again from the raw JSON (Dec.Event).
-// An event without a raw line (one built in code rather than decoded) is
-// written with a JSON rendering of its fields in its place, so its fields
-// survive: the event comes back with that rendering as its raw line.
+// and raw JSON (its line unpacked, for a held event whose line was packed:
+// a snapshot does not depend on the Packer); its fields are decoded again
+// from the raw JSON (Dec.Event). An event without a raw line (one built in
+// code rather than decoded) is written with a JSON rendering of its fields
+// in its place, so its fields survive: the event comes back with that
+// rendering as its raw line.
 func (e *Enc) Event(ev *event.Event) {
 	e.Str(ev.Stream)
 	e.Str(ev.ID)
@@ -47,7 +49,7 @@ func (e *Enc) Event(ev *event.Event) {
 	e.Uvarint(ev.Seq)
 	e.Varint(int64(ev.Line))
 	if len(ev.Raw) > 0 || len(ev.Fields) == 0 {
-		e.Bytes(ev.Raw)
+		e.Bytes(ev.RawLine())
 		return
 	}
 	js, err := jsonx.AppendFields(nil, ev.Fields)

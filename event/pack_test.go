@@ -1,0 +1,122 @@
+package event
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// A Packer keeps the lines it samples as they are, then packs the lines
+// held with it: they read back as the line, thaw to the same values, keep
+// their id, and take a fraction of the memory.
+func TestPackedHold(t *testing.T) {
+	cities := []string{"Madrid", "Chicago", "San Francisco", "London", "Singapore", "Lyon"}
+	line := func(i int) string {
+		return fmt.Sprintf(`{"id":"aut-%07d","ts":"2026-03-02T08:%02d:%02d.%03dZ","device_id":"d-%05d","geo":{"city":%q,"country":"ES","lat":%d.4168,"lon":-3.%d},"ip":"10.0.%d.%d","new_country":false,"new_device":%v,"outcome":"success","user":"u-%05d"}`,
+			i, i/60%60, i%60, i%1000, i*7919%100000, cities[i%len(cities)], 40+i%10, i%9999, i%256, i*31%256, i%5 == 0, i*7919%100000)
+	}
+	dec := Decoder{Stream: "auth", Project: NewProjection([][]string{{"user"}, {"geo"}, {"outcome"}, {"device_id"}, {"ip"}, {"new_device"}})}
+	proj := NewProjection([][]string{{"user"}, {"geo"}})
+	var pk Packer
+	var lineBytes, packedBytes, packed, plain int
+	for i := range 2000 {
+		l := line(i)
+		ev, err := dec.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := (&Decoder{}).Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := ev.Hold(proj, &pk)
+		if !h.Held() {
+			t.Fatalf("line %d: not held", i)
+		}
+		if string(h.RawLine()) != l || h.ID != ev.ID || h.Time != ev.Time {
+			t.Fatalf("line %d: held %q id %q, want %q id %q", i, h.RawLine(), h.ID, l, ev.ID)
+		}
+		if unsafe.SliceData(h.Raw) == unsafe.SliceData(ev.Raw) {
+			plain++
+		} else {
+			packed++
+			lineBytes += len(l)
+			packedBytes += len(h.Raw) + len(h.ID)
+		}
+		tv := h.Thaw()
+		if string(tv.Raw) != l || tv.ID != ev.ID {
+			t.Fatalf("line %d: thawed %q id %q", i, tv.Raw, tv.ID)
+		}
+		for _, path := range [][]string{{"user"}, {"geo", "city"}, {"geo"}, {"ip"}, {"nope"}} {
+			want, wok := full.Path(path...)
+			for _, e := range []*Event{h, tv} {
+				if got, ok := e.Path(path...); ok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) {
+					t.Fatalf("line %d, path %v: %v %v, want %v %v", i, path, got.Interface(), ok, want.Interface(), wok)
+				}
+			}
+		}
+		if got, want := ObjectValue(h.Full()).Interface(), ObjectValue(full.Fields).Interface(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("line %d: Full %v, want %v", i, got, want)
+		}
+	}
+	// The sample is the first 64 KiB of lines: a few hundred.
+	if plain == 0 || plain > 400 || packed < 1600 {
+		t.Errorf("%d lines kept as they are, %d packed", plain, packed)
+	}
+	t.Logf("%d lines of %d bytes packed into %d with their ids", packed, lineBytes, packedBytes)
+	if packedBytes*3 > lineBytes {
+		t.Errorf("%d lines of %d bytes packed into %d: less than a third saved", packed, lineBytes, packedBytes)
+	}
+}
+
+// testPacker is a Packer whose dictionary is made of the decoder's test
+// lines.
+func testPacker(tb testing.TB) *Packer {
+	tb.Helper()
+	files, _ := filepath.Glob("testdata/*.jsonl")
+	var lines []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		lines = append(lines, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+	}
+	pk := &Packer{}
+	for pk.dict == nil {
+		for _, l := range lines {
+			pk.pack([]byte(l), "")
+		}
+	}
+	return pk
+}
+
+// Events of one stream decoded on several goroutines, each decoder with
+// its own limits alike, share what they are held with: holding them in
+// turn allocates nothing more.
+func TestHeldEventsShareTheirLazyFields(t *testing.T) {
+	proj := NewProjection([][]string{{"a"}})
+	pk := testPacker(t)
+	d1, d2 := Decoder{Project: NewProjection([][]string{{"a"}, {"b"}})}, Decoder{Project: NewProjection([][]string{{"a"}, {"b"}})}
+	var lzs []*lazyFields
+	for _, k := range []*Packer{nil, pk} {
+		for i, d := range []*Decoder{&d1, &d2, &d1} {
+			ev, err := d.Decode(fmt.Appendf(nil, `{"ts":%d,"a":"x","b":%q}`, i, strings.Repeat("ab", 50)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := ev.hold(proj, k, 0)
+			if !h.Held() || (k != nil) != (len(h.Raw) < len(ev.Raw)) {
+				t.Fatalf("held %q, packed with %v", h.Raw, k)
+			}
+			lzs = append(lzs, h.lazy)
+		}
+	}
+	if lzs[0] != lzs[1] || lzs[1] != lzs[2] || lzs[3] != lzs[4] || lzs[4] != lzs[5] || lzs[0] == lzs[3] {
+		t.Errorf("held events of decoders with like limits do not share their lazyFields: %v", lzs)
+	}
+}
