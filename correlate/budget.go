@@ -10,6 +10,12 @@ import (
 // between.
 const checkBudgetEvery = 1024
 
+// packFrom is the share of the state budget (1/packFrom) past which the
+// lines of the events detectors hold are packed (see holder): packing a
+// line costs about a microsecond, which a state far from its budget need
+// not pay.
+const packFrom = 4
+
 // enforceBudget sheds state when the detectors together hold more than
 // Limits.MaxStateBytes: the largest rule sheds its oldest state first,
 // down to the size of the next largest, until the total is back under
@@ -32,6 +38,7 @@ func (e *Engine) enforceBudget() {
 		all = append(all, sized{d, b})
 	}
 	e.stateBytes = total
+	e.packing = total > limit/packFrom
 	if total <= limit {
 		return
 	}

@@ -229,8 +229,10 @@ type Engine struct {
 	prepMask []bool
 	rest     *router
 	// packers pack the lines of the events detectors hold, one per
-	// stream, shared by the rules (see holder).
+	// stream, shared by the rules (see holder), while packing: the state
+	// was past 1/packFrom of its budget at the last look.
 	packers map[string]*event.Packer
+	packing bool
 }
 
 // New builds an engine for the rules; alerts are passed to out in a

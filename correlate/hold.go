@@ -7,12 +7,14 @@ import (
 
 // holder makes what a detector keeps of the events it holds for long (a
 // sequence's partial matches, a join's buffers, a window's evidence): a
-// copy with the event's line, packed against its stream's earlier lines,
-// but none of its values, which are decoded again, as far as the rule
-// reads them, only when read (event.Event.Hold). A twelve-hour sequence
-// keyed by user keeps every login of the last twelve hours and reads each
-// once or twice; most of a decoded login is what other rules read. Whoever
-// reads a held event thaws it first (event.Event.Thaw).
+// copy with the event's line but none of its values, which are decoded
+// again, as far as the rule reads them, only when read (event.Event.Hold).
+// A twelve-hour sequence keyed by user keeps every login of the last
+// twelve hours and reads each once or twice; most of a decoded login is
+// what other rules read. Whoever reads a held event thaws it first
+// (event.Event.Thaw). While the engine is packing (its state is past a
+// quarter of its budget), the line is packed too, against its stream's
+// earlier lines.
 type holder struct {
 	e     *Engine
 	r     *rules.Rule
@@ -26,13 +28,20 @@ type streamProjection struct {
 }
 
 func (h *holder) hold(ev *event.Event) *event.Event {
-	for _, p := range h.projs {
-		if p.stream == ev.Stream {
-			return ev.Hold(p.proj, p.pk)
+	var p *streamProjection
+	for i := range h.projs {
+		if h.projs[i].stream == ev.Stream {
+			p = &h.projs[i]
+			break
 		}
 	}
-	p := streamProjection{ev.Stream, rules.Projection([]*rules.Rule{h.r}, ev.Stream), h.e.packer(ev.Stream)}
-	h.projs = append(h.projs, p)
+	if p == nil {
+		h.projs = append(h.projs, streamProjection{ev.Stream, rules.Projection([]*rules.Rule{h.r}, ev.Stream), h.e.packer(ev.Stream)})
+		p = &h.projs[len(h.projs)-1]
+	}
+	if !h.e.packing {
+		return ev.Hold(p.proj, nil)
+	}
 	return ev.Hold(p.proj, p.pk)
 }
 

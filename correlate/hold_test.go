@@ -57,9 +57,10 @@ func holds(t *testing.T, rs []*rules.Rule) {
 	wide := `"user":"u%d","ok":%v,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","new_device":false,"channel":"web","session":"s%d"`
 	// run pushes the events through an engine; with restart it takes a
 	// checkpoint halfway, and a new engine restores it and goes on.
-	run := func(proj *event.Projection, restart bool) (ids []string, bytes int64) {
+	// It returns the alerts, and the state's peak and last size.
+	run := func(proj *event.Projection, restart bool, cfg Config) (ids []string, bytes, last int64) {
 		col := &collector{}
-		e, err := New(rs, Config{}, col.add)
+		e, err := New(rs, cfg, col.add)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +68,7 @@ func holds(t *testing.T, rs []*rules.Rule) {
 		for i := range 2000 {
 			if restart && i == 1000 {
 				before := e.RuleStats()["r"].Bytes
-				e = restored(t, e, rs, col)
+				e = restored(t, e, rs, cfg, col)
 				if after := e.RuleStats()["r"].Bytes; after > before*11/10+sampleBytes || after < before*9/10 {
 					t.Errorf("state of %d bytes after a restore, %d before", after, before)
 				}
@@ -78,30 +79,43 @@ func holds(t *testing.T, rs []*rules.Rule) {
 				t.Fatal(err)
 			}
 			e.Push(ev, time.Time{})
-			bytes = max(bytes, e.RuleStats()["r"].Bytes)
+			last = e.RuleStats()["r"].Bytes
+			bytes = max(bytes, last)
 		}
 		e.Close()
 		for _, a := range col.alerts {
 			ids = append(ids, a.ID+" "+fmt.Sprint(a.Fields["from"]))
 		}
-		return ids, bytes
+		return ids, bytes, last
 	}
-	full, fullBytes := run(nil, false)
+	full, fullBytes, _ := run(nil, false, Config{})
 	// Other rules read the rest of the event, so the stream's decoders
 	// keep it all.
 	all := event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}, {"ip"}, {"device"}, {"agent"}, {"new_device"}, {"channel"}, {"session"}})
-	held, heldBytes := run(all, false)
+	held, heldBytes, heldLast := run(all, false, Config{})
 	if len(full) < 100 || fmt.Sprint(full) != fmt.Sprint(held) {
 		t.Fatalf("rule %s: alerts of projected events (%d) differ from those decoded in full (%d)", rs[0].ID, len(held), len(full))
 	}
 	// Restored events are held too: the state does not grow back to
 	// decoded events' at a restart.
-	again, againBytes := run(all, true)
+	again, againBytes, _ := run(all, true, Config{})
 	if fmt.Sprint(again) != fmt.Sprint(held) {
 		t.Fatalf("rule %s: alerts with a restart (%d) differ from those of one run (%d)", rs[0].ID, len(again), len(held))
 	}
 	if againBytes > heldBytes*11/10+sampleBytes {
 		t.Errorf("state of up to %d bytes with a restart, %d in one run", againBytes, heldBytes)
+	}
+	// Past a quarter of its budget (the engine looks every 1,024 events),
+	// the engine packs the lines it holds: the state shrinks, and the
+	// alerts stay.
+	budget := heldBytes + heldBytes/4
+	packed, _, packedLast := run(all, false, Config{Limits: Limits{MaxStateBytes: budget}})
+	if fmt.Sprint(packed) != fmt.Sprint(held) {
+		t.Fatalf("rule %s: alerts with packed lines (%d) differ from those of one run (%d)", rs[0].ID, len(packed), len(held))
+	}
+	t.Logf("%s: state of %d bytes at the end packed, %d not", rs[0].Title, packedLast, heldLast)
+	if packedLast > heldLast*9/10 {
+		t.Errorf("state of %d bytes at the end with a budget of %d, %d without: the lines were not packed", packedLast, budget, heldLast)
 	}
 	t.Logf("%s: state of %d bytes, %d decoding in full", rs[0].Title, heldBytes, fullBytes)
 	if heldBytes*2 > fullBytes {
@@ -110,8 +124,8 @@ func holds(t *testing.T, rs []*rules.Rule) {
 }
 
 // restored takes a checkpoint of e, closes nothing, and returns a new
-// engine of rs restored from it, whose alerts go to col.
-func restored(t *testing.T, e *Engine, rs []*rules.Rule, col *collector) *Engine {
+// engine of rs and cfg restored from it, whose alerts go to col.
+func restored(t *testing.T, e *Engine, rs []*rules.Rule, cfg Config, col *collector) *Engine {
 	t.Helper()
 	type entry struct {
 		scope, key string
@@ -124,7 +138,7 @@ func restored(t *testing.T, e *Engine, rs []*rules.Rule, col *collector) *Engine
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e2, err := New(rs, Config{}, col.add)
+	e2, err := New(rs, cfg, col.add)
 	if err != nil {
 		t.Fatal(err)
 	}
