@@ -1,6 +1,9 @@
 package rules
 
-import "github.com/cep-project/cep/rules/celenv"
+import (
+	"github.com/cep-project/cep/rules/celenv"
+	"github.com/cep-project/cep/rules/rulefmt"
+)
 
 // Compact readies loaded rules for a long run; call it once, after Lint
 // and before the rules are shared with the engine.
@@ -22,6 +25,12 @@ import "github.com/cep-project/cep/rules/celenv"
 // rules' expressions, and AST returns nil.
 func Compact(rs []*Rule) {
 	for _, r := range rs {
+		if s := r.Spec; s != nil {
+			// A run reads of its rule file only where the rule is (to
+			// place a failure) and whether it emits; the rest, the file's
+			// text among it, is for lint and import.
+			r.Spec = &rulefmt.Spec{Pos: s.Pos, Alert: rulefmt.AlertSpec{Emit: s.Alert.Emit}}
+		}
 		for _, ref := range r.eventConditionRefs() {
 			p := *ref
 			if p == nil || p.ast == nil {

@@ -73,6 +73,10 @@ func TestCompactKeepsAnswers(t *testing.T) {
 	tested, trues, values := 0, 0, 0
 	for i, r := range plain.Rules {
 		rc := compacted.Rules[i]
+		// What a run still reads of the rule file.
+		if rc.Spec.Pos != r.Spec.Pos || rc.Emits() != r.Emits() {
+			t.Fatalf("%s: compacted at %v, emits %v; before at %v, emits %v", r.ID, rc.Spec.Pos, rc.Emits(), r.Spec.Pos, r.Emits())
+		}
 		want, got := r.eventConditions(), rc.eventConditions()
 		if len(want) != len(got) {
 			t.Fatalf("%s: %d conditions compacted, %d before", r.ID, len(got), len(want))
