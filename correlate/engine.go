@@ -137,6 +137,9 @@ type Stats struct {
 	// ReleasedEarly counts events the reorder buffer let go before the
 	// watermark passed them, to stay within its byte budget.
 	ReleasedEarly uint64
+	// LinesPacked counts the lines of held events packed while the state
+	// was past a quarter of its budget (see holder).
+	LinesPacked uint64
 	// BufferedBytes estimates the reorder buffer's memory.
 	BufferedBytes int64
 	StateErrors   uint64
@@ -468,6 +471,9 @@ func (e *Engine) Stats() Stats {
 	s.BufferedBytes = e.reorder.bytes
 	s.StateBytes = e.stateBytes
 	s.Deduped = e.alerts.Deduplicated() + e.carried.deduped
+	for _, pk := range e.packers {
+		s.LinesPacked += pk.Packed()
+	}
 	q := e.sequenceStats()
 	s.Partials, s.PartialBytes = q.Partials, q.Bytes
 	s.PartialsDropped, s.PartialsExpired = q.DroppedPerKey+q.DroppedTotal+e.carried.partialsDropped, q.Expired+e.carried.partialsExpired

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
 )
@@ -57,7 +58,9 @@ func holds(t *testing.T, rs []*rules.Rule) {
 	wide := `"user":"u%d","ok":%v,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","new_device":false,"channel":"web","session":"s%d"`
 	// run pushes the events through an engine; with restart it takes a
 	// checkpoint halfway, and a new engine restores it and goes on.
-	// It returns the alerts, and the state's peak and last size.
+	// It returns the alerts, and the state's peak and last size; packed
+	// is the lines it packed.
+	var packedLines uint64
 	run := func(proj *event.Projection, restart bool, cfg Config) (ids []string, bytes, last int64) {
 		col := &collector{}
 		e, err := New(rs, cfg, col.add)
@@ -83,6 +86,7 @@ func holds(t *testing.T, rs []*rules.Rule) {
 			bytes = max(bytes, last)
 		}
 		e.Close()
+		packedLines = e.Stats().LinesPacked
 		for _, a := range col.alerts {
 			ids = append(ids, a.ID+" "+fmt.Sprint(a.Fields["from"]))
 		}
@@ -93,6 +97,9 @@ func holds(t *testing.T, rs []*rules.Rule) {
 	// keep it all.
 	all := event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}, {"ip"}, {"device"}, {"agent"}, {"new_device"}, {"channel"}, {"session"}})
 	held, heldBytes, heldLast := run(all, false, Config{})
+	if packedLines != 0 {
+		t.Errorf("%d lines packed without a state budget", packedLines)
+	}
 	if len(full) < 100 || fmt.Sprint(full) != fmt.Sprint(held) {
 		t.Fatalf("rule %s: alerts of projected events (%d) differ from those decoded in full (%d)", rs[0].ID, len(held), len(full))
 	}
@@ -113,7 +120,10 @@ func holds(t *testing.T, rs []*rules.Rule) {
 	if fmt.Sprint(packed) != fmt.Sprint(held) {
 		t.Fatalf("rule %s: alerts with packed lines (%d) differ from those of one run (%d)", rs[0].ID, len(packed), len(held))
 	}
-	t.Logf("%s: state of %d bytes at the end packed, %d not", rs[0].Title, packedLast, heldLast)
+	t.Logf("%s: state of %d bytes at the end, %d lines packed; %d not", rs[0].Title, packedLast, packedLines, heldLast)
+	if packedLines == 0 {
+		t.Error("no line packed past a quarter of the budget")
+	}
 	if packedLast > heldLast*9/10 {
 		t.Errorf("state of %d bytes at the end with a budget of %d, %d without: the lines were not packed", packedLast, budget, heldLast)
 	}
@@ -152,4 +162,45 @@ func restored(t *testing.T, e *Engine, rs []*rules.Rule, cfg Config, col *collec
 		t.Fatal(err)
 	}
 	return e2
+}
+
+// A reload carries the packers over: their dictionaries pack the state
+// that moves to the new rules, and the count of packed lines goes on.
+func TestReloadKeepsThePackers(t *testing.T) {
+	rs := compileRules(t, `id: r
+title: a login, then one from elsewhere
+by: [event.user]
+sequence:
+  within: 1h
+  steps:
+    - {name: a, where: event.ok}
+    - {name: b, where: event.ok && event.geo.city != a.geo.city}
+`)
+	wide := `"user":"u%d","ok":true,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","channel":"web","session":"s%d"`
+	e, err := New(rs, Config{Limits: Limits{MaxStateBytes: 100 << 10}}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := event.Decoder{Stream: "auth", Project: event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}, {"ip"}, {"device"}, {"agent"}, {"channel"}, {"session"}})}
+	for i := range 3000 {
+		ev, err := d.Decode(fmt.Appendf(nil, `{"id":"e%d","ts":%d,`+wide+`}`, i, 1_700_000_000+i, i%2000, 0, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Push(ev, time.Time{})
+	}
+	before := e.Stats().LinesPacked
+	if before == 0 {
+		t.Fatal("no line packed before the reload")
+	}
+	ne, _, err := e.Reload(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ne.packers["auth"] != e.packers["auth"] || !ne.packing {
+		t.Error("the reloaded engine has packers of its own")
+	}
+	if after := ne.Stats().LinesPacked; after <= before {
+		t.Errorf("%d lines packed after the reload, %d before: the moved state was not packed again", after, before)
+	}
 }

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/klauspost/compress/s2"
@@ -25,7 +26,11 @@ type Packer struct {
 	sample []byte
 	dict   *s2.Dict
 	buf    []byte
+	packed atomic.Uint64
 }
+
+// Packed returns how many lines the Packer has packed.
+func (pk *Packer) Packed() uint64 { return pk.packed.Load() }
 
 // packSample is how much of its stream's lines a Packer samples for its
 // dictionary: the most an S2 dictionary takes.
@@ -54,6 +59,7 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 	if len(id) > 0 {
 		pid = unsafe.String(&b[n], len(id))
 	}
+	pk.packed.Add(1)
 	return b[:n:n], pid, true
 }
 

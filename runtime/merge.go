@@ -105,6 +105,7 @@ func addStats(o *correlate.Stats, s correlate.Stats) {
 	o.StateShed += s.StateShed
 	o.StateBytes += s.StateBytes
 	o.ReleasedEarly += s.ReleasedEarly
+	o.LinesPacked += s.LinesPacked
 	o.BufferedBytes += s.BufferedBytes
 	o.StateErrors += s.StateErrors
 	o.Partials += s.Partials

@@ -65,6 +65,7 @@ var engineMetrics = []engineMetric{
 	{"cep_state_shed_total", "Partial matches, window keys and buffered join events dropped to keep detector state within max_state_bytes.", counter, stat(func(s correlate.Stats) uint64 { return s.StateShed })},
 	{"cep_state_bytes", "Estimated memory of all detector state at the last budget check.", gauge, func(s *runtime.Statistics) (float64, bool) { return float64(s.Engine.StateBytes), true }},
 	{"cep_reorder_buffered_bytes", "Estimated memory of the events waiting in the reorder buffer.", gauge, func(s *runtime.Statistics) (float64, bool) { return float64(s.Engine.BufferedBytes), true }},
+	{"cep_held_lines_packed_total", "Lines of events held by detectors that were packed because detector state was past a quarter of max_state_bytes.", counter, stat(func(s correlate.Stats) uint64 { return s.LinesPacked })},
 	{"cep_events_released_early_total", "Events the reorder buffer let go before the watermark passed them, to stay within max_buffer_bytes.", counter, stat(func(s correlate.Stats) uint64 { return s.ReleasedEarly })},
 	{"cep_events_quarantined_total", "Events set aside because their time is far ahead of their stream or the wall clock.", counter, stat(func(s correlate.Stats) uint64 { return s.Quarantined })},
 	{"cep_partials_dropped_total", "Partial sequence matches dropped by the per-key or total limit.", counter, stat(func(s correlate.Stats) uint64 { return s.PartialsDropped })},

@@ -410,7 +410,7 @@ func (a *app) summary(set *rules.Set, res *runtime.Result, srcs []source.Source,
 		"events", s.Events, "malformed_lines", malformed, "late", s.Late, "late_dropped", s.LateDropped,
 		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors, "without_key", s.KeyMissing,
 		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped, "quarantined", s.Quarantined,
-		"state_shed", s.StateShed, "released_early", s.ReleasedEarly, "peak_rss_bytes", peakRSS(),
+		"state_shed", s.StateShed, "released_early", s.ReleasedEarly, "lines_packed", s.LinesPacked, "peak_rss_bytes", peakRSS(),
 		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))
 	for _, r := range set.Rules {
 		if n := r.Health.Errors(); n > 0 {
