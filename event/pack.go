@@ -27,6 +27,17 @@ type Packer struct {
 	dict   *s2.Dict
 	buf    []byte
 	packed atomic.Uint64
+	// last is the line packed last and what it packed into: the engine
+	// hands an event to every rule that reads it in turn, and each rule
+	// that holds it shares one packed line. last.line pins the line, so
+	// its address cannot come back as another's.
+	last struct {
+		line   *byte
+		n      int
+		id     string
+		packed []byte
+		pid    string
+	}
 }
 
 // Packed returns how many lines the Packer has packed.
@@ -48,6 +59,9 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 		}
 		return nil, "", false
 	}
+	if l := &pk.last; l.line == unsafe.SliceData(line) && l.n == len(line) && l.id == id {
+		return l.packed, l.pid, true
+	}
 	pk.buf = pk.dict.Encode(pk.buf[:cap(pk.buf)], line)
 	n := len(pk.buf)
 	if n >= len(line) {
@@ -60,6 +74,7 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 		pid = unsafe.String(&b[n], len(id))
 	}
 	pk.packed.Add(1)
+	pk.last.line, pk.last.n, pk.last.id, pk.last.packed, pk.last.pid = unsafe.SliceData(line), len(line), id, b[:n:n], pid
 	return b[:n:n], pid, true
 }
 

@@ -120,3 +120,21 @@ func TestHeldEventsShareTheirLazyFields(t *testing.T) {
 		t.Errorf("held events of decoders with like limits do not share their lazyFields: %v", lzs)
 	}
 }
+
+// Rules that hold one event share its packed line: it is packed once.
+func TestOneEventPackedOnce(t *testing.T) {
+	pk := testPacker(t)
+	ev, err := (&Decoder{Project: NewProjection([][]string{{"a"}, {"b"}})}).Decode(fmt.Appendf(nil, `{"ts":1,"id":"x1","a":"x","b":%q}`, strings.Repeat("ab", 50)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := pk.Packed()
+	h1 := ev.hold(NewProjection([][]string{{"a"}}), pk, 0)
+	h2 := ev.hold(NewProjection([][]string{{"b"}}), pk, 0)
+	if pk.Packed() != before+1 || unsafe.SliceData(h1.Raw) != unsafe.SliceData(h2.Raw) || h1.ID != "x1" || h2.ID != "x1" {
+		t.Errorf("packed %d times, lines at %p and %p, ids %q %q", pk.Packed()-before, h1.Raw, h2.Raw, h1.ID, h2.ID)
+	}
+	if v, _ := h2.Thaw().Path("b"); v.Str() != strings.Repeat("ab", 50) {
+		t.Errorf("b of the second copy = %q", v.Str())
+	}
+}
