@@ -27,10 +27,11 @@ type Packer struct {
 	dict   *s2.Dict
 	buf    []byte
 	packed atomic.Uint64
-	// last is the line packed last and what it packed into: the engine
-	// hands an event to every rule that reads it in turn, and each rule
-	// that holds it shares one packed line. last.line pins the line, so
-	// its address cannot come back as another's.
+	// last is the line packed (or sampled) last and what it packed into:
+	// the engine hands an event to every rule that reads it in turn, and
+	// the rules that hold it share one packed line (or sample it once).
+	// last.line pins the line, so its address cannot come back as
+	// another's.
 	last struct {
 		line   *byte
 		n      int
@@ -51,15 +52,21 @@ const packSample = s2.MaxDictSize
 // pointing there; ok is false while the Packer samples, or when line does
 // not pack smaller.
 func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bool) {
+	l := &pk.last
+	again := l.line == unsafe.SliceData(line) && l.n == len(line) && l.id == id
 	if pk.dict == nil {
-		pk.sample = append(pk.sample, line...)
-		pk.sample = append(pk.sample, '\n')
+		// A line several rules hold is sampled once.
+		if !again {
+			pk.sample = append(pk.sample, line...)
+			pk.sample = append(pk.sample, '\n')
+			l.line, l.n, l.id = unsafe.SliceData(line), len(line), id
+		}
 		if len(pk.sample) >= packSample {
 			pk.dict, pk.sample = s2.MakeDict(pk.sample, nil), nil
 		}
 		return nil, "", false
 	}
-	if l := &pk.last; l.line == unsafe.SliceData(line) && l.n == len(line) && l.id == id {
+	if again && l.packed != nil {
 		return l.packed, l.pid, true
 	}
 	pk.buf = pk.dict.Encode(pk.buf[:cap(pk.buf)], line)

@@ -121,7 +121,8 @@ func TestHeldEventsShareTheirLazyFields(t *testing.T) {
 	}
 }
 
-// Rules that hold one event share its packed line: it is packed once.
+// Rules that hold one event share its packed line: it is packed once, and
+// sampled once.
 func TestOneEventPackedOnce(t *testing.T) {
 	pk := testPacker(t)
 	ev, err := (&Decoder{Project: NewProjection([][]string{{"a"}, {"b"}})}).Decode(fmt.Appendf(nil, `{"ts":1,"id":"x1","a":"x","b":%q}`, strings.Repeat("ab", 50)))
@@ -136,5 +137,12 @@ func TestOneEventPackedOnce(t *testing.T) {
 	}
 	if v, _ := h2.Thaw().Path("b"); v.Str() != strings.Repeat("ab", 50) {
 		t.Errorf("b of the second copy = %q", v.Str())
+	}
+	// So is it sampled once.
+	var fresh Packer
+	ev.hold(NewProjection([][]string{{"a"}}), &fresh, 0)
+	ev.hold(NewProjection([][]string{{"b"}}), &fresh, 0)
+	if len(fresh.sample) != len(ev.Raw)+1 {
+		t.Errorf("a sample of %d bytes for one line of %d", len(fresh.sample), len(ev.Raw))
 	}
 }
