@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"sync/atomic"
 	"unsafe"
 
@@ -27,17 +28,16 @@ type Packer struct {
 	dict   *s2.Dict
 	buf    []byte
 	packed atomic.Uint64
-	// last is the line packed (or sampled) last and what it packed into:
-	// the engine hands an event to every rule that reads it in turn, and
-	// the rules that hold it share one packed line (or sample it once).
-	// last.line pins the line, so its address cannot come back as
-	// another's.
+	// last is a copy of the line and id packed (or sampled) last, and
+	// what they packed into: the engine hands an event to every rule that
+	// reads it in turn, and the rules that hold it share one packed line
+	// (or sample it once). It compares copies, not addresses: a caller's
+	// buffer may hold another line at the same place later.
 	last struct {
-		line   *byte
-		n      int
-		id     string
-		packed []byte
-		pid    string
+		line, id []byte
+		ok       bool
+		packed   []byte
+		pid      string
 	}
 }
 
@@ -53,13 +53,13 @@ const packSample = s2.MaxDictSize
 // not pack smaller.
 func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bool) {
 	l := &pk.last
-	again := l.line == unsafe.SliceData(line) && l.n == len(line) && l.id == id
+	again := l.ok && string(l.id) == id && bytes.Equal(l.line, line)
 	if pk.dict == nil {
 		// A line several rules hold is sampled once.
 		if !again {
 			pk.sample = append(pk.sample, line...)
 			pk.sample = append(pk.sample, '\n')
-			l.line, l.n, l.id = unsafe.SliceData(line), len(line), id
+			l.line, l.id, l.ok, l.packed = append(l.line[:0], line...), append(l.id[:0], id...), true, nil
 		}
 		if len(pk.sample) >= packSample {
 			pk.dict, pk.sample = s2.MakeDict(pk.sample, nil), nil
@@ -69,6 +69,7 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 	if again && l.packed != nil {
 		return l.packed, l.pid, true
 	}
+	l.ok = false
 	pk.buf = pk.dict.Encode(pk.buf[:cap(pk.buf)], line)
 	n := len(pk.buf)
 	if n >= len(line) {
@@ -81,7 +82,7 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 		pid = unsafe.String(&b[n], len(id))
 	}
 	pk.packed.Add(1)
-	pk.last.line, pk.last.n, pk.last.id, pk.last.packed, pk.last.pid = unsafe.SliceData(line), len(line), id, b[:n:n], pid
+	l.line, l.id, l.ok, l.packed, l.pid = append(l.line[:0], line...), append(l.id[:0], id...), true, b[:n:n], pid
 	return b[:n:n], pid, true
 }
 
