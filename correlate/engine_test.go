@@ -213,28 +213,9 @@ func TestRestoredStreamIsNotIdleAtOnce(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	e.Push(ev(t, "a", "a1", 100, ""), t0)
 	e.Push(ev(t, "b", "b1", 100, ""), t0)
-	type entry struct {
-		scope, key string
-		val        []byte
-	}
-	var saved []entry
-	if err := e.Snapshot(func(scope, key string, val []byte) error {
-		saved = append(saved, entry{scope, key, val})
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	var got []string
 	e2, _ := New(rs, cfg, func(a *alert.Alert) { got = append(got, a.Events[0].Event.ID) })
-	r := e2.Restore()
-	for _, x := range saved {
-		if err := r.Entry(x.scope, x.key, x.val); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := r.Finish(); err != nil {
-		t.Fatal(err)
-	}
+	restoreInto(t, e, e2)
 	t1 := t0.Add(time.Hour) // the restart, long after the checkpoint
 	e2.Tick(t1)
 	e2.Push(ev(t, "a", "a2", 200, ""), t1)

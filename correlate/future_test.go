@@ -78,27 +78,8 @@ func TestSuspectsSurviveACheckpoint(t *testing.T) {
 	e, _, _ := futureEngine(t)
 	e.Push(ev(t, "auth", "a", 0, ""), time.Time{})
 	e.Push(ev(t, "auth", "jump1", 7200, ""), time.Time{})
-	type entry struct {
-		scope, key string
-		val        []byte
-	}
-	var saved []entry
-	if err := e.Snapshot(func(scope, key string, val []byte) error {
-		saved = append(saved, entry{scope, key, val})
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	e2, col2, q2 := futureEngine(t)
-	rs := e2.Restore()
-	for _, x := range saved {
-		if err := rs.Entry(x.scope, x.key, x.val); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rs.Finish(); err != nil {
-		t.Fatal(err)
-	}
+	restoreInto(t, e, e2)
 	e2.Push(ev(t, "auth", "jump2", 7201, ""), time.Time{})
 	e2.Push(ev(t, "auth", "jump3", 7202, ""), time.Time{})
 	e2.Close()

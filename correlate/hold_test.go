@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,12 +11,8 @@ import (
 	"github.com/cep-project/cep/rules"
 )
 
-// Sequences, joins and windows' evidence keep held copies of the events
-// they hold, the line without its values: their state is a fraction of
-// the decoded events', and their alerts, which read the values again, are
-// those of events decoded in full.
-func TestDetectorsHoldEvents(t *testing.T) {
-	for _, rule := range []string{`id: r
+// loginElsewhere is a sequence that holds the logins of an hour.
+const loginElsewhere = `id: r
 title: a login, then one from elsewhere
 by: [event.user]
 sequence:
@@ -23,7 +20,14 @@ sequence:
   steps:
     - {name: a, where: event.ok}
     - {name: b, where: event.ok && event.geo.city != a.geo.city}
-alert:
+`
+
+// Sequences, joins and windows' evidence keep held copies of the events
+// they hold, the line without its values: their state is a fraction of
+// the decoded events', and their alerts, which read the values again, are
+// those of events decoded in full.
+func TestDetectorsHoldEvents(t *testing.T) {
+	for _, rule := range []string{loginElsewhere + `alert:
   fields: {from: a.geo.city}
 `, `id: r
 title: a login and a failed one
@@ -137,45 +141,36 @@ func holds(t *testing.T, rs []*rules.Rule) {
 // engine of rs and cfg restored from it, whose alerts go to col.
 func restored(t *testing.T, e *Engine, rs []*rules.Rule, cfg Config, col *collector) *Engine {
 	t.Helper()
-	type entry struct {
-		scope, key string
-		val        []byte
-	}
-	var saved []entry
-	if err := e.Snapshot(func(scope, key string, val []byte) error {
-		saved = append(saved, entry{scope, key, val})
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	e2, err := New(rs, cfg, col.add)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e2.Restore()
-	for _, x := range saved {
-		if err := r.Entry(x.scope, x.key, x.val); err != nil {
-			t.Fatal(err)
-		}
+	restoreInto(t, e, e2)
+	return e2
+}
+
+// restoreInto takes a checkpoint of from and restores it into to, a new
+// engine.
+func restoreInto(t *testing.T, from, to *Engine) {
+	t.Helper()
+	r := to.Restore()
+	err := from.Snapshot(func(scope, key string, val []byte) error {
+		// Snapshot may reuse its buffers; restored state may keep what
+		// it is given.
+		return r.Entry(scope, key, slices.Clone(val))
+	})
+	if err == nil {
+		err = r.Finish()
 	}
-	if err := r.Finish(); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	return e2
 }
 
 // A reload carries the packers over: their dictionaries pack the state
 // that moves to the new rules, and the count of packed lines goes on.
 func TestReloadKeepsThePackers(t *testing.T) {
-	rs := compileRules(t, `id: r
-title: a login, then one from elsewhere
-by: [event.user]
-sequence:
-  within: 1h
-  steps:
-    - {name: a, where: event.ok}
-    - {name: b, where: event.ok && event.geo.city != a.geo.city}
-`)
+	rs := compileRules(t, loginElsewhere)
 	wide := `"user":"u%d","ok":true,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","channel":"web","session":"s%d"`
 	e, err := New(rs, Config{Limits: Limits{MaxStateBytes: 100 << 10}}, func(*alert.Alert) {})
 	if err != nil {

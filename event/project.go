@@ -198,15 +198,24 @@ func (lz *lazyFields) owns(e *Event) bool {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
+// getScratch takes a scratch for a decode off the decoder's own path (a
+// Full, a Thaw, a Stored line); putScratch gives it back trimmed.
+func getScratch() *scratch {
+	s := scratchPool.Get().(*scratch)
+	s.reset()
+	return s
+}
+
+func putScratch(s *scratch) {
+	s.trim()
+	scratchPool.Put(s)
+}
+
 // decodeFull decodes an event's own line in full; strings without escapes
 // point into it.
 func decodeFull(raw []byte, lim *Limits) []Field {
-	s := scratchPool.Get().(*scratch)
-	s.reset()
-	defer func() {
-		s.trim()
-		scratchPool.Put(s)
-	}()
+	s := getScratch()
+	defer putScratch(s)
 	p := parser{line: raw, s: s, lim: lim, bytes: len(raw)}
 	root, err := p.root()
 	if err != nil {
@@ -313,12 +322,8 @@ func (e *Event) Thaw() *Event {
 	}
 	lz := e.lazy
 	raw := e.RawLine()
-	s := scratchPool.Get().(*scratch)
-	s.reset()
-	defer func() {
-		s.trim()
-		scratchPool.Put(s)
-	}()
+	s := getScratch()
+	defer putScratch(s)
 	p := parser{line: raw, s: s, lim: lz.lim, bytes: len(raw)}
 	root, err := p.rootIn(lz.node.thaw)
 	if err != nil {
@@ -344,12 +349,8 @@ func Stored(line []byte) (*Event, error) {
 	if len(line) > lim.MaxLineSize {
 		return nil, &Error{Msg: fmt.Sprintf("line of %d bytes is longer than the limit of %d", len(line), lim.MaxLineSize)}
 	}
-	s := scratchPool.Get().(*scratch)
-	s.reset()
-	defer func() {
-		s.trim()
-		scratchPool.Put(s)
-	}()
+	s := getScratch()
+	defer putScratch(s)
 	p := parser{line: line, s: s, lim: lim, bytes: len(line)}
 	if _, err := p.rootIn(&keepNothing); err != nil {
 		return nil, err

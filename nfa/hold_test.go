@@ -13,16 +13,7 @@ import (
 // Hold is asked once per event a step takes, however many partial
 // matches take it, and the matches hold what it returned.
 func TestHoldKeepsOneCopyPerEvent(t *testing.T) {
-	kind := func(k string) Guard {
-		return func(ev *event.Event, _ View) bool { v, _ := ev.Get("k"); return v.Str() == k }
-	}
-	n, err := Compile(Pattern{
-		Steps:  []Step{{Name: "a", Where: kind("a"), Times: AtLeast(1)}, {Name: "b", Where: kind("b")}},
-		Within: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := holdPattern(t)
 	var held []*event.Event
 	run := func(hold func(*event.Event) *event.Event) []string {
 		m := NewMatcher(n, Options{Hold: hold})
@@ -79,16 +70,7 @@ func TestHoldKeepsOneCopyPerEvent(t *testing.T) {
 // many partial matches share one, so that a restart does not bring back
 // the memory holding saved; the matches then hold what it returned.
 func TestRestoreHoldsEvents(t *testing.T) {
-	kind := func(k string) Guard {
-		return func(ev *event.Event, _ View) bool { v, _ := ev.Get("k"); return v.Str() == k }
-	}
-	n, err := Compile(Pattern{
-		Steps:  []Step{{Name: "a", Where: kind("a"), Times: AtLeast(1)}, {Name: "b", Where: kind("b")}},
-		Within: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := holdPattern(t)
 	dec := event.Decoder{Stream: "s"}
 	decode := func(i int, k string) *event.Event {
 		ev, err := dec.Decode(fmt.Appendf(nil, `{"id":"e%d","ts":%d,"k":%q}`, i, i+1, k))
@@ -125,7 +107,7 @@ func TestRestoreHoldsEvents(t *testing.T) {
 		t.Fatalf("Hold asked for %v after the restore, want e0 e2 e3", got)
 	}
 	var matches int
-	err = second.Process("key", decode(4, "b"), func(mt Match) {
+	err := second.Process("key", decode(4, "b"), func(mt Match) {
 		matches++
 		for _, e := range mt.Events {
 			if e.Event.ID != "e4" && copies[e.Event.ID] != e.Event {
@@ -139,4 +121,21 @@ func TestRestoreHoldsEvents(t *testing.T) {
 	if matches == 0 {
 		t.Error("no match after the restore")
 	}
+}
+
+// holdPattern is a+ then b within an hour, over events whose k names
+// their kind.
+func holdPattern(t *testing.T) *NFA {
+	t.Helper()
+	kind := func(k string) Guard {
+		return func(ev *event.Event, _ View) bool { v, _ := ev.Get("k"); return v.Str() == k }
+	}
+	n, err := Compile(Pattern{
+		Steps:  []Step{{Name: "a", Where: kind("a"), Times: AtLeast(1)}, {Name: "b", Where: kind("b")}},
+		Within: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
