@@ -8,8 +8,9 @@ import (
 // Compact readies loaded rules for a long run; call it once, after Lint
 // and before the rules are shared with the engine.
 //
-// It releases what only loading and linting read, the checked syntax
-// trees. It leaves the cel-go program of an expression that a native
+// It releases what only loading and linting read: the checked syntax
+// trees, and all of the parsed rule file (Spec) but where the rule is and
+// whether it emits. It leaves the cel-go program of an expression that a native
 // predicate or a plain field read answers to be built again when first
 // needed (to word an error, or under an activation the native form does
 // not take). Together that is three fifths of a compiled rule.
@@ -28,7 +29,7 @@ func Compact(rs []*Rule) {
 		if s := r.Spec; s != nil {
 			// A run reads of its rule file only where the rule is (to
 			// place a failure) and whether it emits; the rest, the file's
-			// text among it, is for lint and import.
+			// text among it, is for lint and import, which do not compact.
 			r.Spec = &rulefmt.Spec{Pos: s.Pos, Alert: rulefmt.AlertSpec{Emit: s.Alert.Emit}}
 		}
 		for _, ref := range r.eventConditionRefs() {
