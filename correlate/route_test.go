@@ -26,8 +26,8 @@ var routeWords = []string{"a", "A", "ab", "Ab", "aB", "abc", "ABC", "b", "bc", "
 func TestRouteIsSound(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(2, 3))
 	for round := range 20 {
-		var srcs []string
-		for i := range 60 {
+		var matches []string
+		for range 60 {
 			var conds []string
 			for range 1 + rnd.IntN(2) {
 				f := routeTests[rnd.IntN(len(routeTests))]
@@ -41,13 +41,9 @@ func TestRouteIsSound(t *testing.T) {
 			if len(conds) == 2 {
 				cond = fmt.Sprintf("(%s) %s (%s)", conds[0], []string{"&&", "||"}[rnd.IntN(2)], conds[1])
 			}
-			srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nmissing_fields: false_if_missing\nlenient_numbers: true\nmatch: %q\n", i, cond))
+			matches = append(matches, cond)
 		}
-		rs := compileRules(t, srcs...)
-		e, err := New(rs, Config{}, func(*alert.Alert) {})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rs, e := lenientEngine(t, matches)
 		d := event.Decoder{Stream: "s"}
 		indexed := 0
 		for _, r := range rs {
@@ -88,19 +84,15 @@ func TestRouteIsSound(t *testing.T) {
 // under their event id, not their channel: an event of another id is then
 // tested against none of them.
 func TestRouteByTheRarerField(t *testing.T) {
-	var srcs []string
+	var matches []string
 	for i := range 40 {
 		cond := fmt.Sprintf(`event.Channel.iequals("Microsoft-Windows-Sysmon/Operational") && event.EventID == 1 ? event.CommandLine.icontains("x%d") : event.Channel.iequals("Security") && event.EventID == 4688 ? event.CommandLine.icontains("x%d") : false`, i, i)
 		if i%10 == 0 {
 			cond = fmt.Sprintf(`event.Channel.iequals("Microsoft-Windows-Sysmon/Operational") && event.EventID == 10 && event.GrantedAccess.icontains("y%d")`, i)
 		}
-		srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nmissing_fields: false_if_missing\nlenient_numbers: true\nmatch: %q\n", i, cond))
+		matches = append(matches, cond)
 	}
-	rs := compileRules(t, srcs...)
-	e, err := New(rs, Config{}, func(*alert.Alert) {})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, e := lenientEngine(t, matches)
 	d := event.Decoder{Stream: "windows"}
 	x, err := d.Decode([]byte(`{"ts":1,"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":10,"GrantedAccess":"0x1410"}`))
 	if err != nil {
@@ -157,4 +149,20 @@ func BenchmarkSigmaShapeRules(b *testing.B) {
 			}
 		})
 	}
+}
+
+// lenientEngine is an engine of one filter rule per condition, rule i
+// matching matches[i], with Sigma's missing_fields and lenient_numbers.
+func lenientEngine(t *testing.T, matches []string) ([]*rules.Rule, *Engine) {
+	t.Helper()
+	var srcs []string
+	for i, m := range matches {
+		srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nmissing_fields: false_if_missing\nlenient_numbers: true\nmatch: %q\n", i, m))
+	}
+	rs := compileRules(t, srcs...)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, e
 }
