@@ -89,8 +89,10 @@ func (e *Engine) shedRule(d detector, target int64) int64 {
 	rs.ShedItems += uint64(n)
 	e.stats.StateShed += uint64(n)
 	e.shedRounds++
-	e.logCounted(e.shedRounds, "state budget exceeded: the rule's oldest state was dropped", "rule", r.ID,
-		"dropped", n, "freed_bytes", freed, "max_state_bytes", e.cfg.Limits.MaxStateBytes)
+	if logged(e.shedRounds) {
+		e.logCounted(e.shedRounds, "state budget exceeded: the rule's oldest state was dropped", "rule", r.ID,
+			"dropped", n, "freed_bytes", freed, "max_state_bytes", e.cfg.Limits.MaxStateBytes)
+	}
 	if e.explaining(r) {
 		e.explainf(r, "state budget: dropped %d of its oldest state (%d bytes)", n, freed)
 	}

@@ -370,7 +370,9 @@ func (e *Engine) Push(ev *event.Event, now time.Time) {
 // quarantine sets aside an event whose time cannot be trusted.
 func (e *Engine) quarantine(ev *event.Event, why string) {
 	e.stats.Quarantined++
-	e.logCounted(e.stats.Quarantined, "event quarantined: its time is not believable", "stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "why", why)
+	if logged(e.stats.Quarantined) {
+		e.logCounted(e.stats.Quarantined, "event quarantined: its time is not believable", "stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "why", why)
+	}
 	if e.cfg.Quarantine != nil {
 		e.cfg.Quarantine(ev, why)
 	}
@@ -381,16 +383,20 @@ func (e *Engine) push(ev *event.Event, now time.Time) {
 		e.stats.Late++
 		if !e.dispatchLate(ev) {
 			e.stats.LateDropped++
-			e.logCounted(e.stats.LateDropped, "late event dropped (older than the watermark; raise allowed_lateness or set late: process)",
-				"stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "watermark", time.Unix(0, e.reorder.wm).UTC())
+			if logged(e.stats.LateDropped) {
+				e.logCounted(e.stats.LateDropped, "late event dropped (older than the watermark; raise allowed_lateness or set late: process)",
+					"stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "watermark", time.Unix(0, e.reorder.wm).UTC())
+			}
 		}
 		return
 	}
 	e.release(e.reorder.advance())
 	for e.reorder.overBudget() {
 		e.stats.ReleasedEarly++
-		e.logCounted(e.stats.ReleasedEarly, "reorder buffer over its byte budget: its oldest events are released before every stream has passed them; events of the stream holding event time back may now arrive late",
-			"slowest_stream", e.reorder.laggard(), "buffered_bytes", e.reorder.bytes, "max_buffer_bytes", e.reorder.maxBytes)
+		if logged(e.stats.ReleasedEarly) {
+			e.logCounted(e.stats.ReleasedEarly, "reorder buffer over its byte budget: its oldest events are released before every stream has passed them; events of the stream holding event time back may now arrive late",
+				"slowest_stream", e.reorder.laggard(), "buffered_bytes", e.reorder.bytes, "max_buffer_bytes", e.reorder.maxBytes)
+		}
 		e.release(e.reorder.forceOldest())
 	}
 }
@@ -638,7 +644,9 @@ func (e *Engine) processLate(i int, ev *event.Event) bool {
 // keyFailed counts an event a rule skipped because its key failed.
 func (e *Engine) keyFailed(r *rules.Rule, ev *event.Event) {
 	e.stats.KeyErrors++
-	e.logCounted(e.stats.KeyErrors, "event skipped by a rule: its key could not be computed", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "error", r.Health.LastError())
+	if logged(e.stats.KeyErrors) {
+		e.logCounted(e.stats.KeyErrors, "event skipped by a rule: its key could not be computed", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "error", r.Health.LastError())
+	}
 	if e.explaining(r) {
 		e.explainf(r, "key could not be computed: %s", r.Health.LastError())
 	}
@@ -648,8 +656,10 @@ func (e *Engine) keyFailed(r *rules.Rule, ev *event.Event) {
 // window had been emitted (and could not be corrected).
 func (e *Engine) lateInWindow(r *rules.Rule, ev *event.Event) {
 	e.stats.LateInWindow++
-	e.logCounted(e.stats.LateInWindow, "late event not counted in an already emitted window (set late: correct on the rule to emit corrections)",
-		"rule", r.ID, "stream", ev.Stream, "id", ev.ID, "time", ev.Timestamp())
+	if logged(e.stats.LateInWindow) {
+		e.logCounted(e.stats.LateInWindow, "late event not counted in an already emitted window (set late: correct on the rule to emit corrections)",
+			"rule", r.ID, "stream", ev.Stream, "id", ev.ID, "time", ev.Timestamp())
+	}
 	if e.explaining(r) {
 		e.explainf(r, "event %s is late for its window", ev.ID)
 	}
@@ -659,14 +669,18 @@ func (e *Engine) lateInWindow(r *rules.Rule, ev *event.Event) {
 // that rule is lost, and said so.
 func (e *Engine) stateError(r *rules.Rule, err error) {
 	e.stats.StateErrors++
-	e.logCounted(e.stats.StateErrors, "state store error: the rule's state for this event is lost", "rule", r.ID, "error", err.Error())
+	if logged(e.stats.StateErrors) {
+		e.logCounted(e.stats.StateErrors, "state store error: the rule's state for this event is lost", "rule", r.ID, "error", err.Error())
+	}
 }
 
 // shed counts an event a detector could not keep because of a limit.
 func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
 	e.ruleStats[r.ID].Shed++
 	e.stats.Shed++
-	e.logCounted(e.stats.Shed, "event shed by a state limit", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "why", why)
+	if logged(e.stats.Shed) {
+		e.logCounted(e.stats.Shed, "event shed by a state limit", "rule", r.ID, "stream", ev.Stream, "id", ev.ID, "why", why)
+	}
 	if e.explaining(r) {
 		e.explainf(r, "event %s shed: %s", ev.ID, why)
 	}
@@ -713,17 +727,27 @@ func (e *Engine) explainf(r *rules.Rule, format string, args ...any) {
 	fmt.Fprintf(e.explain, "  %s: "+format+"\n", append([]any{r.ID}, args...)...)
 }
 
-// logCounted logs the 1st, 10th, 100th, … occurrence of a counted problem.
-func (e *Engine) logCounted(n uint64, msg string, args ...any) {
+// logged reports whether the nth occurrence of a counted problem is
+// logged: the 1st, 10th, 100th, … Callers test it before building the
+// log line's arguments, which would otherwise be allocated for every
+// occurrence, logged or not: a stream of late events paid two
+// allocations each for a line written a few times.
+func logged(n uint64) bool {
 	for p := uint64(1); p <= n; p *= 10 {
 		if p == n {
-			e.log.Warn(msg, append(args, "count", n)...)
-			return
+			return true
 		}
 		if p > n/10 {
-			return
+			return false
 		}
 	}
+	return false
+}
+
+// logCounted logs the nth occurrence of a counted problem, with its
+// count; see logged.
+func (e *Engine) logCounted(n uint64, msg string, args ...any) {
+	e.log.Warn(msg, append(args, "count", n)...)
 }
 
 // keyOf computes a filter rule's key for ev and the string its dedup is

@@ -2,6 +2,8 @@ package correlate
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,6 +305,12 @@ func TestExplain(t *testing.T) {
 
 // BenchmarkFilterRules measures decode + route + evaluate per event as the
 // number of rules grows: the index keeps the cost nearly flat.
+// benchStart is the time of a benchmark's first event; each next one is
+// a millisecond later. The benchmarks cycle through a few lines whose own
+// times start over with every cycle: taken as they are, half the events
+// would be late, and dropped before any rule saw them.
+const benchStart = 1_700_000_000_000 * int64(time.Millisecond)
+
 func BenchmarkFilterRules(b *testing.B) {
 	for _, n := range []int{10, 100, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -324,10 +332,28 @@ func BenchmarkFilterRules(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				x.Time += int64(i) * 1e6
+				x.Time = benchStart + int64(i)*1e6
 				e.Push(x, time.Time{})
 				i++
 			}
 		})
+	}
+}
+
+// TestLoggedOccurrences: a counted problem is logged at its 1st, 10th,
+// 100th, … occurrence, and at no other.
+func TestLoggedOccurrences(t *testing.T) {
+	var got []uint64
+	for n := uint64(0); n <= 100000; n++ {
+		if logged(n) {
+			got = append(got, n)
+		}
+	}
+	want := []uint64{1, 10, 100, 1000, 10000, 100000}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged at %v, want %v", got, want)
+	}
+	if !logged(10_000_000_000_000_000_000) || logged(math.MaxUint64) {
+		t.Error("logged misses 10^19 or logs 2^64-1")
 	}
 }

@@ -196,7 +196,9 @@ func (e *Engine) learn(o *online, ev *event.Event) {
 	fs, ok := o.features[id]
 	if !ok {
 		o.stats.Unmatched++
-		e.logCounted(o.stats.Unmatched, "feedback for an alert this model did not score (or no longer remembers)", "model", o.spec.Name, "alert", id)
+		if logged(o.stats.Unmatched) {
+			e.logCounted(o.stats.Unmatched, "feedback for an alert this model did not score (or no longer remembers)", "model", o.spec.Name, "alert", id)
+		}
 		return
 	}
 	o.model.Update(fs, label)

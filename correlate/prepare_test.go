@@ -291,7 +291,7 @@ func BenchmarkPreparedEngine(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						x.Time += int64(done+j) * 1e6
+						x.Time = benchStart + int64(done+j)*1e6
 						if prep != nil {
 							prep(x)
 						}

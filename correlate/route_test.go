@@ -143,7 +143,7 @@ func BenchmarkSigmaShapeRules(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				x.Time += int64(i) * 1e6
+				x.Time = benchStart + int64(i)*1e6
 				e.Push(x, time.Time{})
 				i++
 			}
