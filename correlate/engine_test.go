@@ -303,14 +303,14 @@ func TestExplain(t *testing.T) {
 	}
 }
 
-// BenchmarkFilterRules measures decode + route + evaluate per event as the
-// number of rules grows: the index keeps the cost nearly flat.
 // benchStart is the time of a benchmark's first event; each next one is
 // a millisecond later. The benchmarks cycle through a few lines whose own
 // times start over with every cycle: taken as they are, half the events
 // would be late, and dropped before any rule saw them.
 const benchStart = 1_700_000_000_000 * int64(time.Millisecond)
 
+// BenchmarkFilterRules measures decode + route + evaluate per event as the
+// number of rules grows: the index keeps the cost nearly flat.
 func BenchmarkFilterRules(b *testing.B) {
 	for _, n := range []int{10, 100, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
