@@ -24,7 +24,6 @@ type aggregate struct {
 	args     []window.Arg
 	measures []rules.Measure
 	keyBuf   []byte
-	hold     holder
 }
 
 func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
@@ -70,11 +69,10 @@ func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
 		e: e, r: r, kind: kind,
 		args:     make([]window.Arg, len(cfg.Measures)),
 		measures: r.Aggregate.Measures,
-		hold:     holder{e: e, r: r},
 	}
 	// An hour's window of a busy key keeps its last events as evidence
-	// until it closes: held copies (see holder).
-	cfg.Hold = d.hold.hold
+	// until it closes: held copies (see hold.go).
+	cfg.Hold = e.holder(r)
 	agg, err := window.New(cfg)
 	if err != nil {
 		return nil, err

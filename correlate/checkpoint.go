@@ -113,6 +113,7 @@ type Restorer struct {
 // Restore starts restoring a checkpoint; call it before the first Push.
 func (e *Engine) Restore() *Restorer {
 	rs := &Restorer{e: e, rules: map[string]*rules.Rule{}, dets: map[string]detector{}, legacy: mapStore{}}
+	e.held.restoring = map[storedEvent]*event.Event{}
 	for _, d := range e.dets {
 		rs.rules[d.rule().ID] = d.rule()
 		rs.dets[d.rule().ID] = d
@@ -212,6 +213,7 @@ func sameState(r *rules.Rule, entry string) stateMatch {
 
 // Finish completes the restore.
 func (rs *Restorer) Finish() error {
+	rs.e.held.restoring = nil
 	return rs.e.LoadState(rs.legacy)
 }
 

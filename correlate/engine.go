@@ -232,10 +232,13 @@ type Engine struct {
 	prepMask []bool
 	rest     *router
 	// packers pack the lines of the events detectors hold, one per
-	// stream, shared by the rules (see holder), while packing: the state
+	// stream, shared by the rules (see hold.go), while packing: the state
 	// was past 1/packFrom of its budget at the last look.
 	packers map[string]*event.Packer
 	packing bool
+	// What detectors keep of the events they hold, one copy however many
+	// rules hold an event (hold.go).
+	held heldCopies
 }
 
 // New builds an engine for the rules; alerts are passed to out in a

@@ -1,48 +1,90 @@
 package correlate
 
 import (
+	"bytes"
+
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
 )
 
-// holder makes what a detector keeps of the events it holds for long (a
-// sequence's partial matches, a join's buffers, a window's evidence): a
-// copy with the event's line but none of its values, which are decoded
-// again, as far as the rule reads them, only when read (event.Event.Hold).
-// A twelve-hour sequence keyed by user keeps every login of the last
-// twelve hours and reads each once or twice; most of a decoded login is
-// what other rules read. Whoever reads a held event thaws it first
+// Detectors keep some events for long: a sequence's partial matches, a
+// join's buffers, a window's evidence. They keep a held copy
+// (event.Event.Hold): the event's line but none of its values, which are
+// decoded again, as far as the rules read them, only when read. A
+// twelve-hour sequence keyed by user keeps every login of the last twelve
+// hours and reads each once or twice; most of a decoded login is what
+// other rules read. Whoever reads a held event thaws it first
 // (event.Event.Thaw). While the engine is packing (its state is past a
 // quarter of its budget), the line is packed too, against its stream's
 // earlier lines.
-type holder struct {
-	e     *Engine
-	r     *rules.Rule
-	projs []streamProjection
+//
+// Every rule that holds events of a stream holds the same copy: it keeps
+// what any of them reads (their projections together), so that two hour
+// windows over payments keep one 128-byte copy of a payment, not two.
+// A restore shares them as the run did: the copies of one event, which
+// each rule's state stores apart, become one again.
+type heldCopies struct {
+	rules []*rules.Rule
+	projs map[string]*event.Projection
+	// last is the event held last and its copy: the rules an event is
+	// dispatched to hold it one after the other.
+	last, lastCopy *event.Event
+	lastPacked     bool
+	// restoring, during a restore, has the copies made so far.
+	restoring map[storedEvent]*event.Event
 }
 
-type streamProjection struct {
-	stream string
-	proj   *event.Projection
-	pk     *event.Packer
+// storedEvent is what a checkpoint keeps of an event beside its line.
+type storedEvent struct {
+	stream, id string
+	time       int64
+	seq        uint64
+	line       int
 }
 
-func (h *holder) hold(ev *event.Event) *event.Event {
-	var p *streamProjection
-	for i := range h.projs {
-		if h.projs[i].stream == ev.Stream {
-			p = &h.projs[i]
-			break
+// holder returns what r's detector calls to hold an event, and counts r
+// among the rules whose reads the copies keep. A rule that reads events
+// whole keeps them as they are, and does not make the others do so.
+func (e *Engine) holder(r *rules.Rule) func(*event.Event) *event.Event {
+	if r.Reads().Whole {
+		return func(ev *event.Event) *event.Event { return ev }
+	}
+	e.held.rules = append(e.held.rules, r)
+	return e.hold
+}
+
+func (e *Engine) hold(ev *event.Event) *event.Event {
+	h := &e.held
+	if ev == h.last && e.packing == h.lastPacked {
+		return h.lastCopy
+	}
+	if h.restoring != nil {
+		k := storedEvent{ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line}
+		if c := h.restoring[k]; c != nil && bytes.Equal(c.RawLine(), ev.RawLine()) {
+			return c
 		}
+		c := e.holdCopy(ev)
+		h.restoring[k] = c
+		return c
 	}
-	if p == nil {
-		h.projs = append(h.projs, streamProjection{ev.Stream, rules.Projection([]*rules.Rule{h.r}, ev.Stream), h.e.packer(ev.Stream)})
-		p = &h.projs[len(h.projs)-1]
+	h.last, h.lastCopy, h.lastPacked = ev, e.holdCopy(ev), e.packing
+	return h.lastCopy
+}
+
+func (e *Engine) holdCopy(ev *event.Event) *event.Event {
+	h := &e.held
+	p, ok := h.projs[ev.Stream]
+	if !ok {
+		if h.projs == nil {
+			h.projs = map[string]*event.Projection{}
+		}
+		p = rules.Projection(h.rules, ev.Stream)
+		h.projs[ev.Stream] = p
 	}
-	if !h.e.packing {
-		return ev.Hold(p.proj, nil)
+	if !e.packing {
+		return ev.Hold(p, nil)
 	}
-	return ev.Hold(p.proj, p.pk)
+	return ev.Hold(p, e.packer(ev.Stream))
 }
 
 // packer returns the Packer of a stream's held lines, which every rule

@@ -199,3 +199,70 @@ func TestReloadKeepsThePackers(t *testing.T) {
 		t.Errorf("%d lines packed after the reload, %d before: the moved state was not packed again", after, before)
 	}
 }
+
+// Rules that hold the same event hold one copy of it, which keeps what
+// any of them reads; a restore makes the copies the checkpoint stores
+// apart, one per rule, one again.
+func TestRulesShareHeldCopies(t *testing.T) {
+	rs := compileRules(t, `id: spend
+title: spend per hour
+by: [event.user]
+aggregate:
+  window: {type: tumbling, size: 1h}
+  measures: {total: sum(event.amount)}
+  having: total > 1000000.0
+`, `id: devices
+title: devices per hour
+by: [event.user]
+aggregate:
+  window: {type: tumbling, size: 1h}
+  measures: {n: count_distinct(event.device)}
+  having: n > 100
+`)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := event.Decoder{Stream: "payments", Project: rules.Projection(rs, "payments")}
+	decode := func(i int) *event.Event {
+		ev, err := d.Decode(fmt.Appendf(nil, `{"id":"p%d","ts":%d,"user":"u%d","amount":%d,"device":"d%d","note":"x"}`, i, 1_700_000_000+i, i%3, i, i%5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	ev := decode(0)
+	c := e.hold(ev)
+	if c == ev || !c.Held() || e.hold(ev) != c {
+		t.Fatalf("held %p and %p of %p, want one held copy", c, e.hold(ev), ev)
+	}
+	th := c.Thaw()
+	if _, ok := th.Get("amount"); !ok {
+		t.Error("the thawed copy lacks what spend reads")
+	}
+	if _, ok := th.Get("device"); !ok {
+		t.Error("the thawed copy lacks what devices reads")
+	}
+	for i := range 40 {
+		e.Push(decode(i), time.Time{})
+	}
+	// Each rule keeps the last 10 events of each of 3 users' windows as
+	// evidence: the same 30 events.
+	e2, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e2.Restore()
+	if err := e.Snapshot(func(scope, key string, val []byte) error { return r.Entry(scope, key, slices.Clone(val)) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e2.held.restoring); n != 30 {
+		t.Errorf("%d held copies restored, want 30, shared by both rules", n)
+	}
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if e2.held.restoring != nil {
+		t.Error("the restore's copies are still kept after it")
+	}
+}

@@ -18,7 +18,6 @@ type joinDet struct {
 	r      *rules.Rule
 	j      *join.Joiner
 	keyBuf []byte
-	hold   holder
 }
 
 func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
@@ -34,8 +33,8 @@ func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
 	for _, s := range r.Join.Sides {
 		cfg.Sides = append(cfg.Sides, s.Name)
 	}
-	d := &joinDet{e: e, r: r, hold: holder{e: e, r: r}}
-	cfg.Hold = d.hold.hold
+	d := &joinDet{e: e, r: r}
+	cfg.Hold = e.holder(r)
 	if d.j, err = join.New(cfg); err != nil {
 		return nil, err
 	}

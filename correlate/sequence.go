@@ -26,7 +26,6 @@ type sequence struct {
 	// described (TraceKey); traces are the keys being traced.
 	store  *nfa.MemoryStore
 	traces *traces
-	hold   holder
 }
 
 func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
@@ -39,12 +38,12 @@ func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore(), hold: holder{e: e, r: r}}
+	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore()}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
 		MaxPartials:       e.cfg.Limits.MaxPartials,
 		Store:             d.store,
-		Hold:              d.hold.hold,
+		Hold:              e.holder(r),
 	}
 	if e.cfg.Explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID) {
 		opts.Observer = nfa.ObserverFunc(d.observe)
