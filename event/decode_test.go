@@ -3,8 +3,10 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -740,6 +742,47 @@ func checkStored(t *testing.T, line []byte, decoded bool, std map[string]any, pr
 			got, gok := tv.Path(path...)
 			if gok != wok || !reflect.DeepEqual(got.Interface(), want.Interface()) {
 				t.Fatalf("path %q of the thawed event %#v %v, stored %#v %v\nline %q", path, got.Interface(), gok, want.Interface(), wok, line)
+			}
+		}
+	}
+}
+
+// stamp's one pass over the members (findTime) picks the time that a walk
+// per time key in turn picks: the first key whose last member is not
+// null, whatever the members' order, repeats and nulls.
+func TestFindTimeAsWalk(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 5))
+	names := []string{"ts", "time", "timestamp", "@timestamp", "x", "tsx", "t"}
+	configs := [][]string{nil, {"time", "ts"}, {"t", "x", "ts", "time", "timestamp", "@timestamp", "tsx", "a"}}
+	for i := range 3000 {
+		var b strings.Builder
+		b.WriteString("{")
+		for m := range 1 + rnd.IntN(6) {
+			if m > 0 {
+				b.WriteString(",")
+			}
+			val := fmt.Sprint(1_700_000_000_000 + rnd.IntN(1000))
+			if rnd.IntN(4) == 0 {
+				val = "null"
+			}
+			fmt.Fprintf(&b, "%q:%s", names[rnd.IntN(len(names))], val)
+		}
+		b.WriteString("}")
+		line := []byte(b.String())
+		for _, tf := range configs {
+			for _, proj := range []*Projection{nil, NewProjection([][]string{{"x"}})} {
+				one := Decoder{TimeFields: tf, Project: proj}
+				walked := Decoder{TimeFields: tf, Project: proj}
+				walked.init()
+				walked.timeByLen = nil
+				if one.init(); one.timeByLen == nil {
+					t.Fatalf("time fields %v: no one-pass lookup", tf)
+				}
+				e1, err1 := one.Decode(line)
+				e2, err2 := walked.Decode(line)
+				if fmt.Sprint(err1) != fmt.Sprint(err2) || (err1 == nil && e1.Time != e2.Time) {
+					t.Fatalf("case %d, time fields %v: %s: one pass gives %v %v, walks %v %v", i, tf, line, e1, err1, e2, err2)
+				}
 			}
 		}
 	}
