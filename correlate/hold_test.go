@@ -204,21 +204,11 @@ func TestReloadKeepsThePackers(t *testing.T) {
 // any of them reads; a restore makes the copies the checkpoint stores
 // apart, one per rule, one again.
 func TestRulesShareHeldCopies(t *testing.T) {
-	rs := compileRules(t, `id: spend
-title: spend per hour
-by: [event.user]
-aggregate:
-  window: {type: tumbling, size: 1h}
-  measures: {total: sum(event.amount)}
-  having: total > 1000000.0
-`, `id: devices
-title: devices per hour
-by: [event.user]
-aggregate:
-  window: {type: tumbling, size: 1h}
-  measures: {n: count_distinct(event.device)}
-  having: n > 100
-`)
+	// hourly is a user's hourly measure that never alerts.
+	hourly := func(id, measure string) string {
+		return fmt.Sprintf("id: %s\ntitle: %s per hour\nby: [event.user]\naggregate:\n  window: {type: tumbling, size: 1h}\n  measures: {m: %s}\n  having: m > 1000000.0\n", id, id, measure)
+	}
+	rs := compileRules(t, hourly("spend", "sum(event.amount)"), hourly("devices", "count_distinct(event.device)"))
 	e, err := New(rs, Config{}, func(*alert.Alert) {})
 	if err != nil {
 		t.Fatal(err)
