@@ -15,6 +15,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cep-project/cep/alert"
@@ -87,6 +88,10 @@ type Config struct {
 	// this configuration: by New, and by Reload once the new engine
 	// replaces the old (source.Preparation.Store fits).
 	Prepare func(func() func(*event.Event))
+	// Shards, above one, splits the keys of each sequence rule that reads
+	// nothing but its events into that many matchers, which step in
+	// parallel in PushBatch (shard.go); the alerts are the same.
+	Shards int
 }
 
 // DefaultMaxBufferBytes bounds the reorder buffer unless configured.
@@ -239,6 +244,16 @@ type Engine struct {
 	// What detectors keep of the events they hold, one copy however many
 	// rules hold an event (hold.go).
 	held heldCopies
+	// holdMu guards held while sharded rules run in parallel.
+	holdMu sync.Mutex
+	// sharded are the rules split by key (shard.go); steps, what release
+	// will do, noted while deferring (in PushBatch) or planning.
+	sharded   []*shardedSequence
+	steps     []step
+	deferring bool
+	// shardsBusy is set while shards run a plan, which shardWG awaits.
+	shardsBusy bool
+	shardWG    sync.WaitGroup
 }
 
 // New builds an engine for the rules; alerts are passed to out in a
@@ -249,6 +264,7 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 		return nil, err
 	}
 	e.announce()
+	e.logShards()
 	return e, nil
 }
 
@@ -262,6 +278,9 @@ func (e *Engine) announce() {
 func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) {
 	if cfg.AllowedLateness < 0 {
 		return nil, fmt.Errorf("allowed lateness must not be negative")
+	}
+	if cfg.Shards < 0 {
+		return nil, fmt.Errorf("shards must not be negative, got %d", cfg.Shards)
 	}
 	switch cfg.Late {
 	case "":
@@ -344,6 +363,14 @@ func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 	case rules.KindJoin:
 		return e.newJoin(r)
 	case rules.KindSequence:
+		if e.shardable(r) {
+			sd, err := e.newShardedSequence(r)
+			if err != nil {
+				return nil, err
+			}
+			e.sharded = append(e.sharded, sd)
+			return sd, nil
+		}
 		return e.newSequence(r)
 	}
 	return nil, fmt.Errorf("%s rules are not supported by this engine", r.Kind)
@@ -372,6 +399,7 @@ func (e *Engine) Push(ev *event.Event, now time.Time) {
 
 // quarantine sets aside an event whose time cannot be trusted.
 func (e *Engine) quarantine(ev *event.Event, why string) {
+	e.flushSteps()
 	e.stats.Quarantined++
 	if logged(e.stats.Quarantined) {
 		e.logCounted(e.stats.Quarantined, "event quarantined: its time is not believable", "stream", ev.Stream, "id", ev.ID, "line", ev.Line, "time", ev.Timestamp(), "why", why)
@@ -383,6 +411,8 @@ func (e *Engine) quarantine(ev *event.Event, why string) {
 
 func (e *Engine) push(ev *event.Event, now time.Time) {
 	if !e.reorder.add(ev, now) {
+		// A late event is dispatched now, after what was released before.
+		e.flushSteps()
 		e.stats.Late++
 		if !e.dispatchLate(ev) {
 			e.stats.LateDropped++
@@ -490,6 +520,10 @@ func (e *Engine) Stats() Stats {
 }
 
 func (e *Engine) release(wm int64) {
+	if e.sharded != nil {
+		e.releaseSteps(wm)
+		return
+	}
 	if e.prefetch != nil {
 		e.releaseBatches(wm)
 		return

@@ -50,7 +50,7 @@ func (e *Engine) holder(r *rules.Rule) func(*event.Event) *event.Event {
 		return func(ev *event.Event) *event.Event { return ev }
 	}
 	e.held.rules = append(e.held.rules, r)
-	return e.hold
+	return e.lockedHold(e.hold)
 }
 
 func (e *Engine) hold(ev *event.Event) *event.Event {

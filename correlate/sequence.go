@@ -29,6 +29,13 @@ type sequence struct {
 }
 
 func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
+	return e.newSequenceWith(r, e.holder(r), e.cfg.Limits.MaxPartials, nil)
+}
+
+// newSequenceWith builds a sequence detector whose matcher holds events
+// with hold, keeps at most maxPartials partial matches and tells onDue
+// its timers' deadlines (nfa.Options).
+func (e *Engine) newSequenceWith(r *rules.Rule, hold func(*event.Event) *event.Event, maxPartials int, onDue func(int64)) (*sequence, error) {
 	act := r.Sequence.NewSeqActivation()
 	p, err := r.Sequence.Pattern(act)
 	if err != nil {
@@ -41,9 +48,10 @@ func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
 	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore()}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
-		MaxPartials:       e.cfg.Limits.MaxPartials,
+		MaxPartials:       maxPartials,
 		Store:             d.store,
-		Hold:              e.holder(r),
+		Hold:              hold,
+		OnDue:             onDue,
 	}
 	if e.cfg.Explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID) {
 		opts.Observer = nfa.ObserverFunc(d.observe)
@@ -136,21 +144,12 @@ func noteText(n nfa.Note) string {
 func (e *Engine) sequenceStats() nfa.Stats {
 	var s nfa.Stats
 	for _, d := range e.dets {
-		q, ok := d.(*sequence)
-		if !ok {
-			continue
+		switch q := d.(type) {
+		case *sequence:
+			s = addStats(s, q.m.Stats())
+		case *shardedSequence:
+			s = addStats(s, q.stats())
 		}
-		x := q.m.Stats()
-		s.Keys += x.Keys
-		s.Partials += x.Partials
-		s.Held += x.Held
-		s.Nodes += x.Nodes
-		s.Bytes += x.Bytes
-		s.Matches += x.Matches
-		s.TimedOut += x.TimedOut
-		s.Expired += x.Expired
-		s.DroppedPerKey += x.DroppedPerKey
-		s.DroppedTotal += x.DroppedTotal
 	}
 	return s
 }

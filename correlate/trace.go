@@ -87,12 +87,16 @@ func ParseKey(s string) (string, error) {
 func (e *Engine) TraceKey(ruleID, key string) (*KeyTrace, error) {
 	var d *sequence
 	for _, det := range e.dets {
-		if det.rule().ID == ruleID {
-			q, ok := det.(*sequence)
-			if !ok {
-				return nil, fmt.Errorf("rule %s is a %s rule: keys are traced for sequence rules", ruleID, det.rule().Kind)
-			}
+		if det.rule().ID != ruleID {
+			continue
+		}
+		switch q := det.(type) {
+		case *sequence:
 			d = q
+		case *shardedSequence:
+			d = q.shardFor(key)
+		default:
+			return nil, fmt.Errorf("rule %s is a %s rule: keys are traced for sequence rules", ruleID, det.rule().Kind)
 		}
 	}
 	if d == nil {
@@ -179,6 +183,9 @@ func (e *Engine) RuleStates() map[string]RuleState {
 		switch q := d.(type) {
 		case *sequence:
 			s := q.m.Stats()
+			out[q.r.ID] = RuleState{Keys: s.Keys, Bytes: s.Bytes, Partials: s.Partials}
+		case *shardedSequence:
+			s := q.stats()
 			out[q.r.ID] = RuleState{Keys: s.Keys, Bytes: s.Bytes, Partials: s.Partials}
 		case *aggregate:
 			out[q.r.ID] = RuleState{Keys: q.agg.Stats().Keys, Bytes: -1}

@@ -54,6 +54,12 @@ type Options struct {
 	// emits and in Describe. It is called once per event that some step
 	// takes, so every partial match holds the same copy.
 	Hold func(*event.Event) *event.Event
+	// OnDue, when set, is called by Advance over a MemoryStore before it
+	// expires the keys due at one deadline, which it does deadline by
+	// deadline and, at one deadline, key by key. A caller that splits keys
+	// among several matchers merges their matches into one matcher's
+	// order with it.
+	OnDue func(at int64)
 }
 
 // Matcher runs one NFA for many keys. It is not safe for concurrent use.
@@ -115,6 +121,8 @@ type Matcher struct {
 	// event once a step took it.
 	hold func(*event.Event) *event.Event
 	held *event.Event
+	// onDue is Options.OnDue.
+	onDue func(at int64)
 	// now is the latest event time seen, for notes made outside Process.
 	now int64
 }
@@ -162,6 +170,7 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 		overflow: o.Overflow,
 		obs:      o.Observer,
 		hold:     o.Hold,
+		onDue:    o.OnDue,
 		fp:       uint32(n.fingerprint),
 		cur:      newCursor(n),
 		memo:     make([]int8, len(n.steps)),
@@ -298,6 +307,9 @@ func (m *Matcher) advanceMemory(watermark int64, emit func(Match)) error {
 		due := m.mem.due(watermark)
 		if len(due) == 0 {
 			return nil
+		}
+		if m.onDue != nil {
+			m.onDue(m.mem.dueAt)
 		}
 		m.dueStates = append(m.dueStates[:0], due...)
 		for i, ks := range m.dueStates {

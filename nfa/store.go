@@ -41,6 +41,8 @@ type MemoryStore struct {
 	// peak is the most keys the map held since it was made; Go maps do not
 	// shrink, so the store remakes it when far fewer keys remain.
 	peak int
+	// dueAt is the deadline of the keys due returned last.
+	dueAt int64
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -200,6 +202,7 @@ func (s *MemoryStore) due(t int64) []*KeyState {
 		return s.batch
 	}
 	d := x.At
+	s.dueAt = d
 	for {
 		x, ok := s.q.Peek()
 		if !ok || x.At != d {

@@ -144,3 +144,15 @@ func LintFacts(set *Set, known KnownFacts) []error {
 	}
 	return out
 }
+
+// CallsFacts reports whether any expression of the rule calls seen, fact
+// or context, so that what it does with an event may depend on what other
+// events made rules remember.
+func (r *Rule) CallsFacts() bool {
+	for _, p := range r.programs() {
+		if p.CallsFacts() {
+			return true
+		}
+	}
+	return false
+}

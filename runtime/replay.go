@@ -9,6 +9,9 @@ import (
 	"github.com/cep-project/cep/source"
 )
 
+// pushChunk is how many events the replay hands the engine at once.
+const pushChunk = 512
+
 // replay is the Replay loop: every source reads on its own goroutine, and
 // a k-way merge on the head event of each pushes events in event-time
 // order (each source's own order is kept; disorder inside one source is
@@ -32,14 +35,27 @@ func (rt *Runtime) replay(ctx, srcCtx context.Context) (bool, error) {
 	var zero time.Time
 	n := 0
 	done := ctx.Done()
+	// Events go to the engine a chunk at a time, which lets it step its
+	// sharded rules in parallel (correlate.Engine.PushBatch); anything
+	// else the engine is told waits for the chunk before it.
+	chunk := make([]*event.Event, 0, pushChunk)
+	flush := func() {
+		rt.eng.PushBatch(chunk, zero)
+		clear(chunk)
+		chunk = chunk[:0]
+	}
+	defer flush()
 	for len(h) > 0 {
 		in := h[0]
-		ev := in.batch.Events[in.pos]
+		chunk = append(chunk, in.batch.Events[in.pos])
 		in.batch.Events[in.pos] = nil
 		in.pos++
-		rt.eng.Push(ev, zero)
 		n++
+		if len(chunk) == pushChunk {
+			flush()
+		}
 		if rt.cfg.OnEvents != nil && n%8192 == 0 {
+			flush()
 			rt.cfg.OnEvents(rt.eng)
 		}
 		if n%1024 == 0 {
@@ -53,6 +69,7 @@ func (rt *Runtime) replay(ctx, srcCtx context.Context) (bool, error) {
 			heap.Fix(&h, 0)
 			continue
 		}
+		flush()
 		if rt.fill(in, open, bySource) {
 			heap.Fix(&h, 0)
 		} else {

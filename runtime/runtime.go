@@ -357,9 +357,7 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	lastCheckpoint := time.Now()
 	push := func(b source.Batch) {
 		now := time.Now()
-		for _, ev := range b.Events {
-			rt.eng.Push(ev, now)
-		}
+		rt.eng.PushBatch(b.Events, now)
 		rt.advance(b)
 		if b.Pushed != nil {
 			b.Pushed()

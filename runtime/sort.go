@@ -61,10 +61,19 @@ func (rt *Runtime) sortedReplay(ctx, srcCtx context.Context) (bool, error) {
 	}
 	var zero time.Time
 	n := 0
+	chunk := make([]*event.Event, 0, pushChunk)
+	flush := func() {
+		rt.eng.PushBatch(chunk, zero)
+		clear(chunk)
+		chunk = chunk[:0]
+	}
 	err := s.each(func(ev *event.Event) bool {
-		rt.eng.Push(ev, zero)
+		if chunk = append(chunk, ev); len(chunk) == pushChunk {
+			flush()
+		}
 		n++
 		if rt.cfg.OnEvents != nil && n%8192 == 0 {
+			flush()
 			rt.cfg.OnEvents(rt.eng)
 		}
 		if n%1024 == 0 && ctx.Err() != nil {
@@ -72,6 +81,7 @@ func (rt *Runtime) sortedReplay(ctx, srcCtx context.Context) (bool, error) {
 		}
 		return true
 	})
+	flush()
 	if err != nil {
 		return false, err
 	}

@@ -51,6 +51,8 @@ type benchParams struct {
 	project  bool
 	// prepare evaluates the filters' conditions on the decoders.
 	prepare bool
+	// shards splits the sequence rules' keys among parallel matchers.
+	shards int
 	// rate, when positive, paces the source at this many events per
 	// second of wall time, for latency below peak load.
 	rate float64
@@ -164,6 +166,7 @@ is reported as a ratio of the scanner's.`,
 	f.IntVar(&p.decoders, "decoders", 0, "goroutines decoding the lines (0: --cpu)")
 	f.BoolVar(&p.project, "project", true, "decode only the fields the rules read (false: every field)")
 	f.BoolVar(&p.prepare, "prepare", true, "evaluate filter rules' conditions on the decoding goroutines (false: on the engine's)")
+	f.IntVar(&p.shards, "shards", 1, "split each sequence rule's keys among this many matchers, stepped in parallel")
 	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second (0: as fast as it goes)")
 	f.BoolVar(&p.compare, "compare-handwritten", false, "also time a hand-written single-threaded scanner of the same logic (filter, sequence) and check the matches are identical")
 	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")
@@ -350,7 +353,7 @@ func (a *app) runBench(p benchParams) error {
 	cfg := runtime.Config{
 		Mode:         runtime.Replay,
 		Rules:        rs,
-		Engine:       correlate.Config{AllowedLateness: p.lateness, Logger: a.log, Late: lateFor(sc)},
+		Engine:       correlate.Config{AllowedLateness: p.lateness, Logger: a.log, Late: lateFor(sc), Shards: p.shards},
 		Sources:      []source.Source{src},
 		Sink:         sink,
 		Log:          a.log,
@@ -488,6 +491,7 @@ func (a *app) runBench(p benchParams) error {
 	extra["decoders"] = decoders
 	extra["projected"] = spec.Decoder.Project != nil
 	extra["prepared"] = spec.Prepare != nil
+	extra["shards"] = max(p.shards, 1)
 	res.Extra = extra
 	if p.compare {
 		goruntime.GC()

@@ -33,6 +33,9 @@ type engineParams struct {
 	sort        bool
 	sortBytes   sizeFlag
 	memoryLimit sizeFlag
+	// shards splits the keys of sequence rules among matchers that step
+	// in parallel (correlate.Config.Shards).
+	shards int
 }
 
 func (p engineParams) config(log *slog.Logger, explain io.Writer, streams []string) correlate.Config {
@@ -49,6 +52,7 @@ func (p engineParams) config(log *slog.Logger, explain io.Writer, streams []stri
 		ExplainRule:     p.explainRule,
 		Limits:          p.limits,
 		MaxFuture:       p.maxFuture,
+		Shards:          p.shards,
 	}
 }
 

@@ -116,6 +116,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		late:        cfg.Engine.Late,
 		explainRule: p.explainRule,
 		limits:      cfg.Engine.limits(),
+		shards:      cfg.Engine.Shards,
 	}
 	if l := cfg.Engine.AllowedLateness; l != nil {
 		ep.lateness = time.Duration(*l)

@@ -1,0 +1,332 @@
+package correlate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/facts"
+	"github.com/cep-project/cep/rules"
+)
+
+// Sequence rules of every kind the shards must order alike: a looping
+// step, an absence whose matches come at deadlines, timeouts emitted,
+// two streams keyed apart, and beside them a filter and a sequence that
+// reads facts, which are not sharded.
+var shardRules = []string{`id: loop
+title: probes then cash-out
+streams: [pay]
+by: [event.k]
+sequence:
+  within: 40s
+  steps:
+    - {name: probe, where: event.t == "a", times: 2+}
+    - {name: cash, where: event.t == "c"}
+`, `id: absent
+title: checkout without payment
+streams: [pay]
+by: [event.k]
+sequence:
+  within: 20s
+  steps:
+    - {name: checkout, where: event.t == "b"}
+    - {name: payment, where: event.t == "c", not: true}
+`, `id: timeouts
+title: a then b, timeouts kept
+streams: [pay]
+by: [event.k]
+sequence:
+  within: 15s
+  emit_timeouts: true
+  steps:
+    - {name: a, where: event.t == "a"}
+    - {name: b, where: event.t == "b"}
+`, `id: cross
+title: login then payment of its user
+streams: [auth, pay]
+by: {auth: [event.user], pay: [event.k]}
+sequence:
+  within: 30s
+  steps:
+    - {name: login, where: event.t == "login", stream: auth}
+    - {name: pay, where: event.t == "c", stream: pay}
+`, `id: big
+title: Large payment
+streams: [pay]
+by: [event.k]
+match: event.t == "c" && event.x > 90.0
+remember:
+  - {set: big_payers, key: event.k, value: '"yes"', ttl: 1h}
+`, `id: after-big
+title: big payer then a
+streams: [pay]
+by: [event.k]
+sequence:
+  within: 30s
+  steps:
+    - name: one
+      where: event.t == "a" && seen("big_payers", event.k, "yes")
+    - {name: two, where: event.t == "b"}
+`}
+
+// shardCompile compiles shardRules with a fact store of their own.
+func shardCompile(t testing.TB) []*rules.Rule {
+	rs := compileRules(t, shardRules...)
+	rules.UseFacts(rs, facts.NewMemory())
+	return rs
+}
+
+// shardEvents makes n events over keys, a second or so apart, some
+// out of order and some late.
+func shardEvents(t testing.TB, n, keys int) []*event.Event {
+	rng := rand.New(rand.NewPCG(7, 11))
+	var out []*event.Event
+	types := []string{"a", "a", "b", "c", "login"}
+	for i := range n {
+		sec := i/3 + rng.IntN(4)
+		k := fmt.Sprintf("k%d", rng.IntN(keys))
+		ty := types[rng.IntN(len(types))]
+		stream := "pay"
+		if ty == "login" {
+			stream = "auth"
+		}
+		out = append(out, ev(t, stream, fmt.Sprintf("e%d", i), sec,
+			fmt.Sprintf(`"k":%q,"user":%q,"t":%q,"x":%d`, k, k, ty, rng.IntN(100))))
+	}
+	return out
+}
+
+// alertsText renders alerts with everything that must not differ.
+func alertsText(as []*alert.Alert) string {
+	var b strings.Builder
+	for _, a := range as {
+		var evs []string
+		for _, e := range a.Events {
+			evs = append(evs, e.Step+"="+e.Event.ID)
+		}
+		fmt.Fprintf(&b, "%s %s key=%v t=%d out=%v [%s]\n", a.Rule, a.ID, a.Key, a.Time.UnixNano(), a.TimedOut, strings.Join(evs, ","))
+	}
+	return b.String()
+}
+
+func runSharded(t *testing.T, shards, batch int, evs []*event.Event, late string) (string, Stats, map[string]string) {
+	return runShardedWithin(t, shards, batch, evs, late, 0)
+}
+
+// runShardedWithin is runSharded under a state budget.
+func runShardedWithin(t *testing.T, shards, batch int, evs []*event.Event, late string, budget int64) (string, Stats, map[string]string) {
+	t.Helper()
+	rs := shardCompile(t)
+	col := &collector{}
+	e, err := New(rs, Config{Shards: shards, AllowedLateness: 2e9, Late: late, Streams: []string{"pay", "auth"}, Limits: Limits{MaxStateBytes: budget}}, col.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(e.sharded); shards > 1 && got != 4 {
+		t.Fatalf("%d rules sharded, want 4 (not the filter, nor the rule reading facts)", got)
+	}
+	var zero time.Time
+	for i := 0; i < len(evs); i += batch {
+		e.PushBatch(evs[i:min(i+batch, len(evs))], zero)
+	}
+	state := map[string]string{}
+	if err := e.Snapshot(func(scope, key string, val []byte) error {
+		state[scope+" "+key] = string(val)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	st := e.Stats()
+	return alertsText(col.alerts), st, state
+}
+
+// With its keys split among shards a run gives the alerts of a run
+// without, in the same order, and the same state and counters.
+func TestShardsChangeNothing(t *testing.T) {
+	evs := shardEvents(t, 6000, 300)
+	for _, late := range []string{LateDrop, LateProcess} {
+		want, wantStats, wantState := runSharded(t, 1, 1, evs, late)
+		if strings.Count(want, "\n") < 500 || !strings.Contains(want, "out=true") || !strings.Contains(want, "absent") || !strings.Contains(want, "after-big") || !strings.Contains(want, "cross") {
+			t.Fatalf("late %s: the run is too plain to compare:\n%.2000s", late, want)
+		}
+		if wantStats.Late == 0 {
+			t.Fatalf("late %s: no event was late", late)
+		}
+		for _, shards := range []int{2, 3, 4} {
+			for _, batch := range []int{1, 7, 512, 5000} {
+				got, gotStats, gotState := runSharded(t, shards, batch, evs, late)
+				if got != want {
+					t.Errorf("late %s, %d shards, batches of %d: alerts differ:\n%s", late, shards, batch, firstDiff(want, got))
+				}
+				if gotStats != wantStats {
+					t.Errorf("late %s, %d shards, batches of %d: stats %+v, want %+v", late, shards, batch, gotStats, wantStats)
+				}
+				if d := stateDiff(gotState, wantState); d != "" {
+					t.Errorf("late %s, %d shards, batches of %d: checkpoints differ: %s", late, shards, batch, d)
+				}
+			}
+		}
+	}
+}
+
+// Under a state budget that sheds nothing the shards give the alerts of
+// one matcher; shedding, each shard to its share, gives alerts of its own,
+// but the same in every run.
+func TestShardsUnderABudget(t *testing.T) {
+	evs := shardEvents(t, 6000, 300)
+	const roomy, tight = 1 << 20, 20 << 10
+	want, wantStats, _ := runShardedWithin(t, 1, 1, evs, LateDrop, roomy)
+	got, gotStats, _ := runShardedWithin(t, 3, 512, evs, LateDrop, roomy)
+	if wantStats.StateShed != 0 || got != want || gotStats != wantStats {
+		t.Errorf("3 shards under %d bytes: %d shed; alerts:\n%s", roomy, gotStats.StateShed, firstDiff(want, got))
+	}
+	a, as, _ := runShardedWithin(t, 3, 512, evs, LateDrop, tight)
+	b, bs, _ := runShardedWithin(t, 3, 100, evs, LateDrop, tight)
+	if as.StateShed == 0 {
+		t.Fatalf("3 shards under %d bytes shed nothing", tight)
+	}
+	if a != b || as != bs {
+		t.Errorf("3 shards shedding: two runs differ:\n%s", firstDiff(a, b))
+	}
+}
+
+// stateDiff compares two checkpoints: the same entries, and the same
+// bytes but for the sharded rules' keys, whose partial matches are
+// numbered by each shard (the numbers label them in traces).
+func stateDiff(got, want map[string]string) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d entries, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		w, ok := got[k]
+		switch {
+		case !ok:
+			return "no entry " + k
+		case w != v && !strings.Contains(k, " k/"):
+			return "entry " + k + " differs"
+		}
+	}
+	return ""
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range min(len(w), len(g)) {
+		if w[i] != g[i] {
+			return fmt.Sprintf("line %d:\n want %s\n  got %s", i+1, w[i], g[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(g), len(w))
+}
+
+// A checkpoint of a sharded run restores into an engine without shards,
+// and the other way round, and both go on as one run would.
+func TestShardedCheckpointsMove(t *testing.T) {
+	evs := shardEvents(t, 3000, 200)
+	cfg := func(n int) Config {
+		return Config{Shards: n, AllowedLateness: 2e9, Streams: []string{"pay", "auth"}}
+	}
+	var zero time.Time
+	one := &collector{}
+	e, err := New(shardCompile(t), cfg(1), one.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.PushBatch(evs, zero)
+	e.Close()
+	want := alertsText(one.alerts)
+
+	for _, n := range [][2]int{{3, 1}, {1, 2}, {2, 4}} {
+		// The rules remember facts: each run has its own.
+		rs := shardCompile(t)
+		col := &collector{}
+		a, err := New(rs, cfg(n[0]), col.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.PushBatch(evs[:1700], zero)
+		b := restored(t, a, rs, cfg(n[1]), col)
+		b.PushBatch(evs[1700:], zero)
+		b.Close()
+		if got := alertsText(col.alerts); got != want {
+			t.Errorf("%d shards, then %d: alerts differ:\n%s", n[0], n[1], firstDiff(want, got))
+		}
+	}
+}
+
+// Tracing a key of a sharded rule follows it in its shard.
+func TestTraceShardedKey(t *testing.T) {
+	rs := shardCompile(t)
+	e, err := New(rs, Config{Shards: 3}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.TraceKey("timeouts", `["k1"]`); err != nil {
+		t.Fatal(err)
+	}
+	var zero time.Time
+	e.PushBatch([]*event.Event{ev(t, "pay", "e1", 1, `"k":"k1","t":"a"`), ev(t, "pay", "e2", 2, `"k":"k2","t":"a"`)}, zero)
+	kt, err := e.TraceKey("timeouts", `["k1"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kt.Partials) != 1 || !slices.ContainsFunc(kt.Trace, func(s string) bool { return strings.Contains(s, "e1") }) {
+		t.Fatalf("trace of k1: %+v", kt)
+	}
+}
+
+// BenchmarkShardedSequence times the engine alone (events decoded before)
+// on a 3-step sequence over 100,000 keys, with its keys in 1, 2 and 4
+// matchers. The shards gain where they have cores to themselves: run it
+// with -cpu 2 or more.
+func BenchmarkShardedSequence(b *testing.B) {
+	const keys = 100_000
+	rng := rand.New(rand.NewPCG(1, 2))
+	d := event.Decoder{Stream: "pay"}
+	evs := make([]*event.Event, 0, 1<<20)
+	types := []string{"a", "b", "c"}
+	for i := range cap(evs) {
+		line := fmt.Sprintf(`{"id":"e%d","ts":%d,"k":"k%d","t":%q}`, i, 1_700_000_000_000+int64(i), rng.IntN(keys), types[rng.IntN(3)])
+		e, err := d.Decode([]byte(line))
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	rs := compileRules(b, `id: abc
+title: a, b then c
+streams: [pay]
+by: [event.k]
+sequence:
+  within: 10m
+  steps:
+    - {name: a, where: event.t == "a"}
+    - {name: b, where: event.t == "b"}
+    - {name: c, where: event.t == "c"}
+`)
+	for _, shards := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
+			n := 0
+			var e *Engine
+			for b.Loop() {
+				if n%len(evs) == 0 {
+					b.StopTimer()
+					var err error
+					if e, err = New(rs, Config{Shards: shards}, func(*alert.Alert) {}); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				e.PushBatch(evs[n%len(evs):n%len(evs)+512], time.Time{})
+				n += 512
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
+		})
+	}
+}
