@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 )
 
 var _ = Describe("sequence rules split by key", func() {
@@ -62,6 +65,39 @@ sinks:
 	It("pass the example's rule tests", func() {
 		r := cep(repoRoot(), nil, "test", "examples/fraud", "--shards", "3")
 		Expect(r.code).To(Equal(0), r.stdout+r.stderr)
+	})
+
+	It("restart from a checkpoint taken with three shards into two, losing no alert", func() {
+		withShards := func(cfg string, n int) string {
+			b, err := os.ReadFile(cfg)
+			Expect(err).NotTo(HaveOccurred())
+			text := regexp.MustCompile(`engine: \{allowed_lateness: 5s[^}]*\}`).ReplaceAllString(string(b), fmt.Sprintf("engine: {allowed_lateness: 5s, shards: %d}", n))
+			Expect(text).To(ContainSubstring(fmt.Sprintf("shards: %d", n)))
+			Expect(os.WriteFile(cfg, []byte(text), 0o644)).To(Succeed())
+			return cfg
+		}
+		once := GinkgoT().TempDir()
+		rcv := newSlowReceiver(0)
+		s := startCep(once, "run", "--config", fraudRun(once, fraudData, rcv.srv.URL))
+		Eventually(s, "2m").Should(gexec.Exit(0))
+		want := archiveCounts(once)
+		Expect(len(want)).To(BeNumerically(">", 200))
+
+		dir := GinkgoT().TempDir()
+		rcv = newSlowReceiver(10 * time.Millisecond)
+		cfg := withShards(fraudRun(dir, fraudData, rcv.srv.URL), 3)
+		s = startCep(dir, "run", "--config", cfg)
+		Eventually(func() bool { return hasCheckpoint(filepath.Join(dir, "state")) }).Should(BeTrue())
+		Eventually(func() int { return total(archiveCounts(dir)) }).Should(BeNumerically(">=", len(want)/3))
+		s.Kill()
+		Eventually(s).Should(gexec.Exit())
+		Expect(len(rcv.ids())).To(BeNumerically("<", len(want)), "the kill came after the end: the spec proves nothing")
+
+		s = startCep(dir, "run", "--config", withShards(cfg, 2))
+		Eventually(s, "2m").Should(gexec.Exit(0))
+		Expect(string(s.Err.Contents())).To(ContainSubstring("restored checkpoint"))
+		Expect(keys(archiveCounts(dir))).To(ConsistOf(keys(want)), "the set of alert ids equals one run's without shards")
+		Expect(keys(rcv.ids())).To(ConsistOf(keys(want)), "the webhook got every alert")
 	})
 
 	It("refuses a negative number of shards", func() {
