@@ -12,22 +12,29 @@ import (
 // holdRun is a config in dir replaying the fraud example's data with the
 // state budget given, its alerts to out.
 func holdRun(dir, budget, out string) string {
+	return fraudReplay(dir, "cep-"+budget+".yaml", "max_state_bytes: "+budget, out)
+}
+
+// fraudReplay is a config named name in dir replaying the fraud example's
+// data with the engine settings given beside allowed_lateness and late,
+// its alerts to out.
+func fraudReplay(dir, name, engine, out string) string {
 	GinkgoHelper()
 	root := repoRoot()
 	sources := ""
 	for _, st := range []string{"payments", "auth", "account", "orders"} {
 		sources += fmt.Sprintf("  - {type: file, path: %q, stream: %s}\n", filepath.Join(fraudData, st+".jsonl"), st)
 	}
-	return writeFile(dir, "cep-"+budget+".yaml", fmt.Sprintf(`
+	return writeFile(dir, name, fmt.Sprintf(`
 rules: [%[1]s/examples/fraud/rules]
 lists: %[1]s/examples/fraud/lists
 models: %[1]s/examples/fraud/models
-engine: {allowed_lateness: 5s, late: drop, max_state_bytes: %[2]s}
+engine: {allowed_lateness: 5s, late: drop, %[2]s}
 sources:
 %[3]s
 sinks:
   - {name: out, type: file, file: {path: %[4]q}}
-`, root, budget, sources, out))
+`, root, engine, sources, out))
 }
 
 var _ = Describe("held events", func() {

@@ -17,25 +17,13 @@ var _ = Describe("sequence rules split by key", func() {
 	It("give the alerts of one matcher, in the same order, from a config and from flags", func() {
 		dir := GinkgoT().TempDir()
 		root := repoRoot()
-		sources := ""
 		var inputs []string
 		for _, st := range []string{"payments", "auth", "account", "orders"} {
-			path := filepath.Join(fraudData, st+".jsonl")
-			sources += fmt.Sprintf("  - {type: file, path: %q, stream: %s}\n", path, st)
-			inputs = append(inputs, "--input", st+"="+path)
+			inputs = append(inputs, "--input", st+"="+filepath.Join(fraudData, st+".jsonl"))
 		}
 		viaConfig := func(shards int) (string, string) {
 			out := filepath.Join(dir, fmt.Sprintf("alerts-%d.jsonl", shards))
-			cfg := writeFile(dir, fmt.Sprintf("cep-%d.yaml", shards), fmt.Sprintf(`
-rules: [%[1]s/examples/fraud/rules]
-lists: %[1]s/examples/fraud/lists
-models: %[1]s/examples/fraud/models
-engine: {allowed_lateness: 5s, late: drop, shards: %[2]d}
-sources:
-%[3]s
-sinks:
-  - {name: out, type: file, file: {path: %[4]q}}
-`, root, shards, sources, out))
+			cfg := fraudReplay(dir, fmt.Sprintf("cep-%d.yaml", shards), fmt.Sprintf("shards: %d", shards), out)
 			r := cep(dir, nil, "run", "--config", cfg)
 			Expect(r.code).To(Equal(0), r.stderr)
 			b, err := os.ReadFile(out)
