@@ -330,3 +330,29 @@ sequence:
 		})
 	}
 }
+
+// Each shard keeps at most its share of Limits.MaxPartials, so the rule
+// as a whole keeps at most the limit.
+func TestShardsShareMaxPartials(t *testing.T) {
+	rs := compileRules(t, shardRules[2]) // timeouts: a, then b within 15s
+	e, err := New(rs, Config{Shards: 2, Limits: Limits{MaxPartials: 10}}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*event.Event
+	for i := range 40 {
+		evs = append(evs, ev(t, "pay", fmt.Sprintf("e%d", i), 1, fmt.Sprintf(`"k":"k%d","t":"a"`, i)))
+	}
+	// A later event moves event time past them, so they are released.
+	evs = append(evs, ev(t, "pay", "later", 2, `"k":"other","t":"x"`))
+	e.PushBatch(evs, time.Time{})
+	st := e.Stats()
+	if st.Partials > 10 || st.PartialsDropped != uint64(40-st.Partials) {
+		t.Fatalf("%d partial matches kept, %d dropped; want at most 10 kept and the rest dropped", st.Partials, st.PartialsDropped)
+	}
+	for i, d := range e.sharded[0].shards {
+		if n := d.m.Stats().Partials; n > 5 {
+			t.Errorf("shard %d keeps %d partial matches, more than its share of 5", i, n)
+		}
+	}
+}
