@@ -245,10 +245,7 @@ func (a *Aggregator) Advance(watermark int64, emit func(*Result), report func(*R
 	}
 	clear(a.later)
 	a.later = a.later[:0]
-	slices.SortFunc(a.out, func(x, y *Result) int {
-		return cmp.Or(cmp.Compare(x.End, y.End), cmp.Compare(x.Start, y.Start),
-			cmp.Compare(x.Key, y.Key), cmp.Compare(x.Revision, y.Revision))
-	})
+	slices.SortFunc(a.out, CompareResults)
 	for i := 0; i < len(a.out); {
 		j := i + 1
 		for j < len(a.out) && a.out[j].End == a.out[i].End && a.out[j].Start == a.out[i].Start {
@@ -258,13 +255,20 @@ func (a *Aggregator) Advance(watermark int64, emit func(*Result), report func(*R
 			emit(r)
 		}
 		if a.top >= 0 && report != nil {
-			if rep := a.rank(a.out[i:j]); rep != nil {
+			if rep := a.Rank(a.out[i:j]); rep != nil {
 				report(rep)
 			}
 		}
 		i = j
 	}
 	clear(a.out)
+}
+
+// CompareResults orders results as Advance emits them: by window end,
+// window start, key and revision.
+func CompareResults(x, y *Result) int {
+	return cmp.Or(cmp.Compare(x.End, y.End), cmp.Compare(x.Start, y.Start),
+		cmp.Compare(x.Key, y.Key), cmp.Compare(x.Revision, y.Revision))
 }
 
 func (a *Aggregator) collect(r *Result) {

@@ -33,17 +33,40 @@ var ErrSnapshot = errors.New("window: bad snapshot")
 // MarshalBinary encodes the aggregator's state: every key's windows, the
 // watermark and the counters.
 func (a *Aggregator) MarshalBinary() ([]byte, error) {
+	return MarshalParts([]*Aggregator{a})
+}
+
+// MarshalParts encodes aggregators of one configuration that each hold
+// some of a rule's keys, as an engine splitting keys among cores keeps
+// them, into the snapshot one aggregator holding every key would write:
+// the keys in order, the counters summed, the latest watermark. So a
+// snapshot loads into any number of parts (UnmarshalParts).
+func MarshalParts(parts []*Aggregator) ([]byte, error) {
+	a := parts[0]
 	e := &enc{Enc: wire.Enc{B: append([]byte(nil), codecMagic...)}}
 	e.B = append(e.B, codecVersion)
 	a.fingerprint(e)
-	e.Varint(a.wm)
-	for _, c := range a.counters(codecVersion) {
-		e.Uvarint(*c)
+	wm := MinTime
+	sum := make([]uint64, len(a.counters(codecVersion)))
+	owner := map[string]*Aggregator{}
+	for _, p := range parts {
+		wm = max(wm, p.wm)
+		for i, c := range p.counters(codecVersion) {
+			sum[i] += *c
+		}
+		for key := range p.keys {
+			owner[key] = p
+		}
 	}
-	keys := slices.Sorted(maps.Keys(a.keys))
+	e.Varint(wm)
+	for _, c := range sum {
+		e.Uvarint(c)
+	}
+	keys := slices.Sorted(maps.Keys(owner))
 	e.Uvarint(uint64(len(keys)))
 	for _, key := range keys {
 		e.Str(key)
+		a := owner[key]
 		switch k := a.keys[key].(type) {
 		case *slideKey:
 			a.encSlide(e, k)
@@ -81,6 +104,16 @@ func (a *Aggregator) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary replaces the aggregator's state with a snapshot taken by
 // MarshalBinary from an aggregator with the same window and measures.
 func (a *Aggregator) UnmarshalBinary(data []byte) error {
+	return UnmarshalParts(data, []*Aggregator{a}, nil)
+}
+
+// UnmarshalParts replaces the state of parts, aggregators of one
+// configuration, with a snapshot taken by MarshalBinary or MarshalParts:
+// each key goes to the part partOf names (nil: the first), every part
+// takes the watermark, and the first takes the counters, so that their
+// sums are the snapshot's.
+func UnmarshalParts(data []byte, parts []*Aggregator, partOf func(key string) int) error {
+	a := parts[0]
 	d := &dec{Dec: wire.Dec{B: data}, hold: a.cfg.Hold}
 	if string(d.Next(len(codecMagic))) != codecMagic {
 		return fmt.Errorf("%w: not a window snapshot", ErrSnapshot)
@@ -94,8 +127,7 @@ func (a *Aggregator) UnmarshalBinary(data []byte) error {
 	if got := d.Next(len(want.B)); d.Err == nil && string(got) != string(want.B) {
 		return fmt.Errorf("%w: taken with a different window or measures", ErrSnapshot)
 	}
-	b := &Aggregator{cfg: a.cfg, plan: a.plan, kind: a.kind, top: a.top, size: a.size, slide: a.slide, pane: a.pane,
-		gap: a.gap, expire: a.expire, length: a.length, lateness: a.lateness, keys: map[string]keyState{}}
+	b := a.blank()
 	b.wm = d.Varint()
 	for _, c := range b.counters(version) {
 		*c = d.Uvarint()
@@ -164,13 +196,24 @@ func (a *Aggregator) UnmarshalBinary(data []byte) error {
 	if d.Err != nil {
 		return fmt.Errorf("%w: %v", ErrSnapshot, d.Err)
 	}
-	keys := make([]string, 0, len(b.keys))
-	for k := range b.keys {
-		keys = append(keys, k)
+	// Each part starts over with its share of the keys; the counters stay
+	// with the first.
+	bs := make([]*Aggregator, len(parts))
+	for i := range parts {
+		bs[i] = a.blank()
+		bs[i].wm = b.wm
 	}
-	slices.Sort(keys)
+	bs[0].stats = b.stats
+	keys := slices.Sorted(maps.Keys(b.keys))
 	for _, key := range keys {
 		ks := b.keys[key]
+		i := 0
+		if partOf != nil {
+			i = partOf(key)
+		}
+		p := bs[i]
+		p.keys[key] = ks
+		p.account(key, ks)
 		var at int64
 		switch k := ks.(type) {
 		case *slideKey:
@@ -182,17 +225,23 @@ func (a *Aggregator) UnmarshalBinary(data []byte) error {
 				at = k.newest + a.expire
 			}
 		case *paneKey:
-			at = k.deadline(b, b.wm)
+			at = k.deadline(p, p.wm)
 		case *sessKey:
-			at = k.deadline(b)
+			at = k.deadline(p)
 		}
-		b.schedule(key, ks.timer(), at)
+		p.schedule(key, ks.timer(), at)
 	}
-	for _, key := range keys {
-		b.account(key, b.keys[key])
+	for i, p := range parts {
+		q := bs[i]
+		p.wm, p.keys, p.tq, p.stats, p.bytes = q.wm, q.keys, q.tq, q.stats, q.bytes
 	}
-	a.wm, a.keys, a.tq, a.stats, a.bytes = b.wm, b.keys, b.tq, b.stats, b.bytes
 	return nil
+}
+
+// blank is an aggregator of a's configuration with no state.
+func (a *Aggregator) blank() *Aggregator {
+	return &Aggregator{cfg: a.cfg, plan: a.plan, kind: a.kind, top: a.top, size: a.size, slide: a.slide, pane: a.pane,
+		gap: a.gap, expire: a.expire, length: a.length, lateness: a.lateness, wm: MinTime, keys: map[string]keyState{}}
 }
 
 // counters are the counters a snapshot of version v holds, in order.

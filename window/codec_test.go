@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,84 @@ func TestSnapshotCorruption(t *testing.T) {
 			feed(t, b, rand.New(rand.NewPCG(1, 2)), b.Watermark()/2, 20, &log)
 			b.Advance(1<<62, func(*Result) {}, func(*Report) {})
 		}
+	}
+}
+
+// TestSnapshotParts splits a snapshot among aggregators by key, as an
+// engine splitting a rule's keys among cores does, and checks that the
+// parts write back the same snapshot, count what the whole counted, and
+// close the same windows, merged in CompareResults order.
+func TestSnapshotParts(t *testing.T) {
+	for _, cfg := range codecConfigs() {
+		t.Run(cfg.Window.Kind.String(), func(t *testing.T) {
+			for n := 1; n <= 3; n++ {
+				whole := mustNew(t, cfg)
+				var log []string
+				feed(t, whole, rand.New(rand.NewPCG(uint64(n), 7)), 0, 200, &log)
+				snap, err := whole.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				parts := make([]*Aggregator, n)
+				for i := range parts {
+					parts[i] = mustNew(t, cfg)
+				}
+				partOf := func(key string) int { return int(key[len(key)-1]) % n }
+				if err := UnmarshalParts(snap, parts, partOf); err != nil {
+					t.Fatal(err)
+				}
+				for i, p := range parts {
+					for key := range p.keys {
+						if partOf(key) != i {
+							t.Fatalf("%d parts: key %s in part %d", n, key, i)
+						}
+					}
+					checkBytes(t, p)
+				}
+				back, err := MarshalParts(parts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !hasApprox(cfg) && !bytes.Equal(back, snap) {
+					t.Fatalf("%d parts write another snapshot", n)
+				}
+				var sum Stats
+				for _, p := range parts {
+					s := p.Stats()
+					sum.Keys += s.Keys
+					sum.Late += s.Late
+					sum.Corrections += s.Corrections
+					sum.DroppedEvents += s.DroppedEvents
+				}
+				if w := whole.Stats(); sum.Keys != w.Keys || sum.Late != w.Late || sum.Corrections != w.Corrections || sum.DroppedEvents != w.DroppedEvents {
+					t.Fatalf("%d parts count %+v, the whole %+v", n, sum, w)
+				}
+				var want, got []string
+				whole.Advance(1<<62, func(x *Result) { want = append(want, format(x)) }, func(r *Report) { want = append(want, fmt.Sprint("top ", r.End, len(r.Results))) })
+				var all []*Result
+				for _, p := range parts {
+					p.Advance(1<<62, func(x *Result) { all = append(all, x) }, nil)
+				}
+				slices.SortFunc(all, CompareResults)
+				for i := 0; i < len(all); {
+					j := i + 1
+					for j < len(all) && all[j].End == all[i].End && all[j].Start == all[i].Start {
+						j++
+					}
+					for _, x := range all[i:j] {
+						got = append(got, format(x))
+					}
+					if r := parts[0].Rank(all[i:j]); r != nil {
+						got = append(got, fmt.Sprint("top ", r.End, len(r.Results)))
+					}
+					i = j
+				}
+				// Sliding and length windows emit at events, not when time passes.
+				if len(want) == 0 && cfg.Window.Kind.closes() || strings.Join(want, "\n") != strings.Join(got, "\n") {
+					diffLines(t, want, got)
+					t.Fatalf("%d parts close other windows than the whole (%d results)", n, len(want))
+				}
+			}
+		})
 	}
 }

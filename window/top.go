@@ -6,9 +6,15 @@ import (
 	"slices"
 )
 
-// rank builds the top-N report of one window from its results. Corrections
-// are left out: the report describes the window as it closed.
-func (a *Aggregator) rank(rs []*Result) *Report {
+// Rank builds the top-N report of one window from its results, nil when
+// it has none to rank or the aggregator no Top. Corrections are left out:
+// the report describes the window as it closed. Advance calls it; an
+// engine that splits a rule's keys among aggregators calls it on the
+// results of all of them.
+func (a *Aggregator) Rank(rs []*Result) *Report {
+	if a.top < 0 {
+		return nil
+	}
 	var firsts []*Result
 	for _, r := range rs {
 		if r.Revision == 0 {
