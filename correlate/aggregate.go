@@ -24,9 +24,18 @@ type aggregate struct {
 	args     []window.Arg
 	measures []rules.Measure
 	keyBuf   []byte
+	// act binds measures for having and alerts: the engine's, or a
+	// shard's own (shardagg.go).
+	act *rules.Activation
 }
 
 func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
+	return e.newAggregateWith(r, e.cfg.Limits.MaxKeys, &e.act, e.holder(r))
+}
+
+// newAggregateWith is newAggregate with a bound on keys, an activation
+// and what holds evidence events (see hold.go) of the caller's.
+func (e *Engine) newAggregateWith(r *rules.Rule, maxKeys int, act *rules.Activation, hold func(*event.Event) *event.Event) (*aggregate, error) {
 	spec := r.Aggregate.Spec
 	kind, err := window.ParseKind(spec.Window.Type)
 	if err != nil {
@@ -38,7 +47,7 @@ func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
 			Gap: spec.Window.Gap, Length: spec.Window.Count,
 		},
 		Evidence:    spec.Evidence,
-		MaxKeys:     e.cfg.Limits.MaxKeys,
+		MaxKeys:     maxKeys,
 		MaxDistinct: e.cfg.Limits.MaxDistinct,
 	}
 	if kind == window.Length && cfg.Window.Expire == 0 {
@@ -66,13 +75,13 @@ func (e *Engine) newAggregate(r *rules.Rule) (*aggregate, error) {
 		cfg.AllowedLateness = e.cfg.CorrectWithin
 	}
 	d := &aggregate{
-		e: e, r: r, kind: kind,
+		e: e, r: r, kind: kind, act: act,
 		args:     make([]window.Arg, len(cfg.Measures)),
 		measures: r.Aggregate.Measures,
 	}
 	// An hour's window of a busy key keeps its last events as evidence
-	// until it closes: held copies (see hold.go).
-	cfg.Hold = e.holder(r)
+	// until it closes: held copies.
+	cfg.Hold = hold
 	agg, err := window.New(cfg)
 	if err != nil {
 		return nil, err
@@ -95,6 +104,15 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 		return
 	}
 	key := string(d.keyBuf)
+	st, res := d.add(key, ev)
+	d.added(ev, st, res)
+}
+
+// add adds ev to key's windows, and returns what Add said and, when a
+// sliding or length window fires at it, the result to alert with. It
+// touches nothing of the engine's but the rule's held copies, so a shard
+// may call it.
+func (d *aggregate) add(key string, ev *event.Event) (window.Status, *window.Result) {
 	for i, m := range d.measures {
 		d.args[i] = window.Arg{}
 		if m.Arg == nil {
@@ -117,26 +135,31 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 		d.args[i] = windowArg(v)
 	}
 	cur, st := d.agg.Add(key, ev.Time, d.args, ev)
-	switch st {
-	case window.Applied, window.Corrected:
-	case window.Late:
-		d.e.lateInWindow(d.r, ev)
-		return
-	default:
-		d.e.shed(d.r, ev, st.String())
-		return
-	}
-	if cur == nil {
-		return
+	if cur == nil || st != window.Applied && st != window.Corrected {
+		return st, nil
 	}
 	h := d.having(cur.Values, cur.Count)
 	if d.e.explaining(d.r) {
-		if d.e.explaining(d.r) {
-			d.e.explainf(d.r, "window (%s, %s] of key %s: %s, having %v", fmtTime(cur.Start), fmtTime(cur.End), key, d.describe(cur.Values), h)
-		}
+		d.e.explainf(d.r, "window (%s, %s] of key %s: %s, having %v", fmtTime(cur.Start), fmtTime(cur.End), key, d.describe(cur.Values), h)
 	}
 	if cur.Fire(h) {
-		d.alert(cur.Result())
+		return st, cur.Result()
+	}
+	return st, nil
+}
+
+// added does, on the engine's goroutine, what add's outcome calls for:
+// count a late or dropped event, or alert.
+func (d *aggregate) added(ev *event.Event, st window.Status, res *window.Result) {
+	switch st {
+	case window.Applied, window.Corrected:
+		if res != nil {
+			d.alert(res)
+		}
+	case window.Late:
+		d.e.lateInWindow(d.r, ev)
+	default:
+		d.e.shed(d.r, ev, st.String())
 	}
 }
 
@@ -156,17 +179,18 @@ func (d *aggregate) restore(key string, val []byte) error {
 }
 
 func (d *aggregate) advance(wm int64) {
-	d.agg.Advance(wm, func(res *window.Result) {
-		h := d.having(res.Values, res.Count)
-		if d.e.explaining(d.r) {
-			if d.e.explaining(d.r) {
-				d.e.explainf(d.r, "window [%s, %s) of key %s closed: %s, having %v", fmtTime(res.Start), fmtTime(res.End), res.Key, d.describe(res.Values), h)
-			}
-		}
-		if h {
-			d.alert(res)
-		}
-	}, d.report)
+	d.agg.Advance(wm, d.closed, d.report)
+}
+
+// closed alerts on a window that closed when the rule's having holds.
+func (d *aggregate) closed(res *window.Result) {
+	h := d.having(res.Values, res.Count)
+	if d.e.explaining(d.r) {
+		d.e.explainf(d.r, "window [%s, %s) of key %s closed: %s, having %v", fmtTime(res.Start), fmtTime(res.End), res.Key, d.describe(res.Values), h)
+	}
+	if h {
+		d.alert(res)
+	}
 }
 
 // having evaluates the rule's having on measure values; without one every
@@ -179,7 +203,7 @@ func (d *aggregate) having(vals []float64, count int64) bool {
 	if f := d.r.Aggregate.HavingFast; f != nil {
 		return f(vals)
 	}
-	act := &d.e.act
+	act := d.act
 	act.Reset()
 	for i, m := range d.measures {
 		act.BindMeasure(m.Name, m.Func, vals[i])

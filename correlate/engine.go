@@ -248,7 +248,10 @@ type Engine struct {
 	holdMu sync.Mutex
 	// sharded are the rules split by key (shard.go); steps, what release
 	// will do, noted while deferring (in PushBatch) or planning.
-	sharded   []*shardedSequence
+	sharded   []shardedRule
+	// shardIndexed: some sharded rule is reached through the router's
+	// index, so planning asks the router.
+	shardIndexed bool
 	steps     []step
 	deferring bool
 	// shardsBusy is set while shards run a plan, which shardWG awaits.
@@ -326,6 +329,10 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 		e.dets = append(e.dets, d)
+		if sr, ok := d.(shardedRule); ok {
+			sr.calls().det = len(e.dets) - 1
+			e.shardIndexed = e.shardIndexed || len(d.constraints()) > 0
+		}
 		if d.timed() {
 			e.timed = append(e.timed, d)
 		}
@@ -359,6 +366,14 @@ func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 	case rules.KindMatch:
 		return &filter{e: e, r: r, match: r.Match}, nil
 	case rules.KindAggregate:
+		if e.shardable(r) {
+			sa, err := e.newShardedAggregate(r)
+			if err != nil {
+				return nil, err
+			}
+			e.sharded = append(e.sharded, sa)
+			return sa, nil
+		}
 		return e.newAggregate(r)
 	case rules.KindJoin:
 		return e.newJoin(r)
@@ -666,7 +681,7 @@ func (e *Engine) processLate(i int, ev *event.Event) bool {
 	d := e.dets[i]
 	judges := false
 	switch d.(type) {
-	case *aggregate, *joinDet:
+	case *aggregate, *shardedAggregate, *joinDet:
 		judges = true
 	}
 	if !judges && e.lateFor(d.rule()) == LateDrop {

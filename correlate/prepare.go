@@ -172,3 +172,14 @@ func detIndex(h int32) int {
 	}
 	return int(h)
 }
+
+// routeAfterFilters returns the detectors, other than prepared filters,
+// that dispatch will hand ev to, in detector order: the router's answer
+// for the router dispatch uses. The slice is the router's until its next
+// route.
+func (e *Engine) routeAfterFilters(ev *event.Event) []int {
+	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
+		return e.rest.route(ev)
+	}
+	return e.router.route(ev)
+}

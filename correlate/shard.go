@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,9 +9,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/cep-project/cep/event"
-	"github.com/cep-project/cep/nfa"
 	"github.com/cep-project/cep/rules"
-	"github.com/cep-project/cep/rules/celenv"
 )
 
 // The engine is one goroutine, and with sequence rules over many keys
@@ -51,7 +48,8 @@ import (
 // of the rule's target.
 
 // shardOp is one call a sharded rule is planned to get: process ev (its
-// key and shard; shard < 0: the event has no key), or advance to wm.
+// key and shard; shard < 0: the event has no key, or the rule's where
+// left it out), or advance to wm.
 type shardOp struct {
 	ev      *event.Event
 	wm      int64
@@ -60,62 +58,53 @@ type shardOp struct {
 	advance bool
 }
 
-// shardResult is a match (or an error) a shard collected for an op; at
-// and round place an advance's match among the other shards' (see OnDue).
-type shardResult struct {
-	op    int32
-	round int32
-	at    int64
-	m     nfa.Match
-	err   error
-}
-
-// shardRun is one shard's collection while it runs a plan.
-type shardRun struct {
-	op    int32
-	at    int64
-	round int32
-	res   []shardResult
-	next  int
-	_     [64]byte // its own cache line: shards run in parallel
-}
-
-// shardPlan is the calls planned for one chunk of steps, and what each
-// shard collected running them.
-type shardPlan struct {
+// callPlan is the calls planned for one chunk of steps; next is the
+// first the engine has not carried out.
+type callPlan struct {
 	ops  []shardOp
 	keys []byte
-	runs []shardRun
 	next int
 }
 
-// shardedSequence is a sequence rule whose keys are split among shards.
-// It has two plans: while the engine emits what the shards collected for
-// one chunk of steps, the shards may be running the next.
-type shardedSequence struct {
-	e      *Engine
-	r      *rules.Rule
-	shards []*sequence
-	// active is the run each shard collects into.
-	active []*shardRun
-	// out emits matches on the engine's goroutine, with an activation of
-	// its own: the shards' may be in use.
-	out    *sequence
-	plans  [2]shardPlan
+// shardCalls is what every rule split by key keeps: its calls in two
+// plans, so that while the engine carries out one chunk of steps the
+// shards may be running the next.
+type shardCalls struct {
+	e *Engine
+	r *rules.Rule
+	n int
+	// det is the rule's detector index: a rule with constraints is
+	// planned only the events the router hands it.
+	det int
+	plans  [2]callPlan
 	cur    int
 	keyBuf []byte
-	merge  []shardResult
 }
 
-// shardable reports whether a sequence rule may be split by key: what it
-// does with an event depends on the event and its key's state alone.
+// shardedRule is a rule split by key (a sequence or an aggregate).
+type shardedRule interface {
+	detector
+	calls() *shardCalls
+	// planProcess notes in plan p that ev will be processed.
+	planProcess(p int, ev *event.Event)
+	// run carries out shard s's part of plan p, on the shard's goroutine.
+	run(p, s int)
+	// deliver emits, on the engine's goroutine, what the shards collected
+	// for the next planned call, in one detector's order.
+	deliver()
+	// reset forgets plan p, which must have been carried out.
+	reset(p int)
+}
+
+// shardable reports whether a rule may be split by key: what it does with
+// an event depends on the event and its key's state alone.
 func (e *Engine) shardable(r *rules.Rule) bool {
-	return e.cfg.Shards > 1 && r.Kind == rules.KindSequence && e.cfg.Explain == nil &&
-		len(r.Baselines) == 0 && !r.Reads().Whole && !r.CallsFacts()
+	return e.cfg.Shards > 1 && (r.Kind == rules.KindSequence || r.Kind == rules.KindAggregate) &&
+		e.whyNotSharded(r) == ""
 }
 
-// whyNotSharded says why a sequence rule keeps its keys in one matcher
-// when shards are configured.
+// whyNotSharded says why a sequence or aggregate rule keeps its keys in
+// one detector when shards are configured.
 func (e *Engine) whyNotSharded(r *rules.Rule) string {
 	switch {
 	case e.cfg.Explain != nil:
@@ -130,8 +119,8 @@ func (e *Engine) whyNotSharded(r *rules.Rule) string {
 	return ""
 }
 
-// logShards says, once, which sequence rules are split by key and why the
-// others are not.
+// logShards says, once, which rules are split by key and why the other
+// sequence and aggregate rules are not.
 func (e *Engine) logShards() {
 	if e.cfg.Shards <= 1 {
 		return
@@ -139,49 +128,15 @@ func (e *Engine) logShards() {
 	var split []string
 	for _, d := range e.dets {
 		r := d.rule()
-		if _, ok := d.(*shardedSequence); ok {
+		if _, ok := d.(shardedRule); ok {
 			split = append(split, r.ID)
-		} else if r.Kind == rules.KindSequence {
-			e.log.Info("sequence rule not split by key: "+e.whyNotSharded(r), "rule", r.ID)
+		} else if r.Kind == rules.KindSequence || r.Kind == rules.KindAggregate {
+			e.log.Info(r.Kind.String()+" rule not split by key: "+e.whyNotSharded(r), "rule", r.ID)
 		}
 	}
 	if len(split) > 0 {
-		e.log.Info("sequence rules split by key", "shards", e.cfg.Shards, "rules", strings.Join(split, ","))
+		e.log.Info("rules split by key", "shards", e.cfg.Shards, "rules", strings.Join(split, ","))
 	}
-}
-
-func (e *Engine) newShardedSequence(r *rules.Rule) (*shardedSequence, error) {
-	n := e.cfg.Shards
-	sd := &shardedSequence{e: e, r: r, active: make([]*shardRun, n)}
-	for i := range sd.plans {
-		sd.plans[i].runs = make([]shardRun, n)
-	}
-	hold := e.holder(r)
-	maxPartials := e.cfg.Limits.MaxPartials
-	if maxPartials <= 0 {
-		maxPartials = nfa.DefaultMaxPartials
-	}
-	for s := range n {
-		d, err := e.newSequenceWith(r, hold, (maxPartials+n-1)/n, func(at int64) {
-			run := sd.active[s]
-			if at == run.at && run.round >= 0 {
-				run.round++
-			} else {
-				run.at, run.round = at, 0
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		d.emitFn = func(m nfa.Match) {
-			run := sd.active[s]
-			m.Events = slices.Clone(m.Events)
-			run.res = append(run.res, shardResult{op: run.op, at: run.at, round: run.round, m: m})
-		}
-		sd.shards = append(sd.shards, d)
-	}
-	sd.out = &sequence{e: e, r: r, act: r.Sequence.NewSeqActivation()}
-	return sd, nil
 }
 
 // lockedHold makes hold safe to call from the shards, which run in
@@ -198,260 +153,109 @@ func (e *Engine) lockedHold(hold func(*event.Event) *event.Event) func(*event.Ev
 	}
 }
 
-func (sd *shardedSequence) rule() *rules.Rule               { return sd.r }
-func (sd *shardedSequence) constraints() []rules.Constraint { return nil }
-func (sd *shardedSequence) timed() bool                     { return true }
+func (sc *shardCalls) calls() *shardCalls { return sc }
+func (sc *shardCalls) rule() *rules.Rule  { return sc.r }
+func (sc *shardCalls) timed() bool        { return true }
 
-func (sd *shardedSequence) shardOf(key []byte) int32 {
-	return int32(xxhash.Sum64(key) % uint64(len(sd.shards)))
+func (sc *shardCalls) shardOf(key []byte) int32 {
+	return int32(xxhash.Sum64(key) % uint64(sc.n))
 }
 
-// reset forgets plan p, which must have been carried out.
-func (sd *shardedSequence) reset(p int) {
-	pl := &sd.plans[p]
-	if pl.next != len(pl.ops) {
-		panic(fmt.Sprintf("correlate: rule %s was planned %d calls and got %d", sd.r.ID, len(pl.ops), pl.next))
-	}
-	clear(pl.ops)
-	pl.ops, pl.next, pl.keys = pl.ops[:0], 0, pl.keys[:0]
-	for i := range pl.runs {
-		run := &pl.runs[i]
-		clear(run.res)
-		run.res, run.next = run.res[:0], 0
-	}
-}
-
-// planProcess notes in plan p that ev will be processed: its key now, on
-// the engine's goroutine, as process would compute it.
-func (sd *shardedSequence) planProcess(p int, ev *event.Event) {
-	pl := &sd.plans[p]
+// planKeyed notes in plan p that ev will be processed, with its key
+// computed now, on the engine's goroutine, as processing would (a key
+// that cannot be computed is counted there).
+func (sc *shardCalls) planKeyed(p int, ev *event.Event) {
+	pl := &sc.plans[p]
 	var ok bool
-	sd.keyBuf, ok = sd.e.encodedKey(sd.r, ev, sd.keyBuf)
+	sc.keyBuf, ok = sc.e.encodedKey(sc.r, ev, sc.keyBuf)
 	op := shardOp{ev: ev, shard: -1}
 	if ok {
 		start := len(pl.keys)
-		pl.keys = append(pl.keys, sd.keyBuf...)
+		pl.keys = append(pl.keys, sc.keyBuf...)
 		op.key = pl.keys[start:len(pl.keys):len(pl.keys)]
-		op.shard = sd.shardOf(op.key)
+		op.shard = sc.shardOf(op.key)
 	}
 	pl.ops = append(pl.ops, op)
 }
 
-func (sd *shardedSequence) planAdvance(p int, wm int64) {
-	pl := &sd.plans[p]
+func (sc *shardCalls) planAdvance(p int, wm int64) {
+	pl := &sc.plans[p]
 	pl.ops = append(pl.ops, shardOp{wm: wm, advance: true, shard: -1})
 }
 
-// run carries out shard s's part of plan p.
-func (sd *shardedSequence) run(p, s int) {
-	pl := &sd.plans[p]
-	d, run := sd.shards[s], &pl.runs[s]
-	sd.active[s] = run
-	for i := range pl.ops {
-		op := &pl.ops[i]
-		if !op.advance && int(op.shard) != s {
-			continue
-		}
-		run.op, run.at, run.round = int32(i), 0, -1
-		var err error
-		if op.advance {
-			err = d.m.Advance(op.wm, d.emitFn)
-		} else {
-			err = d.m.ProcessBytes(op.key, op.ev, d.emitFn)
-		}
-		if err != nil {
-			run.res = append(run.res, shardResult{op: int32(i), err: err})
-		}
-	}
-}
-
-// process emits what the shards collected for ev, or processes it now when
-// it was not planned.
-func (sd *shardedSequence) process(ev *event.Event, _ *celenv.Scores) {
-	pl := &sd.plans[sd.cur]
+// planned reports whether the current plan has a call left, and checks
+// that it is this one: processing ev, or (ev nil) advancing to wm.
+func (sc *shardCalls) planned(ev *event.Event, wm int64) bool {
+	pl := &sc.plans[sc.cur]
 	if pl.next == len(pl.ops) {
-		sd.now(func() { sd.planProcess(sd.cur, ev) })
-		return
+		return false
 	}
-	if op := &pl.ops[pl.next]; op.advance || op.ev != ev {
-		panic(fmt.Sprintf("correlate: rule %s was planned another call than processing event %s", sd.r.ID, ev.ID))
+	op := &pl.ops[pl.next]
+	switch {
+	case ev == nil && (!op.advance || op.wm != wm):
+		panic(fmt.Sprintf("correlate: rule %s was planned another call than an advance to %d", sc.r.ID, wm))
+	case ev != nil && (op.advance || op.ev != ev):
+		panic(fmt.Sprintf("correlate: rule %s was planned another call than processing event %s", sc.r.ID, ev.ID))
 	}
-	sd.deliver()
+	return true
 }
 
-func (sd *shardedSequence) advance(wm int64) {
-	pl := &sd.plans[sd.cur]
-	if pl.next == len(pl.ops) {
-		sd.now(func() { sd.planAdvance(sd.cur, wm) })
-		return
-	}
-	if op := &pl.ops[pl.next]; !op.advance || op.wm != wm {
-		panic(fmt.Sprintf("correlate: rule %s was planned another call than an advance to %d", sd.r.ID, wm))
-	}
-	sd.deliver()
-}
-
-// now plans one call and carries it out on the engine's goroutine, while
-// no shard runs.
-func (sd *shardedSequence) now(plan func()) {
-	if sd.e.shardsBusy {
-		panic(fmt.Sprintf("correlate: rule %s got a call nobody planned while its shards run", sd.r.ID))
-	}
-	sd.reset(sd.cur)
-	plan()
-	for s := range sd.shards {
-		sd.run(sd.cur, s)
-	}
-	sd.deliver()
-	sd.reset(sd.cur)
-}
-
-// deliver emits the matches of the next planned call in one matcher's
-// order.
-func (sd *shardedSequence) deliver() {
-	pl := &sd.plans[sd.cur]
-	i := int32(pl.next)
-	op := &pl.ops[i]
+// take returns the next planned call, which the caller delivers.
+func (sc *shardCalls) take() (int32, *shardOp) {
+	pl := &sc.plans[sc.cur]
+	i := pl.next
 	pl.next++
-	if !op.advance {
-		if op.shard >= 0 {
-			sd.emitRun(&pl.runs[op.shard], i)
-		}
+	return int32(i), &pl.ops[i]
+}
+
+// resetCalls forgets the calls of plan p, which must have been carried
+// out.
+func (sc *shardCalls) resetCalls(p int) {
+	pl := &sc.plans[p]
+	if pl.next != len(pl.ops) {
+		panic(fmt.Sprintf("correlate: rule %s was planned %d calls and got %d", sc.r.ID, len(pl.ops), pl.next))
+	}
+	clear(pl.ops)
+	pl.ops, pl.next, pl.keys = pl.ops[:0], 0, pl.keys[:0]
+}
+
+// now plans one call of sr and carries it out on the engine's goroutine,
+// while no shard runs: a call nobody planned.
+func (sc *shardCalls) now(sr shardedRule, plan func()) {
+	if sc.e.shardsBusy {
+		panic(fmt.Sprintf("correlate: rule %s got a call nobody planned while its shards run", sc.r.ID))
+	}
+	sr.reset(sc.cur)
+	plan()
+	for s := range sc.n {
+		sr.run(sc.cur, s)
+	}
+	sr.deliver()
+	sr.reset(sc.cur)
+}
+
+// processOrNow delivers what the shards collected for processing ev, or
+// processes it now when it was not planned.
+func (sc *shardCalls) processOrNow(sr shardedRule, ev *event.Event) {
+	if !sc.planned(ev, 0) {
+		sc.now(sr, func() { sr.planProcess(sc.cur, ev) })
 		return
 	}
-	sd.merge = sd.merge[:0]
-	for s := range pl.runs {
-		run := &pl.runs[s]
-		for run.next < len(run.res) && run.res[run.next].op == i {
-			sd.merge = append(sd.merge, run.res[run.next])
-			run.next++
-		}
-	}
-	slices.SortStableFunc(sd.merge, func(a, b shardResult) int {
-		if a.err != nil || b.err != nil {
-			// Errors after the matches, as one matcher stops at its first.
-			return cmp.Compare(errRank(a), errRank(b))
-		}
-		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.round, b.round), strings.Compare(a.m.Key, b.m.Key))
-	})
-	for j := range sd.merge {
-		sd.emitResult(&sd.merge[j])
-	}
-	clear(sd.merge)
+	sr.deliver()
 }
 
-func errRank(r shardResult) int {
-	if r.err != nil {
-		return 1
-	}
-	return 0
-}
-
-// emitRun emits a run's results for op i.
-func (sd *shardedSequence) emitRun(run *shardRun, i int32) {
-	for run.next < len(run.res) && run.res[run.next].op == i {
-		sd.emitResult(&run.res[run.next])
-		run.next++
-	}
-}
-
-func (sd *shardedSequence) emitResult(r *shardResult) {
-	if r.err != nil {
-		sd.e.stateError(sd.r, r.err)
+// advanceOrNow is processOrNow for an advance to wm.
+func (sc *shardCalls) advanceOrNow(sr shardedRule, wm int64) {
+	if !sc.planned(nil, wm) {
+		sc.now(sr, func() { sc.planAdvance(sc.cur, wm) })
 		return
 	}
-	sd.out.emit(r.m)
+	sr.deliver()
 }
 
-// A sharded rule's state is its shards' entries, in key order as one
-// matcher writes them.
-func (sd *shardedSequence) snapshot(put func(string, []byte) error) error {
-	type entry struct {
-		key string
-		val []byte
-	}
-	var all []entry
-	for _, d := range sd.shards {
-		if err := d.snapshot(func(k string, v []byte) error {
-			all = append(all, entry{k, slices.Clone(v)})
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	slices.SortFunc(all, func(a, b entry) int { return strings.Compare(a.key, b.key) })
-	for _, en := range all {
-		if err := put(en.key, en.val); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (sd *shardedSequence) restore(key string, val []byte) error {
-	k, ok := strings.CutPrefix(key, "k/")
-	if !ok {
-		return fmt.Errorf("a sequence rule has no state %q", key)
-	}
-	return sd.shards[sd.shardOf([]byte(k))].restore(key, val)
-}
-
-func (sd *shardedSequence) stateBytes() int64 {
-	var n int64
-	for _, d := range sd.shards {
-		n += d.stateBytes()
-	}
-	return n
-}
-
-// shed sheds each shard to its share of target, by its share of the
-// state; what that emits (emit_timeouts) comes shard by shard. The budget
-// is checked while no shard runs.
-func (sd *shardedSequence) shed(target int64) int {
-	total := sd.stateBytes()
-	if total <= 0 {
-		return 0
-	}
-	n := 0
-	run := &sd.plans[sd.cur].runs[0]
-	for s, d := range sd.shards {
-		b := d.stateBytes()
-		sd.active[s] = run
-		run.op = 0
-		n += d.shed(int64(float64(target) * float64(b) / float64(total)))
-		sd.emitRun(run, 0)
-		clear(run.res)
-		run.res, run.next = run.res[:0], 0
-	}
-	return n
-}
-
-// stats sums the shards' matcher statistics.
-func (sd *shardedSequence) stats() nfa.Stats {
-	var s nfa.Stats
-	for _, d := range sd.shards {
-		s = addStats(s, d.m.Stats())
-	}
-	return s
-}
-
-func addStats(s, x nfa.Stats) nfa.Stats {
-	s.Keys += x.Keys
-	s.Partials += x.Partials
-	s.Held += x.Held
-	s.Nodes += x.Nodes
-	s.Bytes += x.Bytes
-	s.Matches += x.Matches
-	s.TimedOut += x.TimedOut
-	s.Expired += x.Expired
-	s.DroppedPerKey += x.DroppedPerKey
-	s.DroppedTotal += x.DroppedTotal
-	return s
-}
-
-// shardFor returns the shard that keeps key.
-func (sd *shardedSequence) shardFor(key string) *sequence {
-	return sd.shards[sd.shardOf([]byte(key))]
+// shareOf is each of n shards' share of a limit: 0 (none) stays 0.
+func shareOf(limit, n int) int {
+	return (limit + n - 1) / n
 }
 
 // step is one thing release does: dispatch ev (after advancing the
@@ -536,7 +340,7 @@ func (e *Engine) carryOut(p, i, j int) {
 		clear(e.batch)
 	}
 	for _, sd := range e.sharded {
-		sd.cur = p
+		sd.calls().cur = p
 	}
 	for _, s := range e.steps[i:j] {
 		if s.ev == nil {
@@ -564,7 +368,7 @@ func (e *Engine) planSteps(p int, steps []step, cur *planCursor) (n int, check b
 	advance := func(t int64) {
 		if t > cur.wm {
 			for _, sd := range e.sharded {
-				sd.planAdvance(p, t)
+				sd.calls().planAdvance(p, t)
 			}
 			cur.wm = t
 		}
@@ -583,10 +387,20 @@ func (e *Engine) planSteps(p int, steps []step, cur *planCursor) (n int, check b
 			cur.since = 0
 			return i + 1, true
 		}
+		var routed []int
+		if e.shardIndexed {
+			routed = e.routeAfterFilters(s.ev)
+		}
 		for _, sd := range e.sharded {
-			if sd.r.ReadsStream(s.ev.Stream) {
-				sd.planProcess(p, s.ev)
+			if !sd.rule().ReadsStream(s.ev.Stream) {
+				continue
 			}
+			if len(sd.constraints()) > 0 {
+				if _, ok := slices.BinarySearch(routed, sd.calls().det); !ok {
+					continue
+				}
+			}
+			sd.planProcess(p, s.ev)
 		}
 	}
 	return len(steps), false
@@ -597,7 +411,7 @@ func (e *Engine) planSteps(p int, steps []step, cur *planCursor) (n int, check b
 func (e *Engine) startShards(p int) (wait func()) {
 	planned := false
 	for _, sd := range e.sharded {
-		planned = planned || len(sd.plans[p].ops) > 0
+		planned = planned || len(sd.calls().plans[p].ops) > 0
 	}
 	if !planned {
 		return func() {}

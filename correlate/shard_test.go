@@ -3,6 +3,7 @@ package correlate
 import (
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +73,56 @@ sequence:
     - name: one
       where: event.t == "a" && seen("big_payers", event.k, "yes")
     - {name: two, where: event.t == "b"}
+`, `id: slide
+title: much paid within 20s
+streams: [pay]
+by: [event.k]
+aggregate:
+  window: {type: sliding, size: 30s}
+  where: event.t == "c"
+  measures:
+    total: sum(event.x)
+  having: total > 100.0
+`, `id: top
+title: top payers of 10s, corrected when late
+streams: [pay]
+by: [event.k]
+late: correct
+aggregate:
+  window: {type: tumbling, size: 10s}
+  measures:
+    total: sum(event.x)
+    n: count()
+  having: n >= 1
+  top: {n: 3, by: total}
+`, `id: hop
+title: kinds of event per key
+streams: [pay]
+by: [event.k]
+aggregate:
+  window: {type: hopping, size: 5m, slide: 1m}
+  measures:
+    kinds: count_distinct(event.t)
+  having: kinds >= 3
+`, `id: session
+title: busy sessions
+streams: [pay, auth]
+by: {pay: [event.k], auth: [event.user]}
+aggregate:
+  window: {type: session, gap: 150s}
+  measures:
+    n: count()
+  having: n >= 5
+`, `id: length
+title: three payments high on average
+streams: [pay]
+by: [event.k]
+aggregate:
+  window: {type: length, size: 3}
+  where: event.t == "c" || event.t == "a"
+  measures:
+    avg: avg(event.x)
+  having: avg > 70.0
 `}
 
 // shardCompile compiles shardRules with a fact store of their own.
@@ -89,14 +140,21 @@ func shardEvents(t testing.TB, n, keys int) []*event.Event {
 	types := []string{"a", "a", "b", "c", "login"}
 	for i := range n {
 		sec := i/3 + rng.IntN(4)
+		if rng.IntN(40) == 0 {
+			sec -= 6 // late, into windows already closed
+		}
 		k := fmt.Sprintf("k%d", rng.IntN(keys))
 		ty := types[rng.IntN(len(types))]
 		stream := "pay"
 		if ty == "login" {
 			stream = "auth"
 		}
-		out = append(out, ev(t, stream, fmt.Sprintf("e%d", i), sec,
-			fmt.Sprintf(`"k":%q,"user":%q,"t":%q,"x":%d`, k, k, ty, rng.IntN(100))))
+		e := ev(t, stream, fmt.Sprintf("e%d", i), sec,
+			fmt.Sprintf(`"k":%q,"user":%q,"t":%q,"x":%d`, k, k, ty, rng.IntN(100)))
+		// Numbered as a source numbers them: windows keep evidence in
+		// event order, and a checkpoint checks it.
+		e.Seq = uint64(i + 1)
+		out = append(out, e)
 	}
 	return out
 }
@@ -109,7 +167,7 @@ func alertsText(as []*alert.Alert) string {
 		for _, e := range a.Events {
 			evs = append(evs, e.Step+"="+e.Event.ID)
 		}
-		fmt.Fprintf(&b, "%s %s key=%v t=%d out=%v [%s]\n", a.Rule, a.ID, a.Key, a.Time.UnixNano(), a.TimedOut, strings.Join(evs, ","))
+		fmt.Fprintf(&b, "%s %s key=%v t=%d out=%v corrects=%s %v [%s]\n", a.Rule, a.ID, a.Key, a.Time.UnixNano(), a.TimedOut, a.Corrects, a.Fields, strings.Join(evs, ","))
 	}
 	return b.String()
 }
@@ -127,8 +185,8 @@ func runShardedWithin(t *testing.T, shards, batch int, evs []*event.Event, late 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(e.sharded); shards > 1 && got != 4 {
-		t.Fatalf("%d rules sharded, want 4 (not the filter, nor the rule reading facts)", got)
+	if got := len(e.sharded); shards > 1 && got != 9 {
+		t.Fatalf("%d rules sharded, want 9 (not the filter, nor the rule reading facts)", got)
 	}
 	var zero time.Time
 	for i := 0; i < len(evs); i += batch {
@@ -152,8 +210,16 @@ func TestShardsChangeNothing(t *testing.T) {
 	evs := shardEvents(t, 6000, 300)
 	for _, late := range []string{LateDrop, LateProcess} {
 		want, wantStats, wantState := runSharded(t, 1, 1, evs, late)
-		if strings.Count(want, "\n") < 500 || !strings.Contains(want, "out=true") || !strings.Contains(want, "absent") || !strings.Contains(want, "after-big") || !strings.Contains(want, "cross") {
+		if strings.Count(want, "\n") < 500 || !strings.Contains(want, "out=true") || !strings.Contains(want, "after-big") {
 			t.Fatalf("late %s: the run is too plain to compare:\n%.2000s", late, want)
+		}
+		for _, id := range []string{"absent", "cross", "slide", "top", "hop", "session", "length"} {
+			if n := strings.Count(want, "\n"+id+" "); n < 10 {
+				t.Fatalf("late %s: rule %s alerts %d times, too few to compare", late, id, n)
+			}
+		}
+		if !regexp.MustCompile(`corrects=[0-9a-f]`).MatchString(want) {
+			t.Fatalf("late %s: no window was corrected: %+v", late, wantStats)
 		}
 		if wantStats.Late == 0 {
 			t.Fatalf("late %s: no event was late", late)
@@ -180,7 +246,7 @@ func TestShardsChangeNothing(t *testing.T) {
 // but the same in every run.
 func TestShardsUnderABudget(t *testing.T) {
 	evs := shardEvents(t, 6000, 300)
-	const roomy, tight = 1 << 20, 20 << 10
+	const roomy, tight = 8 << 20, 40 << 10
 	want, wantStats, _ := runShardedWithin(t, 1, 1, evs, LateDrop, roomy)
 	got, gotStats, _ := runShardedWithin(t, 3, 512, evs, LateDrop, roomy)
 	if wantStats.StateShed != 0 || got != want || gotStats != wantStats {
@@ -242,7 +308,7 @@ func TestShardedCheckpointsMove(t *testing.T) {
 	e.Close()
 	want := alertsText(one.alerts)
 
-	for _, n := range [][2]int{{3, 1}, {1, 2}, {2, 4}} {
+	for _, n := range [][2]int{{1, 1}, {3, 1}, {1, 2}, {2, 4}} {
 		// The rules remember facts: each run has its own.
 		rs := shardCompile(t)
 		col := &collector{}
@@ -350,9 +416,36 @@ func TestShardsShareMaxPartials(t *testing.T) {
 	if st.Partials > 10 || st.PartialsDropped != uint64(40-st.Partials) {
 		t.Fatalf("%d partial matches kept, %d dropped; want at most 10 kept and the rest dropped", st.Partials, st.PartialsDropped)
 	}
-	for i, d := range e.sharded[0].shards {
+	for i, d := range e.sharded[0].(*shardedSequence).shards {
 		if n := d.m.Stats().Partials; n > 5 {
 			t.Errorf("shard %d keeps %d partial matches, more than its share of 5", i, n)
+		}
+	}
+}
+
+// Each shard of an aggregate rule keeps at most its share of
+// Limits.MaxKeys, so the rule as a whole keeps at most the limit, and
+// every event of a key beyond it is counted.
+func TestShardsShareMaxKeys(t *testing.T) {
+	rs := compileRules(t, shardRules[8]) // hop: kinds of event per key
+	e, err := New(rs, Config{Shards: 2, Limits: Limits{MaxKeys: 10}}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*event.Event
+	for i := range 40 {
+		evs = append(evs, ev(t, "pay", fmt.Sprintf("e%d", i), 1, fmt.Sprintf(`"k":"k%d","t":"a"`, i)))
+	}
+	evs = append(evs, ev(t, "pay", "later", 2, `"k":"k0","t":"x"`))
+	e.PushBatch(evs, time.Time{})
+	sa := e.sharded[0].(*shardedAggregate)
+	kept := e.RuleStates()["hop"].Keys
+	if kept > 10 || kept < 8 || e.Stats().Shed != uint64(40-kept) {
+		t.Fatalf("%d keys kept, %d events dropped; want at most 10 kept and the other keys' events dropped", kept, e.Stats().Shed)
+	}
+	for i, d := range sa.shards {
+		if n := d.agg.Stats().Keys; n > 5 {
+			t.Errorf("shard %d keeps %d keys, more than its share of 5", i, n)
 		}
 	}
 }

@@ -189,6 +189,8 @@ func (e *Engine) RuleStates() map[string]RuleState {
 			out[q.r.ID] = RuleState{Keys: s.Keys, Bytes: s.Bytes, Partials: s.Partials}
 		case *aggregate:
 			out[q.r.ID] = RuleState{Keys: q.agg.Stats().Keys, Bytes: -1}
+		case *shardedAggregate:
+			out[q.r.ID] = RuleState{Keys: q.keys(), Bytes: -1}
 		case *joinDet:
 			s := q.j.Stats()
 			out[q.r.ID] = RuleState{Keys: s.Keys, Bytes: -1, Partials: s.Buffered}
