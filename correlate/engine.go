@@ -248,12 +248,12 @@ type Engine struct {
 	holdMu sync.Mutex
 	// sharded are the rules split by key (shard.go); steps, what release
 	// will do, noted while deferring (in PushBatch) or planning.
-	sharded   []shardedRule
+	sharded []shardedRule
 	// shardIndexed: some sharded rule is reached through the router's
 	// index, so planning asks the router.
 	shardIndexed bool
-	steps     []step
-	deferring bool
+	steps        []step
+	deferring    bool
 	// shardsBusy is set while shards run a plan, which shardWG awaits.
 	shardsBusy bool
 	shardWG    sync.WaitGroup

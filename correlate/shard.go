@@ -75,7 +75,7 @@ type shardCalls struct {
 	n int
 	// det is the rule's detector index: a rule with constraints is
 	// planned only the events the router hands it.
-	det int
+	det    int
 	plans  [2]callPlan
 	cur    int
 	keyBuf []byte
