@@ -12,40 +12,41 @@ import (
 	"github.com/cep-project/cep/rules"
 )
 
-// The engine is one goroutine, and with sequence rules over many keys
-// stepping their automata is most of its work. Keys are independent: what
-// a sequence does with an event depends on the event and on its key's
-// state alone. So with Config.Shards above one, a sequence rule whose
-// expressions read nothing but the event (no seen, fact or context, no
-// baselines, not the whole event) keeps its keys in that many matchers,
-// each key in the one its hash picks, and the matchers step in parallel.
+// The engine is one goroutine, and with sequence or window rules over many
+// keys stepping their automata and windows is most of its work. Keys are
+// independent: what such a rule does with an event depends on the event
+// and on its key's state alone. So with Config.Shards above one, a
+// sequence or aggregate rule whose expressions read nothing but the event
+// (no seen, fact or context, no baselines, not the whole event) keeps its
+// keys in that many matchers or aggregators, each key in the one its hash
+// picks, and they step in parallel (sequences: shardseq.go; aggregates:
+// shardagg.go).
 //
 // The engine still decides everything in event-time order. It releases
 // events as before, but instead of dispatching each at once it notes the
 // steps (dispatch this event; advance to this watermark) of up to
 // prefetchBatch events. It then plans what the sharded rules will be
-// asked in those steps: for each event of their streams, its key and
-// shard; for each watermark the detectors will be advanced to, an advance
-// of every shard. The shards run their part of the plan in parallel, each
-// on its own goroutine, collecting the matches they would have emitted.
-// Then the engine runs the steps as a run without shards would, and where
-// a sharded rule is asked to process an event or to advance, it emits the
-// matches collected for that call instead of computing them: an event's
-// matches come from its key's shard, in its order; an advance's from
-// every shard, merged into the order one matcher fires timers in (by
-// deadline, then key; nfa.Options.OnDue). Alerts, dedup, facts, scores and
-// every other detector run on the engine's goroutine in event order as
-// before, so the alerts, their order and the counters are those of a run
-// without shards.
+// asked in those steps: for each event the router would hand them, its
+// key and shard; for each watermark the detectors will be advanced to, an
+// advance of every shard. The shards run their part of the plan in
+// parallel, each on its own goroutine, collecting what they would have
+// emitted. Then the engine runs the steps as a run without shards would,
+// and where a sharded rule is asked to process an event or to advance, it
+// emits what was collected for that call instead of computing it: an
+// event's matches or windows come from its key's shard; an advance's from
+// every shard, merged into the order one detector emits them in.
+// Alerts, dedup, facts, scores and every other detector run on the
+// engine's goroutine in event order as before, so the alerts, their order
+// and the counters are those of a run without shards.
 //
 // A plan ends at the event whose dispatch checks the state budget (every
 // checkBudgetEvery events), which may shed state or start packing held
 // lines: what follows is planned after the check. A call nobody planned (a
-// late event under late: process, the event of a budget check) runs on
-// the engine's goroutine at once. Two things differ from one matcher, and
-// only at limits: each shard bounds its partial matches to its share of
-// Limits.MaxPartials, and the state budget sheds each shard to its share
-// of the rule's target.
+// late event, the event of a budget check) runs on the engine's goroutine
+// at once. Two things differ from one detector, and only at limits: each
+// shard bounds its partial matches (Limits.MaxPartials) or keys
+// (Limits.MaxKeys) to its share, and the state budget sheds each shard to
+// its share of the rule's target.
 
 // shardOp is one call a sharded rule is planned to get: process ev (its
 // key and shard; shard < 0: the event has no key, or the rule's where

@@ -13,8 +13,8 @@ import (
 	"github.com/onsi/gomega/gexec"
 )
 
-var _ = Describe("sequence rules split by key", func() {
-	It("give the alerts of one matcher, in the same order, from a config and from flags", func() {
+var _ = Describe("sequence and window rules split by key", func() {
+	It("give the alerts of one detector, in the same order, from a config and from flags", func() {
 		dir := GinkgoT().TempDir()
 		root := repoRoot()
 		var inputs []string
@@ -33,8 +33,11 @@ var _ = Describe("sequence rules split by key", func() {
 		one, _ := viaConfig(1)
 		Expect(strings.Count(one, "\n")).To(BeNumerically(">", 100))
 		three, log := viaConfig(3)
-		Expect(log).To(ContainSubstring("sequence rules split by key"))
+		Expect(log).To(ContainSubstring("rules split by key"))
+		// A sequence, a windowed count and a top-N report.
 		Expect(log).To(ContainSubstring("fraud.impossible-travel"))
+		Expect(log).To(ContainSubstring("fraud.cards-per-device"))
+		Expect(log).To(ContainSubstring("fraud.top-spenders"))
 		Expect(three).To(Equal(one), "the alerts of three shards")
 
 		flags := func(shards string) string {
