@@ -254,6 +254,8 @@ type Engine struct {
 	shardIndexed bool
 	steps        []step
 	deferring    bool
+	// shardHeld are the copies each shard held in the plan it runs.
+	shardHeld []map[*event.Event]*event.Event
 	// shardsBusy is set while shards run a plan, which shardWG awaits.
 	shardsBusy bool
 	shardWG    sync.WaitGroup
@@ -322,6 +324,9 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 	}
 	for _, s := range cfg.Streams {
 		e.reorder.declare(s)
+	}
+	for range cfg.Shards {
+		e.shardHeld = append(e.shardHeld, map[*event.Event]*event.Event{})
 	}
 	for _, r := range rs {
 		d, err := e.newDetector(r)

@@ -32,6 +32,8 @@ type heldCopies struct {
 	lastPacked     bool
 	// restoring, during a restore, has the copies made so far.
 	restoring map[storedEvent]*event.Event
+	// copies counts the copies made, for tests.
+	copies uint64
 }
 
 // storedEvent is what a checkpoint keeps of an event beside its line.
@@ -73,6 +75,7 @@ func (e *Engine) hold(ev *event.Event) *event.Event {
 
 func (e *Engine) holdCopy(ev *event.Event) *event.Event {
 	h := &e.held
+	h.copies++
 	p, ok := h.projs[ev.Stream]
 	if !ok {
 		if h.projs == nil {

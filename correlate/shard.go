@@ -154,6 +154,22 @@ func (e *Engine) lockedHold(hold func(*event.Event) *event.Event) func(*event.Ev
 	}
 }
 
+// heldOnce makes hold, for shard s, take one copy of an event however
+// many of the shard's rules hold it, as the rules of one goroutine share
+// the copy the last event got (hold.go). A shard runs its rules one after
+// the other over a plan, so it remembers the copies of the plan it runs.
+func (e *Engine) heldOnce(s int, hold func(*event.Event) *event.Event) func(*event.Event) *event.Event {
+	return func(ev *event.Event) *event.Event {
+		m := e.shardHeld[s]
+		if c, ok := m[ev]; ok {
+			return c
+		}
+		c := hold(ev)
+		m[ev] = c
+		return c
+	}
+}
+
 func (sc *shardCalls) calls() *shardCalls { return sc }
 func (sc *shardCalls) rule() *rules.Rule  { return sc.r }
 func (sc *shardCalls) timed() bool        { return true }
@@ -229,6 +245,7 @@ func (sc *shardCalls) now(sr shardedRule, plan func()) {
 	sr.reset(sc.cur)
 	plan()
 	for s := range sc.n {
+		clear(sc.e.shardHeld[s])
 		sr.run(sc.cur, s)
 	}
 	sr.deliver()
@@ -422,6 +439,7 @@ func (e *Engine) startShards(p int) (wait func()) {
 	for s := range e.cfg.Shards {
 		go func() {
 			defer e.shardWG.Done()
+			clear(e.shardHeld[s])
 			for _, sd := range e.sharded {
 				sd.run(p, s)
 			}

@@ -347,25 +347,31 @@ func TestTraceShardedKey(t *testing.T) {
 	}
 }
 
-// BenchmarkShardedSequence times the engine alone (events decoded before)
-// on a 3-step sequence over 100,000 keys, with its keys in 1, 2 and 4
-// matchers. The shards gain where they have cores to themselves: run it
-// with -cpu 2 or more.
-func BenchmarkShardedSequence(b *testing.B) {
+// BenchmarkSharded times the engine alone (events decoded before) on a
+// 3-step sequence, and on a sliding sum with a having beside an hourly
+// count_distinct, over 100,000 keys, with their keys in 1, 2 and 4
+// matchers or aggregators. The shards gain where they have cores to
+// themselves: run it with -cpu 2 or more, one shard count per process.
+func BenchmarkSharded(b *testing.B) {
 	const keys = 100_000
 	rng := rand.New(rand.NewPCG(1, 2))
 	d := event.Decoder{Stream: "pay"}
 	evs := make([]*event.Event, 0, 1<<20)
 	types := []string{"a", "b", "c"}
 	for i := range cap(evs) {
-		line := fmt.Sprintf(`{"id":"e%d","ts":%d,"k":"k%d","t":%q}`, i, 1_700_000_000_000+int64(i), rng.IntN(keys), types[rng.IntN(3)])
+		line := fmt.Sprintf(`{"id":"e%d","ts":%d,"k":"k%d","t":%q,"x":%d,"m":"m%d"}`, i, 1_700_000_000_000+int64(i), rng.IntN(keys), types[rng.IntN(3)], rng.IntN(100), rng.IntN(50))
 		e, err := d.Decode([]byte(line))
 		if err != nil {
 			b.Fatal(err)
 		}
+		e.Seq = uint64(i + 1)
 		evs = append(evs, e)
 	}
-	rs := compileRules(b, `id: abc
+	for _, bench := range []struct {
+		name  string
+		rules []string
+	}{
+		{"sequence", []string{`id: abc
 title: a, b then c
 streams: [pay]
 by: [event.k]
@@ -375,25 +381,47 @@ sequence:
     - {name: a, where: event.t == "a"}
     - {name: b, where: event.t == "b"}
     - {name: c, where: event.t == "c"}
-`)
-	for _, shards := range []int{1, 2, 4} {
-		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
-			n := 0
-			var e *Engine
-			for b.Loop() {
-				if n%len(evs) == 0 {
-					b.StopTimer()
-					var err error
-					if e, err = New(rs, Config{Shards: shards}, func(*alert.Alert) {}); err != nil {
-						b.Fatal(err)
+`}},
+		{"aggregate", []string{`id: sum
+title: much within 10 minutes
+streams: [pay]
+by: [event.k]
+aggregate:
+  window: {type: sliding, size: 10m}
+  measures:
+    total: sum(event.x)
+  having: total > 400.0
+`, `id: merchants
+title: many merchants in an hour
+streams: [pay]
+by: [event.k]
+aggregate:
+  window: {type: tumbling, size: 1h}
+  measures:
+    merchants: count_distinct(event.m)
+  having: merchants >= 10
+`}},
+	} {
+		rs := compileRules(b, bench.rules...)
+		for _, shards := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("%s/shards=%d", bench.name, shards), func(b *testing.B) {
+				n := 0
+				var e *Engine
+				for b.Loop() {
+					if n%len(evs) == 0 {
+						b.StopTimer()
+						var err error
+						if e, err = New(rs, Config{Shards: shards}, func(*alert.Alert) {}); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
 					}
-					b.StartTimer()
+					e.PushBatch(evs[n%len(evs):n%len(evs)+512], time.Time{})
+					n += 512
 				}
-				e.PushBatch(evs[n%len(evs):n%len(evs)+512], time.Time{})
-				n += 512
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
-		})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
+			})
+		}
 	}
 }
 
@@ -446,6 +474,27 @@ func TestShardsShareMaxKeys(t *testing.T) {
 	for i, d := range sa.shards {
 		if n := d.agg.Stats().Keys; n > 5 {
 			t.Errorf("shard %d keeps %d keys, more than its share of 5", i, n)
+		}
+	}
+}
+
+// The rules of a shard hold an event once, as the rules of one goroutine
+// do: two window rules keeping evidence make one copy of each event.
+func TestShardsHoldOnce(t *testing.T) {
+	for _, shards := range []int{1, 2, 3} {
+		rs := compileRules(t, shardRules[7], shardRules[8]) // top and hop, by event.k
+		e, err := New(rs, Config{Shards: shards}, func(*alert.Alert) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []*event.Event
+		for i := range 2000 {
+			evs = append(evs, ev(t, "pay", fmt.Sprintf("e%d", i), i/10, fmt.Sprintf(`"k":"k%d","t":"a","x":1`, i%70)))
+		}
+		e.PushBatch(evs, time.Time{})
+		e.Close()
+		if e.held.copies != uint64(len(evs)) {
+			t.Errorf("%d shards: %d copies held of %d events", shards, e.held.copies, len(evs))
 		}
 	}
 }

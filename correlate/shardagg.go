@@ -55,8 +55,8 @@ func (e *Engine) newShardedAggregate(r *rules.Rule) (*shardedAggregate, error) {
 		sa.runs[i] = make([]aggRun, n)
 	}
 	hold := e.holder(r)
-	for range n {
-		d, err := e.newAggregateWith(r, shareOf(e.cfg.Limits.MaxKeys, n), &rules.Activation{}, hold)
+	for s := range n {
+		d, err := e.newAggregateWith(r, shareOf(e.cfg.Limits.MaxKeys, n), &rules.Activation{}, e.heldOnce(s, hold))
 		if err != nil {
 			return nil, err
 		}

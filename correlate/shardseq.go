@@ -58,7 +58,7 @@ func (e *Engine) newShardedSequence(r *rules.Rule) (*shardedSequence, error) {
 		maxPartials = nfa.DefaultMaxPartials
 	}
 	for s := range n {
-		d, err := e.newSequenceWith(r, hold, shareOf(maxPartials, n), func(at int64) {
+		d, err := e.newSequenceWith(r, e.heldOnce(s, hold), shareOf(maxPartials, n), func(at int64) {
 			run := sd.active[s]
 			if at == run.at && run.round >= 0 {
 				run.round++
