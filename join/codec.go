@@ -26,17 +26,39 @@ var ErrSnapshot = errors.New("join: bad snapshot")
 
 // MarshalBinary encodes the joiner's buffers, watermark and counters.
 func (j *Joiner) MarshalBinary() ([]byte, error) {
+	return MarshalParts([]*Joiner{j})
+}
+
+// MarshalParts encodes joiners of one configuration that each hold some
+// of a rule's keys, as an engine splitting keys among cores keeps them,
+// into the snapshot one joiner holding every key would write: the keys in
+// order, the counters summed, the latest watermark. So a snapshot loads
+// into any number of parts (UnmarshalParts).
+func MarshalParts(parts []*Joiner) ([]byte, error) {
+	j := parts[0]
 	e := &wire.Enc{B: append([]byte(codecMagic), codecVersion)}
 	j.fingerprint(e)
-	e.Varint(j.wm)
-	for _, c := range j.counters(codecVersion) {
-		e.Uvarint(*c)
+	wm := MinTime
+	sum := make([]uint64, len(j.counters(codecVersion)))
+	owner := map[string]*keyState{}
+	for _, p := range parts {
+		wm = max(wm, p.wm)
+		for i, c := range p.counters(codecVersion) {
+			sum[i] += *c
+		}
+		for key, k := range p.keys {
+			owner[key] = k
+		}
 	}
-	keys := slices.Sorted(maps.Keys(j.keys))
+	e.Varint(wm)
+	for _, c := range sum {
+		e.Uvarint(c)
+	}
+	keys := slices.Sorted(maps.Keys(owner))
 	e.Uvarint(uint64(len(keys)))
 	for _, key := range keys {
 		e.Str(key)
-		for _, es := range j.keys[key].sides {
+		for _, es := range owner[key].sides {
 			e.Uvarint(uint64(len(es)))
 			for _, x := range es {
 				e.B = append(e.B, flags(x))
@@ -64,6 +86,16 @@ func flags(x *entry) byte {
 // UnmarshalBinary replaces the joiner's state with a snapshot taken by
 // MarshalBinary from a joiner with the same within, type and sides.
 func (j *Joiner) UnmarshalBinary(data []byte) error {
+	return UnmarshalParts(data, []*Joiner{j}, nil)
+}
+
+// UnmarshalParts replaces the state of parts, joiners of one
+// configuration, with a snapshot taken by MarshalBinary or MarshalParts:
+// each key goes to the part partOf names (nil: the first), every part
+// takes the watermark, and the first takes the counters, so that their
+// sums are the snapshot's.
+func UnmarshalParts(data []byte, parts []*Joiner, partOf func(key string) int) error {
+	j := parts[0]
 	d := &dec{Dec: wire.Dec{B: data}}
 	if string(d.Next(len(codecMagic))) != codecMagic {
 		return fmt.Errorf("%w: not a join snapshot", ErrSnapshot)
@@ -124,16 +156,26 @@ func (j *Joiner) UnmarshalBinary(data []byte) error {
 	if d.Err != nil {
 		return fmt.Errorf("%w: %v", ErrSnapshot, d.Err)
 	}
-	j.wm, j.stats, j.keys, j.tq, j.bytes = wm, stats, keys, timerq.Queue[string]{}, 0
+	for i, p := range parts {
+		p.wm, p.stats, p.keys, p.tq, p.bytes = wm, Stats{}, map[string]*keyState{}, timerq.Queue[string]{}, 0
+		if i == 0 {
+			p.stats = stats
+		}
+	}
 	for _, key := range order {
+		p := j
+		if partOf != nil {
+			p = parts[partOf(key)]
+		}
 		k := keys[key]
-		j.charge(k, j.keyBytes(key))
+		p.keys[key] = k
+		p.charge(k, p.keyBytes(key))
 		for _, es := range k.sides {
 			for _, e := range es {
-				j.charge(k, entryBytes(e.ev))
+				p.charge(k, entryBytes(e.ev))
 			}
 		}
-		j.schedule(key, k, k.deadline(j.keep))
+		p.schedule(key, k, k.deadline(p.keep))
 	}
 	return nil
 }

@@ -181,13 +181,19 @@ func (j *Joiner) Advance(watermark int64, emit func(*Match)) {
 			j.schedule(tm.Key, k, k.deadline(j.keep))
 		}
 	}
-	slices.SortStableFunc(j.out, func(x, y *Match) int {
-		return cmp.Or(cmp.Compare(x.Time, y.Time), cmp.Compare(x.Key, y.Key))
-	})
+	slices.SortStableFunc(j.out, CompareMatches)
 	for _, m := range j.out {
 		emit(m)
 	}
 	clear(j.out)
+}
+
+// CompareMatches orders the partial matches Advance emits: by time, then
+// key. Advance sorts stably, so one key's matches of one time keep the
+// order expiring found them in; an engine that splits a rule's keys
+// among joiners merges theirs the same way.
+func CompareMatches(x, y *Match) int {
+	return cmp.Or(cmp.Compare(x.Time, y.Time), cmp.Compare(x.Key, y.Key))
 }
 
 // expire drops the key's events whose window closed by wm, emitting the
