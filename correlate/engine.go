@@ -381,6 +381,14 @@ func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
 		}
 		return e.newAggregate(r)
 	case rules.KindJoin:
+		if e.shardable(r) {
+			sj, err := e.newShardedJoin(r)
+			if err != nil {
+				return nil, err
+			}
+			e.sharded = append(e.sharded, sj)
+			return sj, nil
+		}
 		return e.newJoin(r)
 	case rules.KindSequence:
 		if e.shardable(r) {
@@ -686,7 +694,7 @@ func (e *Engine) processLate(i int, ev *event.Event) bool {
 	d := e.dets[i]
 	judges := false
 	switch d.(type) {
-	case *aggregate, *shardedAggregate, *joinDet:
+	case *aggregate, *shardedAggregate, *joinDet, *shardedJoin:
 		judges = true
 	}
 	if !judges && e.lateFor(d.rule()) == LateDrop {

@@ -21,6 +21,12 @@ type joinDet struct {
 }
 
 func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
+	return e.newJoinWith(r, e.cfg.Limits.MaxKeys, e.holder(r))
+}
+
+// newJoinWith is newJoin with a bound on keys and what holds buffered
+// events (see hold.go) of the caller's.
+func (e *Engine) newJoinWith(r *rules.Rule, maxKeys int, hold func(*event.Event) *event.Event) (*joinDet, error) {
 	spec := r.Join.Spec
 	typ, err := join.ParseType(spec.Type)
 	if err != nil {
@@ -28,13 +34,13 @@ func (e *Engine) newJoin(r *rules.Rule) (*joinDet, error) {
 	}
 	// Buffers wait the allowed lateness longer, so an event that late
 	// still meets every partner it would have met in order.
-	cfg := join.Config{Within: spec.Within, Type: typ, MaxPerSide: e.cfg.Limits.MaxJoinBuffer, MaxKeys: e.cfg.Limits.MaxKeys,
+	cfg := join.Config{Within: spec.Within, Type: typ, MaxPerSide: e.cfg.Limits.MaxJoinBuffer, MaxKeys: maxKeys,
 		AllowedLateness: e.cfg.AllowedLateness, MaxMatchesPerEvent: e.cfg.Limits.MaxJoinMatches}
 	for _, s := range r.Join.Sides {
 		cfg.Sides = append(cfg.Sides, s.Name)
 	}
 	d := &joinDet{e: e, r: r}
-	cfg.Hold = e.holder(r)
+	cfg.Hold = hold
 	if d.j, err = join.New(cfg); err != nil {
 		return nil, err
 	}
@@ -47,32 +53,47 @@ func (d *joinDet) timed() bool                     { return true }
 
 func (d *joinDet) process(ev *event.Event, _ *celenv.Scores) {
 	for i, side := range d.r.Join.Sides {
-		if side.Stream != "" && side.Stream != ev.Stream {
+		var ok bool
+		if d.keyBuf, ok = d.sideKey(i, ev, d.keyBuf); !ok {
 			continue
 		}
-		if side.Where != nil && !side.Where.Test(rules.EventActivation{Ev: ev}) {
-			if d.e.explaining(d.r) {
-				d.e.explainf(d.r, "side %s: where is false", side.Name)
-			}
-			continue
-		}
-		vals, ok := d.e.partitionKey(d.r, ev, func(ev *event.Event, act *rules.Activation, buf []any) ([]any, rules.KeyStatus) {
-			return d.r.SideKeyOf(i, ev, act, buf)
-		})
-		if !ok {
-			continue
-		}
-		d.keyBuf = encodeKey(d.keyBuf[:0], vals)
 		st := d.j.Add(i, string(d.keyBuf), ev, d.emit)
 		if d.e.explaining(d.r) {
 			d.e.explainf(d.r, "side %s of key %s: %s", side.Name, d.keyBuf, st)
 		}
-		switch st {
-		case join.Late:
-			d.e.lateInWindow(d.r, ev)
-		case join.DroppedKey, join.Unbuffered:
-			d.e.shed(d.r, ev, st.String())
+		d.added(ev, st)
+	}
+}
+
+// sideKey appends to buf the key of ev on side i, and reports whether ev
+// is on that side: of its stream, where true, with a key.
+func (d *joinDet) sideKey(i int, ev *event.Event, buf []byte) ([]byte, bool) {
+	side := &d.r.Join.Sides[i]
+	if side.Stream != "" && side.Stream != ev.Stream {
+		return buf, false
+	}
+	if side.Where != nil && !side.Where.Test(rules.EventActivation{Ev: ev}) {
+		if d.e.explaining(d.r) {
+			d.e.explainf(d.r, "side %s: where is false", side.Name)
 		}
+		return buf, false
+	}
+	vals, ok := d.e.partitionKey(d.r, ev, func(ev *event.Event, act *rules.Activation, buf []any) ([]any, rules.KeyStatus) {
+		return d.r.SideKeyOf(i, ev, act, buf)
+	})
+	if !ok {
+		return buf, false
+	}
+	return encodeKey(buf[:0], vals), true
+}
+
+// added counts an event Add did not buffer.
+func (d *joinDet) added(ev *event.Event, st join.Status) {
+	switch st {
+	case join.Late:
+		d.e.lateInWindow(d.r, ev)
+	case join.DroppedKey, join.Unbuffered:
+		d.e.shed(d.r, ev, st.String())
 	}
 }
 

@@ -52,10 +52,12 @@ import (
 // key and shard; shard < 0: the event has no key, or the rule's where
 // left it out), or advance to wm.
 type shardOp struct {
-	ev      *event.Event
-	wm      int64
-	key     []byte
-	shard   int32
+	ev    *event.Event
+	wm    int64
+	key   []byte
+	shard int32
+	// side is the join side the event is added to (shardjoin.go).
+	side    int32
 	advance bool
 }
 
@@ -100,12 +102,16 @@ type shardedRule interface {
 // shardable reports whether a rule may be split by key: what it does with
 // an event depends on the event and its key's state alone.
 func (e *Engine) shardable(r *rules.Rule) bool {
-	return e.cfg.Shards > 1 && (r.Kind == rules.KindSequence || r.Kind == rules.KindAggregate) &&
-		e.whyNotSharded(r) == ""
+	return e.cfg.Shards > 1 && splits(r) && e.whyNotSharded(r) == ""
 }
 
-// whyNotSharded says why a sequence or aggregate rule keeps its keys in
-// one detector when shards are configured.
+// splits reports whether r is of a kind that keeps state by key.
+func splits(r *rules.Rule) bool {
+	return r.Kind == rules.KindSequence || r.Kind == rules.KindAggregate || r.Kind == rules.KindJoin
+}
+
+// whyNotSharded says why a sequence, aggregate or join rule keeps its
+// keys in one detector when shards are configured.
 func (e *Engine) whyNotSharded(r *rules.Rule) string {
 	switch {
 	case e.cfg.Explain != nil:
@@ -121,7 +127,7 @@ func (e *Engine) whyNotSharded(r *rules.Rule) string {
 }
 
 // logShards says, once, which rules are split by key and why the other
-// sequence and aggregate rules are not.
+// sequence, aggregate and join rules are not.
 func (e *Engine) logShards() {
 	if e.cfg.Shards <= 1 {
 		return
@@ -131,7 +137,7 @@ func (e *Engine) logShards() {
 		r := d.rule()
 		if _, ok := d.(shardedRule); ok {
 			split = append(split, r.ID)
-		} else if r.Kind == rules.KindSequence || r.Kind == rules.KindAggregate {
+		} else if splits(r) {
 			e.log.Info(r.Kind.String()+" rule not split by key: "+e.whyNotSharded(r), "rule", r.ID)
 		}
 	}

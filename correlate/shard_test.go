@@ -123,6 +123,22 @@ aggregate:
   measures:
     avg: avg(event.x)
   having: avg > 70.0
+`, `id: login-pay
+title: login and a payment of its user within 10s, lone logins kept
+join:
+  within: 10s
+  type: left
+  sides:
+    - {name: login, stream: auth, by: [event.user]}
+    - {name: pay, stream: pay, where: event.t == "c", by: [event.k]}
+`, `id: pair
+title: an a and its amount, an event on both sides under two keys
+join:
+  within: 5s
+  type: full
+  sides:
+    - {name: first, stream: pay, where: event.t == "a", by: [event.k]}
+    - {name: second, stream: pay, where: event.t == "a" || event.t == "b", by: [event.x]}
 `}
 
 // shardCompile compiles shardRules with a fact store of their own.
@@ -185,8 +201,8 @@ func runShardedWithin(t *testing.T, shards, batch int, evs []*event.Event, late 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(e.sharded); shards > 1 && got != 9 {
-		t.Fatalf("%d rules sharded, want 9 (not the filter, nor the rule reading facts)", got)
+	if got := len(e.sharded); shards > 1 && got != 11 {
+		t.Fatalf("%d rules sharded, want 11 (not the filter, nor the rule reading facts)", got)
 	}
 	var zero time.Time
 	for i := 0; i < len(evs); i += batch {
@@ -213,7 +229,7 @@ func TestShardsChangeNothing(t *testing.T) {
 		if strings.Count(want, "\n") < 500 || !strings.Contains(want, "out=true") || !strings.Contains(want, "after-big") {
 			t.Fatalf("late %s: the run is too plain to compare:\n%.2000s", late, want)
 		}
-		for _, id := range []string{"absent", "cross", "slide", "top", "hop", "session", "length"} {
+		for _, id := range []string{"absent", "cross", "slide", "top", "hop", "session", "length", "login-pay", "pair"} {
 			if n := strings.Count(want, "\n"+id+" "); n < 10 {
 				t.Fatalf("late %s: rule %s alerts %d times, too few to compare", late, id, n)
 			}
@@ -451,29 +467,44 @@ func TestShardsShareMaxPartials(t *testing.T) {
 	}
 }
 
-// Each shard of an aggregate rule keeps at most its share of
+// Each shard of a window or join rule keeps at most its share of
 // Limits.MaxKeys, so the rule as a whole keeps at most the limit, and
 // every event of a key beyond it is counted.
 func TestShardsShareMaxKeys(t *testing.T) {
-	rs := compileRules(t, shardRules[8]) // hop: kinds of event per key
-	e, err := New(rs, Config{Shards: 2, Limits: Limits{MaxKeys: 10}}, func(*alert.Alert) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var evs []*event.Event
-	for i := range 40 {
-		evs = append(evs, ev(t, "pay", fmt.Sprintf("e%d", i), 1, fmt.Sprintf(`"k":"k%d","t":"a"`, i)))
-	}
-	evs = append(evs, ev(t, "pay", "later", 2, `"k":"k0","t":"x"`))
-	e.PushBatch(evs, time.Time{})
-	sa := e.sharded[0].(*shardedAggregate)
-	kept := e.RuleStates()["hop"].Keys
-	if kept > 10 || kept < 8 || e.Stats().Shed != uint64(40-kept) {
-		t.Fatalf("%d keys kept, %d events dropped; want at most 10 kept and the other keys' events dropped", kept, e.Stats().Shed)
-	}
-	for i, d := range sa.shards {
-		if n := d.agg.Stats().Keys; n > 5 {
-			t.Errorf("shard %d keeps %d keys, more than its share of 5", i, n)
+	for _, c := range []struct {
+		rule, id, stream, event string
+	}{
+		{shardRules[8], "hop", "pay", `"k":"k%d","t":"a"`},
+		{shardRules[11], "login-pay", "auth", `"user":"k%d","t":"login"`},
+	} {
+		rs := compileRules(t, c.rule)
+		e, err := New(rs, Config{Shards: 2, Limits: Limits{MaxKeys: 10}}, func(*alert.Alert) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []*event.Event
+		for i := range 40 {
+			evs = append(evs, ev(t, c.stream, fmt.Sprintf("e%d", i), 1, fmt.Sprintf(c.event, i)))
+		}
+		evs = append(evs, ev(t, c.stream, "later", 2, fmt.Sprintf(c.event, 0)))
+		e.PushBatch(evs, time.Time{})
+		kept := e.RuleStates()[c.id].Keys
+		if kept > 10 || kept < 8 || e.Stats().Shed < uint64(40-kept) {
+			t.Fatalf("%s: %d keys kept, %d events dropped; want at most 10 kept and the other keys' events dropped", c.id, kept, e.Stats().Shed)
+		}
+		var perShard []int
+		switch d := e.sharded[0].(type) {
+		case *shardedAggregate:
+			for _, s := range d.shards {
+				perShard = append(perShard, s.agg.Stats().Keys)
+			}
+		case *shardedJoin:
+			for _, s := range d.shards {
+				perShard = append(perShard, s.j.Stats().Keys)
+			}
+		}
+		if len(perShard) != 2 || slices.Max(perShard) > 5 {
+			t.Errorf("%s: shards keep %v keys, more than their share of 5", c.id, perShard)
 		}
 	}
 }

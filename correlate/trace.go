@@ -194,6 +194,9 @@ func (e *Engine) RuleStates() map[string]RuleState {
 		case *joinDet:
 			s := q.j.Stats()
 			out[q.r.ID] = RuleState{Keys: s.Keys, Bytes: -1, Partials: s.Buffered}
+		case *shardedJoin:
+			s := q.stats()
+			out[q.r.ID] = RuleState{Keys: s.Keys, Bytes: -1, Partials: s.Buffered}
 		}
 	}
 	return out

@@ -13,7 +13,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 )
 
-var _ = Describe("sequence and window rules split by key", func() {
+var _ = Describe("sequence, window and join rules split by key", func() {
 	It("give the alerts of one detector, in the same order, from a config and from flags", func() {
 		dir := GinkgoT().TempDir()
 		root := repoRoot()
@@ -34,10 +34,11 @@ var _ = Describe("sequence and window rules split by key", func() {
 		Expect(strings.Count(one, "\n")).To(BeNumerically(">", 100))
 		three, log := viaConfig(3)
 		Expect(log).To(ContainSubstring("rules split by key"))
-		// A sequence, a windowed count and a top-N report.
+		// A sequence, a windowed count, a top-N report and a join.
 		Expect(log).To(ContainSubstring("fraud.impossible-travel"))
 		Expect(log).To(ContainSubstring("fraud.cards-per-device"))
 		Expect(log).To(ContainSubstring("fraud.top-spenders"))
+		Expect(log).To(ContainSubstring("fraud.login-then-transfer"))
 		Expect(three).To(Equal(one), "the alerts of three shards")
 
 		flags := func(shards string) string {
