@@ -12,15 +12,15 @@ import (
 	"github.com/cep-project/cep/rules"
 )
 
-// The engine is one goroutine, and with sequence or window rules over many
-// keys stepping their automata and windows is most of its work. Keys are
-// independent: what such a rule does with an event depends on the event
-// and on its key's state alone. So with Config.Shards above one, a
-// sequence or aggregate rule whose expressions read nothing but the event
-// (no seen, fact or context, no baselines, not the whole event) keeps its
-// keys in that many matchers or aggregators, each key in the one its hash
-// picks, and they step in parallel (sequences: shardseq.go; aggregates:
-// shardagg.go).
+// The engine is one goroutine, and with sequence, window or join rules
+// over many keys stepping their automata, windows and buffers is most of
+// its work. Keys are independent: what such a rule does with an event
+// depends on the event and on its key's state alone. So with
+// Config.Shards above one, a sequence, aggregate or join rule whose
+// expressions read nothing but the event (no seen, fact or context, no
+// baselines, not the whole event) keeps its keys in that many matchers,
+// aggregators or joiners, each key in the one its hash picks, and they
+// step in parallel (shardseq.go, shardagg.go, shardjoin.go).
 //
 // The engine still decides everything in event-time order. It releases
 // events as before, but instead of dispatching each at once it notes the

@@ -364,9 +364,9 @@ func TestTraceShardedKey(t *testing.T) {
 }
 
 // BenchmarkSharded times the engine alone (events decoded before) on a
-// 3-step sequence, and on a sliding sum with a having beside an hourly
-// count_distinct, over 100,000 keys, with their keys in 1, 2 and 4
-// matchers or aggregators. The shards gain where they have cores to
+// 3-step sequence, on a sliding sum with a having beside an hourly
+// count_distinct, and on a two-sided join, over 100,000 keys, with their
+// keys in 1, 2 and 4 matchers, aggregators or joiners. The shards gain where they have cores to
 // themselves: run it with -cpu 2 or more, one shard count per process.
 func BenchmarkSharded(b *testing.B) {
 	const keys = 100_000
@@ -416,6 +416,14 @@ aggregate:
   measures:
     merchants: count_distinct(event.m)
   having: merchants >= 10
+`}},
+		{"join", []string{`id: ab
+title: a and b of one key within a minute
+join:
+  within: 1m
+  sides:
+    - {name: a, stream: pay, where: event.t == "a", by: [event.k]}
+    - {name: b, stream: pay, where: event.t == "b", by: [event.k]}
 `}},
 	} {
 		rs := compileRules(b, bench.rules...)
