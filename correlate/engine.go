@@ -88,9 +88,10 @@ type Config struct {
 	// this configuration: by New, and by Reload once the new engine
 	// replaces the old (source.Preparation.Store fits).
 	Prepare func(func() func(*event.Event))
-	// Shards, above one, splits the keys of each sequence rule that reads
-	// nothing but its events into that many matchers, which step in
-	// parallel in PushBatch (shard.go); the alerts are the same.
+	// Shards, above one, splits the keys of each sequence, aggregate and
+	// join rule that reads nothing but its events among that many
+	// detectors, which step in parallel in PushBatch (shard.go); the
+	// alerts are the same.
 	Shards int
 }
 

@@ -51,7 +51,8 @@ type benchParams struct {
 	project  bool
 	// prepare evaluates the filters' conditions on the decoders.
 	prepare bool
-	// shards splits the sequence rules' keys among parallel matchers.
+	// shards splits the keys of sequence, window and join rules among
+	// detectors that step in parallel.
 	shards int
 	// rate, when positive, paces the source at this many events per
 	// second of wall time, for latency below peak load.
@@ -166,7 +167,7 @@ is reported as a ratio of the scanner's.`,
 	f.IntVar(&p.decoders, "decoders", 0, "goroutines decoding the lines (0: --cpu)")
 	f.BoolVar(&p.project, "project", true, "decode only the fields the rules read (false: every field)")
 	f.BoolVar(&p.prepare, "prepare", true, "evaluate filter rules' conditions on the decoding goroutines (false: on the engine's)")
-	f.IntVar(&p.shards, "shards", 1, "split each sequence rule's keys among this many matchers, stepped in parallel")
+	f.IntVar(&p.shards, "shards", 1, "split each sequence, window and join rule's keys among this many detectors, stepped in parallel")
 	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second (0: as fast as it goes)")
 	f.BoolVar(&p.compare, "compare-handwritten", false, "also time a hand-written single-threaded scanner of the same logic (filter, sequence) and check the matches are identical")
 	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")

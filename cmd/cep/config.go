@@ -91,8 +91,9 @@ type engineConfig struct {
 	// MaxPartialsPerKey and MaxPartials bound live partial matches.
 	MaxPartialsPerKey int `yaml:"max_partials_per_key" yamlx:"min=0"`
 	MaxPartials       int `yaml:"max_partials" yamlx:"min=0"`
-	// Shards splits the keys of each sequence rule that reads only its
-	// events among this many matchers, stepped in parallel; default 1.
+	// Shards splits the keys of each sequence, window and join rule that
+	// reads only its events among this many detectors, stepped in
+	// parallel; default 1.
 	Shards int `yaml:"shards" yamlx:"min=0"`
 	// MemoryLimit is what cep may use; default half the machine's (or
 	// the cgroup's) memory. It shares out the defaults below and is the

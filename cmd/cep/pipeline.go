@@ -33,8 +33,8 @@ type engineParams struct {
 	sort        bool
 	sortBytes   sizeFlag
 	memoryLimit sizeFlag
-	// shards splits the keys of sequence rules among matchers that step
-	// in parallel (correlate.Config.Shards).
+	// shards splits the keys of sequence, window and join rules among
+	// detectors that step in parallel (correlate.Config.Shards).
 	shards int
 }
 

@@ -127,7 +127,7 @@ func (a *app) addEngineFlags(cmd *cobra.Command, p *engineParams) {
 	cmd.Flags().BoolVar(&p.sort, "sort", true, "process the input in event-time order whatever the files' order (false: keep each file's order, and fail if events come late)")
 	cmd.Flags().Var(&p.sortBytes, "sort-buffer", "memory for sorting the input, beyond which sorted runs spill to the temporary directory (default an eighth of --memory-limit)")
 	cmd.Flags().Var(&p.memoryLimit, "memory-limit", "memory cep may use (default half the machine's): half bounds detector state, an eighth the reorder buffer, an eighth sorting")
-	cmd.Flags().IntVar(&p.shards, "shards", 1, "split the keys of each sequence rule that reads only its events among this many matchers, stepped in parallel (the alerts are the same)")
+	cmd.Flags().IntVar(&p.shards, "shards", 1, "split the keys of each sequence, window and join rule that reads only its events among this many detectors, stepped in parallel (the alerts are the same)")
 }
 
 // sizeFlag reads a byte size such as 512MiB.
