@@ -342,6 +342,46 @@ func TestShardedCheckpointsMove(t *testing.T) {
 	}
 }
 
+// Reloading the rules of an engine with shards carries every sharded
+// rule's state over: the alerts are those of one run without either.
+func TestShardedReload(t *testing.T) {
+	evs := shardEvents(t, 3000, 200)
+	cfg := Config{Shards: 3, AllowedLateness: 2e9, Streams: []string{"pay", "auth"}}
+	var zero time.Time
+	one := &collector{}
+	plain, err := New(shardCompile(t), Config{AllowedLateness: 2e9, Streams: []string{"pay", "auth"}}, one.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.PushBatch(evs, zero)
+	plain.Close()
+
+	store := facts.NewMemory()
+	compile := func() []*rules.Rule {
+		rs := compileRules(t, shardRules...)
+		rules.UseFacts(rs, store)
+		return rs
+	}
+	col := &collector{}
+	e, err := New(compile(), cfg, col.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.PushBatch(evs[:1500], zero)
+	ne, _, err := e.Reload(compile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ne.sharded) != 11 {
+		t.Fatalf("%d rules sharded after the reload, want 11", len(ne.sharded))
+	}
+	ne.PushBatch(evs[1500:], zero)
+	ne.Close()
+	if want, got := alertsText(one.alerts), alertsText(col.alerts); got != want {
+		t.Errorf("a reload with 3 shards: alerts differ:\n%s", firstDiff(want, got))
+	}
+}
+
 // Tracing a key of a sharded rule follows it in its shard.
 func TestTraceShardedKey(t *testing.T) {
 	rs := shardCompile(t)
