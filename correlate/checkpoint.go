@@ -214,6 +214,11 @@ func sameState(r *rules.Rule, entry string) stateMatch {
 // Finish completes the restore.
 func (rs *Restorer) Finish() error {
 	rs.e.held.restoring = nil
+	// The shards' held copies of restored events are the restoring map's
+	// again; their maps would keep them until the shards next run.
+	for s := range rs.e.shardHeld {
+		rs.e.shardHeld[s] = map[*event.Event]*event.Event{}
+	}
 	return rs.e.LoadState(rs.legacy)
 }
 

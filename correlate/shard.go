@@ -84,7 +84,8 @@ type shardCalls struct {
 	keyBuf []byte
 }
 
-// shardedRule is a rule split by key (a sequence or an aggregate).
+// shardedRule is a rule split by key: a sequence, an aggregate or a
+// join.
 type shardedRule interface {
 	detector
 	calls() *shardCalls
