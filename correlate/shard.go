@@ -278,6 +278,29 @@ func (sc *shardCalls) advanceOrNow(sr shardedRule, wm int64) {
 	sr.deliver()
 }
 
+// stateOf sums the state bytes of a rule's shards.
+func stateOf[T any](shards []T, bytes func(T) int64) int64 {
+	var n int64
+	for _, d := range shards {
+		n += bytes(d)
+	}
+	return n
+}
+
+// shedShares sheds each of a rule's shards to its share of target, by
+// its share of their state, and returns how much they shed.
+func shedShares[T any](shards []T, target int64, bytes func(T) int64, shed func(s int, d T, target int64) int) int {
+	total := stateOf(shards, bytes)
+	if total <= 0 {
+		return 0
+	}
+	n := 0
+	for s, d := range shards {
+		n += shed(s, d, int64(float64(target)*float64(bytes(d))/float64(total)))
+	}
+	return n
+}
+
 // shareOf is each of n shards' share of a limit: 0 (none) stays 0.
 func shareOf(limit, n int) int {
 	return (limit + n - 1) / n

@@ -182,26 +182,12 @@ func (sa *shardedAggregate) aggs() []*window.Aggregator {
 	return as
 }
 
-func (sa *shardedAggregate) stateBytes() int64 {
-	var n int64
-	for _, d := range sa.shards {
-		n += d.agg.Bytes()
-	}
-	return n
-}
+func aggBytes(d *aggregate) int64 { return d.agg.Bytes() }
 
-// shed sheds each shard to its share of target, by its share of the
-// state.
+func (sa *shardedAggregate) stateBytes() int64 { return stateOf(sa.shards, aggBytes) }
+
 func (sa *shardedAggregate) shed(target int64) int {
-	total := sa.stateBytes()
-	if total <= 0 {
-		return 0
-	}
-	n := 0
-	for _, d := range sa.shards {
-		n += d.agg.Shed(int64(float64(target) * float64(d.agg.Bytes()) / float64(total)))
-	}
-	return n
+	return shedShares(sa.shards, target, aggBytes, func(_ int, d *aggregate, t int64) int { return d.agg.Shed(t) })
 }
 
 // keys counts the keys of every shard.

@@ -186,26 +186,12 @@ func (sj *shardedJoin) joiners() []*join.Joiner {
 	return js
 }
 
-func (sj *shardedJoin) stateBytes() int64 {
-	var n int64
-	for _, d := range sj.shards {
-		n += d.j.Bytes()
-	}
-	return n
-}
+func joinBytes(d *joinDet) int64 { return d.j.Bytes() }
 
-// shed sheds each shard to its share of target, by its share of the
-// state.
+func (sj *shardedJoin) stateBytes() int64 { return stateOf(sj.shards, joinBytes) }
+
 func (sj *shardedJoin) shed(target int64) int {
-	total := sj.stateBytes()
-	if total <= 0 {
-		return 0
-	}
-	n := 0
-	for _, d := range sj.shards {
-		n += d.j.Shed(int64(float64(target) * float64(d.j.Bytes()) / float64(total)))
-	}
-	return n
+	return shedShares(sj.shards, target, joinBytes, func(_ int, d *joinDet, t int64) int { return d.j.Shed(t) })
 }
 
 // stats sums the shards' joiner statistics.

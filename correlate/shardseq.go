@@ -207,34 +207,24 @@ func (sd *shardedSequence) restore(key string, val []byte) error {
 	return sd.shards[sd.shardOf([]byte(k))].restore(key, val)
 }
 
-func (sd *shardedSequence) stateBytes() int64 {
-	var n int64
-	for _, d := range sd.shards {
-		n += d.stateBytes()
-	}
-	return n
-}
+func seqBytes(d *sequence) int64 { return d.stateBytes() }
 
-// shed sheds each shard to its share of target, by its share of the
-// state; what that emits (emit_timeouts) comes shard by shard. The budget
-// is checked while no shard runs.
+func (sd *shardedSequence) stateBytes() int64 { return stateOf(sd.shards, seqBytes) }
+
+// shed sheds each shard to its share of target; what that emits
+// (emit_timeouts) comes shard by shard. The budget is checked while no
+// shard runs.
 func (sd *shardedSequence) shed(target int64) int {
-	total := sd.stateBytes()
-	if total <= 0 {
-		return 0
-	}
-	n := 0
 	run := &sd.runs[sd.cur][0]
-	for s, d := range sd.shards {
-		b := d.stateBytes()
+	return shedShares(sd.shards, target, seqBytes, func(s int, d *sequence, t int64) int {
 		sd.active[s] = run
 		run.op = 0
-		n += d.shed(int64(float64(target) * float64(b) / float64(total)))
+		n := d.shed(t)
 		sd.emitRun(run, 0)
 		clear(run.res)
 		run.res, run.next = run.res[:0], 0
-	}
-	return n
+		return n
+	})
 }
 
 // stats sums the shards' matcher statistics.
