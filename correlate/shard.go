@@ -278,6 +278,20 @@ func (sc *shardCalls) advanceOrNow(sr shardedRule, wm int64) {
 	sr.deliver()
 }
 
+// opResult is something a shard collected, tagged with the index of the
+// planned call it answers.
+type opResult interface{ opIndex() int32 }
+
+// forOp returns the results of call i from *next on, in the order the
+// shard collected them, and moves *next past them.
+func forOp[R opResult](res []R, next *int, i int32) []R {
+	start := *next
+	for *next < len(res) && res[*next].opIndex() == i {
+		*next++
+	}
+	return res[start:*next]
+}
+
 // stateOf sums the state bytes of a rule's shards.
 func stateOf[T any](shards []T, bytes func(T) int64) int64 {
 	var n int64

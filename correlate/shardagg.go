@@ -29,6 +29,8 @@ type aggResult struct {
 	res *window.Result
 }
 
+func (r aggResult) opIndex() int32 { return r.op }
+
 // aggRun is one aggregate shard's collection while it runs a plan.
 type aggRun struct {
 	res  []aggResult
@@ -124,19 +126,16 @@ func (sa *shardedAggregate) deliver() {
 			return
 		}
 		run := &runs[op.shard]
-		for run.next < len(run.res) && run.res[run.next].op == i {
-			r := &run.res[run.next]
+		for _, r := range forOp(run.res, &run.next, i) {
 			sa.out.added(op.ev, r.st, r.res)
-			run.next++
 		}
 		return
 	}
 	sa.merge = sa.merge[:0]
 	for s := range runs {
 		run := &runs[s]
-		for run.next < len(run.res) && run.res[run.next].op == i {
-			sa.merge = append(sa.merge, run.res[run.next].res)
-			run.next++
+		for _, r := range forOp(run.res, &run.next, i) {
+			sa.merge = append(sa.merge, r.res)
 		}
 	}
 	// Keys are unique among shards, so this is one aggregator's order.

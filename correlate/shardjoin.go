@@ -27,6 +27,8 @@ type joinResult struct {
 	st join.Status
 }
 
+func (r joinResult) opIndex() int32 { return r.op }
+
 // joinRun is one join shard's collection while it runs a plan.
 type joinRun struct {
 	op   int32
@@ -129,14 +131,12 @@ func (sj *shardedJoin) deliver() {
 		for {
 			if op.shard >= 0 {
 				run := &runs[op.shard]
-				for run.next < len(run.res) && run.res[run.next].op == i {
-					r := &run.res[run.next]
+				for _, r := range forOp(run.res, &run.next, i) {
 					if r.m != nil {
 						sj.out.emit(r.m)
 					} else {
 						sj.out.added(op.ev, r.st)
 					}
-					run.next++
 				}
 			}
 			if int(op.side) == len(sj.r.Join.Sides)-1 {
@@ -148,9 +148,8 @@ func (sj *shardedJoin) deliver() {
 	sj.merge = sj.merge[:0]
 	for s := range runs {
 		run := &runs[s]
-		for run.next < len(run.res) && run.res[run.next].op == i {
-			sj.merge = append(sj.merge, run.res[run.next].m)
-			run.next++
+		for _, r := range forOp(run.res, &run.next, i) {
+			sj.merge = append(sj.merge, r.m)
 		}
 	}
 	// A key's matches all come from its shard, in its order.

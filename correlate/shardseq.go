@@ -23,6 +23,8 @@ type shardResult struct {
 	err   error
 }
 
+func (r shardResult) opIndex() int32 { return r.op }
+
 // shardRun is one sequence shard's collection while it runs a plan.
 type shardRun struct {
 	op    int32
@@ -133,10 +135,7 @@ func (sd *shardedSequence) deliver() {
 	sd.merge = sd.merge[:0]
 	for s := range runs {
 		run := &runs[s]
-		for run.next < len(run.res) && run.res[run.next].op == i {
-			sd.merge = append(sd.merge, run.res[run.next])
-			run.next++
-		}
+		sd.merge = append(sd.merge, forOp(run.res, &run.next, i)...)
 	}
 	slices.SortStableFunc(sd.merge, func(a, b shardResult) int {
 		if a.err != nil || b.err != nil {
@@ -160,9 +159,9 @@ func errRank(r shardResult) int {
 
 // emitRun emits a run's results for op i.
 func (sd *shardedSequence) emitRun(run *shardRun, i int32) {
-	for run.next < len(run.res) && run.res[run.next].op == i {
-		sd.emitResult(&run.res[run.next])
-		run.next++
+	rs := forOp(run.res, &run.next, i)
+	for j := range rs {
+		sd.emitResult(&rs[j])
 	}
 }
 
