@@ -284,3 +284,34 @@ func TestSnapshotParts(t *testing.T) {
 		})
 	}
 }
+
+// Two kept events may be equal in time, stream and number, as when a
+// source numbers its events afresh after a restart: the snapshot loads.
+func TestSnapshotEqualEvidence(t *testing.T) {
+	a := mustNew(t, Config{Window: Spec{Kind: Tumbling, Size: 10 * time.Second}, Measures: []Measure{{Name: "n", Func: Count}}})
+	for _, id := range []string{"before-restart", "after-restart"} {
+		raw := []byte(`{"id":"` + id + `"}`)
+		e := &event.Event{Stream: "s", ID: id, Time: 3 * sec, Seq: 1, Raw: raw}
+		e.Fields, _ = fieldsOf(raw)
+		if _, st := a.Add("k", e.Time, make([]Arg, 1), e); st != Applied {
+			t.Fatalf("Add %s: %v", id, st)
+		}
+	}
+	snap, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mustNew(t, a.cfg)
+	if err := b.UnmarshalBinary(snap); err != nil {
+		t.Fatalf("a snapshot keeping two equal events: %v", err)
+	}
+	var got []string
+	b.Advance(20*sec, func(r *Result) {
+		for _, e := range r.Evidence {
+			got = append(got, e.ID)
+		}
+	}, nil)
+	if strings.Join(got, ",") != "before-restart,after-restart" {
+		t.Fatalf("evidence after the restore: %v", got)
+	}
+}
