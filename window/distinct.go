@@ -3,6 +3,7 @@ package window
 import (
 	"github.com/axiomhq/hyperloglog"
 	"github.com/cespare/xxhash/v2"
+	"strings"
 )
 
 // distinct is the state of one count_distinct measure: an exact multiset
@@ -41,6 +42,10 @@ func (d *distinct) add(m *Measure, s string, max int) bool {
 			return false
 		}
 		d.bytes += distinctEntryBytes + int64(len(s))
+		// s is most often a field of the event, in its line: kept as it
+		// is, it would keep the whole line, which the bytes above do not
+		// count.
+		s = strings.Clone(s)
 	}
 	d.exact[s] = n + 1
 	return true

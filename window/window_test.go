@@ -1,8 +1,10 @@
 package window
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestWindows(t *testing.T) {
@@ -356,4 +358,22 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+// A count_distinct value read from an event's line is kept as a copy of
+// its own: kept as it was, it would keep the whole line alive, which the
+// state's memory does not count.
+func TestDistinctValuesKeepNoLine(t *testing.T) {
+	a := mustNew(t, Config{Window: Spec{Kind: Tumbling, Size: 10 * time.Second}, Measures: []Measure{{Name: "d", Func: CountDistinct}}, Evidence: -1})
+	line := []byte(`{"user":"u-1","pad":"` + strings.Repeat("x", 4096) + `"}`)
+	value := unsafe.String(&line[9], 3) // u-1, inside the line
+	if _, st := a.Add("k", sec, []Arg{S(value)}, nil); st != Applied {
+		t.Fatal(st)
+	}
+	start, end := uintptr(unsafe.Pointer(&line[0])), uintptr(unsafe.Pointer(&line[len(line)-1]))
+	for kept := range a.keys["k"].(*paneKey).panes[0].acc.sets[0].exact {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(kept))); p >= start && p <= end {
+			t.Fatalf("the value %q kept points into the event's line", kept)
+		}
+	}
 }
