@@ -3,6 +3,7 @@ package facts
 import (
 	"context"
 	"maps"
+	"strings"
 	"sync"
 )
 
@@ -89,16 +90,19 @@ func (m *Memory) Remember(w Write) {
 	m.stats.Writes++
 	m.stats.Written++
 	exp := w.Expiry()
+	// Keys and values are most often fields of an event, in its line: the
+	// store keeps copies of its own, so that a fact does not keep a whole
+	// line alive for as long as it lives.
 	switch w.Kind {
 	case Set:
 		e := entry{w.Name, w.Key, w.Value}
 		if old, ok := m.sets[e]; !ok || old < exp {
-			m.sets[e] = exp
+			m.sets[entry{strings.Clone(w.Name), strings.Clone(w.Key), strings.Clone(w.Value)}] = exp
 		}
 	case Hash:
 		e := entry{name: w.Name, key: w.Key}
 		if old, ok := m.hashes[e]; !ok || old.at <= w.At {
-			m.hashes[e] = value{w.Value, w.At, exp}
+			m.hashes[entry{name: strings.Clone(w.Name), key: strings.Clone(w.Key)}] = value{strings.Clone(w.Value), w.At, exp}
 		}
 	}
 	m.latest = max(m.latest, w.At)
