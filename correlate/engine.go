@@ -336,6 +336,7 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 		}
 		e.dets = append(e.dets, d)
 		if sr, ok := d.(shardedRule); ok {
+			e.sharded = append(e.sharded, sr)
 			sr.calls().det = len(e.dets) - 1
 			e.shardIndexed = e.shardIndexed || len(d.constraints()) > 0
 		}
@@ -368,38 +369,17 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 }
 
 func (e *Engine) newDetector(r *rules.Rule) (detector, error) {
+	if e.shardable(r) {
+		return e.newShardedRule(r)
+	}
 	switch r.Kind {
 	case rules.KindMatch:
 		return &filter{e: e, r: r, match: r.Match}, nil
 	case rules.KindAggregate:
-		if e.shardable(r) {
-			sa, err := e.newShardedAggregate(r)
-			if err != nil {
-				return nil, err
-			}
-			e.sharded = append(e.sharded, sa)
-			return sa, nil
-		}
 		return e.newAggregate(r)
 	case rules.KindJoin:
-		if e.shardable(r) {
-			sj, err := e.newShardedJoin(r)
-			if err != nil {
-				return nil, err
-			}
-			e.sharded = append(e.sharded, sj)
-			return sj, nil
-		}
 		return e.newJoin(r)
 	case rules.KindSequence:
-		if e.shardable(r) {
-			sd, err := e.newShardedSequence(r)
-			if err != nil {
-				return nil, err
-			}
-			e.sharded = append(e.sharded, sd)
-			return sd, nil
-		}
 		return e.newSequence(r)
 	}
 	return nil, fmt.Errorf("%s rules are not supported by this engine", r.Kind)

@@ -106,6 +106,28 @@ func (e *Engine) shardable(r *rules.Rule) bool {
 	return e.cfg.Shards > 1 && splits(r) && e.whyNotSharded(r) == ""
 }
 
+// newShardedRule splits a shardable rule's keys among the shards.
+func (e *Engine) newShardedRule(r *rules.Rule) (shardedRule, error) {
+	var (
+		sr  shardedRule
+		err error
+	)
+	switch r.Kind {
+	case rules.KindSequence:
+		sr, err = e.newShardedSequence(r)
+	case rules.KindAggregate:
+		sr, err = e.newShardedAggregate(r)
+	case rules.KindJoin:
+		sr, err = e.newShardedJoin(r)
+	default:
+		err = fmt.Errorf("%s rules are not split by key", r.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sr, nil
+}
+
 // splits reports whether r is of a kind that keeps state by key.
 func splits(r *rules.Rule) bool {
 	return r.Kind == rules.KindSequence || r.Kind == rules.KindAggregate || r.Kind == rules.KindJoin
