@@ -211,17 +211,23 @@ func (sc *shardCalls) shardOf(key []byte) int32 {
 // computed now, on the engine's goroutine, as processing would (a key
 // that cannot be computed is counted there).
 func (sc *shardCalls) planKeyed(p int, ev *event.Event) {
-	pl := &sc.plans[p]
 	var ok bool
 	sc.keyBuf, ok = sc.e.encodedKey(sc.r, ev, sc.keyBuf)
 	op := shardOp{ev: ev, shard: -1}
 	if ok {
-		start := len(pl.keys)
-		pl.keys = append(pl.keys, sc.keyBuf...)
-		op.key = pl.keys[start:len(pl.keys):len(pl.keys)]
-		op.shard = sc.shardOf(op.key)
+		op = sc.keyed(p, op, sc.keyBuf)
 	}
-	pl.ops = append(pl.ops, op)
+	sc.plans[p].ops = append(sc.plans[p].ops, op)
+}
+
+// keyed gives op a copy of key, kept with plan p, and the key's shard.
+func (sc *shardCalls) keyed(p int, op shardOp, key []byte) shardOp {
+	pl := &sc.plans[p]
+	start := len(pl.keys)
+	pl.keys = append(pl.keys, key...)
+	op.key = pl.keys[start:len(pl.keys):len(pl.keys)]
+	op.shard = sc.shardOf(op.key)
+	return op
 }
 
 func (sc *shardCalls) planAdvance(p int, wm int64) {

@@ -83,17 +83,13 @@ func (sj *shardedJoin) reset(p int) {
 // planProcess notes one call per side: the side's key and shard, or no
 // shard when the event is not on that side.
 func (sj *shardedJoin) planProcess(p int, ev *event.Event) {
-	pl := &sj.plans[p]
 	for i := range sj.r.Join.Sides {
 		op := shardOp{ev: ev, side: int32(i), shard: -1}
 		var ok bool
 		if sj.keyBuf, ok = sj.out.sideKey(i, ev, sj.keyBuf); ok {
-			start := len(pl.keys)
-			pl.keys = append(pl.keys, sj.keyBuf...)
-			op.key = pl.keys[start:len(pl.keys):len(pl.keys)]
-			op.shard = sj.shardOf(op.key)
+			op = sj.keyed(p, op, sj.keyBuf)
 		}
-		pl.ops = append(pl.ops, op)
+		sj.plans[p].ops = append(sj.plans[p].ops, op)
 	}
 }
 
