@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/rules"
@@ -236,6 +237,7 @@ func (t crashingTx) Commit(ctx context.Context) error {
 }
 
 type runOpts struct {
+	busyPoll   time.Duration
 	store      state.Store
 	stopAfter  int
 	checkEvery chan struct{}
@@ -254,7 +256,7 @@ func runOnce(t *testing.T, dir string, o runOpts) (*memSink, *Result) {
 		}
 	}
 	sink := &memSink{}
-	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: srcs, Sink: sink, Store: o.store, Writer: "test", Checkpoints: o.checkEvery})
+	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: srcs, Sink: sink, Store: o.store, Writer: "test", Checkpoints: o.checkEvery, BusyPoll: o.busyPoll})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ type benchParams struct {
 	seed     uint64
 	json     bool
 	profile  string
+	// trace receives an execution trace of the timed run.
+	trace string
 	// memProfile receives an allocation profile of the run.
 	memProfile string
 	lateness   time.Duration
@@ -54,6 +57,8 @@ type benchParams struct {
 	// shards splits the keys of sequence, window and join rules among
 	// detectors that step in parallel.
 	shards int
+	// busyPoll is runtime.Config.BusyPoll, for a paced (--rate) run.
+	busyPoll time.Duration
 	// rate, when positive, paces the source at this many events per
 	// second of wall time, for latency below peak load.
 	rate float64
@@ -159,6 +164,7 @@ is reported as a ratio of the scanner's.`,
 	f.Uint64Var(&p.seed, "seed", 1, "random seed")
 	f.BoolVar(&p.json, "json", false, "print the result as JSON")
 	f.StringVar(&p.profile, "cpuprofile", "", "write a CPU profile of the timed run to this file")
+	f.StringVar(&p.trace, "trace", "", "write an execution trace of the timed run to this file (go tool trace): where the latency goes")
 	f.StringVar(&p.memProfile, "memprofile", "", "write an allocation profile of the timed run to this file (go tool pprof -sample_index=alloc_space)")
 	f.DurationVar(&p.lateness, "allowed-lateness", 0, "the engine's allowed lateness; 0 releases each event at once, so latency is processing time")
 	f.BoolVar(&p.latency, "latency", true, "measure the latency from event to alert (p50, p99)")
@@ -168,7 +174,8 @@ is reported as a ratio of the scanner's.`,
 	f.BoolVar(&p.project, "project", true, "decode only the fields the rules read (false: every field)")
 	f.BoolVar(&p.prepare, "prepare", true, "evaluate filter rules' conditions on the decoding goroutines (false: on the engine's)")
 	f.IntVar(&p.shards, "shards", 1, "split each sequence, window and join rule's keys among this many detectors, stepped in parallel")
-	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second (0: as fast as it goes)")
+	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second, run as a service is (0: as fast as it goes, as a replay is)")
+	f.DurationVar(&p.busyPoll, "busy-poll", 0, "with --rate or --checkpoint-interval: how long the service loop polls for the next batch before it sleeps (as engine.busy_poll)")
 	f.BoolVar(&p.compare, "compare-handwritten", false, "also time a hand-written single-threaded scanner of the same logic (filter, sequence) and check the matches are identical")
 	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")
 	f.StringVar(&p.rulesFrom, "rules-from", "", "run the rules of this directory instead of generated ones (windows scenario)")
@@ -368,6 +375,12 @@ func (a *app) runBench(p benchParams) error {
 	if spec.Prepare != nil {
 		cfg.Engine.Prepare = spec.Prepare.Store
 	}
+	// A paced source is a live one: its events are taken as a service
+	// takes them, as they come, not merged in event time with others'.
+	if p.rate > 0 {
+		cfg.Mode = runtime.Service
+		cfg.BusyPoll = p.busyPoll
+	}
 	var store state.Store
 	var redisStore *state.Redis
 	if p.checkpoint > 0 {
@@ -395,6 +408,7 @@ func (a *app) runBench(p benchParams) error {
 			store = &state.Dir{Path: dir}
 		}
 		cfg.Mode = runtime.Service
+		cfg.BusyPoll = p.busyPoll
 		cfg.Store = store
 		cfg.Interval = p.checkpoint
 		cfg.StopTimeout = time.Hour
@@ -421,6 +435,17 @@ func (a *app) runBench(p benchParams) error {
 			return exitWith(exitRuntime, "--cpuprofile: %v", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if p.trace != "" {
+		f, err := os.Create(p.trace)
+		if err != nil {
+			return exitWith(exitUsage, "--trace: %v", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return exitWith(exitRuntime, "--trace: %v", err)
+		}
+		defer trace.Stop()
 	}
 	cpu0 := cpuTime()
 	start := time.Now()

@@ -188,6 +188,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		Control:     control,
 		Interval:    time.Duration(cfg.State.Interval),
 		StopTimeout: time.Duration(cfg.Engine.StopTimeout),
+		BusyPoll:    time.Duration(cfg.Engine.BusyPoll),
 		Writer:      "cep " + version,
 		Log:         a.log,
 	}

@@ -1,0 +1,88 @@
+package runtime
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/source"
+)
+
+// Polling for batches changes when the loop takes them, never what it
+// makes of them.
+func TestBusyPollSameAlerts(t *testing.T) {
+	dir := t.TempDir()
+	writeStreams(t, dir, 3000)
+	want := must(runOnce(t, dir, runOpts{})).ids()
+	if len(want) < 100 {
+		t.Fatalf("only %d alerts: the test needs more", len(want))
+	}
+	got := must(runOnce(t, dir, runOpts{busyPoll: time.Millisecond})).ids()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d alerts polling, %d sleeping; first difference at %d", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func must(s *memSink, _ *Result) *memSink { return s }
+
+// endless hands over empty batches as fast as the loop takes them until
+// stop is closed: a loop that only ever polled its sources would find a
+// batch each time and never tick.
+type endless struct{ stop chan struct{} }
+
+func (s *endless) Name() string             { return "endless" }
+func (s *endless) Streams() []string        { return []string{"auth"} }
+func (s *endless) Counts() *source.Counters { return &source.Counters{} }
+func (s *endless) Run(ctx context.Context, _ source.Positions, out chan<- source.Batch) error {
+	for {
+		b := source.Batch{Source: s.Name()}
+		select {
+		case <-s.stop:
+			b.End = true
+		default:
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return nil
+		}
+		if b.End {
+			return nil
+		}
+	}
+}
+
+// While batches keep coming, a polling loop still does everything else it
+// must do on time: here, ticking every 5ms.
+func TestBusyPollStillTicks(t *testing.T) {
+	src := &endless{stop: make(chan struct{})}
+	var ticks atomic.Int64
+	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: []source.Source{src}, Sink: &memSink{},
+		Interval: 5 * time.Millisecond, BusyPoll: 50 * time.Millisecond,
+		OnTick: func(_ correlate.Stats) { ticks.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.Run(context.Background())
+		done <- err
+	}()
+	deadline := time.After(10 * time.Second)
+	for ticks.Load() < 5 {
+		select {
+		case <-deadline:
+			close(src.stop)
+			<-done
+			t.Fatalf("%d ticks in 10s of batches", ticks.Load())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(src.stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
