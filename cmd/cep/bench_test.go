@@ -16,3 +16,22 @@ func TestPaceUntilNeverEarly(t *testing.T) {
 		}
 	}
 }
+
+func TestShiftYears(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		k    int
+		want string
+	}{
+		{`{"@timestamp":"2020-09-20T16:16:09.362Z","EventID":1}`, 0, `{"@timestamp":"2020-09-20T16:16:09.362Z","EventID":1}`},
+		{`{"@timestamp":"2020-09-20T16:16:09.362Z","EventID":1}`, 3, `{"@timestamp":"2023-09-20T16:16:09.362Z","EventID":1}`},
+		{`{"EventID":1,"@timestamp":"1999-12-31T23:59:59Z"}`, 1, `{"EventID":1,"@timestamp":"2000-12-31T23:59:59Z"}`},
+		{`{"EventID":1}`, 2, `{"EventID":1}`},
+		{`{"@timestamp":"20"}`, 2, `{"@timestamp":"20"}`},
+		{`{"@timestamp":"soon-09-20"}`, 2, `{"@timestamp":"soon-09-20"}`},
+	} {
+		if got := shiftYears(tc.line, tc.k); got != tc.want {
+			t.Errorf("shiftYears(%s, %d) = %s, want %s", tc.line, tc.k, got, tc.want)
+		}
+	}
+}
