@@ -348,8 +348,13 @@ func (d *aggregate) decodeKey(k string) alert.Key {
 }
 
 func decodeKey(names []string, k string) alert.Key {
-	var vals []any
-	if err := json.Unmarshal([]byte(k), &vals); err != nil || len(vals) != len(names) {
+	vals, ok := keyValues(k, len(names))
+	if !ok {
+		if err := json.Unmarshal([]byte(k), &vals); err != nil {
+			return alert.Key{}
+		}
+	}
+	if len(vals) != len(names) {
 		return alert.Key{}
 	}
 	return makeKey(names, vals)
