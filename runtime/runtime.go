@@ -401,8 +401,10 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 			push(b)
 			continue
 		}
-		// With busy polling, the select below does not sleep: it takes
-		// whatever is ready, or else polls the sources alone.
+		// With busy polling, the select below does not sleep: it takes one
+		// of the cases that are ready, chosen at random as ever, and a
+		// batch, a tick or a request that is ready now is taken by this
+		// or a next turn; the closed channel's case polls the sources.
 		var nothingReady <-chan struct{}
 		if polling && in != nil {
 			nothingReady = closed
