@@ -206,10 +206,14 @@ var _ = Describe("Kafka scale-out", Ordered, func() {
 		a := startCep(dirA, "run", "--config", scaleOutRun(dirA, broker, srv.Addr(), rcv.srv.URL))
 		b := startCep(dirB, "run", "--config", scaleOutRun(dirB, broker, srv.Addr(), rcv.srv.URL))
 		Eventually(func() []string { return []string{tasksOf(a), tasksOf(b)} }).Should(ConsistOf("[0 1 2]", "[3 4 5]"))
-		// The slow webhook paces both processes, and the rebalance that
-		// gives the second its tasks waits for the first's alerts to be
-		// delivered: on a loaded machine that takes a while.
-		Eventually(func() int { return total(archiveCounts(dirA)) }, "2m").Should(BeNumerically(">=", len(want)/6))
+		// The rebalance that gives the second its tasks waits for the
+		// first's alerts to be delivered to the slow webhook: on a loaded
+		// machine that takes a while. The kill comes as soon as the first
+		// has shown progress, not after a share of the alerts: a process
+		// archives its alerts in bursts (windows close, idle streams are
+		// passed), and waiting for a sixth of them let both finish before
+		// the kill on 2026-12-03 (119 of 119 delivered).
+		Eventually(func() int { return total(archiveCounts(dirA)) }, "2m").Should(BeNumerically(">=", 1))
 		a.Kill()
 		Eventually(a).Should(gexec.Exit())
 		Expect(total(union(dirA, dirB))).To(BeNumerically("<", len(want)), "the kill came after the end: the spec proves nothing")
