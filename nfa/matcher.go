@@ -121,6 +121,11 @@ type Matcher struct {
 	// event once a step took it.
 	hold func(*event.Event) *event.Event
 	held *event.Event
+	// live and liveHeld, while a step settles, are its event and what
+	// the nodes keep of it: a match ending on the event takes the event
+	// itself as its last evidence rather than decoding the held copy's
+	// line again (a third of the thawing in a three-step sequence).
+	live, liveHeld *event.Event
 	// onDue is Options.OnDue.
 	onDue func(at int64)
 	// now is the latest event time seen, for notes made outside Process.

@@ -23,6 +23,10 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 		}
 	}
 	m.advancePartial(key, partial{state: uint16(m.nfa.start), deadline: noDeadline}, true)
+	if m.evTaken {
+		m.live, m.liveHeld = ev, m.held
+		defer func() { m.live, m.liveHeld = nil, nil }()
+	}
 	m.ev, m.charged, m.held = nil, nil, nil
 	if ks == nil {
 		if len(m.out) == 0 {

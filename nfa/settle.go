@@ -144,7 +144,13 @@ func (m *Matcher) emitMatch(key string, c completed, timedOut bool, ev *event.Ev
 	evs := make([]Evidence, k)
 	for x := c.p.node; x != nil; x = x.prev {
 		k--
-		evs[k] = Evidence{Step: int(x.step), Name: m.nfa.steps[x.step].name, Event: x.ev.Thaw()}
+		e := x.ev
+		if e == m.liveHeld {
+			e = m.live
+		} else {
+			e = e.Thaw()
+		}
+		evs[k] = Evidence{Step: int(x.step), Name: m.nfa.steps[x.step].name, Event: e}
 	}
 	mt := Match{Key: key, Events: evs, Time: c.time, TimedOut: timedOut}
 	if timedOut {
