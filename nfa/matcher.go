@@ -223,11 +223,16 @@ const keyOverhead = 64
 // emit must not call back into the matcher. To emit every key's expiries in
 // time order, call Advance with the event's time first.
 func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
-	m.now = max(m.now, ev.Time)
 	ks, err := m.load(key)
 	if err != nil {
 		return err
 	}
+	return m.process(key, ks, ev, emit)
+}
+
+// process is Process with the key's state loaded (nil: none).
+func (m *Matcher) process(key string, ks *KeyState, ev *event.Event, emit func(Match)) error {
+	m.now = max(m.now, ev.Time)
 	had := ks != nil
 	old := int64(noDeadline)
 	if ks != nil {
@@ -257,14 +262,21 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 
 // ProcessBytes is Process for a key held in a reused buffer: a key the
 // memory store already holds is passed as the state's own string, so only
-// a new key costs an allocation for its name.
+// a new key costs an allocation for its name. The state found is the one
+// processed: with 100,000 keys a second lookup was 2% of the engine's
+// time in the sequence scenario.
 func (m *Matcher) ProcessBytes(key []byte, ev *event.Event, emit func(Match)) error {
-	if m.mem != nil {
-		if ks := m.mem.keys[string(key)]; ks != nil {
-			return m.Process(ks.key, ev, emit)
-		}
+	if m.mem == nil {
+		return m.Process(string(key), ev, emit)
 	}
-	return m.Process(string(key), ev, emit)
+	ks := m.mem.keys[string(key)]
+	if ks == nil {
+		return m.process(string(key), nil, ev, emit)
+	}
+	if err := m.check(ks.key, ks); err != nil {
+		return err
+	}
+	return m.process(ks.key, ks, ev, emit)
 }
 
 // Advance moves event time to watermark: every timer due at or before it
@@ -342,12 +354,20 @@ func (m *Matcher) load(key string) (*KeyState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nfa: load state of key %q: %w", key, err)
 	}
-	if ks != nil && ks.fp != m.fp {
-		if err := m.admit(key, ks); err != nil {
+	if ks != nil {
+		if err := m.check(key, ks); err != nil {
 			return nil, err
 		}
 	}
 	return ks, nil
+}
+
+// check admits a loaded state that another NFA built.
+func (m *Matcher) check(key string, ks *KeyState) error {
+	if ks.fp != m.fp {
+		return m.admit(key, ks)
+	}
+	return nil
 }
 
 func (m *Matcher) save(key string, ks *KeyState, had bool) error {
