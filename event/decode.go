@@ -217,11 +217,16 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 		name string
 		v    Value
 		ok   bool
+		// idAt is 1 + the index of the id's member in Fields, 0 for
+		// none, when the pass that finds the time found it too.
+		idAt   int
+		idSeen bool
 	)
 	// The time and id fields are projected: Fields has them if the line
 	// does.
 	if d.timeByLen != nil {
-		v, name, ok = d.findTime(ev.Fields)
+		v, name, ok, idAt = d.findTime(ev.Fields)
+		idSeen = len(d.idKey) == 1
 	} else {
 		for i, k := range d.timeKeys {
 			if v, ok = walk(ev.Fields, k); ok && v.kind != Null {
@@ -243,7 +248,12 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 	}
 	ev.Time = t
 	ev.ID = ""
-	if v, ok := walk(ev.Fields, d.idKey); ok {
+	if !idSeen {
+		v, ok = walk(ev.Fields, d.idKey)
+	} else if ok = idAt != 0; ok {
+		v = ev.Fields[idAt-1].Value
+	}
+	if ok {
 		switch v.kind {
 		case String:
 			ev.ID = v.Str()
@@ -264,10 +274,17 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 // lookup takes it), and of the keys the first whose member is not null.
 // Walking the members for @timestamp, timestamp and then ts was a tenth
 // of a projected decode's profile; one pass takes about 5% off its time.
-func (d *Decoder) findTime(fs []Field) (Value, string, bool) {
+// The same pass finds the id's last member when the id is a top-level
+// one (idAt: 1 + its index, 0 for none), which a walk of its own found
+// in 2% of a filter scenario's CPU.
+func (d *Decoder) findTime(fs []Field) (v Value, name string, ok bool, idAt int) {
 	var last [8]int // of each key, 1 + the index of its last member in fs
+	id := d.idKey[0]
 	for i := range fs {
 		k := fs[i].Key
+		if k == id {
+			idAt = i + 1
+		}
 		if len(k) >= len(d.timeByLen) {
 			continue
 		}
@@ -279,10 +296,10 @@ func (d *Decoder) findTime(fs []Field) (Value, string, bool) {
 	}
 	for j, n := range last[:len(d.timeNames)] {
 		if n != 0 && fs[n-1].kind != Null {
-			return fs[n-1].Value, d.timeNames[j], true
+			return fs[n-1].Value, d.timeNames[j], true, idAt
 		}
 	}
-	return Value{}, "", false
+	return Value{}, "", false, idAt
 }
 
 func (d *Decoder) noTime() error {

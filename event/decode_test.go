@@ -40,6 +40,19 @@ func TestDecode(t *testing.T) {
 			fields: map[string]any{"id": 42.0, "timestamp": 1714564800.0},
 		},
 		{
+			name:   "the id's last member, as every field read takes it",
+			line:   `{"id":"first","ts":1,"id":"last"}`,
+			time:   "1970-01-01T00:00:01Z",
+			id:     "last",
+			fields: map[string]any{"id": "last", "ts": 1.0},
+		},
+		{
+			name:   "a null id is no id",
+			line:   `{"ts":1,"id":null}`,
+			time:   "1970-01-01T00:00:01Z",
+			fields: map[string]any{"ts": 1.0, "id": nil},
+		},
+		{
 			name:   "epoch milliseconds with offset text elsewhere",
 			line:   ` {"time": 1714564800123, "a": [1, "x", null, true, {"b": false}]} `,
 			time:   "2024-05-01T12:00:00.123Z",
