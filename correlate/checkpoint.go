@@ -276,8 +276,7 @@ func (e *Engine) decodeClock(b []byte) error {
 		name := d.Str()
 		sc := r.streams[name]
 		if sc == nil {
-			sc = &streamClock{}
-			r.streams[name] = sc
+			sc = r.newClock(name, 0)
 		}
 		sc.max = d.Varint()
 		sc.seen = d.Bool()

@@ -25,8 +25,12 @@ type reorder struct {
 	lateness int64
 	idle     time.Duration
 	streams  map[string]*streamClock
-	heap     evHeap
-	wm       int64
+	// clocks are the streams' clocks again, for advance to walk: a range
+	// over the map, for every event, was 4% of the engine's goroutine in
+	// a sequence scenario (its random start and its iterator).
+	clocks []*streamClock
+	heap   evHeap
+	wm     int64
 	// lastName and lastClock cache the clock of the last stream looked up.
 	lastName  string
 	lastClock *streamClock
@@ -64,16 +68,23 @@ func newReorder(lateness, idle time.Duration, maxBytes int64) *reorder {
 // fast one's events late.
 func (r *reorder) declare(stream string) {
 	if _, ok := r.streams[stream]; !ok {
-		r.streams[stream] = &streamClock{max: math.MinInt64}
+		r.newClock(stream, math.MinInt64)
 	}
+}
+
+// newClock starts the clock of a stream not seen before.
+func (r *reorder) newClock(stream string, max int64) *streamClock {
+	sc := &streamClock{max: max}
+	r.streams[stream] = sc
+	r.clocks = append(r.clocks, sc)
+	return sc
 }
 
 // add buffers ev; it reports false when ev is late.
 func (r *reorder) add(ev *event.Event, now time.Time) bool {
 	sc := r.clock(ev.Stream)
 	if sc == nil {
-		sc = &streamClock{max: math.MinInt64}
-		r.streams[ev.Stream] = sc
+		sc = r.newClock(ev.Stream, math.MinInt64)
 	}
 	sc.lastWall, sc.idle = now, false
 	if !sc.seen || ev.Time > sc.max {
@@ -149,7 +160,7 @@ func (r *reorder) tick(now time.Time) {
 func (r *reorder) advance() int64 {
 	w := int64(math.MaxInt64)
 	active := false
-	for _, sc := range r.streams {
+	for _, sc := range r.clocks {
 		if sc.done || sc.idle {
 			continue
 		}
@@ -172,7 +183,7 @@ func (r *reorder) advance() int64 {
 		// for events, as event time only moves with events.
 		all := true
 		newest := int64(math.MinInt64)
-		for _, sc := range r.streams {
+		for _, sc := range r.clocks {
 			if !sc.done {
 				all = false
 			}
