@@ -87,7 +87,7 @@ type Config struct {
 	// Prepare, when set, is given the Preparer of every engine made from
 	// this configuration: by New, and by Reload once the new engine
 	// replaces the old (source.Preparation.Store fits).
-	Prepare func(func() func(*event.Event))
+	Prepare func(func() func([]*event.Event))
 	// Shards, above one, splits the keys of each sequence, aggregate and
 	// join rule that reads nothing but its events among that many
 	// detectors, which step in parallel in PushBatch (shard.go); the

@@ -35,45 +35,77 @@ func preparable(d detector) bool {
 }
 
 // Preparer returns what makes, for each decoding goroutine, the function
-// that evaluates the engine's preparable filters on an event (see above);
+// that evaluates the engine's preparable filters on the events of a chunk
+// (nil for its lines that did not decode; see above);
 // nil when there is nothing to prepare or when explaining, which wants
 // every rule's reasons written in event order. The functions may run
 // concurrently with the engine and with each other.
-func (e *Engine) Preparer() func() func(*event.Event) {
+func (e *Engine) Preparer() func() func([]*event.Event) {
 	if e.prepBy == 0 {
 		return nil
 	}
 	by, dets, mask := e.prepBy, e.dets, e.prepMask
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}
-	return func() func(*event.Event) {
+	return func() func([]*event.Event) {
 		rt := newRouter(dets)
 		rt.only = mask
-		return func(ev *event.Event) {
-			idx := rt.route(ev)
-			if len(idx) == 0 {
-				ev.Prepared = none
-				return
+		var (
+			cands []int32 // the candidates of every event, one after the other
+			ends  []int32 // where each event's candidates end in cands
+			// touched keeps the touches below from being compiled away.
+			touched uintptr
+		)
+		return func(evs []*event.Event) {
+			cands, ends = cands[:0], ends[:0]
+			for _, ev := range evs {
+				if ev != nil {
+					for _, i := range rt.route(ev) {
+						cands = append(cands, int32(i))
+					}
+				}
+				ends = append(ends, int32(len(cands)))
 			}
-			var p *event.Prepared
-			if len(idx) == 1 {
-				// The common case of an indexed rule set, in one allocation.
-				b := new(preparedOne)
-				b.p.Hits, p = b.hits[:], &b.p
-			} else {
-				p = &event.Prepared{Hits: make([]int32, len(idx))}
-			}
-			p.By = by
-			hits := p.Hits
-			for j, i := range idx {
-				f := dets[i].(*filter)
-				if f.match != nil && f.match.Test(rules.EventActivation{Ev: ev}) {
-					hits[j] = int32(i)
-				} else {
-					hits[j] = ^int32(i)
+			// With thousands of rules each candidate is a random one,
+			// and reaching it costs cache misses; touched here, one
+			// after another, their misses overlap, where the tests
+			// below would take them one at a time.
+			for _, i := range cands {
+				if m := dets[i].(*filter).match; m != nil {
+					touched += m.Touch()
 				}
 			}
-			ev.Prepared = p
+			start := int32(0)
+			for k, ev := range evs {
+				idx := cands[start:ends[k]]
+				start = ends[k]
+				if ev == nil {
+					continue
+				}
+				if len(idx) == 0 {
+					ev.Prepared = none
+					continue
+				}
+				var p *event.Prepared
+				if len(idx) == 1 {
+					// The common case of an indexed rule set, in one allocation.
+					b := new(preparedOne)
+					b.p.Hits, p = b.hits[:], &b.p
+				} else {
+					p = &event.Prepared{Hits: make([]int32, len(idx))}
+				}
+				p.By = by
+				hits := p.Hits
+				for j, i := range idx {
+					f := dets[i].(*filter)
+					if f.match != nil && f.match.Test(rules.EventActivation{Ev: ev}) {
+						hits[j] = i
+					} else {
+						hits[j] = ^i
+					}
+				}
+				ev.Prepared = p
+			}
 		}
 	}
 }

@@ -96,7 +96,7 @@ func prepareEvents(tb testing.TB, shuffled bool) []*event.Event {
 // runPrepared runs the rules over the events, prepared (when prepare) on
 // two goroutines ahead of the engine as decoders do, and returns the
 // alerts and the rules' counters.
-func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) func() func(*event.Event)) (string, map[string]RuleStats, Stats) {
+func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) func() func([]*event.Event)) (string, map[string]RuleStats, Stats) {
 	t.Helper()
 	rs := compileRules(t, srcs...)
 	rules.UseFacts(rs, facts.NewMemory())
@@ -114,9 +114,11 @@ func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) fu
 		var wg sync.WaitGroup
 		for g := range 2 {
 			wg.Go(func() {
+				// Each goroutine prepares its own batches, as decoders
+				// prepare their chunks.
 				p := mk()
-				for i := g; i < len(evs); i += 2 {
-					p(evs[i])
+				for i := g * 64; i < len(evs); i += 128 {
+					p(evs[i:min(i+64, len(evs))])
 				}
 			})
 		}
@@ -156,10 +158,10 @@ func testPreparedSameAlerts(t *testing.T, srcs []string, shuffled bool) {
 	}
 	for _, tc := range []struct {
 		name string
-		by   func(*Engine) func() func(*event.Event)
+		by   func(*Engine) func() func([]*event.Event)
 	}{
 		{"own", (*Engine).Preparer},
-		{"another engine's", func(*Engine) func() func(*event.Event) {
+		{"another engine's", func(*Engine) func() func([]*event.Event) {
 			rs := compileRules(t, srcs...)
 			rules.UseFacts(rs, facts.NewMemory())
 			other, err := New(rs, Config{}, func(*alert.Alert) {})
@@ -220,8 +222,8 @@ func (*nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 // New makes and of the one a Reload makes, and events prepared for the
 // engine Reload replaced are still judged right by the new one.
 func TestPrepareAnnounced(t *testing.T) {
-	var got []func() func(*event.Event)
-	cfg := Config{Prepare: func(p func() func(*event.Event)) { got = append(got, p) }}
+	var got []func() func([]*event.Event)
+	cfg := Config{Prepare: func(p func() func([]*event.Event)) { got = append(got, p) }}
 	rs := compileRules(t, prepareRules[0], prepareRules[5])
 	c := &collector{}
 	e, err := New(rs, cfg, c.add)
@@ -233,8 +235,8 @@ func TestPrepareAnnounced(t *testing.T) {
 	}
 	old := got[0]()
 	evs := prepareEvents(t, false)
+	old(evs[:300])
 	for _, x := range evs[:300] {
-		old(x)
 		e.Push(x, time.Time{})
 	}
 	ne, _, err := e.Reload(compileRules(t, prepareRules[0], prepareRules[5]))
@@ -244,8 +246,8 @@ func TestPrepareAnnounced(t *testing.T) {
 	if len(got) != 2 || got[1] == nil {
 		t.Fatalf("New and Reload announced %d preparers", len(got))
 	}
+	old(evs[300:])
 	for _, x := range evs[300:] {
-		old(x)
 		ne.Push(x, time.Time{})
 	}
 	ne.Close()
@@ -271,7 +273,7 @@ func BenchmarkPreparedEngine(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var prep func(*event.Event)
+				var prep func([]*event.Event)
 				if prepared {
 					prep = e.Preparer()()
 				}
@@ -292,10 +294,10 @@ func BenchmarkPreparedEngine(b *testing.B) {
 							b.Fatal(err)
 						}
 						x.Time = benchStart + int64(done+j)*1e6
-						if prep != nil {
-							prep(x)
-						}
 						batch[j] = x
+					}
+					if prep != nil {
+						prep(batch[:k])
 					}
 					b.StartTimer()
 					for _, x := range batch[:k] {
@@ -315,4 +317,47 @@ func (e *Engine) loadedRules() []*rules.Rule {
 		rs[i] = d.rule()
 	}
 	return rs
+}
+
+// BenchmarkPreparer times what a decoding goroutine does per event to
+// prepare a chunk of 256 with many filter rules: route each event, test
+// its candidate rule. Touching every candidate of the chunk before testing
+// any took 10,000 rules from 1.77-2.25 µs to 1.22-1.68 µs per event (eight
+// alternating runs each, -benchtime 200000x).
+func BenchmarkPreparer(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var srcs []string
+			for i := range n {
+				srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nstreams: [payments]\nby: [event.card_id]\nmatch: event.type == \"card_auth\" && event.merchant == \"m-%05d\" && event.result == \"approved\" && event.amount > 900.0\n", i, i*10000/n))
+			}
+			e, err := New(compileRules(b, srcs...), Config{}, func(*alert.Alert) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			prep := e.Preparer()()
+			d := event.Decoder{Stream: "payments", Project: rules.Projection(e.loadedRules(), "payments")}
+			lines := make([][]byte, 16384)
+			for i := range lines {
+				lines[i] = fmt.Appendf(nil, `{"id":"p%d","ts":%d,"type":"card_auth","card_id":"c-%d","merchant":"m-%05d","mcc":"5411","amount":%d.5,"currency":"EUR","result":"approved"}`, i, 1_700_000_000_000+i, i%97, (i*7919)%10000, i%1000)
+			}
+			batch := make([]*event.Event, 256)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				b.StopTimer()
+				k := min(len(batch), b.N-done)
+				for j := range k {
+					x, err := d.Decode(lines[(done+j)%len(lines)])
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch[j] = x
+				}
+				b.StartTimer()
+				prep(batch[:k])
+				done += k
+			}
+		})
+	}
 }

@@ -45,17 +45,19 @@ func (sp *Projection) Load() *event.Projection { return sp.p.Load() }
 // Preparation holds the work a stream's consumer wants done on every
 // event on the decoding goroutines, off its own, such as the engine's
 // stateless rule conditions (correlate.Engine.Preparer): a maker of one
-// function per goroutine, so that each may keep scratch space of its own.
+// function per goroutine, so that each may keep scratch space of its own,
+// which takes a chunk's events at once (nil for a line that did not
+// decode), so that it may work on them in steps.
 // It may change while the sources run, as when the rules are reloaded;
 // each decoder takes the new one at its next chunk. Nil prepares nothing.
 // A decoder prepares a chunk only while batches wait for the consumer:
 // when the decoders are the slower side, preparing would only slow them.
 type Preparation struct {
-	p atomic.Pointer[func() func(*event.Event)]
+	p atomic.Pointer[func() func([]*event.Event)]
 }
 
 // Store sets what prepares the events decoded from now on; nil stops.
-func (sp *Preparation) Store(mk func() func(*event.Event)) {
+func (sp *Preparation) Store(mk func() func([]*event.Event)) {
 	if mk == nil {
 		sp.p.Store(nil)
 		return
@@ -64,7 +66,7 @@ func (sp *Preparation) Store(mk func() func(*event.Event)) {
 }
 
 // load returns the current maker, or nil.
-func (sp *Preparation) load() *func() func(*event.Event) {
+func (sp *Preparation) load() *func() func([]*event.Event) {
 	if sp == nil {
 		return nil
 	}
@@ -245,8 +247,8 @@ func (p *pipeline) decode(dec event.Decoder) {
 		dec.SetProject(last)
 	}
 	var (
-		made    *func() func(*event.Event)
-		prepare func(*event.Event)
+		made    *func() func([]*event.Event)
+		prepare func([]*event.Event)
 	)
 	for c := range p.jobs {
 		if live != nil {
@@ -276,10 +278,10 @@ func (p *pipeline) decode(dec event.Decoder) {
 				continue
 			}
 			ev, err := dec.Decode(c.buf[l.start:l.end])
-			if err == nil && prep != nil {
-				prep(ev)
-			}
 			c.evs, c.errs = append(c.evs, ev), append(c.errs, err)
+		}
+		if prep != nil {
+			prep(c.evs)
 		}
 		c.done <- struct{}{}
 	}

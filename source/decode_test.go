@@ -291,10 +291,14 @@ func TestPreparationRunsOnDecoders(t *testing.T) {
 	}
 	prep := &Preparation{}
 	var makers atomic.Int32
-	prep.Store(func() func(*event.Event) {
+	prep.Store(func() func([]*event.Event) {
 		makers.Add(1)
-		return func(ev *event.Event) {
-			ev.Prepared = &event.Prepared{By: 7, Hits: []int32{int32(len(ev.Raw))}}
+		return func(evs []*event.Event) {
+			for _, ev := range evs {
+				if ev != nil {
+					ev.Prepared = &event.Prepared{By: 7, Hits: []int32{int32(len(ev.Raw))}}
+				}
+			}
 		}
 	})
 	src := &File{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep}, Path: path}

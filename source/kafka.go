@@ -849,8 +849,8 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 		read = map[string]int64{}
 	}
 	var (
-		made    *func() func(*event.Event)
-		prepare func(*event.Event)
+		made    *func() func([]*event.Event)
+		prepare func([]*event.Event)
 	)
 	for raw := range raws {
 		if live != nil {
@@ -902,9 +902,6 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 				k.malformed(r, p, m.off, err)
 				continue
 			}
-			if prep != nil {
-				prep(ev)
-			}
 			b.evs = append(b.evs, ev)
 			b.offs = append(b.offs, m.off)
 			if k.Dedup {
@@ -920,6 +917,9 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 					}
 				}
 			}
+		}
+		if prep != nil {
+			prep(b.evs)
 		}
 		if len(copies) > 0 && k.rekey(ctx, p, copies) != nil {
 			return

@@ -688,9 +688,13 @@ func TestKafkaPreparesWhileTheConsumerWaits(t *testing.T) {
 	wave(0)
 	prep := &Preparation{}
 	var makers atomic.Int32
-	prep.Store(func() func(*event.Event) {
+	prep.Store(func() func([]*event.Event) {
 		makers.Add(1)
-		return func(ev *event.Event) { ev.Prepared = &event.Prepared{By: 7} }
+		return func(evs []*event.Event) {
+			for _, ev := range evs {
+				ev.Prepared = &event.Prepared{By: 7}
+			}
+		}
 	})
 	k := kafkaSource(c, "pay")
 	k.Bounded, k.IdleTimeout = false, 100*time.Millisecond
