@@ -265,22 +265,10 @@ func BenchmarkPreparedEngine(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		for _, prepared := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%d/prepared=%v", n, prepared), func(b *testing.B) {
-				var srcs []string
-				for i := range n {
-					srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nstreams: [payments]\nby: [event.card_id]\nmatch: event.type == \"card_auth\" && event.merchant == \"m-%05d\" && event.result == \"approved\" && event.amount > 900.0\n", i, i*10000/n))
-				}
-				e, err := New(compileRules(b, srcs...), Config{}, func(*alert.Alert) {})
-				if err != nil {
-					b.Fatal(err)
-				}
+				e, d, lines := manyFilters(b, n)
 				var prep func([]*event.Event)
 				if prepared {
 					prep = e.Preparer()()
-				}
-				d := event.Decoder{Stream: "payments", Project: rules.Projection(e.loadedRules(), "payments")}
-				lines := make([][]byte, 16384)
-				for i := range lines {
-					lines[i] = fmt.Appendf(nil, `{"id":"p%d","ts":%d,"type":"card_auth","card_id":"c-%d","merchant":"m-%05d","mcc":"5411","amount":%d.5,"currency":"EUR","result":"approved"}`, i, 1_700_000_000_000+i, i%97, (i*7919)%10000, i%1000)
 				}
 				batch := make([]*event.Event, 1024)
 				b.ReportAllocs()
@@ -310,6 +298,26 @@ func BenchmarkPreparedEngine(b *testing.B) {
 	}
 }
 
+// manyFilters makes an engine of n filter rules of one shape, each on a
+// merchant of its own, a decoder of their stream projected as a run's is,
+// and 16,384 lines of it whose merchants spread over the rules.
+func manyFilters(b *testing.B, n int) (*Engine, event.Decoder, [][]byte) {
+	var srcs []string
+	for i := range n {
+		srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nstreams: [payments]\nby: [event.card_id]\nmatch: event.type == \"card_auth\" && event.merchant == \"m-%05d\" && event.result == \"approved\" && event.amount > 900.0\n", i, i*10000/n))
+	}
+	e, err := New(compileRules(b, srcs...), Config{}, func(*alert.Alert) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := event.Decoder{Stream: "payments", Project: rules.Projection(e.loadedRules(), "payments")}
+	lines := make([][]byte, 16384)
+	for i := range lines {
+		lines[i] = fmt.Appendf(nil, `{"id":"p%d","ts":%d,"type":"card_auth","card_id":"c-%d","merchant":"m-%05d","mcc":"5411","amount":%d.5,"currency":"EUR","result":"approved"}`, i, 1_700_000_000_000+i, i%97, (i*7919)%10000, i%1000)
+	}
+	return e, d, lines
+}
+
 // loadedRules are the engine's rules in load order.
 func (e *Engine) loadedRules() []*rules.Rule {
 	rs := make([]*rules.Rule, len(e.dets))
@@ -327,20 +335,8 @@ func (e *Engine) loadedRules() []*rules.Rule {
 func BenchmarkPreparer(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			var srcs []string
-			for i := range n {
-				srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nstreams: [payments]\nby: [event.card_id]\nmatch: event.type == \"card_auth\" && event.merchant == \"m-%05d\" && event.result == \"approved\" && event.amount > 900.0\n", i, i*10000/n))
-			}
-			e, err := New(compileRules(b, srcs...), Config{}, func(*alert.Alert) {})
-			if err != nil {
-				b.Fatal(err)
-			}
+			e, d, lines := manyFilters(b, n)
 			prep := e.Preparer()()
-			d := event.Decoder{Stream: "payments", Project: rules.Projection(e.loadedRules(), "payments")}
-			lines := make([][]byte, 16384)
-			for i := range lines {
-				lines[i] = fmt.Appendf(nil, `{"id":"p%d","ts":%d,"type":"card_auth","card_id":"c-%d","merchant":"m-%05d","mcc":"5411","amount":%d.5,"currency":"EUR","result":"approved"}`, i, 1_700_000_000_000+i, i%97, (i*7919)%10000, i%1000)
-			}
 			batch := make([]*event.Event, 256)
 			b.ReportAllocs()
 			b.ResetTimer()
