@@ -26,7 +26,7 @@ type reorder struct {
 	idle     time.Duration
 	streams  map[string]*streamClock
 	// clocks are the streams' clocks again, for advance to walk: a range
-	// over the map, for every event, was 4% of the engine's goroutine in
+	// over the map, for every event, was up to 4% of the engine's goroutine in
 	// a sequence scenario (its random start and its iterator).
 	clocks []*streamClock
 	heap   evHeap
@@ -73,8 +73,8 @@ func (r *reorder) declare(stream string) {
 }
 
 // newClock starts the clock of a stream not seen before.
-func (r *reorder) newClock(stream string, max int64) *streamClock {
-	sc := &streamClock{max: max}
+func (r *reorder) newClock(stream string, from int64) *streamClock {
+	sc := &streamClock{max: from}
 	r.streams[stream] = sc
 	r.clocks = append(r.clocks, sc)
 	return sc
