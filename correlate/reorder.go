@@ -26,8 +26,8 @@ type reorder struct {
 	idle     time.Duration
 	streams  map[string]*streamClock
 	// clocks are the streams' clocks again, for advance to walk: a range
-	// over the map, for every event, was up to 4% of the engine's goroutine in
-	// a sequence scenario (its random start and its iterator).
+	// over the map, for every event, was up to 4% of the engine's
+	// goroutine in a sequence scenario (its random start, its iterator).
 	clocks []*streamClock
 	heap   evHeap
 	wm     int64
