@@ -276,14 +276,7 @@ func BenchmarkPreparedEngine(b *testing.B) {
 				for done := 0; done < b.N; {
 					b.StopTimer()
 					k := min(len(batch), b.N-done)
-					for j := range k {
-						x, err := d.Decode(lines[(done+j)%len(lines)])
-						if err != nil {
-							b.Fatal(err)
-						}
-						x.Time = benchStart + int64(done+j)*1e6
-						batch[j] = x
-					}
+					decodeBatch(b, &d, lines, batch[:k], done)
 					if prep != nil {
 						prep(batch[:k])
 					}
@@ -318,6 +311,19 @@ func manyFilters(b *testing.B, n int) (*Engine, event.Decoder, [][]byte) {
 	return e, d, lines
 }
 
+// decodeBatch fills batch with the events of lines from the from-th on
+// (wrapping around), a millisecond apart in event time.
+func decodeBatch(b *testing.B, d *event.Decoder, lines [][]byte, batch []*event.Event, from int) {
+	for j := range batch {
+		x, err := d.Decode(lines[(from+j)%len(lines)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		x.Time = benchStart + int64(from+j)*1e6
+		batch[j] = x
+	}
+}
+
 // loadedRules are the engine's rules in load order.
 func (e *Engine) loadedRules() []*rules.Rule {
 	rs := make([]*rules.Rule, len(e.dets))
@@ -343,13 +349,7 @@ func BenchmarkPreparer(b *testing.B) {
 			for done := 0; done < b.N; {
 				b.StopTimer()
 				k := min(len(batch), b.N-done)
-				for j := range k {
-					x, err := d.Decode(lines[(done+j)%len(lines)])
-					if err != nil {
-						b.Fatal(err)
-					}
-					batch[j] = x
-				}
+				decodeBatch(b, &d, lines, batch[:k], done)
 				b.StartTimer()
 				prep(batch[:k])
 				done += k
