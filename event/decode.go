@@ -121,10 +121,12 @@ func (d *Decoder) init() {
 	if len(names) == 0 {
 		names = DefaultTimeFields
 	}
-	d.timeNames = names
+	// The names are shared (see Name): findTime compares every member
+	// of every event with them.
+	d.timeNames = Names(names)
 	d.timeKeys = make([][]string, len(names))
 	for i, n := range names {
-		d.timeKeys[i] = strings.Split(n, ".")
+		d.timeKeys[i] = Names(strings.Split(n, "."))
 	}
 	d.timeByLen = new([32]uint8)
 	for i, k := range d.timeKeys {
@@ -142,7 +144,7 @@ func (d *Decoder) init() {
 	if id == "" {
 		id = DefaultIDField
 	}
-	d.idKey = strings.Split(id, ".")
+	d.idKey = Names(strings.Split(id, "."))
 	d.minNS, d.maxNS = clampNS(d.EarliestTime, DefaultEarliestTime), clampNS(d.LatestTime, MaxTime)
 	lim := d.Limits.WithDefaults()
 	d.lim = &lim

@@ -303,14 +303,16 @@ func (e *Event) Path(path ...string) (Value, bool) {
 			}
 			break
 		}
-		if n != nil && !n.all {
-			n = n.child(k)
-		}
 		if i == len(path)-1 {
 			if !v.part {
 				return v, true
 			}
 			break
+		}
+		// Only a member on the way down needs its node: the last one's
+		// value answers (or Full does).
+		if n != nil && !n.all {
+			n = n.child(k)
 		}
 		if v.kind != Object {
 			// A projection keeps a scalar or an array on its paths

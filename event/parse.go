@@ -26,10 +26,16 @@ import (
 // is built.
 
 // sref is a string in scratch: n bytes at off in the line, or in the text
-// when n has textBit.
+// when n has textBit, or the shared name of id off when n has nameBit.
 type sref struct{ off, n uint32 }
 
 const textBit = 1 << 31
+
+// nameBit marks the name of a member that a projection named: off is the
+// id of the projection's copy of the name (see Name), which the member's
+// Field takes as its Key. (A field more in sfield, for the id, grew the
+// scratch that every decode copies and cost a decode 5–10%.)
+const nameBit = 1 << 30
 
 // sval is a value in scratch. For a String ref is the string; for an
 // Object or Array, ref.off is the offset of its members on the tape and
@@ -603,6 +609,7 @@ func parseFloat(text []byte) (float64, error) {
 // It returns the top-level members and the bytes.
 func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field, []byte) {
 	s := p.s
+	byID := nameTable()
 	var buf []byte
 	lines := p.line // where the strings of the line end up
 	textAt := 0     // where the text starts in buf
@@ -616,10 +623,12 @@ func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field
 		copy(buf, s.text)
 	}
 	str := func(r sref) string {
-		n := int(r.n &^ textBit)
+		n := int(r.n &^ (textBit | nameBit))
 		switch {
 		case n == 0:
 			return ""
+		case r.n&nameBit != 0:
+			return byID[r.off-1]
 		case r.n&textBit != 0:
 			return unsafe.String(&buf[textAt+int(r.off)], n)
 		}
@@ -655,6 +664,7 @@ func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field
 
 // tapePath looks up a path of member names before build.
 func (p *parser) tapePath(v sval, path []string) (sval, bool) {
+	var byID []string
 	for _, name := range path {
 		if v.kind != Object || v.ref.n == 0 {
 			return sval{}, false
@@ -663,7 +673,17 @@ func (p *parser) tapePath(v sval, path []string) (sval, bool) {
 		found := false
 		// The last of repeated members wins, as in lookup.
 		for i := len(members) - 1; i >= 0; i-- {
-			if p.view(members[i].key) == name {
+			k := members[i].key
+			var s string
+			if k.n&nameBit != 0 {
+				if byID == nil {
+					byID = nameTable()
+				}
+				s = byID[k.off-1]
+			} else {
+				s = p.view(k)
+			}
+			if s == name {
 				v, found = members[i].val, true
 				break
 			}

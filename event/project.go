@@ -32,7 +32,10 @@ type Projection struct {
 // projNode is one level of a projection: either the whole value is read
 // (all), or the named members are, each with its own node.
 type projNode struct {
-	all   bool
+	all bool
+	// id is the id of the node's member name in its parent (see Name),
+	// which names that member in projected events.
+	id    uint32
 	names []string
 	kids  []*projNode
 	// head[sig(name)] is 1 + the index of the first name with that
@@ -94,7 +97,9 @@ func (p *Projection) add(path []string) {
 				// Beyond any real event: read this level whole.
 				break
 			}
-			kid = &projNode{}
+			var id uint32
+			name, id = nameID(name)
+			kid = &projNode{id: id}
 			b := sig(name)
 			n.names = append(n.names, name)
 			n.kids = append(n.kids, kid)

@@ -59,6 +59,7 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 		// out a member.
 		part = part || kid == nil || v.part
 		if kid != nil {
+			key.off, key.n = kid.id, key.n&^textBit|nameBit
 			p.s.stack = append(p.s.stack, sfield{key: key, val: v})
 		}
 		if done, err := p.next('}', "a member", "object"); err != nil {

@@ -738,7 +738,9 @@ func measureVsNumber(args []ast.Expr, names []string) (int, float64, bool, bool)
 	return 0, 0, false, false
 }
 
-// EventPath reads event.a.b or event["a"]["b"] as the path [a b].
+// EventPath reads event.a.b or event["a"]["b"] as the path [a b]. Its
+// names are the shared copies of event.Name, which projected events'
+// members carry, so that looking them up compares no bytes.
 func EventPath(e ast.Expr) ([]string, bool) {
 	var rev []string
 	for {
@@ -748,7 +750,7 @@ func EventPath(e ast.Expr) ([]string, bool) {
 			if s.IsTestOnly() {
 				return nil, false
 			}
-			rev = append(rev, strings.Clone(s.FieldName()))
+			rev = append(rev, event.Name(s.FieldName()))
 			e = s.Operand()
 		case ast.CallKind:
 			call := e.AsCall()
@@ -763,7 +765,7 @@ func EventPath(e ast.Expr) ([]string, bool) {
 			if !ok {
 				return nil, false
 			}
-			rev = append(rev, strings.Clone(string(s)))
+			rev = append(rev, event.Name(string(s)))
 			e = call.Args()[0]
 		case ast.IdentKind:
 			if e.AsIdent() != "event" || len(rev) == 0 {

@@ -1,0 +1,73 @@
+package event
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// names holds one copy of every member name that a projection or a
+// reader of events asked for, each with an id from 1: the decoder's
+// scratch, where a field more would cost every decode, carries a
+// projected member's name as its id. Names are few (those the rules
+// write), so the table only grows.
+var names struct {
+	mu  sync.Mutex
+	ids map[string]uint32
+	// byID[id-1] is the name of id. It is replaced, never changed in
+	// place, so that decoders read it without the lock.
+	byID atomic.Pointer[[]string]
+}
+
+// Name returns the copy of name that projections and the readers of
+// events share. A projected event's members are named with the
+// projection's copies (see Decoder.Project), and Go compares two strings
+// at one address without reading their bytes: a reader that looks its
+// members up by names from Name finds each with a length and an address
+// compared, where a copy of its own took a comparison of the bytes, a
+// twentieth of the filter scenario's CPU.
+func Name(name string) string {
+	name, _ = nameID(name)
+	return name
+}
+
+// Names returns path with every name replaced by its shared copy (see
+// Name), in a new slice.
+func Names(path []string) []string {
+	out := make([]string, len(path))
+	for i, s := range path {
+		out[i] = Name(s)
+	}
+	return out
+}
+
+// nameID returns the shared copy of name and its id.
+func nameID(name string) (string, uint32) {
+	names.mu.Lock()
+	defer names.mu.Unlock()
+	if id, ok := names.ids[name]; ok {
+		return (*names.byID.Load())[id-1], id
+	}
+	if names.ids == nil {
+		names.ids = map[string]uint32{}
+	}
+	var tab []string
+	if p := names.byID.Load(); p != nil {
+		tab = *p
+	}
+	name = strings.Clone(name)
+	// A new slice each time: decoders may be reading the old one.
+	tab = append(tab[:len(tab):len(tab)], name)
+	names.byID.Store(&tab)
+	id := uint32(len(tab))
+	names.ids[name] = id
+	return name, id
+}
+
+// nameTable returns the names by id, less one.
+func nameTable() []string {
+	if p := names.byID.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
