@@ -26,6 +26,14 @@ type router struct {
 	// only, when set, limits the router to the detectors it marks.
 	only    []bool
 	streams map[string]*streamRoute
+	// last is the route of the stream routed last: a stream's events
+	// share its name, and come in runs, so one comparison of addresses
+	// finds it as a rule (a lookup in streams was 0.6% of the 1,000-rule
+	// filter scenario's CPU).
+	last struct {
+		stream string
+		sr     *streamRoute
+	}
 	scratch []int
 	keyBuf  []byte
 	textBuf []byte
@@ -121,10 +129,14 @@ func newRouter(dets []detector) *router {
 // detector order, which is rule load order: alerts of one event come out in
 // a deterministic order.
 func (r *router) route(ev *event.Event) []int {
-	sr, ok := r.streams[ev.Stream]
-	if !ok {
-		sr = r.build(ev.Stream)
-		r.streams[ev.Stream] = sr
+	sr := r.last.sr
+	if sr == nil || ev.Stream != r.last.stream {
+		var ok bool
+		if sr, ok = r.streams[ev.Stream]; !ok {
+			sr = r.build(ev.Stream)
+			r.streams[ev.Stream] = sr
+		}
+		r.last.stream, r.last.sr = ev.Stream, sr
 	}
 	if len(sr.paths) == 0 {
 		return sr.always

@@ -166,3 +166,35 @@ func lenientEngine(t *testing.T, matches []string) ([]*rules.Rule, *Engine) {
 	}
 	return rs, e
 }
+
+// TestRouteAlternatingStreams: the router remembers the stream it routed
+// last; events of two streams in turn, with names at other addresses than
+// the decoders', still go to their own stream's rules.
+func TestRouteAlternatingStreams(t *testing.T) {
+	rs := compileRules(t,
+		"id: a1\ntitle: r\nstreams: [a]\nmatch: event.k == \"x\"\n",
+		"id: b1\ntitle: r\nstreams: [b]\nmatch: event.k == \"x\"\n",
+		"id: a2\ntitle: r\nstreams: [a]\nmatch: event.k == \"y\"\n",
+		"id: b2\ntitle: r\nstreams: [b]\nmatch: true\n",
+	)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{"a/x": {0}, "a/y": {2}, "b/x": {1, 3}, "b/y": {3}}
+	for i := range 12 {
+		stream := []string{"a", "b"}[i%2]
+		if i%3 == 0 {
+			stream = string([]byte(stream)) // the same name at another address
+		}
+		k := []string{"x", "y"}[i/2%2]
+		d := event.Decoder{Stream: stream}
+		x, err := d.Decode(fmt.Appendf(nil, `{"ts":1,"k":%q}`, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.router.route(x); !slices.Equal(got, want[stream+"/"+k]) {
+			t.Errorf("event %d (%s, k %s) goes to %v, want %v", i, stream, k, got, want[stream+"/"+k])
+		}
+	}
+}
