@@ -203,6 +203,7 @@ func (p *pipeline) pending() bool { return len(p.cur.lines) > 0 }
 // whether the input ends there (with err: why it ended early). It
 // reports false when ctx ended first.
 func (p *pipeline) flush(ctx context.Context, pos func(seq uint64) []byte, end bool, err error) bool {
+	p.r.publish()
 	c := p.cur
 	c.pos, c.end, c.err = pos, end, err
 	p.bufCap = min(max(p.bufCap, len(c.buf)), keepChunkBytes)

@@ -100,6 +100,9 @@ func TestParallelDecodeKeepsOrder(t *testing.T) {
 		}
 		want = append(want, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
 	}
+	if r.Counts.Lines.Load() != 5000 || r.Counts.Bytes.Load() != uint64(len(text)) {
+		t.Errorf("one reader counts %d lines, %d bytes; want 5000, %d", r.Counts.Lines.Load(), r.Counts.Bytes.Load(), len(text))
+	}
 	if len(wantMalformed) < 100 || len(want) < 4000 {
 		t.Fatalf("%d events, %d malformed: the input is not mixed enough", len(want), len(wantMalformed))
 	}
@@ -125,8 +128,8 @@ func TestParallelDecodeKeepsOrder(t *testing.T) {
 				t.Errorf("%s, %d decoders: malformed lines differ:\n%s", kind, n, strings.Join(malformed, "\n"))
 			}
 			c := src.Counts()
-			if c.Events.Load() != uint64(len(want)) || c.Malformed.Load() != uint64(len(wantMalformed)) || c.Lines.Load() != 5000 {
-				t.Errorf("%s, %d decoders: counts %d events, %d malformed, %d lines", kind, n, c.Events.Load(), c.Malformed.Load(), c.Lines.Load())
+			if c.Events.Load() != uint64(len(want)) || c.Malformed.Load() != uint64(len(wantMalformed)) || c.Lines.Load() != 5000 || c.Bytes.Load() != uint64(len(text)) {
+				t.Errorf("%s, %d decoders: counts %d events, %d malformed, %d lines, %d bytes (want %d)", kind, n, c.Events.Load(), c.Malformed.Load(), c.Lines.Load(), c.Bytes.Load(), len(text))
 			}
 			if kind == "file" {
 				p := got.positions[len(got.positions)-1]

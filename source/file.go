@@ -282,6 +282,9 @@ func (fr *fileRun) drain(ctx context.Context, last bool) error {
 			r.HoldPartial = true
 		}
 		if err != nil {
+			// Blank lines at the end are in no chunk, and a followed
+			// file may wait long for the next.
+			r.publish()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}

@@ -129,7 +129,9 @@ type Reader struct {
 	// HoldPartial is set, and partialN how many bytes it took.
 	partial  []byte
 	partialN int
-	Counts   *Counters
+	// lines and bytes are read but not yet added to Counts (see publish).
+	lines, bytes uint64
+	Counts       *Counters
 	// OnMalformed, when set, also receives every malformed line's error.
 	OnMalformed func(error)
 	// HoldPartial keeps a last line without a newline until its newline
@@ -197,6 +199,7 @@ func (e *LineError) Unwrap() error { return e.Err }
 func (r *Reader) Next() (*event.Event, error) {
 	for {
 		b, tooLong, err := r.nextLine()
+		r.publish()
 		if err != nil {
 			return nil, err
 		}
@@ -231,8 +234,8 @@ func (r *Reader) nextLine() (b []byte, tooLong bool, err error) {
 		}
 		r.off += int64(n)
 		r.line++
-		r.Counts.Lines.Add(1)
-		r.Counts.Bytes.Add(uint64(n))
+		r.lines++
+		r.bytes += uint64(n)
 		if len(bytes.TrimSpace(b)) == 0 {
 			if err != nil {
 				return nil, false, err
@@ -243,6 +246,18 @@ func (r *Reader) nextLine() (b []byte, tooLong bool, err error) {
 			return nil, true, nil
 		}
 		return b, false, nil
+	}
+}
+
+// publish adds the lines and bytes read since it was last called to
+// Counts. A pipeline calls it once per chunk it cuts, and Next once per
+// line: two atomic adds per line, on the cache line where the decoders
+// count events, took 3% of the filter scenario's CPU.
+func (r *Reader) publish() {
+	if r.lines != 0 || r.bytes != 0 {
+		r.Counts.Lines.Add(r.lines)
+		r.Counts.Bytes.Add(r.bytes)
+		r.lines, r.bytes = 0, 0
 	}
 }
 
