@@ -15,10 +15,17 @@ import (
 )
 
 // Batches are cut at this many events or bytes, whichever comes first, so
-// that read-ahead is bounded in bytes as well as in count.
+// that read-ahead is bounded in bytes as well as in count. The bytes are
+// what a chunk's buffer holds, and each buffer is memory the machine
+// faults in, page by page, the first time it is filled: with 1 MiB, a
+// pipeline's few chunks of Windows events (2–3 KB each) cost one pass
+// over the OTRF recordings a third of its time, and with 128 KiB one
+// pass ran 35–45% faster and ten copies of it 6% faster (64 KiB and
+// 256 KiB were slower at one or the other). Lines of a few hundred
+// bytes are cut at the count, as before.
 const (
 	batchEvents = 256
-	batchBytes  = 1 << 20
+	batchBytes  = 128 << 10
 )
 
 // DefaultPoll is how often a followed file at its end is checked for new

@@ -534,6 +534,10 @@ func (k *Kafka) listOffsets(ctx context.Context, client *kafka.Client, parts []*
 // event time.
 const readAhead = 4
 
+// fetchBytes is the most one fetch of a partition asks the broker for:
+// a fetch is a round trip, so it asks for more than a file's chunk holds.
+const fetchBytes = 1 << 20
+
 // read fetches every partition on its own goroutine and merges them.
 func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partition, seq uint64, out chan<- Batch) error {
 	idle := k.IdleTimeout
@@ -689,7 +693,7 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 			send(&rawBatch{next: off, done: true})
 			return nil
 		}
-		res, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: p.topic, Partition: p.id, Offset: off, MinBytes: 1, MaxBytes: batchBytes, MaxWait: maxWait})
+		res, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: p.topic, Partition: p.id, Offset: off, MinBytes: 1, MaxBytes: fetchBytes, MaxWait: maxWait})
 		if err == nil && res.Error != nil {
 			err = res.Error
 		}
@@ -924,7 +928,7 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 		if len(copies) > 0 && k.rekey(ctx, p, copies) != nil {
 			return
 		}
-		if cap(raw.buf) <= 2*batchBytes {
+		if cap(raw.buf) <= 2*fetchBytes {
 			select {
 			case free <- raw.buf[:0]:
 			default:
