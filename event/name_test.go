@@ -1,6 +1,7 @@
 package event
 
 import (
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -61,5 +62,24 @@ func TestName(t *testing.T) {
 	}
 	if p := Names([]string{"geo", "lat"}); p[0] != "geo" || unsafe.StringData(p[1]) != unsafe.StringData(Name("lat")) {
 		t.Errorf("Names = %q", p)
+	}
+}
+
+func TestSharedPath(t *testing.T) {
+	a := SharedPath([]string{"geo", "country"})
+	b := SharedPath(strings.Split("geo.country", "."))
+	if &a[0] != &b[0] || unsafe.StringData(a[1]) != unsafe.StringData(Name("country")) {
+		t.Fatalf("two asks for geo.country share no copy: %p %p", &a[0], &b[0])
+	}
+	if cap(a) != len(a) {
+		t.Fatalf("capacity %d beyond the length %d: an append would write into the shared copy", cap(a), len(a))
+	}
+	c := append(a, "x")
+	d := append(a, "y")
+	if c[2] != "x" || len(SharedPath([]string{"geo", "country"})) != 2 {
+		t.Errorf("appending to the shared path changed it: %q %q", c, d)
+	}
+	if e := SharedPath([]string{"geo"}); len(e) != 1 || &e[0] == &a[0] {
+		t.Errorf("geo shares geo.country's copy: %q", e)
 	}
 }

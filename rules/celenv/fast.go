@@ -738,9 +738,10 @@ func measureVsNumber(args []ast.Expr, names []string) (int, float64, bool, bool)
 	return 0, 0, false, false
 }
 
-// EventPath reads event.a.b or event["a"]["b"] as the path [a b]. Its
-// names are the shared copies of event.Name, which projected events'
-// members carry, so that looking them up compares no bytes.
+// EventPath reads event.a.b or event["a"]["b"] as the path [a b]: the
+// shared copy of event.SharedPath, which its callers must not change. Its
+// names are those projected events' members carry, so that looking them
+// up compares no bytes.
 func EventPath(e ast.Expr) ([]string, bool) {
 	var rev []string
 	for {
@@ -750,7 +751,7 @@ func EventPath(e ast.Expr) ([]string, bool) {
 			if s.IsTestOnly() {
 				return nil, false
 			}
-			rev = append(rev, event.Name(s.FieldName()))
+			rev = append(rev, s.FieldName())
 			e = s.Operand()
 		case ast.CallKind:
 			call := e.AsCall()
@@ -765,14 +766,14 @@ func EventPath(e ast.Expr) ([]string, bool) {
 			if !ok {
 				return nil, false
 			}
-			rev = append(rev, event.Name(string(s)))
+			rev = append(rev, string(s))
 			e = call.Args()[0]
 		case ast.IdentKind:
 			if e.AsIdent() != "event" || len(rev) == 0 {
 				return nil, false
 			}
 			slices.Reverse(rev)
-			return rev, true
+			return event.SharedPath(rev), true
 		default:
 			return nil, false
 		}
