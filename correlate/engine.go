@@ -209,9 +209,14 @@ type Engine struct {
 	fvals     []rules.FeatureValue
 	feats     []ml.Feature
 	baselines map[*rules.Rule]*baselines
-	online    map[string]*online
-	feedback  map[string][]*online
-	future    *futureGuard
+	// detBaselines are the baselines of each detector's rule, by the
+	// detector's index, nil for most: looked up in baselines for every
+	// rule an event was routed to, they were 3% of the CPU with 10,000
+	// filter rules, a cache miss on the detector and one in the map.
+	detBaselines []*baselines
+	online       map[string]*online
+	feedback     map[string][]*online
+	future       *futureGuard
 	// stateBytes is the detectors' estimated memory at the last budget
 	// check; sinceCheck counts events released since.
 	stateBytes int64
@@ -219,8 +224,10 @@ type Engine struct {
 	shedRounds uint64
 	byID       map[string]*rules.Rule
 	ruleStats  map[string]*RuleStats
-	// detStats are the same counters by detector index, for the hot path.
-	detStats []*RuleStats
+	// detStats are the same counters by detector index, for the hot path:
+	// one array, so that counting an event for a rule is one cache miss,
+	// where a counter of its own for each rule took a pointer's too.
+	detStats []RuleStats
 	// carried holds counters of the engines a reload replaced.
 	carried carried
 	// factQ are the facts remembered while the current event is
@@ -329,7 +336,8 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 	for range cfg.Shards {
 		e.shardHeld = append(e.shardHeld, map[*event.Event]*event.Event{})
 	}
-	for _, r := range rs {
+	e.detStats = make([]RuleStats, len(rs))
+	for i, r := range rs {
 		d, err := e.newDetector(r)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -343,13 +351,14 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 		if d.timed() {
 			e.timed = append(e.timed, d)
 		}
+		var bl *baselines
 		if len(r.Baselines) > 0 {
-			e.baselines[r] = newBaselines(r)
+			bl = newBaselines(r)
+			e.baselines[r] = bl
 		}
+		e.detBaselines = append(e.detBaselines, bl)
 		e.byID[r.ID] = r
-		rs := &RuleStats{}
-		e.ruleStats[r.ID] = rs
-		e.detStats = append(e.detStats, rs)
+		e.ruleStats[r.ID] = &e.detStats[i]
 		h := alert.Handling{Dedup: r.Dedup}
 		if g := r.Group; g != nil {
 			h.Group = &alert.Group{By: g.By, For: g.For}
@@ -625,7 +634,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 func (e *Engine) processIn(i int, ev *event.Event) {
 	d := e.dets[i]
 	e.detStats[i].Evaluated++
-	bl := e.baselines[d.rule()]
+	bl := e.detBaselines[i]
 	if bl == nil {
 		d.process(ev, nil)
 		return
