@@ -49,7 +49,8 @@ const (
 	MaxDepthLimit = 10_000
 	// MaxSizeLimit is the largest line, value count and byte budget any
 	// configuration may allow: the decoder's scratch holds offsets in 31
-	// bits.
+	// bits and a string's length in 30 (see nameBit), and no string of a
+	// line this long is 2³⁰ bytes.
 	MaxSizeLimit = 1 << 30
 )
 
