@@ -266,7 +266,7 @@ func (r *router) build(stream string) *streamRoute {
 		if !ok {
 			pi = len(sr.paths)
 			byPath[pk] = pi
-			sr.paths = append(sr.paths, indexPath{path: event.Names(con.Path)})
+			sr.paths = append(sr.paths, indexPath{path: event.SharedPath(con.Path)})
 		}
 		places = append(places, placed{c.det, pi, con})
 	}

@@ -123,10 +123,10 @@ func (d *Decoder) init() {
 	}
 	// The names are shared (see Name): findTime compares every member
 	// of every event with them.
-	d.timeNames = Names(names)
+	d.timeNames = shareNames(names)
 	d.timeKeys = make([][]string, len(names))
 	for i, n := range names {
-		d.timeKeys[i] = Names(strings.Split(n, "."))
+		d.timeKeys[i] = SharedPath(strings.Split(n, "."))
 	}
 	d.timeByLen = new([32]uint8)
 	for i, k := range d.timeKeys {
@@ -144,7 +144,7 @@ func (d *Decoder) init() {
 	if id == "" {
 		id = DefaultIDField
 	}
-	d.idKey = Names(strings.Split(id, "."))
+	d.idKey = SharedPath(strings.Split(id, "."))
 	d.minNS, d.maxNS = clampNS(d.EarliestTime, DefaultEarliestTime), clampNS(d.LatestTime, MaxTime)
 	lim := d.Limits.WithDefaults()
 	d.lim = &lim

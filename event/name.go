@@ -31,9 +31,9 @@ func Name(name string) string {
 	return name
 }
 
-// Names returns path with every name replaced by its shared copy (see
-// Name), in a new slice.
-func Names(path []string) []string {
+// shareNames returns names with every one replaced by its shared copy
+// (see Name), in a new slice.
+func shareNames(path []string) []string {
 	out := make([]string, len(path))
 	for i, s := range path {
 		out[i] = Name(s)
@@ -87,7 +87,7 @@ func SharedPath(path []string) []string {
 	if v, ok := paths.Load(key); ok {
 		return v.([]string)
 	}
-	p := Names(path)
+	p := shareNames(path)
 	v, _ := paths.LoadOrStore(key, p[:len(p):len(p)])
 	return v.([]string)
 }

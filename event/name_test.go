@@ -45,7 +45,7 @@ func TestProjectedMembersShareNames(t *testing.T) {
 			t.Errorf("no member %q in %v", k, ev.Fields)
 		}
 	}
-	if v, ok := ev.Path(Names([]string{"geo", "country"})...); !ok || v.Str() != "ES" {
+	if v, ok := ev.Path(shareNames([]string{"geo", "country"})...); !ok || v.Str() != "ES" {
 		t.Errorf("geo.country = %v, %v", v, ok)
 	}
 	if v, ok := ev.Path("user"); !ok || v.Str() != "u1" {
@@ -60,8 +60,8 @@ func TestName(t *testing.T) {
 	if a != "merchant" || unsafe.StringData(Name("merchant")) != unsafe.StringData(a) {
 		t.Errorf("Name = %q, not the one copy", a)
 	}
-	if p := Names([]string{"geo", "lat"}); p[0] != "geo" || unsafe.StringData(p[1]) != unsafe.StringData(Name("lat")) {
-		t.Errorf("Names = %q", p)
+	if p := shareNames([]string{"geo", "lat"}); p[0] != "geo" || unsafe.StringData(p[1]) != unsafe.StringData(Name("lat")) {
+		t.Errorf("shareNames = %q", p)
 	}
 }
 
