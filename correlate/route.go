@@ -49,7 +49,7 @@ type streamRoute struct {
 // indexPath holds the rules indexed by one field.
 type indexPath struct {
 	path    []string
-	buckets map[string][]int // by exact value (rules.AppendValueKey)
+	buckets keyTable // by exact value (rules.AppendValueKey)
 	// By text, with case (cased) and by fold key (folded).
 	cased, folded textIndex
 }
@@ -57,7 +57,7 @@ type indexPath struct {
 // textIndex finds rules by the text of a field: equal to, starting with
 // or ending with a literal.
 type textIndex struct {
-	equal    map[string][]int
+	equal    keyTable
 	prefixes affixes
 	suffixes affixes
 }
@@ -65,60 +65,82 @@ type textIndex struct {
 // affixes holds literals by length: a text is looked up once per length.
 type affixes struct {
 	lens []int
-	by   map[string][]int
-}
-
-func (a *affixes) add(lit string, det int) {
-	if a.by == nil {
-		a.by = map[string][]int{}
-	}
-	if !slices.Contains(a.lens, len(lit)) {
-		a.lens = append(a.lens, len(lit))
-		slices.Sort(a.lens)
-	}
-	if l := a.by[lit]; len(l) == 0 || l[len(l)-1] != det {
-		a.by[lit] = append(l, det)
-	}
+	by   keyTable
 }
 
 func (ti *textIndex) empty() bool {
-	return ti.equal == nil && ti.prefixes.by == nil && ti.suffixes.by == nil
-}
-
-func (ti *textIndex) add(m rules.TextMatch, det int) {
-	switch m.Kind {
-	case rules.TextEqual:
-		if ti.equal == nil {
-			ti.equal = map[string][]int{}
-		}
-		if l := ti.equal[m.Text]; len(l) == 0 || l[len(l)-1] != det {
-			ti.equal[m.Text] = append(l, det)
-		}
-	case rules.TextPrefix:
-		ti.prefixes.add(m.Text, det)
-	case rules.TextSuffix:
-		ti.suffixes.add(m.Text, det)
-	}
+	return ti.equal.empty() && ti.prefixes.by.empty() && ti.suffixes.by.empty()
 }
 
 // lookup appends the rules the text t meets.
 func (ti *textIndex) lookup(out []int, t []byte) []int {
-	if ti.equal != nil {
-		out = append(out, ti.equal[string(t)]...)
-	}
+	out = ti.equal.lookup(out, t)
 	for _, n := range ti.prefixes.lens {
 		if n > len(t) {
 			break
 		}
-		out = append(out, ti.prefixes.by[string(t[:n])]...)
+		out = ti.prefixes.by.lookup(out, t[:n])
 	}
 	for _, n := range ti.suffixes.lens {
 		if n > len(t) {
 			break
 		}
-		out = append(out, ti.suffixes.by[string(t[len(t)-n:])]...)
+		out = ti.suffixes.by.lookup(out, t[len(t)-n:])
 	}
 	return out
+}
+
+// pathLists is an indexPath being built: its lists by key, which build
+// freezes into keyTables once every rule is filed.
+type pathLists struct {
+	buckets       map[string][]int
+	cased, folded textLists
+}
+
+// textLists is a textIndex being built.
+type textLists struct {
+	equal, prefixes, suffixes map[string][]int
+}
+
+// file adds det to the list under key, once.
+func file(m *map[string][]int, key string, det int) {
+	if *m == nil {
+		*m = map[string][]int{}
+	}
+	if l := (*m)[key]; len(l) == 0 || l[len(l)-1] != det {
+		(*m)[key] = append(l, det)
+	}
+}
+
+func (tl *textLists) add(m rules.TextMatch, det int) {
+	switch m.Kind {
+	case rules.TextEqual:
+		file(&tl.equal, m.Text, det)
+	case rules.TextPrefix:
+		file(&tl.prefixes, m.Text, det)
+	case rules.TextSuffix:
+		file(&tl.suffixes, m.Text, det)
+	}
+}
+
+func (tl *textLists) freeze() textIndex {
+	return textIndex{
+		equal:    newKeyTable(tl.equal),
+		prefixes: freezeAffixes(tl.prefixes),
+		suffixes: freezeAffixes(tl.suffixes),
+	}
+}
+
+func freezeAffixes(m map[string][]int) affixes {
+	var a affixes
+	for lit := range m {
+		if !slices.Contains(a.lens, len(lit)) {
+			a.lens = append(a.lens, len(lit))
+		}
+	}
+	slices.Sort(a.lens)
+	a.by = newKeyTable(m)
+	return a
 }
 
 func newRouter(dets []detector) *router {
@@ -148,9 +170,9 @@ func (r *router) route(ev *event.Event) []int {
 		if !ok {
 			continue
 		}
-		if p.buckets != nil {
+		if !p.buckets.empty() {
 			if r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v); ok {
-				out = append(out, p.buckets[string(r.keyBuf)]...)
+				out = p.buckets.lookup(out, r.keyBuf)
 			}
 		}
 		if p.cased.empty() && p.folded.empty() {
@@ -239,10 +261,8 @@ func (r *router) build(stream string) *streamRoute {
 			}
 		}
 	}
-	// Choose first, then fill the index in one pass, so that what a
-	// lookup touches (buckets, their keys and rule lists) is allocated
-	// together rather than among the choosing's garbage: with 10,000
-	// rules, every event looks up a random one of them.
+	// Choose first, then file each rule under its choice, and freeze the
+	// lists into tables laid out for lookups (see keyTable).
 	type placed struct {
 		det, path int
 		con       rules.Constraint
@@ -270,24 +290,24 @@ func (r *router) build(stream string) *streamRoute {
 		}
 		places = append(places, placed{c.det, pi, con})
 	}
+	lists := make([]pathLists, len(sr.paths))
 	for _, pl := range places {
-		p := &sr.paths[pl.path]
+		l := &lists[pl.path]
 		for _, v := range pl.con.Values {
-			if p.buckets == nil {
-				p.buckets = map[string][]int{}
-			}
-			if l := p.buckets[v]; len(l) == 0 || l[len(l)-1] != pl.det {
-				p.buckets[strings.Clone(v)] = append(l, pl.det)
-			}
+			file(&l.buckets, v, pl.det)
 		}
 		for _, m := range pl.con.Text {
-			m.Text = strings.Clone(m.Text)
 			if m.Fold {
-				p.folded.add(m, pl.det)
+				l.folded.add(m, pl.det)
 			} else {
-				p.cased.add(m, pl.det)
+				l.cased.add(m, pl.det)
 			}
 		}
+	}
+	for i := range lists {
+		p := &sr.paths[i]
+		p.buckets = newKeyTable(lists[i].buckets)
+		p.cased, p.folded = lists[i].cased.freeze(), lists[i].folded.freeze()
 	}
 	return sr
 }
