@@ -243,7 +243,13 @@ type Engine struct {
 	// rest routes to the other detectors.
 	prepBy   uint64
 	prepMask []bool
-	rest     *router
+	// prepFilters counts the filters prepMask marks. selfPrep prepares,
+	// on the engine's goroutine, the events of a batch the decoders did
+	// not (see prepareRest); made on first use.
+	prepFilters int
+	selfPrep    func([]*event.Event)
+	unprep      []*event.Event
+	rest        *router
 	// packers pack the lines of the events detectors hold, one per
 	// stream, shared by the rules (see hold.go), while packing: the state
 	// was past 1/packFrom of its budget at the last look.

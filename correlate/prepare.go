@@ -87,11 +87,16 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 					continue
 				}
 				var p *event.Prepared
-				if len(idx) == 1 {
+				switch {
+				case len(idx) == 1:
 					// The common case of an indexed rule set, in one allocation.
 					b := new(preparedOne)
 					b.p.Hits, p = b.hits[:], &b.p
-				} else {
+				case len(idx) <= len(preparedFew{}.hits):
+					// A few candidates, in one allocation too.
+					b := new(preparedFew)
+					b.p.Hits, p = b.hits[:len(idx)], &b.p
+				default:
 					p = &event.Prepared{Hits: make([]int32, len(idx))}
 				}
 				p.By = by
@@ -116,6 +121,12 @@ type preparedOne struct {
 	hits [1]int32
 }
 
+// preparedFew is a verdict on up to four filters with its room.
+type preparedFew struct {
+	p    event.Prepared
+	hits [4]int32
+}
+
 // preparePlan finds the preparable detectors and, when there are any,
 // builds the router of the others; called once by New.
 func (e *Engine) preparePlan() {
@@ -137,7 +148,7 @@ func (e *Engine) preparePlan() {
 	for i := range rest {
 		rest[i] = !mask[i]
 	}
-	e.prepMask = mask
+	e.prepMask, e.prepFilters = mask, n
 	e.rest = newRouter(e.dets)
 	e.rest.only = rest
 	e.prepBy = event.NewPreparedBy()

@@ -188,6 +188,65 @@ func testPreparedSameAlerts(t *testing.T, srcs []string, shuffled bool) {
 	}
 }
 
+// TestSelfPreparedSameAlerts: an engine with thousands of filters
+// prepares the unprepared events of a batch itself (prepareRest); the
+// alerts, their order and every counter are those of pushing the events
+// one by one, for events in order and late ones.
+func TestSelfPreparedSameAlerts(t *testing.T) {
+	indexed := []string{prepareRules[0], prepareRules[1], prepareRules[5]}
+	run := func(srcs []string, shuffled, batched bool) (string, map[string]RuleStats, Stats, bool) {
+		rs := compileRules(t, srcs...)
+		rules.UseFacts(rs, facts.NewMemory())
+		c := &collector{}
+		e, err := New(rs, Config{}, c.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := prepareEvents(t, shuffled)
+		for i := 0; i < len(evs); i += 64 {
+			if batched {
+				e.PushBatch(evs[i:min(i+64, len(evs))], time.Time{})
+				continue
+			}
+			for _, x := range evs[i:min(i+64, len(evs))] {
+				e.Push(x, time.Time{})
+			}
+		}
+		e.Close()
+		return c.ids(), e.RuleStats(), e.Stats(), e.selfPrep != nil
+	}
+	for _, rs := range []struct {
+		name string
+		srcs []string
+	}{{"mixed", prepareRules}, {"indexed", indexed}} {
+		for _, shuffled := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/shuffled=%v", rs.name, shuffled), func(t *testing.T) {
+				want, wantStats, wantTotals, _ := run(rs.srcs, shuffled, false)
+				if want == "" {
+					t.Fatal("the rules raised no alert: the test would prove nothing")
+				}
+				defer func(n int) { selfPrepMin = n }(selfPrepMin)
+				selfPrepMin = 1
+				got, gotStats, gotTotals, prepared := run(rs.srcs, shuffled, true)
+				if !prepared {
+					t.Fatal("the engine prepared no batch")
+				}
+				if got != want {
+					t.Errorf("alerts\n%s\nwant\n%s", got, want)
+				}
+				if gotTotals != wantTotals {
+					t.Errorf("counters %+v, want %+v", gotTotals, wantTotals)
+				}
+				for _, id := range slices.Sorted(maps.Keys(wantStats)) {
+					if gotStats[id] != wantStats[id] {
+						t.Errorf("rule %s: counters %+v, want %+v", id, gotStats[id], wantStats[id])
+					}
+				}
+			})
+		}
+	}
+}
+
 // TestPreparable: only filters whose verdict depends on the event alone
 // are prepared; explaining prepares nothing.
 func TestPreparable(t *testing.T) {
@@ -258,16 +317,18 @@ func TestPrepareAnnounced(t *testing.T) {
 }
 
 // BenchmarkPreparedEngine times the engine's own goroutine per event with
-// many filter rules, evaluating every condition itself or taking the
-// verdicts prepared ahead (off the timer, as decoders do): the serial
-// work that bounds a run whose engine is the slower side.
+// many filter rules: evaluating every condition itself event by event
+// (engine), taking the verdicts prepared ahead (prepared; off the timer,
+// as decoders do), or taking the unprepared batch at once, which the
+// engine prepares itself at thousands of rules (batch): the serial work
+// that bounds a run whose engine is the slower side.
 func BenchmarkPreparedEngine(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
-		for _, prepared := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%d/prepared=%v", n, prepared), func(b *testing.B) {
+		for _, mode := range []string{"engine", "prepared", "batch"} {
+			b.Run(fmt.Sprintf("%d/%s", n, mode), func(b *testing.B) {
 				e, d, lines := manyFilters(b, n)
 				var prep func([]*event.Event)
-				if prepared {
+				if mode == "prepared" {
 					prep = e.Preparer()()
 				}
 				batch := make([]*event.Event, 1024)
@@ -281,8 +342,12 @@ func BenchmarkPreparedEngine(b *testing.B) {
 						prep(batch[:k])
 					}
 					b.StartTimer()
-					for _, x := range batch[:k] {
-						e.Push(x, time.Time{})
+					if mode == "batch" {
+						e.PushBatch(batch[:k], time.Time{})
+					} else {
+						for _, x := range batch[:k] {
+							e.Push(x, time.Time{})
+						}
 					}
 					done += k
 				}
