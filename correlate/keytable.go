@@ -12,9 +12,9 @@ import (
 // under each key (a field's value, its text, or an affix of the text).
 // With thousands of rules every event looks up a random key, and the
 // cost is the cache misses of reaching it: in Go's map a lookup reads the
-// group of slots, then the key's bytes where the key string points, then
-// the rule list where the slice points, three lines scattered over the
-// heap. Here a slot of 32 bytes holds the key's hash, a key of up to 16
+// group's control word and its slot, then the key's bytes where the key
+// string points, then the rule list where the slice points, up to four
+// lines scattered over the heap. Here a slot of 32 bytes holds the key's hash, a key of up to 16
 // bytes and a lone detector inline, so the common lookup (one rule per
 // value) reads one cache line.
 type keyTable struct {

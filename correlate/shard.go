@@ -548,36 +548,3 @@ func (e *Engine) flushSteps() {
 		e.runSteps()
 	}
 }
-
-// prepareRest prepares the events of a batch that the decoders left
-// unprepared, as they would have, when the engine has thousands of
-// filters (selfPrepMin). In a batch, the candidate rules of all its
-// events are reached ahead of their tests and their cache misses overlap,
-// where dispatching event by event takes them one at a time: at 10,000
-// rules (cep bench --scenario filter) this made the engine 6–14% faster.
-// With fewer rules, which stay in the cache, the extra pass over the
-// batch cost 1–3%.
-func (e *Engine) prepareRest(evs []*event.Event) {
-	if e.prepFilters < selfPrepMin || len(evs) < 2 {
-		return
-	}
-	e.unprep = e.unprep[:0]
-	for _, ev := range evs {
-		if ev.Prepared == nil || ev.Prepared.By != e.prepBy {
-			e.unprep = append(e.unprep, ev)
-		}
-	}
-	if len(e.unprep) < 2 {
-		return
-	}
-	if e.selfPrep == nil {
-		e.selfPrep = e.Preparer()()
-	}
-	e.selfPrep(e.unprep)
-	clear(e.unprep)
-}
-
-// selfPrepMin is how many preparable filters make the engine prepare
-// what the decoders did not: about where their conditions no longer fit
-// in the processor's caches. A variable for tests.
-var selfPrepMin = 2048
