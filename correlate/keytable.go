@@ -14,9 +14,9 @@ import (
 // cost is the cache misses of reaching it: in Go's map a lookup reads the
 // group's control word and its slot, then the key's bytes where the key
 // string points, then the rule list where the slice points, up to four
-// lines scattered over the heap. Here a slot of 32 bytes holds the key's hash, a key of up to 16
-// bytes and a lone detector inline, so the common lookup (one rule per
-// value) reads one cache line.
+// lines scattered over the heap. Here a slot of 32 bytes holds the key's
+// hash, a key of up to 16 bytes and a lone detector inline, so the common
+// lookup (one rule per value) reads one cache line.
 type keyTable struct {
 	slots []keySlot
 	mask  uint64
