@@ -44,12 +44,11 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 	if e.prepBy == 0 {
 		return nil
 	}
-	by, dets, mask := e.prepBy, e.dets, e.prepMask
+	by, dets, idx := e.prepBy, e.dets, e.prepIndex
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}
 	return func() func([]*event.Event) {
-		rt := newRouter(dets)
-		rt.only = mask
+		rt := newRouter(idx)
 		var (
 			cands []int32 // the candidates of every event, one after the other
 			ends  []int32 // where each event's candidates end in cands
@@ -149,8 +148,8 @@ func (e *Engine) preparePlan() {
 		rest[i] = !mask[i]
 	}
 	e.prepMask, e.prepFilters = mask, n
-	e.rest = newRouter(e.dets)
-	e.rest.only = rest
+	e.prepIndex = newRouteIndex(e.dets, mask, false)
+	e.rest = newRouter(newRouteIndex(e.dets, rest, false))
 	e.prepBy = event.NewPreparedBy()
 }
 
@@ -169,7 +168,7 @@ func (e *Engine) dispatchPrepared(ev *event.Event) {
 		h := hits[0]
 		hits = hits[1:]
 		i := detIndex(h)
-		e.detStats[i].Evaluated++
+		e.evaluated[i]++
 		if h >= 0 {
 			e.dets[i].(*filter).fire(ev, nil)
 		}
@@ -195,7 +194,7 @@ func (e *Engine) dispatchLatePrepared(ev *event.Event) bool {
 			continue
 		}
 		taken = true
-		e.detStats[i].Evaluated++
+		e.evaluated[i]++
 		if h >= 0 {
 			e.dets[i].(*filter).fire(ev, nil)
 		}

@@ -68,6 +68,7 @@ func (e *Engine) Reload(rs []*rules.Rule) (*Engine, *ReloadReport, error) {
 		ne.reorder.declare(s)
 	}
 	ne.stats = e.stats
+	e.foldEvaluated()
 	for id, st := range e.ruleStats {
 		if cur := ne.ruleStats[id]; cur != nil {
 			*cur = *st

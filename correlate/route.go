@@ -1,8 +1,11 @@
 package correlate
 
 import (
+	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
@@ -19,13 +22,7 @@ import (
 // Throughput then depends on how many rules share an event's values, not
 // on how many rules there are.
 type router struct {
-	dets []detector
-	// all disables the index, so that --explain shows every rule of the
-	// stream deciding, not only those the index let through.
-	all bool
-	// only, when set, limits the router to the detectors it marks.
-	only    []bool
-	streams map[string]*streamRoute
+	idx *routeIndex
 	// last is the route of the stream routed last: a stream's events
 	// share its name, and come in runs, so one comparison of addresses
 	// finds it as a rule (a lookup in streams was 0.6% of the 1,000-rule
@@ -38,6 +35,51 @@ type router struct {
 	keyBuf  []byte
 	textBuf []byte
 	foldBuf []byte
+}
+
+// routeIndex holds the routes of streams, built on a stream's first event
+// and never changed after, so that routers on several goroutines share
+// them: the decoders' preparers each built and held their own copy of
+// every table, three copies of a megabyte at 10,000 rules competing for
+// the same cache.
+type routeIndex struct {
+	dets []detector
+	// all disables the index, so that --explain shows every rule of the
+	// stream deciding, not only those the index let through.
+	all bool
+	// only, when set, limits the index to the detectors it marks.
+	only []bool
+	mu   sync.Mutex // held while a stream's route is built
+	// streams is replaced, never changed, when a route is added.
+	streams atomic.Pointer[map[string]*streamRoute]
+}
+
+func newRouteIndex(dets []detector, only []bool, all bool) *routeIndex {
+	return &routeIndex{dets: dets, only: only, all: all}
+}
+
+// stream returns the route of a stream, building it on first use.
+func (ix *routeIndex) stream(name string) *streamRoute {
+	if m := ix.streams.Load(); m != nil {
+		if sr, ok := (*m)[name]; ok {
+			return sr
+		}
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var m map[string]*streamRoute
+	if p := ix.streams.Load(); p != nil {
+		if sr, ok := (*p)[name]; ok {
+			return sr
+		}
+		m = maps.Clone(*p)
+	} else {
+		m = map[string]*streamRoute{}
+	}
+	sr := ix.build(name)
+	m[name] = sr
+	ix.streams.Store(&m)
+	return sr
 }
 
 // streamRoute is the routing of one stream, built on its first event.
@@ -143,8 +185,8 @@ func freezeAffixes(m map[string][]int) affixes {
 	return a
 }
 
-func newRouter(dets []detector) *router {
-	return &router{dets: dets, streams: map[string]*streamRoute{}}
+func newRouter(idx *routeIndex) *router {
+	return &router{idx: idx}
 }
 
 // route returns the indexes of the detectors that ev may concern, in
@@ -153,11 +195,7 @@ func newRouter(dets []detector) *router {
 func (r *router) route(ev *event.Event) []int {
 	sr := r.last.sr
 	if sr == nil || ev.Stream != r.last.stream {
-		var ok bool
-		if sr, ok = r.streams[ev.Stream]; !ok {
-			sr = r.build(ev.Stream)
-			r.streams[ev.Stream] = sr
-		}
+		sr = r.idx.stream(ev.Stream)
 		r.last.stream, r.last.sr = ev.Stream, sr
 	}
 	if len(sr.paths) == 0 {
@@ -234,7 +272,7 @@ type indexed struct {
 // the constraint whose tests are shared by the fewest other rules, so a
 // field every rule tests (event.type, Channel) loses to one that tells
 // rules apart (event.merchant, Image).
-func (r *router) build(stream string) *streamRoute {
+func (ix *routeIndex) build(stream string) *streamRoute {
 	sr := &streamRoute{}
 	type cand struct {
 		det  int
@@ -242,15 +280,15 @@ func (r *router) build(stream string) *streamRoute {
 	}
 	var cands []cand
 	count := map[string]int{}
-	for i, d := range r.dets {
-		if r.only != nil && !r.only[i] {
+	for i, d := range ix.dets {
+		if ix.only != nil && !ix.only[i] {
 			continue
 		}
 		if !d.rule().ReadsStream(stream) {
 			continue
 		}
 		cons := d.constraints()
-		if len(cons) == 0 || r.all {
+		if len(cons) == 0 || ix.all {
 			sr.always = append(sr.always, i)
 			continue
 		}

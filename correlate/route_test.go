@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,6 +196,58 @@ func TestRouteAlternatingStreams(t *testing.T) {
 		}
 		if got := e.router.route(x); !slices.Equal(got, want[stream+"/"+k]) {
 			t.Errorf("event %d (%s, k %s) goes to %v, want %v", i, stream, k, got, want[stream+"/"+k])
+		}
+	}
+}
+
+// TestRouteIndexShared: routers on several goroutines share one index,
+// whose streams' routes are built while others route; each stream is
+// built once, and every router finds what a router of its own finds.
+func TestRouteIndexShared(t *testing.T) {
+	var srcs []string
+	streams := []string{"a", "b", "c", "d", "e", "f"}
+	for i := range 60 {
+		srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\nstreams: [%s]\nmatch: event.k == \"k%d\"\n", i, streams[i%len(streams)], i%5))
+	}
+	rs := compileRules(t, srcs...)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*event.Event
+	for i := range 120 {
+		d := event.Decoder{Stream: streams[i*7%len(streams)]}
+		x, err := d.Decode(fmt.Appendf(nil, `{"ts":1,"k":"k%d"}`, i%5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, x)
+	}
+	own := newRouter(newRouteIndex(e.dets, nil, false))
+	want := make([][]int, len(evs))
+	for i, x := range evs {
+		want[i] = slices.Clone(own.route(x))
+	}
+	shared := newRouteIndex(e.dets, nil, false)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			r := newRouter(shared)
+			for k := range evs {
+				i := (k + g*31) % len(evs)
+				if got := r.route(evs[i]); !slices.Equal(got, want[i]) {
+					t.Errorf("goroutine %d: event %d goes to %v, want %v", g, i, got, want[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if m := shared.streams.Load(); m == nil || len(*m) != len(streams) {
+		t.Fatalf("the index holds %v, want the routes of %d streams", m, len(streams))
+	}
+	for _, s := range streams {
+		if a, b := shared.stream(s), shared.stream(string([]byte(s))); a != b {
+			t.Errorf("stream %s has two routes", s)
 		}
 	}
 }
