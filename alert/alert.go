@@ -202,34 +202,50 @@ type Model struct {
 // apart alerts with the same evidence (such as a window's bounds). The same
 // input always yields the same id, so downstream systems can deduplicate
 // replays and retries.
+//
+// Each part is hashed as its length (8 bytes, little-endian) and its bytes,
+// a key's value as fmt.Sprint writes it. The parts are laid out in one
+// buffer, on the stack for most alerts, and hashed at once: writing each
+// to a sha256 hash.Hash, a string copied to bytes each time, was a fifth
+// of building a filter's alert.
 func MakeID(rule string, key Key, evidence []Evidence, extra ...string) string {
-	h := sha256.New()
-	w := func(s string) {
-		var n [8]byte
-		l := len(s)
-		for i := range n {
-			n[i] = byte(l >> (8 * i))
-		}
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	w(rule)
+	var stack [512]byte
+	b := appendIDPart(stack[:0], rule)
 	for _, p := range key {
-		w(p.Expr)
-		w(fmt.Sprint(p.Value))
+		b = appendIDPart(b, p.Expr)
+		if s, ok := p.Value.(string); ok {
+			b = appendIDPart(b, s)
+			continue
+		}
+		at := len(b)
+		b = fmt.Append(append(b, make([]byte, 8)...), p.Value)
+		putIDLen(b[at:], len(b)-at-8)
 	}
 	for _, e := range evidence {
-		w(e.Step)
+		b = appendIDPart(b, e.Step)
 		if e.Event != nil {
-			w(e.Event.Stream)
-			w(e.Event.ID)
+			b = appendIDPart(b, e.Event.Stream)
+			b = appendIDPart(b, e.Event.ID)
 		}
 	}
 	for _, x := range extra {
-		w(x)
+		b = appendIDPart(b, x)
 	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func appendIDPart(b []byte, s string) []byte {
+	at := len(b)
+	b = append(append(b, make([]byte, 8)...), s...)
+	putIDLen(b[at:], len(s))
+	return b
+}
+
+func putIDLen(b []byte, n int) {
+	for i := range 8 {
+		b[i] = byte(n >> (8 * i))
+	}
 }
 
 // normalizeNumbers turns json.Number into int64 when integral, else float64.
