@@ -1,6 +1,10 @@
 package rules
 
 import (
+	"slices"
+	"strings"
+
+	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules/celenv"
 	"github.com/cep-project/cep/rules/rulefmt"
 )
@@ -48,6 +52,84 @@ func Compact(rs []*Rule) {
 			p.ast = nil
 			if (p.fast != nil || p.path != nil) && p.rebuild != nil {
 				p.cel = &celProgram{build: p.rebuild}
+			}
+		}
+	}
+	share(rs)
+}
+
+// share gives the rules one copy of each string and path they hold in
+// common, in place of one each from the parser: a severity, a stream, a
+// key or alert field's expression, the paths an expression reads, an
+// indexed value. The collector marks every object the rules hold on each
+// of its cycles, and with 10,000 rules that no event even reached, the
+// 10-rule filter scenario took 40-60% more CPU per event: a cycle's
+// marking took 90 ms of CPU, and the rules were most of what it marked.
+func share(rs []*Rule) {
+	strs := map[string]string{}
+	str := func(p *string) {
+		if v, ok := strs[*p]; ok {
+			*p = v
+		} else {
+			strs[*p] = *p
+		}
+	}
+	strList := func(l []string) {
+		for i := range l {
+			str(&l[i])
+		}
+	}
+	paths := func(l [][]string) {
+		for i, p := range l {
+			l[i] = event.SharedPath(p)
+		}
+	}
+	// Most expressions' lists of paths read are those of others too
+	// (event.card_id, event.amount); shared, they are clipped, so that
+	// appending to one copies it.
+	lists := map[string][][]string{}
+	pathList := func(l [][]string) [][]string {
+		if len(l) == 0 {
+			return l
+		}
+		paths(l)
+		var key strings.Builder
+		for _, p := range l {
+			key.WriteString(strings.Join(p, "\x00"))
+			key.WriteByte(1)
+		}
+		if v, ok := lists[key.String()]; ok {
+			return v
+		}
+		l = slices.Clip(l)
+		lists[key.String()] = l
+		return l
+	}
+	for _, r := range rs {
+		str(&r.Severity)
+		str(&r.Status)
+		str(&r.Owner)
+		str(&r.Late)
+		strList(r.Streams)
+		strList(r.Tags)
+		strList(r.KeyNames)
+		for i := range r.Fields {
+			str(&r.Fields[i].Name)
+		}
+		for _, p := range append(r.programs(), r.conditions()...) {
+			str(&p.Expr.Text)
+			if p.path != nil {
+				p.path = event.SharedPath(p.path)
+			}
+			p.reads.paths = pathList(p.reads.paths)
+		}
+		r.reads.Paths = pathList(r.reads.Paths)
+		for i := range r.Constraints {
+			c := &r.Constraints[i]
+			c.Path = event.SharedPath(c.Path)
+			strList(c.Values)
+			for j := range c.Text {
+				str(&c.Text[j].Text)
 			}
 		}
 	}

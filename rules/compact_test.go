@@ -205,7 +205,7 @@ func BenchmarkCandidateTest(b *testing.B) {
 // many-rule shape holds, as compiled and once compacted.
 func BenchmarkCompiledRuleBytes(b *testing.B) {
 	const n = 2000
-	var compiled, compacted uint64
+	var compiled, compacted, objects uint64
 	for i := 0; i < b.N; i++ {
 		var m0, m1, m2 runtime.MemStats
 		runtime.GC()
@@ -219,9 +219,11 @@ func BenchmarkCompiledRuleBytes(b *testing.B) {
 		runtime.KeepAlive(rs)
 		compiled += (m1.HeapAlloc - m0.HeapAlloc) / n
 		compacted += (m2.HeapAlloc - m0.HeapAlloc) / n
+		objects += (m2.HeapObjects - m0.HeapObjects) / n
 	}
 	b.ReportMetric(float64(compiled)/float64(b.N), "B/rule")
 	b.ReportMetric(float64(compacted)/float64(b.N), "B/rule-compacted")
+	b.ReportMetric(float64(objects)/float64(b.N), "objects/rule-compacted")
 }
 
 // TestPlainFieldsReadAsCEL holds the direct read of a plain field
