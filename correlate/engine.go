@@ -256,7 +256,9 @@ type Engine struct {
 	prepFilters int
 	selfPrep    func([]*event.Event)
 	unprep      []*event.Event
-	rest        *router
+	// touched keeps touchFiring's reads from being compiled away.
+	touched uintptr
+	rest    *router
 	// packers pack the lines of the events detectors hold, one per
 	// stream, shared by the rules (see hold.go), while packing: the state
 	// was past 1/packFrom of its budget at the last look.

@@ -254,6 +254,21 @@ func (e *Engine) prepareRest(evs []*event.Event) {
 	clear(e.unprep)
 }
 
+// touchFiring reaches, ahead of dispatching a batch, the rules whose
+// alerts its prepared events will raise (rules.Rule.TouchAlerting), so
+// that their cache misses overlap as the candidates' do in preparation.
+func (e *Engine) touchFiring(evs []*event.Event) {
+	for _, ev := range evs {
+		if p := ev.Prepared; p != nil && p.By == e.prepBy {
+			for _, h := range p.Hits {
+				if h >= 0 {
+					e.touched += e.dets[h].(*filter).r.TouchAlerting()
+				}
+			}
+		}
+	}
+}
+
 // selfPrepMin is how many preparable filters make the engine prepare
 // what the decoders did not: about where their conditions no longer fit
 // in the processor's caches. A variable for tests.

@@ -528,6 +528,9 @@ func (e *Engine) startShards(p int) (wait func()) {
 // sharded rule it is Push in a loop.
 func (e *Engine) PushBatch(evs []*event.Event, now time.Time) {
 	e.prepareRest(evs)
+	if e.prepFilters >= selfPrepMin {
+		e.touchFiring(evs)
+	}
 	if e.sharded == nil {
 		for _, ev := range evs {
 			e.Push(ev, now)
