@@ -254,16 +254,19 @@ func (e *Engine) prepareRest(evs []*event.Event) {
 	clear(e.unprep)
 }
 
-// touchFiring reaches, ahead of dispatching a batch, the rules whose
-// alerts its prepared events will raise (rules.Rule.TouchAlerting), so
-// that their cache misses overlap as the candidates' do in preparation.
+// touchFiring reaches, ahead of dispatching a batch, the counters its
+// prepared events will count and the rules whose alerts they will raise
+// (rules.Rule.TouchAlerting), so that their cache misses overlap as the
+// candidates' do in preparation.
 func (e *Engine) touchFiring(evs []*event.Event) {
 	for _, ev := range evs {
 		if p := ev.Prepared; p != nil && p.By == e.prepBy {
 			for _, h := range p.Hits {
-				if h >= 0 {
-					e.touched += e.dets[h].(*filter).r.TouchAlerting()
+				if h < 0 {
+					e.touched += uintptr(e.evaluated[^h])
+					continue
 				}
+				e.touched += uintptr(e.evaluated[h]) + e.dets[h].(*filter).r.TouchAlerting()
 			}
 		}
 	}
