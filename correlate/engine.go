@@ -250,12 +250,15 @@ type Engine struct {
 	prepBy    uint64
 	prepMask  []bool
 	prepIndex *routeIndex
-	// prepFilters counts the filters prepMask marks. selfPrep prepares,
-	// on the engine's goroutine, the events of a batch the decoders did
-	// not (see prepareRest); made on first use.
-	prepFilters int
-	selfPrep    func([]*event.Event)
-	unprep      []*event.Event
+	// prepByStream counts the filters prepMask marks by the stream they
+	// read (those of every stream in each), prepAllStreams those that
+	// read every stream. selfPrep prepares, on the engine's goroutine,
+	// the events of a batch the decoders did not (see prepareRest); made
+	// on first use.
+	prepByStream   map[string]int
+	prepAllStreams int
+	selfPrep       func([]*event.Event)
+	unprep         []*event.Event
 	// touched keeps touchFiring's reads from being compiled away.
 	touched uintptr
 	rest    *router

@@ -133,21 +133,34 @@ func (e *Engine) preparePlan() {
 		return
 	}
 	mask := make([]bool, len(e.dets))
-	n := 0
+	byStream := map[string]int{}
+	n, all := 0, 0
 	for i, d := range e.dets {
-		if preparable(d) {
-			mask[i] = true
-			n++
+		if !preparable(d) {
+			continue
+		}
+		mask[i] = true
+		n++
+		ss := d.rule().Streams
+		if len(ss) == 0 {
+			all++
+		}
+		for _, s := range ss {
+			byStream[s]++
 		}
 	}
 	if n == 0 {
 		return
 	}
+	// A filter of every stream counts for each.
+	for s := range byStream {
+		byStream[s] += all
+	}
 	rest := make([]bool, len(e.dets))
 	for i := range rest {
 		rest[i] = !mask[i]
 	}
-	e.prepMask, e.prepFilters = mask, n
+	e.prepMask, e.prepByStream, e.prepAllStreams = mask, byStream, all
 	e.prepIndex = newRouteIndex(e.dets, mask, false)
 	e.rest = newRouter(newRouteIndex(e.dets, rest, false))
 	e.prepBy = event.NewPreparedBy()
@@ -235,7 +248,7 @@ func (e *Engine) routeAfterFilters(ev *event.Event) []int {
 // With fewer rules, which stay in the cache, the extra pass over the
 // batch cost 1–3%.
 func (e *Engine) prepareRest(evs []*event.Event) {
-	if e.prepFilters < selfPrepMin || len(evs) < 2 {
+	if len(evs) < 2 || !e.manyFilters(evs[0].Stream) {
 		return
 	}
 	e.unprep = e.unprep[:0]
@@ -270,6 +283,17 @@ func (e *Engine) touchFiring(evs []*event.Event) {
 			}
 		}
 	}
+}
+
+// manyFilters reports whether a stream has selfPrepMin preparable filters
+// or more: thousands of filters of other streams, which its events never
+// reach, do not make its batches worth preparing.
+func (e *Engine) manyFilters(stream string) bool {
+	n, ok := e.prepByStream[stream]
+	if !ok {
+		n = e.prepAllStreams
+	}
+	return n >= selfPrepMin
 }
 
 // selfPrepMin is how many preparable filters make the engine prepare

@@ -422,3 +422,37 @@ func BenchmarkPreparer(b *testing.B) {
 		})
 	}
 }
+
+// TestManyFiltersByStream: whether a batch is worth preparing on the
+// engine depends on the filters of its stream, those of every stream
+// among them, not on those of other streams.
+func TestManyFiltersByStream(t *testing.T) {
+	var srcs []string
+	for i, s := range []string{"a", "a", "a", "b", "b", ""} {
+		streams := ""
+		if s != "" {
+			streams = "streams: [" + s + "]\n"
+		}
+		srcs = append(srcs, fmt.Sprintf("id: r%d\ntitle: r\n%smatch: event.k == \"x%d\"\n", i, streams, i))
+	}
+	e, err := New(compileRules(t, srcs...), Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { selfPrepMin = n }(selfPrepMin)
+	for _, tt := range []struct {
+		min  int
+		want map[string]bool
+	}{
+		{3, map[string]bool{"a": true, "b": true, "c": false}},
+		{4, map[string]bool{"a": true, "b": false, "c": false}},
+		{1, map[string]bool{"a": true, "b": true, "c": true}},
+	} {
+		selfPrepMin = tt.min
+		for s, want := range tt.want {
+			if got := e.manyFilters(s); got != want {
+				t.Errorf("at least %d filters for stream %s: %v, want %v", tt.min, s, got, want)
+			}
+		}
+	}
+}

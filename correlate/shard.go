@@ -528,7 +528,7 @@ func (e *Engine) startShards(p int) (wait func()) {
 // sharded rule it is Push in a loop.
 func (e *Engine) PushBatch(evs []*event.Event, now time.Time) {
 	e.prepareRest(evs)
-	if e.prepFilters >= selfPrepMin {
+	if len(evs) > 0 && e.manyFilters(evs[0].Stream) {
 		e.touchFiring(evs)
 	}
 	if e.sharded == nil {

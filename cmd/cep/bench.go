@@ -72,12 +72,16 @@ type benchParams struct {
 	// copies repeats the inputs, each copy a year after the one before
 	// (see shiftYears).
 	copies int
+	// idleRules are filter rules of the scenario's shape on a stream no
+	// event comes from: what merely holding rules costs a run.
+	idleRules int
 }
 
 // benchResult is printed as JSON with --json; its field names are stable.
 type benchResult struct {
 	Scenario       string  `json:"scenario"`
 	Rules          int     `json:"rules"`
+	IdleRules      int     `json:"idle_rules,omitempty"`
 	Events         int     `json:"events"`
 	Keys           int     `json:"keys,omitempty"`
 	CPU            int     `json:"gomaxprocs"`
@@ -149,6 +153,7 @@ is reported as a ratio of the scanner's.`,
   cep bench --scenario windows --rules 20 --cpu 2 --copies 10 --input otrf/a.json --input otrf/b.json
   cep bench --scenario filter --rules 1000 --events 1000000
   cep bench --scenario filter --rules 10000 --events 1000000 --json
+  cep bench --scenario filter --rules 10 --idle-rules 9990 --events 6000000 --cpu 2
   cep bench --scenario sequence --rules 1 --keys 1000000 --events 3000000
   cep bench --scenario aggregate --rules 1 --keys 100000 --events 2000000
   cep bench --scenario sequence --keys 1000000 --events 3000000 --checkpoint-interval 10s --state redis://127.0.0.1:6379/0`,
@@ -162,6 +167,9 @@ is reported as a ratio of the scanner's.`,
 				default:
 					p.rules = 1
 				}
+			}
+			if p.idleRules < 0 || (p.idleRules > 0 && p.scenario != "filter") {
+				return fmt.Errorf("--idle-rules takes a number of rules, for the filter scenario")
 			}
 			return a.runBench(p)
 		},
@@ -191,6 +199,7 @@ is reported as a ratio of the scanner's.`,
 	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")
 	f.IntVar(&p.copies, "copies", 1, "windows scenario: read the inputs this many times, each copy's @timestamp a year after the one before, so that every copy is processed as the first is")
 	f.StringVar(&p.rulesFrom, "rules-from", "", "run the rules of this directory instead of generated ones (windows scenario)")
+	f.IntVar(&p.idleRules, "idle-rules", 0, "filter scenario: also load this many rules of the same shape on a stream no event comes from, which no event reaches: what holding rules costs (the collector marks them on every cycle)")
 	return cmd
 }
 
@@ -486,7 +495,7 @@ func (a *app) runBench(p benchParams) error {
 	}
 	nf := float64(n)
 	res := benchResult{
-		Scenario: p.scenario, Rules: len(rs), Events: n, Keys: p.keys, CPU: p.cpu,
+		Scenario: p.scenario, Rules: len(rs) - p.idleRules, IdleRules: p.idleRules, Events: n, Keys: p.keys, CPU: p.cpu,
 		Bytes: sc.lines.bytes, MBPerSec: float64(sc.lines.bytes) / took.Seconds() / 1e6,
 		Seconds:        took.Seconds(),
 		EventsPerSec:   nf / took.Seconds(),
@@ -551,7 +560,11 @@ func (a *app) runBench(p benchParams) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(a.stdout, "scenario %s: %d rules, %d events, GOMAXPROCS=%d\n", res.Scenario, res.Rules, res.Events, res.CPU)
+	idle := ""
+	if res.IdleRules > 0 {
+		idle = fmt.Sprintf(" (and %d idle)", res.IdleRules)
+	}
+	fmt.Fprintf(a.stdout, "scenario %s: %d rules%s, %d events, GOMAXPROCS=%d\n", res.Scenario, res.Rules, idle, res.Events, res.CPU)
 	fmt.Fprintf(a.stdout, "  %.0f events/s (%.1f MB/s), %.0f ns/event (%.0f CPU ns/event), %.1f allocs/event, %.0f B/event, peak heap %.1f MiB, %d alerts\n",
 		res.EventsPerSec, res.MBPerSec, res.NsPerEvent, res.CPUNsPerEvent, res.AllocsPerEvent, res.BytesPerEvent, res.PeakHeapMiB, res.Alerts)
 	if hw := res.Handwritten; hw != nil {
@@ -594,6 +607,19 @@ alert:
     card: event.card_id
     amount: event.amount
 `, i, m, m, 900+i%50))
+	}
+	for i := range p.idleRules {
+		sc.rules = append(sc.rules, fmt.Sprintf(`id: bench.idle-%d
+title: Watched merchant %d, large approval (idle)
+severity: medium
+streams: [idle]
+by: [event.card_id]
+match: event.type == "card_auth" && event.merchant == "m-%05d" && event.result == "approved" && event.amount > %d.0
+alert:
+  fields:
+    card: event.card_id
+    amount: event.amount
+`, i, i, i%merchants, 900+i%50))
 	}
 	t := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC).UnixMilli()
 	countries := []string{"DE", "FR", "GB", "NL", "US", "ES"}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -32,6 +33,35 @@ func TestShiftYears(t *testing.T) {
 	} {
 		if got := shiftYears(tc.line, tc.k); got != tc.want {
 			t.Errorf("shiftYears(%s, %d) = %s, want %s", tc.line, tc.k, got, tc.want)
+		}
+	}
+}
+
+// TestBenchIdleRules: rules on a stream no event comes from change
+// neither the alerts nor the counts of rules the filter scenario reports.
+func TestBenchIdleRules(t *testing.T) {
+	res := func(args ...string) benchResult {
+		t.Helper()
+		code, out, errs := runApp(t, append([]string{"bench", "--scenario", "filter", "--rules", "20", "--events", "20000", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("cep bench %v exited %d: %s", args, code, errs)
+		}
+		var r benchResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("cep bench %v: %v\n%s", args, err, out)
+		}
+		return r
+	}
+	plain, idle := res(), res("--idle-rules", "50")
+	if plain.Alerts == 0 || idle.Alerts != plain.Alerts {
+		t.Errorf("alerts: %d with idle rules, %d without", idle.Alerts, plain.Alerts)
+	}
+	if idle.Rules != 20 || idle.IdleRules != 50 || plain.IdleRules != 0 {
+		t.Errorf("rules reported: %d and %d idle, want 20 and 50", idle.Rules, idle.IdleRules)
+	}
+	for _, args := range [][]string{{"--idle-rules", "-1"}, {"--scenario", "sequence", "--idle-rules", "5"}} {
+		if code, _, _ := runApp(t, append([]string{"bench", "--events", "100"}, args...)...); code != exitUsage {
+			t.Errorf("cep bench %v exited %d, want %d", args, code, exitUsage)
 		}
 	}
 }
