@@ -116,7 +116,7 @@ type Program struct {
 	Cost checker.CostEstimate
 	cel  *celProgram
 	// rebuild compiles the expression again, for Compact's lazy form.
-	rebuild func() (cel.Program, error)
+	rebuild *rebuild
 	ast     *cel.Ast
 	health  *Health
 	// path is set when the expression is a plain event field (event.a.b).
@@ -230,20 +230,40 @@ func (p *Program) celEval(act interpreter.Activation) (ref.Val, *cel.EvalDetails
 // need the interpreter only to word an error. A program is several
 // kilobytes; with 10,000 rules, most of a compiled rule.
 type celProgram struct {
-	once  sync.Once
-	prg   cel.Program
-	build func() (cel.Program, error)
-	err   error
+	once sync.Once
+	prg  cel.Program
+	// from builds prg on first use, when it is nil (Compact's lazy form).
+	from *Program
+	err  error
 }
 
 func (c *celProgram) get() (cel.Program, error) {
 	c.once.Do(func() {
 		if c.prg == nil {
-			c.prg, c.err = c.build()
-			c.build = nil
+			c.prg, c.err = c.from.rebuild.build(c.from)
+			c.from = nil
 		}
 	})
 	return c.prg, c.err
+}
+
+// rebuild is what compiling an expression again takes besides the
+// expression, kept instead of a closure over all of it, which held the
+// parser's copy of the expression's text where Compact shares one.
+type rebuild struct {
+	c    *Compiler
+	env  *cel.Env
+	want *cel.Type
+	what string
+	s    scope
+}
+
+func (rb *rebuild) build(p *Program) (cel.Program, error) {
+	again := rb.c.compileOnce(&yamlx.Errors{}, rb.env, p.Expr, rb.want, rb.what, p.health, rb.s)
+	if again == nil {
+		return nil, fmt.Errorf("%s: %s no longer compiles", p.Expr.Pos, rb.what)
+	}
+	return again.cel.prg, nil
 }
 
 // AST returns the checked expression, for analyses such as indexing and
@@ -341,13 +361,7 @@ func (c *Compiler) env(s scope) (*cel.Env, error) {
 func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want *cel.Type, what string, h *Health, s scope) *Program {
 	p := c.compileOnce(el, env, e, want, what, h, s)
 	if p != nil {
-		p.rebuild = func() (cel.Program, error) {
-			again := c.compileOnce(&yamlx.Errors{}, env, e, want, what, h, s)
-			if again == nil {
-				return nil, fmt.Errorf("%s: %s no longer compiles", e.Pos, what)
-			}
-			return again.cel.prg, nil
-		}
+		p.rebuild = &rebuild{c: c, env: env, want: want, what: what, s: s}
 	}
 	return p
 }

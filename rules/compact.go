@@ -51,7 +51,7 @@ func Compact(rs []*Rule) {
 		for _, p := range append(r.programs(), r.conditions()...) {
 			p.ast = nil
 			if (p.fast != nil || p.path != nil) && p.rebuild != nil {
-				p.cel = &celProgram{build: p.rebuild}
+				p.cel = &celProgram{from: p}
 			}
 		}
 	}
@@ -78,6 +78,22 @@ func share(rs []*Rule) {
 		for i := range l {
 			str(&l[i])
 		}
+	}
+	// A list of strings other rules hold too (an indexed value, such as
+	// type == "card_auth"), shared whole, clipped.
+	listsOf := map[string][]string{}
+	strSlice := func(l []string) []string {
+		if len(l) == 0 {
+			return l
+		}
+		strList(l)
+		key := strings.Join(l, "\x00")
+		if v, ok := listsOf[key]; ok {
+			return v
+		}
+		l = slices.Clip(l)
+		listsOf[key] = l
+		return l
 	}
 	paths := func(l [][]string) {
 		for i, p := range l {
@@ -106,6 +122,10 @@ func share(rs []*Rule) {
 		return l
 	}
 	for _, r := range rs {
+		packStrings(&r.ID, &r.Title, &r.Description, &r.File, &r.Version, &r.StateVersion)
+		if r.Health != nil {
+			r.Health.Rule = r.ID
+		}
 		str(&r.Severity)
 		str(&r.Status)
 		str(&r.Owner)
@@ -116,8 +136,17 @@ func share(rs []*Rule) {
 		for i := range r.Fields {
 			str(&r.Fields[i].Name)
 		}
+		if r.Spec != nil && r.Spec.Pos.File == r.File {
+			r.Spec.Pos.File = r.File
+		}
 		for _, p := range append(r.programs(), r.conditions()...) {
 			str(&p.Expr.Text)
+			if p.Expr.Pos.File == r.File {
+				p.Expr.Pos.File = r.File
+			}
+			if p.rebuild != nil {
+				str(&p.rebuild.what)
+			}
 			if p.path != nil {
 				p.path = event.SharedPath(p.path)
 			}
@@ -127,10 +156,29 @@ func share(rs []*Rule) {
 		for i := range r.Constraints {
 			c := &r.Constraints[i]
 			c.Path = event.SharedPath(c.Path)
-			strList(c.Values)
+			c.Values = strSlice(c.Values)
 			for j := range c.Text {
 				str(&c.Text[j].Text)
 			}
 		}
+	}
+}
+
+// packStrings lays the strings out in one allocation, each then a part
+// of it: a rule's own id, title, file and hashes are one object for the
+// collector to mark, not six.
+func packStrings(ps ...*string) {
+	n := 0
+	for _, p := range ps {
+		n += len(*p)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range ps {
+		b.WriteString(*p)
+	}
+	all := b.String()
+	for _, p := range ps {
+		*p, all = all[:len(*p)], all[len(*p):]
 	}
 }

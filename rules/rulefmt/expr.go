@@ -13,6 +13,9 @@ import (
 type Expr struct {
 	Text string
 	Pos  yamlx.Pos
+	// segs map the text's runs to the file when it spans lines; nil is
+	// one run at Pos, the common case, which then costs no allocation
+	// (a loaded rule keeps each of its expressions).
 	segs []segment
 }
 
@@ -24,6 +27,10 @@ type segment struct {
 // PosAt maps an offset into the expression's text to a file position.
 func (e *Expr) PosAt(off int) yamlx.Pos {
 	p := e.Pos
+	if e.segs == nil {
+		p.Col += off
+		return p
+	}
 	for _, s := range e.segs {
 		if s.off > off {
 			break
@@ -68,9 +75,7 @@ func exprFrom(n *yaml.Node, file string, lines []string) Expr {
 		}
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
 		e.Pos.Col++
-		e.segs = []segment{{off: 0, line: e.Pos.Line, col: e.Pos.Col}}
 	default:
-		e.segs = []segment{{off: 0, line: n.Line, col: n.Column}}
 		// A plain scalar continued on later lines is folded with single
 		// spaces.
 		if strings.Contains(n.Value, " ") && n.Line < len(lines) {
@@ -84,6 +89,9 @@ func exprFrom(n *yaml.Node, file string, lines []string) Expr {
 						t := strings.TrimLeft(l, " ")
 						if t == "" {
 							continue
+						}
+						if e.segs == nil {
+							e.segs = []segment{{off: 0, line: n.Line, col: n.Column}}
 						}
 						e.segs = append(e.segs, segment{off: off, line: i + 1, col: len(l) - len(t) + 1})
 						off += len(t) + 1
@@ -110,15 +118,17 @@ func (e *Expr) UnmarshalYAMLX(d *yamlx.Decoder, n *yaml.Node) {
 // InlineExpr is an expression written on one line at pos, such as one
 // built by a test.
 func InlineExpr(text string, pos yamlx.Pos) Expr {
-	return Expr{Text: text, Pos: pos, segs: []segment{{off: 0, line: pos.Line, col: pos.Col}}}
+	return Expr{Text: text, Pos: pos}
 }
 
 // sub returns the part of e that starts at byte offset off.
 func (e Expr) sub(off int, text string) Expr {
 	s := Expr{Text: text, Pos: e.PosAt(off)}
-	s.segs = []segment{{off: 0, line: s.Pos.Line, col: s.Pos.Col}}
 	for _, g := range e.segs {
 		if g.off > off {
+			if s.segs == nil {
+				s.segs = []segment{{off: 0, line: s.Pos.Line, col: s.Pos.Col}}
+			}
 			s.segs = append(s.segs, segment{off: g.off - off, line: g.line, col: g.col})
 		}
 	}
