@@ -595,31 +595,10 @@ func filterScenario(p benchParams) benchScenario {
 	var sc benchScenario
 	sc.streams = []string{"payments"}
 	for i := 0; i < p.rules; i++ {
-		m := i * merchants / p.rules
-		sc.rules = append(sc.rules, fmt.Sprintf(`id: bench.watch-%d
-title: Watched merchant %d, large approval
-severity: medium
-streams: [payments]
-by: [event.card_id]
-match: event.type == "card_auth" && event.merchant == "m-%05d" && event.result == "approved" && event.amount > %d.0
-alert:
-  fields:
-    card: event.card_id
-    amount: event.amount
-`, i, m, m, 900+i%50))
+		sc.rules = append(sc.rules, merchantWatch(fmt.Sprint("bench.watch-", i), "payments", i*merchants/p.rules, 900+i%50))
 	}
 	for i := range p.idleRules {
-		sc.rules = append(sc.rules, fmt.Sprintf(`id: bench.idle-%d
-title: Watched merchant %d, large approval (idle)
-severity: medium
-streams: [idle]
-by: [event.card_id]
-match: event.type == "card_auth" && event.merchant == "m-%05d" && event.result == "approved" && event.amount > %d.0
-alert:
-  fields:
-    card: event.card_id
-    amount: event.amount
-`, i, i, i%merchants, 900+i%50))
+		sc.rules = append(sc.rules, merchantWatch(fmt.Sprint("bench.idle-", i), "idle", i%merchants, 900+i%50))
 	}
 	t := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC).UnixMilli()
 	countries := []string{"DE", "FR", "GB", "NL", "US", "ES"}
@@ -636,6 +615,22 @@ alert:
 		sc.add(line)
 	}
 	return sc
+}
+
+// merchantWatch is a rule of the filter scenario: an approval above a
+// threshold at one merchant, in stream.
+func merchantWatch(id, stream string, merchant, threshold int) string {
+	return fmt.Sprintf(`id: %s
+title: Watched merchant %d, large approval
+severity: medium
+streams: [%s]
+by: [event.card_id]
+match: event.type == "card_auth" && event.merchant == "m-%05d" && event.result == "approved" && event.amount > %d.0
+alert:
+  fields:
+    card: event.card_id
+    amount: event.amount
+`, id, merchant, stream, merchant, threshold)
 }
 
 // sequenceScenario: a 3-step sequence with a 10-minute window over many
