@@ -527,8 +527,8 @@ func (e *Engine) startShards(p int) (wait func()) {
 // sharded rules step through their keys in parallel (see above). With no
 // sharded rule it is Push in a loop.
 func (e *Engine) PushBatch(evs []*event.Event, now time.Time) {
-	e.prepareRest(evs)
-	if len(evs) > 0 && e.manyFilters(evs[0].Stream) {
+	if len(evs) > 1 && e.manyFilters(evs[0].Stream) {
+		e.prepareRest(evs)
 		e.touchFiring(evs)
 	}
 	if e.sharded == nil {
