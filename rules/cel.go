@@ -113,12 +113,10 @@ func (c *Compiler) Lists() *reflist.Set { return c.cel.Lists() }
 type Program struct {
 	Expr rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
-	Cost checker.CostEstimate
-	cel  *celProgram
-	// rebuild compiles the expression again, for Compact's lazy form.
-	rebuild *rebuild
-	ast     *cel.Ast
-	health  *Health
+	Cost   checker.CostEstimate
+	cel    *celProgram
+	ast    *cel.Ast
+	health *Health
 	// path is set when the expression is a plain event field (event.a.b).
 	path []string
 	// fast is the native form of a condition in the subset celenv covers.
@@ -232,24 +230,27 @@ func (p *Program) celEval(act interpreter.Activation) (ref.Val, *cel.EvalDetails
 type celProgram struct {
 	once sync.Once
 	prg  cel.Program
-	// from builds prg on first use, when it is nil (Compact's lazy form).
-	from *Program
-	err  error
+	// rb and src build prg on first use when it is nil (Compact's lazy
+	// form): rb compiles src's expression again.
+	rb  rebuild
+	src *Program
+	err error
 }
 
 func (c *celProgram) get() (cel.Program, error) {
 	c.once.Do(func() {
 		if c.prg == nil {
-			c.prg, c.err = c.from.rebuild.build(c.from)
-			c.from = nil
+			c.prg, c.err = c.rb.build(c.src)
+			c.rb, c.src = rebuild{}, nil
 		}
 	})
 	return c.prg, c.err
 }
 
 // rebuild is what compiling an expression again takes besides the
-// expression, kept instead of a closure over all of it, which held the
-// parser's copy of the expression's text where Compact shares one.
+// expression, kept rather than a closure over all of it, which held the
+// parser's copy of the expression's text where Compact shares one, and
+// was an object of its own for the collector to mark.
 type rebuild struct {
 	c    *Compiler
 	env  *cel.Env
@@ -361,7 +362,7 @@ func (c *Compiler) env(s scope) (*cel.Env, error) {
 func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want *cel.Type, what string, h *Health, s scope) *Program {
 	p := c.compileOnce(el, env, e, want, what, h, s)
 	if p != nil {
-		p.rebuild = &rebuild{c: c, env: env, want: want, what: what, s: s}
+		p.cel.rb = rebuild{c: c, env: env, want: want, what: what, s: s}
 	}
 	return p
 }

@@ -50,8 +50,8 @@ func Compact(rs []*Rule) {
 		}
 		for _, p := range append(r.programs(), r.conditions()...) {
 			p.ast = nil
-			if (p.fast != nil || p.path != nil) && p.rebuild != nil {
-				p.cel = &celProgram{from: p}
+			if (p.fast != nil || p.path != nil) && p.cel.rb.c != nil {
+				p.cel = &celProgram{rb: p.cel.rb, src: p}
 			}
 		}
 	}
@@ -146,9 +146,7 @@ func share(rs []*Rule) {
 			if p.Expr.Pos.File == r.File {
 				p.Expr.Pos.File = r.File
 			}
-			if p.rebuild != nil {
-				str(&p.rebuild.what)
-			}
+			str(&p.cel.rb.what)
 			if p.path != nil {
 				p.path = event.SharedPath(p.path)
 			}
