@@ -68,6 +68,24 @@ func (b *breaker) allow() (bool, time.Duration) {
 	return true, 0
 }
 
+// retryIn reports how long until the breaker would let a trial through,
+// without taking the trial as allow does: a caller that only asked how
+// long to wait, and made no call, would hold the trial with nothing to end
+// it, and the breaker would stay half-open, refusing every call, for good.
+func (b *breaker) retryIn() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case breakerOpen:
+		return max(b.openedAt.Add(b.cooldown).Sub(b.clock.Now()), 0)
+	case breakerHalfOpen:
+		if b.trial {
+			return b.cooldown
+		}
+	}
+	return 0
+}
+
 // success records a call that worked and closes the breaker.
 func (b *breaker) success() {
 	b.mu.Lock()

@@ -9,7 +9,7 @@ import (
 
 func TestBreaker(t *testing.T) {
 	type step struct {
-		op      string // allow, ok, fail, wait
+		op      string // allow, ok, fail, wait, retry
 		d       time.Duration
 		allowed bool
 		state   breakerState
@@ -40,6 +40,17 @@ func TestBreaker(t *testing.T) {
 			{op: "wait", d: 5 * time.Second},
 			{op: "allow", allowed: false, state: breakerOpen},
 		}},
+		{"asking how long to wait leaves the trial to the next call", []step{
+			{op: "fail"}, {op: "fail"}, {op: "fail", state: breakerOpen},
+			{op: "retry", d: 10 * time.Second, state: breakerOpen},
+			{op: "wait", d: 10 * time.Second},
+			{op: "retry", d: 0, state: breakerOpen},
+			{op: "retry", d: 0, state: breakerOpen},
+			{op: "allow", allowed: true, state: breakerHalfOpen},
+			{op: "retry", d: 10 * time.Second, state: breakerHalfOpen},
+			{op: "ok", state: breakerClosed},
+			{op: "retry", d: 0, state: breakerClosed},
+		}},
 		{"a success resets the count", []step{
 			{op: "fail"}, {op: "fail"}, {op: "ok"}, {op: "fail"}, {op: "fail", state: breakerClosed},
 		}},
@@ -61,6 +72,10 @@ func TestBreaker(t *testing.T) {
 				case "wait":
 					c.Advance(s.d)
 					continue
+				case "retry":
+					if d := b.retryIn(); d != s.d {
+						t.Fatalf("step %d: retry in %v, want %v", i, d, s.d)
+					}
 				}
 				if got := b.current(); got != s.state {
 					t.Fatalf("step %d: state %v, want %v", i, got, s.state)

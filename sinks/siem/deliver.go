@@ -483,8 +483,9 @@ func (s *sender) drainStep() bool {
 	}
 	d := s.bo.NextBackOff()
 	if errors.Is(err, errBreakerOpen) {
-		_, d = s.brk.allow()
-		d = max(d, time.Millisecond)
+		// Not allow, which would take the trial that the cooldown, ending
+		// since try asked, may just have made ready.
+		d = max(s.brk.retryIn(), time.Millisecond)
 	} else {
 		s.m.retried.Inc()
 	}
