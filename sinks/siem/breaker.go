@@ -44,28 +44,28 @@ func newBreaker(c Clock, threshold int, cooldown time.Duration) *breaker {
 	return &breaker{clock: c, threshold: threshold, cooldown: cooldown}
 }
 
-// allow reports whether a call may go ahead; when it returns false it also
-// returns how long until the breaker would let a trial through.
-func (b *breaker) allow() (bool, time.Duration) {
+// allow reports whether a call may go ahead. A true answer in the open
+// or half-open state hands the caller the trial, which its call's success
+// or failure ends; how long to wait is retryIn's to say.
+func (b *breaker) allow() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state {
 	case breakerOpen:
-		wait := b.openedAt.Add(b.cooldown).Sub(b.clock.Now())
-		if wait > 0 {
-			return false, wait
+		if b.openedAt.Add(b.cooldown).After(b.clock.Now()) {
+			return false
 		}
 		b.state = breakerHalfOpen
 		b.trial = true
-		return true, 0
+		return true
 	case breakerHalfOpen:
 		if b.trial {
-			return false, b.cooldown
+			return false
 		}
 		b.trial = true
-		return true, 0
+		return true
 	}
-	return true, 0
+	return true
 }
 
 // retryIn reports how long until the breaker would let a trial through,

@@ -275,7 +275,7 @@ func (s *sender) deliverFresh(batch []transport.Record) {
 // records and returns those to retry, in order, with the error that makes
 // them retryable; a nil error means nothing is left to retry.
 func (s *sender) try(batch []transport.Record, fromSpool bool) ([]transport.Record, error) {
-	if ok, _ := s.brk.allow(); !ok {
+	if !s.brk.allow() {
 		s.m.breakerOpen.Set(1)
 		return batch, errBreakerOpen
 	}
