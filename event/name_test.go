@@ -82,4 +82,11 @@ func TestSharedPath(t *testing.T) {
 	if e := SharedPath([]string{"geo"}); len(e) != 1 || &e[0] == &a[0] {
 		t.Errorf("geo shares geo.country's copy: %q", e)
 	}
+	// A member's name may hold any byte: "geo\u0000country" is one name.
+	if f := SharedPath([]string{"geo\x00country"}); len(f) != 1 || f[0] != "geo\x00country" {
+		t.Errorf(`the path of one member "geo\x00country" came back as %q`, f)
+	}
+	if g := SharedPath([]string{"geo\x00", "country"}); len(g) != 2 || g[0] != "geo\x00" {
+		t.Errorf(`the path "geo\x00", "country" came back as %q`, g)
+	}
 }
