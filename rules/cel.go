@@ -69,9 +69,12 @@ const (
 // every rule extends; environments and programs are safe to share.
 type Compiler struct {
 	opts Options
-	cel  *celenv.Env
-	base *cel.Env
-	bare *cel.Env // without event, for having
+	// rebuilding serialises building again the cel-go programs Compact
+	// left out (see Program.celProgram), so that each is built once.
+	rebuilding sync.Mutex
+	cel        *celenv.Env
+	base       *cel.Env
+	bare       *cel.Env // without event, for having
 	// online are the online models LoadOnlineModels registered.
 	online map[string]*OnlineModel
 }
@@ -113,8 +116,16 @@ func (c *Compiler) Lists() *reflist.Set { return c.cel.Lists() }
 type Program struct {
 	Expr rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
-	Cost   checker.CostEstimate
-	cel    *celProgram
+	Cost checker.CostEstimate
+	// cel is the *celProgram, read atomically: set when compiled, and,
+	// once Compact has left it out, built again from rb when first
+	// needed. Not a sync.Once and the program beside it in an object of
+	// their own: that was four objects of a compacted filter rule's 24
+	// for the collector to mark on every cycle.
+	cel unsafe.Pointer
+	// rb builds the cel-go program again; Compact shares one among the
+	// programs that build alike.
+	rb     *rebuild
 	ast    *cel.Ast
 	health *Health
 	// path is set when the expression is a plain event field (event.a.b).
@@ -215,42 +226,44 @@ func (p *Program) plainEvent(act interpreter.Activation) (*event.Event, bool) {
 
 // celEval evaluates the expression with cel-go.
 func (p *Program) celEval(act interpreter.Activation) (ref.Val, *cel.EvalDetails, error) {
-	prg, err := p.cel.get()
-	if err != nil {
-		return nil, nil, err
+	c := p.celProgram()
+	if c.err != nil {
+		return nil, nil, c.err
 	}
-	return prg.Eval(act)
+	return c.prg.Eval(act)
 }
 
-// celProgram is an expression's cel-go program, or how to build it when it
-// is first needed: Compact leaves that in place of the programs of
-// expressions a native predicate or a plain field read answers, which
-// need the interpreter only to word an error. A program is several
-// kilobytes; with 10,000 rules, most of a compiled rule.
+// celProgram is an expression's cel-go program, or the error building it
+// again gave. Compact leaves it out of the programs of expressions a
+// native predicate or a plain field read answers, which need the
+// interpreter only to word an error: a program is several kilobytes;
+// with 10,000 rules, most of a compiled rule.
 type celProgram struct {
-	once sync.Once
-	prg  cel.Program
-	// rb and src build prg on first use when it is nil (Compact's lazy
-	// form): rb compiles src's expression again.
-	rb  rebuild
-	src *Program
+	prg cel.Program
 	err error
 }
 
-func (c *celProgram) get() (cel.Program, error) {
-	c.once.Do(func() {
-		if c.prg == nil {
-			c.prg, c.err = c.rb.build(c.src)
-			c.rb, c.src = rebuild{}, nil
-		}
-	})
-	return c.prg, c.err
+func (p *Program) celProgram() *celProgram {
+	if c := (*celProgram)(atomic.LoadPointer(&p.cel)); c != nil {
+		return c
+	}
+	rb := p.rb
+	rb.c.rebuilding.Lock()
+	defer rb.c.rebuilding.Unlock()
+	if c := (*celProgram)(atomic.LoadPointer(&p.cel)); c != nil {
+		return c
+	}
+	c := new(celProgram)
+	c.prg, c.err = rb.build(p)
+	atomic.StorePointer(&p.cel, unsafe.Pointer(c))
+	return c
 }
 
 // rebuild is what compiling an expression again takes besides the
 // expression, kept rather than a closure over all of it, which held the
 // parser's copy of the expression's text where Compact shares one, and
-// was an object of its own for the collector to mark.
+// was an object of its own for the collector to mark. Programs do not
+// change it once compiled, so that Compact can share one among them.
 type rebuild struct {
 	c    *Compiler
 	env  *cel.Env
@@ -259,12 +272,36 @@ type rebuild struct {
 	s    scope
 }
 
+// rebuildKey tells rebuilds apart for sharing: by the scope's lists'
+// identity, not their contents, which rules of one kind share anyway.
+type rebuildKey struct {
+	c                                    *Compiler
+	env                                  *cel.Env
+	want                                 *cel.Type
+	what                                 string
+	noEvent                              bool
+	sem                                  celenv.Semantics
+	vars                                 *cel.EnvOption
+	names, events, lists, doubles        *string
+	nVars, nNames, nEvents, nLists, nDbl int
+}
+
+func (rb *rebuild) key() rebuildKey {
+	s := &rb.s
+	return rebuildKey{
+		c: rb.c, env: rb.env, want: rb.want, what: rb.what, noEvent: s.noEvent, sem: s.sem,
+		vars: unsafe.SliceData(s.vars), names: unsafe.SliceData(s.names), events: unsafe.SliceData(s.events),
+		lists: unsafe.SliceData(s.lists), doubles: unsafe.SliceData(s.doubles),
+		nVars: len(s.vars), nNames: len(s.names), nEvents: len(s.events), nLists: len(s.lists), nDbl: len(s.doubles),
+	}
+}
+
 func (rb *rebuild) build(p *Program) (cel.Program, error) {
 	again := rb.c.compileOnce(&yamlx.Errors{}, rb.env, p.Expr, rb.want, rb.what, p.health, rb.s)
 	if again == nil {
 		return nil, fmt.Errorf("%s: %s no longer compiles", p.Expr.Pos, rb.what)
 	}
-	return again.cel.prg, nil
+	return (*celProgram)(again.cel).prg, nil
 }
 
 // AST returns the checked expression, for analyses such as indexing and
@@ -362,7 +399,7 @@ func (c *Compiler) env(s scope) (*cel.Env, error) {
 func (c *Compiler) compile(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, want *cel.Type, what string, h *Health, s scope) *Program {
 	p := c.compileOnce(el, env, e, want, what, h, s)
 	if p != nil {
-		p.cel.rb = rebuild{c: c, env: env, want: want, what: what, s: s}
+		p.rb = &rebuild{c: c, env: env, want: want, what: what, s: s}
 	}
 	return p
 }
@@ -451,7 +488,7 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 	}
 	na := a.NativeRep()
 	out := &Program{
-		Expr: e, Cost: est, cel: &celProgram{prg: prg}, ast: a, health: h,
+		Expr: e, Cost: est, cel: unsafe.Pointer(&celProgram{prg: prg}), ast: a, health: h,
 		reads:      readsOf(na.Expr(), s),
 		callsFacts: callsFacts(na.Expr()),
 		eventOnly:  !referencesOtherThanEvent(na),

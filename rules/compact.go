@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 
@@ -29,6 +30,17 @@ import (
 // After Compact, Lint and LintCase find nothing more to say about the
 // rules' expressions, and AST returns nil.
 func Compact(rs []*Rule) {
+	// One copy of each string the rules hold, the conditions' constants
+	// among them (see share).
+	strs := map[string]string{}
+	constant := func(s string) string {
+		if v, ok := strs[s]; ok {
+			return v
+		}
+		s = strings.Clone(s) // not the syntax tree's
+		strs[s] = s
+		return s
+	}
 	for _, r := range rs {
 		if s := r.Spec; s != nil {
 			// A run reads of its rule file only where the rule is (to
@@ -44,18 +56,18 @@ func Compact(rs []*Rule) {
 			np := new(Program)
 			*np = *p
 			if p.fast != nil {
-				np.fast = celenv.FastPredicate(p.ast.NativeRep().Expr())
+				np.fast = celenv.FastPredicateSharing(p.ast.NativeRep().Expr(), constant)
 			}
 			*ref = np
 		}
 		for _, p := range append(r.programs(), r.conditions()...) {
 			p.ast = nil
-			if (p.fast != nil || p.path != nil) && p.cel.rb.c != nil {
-				p.cel = &celProgram{rb: p.cel.rb, src: p}
+			if (p.fast != nil || p.path != nil) && p.rb != nil {
+				p.cel = nil // built again from p.rb when first needed
 			}
 		}
 	}
-	share(rs)
+	share(rs, strs)
 }
 
 // share gives the rules one copy of each string and path they hold in
@@ -65,8 +77,7 @@ func Compact(rs []*Rule) {
 // of its cycles: with 9,990 rules that no event reached, the 10-rule
 // filter scenario took half as much CPU again per event (cep bench
 // --idle-rules), a cycle's marking 90 ms of CPU, most of it the rules.
-func share(rs []*Rule) {
-	strs := map[string]string{}
+func share(rs []*Rule, strs map[string]string) {
 	str := func(p *string) {
 		if v, ok := strs[*p]; ok {
 			*p = v
@@ -87,7 +98,7 @@ func share(rs []*Rule) {
 			return l
 		}
 		strList(l)
-		key := strings.Join(l, "\x00")
+		key := string(event.AppendPathKey(nil, l))
 		if v, ok := listsOf[key]; ok {
 			return v
 		}
@@ -109,17 +120,29 @@ func share(rs []*Rule) {
 			return l
 		}
 		paths(l)
-		var key strings.Builder
+		var key []byte
 		for _, p := range l {
-			key.WriteString(strings.Join(p, "\x00"))
-			key.WriteByte(1)
+			key = binary.AppendUvarint(key, uint64(len(p)))
+			key = event.AppendPathKey(key, p)
 		}
-		if v, ok := lists[key.String()]; ok {
+		if v, ok := lists[string(key)]; ok {
 			return v
 		}
 		l = slices.Clip(l)
-		lists[key.String()] = l
+		lists[string(key)] = l
 		return l
+	}
+	// Programs that build alike (the conditions of rules of one kind, the
+	// keys, the alert fields of one name) share one way of rebuilding.
+	rebuilds := map[rebuildKey]*rebuild{}
+	rebuildOf := func(rb *rebuild) *rebuild {
+		k := rb.key()
+		if v, ok := rebuilds[k]; ok {
+			return v
+		}
+		str(&rb.what)
+		rebuilds[k] = rb
+		return rb
 	}
 	for _, r := range rs {
 		packStrings(&r.ID, &r.Title, &r.Description, &r.File, &r.Version, &r.StateVersion)
@@ -130,9 +153,10 @@ func share(rs []*Rule) {
 		str(&r.Status)
 		str(&r.Owner)
 		str(&r.Late)
-		strList(r.Streams)
-		strList(r.Tags)
-		strList(r.KeyNames)
+		// Lists many rules hold alike: one copy each.
+		r.Streams = strSlice(r.Streams)
+		r.Tags = strSlice(r.Tags)
+		r.KeyNames = strSlice(r.KeyNames)
 		for i := range r.Fields {
 			str(&r.Fields[i].Name)
 		}
@@ -146,7 +170,9 @@ func share(rs []*Rule) {
 			if p.Expr.Pos.File == r.File {
 				p.Expr.Pos.File = r.File
 			}
-			str(&p.cel.rb.what)
+			if p.rb != nil {
+				p.rb = rebuildOf(p.rb)
+			}
 			if p.path != nil {
 				p.path = event.SharedPath(p.path)
 			}

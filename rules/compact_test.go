@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -133,6 +134,52 @@ func TestCompactKeepsAnswers(t *testing.T) {
 	}
 	if tested == 0 || trues == 0 || values == 0 {
 		t.Fatalf("%d tests of a condition, %d true; %d values", tested, trues, values)
+	}
+}
+
+// TestCompactSharesOnlyEqualLists holds Compact's sharing to lists equal
+// element by element: a value may hold any byte, so ["a\x00b"] and
+// ["a", "b"] are two lists, whatever separator would join them. (An
+// indexed value is kept with its kind, "s:a"; joined with NULs,
+// ["s:a", "s:b"] was taken for ["s:a\x00s:b"].)
+func TestCompactSharesOnlyEqualLists(t *testing.T) {
+	c := newTestCompiler(t)
+	var rs []*Rule
+	for i, cond := range []string{`event.x in ["a", "b"]`, `event.x == "a\u0000s:b"`, `event["a\u0000b"] == "x"`, `event.a.b == "x"`} {
+		src := fmt.Sprintf("id: r%d\ntitle: r\nseverity: low\nstreams: [\"s\\u0000t\", u]\nmatch: '%s'\n", i, cond)
+		r, errs := c.CompileFile(fmt.Sprintf("r%d.yaml", i), []byte(src))
+		if r == nil {
+			t.Fatal(errs)
+		}
+		rs = append(rs, r)
+	}
+	type lists struct {
+		values [][]string
+		paths  [][]string
+	}
+	before := make([]lists, len(rs))
+	for i, r := range rs {
+		for _, k := range r.Constraints {
+			before[i].values = append(before[i].values, slices.Clone(k.Values))
+			before[i].paths = append(before[i].paths, slices.Clone(k.Path))
+		}
+	}
+	Compact(rs)
+	for i, r := range rs {
+		var after lists
+		for _, k := range r.Constraints {
+			after.values = append(after.values, k.Values)
+			after.paths = append(after.paths, k.Path)
+		}
+		if !reflect.DeepEqual(after, before[i]) {
+			t.Errorf("%s: constraints %q compacted, %q before", r.ID, after, before[i])
+		}
+		if want := []string{"s\x00t", "u"}; !slices.Equal(r.Streams, want) {
+			t.Errorf("%s: streams %q, want %q", r.ID, r.Streams, want)
+		}
+	}
+	if len(before[0].values) == 0 || len(before[1].values) == 0 || len(before[2].paths) == 0 {
+		t.Fatalf("the conditions are not indexed: %q", before)
 	}
 }
 
@@ -287,7 +334,7 @@ func TestCompactedProgramsBuildOnce(t *testing.T) {
 	rs := compileWatchRules(t, 1)
 	Compact(rs)
 	p := rs[0].Match
-	if p.cel.prg != nil {
+	if p.cel != nil {
 		t.Fatal("Compact kept the cel-go program of a condition with a native form")
 	}
 	ev, err := (&event.Decoder{TimeField: "ts"}).Decode([]byte(`{"ts":1,"type":"card_auth","merchant":"m-00000","result":"approved","amount":"high"}`))
@@ -308,7 +355,7 @@ func TestCompactedProgramsBuildOnce(t *testing.T) {
 	if got := rs[0].Health.Errors(); got != 8*50 {
 		t.Errorf("%d evaluation errors counted, want %d", got, 8*50)
 	}
-	if p.cel.prg == nil {
+	if c := (*celProgram)(p.cel); c == nil || c.prg == nil {
 		t.Error("the cel-go program was not built")
 	}
 }
