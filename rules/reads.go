@@ -284,52 +284,70 @@ func isPrefix(pre, p []string) bool { return len(pre) <= len(p) && slices.Equal(
 // programs lists every expression of the rule that sees its events.
 func (r *Rule) programs() []*Program {
 	var ps []*Program
-	add := func(p ...*Program) {
-		for _, x := range p {
-			if x != nil {
-				ps = append(ps, x)
+	for _, ref := range r.programRefs() {
+		ps = append(ps, *ref)
+	}
+	return ps
+}
+
+// programRefs points at the rule's fields holding the expressions that
+// see its events, those set, so that Compact can move them. A program
+// held in two places (a key of every stream and of its own) is listed at
+// each.
+func (r *Rule) programRefs() []**Program {
+	var refs []**Program
+	add := func(ps ...**Program) {
+		for _, p := range ps {
+			if *p != nil {
+				refs = append(refs, p)
 			}
 		}
 	}
-	add(r.keys...)
-	for _, k := range r.byStream {
-		add(k...)
+	each := func(ps []*Program) {
+		for i := range ps {
+			add(&ps[i])
+		}
 	}
-	add(r.Match)
+	each(r.keys)
+	for _, k := range r.byStream {
+		each(k)
+	}
+	add(&r.Match)
 	if q := r.Sequence; q != nil {
-		add(q.Until)
-		for _, st := range q.Steps {
-			add(st.Where, st.Until)
+		add(&q.Until)
+		for i := range q.Steps {
+			add(&q.Steps[i].Where, &q.Steps[i].Until)
 		}
 	}
 	if a := r.Aggregate; a != nil {
-		add(a.Where)
-		for _, m := range a.Measures {
-			add(m.Arg)
+		add(&a.Where)
+		for i := range a.Measures {
+			add(&a.Measures[i].Arg)
 		}
 	}
 	if j := r.Join; j != nil {
-		for _, sd := range j.Sides {
-			add(sd.Where)
-			add(sd.Keys...)
+		for i := range j.Sides {
+			add(&j.Sides[i].Where)
+			each(j.Sides[i].Keys)
 		}
 	}
-	for _, f := range r.Fields {
-		add(f.Prog)
+	for i := range r.Fields {
+		add(&r.Fields[i].Prog)
 	}
-	for _, m := range r.Remember {
-		add(m.Key, m.Value)
+	for i := range r.Remember {
+		add(&r.Remember[i].Key, &r.Remember[i].Value)
 	}
 	if r.Score != nil {
-		for _, f := range r.Score.Features {
-			add(f.Prog)
+		for i := range r.Score.Features {
+			add(&r.Score.Features[i].Prog)
 		}
 	}
-	for _, b := range r.Baselines {
-		add(b.Value, b.Where)
-		add(b.By...)
+	for i := range r.Baselines {
+		b := &r.Baselines[i]
+		add(&b.Value, &b.Where)
+		each(b.By)
 	}
-	return ps
+	return refs
 }
 
 // computeReads gathers what the rule's expressions read.
