@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"testing"
@@ -252,17 +253,19 @@ func BenchmarkCandidateTest(b *testing.B) {
 // many-rule shape holds, as compiled and once compacted.
 func BenchmarkCompiledRuleBytes(b *testing.B) {
 	const n = 2000
-	var compiled, compacted, objects uint64
+	var compiled, compacted, objects, scan uint64
 	for i := 0; i < b.N; i++ {
 		var m0, m1, m2 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
+		scan0 := scannableHeap()
 		rs := compileWatchRules(b, n)
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
 		Compact(rs)
 		runtime.GC()
 		runtime.ReadMemStats(&m2)
+		scan += (scannableHeap() - scan0) / n
 		runtime.KeepAlive(rs)
 		compiled += (m1.HeapAlloc - m0.HeapAlloc) / n
 		compacted += (m2.HeapAlloc - m0.HeapAlloc) / n
@@ -271,6 +274,16 @@ func BenchmarkCompiledRuleBytes(b *testing.B) {
 	b.ReportMetric(float64(compiled)/float64(b.N), "B/rule")
 	b.ReportMetric(float64(compacted)/float64(b.N), "B/rule-compacted")
 	b.ReportMetric(float64(objects)/float64(b.N), "objects/rule-compacted")
+	b.ReportMetric(float64(scan)/float64(b.N), "scan-B/rule-compacted")
+}
+
+// scannableHeap is the heap the collector last had to scan for pointers
+// (objects that hold none it only marks): the work each cycle's marking
+// does for what stays live.
+func scannableHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // TestPlainFieldsReadAsCEL holds the direct read of a plain field
