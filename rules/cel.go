@@ -130,8 +130,11 @@ type Program struct {
 	health *Health
 	// path is set when the expression is a plain event field (event.a.b).
 	path []string
-	// fast is the native form of a condition in the subset celenv covers.
-	fast celenv.Pred
+	// fast is the native form of a condition in the subset celenv covers;
+	// chain is that of a chain of && or ||, held here rather than behind
+	// fast's closure (see celenv.FastChain). At most one is set.
+	fast  celenv.Pred
+	chain *celenv.Chain
 	// reads are the event paths the expression can read.
 	reads readSet
 	// callsFacts is set when the expression calls seen, fact or context.
@@ -187,9 +190,15 @@ func (p *Program) evalCEL(act interpreter.Activation) (ref.Val, error) {
 // Test evaluates a condition. An error makes the condition false; it is
 // counted against the rule and logged at a rate limit, never fatal.
 func (p *Program) Test(act interpreter.Activation) bool {
-	if p.fast != nil {
+	if p.native() {
 		if ea, ok := act.(EventActivation); ok {
-			switch p.fast(ea.Ev) {
+			var t celenv.Tri
+			if p.chain != nil {
+				t = p.chain.Test(ea.Ev)
+			} else {
+				t = p.fast(ea.Ev)
+			}
+			switch t {
 			case celenv.True:
 				return true
 			case celenv.False:
@@ -206,6 +215,9 @@ func (p *Program) Test(act interpreter.Activation) bool {
 	b, ok := v.(types.Bool)
 	return ok && bool(b)
 }
+
+// native reports whether the condition has a native form.
+func (p *Program) native() bool { return p.fast != nil || p.chain != nil }
 
 // plainEvent returns the event act binds when the expression is a plain
 // field of it: a field that is there and holds a scalar needs no
@@ -497,9 +509,18 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		out.path = path
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
-		out.fast = celenv.FastPredicate(na.Expr())
+		out.setNative(na.Expr(), nil)
 	}
 	return out
+}
+
+// setNative builds the native form of a condition, its string constants
+// from share (see celenv.FastPredicateSharing).
+func (p *Program) setNative(e ast.Expr, share func(string) string) {
+	p.fast, p.chain = nil, celenv.FastChain(e, share)
+	if p.chain == nil {
+		p.fast = celenv.FastPredicateSharing(e, share)
+	}
 }
 
 // Path returns the event field the expression reads, when it is nothing
@@ -695,12 +716,15 @@ func (a EventActivation) ResolveName(name string) (any, bool) {
 func (a EventActivation) Parent() interpreter.Activation { return nil }
 
 // Touch reads the first words of what Test reaches first (the program,
-// and the closure of its native predicate) and returns something of them,
+// and its Chain or the closure of its native predicate) and returns something of them,
 // for the caller to keep so that the reads are not compiled away. A caller
 // about to test many programs spread over memory touches them all first:
 // their cache misses then overlap, where the tests would take them one
 // after another (correlate.Engine.Preparer).
 func (p *Program) Touch() uintptr {
+	if c := p.chain; c != nil {
+		return c.Touch()
+	}
 	f := p.fast
 	if f == nil {
 		return 0

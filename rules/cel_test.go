@@ -155,7 +155,7 @@ func TestSemanticsConstraints(t *testing.T) {
 		if len(el.List) > 0 {
 			t.Fatal(el.List)
 		}
-		if p.fast == nil {
+		if !p.native() {
 			t.Errorf("%s: no fast form", tt.expr)
 		}
 		got := extractConstraints(p.AST())

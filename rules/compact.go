@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/cep-project/cep/event"
-	"github.com/cep-project/cep/rules/celenv"
 	"github.com/cep-project/cep/rules/rulefmt"
 )
 
@@ -86,11 +85,11 @@ func compactPrograms(r *Rule, constant func(string) string) {
 		if np == nil {
 			block = append(block, *p)
 			np = &block[len(block)-1]
-			if p.fast != nil {
-				np.fast = celenv.FastPredicateSharing(p.ast.NativeRep().Expr(), constant)
+			if p.native() {
+				np.setNative(p.ast.NativeRep().Expr(), constant)
 			}
 			np.ast = nil
-			if (np.fast != nil || np.path != nil) && np.rb != nil {
+			if (np.native() || np.path != nil) && np.rb != nil {
 				np.cel = nil // built again from np.rb when first needed
 			}
 			moved[p] = np

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
@@ -106,7 +107,10 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 	args := call.Args()
 	switch call.FunctionName() {
 	case "_&&_", "_||_":
-		return chain(e, call.FunctionName(), share)
+		if c := chain(e, call.FunctionName(), share); c != nil {
+			return c.Test
+		}
+		return nil
 	case "!_":
 		x := fastPred(args[0], share)
 		if x == nil {
@@ -606,13 +610,7 @@ func termOf(e ast.Expr, share func(string) string) (term, bool) {
 // one slice. A tree of closures, one per operator and operand, costs a
 // dependent load per node; with thousands of rules the nodes are rarely
 // in cache, and a test of four comparisons waited on a dozen misses.
-//
-// It is CEL's logic over all operands at once: && is false when any
-// operand is false, whatever errors the others end in; else an error
-// when any is one; else true. || is its dual. Operands are evaluated in
-// order and the first deciding one stops the evaluation, as nested
-// operators would.
-func chain(e ast.Expr, fn string, share func(string) string) Pred {
+func chain(e ast.Expr, fn string, share func(string) string) *Chain {
 	var operands []ast.Expr
 	var flatten func(ast.Expr)
 	flatten = func(x ast.Expr) {
@@ -632,26 +630,107 @@ func chain(e ast.Expr, fn string, share func(string) string) Pred {
 			return nil
 		}
 	}
+	c := newChain(terms)
 	// What ends the chain, and its answer otherwise.
-	decides, otherwise := False, True
+	c.decides, c.otherwise = False, True
 	if fn == "_||_" {
-		decides, otherwise = True, False
+		c.decides, c.otherwise = True, False
 	}
-	return func(ev *event.Event) Tri {
-		failed := false
-		for i := range terms {
-			switch r := terms[i].eval(ev); {
-			case r == decides:
-				return decides
-			case isErr(r):
-				failed = true
-			}
-		}
-		if failed {
-			return Failed
-		}
-		return otherwise
+	return c
+}
+
+// FastChain is FastPredicate for a condition that is a chain of && or ||
+// (anything else: nil), as a Chain its caller holds itself: a predicate
+// is a closure over its terms, which a test with thousands of rules
+// reaches with two cache misses one after the other (the closure, then
+// the terms), where a Chain is one object with its terms inline. Its
+// string constants come from share, as for FastPredicateSharing, or are
+// copies of their own when share is nil.
+func FastChain(e ast.Expr, share func(string) string) *Chain {
+	if e.Kind() != ast.CallKind {
+		return nil
 	}
+	switch fn := e.AsCall().FunctionName(); fn {
+	case "_&&_", "_||_":
+		return chain(e, fn, share)
+	}
+	return nil
+}
+
+// Chain is the native predicate of a chain of && or ||.
+type Chain struct {
+	decides, otherwise Tri
+	// terms lie in the same allocation, after the Chain (newChain).
+	terms []term
+}
+
+// chainOf is a Chain with room for its terms.
+type chainOf[A any] struct {
+	c Chain
+	a A
+}
+
+func newChainOf[A any](ts []term) *Chain {
+	b := new(chainOf[A])
+	b.c.terms = unsafe.Slice((*term)(unsafe.Pointer(&b.a)), len(ts))
+	copy(b.c.terms, ts)
+	return &b.c
+}
+
+// newChain makes a Chain of the terms ts, inline up to eight.
+func newChain(ts []term) *Chain {
+	switch len(ts) {
+	case 1:
+		return newChainOf[[1]term](ts)
+	case 2:
+		return newChainOf[[2]term](ts)
+	case 3:
+		return newChainOf[[3]term](ts)
+	case 4:
+		return newChainOf[[4]term](ts)
+	case 5:
+		return newChainOf[[5]term](ts)
+	case 6:
+		return newChainOf[[6]term](ts)
+	case 7:
+		return newChainOf[[7]term](ts)
+	case 8:
+		return newChainOf[[8]term](ts)
+	}
+	return &Chain{terms: ts}
+}
+
+// Touch reads the chain's first words and its first term's last, so that
+// a caller about to test many chains spread over memory can take their
+// cache misses together (rules.Program.Touch); it returns something of
+// them for the caller to keep, so that the reads are not compiled away.
+func (c *Chain) Touch() uintptr {
+	n := uintptr(c.decides)
+	if len(c.terms) > 0 {
+		n += uintptr(b2i(c.terms[0].missingFalse))
+	}
+	return n
+}
+
+// Test evaluates the chain with CEL's logic over all operands at once: &&
+// is false when any operand is false, whatever errors the others end in;
+// else an error when any is one; else true. || is its dual. Operands are
+// evaluated in order and the first deciding one stops the evaluation, as
+// nested operators would.
+func (c *Chain) Test(ev *event.Event) Tri {
+	failed := false
+	for i := range c.terms {
+		switch r := c.terms[i].eval(ev); {
+		case r == c.decides:
+			return c.decides
+		case isErr(r):
+			failed = true
+		}
+	}
+	if failed {
+		return Failed
+	}
+	return c.otherwise
 }
 
 // FastHaving builds a native form of a having condition over measures:

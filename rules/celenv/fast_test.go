@@ -93,23 +93,48 @@ func TestFastMatchesCEL(t *testing.T) {
 	for i := 0; i < 250; i++ {
 		exprs = append(exprs, randomExpr(rnd, 3))
 	}
+	// What a rule set shares (rules.Compact): one copy of each constant.
+	shared := map[string]string{}
+	share := func(s string) string {
+		if v, ok := shared[s]; ok {
+			return v
+		}
+		shared[s] = s
+		return s
+	}
+	chains := 0
 	for _, m := range modes {
 		covered := 0
 		for _, expr := range exprs {
 			a, prg := compileMode(t, env, expr, m)
 			// The compiler builds a fast form only for expressions typed bool.
-			var fast Pred
+			var (
+				fast  Pred
+				chain *Chain
+			)
 			if a.OutputType() == cel.BoolType {
 				fast = FastPredicate(a.NativeRep().Expr())
+				chain = FastChain(a.NativeRep().Expr(), share)
 			}
 			if fast == nil {
+				if chain != nil {
+					t.Errorf("%+v: %s: a chain but no fast form", m, expr)
+				}
 				continue
 			}
 			covered++
+			if chain != nil {
+				chains++
+			}
 			for _, line := range fastEvents {
 				ev := decode(t, line)
 				want := celTri(prg, ev)
 				got := fast(ev)
+				if chain != nil {
+					if c := chain.Test(ev); c != got {
+						t.Errorf("%+v: %s on %s: chain %d, fast %d", m, expr, line, c, got)
+					}
+				}
 				// Above the atoms, the kind of an error does not matter.
 				if isErr(want) && isErr(got) && !m.FalseIfMissing {
 					continue
@@ -122,6 +147,9 @@ func TestFastMatchesCEL(t *testing.T) {
 		if covered < len(exprs)*9/10 {
 			t.Errorf("%+v: only %d of %d expressions have a fast form", m, covered, len(exprs))
 		}
+	}
+	if chains == 0 {
+		t.Error("no expression made a chain")
 	}
 }
 
