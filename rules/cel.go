@@ -716,9 +716,10 @@ func (a EventActivation) ResolveName(name string) (any, bool) {
 func (a EventActivation) Parent() interpreter.Activation { return nil }
 
 // Touch reads the first words of what Test reaches first (the program,
-// and its Chain or the closure of its native predicate) and returns something of them,
-// for the caller to keep so that the reads are not compiled away. A caller
-// about to test many programs spread over memory touches them all first:
+// and its Chain or the closure of its native predicate) and returns
+// something of them, for the caller to keep so that the reads are not
+// compiled away. A caller about to test many programs spread over memory
+// touches them all first:
 // their cache misses then overlap, where the tests would take them one
 // after another (correlate.Engine.Preparer).
 func (p *Program) Touch() uintptr {

@@ -21,10 +21,10 @@ import (
 //
 // And it moves each rule's programs into one array of its own, and builds
 // their native predicates once more, rule after rule, so that each
-// rule's lie together in memory, not among the compiler's garbage. With 10,000 rules an
-// event's candidate rule is a random one, and a test that reaches into a
-// dozen scattered pages waits on a cache and TLB miss at each: 1.0–1.5 µs
-// against 0.33–0.66 µs compacted (BenchmarkCandidateTest).
+// rule's lie together in memory, not among the compiler's garbage. With
+// 10,000 rules an event's candidate rule is a random one, and a test that
+// reaches into a dozen scattered pages waits on a cache and TLB miss at
+// each: 1.0–1.5 µs against 0.33–0.66 µs compacted (BenchmarkCandidateTest).
 //
 // After Compact, Lint and LintCase find nothing more to say about the
 // rules' expressions, and AST returns nil.
