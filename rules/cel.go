@@ -719,9 +719,8 @@ func (a EventActivation) Parent() interpreter.Activation { return nil }
 // and its Chain or the closure of its native predicate) and returns
 // something of them, for the caller to keep so that the reads are not
 // compiled away. A caller about to test many programs spread over memory
-// touches them all first:
-// their cache misses then overlap, where the tests would take them one
-// after another (correlate.Engine.Preparer).
+// touches them all first: their cache misses then overlap, where the
+// tests would take them one after another (correlate.Engine.Preparer).
 func (p *Program) Touch() uintptr {
 	if c := p.chain; c != nil {
 		return c.Touch()
