@@ -237,7 +237,7 @@ func (r *router) route(ev *event.Event) []int {
 
 // keyOf names a test of a field for counting how many rules share it.
 func keyOf(path []string, kind byte, key string) string {
-	return strings.Join(path, "\x00") + "\x00" + string(kind) + key
+	return string(append(append(event.AppendPathKey(nil, path), kind), key...))
 }
 
 func (c *indexed) keys() []string {
@@ -319,7 +319,7 @@ func (ix *routeIndex) build(stream string) *streamRoute {
 			}
 		}
 		con := c.cons[best]
-		pk := strings.Join(con.Path, "\x00")
+		pk := string(event.AppendPathKey(nil, con.Path))
 		pi, ok := byPath[pk]
 		if !ok {
 			pi = len(sr.paths)

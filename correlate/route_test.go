@@ -251,3 +251,30 @@ func TestRouteIndexShared(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteTellsPathsApart: a member's name may hold any byte, so the
+// index keeps event["a\u0000b"] and event.a.b apart, as the conditions do.
+func TestRouteTellsPathsApart(t *testing.T) {
+	rs, e := lenientEngine(t, []string{`event["a\u0000b"] == "x"`, `event.a.b == "x"`})
+	for _, r := range rs {
+		if len(r.Constraints) == 0 {
+			t.Fatalf("%s is not indexed", r.Match.Expr.Text)
+		}
+	}
+	d := event.Decoder{Stream: "s"}
+	for _, tc := range []struct {
+		line string
+		want []int
+	}{
+		{`{"ts":1,"a\u0000b":"x"}`, []int{0}},
+		{`{"ts":1,"a":{"b":"x"}}`, []int{1}},
+	} {
+		x, err := d.Decode([]byte(tc.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.router.route(x); !slices.Equal(got, tc.want) {
+			t.Errorf("%s routed to %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}

@@ -73,11 +73,13 @@ func nameTable() []string {
 	return nil
 }
 
-// AppendPathKey appends to b a key that tells path from every other:
-// each name after its length, since a name may hold any byte (a JSON
-// member may be named "a\u0000b", which names joined with NULs would
-// take for the path a.b).
+// AppendPathKey appends to b a key that tells path from every other, and
+// ends where the path does, so that more may follow it in one key: the
+// number of names, then each name after its length, since a name may
+// hold any byte (a JSON member may be named "a\u0000b", which names
+// joined with NULs would take for the path a.b).
 func AppendPathKey(b []byte, path []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(path)))
 	for _, n := range path {
 		b = binary.AppendUvarint(b, uint64(len(n)))
 		b = append(b, n...)

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"encoding/binary"
 	"slices"
 	"strings"
 
@@ -150,7 +149,6 @@ func share(rs []*Rule, strs map[string]string) {
 		paths(l)
 		var key []byte
 		for _, p := range l {
-			key = binary.AppendUvarint(key, uint64(len(p)))
 			key = event.AppendPathKey(key, p)
 		}
 		if v, ok := lists[string(key)]; ok {

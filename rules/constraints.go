@@ -3,7 +3,6 @@ package rules
 import (
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
@@ -156,7 +155,7 @@ func mergeAll(l, r []Constraint) []Constraint {
 	var out []Constraint
 	seen := map[string]bool{}
 	for _, lc := range l {
-		pk := strings.Join(lc.Path, "\x00")
+		pk := string(event.AppendPathKey(nil, lc.Path))
 		if seen[pk] {
 			continue
 		}
