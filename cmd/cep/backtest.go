@@ -535,7 +535,12 @@ func diffRule(run, old *backtestRun, id string, inNew bool) *ruleDiff {
 }
 
 func splitSeen(k string) keyAtTime {
-	key, ts, _ := strings.Cut(k, "\x00")
+	// The time, after the last NUL, has none; the key's text may.
+	i := strings.LastIndexByte(k, 0)
+	if i < 0 {
+		return keyAtTime{Key: k}
+	}
+	key, ts := k[:i], k[i+1:]
 	t, _ := time.Parse(time.RFC3339Nano, ts)
 	return keyAtTime{Key: key, Time: t}
 }
