@@ -38,9 +38,25 @@ func startKafka(data string) *kfake.Cluster {
 // startKafkaPartitions is startKafka with n partitions a topic.
 func startKafkaPartitions(data string, n int32) *kfake.Cluster {
 	GinkgoHelper()
+	cluster := startEmptyKafka(n)
+	produceStreams(cluster, data)
+	return cluster
+}
+
+// startEmptyKafka starts a broker whose topics, of n partitions each, are
+// empty.
+func startEmptyKafka(n int32) *kfake.Cluster {
+	GinkgoHelper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(n, append([]string{"alerts"}, kafkaStreams...)...))
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cluster.Close)
+	return cluster
+}
+
+// produceStreams writes the streams' files under data to their topics,
+// each event keyed by its user or card (else its id).
+func produceStreams(cluster *kfake.Cluster, data string) {
+	GinkgoHelper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond))
 	Expect(err).NotTo(HaveOccurred())
 	defer cl.Close()
@@ -67,7 +83,6 @@ func startKafkaPartitions(data string, n int32) *kfake.Cluster {
 		Expect(sc.Err()).NotTo(HaveOccurred())
 		Expect(cl.ProduceSync(context.Background(), recs...).FirstErr()).To(Succeed())
 	}
-	return cluster
 }
 
 // kafkaRun is a config reading the streams from the broker to the end

@@ -198,21 +198,25 @@ var _ = Describe("Kafka scale-out", Ordered, func() {
 	})
 
 	It("gives a killed process's partitions to the other, which restores their state from Redis", func() {
-		cluster := startKafkaPartitions(fraudData, scaleOutPartitions)
+		// The events are written once both processes hold their tasks:
+		// with them in the topics from the start, a process that joined
+		// the group first read them all before the second joined (on a
+		// loaded machine the second's start took 13 s on 2026-12-04),
+		// and the kill came after the last alert.
+		cluster := startEmptyKafka(scaleOutPartitions)
 		broker := cluster.ListenAddrs()[0]
 		srv := redistest.Start(GinkgoT())
-		rcv := newSlowReceiver(150 * time.Millisecond) // slow enough that the second process joins before the first is done
+		rcv := newSlowReceiver(150 * time.Millisecond)
 		dirA, dirB := GinkgoT().TempDir(), GinkgoT().TempDir()
 		a := startCep(dirA, "run", "--config", scaleOutRun(dirA, broker, srv.Addr(), rcv.srv.URL))
 		b := startCep(dirB, "run", "--config", scaleOutRun(dirB, broker, srv.Addr(), rcv.srv.URL))
-		Eventually(func() []string { return []string{tasksOf(a), tasksOf(b)} }).Should(ConsistOf("[0 1 2]", "[3 4 5]"))
-		// The rebalance that gives the second its tasks waits for the
-		// first's alerts to be delivered to the slow webhook: on a loaded
-		// machine that takes a while. The kill comes as soon as the first
-		// has shown progress, not after a share of the alerts: a process
-		// archives its alerts in bursts (windows close, idle streams are
-		// passed), and waiting for a sixth of them let both finish before
-		// the kill on 2026-12-03 (119 of 119 delivered).
+		Eventually(func() []string { return []string{tasksOf(a), tasksOf(b)} }, "1m").Should(ConsistOf("[0 1 2]", "[3 4 5]"))
+		produceStreams(cluster, fraudData)
+		// The kill comes as soon as the first has shown progress, not
+		// after a share of the alerts: a process archives its alerts in
+		// bursts (windows close, idle streams are passed), and waiting
+		// for a sixth of them let both finish before the kill on
+		// 2026-12-03 (119 of 119 delivered).
 		Eventually(func() int { return total(archiveCounts(dirA)) }, "2m").Should(BeNumerically(">=", 1))
 		a.Kill()
 		Eventually(a).Should(gexec.Exit())
