@@ -62,38 +62,38 @@ func compactPrograms(r *Rule, constant func(string) string) {
 	if a := r.Aggregate; a != nil && a.Having != nil {
 		refs = append(refs, &a.Having)
 	}
-	moved := map[*Program]*Program{}
+	// The rule's programs in the order first found, each once though
+	// held in two places (a key of every stream and of its own); those
+	// without a syntax tree were compacted before.
+	at := map[*Program]int{}
+	var olds []*Program
 	for _, ref := range refs {
 		if p := *ref; p != nil && p.ast != nil {
-			moved[p] = nil
+			if _, ok := at[p]; !ok {
+				at[p] = len(olds)
+				olds = append(olds, p)
+			}
 		}
 	}
-	if len(moved) == 0 {
-		return // compacted before
+	if len(olds) == 0 {
+		return
 	}
-	block := make([]Program, 0, len(moved))
+	block := make([]Program, len(olds))
+	for i, p := range olds {
+		np := &block[i]
+		*np = *p
+		if p.native() {
+			np.setNative(p.ast.NativeRep().Expr(), constant)
+		}
+		np.ast = nil
+		if (np.native() || np.path != nil) && np.rb != nil {
+			np.cel = nil // built again from np.rb when first needed
+		}
+	}
 	for _, ref := range refs {
-		p := *ref
-		if p == nil {
-			continue
+		if i, ok := at[*ref]; ok {
+			*ref = &block[i]
 		}
-		np, seen := moved[p]
-		if !seen {
-			continue // moved already, through another of its places
-		}
-		if np == nil {
-			block = append(block, *p)
-			np = &block[len(block)-1]
-			if p.native() {
-				np.setNative(p.ast.NativeRep().Expr(), constant)
-			}
-			np.ast = nil
-			if (np.native() || np.path != nil) && np.rb != nil {
-				np.cel = nil // built again from np.rb when first needed
-			}
-			moved[p] = np
-		}
-		*ref = np
 	}
 }
 
