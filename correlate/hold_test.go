@@ -3,6 +3,7 @@ package correlate
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,7 +93,13 @@ func holds(t *testing.T, rs []*rules.Rule) {
 		e.Close()
 		packedLines = e.Stats().LinesPacked
 		for _, a := range col.alerts {
-			ids = append(ids, a.ID+" "+fmt.Sprint(a.Fields["from"]))
+			// The evidence an alert writes is the events' lines, packed
+			// or not while held.
+			id := a.ID + " " + fmt.Sprint(a.Fields["from"])
+			for _, ev := range a.Events {
+				id += " " + string(ev.Event.Raw)
+			}
+			ids = append(ids, id)
 		}
 		return ids, bytes, last
 	}
@@ -254,5 +261,53 @@ func TestRulesShareHeldCopies(t *testing.T) {
 	}
 	if e2.held.restoring != nil {
 		t.Error("the restore's copies are still kept after it")
+	}
+}
+
+// TestPackedEvidenceIsTheLine checks that a match's events held with their
+// lines packed go into its alert as their lines, and that the alert's
+// fields read their values, as without packing.
+func TestPackedEvidenceIsTheLine(t *testing.T) {
+	rs := compileRules(t, loginElsewhere+"alert:\n  fields: {from: a.geo.city, to: b.geo.city}\n")
+	proj := event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}})
+	// A hundred users' logins, so that a match's first login was held
+	// once the engine packed what it holds.
+	const users = 100
+	run := func(cfg Config) (string, uint64) {
+		col := &collector{}
+		e, err := New(rs, cfg, col.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := event.Decoder{Stream: "auth", Project: proj}
+		for i := range 2000 {
+			line := fmt.Sprintf(`{"id":"e%d","ts":%d,"user":"u%d","ok":%v,"geo":{"city":"c%d","lat":1.5},"agent":"Mozilla/5.0","session":"s%d"}`,
+				i, 1_700_000_000+i, i%users, i%3 != 0, i%7, i)
+			ev, err := d.Decode([]byte(line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Push(ev, time.Time{})
+		}
+		e.Close()
+		if n := e.Stats().StateShed; n > 0 {
+			t.Fatalf("%d partial matches shed", n)
+		}
+		var b strings.Builder
+		for _, a := range col.alerts {
+			fmt.Fprintln(&b, a.ID, a.Fields["from"], a.Fields["to"])
+			for _, ev := range a.Events {
+				fmt.Fprintln(&b, " ", string(ev.Event.Raw))
+			}
+		}
+		return b.String(), e.Stats().LinesPacked
+	}
+	want, _ := run(Config{})
+	got, packed := run(Config{Limits: Limits{MaxStateBytes: 60000}})
+	if packed == 0 {
+		t.Fatal("no line packed")
+	}
+	if got != want {
+		t.Errorf("alerts with packed lines:\n%s\nwithout:\n%s", got, want)
 	}
 }

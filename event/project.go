@@ -47,9 +47,11 @@ type projNode struct {
 	next []uint16
 	// thaw, on the node of a held event only, is the projection Thaw
 	// decodes (see Event.Hold); pack is the Packer that packed its line,
-	// if one did.
-	thaw *projNode
-	pack *Packer
+	// if one did, and then unpacked is what the held events of the line
+	// unpacked share (see Event.Unpacked).
+	thaw     *projNode
+	pack     *Packer
+	unpacked *lazyFields
 }
 
 // sig is a name's signature: its length, its first and its last byte.
@@ -292,9 +294,21 @@ func (p *Projection) packedFor(lim *Limits, pk *Packer) *lazyFields {
 	if lz := p.packedLazy.Load(); lz != nil && *lz.lim == *lim && lz.node.pack == pk {
 		return lz
 	}
-	lz := &lazyFields{lim: lim, node: &projNode{thaw: &p.root, pack: pk}}
+	lz := &lazyFields{lim: lim, node: &projNode{thaw: &p.root, pack: pk, unpacked: p.heldFor(lim)}}
 	p.packedLazy.Store(lz)
 	return lz
+}
+
+// Unpacked returns a held event whose line was packed (see Hold) as the
+// held event of its line, whose Raw an alert writes as it is; any other
+// event as it is. Unlike Thaw it decodes nothing: a match's events go into
+// its alert, and most alerts read none of their values.
+func (e *Event) Unpacked() *Event {
+	lz := e.lazy
+	if lz == nil || lz.node.pack == nil || !lz.owns(e) {
+		return e
+	}
+	return &Event{Stream: e.Stream, ID: e.ID, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: lz.node.pack.unpack(e.Raw), lazy: lz.node.unpacked}
 }
 
 // RawLine returns the event's line: Raw, unpacked when it was packed (see

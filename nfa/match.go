@@ -17,7 +17,9 @@ type Match struct {
 	TimedOut bool
 }
 
-// Evidence is one event of a match and the step that took it.
+// Evidence is one event of a match and the step that took it. The event
+// may be held (event.Event.Hold), its line unpacked: whoever reads its
+// values thaws it (event.Event.Thaw).
 type Evidence struct {
 	Step  int
 	Name  string

@@ -148,7 +148,8 @@ func (m *Matcher) emitMatch(key string, c completed, timedOut bool, ev *event.Ev
 		if e == m.liveHeld {
 			e = m.live
 		} else {
-			e = e.Thaw()
+			// Its reader thaws it, if it reads its values.
+			e = e.Unpacked()
 		}
 		evs[k] = Evidence{Step: int(x.step), Name: m.nfa.steps[x.step].name, Event: e}
 	}

@@ -80,8 +80,12 @@ type SeqActivation struct {
 	ev      *event.Event
 	view    nfa.View
 	match   []nfa.Evidence
-	steps   []seqStep
-	lists   []celenv.EventList
+	// thawed[i], once read, is the match's event i thawed: a match's
+	// events come held (nfa.Evidence), and an alert's fields read them
+	// only if they name their steps.
+	thawed []*event.Event
+	steps  []seqStep
+	lists  []celenv.EventList
 }
 
 type seqStep struct {
@@ -123,9 +127,23 @@ func (a *SeqActivation) guard(p *Program) nfa.Guard {
 func (a *SeqActivation) BindMatch(evs []nfa.Evidence) {
 	a.view, a.match = nfa.View{}, evs
 	a.ev = nil
-	if len(evs) > 0 {
-		a.ev = evs[len(evs)-1].Event
+	if cap(a.thawed) < len(evs) {
+		a.thawed = make([]*event.Event, len(evs))
+	} else {
+		a.thawed = a.thawed[:len(evs)]
+		clear(a.thawed)
 	}
+	if len(evs) > 0 {
+		a.ev = a.matched(len(evs) - 1)
+	}
+}
+
+// matched returns the bound match's event i, thawed the first time.
+func (a *SeqActivation) matched(i int) *event.Event {
+	if a.thawed[i] == nil {
+		a.thawed[i] = a.match[i].Event.Thaw()
+	}
+	return a.thawed[i]
 }
 
 // ResolveName implements interpreter.Activation.
@@ -148,9 +166,9 @@ func (a *SeqActivation) ResolveName(name string) (any, bool) {
 		if a.match != nil {
 			l := &a.lists[i]
 			l.Events = l.Events[:0]
-			for _, e := range a.match {
+			for j, e := range a.match {
 				if e.Name == name {
-					l.Events = append(l.Events, e.Event)
+					l.Events = append(l.Events, a.matched(j))
 				}
 			}
 			evs = l.Events
