@@ -128,8 +128,10 @@ type Program struct {
 	rb     *rebuild
 	ast    *cel.Ast
 	health *Health
-	// path is set when the expression is a plain event field (event.a.b).
-	path []string
+	// path is set when the expression is a plain event field (event.a.b);
+	// varPath, when it is a plain field of another variable, a sequence's
+	// step (first.a.b): the variable's name, then the path.
+	path, varPath []string
 	// fast is the native form of a condition in the subset celenv covers;
 	// chain is that of a chain of && or ||, held here rather than behind
 	// fast's closure (see celenv.FastChain). At most one is set.
@@ -154,8 +156,8 @@ type Vars = interpreter.Activation
 // map[string]any. An error is counted against the rule and logged at a
 // rate limit before it is returned.
 func (p *Program) Value(act Vars) (any, error) {
-	if ev, ok := p.plainEvent(act); ok {
-		if v, ok := celenv.NativeScalarAt(ev, p.path); ok {
+	if ev, path, ok := p.plainEvent(act); ok {
+		if v, ok := celenv.NativeScalarAt(ev, path); ok {
 			return v, nil
 		}
 	}
@@ -169,8 +171,8 @@ func (p *Program) Value(act Vars) (any, error) {
 // Eval evaluates the expression. An error is counted against the rule and
 // logged at a rate limit before it is returned.
 func (p *Program) Eval(act interpreter.Activation) (ref.Val, error) {
-	if ev, ok := p.plainEvent(act); ok {
-		if v, ok := celenv.ScalarAt(ev, p.path); ok {
+	if ev, path, ok := p.plainEvent(act); ok {
+		if v, ok := celenv.ScalarAt(ev, path); ok {
 			return v, nil
 		}
 	}
@@ -219,21 +221,33 @@ func (p *Program) Test(act interpreter.Activation) bool {
 // native reports whether the condition has a native form.
 func (p *Program) native() bool { return p.fast != nil || p.chain != nil }
 
-// plainEvent returns the event act binds when the expression is a plain
-// field of it: a field that is there and holds a scalar needs no
-// interpreter, and CEL still words what is not there.
-func (p *Program) plainEvent(act interpreter.Activation) (*event.Event, bool) {
+// plainEvent returns the event act binds, and the path in it, when the
+// expression is a plain field of event or of a step: a field that is
+// there and holds a scalar needs no interpreter, and CEL still words what
+// is not there.
+func (p *Program) plainEvent(act interpreter.Activation) (*event.Event, []string, bool) {
+	if p.varPath != nil {
+		// A step that took one event binds it; one that took none, or a
+		// looping step's list, is CEL's to read.
+		x, ok := act.ResolveName(p.varPath[0])
+		if !ok {
+			return nil, nil, false
+		}
+		ev, ok := celenv.EventOf(x)
+		return ev, p.varPath[1:], ok
+	}
 	if p.path == nil {
-		return nil, false
+		return nil, nil, false
 	}
 	if ea, ok := act.(EventActivation); ok {
-		return ea.Ev, true
+		return ea.Ev, p.path, true
 	}
 	x, ok := act.ResolveName("event")
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
-	return celenv.EventOf(x)
+	ev, ok := celenv.EventOf(x)
+	return ev, p.path, ok
 }
 
 // celEval evaluates the expression with cel-go.
@@ -505,8 +519,12 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		callsFacts: callsFacts(na.Expr()),
 		eventOnly:  !referencesOtherThanEvent(na),
 	}
-	if path, ok := celenv.EventPath(na.Expr()); ok {
-		out.path = path
+	if name, path, ok := celenv.VarPath(na.Expr()); ok {
+		if name == "event" {
+			out.path = path
+		} else {
+			out.varPath = append([]string{name}, path...)
+		}
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
 		out.setNative(na.Expr(), nil)

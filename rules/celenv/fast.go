@@ -836,39 +836,49 @@ func measureVsNumber(args []ast.Expr, names []string) (int, float64, bool, bool)
 // names are those projected events' members carry, so that looking them
 // up compares no bytes.
 func EventPath(e ast.Expr) ([]string, bool) {
+	name, path, ok := VarPath(e)
+	if !ok || name != "event" {
+		return nil, false
+	}
+	return path, true
+}
+
+// VarPath reads v.a.b or v["a"]["b"] of a variable v (event, or a
+// sequence's step) as v and the path [a b], shared as EventPath's is.
+func VarPath(e ast.Expr) (string, []string, bool) {
 	var rev []string
 	for {
 		switch e.Kind() {
 		case ast.SelectKind:
 			s := e.AsSelect()
 			if s.IsTestOnly() {
-				return nil, false
+				return "", nil, false
 			}
 			rev = append(rev, s.FieldName())
 			e = s.Operand()
 		case ast.CallKind:
 			call := e.AsCall()
 			if call.FunctionName() != "_[_]" {
-				return nil, false
+				return "", nil, false
 			}
 			idx := call.Args()[1]
 			if idx.Kind() != ast.LiteralKind {
-				return nil, false
+				return "", nil, false
 			}
 			s, ok := idx.AsLiteral().(types.String)
 			if !ok {
-				return nil, false
+				return "", nil, false
 			}
 			rev = append(rev, string(s))
 			e = call.Args()[0]
 		case ast.IdentKind:
-			if e.AsIdent() != "event" || len(rev) == 0 {
-				return nil, false
+			if len(rev) == 0 {
+				return "", nil, false
 			}
 			slices.Reverse(rev)
-			return event.SharedPath(rev), true
+			return e.AsIdent(), event.SharedPath(rev), true
 		default:
-			return nil, false
+			return "", nil, false
 		}
 	}
 }
