@@ -269,7 +269,7 @@ func (m *Matcher) ProcessBytes(key []byte, ev *event.Event, emit func(Match)) er
 	if m.mem == nil {
 		return m.Process(string(key), ev, emit)
 	}
-	ks := m.mem.keys[string(key)]
+	ks := m.mem.keys.getBytes(key)
 	if ks == nil {
 		return m.process(string(key), nil, ev, emit)
 	}

@@ -33,46 +33,44 @@ type Store interface {
 // while the queue reorders, and a deleted key leaves no reference to its
 // state.
 type MemoryStore struct {
-	keys  map[string]*KeyState
+	keys  keyIndex
 	q     timerq.Queue[uint32]
 	table []*KeyState
 	free  []uint32
 	batch []*KeyState
-	// peak is the most keys the map held since it was made; Go maps do not
-	// shrink, so the store remakes it when far fewer keys remain.
+	// peak is the most keys the store held since it last shrank its
+	// queue and handles, which it does when far fewer keys remain.
 	peak int
 	// dueAt is the deadline of the keys due returned last.
 	dueAt int64
 }
 
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{keys: map[string]*KeyState{}} }
+func NewMemoryStore() *MemoryStore { return &MemoryStore{keys: newKeyIndex()} }
 
 // Len returns the number of keys with state.
-func (s *MemoryStore) Len() int { return len(s.keys) }
+func (s *MemoryStore) Len() int { return s.keys.len() }
 
 // Range calls f for every key in key order until f returns false. f must not
 // change the store.
 func (s *MemoryStore) Range(f func(key string, ks *KeyState) bool) {
-	keys := make([]string, 0, len(s.keys))
-	for k := range s.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !f(k, s.keys[k]) {
+	states := make([]*KeyState, 0, s.keys.len())
+	s.keys.each(func(ks *KeyState) { states = append(states, ks) })
+	slices.SortFunc(states, func(a, b *KeyState) int { return strings.Compare(a.key, b.key) })
+	for _, ks := range states {
+		if !f(ks.key, ks) {
 			return
 		}
 	}
 }
 
 // Get returns the state of key.
-func (s *MemoryStore) Get(key string) (*KeyState, error) { return s.keys[key], nil }
+func (s *MemoryStore) Get(key string) (*KeyState, error) { return s.keys.get(key), nil }
 
 // Put records the state of key and its deadline.
 func (s *MemoryStore) Put(key string, ks *KeyState) error {
 	if ks.handle == 0 {
-		if old, ok := s.keys[key]; ok && old != ks {
+		if old := s.keys.get(key); old != nil && old != ks {
 			s.remove(old)
 		}
 		s.insert(key, ks)
@@ -95,8 +93,8 @@ func (s *MemoryStore) insert(key string, ks *KeyState) {
 	}
 	ks.handle = h + 1
 	ks.key = key
-	s.keys[key] = ks
-	s.peak = max(s.peak, len(s.keys))
+	s.keys.put(ks)
+	s.peak = max(s.peak, s.keys.len())
 	s.index(ks)
 }
 
@@ -107,14 +105,14 @@ func (s *MemoryStore) index(ks *KeyState) {
 		return
 	}
 	s.q.Push(timerq.Timer[uint32]{At: d, Key: ks.handle - 1})
-	if s.q.Len() > len(s.keys)+len(s.keys)/2+1024 {
+	if n := s.keys.len(); s.q.Len() > n+n/2+1024 {
 		s.compact()
 	}
 }
 
 // Delete forgets key.
 func (s *MemoryStore) Delete(key string) error {
-	if ks, ok := s.keys[key]; ok {
+	if ks := s.keys.get(key); ks != nil {
 		s.remove(ks)
 	}
 	return nil
@@ -126,20 +124,14 @@ func (s *MemoryStore) remove(ks *KeyState) {
 	s.table[h] = nil
 	s.free = append(s.free, h)
 	ks.handle = 0
-	delete(s.keys, ks.key)
-	switch n := len(s.keys); {
+	s.keys.remove(ks)
+	switch n := s.keys.len(); {
 	case n == 0:
 		// Start afresh once idle, so a burst of short-lived keys leaves
 		// nothing behind.
-		s.keys = map[string]*KeyState{}
 		s.q, s.table, s.free = timerq.Queue[uint32]{}, nil, nil
 		s.peak = 0
 	case s.peak > 4096 && n < s.peak/8:
-		keys := make(map[string]*KeyState, n)
-		for k, v := range s.keys {
-			keys[k] = v
-		}
-		s.keys = keys
 		s.peak = n
 		s.compact()
 		s.shrinkTable()
@@ -151,16 +143,16 @@ func (s *MemoryStore) remove(ks *KeyState) {
 func (s *MemoryStore) oldestStart() (string, bool) {
 	var best *KeyState
 	var bestEv *event.Event
-	for _, ks := range s.keys {
+	s.keys.each(func(ks *KeyState) {
 		p := ks.earliest()
 		if p == nil {
-			continue
+			return
 		}
 		f := p.first().ev
 		if best == nil || before(f, bestEv) || f == bestEv && ks.key < best.key {
 			best, bestEv = ks, f
 		}
-	}
+	})
 	if best == nil {
 		return "", false
 	}
@@ -232,8 +224,8 @@ func (s *MemoryStore) compact() {
 // shrinkTable renumbers handles densely once most are free, so a burst of
 // keys does not leave a large table behind. The queue must be compact.
 func (s *MemoryStore) shrinkTable() {
-	table := make([]*KeyState, 0, len(s.keys))
-	remap := make(map[uint32]uint32, len(s.keys))
+	table := make([]*KeyState, 0, s.keys.len())
+	remap := make(map[uint32]uint32, s.keys.len())
 	for h, ks := range s.table {
 		if ks != nil {
 			remap[uint32(h)] = uint32(len(table))
