@@ -26,8 +26,8 @@ type Store interface {
 	Due(t int64, keys []string) ([]string, error)
 }
 
-// MemoryStore is the in-process Store: a map of states and a queue of
-// deadlines (internal/timerq). Queue entries refer to states through a
+// MemoryStore is the in-process Store: a table of states by key
+// (keyIndex) and a queue of deadlines (internal/timerq). Queue entries refer to states through a
 // handle table, so moving a deadline adds an entry and leaves the old one
 // behind, to be skipped when it surfaces; nothing is written into states
 // while the queue reorders, and a deleted key leaves no reference to its
