@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -252,10 +253,17 @@ type taskPlan struct {
 }
 
 type keyGroup struct {
-	key, name string
-	rules     []*rules.Rule
-	streams   []string
+	// sig is each stream's key expressions, by stream: rules with the
+	// same share a group.
+	sig     []streamKey
+	name    string
+	rules   []*rules.Rule
+	streams []string
 }
+
+// streamKey is the key expressions a rule reads a stream by, normalised
+// (keyExprText).
+type streamKey struct{ stream, key string }
 
 type repartitionTopic struct {
 	key, stream, topic string
@@ -265,9 +273,9 @@ type repartitionTopic struct {
 // findFor is the repartition topic a key group reads stream from, or nil
 // when it reads the stream's own topic.
 func (p *taskPlan) findFor(g keyGroup, stream string) *repartitionTopic {
-	for _, part := range strings.Split(g.key, "\x00") {
-		if st, k, _ := strings.Cut(part, "\x01"); st == stream {
-			return p.find(k, stream)
+	for _, sk := range g.sig {
+		if sk.stream == stream {
+			return p.find(sk.key, stream)
 		}
 	}
 	return nil
@@ -303,7 +311,7 @@ func planTask(rs []*rules.Rule, streams []string, keyedBy map[string]string, rep
 		reads := usedStreams(r, streams)
 		// A rule's key may be written differently for each stream it
 		// reads (a join's sides): each stream is re-keyed by its own.
-		var sig []string
+		var sig []streamKey
 		keys := map[string]string{}
 		needs := false
 		for _, st := range reads {
@@ -317,7 +325,7 @@ func planTask(rs []*rules.Rule, streams []string, keyedBy map[string]string, rep
 			}
 			k := keyExprText(exprs)
 			keys[st] = k
-			sig = append(sig, st+"\x01"+k)
+			sig = append(sig, streamKey{st, k})
 			if kb, ok := keyedBy[st]; keyed(r) && (!ok || kb != k) {
 				needs = true
 			}
@@ -326,15 +334,16 @@ func planTask(rs []*rules.Rule, streams []string, keyedBy map[string]string, rep
 			p.direct = append(p.direct, r)
 			continue
 		}
-		slices.Sort(sig)
-		key := strings.Join(sig, "\x00")
-		i := slices.IndexFunc(p.keyed, func(g keyGroup) bool { return g.key == key })
+		slices.SortFunc(sig, func(a, b streamKey) int {
+			return cmp.Or(strings.Compare(a.stream, b.stream), strings.Compare(a.key, b.key))
+		})
+		i := slices.IndexFunc(p.keyed, func(g keyGroup) bool { return slices.Equal(g.sig, sig) })
 		if i < 0 {
 			name := keyName(keys[reads[0]])
 			for n := 2; slices.ContainsFunc(p.keyed, func(g keyGroup) bool { return g.name == name }); n++ {
 				name = keyName(keys[reads[0]]) + "-" + strconv.Itoa(n)
 			}
-			p.keyed = append(p.keyed, keyGroup{key: key, name: name})
+			p.keyed = append(p.keyed, keyGroup{sig: sig, name: name})
 			i = len(p.keyed) - 1
 		}
 		g := &p.keyed[i]
