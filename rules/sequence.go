@@ -133,9 +133,6 @@ func (a *SeqActivation) BindMatch(evs []nfa.Evidence) {
 		a.thawed = a.thawed[:len(evs)]
 		clear(a.thawed)
 	}
-	if len(evs) > 0 {
-		a.ev = a.matched(len(evs) - 1)
-	}
 }
 
 // matched returns the bound match's event i, thawed the first time.
@@ -149,10 +146,15 @@ func (a *SeqActivation) matched(i int) *event.Event {
 // ResolveName implements interpreter.Activation.
 func (a *SeqActivation) ResolveName(name string) (any, bool) {
 	if name == "event" {
-		if a.ev == nil {
+		ev := a.ev
+		if len(a.match) > 0 {
+			// A match's last event.
+			ev = a.matched(len(a.match) - 1)
+		}
+		if ev == nil {
 			return types.NullValue, true
 		}
-		return celenv.EventValue(a.ev), true
+		return celenv.EventValue(ev), true
 	}
 	if name == "anomaly" && a.Anomaly != nil {
 		return a.Anomaly, true
