@@ -214,7 +214,8 @@ func (m *Matcher) Stats() Stats {
 const spares = 4096
 
 // keyOverhead estimates what a MemoryStore spends per key beside the
-// KeyState: its map slot at typical load, its handle and its heap entry.
+// KeyState: its index slots at typical load (keyIndex), its handle and
+// its heap entry.
 const keyOverhead = 64
 
 // Process feeds one event of key. Events of a key must come in event-time
