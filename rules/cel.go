@@ -137,6 +137,9 @@ type Program struct {
 	// fast's closure (see celenv.FastChain). At most one is set.
 	fast  celenv.Pred
 	chain *celenv.Chain
+	// steps is the native form of a sequence's condition that names
+	// earlier steps (celenv.FastStepPredicate), if it has one.
+	steps celenv.StepPred
 	// reads are the event paths the expression can read.
 	reads readSet
 	// callsFacts is set when the expression calls seen, fact or context.
@@ -528,8 +531,29 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
 		out.setNative(na.Expr(), nil)
+		if !out.eventOnly {
+			out.steps = celenv.FastStepPredicate(na.Expr(), nil)
+		}
 	}
 	return out
+}
+
+// TestSteps is Test of a sequence's condition that names earlier steps,
+// natively where it can: act binds the event and the steps.
+func (p *Program) TestSteps(act interface {
+	Vars
+	celenv.Steps
+}, ev *event.Event) bool {
+	if p.steps != nil {
+		switch p.steps(ev, act) {
+		case celenv.True:
+			return true
+		case celenv.False:
+			return false
+		}
+		// An error, or what the native form does not cover: CEL's.
+	}
+	return p.Test(act)
 }
 
 // setNative builds the native form of a condition, its string constants

@@ -118,8 +118,30 @@ func (a *SeqActivation) guard(p *Program) nfa.Guard {
 			return p.Test(EventActivation{Ev: ev})
 		}
 		a.ev, a.view, a.match = ev, v, nil
-		return p.Test(a)
+		return p.TestSteps(a, ev)
 	}
+}
+
+// StepEvent implements celenv.Steps: the one event an earlier step of the
+// partial match took, or nil (a looping step, or one that took none).
+func (a *SeqActivation) StepEvent(name string) *event.Event {
+	if a.match != nil {
+		return nil
+	}
+	for i := range a.steps {
+		s := &a.steps[i]
+		if s.name != name {
+			continue
+		}
+		if s.loops {
+			return nil
+		}
+		if evs := a.view.Step(s.index); len(evs) == 1 {
+			return evs[0]
+		}
+		return nil
+	}
+	return nil
 }
 
 // BindMatch prepares the activation for the alert fields of a completed
