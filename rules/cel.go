@@ -128,24 +128,31 @@ type Program struct {
 	rb     *rebuild
 	ast    *cel.Ast
 	health *Health
-	// path is set when the expression is a plain event field (event.a.b);
-	// varPath, when it is a plain field of another variable, a sequence's
-	// step (first.a.b): the variable's name, then the path.
-	path, varPath []string
+	// path is set when the expression is a plain event field (event.a.b).
+	path []string
 	// fast is the native form of a condition in the subset celenv covers;
 	// chain is that of a chain of && or ||, held here rather than behind
 	// fast's closure (see celenv.FastChain). At most one is set.
 	fast  celenv.Pred
 	chain *celenv.Chain
-	// steps is the native form of a sequence's condition that names
-	// earlier steps (celenv.FastStepPredicate), if it has one.
-	steps celenv.StepPred
+	// steps is what few programs have, of a sequence's expressions that
+	// name earlier steps; nil for the others.
+	steps *stepForms
 	// reads are the event paths the expression can read.
 	reads readSet
 	// callsFacts is set when the expression calls seen, fact or context.
 	callsFacts bool
 	// eventOnly is set when it names no variable but event.
 	eventOnly bool
+}
+
+// stepForms are the native forms of an expression that names a
+// sequence's earlier steps: path, when it is a plain field of one
+// (first.a.b), the step's name, then the path; test, when it is a
+// condition celenv.FastStepPredicate covers.
+type stepForms struct {
+	path []string
+	test celenv.StepPred
 }
 
 // Vars are the variables one evaluation reads: *Activation, or
@@ -229,15 +236,15 @@ func (p *Program) native() bool { return p.fast != nil || p.chain != nil }
 // there and holds a scalar needs no interpreter, and CEL still words what
 // is not there.
 func (p *Program) plainEvent(act interpreter.Activation) (*event.Event, []string, bool) {
-	if p.varPath != nil {
+	if p.steps != nil && p.steps.path != nil {
 		// A step that took one event binds it; one that took none, or a
 		// looping step's list, is CEL's to read.
-		x, ok := act.ResolveName(p.varPath[0])
+		x, ok := act.ResolveName(p.steps.path[0])
 		if !ok {
 			return nil, nil, false
 		}
 		ev, ok := celenv.EventOf(x)
-		return ev, p.varPath[1:], ok
+		return ev, p.steps.path[1:], ok
 	}
 	if p.path == nil {
 		return nil, nil, false
@@ -526,13 +533,15 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		if name == "event" {
 			out.path = path
 		} else {
-			out.varPath = append([]string{name}, path...)
+			out.steps = &stepForms{path: append([]string{name}, path...)}
 		}
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
 		out.setNative(na.Expr(), nil)
 		if !out.eventOnly {
-			out.steps = celenv.FastStepPredicate(na.Expr(), nil)
+			if t := celenv.FastStepPredicate(na.Expr(), nil); t != nil {
+				out.steps = &stepForms{test: t}
+			}
 		}
 	}
 	return out
@@ -544,8 +553,8 @@ func (p *Program) TestSteps(act interface {
 	Vars
 	celenv.Steps
 }, ev *event.Event) bool {
-	if p.steps != nil {
-		switch p.steps(ev, act) {
+	if p.steps != nil && p.steps.test != nil {
+		switch p.steps.test(ev, act) {
 		case celenv.True:
 			return true
 		case celenv.False:

@@ -73,7 +73,7 @@ alert:
 		if (gerr != nil) != (err != nil) || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %#v, %v; CEL %#v, %v", f.Name, got, gerr, want, err)
 		}
-		if f.Prog.varPath != nil {
+		if f.Prog.steps != nil && f.Prog.steps.path != nil {
 			fast++
 		}
 	}
