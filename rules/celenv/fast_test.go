@@ -277,15 +277,18 @@ func decode(tb testing.TB, line string) *event.Event {
 	return ev
 }
 
-func randomExpr(rnd *rand.Rand, depth int) string {
+func randomExpr(rnd *rand.Rand, depth int) string { return randomOf(rnd, fastAtoms, depth) }
+
+// randomOf joins atoms at random with &&, || and !, up to depth deep.
+func randomOf(rnd *rand.Rand, atoms []string, depth int) string {
 	if depth == 0 || rnd.IntN(3) == 0 {
-		return fastAtoms[rnd.IntN(len(fastAtoms))]
+		return atoms[rnd.IntN(len(atoms))]
 	}
 	switch rnd.IntN(3) {
 	case 0:
-		return fmt.Sprintf("(%s && %s)", randomExpr(rnd, depth-1), randomExpr(rnd, depth-1))
+		return fmt.Sprintf("(%s && %s)", randomOf(rnd, atoms, depth-1), randomOf(rnd, atoms, depth-1))
 	case 1:
-		return fmt.Sprintf("(%s || %s)", randomExpr(rnd, depth-1), randomExpr(rnd, depth-1))
+		return fmt.Sprintf("(%s || %s)", randomOf(rnd, atoms, depth-1), randomOf(rnd, atoms, depth-1))
 	}
-	return fmt.Sprintf("!(%s)", randomExpr(rnd, depth-1))
+	return fmt.Sprintf("!(%s)", randomOf(rnd, atoms, depth-1))
 }

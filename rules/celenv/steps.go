@@ -129,11 +129,7 @@ func stepPred(e ast.Expr, share func(string) string) StepPred {
 			if x, y := scalarOf(args[0]), scalarOf(args[1]); x != nil && y != nil {
 				ne := fn == "_!=_"
 				return func(ev *event.Event, s Steps) Tri {
-					a, ok := x(ev, s)
-					if !ok {
-						return Failed
-					}
-					b, ok := y(ev, s)
+					a, b, ok := both(x, y, ev, s)
 					if !ok {
 						return Failed
 					}
@@ -161,21 +157,22 @@ func stepPred(e ast.Expr, share func(string) string) StepPred {
 			test = func(a, b float64) bool { return a != b }
 		}
 		return func(ev *event.Event, s Steps) Tri {
-			a, ok := x(ev, s)
-			if !ok {
-				return Failed
-			}
-			b, ok := y(ev, s)
-			if !ok {
-				return Failed
-			}
-			if math.IsNaN(a) || math.IsNaN(b) {
-				return Failed // CEL cannot order NaN
+			a, b, ok := both(x, y, ev, s)
+			if !ok || math.IsNaN(a) || math.IsNaN(b) {
+				return Failed // an error, or NaN, which CEL cannot order
 			}
 			return triOf(test(a, b))
 		}
 	}
 	return nil
+}
+
+// both reads two operands: ok only when both read.
+func both[T any](x, y func(*event.Event, Steps) (T, bool), ev *event.Event, s Steps) (a, b T, ok bool) {
+	if a, ok = x(ev, s); ok {
+		b, ok = y(ev, s)
+	}
+	return a, b, ok
 }
 
 // numFn evaluates a double: ok is false where CEL would fail (or give
@@ -257,11 +254,7 @@ func numExpr(e ast.Expr) numFn {
 			op = func(x, y float64) float64 { return x / y }
 		}
 		return func(ev *event.Event, s Steps) (float64, bool) {
-			x, ok := a(ev, s)
-			if !ok {
-				return 0, false
-			}
-			y, ok := b(ev, s)
+			x, y, ok := both(a, b, ev, s)
 			if !ok {
 				return 0, false
 			}

@@ -1,7 +1,6 @@
 package celenv
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -63,7 +62,7 @@ func TestFastStepsMatchCEL(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	exprs := append([]string{}, stepAtoms...)
 	for range 300 {
-		exprs = append(exprs, randomStepExpr(rnd, 3))
+		exprs = append(exprs, randomOf(rnd, stepAtoms, 3))
 	}
 	var evs []*event.Event
 	for _, l := range stepEvents {
@@ -111,17 +110,4 @@ func TestFastStepsMatchCEL(t *testing.T) {
 	if built < len(exprs) || answered < built*3 {
 		t.Errorf("native forms for %d of %d expressions in all modes, %d answers", built, len(exprs)*len(modes), answered)
 	}
-}
-
-func randomStepExpr(rnd *rand.Rand, depth int) string {
-	if depth == 0 || rnd.IntN(3) == 0 {
-		return stepAtoms[rnd.IntN(len(stepAtoms))]
-	}
-	switch rnd.IntN(3) {
-	case 0:
-		return fmt.Sprintf("(%s && %s)", randomStepExpr(rnd, depth-1), randomStepExpr(rnd, depth-1))
-	case 1:
-		return fmt.Sprintf("(%s || %s)", randomStepExpr(rnd, depth-1), randomStepExpr(rnd, depth-1))
-	}
-	return fmt.Sprintf("!(%s)", randomStepExpr(rnd, depth-1))
 }
