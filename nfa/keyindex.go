@@ -1,6 +1,9 @@
 package nfa
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"unsafe"
+)
 
 // keyIndex finds a key's state: an open-addressing table of slots that
 // hold a state and its key's hash, at most half full, probed linearly.
@@ -37,20 +40,9 @@ func (x *keyIndex) len() int { return x.n }
 
 // get returns the state of key, or nil.
 func (x *keyIndex) get(key string) *KeyState {
-	if x.n == 0 {
-		return nil
-	}
-	h := x.hash(key)
-	mask := uint64(len(x.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := &x.slots[i]
-		if s.h == 0 {
-			return nil
-		}
-		if s.h == h && s.ks.key == key {
-			return s.ks
-		}
-	}
+	// A view of the string's bytes, which getBytes only reads; they hash
+	// as the string does.
+	return x.getBytes(unsafe.Slice(unsafe.StringData(key), len(key)))
 }
 
 // getBytes is get for a key held in a buffer.
