@@ -42,6 +42,17 @@ const (
 // isErr reports whether t is an error of any kind.
 func isErr(t Tri) bool { return t >= Failed }
 
+// negate is CEL's !: an error stays one.
+func negate(t Tri) Tri {
+	switch t {
+	case True:
+		return False
+	case False:
+		return True
+	}
+	return t
+}
+
 func triOf(b bool) Tri {
 	if b {
 		return True
@@ -116,16 +127,7 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 		if x == nil {
 			return nil
 		}
-		return func(ev *event.Event) Tri {
-			switch t := x(ev); t {
-			case True:
-				return False
-			case False:
-				return True
-			default:
-				return t
-			}
-		}
+		return func(ev *event.Event) Tri { return negate(x(ev)) }
 	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
 		if c, ok := comparisonOf(call, share); ok {
 			return c.test

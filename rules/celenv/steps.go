@@ -102,15 +102,7 @@ func stepPred(e ast.Expr, share func(string) string) StepPred {
 		if a == nil {
 			return nil
 		}
-		return func(ev *event.Event, s Steps) Tri {
-			switch t := a(ev, s); t {
-			case True:
-				return False
-			case False:
-				return True
-			}
-			return Failed
-		}
+		return func(ev *event.Event, s Steps) Tri { return negate(a(ev, s)) }
 	case FnFalseIfMissing:
 		// A missing field's error, which this answers as Failed, is CEL's
 		// to turn into false.
