@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"slices"
+
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
@@ -125,23 +127,19 @@ func (a *SeqActivation) guard(p *Program) nfa.Guard {
 // StepEvent implements celenv.Steps: the one event an earlier step of the
 // partial match took, or nil (a looping step, or one that took none).
 func (a *SeqActivation) StepEvent(name string) *event.Event {
-	if a.match != nil {
+	i := a.stepIndex(name)
+	if a.match != nil || i < 0 || a.steps[i].loops {
 		return nil
 	}
-	for i := range a.steps {
-		s := &a.steps[i]
-		if s.name != name {
-			continue
-		}
-		if s.loops {
-			return nil
-		}
-		if evs := a.view.Step(s.index); len(evs) == 1 {
-			return evs[0]
-		}
-		return nil
+	if evs := a.view.Step(a.steps[i].index); len(evs) == 1 {
+		return evs[0]
 	}
 	return nil
+}
+
+// stepIndex is the index in steps of the step named, or -1.
+func (a *SeqActivation) stepIndex(name string) int {
+	return slices.IndexFunc(a.steps, func(s seqStep) bool { return s.name == name })
 }
 
 // BindMatch prepares the activation for the alert fields of a completed
@@ -181,11 +179,8 @@ func (a *SeqActivation) ResolveName(name string) (any, bool) {
 	if name == "anomaly" && a.Anomaly != nil {
 		return a.Anomaly, true
 	}
-	for i := range a.steps {
+	if i := a.stepIndex(name); i >= 0 {
 		s := &a.steps[i]
-		if s.name != name {
-			continue
-		}
 		var evs []*event.Event
 		if a.match != nil {
 			l := &a.lists[i]
