@@ -51,8 +51,12 @@ type NFA struct {
 	stateWindows bool
 	// parkable marks the states whose partial matches can be parked (see
 	// park.go); canPark is set when any is.
-	parkable    []bool
-	canPark     bool
+	parkable []bool
+	canPark  bool
+	// viewSteps are the steps whose guards read the partial match, not
+	// only the event: their verdicts are decided again for each partial
+	// match, the others once an event.
+	viewSteps   []int32
 	fingerprint uint64
 	pattern     string
 }
@@ -77,6 +81,9 @@ func Compile(p Pattern) (*NFA, error) {
 			greedy: s.Greedy, not: s.Not, viewFree: s.ViewFree, forWindow: int64(s.For),
 		})
 		n.byName[s.Name] = i
+		if !s.ViewFree && (s.Where != nil || s.Until != nil) {
+			n.viewSteps = append(n.viewSteps, int32(i))
+		}
 	}
 	if k := p.AfterMatch.Kind; k == SkipToFirst || k == SkipToLast {
 		n.skipStep = n.byName[p.AfterMatch.Step]

@@ -221,6 +221,32 @@ func TestGuardRunsOncePerPartialAndEvent(t *testing.T) {
 	}
 }
 
+// TestViewFreeGuardRunsOncePerEvent: a guard that reads only the event is
+// asked once an event, however many partial matches wait at its step and
+// whether or not they are parked.
+func TestViewFreeGuardRunsOncePerEvent(t *testing.T) {
+	for _, within := range []time.Duration{0, time.Hour} {
+		calls := map[string]int{}
+		counted := func(step, name string) Guard {
+			return func(ev *event.Event, _ View) bool { calls[step+" "+ev.ID]++; return nameOf(ev) == name }
+		}
+		p := Pattern{Steps: []Step{
+			{Name: "a", Where: counted("a", "a"), ViewFree: true},
+			{Name: "b", Where: counted("b", "b"), ViewFree: true},
+			{Name: "c", Where: counted("c", "c"), ViewFree: true},
+		}, Within: within}
+		got := run(t, p, events(t, "a1 a2 a3 x1 b1 b2 c1"))
+		if len(got) != 1 || render(got[0], false, true) != "a:a1 b:b1 c:c1" {
+			t.Errorf("within %v: matches %v", within, got)
+		}
+		for k, n := range calls {
+			if n != 1 {
+				t.Errorf("within %v: guard of step %s ran %d times for its event, want once", within, k, n)
+			}
+		}
+	}
+}
+
 func TestMatchStep(t *testing.T) {
 	got := run(t, seq(st("a", is("a")), st("b", is("b"), times(Times(2)))), events(t, "a1 b1 b2"))
 	if len(got) != 1 {

@@ -154,8 +154,7 @@ func (n *NFA) condViewFree(c int32) bool {
 // in parkable state s where it is: its only move is to ignore the event.
 func (m *Matcher) stays(s uint16) bool {
 	m.cur.reset(nil)
-	clear(m.memo)
-	clear(m.umemo)
+	m.forgetViews()
 	m.decide(int32(s))
 	return len(m.edges) == 1 && m.edges[0].act == actIgnore && m.edges[0].to == int32(s)
 }

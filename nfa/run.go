@@ -12,6 +12,8 @@ import (
 func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Match)) *KeyState {
 	m.ev = ev
 	m.evTaken = false
+	clear(m.memo)
+	clear(m.umemo)
 	m.out = m.out[:0]
 	m.fins = m.fins[:0]
 	if ks != nil {
@@ -57,8 +59,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 func (m *Matcher) advancePartial(key string, p partial, isStart bool) {
 	ev := m.ev
 	m.cur.reset(p.node)
-	clear(m.memo)
-	clear(m.umemo)
+	m.forgetViews()
 	m.decide(int32(p.state))
 	states := m.nfa.states
 
@@ -239,6 +240,14 @@ func (m *Matcher) eval(c int32) bool {
 		return !m.eval(cd.a)
 	}
 	return m.eval(cd.a) && m.eval(cd.b)
+}
+
+// forgetViews clears the verdicts that depend on the partial match, before
+// the next one is decided; those on the event alone hold for the event.
+func (m *Matcher) forgetViews() {
+	for _, s := range m.nfa.viewSteps {
+		m.memo[s], m.umemo[s] = 0, 0
+	}
 }
 
 func boolMemo(b bool) int8 {
