@@ -257,8 +257,11 @@ type Engine struct {
 	// on first use.
 	prepByStream   map[string]int
 	prepAllStreams int
-	selfPrep       func([]*event.Event)
-	unprep         []*event.Event
+	// prepKeyed is the sequences whose keys the decoders work out, nil
+	// when none.
+	prepKeyed *keyedPlan
+	selfPrep  func([]*event.Event)
+	unprep    []*event.Event
 	// touched keeps touchFiring's reads from being compiled away.
 	touched uintptr
 	rest    *router
@@ -362,6 +365,9 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 		e.dets = append(e.dets, d)
+		if q, ok := d.(*sequence); ok {
+			q.det = int32(len(e.dets) - 1)
+		}
 		if sr, ok := d.(shardedRule); ok {
 			e.sharded = append(e.sharded, sr)
 			sr.calls().det = len(e.dets) - 1
@@ -853,17 +859,28 @@ func (e *Engine) keyOf(r *rules.Rule, ev *event.Event) (alert.Key, string, bool)
 // booleans is written straight from the event, which saves boxing each
 // value on the hot path of sequences and windows.
 func (e *Engine) encodedKey(r *rules.Rule, ev *event.Event, buf []byte) ([]byte, bool) {
+	if b, ok := plainKey(r, ev, buf); ok {
+		return b, true
+	}
+	// The slow path counts and explains a key that is not there.
+	return e.slowKey(r, ev, buf)
+}
+
+// plainKey is encodedKey for a key of plain fields holding strings,
+// numbers or booleans; false for any other, which encodedKey leaves to
+// slowKey. It reads nothing but the event, so the decoders may call it
+// (prepare.go).
+func plainKey(r *rules.Rule, ev *event.Event, buf []byte) ([]byte, bool) {
 	progs := r.KeyPrograms(ev.Stream)
 	b := append(buf[:0], '[')
 	for i, p := range progs {
 		path := p.Path()
 		if path == nil {
-			return e.slowKey(r, ev, buf)
+			return buf[:0], false
 		}
 		v, ok := ev.Path(path...)
 		if !ok {
-			// The slow path counts and explains it.
-			return e.slowKey(r, ev, buf)
+			return buf[:0], false
 		}
 		if i > 0 {
 			b = append(b, ',')
@@ -874,12 +891,12 @@ func (e *Engine) encodedKey(r *rules.Rule, ev *event.Event, buf []byte) ([]byte,
 		case event.Number:
 			var err error
 			if b, err = jsonx.AppendFloat(b, v.Num(), 64); err != nil {
-				return e.slowKey(r, ev, buf)
+				return buf[:0], false
 			}
 		case event.Bool:
 			b = strconv.AppendBool(b, v.Bool())
 		default:
-			return e.slowKey(r, ev, buf)
+			return buf[:0], false
 		}
 	}
 	return append(b, ']'), true

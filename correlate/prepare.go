@@ -1,6 +1,8 @@
 package correlate
 
 import (
+	"slices"
+
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
 )
@@ -14,13 +16,26 @@ import (
 // and writes into event.Prepared which filters the event reached and which
 // matched. The engine then routes the event only to its other detectors,
 // merges the two lists by detector index and, for a filter that matched,
-// computes the key and builds the alert as before. Nothing that depends
-// on the order of events moves off the engine's goroutine: keys, alerts,
-// dedup, facts and every stateful detector stay on it, in event-time
-// order, so the alerts and their order are those of a run without
-// preparation. An event nobody prepared, or prepared for another engine
-// (one a reload replaced), is routed and evaluated on the engine as
-// before.
+// computes the key and builds the alert as before.
+//
+// A sequence's matcher keeps its state in event order on the engine, but
+// two things it needs of each event read the event alone: its key, when
+// the key is of plain fields, and the verdicts of the steps whose guards
+// read only the event, from their native forms. The decoders work those
+// out too (prepareKeys), and the matcher takes them as decided
+// (nfa.Matcher.ProcessDecided). A guard the native form cannot answer, or
+// that fails, and a key that is not there are left to the engine, which
+// asks a guard only when a partial match needs it, so errors are counted
+// as without preparation. Before stepping a batch, the engine reads the
+// state of each prepared key (touchKeys), so that with many keys their
+// cache misses overlap.
+//
+// Nothing that depends on the order of events moves off the engine's
+// goroutine: alerts, dedup, facts and every detector's state stay on it,
+// in event-time order, so the alerts, their order and every counter are
+// those of a run without preparation. An event nobody prepared, or
+// prepared for another engine (one a reload replaced), is routed and
+// evaluated on the engine as before.
 
 // preparable reports whether a detector's whole verdict on an event
 // depends on the event alone: a filter without baselines (which learn
@@ -44,21 +59,29 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 	if e.prepBy == 0 {
 		return nil
 	}
-	by, dets, idx := e.prepBy, e.dets, e.prepIndex
+	by, dets, idx, keyed := e.prepBy, e.dets, e.prepIndex, e.prepKeyed
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}
 	return func() func([]*event.Event) {
-		rt := newRouter(idx)
+		var rt *router
+		if idx != nil {
+			rt = newRouter(idx)
+		}
 		var (
 			cands []int32 // the candidates of every event, one after the other
 			ends  []int32 // where each event's candidates end in cands
 			// touched keeps the touches below from being compiled away.
 			touched uintptr
+			keyBuf  []byte
+			// The sequences of the stream seen last: a chunk's lines
+			// are mostly of one stream.
+			seqStream string
+			seqs      []int32
 		)
 		return func(evs []*event.Event) {
 			cands, ends = cands[:0], ends[:0]
 			for _, ev := range evs {
-				if ev != nil {
+				if ev != nil && rt != nil {
 					for _, i := range rt.route(ev) {
 						cands = append(cands, int32(i))
 					}
@@ -81,12 +104,23 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 				if ev == nil {
 					continue
 				}
-				if len(idx) == 0 {
+				if seqs == nil || ev.Stream != seqStream {
+					seqStream, seqs = ev.Stream, keyed.of(ev.Stream)
+				}
+				if len(idx) == 0 && len(seqs) == 0 {
 					ev.Prepared = none
 					continue
 				}
-				var p *event.Prepared
+				var (
+					p    *event.Prepared
+					room []byte
+				)
 				switch {
+				case len(idx) == 0:
+					// A sequence's key and verdicts, and room for the key,
+					// in one allocation.
+					b := new(preparedSeq)
+					b.p.Keys, room, p = b.keys[:0], b.room[:], &b.p
 				case len(idx) == 1:
 					// The common case of an indexed rule set, in one allocation.
 					b := new(preparedOne)
@@ -108,6 +142,9 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 						hits[j] = ^i
 					}
 				}
+				if len(seqs) > 0 {
+					keyBuf = prepareKeys(p, room, seqs, dets, ev, keyBuf)
+				}
 				ev.Prepared = p
 			}
 		}
@@ -126,12 +163,127 @@ type preparedFew struct {
 	hits [4]int32
 }
 
+// preparedSeq is the key and verdicts of one sequence, with room for a
+// key of up to 24 bytes.
+type preparedSeq struct {
+	p    event.Prepared
+	keys [1]event.PreparedKey
+	room [24]byte
+}
+
+// prepareKeys adds to p.Keys the key of ev in each sequence of seqs, when
+// it is of plain fields (plainKey), and the verdicts of the steps whose
+// guards read only the event (rules.Sequence.Decide). The keys go into
+// room while they fit. The engine works out the rest itself, as it does
+// for events nobody prepared, and so also counts and explains what is
+// wrong with a key. It returns the scratch buffer buf, grown.
+func prepareKeys(p *event.Prepared, room []byte, seqs []int32, dets []detector, ev *event.Event, buf []byte) []byte {
+	for _, i := range seqs {
+		d := dets[i].(*sequence)
+		key, ok := plainKey(d.r, ev, buf)
+		buf = key
+		if !ok {
+			continue
+		}
+		var kb []byte
+		if len(key) <= len(room) {
+			kb, room = room[:len(key):len(key)], room[len(key):]
+		} else {
+			kb = make([]byte, len(key))
+		}
+		copy(kb, key)
+		p.Keys = append(p.Keys, event.PreparedKey{Det: i, Decided: uint64(d.r.Sequence.Decide(ev)), Key: kb})
+	}
+	return buf
+}
+
+// preparedKey returns what the decoders worked out of ev for detector
+// det, or nil.
+func (e *Engine) preparedKey(ev *event.Event, det int32) *event.PreparedKey {
+	p := ev.Prepared
+	if p == nil || p.By != e.prepBy || e.prepBy == 0 {
+		return nil
+	}
+	for i := range p.Keys {
+		if p.Keys[i].Det == det {
+			return &p.Keys[i]
+		}
+	}
+	return nil
+}
+
+// keyedPlan lists, by stream, the sequences whose keys and verdicts the
+// decoders work out (prepareKeys), in detector order.
+type keyedPlan struct {
+	byStream map[string][]int32
+	all      []int32 // those of a rule that names no stream
+}
+
+// of returns the sequences of a stream; never nil, so that a caller may
+// tell "none" from "not looked up".
+func (k *keyedPlan) of(stream string) []int32 {
+	if k == nil {
+		return noneKeyed
+	}
+	if l, ok := k.byStream[stream]; ok {
+		return l
+	}
+	if k.all != nil {
+		return k.all
+	}
+	return noneKeyed
+}
+
+var noneKeyed = []int32{}
+
+// planPreparedKeys finds the sequences to prepare: those of one matcher (a
+// sharded rule's shards work out their own keys).
+func (e *Engine) planPreparedKeys() *keyedPlan {
+	k := &keyedPlan{byStream: map[string][]int32{}}
+	for i, d := range e.dets {
+		if _, ok := d.(*sequence); !ok {
+			continue
+		}
+		ss := d.rule().Streams
+		if len(ss) == 0 {
+			k.all = append(k.all, int32(i))
+		}
+		for _, s := range ss {
+			k.byStream[s] = append(k.byStream[s], int32(i))
+		}
+	}
+	if len(k.byStream) == 0 && k.all == nil {
+		return nil
+	}
+	for s, l := range k.byStream {
+		l = append(l, k.all...)
+		slices.Sort(l)
+		k.byStream[s] = slices.Compact(l)
+	}
+	return k
+}
+
+// touchKeys reaches, ahead of dispatching a batch, the state of each key
+// its prepared events will step (nfa.Matcher.Touch), so that the cache
+// misses of a hundred thousand keys overlap rather than come one at a
+// time as each event is processed.
+func (e *Engine) touchKeys(evs []*event.Event) {
+	for _, ev := range evs {
+		if p := ev.Prepared; p != nil && p.By == e.prepBy {
+			for _, k := range p.Keys {
+				e.touched += e.dets[k.Det].(*sequence).m.Touch(k.Key)
+			}
+		}
+	}
+}
+
 // preparePlan finds the preparable detectors and, when there are any,
 // builds the router of the others; called once by New.
 func (e *Engine) preparePlan() {
 	if e.cfg.Explain != nil {
 		return
 	}
+	e.prepKeyed = e.planPreparedKeys()
 	mask := make([]bool, len(e.dets))
 	byStream := map[string]int{}
 	n, all := 0, 0
@@ -149,6 +301,9 @@ func (e *Engine) preparePlan() {
 		}
 	}
 	if n == 0 {
+		if e.prepKeyed != nil {
+			e.rest, e.prepBy = e.router, event.NewPreparedBy()
+		}
 		return
 	}
 	// A filter of every stream counts for each.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +65,34 @@ aggregate:
   window: {type: tumbling, size: 1h}
   measures: {n: count()}
   having: n > 70
+`, `id: seq-steps
+title: a payment then a larger one at the same merchant
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 10m
+  steps:
+    - {name: first, where: event.amount > 40.0}
+    - {name: second, where: event.merchant == first.merchant && event.amount > first.amount}
+`, `id: seq-fails
+title: a step that cannot be evaluated on some events, and one of a stream
+streams: [payments]
+by: [event.card, event.merchant]
+sequence:
+  within: 30m
+  steps:
+    - {name: a, where: event.amount / event.fee > 20.0}
+    - {name: b, stream: payments, times: 1+, where: event.amount < 30.0, until: event.merchant == "m-c"}
+    - {name: c}
+`, `id: seq-fee
+title: keyed by a field most events lack
+streams: [payments]
+by: [event.fee]
+sequence:
+  within: 5m
+  steps:
+    - {name: a, where: event.amount < 50.0}
+    - {name: b, where: event.amount >= 50.0}
 `, `id: spiky
 title: amount far above the card's usual
 streams: [payments]
@@ -95,8 +124,8 @@ func prepareEvents(tb testing.TB, shuffled bool) []*event.Event {
 
 // runPrepared runs the rules over the events, prepared (when prepare) on
 // two goroutines ahead of the engine as decoders do, and returns the
-// alerts and the rules' counters.
-func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) func() func([]*event.Event)) (string, map[string]RuleStats, Stats) {
+// alerts, the rules' counters and their evaluation errors.
+func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) func() func([]*event.Event)) (string, map[string]RuleStats, Stats, map[string]uint64) {
 	t.Helper()
 	rs := compileRules(t, srcs...)
 	rules.UseFacts(rs, facts.NewMemory())
@@ -124,11 +153,23 @@ func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) fu
 		}
 		wg.Wait()
 	}
-	for _, x := range evs {
-		e.Push(x, time.Time{})
+	if by == nil {
+		for _, x := range evs {
+			e.Push(x, time.Time{})
+		}
+	} else {
+		// In batches, as sources hand them over, which touches prepared
+		// keys ahead (touchKeys).
+		for i := 0; i < len(evs); i += 50 {
+			e.PushBatch(evs[i:min(i+50, len(evs))], time.Time{})
+		}
 	}
 	e.Close()
-	return c.ids(), e.RuleStats(), e.Stats()
+	errs := map[string]uint64{}
+	for _, r := range rs {
+		errs[r.ID] = r.Health.Errors()
+	}
+	return c.ids(), e.RuleStats(), e.Stats(), errs
 }
 
 // TestPreparedSameAlerts: evaluating filters on other goroutines changes
@@ -138,10 +179,17 @@ func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) fu
 func TestPreparedSameAlerts(t *testing.T) {
 	// Indexed filters only: an event reaches one filter or none.
 	indexed := []string{prepareRules[0], prepareRules[1], prepareRules[5]}
+	// Sequences only: the decoders work out keys and steps' verdicts.
+	var sequences []string
+	for _, src := range prepareRules {
+		if strings.Contains(src, "sequence:") {
+			sequences = append(sequences, src)
+		}
+	}
 	for _, rs := range []struct {
 		name string
 		srcs []string
-	}{{"mixed", prepareRules}, {"indexed", indexed}} {
+	}{{"mixed", prepareRules}, {"indexed", indexed}, {"sequences", sequences}} {
 		for _, shuffled := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/shuffled=%v", rs.name, shuffled), func(t *testing.T) { testPreparedSameAlerts(t, rs.srcs, shuffled) })
 		}
@@ -149,7 +197,7 @@ func TestPreparedSameAlerts(t *testing.T) {
 }
 
 func testPreparedSameAlerts(t *testing.T, srcs []string, shuffled bool) {
-	want, wantStats, wantTotals := runPrepared(t, srcs, shuffled, nil)
+	want, wantStats, wantTotals, wantErrs := runPrepared(t, srcs, shuffled, nil)
 	if want == "" {
 		t.Fatal("the rules raised no alert: the test would prove nothing")
 	}
@@ -172,7 +220,7 @@ func testPreparedSameAlerts(t *testing.T, srcs []string, shuffled bool) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, gotStats, gotTotals := runPrepared(t, srcs, shuffled, tc.by)
+			got, gotStats, gotTotals, gotErrs := runPrepared(t, srcs, shuffled, tc.by)
 			if got != want {
 				t.Errorf("alerts\n%s\nwant\n%s", got, want)
 			}
@@ -182,6 +230,9 @@ func testPreparedSameAlerts(t *testing.T, srcs []string, shuffled bool) {
 			for _, id := range slices.Sorted(maps.Keys(wantStats)) {
 				if gotStats[id] != wantStats[id] {
 					t.Errorf("rule %s: counters %+v, want %+v", id, gotStats[id], wantStats[id])
+				}
+				if gotErrs[id] != wantErrs[id] {
+					t.Errorf("rule %s: %d evaluation errors, want %d", id, gotErrs[id], wantErrs[id])
 				}
 			}
 		})
@@ -310,7 +361,7 @@ func TestPrepareAnnounced(t *testing.T) {
 		ne.Push(x, time.Time{})
 	}
 	ne.Close()
-	want, _, _ := runPrepared(t, []string{prepareRules[0], prepareRules[5]}, false, nil)
+	want, _, _, _ := runPrepared(t, []string{prepareRules[0], prepareRules[5]}, false, nil)
 	if c.ids() != want {
 		t.Errorf("alerts across a reload\n%s\nwant\n%s", c.ids(), want)
 	}

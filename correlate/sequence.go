@@ -16,8 +16,11 @@ import (
 // sequence is a `sequence:` rule: CEL guards on an NFA matcher, one state
 // per partition key.
 type sequence struct {
-	e      *Engine
-	r      *rules.Rule
+	e *Engine
+	r *rules.Rule
+	// det is the detector's index in the engine, by which the decoders'
+	// work for it is found (preparedKey).
+	det    int32
 	m      *nfa.Matcher
 	act    *rules.SeqActivation
 	keyBuf []byte
@@ -45,7 +48,7 @@ func (e *Engine) newSequenceWith(r *rules.Rule, hold func(*event.Event) *event.E
 	if err != nil {
 		return nil, err
 	}
-	d := &sequence{e: e, r: r, act: act, store: nfa.NewMemoryStore()}
+	d := &sequence{e: e, r: r, det: -1, act: act, store: nfa.NewMemoryStore()}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
 		MaxPartials:       maxPartials,
@@ -70,11 +73,17 @@ func (d *sequence) constraints() []rules.Constraint { return nil }
 func (d *sequence) timed() bool                     { return true }
 
 func (d *sequence) process(ev *event.Event, anomaly *celenv.Scores) {
+	d.act.Anomaly = anomaly
+	if pk := d.e.preparedKey(ev, d.det); pk != nil {
+		if err := d.m.ProcessDecided(pk.Key, ev, nfa.Decided(pk.Decided), d.emitFn); err != nil {
+			d.e.stateError(d.r, err)
+		}
+		return
+	}
 	var ok bool
 	if d.keyBuf, ok = d.e.encodedKey(d.r, ev, d.keyBuf); !ok {
 		return
 	}
-	d.act.Anomaly = anomaly
 	if err := d.m.ProcessBytes(d.keyBuf, ev, d.emitFn); err != nil {
 		d.e.stateError(d.r, err)
 	}

@@ -531,6 +531,9 @@ func (e *Engine) PushBatch(evs []*event.Event, now time.Time) {
 		e.prepareRest(evs)
 		e.touchFiring(evs)
 	}
+	if len(evs) > 1 && e.prepKeyed != nil {
+		e.touchKeys(evs)
+	}
 	if e.sharded == nil {
 		for _, ev := range evs {
 			e.Push(ev, now)

@@ -259,12 +259,22 @@ type Event struct {
 // engine's stateless rule conditions evaluated on the decoding goroutines
 // (correlate.Engine.Preparer). By names who did it, from NewPreparedBy, so
 // that a consumer uses only its own results and falls back to working
-// them out itself for any other event; Hits are the results, in a form
-// only that consumer reads. It is not changed once set, so events may
-// share one.
+// them out itself for any other event; Hits and Keys are the results, in
+// a form only that consumer reads. It is not changed once set, so events
+// may share one.
 type Prepared struct {
 	By   uint64
 	Hits []int32
+	Keys []PreparedKey
+}
+
+// PreparedKey is work done ahead on an event for one of its consumer's
+// keyed detectors, Det: the event's key there and verdicts on it, in the
+// consumer's encodings.
+type PreparedKey struct {
+	Det     int32
+	Decided uint64
+	Key     []byte
 }
 
 var preparers atomic.Uint64

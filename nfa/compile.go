@@ -56,7 +56,9 @@ type NFA struct {
 	// viewSteps are the steps whose guards read the partial match, not
 	// only the event: their verdicts are decided again for each partial
 	// match, the others once an event.
-	viewSteps   []int32
+	viewSteps []int32
+	// freeMask has both bits of each view-free step in a Decided.
+	freeMask    Decided
 	fingerprint uint64
 	pattern     string
 }
@@ -83,6 +85,8 @@ func Compile(p Pattern) (*NFA, error) {
 		n.byName[s.Name] = i
 		if !s.ViewFree && (s.Where != nil || s.Until != nil) {
 			n.viewSteps = append(n.viewSteps, int32(i))
+		} else if i < MaxDecided {
+			n.freeMask |= 3 << (2 * i)
 		}
 	}
 	if k := p.AfterMatch.Kind; k == SkipToFirst || k == SkipToLast {

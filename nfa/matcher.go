@@ -75,17 +75,19 @@ type Matcher struct {
 	obs      Observer
 	fp       uint32
 
-	cur    *cursor
-	memo   []int8
-	umemo  []int8
-	ev     *event.Event
-	stack  []int32
-	stack2 []int32
-	edges  []edge
-	out    []partial
-	fins   []completed
-	late   []completed
-	due    []string
+	cur   *cursor
+	memo  []int8
+	umemo []int8
+	// decided is what ProcessDecided was told of the current event.
+	decided Decided
+	ev      *event.Event
+	stack   []int32
+	stack2  []int32
+	edges   []edge
+	out     []partial
+	fins    []completed
+	late    []completed
+	due     []string
 	// dueStates copies a MemoryStore's due batch, which the store reuses.
 	dueStates []*KeyState
 	seen      map[*node]struct{}

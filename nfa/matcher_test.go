@@ -275,3 +275,43 @@ func TestStatsBytesGrowWithState(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// TestProcessDecided: verdicts decided ahead stand in for the guards of
+// view-free steps, which are not asked again, and are ignored for a step
+// whose guard reads the partial match.
+func TestProcessDecided(t *testing.T) {
+	calls := 0
+	counted := func(name string) Guard {
+		return func(ev *event.Event, _ View) bool { calls++; return nameOf(ev) == name }
+	}
+	for _, viewFree := range []bool{true, false} {
+		calls = 0
+		n, err := Compile(Pattern{Steps: []Step{
+			{Name: "a", Where: counted("a"), ViewFree: true},
+			{Name: "b", Where: counted("b"), ViewFree: viewFree},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := NewMatcher(n, Options{})
+		var got []Match
+		emit := func(x Match) { got = append(got, x) }
+		// a1 is decided to be an a; x1 to be a b, which only a view-free
+		// step takes on trust.
+		var a, b Decided
+		a = a.With(0, true).With(1, false)
+		b = b.With(0, false).With(1, true)
+		for i, d := range []Decided{a, b} {
+			ev := events(t, "a1 x1")[i]
+			if err := m.ProcessDecided([]byte("k"), ev, d, emit); err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch {
+		case viewFree && (len(got) != 1 || calls != 0):
+			t.Errorf("view-free: %d matches and %d guard calls, want 1 and none", len(got), calls)
+		case !viewFree && (len(got) != 0 || calls != 1):
+			t.Errorf("reading the view: %d matches and %d guard calls, want none and 1 (b's guard on x1)", len(got), calls)
+		}
+	}
+}

@@ -14,6 +14,9 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 	m.evTaken = false
 	clear(m.memo)
 	clear(m.umemo)
+	if m.decided != 0 {
+		m.apply(m.decided)
+	}
 	m.out = m.out[:0]
 	m.fins = m.fins[:0]
 	if ks != nil {

@@ -202,22 +202,12 @@ func (p *Program) evalCEL(act interpreter.Activation) (ref.Val, error) {
 // Test evaluates a condition. An error makes the condition false; it is
 // counted against the rule and logged at a rate limit, never fatal.
 func (p *Program) Test(act interpreter.Activation) bool {
-	if p.native() {
-		if ea, ok := act.(EventActivation); ok {
-			var t celenv.Tri
-			if p.chain != nil {
-				t = p.chain.Test(ea.Ev)
-			} else {
-				t = p.fast(ea.Ev)
-			}
-			switch t {
-			case celenv.True:
-				return true
-			case celenv.False:
-				return false
-			}
-			// An error: let CEL evaluate it, to report it in its words.
+	if ea, ok := act.(EventActivation); ok {
+		if verdict, decided := p.DecideEvent(ea.Ev); decided {
+			return verdict
 		}
+		// An error, or no native form: CEL evaluates it, and reports an
+		// error in its words.
 	}
 	v, _, err := p.celEval(act)
 	if err != nil {
@@ -230,6 +220,24 @@ func (p *Program) Test(act interpreter.Activation) bool {
 
 // native reports whether the condition has a native form.
 func (p *Program) native() bool { return p.fast != nil || p.chain != nil }
+
+// DecideEvent returns the verdict of a condition on ev from its native
+// form, when it has one and it answers without an error (decided);
+// otherwise Test is left to evaluate it. It has no side effect, reports
+// no error and may run on any goroutine: the decoders call it to decide a
+// sequence's steps ahead of its matcher (Sequence.Decide).
+func (p *Program) DecideEvent(ev *event.Event) (verdict, decided bool) {
+	var t celenv.Tri
+	switch {
+	case p.chain != nil:
+		t = p.chain.Test(ev)
+	case p.fast != nil:
+		t = p.fast(ev)
+	default:
+		return false, false
+	}
+	return t == celenv.True, t == celenv.True || t == celenv.False
+}
 
 // plainEvent returns the event act binds, and the path in it, when the
 // expression is a plain field of event or of a step: a field that is

@@ -73,6 +73,33 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 	return p, nil
 }
 
+// Decide returns the verdicts on ev of the steps the matcher may take as
+// decided ahead (nfa.Decided): those whose guards read only the event and
+// whose where is absent or answered by its native form without an error.
+// The others are left to the matcher, which asks only the guards a
+// partial match needs, so that an error is reported as a run without
+// deciding ahead reports it. It may run on any goroutine.
+func (q *Sequence) Decide(ev *event.Event) nfa.Decided {
+	var d nfa.Decided
+	for i, st := range q.Steps[:min(len(q.Steps), nfa.MaxDecided)] {
+		if (st.Where != nil && !st.Where.eventOnly) || (st.Until != nil && !st.Until.eventOnly) {
+			continue
+		}
+		if s := st.Spec.Stream; s != "" && s != ev.Stream {
+			d = d.With(i, false)
+			continue
+		}
+		if st.Where == nil {
+			d = d.With(i, true)
+			continue
+		}
+		if ok, decided := st.Where.DecideEvent(ev); decided {
+			d = d.With(i, ok)
+		}
+	}
+	return d
+}
+
 // SeqActivation binds the variables of a sequence's expressions: event, and
 // each earlier step by name, read lazily from the partial match, so an
 // expression that looks only at event pays nothing for the steps.
