@@ -258,8 +258,9 @@ type Engine struct {
 	prepByStream   map[string]int
 	prepAllStreams int
 	// prepKeyed is the sequences whose keys the decoders work out, nil
-	// when none.
+	// when none; touching is touchKeys' scratch.
 	prepKeyed *keyedPlan
+	touching  []*sequence
 	selfPrep  func([]*event.Event)
 	unprep    []*event.Event
 	// touched keeps touchFiring's reads from being compiled away.

@@ -271,10 +271,21 @@ func (e *Engine) touchKeys(evs []*event.Event) {
 	for _, ev := range evs {
 		if p := ev.Prepared; p != nil && p.By == e.prepBy {
 			for _, k := range p.Keys {
-				e.touched += e.dets[k.Det].(*sequence).m.Touch(k.Key)
+				d := e.dets[k.Det].(*sequence)
+				if len(d.touch) == 0 {
+					e.touching = append(e.touching, d)
+				}
+				d.touch = append(d.touch, k.Key)
 			}
 		}
 	}
+	for _, d := range e.touching {
+		e.touched += d.m.Touch(d.touch)
+		clear(d.touch)
+		d.touch = d.touch[:0]
+	}
+	clear(e.touching)
+	e.touching = e.touching[:0]
 }
 
 // preparePlan finds the preparable detectors and, when there are any,

@@ -20,7 +20,9 @@ type sequence struct {
 	r *rules.Rule
 	// det is the detector's index in the engine, by which the decoders'
 	// work for it is found (preparedKey).
-	det    int32
+	det int32
+	// touch gathers the prepared keys of a batch (touchKeys).
+	touch  [][]byte
 	m      *nfa.Matcher
 	act    *rules.SeqActivation
 	keyBuf []byte

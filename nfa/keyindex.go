@@ -36,6 +36,14 @@ func (x *keyIndex) hash(key string) uint64 {
 	return 1
 }
 
+// hashBytes is hash for a key held in a buffer.
+func (x *keyIndex) hashBytes(key []byte) uint64 {
+	if h := maphash.Bytes(x.seed, key); h != 0 {
+		return h
+	}
+	return 1
+}
+
 func (x *keyIndex) len() int { return x.n }
 
 // get returns the state of key, or nil.
@@ -50,10 +58,7 @@ func (x *keyIndex) getBytes(key []byte) *KeyState {
 	if x.n == 0 {
 		return nil
 	}
-	h := maphash.Bytes(x.seed, key)
-	if h == 0 {
-		h = 1
-	}
+	h := x.hashBytes(key)
 	mask := uint64(len(x.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &x.slots[i]

@@ -80,14 +80,17 @@ type Matcher struct {
 	umemo []int8
 	// decided is what ProcessDecided was told of the current event.
 	decided Decided
-	ev      *event.Event
-	stack   []int32
-	stack2  []int32
-	edges   []edge
-	out     []partial
-	fins    []completed
-	late    []completed
-	due     []string
+	// touchHashes and touchStates are Touch's scratch.
+	touchHashes []uint64
+	touchStates []*KeyState
+	ev          *event.Event
+	stack       []int32
+	stack2      []int32
+	edges       []edge
+	out         []partial
+	fins        []completed
+	late        []completed
+	due         []string
 	// dueStates copies a MemoryStore's due batch, which the store reuses.
 	dueStates []*KeyState
 	seen      map[*node]struct{}
