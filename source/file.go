@@ -283,7 +283,7 @@ func (fr *fileRun) drain(ctx context.Context, last bool) error {
 	r := fr.r
 	for {
 		b, tooLong, err := r.nextLine()
-		if errors.Is(err, io.EOF) && last && r.partialN > 0 {
+		if err != nil && errors.Is(err, io.EOF) && last && r.partialN > 0 {
 			r.HoldPartial = false
 			b, tooLong, err = r.nextLine()
 			r.HoldPartial = true
