@@ -17,8 +17,11 @@ import (
 // aggregate is an `aggregate:` rule: CEL computes the where filter, the key
 // and the measure arguments; window.Aggregator keeps the windows.
 type aggregate struct {
-	e        *Engine
-	r        *rules.Rule
+	e *Engine
+	r *rules.Rule
+	// det is the detector's index in the engine, by which the decoders'
+	// work for it is found (preparedKey); -1 for a shard's.
+	det      int32
 	agg      *window.Aggregator
 	kind     window.Kind
 	args     []window.Arg
@@ -75,7 +78,7 @@ func (e *Engine) newAggregateWith(r *rules.Rule, maxKeys int, act *rules.Activat
 		cfg.AllowedLateness = e.cfg.CorrectWithin
 	}
 	d := &aggregate{
-		e: e, r: r, kind: kind, act: act,
+		e: e, r: r, det: -1, kind: kind, act: act,
 		args:     make([]window.Arg, len(cfg.Measures)),
 		measures: r.Aggregate.Measures,
 	}
@@ -95,15 +98,25 @@ func (d *aggregate) constraints() []rules.Constraint { return d.r.Constraints }
 func (d *aggregate) timed() bool                     { return true }
 
 func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
-	if w := d.r.Aggregate.Where; w != nil && !w.Test(rules.EventActivation{Ev: ev}) {
+	pk := d.e.preparedKey(ev, d.det)
+	switch {
+	case pk != nil && pk.Decided == whereFalse:
+		return
+	case pk != nil && pk.Decided == whereTrue:
+	case d.r.Aggregate.Where != nil && !d.r.Aggregate.Where.Test(rules.EventActivation{Ev: ev}):
 		d.e.explainf(d.r, "where is false")
 		return
 	}
-	var ok bool
-	if d.keyBuf, ok = d.e.encodedKey(d.r, ev, d.keyBuf); !ok {
-		return
+	var key string
+	if pk != nil && pk.Key != nil {
+		key = string(pk.Key)
+	} else {
+		var ok bool
+		if d.keyBuf, ok = d.e.encodedKey(d.r, ev, d.keyBuf); !ok {
+			return
+		}
+		key = string(d.keyBuf)
 	}
-	key := string(d.keyBuf)
 	st, res := d.add(key, ev)
 	d.added(ev, st, res)
 }

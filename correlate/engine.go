@@ -257,8 +257,8 @@ type Engine struct {
 	// on first use.
 	prepByStream   map[string]int
 	prepAllStreams int
-	// prepKeyed is the sequences whose keys the decoders work out, nil
-	// when none; touching is touchKeys' scratch.
+	// prepKeyed is the sequences and aggregates whose keys the decoders
+	// work out, nil when none; touching is touchKeys' scratch.
 	prepKeyed *keyedPlan
 	touching  []*sequence
 	selfPrep  func([]*event.Event)
@@ -366,7 +366,10 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 		e.dets = append(e.dets, d)
-		if q, ok := d.(*sequence); ok {
+		switch q := d.(type) {
+		case *sequence:
+			q.det = int32(len(e.dets) - 1)
+		case *aggregate:
 			q.det = int32(len(e.dets) - 1)
 		}
 		if sr, ok := d.(shardedRule); ok {

@@ -23,10 +23,10 @@ import (
 // the key is of plain fields, and the verdicts of the steps whose guards
 // read only the event, from their native forms. The decoders work those
 // out too (prepareKeys), and the matcher takes them as decided
-// (nfa.Matcher.ProcessDecided). A guard the native form cannot answer, or
-// that fails, and a key that is not there are left to the engine, which
-// asks a guard only when a partial match needs it, so errors are counted
-// as without preparation. Before stepping a batch, the engine reads the
+// (nfa.Matcher.ProcessDecided); for an aggregate, its key and its where.
+// A guard the native form cannot answer, or that fails, and a key that
+// is not there are left to the engine, which asks a guard only when a
+// partial match needs it, so errors are counted as without preparation. Before stepping a batch, the engine reads the
 // state of each prepared key (touchKeys), so that with many keys their
 // cache misses overlap.
 //
@@ -73,10 +73,10 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 			// touched keeps the touches below from being compiled away.
 			touched uintptr
 			keyBuf  []byte
-			// The sequences of the stream seen last: a chunk's lines
-			// are mostly of one stream.
-			seqStream string
-			seqs      []int32
+			// The keyed detectors of the stream seen last: a chunk's
+			// lines are mostly of one stream.
+			keyedStream string
+			keyedDets   []int32
 		)
 		return func(evs []*event.Event) {
 			cands, ends = cands[:0], ends[:0]
@@ -104,10 +104,10 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 				if ev == nil {
 					continue
 				}
-				if seqs == nil || ev.Stream != seqStream {
-					seqStream, seqs = ev.Stream, keyed.of(ev.Stream)
+				if keyedDets == nil || ev.Stream != keyedStream {
+					keyedStream, keyedDets = ev.Stream, keyed.of(ev.Stream)
 				}
-				if len(idx) == 0 && len(seqs) == 0 {
+				if len(idx) == 0 && len(keyedDets) == 0 {
 					ev.Prepared = none
 					continue
 				}
@@ -117,9 +117,9 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 				)
 				switch {
 				case len(idx) == 0:
-					// A sequence's key and verdicts, and room for the key,
-					// in one allocation.
-					b := new(preparedSeq)
+					// A keyed detector's key and verdicts, and room for the
+					// key, in one allocation.
+					b := new(preparedKeyed)
 					b.p.Keys, room, p = b.keys[:0], b.room[:], &b.p
 				case len(idx) == 1:
 					// The common case of an indexed rule set, in one allocation.
@@ -142,8 +142,8 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 						hits[j] = ^i
 					}
 				}
-				if len(seqs) > 0 {
-					keyBuf = prepareKeys(p, room, seqs, dets, ev, keyBuf)
+				if len(keyedDets) > 0 {
+					keyBuf = prepareKeys(p, room, keyedDets, dets, ev, keyBuf)
 				}
 				ev.Prepared = p
 			}
@@ -163,26 +163,50 @@ type preparedFew struct {
 	hits [4]int32
 }
 
-// preparedSeq is the key and verdicts of one sequence, with room for a
-// key of up to 24 bytes.
-type preparedSeq struct {
+// preparedKeyed is the key and verdicts of one keyed detector, with room
+// for a key of up to 24 bytes.
+type preparedKeyed struct {
 	p    event.Prepared
 	keys [1]event.PreparedKey
 	room [24]byte
 }
 
-// prepareKeys adds to p.Keys the key of ev in each sequence of seqs, when
-// it is of plain fields (plainKey), and the verdicts of the steps whose
-// guards read only the event (rules.Sequence.Decide). The keys go into
-// room while they fit. The engine works out the rest itself, as it does
-// for events nobody prepared, and so also counts and explains what is
-// wrong with a key. It returns the scratch buffer buf, grown.
-func prepareKeys(p *event.Prepared, room []byte, seqs []int32, dets []detector, ev *event.Event, buf []byte) []byte {
-	for _, i := range seqs {
-		d := dets[i].(*sequence)
-		key, ok := plainKey(d.r, ev, buf)
+// prepareKeys adds to p.Keys what the decoders work out for each keyed
+// detector of dets: a sequence's key of ev, when it is of plain fields
+// (plainKey), and the verdicts of the steps whose guards read only the
+// event (rules.Sequence.Decide); an aggregate's where, from its native
+// form, and its key unless the where is false. The keys go into room
+// while they fit. The engine works out the rest itself, as it does for
+// events nobody prepared, and so also counts and explains what is wrong
+// with a key. It returns the scratch buffer buf, grown.
+func prepareKeys(p *event.Prepared, room []byte, keyed []int32, dets []detector, ev *event.Event, buf []byte) []byte {
+	for _, i := range keyed {
+		var (
+			r       *rules.Rule
+			decided uint64
+			agg     bool
+		)
+		switch d := dets[i].(type) {
+		case *sequence:
+			r, decided = d.r, uint64(d.r.Sequence.Decide(ev))
+		case *aggregate:
+			r, agg = d.r, true
+			if w := r.Aggregate.Where; w != nil {
+				if ok, sure := w.DecideEvent(ev); sure && !ok {
+					p.Keys = append(p.Keys, event.PreparedKey{Det: i, Decided: whereFalse})
+					continue
+				} else if sure {
+					decided = whereTrue
+				}
+			}
+		}
+		key, ok := plainKey(r, ev, buf)
 		buf = key
 		if !ok {
+			// An aggregate's where holds, its key is the engine's to find.
+			if agg && decided == whereTrue {
+				p.Keys = append(p.Keys, event.PreparedKey{Det: i, Decided: decided})
+			}
 			continue
 		}
 		var kb []byte
@@ -192,10 +216,17 @@ func prepareKeys(p *event.Prepared, room []byte, seqs []int32, dets []detector, 
 			kb = make([]byte, len(key))
 		}
 		copy(kb, key)
-		p.Keys = append(p.Keys, event.PreparedKey{Det: i, Decided: uint64(d.r.Sequence.Decide(ev)), Key: kb})
+		p.Keys = append(p.Keys, event.PreparedKey{Det: i, Decided: decided, Key: kb})
 	}
 	return buf
 }
+
+// An aggregate's prepared where (event.PreparedKey.Decided): 0 when the
+// engine is to test it.
+const (
+	whereTrue  = 1
+	whereFalse = 2
+)
 
 // preparedKey returns what the decoders worked out of ev for detector
 // det, or nil.
@@ -212,8 +243,8 @@ func (e *Engine) preparedKey(ev *event.Event, det int32) *event.PreparedKey {
 	return nil
 }
 
-// keyedPlan lists, by stream, the sequences whose keys and verdicts the
-// decoders work out (prepareKeys), in detector order.
+// keyedPlan lists, by stream, the sequences and aggregates whose keys and
+// verdicts the decoders work out (prepareKeys), in detector order.
 type keyedPlan struct {
 	byStream map[string][]int32
 	all      []int32 // those of a rule that names no stream
@@ -236,12 +267,20 @@ func (k *keyedPlan) of(stream string) []int32 {
 
 var noneKeyed = []int32{}
 
-// planPreparedKeys finds the sequences to prepare: those of one matcher (a
-// sharded rule's shards work out their own keys).
+// planPreparedKeys finds the sequences and aggregates to prepare: those of
+// one matcher or aggregator (a sharded rule's shards work out their own
+// keys), and of an aggregate only when its where reads no facts, which
+// other events' alerts change.
 func (e *Engine) planPreparedKeys() *keyedPlan {
 	k := &keyedPlan{byStream: map[string][]int32{}}
 	for i, d := range e.dets {
-		if _, ok := d.(*sequence); !ok {
+		switch d := d.(type) {
+		case *sequence:
+		case *aggregate:
+			if d.r.Aggregate.Where.CallsFacts() {
+				continue
+			}
+		default:
 			continue
 		}
 		ss := d.rule().Streams
@@ -271,7 +310,10 @@ func (e *Engine) touchKeys(evs []*event.Event) {
 	for _, ev := range evs {
 		if p := ev.Prepared; p != nil && p.By == e.prepBy {
 			for _, k := range p.Keys {
-				d := e.dets[k.Det].(*sequence)
+				d, ok := e.dets[k.Det].(*sequence)
+				if !ok || k.Key == nil {
+					continue
+				}
 				if len(d.touch) == 0 {
 					e.touching = append(e.touching, d)
 				}

@@ -93,6 +93,24 @@ sequence:
   steps:
     - {name: a, where: event.amount < 50.0}
     - {name: b, where: event.amount >= 50.0}
+`, `id: agg-where
+title: payments at a merchant in ten minutes, with a where that can fail
+streams: [payments]
+by: [event.merchant]
+aggregate:
+  where: event.amount / event.fee > 10.0
+  window: {type: sliding, size: 10m}
+  measures: {n: count()}
+  having: n >= 3
+`, `id: agg-fee
+title: an aggregate keyed by a field most events lack
+streams: [payments]
+by: [event.fee]
+aggregate:
+  where: event.amount > 30.0
+  window: {type: tumbling, size: 5m}
+  measures: {total: sum(event.amount)}
+  having: total > 100.0
 `, `id: spiky
 title: amount far above the card's usual
 streams: [payments]
@@ -179,17 +197,18 @@ func runPrepared(t *testing.T, srcs []string, shuffled bool, by func(*Engine) fu
 func TestPreparedSameAlerts(t *testing.T) {
 	// Indexed filters only: an event reaches one filter or none.
 	indexed := []string{prepareRules[0], prepareRules[1], prepareRules[5]}
-	// Sequences only: the decoders work out keys and steps' verdicts.
-	var sequences []string
+	// Sequences and aggregates only: the decoders work out keys, steps'
+	// verdicts and wheres.
+	var keyed []string
 	for _, src := range prepareRules {
-		if strings.Contains(src, "sequence:") {
-			sequences = append(sequences, src)
+		if strings.Contains(src, "sequence:") || strings.Contains(src, "aggregate:") {
+			keyed = append(keyed, src)
 		}
 	}
 	for _, rs := range []struct {
 		name string
 		srcs []string
-	}{{"mixed", prepareRules}, {"indexed", indexed}, {"sequences", sequences}} {
+	}{{"mixed", prepareRules}, {"indexed", indexed}, {"keyed", keyed}} {
 		for _, shuffled := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/shuffled=%v", rs.name, shuffled), func(t *testing.T) { testPreparedSameAlerts(t, rs.srcs, shuffled) })
 		}
