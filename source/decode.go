@@ -143,6 +143,9 @@ type pipeline struct {
 	free   chan *chunk
 	done   chan struct{}
 	closed bool
+	// behind is set when the emitter's last hand-over waited for the
+	// consumer: it is then the slower side (see decode).
+	behind atomic.Bool
 	// bufCap is the room a new chunk starts with: the most lines' bytes
 	// a chunk has held, at least 64 KiB. Growing each chunk from 64 KiB
 	// instead was a fifth of what a short replay of Windows events
@@ -285,12 +288,14 @@ func (p *pipeline) decode(dec event.Decoder) {
 			}
 		}
 		// Preparing pays only while the consumer is the slower side: then
-		// batches wait for it, filling out, and its work moves here.
-		// Otherwise the decoders are the slower side (or as slow), and
-		// the consumer does the work itself. Either way its results are
-		// the same.
+		// batches wait for it and its work moves here. Otherwise the
+		// decoders are the slower side (or as slow), and the consumer
+		// does the work itself. Either way its results are the same. The
+		// emitter's last hand-over tells, whether out has room for
+		// batches or, as the runtime's forwarders of several sources
+		// have, none.
 		prep := prepare
-		if len(p.out) < cap(p.out) || cap(p.out) == 0 {
+		if !p.behind.Load() {
 			prep = nil
 		}
 		for _, l := range c.lines {
@@ -342,6 +347,13 @@ func (p *pipeline) emit(ctx context.Context) {
 		if len(evs) == 0 && !b.End && b.Pos == nil {
 			continue
 		}
+		select {
+		case p.out <- b:
+			p.behind.Store(false)
+			continue
+		default:
+		}
+		p.behind.Store(true)
 		select {
 		case p.out <- b:
 		case <-ctx.Done():

@@ -278,8 +278,16 @@ func BenchmarkFileSource(b *testing.B) {
 // TestPreparationRunsOnDecoders: while batches wait for the consumer, the
 // decoders run the preparation on the events they decode, each with a
 // function of its own; Store(nil) stops it; the events and their order
-// are those of a run without it.
+// are those of a run without it. The consumer may take batches from a
+// buffered channel or, as the runtime's forwarder of one of several
+// sources does, an unbuffered one.
 func TestPreparationRunsOnDecoders(t *testing.T) {
+	for _, room := range []int{1, 0} {
+		t.Run(fmt.Sprintf("room=%d", room), func(t *testing.T) { testPreparationRunsOnDecoders(t, room) })
+	}
+}
+
+func testPreparationRunsOnDecoders(t *testing.T, room int) {
 	var b strings.Builder
 	// Enough chunks that some start while a batch waits, however the
 	// goroutines are scheduled (CI: with 20 chunks on a loaded machine,
@@ -305,13 +313,17 @@ func TestPreparationRunsOnDecoders(t *testing.T) {
 		}
 	})
 	src := &File{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep}, Path: path}
-	out := make(chan Batch, 1)
+	out := make(chan Batch, room)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	go func() { _ = src.Run(ctx, nil, out) }()
 	prepared, seen := 0, 0
 	for done := false; !done; {
-		// Let a batch wait in out, as it does for a slow consumer.
+		// Let a batch wait in out, or the emitter at it, as for a slow
+		// consumer.
+		if room == 0 {
+			time.Sleep(500 * time.Microsecond)
+		}
 		for len(out) < cap(out) && ctx.Err() == nil {
 			time.Sleep(100 * time.Microsecond)
 		}
