@@ -116,10 +116,14 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 					room []byte
 				)
 				switch {
-				case len(idx) == 0:
+				case len(idx) == 0 && len(keyedDets) == 1:
 					// A keyed detector's key and verdicts, and room for the
 					// key, in one allocation.
 					b := new(preparedKeyed)
+					b.p.Keys, room, p = b.keys[:0], b.room[:], &b.p
+				case len(idx) == 0 && len(keyedDets) == 2:
+					// Two, as a window rule and its companion keyed alike.
+					b := new(preparedKeyedTwo)
 					b.p.Keys, room, p = b.keys[:0], b.room[:], &b.p
 				case len(idx) == 1:
 					// The common case of an indexed rule set, in one allocation.
@@ -169,6 +173,13 @@ type preparedKeyed struct {
 	p    event.Prepared
 	keys [1]event.PreparedKey
 	room [24]byte
+}
+
+// preparedKeyedTwo is preparedKeyed for two keyed detectors.
+type preparedKeyedTwo struct {
+	p    event.Prepared
+	keys [2]event.PreparedKey
+	room [48]byte
 }
 
 // prepareKeys adds to p.Keys what the decoders work out for each keyed
