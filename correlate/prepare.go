@@ -26,9 +26,9 @@ import (
 // (nfa.Matcher.ProcessDecided); for an aggregate, its key and its where.
 // A guard the native form cannot answer, or that fails, and a key that
 // is not there are left to the engine, which asks a guard only when a
-// partial match needs it, so errors are counted as without preparation. Before stepping a batch, the engine reads the
-// state of each prepared key (touchKeys), so that with many keys their
-// cache misses overlap.
+// partial match needs it, so errors are counted as without preparation.
+// Before stepping a batch, the engine reads the state of each prepared
+// key (touchKeys), so that with many keys their cache misses overlap.
 //
 // Nothing that depends on the order of events moves off the engine's
 // goroutine: alerts, dedup, facts and every detector's state stay on it,
@@ -261,8 +261,8 @@ type keyedPlan struct {
 	all      []int32 // those of a rule that names no stream
 }
 
-// of returns the sequences of a stream; never nil, so that a caller may
-// tell "none" from "not looked up".
+// of returns the keyed detectors of a stream; never nil, so that a
+// caller may tell "none" from "not looked up".
 func (k *keyedPlan) of(stream string) []int32 {
 	if k == nil {
 		return noneKeyed
