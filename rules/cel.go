@@ -225,7 +225,8 @@ func (p *Program) native() bool { return p.fast != nil || p.chain != nil }
 // form, when it has one and it answers without an error (decided);
 // otherwise Test is left to evaluate it. It has no side effect, reports
 // no error and may run on any goroutine: the decoders call it to decide a
-// sequence's steps ahead of its matcher (Sequence.Decide).
+// sequence's steps ahead of its matcher (Sequence.Decide) and an
+// aggregate's where ahead of its aggregator.
 func (p *Program) DecideEvent(ev *event.Event) (verdict, decided bool) {
 	var t celenv.Tri
 	switch {
