@@ -56,6 +56,7 @@ func (e *Engine) newSequenceWith(r *rules.Rule, hold func(*event.Event) *event.E
 		MaxPartials:       maxPartials,
 		Store:             d.store,
 		Hold:              hold,
+		Reads:             stepProjections(r.Sequence),
 		OnDue:             onDue,
 	}
 	if e.cfg.Explain != nil && (e.cfg.ExplainRule == "" || e.cfg.ExplainRule == r.ID) {
@@ -64,6 +65,19 @@ func (e *Engine) newSequenceWith(r *rules.Rule, hold func(*event.Event) *event.E
 	d.m = nfa.NewMatcher(n, opts)
 	d.emitFn = d.emit
 	return d, nil
+}
+
+// stepProjections is what q's conditions read of each step's events,
+// for the matcher's thaws (nfa.Options.Reads): nil for a step read whole.
+func stepProjections(q *rules.Sequence) []*event.Projection {
+	reads := q.StepReads()
+	out := make([]*event.Projection, len(reads))
+	for i, rd := range reads {
+		if !rd.Whole {
+			out[i] = event.NewProjection(rd.Paths)
+		}
+	}
+	return out
 }
 
 func (d *sequence) rule() *rules.Rule { return d.r }

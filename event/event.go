@@ -253,6 +253,11 @@ type Event struct {
 	Prepared *Prepared
 
 	lazy *lazyFields // for a projected event
+	// at is a held event's index of its line's members (see lineIndex),
+	// set by its first thaw; read and set atomically, since the shards
+	// that share a held copy thaw it each on its own goroutine. The
+	// header stays in the allocator's 128-byte size class.
+	at unsafe.Pointer
 }
 
 // Prepared is work done on an event ahead of its consumer, such as the

@@ -58,9 +58,12 @@ type scratch struct {
 	stack []sfield // members of the composites being parsed
 	tape  []sfield // members of closed composites, each contiguous
 	text  []byte   // decoded strings
+	ents  []byte   // the line index being made (parser.index)
 }
 
-func (s *scratch) reset() { s.stack, s.tape, s.text = s.stack[:0], s.tape[:0], s.text[:0] }
+func (s *scratch) reset() {
+	s.stack, s.tape, s.text, s.ents = s.stack[:0], s.tape[:0], s.text[:0], s.ents[:0]
+}
 
 // Scratch beyond these sizes is dropped after a line, so that one large
 // line does not pin its buffers in every decoder for good.
@@ -79,6 +82,9 @@ func (s *scratch) trim() {
 	if cap(s.text) > keepBytes {
 		s.text = nil
 	}
+	if cap(s.ents) > keepFields {
+		s.ents = nil
+	}
 }
 
 type parser struct {
@@ -88,6 +94,9 @@ type parser struct {
 	lim    *Limits
 	values int // values so far, against lim.MaxValues
 	bytes  int // memory of the event so far, against lim.MaxBytes
+	// index, when set, has projObject note each top-level member in
+	// s.ents (see lineIndex).
+	index bool
 }
 
 func (p *parser) errorf(format string, args ...any) error {

@@ -353,12 +353,46 @@ func (e *Event) Thaw() *Event {
 	if !e.Held() {
 		return e
 	}
+	return e.thaw(e.lazy.node.thaw)
+}
+
+// ThawIn is Thaw for a reader that reads no more of the event than p: it
+// decodes only p's paths, which Fields then holds, and Get, Path and Full
+// find the rest in the line, as for any projected event. A sequence's
+// condition that compares a login's place with an earlier login's reads
+// one object of the earlier one, where its holders read most of it. With
+// p nil it is Thaw; with p empty it returns the held event itself, whose
+// reads all go to the line.
+func (e *Event) ThawIn(p *Projection) *Event {
+	switch {
+	case p == nil || p.root.all:
+		return e.Thaw()
+	case !e.Held() || len(p.paths) == 0:
+		return e
+	}
+	return e.thaw(&p.root)
+}
+
+// thaw decodes node's paths of a held event's line into a new event.
+func (e *Event) thaw(node *projNode) *Event {
 	lz := e.lazy
 	raw := e.RawLine()
 	s := getScratch()
 	defer putScratch(s)
 	p := parser{line: raw, s: s, lim: lz.lim, bytes: len(raw)}
-	root, err := p.rootIn(lz.node.thaw)
+	var (
+		root sval
+		err  error
+	)
+	if ents := e.lineIndex(len(raw)); ents != nil {
+		root, err = p.rootAt(node, ents)
+	} else {
+		p.index = len(raw) <= maxIndexed
+		root, err = p.rootIn(node)
+		if err == nil && p.index {
+			e.setLineIndex(len(raw), s.ents)
+		}
+	}
 	if err != nil {
 		// The decoder accepted this line under the same limits.
 		panic("event: a held event's line fails to decode: " + err.Error())
@@ -366,7 +400,7 @@ func (e *Event) Thaw() *Event {
 	ev, tlz, fs := newEvent(len(s.tape), true)
 	top, _ := p.build(root, false, 0, fs)
 	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line, ev.Raw, ev.Fields = e.Stream, e.ID, e.Time, e.Seq, e.Line, raw, top
-	*tlz = lazyFields{lim: lz.lim, node: lz.node.thaw, raw: unsafe.SliceData(ev.Raw), proj: unsafe.SliceData(top), n: int32(len(top))}
+	*tlz = lazyFields{lim: lz.lim, node: node, raw: unsafe.SliceData(ev.Raw), proj: unsafe.SliceData(top), n: int32(len(top))}
 	ev.lazy = tlz
 	return ev
 }

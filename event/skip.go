@@ -37,9 +37,17 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 	mark := len(p.s.stack)
 	part := false
 	for {
+		at := -1
+		if p.index && depth == 0 {
+			p.skipSpace()
+			at = p.pos
+		}
 		key, err := p.member()
 		if err != nil {
 			return sval{}, err
+		}
+		if at >= 0 {
+			p.noteMember(key, at)
 		}
 		var v sval
 		kid := node.child(p.view(key))

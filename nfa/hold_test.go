@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,4 +151,69 @@ func holdPattern(t *testing.T) *NFA {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A condition sees the events of earlier steps thawed for what it reads of
+// each step (Options.Reads): one member of a held event, the holder's
+// reads where a step has no entry, and the held event itself where its
+// step reads nothing.
+func TestViewThawsWhatStepsRead(t *testing.T) {
+	proj := event.NewProjection([][]string{{"k"}, {"geo"}, {"u"}})
+	dec := event.Decoder{Stream: "s", Project: proj}
+	seen := map[string]string{}
+	look := func(ev *event.Event, v View) bool {
+		for i, name := range []string{"a", "b"} {
+			for _, x := range v.Step(i) {
+				var ks []string
+				for _, f := range x.Fields {
+					ks = append(ks, f.Key)
+				}
+				seen[name] = fmt.Sprint(x.Held(), ks)
+				if lat, ok := x.Path("geo", "lat"); !ok || lat.Num() != float64(i+1) {
+					t.Errorf("step %s: geo.lat = %v %v", name, lat.Interface(), ok)
+				}
+			}
+		}
+		return true
+	}
+	kind := func(k string) Guard {
+		return func(ev *event.Event, _ View) bool { v, _ := ev.Get("k"); return v.Str() == k }
+	}
+	n, err := Compile(Pattern{
+		Steps: []Step{
+			{Name: "a", Where: kind("a")},
+			{Name: "b", Where: kind("b")},
+			{Name: "c", Where: func(ev *event.Event, v View) bool { return kind("c")(ev, v) && look(ev, v) }},
+		},
+		Within: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		reads []*event.Projection
+		want  map[string]string
+	}{
+		{"one member", []*event.Projection{event.NewProjection([][]string{{"geo", "lat"}}), event.NewProjection(nil)},
+			map[string]string{"a": "false [geo]", "b": "true []"}},
+		{"no entries", nil, map[string]string{"a": "false [k geo u]", "b": "false [k geo u]"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clear(seen)
+			m := NewMatcher(n, Options{Hold: func(ev *event.Event) *event.Event { return ev.Hold(proj, nil) }, Reads: tt.reads})
+			for i, k := range []string{"a", "b", "c"} {
+				ev, err := dec.Decode(fmt.Appendf(nil, `{"id":"e%d","ts":%d,"k":%q,"geo":{"city":"x","lat":%d},"u":"u%d","pad":"%s"}`, i, i+1, k, i+1, i, strings.Repeat("p", 200)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Process("key", ev, func(Match) {}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !maps.Equal(seen, tt.want) {
+				t.Errorf("the condition saw %v, want %v", seen, tt.want)
+			}
+		})
+	}
 }

@@ -54,6 +54,12 @@ type Options struct {
 	// emits and in Describe. It is called once per event that some step
 	// takes, so every partial match holds the same copy.
 	Hold func(*event.Event) *event.Event
+	// Reads, when set, is what the pattern's conditions read of the events
+	// each step took, by step: the matcher thaws no more of a held event
+	// for them (event.Event.ThawIn). A nil entry thaws what the holder
+	// reads; an empty projection leaves the step's events held, to be
+	// read, if at all, from their lines.
+	Reads []*event.Projection
 	// OnDue, when set, is called by Advance over a MemoryStore before it
 	// expires the keys due at one deadline, which it does deadline by
 	// deadline and, at one deadline, key by key. A caller that splits keys
@@ -182,7 +188,7 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 		hold:     o.Hold,
 		onDue:    o.OnDue,
 		fp:       uint32(n.fingerprint),
-		cur:      newCursor(n),
+		cur:      newCursor(n, o.Reads),
 		memo:     make([]int8, len(n.steps)),
 		umemo:    make([]int8, len(n.steps)),
 		parking:  n.canPark,

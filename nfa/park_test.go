@@ -246,7 +246,7 @@ func readsView(n *NFA, s Step, evs []*event.Event) bool {
 			if g == nil {
 				continue
 			}
-			c := newCursor(n)
+			c := newCursor(n, nil)
 			g(ev, View{c})
 			if c.built {
 				return true

@@ -18,10 +18,11 @@ type cursor struct {
 	evs   []*event.Event
 	lo    []int32
 	hi    []int32
+	reads []*event.Projection // Options.Reads
 }
 
-func newCursor(n *NFA) *cursor {
-	return &cursor{nfa: n, lo: make([]int32, len(n.steps)), hi: make([]int32, len(n.steps))}
+func newCursor(n *NFA, reads []*event.Projection) *cursor {
+	return &cursor{nfa: n, lo: make([]int32, len(n.steps)), hi: make([]int32, len(n.steps)), reads: reads}
 }
 
 func (c *cursor) reset(n *node) {
@@ -47,8 +48,12 @@ func (c *cursor) build() {
 	i := k
 	for x := c.node; x != nil; x = x.prev {
 		i--
-		c.evs[i] = x.ev.Thaw()
 		s := x.step
+		if int(s) < len(c.reads) {
+			c.evs[i] = x.ev.ThawIn(c.reads[s])
+		} else {
+			c.evs[i] = x.ev.Thaw()
+		}
 		if c.hi[s] == 0 {
 			c.hi[s] = int32(i + 1)
 		}

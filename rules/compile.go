@@ -117,6 +117,9 @@ type Sequence struct {
 	Spec  *rulefmt.SequenceSpec
 	Steps []Step
 	Until *Program
+	// stepReads is what the steps' conditions can read of the events
+	// each step took (see StepReads).
+	stepReads []Reads
 }
 
 // Step is a compiled sequence step.
@@ -456,6 +459,7 @@ func (c *Compiler) compileSequence(el *yamlx.Errors, s *rulefmt.Spec, h *Health,
 			sc = sc.withEvent(st.Name, celenv.EventType)
 		}
 	}
+	q.stepReads = q.readsOfSteps()
 	if len(el.List) == 0 {
 		// The NFA has its own rules (a pattern cannot start with a not
 		// step, a trailing not step needs a window, …): check them now,

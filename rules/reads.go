@@ -359,6 +359,38 @@ func (r *Rule) computeReads() {
 	r.reads = rs.reads()
 }
 
+// StepReads returns, for each step of the sequence, what the steps'
+// conditions can read of the events that step took: a condition that
+// compares a login with the one before reads the earlier login's place
+// and nothing else of it, so the matcher thaws no more of a held event to
+// test it (nfa.Options.Reads). A step no condition names reads nothing.
+func (q *Sequence) StepReads() []Reads { return q.stepReads }
+
+func (q *Sequence) readsOfSteps() []Reads {
+	out := make([]Reads, len(q.Steps))
+	for i, st := range q.Steps {
+		name := st.Spec.Name
+		if st.Spec.Not || name == "" {
+			continue
+		}
+		// A looping step is a list of events to its conditions.
+		sc := scope{noEvent: true, events: []string{name}}
+		if st.Spec.Max != 1 || st.Spec.Min > 1 {
+			sc = scope{noEvent: true, lists: []string{name}}
+		}
+		var rs readSet
+		for _, s := range q.Steps {
+			for _, p := range []*Program{s.Where, s.Until} {
+				if p != nil && p.ast != nil {
+					rs.merge(readsOf(p.ast.NativeRep().Expr(), sc))
+				}
+			}
+		}
+		out[i] = rs.reads()
+	}
+	return out
+}
+
 // Reads returns what the rule's expressions can read of its events.
 func (r *Rule) Reads() Reads { return r.reads }
 

@@ -108,6 +108,64 @@ match: event.Channel.iequals("Security") && event.EventID == 4688 && event.Comma
 	}
 }
 
+// TestStepReads holds what a sequence's conditions read of each step's
+// events to the paths they name of that step, apart from the event's own
+// and the other steps': a held event is thawed for no more.
+func TestStepReads(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps string
+		want  []string // by step; "" reads nothing
+	}{
+		{"a place compared with the one before", `
+    - {name: a, where: event.ok == true}
+    - {name: b, where: "event.ok == true && geo_distance_km(a.geo, event.geo) / math.greatest(hours_between(a, event), 0.01) > 900.0"}`,
+			[]string{"geo.lat, geo.latitude, geo.lng, geo.lon, geo.longitude", ""}},
+		{"steps read by later ones and by an until", `
+    - {name: a, where: event.t == "a"}
+    - {name: b, where: event.u == a.u, until: event.v == a.x.y, times: 1+}
+    - {name: c, where: "event.n > b[0].n"}`,
+			[]string{"u, x.y", "n", ""}},
+		{"a looping step read by its own condition", `
+    - {name: a, where: "event.t == 'a' && (size(a) == 0 || a[0].n < event.n)", times: 2+}
+    - {name: b, where: event.t == "b"}`,
+			[]string{"n", ""}},
+		{"a looping step's events compared whole", `
+    - {name: a, where: event.t == "a", times: 2+}
+    - {name: b, where: "event.t == 'b' && a[0] != a[1]"}`,
+			[]string{"the whole event", ""}},
+		{"a step passed whole", `
+    - {name: a, where: event.t == "a"}
+    - {name: b, where: "keywords(a, ['x'])"}`,
+			[]string{"the whole event", ""}},
+		{"a not step", `
+    - {name: a, where: event.t == "a"}
+    - {name: x, where: event.t == "x" && event.u == a.u, not: true}
+    - {name: b, where: event.t == "b"}`,
+			[]string{"u", "", ""}},
+	}
+	c, err := NewCompiler(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "id: r\ntitle: r\nby: [event.k]\nsequence:\n  within: 1h\n  steps:" + tt.steps + "\nalert:\n  fields: {}\n"
+			r, errs := c.CompileFile("r.yaml", []byte(src))
+			if r == nil {
+				t.Fatalf("%v\n%s", errs, src)
+			}
+			var got []string
+			for _, rd := range r.Sequence.StepReads() {
+				got = append(got, rd.String())
+			}
+			if strings.Join(got, " | ") != strings.Join(tt.want, " | ") {
+				t.Errorf("step reads %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestProjection holds the projection of a stream to what the rules that
 // read it (and their online models' feedback) read.
 func TestProjection(t *testing.T) {

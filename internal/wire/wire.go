@@ -213,7 +213,8 @@ const (
 // short loop, as detectors charge it on their hot paths). Decoded strings
 // share the raw line, so they are not counted again. Detector state
 // libraries charge it to their state for each event they keep, so that
-// state is bounded in bytes.
+// state is bounded in bytes. A held event (event.Event.Hold) is charged
+// for the index of its line that its first thaw makes, too.
 func MemSize(ev *event.Event) int64 {
 	n := int64(len(ev.Fields))
 	for i := range ev.Fields {
@@ -221,7 +222,7 @@ func MemSize(ev *event.Event) int64 {
 			n += int64(ev.Fields[i].Len())
 		}
 	}
-	return eventStructBytes + int64(cap(ev.Raw)) + n*fieldBytes
+	return eventStructBytes + int64(cap(ev.Raw)) + n*fieldBytes + int64(ev.IndexBytes())
 }
 
 // MaxTime bounds the times a snapshot may hold (±146 years around 1970),

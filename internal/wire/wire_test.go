@@ -327,4 +327,25 @@ func TestMemSize(t *testing.T) {
 	if got := MemSize(&event.Event{}); got != eventStructBytes {
 		t.Errorf("MemSize of an empty event = %d, want %d", got, eventStructBytes)
 	}
+	// A held event: its header and line, and the index of the line's
+	// members its first thaw makes (2 × 8 members, 4 bytes of header).
+	line := []byte(`{"ts":1,"a":"x","b":"y","c":"z","d":1,"e":2,"f":3,"g":4}`)
+	p := event.NewProjection([][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}})
+	pe, err := (&event.Decoder{Project: p}).Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := pe.Hold(p, nil)
+	if !h.Held() {
+		t.Fatal("not held")
+	}
+	before := MemSize(h)
+	if least := eventStructBytes + int64(len(line)) + 4 + 3*8; before < least {
+		t.Errorf("MemSize of a held event = %d, less than its header, line and index (%d)", before, least)
+	}
+	// What a detector releases is what it charged.
+	h.Thaw()
+	if after := MemSize(h); after != before {
+		t.Errorf("MemSize of a held event with its index = %d, without %d", after, before)
+	}
 }
