@@ -8,15 +8,27 @@ import (
 
 // A held event's line index says where each of the line's top-level
 // members starts, so that a thaw parses the members its reader keeps and
-// steps over no others: a twelve-hour sequence compares each login with
-// the user's earlier ones, thawing each earlier login several times, and
-// reading one member of the nine of its line. The first thaw of the event
-// notes the places as it parses the whole line. The index is the members'
-// count and the line's length, two bytes each, then three bytes a member:
-// the signature of its name (see sig), which turns most members away
-// without looking at the line, and its place. Lines longer than
-// maxIndexed have none.
-const maxIndexed = 1<<16 - 1
+// steps over no others: a sequence over Windows events compares each new
+// event with the same host's earlier ones, thawing each of those again
+// and again for two or three of its sixty members. The first thaw of the
+// event notes the places as it parses the whole line. The index is the
+// members' count and the line's length, two bytes each, then three bytes
+// a member: the signature of its name (see sig), which turns most members
+// away without looking at the line, and its place.
+//
+// Only lines of minIndexed to maxIndexed bytes, not packed, have one. A
+// short line is scanned about as fast as its index is read, and its index
+// would be an eighth of its size, where a packed line is kept small on
+// purpose, and is unpacked, which costs more than the scan, to be read.
+const (
+	minIndexed = 512
+	maxIndexed = 1<<16 - 1
+)
+
+// indexes reports whether a held event's line of n bytes gets an index.
+func (e *Event) indexes(n int) bool {
+	return n >= minIndexed && n <= maxIndexed && e.lazy.node.pack == nil
+}
 
 // indexEntry is the size of a member's entry in a line index.
 const indexEntry = 3
@@ -53,18 +65,7 @@ func (e *Event) setLineIndex(n int, ents []byte) {
 // start (see wire.MemSize); it does not change once the index is made, so
 // that what they release is what they charged. Other events have none.
 func (e *Event) IndexBytes() int {
-	if !e.Held() {
-		return 0
-	}
-	if e.lazy.node.pack != nil {
-		// Every member takes at least five bytes of the line ("":0,).
-		n := packedLen(e.Raw)
-		if n > maxIndexed {
-			return 0
-		}
-		return 4 + indexEntry*(n/5)
-	}
-	if len(e.Raw) > maxIndexed {
+	if !e.Held() || !e.indexes(len(e.Raw)) {
 		return 0
 	}
 	// Every member has a colon after its name.

@@ -11,7 +11,7 @@ import (
 // as the line does; a second thaw, through the index of the line's members
 // that the first one made, decodes the same.
 func TestThawIn(t *testing.T) {
-	line := []byte(`{ "id":"e1", "ts":1,"user":"u","geo" : {"city":"Lyon","lat":45.7,"lon":4.8},"a\u0062":1,"d":1,"d":2,"tags":[{"a":1}],"s":"x\ny"}`)
+	line := padded(`{ "id":"e1", "ts":1,"user":"u","geo" : {"city":"Lyon","lat":45.7,"lon":4.8},"a\u0062":1,"d":1,"d":2,"tags":[{"a":1}],"s":"x\ny"}`)
 	fe, err := (&Decoder{}).Decode(line)
 	if err != nil {
 		t.Fatal(err)
@@ -84,8 +84,19 @@ func TestThawIn(t *testing.T) {
 	}
 }
 
-// A line too long for the index's places is thawed by scanning, every time.
+// A line too long for the index's places, or too short to gain from an
+// index, is thawed by scanning, every time.
 func TestThawLongLineHasNoIndex(t *testing.T) {
+	short := NewProjection([][]string{{"a"}, {"b"}})
+	sev, err := (&Decoder{Project: short}).Decode([]byte(`{"ts":1,"a":1,"b":2,"c":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := sev.hold(short, nil, 0)
+	sh.ThawIn(NewProjection([][]string{{"b"}}))
+	if sh.at != nil || sh.IndexBytes() != 0 {
+		t.Error("a short line has an index, or is charged for one")
+	}
 	line := []byte(`{"ts":1,"pad":"` + strings.Repeat("x", maxIndexed) + `","a":1,"b":2}`)
 	p := NewProjection([][]string{{"a"}, {"b"}})
 	ev, err := (&Decoder{Project: p}).Decode(line)
@@ -107,7 +118,7 @@ func TestThawLongLineHasNoIndex(t *testing.T) {
 // the first time (go test -race).
 func TestThawInConcurrent(t *testing.T) {
 	p := NewProjection([][]string{{"a"}, {"b"}})
-	ev, err := (&Decoder{Project: p}).Decode([]byte(`{"ts":1,"a":1,"b":{"c":2},"z":3}`))
+	ev, err := (&Decoder{Project: p}).Decode(padded(`{"ts":1,"a":1,"b":{"c":2},"z":3}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +144,7 @@ func TestThawInConcurrent(t *testing.T) {
 func checkIndexedThaw(t *testing.T, line []byte, paths [][]string) {
 	t.Helper()
 	holder := NewProjection(paths)
-	ev, err := (&Decoder{Stream: "f", Project: holder}).Decode(line)
+	ev, err := (&Decoder{Stream: "f", Project: holder}).Decode(padded(string(line)))
 	if err != nil || !ev.Projected() {
 		return
 	}
@@ -143,7 +154,7 @@ func checkIndexedThaw(t *testing.T, line []byte, paths [][]string) {
 		indexed := ev.hold(holder, nil, 0)
 		want := scanned.ThawIn(r)
 		indexed.Thaw() // makes the index, through other paths
-		if len(indexed.Raw) <= maxIndexed && indexed.lineIndex(len(indexed.Raw)) == nil {
+		if indexed.indexes(len(indexed.Raw)) && indexed.lineIndex(len(indexed.Raw)) == nil {
 			t.Fatalf("no index after a thaw\nline %q", line)
 		}
 		if ents := indexed.lineIndex(len(indexed.Raw)); ents != nil && 4+len(ents) > indexed.IndexBytes() {
@@ -157,12 +168,12 @@ func checkIndexedThaw(t *testing.T, line []byte, paths [][]string) {
 	}
 }
 
-// A packed line is indexed as it unpacks, and charged for its index before
-// it has one.
+// A packed line is unpacked to be thawed, and has no index: that would
+// take back part of what packing saves.
 func TestThawPackedLine(t *testing.T) {
 	pk := testPacker(t)
 	p := NewProjection([][]string{{"user"}, {"geo"}})
-	line := []byte(`{"id":"a1","ts":"2026-03-02T08:00:00Z","user":"u-1","outcome":"success","geo":{"city":"London","lat":51.5,"lon":-0.12},"ip":"10.0.0.1"}`)
+	line := padded(`{"id":"a1","ts":"2026-03-02T08:00:00Z","user":"u-1","outcome":"success","geo":{"city":"London","lat":51.5,"lon":-0.12},"ip":"10.0.0.1"}`)
 	ev, err := (&Decoder{Project: p}).Decode(line)
 	if err != nil {
 		t.Fatal(err)
@@ -177,11 +188,55 @@ func TestThawPackedLine(t *testing.T) {
 			t.Fatalf("geo.lat = %v %v", lat.Interface(), ok)
 		}
 	}
-	ents := hv.lineIndex(len(line))
-	if ents == nil {
-		t.Fatal("no index")
+	if hv.at != nil || hv.IndexBytes() != 0 {
+		t.Errorf("a packed line has an index, or is charged %d bytes for one", hv.IndexBytes())
 	}
-	if 4+len(ents) > hv.IndexBytes() {
-		t.Errorf("an index of %d bytes, charged %d", 4+len(ents), hv.IndexBytes())
+}
+
+// padded is line, a JSON object, with a first member that makes it long
+// enough for an index.
+func padded(line string) []byte {
+	pad := `"~pad":"` + strings.Repeat("p", minIndexed) + `"`
+	i := strings.IndexByte(line, '{')
+	if i < 0 {
+		return []byte(line)
+	}
+	rest := strings.TrimLeft(line[i+1:], " \t\r\n")
+	if strings.HasPrefix(rest, "}") {
+		return []byte(line[:i+1] + pad + rest)
+	}
+	return []byte(line[:i+1] + pad + "," + line[i+1:])
+}
+
+// A thaw into a ThawBuf reuses its event and Fields, and allocates
+// nothing more for a line without escapes; the strings it decoded from
+// escapes stay as they were after the next thaw into it.
+func TestThawIntoReusesItsBuf(t *testing.T) {
+	p := NewProjection([][]string{{"a"}, {"b"}})
+	hold := func(line string) *Event {
+		ev, err := (&Decoder{Project: p}).Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.hold(p, nil, 0)
+	}
+	first, second := hold(`{"ts":1,"a":"C:\\x\\y","b":{"c":1}}`), hold(`{"ts":2,"a":"plain","b":{"c":2}}`)
+	var b ThawBuf
+	r := NewProjection([][]string{{"a"}, {"b", "c"}})
+	t1 := first.ThawInto(&b, r)
+	a1, _ := t1.Get("a")
+	path := a1.Str()
+	t2 := second.ThawInto(&b, r)
+	if t1 != t2 {
+		t.Error("the second thaw did not reuse the ThawBuf's event")
+	}
+	if c, _ := t2.Path("b", "c"); c.Num() != 2 || t2.Time != second.Time {
+		t.Errorf("the second thaw reads b.c = %v, time %d", c.Interface(), t2.Time)
+	}
+	if path != `C:\x\y` {
+		t.Errorf("a string the first thaw decoded became %q", path)
+	}
+	if n := testing.AllocsPerRun(100, func() { second.ThawInto(&b, r) }); n != 0 {
+		t.Errorf("a thaw into a ThawBuf made %v allocations", n)
 	}
 }

@@ -86,16 +86,6 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 	return b[:n:n], pid, true
 }
 
-// packedLen is the length of the line packed into packed.
-func packedLen(packed []byte) int {
-	n, err := s2.DecodedLen(packed)
-	if err != nil {
-		// Only pack made what is unpacked, and held events are not changed.
-		panic("event: a packed line has no length: " + err.Error())
-	}
-	return n
-}
-
 // unpack returns the line of packed, in a new slice.
 func (pk *Packer) unpack(packed []byte) []byte {
 	n, err := s2.DecodedLen(packed)

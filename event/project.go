@@ -353,7 +353,7 @@ func (e *Event) Thaw() *Event {
 	if !e.Held() {
 		return e
 	}
-	return e.thaw(e.lazy.node.thaw)
+	return e.thaw(e.lazy.node.thaw, nil)
 }
 
 // ThawIn is Thaw for a reader that reads no more of the event than p: it
@@ -363,18 +363,41 @@ func (e *Event) Thaw() *Event {
 // one object of the earlier one, where its holders read most of it. With
 // p nil it is Thaw; with p empty it returns the held event itself, whose
 // reads all go to the line.
-func (e *Event) ThawIn(p *Projection) *Event {
+func (e *Event) ThawIn(p *Projection) *Event { return e.ThawInto(nil, p) }
+
+// A ThawBuf is the memory of a thawed event that its reader drops before
+// it thaws the next one into the same ThawBuf. A sequence's guard thaws
+// an earlier step's event for each partial match it tests, to read it
+// once and drop it: a ThawBuf per step spares the allocator, and the
+// collector, an event per test. The zero ThawBuf is ready to use.
+//
+// Only the event and its Fields are reused: the strings a thawed event
+// decoded (those with escapes) get bytes of their own, as a reader may
+// keep a string it read, such as a key it looked up in a cache.
+type ThawBuf struct {
+	ev Event
+	lz lazyFields
+	fs []Field
+}
+
+// ThawInto is ThawIn into b: the event it returns, when it thaws, is b's,
+// and valid until the next thaw into b. With b nil it is ThawIn.
+func (e *Event) ThawInto(b *ThawBuf, p *Projection) *Event {
 	switch {
 	case p == nil || p.root.all:
-		return e.Thaw()
+		if !e.Held() {
+			return e
+		}
+		return e.thaw(e.lazy.node.thaw, b)
 	case !e.Held() || len(p.paths) == 0:
 		return e
 	}
-	return e.thaw(&p.root)
+	return e.thaw(&p.root, b)
 }
 
-// thaw decodes node's paths of a held event's line into a new event.
-func (e *Event) thaw(node *projNode) *Event {
+// thaw decodes node's paths of a held event's line into a new event, or
+// into b's.
+func (e *Event) thaw(node *projNode, b *ThawBuf) *Event {
 	lz := e.lazy
 	raw := e.RawLine()
 	s := getScratch()
@@ -387,7 +410,7 @@ func (e *Event) thaw(node *projNode) *Event {
 	if ents := e.lineIndex(len(raw)); ents != nil {
 		root, err = p.rootAt(node, ents)
 	} else {
-		p.index = len(raw) <= maxIndexed
+		p.index = e.indexes(len(raw))
 		root, err = p.rootIn(node)
 		if err == nil && p.index {
 			e.setLineIndex(len(raw), s.ents)
@@ -397,7 +420,23 @@ func (e *Event) thaw(node *projNode) *Event {
 		// The decoder accepted this line under the same limits.
 		panic("event: a held event's line fails to decode: " + err.Error())
 	}
-	ev, tlz, fs := newEvent(len(s.tape), true)
+	var (
+		ev  *Event
+		tlz *lazyFields
+		fs  []Field
+	)
+	if b == nil {
+		ev, tlz, fs = newEvent(len(s.tape), true)
+	} else {
+		if n := len(s.tape); cap(b.fs) < n {
+			b.fs = make([]Field, n, n+n/2)
+		}
+		fs = b.fs[:len(s.tape)]
+		// build sets only the parts of a Field its value has.
+		clear(fs)
+		ev, tlz = &b.ev, &b.lz
+		*ev = Event{}
+	}
 	top, _ := p.build(root, false, 0, fs)
 	ev.Stream, ev.ID, ev.Time, ev.Seq, ev.Line, ev.Raw, ev.Fields = e.Stream, e.ID, e.Time, e.Seq, e.Line, raw, top
 	*tlz = lazyFields{lim: lz.lim, node: node, raw: unsafe.SliceData(ev.Raw), proj: unsafe.SliceData(top), n: int32(len(top))}

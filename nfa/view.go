@@ -4,8 +4,10 @@ import "github.com/cep-project/cep/event"
 
 // View is a guard's read access to the events a partial match has taken so
 // far, by step. It is valid only during the guard call that received it, and
-// the slices it returns must not be kept or modified: the matcher reuses
-// them. A guard that does not look at its View costs nothing.
+// the slices it returns, and the events in them, must not be kept or
+// modified: the matcher reuses them, the events' memory too (a thawed
+// event's, event.ThawBuf). A guard that does not look at its View costs
+// nothing.
 type View struct{ c *cursor }
 
 // cursor materialises a partial match's evidence on first use, thawing
@@ -19,6 +21,10 @@ type cursor struct {
 	lo    []int32
 	hi    []int32
 	reads []*event.Projection // Options.Reads
+	// bufs hold the events thawed for the partial match the cursor is
+	// on, one for each of its events: the view's events live until the
+	// cursor moves (see View).
+	bufs []event.ThawBuf
 }
 
 func newCursor(n *NFA, reads []*event.Projection) *cursor {
@@ -43,17 +49,20 @@ func (c *cursor) build() {
 		c.evs = make([]*event.Event, k, k+k/2)
 	}
 	c.evs = c.evs[:k]
+	if len(c.bufs) < k {
+		c.bufs = make([]event.ThawBuf, k+k/2)
+	}
 	// Steps are taken in pattern order, so each step's events form one run
 	// in match order.
 	i := k
 	for x := c.node; x != nil; x = x.prev {
 		i--
 		s := x.step
+		var p *event.Projection
 		if int(s) < len(c.reads) {
-			c.evs[i] = x.ev.ThawIn(c.reads[s])
-		} else {
-			c.evs[i] = x.ev.Thaw()
+			p = c.reads[s]
 		}
+		c.evs[i] = x.ev.ThawInto(&c.bufs[i], p)
 		if c.hi[s] == 0 {
 			c.hi[s] = int32(i + 1)
 		}

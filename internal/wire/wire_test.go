@@ -328,8 +328,8 @@ func TestMemSize(t *testing.T) {
 		t.Errorf("MemSize of an empty event = %d, want %d", got, eventStructBytes)
 	}
 	// A held event: its header and line, and the index of the line's
-	// members its first thaw makes (2 × 8 members, 4 bytes of header).
-	line := []byte(`{"ts":1,"a":"x","b":"y","c":"z","d":1,"e":2,"f":3,"g":4}`)
+	// members its first thaw makes (3 bytes × 8 members, 4 of header).
+	line := []byte(`{"ts":1,"a":"` + strings.Repeat("x", 512) + `","b":"y","c":"z","d":1,"e":2,"f":3,"g":4}`)
 	p := event.NewProjection([][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}})
 	pe, err := (&event.Decoder{Project: p}).Decode(line)
 	if err != nil {
