@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -177,8 +178,15 @@ func (env *Env) inList(name, v ref.Val) ref.Val {
 }
 
 // prefixes caches parsed CIDR literals: rules name a handful of ranges and
-// evaluate them millions of times.
-var prefixes sync.Map
+// evaluate them millions of times. A range read from events, not from the
+// rule, could be new at every event: the cache stops growing at
+// maxPrefixes, and the ranges past it are parsed each time.
+var (
+	prefixes     sync.Map
+	prefixesSize atomic.Int64
+)
+
+const maxPrefixes = 1 << 12
 
 // ValidCIDR reports whether s is a CIDR prefix in_cidr accepts.
 func ValidCIDR(s string) bool {
@@ -195,7 +203,11 @@ func prefix(s string) (netip.Prefix, ref.Val) {
 		return netip.Prefix{}, types.NewErr("in_cidr: invalid CIDR %q", s)
 	}
 	p = p.Masked()
-	prefixes.Store(s, p)
+	if prefixesSize.Load() < maxPrefixes {
+		if _, loaded := prefixes.LoadOrStore(strings.Clone(s), p); !loaded {
+			prefixesSize.Add(1)
+		}
+	}
 	return p, nil
 }
 

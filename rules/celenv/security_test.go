@@ -1,6 +1,7 @@
 package celenv
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -319,5 +320,25 @@ func TestIndexASCIIFold(t *testing.T) {
 		if got, want := indexASCIIFold(s, sub), strings.Index(strings.ToLower(s), sub); got != want {
 			t.Fatalf("indexASCIIFold(%q, %q) = %d, want %d", s, sub, got, want)
 		}
+	}
+}
+
+// Ranges read from events are parsed each time once the cache of parsed
+// ranges is full: it does not grow with every new one.
+func TestPrefixCacheIsBounded(t *testing.T) {
+	for i := range maxPrefixes + 100 {
+		s := fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+		p, err := prefix(s)
+		if err != nil || p.String() != s {
+			t.Fatalf("prefix(%q) = %v, %v", s, p, err)
+		}
+	}
+	if n := prefixesSize.Load(); n > maxPrefixes {
+		t.Errorf("%d ranges cached, at most %d wanted", n, maxPrefixes)
+	}
+	n := 0
+	prefixes.Range(func(any, any) bool { n++; return true })
+	if n > maxPrefixes {
+		t.Errorf("%d ranges in the cache, at most %d wanted", n, maxPrefixes)
 	}
 }
