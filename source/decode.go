@@ -263,6 +263,15 @@ func (p *pipeline) close() {
 
 // decode is one decoder: its own copy of the stream's decoder, which
 // follows the stream's projection as it changes.
+// decodeRun is how many lines of a chunk a decoder decodes and prepares
+// before it yields its processor. A chunk takes a few hundred
+// microseconds, and a consumer woken meanwhile (a service's engine, by a
+// batch) waits for a processor until one is free: on two cores, with the
+// collector's mark worker on the other, for the rest of the chunk. That
+// was most of a sequence's p99 latency as a service at 410,000 events/s;
+// the yield, every 20–40 µs, costs no throughput measured.
+const decodeRun = 32
+
 func (p *pipeline) decode(dec event.Decoder) {
 	live := p.r.spec.Projection
 	var last *event.Projection
@@ -298,16 +307,22 @@ func (p *pipeline) decode(dec event.Decoder) {
 		if !p.behind.Load() {
 			prep = nil
 		}
-		for _, l := range c.lines {
-			if l.tooLong {
-				c.evs, c.errs = append(c.evs, nil), append(c.errs, errTooLong(p.r.maxLine))
-				continue
+		for lo := 0; lo < len(c.lines); lo += decodeRun {
+			hi := min(lo+decodeRun, len(c.lines))
+			for _, l := range c.lines[lo:hi] {
+				if l.tooLong {
+					c.evs, c.errs = append(c.evs, nil), append(c.errs, errTooLong(p.r.maxLine))
+					continue
+				}
+				ev, err := dec.Decode(c.buf[l.start:l.end])
+				c.evs, c.errs = append(c.evs, ev), append(c.errs, err)
 			}
-			ev, err := dec.Decode(c.buf[l.start:l.end])
-			c.evs, c.errs = append(c.evs, ev), append(c.errs, err)
-		}
-		if prep != nil {
-			prep(c.evs)
+			if prep != nil {
+				prep(c.evs[lo:hi])
+			}
+			if hi < len(c.lines) {
+				runtime.Gosched()
+			}
 		}
 		c.done <- struct{}{}
 	}

@@ -301,10 +301,14 @@ func testPreparationRunsOnDecoders(t *testing.T, room int) {
 		t.Fatal(err)
 	}
 	prep := &Preparation{}
-	var makers atomic.Int32
+	var makers, longest atomic.Int32
 	prep.Store(func() func([]*event.Event) {
 		makers.Add(1)
 		return func(evs []*event.Event) {
+			// A decoder yields its processor between runs of lines.
+			if n := int32(len(evs)); n > longest.Load() {
+				longest.Store(n)
+			}
 			for _, ev := range evs {
 				if ev != nil {
 					ev.Prepared = &event.Prepared{By: 7, Hits: []int32{int32(len(ev.Raw))}}
@@ -354,5 +358,8 @@ func testPreparationRunsOnDecoders(t *testing.T, room int) {
 	}
 	if m := makers.Load(); m < 1 || m > 2 {
 		t.Errorf("%d preparation functions made for 2 decoders", m)
+	}
+	if l := longest.Load(); l > decodeRun {
+		t.Errorf("a decoder prepared %d events at once, more than its run of %d", l, decodeRun)
 	}
 }
