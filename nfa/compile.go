@@ -19,6 +19,7 @@ const maxStates = math.MaxUint16
 type stepInfo struct {
 	name       string
 	where      Guard
+	pre        func(*event.Event) bool
 	stream     string
 	until      Guard
 	q          Quantifier
@@ -78,7 +79,7 @@ func Compile(p Pattern) (*NFA, error) {
 	}
 	for i, s := range p.Steps {
 		n.steps = append(n.steps, stepInfo{
-			name: s.Name, where: s.Where, stream: s.Stream, until: s.Until,
+			name: s.Name, where: s.Where, pre: s.Pre, stream: s.Stream, until: s.Until,
 			q: s.Times.norm(), contiguity: s.Contiguity, loop: s.Loop,
 			greedy: s.Greedy, not: s.Not, viewFree: s.ViewFree, forWindow: int64(s.For),
 		})

@@ -84,6 +84,8 @@ type Matcher struct {
 	cur   *cursor
 	memo  []int8
 	umemo []int8
+	// pmemo is the verdicts of the steps' Pre on the current event.
+	pmemo []int8
 	// decided is what ProcessDecided was told of the current event.
 	decided Decided
 	// touchHashes and touchStates are Touch's scratch.
@@ -191,6 +193,7 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 		cur:      newCursor(n, o.Reads),
 		memo:     make([]int8, len(n.steps)),
 		umemo:    make([]int8, len(n.steps)),
+		pmemo:    make([]int8, len(n.steps)),
 		parking:  n.canPark,
 		parkAt:   parkMin,
 	}

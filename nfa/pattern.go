@@ -108,6 +108,13 @@ type Step struct {
 	// key linear (see Matcher). Results are the same either way; a guard
 	// declared ViewFree that reads its View sees an empty one.
 	ViewFree bool
+	// Pre, when set on a step whose Where reads its View, is a condition
+	// on the event alone that Where implies: where Pre is false, so is
+	// Where, for every partial match. The matcher asks it once an event,
+	// and Where only for the events it does not rule out: a where such as
+	// `event.kind == "write" && event.image == first.image` then costs one
+	// test per event that is not a write, not one per partial match.
+	Pre func(*event.Event) bool
 }
 
 // WithinType is what the pattern's Within measures.

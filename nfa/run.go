@@ -14,6 +14,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 	m.evTaken = false
 	clear(m.memo)
 	clear(m.umemo)
+	clear(m.pmemo)
 	if m.decided != 0 {
 		m.apply(m.decided)
 	}
@@ -229,7 +230,7 @@ func (m *Matcher) eval(c int32) bool {
 			return r == 1
 		}
 		s := &m.nfa.steps[cd.step]
-		ok := (s.stream == "" || s.stream == m.ev.Stream) && (s.where == nil || s.where(m.ev, View{m.cur}))
+		ok := (s.stream == "" || s.stream == m.ev.Stream) && m.pre(cd.step, s) && (s.where == nil || s.where(m.ev, View{m.cur}))
 		m.memo[cd.step] = boolMemo(ok)
 		return ok
 	case opUntil:
@@ -243,6 +244,20 @@ func (m *Matcher) eval(c int32) bool {
 		return !m.eval(cd.a)
 	}
 	return m.eval(cd.a) && m.eval(cd.b)
+}
+
+// pre is the verdict of step i's Pre on the current event, asked once an
+// event: forgetViews keeps it.
+func (m *Matcher) pre(i int16, s *stepInfo) bool {
+	if s.pre == nil {
+		return true
+	}
+	if r := m.pmemo[i]; r != 0 {
+		return r == 1
+	}
+	ok := s.pre(m.ev)
+	m.pmemo[i] = boolMemo(ok)
+	return ok
 }
 
 // forgetViews clears the verdicts that depend on the partial match, before

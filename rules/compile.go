@@ -127,6 +127,8 @@ type Step struct {
 	Spec  *rulefmt.StepSpec
 	Where *Program
 	Until *Program
+	// pre is what Where asks of the event alone (see eventPrefix).
+	pre *Program
 }
 
 // Aggregate is a compiled windowed aggregation.
@@ -438,6 +440,9 @@ func (c *Compiler) compileSequence(el *yamlx.Errors, s *rulefmt.Spec, h *Health,
 		}
 		if st.Where != nil {
 			step.Where = c.compile(el, env, *st.Where, cel.BoolType, "where of step "+st.Name, h, where)
+			if step.Where != nil && !step.Where.eventOnly {
+				step.pre = c.eventPrefix(env, *st.Where, h, where)
+			}
 		}
 		if st.Until != nil {
 			step.Until = c.compile(el, env, *st.Until, cel.BoolType, "until of step "+st.Name, h, where)

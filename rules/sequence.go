@@ -61,6 +61,12 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 		if st.Where != nil {
 			step.Where = act.guard(st.Where)
 		}
+		if pre := st.pre; pre != nil {
+			step.Pre = func(ev *event.Event) bool {
+				v, decided := pre.DecideEvent(ev)
+				return v || !decided
+			}
+		}
 		if st.Until != nil {
 			step.Until = act.guard(st.Until)
 		}
