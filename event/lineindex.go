@@ -88,14 +88,15 @@ func (p *parser) rootAt(node *projNode, ents []byte) (sval, error) {
 	part := false
 	for i := 0; i+indexEntry <= len(ents); i += indexEntry {
 		off := int(ents[i+1]) | int(ents[i+2])<<8
-		// Most names have no escapes: those of members node does not
-		// keep are turned away by their signature, or as they stand in
-		// the line.
+		// Members node does not keep are turned away by their name's
+		// signature, or by the name as it stands in the line when it has
+		// no escapes and is ASCII (else the decoder's reading of it, which
+		// replaces invalid UTF-8, is what the projection names).
 		if node.head[ents[i]] == 0 {
 			part = true
 			continue
 		}
-		if end, _ := scanString(p.line, off+1); end < len(p.line) && p.line[end] == '"' &&
+		if end, high := scanString(p.line, off+1); !high && end < len(p.line) && p.line[end] == '"' &&
 			!node.keeps(unsafe.String(&p.line[off+1], end-off-1)) {
 			part = true
 			continue

@@ -244,3 +244,23 @@ func TestThawIntoReusesItsBuf(t *testing.T) {
 		t.Errorf("a thaw into a ThawBuf made %v allocations, one of its own %v", into, own)
 	}
 }
+
+// A name with invalid UTF-8 is read as the decoder reads it, U+FFFD for
+// the invalid byte, through the index as by scanning.
+func TestThawIndexInvalidName(t *testing.T) {
+	p := NewProjection([][]string{{"a\uFFFD"}, {"b"}})
+	ev, err := (&Decoder{Project: p}).Decode(padded("{\"ts\":1,\"a\xff\":1,\"b\":2}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hv := ev.hold(p, nil, 0)
+	r := NewProjection([][]string{{"a\uFFFD"}})
+	for i := range 2 {
+		if v, ok := hv.ThawIn(r).Get("a\uFFFD"); !ok || v.Num() != 1 {
+			t.Errorf("thaw %d: a\\uFFFD = %v %v", i+1, v.Interface(), ok)
+		}
+	}
+	if hv.lineIndex(len(hv.Raw)) == nil {
+		t.Error("no index")
+	}
+}
