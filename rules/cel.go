@@ -536,7 +536,7 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		Expr: e, Cost: est, cel: unsafe.Pointer(&celProgram{prg: prg}), ast: a, health: h,
 		reads:      readsOf(na.Expr(), s),
 		callsFacts: callsFacts(na.Expr()),
-		eventOnly:  !referencesOtherThanEvent(na),
+		eventOnly:  !celenv.NamesOtherThanEvent(na.Expr()),
 	}
 	if name, path, ok := celenv.VarPath(na.Expr()); ok {
 		if name == "event" {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/cel-go/common/operators"
 
 	"github.com/cep-project/cep/internal/yamlx"
+	"github.com/cep-project/cep/rules/celenv"
 	"github.com/cep-project/cep/rules/rulefmt"
 )
 
@@ -42,7 +43,7 @@ func (c *Compiler) eventPrefix(env *cel.Env, e rulefmt.Expr, h *Health, s scope)
 	flatten(na.Expr())
 	var texts []string
 	for _, x := range conj {
-		if !namesOnlyEvent(x) || callsFacts(x) {
+		if celenv.NamesOtherThanEvent(x) || callsFacts(x) {
 			continue
 		}
 		t, err := cel.ExprToString(x, na.SourceInfo())
@@ -62,16 +63,4 @@ func (c *Compiler) eventPrefix(env *cel.Env, e rulefmt.Expr, h *Health, s scope)
 		return nil
 	}
 	return p
-}
-
-// namesOnlyEvent reports whether a parsed expression names no identifier
-// but event: no step, no namespace, no macro's variable.
-func namesOnlyEvent(x ast.Expr) bool {
-	only := true
-	ast.PostOrderVisit(x, ast.NewExprVisitor(func(y ast.Expr) {
-		if y.Kind() == ast.IdentKind && y.AsIdent() != "event" {
-			only = false
-		}
-	}))
-	return only
 }

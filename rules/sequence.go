@@ -3,7 +3,6 @@ package rules
 import (
 	"slices"
 
-	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
 
@@ -241,15 +240,3 @@ func (a *SeqActivation) ResolveName(name string) (any, bool) {
 
 // Parent implements interpreter.Activation.
 func (a *SeqActivation) Parent() interpreter.Activation { return nil }
-
-// referencesOtherThanEvent reports whether an expression names a variable
-// other than event.
-func referencesOtherThanEvent(a *ast.AST) bool {
-	found := false
-	ast.PostOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
-		if e.Kind() == ast.IdentKind && e.AsIdent() != "event" {
-			found = true
-		}
-	}))
-	return found
-}

@@ -41,14 +41,15 @@ type StepPred func(ev *event.Event, steps Steps) Tri
 // names earlier steps, or nil when the condition is outside the subset
 // or names no step (FastPredicate covers those).
 func FastStepPredicate(e ast.Expr, share func(string) string) StepPred {
-	if !namesStep(e) {
+	if !NamesOtherThanEvent(e) {
 		return nil
 	}
 	return stepPred(e, share)
 }
 
-// namesStep reports whether e names a variable other than event.
-func namesStep(e ast.Expr) bool {
+// NamesOtherThanEvent reports whether e names a variable other than
+// event: a step, a namespace, a macro's variable.
+func NamesOtherThanEvent(e ast.Expr) bool {
 	found := false
 	ast.PostOrderVisit(e, ast.NewExprVisitor(func(x ast.Expr) {
 		if x.Kind() == ast.IdentKind && x.AsIdent() != "event" {
@@ -59,7 +60,7 @@ func namesStep(e ast.Expr) bool {
 }
 
 func stepPred(e ast.Expr, share func(string) string) StepPred {
-	if !namesStep(e) {
+	if !NamesOtherThanEvent(e) {
 		p := fastPred(e, share)
 		if p == nil {
 			return nil
