@@ -261,8 +261,6 @@ func (p *pipeline) close() {
 	p.freeChunk(p.cur)
 }
 
-// decode is one decoder: its own copy of the stream's decoder, which
-// follows the stream's projection as it changes.
 // decodeRun is how many lines of a chunk a decoder decodes and prepares
 // before it yields its processor. A chunk takes a few hundred
 // microseconds, and a consumer woken meanwhile (a service's engine, by a
@@ -272,6 +270,8 @@ func (p *pipeline) close() {
 // the yield, every 20–40 µs, costs no throughput measured.
 const decodeRun = 32
 
+// decode is one decoder: its own copy of the stream's decoder, which
+// follows the stream's projection as it changes.
 func (p *pipeline) decode(dec event.Decoder) {
 	live := p.r.spec.Projection
 	var last *event.Projection
