@@ -20,6 +20,7 @@ type stepInfo struct {
 	name       string
 	where      Guard
 	pre        func(*event.Event) bool
+	key        *StepKey
 	stream     string
 	until      Guard
 	q          Quantifier
@@ -54,6 +55,11 @@ type NFA struct {
 	// park.go); canPark is set when any is.
 	parkable []bool
 	canPark  bool
+	// parkKey is, for each parkable state, the step whose Key its
+	// partial matches are parked by, or -1 (see park.go).
+	parkKey []int16
+	// keyedStates are the states whose parkKey is a step.
+	keyedStates []uint16
 	// viewSteps are the steps whose guards read the partial match, not
 	// only the event: their verdicts are decided again for each partial
 	// match, the others once an event.
@@ -79,7 +85,7 @@ func Compile(p Pattern) (*NFA, error) {
 	}
 	for i, s := range p.Steps {
 		n.steps = append(n.steps, stepInfo{
-			name: s.Name, where: s.Where, pre: s.Pre, stream: s.Stream, until: s.Until,
+			name: s.Name, where: s.Where, pre: s.Pre, key: s.Key, stream: s.Stream, until: s.Until,
 			q: s.Times.norm(), contiguity: s.Contiguity, loop: s.Loop,
 			greedy: s.Greedy, not: s.Not, viewFree: s.ViewFree, forWindow: int64(s.For),
 		})

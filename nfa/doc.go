@@ -132,5 +132,13 @@
 // together, and an event that leaves them where they are costs one decision
 // for the whole group (park.go). A burst of 20,000 failures against "five
 // failures, then a success" then runs at the speed of spread-out keys
-// (BenchmarkBurst), with the same results as without parking.
+// (BenchmarkBurst), with the same results as without parking. A step that
+// compares the event with earlier steps for equality says so (Step.Key):
+// partial matches waiting for it are parked by the values they compare,
+// and an event is offered only those of its own, so a host with a thousand
+// process accesses waiting for a registry write by the same process tests
+// a write against the accesses of that process alone. A key fed an event
+// out of time order (a rule with late: process) parks no more while it has
+// state, since the results depend on the order in which its partial
+// matches were made.
 package nfa

@@ -62,6 +62,17 @@ type keyExt struct {
 	park []parkGroup
 	// parked counts the partial matches in park.
 	parked int
+	// keyed finds the keyed groups in park by state and key (the state's
+	// two bytes, then the key); keyBytes is what they cost
+	// (keyedGroupBytes and the keys).
+	keyed    map[string]int32
+	keyBytes int64
+	// disorder is set on a key fed an event out of feed order, which a
+	// late: process rule does: its working partial matches are then in
+	// creation order, not start order, and putting parked ones back by
+	// start would change the results. The key parks no more while it
+	// has state.
+	disorder bool
 }
 
 func newKeyState(key string, fp uint32) *KeyState {
@@ -181,7 +192,7 @@ func (s *KeyState) setHeld(h []completed) {
 
 // tidy drops an extension that holds nothing.
 func (s *KeyState) tidy() {
-	if s.ext != nil && len(s.ext.held) == 0 && s.ext.parked == 0 {
+	if s.ext != nil && len(s.ext.held) == 0 && s.ext.parked == 0 && !s.ext.disorder {
 		s.ext = nil
 	}
 }

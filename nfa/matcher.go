@@ -110,9 +110,22 @@ type Matcher struct {
 	// are its scratch.
 	parking bool
 	parkAt  int
-	moving  []parked
-	merged  []partial
-	firsts  []*event.Event
+	// forced is the step whose where is taken as false while the keyed
+	// groups of a state are decided (-1: none); keyBuf is the scratch
+	// of keys; keyBytes is what the keyed groups of all keys cost.
+	forced   int16
+	keyBuf   []byte
+	keyBytes int64
+	// fed is the latest event fed so far, in feed order.
+	fed feedPoint
+	// keyOf, during a step, is the key of each partial match taken out
+	// of a keyed group, by its node: one that goes back unmoved (same
+	// node, same id) has the same key, which need not be read from its
+	// events again.
+	keyOf  map[*node]knownKey
+	moving []parked
+	merged []partial
+	firsts []*event.Event
 
 	// Freed nodes and key states are reused, which spares the allocator
 	// and the collector most of the churn of short-lived partial matches.
@@ -196,6 +209,7 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 		pmemo:    make([]int8, len(n.steps)),
 		parking:  n.canPark,
 		parkAt:   parkMin,
+		forced:   -1,
 	}
 	if m.store == nil {
 		m.store = NewMemoryStore()
@@ -216,7 +230,7 @@ func (m *Matcher) NFA() *NFA { return m.nfa }
 // Stats returns the counters and an estimate of the memory in use.
 func (m *Matcher) Stats() Stats {
 	s := m.stats
-	s.Bytes = m.evBytes + int64(s.Keys)*int64(unsafe.Sizeof(KeyState{})+keyOverhead) +
+	s.Bytes = m.evBytes + m.keyBytes + int64(s.Keys)*int64(unsafe.Sizeof(KeyState{})+keyOverhead) +
 		int64(s.Partials)*int64(unsafe.Sizeof(partial{})) +
 		int64(s.Parked)*int64(unsafe.Sizeof(parked{})-unsafe.Sizeof(partial{})) +
 		int64(s.Held)*int64(unsafe.Sizeof(completed{})) +
@@ -248,6 +262,14 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 // process is Process with the key's state loaded (nil: none).
 func (m *Matcher) process(key string, ks *KeyState, ev *event.Event, emit func(Match)) error {
 	m.now = max(m.now, ev.Time)
+	if m.fed.after(ev) {
+		// A late event (late: process): see keyExt.disorder.
+		if ks != nil && m.parking {
+			m.disorder(ks)
+		}
+	} else {
+		m.fed = feedPoint{set: true, time: ev.Time, stream: ev.Stream, seq: ev.Seq}
+	}
 	had := ks != nil
 	old := int64(noDeadline)
 	if ks != nil {

@@ -2,6 +2,7 @@ package nfa
 
 import (
 	"slices"
+	"unsafe"
 
 	"github.com/cep-project/cep/event"
 )
@@ -39,12 +40,31 @@ import (
 // matches do not park: for them a scan is cheaper than the bookkeeping.
 const parkMin = 16
 
-// parkGroup is the parked partial matches of one state, by start.
+// Keyed parking extends this to a state whose step compares the event
+// with the partial match for equality (Step.Key): the where of
+// `event.image == first.image && …` is false for every partial match
+// whose first.image differs from the event's image. Such partial matches
+// are parked in one group per state and key. An event decides the state
+// once as if that step's where were false (the verdict for every partial
+// match of another key); where that leaves them waiting, only the group
+// of the event's own key is put back, and where the event has no key, or
+// the verdict would move them, every group of the state is.
+//
+// parkGroup is the parked partial matches of one state, or of one state
+// and key, by start.
 type parkGroup struct {
 	q     []parked
 	head  int
 	state uint16
+	// keyed is set on the group of a key (key): keyed groups go when
+	// they empty, where a state's plain group stays for reuse.
+	keyed bool
+	key   string
 }
+
+// keyedGroupBytes is what a keyed group costs beside its key and its
+// members: the group, its entry in the key's index, its slice's slack.
+const keyedGroupBytes = int64(unsafe.Sizeof(parkGroup{})) + 48
 
 // parked is a parked partial match and its first event, kept because
 // merging back compares starts.
@@ -97,7 +117,9 @@ func (g *parkGroup) insert(x parked) {
 // computeParkable finds the parkable states of the compiled graph.
 func (n *NFA) computeParkable() {
 	n.parkable = make([]bool, len(n.states))
+	n.parkKey = make([]int16, len(n.states))
 	for s, st := range n.states {
+		n.parkKey[s] = -1
 		if st.kind != kindNormal && st.kind != kindPending || st.window != 0 {
 			continue
 		}
@@ -105,24 +127,33 @@ func (n *NFA) computeParkable() {
 		for _, t := range st.trans {
 			self = self || t.act == actIgnore && t.to == int32(s)
 		}
-		if self && n.viewFreeFrom(int32(s)) {
+		if !self {
+			continue
+		}
+		if ok, key := n.viewFreeFrom(int32(s)); ok {
 			n.parkable[s] = true
+			n.parkKey[s] = key
 			n.canPark = true
+			if key >= 0 {
+				n.keyedStates = append(n.keyedStates, uint16(s))
+			}
 		}
 	}
 }
 
 // viewFreeFrom reports whether every condition tested from state s, through
-// its PROCEED moves, reads only the event.
-func (n *NFA) viewFreeFrom(s int32) bool {
+// its PROCEED moves, reads only the event, but for the where of at most one
+// keyed step (Step.Key), which it returns (-1 for none).
+func (n *NFA) viewFreeFrom(s int32) (bool, int16) {
 	seen := map[int32]bool{s: true}
 	stack := []int32{s}
+	key := int16(-1)
 	for len(stack) > 0 {
 		cur := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		for _, t := range n.states[cur].trans {
-			if !n.condViewFree(t.cond) {
-				return false
+			if !n.condViewFree(t.cond, &key) {
+				return false, -1
 			}
 			if t.act == actProceed && !seen[t.to] {
 				seen[t.to] = true
@@ -130,10 +161,13 @@ func (n *NFA) viewFreeFrom(s int32) bool {
 			}
 		}
 	}
-	return true
+	return true, key
 }
 
-func (n *NFA) condViewFree(c int32) bool {
+// condViewFree reports whether condition c reads only the event, but for
+// the where of one keyed step, *key, which it sets on meeting one (-1:
+// none yet).
+func (n *NFA) condViewFree(c int32, key *int16) bool {
 	if c == condTrue {
 		return true
 	}
@@ -141,13 +175,20 @@ func (n *NFA) condViewFree(c int32) bool {
 	switch cd.op {
 	case opStep:
 		s := n.steps[cd.step]
-		return s.where == nil || s.viewFree
+		if s.where == nil || s.viewFree {
+			return true
+		}
+		if s.key == nil || s.until != nil || *key >= 0 && *key != cd.step {
+			return false
+		}
+		*key = cd.step
+		return true
 	case opUntil:
 		return n.steps[cd.step].viewFree
 	case opNot:
-		return n.condViewFree(cd.a)
+		return n.condViewFree(cd.a, key)
 	}
-	return n.condViewFree(cd.a) && n.condViewFree(cd.b)
+	return n.condViewFree(cd.a, key) && n.condViewFree(cd.b, key)
 }
 
 // stays reports whether the current event leaves a partial match waiting
@@ -163,13 +204,61 @@ func (m *Matcher) stays(s uint16) bool {
 // would move, so that they are processed one by one.
 func (m *Matcher) unparkMoving(ks *KeyState) {
 	m.moving = m.moving[:0]
-	park := ks.ext.park
-	for gi := range park {
-		if g := &park[gi]; g.size() > 0 && !m.stays(g.state) {
+	ext := ks.ext
+	for gi := range ext.park {
+		if g := &ext.park[gi]; !g.keyed && g.size() > 0 && !m.stays(g.state) {
 			m.moving = g.take(m.moving, 0, g.size())
 		}
 	}
+	if len(ext.keyed) > 0 {
+		for _, s := range m.nfa.keyedStates {
+			m.unparkKeyed(ext, s)
+		}
+	}
 	m.unpark(ks)
+}
+
+// unparkKeyed takes out of the keyed groups of state s those the current
+// event may move: its own key's, or all of them.
+func (m *Matcher) unparkKeyed(ext *keyExt, s uint16) {
+	k := m.nfa.parkKey[s]
+	st := &m.nfa.steps[k]
+	m.forced = k
+	stays := m.stays(s)
+	m.forced = -1
+	if stays {
+		if st.stream != "" && st.stream != m.ev.Stream || !m.pre(k, st) {
+			// The where is false for every partial match.
+			return
+		}
+		var v KeyVerdict
+		m.keyBuf, v = st.key.Event(append(m.keyBuf[:0], byte(s>>8), byte(s)), m.ev)
+		switch v {
+		case MatchesNone:
+			return
+		case HasKey:
+			if gi, found := ext.keyed[string(m.keyBuf)]; found {
+				m.takeKeyed(&ext.park[gi])
+			}
+			return
+		}
+	}
+	for gi := range ext.park {
+		if g := &ext.park[gi]; g.keyed && g.state == s && g.size() > 0 {
+			m.takeKeyed(g)
+		}
+	}
+}
+
+// takeKeyed takes every member of keyed group g, noting their key.
+func (m *Matcher) takeKeyed(g *parkGroup) {
+	if m.keyOf == nil {
+		m.keyOf = make(map[*node]knownKey)
+	}
+	for _, x := range g.live() {
+		m.keyOf[x.p.node] = knownKey{id: x.p.id, key: g.key}
+	}
+	m.moving = g.take(m.moving, 0, g.size())
 }
 
 // unparkPrefix puts back, from every group, the leading members for which
@@ -234,7 +323,11 @@ func (m *Matcher) unpark(ks *KeyState) {
 	m.stats.Parked -= len(m.moving)
 	if ext.parked == 0 {
 		ext.park = nil
+		m.keyBytes -= ext.keyBytes
+		ext.keyed, ext.keyBytes = nil, 0
 		ks.tidy()
+	} else if len(ext.keyed) > 0 {
+		m.dropEmptyKeyed(ext)
 	}
 	// Members of different groups interleave; starts are unique among
 	// parked partial matches, so start order is a strict order.
@@ -277,11 +370,42 @@ func mergeParked(dst []partial, ps []partial, in []parked) []partial {
 	return dst
 }
 
+// feedPoint is an event's place in feed order (event.Event.Before).
+type feedPoint struct {
+	set    bool
+	time   int64
+	stream string
+	seq    uint64
+}
+
+// after reports whether ev comes before f in feed order: it is late.
+func (f feedPoint) after(ev *event.Event) bool {
+	switch {
+	case !f.set:
+		return false
+	case ev.Time != f.time:
+		return ev.Time < f.time
+	case ev.Stream != f.stream:
+		return ev.Stream < f.stream
+	}
+	return ev.Seq < f.seq
+}
+
+// disorder stops parking for a key fed an event out of feed order (see
+// keyExt.disorder), and puts back what it had parked.
+func (m *Matcher) disorder(ks *KeyState) {
+	m.unparkAll(ks)
+	if ks.ext == nil {
+		ks.ext = &keyExt{}
+	}
+	ks.ext.disorder = true
+}
+
 // park moves the working partial matches that wait in a parkable state,
 // and share their first event with no other, into their state's group.
 func (m *Matcher) park(ks *KeyState) {
 	ps := ks.parts
-	if !m.parking || len(ps)+ks.parkedLen() < m.parkAt {
+	if !m.parking || len(ps)+ks.parkedLen() < m.parkAt || ks.ext != nil && ks.ext.disorder {
 		return
 	}
 	parkable := m.nfa.parkable
@@ -306,13 +430,22 @@ func (m *Matcher) park(ks *KeyState) {
 		}
 		return firsts[i]
 	}
+	for i := 1; i < len(ps); i++ {
+		if before(firstOf(i), firstOf(i-1)) {
+			// Working partial matches out of start order: the key
+			// was fed out of order, before a snapshot (which does not
+			// keep the flag) or while it had none to park.
+			clear(firsts)
+			m.disorder(ks)
+			return
+		}
+	}
 	k := 0
 	for i := range ps {
 		p := ps[i]
 		if parkable[p.state] {
 			f := firstOf(i)
-			if (i == 0 || firstOf(i-1) != f) && (i == len(ps)-1 || firstOf(i+1) != f) {
-				m.parkOne(ks, parked{p: p, first: f})
+			if (i == 0 || firstOf(i-1) != f) && (i == len(ps)-1 || firstOf(i+1) != f) && m.parkOne(ks, parked{p: p, first: f}) {
 				continue
 			}
 		}
@@ -326,18 +459,93 @@ func (m *Matcher) park(ks *KeyState) {
 	clear(firsts)
 }
 
-func (m *Matcher) parkOne(ks *KeyState, x parked) {
+// knownKey is the key of the partial match id had in its group.
+type knownKey struct {
+	id  uint32
+	key string
+}
+
+// partialKey returns the key of partial match p waiting in state s, for
+// its step k, in m.keyBuf: the key it had in its group when it left one
+// this step, or else read from its events. The id tells p from a partial
+// match that reuses the node of one that ended.
+func (m *Matcher) partialKey(p partial, s uint16, k int16) ([]byte, bool) {
+	if known, ok := m.keyOf[p.node]; ok && known.id == p.id && known.key[0] == byte(s>>8) && known.key[1] == byte(s) {
+		m.keyBuf = append(m.keyBuf[:0], known.key...)
+		return m.keyBuf, true
+	}
+	m.cur.reset(p.node)
+	// A partial match the event just started or moved reads it as
+	// decoded, not its held copy thawed again.
+	m.cur.live, m.cur.liveHeld = m.live, m.liveHeld
+	var ok bool
+	m.keyBuf, ok = m.nfa.steps[k].key.View(append(m.keyBuf[:0], byte(s>>8), byte(s)), View{m.cur})
+	m.cur.live, m.cur.liveHeld = nil, nil
+	return m.keyBuf, ok
+}
+
+// dropEmptyKeyed removes the keyed groups that emptied: a key's group
+// lasts only while some partial match waits with that key.
+func (m *Matcher) dropEmptyKeyed(ext *keyExt) {
+	k := 0
+	for gi := range ext.park {
+		g := ext.park[gi]
+		if g.keyed && g.size() == 0 {
+			delete(ext.keyed, g.key)
+			cost := keyedGroupBytes + int64(len(g.key))
+			ext.keyBytes -= cost
+			m.keyBytes -= cost
+			continue
+		}
+		if g.keyed && k != gi {
+			ext.keyed[g.key] = int32(k)
+		}
+		ext.park[k] = g
+		k++
+	}
+	clear(ext.park[k:])
+	ext.park = ext.park[:k]
+}
+
+// parkOne parks x, and reports false when it cannot: its state is keyed
+// and its partial match has no key.
+func (m *Matcher) parkOne(ks *KeyState, x parked) bool {
+	s := x.p.state
+	var key []byte
+	if k := m.nfa.parkKey[s]; k >= 0 {
+		var ok bool
+		if key, ok = m.partialKey(x.p, s, k); !ok {
+			return false
+		}
+	}
 	if ks.ext == nil {
 		ks.ext = &keyExt{}
 	}
 	ext := ks.ext
 	ext.parked++
 	m.stats.Parked++
-	for gi := range ext.park {
-		if ext.park[gi].state == x.p.state {
+	if key != nil {
+		if gi, ok := ext.keyed[string(key)]; ok {
 			ext.park[gi].insert(x)
-			return
+			return true
+		}
+		if ext.keyed == nil {
+			ext.keyed = make(map[string]int32)
+		}
+		g := parkGroup{state: s, keyed: true, key: string(key), q: []parked{x}}
+		ext.keyed[g.key] = int32(len(ext.park))
+		ext.park = append(ext.park, g)
+		cost := keyedGroupBytes + int64(len(g.key))
+		ext.keyBytes += cost
+		m.keyBytes += cost
+		return true
+	}
+	for gi := range ext.park {
+		if g := &ext.park[gi]; !g.keyed && g.state == s {
+			g.insert(x)
+			return true
 		}
 	}
-	ext.park = append(ext.park, parkGroup{state: x.p.state, q: []parked{x}})
+	ext.park = append(ext.park, parkGroup{state: s, q: []parked{x}})
+	return true
 }

@@ -149,36 +149,49 @@ func TestParkingChangesNothing(t *testing.T) {
 			continue
 		}
 		evs, keys := burstyEvents(r)
-		opts := Options{
-			MaxPartialsPerKey: []int{0, 3, 10, 40}[r.IntN(4)],
-			MaxPartials:       []int{0, 0, 20, 60}[r.IntN(4)],
-			Overflow:          Overflow(r.IntN(2)),
+		if r.IntN(4) == 0 {
+			delaySome(r, evs, keys)
 		}
-		cut := -1
-		if r.IntN(2) == 0 {
-			cut = r.IntN(len(evs))
-		}
-		plain := runParking(t, n, opts, evs, keys, cut, false)
-		parked := runParking(t, n, opts, evs, keys, cut, true)
-		if !slices.Equal(plain.out, parked.out) {
-			t.Fatalf("#%d %s %+v: matches differ\n events %s\n got  %q\n want %q", it, n, opts, renderEvents(evs, keys), parked.out, plain.out)
-		}
-		if i := firstDiff(plain.notes, parked.notes); i >= 0 {
-			t.Fatalf("#%d %s %+v: notes differ at %d\n events %s\n got  %s\n want %s", it, n, opts, i, renderEvents(evs, keys), at(parked.notes, i), at(plain.notes, i))
-		}
-		if plain.stats != parked.stats {
-			t.Fatalf("#%d %s: stats differ\n got  %+v\n want %+v", it, n, parked.stats, plain.stats)
-		}
-		if parked.maxParked >= 1 {
+		maxParked := checkParking(t, it, n, r, evs, keys)
+		if maxParked >= 1 {
 			parkedOne++
 		}
-		if parked.maxParked >= 5 {
+		if maxParked >= 5 {
 			parkedSome++
 		}
 	}
 	if parkedOne < iterations/4 || parkedSome < iterations/20 {
 		t.Errorf("of %d runs only %d parked a partial match and %d parked five at once", iterations, parkedOne, parkedSome)
 	}
+}
+
+// checkParking runs n over evs with and without parking, under limits
+// drawn from r and across a snapshot, fails t where the matches, the
+// notes or the counters differ, and returns the most partial matches
+// parked at once.
+func checkParking(t *testing.T, it int, n *NFA, r *rand.Rand, evs []*event.Event, keys []string) int {
+	t.Helper()
+	opts := Options{
+		MaxPartialsPerKey: []int{0, 3, 10, 40}[r.IntN(4)],
+		MaxPartials:       []int{0, 0, 20, 60}[r.IntN(4)],
+		Overflow:          Overflow(r.IntN(2)),
+	}
+	cut := -1
+	if r.IntN(2) == 0 {
+		cut = r.IntN(len(evs))
+	}
+	plain := runParking(t, n, opts, evs, keys, cut, false)
+	parked := runParking(t, n, opts, evs, keys, cut, true)
+	if !slices.Equal(plain.out, parked.out) {
+		t.Fatalf("#%d %s %+v: matches differ\n events %s\n got  %q\n want %q", it, n, opts, renderEvents(evs, keys), parked.out, plain.out)
+	}
+	if i := firstDiff(plain.notes, parked.notes); i >= 0 {
+		t.Fatalf("#%d %s %+v: notes differ at %d\n events %s\n got  %s\n want %s", it, n, opts, i, renderEvents(evs, keys), at(parked.notes, i), at(plain.notes, i))
+	}
+	if plain.stats != parked.stats {
+		t.Fatalf("#%d %s: stats differ\n got  %+v\n want %+v", it, n, parked.stats, plain.stats)
+	}
+	return parked.maxParked
 }
 
 func firstDiff(a, b []string) int {
@@ -341,11 +354,21 @@ func FuzzParking(f *testing.F) {
 		for i := range p.Steps {
 			p.Steps[i].ViewFree = true
 		}
+		if len(p.Steps) > 1 && r.IntN(2) == 0 {
+			i := 1 + r.IntN(len(p.Steps)-1)
+			if j := r.IntN(i); !p.Steps[j].Not {
+				keyedOn(&p, i, j, "a", "b")
+			}
+		}
 		n, err := Compile(p)
 		if err != nil || !n.canPark {
 			return
 		}
 		evs, keys := burstyEvents(r)
+		withGroups(r, evs)
+		if r.IntN(3) == 0 {
+			delaySome(r, evs, keys)
+		}
 		opts := Options{MaxPartialsPerKey: 1 + r.IntN(40), MaxPartials: r.IntN(60), Overflow: Overflow(r.IntN(2))}
 		cut := r.IntN(len(evs) + 1)
 		plain := runParking(t, n, opts, evs, keys, cut, false)

@@ -115,7 +115,44 @@ type Step struct {
 	// `event.kind == "write" && event.image == first.image` then costs one
 	// test per event that is not a write, not one per partial match.
 	Pre func(*event.Event) bool
+	// Key, when set on a step whose Where reads its View, is what Where
+	// compares for equality between the event and the partial match
+	// (`event.image == first.image`): where both have a key and the keys
+	// differ, Where is false for that partial match, with no side
+	// effect and no error. The matcher then parks the partial matches
+	// waiting for the step by their key, and offers an event only those
+	// of its own key, which keeps a key with many partial matches from
+	// testing each against each event (see park.go). The step must have
+	// no Until. Results are the same with and without it.
+	Key *StepKey
 }
+
+// StepKey extracts the key of a step's Key. Keys are compared as bytes:
+// two values Where could find equal must append the same bytes.
+type StepKey struct {
+	// Event appends the event's key to dst, and says whether it has
+	// one.
+	Event func(dst []byte, ev *event.Event) ([]byte, KeyVerdict)
+	// View appends the partial match's key to dst, and returns false
+	// when it has none (a missing field, a value the equality is not a
+	// comparison of bytes for).
+	View func(dst []byte, v View) ([]byte, bool)
+}
+
+// KeyVerdict is what StepKey.Event found.
+type KeyVerdict uint8
+
+// The verdicts on an event's key.
+const (
+	// NoKey: the event has none, and Where is asked of every partial
+	// match.
+	NoKey KeyVerdict = iota
+	// HasKey: Where may hold only for the partial matches of the key.
+	HasKey
+	// MatchesNone: Where is false for every partial match, whatever its
+	// key (a missing field, with missing_fields: false_if_missing).
+	MatchesNone
+)
 
 // WithinType is what the pattern's Within measures.
 type WithinType uint8

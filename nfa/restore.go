@@ -140,6 +140,9 @@ func (m *Matcher) forget(ks *KeyState) {
 	ks.each(func(p *partial) { m.release(p.node) })
 	m.stats.Partials -= ks.Len()
 	m.stats.Parked -= ks.parkedLen()
+	if ks.ext != nil {
+		m.keyBytes -= ks.ext.keyBytes
+	}
 	for _, c := range ks.heldMatches() {
 		m.release(c.p.node)
 	}

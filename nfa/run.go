@@ -51,6 +51,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 	clear(m.out)
 	m.stats.Partials += len(ks.parts) - before
 	m.park(ks)
+	clear(m.keyOf)
 	m.limit(ks, ev)
 	m.settle(key, ks, m.fins, ev, emit)
 	return ks
@@ -226,6 +227,9 @@ func (m *Matcher) eval(c int32) bool {
 	cd := &m.nfa.conds[c]
 	switch cd.op {
 	case opStep:
+		if cd.step == m.forced {
+			return false
+		}
 		if r := m.memo[cd.step]; r != 0 {
 			return r == 1
 		}

@@ -25,6 +25,10 @@ type cursor struct {
 	// on, one for each of its events: the view's events live until the
 	// cursor moves (see View).
 	bufs []event.ThawBuf
+	// live and liveHeld, when set, are the event being processed and
+	// what the nodes hold of it: build reads the event itself, decoded
+	// already, instead of thawing its held copy.
+	live, liveHeld *event.Event
 }
 
 func newCursor(n *NFA, reads []*event.Projection) *cursor {
@@ -62,7 +66,11 @@ func (c *cursor) build() {
 		if int(s) < len(c.reads) {
 			p = c.reads[s]
 		}
-		c.evs[i] = x.ev.ThawInto(&c.bufs[i], p)
+		if x.ev == c.liveHeld && c.live != nil {
+			c.evs[i] = c.live
+		} else {
+			c.evs[i] = x.ev.ThawInto(&c.bufs[i], p)
+		}
 		if c.hi[s] == 0 {
 			c.hi[s] = int32(i + 1)
 		}
