@@ -149,10 +149,13 @@ type Program struct {
 // stepForms are the native forms of an expression that names a
 // sequence's earlier steps: path, when it is a plain field of one
 // (first.a.b), the step's name, then the path; test, when it is a
-// condition celenv.FastStepPredicate covers.
+// condition celenv.FastStepPredicate covers; key, when it is a condition
+// that compares the event with earlier steps for equality
+// (celenv.StepKey), which the matcher parks partial matches by.
 type stepForms struct {
 	path []string
 	test celenv.StepPred
+	key  *celenv.StepKey
 }
 
 // Vars are the variables one evaluation reads: *Activation, or
@@ -551,9 +554,30 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 			if t := celenv.FastStepPredicate(na.Expr(), nil); t != nil {
 				out.steps = &stepForms{test: t}
 			}
+			// Where the key differs, the condition is false without
+			// being asked: only a condition with nothing to do but
+			// answer may be left unasked. A fact lookup is counted and
+			// cached, and a condition whose cost is tracked may fail
+			// for its cost whatever its conjuncts.
+			if !out.callsFacts && est.Max <= c.opts.CostLimit/4 {
+				if k := celenv.StepKeyOf(na.Expr()); k != nil {
+					if out.steps == nil {
+						out.steps = &stepForms{}
+					}
+					out.steps.key = k
+				}
+			}
 		}
 	}
 	return out
+}
+
+// stepKey is the key of a sequence condition (celenv.StepKey), or nil.
+func (p *Program) stepKey() *celenv.StepKey {
+	if p == nil || p.steps == nil {
+		return nil
+	}
+	return p.steps.key
 }
 
 // TestSteps is Test of a sequence's condition that names earlier steps,

@@ -75,51 +75,21 @@ alert:
 		lines = append(lines, line+"}")
 	}
 	run := func(withPrefix bool) ([]string, uint64) {
-		r, errs := newTestCompiler(t).CompileFile("r.yaml", []byte(src))
-		if r == nil {
-			t.Fatal(errs)
-		}
-		prefixes := 0
-		for i := range r.Sequence.Steps {
-			if r.Sequence.Steps[i].pre != nil {
-				prefixes++
-			}
-			if !withPrefix {
-				r.Sequence.Steps[i].pre = nil
-			}
-		}
-		if prefixes != 2 {
-			t.Fatalf("%d steps with a prefix, want 2", prefixes)
-		}
-		p, err := r.Sequence.Pattern(r.Sequence.NewSeqActivation())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := nfa.Compile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := nfa.NewMatcher(n, nfa.Options{})
-		var out []string
-		d := event.Decoder{Stream: "s"}
-		for _, l := range lines {
-			ev, err := d.Decode([]byte(l))
-			if err != nil {
-				t.Fatal(err)
-			}
-			k, _ := ev.Get("k")
-			err = m.Process(k.Str(), ev, func(mt nfa.Match) {
-				var ids []string
-				for _, e := range mt.Events {
-					ids = append(ids, e.Name+"="+e.Event.ID)
+		res := runSequence(t, src, lines, func(r *Rule) {
+			prefixes := 0
+			for i := range r.Sequence.Steps {
+				if r.Sequence.Steps[i].pre != nil {
+					prefixes++
 				}
-				out = append(out, fmt.Sprint(ids))
-			})
-			if err != nil {
-				t.Fatal(err)
+				if !withPrefix {
+					r.Sequence.Steps[i].pre = nil
+				}
 			}
-		}
-		return out, r.Health.Errors()
+			if prefixes != 2 {
+				t.Fatalf("%d steps with a prefix, want 2", prefixes)
+			}
+		})
+		return res.matches, res.errors
 	}
 	with, withErrs := run(true)
 	without, withoutErrs := run(false)
@@ -130,4 +100,56 @@ alert:
 	if withErrs != withoutErrs || withErrs == 0 {
 		t.Errorf("%d evaluation errors with the prefixes, %d without (want some, the same)", withErrs, withoutErrs)
 	}
+}
+
+// seqRun is what runSequence found.
+type seqRun struct {
+	// matches are the ids of each match's events, by step.
+	matches []string
+	// errors counts evaluation errors; maxParked is the most partial
+	// matches parked at once.
+	errors    uint64
+	maxParked int
+}
+
+// runSequence compiles the sequence rule src, lets change alter it, and
+// runs it over lines, keyed by their k.
+func runSequence(t *testing.T, src string, lines []string, change func(*Rule)) seqRun {
+	t.Helper()
+	r, errs := newTestCompiler(t).CompileFile("r.yaml", []byte(src))
+	if r == nil {
+		t.Fatal(errs)
+	}
+	change(r)
+	p, err := r.Sequence.Pattern(r.Sequence.NewSeqActivation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := nfa.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nfa.NewMatcher(n, nfa.Options{})
+	var res seqRun
+	d := event.Decoder{Stream: "s"}
+	for _, l := range lines {
+		ev, err := d.Decode([]byte(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := ev.Get("k")
+		err = m.Process(k.Str(), ev, func(mt nfa.Match) {
+			var ids []string
+			for _, e := range mt.Events {
+				ids = append(ids, e.Name+"="+e.Event.ID)
+			}
+			res.matches = append(res.matches, fmt.Sprint(ids))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.maxParked = max(res.maxParked, m.Stats().Parked)
+	}
+	res.errors = r.Health.Errors()
+	return res
 }

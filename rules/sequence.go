@@ -66,6 +66,24 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 				return v || !decided
 			}
 		}
+		if k := st.Where.stepKey(); k != nil && st.Until == nil {
+			step.Key = &nfa.StepKey{
+				Event: func(dst []byte, ev *event.Event) ([]byte, nfa.KeyVerdict) {
+					dst, t := k.Event(dst, ev)
+					switch t {
+					case celenv.True:
+						return dst, nfa.HasKey
+					case celenv.False:
+						return dst, nfa.MatchesNone
+					}
+					return dst, nfa.NoKey
+				},
+				View: func(dst []byte, v nfa.View) ([]byte, bool) {
+					act.ev, act.view, act.match = nil, v, nil
+					return k.Step(dst, act)
+				},
+			}
+		}
 		if st.Until != nil {
 			step.Until = act.guard(st.Until)
 		}
