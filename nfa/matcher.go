@@ -215,6 +215,12 @@ func NewMatcher(n *NFA, o Options) *Matcher {
 		m.store = NewMemoryStore()
 	}
 	m.mem, _ = m.store.(*MemoryStore)
+	if m.mem == nil {
+		// Another store gets every partial match back in the working
+		// list after each event (see save), so parking would only cost:
+		// a keyed state would read every partial match's key again.
+		m.parking = false
+	}
 	if m.maxKey <= 0 {
 		m.maxKey = DefaultMaxPartialsPerKey
 	}
