@@ -242,3 +242,60 @@ func BenchmarkBurst(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkKeyedWait is a host with about 1,800 process accesses waiting,
+// within 2 s, for a registry write by the same process (a step whose
+// where compares the event's g with the first step's): a write in ten
+// events. keyed=false asks every waiting access of each write, as the
+// matcher did before steps had keys.
+func BenchmarkKeyedWait(b *testing.B) {
+	const n, procs = 1 << 14, 1000
+	r := rand.New(rand.NewPCG(1, 2))
+	evs := make([]event.Event, n)
+	for i := range evs {
+		name := "a"
+		if i%10 == 9 {
+			name = "b"
+		}
+		evs[i] = event.Event{ID: fmt.Sprint(i), Fields: []event.Field{
+			{Key: "name", Value: event.StringValue(name)},
+			{Key: "g", Value: event.StringValue(fmt.Sprintf("p%d", r.IntN(procs)))},
+		}}
+	}
+	for _, keyed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("keyed=%v", keyed), func(b *testing.B) {
+			p := Pattern{Steps: []Step{{Name: "a", Where: is("a"), ViewFree: true}, {Name: "b"}}, Within: 2 * time.Second}
+			keyedOn(&p, 1, 0, "b")
+			if !keyed {
+				p.Steps[1].Key = nil
+			}
+			nf, err := Compile(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := NewMatcher(nf, Options{MaxPartialsPerKey: 4096})
+			emit := func(Match) {}
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			i := 0
+			for b.Loop() {
+				ev := &evs[i%n]
+				ev.Time = int64(i) * int64(time.Millisecond)
+				ev.Seq = uint64(i + 1)
+				if i&1023 == 0 {
+					if err := m.Advance(ev.Time, emit); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := m.Process("host", ev, emit); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			if cpu := cpuTime() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(b.N)/cpu.Seconds(), "events/cpu-s")
+			}
+			b.ReportMetric(float64(m.Stats().Partials), "partials")
+		})
+	}
+}

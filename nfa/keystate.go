@@ -58,8 +58,11 @@ type keyExt struct {
 	// held are completed matches waiting for earlier partial matches, by
 	// start, then creation.
 	held []completed
-	// park has one group per state with parked partial matches.
-	park []parkGroup
+	// park has the groups of parked partial matches: first one per
+	// state whose partial matches are not parked by key (plain of
+	// them), then one per state and key.
+	park  []parkGroup
+	plain int
 	// parked counts the partial matches in park.
 	parked int
 	// keyed finds the keyed groups in park by state and key (the state's
@@ -67,6 +70,12 @@ type keyExt struct {
 	// (keyedGroupBytes and the keys).
 	keyed    map[string]int32
 	keyBytes int64
+	// front and frontDeadline, when frontOK, are the parked partial
+	// match that started first and the earliest deadline of the parked
+	// ones (see parkedFront).
+	front         parked
+	frontDeadline int64
+	frontOK       bool
 	// disorder is set on a key fed an event out of feed order, which a
 	// late: process rule does: its working partial matches are then in
 	// creation order, not start order, and putting parked ones back by
@@ -122,14 +131,38 @@ func (s *KeyState) deadline() int64 {
 	for i := range s.parts {
 		d = min(d, s.parts[i].deadline)
 	}
-	if s.ext != nil {
-		for i := range s.ext.park {
-			if g := &s.ext.park[i]; g.size() > 0 {
-				d = min(d, g.front().p.deadline)
-			}
-		}
+	if f := s.parkedFront(); f != nil {
+		d = min(d, s.ext.frontDeadline)
 	}
 	return d
+}
+
+// parkedFront returns the parked partial match that started first, or
+// nil, and sets ext.frontDeadline to the earliest deadline of the parked
+// ones. Both are kept until a member that could be either leaves its
+// group (see unpark): a key with thousands of keyed groups would
+// otherwise visit them all for every event.
+func (s *KeyState) parkedFront() *parked {
+	ext := s.ext
+	if ext == nil || ext.parked == 0 {
+		return nil
+	}
+	if !ext.frontOK {
+		ext.front, ext.frontDeadline = parked{}, noDeadline
+		for i := range ext.park {
+			g := &ext.park[i]
+			if g.size() == 0 {
+				continue
+			}
+			f := g.front()
+			if ext.front.first == nil || before(f.first, ext.front.first) {
+				ext.front = *f
+			}
+			ext.frontDeadline = min(ext.frontDeadline, f.p.deadline)
+		}
+		ext.frontOK = true
+	}
+	return &ext.front
 }
 
 // first returns the node of the partial match's first event. Partial
@@ -205,17 +238,8 @@ func (s *KeyState) earliest() *partial {
 		best = &s.parts[0]
 		bestEv = best.first().ev
 	}
-	if s.ext != nil {
-		for i := range s.ext.park {
-			g := &s.ext.park[i]
-			if g.size() == 0 {
-				continue
-			}
-			f := g.front()
-			if best == nil || before(f.first, bestEv) {
-				best, bestEv = &f.p, f.first
-			}
-		}
+	if f := s.parkedFront(); f != nil && (best == nil || before(f.first, bestEv)) {
+		best = &f.p
 	}
 	return best
 }

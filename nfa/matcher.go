@@ -122,10 +122,14 @@ type Matcher struct {
 	// of a keyed group, by its node: one that goes back unmoved (same
 	// node, same id) has the same key, which need not be read from its
 	// events again.
-	keyOf  map[*node]knownKey
-	moving []parked
-	merged []partial
-	firsts []*event.Event
+	keyOf map[*node]knownKey
+	// emptied are the keyed groups takeKeyed emptied, and sweep says a
+	// take may have emptied any, for unpark to drop (dropEmptyKeyed).
+	emptied []int32
+	sweep   bool
+	moving  []parked
+	merged  []partial
+	firsts  []*event.Event
 
 	// Freed nodes and key states are reused, which spares the allocator
 	// and the collector most of the churn of short-lived partial matches.

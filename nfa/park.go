@@ -205,8 +205,8 @@ func (m *Matcher) stays(s uint16) bool {
 func (m *Matcher) unparkMoving(ks *KeyState) {
 	m.moving = m.moving[:0]
 	ext := ks.ext
-	for gi := range ext.park {
-		if g := &ext.park[gi]; !g.keyed && g.size() > 0 && !m.stays(g.state) {
+	for gi := range ext.park[:ext.plain] {
+		if g := &ext.park[gi]; g.size() > 0 && !m.stays(g.state) {
 			m.moving = g.take(m.moving, 0, g.size())
 		}
 	}
@@ -238,27 +238,30 @@ func (m *Matcher) unparkKeyed(ext *keyExt, s uint16) {
 			return
 		case HasKey:
 			if gi, found := ext.keyed[string(m.keyBuf)]; found {
-				m.takeKeyed(&ext.park[gi])
+				m.takeKeyed(ext, gi)
 			}
 			return
 		}
 	}
 	for gi := range ext.park {
 		if g := &ext.park[gi]; g.keyed && g.state == s && g.size() > 0 {
-			m.takeKeyed(g)
+			m.takeKeyed(ext, int32(gi))
 		}
 	}
 }
 
-// takeKeyed takes every member of keyed group g, noting their key.
-func (m *Matcher) takeKeyed(g *parkGroup) {
+// takeKeyed takes every member of keyed group gi, noting their key, and
+// the group, which unpark then drops.
+func (m *Matcher) takeKeyed(ext *keyExt, gi int32) {
 	if m.keyOf == nil {
 		m.keyOf = make(map[*node]knownKey)
 	}
+	g := &ext.park[gi]
 	for _, x := range g.live() {
 		m.keyOf[x.p.node] = knownKey{id: x.p.id, key: g.key}
 	}
 	m.moving = g.take(m.moving, 0, g.size())
+	m.emptied = append(m.emptied, gi)
 }
 
 // unparkPrefix puts back, from every group, the leading members for which
@@ -280,6 +283,7 @@ func (m *Matcher) unparkPrefix(ks *KeyState, done func(*parked) bool) {
 			m.moving = g.take(m.moving, 0, n)
 		}
 	}
+	m.sweep = true
 	m.unpark(ks)
 }
 
@@ -300,6 +304,7 @@ func (m *Matcher) unparkEnds(ks *KeyState, n int, newest bool) {
 			m.moving = g.take(m.moving, 0, k)
 		}
 	}
+	m.sweep = true
 	m.unpark(ks)
 }
 
@@ -316,18 +321,30 @@ func (m *Matcher) unparkAll(ks *KeyState) {
 // that come back to their state, until the key has none parked.
 func (m *Matcher) unpark(ks *KeyState) {
 	if len(m.moving) == 0 {
+		m.emptied, m.sweep = m.emptied[:0], false
 		return
 	}
 	ext := ks.ext
 	ext.parked -= len(m.moving)
 	m.stats.Parked -= len(m.moving)
+	if ext.frontOK {
+		for i := range m.moving {
+			if x := &m.moving[i]; x.first == ext.front.first || x.p.deadline <= ext.frontDeadline {
+				ext.frontOK = false
+				break
+			}
+		}
+	}
 	if ext.parked == 0 {
-		ext.park = nil
+		ext.park, ext.plain = nil, 0
 		m.keyBytes -= ext.keyBytes
 		ext.keyed, ext.keyBytes = nil, 0
+		m.emptied, m.sweep = m.emptied[:0], false
 		ks.tidy()
 	} else if len(ext.keyed) > 0 {
 		m.dropEmptyKeyed(ext)
+	} else {
+		m.emptied, m.sweep = m.emptied[:0], false
 	}
 	// Members of different groups interleave; starts are unique among
 	// parked partial matches, so start order is a strict order.
@@ -485,26 +502,43 @@ func (m *Matcher) partialKey(p partial, s uint16, k int16) ([]byte, bool) {
 }
 
 // dropEmptyKeyed removes the keyed groups that emptied: a key's group
-// lasts only while some partial match waits with that key.
+// lasts only while some partial match waits with that key. It looks at
+// the groups takeKeyed emptied, or at all of them after a take that may
+// have emptied any (sweep); a removed group's place goes to the last.
 func (m *Matcher) dropEmptyKeyed(ext *keyExt) {
-	k := 0
-	for gi := range ext.park {
-		g := ext.park[gi]
-		if g.keyed && g.size() == 0 {
-			delete(ext.keyed, g.key)
-			cost := keyedGroupBytes + int64(len(g.key))
-			ext.keyBytes -= cost
-			m.keyBytes -= cost
+	if m.sweep {
+		m.emptied = m.emptied[:0]
+		for gi := range ext.park {
+			m.emptied = append(m.emptied, int32(gi))
+		}
+	}
+	// From the last: a group moved into a hole comes from past it, where
+	// every group is already looked at.
+	slices.Sort(m.emptied)
+	for i := len(m.emptied) - 1; i >= 0; i-- {
+		gi := m.emptied[i]
+		if int(gi) >= len(ext.park) {
 			continue
 		}
-		if g.keyed && k != gi {
-			ext.keyed[g.key] = int32(k)
+		g := &ext.park[gi]
+		if !g.keyed || g.size() > 0 {
+			continue
 		}
-		ext.park[k] = g
-		k++
+		delete(ext.keyed, g.key)
+		cost := keyedGroupBytes + int64(len(g.key))
+		ext.keyBytes -= cost
+		m.keyBytes -= cost
+		last := len(ext.park) - 1
+		if int(gi) != last {
+			ext.park[gi] = ext.park[last]
+			if moved := &ext.park[gi]; moved.keyed {
+				ext.keyed[moved.key] = gi
+			}
+		}
+		ext.park[last] = parkGroup{}
+		ext.park = ext.park[:last]
 	}
-	clear(ext.park[k:])
-	ext.park = ext.park[:k]
+	m.emptied, m.sweep = m.emptied[:0], false
 }
 
 // parkOne parks x, and reports false when it cannot: its state is keyed
@@ -524,6 +558,12 @@ func (m *Matcher) parkOne(ks *KeyState, x parked) bool {
 	ext := ks.ext
 	ext.parked++
 	m.stats.Parked++
+	if ext.frontOK {
+		if before(x.first, ext.front.first) {
+			ext.front = x
+		}
+		ext.frontDeadline = min(ext.frontDeadline, x.p.deadline)
+	}
 	if key != nil {
 		if gi, ok := ext.keyed[string(key)]; ok {
 			ext.park[gi].insert(x)
@@ -540,12 +580,19 @@ func (m *Matcher) parkOne(ks *KeyState, x parked) bool {
 		m.keyBytes += cost
 		return true
 	}
-	for gi := range ext.park {
-		if g := &ext.park[gi]; !g.keyed && g.state == s {
+	for gi := range ext.park[:ext.plain] {
+		if g := &ext.park[gi]; g.state == s {
 			g.insert(x)
 			return true
 		}
 	}
+	// Plain groups come first: a new one takes the first keyed group's
+	// place, which moves to the end.
 	ext.park = append(ext.park, parkGroup{state: s, q: []parked{x}})
+	if last := len(ext.park) - 1; last != ext.plain {
+		ext.park[ext.plain], ext.park[last] = ext.park[last], ext.park[ext.plain]
+		ext.keyed[ext.park[last].key] = int32(last)
+	}
+	ext.plain++
 	return true
 }
