@@ -138,7 +138,7 @@
 // and an event is offered only those of its own, so a host with a thousand
 // process accesses waiting for a registry write by the same process tests
 // a write against the accesses of that process alone. A key fed an event
-// out of time order (a rule with late: process) parks no more while it has
-// state, since the results depend on the order in which its partial
-// matches were made.
+// out of time order (a rule with late: process) parks nothing while its
+// partial matches are out of start order, since the results depend on the
+// order in which they were made.
 package nfa

@@ -76,12 +76,6 @@ type keyExt struct {
 	front         parked
 	frontDeadline int64
 	frontOK       bool
-	// disorder is set on a key fed an event out of feed order, which a
-	// late: process rule does: its working partial matches are then in
-	// creation order, not start order, and putting parked ones back by
-	// start would change the results. The key parks no more while it
-	// has state.
-	disorder bool
 }
 
 func newKeyState(key string, fp uint32) *KeyState {
@@ -225,7 +219,7 @@ func (s *KeyState) setHeld(h []completed) {
 
 // tidy drops an extension that holds nothing.
 func (s *KeyState) tidy() {
-	if s.ext != nil && len(s.ext.held) == 0 && s.ext.parked == 0 && !s.ext.disorder {
+	if s.ext != nil && len(s.ext.held) == 0 && s.ext.parked == 0 {
 		s.ext = nil
 	}
 }

@@ -273,9 +273,12 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 func (m *Matcher) process(key string, ks *KeyState, ev *event.Event, emit func(Match)) error {
 	m.now = max(m.now, ev.Time)
 	if m.fed.after(ev) {
-		// A late event (late: process): see keyExt.disorder.
-		if ks != nil && m.parking {
-			m.disorder(ks)
+		// A late event (late: process). Whatever it starts comes after
+		// partial matches that started later: the key's partial matches
+		// are no longer in start order, which parking needs (see park),
+		// and the parked ones go back among them first.
+		if ks != nil {
+			m.unparkAll(ks)
 		}
 	} else {
 		m.fed = feedPoint{set: true, time: ev.Time, stream: ev.Stream, seq: ev.Seq}

@@ -408,21 +408,11 @@ func (f feedPoint) after(ev *event.Event) bool {
 	return ev.Seq < f.seq
 }
 
-// disorder stops parking for a key fed an event out of feed order (see
-// keyExt.disorder), and puts back what it had parked.
-func (m *Matcher) disorder(ks *KeyState) {
-	m.unparkAll(ks)
-	if ks.ext == nil {
-		ks.ext = &keyExt{}
-	}
-	ks.ext.disorder = true
-}
-
 // park moves the working partial matches that wait in a parkable state,
 // and share their first event with no other, into their state's group.
 func (m *Matcher) park(ks *KeyState) {
 	ps := ks.parts
-	if !m.parking || len(ps)+ks.parkedLen() < m.parkAt || ks.ext != nil && ks.ext.disorder {
+	if !m.parking || len(ps)+ks.parkedLen() < m.parkAt {
 		return
 	}
 	parkable := m.nfa.parkable
@@ -449,11 +439,12 @@ func (m *Matcher) park(ks *KeyState) {
 	}
 	for i := 1; i < len(ps); i++ {
 		if before(firstOf(i), firstOf(i-1)) {
-			// Working partial matches out of start order: the key
-			// was fed out of order, before a snapshot (which does not
-			// keep the flag) or while it had none to park.
+			// Out of start order, the partial matches of a key fed
+			// an event out of order (see process), or restored from
+			// one: merging parked ones back by start would reorder
+			// them. Nothing is parked until they are in start order
+			// again, those that came out of order gone.
 			clear(firsts)
-			m.disorder(ks)
 			return
 		}
 	}
