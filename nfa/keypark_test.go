@@ -138,6 +138,9 @@ func TestKeyedParkingChangesNothing(t *testing.T) {
 		if r.IntN(3) == 0 {
 			delaySome(r, evs, keys)
 		}
+		if r.IntN(4) == 0 {
+			tieSome(r, evs)
+		}
 		if checkParking(t, it, n, r, evs, keys) >= 5 {
 			parkedSome++
 		}
@@ -199,5 +202,16 @@ func delaySome(r *rand.Rand, evs []*event.Event, keys []string) {
 		copy(evs[i:j], evs[i+1:j+1])
 		copy(keys[i:j], keys[i+1:j+1])
 		evs[j], keys[j] = ev, k
+	}
+}
+
+// tieSome gives a few events the time, stream and Seq of the event before
+// them, as two sources of one stream may: feed order cannot tell them
+// apart.
+func tieSome(r *rand.Rand, evs []*event.Event) {
+	for range 1 + r.IntN(4) {
+		if i := 1 + r.IntN(len(evs)-1); evs[i].Time == evs[i-1].Time {
+			evs[i].Stream, evs[i].Seq = evs[i-1].Stream, evs[i-1].Seq
+		}
 	}
 }

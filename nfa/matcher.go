@@ -272,11 +272,12 @@ func (m *Matcher) Process(key string, ev *event.Event, emit func(Match)) error {
 // process is Process with the key's state loaded (nil: none).
 func (m *Matcher) process(key string, ks *KeyState, ev *event.Event, emit func(Match)) error {
 	m.now = max(m.now, ev.Time)
-	if m.fed.after(ev) {
-		// A late event (late: process). Whatever it starts comes after
-		// partial matches that started later: the key's partial matches
-		// are no longer in start order, which parking needs (see park),
-		// and the parked ones go back among them first.
+	if m.fed.reaches(ev) {
+		// A late event (late: process), or one tied with the last.
+		// Whatever it starts comes after partial matches that did not
+		// start before it: the key's partial matches may no longer be in
+		// strict start order, which parking needs (see park), and the
+		// parked ones go back among them first.
 		if ks != nil {
 			m.unparkAll(ks)
 		}

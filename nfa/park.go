@@ -395,8 +395,11 @@ type feedPoint struct {
 	seq    uint64
 }
 
-// after reports whether ev comes before f in feed order: it is late.
-func (f feedPoint) after(ev *event.Event) bool {
+// reaches reports whether ev comes before f in feed order, or at it:
+// it is late, or ties with the event fed before it (two sources of one
+// stream number their events apart, so two events may share a time, a
+// stream and a Seq), and feed order does not say which came first.
+func (f feedPoint) reaches(ev *event.Event) bool {
 	switch {
 	case !f.set:
 		return false
@@ -405,7 +408,7 @@ func (f feedPoint) after(ev *event.Event) bool {
 	case ev.Stream != f.stream:
 		return ev.Stream < f.stream
 	}
-	return ev.Seq < f.seq
+	return ev.Seq <= f.seq
 }
 
 // park moves the working partial matches that wait in a parkable state,
@@ -438,12 +441,12 @@ func (m *Matcher) park(ks *KeyState) {
 		return firsts[i]
 	}
 	for i := 1; i < len(ps); i++ {
-		if before(firstOf(i), firstOf(i-1)) {
+		if a, b := firstOf(i-1), firstOf(i); a != b && !before(a, b) {
 			// Out of start order, the partial matches of a key fed
-			// an event out of order (see process), or restored from
-			// one: merging parked ones back by start would reorder
-			// them. Nothing is parked until they are in start order
-			// again, those that came out of order gone.
+			// an event out of order or tied (see process), or restored
+			// from one: merging parked ones back by start would reorder
+			// them. Nothing is parked until they are in strict start
+			// order again, those that came out of order gone.
 			clear(firsts)
 			return
 		}

@@ -152,6 +152,9 @@ func TestParkingChangesNothing(t *testing.T) {
 		if r.IntN(4) == 0 {
 			delaySome(r, evs, keys)
 		}
+		if r.IntN(4) == 0 {
+			tieSome(r, evs)
+		}
 		maxParked := checkParking(t, it, n, r, evs, keys)
 		if maxParked >= 1 {
 			parkedOne++
@@ -368,6 +371,9 @@ func FuzzParking(f *testing.F) {
 		withGroups(r, evs)
 		if r.IntN(3) == 0 {
 			delaySome(r, evs, keys)
+		}
+		if r.IntN(4) == 0 {
+			tieSome(r, evs)
 		}
 		opts := Options{MaxPartialsPerKey: 1 + r.IntN(40), MaxPartials: r.IntN(60), Overflow: Overflow(r.IntN(2))}
 		cut := r.IntN(len(evs) + 1)
