@@ -345,6 +345,7 @@ func regexPredicate(call ast.CallExpr) Pred {
 	if err != nil {
 		return nil // cel-go words the error
 	}
+	pre := regexPrefilter(lit)
 	return func(ev *event.Event) Tri {
 		v, t := lookupPath(ev, path)
 		if t != True {
@@ -360,6 +361,9 @@ func regexPredicate(call ast.CallExpr) Pred {
 			s = strconv.FormatBool(v.Bool())
 		default:
 			return Failed
+		}
+		if pre != nil && !pre(s) {
+			return False
 		}
 		return triOf(re.MatchString(s))
 	}

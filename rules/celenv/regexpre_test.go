@@ -1,0 +1,111 @@
+package celenv
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+func TestRegexPrefilterLits(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    []string // nil: no prefilter
+		fold    bool
+	}{
+		{`://[0-9]{1,3}\.[0-9]{1,3}`, []string{"://"}, false},
+		{`\\[a-zA-Z]{8}\.tmp$`, []string{".tmp"}, false},
+		{`(?i)^C:\\Users\\[^\\]+\\NTUSER\.DAT$`, []string{`\NTUSER.DAT`}, true},
+		{`\s-O\s`, []string{"-O"}, false},
+		{`(abc|de)f`, []string{"abc", "de"}, false},
+		{`(abc|de)fghij`, []string{"fghij"}, false},
+		{`(abc|[0-9])`, nil, false},
+		{`x*`, nil, false},
+		{`(?:ab)?c`, []string{"c"}, false},
+		{`(?:xyz){2,}`, []string{"xyz"}, false},
+		{`a|b|c|d|e|f|g|h|i`, nil, false},
+		{`[ab]`, nil, false},
+		{`.*`, nil, false},
+		{`\x{FFFD}abc`, nil, false},
+	}
+	for _, tt := range tests {
+		re, err := syntaxParse(tt.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lits, fold, ok := requiredLits(re)
+		if !ok {
+			lits = nil
+		}
+		if !slices.Equal(lits, tt.want) || ok && fold != tt.fold {
+			t.Errorf("%s: literals %q (fold %v), want %q (fold %v)", tt.pattern, lits, fold, tt.want, tt.fold)
+		}
+	}
+}
+
+// FuzzRegexPrefilter holds the prefilter to its promise: false only for
+// strings the regexp does not match. Beside the string as drawn, it tries
+// each of the prefilter's literals between a prefix and a suffix, its
+// letters' case flipped by mask and k and s sometimes written as the
+// Kelvin sign and the long s: random strings rarely match a pattern.
+func FuzzRegexPrefilter(f *testing.F) {
+	for _, s := range []struct{ re, s string }{
+		{`://[0-9]{1,3}`, "http://10.0.0.1/x"},
+		{`(?i)kelvin`, "\u212Aelvin"},
+		{`(?i)(abc|de)f`, "xxDEF"},
+		{`\.tmp$`, "a.tmp"},
+		{`abc`, "ab\xffc"},
+		{`(?i)straße`, "STRASSE"},
+		{`(?i)ſ`, "S"},
+		{`(?i)^C:\\Users\\[^\\]+\\NTUSER\.DAT$`, `c:\users\x\ntuser.dat`},
+	} {
+		f.Add(s.re, s.s, "", uint64(0))
+	}
+	f.Fuzz(func(t *testing.T, pattern, s, suffix string, mask uint64) {
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return
+		}
+		pre := regexPrefilter(pattern)
+		if pre == nil {
+			return
+		}
+		try := func(s string) {
+			if !pre(s) && re.MatchString(s) {
+				t.Fatalf("%q matches %q, but the prefilter rules it out", pattern, s)
+			}
+		}
+		try(s)
+		sre, err := syntax.Parse(pattern, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lits, _, _ := requiredLits(sre.Simplify())
+		for _, l := range lits {
+			var b strings.Builder
+			for i, r := range l {
+				bit := mask>>(uint(i)%64)&1 == 1
+				switch {
+				case bit && (r == 'k' || r == 'K') && mask&(1<<63) != 0:
+					r = '\u212A'
+				case bit && (r == 's' || r == 'S') && mask&(1<<62) != 0:
+					r = '\u017F'
+				case bit:
+					r = unicode.SimpleFold(r)
+				}
+				b.WriteRune(r)
+			}
+			try(s + b.String() + suffix)
+		}
+	})
+}
+
+func syntaxParse(pattern string) (*syntax.Regexp, error) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	return re.Simplify(), nil
+}
