@@ -516,7 +516,24 @@ type multiNeedle struct {
 	out    []bool
 	empty  bool // an empty needle matches everything
 	other  []foldNeedle
+	// dfa, when set, is the automaton with its failure links followed
+	// ahead: one table lookup a byte (see buildDFA).
+	dfa *acDFA
 }
+
+// acDFA is a multiNeedle's automaton as a table: next[s*classes+class[b]]
+// is the state after byte b in state s. Bytes that label no transition
+// share class 0, and a byte's class is its lower case's, so the table
+// stays small: a list of a dozen Windows paths has some thirty classes.
+type acDFA struct {
+	class   [256]uint8
+	classes int
+	next    []uint16
+}
+
+// maxDFACells bounds a table (64 KiB): a list of hundreds of long needles
+// keeps its transitions sparse.
+const maxDFACells = 1 << 15
 
 type acEdge struct {
 	b  byte
@@ -626,14 +643,87 @@ func newMultiNeedle(needles []foldNeedle) *multiNeedle {
 			queue = append(queue, e.to)
 		}
 	}
+	m.buildDFA()
 	return m
+}
+
+// buildDFA tabulates the automaton when the table is small enough. In
+// breadth-first order a state's failure state, shallower, is done first,
+// so a missing transition copies the failure state's.
+func (m *multiNeedle) buildDFA() {
+	if len(m.edges) <= 1 {
+		return
+	}
+	var used [256]bool
+	for b, t := range m.root {
+		if t >= 0 {
+			used[b] = true
+		}
+	}
+	for _, es := range m.edges {
+		for _, e := range es {
+			used[e.b] = true
+		}
+	}
+	d := &acDFA{classes: 1}
+	var rep []byte // a byte of each class, from 1
+	rep = append(rep, 0)
+	for b := range used {
+		if used[b] {
+			if d.classes == 256 {
+				return
+			}
+			d.class[b] = uint8(d.classes)
+			rep = append(rep, byte(b))
+			d.classes++
+		}
+	}
+	if len(m.edges)*d.classes > maxDFACells {
+		return
+	}
+	for b := range d.class {
+		// The automaton reads lower case (see in).
+		d.class[b] = d.class[lowerByte(byte(b))]
+	}
+	d.next = make([]uint16, len(m.edges)*d.classes)
+	for c := 1; c < d.classes; c++ {
+		if t := m.root[rep[c]]; t > 0 {
+			d.next[c] = uint16(t)
+		}
+	}
+	queue := []int32{}
+	for c := 1; c < d.classes; c++ {
+		if t := d.next[c]; t > 0 {
+			queue = append(queue, int32(t))
+		}
+	}
+	seen := make([]bool, len(m.edges))
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		row, fail := d.next[int(s)*d.classes:][:d.classes], d.next[int(m.fail[s])*d.classes:][:d.classes]
+		copy(row, fail)
+		for _, e := range m.edges[s] {
+			row[d.class[e.b]] = uint16(e.to)
+			queue = append(queue, e.to)
+		}
+	}
+	m.dfa = d
 }
 
 func (m *multiNeedle) in(s string) bool {
 	if m.empty {
 		return true
 	}
-	if len(m.edges) > 1 {
+	if d := m.dfa; d != nil {
+		if m.inDFA(d, s) {
+			return true
+		}
+	} else if len(m.edges) > 1 {
 		st := int32(0)
 		for i := 0; i < len(s); i++ {
 			if st == 0 {
@@ -687,6 +777,39 @@ func (m *multiNeedle) in(s string) bool {
 	}
 	for i := range m.other {
 		if m.other[i].in(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// inDFA is in's automaton over the table: what in does, a byte at a time,
+// without following failure links.
+func (m *multiNeedle) inDFA(d *acDFA, s string) bool {
+	st := 0
+	for i := 0; i < len(s); i++ {
+		if st == 0 {
+			for i < len(s) && !m.starts[s[i]] {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
+		}
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			// The two runes that fold onto ASCII letters (see in).
+			switch r, w := utf8.DecodeRuneInString(s[i:]); r {
+			case '\u212A':
+				c = 'k'
+				i += w - 1
+			case '\u017F':
+				c = 's'
+				i += w - 1
+			}
+		}
+		st = int(d.next[st*d.classes+int(d.class[c])])
+		if m.out[st] {
 			return true
 		}
 	}

@@ -109,3 +109,15 @@ func syntaxParse(pattern string) (*syntax.Regexp, error) {
 	}
 	return re.Simplify(), nil
 }
+
+func TestIsASCII(t *testing.T) {
+	for _, s := range []string{"", "a", "abcdefgh", "abcdefghi", "abcdefg\x80", "\x80bcdefghijklmnop", "abcdefghijklmno\xff", "ä", "abcdefgä"} {
+		want := true
+		for i := 0; i < len(s); i++ {
+			want = want && s[i] < 0x80
+		}
+		if got := isASCII(s); got != want {
+			t.Errorf("isASCII(%q) = %v", s, got)
+		}
+	}
+}

@@ -107,8 +107,9 @@ func TestMultiNeedle(t *testing.T) {
 }
 
 // TestMultiNeedleRandom holds the automaton (and its skipping of bytes
-// that start no needle) to the needles searched one by one, on random
-// needles and texts over an alphabet of cases and runes that fold.
+// that start no needle), tabulated or not, to the needles searched one by
+// one, on random needles and texts over an alphabet of cases and runes
+// that fold.
 func TestMultiNeedleRandom(t *testing.T) {
 	alphabet := []string{"a", "B", "c", "k", "K", "s", "S", "\u212A", "\u017F", "ä", "Ä", " ", "\\", "x", "😀"}
 	rnd := rand.New(rand.NewPCG(5, 6))
@@ -129,6 +130,11 @@ func TestMultiNeedleRandom(t *testing.T) {
 			fs = append(fs, newFoldNeedle(texts[len(texts)-1]))
 		}
 		m := newMultiNeedle(fs)
+		if round%3 == 0 {
+			// The automaton as lists of transitions, as a list too
+			// large to tabulate keeps it.
+			m.dfa = nil
+		}
 		for range 20 {
 			s := word(rnd.IntN(12))
 			want := false
@@ -283,6 +289,13 @@ func BenchmarkMatch(b *testing.B) {
 	s := `C:\Program Files\Common Files\microsoft shared\ClickToRun\OfficeC2RClient.exe`
 	suffix, sub := newFoldNeedle(`\officec2rclient.EXE`), newFoldNeedle(`clicktorun`)
 	w := CompileWildcard(`?:\program files\*\*.exe`, false)
+	cmd := `"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -ExecutionPolicy RemoteSigned -Command "& { Get-ChildItem -Path C:\ProgramData\Microsoft\Windows Defender\Platform | Sort-Object Name }"`
+	var list []foldNeedle
+	for _, n := range []string{" -enc ", "downloadstring", "iex(", "invoke-expression", "frombase64string", `\temp\`, "-w hidden", "bypass", "net.webclient", "start-bitstransfer"} {
+		list = append(list, newFoldNeedle(n))
+	}
+	table, sparse := newMultiNeedle(list), newMultiNeedle(list)
+	sparse.dfa = nil
 	for _, c := range []struct {
 		name string
 		f    func() bool
@@ -290,6 +303,9 @@ func BenchmarkMatch(b *testing.B) {
 		{"iendsWith", func() bool { return suffix.suffixOf(s) }},
 		{"icontains", func() bool { return sub.in(s) }},
 		{"wildcard", func() bool { return w.Match(s) }},
+		// A Sigma list over a PowerShell command line that holds none.
+		{"icontainsAny/table", func() bool { return table.in(cmd) }},
+		{"icontainsAny/sparse", func() bool { return sparse.in(cmd) }},
 	} {
 		want := c.f()
 		b.Run(c.name, func(b *testing.B) {
