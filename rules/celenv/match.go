@@ -528,7 +528,10 @@ type multiNeedle struct {
 type acDFA struct {
 	class   [256]uint8
 	classes int
-	next    []uint16
+	// next8 holds the table of an automaton of at most 256 states, most
+	// of them; next16 the others'.
+	next8  []uint8
+	next16 []uint16
 }
 
 // maxDFACells bounds a table (64 KiB): a list of hundreds of long needles
@@ -685,34 +688,35 @@ func (m *multiNeedle) buildDFA() {
 		// The automaton reads lower case (see in).
 		d.class[b] = d.class[lowerByte(byte(b))]
 	}
-	d.next = make([]uint16, len(m.edges)*d.classes)
+	if len(m.edges) <= 256 {
+		d.next8 = tabulate[uint8](m, d, rep)
+	} else {
+		d.next16 = tabulate[uint16](m, d, rep)
+	}
+	m.dfa = d
+}
+
+// tabulate fills the table of d, breadth first from the root.
+func tabulate[T uint8 | uint16](m *multiNeedle, d *acDFA, rep []byte) []T {
+	next := make([]T, len(m.edges)*d.classes)
+	var queue []int32
 	for c := 1; c < d.classes; c++ {
 		if t := m.root[rep[c]]; t > 0 {
-			d.next[c] = uint16(t)
+			next[c] = T(t)
+			queue = append(queue, t)
 		}
 	}
-	queue := []int32{}
-	for c := 1; c < d.classes; c++ {
-		if t := d.next[c]; t > 0 {
-			queue = append(queue, int32(t))
-		}
-	}
-	seen := make([]bool, len(m.edges))
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		if seen[s] {
-			continue
-		}
-		seen[s] = true
-		row, fail := d.next[int(s)*d.classes:][:d.classes], d.next[int(m.fail[s])*d.classes:][:d.classes]
+		row, fail := next[int(s)*d.classes:][:d.classes], next[int(m.fail[s])*d.classes:][:d.classes]
 		copy(row, fail)
 		for _, e := range m.edges[s] {
-			row[d.class[e.b]] = uint16(e.to)
+			row[d.class[e.b]] = T(e.to)
 			queue = append(queue, e.to)
 		}
 	}
-	m.dfa = d
+	return next
 }
 
 func (m *multiNeedle) in(s string) bool {
@@ -786,6 +790,13 @@ func (m *multiNeedle) in(s string) bool {
 // inDFA is in's automaton over the table: what in does, a byte at a time,
 // without following failure links.
 func (m *multiNeedle) inDFA(d *acDFA, s string) bool {
+	if d.next8 != nil {
+		return scanTable(m, d, d.next8, s)
+	}
+	return scanTable(m, d, d.next16, s)
+}
+
+func scanTable[T uint8 | uint16](m *multiNeedle, d *acDFA, next []T, s string) bool {
 	st := 0
 	for i := 0; i < len(s); i++ {
 		if st == 0 {
@@ -808,7 +819,7 @@ func (m *multiNeedle) inDFA(d *acDFA, s string) bool {
 				i += w - 1
 			}
 		}
-		st = int(d.next[st*d.classes+int(d.class[c])])
+		st = int(next[st*d.classes+int(d.class[c])])
 		if m.out[st] {
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
@@ -145,6 +146,60 @@ func TestMultiNeedleRandom(t *testing.T) {
 				t.Fatalf("needles %q in %q: %v, want %v", texts, s, got, want)
 			}
 		}
+	}
+}
+
+// TestMultiNeedleWideTable checks an automaton of more than 256 states,
+// whose table holds 16-bit states, against the needles one by one.
+func TestMultiNeedleWideTable(t *testing.T) {
+	// Needles with runes that fold are searched apart from the
+	// automaton; the texts have them.
+	alphabet := []string{"a", "B", "c", "d", "E", "k", "K", "s", "\\", "x"}
+	rnd := rand.New(rand.NewPCG(9, 10))
+	word := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	var fs []foldNeedle
+	for range 80 {
+		fs = append(fs, newFoldNeedle(word(8)))
+	}
+	m := newMultiNeedle(fs)
+	if m.dfa == nil || m.dfa.next16 == nil {
+		t.Fatalf("%d states: no 16-bit table", len(m.edges))
+	}
+	hits := 0
+	for range 3000 {
+		s := word(rnd.IntN(40))
+		if rnd.IntN(2) == 0 {
+			// A needle, its case changed, within the text.
+			n := []rune(fs[rnd.IntN(len(fs))].s)
+			for i := range n {
+				if rnd.IntN(2) == 0 {
+					n[i] = unicode.SimpleFold(n[i])
+				}
+			}
+			s = word(rnd.IntN(10)) + string(n[:len(n)-rnd.IntN(2)]) + word(rnd.IntN(10))
+		}
+		if rnd.IntN(4) == 0 {
+			s = strings.ReplaceAll(s, "k", "\u212A")
+		}
+		want := false
+		for i := range fs {
+			want = want || fs[i].in(s)
+		}
+		if got := m.in(s); got != want {
+			t.Fatalf("%q: %v, want %v", s, got, want)
+		}
+		if want {
+			hits++
+		}
+	}
+	if hits < 500 {
+		t.Errorf("only %d texts of 3,000 hold a needle", hits)
 	}
 }
 
