@@ -536,7 +536,7 @@ type acDFA struct {
 
 // maxDFACells bounds a table (256 Ki cells, at most 512 KiB): a list of
 // thousands of long needles keeps its transitions sparse. In SigmaHQ's
-// Windows rules all but two of some 1,200 lists fit, in some 4 MB.
+// Windows rules all but two of some 1,200 lists fit, in some 5 MB.
 const maxDFACells = 1 << 18
 
 type acEdge struct {
