@@ -265,7 +265,7 @@ func BenchmarkKeyedWait(b *testing.B) {
 	for _, keyed := range []bool{false, true} {
 		b.Run(fmt.Sprintf("keyed=%v", keyed), func(b *testing.B) {
 			p := Pattern{Steps: []Step{{Name: "a", Where: is("a"), ViewFree: true}, {Name: "b"}}, Within: 2 * time.Second}
-			keyedOn(&p, 1, 0, "b")
+			keyedOn(&p, 1, 0, []string{"g"}, "b")
 			if !keyed {
 				p.Steps[1].Key = nil
 			}

@@ -9,20 +9,21 @@ import (
 	"github.com/cep-project/cep/event"
 )
 
-// groupOf is the value of an event's "g" field, which keyed wheres compare.
-func groupOf(ev *event.Event) (event.Value, bool) {
-	v, ok := ev.Get("g")
+// fieldOf is the value of an event's field f ("g" or "h"), which keyed
+// wheres compare.
+func fieldOf(ev *event.Event, f string) (event.Value, bool) {
+	v, ok := ev.Get(f)
 	return v, ok && (v.Kind() == event.String || v.Kind() == event.Number)
 }
 
-// appendGroup appends the key of g, and false for a number, which has
-// none: a number equals the string of its text (sameGroup), so only
-// strings' bytes are keys.
+// appendGroup appends the key of g, its length first, and false for a
+// number, which has none: a number equals the string of its text
+// (sameGroup), so only strings' bytes are keys.
 func appendGroup(dst []byte, g event.Value) ([]byte, bool) {
 	if g.Kind() != event.String {
 		return dst, false
 	}
-	return append(dst, g.Str()...), true
+	return append(append(dst, byte(len(g.Str()))), g.Str()...), true
 }
 
 // sameGroup is the equality of a keyed where, lenient about numbers: 1
@@ -32,15 +33,16 @@ func sameGroup(a, b event.Value) bool {
 }
 
 // keyedOn turns step i of p into `is(names) && event.g == steps[j][0].g`
-// with its Key.
-func keyedOn(p *Pattern, i, j int, names ...string) {
+// with its Key; with fields "g", "h", into `… && event.h == steps[j][0].h`
+// too, a key of two parts.
+func keyedOn(p *Pattern, i, j int, fields []string, names ...string) {
 	name := is(names...)
-	earlier := func(v View) (event.Value, bool) {
+	earlier := func(v View, f string) (event.Value, bool) {
 		evs := v.Step(j)
 		if len(evs) == 0 {
 			return event.Value{}, false
 		}
-		return groupOf(evs[0])
+		return fieldOf(evs[0], f)
 	}
 	s := &p.Steps[i]
 	s.ViewFree = false
@@ -48,48 +50,81 @@ func keyedOn(p *Pattern, i, j int, names ...string) {
 		if !name(ev, v) {
 			return false
 		}
-		a, ok := groupOf(ev)
-		b, ok2 := earlier(v)
-		return ok && ok2 && sameGroup(a, b)
+		for _, f := range fields {
+			a, ok := fieldOf(ev, f)
+			b, ok2 := earlier(v, f)
+			if !ok || !ok2 || !sameGroup(a, b) {
+				return false
+			}
+		}
+		return true
 	}
 	s.Key = &StepKey{
 		Event: func(dst []byte, ev *event.Event) ([]byte, KeyVerdict) {
-			g, ok := groupOf(ev)
-			if !ok {
-				// The where asks for a group.
-				return dst, MatchesNone
-			}
-			if dst, ok = appendGroup(dst, g); !ok {
-				return dst, NoKey
+			for k, f := range fields {
+				g, ok := fieldOf(ev, f)
+				if ok {
+					dst, ok = appendGroup(dst, g)
+				}
+				switch {
+				case ok:
+				case k > 0:
+					// Only the first part: partial matches of another
+					// g fail its equality.
+					return dst, FirstPart
+				case !ok && !fieldPresent(ev, f):
+					// The where asks for a g.
+					return dst, MatchesNone
+				default:
+					return dst, NoKey
+				}
 			}
 			return dst, HasKey
 		},
-		View: func(dst []byte, v View) ([]byte, bool) {
-			g, ok := earlier(v)
-			if !ok {
-				return dst, false
+		View: func(dst []byte, v View) ([]byte, int, bool) {
+			start, first := len(dst), 0
+			for k, f := range fields {
+				g, ok := earlier(v, f)
+				if ok {
+					dst, ok = appendGroup(dst, g)
+				}
+				if !ok {
+					return dst, 0, false
+				}
+				if k == 0 {
+					first = len(dst) - start
+				}
 			}
-			return appendGroup(dst, g)
+			return dst, first, true
 		},
 	}
 }
 
-// withGroups gives each event a "g" field drawn from r: mostly one of
-// three strings, sometimes a number, a number as a string, or none.
+// fieldPresent reports whether ev has field f as a string or a number.
+func fieldPresent(ev *event.Event, f string) bool {
+	_, ok := fieldOf(ev, f)
+	return ok
+}
+
+// withGroups gives each event a "g" and an "h" field drawn from r:
+// mostly one of a few strings, sometimes a number, a number as a string,
+// or none.
 func withGroups(r *rand.Rand, evs []*event.Event) {
 	for _, ev := range evs {
-		var v event.Value
-		switch x := r.IntN(12); {
-		case x < 8:
-			v = event.StringValue([]string{"p", "q", "r"}[x%3])
-		case x < 10:
-			v = event.NumberValue(float64(x - 8))
-		case x < 11:
-			v = event.StringValue("1")
-		default:
-			continue
+		for _, f := range []string{"g", "h"} {
+			var v event.Value
+			switch x := r.IntN(12); {
+			case x < 8:
+				v = event.StringValue([]string{"p", "q", "r", "pq"}[x%4])
+			case x < 10:
+				v = event.NumberValue(float64(x - 8))
+			case x < 11:
+				v = event.StringValue("1")
+			default:
+				continue
+			}
+			ev.Fields = append(ev.Fields, event.Field{Key: f, Value: v})
 		}
-		ev.Fields = append(ev.Fields, event.Field{Key: "g", Value: v})
 	}
 }
 
@@ -117,7 +152,11 @@ func TestKeyedParkingChangesNothing(t *testing.T) {
 		if p.Steps[j].Not {
 			continue
 		}
-		keyedOn(&p, i, j, []string{"a", "b", "c"}[r.IntN(3)])
+		fields := []string{"g"}
+		if r.IntN(2) == 0 {
+			fields = append(fields, "h")
+		}
+		keyedOn(&p, i, j, fields, []string{"a", "b", "c"}[r.IntN(3)])
 		if r.IntN(2) == 0 {
 			// The where, or its Pre, rules out most events.
 			p.Steps[i].Pre = func(ev *event.Event) bool { return nameOf(ev) != "x" }
@@ -154,7 +193,7 @@ func TestKeyedParkingChangesNothing(t *testing.T) {
 // and that its cost goes with it.
 func TestKeyedParkingGroups(t *testing.T) {
 	p := Pattern{Steps: []Step{{Name: "a", Where: is("a"), ViewFree: true}, {Name: "b"}}, Within: 100}
-	keyedOn(&p, 1, 0, "b")
+	keyedOn(&p, 1, 0, []string{"g"}, "b")
 	n := mustCompile(t, p)
 	m := NewMatcher(n, Options{})
 	m.parkAt = 1

@@ -70,6 +70,10 @@ type keyExt struct {
 	// (keyedGroupBytes and the keys).
 	keyed    map[string]int32
 	keyBytes int64
+	// byFirst finds the keyed groups of keys of several parts by their
+	// state and first part, for an event that has only that
+	// (StepKey.Event's FirstPart).
+	byFirst map[string][]int32
 	// front and frontDeadline, when frontOK, are the parked partial
 	// match that started first and the earliest deadline of the parked
 	// ones (see parkedFront).

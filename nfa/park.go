@@ -57,8 +57,11 @@ type parkGroup struct {
 	head  int
 	state uint16
 	// keyed is set on the group of a key (key): keyed groups go when
-	// they empty, where a state's plain group stays for reuse.
+	// they empty, where a state's plain group stays for reuse. first is
+	// the length of the key's state and first part, when the key has
+	// more parts (see keyExt.byFirst); 0 otherwise.
 	keyed bool
+	first int32
 	key   string
 }
 
@@ -241,6 +244,13 @@ func (m *Matcher) unparkKeyed(ext *keyExt, s uint16) {
 				m.takeKeyed(ext, gi)
 			}
 			return
+		case FirstPart:
+			// The groups are taken from the list as it is before any
+			// goes: unpark drops the emptied ones after.
+			for _, gi := range ext.byFirst[string(m.keyBuf)] {
+				m.takeKeyed(ext, gi)
+			}
+			return
 		}
 	}
 	for gi := range ext.park {
@@ -258,7 +268,7 @@ func (m *Matcher) takeKeyed(ext *keyExt, gi int32) {
 	}
 	g := &ext.park[gi]
 	for _, x := range g.live() {
-		m.keyOf[x.p.node] = knownKey{id: x.p.id, key: g.key}
+		m.keyOf[x.p.node] = knownKey{id: x.p.id, first: g.first, key: g.key}
 	}
 	m.moving = g.take(m.moving, 0, g.size())
 	m.emptied = append(m.emptied, gi)
@@ -338,7 +348,7 @@ func (m *Matcher) unpark(ks *KeyState) {
 	if ext.parked == 0 {
 		ext.park, ext.plain = nil, 0
 		m.keyBytes -= ext.keyBytes
-		ext.keyed, ext.keyBytes = nil, 0
+		ext.keyed, ext.byFirst, ext.keyBytes = nil, nil, 0
 		m.emptied, m.sweep = m.emptied[:0], false
 		ks.tidy()
 	} else if len(ext.keyed) > 0 {
@@ -470,29 +480,38 @@ func (m *Matcher) park(ks *KeyState) {
 	clear(firsts)
 }
 
-// knownKey is the key of the partial match id had in its group.
+// knownKey is the key of the partial match id had in its group, and the
+// length of its first part's (see parkGroup.first).
 type knownKey struct {
-	id  uint32
-	key string
+	id    uint32
+	first int32
+	key   string
 }
 
 // partialKey returns the key of partial match p waiting in state s, for
 // its step k, in m.keyBuf: the key it had in its group when it left one
 // this step, or else read from its events. The id tells p from a partial
 // match that reuses the node of one that ended.
-func (m *Matcher) partialKey(p partial, s uint16, k int16) ([]byte, bool) {
+func (m *Matcher) partialKey(p partial, s uint16, k int16) ([]byte, int, bool) {
 	if known, ok := m.keyOf[p.node]; ok && known.id == p.id && known.key[0] == byte(s>>8) && known.key[1] == byte(s) {
 		m.keyBuf = append(m.keyBuf[:0], known.key...)
-		return m.keyBuf, true
+		first := len(known.key) - 2
+		if known.first > 0 {
+			first = int(known.first) - 2
+		}
+		return m.keyBuf, first, true
 	}
 	m.cur.reset(p.node)
 	// A partial match the event just started or moved reads it as
 	// decoded, not its held copy thawed again.
 	m.cur.live, m.cur.liveHeld = m.live, m.liveHeld
-	var ok bool
-	m.keyBuf, ok = m.nfa.steps[k].key.View(append(m.keyBuf[:0], byte(s>>8), byte(s)), View{m.cur})
+	var (
+		ok    bool
+		first int
+	)
+	m.keyBuf, first, ok = m.nfa.steps[k].key.View(append(m.keyBuf[:0], byte(s>>8), byte(s)), View{m.cur})
 	m.cur.live, m.cur.liveHeld = nil, nil
-	return m.keyBuf, ok
+	return m.keyBuf, first, ok
 }
 
 // dropEmptyKeyed removes the keyed groups that emptied: a key's group
@@ -519,6 +538,7 @@ func (m *Matcher) dropEmptyKeyed(ext *keyExt) {
 			continue
 		}
 		delete(ext.keyed, g.key)
+		ext.refirst(g, gi, -1)
 		cost := keyedGroupBytes + int64(len(g.key))
 		ext.keyBytes -= cost
 		m.keyBytes -= cost
@@ -527,6 +547,7 @@ func (m *Matcher) dropEmptyKeyed(ext *keyExt) {
 			ext.park[gi] = ext.park[last]
 			if moved := &ext.park[gi]; moved.keyed {
 				ext.keyed[moved.key] = gi
+				ext.refirst(moved, int32(last), gi)
 			}
 		}
 		ext.park[last] = parkGroup{}
@@ -535,14 +556,37 @@ func (m *Matcher) dropEmptyKeyed(ext *keyExt) {
 	m.emptied, m.sweep = m.emptied[:0], false
 }
 
+// refirst moves keyed group g's entry in byFirst from index from to to,
+// or drops it (to < 0).
+func (ext *keyExt) refirst(g *parkGroup, from, to int32) {
+	if g.first == 0 {
+		return
+	}
+	k := g.key[:g.first]
+	gs := ext.byFirst[k]
+	i := slices.Index(gs, from)
+	switch {
+	case to >= 0:
+		gs[i] = to
+	case len(gs) == 1:
+		delete(ext.byFirst, k)
+	default:
+		gs[i] = gs[len(gs)-1]
+		ext.byFirst[k] = gs[:len(gs)-1]
+	}
+}
+
 // parkOne parks x, and reports false when it cannot: its state is keyed
 // and its partial match has no key.
 func (m *Matcher) parkOne(ks *KeyState, x parked) bool {
 	s := x.p.state
-	var key []byte
+	var (
+		key   []byte
+		first int
+	)
 	if k := m.nfa.parkKey[s]; k >= 0 {
 		var ok bool
-		if key, ok = m.partialKey(x.p, s, k); !ok {
+		if key, first, ok = m.partialKey(x.p, s, k); !ok {
 			return false
 		}
 	}
@@ -567,7 +611,15 @@ func (m *Matcher) parkOne(ks *KeyState, x parked) bool {
 			ext.keyed = make(map[string]int32)
 		}
 		g := parkGroup{state: s, keyed: true, key: string(key), q: []parked{x}}
-		ext.keyed[g.key] = int32(len(ext.park))
+		gi := int32(len(ext.park))
+		ext.keyed[g.key] = gi
+		if 2+first < len(key) {
+			g.first = int32(2 + first)
+			if ext.byFirst == nil {
+				ext.byFirst = make(map[string][]int32)
+			}
+			ext.byFirst[g.key[:g.first]] = append(ext.byFirst[g.key[:g.first]], gi)
+		}
 		ext.park = append(ext.park, g)
 		cost := keyedGroupBytes + int64(len(g.key))
 		ext.keyBytes += cost
@@ -585,7 +637,9 @@ func (m *Matcher) parkOne(ks *KeyState, x parked) bool {
 	ext.park = append(ext.park, parkGroup{state: s, q: []parked{x}})
 	if last := len(ext.park) - 1; last != ext.plain {
 		ext.park[ext.plain], ext.park[last] = ext.park[last], ext.park[ext.plain]
-		ext.keyed[ext.park[last].key] = int32(last)
+		moved := &ext.park[last]
+		ext.keyed[moved.key] = int32(last)
+		ext.refirst(moved, int32(ext.plain), int32(last))
 	}
 	ext.plain++
 	return true

@@ -360,7 +360,7 @@ func FuzzParking(f *testing.F) {
 		if len(p.Steps) > 1 && r.IntN(2) == 0 {
 			i := 1 + r.IntN(len(p.Steps)-1)
 			if j := r.IntN(i); !p.Steps[j].Not {
-				keyedOn(&p, i, j, "a", "b")
+				keyedOn(&p, i, j, []string{"g", "h"}[:1+r.IntN(2)], "a", "b")
 			}
 		}
 		n, err := Compile(p)

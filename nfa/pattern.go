@@ -128,15 +128,19 @@ type Step struct {
 }
 
 // StepKey extracts the key of a step's Key. Keys are compared as bytes:
-// two values Where could find equal must append the same bytes.
+// two values Where could find equal must append the same bytes. A key
+// may have parts, one for each equality, and a first part of its own: a
+// partial match whose first part differs from the event's fails that
+// equality whatever the rest.
 type StepKey struct {
 	// Event appends the event's key to dst, and says whether it has
-	// one.
+	// one; with FirstPart it appends only the key's first part.
 	Event func(dst []byte, ev *event.Event) ([]byte, KeyVerdict)
-	// View appends the partial match's key to dst, and returns false
-	// when it has none (a missing field, a value the equality is not a
-	// comparison of bytes for).
-	View func(dst []byte, v View) ([]byte, bool)
+	// View appends the partial match's key to dst, with the length of
+	// its first part (all of it for a key of one part), and returns
+	// false when it has none (a missing field, a value the equality is
+	// not a comparison of bytes for).
+	View func(dst []byte, v View) (key []byte, first int, ok bool)
 }
 
 // KeyVerdict is what StepKey.Event found.
@@ -152,6 +156,10 @@ const (
 	// MatchesNone: Where is false for every partial match, whatever its
 	// key (a missing field, with missing_fields: false_if_missing).
 	MatchesNone
+	// FirstPart: the event has the key's first part, not the rest (a
+	// field of a later equality missing): Where may hold, or fail, only
+	// for the partial matches whose key starts with it.
+	FirstPart
 )
 
 // WithinType is what the pattern's Within measures.

@@ -69,16 +69,18 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 		if k := st.Where.stepKey(); k != nil && st.Until == nil {
 			step.Key = &nfa.StepKey{
 				Event: func(dst []byte, ev *event.Event) ([]byte, nfa.KeyVerdict) {
-					dst, t := k.Event(dst, ev)
-					switch t {
-					case celenv.True:
+					dst, found := k.Event(dst, ev)
+					switch found {
+					case celenv.KeyAll:
 						return dst, nfa.HasKey
-					case celenv.False:
+					case celenv.KeyFirst:
+						return dst, nfa.FirstPart
+					case celenv.KeyFalse:
 						return dst, nfa.MatchesNone
 					}
 					return dst, nfa.NoKey
 				},
-				View: func(dst []byte, v nfa.View) ([]byte, bool) {
+				View: func(dst []byte, v nfa.View) ([]byte, int, bool) {
 					act.ev, act.view, act.match = nil, v, nil
 					return k.Step(dst, act)
 				},

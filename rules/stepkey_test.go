@@ -49,7 +49,7 @@ func TestStepKey(t *testing.T) {
 // errors, with its steps' keys as without, under both missing-field
 // modes: random events whose compared fields are strings, numbers (0 and
 // -0, 1 and 1.0), null, objects, lists, or missing, and a member of
-// them.
+// them; step b's key has two parts, and events without the second.
 func TestStepKeySameMatches(t *testing.T) {
 	for _, missing := range []string{"error", "false_if_missing"} {
 		t.Run(missing, func(t *testing.T) {
@@ -61,7 +61,7 @@ sequence:
   within: 1h
   steps:
     - {name: a, where: event.t == "a"}
-    - {name: b, where: 'event.t == "b" && event.u == a.u && event.n > a.n'}
+    - {name: b, where: 'event.t == "b" && event.u == a.u && event.v == a.v && event.n > a.n'}
     - {name: c, where: 'a.v == event.u.x && event.t == "c"'}
 alert:
   fields: {}
@@ -69,7 +69,7 @@ alert:
 			values := []string{`"u1"`, `"u2"`, `"u1"`, `1`, `1.0`, `0`, `-0`, `null`, `{"x":1}`, `{"x":"u1"}`, `[1]`, `true`, ``}
 			rng := rand.New(rand.NewPCG(3, 4))
 			var lines []string
-			for i := range 8000 {
+			for i := range 16000 {
 				line := fmt.Sprintf(`{"id":"e%d","ts":%d,"k":"k%d","t":%q,"n":%d`, i, i+1, rng.IntN(3), []string{"a", "b", "c", "x"}[rng.IntN(4)], rng.IntN(10))
 				for _, f := range []string{"u", "v"} {
 					if v := values[rng.IntN(len(values))]; v != "" {

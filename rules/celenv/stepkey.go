@@ -77,42 +77,70 @@ func StepKeyOf(e ast.Expr) *StepKey {
 	return &k
 }
 
-// Event appends the event's key to dst and returns True; Failed when it
-// has none; False when the condition is false whatever the step's
-// fields: a field missing from the event, where that makes its equality
-// false (missing_fields: false_if_missing).
-func (k *StepKey) Event(dst []byte, ev *event.Event) ([]byte, Tri) {
-	verdict := True
-	for _, p := range k.pairs {
+// KeyFound is what StepKey.Event found of the event's key.
+type KeyFound uint8
+
+// What an event has of its key.
+const (
+	// KeyNone: no key; the condition is asked of every partial match.
+	KeyNone KeyFound = iota
+	// KeyAll: the whole key.
+	KeyAll
+	// KeyFirst: the first equality's part, not a later one's (a field
+	// missing, under missing_fields: error): the condition can hold, or
+	// fail, only for the partial matches whose first part is the same.
+	KeyFirst
+	// KeyFalse: the condition is false whatever the step's fields: a
+	// field missing from the event, where that makes its equality false
+	// (missing_fields: false_if_missing).
+	KeyFalse
+)
+
+// Event appends the event's key to dst (only its first part for
+// KeyFirst), and says what it found.
+func (k *StepKey) Event(dst []byte, ev *event.Event) ([]byte, KeyFound) {
+	found, start, first := KeyAll, len(dst), 0
+	for i, p := range k.pairs {
 		v, t := lookupPath(ev, p.event)
 		if t == Missing && p.orFalse {
-			return dst, False
+			return dst[:start], KeyFalse
 		}
-		if verdict == True {
-			var ok bool
-			if dst, ok = appendScalarKey(dst, v, t); !ok {
-				verdict = Failed
+		if found != KeyAll {
+			continue
+		}
+		var ok bool
+		if dst, ok = appendScalarKey(dst, v, t); !ok {
+			found = KeyNone
+			if i > 0 {
+				found, dst = KeyFirst, dst[:start+first]
 			}
 		}
+		if i == 0 {
+			first = len(dst) - start
+		}
 	}
-	return dst, verdict
+	return dst, found
 }
 
 // Step appends the partial match's key, read from the events s gives, to
-// dst; false when it has none.
-func (k *StepKey) Step(dst []byte, s Steps) ([]byte, bool) {
-	for _, p := range k.pairs {
+// dst, and returns the length of its first part; false when it has none.
+func (k *StepKey) Step(dst []byte, s Steps) ([]byte, int, bool) {
+	start, first := len(dst), 0
+	for i, p := range k.pairs {
 		x := s.StepEvent(p.step.step)
 		if x == nil {
-			return dst, false
+			return dst, 0, false
 		}
 		v, t := lookupPath(x, p.step.path)
 		var ok bool
 		if dst, ok = appendScalarKey(dst, v, t); !ok {
-			return dst, false
+			return dst, 0, false
+		}
+		if i == 0 {
+			first = len(dst) - start
 		}
 	}
-	return dst, true
+	return dst, first, true
 }
 
 // appendScalarKey appends the key of a scalar that lookupPath found
