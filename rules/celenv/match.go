@@ -27,14 +27,40 @@ type foldNeedle struct {
 	// ASCII-folded bytes is exact on any haystack, which then need not be
 	// scanned for non-ASCII bytes first.
 	anyHay bool
+	// rare is the offset in lower of its byte least common in logs,
+	// which a search looks for first (see indexASCIIFoldAt).
+	rare int
 }
 
 func newFoldNeedle(s string) foldNeedle {
 	if isASCII(s) {
 		l := asciiLower(s)
-		return foldNeedle{s: s, lower: l, ascii: true, anyHay: !strings.ContainsAny(l, "ks")}
+		return foldNeedle{s: s, lower: l, ascii: true, anyHay: !strings.ContainsAny(l, "ks"), rare: rarest(l)}
 	}
 	return foldNeedle{s: s, lower: strings.ToLower(s)}
+}
+
+// byteRank ranks bytes by how common they are in command lines, paths
+// and messages, lower case: 0 for the rarest, up to len(common).
+var byteRank = func() (r [256]uint8) {
+	// Most common last.
+	const common = "[]!#&*+;?'<>,()_%=\"9876543210jqzkvybg:f/x-wuhpmdcl.rsnioa\\te "
+	for i := range len(common) {
+		r[common[i]] = uint8(i + 1)
+	}
+	return r
+}()
+
+// rarest returns the offset of lower's least common byte, the first of
+// equals.
+func rarest(lower string) int {
+	k := 0
+	for i := 1; i < len(lower); i++ {
+		if byteRank[lower[i]] < byteRank[lower[k]] {
+			k = i
+		}
+	}
+	return k
 }
 
 func asciiLower(s string) string {
@@ -118,7 +144,7 @@ func (n *foldNeedle) in(s string) bool { return n.index(s) >= 0 }
 // index is the byte offset of the first match in s, or -1.
 func (n *foldNeedle) index(s string) int {
 	if n.anyHay || n.ascii && isASCII(s) {
-		return indexASCIIFold(s, n.lower)
+		return indexASCIIFoldAt(s, n.lower, n.rare)
 	}
 	for i := 0; i < len(s); {
 		if _, ok := n.at(s[i:]); ok {
@@ -164,11 +190,16 @@ func (n *foldNeedle) at(s string) (int, bool) {
 }
 
 // indexASCIIFold finds lower (ASCII, lower case) in s (ASCII) ignoring case.
-// Candidates are the positions of lower's first byte in either case; the
+func indexASCIIFold(s, lower string) int { return indexASCIIFoldAt(s, lower, 0) }
+
+// indexASCIIFoldAt is indexASCIIFold looking first for lower's byte at
+// offset k. Candidates are the positions of that byte in either case; the
 // next of each is found with IndexByte and kept until passed, so that s is
 // scanned once per case, not once per candidate: a command line of 2 KB
-// holds hundreds of one and none of the other.
-func indexASCIIFold(s, lower string) int {
+// holds hundreds of one and none of the other. A needle's rarest byte
+// (rarest) gives the fewest candidates: " -enc" has one for each space
+// at its first byte, and few at its c.
+func indexASCIIFoldAt(s, lower string, k int) int {
 	n := len(lower)
 	if n == 0 {
 		return 0
@@ -176,12 +207,13 @@ func indexASCIIFold(s, lower string) int {
 	if n > len(s) {
 		return -1
 	}
-	first := lower[0]
+	first := lower[k]
 	upper := first
 	if 'a' <= first && first <= 'z' {
 		upper = first - 'a' + 'A'
 	}
-	starts := s[:len(s)-n+1] // where a match can start
+	// starts[i] is the byte at offset k of a match starting at i.
+	starts := s[k : len(s)-n+1+k]
 	next := func(c byte, from int) int {
 		if from >= len(starts) {
 			return -1

@@ -349,6 +349,7 @@ func BenchmarkMatch(b *testing.B) {
 	for _, n := range []string{" -enc ", "downloadstring", "iex(", "invoke-expression", "frombase64string", `\temp\`, "-w hidden", "bypass", "net.webclient", "start-bitstransfer"} {
 		list = append(list, newFoldNeedle(n))
 	}
+	enc := newFoldNeedle(" -encodedcommand ")
 	table, sparse := newMultiNeedle(list), newMultiNeedle(list)
 	sparse.dfa = nil
 	for _, c := range []struct {
@@ -358,6 +359,9 @@ func BenchmarkMatch(b *testing.B) {
 		{"iendsWith", func() bool { return suffix.suffixOf(s) }},
 		{"icontains", func() bool { return sub.in(s) }},
 		{"wildcard", func() bool { return w.Match(s) }},
+		// A needle whose first byte, a space, the command line is full
+		// of; it holds the needle nowhere.
+		{"icontains/space", func() bool { return enc.in(cmd) }},
 		// A Sigma list over a PowerShell command line that holds none.
 		{"icontainsAny/table", func() bool { return table.in(cmd) }},
 		{"icontainsAny/sparse", func() bool { return sparse.in(cmd) }},
@@ -373,9 +377,10 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
-// TestIndexASCIIFold holds the case-insensitive search to a search of the
-// lower-cased text, on random texts where the needle's first byte is
-// common in one case and rare in the other.
+// TestIndexASCIIFold holds the case-insensitive search, from whichever of
+// the needle's bytes, to a search of the lower-cased text, on random
+// texts where the needle's first byte is common in one case and rare in
+// the other.
 func TestIndexASCIIFold(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(7, 8))
 	alphabet := "rRrrregEG x\\"
@@ -388,8 +393,15 @@ func TestIndexASCIIFold(t *testing.T) {
 	}
 	for range 5000 {
 		s, sub := word(rnd.IntN(40)), strings.ToLower(word(rnd.IntN(4)))
-		if got, want := indexASCIIFold(s, sub), strings.Index(strings.ToLower(s), sub); got != want {
+		want := strings.Index(strings.ToLower(s), sub)
+		if got := indexASCIIFold(s, sub); got != want {
 			t.Fatalf("indexASCIIFold(%q, %q) = %d, want %d", s, sub, got, want)
+		}
+		// Looking first for any of its bytes finds the same first match.
+		for k := range len(sub) {
+			if got := indexASCIIFoldAt(s, sub, k); got != want {
+				t.Fatalf("indexASCIIFoldAt(%q, %q, %d) = %d, want %d", s, sub, k, got, want)
+			}
 		}
 	}
 }
