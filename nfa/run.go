@@ -51,10 +51,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 	clear(m.out)
 	m.stats.Partials += len(ks.parts) - before
 	m.park(ks)
-	if len(m.keyOf) > 0 {
-		// A map once grown is cleared bucket by bucket.
-		clear(m.keyOf)
-	}
+	clear(m.keyOf)
 	m.limit(ks, ev)
 	m.settle(key, ks, m.fins, ev, emit)
 	return ks
