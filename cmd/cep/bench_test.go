@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +67,49 @@ func TestBenchIdleRules(t *testing.T) {
 		if code, _, _ := runApp(t, append([]string{"bench", "--events", "100"}, args...)...); code != exitUsage {
 			t.Errorf("cep bench %v exited %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// TestBenchWindowsSequenceRules runs the two rule sets of the Windows
+// sequence docs/PERFORMANCE.md measures over Sysmon-shaped events, some
+// writes without a ProcessId: both load, and find the same alerts, the
+// one as written counting an evaluation error where the other, under
+// false_if_missing, answers false.
+func TestBenchWindowsSequenceRules(t *testing.T) {
+	var b strings.Builder
+	base := time.Date(2020, 9, 4, 7, 30, 0, 0, time.UTC)
+	for i := range 400 {
+		ts := base.Add(time.Duration(i) * 100 * time.Millisecond).Format(time.RFC3339Nano)
+		image, pid := fmt.Sprintf(`C:\\Windows\\p%d.exe`, i%7), i%5
+		if i%3 == 0 {
+			fmt.Fprintf(&b, `{"@timestamp":%q,"host":"h","EventID":12,"Image":"%s"`, ts, image)
+			if i%2 == 0 {
+				fmt.Fprintf(&b, `,"ProcessId":%d`, pid)
+			}
+			b.WriteString("}\n")
+			continue
+		}
+		fmt.Fprintf(&b, `{"@timestamp":%q,"host":"h","EventID":10,"SourceImage":"%s","SourceProcessId":%d}`+"\n", ts, image, pid)
+	}
+	input := filepath.Join(t.TempDir(), "sysmon.json")
+	if err := os.WriteFile(input, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alerts := map[string]uint64{}
+	for _, dir := range []string{"windows-sequence", "windows-sequence-fim"} {
+		code, out, errs := runApp(t, "bench", "--scenario", "windows", "--json", "--input", input,
+			"--rules-from", filepath.Join("testdata", "bench", dir))
+		if code != 0 {
+			t.Fatalf("cep bench --rules-from %s exited %d: %s", dir, code, errs)
+		}
+		var r benchResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%s: %v\n%s", dir, err, out)
+		}
+		alerts[dir] = r.Alerts
+	}
+	t.Logf("alerts %v", alerts)
+	if alerts["windows-sequence"] == 0 || alerts["windows-sequence"] != alerts["windows-sequence-fim"] {
+		t.Errorf("alerts %v: want some, the same for both", alerts)
 	}
 }
