@@ -56,11 +56,11 @@ type parkGroup struct {
 	q     []parked
 	head  int
 	state uint16
-	// keyed is set on the group of a key (key): keyed groups go when
-	// they empty, where a state's plain group stays for reuse. first is
-	// the length of the key's state and first part, when the key has
-	// more parts (see keyExt.byFirst); 0 otherwise.
-	keyed bool
+	// key is the state and key of a keyed group (those past
+	// keyExt.plain): keyed groups go when they empty, where a state's
+	// plain group stays for reuse. first is the length of the key's
+	// state and first part, when the key has more parts (see
+	// keyExt.byFirst); 0 otherwise.
 	first int32
 	key   string
 }
@@ -253,8 +253,8 @@ func (m *Matcher) unparkKeyed(ext *keyExt, s uint16) {
 			return
 		}
 	}
-	for gi := range ext.park {
-		if g := &ext.park[gi]; g.keyed && g.state == s && g.size() > 0 {
+	for gi := ext.plain; gi < len(ext.park); gi++ {
+		if g := &ext.park[gi]; g.state == s && g.size() > 0 {
 			m.takeKeyed(ext, int32(gi))
 		}
 	}
@@ -530,11 +530,11 @@ func (m *Matcher) dropEmptyKeyed(ext *keyExt) {
 	slices.Sort(m.emptied)
 	for i := len(m.emptied) - 1; i >= 0; i-- {
 		gi := m.emptied[i]
-		if int(gi) >= len(ext.park) {
+		if int(gi) < ext.plain || int(gi) >= len(ext.park) {
 			continue
 		}
 		g := &ext.park[gi]
-		if !g.keyed || g.size() > 0 {
+		if g.size() > 0 {
 			continue
 		}
 		delete(ext.keyed, g.key)
@@ -544,11 +544,11 @@ func (m *Matcher) dropEmptyKeyed(ext *keyExt) {
 		m.keyBytes -= cost
 		last := len(ext.park) - 1
 		if int(gi) != last {
+			// Past a keyed group, every group is keyed.
 			ext.park[gi] = ext.park[last]
-			if moved := &ext.park[gi]; moved.keyed {
-				ext.keyed[moved.key] = gi
-				ext.refirst(moved, int32(last), gi)
-			}
+			moved := &ext.park[gi]
+			ext.keyed[moved.key] = gi
+			ext.refirst(moved, int32(last), gi)
 		}
 		ext.park[last] = parkGroup{}
 		ext.park = ext.park[:last]
@@ -610,7 +610,7 @@ func (m *Matcher) parkOne(ks *KeyState, x parked) bool {
 		if ext.keyed == nil {
 			ext.keyed = make(map[string]int32)
 		}
-		g := parkGroup{state: s, keyed: true, key: string(key), q: []parked{x}}
+		g := parkGroup{state: s, key: string(key), q: []parked{x}}
 		gi := int32(len(ext.park))
 		ext.keyed[g.key] = gi
 		if 2+first < len(key) {
