@@ -134,18 +134,12 @@ func withGroups(r *rand.Rand, evs []*event.Event) {
 // as offering each event to each partial match.
 func TestKeyedParkingChangesNothing(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	iterations := 1500
-	if testing.Short() {
-		iterations = 300
-	}
+	iterations := parkIterations()
 	keyed, parkedSome := 0, 0
 	for it := range iterations {
-		p := randomPattern(r)
+		p := parkablePattern(r)
 		if len(p.Steps) < 2 {
 			continue
-		}
-		for i := range p.Steps {
-			p.Steps[i].ViewFree = true
 		}
 		i := 1 + r.IntN(len(p.Steps)-1)
 		j := r.IntN(i)
@@ -160,12 +154,6 @@ func TestKeyedParkingChangesNothing(t *testing.T) {
 		if r.IntN(2) == 0 {
 			// The where, or its Pre, rules out most events.
 			p.Steps[i].Pre = func(ev *event.Event) bool { return nameOf(ev) != "x" }
-		}
-		if p.Within > 0 && r.IntN(2) == 0 {
-			p.Within *= 10
-		}
-		if r.IntN(2) == 0 {
-			p.AfterMatch = SkipStrategy{Kind: NoSkip}
 		}
 		n, err := Compile(p)
 		if err != nil || len(n.keyedStates) == 0 {

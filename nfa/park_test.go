@@ -125,25 +125,10 @@ func burstyEvents(r *rand.Rand) ([]*event.Event, []string) {
 // snapshot.
 func TestParkingChangesNothing(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	iterations := 1500
-	if testing.Short() {
-		iterations = 300
-	}
+	iterations := parkIterations()
 	parkedOne, parkedSome := 0, 0
 	for it := range iterations {
-		p := randomPattern(r)
-		for i := range p.Steps {
-			p.Steps[i].ViewFree = true
-		}
-		// Longer inputs need longer windows to keep many partial matches,
-		// and skip strategies prune most of them: draw both to let keys
-		// hold many.
-		if p.Within > 0 && r.IntN(2) == 0 {
-			p.Within *= 10
-		}
-		if r.IntN(2) == 0 {
-			p.AfterMatch = SkipStrategy{Kind: NoSkip}
-		}
+		p := parkablePattern(r)
 		n, err := Compile(p)
 		if err != nil || !n.canPark {
 			continue
@@ -195,6 +180,32 @@ func checkParking(t *testing.T, it int, n *NFA, r *rand.Rand, evs []*event.Event
 		t.Fatalf("#%d %s: stats differ\n got  %+v\n want %+v", it, n, parked.stats, plain.stats)
 	}
 	return parked.maxParked
+}
+
+// parkIterations is how many random patterns a parking test draws.
+func parkIterations() int {
+	if testing.Short() {
+		return 300
+	}
+	return 1500
+}
+
+// parkablePattern draws a random pattern whose steps are ViewFree.
+// Longer inputs need longer windows to keep many partial matches, and
+// skip strategies prune most of them: it draws both to let keys hold
+// many.
+func parkablePattern(r *rand.Rand) Pattern {
+	p := randomPattern(r)
+	for i := range p.Steps {
+		p.Steps[i].ViewFree = true
+	}
+	if p.Within > 0 && r.IntN(2) == 0 {
+		p.Within *= 10
+	}
+	if r.IntN(2) == 0 {
+		p.AfterMatch = SkipStrategy{Kind: NoSkip}
+	}
+	return p
 }
 
 func firstDiff(a, b []string) int {
