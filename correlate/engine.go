@@ -88,6 +88,10 @@ type Config struct {
 	// this configuration: by New, and by Reload once the new engine
 	// replaces the old (source.Preparation.Store fits).
 	Prepare func(func() func([]*event.Event))
+	// Screen, when set, is given the Screens of every engine made from
+	// this configuration, as Prepare is given its Preparer
+	// (source.Preparation.StoreScreens fits).
+	Screen func(func(stream string) *event.Screen)
 	// Shards, above one, splits the keys of each sequence, aggregate and
 	// join rule that reads nothing but its events among that many
 	// detectors, which step in parallel in PushBatch (shard.go); the
@@ -247,9 +251,12 @@ type Engine struct {
 	// when it prepares none; prepMask marks the filters it evaluates,
 	// prepIndex routes to them (one index for all its preparers), and
 	// rest routes to the other detectors.
-	prepBy    uint64
-	prepMask  []bool
-	prepIndex *routeIndex
+	prepBy uint64
+	// unscreened is the Prepared of the events a screen of this engine
+	// found no detector for (see Screens).
+	unscreened *event.Prepared
+	prepMask   []bool
+	prepIndex  *routeIndex
 	// prepByStream counts the filters prepMask marks by the stream they
 	// read (those of every stream in each), prepAllStreams those that
 	// read every stream. selfPrep prepares, on the engine's goroutine,
@@ -303,10 +310,14 @@ func New(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, error) 
 	return e, nil
 }
 
-// announce hands the engine's Preparer to Config.Prepare.
+// announce hands the engine's Preparer to Config.Prepare and its
+// Screens to Config.Screen.
 func (e *Engine) announce() {
 	if e.cfg.Prepare != nil {
 		e.cfg.Prepare(e.Preparer())
+	}
+	if e.cfg.Screen != nil {
+		e.cfg.Screen(e.Screens())
 	}
 }
 
@@ -401,6 +412,7 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 		return nil, err
 	}
 	e.router = newRouter(newRouteIndex(e.dets, nil, cfg.Explain != nil))
+	e.unscreened = &event.Prepared{}
 	e.preparePlan()
 	return e, nil
 }
@@ -655,9 +667,12 @@ func (e *Engine) dispatch(ev *event.Event) {
 	for _, o := range e.feedback[ev.Stream] {
 		e.learn(o, ev)
 	}
-	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
+	switch {
+	case ev.Prepared != nil && ev.Prepared == e.unscreened:
+		// The router would find no detector: the screen asked it.
+	case e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy:
 		e.dispatchPrepared(ev)
-	} else {
+	default:
 		for _, i := range e.router.route(ev) {
 			e.processIn(i, ev)
 		}
@@ -701,6 +716,10 @@ func (e *Engine) lateFor(r *rules.Rule) string {
 // rule's late policy. Sequences and filters take late events only under
 // late: process or correct, since their order matters.
 func (e *Engine) dispatchLate(ev *event.Event) bool {
+	if ev.Prepared != nil && ev.Prepared == e.unscreened {
+		e.applyFacts()
+		return false
+	}
 	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
 		return e.dispatchLatePrepared(ev)
 	}

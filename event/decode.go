@@ -95,14 +95,18 @@ type Decoder struct {
 	// event, decodes every field.
 	Project *Projection
 
-	lim       *Limits // shared with projected events, never changed
-	proj      *projNode
-	minNS     int64
-	maxNS     int64
-	seq       uint64
-	s         scratch
-	timeKeys  [][]string
-	timeNames []string
+	lim    *Limits // shared with projected events, never changed
+	proj   *projNode
+	screen *Screen
+	scr    *screenState
+	// screenedOnly and screenedTwice count what Screened reports.
+	screenedOnly, screenedTwice uint64
+	minNS                       int64
+	maxNS                       int64
+	seq                         uint64
+	s                           scratch
+	timeKeys                    [][]string
+	timeNames                   []string
 	// timeByLen flags, by length, the time keys a top-level member of
 	// that length may be (bit i: timeNames[i]); set when every time key
 	// is one short name, and stamp then finds the time in one pass over
@@ -149,8 +153,13 @@ func (d *Decoder) init() {
 	lim := d.Limits.WithDefaults()
 	d.lim = &lim
 	d.proj = nil
+	stamped := slices.Concat(d.timeKeys, [][]string{d.idKey})
 	if d.Project != nil && !d.Project.All() {
-		d.proj = &d.Project.with(slices.Concat(d.timeKeys, [][]string{d.idKey})...).root
+		d.proj = &d.Project.with(stamped...).root
+	}
+	d.scr = nil
+	if s := d.screen; s != nil && s.Pass != nil && s.Project != nil && !s.Project.All() {
+		d.scr = &screenState{proj: &s.Project.with(stamped...).root, pass: s.Pass}
 	}
 	d.ready = true
 }
@@ -187,10 +196,39 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	if len(raw) > d.lim.MaxLineSize {
 		return nil, &Error{Msg: fmt.Sprintf("line of %d bytes is longer than the limit of %d", len(raw), d.lim.MaxLineSize)}
 	}
+	if s := d.scr; s != nil && s.screening() {
+		// A line is malformed under a screen exactly when it is under
+		// the projection (see Project), so its error stands.
+		ev, err := d.decode(raw, s.proj)
+		if err != nil {
+			return nil, err
+		}
+		passed := s.pass(ev)
+		s.count(passed)
+		if !passed {
+			d.screenedOnly++
+			d.seq++
+			ev.Seq = d.seq
+			return ev, nil
+		}
+		d.screenedTwice++
+	}
+	ev, err := d.decode(raw, d.proj)
+	if err != nil {
+		return nil, err
+	}
+	d.seq++
+	ev.Seq = d.seq
+	return ev, nil
+}
+
+// decode is Decode of a trimmed line within the size limit, with node's
+// fields.
+func (d *Decoder) decode(raw []byte, node *projNode) (*Event, error) {
 	d.s.reset()
 	defer d.s.trim()
 	p := parser{line: raw, s: &d.s, lim: d.lim, bytes: len(raw)}
-	root, err := p.rootIn(d.proj)
+	root, err := p.rootIn(node)
 	if err != nil {
 		return nil, err
 	}
@@ -198,18 +236,16 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	if v, ok := p.tapePath(root, d.idKey); ok && v.kind == String && v.ref.n&^textBit != 0 {
 		spare = 0 // the id will point into the line
 	}
-	ev, lz, fs := newEvent(len(d.s.tape), d.proj != nil)
+	ev, lz, fs := newEvent(len(d.s.tape), node != nil)
 	fields, buf := p.build(root, true, spare, fs)
 	ev.Stream, ev.Raw, ev.Fields = d.Stream, buf[:len(raw):len(raw)], fields
 	if lz != nil {
-		lz.lim, lz.node, lz.raw, lz.proj, lz.n = d.lim, d.proj, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), int32(len(fields))
+		lz.lim, lz.node, lz.raw, lz.proj, lz.n = d.lim, node, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), int32(len(fields))
 		ev.lazy = lz
 	}
 	if err := d.stamp(ev, buf[len(buf):]); err != nil {
 		return nil, err
 	}
-	d.seq++
-	ev.Seq = d.seq
 	return ev, nil
 }
 

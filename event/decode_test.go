@@ -484,6 +484,7 @@ func FuzzDecode(f *testing.F) {
 		checkStored(t, line, err == nil, std, NewProjection(proj), pk)
 		checkAccount(t, line, proj)
 		checkIndexedThaw(t, line, proj)
+		checkScreened(t, line, proj)
 		checkProjected(t, line, proj, Limits{})
 		checkProjected(t, line, proj, Limits{MaxValues: 8, MaxBytes: 200 + len(line), MaxDepth: 4})
 	})

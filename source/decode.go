@@ -52,8 +52,42 @@ func (sp *Projection) Load() *event.Projection { return sp.p.Load() }
 // each decoder takes the new one at its next chunk. Nil prepares nothing.
 // A decoder prepares a chunk only while batches wait for the consumer:
 // when the decoders are the slower side, preparing would only slow them.
+//
+// It holds the consumer's screens too (event.Screen): a maker of one
+// screen per goroutine and stream, which every decoder uses, behind or
+// not, since screening saves the decoders' own work.
 type Preparation struct {
-	p atomic.Pointer[func() func([]*event.Event)]
+	p       atomic.Pointer[func() func([]*event.Event)]
+	screens atomic.Pointer[func(stream string) *event.Screen]
+}
+
+// StoreScreens sets what screens the events decoded from now on; nil
+// stops.
+func (sp *Preparation) StoreScreens(mk func(stream string) *event.Screen) {
+	if mk == nil {
+		sp.screens.Store(nil)
+		return
+	}
+	sp.screens.Store(&mk)
+}
+
+// loadScreens returns the current maker of screens, or nil.
+func (sp *Preparation) loadScreens() *func(stream string) *event.Screen {
+	if sp == nil {
+		return nil
+	}
+	return sp.screens.Load()
+}
+
+// screen sets dec's screen to what mk makes for its stream, and returns
+// mk to remember.
+func screen(dec *event.Decoder, mk *func(stream string) *event.Screen) *func(stream string) *event.Screen {
+	if mk == nil {
+		dec.SetScreen(nil)
+	} else {
+		dec.SetScreen((*mk)(dec.Stream))
+	}
+	return mk
 }
 
 // Store sets what prepares the events decoded from now on; nil stops.
@@ -280,8 +314,9 @@ func (p *pipeline) decode(dec event.Decoder) {
 		dec.SetProject(last)
 	}
 	var (
-		made    *func() func([]*event.Event)
-		prepare func([]*event.Event)
+		made     *func() func([]*event.Event)
+		prepare  func([]*event.Event)
+		screened *func(stream string) *event.Screen
 	)
 	for c := range p.jobs {
 		if live != nil {
@@ -289,6 +324,9 @@ func (p *pipeline) decode(dec event.Decoder) {
 				dec.SetProject(cur)
 				last = cur
 			}
+		}
+		if cur := p.r.spec.Prepare.loadScreens(); cur != screened {
+			screened = screen(&dec, cur)
 		}
 		if cur := p.r.spec.Prepare.load(); cur != made {
 			made, prepare = cur, nil

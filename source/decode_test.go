@@ -363,3 +363,74 @@ func testPreparationRunsOnDecoders(t *testing.T, room int) {
 		t.Errorf("a decoder prepared %d events at once, more than its run of %d", l, decodeRun)
 	}
 }
+
+// TestScreensOnDecoders: every decoder screens its lines with a screen of
+// its own from the Preparation's maker, whether the consumer waits or
+// not, and the events it turns away read as the others do.
+func TestScreensOnDecoders(t *testing.T) {
+	var b strings.Builder
+	const n = 40 * batchEvents
+	for i := range n {
+		fmt.Fprintf(&b, `{"id":"e%d","ts":%d,"k":"k%d","v":%d}`+"\n", i, 1_700_000_000+i, i%10, i)
+	}
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prep := &Preparation{}
+	var makers atomic.Int32
+	prep.StoreScreens(func(stream string) *event.Screen {
+		if stream != "s" {
+			t.Errorf("a screen of stream %q", stream)
+		}
+		makers.Add(1)
+		return &event.Screen{Project: event.NewProjection([][]string{{"k"}}), Pass: func(ev *event.Event) bool {
+			k, _ := ev.Get("k")
+			return k.Str() == "k0"
+		}}
+	})
+	proj := NewProjection(event.NewProjection([][]string{{"k"}, {"v"}}))
+	src := &File{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep, Projection: proj}, Path: path}
+	out := make(chan Batch, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() { _ = src.Run(ctx, nil, out) }()
+	screened, seen := 0, 0
+	for done := false; !done; {
+		bt := <-out
+		for _, ev := range bt.Events {
+			if want := fmt.Sprintf("e%d", seen); ev.ID != want {
+				t.Fatalf("event %s, want %s", ev.ID, want)
+			}
+			// Whatever was decoded, v reads as it is in the line.
+			if v, ok := ev.Get("v"); !ok || v.Num() != float64(seen) {
+				t.Fatalf("event %s: v %v %v", ev.ID, v, ok)
+			}
+			_, decoded := lookup(ev.Fields, "v")
+			k, _ := ev.Get("k")
+			switch {
+			case !decoded && k.Str() != "k0":
+				screened++
+			case !decoded:
+				t.Fatalf("event %s let through but not decoded in full", ev.ID)
+			}
+			seen++
+		}
+		done = bt.End
+	}
+	if seen != n || screened == 0 {
+		t.Fatalf("%d events, %d screened out: want %d, some", seen, screened, n)
+	}
+	if m := makers.Load(); m < 1 || m > 2 {
+		t.Errorf("%d screens made for 2 decoders", m)
+	}
+}
+
+func lookup(fs []event.Field, key string) (event.Value, bool) {
+	for _, f := range fs {
+		if f.Key == key {
+			return f.Value, true
+		}
+	}
+	return event.Value{}, false
+}

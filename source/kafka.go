@@ -853,8 +853,9 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 		read = map[string]int64{}
 	}
 	var (
-		made    *func() func([]*event.Event)
-		prepare func([]*event.Event)
+		made     *func() func([]*event.Event)
+		prepare  func([]*event.Event)
+		screened *func(stream string) *event.Screen
 	)
 	for raw := range raws {
 		if live != nil {
@@ -862,6 +863,11 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 				dec.SetProject(cur)
 				proj = cur
 			}
+		}
+		// A copy for another topic is keyed by fields the screen may
+		// not decode, which its events would then decode in full.
+		if cur := k.Spec.Prepare.loadScreens(); cur != screened && len(k.Rekey) == 0 {
+			screened = screen(&dec, cur)
 		}
 		if cur := k.Spec.Prepare.load(); cur != made {
 			made, prepare = cur, nil

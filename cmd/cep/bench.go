@@ -54,6 +54,9 @@ type benchParams struct {
 	project  bool
 	// prepare evaluates the filters' conditions on the decoders.
 	prepare bool
+	// screen decodes events first with the fields rules are indexed by
+	// (event.Screen).
+	screen bool
 	// shards splits the keys of sequence, window and join rules among
 	// detectors that step in parallel.
 	shards int
@@ -192,6 +195,7 @@ is reported as a ratio of the scanner's.`,
 	f.IntVar(&p.decoders, "decoders", 0, "goroutines decoding the lines (0: --cpu)")
 	f.BoolVar(&p.project, "project", true, "decode only the fields the rules read (false: every field)")
 	f.BoolVar(&p.prepare, "prepare", true, "evaluate filter rules' conditions on the decoding goroutines (false: on the engine's)")
+	f.BoolVar(&p.screen, "screen", true, "decode each event first with only the fields rules are indexed by, and in full only when it may reach a rule")
 	f.IntVar(&p.shards, "shards", 1, "split each sequence, window and join rule's keys among this many detectors, stepped in parallel")
 	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second, run as a service is (0: as fast as it goes, as a replay is)")
 	f.DurationVar(&p.busyPoll, "busy-poll", 0, "with --rate or --checkpoint-interval: how long the service loop polls for the next batch before it sleeps (as engine.busy_poll)")
@@ -344,7 +348,7 @@ func (a *app) runBench(p benchParams) error {
 		decoders = p.cpu
 	}
 	spec := source.Spec{Name: "bench", Stream: sc.streams[0], Decoders: decoders}
-	if p.prepare {
+	if p.prepare || p.screen {
 		spec.Prepare = &source.Preparation{}
 	}
 	if p.project {
@@ -398,8 +402,11 @@ func (a *app) runBench(p benchParams) error {
 			}
 		},
 	}
-	if spec.Prepare != nil {
+	if p.prepare {
 		cfg.Engine.Prepare = spec.Prepare.Store
+	}
+	if p.screen {
+		cfg.Engine.Screen = spec.Prepare.StoreScreens
 	}
 	// A paced source is a live one: its events are taken as a service
 	// takes them, as they come, not merged in event time with others'.
@@ -542,7 +549,8 @@ func (a *app) runBench(p benchParams) error {
 	}
 	extra["decoders"] = decoders
 	extra["projected"] = spec.Decoder.Project != nil
-	extra["prepared"] = spec.Prepare != nil
+	extra["prepared"] = p.prepare
+	extra["screened"] = p.screen
 	extra["shards"] = max(p.shards, 1)
 	res.Extra = extra
 	if p.compare {

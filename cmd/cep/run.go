@@ -283,7 +283,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		explain = a.stderr
 	}
 	ecfg := p.engineParams.config(a.log, explain, nil)
-	ecfg.Prepare = prep.Store
+	ecfg.Prepare, ecfg.Screen = prep.Store, prep.StoreScreens
 	plan := planMemory(int64(p.memoryLimit))
 	plan.apply()
 	ecfg.Limits.MaxStateBytes = plan.state

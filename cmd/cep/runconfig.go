@@ -143,7 +143,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 				s.Spec.Prepare = prep
 			}
 		}
-		ecfg.Prepare = prep.Store
+		ecfg.Prepare, ecfg.Screen = prep.Store, prep.StoreScreens
 	}
 	plan := planMemory(int64(cfg.Engine.MemoryLimit))
 	plan.apply()

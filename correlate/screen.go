@@ -1,0 +1,55 @@
+package correlate
+
+import "github.com/cep-project/cep/event"
+
+// Screens returns what makes, for one decoding goroutine and one stream,
+// the screen of the stream's events (see event.Screen): the fields the
+// router indexes the stream's rules by, and the router's answer on them.
+// An event it turns away reaches no detector, and nothing on the engine
+// reads it beyond its time and id, so it need not be decoded further; its
+// Prepared says so, and the engine does not route it again. It
+// is nil when the router hands every event to every rule (explaining),
+// and it makes nil for a stream whose every event some rule sees (a rule
+// that is not indexed, such as a sequence keyed by user, or an online
+// model that learns from the stream's labels). The functions
+// may run concurrently with the engine and with each other.
+func (e *Engine) Screens() func(stream string) *event.Screen {
+	idx, unscreened := e.router.idx, e.unscreened
+	if idx.all {
+		return nil
+	}
+	// Online models learn from every event of their label streams.
+	learns := map[string]bool{}
+	for stream, os := range e.feedback {
+		learns[stream] = len(os) > 0
+	}
+	return func(stream string) *event.Screen {
+		sr := idx.stream(stream)
+		if len(sr.always) > 0 || learns[stream] {
+			return nil
+		}
+		paths := make([][]string, len(sr.paths))
+		for i := range sr.paths {
+			paths[i] = sr.paths[i].path
+		}
+		if len(paths) == 0 {
+			// No rule reads the stream.
+			return &event.Screen{Project: event.NewProjection(nil), Pass: func(ev *event.Event) bool {
+				ev.Prepared = unscreened
+				return false
+			}}
+		}
+		rt := newRouter(idx)
+		return &event.Screen{
+			Project: event.NewProjection(paths),
+			Pass: func(ev *event.Event) bool {
+				if len(rt.route(ev)) > 0 {
+					return true
+				}
+				// The engine need not ask the router again.
+				ev.Prepared = unscreened
+				return false
+			},
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package correlate
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules"
+)
+
+// screenRules are filters indexed by merchant (one with alert fields
+// read from the event, one whose condition fails on some events), one
+// indexed by a prefix of a nested field, and a rule of another stream.
+var screenRules = []string{prepareRules[0], prepareRules[5], prepareRules[6], `id: fields
+title: merchant d, with fields
+streams: [payments]
+by: [event.card]
+match: event.merchant == "m-d" && event.amount > 90.0
+alert:
+  fields: {amount: event.amount, city: event.geo.city}
+`, `id: nested
+title: a city by its prefix
+streams: [payments]
+match: event.geo.city.startsWith("Lis") && event.amount > 97.0
+`, `id: other
+title: another stream
+streams: [logins]
+match: event.user == "u1"
+`}
+
+// screenLines are payments, a second apart, of which a few reach a rule.
+func screenLines() [][]byte {
+	merchants := []string{"m-a", "m-b", "m-c", "m-d", "m-e", "m-f", "m-g", "m-h", "m-i", "m-j", "m-k", "m-l"}
+	cities := []string{"Lisbon", "Porto", "Madrid"}
+	var lines [][]byte
+	for i := range 3000 {
+		fee := ""
+		if i%3 == 0 {
+			fee = `,"fee":2.0`
+		}
+		lines = append(lines, fmt.Appendf(nil, `{"id":"e%d","ts":%d,"card":"c%d","merchant":%q,"amount":%g,"geo":{"city":%q,"lat":1.5}%s}`,
+			i, 1_700_000_000+i, i%7, merchants[(i*5)%len(merchants)], float64((i*37)%100)+0.5, cities[i%3], fee))
+	}
+	return lines
+}
+
+// runScreened decodes lines as a source's decoder does, with the engine's
+// screen when screened, runs the rules over them and returns the alerts
+// (as JSON), the counters, and how many lines the screen let through and
+// turned away.
+func runScreened(t *testing.T, srcs []string, screened bool) (string, Stats, map[string]RuleStats, uint64, uint64) {
+	t.Helper()
+	rs := compileRules(t, srcs...)
+	var out []byte
+	e, err := New(rs, Config{}, func(a *alert.Alert) {
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(out, b...), '\n')
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := event.Decoder{Stream: "payments", Project: rules.Projection(rs, "payments")}
+	if screened {
+		mk := e.Screens()
+		if mk == nil {
+			t.Fatal("no screens")
+		}
+		s := mk("payments")
+		if s == nil {
+			t.Fatal("no screen of payments")
+		}
+		d.SetScreen(s)
+	}
+	lines := screenLines()
+	for i := 0; i < len(lines); i += 64 {
+		var evs []*event.Event
+		for _, l := range lines[i:min(i+64, len(lines))] {
+			ev, err := d.Decode(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		e.PushBatch(evs, time.Time{})
+	}
+	e.Close()
+	only, twice := d.Screened()
+	return string(out), e.Stats(), e.RuleStats(), only, twice
+}
+
+// TestScreenedSameAlerts: decoding the events no rule can reach with only
+// the fields rules are indexed by changes no alert, no alert's fields and
+// no counter.
+func TestScreenedSameAlerts(t *testing.T) {
+	want, wantTotals, wantStats, _, _ := runScreened(t, screenRules, false)
+	if want == "" {
+		t.Fatal("the rules raised no alert: the test would prove nothing")
+	}
+	got, gotTotals, gotStats, only, twice := runScreened(t, screenRules, true)
+	if only == 0 || twice == 0 {
+		t.Fatalf("screened out %d lines and let %d through: the test would prove nothing", only, twice)
+	}
+	if got != want {
+		t.Errorf("alerts\n%s\nwant\n%s", got, want)
+	}
+	if gotTotals != wantTotals {
+		t.Errorf("counters %+v, want %+v", gotTotals, wantTotals)
+	}
+	for id, w := range wantStats {
+		if gotStats[id] != w {
+			t.Errorf("rule %s: counters %+v, want %+v", id, gotStats[id], w)
+		}
+	}
+}
+
+// TestScreens: a stream whose every event some rule sees, or whose
+// labels an online model learns from, has no screen; a stream no rule
+// reads is screened with nothing but its time and id; explaining screens
+// nothing.
+func TestScreens(t *testing.T) {
+	rs := compileRules(t, append([]string{prepareRules[1]}, screenRules...)...)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := e.Screens()
+	if s := mk("payments"); s != nil {
+		t.Errorf("payments, read by a sequence, screened with %v", s.Project.Paths())
+	}
+	s := mk("logins")
+	if s == nil {
+		t.Fatal("logins, read by an indexed filter, not screened")
+	}
+	if got := s.Project.Paths(); len(got) != 1 || got[0] != "user" {
+		t.Errorf("logins screened with %v, want [user]", got)
+	}
+	idle := mk("idle")
+	if idle == nil || len(idle.Project.Paths()) != 0 {
+		t.Fatalf("a stream no rule reads: screen %+v, want one of no fields", idle)
+	}
+	d := event.Decoder{Stream: "idle"}
+	d.SetScreen(idle)
+	ev, err := d.Decode([]byte(`{"id":"x","ts":1700000000,"user":"u1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Prepared != e.unscreened {
+		t.Error("an event of a stream no rule reads is not marked for the engine to skip")
+	}
+	if v, ok := ev.Get("user"); !ok || v.Str() != "u1" {
+		t.Errorf("a screened event's user %v %v, want u1 from its line", v, ok)
+	}
+
+	explaining, err := New(rs, Config{Explain: &nopWriter{}}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if explaining.Screens() != nil {
+		t.Error("an explaining engine screens events")
+	}
+}

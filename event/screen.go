@@ -1,0 +1,100 @@
+package event
+
+// Most events of a stream that many rules watch reach none of them: a
+// rule indexed by merchant or by process image is a candidate for the few
+// events that carry its value. Such an event is still decoded with every
+// field any rule of the stream reads, and then dropped. A screen decodes
+// each event first with only the fields that tell whether it can reach a
+// rule (the router's indexed fields) and asks its consumer; only the events
+// it lets through are decoded again with the stream's whole projection.
+// An event screened out keeps the fields it was screened with and reads
+// the rest from its line, as any projected event does (Get, Path, Full),
+// so a reader that wants more of it than its screen decoded gets the same
+// answers, only later.
+//
+// A screen pays while it lets few events through: each one let through
+// is decoded twice. The decoder watches what share of a run of events its
+// screen lets through and, past screenMaxPass of them, decodes in full
+// for a while, longer each time, before it tries the screen again
+// (screenOff).
+
+// A Screen is what a Decoder decodes an event with first, and the test
+// of whether the event must be decoded with the Decoder's projection.
+type Screen struct {
+	// Project is the first decode's projection; the time and id fields
+	// are added to it, as to the Decoder's.
+	Project *Projection
+	// Pass reports whether an event decoded with Project may be read for
+	// more than Project holds. It is called on the decoding goroutine.
+	Pass func(*Event) bool
+}
+
+const (
+	// screenRun is how many screened events the decoder counts before it
+	// decides whether screening pays.
+	screenRun = 256
+	// screenMaxPass is the share, in 256ths, of a run that may pass the
+	// screen. Decoding a line with few fields costs about three quarters
+	// of decoding it with a filter rule's seven, so a screen that let a
+	// quarter through would cost what it saves; an eighth keeps a margin.
+	screenMaxPass = 32
+	// screenOff is how many events are decoded in full after a run let
+	// too many through, before the screen is tried again; it doubles
+	// with each such run after the first, up to screenMaxOff, so that a
+	// stream whose every event reaches a rule (10,000 rules, one per
+	// merchant) pays for a run of 256 screened events once in a million.
+	screenOff    = 16 * screenRun
+	screenMaxOff = 1 << 20
+)
+
+// screenState is a Decoder's screen and what it has counted.
+type screenState struct {
+	proj         *projNode
+	pass         func(*Event) bool
+	seen, passed int
+	// off counts down the events to decode in full; backoff is what it
+	// starts from after the next run that lets too many through.
+	off, backoff int
+}
+
+// SetScreen sets the screen of the lines decoded from now on (see
+// Screen); nil decodes every line with the Decoder's projection. The
+// Decoder calls s.Pass on its own goroutine, so a Pass that keeps scratch
+// space must be one Decoder's own.
+func (d *Decoder) SetScreen(s *Screen) {
+	d.screen = s
+	if d.ready {
+		d.init()
+	}
+}
+
+// Screened counts the lines a Decoder decoded with its screen only, and
+// those it decoded twice, first with the screen: for tests and for
+// measuring what the screen saves.
+func (d *Decoder) Screened() (only, twice uint64) { return d.screenedOnly, d.screenedTwice }
+
+// screening reports whether the next line is screened.
+func (s *screenState) screening() bool {
+	if s.off > 0 {
+		s.off--
+		return false
+	}
+	return true
+}
+
+// count notes one screened event and whether it passed.
+func (s *screenState) count(passed bool) {
+	s.seen++
+	if passed {
+		s.passed++
+	}
+	if s.seen == screenRun {
+		if s.passed > screenMaxPass*screenRun/256 {
+			s.off = max(s.backoff, screenOff)
+			s.backoff = min(2*s.off, screenMaxOff)
+		} else {
+			s.backoff = 0
+		}
+		s.seen, s.passed = 0, 0
+	}
+}
