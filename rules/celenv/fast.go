@@ -2,6 +2,7 @@ package celenv
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"regexp"
 	"slices"
@@ -424,15 +425,62 @@ type constant struct {
 	s    string
 	n    float64
 	b    bool
+	// head and tail are a string of 16 bytes or fewer as words: its first
+	// eight bytes (all of a shorter one, zero-padded) and its last eight.
+	// With thousands of rules a candidate's literal is rarely in the
+	// cache, and equal compares the event's text, which is, with these,
+	// which lie in the term the test has just read, rather than wait for
+	// the literal's bytes.
+	head, tail uint64
+}
+
+// maxInline is the longest string constant equal compares by its words.
+const maxInline = 16
+
+func stringConst(s string) constant {
+	c := constant{kind: event.String, s: s}
+	if len(s) <= maxInline {
+		c.head, c.tail = words(s)
+	}
+	return c
+}
+
+// words returns the head and tail words of a string of 16 bytes or
+// fewer (see constant).
+func words(s string) (head, tail uint64) {
+	if len(s) >= 8 {
+		return le64(s), le64(s[len(s)-8:])
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		head = head<<8 | uint64(s[i])
+	}
+	return head, 0
+}
+
+// le64 reads the first eight bytes of s as a little-endian word.
+func le64(s string) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), 8))
+}
+
+// equalText reports whether s is c's string.
+func (c *constant) equalText(s string) bool {
+	if len(s) != len(c.s) {
+		return false
+	}
+	if len(s) > maxInline {
+		return s == c.s
+	}
+	h, t := words(s)
+	return h == c.head && t == c.tail
 }
 
 func constOf(v ref.Val, share func(string) string) (constant, bool) {
 	switch x := v.(type) {
 	case types.String:
 		if share != nil {
-			return constant{kind: event.String, s: share(string(x))}, true
+			return stringConst(share(string(x))), true
 		}
-		return constant{kind: event.String, s: strings.Clone(string(x))}, true
+		return stringConst(strings.Clone(string(x))), true
 	case types.Double:
 		return constant{kind: event.Number, n: float64(x)}, true
 	case types.Int:
@@ -455,7 +503,7 @@ func equal(v event.Value, c constant) bool {
 	}
 	switch c.kind {
 	case event.String:
-		return v.Str() == c.s
+		return c.equalText(v.Str())
 	case event.Number:
 		return v.Num() == c.n
 	case event.Bool:
