@@ -165,12 +165,13 @@ var (
 	storeUp     = prometheus.NewDesc("cep_state_store_up", "1 while the state store's backend (Redis) answers.", nil, nil)
 	srcSkipped  = prometheus.NewDesc("cep_source_copies_skipped_total", "Copies read from a repartition topic and skipped: written twice by a copier that restarted from its checkpoint.", []string{"source"}, nil)
 	srcRekeyed  = prometheus.NewDesc("cep_source_rekeyed_total", "Copies of a source's events written to repartition topics (scale-out).", []string{"source"}, nil)
+	srcScreened = prometheus.NewDesc("cep_source_events_screened_total", "Events a source decoded with only the fields rules are indexed by, since no rule could reach them.", []string{"source"}, nil)
 	srcLost     = prometheus.NewDesc("cep_source_lost_total", "Input deleted upstream before cep read it (Kafka messages removed by retention while cep lagged).", []string{"source"}, nil)
 	srcLag      = prometheus.NewDesc("cep_source_lag_messages", "Messages of a partition not yet read, as the broker last told (Kafka sources), by source and partition (topic/partition).", []string{"source", "partition"}, nil)
 	storeErrs   = prometheus.NewDesc("cep_state_store_errors_total", "Calls to the state store's backend (Redis) that failed.", nil, nil)
 )
 
-var otherDescs = []*prometheus.Desc{ruleInfo, stateKind, streamTime, streamLag, streamIdle, srcEvents, srcBad, srcBytes, srcLost, srcRekeyed, srcSkipped, srcLag, reloads, reloadOK, reloadTime, ingestReqs, ingestPend,
+var otherDescs = []*prometheus.Desc{ruleInfo, stateKind, streamTime, streamLag, streamIdle, srcEvents, srcBad, srcBytes, srcLost, srcRekeyed, srcSkipped, srcScreened, srcLag, reloads, reloadOK, reloadTime, ingestReqs, ingestPend,
 	stateRole, reading, failsInRow, withheld, storeUp, storeErrs, rebalances, joinErrors, taskRuns, tasksNow}
 
 // roles are the values of cep_state_role's label.
@@ -294,6 +295,9 @@ func (m *Metrics) collectRuntime(ch chan<- prometheus.Metric, st *runtime.Statis
 		}
 		if n := c.Duplicates.Load(); n > 0 {
 			ch <- prometheus.MustNewConstMetric(srcSkipped, counter, float64(n), name)
+		}
+		if n := c.Screened.Load(); n > 0 {
+			ch <- prometheus.MustNewConstMetric(srcScreened, counter, float64(n), name)
 		}
 		for lane, n := range c.Lag.Snapshot() {
 			ch <- prometheus.MustNewConstMetric(srcLag, gauge, float64(n), name, lane)

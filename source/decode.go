@@ -317,6 +317,8 @@ func (p *pipeline) decode(dec event.Decoder) {
 		made     *func() func([]*event.Event)
 		prepare  func([]*event.Event)
 		screened *func(stream string) *event.Screen
+		// screenedOut is what dec.Screened said last.
+		screenedOut uint64
 	)
 	for c := range p.jobs {
 		if live != nil {
@@ -361,6 +363,10 @@ func (p *pipeline) decode(dec event.Decoder) {
 			if hi < len(c.lines) {
 				runtime.Gosched()
 			}
+		}
+		if only, _ := dec.Screened(); only != screenedOut {
+			p.r.Counts.Screened.Add(only - screenedOut)
+			screenedOut = only
 		}
 		c.done <- struct{}{}
 	}

@@ -421,6 +421,9 @@ func TestScreensOnDecoders(t *testing.T) {
 	if seen != n || screened == 0 {
 		t.Fatalf("%d events, %d screened out: want %d, some", seen, screened, n)
 	}
+	if got := src.Counts().Screened.Load(); got != uint64(screened) {
+		t.Errorf("Counts().Screened = %d, want %d", got, screened)
+	}
 	if m := makers.Load(); m < 1 || m > 2 {
 		t.Errorf("%d screens made for 2 decoders", m)
 	}

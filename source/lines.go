@@ -57,6 +57,9 @@ type Counters struct {
 	// Rekeyed counts copies written to repartition topics (scale-out);
 	// Duplicates copies read from one and skipped, written twice.
 	Rekeyed, Duplicates atomic.Uint64
+	// Screened counts the events decoded with their screen's fields
+	// only (event.Screen), which no rule could reach.
+	Screened atomic.Uint64
 	// Starting is set while the source has not begun to read: a Kafka
 	// source finding its partitions and offsets, or waiting for brokers
 	// that do not answer. Readiness is false meanwhile.
@@ -76,6 +79,7 @@ func (o *Counters) AddCounts(c *Counters) {
 	o.Lost.Add(c.Lost.Load())
 	o.Rekeyed.Add(c.Rekeyed.Load())
 	o.Duplicates.Add(c.Duplicates.Load())
+	o.Screened.Add(c.Screened.Load())
 }
 
 // LagTable holds a source's lag by lane; the zero value is empty.

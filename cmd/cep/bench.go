@@ -551,6 +551,9 @@ func (a *app) runBench(p benchParams) error {
 	extra["projected"] = spec.Decoder.Project != nil
 	extra["prepared"] = p.prepare
 	extra["screened"] = p.screen
+	if n := src.counts.Screened.Load(); n > 0 {
+		extra["screened_out"] = n
+	}
 	extra["shards"] = max(p.shards, 1)
 	res.Extra = extra
 	if p.compare {
@@ -803,6 +806,7 @@ func (s *benchSource) Run(ctx context.Context, _ source.Positions, out chan<- so
 			s.counts.Malformed.Store(c.Malformed.Load())
 			s.counts.Lines.Store(c.Lines.Load())
 			s.counts.Bytes.Store(c.Bytes.Load())
+			s.counts.Screened.Store(c.Screened.Load())
 			err := <-errc
 			if s.hold {
 				<-ctx.Done()

@@ -403,15 +403,16 @@ func sortedKeys(m map[string]bool) []string {
 // or failed, so nothing is lost silently.
 func (a *app) summary(set *rules.Set, res *runtime.Result, srcs []source.Source, took time.Duration) {
 	s := res.Stats
-	var malformed uint64
+	var malformed, screened uint64
 	for _, src := range srcs {
 		malformed += src.Counts().Malformed.Load()
+		screened += src.Counts().Screened.Load()
 	}
 	a.log.Info("run finished",
 		"events", s.Events, "malformed_lines", malformed, "late", s.Late, "late_dropped", s.LateDropped,
 		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors, "without_key", s.KeyMissing,
 		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped, "quarantined", s.Quarantined,
-		"state_shed", s.StateShed, "released_early", s.ReleasedEarly, "lines_packed", s.LinesPacked, "peak_rss_bytes", peakRSS(),
+		"state_shed", s.StateShed, "released_early", s.ReleasedEarly, "lines_packed", s.LinesPacked, "screened", screened, "peak_rss_bytes", peakRSS(),
 		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))
 	for _, r := range set.Rules {
 		if n := r.Health.Errors(); n > 0 {
