@@ -59,7 +59,7 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 	if e.prepBy == 0 {
 		return nil
 	}
-	by, dets, idx, keyed := e.prepBy, e.dets, e.prepIndex, e.prepKeyed
+	by, dets, idx, keyed, unscreened := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}
 	return func() func([]*event.Event) {
@@ -81,7 +81,9 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 		return func(evs []*event.Event) {
 			cands, ends = cands[:0], ends[:0]
 			for _, ev := range evs {
-				if ev != nil && rt != nil {
+				// An event this engine's screen turned away reaches no
+				// detector; it keeps its mark (see Screens).
+				if ev != nil && rt != nil && ev.Prepared != unscreened {
 					for _, i := range rt.route(ev) {
 						cands = append(cands, int32(i))
 					}
@@ -101,7 +103,7 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 			for k, ev := range evs {
 				idx := cands[start:ends[k]]
 				start = ends[k]
-				if ev == nil {
+				if ev == nil || ev.Prepared == unscreened {
 					continue
 				}
 				if keyedDets == nil || ev.Stream != keyedStream {

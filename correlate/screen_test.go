@@ -3,6 +3,7 @@ package correlate
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,10 +57,10 @@ func screenLines() [][]byte {
 }
 
 // runScreened decodes lines as a source's decoder does, with the engine's
-// screen when screened, runs the rules over them and returns the alerts
-// (as JSON), the counters, and how many lines the screen let through and
-// turned away.
-func runScreened(t *testing.T, srcs []string, screened bool) (string, Stats, map[string]RuleStats, uint64, uint64) {
+// screen when screened and prepared by its Preparer when prepared, runs
+// the rules over them and returns the alerts (as JSON), the counters, and
+// how many lines the screen turned away and let through.
+func runScreened(t *testing.T, srcs []string, screened, prepared bool) (string, Stats, map[string]RuleStats, uint64, uint64) {
 	t.Helper()
 	rs := compileRules(t, srcs...)
 	var out []byte
@@ -85,6 +86,10 @@ func runScreened(t *testing.T, srcs []string, screened bool) (string, Stats, map
 		}
 		d.SetScreen(s)
 	}
+	var prepare func([]*event.Event)
+	if prepared {
+		prepare = e.Preparer()()
+	}
 	lines := screenLines()
 	for i := 0; i < len(lines); i += 64 {
 		var evs []*event.Event
@@ -94,6 +99,14 @@ func runScreened(t *testing.T, srcs []string, screened bool) (string, Stats, map
 				t.Fatal(err)
 			}
 			evs = append(evs, ev)
+		}
+		if prepare != nil {
+			prepare(evs)
+			for _, ev := range evs {
+				if !slices.ContainsFunc(ev.Fields, func(f event.Field) bool { return f.Key == "amount" }) && ev.Prepared != e.unscreened {
+					t.Fatalf("event %s, screened out, prepared as %+v", ev.ID, ev.Prepared)
+				}
+			}
 		}
 		e.PushBatch(evs, time.Time{})
 	}
@@ -106,26 +119,30 @@ func runScreened(t *testing.T, srcs []string, screened bool) (string, Stats, map
 // the fields rules are indexed by changes no alert, no alert's fields and
 // no counter.
 func TestScreenedSameAlerts(t *testing.T) {
-	want, wantTotals, wantStats, _, _ := runScreened(t, screenRules, false)
+	want, wantTotals, wantStats, _, _ := runScreened(t, screenRules, false, false)
 	for _, id := range []string{"watch-a", "watch-b", "fields", "nested"} {
 		if !strings.Contains(want, `"rule":"`+id+`"`) {
 			t.Fatalf("rule %s raised no alert: the test would prove less", id)
 		}
 	}
-	got, gotTotals, gotStats, only, twice := runScreened(t, screenRules, true)
-	if only+twice != 5000 || twice == 0 {
-		t.Fatalf("screened out %d lines and let %d through, want 5000 screened, some let through", only, twice)
-	}
-	if got != want {
-		t.Errorf("alerts\n%s\nwant\n%s", got, want)
-	}
-	if gotTotals != wantTotals {
-		t.Errorf("counters %+v, want %+v", gotTotals, wantTotals)
-	}
-	for id, w := range wantStats {
-		if gotStats[id] != w {
-			t.Errorf("rule %s: counters %+v, want %+v", id, gotStats[id], w)
-		}
+	for _, prepared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("prepared=%v", prepared), func(t *testing.T) {
+			got, gotTotals, gotStats, only, twice := runScreened(t, screenRules, true, prepared)
+			if only+twice != 5000 || twice == 0 {
+				t.Fatalf("screened out %d lines and let %d through, want 5000 screened, some let through", only, twice)
+			}
+			if got != want {
+				t.Errorf("alerts\n%s\nwant\n%s", got, want)
+			}
+			if gotTotals != wantTotals {
+				t.Errorf("counters %+v, want %+v", gotTotals, wantTotals)
+			}
+			for id, w := range wantStats {
+				if gotStats[id] != w {
+					t.Errorf("rule %s: counters %+v, want %+v", id, gotStats[id], w)
+				}
+			}
+		})
 	}
 }
 
