@@ -142,7 +142,9 @@ The latency is measured from an event's hand-over to its alert.
 
 Lines are generated (or read) into memory first; the timed run decodes
 them on --decoders goroutines, as a file source does, keeping only the
-fields the rules read (--project=false decodes every field).
+fields the rules read (--project=false decodes every field), and of an
+event no rule can reach only the fields rules are indexed by
+(--screen=false decodes every event with the rules' fields).
 
 --compare-handwritten times, on the same lines, a hand-written
 single-threaded Go program of the same logic (filter and sequence): it
