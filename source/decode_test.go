@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -406,7 +407,7 @@ func TestScreensOnDecoders(t *testing.T) {
 			if v, ok := ev.Get("v"); !ok || v.Num() != float64(seen) {
 				t.Fatalf("event %s: v %v %v", ev.ID, v, ok)
 			}
-			_, decoded := lookup(ev.Fields, "v")
+			decoded := slices.ContainsFunc(ev.Fields, func(f event.Field) bool { return f.Key == "v" })
 			k, _ := ev.Get("k")
 			switch {
 			case !decoded && k.Str() != "k0":
@@ -429,13 +430,4 @@ func TestScreensOnDecoders(t *testing.T) {
 	if m := makers.Load(); m < 1 || m > 2 {
 		t.Errorf("%d screens made for 2 decoders", m)
 	}
-}
-
-func lookup(fs []event.Field, key string) (event.Value, bool) {
-	for _, f := range fs {
-		if f.Key == key {
-			return f.Value, true
-		}
-	}
-	return event.Value{}, false
 }
