@@ -294,7 +294,11 @@ state: {dir: state, interval: 200ms}
 `, rcv.srv.URL))
 		s := startCep(dir, "run", "--config", cfg)
 		Eventually(func() bool { return hasCheckpoint(filepath.Join(dir, "state")) }).Should(BeTrue())
-		Eventually(func() int { return total(archiveCounts(dir)) }).Should(BeNumerically(">=", len(want)/3))
+		// Killed while the slow webhook (10 ms an alert) has a quarter of
+		// the alerts: the rest take it seconds. Waiting for a third in the
+		// archive instead let a run whose alerts came late in the input
+		// (windows closing at its end) finish first on a loaded machine.
+		Eventually(func() int { return len(rcv.ids()) }, "1m").Should(BeNumerically(">=", len(want)/4))
 		s.Kill()
 		Eventually(s).Should(gexec.Exit())
 		first := archiveCounts(dir)
