@@ -3,9 +3,12 @@ package spec
 import (
 	"fmt"
 	"strings"
+	"syscall"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
 )
 
 // A filter indexed by merchant, and the same condition written so that
@@ -50,5 +53,57 @@ var _ = Describe("events no rule can reach", func() {
 		Expect(len(byRule["spec.indexed"])).To(BeNumerically(">", 100))
 		Expect(byRule["spec.indexed"]).To(Equal(byRule["spec.plain"]))
 		Expect(byRule["spec.indexed"][0].fields).To(ContainSubstring("city:Cé"))
+	})
+})
+
+// kindRule alerts on every event of one kind.
+func kindRule(id, kind string) string {
+	return fmt.Sprintf("id: %s\ntitle: Events of kind %s\nstreams: [s]\nmatch: event.kind == %q\n", id, kind, kind)
+}
+
+var _ = Describe("a screened stream in a service", func() {
+	It("counts what it screens out, and lets through what a rule added by a reload reads", func() {
+		dir := GinkgoT().TempDir()
+		metrics := freeAddr()
+		writeFile(dir, "rules/a.yaml", kindRule("spec.a", "a"))
+		feed := writeFile(dir, "s.jsonl", "")
+		writeFile(dir, "cep.yaml", `rules: [rules]
+engine: {allowed_lateness: 0s}
+sources:
+  - {name: feed, type: file, path: s.jsonl, stream: s, follow: true, poll_interval: 20ms}
+sinks:
+  - {name: archive, type: file, file: {path: alerts.jsonl}}
+metrics: {listen: `+metrics+`}
+`)
+		s := startCep(dir, "run", "--config", "cep.yaml")
+		Eventually(func() int { c, _ := httpGet("http://"+metrics+"/readyz", ""); return c }).Should(Equal(200))
+		events := func(from, to int, kind func(int) string) []string {
+			var out []string
+			for i := from; i < to; i++ {
+				out = append(out, fmt.Sprintf(`{"id":"e%d","ts":%d,"kind":%q,"pad":"%s"}`, i, 1_767_225_600+i, kind(i), strings.Repeat("x", i%7)))
+			}
+			return out
+		}
+
+		By("screening out the events of kinds no rule reads")
+		appendLines(feed, events(0, 600, func(i int) string {
+			if i%100 == 0 {
+				return "a"
+			}
+			return "x"
+		})...)
+		Eventually(func() []string { return alertRules(dir) }).Should(ContainElements("spec.a[e0]", "spec.a[e500]"))
+		Eventually(func() string { _, m := httpGet("http://"+metrics+"/metrics", ""); return m }).
+			Should(MatchRegexp(`cep_source_events_screened_total\{source="feed"\} [1-9][0-9]{2}`))
+
+		By("adding a rule for them: after the reload they reach it")
+		writeFile(dir, "rules/x.yaml", kindRule("spec.x", "x"))
+		s.Signal(syscall.SIGHUP)
+		Eventually(s.Err).Should(gbytes.Say("rules reloaded"))
+		appendLines(feed, events(600, 620, func(int) string { return "x" })...)
+		Eventually(func() []string { return alertRules(dir) }).Should(ContainElements("spec.x[e600]", "spec.x[e618]"))
+		Expect(alertRules(dir)).NotTo(ContainElement("spec.x[e1]"), "events before the reload are not read again")
+		s.Terminate()
+		Eventually(s).Should(gexec.Exit(0))
 	})
 })
