@@ -79,6 +79,14 @@ func (sp *Preparation) loadScreens() *func(stream string) *event.Screen {
 	return sp.screens.Load()
 }
 
+// countScreened adds to counts what dec screened out since it had
+// screened out last, and returns what it has now.
+func countScreened(dec *event.Decoder, counts *Counters, last uint64) uint64 {
+	only, _ := dec.Screened()
+	counts.Screened.Add(only - last)
+	return only
+}
+
 // screen sets dec's screen to what mk makes for its stream, and returns
 // mk to remember.
 func screen(dec *event.Decoder, mk *func(stream string) *event.Screen) *func(stream string) *event.Screen {
@@ -364,10 +372,7 @@ func (p *pipeline) decode(dec event.Decoder) {
 				runtime.Gosched()
 			}
 		}
-		if only, _ := dec.Screened(); only != screenedOut {
-			p.r.Counts.Screened.Add(only - screenedOut)
-			screenedOut = only
-		}
+		screenedOut = countScreened(&dec, p.r.Counts, screenedOut)
 		c.done <- struct{}{}
 	}
 }

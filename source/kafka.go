@@ -856,6 +856,8 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 		made     *func() func([]*event.Event)
 		prepare  func([]*event.Event)
 		screened *func(stream string) *event.Screen
+		// screenedOut is what dec.Screened said last.
+		screenedOut uint64
 	)
 	for raw := range raws {
 		if live != nil {
@@ -928,6 +930,7 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 				}
 			}
 		}
+		screenedOut = countScreened(&dec, &k.counts, screenedOut)
 		if prep != nil {
 			prep(b.evs)
 		}

@@ -796,3 +796,52 @@ func toHeaders(hs []kgo.RecordHeader) []kafka.Header {
 	}
 	return out
 }
+
+// TestKafkaScreens: a Kafka source's decoders screen their messages with
+// the Preparation's screens, and count what they turn away, but not when
+// the source copies its events to repartition topics, whose keys read
+// fields a screen may not decode.
+func TestKafkaScreens(t *testing.T) {
+	c := broker(t, map[string]int{"pay": 2, "rep": 1})
+	var msgs []msg
+	for i := range 1000 {
+		m := ev("pay", int32(i%2), fmt.Sprintf("e%d", i), i)
+		m.value = fmt.Sprintf(`{"id":"e%d","ts":%d,"k":"k%d","v":%d}`, i, t0+i, i%40, i)
+		msgs = append(msgs, m)
+	}
+	produce(t, c, msgs...)
+	prep := &Preparation{}
+	prep.StoreScreens(func(string) *event.Screen {
+		return &event.Screen{Project: event.NewProjection([][]string{{"k"}}), Pass: func(ev *event.Event) bool {
+			k, _ := ev.Get("k")
+			return k.Str() == "k0"
+		}}
+	})
+	for _, rekey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rekey=%v", rekey), func(t *testing.T) {
+			k := kafkaSource(c, "pay")
+			k.Spec.Prepare = prep
+			k.Spec.Projection = NewProjection(event.NewProjection([][]string{{"k"}, {"v"}}))
+			if rekey {
+				k.Rekey = []Rekey{{Topic: "rep", Key: func(ev *event.Event) ([]byte, bool) {
+					v, ok := ev.Get("k")
+					return []byte(v.Str()), ok
+				}}}
+				k.Writer = &kafka.Writer{Addr: kafka.TCP(c.ListenAddrs()...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+					BatchSize: RekeyBatchCount, BatchBytes: RekeyBatchBytes, BatchTimeout: time.Millisecond}
+				defer k.Writer.Close()
+			}
+			ids, _, err := readAll(t, k, nil)
+			if err != nil || len(ids) != 1000 {
+				t.Fatalf("%d events, %v", len(ids), err)
+			}
+			got, want := k.Counts().Screened.Load(), uint64(1000-1000/40)
+			if rekey {
+				want = 0
+			}
+			if got != want {
+				t.Errorf("%d events screened out, want %d", got, want)
+			}
+		})
+	}
+}
