@@ -103,3 +103,42 @@ func BenchmarkKeyTable(b *testing.B) {
 		})
 	}
 }
+
+// TestKeyTableEnds: a text no key ends like is turned away, and the
+// filter never turns away a text whose key is in the table; a key
+// shorter than two bytes turns nothing away.
+func TestKeyTableEnds(t *testing.T) {
+	var keys []string
+	m := map[string][]int{}
+	for i := range 300 {
+		k := fmt.Sprintf("s:m-%05d", i*100)
+		keys = append(keys, k)
+		m[k] = []int{i}
+	}
+	m["n:4688"] = []int{1000}
+	m["s:a"] = []int{1001}
+	tab := newKeyTable(m)
+	turnedAway := 0
+	for i := range 20000 {
+		s := fmt.Sprintf("m-%05d", i)
+		found := len(tab.lookup(nil, []byte("s:"+s))) > 0
+		if tab.endsUnlike(s) {
+			turnedAway++
+			if found {
+				t.Fatalf("%q turned away, but its key is in the table", s)
+			}
+		}
+	}
+	if turnedAway == 0 {
+		t.Error("no text turned away: the filter does nothing")
+	}
+	for _, s := range []string{"a", "", "m-00300", "x-4688"} {
+		if tab.endsUnlike(s) {
+			t.Errorf("%q turned away", s)
+		}
+	}
+	short := newKeyTable(map[string][]int{"s": {1}, "s:m-1": {2}})
+	if short.endsUnlike("zz") {
+		t.Error("a table with a key of one byte turns a text away")
+	}
+}

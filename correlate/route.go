@@ -209,8 +209,10 @@ func (r *router) route(ev *event.Event) []int {
 			continue
 		}
 		if !p.buckets.empty() {
-			if r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v); ok {
-				out = p.buckets.lookup(out, r.keyBuf)
+			if !(v.Kind() == event.String && p.buckets.endsUnlike(v.Str())) {
+				if r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v); ok {
+					out = p.buckets.lookup(out, r.keyBuf)
+				}
 			}
 		}
 		if p.cased.empty() && p.folded.empty() {
