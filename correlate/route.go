@@ -209,7 +209,7 @@ func (r *router) route(ev *event.Event) []int {
 			continue
 		}
 		if !p.buckets.empty() {
-			if !(v.Kind() == event.String && p.buckets.endsUnlike(v.Str())) {
+			if v.Kind() != event.String || !p.buckets.endsUnlike(v.Str()) {
 				if r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v); ok {
 					out = p.buckets.lookup(out, r.keyBuf)
 				}
