@@ -251,12 +251,12 @@ type Engine struct {
 	// when it prepares none; prepMask marks the filters it evaluates,
 	// prepIndex routes to them (one index for all its preparers), and
 	// rest routes to the other detectors.
-	prepBy uint64
+	prepBy    uint64
+	prepMask  []bool
+	prepIndex *routeIndex
 	// unscreened is the Prepared of the events a screen of this engine
 	// found no detector for (see Screens).
 	unscreened *event.Prepared
-	prepMask   []bool
-	prepIndex  *routeIndex
 	// prepByStream counts the filters prepMask marks by the stream they
 	// read (those of every stream in each), prepAllStreams those that
 	// read every stream. selfPrep prepares, on the engine's goroutine,
@@ -668,7 +668,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 		e.learn(o, ev)
 	}
 	switch {
-	case ev.Prepared != nil && ev.Prepared == e.unscreened:
+	case ev.Prepared == e.unscreened:
 		// The router would find no detector: the screen asked it.
 	case e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy:
 		e.dispatchPrepared(ev)
@@ -716,7 +716,7 @@ func (e *Engine) lateFor(r *rules.Rule) string {
 // rule's late policy. Sequences and filters take late events only under
 // late: process or correct, since their order matters.
 func (e *Engine) dispatchLate(ev *event.Event) bool {
-	if ev.Prepared != nil && ev.Prepared == e.unscreened {
+	if ev.Prepared == e.unscreened {
 		e.applyFacts()
 		return false
 	}

@@ -20,24 +20,19 @@ func (e *Engine) Screens() func(stream string) *event.Screen {
 	}
 	// Online models learn from every event of their label streams.
 	learns := map[string]bool{}
-	for stream, os := range e.feedback {
-		learns[stream] = len(os) > 0
+	for stream := range e.feedback {
+		learns[stream] = true
 	}
 	return func(stream string) *event.Screen {
 		sr := idx.stream(stream)
 		if len(sr.always) > 0 || learns[stream] {
 			return nil
 		}
+		// A stream no rule reads has no paths: its events are screened
+		// with their time and id alone, and reach nothing.
 		paths := make([][]string, len(sr.paths))
 		for i := range sr.paths {
 			paths[i] = sr.paths[i].path
-		}
-		if len(paths) == 0 {
-			// No rule reads the stream.
-			return &event.Screen{Project: event.NewProjection(nil), Pass: func(ev *event.Event) bool {
-				ev.Prepared = unscreened
-				return false
-			}}
 		}
 		rt := newRouter(idx)
 		return &event.Screen{
