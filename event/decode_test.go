@@ -485,6 +485,7 @@ func FuzzDecode(f *testing.F) {
 		checkAccount(t, line, proj)
 		checkIndexedThaw(t, line, proj)
 		checkScreened(t, line, proj)
+		checkShaped(t, line, proj)
 		checkProjected(t, line, proj, Limits{})
 		checkProjected(t, line, proj, Limits{MaxValues: 8, MaxBytes: 200 + len(line), MaxDepth: 4})
 	})

@@ -59,6 +59,9 @@ type scratch struct {
 	tape  []sfield // members of closed composites, each contiguous
 	text  []byte   // decoded strings
 	ents  []byte   // the line index being made (parser.index)
+	// shapes are the last top-level shapes of the projections decoded
+	// with (see shape).
+	shapes [2]shape
 }
 
 func (s *scratch) reset() {

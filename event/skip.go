@@ -36,13 +36,36 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 	}
 	mark := len(p.s.stack)
 	part := false
-	for {
+	var sh *shape
+	if depth == 0 {
+		sh = p.s.shapeFor(node)
+	}
+	for i := 0; ; i++ {
 		at := -1
 		if p.index && depth == 0 {
 			p.skipSpace()
 			at = p.pos
 		}
-		key, err := p.member()
+		var (
+			key   sref
+			kid   *projNode
+			known bool
+			err   error
+		)
+		if sh != nil && i < len(sh.members) && sh.members[i].ok {
+			m := &sh.members[i]
+			key, known, err = p.knownMember(m.name)
+			kid = m.kid
+		}
+		if !known {
+			key, err = p.member()
+			if err == nil {
+				kid = node.child(p.view(key))
+				if sh != nil {
+					sh.learn(i, p.view(key), key.n&textBit == 0, kid)
+				}
+			}
+		}
 		if err != nil {
 			return sval{}, err
 		}
@@ -50,7 +73,6 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 			p.noteMember(key, at)
 		}
 		var v sval
-		kid := node.child(p.view(key))
 		switch {
 		case kid == nil:
 			p.drop(key)

@@ -1,0 +1,81 @@
+package event
+
+import "bytes"
+
+// The lines of one stream mostly name the same members in the same order,
+// and a projected decode spends a fifth of its time reading member names
+// and finding them among the projection's (scanning the string, then
+// hashing it into the node). A shape remembers, for the top-level object
+// of the last line decoded with a node, each member's name in order and
+// the node's child for it; the next line's member at the same place is
+// first compared with that name as bytes. A name found so is the same
+// string the scan would have found (it holds no quote, backslash or
+// control byte, and its bytes were valid UTF-8 before), so the decode and
+// its errors are those of the scan. A line of another shape costs a
+// failed comparison per member, and teaches the shape its names.
+
+// maxShape bounds the members a shape remembers: wider objects read the
+// rest by scanning.
+const maxShape = 64
+
+type shapeMember struct {
+	name []byte
+	kid  *projNode
+	ok   bool // name is a plain string of the line (no escapes)
+}
+
+type shape struct {
+	node    *projNode
+	members []shapeMember
+}
+
+// shapeFor returns the shape of node, taking over the one least recently
+// asked for when neither is node's: a screened decoder alternates between
+// its screen's node and its projection's.
+func (s *scratch) shapeFor(node *projNode) *shape {
+	switch node {
+	case s.shapes[0].node:
+		return &s.shapes[0]
+	case s.shapes[1].node:
+		s.shapes[0], s.shapes[1] = s.shapes[1], s.shapes[0]
+		return &s.shapes[0]
+	}
+	s.shapes[1] = s.shapes[0]
+	s.shapes[0] = shape{node: node, members: s.shapes[1].members[:0:0]}
+	return &s.shapes[0]
+}
+
+// knownMember is member for a member expected to be named name: it
+// reports false, having consumed nothing but space, when the line's next
+// member is not exactly that name.
+func (p *parser) knownMember(name []byte) (sref, bool, error) {
+	p.skipSpace()
+	start := p.pos + 1
+	end := start + len(name)
+	if end >= len(p.line) || p.line[p.pos] != '"' || p.line[end] != '"' || !bytes.Equal(p.line[start:end], name) {
+		return sref{}, false, nil
+	}
+	if err := p.count(); err != nil {
+		return sref{}, true, err
+	}
+	p.pos = end + 1
+	p.skipSpace()
+	if p.pos >= len(p.line) || p.line[p.pos] != ':' {
+		return sref{}, true, p.errorf("expected ':' after member name %q", name)
+	}
+	p.pos++
+	return sref{off: uint32(start), n: uint32(len(name))}, true, nil
+}
+
+// learn records the ith member's name and child.
+func (sh *shape) learn(i int, name string, plain bool, kid *projNode) {
+	if i >= maxShape {
+		return
+	}
+	for len(sh.members) <= i {
+		sh.members = append(sh.members, shapeMember{})
+	}
+	m := &sh.members[i]
+	m.name = append(m.name[:0], name...)
+	m.kid, m.ok = kid, plain
+}
