@@ -199,8 +199,10 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 	if s := d.scr; s != nil && s.screening() {
 		// A line is malformed under a screen exactly when it is under
 		// the projection (see Project), so its error stands.
-		ev, err := d.decode(raw, s.proj)
+		s.slabs.mark()
+		ev, err := d.decode(raw, s.proj, &s.slabs)
 		if err != nil {
+			s.slabs.giveBack()
 			return nil, err
 		}
 		passed := s.pass(ev)
@@ -211,9 +213,10 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 			ev.Seq = d.seq
 			return ev, nil
 		}
+		s.slabs.giveBack()
 		d.screenedTwice++
 	}
-	ev, err := d.decode(raw, d.proj)
+	ev, err := d.decode(raw, d.proj, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -223,11 +226,11 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 }
 
 // decode is Decode of a trimmed line within the size limit, with node's
-// fields.
-func (d *Decoder) decode(raw []byte, node *projNode) (*Event, error) {
+// fields, allocating the event from sl when it is not nil (see slabs).
+func (d *Decoder) decode(raw []byte, node *projNode, sl *slabs) (*Event, error) {
 	d.s.reset()
 	defer d.s.trim()
-	p := parser{line: raw, s: &d.s, lim: d.lim, bytes: len(raw)}
+	p := parser{line: raw, s: &d.s, lim: d.lim, bytes: len(raw), slab: sl}
 	root, err := p.rootIn(node)
 	if err != nil {
 		return nil, err
@@ -236,7 +239,16 @@ func (d *Decoder) decode(raw []byte, node *projNode) (*Event, error) {
 	if v, ok := p.tapePath(root, d.idKey); ok && v.kind == String && v.ref.n&^textBit != 0 {
 		spare = 0 // the id will point into the line
 	}
-	ev, lz, fs := newEvent(len(d.s.tape), node != nil)
+	var (
+		ev *Event
+		lz *lazyFields
+		fs []Field
+	)
+	if sl != nil {
+		ev, lz, fs = sl.event(len(d.s.tape))
+	} else {
+		ev, lz, fs = newEvent(len(d.s.tape), node != nil)
+	}
 	fields, buf := p.build(root, true, spare, fs)
 	ev.Stream, ev.Raw, ev.Fields = d.Stream, buf[:len(raw):len(raw)], fields
 	if lz != nil {

@@ -100,6 +100,8 @@ type parser struct {
 	// index, when set, has projObject note each top-level member in
 	// s.ents (see lineIndex).
 	index bool
+	// slab, when set, is where build takes the event's bytes.
+	slab *slabs
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -626,7 +628,11 @@ func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field
 	lines := p.line // where the strings of the line end up
 	textAt := 0     // where the text starts in buf
 	if copyLine {
-		buf = make([]byte, len(p.line)+len(s.text), len(p.line)+len(s.text)+spare)
+		if n := len(p.line) + len(s.text); p.slab != nil {
+			buf = p.slab.alloc(n, n+spare)
+		} else {
+			buf = make([]byte, n, n+spare)
+		}
 		copy(buf, p.line)
 		copy(buf[len(p.line):], s.text)
 		lines, textAt = buf, len(p.line)

@@ -25,7 +25,9 @@ type Screen struct {
 	// are added to it, as to the Decoder's.
 	Project *Projection
 	// Pass reports whether an event decoded with Project may be read for
-	// more than Project holds. It is called on the decoding goroutine.
+	// more than Project holds. It is called on the decoding goroutine,
+	// and must not keep the event: the memory of one it lets through is
+	// reused for the next line (see slabs).
 	Pass func(*Event) bool
 }
 
@@ -57,6 +59,8 @@ type screenState struct {
 	// off counts down the events to decode in full; backoff is what it
 	// starts from after the next run that lets too many through.
 	off, backoff int
+	// slabs hold the events screened out.
+	slabs slabs
 }
 
 // SetScreen sets the screen of the lines decoded from now on (see
