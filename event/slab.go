@@ -7,7 +7,7 @@ import "unsafe"
 // allocations: its block and its copy of the line. Those two were a fifth
 // of the CPU of a filter scenario with the collector's sweeping of them.
 // A decoder with a screen takes both from slabs of its own instead: a
-// block among a few dozen, the line's bytes among 32 KiB of lines, each
+// block among a few dozen, the line's bytes among 16 KiB of lines, each
 // slab taken in one allocation and freed by the collector once none of
 // its events is left. An event the screen lets through is decoded again
 // with the whole projection, and the room it took in the slabs is given
@@ -18,7 +18,7 @@ import "unsafe"
 
 const (
 	slabBlocks = 32
-	slabBytes  = 32 << 10
+	slabBytes  = 16 << 10
 )
 
 // blockSlab hands out blocks of one size.
@@ -81,7 +81,7 @@ func (s *slabs) event(n int) (*Event, *lazyFields, []Field) {
 // alloc returns n bytes of capacity c, from the slab when c is small
 // enough to leave it useful.
 func (s *slabs) alloc(n, c int) []byte {
-	if c > slabBytes/8 {
+	if c > slabBytes/4 {
 		return make([]byte, n, c)
 	}
 	if len(s.bytes)+c > cap(s.bytes) {
