@@ -18,14 +18,28 @@ import (
 )
 
 // randomLines writes n lines of events among blank, malformed, untimed and
-// oversized lines.
+// oversized lines, lines ending in CRLF, and lines longer than a reader's
+// buffer.
 func randomLines(seed uint64, n int) string {
 	rnd := rand.New(rand.NewPCG(seed, 3))
 	var b strings.Builder
 	for i := range n {
 		switch rnd.IntN(40) {
 		case 0:
-			b.WriteString("\n")
+			switch rnd.IntN(3) {
+			case 0:
+				b.WriteString("\n")
+			case 1:
+				b.WriteString(" \t\r\n")
+			default:
+				fmt.Fprintf(&b, `{"id":"c%d","ts":%d}`+"\r\n", i, 1_700_000_000+i)
+			}
+		case 39:
+			if rnd.IntN(50) == 0 {
+				fmt.Fprintf(&b, `{"ts":1,"x":"%s"}`+"\n", strings.Repeat("z", 300_000))
+			} else {
+				fmt.Fprintf(&b, `{"id":"e%d","ts":%d}`+"\n", i, 1_700_000_000+i)
+			}
 		case 1:
 			b.WriteString("not json\n")
 		case 2:
