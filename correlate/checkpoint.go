@@ -243,8 +243,9 @@ func (e *Engine) encodeClock() []byte {
 		enc.Varint(sc.max)
 		enc.Bool(sc.seen)
 	}
-	enc.Uvarint(uint64(len(r.heap)))
-	for _, ev := range r.heap {
+	buffered := r.events()
+	enc.Uvarint(uint64(len(buffered)))
+	for _, ev := range buffered {
 		enc.Event(ev)
 	}
 	// Suspects held back for their future time wait on.
@@ -282,9 +283,9 @@ func (e *Engine) decodeClock(b []byte) error {
 		sc.seen = d.Bool()
 	}
 	n = d.Count(1)
-	r.heap = r.heap[:0]
+	var buffered []*event.Event
 	for range n {
-		r.heap = append(r.heap, decodeEvent(d))
+		buffered = append(buffered, decodeEvent(d))
 	}
 	n = d.Count(1)
 	for range n {
@@ -296,7 +297,7 @@ func (e *Engine) decodeClock(b []byte) error {
 		if e.future != nil && len(p.evs) > 0 {
 			e.future.pending[stream] = p
 		} else {
-			r.heap = append(r.heap, p.evs...)
+			buffered = append(buffered, p.evs...)
 		}
 	}
 	if d.Err != nil {
@@ -305,7 +306,7 @@ func (e *Engine) decodeClock(b []byte) error {
 	if len(d.B) != 0 {
 		return fmt.Errorf("engine clock state: %d bytes left over", len(d.B))
 	}
-	r.heapify()
+	r.restore(buffered)
 	return nil
 }
 
