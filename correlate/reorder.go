@@ -254,16 +254,19 @@ func (r *reorder) buffered() int { return len(r.heap) + len(r.fifo) - r.head }
 // events returns the buffered events in the order they will be released.
 func (r *reorder) events() []*event.Event {
 	evs := append(slices.Clone(r.fifo[r.head:]), r.heap...)
-	slices.SortFunc(evs, func(a, b *event.Event) int {
-		switch {
-		case a.Before(b):
-			return -1
-		case b.Before(a):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(evs, byEventTime)
 	return evs
+}
+
+// byEventTime orders events as Event.Before does, for slices.SortFunc.
+func byEventTime(a, b *event.Event) int {
+	switch {
+	case a.Before(b):
+		return -1
+	case b.Before(a):
+		return 1
+	}
+	return 0
 }
 
 // restore makes evs the buffered events.

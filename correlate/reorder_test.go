@@ -84,15 +84,7 @@ func TestReorderReleasesInOrder(t *testing.T) {
 			t.Fatalf("round %d: %d events, %d bytes left", round, r.buffered(), r.bytes)
 		}
 		want := slices.Clone(in)
-		slices.SortStableFunc(want, func(a, b *event.Event) int {
-			switch {
-			case a.Before(b):
-				return -1
-			case b.Before(a):
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(want, byEventTime)
 		if len(out) != len(want) {
 			t.Fatalf("round %d: %d released, %d in", round, len(out), len(in))
 		}
