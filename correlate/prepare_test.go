@@ -526,3 +526,41 @@ func TestManyFiltersByStream(t *testing.T) {
 		}
 	}
 }
+
+// TestNewPrepared: whatever the numbers of filters and keyed detectors,
+// a Prepared has a hit for each filter and room for each detector's
+// verdicts, and its hits, keys and room never share memory.
+func TestNewPrepared(t *testing.T) {
+	for hits := range 7 {
+		for keys := range 11 {
+			p, room := newPrepared(hits, keys)
+			if len(p.Hits) != hits || len(p.Keys) != 0 || cap(p.Keys) < keys {
+				t.Fatalf("newPrepared(%d, %d): %d hits, keys %d of %d", hits, keys, len(p.Hits), len(p.Keys), cap(p.Keys))
+			}
+			for i := range p.Hits {
+				p.Hits[i] = int32(i + 1)
+			}
+			for i := range room {
+				room[i] = 0xEE
+			}
+			for i := range keys {
+				p.Keys = append(p.Keys, event.PreparedKey{Det: int32(-i - 1), Decided: ^uint64(i)})
+			}
+			for i := range room {
+				if room[i] != 0xEE {
+					t.Fatalf("newPrepared(%d, %d): the keys overwrote room[%d]", hits, keys, i)
+				}
+			}
+			for i, h := range p.Hits {
+				if h != int32(i+1) {
+					t.Fatalf("newPrepared(%d, %d): hit %d is %d after the keys", hits, keys, i, h)
+				}
+			}
+			for i, k := range p.Keys {
+				if k.Det != int32(-i-1) || k.Decided != ^uint64(i) {
+					t.Fatalf("newPrepared(%d, %d): key %d is %+v", hits, keys, i, k)
+				}
+			}
+		}
+	}
+}
