@@ -181,10 +181,11 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 				return t
 			}
 			if lenient {
-				v = numOf(v)
+				w := numOf(*v)
+				v = &w
 			}
-			for _, c := range cs {
-				if equal(v, c) {
+			for i := range cs {
+				if equal(v, &cs[i]) {
 					return True
 				}
 			}
@@ -238,8 +239,11 @@ func numOf(v event.Value) event.Value {
 // lookupPath is CEL's reading of event.a.b: the value, Missing when a
 // member is absent (CEL's "no such key", also for a member of a scalar),
 // Failed when a step is a list. A member a projected event left out is
-// read from the whole event (see findIn).
-func lookupPath(ev *event.Event, path []string) (event.Value, Tri) {
+// read from the whole event (see findIn). The value is read in place, in
+// the event's Fields or Full, and is nil unless the Tri is True: copied
+// out through two calls, and into what compares it, a Value took a third
+// of a simple comparison's time.
+func lookupPath(ev *event.Event, path []string) (*event.Value, Tri) {
 	v, t, miss := lookupIn(ev.Fields, path)
 	if miss > 0 && !ev.Keeps(path[:miss]...) {
 		v, t, _ = lookupIn(ev.Full(), path)
@@ -249,22 +253,22 @@ func lookupPath(ev *event.Event, path []string) (event.Value, Tri) {
 
 // lookupIn reads path in fs; miss is the length of the path to the
 // member found missing, or 0.
-func lookupIn(fs []event.Field, path []string) (event.Value, Tri, int) {
-	v, ok := lookupField(fs, path[0])
-	if !ok {
-		return v, Missing, 1
+func lookupIn(fs []event.Field, path []string) (*event.Value, Tri, int) {
+	v := fieldAt(fs, path[0])
+	if v == nil {
+		return nil, Missing, 1
 	}
 	for i, k := range path[1:] {
 		switch v.Kind() {
 		case event.Object:
 		case event.Array:
-			return event.Value{}, Failed, 0 // a list has no members to select
+			return nil, Failed, 0 // a list has no members to select
 		default:
 			// CEL reports a member of a scalar as a missing key.
-			return event.Value{}, Missing, 0
+			return nil, Missing, 0
 		}
-		if v, ok = lookupField(v.Fields(), k); !ok {
-			return v, Missing, i + 2
+		if v = fieldAt(v.Fields(), k); v == nil {
+			return nil, Missing, i + 2
 		}
 	}
 	return v, True, 0
@@ -409,6 +413,16 @@ func hasIn(fs []event.Field, path []string) (Tri, int) {
 	return Failed, 0
 }
 
+// fieldAt is lookupField's member in place, or nil.
+func fieldAt(fs []event.Field, k string) *event.Value {
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Key == k {
+			return &fs[i].Value
+		}
+	}
+	return nil
+}
+
 func lookupField(fs []event.Field, k string) (event.Value, bool) {
 	for i := len(fs) - 1; i >= 0; i-- {
 		if fs[i].Key == k {
@@ -497,7 +511,7 @@ func constOf(v ref.Val, share func(string) string) (constant, bool) {
 
 // equal is CEL's heterogeneous equality of an event value and a constant:
 // values of different kinds are unequal, numbers compare by value.
-func equal(v event.Value, c constant) bool {
+func equal(v *event.Value, c *constant) bool {
 	if v.Kind() != c.kind {
 		return false
 	}
@@ -583,14 +597,15 @@ func (x *comparison) test(ev *event.Event) Tri {
 		return t
 	}
 	if x.lenient {
-		v = numOf(v)
+		w := numOf(*v)
+		v = &w
 	}
 	c := &x.c
 	switch x.op {
 	case opEq:
-		return triOf(equal(v, *c))
+		return triOf(equal(v, c))
 	case opNe:
-		return triOf(!equal(v, *c))
+		return triOf(!equal(v, c))
 	}
 	if v.Kind() != c.kind {
 		return Failed

@@ -145,7 +145,7 @@ func (k *StepKey) Step(dst []byte, s Steps) ([]byte, int, bool) {
 
 // appendScalarKey appends the key of a scalar that lookupPath found
 // (t == True), and false for anything else.
-func appendScalarKey(dst []byte, v event.Value, t Tri) ([]byte, bool) {
+func appendScalarKey(dst []byte, v *event.Value, t Tri) ([]byte, bool) {
 	if t != True {
 		return dst, false
 	}

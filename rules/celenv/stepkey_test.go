@@ -18,12 +18,12 @@ func TestScalarKeysAreEquality(t *testing.T) {
 		event.NumberValue(math.Inf(1)), event.BoolValue(true), event.BoolValue(false), {},
 	}
 	for _, a := range values {
-		ka, okA := appendScalarKey(nil, a, True)
+		ka, okA := appendScalarKey(nil, &a, True)
 		if !okA {
 			t.Fatalf("%v has no key", a.Interface())
 		}
 		for _, b := range values {
-			kb, _ := appendScalarKey(nil, b, True)
+			kb, _ := appendScalarKey(nil, &b, True)
 			if got, want := bytes.Equal(ka, kb), sameScalar(a, b); got != want {
 				t.Errorf("%v and %v: same key %v, equal %v", a.Interface(), b.Interface(), got, want)
 			}
@@ -31,10 +31,11 @@ func TestScalarKeysAreEquality(t *testing.T) {
 	}
 	// Keys of several fields concatenate: a string's length keeps "a",
 	// "bc" apart from "ab", "c".
-	k1, _ := appendScalarKey(nil, event.StringValue("a"), True)
-	k1, _ = appendScalarKey(k1, event.StringValue("bc"), True)
-	k2, _ := appendScalarKey(nil, event.StringValue("ab"), True)
-	k2, _ = appendScalarKey(k2, event.StringValue("c"), True)
+	a, bc, ab, c := event.StringValue("a"), event.StringValue("bc"), event.StringValue("ab"), event.StringValue("c")
+	k1, _ := appendScalarKey(nil, &a, True)
+	k1, _ = appendScalarKey(k1, &bc, True)
+	k2, _ := appendScalarKey(nil, &ab, True)
+	k2, _ = appendScalarKey(k2, &c, True)
 	if bytes.Equal(k1, k2) {
 		t.Error(`"a","bc" and "ab","c" have one key`)
 	}
@@ -42,7 +43,7 @@ func TestScalarKeysAreEquality(t *testing.T) {
 		v event.Value
 		t Tri
 	}{{event.NumberValue(math.NaN()), True}, {event.StringValue("a"), Missing}, {event.StringValue("a"), Failed}} {
-		if _, ok := appendScalarKey(nil, c.v, c.t); ok {
+		if _, ok := appendScalarKey(nil, &c.v, c.t); ok {
 			t.Errorf("%v (%v) has a key", c.v.Interface(), c.t)
 		}
 	}

@@ -490,7 +490,7 @@ func scalarOf(e ast.Expr) scalarFn {
 		if t != True || v.Kind() == event.Object || v.Kind() == event.Array {
 			return event.Value{}, false
 		}
-		return v, true
+		return *v, true
 	}
 }
 

@@ -482,7 +482,7 @@ func scalarAt(ev *event.Event, path []string) (event.Value, bool) {
 	}
 	switch v.Kind() {
 	case event.String, event.Number, event.Bool, event.Null:
-		return v, true
+		return *v, true
 	}
 	return event.Value{}, false
 }
