@@ -493,6 +493,37 @@ func BenchmarkPreparer(b *testing.B) {
 	}
 }
 
+// BenchmarkPreparerSequence times what a decoding goroutine does per
+// event for a 3-step sequence (cep bench --scenario sequence): its key
+// and the verdicts of its three guards, event.t == "a" and so on. Reading
+// the guards' fields in place took it from 355-372 to 203-233 ns per event.
+func BenchmarkPreparerSequence(b *testing.B) {
+	src := "id: s\ntitle: s\nstreams: [events]\nby: [event.k]\nsequence:\n  within: 10m\n  steps:\n" +
+		"    - {name: a, where: event.t == \"a\"}\n    - {name: b, where: event.t == \"b\"}\n    - {name: c, where: event.t == \"c\"}\n" +
+		"alert:\n  fields: {k: a.k}\n"
+	e, err := New(compileRules(b, src), Config{}, func(*alert.Alert) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := event.Decoder{Stream: "events", Project: rules.Projection(e.loadedRules(), "events")}
+	lines := make([][]byte, 16384)
+	for i := range lines {
+		lines[i] = fmt.Appendf(nil, `{"id":"e%d","ts":%d,"k":"k%d","t":"%c"}`, i, 1_700_000_000_000+i, i%99991, 'a'+i%3)
+	}
+	prep := e.Preparer()()
+	batch := make([]*event.Event, 256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		k := min(len(batch), b.N-done)
+		decodeBatch(b, &d, lines, batch[:k], done)
+		b.StartTimer()
+		prep(batch[:k])
+		done += k
+	}
+}
+
 // TestManyFiltersByStream: whether a batch is worth preparing on the
 // engine depends on the filters of its stream, those of every stream
 // among them, not on those of other streams.
