@@ -376,14 +376,17 @@ func (e *Event) Keeps(path ...string) bool {
 }
 
 func walk(fs []Field, path []string) (Value, bool) {
-	v, ok := lookup(fs, path[0])
+	v := valueAt(fs, path[0])
 	for _, k := range path[1:] {
-		if !ok {
-			break
+		if v == nil || v.kind != Object {
+			return Value{}, false
 		}
-		v, ok = v.Get(k)
+		v = valueAt(v.sub(), k)
 	}
-	return v, ok
+	if v == nil {
+		return Value{}, false
+	}
+	return *v, true
 }
 
 // Timestamp returns the event time as a time.Time in UTC.
