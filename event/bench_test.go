@@ -153,3 +153,42 @@ func BenchmarkDecodeScreened(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkThaw reads a held login's place again, as impossible travel
+// compares each login with every earlier one of its user: the held event
+// keeps its line, and each thaw parses it for geo alone. The Sysmon line
+// (1.6 KB) gets an index of its members on its first thaw (lineindex.go);
+// the login (230 B) is too short for one.
+func BenchmarkThaw(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		line []byte
+		held [][]string
+		read [][]string
+	}{
+		{"login-geo", benchNested, [][]string{{"user"}, {"geo"}, {"outcome"}}, [][]string{{"geo"}}},
+		{"sysmon-image", wideLine(b), [][]string{{"Image"}, {"ProcessId"}, {"TargetObject"}}, [][]string{{"Image"}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			held := NewProjection(bc.held)
+			d := Decoder{Stream: "s", Project: held}
+			ev, err := d.Decode(bc.line)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := ev.hold(held, nil, 0)
+			if !h.Held() {
+				b.Fatal("the event was not held")
+			}
+			read := NewProjection(bc.read)
+			var buf ThawBuf
+			b.SetBytes(int64(len(bc.line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if x := h.ThawInto(&buf, read); len(x.Fields) == 0 {
+					b.Fatal("nothing thawed")
+				}
+			}
+		})
+	}
+}
