@@ -19,10 +19,16 @@ import "bytes"
 const maxShape = 64
 
 type shapeMember struct {
-	name []byte
-	kid  *projNode
-	ok   bool // name is a plain string of the line (no escapes)
+	// pat is the member's name as the line had it, quoted, with the
+	// colon after it: one comparison reads a member written without
+	// space around its colon, as most JSON encoders write them.
+	pat []byte
+	kid *projNode
+	ok  bool // the name is a plain string of the line (no escapes)
 }
+
+// name is the member's name.
+func (m *shapeMember) name() []byte { return m.pat[1 : len(m.pat)-2] }
 
 type shape struct {
 	node    *projNode
@@ -45,10 +51,19 @@ func (s *scratch) shapeFor(node *projNode) *shape {
 	return &s.shapes[0]
 }
 
-// knownMember is member for a member expected to be named name: it
-// reports false, having consumed nothing but space, when the line's next
-// member is not exactly that name.
-func (p *parser) knownMember(name []byte) (sref, bool, error) {
+// knownMember is member for a member expected to be m: it reports false,
+// having consumed nothing but space, when the line's next member is not
+// exactly m's name.
+func (p *parser) knownMember(m *shapeMember) (sref, bool, error) {
+	if end := p.pos + len(m.pat); end <= len(p.line) && bytes.Equal(p.line[p.pos:end], m.pat) {
+		if err := p.count(); err != nil {
+			return sref{}, true, err
+		}
+		start := p.pos + 1
+		p.pos = end
+		return sref{off: uint32(start), n: uint32(len(m.pat) - 3)}, true, nil
+	}
+	name := m.name()
 	p.skipSpace()
 	start := p.pos + 1
 	end := start + len(name)
@@ -76,6 +91,6 @@ func (sh *shape) learn(i int, name string, plain bool, kid *projNode) {
 		sh.members = append(sh.members, shapeMember{})
 	}
 	m := &sh.members[i]
-	m.name = append(m.name[:0], name...)
+	m.pat = append(append(append(m.pat[:0], '"'), name...), '"', ':')
 	m.kid, m.ok = kid, plain
 }

@@ -54,7 +54,7 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 		)
 		if sh != nil && i < len(sh.members) && sh.members[i].ok {
 			m := &sh.members[i]
-			key, known, err = p.knownMember(m.name)
+			key, known, err = p.knownMember(m)
 			kid = m.kid
 		}
 		if !known {
