@@ -216,9 +216,10 @@ func ArrayValue(elems []Value) Value {
 	return composite(Array, fs)
 }
 
-// valueAt is lookup's value in place, or nil. Path reads through it:
-// copying each member's value out took a third of the time of a Path of
-// a projected event's top-level member (24.5 -> 16.7 ns).
+// valueAt returns the value of fs's last member named key (a duplicate
+// name's last value counts), in place, or nil. Path and walk read through
+// it: copying each member's value out took a third of the time of a Path
+// of a projected event's top-level member (24.5 -> 16.7 ns).
 func valueAt(fs []Field, key string) *Value {
 	for i := len(fs) - 1; i >= 0; i-- {
 		if fs[i].Key == key {
@@ -229,10 +230,8 @@ func valueAt(fs []Field, key string) *Value {
 }
 
 func lookup(fs []Field, key string) (Value, bool) {
-	for i := len(fs) - 1; i >= 0; i-- {
-		if fs[i].Key == key {
-			return fs[i].Value, true
-		}
+	if v := valueAt(fs, key); v != nil {
+		return *v, true
 	}
 	return Value{}, false
 }

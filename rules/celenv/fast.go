@@ -413,7 +413,7 @@ func hasIn(fs []event.Field, path []string) (Tri, int) {
 	return Failed, 0
 }
 
-// fieldAt is lookupField's member in place, or nil.
+// fieldAt returns the value of fs's last member named k, in place, or nil.
 func fieldAt(fs []event.Field, k string) *event.Value {
 	for i := len(fs) - 1; i >= 0; i-- {
 		if fs[i].Key == k {
@@ -424,10 +424,8 @@ func fieldAt(fs []event.Field, k string) *event.Value {
 }
 
 func lookupField(fs []event.Field, k string) (event.Value, bool) {
-	for i := len(fs) - 1; i >= 0; i-- {
-		if fs[i].Key == k {
-			return fs[i].Value, true
-		}
+	if v := fieldAt(fs, k); v != nil {
+		return *v, true
 	}
 	return event.Value{}, false
 }
