@@ -68,7 +68,7 @@ func FuzzShortNumber(f *testing.F) {
 		if len(s) == 0 || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 			return
 		}
-		if _, exp, err := p.numberEnd(); err != nil || exp || p.pos != len(s) || len(s) > 17 {
+		if exp, err := p.numberEnd(); err != nil || exp || p.pos != len(s) || len(s) > 17 {
 			return
 		}
 		got, ok := shortNumber([]byte(s))

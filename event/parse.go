@@ -523,16 +523,15 @@ func validUTF8(dst, s []byte) []byte {
 	return dst
 }
 
-// numberEnd scans a JSON number from p.pos and reports whether it is a
-// plain integer (no fraction, no exponent) and whether it has an exponent.
-func (p *parser) numberEnd() (simple, exp bool, err error) {
+// numberEnd scans a JSON number from p.pos and reports whether it has an
+// exponent.
+func (p *parser) numberEnd() (exp bool, err error) {
 	if p.line[p.pos] == '-' {
 		p.pos++
 	}
 	if p.pos >= len(p.line) || p.line[p.pos] < '0' || p.line[p.pos] > '9' {
-		return false, false, p.errorf("invalid number")
+		return false, p.errorf("invalid number")
 	}
-	simple = true
 	if p.line[p.pos] == '0' {
 		p.pos++
 	} else {
@@ -541,18 +540,17 @@ func (p *parser) numberEnd() (simple, exp bool, err error) {
 		}
 	}
 	if p.pos < len(p.line) && p.line[p.pos] == '.' {
-		simple = false
 		p.pos++
 		d := p.pos
 		for p.pos < len(p.line) && p.line[p.pos] >= '0' && p.line[p.pos] <= '9' {
 			p.pos++
 		}
 		if p.pos == d {
-			return false, false, p.errorf("invalid number: digits expected after '.'")
+			return false, p.errorf("invalid number: digits expected after '.'")
 		}
 	}
 	if p.pos < len(p.line) && (p.line[p.pos] == 'e' || p.line[p.pos] == 'E') {
-		simple, exp = false, true
+		exp = true
 		p.pos++
 		if p.pos < len(p.line) && (p.line[p.pos] == '+' || p.line[p.pos] == '-') {
 			p.pos++
@@ -562,17 +560,18 @@ func (p *parser) numberEnd() (simple, exp bool, err error) {
 			p.pos++
 		}
 		if p.pos == d {
-			return false, false, p.errorf("invalid number: digits expected in exponent")
+			return false, p.errorf("invalid number: digits expected in exponent")
 		}
 	}
-	return simple, exp, nil
+	return exp, nil
 }
 
-// number parses a JSON number. Integers of up to 15 digits, the common case
-// of ids, counts and amounts in cents, skip strconv.
+// number parses a JSON number. Those of up to 15 digits without an
+// exponent, the common case of ids, counts, amounts and coordinates, skip
+// strconv (shortNumber).
 func (p *parser) number() (sval, error) {
 	start := p.pos
-	_, exp, err := p.numberEnd()
+	exp, err := p.numberEnd()
 	if err != nil {
 		return sval{}, err
 	}

@@ -180,7 +180,7 @@ func (p *parser) skipArray(depth int) error {
 // converted.
 func (p *parser) skipNumber() error {
 	start := p.pos
-	_, exp, err := p.numberEnd()
+	exp, err := p.numberEnd()
 	if err != nil {
 		return err
 	}
