@@ -254,7 +254,7 @@ func lookupPath(ev *event.Event, path []string) (*event.Value, Tri) {
 // lookupIn reads path in fs; miss is the length of the path to the
 // member found missing, or 0.
 func lookupIn(fs []event.Field, path []string) (*event.Value, Tri, int) {
-	v := fieldAt(fs, path[0])
+	v := event.ValueAt(fs, path[0])
 	if v == nil {
 		return nil, Missing, 1
 	}
@@ -267,7 +267,7 @@ func lookupIn(fs []event.Field, path []string) (*event.Value, Tri, int) {
 			// CEL reports a member of a scalar as a missing key.
 			return nil, Missing, 0
 		}
-		if v = fieldAt(v.Fields(), k); v == nil {
+		if v = event.ValueAt(v.Fields(), k); v == nil {
 			return nil, Missing, i + 2
 		}
 	}
@@ -413,18 +413,8 @@ func hasIn(fs []event.Field, path []string) (Tri, int) {
 	return Failed, 0
 }
 
-// fieldAt returns the value of fs's last member named k, in place, or nil.
-func fieldAt(fs []event.Field, k string) *event.Value {
-	for i := len(fs) - 1; i >= 0; i-- {
-		if fs[i].Key == k {
-			return &fs[i].Value
-		}
-	}
-	return nil
-}
-
 func lookupField(fs []event.Field, k string) (event.Value, bool) {
-	if v := fieldAt(fs, k); v != nil {
+	if v := event.ValueAt(fs, k); v != nil {
 		return *v, true
 	}
 	return event.Value{}, false
