@@ -80,11 +80,11 @@ type Config struct {
 	// the engine while a service runs (see control.go).
 	Control *Control
 	// BusyPoll, in Service mode, is how long the loop keeps looking for
-	// the next batch, yielding the processor in between, before it goes
-	// to sleep. A loop that sleeps between batches is woken by the source
-	// that hands it one, and waking a parked thread, or waiting for a
-	// core, is most of the latency of an event that finds the engine idle
-	// (see busyPoll). Polling keeps a core busy while the input flows and
+	// the next batch before it goes to sleep (on one processor, yielding
+	// it in between). A loop that sleeps between batches is woken by the
+	// source that hands it one, and waking a parked thread, or waiting
+	// for a core, is most of the latency of an event that finds the
+	// engine idle (see busyPoll). Polling keeps a core busy while the input flows and
 	// for BusyPoll after; 0 (the default) sleeps at once.
 	BusyPoll time.Duration
 	// StopTimeout bounds a graceful stop: the last checkpoint and the
@@ -389,6 +389,7 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	// polling is whether the loop polls before it sleeps: once a poll
 	// finds nothing, it sleeps until the next batch.
 	polling := rt.cfg.BusyPoll > 0
+	yield := goruntime.GOMAXPROCS(0) == 1
 	for remaining > 0 {
 		// Sources are read only while this process owns the state and its
 		// checkpoints succeed; otherwise they wait, unread (lease.go).
@@ -418,7 +419,7 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 			}
 			push(b)
 		case <-nothingReady:
-			b, ok := busyPoll(in, rt.cfg.BusyPoll)
+			b, ok := busyPoll(in, rt.cfg.BusyPoll, yield)
 			if !ok {
 				polling = false
 				continue
@@ -474,13 +475,22 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 // block, whichever of the others are ready.
 var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// busyPoll looks for a batch on in for up to d, yielding the processor
-// between looks, so that a batch handed over meanwhile is taken at once
-// rather than after the source's goroutine has woken this one's thread
-// (tens of microseconds to a millisecond on a virtual machine's idle core)
-// or the scheduler has found it a core. Yielding lets the goroutines that
-// are runnable (decoders, a source) run on this core meanwhile.
-func busyPoll(in <-chan source.Batch, d time.Duration) (source.Batch, bool) {
+// busyPoll looks for a batch on in for up to d, so that a batch handed
+// over meanwhile is taken at once rather than after the source's
+// goroutine has woken this one's thread (tens of microseconds to a
+// millisecond on a virtual machine's idle core) or the scheduler has
+// found it a core.
+//
+// It yields the processor between looks only when yield is set, which
+// the loop sets when it has one processor: the goroutine that hands the
+// batch over needs it. With more, yielding hands the processor to the
+// collector: while it marks, a processor's scheduler runs a fractional
+// mark worker before anything queued, for up to milliseconds, and a
+// trace of the sequence scenario at 410,000 events/s had the loop wait
+// for a processor 269 times over 100 µs (up to 6 ms) while mark workers
+// held both. Polling without yielding, p99 latency went from 232–263 µs
+// to 158–187 µs (docs/PERFORMANCE.md).
+func busyPoll(in <-chan source.Batch, d time.Duration, yield bool) (source.Batch, bool) {
 	deadline := time.Now().Add(d)
 	for {
 		select {
@@ -491,7 +501,9 @@ func busyPoll(in <-chan source.Batch, d time.Duration) (source.Batch, bool) {
 		if !time.Now().Before(deadline) {
 			return source.Batch{}, false
 		}
-		goruntime.Gosched()
+		if yield {
+			goruntime.Gosched()
+		}
 	}
 }
 
