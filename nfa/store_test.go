@@ -1,6 +1,7 @@
 package nfa
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -162,5 +163,40 @@ func TestMemoryStoreShrinks(t *testing.T) {
 	keys, _ := s.Due(math.MaxInt64, nil)
 	if len(keys) != 1 || keys[0] != all[0].key {
 		t.Errorf("earliest after shrinking: %q", keys)
+	}
+}
+
+// A queue entry stands while its deadline is the one its state was last
+// indexed at: one that moved away and back fires once, and a deleted
+// state's entry does not fire for the state that takes its handle.
+func TestMemoryStoreStaleEntries(t *testing.T) {
+	s := NewMemoryStore()
+	put := func(key string, deadline int64) {
+		ks, _ := s.Get(key)
+		if ks == nil {
+			ks = newKeyState(key, 1)
+		}
+		ks.parts = append(ks.parts[:0], partial{deadline: deadline})
+		s.Put(key, ks)
+	}
+	put("x", 5)
+	put("x", 7)
+	put("x", 5)
+	put("y", 3)
+	s.Delete("y")
+	put("z", 4)
+	var got []string
+	for {
+		keys, _ := s.Due(100, nil)
+		if len(keys) == 0 {
+			break
+		}
+		got = append(got, fmt.Sprintf("%s@%d", strings.Join(keys, ","), s.dueAt))
+		for _, k := range keys {
+			s.Delete(k)
+		}
+	}
+	if want := []string{"z@4", "x@5"}; !slices.Equal(got, want) {
+		t.Errorf("due %q, want %q", got, want)
 	}
 }
