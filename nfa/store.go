@@ -43,8 +43,8 @@ type MemoryStore struct {
 	// and its partial matches, a cache miss or two each for entries that
 	// surface after their state moved on (a tenth of the engine's time in
 	// the sequence scenario was Advance, a third of that this check).
-	at   []int64
-	free []uint32
+	at    []int64
+	free  []uint32
 	batch []*KeyState
 	// peak is the most keys the store held since it last shrank its
 	// queue and handles, which it does when far fewer keys remain.
