@@ -160,6 +160,9 @@ type Matcher struct {
 	onDue func(at int64)
 	// now is the latest event time seen, for notes made outside Process.
 	now int64
+	// touched keeps what emitMatch reads ahead, so that the reads are
+	// not compiled away.
+	touched uintptr
 }
 
 type edge struct {
