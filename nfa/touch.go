@@ -6,9 +6,10 @@ import "unsafe"
 // something of them for the caller to keep so that the reads are not
 // compiled away. With many keys, each event's state is a few cache misses
 // that processing takes one at a time: its slot in the table, the state,
-// its key's bytes and its first partial match's node. Touch takes them
-// for a batch of events in phases, a phase's reads independent of one
-// another, so that their misses overlap.
+// its key's bytes, its first partial match's node and the node before
+// that, which a match walks back through. Touch takes them for a batch
+// of events in phases, a phase's reads independent of one another, so
+// that their misses overlap.
 func (m *Matcher) Touch(keys [][]byte) uintptr {
 	if m.mem == nil || m.mem.keys.n == 0 {
 		return 0
@@ -47,6 +48,11 @@ func (m *Matcher) Touch(keys [][]byte) uintptr {
 	for _, ks := range sts {
 		if len(ks.parts) > 0 && ks.parts[0].node != nil {
 			t += uintptr(ks.parts[0].node.step)
+		}
+	}
+	for _, ks := range sts {
+		if len(ks.parts) > 0 && ks.parts[0].node != nil && ks.parts[0].node.prev != nil {
+			t += uintptr(ks.parts[0].node.prev.step)
 		}
 	}
 	clear(sts)
