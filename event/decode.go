@@ -161,7 +161,33 @@ func (d *Decoder) init() {
 	if s := d.screen; s != nil && s.Pass != nil && s.Project != nil && !s.Project.All() {
 		d.scr = &screenState{proj: &s.Project.with(stamped...).root, pass: s.Pass}
 	}
+	if d.timeByLen != nil {
+		d.markStamps(d.proj)
+		if d.scr != nil {
+			d.markStamps(d.scr.proj)
+		}
+	}
 	d.ready = true
+}
+
+// markStamps marks the members of root, a projection of the Decoder's
+// own, that are its time keys and its id, which are then found as the
+// line is parsed. Only when every time key is one short name (timeByLen)
+// and so is the id; the projection holds them all.
+func (d *Decoder) markStamps(root *projNode) {
+	if root == nil {
+		return
+	}
+	for i, name := range d.timeNames {
+		if kid := root.child(name); kid != nil {
+			kid.stamp |= 1 << i
+		}
+	}
+	if len(d.idKey) == 1 {
+		if kid := root.child(d.idKey[0]); kid != nil {
+			kid.stamp |= stampID
+		}
+	}
 }
 
 // SetProject changes the projection of the lines decoded from now on, as
@@ -235,9 +261,21 @@ func (d *Decoder) decode(raw []byte, node *projNode, sl *slabs) (*Event, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A projection of the Decoder's own had its time keys and id noted
+	// as they were parsed (see markStamps).
+	var at *noted
+	if node != nil && d.timeByLen != nil {
+		at = &p.noted
+	}
 	spare := idSpare
-	if v, ok := p.tapePath(root, d.idKey); ok && v.kind == String && v.ref.n&^textBit != 0 {
-		spare = 0 // the id will point into the line
+	if at != nil && len(d.idKey) == 1 {
+		if at.id != 0 {
+			if v := p.s.tape[root.ref.off+uint32(at.id)-1].val; v.kind == String && v.ref.n&^textBit != 0 {
+				spare = 0 // the id will point into the line
+			}
+		}
+	} else if v, ok := p.tapePath(root, d.idKey); ok && v.kind == String && v.ref.n&^textBit != 0 {
+		spare = 0
 	}
 	var (
 		ev *Event
@@ -255,14 +293,16 @@ func (d *Decoder) decode(raw []byte, node *projNode, sl *slabs) (*Event, error) 
 		lz.lim, lz.node, lz.raw, lz.proj, lz.n = d.lim, node, unsafe.SliceData(ev.Raw), unsafe.SliceData(fields), int32(len(fields))
 		ev.lazy = lz
 	}
-	if err := d.stamp(ev, buf[len(buf):]); err != nil {
+	if err := d.stamp(ev, buf[len(buf):], at); err != nil {
 		return nil, err
 	}
 	return ev, nil
 }
 
-// stamp sets the event's time and id. spare is room for the id's text.
-func (d *Decoder) stamp(ev *Event, spare []byte) error {
+// stamp sets the event's time and id. spare is room for the id's text;
+// at, when set, is where the parse found them among the top-level
+// members.
+func (d *Decoder) stamp(ev *Event, spare []byte, at *noted) error {
 	var (
 		name string
 		v    Value
@@ -274,10 +314,20 @@ func (d *Decoder) stamp(ev *Event, spare []byte) error {
 	)
 	// The time and id fields are projected: Fields has them if the line
 	// does.
-	if d.timeByLen != nil {
+	switch {
+	case at != nil:
+		fs := ev.Fields
+		for i, n := range at.time[:len(d.timeNames)] {
+			if n != 0 && fs[n-1].kind != Null {
+				v, name, ok = fs[n-1].Value, d.timeNames[i], true
+				break
+			}
+		}
+		idAt, idSeen = int(at.id), len(d.idKey) == 1
+	case d.timeByLen != nil:
 		v, name, ok, idAt = d.findTime(ev.Fields)
 		idSeen = len(d.idKey) == 1
-	} else {
+	default:
 		for i, k := range d.timeKeys {
 			if v, ok = walk(ev.Fields, k); ok && v.kind != Null {
 				name = d.timeNames[i]

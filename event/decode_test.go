@@ -763,12 +763,13 @@ func checkStored(t *testing.T, line []byte, decoded bool, std map[string]any, pr
 	}
 }
 
-// stamp's one pass over the members (findTime) picks the time that a walk
-// per time key in turn picks: the first key whose last member is not
-// null, whatever the members' order, repeats and nulls.
+// stamp's one pass over the members (findTime), and the places a
+// projected parse notes (markStamps), pick the time and the id that a
+// walk per key picks: the first time key whose last member is not null,
+// the id's last member, whatever the members' order, repeats and nulls.
 func TestFindTimeAsWalk(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 5))
-	names := []string{"ts", "time", "timestamp", "@timestamp", "x", "tsx", "t"}
+	names := []string{"ts", "time", "timestamp", "@timestamp", "x", "tsx", "t", "id"}
 	configs := [][]string{nil, {"time", "ts"}, {"t", "x", "ts", "time", "timestamp", "@timestamp", "tsx", "a"}}
 	for i := range 3000 {
 		var b strings.Builder
@@ -778,8 +779,11 @@ func TestFindTimeAsWalk(t *testing.T) {
 				b.WriteString(",")
 			}
 			val := fmt.Sprint(1_700_000_000_000 + rnd.IntN(1000))
-			if rnd.IntN(4) == 0 {
+			switch rnd.IntN(5) {
+			case 0:
 				val = "null"
+			case 1:
+				val = `"e` + val + `"`
 			}
 			fmt.Fprintf(&b, "%q:%s", names[rnd.IntN(len(names))], val)
 		}
@@ -796,7 +800,7 @@ func TestFindTimeAsWalk(t *testing.T) {
 				}
 				e1, err1 := one.Decode(line)
 				e2, err2 := walked.Decode(line)
-				if fmt.Sprint(err1) != fmt.Sprint(err2) || (err1 == nil && e1.Time != e2.Time) {
+				if fmt.Sprint(err1) != fmt.Sprint(err2) || (err1 == nil && (e1.Time != e2.Time || e1.ID != e2.ID)) {
 					t.Fatalf("case %d, time fields %v: %s: one pass gives %v %v, walks %v %v", i, tf, line, e1, err1, e2, err2)
 				}
 			}

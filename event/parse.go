@@ -102,6 +102,16 @@ type parser struct {
 	index bool
 	// slab, when set, is where build takes the event's bytes.
 	slab *slabs
+	// noted is where the members whose node has a stamp are.
+	noted noted
+}
+
+// noted is where projObject found a Decoder's time keys and id among the
+// top-level members (see projNode.stamp): time[i] is 1 + the index of the
+// last member that is time key i, id that of the id; 0 for none.
+type noted struct {
+	time [8]int32
+	id   int32
 }
 
 func (p *parser) errorf(format string, args ...any) error {

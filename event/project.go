@@ -52,7 +52,15 @@ type projNode struct {
 	thaw     *projNode
 	pack     *Packer
 	unpacked *lazyFields
+	// stamp, on a top-level member's node of a Decoder's own projection,
+	// tells which of its time keys (bit i: timeNames[i]) and whether its
+	// id (stampID) the member is: the parse notes where they are (see
+	// parser.timeAt), so that stamp need not look for them.
+	stamp uint16
 }
+
+// stampID is projNode.stamp's bit for the id.
+const stampID = 1 << 8
 
 // sig is a name's signature: its length, its first and its last byte.
 func sig(name string) uint8 {

@@ -1,6 +1,9 @@
 package event
 
-import "unicode/utf8"
+import (
+	"math/bits"
+	"unicode/utf8"
+)
 
 // A projected decode builds the values of the projection's paths and steps
 // over the rest. Stepping over is still a full validation, so that a line
@@ -91,6 +94,9 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 		if kid != nil {
 			key.off, key.n = kid.id, key.n&^textBit|nameBit
 			p.s.stack = append(p.s.stack, sfield{key: key, val: v})
+			if kid.stamp != 0 && depth == 0 {
+				p.noteStamp(kid.stamp, int32(len(p.s.stack)-mark))
+			}
 		}
 		if done, err := p.next('}', "a member", "object"); err != nil {
 			return sval{}, err
@@ -99,6 +105,17 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 			v.part = part
 			return v, nil
 		}
+	}
+}
+
+// noteStamp notes that the at'th top-level member (from 1) is the time
+// keys and the id that stamp tells.
+func (p *parser) noteStamp(stamp uint16, at int32) {
+	if stamp&stampID != 0 {
+		p.noted.id = at
+	}
+	for m := uint8(stamp); m != 0; m &= m - 1 {
+		p.noted.time[bits.TrailingZeros8(m)] = at
 	}
 }
 
