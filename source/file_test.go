@@ -2,12 +2,16 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cep-project/cep/event"
 )
 
 func line(id string, sec int) string {
@@ -214,4 +218,74 @@ func FuzzDecodePositions(f *testing.F) {
 			_, _ = decodeFilePos(v)
 		}
 	})
+}
+
+// A file is read straight into its chunks (fileRun.drain), other inputs
+// through the Reader: both make the same lines of the same input, with
+// the same numbers, counts and final offset, whatever the lines' lengths
+// against a chunk's buffer and the line limit, and however the file ends.
+func TestFileLinesAsReader(t *testing.T) {
+	ev := func(i int) string { return fmt.Sprintf(`{"id":"e%d","ts":%d}`, i, 1_700_000_000+i) }
+	long := func(n int, c string) string { return `{"ts":1,"x":"` + strings.Repeat(c, n) + `"}` }
+	var many strings.Builder
+	for i := range 3000 {
+		many.WriteString(ev(i) + "\n")
+	}
+	for _, tc := range []struct {
+		name    string
+		text    string
+		maxLine int
+	}{
+		{"empty", "", 0},
+		{"blank lines only", "\n \n\t\r\n", 0},
+		{"no newline at the end", ev(1) + "\n" + ev(2), 0},
+		{"a carriage return at the very end", ev(1) + "\n" + ev(2) + "\r", 0},
+		{"crlf lines", ev(1) + "\r\n" + ev(2) + "\r\n", 0},
+		{"lines longer than a chunk, within the limit", ev(1) + "\n" + long(300_000, "a") + "\n" + ev(2) + "\n" + long(200_000, "b") + "\n", 0},
+		{"a line past the limit, then more", ev(1) + "\n" + long(5000, "a") + "\n" + ev(2) + "\n", 1000},
+		{"a line past the limit at the end, no newline", ev(1) + "\n" + long(500_000, "a"), 1000},
+		{"a blank line past the limit", ev(1) + "\n" + strings.Repeat(" ", 3000) + "\n" + ev(2) + "\n", 1000},
+		{"many short lines", many.String(), 0},
+		{"mixed", randomLines(9, 4000), 0},
+		{"mixed, a small limit", randomLines(10, 4000), 1500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.jsonl")
+			if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			spec := Spec{Name: "f", Stream: "s", Decoder: event.Decoder{Limits: event.Limits{MaxLineSize: tc.maxLine}}}
+			r := NewReader(strings.NewReader(tc.text), spec, nil)
+			var wantBad []string
+			r.OnMalformed = func(err error) { wantBad = append(wantBad, err.Error()) }
+			var want []string
+			for {
+				ev, err := r.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
+			}
+			var bad []string
+			f := &File{Spec: spec, Path: path, OnMalformed: func(err error) { bad = append(bad, err.Error()) }}
+			got := collect(t, f, make(chan Batch, 2))
+			if strings.Join(got.events, " ") != strings.Join(want, " ") {
+				t.Errorf("events %.300q\nwant %.300q", strings.Join(got.events, " "), strings.Join(want, " "))
+			}
+			if strings.Join(bad, "\n") != strings.Join(wantBad, "\n") {
+				t.Errorf("malformed %q, want %q", bad, wantBad)
+			}
+			c := f.Counts()
+			if c.Lines.Load() != r.Counts.Lines.Load() || c.Bytes.Load() != uint64(len(tc.text)) || c.Bytes.Load() != r.Counts.Bytes.Load() {
+				t.Errorf("counts %d lines, %d bytes; the reader %d, %d", c.Lines.Load(), c.Bytes.Load(), r.Counts.Lines.Load(), r.Counts.Bytes.Load())
+			}
+			fp, err := decodeFilePos(got.positions[len(got.positions)-1])
+			if err != nil || fp.off != int64(len(tc.text)) || uint64(fp.line) != r.Counts.Lines.Load() {
+				t.Errorf("final position %+v (%v), want offset %d, line %d", fp, err, len(tc.text), r.Counts.Lines.Load())
+			}
+		})
+	}
 }
