@@ -16,10 +16,10 @@ import (
 // they come, and an emitter hands each chunk's events on as one batch, in
 // the order the chunks were cut. Event numbers, line numbers, malformed
 // lines (counted and logged) and positions come out exactly as one
-// goroutine would have made them. Lines are copied into pooled buffers,
-// which are reused once decoded (an event owns a copy of its line), so
-// the memory in flight is bounded by the chunks queued: a few per
-// decoder.
+// goroutine would have made them. Lines are read (a file's) or copied
+// (other inputs') into pooled buffers, which are reused once decoded (an
+// event owns a copy of its line), so the memory in flight is bounded by
+// the chunks queued: a few per decoder.
 
 // Projection is a stream's current projection (event.Decoder.Project),
 // shared by the sources of the stream. It may change while they run, as
