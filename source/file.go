@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cep-project/cep/internal/wire"
 )
@@ -151,12 +152,13 @@ type fileRun struct {
 	ino  uint64
 	// The file is read straight into the pipeline's current chunk (see
 	// drain). Its bytes from part on are the start of a line not yet
-	// read to its newline, looked through up to scanned; kept is false
-	// once that line is longer than the line limit, of which only the
-	// first maxLine+1 bytes are kept (to tell a blank line), and skipped
-	// counts the rest. carry takes the partial line across a cut.
+	// read to its newline, looked through up to scanned. Of a line
+	// longer than the limit the bytes read are dropped as they come
+	// (skip): skipped counts them, and text tells whether any was not
+	// white space. carry takes the partial line across a cut.
 	part, scanned int
 	skipped       int
+	text          bool
 	carry         []byte
 	// avg is the bytes per line of the last chunk cut, which sizes the
 	// reads so that a chunk's last read ends near its last line.
@@ -211,7 +213,7 @@ func (fr *fileRun) use(file *os.File, off int64, line int) error {
 	// Reader drops it.
 	c := fr.p.cur
 	c.buf = c.buf[:fr.part]
-	fr.scanned, fr.skipped = fr.part, 0
+	fr.scanned, fr.skipped, fr.text = fr.part, 0, false
 	return nil
 }
 
@@ -355,7 +357,7 @@ func (fr *fileRun) drain(ctx context.Context, last bool) error {
 		if err == nil {
 			continue
 		}
-		if errors.Is(err, io.EOF) && fr.part < len(c.buf) && (last || !r.HoldPartial) {
+		if errors.Is(err, io.EOF) && (fr.part < len(c.buf) || fr.skipped > 0) && (last || !r.HoldPartial) {
 			// The file's last line has no newline: it is a line all the same.
 			fr.endLine(c, len(c.buf), len(c.buf))
 		}
@@ -386,14 +388,35 @@ func (fr *fileRun) scan(c *chunk) {
 			continue
 		}
 		fr.scanned = len(c.buf)
-		// A line longer than the limit keeps its first maxLine+1 bytes.
-		if keep := fr.part + fr.r.maxLine + 1; len(c.buf) > keep {
-			fr.skipped += len(c.buf) - keep
-			c.buf = c.buf[:keep]
-			fr.scanned = keep
+		if len(c.buf)-fr.part > fr.r.maxLine {
+			fr.skip(c)
 		}
 		return
 	}
+}
+
+// skip drops the bytes read of a line longer than the limit, noting
+// whether any of them is text (not white space), but for a rune they end
+// in the middle of, which waits for the rest of it: a line is blank when
+// all of it is white space, however long.
+func (fr *fileRun) skip(c *chunk) {
+	b := c.buf[fr.part:]
+	cut := len(b)
+	// The last rune's start, if it is among the last UTFMax bytes.
+	for i := len(b) - 1; i >= max(0, len(b)-utf8.UTFMax); i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	if !fr.text && len(bytes.TrimSpace(b[:cut])) > 0 {
+		fr.text = true
+	}
+	fr.skipped += cut
+	c.buf = append(c.buf[:fr.part], b[cut:]...)
+	fr.scanned = len(c.buf)
 }
 
 // endLine takes the line from fr.part to end, its input ending at next
@@ -410,13 +433,13 @@ func (fr *fileRun) endLine(c *chunk, end, next int) {
 		b = b[:len(b)-1]
 	}
 	switch {
-	case len(bytes.TrimSpace(b)) == 0:
+	case !fr.text && len(bytes.TrimSpace(b)) == 0:
 	case len(b) > r.maxLine || fr.skipped > 0:
 		c.lines = append(c.lines, lineRef{line: r.line, tooLong: true})
 	default:
 		c.lines = append(c.lines, lineRef{start: fr.part, end: fr.part + len(b), line: r.line})
 	}
-	fr.part, fr.scanned, fr.skipped = next, next, 0
+	fr.part, fr.scanned, fr.skipped, fr.text = next, next, 0, false
 }
 
 func (fr *fileRun) loop(ctx context.Context) error {

@@ -245,47 +245,69 @@ func TestFileLinesAsReader(t *testing.T) {
 		{"a line past the limit, then more", ev(1) + "\n" + long(5000, "a") + "\n" + ev(2) + "\n", 1000},
 		{"a line past the limit at the end, no newline", ev(1) + "\n" + long(500_000, "a"), 1000},
 		{"a blank line past the limit", ev(1) + "\n" + strings.Repeat(" ", 3000) + "\n" + ev(2) + "\n", 1000},
+		{"spaces past the limit, then text", ev(1) + "\n" + strings.Repeat(" ", 3000) + "x\n" + ev(2) + "\n", 1000},
+		// The first line's length is odd, so the reads, of even sizes,
+		// end in the middle of a two-byte space.
+		{"no-break spaces past the limit, across reads", ev(1) + " \n" + strings.Repeat("\u00a0", 40_000) + "\n" + ev(2) + "\n", 1000},
 		{"many short lines", many.String(), 0},
 		{"mixed", randomLines(9, 4000), 0},
 		{"mixed, a small limit", randomLines(10, 4000), 1500},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "s.jsonl")
-			if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			spec := Spec{Name: "f", Stream: "s", Decoder: event.Decoder{Limits: event.Limits{MaxLineSize: tc.maxLine}}}
-			r := NewReader(strings.NewReader(tc.text), spec, nil)
-			var wantBad []string
-			r.OnMalformed = func(err error) { wantBad = append(wantBad, err.Error()) }
-			var want []string
-			for {
-				ev, err := r.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
-			}
-			var bad []string
-			f := &File{Spec: spec, Path: path, OnMalformed: func(err error) { bad = append(bad, err.Error()) }}
-			got := collect(t, f, make(chan Batch, 2))
-			if strings.Join(got.events, " ") != strings.Join(want, " ") {
-				t.Errorf("events %.300q\nwant %.300q", strings.Join(got.events, " "), strings.Join(want, " "))
-			}
-			if strings.Join(bad, "\n") != strings.Join(wantBad, "\n") {
-				t.Errorf("malformed %q, want %q", bad, wantBad)
-			}
-			c := f.Counts()
-			if c.Lines.Load() != r.Counts.Lines.Load() || c.Bytes.Load() != uint64(len(tc.text)) || c.Bytes.Load() != r.Counts.Bytes.Load() {
-				t.Errorf("counts %d lines, %d bytes; the reader %d, %d", c.Lines.Load(), c.Bytes.Load(), r.Counts.Lines.Load(), r.Counts.Bytes.Load())
-			}
-			fp, err := decodeFilePos(got.positions[len(got.positions)-1])
-			if err != nil || fp.off != int64(len(tc.text)) || uint64(fp.line) != r.Counts.Lines.Load() {
-				t.Errorf("final position %+v (%v), want offset %d, line %d", fp, err, len(tc.text), r.Counts.Lines.Load())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { fileLinesAsReader(t, tc.text, tc.maxLine) })
+	}
+}
+
+// FuzzFileLinesAsReader: whatever the bytes of a file, and the line
+// limit, a file's lines are the Reader's (see TestFileLinesAsReader).
+func FuzzFileLinesAsReader(f *testing.F) {
+	f.Add([]byte("{\"id\":\"a\",\"ts\":1}\n\n \r\n{\"ts\":2}"), uint16(0))
+	f.Add([]byte("{\"ts\":1,\"x\":\""+strings.Repeat("a", 300)+"\"}\r\n{\"ts\":2}\n"), uint16(100))
+	f.Add([]byte(strings.Repeat(" ", 500)+"\n{\"ts\":3}"), uint16(64))
+	f.Fuzz(func(t *testing.T, text []byte, maxLine uint16) {
+		// A limit of 0 is the default; others small, so that lines
+		// pass it.
+		fileLinesAsReader(t, string(text), int(maxLine%2048))
+	})
+}
+
+// fileLinesAsReader checks that File makes of text what the Reader makes
+// of it, under the line limit maxLine (0: the default).
+func fileLinesAsReader(t *testing.T, text string, maxLine int) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.jsonl")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "f", Stream: "s", Decoder: event.Decoder{Limits: event.Limits{MaxLineSize: maxLine}}}
+	r := NewReader(strings.NewReader(text), spec, nil)
+	var wantBad []string
+	r.OnMalformed = func(err error) { wantBad = append(wantBad, err.Error()) }
+	var want []string
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
+	}
+	var bad []string
+	f := &File{Spec: spec, Path: path, OnMalformed: func(err error) { bad = append(bad, err.Error()) }}
+	got := collect(t, f, make(chan Batch, 2))
+	if strings.Join(got.events, " ") != strings.Join(want, " ") {
+		t.Errorf("events %.300q\nwant %.300q", strings.Join(got.events, " "), strings.Join(want, " "))
+	}
+	if strings.Join(bad, "\n") != strings.Join(wantBad, "\n") {
+		t.Errorf("malformed %q, want %q", bad, wantBad)
+	}
+	c := f.Counts()
+	if c.Lines.Load() != r.Counts.Lines.Load() || c.Bytes.Load() != uint64(len(text)) || c.Bytes.Load() != r.Counts.Bytes.Load() {
+		t.Errorf("counts %d lines, %d bytes; the reader %d, %d", c.Lines.Load(), c.Bytes.Load(), r.Counts.Lines.Load(), r.Counts.Bytes.Load())
+	}
+	fp, err := decodeFilePos(got.positions[len(got.positions)-1])
+	if err != nil || fp.off != int64(len(text)) || uint64(fp.line) != r.Counts.Lines.Load() {
+		t.Errorf("final position %+v (%v), want offset %d, line %d", fp, err, len(text), r.Counts.Lines.Load())
 	}
 }
