@@ -53,6 +53,26 @@ func randomLines(seed uint64, n int) string {
 	return b.String()
 }
 
+// readLines reads text with one Reader, one event at a time, as the
+// reference for sources that decode in parallel: its events as
+// "id:line:seq", its malformed lines' errors, and the Reader for its
+// counts.
+func readLines(t *testing.T, text string, spec Spec) (events, malformed []string, r *Reader) {
+	t.Helper()
+	r = NewReader(strings.NewReader(text), spec, nil)
+	r.OnMalformed = func(err error) { malformed = append(malformed, err.Error()) }
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return events, malformed, r
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
+	}
+}
+
 type collected struct {
 	events    []string
 	positions [][]byte
@@ -101,20 +121,7 @@ func TestParallelDecodeKeepsOrder(t *testing.T) {
 	dec := event.Decoder{Limits: event.Limits{MaxLineSize: 1500}}
 	spec := Spec{Name: "f", Stream: "s", Decoder: dec}
 	// The reference: one reader, one event at a time.
-	r := NewReader(strings.NewReader(text), spec, nil)
-	var wantMalformed []string
-	r.OnMalformed = func(err error) { wantMalformed = append(wantMalformed, err.Error()) }
-	var want []string
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
-	}
+	want, wantMalformed, r := readLines(t, text, spec)
 	if r.Counts.Lines.Load() != 5000 || r.Counts.Bytes.Load() != uint64(len(text)) {
 		t.Errorf("one reader counts %d lines, %d bytes; want 5000, %d", r.Counts.Lines.Load(), r.Counts.Bytes.Load(), len(text))
 	}

@@ -2,9 +2,7 @@ package source
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,20 +277,7 @@ func fileLinesAsReader(t *testing.T, text string, maxLine int) {
 		t.Fatal(err)
 	}
 	spec := Spec{Name: "f", Stream: "s", Decoder: event.Decoder{Limits: event.Limits{MaxLineSize: maxLine}}}
-	r := NewReader(strings.NewReader(text), spec, nil)
-	var wantBad []string
-	r.OnMalformed = func(err error) { wantBad = append(wantBad, err.Error()) }
-	var want []string
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, fmt.Sprintf("%s:%d:%d", ev.ID, ev.Line, ev.Seq))
-	}
+	want, wantBad, r := readLines(t, text, spec)
 	var bad []string
 	f := &File{Spec: spec, Path: path, OnMalformed: func(err error) { bad = append(bad, err.Error()) }}
 	got := collect(t, f, make(chan Batch, 2))
