@@ -121,7 +121,6 @@ func (f *File) Run(ctx context.Context, from Positions, out chan<- Batch) error 
 	r := NewReader(nil, f.Spec, f.Log)
 	r.Counts = &f.counts
 	r.OnMalformed = f.OnMalformed
-	r.HoldPartial = f.Follow
 	fr := &fileRun{f: f, r: r, poll: f.Poll}
 	if fr.poll <= 0 {
 		fr.poll = DefaultPoll
@@ -357,7 +356,7 @@ func (fr *fileRun) drain(ctx context.Context, last bool) error {
 		if err == nil {
 			continue
 		}
-		if errors.Is(err, io.EOF) && (fr.part < len(c.buf) || fr.skipped > 0) && (last || !r.HoldPartial) {
+		if errors.Is(err, io.EOF) && (fr.part < len(c.buf) || fr.skipped > 0) && (last || !fr.f.Follow) {
 			// The file's last line has no newline: it is a line all the same.
 			fr.endLine(c, len(c.buf), len(c.buf))
 		}

@@ -129,19 +129,11 @@ type Reader struct {
 	// maxLine is the longest line decoded; a longer one is counted,
 	// skipped, and not buffered past this.
 	maxLine int
-	// partial holds the start of a line that has no newline yet, when
-	// HoldPartial is set, and partialN how many bytes it took.
-	partial  []byte
-	partialN int
 	// lines and bytes are read but not yet added to Counts (see publish).
 	lines, bytes uint64
 	Counts       *Counters
 	// OnMalformed, when set, also receives every malformed line's error.
 	OnMalformed func(error)
-	// HoldPartial keeps a last line without a newline until its newline
-	// arrives, as a followed file needs: a writer may be half-way through
-	// it. Without it, such a line is the input's last.
-	HoldPartial bool
 }
 
 // NewReader reads events of spec from r.
@@ -171,7 +163,7 @@ func NewReader(r io.Reader, spec Spec, log *slog.Logger) *Reader {
 // truncated file), keeping its counters and event numbering.
 func (r *Reader) reset(in io.Reader) {
 	r.br.Reset(in)
-	r.off, r.line, r.partial, r.partialN = 0, 0, r.partial[:0], 0
+	r.off, r.line = 0, 0
 }
 
 // Buffered reports whether input is waiting in the reader's buffer, so a
@@ -284,12 +276,11 @@ func (r *Reader) malformed(err error, line int) {
 // discarded, though its length is still counted).
 func (r *Reader) readLine() ([]byte, int, error) {
 	b, err := r.br.ReadSlice('\n')
-	if err == nil && r.partialN == 0 {
+	if err == nil {
 		return trimEOL(b), len(b), nil
 	}
-	r.long = append(r.long[:0], r.partial...)
-	n := r.partialN
-	r.partial, r.partialN = r.partial[:0], 0
+	r.long = r.long[:0]
+	n := 0
 	for {
 		n += len(b)
 		if len(r.long) <= r.maxLine {
@@ -299,12 +290,6 @@ func (r *Reader) readLine() ([]byte, int, error) {
 			break
 		}
 		b, err = r.br.ReadSlice('\n')
-	}
-	if r.HoldPartial && n > 0 && errors.Is(err, io.EOF) {
-		// No newline yet: keep what there is for the next call.
-		r.partial = append(r.partial, r.long...)
-		r.partialN = n
-		return nil, 0, err
 	}
 	return trimEOL(r.long), n, err
 }
