@@ -55,7 +55,7 @@ type projNode struct {
 	// stamp, on a top-level member's node of a Decoder's own projection,
 	// tells which of its time keys (bit i: timeNames[i]) and whether its
 	// id (stampID) the member is: the parse notes where they are (see
-	// parser.timeAt), so that stamp need not look for them.
+	// parser.noted), so that stamp need not look for them.
 	stamp uint16
 }
 
