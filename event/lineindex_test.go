@@ -237,12 +237,15 @@ func TestThawIntoReusesItsBuf(t *testing.T) {
 	if path != `C:\x\y` {
 		t.Errorf("a string the first thaw decoded became %q", path)
 	}
-	// Compared with a thaw of its own, as the race detector makes the
-	// scratch pool drop what it is given now and then; averaged without
-	// AllocsPerRun's rounding down, which made 1.3 and 1.9 both 1.
+	// Compared with a thaw of its own, averaged without AllocsPerRun's
+	// rounding down, which made 1.3 and 1.9 both 1: one allocation fewer.
+	// Under the race detector the scratch pool drops what it is given at
+	// random, and the difference of the averages, about one, came out at
+	// 0.44 on a loaded machine: there the thaw into a ThawBuf need only
+	// allocate less.
 	into := mallocsPerRun(1000, func() { second.ThawInto(&b, r) })
 	own := mallocsPerRun(1000, func() { second.ThawIn(r) })
-	if into > own-0.5 {
+	if (!raceDetector && into > own-0.5) || into >= own {
 		t.Errorf("a thaw into a ThawBuf made %.2f allocations, one of its own %.2f", into, own)
 	}
 }
