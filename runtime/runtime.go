@@ -84,8 +84,8 @@ type Config struct {
 	// it in between). A loop that sleeps between batches is woken by the
 	// source that hands it one, and waking a parked thread, or waiting
 	// for a core, is most of the latency of an event that finds the
-	// engine idle (see busyPoll). Polling keeps a core busy while the input flows and
-	// for BusyPoll after; 0 (the default) sleeps at once.
+	// engine idle (see busyPoll). Polling keeps a core busy while the
+	// input flows and for BusyPoll after; 0 (the default) sleeps at once.
 	BusyPoll time.Duration
 	// StopTimeout bounds a graceful stop: the last checkpoint and the
 	// sink's flush; 0 means DefaultStopTimeout.

@@ -206,7 +206,6 @@ func (fr *fileRun) use(file *os.File, off int64, line int) error {
 	}
 	fr.file = file
 	fr.dev, fr.ino = identity(fi)
-	fr.r.reset(file)
 	fr.r.off, fr.r.line = off, line
 	// A line the last file left without its end is dropped, as the
 	// Reader drops it.

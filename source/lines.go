@@ -136,7 +136,8 @@ type Reader struct {
 	OnMalformed func(error)
 }
 
-// NewReader reads events of spec from r.
+// NewReader reads events of spec from r; with a nil r, it only decodes,
+// counts and logs the lines its caller reads (see fileRun.drain).
 func NewReader(r io.Reader, spec Spec, log *slog.Logger) *Reader {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -149,21 +150,19 @@ func NewReader(r io.Reader, spec Spec, log *slog.Logger) *Reader {
 	if spec.IDField != "" {
 		dec.IDField = spec.IDField
 	}
-	return &Reader{
+	rd := &Reader{
 		spec:    spec,
-		br:      bufio.NewReaderSize(r, 256*1024),
 		dec:     dec,
 		log:     log,
 		Counts:  new(Counters),
 		maxLine: dec.MaxLineSize(),
 	}
-}
-
-// reset points the reader at a new input from its start (a rotated or
-// truncated file), keeping its counters and event numbering.
-func (r *Reader) reset(in io.Reader) {
-	r.br.Reset(in)
-	r.off, r.line = 0, 0
+	// The file and Kafka sources read their input themselves and pass
+	// nil: their Reader decodes, counts and logs, and needs no buffer.
+	if r != nil {
+		rd.br = bufio.NewReaderSize(r, 256*1024)
+	}
+	return rd
 }
 
 // Buffered reports whether input is waiting in the reader's buffer, so a
