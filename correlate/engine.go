@@ -669,7 +669,11 @@ func (e *Engine) dispatch(ev *event.Event) {
 	}
 	switch {
 	case ev.Prepared == e.unscreened:
-		// The router would find no detector: the screen asked it.
+		// The router would find no detector: the screen asked it. Nothing
+		// reads the event again, so its decoder may reuse its memory.
+		e.applyFacts()
+		event.Release(ev)
+		return
 	case e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy:
 		e.dispatchPrepared(ev)
 	default:

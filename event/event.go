@@ -266,8 +266,9 @@ type Event struct {
 	lazy *lazyFields // for a projected event
 	// at is a held event's index of its line's members (see lineIndex),
 	// set by its first thaw; read and set atomically, since the shards
-	// that share a held copy thaw it each on its own goroutine. The
-	// header stays in the allocator's 128-byte size class.
+	// that share a held copy thaw it each on its own goroutine. An event
+	// in a decoder's slab is never held: its at is the slab's count (see
+	// Release). The header stays in the allocator's 128-byte size class.
 	at unsafe.Pointer
 }
 

@@ -96,3 +96,153 @@ func TestScreenSlabsAfterErrors(t *testing.T) {
 		}
 	}
 }
+
+// slabLines are lines a screen turns away, of n events from the first.
+func slabLines(first, n int) [][]byte {
+	lines := make([][]byte, n)
+	for i := range n {
+		k := first + i
+		pad := ""
+		if k%13 == 0 {
+			pad = strings.Repeat("y", 700) // some lines fill a slab's bytes early
+		}
+		lines[i] = fmt.Appendf(nil, `{"ts":%d,"id":"e%d","type":"t%d","user":"u%d","pad":"%s"}`, 1000+k, k, k%4, k%11, pad)
+	}
+	return lines
+}
+
+// checkSlabEvent reports whether ev is still the k'th of slabLines.
+func checkSlabEvent(t *testing.T, ev *Event, k int) bool {
+	t.Helper()
+	line := slabLines(k, 1)[0]
+	want, err := (&Decoder{Stream: "f"}).Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, _ := ev.Get("type")
+	user, _ := ev.Get("user")
+	if ev.ID != want.ID || ev.Time != want.Time || string(ev.Raw) != string(line) ||
+		typ.Str() != fmt.Sprintf("t%d", k%4) || user.Str() != fmt.Sprintf("u%d", k%11) {
+		t.Errorf("event %d: id %q time %d type %q user %q raw %.60q", k, ev.ID, ev.Time, typ.Str(), user.Str(), ev.Raw)
+		return false
+	}
+	return true
+}
+
+func screenAll(d *Decoder) {
+	d.SetScreen(&Screen{Project: NewProjection([][]string{{"type"}}), Pass: func(*Event) bool { return false }})
+}
+
+// TestReleaseReusesSlabs releases every event as soon as it is decoded:
+// the slabs come back, and the events decoded into them are whole.
+func TestReleaseReusesSlabs(t *testing.T) {
+	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+	screenAll(&d)
+	lines := slabLines(0, 20*slabBlocks)
+	for k, l := range lines {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkSlabEvent(t, ev, k) {
+			return
+		}
+		Release(ev)
+	}
+	if raceDetector {
+		return // sync.Pool drops slabs at random
+	}
+	k := 0
+	allocs := testing.AllocsPerRun(len(lines), func() {
+		ev, _ := d.Decode(lines[k%len(lines)])
+		Release(ev)
+		k++
+	})
+	if allocs > 0.1 {
+		t.Errorf("%.2f allocations per event released at once, want next to none", allocs)
+	}
+}
+
+// TestReleaseKeepsWhatIsKept releases most events but keeps some, then
+// decodes many more: a slab with an event not released is never reused.
+func TestReleaseKeepsWhatIsKept(t *testing.T) {
+	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+	screenAll(&d)
+	kept := map[int]*Event{}
+	var later []*Event
+	for k, l := range slabLines(0, 40*slabBlocks) {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case k%37 == 0:
+			kept[k] = ev
+		case k%3 == 0:
+			later = append(later, ev) // released after the rest
+		default:
+			Release(ev)
+		}
+		if k%5 == 0 {
+			c := *ev
+			Release(&c) // a copy: nothing
+		}
+	}
+	for i := len(later) - 1; i >= 0; i-- {
+		Release(later[i])
+		Release(later[i]) // twice: nothing
+	}
+	for k, l := range slabLines(40*slabBlocks, 40*slabBlocks) {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkSlabEvent(t, ev, 40*slabBlocks+k) {
+			return
+		}
+		Release(ev)
+	}
+	for k, ev := range kept {
+		checkSlabEvent(t, ev, k)
+	}
+	// An event of no slab: nothing.
+	plain, err := (&Decoder{Stream: "f"}).Decode(slabLines(0, 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	Release(plain)
+	checkSlabEvent(t, plain, 0)
+}
+
+// TestReleaseOnAnotherGoroutine hands events to a goroutine that checks
+// and releases them, as the engine does, while the decoder goes on: an
+// event reused before its release would fail the check, and, under the
+// race detector, a read after its release would race with the decoder.
+func TestReleaseOnAnotherGoroutine(t *testing.T) {
+	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+	screenAll(&d)
+	const n = 200 * slabBlocks
+	lines := slabLines(0, n)
+	ch := make(chan *Event, 3*slabBlocks)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k := 0
+		for ev := range ch {
+			if checkSlabEvent(t, ev, k) {
+				Release(ev)
+			}
+			k++
+		}
+	}()
+	for _, l := range lines {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Error(err)
+			break
+		}
+		ch <- ev
+	}
+	close(ch)
+	<-done
+}
