@@ -84,3 +84,23 @@ func FuzzShortNumber(f *testing.F) {
 		}
 	})
 }
+
+// TestDigitsEnd compares the eight-at-a-time scan with one byte at a
+// time, for every byte value after runs of every length up to 17.
+func TestDigitsEnd(t *testing.T) {
+	for n := range 18 {
+		for c := range 256 {
+			for tail := range 3 {
+				b := []byte(strings.Repeat("7", n) + string(rune(0)) + strings.Repeat("8", tail))
+				b[n] = byte(c)
+				want := 0
+				for want < len(b) && b[want] >= '0' && b[want] <= '9' {
+					want++
+				}
+				if got := digitsEnd(b, 0); got != want {
+					t.Fatalf("digitsEnd(%q) = %d, want %d", b, got, want)
+				}
+			}
+		}
+	}
+}

@@ -536,44 +536,62 @@ func validUTF8(dst, s []byte) []byte {
 // numberEnd scans a JSON number from p.pos and reports whether it has an
 // exponent.
 func (p *parser) numberEnd() (exp bool, err error) {
-	if p.line[p.pos] == '-' {
-		p.pos++
+	// Locals, not p.pos: the loops run over a line's longest numbers
+	// (epoch times of thirteen digits), a tenth of a screened decode.
+	b, i := p.line, p.pos
+	if b[i] == '-' {
+		i++
 	}
-	if p.pos >= len(p.line) || p.line[p.pos] < '0' || p.line[p.pos] > '9' {
+	if i >= len(b) || b[i]-'0' > 9 {
+		p.pos = i
 		return false, p.errorf("invalid number")
 	}
-	if p.line[p.pos] == '0' {
-		p.pos++
+	if b[i] == '0' {
+		i++
 	} else {
-		for p.pos < len(p.line) && p.line[p.pos] >= '0' && p.line[p.pos] <= '9' {
-			p.pos++
-		}
+		i = digitsEnd(b, i+1)
 	}
-	if p.pos < len(p.line) && p.line[p.pos] == '.' {
-		p.pos++
-		d := p.pos
-		for p.pos < len(p.line) && p.line[p.pos] >= '0' && p.line[p.pos] <= '9' {
-			p.pos++
-		}
-		if p.pos == d {
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		if i = digitsEnd(b, i); i == d {
+			p.pos = i
 			return false, p.errorf("invalid number: digits expected after '.'")
 		}
 	}
-	if p.pos < len(p.line) && (p.line[p.pos] == 'e' || p.line[p.pos] == 'E') {
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		exp = true
-		p.pos++
-		if p.pos < len(p.line) && (p.line[p.pos] == '+' || p.line[p.pos] == '-') {
-			p.pos++
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
 		}
-		d := p.pos
-		for p.pos < len(p.line) && p.line[p.pos] >= '0' && p.line[p.pos] <= '9' {
-			p.pos++
-		}
-		if p.pos == d {
+		d := i
+		if i = digitsEnd(b, i); i == d {
+			p.pos = i
 			return false, p.errorf("invalid number: digits expected in exponent")
 		}
 	}
+	p.pos = i
 	return exp, nil
+}
+
+// digitsEnd returns where the run of ASCII digits from b[i] on ends,
+// eight bytes at a time.
+func digitsEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// A flag in the high bit of every byte that is not a digit: below
+		// '0' the subtraction borrows, above '9' the addition reaches
+		// 0x80 (or the byte had its high bit already). Borrows and carries
+		// only run upwards from a flagged byte, so the lowest is exact.
+		if m := ((w - ones*'0') | (w + ones*(0x80-'9'-1)) | w) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(b) && b[i]-'0' <= 9 {
+		i++
+	}
+	return i
 }
 
 // number parses a JSON number. Those of up to 15 digits without an

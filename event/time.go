@@ -168,6 +168,22 @@ func epoch(f float64, u unit) (int64, error) {
 	if u == unitAuto {
 		u = unitOf(f)
 	}
+	// Most epoch times are whole seconds or milliseconds: exact in int64,
+	// and well inside the range, they need none of the rounding below
+	// (a twentieth of a screened decode). The bounds keep to whole
+	// seconds of the range, as the check below does.
+	if n := int64(f); float64(n) == f {
+		switch u {
+		case unitS:
+			if n >= minUnix && n <= maxUnix {
+				return n * 1e9, nil
+			}
+		case unitMS:
+			if n >= minUnix*1e3 && n < (maxUnix+1)*1e3 {
+				return n * 1e6, nil
+			}
+		}
+	}
 	// Checked in seconds first, so that the integer arithmetic below
 	// cannot overflow.
 	if s := math.Floor(f / float64(perSecond[u])); s < minUnix || s > maxUnix {
