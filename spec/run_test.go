@@ -144,6 +144,89 @@ var _ = Describe("cep run", func() {
 		Expect(r.stderr).To(ContainSubstring("late_dropped=0"))
 	})
 
+	It("merges files already in event-time order as they are, with the alerts sorting them gives", func() {
+		writeFile(dir, "rules/fail-then-success.yaml", `id: spec.fail-then-success
+title: A failed login, then a successful one
+severity: medium
+streams: [auth]
+by: [event.user]
+sequence:
+  within: 1m
+  steps:
+    - name: failed
+      where: event.outcome == "failure"
+    - name: succeeded
+      where: event.outcome == "success"
+`)
+		writeFile(dir, "rules/many-payments.yaml", `id: spec.many-payments
+title: Three payments of a card in a minute
+severity: low
+streams: [payments]
+by: [event.card]
+aggregate:
+  window: {type: tumbling, size: 1m}
+  measures:
+    n: count()
+  having: n >= 3
+`)
+		writeFile(dir, "rules/big-payment.yaml", `id: spec.big
+title: A big payment
+severity: high
+streams: [payments]
+match: event.amount > 900.0
+`)
+		// Two streams of 3,000 events each, a second apart, each up to
+		// three seconds out of place: within the allowed lateness of five.
+		const base = 1_767_225_600_000
+		lines := map[string][]string{}
+		for _, stream := range []string{"auth", "payments"} {
+			seen := map[int]bool{}
+			for i := range 3000 {
+				t := i*1000 + (i*7919)%3000
+				for seen[t] {
+					t++
+				}
+				seen[t] = true
+				var l string
+				if stream == "auth" {
+					outcome := "success"
+					if (i*31)%7 < 3 {
+						outcome = "failure"
+					}
+					l = fmt.Sprintf(`{"id":"a%d","ts":%d,"user":"u%d","outcome":%q}`, i, base+t, (i*13)%20, outcome)
+				} else {
+					l = fmt.Sprintf(`{"id":"p%d","ts":%d,"card":"c%d","amount":%d}`, i, base+t, (i*17)%30, (i*7127)%1000)
+				}
+				lines[stream] = append(lines[stream], l)
+			}
+			writeFile(dir, stream+".jsonl", strings.Join(lines[stream], "\n")+"\n")
+			reversed := append([]string(nil), lines[stream]...)
+			for i, j := 0, len(reversed)-1; i < j; i, j = i+1, j-1 {
+				reversed[i], reversed[j] = reversed[j], reversed[i]
+			}
+			writeFile(dir, stream+"-reversed.jsonl", strings.Join(reversed, "\n")+"\n")
+		}
+		matches := func(out string) []string {
+			var ms []string
+			for _, a := range alertsOf(out) {
+				ms = append(ms, fmt.Sprint(a["rule"], a["key"], evidenceIDs(a)))
+			}
+			return ms
+		}
+		merged := cep(dir, nil, "run", "--rules", "rules", "--input", "auth.jsonl", "--input", "payments.jsonl")
+		Expect(merged.code).To(Equal(0), merged.stderr)
+		Expect(merged.stderr).NotTo(ContainSubstring("replay sorts its inputs"))
+		Expect(merged.stderr).To(ContainSubstring("late=0 late_dropped=0"))
+		By("a file written newest first is sorted")
+		sorted := cep(dir, nil, "run", "--rules", "rules", "--input", "auth=auth-reversed.jsonl", "--input", "payments=payments-reversed.jsonl")
+		Expect(sorted.code).To(Equal(0), sorted.stderr)
+		Expect(sorted.stderr).To(ContainSubstring("replay sorts its inputs: one is not in event-time order"))
+		Expect(sorted.stderr).To(ContainSubstring("late=0 late_dropped=0"))
+		got, want := matches(merged.stdout), matches(sorted.stdout)
+		Expect(rulesOf(alertsOf(merged.stdout))).To(HaveLen(3), "every rule fires, or the comparison proves less")
+		Expect(got).To(Equal(want))
+	})
+
 	It("explains what a rule did, event by event", func() {
 		rules := filepath.Join(repoRoot(), "spec/testdata/rules")
 		r := cep(dir, nil, "run", "--rules", rules, "--input", "auth.jsonl", "--explain", "spec.failed-login")

@@ -244,6 +244,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	// the engine exists (correlate.Engine.Preparer).
 	prep := &source.Preparation{}
 	var srcs []source.Source
+	var files []orderInput
 	names := map[string]int{}
 	for _, in := range p.inputs {
 		stream, path := parseInput(in)
@@ -266,8 +267,13 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 			return exitWith(exitUsage, "--input %s: %v", in, err)
 		}
 		srcs = append(srcs, &source.File{Spec: spec, Path: path, Log: a.log})
+		files = append(files, orderInput{path: path, spec: spec})
 	}
 	a.warnUnreadStreams(set.Rules, srcs)
+	sorted := p.sort
+	if sorted && len(files) == len(srcs) {
+		sorted = !a.mergeable(orBackground(ctx), files, p.lateness, p.maxFuture)
+	}
 	w := a.stdout
 	if p.output != "-" {
 		f, err := os.Create(p.output)
@@ -301,7 +307,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	}
 	cfg := runtime.Config{
 		Mode:      runtime.Replay,
-		Sort:      p.sort,
+		Sort:      sorted,
 		SortBytes: int64(p.sortBytes),
 		Rules:     set.Rules,
 		Engine:    ecfg,

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cep-project/cep/correlate"
+	"github.com/cep-project/cep/source"
+)
+
+// orderInput is a replay's input file, to be scanned for its order.
+type orderInput struct {
+	path string
+	spec source.Spec
+}
+
+// mergeable reports whether a replay of files can merge them as they are
+// and process its events in the order sorting them would give: each file
+// in event-time order within the allowed lateness, so that no event comes
+// after the watermark; and, with the future check on, none far enough
+// ahead of the events before it, in its file or in any, to be held back
+// as a jump (the check judges an event by those that came before it, and
+// a merge and a sort would put different ones there). It then spares the
+// replay holding every event at once: the fraud example's 1M events took
+// 1.3 GB and 9 s sorted, 0.35 GB and 6 s merged, with the same alerts.
+// Reading the files for their times costs a fraction of that. Any file
+// out of order, or unreadable, and the replay sorts.
+func (a *app) mergeable(ctx context.Context, files []orderInput, lateness, maxFuture time.Duration) bool {
+	if maxFuture == 0 {
+		maxFuture = correlate.DefaultMaxFuture
+	}
+	// A jump of half the future limit within a file, or between the
+	// first events of two files, cannot reach the limit in either
+	// order.
+	ahead := time.Duration(0)
+	if maxFuture > 0 {
+		if ahead = maxFuture / 2; lateness >= ahead {
+			return false
+		}
+	}
+	scans := make([]source.OrderScan, len(files))
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() { scans[i], errs[i] = source.ScanOrder(ctx, f.path, f.spec, lateness, ahead) })
+	}
+	wg.Wait()
+	var first, last int64
+	some := false
+	for i, sc := range scans {
+		switch {
+		case errs[i] != nil:
+			a.log.Info("replay sorts its inputs: reading one for its order failed", "input", files[i].path, "error", errs[i])
+			return false
+		case !sc.InOrder:
+			a.log.Info("replay sorts its inputs: one is not in event-time order", "input", files[i].path, "line", sc.Line, "why", sc.Why, "allowed_lateness", lateness)
+			return false
+		case sc.Events == 0:
+			continue
+		}
+		if !some || sc.First < first {
+			first = sc.First
+		}
+		if !some || sc.First > last {
+			last = sc.First
+		}
+		some = true
+	}
+	if ahead > 0 && last-first > int64(ahead) {
+		a.log.Info("replay sorts its inputs: they begin too far apart in event time to be merged as they are", "apart", time.Duration(last-first), "max_future", maxFuture)
+		return false
+	}
+	a.log.Debug("replay merges its inputs as they are: each is in event-time order", "inputs", len(files))
+	return true
+}
