@@ -50,7 +50,6 @@ func TestStartFollowsLiveHeap(t *testing.T) {
 	await(MaxPercent)
 	held := make([]byte, Headroom+Headroom/4)
 	await(MinPercent)
-	runtime.KeepAlive(held)
-	held = nil
+	runtime.KeepAlive(held) // and no longer: the next collections free it
 	await(MaxPercent)
 }
