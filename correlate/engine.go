@@ -254,6 +254,9 @@ type Engine struct {
 	prepBy    uint64
 	prepMask  []bool
 	prepIndex *routeIndex
+	// released releases the events a screen turned away once dispatched
+	// (see dispatch).
+	released event.Releaser
 	// unscreened is the Prepared of the events a screen of this engine
 	// found no detector for (see Screens).
 	unscreened *event.Prepared
@@ -528,6 +531,7 @@ func (e *Engine) Close() {
 	}
 	e.release(MaxTime)
 	e.reorder.wm = MaxTime
+	e.released.Flush()
 }
 
 // RuleStats are one rule's counters.
@@ -672,7 +676,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 		// The router would find no detector: the screen asked it. Nothing
 		// reads the event again, so its decoder may reuse its memory.
 		e.applyFacts()
-		event.Release(ev)
+		e.released.Release(ev)
 		return
 	case e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy:
 		e.dispatchPrepared(ev)

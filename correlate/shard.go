@@ -534,6 +534,8 @@ func (e *Engine) PushBatch(evs []*event.Event, now time.Time) {
 	if len(evs) > 1 && e.prepKeyed != nil {
 		e.touchKeys(evs)
 	}
+	// The slabs of what the batch released go back at its end.
+	defer e.released.Flush()
 	if e.sharded == nil {
 		for _, ev := range evs {
 			e.Push(ev, now)

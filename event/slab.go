@@ -56,7 +56,7 @@ type slabRef struct {
 	put  func()
 }
 
-// done counts n events handed out (n > 0) or one released (n = -1), and
+// done counts n events handed out (n > 0) or -n released (n < 0), and
 // puts the slab back once every event handed out is released.
 func (r *slabRef) done(n int32) {
 	if r.live.Add(n) == 0 {
@@ -147,13 +147,54 @@ func (b *blockSlab[A]) giveBack(at int) {
 // which reach no detector. It does nothing for any other event, or a
 // copy of one.
 func Release(ev *Event) {
+	if r := take(ev); r != nil {
+		r.done(-1)
+	}
+}
+
+// take returns the slab of ev, once, or nil when ev is not a slab's own.
+func take(ev *Event) *slabRef {
 	lz := ev.lazy
 	if ev.at == nil || lz == nil || lz.raw == nil || unsafe.Pointer(ev) != unsafe.Add(unsafe.Pointer(lz), -int(unsafe.Offsetof(lazyBlock[struct{}]{}.lz))) {
-		return
+		return nil
 	}
 	r := (*slabRef)(ev.at)
 	ev.at = nil
-	r.done(-1)
+	return r
+}
+
+// A Releaser releases events as Release does, but tells a slab of its
+// events once for each run of them: a slab's count sits in a cache line
+// the decoder's core writes too, and one atomic addition per event was 2%
+// of the filter scenario's CPU. The events of a slab come one after the
+// other, so a run ends when an event of another slab comes, or at Flush.
+// A run not flushed keeps its slab from being reused, no more.
+type Releaser struct {
+	ref *slabRef
+	n   int32
+}
+
+// Release releases ev, as the function Release does, in the run of its
+// slab.
+func (r *Releaser) Release(ev *Event) {
+	ref := take(ev)
+	if ref == nil {
+		return
+	}
+	if ref != r.ref {
+		r.Flush()
+		r.ref = ref
+	}
+	r.n++
+}
+
+// Flush tells the slab of the current run how many of its events were
+// released.
+func (r *Releaser) Flush() {
+	if r.ref != nil {
+		r.ref.done(-r.n)
+		r.ref, r.n = nil, 0
+	}
 }
 
 // slabs hands out screened events' blocks and line bytes: blocks of four

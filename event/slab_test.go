@@ -253,3 +253,50 @@ func TestReleaseOnAnotherGoroutine(t *testing.T) {
 	close(ch)
 	<-done
 }
+
+// TestReleaserRuns releases, through one Releaser, the events of two
+// decoders in turns of a few at a time, as an engine merging two sources
+// does: every slab comes back, and what is decoded into it is whole.
+func TestReleaserRuns(t *testing.T) {
+	var ds [2]Decoder
+	for i := range ds {
+		ds[i] = Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+		screenAll(&ds[i])
+	}
+	lines := slabLines(0, 40*slabBlocks)
+	var r Releaser
+	run := func(check bool) {
+		for k := 0; k < len(lines); {
+			for i := range ds {
+				d := &ds[i]
+				for range 5 {
+					if k == len(lines) {
+						break
+					}
+					ev, err := d.Decode(lines[k])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if check && !checkSlabEvent(t, ev, k) {
+						t.FailNow()
+					}
+					r.Release(ev)
+					k++
+				}
+			}
+		}
+		r.Flush()
+	}
+	run(true)
+	run(true) // in slabs that came back
+	if raceDetector {
+		return // sync.Pool drops slabs at random
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	run(false)
+	runtime.ReadMemStats(&after)
+	if allocs := float64(after.Mallocs-before.Mallocs) / float64(len(lines)); allocs > 0.01 {
+		t.Errorf("%.3f allocations per event released in runs, want none", allocs)
+	}
+}
