@@ -337,6 +337,7 @@ func (a *app) backtestOnce(ctx context.Context, rs []*rules.Rule, p backtestPara
 	times, ids := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields)
 	span := &minmax{}
 	var srcs []source.Source
+	var files []orderInput
 	names := map[string]int{}
 	for _, in := range p.inputs {
 		stream, path := parseInput(in)
@@ -349,6 +350,7 @@ func (a *app) backtestOnce(ctx context.Context, rs []*rules.Rule, p backtestPara
 			spec.Name = fmt.Sprintf("%s#%d", spec.Name, names[spec.Name])
 		}
 		srcs = append(srcs, timeFilter{Source: &source.File{Spec: spec, Path: path, Log: a.log}, since: since, until: until, from: span})
+		files = append(files, orderInput{path: path, spec: spec})
 	}
 	run := &backtestRun{rules: rs, tallies: map[string]*ruleTally{}}
 	sink := &tallySink{run: run}
@@ -357,7 +359,15 @@ func (a *app) backtestOnce(ctx context.Context, rs []*rules.Rule, p backtestPara
 		fmt.Fprintf(a.stderr, "backtest of the rules at %s\n", label)
 	}
 	ep := engineParams{lateness: correlate.DefaultAllowedLateness}
-	rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Sort: true, Rules: rs, Engine: ep.config(a.log, nil, nil),
+	// Files in order are merged as they are, as cep run merges them; a
+	// window of time (--since, --until) leaves out events, and what that
+	// does to the order is not what the scan looked at, so then the
+	// replay sorts.
+	sorted := true
+	if since == math.MinInt64 && until == math.MaxInt64 {
+		sorted = !a.mergeable(orBackground(ctx), files, ep.lateness, ep.maxFuture)
+	}
+	rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Sort: sorted, Rules: rs, Engine: ep.config(a.log, nil, nil),
 		Sources: srcs, Sink: sink, Log: a.log, OnEvents: prog.update})
 	if err != nil {
 		return nil, exitWith(exitUsage, "%v", err)
