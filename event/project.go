@@ -169,7 +169,7 @@ type lazyFields struct {
 	// full is what Full decoded, behind a pointer: few events are ever
 	// read whole, and a slice here would take 16 bytes more of every
 	// lazy event, which moves a block of four Fields from the allocator's
-	// size class of 352 bytes to 416, and most others up a class too.
+	// size class of 352 bytes to 384, and most others up a class too.
 	full *[]Field
 	lim  *Limits
 	// node is the projection the event was decoded with, with its time
