@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cep-project/cep/event"
@@ -30,10 +31,42 @@ type OrderScan struct {
 	// first of them.
 	Events int
 	First  int64
+	// Spans are the indexes of the spans of time, each a quarter of the
+	// jump limit long (span i is [i×w, (i+1)×w)), that hold an event of
+	// the file: where it has events, for a replay to tell whether another
+	// file's first event follows closely on this one's. None when there
+	// is no limit.
+	Spans []int64
 	// Line and Why say where and how the file left the order, when it
 	// did.
 	Line int
 	Why  string
+}
+
+// SpanWidth is the length of the spans of OrderScan.Spans for a jump
+// limit of ahead.
+func SpanWidth(ahead time.Duration) int64 { return max(int64(ahead/4), 1) }
+
+// Covers reports whether the file has an event in [from, to]: whether a
+// span that lies wholly inside it holds one. (It may have one anyway.)
+func (sc *OrderScan) Covers(from, to int64, ahead time.Duration) bool {
+	w := SpanWidth(ahead)
+	first := floorDiv(from+w-1, w) // the first span starting at or after from
+	for _, i := range sc.Spans {
+		if i >= first && (i+1)*w-1 <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// floorDiv is a / b rounded down, for b > 0.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 // ScanOrder reads the file at path as spec's stream, decoding each line
@@ -81,6 +114,13 @@ func ScanOrder(ctx context.Context, path string, spec Spec, lateness, ahead time
 			return scan, nil
 		}
 		newest = max(newest, ev.Time)
+		if ahead > 0 {
+			// Events come in order within the lateness: a span, once
+			// left, is seldom seen again, and noting one twice is harmless.
+			if i := floorDiv(ev.Time, SpanWidth(ahead)); !slices.Contains(scan.Spans[max(len(scan.Spans)-2, 0):], i) {
+				scan.Spans = append(scan.Spans, i)
+			}
+		}
 		event.Release(ev)
 	}
 }

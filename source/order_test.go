@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,12 @@ func TestScanOrder(t *testing.T) {
 			}
 			if sc.InOrder != tc.inOrder || sc.Events != tc.events || sc.Line != tc.line || !strings.HasPrefix(sc.Why, tc.whyStart) {
 				t.Errorf("got %+v, want in order %v, %d events, line %d, why %q…", sc, tc.inOrder, tc.events, tc.line, tc.whyStart)
+			}
+			if tc.name == "a jump within the limit" {
+				// Spans of 15 s: 10 s is in the first, 60 s in the fifth.
+				if !slices.Equal(sc.Spans, []int64{0, 4}) || !sc.Covers(0, 15*int64(time.Second)-1, tc.ahead) || sc.Covers(1, 59*int64(time.Second), tc.ahead) {
+					t.Errorf("spans %v", sc.Spans)
+				}
 			}
 			if tc.events == 0 {
 				return

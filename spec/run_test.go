@@ -205,6 +205,9 @@ match: event.amount > 900.0
 				reversed[i], reversed[j] = reversed[j], reversed[i]
 			}
 			writeFile(dir, stream+"-reversed.jsonl", strings.Join(reversed, "\n")+"\n")
+			half := len(lines[stream]) / 2
+			writeFile(dir, stream+"-1.jsonl", strings.Join(lines[stream][:half], "\n")+"\n")
+			writeFile(dir, stream+"-2.jsonl", strings.Join(lines[stream][half:], "\n")+"\n")
 		}
 		matches := func(out string) []string {
 			var ms []string
@@ -225,6 +228,12 @@ match: event.amount > 900.0
 		got, want := matches(merged.stdout), matches(sorted.stdout)
 		Expect(rulesOf(alertsOf(merged.stdout))).To(HaveLen(3), "every rule fires, or the comparison proves less")
 		Expect(got).To(Equal(want))
+		By("a stream in two files, one after the other, is merged too")
+		split := cep(dir, nil, "run", "--rules", "rules", "--input", "auth=auth-1.jsonl", "--input", "auth=auth-2.jsonl", "--input", "payments=payments-1.jsonl", "--input", "payments=payments-2.jsonl")
+		Expect(split.code).To(Equal(0), split.stderr)
+		Expect(split.stderr).NotTo(ContainSubstring("replay sorts its inputs"))
+		Expect(split.stderr).To(ContainSubstring("late=0 late_dropped=0"))
+		Expect(matches(split.stdout)).To(Equal(want))
 	})
 
 	It("explains what a rule did, event by event", func() {

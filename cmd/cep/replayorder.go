@@ -46,7 +46,7 @@ func (a *app) mergeable(ctx context.Context, files []orderInput, lateness, maxFu
 		wg.Go(func() { scans[i], errs[i] = source.ScanOrder(ctx, f.path, f.spec, lateness, ahead) })
 	}
 	wg.Wait()
-	var first, last int64
+	first := int64(0)
 	some := false
 	for i, sc := range scans {
 		switch {
@@ -56,20 +56,44 @@ func (a *app) mergeable(ctx context.Context, files []orderInput, lateness, maxFu
 		case !sc.InOrder:
 			a.log.Info("replay sorts its inputs: one is not in event-time order", "input", files[i].path, "line", sc.Line, "why", sc.Why, "allowed_lateness", lateness)
 			return false
-		case sc.Events == 0:
+		case sc.Events > 0 && (!some || sc.First < first):
+			first, some = sc.First, true
+		}
+	}
+	if ahead == 0 {
+		a.log.Debug("replay merges its inputs as they are: each is in event-time order", "inputs", len(files))
+		return true
+	}
+	// A file's first event is judged against the events before it: the
+	// newest of its stream, or of any stream while its stream has had
+	// none. In a merge as in a sort, every event more than the lateness
+	// before it comes first. So a file that begins within half the limit
+	// of the earliest has nothing far behind it; nor has one whose
+	// stream has an event, in another file, up to half the limit before
+	// its first event; nor, when no other file of its stream begins
+	// before it, one with such an event in any file. Day-long files of a
+	// day each follow one another so.
+	for i, x := range scans {
+		if x.Events == 0 || x.First <= first+int64(ahead) {
 			continue
 		}
-		if !some || sc.First < first {
-			first = sc.First
+		from, to := x.First-int64(ahead), x.First-2*int64(lateness)
+		var sameCovers, anyCovers, sameBefore bool
+		for j, z := range scans {
+			if j == i || z.Events == 0 {
+				continue
+			}
+			c := z.Covers(from, to, ahead)
+			anyCovers = anyCovers || c
+			if files[j].spec.Stream == files[i].spec.Stream {
+				sameCovers = sameCovers || c
+				sameBefore = sameBefore || z.First < x.First+2*int64(lateness)
+			}
 		}
-		if !some || sc.First > last {
-			last = sc.First
+		if !sameCovers && (sameBefore || !anyCovers) {
+			a.log.Info("replay sorts its inputs: one begins after a gap in event time that the future check would judge", "input", files[i].path, "max_future", maxFuture)
+			return false
 		}
-		some = true
-	}
-	if ahead > 0 && last-first > int64(ahead) {
-		a.log.Info("replay sorts its inputs: they begin too far apart in event time to be merged as they are", "apart", time.Duration(last-first), "max_future", maxFuture)
-		return false
 	}
 	a.log.Debug("replay merges its inputs as they are: each is in event-time order", "inputs", len(files))
 	return true

@@ -18,18 +18,24 @@ import (
 // for the future check, or the lateness is no smaller than half of it.
 func TestMergeable(t *testing.T) {
 	dir := t.TempDir()
-	file := func(name string, from int) orderInput {
+	// A file of stream with an event a minute from from, for n minutes.
+	file := func(name, stream string, from, n int) orderInput {
 		var b strings.Builder
-		for i := range 10 {
-			fmt.Fprintf(&b, `{"ts":%d}`+"\n", from+i)
+		for i := range n {
+			fmt.Fprintf(&b, `{"ts":%d}`+"\n", from+60*i)
 		}
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return orderInput{path: path, spec: source.Spec{Name: path, Stream: name}}
+		return orderInput{path: path, spec: source.Spec{Name: path, Stream: stream}}
 	}
-	early, soon, late := file("a", 1000), file("b", 1600), file("c", 1000+3*3600)
+	const hour, day = 3600, 86400
+	early, soon, late := file("a", "a", 1000, 10), file("b", "b", 1600, 10), file("c", "c", 1000+3*hour, 10)
+	day1, day2 := file("day1", "auth", day, 24*60), file("day2", "auth", 2*day, 24*60)
+	after := file("after", "auth", 2*day+3*hour, 60) // three hours after day2 began, its stream busy since
+	gap := file("gap", "auth", 3*day+5*hour, 60)      // five hours after day2 ended
+	other := file("other", "payments", day, 3*24*60)  // another stream, over all three days
 	for _, tc := range []struct {
 		name      string
 		files     []orderInput
@@ -40,7 +46,12 @@ func TestMergeable(t *testing.T) {
 	}{
 		{"in order", []orderInput{early, soon}, 5 * time.Second, time.Hour, true, ""},
 		{"the default future check", []orderInput{early, soon}, 5 * time.Second, 0, true, ""},
-		{"beginning hours apart", []orderInput{early, late}, 5 * time.Second, time.Hour, false, "begin too far apart"},
+		{"beginning hours apart", []orderInput{early, late}, 5 * time.Second, time.Hour, false, "begins after a gap"},
+		{"a file a day", []orderInput{day1, day2}, 5 * time.Second, time.Hour, true, ""},
+		{"hours into a busy stream", []orderInput{day1, day2, after}, 5 * time.Second, time.Hour, true, ""},
+		{"after hours of nothing", []orderInput{day1, day2, gap}, 5 * time.Second, time.Hour, false, "begins after a gap"},
+		{"after hours of nothing in its stream, whatever others do", []orderInput{day1, day2, gap, other}, 5 * time.Second, time.Hour, false, "begins after a gap"},
+		{"its stream's first, after another stream's events", []orderInput{other, gap}, 5 * time.Second, time.Hour, true, ""},
 		{"hours apart with the future check off", []orderInput{early, late}, 5 * time.Second, -1, true, ""},
 		{"a lateness of half the future limit", []orderInput{early, soon}, 30 * time.Minute, time.Hour, false, ""},
 	} {
