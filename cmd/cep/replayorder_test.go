@@ -34,8 +34,8 @@ func TestMergeable(t *testing.T) {
 	early, soon, late := file("a", "a", 1000, 10), file("b", "b", 1600, 10), file("c", "c", 1000+3*hour, 10)
 	day1, day2 := file("day1", "auth", day, 24*60), file("day2", "auth", 2*day, 24*60)
 	after := file("after", "auth", 2*day+3*hour, 60) // three hours after day2 began, its stream busy since
-	gap := file("gap", "auth", 3*day+5*hour, 60)      // five hours after day2 ended
-	other := file("other", "payments", day, 3*24*60)  // another stream, over all three days
+	gap := file("gap", "auth", 3*day+5*hour, 60)     // five hours after day2 ended
+	other := file("other", "payments", day, 3*24*60) // another stream, over all three days
 	for _, tc := range []struct {
 		name      string
 		files     []orderInput
