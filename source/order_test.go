@@ -36,7 +36,7 @@ func TestScanOrder(t *testing.T) {
 			if err := os.WriteFile(path, []byte(strings.Join(tc.lines, "\n")+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			sc, err := ScanOrder(context.Background(), path, Spec{Name: path, Stream: "s"}, 5*time.Second, tc.ahead)
+			sc, err := (&File{Spec: Spec{Name: path, Stream: "s"}, Path: path}).ScanOrder(context.Background(), 5*time.Second, tc.ahead)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestScanOrder(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ScanOrder(context.Background(), filepath.Join(t.TempDir(), "missing.jsonl"), Spec{Stream: "s"}, 0, 0); err == nil {
+	if _, err := (&File{Spec: Spec{Stream: "s"}, Path: filepath.Join(t.TempDir(), "missing.jsonl")}).ScanOrder(context.Background(), 0, 0); err == nil {
 		t.Error("a missing file: no error")
 	}
 }

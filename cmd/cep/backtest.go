@@ -337,7 +337,7 @@ func (a *app) backtestOnce(ctx context.Context, rs []*rules.Rule, p backtestPara
 	times, ids := parseFieldFlags(p.timeFields), parseFieldFlags(p.idFields)
 	span := &minmax{}
 	var srcs []source.Source
-	var files []orderInput
+	var files []*source.File
 	names := map[string]int{}
 	for _, in := range p.inputs {
 		stream, path := parseInput(in)
@@ -349,8 +349,8 @@ func (a *app) backtestOnce(ctx context.Context, rs []*rules.Rule, p backtestPara
 		if names[spec.Name]++; names[spec.Name] > 1 {
 			spec.Name = fmt.Sprintf("%s#%d", spec.Name, names[spec.Name])
 		}
-		srcs = append(srcs, timeFilter{Source: &source.File{Spec: spec, Path: path, Log: a.log}, since: since, until: until, from: span})
-		files = append(files, orderInput{path: path, spec: spec})
+		f := &source.File{Spec: spec, Path: path, Log: a.log}
+		srcs, files = append(srcs, timeFilter{Source: f, since: since, until: until, from: span}), append(files, f)
 	}
 	run := &backtestRun{rules: rs, tallies: map[string]*ruleTally{}}
 	sink := &tallySink{run: run}

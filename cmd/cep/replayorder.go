@@ -9,12 +9,6 @@ import (
 	"github.com/cep-project/cep/source"
 )
 
-// orderInput is a replay's input file, to be scanned for its order.
-type orderInput struct {
-	path string
-	spec source.Spec
-}
-
 // mergeable reports whether a replay of files can merge them as they are
 // and process its events in the order sorting them would give: each file
 // in event-time order within the allowed lateness, so that no event comes
@@ -26,13 +20,12 @@ type orderInput struct {
 // 1.3 GB and 9 s sorted, 0.35 GB and 6 s merged, with the same alerts.
 // Reading the files for their times costs a fraction of that. Any file
 // out of order, or unreadable, and the replay sorts.
-func (a *app) mergeable(ctx context.Context, files []orderInput, lateness, maxFuture time.Duration) bool {
+func (a *app) mergeable(ctx context.Context, files []*source.File, lateness, maxFuture time.Duration) bool {
 	if maxFuture == 0 {
 		maxFuture = correlate.DefaultMaxFuture
 	}
-	// A jump of half the future limit within a file, or between the
-	// first events of two files, cannot reach the limit in either
-	// order.
+	// A jump of half the future limit within a file cannot reach the
+	// limit in either order (for the first events of files, see below).
 	ahead := time.Duration(0)
 	if maxFuture > 0 {
 		if ahead = maxFuture / 2; lateness >= ahead {
@@ -43,7 +36,7 @@ func (a *app) mergeable(ctx context.Context, files []orderInput, lateness, maxFu
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
 	for i, f := range files {
-		wg.Go(func() { scans[i], errs[i] = source.ScanOrder(ctx, f.path, f.spec, lateness, ahead) })
+		wg.Go(func() { scans[i], errs[i] = f.ScanOrder(ctx, lateness, ahead) })
 	}
 	wg.Wait()
 	first := int64(0)
@@ -51,10 +44,10 @@ func (a *app) mergeable(ctx context.Context, files []orderInput, lateness, maxFu
 	for i, sc := range scans {
 		switch {
 		case errs[i] != nil:
-			a.log.Info("replay sorts its inputs: reading one for its order failed", "input", files[i].path, "error", errs[i])
+			a.log.Info("replay sorts its inputs: reading one for its order failed", "input", files[i].Path, "error", errs[i])
 			return false
 		case !sc.InOrder:
-			a.log.Info("replay sorts its inputs: one is not in event-time order", "input", files[i].path, "line", sc.Line, "why", sc.Why, "allowed_lateness", lateness)
+			a.log.Info("replay sorts its inputs: one is not in event-time order", "input", files[i].Path, "line", sc.Line, "why", sc.Why, "allowed_lateness", lateness)
 			return false
 		case sc.Events > 0 && (!some || sc.First < first):
 			first, some = sc.First, true
@@ -85,13 +78,13 @@ func (a *app) mergeable(ctx context.Context, files []orderInput, lateness, maxFu
 			}
 			c := z.Covers(from, to, ahead)
 			anyCovers = anyCovers || c
-			if files[j].spec.Stream == files[i].spec.Stream {
+			if files[j].Spec.Stream == files[i].Spec.Stream {
 				sameCovers = sameCovers || c
 				sameBefore = sameBefore || z.First < x.First+2*int64(lateness)
 			}
 		}
 		if !sameCovers && (sameBefore || !anyCovers) {
-			a.log.Info("replay sorts its inputs: one begins after a gap in event time that the future check would judge", "input", files[i].path, "max_future", maxFuture)
+			a.log.Info("replay sorts its inputs: one begins after a gap in event time that the future check would judge", "input", files[i].Path, "max_future", maxFuture)
 			return false
 		}
 	}

@@ -19,7 +19,7 @@ import (
 func TestMergeable(t *testing.T) {
 	dir := t.TempDir()
 	// A file of stream with an event a minute from from, for n minutes.
-	file := func(name, stream string, from, n int) orderInput {
+	file := func(name, stream string, from, n int) *source.File {
 		var b strings.Builder
 		for i := range n {
 			fmt.Fprintf(&b, `{"ts":%d}`+"\n", from+60*i)
@@ -28,7 +28,7 @@ func TestMergeable(t *testing.T) {
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return orderInput{path: path, spec: source.Spec{Name: path, Stream: stream}}
+		return &source.File{Spec: source.Spec{Name: path, Stream: stream}, Path: path}
 	}
 	const hour, day = 3600, 86400
 	early, soon, late := file("a", "a", 1000, 10), file("b", "b", 1600, 10), file("c", "c", 1000+3*hour, 10)
@@ -38,22 +38,22 @@ func TestMergeable(t *testing.T) {
 	other := file("other", "payments", day, 3*24*60) // another stream, over all three days
 	for _, tc := range []struct {
 		name      string
-		files     []orderInput
+		files     []*source.File
 		lateness  time.Duration
 		maxFuture time.Duration
 		want      bool
 		log       string
 	}{
-		{"in order", []orderInput{early, soon}, 5 * time.Second, time.Hour, true, ""},
-		{"the default future check", []orderInput{early, soon}, 5 * time.Second, 0, true, ""},
-		{"beginning hours apart", []orderInput{early, late}, 5 * time.Second, time.Hour, false, "begins after a gap"},
-		{"a file a day", []orderInput{day1, day2}, 5 * time.Second, time.Hour, true, ""},
-		{"hours into a busy stream", []orderInput{day1, day2, after}, 5 * time.Second, time.Hour, true, ""},
-		{"after hours of nothing", []orderInput{day1, day2, gap}, 5 * time.Second, time.Hour, false, "begins after a gap"},
-		{"after hours of nothing in its stream, whatever others do", []orderInput{day1, day2, gap, other}, 5 * time.Second, time.Hour, false, "begins after a gap"},
-		{"its stream's first, after another stream's events", []orderInput{other, gap}, 5 * time.Second, time.Hour, true, ""},
-		{"hours apart with the future check off", []orderInput{early, late}, 5 * time.Second, -1, true, ""},
-		{"a lateness of half the future limit", []orderInput{early, soon}, 30 * time.Minute, time.Hour, false, ""},
+		{"in order", []*source.File{early, soon}, 5 * time.Second, time.Hour, true, ""},
+		{"the default future check", []*source.File{early, soon}, 5 * time.Second, 0, true, ""},
+		{"beginning hours apart", []*source.File{early, late}, 5 * time.Second, time.Hour, false, "begins after a gap"},
+		{"a file a day", []*source.File{day1, day2}, 5 * time.Second, time.Hour, true, ""},
+		{"hours into a busy stream", []*source.File{day1, day2, after}, 5 * time.Second, time.Hour, true, ""},
+		{"after hours of nothing", []*source.File{day1, day2, gap}, 5 * time.Second, time.Hour, false, "begins after a gap"},
+		{"after hours of nothing in its stream, whatever others do", []*source.File{day1, day2, gap, other}, 5 * time.Second, time.Hour, false, "begins after a gap"},
+		{"its stream's first, after another stream's events", []*source.File{other, gap}, 5 * time.Second, time.Hour, true, ""},
+		{"hours apart with the future check off", []*source.File{early, late}, 5 * time.Second, -1, true, ""},
+		{"a lateness of half the future limit", []*source.File{early, soon}, 30 * time.Minute, time.Hour, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer

@@ -244,7 +244,7 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 	// the engine exists (correlate.Engine.Preparer).
 	prep := &source.Preparation{}
 	var srcs []source.Source
-	var files []orderInput
+	var files []*source.File
 	names := map[string]int{}
 	for _, in := range p.inputs {
 		stream, path := parseInput(in)
@@ -266,8 +266,8 @@ func (a *app) runReplay(ctx context.Context, p runParams) error {
 		if _, err := os.Stat(path); err != nil {
 			return exitWith(exitUsage, "--input %s: %v", in, err)
 		}
-		srcs = append(srcs, &source.File{Spec: spec, Path: path, Log: a.log})
-		files = append(files, orderInput{path: path, spec: spec})
+		f := &source.File{Spec: spec, Path: path, Log: a.log}
+		srcs, files = append(srcs, f), append(files, f)
 	}
 	a.warnUnreadStreams(set.Rules, srcs)
 	sorted := p.sort
