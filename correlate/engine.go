@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cep-project/cep/alert"
@@ -254,6 +255,10 @@ type Engine struct {
 	prepBy    uint64
 	prepMask  []bool
 	prepIndex *routeIndex
+	// prepOne shares the Prepared of the events whose only candidate is
+	// one filter and that no keyed detector reads: 2i for filter i's hit,
+	// 2i+1 for its miss (see Preparer).
+	prepOne []atomic.Pointer[event.Prepared]
 	// released releases the events a screen turned away once dispatched
 	// (see dispatch).
 	released event.Releaser
@@ -668,24 +673,32 @@ func (e *Engine) dispatch(ev *event.Event) {
 	if e.explain != nil {
 		e.header = fmt.Sprintf("event %s stream=%s time=%s line=%d", ev.ID, ev.Stream, ev.Timestamp().Format(time.RFC3339Nano), ev.Line)
 	}
-	for _, o := range e.feedback[ev.Stream] {
+	learners := e.feedback[ev.Stream]
+	for _, o := range learners {
 		e.learn(o, ev)
 	}
+	// kept is whether a detector other than a filter reading the event
+	// alone saw it, or a model learned from it: only such a reader may
+	// keep the event, or a string of its line, past its dispatch. A
+	// filter keeps nothing, and its alert a copy (filter.fire).
+	kept := len(learners) > 0
 	switch {
 	case ev.Prepared == e.unscreened:
-		// The router would find no detector: the screen asked it. Nothing
-		// reads the event again, so its decoder may reuse its memory.
-		e.applyFacts()
-		e.released.Release(ev)
-		return
+		// The router would find no detector: the screen asked it.
 	case e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy:
-		e.dispatchPrepared(ev)
+		kept = e.dispatchPrepared(ev) || kept
 	default:
 		for _, i := range e.router.route(ev) {
+			kept = kept || e.prepMask == nil || !e.prepMask[i]
 			e.processIn(i, ev)
 		}
 	}
 	e.applyFacts()
+	if !kept {
+		// Nothing reads the event again, so its decoder may reuse its
+		// memory.
+		e.released.Release(ev)
+	}
 }
 
 // processIn hands ev to one detector, with the rule's anomaly z-scores when

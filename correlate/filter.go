@@ -67,8 +67,11 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 	f.fire(ev, anomaly)
 }
 
-// fire raises the rule's alert for an event its condition matched.
+// fire raises the rule's alert for an event its condition matched. The
+// alert, its key and fields are of a copy of an event in a decoder's slab,
+// which the engine releases once dispatched (see Engine.dispatch).
 func (f *filter) fire(ev *event.Event, anomaly *celenv.Scores) {
+	ev = ev.Detach()
 	key, k, ok := f.e.keyOf(f.r, ev)
 	if !ok {
 		return

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"slices"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cep-project/cep/event"
@@ -60,7 +61,7 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 	if e.prepBy == 0 {
 		return nil
 	}
-	by, dets, idx, keyed, unscreened := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened
+	by, dets, idx, keyed, unscreened, one := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened, e.prepOne
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}
 	return func() func([]*event.Event) {
@@ -110,9 +111,29 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 				if keyedDets == nil || ev.Stream != keyedStream {
 					keyedStream, keyedDets = ev.Stream, keyed.of(ev.Stream)
 				}
-				if len(idx) == 0 && len(keyedDets) == 0 {
-					ev.Prepared = none
-					continue
+				if len(keyedDets) == 0 {
+					switch len(idx) {
+					case 0:
+						ev.Prepared = none
+						continue
+					case 1:
+						// With many rules most events have one
+						// candidate: its verdict is shared, not
+						// allocated for each event.
+						i := idx[0]
+						f := dets[i].(*filter)
+						h, at := i, 2*i
+						if f.match == nil || !f.match.Test(rules.EventActivation{Ev: ev}) {
+							h, at = ^i, at+1
+						}
+						p := one[at].Load()
+						if p == nil {
+							p = &event.Prepared{By: by, Hits: []int32{h}}
+							one[at].Store(p)
+						}
+						ev.Prepared = p
+						continue
+					}
 				}
 				p, room := newPrepared(len(idx), len(keyedDets))
 				p.By = by
@@ -392,6 +413,7 @@ func (e *Engine) preparePlan() {
 		rest[i] = !mask[i]
 	}
 	e.prepMask, e.prepByStream, e.prepAllStreams = mask, byStream, all
+	e.prepOne = make([]atomic.Pointer[event.Prepared], 2*len(e.dets))
 	e.prepIndex = newRouteIndex(e.dets, mask, false)
 	e.rest = newRouter(newRouteIndex(e.dets, rest, false))
 	e.prepBy = event.NewPreparedBy()
@@ -399,9 +421,11 @@ func (e *Engine) preparePlan() {
 
 // dispatchPrepared hands a prepared event to the detectors it concerns in
 // detector order, as dispatch does: the others through the engine's
-// router, the prepared filters from their verdicts.
-func (e *Engine) dispatchPrepared(ev *event.Event) {
+// router, the prepared filters from their verdicts. It reports whether
+// any of the others saw the event (see dispatch).
+func (e *Engine) dispatchPrepared(ev *event.Event) (kept bool) {
 	rest := e.rest.route(ev)
+	kept = len(rest) > 0
 	hits := ev.Prepared.Hits
 	for len(rest) > 0 || len(hits) > 0 {
 		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
@@ -417,6 +441,7 @@ func (e *Engine) dispatchPrepared(ev *event.Event) {
 			e.dets[i].(*filter).fire(ev, nil)
 		}
 	}
+	return kept
 }
 
 // dispatchLatePrepared is dispatchLate for a prepared event: a filter

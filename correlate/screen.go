@@ -23,6 +23,21 @@ func (e *Engine) Screens() func(stream string) *event.Screen {
 	for stream := range e.feedback {
 		learns[stream] = true
 	}
+	// A stream whose every rule is a filter reading the event alone has
+	// its events released once dispatched, whether a filter took them or
+	// not (see dispatch): they may be decoded into the decoders' slabs.
+	dets, mask := e.dets, e.prepMask
+	onlyFilters := func(stream string) bool {
+		if mask == nil {
+			return false
+		}
+		for i, d := range dets {
+			if !mask[i] && d.rule().ReadsStream(stream) {
+				return false
+			}
+		}
+		return true
+	}
 	return func(stream string) *event.Screen {
 		sr := idx.stream(stream)
 		if len(sr.always) > 0 || learns[stream] {
@@ -36,7 +51,8 @@ func (e *Engine) Screens() func(stream string) *event.Screen {
 		}
 		rt := newRouter(idx)
 		return &event.Screen{
-			Project: event.NewProjection(paths),
+			Project:  event.NewProjection(paths),
+			Releases: onlyFilters(stream),
 			Pass: func(ev *event.Event) bool {
 				if len(rt.route(ev)) > 0 {
 					return true

@@ -61,3 +61,72 @@ func TestScreenedOutReleased(t *testing.T) {
 		t.Fatalf("%d events screened out, want every one", only)
 	}
 }
+
+// TestFilteredReleased: on a stream whose every rule is a filter reading
+// the event alone, the events that reach a filter are released too once
+// dispatched, whether prepared on the decoders or not, and their decoder
+// reuses their slabs: a steady run of events that all reach a rule and
+// none alerts takes no allocation.
+func TestFilteredReleased(t *testing.T) {
+	var srcs []string
+	for i := range 4 {
+		srcs = append(srcs, fmt.Sprintf("id: big-%d\ntitle: a big payment at m-%d\nstreams: [payments]\nmatch: event.merchant == \"m-%d\" && event.amount > 1000.0\n", i, i, i))
+	}
+	rs := compileRules(t, srcs...)
+	for _, prepared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("prepared=%v", prepared), func(t *testing.T) {
+			e, err := New(rs, Config{}, func(*alert.Alert) { t.Error("an alert") })
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := event.Decoder{Stream: "payments", Project: rules.Projection(rs, "payments")}
+			s := e.Screens()("payments")
+			if s == nil || !s.Releases {
+				t.Fatalf("screen %+v: want one that says the engine releases", s)
+			}
+			d.SetScreen(s)
+			var prepare func([]*event.Event)
+			if prepared {
+				prepare = e.Preparer()()
+			}
+			const n = 4096
+			lines := make([][]byte, n)
+			for i := range lines {
+				lines[i] = fmt.Appendf(nil, `{"id":"e%d","ts":%d,"card":"c%d","merchant":"m-%d","amount":5.5}`, i, 1_700_000_000+i, i%7, i%4)
+			}
+			i := 0
+			evs := make([]*event.Event, 0, 64)
+			push := func() {
+				evs = evs[:0]
+				for range 64 {
+					ev, err := d.Decode(lines[i%n])
+					if err != nil {
+						t.Fatal(err)
+					}
+					ev.Time = int64(i) * int64(time.Second)
+					evs = append(evs, ev)
+					i++
+				}
+				if prepare != nil {
+					prepare(evs)
+				}
+				e.PushBatch(evs, time.Time{})
+			}
+			for range n / 64 {
+				push()
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range n / 64 {
+				push()
+			}
+			runtime.ReadMemStats(&after)
+			if allocs := float64(after.Mallocs-before.Mallocs) / n; allocs > 0.01 {
+				t.Errorf("%.3f allocations per event reaching a filter, want none", allocs)
+			}
+			if st := e.RuleStats()["big-0"]; st.Evaluated < n/2 {
+				t.Fatalf("rule big-0 evaluated %d events, want a quarter of %d", st.Evaluated, 2*n)
+			}
+		})
+	}
+}

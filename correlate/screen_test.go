@@ -63,14 +63,10 @@ func screenLines() [][]byte {
 func runScreened(t *testing.T, srcs []string, screened, prepared bool) (string, Stats, map[string]RuleStats, uint64, uint64) {
 	t.Helper()
 	rs := compileRules(t, srcs...)
-	var out []byte
-	e, err := New(rs, Config{}, func(a *alert.Alert) {
-		b, err := json.Marshal(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(append(out, b...), '\n')
-	})
+	// The alerts are written at the end, when the slabs of the events
+	// released since they were raised have held many others.
+	var alerts []*alert.Alert
+	e, err := New(rs, Config{}, func(a *alert.Alert) { alerts = append(alerts, a) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +107,14 @@ func runScreened(t *testing.T, srcs []string, screened, prepared bool) (string, 
 		e.PushBatch(evs, time.Time{})
 	}
 	e.Close()
+	var out []byte
+	for _, a := range alerts {
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(out, b...), '\n')
+	}
 	only, twice := d.Screened()
 	return string(out), e.Stats(), e.RuleStats(), only, twice
 }
@@ -166,6 +170,18 @@ func TestScreens(t *testing.T) {
 	}
 	if got := s.Project.Paths(); len(got) != 1 || got[0] != "user" {
 		t.Errorf("logins screened with %v, want [user]", got)
+	}
+	if !s.Releases {
+		t.Error("logins, read by a filter alone, not released once dispatched")
+	}
+	// A filter whose verdict depends on facts other events' alerts
+	// remember is not prepared; the engine cannot tell what it keeps.
+	withFacts, err := New(compileRules(t, append([]string{prepareRules[4]}, screenRules...)...), Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := withFacts.Screens()("payments"); s == nil || s.Releases {
+		t.Errorf("payments, read by a filter that reads facts: screen %+v, want one without releases", s)
 	}
 	idle := mk("idle")
 	if idle == nil || len(idle.Project.Paths()) != 0 {

@@ -133,11 +133,11 @@ func BenchmarkDecodeScreened(b *testing.B) {
 		screen  bool
 		pass    bool
 		release bool
-	}{{"projected", false, false, false}, {"screened-out", true, false, false}, {"screened-out-released", true, false, true}, {"screened-through", true, true, false}} {
+	}{{"projected", false, false, false}, {"screened-out", true, false, false}, {"screened-out-released", true, false, true}, {"screened-through", true, true, false}, {"screened-through-released", true, true, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			d := Decoder{Stream: "s", Project: reads}
 			if bc.screen {
-				d.SetScreen(&Screen{Project: NewProjection([][]string{{"merchant"}}), Pass: func(*Event) bool { return bc.pass }})
+				d.SetScreen(&Screen{Project: NewProjection([][]string{{"merchant"}}), Pass: func(*Event) bool { return bc.pass }, Releases: bc.release})
 			}
 			b.SetBytes(int64(len(benchLine)))
 			b.ReportAllocs()
@@ -157,6 +157,26 @@ func BenchmarkDecodeScreened(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDetach copies a payment out of its slab, as a filter's alert
+// does (see Detach).
+func BenchmarkDetach(b *testing.B) {
+	d := Decoder{Stream: "s", Project: NewProjection([][]string{{"type"}, {"card_id"}, {"merchant"}, {"amount"}, {"result"}})}
+	d.SetScreen(&Screen{Project: NewProjection([][]string{{"merchant"}}), Pass: func(*Event) bool { return true }, Releases: true})
+	ev, err := d.Decode(benchLine)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !inSlab(ev) {
+		b.Fatal("the event is not in a slab")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ev.Detach() == ev {
+			b.Fatal("not copied")
+		}
 	}
 }
 

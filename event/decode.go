@@ -159,7 +159,9 @@ func (d *Decoder) init() {
 	}
 	d.scr = nil
 	if s := d.screen; s != nil && s.Pass != nil && s.Project != nil && !s.Project.All() {
-		d.scr = &screenState{proj: &s.Project.with(stamped...).root, pass: s.Pass}
+		// An event decoded in full (no projection) has no lazyFields,
+		// which a slab's block holds, so only projected ones are slabbed.
+		d.scr = &screenState{proj: &s.Project.with(stamped...).root, pass: s.Pass, releases: s.Releases && d.proj != nil}
 	}
 	if d.timeByLen != nil {
 		d.markStamps(d.proj)
@@ -242,8 +244,16 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 		s.slabs.giveBack()
 		d.screenedTwice++
 	}
-	ev, err := d.decode(raw, d.proj, nil)
+	var sl *slabs
+	if s := d.scr; s != nil && s.releases {
+		sl = &s.slabs
+		sl.mark()
+	}
+	ev, err := d.decode(raw, d.proj, sl)
 	if err != nil {
+		if sl != nil {
+			sl.giveBack()
+		}
 		return nil, err
 	}
 	d.seq++

@@ -29,6 +29,14 @@ type Screen struct {
 	// and must not keep the event: the memory of one it lets through is
 	// reused for the next line (see slabs).
 	Pass func(*Event) bool
+	// Releases says that the consumer releases every event it is done
+	// with (Release) and keeps none past that but a copy (Detach): the
+	// events let through are then decoded into the slabs as well. Only
+	// a consumer that can tell, for each event, that nothing keeps it
+	// may say so (correlate.Engine, of a stream whose every rule is a
+	// filter that reads the event alone); any event it keeps holds on
+	// to its whole slab.
+	Releases bool
 }
 
 const (
@@ -59,8 +67,10 @@ type screenState struct {
 	// off counts down the events to decode in full; backoff is what it
 	// starts from after the next run that lets too many through.
 	off, backoff int
-	// slabs hold the events screened out.
-	slabs slabs
+	// slabs hold the events screened out, and with releases those let
+	// through.
+	slabs    slabs
+	releases bool
 }
 
 // SetScreen sets the screen of the lines decoded from now on (see

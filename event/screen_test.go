@@ -1,7 +1,9 @@
 package event
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -128,15 +130,36 @@ func checkScreened(t *testing.T, line []byte, paths [][]string) {
 	proj := NewProjection(paths)
 	plain := Decoder{Stream: "f", Project: proj}
 	want, werr := plain.Decode(line)
-	for _, let := range []bool{false, true} {
+	for _, c := range []struct{ let, releases bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		let := c.let
 		d := Decoder{Stream: "f", Project: proj}
-		d.SetScreen(&Screen{Project: NewProjection(paths[:1]), Pass: func(*Event) bool { return let }})
+		d.SetScreen(&Screen{Project: NewProjection(paths[:1]), Pass: func(*Event) bool { return let }, Releases: c.releases})
 		got, err := d.Decode(line)
 		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
 			t.Fatalf("screened: error %v, want %v\nline %q", err, werr, line)
 		}
 		if err != nil {
 			continue
+		}
+		if c.releases {
+			// The copy outlives the event's slab holding others.
+			ev := got
+			fields := fmt.Sprintf("%#v", ObjectValue(ev.Fields).Interface())
+			if got = ev.Detach(); got != ev {
+				poison(ev)
+			}
+			Release(ev)
+			if g := fmt.Sprintf("%#v", ObjectValue(got.Fields).Interface()); g != fields {
+				t.Fatalf("detached: Fields %s, want %s\nline %q", g, fields, line)
+			}
+			filler := []byte(`{"ts":2,"id":"` + strings.Repeat("z", 200) + `","x":[{"y":"\u00e9"}]}`)
+			for range 3 * slabBlocks {
+				ev, err := d.Decode(filler)
+				if err != nil {
+					t.Fatal(err)
+				}
+				Release(ev)
+			}
 		}
 		if got.ID != want.ID || got.Time != want.Time {
 			t.Fatalf("screened: id %q time %d, want %q %d\nline %q", got.ID, got.Time, want.ID, want.Time, line)

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestScreenSlabs decodes many lines with one screened decoder, keeping
@@ -14,8 +15,64 @@ import (
 // given back and reused, and neither may change an event handed out
 // before.
 func TestScreenSlabs(t *testing.T) {
-	paths := [][]string{{"type"}, {"user"}, {"geo", "country"}}
+	paths, lines := slabPaths, variedLines()
 	screen := NewProjection([][]string{{"type"}, {"geo", "country"}})
+	d := Decoder{Stream: "f", Project: NewProjection(paths)}
+	let := func(ev *Event) bool { v, _ := ev.Get("type"); return v.Str() == "t0" }
+	d.SetScreen(&Screen{Project: screen, Pass: let})
+	evs := make([]*Event, len(lines))
+	for i, l := range lines {
+		ev, err := d.Decode([]byte(l))
+		if err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		evs[i] = ev
+	}
+	only, twice := d.Screened()
+	if only == 0 || twice == 0 {
+		t.Fatalf("screened out %d, let through %d: the test needs both", only, twice)
+	}
+	for i, l := range lines {
+		checkVaried(t, evs[i], i, l)
+	}
+}
+
+// slabPaths are what variedLines' events are decoded with.
+var slabPaths = [][]string{{"type"}, {"user"}, {"geo", "country"}, {"attrs"}}
+
+// checkVaried fails t unless ev reads as line l, the i'th of variedLines,
+// decoded with slabPaths.
+func checkVaried(t *testing.T, ev *Event, i int, l string) {
+	t.Helper()
+	want, err := (&Decoder{Stream: "f", Project: NewProjection(slabPaths)}).Decode([]byte(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID != want.ID || ev.Time != want.Time || string(ev.Raw) != string(want.Raw) {
+		t.Fatalf("line %d: id %q time %d raw %.40q, want %q %d %.40q", i+1, ev.ID, ev.Time, ev.Raw, want.ID, want.Time, want.Raw)
+	}
+	for _, p := range slabPaths {
+		gv, _ := ev.Path(p...)
+		wv, _ := want.Path(p...)
+		if !reflect.DeepEqual(gv.Interface(), wv.Interface()) {
+			t.Fatalf("line %d: %v = %#v, want %#v", i+1, p, gv.Interface(), wv.Interface())
+		}
+	}
+	got, full := ev.Full(), want.Full()
+	if len(got) != len(full) {
+		t.Fatalf("line %d: Full has %d members, want %d", i+1, len(got), len(full))
+	}
+	for k := range got {
+		if got[k].Key != full[k].Key || !reflect.DeepEqual(got[k].Interface(), full[k].Interface()) {
+			t.Fatalf("line %d: Full has %s: %v, want %s: %v", i+1, got[k].Key, got[k].Interface(), full[k].Key, full[k].Interface())
+		}
+	}
+}
+
+// variedLines are lines of every kind a slab holds: ids in the line, in
+// its spare bytes and in its decoded text, objects and arrays, lines
+// beyond a slab's share of bytes, lines of more Fields than a block has.
+func variedLines() []string {
 	var lines []string
 	for i := range 3000 {
 		var b strings.Builder
@@ -38,40 +95,49 @@ func TestScreenSlabs(t *testing.T) {
 		} else if i%3 == 0 {
 			b.WriteString(`"geo":{"country":"FR","city":"Paris"},`)
 		}
-		fmt.Fprintf(&b, `"type":"t%d","user":"u%d"}`, i%4, i%11)
+		if i%4 == 1 {
+			// Read whole: its members' names are the line's.
+			fmt.Fprintf(&b, `"attrs":{"k%d":"v","k\u00e9":[1]},`, i)
+		}
+		fmt.Fprintf(&b, `"type":"t%d","user":"u\u00e9%d"}`, i%4, i%11)
 		lines = append(lines, b.String())
 	}
-	d := Decoder{Stream: "f", Project: NewProjection(paths)}
-	let := func(ev *Event) bool { v, _ := ev.Get("type"); return v.Str() == "t0" }
-	d.SetScreen(&Screen{Project: screen, Pass: let})
-	evs := make([]*Event, len(lines))
-	for i, l := range lines {
-		ev, err := d.Decode([]byte(l))
-		if err != nil {
-			t.Fatalf("line %d: %v", i+1, err)
-		}
-		evs[i] = ev
-	}
-	only, twice := d.Screened()
-	if only == 0 || twice == 0 {
-		t.Fatalf("screened out %d, let through %d: the test needs both", only, twice)
-	}
-	for i, l := range lines {
-		want, err := (&Decoder{Stream: "f", Project: NewProjection(paths)}).Decode([]byte(l))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := evs[i]
-		if got.ID != want.ID || got.Time != want.Time || string(got.Raw) != string(want.Raw) {
-			t.Fatalf("line %d: id %q time %d raw %.40q, want %q %d %.40q", i+1, got.ID, got.Time, got.Raw, want.ID, want.Time, want.Raw)
-		}
-		for _, p := range paths {
-			gv, _ := got.Path(p...)
-			wv, _ := want.Path(p...)
-			if !reflect.DeepEqual(gv.Interface(), wv.Interface()) {
-				t.Fatalf("line %d: %v = %#v, want %#v", i+1, p, gv.Interface(), wv.Interface())
+	return lines
+}
+
+// TestDetachVaried detaches every event of variedLines let through or
+// screened out by a releasing decoder, releases the events and decodes
+// the lines twice more into the same slabs: each copy still reads as its
+// line.
+func TestDetachVaried(t *testing.T) {
+	lines := variedLines()
+	d := Decoder{Stream: "f", Project: NewProjection(slabPaths)}
+	d.SetScreen(&Screen{
+		Project:  NewProjection([][]string{{"type"}, {"geo", "country"}}),
+		Pass:     func(ev *Event) bool { v, _ := ev.Get("type"); return v.Str() == "t0" },
+		Releases: true,
+	})
+	copies := make([]*Event, len(lines))
+	detached := 0
+	for round := range 3 {
+		for i, l := range lines {
+			ev, err := d.Decode([]byte(l))
+			if err != nil {
+				t.Fatalf("line %d: %v", i+1, err)
 			}
+			if round == 0 {
+				if copies[i] = ev.Detach(); copies[i] != ev {
+					detached++
+				}
+			}
+			Release(ev)
 		}
+	}
+	if detached < len(lines)/2 {
+		t.Fatalf("%d events of %d detached: the test needs most in slabs", detached, len(lines))
+	}
+	for i, l := range lines {
+		checkVaried(t, copies[i], i, l)
 	}
 }
 
@@ -298,5 +364,104 @@ func TestReleaserRuns(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if allocs := float64(after.Mallocs-before.Mallocs) / float64(len(lines)); allocs > 0.01 {
 		t.Errorf("%.3f allocations per event released in runs, want none", allocs)
+	}
+}
+
+// TestReleasesLetThrough: with Releases, the events a screen lets through
+// are decoded into the slabs too, whether the decoder screens them or, as
+// it does when too many pass, not; a Detached copy of one reads as the
+// event did after the event's slab was reused, and a released event's
+// slab comes back.
+func TestReleasesLetThrough(t *testing.T) {
+	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+	// One in four passes: past the first run of 256 the decoder stops
+	// screening for a while, and decodes every line whole.
+	d.SetScreen(&Screen{
+		Project:  NewProjection([][]string{{"type"}}),
+		Pass:     func(ev *Event) bool { v, _ := ev.Get("type"); return v.Str() == "t0" },
+		Releases: true,
+	})
+	lines := slabLines(0, 40*slabBlocks)
+	copies := map[int]*Event{}
+	inSlabs := 0
+	for k, l := range lines {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkSlabEvent(t, ev, k) {
+			return
+		}
+		if inSlab(ev) {
+			inSlabs++
+		}
+		if k%5 == 0 {
+			c := ev.Detach()
+			if c == ev || inSlab(c) {
+				t.Fatalf("event %d: Detach returned an event of a slab", k)
+			}
+			copies[k] = c
+		}
+		Release(ev)
+	}
+	if only, twice := d.Screened(); only == 0 || twice == 0 || int(only+twice) == len(lines) {
+		t.Fatalf("screened out %d, let through %d, of %d: the test needs all three kinds", only, twice, len(lines))
+	}
+	// Events of 700 bytes' padding take a slab's bytes early, never a
+	// block of their own.
+	if inSlabs != len(lines) {
+		t.Errorf("%d events of %d in slabs, want all", inSlabs, len(lines))
+	}
+	// The slabs were reused many times over since the copies were made.
+	for k, c := range copies {
+		if !checkSlabEvent(t, c, k) {
+			return
+		}
+		got, want := c.Full(), decodeFull(lines[k], d.lim)
+		if len(got) != len(want) {
+			t.Fatalf("event %d: Full of the copy has %d members, want %d", k, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Key != want[i].Key || !reflect.DeepEqual(got[i].Interface(), want[i].Interface()) {
+				t.Fatalf("event %d: Full of the copy has %s: %v, want %s: %v", k, got[i].Key, got[i].Interface(), want[i].Key, want[i].Interface())
+			}
+		}
+	}
+	plain, err := (&Decoder{Stream: "f"}).Decode(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Detach() != plain {
+		t.Error("Detach copied an event of no slab")
+	}
+	if raceDetector {
+		return // sync.Pool drops slabs at random
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, l := range lines {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		Release(ev)
+	}
+	runtime.ReadMemStats(&after)
+	if allocs := float64(after.Mallocs-before.Mallocs) / float64(len(lines)); allocs > 0.01 {
+		t.Errorf("%.3f allocations per event let through and released, want none", allocs)
+	}
+}
+
+// poison overwrites what ev's slab holds of it, as a decode into a
+// reused slab would: its block's Fields and the slab's bytes. ev must be
+// a slab's own, and no other event of its slab read again.
+func poison(ev *Event) {
+	ref := (*slabRef)(ev.at)
+	for i := range ref.bytes {
+		ref.bytes[i] = 'Z'
+	}
+	fs := unsafe.Slice((*Field)(unsafe.Add(unsafe.Pointer(ev), blockFields)), ref.fields)
+	for i := range fs {
+		fs[i] = Field{Key: "poison", Value: stringValue("poison")}
 	}
 }

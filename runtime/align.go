@@ -74,6 +74,12 @@ func (al *aligner) forward(ctx context.Context, name string, in <-chan source.Ba
 		if resumable(b) && len(b.Events) > 0 && !al.wait(ctx, name, b.Events[0].Time) {
 			return
 		}
+		// Read before the hand-over: the engine may release the events
+		// once it has them, and their decoder reuse their memory.
+		latest := int64(math.MinInt64)
+		for _, ev := range b.Events {
+			latest = max(latest, ev.Time)
+		}
 		select {
 		case out <- b:
 		case <-ctx.Done():
@@ -83,7 +89,7 @@ func (al *aligner) forward(ctx context.Context, name string, in <-chan source.Ba
 		// source's partitions at start) says nothing of event time: it
 		// must not make the source count, at no time, for the others.
 		if resumable(b) && len(b.Events) > 0 || b.End {
-			al.handed(name, b)
+			al.handed(name, latest, b.End)
 		}
 		if b.End {
 			return
@@ -145,14 +151,12 @@ func (al *aligner) mayGo(name string, t int64) (bool, time.Duration) {
 	return low == math.MaxInt64 || t <= low+al.skew, min(max(recheck, time.Millisecond), time.Second)
 }
 
-// handed records a batch handed on.
-func (al *aligner) handed(name string, b source.Batch) {
+// handed records a batch handed on, whose latest event time is latest.
+func (al *aligner) handed(name string, latest int64, end bool) {
 	al.mu.Lock()
 	st := al.state(name)
-	for _, ev := range b.Events {
-		st.t = max(st.t, ev.Time)
-	}
-	st.last, st.ended = al.now(), b.End
+	st.t = max(st.t, latest)
+	st.last, st.ended = al.now(), end
 	close(al.changed)
 	al.changed = make(chan struct{})
 	al.mu.Unlock()
