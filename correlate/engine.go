@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cep-project/cep/alert"
@@ -255,10 +254,6 @@ type Engine struct {
 	prepBy    uint64
 	prepMask  []bool
 	prepIndex *routeIndex
-	// prepOne shares the Prepared of the events whose only candidate is
-	// one filter and that no keyed detector reads: 2i for filter i's hit,
-	// 2i+1 for its miss (see Preparer).
-	prepOne []atomic.Pointer[event.Prepared]
 	// released releases the events a screen turned away once dispatched
 	// (see dispatch).
 	released event.Releaser

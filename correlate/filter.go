@@ -16,7 +16,21 @@ type filter struct {
 	// match is r.Match, kept here because an event's test should not
 	// have to reach the rule: at 10,000 rules it is a cache miss.
 	match *rules.Program
+	// verdicts are the Prepared of the events whose only candidate is
+	// this filter, and that no keyed detector reads, by verdict (see
+	// Preparer), and verdictHits their Hits: with many rules most events
+	// have one candidate, and its verdict, shared, is not allocated for
+	// each; here, beside match, it is in a cache line the preparer has
+	// just read.
+	verdictHits [2]int32
+	verdicts    [2]event.Prepared
 }
+
+// The verdicts of a filter.
+const (
+	verdictMiss = iota
+	verdictHit
+)
 
 func (f *filter) rule() *rules.Rule { return f.r }
 

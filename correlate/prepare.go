@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"slices"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/cep-project/cep/event"
@@ -61,7 +60,7 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 	if e.prepBy == 0 {
 		return nil
 	}
-	by, dets, idx, keyed, unscreened, one := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened, e.prepOne
+	by, dets, idx, keyed, unscreened := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}
 	return func() func([]*event.Event) {
@@ -118,20 +117,14 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 						continue
 					case 1:
 						// With many rules most events have one
-						// candidate: its verdict is shared, not
-						// allocated for each event.
-						i := idx[0]
-						f := dets[i].(*filter)
-						h, at := i, 2*i
-						if f.match == nil || !f.match.Test(rules.EventActivation{Ev: ev}) {
-							h, at = ^i, at+1
+						// candidate: its verdict is the filter's own,
+						// not allocated for each event.
+						f := dets[idx[0]].(*filter)
+						v := verdictMiss
+						if f.match != nil && f.match.Test(rules.EventActivation{Ev: ev}) {
+							v = verdictHit
 						}
-						p := one[at].Load()
-						if p == nil {
-							p = &event.Prepared{By: by, Hits: []int32{h}}
-							one[at].Store(p)
-						}
-						ev.Prepared = p
+						ev.Prepared = &f.verdicts[v]
 						continue
 					}
 				}
@@ -413,10 +406,19 @@ func (e *Engine) preparePlan() {
 		rest[i] = !mask[i]
 	}
 	e.prepMask, e.prepByStream, e.prepAllStreams = mask, byStream, all
-	e.prepOne = make([]atomic.Pointer[event.Prepared], 2*len(e.dets))
+
 	e.prepIndex = newRouteIndex(e.dets, mask, false)
 	e.rest = newRouter(newRouteIndex(e.dets, rest, false))
 	e.prepBy = event.NewPreparedBy()
+	for i, d := range e.dets {
+		if mask[i] {
+			f := d.(*filter)
+			f.verdictHits = [2]int32{verdictMiss: ^int32(i), verdictHit: int32(i)}
+			for v := range f.verdicts {
+				f.verdicts[v] = event.Prepared{By: e.prepBy, Hits: f.verdictHits[v : v+1 : v+1]}
+			}
+		}
+	}
 }
 
 // dispatchPrepared hands a prepared event to the detectors it concerns in
