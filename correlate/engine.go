@@ -832,8 +832,12 @@ func (e *Engine) deliver(a *alert.Alert) {
 			rs.Shadow++
 		}
 	}
-	if r := e.byID[a.Rule]; r != nil && e.explaining(r) {
-		e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
+	// At 10,000 rules a lookup by rule id is a cache miss: only when
+	// explaining.
+	if e.explain != nil {
+		if r := e.byID[a.Rule]; r != nil && e.explaining(r) {
+			e.explainf(r, "ALERT %s at %s", a.ID, a.Time.Format(time.RFC3339Nano))
+		}
 	}
 	e.out(a)
 }
