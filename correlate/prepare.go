@@ -406,7 +406,6 @@ func (e *Engine) preparePlan() {
 		rest[i] = !mask[i]
 	}
 	e.prepMask, e.prepByStream, e.prepAllStreams = mask, byStream, all
-
 	e.prepIndex = newRouteIndex(e.dets, mask, false)
 	e.rest = newRouter(newRouteIndex(e.dets, rest, false))
 	e.prepBy = event.NewPreparedBy()
