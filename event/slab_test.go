@@ -58,13 +58,18 @@ func checkVaried(t *testing.T, ev *Event, i int, l string) {
 			t.Fatalf("line %d: %v = %#v, want %#v", i+1, p, gv.Interface(), wv.Interface())
 		}
 	}
-	got, full := ev.Full(), want.Full()
-	if len(got) != len(full) {
-		t.Fatalf("line %d: Full has %d members, want %d", i+1, len(got), len(full))
+	checkFull(t, fmt.Sprint("line ", i+1), ev.Full(), want.Full())
+}
+
+// checkFull fails t unless got holds want's members, in order.
+func checkFull(t *testing.T, what string, got, want []Field) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: Full has %d members, want %d", what, len(got), len(want))
 	}
 	for k := range got {
-		if got[k].Key != full[k].Key || !reflect.DeepEqual(got[k].Interface(), full[k].Interface()) {
-			t.Fatalf("line %d: Full has %s: %v, want %s: %v", i+1, got[k].Key, got[k].Interface(), full[k].Key, full[k].Interface())
+		if got[k].Key != want[k].Key || !reflect.DeepEqual(got[k].Interface(), want[k].Interface()) {
+			t.Fatalf("%s: Full has %s: %v, want %s: %v", what, got[k].Key, got[k].Interface(), want[k].Key, want[k].Interface())
 		}
 	}
 }
@@ -219,8 +224,17 @@ func TestReleaseReusesSlabs(t *testing.T) {
 	if raceDetector {
 		return // sync.Pool drops slabs at random
 	}
-	// testing.AllocsPerRun rounds down to whole allocations per run, and
-	// a slab is two allocations for 32 events.
+	if allocs := releasedAllocs(t, &d, lines); allocs > 0.01 {
+		t.Errorf("%.3f allocations per event released at once, want none", allocs)
+	}
+}
+
+// releasedAllocs decodes lines with d, releasing each event at once, and
+// returns the allocations per line. testing.AllocsPerRun rounds down to
+// whole allocations per run, and a slab is two allocations for 32
+// events.
+func releasedAllocs(t *testing.T, d *Decoder, lines [][]byte) float64 {
+	t.Helper()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for _, l := range lines {
@@ -231,9 +245,7 @@ func TestReleaseReusesSlabs(t *testing.T) {
 		Release(ev)
 	}
 	runtime.ReadMemStats(&after)
-	if allocs := float64(after.Mallocs-before.Mallocs) / float64(len(lines)); allocs > 0.01 {
-		t.Errorf("%.3f allocations per event released at once, want none", allocs)
-	}
+	return float64(after.Mallocs-before.Mallocs) / float64(len(lines))
 }
 
 // TestReleaseKeepsWhatIsKept releases most events but keeps some, then
@@ -417,15 +429,7 @@ func TestReleasesLetThrough(t *testing.T) {
 		if !checkSlabEvent(t, c, k) {
 			return
 		}
-		got, want := c.Full(), decodeFull(lines[k], d.lim)
-		if len(got) != len(want) {
-			t.Fatalf("event %d: Full of the copy has %d members, want %d", k, len(got), len(want))
-		}
-		for i := range got {
-			if got[i].Key != want[i].Key || !reflect.DeepEqual(got[i].Interface(), want[i].Interface()) {
-				t.Fatalf("event %d: Full of the copy has %s: %v, want %s: %v", k, got[i].Key, got[i].Interface(), want[i].Key, want[i].Interface())
-			}
-		}
+		checkFull(t, fmt.Sprint("copy of event ", k), c.Full(), decodeFull(lines[k], d.lim))
 	}
 	plain, err := (&Decoder{Stream: "f"}).Decode(lines[0])
 	if err != nil {
@@ -437,17 +441,7 @@ func TestReleasesLetThrough(t *testing.T) {
 	if raceDetector {
 		return // sync.Pool drops slabs at random
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for _, l := range lines {
-		ev, err := d.Decode(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		Release(ev)
-	}
-	runtime.ReadMemStats(&after)
-	if allocs := float64(after.Mallocs-before.Mallocs) / float64(len(lines)); allocs > 0.01 {
+	if allocs := releasedAllocs(t, &d, lines); allocs > 0.01 {
 		t.Errorf("%.3f allocations per event let through and released, want none", allocs)
 	}
 }
