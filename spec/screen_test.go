@@ -14,6 +14,11 @@ import (
 // A filter indexed by merchant, and the same condition written so that
 // the router cannot index it: its stream is not screened.
 func merchantRule(id, stream, match string) string {
+	return merchantRuleWith(id, stream, match, "")
+}
+
+// merchantRuleWith is merchantRule with more of the alert section.
+func merchantRuleWith(id, stream, match, alert string) string {
 	return fmt.Sprintf(`id: %s
 title: A large payment at a watched merchant
 streams: [%s]
@@ -21,7 +26,7 @@ by: [event.card]
 match: '%s'
 alert:
   fields: {amount: event.amount, city: event.geo.city, currency: event.currency}
-`, id, stream, match)
+%s`, id, stream, match, alert)
 }
 
 var _ = Describe("events no rule can reach", func() {
@@ -53,6 +58,47 @@ var _ = Describe("events no rule can reach", func() {
 		Expect(len(byRule["spec.indexed"])).To(BeNumerically(">", 100))
 		Expect(byRule["spec.indexed"]).To(Equal(byRule["spec.plain"]))
 		Expect(byRule["spec.indexed"][0].fields).To(ContainSubstring("city:Cé"))
+	})
+
+	// The payments stream is read by filters alone: its events, screened
+	// out or let through, come from their decoder's slabs and are released
+	// once dispatched, the slabs reused; an alert is built from a copy of
+	// its event (event.Event.Detach). Grouped alerts wait to the end of
+	// the input, long after their events' slabs held others: their
+	// evidence, key and fields must still be the copies stream's, whose
+	// events are left to the collector.
+	It("alert alike when their alerts are held long after the events' memory was reused", func() {
+		dir := GinkgoT().TempDir()
+		group := "  group: {by: [key], for: 2h}\n"
+		// Every merchant but m-0: most events pass the screen, which the
+		// decoders then set aside, decoding every event in full.
+		var merchants []string
+		for m := 1; m < 40; m++ {
+			merchants = append(merchants, fmt.Sprintf(`"m-%d"`, m))
+		}
+		watched := "[" + strings.Join(merchants, ", ") + "]"
+		writeFile(dir, "rules/indexed.yaml", merchantRuleWith("spec.indexed", "payments",
+			`event.merchant in `+watched+` && event.amount > 50.0`, group))
+		writeFile(dir, "rules/plain.yaml", merchantRuleWith("spec.plain", "copies",
+			`(event.merchant in `+watched+` || event.merchant == "x-" + event.card) && event.amount > 50.0`, group))
+		var b strings.Builder
+		for i := range 5000 {
+			fmt.Fprintf(&b, `{"id":"p%d","ts":%d,"card":"c%d","merchant":"m-%d","amount":%d,"currency":"EUR","geo":{"city":"C\u00e9%d","lat":1}}`+"\n",
+				i, 1_772_438_400_000+int64(i)*250, i%97, i%40, (i*37)%100, i%5)
+		}
+		writeFile(dir, "payments.jsonl", b.String())
+
+		r := cep(dir, nil, "run", "--rules", "rules", "--input", "payments=payments.jsonl", "--input", "copies=payments.jsonl")
+		Expect(r.code).To(Equal(0), r.stderr)
+		type seen struct{ key, ids, fields, count string }
+		byRule := map[string][]seen{}
+		for _, a := range alertsOf(r.stdout) {
+			byRule[a["rule"].(string)] = append(byRule[a["rule"].(string)],
+				seen{fmt.Sprint(a["key"]), strings.Join(evidenceIDs(a), " "), fmt.Sprint(a["fields"]), fmt.Sprint(a["count"])})
+		}
+		// A first alert and a summary for each of the 97 cards.
+		Expect(byRule["spec.indexed"]).To(HaveLen(2 * 97))
+		Expect(byRule["spec.indexed"]).To(Equal(byRule["spec.plain"]))
 	})
 })
 
