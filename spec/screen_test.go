@@ -29,6 +29,29 @@ alert:
 %s`, id, stream, match, alert)
 }
 
+// seenAlert is what the screen specs compare of an alert.
+type seenAlert struct{ key, ids, fields, count string }
+
+// runPayments writes 5,000 payments to dir and runs dir's rules over them
+// as two streams, payments and copies; it returns the run and its alerts
+// by rule.
+func runPayments(dir string) (result, map[string][]seenAlert) {
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, `{"id":"p%d","ts":%d,"card":"c%d","merchant":"m-%d","amount":%d,"currency":"EUR","geo":{"city":"C\u00e9%d","lat":1}}`+"\n",
+			i, 1_772_438_400_000+int64(i)*250, i%97, i%40, (i*37)%100, i%5)
+	}
+	writeFile(dir, "payments.jsonl", b.String())
+	r := cep(dir, nil, "run", "--rules", "rules", "--input", "payments=payments.jsonl", "--input", "copies=payments.jsonl")
+	Expect(r.code).To(Equal(0), r.stderr)
+	byRule := map[string][]seenAlert{}
+	for _, a := range alertsOf(r.stdout) {
+		byRule[a["rule"].(string)] = append(byRule[a["rule"].(string)],
+			seenAlert{fmt.Sprint(a["key"]), strings.Join(evidenceIDs(a), " "), fmt.Sprint(a["fields"]), fmt.Sprint(a["count"])})
+	}
+	return r, byRule
+}
+
 var _ = Describe("events no rule can reach", func() {
 	It("are decoded with only the fields rules are indexed by, and alert as the others", func() {
 		dir := GinkgoT().TempDir()
@@ -36,25 +59,11 @@ var _ = Describe("events no rule can reach", func() {
 			`event.merchant in ["m-3", "m-7"] && event.amount > 50.0`))
 		writeFile(dir, "rules/plain.yaml", merchantRule("spec.plain", "copies",
 			`(event.merchant == "m-3" || event.merchant == "m-7" || event.merchant == "x-" + event.card) && event.amount > 50.0`))
-		var b strings.Builder
-		for i := range 5000 {
-			fmt.Fprintf(&b, `{"id":"p%d","ts":%d,"card":"c%d","merchant":"m-%d","amount":%d,"currency":"EUR","geo":{"city":"C\u00e9%d","lat":1}}`+"\n",
-				i, 1_772_438_400_000+int64(i)*250, i%97, i%40, (i*37)%100, i%5)
-		}
-		writeFile(dir, "payments.jsonl", b.String())
-
-		r := cep(dir, nil, "run", "--rules", "rules", "--input", "payments=payments.jsonl", "--input", "copies=payments.jsonl")
-		Expect(r.code).To(Equal(0), r.stderr)
+		r, byRule := runPayments(dir)
 		// Of the payments stream, every event but the watched merchants'
 		// (a twentieth); none of the copies.
 		Expect(r.stderr).To(ContainSubstring("screened=4750"))
 
-		type seen struct{ key, ids, fields string }
-		byRule := map[string][]seen{}
-		for _, a := range alertsOf(r.stdout) {
-			byRule[a["rule"].(string)] = append(byRule[a["rule"].(string)],
-				seen{fmt.Sprint(a["key"]), strings.Join(evidenceIDs(a), " "), fmt.Sprint(a["fields"])})
-		}
 		Expect(len(byRule["spec.indexed"])).To(BeNumerically(">", 100))
 		Expect(byRule["spec.indexed"]).To(Equal(byRule["spec.plain"]))
 		Expect(byRule["spec.indexed"][0].fields).To(ContainSubstring("city:Cé"))
@@ -81,21 +90,7 @@ var _ = Describe("events no rule can reach", func() {
 			`event.merchant in `+watched+` && event.amount > 50.0`, group))
 		writeFile(dir, "rules/plain.yaml", merchantRuleWith("spec.plain", "copies",
 			`(event.merchant in `+watched+` || event.merchant == "x-" + event.card) && event.amount > 50.0`, group))
-		var b strings.Builder
-		for i := range 5000 {
-			fmt.Fprintf(&b, `{"id":"p%d","ts":%d,"card":"c%d","merchant":"m-%d","amount":%d,"currency":"EUR","geo":{"city":"C\u00e9%d","lat":1}}`+"\n",
-				i, 1_772_438_400_000+int64(i)*250, i%97, i%40, (i*37)%100, i%5)
-		}
-		writeFile(dir, "payments.jsonl", b.String())
-
-		r := cep(dir, nil, "run", "--rules", "rules", "--input", "payments=payments.jsonl", "--input", "copies=payments.jsonl")
-		Expect(r.code).To(Equal(0), r.stderr)
-		type seen struct{ key, ids, fields, count string }
-		byRule := map[string][]seen{}
-		for _, a := range alertsOf(r.stdout) {
-			byRule[a["rule"].(string)] = append(byRule[a["rule"].(string)],
-				seen{fmt.Sprint(a["key"]), strings.Join(evidenceIDs(a), " "), fmt.Sprint(a["fields"]), fmt.Sprint(a["count"])})
-		}
+		_, byRule := runPayments(dir)
 		// A first alert and a summary for each of the 97 cards.
 		Expect(byRule["spec.indexed"]).To(HaveLen(2 * 97))
 		Expect(byRule["spec.indexed"]).To(Equal(byRule["spec.plain"]))
