@@ -49,16 +49,17 @@ type Pipeline struct {
 	weights     Priority
 	criticality func(Key) (float64, bool)
 	out         func(*Alert)
-	rules       map[string]*ruleHandling
+	rules       map[string]*RuleHandle
 	// folding lists the rules with a grouper or throttler in the order
 	// they were added, so flushes come out deterministically.
-	folding []*ruleHandling
+	folding []*RuleHandle
 	// sweepAt is the event time of the next sweep of expired dedup spans:
 	// sweeping every rule at every advance would cost O(rules).
 	sweepAt, sweepSpan int64
 }
 
-type ruleHandling struct {
+// RuleHandle is the handling of one rule's alerts (see Handle).
+type RuleHandle struct {
 	dedup     *Dedup
 	grouper   *Grouper
 	throttler *Throttler
@@ -70,12 +71,12 @@ func NewPipeline(weights Priority, criticality func(Key) (float64, bool), out fu
 	if weights == (Priority{}) {
 		weights = DefaultPriorityWeights
 	}
-	return &Pipeline{weights: weights, criticality: criticality, out: out, rules: map[string]*ruleHandling{}, sweepAt: math.MinInt64}
+	return &Pipeline{weights: weights, criticality: criticality, out: out, rules: map[string]*RuleHandle{}, sweepAt: math.MinInt64}
 }
 
 // Add sets the handling of a rule's alerts.
 func (p *Pipeline) Add(rule string, h Handling) {
-	rh := &ruleHandling{}
+	rh := &RuleHandle{}
 	if h.Dedup > 0 {
 		rh.dedup = NewDedup(h.Dedup)
 		if p.sweepSpan == 0 || int64(h.Dedup) < p.sweepSpan {
@@ -94,9 +95,21 @@ func (p *Pipeline) Add(rule string, h Handling) {
 	p.rules[rule] = rh
 }
 
+// Handle returns the handling of a rule's alerts that Add set, for
+// OfferTo; nil for a rule it does not know.
+func (p *Pipeline) Handle(rule string) *RuleHandle { return p.rules[rule] }
+
 // Offer takes a candidate alert of its rule. dedupKey identifies the
 // rule's entity for dedup. It reports what became of the alert.
 func (p *Pipeline) Offer(a *Alert, dedupKey string) Outcome {
+	return p.OfferTo(p.rules[a.Rule], a, dedupKey)
+}
+
+// OfferTo is Offer with the handling of the alert's rule (Handle) that
+// the caller kept: with thousands of rules, looking each alert's rule up
+// by its id is a cache miss or two. Every alert it hands out is of that
+// rule.
+func (p *Pipeline) OfferTo(rh *RuleHandle, a *Alert, dedupKey string) Outcome {
 	var crit *float64
 	if p.criticality != nil {
 		if c, ok := p.criticality(a.Key); ok {
@@ -104,7 +117,6 @@ func (p *Pipeline) Offer(a *Alert, dedupKey string) Outcome {
 		}
 	}
 	a.Priority = p.weights.Of(a.Severity, a.Score, crit)
-	rh := p.rules[a.Rule]
 	if rh == nil {
 		p.out(a)
 		return Delivered
@@ -125,7 +137,7 @@ func (p *Pipeline) Offer(a *Alert, dedupKey string) Outcome {
 	return p.throttle(rh, a)
 }
 
-func (p *Pipeline) throttle(rh *ruleHandling, a *Alert) Outcome {
+func (p *Pipeline) throttle(rh *RuleHandle, a *Alert) Outcome {
 	if rh.throttler == nil {
 		p.out(a)
 		return Delivered

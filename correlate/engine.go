@@ -254,6 +254,15 @@ type Engine struct {
 	prepBy    uint64
 	prepMask  []bool
 	prepIndex *routeIndex
+	// verdicts are the Prepared of the events whose only candidate is
+	// one filter, and that no keyed detector reads, two for each
+	// detector (verdictOf), and verdictHits their Hits: with many rules
+	// most events have one candidate, and its verdict, shared, is not
+	// allocated for each. In one array, the engine tells a verdict and
+	// its filter by the pointer alone (isVerdict), without reading a
+	// Prepared that, with thousands of filters, is a cache miss.
+	verdicts    []event.Prepared
+	verdictHits []int32
 	// released releases the events a screen turned away once dispatched
 	// (see dispatch).
 	released event.Releaser
@@ -273,6 +282,9 @@ type Engine struct {
 	touching  []*sequence
 	selfPrep  func([]*event.Event)
 	unprep    []*event.Event
+	// offering is the counters of the rule whose alert emitTo offers
+	// to the pipeline, while it does (see deliver).
+	offering *RuleStats
 	// touched keeps touchFiring's reads from being compiled away.
 	touched uintptr
 	rest    *router
@@ -410,6 +422,9 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 			h.Throttle = &alert.Throttle{Max: t.Max, Per: t.Per}
 		}
 		e.alerts.Add(r.ID, h)
+		if f, ok := d.(*filter); ok {
+			f.handle, f.stats = e.alerts.Handle(r.ID), &e.detStats[i]
+		}
 	}
 	if err := e.prepareOnline(); err != nil {
 		return nil, err
@@ -680,7 +695,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 	switch {
 	case ev.Prepared == e.unscreened:
 		// The router would find no detector: the screen asked it.
-	case e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy:
+	case e.preparedHere(ev.Prepared):
 		kept = e.dispatchPrepared(ev) || kept
 	default:
 		for _, i := range e.router.route(ev) {
@@ -736,7 +751,7 @@ func (e *Engine) dispatchLate(ev *event.Event) bool {
 		e.applyFacts()
 		return false
 	}
-	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
+	if e.preparedHere(ev.Prepared) {
 		return e.dispatchLatePrepared(ev)
 	}
 	taken := false
@@ -823,10 +838,31 @@ func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
 	}
 }
 
+// emitTo is emit with the rule's alert handling (alert.Pipeline.Handle)
+// and counters, which the caller kept rather than have each alert look
+// them up by the rule's id: a filter, of which there may be thousands.
+func (e *Engine) emitTo(r *rules.Rule, rh *alert.RuleHandle, rs *RuleStats, a *alert.Alert, dedupKey string) {
+	if !r.Emits() {
+		return
+	}
+	// What the pipeline delivers while it takes this alert is of this
+	// rule (alert.Pipeline.OfferTo).
+	e.offering = rs
+	o := e.alerts.OfferTo(rh, a, dedupKey)
+	e.offering = nil
+	if o != alert.Delivered && e.explaining(r) {
+		e.explainf(r, "alert %s %s", a.ID, o)
+	}
+}
+
 // deliver receives what the alert pipeline lets through.
 func (e *Engine) deliver(a *alert.Alert) {
 	e.stats.Alerts++
-	if rs := e.ruleStats[a.Rule]; rs != nil {
+	rs := e.offering
+	if rs == nil {
+		rs = e.ruleStats[a.Rule]
+	}
+	if rs != nil {
 		rs.Alerts++
 		if a.Shadow {
 			rs.Shadow++

@@ -357,3 +357,60 @@ func TestLoggedOccurrences(t *testing.T) {
 		t.Error("logged misses 10^19 or logs 2^64-1")
 	}
 }
+
+// TestRuleStatsCountDelivered: a rule's Alerts (and Shadow) count what the
+// pipeline delivered of it, whether it delivers at once, dedups, folds
+// into groups flushed later, throttles, or belongs to a shadow rule;
+// filters hand their alerts to the pipeline with their rule's handling
+// and counters kept (emitTo), other detectors through a lookup by id.
+func TestRuleStatsCountDelivered(t *testing.T) {
+	filter := func(id, extra string) string {
+		return fmt.Sprintf("id: %s\ntitle: t\nstreams: [auth]\nby: [event.user]\nmatch: event.outcome == \"failure\"\n%s", id, extra)
+	}
+	rs := compileRules(t,
+		filter("plain", ""),
+		filter("dedup", "alert:\n  dedup: 1h\n"),
+		filter("group", "alert:\n  group: {by: [key], for: 10m}\n"),
+		filter("throttle", "alert:\n  throttle: {max: 2, per: 1h}\n"),
+		filter("shadow", "status: experimental\n"),
+		`id: seq
+title: t
+streams: [auth]
+by: [event.user]
+sequence:
+  within: 1h
+  steps:
+    - {name: a, where: event.outcome == "failure"}
+    - {name: b, where: event.outcome == "failure"}
+`)
+	var c collector
+	e, err := New(rs, Config{}, c.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		e.Push(ev(t, "auth", fmt.Sprint("a", i), i*60, fmt.Sprintf(`"user":"u%d","outcome":"failure"`, i%2)), time.Time{})
+	}
+	e.Close()
+	got := map[string]uint64{}
+	shadow := map[string]uint64{}
+	for _, a := range c.alerts {
+		got[a.Rule]++
+		if a.Shadow {
+			shadow[a.Rule]++
+		}
+	}
+	for _, id := range []string{"plain", "dedup", "group", "throttle", "shadow", "seq"} {
+		if got[id] == 0 {
+			t.Errorf("%s: no alert delivered", id)
+		}
+	}
+	if got["dedup"] >= got["plain"] || got["group"] >= got["plain"] || got["throttle"] >= got["plain"] {
+		t.Errorf("handling let every alert through: %v", got)
+	}
+	for id, st := range e.RuleStats() {
+		if st.Alerts != got[id] || st.Shadow != shadow[id] {
+			t.Errorf("%s: counted %d alerts (%d shadow), delivered %d (%d shadow)", id, st.Alerts, st.Shadow, got[id], shadow[id])
+		}
+	}
+}

@@ -16,14 +16,10 @@ type filter struct {
 	// match is r.Match, kept here because an event's test should not
 	// have to reach the rule: at 10,000 rules it is a cache miss.
 	match *rules.Program
-	// verdicts are the Prepared of the events whose only candidate is
-	// this filter, and that no keyed detector reads, by verdict (see
-	// Preparer), and verdictHits their Hits: with many rules most events
-	// have one candidate, and its verdict, shared, is not allocated for
-	// each; here, beside match, it is in a cache line the preparer has
-	// just read.
-	verdictHits [2]int32
-	verdicts    [2]event.Prepared
+	// handle and stats are the rule's alert handling and counters,
+	// which each alert would otherwise look up by the rule's id.
+	handle *alert.RuleHandle
+	stats  *RuleStats
 }
 
 // The verdicts of a filter.
@@ -91,7 +87,7 @@ func (f *filter) fire(ev *event.Event, anomaly *celenv.Scores) {
 		return
 	}
 	a := f.e.newAlert(f.r, key, ev.Time, []alert.Evidence{{Step: "match", Event: ev}}, f.bind(ev, anomaly))
-	f.e.emit(f.r, a, k)
+	f.e.emitTo(f.r, f.handle, f.stats, a, k)
 }
 
 // bind sets the engine's activation to ev (and its anomaly scores).

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/rules"
+	"github.com/cep-project/cep/rules/celenv"
 )
 
 // The engine is one goroutine, and with many filter rules evaluating their
@@ -60,9 +61,31 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 	if e.prepBy == 0 {
 		return nil
 	}
-	by, dets, idx, keyed, unscreened := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened
+	by, dets, idx, keyed, unscreened, verdictOf := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened, e.verdictOf
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}
+	// chains holds, by detector, a filter's condition when it is a chain
+	// (rules.Program.NativeChain), read by every preparer.
+	chains := make([]*celenv.Chain, len(dets))
+	for i, d := range dets {
+		if f, ok := d.(*filter); ok && f.match != nil {
+			chains[i] = f.match.NativeChain()
+		}
+	}
+	// test is the verdict of candidate i's condition on ev, from its
+	// chain when that decides.
+	test := func(i int32, ev *event.Event) bool {
+		if c := chains[i]; c != nil {
+			switch c.Test(ev) {
+			case celenv.True:
+				return true
+			case celenv.False:
+				return false
+			}
+		}
+		f := dets[i].(*filter)
+		return f.match != nil && f.match.Test(rules.EventActivation{Ev: ev})
+	}
 	return func() func([]*event.Event) {
 		var rt *router
 		if idx != nil {
@@ -96,7 +119,9 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 			// after another, their misses overlap, where the tests
 			// below would take them one at a time.
 			for _, i := range cands {
-				if m := dets[i].(*filter).match; m != nil {
+				if c := chains[i]; c != nil {
+					touched += c.Touch()
+				} else if m := dets[i].(*filter).match; m != nil {
 					touched += m.Touch()
 				}
 			}
@@ -119,12 +144,11 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 						// With many rules most events have one
 						// candidate: its verdict is the filter's own,
 						// not allocated for each event.
-						f := dets[idx[0]].(*filter)
 						v := verdictMiss
-						if f.match != nil && f.match.Test(rules.EventActivation{Ev: ev}) {
+						if test(idx[0], ev) {
 							v = verdictHit
 						}
-						ev.Prepared = &f.verdicts[v]
+						ev.Prepared = verdictOf(idx[0], v)
 						continue
 					}
 				}
@@ -132,8 +156,7 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 				p.By = by
 				hits := p.Hits
 				for j, i := range idx {
-					f := dets[i].(*filter)
-					if f.match != nil && f.match.Test(rules.EventActivation{Ev: ev}) {
+					if test(i, ev) {
 						hits[j] = i
 					} else {
 						hits[j] = ^i
@@ -346,7 +369,7 @@ func (e *Engine) planPreparedKeys() *keyedPlan {
 // time as each event is processed.
 func (e *Engine) touchKeys(evs []*event.Event) {
 	for _, ev := range evs {
-		if p := ev.Prepared; p != nil && p.By == e.prepBy {
+		if p := ev.Prepared; e.preparedHere(p) {
 			for _, k := range p.Keys {
 				d, ok := e.dets[k.Det].(*sequence)
 				if !ok || k.Key == nil {
@@ -409,15 +432,46 @@ func (e *Engine) preparePlan() {
 	e.prepIndex = newRouteIndex(e.dets, mask, false)
 	e.rest = newRouter(newRouteIndex(e.dets, rest, false))
 	e.prepBy = event.NewPreparedBy()
-	for i, d := range e.dets {
-		if mask[i] {
-			f := d.(*filter)
-			f.verdictHits = [2]int32{verdictMiss: ^int32(i), verdictHit: int32(i)}
-			for v := range f.verdicts {
-				f.verdicts[v] = event.Prepared{By: e.prepBy, Hits: f.verdictHits[v : v+1 : v+1]}
-			}
-		}
+	e.verdicts = make([]event.Prepared, 2*len(e.dets))
+	e.verdictHits = make([]int32, 2*len(e.dets))
+	for i := range e.dets {
+		e.verdictHits[2*i+verdictMiss], e.verdictHits[2*i+verdictHit] = ^int32(i), int32(i)
 	}
+	for k := range e.verdicts {
+		e.verdicts[k] = event.Prepared{By: e.prepBy, Hits: e.verdictHits[k : k+1 : k+1]}
+	}
+}
+
+// verdictOf is the Prepared of the events whose only candidate is
+// detector i, a filter, with verdict v (verdictMiss or verdictHit).
+func (e *Engine) verdictOf(i int32, v int) *event.Prepared {
+	return &e.verdicts[2*int(i)+v]
+}
+
+// isVerdict reports whether p is one of the engine's verdicts, from its
+// address alone.
+func (e *Engine) isVerdict(p *event.Prepared) bool {
+	if len(e.verdicts) == 0 {
+		return false
+	}
+	off := uintptr(unsafe.Pointer(p)) - uintptr(unsafe.Pointer(&e.verdicts[0]))
+	return off < uintptr(len(e.verdicts))*unsafe.Sizeof(e.verdicts[0])
+}
+
+// preparedHere reports whether p is what this engine's preparers made of
+// an event: a verdict is known by its address, without a cache miss.
+func (e *Engine) preparedHere(p *event.Prepared) bool {
+	return e.prepBy != 0 && p != nil && (e.isVerdict(p) || p.By == e.prepBy)
+}
+
+// hitsOf is p.Hits of a Prepared of this engine, read for a verdict from
+// verdictHits, which stays in the cache.
+func (e *Engine) hitsOf(p *event.Prepared) []int32 {
+	if e.isVerdict(p) {
+		k := (uintptr(unsafe.Pointer(p)) - uintptr(unsafe.Pointer(&e.verdicts[0]))) / unsafe.Sizeof(e.verdicts[0])
+		return e.verdictHits[k : k+1 : k+1]
+	}
+	return p.Hits
 }
 
 // dispatchPrepared hands a prepared event to the detectors it concerns in
@@ -427,7 +481,7 @@ func (e *Engine) preparePlan() {
 func (e *Engine) dispatchPrepared(ev *event.Event) (kept bool) {
 	rest := e.rest.route(ev)
 	kept = len(rest) > 0
-	hits := ev.Prepared.Hits
+	hits := e.hitsOf(ev.Prepared)
 	for len(rest) > 0 || len(hits) > 0 {
 		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
 			e.processIn(rest[0], ev)
@@ -450,7 +504,7 @@ func (e *Engine) dispatchPrepared(ev *event.Event) (kept bool) {
 func (e *Engine) dispatchLatePrepared(ev *event.Event) bool {
 	taken := false
 	rest := e.rest.route(ev)
-	hits := ev.Prepared.Hits
+	hits := e.hitsOf(ev.Prepared)
 	for len(rest) > 0 || len(hits) > 0 {
 		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
 			taken = e.processLate(rest[0], ev) || taken
@@ -490,7 +544,7 @@ func detIndex(h int32) int {
 // for the router dispatch uses. The slice is the router's until its next
 // route.
 func (e *Engine) routeAfterFilters(ev *event.Event) []int {
-	if e.prepBy != 0 && ev.Prepared != nil && ev.Prepared.By == e.prepBy {
+	if e.preparedHere(ev.Prepared) {
 		return e.rest.route(ev)
 	}
 	return e.router.route(ev)
@@ -508,7 +562,7 @@ func (e *Engine) routeAfterFilters(ev *event.Event) []int {
 func (e *Engine) prepareRest(evs []*event.Event) {
 	e.unprep = e.unprep[:0]
 	for _, ev := range evs {
-		if ev.Prepared == nil || ev.Prepared.By != e.prepBy {
+		if !e.preparedHere(ev.Prepared) {
 			e.unprep = append(e.unprep, ev)
 		}
 	}
@@ -528,8 +582,8 @@ func (e *Engine) prepareRest(evs []*event.Event) {
 // candidates' do in preparation.
 func (e *Engine) touchFiring(evs []*event.Event) {
 	for _, ev := range evs {
-		if p := ev.Prepared; p != nil && p.By == e.prepBy {
-			for _, h := range p.Hits {
+		if p := ev.Prepared; e.preparedHere(p) {
+			for _, h := range e.hitsOf(p) {
 				if h < 0 {
 					e.touched += uintptr(e.evaluated[^h])
 					continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -588,5 +589,50 @@ func TestNewPrepared(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPreparedChainUndecided: a candidate whose chain cannot decide (a
+// term that errs) is left to CEL on the preparing goroutine, which counts
+// the error against the rule as the engine's own test does; the verdict
+// and the counts are the same prepared or not.
+func TestPreparedChainUndecided(t *testing.T) {
+	src := `id: typed
+title: amount compared as a number
+streams: [payments]
+match: event.merchant == "m-a" && event.amount > 50.0
+`
+	run := func(prepared bool) (string, uint64) {
+		rs := compileRules(t, src)
+		if rs[0].Match.NativeChain() == nil {
+			t.Fatal("the condition is not a chain: the test would prove nothing")
+		}
+		c := &collector{}
+		e, err := New(rs, Config{}, c.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []*event.Event
+		for i := range 40 {
+			amount := fmt.Sprint(i * 5)
+			if i%4 == 0 {
+				amount = strconv.Quote(amount) // text: the chain's term errs
+			}
+			evs = append(evs, ev(t, "payments", fmt.Sprint("e", i), i, fmt.Sprintf(`"merchant":"m-a","amount":%s`, amount)))
+		}
+		if prepared {
+			e.Preparer()()(evs)
+		}
+		e.PushBatch(evs, time.Time{})
+		e.Close()
+		return c.ids(), rs[0].Health.Errors()
+	}
+	want, wantErrs := run(false)
+	got, gotErrs := run(true)
+	if wantErrs == 0 || want == "" {
+		t.Fatalf("alerts %q, %d errors: the test would prove nothing", want, wantErrs)
+	}
+	if got != want || gotErrs != wantErrs {
+		t.Errorf("prepared: alerts %s, %d errors; unprepared: %s, %d errors", got, gotErrs, want, wantErrs)
 	}
 }

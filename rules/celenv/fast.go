@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -423,17 +424,32 @@ func lookupField(fs []event.Field, k string) (event.Value, bool) {
 // constant is a literal of the subset: a number (any CEL numeric type), a
 // string, a bool or null.
 type constant struct {
-	kind event.Kind
-	s    string
-	n    float64
-	b    bool
+	s string
 	// head and tail are a string of 16 bytes or fewer as words: its first
 	// eight bytes (all of a shorter one, zero-padded) and its last eight.
 	// With thousands of rules a candidate's literal is rarely in the
 	// cache, and equal compares the event's text, which is, with these,
 	// which lie in the term the test has just read, rather than wait for
-	// the literal's bytes.
+	// the literal's bytes. A number's bits are head (num), a bool is
+	// head 1 or 0.
 	head, tail uint64
+	kind       event.Kind
+	// The flags of the comparison and the term that hold the constant
+	// ride in what would be its padding: a term of four words fewer puts
+	// a chain of four terms in four cache lines instead of seven, and
+	// with thousands of rules a candidate's chain is a cache miss per
+	// line (see chain).
+	op           cmpOp
+	lenient      bool  // comparison: reads the field through @num
+	missingFalse bool  // term: under false_if_missing
+	pathLen      uint8 // comparison: names of the path
+}
+
+// num is a number constant's value.
+func (c *constant) num() float64 { return math.Float64frombits(c.head) }
+
+func numConst(n float64) constant {
+	return constant{kind: event.Number, head: math.Float64bits(n)}
 }
 
 // maxInline is the longest string constant equal compares by its words.
@@ -484,13 +500,13 @@ func constOf(v ref.Val, share func(string) string) (constant, bool) {
 		}
 		return stringConst(strings.Clone(string(x))), true
 	case types.Double:
-		return constant{kind: event.Number, n: float64(x)}, true
+		return numConst(float64(x)), true
 	case types.Int:
-		return constant{kind: event.Number, n: float64(x)}, true
+		return numConst(float64(x)), true
 	case types.Uint:
-		return constant{kind: event.Number, n: float64(x)}, true
+		return numConst(float64(x)), true
 	case types.Bool:
-		return constant{kind: event.Bool, b: bool(x)}, true
+		return constant{kind: event.Bool, head: uint64(b2i(bool(x)))}, true
 	case types.Null:
 		return constant{kind: event.Null}, true
 	}
@@ -507,9 +523,9 @@ func equal(v *event.Value, c *constant) bool {
 	case event.String:
 		return c.equalText(v.Str())
 	case event.Number:
-		return v.Num() == c.n
+		return v.Num() == c.num()
 	case event.Bool:
-		return v.Bool() == c.b
+		return b2i(v.Bool()) == int(c.head)
 	case event.Null:
 		return true
 	}
@@ -517,14 +533,18 @@ func equal(v *event.Value, c *constant) bool {
 }
 
 // comparison is path op c (or c op path, flipped), its operands held
-// inline: chains of && and || keep theirs in one slice (see chain).
+// inline: chains of && and || keep theirs in one slice (see chain). Its
+// operator and flags are c's (see constant).
 type comparison struct {
-	path []string
-	c    constant
-	op   cmpOp
-	// lenient reads the field through @num.
-	lenient bool
+	c constant
+	// path is the first name of the shared copy of the path
+	// (event.SharedPath), of c.pathLen names: a slice's length and
+	// capacity would make every term of a chain two words longer.
+	path *string
 }
+
+// names is the comparison's path.
+func (x *comparison) names() []string { return unsafe.Slice(x.path, x.c.pathLen) }
 
 // cmpOp is a comparison's operator: path op c.
 type cmpOp uint8
@@ -573,23 +593,24 @@ func comparisonOf(call ast.CallExpr, share func(string) string) (comparison, boo
 	c, ok := constOf(lit.AsLiteral(), share)
 	// Ordering is defined between numbers, between strings and between
 	// booleans; null has no overload: an error, left to CEL.
-	if !ok || (op >= opLt && c.kind == event.Null) {
+	if !ok || (op >= opLt && c.kind == event.Null) || len(path) == 0 || len(path) > math.MaxUint8 {
 		return comparison{}, false
 	}
-	return comparison{path: path, c: c, op: op, lenient: lenient}, true
+	c.op, c.lenient, c.pathLen = op, lenient, uint8(len(path))
+	return comparison{c: c, path: unsafe.SliceData(path)}, true
 }
 
 func (x *comparison) test(ev *event.Event) Tri {
-	v, t := lookupPath(ev, x.path)
+	c := &x.c
+	v, t := lookupPath(ev, x.names())
 	if t != True {
 		return t
 	}
-	if x.lenient {
+	if c.lenient {
 		w := numOf(*v)
 		v = &w
 	}
-	c := &x.c
-	switch x.op {
+	switch c.op {
 	case opEq:
 		return triOf(equal(v, c))
 	case opNe:
@@ -602,16 +623,17 @@ func (x *comparison) test(ev *event.Event) Tri {
 	switch c.kind {
 	case event.Number:
 		n := v.Num()
-		if n != n || c.n != c.n {
+		cn := c.num()
+		if n != n || cn != cn {
 			return False // NaN orders with nothing
 		}
-		order = cmp.Compare(n, c.n)
+		order = cmp.Compare(n, cn)
 	case event.String:
 		order = cmp.Compare(v.Str(), c.s)
 	case event.Bool:
-		order = cmp.Compare(b2i(v.Bool()), b2i(c.b))
+		order = cmp.Compare(b2i(v.Bool()), int(c.head))
 	}
-	switch x.op {
+	switch c.op {
 	case opLt:
 		return triOf(order < 0)
 	case opLe:
@@ -630,11 +652,11 @@ func b2i(b bool) int {
 }
 
 // term is one operand of a chain of && or ||: a comparison, held inline
-// (possibly under false_if_missing), or any other predicate.
+// (possibly under false_if_missing: cmp.c.missingFalse), or any other
+// predicate.
 type term struct {
-	pred         Pred
-	cmp          comparison
-	missingFalse bool
+	pred Pred
+	cmp  comparison
 }
 
 func (t *term) eval(ev *event.Event) Tri {
@@ -642,7 +664,7 @@ func (t *term) eval(ev *event.Event) Tri {
 		return t.pred(ev)
 	}
 	r := t.cmp.test(ev)
-	if t.missingFalse && r == Missing {
+	if t.cmp.c.missingFalse && r == Missing {
 		return False
 	}
 	return r
@@ -656,7 +678,8 @@ func termOf(e ast.Expr, share func(string) string) (term, bool) {
 			call, missingFalse = call.Args()[0].AsCall(), true
 		}
 		if c, ok := comparisonOf(call, share); ok {
-			return term{cmp: c, missingFalse: missingFalse}, true
+			c.c.missingFalse = missingFalse
+			return term{cmp: c}, true
 		}
 	}
 	p := fastPred(e, share)
@@ -764,7 +787,7 @@ func newChain(ts []term) *Chain {
 func (c *Chain) Touch() uintptr {
 	n := uintptr(c.decides)
 	if len(c.terms) > 0 {
-		n += uintptr(b2i(c.terms[0].missingFalse))
+		n += uintptr(c.terms[0].cmp.c.pathLen)
 	}
 	return n
 }
@@ -873,7 +896,7 @@ func measureVsNumber(args []ast.Expr, names []string) (int, float64, bool, bool)
 			return 0, false
 		}
 		c, ok := constOf(e.AsLiteral(), nil)
-		return c.n, ok && c.kind == event.Number
+		return c.num(), ok && c.kind == event.Number
 	}
 	if i := idx(args[0]); i >= 0 {
 		if c, ok := num(args[1]); ok {
