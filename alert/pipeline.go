@@ -96,8 +96,16 @@ func (p *Pipeline) Add(rule string, h Handling) {
 }
 
 // Handle returns the handling of a rule's alerts that Add set, for
-// OfferTo; nil for a rule it does not know.
-func (p *Pipeline) Handle(rule string) *RuleHandle { return p.rules[rule] }
+// OfferTo; nil for a rule it does not know or that has no dedup, group
+// or throttle, whose alerts OfferTo then delivers without reaching for
+// an empty handling.
+func (p *Pipeline) Handle(rule string) *RuleHandle {
+	rh := p.rules[rule]
+	if rh == nil || (rh.dedup == nil && rh.grouper == nil && rh.throttler == nil) {
+		return nil
+	}
+	return rh
+}
 
 // Offer takes a candidate alert of its rule. dedupKey identifies the
 // rule's entity for dedup. It reports what became of the alert.

@@ -80,3 +80,27 @@ func TestPipeline(t *testing.T) {
 		}
 	}
 }
+
+// OfferTo with the handles Handle returns gives what Offer does; a rule
+// without dedup, group or throttle, or unknown, has no handle, and its
+// alerts go straight out.
+func TestOfferTo(t *testing.T) {
+	var want, got []string
+	run(newTestPipeline(&want), &want, pipelineFeed, 120)
+	p := newTestPipeline(&got)
+	p.Add("none", Handling{})
+	for _, rule := range []string{"none", "plain"} {
+		if h := p.Handle(rule); h != nil {
+			t.Errorf("Handle(%q) = %p, want nil", rule, h)
+		}
+	}
+	for _, f := range pipelineFeed {
+		a := candidate(f.rule, f.key, f.min)
+		p.OfferTo(p.Handle(f.rule), a, f.key)
+		p.Advance(a.Time.UnixNano())
+	}
+	p.Advance(pt0.Add(120 * time.Minute).UnixNano())
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("OfferTo: %v\nOffer: %v", got, want)
+	}
+}

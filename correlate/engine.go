@@ -263,6 +263,8 @@ type Engine struct {
 	// Prepared that, with thousands of filters, is a cache miss.
 	verdicts    []event.Prepared
 	verdictHits []int32
+	// detRules is each detector's rule, for touchFiring.
+	detRules []*rules.Rule
 	// released releases the events a screen turned away once dispatched
 	// (see dispatch).
 	released event.Releaser
@@ -392,6 +394,7 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 		e.dets = append(e.dets, d)
+		e.detRules = append(e.detRules, r)
 		switch q := d.(type) {
 		case *sequence:
 			q.det = int32(len(e.dets) - 1)

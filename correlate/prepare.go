@@ -588,7 +588,11 @@ func (e *Engine) touchFiring(evs []*event.Event) {
 					e.touched += uintptr(e.evaluated[^h])
 					continue
 				}
-				e.touched += uintptr(e.evaluated[h]) + e.dets[h].(*filter).r.TouchAlerting()
+				// The filter, its counters and its rule from three
+				// arrays: their misses overlap, where reaching the rule
+				// through the filter waited on one and then the other.
+				e.touched += uintptr(e.evaluated[h]) + uintptr(e.detStats[h].Alerts) +
+					uintptr(unsafe.Pointer(e.dets[h].(*filter).handle)) + e.detRules[h].TouchAlerting()
 			}
 		}
 	}

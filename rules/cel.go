@@ -114,7 +114,20 @@ func (c *Compiler) Lists() *reflist.Set { return c.cel.Lists() }
 
 // Program is a compiled CEL expression of a rule.
 type Program struct {
-	Expr rulefmt.Expr
+	// path is set when the expression is a plain event field (event.a.b).
+	// It and the native forms come first: a test, a plain field's read
+	// and a touch read nothing else of the program, and with thousands
+	// of rules its object is a cache miss a line.
+	path []string
+	// steps is what few programs have, of a sequence's expressions that
+	// name earlier steps; nil for the others.
+	steps *stepForms
+	// fast is the native form of a condition in the subset celenv covers;
+	// chain is that of a chain of && or ||, held here rather than behind
+	// fast's closure (see celenv.FastChain). At most one is set.
+	fast  celenv.Pred
+	chain *celenv.Chain
+	Expr  rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
 	Cost checker.CostEstimate
 	// cel is the *celProgram, read atomically: set when compiled, and,
@@ -128,16 +141,6 @@ type Program struct {
 	rb     *rebuild
 	ast    *cel.Ast
 	health *Health
-	// path is set when the expression is a plain event field (event.a.b).
-	path []string
-	// fast is the native form of a condition in the subset celenv covers;
-	// chain is that of a chain of && or ||, held here rather than behind
-	// fast's closure (see celenv.FastChain). At most one is set.
-	fast  celenv.Pred
-	chain *celenv.Chain
-	// steps is what few programs have, of a sequence's expressions that
-	// name earlier steps; nil for the others.
-	steps *stepForms
 	// reads are the event paths the expression can read.
 	reads readSet
 	// callsFacts is set when the expression calls seen, fact or context.
