@@ -259,11 +259,12 @@ type Engine struct {
 	// detector (verdictOf), and verdictHits their Hits: with many rules
 	// most events have one candidate, and its verdict, shared, is not
 	// allocated for each. In one array, the engine tells a verdict and
-	// its filter by the pointer alone (isVerdict), without reading a
+	// its filter by the pointer alone (verdictAt), without reading a
 	// Prepared that, with thousands of filters, is a cache miss.
 	verdicts    []event.Prepared
 	verdictHits []int32
-	// detRules is each detector's rule, for touchFiring.
+	// detRules is each detector's rule, for touchFiring to reach without
+	// waiting on the detector first.
 	detRules []*rules.Rule
 	// released releases the events a screen turned away once dispatched
 	// (see dispatch).

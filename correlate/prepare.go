@@ -142,8 +142,9 @@ func (e *Engine) Preparer() func() func([]*event.Event) {
 						continue
 					case 1:
 						// With many rules most events have one
-						// candidate: its verdict is the filter's own,
-						// not allocated for each event.
+						// candidate: its verdict is one of the engine's
+						// two for that filter, not allocated for each
+						// event.
 						v := verdictMiss
 						if test(idx[0], ev) {
 							v = verdictHit
@@ -448,27 +449,31 @@ func (e *Engine) verdictOf(i int32, v int) *event.Prepared {
 	return &e.verdicts[2*int(i)+v]
 }
 
-// isVerdict reports whether p is one of the engine's verdicts, from its
-// address alone.
-func (e *Engine) isVerdict(p *event.Prepared) bool {
+// verdictAt returns where p is in verdicts, when it is one of the
+// engine's verdicts, from its address alone.
+func (e *Engine) verdictAt(p *event.Prepared) (int, bool) {
 	if len(e.verdicts) == 0 {
-		return false
+		return 0, false
 	}
 	off := uintptr(unsafe.Pointer(p)) - uintptr(unsafe.Pointer(&e.verdicts[0]))
-	return off < uintptr(len(e.verdicts))*unsafe.Sizeof(e.verdicts[0])
+	size := unsafe.Sizeof(e.verdicts[0])
+	return int(off / size), off < uintptr(len(e.verdicts))*size
 }
 
 // preparedHere reports whether p is what this engine's preparers made of
 // an event: a verdict is known by its address, without a cache miss.
 func (e *Engine) preparedHere(p *event.Prepared) bool {
-	return e.prepBy != 0 && p != nil && (e.isVerdict(p) || p.By == e.prepBy)
+	if e.prepBy == 0 || p == nil {
+		return false
+	}
+	_, ok := e.verdictAt(p)
+	return ok || p.By == e.prepBy
 }
 
 // hitsOf is p.Hits of a Prepared of this engine, read for a verdict from
 // verdictHits, which stays in the cache.
 func (e *Engine) hitsOf(p *event.Prepared) []int32 {
-	if e.isVerdict(p) {
-		k := (uintptr(unsafe.Pointer(p)) - uintptr(unsafe.Pointer(&e.verdicts[0]))) / unsafe.Sizeof(e.verdicts[0])
+	if k, ok := e.verdictAt(p); ok {
 		return e.verdictHits[k : k+1 : k+1]
 	}
 	return p.Hits
