@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -21,6 +22,12 @@ func alertsOf(out string) []map[string]any {
 		as = append(as, m)
 	}
 	return as
+}
+
+// wholeLines is what a file some process appends to holds in whole
+// lines: a read may end inside a write, on a line not yet ended.
+func wholeLines(data []byte) string {
+	return string(data[:bytes.LastIndexByte(data, '\n')+1])
 }
 
 // rulesOf counts alerts by rule.

@@ -57,7 +57,7 @@ func flagged(dir string) []string {
 		Expect(err).NotTo(HaveOccurred())
 	}
 	var out []string
-	for _, a := range alertsOf(string(data)) {
+	for _, a := range alertsOf(wholeLines(data)) {
 		f := a["fields"].(map[string]any)
 		out = append(out, fmt.Sprintf("%v/%v", f["user"], f["device"]))
 	}

@@ -121,7 +121,7 @@ match: event.outcome == "locked"
 func alertRules(dir string) []string {
 	b, _ := os.ReadFile(filepath.Join(dir, "alerts.jsonl"))
 	var out []string
-	for _, a := range alertsOf(string(b)) {
+	for _, a := range alertsOf(wholeLines(b)) {
 		out = append(out, fmt.Sprintf("%s[%s]", a["rule"], strings.Join(evidenceIDs(a), ",")))
 	}
 	return out

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -94,15 +93,9 @@ func archiveCounts(dir string) map[string]int {
 	if !os.IsNotExist(err) {
 		Expect(err).NotTo(HaveOccurred())
 	}
-	// A running process may be writing the last line: count whole
-	// lines only.
-	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
-		data = data[:i+1]
-	} else {
-		data = nil
-	}
+	// A running process may be writing the last line.
 	out := map[string]int{}
-	for _, a := range alertsOf(string(data)) {
+	for _, a := range alertsOf(wholeLines(data)) {
 		out[a["id"].(string)]++
 	}
 	return out

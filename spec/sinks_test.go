@@ -106,11 +106,12 @@ func startCep(dir string, args ...string) *gexec.Session {
 	return s
 }
 
-// archived returns the alert ids in the file sink's output.
+// archived returns the alert ids in the file sink's output, which cep
+// may be writing.
 func archived(dir string) []string {
 	data, _ := os.ReadFile(filepath.Join(dir, "alerts.jsonl"))
 	var ids []string
-	for _, a := range alertsOf(string(data)) {
+	for _, a := range alertsOf(wholeLines(data)) {
 		ids = append(ids, a["id"].(string))
 	}
 	return ids
