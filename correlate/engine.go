@@ -834,17 +834,13 @@ func (e *Engine) shed(r *rules.Rule, ev *event.Event, why string) {
 
 // emit hands a candidate alert to the alert pipeline.
 func (e *Engine) emit(r *rules.Rule, a *alert.Alert, dedupKey string) {
-	if !r.Emits() {
-		return
-	}
-	if o := e.alerts.Offer(a, dedupKey); o != alert.Delivered && e.explaining(r) {
-		e.explainf(r, "alert %s %s", a.ID, o)
-	}
+	e.emitTo(r, e.alerts.Handle(r.ID), nil, a, dedupKey)
 }
 
 // emitTo is emit with the rule's alert handling (alert.Pipeline.Handle)
 // and counters, which the caller kept rather than have each alert look
 // them up by the rule's id: a filter, of which there may be thousands.
+// Without counters (rs nil), deliver looks them up.
 func (e *Engine) emitTo(r *rules.Rule, rh *alert.RuleHandle, rs *RuleStats, a *alert.Alert, dedupKey string) {
 	if !r.Emits() {
 		return
