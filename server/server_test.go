@@ -169,22 +169,32 @@ func TestIngestBackPressure(t *testing.T) {
 	}
 	answers := make(chan answer, 20)
 	var reqs sync.WaitGroup
-	for i := range 10 {
-		reqs.Add(1)
-		go func() {
-			defer reqs.Done()
-			ids := []string{fmt.Sprintf("e%d-1", i), fmt.Sprintf("e%d-2", i)}
-			r := post(in, "s", fmt.Sprintf(`{"id":%q,"ts":1}`+"\n"+`{"id":%q,"ts":2}`, ids[0], ids[1]), false)
-			answers <- answer{r.Code, r.Header().Get("Retry-After"), ids}
-		}()
+	send := func(i int) {
+		ids := []string{fmt.Sprintf("e%d-1", i), fmt.Sprintf("e%d-2", i)}
+		r := post(in, "s", fmt.Sprintf(`{"id":%q,"ts":1}`+"\n"+`{"id":%q,"ts":2}`, ids[0], ids[1]), false)
+		answers <- answer{r.Code, r.Header().Get("Retry-After"), ids}
 	}
-	// Let requests pile up, then let the pump go.
-	deadline := time.Now().Add(5 * time.Second)
+	// Two requests fill the bound and wait for the held pump; the test
+	// waits for that rather than hoping a crowd of goroutines piles up
+	// before the pump is let go, which a busy machine need not do.
+	for i := range 2 {
+		reqs.Add(1)
+		go func() { defer reqs.Done(); send(i) }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
 	for in.Pending() < 4 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+	if in.Pending() != 4 {
+		t.Fatalf("%d events pending, want the bound of 4", in.Pending())
+	}
+	for i := 2; i < 10; i++ {
+		send(i)
+	}
 	close(let)
 	reqs.Wait()
+	// With the pump going again, a request is taken.
+	send(10)
 	close(answers)
 	stop()
 	wg.Wait()
@@ -211,8 +221,8 @@ func TestIngestBackPressure(t *testing.T) {
 			t.Errorf("status %d", a.code)
 		}
 	}
-	if limited == 0 || ok == 0 {
-		t.Errorf("%d accepted, %d limited: want both", ok, limited)
+	if ok != 3 || limited != 8 {
+		t.Errorf("%d accepted, %d limited: want 3 and 8", ok, limited)
 	}
 }
 
