@@ -209,6 +209,18 @@ type Model struct {
 // to a sha256 hash.Hash, a string copied to bytes each time, was a fifth
 // of building a filter's alert.
 func MakeID(rule string, key Key, evidence []Evidence, extra ...string) string {
+	var id [IDLen]byte
+	PutID(&id, rule, key, evidence, extra...)
+	return string(id[:])
+}
+
+// IDLen is the length of an alert id: 32 hex digits.
+const IDLen = 32
+
+// PutID writes the id MakeID returns into id, for a caller that keeps
+// the id's bytes in an allocation it makes anyway (the engine keeps them
+// beside the alert).
+func PutID(id *[IDLen]byte, rule string, key Key, evidence []Evidence, extra ...string) {
 	var stack [512]byte
 	b := appendIDPart(stack[:0], rule)
 	for _, p := range key {
@@ -232,7 +244,7 @@ func MakeID(rule string, key Key, evidence []Evidence, extra ...string) string {
 		b = appendIDPart(b, x)
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	hex.Encode(id[:], sum[:IDLen/2])
 }
 
 func appendIDPart(b []byte, s string) []byte {

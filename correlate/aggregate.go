@@ -360,7 +360,10 @@ func (d *aggregate) decodeKey(k string) alert.Key {
 	return decodeKey(d.r.KeyNames, k)
 }
 
-func decodeKey(names []string, k string) alert.Key {
+func decodeKey(names []string, k string) alert.Key { return decodeKeyIn(nil, names, k) }
+
+// decodeKeyIn is decodeKey in into's memory when it has room.
+func decodeKeyIn(into alert.Key, names []string, k string) alert.Key {
 	vals, ok := keyValues(k, len(names))
 	if !ok {
 		if err := json.Unmarshal([]byte(k), &vals); err != nil {
@@ -370,7 +373,7 @@ func decodeKey(names []string, k string) alert.Key {
 	if len(vals) != len(names) {
 		return alert.Key{}
 	}
-	return makeKey(names, vals)
+	return makeKeyIn(into, names, vals)
 }
 
 // fieldArg is windowArg for a value read from the event.

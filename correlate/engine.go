@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
@@ -921,15 +922,21 @@ func (e *Engine) logCounted(n uint64, msg string, args ...any) {
 // keyed by. A missing key field gives a null part: the condition matched,
 // so the alert stands. A failing key expression is counted and skips the
 // event for the rule.
-func (e *Engine) keyOf(r *rules.Rule, ev *event.Event) (alert.Key, string, bool) {
+func (e *Engine) keyOf(r *rules.Rule, ev *event.Event, into alert.Key, dedup bool) (alert.Key, string, bool) {
 	vals, st := r.KeyOf(ev, &e.act, e.keyBuf)
 	e.keyBuf = vals
 	if st == rules.KeyError {
 		e.keyFailed(r, ev)
 		return nil, "", false
 	}
-	e.dedupBuf = encodeKey(e.dedupBuf[:0], vals)
-	return makeKey(r.KeyNames, vals), string(e.dedupBuf), true
+	// Only a rule's dedup reads the encoded key, and most rules have
+	// none: it is not made for them.
+	var k string
+	if dedup {
+		e.dedupBuf = encodeKey(e.dedupBuf[:0], vals)
+		k = string(e.dedupBuf)
+	}
+	return makeKeyIn(into, r.KeyNames, vals), k, true
 }
 
 // encodedKey appends to buf the encoded key (encodeKey's bytes) a stateful
@@ -1010,22 +1017,48 @@ func (e *Engine) partitionKey(r *rules.Rule, ev *event.Event, keyOf func(*event.
 	return vals, true
 }
 
-func makeKey(names []string, vals []any) alert.Key {
+func makeKey(names []string, vals []any) alert.Key { return makeKeyIn(nil, names, vals) }
+
+// makeKeyIn is makeKey in into's memory when it has room.
+func makeKeyIn(into alert.Key, names []string, vals []any) alert.Key {
 	if len(names) == 0 {
 		return alert.Key{}
 	}
-	key := make(alert.Key, len(vals))
+	key := into[:0]
+	if cap(key) < len(vals) {
+		key = make(alert.Key, 0, len(vals))
+	}
 	for i, v := range vals {
-		key[i] = alert.KeyPart{Expr: names[i], Value: v}
+		key = append(key, alert.KeyPart{Expr: names[i], Value: v})
 	}
 	return key
+}
+
+// alertBlock is an alert with its id's bytes and room for a key of one
+// part and one piece of evidence: a filter's alert, the commonest, in
+// one allocation where it took four. At 10,000 rules, where one event in
+// eighteen alerts, allocating was three fifths of building an alert.
+type alertBlock struct {
+	a   alert.Alert
+	id  [alert.IDLen]byte
+	key [1]alert.KeyPart
+	ev  [1]alert.Evidence
 }
 
 // newAlert builds an alert of r; act must bind what the rule's alert
 // fields read.
 func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act rules.Vars, idExtra ...string) *alert.Alert {
-	a := &alert.Alert{
-		ID:          alert.MakeID(r.ID, key, evidence, idExtra...),
+	return e.fillAlert(new(alertBlock), r, key, t, evidence, act, idExtra...)
+}
+
+// fillAlert is newAlert in b, whose key and evidence may hold key and
+// evidence.
+func (e *Engine) fillAlert(b *alertBlock, r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act rules.Vars, idExtra ...string) *alert.Alert {
+	alert.PutID(&b.id, r.ID, key, evidence, idExtra...)
+	a := &b.a
+	*a = alert.Alert{
+		// The id's bytes are never written again.
+		ID:          unsafe.String(&b.id[0], len(b.id)),
 		Rule:        r.ID,
 		RuleVersion: r.VersionLabel(),
 		Title:       r.Title,

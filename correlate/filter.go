@@ -82,11 +82,13 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 // which the engine releases once dispatched (see Engine.dispatch).
 func (f *filter) fire(ev *event.Event, anomaly *celenv.Scores) {
 	ev = ev.Detach()
-	key, k, ok := f.e.keyOf(f.r, ev)
+	b := new(alertBlock)
+	key, k, ok := f.e.keyOf(f.r, ev, b.key[:0], f.handle != nil)
 	if !ok {
 		return
 	}
-	a := f.e.newAlert(f.r, key, ev.Time, []alert.Evidence{{Step: "match", Event: ev}}, f.bind(ev, anomaly))
+	b.ev[0] = alert.Evidence{Step: "match", Event: ev}
+	a := f.e.fillAlert(b, f.r, key, ev.Time, b.ev[:], f.bind(ev, anomaly))
 	f.e.emitTo(f.r, f.handle, f.stats, a, k)
 }
 

@@ -124,7 +124,8 @@ func (d *sequence) restore(key string, val []byte) error {
 }
 
 func (d *sequence) emit(m nfa.Match) {
-	key := decodeKey(d.r.KeyNames, m.Key)
+	b := new(alertBlock)
+	key := decodeKeyIn(b.key[:0], d.r.KeyNames, m.Key)
 	evidence := make([]alert.Evidence, len(m.Events))
 	for i, e := range m.Events {
 		evidence[i] = alert.Evidence{Step: e.Name, Event: e.Event}
@@ -134,7 +135,7 @@ func (d *sequence) emit(m nfa.Match) {
 	if m.TimedOut {
 		extra = []string{"timed_out", strconv.FormatInt(m.Time, 10)}
 	}
-	a := d.e.newAlert(d.r, key, m.Time, evidence, d.act, extra...)
+	a := d.e.fillAlert(b, d.r, key, m.Time, evidence, d.act, extra...)
 	a.TimedOut = m.TimedOut
 	d.e.emit(d.r, a, m.Key)
 }
