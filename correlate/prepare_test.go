@@ -636,3 +636,38 @@ match: event.merchant == "m-a" && event.amount > 50.0
 		t.Errorf("prepared: alerts %s, %d errors; unprepared: %s, %d errors", got, gotErrs, want, wantErrs)
 	}
 }
+
+// BenchmarkFilterAlert is the engine's work for an event that a filter
+// alerts on (a key of one part, two alert fields): building the alert is
+// most of the engine's time at 10,000 rules, where one event in eighteen
+// alerts. Its allocations per op are the alert's.
+func BenchmarkFilterAlert(b *testing.B) {
+	alerts := 0
+	e, err := New(compileRules(b, "id: r\ntitle: r\nstreams: [payments]\nby: [event.card_id]\nmatch: event.amount > 0.0\nalert:\n  fields: {card: event.card_id, amount: event.amount}\n"), Config{}, func(*alert.Alert) { alerts++ })
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := event.Decoder{Stream: "payments", Project: rules.Projection(e.loadedRules(), "payments")}
+	lines := make([][]byte, 4096)
+	for i := range lines {
+		lines[i] = fmt.Appendf(nil, `{"id":"p%d","ts":%d,"type":"card_auth","card_id":"c-%d","merchant":"m-%05d","amount":%d.5,"result":"approved"}`, i, 1_700_000_000_000+i, i%97, i%10000, i%1000+1)
+	}
+	batch := make([]*event.Event, 1024)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		k := min(len(batch), b.N-done)
+		decodeBatch(b, &d, lines, batch[:k], done)
+		b.StartTimer()
+		for _, x := range batch[:k] {
+			e.Push(x, time.Time{})
+		}
+		done += k
+	}
+	b.StopTimer()
+	// The engine releases an event once a later one has passed it.
+	if alerts < b.N-1 {
+		b.Fatalf("%d alerts of %d events", alerts, b.N)
+	}
+}
