@@ -918,10 +918,11 @@ func (e *Engine) logCounted(n uint64, msg string, args ...any) {
 	e.log.Warn(msg, append(args, "count", n)...)
 }
 
-// keyOf computes a filter rule's key for ev and the string its dedup is
-// keyed by. A missing key field gives a null part: the condition matched,
-// so the alert stands. A failing key expression is counted and skips the
-// event for the rule.
+// keyOf computes a filter rule's key for ev, in into's memory when it
+// has room, and with dedup the string its dedup is keyed by. A missing
+// key field gives a null part: the condition matched, so the alert
+// stands. A failing key expression is counted and skips the event for
+// the rule.
 func (e *Engine) keyOf(r *rules.Rule, ev *event.Event, into alert.Key, dedup bool) (alert.Key, string, bool) {
 	vals, st := r.KeyOf(ev, &e.act, e.keyBuf)
 	e.keyBuf = vals
@@ -930,7 +931,7 @@ func (e *Engine) keyOf(r *rules.Rule, ev *event.Event, into alert.Key, dedup boo
 		return nil, "", false
 	}
 	// Only a rule's dedup reads the encoded key, and most rules have
-	// none: it is not made for them.
+	// no alert handling at all: it is not made for them.
 	var k string
 	if dedup {
 		e.dedupBuf = encodeKey(e.dedupBuf[:0], vals)
