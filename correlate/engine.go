@@ -1018,9 +1018,8 @@ func (e *Engine) partitionKey(r *rules.Rule, ev *event.Event, keyOf func(*event.
 	return vals, true
 }
 
-func makeKey(names []string, vals []any) alert.Key { return makeKeyIn(nil, names, vals) }
-
-// makeKeyIn is makeKey in into's memory when it has room.
+// makeKeyIn makes the alert key of names and their values, in into's
+// memory when it has room.
 func makeKeyIn(into alert.Key, names []string, vals []any) alert.Key {
 	if len(names) == 0 {
 		return alert.Key{}
