@@ -408,28 +408,36 @@ func BenchmarkPreparedEngine(b *testing.B) {
 	}
 }
 
-// pushDecoded times e taking b.N events of lines, decoded (and with
-// prep, prepared) a batch of 1,024 at a time outside the timer, pushed
-// event by event or, with whole, a batch at a time.
+// pushDecoded times e taking b.N events of lines, prepared with prep
+// when it is not nil, pushed event by event or, with whole, a batch at a
+// time.
 func pushDecoded(b *testing.B, e *Engine, d *event.Decoder, lines [][]byte, prep func([]*event.Event), whole bool) {
-	batch := make([]*event.Event, 1024)
+	inBatches(b, d, lines, 1024, prep, func(batch []*event.Event) {
+		if whole {
+			e.PushBatch(batch, time.Time{})
+			return
+		}
+		for _, x := range batch {
+			e.Push(x, time.Time{})
+		}
+	})
+}
+
+// inBatches times work over b.N events of lines, decoded by d size at a
+// time (and given to setup, when it is not nil) outside the timer.
+func inBatches(b *testing.B, d *event.Decoder, lines [][]byte, size int, setup, work func([]*event.Event)) {
+	batch := make([]*event.Event, size)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
 		b.StopTimer()
 		k := min(len(batch), b.N-done)
 		decodeBatch(b, d, lines, batch[:k], done)
-		if prep != nil {
-			prep(batch[:k])
+		if setup != nil {
+			setup(batch[:k])
 		}
 		b.StartTimer()
-		if whole {
-			e.PushBatch(batch[:k], time.Time{})
-		} else {
-			for _, x := range batch[:k] {
-				e.Push(x, time.Time{})
-			}
-		}
+		work(batch[:k])
 		done += k
 	}
 }
@@ -513,18 +521,7 @@ func BenchmarkPreparerSequence(b *testing.B) {
 // benchPreparer times e's preparation of lines, decoded by d a chunk of
 // 256 at a time outside the timer.
 func benchPreparer(b *testing.B, e *Engine, d *event.Decoder, lines [][]byte) {
-	prep := e.Preparer()()
-	batch := make([]*event.Event, 256)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		b.StopTimer()
-		k := min(len(batch), b.N-done)
-		decodeBatch(b, d, lines, batch[:k], done)
-		b.StartTimer()
-		prep(batch[:k])
-		done += k
-	}
+	inBatches(b, d, lines, 256, nil, e.Preparer()())
 }
 
 // TestManyFiltersByStream: whether a batch is worth preparing on the
