@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cep-project/cep/alert"
+	"github.com/cep-project/cep/event"
 )
 
 // paceUntil never lets a paced batch go before its time, for waits
@@ -111,5 +114,25 @@ func TestBenchWindowsSequenceRules(t *testing.T) {
 	t.Logf("alerts %v", alerts)
 	if alerts["windows-sequence"] == 0 || alerts["windows-sequence"] != alerts["windows-sequence-fim"] {
 		t.Errorf("alerts %v: want some, the same for both", alerts)
+	}
+}
+
+// matchOf renders an alert as the scanners render their matches, whatever
+// its key's values are.
+func TestMatchOf(t *testing.T) {
+	ev := func(id string) *event.Event { return &event.Event{ID: id} }
+	for _, tc := range []struct {
+		a    alert.Alert
+		want string
+	}{
+		{alert.Alert{Rule: "bench.seq-0", Key: alert.Key{{Expr: "event.k", Value: "k-7"}},
+			Events: []alert.Evidence{{Event: ev("e1")}, {Event: ev("e2")}, {Event: ev("e3")}}}, "bench.seq-0|k-7|e1,e2,e3"},
+		{alert.Alert{Rule: "r", Key: alert.Key{{Expr: "a", Value: 12.5}, {Expr: "b", Value: "x"}},
+			Events: []alert.Evidence{{Event: ev("e1")}, {}}}, "r|12.5,x|e1,"},
+		{alert.Alert{Rule: "r"}, "r||"},
+	} {
+		if got := matchOf(&tc.a); got != tc.want {
+			t.Errorf("matchOf = %q, want %q", got, tc.want)
+		}
 	}
 }

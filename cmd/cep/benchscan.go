@@ -40,16 +40,35 @@ type handwrittenResult struct {
 }
 
 // matchOf renders an alert as the scanner renders a match: the rule, the
-// key and the evidence's event ids.
+// key and the evidence's event ids. It runs on the engine's goroutine in
+// the timed run, as the scanner's rendering runs in its loop, so it is
+// built in one allocation as the scanner's is: through fmt it took 4% of
+// that goroutine's time in the sequence scenario.
 func matchOf(al *alert.Alert) string {
+	n := len(al.Rule) + 2 + len(al.Key) + len(al.Events)
+	for _, k := range al.Key {
+		if s, ok := k.Value.(string); ok {
+			n += len(s)
+		}
+	}
+	for _, e := range al.Events {
+		if e.Event != nil {
+			n += len(e.Event.ID)
+		}
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString(al.Rule)
 	b.WriteByte('|')
 	for i, k := range al.Key {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprint(&b, k.Value)
+		if s, ok := k.Value.(string); ok {
+			b.WriteString(s)
+		} else {
+			fmt.Fprint(&b, k.Value)
+		}
 	}
 	b.WriteByte('|')
 	for i, e := range al.Events {
