@@ -157,6 +157,9 @@ type Statistics struct {
 	// failed; LastCheckpoint describes the newest.
 	Checkpoints, CheckpointErrors int
 	LastCheckpoint                *CheckpointStats
+	// EngineBusy is Result.EngineBusy so far, summed over the engines
+	// of merged statistics.
+	EngineBusy time.Duration
 }
 
 type published struct {
@@ -183,6 +186,7 @@ func (rt *Runtime) publish(now time.Time) {
 		Sources:          map[string]*source.Counters{},
 		Checkpoints:      rt.res.Checkpoints,
 		CheckpointErrors: rt.res.CheckpointErrors,
+		EngineBusy:       rt.busy,
 	}
 	if lc := rt.res.LastCheckpoint; lc != nil {
 		c := *lc

@@ -79,6 +79,7 @@ func MergeStatistics(all []*Statistics) *Statistics {
 		}
 		out.Checkpoints += s.Checkpoints
 		out.CheckpointErrors += s.CheckpointErrors
+		out.EngineBusy += s.EngineBusy
 		if lc := s.LastCheckpoint; lc != nil {
 			c := *lc
 			out.LastCheckpoint = &c

@@ -12,6 +12,13 @@ import (
 // pushChunk is how many events the replay hands the engine at once.
 const pushChunk = 512
 
+// pushTimed pushes a replay's chunk, counting the engine's time.
+func (rt *Runtime) pushTimed(chunk []*event.Event, now time.Time) {
+	start := time.Now()
+	rt.eng.PushBatch(chunk, now)
+	rt.busy += time.Since(start)
+}
+
 // replay is the Replay loop: every source reads on its own goroutine, and
 // a k-way merge on the head event of each pushes events in event-time
 // order (each source's own order is kept; disorder inside one source is
@@ -40,7 +47,7 @@ func (rt *Runtime) replay(ctx, srcCtx context.Context) (bool, error) {
 	// else the engine is told waits for the chunk before it.
 	chunk := make([]*event.Event, 0, pushChunk)
 	flush := func() {
-		rt.eng.PushBatch(chunk, zero)
+		rt.pushTimed(chunk, zero)
 		clear(chunk)
 		chunk = chunk[:0]
 	}

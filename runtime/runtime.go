@@ -143,6 +143,11 @@ type Result struct {
 	// Fenced is why the run stopped when another process took the
 	// state's lease.
 	Fenced error
+	// EngineBusy is the wall time the engine's goroutine spent on events
+	// and timers: routing, detectors, alerts built and handed to the
+	// sink. Against the run's time it says whether the engine bounds the
+	// rate (near all of it) or waits for its sources.
+	EngineBusy time.Duration
 }
 
 // Runtime runs one configuration; Run may be called once.
@@ -161,6 +166,9 @@ type Runtime struct {
 	ended     int
 	pub       published
 	g         guard
+	// busy is the wall time the loop spent in the engine (see
+	// Result.EngineBusy); loop-owned.
+	busy time.Duration
 }
 
 // New builds the engine for cfg.
@@ -258,7 +266,9 @@ func (rt *Runtime) Run(ctx context.Context) (*Result, error) {
 	rt.res.Interrupted = interrupted
 	if !interrupted {
 		// Every source ended: event time runs to the end.
+		start := time.Now()
 		rt.eng.Close()
+		rt.busy += time.Since(start)
 	}
 	rt.stop()
 	return &rt.res, nil
@@ -298,6 +308,7 @@ func (rt *Runtime) stop() {
 	rt.release(ctx)
 	rt.setRole(RoleStopped)
 	rt.res.Stats = rt.eng.Stats()
+	rt.res.EngineBusy = rt.busy
 	rt.publish(time.Now())
 	if rt.cfg.OnTick != nil {
 		rt.cfg.OnTick(rt.res.Stats)
@@ -376,6 +387,7 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	push := func(b source.Batch) {
 		now := time.Now()
 		rt.eng.PushBatch(b.Events, now)
+		rt.busy += time.Since(now)
 		rt.advance(b)
 		if b.Pushed != nil {
 			b.Pushed()
@@ -431,7 +443,9 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 			push(b)
 		case now := <-ticker.C:
 			if rt.mayTick(now) {
+				start := time.Now()
 				rt.eng.Tick(now)
+				rt.busy += time.Since(start)
 			}
 			rt.publish(now)
 			if rt.cfg.OnTick != nil {

@@ -63,7 +63,7 @@ func (rt *Runtime) sortedReplay(ctx, srcCtx context.Context) (bool, error) {
 	n := 0
 	chunk := make([]*event.Event, 0, pushChunk)
 	flush := func() {
-		rt.eng.PushBatch(chunk, zero)
+		rt.pushTimed(chunk, zero)
 		clear(chunk)
 		chunk = chunk[:0]
 	}

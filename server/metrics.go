@@ -77,6 +77,9 @@ var engineMetrics = []engineMetric{
 		return float64(wm) / 1e9, wm > 0 && wm < correlate.MaxTime
 	}},
 	{"cep_reorder_buffered_events", "Events waiting in the reorder buffer.", gauge, func(s *runtime.Statistics) (float64, bool) { return float64(s.Engine.Buffered), true }},
+	{"cep_engine_busy_seconds_total", "Wall time the engine's goroutine spent on events and timers (routing, detectors, alerts handed to the sinks), summed over a scaled-out process's tasks: a rate near 1 per task means the engine bounds throughput.", counter, func(s *runtime.Statistics) (float64, bool) {
+		return s.EngineBusy.Seconds(), true
+	}},
 	{"cep_checkpoints_total", "Checkpoints committed.", counter, func(s *runtime.Statistics) (float64, bool) { return float64(s.Checkpoints), true }},
 	{"cep_checkpoint_errors_total", "Checkpoints that failed.", counter, func(s *runtime.Statistics) (float64, bool) { return float64(s.CheckpointErrors), true }},
 	{"cep_checkpoint_duration_seconds", "Time of the newest checkpoint from its start to its commit, waiting for the sinks included.", gauge, func(s *runtime.Statistics) (float64, bool) {

@@ -136,6 +136,9 @@ metrics: {listen: `+metrics+`}
 		Eventually(func() []string { return alertRules(dir) }).Should(ContainElements("spec.a[e0]", "spec.a[e500]"))
 		Eventually(func() string { _, m := httpGet("http://"+metrics+"/metrics", ""); return m }).
 			Should(MatchRegexp(`cep_source_events_screened_total\{source="feed"\} [1-9][0-9]{2}`))
+		// The loop publishes its statistics once a second.
+		Eventually(func() string { _, m := httpGet("http://"+metrics+"/metrics", ""); return m }, "5s").
+			Should(MatchRegexp(`(?m)^cep_engine_busy_seconds_total [0-9.]*[1-9][0-9.]*(e-[0-9]+)?$`), "the engine's time on the events is counted")
 
 		By("adding a rule for them: after the reload they reach it")
 		writeFile(dir, "rules/x.yaml", kindRule("spec.x", "x"))

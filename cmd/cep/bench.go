@@ -101,6 +101,9 @@ type benchResult struct {
 	LatencyP50Us   float64 `json:"latency_p50_us,omitempty"`
 	LatencyP99Us   float64 `json:"latency_p99_us,omitempty"`
 	Extra          any     `json:"extra,omitempty"`
+	// EngineBusy is the share of the run the engine's goroutine was
+	// busy (runtime.Result.EngineBusy): near 1, it bounds the rate.
+	EngineBusy float64 `json:"engine_busy_share"`
 	// Handwritten is the hand-written scanner's run, with
 	// --compare-handwritten.
 	Handwritten *handwrittenResult `json:"handwritten,omitempty"`
@@ -114,8 +117,9 @@ func (a *app) benchCmd() *cobra.Command {
 		Long: `Generate events and rules for a scenario in memory, then time decoding,
 routing, evaluation and detection through the engine on GOMAXPROCS=--cpu
 (default 1: one core). Generation is not timed. Reports events/s,
-ns/event, allocations and bytes allocated per event, the peak heap, and the
-alerts produced.
+ns/event, allocations and bytes allocated per event, the peak heap, the
+alerts produced, and the share of the run the engine's goroutine was busy
+(near 100%, the engine bounds the rate; well under it, the decoders do).
 
 Scenarios:
   filter     N filter rules of the fraud example's shape (a merchant watch
@@ -514,6 +518,7 @@ func (a *app) runBench(p benchParams) error {
 		BytesPerEvent:  float64(after.TotalAlloc-before.TotalAlloc) / nf,
 		PeakHeapMiB:    float64(peak) / (1 << 20),
 		Alerts:         alerts,
+		EngineBusy:     run.EngineBusy.Seconds() / took.Seconds(),
 	}
 	if len(lat) > 0 {
 		res.LatencyP50Us = float64(percentile(lat, 0.50).Nanoseconds()) / 1e3
@@ -580,6 +585,7 @@ func (a *app) runBench(p benchParams) error {
 	fmt.Fprintf(a.stdout, "scenario %s: %d rules%s, %d events, GOMAXPROCS=%d\n", res.Scenario, res.Rules, idle, res.Events, res.CPU)
 	fmt.Fprintf(a.stdout, "  %.0f events/s (%.1f MB/s), %.0f ns/event (%.0f CPU ns/event), %.1f allocs/event, %.0f B/event, peak heap %.1f MiB, %d alerts\n",
 		res.EventsPerSec, res.MBPerSec, res.NsPerEvent, res.CPUNsPerEvent, res.AllocsPerEvent, res.BytesPerEvent, res.PeakHeapMiB, res.Alerts)
+	fmt.Fprintf(a.stdout, "  engine busy %.0f%% of the run\n", 100*res.EngineBusy)
 	if hw := res.Handwritten; hw != nil {
 		fmt.Fprintf(a.stdout, "  hand-written scanner: %.3f s (%.3f CPU s), %.0f events/s, %d matches, identical: %v\n", hw.Seconds, hw.CPUSeconds, hw.EventsPerSec, hw.Matches, hw.Identical)
 		fmt.Fprintf(a.stdout, "  cep / scanner: %.2f× wall time, %.2f× CPU time\n", hw.WallRatio, hw.CPURatio)

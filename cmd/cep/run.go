@@ -419,7 +419,7 @@ func (a *app) summary(set *rules.Set, res *runtime.Result, srcs []source.Source,
 		"alerts", s.Alerts, "deduplicated", s.Deduped, "key_errors", s.KeyErrors, "without_key", s.KeyMissing,
 		"late_for_window", s.LateInWindow, "shed", s.Shed, "partials_dropped", s.PartialsDropped, "quarantined", s.Quarantined,
 		"state_shed", s.StateShed, "released_early", s.ReleasedEarly, "lines_packed", s.LinesPacked, "screened", screened, "peak_rss_bytes", peakRSS(),
-		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()))
+		"rules", len(set.Rules), "seconds", fmt.Sprintf("%.3f", took.Seconds()), "engine_busy_seconds", fmt.Sprintf("%.3f", res.EngineBusy.Seconds()))
 	for _, r := range set.Rules {
 		if n := r.Health.Errors(); n > 0 {
 			a.log.Warn("rule had evaluation errors (conditions counted as false)", "rule", r.ID, "errors", n, "last", r.Health.LastError())

@@ -428,6 +428,7 @@ func (g *Group) finish(t *task, res *runtime.Result) {
 	}
 	r.Checkpoints += res.Checkpoints
 	r.CheckpointErrors += res.CheckpointErrors
+	r.EngineBusy += res.EngineBusy
 	if res.LastCheckpoint != nil {
 		r.LastCheckpoint = res.LastCheckpoint
 	}
