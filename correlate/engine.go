@@ -289,8 +289,10 @@ type Engine struct {
 	// offering is the counters of the rule whose alert emitTo offers
 	// to the pipeline, while it does (see deliver).
 	offering *RuleStats
-	// touched keeps touchFiring's reads from being compiled away.
+	// touched keeps touchFiring's reads from being compiled away; firing
+	// is its scratch list of the detectors a batch alerts on.
 	touched uintptr
+	firing  []int32
 	rest    *router
 	// packers pack the lines of the events detectors hold, one per
 	// stream, shared by the rules (see hold.go), while packing: the state
