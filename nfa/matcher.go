@@ -160,6 +160,8 @@ type Matcher struct {
 	onDue func(at int64)
 	// now is the latest event time seen, for notes made outside Process.
 	now int64
+	// touchEvs is touchParts' scratch list.
+	touchEvs []*event.Event
 	// touched keeps what emitMatch reads ahead, so that the reads are
 	// not compiled away.
 	touched uintptr

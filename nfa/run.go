@@ -24,6 +24,9 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 		if ks.parkedLen() > 0 {
 			m.unparkMoving(ks)
 		}
+		if len(ks.parts) > 1 && len(m.nfa.viewSteps) > 0 {
+			m.touchParts(ks.parts)
+		}
 		for i := range ks.parts {
 			m.advancePartial(key, ks.parts[i], false)
 		}
@@ -278,3 +281,38 @@ func boolMemo(b bool) int8 {
 	}
 	return 2
 }
+
+// touchParts reads ahead the events a key's partial matches hold, which
+// conditions that read earlier steps thaw one partial match after
+// another: the events of all of them, then their lines, so that their
+// cache misses overlap. Held long, they are seldom in the caches; for
+// impossible travel, comparing each login with every earlier one of the
+// user, this took a quarter off the run (docs/PERFORMANCE.md).
+func (m *Matcher) touchParts(ps []partial) {
+	evs := m.touchEvs[:0]
+	for i := range ps {
+		for n, k := ps[i].node, 0; n != nil && k < touchNodes; n, k = n.prev, k+1 {
+			if n.ev != nil {
+				evs = append(evs, n.ev)
+			}
+		}
+	}
+	var t uintptr
+	for _, ev := range evs {
+		// Both lines of the event's header: a thaw reads its time, its
+		// line and what it was decoded with.
+		t += uintptr(ev.Time) + uintptr(len(ev.Raw))
+	}
+	for _, ev := range evs {
+		for j := 0; j < len(ev.Raw); j += 64 {
+			t += uintptr(ev.Raw[j])
+		}
+	}
+	clear(evs)
+	m.touchEvs = evs[:0]
+	m.touched += t
+}
+
+// touchNodes is how many of a partial match's newest events touchParts
+// reads ahead.
+const touchNodes = 4
