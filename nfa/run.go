@@ -24,7 +24,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 		if ks.parkedLen() > 0 {
 			m.unparkMoving(ks)
 		}
-		if len(ks.parts) > 1 && len(m.nfa.viewSteps) > 0 {
+		if n := len(ks.parts); n > 1 && n <= maxTouchParts && len(m.nfa.viewSteps) > 0 {
 			m.touchParts(ks.parts)
 		}
 		for i := range ks.parts {
@@ -287,7 +287,12 @@ func boolMemo(b bool) int8 {
 // another: the events of all of them, then their lines, so that their
 // cache misses overlap. Held long, they are seldom in the caches; for
 // impossible travel, comparing each login with every earlier one of the
-// user, this took a quarter off the run (docs/PERFORMANCE.md).
+// user, this took a quarter off the run (docs/PERFORMANCE.md). Only for a
+// key of a few partial matches (maxTouchParts), and the first touchLine
+// bytes of each line: a key of thousands, whose partial matches keyed
+// parking mostly keeps out of the conditions' way, and a long line, that
+// a thaw reads through its index, had it read far more than the
+// conditions do (a Windows sequence by host ran a third slower).
 func (m *Matcher) touchParts(ps []partial) {
 	evs := m.touchEvs[:0]
 	for i := range ps {
@@ -304,8 +309,9 @@ func (m *Matcher) touchParts(ps []partial) {
 		t += uintptr(ev.Time) + uintptr(len(ev.Raw))
 	}
 	for _, ev := range evs {
-		for j := 0; j < len(ev.Raw); j += 64 {
-			t += uintptr(ev.Raw[j])
+		raw := ev.Raw[:min(len(ev.Raw), touchLine)]
+		for j := 0; j < len(raw); j += 64 {
+			t += uintptr(raw[j])
 		}
 	}
 	clear(evs)
@@ -313,6 +319,11 @@ func (m *Matcher) touchParts(ps []partial) {
 	m.touched += t
 }
 
-// touchNodes is how many of a partial match's newest events touchParts
-// reads ahead.
-const touchNodes = 4
+// A key's partial matches are read ahead when it has at most maxTouchParts,
+// each one's touchNodes newest events, and of each event the first
+// touchLine bytes of its line.
+const (
+	maxTouchParts = 32
+	touchNodes    = 4
+	touchLine     = 256
+)
