@@ -24,7 +24,7 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 		if ks.parkedLen() > 0 {
 			m.unparkMoving(ks)
 		}
-		if n := len(ks.parts); n > 1 && n <= maxTouchParts && len(m.nfa.viewSteps) > 0 {
+		if n := len(ks.parts); n > 1 && n <= maxTouchParts && m.mayReadViews() {
 			m.touchParts(ks.parts)
 		}
 		for i := range ks.parts {
@@ -280,6 +280,22 @@ func boolMemo(b bool) int8 {
 		return 1
 	}
 	return 2
+}
+
+// mayReadViews reports whether a condition that reads earlier steps may
+// be asked of the current event: a step's where is not once its stream
+// or what it requires of the event alone (Pre) rules the event out.
+func (m *Matcher) mayReadViews() bool {
+	for _, i := range m.nfa.viewSteps {
+		s := &m.nfa.steps[i]
+		if s.until != nil {
+			return true
+		}
+		if (s.stream == "" || s.stream == m.ev.Stream) && m.pre(int16(i), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // touchParts reads ahead the events a key's partial matches hold, which
