@@ -38,7 +38,10 @@ func (e *Engine) enforceBudget() {
 		all = append(all, sized{d, b})
 	}
 	e.stateBytes = total
-	e.packing = total > limit/packFrom
+	if p := total > limit/packFrom; p != e.packing {
+		e.packing = p
+		e.packAhead.Store(p)
+	}
 	if total <= limit {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -299,6 +300,9 @@ type Engine struct {
 	// was past 1/packFrom of its budget at the last look.
 	packers map[string]*event.Packer
 	packing bool
+	// packAhead is packing for the decoders, which then pack the lines
+	// of the events a keyed detector may hold as they prepare them.
+	packAhead atomic.Bool
 	// What detectors keep of the events they hold, one copy however many
 	// rules hold an event (hold.go).
 	held heldCopies

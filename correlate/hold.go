@@ -87,6 +87,10 @@ func (e *Engine) holdCopy(ev *event.Event) *event.Event {
 	if !e.packing {
 		return ev.Hold(p, nil)
 	}
+	if pp := ev.Prepared; pp != nil && pp.Packed != nil && pp.By == e.prepBy {
+		// Packed ahead by this engine's decoders, with this Packer.
+		return ev.HoldPacked(p, e.packer(ev.Stream), pp.Packed)
+	}
 	return ev.Hold(p, e.packer(ev.Stream))
 }
 

@@ -207,6 +207,69 @@ func TestReloadKeepsThePackers(t *testing.T) {
 	}
 }
 
+// While the engine packs, its decoders pack the lines of the events a
+// sequence may hold as they prepare them (Preparer), and the engine holds
+// those bytes instead of packing the lines itself: the alerts and the
+// count of packed lines are those of packing on the engine. A reload
+// carries the packing over to the new engine's decoders.
+func TestDecodersPackAhead(t *testing.T) {
+	rs := compileRules(t, loginElsewhere+"alert:\n  fields: {from: a.geo.city}\n")
+	wide := `"user":"u%d","ok":true,"geo":{"city":"c%d","country":"FR","lat":1.5,"lon":2.5},"ip":"10.0.0.1","device":"d","agent":"Mozilla/5.0","channel":"web","session":"s%d"`
+	run := func(prepare bool) (alerts string, packed, ahead uint64) {
+		col := &collector{}
+		e, err := New(rs, Config{Streams: []string{"auth"}, Limits: Limits{MaxStateBytes: 100 << 10}}, col.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prep func([]*event.Event)
+		d := event.Decoder{Stream: "auth", Project: event.NewProjection([][]string{{"user"}, {"ok"}, {"geo"}, {"ip"}, {"device"}, {"agent"}, {"channel"}, {"session"}})}
+		for i := range 4000 {
+			if i == 2000 {
+				if e, _, err = e.Reload(rs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if prepare && (i == 0 || i == 2000) {
+				if prep = e.Preparer()(); prep == nil {
+					t.Fatal("the engine prepares nothing for its sequence")
+				}
+			}
+			ev, err := d.Decode(fmt.Appendf(nil, `{"id":"e%d","ts":%d,`+wide+`}`, i, 1_700_000_000+i, i%700, i%3, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prep != nil {
+				prep([]*event.Event{ev})
+			}
+			e.Push(ev, time.Time{})
+		}
+		e.Close()
+		var b strings.Builder
+		for _, a := range col.alerts {
+			fmt.Fprintln(&b, a.ID, a.Fields["from"])
+			for _, ev := range a.Events {
+				fmt.Fprintln(&b, string(ev.Event.Raw))
+			}
+		}
+		return b.String(), e.Stats().LinesPacked, e.packers["auth"].PackedAhead()
+	}
+	want, wantPacked, none := run(false)
+	got, gotPacked, ahead := run(true)
+	if len(want) < 1000 || got != want {
+		t.Fatalf("alerts of lines packed ahead differ from those packed by the engine:\n%.2000s\nwant\n%.2000s", got, want)
+	}
+	if gotPacked != wantPacked {
+		t.Errorf("%d lines packed, %d by the engine alone", gotPacked, wantPacked)
+	}
+	t.Logf("%d lines packed, %d of them ahead", gotPacked, ahead)
+	if none != 0 {
+		t.Errorf("%d lines packed ahead without preparation", none)
+	}
+	if ahead < 2000 {
+		t.Errorf("%d held lines of 4,000 packed ahead: the decoders did not pack, or not after the reload", ahead)
+	}
+}
+
 // Rules that hold the same event hold one copy of it, which keeps what
 // any of them reads; a restore makes the copies the checkpoint stores
 // apart, one per rule, one again.

@@ -283,6 +283,9 @@ type Prepared struct {
 	By   uint64
 	Hits []int32
 	Keys []PreparedKey
+	// Packed is the event's line packed for the consumer to hold
+	// (Packer.Prepack), or nil.
+	Packed *Prepacked
 }
 
 // PreparedKey is work done ahead on an event for one of its consumer's

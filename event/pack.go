@@ -26,8 +26,12 @@ import (
 type Packer struct {
 	sample []byte
 	dict   *s2.Dict
+	// shared is dict for Prepack, which other goroutines call.
+	shared atomic.Pointer[s2.Dict]
 	buf    []byte
 	packed atomic.Uint64
+	// ahead counts the lines of packed that Prepack packed.
+	ahead atomic.Uint64
 	// last is a copy of the line and id packed (or sampled) last, and
 	// what they packed into: the engine hands an event to every rule that
 	// reads it in turn, and the rules that hold it share one packed line
@@ -43,6 +47,10 @@ type Packer struct {
 
 // Packed returns how many lines the Packer has packed.
 func (pk *Packer) Packed() uint64 { return pk.packed.Load() }
+
+// PackedAhead returns how many of the lines held packed were packed by
+// Prepack.
+func (pk *Packer) PackedAhead() uint64 { return pk.ahead.Load() }
 
 // packSample is how much of its stream's lines a Packer samples for its
 // dictionary: the most an S2 dictionary takes.
@@ -63,6 +71,7 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 		}
 		if len(pk.sample) >= packSample {
 			pk.dict, pk.sample = s2.MakeDict(pk.sample, nil), nil
+			pk.shared.Store(pk.dict)
 		}
 		return nil, "", false
 	}
@@ -84,6 +93,33 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 	pk.packed.Add(1)
 	l.line, l.id, l.ok, l.packed, l.pid = append(l.line[:0], line...), append(l.id[:0], id...), true, b[:n:n], pid
 	return b[:n:n], pid, true
+}
+
+// Prepacked is a line Packer.Prepack packed, with its id after it.
+type Prepacked struct{ b []byte }
+
+// Prepack packs line ahead of Hold, on another goroutine than the
+// Packer's owner: what it returns, handed to HoldPacked with the same
+// Packer, is held as Hold would pack it, without packing it there. The
+// engine holds events on one goroutine, and packing is most of what
+// holding costs it; the decoders that prepare its events have time to
+// spare. It returns nil until the Packer has its dictionary, or when the
+// line does not pack smaller. buf is the caller's scratch, grown; it may
+// be called from several goroutines at once, each with its own.
+func (pk *Packer) Prepack(line []byte, id string, buf []byte) (*Prepacked, []byte) {
+	d := pk.shared.Load()
+	if d == nil {
+		return nil, buf
+	}
+	buf = d.Encode(buf[:cap(buf)], line)
+	n := len(buf)
+	if n >= len(line) {
+		return nil, buf
+	}
+	b := make([]byte, n+len(id))
+	copy(b, buf)
+	copy(b[n:], id)
+	return &Prepacked{b}, buf
 }
 
 // unpack returns the line of packed, in a new slice.

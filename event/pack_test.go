@@ -1,11 +1,13 @@
 package event
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 )
@@ -165,5 +167,61 @@ func TestPackerComparesLinesNotAddresses(t *testing.T) {
 		if got := pk.unpack(packed); string(got) != tt.line || id != tt.id {
 			t.Errorf("packed %q as %q, id %q as %q", tt.line, got, tt.id, id)
 		}
+	}
+}
+
+// Lines packed ahead on other goroutines (Prepack) are held as Hold packs
+// them: the same bytes, read back as the line, with its id, thawing to
+// its values. Before its dictionary a Packer packs nothing ahead.
+func TestPrepackedHold(t *testing.T) {
+	if p, _ := (&Packer{}).Prepack([]byte(`{"a":"x"}`), "", nil); p != nil {
+		t.Fatal("a Packer without its dictionary packed a line ahead")
+	}
+	pk := testPacker(t)
+	proj := NewProjection([][]string{{"a"}})
+	dec := Decoder{Project: NewProjection([][]string{{"a"}, {"b"}})}
+	const n = 400
+	evs := make([]*Event, n)
+	for i := range evs {
+		ev, err := dec.Decode(fmt.Appendf(nil, `{"ts":%d,"id":"x%d","a":"v%d","b":%q}`, i, i, i%7, strings.Repeat("ab", 20+i%30)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs[i] = ev
+	}
+	// Four goroutines pack a quarter each, as decoders would.
+	ahead := make([]*Prepacked, n)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			var buf []byte
+			for i := g; i < n; i += 4 {
+				ahead[i], buf = pk.Prepack(evs[i].Raw, evs[i].ID, buf)
+			}
+		})
+	}
+	wg.Wait()
+	before := pk.Packed()
+	for i, ev := range evs {
+		if ahead[i] == nil {
+			t.Fatalf("line %d not packed ahead", i)
+		}
+		h := ev.HoldPacked(proj, pk, ahead[i])
+		again := ev.Hold(proj, pk)
+		if unsafe.SliceData(h.Raw) != unsafe.SliceData(ahead[i].b) || !bytes.Equal(h.Raw, again.Raw) {
+			t.Fatalf("line %d: held %x, packed ahead %x, by Hold %x", i, h.Raw, ahead[i].b, again.Raw)
+		}
+		if string(h.RawLine()) != string(ev.Raw) || h.ID != ev.ID || h.Time != ev.Time {
+			t.Fatalf("line %d: held %q id %q, want %q id %q", i, h.RawLine(), h.ID, ev.Raw, ev.ID)
+		}
+		if v, _ := h.Thaw().Path("b"); v.Str() != strings.Repeat("ab", 20+i%30) {
+			t.Fatalf("line %d: b thawed as %q", i, v.Str())
+		}
+	}
+	if got := pk.Packed() - before; got != 2*n {
+		t.Errorf("%d lines counted packed, want %d", got, 2*n)
+	}
+	if pk.PackedAhead() != n {
+		t.Errorf("%d lines counted packed ahead, want %d", pk.PackedAhead(), n)
 	}
 }

@@ -265,8 +265,19 @@ func decodeFull(raw []byte, lim *Limits) []Field {
 // nil or reads everything, or e has few values.
 func (e *Event) Hold(p *Projection, pk *Packer) *Event { return e.hold(p, pk, minHoldSaving) }
 
+// HoldPacked is Hold with e's line already packed by pk.Prepack, as
+// packed, which the copy keeps instead of packing the line again.
+func (e *Event) HoldPacked(p *Projection, pk *Packer, packed *Prepacked) *Event {
+	return e.holdLine(p, pk, packed, minHoldSaving)
+}
+
 // hold is Hold with the least saving, in bytes, worth a copy.
 func (e *Event) hold(p *Projection, pk *Packer, minSaving int) *Event {
+	return e.holdLine(p, pk, nil, minSaving)
+}
+
+// holdLine is hold with what pk.Prepack made of e's line, if anything.
+func (e *Event) holdLine(p *Projection, pk *Packer, prepacked *Prepacked, minSaving int) *Event {
 	if p == nil || p.root.all || !e.Projected() {
 		return e
 	}
@@ -276,6 +287,18 @@ func (e *Event) hold(p *Projection, pk *Packer, minSaving int) *Event {
 		return e
 	}
 	h := &Event{Stream: e.Stream, ID: e.ID, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: e.Raw}
+	if pk != nil && prepacked != nil && len(prepacked.b) > len(e.ID) {
+		// Prepack put the id after the packed line, as pack does.
+		b := prepacked.b
+		n := len(b) - len(e.ID)
+		h.Raw, h.lazy = b[:n:n], p.packedFor(e.lazy.lim, pk)
+		if n < len(b) {
+			h.ID = unsafe.String(&b[n], len(e.ID))
+		}
+		pk.packed.Add(1)
+		pk.ahead.Add(1)
+		return h
+	}
 	if pk != nil {
 		if raw, id, ok := pk.pack(e.Raw, e.ID); ok {
 			h.Raw, h.ID, h.lazy = raw, id, p.packedFor(e.lazy.lim, pk)
