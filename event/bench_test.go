@@ -218,3 +218,49 @@ func BenchmarkThaw(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHoldPacked is what holding a login costs the goroutine that
+// holds it with a Packer: packing its line there ("pack"), or taking the
+// line a decoder packed ahead ("prepacked"), and what packing it ahead
+// costs that decoder ("prepack").
+func BenchmarkHoldPacked(b *testing.B) {
+	pk := testPacker(b)
+	held := NewProjection([][]string{{"user"}, {"geo"}, {"outcome"}})
+	d := Decoder{Stream: "s", Project: held}
+	ev, err := d.Decode(benchNested)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ahead, _ := pk.Prepack(ev.Raw, ev.ID, nil)
+	if ahead == nil {
+		b.Fatal("the line did not pack")
+	}
+	b.Run("pack", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			// The Packer packs a line held twice in a row once.
+			pk.last.ok = false
+			if h := ev.Hold(held, pk); len(h.Raw) >= len(ev.Raw) {
+				b.Fatal("not packed")
+			}
+		}
+	})
+	b.Run("prepacked", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if h := ev.HoldPacked(held, pk, ahead); len(h.Raw) >= len(ev.Raw) {
+				b.Fatal("not packed")
+			}
+		}
+	})
+	b.Run("prepack", func(b *testing.B) {
+		var buf []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			var p *Prepacked
+			if p, buf = pk.Prepack(ev.Raw, ev.ID, buf); p == nil {
+				b.Fatal("not packed")
+			}
+		}
+	})
+}
