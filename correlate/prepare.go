@@ -246,6 +246,10 @@ func preparedWith[H any](hits, keys int) (*event.Prepared, []byte) {
 		return newPreparedBlock[H, [2]event.PreparedKey, [48]byte](hits)
 	case keys <= 4:
 		return newPreparedBlock[H, [4]event.PreparedKey, [64]byte](hits)
+	case keys <= 6:
+		// The fraud example's payments (five keyed rules): 416 bytes
+		// where room for eight took 576.
+		return newPreparedBlock[H, [6]event.PreparedKey, [96]byte](hits)
 	case keys <= 8:
 		return newPreparedBlock[H, [8]event.PreparedKey, [128]byte](hits)
 	}
