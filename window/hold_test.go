@@ -2,6 +2,7 @@ package window
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +58,51 @@ func TestEvidenceKeepsWhatHoldReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(b, "restored")
+}
+
+// A tumbling window's result takes its pane's evidence rather than a
+// copy when no correction can read the pane again: the evidence emitted is
+// the window's, and under LateCorrect, where the pane stays for the
+// allowed lateness, a late event leaves the emitted evidence as it was and
+// the correction has all of it.
+func TestTumblingResultTakesEvidence(t *testing.T) {
+	ev := func(i int) *event.Event {
+		return &event.Event{Stream: "s", ID: fmt.Sprint("e", i), Time: int64(i) * sec, Raw: []byte(`{"x":1}`)}
+	}
+	ids := func(r *Result) string {
+		var s []string
+		for _, e := range r.Evidence {
+			s = append(s, e.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	for _, late := range []LateMode{LateCount, LateCorrect} {
+		a := mustNew(t, Config{Window: Spec{Kind: Tumbling, Size: 10 * time.Second}, Measures: countOnly(), Evidence: 2, Late: late, AllowedLateness: 5 * time.Second})
+		for i := 1; i <= 3; i++ {
+			a.Add("k", int64(i)*sec, []Arg{{}}, ev(i))
+		}
+		var rs []*Result
+		a.Advance(11*sec, func(r *Result) { rs = append(rs, r) }, nil)
+		if len(rs) != 1 || ids(rs[0]) != "e2,e3" {
+			t.Fatalf("late %v: results %v", late, rs)
+		}
+		first := rs[0]
+		a.Add("k", 4*sec, []Arg{{}}, ev(4))
+		a.Add("k", 12*sec, []Arg{{}}, ev(12))
+		a.Advance(21*sec, func(r *Result) { rs = append(rs, r) }, nil)
+		if got := ids(first); got != "e2,e3" {
+			t.Errorf("late %v: the emitted evidence became %s", late, got)
+		}
+		var got []string
+		for _, r := range rs[1:] {
+			got = append(got, fmt.Sprintf("[%d,%d) rev %d: %s", r.Start/sec, r.End/sec, r.Revision, ids(r)))
+		}
+		want := "[10,20) rev 0: e12"
+		if late == LateCorrect {
+			want = "[0,10) rev 1: e3,e4; " + want
+		}
+		if strings.Join(got, "; ") != want {
+			t.Errorf("late %v: then %q, want %q", late, strings.Join(got, "; "), want)
+		}
+	}
 }

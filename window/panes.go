@@ -214,6 +214,14 @@ func (a *Aggregator) paneResult(k *paneKey, key string, e int64) *Result {
 		// A tumbling window, or a hopping one with a single busy pane.
 		p := &k.panes[i].acc
 		r.Count, r.Values = p.n, p.values(a.plan, nil)
+		if a.pane == a.size && a.cfg.Late != LateCorrect {
+			// The pane is in this window alone, and without corrections
+			// (and so without lateness) close drops it next: its evidence
+			// moves to the result, where copying it took the engine of
+			// the fraud example's replay 2–3% of its time.
+			r.Evidence, p.ev, p.evBytes = p.ev, nil, 0
+			return r
+		}
 		r.Evidence = slices.Clone(p.ev)
 		return r
 	}
