@@ -60,12 +60,12 @@ func TestEvidenceKeepsWhatHoldReturns(t *testing.T) {
 	check(b, "restored")
 }
 
-// A tumbling window's result takes its pane's evidence rather than a
-// copy when no correction can read the pane again: the evidence emitted is
-// the window's, and under LateCorrect, where the pane stays for the
-// allowed lateness, a late event leaves the emitted evidence as it was and
-// the correction has all of it.
-func TestTumblingResultTakesEvidence(t *testing.T) {
+// A tumbling window's or a session's result takes its evidence rather
+// than a copy when no correction can read the window again: the evidence
+// emitted is the window's, and under LateCorrect, where the window stays
+// for the allowed lateness, a late event leaves the emitted evidence as
+// it was and the correction has all of it.
+func TestResultTakesEvidence(t *testing.T) {
 	ev := func(i int) *event.Event {
 		return &event.Event{Stream: "s", ID: fmt.Sprint("e", i), Time: int64(i) * sec, Raw: []byte(`{"x":1}`)}
 	}
@@ -76,33 +76,39 @@ func TestTumblingResultTakesEvidence(t *testing.T) {
 		}
 		return strings.Join(s, ",")
 	}
-	for _, late := range []LateMode{LateCount, LateCorrect} {
-		a := mustNew(t, Config{Window: Spec{Kind: Tumbling, Size: 10 * time.Second}, Measures: countOnly(), Evidence: 2, Late: late, AllowedLateness: 5 * time.Second})
+	for _, tc := range []struct {
+		spec  Spec
+		late  LateMode
+		after string
+	}{
+		{Spec{Kind: Tumbling, Size: 10 * time.Second}, LateCount, "[10,20) rev 0: e12"},
+		{Spec{Kind: Tumbling, Size: 10 * time.Second}, LateCorrect, "[0,10) rev 1: e3,e4; [10,20) rev 0: e12"},
+		{Spec{Kind: Session, Gap: 5 * time.Second}, LateCount, "[12,17) rev 0: e12"},
+		{Spec{Kind: Session, Gap: 5 * time.Second}, LateCorrect, "[1,9) rev 1: e3,e4; [12,17) rev 0: e12"},
+	} {
+		late := tc.late
+		a := mustNew(t, Config{Window: tc.spec, Measures: countOnly(), Evidence: 2, Late: late, AllowedLateness: 5 * time.Second})
 		for i := 1; i <= 3; i++ {
 			a.Add("k", int64(i)*sec, []Arg{{}}, ev(i))
 		}
 		var rs []*Result
 		a.Advance(11*sec, func(r *Result) { rs = append(rs, r) }, nil)
 		if len(rs) != 1 || ids(rs[0]) != "e2,e3" {
-			t.Fatalf("late %v: results %v", late, rs)
+			t.Fatalf("%v, late %v: results %v", tc.spec.Kind, late, rs)
 		}
 		first := rs[0]
 		a.Add("k", 4*sec, []Arg{{}}, ev(4))
 		a.Add("k", 12*sec, []Arg{{}}, ev(12))
 		a.Advance(21*sec, func(r *Result) { rs = append(rs, r) }, nil)
 		if got := ids(first); got != "e2,e3" {
-			t.Errorf("late %v: the emitted evidence became %s", late, got)
+			t.Errorf("%v, late %v: the emitted evidence became %s", tc.spec.Kind, late, got)
 		}
 		var got []string
 		for _, r := range rs[1:] {
 			got = append(got, fmt.Sprintf("[%d,%d) rev %d: %s", r.Start/sec, r.End/sec, r.Revision, ids(r)))
 		}
-		want := "[10,20) rev 0: e12"
-		if late == LateCorrect {
-			want = "[0,10) rev 1: e3,e4; " + want
-		}
-		if strings.Join(got, "; ") != want {
-			t.Errorf("late %v: then %q, want %q", late, strings.Join(got, "; "), want)
+		if strings.Join(got, "; ") != tc.after {
+			t.Errorf("%v, late %v: then %q, want %q", tc.spec.Kind, late, strings.Join(got, "; "), tc.after)
 		}
 	}
 }

@@ -110,7 +110,13 @@ func (k *sessKey) close(a *Aggregator, key string, wm int64) (int64, bool) {
 		// closes once the watermark has passed its end.
 		end := s.last + a.gap
 		if end < wm && (!s.emitted || s.dirty) {
-			r := &Result{Key: key, Start: s.start, End: end, Count: s.acc.n, Values: s.acc.values(a.plan, nil), Evidence: slices.Clone(s.acc.ev)}
+			r := &Result{Key: key, Start: s.start, End: end, Count: s.acc.n, Values: s.acc.values(a.plan, nil), Evidence: s.acc.ev}
+			if a.lateness > 0 {
+				// The session stays for corrections, and its evidence
+				// may change; without lateness it is forgotten below,
+				// and the result takes its evidence as it is.
+				r.Evidence = slices.Clone(s.acc.ev)
+			}
 			if s.emitted {
 				r.Corrects = s.prev
 				for _, p := range s.prev {
