@@ -38,10 +38,7 @@ func (e *Engine) enforceBudget() {
 		all = append(all, sized{d, b})
 	}
 	e.stateBytes = total
-	if p := total > limit/packFrom; p != e.packing {
-		e.packing = p
-		e.packAhead.Store(p)
-	}
+	e.packing.Store(total > limit/packFrom)
 	if total <= limit {
 		return
 	}

@@ -299,10 +299,9 @@ type Engine struct {
 	// stream, shared by the rules (see hold.go), while packing: the state
 	// was past 1/packFrom of its budget at the last look.
 	packers map[string]*event.Packer
-	packing bool
-	// packAhead is packing for the decoders, which then pack the lines
-	// of the events a keyed detector may hold as they prepare them.
-	packAhead atomic.Bool
+	// packing is read by the decoders too, which then pack the lines of
+	// the events a keyed detector may hold as they prepare them.
+	packing atomic.Bool
 	// What detectors keep of the events they hold, one copy however many
 	// rules hold an event (hold.go).
 	held heldCopies

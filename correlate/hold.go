@@ -57,7 +57,7 @@ func (e *Engine) holder(r *rules.Rule) func(*event.Event) *event.Event {
 
 func (e *Engine) hold(ev *event.Event) *event.Event {
 	h := &e.held
-	if ev == h.last && e.packing == h.lastPacked {
+	if ev == h.last && e.packing.Load() == h.lastPacked {
 		return h.lastCopy
 	}
 	if h.restoring != nil {
@@ -69,7 +69,7 @@ func (e *Engine) hold(ev *event.Event) *event.Event {
 		h.restoring[k] = c
 		return c
 	}
-	h.last, h.lastCopy, h.lastPacked = ev, e.holdCopy(ev), e.packing
+	h.last, h.lastCopy, h.lastPacked = ev, e.holdCopy(ev), e.packing.Load()
 	return h.lastCopy
 }
 
@@ -84,7 +84,7 @@ func (e *Engine) holdCopy(ev *event.Event) *event.Event {
 		p = rules.Projection(h.rules, ev.Stream)
 		h.projs[ev.Stream] = p
 	}
-	if !e.packing {
+	if !e.packing.Load() {
 		return ev.Hold(p, nil)
 	}
 	if pp := ev.Prepared; pp != nil && pp.Packed != nil && pp.By == e.prepBy {

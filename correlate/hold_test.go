@@ -199,7 +199,7 @@ func TestReloadKeepsThePackers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ne.packers["auth"] != e.packers["auth"] || !ne.packing {
+	if ne.packers["auth"] != e.packers["auth"] || !ne.packing.Load() {
 		t.Error("the reloaded engine has packers of its own")
 	}
 	if after := ne.Stats().LinesPacked; after <= before {

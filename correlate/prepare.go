@@ -70,7 +70,7 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 	if pack {
 		packs = e.packAheadFor()
 	}
-	packing := &e.packAhead
+	packing := &e.packing
 	by, dets, idx, keyed, unscreened, verdictOf := e.prepBy, e.dets, e.prepIndex, e.prepKeyed, e.unscreened, e.verdictOf
 	// Most events reach no filter at all: they share one verdict.
 	none := &event.Prepared{By: by}

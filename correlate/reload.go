@@ -47,8 +47,8 @@ func (e *Engine) Reload(rs []*rules.Rule) (*Engine, *ReloadReport, error) {
 	before := e.Stats()
 	// The packers and their dictionaries carry on: the state that moves
 	// over is packed again with them, and their counts go on.
-	ne.packers, ne.packing = e.packers, e.packing
-	ne.packAhead.Store(e.packing)
+	ne.packers = e.packers
+	ne.packing.Store(e.packing.Load())
 	r := ne.Restore()
 	r.skipClock = true
 	err = e.Snapshot(func(scope, key string, val []byte) error {
