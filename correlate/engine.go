@@ -284,7 +284,7 @@ type Engine struct {
 	// prepKeyed is the sequences and aggregates whose keys the decoders
 	// work out, nil when none; touching is touchKeys' scratch.
 	prepKeyed *keyedPlan
-	touching  []*sequence
+	touching  []keyToucher
 	selfPrep  func([]*event.Event)
 	unprep    []*event.Event
 	// offering is the counters of the rule whose alert emitTo offers

@@ -420,24 +420,56 @@ func (e *Engine) touchKeys(evs []*event.Event) {
 	for _, ev := range evs {
 		if p := ev.Prepared; e.preparedHere(p) {
 			for _, k := range p.Keys {
-				d, ok := e.dets[k.Det].(*sequence)
-				if !ok || k.Key == nil {
+				if k.Key == nil {
 					continue
 				}
-				if len(d.touch) == 0 {
+				d, ok := e.dets[k.Det].(keyToucher)
+				if !ok {
+					continue
+				}
+				if d.gather(k.Key) {
 					e.touching = append(e.touching, d)
 				}
-				d.touch = append(d.touch, k.Key)
 			}
 		}
 	}
 	for _, d := range e.touching {
-		e.touched += d.m.Touch(d.touch)
-		clear(d.touch)
-		d.touch = d.touch[:0]
+		e.touched += d.touchGathered()
 	}
 	clear(e.touching)
 	e.touching = e.touching[:0]
+}
+
+// keyToucher is a keyed detector whose state of a batch's keys touchKeys
+// reads ahead: gather adds a key, and reports whether it is the batch's
+// first; touchGathered reads the keys' state and forgets them.
+type keyToucher interface {
+	gather(key []byte) (first bool)
+	touchGathered() uintptr
+}
+
+func (d *sequence) gather(key []byte) bool {
+	d.touch = append(d.touch, key)
+	return len(d.touch) == 1
+}
+
+func (d *sequence) touchGathered() uintptr {
+	t := d.m.Touch(d.touch)
+	clear(d.touch)
+	d.touch = d.touch[:0]
+	return t
+}
+
+func (d *aggregate) gather(key []byte) bool {
+	d.touch = append(d.touch, key)
+	return len(d.touch) == 1
+}
+
+func (d *aggregate) touchGathered() uintptr {
+	t := d.agg.Touch(d.touch)
+	clear(d.touch)
+	d.touch = d.touch[:0]
+	return t
 }
 
 // preparePlan finds the preparable detectors and, when there are any,

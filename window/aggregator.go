@@ -80,6 +80,9 @@ type Aggregator struct {
 	cur   Current
 	out   []*Result
 	later []string
+	// touched and touchedEv are Touch's scratch.
+	touched   []keyState
+	touchedEv evidence
 }
 
 // keyState is one key's windows, for whichever kind the aggregator has.
