@@ -16,8 +16,8 @@ type benchInput struct {
 	key  []string // per event, as the engine computes a key per event
 	// keyBytes is key as the decoders hand it to Touch.
 	keyBytes [][]byte
-	val  []float64
-	str  []string
+	val      []float64
+	str      []string
 }
 
 func newBenchInput(nKeys, n, distinct int) *benchInput {
