@@ -60,6 +60,11 @@ func (f *filter) process(ev *event.Event, anomaly *celenv.Scores) {
 	if f.match != nil {
 		if anomaly == nil {
 			ok = f.match.Test(rules.EventActivation{Ev: ev})
+		} else if verdict, decided := f.match.DecideEvent(ev); decided {
+			// The tests of the event alone that the condition is a
+			// chain of have refuted it (rules.Program.DecideEvent),
+			// whatever the anomaly scores.
+			ok = verdict
 		} else {
 			ok = f.match.Test(f.bind(ev, anomaly))
 		}

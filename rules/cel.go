@@ -127,7 +127,11 @@ type Program struct {
 	// fast's closure (see celenv.FastChain). At most one is set.
 	fast  celenv.Pred
 	chain *celenv.Chain
-	Expr  rulefmt.Expr
+	// refute is, for a chain of && with operands that read more than the
+	// event, the chain of those that do not (celenv.FastRefuter): when it
+	// is false, so is the condition.
+	refute *celenv.Chain
+	Expr   rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
 	Cost checker.CostEstimate
 	// cel is the *celProgram, read atomically: set when compiled, and,
@@ -248,6 +252,9 @@ func (p *Program) DecideEvent(ev *event.Event) (verdict, decided bool) {
 		t = p.chain.Test(ev)
 	case p.fast != nil:
 		t = p.fast(ev)
+	case p.refute != nil:
+		// Only its false decides.
+		return false, p.refute.Test(ev) == celenv.False
 	default:
 		return false, false
 	}
@@ -612,9 +619,12 @@ func (p *Program) TestSteps(act interface {
 // setNative builds the native form of a condition, its string constants
 // from share (see celenv.FastPredicateSharing).
 func (p *Program) setNative(e ast.Expr, share func(string) string) {
-	p.fast, p.chain = nil, celenv.FastChain(e, share)
+	p.fast, p.chain, p.refute = nil, celenv.FastChain(e, share), nil
 	if p.chain == nil {
 		p.fast = celenv.FastPredicateSharing(e, share)
+	}
+	if p.chain == nil && p.fast == nil {
+		p.refute = celenv.FastRefuter(e, share)
 	}
 }
 

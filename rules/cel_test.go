@@ -291,6 +291,10 @@ func BenchmarkEval(b *testing.B) {
 		{"conjunction", `event.type == "card_auth" && event.result == "approved" && event.amount > 30.0 && event.country == "DE"`},
 		{"regex", `event.merchant.matches("^m-00[0-9]+$")`},
 		{"in_list", `in_list("tor_exit_nodes", event.merchant)`},
+		// A test of the event that refutes the condition before the
+		// interpreter would read the list (celenv.FastRefuter).
+		{"refuted", `event.type == "transfer" && in_list("tor_exit_nodes", event.merchant)`},
+		{"not-refuted", `event.type == "card_auth" && in_list("tor_exit_nodes", event.merchant)`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			p, errs := compileOne(b, c, bc.expr, cel.BoolType)

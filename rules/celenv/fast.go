@@ -686,11 +686,9 @@ func termOf(e ast.Expr, share func(string) string) (term, bool) {
 	return term{pred: p}, p != nil
 }
 
-// chain builds a chain of && (or ||) as one loop over its operands in
-// one slice. A tree of closures, one per operator and operand, costs a
-// dependent load per node; with thousands of rules the nodes are rarely
-// in cache, and a test of four comparisons waited on a dozen misses.
-func chain(e ast.Expr, fn string, share func(string) string) *Chain {
+// operandsOf flattens a tree of fn (_&&_ or _||_) into its operands, in
+// order.
+func operandsOf(e ast.Expr, fn string) []ast.Expr {
 	var operands []ast.Expr
 	var flatten func(ast.Expr)
 	flatten = func(x ast.Expr) {
@@ -703,6 +701,15 @@ func chain(e ast.Expr, fn string, share func(string) string) *Chain {
 		operands = append(operands, x)
 	}
 	flatten(e)
+	return operands
+}
+
+// chain builds a chain of && (or ||) as one loop over its operands in
+// one slice. A tree of closures, one per operator and operand, costs a
+// dependent load per node; with thousands of rules the nodes are rarely
+// in cache, and a test of four comparisons waited on a dozen misses.
+func chain(e ast.Expr, fn string, share func(string) string) *Chain {
+	operands := operandsOf(e, fn)
 	terms := make([]term, len(operands))
 	for i, x := range operands {
 		var ok bool
@@ -735,6 +742,37 @@ func FastChain(e ast.Expr, share func(string) string) *Chain {
 		return chain(e, fn, share)
 	}
 	return nil
+}
+
+// FastRefuter returns, for a chain of && that FastChain cannot build
+// because some of its operands read more than the event (anomaly, seen,
+// fact, context), the chain of the operands that have a native form: when
+// it answers False so does the condition, since in CEL one false operand
+// makes && false whatever the others give, errors included. Its other
+// answers say nothing of the condition. Nil when the condition is no such
+// chain, FastChain builds it, or none of its operands has a native form.
+// A condition of many rules that starts with a test of the event's type
+// is then false for most events without the interpreter.
+func FastRefuter(e ast.Expr, share func(string) string) *Chain {
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == FnFalseIfMissing && len(e.AsCall().Args()) == 1 {
+		// Missing fields make it false, and false stays false.
+		e = e.AsCall().Args()[0]
+	}
+	if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != "_&&_" || chain(e, "_&&_", share) != nil {
+		return nil
+	}
+	var terms []term
+	for _, x := range operandsOf(e, "_&&_") {
+		if t, ok := termOf(x, share); ok {
+			terms = append(terms, t)
+		}
+	}
+	if len(terms) == 0 {
+		return nil
+	}
+	c := newChain(terms)
+	c.decides, c.otherwise = False, Failed
+	return c
 }
 
 // Chain is the native predicate of a chain of && or ||.

@@ -292,3 +292,69 @@ func randomOf(rnd *rand.Rand, atoms []string, depth int) string {
 	}
 	return fmt.Sprintf("!(%s)", randomOf(rnd, atoms, depth-1))
 }
+
+// opaqueAtoms are conditions of the event that have no native form, as
+// a test of anomaly scores or of facts has none: true, false or an error
+// by event.
+var opaqueAtoms = []string{
+	`size(event.s) > 1`, `event.s + "x" == "abcx"`, `int(event.n) == 3`,
+	`event.a.exists(x, x == 1)`, `in_list("none", event.s)`,
+}
+
+// TestFastRefuterMatchesCEL checks that where a chain of && has operands
+// with no native form, a false from the chain of the others (FastRefuter)
+// is CEL's answer, under every mode.
+func TestFastRefuterMatchesCEL(t *testing.T) {
+	env, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range opaqueAtoms {
+		a, _ := compileMode(t, env, x, Semantics{})
+		if FastPredicate(a.NativeRep().Expr()) != nil {
+			t.Fatalf("%s has a native form: it tests nothing here", x)
+		}
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var exprs []string
+	for i := 0; i < 200; i++ {
+		opaque := opaqueAtoms[rnd.IntN(len(opaqueAtoms))]
+		switch i % 3 {
+		case 0:
+			exprs = append(exprs, fmt.Sprintf("%s && %s", randomExpr(rnd, 2), opaque))
+		case 1:
+			exprs = append(exprs, fmt.Sprintf("%s && %s && %s", opaque, randomExpr(rnd, 2), randomExpr(rnd, 2)))
+		default:
+			exprs = append(exprs, fmt.Sprintf("(%s || %s) && %s", opaque, randomExpr(rnd, 1), randomExpr(rnd, 2)))
+		}
+	}
+	refuted, undecided := 0, 0
+	for _, m := range modes {
+		for _, expr := range exprs {
+			a, prg := compileMode(t, env, expr, m)
+			e := a.NativeRep().Expr()
+			if FastChain(e, nil) != nil {
+				t.Fatalf("%+v: %s has a native chain", m, expr)
+			}
+			r := FastRefuter(e, nil)
+			if r == nil {
+				continue
+			}
+			for _, line := range fastEvents {
+				ev := decode(t, line)
+				if r.Test(ev) != False {
+					undecided++
+					continue
+				}
+				refuted++
+				if want := celTri(prg, ev); want != False {
+					t.Errorf("%+v: %s on %s: refuted, CEL %d", m, expr, line, want)
+				}
+			}
+		}
+	}
+	if refuted == 0 || undecided == 0 {
+		t.Fatalf("refuted %d, undecided %d: the expressions test too little", refuted, undecided)
+	}
+	t.Logf("refuted %d, left to CEL %d", refuted, undecided)
+}
