@@ -120,6 +120,10 @@ func New(cfg Config) (*Aggregator, error) {
 		expire: int64(cfg.Window.Expire), length: int64(cfg.Window.Length),
 		wm: MinTime, keys: map[string]keyState{},
 	}
+	// What the keys' timers start comes out sorted (Advance) or is
+	// sorted first (Shed): their order among one deadline's matters to
+	// nothing.
+	a.tq.TiesInAnyOrder()
 	switch a.kind {
 	case Tumbling:
 		a.slide, a.pane = a.size, a.size

@@ -94,6 +94,46 @@ func TestBytesCountEvidenceAndValues(t *testing.T) {
 	}
 }
 
+// TestShedTiesInKeyOrder sheds, among keys whose windows close at the
+// same time, those first in key order, whatever order they came in: a
+// restored checkpoint queues its keys anew, and must shed what the run
+// that took it would have.
+func TestShedTiesInKeyOrder(t *testing.T) {
+	keys := []string{"k3", "k0", "k5", "k1", "k4", "k2"}
+	var lefts [][]string
+	for _, order := range [][]int{{0, 1, 2, 3, 4, 5}, {5, 4, 3, 2, 1, 0}, {2, 5, 0, 3, 1, 4}} {
+		a := mustNew(t, Config{Window: Spec{Kind: Tumbling, Size: time.Minute}, Measures: countOnly()})
+		for i, j := range order {
+			// Every key's one window closes at the minute.
+			a.Add(keys[j], int64(i)*sec, []Arg{{}}, nil)
+		}
+		full := a.Bytes()
+		if n := a.Shed(full / 2); n != 3 {
+			t.Fatalf("order %v: shed %d keys, want 3", order, n)
+		}
+		var left []string
+		for k := range a.keys {
+			left = append(left, k)
+		}
+		slices.Sort(left)
+		lefts = append(lefts, left)
+		// The keys left still close when they are due.
+		var closed []string
+		a.Advance(time.Minute.Nanoseconds(), func(r *Result) { closed = append(closed, r.Key) }, nil)
+		if !slices.Equal(closed, left) {
+			t.Errorf("order %v: closed %q, want the keys left %q", order, closed, left)
+		}
+	}
+	if want := []string{"k3", "k4", "k5"}; !slices.Equal(lefts[0], want) {
+		t.Errorf("keys left %q, want the last in key order %q", lefts[0], want)
+	}
+	for _, left := range lefts[1:] {
+		if !slices.Equal(left, lefts[0]) {
+			t.Errorf("keys left %q for another order, %q for the first", left, lefts[0])
+		}
+	}
+}
+
 // TestShedKeys drops whole keys for the memory budget, those whose next
 // deadline comes first, and counts them; the others go on.
 func TestShedKeys(t *testing.T) {

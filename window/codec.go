@@ -240,8 +240,10 @@ func UnmarshalParts(data []byte, parts []*Aggregator, partOf func(key string) in
 
 // blank is an aggregator of a's configuration with no state.
 func (a *Aggregator) blank() *Aggregator {
-	return &Aggregator{cfg: a.cfg, plan: a.plan, kind: a.kind, top: a.top, size: a.size, slide: a.slide, pane: a.pane,
+	b := &Aggregator{cfg: a.cfg, plan: a.plan, kind: a.kind, top: a.top, size: a.size, slide: a.slide, pane: a.pane,
 		gap: a.gap, expire: a.expire, length: a.length, lateness: a.lateness, wm: MinTime, keys: map[string]keyState{}}
+	b.tq.TiesInAnyOrder()
+	return b
 }
 
 // counters are the counters a snapshot of version v holds, in order.

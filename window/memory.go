@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/internal/timerq"
 	"github.com/cep-project/cep/internal/wire"
 )
 
@@ -108,16 +109,38 @@ func (a *Aggregator) KeyBytes(key string) int64 {
 // state is over its memory budget.
 func (a *Aggregator) Shed(target int64) int {
 	n := 0
+	var due []string
 	for a.bytes > target && a.tq.Len() > 0 {
-		tm := a.tq.Pop()
-		ks, ok := a.keys[tm.Key]
-		if !ok {
-			continue
+		// The queue gives one deadline's keys in no fixed order: they
+		// go, as many as need to, in key order, so that the same keys
+		// go whatever order they were queued in (a restored checkpoint
+		// queues them anew).
+		due = due[:0]
+		at := a.tq.Pop()
+		for due = append(due, at.Key); a.tq.Len() > 0; {
+			if next, _ := a.tq.Peek(); next.At != at.At {
+				break
+			}
+			due = append(due, a.tq.Pop().Key)
 		}
-		if st := ks.timer(); !st.set || st.at != tm.At {
-			continue // superseded by an earlier deadline
+		slices.Sort(due)
+		for i, key := range due {
+			if a.bytes <= target {
+				// What is not shed is due as it was.
+				for _, k := range due[i:] {
+					a.tq.Push(timerq.Timer[string]{At: at.At, Key: k})
+				}
+				break
+			}
+			ks, ok := a.keys[key]
+			if !ok {
+				continue
+			}
+			if st := ks.timer(); !st.set || st.at != at.At {
+				continue // superseded by an earlier deadline
+			}
+			n += a.shedKey(key, ks)
 		}
-		n += a.shedKey(tm.Key, ks)
 	}
 	if a.bytes <= target || len(a.keys) == 0 {
 		return n

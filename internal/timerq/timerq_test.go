@@ -152,3 +152,61 @@ func TestQueueAgainstSort(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueTiesInAnyOrder checks a queue whose ties come in any order:
+// deadlines in order, and every timer pushed given back once.
+func TestQueueTiesInAnyOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for round := range 50 {
+		var q Queue[string]
+		q.TiesInAnyOrder()
+		pending := map[Timer[string]]int{}
+		at, last := int64(0), int64(-1<<63)
+		popped := 0
+		for step := range 3000 {
+			if r.IntN(100) < 55 {
+				at += int64(r.IntN(3))
+				tm := Timer[string]{At: at, Key: strconv.Itoa(r.IntN(50))}
+				if r.IntN(5) == 0 {
+					tm.At -= int64(r.IntN(20))
+				}
+				if tm.At < last {
+					// Behind what was popped: as a timer due at once.
+					tm.At = last
+				}
+				q.Push(tm)
+				pending[tm]++
+				continue
+			}
+			if q.Len() == 0 {
+				continue
+			}
+			tm := q.Pop()
+			if tm.At < last {
+				t.Fatalf("round %d step %d: popped %v after a deadline of %d", round, step, tm, last)
+			}
+			if pending[tm] == 0 {
+				t.Fatalf("round %d step %d: popped %v, never pushed or popped before", round, step, tm)
+			}
+			pending[tm]--
+			last = tm.At
+			popped++
+		}
+		for q.Len() > 0 {
+			tm := q.Pop()
+			if tm.At < last || pending[tm] == 0 {
+				t.Fatalf("round %d: draining popped %v after %d", round, tm, last)
+			}
+			pending[tm]--
+			last = tm.At
+		}
+		for tm, n := range pending {
+			if n != 0 {
+				t.Fatalf("round %d: %v pushed %d more times than popped", round, tm, n)
+			}
+		}
+		if popped == 0 {
+			t.Fatal("nothing popped")
+		}
+	}
+}
