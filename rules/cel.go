@@ -131,6 +131,9 @@ type Program struct {
 	// event, the chain of those that do not (celenv.FastRefuter): when it
 	// is false, so is the condition.
 	refute *celenv.Chain
+	// lists is the environment whose reference lists the expression's
+	// in_list reads, for its native form; nil when it calls none.
+	lists *celenv.Env
 	Expr   rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
 	Cost checker.CostEstimate
@@ -567,9 +570,14 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 		}
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
-		out.setNative(na.Expr(), nil)
+		if celenv.CallsInList(na.Expr()) {
+			out.lists = c.cel
+		}
+		// A refuter leaves the condition unasked: as for a step's key
+		// below, not one whose facts are counted or whose cost may fail.
+		out.setNative(na.Expr(), nil, !out.callsFacts && est.Max <= c.opts.CostLimit/4)
 		if !out.eventOnly {
-			if t := celenv.FastStepPredicate(na.Expr(), nil); t != nil {
+			if t := out.natives(nil).StepPredicate(na.Expr()); t != nil {
 				out.steps = &stepForms{test: t}
 			}
 			// Where the key differs, the condition is false without
@@ -617,15 +625,26 @@ func (p *Program) TestSteps(act interface {
 }
 
 // setNative builds the native form of a condition, its string constants
-// from share (see celenv.FastPredicateSharing).
-func (p *Program) setNative(e ast.Expr, share func(string) string) {
-	p.fast, p.chain, p.refute = nil, celenv.FastChain(e, share), nil
+// from share (see celenv.FastPredicateSharing), and with refute, where
+// it has none, its refuter.
+func (p *Program) setNative(e ast.Expr, share func(string) string, refute bool) {
+	n := p.natives(share)
+	p.fast, p.chain, p.refute = nil, n.Chain(e), nil
 	if p.chain == nil {
-		p.fast = celenv.FastPredicateSharing(e, share)
+		p.fast = n.Predicate(e)
 	}
-	if p.chain == nil && p.fast == nil {
-		p.refute = celenv.FastRefuter(e, share)
+	if p.chain == nil && p.fast == nil && refute {
+		p.refute = n.Refuter(e)
 	}
+}
+
+// natives is the builder of the program's native forms: in_list has one
+// when the program reads reference lists.
+func (p *Program) natives(share func(string) string) celenv.Natives {
+	if p.lists != nil {
+		return p.lists.Natives(share)
+	}
+	return celenv.Natives{}.Sharing(share)
 }
 
 // Path returns the event field the expression reads, when it is nothing

@@ -67,18 +67,70 @@ type Pred func(ev *event.Event) Tri
 
 // FastPredicate builds the native predicate of a checked expression, or nil
 // when the expression is outside the subset.
-func FastPredicate(e ast.Expr) Pred { return fastPred(e, nil) }
+func FastPredicate(e ast.Expr) Pred { return fastPred(e, natives{}) }
 
 // FastPredicateSharing is FastPredicate with the predicate's string
 // constants taken from share, which returns the one copy of a string
 // that many predicates may hold: with 10,000 rules testing
 // type == "card_auth", one object where there were 10,000 for the
 // collector to mark on each cycle.
-func FastPredicateSharing(e ast.Expr, share func(string) string) Pred { return fastPred(e, share) }
+func FastPredicateSharing(e ast.Expr, share func(string) string) Pred {
+	return fastPred(e, natives{share: share})
+}
+
+// natives is what building a native form draws on.
+type natives struct {
+	// share gives the one copy of a string constant that many
+	// predicates hold; nil: each has its own.
+	share func(string) string
+	// lists are the reference lists of in_list, read at each test, as
+	// the function reads them (Env.SetLists may replace them); nil:
+	// in_list has no native form.
+	lists *Env
+}
+
+// Natives builds native forms whose in_list tests env's reference lists:
+// FastPredicate and the others leave in_list to CEL.
+type Natives struct{ nb natives }
+
+// Natives returns the builder of native forms for expressions compiled
+// in env, their string constants from share (see FastPredicateSharing).
+func (env *Env) Natives(share func(string) string) Natives {
+	return Natives{natives{share: share, lists: env}}
+}
+
+// Sharing returns n with its string constants from share.
+func (n Natives) Sharing(share func(string) string) Natives {
+	n.nb.share = share
+	return n
+}
+
+// CallsInList reports whether e calls in_list.
+func CallsInList(e ast.Expr) bool {
+	calls := false
+	ast.PostOrderVisit(e, ast.NewExprVisitor(func(x ast.Expr) {
+		if x.Kind() == ast.CallKind && x.AsCall().FunctionName() == "in_list" {
+			calls = true
+		}
+	}))
+	return calls
+}
+
+// Predicate is FastPredicateSharing.
+func (n Natives) Predicate(e ast.Expr) Pred { return fastPred(e, n.nb) }
+
+// Chain is FastChain.
+func (n Natives) Chain(e ast.Expr) *Chain { return fastChain(e, n.nb) }
+
+// Refuter is FastRefuter.
+func (n Natives) Refuter(e ast.Expr) *Chain { return fastRefuter(e, n.nb) }
+
+// StepPredicate is FastStepPredicate.
+func (n Natives) StepPredicate(e ast.Expr) StepPred { return fastStepPredicate(e, n.nb) }
 
 // fastPred is FastPredicate, its string constants from share or, when
 // share is nil, copies of their own (the syntax tree's would hold it).
-func fastPred(e ast.Expr, share func(string) string) Pred {
+func fastPred(e ast.Expr, nb natives) Pred {
 	switch e.Kind() {
 	case ast.LiteralKind:
 		if b, ok := e.AsLiteral().(types.Bool); ok {
@@ -120,22 +172,22 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 	args := call.Args()
 	switch call.FunctionName() {
 	case "_&&_", "_||_":
-		if c := chain(e, call.FunctionName(), share); c != nil {
+		if c := chain(e, call.FunctionName(), nb); c != nil {
 			return c.Test
 		}
 		return nil
 	case "!_":
-		x := fastPred(args[0], share)
+		x := fastPred(args[0], nb)
 		if x == nil {
 			return nil
 		}
 		return func(ev *event.Event) Tri { return negate(x(ev)) }
 	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
-		if c, ok := comparisonOf(call, share); ok {
+		if c, ok := comparisonOf(call, nb); ok {
 			return c.test
 		}
 	case "_?_:_":
-		c, a, b := fastPred(args[0], share), fastPred(args[1], share), fastPred(args[2], share)
+		c, a, b := fastPred(args[0], nb), fastPred(args[1], nb), fastPred(args[2], nb)
 		if c == nil || a == nil || b == nil {
 			return nil
 		}
@@ -150,7 +202,7 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 			}
 		}
 	case FnFalseIfMissing:
-		x := fastPred(args[0], share)
+		x := fastPred(args[0], nb)
 		if x == nil {
 			return nil
 		}
@@ -170,7 +222,7 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 			if el.Kind() != ast.LiteralKind {
 				return nil
 			}
-			c, ok := constOf(el.AsLiteral(), share)
+			c, ok := constOf(el.AsLiteral(), nb)
 			if !ok {
 				return nil
 			}
@@ -193,6 +245,9 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 			return False
 		}
 	}
+	if call.FunctionName() == "in_list" && len(args) == 2 && nb.lists != nil {
+		return inListPredicate(args, nb.lists)
+	}
 	if call.IsMemberFunction() {
 		if call.FunctionName() == "matches" {
 			return regexPredicate(call)
@@ -214,6 +269,39 @@ func fastPred(e ast.Expr, share func(string) string) Pred {
 		}
 	}
 	return nil
+}
+
+// inListPredicate builds the native form of in_list("name", event.a.b):
+// Env.inList's answers, from the lists env holds at each test (a reload
+// replaces them), without making CEL values of the field.
+func inListPredicate(args []ast.Expr, env *Env) Pred {
+	name, ok := literalString(args[0])
+	if !ok {
+		return nil
+	}
+	path, ok := EventPath(args[1])
+	if !ok {
+		return nil
+	}
+	return func(ev *event.Event) Tri {
+		v, t := lookupPath(ev, path)
+		if t != True {
+			return t
+		}
+		l, ok := env.lists.Load().Get(name)
+		if !ok {
+			return Failed
+		}
+		switch v.Kind() {
+		case event.String:
+			return triOf(l.Contains(v.Str()))
+		case event.Number:
+			return triOf(l.Contains(event.NumberValue(v.Num()).Text()))
+		case event.Null:
+			return False
+		}
+		return Failed
+	}
 }
 
 // operandPath reads an event path, or @num of one (lenient_numbers).
@@ -492,11 +580,11 @@ func (c *constant) equalText(s string) bool {
 	return h == c.head && t == c.tail
 }
 
-func constOf(v ref.Val, share func(string) string) (constant, bool) {
+func constOf(v ref.Val, nb natives) (constant, bool) {
 	switch x := v.(type) {
 	case types.String:
-		if share != nil {
-			return stringConst(share(string(x))), true
+		if nb.share != nil {
+			return stringConst(nb.share(string(x))), true
 		}
 		return stringConst(strings.Clone(string(x))), true
 	case types.Double:
@@ -576,7 +664,7 @@ func (op cmpOp) flipped() cmpOp {
 }
 
 // comparisonOf reads a comparison of an event path with a literal.
-func comparisonOf(call ast.CallExpr, share func(string) string) (comparison, bool) {
+func comparisonOf(call ast.CallExpr, nb natives) (comparison, bool) {
 	args := call.Args()
 	op, ok := cmpOps[call.FunctionName()]
 	if !ok || len(args) != 2 {
@@ -590,7 +678,7 @@ func comparisonOf(call ast.CallExpr, share func(string) string) (comparison, boo
 		}
 		lit, op = args[0], op.flipped()
 	}
-	c, ok := constOf(lit.AsLiteral(), share)
+	c, ok := constOf(lit.AsLiteral(), nb)
 	// Ordering is defined between numbers, between strings and between
 	// booleans; null has no overload: an error, left to CEL.
 	if !ok || (op >= opLt && c.kind == event.Null) || len(path) == 0 || len(path) > math.MaxUint8 {
@@ -670,19 +758,19 @@ func (t *term) eval(ev *event.Event) Tri {
 	return r
 }
 
-func termOf(e ast.Expr, share func(string) string) (term, bool) {
+func termOf(e ast.Expr, nb natives) (term, bool) {
 	if e.Kind() == ast.CallKind {
 		call := e.AsCall()
 		missingFalse := false
 		if call.FunctionName() == FnFalseIfMissing && len(call.Args()) == 1 && call.Args()[0].Kind() == ast.CallKind {
 			call, missingFalse = call.Args()[0].AsCall(), true
 		}
-		if c, ok := comparisonOf(call, share); ok {
+		if c, ok := comparisonOf(call, nb); ok {
 			c.c.missingFalse = missingFalse
 			return term{cmp: c}, true
 		}
 	}
-	p := fastPred(e, share)
+	p := fastPred(e, nb)
 	return term{pred: p}, p != nil
 }
 
@@ -708,12 +796,12 @@ func operandsOf(e ast.Expr, fn string) []ast.Expr {
 // one slice. A tree of closures, one per operator and operand, costs a
 // dependent load per node; with thousands of rules the nodes are rarely
 // in cache, and a test of four comparisons waited on a dozen misses.
-func chain(e ast.Expr, fn string, share func(string) string) *Chain {
+func chain(e ast.Expr, fn string, nb natives) *Chain {
 	operands := operandsOf(e, fn)
 	terms := make([]term, len(operands))
 	for i, x := range operands {
 		var ok bool
-		if terms[i], ok = termOf(x, share); !ok {
+		if terms[i], ok = termOf(x, nb); !ok {
 			return nil
 		}
 	}
@@ -734,12 +822,16 @@ func chain(e ast.Expr, fn string, share func(string) string) *Chain {
 // string constants come from share, as for FastPredicateSharing, or are
 // copies of their own when share is nil.
 func FastChain(e ast.Expr, share func(string) string) *Chain {
+	return fastChain(e, natives{share: share})
+}
+
+func fastChain(e ast.Expr, nb natives) *Chain {
 	if e.Kind() != ast.CallKind {
 		return nil
 	}
 	switch fn := e.AsCall().FunctionName(); fn {
 	case "_&&_", "_||_":
-		return chain(e, fn, share)
+		return chain(e, fn, nb)
 	}
 	return nil
 }
@@ -754,16 +846,20 @@ func FastChain(e ast.Expr, share func(string) string) *Chain {
 // A condition of many rules that starts with a test of the event's type
 // is then false for most events without the interpreter.
 func FastRefuter(e ast.Expr, share func(string) string) *Chain {
+	return fastRefuter(e, natives{share: share})
+}
+
+func fastRefuter(e ast.Expr, nb natives) *Chain {
 	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == FnFalseIfMissing && len(e.AsCall().Args()) == 1 {
 		// Missing fields make it false, and false stays false.
 		e = e.AsCall().Args()[0]
 	}
-	if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != "_&&_" || chain(e, "_&&_", share) != nil {
+	if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != "_&&_" || chain(e, "_&&_", nb) != nil {
 		return nil
 	}
 	var terms []term
 	for _, x := range operandsOf(e, "_&&_") {
-		if t, ok := termOf(x, share); ok {
+		if t, ok := termOf(x, nb); ok {
 			terms = append(terms, t)
 		}
 	}
@@ -933,7 +1029,7 @@ func measureVsNumber(args []ast.Expr, names []string) (int, float64, bool, bool)
 		if e.Kind() != ast.LiteralKind {
 			return 0, false
 		}
-		c, ok := constOf(e.AsLiteral(), nil)
+		c, ok := constOf(e.AsLiteral(), natives{})
 		return c.num(), ok && c.kind == event.Number
 	}
 	if i := idx(args[0]); i >= 0 {

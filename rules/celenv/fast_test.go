@@ -11,6 +11,7 @@ import (
 	"github.com/google/cel-go/common/types"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/rules/reflist"
 )
 
 var fastEvents = []string{
@@ -357,4 +358,57 @@ func TestFastRefuterMatchesCEL(t *testing.T) {
 		t.Fatalf("refuted %d, undecided %d: the expressions test too little", refuted, undecided)
 	}
 	t.Logf("refuted %d, left to CEL %d", refuted, undecided)
+}
+
+// TestInListMatchesCEL checks in_list's native form against CEL, alone
+// and in chains, under every mode: strings, numbers by their text, null,
+// what it cannot look up, a missing field and a list that is not there.
+func TestInListMatchesCEL(t *testing.T) {
+	env, err := New(reflist.New(map[string][]string{"l": {"abc", "3", "2.5", "x", "10.0.0.0/8"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	atoms := []string{
+		`in_list("l", event.s)`, `in_list("l", event.n)`, `in_list("l", event.f)`, `in_list("l", event.b)`,
+		`in_list("l", event.z)`, `in_list("l", event.o)`, `in_list("l", event.a)`, `in_list("l", event.o.s)`,
+		`in_list("l", event.missing)`, `in_list("none", event.s)`, `!in_list("l", event.s)`,
+	}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	exprs := append([]string{}, atoms...)
+	for range 100 {
+		exprs = append(exprs, randomOf(rnd, append(atoms, fastAtoms[:20]...), 2))
+	}
+	natives := env.Natives(nil)
+	covered := 0
+	for _, m := range modes {
+		for _, expr := range exprs {
+			a, prg := compileMode(t, env, expr, m)
+			e := a.NativeRep().Expr()
+			p := natives.Predicate(e)
+			if p == nil {
+				continue
+			}
+			if FastPredicate(e) != nil && CallsInList(e) {
+				t.Errorf("%+v: %s: a native form without the lists", m, expr)
+			}
+			covered++
+			c := natives.Chain(e)
+			for _, line := range fastEvents {
+				ev := decode(t, line)
+				want, got := celTri(prg, ev), p(ev)
+				if c != nil && c.Test(ev) != got {
+					t.Errorf("%+v: %s on %s: chain %d, predicate %d", m, expr, line, c.Test(ev), got)
+				}
+				if isErr(want) && isErr(got) && !m.FalseIfMissing {
+					continue
+				}
+				if got != want && (!isErr(got) || !isErr(want)) {
+					t.Errorf("%+v: %s on %s: native %d, CEL %d", m, expr, line, got, want)
+				}
+			}
+		}
+	}
+	if covered < len(atoms) {
+		t.Fatalf("only %d expressions had a native form", covered)
+	}
 }

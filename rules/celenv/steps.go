@@ -41,10 +41,14 @@ type StepPred func(ev *event.Event, steps Steps) Tri
 // names earlier steps, or nil when the condition is outside the subset
 // or names no step (FastPredicate covers those).
 func FastStepPredicate(e ast.Expr, share func(string) string) StepPred {
+	return fastStepPredicate(e, natives{share: share})
+}
+
+func fastStepPredicate(e ast.Expr, nb natives) StepPred {
 	if !NamesOtherThanEvent(e) {
 		return nil
 	}
-	return stepPred(e, share)
+	return stepPred(e, nb)
 }
 
 // NamesOtherThanEvent reports whether e names a variable other than
@@ -59,9 +63,9 @@ func NamesOtherThanEvent(e ast.Expr) bool {
 	return found
 }
 
-func stepPred(e ast.Expr, share func(string) string) StepPred {
+func stepPred(e ast.Expr, nb natives) StepPred {
 	if !NamesOtherThanEvent(e) {
-		p := fastPred(e, share)
+		p := fastPred(e, nb)
 		if p == nil {
 			return nil
 		}
@@ -74,7 +78,7 @@ func stepPred(e ast.Expr, share func(string) string) StepPred {
 	args := call.Args()
 	switch fn := call.FunctionName(); fn {
 	case "_&&_", "_||_":
-		a, b := stepPred(args[0], share), stepPred(args[1], share)
+		a, b := stepPred(args[0], nb), stepPred(args[1], nb)
 		if a == nil || b == nil {
 			return nil
 		}
@@ -99,7 +103,7 @@ func stepPred(e ast.Expr, share func(string) string) StepPred {
 			return x
 		}
 	case "!_":
-		a := stepPred(args[0], share)
+		a := stepPred(args[0], nb)
 		if a == nil {
 			return nil
 		}
@@ -107,7 +111,7 @@ func stepPred(e ast.Expr, share func(string) string) StepPred {
 	case FnFalseIfMissing:
 		// A missing field's error, which this answers as Failed, is CEL's
 		// to turn into false.
-		a := stepPred(args[0], share)
+		a := stepPred(args[0], nb)
 		if a == nil {
 			return nil
 		}

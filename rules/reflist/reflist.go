@@ -56,7 +56,7 @@ func (l *List) Contains(s string) bool {
 	if _, ok := l.exact[s]; ok {
 		return true
 	}
-	if len(l.prefixes) == 0 {
+	if len(l.prefixes) == 0 || !mayBeAddr(s) {
 		return false
 	}
 	a, err := netip.ParseAddr(s)
@@ -69,6 +69,14 @@ func (l *List) Contains(s string) bool {
 		}
 	}
 	return false
+}
+
+// mayBeAddr reports whether s may be an IP address, so that a text that
+// cannot be is turned away before netip.ParseAddr, whose error allocates:
+// an IPv6 address has a colon, an IPv4 address starts with a digit and
+// has a dot.
+func mayBeAddr(s string) bool {
+	return strings.IndexByte(s, ':') >= 0 || len(s) > 0 && s[0] >= '0' && s[0] <= '9' && strings.IndexByte(s, '.') >= 0
 }
 
 // Set holds the reference lists of a lists directory, by name.

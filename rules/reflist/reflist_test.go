@@ -1,6 +1,7 @@
 package reflist
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,5 +42,33 @@ func TestLoad(t *testing.T) {
 	write("tor.csv", "value\nx\n")
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `list "tor" is also defined by`) {
 		t.Errorf("duplicate list: %v", err)
+	}
+}
+
+// FuzzMayBeAddr checks that every text netip.ParseAddr takes passes
+// mayBeAddr, which turns texts away before it.
+func FuzzMayBeAddr(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "::1", "fe80::1%eth0", "::ffff:1.2.3.4", "2001:db8::1", "0.0.0.0", "m-0042", "abc", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if _, err := netip.ParseAddr(s); err == nil && !mayBeAddr(s) {
+			t.Fatalf("mayBeAddr(%q) is false for an address", s)
+		}
+	})
+}
+
+// TestContainsTurnsAwayWithoutAllocating: a text that cannot be an
+// address is not parsed as one.
+func TestContainsTurnsAwayWithoutAllocating(t *testing.T) {
+	ls := New(map[string][]string{"l": {"10.0.0.0/8", "x"}})
+	l, _ := ls.Get("l")
+	for s, want := range map[string]bool{"10.1.2.3": true, "m-0042": false, "abc": false, "x": true, "::1": false} {
+		if l.Contains(s) != want {
+			t.Errorf("Contains(%q) = %v", s, !want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { l.Contains("m-0042") }); n != 0 {
+		t.Errorf("Contains of a text no address allocates %v times", n)
 	}
 }
