@@ -134,7 +134,7 @@ type Program struct {
 	// lists is the environment whose reference lists the expression's
 	// in_list reads, for its native form; nil when it calls none.
 	lists *celenv.Env
-	Expr   rulefmt.Expr
+	Expr  rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
 	Cost checker.CostEstimate
 	// cel is the *celProgram, read atomically: set when compiled, and,
