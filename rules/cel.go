@@ -127,14 +127,10 @@ type Program struct {
 	// fast's closure (see celenv.FastChain). At most one is set.
 	fast  celenv.Pred
 	chain *celenv.Chain
-	// refute is, for a chain of && with operands that read more than the
-	// event, the chain of those that do not (celenv.FastRefuter): when it
-	// is false, so is the condition.
-	refute *celenv.Chain
-	// lists is the environment whose reference lists the expression's
-	// in_list reads, for its native form; nil when it calls none.
-	lists *celenv.Env
-	Expr  rulefmt.Expr
+	// rare is what few conditions have, nil for the others: a field of
+	// its own each cost the many-rule shape a size class.
+	rare *rareForms
+	Expr rulefmt.Expr
 	// Cost is the estimated cost range of one evaluation.
 	Cost checker.CostEstimate
 	// cel is the *celProgram, read atomically: set when compiled, and,
@@ -255,9 +251,9 @@ func (p *Program) DecideEvent(ev *event.Event) (verdict, decided bool) {
 		t = p.chain.Test(ev)
 	case p.fast != nil:
 		t = p.fast(ev)
-	case p.refute != nil:
+	case p.rare != nil && p.rare.refute != nil:
 		// Only its false decides.
-		return false, p.refute.Test(ev) == celenv.False
+		return false, p.rare.refute.Test(ev) == celenv.False
 	default:
 		return false, false
 	}
@@ -571,7 +567,7 @@ func (c *Compiler) plan(el *yamlx.Errors, env *cel.Env, e rulefmt.Expr, a *cel.A
 	}
 	if a.OutputType() == cel.BoolType && !s.noEvent {
 		if celenv.CallsInList(na.Expr()) {
-			out.lists = c.cel
+			out.rare = &rareForms{lists: c.cel}
 		}
 		// A refuter leaves the condition unasked: as for a step's key
 		// below, not one whose facts are counted or whose cost may fail.
@@ -624,25 +620,64 @@ func (p *Program) TestSteps(act interface {
 	return p.Test(act)
 }
 
+// rareForms is what few conditions have beside their native forms.
+type rareForms struct {
+	// refute is, for a chain of && with operands that read more than the
+	// event, the chain of those that do not (celenv.FastRefuter): when it
+	// is false, so is the condition.
+	refute *celenv.Chain
+	// lists is the environment whose reference lists the expression's
+	// in_list reads, for its native form; nil when it calls none.
+	lists *celenv.Env
+}
+
+// refuter returns the condition's refuter, or nil.
+func (p *Program) refuter() *celenv.Chain {
+	if p.rare == nil {
+		return nil
+	}
+	return p.rare.refute
+}
+
 // setNative builds the native form of a condition, its string constants
 // from share (see celenv.FastPredicateSharing), and with refute, where
 // it has none, its refuter.
 func (p *Program) setNative(e ast.Expr, share func(string) string, refute bool) {
 	n := p.natives(share)
-	p.fast, p.chain, p.refute = nil, n.Chain(e), nil
+	p.fast, p.chain = nil, n.Chain(e)
 	if p.chain == nil {
 		p.fast = n.Predicate(e)
 	}
+	var r *celenv.Chain
 	if p.chain == nil && p.fast == nil && refute {
-		p.refute = n.Refuter(e)
+		r = n.Refuter(e)
 	}
+	switch {
+	case r != nil:
+		// A copy: compaction copies the program, not what it points to.
+		p.rare = &rareForms{refute: r, lists: p.listsEnv()}
+	case p.rare != nil && p.rare.refute != nil:
+		p.rare = &rareForms{lists: p.rare.lists}
+	}
+	if p.rare != nil && p.rare.refute == nil && p.rare.lists == nil {
+		p.rare = nil
+	}
+}
+
+// listsEnv is the environment of the reference lists the condition reads,
+// or nil.
+func (p *Program) listsEnv() *celenv.Env {
+	if p.rare == nil {
+		return nil
+	}
+	return p.rare.lists
 }
 
 // natives is the builder of the program's native forms: in_list has one
 // when the program reads reference lists.
 func (p *Program) natives(share func(string) string) celenv.Natives {
-	if p.lists != nil {
-		return p.lists.Natives(share)
+	if env := p.listsEnv(); env != nil {
+		return env.Natives(share)
 	}
 	return celenv.Natives{}.Sharing(share)
 }

@@ -82,8 +82,8 @@ func compactPrograms(r *Rule, constant func(string) string) {
 	for i, p := range olds {
 		np := &block[i]
 		*np = *p
-		if p.native() || p.refute != nil {
-			np.setNative(p.ast.NativeRep().Expr(), constant, p.refute != nil)
+		if p.native() || p.refuter() != nil {
+			np.setNative(p.ast.NativeRep().Expr(), constant, p.refuter() != nil)
 		}
 		np.ast = nil
 		if (np.native() || np.path != nil) && np.rb != nil {
