@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/axiomhq/hyperloglog"
 
@@ -355,15 +356,17 @@ func (a *Aggregator) encAcc(e *enc, c *acc) {
 			e.Bytes(b)
 			continue
 		}
-		keys := make([]string, 0, len(s.exact))
-		for k := range s.exact {
-			keys = append(keys, k)
+		type kv struct {
+			k string
+			n int32
 		}
-		slices.Sort(keys)
-		e.Uvarint(uint64(len(keys)))
-		for _, k := range keys {
-			e.Str(k)
-			e.Uvarint(uint64(s.exact[k]))
+		vals := make([]kv, 0, s.exact.len())
+		s.exact.each(func(k string, n int32) { vals = append(vals, kv{k, n}) })
+		slices.SortFunc(vals, func(x, y kv) int { return strings.Compare(x.k, y.k) })
+		e.Uvarint(uint64(len(vals)))
+		for _, v := range vals {
+			e.Str(v.k)
+			e.Uvarint(uint64(v.n))
 		}
 	}
 	e.events(c.ev)
@@ -406,19 +409,15 @@ func (a *Aggregator) decAcc(d *dec) acc {
 			continue
 		}
 		n := d.Count(2)
-		if n > 0 {
-			s.exact = make(map[string]int32, n)
-		}
 		for j := 0; j < n && d.Err == nil; j++ {
 			k, v := d.Str(), d.Uvarint()
 			if v == 0 || v > math.MaxInt32 {
 				d.Fail("bad distinct count")
+				break
 			}
-			s.exact[k] = int32(v)
-			s.bytes += distinctEntryBytes + int64(len(k))
-		}
-		if len(s.exact) != n && d.Err == nil {
-			d.Fail("repeated distinct value")
+			if had, _ := s.exact.add(k, int32(v), true); had {
+				d.Fail("repeated distinct value")
+			}
 		}
 	}
 	c.ev = d.events()

@@ -3,23 +3,22 @@ package window
 import (
 	"github.com/axiomhq/hyperloglog"
 	"github.com/cespare/xxhash/v2"
-	"strings"
 )
 
 // distinct is the state of one count_distinct measure: an exact multiset
 // (the counts let sliding windows forget a value when its last occurrence
 // leaves) or a HyperLogLog sketch.
 type distinct struct {
-	exact map[string]int32
+	exact exactSet
 	hll   *hyperloglog.Sketch
-	// bytes estimates the memory of exact's entries, or of the sketch.
+	// bytes estimates the memory of the sketch; an exact set's is its
+	// own (exactSet.mem).
 	bytes int64
 }
 
-// distinctEntryBytes is what an exact set spends per value beside the
-// string's bytes: the string header, the count and the map's own share at
-// typical load.
-const distinctEntryBytes = 48
+// distinctEntryBytes is what an exact set spends per value beside its
+// bytes.
+const distinctEntryBytes = exactEntryBytes
 
 // add counts s. With max > 0 an exact set keeps at most max values: add
 // reports false, and counts nothing, for a new value beyond it.
@@ -33,32 +32,11 @@ func (d *distinct) add(m *Measure, s string, max int) bool {
 		d.bytes = min(d.bytes+sparseBytes, sketchBytes(m.Precision))
 		return true
 	}
-	if d.exact == nil {
-		d.exact = make(map[string]int32, 4)
-	}
-	n, ok := d.exact[s]
-	if !ok {
-		if max > 0 && len(d.exact) >= max {
-			return false
-		}
-		d.bytes += distinctEntryBytes + int64(len(s))
-		// s is most often a field of the event, in its line: kept as it
-		// is, it would keep the whole line, which the bytes above do not
-		// count.
-		s = strings.Clone(s)
-	}
-	d.exact[s] = n + 1
-	return true
+	_, counted := d.exact.add(s, 1, max <= 0 || d.exact.len() < max)
+	return counted
 }
 
-func (d *distinct) remove(s string) {
-	if n := d.exact[s]; n > 1 {
-		d.exact[s] = n - 1
-	} else if n == 1 {
-		delete(d.exact, s)
-		d.bytes -= distinctEntryBytes + int64(len(s))
-	}
-}
+func (d *distinct) remove(s string) { d.exact.remove(s) }
 
 // merge adds b's values; with max > 0 it keeps at most max values and
 // returns how many new ones it left out.
@@ -75,28 +53,21 @@ func (d *distinct) merge(m *Measure, b *distinct, max int) (dropped uint64) {
 		d.bytes = min(d.bytes+b.bytes, sketchBytes(m.Precision))
 		return 0
 	}
-	if len(b.exact) == 0 {
-		return 0
-	}
-	if d.exact == nil {
-		d.exact = make(map[string]int32, len(b.exact))
-	}
-	for s, n := range b.exact {
-		c, ok := d.exact[s]
-		if !ok {
-			if max > 0 && len(d.exact) >= max {
-				dropped++
-				continue
-			}
-			d.bytes += distinctEntryBytes + int64(len(s))
+	b.exact.each(func(s string, n int32) {
+		if _, counted := d.exact.add(s, n, max <= 0 || d.exact.len() < max); !counted {
+			dropped++
 		}
-		d.exact[s] = c + n
-	}
+	})
 	return dropped
 }
 
 // mem is the memory the set holds beside its struct.
-func (d *distinct) mem() int64 { return d.bytes }
+func (d *distinct) mem() int64 {
+	if d.hll != nil {
+		return d.bytes
+	}
+	return d.exact.mem()
+}
 
 // A sketch starts sparse, a few bytes per value inserted, and turns into
 // dense registers, one byte each, when that is smaller: its estimate grows
@@ -110,7 +81,7 @@ func (d *distinct) value() float64 {
 	if d.hll != nil {
 		return float64(d.hll.Estimate())
 	}
-	return float64(len(d.exact))
+	return float64(d.exact.len())
 }
 
 func newSketch(p uint8) *hyperloglog.Sketch {

@@ -44,7 +44,7 @@ func (a *Aggregator) Touch(keys [][]byte) uintptr {
 				p := &k.panes[n-1]
 				t += uintptr(p.start)
 				if s := p.acc.sets; len(s) > 0 {
-					t += uintptr(len(s[0].exact))
+					t += uintptr(len(s[0].exact.slots))
 				}
 				ev = p.acc.ev
 			}
