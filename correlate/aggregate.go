@@ -27,8 +27,7 @@ type aggregate struct {
 	args     []window.Arg
 	measures []rules.Measure
 	keyBuf   []byte
-	// touch gathers the prepared keys of a batch (touchKeys).
-	touch [][]byte
+	gathered
 	// act binds measures for having and alerts: the engine's, or a
 	// shard's own (shardagg.go).
 	act *rules.Activation

@@ -448,29 +448,26 @@ type keyToucher interface {
 	touchGathered() uintptr
 }
 
-func (d *sequence) gather(key []byte) bool {
-	d.touch = append(d.touch, key)
-	return len(d.touch) == 1
+// gathered are the prepared keys of a batch whose state a keyed detector
+// reads ahead (touchKeys).
+type gathered [][]byte
+
+func (g *gathered) gather(key []byte) bool {
+	*g = append(*g, key)
+	return len(*g) == 1
 }
 
-func (d *sequence) touchGathered() uintptr {
-	t := d.m.Touch(d.touch)
-	clear(d.touch)
-	d.touch = d.touch[:0]
+// take hands the keys to touch, and forgets them.
+func (g *gathered) take(touch func([][]byte) uintptr) uintptr {
+	t := touch(*g)
+	clear(*g)
+	*g = (*g)[:0]
 	return t
 }
 
-func (d *aggregate) gather(key []byte) bool {
-	d.touch = append(d.touch, key)
-	return len(d.touch) == 1
-}
+func (d *sequence) touchGathered() uintptr { return d.take(d.m.Touch) }
 
-func (d *aggregate) touchGathered() uintptr {
-	t := d.agg.Touch(d.touch)
-	clear(d.touch)
-	d.touch = d.touch[:0]
-	return t
-}
+func (d *aggregate) touchGathered() uintptr { return d.take(d.agg.Touch) }
 
 // preparePlan finds the preparable detectors and, when there are any,
 // builds the router of the others; called once by New.

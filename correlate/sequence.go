@@ -21,8 +21,7 @@ type sequence struct {
 	// det is the detector's index in the engine, by which the decoders'
 	// work for it is found (preparedKey).
 	det int32
-	// touch gathers the prepared keys of a batch (touchKeys).
-	touch  [][]byte
+	gathered
 	m      *nfa.Matcher
 	act    *rules.SeqActivation
 	keyBuf []byte
