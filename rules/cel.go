@@ -652,15 +652,12 @@ func (p *Program) setNative(e ast.Expr, share func(string) string, refute bool) 
 	if p.chain == nil && p.fast == nil && refute {
 		r = n.Refuter(e)
 	}
-	switch {
-	case r != nil:
-		// A copy: compaction copies the program, not what it points to.
-		p.rare = &rareForms{refute: r, lists: p.listsEnv()}
-	case p.rare != nil && p.rare.refute != nil:
-		p.rare = &rareForms{lists: p.rare.lists}
-	}
-	if p.rare != nil && p.rare.refute == nil && p.rare.lists == nil {
-		p.rare = nil
+	// New forms rather than a change to them: compaction copies the
+	// program, not what it points to.
+	lists := p.listsEnv()
+	p.rare = nil
+	if r != nil || lists != nil {
+		p.rare = &rareForms{refute: r, lists: lists}
 	}
 }
 

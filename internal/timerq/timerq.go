@@ -17,8 +17,8 @@ func (t Timer[K]) before(u Timer[K]) bool {
 }
 
 // Queue holds timers and gives them back in order of deadline, then key,
-// so keys due at the same time come out in a fixed order. The zero value is
-// an empty queue.
+// so keys due at the same time come out in a fixed order (unless
+// TiesInAnyOrder). The zero value is an empty queue.
 //
 // Deadlines mostly arrive in increasing order (a window opened by each new
 // event closes after the windows before it), so a timer that sorts at or
@@ -79,7 +79,8 @@ func (q *Queue[K]) Due(t int64) bool {
 }
 
 // Pop removes and returns the first timer: the earliest deadline, the least
-// key among equal deadlines. The queue must not be empty.
+// key among equal deadlines (any of them with TiesInAnyOrder). The queue
+// must not be empty.
 func (q *Queue[K]) Pop() Timer[K] {
 	if q.head < len(q.fifo) && (len(q.heap) == 0 || !q.less(q.heap[0], q.fifo[q.head])) {
 		t := q.fifo[q.head]
