@@ -1,6 +1,7 @@
 package window
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
@@ -81,7 +82,9 @@ func (x *exactSet) add(s string, n int32, room bool) (had, counted bool) {
 			return true, true
 		}
 	}
-	if !room {
+	if !room || len(x.vals)+len(s) > math.MaxUint32 {
+		// Offsets are 32 bits: a set past 4 GiB of values takes no more,
+		// as one past engine.max_distinct does.
 		return false, false
 	}
 	if int(x.n+1)*4 > len(x.slots)*3 {
