@@ -640,7 +640,7 @@ func (p *Program) refuter() *celenv.Chain {
 }
 
 // setNative builds the native form of a condition, its string constants
-// from share (see celenv.FastPredicateSharing), and with refute, where
+// from share (see celenv.Env.Natives), and with refute, where
 // it has none, its refuter.
 func (p *Program) setNative(e ast.Expr, share func(string) string, refute bool) {
 	n := p.natives(share)

@@ -69,19 +69,12 @@ type Pred func(ev *event.Event) Tri
 // when the expression is outside the subset.
 func FastPredicate(e ast.Expr) Pred { return fastPred(e, natives{}) }
 
-// FastPredicateSharing is FastPredicate with the predicate's string
-// constants taken from share, which returns the one copy of a string
-// that many predicates may hold: with 10,000 rules testing
-// type == "card_auth", one object where there were 10,000 for the
-// collector to mark on each cycle.
-func FastPredicateSharing(e ast.Expr, share func(string) string) Pred {
-	return fastPred(e, natives{share: share})
-}
-
 // natives is what building a native form draws on.
 type natives struct {
 	// share gives the one copy of a string constant that many
-	// predicates hold; nil: each has its own.
+	// predicates may hold (with 10,000 rules testing type ==
+	// "card_auth", one object where there were 10,000 for the collector
+	// to mark on each cycle); nil: each has a copy of its own.
 	share func(string) string
 	// lists are the reference lists of in_list, read at each test, as
 	// the function reads them (Env.SetLists may replace them); nil:
@@ -94,7 +87,7 @@ type natives struct {
 type Natives struct{ nb natives }
 
 // Natives returns the builder of native forms for expressions compiled
-// in env, their string constants from share (see FastPredicateSharing).
+// in env, their string constants from share (nil: copies of their own).
 func (env *Env) Natives(share func(string) string) Natives {
 	return Natives{natives{share: share, lists: env}}
 }
@@ -116,7 +109,7 @@ func CallsInList(e ast.Expr) bool {
 	return calls
 }
 
-// Predicate is FastPredicateSharing.
+// Predicate is FastPredicate, with n's lists and sharing.
 func (n Natives) Predicate(e ast.Expr) Pred { return fastPred(e, n.nb) }
 
 // Chain is FastChain.
@@ -819,8 +812,8 @@ func chain(e ast.Expr, fn string, nb natives) *Chain {
 // is a closure over its terms, which a test with thousands of rules
 // reaches with two cache misses one after the other (the closure, then
 // the terms), where a Chain is one object with its terms inline. Its
-// string constants come from share, as for FastPredicateSharing, or are
-// copies of their own when share is nil.
+// string constants come from share, as for Env.Natives, or are copies of
+// their own when share is nil.
 func FastChain(e ast.Expr, share func(string) string) *Chain {
 	return fastChain(e, natives{share: share})
 }
