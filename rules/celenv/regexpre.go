@@ -19,6 +19,19 @@ import (
 // more is searched faster by the regexp itself.
 const maxPrefilterLits = 8
 
+// maxPrefilterGroups bounds the groups a prefilter tests (see
+// requiredGroups). A field that has the first group's literal, such as
+// the "set" of `(?i)(set).*&&\s?set.*(environment|invoke|input)`, which
+// most PowerShell has, is searched for the next, the "&&" few have.
+const maxPrefilterGroups = 4
+
+// litGroup is literals one of which every match contains; fold is set
+// when they are to be found without regard to case.
+type litGroup struct {
+	lits []string
+	fold bool
+}
+
 // regexPrefilter returns a test that is false only for strings the
 // pattern does not match, or nil when the pattern names no literal every
 // match contains. Literals under (?i) are searched without regard to case,
@@ -28,11 +41,28 @@ func regexPrefilter(pattern string) func(string) bool {
 	if err != nil {
 		return nil
 	}
-	lits, fold, ok := requiredLits(re.Simplify())
-	if !ok {
+	groups := prefilterGroups(re.Simplify())
+	if len(groups) == 0 {
 		return nil
 	}
-	if !fold {
+	tests := make([]func(string) bool, len(groups))
+	for i, g := range groups {
+		tests[i] = g.test()
+	}
+	return func(s string) bool {
+		for _, t := range tests {
+			if !t(s) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// test is whether a string contains one of g's literals.
+func (g litGroup) test() func(string) bool {
+	lits := g.lits
+	if !g.fold {
 		return func(s string) bool {
 			for _, l := range lits {
 				if strings.Contains(s, l) {
@@ -54,6 +84,60 @@ func regexPrefilter(pattern string) func(string) bool {
 		}
 		return false
 	}
+}
+
+// prefilterGroups returns the groups a prefilter of re tests, in the
+// order it tests them: those of one literal first (one search each),
+// longest first (a long literal is rarer), then the others; the same
+// group once; at most maxPrefilterGroups.
+func prefilterGroups(re *syntax.Regexp) []litGroup {
+	var groups []litGroup
+	for _, g := range requiredGroups(re) {
+		if !slices.ContainsFunc(groups, func(h litGroup) bool { return h.fold == g.fold && slices.Equal(h.lits, g.lits) }) {
+			groups = append(groups, g)
+		}
+	}
+	shortest := func(g litGroup) int {
+		return len(slices.MinFunc(g.lits, func(a, b string) int { return len(a) - len(b) }))
+	}
+	slices.SortStableFunc(groups, func(a, b litGroup) int {
+		if (len(a.lits) == 1) != (len(b.lits) == 1) {
+			if len(a.lits) == 1 {
+				return -1
+			}
+			return 1
+		}
+		return shortest(b) - shortest(a)
+	})
+	if len(groups) > maxPrefilterGroups {
+		groups = groups[:maxPrefilterGroups]
+	}
+	return groups
+}
+
+// requiredGroups returns groups of literals such that every match of re
+// contains a literal of each: the operands of a concatenation each give
+// theirs, where requiredLits keeps one operand's.
+func requiredGroups(re *syntax.Regexp) []litGroup {
+	switch re.Op {
+	case syntax.OpConcat:
+		var groups []litGroup
+		for _, sub := range re.Sub {
+			groups = append(groups, requiredGroups(sub)...)
+		}
+		return groups
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredGroups(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredGroups(re.Sub[0])
+		}
+		return nil
+	}
+	if lits, fold, ok := requiredLits(re); ok {
+		return []litGroup{{lits: lits, fold: fold}}
+	}
+	return nil
 }
 
 // requiredLits returns literals one of which every match of re contains;

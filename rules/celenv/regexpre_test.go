@@ -45,6 +45,34 @@ func TestRegexPrefilterLits(t *testing.T) {
 	}
 }
 
+func TestRegexPrefilterGroups(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    [][]string // nil: no prefilter
+	}{
+		{`://[0-9]{1,3}\.[0-9]{1,3}`, [][]string{{"://"}, {"."}}},
+		{`(?i)(set).*&&\s?set.*(environment|invoke|\$?\{?input).*&&.*"`, [][]string{{"SET"}, {"&&"}, {`"`}, {"ENVIRONMENT", "INVOKE", "INPUT"}}}, // the parser's case under (?i)
+		{`(abc|de)fghij`, [][]string{{"fghij"}, {"abc", "de"}}},
+		{`a.b.c.d.e.f`, [][]string{{"a"}, {"b"}, {"c"}, {"d"}}},
+		{`(?:xyz){2,}q`, [][]string{{"xyz"}, {"q"}}},
+		{`x*`, nil},
+		{`(abc|[0-9])`, nil},
+	}
+	for _, tt := range tests {
+		re, err := syntaxParse(tt.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][]string
+		for _, g := range prefilterGroups(re) {
+			got = append(got, g.lits)
+		}
+		if !slices.EqualFunc(got, tt.want, slices.Equal) {
+			t.Errorf("%s: groups %q, want %q", tt.pattern, got, tt.want)
+		}
+	}
+}
+
 // FuzzRegexPrefilter holds the prefilter to its promise: false only for
 // strings the regexp does not match. Beside the string as drawn, it tries
 // each of the prefilter's literals between a prefix and a suffix, its
@@ -82,8 +110,8 @@ func FuzzRegexPrefilter(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lits, _, _ := requiredLits(sre.Simplify())
-		for _, l := range lits {
+		groups := prefilterGroups(sre.Simplify())
+		flip := func(l string) string {
 			var b strings.Builder
 			for i, r := range l {
 				bit := mask>>(uint(i)%64)&1 == 1
@@ -97,8 +125,19 @@ func FuzzRegexPrefilter(f *testing.F) {
 				}
 				b.WriteRune(r)
 			}
-			try(s + b.String() + suffix)
+			return b.String()
 		}
+		// One literal of every group, so that the prefilter passes and
+		// the regexp has a chance to match; and each literal alone.
+		var all strings.Builder
+		for i, g := range groups {
+			l := g.lits[int(mask>>(uint(i)*8)%uint64(len(g.lits)))]
+			all.WriteString(flip(l))
+			for _, l := range g.lits {
+				try(s + flip(l) + suffix)
+			}
+		}
+		try(s + all.String() + suffix)
 	})
 }
 
