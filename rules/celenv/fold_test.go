@@ -39,6 +39,15 @@ func TestFoldKey(t *testing.T) {
 		if got, want := strings.HasSuffix(ka, kb), n.suffixOf(a); got != want {
 			t.Fatalf("%q iendsWith %q: %v, fold keys say %v", a, b, want, got)
 		}
+		if got, want := strings.Contains(ka, kb), n.in(a); got != want {
+			t.Fatalf("%q icontains %q: %v, fold keys say %v", a, b, want, got)
+		}
+		// The same with ASCII around it, where a search takes the
+		// ASCII path when no rune of a folds onto an ASCII letter.
+		wide := "Xk" + a + "sZ"
+		if got, want := strings.Contains(FoldKey(wide), kb), n.in(wide); got != want {
+			t.Fatalf("%q icontains %q: %v, fold keys say %v", wide, b, want, got)
+		}
 		pat := randomText(rnd, 2) + []string{"*", "?", "", "*"}[rnd.IntN(4)] + randomText(rnd, 2) + []string{"*", ""}[rnd.IntN(2)] + randomText(rnd, 2)
 		for _, cased := range []bool{false, true} {
 			w := CompileWildcard(pat, cased)
