@@ -149,8 +149,8 @@ func TestMultiNeedleRandom(t *testing.T) {
 	}
 }
 
-// TestMultiNeedleWideTable checks an automaton of more than 256 states,
-// whose table holds 16-bit states, against the needles one by one.
+// TestMultiNeedleWideTable checks automata whose tables hold 8-bit and
+// 16-bit states against the needles one by one.
 func TestMultiNeedleWideTable(t *testing.T) {
 	// Needles with runes that fold are searched apart from the
 	// automaton; the texts have them.
@@ -163,43 +163,48 @@ func TestMultiNeedleWideTable(t *testing.T) {
 		}
 		return b.String()
 	}
-	var fs []foldNeedle
-	for range 80 {
-		fs = append(fs, newFoldNeedle(word(8)))
-	}
-	m := newMultiNeedle(fs)
-	if m.dfa == nil || m.dfa.next16 == nil {
-		t.Fatalf("%d states: no 16-bit table", len(m.edges))
-	}
-	hits := 0
-	for range 3000 {
-		s := word(rnd.IntN(40))
-		if rnd.IntN(2) == 0 {
-			// A needle, its case changed, within the text.
-			n := []rune(fs[rnd.IntN(len(fs))].s)
-			for i := range n {
-				if rnd.IntN(2) == 0 {
-					n[i] = unicode.SimpleFold(n[i])
+	for _, c := range []struct {
+		needles int
+		wide    bool
+	}{{20, false}, {80, true}} {
+		var fs []foldNeedle
+		for range c.needles {
+			fs = append(fs, newFoldNeedle(word(8)))
+		}
+		m := newMultiNeedle(fs)
+		if m.dfa == nil || (m.dfa.next16 != nil) != c.wide {
+			t.Fatalf("%d states: no table of the width expected (16 bits: %v)", len(m.edges), c.wide)
+		}
+		hits := 0
+		for range 3000 {
+			s := word(rnd.IntN(40))
+			if rnd.IntN(2) == 0 {
+				// A needle, its case changed, within the text.
+				n := []rune(fs[rnd.IntN(len(fs))].s)
+				for i := range n {
+					if rnd.IntN(2) == 0 {
+						n[i] = unicode.SimpleFold(n[i])
+					}
 				}
+				s = word(rnd.IntN(10)) + string(n[:len(n)-rnd.IntN(2)]) + word(rnd.IntN(10))
 			}
-			s = word(rnd.IntN(10)) + string(n[:len(n)-rnd.IntN(2)]) + word(rnd.IntN(10))
+			if rnd.IntN(4) == 0 {
+				s = strings.ReplaceAll(s, "k", "\u212A")
+			}
+			want := false
+			for i := range fs {
+				want = want || fs[i].in(s)
+			}
+			if got := m.in(s); got != want {
+				t.Fatalf("%q: %v, want %v", s, got, want)
+			}
+			if want {
+				hits++
+			}
 		}
-		if rnd.IntN(4) == 0 {
-			s = strings.ReplaceAll(s, "k", "\u212A")
+		if hits < 500 {
+			t.Errorf("%d needles: only %d texts of 3,000 hold a needle", c.needles, hits)
 		}
-		want := false
-		for i := range fs {
-			want = want || fs[i].in(s)
-		}
-		if got := m.in(s); got != want {
-			t.Fatalf("%q: %v, want %v", s, got, want)
-		}
-		if want {
-			hits++
-		}
-	}
-	if hits < 500 {
-		t.Errorf("only %d texts of 3,000 hold a needle", hits)
 	}
 }
 
@@ -352,6 +357,7 @@ func BenchmarkMatch(b *testing.B) {
 	enc := newFoldNeedle(" -encodedcommand ")
 	table, sparse := newMultiNeedle(list), newMultiNeedle(list)
 	sparse.dfa = nil
+	script := strings.Repeat(cmd+"\n", 10240/len(cmd))
 	for _, c := range []struct {
 		name string
 		f    func() bool
@@ -365,6 +371,9 @@ func BenchmarkMatch(b *testing.B) {
 		// A Sigma list over a PowerShell command line that holds none.
 		{"icontainsAny/table", func() bool { return table.in(cmd) }},
 		{"icontainsAny/sparse", func() bool { return sparse.in(cmd) }},
+		// The same over a script block of 10 KB, as PowerShell's
+		// module logging writes them.
+		{"icontainsAny/table-10KB", func() bool { return table.in(script) }},
 	} {
 		want := c.f()
 		b.Run(c.name, func(b *testing.B) {
