@@ -35,6 +35,7 @@ type router struct {
 	keyBuf  []byte
 	textBuf []byte
 	foldBuf []byte
+	met     []bool // by path, in scanRoutes
 }
 
 // routeIndex holds the routes of streams, built on a stream's first event
@@ -86,7 +87,20 @@ func (ix *routeIndex) stream(name string) *streamRoute {
 type streamRoute struct {
 	always []int // detectors that see every event of the stream
 	paths  []indexPath
+	// top finds, by name, the paths of one top-level member, and
+	// nested lists the others: an event decoded whole (no projection,
+	// as when a rule reads the whole event) is routed in one pass over
+	// its members (see scanRoutes).
+	top    map[string]int
+	nested []int
 }
+
+// minScanned is the fewest top-level paths for which an event decoded
+// whole is routed in one pass over its members rather than by a lookup
+// of each path: SigmaHQ's Windows rules index some fifty fields, and a
+// Windows event has some forty, so a lookup of each compared a few
+// thousand names.
+const minScanned = 8
 
 // indexPath holds the rules indexed by one field.
 type indexPath struct {
@@ -202,29 +216,14 @@ func (r *router) route(ev *event.Event) []int {
 		return sr.always
 	}
 	out := append(r.scratch[:0], sr.always...)
-	for i := range sr.paths {
-		p := &sr.paths[i]
-		v, ok := ev.Path(p.path...)
-		if !ok {
-			continue
-		}
-		if !p.buckets.empty() {
-			if v.Kind() != event.String || !p.buckets.endsUnlike(v.Str()) {
-				if r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v); ok {
-					out = p.buckets.lookup(out, r.keyBuf)
-				}
+	if sr.top != nil && !ev.Projected() {
+		out = r.scanRoutes(out, sr, ev)
+	} else {
+		for i := range sr.paths {
+			p := &sr.paths[i]
+			if v, ok := ev.Path(p.path...); ok {
+				out = r.meet(out, p, v)
 			}
-		}
-		if p.cased.empty() && p.folded.empty() {
-			continue
-		}
-		if r.textBuf, ok = rules.AppendText(r.textBuf[:0], v); !ok {
-			continue
-		}
-		out = p.cased.lookup(out, r.textBuf)
-		if !p.folded.empty() {
-			r.foldBuf = celenv.AppendFoldBytes(r.foldBuf[:0], r.textBuf)
-			out = p.folded.lookup(out, r.foldBuf)
 		}
 	}
 	if len(out) > len(sr.always) {
@@ -234,6 +233,58 @@ func (r *router) route(ev *event.Event) []int {
 		out = slices.Compact(out)
 	}
 	r.scratch = out
+	return out
+}
+
+// scanRoutes is route's lookup of sr's paths in an event decoded whole:
+// one pass over its members, from the last, since of members of one name
+// the last counts (event.ValueAt), then the nested paths one by one.
+func (r *router) scanRoutes(out []int, sr *streamRoute, ev *event.Event) []int {
+	if cap(r.met) < len(sr.paths) {
+		r.met = make([]bool, len(sr.paths))
+	}
+	met := r.met[:len(sr.paths)]
+	clear(met)
+	for i := len(ev.Fields) - 1; i >= 0; i-- {
+		f := &ev.Fields[i]
+		pi, ok := sr.top[f.Key]
+		if !ok || met[pi] {
+			continue
+		}
+		met[pi] = true
+		out = r.meet(out, &sr.paths[pi], f.Value)
+	}
+	for _, pi := range sr.nested {
+		p := &sr.paths[pi]
+		if v, ok := ev.Path(p.path...); ok {
+			out = r.meet(out, p, v)
+		}
+	}
+	return out
+}
+
+// meet appends the rules indexed by p that the value v of its field
+// meets.
+func (r *router) meet(out []int, p *indexPath, v event.Value) []int {
+	var ok bool
+	if !p.buckets.empty() {
+		if v.Kind() != event.String || !p.buckets.endsUnlike(v.Str()) {
+			if r.keyBuf, ok = rules.AppendValueKey(r.keyBuf[:0], v); ok {
+				out = p.buckets.lookup(out, r.keyBuf)
+			}
+		}
+	}
+	if p.cased.empty() && p.folded.empty() {
+		return out
+	}
+	if r.textBuf, ok = rules.AppendText(r.textBuf[:0], v); !ok {
+		return out
+	}
+	out = p.cased.lookup(out, r.textBuf)
+	if !p.folded.empty() {
+		r.foldBuf = celenv.AppendFoldBytes(r.foldBuf[:0], r.textBuf)
+		out = p.folded.lookup(out, r.foldBuf)
+	}
 	return out
 }
 
@@ -348,6 +399,18 @@ func (ix *routeIndex) build(stream string) *streamRoute {
 		p := &sr.paths[i]
 		p.buckets = newKeyTable(lists[i].buckets)
 		p.cased, p.folded = lists[i].cased.freeze(), lists[i].folded.freeze()
+	}
+	top := map[string]int{}
+	var nested []int
+	for i, p := range sr.paths {
+		if len(p.path) == 1 {
+			top[p.path[0]] = i
+		} else {
+			nested = append(nested, i)
+		}
+	}
+	if len(top) >= minScanned {
+		sr.top, sr.nested = top, nested
 	}
 	return sr
 }

@@ -278,3 +278,66 @@ func TestRouteTellsPathsApart(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteInOnePass: with many indexed fields an event decoded whole is
+// routed in one pass over its members (scanRoutes). It must route as a
+// lookup of each path does, duplicate members (the last counts) and
+// nested paths included, and soundly.
+func TestRouteInOnePass(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	var matches []string
+	for i := range 80 {
+		f := fmt.Sprintf("f%d", i%12)
+		switch i % 4 {
+		case 0:
+			matches = append(matches, fmt.Sprintf(`event.%s == "%s"`, f, routeWords[rnd.IntN(len(routeWords))]))
+		case 1:
+			matches = append(matches, fmt.Sprintf(`event.%s.iendsWith("%s")`, f, routeWords[rnd.IntN(len(routeWords))]))
+		case 2:
+			matches = append(matches, fmt.Sprintf(`event.%s == %d`, f, rnd.IntN(3)))
+		default:
+			matches = append(matches, fmt.Sprintf(`event.o.p.iequals("%s")`, routeWords[rnd.IntN(len(routeWords))]))
+		}
+	}
+	rs, e := lenientEngine(t, matches)
+	d := event.Decoder{Stream: "s"}
+	for i := range 2000 {
+		line := fmt.Sprintf(`{"id":"e%d","ts":1`, i)
+		for range 1 + rnd.IntN(16) {
+			f := fmt.Sprintf("f%d", rnd.IntN(14))
+			switch rnd.IntN(3) {
+			case 0:
+				line += fmt.Sprintf(`,%q:%q`, f, routeWords[rnd.IntN(len(routeWords))]+routeWords[rnd.IntN(len(routeWords))])
+			case 1:
+				line += fmt.Sprintf(`,%q:%d`, f, rnd.IntN(3))
+			default:
+				line += fmt.Sprintf(`,"o":{"p":%q}`, routeWords[rnd.IntN(len(routeWords))])
+			}
+		}
+		line += "}"
+		x, err := d.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr := e.router.idx.stream("s")
+		if sr.top == nil || x.Projected() {
+			t.Fatalf("%s: not routed in one pass (%d top-level paths)", line, len(sr.paths))
+		}
+		routed := slices.Clone(e.router.route(x))
+		var want []int
+		for j := range sr.paths {
+			if v, ok := x.Path(sr.paths[j].path...); ok {
+				want = e.router.meet(want, &sr.paths[j], v)
+			}
+		}
+		want = slices.Compact(slices.Sorted(slices.Values(append(want, sr.always...))))
+		if !slices.Equal(routed, want) {
+			t.Fatalf("%s: routed %v in one pass, %v path by path", line, routed, want)
+		}
+		for j, r := range rs {
+			if r.Match.Test(rules.EventActivation{Ev: x}) && !slices.Contains(routed, j) {
+				t.Fatalf("%s is true for %s, but the index does not route it there", r.Match.Expr.Text, line)
+			}
+		}
+	}
+}
