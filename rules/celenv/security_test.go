@@ -149,8 +149,8 @@ func TestMultiNeedleRandom(t *testing.T) {
 	}
 }
 
-// TestMultiNeedleWideTable checks automata whose tables hold 8-bit and
-// 16-bit states against the needles one by one.
+// TestMultiNeedleWideTable checks automata whose tables hold 16-bit and
+// 32-bit offsets against the needles one by one.
 func TestMultiNeedleWideTable(t *testing.T) {
 	// Needles with runes that fold are searched apart from the
 	// automaton; the texts have them.
@@ -166,14 +166,14 @@ func TestMultiNeedleWideTable(t *testing.T) {
 	for _, c := range []struct {
 		needles int
 		wide    bool
-	}{{20, false}, {80, true}} {
+	}{{80, false}, {2000, true}} {
 		var fs []foldNeedle
 		for range c.needles {
 			fs = append(fs, newFoldNeedle(word(8)))
 		}
 		m := newMultiNeedle(fs)
-		if m.dfa == nil || (m.dfa.next16 != nil) != c.wide {
-			t.Fatalf("%d states: no table of the width expected (16 bits: %v)", len(m.edges), c.wide)
+		if m.dfa == nil || (m.dfa.off32 != nil) != c.wide {
+			t.Fatalf("%d states: no table of the width expected (32 bits: %v)", len(m.edges), c.wide)
 		}
 		hits := 0
 		for range 3000 {
