@@ -548,15 +548,13 @@ func automatable(s string) bool {
 // of a hundred values reads the field once instead of a hundred times.
 // Needles outside ASCII are searched one by one.
 type multiNeedle struct {
-	root [256]int32 // transitions of the root, dense: every scan starts there
+	acTrie
 	// starts marks the bytes that can leave the root: those with a
 	// transition in either case, and every byte of a multi-byte rune
 	// (folding may map one onto a letter). At the root, a scan skips the
 	// others in a tight loop: in long command lines and messages most
 	// bytes start no needle.
 	starts [256]bool
-	edges  [][]acEdge // transitions of the other states, sorted by byte
-	fail   []int32
 	out    []bool
 	empty  bool // an empty needle matches everything
 	other  []foldNeedle
@@ -630,21 +628,8 @@ func sharedMultiNeedle(needles []foldNeedle) *multiNeedle {
 }
 
 func newMultiNeedle(needles []foldNeedle) *multiNeedle {
-	m := &multiNeedle{edges: [][]acEdge{nil}, fail: []int32{0}, out: []bool{false}}
-	for i := range m.root {
-		m.root[i] = -1
-	}
-	next := func(s int32, c byte) int32 {
-		if s == 0 {
-			return m.root[c]
-		}
-		for _, e := range m.edges[s] {
-			if e.b == c {
-				return e.to
-			}
-		}
-		return -1
-	}
+	m := &multiNeedle{acTrie: newACTrie()}
+	m.out = []bool{false}
 	for _, n := range needles {
 		switch {
 		case n.s == "":
@@ -654,93 +639,148 @@ func newMultiNeedle(needles []foldNeedle) *multiNeedle {
 			m.other = append(m.other, n)
 			continue
 		}
-		s := int32(0)
-		for i := 0; i < len(n.lower); i++ {
-			c := n.lower[i]
-			t := next(s, c)
-			if t < 0 {
-				t = int32(len(m.edges))
-				m.edges = append(m.edges, nil)
-				m.fail = append(m.fail, 0)
-				m.out = append(m.out, false)
-				if s == 0 {
-					m.root[c] = t
-				} else {
-					m.edges[s] = append(m.edges[s], acEdge{c, t})
-				}
-			}
-			s = t
+		end := m.insert(n.lower)
+		for len(m.out) < len(m.edges) {
+			m.out = append(m.out, false)
 		}
-		m.out[s] = true
+		m.out[end] = true
 	}
-	// Failure links, breadth first: a state's failure is the longest
-	// proper suffix of its text that is also a prefix of a needle.
-	var queue []int32
-	for c := 0; c < 256; c++ {
-		if t := m.root[c]; t > 0 {
-			queue = append(queue, t)
-		}
-	}
-	for b := range m.starts {
-		m.starts[b] = b >= utf8.RuneSelf || m.root[lowerByte(byte(b))] >= 0
-	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		for _, e := range m.edges[s] {
-			f := m.fail[s]
-			for f != 0 && next(f, e.b) < 0 {
-				f = m.fail[f]
-			}
-			if t := next(f, e.b); t >= 0 && t != e.to {
-				m.fail[e.to] = t
-			}
-			m.out[e.to] = m.out[e.to] || m.out[m.fail[e.to]]
-			queue = append(queue, e.to)
-		}
-	}
+	m.starts = m.startBytes()
+	m.link(func(s int32) { m.out[s] = m.out[s] || m.out[m.fail[s]] })
 	m.buildDFA()
 	return m
 }
 
-// buildDFA tabulates the automaton when the table is small enough. In
-// breadth-first order a state's failure state, shallower, is done first,
-// so a missing transition copies the failure state's.
-func (m *multiNeedle) buildDFA() {
-	if len(m.edges) <= 1 {
-		return
+// acTrie is an Aho–Corasick automaton over ASCII-folded bytes before it
+// is tabulated: a trie of needles with failure links.
+type acTrie struct {
+	root  [256]int32 // transitions of the root, dense: every scan starts there
+	edges [][]acEdge // transitions of the other states, sorted by byte
+	fail  []int32
+}
+
+func newACTrie() acTrie {
+	t := acTrie{edges: [][]acEdge{nil}, fail: []int32{0}}
+	for i := range t.root {
+		t.root[i] = -1
 	}
+	return t
+}
+
+// next is the trie's transition from s on c, or -1.
+func (t *acTrie) next(s int32, c byte) int32 {
+	if s == 0 {
+		return t.root[c]
+	}
+	for _, e := range t.edges[s] {
+		if e.b == c {
+			return e.to
+		}
+	}
+	return -1
+}
+
+// insert adds a folded needle and returns the state where it ends.
+func (t *acTrie) insert(lower string) int32 {
+	s := int32(0)
+	for i := 0; i < len(lower); i++ {
+		c := lower[i]
+		n := t.next(s, c)
+		if n < 0 {
+			n = int32(len(t.edges))
+			t.edges = append(t.edges, nil)
+			t.fail = append(t.fail, 0)
+			if s == 0 {
+				t.root[c] = n
+			} else {
+				t.edges[s] = append(t.edges[s], acEdge{c, n})
+			}
+		}
+		s = n
+	}
+	return s
+}
+
+// link sets the failure links, breadth first (a state's failure is the
+// longest proper suffix of its text that is also a prefix of a needle),
+// and calls linked with each state once its link is set, its failure
+// state's before it.
+func (t *acTrie) link(linked func(s int32)) {
+	var queue []int32
+	for c := 0; c < 256; c++ {
+		if n := t.root[c]; n > 0 {
+			queue = append(queue, n)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, e := range t.edges[s] {
+			f := t.fail[s]
+			for f != 0 && t.next(f, e.b) < 0 {
+				f = t.fail[f]
+			}
+			if n := t.next(f, e.b); n >= 0 && n != e.to {
+				t.fail[e.to] = n
+			}
+			linked(e.to)
+			queue = append(queue, e.to)
+		}
+	}
+}
+
+// startBytes marks the bytes that can leave the root (see
+// multiNeedle.starts).
+func (t *acTrie) startBytes() (starts [256]bool) {
+	for b := range starts {
+		starts[b] = b >= utf8.RuneSelf || t.root[lowerByte(byte(b))] >= 0
+	}
+	return starts
+}
+
+// byteClasses gives the bytes that label a transition a class each, from
+// 1, the others 0, and a byte the class of its lower case (the automaton
+// reads lower case); rep holds a byte of each class. ok is false past
+// 255 classes.
+func (t *acTrie) byteClasses() (class [256]uint8, classes int, rep []byte, ok bool) {
 	var used [256]bool
-	for b, t := range m.root {
-		if t >= 0 {
+	for b, n := range t.root {
+		if n >= 0 {
 			used[b] = true
 		}
 	}
-	for _, es := range m.edges {
+	for _, es := range t.edges {
 		for _, e := range es {
 			used[e.b] = true
 		}
 	}
-	d := &acDFA{classes: 1}
-	var rep []byte // a byte of each class, from 1
-	rep = append(rep, 0)
+	classes, rep = 1, []byte{0}
 	for b := range used {
 		if used[b] {
-			if d.classes == 256 {
-				return
+			if classes == 256 {
+				return class, 0, nil, false
 			}
-			d.class[b] = uint8(d.classes)
+			class[b] = uint8(classes)
 			rep = append(rep, byte(b))
-			d.classes++
+			classes++
 		}
 	}
-	if len(m.edges)*d.classes > maxDFACells {
+	for b := range class {
+		class[b] = class[lowerByte(byte(b))]
+	}
+	return class, classes, rep, true
+}
+
+// buildDFA tabulates the automaton when the table is small enough.
+func (m *multiNeedle) buildDFA() {
+	if len(m.edges) <= 1 {
 		return
 	}
-	for b := range d.class {
-		// The automaton reads lower case (see in).
-		d.class[b] = d.class[lowerByte(byte(b))]
+	class, classes, rep, ok := m.byteClasses()
+	if !ok || len(m.edges)*classes > maxDFACells {
+		return
 	}
+	d := &acDFA{class: class, classes: classes}
 	// States keep their order, but those where a needle ends are merged
 	// into accept, numbered last.
 	num := make([]int32, len(m.edges))
@@ -757,41 +797,44 @@ func (m *multiNeedle) buildDFA() {
 		}
 	}
 	if int(rows+1)*d.classes <= 1<<16 {
-		d.off16 = tabulate[uint16](m, d, rep, num, rows)
+		d.off16 = tabulate[uint16](&m.acTrie, &d.class, d.classes, rep, num, int(rows), m.out)
 	} else {
-		d.off32 = tabulate[uint32](m, d, rep, num, rows)
+		d.off32 = tabulate[uint32](&m.acTrie, &d.class, d.classes, rep, num, int(rows), m.out)
 	}
 	d.accept = int(rows) * d.classes
 	m.dfa = d
 }
 
-// tabulate fills the table of d, breadth first from the root, its states
-// numbered num. A state's failure state, shallower, is done first, so a
-// missing transition copies the failure state's; a state where no needle
-// ends fails to one where none does, so the row copied is filled.
-func tabulate[T uint16 | uint32](m *multiNeedle, d *acDFA, rep []byte, num []int32, accept int32) []T {
-	// accept's row is never read.
-	next := make([]T, int(accept)*d.classes)
+// tabulate fills a table of rows rows of classes cells, breadth first
+// from the root, each state s in row num[s], given as its row's offset;
+// the states skip marks get no row (a multiNeedle's accepting states,
+// merged into one whose row nothing reads). A state's failure state,
+// shallower, is done first, so a missing transition copies the failure
+// state's; a state skip does not mark fails to one it does not mark
+// either (a needle that ends at the failure state ends here too), so
+// the row copied is filled.
+func tabulate[T uint16 | uint32](t *acTrie, class *[256]uint8, classes int, rep []byte, num []int32, rows int, skip []bool) []T {
+	next := make([]T, rows*classes)
 	var queue []int32
-	for c := 1; c < d.classes; c++ {
-		if t := m.root[rep[c]]; t > 0 {
-			next[c] = T(int(num[t]) * d.classes)
-			queue = append(queue, t)
+	for c := 1; c < classes; c++ {
+		if n := t.root[rep[c]]; n > 0 {
+			next[c] = T(int(num[n]) * classes)
+			queue = append(queue, n)
 		}
 	}
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		for _, e := range m.edges[s] {
+		for _, e := range t.edges[s] {
 			queue = append(queue, e.to)
 		}
-		if m.out[s] {
+		if skip != nil && skip[s] {
 			continue
 		}
-		row := next[int(num[s])*d.classes:][:d.classes]
-		copy(row, next[int(num[m.fail[s]])*d.classes:][:d.classes])
-		for _, e := range m.edges[s] {
-			row[d.class[e.b]] = T(int(num[e.to]) * d.classes)
+		row := next[int(num[s])*classes:][:classes]
+		copy(row, next[int(num[t.fail[s]])*classes:][:classes])
+		for _, e := range t.edges[s] {
+			row[class[e.b]] = T(int(num[e.to]) * classes)
 		}
 	}
 	return next
