@@ -70,3 +70,27 @@ func TestFoldKey(t *testing.T) {
 		t.Error("fold keys of ASCII text are its lower case")
 	}
 }
+
+// TestLowerWord holds lowerWord to lowerByte on every byte in every
+// position, and on random words.
+func TestLowerWord(t *testing.T) {
+	check := func(w uint64) {
+		var want uint64
+		for i := range 8 {
+			want |= uint64(lowerByte(byte(w>>(8*i)))) << (8 * i)
+		}
+		if got := lowerWord(w); got != want {
+			t.Fatalf("lowerWord(%#016x) = %#016x, want %#016x", w, got, want)
+		}
+	}
+	for b := range 256 {
+		for i := range 8 {
+			check(uint64(b) << (8 * i))
+			check(0x4141414141414141 ^ uint64(b^0x41)<<(8*i))
+		}
+	}
+	rnd := rand.New(rand.NewPCG(6, 6))
+	for range 100000 {
+		check(rnd.Uint64())
+	}
+}
