@@ -43,13 +43,14 @@ func newFoldNeedle(s string) foldNeedle {
 // byteRank ranks bytes by how common they are in command lines, paths
 // and messages, lower case: 0 for the rarest, up to len(common).
 var byteRank = func() (r [256]uint8) {
-	// Most common last.
-	const common = "[]!#&*+;?'<>,()_%=\"9876543210jqzkvybg:f/x-wuhpmdcl.rsnioa\\te "
-	for i := range len(common) {
-		r[common[i]] = uint8(i + 1)
+	for i := range len(commonBytes) {
+		r[commonBytes[i]] = uint8(i + 1)
 	}
 	return r
 }()
+
+// commonBytes are bytes of logs, the most common last.
+const commonBytes = "[]!#&*+;?'<>,()_%=\"9876543210jqzkvybg:f/x-wuhpmdcl.rsnioa\\te "
 
 // rarest returns the offset of lower's least common byte, the first of
 // equals.
@@ -580,6 +581,11 @@ type multiNeedle struct {
 	out    []bool
 	empty  bool // an empty needle matches everything
 	other  []foldNeedle
+	// longest is the length of the longest needle in the automaton;
+	// sparse is set when no byte among the commonest in logs starts
+	// one, so that the skipping of bytes at the root pays (see inDFA).
+	longest int
+	sparse  bool
 	// dfa, when set, is the automaton with its failure links followed
 	// ahead: one table lookup a byte (see buildDFA).
 	dfa *acDFA
@@ -662,12 +668,19 @@ func newMultiNeedle(needles []foldNeedle) *multiNeedle {
 			continue
 		}
 		end := m.insert(n.lower)
+		m.longest = max(m.longest, len(n.lower))
 		for len(m.out) < len(m.edges) {
 			m.out = append(m.out, false)
 		}
 		m.out[end] = true
 	}
 	m.starts = m.startBytes()
+	m.sparse = true
+	for b := range 128 {
+		if m.starts[b] && byteRank[b] > byte(len(commonBytes))-16 {
+			m.sparse = false
+		}
+	}
 	m.link(func(s int32) { m.out[s] = m.out[s] || m.out[m.fail[s]] })
 	m.buildDFA()
 	return m
@@ -933,10 +946,47 @@ func (m *multiNeedle) in(s string) bool {
 // inDFA is in's automaton over the table: what in does, a byte at a time,
 // without following failure links.
 func (m *multiNeedle) inDFA(d *acDFA, s string) bool {
+	if !m.sparse && len(s) >= minPaired && len(s)/2 >= m.longest && !foldsOntoASCII(s) {
+		if d.off16 != nil {
+			return scanPaired(d, d.off16, s, m.longest)
+		}
+		return scanPaired(d, d.off32, s, m.longest)
+	}
 	if d.off16 != nil {
 		return scanTable(m, d, d.off16, s)
 	}
 	return scanTable(m, d, d.off32, s)
+}
+
+// minPaired is the shortest text scanPaired reads: below it, finding the
+// runes that fold onto ASCII letters costs more than pairing saves.
+const minPaired = 256
+
+// scanPaired is scanTable for a text with neither rune that folds onto an
+// ASCII letter (see foldsOntoASCII), whose bytes then step the automaton
+// as they are, over needles of which some start with a common byte, so
+// that skipping bytes at the root rarely pays. Each step waits on the
+// load of the step before it; two walkers, one over the text's first
+// half and one over the rest from longest-1 bytes before it (a needle
+// across the middle starts there or later), step together, and the loads
+// of one overlap the other's.
+func scanPaired[T uint16 | uint32](d *acDFA, next []T, s string, longest int) bool {
+	mid := len(s) / 2
+	a, b := s[:mid], s[mid-(longest-1):]
+	sa, sb, accept := 0, 0, d.accept
+	for i := range len(a) {
+		sa = int(next[sa+int(d.class[a[i]])])
+		sb = int(next[sb+int(d.class[b[i]])])
+		if sa == accept || sb == accept {
+			return true
+		}
+	}
+	for i := len(a); i < len(b); i++ {
+		if sb = int(next[sb+int(d.class[b[i]])]); sb == accept {
+			return true
+		}
+	}
+	return false
 }
 
 func scanTable[T uint16 | uint32](m *multiNeedle, d *acDFA, next []T, s string) bool {

@@ -3,6 +3,7 @@ package celenv
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -432,5 +433,56 @@ func TestPrefixCacheIsBounded(t *testing.T) {
 	prefixes.Range(func(any, any) bool { n++; return true })
 	if n > maxPrefixes {
 		t.Errorf("%d ranges in the cache, at most %d wanted", n, maxPrefixes)
+	}
+}
+
+// TestMultiNeedlePaired holds the two walkers of a long text (scanPaired)
+// to the needles searched one by one, with needles placed anywhere,
+// across the middle and at the ends among them.
+func TestMultiNeedlePaired(t *testing.T) {
+	alphabet := []string{"a", "B", "e", "E", " ", "t", "\\", "x", "ä", "k"}
+	rnd := rand.New(rand.NewPCG(11, 12))
+	tokens := func(n int) []string {
+		ts := make([]string, n)
+		for i := range ts {
+			ts[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		return ts
+	}
+	paired := 0
+	for range 300 {
+		var fs []foldNeedle
+		var names []string
+		for range 1 + rnd.IntN(8) {
+			names = append(names, strings.Join(tokens(2+rnd.IntN(12)), ""))
+			fs = append(fs, newFoldNeedle(names[len(names)-1]))
+		}
+		m := newMultiNeedle(fs)
+		if m.dfa == nil || m.sparse {
+			continue
+		}
+		for range 20 {
+			ts := tokens(minPaired + rnd.IntN(600))
+			if rnd.IntN(2) == 0 {
+				// A needle, in upper case, at the start, the end, about
+				// the middle or anywhere.
+				at := []int{0, len(ts), len(ts)/2 - rnd.IntN(8), rnd.IntN(len(ts))}[rnd.IntN(4)]
+				ts = slices.Insert(ts, at, strings.ToUpper(names[rnd.IntN(len(names))]))
+			}
+			s := strings.Join(ts, "")
+			want := false
+			for i := range fs {
+				want = want || fs[i].in(s)
+			}
+			if !foldsOntoASCII(s) && len(s)/2 >= m.longest {
+				paired++
+			}
+			if got := m.in(s); got != want {
+				t.Fatalf("needles %q in %q: %v, want %v", names, s, got, want)
+			}
+		}
+	}
+	if paired < 1000 {
+		t.Fatalf("only %d texts read by two walkers", paired)
 	}
 }
