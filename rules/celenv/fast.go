@@ -256,8 +256,11 @@ func fastPred(e ast.Expr, nb natives) Pred {
 			}
 			needles = append(needles, newFoldNeedle(lit))
 		}
-		m := sharedMultiNeedle(needles)
+		m, line := sharedMultiNeedle(needles), lineKeywords(needles)
 		return func(ev *event.Event) Tri {
+			if line != nil && line.rulesOut(ev) {
+				return False
+			}
 			return triOf(keywordsIn(EventValue(ev), m.in) == types.True)
 		}
 	}
