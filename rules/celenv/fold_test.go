@@ -10,7 +10,7 @@ import (
 // ASCII letter: the Kelvin sign and the long s fold with k and s, the
 // Greek sigmas form an orbit of three, the dotted and dotless i do not
 // fold with i.
-var foldRunes = []rune("kKKsSſσςΣiIİıéÉßẞaA-\\ 1")
+var foldRunes = []rune("kKKsSſσςΣiIİıéÉßẞaA-–—\\ 1")
 
 func randomText(rnd *rand.Rand, n int) string {
 	var b strings.Builder

@@ -22,10 +22,15 @@ type foldNeedle struct {
 	s     string // as written
 	lower string // folded: ASCII lower case, or unicode.ToLower per rune
 	ascii bool
-	// anyHay: the needle is ASCII without k or s, the only letters a rune
-	// outside ASCII folds to (the Kelvin sign, the long s), so comparing
-	// ASCII-folded bytes is exact on any haystack, which then need not be
-	// scanned for non-ASCII bytes first.
+	// bytewise: the needle is ASCII or its other runes have no case
+	// (dashes, quotes: Sigma writes -enc also as –enc and —enc), so
+	// that comparing ASCII-folded bytes is exact where the haystack has
+	// no rune that folds onto an ASCII letter (see index).
+	bytewise bool
+	// anyHay: the needle is bytewise without k or s, the only letters a
+	// rune outside ASCII folds to (the Kelvin sign, the long s), so
+	// comparing ASCII-folded bytes is exact on any haystack, which then
+	// need not be scanned for non-ASCII bytes first.
 	anyHay bool
 	// rare is the offset in lower of its byte least common in logs,
 	// which a search looks for first (see indexASCIIFoldAt).
@@ -35,9 +40,18 @@ type foldNeedle struct {
 func newFoldNeedle(s string) foldNeedle {
 	if isASCII(s) {
 		l := asciiLower(s)
-		return foldNeedle{s: s, lower: l, ascii: true, anyHay: !strings.ContainsAny(l, "ks"), rare: rarest(l)}
+		return foldNeedle{s: s, lower: l, ascii: true, bytewise: true, anyHay: !strings.ContainsAny(l, "ks"), rare: rarest(l)}
 	}
-	return foldNeedle{s: s, lower: strings.ToLower(s)}
+	n := foldNeedle{s: s, lower: strings.ToLower(s)}
+	if automatable(s) {
+		// Its runes outside ASCII fold onto nothing else, so its bytes,
+		// ASCII letters lowered, are what it matches, and anyHay holds
+		// as for an ASCII needle. Not ToLower's: that maps the dotted
+		// capital I, which folds onto no other rune, to i.
+		n.lower = asciiLower(s)
+		n.bytewise, n.anyHay, n.rare = true, !strings.ContainsAny(n.lower, "ks"), rarest(n.lower)
+	}
+	return n
 }
 
 // byteRank ranks bytes by how common they are in command lines, paths
@@ -166,7 +180,7 @@ func (n *foldNeedle) in(s string) bool { return n.index(s) >= 0 }
 
 // index is the byte offset of the first match in s, or -1.
 func (n *foldNeedle) index(s string) int {
-	if n.anyHay || n.ascii && !foldsOntoASCII(s) {
+	if n.anyHay || n.bytewise && !foldsOntoASCII(s) {
 		return indexASCIIFoldAt(s, n.lower, n.rare)
 	}
 	for i := 0; i < len(s); {

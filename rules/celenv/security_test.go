@@ -103,6 +103,11 @@ func TestMultiNeedle(t *testing.T) {
 			t.Errorf("%q: %v, want %v", s, got, want)
 		}
 	}
+	// The dotted capital I folds onto no other rune, though ToLower
+	// maps it to i.
+	if newMultiNeedle([]foldNeedle{newFoldNeedle("İ"), newFoldNeedle("zz")}).in("xix") {
+		t.Error("İ is not in xix")
+	}
 	if !newMultiNeedle([]foldNeedle{newFoldNeedle("")}).in("x") {
 		t.Error("an empty needle is in every string")
 	}
@@ -113,7 +118,7 @@ func TestMultiNeedle(t *testing.T) {
 // one, on random needles and texts over an alphabet of cases and runes
 // that fold.
 func TestMultiNeedleRandom(t *testing.T) {
-	alphabet := []string{"a", "B", "c", "k", "K", "s", "S", "\u212A", "\u017F", "ä", "Ä", " ", "\\", "x", "😀"}
+	alphabet := []string{"a", "B", "c", "k", "K", "s", "S", "\u212A", "\u017F", "ä", "Ä", " ", "\\", "x", "😀", "İ", "i", "–"}
 	rnd := rand.New(rand.NewPCG(5, 6))
 	word := func(n int) string {
 		var b strings.Builder
@@ -356,6 +361,8 @@ func BenchmarkMatch(b *testing.B) {
 		list = append(list, newFoldNeedle(n))
 	}
 	enc := newFoldNeedle(" -encodedcommand ")
+	// Sigma writes a flag's dash also as an en dash, a rune with no case.
+	dash := newFoldNeedle(" –encodedcommand ")
 	table, sparse := newMultiNeedle(list), newMultiNeedle(list)
 	sparse.dfa = nil
 	script := strings.Repeat(cmd+"\n", 10240/len(cmd))
@@ -369,6 +376,7 @@ func BenchmarkMatch(b *testing.B) {
 		// A needle whose first byte, a space, the command line is full
 		// of; it holds the needle nowhere.
 		{"icontains/space", func() bool { return enc.in(cmd) }},
+		{"icontains/dash", func() bool { return dash.in(cmd) }},
 		// A Sigma list over a PowerShell command line that holds none.
 		{"icontainsAny/table", func() bool { return table.in(cmd) }},
 		{"icontainsAny/sparse", func() bool { return sparse.in(cmd) }},
