@@ -198,10 +198,11 @@ func (n *foldNeedle) index(s string) int {
 
 // foldsOntoASCII reports whether s may hold a rune outside ASCII that
 // folds onto an ASCII letter: the Kelvin sign (E2 84 AA) or the long s
-// (C5 BF). Without one, an ASCII needle's matches in s are matches of
+// (C5 BF). Without one, a bytewise needle's matches in s are matches of
 // its bytes, ASCII-folded, whatever else s holds: other runes fold onto
-// runes outside ASCII, and their bytes, all 0x80 or more, meet no byte of
-// the needle. Two searches for their first bytes run in the processor's
+// runes outside ASCII, and their bytes, all 0x80 or more, meet no ASCII
+// byte of the needle, and the needle's other runes fold onto nothing
+// else. Two searches for their first bytes run in the processor's
 // vector units; isASCII read a PowerShell payload of 10 KB a word at a
 // time for every needle with a k or an s.
 func foldsOntoASCII(s string) bool {
@@ -610,12 +611,12 @@ type multiNeedle struct {
 // number times classes), so that a step is an add and a load, where a
 // multiplication by classes lay on every byte's dependent path
 // (BenchmarkMatch/icontainsAny: 268 -> 196 ns; SigmaHQ's 2,407 Windows
-// rules take 2.7 MiB more, 107 MiB compiled). A search stops at the first needle
-// found, so the states where one ends are one, accept, the last, whose
-// row nothing reads: a step compares the state it loaded, where it loaded
-// whether that state accepts. Bytes that label no transition share class
-// 0, and a byte's class is its lower case's, so the table stays small: a
-// list of a dozen Windows paths has some thirty classes.
+// rules take 2.7 MiB more, 107 MiB compiled). A search stops at the first
+// needle found, so the states where one ends are one, accept, the last,
+// whose row nothing reads: a step compares the state it loaded, where it
+// loaded whether that state accepts. Bytes that label no transition share
+// class 0, and a byte's class is its lower case's, so the table stays
+// small: a list of a dozen Windows paths has some thirty classes.
 type acDFA struct {
 	class   [256]uint8
 	classes int
@@ -846,23 +847,23 @@ func (m *multiNeedle) buildDFA() {
 		}
 	}
 	if int(rows+1)*d.classes <= 1<<16 {
-		d.off16 = tabulate[uint16](&m.acTrie, &d.class, d.classes, rep, num, int(rows), m.out)
+		d.off16 = tabulate[uint16](&m.acTrie, d, rep, num, int(rows), m.out)
 	} else {
-		d.off32 = tabulate[uint32](&m.acTrie, &d.class, d.classes, rep, num, int(rows), m.out)
+		d.off32 = tabulate[uint32](&m.acTrie, d, rep, num, int(rows), m.out)
 	}
 	d.accept = int(rows) * d.classes
 	m.dfa = d
 }
 
-// tabulate fills a table of rows rows of classes cells, breadth first
-// from the root, each state s in row num[s], given as its row's offset;
-// the states skip marks get no row (a multiNeedle's accepting states,
-// merged into one whose row nothing reads). A state's failure state,
-// shallower, is done first, so a missing transition copies the failure
-// state's; a state skip does not mark fails to one it does not mark
-// either (a needle that ends at the failure state ends here too), so
-// the row copied is filled.
-func tabulate[T uint16 | uint32](t *acTrie, class *[256]uint8, classes int, rep []byte, num []int32, rows int, skip []bool) []T {
+// tabulate fills d's table of rows rows, breadth first from the root,
+// each state s in row num[s], given as its row's offset; the accepting
+// states (out) get no row, merged into one that nothing reads. A state's
+// failure state, shallower, is done first, so a missing transition copies
+// the failure state's; a state that does not accept fails to one that
+// does not either (a needle that ends at the failure state ends here
+// too), so the row copied is filled.
+func tabulate[T uint16 | uint32](t *acTrie, d *acDFA, rep []byte, num []int32, rows int, out []bool) []T {
+	class, classes := &d.class, d.classes
 	next := make([]T, rows*classes)
 	var queue []int32
 	for c := 1; c < classes; c++ {
@@ -877,7 +878,7 @@ func tabulate[T uint16 | uint32](t *acTrie, class *[256]uint8, classes int, rep 
 		for _, e := range t.edges[s] {
 			queue = append(queue, e.to)
 		}
-		if skip != nil && skip[s] {
+		if out[s] {
 			continue
 		}
 		row := next[int(num[s])*classes:][:classes]
