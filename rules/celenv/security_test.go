@@ -494,3 +494,33 @@ func TestMultiNeedlePaired(t *testing.T) {
 		t.Fatalf("only %d texts read by two walkers", paired)
 	}
 }
+
+// FuzzMultiNeedle holds a list's automaton, tabulated or not, over short
+// texts and long ones (read by two walkers), to its needles searched one
+// by one. The needles are the fuzzed list split at NULs.
+func FuzzMultiNeedle(f *testing.F) {
+	f.Add("he\x00she\x00his\x00hers", "ushers", uint8(0))
+	f.Add("\u2013enc\x00İ\x00sekurlsa::", "a \u2013ENC b", uint8(40))
+	f.Add("k\x00s", "\u212A\u017F", uint8(200))
+	f.Fuzz(func(t *testing.T, list, text string, repeat uint8) {
+		var fs []foldNeedle
+		for _, n := range strings.Split(list, "\x00") {
+			fs = append(fs, newFoldNeedle(n))
+		}
+		table := newMultiNeedle(fs)
+		sparse := newMultiNeedle(fs)
+		sparse.dfa = nil
+		for _, s := range []string{text, strings.Repeat(text+" ", int(repeat))} {
+			want := false
+			for i := range fs {
+				want = want || fs[i].in(s)
+			}
+			if got := table.in(s); got != want {
+				t.Fatalf("%q in %q: table %v, want %v", list, s, got, want)
+			}
+			if got := sparse.in(s); got != want {
+				t.Fatalf("%q in %q: lists of transitions %v, want %v", list, s, got, want)
+			}
+		}
+	})
+}
