@@ -597,10 +597,11 @@ type multiNeedle struct {
 	empty  bool // an empty needle matches everything
 	other  []foldNeedle
 	// longest is the length of the longest needle in the automaton;
-	// sparse is set when no byte among the commonest in logs starts
-	// one, so that the skipping of bytes at the root pays (see inDFA).
-	longest int
-	sparse  bool
+	// rareStarts is set when no byte among the commonest in logs
+	// starts one, so that the skipping of bytes at the root pays (see
+	// inDFA).
+	longest    int
+	rareStarts bool
 	// dfa, when set, is the automaton with its failure links followed
 	// ahead: one table lookup a byte (see buildDFA).
 	dfa *acDFA
@@ -690,10 +691,10 @@ func newMultiNeedle(needles []foldNeedle) *multiNeedle {
 		m.out[end] = true
 	}
 	m.starts = m.startBytes()
-	m.sparse = true
+	m.rareStarts = true
 	for b := range 128 {
 		if m.starts[b] && byteRank[b] > byte(len(commonBytes))-16 {
-			m.sparse = false
+			m.rareStarts = false
 		}
 	}
 	m.link(func(s int32) { m.out[s] = m.out[s] || m.out[m.fail[s]] })
@@ -961,7 +962,7 @@ func (m *multiNeedle) in(s string) bool {
 // inDFA is in's automaton over the table: what in does, a byte at a time,
 // without following failure links.
 func (m *multiNeedle) inDFA(d *acDFA, s string) bool {
-	if !m.sparse && len(s) >= minPaired && len(s)/2 >= m.longest && !foldsOntoASCII(s) {
+	if !m.rareStarts && len(s) >= minPaired && len(s)/2 >= m.longest && !foldsOntoASCII(s) {
 		if d.off16 != nil {
 			return scanPaired(d, d.off16, s, m.longest)
 		}

@@ -466,7 +466,7 @@ func TestMultiNeedlePaired(t *testing.T) {
 			fs = append(fs, newFoldNeedle(names[len(names)-1]))
 		}
 		m := newMultiNeedle(fs)
-		if m.dfa == nil || m.sparse {
+		if m.dfa == nil || m.rareStarts {
 			continue
 		}
 		for range 20 {
