@@ -86,6 +86,11 @@ func (e *Engine) newAggregateWith(r *rules.Rule, maxKeys int, act *rules.Activat
 	// An hour's window of a busy key keeps its last events as evidence
 	// until it closes: held copies.
 	cfg.Hold = hold
+	if spec.Top == nil && !e.explaining(r) {
+		// Most windows fail the having: they need not be put in order
+		// with the others (closed tests it again for the rest).
+		cfg.Keep = func(res *window.Result) bool { return d.having(res.Values, res.Count) }
+	}
 	agg, err := window.New(cfg)
 	if err != nil {
 		return nil, err

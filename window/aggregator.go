@@ -51,6 +51,11 @@ type Config struct {
 	MaxKeys          int
 	MaxEventsPerKey  int // events in one key's sliding window
 	MaxWindowsPerKey int // panes or sessions of one key
+	// Keep, when set, says whether Advance emits a window's result: one
+	// it would not is dropped before the results are put in order, as a
+	// rule's having fails for most windows. Not with Top, whose report
+	// ranks every result.
+	Keep func(*Result) bool
 	// MaxDistinct bounds the values an exact count_distinct keeps per key
 	// and pane (a tumbling window, a slide of a hopping window), session,
 	// or sliding or length window. A new value beyond it is not counted
@@ -281,6 +286,9 @@ func CompareResults(x, y *Result) int {
 func (a *Aggregator) collect(r *Result) {
 	if r.Revision > 0 {
 		a.stats.Corrections++
+	}
+	if a.cfg.Keep != nil && a.cfg.Top == nil && !a.cfg.Keep(r) {
+		return
 	}
 	a.out = append(a.out, r)
 }

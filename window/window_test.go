@@ -1,6 +1,7 @@
 package window
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -308,6 +309,24 @@ func TestWindows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := mustNew(t, tc.cfg)
 			diffLines(t, run(t, a, tc.having, tc.steps), tc.want)
+		})
+		// Keep drops a closed window's result from Advance's output and
+		// changes nothing else; a top-N report ranks every result.
+		t.Run(tc.name+"/keep", func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Keep = func(r *Result) bool { return r.Count%2 == 0 }
+			var want []string
+			for _, line := range tc.want {
+				var n int
+				if i := strings.Index(line, " n="); strings.HasPrefix(line, "emit ") && cfg.Top == nil && i > 0 {
+					fmt.Sscanf(line[i+3:], "%d", &n)
+					if n%2 != 0 {
+						continue
+					}
+				}
+				want = append(want, line)
+			}
+			diffLines(t, run(t, mustNew(t, cfg), tc.having, tc.steps), want)
 		})
 	}
 }
