@@ -302,7 +302,7 @@ admin: {listen: `+admin+`, rate: 100000}
 		seen := func() map[string]bool {
 			b, _ := os.ReadFile(filepath.Join(dir, "alerts.jsonl"))
 			out := map[string]bool{}
-			for _, a := range alertsOf(string(b)) {
+			for _, a := range alertsOf(wholeLines(b)) {
 				for _, id := range evidenceIDs(a) {
 					out[id] = true
 				}
