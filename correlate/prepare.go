@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/cep-project/cep/event"
+	"github.com/cep-project/cep/nfa"
 	"github.com/cep-project/cep/rules"
 	"github.com/cep-project/cep/rules/celenv"
 )
@@ -295,10 +296,12 @@ func prepareKeys(p *event.Prepared, room []byte, keyed []int32, dets []detector,
 			r       *rules.Rule
 			decided uint64
 			agg     bool
+			untaken bool
 		)
 		switch d := dets[i].(type) {
 		case *sequence:
 			r, decided = d.r, uint64(d.r.Sequence.Decide(ev))
+			untaken = d.nfa.Untaken(nfa.Decided(decided))
 		case *aggregate:
 			r, agg = d.r, true
 			if w := r.Aggregate.Where; w != nil {
@@ -317,6 +320,14 @@ func prepareKeys(p *event.Prepared, room []byte, keyed []int32, dets []detector,
 			if agg && decided == whereTrue {
 				p.Keys = append(p.Keys, event.PreparedKey{Det: i, Decided: decided})
 			}
+			continue
+		}
+		if untaken {
+			// No step of the sequence takes the event, and none notices
+			// one it does not take: the engine leaves it out, once its
+			// key is known to be there (an event without one is counted
+			// as it was). A sequence's prepared key without Key says so.
+			p.Keys = append(p.Keys, event.PreparedKey{Det: i, Decided: decided})
 			continue
 		}
 		var kb []byte

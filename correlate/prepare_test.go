@@ -112,6 +112,54 @@ aggregate:
   window: {type: tumbling, size: 5m}
   measures: {total: sum(event.amount)}
   having: total > 100.0
+`, `id: seq-next
+title: a small payment, then at once a large one (strict contiguity)
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: small, where: event.amount < 20.0}
+    - {name: large, where: event.amount > 70.0, contiguity: strict}
+`, `id: seq-not-next
+title: a small payment not followed at once by a mid one
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: small, where: event.amount < 20.0}
+    - {name: mid, where: event.amount > 60.0 && event.amount < 70.0, not: true, contiguity: strict}
+    - {name: large, where: event.amount > 75.0}
+`, `id: seq-run
+title: two small payments in a row, then a large one
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: small, where: event.amount < 50.0, times: 2, loop: consecutive}
+    - {name: large, where: event.amount > 80.0}
+`, `id: seq-until
+title: a small payment, mid ones until one at m-a, then a large one
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 30m
+  steps:
+    - {name: small, where: event.amount < 20.0}
+    - {name: mids, where: event.amount > 30.0 && event.amount < 70.0, times: 2+, until: event.merchant == "m-a"}
+    - {name: large, where: event.amount > 90.0}
+`, `id: seq-refuted
+title: a payment, then a larger one at its merchant, refuted on the event alone
+streams: [payments]
+by: [event.card]
+late: process
+sequence:
+  within: 20m
+  steps:
+    - {name: first, where: event.amount > 60.0 && event.merchant != "m-d"}
+    - {name: second, where: event.amount > 85.0 && event.merchant == first.merchant}
 `, `id: spiky
 title: amount far above the card's usual
 streams: [payments]

@@ -23,6 +23,7 @@ type sequence struct {
 	det int32
 	gathered
 	m      *nfa.Matcher
+	nfa    *nfa.NFA
 	act    *rules.SeqActivation
 	keyBuf []byte
 	emitFn func(nfa.Match)
@@ -49,7 +50,7 @@ func (e *Engine) newSequenceWith(r *rules.Rule, hold func(*event.Event) *event.E
 	if err != nil {
 		return nil, err
 	}
-	d := &sequence{e: e, r: r, det: -1, act: act, store: nfa.NewMemoryStore()}
+	d := &sequence{e: e, r: r, det: -1, act: act, store: nfa.NewMemoryStore(), nfa: n}
 	opts := nfa.Options{
 		MaxPartialsPerKey: e.cfg.Limits.MaxPartialsPerKey,
 		MaxPartials:       maxPartials,
@@ -90,6 +91,11 @@ func (d *sequence) timed() bool                     { return true }
 func (d *sequence) process(ev *event.Event, anomaly *celenv.Scores) {
 	d.act.Anomaly = anomaly
 	if pk := d.e.preparedKey(ev, d.det); pk != nil {
+		if pk.Key == nil {
+			// No step takes the event, and none notices it (prepareKeys):
+			// its key's state stays as it is.
+			return
+		}
 		if err := d.m.ProcessDecided(pk.Key, ev, nfa.Decided(pk.Decided), d.emitFn); err != nil {
 			d.e.stateError(d.r, err)
 		}

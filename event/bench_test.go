@@ -193,6 +193,8 @@ func BenchmarkThaw(b *testing.B) {
 		read [][]string
 	}{
 		{"login-geo", benchNested, [][]string{{"user"}, {"geo"}, {"outcome"}}, [][]string{{"geo"}}},
+		// What impossible travel reads of an earlier login: its place.
+		{"login-lat-lon", benchNested, [][]string{{"user"}, {"geo"}, {"outcome"}}, [][]string{{"geo", "lat"}, {"geo", "lon"}}},
 		{"sysmon-image", wideLine(b), [][]string{{"Image"}, {"ProcessId"}, {"TargetObject"}}, [][]string{{"Image"}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -65,7 +65,10 @@ type NFA struct {
 	// match, the others once an event.
 	viewSteps []int32
 	// freeMask has both bits of each view-free step in a Decided.
-	freeMask    Decided
+	freeMask Decided
+	// blind is set when no step notices an event it does not take (see
+	// Untaken).
+	blind       bool
 	fingerprint uint64
 	pattern     string
 }
@@ -117,6 +120,12 @@ func Compile(p Pattern) (*NFA, error) {
 		}
 	}
 	n.computeParkable()
+	n.blind = p.Until == nil && len(p.Steps) <= MaxDecided
+	for i, s := range p.Steps {
+		if s.Until != nil || s.Loop == Consecutive || i > 0 && s.Contiguity == Strict {
+			n.blind = false
+		}
+	}
 	n.pattern = describe(p)
 	n.fingerprint = n.hash() | 1
 	return n, nil
@@ -272,6 +281,16 @@ func (n *NFA) StepIndex(name string) int {
 
 // String describes the pattern the NFA was compiled from.
 func (n *NFA) String() string { return n.pattern }
+
+// Untaken reports whether an event whose verdicts d refute every step
+// (Decided.Refuted) would change nothing of its key's state, once the
+// matcher's time has reached the event (Matcher.Advance): no step takes
+// it, and no step notices an event it does not take, which a strict
+// contiguity (next, not next), a consecutive loop and an until do. Its
+// consumer may then leave it out, and the lookup of its key's state:
+// most events of a stream reach no step of a sequence over it (the
+// payments of an account takeover that are not transfers).
+func (n *NFA) Untaken(d Decided) bool { return n.blind && d.Refuted(len(n.steps)) }
 
 func describe(p Pattern) string {
 	var b strings.Builder

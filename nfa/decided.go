@@ -23,6 +23,22 @@ func (d Decided) With(i int, ok bool) Decided {
 	return d&^(3<<(2*i)) | Decided(boolMemo(ok))<<(2*i)
 }
 
+// Refuted reports whether d holds a verdict of false on each of the first
+// n steps. A verdict on a step that is not view-free can only be false
+// (a test of the event alone that its where needs fails): the matcher
+// ignores it (apply), and Untaken reads it.
+func (d Decided) Refuted(n int) bool {
+	if n > MaxDecided {
+		return false
+	}
+	for i := range n {
+		if d>>(2*i)&3 != Decided(boolMemo(false)) {
+			return false
+		}
+	}
+	return true
+}
+
 // apply writes d's verdicts on the view-free steps into the matcher's
 // memo of the current event.
 func (m *Matcher) apply(d Decided) {

@@ -315,3 +315,44 @@ func TestProcessDecided(t *testing.T) {
 		}
 	}
 }
+
+// TestUntaken: an event whose verdicts refute every step may be left out
+// only where no step notices an event it does not take.
+func TestUntaken(t *testing.T) {
+	where := func(ev *event.Event, _ View) bool { return true }
+	var none, some Decided
+	none = none.With(0, false).With(1, false)
+	some = some.With(0, false) // the second step left to the matcher
+	for _, tc := range []struct {
+		name  string
+		p     Pattern
+		blind bool
+	}{
+		{"relaxed", Pattern{Steps: []Step{{Name: "a", Where: where}, {Name: "b", Where: where}}}, true},
+		{"any", Pattern{Steps: []Step{{Name: "a", Where: where}, {Name: "b", Where: where, Contiguity: Any}}}, true},
+		{"strict on the first step, which ignores it", Pattern{Steps: []Step{{Name: "a", Where: where, Contiguity: Strict}, {Name: "b", Where: where}}}, true},
+		{"not followed by", Pattern{Steps: []Step{{Name: "a", Where: where}, {Name: "n", Where: where, Not: true}, {Name: "b", Where: where}}}, true},
+		{"next", Pattern{Steps: []Step{{Name: "a", Where: where}, {Name: "b", Where: where, Contiguity: Strict}}}, false},
+		{"not next", Pattern{Steps: []Step{{Name: "a", Where: where}, {Name: "n", Where: where, Not: true, Contiguity: Strict}, {Name: "b", Where: where}}}, false},
+		{"consecutive", Pattern{Steps: []Step{{Name: "a", Where: where, Times: Quantifier{Min: 2, Max: 2}, Loop: Consecutive}, {Name: "b", Where: where}}}, false},
+		{"a step's until", Pattern{Steps: []Step{{Name: "a", Where: where, Times: Quantifier{Min: 1, Max: Unbounded}, Until: where}, {Name: "b", Where: where}}}, false},
+		{"the pattern's until", Pattern{Steps: []Step{{Name: "a", Where: where}, {Name: "b", Where: where}}, Until: func(*event.Event) bool { return false }}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Compile(tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refuted := none
+			for i := 2; i < len(tc.p.Steps); i++ {
+				refuted = refuted.With(i, false)
+			}
+			if got := n.Untaken(refuted); got != tc.blind {
+				t.Errorf("every step refuted: Untaken %v, want %v", got, tc.blind)
+			}
+			if n.Untaken(some) {
+				t.Error("a step not refuted: Untaken")
+			}
+		})
+	}
+}

@@ -104,10 +104,22 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 // The others are left to the matcher, which asks only the guards a
 // partial match needs, so that an error is reported as a run without
 // deciding ahead reports it. It may run on any goroutine.
+//
+// A step whose where reads earlier steps gets a verdict only when the
+// event refutes it for every partial match: its stream is another, or a
+// test of the event alone that its where needs fails (its refuter).
+// The matcher ignores that verdict; nfa.NFA.Untaken reads it.
 func (q *Sequence) Decide(ev *event.Event) nfa.Decided {
 	var d nfa.Decided
 	for i, st := range q.Steps[:min(len(q.Steps), nfa.MaxDecided)] {
 		if (st.Where != nil && !st.Where.eventOnly) || (st.Until != nil && !st.Until.eventOnly) {
+			if s := st.Spec.Stream; s != "" && s != ev.Stream {
+				d = d.With(i, false)
+			} else if st.Until == nil && st.Where != nil {
+				if r := st.Where.refuter(); r != nil && r.Test(ev) == celenv.False {
+					d = d.With(i, false)
+				}
+			}
 			continue
 		}
 		if s := st.Spec.Stream; s != "" && s != ev.Stream {
