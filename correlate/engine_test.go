@@ -303,6 +303,37 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+// TestExplainWindowsThatFailHaving: explained, every window that closes
+// is told, with its having's verdict, those it fails too, which a run
+// not explained drops before ordering them (window.Config.Keep).
+func TestExplainWindowsThatFailHaving(t *testing.T) {
+	rs := compileRules(t, `id: busy
+title: many logins of a user in a minute
+streams: [auth]
+by: [event.user]
+aggregate:
+  window: {type: tumbling, size: 1m}
+  measures: {n: count()}
+  having: n >= 2
+`)
+	var b strings.Builder
+	var alerts int
+	e, _ := New(rs, Config{Explain: &b}, func(*alert.Alert) { alerts++ })
+	e.Push(ev(t, "auth", "a1", 1, `"user":"u1"`), time.Time{})
+	e.Push(ev(t, "auth", "a2", 2, `"user":"u1"`), time.Time{})
+	e.Push(ev(t, "auth", "a3", 3, `"user":"u2"`), time.Time{})
+	e.Close()
+	out := b.String()
+	for _, want := range []string{"n=2, having true", "n=1, having false"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d alerts, want 1", alerts)
+	}
+}
+
 // benchStart is the time of a benchmark's first event; each next one is
 // a millisecond later. The benchmarks cycle through a few lines whose own
 // times start over with every cycle: taken as they are, half the events
