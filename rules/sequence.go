@@ -112,18 +112,16 @@ func (q *Sequence) Pattern(act *SeqActivation) (nfa.Pattern, error) {
 func (q *Sequence) Decide(ev *event.Event) nfa.Decided {
 	var d nfa.Decided
 	for i, st := range q.Steps[:min(len(q.Steps), nfa.MaxDecided)] {
+		if s := st.Spec.Stream; s != "" && s != ev.Stream {
+			d = d.With(i, false)
+			continue
+		}
 		if (st.Where != nil && !st.Where.eventOnly) || (st.Until != nil && !st.Until.eventOnly) {
-			if s := st.Spec.Stream; s != "" && s != ev.Stream {
-				d = d.With(i, false)
-			} else if st.Until == nil && st.Where != nil {
+			if st.Until == nil && st.Where != nil {
 				if r := st.Where.refuter(); r != nil && r.Test(ev) == celenv.False {
 					d = d.With(i, false)
 				}
 			}
-			continue
-		}
-		if s := st.Spec.Stream; s != "" && s != ev.Stream {
-			d = d.With(i, false)
 			continue
 		}
 		if st.Where == nil {
