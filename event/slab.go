@@ -18,10 +18,21 @@ import (
 //
 // Events a screen turns away hold few Fields (the time, the id and the
 // router's fields); one with more than eight is allocated alone.
-
+//
+// A slab's line bytes are sized for its decoder's lines: room for
+// slabBlocks lines as long as those of the decoder's last slab, a power
+// of two from minSlabBytes to maxSlabBytes. At a fixed 8 KiB a Windows
+// event of 3 KB never went into a slab (a line takes at most a quarter
+// of one, so that one long line leaves the slab useful), and each was an
+// allocation of fresh memory: 3.2 KB per event of the OTRF recordings,
+// which the collector swept and the kernel faulted in.
 const (
-	slabBlocks = 32
-	slabBytes  = 8 << 10
+	slabBlocks   = 32
+	minSlabBytes = 8 << 10
+	// slabSizes is the count of sizes, minSlabBytes doubled up to
+	// maxSlabBytes.
+	slabSizes    = 5
+	maxSlabBytes = minSlabBytes << (slabSizes - 1)
 )
 
 // Most of those events are let go by their consumer as soon as it has
@@ -72,15 +83,22 @@ func (r *slabRef) done(n int32) {
 	}
 }
 
-// slabPools are the free slabs of each size, for any decoder.
-var slabPools struct{ four, eight sync.Pool }
+// slabPools are the free slabs of each block and line size, for any
+// decoder: a pool per size of lines keeps the slabs of a stream of short
+// lines from holding the bytes of another's long ones.
+var slabPools struct{ four, eight [slabSizes]sync.Pool }
 
 // blockSlab hands out blocks of one size, from its slab.
 type blockSlab[A any] struct {
-	pool *sync.Pool
-	cur  *slab[A]
-	n    int // blocks handed out of cur
-	used int // bytes handed out of cur
+	pools *[slabSizes]sync.Pool
+	cur   *slab[A]
+	n     int // blocks handed out of cur
+	used  int // bytes handed out of cur
+	// asked is the bytes the events of cur asked for, those that did not
+	// fit included, and last what the last one asked for: the next slab's
+	// size follows them (see slabSize). size is cur's size, an index of
+	// pools.
+	asked, last, size int
 	// reused is whether cur's blocks held events before, to be cleared.
 	reused bool
 	// full is whether cur's bytes had no room for a line: the next event
@@ -94,6 +112,7 @@ func (b *blockSlab[A]) take() (*Event, *lazyFields, []Field) {
 	}
 	k := &b.cur.blocks[b.n]
 	b.n++
+	b.last = 0
 	if b.reused {
 		*k = lazyBlock[A]{}
 	}
@@ -101,19 +120,33 @@ func (b *blockSlab[A]) take() (*Event, *lazyFields, []Field) {
 	return &k.ev, &k.lz, unsafe.Slice((*Field)(unsafe.Pointer(&k.fs)), unsafe.Sizeof(k.fs)/unsafe.Sizeof(Field{}))
 }
 
-// next moves to a free slab, or a new one.
+// next moves to a free slab, or a new one, of the size the last one's
+// lines ask for.
 func (b *blockSlab[A]) next() {
+	if b.cur != nil && b.n > 0 {
+		b.size = slabSize(b.asked / b.n)
+	}
 	b.seal()
-	s, _ := b.pool.Get().(*slab[A])
+	pool := &b.pools[b.size]
+	s, _ := pool.Get().(*slab[A])
 	b.reused = s != nil
 	if s == nil {
-		s = &slab[A]{bytes: make([]byte, slabBytes)}
-		pool := b.pool
+		s = &slab[A]{bytes: make([]byte, minSlabBytes<<b.size)}
 		s.ref.put = func() { pool.Put(s) }
 		s.ref.fields = int32(unsafe.Sizeof(s.blocks[0].fs) / unsafe.Sizeof(Field{}))
 		s.ref.bytes = s.bytes
 	}
-	b.cur, b.n, b.used, b.full = s, 0, 0, false
+	b.cur, b.n, b.used, b.full, b.asked = s, 0, 0, false, 0
+}
+
+// slabSize is the size, an index of slabPools' pools, of a slab for lines
+// that ask for per bytes each.
+func slabSize(per int) int {
+	size := 0
+	for minSlabBytes<<size < maxSlabBytes && minSlabBytes<<size < per*slabBlocks {
+		size++
+	}
+	return size
 }
 
 // seal counts the events handed out of the current slab, which hands out
@@ -125,15 +158,24 @@ func (b *blockSlab[A]) seal() {
 		b.cur.ref.done(int32(b.n))
 	default:
 		// Every event it held was let through and given back.
-		b.pool.Put(b.cur)
+		b.cur.ref.put()
 	}
 	b.cur = nil
 }
 
 // alloc returns n bytes of capacity c from the current slab, or nil when
-// they do not fit.
+// they do not fit, or would take more than a quarter of it: a slab is
+// left useful for the lines after a long one.
 func (b *blockSlab[A]) alloc(n, c int) []byte {
-	if b.cur == nil || b.used+c > len(b.cur.bytes) {
+	if b.cur == nil {
+		return nil
+	}
+	b.asked += c
+	b.last = c
+	if c > len(b.cur.bytes)/4 {
+		return nil
+	}
+	if b.used+c > len(b.cur.bytes) {
 		b.full = true
 		return nil
 	}
@@ -148,6 +190,8 @@ func (b *blockSlab[A]) giveBack(at int) {
 	b.n--
 	b.cur.blocks[b.n] = lazyBlock[A]{}
 	b.used = min(b.used, at)
+	b.asked -= b.last
+	b.last = 0
 }
 
 // Release tells the decoder that made ev that nothing reads ev again, so
@@ -325,14 +369,14 @@ func (s *slabs) event(n int) (*Event, *lazyFields, []Field) {
 	)
 	switch {
 	case n <= 4:
-		if s.four.pool == nil {
-			s.four.pool = &slabPools.four
+		if s.four.pools == nil {
+			s.four.pools = &slabPools.four
 		}
 		ev, lz, fs = s.four.take()
 		s.last, s.lastBytes = 4, s.four.used
 	case n <= 8:
-		if s.eight.pool == nil {
-			s.eight.pool = &slabPools.eight
+		if s.eight.pools == nil {
+			s.eight.pools = &slabPools.eight
 		}
 		ev, lz, fs = s.eight.take()
 		s.last, s.lastBytes = 8, s.eight.used
@@ -343,16 +387,14 @@ func (s *slabs) event(n int) (*Event, *lazyFields, []Field) {
 }
 
 // alloc returns n bytes of capacity c for the event since mark, from its
-// slab when c is small enough to leave it useful and fits.
+// slab when they fit (see blockSlab.alloc).
 func (s *slabs) alloc(n, c int) []byte {
 	var b []byte
-	if c <= slabBytes/4 {
-		switch s.last {
-		case 4:
-			b = s.four.alloc(n, c)
-		case 8:
-			b = s.eight.alloc(n, c)
-		}
+	switch s.last {
+	case 4:
+		b = s.four.alloc(n, c)
+	case 8:
+		b = s.eight.alloc(n, c)
 	}
 	if b == nil {
 		b = make([]byte, n, c)

@@ -92,7 +92,11 @@ func variedLines() []string {
 		case 3:
 			fmt.Fprintf(&b, `"id":"e\u00e9%d",`, i) // decoded into the text
 		case 4:
-			fmt.Fprintf(&b, `"id":"e%d","pad":"%s",`, i, strings.Repeat("x", 5000)) // beyond a slab's share
+			pad := 5000
+			if i%25 == 4 {
+				pad = 40000 // beyond a slab's share at its largest
+			}
+			fmt.Fprintf(&b, `"id":"e%d","pad":"%s",`, i, strings.Repeat("x", pad))
 		}
 		if i%7 == 0 {
 			// Nine Fields in the screen: allocated alone.
@@ -226,6 +230,51 @@ func TestReleaseReusesSlabs(t *testing.T) {
 	}
 	if allocs := releasedAllocs(t, &d, lines); allocs > 0.01 {
 		t.Errorf("%.3f allocations per event released at once, want none", allocs)
+	}
+}
+
+// TestReleaseReusesSlabsOfLongLines: lines of 3 KB, a Windows event's
+// size, go into slabs sized for them once the decoder has seen a slab's
+// worth, and released they take no allocation; lines of a few dozen
+// bytes after them take slabs of the least size again.
+func TestReleaseReusesSlabsOfLongLines(t *testing.T) {
+	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+	screenAll(&d)
+	long := make([][]byte, 20*slabBlocks)
+	for k := range long {
+		long[k] = fmt.Appendf(nil, `{"ts":%d,"id":"e%d","type":"t%d","user":"u%d","pad":"%s"}`, 1000+k, k, k%4, k%11, strings.Repeat("z", 3000+k%500))
+	}
+	for k, l := range long {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Raw) != string(l) || ev.ID != fmt.Sprintf("e%d", k) {
+			t.Fatalf("event %d: id %q raw %.60q", k, ev.ID, ev.Raw)
+		}
+		Release(ev)
+	}
+	if got := minSlabBytes << d.scr.slabs.four.size; got < slabBlocks*3500 {
+		t.Errorf("slabs of %d bytes for %d lines of 3.0–3.5 KB", got, slabBlocks)
+	}
+	if !raceDetector {
+		if allocs := releasedAllocs(t, &d, long); allocs > 0.01 {
+			t.Errorf("%.3f allocations per 3 KB event released at once, want none", allocs)
+		}
+	}
+	short := slabLines(0, 4*slabBlocks)
+	for k, l := range short {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkSlabEvent(t, ev, k) {
+			return
+		}
+		Release(ev)
+	}
+	if size := d.scr.slabs.four.size; size != slabSize(100) {
+		t.Errorf("slabs of size %d for short lines, want %d", size, slabSize(100))
 	}
 }
 
