@@ -594,9 +594,9 @@ func (e *Engine) dispatchPrepared(ev *event.Event) (kept bool) {
 
 // dispatchLatePrepared is dispatchLate for a prepared event: a filter
 // takes a late event only under late: process, as there.
-func (e *Engine) dispatchLatePrepared(ev *event.Event) bool {
-	taken := false
+func (e *Engine) dispatchLatePrepared(ev *event.Event) (taken, kept bool) {
 	rest := e.rest.route(ev)
+	kept = len(rest) > 0
 	hits := e.hitsOf(ev.Prepared)
 	for len(rest) > 0 || len(hits) > 0 {
 		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
@@ -620,7 +620,7 @@ func (e *Engine) dispatchLatePrepared(ev *event.Event) bool {
 		e.stats.Processed++
 	}
 	e.applyFacts()
-	return taken
+	return taken, kept
 }
 
 // detIndex is the detector of a prepared verdict: its index when it

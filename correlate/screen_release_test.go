@@ -64,18 +64,23 @@ func TestScreenedOutReleased(t *testing.T) {
 
 // TestFilteredReleased: on a stream whose every rule is a filter reading
 // the event alone, the events that reach a filter are released too once
-// dispatched, whether prepared on the decoders or not, and their decoder
-// reuses their slabs: a steady run of events that all reach a rule and
-// none alerts takes no allocation.
+// dispatched, whether prepared on the decoders or not, and late ones
+// whether dropped or processed, and their decoder reuses their slabs: a
+// steady run of events that all reach a rule and none alerts takes no
+// allocation.
 func TestFilteredReleased(t *testing.T) {
 	var srcs []string
 	for i := range 4 {
 		srcs = append(srcs, fmt.Sprintf("id: big-%d\ntitle: a big payment at m-%d\nstreams: [payments]\nmatch: event.merchant == \"m-%d\" && event.amount > 1000.0\n", i, i, i))
 	}
 	rs := compileRules(t, srcs...)
-	for _, prepared := range []bool{false, true} {
-		t.Run(fmt.Sprintf("prepared=%v", prepared), func(t *testing.T) {
-			e, err := New(rs, Config{}, func(*alert.Alert) { t.Error("an alert") })
+	for _, c := range []struct {
+		prepared bool
+		late     string // "" for events in order
+	}{{false, ""}, {true, ""}, {false, LateDrop}, {true, LateDrop}, {false, LateProcess}, {true, LateProcess}} {
+		prepared := c.prepared
+		t.Run(fmt.Sprintf("prepared=%v/late=%s", prepared, c.late), func(t *testing.T) {
+			e, err := New(rs, Config{Late: c.late}, func(*alert.Alert) { t.Error("an alert") })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,6 +109,9 @@ func TestFilteredReleased(t *testing.T) {
 						t.Fatal(err)
 					}
 					ev.Time = int64(i) * int64(time.Second)
+					if c.late != "" && i%3 == 0 {
+						ev.Time -= 10 * int64(time.Second) // behind the watermark
+					}
 					evs = append(evs, ev)
 					i++
 				}
@@ -124,8 +132,11 @@ func TestFilteredReleased(t *testing.T) {
 			if allocs := float64(after.Mallocs-before.Mallocs) / n; allocs > 0.01 {
 				t.Errorf("%.3f allocations per event reaching a filter, want none", allocs)
 			}
-			if st := e.RuleStats()["big-0"]; st.Evaluated < n/2 {
-				t.Fatalf("rule big-0 evaluated %d events, want a quarter of %d", st.Evaluated, 2*n)
+			if st := e.RuleStats()["big-0"]; st.Evaluated < n/3 {
+				t.Fatalf("rule big-0 evaluated %d events, want about a quarter of %d", st.Evaluated, 2*n)
+			}
+			if late := e.Stats().Late; c.late != "" && late < uint64(n/2) {
+				t.Fatalf("%d events late, want a third of %d", late, 2*n)
 			}
 		})
 	}
