@@ -266,7 +266,7 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 func (d *Decoder) decode(raw []byte, node *projNode, sl *slabs) (*Event, error) {
 	d.s.reset()
 	defer d.s.trim()
-	p := parser{line: raw, s: &d.s, lim: d.lim, bytes: len(raw), slab: sl}
+	p := parser{line: raw, s: &d.s, lim: d.lim, bytes: len(raw)}
 	root, err := p.rootIn(node)
 	if err != nil {
 		return nil, err
@@ -293,7 +293,7 @@ func (d *Decoder) decode(raw []byte, node *projNode, sl *slabs) (*Event, error) 
 		fs []Field
 	)
 	if sl != nil {
-		ev, lz, fs = sl.event(len(d.s.tape))
+		ev, lz, fs, p.room = sl.event(len(d.s.tape), len(raw)+len(d.s.text)+spare)
 	} else {
 		ev, lz, fs = newEvent(len(d.s.tape), node != nil)
 	}

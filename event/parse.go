@@ -100,8 +100,9 @@ type parser struct {
 	// index, when set, has projObject note each top-level member in
 	// s.ents (see lineIndex).
 	index bool
-	// slab, when set, is where build takes the event's bytes.
-	slab *slabs
+	// room, when its capacity is enough, is where build copies the
+	// event's bytes (a slab's; see slabs.event).
+	room []byte
 	// noted is where the members whose node has a stamp are.
 	noted noted
 }
@@ -686,8 +687,8 @@ func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field
 	lines := p.line // where the strings of the line end up
 	textAt := 0     // where the text starts in buf
 	if copyLine {
-		if n := len(p.line) + len(s.text); p.slab != nil {
-			buf = p.slab.alloc(n, n+spare)
+		if n := len(p.line) + len(s.text); cap(p.room) >= n+spare {
+			buf = p.room[:n:n+spare]
 		} else {
 			buf = make([]byte, n, n+spare)
 		}

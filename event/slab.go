@@ -11,7 +11,7 @@ import (
 // allocations: its block and its copy of the line. Those two were a fifth
 // of the CPU of a filter scenario with the collector's sweeping of them.
 // A decoder with a screen takes both from slabs of its own instead: a
-// block among 32, the line's bytes among their 8 KiB of lines. An event
+// block among 32, the line's bytes among their lines'. An event
 // the screen lets through is decoded again with the whole projection,
 // and the room it took in the slabs is given back for the next line:
 // Pass must not keep the event it is shown.
@@ -22,10 +22,10 @@ import (
 // A slab's line bytes are sized for its decoder's lines: room for
 // slabBlocks lines as long as those of the decoder's last slab, a power
 // of two from minSlabBytes to maxSlabBytes. At a fixed 8 KiB a Windows
-// event of 3 KB never went into a slab (a line takes at most a quarter
-// of one, so that one long line leaves the slab useful), and each was an
-// allocation of fresh memory: 3.2 KB per event of the OTRF recordings,
-// which the collector swept and the kernel faulted in.
+// event of 3 KB never went into a slab (a line took at most a quarter
+// of one), and each was an allocation of fresh memory: 3.2 KB per event
+// of the OTRF recordings, which the collector swept and the kernel
+// faulted in.
 const (
 	slabBlocks   = 32
 	minSlabBytes = 8 << 10
@@ -94,30 +94,42 @@ type blockSlab[A any] struct {
 	cur   *slab[A]
 	n     int // blocks handed out of cur
 	used  int // bytes handed out of cur
-	// asked is the bytes the events of cur asked for, those that did not
-	// fit included, and last what the last one asked for: the next slab's
-	// size follows them (see slabSize). size is cur's size, an index of
-	// pools.
-	asked, last, size int
+	// asked is the bytes the events of cur asked for, those allocated
+	// alone included: the next slab's size follows them (see slabSize).
+	// size is cur's size, an index of pools.
+	asked, size int
+	// lastAsked and lastAt are what the last event asked for and where
+	// its bytes would start, for giveBack.
+	lastAsked, lastAt int
 	// reused is whether cur's blocks held events before, to be cleared.
 	reused bool
-	// full is whether cur's bytes had no room for a line: the next event
-	// takes a slab of its own.
-	full bool
 }
 
-func (b *blockSlab[A]) take() (*Event, *lazyFields, []Field) {
-	if b.cur == nil || b.n == slabBlocks || b.full {
+// take returns a block and c bytes for its event's line (nil when they
+// would take more than half a slab: a slab is left useful for the lines
+// after a long one). A slab without room for them is done with: the
+// event takes the next one, and no line of a fitting size is allocated
+// alone. (At a quarter of a slab, and with a line that overflowed its
+// slab allocated alone, the OTRF recordings' PowerShell script blocks of
+// 16–32 KB, their text decoded beside them, took 0.9 KB an event.)
+func (b *blockSlab[A]) take(c int) (*Event, *lazyFields, []Field, []byte) {
+	if b.cur == nil || b.n == slabBlocks || c <= len(b.cur.bytes)/2 && b.used+c > len(b.cur.bytes) {
 		b.next()
 	}
 	k := &b.cur.blocks[b.n]
 	b.n++
-	b.last = 0
 	if b.reused {
 		*k = lazyBlock[A]{}
 	}
 	k.ev.at = unsafe.Pointer(&b.cur.ref)
-	return &k.ev, &k.lz, unsafe.Slice((*Field)(unsafe.Pointer(&k.fs)), unsafe.Sizeof(k.fs)/unsafe.Sizeof(Field{}))
+	b.asked += c
+	b.lastAsked, b.lastAt = c, b.used
+	var room []byte
+	if c <= len(b.cur.bytes)/2 && b.used+c <= len(b.cur.bytes) {
+		room = b.cur.bytes[b.used : b.used : b.used+c]
+		b.used += c
+	}
+	return &k.ev, &k.lz, unsafe.Slice((*Field)(unsafe.Pointer(&k.fs)), unsafe.Sizeof(k.fs)/unsafe.Sizeof(Field{})), room
 }
 
 // next moves to a free slab, or a new one, of the size the last one's
@@ -136,7 +148,7 @@ func (b *blockSlab[A]) next() {
 		s.ref.fields = int32(unsafe.Sizeof(s.blocks[0].fs) / unsafe.Sizeof(Field{}))
 		s.ref.bytes = s.bytes
 	}
-	b.cur, b.n, b.used, b.full, b.asked = s, 0, 0, false, 0
+	b.cur, b.n, b.used, b.asked = s, 0, 0, 0
 }
 
 // slabSize is the size, an index of slabPools' pools, of a slab for lines
@@ -163,35 +175,14 @@ func (b *blockSlab[A]) seal() {
 	b.cur = nil
 }
 
-// alloc returns n bytes of capacity c from the current slab, or nil when
-// they do not fit, or would take more than a quarter of it: a slab is
-// left useful for the lines after a long one.
-func (b *blockSlab[A]) alloc(n, c int) []byte {
-	if b.cur == nil {
-		return nil
-	}
-	b.asked += c
-	b.last = c
-	if c > len(b.cur.bytes)/4 {
-		return nil
-	}
-	if b.used+c > len(b.cur.bytes) {
-		b.full = true
-		return nil
-	}
-	at := b.used
-	b.used += c
-	return b.cur.bytes[at : at+n : at+c]
-}
-
-// giveBack clears the last block handed out and takes it back, with the
-// bytes from at on.
-func (b *blockSlab[A]) giveBack(at int) {
+// giveBack clears the last block handed out and takes it back, with its
+// bytes.
+func (b *blockSlab[A]) giveBack() {
 	b.n--
 	b.cur.blocks[b.n] = lazyBlock[A]{}
-	b.used = min(b.used, at)
-	b.asked -= b.last
-	b.last = 0
+	b.used = min(b.used, b.lastAt)
+	b.asked -= b.lastAsked
+	b.lastAsked = 0
 }
 
 // Release tells the decoder that made ev that nothing reads ev again, so
@@ -352,54 +343,35 @@ type slabs struct {
 	four  blockSlab[[4]Field]
 	eight blockSlab[[8]Field]
 	// last is the size of the block of the event since mark (0 for none,
-	// or one of its own); lastBytes where its bytes start in its slab.
-	last, lastBytes int
+	// or one of its own).
+	last int
 }
 
 // mark notes where the next event starts, for giveBack.
 func (s *slabs) mark() { s.last = 0 }
 
-// event returns an event with room for n Fields, from a slab when n is
-// at most eight.
-func (s *slabs) event(n int) (*Event, *lazyFields, []Field) {
-	var (
-		ev *Event
-		lz *lazyFields
-		fs []Field
-	)
+// event returns an event with room for n Fields and, as room, c bytes
+// for its line, from a slab when n is at most eight and c fits (see
+// blockSlab.take); room is nil otherwise.
+func (s *slabs) event(n, c int) (ev *Event, lz *lazyFields, fs []Field, room []byte) {
 	switch {
 	case n <= 4:
 		if s.four.pools == nil {
 			s.four.pools = &slabPools.four
 		}
-		ev, lz, fs = s.four.take()
-		s.last, s.lastBytes = 4, s.four.used
+		ev, lz, fs, room = s.four.take(c)
+		s.last = 4
 	case n <= 8:
 		if s.eight.pools == nil {
 			s.eight.pools = &slabPools.eight
 		}
-		ev, lz, fs = s.eight.take()
-		s.last, s.lastBytes = 8, s.eight.used
+		ev, lz, fs, room = s.eight.take(c)
+		s.last = 8
 	default:
-		return newLazyEvent(n)
+		ev, lz, fs = newLazyEvent(n)
+		return ev, lz, fs, nil
 	}
-	return ev, lz, fs[:n:n]
-}
-
-// alloc returns n bytes of capacity c for the event since mark, from its
-// slab when they fit (see blockSlab.alloc).
-func (s *slabs) alloc(n, c int) []byte {
-	var b []byte
-	switch s.last {
-	case 4:
-		b = s.four.alloc(n, c)
-	case 8:
-		b = s.eight.alloc(n, c)
-	}
-	if b == nil {
-		b = make([]byte, n, c)
-	}
-	return b
+	return ev, lz, fs[:n:n], room
 }
 
 // giveBack returns what was handed out since mark to the slabs, the
@@ -407,9 +379,9 @@ func (s *slabs) alloc(n, c int) []byte {
 func (s *slabs) giveBack() {
 	switch s.last {
 	case 4:
-		s.four.giveBack(s.lastBytes)
+		s.four.giveBack()
 	case 8:
-		s.eight.giveBack(s.lastBytes)
+		s.eight.giveBack()
 	}
 	s.last = 0
 }

@@ -94,7 +94,7 @@ func variedLines() []string {
 		case 4:
 			pad := 5000
 			if i%25 == 4 {
-				pad = 40000 // beyond a slab's share at its largest
+				pad = 70000 // beyond a slab's share at its largest
 			}
 			fmt.Fprintf(&b, `"id":"e%d","pad":"%s",`, i, strings.Repeat("x", pad))
 		}
@@ -234,15 +234,20 @@ func TestReleaseReusesSlabs(t *testing.T) {
 }
 
 // TestReleaseReusesSlabsOfLongLines: lines of 3 KB, a Windows event's
-// size, go into slabs sized for them once the decoder has seen a slab's
-// worth, and released they take no allocation; lines of a few dozen
-// bytes after them take slabs of the least size again.
+// size, one in sixteen of 40 KB (a PowerShell script block), go into
+// slabs sized for them once the decoder has seen a slab's worth, and
+// released they take no allocation; lines of a few dozen bytes after
+// them take slabs of the least size again.
 func TestReleaseReusesSlabsOfLongLines(t *testing.T) {
 	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
 	screenAll(&d)
 	long := make([][]byte, 20*slabBlocks)
 	for k := range long {
-		long[k] = fmt.Appendf(nil, `{"ts":%d,"id":"e%d","type":"t%d","user":"u%d","pad":"%s"}`, 1000+k, k, k%4, k%11, strings.Repeat("z", 3000+k%500))
+		pad := 3000 + k%500
+		if k%16 == 5 {
+			pad = 40000
+		}
+		long[k] = fmt.Appendf(nil, `{"ts":%d,"id":"e%d","type":"t%d","user":"u%d","pad":"%s"}`, 1000+k, k, k%4, k%11, strings.Repeat("z", pad))
 	}
 	for k, l := range long {
 		ev, err := d.Decode(l)
