@@ -688,7 +688,7 @@ func (p *parser) build(root sval, copyLine bool, spare int, fs []Field) ([]Field
 	textAt := 0     // where the text starts in buf
 	if copyLine {
 		if n := len(p.line) + len(s.text); cap(p.room) >= n+spare {
-			buf = p.room[:n:n+spare]
+			buf = p.room[: n : n+spare]
 		} else {
 			buf = make([]byte, n, n+spare)
 		}
