@@ -11,7 +11,7 @@ import (
 // allocations: its block and its copy of the line. Those two were a fifth
 // of the CPU of a filter scenario with the collector's sweeping of them.
 // A decoder with a screen takes both from slabs of its own instead: a
-// block among 32, the line's bytes among their lines'. An event
+// block among 32, and the line's bytes beside the other lines'. An event
 // the screen lets through is decoded again with the whole projection,
 // and the room it took in the slabs is given back for the next line:
 // Pass must not keep the event it is shown.
