@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cep-project/cep/event"
@@ -93,6 +94,8 @@ type Aggregator struct {
 // keyState is one key's windows, for whichever kind the aggregator has.
 type keyState interface {
 	timer() *timing
+	// kept is what every key's state keeps beside its windows.
+	kept() *memo
 	// held is the memory the key was last accounted at; mem is its memory
 	// now, beside its share of the map.
 	held() *int64
@@ -190,6 +193,8 @@ func (a *Aggregator) Watermark() int64 { return a.wm }
 // For sliding and length windows, an applied event returns the key's window
 // at this event; the *Current is valid until the next call on a. Otherwise
 // the *Current is nil.
+//
+// Add does not keep key: a key new to a is copied.
 func (a *Aggregator) Add(key string, t int64, args []Arg, ev *event.Event) (*Current, Status) {
 	if len(args) != len(a.plan.measures) {
 		panic(fmt.Sprintf("window: Add got %d arguments for %d measures", len(args), len(a.plan.measures)))
@@ -213,6 +218,15 @@ func (a *Aggregator) newKey() bool {
 		return false
 	}
 	return true
+}
+
+// insert adds ks as the state of key, a copy of which it keeps and
+// returns.
+func (a *Aggregator) insert(key string, ks keyState) string {
+	key = strings.Clone(key)
+	ks.kept().key = key
+	a.keys[key] = ks
+	return key
 }
 
 // Advance moves event time to watermark: windows ending at or before it

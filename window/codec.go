@@ -188,6 +188,7 @@ func UnmarshalParts(data []byte, parts []*Aggregator, partOf func(key string) in
 			ks = k
 		}
 		if d.Err == nil {
+			ks.kept().key = key
 			b.keys[key] = ks
 		}
 	}

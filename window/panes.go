@@ -52,12 +52,13 @@ func (a *Aggregator) addPanes(key string, t int64, args []Arg, ev *event.Event) 
 	var k *paneKey
 	if ks, ok := a.keys[key]; ok {
 		k = ks.(*paneKey)
+		key = k.key
 	} else {
 		if !a.newKey() {
 			return DroppedKey
 		}
 		k = &paneKey{done: a.wm}
-		a.keys[key] = k
+		key = a.insert(key, k)
 	}
 	if a.cfg.Late == LateCount {
 		// Windows that closed while the key had no events in them stay

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var allMeasures = []Measure{
@@ -369,6 +370,69 @@ func TestRandomCorrectionsConverge(t *testing.T) {
 				}
 				sameValues(t, what, g.Values, w.Values)
 			}
+		}
+	}
+}
+
+// TestAddKeepsNoKey adds the same events to two aggregators of each kind,
+// one with each key its own string, the other with a view of one buffer
+// that is overwritten after every Add, as the engine's scratch bytes are:
+// their results, keys included, are the same.
+func TestAddKeepsNoKey(t *testing.T) {
+	specs := []Spec{
+		{Kind: Tumbling, Size: 10 * time.Second},
+		{Kind: Hopping, Size: 20 * time.Second, Slide: 5 * time.Second},
+		{Kind: Session, Gap: 5 * time.Second},
+		{Kind: Sliding, Size: 10 * time.Second},
+		{Kind: Length, Length: 4, Expire: 30 * time.Second},
+	}
+	for _, c := range []struct {
+		spec Spec
+		late LateMode
+	}{
+		{specs[0], LateCount}, {specs[1], LateCount}, {specs[2], LateCount}, {specs[3], LateCount}, {specs[4], LateCount},
+		// Late events that correct emitted windows schedule keys that
+		// exist already.
+		{specs[0], LateCorrect}, {specs[1], LateCorrect}, {specs[2], LateCorrect},
+	} {
+		spec := c.spec
+		r := rand.New(rand.NewPCG(7, 1))
+		evs := randomEvents(r, 300)
+		if c.late == LateCorrect {
+			for i := 1; i < len(evs); i += 3 {
+				evs[i].t -= 15 * sec // behind the watermark, within the lateness
+			}
+		}
+		cfg := Config{Window: spec, Measures: allMeasures, Late: c.late, AllowedLateness: time.Minute}
+		own, viewed := mustNew(t, cfg), mustNew(t, cfg)
+		var got, want []string
+		emit := func(out *[]string) func(*Result) {
+			return func(r *Result) { *out = append(*out, fmt.Sprint(r.Key, r.Start, r.End, r.Count, r.Values)) }
+		}
+		buf := make([]byte, 0, 16)
+		for i, e := range evs {
+			if i%7 == 0 {
+				own.Advance(e.t-sec, emit(&want), nil)
+				viewed.Advance(e.t-sec, emit(&got), nil)
+			}
+			wc, wst := own.Add(e.key, e.t, e.args, nil)
+			if wc != nil {
+				want = append(want, fmt.Sprint("current ", wc.Key, wc.Start, wc.End, wc.Count))
+			}
+			buf = append(buf[:0], e.key...)
+			gc, gst := viewed.Add(unsafe.String(&buf[0], len(buf)), e.t, e.args, nil)
+			copy(buf, "##########")
+			if gc != nil {
+				got = append(got, fmt.Sprint("current ", gc.Key, gc.Start, gc.End, gc.Count))
+			}
+			if gst != wst {
+				t.Fatalf("%v: event %d: %v, want %v", spec, i, gst, wst)
+			}
+		}
+		own.Advance(1<<63-1, emit(&want), nil)
+		viewed.Advance(1<<63-1, emit(&got), nil)
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Fatalf("%v: with keys viewed in a reused buffer\n%q\nwant\n%q", spec, got, want)
 		}
 	}
 }

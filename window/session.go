@@ -33,6 +33,7 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 	var k *sessKey
 	if ks, ok := a.keys[key]; ok {
 		k = ks.(*sessKey)
+		key = k.key
 	}
 	// Sessions within gap of t, both sides included, form the run [i, j).
 	i, j := 0, 0
@@ -63,7 +64,7 @@ func (a *Aggregator) addSession(key string, t int64, args []Arg, ev *event.Event
 			return DroppedKey
 		}
 		k = &sessKey{}
-		a.keys[key] = k
+		key = a.insert(key, k)
 	}
 	if i == j {
 		if a.cfg.MaxWindowsPerKey > 0 && len(k.sess) >= a.cfg.MaxWindowsPerKey {

@@ -75,6 +75,7 @@ func (a *Aggregator) addSliding(key string, t int64, args []Arg, ev *event.Event
 	var k *slideKey
 	if ks, ok := a.keys[key]; ok {
 		k = ks.(*slideKey)
+		key = k.key
 		if t < k.newest {
 			a.stats.Late++
 			return nil, Late
@@ -91,7 +92,7 @@ func (a *Aggregator) addSliding(key string, t int64, args []Arg, ev *event.Event
 			return nil, DroppedKey
 		}
 		k = a.newSlideKey()
-		a.keys[key] = k
+		key = a.insert(key, k)
 	}
 	p := a.plan
 	if a.kind == Sliding {
