@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
@@ -113,15 +114,17 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 		d.e.explainf(d.r, "where is false")
 		return
 	}
+	// The key is a view of bytes that change after add: the aggregator
+	// copies a key new to it and keeps nothing of this one.
 	var key string
 	if pk != nil && pk.Key != nil {
-		key = string(pk.Key)
+		key = viewString(pk.Key)
 	} else {
 		var ok bool
 		if d.keyBuf, ok = d.e.encodedKey(d.r, ev, d.keyBuf); !ok {
 			return
 		}
-		key = string(d.keyBuf)
+		key = viewString(d.keyBuf)
 	}
 	st, res := d.add(key, ev)
 	d.added(ev, st, res)
@@ -130,7 +133,8 @@ func (d *aggregate) process(ev *event.Event, _ *celenv.Scores) {
 // add adds ev to key's windows, and returns what Add said and, when a
 // sliding or length window fires at it, the result to alert with. It
 // touches nothing of the engine's but the rule's held copies, so a shard
-// may call it.
+// may call it. It keeps nothing of key, which may be a view of bytes the
+// caller changes next (viewString).
 func (d *aggregate) add(key string, ev *event.Event) (window.Status, *window.Result) {
 	for i, m := range d.measures {
 		d.args[i] = window.Arg{}
@@ -399,3 +403,14 @@ func fieldArg(v event.Value) window.Arg {
 
 func (d *aggregate) stateBytes() int64     { return d.agg.Bytes() }
 func (d *aggregate) shed(target int64) int { return d.agg.Shed(target) }
+
+// viewString is b as a string that shares its bytes, for a callee that
+// reads it and keeps none of it (window.Aggregator.Add): a string of its
+// own for each event was a quarter of the aggregate scenario's
+// allocations.
+func viewString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

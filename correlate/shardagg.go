@@ -108,7 +108,7 @@ func (sa *shardedAggregate) run(p, s int) {
 		if int(op.shard) != s {
 			continue
 		}
-		st, res := d.add(string(op.key), op.ev)
+		st, res := d.add(viewString(op.key), op.ev)
 		if st != window.Applied && st != window.Corrected || res != nil {
 			run.res = append(run.res, aggResult{op: int32(i), st: st, res: res})
 		}
