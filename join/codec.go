@@ -123,7 +123,7 @@ func UnmarshalParts(data []byte, parts []*Joiner, partOf func(key string) int) e
 			d.Fail("keys out of order")
 		}
 		order = append(order, key)
-		k := &keyState{sides: make([][]*entry, len(j.cfg.Sides))}
+		k := &keyState{key: key, sides: make([][]*entry, len(j.cfg.Sides))}
 		for s := range k.sides {
 			m := d.Count(1 + wire.EventMinBytes)
 			for x := 0; x < m && d.Err == nil; x++ {

@@ -158,6 +158,10 @@ type Joiner struct {
 }
 
 type keyState struct {
+	// key is the key as the joiner's map holds it: Add looks a key up by
+	// its caller's string, which it does not keep, and goes on with this
+	// one.
+	key   string
 	at    int64 // the deadline of the key's live timer entry
 	timed bool
 	sides [][]*entry // per side, in event order

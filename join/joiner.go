@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cep-project/cep/event"
 )
 
 // Add feeds an event of side (an index into Config.Sides) with its key, and
-// emits, in a fixed order, every complete combination it completes.
+// emits, in a fixed order, every complete combination it completes. It
+// does not keep key: a key new to j is copied.
 func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) Status {
 	if side < 0 || side >= len(j.cfg.Sides) {
 		panic(fmt.Sprintf("join: side %d of %d", side, len(j.cfg.Sides)))
@@ -24,9 +26,12 @@ func (j *Joiner) Add(side int, key string, ev *event.Event, emit func(*Match)) S
 			j.stats.DroppedKeys++
 			return DroppedKey
 		}
-		k = &keyState{sides: make([][]*entry, len(j.cfg.Sides))}
+		key = strings.Clone(key)
+		k = &keyState{key: key, sides: make([][]*entry, len(j.cfg.Sides))}
 		j.keys[key] = k
 		j.charge(k, j.keyBytes(key))
+	} else {
+		key = k.key
 	}
 	e := &entry{ev: ev}
 	clear(j.pick)
