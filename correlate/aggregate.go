@@ -405,9 +405,9 @@ func (d *aggregate) stateBytes() int64     { return d.agg.Bytes() }
 func (d *aggregate) shed(target int64) int { return d.agg.Shed(target) }
 
 // viewString is b as a string that shares its bytes, for a callee that
-// reads it and keeps none of it (window.Aggregator.Add): a string of its
-// own for each event was a quarter of the aggregate scenario's
-// allocations.
+// reads it and keeps none of it (window.Aggregator.Add, join.Joiner.Add):
+// a string of its own for each event was a quarter of the aggregate
+// scenario's allocations.
 func viewString(b []byte) string {
 	if len(b) == 0 {
 		return ""

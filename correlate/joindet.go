@@ -57,7 +57,7 @@ func (d *joinDet) process(ev *event.Event, _ *celenv.Scores) {
 		if d.keyBuf, ok = d.sideKey(i, ev, d.keyBuf); !ok {
 			continue
 		}
-		st := d.j.Add(i, string(d.keyBuf), ev, d.emit)
+		st := d.j.Add(i, viewString(d.keyBuf), ev, d.emit)
 		if d.e.explaining(d.r) {
 			d.e.explainf(d.r, "side %s of key %s: %s", side.Name, d.keyBuf, st)
 		}

@@ -109,7 +109,7 @@ func (sj *shardedJoin) run(p, s int) {
 		if int(op.shard) != s {
 			continue
 		}
-		st := d.j.Add(int(op.side), string(op.key), op.ev, collect)
+		st := d.j.Add(int(op.side), viewString(op.key), op.ev, collect)
 		run.res = append(run.res, joinResult{op: int32(i), st: st})
 	}
 }
