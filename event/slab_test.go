@@ -215,15 +215,8 @@ func TestReleaseReusesSlabs(t *testing.T) {
 	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
 	screenAll(&d)
 	lines := slabLines(0, 20*slabBlocks)
-	for k, l := range lines {
-		ev, err := d.Decode(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !checkSlabEvent(t, ev, k) {
-			return
-		}
-		Release(ev)
+	if !decodeReleased(t, &d, lines) {
+		return
 	}
 	if raceDetector {
 		return // sync.Pool drops slabs at random
@@ -267,20 +260,29 @@ func TestReleaseReusesSlabsOfLongLines(t *testing.T) {
 			t.Errorf("%.3f allocations per 3 KB event released at once, want none", allocs)
 		}
 	}
-	short := slabLines(0, 4*slabBlocks)
-	for k, l := range short {
+	if !decodeReleased(t, &d, slabLines(0, 4*slabBlocks)) {
+		return
+	}
+	if size := d.scr.slabs.four.size; size != slabSize(100) {
+		t.Errorf("slabs of size %d for short lines, want %d", size, slabSize(100))
+	}
+}
+
+// decodeReleased decodes lines, slabLines from the first, with d,
+// checking each event and releasing it at once; false when one is wrong.
+func decodeReleased(t *testing.T, d *Decoder, lines [][]byte) bool {
+	t.Helper()
+	for k, l := range lines {
 		ev, err := d.Decode(l)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !checkSlabEvent(t, ev, k) {
-			return
+			return false
 		}
 		Release(ev)
 	}
-	if size := d.scr.slabs.four.size; size != slabSize(100) {
-		t.Errorf("slabs of size %d for short lines, want %d", size, slabSize(100))
-	}
+	return true
 }
 
 // releasedAllocs decodes lines with d, releasing each event at once, and
