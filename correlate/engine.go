@@ -271,6 +271,9 @@ type Engine struct {
 	// released releases the events a screen turned away once dispatched
 	// (see dispatch).
 	released event.Releaser
+	// mayKeep marks the detectors that may keep an event, or a string of
+	// its memory, past its dispatch (see keepPlan); nil marks them all.
+	mayKeep []bool
 	// unscreened is the Prepared of the events a screen of this engine
 	// found no detector for (see Screens).
 	unscreened *event.Prepared
@@ -442,6 +445,7 @@ func newEngine(rs []*rules.Rule, cfg Config, out func(*alert.Alert)) (*Engine, e
 	e.router = newRouter(newRouteIndex(e.dets, nil, cfg.Explain != nil))
 	e.unscreened = &event.Prepared{}
 	e.preparePlan()
+	e.keepPlan()
 	return e, nil
 }
 
@@ -513,7 +517,7 @@ func (e *Engine) push(ev *event.Event, now time.Time) {
 			// left in its slab, and each slab kept for the collector
 			// meant a fresh one for the decoder (out-of-order Windows
 			// logs: 40% of the events).
-			e.released.Release(ev)
+			e.releaseEvent(ev)
 		}
 		return
 	}
@@ -705,10 +709,9 @@ func (e *Engine) dispatch(ev *event.Event) {
 	for _, o := range learners {
 		e.learn(o, ev)
 	}
-	// kept is whether a detector other than a filter reading the event
-	// alone saw it, or a model learned from it: only such a reader may
-	// keep the event, or a string of its line, past its dispatch. A
-	// filter keeps nothing, and its alert a copy (filter.fire).
+	// kept is whether a detector that may keep the event (mayKeep) saw
+	// it, or a model learned from it: only such a reader may keep the
+	// event, or a string of its line, past its dispatch.
 	kept := len(learners) > 0
 	switch {
 	case ev.Prepared == e.unscreened:
@@ -717,7 +720,7 @@ func (e *Engine) dispatch(ev *event.Event) {
 		kept = e.dispatchPrepared(ev) || kept
 	default:
 		for _, i := range e.router.route(ev) {
-			kept = kept || e.prepMask == nil || !e.prepMask[i]
+			kept = kept || e.keeps(i)
 			e.processIn(i, ev)
 		}
 	}
@@ -725,8 +728,18 @@ func (e *Engine) dispatch(ev *event.Event) {
 	if !kept {
 		// Nothing reads the event again, so its decoder may reuse its
 		// memory.
-		e.released.Release(ev)
+		e.releaseEvent(ev)
 	}
+}
+
+// releaseEvent releases an event nothing keeps (see dispatch). The held
+// copy made of it last is forgotten: the next event may be decoded at
+// the same address.
+func (e *Engine) releaseEvent(ev *event.Event) {
+	if e.held.last == ev {
+		e.held.last, e.held.lastCopy = nil, nil
+	}
+	e.released.Release(ev)
 }
 
 // processIn hands ev to one detector, with the rule's anomaly z-scores when
@@ -774,7 +787,7 @@ func (e *Engine) dispatchLate(ev *event.Event) (taken, kept bool) {
 		return e.dispatchLatePrepared(ev)
 	}
 	for _, i := range e.router.route(ev) {
-		kept = kept || e.prepMask == nil || !e.prepMask[i]
+		kept = kept || e.keeps(i)
 		taken = e.processLate(i, ev) || taken
 	}
 	if taken {

@@ -107,3 +107,41 @@ func (e *Engine) packer(stream string) *event.Packer {
 	}
 	return pk
 }
+
+// keepPlan marks the detectors that may keep an event, or a string of its
+// memory, past its dispatch (mayKeep), so that the engine releases the
+// others' events to their decoders' slabs (see dispatch, Screens). Two
+// kinds keep nothing: a filter the decoders evaluate, which reads the
+// event alone and alerts on a copy (filter.fire); and a sequence whose
+// rule reads its events through held copies, which own their lines
+// (event.Event.Hold), and whose alerts are made of copies (sequence.emit)
+// — unless it has baselines, which learn from the event. A sharded rule
+// steps after the dispatch, on other goroutines; while explaining, every
+// rule may keep the event.
+func (e *Engine) keepPlan() {
+	if e.cfg.Explain != nil {
+		e.mayKeep = nil
+		return
+	}
+	keep := make([]bool, len(e.dets))
+	for i, d := range e.dets {
+		prepared := e.prepMask != nil && e.prepMask[i]
+		q, isSeq := d.(*sequence)
+		copies := isSeq && !q.r.Reads().Whole && e.detBaselines[i] == nil
+		keep[i] = !prepared && !copies
+	}
+	e.mayKeep = keep
+}
+
+// keeps reports whether detector i may keep an event it is shown.
+func (e *Engine) keeps(i int) bool { return e.mayKeep == nil || e.mayKeep[i] }
+
+// keepsAny reports whether any of the detectors dets may keep an event.
+func (e *Engine) keepsAny(dets []int) bool {
+	for _, i := range dets {
+		if e.keeps(i) {
+			return true
+		}
+	}
+	return false
+}

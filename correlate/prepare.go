@@ -573,7 +573,7 @@ func (e *Engine) hitsOf(p *event.Prepared) []int32 {
 // any of the others saw the event (see dispatch).
 func (e *Engine) dispatchPrepared(ev *event.Event) (kept bool) {
 	rest := e.rest.route(ev)
-	kept = len(rest) > 0
+	kept = e.keepsAny(rest)
 	hits := e.hitsOf(ev.Prepared)
 	for len(rest) > 0 || len(hits) > 0 {
 		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {
@@ -596,7 +596,7 @@ func (e *Engine) dispatchPrepared(ev *event.Event) (kept bool) {
 // takes a late event only under late: process, as there.
 func (e *Engine) dispatchLatePrepared(ev *event.Event) (taken, kept bool) {
 	rest := e.rest.route(ev)
-	kept = len(rest) > 0
+	kept = e.keepsAny(rest)
 	hits := e.hitsOf(ev.Prepared)
 	for len(rest) > 0 || len(hits) > 0 {
 		if len(hits) == 0 || (len(rest) > 0 && rest[0] < detIndex(hits[0])) {

@@ -23,16 +23,16 @@ func (e *Engine) Screens() func(stream string) *event.Screen {
 	for stream := range e.feedback {
 		learns[stream] = true
 	}
-	// A stream whose every rule is a filter reading the event alone has
-	// its events released once dispatched, whether a filter took them or
+	// A stream whose every rule keeps nothing of its events (keepPlan)
+	// has them released once dispatched, whether a rule took them or
 	// not (see dispatch): they may be decoded into the decoders' slabs.
-	dets, mask := e.dets, e.prepMask
-	onlyFilters := func(stream string) bool {
-		if mask == nil {
+	dets, mayKeep := e.dets, e.mayKeep
+	releases := func(stream string) bool {
+		if mayKeep == nil || learns[stream] {
 			return false
 		}
 		for i, d := range dets {
-			if !mask[i] && d.rule().ReadsStream(stream) {
+			if mayKeep[i] && d.rule().ReadsStream(stream) {
 				return false
 			}
 		}
@@ -41,6 +41,11 @@ func (e *Engine) Screens() func(stream string) *event.Screen {
 	return func(stream string) *event.Screen {
 		sr := idx.stream(stream)
 		if len(sr.always) > 0 || learns[stream] {
+			if releases(stream) {
+				// Every event reaches a rule: nothing to screen, but
+				// the events go into the slabs all the same.
+				return &event.Screen{Releases: true}
+			}
 			return nil
 		}
 		// A stream no rule reads has no paths: its events are screened
@@ -52,7 +57,7 @@ func (e *Engine) Screens() func(stream string) *event.Screen {
 		rt := newRouter(idx)
 		return &event.Screen{
 			Project:  event.NewProjection(paths),
-			Releases: onlyFilters(stream),
+			Releases: releases(stream),
 			Pass: func(ev *event.Event) bool {
 				if len(rt.route(ev)) > 0 {
 					return true

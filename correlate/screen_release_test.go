@@ -141,3 +141,62 @@ func TestFilteredReleased(t *testing.T) {
 		})
 	}
 }
+
+// TestSequenceHoldsAtReusedAddress: on a stream read by a sequence alone,
+// events are released once dispatched and the next ones decoded at their
+// addresses. The engine remembers the event it held last, so that the
+// rules an event reaches share one copy; an event decoded where that one
+// was must get a copy of its own. Every 64th payment starts or ends a
+// match, and is decoded where the one before it was (a decoder takes its
+// next slab before it gives its last back, so two slabs take turns):
+// each alert has two distinct events, 64 apart.
+func TestSequenceHoldsAtReusedAddress(t *testing.T) {
+	rs := compileRules(t, `id: pairs
+title: two large payments
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: a, where: event.amount > 99.0}
+    - {name: b, where: event.amount > 99.0}
+`)
+	var alerts []*alert.Alert
+	e, err := New(rs, Config{}, func(a *alert.Alert) { alerts = append(alerts, a) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := event.Decoder{Stream: "payments", Project: rules.Projection(rs, "payments")}
+	s := e.Screens()("payments")
+	if s == nil || !s.Releases {
+		t.Fatalf("payments: screen %+v, want one that releases", s)
+	}
+	d.SetScreen(s)
+	const gap, n = 64, 64 * 64
+	for i := range n {
+		amount := 5.0
+		if i%gap == 0 {
+			amount = 100.0
+		}
+		ev, err := d.Decode(fmt.Appendf(nil, `{"id":"e%d","ts":%d,"card":"c1","amount":%g}`, i, 1_700_000_000+i, amount))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Push(ev, time.Time{})
+	}
+	e.Close()
+	if len(alerts) != n/gap/2 { // a match starts after the last one's end
+		t.Fatalf("%d alerts, want %d", len(alerts), n/gap/2)
+	}
+	for _, a := range alerts {
+		if len(a.Events) != 2 {
+			t.Fatalf("alert of %d events", len(a.Events))
+		}
+		var first, second int
+		fmt.Sscanf(a.Events[0].Event.ID, "e%d", &first)
+		fmt.Sscanf(a.Events[1].Event.ID, "e%d", &second)
+		if second != first+gap || string(a.Events[1].Event.RawLine()) == string(a.Events[0].Event.RawLine()) {
+			t.Fatalf("alert of events %s and %s, want two %d apart", a.Events[0].Event.ID, a.Events[1].Event.ID, gap)
+		}
+	}
+}

@@ -151,7 +151,8 @@ func TestScreenedSameAlerts(t *testing.T) {
 }
 
 // TestScreens: a stream whose every event some rule sees, or whose
-// labels an online model learns from, has no screen; a stream no rule
+// labels an online model learns from, has no screen, unless its rules
+// keep nothing of its events (a screen that only releases); a stream no rule
 // reads is screened with nothing but its time and id; explaining screens
 // nothing.
 func TestScreens(t *testing.T) {
@@ -161,8 +162,17 @@ func TestScreens(t *testing.T) {
 		t.Fatal(err)
 	}
 	mk := e.Screens()
-	if s := mk("payments"); s != nil {
-		t.Errorf("payments, read by a sequence, screened with %v", s.Project.Paths())
+	if s := mk("payments"); s == nil || s.Project != nil || s.Pass != nil || !s.Releases {
+		t.Errorf("payments, read by a sequence that holds copies: screen %+v, want releases alone", s)
+	}
+	// A window keeps its events' values: its stream is neither screened
+	// nor released.
+	windowed, err := New(compileRules(t, append([]string{prepareRules[1], prepareRules[7]}, screenRules...)...), Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := windowed.Screens()("payments"); s != nil {
+		t.Errorf("payments, read by a window: screen %+v, want none", s)
 	}
 	s := mk("logins")
 	if s == nil {
@@ -206,5 +216,57 @@ func TestScreens(t *testing.T) {
 	}
 	if explaining.Screens() != nil {
 		t.Error("an explaining engine screens events")
+	}
+}
+
+// seqReleaseRules are sequences whose matchers hold copies of their
+// events, one with a repeated step, one with alert fields read from its first step's events and
+// from the event that completes it, and one that emits its timeouts.
+var seqReleaseRules = []string{prepareRules[1], prepareRules[9], `id: seq-fields
+title: a large payment, then a small one in the same city
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 30s
+  steps:
+    - {name: first, where: event.amount > 80.0}
+    - {name: second, where: event.amount < 20.0 && event.geo.city == first.geo.city}
+alert:
+  fields: {first_merchant: first.merchant, merchant: second.merchant, amount: second.amount, city: second.geo.city, id: second.id}
+`, `id: seq-timeout
+title: a mid payment not followed by a large one
+streams: [payments]
+by: [event.merchant]
+sequence:
+  within: 20s
+  emit_timeouts: true
+  steps:
+    - {name: mid, where: event.amount > 45.0 && event.amount < 50.0}
+    - {name: large, where: event.amount > 99.0}
+alert:
+  fields: {merchant: mid.merchant, card: mid.card}
+`}
+
+// TestSequenceReleasedSameAlerts: a stream read by sequences alone has
+// every event decoded into the slabs and released once dispatched; the
+// alerts, written after the slabs have held many later events, their
+// fields and the counters are those of a run without slabs.
+func TestSequenceReleasedSameAlerts(t *testing.T) {
+	want, wantTotals, _, _, _ := runScreened(t, seqReleaseRules, false, false)
+	for _, id := range []string{"seq", "seq-fails", "seq-fields", "seq-timeout"} {
+		if !strings.Contains(want, `"rule":"`+id+`"`) {
+			t.Fatalf("rule %s raised no alert: the test would prove less", id)
+		}
+	}
+	for _, prepared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("prepared=%v", prepared), func(t *testing.T) {
+			got, gotTotals, _, _, _ := runScreened(t, seqReleaseRules, true, prepared)
+			if got != want {
+				t.Errorf("alerts\n%s\nwant\n%s", got, want)
+			}
+			if gotTotals != wantTotals {
+				t.Errorf("counters %+v, want %+v", gotTotals, wantTotals)
+			}
+		})
 	}
 }

@@ -133,7 +133,11 @@ func (d *sequence) emit(m nfa.Match) {
 	key := decodeKeyIn(b.key[:0], d.r.KeyNames, m.Key)
 	evidence := make([]alert.Evidence, len(m.Events))
 	for i, e := range m.Events {
-		evidence[i] = alert.Evidence{Step: e.Name, Event: e.Event}
+		// A match ending on the event being processed has it as its
+		// last evidence, which may be in its decoder's slab, released
+		// once dispatched: the alert, its fields and facts are of a copy.
+		m.Events[i].Event = e.Event.Detach()
+		evidence[i] = alert.Evidence{Step: e.Name, Event: m.Events[i].Event}
 	}
 	d.act.BindMatch(m.Events)
 	var extra []string

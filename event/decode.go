@@ -162,6 +162,10 @@ func (d *Decoder) init() {
 		// An event decoded in full (no projection) has no lazyFields,
 		// which a slab's block holds, so only projected ones are slabbed.
 		d.scr = &screenState{proj: &s.Project.with(stamped...).root, pass: s.Pass, releases: s.Releases && d.proj != nil}
+	} else if s != nil && s.Pass == nil && s.Releases && d.proj != nil {
+		// No screen, but the consumer releases: every event goes into
+		// the slabs.
+		d.scr = &screenState{releases: true}
 	}
 	if d.timeByLen != nil {
 		d.markStamps(d.proj)

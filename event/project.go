@@ -279,14 +279,15 @@ func (e *Event) hold(p *Projection, pk *Packer, minSaving int) *Event {
 // holdLine is hold with what pk.Prepack made of e's line, if anything.
 func (e *Event) holdLine(p *Projection, pk *Packer, prepacked *Prepacked, minSaving int) *Event {
 	if p == nil || p.root.all || !e.Projected() {
-		return e
+		return e.Detach()
 	}
 	// An event with no values decoded yet (Stored) is held whatever it
 	// saves: held, it is thawed to be read instead of keeping its Full.
 	if n := countAll(e.Fields); n > 0 && heldSaving(n) < minSaving {
-		return e
+		return e.Detach()
 	}
-	h := &Event{Stream: e.Stream, ID: e.ID, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: e.Raw}
+	raw, id := e.ownLine()
+	h := &Event{Stream: e.Stream, ID: id, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: raw}
 	if pk != nil && prepacked != nil && len(prepacked.b) > len(e.ID) {
 		// Prepack put the id after the packed line, as pack does.
 		b := prepacked.b

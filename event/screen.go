@@ -27,7 +27,9 @@ type Screen struct {
 	// Pass reports whether an event decoded with Project may be read for
 	// more than Project holds. It is called on the decoding goroutine,
 	// and must not keep the event: the memory of one it lets through is
-	// reused for the next line (see slabs).
+	// reused for the next line (see slabs). A Screen without Pass (nor
+	// Project) screens nothing: with Releases, it puts every event in
+	// the slabs.
 	Pass func(*Event) bool
 	// Releases says that the consumer releases every event it is done
 	// with (Release) and keeps none past that but a copy (Detach): the
@@ -35,7 +37,8 @@ type Screen struct {
 	// a consumer that can tell, for each event, that nothing keeps it
 	// may say so (correlate.Engine, of a stream whose every rule is a
 	// filter that reads the event alone); any event it keeps holds on
-	// to its whole slab.
+	// to its whole slab. An event a consumer holds (Hold) is copied out
+	// of its slab with its line.
 	Releases bool
 }
 
@@ -91,6 +94,9 @@ func (d *Decoder) Screened() (only, twice uint64) { return d.screenedOnly, d.scr
 
 // screening reports whether the next line is screened.
 func (s *screenState) screening() bool {
+	if s.pass == nil {
+		return false
+	}
 	if s.off > 0 {
 		s.off--
 		return false

@@ -302,6 +302,38 @@ func (e *Event) Detach() *Event {
 	return c
 }
 
+// ownLine returns e's line and id, copied out of its slab when e is a
+// slab's own (one allocation for both), so that a held copy of e, which
+// keeps nothing else of it, outlives its release. An id in the line is
+// found in the copy.
+func (e *Event) ownLine() ([]byte, string) {
+	if !inSlab(e) {
+		return e.Raw, e.ID
+	}
+	ref := (*slabRef)(e.at)
+	n := len(e.Raw)
+	within := func(p, lo uintptr, size int) bool { return p >= lo && p < lo+uintptr(size) }
+	at := uintptr(unsafe.Pointer(unsafe.StringData(e.ID)))
+	line := uintptr(unsafe.Pointer(unsafe.SliceData(e.Raw)))
+	inLine := len(e.ID) > 0 && within(at, line, n)
+	inBytes := len(e.ID) > 0 && !inLine && within(at, uintptr(unsafe.Pointer(unsafe.SliceData(ref.bytes))), len(ref.bytes))
+	size := n
+	if inBytes {
+		size += len(e.ID)
+	}
+	buf := make([]byte, size)
+	copy(buf, e.Raw)
+	id := e.ID
+	switch {
+	case inLine:
+		id = unsafe.String(&buf[at-line], len(e.ID))
+	case inBytes:
+		copy(buf[n:], e.ID)
+		id = unsafe.String(&buf[n], len(e.ID))
+	}
+	return buf[:n:n], id
+}
+
 // A Releaser releases events as Release does, but tells a slab of its
 // events once for each run of them: a slab's count sits in a cache line
 // the decoder's core writes too, and one atomic addition per event was 2%

@@ -515,3 +515,77 @@ func poison(ev *Event) {
 		fs[i] = Field{Key: "poison", Value: stringValue("poison")}
 	}
 }
+
+// TestHoldOutlivesRelease: with a Screen that only releases, every event
+// goes into the slabs, and a held copy of one (Hold, with or without a
+// Packer) keeps its own line and id, whether the id is in the line, a
+// number printed after it, or a hash of it: read after its event's slab
+// was reused many times over, it is the event it was.
+func TestHoldOutlivesRelease(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		line func(k int) []byte
+	}{
+		{"id in the line", func(k int) []byte { return slabLines(k, 1)[0] }},
+		{"id a number", func(k int) []byte {
+			return fmt.Appendf(nil, `{"ts":%d,"id":%d,"type":"t%d","user":"u%d"}`, 1000+k, 500000+k, k%4, k%11)
+		}},
+		{"id a hash", func(k int) []byte {
+			return fmt.Appendf(nil, `{"ts":%d,"type":"t%d","user":"u\u00e9%d"}`, 1000+k, k%4, k%11)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			proj := NewProjection([][]string{{"type"}, {"user"}})
+			d := Decoder{Stream: "f", Project: proj}
+			d.SetScreen(&Screen{Releases: true})
+			plain := Decoder{Stream: "f", Project: proj}
+			var pk Packer
+			type held struct {
+				ev, want *Event
+			}
+			var kept []held
+			inSlabs := 0
+			for k := range 60 * slabBlocks {
+				l := c.line(k)
+				ev, err := d.Decode(l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if inSlab(ev) {
+					inSlabs++
+				}
+				if k%7 == 0 {
+					want, err := plain.Decode(l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var h *Event
+					if k%2 == 0 {
+						h = ev.Hold(proj, nil)
+					} else {
+						h = ev.Hold(proj, &pk)
+					}
+					if h == ev || inSlab(h) {
+						t.Fatalf("event %d: Hold kept the slab's event", k)
+					}
+					kept = append(kept, held{h, want})
+				}
+				Release(ev)
+			}
+			if inSlabs != 60*slabBlocks {
+				t.Fatalf("%d events of %d in slabs, want all", inSlabs, 60*slabBlocks)
+			}
+			for _, h := range kept {
+				got := h.ev.Thaw()
+				typ, _ := got.Get("type")
+				user, _ := got.Get("user")
+				wt, _ := h.want.Get("type")
+				wu, _ := h.want.Get("user")
+				if got.ID != h.want.ID || got.Time != h.want.Time || string(h.ev.RawLine()) != string(h.want.Raw) ||
+					typ.Str() != wt.Str() || user.Str() != wu.Str() {
+					t.Fatalf("held %q: id %q time %d type %q user %q line %.60q", h.want.ID, got.ID, got.Time, typ.Str(), user.Str(), h.ev.RawLine())
+				}
+			}
+		})
+	}
+}
