@@ -110,14 +110,16 @@ func (e *Engine) packer(stream string) *event.Packer {
 
 // keepPlan marks the detectors that may keep an event, or a string of its
 // memory, past its dispatch (mayKeep), so that the engine releases the
-// others' events to their decoders' slabs (see dispatch, Screens). Two
-// kinds keep nothing: a filter the decoders evaluate, which reads the
-// event alone and alerts on a copy (filter.fire); and a sequence whose
-// rule reads its events through held copies, which own their lines
-// (event.Event.Hold), and whose alerts are made of copies (sequence.emit)
-// — unless it has baselines, which learn from the event. A sharded rule
-// steps after the dispatch, on other goroutines; while explaining, every
-// rule may keep the event.
+// others' events to their decoders' slabs (see dispatch, Screens). What
+// a detector keeps of an event is a held copy, which owns its line
+// (event.Event.Hold), or its own copy of a key or value
+// (window.Aggregator.Add, join.Joiner.Add), and an alert is made of
+// copies (filter.fire, sequence.emit, joinDet.emit); baselines keep
+// numbers under keys of their own. Three kinds of rule may keep more:
+// one whose expressions read facts, which a Redis store caches under the
+// event's strings; one that reads events whole, whose detector keeps the
+// event itself (holder); and a sharded one, stepped after the dispatch
+// on other goroutines. While explaining, every rule may keep the event.
 func (e *Engine) keepPlan() {
 	if e.cfg.Explain != nil {
 		e.mayKeep = nil
@@ -125,10 +127,15 @@ func (e *Engine) keepPlan() {
 	}
 	keep := make([]bool, len(e.dets))
 	for i, d := range e.dets {
-		prepared := e.prepMask != nil && e.prepMask[i]
-		q, isSeq := d.(*sequence)
-		copies := isSeq && !q.r.Reads().Whole && e.detBaselines[i] == nil
-		keep[i] = !prepared && !copies
+		r := d.rule()
+		switch d.(type) {
+		case *filter:
+			keep[i] = r.CallsFacts()
+		case *sequence, *aggregate, *joinDet:
+			keep[i] = r.CallsFacts() || r.Reads().Whole
+		default:
+			keep[i] = true
+		}
 	}
 	e.mayKeep = keep
 }

@@ -123,7 +123,10 @@ func (d *joinDet) emit(m *join.Match) {
 	for i, ev := range m.Events {
 		name := d.r.Join.Sides[i].Name
 		if ev != nil {
-			ev = ev.Thaw()
+			// The event being added is itself, not a held copy, and may
+			// be in its decoder's slab, released once dispatched: the
+			// alert, its fields and facts are of a copy.
+			ev = ev.Thaw().Detach()
 		}
 		act.BindEventOrNull(name, ev)
 		if ev == nil {

@@ -165,14 +165,38 @@ func TestScreens(t *testing.T) {
 	if s := mk("payments"); s == nil || s.Project != nil || s.Pass != nil || !s.Releases {
 		t.Errorf("payments, read by a sequence that holds copies: screen %+v, want releases alone", s)
 	}
-	// A window keeps its events' values: its stream is neither screened
+	// So do a window and a join; a sequence whose steps read facts keeps
+	// what a Redis store caches: a stream it reads is neither screened
 	// nor released.
 	windowed, err := New(compileRules(t, append([]string{prepareRules[1], prepareRules[7]}, screenRules...)...), Config{}, func(*alert.Alert) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := windowed.Screens()("payments"); s != nil {
-		t.Errorf("payments, read by a window: screen %+v, want none", s)
+	if s := windowed.Screens()("payments"); s == nil || s.Project != nil || !s.Releases {
+		t.Errorf("payments, read by a sequence and a window: screen %+v, want releases alone", s)
+	}
+	joined, err := New(compileRules(t, append([]string{prepareRules[1], joinReleaseRule}, screenRules...)...), Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := joined.Screens()("payments"); s == nil || s.Project != nil || !s.Releases {
+		t.Errorf("payments, read by a sequence and a join: screen %+v, want releases alone", s)
+	}
+	factful, err := New(compileRules(t, append([]string{prepareRules[3], `id: seq-facts
+title: a payment at a merchant not known for its card, then a large one
+streams: [payments]
+by: [event.card]
+sequence:
+  within: 1h
+  steps:
+    - {name: a, where: '!seen("known", event.card, event.merchant)'}
+    - {name: b, where: event.amount > 90.0}
+`}, screenRules...)...), Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := factful.Screens()("payments"); s != nil {
+		t.Errorf("payments, read by a sequence that reads facts: screen %+v, want none", s)
 	}
 	s := mk("logins")
 	if s == nil {
@@ -219,10 +243,12 @@ func TestScreens(t *testing.T) {
 	}
 }
 
-// seqReleaseRules are sequences whose matchers hold copies of their
-// events, one with a repeated step, one with alert fields read from its first step's events and
-// from the event that completes it, and one that emits its timeouts.
-var seqReleaseRules = []string{prepareRules[1], prepareRules[9], `id: seq-fields
+// releaseRules are sequences whose matchers hold copies of their
+// events, one with a repeated step, one with alert fields read from its
+// first step's events and from the event that completes it, and one
+// that emits its timeouts; windows, a sliding one whose alert reads its
+// last event and a top-N report; a join; a filter with baselines.
+var releaseRules = []string{prepareRules[1], prepareRules[9], `id: seq-fields
 title: a large payment, then a small one in the same city
 streams: [payments]
 by: [event.card]
@@ -245,22 +271,55 @@ sequence:
     - {name: large, where: event.amount > 99.0}
 alert:
   fields: {merchant: mid.merchant, card: mid.card}
-`}
+`, `id: merchants-sliding
+title: a card at its usual merchants, spending more than usual
+streams: [payments]
+by: [event.card]
+aggregate:
+  window: {type: sliding, size: 5m}
+  measures: {merchants: count_distinct(event.merchant), total: sum(event.amount)}
+  having: merchants == 43 && total > 2200.0
+alert:
+  fields: {city: event.geo.city, merchant: event.merchant}
+`, `id: top-cards
+title: top cards by spend every five minutes
+streams: [payments]
+by: [event.card]
+aggregate:
+  window: {type: tumbling, size: 5m}
+  where: event.amount > 20.0
+  measures: {total: sum(event.amount), merchants: count_distinct(event.merchant)}
+  top: {n: 3, by: total}
+`, joinReleaseRule, prepareRules[len(prepareRules)-1]}
 
-// TestSequenceReleasedSameAlerts: a stream read by sequences alone has
-// every event decoded into the slabs and released once dispatched; the
-// alerts, written after the slabs have held many later events, their
-// fields and the counters are those of a run without slabs.
-func TestSequenceReleasedSameAlerts(t *testing.T) {
-	want, wantTotals, _, _, _ := runScreened(t, seqReleaseRules, false, false)
-	for _, id := range []string{"seq", "seq-fails", "seq-fields", "seq-timeout"} {
+// joinReleaseRule is a join whose alert reads the event that completes
+// it, which may be in its decoder's slab.
+const joinReleaseRule = `id: ab
+title: a small and a large payment of one card within a minute
+join:
+  within: 1m
+  sides:
+    - {name: a, stream: payments, where: event.amount < 10.0, by: [event.card]}
+    - {name: b, stream: payments, where: event.amount > 90.0, by: [event.card]}
+alert:
+  fields: {small_at: a.merchant, large_at: b.merchant, city: b.geo.city}
+`
+
+// TestReleasedSameAlerts: a stream read by sequences, windows, a join and
+// filters has every event decoded into the slabs and released once
+// dispatched; the alerts, written after the slabs have held many later
+// events, their fields and the counters are those of a run without
+// slabs.
+func TestReleasedSameAlerts(t *testing.T) {
+	want, wantTotals, _, _, _ := runScreened(t, releaseRules, false, false)
+	for _, id := range []string{"seq", "seq-fails", "seq-fields", "seq-timeout", "merchants-sliding", "top-cards", "ab", "spiky"} {
 		if !strings.Contains(want, `"rule":"`+id+`"`) {
 			t.Fatalf("rule %s raised no alert: the test would prove less", id)
 		}
 	}
 	for _, prepared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("prepared=%v", prepared), func(t *testing.T) {
-			got, gotTotals, _, _, _ := runScreened(t, seqReleaseRules, true, prepared)
+			got, gotTotals, _, _, _ := runScreened(t, releaseRules, true, prepared)
 			if got != want {
 				t.Errorf("alerts\n%s\nwant\n%s", got, want)
 			}

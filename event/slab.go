@@ -17,7 +17,7 @@ import (
 // Pass must not keep the event it is shown.
 //
 // Events a screen turns away hold few Fields (the time, the id and the
-// router's fields); one with more than eight is allocated alone.
+// router's fields); one with more than sixteen is allocated alone.
 //
 // A slab's line bytes are sized for its decoder's lines: room for
 // slabBlocks lines as long as those of the decoder's last slab, a power
@@ -86,7 +86,7 @@ func (r *slabRef) done(n int32) {
 // slabPools are the free slabs of each block and line size, for any
 // decoder: a pool per size of lines keeps the slabs of a stream of short
 // lines from holding the bytes of another's long ones.
-var slabPools struct{ four, eight [slabSizes]sync.Pool }
+var slabPools struct{ four, eight, sixteen [slabSizes]sync.Pool }
 
 // blockSlab hands out blocks of one size, from its slab.
 type blockSlab[A any] struct {
@@ -369,11 +369,13 @@ func (r *Releaser) Flush() {
 }
 
 // slabs hands out screened events' blocks and line bytes: blocks of four
-// Fields (the time, the id and two fields, a filter's common case) or of
-// eight.
+// Fields (the time, the id and two fields, a filter's common case), of
+// eight, or of sixteen (a payment or a login whose every field some rule
+// reads, decoded whole for the sequences and windows of its stream).
 type slabs struct {
-	four  blockSlab[[4]Field]
-	eight blockSlab[[8]Field]
+	four    blockSlab[[4]Field]
+	eight   blockSlab[[8]Field]
+	sixteen blockSlab[[16]Field]
 	// last is the size of the block of the event since mark (0 for none,
 	// or one of its own).
 	last int
@@ -383,7 +385,7 @@ type slabs struct {
 func (s *slabs) mark() { s.last = 0 }
 
 // event returns an event with room for n Fields and, as room, c bytes
-// for its line, from a slab when n is at most eight and c fits (see
+// for its line, from a slab when n is at most sixteen and c fits (see
 // blockSlab.take); room is nil otherwise.
 func (s *slabs) event(n, c int) (ev *Event, lz *lazyFields, fs []Field, room []byte) {
 	switch {
@@ -399,6 +401,12 @@ func (s *slabs) event(n, c int) (ev *Event, lz *lazyFields, fs []Field, room []b
 		}
 		ev, lz, fs, room = s.eight.take(c)
 		s.last = 8
+	case n <= 16:
+		if s.sixteen.pools == nil {
+			s.sixteen.pools = &slabPools.sixteen
+		}
+		ev, lz, fs, room = s.sixteen.take(c)
+		s.last = 16
 	default:
 		ev, lz, fs = newLazyEvent(n)
 		return ev, lz, fs, nil
@@ -414,6 +422,8 @@ func (s *slabs) giveBack() {
 		s.four.giveBack()
 	case 8:
 		s.eight.giveBack()
+	case 16:
+		s.sixteen.giveBack()
 	}
 	s.last = 0
 }

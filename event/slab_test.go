@@ -98,8 +98,11 @@ func variedLines() []string {
 			}
 			fmt.Fprintf(&b, `"id":"e%d","pad":"%s",`, i, strings.Repeat("x", pad))
 		}
-		if i%7 == 0 {
-			// Nine Fields in the screen: allocated alone.
+		if i%11 == 0 {
+			// Twenty Fields in the screen: allocated alone.
+			b.WriteString(`"geo":{"country":["FR","DE","IT","ES","PT","BE","NL","LU","AT","CH","PL","CZ","SK","HU","SI","HR"]},`)
+		} else if i%7 == 0 {
+			// Nine Fields in the screen: a block of sixteen.
 			b.WriteString(`"geo":{"country":["FR","DE","IT","ES","PT"]},`)
 		} else if i%3 == 0 {
 			b.WriteString(`"geo":{"country":"FR","city":"Paris"},`)

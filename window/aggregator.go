@@ -194,7 +194,9 @@ func (a *Aggregator) Watermark() int64 { return a.wm }
 // at this event; the *Current is valid until the next call on a. Otherwise
 // the *Current is nil.
 //
-// Add does not keep key: a key new to a is copied.
+// Add keeps nothing of key or of args' strings, which may be views of an
+// event's line that its decoder reuses: a key new to a, and a value a
+// window keeps, are copied. It keeps ev only as Config.Hold makes it.
 func (a *Aggregator) Add(key string, t int64, args []Arg, ev *event.Event) (*Current, Status) {
 	if len(args) != len(a.plan.measures) {
 		panic(fmt.Sprintf("window: Add got %d arguments for %d measures", len(args), len(a.plan.measures)))

@@ -375,9 +375,10 @@ func TestRandomCorrectionsConverge(t *testing.T) {
 }
 
 // TestAddKeepsNoKey adds the same events to two aggregators of each kind,
-// one with each key its own string, the other with a view of one buffer
-// that is overwritten after every Add, as the engine's scratch bytes are:
-// their results, keys included, are the same.
+// one with each key and count_distinct value its own string, the other
+// with views of one buffer that is overwritten after every Add, as the
+// engine's scratch bytes and a released event's line are: their results,
+// keys included, are the same.
 func TestAddKeepsNoKey(t *testing.T) {
 	specs := []Spec{
 		{Kind: Tumbling, Size: 10 * time.Second},
@@ -417,13 +418,17 @@ func TestAddKeepsNoKey(t *testing.T) {
 			}
 			wc, wst := own.Add(e.key, e.t, e.args, nil)
 			if wc != nil {
-				want = append(want, fmt.Sprint("current ", wc.Key, wc.Start, wc.End, wc.Count))
+				want = append(want, fmt.Sprint("current ", wc.Key, wc.Start, wc.End, wc.Count, wc.Values))
 			}
-			buf = append(buf[:0], e.key...)
-			gc, gst := viewed.Add(unsafe.String(&buf[0], len(buf)), e.t, e.args, nil)
+			buf = append(append(buf[:0], e.key...), e.args[6].Str...)
+			args := slices.Clone(e.args)
+			if n := len(args[6].Str); n > 0 {
+				args[6].Str = unsafe.String(&buf[len(e.key)], n)
+			}
+			gc, gst := viewed.Add(unsafe.String(&buf[0], len(e.key)), e.t, args, nil)
 			copy(buf, "##########")
 			if gc != nil {
-				got = append(got, fmt.Sprint("current ", gc.Key, gc.Start, gc.End, gc.Count))
+				got = append(got, fmt.Sprint("current ", gc.Key, gc.Start, gc.End, gc.Count, gc.Values))
 			}
 			if gst != wst {
 				t.Fatalf("%v: event %d: %v, want %v", spec, i, gst, wst)

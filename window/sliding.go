@@ -2,6 +2,7 @@ package window
 
 import (
 	"math"
+	"strings"
 
 	"github.com/cep-project/cep/event"
 )
@@ -185,7 +186,14 @@ func (k *slideKey) push(p *plan, t int64, args []Arg, ev *event.Event) (dropped 
 			if !a.Missing && !kept {
 				dropped++
 			}
-			*k.q.str(i, s) = optStr{s: a.Str, ok: kept}
+			// The ring keeps its own copy, for the eviction: a.Str may
+			// be in an event's line, which its decoder reuses once the
+			// event is released.
+			o := optStr{ok: kept}
+			if kept {
+				o.s = strings.Clone(a.Str)
+			}
+			*k.q.str(i, s) = o
 		default:
 			x, ok := args[mi].num()
 			if !ok {
