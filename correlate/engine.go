@@ -268,8 +268,8 @@ type Engine struct {
 	// detRules is each detector's rule, for touchFiring to reach without
 	// waiting on the detector first.
 	detRules []*rules.Rule
-	// released releases the events a screen turned away once dispatched
-	// (see dispatch).
+	// released releases the events nothing keeps once dispatched (see
+	// dispatch).
 	released event.Releaser
 	// mayKeep marks the detectors that may keep an event, or a string of
 	// its memory, past its dispatch (see keepPlan); nil marks them all.

@@ -8,11 +8,13 @@ import "github.com/cep-project/cep/event"
 // An event it turns away reaches no detector, and nothing on the engine
 // reads it beyond its time and id, so it need not be decoded further; its
 // Prepared says so, and the engine does not route it again. It
-// is nil when the router hands every event to every rule (explaining),
-// and it makes nil for a stream whose every event some rule sees (a rule
-// that is not indexed, such as a sequence keyed by user, or an online
-// model that learns from the stream's labels). The functions
-// may run concurrently with the engine and with each other.
+// is nil when the router hands every event to every rule (explaining).
+// A stream whose every event some rule sees (a rule that is not indexed,
+// such as a sequence keyed by user, or an online model that learns from
+// the stream's labels) is not screened: its screen, when its rules keep
+// nothing of its events (keepPlan), only releases them, and it has none
+// otherwise. The functions may run concurrently with the engine and with
+// each other.
 func (e *Engine) Screens() func(stream string) *event.Screen {
 	idx, unscreened := e.router.idx, e.unscreened
 	if idx.all {

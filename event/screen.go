@@ -35,10 +35,9 @@ type Screen struct {
 	// with (Release) and keeps none past that but a copy (Detach): the
 	// events let through are then decoded into the slabs as well. Only
 	// a consumer that can tell, for each event, that nothing keeps it
-	// may say so (correlate.Engine, of a stream whose every rule is a
-	// filter that reads the event alone); any event it keeps holds on
-	// to its whole slab. An event a consumer holds (Hold) is copied out
-	// of its slab with its line.
+	// may say so (correlate.Engine, of a stream whose every rule keeps
+	// only copies); any event it keeps holds on to its whole slab. A
+	// held copy of an event (Hold) owns its line.
 	Releases bool
 }
 
