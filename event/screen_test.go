@@ -124,16 +124,24 @@ func TestScreenBacksOff(t *testing.T) {
 
 // checkScreened checks that decoding a line with a screen of some of
 // paths gives the error, or the reads, of decoding it with paths alone,
-// whether the screen lets the event through or not.
+// whether the screen lets the event through or not; and, with a screen
+// that releases (one that screens or one that only releases), that a
+// Detach'ed and a held copy read the same after the event's slab was
+// poisoned and reused.
 func checkScreened(t *testing.T, line []byte, paths [][]string) {
 	t.Helper()
 	proj := NewProjection(paths)
 	plain := Decoder{Stream: "f", Project: proj}
 	want, werr := plain.Decode(line)
-	for _, c := range []struct{ let, releases bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+	// only is a screen that only releases: every event into the slabs.
+	for _, c := range []struct{ let, releases, only bool }{{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false}, {false, true, true}} {
 		let := c.let
 		d := Decoder{Stream: "f", Project: proj}
-		d.SetScreen(&Screen{Project: NewProjection(paths[:1]), Pass: func(*Event) bool { return let }, Releases: c.releases})
+		if c.only {
+			d.SetScreen(&Screen{Releases: true})
+		} else {
+			d.SetScreen(&Screen{Project: NewProjection(paths[:1]), Pass: func(*Event) bool { return let }, Releases: c.releases})
+		}
 		got, err := d.Decode(line)
 		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
 			t.Fatalf("screened: error %v, want %v\nline %q", err, werr, line)
@@ -141,10 +149,12 @@ func checkScreened(t *testing.T, line []byte, paths [][]string) {
 		if err != nil {
 			continue
 		}
+		var held *Event
 		if c.releases {
-			// The copy outlives the event's slab holding others.
+			// The copies outlive the event's slab holding others.
 			ev := got
 			fields := fmt.Sprintf("%#v", ObjectValue(ev.Fields).Interface())
+			held = ev.Hold(proj, nil)
 			if got = ev.Detach(); got != ev {
 				poison(ev)
 			}
@@ -173,6 +183,20 @@ func checkScreened(t *testing.T, line []byte, paths [][]string) {
 		}
 		if g, w := ObjectValue(got.Full()).Interface(), ObjectValue(want.Full()).Interface(); !reflect.DeepEqual(g, w) {
 			t.Fatalf("screened: Full %#v, want %#v\nline %q", g, w, line)
+		}
+		if held == nil {
+			continue
+		}
+		th := held.Thaw()
+		if th.ID != want.ID || th.Time != want.Time || string(held.RawLine()) != string(want.Raw) {
+			t.Fatalf("held: id %q time %d line %q, want %q %d\nline %q", th.ID, th.Time, held.RawLine(), want.ID, want.Time, line)
+		}
+		for _, p := range paths {
+			gv, gok := th.Path(p...)
+			wv, wok := want.Path(p...)
+			if gok != wok || !reflect.DeepEqual(gv.Interface(), wv.Interface()) {
+				t.Fatalf("held: %v = %#v %v, want %#v %v\nline %q", p, gv.Interface(), gok, wv.Interface(), wok, line)
+			}
 		}
 	}
 }
