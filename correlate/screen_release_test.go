@@ -84,12 +84,7 @@ func TestFilteredReleased(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := event.Decoder{Stream: "payments", Project: rules.Projection(rs, "payments")}
-			s := e.Screens()("payments")
-			if s == nil || !s.Releases {
-				t.Fatalf("screen %+v: want one that says the engine releases", s)
-			}
-			d.SetScreen(s)
+			d := releasingDecoder(t, e, rs, "payments")
 			var prepare func([]*event.Event)
 			if prepared {
 				prepare = e.Preparer()()
@@ -166,12 +161,7 @@ sequence:
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := event.Decoder{Stream: "payments", Project: rules.Projection(rs, "payments")}
-	s := e.Screens()("payments")
-	if s == nil || !s.Releases {
-		t.Fatalf("payments: screen %+v, want one that releases", s)
-	}
-	d.SetScreen(s)
+	d := releasingDecoder(t, e, rs, "payments")
 	const gap, n = 64, 64 * 64
 	for i := range n {
 		amount := 5.0
@@ -199,4 +189,17 @@ sequence:
 			t.Fatalf("alert of events %s and %s, want two %d apart", a.Events[0].Event.ID, a.Events[1].Event.ID, gap)
 		}
 	}
+}
+
+// releasingDecoder is a decoder of stream with e's screen, which must say
+// that e releases the stream's events.
+func releasingDecoder(t *testing.T, e *Engine, rs []*rules.Rule, stream string) *event.Decoder {
+	t.Helper()
+	d := &event.Decoder{Stream: stream, Project: rules.Projection(rs, stream)}
+	s := e.Screens()(stream)
+	if s == nil || !s.Releases {
+		t.Fatalf("%s: screen %+v, want one that says the engine releases", stream, s)
+	}
+	d.SetScreen(s)
+	return d
 }
