@@ -133,9 +133,9 @@ func (d *sequence) emit(m nfa.Match) {
 	key := decodeKeyIn(b.key[:0], d.r.KeyNames, m.Key)
 	evidence := make([]alert.Evidence, len(m.Events))
 	for i, e := range m.Events {
-		// A match ending on the event being processed has it as its
-		// last evidence, which may be in its decoder's slab, released
-		// once dispatched: the alert, its fields and facts are of a copy.
+		// The matcher hands on a match's last event itself only when
+		// it is not in its decoder's slab (released once dispatched);
+		// should it, the alert, its fields and facts are of a copy.
 		m.Events[i].Event = e.Event.Detach()
 		evidence[i] = alert.Evidence{Step: e.Name, Event: m.Events[i].Event}
 	}

@@ -215,6 +215,11 @@ func inSlab(ev *Event) bool {
 	return ev.at != nil && lz != nil && lz.raw != nil && unsafe.Pointer(ev) == unsafe.Add(unsafe.Pointer(lz), -int(unsafe.Offsetof(lazyBlock[struct{}]{}.lz)))
 }
 
+// InSlab reports whether e is in a decoder's slab and not yet released:
+// its memory holds a later event once it is (see Release), so a reader
+// that keeps e past that keeps a copy (Detach, or a held copy).
+func (e *Event) InSlab() bool { return inSlab(e) }
+
 // Detach returns e itself, or a copy of it when e is in a decoder's
 // slab (see Screen.Releases): the copy has its own block and bytes, none
 // of the slab's memory, and so outlives e's release. A consumer that

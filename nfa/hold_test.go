@@ -217,3 +217,47 @@ func TestViewThawsWhatStepsRead(t *testing.T) {
 		})
 	}
 }
+
+// A match ending on an event in its decoder's slab, which its consumer
+// releases and its decoder reuses, takes the event's held copy as its
+// last evidence, never the event; one of no slab, the event itself.
+func TestLiveEvidenceOfASlab(t *testing.T) {
+	n := holdPattern(t)
+	proj := event.NewProjection([][]string{{"k"}})
+	for _, slabbed := range []bool{false, true} {
+		dec := event.Decoder{Stream: "s", Project: proj}
+		if slabbed {
+			dec.SetScreen(&event.Screen{Releases: true})
+		}
+		m := NewMatcher(n, Options{Hold: func(ev *event.Event) *event.Event { return ev.Hold(proj, nil) }})
+		var live *event.Event
+		matches := 0
+		emit := func(mt Match) {
+			matches++
+			last := mt.Events[len(mt.Events)-1].Event
+			if last.InSlab() {
+				t.Errorf("slabbed=%v: a match's last evidence %s is in a slab", slabbed, last.ID)
+			}
+			if (last == live) == slabbed {
+				t.Errorf("slabbed=%v: a match's last evidence is the event itself: %v, want %v", slabbed, last == live, !slabbed)
+			}
+		}
+		for i, k := range []string{"a", "b", "a", "a", "b"} {
+			ev, err := dec.Decode(fmt.Appendf(nil, `{"id":"e%d","ts":%d,"k":%q}`, i, i+1, k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.InSlab() != slabbed {
+				t.Fatalf("slabbed=%v: event %d in a slab: %v", slabbed, i, ev.InSlab())
+			}
+			live = ev
+			if err := m.Process("key", ev, emit); err != nil {
+				t.Fatal(err)
+			}
+			event.Release(ev)
+		}
+		if matches == 0 {
+			t.Fatalf("slabbed=%v: no match", slabbed)
+		}
+	}
+}

@@ -145,7 +145,7 @@ func (m *Matcher) emitMatch(key string, c completed, timedOut bool, ev *event.Ev
 	for x := c.p.node; x != nil; x = x.prev {
 		k--
 		e := x.ev
-		if e == m.liveHeld {
+		if e == m.liveHeld && !m.live.InSlab() {
 			e = m.live
 		} else {
 			// Its reader thaws it, if it reads its values.
