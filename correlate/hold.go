@@ -114,8 +114,8 @@ func (e *Engine) packer(stream string) *event.Packer {
 // a detector keeps of an event is a held copy, which owns its line
 // (event.Event.Hold), or its own copy of a key or value
 // (window.Aggregator.Add, join.Joiner.Add), and an alert is made of
-// copies (filter.fire, sequence.emit, joinDet.emit); baselines keep
-// numbers under keys of their own. Three kinds of rule may keep more:
+// copies (filter.fire, nfa.Matcher's evidence, joinDet.emit); baselines
+// keep numbers under keys of their own. Three kinds of rule may keep more:
 // one whose expressions read facts, which a Redis store caches under the
 // event's strings; one that reads events whole, whose detector keeps the
 // event itself (holder); and a sharded one, stepped after the dispatch
