@@ -307,10 +307,11 @@ func (e *Event) Detach() *Event {
 	return c
 }
 
-// ownLine returns e's line and id, copied out of its slab when e is a
-// slab's own (one allocation for both), so that a held copy of e, which
-// keeps nothing else of it, outlives its release. An id in the line is
-// found in the copy.
+// ownLine returns e's line and id, copied out of its slab when its slab's
+// bytes hold them (one allocation for both), so that a held copy of e,
+// which keeps nothing else of it, outlives its release. An id in the line
+// is found in the copy. A line too long for its slab has an allocation of
+// its own, with its decoded text and id, and is not copied.
 func (e *Event) ownLine() ([]byte, string) {
 	if !inSlab(e) {
 		return e.Raw, e.ID
@@ -318,10 +319,14 @@ func (e *Event) ownLine() ([]byte, string) {
 	ref := (*slabRef)(e.at)
 	n := len(e.Raw)
 	within := func(p, lo uintptr, size int) bool { return p >= lo && p < lo+uintptr(size) }
-	at := uintptr(unsafe.Pointer(unsafe.StringData(e.ID)))
+	slab := uintptr(unsafe.Pointer(unsafe.SliceData(ref.bytes)))
 	line := uintptr(unsafe.Pointer(unsafe.SliceData(e.Raw)))
+	if n == 0 || !within(line, slab, len(ref.bytes)) {
+		return e.Raw, e.ID
+	}
+	at := uintptr(unsafe.Pointer(unsafe.StringData(e.ID)))
 	inLine := len(e.ID) > 0 && within(at, line, n)
-	inBytes := len(e.ID) > 0 && !inLine && within(at, uintptr(unsafe.Pointer(unsafe.SliceData(ref.bytes))), len(ref.bytes))
+	inBytes := len(e.ID) > 0 && !inLine && within(at, slab, len(ref.bytes))
 	size := n
 	if inBytes {
 		size += len(e.ID)

@@ -522,8 +522,9 @@ func poison(ev *Event) {
 // TestHoldOutlivesRelease: with a Screen that only releases, every event
 // goes into the slabs, and a held copy of one (Hold, with or without a
 // Packer) keeps its own line and id, whether the id is in the line, a
-// number printed after it, or a hash of it: read after its event's slab
-// was reused many times over, it is the event it was.
+// number printed after it, or a hash of it, and whether the line is in
+// the slab's bytes or, too long, in an allocation of its own: read after
+// its event's slab was reused many times over, it is the event it was.
 func TestHoldOutlivesRelease(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -535,6 +536,13 @@ func TestHoldOutlivesRelease(t *testing.T) {
 		}},
 		{"id a hash", func(k int) []byte {
 			return fmt.Appendf(nil, `{"ts":%d,"type":"t%d","user":"u\u00e9%d"}`, 1000+k, k%4, k%11)
+		}},
+		{"some lines too long for a slab", func(k int) []byte {
+			pad := ""
+			if k%7 == 0 {
+				pad = strings.Repeat("x", 70000) // beyond half a slab at its largest
+			}
+			return fmt.Appendf(nil, `{"ts":%d,"id":%d,"type":"t%d","user":"u%d","pad":"%s"}`, 1000+k, 500000+k, k%4, k%11, pad)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
