@@ -144,11 +144,28 @@ func (b *blockSlab[A]) next() {
 	b.reused = s != nil
 	if s == nil {
 		s = &slab[A]{bytes: make([]byte, minSlabBytes<<b.size)}
-		s.ref.put = func() { pool.Put(s) }
+		s.ref.put = func() {
+			if poisonReleased {
+				s.poison()
+			}
+			pool.Put(s)
+		}
 		s.ref.fields = int32(unsafe.Sizeof(s.blocks[0].fs) / unsafe.Sizeof(Field{}))
 		s.ref.bytes = s.bytes
 	}
 	b.cur, b.n, b.used, b.asked = s, 0, 0, 0
+}
+
+// poison overwrites what the slab's events held, once every one of them
+// is released: their lines and text with 'Z's, their headers and Fields
+// with zeros. A reader that kept one past its release (or a string of
+// its line) then reads garbage or crashes instead of, now and then,
+// another event's bytes.
+func (s *slab[A]) poison() {
+	for i := range s.bytes {
+		s.bytes[i] = 'Z'
+	}
+	clear(s.blocks[:])
 }
 
 // slabSize is the size, an index of slabPools' pools, of a slab for lines
