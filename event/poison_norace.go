@@ -2,5 +2,5 @@
 
 package event
 
-// poisonReleased: see poison_race.go.
-const poisonReleased = false
+// raceBuild: see poison_race.go.
+const raceBuild = false

@@ -45,6 +45,9 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 }, func(shared []byte) {
 	bin, data, _ := bytes.Cut(shared, []byte{0})
 	cepBin, fraudData = string(bin), string(data)
+	// Every cep the specs run poisons a slab once its events are
+	// released (event/poison.go): a read after a release fails a spec.
+	Expect(os.Setenv("CEP_POISON_SLABS", "1")).To(Succeed())
 	SetDefaultEventuallyTimeout(30 * time.Second)
 })
 
