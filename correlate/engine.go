@@ -513,10 +513,10 @@ func (e *Engine) push(ev *event.Event, now time.Time) {
 			}
 		}
 		if !kept {
-			// As in dispatch: a late event of a stream of filters was
-			// left in its slab, and each slab kept for the collector
-			// meant a fresh one for the decoder (out-of-order Windows
-			// logs: 40% of the events).
+			// As in dispatch: a late event nothing keeps was left in
+			// its slab, and each slab kept for the collector meant a
+			// fresh one for the decoder (out-of-order Windows logs:
+			// 40% of the events).
 			e.releaseEvent(ev)
 		}
 		return
@@ -771,7 +771,7 @@ func (e *Engine) lateFor(r *rules.Rule) string {
 
 // dispatchLate hands a late event to the detectors whose rules take late
 // events (late: process or correct); it reports whether any did, and
-// whether any but a filter reading the event alone saw it (see dispatch).
+// whether any that may keep the event saw it (see dispatch).
 //
 // Windows and joins judge lateness themselves, per window and per buffer
 // as Flink does: an event behind the watermark still counts while its

@@ -286,8 +286,9 @@ func (e *Event) holdLine(p *Projection, pk *Packer, prepacked *Prepacked, minSav
 	if n := countAll(e.Fields); n > 0 && heldSaving(n) < minSaving {
 		return e.Detach()
 	}
-	raw, id := e.ownLine()
-	h := &Event{Stream: e.Stream, ID: id, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: raw}
+	// The copy's line and id are packed ones, or its own (ownLine): never
+	// the event's, which may be its decoder's slab's.
+	h := &Event{Stream: e.Stream, Time: e.Time, Seq: e.Seq, Line: e.Line}
 	if pk != nil && prepacked != nil && len(prepacked.b) > len(e.ID) {
 		// Prepack put the id after the packed line, as pack does.
 		b := prepacked.b
@@ -306,6 +307,7 @@ func (e *Event) holdLine(p *Projection, pk *Packer, prepacked *Prepacked, minSav
 			return h
 		}
 	}
+	h.Raw, h.ID = e.ownLine()
 	h.lazy = p.heldFor(e.lazy.lim)
 	return h
 }
