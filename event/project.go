@@ -288,8 +288,8 @@ func (e *Event) holdLine(p *Projection, pk *Packer, prepacked *Prepacked, minSav
 	}
 	// The copy's line and id are packed ones, or its own (ownLine): never
 	// the event's, which may be its decoder's slab's.
-	h := &Event{Stream: e.Stream, Time: e.Time, Seq: e.Seq, Line: e.Line}
 	if pk != nil && prepacked != nil && len(prepacked.b) > len(e.ID) {
+		h := &Event{Stream: e.Stream, Time: e.Time, Seq: e.Seq, Line: e.Line}
 		// Prepack put the id after the packed line, as pack does.
 		b := prepacked.b
 		n := len(b) - len(e.ID)
@@ -303,11 +303,11 @@ func (e *Event) holdLine(p *Projection, pk *Packer, prepacked *Prepacked, minSav
 	}
 	if pk != nil {
 		if raw, id, ok := pk.pack(e.Raw, e.ID); ok {
-			h.Raw, h.ID, h.lazy = raw, id, p.packedFor(e.lazy.lim, pk)
-			return h
+			return &Event{Stream: e.Stream, ID: id, Time: e.Time, Seq: e.Seq, Line: e.Line, Raw: raw, lazy: p.packedFor(e.lazy.lim, pk)}
 		}
 	}
-	h.Raw, h.ID = e.ownLine()
+	h := e.ownLine()
+	h.Stream, h.Time, h.Seq, h.Line = e.Stream, e.Time, e.Seq, e.Line
 	h.lazy = p.heldFor(e.lazy.lim)
 	return h
 }

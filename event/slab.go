@@ -325,13 +325,42 @@ func (e *Event) Detach() *Event {
 }
 
 // ownLine returns e's line and id, copied out of its slab when its slab's
-// bytes hold them (one allocation for both), so that a held copy of e,
-// which keeps nothing else of it, outlives its release. An id in the line
-// is found in the copy. A line too long for its slab has an allocation of
-// its own, with its decoded text and id, and is not copied.
-func (e *Event) ownLine() ([]byte, string) {
+// bytes hold them, so that a held copy of e, which keeps nothing else of
+// it, outlives its release. An id in the line is found in the copy. A line
+// too long for its slab has an allocation of its own, with its decoded
+// text and id, and is not copied.
+//
+// The copy is made in the same allocation as the held copy's header
+// (newHeld) while both fit a small size class: it takes one allocation
+// and one object for the collector to mark where the two took two.
+func (e *Event) ownLine() *Event {
+	size, inLine, inBytes := e.lineCopy()
+	if size == 0 {
+		h := new(Event)
+		h.Raw, h.ID = e.Raw, e.ID
+		return h
+	}
+	h, buf := newHeld(size)
+	n := len(e.Raw)
+	copy(buf, e.Raw)
+	h.Raw, h.ID = buf[:n:n], e.ID
+	switch {
+	case inLine:
+		at := uintptr(unsafe.Pointer(unsafe.StringData(e.ID))) - uintptr(unsafe.Pointer(unsafe.SliceData(e.Raw)))
+		h.ID = unsafe.String(&buf[at], len(e.ID))
+	case inBytes:
+		copy(buf[n:], e.ID)
+		h.ID = unsafe.String(&buf[n], len(e.ID))
+	}
+	return h
+}
+
+// lineCopy returns the bytes a copy of e's line takes, with its id when
+// the slab's bytes hold the id past the line (inBytes), or 0 when e's line
+// is its own; inLine is an id within the line.
+func (e *Event) lineCopy() (size int, inLine, inBytes bool) {
 	if !inSlab(e) {
-		return e.Raw, e.ID
+		return 0, false, false
 	}
 	ref := (*slabRef)(e.at)
 	n := len(e.Raw)
@@ -339,26 +368,65 @@ func (e *Event) ownLine() ([]byte, string) {
 	slab := uintptr(unsafe.Pointer(unsafe.SliceData(ref.bytes)))
 	line := uintptr(unsafe.Pointer(unsafe.SliceData(e.Raw)))
 	if n == 0 || !within(line, slab, len(ref.bytes)) {
-		return e.Raw, e.ID
+		return 0, false, false
 	}
 	at := uintptr(unsafe.Pointer(unsafe.StringData(e.ID)))
-	inLine := len(e.ID) > 0 && within(at, line, n)
-	inBytes := len(e.ID) > 0 && !inLine && within(at, slab, len(ref.bytes))
-	size := n
+	inLine = len(e.ID) > 0 && within(at, line, n)
+	inBytes = len(e.ID) > 0 && !inLine && within(at, slab, len(ref.bytes))
+	size = n
 	if inBytes {
 		size += len(e.ID)
 	}
-	buf := make([]byte, size)
-	copy(buf, e.Raw)
-	id := e.ID
+	return size, inLine, inBytes
+}
+
+// heldWith is a held event's header with room for its line after it.
+type heldWith[B any] struct {
+	ev  Event
+	buf B
+}
+
+// newHeld returns a header and size bytes for its line, in one object
+// when the two fit the allocator's size classes up to 512 bytes (the
+// header is 128; past 512 an object with pointers takes a header of its
+// own). The arrays follow the size classes, so that what the line does
+// not fill is what a separate allocation of it would round up to anyway.
+func newHeld(size int) (*Event, []byte) {
 	switch {
-	case inLine:
-		id = unsafe.String(&buf[at-line], len(e.ID))
-	case inBytes:
-		copy(buf[n:], e.ID)
-		id = unsafe.String(&buf[n], len(e.ID))
+	case size <= 64:
+		return held[[64]byte](size)
+	case size <= 80:
+		return held[[80]byte](size)
+	case size <= 96:
+		return held[[96]byte](size)
+	case size <= 112:
+		return held[[112]byte](size)
+	case size <= 128:
+		return held[[128]byte](size)
+	case size <= 160:
+		return held[[160]byte](size)
+	case size <= 192:
+		return held[[192]byte](size)
+	case size <= 224:
+		return held[[224]byte](size)
+	case size <= 256:
+		return held[[256]byte](size)
+	case size <= 288:
+		return held[[288]byte](size)
+	case size <= 320:
+		return held[[320]byte](size)
+	case size <= 352:
+		return held[[352]byte](size)
+	case size <= 384:
+		return held[[384]byte](size)
 	}
-	return buf[:n:n], id
+	return new(Event), make([]byte, size)
+}
+
+func held[B any](size int) (*Event, []byte) {
+	h := new(heldWith[B])
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&h.buf)), unsafe.Sizeof(h.buf))
+	return &h.ev, buf[:size:size]
 }
 
 // A Releaser releases events as Release does, but tells a slab of its

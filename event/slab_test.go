@@ -537,6 +537,10 @@ func TestHoldOutlivesRelease(t *testing.T) {
 		{"id a hash", func(k int) []byte {
 			return fmt.Appendf(nil, `{"ts":%d,"type":"t%d","user":"u\u00e9%d"}`, 1000+k, k%4, k%11)
 		}},
+		{"lines of every size class", func(k int) []byte {
+			pad := strings.Repeat("y", k*13%420)
+			return fmt.Appendf(nil, `{"ts":%d,"id":"e%d","type":"t%d","user":"u%d","pad":"%s"}`, 1000+k, k, k%4, k%11, pad)
+		}},
 		{"some lines too long for a slab", func(k int) []byte {
 			pad := ""
 			if k%7 == 0 {
@@ -598,5 +602,31 @@ func TestHoldOutlivesRelease(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNewHeld checks the room newHeld gives a held copy's line: all of
+// it, apart from the header, and in the header's object while the two fit
+// the small size classes.
+func TestNewHeld(t *testing.T) {
+	for size := 1; size <= 600; size++ {
+		h, buf := newHeld(size)
+		if len(buf) != size || cap(buf) != size {
+			t.Fatalf("newHeld(%d): len %d cap %d", size, len(buf), cap(buf))
+		}
+		head := uintptr(unsafe.Pointer(h))
+		at := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+		if at < head+unsafe.Sizeof(*h) && at+uintptr(size) > head {
+			t.Fatalf("newHeld(%d): the line's room overlaps the header", size)
+		}
+		if together := at == head+unsafe.Sizeof(*h); together != (size <= 384) {
+			t.Errorf("newHeld(%d): line after the header %v, want %v", size, together, size <= 384)
+		}
+		for i := range buf {
+			buf[i] = 0xff
+		}
+		if h.Raw != nil || h.ID != "" || h.Stream != "" || h.lazy != nil {
+			t.Fatalf("newHeld(%d): filling the line's room wrote into the header", size)
+		}
 	}
 }
