@@ -356,3 +356,51 @@ func TestUntaken(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessBytesKeepsNoBuffer feeds keys in one buffer that is
+// overwritten after each event, as the engine's is: a key with no state is
+// read in place, so what lasts (a new state, a match, also one completed
+// by the event that started it) must keep its own copy.
+func TestProcessBytesKeepsNoBuffer(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    Pattern
+		feed string // key:event pairs
+		want []string
+	}{
+		{"new state", Pattern{Steps: []Step{st("a", is("a")), st("b", is("b"))}, Within: 100},
+			"k1:a1 k2:b2 k3:b3 k1:b4 k2:a5 k4:c6 k2:b7", []string{"k1 a:a1 b:b4", "k2 a:a5 b:b7"}},
+		{"match on the first event", Pattern{Steps: []Step{st("a", is("a"))}},
+			"k1:a1 k2:b2 k3:a3", []string{"k1 a:a1", "k3 a:a3"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewMatcher(mustCompile(t, c.p), Options{})
+			var got []string
+			var matches []Match
+			emit := func(mt Match) { matches = append(matches, mt) }
+			buf := make([]byte, 0, 8)
+			for i, pair := range strings.Fields(c.feed) {
+				key, id, _ := strings.Cut(pair, ":")
+				ev := events(t, id)[0]
+				ev.Time, ev.Seq = int64(i+1), uint64(i+1)
+				buf = append(buf[:0], key...)
+				if err := m.ProcessBytes(buf, ev, emit); err != nil {
+					t.Fatal(err)
+				}
+				copy(buf[:cap(buf)], "XXXXXXXX")
+			}
+			for _, mt := range matches {
+				got = append(got, mt.Key+" "+render(mt, false, true))
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("matches %q, want %q", got, c.want)
+			}
+			if err := m.Advance(1000, emit); err != nil {
+				t.Fatal(err)
+			}
+			if n := m.Stats().Keys; n != 0 {
+				t.Errorf("%d keys left after the window, want 0", n)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package nfa
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cep-project/cep/event"
 )
@@ -38,6 +39,9 @@ func (m *Matcher) step(key string, ks *KeyState, ev *event.Event, emit func(Matc
 	}
 	m.ev, m.charged, m.held = nil, nil, nil
 	if ks == nil {
+		if m.keyInPlace && (len(m.out) > 0 || len(m.fins) > 0) {
+			key = strings.Clone(key)
+		}
 		if len(m.out) == 0 {
 			if len(m.fins) > 0 {
 				// A match that completes on the event that started it needs
