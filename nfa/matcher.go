@@ -126,6 +126,9 @@ type Matcher struct {
 	// keyInPlace, during a step, says its key is the caller's buffer,
 	// which step copies before anything keeps it (see ProcessBytes).
 	keyInPlace bool
+	// settling is settle's list of a key's completed matches while the
+	// key holds none back (see settle).
+	settling []completed
 	// emptied are the keyed groups takeKeyed emptied, and sweep says a
 	// take may have emptied any, for unpark to drop (dropEmptyKeyed).
 	emptied []int32

@@ -2,6 +2,7 @@ package nfa
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cep-project/cep/event"
 )
@@ -16,6 +17,13 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 		return
 	}
 	held := ks.heldMatches()
+	// Most matches go out at once, held by nothing: they wait in the
+	// matcher's scratch list, and the key gets a list of its own only
+	// for what is left waiting.
+	scratch := held == nil
+	if scratch {
+		held = m.settling[:0]
+	}
 	for _, c := range fins {
 		// Keep held ordered by start; equal starts keep creation order.
 		i := len(held)
@@ -26,6 +34,11 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 		copy(held[i+1:], held[i:])
 		held[i] = c
 		m.stats.Held++
+	}
+	used := len(held)
+	if scratch {
+		m.settling = held[:0]
+		defer clear(m.settling[:used])
 	}
 	skip := m.nfa.skip.Kind != NoSkip
 	for len(held) > 0 {
@@ -53,6 +66,9 @@ func (m *Matcher) settle(key string, ks *KeyState, fins []completed, ev *event.E
 				}
 			}
 		}
+	}
+	if scratch {
+		held = slices.Clone(held)
 	}
 	ks.setHeld(held)
 }
@@ -173,7 +189,8 @@ func (m *Matcher) emitMatch(key string, c completed, timedOut bool, ev *event.Ev
 		if timedOut {
 			kind, reason = TimedOut, m.expiryReason(c.p, c.time)
 		}
-		m.note(Note{Kind: kind, Key: key, Event: ev, Time: c.time, Partial: c.p.id, Reason: reason, Match: &mt})
+		noted := mt // mt itself stays off the heap when no one observes
+		m.note(Note{Kind: kind, Key: key, Event: ev, Time: c.time, Partial: c.p.id, Reason: reason, Match: &noted})
 	}
 	if emit != nil {
 		emit(mt)
