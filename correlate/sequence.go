@@ -128,10 +128,22 @@ func (d *sequence) restore(key string, val []byte) error {
 	return d.m.Restore(val)
 }
 
+// matchBlock is an alert of a match with room for the evidence of most
+// sequences.
+type matchBlock struct {
+	alertBlock
+	evs [4]alert.Evidence
+}
+
 func (d *sequence) emit(m nfa.Match) {
-	b := new(alertBlock)
+	b := new(matchBlock)
 	key := decodeKeyIn(b.key[:0], d.r.KeyNames, m.Key)
-	evidence := make([]alert.Evidence, len(m.Events))
+	evidence := b.evs[:0]
+	if len(m.Events) > len(b.evs) {
+		evidence = make([]alert.Evidence, len(m.Events))
+	} else {
+		evidence = evidence[:len(m.Events)]
+	}
 	for i, e := range m.Events {
 		// The matcher hands on a match's last event itself only when
 		// it is not in its decoder's slab (released once dispatched);
@@ -144,7 +156,7 @@ func (d *sequence) emit(m nfa.Match) {
 	if m.TimedOut {
 		extra = []string{"timed_out", strconv.FormatInt(m.Time, 10)}
 	}
-	a := d.e.fillAlert(b, d.r, key, m.Time, evidence, d.act, extra...)
+	a := d.e.fillAlert(&b.alertBlock, d.r, key, m.Time, evidence, d.act, extra...)
 	a.TimedOut = m.TimedOut
 	d.e.emit(d.r, a, m.Key)
 }
