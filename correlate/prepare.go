@@ -114,6 +114,7 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 			keyedDets   []int32
 			keyedPack   *event.Packer
 			packBuf     []byte
+			arena       prepArena
 		)
 		return func(evs []*event.Event) {
 			cands, ends = cands[:0], ends[:0]
@@ -166,7 +167,11 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 						continue
 					}
 				}
-				p, room := newPrepared(len(idx), len(keyedDets))
+				var in *prepArena
+				if ev.InSlab() {
+					in = &arena
+				}
+				p, room := newPrepared(len(idx), len(keyedDets), in)
 				p.By = by
 				hits := p.Hits
 				for j, i := range idx {
@@ -219,45 +224,52 @@ func (e *Engine) packAheadFor() map[string]*event.Packer {
 
 // newPrepared returns a Prepared with Hits for hits filters and room for
 // the verdicts of keys keyed detectors, and room for their keys' bytes:
-// in one allocation when there are up to four filters and eight keyed
+// in one block when there are up to four filters and eight keyed
 // detectors, as on all but the widest streams. Grown key by key, the
 // payments of the fraud example (five keyed rules) took six allocations
-// each, a fifth of all the bytes the replay allocated.
-func newPrepared(hits, keys int) (*event.Prepared, []byte) {
+// each, a fifth of all the bytes the replay allocated. With an arena the
+// block is one of a chunk of them (see prepArena).
+func newPrepared(hits, keys int, ar *prepArena) (*event.Prepared, []byte) {
 	switch {
 	case hits == 0:
-		return preparedWith[[0]int32](hits, keys)
+		return preparedWith[[0]int32](0, hits, keys, ar)
 	case hits == 1:
-		return preparedWith[[1]int32](hits, keys)
+		return preparedWith[[1]int32](1, hits, keys, ar)
 	case hits <= 4:
-		return preparedWith[[4]int32](hits, keys)
+		return preparedWith[[4]int32](2, hits, keys, ar)
 	}
-	p, room := preparedWith[[0]int32](0, keys)
+	p, room := preparedWith[[0]int32](0, 0, keys, ar)
 	p.Hits = make([]int32, hits)
 	return p, room
 }
 
-func preparedWith[H any](hits, keys int) (*event.Prepared, []byte) {
+// preparedWith is newPrepared with room for H hits, the shape hs of
+// three.
+func preparedWith[H any](hs, hits, keys int, ar *prepArena) (*event.Prepared, []byte) {
+	shape := hs * keyShapes
 	switch {
 	case keys == 0:
-		return newPreparedBlock[H, [0]event.PreparedKey, [0]byte](hits)
+		return takeBlock[H, [0]event.PreparedKey, [0]byte](ar, shape, hits)
 	case keys == 1:
-		return newPreparedBlock[H, [1]event.PreparedKey, [24]byte](hits)
+		return takeBlock[H, [1]event.PreparedKey, [24]byte](ar, shape+1, hits)
 	case keys == 2:
-		return newPreparedBlock[H, [2]event.PreparedKey, [48]byte](hits)
+		return takeBlock[H, [2]event.PreparedKey, [48]byte](ar, shape+2, hits)
 	case keys <= 4:
-		return newPreparedBlock[H, [4]event.PreparedKey, [64]byte](hits)
+		return takeBlock[H, [4]event.PreparedKey, [64]byte](ar, shape+3, hits)
 	case keys <= 6:
 		// The fraud example's payments (five keyed rules): 416 bytes
 		// where room for eight took 576.
-		return newPreparedBlock[H, [6]event.PreparedKey, [96]byte](hits)
+		return takeBlock[H, [6]event.PreparedKey, [96]byte](ar, shape+4, hits)
 	case keys <= 8:
-		return newPreparedBlock[H, [8]event.PreparedKey, [128]byte](hits)
+		return takeBlock[H, [8]event.PreparedKey, [128]byte](ar, shape+5, hits)
 	}
-	p, _ := newPreparedBlock[H, [0]event.PreparedKey, [0]byte](hits)
+	p, _ := takeBlock[H, [0]event.PreparedKey, [0]byte](ar, shape, hits)
 	p.Keys = make([]event.PreparedKey, 0, keys)
 	return p, nil
 }
+
+// keyShapes is the number of preparedWith's shapes of keys.
+const keyShapes = 6
 
 // preparedBlock is a Prepared with its hits, keys and the keys' bytes.
 type preparedBlock[H, K, R any] struct {
@@ -267,8 +279,51 @@ type preparedBlock[H, K, R any] struct {
 	room R
 }
 
-func newPreparedBlock[H, K, R any](hits int) (*event.Prepared, []byte) {
-	b := new(preparedBlock[H, K, R])
+// prepArena hands out one preparer's blocks from chunks of chunkBytes,
+// an allocation a chunk where there was one an event (in the sequence
+// scenario a third of all it allocated). A chunk lives while any of its
+// events' Prepared does, so only events in their decoders' slabs take
+// from it: the engine releases them once dispatched, and neither a
+// released event (event.Release) nor a copy (event.Event.Detach, a held
+// copy) keeps its Prepared.
+type prepArena struct {
+	// chunks holds, by shape, a *blockChunk of that shape's type.
+	chunks [3 * keyShapes]any
+}
+
+// chunkBytes is what a chunk takes, and what one kept event would pin:
+// 63 blocks of the commonest shape (one keyed detector, no filter). It is
+// one of the allocator's size classes, and a chunk fills it but for the
+// header the allocator puts before an object of pointers of more than
+// 512 bytes; a chunk of 32 blocks of 128 bytes took the next class, 4,864
+// bytes, and so allocated more than a block for each event did.
+const chunkBytes = 8192
+
+// chunkBlocks is the blocks of a chunk of blocks of size bytes.
+func chunkBlocks(size uintptr) int { return max(1, int((chunkBytes-8)/size)) }
+
+type blockChunk[H, K, R any] struct{ free []preparedBlock[H, K, R] }
+
+// takeBlock returns a block of its shape from ar's chunk, or a block of
+// its own without an arena.
+func takeBlock[H, K, R any](ar *prepArena, shape, hits int) (*event.Prepared, []byte) {
+	if ar == nil {
+		return fillBlock(new(preparedBlock[H, K, R]), hits)
+	}
+	c, _ := ar.chunks[shape].(*blockChunk[H, K, R])
+	if c == nil {
+		c = new(blockChunk[H, K, R])
+		ar.chunks[shape] = c
+	}
+	if len(c.free) == 0 {
+		c.free = make([]preparedBlock[H, K, R], chunkBlocks(unsafe.Sizeof(c.free[0])))
+	}
+	b := &c.free[0]
+	c.free = c.free[1:]
+	return fillBlock(b, hits)
+}
+
+func fillBlock[H, K, R any](b *preparedBlock[H, K, R], hits int) (*event.Prepared, []byte) {
 	if n := unsafe.Sizeof(b.hits) / unsafe.Sizeof(int32(0)); n > 0 {
 		b.p.Hits = unsafe.Slice((*int32)(unsafe.Pointer(&b.hits)), n)[:hits:hits]
 	}

@@ -608,35 +608,52 @@ func TestManyFiltersByStream(t *testing.T) {
 
 // TestNewPrepared: whatever the numbers of filters and keyed detectors,
 // a Prepared has a hit for each filter and room for each detector's
-// verdicts, and its hits, keys and room never share memory.
+// verdicts, and its hits, keys and room never share memory, nor with any
+// other Prepared taken from the same arena, chunk after chunk.
 func TestNewPrepared(t *testing.T) {
-	for hits := range 7 {
-		for keys := range 11 {
-			p, room := newPrepared(hits, keys)
-			if len(p.Hits) != hits || len(p.Keys) != 0 || cap(p.Keys) < keys {
-				t.Fatalf("newPrepared(%d, %d): %d hits, keys %d of %d", hits, keys, len(p.Hits), len(p.Keys), cap(p.Keys))
+	for _, ar := range []*prepArena{nil, {}} {
+		type taken struct {
+			p          *event.Prepared
+			room       []byte
+			hits, keys int
+			tag        byte
+		}
+		var all []taken
+		for n := range 2*chunkBlocks(16) + 1 {
+			for hits := range 7 {
+				for keys := range 11 {
+					p, room := newPrepared(hits, keys, ar)
+					if len(p.Hits) != hits || len(p.Keys) != 0 || cap(p.Keys) < keys {
+						t.Fatalf("newPrepared(%d, %d): %d hits, keys %d of %d", hits, keys, len(p.Hits), len(p.Keys), cap(p.Keys))
+					}
+					x := taken{p, room, hits, keys, byte(n*77 + hits*11 + keys)}
+					for i := range p.Hits {
+						p.Hits[i] = int32(i+1) + int32(x.tag)<<8
+					}
+					for i := range room {
+						room[i] = x.tag
+					}
+					for i := range keys {
+						p.Keys = append(p.Keys, event.PreparedKey{Det: int32(-i - 1), Decided: ^uint64(i) + uint64(x.tag)})
+					}
+					all = append(all, x)
+				}
 			}
-			for i := range p.Hits {
-				p.Hits[i] = int32(i + 1)
-			}
-			for i := range room {
-				room[i] = 0xEE
-			}
-			for i := range keys {
-				p.Keys = append(p.Keys, event.PreparedKey{Det: int32(-i - 1), Decided: ^uint64(i)})
-			}
-			for i := range room {
-				if room[i] != 0xEE {
-					t.Fatalf("newPrepared(%d, %d): the keys overwrote room[%d]", hits, keys, i)
+		}
+		for _, x := range all {
+			p, hits, keys := x.p, x.hits, x.keys
+			for i := range x.room {
+				if x.room[i] != x.tag {
+					t.Fatalf("newPrepared(%d, %d): room[%d] overwritten", hits, keys, i)
 				}
 			}
 			for i, h := range p.Hits {
-				if h != int32(i+1) {
+				if h != int32(i+1)+int32(x.tag)<<8 {
 					t.Fatalf("newPrepared(%d, %d): hit %d is %d after the keys", hits, keys, i, h)
 				}
 			}
 			for i, k := range p.Keys {
-				if k.Det != int32(-i-1) || k.Decided != ^uint64(i) {
+				if k.Det != int32(-i-1) || k.Decided != ^uint64(i)+uint64(x.tag) {
 					t.Fatalf("newPrepared(%d, %d): key %d is %+v", hits, keys, i, k)
 				}
 			}

@@ -220,7 +220,9 @@ func take(ev *Event) *slabRef {
 		return nil
 	}
 	r := (*slabRef)(ev.at)
-	ev.at = nil
+	// Nor does it keep what was prepared of it (a block of a chunk that
+	// a kept pointer would pin; see correlate's prepArena).
+	ev.at, ev.Prepared = nil, nil
 	return r
 }
 
@@ -312,7 +314,9 @@ func (e *Event) Detach() *Event {
 			}
 		}
 	}
-	*c = Event{Stream: e.Stream, ID: movedString(e.ID), Time: e.Time, Seq: e.Seq, Line: e.Line, Prepared: e.Prepared}
+	// What was prepared of e is for its dispatch, which reads e; a copy
+	// outlives it without (see take).
+	*c = Event{Stream: e.Stream, ID: movedString(e.ID), Time: e.Time, Seq: e.Seq, Line: e.Line}
 	c.Raw = unsafe.Slice((*byte)(moved(unsafe.Pointer(unsafe.SliceData(e.Raw)), len(e.Raw))), len(e.Raw))
 	if len(e.Fields) > 0 {
 		c.Fields = unsafe.Slice((*Field)(unsafe.Add(newFs, uintptr(unsafe.Pointer(&e.Fields[0]))-oldFs)), len(e.Fields))

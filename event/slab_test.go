@@ -630,3 +630,31 @@ func TestNewHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestCopiesKeepNothingPrepared: what was prepared of an event in a slab
+// is for its dispatch; neither a copy of it nor the event once released
+// keeps it, so that a block of a consumer's chunk of them is not pinned
+// past the dispatch.
+func TestCopiesKeepNothingPrepared(t *testing.T) {
+	proj := NewProjection([][]string{{"type"}, {"user"}})
+	d := Decoder{Stream: "f", Project: proj}
+	d.SetScreen(&Screen{Releases: true})
+	ev, err := d.Decode(slabLines(1, 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inSlab(ev) {
+		t.Fatal("the event is not in a slab")
+	}
+	ev.Prepared = &Prepared{By: 1}
+	if c := ev.Detach(); c == ev || c.Prepared != nil {
+		t.Errorf("Detach: copy %v keeps Prepared %v", c != ev, c.Prepared)
+	}
+	if h := ev.Hold(proj, nil); h.Prepared != nil {
+		t.Errorf("Hold: the held copy keeps Prepared")
+	}
+	Release(ev)
+	if ev.Prepared != nil {
+		t.Errorf("Release: the event keeps Prepared")
+	}
+}
