@@ -260,7 +260,8 @@ type Event struct {
 	// Prepared is what a consumer had worked out about the event before
 	// it reached that consumer, on the goroutine that decoded it (see
 	// Prepared); nil is nothing. A pointer, not a Prepared, keeps the
-	// event's allocation in its size class.
+	// event's allocation in its size class. It is for the event's
+	// dispatch: a copy (Detach, Hold) and a released event keep none.
 	Prepared *Prepared
 
 	lazy *lazyFields // for a projected event
