@@ -32,8 +32,9 @@ type heldCopies struct {
 	lastPacked     bool
 	// restoring, during a restore, has the copies made so far.
 	restoring map[storedEvent]*event.Event
-	// copies counts the copies made, for tests.
-	copies uint64
+	// copies counts the copies made, for tests; ahead those of them the
+	// decoders made (see holdAheadFor).
+	copies, ahead uint64
 }
 
 // storedEvent is what a checkpoint keeps of an event beside its line.
@@ -74,17 +75,14 @@ func (e *Engine) hold(ev *event.Event) *event.Event {
 }
 
 func (e *Engine) holdCopy(ev *event.Event) *event.Event {
-	h := &e.held
-	h.copies++
-	p, ok := h.projs[ev.Stream]
-	if !ok {
-		if h.projs == nil {
-			h.projs = map[string]*event.Projection{}
-		}
-		p = rules.Projection(h.rules, ev.Stream)
-		h.projs[ev.Stream] = p
-	}
+	e.held.copies++
+	p := e.heldProjection(ev.Stream)
 	if !e.packing.Load() {
+		if pp := ev.Prepared; pp != nil && pp.Held != nil && pp.By == e.prepBy {
+			// Held ahead by this engine's decoders (see holdAheadFor).
+			e.held.ahead++
+			return pp.Held
+		}
 		return ev.Hold(p, nil)
 	}
 	if pp := ev.Prepared; pp != nil && pp.Packed != nil && pp.By == e.prepBy {
@@ -92,6 +90,20 @@ func (e *Engine) holdCopy(ev *event.Event) *event.Event {
 		return ev.HoldPacked(p, e.packer(ev.Stream), pp.Packed)
 	}
 	return ev.Hold(p, e.packer(ev.Stream))
+}
+
+// heldProjection returns what the held copies of a stream's events keep.
+func (e *Engine) heldProjection(stream string) *event.Projection {
+	h := &e.held
+	p, ok := h.projs[stream]
+	if !ok {
+		if h.projs == nil {
+			h.projs = map[string]*event.Projection{}
+		}
+		p = rules.Projection(h.rules, stream)
+		h.projs[stream] = p
+	}
+	return p
 }
 
 // packer returns the Packer of a stream's held lines, which every rule

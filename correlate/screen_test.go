@@ -116,8 +116,13 @@ func runScreened(t *testing.T, srcs []string, screened, prepared bool) (string, 
 		out = append(append(out, b...), '\n')
 	}
 	only, twice := d.Screened()
+	heldAhead = e.held.ahead
 	return string(out), e.Stats(), e.RuleStats(), only, twice
 }
+
+// heldAhead is how many of the held copies of runScreened's last run
+// its decoders made.
+var heldAhead uint64
 
 // TestScreenedSameAlerts: decoding the events no rule can reach with only
 // the fields rules are indexed by changes no alert, no alert's fields and
@@ -320,6 +325,9 @@ func TestReleasedSameAlerts(t *testing.T) {
 	for _, prepared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("prepared=%v", prepared), func(t *testing.T) {
 			got, gotTotals, _, _, _ := runScreened(t, releaseRules, true, prepared)
+			if prepared && heldAhead == 0 {
+				t.Error("the engine held no copy the decoders made")
+			}
 			if got != want {
 				t.Errorf("alerts\n%s\nwant\n%s", got, want)
 			}

@@ -287,6 +287,9 @@ type Prepared struct {
 	// Packed is the event's line packed for the consumer to hold
 	// (Packer.Prepack), or nil.
 	Packed *Prepacked
+	// Held is a held copy of the event (Hold) made for the consumer to
+	// hold, or nil.
+	Held *Event
 }
 
 // PreparedKey is work done ahead on an event for one of its consumer's

@@ -292,6 +292,12 @@ func (n *NFA) String() string { return n.pattern }
 // payments of an account takeover that are not transfers).
 func (n *NFA) Untaken(d Decided) bool { return n.blind && d.Refuted(len(n.steps)) }
 
+// Starts reports whether d says that the first step takes the event, so
+// that the event starts a partial match, which holds it.
+func (n *NFA) Starts(d Decided) bool {
+	return len(n.steps) > 0 && !n.steps[0].not && n.freeMask&3 != 0 && d&3 == Decided(boolMemo(true))
+}
+
 func describe(p Pattern) string {
 	var b strings.Builder
 	for i, s := range p.Steps {

@@ -357,6 +357,36 @@ func TestUntaken(t *testing.T) {
 	}
 }
 
+// TestStarts: only a verdict that the first step, view-free, takes the
+// event says it starts a partial match.
+func TestStarts(t *testing.T) {
+	where := func(ev *event.Event, _ View) bool { return true }
+	var takes, refuted, second Decided
+	takes, refuted, second = takes.With(0, true), refuted.With(0, false), second.With(1, true)
+	for _, tc := range []struct {
+		name string
+		p    Pattern
+		d    Decided
+		want bool
+	}{
+		{"taken", Pattern{Steps: []Step{{Name: "a", Where: where, ViewFree: true}, {Name: "b", Where: where}}}, takes, true},
+		{"refuted", Pattern{Steps: []Step{{Name: "a", Where: where, ViewFree: true}, {Name: "b", Where: where}}}, refuted, false},
+		{"left to the matcher", Pattern{Steps: []Step{{Name: "a", Where: where, ViewFree: true}, {Name: "b", Where: where}}}, 0, false},
+		{"taken by the second step", Pattern{Steps: []Step{{Name: "a", Where: where, ViewFree: true}, {Name: "b", Where: where, ViewFree: true}}}, second, false},
+		{"first step not view-free", Pattern{Steps: []Step{{Name: "a", Where: where}, {Name: "b", Where: where}}}, takes, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Compile(tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := n.Starts(tc.d); got != tc.want {
+				t.Errorf("Starts = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestProcessBytesKeepsNoBuffer feeds keys in one buffer that is
 // overwritten after each event, as the engine's is: a key with no state is
 // read in place, so what lasts (a new state, a match, also one completed
