@@ -354,7 +354,7 @@ type prepArena struct {
 }
 
 // chunkBytes is what a chunk takes, and what one kept event would pin:
-// 63 blocks of the commonest shape (one keyed detector, no filter). It is
+// 60 blocks of the commonest shape (one keyed detector, no filter). It is
 // one of the allocator's size classes, and a chunk fills it but for the
 // header the allocator puts before an object of pointers of more than
 // 512 bytes; a chunk of 32 blocks of 128 bytes took the next class, 4,864
