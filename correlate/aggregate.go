@@ -374,11 +374,16 @@ func decodeKey(names []string, k string) alert.Key { return decodeKeyIn(nil, nam
 
 // decodeKeyIn is decodeKey in into's memory when it has room.
 func decodeKeyIn(into alert.Key, names []string, k string) alert.Key {
-	vals, ok := keyValues(k, len(names))
+	// The values go into the alert's key; the list of them need not
+	// outlive this call.
+	var room [4]any
+	vals, ok := keyValues(room[:0], k)
 	if !ok {
-		if err := json.Unmarshal([]byte(k), &vals); err != nil {
+		var decoded []any
+		if err := json.Unmarshal([]byte(k), &decoded); err != nil {
 			return alert.Key{}
 		}
+		vals = decoded
 	}
 	if len(vals) != len(names) {
 		return alert.Key{}

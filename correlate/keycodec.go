@@ -11,12 +11,13 @@ import (
 // nulls), into what json.Unmarshal gives for it, without its reflection:
 // every alert of a keyed rule decodes its key, and through encoding/json
 // that was a sixtieth of a sequence's CPU. It reports false for any other
-// text, which decodeKey leaves to encoding/json.
-func keyValues(k string, n int) ([]any, bool) {
+// text, which decodeKey leaves to encoding/json. The values are appended
+// to dst[:0], whose room the caller may give from its stack.
+func keyValues(dst []any, k string) ([]any, bool) {
 	if len(k) < 2 || k[0] != '[' || k[len(k)-1] != ']' {
 		return nil, false
 	}
-	vals := make([]any, 0, n)
+	vals := dst[:0]
 	if len(k) == 2 {
 		return vals, true
 	}

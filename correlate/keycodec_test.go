@@ -9,7 +9,7 @@ import (
 // keyValues gives what encoding/json gives, or declines.
 func checkKeyValues(t *testing.T, k string) (ok bool) {
 	t.Helper()
-	got, ok := keyValues(k, 2)
+	got, ok := keyValues(make([]any, 0, 2), k)
 	var want []any
 	err := json.Unmarshal([]byte(k), &want)
 	if ok && (err != nil || !reflect.DeepEqual(got, want)) {
