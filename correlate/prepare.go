@@ -70,7 +70,7 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 	var (
 		packs   map[string]*event.Packer
 		holds   map[string]*event.Projection
-		holding []*nfa.NFA
+		holding []holdsAhead
 	)
 	if pack {
 		packs = e.packAheadFor()
@@ -191,7 +191,7 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 					keyBuf = prepareKeys(p, room, keyedDets, dets, ev, keyBuf)
 					if keyedPack != nil && packing.Load() {
 						p.Packed, packBuf = keyedPack.Prepack(ev.Raw, ev.ID, packBuf)
-					} else if keyedHold != nil && in != nil && starts(p.Keys, holding) {
+					} else if keyedHold != nil && in != nil && sureHeld(p.Keys, holding) {
 						// Copied here, its line is in this core's
 						// cache; on the engine's, a third of the time
 						// it took went to reaching it.
@@ -208,27 +208,33 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 
 // holdAheadFor returns, by stream, what the held copies of its events
 // keep (heldProjection) for the streams the decoders make the held
-// copies of (event.Prepared.Held), and by detector the automaton of each
-// sequence that holds events (holder). The decoders make the copy of an
-// event whose verdicts say it starts a partial match of one of them,
-// which is sure to hold it; the engine takes the copy when it holds the
+// copies of (event.Prepared.Held), and by detector what makes it sure
+// to hold an event (holdsAhead). The decoders make the copy of an event
+// a detector is sure to hold; the engine takes it when it holds the
 // event and is not packing.
-func (e *Engine) holdAheadFor() (map[string]*event.Projection, []*nfa.NFA) {
+func (e *Engine) holdAheadFor() (map[string]*event.Projection, []holdsAhead) {
 	if e.prepKeyed == nil || len(e.held.rules) == 0 {
 		return nil, nil
 	}
-	holding := make([]*nfa.NFA, len(e.dets))
+	holding := make([]holdsAhead, len(e.dets))
 	some := false
 	for i, d := range e.dets {
-		if q, ok := d.(*sequence); ok && slices.Contains(e.held.rules, q.r) {
-			holding[i], some = q.nfa, true
+		switch q := d.(type) {
+		case *sequence:
+			if slices.Contains(e.held.rules, q.r) {
+				holding[i], some = holdsAhead{starts: q.nfa}, true
+			}
+		case *aggregate:
+			if slices.Contains(e.held.rules, q.r) && q.agg.Holds() {
+				holding[i], some = holdsAhead{adds: true, where: q.r.Aggregate.Where != nil}, true
+			}
 		}
 	}
 	if !some {
 		return nil, nil
 	}
 	holds := func(dets []int32) bool {
-		return slices.ContainsFunc(dets, func(i int32) bool { return holding[i] != nil })
+		return slices.ContainsFunc(dets, func(i int32) bool { return holding[i].any() })
 	}
 	projs := map[string]*event.Projection{}
 	for stream, dets := range e.prepKeyed.byStream {
@@ -244,11 +250,37 @@ func (e *Engine) holdAheadFor() (map[string]*event.Projection, []*nfa.NFA) {
 	return projs, holding
 }
 
-// starts reports whether the event of keys, prepared for the detectors
-// of holding, starts a partial match of one of them.
-func starts(keys []event.PreparedKey, holding []*nfa.NFA) bool {
+// holdsAhead is what makes a detector sure to hold an event, from what
+// the decoders prepared of it for that detector (event.PreparedKey): a
+// sequence that holds events holds one that its first step takes, which
+// starts a partial match (nfa.NFA.Starts); a window that keeps evidence
+// holds every event it adds, one whose key is known and whose where,
+// if any, holds.
+type holdsAhead struct {
+	starts *nfa.NFA
+	adds   bool
+	where  bool
+}
+
+func (h holdsAhead) any() bool { return h.starts != nil || h.adds }
+
+func (h holdsAhead) holds(k event.PreparedKey) bool {
+	switch {
+	case k.Key == nil:
+		return false
+	case h.starts != nil:
+		return h.starts.Starts(nfa.Decided(k.Decided))
+	case h.adds:
+		return !h.where || k.Decided == whereTrue
+	}
+	return false
+}
+
+// sureHeld reports whether a detector of holding is sure to hold the
+// event of keys.
+func sureHeld(keys []event.PreparedKey, holding []holdsAhead) bool {
 	for _, k := range keys {
-		if n := holding[k.Det]; n != nil && k.Key != nil && n.Starts(nfa.Decided(k.Decided)) {
+		if holding[k.Det].holds(k) {
 			return true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/cep-project/cep/alert"
 	"github.com/cep-project/cep/event"
 	"github.com/cep-project/cep/facts"
+	"github.com/cep-project/cep/nfa"
 	"github.com/cep-project/cep/rules"
 )
 
@@ -726,5 +727,37 @@ func BenchmarkFilterAlert(b *testing.B) {
 	// The engine releases an event once a later one has passed it.
 	if alerts < b.N-1 {
 		b.Fatalf("%d alerts of %d events", alerts, b.N)
+	}
+}
+
+// TestHoldsAhead: the decoders make a held copy only of an event a
+// detector is sure to hold, from what they prepared for it.
+func TestHoldsAhead(t *testing.T) {
+	where := func(ev *event.Event, _ nfa.View) bool { return true }
+	n, err := nfa.Compile(nfa.Pattern{Steps: []nfa.Step{{Name: "a", Where: where, ViewFree: true}, {Name: "b", Where: where}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, second nfa.Decided
+	first, second = first.With(0, true), first.With(0, false).With(1, true)
+	key := []byte(`["k"]`)
+	for _, tc := range []struct {
+		name string
+		h    holdsAhead
+		k    event.PreparedKey
+		want bool
+	}{
+		{"a sequence's first step takes it", holdsAhead{starts: n}, event.PreparedKey{Decided: uint64(first), Key: key}, true},
+		{"only a later step may", holdsAhead{starts: n}, event.PreparedKey{Decided: uint64(second), Key: key}, false},
+		{"a sequence's key left to the engine", holdsAhead{starts: n}, event.PreparedKey{Decided: uint64(first)}, false},
+		{"a window without a where", holdsAhead{adds: true}, event.PreparedKey{Key: key}, true},
+		{"a window whose where holds", holdsAhead{adds: true, where: true}, event.PreparedKey{Decided: whereTrue, Key: key}, true},
+		{"a window whose where is the engine's to test", holdsAhead{adds: true, where: true}, event.PreparedKey{Key: key}, false},
+		{"a window whose where fails", holdsAhead{adds: true, where: true}, event.PreparedKey{Decided: whereFalse}, false},
+		{"a detector that holds nothing", holdsAhead{}, event.PreparedKey{Key: key}, false},
+	} {
+		if got := tc.h.holds(tc.k); got != tc.want {
+			t.Errorf("%s: holds = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -213,6 +213,10 @@ func (a *Aggregator) Add(key string, t int64, args []Arg, ev *event.Event) (*Cur
 	return nil, a.addPanes(key, t, args, ev)
 }
 
+// Holds reports whether Add keeps a held copy (Config.Hold) of every
+// event it is given, as evidence.
+func (a *Aggregator) Holds() bool { return a.cfg.Hold != nil && a.plan.evidence > 0 }
+
 // newKey checks the key limit before a key's first state is created.
 func (a *Aggregator) newKey() bool {
 	if a.cfg.MaxKeys > 0 && len(a.keys) >= a.cfg.MaxKeys {
