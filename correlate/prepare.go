@@ -233,19 +233,9 @@ func (e *Engine) holdAheadFor() (map[string]*event.Projection, []holdsAhead) {
 	if !some {
 		return nil, nil
 	}
-	holds := func(dets []int32) bool {
-		return slices.ContainsFunc(dets, func(i int32) bool { return holding[i].any() })
-	}
 	projs := map[string]*event.Projection{}
-	for stream, dets := range e.prepKeyed.byStream {
-		if holds(dets) {
-			projs[stream] = e.heldProjection(stream)
-		}
-	}
-	if holds(e.prepKeyed.all) {
-		for _, stream := range e.cfg.Streams {
-			projs[stream] = e.heldProjection(stream)
-		}
+	for _, stream := range e.keyedStreams(func(i int32) bool { return holding[i].any() }) {
+		projs[stream] = e.heldProjection(stream)
 	}
 	return projs, holding
 }
@@ -297,23 +287,27 @@ func (e *Engine) packAheadFor() map[string]*event.Packer {
 	if e.prepKeyed == nil {
 		return nil
 	}
-	holds := func(dets []int32) bool {
-		return slices.ContainsFunc(dets, func(i int32) bool { return slices.Contains(e.held.rules, e.dets[i].rule()) })
-	}
 	packs := map[string]*event.Packer{}
-	for stream, dets := range e.prepKeyed.byStream {
-		if holds(dets) {
-			packs[stream] = e.packer(stream)
-		}
-	}
-	// A rule of every stream holds events of the streams declared;
-	// events of any other have their lines packed on the engine.
-	if holds(e.prepKeyed.all) {
-		for _, stream := range e.cfg.Streams {
-			packs[stream] = e.packer(stream)
-		}
+	for _, stream := range e.keyedStreams(func(i int32) bool { return slices.Contains(e.held.rules, e.dets[i].rule()) }) {
+		packs[stream] = e.packer(stream)
 	}
 	return packs
+}
+
+// keyedStreams returns the streams that a keyed detector the decoders
+// prepare for, and of which holds says yes, reads. A rule of every stream
+// reads the streams declared; events of any other are the engine's.
+func (e *Engine) keyedStreams(holds func(det int32) bool) []string {
+	var out []string
+	for stream, dets := range e.prepKeyed.byStream {
+		if slices.ContainsFunc(dets, holds) {
+			out = append(out, stream)
+		}
+	}
+	if slices.ContainsFunc(e.prepKeyed.all, holds) {
+		out = append(out, e.cfg.Streams...)
+	}
+	return out
 }
 
 // newPrepared returns a Prepared with Hits for hits filters and room for
