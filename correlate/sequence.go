@@ -138,12 +138,11 @@ type matchBlock struct {
 func (d *sequence) emit(m nfa.Match) {
 	b := new(matchBlock)
 	key := decodeKeyIn(b.key[:0], d.r.KeyNames, m.Key)
-	evidence := b.evs[:0]
-	if len(m.Events) > len(b.evs) {
+	evidence := b.evs[:]
+	if len(m.Events) > len(evidence) {
 		evidence = make([]alert.Evidence, len(m.Events))
-	} else {
-		evidence = evidence[:len(m.Events)]
 	}
+	evidence = evidence[:len(m.Events)]
 	for i, e := range m.Events {
 		// The matcher hands on a match's last event itself only when
 		// it is not in its decoder's slab (released once dispatched);

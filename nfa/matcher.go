@@ -342,10 +342,10 @@ func (m *Matcher) ProcessBytes(key []byte, ev *event.Event, emit func(Match)) er
 		if m.obs != nil {
 			return m.process(string(key), nil, ev, emit)
 		}
-		// Most events of a key with no state start nothing that lasts
-		// (the sequence scenario's b and c, a fifth of its events): the
-		// key is read in place, and step copies it only for what keeps
-		// it, a new state or a match.
+		// Many events of a key with no state start nothing that lasts
+		// (half of them in the sequence scenario): the key is read in
+		// place, and step copies it only for what keeps it, a new state
+		// or a match.
 		m.keyInPlace = true
 		err := m.process(unsafe.String(unsafe.SliceData(key), len(key)), nil, ev, emit)
 		m.keyInPlace = false
