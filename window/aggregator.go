@@ -201,7 +201,7 @@ func (a *Aggregator) Add(key string, t int64, args []Arg, ev *event.Event) (*Cur
 	if len(args) != len(a.plan.measures) {
 		panic(fmt.Sprintf("window: Add got %d arguments for %d measures", len(args), len(a.plan.measures)))
 	}
-	if ev != nil && a.cfg.Hold != nil && a.plan.evidence > 0 {
+	if ev != nil && a.Holds() {
 		ev = a.cfg.Hold(ev)
 	}
 	switch a.kind {
