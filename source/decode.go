@@ -252,7 +252,21 @@ func growChunk(buf []byte, n, lines int) []byte {
 	size := max(min(avg*batchEvents, batchBytes)+avg, len(buf)+n)
 	grown := make([]byte, len(buf), size)
 	copy(grown, buf)
+	if testHookGrow != nil {
+		testHookGrow(len(buf))
+	}
 	return grown
+}
+
+// testHookGrow, when set, is told the bytes each growChunk copies.
+var testHookGrow func(copied int)
+
+// cutBefore reports whether the current chunk should be cut before a
+// line of n bytes: it is half full, and would be grown (copied into
+// memory new to the process) to take the line (see fileRun.drain).
+func (p *pipeline) cutBefore(n int) bool {
+	c := p.cur
+	return len(c.buf) >= batchBytes/2 && len(c.buf)+n > cap(c.buf)
 }
 
 // full reports whether the current chunk should be cut.

@@ -248,10 +248,60 @@ func TestFileLinesAsReader(t *testing.T) {
 		// end in the middle of a two-byte space.
 		{"no-break spaces past the limit, across reads", ev(1) + " \n" + strings.Repeat("\u00a0", 40_000) + "\n" + ev(2) + "\n", 1000},
 		{"many short lines", many.String(), 0},
+		{"windows events, script blocks among them", windowsLike(400), 0},
 		{"mixed", randomLines(9, 4000), 0},
 		{"mixed, a small limit", randomLines(10, 4000), 1500},
 	} {
 		t.Run(tc.name, func(t *testing.T) { fileLinesAsReader(t, tc.text, tc.maxLine) })
+	}
+}
+
+// windowsLike returns n lines shaped as Windows events are: 2–4 KB, and
+// every seventh a PowerShell script block of 16–32 KB.
+func windowsLike(n int) string {
+	var b strings.Builder
+	for i := range n {
+		size := 2000 + i*37%2000
+		if i%7 == 3 {
+			size = 16_000 + i*997%16_000
+		}
+		fmt.Fprintf(&b, `{"id":"w%d","ts":%d,"x":"%s"}`+"\n", i, 1_700_000_000+i, strings.Repeat("w", size))
+	}
+	return b.String()
+}
+
+// TestCutBeforeRegrowing: a chunk that has taken half its bytes in whole
+// lines is cut where the next line starts, not grown (each growth a copy
+// of the chunk into memory new to the process) to take that line.
+func TestCutBeforeRegrowing(t *testing.T) {
+	text := windowsLike(600)
+	path := filepath.Join(t.TempDir(), "w.jsonl")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var copied int
+	testHookGrow = func(n int) { copied += n }
+	defer func() { testHookGrow = nil }()
+	// The first chunk grows once, from its first size to what its lines
+	// say a chunk holds: 64 KiB copied. Grown instead of cut, a file's
+	// chunks (a read at a time) copied 926 KB of these 3.6 MB, a
+	// reader's 1.1 MB.
+	const most = 2 * batchBytes
+	for _, tc := range []struct {
+		name string
+		src  Source
+	}{
+		{"file", &File{Spec: Spec{Name: "f", Stream: "s"}, Path: path}},
+		{"reader", &Reading{Spec: Spec{Name: "r", Stream: "s"}, R: strings.NewReader(text)}},
+	} {
+		copied = 0
+		got := collect(t, tc.src, make(chan Batch, 2))
+		if len(got.events) != 600 {
+			t.Fatalf("%s: %d events, want 600", tc.name, len(got.events))
+		}
+		if copied > most {
+			t.Errorf("%s: chunks grown by copying %d bytes of %d read, want at most %d", tc.name, copied, len(text), most)
+		}
 	}
 }
 

@@ -45,6 +45,9 @@ func (s *Reading) Run(ctx context.Context, _ Positions, out chan<- Batch) error 
 			p.flush(ctx, nil, true, err)
 			return err
 		}
+		if p.cutBefore(len(b)) && !p.flush(ctx, nil, false, nil) {
+			return nil
+		}
 		p.add(b, r.line, tooLong)
 		// A reader that pauses (a terminal, a pipe) must not sit on a
 		// partial batch.
