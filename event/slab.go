@@ -141,6 +141,13 @@ func (b *blockSlab[A]) next() {
 	b.seal()
 	pool := &b.pools[b.size]
 	s, _ := pool.Get().(*slab[A])
+	// With none of its size free, a larger free one does: when a
+	// stream's lines grow shorter (the OTRF recordings' differ by file)
+	// the slabs of the longer ones are idle, and a new slab is memory
+	// new to the process, which the kernel faults in page by page.
+	for larger := b.size + 1; s == nil && larger < slabSizes; larger++ {
+		s, _ = b.pools[larger].Get().(*slab[A])
+	}
 	b.reused = s != nil
 	if s == nil {
 		s = &slab[A]{bytes: make([]byte, minSlabBytes<<b.size)}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -268,6 +269,63 @@ func TestReleaseReusesSlabsOfLongLines(t *testing.T) {
 	}
 	if size := d.scr.slabs.four.size; size != slabSize(100) {
 		t.Errorf("slabs of size %d for short lines, want %d", size, slabSize(100))
+	}
+}
+
+// TestShortLinesTakeLargerFreeSlabs: when a stream's lines turn short
+// while no slab of their size is free, the decoder takes the free slabs
+// the long lines left instead of allocating new ones.
+func TestShortLinesTakeLargerFreeSlabs(t *testing.T) {
+	if raceDetector {
+		t.Skip("sync.Pool drops slabs at random under the race detector")
+	}
+	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+	screenAll(&d)
+	// Two collections empty every pool: no short slab is free.
+	runtime.GC()
+	runtime.GC()
+	long := make([][]byte, 6*slabBlocks)
+	for k := range long {
+		long[k] = fmt.Appendf(nil, `{"ts":%d,"id":"e%d","type":"t%d","user":"u%d","pad":"%s"}`, 1000+k, k, k%4, k%11, strings.Repeat("z", 3000))
+	}
+	keepAll := func(lines [][]byte) []*Event {
+		evs := make([]*Event, 0, len(lines))
+		for _, l := range lines {
+			ev, err := d.Decode(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		return evs
+	}
+	for _, ev := range keepAll(long) {
+		Release(ev)
+	}
+	// The first slab after the long lines is sized by them; the short
+	// lines' slabs come after it.
+	short := slabLines(0, 4*slabBlocks)
+	evs := keepAll(short[:slabBlocks])
+	evs = slices.Grow(evs, len(short))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, l := range short[slabBlocks:] {
+		ev, err := d.Decode(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	runtime.ReadMemStats(&after)
+	// A new slab is two allocations.
+	if n := after.Mallocs - before.Mallocs; n > 1 {
+		t.Errorf("%d allocations for %d short lines while %d slabs of long ones were free", n, len(short)-slabBlocks, len(long)/slabBlocks)
+	}
+	for k, ev := range evs {
+		if !checkSlabEvent(t, ev, k) {
+			return
+		}
+		Release(ev)
 	}
 }
 
