@@ -249,6 +249,7 @@ func TestFileLinesAsReader(t *testing.T) {
 		{"no-break spaces past the limit, across reads", ev(1) + " \n" + strings.Repeat("\u00a0", 40_000) + "\n" + ev(2) + "\n", 1000},
 		{"many short lines", many.String(), 0},
 		{"windows events, script blocks among them", windowsLike(400), 0},
+		{"windows events, script blocks past the limit", windowsLike(400), 24_000},
 		{"mixed", randomLines(9, 4000), 0},
 		{"mixed, a small limit", randomLines(10, 4000), 1500},
 	} {
