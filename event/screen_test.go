@@ -79,7 +79,8 @@ func filterFields(fs []Field, names ...string) []Field {
 
 // TestScreenBacksOff: a screen that lets most events through is set
 // aside for screenOff events, twice as long after each such run, and
-// taken up again at once after a run it pays in.
+// taken up again at once after a run it pays in. A run that lets more
+// than half of its first screenEarly events through ends there.
 func TestScreenBacksOff(t *testing.T) {
 	let := true
 	asked := 0
@@ -102,24 +103,38 @@ func TestScreenBacksOff(t *testing.T) {
 			t.Fatalf("%s: screen asked %d times, want %d", what, asked, want)
 		}
 	}
-	decode(screenRun)
-	expect("the first run", screenRun)
+	decode(screenEarly)
+	expect("the first run", screenEarly)
 	decode(screenOff)
-	expect("set aside", screenRun)
-	decode(screenRun)
-	expect("tried again", 2*screenRun)
+	expect("set aside", screenEarly)
+	decode(screenEarly)
+	expect("tried again", 2*screenEarly)
 	decode(2 * screenOff)
-	expect("set aside twice as long", 2*screenRun)
+	expect("set aside twice as long", 2*screenEarly)
 	let = false
 	decode(screenRun)
-	expect("a run that pays", 3*screenRun)
+	expect("a run that pays", 2*screenEarly+screenRun)
 	decode(screenRun)
-	expect("kept up", 4*screenRun)
+	expect("kept up", 2*screenEarly+2*screenRun)
 	let = true
-	decode(screenRun + screenOff)
-	expect("set aside no longer than at first", 5*screenRun)
+	decode(screenEarly + screenOff)
+	expect("set aside no longer than at first", 3*screenEarly+2*screenRun)
 	decode(1)
-	expect("after the first wait", 5*screenRun+1)
+	expect("after the first wait", 3*screenEarly+2*screenRun+1)
+
+	// A run whose first events pass at the share a screen pays at, and
+	// then more, is decided at its end.
+	n := 0
+	d.SetScreen(&Screen{Project: NewProjection([][]string{{"a"}}), Pass: func(*Event) bool {
+		asked++
+		n++
+		return n%20 == 0 || n > screenEarly
+	}})
+	asked = 0
+	decode(screenRun)
+	expect("a run that passes too many late", screenRun)
+	decode(screenOff)
+	expect("then set aside", screenRun)
 }
 
 // checkScreened checks that decoding a line with a screen of some of
