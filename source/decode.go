@@ -261,12 +261,16 @@ func growChunk(buf []byte, n, lines int) []byte {
 // testHookGrow, when set, is told the bytes each growChunk copies.
 var testHookGrow func(copied int)
 
+// cutRather reports whether a chunk whose whole lines take whole bytes
+// is cut where its next line starts rather than grown, a copy into
+// memory new to the process, to take that line: once half full.
+func cutRather(whole int) bool { return whole >= batchBytes/2 }
+
 // cutBefore reports whether the current chunk should be cut before a
-// line of n bytes: it is half full, and would be grown (copied into
-// memory new to the process) to take the line (see fileRun.drain).
+// line of n bytes, which it has no room for (see cutRather).
 func (p *pipeline) cutBefore(n int) bool {
 	c := p.cur
-	return len(c.buf) >= batchBytes/2 && len(c.buf)+n > cap(c.buf)
+	return len(c.buf)+n > cap(c.buf) && cutRather(len(c.buf))
 }
 
 // full reports whether the current chunk should be cut.

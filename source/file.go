@@ -341,13 +341,12 @@ func (fr *fileRun) drain(ctx context.Context, last bool) error {
 			want = max(minRead, fr.avg*(batchEvents-len(c.lines)+1))
 		}
 		if cap(c.buf)-len(c.buf) < minRead {
-			if fr.part >= batchBytes/2 {
-				// Half full of whole lines: the partial one goes to
-				// the next chunk. Grown by a read's worth instead,
-				// each time into memory new to the process, a chunk
-				// ending in a PowerShell script block of 16–32 KB was
-				// copied whole four to eight times: two thirds of
-				// what one pass over the OTRF recordings allocated.
+			if cutRather(fr.part) {
+				// The partial line goes to the next chunk. Grown by a
+				// read's worth instead, a chunk ending in a PowerShell
+				// script block of 16–32 KB was copied whole four to
+				// eight times: two thirds of what one pass over the
+				// OTRF recordings allocated.
 				if !fr.send(ctx, false, nil) {
 					return ctx.Err()
 				}
