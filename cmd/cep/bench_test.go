@@ -25,6 +25,26 @@ func TestPaceUntilNeverEarly(t *testing.T) {
 	}
 }
 
+// TestBenchPacedLatencyFromDue: a paced run measures each alert's latency
+// from its event's due time as well as from its hand-over, which comes
+// at or after the due time: the first can be no shorter.
+func TestBenchPacedLatencyFromDue(t *testing.T) {
+	code, out, errs := runApp(t, "bench", "--scenario", "sequence", "--events", "40000", "--rate", "200000", "--json")
+	if code != 0 {
+		t.Fatalf("cep bench exited %d: %s", code, errs)
+	}
+	var r benchResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Alerts == 0 || r.LatencyP50Us <= 0 || r.LatencyDueP50Us <= 0 {
+		t.Fatalf("%d alerts, latency p50 %.1f µs, from the due time %.1f µs: want both measured", r.Alerts, r.LatencyP50Us, r.LatencyDueP50Us)
+	}
+	if r.LatencyDueP50Us < r.LatencyP50Us || r.LatencyDueP99Us < r.LatencyP99Us {
+		t.Errorf("from the due time p50 %.1f, p99 %.1f µs; from the hand-over %.1f, %.1f: want no less", r.LatencyDueP50Us, r.LatencyDueP99Us, r.LatencyP50Us, r.LatencyP99Us)
+	}
+}
+
 func TestShiftYears(t *testing.T) {
 	for _, tc := range []struct {
 		line string
