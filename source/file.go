@@ -345,7 +345,7 @@ func (fr *fileRun) drain(ctx context.Context, last bool) error {
 				// The partial line goes to the next chunk. Grown by a
 				// read's worth instead, a chunk ending in a PowerShell
 				// script block of 16–32 KB was copied whole four to
-				// eight times: two thirds of what one pass over the
+				// eight times: a third of what one pass over the
 				// OTRF recordings allocated.
 				if !fr.send(ctx, false, nil) {
 					return ctx.Err()
