@@ -13,8 +13,7 @@ import (
 )
 
 // Polling for batches changes when the loop takes them, never what it
-// makes of them: on one processor, where the loop yields it between
-// looks, and on two, where it does not.
+// makes of them, on one processor or on two.
 func TestBusyPollSameAlerts(t *testing.T) {
 	dir := t.TempDir()
 	writeStreams(t, dir, 3000)
@@ -36,8 +35,11 @@ func must(s *memSink, _ *Result) *memSink { return s }
 
 // endless hands over empty batches as fast as the loop takes them until
 // stop is closed: a loop that only ever polled its sources would find a
-// batch each time and never tick.
-type endless struct{ stop chan struct{} }
+// batch each time and never tick. handed counts them.
+type endless struct {
+	stop   chan struct{}
+	handed atomic.Int64
+}
 
 func (s *endless) Name() string             { return "endless" }
 func (s *endless) Streams() []string        { return []string{"auth"} }
@@ -52,6 +54,7 @@ func (s *endless) Run(ctx context.Context, _ source.Positions, out chan<- source
 		}
 		select {
 		case out <- b:
+			s.handed.Add(1)
 		case <-ctx.Done():
 			return nil
 		}
@@ -91,4 +94,41 @@ func TestBusyPollStillTicks(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A source the polling loop readies, by taking the batch it was blocked
+// handing over, waits on the loop's processor; with the other processor
+// taken (here by a goroutine that spins, in a service by the collector's
+// mark workers) it runs only when the loop yields. A loop that kept its
+// processor let it hand over a batch or two each time the scheduler
+// preempted it, every 10ms: 45 in the 300ms spin, where a loop that
+// yields took 270,000.
+func TestBusyPollLetsTheSourceRun(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(2))
+	src := &endless{stop: make(chan struct{})}
+	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: []source.Source{src}, Sink: &memSink{},
+		Interval: time.Hour, BusyPoll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.Run(context.Background())
+		done <- err
+	}()
+	for src.handed.Load() < 100 {
+		time.Sleep(time.Millisecond)
+	}
+	before := src.handed.Load()
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+	}
+	handed := src.handed.Load() - before
+	close(src.stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if handed < 1000 {
+		t.Fatalf("%d batches handed over while the other processor was taken for 300ms", handed)
+	}
+	t.Logf("%d batches in 300ms", handed)
 }

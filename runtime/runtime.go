@@ -80,8 +80,8 @@ type Config struct {
 	// the engine while a service runs (see control.go).
 	Control *Control
 	// BusyPoll, in Service mode, is how long the loop keeps looking for
-	// the next batch before it goes to sleep (on one processor, yielding
-	// it in between). A loop that sleeps between batches is woken by the
+	// the next batch, yielding its processor in between, before it goes
+	// to sleep. A loop that sleeps between batches is woken by the
 	// source that hands it one, and waking a parked thread, or waiting
 	// for a core, is most of the latency of an event that finds the
 	// engine idle (see busyPoll). Polling keeps a core busy while the
@@ -401,7 +401,6 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 	// polling is whether the loop polls before it sleeps: once a poll
 	// finds nothing, it sleeps until the next batch.
 	polling := rt.cfg.BusyPoll > 0
-	yield := goruntime.GOMAXPROCS(0) == 1
 	for remaining > 0 {
 		// Sources are read only while this process owns the state and its
 		// checkpoints succeed; otherwise they wait, unread (lease.go).
@@ -431,7 +430,7 @@ func (rt *Runtime) serve(ctx, srcCtx context.Context) (bool, error) {
 			}
 			push(b)
 		case <-nothingReady:
-			b, ok := busyPoll(in, rt.cfg.BusyPoll, yield)
+			b, ok := busyPoll(in, rt.cfg.BusyPoll)
 			if !ok {
 				polling = false
 				continue
@@ -495,16 +494,23 @@ var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c
 // millisecond on a virtual machine's idle core) or the scheduler has
 // found it a core.
 //
-// It yields the processor between looks only when yield is set, which
-// the loop sets when it has one processor: the goroutine that hands the
-// batch over needs it. With more, yielding hands the processor to the
-// collector: while it marks, a processor's scheduler runs a fractional
-// mark worker before anything queued, for up to milliseconds, and a
-// trace of the sequence scenario at 410,000 events/s had the loop wait
-// for a processor 269 times over 100 µs (up to 6 ms) while mark workers
-// held both. Polling without yielding, p99 latency went from 232–263 µs
-// to 158–187 µs (docs/PERFORMANCE.md).
-func busyPoll(in <-chan source.Batch, d time.Duration, yield bool) (source.Batch, bool) {
+// It yields the processor between looks. A goroutine this one readies
+// (a source blocked handing over a batch, the batch taken) is queued on
+// this processor, and a loop that kept it would keep that goroutine
+// waiting while the other processors are taken. On two processors they
+// are while the collector marks: an idle mark worker looks for work only
+// in its own processor's queue and the global one, so it goes on marking
+// while the source waits here. In an execution trace of the sequence
+// scenario at 320,000 events/s the paced source then ran for 0.2 ms of
+// every 10: each batch waited in the loop's queue until the loop had
+// polled its full 100 µs and slept. A yielding loop goes to the global
+// queue, which the idle worker does look at. Measured from each event's
+// due time, p99 went from 10–42 ms to 1.2–5.5 ms at 100,000 events/s and
+// from 50–215 ms to 37–97 ms at 320,000, with no change from the
+// hand-over (docs/PERFORMANCE.md). A loop that kept its processor had
+// seemed quicker by that measure alone, which stamps an event when the
+// source hands it over: the time the source waited went unseen.
+func busyPoll(in <-chan source.Batch, d time.Duration) (source.Batch, bool) {
 	deadline := time.Now().Add(d)
 	for {
 		select {
@@ -515,9 +521,7 @@ func busyPoll(in <-chan source.Batch, d time.Duration, yield bool) (source.Batch
 		if !time.Now().Before(deadline) {
 			return source.Batch{}, false
 		}
-		if yield {
-			goruntime.Gosched()
-		}
+		goruntime.Gosched()
 	}
 }
 
