@@ -505,8 +505,8 @@ var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c
 // every 10: each batch waited in the loop's queue until the loop had
 // polled its full 100 µs and slept. A yielding loop goes to the global
 // queue, which the idle worker does look at. Measured from each event's
-// due time, p99 went from 10–42 ms to 1.2–5.5 ms at 100,000 events/s and
-// from 50–215 ms to 37–97 ms at 320,000, with no change from the
+// due time, p99 went from 3.3–9.5 ms to 1.1–3.1 ms at 100,000 events/s
+// and from 49–135 ms to 25–75 ms at 320,000, with no change from the
 // hand-over (docs/PERFORMANCE.md). A loop that kept its processor had
 // seemed quicker by that measure alone, which stamps an event when the
 // source hands it over: the time the source waited went unseen.
