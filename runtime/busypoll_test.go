@@ -69,17 +69,9 @@ func (s *endless) Run(ctx context.Context, _ source.Positions, out chan<- source
 func TestBusyPollStillTicks(t *testing.T) {
 	src := &endless{stop: make(chan struct{})}
 	var ticks atomic.Int64
-	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: []source.Source{src}, Sink: &memSink{},
+	done := runInBackground(t, Config{Mode: Service, Rules: compile(t), Sources: []source.Source{src}, Sink: &memSink{},
 		Interval: 5 * time.Millisecond, BusyPoll: 50 * time.Millisecond,
 		OnTick: func(_ correlate.Stats) { ticks.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := rt.Run(context.Background())
-		done <- err
-	}()
 	deadline := time.After(10 * time.Second)
 	for ticks.Load() < 5 {
 		select {
@@ -106,16 +98,8 @@ func TestBusyPollStillTicks(t *testing.T) {
 func TestBusyPollLetsTheSourceRun(t *testing.T) {
 	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(2))
 	src := &endless{stop: make(chan struct{})}
-	rt, err := New(Config{Mode: Service, Rules: compile(t), Sources: []source.Source{src}, Sink: &memSink{},
+	done := runInBackground(t, Config{Mode: Service, Rules: compile(t), Sources: []source.Source{src}, Sink: &memSink{},
 		Interval: time.Hour, BusyPoll: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := rt.Run(context.Background())
-		done <- err
-	}()
 	for src.handed.Load() < 100 {
 		time.Sleep(time.Millisecond)
 	}
@@ -131,4 +115,20 @@ func TestBusyPollLetsTheSourceRun(t *testing.T) {
 		t.Fatalf("%d batches handed over while the other processor was taken for 300ms", handed)
 	}
 	t.Logf("%d batches in 300ms", handed)
+}
+
+// runInBackground runs a runtime of cfg on a goroutine of its own; the
+// channel has what Run returned.
+func runInBackground(t *testing.T, cfg Config) <-chan error {
+	t.Helper()
+	rt, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.Run(context.Background())
+		done <- err
+	}()
+	return done
 }
