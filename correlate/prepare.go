@@ -120,7 +120,6 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 			keyedPack   *event.Packer
 			keyedHold   *event.Projection
 			packBuf     []byte
-			arena       prepArena
 		)
 		return func(evs []*event.Event) {
 			cands, ends = cands[:0], ends[:0]
@@ -173,10 +172,7 @@ func (e *Engine) preparer(pack bool) func() func([]*event.Event) {
 						continue
 					}
 				}
-				var in *prepArena
-				if ev.InSlab() {
-					in = &arena
-				}
+				in := arenaOf(ev)
 				p, room := newPrepared(len(idx), len(keyedDets), in)
 				p.By = by
 				hits := p.Hits
@@ -316,8 +312,8 @@ func (e *Engine) keyedStreams(holds func(det int32) bool) []string {
 // detectors, as on all but the widest streams. Grown key by key, the
 // payments of the fraud example (five keyed rules) took six allocations
 // each, a fifth of all the bytes the replay allocated. With an arena the
-// block is one of a chunk of them (see prepArena).
-func newPrepared(hits, keys int, ar *prepArena) (*event.Prepared, []byte) {
+// block is one of its slab's (see slabArena).
+func newPrepared(hits, keys int, ar *slabArena) (*event.Prepared, []byte) {
 	switch {
 	case hits == 0:
 		return preparedWith[[0]int32](0, hits, keys, ar)
@@ -333,7 +329,7 @@ func newPrepared(hits, keys int, ar *prepArena) (*event.Prepared, []byte) {
 
 // preparedWith is newPrepared with room for H hits, the shape hs of
 // three.
-func preparedWith[H any](hs, hits, keys int, ar *prepArena) (*event.Prepared, []byte) {
+func preparedWith[H any](hs, hits, keys int, ar *slabArena) (*event.Prepared, []byte) {
 	shape := hs * keyShapes
 	switch {
 	case keys == 0:
@@ -367,34 +363,85 @@ type preparedBlock[H, K, R any] struct {
 	room R
 }
 
-// prepArena hands out one preparer's blocks from chunks of chunkBytes,
-// an allocation a chunk where there was one an event (in the sequence
-// scenario a third of all it allocated). A chunk lives while any of its
-// events' Prepared does, so only events in their decoders' slabs take
-// from it: the engine releases them once dispatched, and neither a
+// slabArena hands out the blocks of the events of one decoder's slab,
+// and goes back to its pool with the slab (event.SlabAux): when the slab
+// is taken again, every event it held was released, and neither a
 // released event (event.Release) nor a copy (event.Event.Detach, a held
-// copy) keeps its Prepared.
-type prepArena struct {
+// copy) keeps its Prepared, so the blocks are taken again too. A block
+// of its own for each event was a third of all the sequence scenario
+// allocated; a chunk of them for each preparer, left to the collector,
+// still as many bytes.
+type slabArena struct {
 	// chunks holds, by shape, a *blockChunk of that shape's type.
-	chunks [3 * keyShapes]any
+	chunks [3 * keyShapes]blockReuser
 }
 
-// chunkBytes is what a chunk takes, and what one kept event would pin:
-// 60 blocks of the commonest shape (one keyed detector, no filter). It is
-// one of the allocator's size classes, and a chunk fills it but for the
-// header the allocator puts before an object of pointers of more than
-// 512 bytes; a chunk of 32 blocks of 128 bytes took the next class, 4,864
-// bytes, and so allocated more than a block for each event did.
-const chunkBytes = 8192
+type blockReuser interface {
+	reuse()
+	poison()
+}
 
-// chunkBlocks is the blocks of a chunk of blocks of size bytes.
-func chunkBlocks(size uintptr) int { return max(1, int((chunkBytes-8)/size)) }
+// Reuse implements event.SlabAux. The blocks given out are cleared now,
+// not as they are taken again: a cleared block no longer keeps the held
+// copy it pointed to.
+func (a *slabArena) Reuse() {
+	for _, c := range a.chunks {
+		if c != nil {
+			c.reuse()
+		}
+	}
+}
 
-type blockChunk[H, K, R any] struct{ free []preparedBlock[H, K, R] }
+// Poison overwrites the blocks given out, as event poisons a slab whose
+// every event was released: a reader that kept a prepared key's bytes
+// past its event's release reads 'Z's.
+func (a *slabArena) Poison() {
+	for _, c := range a.chunks {
+		if c != nil {
+			c.poison()
+		}
+	}
+}
 
-// takeBlock returns a block of its shape from ar's chunk, or a block of
-// its own without an arena.
-func takeBlock[H, K, R any](ar *prepArena, shape, hits int) (*event.Prepared, []byte) {
+// arenaOf returns the arena of ev's slab, nil when ev is no slab's own.
+func arenaOf(ev *event.Event) *slabArena {
+	aux, ok := event.SlabAuxOf(ev)
+	if !ok {
+		return nil
+	}
+	a, _ := aux.(*slabArena)
+	if a == nil {
+		a = new(slabArena)
+		event.SetSlabAux(ev, a)
+	}
+	return a
+}
+
+// blockChunk is a slab's blocks of one shape, n of them given out.
+type blockChunk[H, K, R any] struct {
+	blocks [event.SlabEvents]preparedBlock[H, K, R]
+	n      int
+}
+
+func (c *blockChunk[H, K, R]) reuse() {
+	clear(c.blocks[:c.n])
+	c.n = 0
+}
+
+func (c *blockChunk[H, K, R]) poison() {
+	for i := range c.blocks[:c.n] {
+		b := &c.blocks[i]
+		b.p, b.keys = event.Prepared{}, *new(K)
+		room := unsafe.Slice((*byte)(unsafe.Pointer(&b.room)), unsafe.Sizeof(b.room))
+		for j := range room {
+			room[j] = 'Z'
+		}
+	}
+}
+
+// takeBlock returns a block of its shape from ar, or a block of its own
+// without an arena.
+func takeBlock[H, K, R any](ar *slabArena, shape, hits int) (*event.Prepared, []byte) {
 	if ar == nil {
 		return fillBlock(new(preparedBlock[H, K, R]), hits)
 	}
@@ -403,11 +450,13 @@ func takeBlock[H, K, R any](ar *prepArena, shape, hits int) (*event.Prepared, []
 		c = new(blockChunk[H, K, R])
 		ar.chunks[shape] = c
 	}
-	if len(c.free) == 0 {
-		c.free = make([]preparedBlock[H, K, R], chunkBlocks(unsafe.Sizeof(c.free[0])))
+	if c.n == len(c.blocks) {
+		// A slab holds no more events than a chunk has blocks; should
+		// its events take more, the rest are allocated alone.
+		return fillBlock(new(preparedBlock[H, K, R]), hits)
 	}
-	b := &c.free[0]
-	c.free = c.free[1:]
+	b := &c.blocks[c.n]
+	c.n++
 	return fillBlock(b, hits)
 }
 

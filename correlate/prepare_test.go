@@ -610,9 +610,9 @@ func TestManyFiltersByStream(t *testing.T) {
 // TestNewPrepared: whatever the numbers of filters and keyed detectors,
 // a Prepared has a hit for each filter and room for each detector's
 // verdicts, and its hits, keys and room never share memory, nor with any
-// other Prepared taken from the same arena, chunk after chunk.
+// other Prepared taken from the same arena, past its chunks' blocks.
 func TestNewPrepared(t *testing.T) {
-	for _, ar := range []*prepArena{nil, {}} {
+	for _, ar := range []*slabArena{nil, {}} {
 		type taken struct {
 			p          *event.Prepared
 			room       []byte
@@ -620,7 +620,7 @@ func TestNewPrepared(t *testing.T) {
 			tag        byte
 		}
 		var all []taken
-		for n := range 2*chunkBlocks(16) + 1 {
+		for n := range 2*event.SlabEvents + 1 {
 			for hits := range 7 {
 				for keys := range 11 {
 					p, room := newPrepared(hits, keys, ar)
@@ -759,5 +759,49 @@ func TestHoldsAhead(t *testing.T) {
 		if got := tc.h.holds(tc.k); got != tc.want {
 			t.Errorf("%s: holds = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A slab's arena gives out the same blocks again once the slab is taken
+// again, cleared: a block keeps nothing of the event it was given for.
+func TestSlabArenaReuse(t *testing.T) {
+	ar := new(slabArena)
+	held := &event.Event{ID: "held"}
+	var first []*event.Prepared
+	var key []byte
+	for range event.SlabEvents {
+		p, room := newPrepared(1, 1, ar)
+		room[0] = 'k'
+		p.Hits[0], p.Held = 7, held
+		p.Keys = append(p.Keys, event.PreparedKey{Det: 3, Key: room[:1]})
+		first = append(first, p)
+		key = room[:1]
+	}
+	if p, _ := newPrepared(1, 1, ar); slices.Contains(first, p) {
+		t.Fatal("a block given out twice before the slab was taken again")
+	}
+	// A poisoned slab's arena (see event.SlabAux): what a reader kept of
+	// a prepared key reads 'Z's.
+	ar.Poison()
+	if string(key) != "Z" || first[0].Held != nil {
+		t.Fatalf("poisoned: key %q, held %v", key, first[0].Held)
+	}
+	ar.Reuse()
+	for i := range event.SlabEvents {
+		p, _ := newPrepared(1, 1, ar)
+		if p != first[i] {
+			t.Fatalf("block %d not given out again", i)
+		}
+		if p.Held != nil || p.Hits[0] != 0 || len(p.Keys) != 0 {
+			t.Fatalf("block %d given out again with %+v", i, *p)
+		}
+	}
+	if a := testing.AllocsPerRun(10, func() {
+		ar.Reuse()
+		for range event.SlabEvents {
+			newPrepared(1, 1, ar)
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations for a slab's blocks taken again", a)
 	}
 }

@@ -69,6 +69,9 @@ type slabRef struct {
 	// lines' bytes: what Detach copies an event's from.
 	fields int32
 	bytes  []byte
+	// aux is what a consumer keeps with the slab for its events (see
+	// SetSlabAux).
+	aux SlabAux
 }
 
 // blockFields is where a block's Fields start: after its event and its
@@ -149,6 +152,9 @@ func (b *blockSlab[A]) next() {
 		s, _ = b.pools[larger].Get().(*slab[A])
 	}
 	b.reused = s != nil
+	if b.reused && s.ref.aux != nil {
+		s.ref.aux.Reuse()
+	}
 	if s == nil {
 		s = &slab[A]{bytes: make([]byte, minSlabBytes<<b.size)}
 		s.ref.put = func() {
@@ -173,6 +179,9 @@ func (s *slab[A]) poison() {
 		s.bytes[i] = 'Z'
 	}
 	clear(s.blocks[:])
+	if p, ok := s.ref.aux.(interface{ Poison() }); ok {
+		p.Poison()
+	}
 }
 
 // slabSize is the size, an index of slabPools' pools, of a slab for lines
@@ -209,6 +218,41 @@ func (b *blockSlab[A]) giveBack() {
 	b.lastAsked = 0
 }
 
+// SlabEvents is the most events a decoder's slab holds.
+const SlabEvents = slabBlocks
+
+// A SlabAux is memory a consumer keeps with a decoder's slab for what it
+// works out about the slab's events, such as correlate's prepared
+// blocks: it goes back to its pool with the slab, whose every event is
+// released by then, and is used again with it, where memory of its own
+// for each slab's events would be left to the collector.
+type SlabAux interface {
+	// Reuse is called on the decoding goroutine that takes the slab
+	// again: nothing reads what the slab's earlier events were given.
+	// An aux that also has a method Poison() has it called where the
+	// slab is poisoned (see poisonReleased), when its last event is
+	// released.
+	Reuse()
+}
+
+// SlabAuxOf returns what SetSlabAux left with the slab of ev, and
+// whether ev is a slab's own, not yet released.
+func SlabAuxOf(ev *Event) (SlabAux, bool) {
+	if !inSlab(ev) {
+		return nil, false
+	}
+	return (*slabRef)(ev.at).aux, true
+}
+
+// SetSlabAux leaves aux with the slab of ev, a slab's own event not yet
+// released. Only the goroutine that decoded ev may call it, before it
+// hands ev on: the slab is then its own.
+func SetSlabAux(ev *Event, aux SlabAux) {
+	if inSlab(ev) {
+		(*slabRef)(ev.at).aux = aux
+	}
+}
+
 // Release tells the decoder that made ev that nothing reads ev again, so
 // that its memory may hold a later event of one of its slabs (see
 // Screen). Only the last reader of an event that nobody keeps may call
@@ -227,8 +271,8 @@ func take(ev *Event) *slabRef {
 		return nil
 	}
 	r := (*slabRef)(ev.at)
-	// Nor does it keep what was prepared of it (a block of a chunk that
-	// a kept pointer would pin; see correlate's prepArena).
+	// Nor does it keep what was prepared of it (a block its slab gives
+	// out again; see SlabAux).
 	ev.at, ev.Prepared = nil, nil
 	return r
 }

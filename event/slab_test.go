@@ -716,3 +716,66 @@ func TestCopiesKeepNothingPrepared(t *testing.T) {
 		t.Errorf("Release: the event keeps Prepared")
 	}
 }
+
+// countingAux counts its slab's reuses.
+type countingAux struct{ reused int }
+
+func (a *countingAux) Reuse() { a.reused++ }
+
+// What a consumer leaves with a slab is its slab's events' alone, and
+// comes back with the slab: Reuse is called when the slab is taken
+// again, once every event of it was released, and not before.
+func TestSlabAuxComesBackWithItsSlab(t *testing.T) {
+	if raceDetector {
+		t.Skip("sync.Pool drops slabs at random under the race detector")
+	}
+	// One processor: a slab put back is in its pool's slot for this one.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	d := Decoder{Stream: "f", Project: NewProjection([][]string{{"type"}, {"user"}})}
+	screenAll(&d)
+	runtime.GC()
+	runtime.GC()
+	lines := slabLines(0, 6*slabBlocks)
+	decode := func() *Event {
+		ev, err := d.Decode(lines[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = lines[1:]
+		return ev
+	}
+	evs := []*Event{decode()}
+	if a, ok := SlabAuxOf(evs[0]); !ok || a != nil {
+		t.Fatalf("a new slab's event: aux %v, in a slab %v", a, ok)
+	}
+	aux := new(countingAux)
+	SetSlabAux(evs[0], aux)
+	for range slabBlocks - 1 {
+		evs = append(evs, decode())
+	}
+	if a, _ := SlabAuxOf(evs[slabBlocks-1]); a != aux {
+		t.Fatal("an event of the same slab does not find its aux")
+	}
+	if a, ok := SlabAuxOf(decode()); !ok || a == aux {
+		t.Fatal("the next slab's event finds the first slab's aux")
+	}
+	for _, ev := range evs[1:] {
+		Release(ev)
+	}
+	if _, ok := SlabAuxOf(evs[1]); ok {
+		t.Fatal("a released event still finds its slab")
+	}
+	for range 2 * slabBlocks {
+		Release(decode())
+	}
+	if aux.reused != 0 {
+		t.Fatal("a slab taken again with one of its events not released")
+	}
+	Release(evs[0])
+	for range 2 * slabBlocks {
+		Release(decode())
+	}
+	if aux.reused == 0 {
+		t.Fatal("not reused once every event of its slab was released")
+	}
+}
