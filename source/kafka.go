@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -950,19 +951,39 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 }
 
 // Copies are written in chunks small enough that the messages one chunk
-// sends to one partition are one produce batch (RekeyBatchBytes and
-// RekeyBatchCount are the writer's limits, which must be at least these):
-// a batch is written whole or not at all, so retrying the messages that
-// failed keeps each partition's copies in the order of their origin
-// offsets, which the reader's Dedup relies on.
+// sends to one partition are one produce batch (the writer's limits, see
+// NewRekeyWriter, are at least these): a batch is written whole or not at
+// all, so retrying the messages that failed keeps each partition's copies
+// in the order of their origin offsets, which the reader's Dedup relies
+// on.
 const (
 	rekeyChunkBytes = 900 << 10
-	rekeyChunkCount = 10000
-	// The writer's batch limits: the brokers' default largest message
-	// (message.max.bytes) is 1 MiB.
-	RekeyBatchBytes = 1 << 20
-	RekeyBatchCount = 1 << 20
+	// kafka-go gives every batch room for the writer's BatchSize
+	// messages at once (152 bytes each), so the count is the writer's
+	// too: a count of 1<<20 cost 152 MiB a partition a chunk, and the
+	// scale-out processes of the specs peaked at 3.5 GB.
+	rekeyChunkCount = 4096
+	// rekeyBatchBytes is the writer's: the brokers' default largest
+	// message (message.max.bytes) is 1 MiB.
+	rekeyBatchBytes = 1 << 20
 )
+
+// NewRekeyWriter is the writer of a source's re-keyed copies (Writer):
+// the partitioner of Kafka's Java client, which most producers use, so
+// that a key lands where the producers of keyed topics put it; every
+// replica's acknowledgement; and batches sized for rekey's chunks, sent
+// when complete rather than after a linger, since copies are written a
+// chunk at a time, synchronously.
+func NewRekeyWriter(addr net.Addr, transport kafka.RoundTripper) *kafka.Writer {
+	return &kafka.Writer{
+		Addr: addr, Transport: transport,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    rekeyChunkCount,
+		BatchBytes:   rekeyBatchBytes,
+		BatchTimeout: time.Millisecond,
+	}
+}
 
 // rekey writes the copies of one fetched batch, retrying until Kafka
 // takes them or the source stops: the batch goes on only once they are

@@ -122,19 +122,7 @@ func (a *app) scaleOutGroup(ctx context.Context, cfg *config, base runtime.Confi
 	if err != nil {
 		return nil, err
 	}
-	writer := &kafka.Writer{
-		Addr: kafka.TCP(ks[0].Brokers...), Transport: client.Transport,
-		// The partitioner of Kafka's Java client, which most producers
-		// use: a key lands where the producers of keyed topics put it.
-		Balancer:     &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		// Copies are written a chunk of a fetched batch at a time,
-		// synchronously, one produce batch a partition (see
-		// source.RekeyBatchBytes), sent when complete, not after a linger.
-		BatchSize:    source.RekeyBatchCount,
-		BatchBytes:   source.RekeyBatchBytes,
-		BatchTimeout: time.Millisecond,
-	}
+	writer := source.NewRekeyWriter(kafka.TCP(ks[0].Brokers...), client.Transport)
 	lease := cfg.State.Redis.Lease
 	prefix := lease.Name
 	if prefix == "" {
