@@ -90,9 +90,14 @@ type LeaseOptions struct {
 }
 
 // renewScript renews the lease while this process holds it; when it
-// lapsed and nobody took it, it takes it again — but only if no checkpoint
-// was written since the ones this process knows (ARGV 3…), for otherwise
-// another process was active in between and this one's state is stale.
+// lapsed and nobody took it, it takes it again — but only if no other
+// process wrote a checkpoint since: the last one is this lease's (its
+// owner, which a commit records, is this lease's value; ARGV 1), or it is
+// the one this process last knew committed (ARGV 3), for ids only grow.
+// Otherwise another process was active in between and this one's state
+// is stale. The owner, not an id, is what recognises a checkpoint of this
+// process whose commit's reply it has not read yet: another process that
+// restored the checkpoint before it writes the same id.
 // It returns {1} renewed, {2} taken again, {0, holder} held by another,
 // {3, id} lapsed and another checkpoint written since.
 var renewScript = redis.NewScript(`#!lua
@@ -104,12 +109,11 @@ end
 if cur then
   return {0, cur}
 end
-local id = redis.call('HGET', KEYS[2], 'id') or '0'
-for i = 3, #ARGV do
-  if id == ARGV[i] then
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-    return {2}
-  end
+local h = redis.call('HMGET', KEYS[2], 'id', 'owner')
+local id = h[1] or '0'
+if h[2] == ARGV[1] or id == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {2}
 end
 return {3, id}
 `)
@@ -271,8 +275,14 @@ func (l *Lease) keep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-expire.C:
-			r.log.Error("lease not confirmed by Redis in time: this process stops reading and emitting until it is", "lease", l.key)
-			l.set(LeaseSuspended)
+			l.mu.Lock()
+			was := l.state
+			l.state = LeaseSuspended
+			l.mu.Unlock()
+			if was != LeaseSuspended {
+				r.log.Error("lease not confirmed by Redis in time: this process stops reading and emitting until it is", "lease", l.key)
+			}
+			l.notify()
 			continue
 		case <-next.C:
 		}
@@ -283,13 +293,22 @@ func (l *Lease) keep(ctx context.Context) {
 			next.Reset(bo.NextBackOff())
 		case code == 1 || code == 2:
 			bo.Reset()
+			deadline := t0.Add(l.ttl - l.margin)
+			if !time.Now().Before(deadline) {
+				// The renewal took longer than the lease's margin (a
+				// stalled process): it confirms a deadline already past,
+				// so the lease stays as it is and the next renewal goes
+				// at once.
+				next.Reset(0)
+				continue
+			}
 			l.mu.Lock()
 			was := l.state
 			if !time.Now().Before(l.deadline) {
 				was = LeaseSuspended
 			}
-			l.state, l.deadline = LeaseActive, t0.Add(l.ttl-l.margin)
-			expire.Reset(time.Until(l.deadline))
+			l.state, l.deadline = LeaseActive, deadline
+			expire.Reset(time.Until(deadline))
 			l.mu.Unlock()
 			if was == LeaseSuspended || code == 2 {
 				r.log.Info("lease confirmed again: this process resumes", "lease", l.key, "taken_again", code == 2)
@@ -313,18 +332,14 @@ func (l *Lease) keep(ctx context.Context) {
 	}
 }
 
-// renew runs renewScript with the checkpoints this process knows.
+// renew runs renewScript with the checkpoint this process last knew
+// committed.
 func (l *Lease) renew(ctx context.Context) (int64, string, error) {
 	r := l.r
-	r.mu.Lock()
-	known := []any{l.value, l.ttl.Milliseconds(), strconv.FormatUint(r.base, 10)}
-	if r.pending != nil {
-		known = append(known, strconv.FormatUint(r.pending.meta.ID, 10))
-	}
-	r.mu.Unlock()
+	base := strconv.FormatUint(r.base.Load(), 10)
 	octx, cancel := context.WithTimeout(ctx, l.every)
 	defer cancel()
-	reply, err := renewScript.Run(octx, r.client, []string{l.key, r.keys.head()}, known...).Slice()
+	reply, err := renewScript.Run(octx, r.client, []string{l.key, r.keys.head()}, l.value, l.ttl.Milliseconds(), base).Slice()
 	r.observe(err)
 	if err != nil {
 		return 0, "", err

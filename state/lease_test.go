@@ -194,6 +194,63 @@ func TestLeaseNotRetakenAfterAnotherWrote(t *testing.T) {
 	}
 }
 
+// A process whose lease lapsed while it was stalled takes it back if
+// the last checkpoint is its own, also when it has not read the reply of
+// that checkpoint's commit yet (the scale-out spec on a loaded machine:
+// "checkpoint 10 was written since by another process", the process's
+// own checkpoint 10).
+func TestLeaseRetakenAfterItsOwnCommit(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()})
+	ttl := 500 * time.Millisecond
+	l := r.NewLease(LeaseOptions{TTL: ttl})
+	if err := l.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Latest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, r, 1, Entry{Scope: "s", Key: "k", Value: []byte("1")})
+	r.base.Store(0) // as if the commit's reply had not been read
+	l.stop()        // the process stalls
+	<-l.done
+	time.Sleep(ttl + 100*time.Millisecond) // the lease expires in Redis
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.keep(ctx)
+	}()
+	waitFor(t, "the lease to be taken again", func() bool { return l.Held() || l.Lost() != nil })
+	cancel()
+	<-done
+	if err := l.Lost(); err != nil {
+		t.Fatal(err)
+	}
+	r.base.Store(1) // the reply comes
+	mustCommit(t, r, 2, Entry{Scope: "s", Key: "k", Value: []byte("2")})
+}
+
+// The renewal does not wait for the store's lock, which a restore or the
+// settling of an earlier commit holds through calls to Redis.
+func TestLeaseRenewedWhileTheStoreIsBusy(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()})
+	ttl := 2 * time.Second
+	l := r.NewLease(LeaseOptions{TTL: ttl})
+	if err := l.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	for end := time.Now().Add(ttl + time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if !l.Held() {
+			r.mu.Unlock()
+			t.Fatalf("lease %v while the store's lock was held", l.State())
+		}
+	}
+	r.mu.Unlock()
+}
+
 func TestLeaseAcquireStopsWithItsContext(t *testing.T) {
 	srv := redistest.Start(t)
 	a := openRedis(t, []string{srv.Addr()}).NewLease(LeaseOptions{TTL: time.Second})

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,10 +68,12 @@ type Redis struct {
 	// The mirror: what Redis holds as of checkpoint base — each entry's
 	// hash, and each scope's buckets. mirror is false when it does not
 	// know (nothing read yet, or a commit went astray): the next commit
-	// then rewrites everything.
+	// then rewrites everything. base is written under mu, and read
+	// without it by the lease's renewal, which must not wait for a
+	// restore or a settle that holds mu through calls to Redis.
 	written map[string]*rec
 	scopes  map[string]*scopeState
-	base    uint64
+	base    atomic.Uint64
 	mirror  bool
 	epoch   uint32
 	// pending is a commit whose outcome is unknown (the connection broke

@@ -143,10 +143,12 @@ func (r *Redis) Latest(ctx context.Context) (Snapshot, error) {
 		}
 		// Buckets without a head are left from something else: the first
 		// checkpoint replaces them.
-		r.base, r.mirror = 0, n == 0
+		r.base.Store(0)
+		r.mirror = n == 0
 		return nil, nil
 	}
-	r.base, r.mirror = hd.meta.ID, false
+	r.base.Store(hd.meta.ID)
+	r.mirror = false
 	return &redisSnapshot{r: r, ctx: ctx, head: hd}, nil
 }
 
@@ -264,7 +266,8 @@ func (s *redisSnapshot) Entries(f func(Entry) error) error {
 		return fmt.Errorf("redis %s: checkpoint %d was replaced while it was being read: %w", r.desc, hd.meta.ID, ErrFenced)
 	}
 	r.mu.Lock()
-	r.written, r.scopes, r.base, r.mirror = written, scopes, hd.meta.ID, true
+	r.written, r.scopes, r.mirror = written, scopes, true
+	r.base.Store(hd.meta.ID)
 	r.mu.Unlock()
 	return nil
 }

@@ -500,7 +500,7 @@ func TestRedisSettlesUncertainCommit(t *testing.T) {
 	e := func(k, v string) Entry { return Entry{Scope: "s", Key: k, Value: []byte(v)} }
 	mustCommit(t, r, 1, e("a", "1"), e("b", "1"))
 	for _, happened := range []bool{true, false} {
-		id := r.base + 1
+		id := r.base.Load() + 1
 		hash, scopes := r.written["s|a"].hash, r.scopes
 		tx, _ := r.Begin(context.Background(), Meta{ID: id})
 		_ = tx.Put(e("a", fmt.Sprint(id)))
@@ -513,7 +513,8 @@ func TestRedisSettlesUncertainCommit(t *testing.T) {
 			// As if the reply had not come back.
 			r.mu.Lock()
 			r.written["s|a"].hash, r.scopes = hash, scopes
-			r.base, r.pending = id-1, tx.(*redisTx)
+			r.base.Store(id - 1)
+			r.pending = tx.(*redisTx)
 			r.mu.Unlock()
 		} else {
 			tx.(*redisTx).makePlan()

@@ -202,7 +202,7 @@ func (r *Redis) Begin(ctx context.Context, m Meta) (Tx, error) {
 	tx := &redisTx{r: r, meta: m, epoch: r.epoch, now: time.Now().UnixMilli(), inScope: map[string]*txScope{},
 		ver: strconv.FormatUint(m.ID, 10) + "-" + r.token[:8], written: r.written, mirror: r.scopes}
 	if r.mirror {
-		tx.base = strconv.FormatUint(r.base, 10)
+		tx.base = strconv.FormatUint(r.base.Load(), 10)
 	} else {
 		tx.full, tx.base = true, "*"
 	}
@@ -228,7 +228,7 @@ func (r *Redis) settle(ctx context.Context) error {
 		r.apply(p)
 		return nil
 	}
-	if id != strconv.FormatUint(r.base, 10) {
+	if id != strconv.FormatUint(r.base.Load(), 10) {
 		// Neither: the index is not what the mirror says.
 		r.mirror = false
 	}
@@ -655,7 +655,8 @@ func (r *Redis) apply(t *redisTx) {
 		}
 	}
 	r.scopes = t.plan.scopes
-	r.base, r.mirror = t.meta.ID, true
+	r.base.Store(t.meta.ID)
+	r.mirror = true
 }
 
 // CommitStats describe the last checkpoint committed to Redis.
@@ -706,7 +707,8 @@ func (r *Redis) Drop(ctx context.Context) error {
 	defer cancel()
 	err := r.client.Unlink(octx, r.keys.buckets(), r.keys.head(), r.keys.lease()).Err()
 	r.mu.Lock()
-	r.written, r.scopes, r.base, r.mirror, r.pending = map[string]*rec{}, map[string]*scopeState{}, 0, true, nil
+	r.written, r.scopes, r.mirror, r.pending = map[string]*rec{}, map[string]*scopeState{}, true, nil
+	r.base.Store(0)
 	r.mu.Unlock()
 	return err
 }
