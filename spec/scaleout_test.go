@@ -536,6 +536,12 @@ var _ = Describe("Kafka scale-out with repartitioning", func() {
 		// events end event time instead.
 		settledFor(10*time.Second, dirA, dirB)
 		stopAll(a, b)
+		// A few thousand events take each process some 80 MB; a writer of
+		// copies sized for a million messages a batch took 3.5 GB, and on
+		// a loaded machine stalled a process past its lease.
+		for _, s := range []*gexec.Session{a, b} {
+			Expect(summaryInt(string(s.Err.Contents()), "peak_rss_bytes")).To(BeNumerically("<", 512<<20), "peak RSS")
+		}
 		return []string{dirA, dirB}, replay, string(a.Err.Contents()) + string(b.Err.Contents())
 	}
 
