@@ -23,6 +23,19 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// activeAt1 makes l's process the active one and commits its first
+// checkpoint, of one entry holding v.
+func activeAt1(t *testing.T, r *Redis, l *Lease, v string) {
+	t.Helper()
+	if err := l.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Latest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, r, 1, Entry{Scope: "s", Key: "k", Value: []byte(v)})
+}
+
 func acquired(l *Lease) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- l.Acquire(context.Background()) }()
@@ -138,13 +151,7 @@ func TestLeaseSuspendsWhileRedisIsDown(t *testing.T) {
 	r := openRedis(t, []string{srv.Addr()})
 	ttl := 600 * time.Millisecond
 	l := r.NewLease(LeaseOptions{TTL: ttl})
-	if err := l.Acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Latest(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	mustCommit(t, r, 1, Entry{Scope: "s", Key: "k", Value: []byte("1")})
+	activeAt1(t, r, l, "1")
 	srv.Stop()
 	waitFor(t, "the lease to be suspended", func() bool { return l.State() == LeaseSuspended })
 	if l.Held() {
@@ -170,13 +177,7 @@ func TestLeaseNotRetakenAfterAnotherWrote(t *testing.T) {
 	ttl := 500 * time.Millisecond
 	a := ra.NewLease(LeaseOptions{TTL: ttl, Holder: "a"})
 	b := rb.NewLease(LeaseOptions{TTL: ttl, Holder: "b"})
-	if err := a.Acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ra.Latest(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	mustCommit(t, ra, 1, Entry{Scope: "s", Key: "k", Value: []byte("a")})
+	activeAt1(t, ra, a, "a")
 	a.stop() // a stalls
 	<-a.done
 	if err := b.Acquire(context.Background()); err != nil {
@@ -204,13 +205,7 @@ func TestLeaseRetakenAfterItsOwnCommit(t *testing.T) {
 	r := openRedis(t, []string{srv.Addr()})
 	ttl := 500 * time.Millisecond
 	l := r.NewLease(LeaseOptions{TTL: ttl})
-	if err := l.Acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Latest(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	mustCommit(t, r, 1, Entry{Scope: "s", Key: "k", Value: []byte("1")})
+	activeAt1(t, r, l, "1")
 	r.base.Store(0) // as if the commit's reply had not been read
 	l.stop()        // the process stalls
 	<-l.done
