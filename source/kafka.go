@@ -576,7 +576,7 @@ func (k *Kafka) read(ctx context.Context, client *kafka.Client, parts []*partiti
 			continue
 		}
 		raws := make(chan *rawBatch, 2)
-		free := make(chan []byte, 3)
+		free := make(chan *rawBatch, 3)
 		wg.Go(func() {
 			if err := k.fetch(fetchCtx, client, p, raws, free); err != nil && fetchCtx.Err() == nil {
 				errs <- err
@@ -656,6 +656,18 @@ type rawBatch struct {
 	done bool
 }
 
+// newRawBatch is an empty batch from next on, recycled from free when one
+// is there: the decoder gives each batch back once it is done with it.
+func newRawBatch(free chan *rawBatch, next int64) *rawBatch {
+	select {
+	case b := <-free:
+		b.buf, b.msgs, b.next, b.done = b.buf[:0], b.msgs[:0], next, false
+		return b
+	default:
+		return &rawBatch{buf: make([]byte, 0, fetchBytes), next: next}
+	}
+}
+
 // rawMsg is one message of a rawBatch; a value too long to decode (or
 // none) has no bytes.
 type rawMsg struct {
@@ -670,8 +682,11 @@ type rawMsg struct {
 
 // fetch reads one partition from p.start and hands what each fetch
 // returned to the partition's decoder, so that the next fetch overlaps
-// the decoding of the last. It closes raws when it returns.
-func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, raws chan<- *rawBatch, free chan []byte) error {
+// the decoding of the last, in batches of at most fetchBytes: a broker
+// may answer with more than a fetch asks for (kfake sent 4 MB for 1 MiB),
+// and batches of one size are recycled whole. It closes raws when it
+// returns.
+func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, raws chan<- *rawBatch, free chan *rawBatch) error {
 	defer close(raws)
 	limits := k.Spec.Decoder
 	maxLine := limits.MaxLineSize()
@@ -721,11 +736,7 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 		}
 		backoff = 100 * time.Millisecond
 		from := off
-		b := &rawBatch{next: off}
-		select {
-		case b.buf = <-free:
-		default:
-		}
+		b := newRawBatch(free, off)
 		for {
 			rec, err := res.Records.ReadRecord()
 			if err != nil {
@@ -754,6 +765,16 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 				k.counts.Bytes.Add(uint64(rec.Value.Len()))
 			default:
 				n := rec.Value.Len()
+				if len(b.buf) > 0 && len(b.buf)+n > fetchBytes {
+					// The batch is full: what it holds goes on, and the
+					// message starts the next.
+					b.next = rec.Offset
+					if !send(b) {
+						return nil
+					}
+					b = newRawBatch(free, rec.Offset+1)
+					m.start, m.end = 0, 0
+				}
 				b.buf = slices.Grow(b.buf, n)[:len(b.buf)+n]
 				if _, err := io.ReadFull(rec.Value, b.buf[m.start:]); err != nil {
 					b.buf = b.buf[:m.start]
@@ -769,6 +790,10 @@ func (k *Kafka) fetch(ctx context.Context, client *kafka.Client, p *partition, r
 		b.done = p.end >= 0 && off >= p.end
 		if off == from && !b.done {
 			// Nothing new within the fetch's wait.
+			select {
+			case free <- b:
+			default:
+			}
 			continue
 		}
 		if !send(b) || b.done {
@@ -836,7 +861,7 @@ func controlEnd(r kafka.RecordReader, from, end int64) int64 {
 
 // decodeLoop decodes a partition's fetched messages and hands them to the
 // merge, each batch once a slot in room is free.
-func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBatch, free chan []byte, room chan struct{}, out chan<- *partBatch, busy func() bool) {
+func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBatch, free chan *rawBatch, room chan struct{}, out chan<- *partBatch, busy func() bool) {
 	r := NewReader(nil, k.Spec, k.Log)
 	r.Counts = &k.counts
 	dec := r.dec
@@ -939,8 +964,10 @@ func (k *Kafka) decodeLoop(ctx context.Context, p *partition, raws <-chan *rawBa
 			return
 		}
 		if cap(raw.buf) <= 2*fetchBytes {
+			// Its copies are written and its lines decoded (Decode
+			// copies them): the batch is free for the next fetch.
 			select {
-			case free <- raw.buf[:0]:
+			case free <- raw:
 			default:
 			}
 		}
