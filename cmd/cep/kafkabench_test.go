@@ -50,11 +50,15 @@ func benchKafka(b *testing.B, p benchParams, sc benchScenario) {
 	stream := sc.streams[0]
 	spec := source.Spec{Name: "bench", Stream: stream}
 	spec.Decoder.Project = rules.Projection(rs, stream)
+	// As cep run does: the decoders prepare the engine's filters and
+	// screen out the events no rule can reach.
+	spec.Prepare = &source.Preparation{}
 	var want uint64
 	run := func(b *testing.B, src source.Source) {
 		b.Helper()
 		var alerts uint64
-		rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: rs, Engine: correlate.Config{},
+		rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Rules: rs,
+			Engine:  correlate.Config{Prepare: spec.Prepare.Store, Screen: spec.Prepare.StoreScreens},
 			Sources: []source.Source{src}, Sink: &benchSink{onAlert: func(*alert.Alert) { alerts++ }}})
 		if err != nil {
 			b.Fatal(err)
