@@ -36,6 +36,17 @@ func activeAt1(t *testing.T, r *Redis, l *Lease, v string) {
 	mustCommit(t, r, 1, Entry{Scope: "s", Key: "k", Value: []byte(v)})
 }
 
+// startActiveAt1 starts a Redis server and one process on it, active
+// under a lease of ttl at its first checkpoint.
+func startActiveAt1(t *testing.T, ttl time.Duration) (*redistest.Server, *Redis, *Lease) {
+	t.Helper()
+	srv := redistest.Start(t)
+	r := openRedis(t, []string{srv.Addr()})
+	l := r.NewLease(LeaseOptions{TTL: ttl})
+	activeAt1(t, r, l, "1")
+	return srv, r, l
+}
+
 func acquired(l *Lease) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- l.Acquire(context.Background()) }()
@@ -147,11 +158,8 @@ func TestLeaseFencesCommits(t *testing.T) {
 // While Redis is away the lease cannot be confirmed: the holder stops;
 // when Redis returns with no other writer in between, it resumes.
 func TestLeaseSuspendsWhileRedisIsDown(t *testing.T) {
-	srv := redistest.Start(t)
-	r := openRedis(t, []string{srv.Addr()})
 	ttl := 600 * time.Millisecond
-	l := r.NewLease(LeaseOptions{TTL: ttl})
-	activeAt1(t, r, l, "1")
+	srv, r, l := startActiveAt1(t, ttl)
 	srv.Stop()
 	waitFor(t, "the lease to be suspended", func() bool { return l.State() == LeaseSuspended })
 	if l.Held() {
@@ -201,11 +209,8 @@ func TestLeaseNotRetakenAfterAnotherWrote(t *testing.T) {
 // "checkpoint 10 was written since by another process", the process's
 // own checkpoint 10).
 func TestLeaseRetakenAfterItsOwnCommit(t *testing.T) {
-	srv := redistest.Start(t)
-	r := openRedis(t, []string{srv.Addr()})
 	ttl := 500 * time.Millisecond
-	l := r.NewLease(LeaseOptions{TTL: ttl})
-	activeAt1(t, r, l, "1")
+	_, r, l := startActiveAt1(t, ttl)
 	r.base.Store(0) // as if the commit's reply had not been read
 	l.stop()        // the process stalls
 	<-l.done
