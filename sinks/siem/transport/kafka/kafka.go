@@ -110,6 +110,13 @@ func (c *Config) Validate(transport.Settings) []error {
 	return errs
 }
 
+// maxProduceBatch bounds the messages of one produce batch: kafka-go gives
+// each batch room for its writer's BatchSize messages up front (152 bytes
+// each), so a batch.max_alerts of a million cost 152 MiB a partition a
+// send. A send of more alerts goes in several produce batches, each of
+// which the brokers' default largest message (1 MiB) bounds anyway.
+const maxProduceBatch = 4096
+
 // kafkaTransport produces with acks from all in-sync replicas; the writer
 // makes one attempt per call because the sink owns retries, backoff and
 // the spool.
@@ -143,7 +150,7 @@ func newKafka(c Config, env transport.Env) (*kafkaTransport, error) {
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           c.BatchTimeout,
-		BatchSize:              env.BatchMaxAlerts,
+		BatchSize:              min(env.BatchMaxAlerts, maxProduceBatch),
 		MaxAttempts:            1,
 		WriteTimeout:           env.Timeout,
 		ReadTimeout:            env.Timeout,

@@ -2,7 +2,9 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/cep-project/cep/sinks/siem"
 	"github.com/cep-project/cep/sinks/siem/siemtest"
 	"github.com/cep-project/cep/sinks/siem/sinktest"
+	"github.com/cep-project/cep/sinks/siem/transport"
 )
 
 // TestKafka produces through kafka-go to kfake, an in-process broker
@@ -161,5 +164,39 @@ func TestKafkaMessageKeyIsMasked(t *testing.T) {
 	}
 	if string(r.Key) != "r|event.card=************1111" {
 		t.Fatalf("key %q", r.Key)
+	}
+}
+
+// TestKafkaLargeBatchSetting: one send costs memory in proportion to its
+// alerts, whatever batch.max_alerts says (kafka-go allocates a produce
+// batch's room for BatchSize messages when it starts it: 152 MiB a
+// partition with a million).
+func TestKafkaLargeBatchSetting(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	env := transport.Env{Settings: transport.Settings{Name: "bus", Timeout: 10 * time.Second, BatchMaxAlerts: 1 << 20}}
+	tr, err := newKafka(Config{Brokers: cluster.ListenAddrs(), Topic: "alerts"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	batch := make([]transport.Record, 300)
+	for i := range batch {
+		batch[i] = transport.Record{ID: fmt.Sprint("a", i), Key: fmt.Sprint("k", i), Body: []byte(`{"rule":"r"}`)}
+	}
+	if err := tr.Send(context.Background(), batch[:1]); err != nil { // connects
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := tr.Send(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+		t.Errorf("a send of %d alerts allocated %d MiB", len(batch), got>>20)
 	}
 }
