@@ -810,17 +810,16 @@ func TestKafkaRekeyMemory(t *testing.T) {
 		v, ok := ev.Get("user")
 		return []byte(v.Str()), ok
 	}}}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	if _, _, err := readAll(t, k, nil); err != nil {
+	var err error
+	allocated := bytesAllocated(func() { _, _, err = readAll(t, k, nil) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.ReadMemStats(&after)
 	if got := k.Counts().Rekeyed.Load(); got != n {
 		t.Fatalf("%d copies written, want %d", got, n)
 	}
 	// The broker runs in this process: its share is in the figure too.
-	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 32<<10 {
+	if per := allocated / n; per > 32<<10 {
 		t.Errorf("%d bytes allocated a copy, want at most 32 KiB", per)
 	}
 }
@@ -839,11 +838,12 @@ func TestKafkaLargeFetches(t *testing.T) {
 		msgs[i] = msg{topic: "pay", value: fmt.Sprintf(`{"id":"e%d","ts":%d,"pad":%q}`, i, t0+i, pad)}
 	}
 	produce(t, c, msgs...)
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	ids, pos, err := readAll(t, kafkaSource(c, "pay"), nil)
-	runtime.ReadMemStats(&after)
+	var (
+		ids []string
+		pos Positions
+		err error
+	)
+	allocated := bytesAllocated(func() { ids, pos, err = readAll(t, kafkaSource(c, "pay"), nil) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -861,9 +861,19 @@ func TestKafkaLargeFetches(t *testing.T) {
 	// 2 KB lines: 6.6 KB allocated an event (the decoded copy, kafka-go's
 	// pages, the broker's answer in this process), 17.9 KB when each
 	// fetch's buffer grew from nothing to the answer's size.
-	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 10_000 {
+	if per := allocated / n; per > 10_000 {
 		t.Errorf("%d bytes allocated an event, want at most 10,000", per)
 	}
+}
+
+// bytesAllocated is what the process allocated while f ran, the
+// in-process broker's share included.
+func bytesAllocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
 
 func toHeaders(hs []kgo.RecordHeader) []kafka.Header {
