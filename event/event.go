@@ -383,17 +383,22 @@ func (e *Event) Keeps(path ...string) bool {
 }
 
 func walk(fs []Field, path []string) (Value, bool) {
+	if v := walkRef(fs, path); v != nil {
+		return *v, true
+	}
+	return Value{}, false
+}
+
+// walkRef is walk's member itself, or nil.
+func walkRef(fs []Field, path []string) *Value {
 	v := ValueAt(fs, path[0])
 	for _, k := range path[1:] {
 		if v == nil || v.kind != Object {
-			return Value{}, false
+			return nil
 		}
 		v = ValueAt(v.sub(), k)
 	}
-	if v == nil {
-		return Value{}, false
-	}
-	return *v, true
+	return v
 }
 
 // Timestamp returns the event time as a time.Time in UTC.

@@ -48,14 +48,17 @@ func errRange(what string) error { return &rangeError{what} }
 // between date and time), or epoch seconds, milliseconds, microseconds or
 // nanoseconds as a number or as a string of digits. It returns Unix
 // nanoseconds, or an error for a time int64 nanoseconds cannot hold.
-func ParseTime(v Value) (int64, error) {
-	switch v.kind {
+func ParseTime(v Value) (int64, error) { return parseTime(v.kind, v.Str(), v.num()) }
+
+// parseTime is ParseTime of a value of kind k, text s and number n.
+func parseTime(k Kind, s string, n float64) (int64, error) {
+	switch k {
 	case Number:
-		return epoch(v.num(), unitAuto)
+		return epoch(n, unitAuto)
 	case String:
-		return ParseTimeString(v.Str())
+		return ParseTimeString(s)
 	}
-	return 0, fmt.Errorf("event time must be RFC 3339 text or epoch seconds/milliseconds, got %s", v.kind)
+	return 0, fmt.Errorf("event time must be RFC 3339 text or epoch seconds/milliseconds, got %s", k)
 }
 
 // ParseTimeString parses RFC 3339 text or digits of an epoch number.

@@ -92,59 +92,66 @@ func (f TimeFormat) String() string {
 // without one: for a layout, nil means UTC; for auto, nil means such text
 // is an error. A time int64 nanoseconds cannot hold is an error.
 func (f TimeFormat) Parse(v Value, zone *time.Location) (int64, error) {
+	return f.parse(v.kind, v.Str(), v.num(), zone)
+}
+
+// parse is Parse of a value of kind k whose text is s and number n:
+// the decoder passes the three read from its member in place (see
+// Decoder.stamp), not a copy of the whole Value.
+func (f *TimeFormat) parse(k Kind, s string, n float64, zone *time.Location) (int64, error) {
 	switch f.kind {
 	case formatAuto:
-		if v.kind == String {
-			return parseAuto(v.Str(), zone)
+		if k == String {
+			return parseAuto(s, zone)
 		}
-		return ParseTime(v)
+		return parseTime(k, s, n)
 	case formatEpoch:
-		switch v.kind {
+		switch k {
 		case Number:
-			return epoch(v.num(), f.unit)
+			return epoch(n, f.unit)
 		case String:
-			if looksNumeric(v.Str()) {
-				if ns, ok, err := epochString(v.Str(), f.unit); ok {
+			if looksNumeric(s) {
+				if ns, ok, err := epochString(s, f.unit); ok {
 					return ns, err
 				}
 			}
-			return 0, fmt.Errorf("%q is not %s", v.Str(), unitNames[f.unit])
+			return 0, fmt.Errorf("%q is not %s", s, unitNames[f.unit])
 		}
-		return 0, fmt.Errorf("%s must be a number or digits, got %s", unitNames[f.unit], v.kind)
+		return 0, fmt.Errorf("%s must be a number or digits, got %s", unitNames[f.unit], k)
 	}
-	if v.kind != String {
-		return 0, fmt.Errorf("a time in format %s must be a string, got %s", f, v.kind)
+	if k != String {
+		return 0, fmt.Errorf("a time in format %s must be a string, got %s", f, k)
 	}
 	if f.kind == formatRFC3339 {
-		t, st := parseRFC3339(v.Str(), nil)
+		t, st := parseRFC3339(s, nil)
 		switch st {
 		case parsed:
 			return t, nil
 		case outOfRange:
-			return 0, errRange(fmt.Sprintf("event time %q", v.Str()))
+			return 0, errRange(fmt.Sprintf("event time %q", s))
 		}
-		tt, err := time.Parse(time.RFC3339Nano, v.Str())
+		tt, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not RFC 3339 text such as 2024-05-01T12:00:00Z", v.Str())
+			return 0, fmt.Errorf("%q is not RFC 3339 text such as 2024-05-01T12:00:00Z", s)
 		}
-		return unixNano(tt, v.Str())
+		return unixNano(tt, s)
 	}
 	if zone == nil {
 		zone = time.UTC
 	}
-	if f.civil && f.civilShape(v.Str()) {
-		switch t, st := parseRFC3339(v.Str(), zone); st {
+	if f.civil && f.civilShape(s) {
+		switch t, st := parseRFC3339(s, zone); st {
 		case parsed:
 			return t, nil
 		case outOfRange:
-			return 0, errRange(fmt.Sprintf("event time %q", v.Str()))
+			return 0, errRange(fmt.Sprintf("event time %q", s))
 		}
 	}
-	tt, err := time.ParseInLocation(f.layout, v.Str(), zone)
+	tt, err := time.ParseInLocation(f.layout, s, zone)
 	if err != nil {
-		return 0, fmt.Errorf("%q does not match the layout %q", v.Str(), f.layout)
+		return 0, fmt.Errorf("%q does not match the layout %q", s, f.layout)
 	}
-	return unixNano(tt, v.Str())
+	return unixNano(tt, s)
 }
 
 // civilShape reports whether s has exactly the shape of a civil layout,
