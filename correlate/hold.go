@@ -79,9 +79,16 @@ func (e *Engine) holdCopy(ev *event.Event) *event.Event {
 	p := e.heldProjection(ev.Stream)
 	if !e.packing.Load() {
 		if pp := ev.Prepared; pp != nil && pp.Held != nil && pp.By == e.prepBy {
-			// Held ahead by this engine's decoders (see holdAheadFor).
+			// Held ahead by this engine's decoders (see holdAheadFor),
+			// before the source numbered the event: a pipeline's
+			// emitter does so once its decoders are done, in the order
+			// of the lines, and until then a decoder's own count is
+			// all the event has. Evidence is kept and ordered by that
+			// number among events of one time.
 			e.held.ahead++
-			return pp.Held
+			h := pp.Held
+			h.Seq, h.Line = ev.Seq, ev.Line
+			return h
 		}
 		return ev.Hold(p, nil)
 	}

@@ -374,3 +374,76 @@ func TestPackedEvidenceIsTheLine(t *testing.T) {
 		t.Errorf("alerts with packed lines:\n%s\nwithout:\n%s", got, want)
 	}
 }
+
+// A copy the decoders hold ahead is made before the source numbers its
+// event (a pipeline's emitter does, once its decoders are done): the copy
+// the engine holds has the event's number and line, so that evidence of
+// one time is in the order the events came in, whichever decoder made
+// the copies.
+func TestHeldAheadTakesTheEventsNumber(t *testing.T) {
+	rs := compileRules(t, `id: busy
+title: Busy user
+by: [event.user]
+aggregate:
+  window: {type: tumbling, size: 1h}
+  measures: {n: count()}
+  having: n >= 4
+`)
+	col := &collector{}
+	e, err := New(rs, Config{Streams: []string{"payments"}}, col.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep := e.Preparer()()
+	if prep == nil {
+		t.Fatal("the engine prepares nothing for its window")
+	}
+	// Two decoders, each numbering the events it decodes itself, take
+	// the batches of one second's events in turn.
+	decs := []event.Decoder{
+		{Stream: "payments", Project: rules.Projection(rs, "payments")},
+		{Stream: "payments", Project: rules.Projection(rs, "payments")},
+	}
+	mk := e.Screens()
+	if mk == nil {
+		t.Fatal("no screens")
+	}
+	for i := range decs {
+		// Screened events are decoded into slabs, whose events the
+		// decoders hold ahead.
+		decs[i].SetScreen(mk("payments"))
+	}
+	seq := uint64(100)
+	for b := range 2 {
+		d := &decs[b]
+		var evs []*event.Event
+		for i := range 3 {
+			ev, err := d.Decode(fmt.Appendf(nil, `{"id":"p%d-%d","ts":1700000000,"user":"u"}`, b, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		prep(evs)
+		for i, ev := range evs {
+			seq++
+			ev.Seq, ev.Line = seq, 10*b+i+1
+		}
+		e.PushBatch(evs, time.Time{})
+	}
+	e.Close()
+	if e.held.ahead == 0 {
+		t.Fatal("no copy held ahead: the test would prove nothing")
+	}
+	if len(col.alerts) != 1 {
+		t.Fatalf("%d alerts, want 1", len(col.alerts))
+	}
+	var got []string
+	for _, ev := range col.alerts[0].Events {
+		got = append(got, fmt.Sprintf("%s:%d:%d", ev.Event.ID, ev.Event.Line, ev.Event.Seq))
+	}
+	want := "p0-0:1:101 p0-1:2:102 p0-2:3:103 p1-0:11:104 p1-1:12:105 p1-2:13:106"
+	if strings.Join(got, " ") != want {
+		t.Errorf("evidence %s, want %s", strings.Join(got, " "), want)
+	}
+}
