@@ -59,8 +59,16 @@ func replayAlerts(t *testing.T, rs []*rules.Rule, inputs map[string][]byte, mode
 		streams = append(streams, s)
 	}
 	slices.Sort(streams)
+	// Decoding what rules read, the decoders also prepare the engine's
+	// work, screen and hold ahead, as cep run's do.
+	var prep *source.Preparation
+	ecfg := correlate.Config{AllowedLateness: 5 * time.Second}
+	if mode == decodeRead {
+		prep = &source.Preparation{}
+		ecfg.Prepare, ecfg.Screen = prep.Store, prep.StoreScreens
+	}
 	for _, s := range streams {
-		spec := source.Spec{Name: s, Stream: s, Decoders: decoders}
+		spec := source.Spec{Name: s, Stream: s, Decoders: decoders, Prepare: prep}
 		switch mode {
 		case decodeRead:
 			spec.Decoder.Project = rules.Projection(rs, s)
@@ -70,8 +78,7 @@ func replayAlerts(t *testing.T, rs []*rules.Rule, inputs map[string][]byte, mode
 		srcs = append(srcs, &source.Reading{Spec: spec, R: bytes.NewReader(inputs[s])})
 	}
 	sink := &collectSink{}
-	rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Sort: true, Rules: rs, Sources: srcs, Sink: sink,
-		Engine: correlate.Config{AllowedLateness: 5 * time.Second}})
+	rt, err := runtime.New(runtime.Config{Mode: runtime.Replay, Sort: true, Rules: rs, Sources: srcs, Sink: sink, Engine: ecfg})
 	if err != nil {
 		t.Fatal(err)
 	}
