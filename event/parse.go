@@ -125,17 +125,22 @@ func (p *parser) skipSpace() {
 	}
 }
 
-// count adds one value to the event's account.
-func (p *parser) count() error {
+// count adds one value to the event's account, and reports whether it
+// is within the limits (overLimit words why not). Small enough to be
+// inlined into the parse's loops, which call it for every value.
+func (p *parser) count() bool {
 	p.values++
 	p.bytes += ValueSize
+	l := p.lim
+	return p.values <= l.MaxValues && p.bytes <= l.MaxBytes
+}
+
+// overLimit is count's error.
+func (p *parser) overLimit() error {
 	if p.values > p.lim.MaxValues {
 		return p.errorf("event has more than %d values (object members and array elements at every level)", p.lim.MaxValues)
 	}
-	if p.bytes > p.lim.MaxBytes {
-		return p.errorf("event takes more than %d bytes decoded (its line, %d bytes per value and copied strings)", p.lim.MaxBytes, ValueSize)
-	}
-	return nil
+	return p.errorf("event takes more than %d bytes decoded (its line, %d bytes per value and copied strings)", p.lim.MaxBytes, ValueSize)
 }
 
 // copied accounts for a string that could not point into the line.
@@ -264,8 +269,8 @@ func (p *parser) member() (sref, error) {
 	if p.line[p.pos] != '"' {
 		return sref{}, p.errorf("expected a member name in quotes, found %s", quoteByte(p.line[p.pos]))
 	}
-	if err := p.count(); err != nil {
-		return sref{}, err
+	if !p.count() {
+		return sref{}, p.overLimit()
 	}
 	key, err := p.str()
 	if err != nil {
@@ -307,8 +312,8 @@ func (p *parser) array(depth int) (sval, error) {
 	mark := len(p.s.stack)
 	for {
 		p.skipSpace()
-		if err := p.count(); err != nil {
-			return sval{}, err
+		if !p.count() {
+			return sval{}, p.overLimit()
 		}
 		v, err := p.value(depth + 1)
 		if err != nil {

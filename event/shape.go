@@ -56,8 +56,8 @@ func (s *scratch) shapeFor(node *projNode) *shape {
 // exactly m's name.
 func (p *parser) knownMember(m *shapeMember) (sref, bool, error) {
 	if end := p.pos + len(m.pat); end <= len(p.line) && bytes.Equal(p.line[p.pos:end], m.pat) {
-		if err := p.count(); err != nil {
-			return sref{}, true, err
+		if !p.count() {
+			return sref{}, true, p.overLimit()
 		}
 		start := p.pos + 1
 		p.pos = end
@@ -70,8 +70,8 @@ func (p *parser) knownMember(m *shapeMember) (sref, bool, error) {
 	if end >= len(p.line) || p.line[p.pos] != '"' || p.line[end] != '"' || !bytes.Equal(p.line[start:end], name) {
 		return sref{}, false, nil
 	}
-	if err := p.count(); err != nil {
-		return sref{}, true, err
+	if !p.count() {
+		return sref{}, true, p.overLimit()
 	}
 	p.pos = end + 1
 	p.skipSpace()

@@ -180,8 +180,8 @@ func (p *parser) skipArray(depth int) error {
 	}
 	for {
 		p.skipSpace()
-		if err := p.count(); err != nil {
-			return err
+		if !p.count() {
+			return p.overLimit()
 		}
 		if err := p.skip(depth + 1); err != nil {
 			return err
