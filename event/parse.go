@@ -633,23 +633,22 @@ func shortNumber(text []byte) (float64, bool) {
 	if neg {
 		text = text[1:]
 	}
-	var (
-		m      int64
-		digits int
-		frac   = -1 // digits after the point, -1 before it
-	)
-	for _, c := range text {
-		if c == '.' {
-			frac = 0
-			continue
-		}
-		m = m*10 + int64(c-'0')
-		digits++
-		if frac >= 0 {
-			frac++
-		}
+	// The integer part, then the fraction's digits: one loop with a test
+	// for the point at each digit took a twentieth of a filter
+	// scenario's decode.
+	var m int64
+	i := 0
+	for ; i < len(text) && text[i] != '.'; i++ {
+		m = m*10 + int64(text[i]-'0')
 	}
-	if digits > 15 {
+	frac := 0
+	if i < len(text) {
+		for _, c := range text[i+1:] {
+			m = m*10 + int64(c-'0')
+		}
+		frac = len(text) - i - 1
+	}
+	if i+frac > 15 {
 		return 0, false
 	}
 	f := float64(m)
