@@ -89,6 +89,25 @@ func BenchmarkParseTime(b *testing.B) {
 	}
 }
 
+// BenchmarkShortNumber reads the numbers of the benchmarks' lines: an
+// epoch in milliseconds, an amount, a place's coordinates, a count.
+func BenchmarkShortNumber(b *testing.B) {
+	nums := [][]byte{[]byte("1772438400123"), []byte("123.45"), []byte("40.4168"), []byte("-3.7038"), []byte("7")}
+	var sum float64
+	for b.Loop() {
+		for _, n := range nums {
+			f, ok := shortNumber(n)
+			if !ok {
+				b.Fatalf("%s not read", n)
+			}
+			sum += f
+		}
+	}
+	if sum == 0 {
+		b.Fatal("nothing read")
+	}
+}
+
 // BenchmarkDecodeProjected decodes with a projection of the fields a few
 // rules read, as the engine does when no rule reads the whole event; the
 // -full cases then ask for the whole event too, as an alert does.
