@@ -69,3 +69,50 @@ sources:
 		Expect(r.stderr).To(ContainSubstring(`unknown time zone "Mars/Olympus"`))
 	})
 })
+
+var _ = Describe("the same input", func() {
+	It("gives the same alerts, in the same order, on one decoder or several, run after run", func() {
+		// Many events share a second: among events of one time, what a
+		// window keeps as evidence and the order of a sequence's partial
+		// matches follow the order the events came in, whichever decoder
+		// decoded them.
+		dir := GinkgoT().TempDir()
+		writeFile(dir, "rules/busy.yaml", `id: spec.busy
+title: A busy user
+by: [event.user]
+aggregate:
+  window: {type: tumbling, size: 1h}
+  measures: {n: count()}
+  having: n >= 4
+`)
+		writeFile(dir, "rules/pair.yaml", `id: spec.pair
+title: An a then a b of one user
+by: [event.user]
+sequence:
+  within: 1h
+  steps:
+    - {name: first, where: event.kind == "a"}
+    - {name: then, where: event.kind == "b"}
+`)
+		var b strings.Builder
+		for i := range 20000 {
+			kind := "a"
+			if i%3 == 0 {
+				kind = "b"
+			}
+			fmt.Fprintf(&b, `{"id":"p%d","ts":%d,"user":"u%d","kind":"%s"}`+"\n", i, 1_767_225_600_000+int64(i/500)*1000, i%7, kind)
+		}
+		writeFile(dir, "events.jsonl", b.String())
+		run := func(decoders string) string {
+			r := cep(dir, nil, "run", "--rules", "rules", "--input", "events.jsonl", "--decoders", decoders)
+			Expect(r.code).To(Equal(0), r.stderr)
+			return r.stdout
+		}
+		want := run("1")
+		Expect(strings.Count(want, `"rule":"spec.busy"`)).To(BeNumerically(">=", 7))
+		Expect(strings.Count(want, `"rule":"spec.pair"`)).To(BeNumerically(">=", 100))
+		for range 3 {
+			Expect(run("3")).To(Equal(want))
+		}
+	})
+})
