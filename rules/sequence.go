@@ -148,8 +148,12 @@ type SeqActivation struct {
 	// events come held (nfa.Evidence), and an alert's fields read them
 	// only if they name their steps.
 	thawed []*event.Event
-	steps  []seqStep
-	lists  []celenv.EventList
+	// bufs[i] holds thawed[i]: what an alert keeps of a thawed event is
+	// copied out of it (celenv.Native) or points into its line, so the
+	// next match thaws into the same memory.
+	bufs  []event.ThawBuf
+	steps []seqStep
+	lists []celenv.EventList
 }
 
 type seqStep struct {
@@ -211,6 +215,7 @@ func (a *SeqActivation) BindMatch(evs []nfa.Evidence) {
 	a.ev = nil
 	if cap(a.thawed) < len(evs) {
 		a.thawed = make([]*event.Event, len(evs))
+		a.bufs = make([]event.ThawBuf, len(evs))
 	} else {
 		a.thawed = a.thawed[:len(evs)]
 		clear(a.thawed)
@@ -220,7 +225,7 @@ func (a *SeqActivation) BindMatch(evs []nfa.Evidence) {
 // matched returns the bound match's event i, thawed the first time.
 func (a *SeqActivation) matched(i int) *event.Event {
 	if a.thawed[i] == nil {
-		a.thawed[i] = a.match[i].Event.Thaw()
+		a.thawed[i] = a.match[i].Event.ThawInto(&a.bufs[i], nil)
 	}
 	return a.thawed[i]
 }
