@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +13,11 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -336,13 +338,8 @@ func (a *app) runBench(p benchParams) error {
 	var matches []string
 	var alerts uint64
 	// Latency is measured from the hand-over of the batch holding the
-	// event that completed a detection to the alert, in processing time:
-	// pushed[seq] holds when each event went in.
-	pushed := make([]int64, n+1)
-	var due []int64
-	if p.rate > 0 {
-		due = make([]int64, n+1)
-	}
+	// event that completed a detection to the alert, in processing time.
+	handovers := &handoverLog{}
 	var lat, latDue []time.Duration
 	sink := &benchSink{onAlert: func(al *alert.Alert) {
 		alerts++
@@ -352,15 +349,11 @@ func (a *app) runBench(p benchParams) error {
 		// Only alerts the last event completed count: a closing window's
 		// alert is due to the watermark, not to its events.
 		if k := len(al.Events); k > 0 && al.Events[k-1].Event != nil && al.Time.UnixNano() == al.Events[k-1].Event.Time {
-			if seq := al.Events[k-1].Event.Seq; seq < uint64(len(pushed)) {
+			if h, ok := handovers.of(al.Events[k-1].Event.Seq); ok {
 				now := time.Now().UnixNano()
-				if t := atomic.LoadInt64(&pushed[seq]); t != 0 {
-					lat = append(lat, time.Duration(now-t))
-				}
-				if due != nil {
-					if t := atomic.LoadInt64(&due[seq]); t != 0 {
-						latDue = append(latDue, time.Duration(now-t))
-					}
+				lat = append(lat, time.Duration(now-h.at))
+				if h.due != 0 {
+					latDue = append(latDue, time.Duration(now-h.due))
 				}
 			}
 		}
@@ -380,7 +373,7 @@ func (a *app) runBench(p benchParams) error {
 	}
 	src := &benchSource{spec: spec, path: sc.lines.f.Name(), hold: p.checkpoint > 0, rate: p.rate}
 	if p.latency {
-		src.pushed, src.due = pushed, due
+		src.handovers = handovers
 	}
 	prev := goruntime.GOMAXPROCS(p.cpu)
 	defer goruntime.GOMAXPROCS(prev)
@@ -769,15 +762,12 @@ func cpuTime() time.Duration {
 // rate, holding each back until its time. With hold it stays open after
 // its last line until stopped, as a service's source does.
 type benchSource struct {
-	spec   source.Spec
-	path   string
-	pushed []int64
-	// due, for a paced source, holds when each event was due: its
-	// batch's due time, which it was handed over at or after.
-	due    []int64
-	hold   bool
-	rate   float64
-	counts source.Counters
+	spec      source.Spec
+	path      string
+	handovers *handoverLog
+	hold      bool
+	rate      float64
+	counts    source.Counters
 }
 
 func (s *benchSource) Name() string             { return s.spec.Name }
@@ -824,16 +814,8 @@ func (s *benchSource) Run(ctx context.Context, _ source.Positions, out chan<- so
 				due = at.UnixNano()
 			}
 			sent += len(part.Events)
-			if s.pushed != nil {
-				now := time.Now().UnixNano()
-				for _, ev := range part.Events {
-					if ev.Seq < uint64(len(s.pushed)) {
-						atomic.StoreInt64(&s.pushed[ev.Seq], now)
-						if s.due != nil {
-							atomic.StoreInt64(&s.due[ev.Seq], due)
-						}
-					}
-				}
+			if s.handovers != nil && len(part.Events) > 0 {
+				s.handovers.add(part.Events[0].Seq, time.Now().UnixNano(), due)
 			}
 			select {
 			case out <- part:
@@ -855,6 +837,46 @@ func (s *benchSource) Run(ctx context.Context, _ source.Positions, out chan<- so
 			return err
 		}
 	}
+}
+
+// A handoverLog keeps when each batch of events was handed over, by the
+// number of its first event: the source numbers a file's events one after
+// the other, so a batch is a run of numbers. A stamp for every event cost
+// the filter scenario a twentieth of its CPU (a store for each event into
+// an array of them all, faulted in as the run went), which the
+// hand-written scanner it is compared with does not pay.
+type handoverLog struct {
+	mu sync.Mutex
+	hs []handover
+}
+
+type handover struct {
+	first uint64 // the number of the batch's first event
+	// at is when the batch was handed over; due, for a paced source,
+	// when it was due, which it was handed over at or after.
+	at, due int64
+}
+
+// add notes a batch whose first event is numbered first; batches come in
+// the order of their numbers.
+func (l *handoverLog) add(first uint64, at, due int64) {
+	l.mu.Lock()
+	l.hs = append(l.hs, handover{first, at, due})
+	l.mu.Unlock()
+}
+
+// of returns the hand-over of the batch that held the event numbered seq.
+func (l *handoverLog) of(seq uint64) (handover, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, found := slices.BinarySearchFunc(l.hs, seq, func(h handover, seq uint64) int { return cmp.Compare(h.first, seq) })
+	if !found {
+		i--
+	}
+	if i < 0 {
+		return handover{}, false
+	}
+	return l.hs[i], true
 }
 
 // paceUntil waits until t. A timer wakes a sleeper a millisecond late at

@@ -45,6 +45,39 @@ func TestBenchPacedLatencyFromDue(t *testing.T) {
 	}
 }
 
+// An event's hand-over is its batch's: the batch whose first number is
+// the greatest at or below the event's.
+func TestHandoverOf(t *testing.T) {
+	var l handoverLog
+	if _, ok := l.of(1); ok {
+		t.Fatal("an empty log found a hand-over")
+	}
+	l.add(1, 100, 0)
+	l.add(4, 200, 150)
+	l.add(9, 300, 0)
+	for _, tc := range []struct {
+		seq    uint64
+		want   int64
+		wantOK bool
+	}{
+		{0, 0, false},
+		{1, 100, true},
+		{3, 100, true},
+		{4, 200, true},
+		{8, 200, true},
+		{9, 300, true},
+		{1000, 300, true},
+	} {
+		h, ok := l.of(tc.seq)
+		if ok != tc.wantOK || h.at != tc.want {
+			t.Errorf("of(%d) = %d, %v; want %d, %v", tc.seq, h.at, ok, tc.want, tc.wantOK)
+		}
+	}
+	if h, _ := l.of(5); h.due != 150 {
+		t.Errorf("of(5).due = %d, want its batch's 150", h.due)
+	}
+}
+
 func TestShiftYears(t *testing.T) {
 	for _, tc := range []struct {
 		line string
