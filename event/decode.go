@@ -271,7 +271,7 @@ func (d *Decoder) Decode(line []byte) (*Event, error) {
 func (d *Decoder) decode(raw []byte, node *projNode, sl *slabs) (*Event, error) {
 	d.s.reset()
 	defer d.s.trim()
-	p := parser{line: raw, s: &d.s, lim: d.lim, bytes: len(raw)}
+	p := d.s.parserFor(raw, d.lim)
 	root, err := p.rootIn(node)
 	if err != nil {
 		return nil, err

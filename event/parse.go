@@ -62,6 +62,20 @@ type scratch struct {
 	// shapes are the last top-level shapes of the projections decoded
 	// with (see shape).
 	shapes [2]shape
+	// p is the line's parser (see parserFor).
+	p parser
+}
+
+// parserFor returns s's parser, set to parse line under lim. It is set
+// in place, field by field: a parser built as a value on the stack was
+// built there and then copied, sixteen bytes at a time over its fields'
+// eight-byte stores, loads the processor cannot forward from its store
+// buffer and waits on (a twelfth of a screened line's decode).
+func (s *scratch) parserFor(line []byte, lim *Limits) *parser {
+	p := &s.p
+	p.line, p.pos, p.s, p.lim, p.values, p.bytes = line, 0, s, lim, 0, len(line)
+	p.index, p.room, p.noted = false, nil, noted{}
+	return p
 }
 
 func (s *scratch) reset() {
@@ -76,6 +90,8 @@ const (
 )
 
 func (s *scratch) trim() {
+	// Nor does the parser keep the line, or the slab it built into.
+	s.p.line, s.p.room = nil, nil
 	if cap(s.stack) > keepFields {
 		s.stack = nil
 	}

@@ -237,7 +237,7 @@ func putScratch(s *scratch) {
 func decodeFull(raw []byte, lim *Limits) []Field {
 	s := getScratch()
 	defer putScratch(s)
-	p := parser{line: raw, s: s, lim: lim, bytes: len(raw)}
+	p := s.parserFor(raw, lim)
 	root, err := p.root()
 	if err != nil {
 		// The same parser accepted this line under the same limits.
@@ -442,7 +442,7 @@ func (e *Event) thaw(node *projNode, b *ThawBuf) *Event {
 	raw := e.RawLine()
 	s := getScratch()
 	defer putScratch(s)
-	p := parser{line: raw, s: s, lim: lz.lim, bytes: len(raw)}
+	p := s.parserFor(raw, lz.lim)
 	var (
 		root sval
 		err  error
@@ -497,7 +497,7 @@ func Stored(line []byte) (*Event, error) {
 	}
 	s := getScratch()
 	defer putScratch(s)
-	p := parser{line: line, s: s, lim: lim, bytes: len(line)}
+	p := s.parserFor(line, lim)
 	if _, err := p.rootIn(&keepNothing); err != nil {
 		return nil, err
 	}
