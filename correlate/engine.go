@@ -1078,25 +1078,21 @@ func (e *Engine) newAlert(r *rules.Rule, key alert.Key, t int64, evidence []aler
 	return e.fillAlert(new(alertBlock), r, key, t, evidence, act, idExtra...)
 }
 
-// fillAlert is newAlert in b, whose key and evidence may hold key and
-// evidence.
+// fillAlert is newAlert in b, a new block (its alert is zero), whose key
+// and evidence may hold key and evidence.
 func (e *Engine) fillAlert(b *alertBlock, r *rules.Rule, key alert.Key, t int64, evidence []alert.Evidence, act rules.Vars, idExtra ...string) *alert.Alert {
 	alert.PutID(&b.id, r.ID, key, evidence, idExtra...)
 	a := &b.a
-	*a = alert.Alert{
-		// The id's bytes are never written again.
-		ID:          unsafe.String(&b.id[0], len(b.id)),
-		Rule:        r.ID,
-		RuleVersion: r.VersionLabel(),
-		Title:       r.Title,
-		Severity:    alert.Severity(r.Severity),
-		Tags:        r.Tags,
-		Time:        time.Unix(0, t).UTC(),
-		Key:         key,
-		Events:      evidence,
-		Fields:      map[string]any{},
-		Shadow:      r.Shadow(),
-	}
+	// Set field by field where it stays: an alert.Alert literal was built
+	// on the stack and copied into the block, sixteen bytes at a time
+	// over its fields' eight-byte stores (loads the processor cannot
+	// forward from its store buffer).
+	a.ID = unsafe.String(&b.id[0], len(b.id)) // its bytes are never written again
+	a.Rule, a.RuleVersion, a.Title = r.ID, r.VersionLabel(), r.Title
+	a.Severity, a.Tags = alert.Severity(r.Severity), r.Tags
+	a.Time = time.Unix(0, t).UTC()
+	a.Key, a.Events, a.Fields = key, evidence, map[string]any{}
+	a.Shadow = r.Shadow()
 	if a.Tags == nil {
 		a.Tags = []string{}
 	}
