@@ -38,7 +38,9 @@ func (e *Engine) enforceBudget() {
 		all = append(all, sized{d, b})
 	}
 	e.stateBytes = total
-	e.packing.Store(total > limit/packFrom)
+	if packing := total > limit/packFrom; packing != e.packing.Load() {
+		e.packing.Store(packing) // the decoders read it (see Engine.packing)
+	}
 	if total <= limit {
 		return
 	}
