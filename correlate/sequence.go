@@ -16,21 +16,26 @@ import (
 // sequence is a `sequence:` rule: CEL guards on an NFA matcher, one state
 // per partition key.
 type sequence struct {
+	// The fields up to traces are set once. The decoders read r and nfa
+	// for every event they prepare (prepareKeys), so the fields the
+	// engine writes for every event come after them, on the detector's
+	// second cache line: gathered beside them, appended to for each
+	// event of a batch, made each of those reads a miss.
 	e *Engine
 	r *rules.Rule
 	// det is the detector's index in the engine, by which the decoders'
 	// work for it is found (preparedKey).
 	det int32
-	gathered
-	m      *nfa.Matcher
-	nfa    *nfa.NFA
-	act    *rules.SeqActivation
-	keyBuf []byte
-	emitFn func(nfa.Match)
+	m   *nfa.Matcher
+	nfa *nfa.NFA
+	act *rules.SeqActivation
 	// store holds the matcher's keys, so a key's partial matches can be
 	// described (TraceKey); traces are the keys being traced.
 	store  *nfa.MemoryStore
 	traces *traces
+	keyBuf []byte
+	emitFn func(nfa.Match)
+	gathered
 }
 
 func (e *Engine) newSequence(r *rules.Rule) (*sequence, error) {
