@@ -16,7 +16,8 @@ import (
 // sequence is a `sequence:` rule: CEL guards on an NFA matcher, one state
 // per partition key.
 type sequence struct {
-	// The fields up to traces are set once. The decoders read r and nfa
+	// The fields up to traces are set once (traces on the first trace
+	// asked for), when the detector is built. The decoders read r and nfa
 	// for every event they prepare (prepareKeys), so the fields the
 	// engine writes for every event come after them, on the detector's
 	// second cache line: gathered beside them, appended to for each
