@@ -1,6 +1,9 @@
 package event
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // The lines of one stream mostly name the same members in the same order,
 // and a projected decode spends a fifth of its time reading member names
@@ -23,8 +26,24 @@ type shapeMember struct {
 	// colon after it: one comparison reads a member written without
 	// space around its colon, as most JSON encoders write them.
 	pat []byte
-	kid *projNode
-	ok  bool // the name is a plain string of the line (no escapes)
+	// lo and hi are pat's first sixteen bytes, as two words, and loMask
+	// and hiMask the bytes of them pat fills, for a pat of at most 16
+	// bytes (words); at compares them.
+	lo, hi, loMask, hiMask uint64
+	words                  bool
+	kid                    *projNode
+	ok                     bool // the name is a plain string of the line (no escapes)
+}
+
+// at reports whether line holds m's pat at pos. Patterns are short (the
+// fraud example's are 5 to 11 bytes): compared as two words in place,
+// not with a call to bytes.Equal, for each member of every line.
+func (m *shapeMember) at(line []byte, pos int) bool {
+	if m.words && pos+16 <= len(line) {
+		w := line[pos : pos+16]
+		return binary.LittleEndian.Uint64(w)&m.loMask == m.lo && binary.LittleEndian.Uint64(w[8:])&m.hiMask == m.hi
+	}
+	return pos+len(m.pat) <= len(line) && bytes.Equal(line[pos:pos+len(m.pat)], m.pat)
 }
 
 // name is the member's name.
@@ -55,7 +74,8 @@ func (s *scratch) shapeFor(node *projNode) *shape {
 // having consumed nothing but space, when the line's next member is not
 // exactly m's name.
 func (p *parser) knownMember(m *shapeMember) (sref, bool, error) {
-	if end := p.pos + len(m.pat); end <= len(p.line) && bytes.Equal(p.line[p.pos:end], m.pat) {
+	if m.at(p.line, p.pos) {
+		end := p.pos + len(m.pat)
 		if !p.count() {
 			return sref{}, true, p.overLimit()
 		}
@@ -92,5 +112,21 @@ func (sh *shape) learn(i int, name string, plain bool, kid *projNode) {
 	}
 	m := &sh.members[i]
 	m.pat = append(append(append(m.pat[:0], '"'), name...), '"', ':')
+	var w [16]byte
+	n := copy(w[:], m.pat)
+	m.words = len(m.pat) <= len(w)
+	m.lo, m.hi = binary.LittleEndian.Uint64(w[:]), binary.LittleEndian.Uint64(w[8:])
+	m.loMask, m.hiMask = maskOf(n), maskOf(n-8)
 	m.kid, m.ok = kid, plain
+}
+
+// maskOf is the mask of a word's first n bytes (none below 1, all from 8).
+func maskOf(n int) uint64 {
+	switch {
+	case n <= 0:
+		return 0
+	case n >= 8:
+		return ^uint64(0)
+	}
+	return 1<<(8*n) - 1
 }

@@ -124,3 +124,35 @@ func manyMembers(n int, v string) string {
 	}
 	return s + `,"type":"t"}`
 }
+
+// TestShapeMemberAt compares a remembered name with bytes.Equal's answer
+// for every length of name the word comparison treats apart, at every
+// place of a line, the last bytes included.
+func TestShapeMemberAt(t *testing.T) {
+	for _, name := range []string{"a", "ab", "abcd", "abcde", "abcdef", "abcdefghijkl", "abcdefghijklm", "abcdefghijklmnopqrstu"} {
+		var sh shape
+		kid := &projNode{}
+		sh.learn(0, name, true, kid)
+		m := &sh.members[0]
+		if !m.ok || m.kid != kid {
+			t.Fatalf("name %q: learnt ok %v and child %p, want true and %p", name, m.ok, m.kid, kid)
+		}
+		pat := string(m.pat)
+		for _, line := range []string{
+			pat,
+			"{" + pat + "1}",
+			`{"x":1,` + pat + `2}`,
+			pat[:len(pat)-1] + ";",
+			"#" + pat[1:],
+			pat[:len(pat)/2] + "?" + pat[len(pat)/2+1:] + "   ",
+			pat[:len(pat)-1],
+		} {
+			for pos := 0; pos <= len(line); pos++ {
+				want := pos+len(pat) <= len(line) && line[pos:pos+len(pat)] == pat
+				if got := m.at([]byte(line), pos); got != want {
+					t.Errorf("name %q, line %q, at %d: %v, want %v", name, line, pos, got, want)
+				}
+			}
+		}
+	}
+}
