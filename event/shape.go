@@ -70,19 +70,11 @@ func (s *scratch) shapeFor(node *projNode) *shape {
 	return &s.shapes[0]
 }
 
-// knownMember is member for a member expected to be m: it reports false,
-// having consumed nothing but space, when the line's next member is not
-// exactly m's name.
+// knownMember is member for a member expected to be m, whose pat the
+// line does not have at p.pos (projObject compares that first): it
+// reports false, having consumed nothing but space, when the line's next
+// member is not m's name with space around it.
 func (p *parser) knownMember(m *shapeMember) (sref, bool, error) {
-	if m.at(p.line, p.pos) {
-		end := p.pos + len(m.pat)
-		if !p.count() {
-			return sref{}, true, p.overLimit()
-		}
-		start := p.pos + 1
-		p.pos = end
-		return sref{off: uint32(start), n: uint32(len(m.pat) - 3)}, true, nil
-	}
 	name := m.name()
 	p.skipSpace()
 	start := p.pos + 1
