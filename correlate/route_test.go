@@ -327,7 +327,7 @@ func TestRouteInOnePass(t *testing.T) {
 		var want []int
 		for j := range sr.paths {
 			if v, ok := x.Path(sr.paths[j].path...); ok {
-				want = e.router.meet(want, &sr.paths[j], v)
+				want = e.router.meet(want, &sr.paths[j], &v)
 			}
 		}
 		want = slices.Compact(slices.Sorted(slices.Values(append(want, sr.always...))))

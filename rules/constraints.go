@@ -47,8 +47,10 @@ type TextMatch struct {
 // AppendText appends the text the matching functions compare for v: a
 // string as it is, a number in its shortest form, a boolean as true or
 // false; ok is false for null, objects and arrays, whose tests are never
-// true.
-func AppendText(b []byte, v event.Value) ([]byte, bool) {
+// true. It takes a pointer, as AppendValueKey does, so that the router
+// reads the words it needs of a value the decoder has just written, not a
+// copy of the whole value.
+func AppendText(b []byte, v *event.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case event.String:
 		return append(b, v.Str()...), true
@@ -65,13 +67,13 @@ func AppendText(b []byte, v event.Value) ([]byte, bool) {
 // tagged so that "1" and 1 differ. ok is false for values an index cannot
 // hold (null, objects, arrays).
 func valueKey(v event.Value) (string, bool) {
-	b, ok := AppendValueKey(nil, v)
+	b, ok := AppendValueKey(nil, &v)
 	return string(b), ok
 }
 
 // AppendValueKey appends the valueKey of v to b, so that a caller looking
 // keys up in a map (m[string(b)]) allocates nothing per event.
-func AppendValueKey(b []byte, v event.Value) ([]byte, bool) {
+func AppendValueKey(b []byte, v *event.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case event.String:
 		return append(append(b, "s:"...), v.Str()...), true

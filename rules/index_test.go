@@ -22,10 +22,10 @@ func meets(con Constraint, ev *event.Event) bool {
 	if !ok {
 		return false
 	}
-	if k, ok := AppendValueKey(nil, v); ok && slices.Contains(con.Values, string(k)) {
+	if k, ok := AppendValueKey(nil, &v); ok && slices.Contains(con.Values, string(k)) {
 		return true
 	}
-	text, ok := AppendText(nil, v)
+	text, ok := AppendText(nil, &v)
 	if !ok {
 		return false
 	}
