@@ -111,6 +111,9 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 				p.noteStamp(kid.stamp, int32(len(p.s.stack)-mark))
 			}
 		}
+		if p.comma() {
+			continue
+		}
 		if done, err := p.next('}', "a member", "object"); err != nil {
 			return sval{}, err
 		} else if done {
@@ -178,6 +181,9 @@ func (p *parser) skipObject(depth int) error {
 		if err := p.skip(depth + 1); err != nil {
 			return err
 		}
+		if p.comma() {
+			continue
+		}
 		if done, err := p.next('}', "a member", "object"); err != nil || done {
 			return err
 		}
@@ -198,6 +204,9 @@ func (p *parser) skipArray(depth int) error {
 		}
 		if err := p.skip(depth + 1); err != nil {
 			return err
+		}
+		if p.comma() {
+			continue
 		}
 		if done, err := p.next(']', "an element", "array"); err != nil || done {
 			return err
