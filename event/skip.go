@@ -96,7 +96,11 @@ func (p *parser) projObject(node *projNode, depth int) (sval, error) {
 				err = p.skip(depth + 1)
 			}
 		case kid.all:
-			v, err = p.value(depth + 1)
+			if r, ok := p.plainStr(depth + 1); ok {
+				v = sval{kind: String, ref: r}
+			} else {
+				v, err = p.value(depth + 1)
+			}
 		default:
 			v, err = p.projValue(kid, depth+1)
 		}
@@ -151,6 +155,21 @@ func (p *parser) skipPlainStr(depth int) bool {
 	}
 	p.pos = i + 1
 	return true
+}
+
+// plainStr is str for a string at p.pos, at depth, that is all ASCII
+// with no escape; false, having consumed nothing, for anything else.
+func (p *parser) plainStr(depth int) (sref, bool) {
+	if depth > p.lim.MaxDepth || p.pos >= len(p.line) || p.line[p.pos] != '"' {
+		return sref{}, false
+	}
+	start := p.pos + 1
+	i, high := scanString(p.line, start)
+	if high || i >= len(p.line) || p.line[i] != '"' {
+		return sref{}, false
+	}
+	p.pos = i + 1
+	return sref{off: uint32(start), n: uint32(i - start)}, true
 }
 
 // skip validates and accounts a value without building it. It mirrors
