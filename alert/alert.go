@@ -6,6 +6,7 @@ package alert
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -230,8 +231,8 @@ func PutID(id *[IDLen]byte, rule string, key Key, evidence []Evidence, extra ...
 			continue
 		}
 		at := len(b)
-		b = fmt.Append(append(b, make([]byte, 8)...), p.Value)
-		putIDLen(b[at:], len(b)-at-8)
+		b = fmt.Append(binary.LittleEndian.AppendUint64(b, 0), p.Value)
+		binary.LittleEndian.PutUint64(b[at:], uint64(len(b)-at-8))
 	}
 	for _, e := range evidence {
 		b = appendIDPart(b, e.Step)
@@ -248,16 +249,7 @@ func PutID(id *[IDLen]byte, rule string, key Key, evidence []Evidence, extra ...
 }
 
 func appendIDPart(b []byte, s string) []byte {
-	at := len(b)
-	b = append(append(b, make([]byte, 8)...), s...)
-	putIDLen(b[at:], len(s))
-	return b
-}
-
-func putIDLen(b []byte, n int) {
-	for i := range 8 {
-		b[i] = byte(n >> (8 * i))
-	}
+	return append(binary.LittleEndian.AppendUint64(b, uint64(len(s))), s...)
 }
 
 // normalizeNumbers turns json.Number into int64 when integral, else float64.
