@@ -246,13 +246,15 @@ func parseRFC3339(s string, zone *time.Location) (int64, parseStatus) {
 	if c := s[10]; c != 'T' && c != 't' && c != ' ' {
 		return 0, notMatched
 	}
-	year, ok1 := digits(s[0:4])
-	month, ok2 := digits(s[5:7])
-	day, ok3 := digits(s[8:10])
-	hour, ok4 := digits(s[11:13])
-	minute, ok5 := digits(s[14:16])
-	sec, ok6 := digits(s[17:19])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+	century, ok0 := pair(s, 0)
+	year, ok1 := pair(s, 2)
+	year += century * 100
+	month, ok2 := pair(s, 5)
+	day, ok3 := pair(s, 8)
+	hour, ok4 := pair(s, 11)
+	minute, ok5 := pair(s, 14)
+	sec, ok6 := pair(s, 17)
+	if !ok0 || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
 		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour > 23 || minute > 59 || sec > 59 {
 		return 0, notMatched
@@ -283,8 +285,8 @@ func parseRFC3339(s string, zone *time.Location) (int64, parseStatus) {
 		if len(s)-i != 6 || s[i+3] != ':' {
 			return 0, notMatched
 		}
-		oh, ok1 := digits(s[i+1 : i+3])
-		om, ok2 := digits(s[i+4 : i+6])
+		oh, ok1 := pair(s, i+1)
+		om, ok2 := pair(s, i+4)
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
 			return 0, notMatched
 		}
@@ -307,16 +309,11 @@ func parseRFC3339(s string, zone *time.Location) (int64, parseStatus) {
 	return secs*1e9 + nanos, parsed
 }
 
-func digits(s string) (int, bool) {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
+// pair reads the two decimal digits at s[i:]: straight-line code, where a
+// loop over each field's digits was a third of a timestamp's parse.
+func pair(s string, i int) (int, bool) {
+	a, b := s[i]-'0', s[i+1]-'0'
+	return int(a)*10 + int(b), a <= 9 && b <= 9
 }
 
 func daysIn(month, year int) int {
