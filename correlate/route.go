@@ -264,8 +264,6 @@ func (r *router) scanRoutes(out []int, sr *streamRoute, ev *event.Event) []int {
 	return out
 }
 
-// meet appends the rules indexed by p that the value v of its field
-// meets.
 // valueAt is ev.Path(path...), the value in place when the path is a
 // top-level member of a projected event: returned by value, it was copied
 // sixteen bytes at a time out of the eight-byte stores the decoder had
@@ -285,6 +283,8 @@ func (r *router) valueAt(ev *event.Event, path []string) *event.Value {
 	return &r.val
 }
 
+// meet appends the rules indexed by p that the value v of its field
+// meets.
 func (r *router) meet(out []int, p *indexPath, v *event.Value) []int {
 	var ok bool
 	if !p.buckets.empty() {
