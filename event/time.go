@@ -310,7 +310,7 @@ func parseRFC3339(s string, zone *time.Location) (int64, parseStatus) {
 }
 
 // pair reads the two decimal digits at s[i:]: straight-line code, where a
-// loop over each field's digits was a third of a timestamp's parse.
+// loop over each field's digits was a fifth of a timestamp's parse.
 func pair(s string, i int) (int, bool) {
 	a, b := s[i]-'0', s[i+1]-'0'
 	return int(a)*10 + int(b), a <= 9 && b <= 9
