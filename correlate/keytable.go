@@ -1,9 +1,9 @@
 package correlate
 
 import (
-	"bytes"
-	"encoding/binary"
+	"maps"
 	"math/bits"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -14,14 +14,22 @@ import (
 // cost is the cache misses of reaching it: in Go's map a lookup reads the
 // group's control word and its slot, then the key's bytes where the key
 // string points, then the rule list where the slice points, up to four
-// lines scattered over the heap. Here a slot of 32 bytes holds the key's
-// hash, a key of up to 16 bytes and a lone detector inline, so the common
-// lookup (one rule per value) reads one cache line.
+// lines scattered over the heap. Here a slot of 16 bytes holds the key's
+// 64-bit hash and a lone detector inline, so the common lookup (one rule
+// per value) reads one slot.
+//
+// A slot keeps the key's hash, not the key: what the router finds is a
+// rule's candidacy, which its condition then tests in full, the tested
+// value among its terms, so a key that only hashes like a filed one adds
+// a candidate that fails its test, and never loses one. Keys of one hash
+// share their slot and their lists (newKeyTable). With the keys inline, a
+// slot was 32 bytes and 10,000 rules on a merchant each made a table of a
+// megabyte, as large as a core's second-level cache; most lookups then
+// waited for a miss.
 type keyTable struct {
 	slots []keySlot
 	mask  uint64
-	keys  []byte // keys longer than keyInline
-	dets  []int  // lists of more than one detector
+	dets  []int // lists of more than one detector
 	// ends flags the pairs of last bytes (endsBit) the keys end with, so
 	// that a text none ends like is turned away without building its key
 	// and hashing it (endsUnlike): with ten rules watching ten merchants,
@@ -44,45 +52,43 @@ func (t *keyTable) endsUnlike(s string) bool {
 	return t.ends[b>>6]&(1<<(b&63)) == 0
 }
 
-const keyInline = 16
-
 type keySlot struct {
-	hash uint32 // the hash's high half; low bits choose the slot
-	klen uint32
-	// n is how many detectors: 0 marks an empty slot, 1 keeps the
-	// detector in det, more keep them at dets[det:det+n].
+	hash uint64 // the key's hash (keyHash); 0 marks an empty slot
+	// n is how many detectors: 1 keeps the detector in det, more keep
+	// them at dets[det:det+n].
 	n, det uint32
-	// key is the key itself, or for a longer one its offset in keys in
-	// the first four bytes.
-	key [keyInline]byte
 }
 
-// newKeyTable freezes m; its lists are kept in the order they have.
+// keyHash is a key's hash, never 0.
+func keyHash(k []byte) uint64 { return max(xxhash.Sum64(k), 1) }
+
+// newKeyTable freezes m; its lists are kept in the order they have, and
+// the lists of keys that hash alike are merged in detector order.
 func newKeyTable(m map[string][]int) keyTable {
-	if len(m) == 0 {
+	byHash := byHashOf(m, keyHash)
+	if len(byHash) == 0 {
 		return keyTable{}
 	}
-	// At most half full, so that a miss ends at an empty slot soon.
-	size := 1 << bits.Len(uint(2*len(m)-1))
+	// At most three quarters full: a miss ends at an empty slot soon,
+	// mostly in the line it started in (four slots to a line).
+	size := 1 << bits.Len(uint((4*len(byHash)+2)/3-1))
 	t := keyTable{slots: make([]keySlot, size), mask: uint64(size - 1)}
 	for k, dets := range m {
 		if len(dets) == 0 {
 			continue
 		}
-		h := xxhash.Sum64String(k)
 		if len(k) >= 2 {
 			b := endsBit(k[len(k)-2], k[len(k)-1])
 			t.ends[b>>6] |= 1 << (b & 63)
 		} else {
 			t.ends = [4]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
 		}
-		s := keySlot{hash: uint32(h >> 32), klen: uint32(len(k)), n: uint32(len(dets))}
-		if len(k) <= keyInline {
-			copy(s.key[:], k)
-		} else {
-			binary.LittleEndian.PutUint32(s.key[:4], uint32(len(t.keys)))
-			t.keys = append(t.keys, k...)
-		}
+	}
+	// In order of hash, so that the table is the same from run to run
+	// whatever order the map gives.
+	for _, h := range slices.Sorted(maps.Keys(byHash)) {
+		dets := byHash[h]
+		s := keySlot{hash: h, n: uint32(len(dets))}
 		if len(dets) == 1 {
 			s.det = uint32(dets[0])
 		} else {
@@ -90,7 +96,7 @@ func newKeyTable(m map[string][]int) keyTable {
 			t.dets = append(t.dets, dets...)
 		}
 		i := h & t.mask
-		for t.slots[i].n != 0 {
+		for t.slots[i].hash != 0 {
 			i = (i + 1) & t.mask
 		}
 		t.slots[i] = s
@@ -98,33 +104,45 @@ func newKeyTable(m map[string][]int) keyTable {
 	return t
 }
 
+// byHashOf files the non-empty lists of m by the hash of their keys; the
+// lists of keys that hash alike are merged, in detector order.
+func byHashOf(m map[string][]int, hash func([]byte) uint64) map[uint64][]int {
+	byHash := map[uint64][]int{}
+	for k, dets := range m {
+		if len(dets) == 0 {
+			continue
+		}
+		h := hash([]byte(k))
+		if prev, ok := byHash[h]; ok {
+			merged := slices.Concat(prev, dets)
+			slices.Sort(merged)
+			byHash[h] = slices.Compact(merged)
+		} else {
+			byHash[h] = dets
+		}
+	}
+	return byHash
+}
+
 func (t *keyTable) empty() bool { return len(t.slots) == 0 }
 
-// lookup appends the detectors filed under k.
+// lookup appends the detectors filed under k, and under any key that
+// hashes as k does.
 func (t *keyTable) lookup(out []int, k []byte) []int {
 	if len(t.slots) == 0 {
 		return out
 	}
-	h := xxhash.Sum64(k)
-	hi := uint32(h >> 32)
+	h := keyHash(k)
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
-		if s.n == 0 {
+		if s.hash == h {
+			if s.n == 1 {
+				return append(out, int(s.det))
+			}
+			return append(out, t.dets[s.det:s.det+s.n]...)
+		}
+		if s.hash == 0 {
 			return out
 		}
-		if s.hash != hi || int(s.klen) != len(k) {
-			continue
-		}
-		if len(k) <= keyInline {
-			if !bytes.Equal(s.key[:len(k)], k) {
-				continue
-			}
-		} else if off := binary.LittleEndian.Uint32(s.key[:4]); !bytes.Equal(t.keys[off:int(off)+len(k)], k) {
-			continue
-		}
-		if s.n == 1 {
-			return append(out, int(s.det))
-		}
-		return append(out, t.dets[s.det:s.det+s.n]...)
 	}
 }
