@@ -914,8 +914,9 @@ func newChain(ts []term) *Chain {
 // caller about to test many chains spread over memory can take their
 // cache misses together (rules.Program.Touch); it returns something of
 // them for the caller to keep, so that the reads are not compiled away.
-// A term is a cache line: with the first alone touched, a test of four
-// terms still waited for three misses one after another.
+// A term is 56 bytes, nearly a line of the cache: with the first alone
+// touched, a test of four terms still waited for the others' misses one
+// after another.
 func (c *Chain) Touch() uintptr {
 	n := uintptr(c.decides)
 	for i := range c.terms {
