@@ -12,8 +12,8 @@ const checkBudgetEvery = 1024
 
 // packFrom is the share of the state budget (1/packFrom) past which the
 // lines of the events detectors hold are packed (see holder): packing a
-// line costs about a microsecond, which a state far from its budget need
-// not pay.
+// line costs a tenth to a quarter of a microsecond and reading it back a
+// fifth, which a state far from its budget need not pay.
 const packFrom = 4
 
 // enforceBudget sheds state when the detectors together hold more than

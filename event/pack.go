@@ -11,11 +11,11 @@ import (
 // A Packer compresses the lines of the events held with it (see Hold)
 // against a dictionary of earlier lines of their stream. The JSON lines of
 // one stream repeat their keys, their layout and many of their values: the
-// fraud example's logins, 236 bytes on average, pack into about 55 with
-// S2's dictionary mode, which packs one in one to two microseconds (most of
-// it clearing S2's 64 KiB table for the block) and unpacks it in a fifth
-// of one. A twelve-hour sequence that holds 170,000 logins holds their
-// lines in a quarter of the memory.
+// fraud example's logins, 236 bytes on average, pack into about 60 as
+// blocks of S2's dictionary mode, made by dictEncoder in about a tenth of
+// a microsecond and unpacked by S2 in a fifth of one. A twelve-hour
+// sequence that holds 170,000 logins holds their lines in a quarter of
+// the memory.
 //
 // A Packer takes the lines it is first shown as its sample, until it has
 // packSample bytes, and then makes its dictionary of them; the lines held
@@ -25,9 +25,9 @@ import (
 // be unpacked from any goroutine.
 type Packer struct {
 	sample []byte
-	dict   *s2.Dict
+	dict   *packDict
 	// shared is dict for Prepack, which other goroutines call.
-	shared atomic.Pointer[s2.Dict]
+	shared atomic.Pointer[packDict]
 	buf    []byte
 	packed atomic.Uint64
 	// ahead counts the lines of packed that Prepack packed.
@@ -53,8 +53,20 @@ func (pk *Packer) Packed() uint64 { return pk.packed.Load() }
 func (pk *Packer) PackedAhead() uint64 { return pk.ahead.Load() }
 
 // packSample is how much of its stream's lines a Packer samples for its
-// dictionary: the most an S2 dictionary takes.
-const packSample = s2.MaxDictSize
+// dictionary.
+const packSample = maxPackDict
+
+// packDict is a Packer's dictionary: its lines pack with enc and unpack
+// with S2's decoder.
+type packDict struct {
+	s2  *s2.Dict
+	enc *dictEncoder
+}
+
+func newPackDict(sample []byte) *packDict {
+	sample = sample[max(0, len(sample)-maxPackDict):]
+	return &packDict{s2: s2.MakeDict(sample, nil), enc: newDictEncoder(sample)}
+}
 
 // pack returns line packed, in one allocation with id after it, and id
 // pointing there; ok is false while the Packer samples, or when line does
@@ -70,7 +82,7 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 			l.line, l.id, l.ok, l.packed = append(l.line[:0], line...), append(l.id[:0], id...), true, nil
 		}
 		if len(pk.sample) >= packSample {
-			pk.dict, pk.sample = s2.MakeDict(pk.sample, nil), nil
+			pk.dict, pk.sample = newPackDict(pk.sample), nil
 			pk.shared.Store(pk.dict)
 		}
 		return nil, "", false
@@ -79,7 +91,7 @@ func (pk *Packer) pack(line []byte, id string) (packed []byte, pid string, ok bo
 		return l.packed, l.pid, true
 	}
 	l.ok = false
-	pk.buf = pk.dict.Encode(pk.buf[:cap(pk.buf)], line)
+	pk.buf = pk.dict.enc.encode(pk.buf[:0], line)
 	n := len(pk.buf)
 	if n >= len(line) {
 		return nil, "", false
@@ -111,7 +123,7 @@ func (pk *Packer) Prepack(line []byte, id string, buf []byte) (*Prepacked, []byt
 	if d == nil {
 		return nil, buf
 	}
-	buf = d.Encode(buf[:cap(buf)], line)
+	buf = d.enc.encode(buf[:0], line)
 	n := len(buf)
 	if n >= len(line) {
 		return nil, buf
@@ -127,7 +139,7 @@ func (pk *Packer) unpack(packed []byte) []byte {
 	n, err := s2.DecodedLen(packed)
 	if err == nil {
 		var line []byte
-		if line, err = pk.dict.Decode(make([]byte, n), packed); err == nil {
+		if line, err = pk.dict.s2.Decode(make([]byte, n), packed); err == nil {
 			return line
 		}
 	}
