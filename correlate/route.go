@@ -84,7 +84,25 @@ func (ix *routeIndex) stream(name string) *streamRoute {
 	return sr
 }
 
-// streamRoute is the routing of one stream, built on its first event.
+// streamsOf builds the routes of streams, none of them built yet, at
+// once: stream clones the map for each.
+func (ix *routeIndex) streamsOf(streams []string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	m := map[string]*streamRoute{}
+	if p := ix.streams.Load(); p != nil {
+		m = maps.Clone(*p)
+	}
+	for _, s := range streams {
+		if _, ok := m[s]; !ok {
+			m[s] = ix.build(s)
+		}
+	}
+	ix.streams.Store(&m)
+}
+
+// streamRoute is the routing of one stream, built on its first event, or
+// when the engine is made for the streams rules name.
 type streamRoute struct {
 	always []int // detectors that see every event of the stream
 	paths  []indexPath
@@ -350,6 +368,7 @@ func (ix *routeIndex) build(stream string) *streamRoute {
 	type cand struct {
 		det  int
 		cons []rules.Constraint
+		keys [][]string // by constraint
 	}
 	var cands []cand
 	count := map[string]int{}
@@ -365,12 +384,14 @@ func (ix *routeIndex) build(stream string) *streamRoute {
 			sr.always = append(sr.always, i)
 			continue
 		}
-		cands = append(cands, cand{i, cons})
-		for _, c := range cons {
-			for _, k := range (&indexed{i, c}).keys() {
+		c := cand{i, cons, make([][]string, len(cons))}
+		for j, con := range cons {
+			c.keys[j] = (&indexed{i, con}).keys()
+			for _, k := range c.keys[j] {
 				count[k]++
 			}
 		}
+		cands = append(cands, c)
 	}
 	// Choose first, then file each rule under its choice, and freeze the
 	// lists into tables laid out for lookups (see keyTable).
@@ -382,9 +403,9 @@ func (ix *routeIndex) build(stream string) *streamRoute {
 	byPath := map[string]int{}
 	for _, c := range cands {
 		best, bestCost := 0, -1
-		for j, con := range c.cons {
+		for j, ks := range c.keys {
 			cost := 0
-			for _, k := range (&indexed{c.det, con}).keys() {
+			for _, k := range ks {
 				cost += count[k]
 			}
 			if bestCost < 0 || cost < bestCost {
