@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -249,6 +250,55 @@ func TestRouteIndexShared(t *testing.T) {
 		if a, b := shared.stream(s), shared.stream(string([]byte(s))); a != b {
 			t.Errorf("stream %s has two routes", s)
 		}
+	}
+}
+
+// TestRoutesBuiltAhead: New builds the route of every stream a rule
+// names in each index the engine routes by, so that neither the first
+// events nor the decoders' screens wait for it; the route of a stream no
+// rule names, which a rule of every stream reads, is built on its first
+// event, and routes the same as one built ahead.
+func TestRoutesBuiltAhead(t *testing.T) {
+	rs := compileRules(t,
+		"id: a1\ntitle: r\nstreams: [a]\nmatch: event.k == \"x\"\n",
+		"id: b1\ntitle: r\nstreams: [b, a]\nmatch: event.k == \"y\"\n",
+		"id: any\ntitle: r\nmatch: event.k == \"x\"\n",
+		"id: seq\ntitle: r\nstreams: [c]\nby: [event.k]\nsequence:\n  within: 1m\n  steps:\n    - {name: s1, where: event.n == 1}\n    - {name: s2, where: event.n == 2}\n",
+	)
+	e, err := New(rs, Config{}, func(*alert.Alert) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idxs := map[string]*routeIndex{"router": e.router.idx, "prepared": e.prepIndex, "rest": e.rest.idx}
+	for name, ix := range idxs {
+		if ix == nil {
+			t.Fatalf("no %s index", name)
+		}
+		m := ix.streams.Load()
+		if m == nil {
+			t.Fatalf("the %s index holds no route", name)
+		}
+		for _, s := range []string{"a", "b", "c"} {
+			if (*m)[s] == nil {
+				t.Errorf("the %s index holds the routes of %v, not of stream %s", name, slices.Sorted(maps.Keys(*m)), s)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		stream, k string
+		want      []int
+	}{{"a", "x", []int{0, 2}}, {"a", "y", []int{1}}, {"b", "x", []int{2}}, {"d", "x", []int{2}}, {"d", "y", nil}, {"c", "x", []int{2, 3}}} {
+		d := event.Decoder{Stream: tc.stream}
+		x, err := d.Decode(fmt.Appendf(nil, `{"ts":1,"k":%q,"n":1}`, tc.k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.router.route(x); !slices.Equal(got, tc.want) {
+			t.Errorf("stream %s, k %s: goes to %v, want %v", tc.stream, tc.k, got, tc.want)
+		}
+	}
+	if m := e.router.idx.streams.Load(); (*m)["d"] == nil {
+		t.Error("the route of stream d, which no rule names, was not built on its first event")
 	}
 }
 
