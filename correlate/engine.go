@@ -469,7 +469,7 @@ func (e *Engine) buildRoutes() {
 	}
 	slices.Sort(streams)
 	idxs := []*routeIndex{e.router.idx}
-	if e.prepIndex != nil {
+	if e.prepIndex != nil && e.prepIndex != e.router.idx {
 		idxs = append(idxs, e.prepIndex)
 	}
 	if e.rest != nil && e.rest != e.router {

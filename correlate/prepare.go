@@ -710,7 +710,13 @@ func (e *Engine) preparePlan() {
 		rest[i] = !mask[i]
 	}
 	e.prepMask, e.prepByStream, e.prepAllStreams = mask, byStream, all
-	e.prepIndex = newRouteIndex(e.dets, mask, false)
+	if n == len(e.dets) && !e.router.idx.all {
+		// Every rule is prepared: the router's index is the same, and
+		// sharing it builds one index and keeps one in the caches.
+		e.prepIndex = e.router.idx
+	} else {
+		e.prepIndex = newRouteIndex(e.dets, mask, false)
+	}
 	e.rest = newRouter(newRouteIndex(e.dets, rest, false))
 	e.prepBy = event.NewPreparedBy()
 	e.verdicts = make([]event.Prepared, 2*len(e.dets))
