@@ -468,6 +468,7 @@ func (e *Engine) buildRoutes() {
 		streams = append(streams, d.rule().Streams...)
 	}
 	slices.Sort(streams)
+	streams = slices.Compact(streams)
 	idxs := []*routeIndex{e.router.idx}
 	if e.prepIndex != nil && e.prepIndex != e.router.idx {
 		idxs = append(idxs, e.prepIndex)
@@ -476,7 +477,7 @@ func (e *Engine) buildRoutes() {
 		idxs = append(idxs, e.rest.idx)
 	}
 	for _, ix := range idxs {
-		ix.streamsOf(slices.Compact(streams))
+		ix.streamsOf(streams)
 	}
 }
 
