@@ -95,7 +95,11 @@ func (k *Key) UnmarshalJSON(b []byte) error {
 		if err := d.Decode(&v); err != nil {
 			return err
 		}
-		out = append(out, KeyPart{Expr: t.(string), Value: normalizeNumbers(v)})
+		v, err = normalizeNumbers(v)
+		if err != nil {
+			return fmt.Errorf("alert key %s: %w", t, err)
+		}
+		out = append(out, KeyPart{Expr: t.(string), Value: v})
 	}
 	*k = out
 	return nil
@@ -252,23 +256,33 @@ func appendIDPart(b []byte, s string) []byte {
 	return append(binary.LittleEndian.AppendUint64(b, uint64(len(s))), s...)
 }
 
-// normalizeNumbers turns json.Number into int64 when integral, else float64.
-func normalizeNumbers(v any) any {
+// normalizeNumbers turns json.Number into int64 when integral, else
+// float64. A number beyond float64 is an error, not an infinity, which
+// no alert could be written with again.
+func normalizeNumbers(v any) (any, error) {
+	var err error
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
-			return i
+			return i, nil
 		}
-		f, _ := x.Float64()
-		return f
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("number %s out of range", x)
+		}
+		return f, nil
 	case map[string]any:
 		for k, e := range x {
-			x[k] = normalizeNumbers(e)
+			if x[k], err = normalizeNumbers(e); err != nil {
+				return nil, err
+			}
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = normalizeNumbers(e)
+			if x[i], err = normalizeNumbers(e); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return v
+	return v, nil
 }
