@@ -48,11 +48,19 @@ func (c *OnlineLogisticConfig) defaults() error {
 	if c.L2 == 0 {
 		c.L2 = 1
 	}
-	if c.Alpha < 0 || c.Beta < 0 || c.L1 < 0 || c.L2 < 0 {
-		return errors.New("online logistic: negative rate or regularisation")
+	for _, x := range []float64{c.Alpha, c.Beta, c.L1, c.L2} {
+		// NaN passes a test for a negative number; a model learning
+		// with it would score NaN from then on.
+		if x < 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+			return errors.New("online logistic: a rate or regularisation that is negative or not a finite number")
+		}
 	}
 	return nil
 }
+
+// Validate reports what NewOnlineLogistic would refuse in c, without
+// making the weight table: 2^HashBits entries, a gibibyte at 26 bits.
+func (c OnlineLogisticConfig) Validate() error { return c.defaults() }
 
 // OnlineLogistic is a logistic regression that keeps learning from labelled
 // feedback (chargebacks, analyst verdicts) with FTRL-proximal. It is not
@@ -196,16 +204,21 @@ func (m *OnlineLogistic) UnmarshalBinary(b []byte) error {
 	}
 	f := func(i int) float64 { return math.Float64frombits(binary.BigEndian.Uint64(b[i:])) }
 	cfg := OnlineLogisticConfig{HashBits: uint(b[1]), Alpha: f(2), Beta: f(10), L1: f(18), L2: f(26), MinLabels: binary.BigEndian.Uint64(b[34:])}
+	// The table is made once the bytes are known to hold the state
+	// whole: a damaged header must not cost a gibibyte.
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("online logistic state: %w", err)
+	}
+	count := int(binary.BigEndian.Uint32(b[58:]))
+	if len(b) != head+count*20 {
+		return fmt.Errorf("online logistic state: %d bytes, want %d", len(b), head+count*20)
+	}
 	fresh, err := NewOnlineLogistic(cfg)
 	if err != nil {
 		return err
 	}
 	fresh.labels = binary.BigEndian.Uint64(b[42:])
 	fresh.positives = binary.BigEndian.Uint64(b[50:])
-	count := int(binary.BigEndian.Uint32(b[58:]))
-	if len(b) != head+count*20 {
-		return fmt.Errorf("online logistic state: %d bytes, want %d", len(b), head+count*20)
-	}
 	for k := 0; k < count; k++ {
 		off := head + k*20
 		i := int(binary.BigEndian.Uint32(b[off:]))

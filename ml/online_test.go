@@ -3,6 +3,8 @@ package ml
 import (
 	"bytes"
 	"math"
+	goruntime "runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -166,5 +168,37 @@ func TestOnlineLogisticRoundTrip(t *testing.T) {
 	}
 	if _, err := NewOnlineLogistic(OnlineLogisticConfig{HashBits: 40}); err == nil {
 		t.Error("HashBits 40 accepted")
+	}
+}
+
+// TestOnlineStateRefusedBeforeItsTable checks that a state whose length
+// does not match its header is refused before the weight table its
+// header asks for is made: at 26 bits, a gibibyte.
+func TestOnlineStateRefusedBeforeItsTable(t *testing.T) {
+	m, err := NewOnlineLogistic(OnlineLogisticConfig{HashBits: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Update([]Feature{{"a", 1}}, true)
+	b, _ := m.MarshalBinary()
+	b[1] = 26
+	b = b[:len(b)-1]
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	var back OnlineLogistic
+	if err := back.UnmarshalBinary(b); err == nil || !strings.Contains(err.Error(), "bytes, want") {
+		t.Fatalf("a truncated state: %v", err)
+	}
+	goruntime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("refusing it allocated %d bytes", n)
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
+		if err := (OnlineLogisticConfig{Alpha: bad}).Validate(); err == nil {
+			t.Errorf("alpha %v accepted", bad)
+		}
+		if _, err := NewOnlineLogistic(OnlineLogisticConfig{L1: bad}); err == nil {
+			t.Errorf("l1 %v accepted", bad)
+		}
 	}
 }

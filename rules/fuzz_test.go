@@ -44,3 +44,35 @@ func FuzzCompileFile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompileOnlineModel holds the load of an online model file (YAML,
+// the format, the feedback's CEL, the learner's settings) to never
+// panic and to place every error in the file. Settings are checked
+// without making the weight table they ask for.
+func FuzzCompileOnlineModel(f *testing.F) {
+	files, _ := filepath.Glob("../examples/fraud/models/*.online.yaml")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	head := "kind: logistic\nfeedback: {stream: s, alert_id: event.id, label: event.bad}\n"
+	f.Add([]byte(head + "hash_bits: 26\n"))
+	f.Add([]byte(head + "hash_bits: 27\nalpha: .nan\nl1: -.inf\n"))
+	f.Add([]byte(head + "fallback: nothing\nremember: 0\n"))
+	c := newTestCompiler(f)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		m, errs := c.compileOnline("m.online.yaml", "m", src)
+		if m == nil && len(errs) == 0 {
+			t.Fatal("no model and no error")
+		}
+		for _, e := range errs {
+			if !strings.HasPrefix(e.Error(), "m.online.yaml") {
+				t.Fatalf("error without its file: %v", e)
+			}
+			if m != nil && !yamlx.IsWarning(e) {
+				t.Fatalf("a model loaded with an error: %v", e)
+			}
+		}
+	})
+}

@@ -108,7 +108,7 @@ func (c *Compiler) compileOnline(path, name string, src []byte) (*OnlineModel, [
 	// so that every problem is reported at once.
 	m.AlertID = c.compile(el, c.base, spec.Feedback.AlertID, cel.StringType, "feedback.alert_id", m.Health, scope{})
 	m.Label = c.compile(el, c.base, spec.Feedback.Label, cel.BoolType, "feedback.label", m.Health, scope{})
-	if _, err := ml.NewOnlineLogistic(m.Config); err != nil {
+	if err := m.Config.Validate(); err != nil {
 		el.Add(spec.Pos.Line, spec.Pos.Col, "%v", err)
 	}
 	if el.HasErrors() {
