@@ -31,17 +31,7 @@ func FuzzCompileFile(f *testing.F) {
 	c := newTestCompiler(f)
 	f.Fuzz(func(t *testing.T, src []byte) {
 		r, errs := c.CompileFile("f.yaml", src)
-		if r == nil && len(errs) == 0 {
-			t.Fatal("no rule and no error")
-		}
-		for _, e := range errs {
-			if !strings.HasPrefix(e.Error(), "f.yaml") {
-				t.Fatalf("error without its file: %v", e)
-			}
-			if r != nil && !yamlx.IsWarning(e) {
-				t.Fatalf("a rule loaded with an error: %v", e)
-			}
-		}
+		checkLoaded(t, "f.yaml", r != nil, errs)
 	})
 }
 
@@ -63,16 +53,24 @@ func FuzzCompileOnlineModel(f *testing.F) {
 	c := newTestCompiler(f)
 	f.Fuzz(func(t *testing.T, src []byte) {
 		m, errs := c.compileOnline("m.online.yaml", "m", src)
-		if m == nil && len(errs) == 0 {
-			t.Fatal("no model and no error")
-		}
-		for _, e := range errs {
-			if !strings.HasPrefix(e.Error(), "m.online.yaml") {
-				t.Fatalf("error without its file: %v", e)
-			}
-			if m != nil && !yamlx.IsWarning(e) {
-				t.Fatalf("a model loaded with an error: %v", e)
-			}
-		}
+		checkLoaded(t, "m.online.yaml", m != nil, errs)
 	})
+}
+
+// checkLoaded holds a load of file to its contract: something loaded or
+// an error, every error placed in the file, and nothing loaded beside an
+// error that is not a warning.
+func checkLoaded(t *testing.T, file string, loaded bool, errs []error) {
+	t.Helper()
+	if !loaded && len(errs) == 0 {
+		t.Fatal("nothing loaded and no error")
+	}
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Error(), file) {
+			t.Fatalf("error without its file: %v", e)
+		}
+		if loaded && !yamlx.IsWarning(e) {
+			t.Fatalf("loaded with an error: %v", e)
+		}
+	}
 }
