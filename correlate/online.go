@@ -350,8 +350,24 @@ func (e *Engine) LoadState(s Store) error {
 		if st.Version != stateVersion {
 			return fmt.Errorf("state of online model %s has version %d, want %d", name, st.Version, stateVersion)
 		}
-		if err := o.model.UnmarshalBinary(st.Model); err != nil {
+		var learnt ml.OnlineLogistic
+		if err := learnt.UnmarshalBinary(st.Model); err != nil {
 			return fmt.Errorf("state of online model %s: %w", name, err)
+		}
+		// The checkpoint holds the settings the model learnt under; the
+		// file's, which may have changed since, are the ones to go on
+		// with. What it learnt fits only a table of the same size; the
+		// features kept for labels still to come are names and values,
+		// which any table learns from.
+		was, now := learnt.Config(), o.model.Config()
+		if err := learnt.Reconfigure(now); err != nil {
+			e.log.Warn("online model's hash_bits changed since the checkpoint: it learns afresh", "model", name,
+				"checkpoint_hash_bits", was.HashBits, "hash_bits", now.HashBits, "labels_dropped", learnt.Labels())
+		} else {
+			if was != now {
+				e.log.Info("online model's settings changed since the checkpoint: what it learnt goes on under the new ones", "model", name)
+			}
+			*o.model = learnt
 		}
 		o.features, o.order, o.head = map[string][]ml.Feature{}, nil, 0
 		for _, id := range st.Order {

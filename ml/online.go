@@ -162,6 +162,24 @@ func (m *OnlineLogistic) Positives() uint64 { return m.positives }
 // for its fallback.
 func (m *OnlineLogistic) Ready() bool { return m.labels >= m.cfg.MinLabels }
 
+// Config returns the model's settings, defaults filled in.
+func (m *OnlineLogistic) Config() OnlineLogisticConfig { return m.cfg }
+
+// Reconfigure has a model that has learnt go on under cfg's rates,
+// regularisation and MinLabels, as when its file changed since the
+// checkpoint it was restored from. HashBits must stay: the weights are
+// indexed by it.
+func (m *OnlineLogistic) Reconfigure(cfg OnlineLogisticConfig) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	if cfg.HashBits != m.cfg.HashBits {
+		return fmt.Errorf("online logistic: a table of %d hash bits learnt, %d asked for", m.cfg.HashBits, cfg.HashBits)
+	}
+	m.cfg = cfg
+	return nil
+}
+
 const onlineLogisticVersion = 1
 
 // MarshalBinary encodes the configuration and the learnt state: a version
