@@ -84,8 +84,8 @@ func (ix *routeIndex) stream(name string) *streamRoute {
 	return sr
 }
 
-// streamsOf builds the routes of streams, none of them built yet, at
-// once: stream clones the map for each.
+// streamsOf builds, under one lock and into one new map, the routes of
+// those of streams not built yet: stream clones the map for each.
 func (ix *routeIndex) streamsOf(streams []string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
