@@ -50,8 +50,9 @@ func (sp *Projection) Load() *event.Projection { return sp.p.Load() }
 // decode), so that it may work on them in steps.
 // It may change while the sources run, as when the rules are reloaded;
 // each decoder takes the new one at its next chunk. Nil prepares nothing.
-// A decoder prepares a chunk only while batches wait for the consumer:
-// when the decoders are the slower side, preparing would only slow them.
+// A decoder prepares a chunk unless the decoders are the slower side
+// (chunks wait for them and the consumer does not), where preparing
+// would only slow them.
 //
 // It holds the consumer's screens too (event.Screen): a maker of one
 // screen per goroutine and stream, which every decoder uses, behind or
@@ -362,15 +363,17 @@ func (p *pipeline) decode(dec event.Decoder) {
 				prepare = (*cur)()
 			}
 		}
-		// Preparing pays only while the consumer is the slower side: then
-		// batches wait for it and its work moves here. Otherwise the
-		// decoders are the slower side (or as slow), and the consumer
-		// does the work itself. Either way its results are the same. The
-		// emitter's last hand-over tells, whether out has room for
-		// batches or, as the runtime's forwarders of several sources
-		// have, none.
+		// Preparing costs the decoders only when they are the slower
+		// side: chunks wait for them while the consumer takes every batch
+		// at once. Then the consumer does the work itself. Otherwise it
+		// moves here: while batches wait for the consumer (the emitter's
+		// last hand-over tells, whether out has room for batches or, as
+		// the runtime's forwarders of several sources have, none), and
+		// while the decoders have nothing else to do, as a live source's
+		// have between its batches, where the consumer's time is what
+		// the next batch waits for. Either way the results are the same.
 		prep := prepare
-		if !p.behind.Load() {
+		if !p.behind.Load() && len(p.jobs) > 0 {
 			prep = nil
 		}
 		for lo := 0; lo < len(c.lines); lo += decodeRun {

@@ -386,6 +386,51 @@ func testPreparationRunsOnDecoders(t *testing.T, room int) {
 	}
 }
 
+// TestPreparationWhileDecodersIdle: a live source's decoders, with no
+// other chunk waiting for them, prepare its events even though the
+// consumer takes each batch at once: their time is free, and the
+// consumer's, one goroutine for every source, is what a live source's
+// latency queues for. (Preparing only while batches waited for the
+// consumer left a service fed over a pipe at 200,000 events/s with its
+// engine busy 68% of the time, against 52-57% with its events prepared.)
+func TestPreparationWhileDecodersIdle(t *testing.T) {
+	prep := &Preparation{}
+	prep.Store(func() func([]*event.Event) {
+		return func(evs []*event.Event) {
+			for _, ev := range evs {
+				if ev != nil {
+					ev.Prepared = &event.Prepared{By: 7}
+				}
+			}
+		}
+	})
+	pr, pw := io.Pipe()
+	src := &Reading{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep}, R: pr}
+	out := make(chan Batch)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() { _ = src.Run(ctx, nil, out) }()
+	// A line at a time, each taken before the next is written: no chunk
+	// ever waits for a decoder, and the emitter never waits for the
+	// consumer.
+	for i := range 20 {
+		go func() { _, _ = fmt.Fprintf(pw, `{"id":"e%d","ts":%d}`+"\n", i, 1_700_000_000+i) }()
+		var bt Batch
+		select {
+		case bt = <-out:
+		case <-ctx.Done():
+			t.Fatalf("no batch for line %d", i)
+		}
+		if len(bt.Events) != 1 || bt.Events[0].ID != fmt.Sprintf("e%d", i) {
+			t.Fatalf("batch %d: %d events, want e%d alone", i, len(bt.Events), i)
+		}
+		if p := bt.Events[0].Prepared; p == nil || p.By != 7 {
+			t.Errorf("event e%d not prepared on its decoder", i)
+		}
+	}
+	_ = pw.Close()
+}
+
 // TestScreensOnDecoders: every decoder screens its lines with a screen of
 // its own from the Preparation's maker, whether the consumer waits or
 // not, and the events it turns away read as the others do.
