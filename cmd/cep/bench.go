@@ -67,6 +67,9 @@ type benchParams struct {
 	// rate, when positive, paces the source at this many events per
 	// second of wall time, for latency below peak load.
 	rate float64
+	// feed is where a paced run's events come from: inline (a goroutine
+	// of this process) or process (another process, over a pipe).
+	feed string
 	// compare times a hand-written single-threaded scanner of the same
 	// logic over the same lines (filter and sequence).
 	compare bool
@@ -189,6 +192,15 @@ is reported as a ratio of the scanner's.`,
 					p.rules = 1
 				}
 			}
+			switch {
+			case p.feed == "inline":
+			case p.feed != "process":
+				return fmt.Errorf("--feed: inline or process, not %q", p.feed)
+			case p.rate <= 0:
+				return fmt.Errorf("--feed process paces the events: it needs --rate")
+			case p.checkpoint > 0:
+				return fmt.Errorf("--feed process runs until its feed ends: it does not take --checkpoint-interval")
+			}
 			if p.idleRules < 0 || (p.idleRules > 0 && p.scenario != "filter") {
 				return fmt.Errorf("--idle-rules takes a number of rules, for the filter scenario")
 			}
@@ -216,6 +228,7 @@ is reported as a ratio of the scanner's.`,
 	f.BoolVar(&p.screen, "screen", true, "decode each event first with only the fields rules are indexed by, and in full only when it may reach a rule")
 	f.IntVar(&p.shards, "shards", 1, "split each sequence, window and join rule's keys among this many detectors, stepped in parallel")
 	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second, run as a service is (0: as fast as it goes, as a replay is)")
+	f.StringVar(&p.feed, "feed", "inline", "with --rate: where the events come from: inline (a goroutine of cep's, handing over decoded batches) or process (another process writing lines to a pipe, as a live source's arrive)")
 	f.DurationVar(&p.busyPoll, "busy-poll", 0, "with --rate or --checkpoint-interval: how long the service loop polls for the next batch before it sleeps (as engine.busy_poll)")
 	f.BoolVar(&p.compare, "compare-handwritten", false, "also time a hand-written single-threaded scanner of the same logic (filter, sequence) and check the matches are identical")
 	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")
@@ -343,6 +356,8 @@ func (a *app) runBench(p benchParams) error {
 	// event that completed a detection to the alert, in processing time.
 	handovers := &handoverLog{}
 	var lat, latDue []time.Duration
+	feeding := p.feed == "process"
+	var emitted []emission
 	sink := &benchSink{onAlert: func(al *alert.Alert) {
 		alerts++
 		if p.compare {
@@ -351,7 +366,12 @@ func (a *app) runBench(p benchParams) error {
 		// Only alerts the last event completed count: a closing window's
 		// alert is due to the watermark, not to its events.
 		if k := len(al.Events); k > 0 && al.Events[k-1].Event != nil && al.Time.UnixNano() == al.Events[k-1].Event.Time {
-			if h, ok := handovers.of(al.Events[k-1].Event.Seq); ok {
+			if feeding {
+				// The feeder's stamps come when it is done.
+				if p.latency {
+					emitted = append(emitted, emission{uint64(al.Events[k-1].Event.Line), time.Now().UnixNano()})
+				}
+			} else if h, ok := handovers.of(al.Events[k-1].Event.Seq); ok {
 				now := time.Now().UnixNano()
 				lat = append(lat, time.Duration(now-h.at))
 				if h.due != 0 {
@@ -373,9 +393,20 @@ func (a *app) runBench(p benchParams) error {
 	if p.project {
 		spec.Decoder.Project = rules.Projection(rs, sc.streams[0])
 	}
-	src := &benchSource{spec: spec, path: sc.lines.f.Name(), hold: p.checkpoint > 0, rate: p.rate}
-	if p.latency {
-		src.handovers = handovers
+	var src source.Source
+	var feed *feedSource
+	if feeding {
+		f, err := startFeed(ctx, spec, sc.lines.f.Name(), p.rate, a.stderr)
+		if err != nil {
+			return exitWith(exitRuntime, "%v", err)
+		}
+		src, feed = f, f
+	} else {
+		bs := &benchSource{spec: spec, path: sc.lines.f.Name(), hold: p.checkpoint > 0, rate: p.rate}
+		if p.latency {
+			bs.handovers = handovers
+		}
+		src = bs
 	}
 	prev := goruntime.GOMAXPROCS(p.cpu)
 	defer goruntime.GOMAXPROCS(prev)
@@ -519,6 +550,12 @@ func (a *app) runBench(p benchParams) error {
 	}
 	goruntime.ReadMemStats(&after)
 	peak = max(peak, after.HeapInuse)
+	for _, e := range emitted {
+		if at, due, ok := feed.written(e.line, p.rate); ok {
+			lat = append(lat, time.Duration(e.at-at))
+			latDue = append(latDue, time.Duration(e.at-due))
+		}
+	}
 	if store != nil {
 		live = run.Stats
 		goruntime.GC()
@@ -573,14 +610,14 @@ func (a *app) runBench(p benchParams) error {
 		}
 		extra["restore_seconds"] = restore.Seconds()
 	}
-	if m := src.counts.Malformed.Load(); m > 0 {
+	if m := src.Counts().Malformed.Load(); m > 0 {
 		extra["malformed_lines"] = m
 	}
 	extra["decoders"] = decoders
 	extra["projected"] = spec.Decoder.Project != nil
 	extra["prepared"] = p.prepare
 	extra["screened"] = p.screen
-	if n := src.counts.Screened.Load(); n > 0 {
+	if n := src.Counts().Screened.Load(); n > 0 {
 		extra["screened_out"] = n
 	}
 	extra["shards"] = max(p.shards, 1)
@@ -844,6 +881,12 @@ func (s *benchSource) Run(ctx context.Context, _ source.Positions, out chan<- so
 			return err
 		}
 	}
+}
+
+// An emission is an alert's last event's line and when the alert came.
+type emission struct {
+	line uint64
+	at   int64
 }
 
 // A handoverLog keeps when each batch of events was handed over, by the

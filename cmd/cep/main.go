@@ -112,7 +112,7 @@ Test and lint rules:
 	root.PersistentFlags().BoolVar(&a.logJSON, "log-json", false, "write logs as JSON lines")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.AddCommand(a.runCmd(), a.testCmd(), a.lintCmd(), a.versionCmd(), a.benchCmd(), a.scoreCmd(), a.backtestCmd(), a.importCmd(), a.deadLetterCmd())
+	root.AddCommand(a.runCmd(), a.testCmd(), a.lintCmd(), a.versionCmd(), a.benchCmd(), a.benchFeedCmd(), a.scoreCmd(), a.backtestCmd(), a.importCmd(), a.deadLetterCmd())
 	return root
 }
 
