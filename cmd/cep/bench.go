@@ -159,6 +159,14 @@ schedule (its batches wait for the engine, or it waits for a
 processor) hands events over late, and the first measure leaves out
 that wait, where a live source's events would have queued.
 
+By default (--feed inline) the paced source is a goroutine of this
+process that hands over batches it has already decoded, yielding its
+processor between them. --feed process runs the pacing in another
+process (cep bench-feed), which sleeps between batches and writes the
+lines to a pipe that cep reads as it reads standard input: the latency
+is then measured from each batch's write, through the pipe, the
+decoders and the engine, as a live source's events take it.
+
 Lines are generated (or read) into memory first; the timed run decodes
 them on --decoders goroutines, as a file source does, keeping only the
 fields the rules read (--project=false decodes every field), and of an
@@ -173,6 +181,7 @@ is reported as a ratio of the scanner's.`,
 		Example: `  cep bench --scenario filter --rules 1000 --events 1000000 --cpu 2 --compare-handwritten
   cep bench --scenario sequence --rules 1 --cpu 2 --checkpoint-interval 1s --rate 300000
   cep bench --scenario sequence --cpu 2 --rate 230000 --events 1500000 --busy-poll 100us
+  cep bench --scenario sequence --cpu 2 --rate 320000 --events 1500000 --busy-poll 100us --feed process
   cep bench --scenario windows --rules 20 --cpu 2 --input otrf/a.json --input otrf/b.json
   cep bench --scenario windows --rules 20 --cpu 2 --copies 10 --input otrf/a.json --input otrf/b.json
   cep bench --scenario filter --rules 1000 --events 1000000
