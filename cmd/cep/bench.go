@@ -928,14 +928,22 @@ func (l *handoverLog) add(first uint64, at, due int64) {
 func (l *handoverLog) of(seq uint64) (handover, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i, found := slices.BinarySearchFunc(l.hs, seq, func(h handover, seq uint64) int { return cmp.Compare(h.first, seq) })
-	if !found {
-		i--
-	}
+	i := batchOf(l.hs, seq, func(h handover) uint64 { return h.first })
 	if i < 0 {
 		return handover{}, false
 	}
 	return l.hs[i], true
+}
+
+// batchOf returns the index of the batch that holds the event (or line)
+// numbered n among batches in the order of their first numbers: the last
+// whose first is at or below n; -1 when there is none.
+func batchOf[B any](batches []B, n uint64, first func(B) uint64) int {
+	i, found := slices.BinarySearchFunc(batches, n, func(b B, n uint64) int { return cmp.Compare(first(b), n) })
+	if !found {
+		i--
+	}
+	return i
 }
 
 // paceUntil waits until t. A timer wakes a sleeper a millisecond late at

@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"time"
 
@@ -135,18 +134,7 @@ func (s *feedSource) readStamps() error {
 // was due (rate lines a second from the feeder's start, the first due
 // at 1/rate).
 func (s *feedSource) written(line uint64, rate float64) (at, due int64, ok bool) {
-	i, found := slices.BinarySearchFunc(s.batches, line, func(b feedStamp, line uint64) int {
-		switch {
-		case b.first < line:
-			return -1
-		case b.first > line:
-			return 1
-		}
-		return 0
-	})
-	if !found {
-		i--
-	}
+	i := batchOf(s.batches, line, func(b feedStamp) uint64 { return b.first })
 	if i < 0 {
 		return 0, 0, false
 	}
