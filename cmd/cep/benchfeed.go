@@ -50,6 +50,9 @@ type feedSource struct {
 	stamps  *os.File
 	start   int64       // the feeder's clock's start, Unix ns
 	batches []feedStamp // in the order of their lines
+	// read is closed once Run has read the stamps: the run ends with the
+	// last batch, before them.
+	read chan struct{}
 }
 
 type feedStamp struct {
@@ -85,7 +88,7 @@ func startFeed(ctx context.Context, spec source.Spec, path string, rate float64,
 		return nil, fmt.Errorf("--feed process: %w", err)
 	}
 	_ = sw.Close()
-	return &feedSource{in: &source.Reading{Spec: spec, R: out}, cmd: cmd, gate: gate, out: out, stamps: sr}, nil
+	return &feedSource{in: &source.Reading{Spec: spec, R: out}, cmd: cmd, gate: gate, out: out, stamps: sr, read: make(chan struct{})}, nil
 }
 
 func (s *feedSource) Name() string             { return s.in.Name() }
@@ -95,6 +98,7 @@ func (s *feedSource) Counts() *source.Counters { return s.in.Counts() }
 // Run starts the feeder's clock and passes on what it writes until it
 // ends, then reads its stamps.
 func (s *feedSource) Run(ctx context.Context, pos source.Positions, out chan<- source.Batch) error {
+	defer close(s.read)
 	if _, err := s.gate.Write([]byte{1}); err != nil {
 		return fmt.Errorf("starting the feeder: %w", err)
 	}
@@ -132,8 +136,9 @@ func (s *feedSource) readStamps() error {
 
 // written returns when the line numbered line was written, and when it
 // was due (rate lines a second from the feeder's start, the first due
-// at 1/rate).
+// at 1/rate). It waits for Run to have read the stamps.
 func (s *feedSource) written(line uint64, rate float64) (at, due int64, ok bool) {
+	<-s.read
 	i := batchOf(s.batches, line, func(b feedStamp) uint64 { return b.first })
 	if i < 0 {
 		return 0, 0, false

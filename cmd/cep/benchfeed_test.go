@@ -43,7 +43,7 @@ func TestFeedWritesEveryLineOnTime(t *testing.T) {
 	if len(rec) < 8+16 || (len(rec)-8)%16 != 0 {
 		t.Fatalf("stamps of %d bytes: want a start and 16-byte records", len(rec))
 	}
-	f := &feedSource{start: int64(binary.LittleEndian.Uint64(rec))}
+	f := &feedSource{start: int64(binary.LittleEndian.Uint64(rec)), read: closed()}
 	for r := rec[8:]; len(r) > 0; r = r[16:] {
 		f.batches = append(f.batches, feedStamp{binary.LittleEndian.Uint64(r), int64(binary.LittleEndian.Uint64(r[8:]))})
 	}
@@ -72,7 +72,7 @@ func TestFeedWritesEveryLineOnTime(t *testing.T) {
 // An event's write is its batch's: the batch whose first line is the
 // greatest at or below the event's; its due time is its own.
 func TestFeedWritten(t *testing.T) {
-	f := &feedSource{start: 1000, batches: []feedStamp{{1, 5000}, {4, 9000}, {9, 12000}}}
+	f := &feedSource{start: 1000, batches: []feedStamp{{1, 5000}, {4, 9000}, {9, 12000}}, read: closed()}
 	for _, tc := range []struct {
 		line    uint64
 		at, due int64
@@ -90,6 +90,13 @@ func TestFeedWritten(t *testing.T) {
 			t.Errorf("written(%d) = %d, %d, %v; want %d, %d, %v", tc.line, at, due, ok, tc.at, tc.due, tc.ok)
 		}
 	}
+}
+
+// closed is a closed channel: a feed's stamps already read.
+func closed() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // TestBenchFeedProcess: a paced run fed by another process over a pipe
