@@ -393,42 +393,116 @@ func testPreparationRunsOnDecoders(t *testing.T, room int) {
 // latency queues for. (Preparing only while batches waited for the
 // consumer left a service fed over a pipe at 200,000 events/s with its
 // engine busy 68% of the time, against 52-57% with its events prepared.)
+// Batches of one line and of a hundred are prepared alike.
 func TestPreparationWhileDecodersIdle(t *testing.T) {
-	prep := &Preparation{}
-	prep.Store(func() func([]*event.Event) {
-		return func(evs []*event.Event) {
-			for _, ev := range evs {
-				if ev != nil {
-					ev.Prepared = &event.Prepared{By: 7}
+	for _, lines := range []int{100, 1} {
+		t.Run(fmt.Sprintf("lines=%d", lines), func(t *testing.T) {
+			prep := &Preparation{}
+			prep.Store(func() func([]*event.Event) {
+				return func(evs []*event.Event) {
+					for _, ev := range evs {
+						if ev != nil {
+							ev.Prepared = &event.Prepared{By: 7}
+						}
+					}
+				}
+			})
+			pr, pw := io.Pipe()
+			src := &Reading{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep}, R: pr}
+			out := make(chan Batch)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			go func() { _ = src.Run(ctx, nil, out) }()
+			// A write at a time, each batch taken before the next is
+			// written: no chunk ever waits for a decoder, and the emitter
+			// never waits for the consumer.
+			n := 0
+			for range 20 {
+				var b strings.Builder
+				for range lines {
+					fmt.Fprintf(&b, `{"id":"e%d","ts":%d}`+"\n", n, 1_700_000_000+n)
+					n++
+				}
+				go func() { _, _ = io.WriteString(pw, b.String()) }()
+				var bt Batch
+				select {
+				case bt = <-out:
+				case <-ctx.Done():
+					t.Fatalf("no batch for line %d", n)
+				}
+				if len(bt.Events) != lines {
+					t.Fatalf("a batch of %d events, want the %d written", len(bt.Events), lines)
+				}
+				for i, ev := range bt.Events {
+					if want := fmt.Sprintf("e%d", n-lines+i); ev.ID != want || ev.Seq != uint64(n-lines+i+1) {
+						t.Fatalf("event %s numbered %d, want %s numbered %d", ev.ID, ev.Seq, want, n-lines+i+1)
+					}
+					if p := ev.Prepared; p == nil || p.By != 7 {
+						t.Errorf("event %s not prepared", ev.ID)
+					}
 				}
 			}
-		}
-	})
+			_ = pw.Close()
+		})
+	}
+}
+
+// TestLiveChunksInOrder: a live source whose writes come now in single
+// lines and now in bursts, with pauses between some, hands its events on
+// in order, numbered one after the other, malformed lines counted where
+// they fall, however its chunks were cut and spread over the decoders.
+func TestLiveChunksInOrder(t *testing.T) {
 	pr, pw := io.Pipe()
-	src := &Reading{Spec: Spec{Name: "in", Stream: "s", Decoders: 2, Prepare: prep}, R: pr}
-	out := make(chan Batch)
+	src := &Reading{Spec: Spec{Name: "in", Stream: "s", Decoders: 2}, R: pr}
+	out := make(chan Batch, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	go func() { _ = src.Run(ctx, nil, out) }()
-	// A line at a time, each taken before the next is written: no chunk
-	// ever waits for a decoder, and the emitter never waits for the
-	// consumer.
-	for i := range 20 {
-		go func() { _, _ = fmt.Fprintf(pw, `{"id":"e%d","ts":%d}`+"\n", i, 1_700_000_000+i) }()
+	rnd := rand.New(rand.NewPCG(3, 4))
+	want, bad := 0, 0
+	go func() {
+		line := 0
+		for range 300 {
+			var b strings.Builder
+			for range []int{1, 1, 3, 2 * batchEvents, 700}[rnd.IntN(5)] {
+				line++
+				if rnd.IntN(50) == 0 {
+					b.WriteString("{not json\n")
+					bad++
+					continue
+				}
+				fmt.Fprintf(&b, `{"id":"e%d","ts":%d}`+"\n", want, 1_700_000_000+want)
+				want++
+			}
+			_, _ = io.WriteString(pw, b.String())
+			if rnd.IntN(3) == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		_ = pw.Close()
+	}()
+	seen := 0
+	for done := false; !done; {
 		var bt Batch
 		select {
 		case bt = <-out:
 		case <-ctx.Done():
-			t.Fatalf("no batch for line %d", i)
+			t.Fatalf("stopped after %d events", seen)
 		}
-		if len(bt.Events) != 1 || bt.Events[0].ID != fmt.Sprintf("e%d", i) {
-			t.Fatalf("batch %d: %d events, want e%d alone", i, len(bt.Events), i)
+		for _, ev := range bt.Events {
+			if w := fmt.Sprintf("e%d", seen); ev.ID != w || ev.Seq != uint64(seen+1) {
+				t.Fatalf("event %s numbered %d, want %s numbered %d", ev.ID, ev.Seq, w, seen+1)
+			}
+			seen++
 		}
-		if p := bt.Events[0].Prepared; p == nil || p.By != 7 {
-			t.Errorf("event e%d not prepared on its decoder", i)
-		}
+		done = bt.End
 	}
-	_ = pw.Close()
+	if seen != want {
+		t.Errorf("%d events, want %d", seen, want)
+	}
+	if m := src.Counts().Malformed.Load(); m != uint64(bad) {
+		t.Errorf("%d malformed lines counted, want %d", m, bad)
+	}
 }
 
 // TestScreensOnDecoders: every decoder screens its lines with a screen of
