@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -117,21 +115,28 @@ func (s *feedSource) Run(ctx context.Context, pos source.Positions, out chan<- s
 }
 
 func (s *feedSource) readStamps() error {
-	r := bufio.NewReader(s.stamps)
-	var rec [16]byte
-	if _, err := io.ReadFull(r, rec[:8]); err != nil {
+	b, err := io.ReadAll(s.stamps)
+	if err == nil {
+		s.start, s.batches, err = decodeStamps(b)
+	}
+	if err != nil {
 		return fmt.Errorf("the feeder's stamps: %w", err)
 	}
-	s.start = int64(binary.LittleEndian.Uint64(rec[:8]))
-	for {
-		if _, err := io.ReadFull(r, rec[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("the feeder's stamps: %w", err)
-		}
-		s.batches = append(s.batches, feedStamp{binary.LittleEndian.Uint64(rec[:8]), int64(binary.LittleEndian.Uint64(rec[8:]))})
+	return nil
+}
+
+// decodeStamps reads what feed writes on its stamps: its clock's start,
+// then each batch's first line and when it was written, eight bytes
+// each, little-endian.
+func decodeStamps(b []byte) (start int64, batches []feedStamp, err error) {
+	if len(b) < 8 || (len(b)-8)%16 != 0 {
+		return 0, nil, fmt.Errorf("%d bytes: want a start and 16-byte records", len(b))
 	}
+	start = int64(binary.LittleEndian.Uint64(b))
+	for r := b[8:]; len(r) > 0; r = r[16:] {
+		batches = append(batches, feedStamp{binary.LittleEndian.Uint64(r), int64(binary.LittleEndian.Uint64(r[8:]))})
+	}
+	return start, batches, nil
 }
 
 // written returns when the line numbered line was written, and when it

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -39,13 +38,10 @@ func TestFeedWritesEveryLineOnTime(t *testing.T) {
 	if !bytes.Equal(out.Bytes(), data.Bytes()) {
 		t.Fatalf("wrote %d bytes, want the %d of the input, unchanged", out.Len(), data.Len())
 	}
-	rec := stamps.Bytes()
-	if len(rec) < 8+16 || (len(rec)-8)%16 != 0 {
-		t.Fatalf("stamps of %d bytes: want a start and 16-byte records", len(rec))
-	}
-	f := &feedSource{start: int64(binary.LittleEndian.Uint64(rec)), read: closed()}
-	for r := rec[8:]; len(r) > 0; r = r[16:] {
-		f.batches = append(f.batches, feedStamp{binary.LittleEndian.Uint64(r), int64(binary.LittleEndian.Uint64(r[8:]))})
+	f := &feedSource{read: closed()}
+	var err error
+	if f.start, f.batches, err = decodeStamps(stamps.Bytes()); err != nil || len(f.batches) == 0 {
+		t.Fatalf("stamps: %v, %d batches: want a start and some", err, len(f.batches))
 	}
 	if f.batches[0].first != 1 {
 		t.Errorf("first batch starts at line %d, want 1", f.batches[0].first)
