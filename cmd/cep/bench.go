@@ -42,6 +42,9 @@ type benchParams struct {
 	profile  string
 	// trace receives an execution trace of the timed run.
 	trace string
+	// traceWait is the least wait for a processor the trace's summary
+	// counts.
+	traceWait time.Duration
 	// memProfile receives an allocation profile of the run.
 	memProfile string
 	lateness   time.Duration
@@ -116,6 +119,9 @@ type benchResult struct {
 	// Handwritten is the hand-written scanner's run, with
 	// --compare-handwritten.
 	Handwritten *handwrittenResult `json:"handwritten,omitempty"`
+	// Trace is what --trace's trace says the long waits for a processor
+	// waited behind.
+	Trace *benchTrace `json:"trace,omitempty"`
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -167,6 +173,16 @@ lines to a pipe that cep reads as it reads standard input: the latency
 is then measured from each batch's write, through the pipe, the
 decoders and the engine, as a live source's events take it.
 
+--trace writes an execution trace of the timed run (go tool trace) and
+reads it back for where a slow alert's time went: every wait of
+--trace-wait or more between a goroutine becoming runnable and running,
+and what the processors did meanwhile: a mark worker of the collector
+on one of them (on two processors Go marks with a fractional worker on
+each, in stretches that grow with the mark, and a goroutine queued
+behind one waits it out), other goroutines on all of them, or one idle
+(its thread not yet woken by the kernel). The mark workers' runs and the
+times every processor marked at once are reported too.
+
 Lines are generated (or read) into memory first; the timed run decodes
 them on --decoders goroutines, as a file source does, keeping only the
 fields the rules read (--project=false decodes every field), and of an
@@ -182,6 +198,7 @@ is reported as a ratio of the scanner's.`,
   cep bench --scenario sequence --rules 1 --cpu 2 --checkpoint-interval 1s --rate 300000
   cep bench --scenario sequence --cpu 2 --rate 230000 --events 1500000 --busy-poll 100us
   cep bench --scenario sequence --cpu 2 --rate 320000 --events 1500000 --busy-poll 100us --feed process
+  cep bench --scenario sequence --cpu 2 --rate 100000 --events 600000 --busy-poll 100us --feed process --trace /tmp/fed.trace
   cep bench --scenario windows --rules 20 --cpu 2 --input otrf/a.json --input otrf/b.json
   cep bench --scenario windows --rules 20 --cpu 2 --copies 10 --input otrf/a.json --input otrf/b.json
   cep bench --scenario filter --rules 1000 --events 1000000
@@ -210,6 +227,9 @@ is reported as a ratio of the scanner's.`,
 			case p.checkpoint > 0:
 				return fmt.Errorf("--feed process runs until its feed ends: it does not take --checkpoint-interval")
 			}
+			if cmd.Flags().Changed("trace-wait") && (p.trace == "" || p.traceWait <= 0) {
+				return fmt.Errorf("--trace-wait is the least wait --trace's summary counts: it needs --trace, and a duration over 0")
+			}
 			if p.idleRules < 0 || (p.idleRules > 0 && p.scenario != "filter") {
 				return fmt.Errorf("--idle-rules takes a number of rules, for the filter scenario")
 			}
@@ -225,7 +245,8 @@ is reported as a ratio of the scanner's.`,
 	f.Uint64Var(&p.seed, "seed", 1, "random seed")
 	f.BoolVar(&p.json, "json", false, "print the result as JSON")
 	f.StringVar(&p.profile, "cpuprofile", "", "write a CPU profile of the timed run to this file")
-	f.StringVar(&p.trace, "trace", "", "write an execution trace of the timed run to this file (go tool trace): where the latency goes")
+	f.StringVar(&p.trace, "trace", "", "write an execution trace of the timed run to this file (go tool trace) and print what the goroutines that waited long for a processor waited behind: where the latency goes")
+	f.DurationVar(&p.traceWait, "trace-wait", time.Millisecond, "with --trace: the least wait for a processor the summary counts")
 	f.StringVar(&p.memProfile, "memprofile", "", "write an allocation profile of the timed run to this file (go tool pprof -sample_index=alloc_space)")
 	f.DurationVar(&p.lateness, "allowed-lateness", 0, "the engine's allowed lateness; 0 releases each event at once, so latency is processing time")
 	f.BoolVar(&p.latency, "latency", true, "measure the latency from event to alert (p50, p99)")
@@ -533,6 +554,7 @@ func (a *app) runBench(p benchParams) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	stopTrace := func() error { return nil }
 	if p.trace != "" {
 		f, err := os.Create(p.trace)
 		if err != nil {
@@ -542,7 +564,12 @@ func (a *app) runBench(p benchParams) error {
 		if err := trace.Start(f); err != nil {
 			return exitWith(exitRuntime, "--trace: %v", err)
 		}
-		defer trace.Stop()
+		stopTrace = func() error {
+			stopTrace = func() error { return nil }
+			trace.Stop()
+			return f.Close()
+		}
+		defer stopTrace() //nolint:errcheck // an early return has an error of its own
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
@@ -552,6 +579,9 @@ func (a *app) runBench(p benchParams) error {
 	}
 	took := time.Since(start) - untimed
 	cpuTook := cpuTime() - cpu0
+	if err := stopTrace(); err != nil {
+		return exitWith(exitRuntime, "--trace: %v", err)
+	}
 	if p.memProfile != "" {
 		if err := writeHeapProfile(p.memProfile); err != nil {
 			return exitWith(exitRuntime, "--memprofile: %v", err)
@@ -631,6 +661,13 @@ func (a *app) runBench(p benchParams) error {
 	}
 	extra["shards"] = max(p.shards, 1)
 	res.Extra = extra
+	if p.trace != "" {
+		t, err := readBenchTrace(p.trace, p.traceWait)
+		if err != nil {
+			return exitWith(exitRuntime, "--trace: %v", err)
+		}
+		res.Trace = t
+	}
 	if p.compare {
 		goruntime.GC()
 		hw, err := runHandwritten(p, sc, matches)
@@ -663,6 +700,9 @@ func (a *app) runBench(p benchParams) error {
 	}
 	if res.LatencyDueP50Us > 0 {
 		fmt.Fprintf(a.stdout, "  from the event's due time: p50 %.1f µs, p99 %.1f µs\n", res.LatencyDueP50Us, res.LatencyDueP99Us)
+	}
+	if t := res.Trace; t != nil {
+		printBenchTrace(a.stdout, t)
 	}
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
