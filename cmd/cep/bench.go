@@ -560,16 +560,18 @@ func (a *app) runBench(p benchParams) error {
 		if err != nil {
 			return exitWith(exitUsage, "--trace: %v", err)
 		}
-		defer f.Close()
 		if err := trace.Start(f); err != nil {
+			f.Close()
 			return exitWith(exitRuntime, "--trace: %v", err)
 		}
+		// Stopped after the timed run, so that the trace can be read
+		// back; on an early return, by the deferred call.
 		stopTrace = func() error {
 			stopTrace = func() error { return nil }
 			trace.Stop()
 			return f.Close()
 		}
-		defer stopTrace() //nolint:errcheck // an early return has an error of its own
+		defer func() { _ = stopTrace() }()
 	}
 	cpu0 := cpuTime()
 	start := time.Now()

@@ -117,9 +117,8 @@ func Read(r io.Reader, over time.Duration) (Summary, error) {
 type sweep struct {
 	sum     Summary
 	procs   int
-	on      map[int]uint64           // a processor's running goroutine
-	where   map[uint64]int           // a running goroutine's processor
-	since   map[uint64]time.Duration // when a goroutine started running
+	on      map[int]uint64   // a processor's running goroutine
+	running map[uint64]stint // a running goroutine's processor, and since when
 	workers map[uint64]bool
 	// waiting are the goroutines now runnable, each with what it has
 	// waited behind so far.
@@ -134,6 +133,11 @@ type sweep struct {
 	runs    []time.Duration // the mark workers' runs
 }
 
+type stint struct {
+	p    int
+	from time.Duration
+}
+
 type wait struct {
 	from, to time.Duration
 	behind   [4]time.Duration
@@ -143,8 +147,7 @@ func newSweep(over time.Duration) *sweep {
 	return &sweep{
 		sum:     Summary{Over: over},
 		on:      map[int]uint64{},
-		where:   map[uint64]int{},
-		since:   map[uint64]time.Duration{},
+		running: map[uint64]stint{},
 		workers: map[uint64]bool{},
 		waiting: map[uint64]*wait{},
 		ran:     map[uint64]*wait{},
@@ -179,7 +182,7 @@ func (s *sweep) advance(t time.Duration) {
 	if t > s.last && len(s.waiting) > 0 {
 		st := s.now()
 		for _, w := range s.waiting {
-			w.behind[st] += t - max(s.last, w.from)
+			w.behind[st] += t - s.last // s.last is at or after w.from
 		}
 	}
 	s.last = max(s.last, t)
@@ -229,16 +232,15 @@ func (s *sweep) run(t time.Duration, g uint64, p int, waited bool) {
 	s.advance(t)
 	if w, ok := s.waiting[g]; ok {
 		delete(s.waiting, g)
-		if w.to = t; waited && t-w.from >= s.sum.Over && !s.workers[g] {
+		if w.to = t; waited && t-w.from >= s.sum.Over {
 			s.ran[g] = w
 		}
 	}
 	if old, ok := s.on[p]; ok {
-		delete(s.where, old)
+		delete(s.running, old)
 	}
 	s.on[p] = g
-	s.where[g] = p
-	s.since[g] = t
+	s.running[g] = stint{p, t}
 	s.changed(t)
 }
 
@@ -260,14 +262,11 @@ func (s *sweep) count(g uint64) {
 func (s *sweep) stop(t time.Duration, g uint64) {
 	s.advance(t)
 	s.count(g)
-	if p, ok := s.where[g]; ok {
-		delete(s.on, p)
-		delete(s.where, g)
-	}
-	if from, ok := s.since[g]; ok {
-		delete(s.since, g)
+	if r, ok := s.running[g]; ok {
+		delete(s.running, g)
+		delete(s.on, r.p)
 		if s.workers[g] {
-			s.runs = append(s.runs, t-from)
+			s.runs = append(s.runs, t-r.from)
 		}
 	}
 	s.changed(t)
