@@ -18,6 +18,7 @@ import (
 //	GET  /v1/rules/{id}/alerts         the rule's recent alerts
 //	GET  /v1/rules/{id}/explain?key=K  a sequence rule's partial matches and trace for key K
 //	GET  /v1/status                    readiness detail
+//	GET  /debug/pprof/...              the runtime's profiles, with Profiling
 //
 // Mount it behind a Guard.
 type Admin struct {
@@ -29,6 +30,9 @@ type Admin struct {
 	// Timeout bounds a request that waits for the loop (a trace, a
 	// reload); default 30s.
 	Timeout time.Duration
+	// Profiling serves the Go runtime's profiles under /debug/pprof/
+	// (CPU, heap, allocations, goroutines, execution traces).
+	Profiling bool
 
 	mu     sync.Mutex
 	loaded map[string]loadedAt
@@ -49,6 +53,9 @@ func (a *Admin) Handler(ingest *Ingest) http.Handler {
 	mux.HandleFunc("GET /v1/status", a.Ready.detail)
 	if ingest != nil {
 		mux.HandleFunc("POST /v1/events/{stream}", ingest.ServeHTTP)
+	}
+	if a.Profiling {
+		mountProfiling(mux)
 	}
 	return mux
 }

@@ -238,6 +238,38 @@ admin: `+admin+`
 		Eventually(s).Should(gexec.Exit(0))
 	})
 
+	It("serves the runtime's profiles when asked to, behind the token, and never the command line", func() {
+		dir := GinkgoT().TempDir()
+		writeFile(dir, "rules/locked.yaml", gitLockedRule)
+		writeFile(dir, "auth.jsonl", "")
+		admin := freeAddr()
+		writeFile(dir, "cep.yaml", `rules: [rules]
+sources: [{type: file, path: auth.jsonl, stream: auth, follow: true}]
+sinks: [{name: archive, type: file, file: {path: alerts.jsonl}}]
+admin: {listen: `+admin+`, token_env: CEP_SPEC_TOKEN, profiling: true}
+`)
+		cmd := exec.Command(cepBin, "run", "--config", "cep.yaml")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CEP_SPEC_TOKEN=spec-token")
+		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { s.Kill().Wait() })
+		base := "http://" + admin + "/debug/pprof/"
+		Eventually(func() int { c, _ := httpGet(base, "spec-token"); return c }).Should(Equal(200))
+		c, b := httpGet(base+"goroutine?debug=1", "spec-token")
+		Expect(c).To(Equal(200))
+		Expect(b).To(ContainSubstring("cep/runtime.(*Runtime).Run"))
+		c, b = httpGet(base+"heap?debug=1", "spec-token")
+		Expect(c).To(Equal(200))
+		Expect(b).To(HavePrefix("heap profile:"))
+		c, _ = httpGet(base+"heap", "")
+		Expect(c).To(Equal(401))
+		c, _ = httpGet(base+"cmdline", "spec-token")
+		Expect(c).To(Equal(404))
+		s.Terminate()
+		Eventually(s).Should(gexec.Exit(0))
+	})
+
 	It("answers 429 under back-pressure and loses nothing it accepted", func() {
 		dir := GinkgoT().TempDir()
 		writeFile(dir, "rules/all.yaml", "id: all\ntitle: Every event\nstreams: [auth]\nmatch: event.id != \"\"\n")

@@ -453,6 +453,8 @@ type adminConfig struct {
 	Rate float64 `yaml:"rate"`
 	// MaxBody bounds a request body; default 1MiB (ingest has its own).
 	MaxBody byteSize `yaml:"max_body"`
+	// Profiling serves the Go runtime's profiles under /debug/pprof/.
+	Profiling bool `yaml:"profiling"`
 }
 
 type ingestConfig struct {

@@ -285,7 +285,7 @@ func (a *app) serveAdmin(cfg *config, admin *server.Admin, ingest *server.Ingest
 	if err != nil {
 		return nil, exitWith(exitRuntime, "admin.listen: %v", err)
 	}
-	a.log.Info("serving the admin API", "address", srv.Addr, "token", token != "", "ingest", ingest != nil)
+	a.log.Info("serving the admin API", "address", srv.Addr, "token", token != "", "ingest", ingest != nil, "profiling", admin.Profiling)
 	if !server.Loopback(addr) {
 		a.log.Warn("admin.listen is not a loopback address: the admin API (behind its token) is open to the network", "listen", addr)
 	}

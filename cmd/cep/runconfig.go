@@ -270,7 +270,7 @@ func (a *app) runConfig(ctx context.Context, p runParams) error {
 		}
 	}
 	if cfg.Admin != nil {
-		srv, err := a.serveAdmin(cfg, &server.Admin{Runtime: rt, Control: control, Reloader: reloader, Recorder: recorder, Ready: ready}, ingest)
+		srv, err := a.serveAdmin(cfg, &server.Admin{Runtime: rt, Control: control, Reloader: reloader, Recorder: recorder, Ready: ready, Profiling: cfg.Admin.Profiling}, ingest)
 		if err != nil {
 			_ = router.Stop(context.Background())
 			return err
