@@ -13,8 +13,8 @@ const MaxProfileSeconds = 300
 
 // mountProfiling serves the runtime's profiles under /debug/pprof/, as
 // net/http/pprof does, for `go tool pprof` and `go tool trace` against a
-// running service. The command line is not served: a --state or
-// --brokers argument may carry a password.
+// running service. The command line is not served: whatever started cep
+// may have put a secret in it.
 func mountProfiling(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/{$}", pprof.Index)
 	// The named profiles (heap, allocs, goroutine, block, mutex,
@@ -22,26 +22,29 @@ func mountProfiling(mux *http.ServeMux) {
 	// included.
 	mux.HandleFunc("GET /debug/pprof/{name}", pprof.Index)
 	// Profile reads whole seconds, Trace fractions of one.
-	mux.Handle("GET /debug/pprof/profile", boundSeconds(pprof.Profile, func(s string) (float64, error) {
-		n, err := strconv.ParseInt(s, 10, 64)
-		return float64(n), err
-	}))
-	mux.Handle("GET /debug/pprof/trace", boundSeconds(pprof.Trace, func(s string) (float64, error) {
-		return strconv.ParseFloat(s, 64)
-	}))
+	mux.Handle("GET /debug/pprof/profile", boundSeconds(pprof.Profile, true))
+	mux.Handle("GET /debug/pprof/trace", boundSeconds(pprof.Trace, false))
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 }
 
-// boundSeconds refuses a profile longer than MaxProfileSeconds, or a
-// seconds that parse does not read, before the profile starts (pprof
-// would take 30 seconds instead).
-func boundSeconds(h http.HandlerFunc, parse func(string) (float64, error)) http.Handler {
+// boundSeconds refuses a seconds over MaxProfileSeconds, or one that h
+// would not read (not a number, or not a whole one), before the profile
+// starts: pprof would take 30 seconds instead.
+func boundSeconds(h http.HandlerFunc, whole bool) http.Handler {
+	want := "a number of seconds over 0"
+	if whole {
+		want = "a whole number of seconds from 1"
+	}
+	want = "seconds must be " + want + " and at most " + strconv.Itoa(MaxProfileSeconds)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s := r.URL.Query().Get("seconds"); s != "" {
-			n, err := parse(s)
-			if err != nil || n <= 0 || n > MaxProfileSeconds {
-				writeError(w, http.StatusBadRequest, "seconds must be a number over 0 and at most "+strconv.Itoa(MaxProfileSeconds))
+			n, err := strconv.ParseFloat(s, 64)
+			if whole && err == nil {
+				_, err = strconv.ParseInt(s, 10, 64)
+			}
+			if err != nil || !(n > 0 && n <= MaxProfileSeconds) { // NaN too
+				writeError(w, http.StatusBadRequest, want)
 				return
 			}
 		}
