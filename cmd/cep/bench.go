@@ -135,8 +135,12 @@ routing, evaluation and detection through the engine on GOMAXPROCS=--cpu
 engine (indexing the rules and building their streams' routes, reported
 as engine_build_seconds) are not timed. Reports events/s, ns/event,
 allocations and bytes allocated per event, the peak heap, the alerts
-produced, and the share of the run the engine's goroutine was busy (near
-100%, the engine bounds the rate; well under it, the decoders do).
+produced, the share of the run the engine's goroutine was busy (near
+100%, the engine bounds the rate; well under it, the decoders do), and
+the collections the run started with their share of the CPU it used
+(gc_cycles, gc_cpu_share: the runtime's estimates as of the last
+collection, less what the collector did on processors that had nothing
+else to run).
 
 Scenarios:
   filter     N filter rules of the fraud example's shape (a merchant watch
@@ -456,10 +460,16 @@ func (a *app) runBench(p benchParams) error {
 	var live correlate.Stats
 	var untimed time.Duration
 	var calls int
+	// The collector's work is sampled again before the forced collection
+	// at the end of input, which is not the run's.
+	var gcStart gcSample
+	var gcEnd *gcSample
 	atEnd := func(eng *correlate.Engine) {
 		t := time.Now()
 		live = eng.Stats()
 		samplePeak()
+		g := sampleGC()
+		gcEnd = &g
 		goruntime.GC()
 		goruntime.ReadMemStats(&held)
 		untimed += time.Since(t)
@@ -573,6 +583,7 @@ func (a *app) runBench(p benchParams) error {
 		}
 		defer func() { _ = stopTrace() }()
 	}
+	gcStart = sampleGC()
 	cpu0 := cpuTime()
 	start := time.Now()
 	run, err := rt.Run(ctx)
@@ -581,6 +592,10 @@ func (a *app) runBench(p benchParams) error {
 	}
 	took := time.Since(start) - untimed
 	cpuTook := cpuTime() - cpu0
+	if gcEnd == nil {
+		g := sampleGC()
+		gcEnd = &g
+	}
 	if err := stopTrace(); err != nil {
 		return exitWith(exitRuntime, "--trace: %v", err)
 	}
@@ -626,6 +641,11 @@ func (a *app) runBench(p benchParams) error {
 	}
 	stateBytes := int64(held.HeapAlloc) - int64(before.HeapAlloc)
 	extra := map[string]any{"state_heap_mib": float64(stateBytes) / (1 << 20), "engine_build_seconds": buildTook.Seconds()}
+	cycles, share := gcBetween(gcStart, *gcEnd)
+	extra["gc_cycles"] = cycles
+	if cycles > 0 {
+		extra["gc_cpu_share"] = share
+	}
 	if live.Partials > 0 {
 		extra["live_partials"] = live.Partials
 		extra["partial_bytes_estimate"] = live.PartialBytes
