@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -221,12 +220,7 @@ admin: `+admin+`
 		Expect(r.stderr).To(ContainSubstring("not a loopback address and no token is set"))
 
 		cfg(`{listen: "0.0.0.0:` + port + `", token_env: CEP_SPEC_TOKEN}`)
-		cmd := exec.Command(cepBin, "run", "--config", "cep.yaml")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CEP_SPEC_TOKEN=spec-token")
-		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { s.Kill().Wait() })
+		s := startCepEnv(dir, []string{"CEP_SPEC_TOKEN=spec-token"}, "run", "--config", "cep.yaml")
 		url := "http://127.0.0.1:" + port + "/v1/rules"
 		Eventually(func() int { c, _ := httpGet(url, "spec-token"); return c }).Should(Equal(200))
 		c, _ := httpGet(url, "")
@@ -248,12 +242,7 @@ sources: [{type: file, path: auth.jsonl, stream: auth, follow: true}]
 sinks: [{name: archive, type: file, file: {path: alerts.jsonl}}]
 admin: {listen: `+admin+`, token_env: CEP_SPEC_TOKEN, profiling: true}
 `)
-		cmd := exec.Command(cepBin, "run", "--config", "cep.yaml")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CEP_SPEC_TOKEN=spec-token")
-		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { s.Kill().Wait() })
+		s := startCepEnv(dir, []string{"CEP_SPEC_TOKEN=spec-token"}, "run", "--config", "cep.yaml")
 		base := "http://" + admin + "/debug/pprof/"
 		Eventually(func() int { c, _ := httpGet(base, "spec-token"); return c }).Should(Equal(200))
 		c, b := httpGet(base+"goroutine?debug=1", "spec-token")

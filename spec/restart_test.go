@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -357,11 +356,7 @@ sources: [{type: file, path: payments.jsonl, stream: payments, follow: true, pol
 sinks: [{name: archive, type: file, file: {path: alerts.jsonl}}]
 `)
 		key := strings.Repeat("ab", 32)
-		cmd := exec.Command(cepBin, "run", "--config", cfg)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CEP_STATE_KEY="+key)
-		s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
+		s := startCepEnv(dir, []string{"CEP_STATE_KEY=" + key}, "run", "--config", cfg)
 		Eventually(func() bool { return hasCheckpoint(filepath.Join(dir, "state")) }).Should(BeTrue())
 		s.Signal(syscall.SIGTERM)
 		Eventually(s).Should(gexec.Exit(0))

@@ -98,8 +98,17 @@ func appendFailures(path string, from, n int) {
 
 func startCep(dir string, args ...string) *gexec.Session {
 	GinkgoHelper()
+	return startCepEnv(dir, nil, args...)
+}
+
+// startCepEnv is startCep with env (NAME=value) added to the environment.
+func startCepEnv(dir string, env []string, args ...string) *gexec.Session {
+	GinkgoHelper()
 	cmd := exec.Command(cepBin, args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { s.Kill().Wait() })
