@@ -6,9 +6,9 @@ import (
 	"strconv"
 )
 
-// MaxProfileSeconds bounds a CPU profile or an execution trace asked of
-// the admin API: each holds its request, and the runtime takes one CPU
-// profile at a time.
+// MaxProfileSeconds bounds a CPU profile, an execution trace or the
+// difference of a named profile asked of the admin API: each holds its
+// request, and the runtime takes one CPU profile at a time.
 const MaxProfileSeconds = 300
 
 // mountProfiling serves the runtime's profiles under /debug/pprof/, as
@@ -19,8 +19,9 @@ func mountProfiling(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/{$}", pprof.Index)
 	// The named profiles (heap, allocs, goroutine, block, mutex,
 	// threadcreate); Index answers 404 for any other name, cmdline
-	// included.
-	mux.HandleFunc("GET /debug/pprof/{name}", pprof.Index)
+	// included. With seconds, a named profile is the difference over
+	// that long.
+	mux.Handle("GET /debug/pprof/{name}", boundSeconds(pprof.Index, true))
 	// Profile reads whole seconds, Trace fractions of one.
 	mux.Handle("GET /debug/pprof/profile", boundSeconds(pprof.Profile, true))
 	mux.Handle("GET /debug/pprof/trace", boundSeconds(pprof.Trace, false))

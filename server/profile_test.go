@@ -36,6 +36,8 @@ func TestProfiling(t *testing.T) {
 		{name: "CPU for too long", h: on, path: "/debug/pprof/profile?seconds=301", code: 400, body: "at most 300", contains: true},
 		{name: "CPU for fractions of a second", h: on, path: "/debug/pprof/profile?seconds=0.5", code: 400, body: "a whole number", contains: true},
 		{name: "a trace for no time", h: on, path: "/debug/pprof/trace?seconds=0", code: 400},
+		{name: "allocations over a second", h: on, path: "/debug/pprof/allocs?seconds=1", code: 200, body: "\x1f\x8b"},
+		{name: "allocations over too long", h: on, path: "/debug/pprof/allocs?seconds=301", code: 400},
 		{name: "a trace for a word", h: on, path: "/debug/pprof/trace?seconds=ten", code: 400},
 		{name: "a trace for no number", h: on, path: "/debug/pprof/trace?seconds=NaN", code: 400},
 		{name: "behind the token", h: on, path: "/debug/pprof/heap", token: "-", code: 401},
