@@ -31,7 +31,8 @@ func mountProfiling(mux *http.ServeMux) {
 
 // boundSeconds refuses a seconds over MaxProfileSeconds, or one that h
 // would not read (not a number, or not a whole one), before the profile
-// starts: pprof would take 30 seconds instead.
+// starts: pprof's CPU profile takes 30 seconds for a seconds it cannot
+// read.
 func boundSeconds(h http.HandlerFunc, whole bool) http.Handler {
 	want := "a number of seconds over 0"
 	if whole {
