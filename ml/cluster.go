@@ -27,9 +27,11 @@ func (c *compiler) clusteringModel(m *modelNode, e *elem, sc *scope) modelEval {
 		return nil
 	}
 	if mc := c.errs.reqAttr(e, "modelClass"); mc != "centerBased" {
-		if mc == "distributionBased" {
+		_, given := e.attr("modelClass")
+		switch {
+		case mc == "distributionBased":
 			c.errs.add(e, "<ClusteringModel modelClass=\"distributionBased\"> is not supported: PMML gives no scoring rule for clusters described by statistics; export a centerBased model")
-		} else if mc != "" {
+		case given: // reqAttr said so when it is missing
 			c.errs.add(e, "<ClusteringModel> modelClass %q is not supported (supported: centerBased)", mc)
 		}
 		return nil

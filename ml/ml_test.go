@@ -530,6 +530,7 @@ func TestLoadErrors(t *testing.T) {
 		"malformed-bad.pmml":          "malformed XML",
 		"segment-bad.pmml":            "segment-bad.pmml:8: unsupported element <AssociationModel>",
 		"cluster-bad.pmml":            `cluster-bad.pmml:4: <ClusteringModel modelClass="distributionBased"> is not supported`,
+		"cluster-class-bad.pmml":      `cluster-class-bad.pmml:5: <ClusteringModel> modelClass "" is not supported (supported: centerBased)`,
 		"glm-bad.pmml":                "glm-bad.pmml:11: <Predictor> with a contrast matrix (<Categories>, <Matrix>) is not supported; export the factor with indicator coding",
 		"knn-bad.pmml":                `knn-bad.pmml:9: <KNNInput field="z"> is a derived field but the training instances are not transformed`,
 	}

@@ -172,6 +172,7 @@ func (c *compiler) model(e *elem, parent *scope, top bool) *modelNode {
 		c.errs.unsupported(e)
 		return nil
 	}
+	errs := len(c.errs.errs)
 	m := &modelNode{id: len(c.nodes), kind: e.name, catIdx: map[string]int{}}
 	c.nodes = append(c.nodes, m)
 	switch fn := c.errs.reqAttr(e, "functionName"); fn {
@@ -261,6 +262,11 @@ func (c *compiler) model(e *elem, parent *scope, top bool) *modelNode {
 		c.output(m, o, sc)
 	}
 	if m.eval == nil {
+		// Every way a model fails to compile should say why; this is for
+		// one that did not, so that no caller takes nil for a model.
+		if len(c.errs.errs) == errs {
+			c.errs.add(e, "<%s> cannot be scored", e.name)
+		}
 		return nil
 	}
 	return m
