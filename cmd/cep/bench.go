@@ -67,6 +67,9 @@ type benchParams struct {
 	shards int
 	// busyPoll is runtime.Config.BusyPoll, for a paced (--rate) run.
 	busyPoll time.Duration
+	// stallProbe is how long a paced run spins a thread before it is
+	// timed, to see the machine's own stalls (see probeStalls); 0 skips.
+	stallProbe time.Duration
 	// rate, when positive, paces the source at this many events per
 	// second of wall time, for latency below peak load.
 	rate float64
@@ -122,6 +125,8 @@ type benchResult struct {
 	// Trace is what --trace's trace says the long waits for a processor
 	// waited behind.
 	Trace *benchTrace `json:"trace,omitempty"`
+	// Stalls is what a paced run's stall probe saw of the machine.
+	Stalls *stallResult `json:"machine_stalls,omitempty"`
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -177,6 +182,17 @@ lines to a pipe that cep reads as it reads standard input: the latency
 is then measured from each batch's write, through the pipe, the
 decoders and the engine, as a live source's events take it.
 
+A paced run first spins one thread for --stall-probe (1 s) and reports
+the machine's own stalls: the share of that time the thread's processor
+was taken away (on a virtual machine, by its host), the gaps over 100 µs
+and 1 ms, and the p99 latency a consumer taking no time at all would
+have had on that thread. No pipeline's p99 on the machine is below it,
+and an engine busy part of the time adds to every stall the events that
+queued during it. With --cpu 2 or more it then wakes a goroutine that
+has waited 1 ms on a channel, once every 2 ms of the probe's time, and
+reports how long each hand-over took to reach it: a goroutine of the
+pipeline that had nothing to do pays that before it runs.
+
 --trace writes an execution trace of the timed run (go tool trace) and
 reads it back for where a slow alert's time went: every wait of
 --trace-wait or more between a goroutine becoming runnable and running,
@@ -231,6 +247,9 @@ is reported as a ratio of the scanner's.`,
 			case p.checkpoint > 0:
 				return fmt.Errorf("--feed process runs until its feed ends: it does not take --checkpoint-interval")
 			}
+			if cmd.Flags().Changed("stall-probe") && (p.rate <= 0 || p.stallProbe < 0) {
+				return fmt.Errorf("--stall-probe is how long a paced run probes the machine's stalls: it needs --rate, and a duration of 0 or more")
+			}
 			if cmd.Flags().Changed("trace-wait") && (p.trace == "" || p.traceWait <= 0) {
 				return fmt.Errorf("--trace-wait is the least wait --trace's summary counts: it needs --trace, and a duration over 0")
 			}
@@ -264,6 +283,7 @@ is reported as a ratio of the scanner's.`,
 	f.Float64Var(&p.rate, "rate", 0, "pace the input at this many events per second, run as a service is (0: as fast as it goes, as a replay is)")
 	f.StringVar(&p.feed, "feed", "inline", "with --rate: where the events come from: inline (a goroutine of cep's, handing over decoded batches) or process (another process writing lines to a pipe, as a live source's arrive)")
 	f.DurationVar(&p.busyPoll, "busy-poll", 0, "with --rate or --checkpoint-interval: how long the service loop polls for the next batch before it sleeps (as engine.busy_poll)")
+	f.DurationVar(&p.stallProbe, "stall-probe", time.Second, "with --rate: spin one thread this long before the timed run and report the machine's own stalls, against which the latency is read (0: skip)")
 	f.BoolVar(&p.compare, "compare-handwritten", false, "also time a hand-written single-threaded scanner of the same logic (filter, sequence) and check the matches are identical")
 	f.StringArrayVar(&p.inputs, "input", nil, "file of JSON lines for the windows scenario (repeatable)")
 	f.IntVar(&p.copies, "copies", 1, "windows scenario: read the inputs this many times, each copy's @timestamp a year after the one before, so that every copy is processed as the first is")
@@ -446,6 +466,19 @@ func (a *app) runBench(p benchParams) error {
 	defer goruntime.GOMAXPROCS(prev)
 	goruntime.GC()
 	debug.FreeOSMemory()
+	var stalls *stallResult
+	if p.rate > 0 && p.stallProbe > 0 {
+		r := summariseStalls(probeStalls(p.stallProbe))
+		if p.cpu > 1 {
+			// With one processor the woken goroutine runs only once the
+			// sender yields it: there is no idle processor to wake.
+			w := probeWakes(int(p.stallProbe / (2 * wakeIdle)))
+			r.Wakes = len(w)
+			r.WakeP50Us = float64(percentile(w, 0.50).Nanoseconds()) / 1e3
+			r.WakeP99Us = float64(percentile(w, 0.99).Nanoseconds()) / 1e3
+		}
+		stalls = &r
+	}
 	var before, held, after goruntime.MemStats
 	goruntime.ReadMemStats(&before)
 	peak := before.HeapInuse
@@ -630,6 +663,7 @@ func (a *app) runBench(p benchParams) error {
 		PeakHeapMiB:    float64(peak) / (1 << 20),
 		Alerts:         alerts,
 		EngineBusy:     run.EngineBusy.Seconds() / took.Seconds(),
+		Stalls:         stalls,
 	}
 	if len(lat) > 0 {
 		res.LatencyP50Us = float64(percentile(lat, 0.50).Nanoseconds()) / 1e3
@@ -722,6 +756,14 @@ func (a *app) runBench(p benchParams) error {
 	}
 	if res.LatencyDueP50Us > 0 {
 		fmt.Fprintf(a.stdout, "  from the event's due time: p50 %.1f µs, p99 %.1f µs\n", res.LatencyDueP50Us, res.LatencyDueP99Us)
+	}
+	if s := res.Stalls; s != nil {
+		fmt.Fprintf(a.stdout, "  machine stalls, one thread spinning %.1f s before the run: %.1f%% of its time lost, %d gaps over 100 µs (%d over 1 ms), longest %.0f µs; a consumer taking no time would have a p99 of %.1f µs\n",
+			s.Seconds, 100*s.Share, s.Over100us, s.Over1ms, s.LongestUs, s.FloorP99Us)
+		if s.Wakes > 0 {
+			fmt.Fprintf(a.stdout, "  machine wake-ups: a goroutine handed a value after waiting %v on an idle processor ran p50 %.1f µs, p99 %.1f µs later (%d hand-overs)\n",
+				wakeIdle, s.WakeP50Us, s.WakeP99Us, s.Wakes)
+		}
 	}
 	if t := res.Trace; t != nil {
 		printBenchTrace(a.stdout, t)

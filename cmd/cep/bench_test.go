@@ -29,7 +29,7 @@ func TestPaceUntilNeverEarly(t *testing.T) {
 // from its event's due time as well as from its hand-over, which comes
 // at or after the due time: the first can be no shorter.
 func TestBenchPacedLatencyFromDue(t *testing.T) {
-	code, out, errs := runApp(t, "bench", "--scenario", "sequence", "--events", "40000", "--rate", "200000", "--json")
+	code, out, errs := runApp(t, "bench", "--scenario", "sequence", "--events", "40000", "--rate", "200000", "--stall-probe", "0s", "--json")
 	if code != 0 {
 		t.Fatalf("cep bench exited %d: %s", code, errs)
 	}

@@ -101,7 +101,7 @@ func closed() chan struct{} {
 // is no later.
 func TestBenchFeedProcess(t *testing.T) {
 	t.Setenv("CEP_TEST_MAIN", "1")
-	args := []string{"bench", "--scenario", "sequence", "--events", "40000", "--rate", "200000", "--json"}
+	args := []string{"bench", "--scenario", "sequence", "--events", "40000", "--rate", "200000", "--stall-probe", "0s", "--json"}
 	var inline, fed benchResult
 	for _, run := range []struct {
 		r    *benchResult

@@ -12,7 +12,7 @@ import (
 // trace is written, and read back into a summary whose shares add up.
 func TestBenchTrace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run.trace")
-	code, out, errs := runApp(t, "bench", "--scenario", "sequence", "--events", "40000", "--rate", "200000", "--cpu", "2",
+	code, out, errs := runApp(t, "bench", "--scenario", "sequence", "--events", "40000", "--rate", "200000", "--stall-probe", "0s", "--cpu", "2",
 		"--trace", path, "--trace-wait", "1us", "--json")
 	if code != 0 {
 		t.Fatalf("cep bench exited %d: %s", code, errs)
