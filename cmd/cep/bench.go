@@ -469,10 +469,10 @@ func (a *app) runBench(p benchParams) error {
 	var stalls *stallResult
 	if p.rate > 0 && p.stallProbe > 0 {
 		r := summariseStalls(probeStalls(p.stallProbe))
-		if p.cpu > 1 {
-			// With one processor the woken goroutine runs only once the
-			// sender yields it: there is no idle processor to wake.
-			w := probeWakes(int(p.stallProbe / (2 * wakeIdle)))
+		// With one processor the woken goroutine runs only once the
+		// sender yields it: there is no idle processor to wake.
+		if n := int(p.stallProbe / (2 * wakeIdle)); p.cpu > 1 && n > 0 {
+			w := probeWakes(n)
 			r.Wakes = len(w)
 			r.WakeP50Us = float64(percentile(w, 0.50).Nanoseconds()) / 1e3
 			r.WakeP99Us = float64(percentile(w, 0.99).Nanoseconds()) / 1e3

@@ -94,6 +94,19 @@ func TestBenchStallProbe(t *testing.T) {
 		t.Errorf("%d wake-ups, p50 %.1f µs, p99 %.1f µs: want 50, measured", s.Wakes, s.WakeP50Us, s.WakeP99Us)
 	}
 
+	// Too short a probe for one wake-up: the stalls alone.
+	code, out, errs = runApp(t, append(args, "--stall-probe", "1ms")...)
+	if code != 0 {
+		t.Fatalf("cep bench --stall-probe 1ms exited %d: %s", code, errs)
+	}
+	r = benchResult{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Stalls == nil || r.Stalls.Seconds < 0.001 || r.Stalls.Wakes != 0 {
+		t.Errorf("--stall-probe 1ms: machine_stalls %+v, want 1 ms of stalls and no wake-ups", r.Stalls)
+	}
+
 	code, out, errs = runApp(t, append(args, "--stall-probe", "0s")...)
 	if code != 0 {
 		t.Fatalf("cep bench --stall-probe 0s exited %d: %s", code, errs)
