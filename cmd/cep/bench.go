@@ -201,7 +201,10 @@ on one of them (on two processors Go marks with a fractional worker on
 each, in stretches that grow with the mark, and a goroutine queued
 behind one waits it out), other goroutines on all of them, or one idle
 (its thread not yet woken by the kernel). The mark workers' runs and the
-times every processor marked at once are reported too.
+times every processor marked at once are reported too, and the waits by
+goroutine, each named by the function it was started with (a closure
+with the function it calls; main.main is the main goroutine, where the
+engine's loop runs).
 
 Lines are generated (or read) into memory first; the timed run decodes
 them on --decoders goroutines, as a file source does, keeping only the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cep-project/cep/internal/schedtrace"
@@ -27,7 +28,20 @@ type benchTrace struct {
 	Stretches        int     `json:"all_marking_stretches"`
 	StretchMs        float64 `json:"all_marking_ms"`
 	StretchLongestMs float64 `json:"all_marking_longest_ms"`
+	// ByGoroutine is the waits by the function of the goroutines that
+	// waited, the longest waited first.
+	ByGoroutine []benchTraceGoroutines `json:"by_goroutine"`
 }
+
+type benchTraceGoroutines struct {
+	Name     string  `json:"name"`
+	Waits    int     `json:"waits"`
+	WaitedMs float64 `json:"waited_ms"`
+}
+
+// traceGoroutinesShown is how many functions' waits the text output
+// names; the rest are summed.
+const traceGoroutinesShown = 4
 
 // readBenchTrace summarises the trace the run wrote to path.
 func readBenchTrace(path string, over time.Duration) (*benchTrace, error) {
@@ -40,7 +54,12 @@ func readBenchTrace(path string, over time.Duration) (*benchTrace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	by := make([]benchTraceGoroutines, 0, len(s.ByGoroutine))
+	for _, g := range s.ByGoroutine {
+		by = append(by, benchTraceGoroutines{Name: g.Name, Waits: g.Waits, WaitedMs: msOf(g.Waited)})
+	}
 	return &benchTrace{
+		ByGoroutine:      by,
 		WaitOverMs:       msOf(s.Over),
 		Waits:            s.Waits,
 		WaitedMs:         msOf(s.Waited),
@@ -65,4 +84,24 @@ func printBenchTrace(w io.Writer, t *benchTrace) {
 		t.Waits, t.WaitOverMs, t.WaitedMs, t.MarkingShare, t.AllMarkingShare, t.BusyShare, t.IdleShare)
 	fmt.Fprintf(w, "  trace: mark workers ran %d times, p50 %.2f ms, p90 %.2f ms, longest %.2f ms; every processor marking %d times, %.1f ms in all, longest %.2f ms\n",
 		t.WorkerRuns, t.WorkerP50Ms, t.WorkerP90Ms, t.WorkerLongestMs, t.Stretches, t.StretchMs, t.StretchLongestMs)
+	if len(t.ByGoroutine) == 0 {
+		return
+	}
+	var b strings.Builder
+	var rest benchTraceGoroutines
+	for i, g := range t.ByGoroutine {
+		if i >= traceGoroutinesShown {
+			rest.Waits += g.Waits
+			rest.WaitedMs += g.WaitedMs
+			continue
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.1f ms (%d)", g.Name, g.WaitedMs, g.Waits)
+	}
+	if rest.Waits > 0 {
+		fmt.Fprintf(&b, ", %d more functions %.1f ms (%d)", len(t.ByGoroutine)-traceGoroutinesShown, rest.WaitedMs, rest.Waits)
+	}
+	fmt.Fprintf(w, "  trace: those waits by goroutine: %s\n", b.String())
 }

@@ -34,6 +34,22 @@ func TestBenchTrace(t *testing.T) {
 	if sum := tr.MarkingShare + tr.BusyShare + tr.IdleShare; sum < 99.9 || sum > 100.1 {
 		t.Errorf("the shares of the waited time add up to %.2f%%", sum)
 	}
+	// The waits by goroutine add up to them all, and the engine's loop,
+	// which the batches wake, is among the goroutines named.
+	var waits int
+	var waited float64
+	engine := false
+	for _, g := range tr.ByGoroutine {
+		waits += g.Waits
+		waited += g.WaitedMs
+		engine = engine || strings.Contains(g.Name, "Runtime")
+	}
+	if waits != tr.Waits || waited < tr.WaitedMs-0.001 || waited > tr.WaitedMs+0.001 {
+		t.Errorf("by goroutine %d waits, %.3f ms; in all %d, %.3f ms", waits, waited, tr.Waits, tr.WaitedMs)
+	}
+	if !engine {
+		t.Errorf("no waits of the runtime's goroutines among %+v", tr.ByGoroutine)
+	}
 
 	code, out, errs = runApp(t, "bench", "--scenario", "sequence", "--events", "20000", "--trace", filepath.Join(t.TempDir(), "t"))
 	if code != 0 {

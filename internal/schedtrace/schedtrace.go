@@ -1,9 +1,9 @@
 // Package schedtrace reads a Go execution trace for what the goroutines
 // that waited long for a processor waited behind: the collector's mark
 // workers, other goroutines, or nothing (a processor idle while its
-// thread was being woken). A live source's slowest events are those
-// waits (docs/PERFORMANCE.md, the thirty-seventh session), and `cep bench
-// --trace` prints this summary of its trace.
+// thread was being woken), and which goroutines waited. A live source's
+// slowest events are those waits (docs/PERFORMANCE.md, the thirty-seventh
+// session), and `cep bench --trace` prints this summary of its trace.
 //
 // On two processors Go marks with a fractional worker on each rather than
 // a dedicated one, which the scheduler runs before it looks at any queue
@@ -14,9 +14,11 @@
 package schedtrace
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/exp/trace"
@@ -48,6 +50,16 @@ type Summary struct {
 	StretchTime, StretchLong time.Duration
 	// Procs is the trace's GOMAXPROCS, the last it recorded.
 	Procs int
+	// ByGoroutine is the counted waits by the goroutines that waited,
+	// named by their function (see name), the longest waited first.
+	ByGoroutine []Goroutines
+}
+
+// Goroutines are the counted waits of the goroutines of one function.
+type Goroutines struct {
+	Name   string
+	Waits  int
+	Waited time.Duration
 }
 
 // state is what the processors are doing at a moment, as the waits are
@@ -96,6 +108,10 @@ func Read(r io.Reader, over time.Duration) (Summary, error) {
 			}
 			from, to := st.Goroutine()
 			g := uint64(st.Resource.Goroutine())
+			if from == trace.GoRunning && st.Stack != trace.NoStack {
+				// The goroutine's own stack, as it stops running.
+				s.name(g, name(st.Stack))
+			}
 			switch {
 			case to == trace.GoRunning:
 				s.run(t, g, int(ev.Proc()), from == trace.GoRunnable)
@@ -131,6 +147,10 @@ type sweep struct {
 	all     bool          // every processor is marking
 	allFrom time.Duration
 	runs    []time.Duration // the mark workers' runs
+	// names are the goroutines' functions, as far as known; counted their
+	// counted waits.
+	names   map[uint64]string
+	counted map[uint64]*Goroutines
 }
 
 type stint struct {
@@ -151,7 +171,38 @@ func newSweep(over time.Duration) *sweep {
 		workers: map[uint64]bool{},
 		waiting: map[uint64]*wait{},
 		ran:     map[uint64]*wait{},
+		names:   map[uint64]string{},
+		counted: map[uint64]*Goroutines{},
 	}
+}
+
+// name notes g's function, the first time it is known.
+func (s *sweep) name(g uint64, fn string) {
+	if _, ok := s.names[g]; !ok && fn != "" {
+		s.names[g] = fn
+	}
+}
+
+// name is the function a goroutine of stack st was started with: its
+// outermost frame that is neither the runtime's nor a wrapper that runs a
+// function given to it (sync.WaitGroup.Go), without package paths. A
+// closure is named with the function it calls, as "a.B.func1 → c.D": the
+// closure alone would not say which of a function's goroutines it is.
+// The process's main goroutine is main.main.
+func name(st trace.Stack) string {
+	var inner, outer string
+	for f := range st.Frames() {
+		switch {
+		case strings.HasPrefix(f.Func, "runtime."), strings.HasPrefix(f.Func, "sync.(*WaitGroup).Go"):
+		default:
+			inner, outer = outer, f.Func
+		}
+	}
+	short := func(fn string) string { return fn[strings.LastIndexByte(fn, '/')+1:] }
+	if inner != "" && strings.Contains(short(outer), ".func") {
+		return short(outer) + " → " + short(inner)
+	}
+	return short(outer)
 }
 
 // now is what the processors are doing.
@@ -257,6 +308,13 @@ func (s *sweep) count(g uint64) {
 	s.sum.AllMarking += w.behind[allMarking]
 	s.sum.Busy += w.behind[busy]
 	s.sum.Idle += w.behind[idle]
+	c := s.counted[g]
+	if c == nil {
+		c = &Goroutines{}
+		s.counted[g] = c
+	}
+	c.Waits++
+	c.Waited += w.to - w.from
 }
 
 func (s *sweep) stop(t time.Duration, g uint64) {
@@ -284,6 +342,29 @@ func (s *sweep) summary() Summary {
 		sum.WorkerP90 = s.runs[n*9/10]
 		sum.WorkerLong = s.runs[n-1]
 	}
+	// Goroutines of one function are summed: a pipeline's decoders are
+	// one stage.
+	by := map[string]*Goroutines{}
+	for g, c := range s.counted {
+		fn := s.names[g]
+		if fn == "" {
+			fn = fmt.Sprintf("goroutine %d", g)
+		}
+		if by[fn] == nil {
+			by[fn] = &Goroutines{Name: fn}
+		}
+		by[fn].Waits += c.Waits
+		by[fn].Waited += c.Waited
+	}
+	for _, c := range by {
+		sum.ByGoroutine = append(sum.ByGoroutine, *c)
+	}
+	slices.SortFunc(sum.ByGoroutine, func(a, b Goroutines) int {
+		if c := cmp.Compare(b.Waited, a.Waited); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
 	return sum
 }
 
