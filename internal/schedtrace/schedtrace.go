@@ -108,8 +108,9 @@ func Read(r io.Reader, over time.Duration) (Summary, error) {
 			}
 			from, to := st.Goroutine()
 			g := uint64(st.Resource.Goroutine())
-			if from == trace.GoRunning && st.Stack != trace.NoStack {
-				// The goroutine's own stack, as it stops running.
+			if _, named := s.names[g]; !named && from == trace.GoRunning && st.Stack != trace.NoStack {
+				// The goroutine's own stack, as it stops running; read
+				// once a goroutine, not at each of its stops.
 				s.name(g, name(st.Stack))
 			}
 			switch {
@@ -147,8 +148,8 @@ type sweep struct {
 	all     bool          // every processor is marking
 	allFrom time.Duration
 	runs    []time.Duration // the mark workers' runs
-	// names are the goroutines' functions, as far as known; counted their
-	// counted waits.
+	// names are the goroutines' functions, as far as known, and counted
+	// each goroutine's counted waits.
 	names   map[uint64]string
 	counted map[uint64]*Goroutines
 }
