@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"unsafe"
 
 	"github.com/cep-project/cep/event"
@@ -92,6 +93,10 @@ func (d *Dec) Byte() byte {
 	return 0
 }
 
+// Uvarint reads what Enc.Uvarint wrote. A varint longer than its value
+// needs (0x80 0x00 for 0) fails as Enc never writes one: bytes that
+// decode alike would otherwise differ, and what is read would not be
+// what writing it again gives.
 func (d *Dec) Uvarint() uint64 {
 	if d.Err != nil {
 		return 0
@@ -101,9 +106,17 @@ func (d *Dec) Uvarint() uint64 {
 		d.Fail("bad varint")
 		return 0
 	}
+	if n != uvarintLen(x) {
+		d.Fail("varint longer than its value")
+		return 0
+	}
 	d.B = d.B[n:]
 	return x
 }
+
+// uvarintLen is the length of x's shortest encoding, the one
+// binary.AppendUvarint writes.
+func uvarintLen(x uint64) int { return max(1, (bits.Len64(x)+6)/7) }
 
 func (d *Dec) Varint() int64 {
 	if d.Err != nil {
@@ -112,6 +125,10 @@ func (d *Dec) Varint() int64 {
 	x, n := binary.Varint(d.B)
 	if n <= 0 {
 		d.Fail("bad varint")
+		return 0
+	}
+	if n != uvarintLen(uint64(x)<<1^uint64(x>>63)) {
+		d.Fail("varint longer than its value")
 		return 0
 	}
 	d.B = d.B[n:]

@@ -101,6 +101,10 @@ func TestDecErrors(t *testing.T) {
 		{"empty", nil, func(d *Dec) { d.Byte() }, "truncated"},
 		{"varint cut", []byte{0x80}, func(d *Dec) { d.Uvarint() }, "bad varint"},
 		{"varint overflow", bytes.Repeat([]byte{0xff}, 11), func(d *Dec) { d.Varint() }, "bad varint"},
+		{"uvarint longer than its value", []byte{0x80, 0x00}, func(d *Dec) { d.Uvarint() }, "varint longer than its value"},
+		{"uvarint of 1 in two bytes", []byte{0x81, 0x00}, func(d *Dec) { d.Uvarint() }, "varint longer than its value"},
+		{"varint longer than its value", []byte{0x81, 0x80, 0x00}, func(d *Dec) { d.Varint() }, "varint longer than its value"},
+		{"string length longer than its value", []byte{0x80, 0x00}, func(d *Dec) { d.Str() }, "varint longer than its value"},
 		{"string cut", []byte{0x03, 'a'}, func(d *Dec) { d.Str() }, "length past the end"},
 		{"count past end", []byte{0x02, 1, 2, 3}, func(d *Dec) { d.Count(2) }, "length past the end"},
 		{"float cut", []byte{1, 2, 3}, func(d *Dec) { d.Float() }, "truncated"},
@@ -347,5 +351,35 @@ func TestMemSize(t *testing.T) {
 	h.Thaw()
 	if after := MemSize(h); after != before {
 		t.Errorf("MemSize of a held event with its index = %d, without %d", after, before)
+	}
+}
+
+// TestVarintLengths: every value's shortest encoding, the one Enc writes,
+// reads back, at each length's edges; the check for encodings longer than
+// their value refuses none of them.
+func TestVarintLengths(t *testing.T) {
+	var us []uint64
+	var is []int64
+	for s := range 64 {
+		us = append(us, 1<<s, 1<<s-1, 1<<s+1)
+		is = append(is, 1<<s, 1<<s-1, -(1 << s), -(1<<s)+1, -(1<<s)-1)
+	}
+	us = append(us, math.MaxUint64)
+	is = append(is, math.MaxInt64, math.MinInt64)
+	for _, x := range us {
+		e := Enc{}
+		e.Uvarint(x)
+		d := Dec{B: e.B}
+		if got := d.Uvarint(); got != x || d.Err != nil || len(d.B) != 0 {
+			t.Errorf("Uvarint %d: read %d, error %v, %d bytes left", x, got, d.Err, len(d.B))
+		}
+	}
+	for _, x := range is {
+		e := Enc{}
+		e.Varint(x)
+		d := Dec{B: e.B}
+		if got := d.Varint(); got != x || d.Err != nil || len(d.B) != 0 {
+			t.Errorf("Varint %d: read %d, error %v, %d bytes left", x, got, d.Err, len(d.B))
+		}
 	}
 }
