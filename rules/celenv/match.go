@@ -570,11 +570,15 @@ func canonicalNumber(s string) (float64, bool) {
 }
 
 // automatable reports whether a needle can go into the automaton, which
-// folds ASCII letters only: every rune is ASCII or has no other case
-// (punctuation, dashes, emoji, CJK).
+// folds ASCII letters only and compares other bytes as they are: every
+// rune is ASCII or has no other case (punctuation, dashes, emoji, CJK).
+// Nor may it hold U+FFFD, written or as a byte that is not UTF-8:
+// compared rune by rune, as strings.EqualFold compares, every invalid
+// byte reads as U+FFFD, so that such a needle matches bytes other than
+// its own.
 func automatable(s string) bool {
 	for _, r := range s {
-		if r >= utf8.RuneSelf && unicode.SimpleFold(r) != r {
+		if r >= utf8.RuneSelf && (r == utf8.RuneError || unicode.SimpleFold(r) != r) {
 			return false
 		}
 	}

@@ -113,6 +113,42 @@ func TestMultiNeedle(t *testing.T) {
 	}
 }
 
+// TestInvalidBytesFold: compared ignoring case, as strings.EqualFold
+// compares, a byte that is not UTF-8 reads as U+FFFD, so a needle holding
+// one (or U+FFFD itself) matches any such byte, whatever else the text
+// holds. A needle searched alone and in a list agree. Until a needle with
+// an invalid byte was kept out of the byte automaton, it matched only its
+// own byte, and alone it did so only in texts without a Kelvin sign or a
+// long s (CI's fuzzing, FuzzMultiNeedle).
+func TestInvalidBytesFold(t *testing.T) {
+	for _, tc := range []struct {
+		needle, text string
+		want         bool
+	}{
+		{"\x96s", "\x96s", true},
+		{"\x96s", "\xaas", true},
+		{"\x96s", "x\xaa\u017f", true},
+		{"\x96s", "\ufffdS", true},
+		{"\ufffds", "\xaaS", true},
+		{"\x96s", "ss", false},
+		{"a\x96", "a", false},
+	} {
+		alone := newFoldNeedle(tc.needle)
+		if got := alone.in(tc.text); got != tc.want {
+			t.Errorf("%q in %q alone: %v, want %v", tc.needle, tc.text, got, tc.want)
+		}
+		table := newMultiNeedle([]foldNeedle{newFoldNeedle(tc.needle), newFoldNeedle("zz")})
+		sparse := newMultiNeedle([]foldNeedle{newFoldNeedle(tc.needle), newFoldNeedle("zz")})
+		sparse.dfa = nil
+		if got := table.in(tc.text); got != tc.want {
+			t.Errorf("%q in %q in a list: %v, want %v", tc.needle, tc.text, got, tc.want)
+		}
+		if got := sparse.in(tc.text); got != tc.want {
+			t.Errorf("%q in %q in a list of transitions: %v, want %v", tc.needle, tc.text, got, tc.want)
+		}
+	}
+}
+
 // TestMultiNeedleRandom holds the automaton (and its skipping of bytes
 // that start no needle), tabulated or not, to the needles searched one by
 // one, on random needles and texts over an alphabet of cases and runes
